@@ -1,0 +1,1226 @@
+//! Danube's `X-Danube-Signature`: sign, parse, verify, and explain failures.
+//!
+//! Pure: no clock and no I/O. The caller passes `now`, so every verdict can be
+//! reproduced in a test. The scheme (SPEC §1): the header is
+//! `t=<unix seconds>,sha256=<hex>`, where the digest is HMAC-SHA256 keyed with
+//! the whole secret string (`whsec_…` included) over `<t>.<raw body>`.
+//!
+//! When a digest does not match, [`verify`] tries the ways a sender or a
+//! proxy commonly gets it wrong (SPEC §6) and names the one that matches, so
+//! a developer learns *why* and not only *that*.
+
+use std::fmt;
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::json_style::{self, JsonStyle};
+
+/// The header Danube signs with.
+pub const HEADER_NAME: &str = "X-Danube-Signature";
+/// The prefix of every Danube signing secret.
+pub const SECRET_PREFIX: &str = "whsec_";
+/// Danube's tolerance for `t`, in seconds (SPEC §1).
+pub const DEFAULT_TOLERANCE_S: u64 = 300;
+/// Length of a SHA-256 digest in bytes. Anything else never verifies.
+const DIGEST_LEN: usize = 32;
+/// Bodies up to this size also get the costlier combined forensics
+/// (each key variant with each body variant). Larger bodies get single
+/// alterations only, so a hostile sender cannot buy much CPU per request.
+const COMBINED_FORENSICS_MAX_BODY: usize = 64 * 1024;
+/// Timestamps above this are taken to be milliseconds (year 5138 in seconds).
+const MILLIS_THRESHOLD: i64 = 100_000_000_000;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A signing secret. Its `Debug` and `Display` show only the fingerprint, so
+/// it cannot leak through a log line or an error message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The key bytes exactly as Danube uses them: the whole string.
+    pub fn key(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// `whsec_…abcd`: the prefix and the last 4 characters, no more. A short
+    /// secret shows no characters at all, since 4 of 8 would give half away.
+    pub fn fingerprint(&self) -> String {
+        let (prefix, rest) = match self.0.strip_prefix(SECRET_PREFIX) {
+            Some(rest) => (SECRET_PREFIX, rest),
+            None => ("", self.0.as_str()),
+        };
+        let chars: Vec<char> = rest.chars().collect();
+        if chars.len() < 12 {
+            return format!("{prefix}…({} chars)", chars.len());
+        }
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        format!("{prefix}…{tail}")
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({})", self.fingerprint())
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.fingerprint())
+    }
+}
+
+/// HMAC-SHA256 of `<t>.<body>` keyed with `key`.
+fn hmac_parts(key: &[u8], parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// The digest Danube computes for `t` and `body`.
+pub fn digest(key: &[u8], t: &str, body: &[u8]) -> [u8; DIGEST_LEN] {
+    hmac_parts(key, &[t.as_bytes(), b".", body])
+}
+
+/// The `X-Danube-Signature` value for `body` signed at `t`.
+pub fn sign(secret: &Secret, t: i64, body: &[u8]) -> String {
+    let t = t.to_string();
+    format!(
+        "t={t},sha256={}",
+        hex::encode(digest(secret.key(), &t, body))
+    )
+}
+
+/// What a header parse found wrong, each fault named (SPEC §6).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderFault {
+    #[error("the header is empty")]
+    Empty,
+    #[error("the header has no t= timestamp")]
+    MissingTimestamp,
+    #[error("the header has a v1= digest label (Stripe style); Danube labels its digest sha256=")]
+    StripeLabel,
+    #[error("the header has no sha256= digest")]
+    MissingDigest,
+    #[error("t is {0:?}, not a whole number of seconds")]
+    NonNumericTimestamp(String),
+    #[error("the header has t= more than once")]
+    SeveralTimestamps,
+    #[error("the sha256 digest is empty")]
+    EmptyDigest,
+    #[error("the sha256 digest has an odd number of hex characters ({0})")]
+    OddLengthDigest(usize),
+    #[error("the sha256 digest has a character that is not hex: {0:?}")]
+    NonHexDigest(char),
+    #[error("the sha256 digest is {0} bytes; HMAC-SHA256 gives 32 (64 hex characters)")]
+    WrongDigestLength(usize),
+    #[error("the part {0:?} is not of the form key=value")]
+    NotKeyValue(String),
+    #[error("the parts are separated by {0:?}; Danube separates them with \",\"")]
+    WrongSeparator(char),
+}
+
+/// Things a parse tolerated but a strict receiver might not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderQuirk {
+    /// Whitespace around the parts; Danube sends none.
+    Spaces,
+    /// Uppercase hex; Danube sends lowercase.
+    UppercaseHex,
+    /// More than one `sha256=` entry; valid if any matches.
+    SeveralDigests(usize),
+    /// A `v1=` entry beside `sha256=`; ignored.
+    IgnoredStripeLabel,
+    /// A key this tool does not know; ignored.
+    UnknownKey(String),
+}
+
+impl HeaderQuirk {
+    fn hint(&self) -> String {
+        match self {
+            Self::Spaces => {
+                "the header has spaces around its parts; Danube sends none, and a strict \
+                             parser that splits on \",\" and \"=\" would fail"
+                    .into()
+            }
+            Self::UppercaseHex => {
+                "the digest is uppercase hex; Danube sends lowercase, so a receiver \
+                                   comparing hex strings would reject it"
+                    .into()
+            }
+            Self::SeveralDigests(n) => format!(
+                "the header carries {n} sha256= entries; it is valid if any one matches, so a \
+                 receiver must try each"
+            ),
+            Self::IgnoredStripeLabel => {
+                "the header has a v1= entry beside sha256=; the v1= entry is ignored".into()
+            }
+            Self::UnknownKey(key) => {
+                format!("the header has an unknown part {key:?}; it is ignored")
+            }
+        }
+    }
+}
+
+/// A parsed signature header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedHeader {
+    /// `t` exactly as written: the signed content uses these bytes.
+    pub t_text: String,
+    pub t: i64,
+    /// Each `sha256=` entry, decoded; every one is exactly 32 bytes.
+    pub digests: Vec<[u8; DIGEST_LEN]>,
+    pub quirks: Vec<HeaderQuirk>,
+}
+
+/// Parse `t=<t>,sha256=<hex>[,sha256=<hex>…]`, naming the first fault.
+pub fn parse_header(header: &str) -> Result<ParsedHeader, HeaderFault> {
+    if header.trim().is_empty() {
+        return Err(HeaderFault::Empty);
+    }
+    let mut quirks = Vec::new();
+    let mut t_text: Option<&str> = None;
+    let mut digest_texts: Vec<&str> = Vec::new();
+    let mut saw_stripe_label = false;
+    let mut saw_spaces = false;
+
+    for raw_part in header.split(',') {
+        let part = raw_part.trim();
+        if part.len() != raw_part.len() {
+            saw_spaces = true;
+        }
+        if part.is_empty() {
+            continue;
+        }
+        let Some((raw_key, raw_value)) = part.split_once('=') else {
+            return Err(HeaderFault::NotKeyValue(part.to_string()));
+        };
+        let (key, value) = (raw_key.trim(), raw_value.trim());
+        if key.len() != raw_key.len() || value.len() != raw_value.len() {
+            saw_spaces = true;
+        }
+        match key {
+            "t" => {
+                if t_text.replace(value).is_some() {
+                    return Err(HeaderFault::SeveralTimestamps);
+                }
+            }
+            "sha256" => digest_texts.push(value),
+            "v1" => saw_stripe_label = true,
+            other => quirks.push(HeaderQuirk::UnknownKey(other.to_string())),
+        }
+    }
+
+    let t_text = t_text.ok_or(HeaderFault::MissingTimestamp)?;
+    if digest_texts.is_empty() {
+        if let Some(separator) = [';', ' ', '&'].into_iter().find(|c| t_text.contains(*c)) {
+            return Err(HeaderFault::WrongSeparator(separator));
+        }
+        return Err(if saw_stripe_label {
+            HeaderFault::StripeLabel
+        } else {
+            HeaderFault::MissingDigest
+        });
+    }
+    if saw_stripe_label {
+        quirks.push(HeaderQuirk::IgnoredStripeLabel);
+    }
+    let t = parse_timestamp(t_text)?;
+    let mut digests = Vec::with_capacity(digest_texts.len());
+    for text in &digest_texts {
+        digests.push(decode_digest(text)?);
+    }
+    if digest_texts
+        .iter()
+        .any(|d| d.bytes().any(|b| b.is_ascii_uppercase()))
+    {
+        quirks.push(HeaderQuirk::UppercaseHex);
+    }
+    if digests.len() > 1 {
+        quirks.push(HeaderQuirk::SeveralDigests(digests.len()));
+    }
+    if saw_spaces {
+        quirks.insert(0, HeaderQuirk::Spaces);
+    }
+    Ok(ParsedHeader {
+        t_text: t_text.to_string(),
+        t,
+        digests,
+        quirks,
+    })
+}
+
+fn parse_timestamp(text: &str) -> Result<i64, HeaderFault> {
+    let fault = || HeaderFault::NonNumericTimestamp(text.to_string());
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(fault());
+    }
+    text.parse().map_err(|_| fault())
+}
+
+fn decode_digest(text: &str) -> Result<[u8; DIGEST_LEN], HeaderFault> {
+    if text.is_empty() {
+        return Err(HeaderFault::EmptyDigest);
+    }
+    if let Some(bad) = text.chars().find(|c| !c.is_ascii_hexdigit()) {
+        return Err(HeaderFault::NonHexDigest(bad));
+    }
+    if text.len() % 2 == 1 {
+        return Err(HeaderFault::OddLengthDigest(text.len()));
+    }
+    let bytes = hex::decode(text).map_err(|_| HeaderFault::OddLengthDigest(text.len()))?;
+    bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| HeaderFault::WrongDigestLength(bytes.len()))
+}
+
+/// The verdict on one delivery's signature (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Valid,
+    Mismatch,
+    Stale,
+    Missing,
+    Malformed,
+    Unchecked,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 6] = [
+        Self::Valid,
+        Self::Mismatch,
+        Self::Stale,
+        Self::Missing,
+        Self::Malformed,
+        Self::Unchecked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Mismatch => "mismatch",
+            Self::Stale => "stale",
+            Self::Missing => "missing",
+            Self::Malformed => "malformed",
+            Self::Unchecked => "unchecked",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == text)
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `signature` object of a delivery record (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureCheck {
+    pub verdict: Verdict,
+    /// `t` from the header, when it parsed.
+    pub timestamp: Option<i64>,
+    /// `now − t` in seconds: positive is in the past.
+    pub skew_s: Option<i64>,
+    /// Fingerprint of the secret that matched.
+    pub secret: Option<String>,
+    /// One sentence.
+    pub detail: String,
+    pub hints: Vec<String>,
+}
+
+/// Verify `header` over `body` against any of `secrets` (rotation), at `now`.
+///
+/// A stale or future `t` is reported only once a secret matches: a digest
+/// that matches nothing is a mismatch, whatever its age.
+pub fn verify(
+    secrets: &[Secret],
+    header: Option<&str>,
+    body: &[u8],
+    now: i64,
+    tolerance_s: u64,
+) -> SignatureCheck {
+    let Some(header) = header else {
+        return SignatureCheck {
+            verdict: Verdict::Missing,
+            timestamp: None,
+            skew_s: None,
+            secret: None,
+            detail: format!("The request has no {HEADER_NAME} header."),
+            hints: vec![format!(
+                "Danube signs every delivery; if this came through a proxy, check that it passes \
+                 {HEADER_NAME} on"
+            )],
+        };
+    };
+    let parsed = match parse_header(header) {
+        Ok(parsed) => parsed,
+        Err(fault) => return malformed(header, &fault),
+    };
+    let skew = now.saturating_sub(parsed.t);
+    let mut hints: Vec<String> = parsed.quirks.iter().map(HeaderQuirk::hint).collect();
+    let mut check = SignatureCheck {
+        verdict: Verdict::Unchecked,
+        timestamp: Some(parsed.t),
+        skew_s: Some(skew),
+        secret: None,
+        detail: String::new(),
+        hints: Vec::new(),
+    };
+
+    if secrets.is_empty() {
+        check.detail = "No secret is configured, so the signature was not checked.".into();
+        hints.push(
+            "pass --secret whsec_… or set DANUBE_WEBHOOK_SECRET to the webhook's signing secret"
+                .into(),
+        );
+        check.hints = hints;
+        return check;
+    }
+
+    let matched = secrets.iter().position(|secret| {
+        let expected = digest(secret.key(), &parsed.t_text, body);
+        any_digest_matches(&parsed.digests, &expected)
+    });
+
+    if let Some(index) = matched {
+        let secret = &secrets[index];
+        check.secret = Some(secret.fingerprint());
+        if index > 0 {
+            hints.push(format!(
+                "matched configured secret #{} ({}), not the first one; the sender still \
+                 signs with it",
+                index + 1,
+                secret.fingerprint()
+            ));
+        }
+        hints.extend(timestamp_unit_hint(parsed.t));
+        match staleness(skew, tolerance_s) {
+            None => {
+                check.verdict = Verdict::Valid;
+                check.detail = format!(
+                    "The signature matches secret {} and t is {} (tolerance {tolerance_s} s).",
+                    secret.fingerprint(),
+                    describe_skew(skew)
+                );
+            }
+            Some(sentence) => {
+                check.verdict = Verdict::Stale;
+                check.detail = format!(
+                    "The signature matches secret {}, but {sentence}.",
+                    secret.fingerprint()
+                );
+                hints.push(
+                    "a receiver must reject it: check this machine's clock, or whether the \
+                     delivery was held up or replayed"
+                        .into(),
+                );
+            }
+        }
+    } else {
+        check.verdict = Verdict::Mismatch;
+        check.detail = format!(
+            "No configured secret ({}) gives this digest for this body and t.",
+            fingerprints(secrets)
+        );
+        let explanations = explain_mismatch(secrets, &parsed, body);
+        if explanations.is_empty() {
+            hints.push(
+                "no common alteration explains it: check that the secret is the signing \
+                 secret shown for this webhook in Danube, and that you sign the raw body \
+                 bytes, not a parsed and re-serialized copy"
+                    .into(),
+            );
+        }
+        hints.extend(explanations);
+        hints.extend(timestamp_unit_hint(parsed.t));
+        if let Some(sentence) = staleness(skew, tolerance_s) {
+            hints.push(format!("also, {sentence}"));
+        }
+    }
+    check.hints = hints;
+    check
+}
+
+fn malformed(header: &str, fault: &HeaderFault) -> SignatureCheck {
+    let mut hints = vec![format!(
+        "Danube's form is t=<unix seconds>,sha256=<64 lowercase hex characters>; got {} characters",
+        header.chars().count()
+    )];
+    if let HeaderFault::NonNumericTimestamp(t) = fault {
+        if t.contains('.') {
+            hints.push("t has a fraction; Danube sends whole unix seconds".into());
+        } else if t.chars().any(|c| c == '-' || c == ':') {
+            hints.push("t looks like a date; Danube sends unix seconds".into());
+        }
+    }
+    SignatureCheck {
+        verdict: Verdict::Malformed,
+        timestamp: None,
+        skew_s: None,
+        secret: None,
+        detail: format!("The {HEADER_NAME} header is malformed: {fault}."),
+        hints,
+    }
+}
+
+/// Constant-time: every candidate is compared in full, whatever matched first.
+fn any_digest_matches(candidates: &[[u8; DIGEST_LEN]], expected: &[u8; DIGEST_LEN]) -> bool {
+    candidates
+        .iter()
+        .fold(subtle::Choice::from(0), |found, candidate| {
+            found | candidate.ct_eq(expected)
+        })
+        .into()
+}
+
+fn staleness(skew: i64, tolerance_s: u64) -> Option<String> {
+    let tolerance = i64::try_from(tolerance_s).unwrap_or(i64::MAX);
+    if skew > tolerance {
+        Some(format!(
+            "t is {skew} s old, beyond the {tolerance_s} s tolerance"
+        ))
+    } else if skew < -tolerance {
+        Some(format!(
+            "t is {} s in the future, beyond the {tolerance_s} s tolerance",
+            skew.unsigned_abs()
+        ))
+    } else {
+        None
+    }
+}
+
+fn describe_skew(skew: i64) -> String {
+    match skew {
+        0 => "current".into(),
+        s if s > 0 => format!("{s} s old"),
+        s => format!("{} s in the future", s.unsigned_abs()),
+    }
+}
+
+fn timestamp_unit_hint(t: i64) -> Option<String> {
+    (t > MILLIS_THRESHOLD).then(|| {
+        "t looks like milliseconds; Danube sends unix seconds, so the age check fails".to_string()
+    })
+}
+
+fn fingerprints(secrets: &[Secret]) -> String {
+    secrets
+        .iter()
+        .map(Secret::fingerprint)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A way the key may have been used instead of the whole secret string.
+struct KeyVariant {
+    key: Vec<u8>,
+    /// Completes "the digest matches if the secret is used …".
+    how: &'static str,
+    /// What to do about it.
+    advice: &'static str,
+}
+
+fn key_variants(secret: &Secret) -> Vec<KeyVariant> {
+    use base64::Engine as _;
+    let mut variants = Vec::new();
+    let base64_part = if let Some(rest) = secret.0.strip_prefix(SECRET_PREFIX) {
+        variants.push(KeyVariant {
+            key: rest.as_bytes().to_vec(),
+            how: "without its whsec_ prefix",
+            advice: "the sender must key HMAC with the whole secret string, prefix included",
+        });
+        rest
+    } else {
+        variants.push(KeyVariant {
+            key: format!("{SECRET_PREFIX}{}", secret.0).into_bytes(),
+            how: "with the whsec_ prefix in front",
+            advice: "the secret configured here lacks it; configure the whole whsec_… string",
+        });
+        secret.0.as_str()
+    };
+    if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(base64_part) {
+        variants.push(KeyVariant {
+            key: decoded,
+            how: "base64-decoded after whsec_ (the Standard Webhooks way)",
+            advice: "Danube keys HMAC with the whole secret string as UTF-8 bytes, not decoded",
+        });
+    }
+    variants
+}
+
+/// A way the body may have changed between the signer and here.
+struct BodyVariant {
+    body: Vec<u8>,
+    /// Completes "the digest matches if the body …".
+    how: String,
+}
+
+fn body_variants(body: &[u8]) -> Vec<BodyVariant> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let mut variants = Vec::new();
+    let mut push = |candidate: Vec<u8>, how: String| {
+        if candidate != body && !variants.iter().any(|v: &BodyVariant| v.body == candidate) {
+            variants.push(BodyVariant {
+                body: candidate,
+                how,
+            });
+        }
+    };
+    if let Some(stripped) = body
+        .strip_suffix(b"\r\n")
+        .or_else(|| body.strip_suffix(b"\n"))
+    {
+        push(
+            stripped.to_vec(),
+            "had no trailing newline: one was added after signing".into(),
+        );
+    }
+    push(
+        [body, b"\n"].concat(),
+        "ended with a newline: the trailing newline was removed after signing".into(),
+    );
+    if body.windows(2).any(|w| w == b"\r\n") {
+        push(
+            replace_bytes(body, b"\r\n", b"\n"),
+            "had LF line ends: they were turned into CRLF after signing".into(),
+        );
+    } else if body.contains(&b'\n') {
+        push(
+            replace_bytes(body, b"\n", b"\r\n"),
+            "had CRLF line ends: they were turned into LF after signing".into(),
+        );
+    }
+    if let Some(stripped) = body.strip_prefix(BOM) {
+        push(
+            stripped.to_vec(),
+            "had no byte-order mark: a BOM was added in front after signing; strip it only if \
+             the sender never signed it"
+                .into(),
+        );
+    } else {
+        push(
+            [BOM, body].concat(),
+            "started with a byte-order mark (BOM) that was stripped after signing".into(),
+        );
+    }
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+        for style in JsonStyle::ALL {
+            push(
+                json_style::render(&value, style).into_bytes(),
+                format!(
+                    "is re-serialized as {}: a proxy or body parser changed the bytes; verify \
+                     the raw body exactly as received, before any JSON parsing",
+                    style.describe()
+                ),
+            );
+        }
+    }
+    variants
+}
+
+fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len() + haystack.len() / 16);
+    let mut rest = haystack;
+    while let Some(pos) = rest.windows(from.len()).position(|w| w == from) {
+        out.extend_from_slice(&rest[..pos]);
+        out.extend_from_slice(to);
+        rest = &rest[pos + from.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+/// Try each known alteration and name those whose digest matches the header.
+fn explain_mismatch(secrets: &[Secret], parsed: &ParsedHeader, body: &[u8]) -> Vec<String> {
+    let matches = |expected: [u8; DIGEST_LEN]| any_digest_matches(&parsed.digests, &expected);
+    let t = parsed.t_text.as_str();
+    let mut found = Vec::new();
+    let bodies = body_variants(body);
+    let combine = body.len() <= COMBINED_FORENSICS_MAX_BODY;
+    let plural = secrets.len() > 1;
+    let name = |secret: &Secret| {
+        if plural {
+            format!("the secret {}", secret.fingerprint())
+        } else {
+            "the secret".to_string()
+        }
+    };
+
+    for secret in secrets {
+        let keys = key_variants(secret);
+        for key in &keys {
+            if matches(digest(&key.key, t, body)) {
+                found.push(format!(
+                    "the digest matches if {} is used {}: {}",
+                    name(secret),
+                    key.how,
+                    key.advice
+                ));
+            }
+        }
+        for variant in &bodies {
+            if matches(digest(secret.key(), t, &variant.body)) {
+                found.push(format!("the digest matches if the body {}", variant.how));
+            }
+            if combine {
+                for key in &keys {
+                    if matches(digest(&key.key, t, &variant.body)) {
+                        found.push(format!(
+                            "the digest matches if {} is used {} and the body {}",
+                            name(secret),
+                            key.how,
+                            variant.how
+                        ));
+                    }
+                }
+            }
+        }
+        if matches(hmac_parts(secret.key(), &[body])) {
+            found.push(
+                "the digest matches the body signed without the \"<t>.\" prefix: the signed \
+                 content must be t, a dot, then the raw body"
+                    .into(),
+            );
+        }
+        for (alt_t, how) in timestamp_unit_variants(parsed.t) {
+            if matches(digest(secret.key(), &alt_t, body)) {
+                found.push(format!("the digest matches if t is {how}"));
+            }
+        }
+    }
+    found
+}
+
+fn timestamp_unit_variants(t: i64) -> Vec<(String, &'static str)> {
+    let mut variants = Vec::new();
+    if let Some(millis) = t.checked_mul(1000) {
+        variants.push((
+            millis.to_string(),
+            "taken in milliseconds for signing while the header carries seconds",
+        ));
+    }
+    if t > MILLIS_THRESHOLD {
+        variants.push((
+            (t / 1000).to_string(),
+            "taken in seconds for signing while the header carries milliseconds",
+        ));
+    }
+    variants
+}
+
+/// A hint when `Content-Length` disagrees with the bytes received: a proxy
+/// or client changed the body, or the request was cut short.
+pub fn content_length_hint(declared: Option<&str>, received: usize) -> Option<String> {
+    let declared = declared?.trim();
+    match declared.parse::<u64>() {
+        Ok(n) if n == received as u64 => None,
+        Ok(n) => Some(format!(
+            "Content-Length says {n} bytes but {received} arrived: something changed or cut the body"
+        )),
+        Err(_) => Some(format!(
+            "Content-Length is {declared:?}, not a number of bytes"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    const NOW: i64 = 1_750_000_000;
+    const BODY: &[u8] = br#"{"event":"tool.execution.completed","timestamp":"2025-06-15T15:06:40.000000Z","data":{"tool_id":"abc-123","url":"https://example.com/x","name":"caf\u00e9 \u00e9"}}"#;
+
+    fn secret() -> Secret {
+        // base64 of 24 bytes after the prefix, so the Standard Webhooks case is exercised.
+        Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    }
+
+    fn header_with(key: &[u8], t: &str, body: &[u8]) -> String {
+        format!("t={t},sha256={}", hex::encode(digest(key, t, body)))
+    }
+
+    fn check(header: &str, body: &[u8]) -> SignatureCheck {
+        verify(&[secret()], Some(header), body, NOW, DEFAULT_TOLERANCE_S)
+    }
+
+    fn assert_mismatch_hint(header: &str, body: &[u8], needle: &str) {
+        let result = check(header, body);
+        assert_eq!(result.verdict, Verdict::Mismatch, "{result:?}");
+        assert!(
+            result.hints.iter().any(|h| h.contains(needle)),
+            "no hint containing {needle:?} in {:#?}",
+            result.hints
+        );
+    }
+
+    #[test]
+    fn signs_and_verifies_a_fresh_delivery() {
+        let header = sign(&secret(), NOW - 3, BODY);
+        let result = check(&header, BODY);
+        assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
+        assert_eq!(result.timestamp, Some(NOW - 3));
+        assert_eq!(result.skew_s, Some(3));
+        assert_eq!(result.secret.as_deref(), Some("whsec_…LaSw"));
+        assert!(result.detail.contains("3 s old"));
+    }
+
+    #[test]
+    fn signature_vectors_from_openssl() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/signatures");
+        let vectors = std::fs::read_to_string(dir.join("vectors.tsv")).unwrap();
+        let mut count = 0;
+        for line in vectors.lines() {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [secret, t, body_file, expected] = fields[..] else {
+                panic!("bad vector line {line:?}")
+            };
+            let secret = Secret::new(secret);
+            let t: i64 = t.parse().unwrap();
+            let body = std::fs::read(dir.join("bodies").join(body_file)).unwrap();
+            assert_eq!(
+                sign(&secret, t, &body),
+                format!("t={t},sha256={expected}"),
+                "vector {line}"
+            );
+            let check = verify(
+                &[secret],
+                Some(&format!("t={t},sha256={expected}")),
+                &body,
+                t,
+                300,
+            );
+            assert_eq!(check.verdict, Verdict::Valid, "vector {line}");
+            count += 1;
+        }
+        assert!(count >= 80, "only {count} vectors");
+    }
+
+    #[test]
+    fn fingerprint_shows_prefix_and_last_four_only() {
+        assert_eq!(secret().fingerprint(), "whsec_…LaSw");
+        assert_eq!(Secret::new("plainsecretvalue1234").fingerprint(), "…1234");
+        assert_eq!(Secret::new("whsec_short").fingerprint(), "whsec_…(5 chars)");
+        assert_eq!(format!("{:?}", secret()), "Secret(whsec_…LaSw)");
+    }
+
+    #[test]
+    fn stale_and_future_timestamps() {
+        let old = check(&sign(&secret(), NOW - 301, BODY), BODY);
+        assert_eq!(old.verdict, Verdict::Stale);
+        assert_eq!(old.skew_s, Some(301));
+        assert!(
+            old.detail.contains("301 s old, beyond the 300 s tolerance"),
+            "{old:?}"
+        );
+
+        let future = check(&sign(&secret(), NOW + 400, BODY), BODY);
+        assert_eq!(future.verdict, Verdict::Stale);
+        assert_eq!(future.skew_s, Some(-400));
+        assert!(future.detail.contains("400 s in the future"), "{future:?}");
+
+        let edge = check(&sign(&secret(), NOW - 300, BODY), BODY);
+        assert_eq!(edge.verdict, Verdict::Valid);
+        let wide = verify(
+            &[secret()],
+            Some(&sign(&secret(), NOW - 301, BODY)),
+            BODY,
+            NOW,
+            600,
+        );
+        assert_eq!(wide.verdict, Verdict::Valid);
+    }
+
+    #[test]
+    fn missing_and_unchecked() {
+        let missing = verify(&[secret()], None, BODY, NOW, 300);
+        assert_eq!(missing.verdict, Verdict::Missing);
+        let unchecked = verify(&[], Some(&sign(&secret(), NOW, BODY)), BODY, NOW, 300);
+        assert_eq!(unchecked.verdict, Verdict::Unchecked);
+        assert_eq!(unchecked.timestamp, Some(NOW));
+        assert!(
+            unchecked
+                .hints
+                .iter()
+                .any(|h| h.contains("DANUBE_WEBHOOK_SECRET"))
+        );
+    }
+
+    #[test]
+    fn header_faults_are_named() {
+        let good = hex::encode([7u8; 32]);
+        let cases: Vec<(String, HeaderFault)> = vec![
+            (String::new(), HeaderFault::Empty),
+            (format!("sha256={good}"), HeaderFault::MissingTimestamp),
+            ("t=1".into(), HeaderFault::MissingDigest),
+            (format!("t=1,v1={good}"), HeaderFault::StripeLabel),
+            (
+                format!("t=abc,sha256={good}"),
+                HeaderFault::NonNumericTimestamp("abc".into()),
+            ),
+            (
+                format!("t=-5,sha256={good}"),
+                HeaderFault::NonNumericTimestamp("-5".into()),
+            ),
+            (
+                format!("t=1.5,sha256={good}"),
+                HeaderFault::NonNumericTimestamp("1.5".into()),
+            ),
+            (
+                format!("t=99999999999999999999,sha256={good}"),
+                HeaderFault::NonNumericTimestamp("99999999999999999999".into()),
+            ),
+            (
+                format!("t=1,t=2,sha256={good}"),
+                HeaderFault::SeveralTimestamps,
+            ),
+            ("t=1,sha256=".into(), HeaderFault::EmptyDigest),
+            ("t=1,sha256=abc".into(), HeaderFault::OddLengthDigest(3)),
+            (
+                format!("t=1,sha256={}zz", &good[2..]),
+                HeaderFault::NonHexDigest('z'),
+            ),
+            ("t=1,sha256=abcd".into(), HeaderFault::WrongDigestLength(2)),
+            (
+                format!("t=1,sha256={good}00"),
+                HeaderFault::WrongDigestLength(33),
+            ),
+            (
+                format!("t=1;sha256={good}"),
+                HeaderFault::WrongSeparator(';'),
+            ),
+            (
+                format!("t=1,garbage,sha256={good}"),
+                HeaderFault::NotKeyValue("garbage".into()),
+            ),
+        ];
+        for (header, fault) in cases {
+            assert_eq!(
+                parse_header(&header),
+                Err(fault.clone()),
+                "header {header:?}"
+            );
+            let result = check(&header, BODY);
+            assert_eq!(result.verdict, Verdict::Malformed, "header {header:?}");
+            assert!(result.detail.contains(&fault.to_string()), "{result:?}");
+        }
+    }
+
+    #[test]
+    fn quirks_are_tolerated_and_named() {
+        let header = sign(&secret(), NOW, BODY);
+        let spaced = header.replace(',', ", ").replace("t=", " t = ");
+        let result = check(&spaced, BODY);
+        assert_eq!(result.verdict, Verdict::Valid, "{result:?}");
+        assert!(result.hints.iter().any(|h| h.contains("spaces")));
+
+        let upper = format!(
+            "t={NOW},sha256={}",
+            hex::encode_upper(digest(secret().key(), &NOW.to_string(), BODY))
+        );
+        let result = check(&upper, BODY);
+        assert_eq!(result.verdict, Verdict::Valid);
+        assert!(result.hints.iter().any(|h| h.contains("uppercase")));
+
+        let stripe_beside = format!("{header},v1=00");
+        let result = check(&stripe_beside, BODY);
+        assert_eq!(result.verdict, Verdict::Valid);
+        assert!(result.hints.iter().any(|h| h.contains("v1=")));
+    }
+
+    #[test]
+    fn several_digests_are_valid_if_any_matches() {
+        let right = hex::encode(digest(secret().key(), &NOW.to_string(), BODY));
+        let wrong = hex::encode([0u8; 32]);
+        for header in [
+            format!("t={NOW},sha256={wrong},sha256={right}"),
+            format!("t={NOW},sha256={right},sha256={wrong}"),
+        ] {
+            let result = check(&header, BODY);
+            assert_eq!(result.verdict, Verdict::Valid, "{header}");
+            assert!(result.hints.iter().any(|h| h.contains("2 sha256= entries")));
+        }
+        let both_wrong = format!("t={NOW},sha256={wrong},sha256={wrong}");
+        assert_eq!(check(&both_wrong, BODY).verdict, Verdict::Mismatch);
+    }
+
+    #[test]
+    fn empty_short_and_prefix_digests_never_verify() {
+        let right = hex::encode(digest(secret().key(), &NOW.to_string(), BODY));
+        let empty = format!("t={NOW},sha256=");
+        let short = format!("t={NOW},sha256={}", &right[..2]);
+        let prefix = format!("t={NOW},sha256={}", &right[..62]);
+        let bare = format!("t={NOW},sha256");
+        for header in [empty, short, prefix, bare] {
+            let result = check(&header, BODY);
+            assert_ne!(result.verdict, Verdict::Valid, "{header} verified");
+            assert_eq!(result.verdict, Verdict::Malformed, "{header}");
+        }
+    }
+
+    #[test]
+    fn rotation_names_the_secret_that_matched() {
+        let old = Secret::new("whsec_oldsecretoldsecret0001");
+        let new = Secret::new("whsec_newsecretnewsecret0002");
+        let header = sign(&old, NOW, BODY);
+        let result = verify(&[new.clone(), old.clone()], Some(&header), BODY, NOW, 300);
+        assert_eq!(result.verdict, Verdict::Valid);
+        assert_eq!(result.secret.as_deref(), Some("whsec_…0001"));
+        assert!(result.hints.iter().any(|h| h.contains("#2")));
+        let only_new = verify(&[new], Some(&header), BODY, NOW, 300);
+        assert_eq!(only_new.verdict, Verdict::Mismatch);
+    }
+
+    // One test per forensic alternative of SPEC §6: build the altered case,
+    // assert its hint.
+
+    #[test]
+    fn forensic_secret_without_prefix() {
+        let key = secret().0.strip_prefix(SECRET_PREFIX).unwrap().to_string();
+        let header = header_with(key.as_bytes(), &NOW.to_string(), BODY);
+        assert_mismatch_hint(
+            &header,
+            BODY,
+            "the secret is used without its whsec_ prefix",
+        );
+    }
+
+    #[test]
+    fn forensic_secret_configured_without_prefix() {
+        let header = sign(&secret(), NOW, BODY);
+        let bare = Secret::new(secret().0.strip_prefix(SECRET_PREFIX).unwrap());
+        let result = verify(&[bare], Some(&header), BODY, NOW, 300);
+        assert_eq!(result.verdict, Verdict::Mismatch);
+        assert!(
+            result
+                .hints
+                .iter()
+                .any(|h| h.contains("with the whsec_ prefix in front")),
+            "{:#?}",
+            result.hints
+        );
+    }
+
+    #[test]
+    fn forensic_secret_base64_decoded() {
+        let rest = secret().0.strip_prefix(SECRET_PREFIX).unwrap().to_string();
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .unwrap();
+        let header = header_with(&key, &NOW.to_string(), BODY);
+        assert_mismatch_hint(&header, BODY, "base64-decoded after whsec_");
+    }
+
+    #[test]
+    fn forensic_another_configured_secret_with_alteration() {
+        let other = Secret::new("whsec_othersecretother9999");
+        let key = other.0.strip_prefix(SECRET_PREFIX).unwrap().to_string();
+        let header = header_with(key.as_bytes(), &NOW.to_string(), BODY);
+        let result = verify(&[secret(), other], Some(&header), BODY, NOW, 300);
+        assert_eq!(result.verdict, Verdict::Mismatch);
+        assert!(
+            result
+                .hints
+                .iter()
+                .any(|h| h.contains("the secret whsec_…9999 is used without")),
+            "{:#?}",
+            result.hints
+        );
+    }
+
+    #[test]
+    fn forensic_trailing_newline_added() {
+        let header = header_with(secret().key(), &NOW.to_string(), BODY);
+        let received = [BODY, b"\n"].concat();
+        assert_mismatch_hint(&header, &received, "one was added after signing");
+    }
+
+    #[test]
+    fn forensic_trailing_newline_removed() {
+        let signed = [BODY, b"\n"].concat();
+        let header = header_with(secret().key(), &NOW.to_string(), &signed);
+        assert_mismatch_hint(&header, BODY, "the trailing newline was removed");
+    }
+
+    #[test]
+    fn forensic_crlf_turned_into_lf() {
+        let signed = b"{\r\n  \"event\": \"workflow.completed\"\r\n}".to_vec();
+        let received = replace_bytes(&signed, b"\r\n", b"\n");
+        let header = header_with(secret().key(), &NOW.to_string(), &signed);
+        assert_mismatch_hint(&header, &received, "turned into LF");
+    }
+
+    #[test]
+    fn forensic_bom_stripped() {
+        let signed = [b"\xEF\xBB\xBF".as_slice(), BODY].concat();
+        let header = header_with(secret().key(), &NOW.to_string(), &signed);
+        assert_mismatch_hint(&header, BODY, "byte-order mark (BOM) that was stripped");
+    }
+
+    #[test]
+    fn forensic_json_reserialized() {
+        let value: serde_json::Value = serde_json::from_slice(BODY).unwrap();
+        for style in JsonStyle::ALL {
+            let received = json_style::render(&value, style);
+            if received.as_bytes() == BODY {
+                continue;
+            }
+            let header = header_with(secret().key(), &NOW.to_string(), BODY);
+            // Signed as sent; received re-serialized: the hint names the style.
+            let result = check(&header, received.as_bytes());
+            assert_eq!(result.verdict, Verdict::Mismatch);
+            assert!(
+                result
+                    .hints
+                    .iter()
+                    .any(|h| h.contains("re-serialized") && h.contains("proxy")),
+                "style {style:?}: {:#?}",
+                result.hints
+            );
+        }
+        // And the direction a developer hits most: the sender signed compact
+        // JSON, a framework handed the receiver pretty JSON.
+        let pretty = json_style::render(&value, JsonStyle::Pretty);
+        let header = header_with(secret().key(), &NOW.to_string(), pretty.as_bytes());
+        assert_mismatch_hint(&header, BODY, "re-serialized as pretty JSON");
+    }
+
+    #[test]
+    fn forensic_escaped_slashes() {
+        let value: serde_json::Value = serde_json::from_slice(BODY).unwrap();
+        let escaped = json_style::render(&value, JsonStyle::EscapedSlashes);
+        assert!(escaped.contains(r"https:\/\/"));
+        let header = header_with(secret().key(), &NOW.to_string(), escaped.as_bytes());
+        assert_mismatch_hint(&header, BODY, r"\/");
+    }
+
+    #[test]
+    fn forensic_signed_without_t_prefix() {
+        let header = format!(
+            "t={NOW},sha256={}",
+            hex::encode(hmac_parts(secret().key(), &[BODY]))
+        );
+        assert_mismatch_hint(&header, BODY, "without the \"<t>.\" prefix");
+    }
+
+    #[test]
+    fn forensic_t_in_milliseconds() {
+        let millis = (NOW * 1000).to_string();
+        let header = format!(
+            "t={NOW},sha256={}",
+            hex::encode(digest(secret().key(), &millis, BODY))
+        );
+        assert_mismatch_hint(&header, BODY, "milliseconds for signing");
+
+        let header_in_ms = header_with(secret().key(), &millis, BODY);
+        let result = check(&header_in_ms, BODY);
+        assert_eq!(result.verdict, Verdict::Stale);
+        assert!(
+            result
+                .hints
+                .iter()
+                .any(|h| h.contains("looks like milliseconds"))
+        );
+    }
+
+    #[test]
+    fn forensic_prefix_and_newline_combined() {
+        let key = secret().0.strip_prefix(SECRET_PREFIX).unwrap().to_string();
+        let header = header_with(key.as_bytes(), &NOW.to_string(), BODY);
+        let received = [BODY, b"\n"].concat();
+        assert_mismatch_hint(&header, &received, "without its whsec_ prefix and the body");
+    }
+
+    #[test]
+    fn unexplained_mismatch_says_what_to_check() {
+        let header = header_with(b"some other key entirely", &NOW.to_string(), BODY);
+        let result = check(&header, BODY);
+        assert_eq!(result.verdict, Verdict::Mismatch);
+        assert!(
+            result
+                .hints
+                .iter()
+                .any(|h| h.contains("no common alteration"))
+        );
+    }
+
+    #[test]
+    fn content_length_disagreement() {
+        assert_eq!(content_length_hint(Some("10"), 10), None);
+        assert_eq!(content_length_hint(None, 10), None);
+        assert!(
+            content_length_hint(Some("12"), 10)
+                .unwrap()
+                .contains("12 bytes but 10")
+        );
+        assert!(
+            content_length_hint(Some("x"), 10)
+                .unwrap()
+                .contains("not a number")
+        );
+    }
+
+    #[test]
+    fn verdict_names_round_trip() {
+        for verdict in Verdict::ALL {
+            assert_eq!(Verdict::parse(verdict.as_str()), Some(verdict));
+            let json = serde_json::to_string(&verdict).unwrap();
+            assert_eq!(json, format!("\"{verdict}\""));
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use std::fmt::Write as _;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2048))]
+
+            #[test]
+            fn arbitrary_headers_never_panic(header in any::<String>(), body in proptest::collection::vec(any::<u8>(), 0..256)) {
+                let _ = parse_header(&header);
+                let result = verify(&[secret()], Some(&header), &body, NOW, 300);
+                prop_assert_ne!(result.verdict, Verdict::Valid);
+            }
+
+            #[test]
+            fn header_shaped_strings_never_panic(
+                t in "[0-9a-zA-Z .-]{0,24}",
+                digests in proptest::collection::vec("[0-9a-fA-Fg ]{0,70}", 0..4),
+                label in prop::sample::select(vec!["sha256", "v1", "SHA256", " sha256", "x"]),
+                body in proptest::collection::vec(any::<u8>(), 0..128),
+            ) {
+                let mut header = format!("t={t}");
+                for digest in &digests {
+                    let _ = write!(header, ",{label}={digest}");
+                }
+                let _ = verify(&[secret()], Some(&header), &body, NOW, 300);
+            }
+
+            #[test]
+            fn signing_round_trips(t in 0i64..4_000_000_000, body in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let header = sign(&secret(), t, &body);
+                let result = verify(&[secret()], Some(&header), &body, t, 300);
+                prop_assert_eq!(result.verdict, Verdict::Valid);
+            }
+        }
+    }
+}

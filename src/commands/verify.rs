@@ -1,0 +1,51 @@
+//! `danube-hooks verify`: a verdict on a signature, and why.
+
+use std::fmt::Write as _;
+
+use crate::cli::VerifyArgs;
+use crate::commands::{Outcome, unix_now};
+use crate::display::{escape_line, to_json_line};
+use crate::signature::{self, SignatureCheck, Verdict};
+
+pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
+    let secrets = args.secret.required("verify")?;
+    let body = args.body.read()?;
+    let now = args.now.unwrap_or_else(unix_now);
+    let check = signature::verify(
+        &secrets,
+        Some(args.header_value()),
+        &body,
+        now,
+        args.tolerance,
+    );
+    if args.json {
+        println!("{}", to_json_line(&check));
+    } else {
+        print!("{}", render_for_a_person(&check, args.tolerance));
+    }
+    Ok(if check.verdict == Verdict::Valid {
+        Outcome::Success
+    } else {
+        Outcome::Negative
+    })
+}
+
+/// The verdict first, then the detail, the hints and the skew.
+pub fn render_for_a_person(check: &SignatureCheck, tolerance_s: u64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", check.verdict.as_str().to_uppercase());
+    let _ = writeln!(out, "{}", escape_line(&check.detail));
+    for hint in &check.hints {
+        let _ = writeln!(out, "  hint: {}", escape_line(hint));
+    }
+    if let (Some(t), Some(skew)) = (check.timestamp, check.skew_s) {
+        let _ = writeln!(
+            out,
+            "  skew: {skew} s (t={t}; positive is in the past; tolerance {tolerance_s} s)"
+        );
+    }
+    if let Some(secret) = &check.secret {
+        let _ = writeln!(out, "  secret: {secret}");
+    }
+    out
+}

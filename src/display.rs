@@ -1,0 +1,242 @@
+//! Untrusted bytes to text that is safe to put on a terminal.
+//!
+//! Everything a delivery carries (path, headers, body) comes from the
+//! internet through the tunnel. Before any of it reaches a terminal, C0 and
+//! C1 controls, DEL and the bidi controls (SPEC §8) become visible escapes,
+//! so no request can move the cursor, retitle the window, set the clipboard
+//! or reorder what a developer reads. The dashboard, the headless lines and
+//! every command that prints stored data go through here.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Whether `c` must never reach a terminal as itself.
+pub fn is_dangerous(c: char) -> bool {
+    c.is_control() // C0, DEL and C1 (U+0080..=U+009F)
+        || matches!(c,
+            '\u{202A}'..='\u{202E}'   // embeddings and overrides
+            | '\u{2066}'..='\u{2069}' // isolates
+            | '\u{200E}' | '\u{200F}' // LRM, RLM
+            | '\u{061C}'              // Arabic letter mark
+        )
+}
+
+/// `text` on one line: every dangerous character, newlines and tabs included,
+/// becomes a visible escape (`\n`, `\t`, `\x1b`, `\u{202e}`).
+pub fn escape_line(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_dangerous) && !text.contains('\\') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        push_escaped(&mut out, c, false);
+    }
+    Cow::Owned(out)
+}
+
+/// `text` for a multi-line view: newlines stay line breaks, tabs stay tabs,
+/// everything else dangerous is escaped.
+pub fn escape_multiline(text: &str) -> Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| is_dangerous(c) && c != '\n' && c != '\t')
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        push_escaped(&mut out, c, true);
+    }
+    Cow::Owned(out)
+}
+
+/// Raw bytes (which may not be UTF-8) for a multi-line view: invalid bytes
+/// show as `\xNN`, dangerous characters as escapes.
+pub fn escape_bytes_multiline(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            push_escaped(&mut out, c, true);
+        }
+        for byte in chunk.invalid() {
+            let _ = write!(out, "\\x{byte:02x}");
+        }
+    }
+    out
+}
+
+/// Raw bytes on one line.
+pub fn escape_bytes_line(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            push_escaped(&mut out, c, false);
+        }
+        for byte in chunk.invalid() {
+            let _ = write!(out, "\\x{byte:02x}");
+        }
+    }
+    out
+}
+
+fn push_escaped(out: &mut String, c: char, keep_line_breaks: bool) {
+    match c {
+        '\n' if keep_line_breaks => out.push('\n'),
+        '\t' if keep_line_breaks => out.push('\t'),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        // A backslash is doubled on one line, so `\x1b` written by the sender
+        // cannot pass for an escape this tool made.
+        '\\' if !keep_line_breaks => out.push_str("\\\\"),
+        c if is_dangerous(c) => {
+            let code = u32::from(c);
+            if code < 0x100 {
+                let _ = write!(out, "\\x{code:02x}");
+            } else {
+                let _ = write!(out, "\\u{{{code:04x}}}");
+            }
+        }
+        c => out.push(c),
+    }
+}
+
+/// Cut `text` to at most `max` characters, marking the cut with `…`.
+pub fn truncate(text: &str, max: usize) -> Cow<'_, str> {
+    if text.chars().count() <= max {
+        return Cow::Borrowed(text);
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    Cow::Owned(out)
+}
+
+/// A hex dump: offset, 16 bytes in hex, and the printable ASCII.
+pub fn hex_dump(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 4 + 16);
+    for (row, chunk) in bytes.chunks(16).enumerate() {
+        let _ = write!(out, "{:08x}  ", row * 16);
+        for i in 0..16 {
+            match chunk.get(i) {
+                Some(b) => {
+                    let _ = write!(out, "{b:02x} ");
+                }
+                None => out.push_str("   "),
+            }
+            if i == 7 {
+                out.push(' ');
+            }
+        }
+        out.push(' ');
+        out.extend(chunk.iter().map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                char::from(b)
+            } else {
+                '.'
+            }
+        }));
+        out.push('\n');
+    }
+    out
+}
+
+/// `value` as one line of JSON that is also safe on a terminal: on top of
+/// JSON's own escapes, DEL, C1 and the bidi controls are written `\uXXXX`.
+/// A person who pipes `--json` output to a terminal is as safe as one who
+/// reads the dashboard, and the JSON means the same to a parser.
+pub fn to_json_line<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    let mut out = Vec::with_capacity(512);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, TerminalSafeFormatter);
+    // Serializing our own records to memory cannot fail: every map key is a string.
+    value
+        .serialize(&mut serializer)
+        .expect("records serialize to JSON");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+struct TerminalSafeFormatter;
+
+impl serde_json::ser::Formatter for TerminalSafeFormatter {
+    fn write_string_fragment<W>(&mut self, writer: &mut W, fragment: &str) -> std::io::Result<()>
+    where
+        W: ?Sized + std::io::Write,
+    {
+        if !fragment.chars().any(is_dangerous) {
+            return writer.write_all(fragment.as_bytes());
+        }
+        let mut buf = [0u8; 4];
+        for c in fragment.chars() {
+            if is_dangerous(c) {
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+            } else {
+                writer.write_all(c.encode_utf8(&mut buf).as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_every_dangerous_class() {
+        let cases = [
+            ("\x1b[31mred", "\\x1b[31mred"),
+            ("\x1b]52;c;aGk=\x07", "\\x1b]52;c;aGk=\\x07"),
+            ("a\u{9b}31m", "a\\x9b31m"),
+            ("del\x7f", "del\\x7f"),
+            ("evil\u{202e}txt.exe", "evil\\u{202e}txt.exe"),
+            (
+                "\u{2066}\u{2069}\u{200e}\u{200f}\u{061c}",
+                "\\u{2066}\\u{2069}\\u{200e}\\u{200f}\\u{061c}",
+            ),
+            ("line\nbreak\r\ttab", "line\\nbreak\\r\\ttab"),
+            ("back\\slash", "back\\\\slash"),
+            ("plain café 😀", "plain café 😀"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(escape_line(input), expected, "input {input:?}");
+            assert!(!escape_line(input).chars().any(is_dangerous));
+        }
+    }
+
+    #[test]
+    fn multiline_keeps_newlines_only() {
+        assert_eq!(escape_multiline("a\nb\x1bc"), "a\nb\\x1bc");
+        assert_eq!(escape_multiline("plain\n"), "plain\n");
+    }
+
+    #[test]
+    fn invalid_utf8_is_shown_as_hex() {
+        assert_eq!(escape_bytes_line(b"ok\xff\xfe\x1b"), "ok\\xff\\xfe\\x1b");
+        assert_eq!(escape_bytes_multiline(b"a\nb\xc3"), "a\nb\\xc3");
+    }
+
+    #[test]
+    fn hex_dump_rows() {
+        let dump = hex_dump(b"0123456789abcdef\x00\x1b");
+        let lines: Vec<&str> = dump.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("00000000  30 31"));
+        assert!(lines[0].ends_with("0123456789abcdef"));
+        assert!(lines[1].starts_with("00000010  00 1b"));
+        assert!(lines[1].ends_with(".."));
+    }
+
+    #[test]
+    fn json_lines_escape_terminal_controls_and_stay_json() {
+        let text = "a\u{202e}b\u{85}c\x7fd\x1be\u{e9}";
+        let line = to_json_line(&serde_json::json!({ "k": text }));
+        assert_eq!(line, r#"{"k":"a\u202eb\u0085c\u007fd\u001beé"}"#);
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back["k"], text);
+    }
+
+    #[test]
+    fn truncates_with_a_mark() {
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+    }
+}

@@ -3,6 +3,7 @@
 //! The map of the crate, and the one place that wires its parts together:
 //!
 //! - [`signature`]: sign, parse, verify and explain `X-Danube-Signature`; pure.
+//! - [`delivery`]: the delivery record, grouping keys; pure data.
 //! - [`json_style`]: JSON written the ways common stacks write it (forensics).
 //! - [`display`]: untrusted bytes to terminal-safe text.
 //! - [`cli`]: clap types and their validation.
@@ -10,6 +11,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod delivery;
 pub mod display;
 pub mod json_style;
 pub mod signature;

@@ -1,0 +1,355 @@
+//! The delivery record (SPEC §5): one per request that reaches the listener,
+//! the same JSON in the store, in `--json` output and in every reader.
+//!
+//! Pure data: no I/O. The server fills it in, the store gives it its id.
+
+use std::fmt;
+
+use base64::Engine as _;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::signature::SignatureCheck;
+
+/// One request, as received and as answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Unique in the store and rising across restarts; 0 until the store
+    /// assigns it.
+    pub id: u64,
+    #[serde(with = "rfc3339_millis")]
+    pub received_at: DateTime<Utc>,
+    pub remote_addr: String,
+    pub method: String,
+    /// The request target: path and query, as received.
+    pub path: String,
+    pub http_version: String,
+    /// `[name, value]` in arrival order, duplicates kept. A value that is
+    /// not UTF-8 is kept as Latin-1, one char per byte.
+    pub headers: Vec<(String, String)>,
+    /// The exact body bytes (only the first `--max-body` when truncated).
+    #[serde(rename = "body_b64", with = "base64_bytes")]
+    pub body: Vec<u8>,
+    /// Bytes that arrived (or were announced, when the body was cut short).
+    pub body_size: u64,
+    pub body_truncated: bool,
+    /// The body's `event` string, when it is JSON with one.
+    pub event: Option<String>,
+    /// Attempts of one delivery share a group: see [`group_key`].
+    pub group: String,
+    /// Counts from 1 within the group.
+    pub attempt: u32,
+    pub signature: SignatureCheck,
+    /// Set when the same `t` and digest arrived before within the tolerance
+    /// window: the id of that first arrival.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<u64>,
+    pub response: ResponseRecord,
+    pub forward: Option<ForwardRecord>,
+    /// From arrival to the answer (or to the start of a hold, for `timeout`).
+    pub duration_ms: f64,
+}
+
+/// What this tool answered, and the policy step that chose it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseRecord {
+    /// `status`, `forward`, `timeout`, `reset`, `close`, `garbage`, or a
+    /// limit this tool enforced (`too-large`, `slow-body`, `method`).
+    pub action: String,
+    /// The status sent, when one was.
+    pub status: Option<u16>,
+    pub delay_ms: u64,
+    /// The rule step that chose the answer, e.g. `tool.*=500,forward #1`.
+    pub rule: String,
+}
+
+/// What the developer's receiver did with a forwarded delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardRecord {
+    pub url: String,
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    /// The first 2000 characters of the receiver's body, lossy UTF-8.
+    pub body_preview: Option<String>,
+}
+
+/// Characters of a receiver's body kept in a record (as Danube keeps).
+pub const BODY_PREVIEW_CHARS: usize = 2000;
+
+impl Delivery {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The record as one JSON line, safe on a terminal (no trailing newline).
+    pub fn to_json_line(&self) -> String {
+        crate::display::to_json_line(self)
+    }
+}
+
+/// The `event` of a JSON body, if it has one.
+pub fn event_of(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        event: Option<serde_json::Value>,
+    }
+    // Only an object is an envelope; serde would read `["x"]` as a struct.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let envelope: Envelope = serde_json::from_slice(body).ok()?;
+    match envelope.event? {
+        serde_json::Value::String(event) => Some(event),
+        _ => None,
+    }
+}
+
+/// How attempts of one delivery are told apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grouping {
+    /// The SHA-256 of the body: a retry re-signed with a new `t` keeps its
+    /// body, so it lands in the same group.
+    BodyHash,
+    /// A delivery-id header, for senders that send one; bodies without it
+    /// fall back to the body hash.
+    Header(String),
+}
+
+/// The group key of a delivery: `sha256:<16 hex>` of the body, or
+/// `<header>:<value>` when grouping by a header that is present.
+pub fn group_key(grouping: &Grouping, headers: &[(String, String)], body: &[u8]) -> String {
+    if let Grouping::Header(name) = grouping {
+        if let Some((_, value)) = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            let value: String = value.chars().take(200).collect();
+            return format!("{}:{value}", name.to_ascii_lowercase());
+        }
+    }
+    let digest = Sha256::digest(body);
+    format!("sha256:{}", hex::encode(&digest[..8]))
+}
+
+/// A header value as text: UTF-8 when it is, else Latin-1 (lossless).
+pub fn header_value_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_string(),
+        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+impl fmt::Display for ResponseRecord {
+    /// `200`, `500 after 12000 ms`, `reset`, `forward → 201`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.action.as_str(), self.status) {
+            ("status", Some(status)) => write!(f, "{status}")?,
+            (action, Some(status)) => write!(f, "{action} {status}")?,
+            (action, None) => f.write_str(action)?,
+        }
+        if self.delay_ms > 0 {
+            write!(f, " after {}", format_ms(self.delay_ms))?;
+        }
+        Ok(())
+    }
+}
+
+/// `850ms`, `12s`, `1.5s`.
+pub fn format_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}
+
+/// RFC 3339 UTC with milliseconds, as the record requires.
+pub fn format_time(time: &DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+mod rfc3339_millis {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        time: &DateTime<Utc>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::format_time(time))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<DateTime<Utc>, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The body as base64, as stored.
+pub fn body_b64(body: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(body)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::signature::Verdict;
+
+    /// A plausible record for tests elsewhere in the crate.
+    pub fn sample(id: u64, body: &[u8]) -> Delivery {
+        Delivery {
+            id,
+            received_at: DateTime::parse_from_rfc3339("2026-11-23T09:14:07.123Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            remote_addr: "127.0.0.1:50312".into(),
+            method: "POST".into(),
+            path: "/webhooks/danube?x=1".into(),
+            http_version: "HTTP/1.1".into(),
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("x-danube-signature".into(), "t=1,sha256=00".into()),
+                ("x-dup".into(), "a".into()),
+                ("x-dup".into(), "b".into()),
+            ],
+            body: body.to_vec(),
+            body_size: body.len() as u64,
+            body_truncated: false,
+            event: event_of(body),
+            group: group_key(&Grouping::BodyHash, &[], body),
+            attempt: 1,
+            signature: SignatureCheck {
+                verdict: Verdict::Valid,
+                timestamp: Some(1),
+                skew_s: Some(0),
+                secret: Some("whsec_…abcd".into()),
+                detail: "ok.".into(),
+                hints: vec![],
+            },
+            replay_of: None,
+            response: ResponseRecord {
+                action: "status".into(),
+                status: Some(200),
+                delay_ms: 0,
+                rule: "default 200".into(),
+            },
+            forward: None,
+            duration_ms: 0.4,
+        }
+    }
+
+    #[test]
+    fn record_round_trips_through_json_with_the_spec_field_names() {
+        let record = sample(7, br#"{"event":"workflow.failed","data":{}}"#);
+        let line = record.to_json_line();
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        for field in [
+            "id",
+            "received_at",
+            "remote_addr",
+            "method",
+            "path",
+            "http_version",
+            "headers",
+            "body_b64",
+            "body_size",
+            "body_truncated",
+            "event",
+            "group",
+            "attempt",
+            "signature",
+            "response",
+            "forward",
+            "duration_ms",
+        ] {
+            assert!(value.get(field).is_some(), "missing field {field}");
+        }
+        assert_eq!(value["received_at"], "2026-11-23T09:14:07.123Z");
+        assert_eq!(value["headers"][2], serde_json::json!(["x-dup", "a"]));
+        assert_eq!(value["event"], "workflow.failed");
+        assert!(
+            line.starts_with("{\"id\":7,"),
+            "id first, so readers can find it fast"
+        );
+        let back: Delivery = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn event_only_from_a_json_string_field() {
+        assert_eq!(
+            event_of(br#"{"event":"tool.execution.failed"}"#).as_deref(),
+            Some("tool.execution.failed")
+        );
+        assert_eq!(event_of(br#"{"event":5}"#), None);
+        assert_eq!(event_of(b"not json"), None);
+        assert_eq!(event_of(br#"["event"]"#), None);
+    }
+
+    #[test]
+    fn grouping_by_body_or_header() {
+        let headers = vec![("X-Danube-Delivery".to_string(), "d-1".to_string())];
+        let a = group_key(&Grouping::BodyHash, &headers, b"one");
+        assert_eq!(a, group_key(&Grouping::BodyHash, &[], b"one"));
+        assert_ne!(a, group_key(&Grouping::BodyHash, &[], b"two"));
+        assert!(a.starts_with("sha256:") && a.len() == 7 + 16);
+        let by_header = Grouping::Header("x-danube-delivery".into());
+        assert_eq!(
+            group_key(&by_header, &headers, b"one"),
+            "x-danube-delivery:d-1"
+        );
+        assert_eq!(
+            group_key(&by_header, &[], b"one"),
+            a,
+            "falls back to the body"
+        );
+    }
+
+    #[test]
+    fn header_values_keep_every_byte() {
+        assert_eq!(header_value_text(b"plain"), "plain");
+        assert_eq!(header_value_text("café".as_bytes()), "café");
+        assert_eq!(header_value_text(b"\xe9t\xe9"), "\u{e9}t\u{e9}");
+    }
+
+    #[test]
+    fn response_reads_well() {
+        let mut response = sample(1, b"").response;
+        assert_eq!(response.to_string(), "200");
+        response.delay_ms = 12_000;
+        assert_eq!(response.to_string(), "200 after 12s");
+        response.action = "reset".into();
+        response.status = None;
+        response.delay_ms = 0;
+        assert_eq!(response.to_string(), "reset");
+        assert_eq!(format_ms(1500), "1.5s");
+        assert_eq!(format_ms(250), "250ms");
+    }
+}

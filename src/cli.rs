@@ -5,6 +5,7 @@
 
 use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -37,6 +38,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Receive deliveries: verify, answer by the policy, forward, record, show.
+    Listen(ListenArgs),
     /// Print the X-Danube-Signature value for a body, as Danube would send it.
     Sign(SignArgs),
     /// Check an X-Danube-Signature value against a body, and say why it fails.
@@ -110,6 +113,112 @@ impl BodyArg {
 }
 
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // each bool is one documented flag
+pub struct ListenArgs {
+    /// Port to listen on; 0 picks a free one (the banner says which).
+    #[arg(short = 'p', long, env = "DANUBE_HOOKS_PORT", default_value_t = 4000)]
+    pub port: u16,
+    /// Address to bind. Anything but loopback is reachable from the network.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+    /// How far t may be from now, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = signature::DEFAULT_TOLERANCE_S)]
+    pub tolerance: u64,
+    /// Response policy rule, e.g. 500,500,forward or 'workflow.*=timeout' or 12s+200; repeatable.
+    #[arg(long = "respond", value_name = "RULE")]
+    pub respond: Vec<String>,
+    /// Answer 401 to any delivery whose signature is not valid, as a correct receiver would.
+    #[arg(long)]
+    pub reject_invalid: bool,
+    /// Forward each delivery to your own receiver, e.g. `http://localhost:3000/webhooks/danube`.
+    #[arg(long, value_name = "URL")]
+    pub forward_to: Option<String>,
+    /// How long the receiver may take before the sender gets 504.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub forward_timeout: Duration,
+    /// Group attempts by this delivery-id header instead of by the body.
+    #[arg(long, value_name = "NAME")]
+    pub group_header: Option<String>,
+    /// The delivery log [default: $XDG_DATA_HOME/danube-hooks/deliveries.jsonl].
+    #[arg(long, value_name = "PATH", conflicts_with = "no_store")]
+    pub store: Option<PathBuf>,
+    /// Keep deliveries in memory only.
+    #[arg(long)]
+    pub no_store: bool,
+    /// fsync each record before its answer is sent (slower, loses nothing on power loss).
+    #[arg(long)]
+    pub durable: bool,
+    /// Largest body accepted; larger ones get 413. Accepts 1048576, 512KiB, 1MiB.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]
+    pub max_body: usize,
+    /// Open connections at once; more wait.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_connections: u32,
+    /// Time a client has to send a request head; also the keep-alive idle timeout.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Time a client has to send a body.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// Headless: one human line per delivery on stdout.
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Headless: one JSON record per line on stdout, and nothing else.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `10s`, `250ms`, `2m`, `1.5s`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(split) => text.split_at(split),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration: use e.g. 10s, 250ms, 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?}; use ms, s or m")),
+    };
+    if !(0.0..=86_400.0).contains(&seconds) {
+        return Err(format!("{text:?} is out of range: at most 24h"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// `1048576`, `512KiB`, `1MiB`, `64KB`.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size: use e.g. 1048576, 512KiB, 1MiB"))?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?}; use B, KiB or MiB"
+            ));
+        }
+    };
+    number
+        .checked_mul(factor)
+        .filter(|&size| size > 0 && size <= 1024 * 1024 * 1024)
+        .ok_or_else(|| format!("{text:?} is out of range: 1 byte to 1GiB"))
+}
+
+#[derive(Debug, Args)]
 pub struct SignArgs {
     #[command(flatten)]
     pub secret: SecretArgs,
@@ -161,6 +270,22 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("5h").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_size("1MiB"), Ok(1024 * 1024));
+        assert_eq!(parse_size("512KiB"), Ok(512 * 1024));
+        assert_eq!(parse_size("100"), Ok(100));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("1TB").is_err());
     }
 
     #[test]

@@ -26,7 +26,9 @@ pub struct Delivery {
     pub path: String,
     pub http_version: String,
     /// `[name, value]` in arrival order, duplicates kept. A value that is
-    /// not UTF-8 is kept as Latin-1, one char per byte.
+    /// not UTF-8 is kept as Latin-1, one char per byte, and is sent on as
+    /// UTF-8: the one place where forwarding and replay are not
+    /// byte-identical (Danube's own headers are ASCII).
     pub headers: Vec<(String, String)>,
     /// The exact body bytes (only the first `--max-body` when truncated).
     #[serde(rename = "body_b64", with = "base64_bytes")]
@@ -126,11 +128,11 @@ pub enum Grouping {
 /// The group key of a delivery: `sha256:<16 hex>` of the body, or
 /// `<header>:<value>` when grouping by a header that is present.
 pub fn group_key(grouping: &Grouping, headers: &[(String, String)], body: &[u8]) -> String {
-    if let Grouping::Header(name) = grouping {
-        if let Some((_, value)) = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            let value: String = value.chars().take(200).collect();
-            return format!("{}:{value}", name.to_ascii_lowercase());
-        }
+    if let Grouping::Header(name) = grouping
+        && let Some((_, value)) = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))
+    {
+        let value: String = value.chars().take(200).collect();
+        return format!("{}:{value}", name.to_ascii_lowercase());
     }
     let digest = Sha256::digest(body);
     format!("sha256:{}", hex::encode(&digest[..8]))
@@ -163,7 +165,7 @@ impl fmt::Display for ResponseRecord {
 pub fn format_ms(ms: u64) -> String {
     if ms < 1000 {
         format!("{ms}ms")
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{:.1}s", ms as f64 / 1000.0)

@@ -6,6 +6,11 @@
 //! - [`delivery`]: the delivery record, grouping keys; pure data.
 //! - [`json_style`]: JSON written the ways common stacks write it (forensics).
 //! - [`display`]: untrusted bytes to terminal-safe text.
+//! - [`server`]: the hyper listener, its limits, forwarding and one request's path.
+//! - [`headless`]: human lines and JSON lines on stdout.
+//! - [`policy`]: the `--respond` grammar and the answer for an attempt; pure.
+//! - [`store`]: the JSON-lines delivery log: one writer thread, recovery on
+//!   open, readers for the commands and the dashboard's resync.
 //! - [`cli`]: clap types and their validation.
 //! - [`commands`]: one module per subcommand.
 
@@ -13,8 +18,12 @@ pub mod cli;
 pub mod commands;
 pub mod delivery;
 pub mod display;
+pub mod headless;
 pub mod json_style;
+pub mod policy;
+pub mod server;
 pub mod signature;
+pub mod store;
 
 use cli::{Cli, Command};
 use commands::Outcome;
@@ -22,6 +31,7 @@ use commands::Outcome;
 /// Run one parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
+        Command::Listen(args) => commands::listen::run(&args),
         Command::Sign(args) => commands::sign::run(&args),
         Command::Verify(args) => commands::verify::run(&args),
     }

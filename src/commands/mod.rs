@@ -1,6 +1,7 @@
 //! One module per subcommand: each turns validated arguments into output on
 //! stdout and an [`Outcome`]. Diagnostics go to stderr.
 
+pub mod listen;
 pub mod sign;
 pub mod verify;
 

@@ -1,6 +1,7 @@
 //! Helpers shared by the black-box tests: run the real binary.
 #![allow(dead_code)] // each test file uses its own part of this module
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -59,4 +60,352 @@ pub fn assert_exit(output: &Output, code: i32) {
         stdout(output),
         stderr(output)
     );
+}
+
+// ---- A running listener, and a raw HTTP client that sees what a sender sees.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Child;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A `danube-hooks listen` child process on a free port. Killed on drop.
+pub struct Listener {
+    pub child: Child,
+    pub addr: SocketAddr,
+    /// The banner and anything else on stderr, line by line.
+    pub stderr_lines: mpsc::Receiver<String>,
+    /// Stdout lines (records with `--json`).
+    pub stdout_lines: mpsc::Receiver<String>,
+    pub banner: String,
+}
+
+impl Listener {
+    /// Start with `args` after `listen --port 0`. Fails the test if it
+    /// does not print its address within 10 s.
+    pub fn start(args: &[&str]) -> Self {
+        Self::start_with(command(), args)
+    }
+
+    pub fn start_with(mut cmd: Command, args: &[&str]) -> Self {
+        let mut child = cmd
+            .args(["listen", "--port", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("listen starts");
+        let stdout_lines = lines_of(child.stdout.take().unwrap());
+        let stderr_lines = lines_of(child.stderr.take().unwrap());
+        let mut banner = String::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let addr = loop {
+            let line = stderr_lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("no banner from listen; stderr so far:\n{banner}"));
+            banner.push_str(&line);
+            banner.push('\n');
+            if let Some(rest) = line.strip_prefix("danube-hooks listening on http://") {
+                let addr = rest.split_whitespace().next().unwrap();
+                break addr.parse().unwrap();
+            }
+        };
+        // The rest of the banner follows at once.
+        while let Ok(line) = stderr_lines.recv_timeout(Duration::from_millis(200)) {
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.contains("then register") {
+                break;
+            }
+        }
+        Self {
+            child,
+            addr,
+            stderr_lines,
+            stdout_lines,
+            banner,
+        }
+    }
+
+    /// The next stdout line, within `timeout`.
+    pub fn next_line(&self, timeout: Duration) -> String {
+        self.stdout_lines
+            .recv_timeout(timeout)
+            .unwrap_or_else(|_| panic!("no stdout line within {timeout:?}"))
+    }
+
+    /// The next record on stdout (`--json`), parsed.
+    pub fn next_record(&self) -> serde_json::Value {
+        let line = self.next_line(Duration::from_secs(10));
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON record ({e}): {line}"))
+    }
+
+    /// Send SIGTERM (or another signal) and wait for the exit code.
+    pub fn signal_and_wait(&mut self, signal: &str) -> Option<i32> {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "listen did not exit after SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything on stderr so far after the banner.
+    pub fn stderr_so_far(&self) -> String {
+        let mut text = String::new();
+        while let Ok(line) = self.stderr_lines.recv_timeout(Duration::from_millis(100)) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// What a sender saw.
+#[derive(Debug)]
+pub enum Reply {
+    Http {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// The connection was reset (RST).
+    Reset,
+    /// Closed cleanly with nothing written.
+    Empty,
+    /// Bytes that are not an HTTP response, then close.
+    NotHttp(Vec<u8>),
+    /// Nothing at all within the wait.
+    NoAnswer,
+    /// Nobody listens (the listener is gone).
+    Refused,
+}
+
+impl Reply {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Http { status, .. } => *status,
+            other => panic!("expected an HTTP answer, got {other:?}"),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        match self {
+            Self::Http { headers, .. } => headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str()),
+            _ => None,
+        }
+    }
+
+    pub fn body(&self) -> &[u8] {
+        match self {
+            Self::Http { body, .. } => body,
+            other => panic!("expected an HTTP answer, got {other:?}"),
+        }
+    }
+}
+
+/// A request as raw bytes: `POST path`, the headers given, Content-Length.
+pub fn request_bytes(path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut head = format!("POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    let _ = write!(head, "Content-Length: {}\r\n\r\n", body.len());
+    [head.as_bytes(), body].concat()
+}
+
+/// Send raw bytes on a fresh connection and read what comes back, waiting
+/// at most `wait` for the whole answer.
+pub fn exchange(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Reply {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return Reply::Refused;
+    };
+    if stream.write_all(bytes).is_err() {
+        return Reply::Reset;
+    }
+    read_reply(&mut stream, wait)
+}
+
+pub fn read_reply(stream: &mut TcpStream, wait: Duration) -> Reply {
+    let deadline = Instant::now() + wait;
+    let mut received = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return if received.is_empty() {
+                Reply::NoAnswer
+            } else {
+                parse_reply(received)
+            };
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                return if received.is_empty() {
+                    Reply::Empty
+                } else {
+                    parse_reply(received)
+                };
+            }
+            Ok(n) => {
+                received.extend_from_slice(&buf[..n]);
+                if let Some(complete) = complete_response(&received) {
+                    return parse_reply(received[..complete].to_vec());
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                return Reply::Reset;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return if received.is_empty() {
+                    Reply::NoAnswer
+                } else {
+                    parse_reply(received)
+                };
+            }
+            Err(e) => panic!("reading the answer failed: {e}"),
+        }
+    }
+}
+
+/// The length of a whole response with a Content-Length, once it's all in.
+fn complete_response(bytes: &[u8]) -> Option<usize> {
+    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&bytes[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap_or(0));
+    (bytes.len() >= head_end + length).then_some(head_end + length)
+}
+
+fn parse_reply(bytes: Vec<u8>) -> Reply {
+    if !bytes.starts_with(b"HTTP/1.") {
+        return Reply::NotHttp(bytes);
+    }
+    let Some(head_end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Reply::NotHttp(bytes);
+    };
+    let head = String::from_utf8_lossy(&bytes[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Reply::Http {
+        status,
+        headers,
+        body: bytes[head_end + 4..].to_vec(),
+    }
+}
+
+/// POST a body signed with `secret` at `t` (unix seconds).
+pub fn signed_post(addr: SocketAddr, secret: &str, t: i64, body: &[u8]) -> Reply {
+    let header =
+        danube_hooks::signature::sign(&danube_hooks::signature::Secret::new(secret), t, body);
+    exchange(
+        addr,
+        &request_bytes(
+            "/webhooks/danube",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Danube-Signature", &header),
+            ],
+            body,
+        ),
+        Duration::from_secs(10),
+    )
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let unique = format!(
+            "danube-hooks-test-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let path = std::env::temp_dir().join(unique);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A body for event `event` that differs per `n`.
+pub fn event_body(event: &str, n: u64) -> Vec<u8> {
+    format!(r#"{{"event":"{event}","timestamp":"2026-11-23T09:14:07.{n:06}Z","data":{{"n":{n}}}}}"#)
+        .into_bytes()
 }

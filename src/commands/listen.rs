@@ -1,0 +1,265 @@
+//! `danube-hooks listen`: the main job. Checks the configuration, binds,
+//! opens the store, prints the banner, then serves until SIGINT or SIGTERM
+//! and shuts down gracefully (answers in flight finish, the store is synced).
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{ListenArgs, UsageError};
+use crate::commands::Outcome;
+use crate::delivery::Grouping;
+use crate::display::escape_line;
+use crate::headless;
+use crate::policy::Policy;
+use crate::server::forward::{self, Forwarder};
+use crate::server::request::PolicyHandle;
+use crate::server::{self, Intake, IntakeConfig, Limits};
+use crate::signature::Secret;
+use crate::store::{self, DeliveryStore, OpenReport, StoreConfig};
+
+/// Records read back at start to continue attempt numbering.
+const SEED_RECORDS: usize = 1000;
+
+/// Everything `listen` needs, checked.
+pub struct ListenPlan {
+    pub address: SocketAddr,
+    pub secrets: Vec<Secret>,
+    pub policy: Policy,
+    pub forward: Option<Forwarder>,
+    pub store: StoreConfig,
+    pub intake: IntakeConfig,
+    pub output: Output,
+}
+
+/// Where deliveries are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Headless(headless::Format),
+}
+
+impl ListenPlan {
+    pub fn from_args(args: &ListenArgs) -> Result<Self, UsageError> {
+        let secrets = args.secret.secrets();
+        let forward = args
+            .forward_to
+            .as_deref()
+            .map(|url| {
+                forward::parse_target(url)
+                    .map(|target| Forwarder::new(target, args.forward_timeout, args.max_body))
+                    .map_err(|err| UsageError::new(err.to_string()))
+            })
+            .transpose()?;
+        let policy = Policy::parse(&args.respond, forward.is_some())
+            .map_err(|err| UsageError::new(err.to_string()))?;
+        let path = if args.no_store {
+            None
+        } else {
+            Some(match &args.store {
+                Some(path) => path.clone(),
+                None => store::default_path().ok_or_else(|| {
+                    UsageError::new(
+                        "no home directory for the default store: pass --store PATH or --no-store",
+                    )
+                })?,
+            })
+        };
+        let grouping = match &args.group_header {
+            Some(name) if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_ok() => {
+                Grouping::Header(name.to_ascii_lowercase())
+            }
+            Some(name) => {
+                return Err(UsageError::new(format!(
+                    "--group-header {:?} is not a header name (letters, digits and -)",
+                    escape_line(name)
+                )));
+            }
+            None => Grouping::BodyHash,
+        };
+        let limits = Limits {
+            max_body: args.max_body,
+            header_read_timeout: args.idle_timeout,
+            body_read_timeout: args.body_timeout,
+            max_connections: args.max_connections as usize,
+            ..Limits::default()
+        };
+        // Until the dashboard exists, listen is always headless (--no-tui
+        // is accepted already, so scripts written now keep working).
+        let format = if args.json {
+            headless::Format::Json
+        } else {
+            headless::Format::Human
+        };
+        Ok(Self {
+            address: SocketAddr::new(args.host, args.port),
+            intake: IntakeConfig {
+                secrets: secrets.clone(),
+                tolerance_s: args.tolerance,
+                reject_invalid: args.reject_invalid,
+                grouping,
+                limits,
+            },
+            secrets,
+            policy,
+            forward,
+            store: StoreConfig {
+                path,
+                durable: args.durable,
+                fsync_interval: store::DEFAULT_FSYNC_INTERVAL,
+            },
+            output: Output::Headless(format),
+        })
+    }
+}
+
+pub fn run(args: &ListenArgs) -> anyhow::Result<Outcome> {
+    let plan = ListenPlan::from_args(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(plan))?;
+    Ok(Outcome::Success)
+}
+
+/// Bind, or say plainly why not.
+fn bind(address: SocketAddr) -> Result<std::net::TcpListener, UsageError> {
+    std::net::TcpListener::bind(address)
+        .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+        .map_err(|err| match err.kind() {
+            std::io::ErrorKind::AddrInUse => UsageError::new(format!(
+                "port {} is already in use on {}: stop what holds it, or pick another with --port (0 picks a free one)",
+                address.port(),
+                address.ip()
+            )),
+            std::io::ErrorKind::PermissionDenied => UsageError::new(format!(
+                "no permission to listen on port {}: ports below 1024 need privileges; use --port 4000",
+                address.port()
+            )),
+            _ => UsageError::new(format!("cannot listen on {address}: {err}")),
+        })
+}
+
+async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
+    let listener = bind(plan.address)?;
+    let listener =
+        tokio::net::TcpListener::from_std(listener).context("cannot register the listener")?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let (store, report) =
+        DeliveryStore::open(plan.store.clone()).map_err(|err| UsageError::new(err.to_string()))?;
+    eprint!("{}", banner(&plan, local, &report));
+
+    let intake = Arc::new(Intake::new(
+        plan.intake.clone(),
+        PolicyHandle::new(plan.policy.clone()),
+        store.clone(),
+        plan.forward.clone(),
+    ));
+    if let Some(path) = store.path()
+        && let Ok(earlier) = store::read_last(path, SEED_RECORDS)
+    {
+        intake.seed_attempts(&earlier);
+    }
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+
+    let printer_done = CancellationToken::new();
+    let Output::Headless(format) = plan.output;
+    let printer = tokio::spawn(headless::print(
+        store.subscribe(),
+        store.path().map(std::path::Path::to_path_buf),
+        format,
+        printer_done.clone(),
+    ));
+
+    server::run(listener, intake, shutdown).await;
+    store.close().await;
+    printer_done.cancel();
+    let _ = printer.await;
+    eprintln!("danube-hooks: stopped; the store is synced.");
+    Ok(())
+}
+
+/// Cancel `shutdown` on SIGINT or SIGTERM.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let term = async {
+        match terminate.as_mut() {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    shutdown.cancel();
+}
+
+/// Where it listens, the secrets' fingerprints, the policy, the store, and
+/// the tunnel commands to copy.
+pub fn banner(plan: &ListenPlan, local: SocketAddr, report: &OpenReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "danube-hooks listening on http://{local} (POST to any path)"
+    );
+    if !is_loopback(plan.address.ip()) {
+        let _ = writeln!(
+            out,
+            "  warning:  bound to {}: reachable from the network, not only through your tunnel",
+            plan.address.ip()
+        );
+    }
+    let secrets = if plan.secrets.is_empty() {
+        "none: signatures are not checked (pass --secret whsec_… or set DANUBE_WEBHOOK_SECRET)"
+            .to_string()
+    } else {
+        let fingerprints: Vec<String> = plan.secrets.iter().map(Secret::fingerprint).collect();
+        fingerprints.join(", ")
+    };
+    let _ = writeln!(out, "  secrets:  {secrets}");
+    let _ = writeln!(out, "  policy:   {}", escape_line(&plan.policy.describe()));
+    if let Some(forward) = &plan.forward {
+        let _ = writeln!(out, "  forward:  {}", forward.target());
+    }
+    match &report.path {
+        Some(path) => {
+            let _ = writeln!(
+                out,
+                "  store:    {} (next id {})",
+                path.display(),
+                report.next_id
+            );
+        }
+        None => out.push_str("  store:    none (--no-store): deliveries are kept in memory only\n"),
+    }
+    if let Some(cut) = report.torn_bytes_cut {
+        let _ = writeln!(
+            out,
+            "  warning:  the store's last line was torn (an earlier run was killed mid-write); cut {cut} bytes"
+        );
+    }
+    let port = local.port();
+    let _ = writeln!(out, "  tunnel:   ngrok http {port}");
+    let _ = writeln!(
+        out,
+        "            cloudflared tunnel --url http://localhost:{port}"
+    );
+    out.push_str(
+        "  then register the tunnel's https:// URL (plus any path) as the webhook URL in Danube.\n",
+    );
+    out
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    ip.is_loopback()
+}

@@ -1,0 +1,270 @@
+//! The listener: accepts connections from the tunnel, enforces the limits
+//! that keep one client from exhausting it, runs one task per connection,
+//! and shuts down gracefully.
+//!
+//! Everything that reaches this socket came from the internet. Limits
+//! (SPEC §9): a cap on open connections, a header read timeout that is also
+//! the keep-alive idle timeout (hyper restarts it for every request head), a
+//! cap on header bytes, and, in [`request`], a body size cap and a body read
+//! timeout.
+//!
+//! Some answers of the response policy are not HTTP at all (a reset, a
+//! clean close, garbage, a hold past the sender's deadline). hyper cannot
+//! send those, so the request handler asks the connection task for them
+//! through a [`ConnControl`], and the connection task does it on a duplicate
+//! of the socket's file descriptor.
+
+pub mod forward;
+pub mod request;
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::os::fd::AsFd as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use request::{Intake, IntakeConfig};
+
+/// The limits that keep the listener available (SPEC §9).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Bodies larger than this get 413 and a record that says so.
+    pub max_body: usize,
+    /// Time to send a whole request head; also how long an idle
+    /// keep-alive connection is kept.
+    pub header_read_timeout: Duration,
+    /// Time to send a whole body once the head has arrived.
+    pub body_read_timeout: Duration,
+    /// Open connections at once; more wait in the accept backlog.
+    pub max_connections: usize,
+    /// Bytes of request head hyper buffers; more gets 431.
+    pub max_header_bytes: usize,
+    /// The longest a `timeout` answer holds a connection.
+    pub max_hold: Duration,
+    /// How long shutdown waits for answers in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body: 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            max_header_bytes: 64 * 1024,
+            max_hold: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(12),
+        }
+    }
+}
+
+/// What a request handler can ask of its connection, beyond an HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnAction {
+    /// Abort with a TCP RST.
+    Reset,
+    /// Close cleanly (FIN) without an answer.
+    Close,
+    /// Write these bytes (not HTTP, or an HTTP status hyper won't send as
+    /// final, such as 1xx), then close.
+    WriteAndClose(Vec<u8>),
+    /// Answer nothing and keep the connection open until the client gives
+    /// up, the hold ends, or shutdown; then close.
+    Hold(Duration),
+}
+
+/// The handle a request handler uses to ask for a [`ConnAction`].
+#[derive(Debug, Default)]
+pub struct ConnControl {
+    /// A std mutex is enough: held only to swap an `Option`, never across `.await`.
+    action: Mutex<Option<ConnAction>>,
+    notify: Notify,
+}
+
+impl ConnControl {
+    /// Ask for `action`. The handler then never answers: its future stays
+    /// pending until the connection task drops it.
+    pub fn request(&self, action: ConnAction) {
+        *self
+            .action
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(action);
+        self.notify.notify_one();
+    }
+
+    async fn wait(&self) -> ConnAction {
+        loop {
+            self.notify.notified().await;
+            if let Some(action) = self
+                .action
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+            {
+                return action;
+            }
+        }
+    }
+}
+
+/// Accept and serve until `shutdown` is cancelled, then let answers in
+/// flight finish (up to `limits.shutdown_grace`) and return.
+pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: CancellationToken) {
+    let limits = intake.config().limits.clone();
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let tracker = TaskTracker::new();
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+
+    loop {
+        let permit = tokio::select! {
+            () = shutdown.cancelled() => break,
+            permit = Arc::clone(&permits).acquire_owned() => permit.expect("the semaphore is never closed"),
+        };
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, remote)) = accepted else {
+            // Out of file descriptors, or a connection reset before
+            // accept: back off briefly instead of spinning.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let http = http.clone();
+        let intake = Arc::clone(&intake);
+        let shutdown = shutdown.clone();
+        let max_hold = limits.max_hold;
+        tracker.spawn(async move {
+            serve_connection(stream, remote, http, intake, shutdown, max_hold).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracker.close();
+    let _ = tokio::time::timeout(limits.shutdown_grace, tracker.wait()).await;
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    http: http1::Builder,
+    intake: Arc<Intake>,
+    shutdown: CancellationToken,
+    max_hold: Duration,
+) {
+    // A second descriptor for the same socket, for the answers hyper can't
+    // give. Socket options set through it apply to the socket itself.
+    let Ok(raw) = stream
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::net::TcpStream::from)
+    else {
+        return;
+    };
+    let control = Arc::new(ConnControl::default());
+    let service = {
+        let control = Arc::clone(&control);
+        let shutdown = shutdown.clone();
+        service_fn(move |req| {
+            let intake = Arc::clone(&intake);
+            let control = Arc::clone(&control);
+            let shutdown = shutdown.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(
+                    intake.handle(req, remote, &control, &shutdown).await,
+                )
+            }
+        })
+    };
+    let conn = http.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let mut draining = false;
+    let action = loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            action = control.wait() => break action,
+            () = shutdown.cancelled(), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    };
+    perform(action, conn, raw, max_hold, &shutdown).await;
+}
+
+/// Carry out an answer hyper can't give. `conn` is dropped here, which
+/// closes hyper's descriptor; the socket closes when `raw` goes too.
+async fn perform<C>(
+    action: ConnAction,
+    conn: C,
+    mut raw: std::net::TcpStream,
+    max_hold: Duration,
+    shutdown: &CancellationToken,
+) {
+    match action {
+        ConnAction::Reset => {
+            // Linger 0 turns the close into an RST.
+            let _ = socket2::SockRef::from(&raw).set_linger(Some(Duration::ZERO));
+            drop(conn);
+        }
+        ConnAction::Close => {
+            let _ = raw.shutdown(std::net::Shutdown::Write);
+            drop(conn);
+        }
+        ConnAction::WriteAndClose(bytes) => {
+            // The socket is non-blocking; these few bytes fit the send buffer.
+            let _ = raw.write_all(&bytes);
+            let _ = raw.shutdown(std::net::Shutdown::Write);
+            drop(conn);
+        }
+        ConnAction::Hold(hold) => {
+            // hyper is not polled while holding, so nothing is answered.
+            let hold = hold.min(max_hold);
+            let _ = tokio::time::timeout(hold, wait_for_peer_close(&raw, shutdown)).await;
+            let _ = raw.shutdown(std::net::Shutdown::Write);
+            drop(conn);
+        }
+    }
+}
+
+/// Returns when the client closes its side (or on shutdown), so a held
+/// connection is released as soon as the sender gives up.
+async fn wait_for_peer_close(raw: &std::net::TcpStream, shutdown: &CancellationToken) {
+    let Ok(watch) = raw.try_clone().and_then(|dup| TcpStream::from_std(dup)) else {
+        shutdown.cancelled().await;
+        return;
+    };
+    let mut scratch = [0u8; 512];
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            ready = watch.readable() => {
+                if ready.is_err() {
+                    return;
+                }
+                match watch.try_read(&mut scratch) {
+                    // EOF, or a reset: the client has given up.
+                    Ok(0) => return,
+                    Err(err) if err.kind() != std::io::ErrorKind::WouldBlock => return,
+                    // Bytes after the request (pipelined), or a spurious
+                    // wake-up: keep holding.
+                    Ok(_) | Err(_) => {}
+                }
+            }
+        }
+    }
+}

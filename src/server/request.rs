@@ -1,0 +1,588 @@
+//! One request: read it within the limits, verify it, group it, choose the
+//! answer by the policy, forward it when asked, record it, then answer.
+//!
+//! The record is appended to the store before the answer goes out, so a
+//! sender that got an answer can always find its delivery in the log.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::Utc;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use tokio_util::sync::CancellationToken;
+
+use super::forward::{ForwardOutcome, Forwarder};
+use super::{ConnAction, ConnControl, Limits};
+use crate::delivery::{self, Delivery, Grouping, ResponseRecord};
+use crate::policy::{Action, Decision, Policy, Step};
+use crate::signature::{self, Secret, Verdict};
+use crate::store::DeliveryStore;
+
+/// The header naming the policy step that chose an answer.
+pub const RULE_HEADER: &str = "x-danube-hooks-rule";
+/// The header carrying the id of the record an answer belongs to.
+pub const DELIVERY_HEADER: &str = "x-danube-hooks-delivery";
+
+/// Bytes written for the `garbage` action: not HTTP by any reading.
+const GARBAGE: &[u8] =
+    b"\x00\xff\xfe danube-hooks garbage: this is not an HTTP response \x00\r\n\r\n";
+
+/// Groups remembered for attempt counting before the oldest are forgotten.
+const MAX_GROUPS: usize = 100_000;
+
+/// What the intake needs to know, fixed at start.
+#[derive(Debug, Clone)]
+pub struct IntakeConfig {
+    pub secrets: Vec<Secret>,
+    pub tolerance_s: u64,
+    /// Answer 401 to any verdict but `valid`, as a correct receiver would.
+    pub reject_invalid: bool,
+    pub grouping: Grouping,
+    pub limits: Limits,
+}
+
+/// The policy in force, shared with whoever may change it while listening
+/// (the dashboard). Readers clone the `Arc` and release the lock at once.
+#[derive(Debug, Clone)]
+pub struct PolicyHandle(Arc<RwLock<Arc<Policy>>>);
+
+impl PolicyHandle {
+    pub fn new(policy: Policy) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(policy))))
+    }
+
+    pub fn current(&self) -> Arc<Policy> {
+        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub fn replace(&self, policy: Policy) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(policy);
+    }
+}
+
+/// The shared state of the listener: one per process, behind an `Arc`.
+pub struct Intake {
+    config: IntakeConfig,
+    policy: PolicyHandle,
+    store: DeliveryStore,
+    forwarder: Option<Forwarder>,
+    /// Attempts seen per group. A std mutex: held for one map update.
+    attempts: Mutex<HashMap<String, u32>>,
+    /// First arrival of each `(t, digest)`, for replay detection.
+    seen_signatures: Mutex<SeenSignatures>,
+}
+
+impl Intake {
+    pub fn new(
+        config: IntakeConfig,
+        policy: PolicyHandle,
+        store: DeliveryStore,
+        forwarder: Option<Forwarder>,
+    ) -> Self {
+        Self {
+            config,
+            policy,
+            store,
+            forwarder,
+            attempts: Mutex::new(HashMap::new()),
+            seen_signatures: Mutex::new(SeenSignatures::default()),
+        }
+    }
+
+    pub fn config(&self) -> &IntakeConfig {
+        &self.config
+    }
+
+    /// Continue attempt numbering from earlier records (a restart mid-retry).
+    pub fn seed_attempts<'a>(&self, earlier: impl IntoIterator<Item = &'a Delivery>) {
+        let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+        for delivery in earlier {
+            let count = attempts.entry(delivery.group.clone()).or_insert(0);
+            *count = (*count).max(delivery.attempt);
+        }
+    }
+
+    fn next_attempt(&self, group: &str) -> u32 {
+        let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+        if attempts.len() >= MAX_GROUPS && !attempts.contains_key(group) {
+            // Forgetting old groups only restarts their count at 1; the
+            // store still has every record.
+            attempts.clear();
+        }
+        let count = attempts.entry(group.to_string()).or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    /// Handle one request. For answers that are not HTTP, this asks
+    /// `control` and never returns (the connection task drops it).
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+        control: &ConnControl,
+        shutdown: &CancellationToken,
+    ) -> Response<Full<Bytes>> {
+        let arrived = Instant::now();
+        if req.method() == Method::GET || req.method() == Method::HEAD {
+            return info_page();
+        }
+        let (mut record, end) = self.receive(req, remote).await;
+        let replay_key = self.check_replay(&mut record);
+        let (decision, answer, action) = self.choose_answer(&mut record, end, shutdown).await;
+        record.response = ResponseRecord {
+            action: action.into(),
+            status: answer.status(),
+            delay_ms: decision.step.delay.as_millis() as u64,
+            rule: decision.rule.clone(),
+        };
+        record.duration_ms = arrived.elapsed().as_secs_f64() * 1000.0;
+        let stored = self.store.append(record).await;
+        if let Some(key) = replay_key {
+            self.seen_signatures
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remember(key, stored.id, self.config.tolerance_s);
+        }
+        answer
+            .send(
+                &decision.rule,
+                stored.id,
+                control,
+                self.config.limits.max_hold,
+            )
+            .await
+    }
+
+    /// Read the request within the limits and fill in everything the
+    /// answer does not decide: verdict, group, attempt.
+    async fn receive(&self, req: Request<Incoming>, remote: SocketAddr) -> (Delivery, BodyEnd) {
+        let received_at = Utc::now();
+        let (parts, body) = req.into_parts();
+        let headers: Vec<(String, String)> = parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_string(),
+                    delivery::header_value_text(value.as_bytes()),
+                )
+            })
+            .collect();
+        let declared_length = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let limits = &self.config.limits;
+        let read = read_body(body, limits.max_body, limits.body_read_timeout).await;
+        let mut signature = signature::verify(
+            &self.config.secrets,
+            find_header(&headers, signature::HEADER_NAME),
+            &read.bytes,
+            Utc::now().timestamp(),
+            self.config.tolerance_s,
+        );
+        if read.end == BodyEnd::Complete {
+            signature.hints.extend(signature::content_length_hint(
+                declared_length.as_deref(),
+                read.bytes.len(),
+            ));
+        }
+        let group = delivery::group_key(&self.config.grouping, &headers, &read.bytes);
+        let attempt = self.next_attempt(&group);
+        let end = match read.end {
+            BodyEnd::Complete if parts.method != Method::POST => BodyEnd::NotPost,
+            end => end,
+        };
+        let record = Delivery {
+            id: 0,
+            received_at,
+            remote_addr: remote.to_string(),
+            method: parts.method.as_str().to_string(),
+            path: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| parts.uri.to_string(), ToString::to_string),
+            http_version: format!("{:?}", parts.version),
+            headers,
+            event: delivery::event_of(&read.bytes),
+            body_size: read.size(declared_length.as_deref()),
+            body_truncated: read.end != BodyEnd::Complete,
+            body: read.bytes,
+            group,
+            attempt,
+            signature,
+            replay_of: None,
+            response: ResponseRecord {
+                action: String::new(),
+                status: None,
+                delay_ms: 0,
+                rule: String::new(),
+            },
+            forward: None,
+            duration_ms: 0.0,
+        };
+        (record, end)
+    }
+
+    /// Flag a second arrival of the same `t` and digest (SPEC §6).
+    fn check_replay(&self, record: &mut Delivery) -> Option<ReplayKey> {
+        let key = ReplayKey::of(record)?;
+        record.replay_of = self
+            .seen_signatures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .first_arrival(&key, self.config.tolerance_s);
+        if let Some(first) = record.replay_of {
+            record.signature.hints.push(format!(
+                "same t and digest as delivery #{first}: either the sender retried without \
+                 re-signing, or the request was replayed; a receiver that rejects repeated \
+                 signatures would reject this one"
+            ));
+        }
+        Some(key)
+    }
+
+    /// The answer: a limit's, or the policy's (after its delay, and after
+    /// forwarding when the step says so). Also names the recorded action.
+    async fn choose_answer(
+        &self,
+        record: &mut Delivery,
+        end: BodyEnd,
+        shutdown: &CancellationToken,
+    ) -> (Decision, Answer, &'static str) {
+        let limit = |status: u16, why: &str| Decision {
+            step: Step::now(Action::Status(status)),
+            rule: format!("limit: {why}"),
+        };
+        match end {
+            BodyEnd::TooLarge => (
+                limit(413, "--max-body"),
+                Answer::Status {
+                    status: 413,
+                    close: true,
+                },
+                "too-large",
+            ),
+            BodyEnd::TimedOut => (
+                limit(408, "body read timeout"),
+                Answer::Status {
+                    status: 408,
+                    close: true,
+                },
+                "slow-body",
+            ),
+            BodyEnd::Aborted => (
+                Decision {
+                    step: Step::now(Action::Close),
+                    rule: "limit: client went away".into(),
+                },
+                Answer::Nothing,
+                "aborted",
+            ),
+            BodyEnd::NotPost => (
+                limit(405, "only POST is recorded as a delivery"),
+                Answer::Status {
+                    status: 405,
+                    close: false,
+                },
+                "method",
+            ),
+            BodyEnd::Complete => {
+                let decision = self.decide(record);
+                self.wait(decision.step.delay, shutdown).await;
+                let answer = self.execute(&decision, record).await;
+                let action = decision.step.action.name();
+                (decision, answer, action)
+            }
+        }
+    }
+
+    fn decide(&self, record: &Delivery) -> Decision {
+        if self.config.reject_invalid && record.signature.verdict != Verdict::Valid {
+            return Decision {
+                step: Step {
+                    delay: Duration::ZERO,
+                    action: Action::Status(401),
+                },
+                rule: format!("--reject-invalid ({})", record.signature.verdict),
+            };
+        }
+        self.policy
+            .current()
+            .decide(record.event.as_deref(), record.attempt)
+    }
+
+    /// A delay, cut short by shutdown so stopping never waits on it.
+    async fn wait(&self, delay: Duration, shutdown: &CancellationToken) {
+        if !delay.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shutdown.cancelled() => {}
+            }
+        }
+    }
+
+    async fn execute(&self, decision: &Decision, record: &mut Delivery) -> Answer {
+        match decision.step.action {
+            Action::Status(status) => Answer::Status {
+                status,
+                close: false,
+            },
+            Action::Forward => match &self.forwarder {
+                Some(forwarder) => {
+                    let ForwardOutcome {
+                        record: forward,
+                        answer,
+                    } = forwarder
+                        .forward(
+                            &record.method,
+                            &record.path,
+                            &record.headers,
+                            record.body.clone(),
+                        )
+                        .await;
+                    record.forward = Some(forward);
+                    Answer::Relay(answer)
+                }
+                // The policy refuses `forward` without --forward-to; this
+                // is the answer if that ever changes.
+                None => Answer::Status {
+                    status: 502,
+                    close: false,
+                },
+            },
+            Action::Timeout => Answer::Hold,
+            Action::Reset => Answer::Connection(ConnAction::Reset),
+            Action::Close => Answer::Connection(ConnAction::Close),
+            Action::Garbage => Answer::Connection(ConnAction::WriteAndClose(GARBAGE.to_vec())),
+        }
+    }
+}
+
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// How an answer leaves.
+enum Answer {
+    Status {
+        status: u16,
+        close: bool,
+    },
+    /// The developer's receiver's answer (or 502/504 when it failed).
+    Relay(Response<Full<Bytes>>),
+    Hold,
+    Connection(ConnAction),
+    /// The client is gone: nothing to send.
+    Nothing,
+}
+
+impl Answer {
+    fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            Self::Relay(response) => Some(response.status().as_u16()),
+            Self::Hold | Self::Connection(_) | Self::Nothing => None,
+        }
+    }
+
+    async fn send(
+        self,
+        rule: &str,
+        id: u64,
+        control: &ConnControl,
+        max_hold: Duration,
+    ) -> Response<Full<Bytes>> {
+        let mut response = match self {
+            Self::Status { status, close } if (200..=599).contains(&status) => {
+                status_response(status, rule, id, close)
+            }
+            Self::Status { status, .. } => {
+                // hyper will not send a 1xx as the final answer; write it raw.
+                let head =
+                    format!("HTTP/1.1 {status} Informational\r\n{RULE_HEADER}: {rule}\r\n\r\n");
+                return hang_up(control, ConnAction::WriteAndClose(head.into_bytes())).await;
+            }
+            Self::Relay(response) => response,
+            Self::Hold => return hang_up(control, ConnAction::Hold(max_hold)).await,
+            Self::Connection(action) => return hang_up(control, action).await,
+            Self::Nothing => return hang_up(control, ConnAction::Close).await,
+        };
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(rule) {
+            headers.insert(RULE_HEADER, value);
+        }
+        headers.insert(DELIVERY_HEADER, HeaderValue::from(id));
+        response
+    }
+}
+
+/// Hand the connection over for an answer hyper can't give; never returns.
+async fn hang_up(control: &ConnControl, action: ConnAction) -> Response<Full<Bytes>> {
+    control.request(action);
+    std::future::pending().await
+}
+
+fn status_response(status: u16, rule: &str, id: u64, close: bool) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    // 204 and 304 carry no body by definition.
+    let body = if matches!(status.as_u16(), 204 | 304) {
+        Bytes::new()
+    } else {
+        let text = serde_json::json!({
+            "status": status.as_u16(),
+            "rule": rule,
+            "delivery": id,
+            "by": "danube-hooks",
+        });
+        Bytes::from(format!("{text}\n"))
+    };
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if close {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        headers.insert(header::ALLOW, HeaderValue::from_static("POST, GET"));
+    }
+    response
+}
+
+fn info_page() -> Response<Full<Bytes>> {
+    // Reachable from the internet through the tunnel: says nothing about
+    // secrets, paths or where deliveries are forwarded.
+    let text = "danube-hooks is listening here.\n\nDanube deliveries (POST, any path) are \
+                recorded, verified and shown in the terminal that runs `danube-hooks listen`.\n";
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyEnd {
+    Complete,
+    /// More than `--max-body`: the rest was not read.
+    TooLarge,
+    /// The body did not arrive within the body read timeout.
+    TimedOut,
+    /// The client went away mid-body.
+    Aborted,
+    /// A whole body, but not a `POST`: recorded and answered 405.
+    NotPost,
+}
+
+struct ReadBody {
+    bytes: Vec<u8>,
+    /// Bytes seen, including those past the limit that were not kept.
+    seen: u64,
+    end: BodyEnd,
+}
+
+impl ReadBody {
+    /// The size to record: what arrived, or what was announced when the
+    /// body was cut short and the announcement is larger.
+    fn size(&self, declared: Option<&str>) -> u64 {
+        let declared = declared.and_then(|d| d.trim().parse::<u64>().ok());
+        match (self.end, declared) {
+            (BodyEnd::Complete, _) | (_, None) => self.seen,
+            (_, Some(declared)) => declared.max(self.seen),
+        }
+    }
+}
+
+async fn read_body(mut body: Incoming, max_body: usize, timeout: Duration) -> ReadBody {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut read = ReadBody {
+        bytes: Vec::new(),
+        seen: 0,
+        end: BodyEnd::Complete,
+    };
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                read.end = BodyEnd::TimedOut;
+                return read;
+            }
+            Ok(None) => return read,
+            Ok(Some(Err(_))) => {
+                read.end = BodyEnd::Aborted;
+                return read;
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        read.seen += data.len() as u64;
+        let room = max_body.saturating_sub(read.bytes.len());
+        read.bytes.extend_from_slice(&data[..data.len().min(room)]);
+        if read.seen > max_body as u64 {
+            read.end = BodyEnd::TooLarge;
+            return read;
+        }
+    }
+}
+
+/// `(t, first digest)` of a delivery whose signature parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ReplayKey {
+    t: i64,
+    digest: [u8; 32],
+}
+
+impl ReplayKey {
+    fn of(record: &Delivery) -> Option<Self> {
+        let header = record.header(signature::HEADER_NAME)?;
+        let parsed = signature::parse_header(header).ok()?;
+        Some(Self {
+            t: parsed.t,
+            digest: *parsed.digests.first()?,
+        })
+    }
+}
+
+/// Signatures seen within the tolerance window.
+#[derive(Debug, Default)]
+struct SeenSignatures {
+    first: HashMap<ReplayKey, (u64, Instant)>,
+}
+
+impl SeenSignatures {
+    /// Entries kept before old ones are pruned.
+    const MAX: usize = 100_000;
+
+    fn first_arrival(&self, key: &ReplayKey, tolerance_s: u64) -> Option<u64> {
+        let (id, at) = self.first.get(key)?;
+        (at.elapsed() <= Duration::from_secs(tolerance_s)).then_some(*id)
+    }
+
+    fn remember(&mut self, key: ReplayKey, id: u64, tolerance_s: u64) {
+        if self.first.len() >= Self::MAX {
+            let window = Duration::from_secs(tolerance_s);
+            self.first.retain(|_, (_, at)| at.elapsed() <= window);
+            if self.first.len() >= Self::MAX {
+                self.first.clear();
+            }
+        }
+        self.first.entry(key).or_insert((id, Instant::now()));
+    }
+}

@@ -1,0 +1,1456 @@
+//! The delivery log (SPEC §9): an append-only file of JSON lines, one
+//! [`Delivery`] per line, written by one writer thread; recovery on open;
+//! and the readers that `log`, `show`, `replay`, `export` and the dashboard's
+//! resync use.
+//!
+//! Why a thread and not a task: the writer does blocking file I/O (`write`,
+//! `fsync`) and must never stall the runtime that answers requests. Callers
+//! reach it through an unbounded std channel, so sending never blocks an
+//! async caller, and wait on a oneshot for the id the writer gave the record.
+//!
+//! What holds, so no whole record is ever lost or mixed with another:
+//! - each batch of lines is built in memory and handed to one `write_all`,
+//!   and a failed write is cut back, so a line is in the file whole or not
+//!   at all (short of a crash mid-write, which [`DeliveryStore::open`] repairs
+//!   by cutting the torn last line);
+//! - only the writer assigns ids, in the order it writes the lines, so ids
+//!   rise through the file and across restarts;
+//! - an advisory lock keeps a second process from writing the same file.
+
+use std::fmt;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{self, BufRead as _, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::delivery::Delivery;
+
+/// How long a written record may wait for its fsync (SPEC §9).
+pub const DEFAULT_FSYNC_INTERVAL: Duration = Duration::from_millis(100);
+/// Events a subscriber may fall behind by before it gets `Lagged` and
+/// resyncs from the file.
+pub const EVENT_CAPACITY: usize = 4096;
+/// The writer takes at most this many commands per batch, so under a flood
+/// it still gets round to its fsync deadline.
+const MAX_BATCH: usize = 1024;
+/// A batch is written once it holds this many bytes, so a flood of large
+/// bodies does not pile up in memory before reaching the file.
+const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
+/// The first chunk read when reading backwards; it doubles up to
+/// [`MAX_CHUNK`] while a line does not fit.
+const FIRST_CHUNK: usize = 8 * 1024;
+const MAX_CHUNK: usize = 1024 * 1024;
+
+/// Where and how the store keeps records.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The JSON-lines file; `None` keeps records in memory only (`--no-store`).
+    pub path: Option<PathBuf>,
+    /// fsync each batch before its appends return (`--durable`).
+    pub durable: bool,
+    /// The longest a written record waits for its fsync when not durable.
+    pub fsync_interval: Duration,
+}
+
+impl StoreConfig {
+    /// A file store with the default fsync interval, not durable.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: Some(path.into()),
+            durable: false,
+            fsync_interval: DEFAULT_FSYNC_INTERVAL,
+        }
+    }
+
+    /// Memory only: ids and the broadcast, no file.
+    pub fn memory() -> Self {
+        Self {
+            path: None,
+            durable: false,
+            fsync_interval: DEFAULT_FSYNC_INTERVAL,
+        }
+    }
+}
+
+/// What the writer announces to subscribers.
+#[derive(Debug, Clone)]
+pub enum StoreEvent {
+    /// A record, once written (or kept in memory only), in id order.
+    Delivery(Arc<Delivery>),
+    /// Something went wrong that the person should see; listening goes on.
+    Warning(String),
+}
+
+/// What [`DeliveryStore::open`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    pub path: Option<PathBuf>,
+    /// The id the first new record gets: the last record's id + 1, or 1.
+    pub next_id: u64,
+    /// Bytes of a torn last line (a crash mid-write) that were cut.
+    pub torn_bytes_cut: Option<u64>,
+}
+
+impl OpenReport {
+    /// The line to print on stderr when open repaired the file.
+    pub fn torn_message(&self) -> Option<String> {
+        let (cut, path) = (self.torn_bytes_cut?, self.path.as_ref()?);
+        Some(format!(
+            "cut a torn last line ({cut} bytes, from a write cut short) from {}; \
+             every whole record before it is kept",
+            path.display()
+        ))
+    }
+}
+
+/// Everything that can go wrong opening or reading the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot open the delivery store {} (pass --store PATH to use another file, \
+         or --no-store to keep deliveries in memory only)",
+        path.display()
+    )]
+    Open { path: PathBuf, source: io::Error },
+    #[error(
+        "the delivery store {} is in use by another danube-hooks listen \
+         (stop it, pass --store PATH to use another file, or --no-store)",
+        path.display()
+    )]
+    InUse { path: PathBuf },
+    #[error(
+        "there is no delivery store at {} yet (danube-hooks listen creates it; \
+         pass --store PATH to read another)",
+        path.display()
+    )]
+    Missing { path: PathBuf },
+    #[error("cannot read the delivery store {}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot write the delivery store {}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("the delivery store is closed")]
+    Closed,
+    #[error(
+        "no delivery with id {id} in {} (`danube-hooks log` lists the ids there)",
+        path.display()
+    )]
+    NotFound { id: u64, path: PathBuf },
+    #[error(
+        "delivery {id} in {} is damaged: the line at byte {offset} does not parse ({reason})",
+        path.display()
+    )]
+    Corrupt {
+        id: u64,
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+}
+
+/// A cheap, cloneable handle to the writer thread.
+#[derive(Clone)]
+pub struct DeliveryStore {
+    cmd_tx: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+}
+
+/// What the handles, the writer and orphaned appends share.
+struct Shared {
+    /// The id the next record gets. While the writer runs only it takes ids;
+    /// after it stops, appends that arrive too late take them here. A std
+    /// mutex is enough: it is held for an increment (and, for late appends,
+    /// one broadcast), never across `.await`.
+    next_id: Mutex<u64>,
+    events_tx: broadcast::Sender<StoreEvent>,
+    path: Option<PathBuf>,
+}
+
+impl Shared {
+    fn take_id(&self) -> u64 {
+        let mut next = self.next_id.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = *next;
+        *next = next.saturating_add(1);
+        id
+    }
+
+    fn warn(&self, message: String) {
+        // No subscribers is fine: nobody is watching.
+        let _ = self.events_tx.send(StoreEvent::Warning(message));
+    }
+
+    fn path_text(&self) -> String {
+        self.path
+            .as_ref()
+            .map_or_else(|| "memory".to_string(), |p| p.display().to_string())
+    }
+}
+
+enum Command {
+    /// Boxed: a record is large, and the other commands are a pointer.
+    Append(Box<Pending>),
+    Sync(oneshot::Sender<Result<(), StoreError>>),
+    Close(oneshot::Sender<()>),
+}
+
+/// One append on its way to the writer.
+///
+/// Invariant: every `Pending` is answered exactly once with its record and
+/// an id. The writer answers it after writing; if it is dropped unanswered
+/// instead (the store was closed, or the writer stopped with it still
+/// queued), its `Drop` gives it an id, warns that it was not written, and
+/// answers. So `append` never hangs and a record never vanishes from view.
+struct Pending {
+    delivery: Option<Delivery>,
+    ack_tx: Option<oneshot::Sender<Arc<Delivery>>>,
+    /// Set once the writer has given `delivery` its id.
+    has_id: bool,
+    shared: Arc<Shared>,
+}
+
+impl Pending {
+    fn answer(mut self) {
+        let (Some(delivery), Some(ack_tx)) = (self.delivery.take(), self.ack_tx.take()) else {
+            return;
+        };
+        let delivery = Arc::new(delivery);
+        let _ = self
+            .shared
+            .events_tx
+            .send(StoreEvent::Delivery(Arc::clone(&delivery)));
+        // The caller may have stopped waiting; the record is written anyway.
+        let _ = ack_tx.send(delivery);
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let (Some(mut delivery), Some(ack_tx)) = (self.delivery.take(), self.ack_tx.take()) else {
+            return;
+        };
+        // Held across the broadcasts so late records still go out in id order.
+        let mut next = self
+            .shared
+            .next_id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !self.has_id {
+            delivery.id = *next;
+            *next = next.saturating_add(1);
+        }
+        let _ = self.shared.events_tx.send(StoreEvent::Warning(format!(
+            "delivery {} arrived after the store ({}) closed and was not written",
+            delivery.id,
+            self.shared.path_text()
+        )));
+        let delivery = Arc::new(delivery);
+        let _ = self
+            .shared
+            .events_tx
+            .send(StoreEvent::Delivery(Arc::clone(&delivery)));
+        drop(next);
+        let _ = ack_tx.send(delivery);
+    }
+}
+
+impl fmt::Debug for DeliveryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeliveryStore")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeliveryStore {
+    /// Open (or create) the store, repair a torn tail, find the next id, and
+    /// start the writer. Reads only the end of the file, so it is fast on a
+    /// large store.
+    pub fn open(config: StoreConfig) -> Result<(DeliveryStore, OpenReport), StoreError> {
+        let (file, report) = match &config.path {
+            None => (
+                None,
+                OpenReport {
+                    path: None,
+                    next_id: 1,
+                    torn_bytes_cut: None,
+                },
+            ),
+            Some(path) => {
+                let (file, report) = open_file(path)?;
+                (Some(file), report)
+            }
+        };
+        let (events_tx, _) = broadcast::channel(EVENT_CAPACITY);
+        let shared = Arc::new(Shared {
+            next_id: Mutex::new(report.next_id),
+            events_tx,
+            path: config.path.clone(),
+        });
+        let (cmd_tx, cmd_rx) = mpsc::channel();
+        let writer = Writer {
+            file,
+            shared: Arc::clone(&shared),
+            durable: config.durable,
+            fsync_interval: config.fsync_interval,
+            unsynced_since: None,
+        };
+        let spawned = std::thread::Builder::new()
+            .name("danube-hooks-store".into())
+            .spawn(move || writer.run(&cmd_rx));
+        if let Err(source) = spawned {
+            return Err(StoreError::Open {
+                path: config.path.unwrap_or_default(),
+                source,
+            });
+        }
+        Ok((DeliveryStore { cmd_tx, shared }, report))
+    }
+
+    /// Give `delivery` its id (the caller passes 0), write it, announce it.
+    /// Written (and fsynced, when durable) before this returns. Never fails:
+    /// a record that could not be written still gets its id, and the store
+    /// broadcasts a warning.
+    pub async fn append(&self, delivery: Delivery) -> Arc<Delivery> {
+        let (ack_tx, ack_rx) = oneshot::channel();
+        let pending = Box::new(Pending {
+            delivery: Some(delivery),
+            ack_tx: Some(ack_tx),
+            has_id: false,
+            shared: Arc::clone(&self.shared),
+        });
+        // When the writer is gone the command comes back in the error, and
+        // dropping it answers it (see `Pending`).
+        let _ = self.cmd_tx.send(Command::Append(pending));
+        ack_rx
+            .await
+            .expect("a pending append is answered even when dropped")
+    }
+
+    /// Records (in id order) and warnings from now on. A receiver that falls
+    /// more than [`EVENT_CAPACITY`] behind gets `Lagged` and should resync
+    /// with [`read_after`]; the writer never waits for it.
+    pub fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
+        self.shared.events_tx.subscribe()
+    }
+
+    /// Write what is queued and fsync it now.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        let (ack_tx, ack_rx) = oneshot::channel();
+        self.cmd_tx
+            .send(Command::Sync(ack_tx))
+            .map_err(|_| StoreError::Closed)?;
+        ack_rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Write what was appended before this call, fsync, release the file and
+    /// stop the writer; returns once the file is closed. Idempotent. Later
+    /// appends still return (with an id, not written) and warn.
+    pub async fn close(&self) {
+        let (ack_tx, ack_rx) = oneshot::channel();
+        if self.cmd_tx.send(Command::Close(ack_tx)).is_ok() {
+            // An error means another close got there first; the writer has
+            // closed the file before dropping this sender.
+            let _ = ack_rx.await;
+        }
+    }
+
+    /// The file, or `None` in memory-only mode.
+    pub fn path(&self) -> Option<&Path> {
+        self.shared.path.as_deref()
+    }
+}
+
+/// Open, lock and repair the file; find the next id.
+fn open_file(path: &Path) -> Result<(StoreFile, OpenReport), StoreError> {
+    let open_error = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(open_error)?;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(open_error)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            return Err(StoreError::InUse {
+                path: path.to_path_buf(),
+            });
+        }
+        // Some file systems have no locks; the store works without one, as
+        // long as the person runs one listener on it.
+        Err(TryLockError::Error(err)) if err.kind() == io::ErrorKind::Unsupported => {}
+        Err(TryLockError::Error(err)) => return Err(open_error(err)),
+    }
+    let read_error = |source| StoreError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let len = file.metadata().map_err(read_error)?.len();
+    let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
+    let torn = lines.torn_bytes();
+    let mut last_id = 0;
+    while let Some((_, line)) = lines.next_line().map_err(read_error)? {
+        // The last line that carries an id, even if the rest of it is
+        // damaged: that id was given out, so it must not be given again.
+        if let Some(id) = id_of(line) {
+            last_id = id;
+            break;
+        }
+    }
+    let end = len - torn;
+    if torn > 0 {
+        file.set_len(end).map_err(open_error)?;
+        file.sync_data().map_err(open_error)?;
+    }
+    let report = OpenReport {
+        path: Some(path.to_path_buf()),
+        next_id: last_id.saturating_add(1),
+        torn_bytes_cut: (torn > 0).then_some(torn),
+    };
+    let store_file = StoreFile {
+        file,
+        path: path.to_path_buf(),
+        len: end,
+        fragment: false,
+    };
+    Ok((store_file, report))
+}
+
+/// The open, locked file and what the writer knows about its end.
+struct StoreFile {
+    file: File,
+    path: PathBuf,
+    /// Bytes of whole lines in the file: where the next line starts.
+    len: u64,
+    /// A failed write left bytes that could not be cut; the next write ends
+    /// them with a newline first, so they cost a line of garbage, never a
+    /// whole record.
+    fragment: bool,
+}
+
+impl StoreFile {
+    fn write(&mut self, lines: &[u8]) -> io::Result<()> {
+        if self.fragment {
+            self.file.write_all(b"\n")?;
+            self.fragment = false;
+            self.len = self.file.metadata()?.len();
+        }
+        match self.file.write_all(lines) {
+            Ok(()) => {
+                self.len += lines.len() as u64;
+                Ok(())
+            }
+            Err(err) => {
+                // A short write (a full disk) leaves half a line: cut it, so
+                // the next record starts on a line of its own.
+                if self.file.set_len(self.len).is_err() {
+                    self.fragment = true;
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
+/// The writer thread: owns the file, gives ids, writes, fsyncs, announces.
+struct Writer {
+    /// `None` in memory-only mode.
+    file: Option<StoreFile>,
+    shared: Arc<Shared>,
+    durable: bool,
+    fsync_interval: Duration,
+    /// When the oldest write not yet fsynced was made.
+    unsynced_since: Option<Instant>,
+}
+
+impl Writer {
+    fn run(mut self, cmd_rx: &mpsc::Receiver<Command>) {
+        let mut closers = Vec::new();
+        loop {
+            let deadline = self.unsynced_since.map(|t| t + self.fsync_interval);
+            let first = match deadline {
+                None => match cmd_rx.recv() {
+                    Ok(cmd) => cmd,
+                    Err(_) => break,
+                },
+                Some(deadline) => {
+                    match cmd_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                        Ok(cmd) => cmd,
+                        Err(RecvTimeoutError::Timeout) => {
+                            self.fsync_if_due(true);
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            };
+            self.batch(first, cmd_rx, &mut closers);
+            if !closers.is_empty() {
+                break;
+            }
+            // Under a steady flood `recv_timeout` never times out.
+            self.fsync_if_due(false);
+        }
+        // `store` is dropped at the end of this `if`, which closes the file
+        // and releases its lock before close() returns.
+        if let Some(store) = self.file.take()
+            && let Err(err) = store.file.sync_data()
+        {
+            self.shared.warn(format!(
+                "could not fsync {} on close: {err}",
+                store.path.display()
+            ));
+        }
+        for ack_tx in closers {
+            let _ = ack_tx.send(());
+        }
+        // Returning drops `cmd_rx` with whatever came after the close still
+        // queued; each such append answers itself as not written.
+    }
+
+    /// Handle `first` and what is queued behind it, up to [`MAX_BATCH`]
+    /// commands, writing appends together. Stops at a close.
+    fn batch(
+        &mut self,
+        first: Command,
+        cmd_rx: &mpsc::Receiver<Command>,
+        closers: &mut Vec<oneshot::Sender<()>>,
+    ) {
+        let mut appends = Vec::new();
+        let mut lines = Vec::new();
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(cmd) = next.take() {
+            taken += 1;
+            match cmd {
+                Command::Append(pending) => {
+                    let mut pending = *pending;
+                    if let Some(delivery) = pending.delivery.as_mut() {
+                        delivery.id = self.shared.take_id();
+                        pending.has_id = true;
+                        if self.file.is_some() {
+                            lines.extend_from_slice(delivery.to_json_line().as_bytes());
+                            lines.push(b'\n');
+                        }
+                    }
+                    appends.push(pending);
+                    if lines.len() >= MAX_BATCH_BYTES {
+                        self.flush(&mut appends, &mut lines);
+                    }
+                }
+                Command::Sync(ack_tx) => {
+                    self.flush(&mut appends, &mut lines);
+                    let _ = ack_tx.send(self.fsync_now());
+                }
+                Command::Close(ack_tx) => {
+                    closers.push(ack_tx);
+                    break;
+                }
+            }
+            if taken < MAX_BATCH {
+                next = cmd_rx.try_recv().ok();
+            }
+        }
+        self.flush(&mut appends, &mut lines);
+    }
+
+    /// Write the staged lines in one write, then announce and answer.
+    fn flush(&mut self, appends: &mut Vec<Pending>, lines: &mut Vec<u8>) {
+        if appends.is_empty() {
+            return;
+        }
+        if let Some(store) = self.file.as_mut() {
+            match store.write(lines) {
+                Ok(()) if self.durable => {
+                    if let Err(err) = store.file.sync_data() {
+                        self.shared.warn(format!(
+                            "could not fsync {}: {err}; the records are written \
+                             but may not survive a crash",
+                            store.path.display()
+                        ));
+                    }
+                }
+                Ok(()) => {
+                    self.unsynced_since.get_or_insert_with(Instant::now);
+                }
+                Err(err) => self.shared.warn(format!(
+                    "could not write {} to {}: {err}; kept in memory only, listening goes on",
+                    describe_ids(appends),
+                    store.path.display()
+                )),
+            }
+        }
+        lines.clear();
+        for pending in appends.drain(..) {
+            pending.answer();
+        }
+    }
+
+    /// fsync if a write has waited `fsync_interval` (or at all, when `force`).
+    fn fsync_if_due(&mut self, force: bool) {
+        let Some(since) = self.unsynced_since else {
+            return;
+        };
+        if (force || since.elapsed() >= self.fsync_interval)
+            && let Err(StoreError::Write { path, source }) = self.fsync_now()
+        {
+            self.shared.warn(format!(
+                "could not fsync {}: {source}; the records are written \
+                 but may not survive a crash",
+                path.display()
+            ));
+        }
+    }
+
+    /// Only ever fails with [`StoreError::Write`].
+    fn fsync_now(&mut self) -> Result<(), StoreError> {
+        // Cleared even on failure: retrying at once would spin, and the next
+        // write sets it again.
+        self.unsynced_since = None;
+        let Some(store) = self.file.as_ref() else {
+            return Ok(());
+        };
+        store.file.sync_data().map_err(|source| StoreError::Write {
+            path: store.path.clone(),
+            source,
+        })
+    }
+}
+
+/// `delivery 5` or `deliveries 5–9`, for a warning.
+fn describe_ids(appends: &[Pending]) -> String {
+    let ids: Vec<u64> = appends
+        .iter()
+        .filter_map(|p| p.delivery.as_ref().map(|d| d.id))
+        .collect();
+    match (ids.first(), ids.last()) {
+        (Some(first), Some(last)) if first != last => format!("deliveries {first}–{last}"),
+        (Some(id), _) => format!("delivery {id}"),
+        _ => "nothing".to_string(),
+    }
+}
+
+/// `$XDG_DATA_HOME/danube-hooks/deliveries.jsonl`, else
+/// `~/.local/share/danube-hooks/deliveries.jsonl`.
+pub fn default_path() -> Option<PathBuf> {
+    default_path_from(std::env::var_os("XDG_DATA_HOME"), std::env::home_dir())
+}
+
+fn default_path_from(
+    xdg_data_home: Option<std::ffi::OsString>,
+    home: Option<PathBuf>,
+) -> Option<PathBuf> {
+    // The XDG spec says to ignore an empty or relative XDG_DATA_HOME.
+    let data_home = xdg_data_home
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home.map(|h| h.join(".local").join("share")))?;
+    Some(data_home.join("danube-hooks").join("deliveries.jsonl"))
+}
+
+// ---------------------------------------------------------------------------
+// Readers: plain sync functions over the file; no writer needed, safe to run
+// while a listener appends (they stop at the last whole line).
+
+/// A line a reader could not parse and skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unparsable {
+    /// Where the line starts in the file.
+    pub offset: u64,
+    pub reason: String,
+}
+
+impl fmt::Display for Unparsable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the line at byte {}: {}", self.offset, self.reason)
+    }
+}
+
+/// What a reader found: the records, and the lines it skipped so the command
+/// can say so on stderr.
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    pub deliveries: Vec<Delivery>,
+    /// In file order.
+    pub skipped: Vec<Unparsable>,
+}
+
+impl Scan {
+    fn take(&mut self, offset: u64, line: &[u8]) -> Option<u64> {
+        match serde_json::from_slice::<Delivery>(line) {
+            Ok(delivery) => {
+                let id = delivery.id;
+                self.deliveries.push(delivery);
+                Some(id)
+            }
+            Err(err) => {
+                self.skipped.push(Unparsable {
+                    offset,
+                    reason: err.to_string(),
+                });
+                None
+            }
+        }
+    }
+}
+
+/// Every record, oldest first.
+pub fn read_all(path: &Path) -> Result<Vec<Delivery>, StoreError> {
+    scan_all(path).map(|scan| scan.deliveries)
+}
+
+/// The last `n` records, oldest first.
+pub fn read_last(path: &Path, n: usize) -> Result<Vec<Delivery>, StoreError> {
+    scan_last(path, n).map(|scan| scan.deliveries)
+}
+
+/// Up to `limit` records with ids above `after_id`, oldest first.
+pub fn read_after(path: &Path, after_id: u64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+    scan_after(path, after_id, limit).map(|scan| scan.deliveries)
+}
+
+/// [`read_all`], with the lines it skipped.
+pub fn scan_all(path: &Path) -> Result<Scan, StoreError> {
+    let file = open_for_read(path)?;
+    let mut scan = Scan::default();
+    for_each_line(path, file, 0, |offset, line| {
+        scan.take(offset, line);
+        ControlFlow::Continue(())
+    })?;
+    Ok(scan)
+}
+
+/// [`read_last`], with the lines it skipped. Reads backwards from the end,
+/// so it costs the same on any size of store.
+pub fn scan_last(path: &Path, n: usize) -> Result<Scan, StoreError> {
+    let file = open_for_read(path)?;
+    let read_error = read_error(path);
+    let len = file.metadata().map_err(read_error)?.len();
+    let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
+    let mut scan = Scan::default();
+    while scan.deliveries.len() < n {
+        let Some((offset, line)) = lines.next_line().map_err(read_error)? else {
+            break;
+        };
+        scan.take(offset, line);
+    }
+    scan.deliveries.reverse();
+    scan.skipped.reverse();
+    Ok(scan)
+}
+
+/// [`read_after`], with the lines it skipped. Finds where `after_id` ends by
+/// reading only the `{"id":N,` of lines backwards from the end (ids rise
+/// through the file), then parses forwards from there.
+pub fn scan_after(path: &Path, after_id: u64, limit: usize) -> Result<Scan, StoreError> {
+    let file = open_for_read(path)?;
+    let read_error = read_error(path);
+    let len = file.metadata().map_err(read_error)?.len();
+    let mut start;
+    {
+        let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
+        // Nothing after `after_id` unless a line back from the end says so.
+        start = len - lines.torn_bytes();
+        while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
+            if id_prefix(line).is_some_and(|id| id <= after_id) {
+                break;
+            }
+            start = offset;
+        }
+    }
+    let mut scan = Scan::default();
+    if limit == 0 {
+        return Ok(scan);
+    }
+    for_each_line(path, file, start, |offset, line| {
+        if id_of(line).is_some_and(|id| id <= after_id) {
+            return ControlFlow::Continue(());
+        }
+        if scan.take(offset, line).is_some() && scan.deliveries.len() >= limit {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    })?;
+    Ok(scan)
+}
+
+/// The record with `id`. Reads backwards, since the records people ask for
+/// are mostly recent, and parses only the line whose `{"id":N,` matches.
+pub fn find(path: &Path, id: u64) -> Result<Delivery, StoreError> {
+    let file = open_for_read(path)?;
+    let read_error = read_error(path);
+    let len = file.metadata().map_err(read_error)?.len();
+    let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
+    while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
+        if id_of(line) != Some(id) {
+            continue;
+        }
+        return serde_json::from_slice(line).map_err(|err| StoreError::Corrupt {
+            id,
+            path: path.to_path_buf(),
+            offset,
+            reason: err.to_string(),
+        });
+    }
+    Err(StoreError::NotFound {
+        id,
+        path: path.to_path_buf(),
+    })
+}
+
+fn open_for_read(path: &Path) -> Result<File, StoreError> {
+    File::open(path).map_err(|source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            StoreError::Missing {
+                path: path.to_path_buf(),
+            }
+        } else {
+            StoreError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })
+}
+
+fn read_error(path: &Path) -> impl Fn(io::Error) -> StoreError + Copy + '_ {
+    move |source| StoreError::Read {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Call `each(offset, line)` for every whole, non-blank line from `start`,
+/// without its newline. A last line with no newline is torn (or still being
+/// written) and is not a record yet: it is skipped.
+fn for_each_line(
+    path: &Path,
+    mut file: File,
+    start: u64,
+    mut each: impl FnMut(u64, &[u8]) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    let read_error = read_error(path);
+    file.seek(SeekFrom::Start(start)).map_err(read_error)?;
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut line = Vec::new();
+    let mut offset = start;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(read_error)?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            return Ok(());
+        }
+        let text = &line[..n - 1];
+        if !is_blank(text) && each(offset, text).is_break() {
+            return Ok(());
+        }
+        offset += n as u64;
+    }
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
+}
+
+/// The id of a line as the writer writes it: `{"id":N,` first. Cheap: no
+/// JSON parse.
+fn id_prefix(line: &[u8]) -> Option<u64> {
+    let rest = line.strip_prefix(b"{\"id\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if !matches!(rest.get(digits), Some(b',' | b'}')) {
+        return None;
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
+/// The id of a line: its prefix, else (a line some other tool rewrote with
+/// `id` elsewhere) a parse of the `id` field alone.
+fn id_of(line: &[u8]) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct IdOnly {
+        id: u64,
+    }
+    id_prefix(line).or_else(|| serde_json::from_slice::<IdOnly>(line).ok().map(|r| r.id))
+}
+
+/// Whole lines of a file, last first, read in chunks that grow while a line
+/// does not fit, so the cost is the lines read, not the file's size.
+struct LinesBackward<'f> {
+    file: &'f File,
+    /// The file offset of `buf[0]`.
+    pos: u64,
+    /// `buf[..valid]` is what is left to yield: whole lines, ending in `\n`
+    /// (or nothing). Bytes after `valid` were yielded already.
+    buf: Vec<u8>,
+    valid: usize,
+    chunk: usize,
+    torn: u64,
+}
+
+impl<'f> LinesBackward<'f> {
+    fn new(file: &'f File, len: u64) -> io::Result<Self> {
+        Self::with_chunk(file, len, FIRST_CHUNK)
+    }
+
+    /// Start at `len`, skipping a last line that has no newline (torn).
+    fn with_chunk(file: &'f File, len: u64, chunk: usize) -> io::Result<Self> {
+        let mut lines = Self {
+            file,
+            pos: len,
+            buf: Vec::new(),
+            valid: 0,
+            chunk: chunk.max(1),
+            torn: 0,
+        };
+        loop {
+            if let Some(i) = lines.buf[..lines.valid].iter().rposition(|&b| b == b'\n') {
+                lines.valid = i + 1;
+                break;
+            }
+            if lines.pos == 0 {
+                lines.valid = 0;
+                break;
+            }
+            lines.grow()?;
+        }
+        lines.torn = len - (lines.pos + lines.valid as u64);
+        Ok(lines)
+    }
+
+    /// Bytes after the last newline: a torn last line, not a record.
+    fn torn_bytes(&self) -> u64 {
+        self.torn
+    }
+
+    /// Read the chunk before `pos` into the front of `buf`.
+    fn grow(&mut self) -> io::Result<()> {
+        let take = (self.chunk as u64).min(self.pos) as usize;
+        let mut grown = vec![0; take + self.valid];
+        let mut file = self.file;
+        file.seek(SeekFrom::Start(self.pos - take as u64))?;
+        file.read_exact(&mut grown[..take])?;
+        grown[take..].copy_from_slice(&self.buf[..self.valid]);
+        self.buf = grown;
+        self.pos -= take as u64;
+        self.valid += take;
+        self.chunk = (self.chunk * 2).min(MAX_CHUNK);
+        Ok(())
+    }
+
+    /// The next whole, non-blank line back, with its offset, without its
+    /// newline.
+    fn next_line(&mut self) -> io::Result<Option<(u64, &[u8])>> {
+        loop {
+            if self.valid == 0 {
+                return Ok(None);
+            }
+            let end = self.valid - 1; // the newline
+            let start = match self.buf[..end].iter().rposition(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None if self.pos == 0 => 0,
+                None => {
+                    self.grow()?;
+                    continue;
+                }
+            };
+            self.valid = start;
+            if !is_blank(&self.buf[start..end]) {
+                return Ok(Some((self.pos + start as u64, &self.buf[start..end])));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::tests::sample;
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!(
+                "danube-hooks-store-{name}-{}-{n}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        fn store(&self) -> PathBuf {
+            self.0.join("nested").join("deliveries.jsonl")
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn body(n: u64) -> Vec<u8> {
+        format!(r#"{{"event":"workflow.failed","n":{n}}}"#).into_bytes()
+    }
+
+    async fn open_with(path: &Path, records: u64) -> DeliveryStore {
+        let (store, _) = DeliveryStore::open(StoreConfig::at(path)).unwrap();
+        for n in 0..records {
+            store.append(sample(0, &body(n))).await;
+        }
+        store
+    }
+
+    fn ids(deliveries: &[Delivery]) -> Vec<u64> {
+        deliveries.iter().map(|d| d.id).collect()
+    }
+
+    fn append_raw(path: &Path, bytes: &[u8]) {
+        let mut file = OpenOptions::new().append(true).open(path).unwrap();
+        file.write_all(bytes).unwrap();
+    }
+
+    #[tokio::test]
+    async fn ids_rise_across_close_and_reopen() {
+        let dir = TempDir::new("reopen");
+        let path = dir.store();
+        let (store, report) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+        assert_eq!(report.next_id, 1);
+        assert_eq!(report.torn_bytes_cut, None);
+        assert_eq!(store.path(), Some(path.as_path()));
+        for expected in 1..=3 {
+            assert_eq!(store.append(sample(0, &body(expected))).await.id, expected);
+        }
+        store.close().await;
+
+        let (store, report) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+        assert_eq!(report.next_id, 4);
+        assert_eq!(store.append(sample(0, b"{}")).await.id, 4);
+        store.close().await;
+        assert_eq!(ids(&read_all(&path).unwrap()), [1, 2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn each_line_is_one_whole_record_with_its_id_first() {
+        let dir = TempDir::new("lines");
+        let path = dir.store();
+        let store = open_with(&path, 0).await;
+        let mut written = Vec::new();
+        for n in 0..5 {
+            written.push(store.append(sample(0, &body(n))).await);
+        }
+        store.close().await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with('\n'));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5);
+        for (line, record) in lines.iter().zip(&written) {
+            assert!(line.starts_with(&format!("{{\"id\":{},", record.id)));
+            let back: Delivery = serde_json::from_str(line).unwrap();
+            assert_eq!(&back, record.as_ref());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_torn_tail_is_cut_and_reported_and_whole_records_survive() {
+        let dir = TempDir::new("torn");
+        let path = dir.store();
+        open_with(&path, 3).await.close().await;
+        let whole = std::fs::read(&path).unwrap();
+        let half = &sample(4, b"{}").to_json_line().into_bytes()[..40];
+        append_raw(&path, half);
+
+        // Readers skip the torn line without calling it damaged.
+        let scan = scan_all(&path).unwrap();
+        assert_eq!(ids(&scan.deliveries), [1, 2, 3]);
+        assert!(scan.skipped.is_empty());
+        assert_eq!(ids(&read_last(&path, 10).unwrap()), [1, 2, 3]);
+
+        let (store, report) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+        assert_eq!(report.torn_bytes_cut, Some(40));
+        assert_eq!(report.next_id, 4);
+        let message = report.torn_message().unwrap();
+        assert!(message.contains("40 bytes") && message.contains(&path.display().to_string()));
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            whole,
+            "cut back to the whole records"
+        );
+        assert_eq!(store.append(sample(0, b"{}")).await.id, 4);
+        store.close().await;
+        assert_eq!(ids(&read_all(&path).unwrap()), [1, 2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn a_file_with_only_a_torn_line_is_cut_to_empty() {
+        let dir = TempDir::new("only-torn");
+        let path = dir.store();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"{\"id\":1,\"rec").unwrap();
+        let (store, report) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+        assert_eq!((report.next_id, report.torn_bytes_cut), (1, Some(12)));
+        store.close().await;
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+    }
+
+    #[tokio::test]
+    async fn a_damaged_last_line_is_skipped_when_finding_the_next_id() {
+        let dir = TempDir::new("corrupt");
+        let path = dir.store();
+        open_with(&path, 3).await.close().await;
+        append_raw(&path, b"not a record at all\n\n");
+
+        let (store, report) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+        assert_eq!(report.next_id, 4);
+        assert_eq!(report.torn_bytes_cut, None);
+        assert_eq!(store.append(sample(0, b"{}")).await.id, 4);
+        store.close().await;
+
+        let scan = scan_all(&path).unwrap();
+        assert_eq!(ids(&scan.deliveries), [1, 2, 3, 4]);
+        assert_eq!(scan.skipped.len(), 1, "the blank line is not reported");
+        assert!(scan.skipped[0].to_string().starts_with("the line at byte "));
+        let last = scan_last(&path, 2).unwrap();
+        assert_eq!((ids(&last.deliveries), last.skipped.len()), (vec![3, 4], 1));
+    }
+
+    #[tokio::test]
+    async fn a_damaged_line_that_still_shows_its_id_keeps_that_id_taken() {
+        let dir = TempDir::new("damaged-id");
+        let path = dir.store();
+        open_with(&path, 2).await.close().await;
+        append_raw(&path, b"{\"id\":3,\"received_at\":\"20\x00\n");
+        let (store, report) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+        assert_eq!(report.next_id, 4);
+        store.close().await;
+        let err = find(&path, 3).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { id: 3, .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn readers_last_after_and_find() {
+        let dir = TempDir::new("readers");
+        let path = dir.store();
+        let store = open_with(&path, 4).await;
+        // A record larger than the first backward chunk, so reads must grow.
+        let big = vec![b'x'; 3 * FIRST_CHUNK];
+        assert_eq!(store.append(sample(0, &big)).await.id, 5);
+        for n in 6..=10 {
+            store.append(sample(0, &body(n))).await;
+        }
+        store.close().await;
+
+        assert_eq!(ids(&read_last(&path, 3).unwrap()), [8, 9, 10]);
+        assert_eq!(ids(&read_last(&path, 6).unwrap()), [5, 6, 7, 8, 9, 10]);
+        assert_eq!(read_last(&path, 100).unwrap().len(), 10);
+        assert!(read_last(&path, 0).unwrap().is_empty());
+
+        assert_eq!(ids(&read_after(&path, 7, 2).unwrap()), [8, 9]);
+        assert_eq!(ids(&read_after(&path, 0, 3).unwrap()), [1, 2, 3]);
+        assert_eq!(
+            ids(&read_after(&path, 4, 100).unwrap()),
+            [5, 6, 7, 8, 9, 10]
+        );
+        assert!(read_after(&path, 10, 5).unwrap().is_empty());
+        assert!(read_after(&path, 3, 0).unwrap().is_empty());
+
+        let five = find(&path, 5).unwrap();
+        assert_eq!((five.id, five.body.len()), (5, big.len()));
+        assert_eq!(find(&path, 1).unwrap().id, 1);
+        let err = find(&path, 99).unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { id: 99, .. }));
+        let message = err.to_string();
+        assert!(message.contains("99"), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+    }
+
+    #[test]
+    fn a_missing_store_says_so_by_path() {
+        let dir = TempDir::new("missing");
+        let path = dir.store();
+        for err in [
+            read_all(&path).unwrap_err(),
+            read_last(&path, 1).unwrap_err(),
+            read_after(&path, 0, 1).unwrap_err(),
+            find(&path, 1).unwrap_err(),
+        ] {
+            assert!(matches!(err, StoreError::Missing { .. }), "{err:?}");
+            assert!(err.to_string().contains(&path.display().to_string()));
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_only_gives_ids_and_broadcasts_without_a_file() {
+        let (store, report) = DeliveryStore::open(StoreConfig::memory()).unwrap();
+        assert_eq!(
+            report,
+            OpenReport {
+                path: None,
+                next_id: 1,
+                torn_bytes_cut: None
+            }
+        );
+        assert_eq!(report.torn_message(), None);
+        assert_eq!(store.path(), None);
+        let mut events_rx = store.subscribe();
+        for expected in 1..=3 {
+            assert_eq!(store.append(sample(0, b"{}")).await.id, expected);
+        }
+        store.sync().await.unwrap();
+        for expected in 1..=3 {
+            match events_rx.recv().await.unwrap() {
+                StoreEvent::Delivery(d) => assert_eq!(d.id, expected),
+                StoreEvent::Warning(w) => panic!("unexpected warning {w}"),
+            }
+        }
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn the_broadcast_carries_each_record_in_id_order() {
+        let dir = TempDir::new("broadcast");
+        let path = dir.store();
+        let (store, _) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+        let mut events_rx = store.subscribe();
+        let tasks: Vec<_> = (0..50)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move { store.append(sample(0, &body(n))).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        for expected in 1..=50 {
+            match events_rx.recv().await.unwrap() {
+                StoreEvent::Delivery(d) => assert_eq!(d.id, expected),
+                StoreEvent::Warning(w) => panic!("unexpected warning {w}"),
+            }
+        }
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn durable_appends_are_in_the_file_when_they_return() {
+        let dir = TempDir::new("durable");
+        let path = dir.store();
+        let config = StoreConfig {
+            durable: true,
+            ..StoreConfig::at(&path)
+        };
+        let (store, _) = DeliveryStore::open(config).unwrap();
+        let record = store.append(sample(0, b"{}")).await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{}\n", record.to_json_line()));
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn sync_and_the_fsync_deadline_leave_the_writer_running() {
+        let dir = TempDir::new("sync");
+        let path = dir.store();
+        let config = StoreConfig {
+            fsync_interval: Duration::from_millis(1),
+            ..StoreConfig::at(&path)
+        };
+        let (store, _) = DeliveryStore::open(config).unwrap();
+        store.append(sample(0, b"{}")).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        store.sync().await.unwrap();
+        assert_eq!(store.append(sample(0, b"{}")).await.id, 2);
+        store.close().await;
+        assert!(matches!(store.sync().await, Err(StoreError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn a_second_open_of_the_same_store_is_refused_until_the_first_closes() {
+        let dir = TempDir::new("in-use");
+        let path = dir.store();
+        let store = open_with(&path, 1).await;
+        let err = DeliveryStore::open(StoreConfig::at(&path)).unwrap_err();
+        assert!(matches!(err, StoreError::InUse { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(
+            message.contains("in use by another danube-hooks listen"),
+            "{message}"
+        );
+        store.close().await;
+        let (again, report) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+        assert_eq!(report.next_id, 2);
+        again.close().await;
+    }
+
+    #[test]
+    fn an_unwritable_store_is_an_open_error_naming_the_path() {
+        let dir = TempDir::new("unwritable");
+        let file = dir.0.join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        for path in [
+            file.join("deliveries.jsonl"),
+            PathBuf::from("/proc/danube-hooks-no-such-dir/deliveries.jsonl"),
+            dir.0.clone(), // a directory, not a file
+        ] {
+            let err = DeliveryStore::open(StoreConfig::at(&path)).unwrap_err();
+            assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+            let message = err.to_string();
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            assert!(message.contains("--store PATH") && message.contains("--no-store"));
+            assert!(std::error::Error::source(&err).is_some());
+        }
+    }
+
+    #[tokio::test]
+    async fn close_is_idempotent_and_later_appends_get_ids_and_a_warning() {
+        let dir = TempDir::new("closed");
+        let path = dir.store();
+        let store = open_with(&path, 2).await;
+        let mut events_rx = store.subscribe();
+        store.close().await;
+        store.close().await;
+        let late = store.append(sample(0, b"{}")).await;
+        assert_eq!(late.id, 3);
+        match events_rx.recv().await.unwrap() {
+            StoreEvent::Warning(w) => {
+                assert!(w.contains("delivery 3") && w.contains("closed"), "{w}");
+            }
+            StoreEvent::Delivery(d) => panic!("expected a warning, got delivery {}", d.id),
+        }
+        assert!(matches!(events_rx.recv().await.unwrap(), StoreEvent::Delivery(d) if d.id == 3));
+        assert_eq!(ids(&read_all(&path).unwrap()), [1, 2], "not written");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_write_error_warns_and_still_answers_with_an_id() {
+        // /dev/full accepts opens and refuses every write with ENOSPC.
+        let (store, report) = DeliveryStore::open(StoreConfig::at("/dev/full")).unwrap();
+        assert_eq!(report.next_id, 1);
+        let mut events_rx = store.subscribe();
+        assert_eq!(store.append(sample(0, b"{}")).await.id, 1);
+        match events_rx.recv().await.unwrap() {
+            StoreEvent::Warning(w) => {
+                assert!(w.contains("delivery 1") && w.contains("/dev/full"), "{w}");
+            }
+            StoreEvent::Delivery(d) => panic!("expected a warning, got delivery {}", d.id),
+        }
+        assert!(matches!(events_rx.recv().await.unwrap(), StoreEvent::Delivery(d) if d.id == 1));
+        assert_eq!(
+            store.append(sample(0, b"{}")).await.id,
+            2,
+            "listening goes on"
+        );
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_appends_get_distinct_ids_and_land_in_id_order() {
+        let dir = TempDir::new("concurrent");
+        let path = dir.store();
+        let (store, _) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+        let tasks: Vec<_> = (0..200)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move { store.append(sample(0, &body(n))).await.id })
+            })
+            .collect();
+        let mut got = Vec::new();
+        for task in tasks {
+            got.push(task.await.unwrap());
+        }
+        got.sort_unstable();
+        assert_eq!(got, (1..=200).collect::<Vec<_>>());
+        store.close().await;
+        let stored = read_all(&path).unwrap();
+        assert_eq!(ids(&stored), (1..=200).collect::<Vec<_>>());
+        let mut bodies: Vec<Vec<u8>> = stored.into_iter().map(|d| d.body).collect();
+        bodies.sort();
+        bodies.dedup();
+        assert_eq!(bodies.len(), 200, "every append's own record, none twice");
+    }
+
+    #[test]
+    fn lines_backward_matches_lines_forward_at_any_chunk_size() {
+        // (file content, its whole non-blank lines, torn bytes at the end)
+        type Case = (&'static [u8], &'static [&'static [u8]], u64);
+        let dir = TempDir::new("backward");
+        let path = dir.0.join("lines");
+        let cases: &[Case] = &[
+            (b"", &[], 0),
+            (b"torn", &[], 4),
+            (b"a\n", &[b"a"], 0),
+            (b"a\nbb\n\nccc\n", &[b"a", b"bb", b"ccc"], 0),
+            (b"a\nbb\ncc", &[b"a", b"bb"], 2),
+            (b"\n\n", &[], 0),
+            (b"long line here\nx\n", &[b"long line here", b"x"], 0),
+        ];
+        for (content, expected, torn) in cases {
+            std::fs::write(&path, content).unwrap();
+            let file = File::open(&path).unwrap();
+            for chunk in [1, 2, 3, 5, 64] {
+                let mut lines =
+                    LinesBackward::with_chunk(&file, content.len() as u64, chunk).unwrap();
+                assert_eq!(lines.torn_bytes(), *torn, "{content:?} chunk {chunk}");
+                let mut got = Vec::new();
+                while let Some((offset, line)) = lines.next_line().unwrap() {
+                    let at = offset as usize;
+                    assert_eq!(&content[at..at + line.len()], line, "offset is right");
+                    got.push(line.to_vec());
+                }
+                got.reverse();
+                assert_eq!(got, *expected, "{content:?} chunk {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn ids_come_from_the_prefix_or_the_field() {
+        let cases: &[(&[u8], Option<u64>)] = &[
+            (b"{\"id\":12,\"x\":1}", Some(12)),
+            (b"{\"id\":0}", Some(0)),
+            (b"{\"id\":12", None),
+            (b"{\"id\":,", None),
+            (b"{\"id\":99999999999999999999999,", None),
+            (b"{\"x\":1,\"id\":7}", Some(7)),
+            (b"{ \"id\": 8 }", Some(8)),
+            (b"not json", None),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(id_of(line), *expected, "{}", String::from_utf8_lossy(line));
+        }
+        assert_eq!(id_prefix(b"{\"x\":1,\"id\":7}"), None);
+    }
+
+    #[test]
+    fn the_default_path_follows_xdg_then_home() {
+        let home = Some(PathBuf::from("/home/ada"));
+        assert_eq!(
+            default_path_from(Some("/data".into()), home.clone()),
+            Some(PathBuf::from("/data/danube-hooks/deliveries.jsonl"))
+        );
+        for ignored in [None, Some("".into()), Some("relative".into())] {
+            assert_eq!(
+                default_path_from(ignored, home.clone()),
+                Some(PathBuf::from(
+                    "/home/ada/.local/share/danube-hooks/deliveries.jsonl"
+                ))
+            );
+        }
+        assert_eq!(default_path_from(None, None), None);
+    }
+}

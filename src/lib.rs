@@ -5,6 +5,7 @@
 //! - [`signature`]: sign, parse, verify and explain `X-Danube-Signature`; pure.
 //! - [`delivery`]: the delivery record, grouping keys; pure data.
 //! - [`json_style`]: JSON written the ways common stacks write it (forensics).
+//! - [`curl`]: a curl command that reproduces a stored request byte for byte.
 //! - [`display`]: untrusted bytes to terminal-safe text.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's path.
 //! - [`headless`]: human lines and JSON lines on stdout.
@@ -16,6 +17,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod curl;
 pub mod delivery;
 pub mod display;
 pub mod headless;

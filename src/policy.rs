@@ -17,6 +17,7 @@
 //! patterns are matched case-sensitively, as event types are exact strings.
 
 use std::fmt::{self, Write as _};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::display::escape_line;
@@ -309,6 +310,25 @@ impl Policy {
         } else {
             Action::Status(200)
         })
+    }
+}
+
+/// The policy in force, shared with whoever may change it while listening
+/// (the dashboard). Readers clone the `Arc` and release the lock at once.
+#[derive(Debug, Clone)]
+pub struct PolicyHandle(Arc<RwLock<Arc<Policy>>>);
+
+impl PolicyHandle {
+    pub fn new(policy: Policy) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(policy))))
+    }
+
+    pub fn current(&self) -> Arc<Policy> {
+        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub fn replace(&self, policy: Policy) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(policy);
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::forward::{ForwardOutcome, Forwarder};
 use super::{ConnAction, ConnControl, Limits};
 use crate::delivery::{self, Delivery, Grouping, ResponseRecord};
-use crate::policy::{Action, Decision, Policy, Step};
+use crate::policy::{Action, Decision, PolicyHandle, Step};
 use crate::signature::{self, Secret, Verdict};
 use crate::store::DeliveryStore;
 
@@ -45,25 +45,6 @@ pub struct IntakeConfig {
     pub reject_invalid: bool,
     pub grouping: Grouping,
     pub limits: Limits,
-}
-
-/// The policy in force, shared with whoever may change it while listening
-/// (the dashboard). Readers clone the `Arc` and release the lock at once.
-#[derive(Debug, Clone)]
-pub struct PolicyHandle(Arc<RwLock<Arc<Policy>>>);
-
-impl PolicyHandle {
-    pub fn new(policy: Policy) -> Self {
-        Self(Arc::new(RwLock::new(Arc::new(policy))))
-    }
-
-    pub fn current(&self) -> Arc<Policy> {
-        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    pub fn replace(&self, policy: Policy) {
-        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(policy);
-    }
 }
 
 /// The shared state of the listener: one per process, behind an `Arc`.

@@ -172,6 +172,17 @@ pub fn format_ms(ms: u64) -> String {
     }
 }
 
+/// A measured duration: `36µs`, `4.2ms`, `1.3s`.
+pub fn format_duration_ms(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{:.0}µs", ms * 1000.0)
+    } else if ms < 1000.0 {
+        format!("{ms:.1}ms")
+    } else {
+        format!("{:.1}s", ms / 1000.0)
+    }
+}
+
 /// RFC 3339 UTC with milliseconds, as the record requires.
 pub fn format_time(time: &DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -353,5 +364,8 @@ pub(crate) mod tests {
         assert_eq!(response.to_string(), "reset");
         assert_eq!(format_ms(1500), "1.5s");
         assert_eq!(format_ms(250), "250ms");
+        assert_eq!(format_duration_ms(0.036), "36µs");
+        assert_eq!(format_duration_ms(4.25), "4.2ms");
+        assert_eq!(format_duration_ms(1250.0), "1.2s");
     }
 }

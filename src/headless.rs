@@ -14,7 +14,7 @@ use chrono::Local;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::delivery::{Delivery, format_ms};
+use crate::delivery::{Delivery, format_duration_ms, format_ms};
 use crate::display::{escape_line, truncate};
 use crate::store::{self, StoreEvent};
 
@@ -68,7 +68,7 @@ pub fn human_line(delivery: &Delivery) -> String {
     if let Some(first) = delivery.replay_of {
         let _ = write!(line, "  replay of #{first}");
     }
-    let _ = write!(line, "  {:.1}ms", delivery.duration_ms);
+    let _ = write!(line, "  {}", format_duration_ms(delivery.duration_ms));
     line
 }
 
@@ -184,7 +184,7 @@ mod tests {
             "valid",
             "attempt 2",
             "→ 200",
-            "0.4ms",
+            "400µs",
         ] {
             assert!(line.contains(part), "{part:?} missing in {line:?}");
         }

@@ -12,19 +12,7 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 
 use crate::delivery::Delivery;
-
-/// Headers curl must not copy: they describe the hop, or curl computes them
-/// from the command itself.
-const SKIPPED: [&str; 8] = [
-    "host",
-    "content-length",
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "te",
-    "upgrade",
-    "expect",
-];
+use crate::sender::is_end_to_end;
 
 /// Headers curl adds on its own; sent empty (`-H 'Name:'`) when the
 /// original request had none, so curl leaves them out.
@@ -43,7 +31,8 @@ pub fn command(delivery: &Delivery, url: &str) -> String {
     parts.push(line);
     parts.push(format!("--request {}", quote(&delivery.method)));
     for (name, value) in &delivery.headers {
-        if SKIPPED.iter().any(|s| name.eq_ignore_ascii_case(s)) {
+        // Expect is curl's to decide, like the hop-by-hop headers.
+        if !is_end_to_end(name) || name.eq_ignore_ascii_case("expect") {
             continue;
         }
         parts.push(format!("--header {}", quote(&format!("{name}: {value}"))));

@@ -149,7 +149,18 @@ pub enum Pattern {
 }
 
 impl Pattern {
-    fn matches(&self, event: Option<&str>) -> bool {
+    /// A pattern on its own, as `log --event` and the dashboard's filter
+    /// take it: `tool.execution.failed`, `tool.*` or `*`.
+    pub fn parse(text: &str) -> Result<Pattern, PolicyError> {
+        let parser = Parser {
+            input: text,
+            forwarding: false,
+        };
+        parser.pattern(Span { text, start: 0 })
+    }
+
+    /// Whether `event` (`None`: a body without one) matches.
+    pub fn matches(&self, event: Option<&str>) -> bool {
         match self {
             Pattern::Any => true,
             Pattern::Exact(exact) => event == Some(exact.as_str()),
@@ -635,6 +646,26 @@ mod tests {
     fn policy(rules: &[&str], forwarding: bool) -> Policy {
         let rules: Vec<String> = rules.iter().map(ToString::to_string).collect();
         Policy::parse(&rules, forwarding).unwrap()
+    }
+
+    #[test]
+    fn patterns_parse_on_their_own() {
+        assert_eq!(
+            Pattern::parse("tool.*"),
+            Ok(Pattern::Prefix("tool.".into()))
+        );
+        assert_eq!(Pattern::parse("*"), Ok(Pattern::Any));
+        assert_eq!(
+            Pattern::parse("workflow.failed"),
+            Ok(Pattern::Exact("workflow.failed".into()))
+        );
+        assert_eq!(Pattern::parse("to*l").unwrap_err().column, 3);
+        assert!(Pattern::parse("").is_err());
+        assert!(
+            Pattern::parse("tool.*")
+                .unwrap()
+                .matches(Some("tool.execution.failed"))
+        );
     }
 
     #[test]

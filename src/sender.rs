@@ -1,0 +1,601 @@
+//! What Danube does: sign, post, retry. The one HTTP client of the crate:
+//! `trigger`, `replay`, `check`, the dashboard's replays and the listener's
+//! forwarding all send through [`Sender`].
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::{Method, Request};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::delivery;
+use crate::signature::{self, Secret};
+
+/// The largest answer body read back; the rest is cut off.
+pub const MAX_ANSWER_BODY: usize = 1024 * 1024;
+
+/// A request to send, exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub method: String,
+    pub url: String,
+    /// Sent in this order; `Host` and `Content-Length` are set by the client.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Outgoing {
+    /// A Danube delivery: `POST`, JSON, signed with `secret` at `t`.
+    pub fn danube(url: &str, secret: Option<&Secret>, t: i64, body: Vec<u8>) -> Self {
+        let mut headers = vec![
+            ("Content-Type".to_string(), "application/json".to_string()),
+            (
+                "User-Agent".to_string(),
+                concat!("danube-hooks/", env!("CARGO_PKG_VERSION")).to_string(),
+            ),
+        ];
+        if let Some(secret) = secret {
+            headers.push((
+                signature::HEADER_NAME.to_string(),
+                signature::sign(secret, t, &body),
+            ));
+        }
+        Self {
+            method: "POST".into(),
+            url: url.to_string(),
+            headers,
+            body,
+        }
+    }
+
+    /// Replace (or add) the signature header, signed anew at `t`.
+    pub fn resign(&mut self, secret: &Secret, t: i64) {
+        self.headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case(signature::HEADER_NAME));
+        self.headers.push((
+            signature::HEADER_NAME.to_string(),
+            signature::sign(secret, t, &self.body),
+        ));
+    }
+}
+
+/// Headers that describe one connection, not the message (RFC 9110
+/// §7.6.1), plus `Host` and `Content-Length`, which a client sets for its
+/// own target and body.
+const NOT_END_TO_END: [&str; 11] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+];
+
+/// Whether a header travels on when a message is forwarded or resent.
+pub fn is_end_to_end(name: &str) -> bool {
+    !NOT_END_TO_END.iter().any(|h| name.eq_ignore_ascii_case(h))
+}
+
+/// How a stored delivery is resent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayMode {
+    /// Signed anew with a fresh `t`: what a retrying sender does.
+    Resigned,
+    /// Byte-identical, original signature included: what an attacker does.
+    AsIs,
+}
+
+/// The request that resends `delivery` to `url`: its method, end-to-end
+/// headers and exact body; re-signed at `now` with `secret` unless as-is.
+pub fn replay_request(
+    delivery: &delivery::Delivery,
+    url: &str,
+    mode: ReplayMode,
+    secret: Option<&Secret>,
+    now: i64,
+) -> Result<Outgoing, String> {
+    let mut request = Outgoing {
+        method: delivery.method.clone(),
+        url: url.to_string(),
+        headers: delivery
+            .headers
+            .iter()
+            .filter(|(name, _)| is_end_to_end(name))
+            .cloned()
+            .collect(),
+        body: delivery.body.clone(),
+    };
+    if mode == ReplayMode::Resigned {
+        let secret = secret.ok_or(
+            "a re-signed replay needs the signing secret: pass --secret whsec_… or set \
+             DANUBE_WEBHOOK_SECRET (or replay --as-is)",
+        )?;
+        request.resign(secret, now);
+    }
+    Ok(request)
+}
+
+/// What came back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Why nothing (usable) came back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("{0:?} is not a usable URL: {1}")]
+    BadUrl(String, String),
+    #[error("cannot connect to {url}: {cause}")]
+    Connect { url: String, cause: String },
+    #[error("no answer from {url} within {} ms", .timeout.as_millis())]
+    Timeout { url: String, timeout: Duration },
+    #[error("{url} failed: {cause}")]
+    Transport { url: String, cause: String },
+}
+
+/// One attempt: when, how long, and what happened.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub started: chrono::DateTime<chrono::Utc>,
+    pub duration: Duration,
+    pub result: Result<Answer, SendError>,
+}
+
+impl Attempt {
+    pub fn succeeded(&self) -> bool {
+        self.result.as_ref().is_ok_and(Answer::is_success)
+    }
+
+    /// `200 in 3ms`, `500 in 12ms`, `no answer from … within 10000 ms`.
+    pub fn summary(&self) -> String {
+        match &self.result {
+            Ok(answer) => format!(
+                "{} in {}",
+                answer.status,
+                delivery::format_duration_ms(self.duration.as_secs_f64() * 1000.0)
+            ),
+            Err(err) => err.to_string(),
+        }
+    }
+}
+
+/// Check that `url` is something the sender can reach.
+pub fn check_url(url: &str) -> Result<hyper::Uri, SendError> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| SendError::BadUrl(url.into(), e.to_string()))?;
+    match uri.scheme_str() {
+        Some("http") if uri.host().is_some() => Ok(uri),
+        Some("http") => Err(SendError::BadUrl(url.into(), "it has no host".into())),
+        Some("https") => Err(SendError::BadUrl(
+            url.into(),
+            "only http:// is supported: point it at your receiver's local port (e.g. http://localhost:3000/webhooks/danube)".into(),
+        )),
+        _ => Err(SendError::BadUrl(url.into(), "it must start with http://".into())),
+    }
+}
+
+/// An HTTP/1 client. Cheap to clone; clones share connections.
+#[derive(Clone)]
+pub struct Sender {
+    client: Client<HttpConnector, Full<Bytes>>,
+    max_answer_body: usize,
+}
+
+impl Default for Sender {
+    fn default() -> Self {
+        Self::new(MAX_ANSWER_BODY)
+    }
+}
+
+impl Sender {
+    pub fn new(max_answer_body: usize) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Self {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            max_answer_body,
+        }
+    }
+
+    /// Send once; an answer of any status is `Ok`.
+    pub async fn send(&self, request: &Outgoing, timeout: Duration) -> Attempt {
+        let started = chrono::Utc::now();
+        let clock = Instant::now();
+        let result = match tokio::time::timeout(timeout, self.exchange(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(SendError::Timeout {
+                url: request.url.clone(),
+                timeout,
+            }),
+        };
+        Attempt {
+            started,
+            duration: clock.elapsed(),
+            result,
+        }
+    }
+
+    async fn exchange(&self, request: &Outgoing) -> Result<Answer, SendError> {
+        let url = &request.url;
+        let uri = check_url(url)?;
+        let method = Method::from_bytes(request.method.as_bytes())
+            .map_err(|e| SendError::BadUrl(url.clone(), format!("bad method: {e}")))?;
+        let mut builder = Request::builder().method(method).uri(uri);
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let built = builder
+            .body(Full::new(Bytes::from(request.body.clone())))
+            .map_err(|e| SendError::Transport {
+                url: url.clone(),
+                cause: format!("cannot build the request: {e}"),
+            })?;
+        let response = self.client.request(built).await.map_err(|err| {
+            let cause = root_cause(&err);
+            if err.is_connect() {
+                SendError::Connect {
+                    url: url.clone(),
+                    cause,
+                }
+            } else {
+                SendError::Transport {
+                    url: url.clone(),
+                    cause,
+                }
+            }
+        })?;
+        let (parts, body) = response.into_parts();
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_string(),
+                    delivery::header_value_text(value.as_bytes()),
+                )
+            })
+            .collect();
+        let body = Limited::new(body, self.max_answer_body)
+            .collect()
+            .await
+            .map_err(|err| SendError::Transport {
+                url: url.clone(),
+                cause: format!("reading the answer failed: {err}"),
+            })?
+            .to_bytes();
+        Ok(Answer {
+            status: parts.status.as_u16(),
+            headers,
+            body,
+        })
+    }
+
+    /// Send as Danube does: up to `plan.attempts` times, waiting the
+    /// backoff between failed attempts (non-2xx, timeout, transport error).
+    /// `prepare(n)` gives the request for attempt `n` (from 1), so a caller
+    /// can re-sign each one. `on_attempt` sees each attempt as it ends.
+    pub async fn deliver(
+        &self,
+        plan: &RetryPlan,
+        mut prepare: impl FnMut(u32) -> Outgoing,
+        mut on_attempt: impl FnMut(u32, &Attempt, Option<Duration>),
+    ) -> Vec<Attempt> {
+        let mut attempts = Vec::new();
+        for n in 1..=plan.attempts.max(1) {
+            let attempt = self.send(&prepare(n), plan.timeout).await;
+            let succeeded = attempt.succeeded();
+            let wait = (!succeeded && n < plan.attempts).then(|| plan.backoff_before(n + 1));
+            on_attempt(n, &attempt, wait);
+            attempts.push(attempt);
+            match wait {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => break,
+            }
+        }
+        attempts
+    }
+}
+
+/// How Danube retries. Its real schedule is not published; these are the
+/// defaults of `trigger`, shown in its output so the guess is visible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPlan {
+    pub attempts: u32,
+    /// The wait before attempt 2, 3, …; the last one repeats.
+    pub backoff: Vec<Duration>,
+    /// Danube's deadline for one attempt (SPEC §1: 10 s).
+    pub timeout: Duration,
+}
+
+impl Default for RetryPlan {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            backoff: vec![Duration::from_secs(1), Duration::from_secs(5)],
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPlan {
+    /// The wait before attempt `n` (n ≥ 2).
+    pub fn backoff_before(&self, n: u32) -> Duration {
+        let index = (n.saturating_sub(2) as usize).min(self.backoff.len().saturating_sub(1));
+        self.backoff.get(index).copied().unwrap_or_default()
+    }
+}
+
+/// A delivery as Danube reports it (`GET /v1/webhooks/{id}/deliveries`,
+/// SPEC §1): what `trigger` prints.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeliveryReport {
+    pub id: String,
+    pub webhook_id: String,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+    /// `pending`, `success` or `failed`.
+    pub status: String,
+    pub response_status: Option<u16>,
+    /// The first 2000 characters of the last answer's body.
+    pub response_body: Option<String>,
+    pub attempts: u32,
+    pub delivered_at: Option<String>,
+    pub created_at: String,
+}
+
+impl DeliveryReport {
+    /// The report on `attempts` at delivering `body`.
+    pub fn new(
+        id: String,
+        webhook_id: String,
+        event_type: &str,
+        body: &[u8],
+        created_at: chrono::DateTime<chrono::Utc>,
+        attempts: &[Attempt],
+    ) -> Self {
+        let last = attempts.last();
+        let answer = last.and_then(|a| a.result.as_ref().ok());
+        let delivered = attempts.iter().find(|a| a.succeeded());
+        let millis = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        Self {
+            id,
+            webhook_id,
+            event_type: event_type.to_string(),
+            payload: serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
+            status: if delivered.is_some() {
+                "success"
+            } else {
+                "failed"
+            }
+            .to_string(),
+            response_status: answer.map(|a| a.status),
+            response_body: answer.map(|a| {
+                String::from_utf8_lossy(&a.body)
+                    .chars()
+                    .take(delivery::BODY_PREVIEW_CHARS)
+                    .collect()
+            }),
+            attempts: attempts.len() as u32,
+            delivered_at: delivered.map(|a| millis(a.started)),
+            created_at: millis(created_at),
+        }
+    }
+}
+
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        cause = inner.to_string();
+        source = inner.source();
+    }
+    cause
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replays_keep_bytes_and_swap_only_the_signature() {
+        let secret = Secret::new("whsec_abcdefghijklmnop1234");
+        let mut stored = crate::delivery::tests::sample(3, br#"{"event":"x"}"#);
+        stored
+            .headers
+            .push(("connection".into(), "keep-alive".into()));
+        let as_is = replay_request(&stored, "http://h/", ReplayMode::AsIs, None, 9).unwrap();
+        assert_eq!(as_is.body, stored.body);
+        assert!(
+            as_is
+                .headers
+                .contains(&("x-danube-signature".into(), "t=1,sha256=00".into()))
+        );
+        assert!(!as_is.headers.iter().any(|(n, _)| n == "connection"));
+        let resigned =
+            replay_request(&stored, "http://h/", ReplayMode::Resigned, Some(&secret), 9).unwrap();
+        let header = resigned
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(signature::HEADER_NAME))
+            .unwrap();
+        assert_eq!(header.1, signature::sign(&secret, 9, &stored.body));
+        let refused =
+            replay_request(&stored, "http://h/", ReplayMode::Resigned, None, 9).unwrap_err();
+        assert!(refused.contains("--secret"), "{refused}");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_stay_behind() {
+        for name in [
+            "Connection",
+            "host",
+            "Transfer-Encoding",
+            "keep-alive",
+            "content-length",
+        ] {
+            assert!(!is_end_to_end(name), "{name}");
+        }
+        for name in ["x-danube-signature", "content-type", "user-agent"] {
+            assert!(is_end_to_end(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn backoff_repeats_its_last_step() {
+        let plan = RetryPlan {
+            attempts: 5,
+            backoff: vec![Duration::from_millis(100), Duration::from_secs(1)],
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(plan.backoff_before(2), Duration::from_millis(100));
+        assert_eq!(plan.backoff_before(3), Duration::from_secs(1));
+        assert_eq!(plan.backoff_before(5), Duration::from_secs(1));
+        let none = RetryPlan {
+            backoff: vec![],
+            ..plan
+        };
+        assert_eq!(none.backoff_before(2), Duration::ZERO);
+    }
+
+    #[test]
+    fn urls_must_be_plain_http() {
+        assert!(check_url("http://127.0.0.1:3000/x").is_ok());
+        for bad in [
+            "https://example.com/",
+            "ftp://x/",
+            "localhost:3000",
+            "http://",
+            "",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+        assert!(
+            check_url("https://x/")
+                .unwrap_err()
+                .to_string()
+                .contains("only http://")
+        );
+    }
+
+    #[test]
+    fn danube_requests_are_signed_and_resigned() {
+        let secret = Secret::new("whsec_abcdefghijklmnop1234");
+        let mut request = Outgoing::danube("http://h/", Some(&secret), 100, b"{}".to_vec());
+        let header = |r: &Outgoing| {
+            r.headers
+                .iter()
+                .find(|(n, _)| n == signature::HEADER_NAME)
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_eq!(header(&request), signature::sign(&secret, 100, b"{}"));
+        request.resign(&secret, 200);
+        assert_eq!(header(&request), signature::sign(&secret, 200, b"{}"));
+        assert_eq!(
+            request
+                .headers
+                .iter()
+                .filter(|(n, _)| n == signature::HEADER_NAME)
+                .count(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn retries_until_success_and_reports_each_attempt() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        tokio::spawn(async move {
+            for status in [500, 503, 200] {
+                let (mut stream, _) = server.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                stream.write_all(reply.as_bytes()).await.unwrap();
+            }
+        });
+        let plan = RetryPlan {
+            attempts: 3,
+            backoff: vec![Duration::from_millis(10)],
+            timeout: Duration::from_secs(5),
+        };
+        let mut seen = Vec::new();
+        let attempts = Sender::default()
+            .deliver(
+                &plan,
+                |_| Outgoing::danube(&format!("http://{addr}/"), None, 0, b"{}".to_vec()),
+                |n, a, wait| {
+                    seen.push((n, a.result.as_ref().map(|r| r.status).ok(), wait));
+                },
+            )
+            .await;
+        assert_eq!(attempts.len(), 3);
+        assert!(attempts[2].succeeded());
+        assert_eq!(
+            seen,
+            [
+                (1, Some(500), Some(Duration::from_millis(10))),
+                (2, Some(503), Some(Duration::from_millis(10))),
+                (3, Some(200), None)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_and_timed_out_are_told_apart() {
+        let refused = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let attempt = Sender::default()
+            .send(
+                &Outgoing::danube(&format!("http://{refused}/"), None, 0, vec![]),
+                Duration::from_secs(5),
+            )
+            .await;
+        assert!(
+            matches!(attempt.result, Err(SendError::Connect { .. })),
+            "{:?}",
+            attempt.result
+        );
+
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let attempt = Sender::default()
+            .send(
+                &Outgoing::danube(&format!("http://{addr}/"), None, 0, vec![]),
+                Duration::from_millis(200),
+            )
+            .await;
+        assert!(
+            matches!(attempt.result, Err(SendError::Timeout { .. })),
+            "{:?}",
+            attempt.result
+        );
+        drop(silent);
+    }
+}

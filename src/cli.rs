@@ -3,6 +3,10 @@
 //! Nothing here does I/O beyond reading a body file; each command's module
 //! gets values it can trust.
 
+// Doc comments on arguments are --help text for people, not rustdoc:
+// backticks and <…> around URLs would show up as typed.
+#![allow(clippy::doc_markdown)]
+
 use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,6 +48,166 @@ pub enum Command {
     Sign(SignArgs),
     /// Check an X-Danube-Signature value against a body, and say why it fails.
     Verify(VerifyArgs),
+    /// Act as Danube: build, sign and post a delivery, retrying as Danube does.
+    Trigger(TriggerArgs),
+    /// Resend a stored delivery, re-signed (default) or byte-identical (--as-is).
+    Replay(ReplayArgs),
+    /// List stored deliveries.
+    Log(LogArgs),
+    /// Show one stored delivery whole.
+    Show(ShowArgs),
+    /// Print a stored delivery as a command that reproduces it.
+    Export(ExportArgs),
+    /// Grade your receiver: does it verify signatures the way it must?
+    Check(CheckArgs),
+}
+
+/// The delivery log to read.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArg {
+    /// The delivery log [default: $XDG_DATA_HOME/danube-hooks/deliveries.jsonl].
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArg {
+    pub fn path(&self) -> Result<PathBuf, UsageError> {
+        match &self.store {
+            Some(path) => Ok(path.clone()),
+            None => crate::store::default_path().ok_or_else(|| {
+                UsageError::new("no home directory for the default store: pass --store PATH")
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// The event type to send (see --help for the list), unless --all.
+    #[arg(
+        value_name = "EVENT",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub event: Option<String>,
+    /// Send one delivery of each Danube event type.
+    #[arg(long)]
+    pub all: bool,
+    /// Your receiver's URL (http://).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+    /// Set a field of the envelope, typed: data.status=failed, data.execution_time=2.5, data.error=null. Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// A JSON file whose contents replace `data`.
+    #[arg(long, value_name = "FILE")]
+    pub data_file: Option<PathBuf>,
+    /// Attempts at most, as Danube (SPEC: 3).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub attempts: u32,
+    /// How long one attempt may take before it counts as failed (Danube: 10s).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Waits between failed attempts, the last repeating (Danube's schedule is not published).
+    #[arg(long, value_name = "LIST", default_value = "1s,5s", value_parser = parse_backoff)]
+    pub backoff: Backoff,
+    /// Keep the first attempt's signature on retries instead of signing each anew.
+    #[arg(long)]
+    pub same_signature: bool,
+}
+
+/// `--backoff 1s,5s`: the waits before attempt 2, 3, …
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backoff(pub Vec<Duration>);
+
+pub fn parse_backoff(text: &str) -> Result<Backoff, String> {
+    text.split(',')
+        .map(parse_duration)
+        .collect::<Result<Vec<_>, _>>()
+        .map(Backoff)
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The id of the stored delivery.
+    pub id: u64,
+    /// Where to send it [default: the --forward-to it was recorded with].
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    /// Byte-identical, original signature included (tests replay protection).
+    #[arg(long)]
+    pub as_is: bool,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// How long the target may take.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// One JSON record per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Only the last N (after filtering).
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+    /// Only events matching: an event type, a prefix like tool.*, or *.
+    #[arg(long, value_name = "PATTERN")]
+    pub event: Option<String>,
+    /// Only this verdict: valid, mismatch, stale, missing, malformed, unchecked.
+    #[arg(long, value_name = "VERDICT", value_parser = parse_verdict)]
+    pub verdict: Option<signature::Verdict>,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+pub fn parse_verdict(text: &str) -> Result<signature::Verdict, String> {
+    signature::Verdict::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = signature::Verdict::ALL.iter().map(|v| v.as_str()).collect();
+        format!("{text:?} is not a verdict; use one of {}", names.join(", "))
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub id: u64,
+    /// The body as received (escaped), not pretty-printed.
+    #[arg(long)]
+    pub raw: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    pub id: u64,
+    /// Print a curl command that reproduces the request byte for byte.
+    #[arg(long, required = true)]
+    pub curl: bool,
+    /// Where the command sends it [default: http://127.0.0.1:4000 and the recorded path].
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Your receiver's URL (http://).
+    pub url: String,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+    /// The report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Danube's deadline for an answer.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 /// The signing secrets: repeatable for rotation, from the environment when absent.
@@ -132,7 +296,7 @@ pub struct ListenArgs {
     /// Answer 401 to any delivery whose signature is not valid, as a correct receiver would.
     #[arg(long)]
     pub reject_invalid: bool,
-    /// Forward each delivery to your own receiver, e.g. `http://localhost:3000/webhooks/danube`.
+    /// Forward each delivery to your own receiver, e.g. http://localhost:3000/webhooks/danube.
     #[arg(long, value_name = "URL")]
     pub forward_to: Option<String>,
     /// How long the receiver may take before the sender gets 504.

@@ -4,9 +4,11 @@
 //!
 //! - [`signature`]: sign, parse, verify and explain `X-Danube-Signature`; pure.
 //! - [`delivery`]: the delivery record, grouping keys; pure data.
+//! - [`events`]: Danube's event types and envelopes from `fixtures/events/`.
 //! - [`json_style`]: JSON written the ways common stacks write it (forensics).
 //! - [`curl`]: a curl command that reproduces a stored request byte for byte.
 //! - [`display`]: untrusted bytes to terminal-safe text.
+//! - [`sender`]: what Danube does — sign, post, retry; the crate's one HTTP client.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's path.
 //! - [`headless`]: human lines and JSON lines on stdout.
 //! - [`policy`]: the `--respond` grammar and the answer for an attempt; pure.
@@ -20,9 +22,11 @@ pub mod commands;
 pub mod curl;
 pub mod delivery;
 pub mod display;
+pub mod events;
 pub mod headless;
 pub mod json_style;
 pub mod policy;
+pub mod sender;
 pub mod server;
 pub mod signature;
 pub mod store;
@@ -36,5 +40,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Listen(args) => commands::listen::run(&args),
         Command::Sign(args) => commands::sign::run(&args),
         Command::Verify(args) => commands::verify::run(&args),
+        Command::Trigger(args) => commands::trigger::run(&args),
+        Command::Replay(args) => commands::replay::run(&args),
+        Command::Log(args) => commands::inspect::log(&args),
+        Command::Show(args) => commands::inspect::show(&args),
+        Command::Export(args) => commands::inspect::export(&args),
+        Command::Check(args) => commands::check::run(&args),
     }
 }

@@ -59,6 +59,7 @@ fn readme_console_examples_are_true() {
             .env("PATH", &path)
             .env_remove("DANUBE_WEBHOOK_SECRET")
             .env("NO_COLOR", "1")
+            .env("TZ", "UTC")
             .args(["-c", &example.command]);
         let output = common::run_command(&mut sh, b"");
         assert_eq!(

@@ -15,7 +15,8 @@ use crate::delivery::Grouping;
 use crate::display::escape_line;
 use crate::headless;
 use crate::policy::{Policy, PolicyHandle};
-use crate::server::forward::{self, Forwarder};
+use crate::sender;
+use crate::server::forward::Forwarder;
 use crate::server::{self, Intake, IntakeConfig, Limits};
 use crate::signature::Secret;
 use crate::store::{self, DeliveryStore, OpenReport, StoreConfig};
@@ -47,9 +48,9 @@ impl ListenPlan {
             .forward_to
             .as_deref()
             .map(|url| {
-                forward::parse_target(url)
+                sender::check_url(url)
                     .map(|target| Forwarder::new(target, args.forward_timeout, args.max_body))
-                    .map_err(|err| UsageError::new(err.to_string()))
+                    .map_err(|err| UsageError::new(format!("--forward-to: {err}")))
             })
             .transpose()?;
         let policy = Policy::parse(&args.respond, forward.is_some())

@@ -1,8 +1,12 @@
 //! One module per subcommand: each turns validated arguments into output on
 //! stdout and an [`Outcome`]. Diagnostics go to stderr.
 
+pub mod check;
+pub mod inspect;
 pub mod listen;
+pub mod replay;
 pub mod sign;
+pub mod trigger;
 pub mod verify;
 
 /// How a command ended, short of an error (which is exit 2).

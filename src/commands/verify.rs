@@ -21,7 +21,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     if args.json {
         println!("{}", to_json_line(&check));
     } else {
-        print!("{}", render_for_a_person(&check, args.tolerance));
+        print!("{}", render_for_a_person(&check, Some(args.tolerance)));
     }
     Ok(if check.verdict == Verdict::Valid {
         Outcome::Success
@@ -31,7 +31,8 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
 }
 
 /// The verdict first, then the detail, the hints and the skew.
-pub fn render_for_a_person(check: &SignatureCheck, tolerance_s: u64) -> String {
+/// `tolerance_s`, when known, is named beside the skew.
+pub fn render_for_a_person(check: &SignatureCheck, tolerance_s: Option<u64>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", check.verdict.as_str().to_uppercase());
     let _ = writeln!(out, "{}", escape_line(&check.detail));
@@ -39,9 +40,12 @@ pub fn render_for_a_person(check: &SignatureCheck, tolerance_s: u64) -> String {
         let _ = writeln!(out, "  hint: {}", escape_line(hint));
     }
     if let (Some(t), Some(skew)) = (check.timestamp, check.skew_s) {
+        let tolerance = tolerance_s
+            .map(|s| format!("; tolerance {s} s"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  skew: {skew} s (t={t}; positive is in the past; tolerance {tolerance_s} s)"
+            "  skew: {skew} s (t={t}; positive is in the past{tolerance})"
         );
     }
     if let Some(secret) = &check.secret {

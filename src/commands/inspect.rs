@@ -1,0 +1,180 @@
+//! The store's readers: `log` lists deliveries, `show` prints one whole,
+//! `export --curl` prints a command that reproduces one.
+
+use std::fmt::Write as _;
+
+use crate::cli::{ExportArgs, LogArgs, ShowArgs, UsageError};
+use crate::commands::Outcome;
+use crate::commands::verify::render_for_a_person;
+use crate::curl;
+use crate::delivery::{Delivery, format_duration_ms};
+use crate::display::{escape_bytes_multiline, escape_line, escape_multiline};
+use crate::headless::{self, Format};
+use crate::json_style::{self, JsonStyle};
+use crate::policy::Pattern;
+use crate::store;
+
+pub fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
+    let path = args.store.path()?;
+    let pattern = args
+        .event
+        .as_deref()
+        .map(Pattern::parse)
+        .transpose()
+        .map_err(|err| UsageError::new(format!("--event: {err}")))?;
+    let scan = store::scan_all(&path).map_err(|err| UsageError::new(format!("{err:#}")))?;
+    for skipped in &scan.skipped {
+        eprintln!("danube-hooks: warning: skipped {skipped}");
+    }
+    let mut matching: Vec<&Delivery> = scan
+        .deliveries
+        .iter()
+        .filter(|d| {
+            pattern
+                .as_ref()
+                .is_none_or(|p| p.matches(d.event.as_deref()))
+        })
+        .filter(|d| args.verdict.is_none_or(|v| d.signature.verdict == v))
+        .collect();
+    if let Some(last) = args.last {
+        matching.drain(..matching.len().saturating_sub(last));
+    }
+    let format = if args.json {
+        Format::Json
+    } else {
+        Format::Human
+    };
+    let mut out = String::new();
+    for delivery in matching {
+        let _ = writeln!(out, "{}", headless::render(delivery, format));
+    }
+    print!("{out}");
+    Ok(Outcome::Success)
+}
+
+pub fn show(args: &ShowArgs) -> anyhow::Result<Outcome> {
+    let path = args.store.path()?;
+    let delivery =
+        store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
+    print!("{}", render_whole(&delivery, args.raw));
+    Ok(Outcome::Success)
+}
+
+pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
+    let path = args.store.path()?;
+    let delivery =
+        store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
+    let url = args
+        .to
+        .clone()
+        .unwrap_or_else(|| format!("http://127.0.0.1:4000{}", delivery.path));
+    println!("{}", curl::command(&delivery, &url));
+    Ok(Outcome::Success)
+}
+
+/// One delivery, whole: the request, the verdict, the answer, the headers
+/// and the body. Every untrusted byte escaped.
+pub fn render_whole(delivery: &Delivery, raw: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "#{}  {}  {} {}  {}  from {}",
+        delivery.id,
+        crate::delivery::format_time(&delivery.received_at),
+        escape_line(&delivery.method),
+        escape_line(&delivery.path),
+        escape_line(&delivery.http_version),
+        escape_line(&delivery.remote_addr),
+    );
+    let _ = writeln!(
+        out,
+        "event: {}   group {}   attempt {}",
+        escape_line(delivery.event.as_deref().unwrap_or("(none)")),
+        escape_line(&delivery.group),
+        delivery.attempt
+    );
+    if let Some(first) = delivery.replay_of {
+        let _ = writeln!(out, "replay of #{first}");
+    }
+    let _ = writeln!(
+        out,
+        "\nsignature: {}",
+        render_for_a_person(&delivery.signature, None).trim_end()
+    );
+    let response = &delivery.response;
+    let _ = writeln!(
+        out,
+        "\nanswer: {}   rule {}   in {}",
+        response,
+        escape_line(&response.rule),
+        format_duration_ms(delivery.duration_ms)
+    );
+    if let Some(forward) = &delivery.forward {
+        let outcome = match (&forward.status, &forward.error) {
+            (Some(status), _) => status.to_string(),
+            (None, Some(error)) => escape_line(error).into_owned(),
+            (None, None) => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "forward: {} → {outcome} in {}ms",
+            escape_line(&forward.url),
+            forward.duration_ms
+        );
+    }
+    let _ = writeln!(out, "\nheaders:");
+    for (name, value) in &delivery.headers {
+        let _ = writeln!(out, "  {}: {}", escape_line(name), escape_line(value));
+    }
+    let truncated = if delivery.body_truncated {
+        ", truncated"
+    } else {
+        ""
+    };
+    let _ = writeln!(out, "\nbody ({} bytes{truncated}):", delivery.body_size);
+    out.push_str(&body_text(&delivery.body, raw));
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+/// Pretty JSON when the body is JSON and `raw` is off; else the bytes, escaped.
+fn body_text(body: &[u8], raw: bool) -> String {
+    if !raw && let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+        return escape_multiline(&json_style::render(&value, JsonStyle::Pretty)).into_owned();
+    }
+    escape_bytes_multiline(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::tests::sample;
+
+    #[test]
+    fn show_prints_everything_escaped() {
+        let mut delivery = sample(5, b"{\"event\":\"x\",\"note\":\"\\u001b[2J\"}");
+        delivery
+            .headers
+            .push(("x-evil".into(), "a\u{202e}b".into()));
+        let text = render_whole(&delivery, false);
+        for part in [
+            "#5",
+            "POST /webhooks/danube?x=1",
+            "signature: VALID",
+            "answer: 200",
+            "x-evil: a\\u{202e}b",
+            "\"note\": \"\\u001b[2J\"",
+        ] {
+            assert!(text.contains(part), "{part:?} missing:\n{text}");
+        }
+        assert!(
+            !text
+                .chars()
+                .any(|c| crate::display::is_dangerous(c) && c != '\n')
+        );
+        let raw = render_whole(&sample(6, b"line\x1b[31m\n"), true);
+        assert!(raw.contains("line\\x1b[31m"), "{raw}");
+    }
+}

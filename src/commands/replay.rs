@@ -1,0 +1,83 @@
+//! `danube-hooks replay`: resend a stored delivery, re-signed with a fresh
+//! `t` (a retrying sender) or byte-identical (a replay attack), and print
+//! what the target answered.
+
+use std::fmt::Write as _;
+
+use anyhow::Context as _;
+
+use crate::cli::{ReplayArgs, UsageError};
+use crate::commands::{Outcome, unix_now};
+use crate::display::{escape_bytes_multiline, escape_line};
+use crate::sender::{self, Attempt, ReplayMode, Sender};
+use crate::store;
+
+pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
+    let path = args.store.path()?;
+    let delivery =
+        store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
+    let url = match (&args.to, &delivery.forward) {
+        (Some(url), _) => url.clone(),
+        (None, Some(forward)) => forward.url.clone(),
+        (None, None) => {
+            return Err(UsageError::new(format!(
+                "delivery #{} was not forwarded, so there is no target to default to: pass --to URL",
+                args.id
+            ))
+            .into());
+        }
+    };
+    sender::check_url(&url).map_err(|err| UsageError::new(format!("--to: {err}")))?;
+    let mode = if args.as_is {
+        ReplayMode::AsIs
+    } else {
+        ReplayMode::Resigned
+    };
+    let secrets = args.secret.secrets();
+    let request = sender::replay_request(&delivery, &url, mode, secrets.first(), unix_now())
+        .map_err(UsageError::new)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let attempt = runtime.block_on(Sender::default().send(&request, args.timeout));
+    eprintln!(
+        "replayed #{} {} to {}",
+        delivery.id,
+        if args.as_is {
+            "as-is (original signature)"
+        } else {
+            "re-signed with a fresh t"
+        },
+        escape_line(&url)
+    );
+    print!("{}", render_answer(&attempt));
+    Ok(if attempt.succeeded() {
+        Outcome::Success
+    } else {
+        Outcome::Negative
+    })
+}
+
+/// The status line, the headers and the body of an answer, escaped.
+pub fn render_answer(attempt: &Attempt) -> String {
+    let mut out = String::new();
+    match &attempt.result {
+        Ok(answer) => {
+            let _ = writeln!(out, "{}", attempt.summary());
+            for (name, value) in &answer.headers {
+                let _ = writeln!(out, "{}: {}", escape_line(name), escape_line(value));
+            }
+            let _ = writeln!(out);
+            let body = escape_bytes_multiline(&answer.body);
+            out.push_str(&body);
+            if !body.is_empty() && !body.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        Err(err) => {
+            let _ = writeln!(out, "{}", escape_line(&err.to_string()));
+        }
+    }
+    out
+}

@@ -84,6 +84,20 @@ pub fn is_end_to_end(name: &str) -> bool {
     !NOT_END_TO_END.iter().any(|h| name.eq_ignore_ascii_case(h))
 }
 
+/// A header map as `[name, value]` pairs, repeats kept, values as
+/// [`delivery::header_value_text`] keeps them.
+pub fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                delivery::header_value_text(value.as_bytes()),
+            )
+        })
+        .collect()
+}
+
 /// How a stored delivery is resent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplayMode {
@@ -263,16 +277,7 @@ impl Sender {
             }
         })?;
         let (parts, body) = response.into_parts();
-        let headers = parts
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_string(),
-                    delivery::header_value_text(value.as_bytes()),
-                )
-            })
-            .collect();
+        let headers = header_pairs(&parts.headers);
         let body = Limited::new(body, self.max_answer_body)
             .collect()
             .await

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
@@ -483,25 +483,7 @@ fn receiver(status: u16, delay: Duration) -> SocketAddr {
         for stream in server.incoming() {
             let Ok(mut stream) = stream else { break };
             std::thread::spawn(move || {
-                let mut seen = Vec::new();
-                let mut buf = [0u8; 8192];
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(15)));
-                while let Ok(n) = stream.read(&mut buf) {
-                    if n == 0 {
-                        return;
-                    }
-                    seen.extend_from_slice(&buf[..n]);
-                    if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
-                        let length: usize = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .map_or(0, |v| v.trim().parse().unwrap_or(0));
-                        if seen.len() >= end + 4 + length {
-                            break;
-                        }
-                    }
-                }
+                common::read_request(&mut stream, Duration::from_secs(15));
                 std::thread::sleep(delay);
                 let _ = stream.write_all(
                     format!(

@@ -4,7 +4,7 @@ mod common;
 
 use base64::Engine as _;
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -393,28 +393,7 @@ fn fake_receiver(answer: &'static [u8]) -> (std::net::SocketAddr, mpsc::Receiver
     std::thread::spawn(move || {
         for stream in server.incoming() {
             let Ok(mut stream) = stream else { break };
-            let mut seen = Vec::new();
-            let mut buf = [0u8; 8192];
-            stream
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .unwrap();
-            // Read the head, then Content-Length bytes of body.
-            while let Ok(n) = stream.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                seen.extend_from_slice(&buf[..n]);
-                if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map_or(0, |v| v.trim().parse().unwrap());
-                    if seen.len() >= end + 4 + length {
-                        break;
-                    }
-                }
-            }
+            let seen = common::read_request(&mut stream, Duration::from_secs(5));
             let _ = stream.write_all(answer);
             if tx.send(seen).is_err() {
                 break;

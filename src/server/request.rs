@@ -146,16 +146,7 @@ impl Intake {
     async fn receive(&self, req: Request<Incoming>, remote: SocketAddr) -> (Delivery, BodyEnd) {
         let received_at = Utc::now();
         let (parts, body) = req.into_parts();
-        let headers: Vec<(String, String)> = parts
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_string(),
-                    delivery::header_value_text(value.as_bytes()),
-                )
-            })
-            .collect();
+        let headers = crate::sender::header_pairs(&parts.headers);
         let declared_length = parts
             .headers
             .get(header::CONTENT_LENGTH)

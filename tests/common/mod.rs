@@ -285,7 +285,7 @@ pub fn read_reply(stream: &mut TcpStream, wait: Duration) -> Reply {
             }
             Ok(n) => {
                 received.extend_from_slice(&buf[..n]);
-                if let Some(complete) = complete_response(&received) {
+                if let Some(complete) = complete_message(&received) {
                     return parse_reply(received[..complete].to_vec());
                 }
             }
@@ -314,8 +314,9 @@ pub fn read_reply(stream: &mut TcpStream, wait: Duration) -> Reply {
     }
 }
 
-/// The length of a whole response with a Content-Length, once it's all in.
-fn complete_response(bytes: &[u8]) -> Option<usize> {
+/// The length of a whole message (head and a Content-Length body), once
+/// it has all arrived.
+pub fn complete_message(bytes: &[u8]) -> Option<usize> {
     let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = String::from_utf8_lossy(&bytes[..head_end]).to_ascii_lowercase();
     let length: usize = head
@@ -323,6 +324,24 @@ fn complete_response(bytes: &[u8]) -> Option<usize> {
         .find_map(|l| l.strip_prefix("content-length:"))
         .map_or(0, |v| v.trim().parse().unwrap_or(0));
     (bytes.len() >= head_end + length).then_some(head_end + length)
+}
+
+/// Read one request (head and Content-Length body) as a receiver would;
+/// what arrived if the client stops early.
+pub fn read_request(stream: &mut TcpStream, wait: Duration) -> Vec<u8> {
+    let _ = stream.set_read_timeout(Some(wait));
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+        if complete_message(&seen).is_some() {
+            break;
+        }
+    }
+    seen
 }
 
 fn parse_reply(bytes: Vec<u8>) -> Reply {

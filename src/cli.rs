@@ -83,7 +83,7 @@ impl StoreArg {
 
 #[derive(Debug, Args)]
 pub struct TriggerArgs {
-    /// The event type to send (see --help for the list), unless --all.
+    /// The event type to send, unless --all: tool.execution.completed, tool.execution.failed, workflow.completed, workflow.failed, agent.spend.limit_approaching.
     #[arg(
         value_name = "EVENT",
         required_unless_present = "all",
@@ -434,6 +434,18 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn trigger_help_lists_every_event_type() {
+        let help = Cli::command()
+            .find_subcommand_mut("trigger")
+            .unwrap()
+            .render_help()
+            .to_string();
+        for event in crate::events::EVENT_TYPES {
+            assert!(help.contains(event), "{event} missing from trigger --help");
+        }
     }
 
     #[test]

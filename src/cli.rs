@@ -72,12 +72,19 @@ pub struct StoreArg {
 
 impl StoreArg {
     pub fn path(&self) -> Result<PathBuf, UsageError> {
-        match &self.store {
-            Some(path) => Ok(path.clone()),
-            None => crate::store::default_path().ok_or_else(|| {
-                UsageError::new("no home directory for the default store: pass --store PATH")
-            }),
-        }
+        store_path(self.store.as_ref())
+    }
+}
+
+/// `--store PATH`, or the default store when it is absent.
+pub fn store_path(given: Option<&PathBuf>) -> Result<PathBuf, UsageError> {
+    match given {
+        Some(path) => Ok(path.clone()),
+        None => crate::store::default_path().ok_or_else(|| {
+            UsageError::new(
+                "no home directory for the default store: pass --store PATH (or --no-store to listen)",
+            )
+        }),
     }
 }
 

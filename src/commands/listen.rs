@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{ListenArgs, UsageError};
+use crate::cli::{self, ListenArgs, UsageError};
 use crate::commands::Outcome;
 use crate::delivery::Grouping;
 use crate::display::escape_line;
@@ -58,14 +58,7 @@ impl ListenPlan {
         let path = if args.no_store {
             None
         } else {
-            Some(match &args.store {
-                Some(path) => path.clone(),
-                None => store::default_path().ok_or_else(|| {
-                    UsageError::new(
-                        "no home directory for the default store: pass --store PATH or --no-store",
-                    )
-                })?,
-            })
+            Some(cli::store_path(args.store.as_ref())?)
         };
         let grouping = match &args.group_header {
             Some(name) if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_ok() => {

@@ -9,6 +9,8 @@
 //! - [`display`]: untrusted bytes to terminal-safe text.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's path.
 //! - [`headless`]: human lines and JSON lines on stdout.
+//! - [`tui`]: the dashboard: terminal guard and event loop; state and keys in
+//!   `tui::app`, drawing in `tui::view`, the `/` filter in `tui::filter`.
 //! - [`policy`]: the `--respond` grammar and the answer for an attempt; pure.
 //! - [`store`]: the JSON-lines delivery log: one writer thread, recovery on
 //!   open, readers for the commands and the dashboard's resync.
@@ -26,6 +28,7 @@ pub mod policy;
 pub mod server;
 pub mod signature;
 pub mod store;
+pub mod tui;
 
 use cli::{Cli, Command};
 use commands::Outcome;

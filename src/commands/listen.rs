@@ -1,8 +1,10 @@
 //! `danube-hooks listen`: the main job. Checks the configuration, binds,
 //! opens the store, prints the banner, then serves until SIGINT or SIGTERM
-//! and shuts down gracefully (answers in flight finish, the store is synced).
+//! (or `q` in the dashboard) and shuts down gracefully (answers in flight
+//! finish, the store is synced and closed).
 
 use std::fmt::Write as _;
+use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ use crate::server::forward::{self, Forwarder};
 use crate::server::{self, Intake, IntakeConfig, Limits};
 use crate::signature::Secret;
 use crate::store::{self, DeliveryStore, OpenReport, StoreConfig};
+use crate::tui::{self, Replayer};
 
 /// Records read back at start to continue attempt numbering.
 const SEED_RECORDS: usize = 1000;
@@ -38,6 +41,22 @@ pub struct ListenPlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
     Headless(headless::Format),
+    /// The terminal dashboard.
+    Dashboard,
+}
+
+impl Output {
+    /// `--json` and `--no-tui` ask for headless output, and so does a
+    /// stdout that is not a terminal (a pipe, a file, a test).
+    pub fn choose(json: bool, no_tui: bool, stdout_is_terminal: bool) -> Output {
+        if json {
+            Output::Headless(headless::Format::Json)
+        } else if no_tui || !stdout_is_terminal {
+            Output::Headless(headless::Format::Human)
+        } else {
+            Output::Dashboard
+        }
+    }
 }
 
 impl ListenPlan {
@@ -85,13 +104,6 @@ impl ListenPlan {
             max_connections: args.max_connections as usize,
             ..Limits::default()
         };
-        // Until the dashboard exists, listen is always headless (--no-tui
-        // is accepted already, so scripts written now keep working).
-        let format = if args.json {
-            headless::Format::Json
-        } else {
-            headless::Format::Human
-        };
         Ok(Self {
             address: SocketAddr::new(args.host, args.port),
             intake: IntakeConfig {
@@ -109,7 +121,7 @@ impl ListenPlan {
                 durable: args.durable,
                 fsync_interval: store::DEFAULT_FSYNC_INTERVAL,
             },
-            output: Output::Headless(format),
+            output: Output::choose(args.json, args.no_tui, std::io::stdout().is_terminal()),
         })
     }
 }
@@ -153,9 +165,10 @@ async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
         DeliveryStore::open(plan.store.clone()).map_err(|err| UsageError::new(err.to_string()))?;
     eprint!("{}", banner(&plan, local, &report));
 
+    let policy = PolicyHandle::new(plan.policy.clone());
     let intake = Arc::new(Intake::new(
         plan.intake.clone(),
-        PolicyHandle::new(plan.policy.clone()),
+        policy.clone(),
         store.clone(),
         plan.forward.clone(),
     ));
@@ -167,21 +180,80 @@ async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
 
-    let printer_done = CancellationToken::new();
-    let Output::Headless(format) = plan.output;
-    let printer = tokio::spawn(headless::print(
-        store.subscribe(),
-        store.path().map(std::path::Path::to_path_buf),
-        format,
-        printer_done.clone(),
-    ));
-
-    server::run(listener, intake, shutdown).await;
-    store.close().await;
-    printer_done.cancel();
-    let _ = printer.await;
+    match plan.output {
+        Output::Headless(format) => {
+            let printer_done = CancellationToken::new();
+            let printer = tokio::spawn(headless::print(
+                store.subscribe(),
+                store.path().map(std::path::Path::to_path_buf),
+                format,
+                printer_done.clone(),
+            ));
+            server::run(listener, intake, shutdown).await;
+            store.close().await;
+            printer_done.cancel();
+            let _ = printer.await;
+        }
+        Output::Dashboard => {
+            // Subscribed before the listener starts, so the dashboard sees
+            // the first delivery too.
+            let events = store.subscribe();
+            let server = tokio::spawn(server::run(listener, intake, shutdown.clone()));
+            let shown = tui::run(tui::Setup {
+                listen_url: listen_url(local),
+                fingerprints: plan.secrets.iter().map(Secret::fingerprint).collect(),
+                forward_url: plan.forward.as_ref().map(|f| f.target().to_string()),
+                store: store.clone(),
+                events,
+                policy: policy.clone(),
+                replayer: replayer(&plan, local),
+                shutdown: shutdown.clone(),
+            })
+            .await;
+            // Whatever ended the dashboard (q, a signal, an error) ends
+            // listening: answers in flight finish, then the store closes.
+            shutdown.cancel();
+            let _ = server.await;
+            store.close().await;
+            match shown {
+                Ok(Some(log)) => {
+                    eprintln!("danube-hooks: warnings were logged to {}", log.display());
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    eprintln!("danube-hooks: stopped; the store is synced.");
+                    return Err(err);
+                }
+            }
+        }
+    }
     eprintln!("danube-hooks: stopped; the store is synced.");
     Ok(())
+}
+
+/// Where deliveries are received, as a URL to copy (an unspecified bind
+/// address is reached through loopback).
+fn listen_url(local: SocketAddr) -> String {
+    let ip = match local.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => IpAddr::from([127, 0, 0, 1]),
+        ip if ip.is_unspecified() => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, local.port()))
+}
+
+/// How the dashboard's `r` and `R` resend a delivery.
+///
+/// TODO(sender): wire the real replayer here once the sender module lands:
+/// resend to the delivery's recorded forward target (or `local` when it has
+/// none), re-signed with `plan.secrets[0]` for `ReplayMode::Resigned`, byte
+/// for byte for `ReplayMode::AsIs`, and return a one-line summary of the
+/// answer. The dashboard awaits it off its draw path.
+fn replayer(plan: &ListenPlan, local: SocketAddr) -> Replayer {
+    let _ = (plan, local);
+    Arc::new(|_delivery, _mode| {
+        Box::pin(async { Err("replay arrives with the sender module".to_string()) })
+    })
 }
 
 /// Cancel `shutdown` on SIGINT or SIGTERM.
@@ -261,4 +333,46 @@ pub fn banner(plan: &ListenPlan, local: SocketAddr, report: &OpenReport) -> Stri
 
 fn is_loopback(ip: IpAddr) -> bool {
     ip.is_loopback()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_only_on_a_terminal_and_without_a_headless_flag() {
+        use headless::Format::{Human, Json};
+        // (--json, --no-tui, stdout is a terminal, output)
+        let cases = [
+            (false, false, true, Output::Dashboard),
+            (false, false, false, Output::Headless(Human)),
+            (false, true, true, Output::Headless(Human)),
+            (true, false, true, Output::Headless(Json)),
+            (true, true, true, Output::Headless(Json)),
+            (true, false, false, Output::Headless(Json)),
+        ];
+        for (json, no_tui, terminal, expected) in cases {
+            assert_eq!(
+                Output::choose(json, no_tui, terminal),
+                expected,
+                "--json {json}, --no-tui {no_tui}, terminal {terminal}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_listen_url_reaches_an_unspecified_bind_through_loopback() {
+        assert_eq!(
+            listen_url("0.0.0.0:4000".parse().unwrap()),
+            "http://127.0.0.1:4000"
+        );
+        assert_eq!(
+            listen_url("[::]:4000".parse().unwrap()),
+            "http://[::1]:4000"
+        );
+        assert_eq!(
+            listen_url("127.0.0.1:5001".parse().unwrap()),
+            "http://127.0.0.1:5001"
+        );
+    }
 }

@@ -285,7 +285,7 @@ impl Loop {
                 self.log.write(&format!("store: {message}"));
                 app.set_status(
                     StatusKind::Error,
-                    format!("store: {message} (logged to {})", self.log.path.display()),
+                    format!("store: {message} · logged (? shows where)"),
                 );
             }
             Err(RecvError::Lagged(missed)) => self.resync(app, missed).await,

@@ -179,6 +179,10 @@ pub struct LineInput {
     text: String,
     /// In characters, `0..=text.chars().count()`.
     cursor: usize,
+    /// The whole text is selected: typing replaces it, Backspace erases it.
+    /// Set when a prefilled field gets the focus, so a new rule can be
+    /// typed straight away and the old one kept by moving the cursor.
+    all_selected: bool,
 }
 
 impl LineInput {
@@ -186,7 +190,17 @@ impl LineInput {
         Self {
             text: text.to_string(),
             cursor: text.chars().count(),
+            all_selected: false,
         }
+    }
+
+    pub fn all_selected(&self) -> bool {
+        self.all_selected && !self.text.is_empty()
+    }
+
+    fn select_all(&mut self) {
+        self.all_selected = true;
+        self.cursor = self.text.chars().count();
     }
 
     pub fn text(&self) -> &str {
@@ -206,6 +220,18 @@ impl LineInput {
 
     /// Edit by `key`; false when the key is not an editing key.
     fn edit(&mut self, key: KeyEvent) -> bool {
+        if std::mem::take(&mut self.all_selected)
+            && matches!(
+                key.code,
+                KeyCode::Char(_) | KeyCode::Backspace | KeyCode::Delete
+            )
+        {
+            self.text.clear();
+            self.cursor = 0;
+            if !matches!(key.code, KeyCode::Char(_)) {
+                return true;
+            }
+        }
         let len = self.text.chars().count();
         match key.code {
             KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
@@ -512,10 +538,7 @@ impl App {
             ),
             Err(error) => self.set_status(
                 StatusKind::Error,
-                format!(
-                    "replay of #{id} ({how}) failed: {error} (logged to {})",
-                    self.config.log_path.display()
-                ),
+                format!("replay of #{id} ({how}) failed: {error} · logged (? shows where)"),
             ),
         }
     }
@@ -788,10 +811,14 @@ impl App {
                 .unwrap_or(presets.len()),
             _ => presets.len(),
         };
+        let mut field = LineInput::new(&current);
+        if selected == presets.len() {
+            field.select_all();
+        }
         self.mode = Mode::Picker(Picker {
             presets,
             selected,
-            field: LineInput::new(&current),
+            field,
             error: None,
         });
     }
@@ -838,6 +865,12 @@ impl App {
             }
             _ if on_field && picker.field.edit(key) => picker.error = None,
             _ => {}
+        }
+        if let Mode::Picker(picker) = &mut self.mode
+            && !on_field
+            && picker.on_field()
+        {
+            picker.field.select_all();
         }
     }
 }
@@ -1184,7 +1217,15 @@ mod tests {
             panic!()
         };
         assert_eq!(picker.field.text(), "500,500,forward");
-        assert!(picker.on_field());
+        assert!(picker.on_field() && picker.field.all_selected());
+        // Typing replaces the rules shown; moving the cursor first keeps them.
+        press(&mut app, "503<Enter>");
+        assert_eq!(forwarding.current().describe(), "503; otherwise forward");
+        press(&mut app, "p<Tab><Left><Right>,forward<Enter>");
+        assert_eq!(
+            forwarding.current().describe(),
+            "503,forward; otherwise forward"
+        );
         // An empty field goes back to the default.
         let mut app2 = App::new(config(), forwarding.clone());
         press(&mut app2, "p");

@@ -371,14 +371,19 @@ fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     };
     let used = "policy ".len() + policy.width() + "  secrets ".len() + secrets.width();
     let room = usize::from(area.width).saturating_sub(used + "  store ".len());
-    let second = Line::from(vec![
+    let mut second = vec![
         Span::styled("policy ", theme.label()),
         Span::styled(policy, theme.bold(Color::Magenta)),
         Span::styled("  secrets ", theme.label()),
         Span::raw(secrets),
-        Span::styled("  store ", theme.label()),
-        Span::raw(fit_tail(&store, room.max(16)).into_owned()),
-    ]);
+    ];
+    // The policy matters most here; the store (also in the banner) goes
+    // when there is no room to say anything useful about it.
+    if room >= 16 {
+        second.push(Span::styled("  store ", theme.label()));
+        second.push(Span::raw(fit_tail(&store, room).into_owned()));
+    }
+    let second = Line::from(second);
 
     let c = &app.counters;
     let mut third = vec![
@@ -776,17 +781,22 @@ fn render_detail(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         spans.push(Span::styled(text, style));
     }
     if app.tab == Tab::Body {
-        spans.push(Span::styled("   b: ", theme.title(focused)));
+        spans.push(Span::styled("  b:", theme.title(focused)));
         for mode in [BodyMode::Pretty, BodyMode::Raw, BodyMode::Hex] {
+            // Narrow, only the mode shown: the room goes to the rows count.
             let text = if mode == app.body_mode {
                 format!("[{}]", mode.label())
-            } else {
+            } else if area.width >= 100 {
                 format!(" {} ", mode.label())
+            } else {
+                continue;
             };
             spans.push(Span::styled(text, theme.title(focused)));
         }
     }
-    buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+    let bar_line = Line::from(spans);
+    let bar_width = bar_line.width();
+    buf.set_line(area.x, area.y, &bar_line, area.width);
 
     let content = Rect {
         y: area.y + 1,
@@ -815,14 +825,11 @@ fn render_detail(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         buf.set_line(content.x, content.y + i as u16, line, content.width);
     }
     if total > rows {
-        let more = format!(
-            " rows {}–{} of {total} ",
-            scroll + 1,
-            (scroll + rows).min(total)
-        );
-        let width = more.width() as u16;
-        if width < area.width {
-            buf.set_string(area.right() - width, area.y, more, theme.title(focused));
+        let more = format!(" {}–{}/{total} ", scroll + 1, (scroll + rows).min(total));
+        // Only where the tabs leave room for it.
+        if bar_width + more.width() < usize::from(area.width) {
+            let x = area.right() - more.width() as u16;
+            buf.set_string(x, area.y, more, theme.title(focused));
         }
     }
 }
@@ -1325,8 +1332,12 @@ fn response(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) {
         "ours",
         None,
         &escape_line(&format!(
-            "action {} · status {status} · delay {} · took {}",
-            r.action,
+            "{}status {status} · delay {} · took {}",
+            if r.action == "status" {
+                String::new()
+            } else {
+                format!("action {} · ", r.action)
+            },
             format_ms(r.delay_ms),
             duration_label(d.duration_ms)
         )),
@@ -1458,7 +1469,9 @@ fn render_picker(app: &App, picker: &Picker, theme: &Theme, area: Rect, buf: &mu
     let before: String = text.chars().take(cursor).collect();
     let shift = escape_line(&before).width().saturating_sub(room);
     let mut field = vec![Span::styled(label, theme.bold(Color::Yellow))];
-    let spans = if on_field {
+    let spans = if on_field && picker.field.all_selected() {
+        vec![Span::styled(escape_line(text).into_owned(), CURSOR)]
+    } else if on_field {
         input_spans(text, cursor)
     } else {
         vec![Span::raw(escape_line(text).into_owned())]

@@ -163,6 +163,8 @@ async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
         .context("cannot read the bound address")?;
     let (store, report) =
         DeliveryStore::open(plan.store.clone()).map_err(|err| UsageError::new(err.to_string()))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
     eprint!("{}", banner(&plan, local, &report));
 
     let policy = PolicyHandle::new(plan.policy.clone());
@@ -177,9 +179,6 @@ async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
     {
         intake.seed_attempts(&earlier);
     }
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-
     match plan.output {
         Output::Headless(format) => {
             let printer_done = CancellationToken::new();
@@ -256,23 +255,29 @@ fn replayer(plan: &ListenPlan, local: SocketAddr) -> Replayer {
     })
 }
 
-/// Cancel `shutdown` on SIGINT or SIGTERM.
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let term = async {
-        match terminate.as_mut() {
+/// Cancel `shutdown` on SIGINT or SIGTERM. The handlers are installed when
+/// this is called, not when the future is first polled, so a signal sent as
+/// soon as the banner or the dashboard shows is never met by the default
+/// action (death, with the store unsynced and the terminal left raw).
+fn stop_on_signal(shutdown: CancellationToken) -> impl Future<Output = ()> + Send {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn next(signal: Option<&mut Signal>) {
+        match signal {
             Some(signal) => {
                 signal.recv().await;
             }
             None => std::future::pending().await,
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
     }
-    shutdown.cancel();
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    async move {
+        tokio::select! {
+            () = next(interrupt.as_mut()) => {}
+            () = next(terminate.as_mut()) => {}
+        }
+        shutdown.cancel();
+    }
 }
 
 /// Where it listens, the secrets' fingerprints, the policy, the store, and

@@ -92,6 +92,9 @@ pub struct Setup {
     pub replayer: Replayer,
     /// Cancelled on SIGINT or SIGTERM.
     pub shutdown: CancellationToken,
+    /// Warnings from the start (the banner's), shown on the status line
+    /// since the alternate screen hides the banner.
+    pub warnings: Vec<String>,
 }
 
 /// Run the dashboard until `q`, Ctrl-C or `shutdown`; sync the store, give
@@ -110,6 +113,9 @@ pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         history_cap: HISTORY_CAP,
     };
     let mut app = App::new(config, setup.policy.clone());
+    if !setup.warnings.is_empty() {
+        app.set_status(StatusKind::Error, setup.warnings.join(" · "));
+    }
     let mut guard = TerminalGuard::enter(log.path.clone()).context("cannot start the dashboard")?;
     let mut looping = Loop {
         store_rx: setup.events,

@@ -207,6 +207,7 @@ async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
                 policy: policy.clone(),
                 replayer: replayer(&plan, local),
                 shutdown: shutdown.clone(),
+                warnings: start_warnings(&plan, &report),
             })
             .await;
             // Whatever ended the dashboard (q, a signal, an error) ends
@@ -239,6 +240,19 @@ fn listen_url(local: SocketAddr) -> String {
         ip => ip,
     };
     format!("http://{}", SocketAddr::new(ip, local.port()))
+}
+
+/// The banner's warnings, for the dashboard's status line.
+fn start_warnings(plan: &ListenPlan, report: &OpenReport) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if !is_loopback(plan.address.ip()) {
+        warnings.push(format!(
+            "bound to {}: reachable from the network, not only through your tunnel",
+            plan.address.ip()
+        ));
+    }
+    warnings.extend(report.torn_message());
+    warnings
 }
 
 /// How the dashboard's `r` and `R` resend a delivery.

@@ -532,3 +532,98 @@ fn every_size_down_to_tiny_draws_without_panicking() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Falling behind the store's broadcast.
+
+fn test_loop(
+    store_rx: tokio::sync::broadcast::Receiver<crate::store::StoreEvent>,
+    store_path: Option<PathBuf>,
+    log_dir: &std::path::Path,
+) -> super::Loop {
+    super::Loop {
+        store_rx,
+        store_open: true,
+        store_path,
+        replayer: Arc::new(|_, _| Box::pin(async { Err("not in this test".to_string()) })),
+        curl_base: "http://127.0.0.1:4000".into(),
+        log: super::LogFile::beside(Some(&log_dir.join("deliveries.jsonl"))),
+        panics_seen: 0,
+    }
+}
+
+fn ids(app: &App) -> Vec<u64> {
+    app.visible().map(|(_, d)| d.id).collect()
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "danube-hooks-tui-{name}-{}-{}",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn a_lagging_dashboard_reads_what_it_missed_back_from_the_store() {
+    use crate::store::{DeliveryStore, StoreConfig, StoreEvent};
+    let dir = Dir::new("lag");
+    let path = dir.0.join("deliveries.jsonl");
+    let (store, _) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+    // A broadcast of 2 that gets 5: the receiver misses the first 3.
+    let (events_tx, events_rx) = tokio::sync::broadcast::channel(2);
+    for _ in 1..=5 {
+        let stored = store
+            .append(delivery(0, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED))
+            .await;
+        events_tx.send(StoreEvent::Delivery(stored)).unwrap();
+    }
+    store.sync().await.unwrap();
+    let mut looping = test_loop(events_rx, Some(path), &dir.0);
+    let mut app = app(false);
+    looping.drain_store(&mut app).await;
+    assert_eq!(
+        ids(&app),
+        vec![1, 2, 3, 4, 5],
+        "read back, then no duplicate"
+    );
+    assert_eq!(app.counters.total, 5);
+    assert_eq!(app.skipped, 0);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn without_a_store_a_lag_is_shown_as_skipped() {
+    use crate::store::StoreEvent;
+    let dir = Dir::new("skip");
+    let (events_tx, events_rx) = tokio::sync::broadcast::channel(2);
+    for id in 1..=5 {
+        let d = delivery(id, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED);
+        events_tx.send(StoreEvent::Delivery(Arc::new(d))).unwrap();
+    }
+    events_tx
+        .send(StoreEvent::Warning("disk \x1b[2J full".into()))
+        .unwrap();
+    let mut looping = test_loop(events_rx, None, &dir.0);
+    let mut app = app(false);
+    looping.drain_store(&mut app).await;
+    assert_eq!(app.skipped, 4);
+    assert_eq!(ids(&app), vec![5]);
+    let text = screen(&mut app, 120, 30);
+    assert!(text.contains("4 skipped"), "{text}");
+    assert!(text.contains("store: disk \\x1b[2J full"), "{text}");
+    let log = std::fs::read_to_string(dir.0.join("danube-hooks.log")).unwrap();
+    assert!(log.contains("store: disk \\x1b[2J full"), "{log}");
+}

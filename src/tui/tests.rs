@@ -627,3 +627,28 @@ async fn without_a_store_a_lag_is_shown_as_skipped() {
     let log = std::fs::read_to_string(dir.0.join("danube-hooks.log")).unwrap();
     assert!(log.contains("store: disk \\x1b[2J full"), "{log}");
 }
+
+#[test]
+fn the_detail_scrolls_within_its_content() {
+    let mut app = timeline_app();
+    press(&mut app, "3");
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains(" 1–10/12 "), "{text}");
+    press_code(&mut app, KeyCode::Tab);
+    press(&mut app, "jjjjj");
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains(" 3–12/12 "), "held at the end:\n{text}");
+    assert!(
+        !text.contains("195 bytes"),
+        "the first row scrolled away:\n{text}"
+    );
+    press(&mut app, "k");
+    assert!(screen(&mut app, 80, 24).contains(" 2–11/12 "));
+    press(&mut app, "g");
+    assert!(screen(&mut app, 80, 24).contains("195 bytes"));
+    // Another delivery starts at the top.
+    press(&mut app, "G");
+    press_code(&mut app, KeyCode::Tab);
+    press(&mut app, "k");
+    assert!(screen(&mut app, 80, 24).contains(" 1–10/"));
+}

@@ -816,11 +816,16 @@ fn render_detail(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         return;
     };
     let rows = usize::from(content.height);
-    // The scroll as set by keys, held within the content (the last layout
-    // may be older than this frame).
-    let (total, _) = detail_content(app, delivery, usize::from(content.width), 0, 0);
-    let scroll = app.detail_scroll().min(total.saturating_sub(rows));
-    let (_, lines) = detail_content(app, delivery, usize::from(content.width), scroll, rows);
+    // The scroll as set by keys; the event loop fits it to this layout
+    // before drawing, so the second pass is only for a stale one.
+    let width = usize::from(content.width);
+    let (total, lines) = detail_content(app, delivery, width, app.detail_scroll(), rows);
+    let (scroll, lines) = match total.saturating_sub(rows) {
+        max if app.detail_scroll() > max => {
+            (max, detail_content(app, delivery, width, max, rows).1)
+        }
+        _ => (app.detail_scroll(), lines),
+    };
     for (i, line) in lines.iter().enumerate() {
         buf.set_line(content.x, content.y + i as u16, line, content.width);
     }
@@ -1052,7 +1057,7 @@ fn overview(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) {
                 format_ms(forward.duration_ms),
                 forward.url
             ),
-            (None, Some(error)) => format!("failed: {error} ({})", forward.url),
+            (None, Some(error)) => format!("failed: {error}"),
             (None, None) => forward.url.clone(),
         };
         rows.field(theme, "forward", None, &escape_line(&text), Style::new());

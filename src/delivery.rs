@@ -79,6 +79,15 @@ pub struct ForwardRecord {
     pub body_preview: Option<String>,
 }
 
+/// How a stored delivery is resent (`replay`, the dashboard's `r` and `R`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayMode {
+    /// Signed anew with a fresh `t`: what a retrying sender does.
+    Resigned,
+    /// Byte-identical, original signature included: what an attacker does.
+    AsIs,
+}
+
 /// Characters of a receiver's body kept in a record (as Danube keeps).
 pub const BODY_PREVIEW_CHARS: usize = 2000;
 

@@ -11,6 +11,8 @@
 //! - [`sender`]: what Danube does — sign, post, retry; the crate's one HTTP client.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's path.
 //! - [`headless`]: human lines and JSON lines on stdout.
+//! - [`tui`]: the dashboard: terminal guard and event loop; state and keys in
+//!   `tui::app`, drawing in `tui::view`, the `/` filter in `tui::filter`.
 //! - [`policy`]: the `--respond` grammar and the answer for an attempt; pure.
 //! - [`store`]: the JSON-lines delivery log: one writer thread, recovery on
 //!   open, readers for the commands and the dashboard's resync.
@@ -30,6 +32,7 @@ pub mod sender;
 pub mod server;
 pub mod signature;
 pub mod store;
+pub mod tui;
 
 use cli::{Cli, Command};
 use commands::Outcome;

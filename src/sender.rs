@@ -11,7 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::delivery;
+use crate::delivery::{self, ReplayMode};
 use crate::signature::{self, Secret};
 
 /// The largest answer body read back; the rest is cut off.
@@ -96,15 +96,6 @@ pub fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-/// How a stored delivery is resent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplayMode {
-    /// Signed anew with a fresh `t`: what a retrying sender does.
-    Resigned,
-    /// Byte-identical, original signature included: what an attacker does.
-    AsIs,
 }
 
 /// The request that resends `delivery` to `url`: its method, end-to-end

@@ -1,8 +1,10 @@
 //! `danube-hooks listen`: the main job. Checks the configuration, binds,
 //! opens the store, prints the banner, then serves until SIGINT or SIGTERM
-//! and shuts down gracefully (answers in flight finish, the store is synced).
+//! (or `q` in the dashboard) and shuts down gracefully (answers in flight
+//! finish, the store is synced and closed).
 
 use std::fmt::Write as _;
+use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -10,16 +12,20 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{self, ListenArgs, UsageError};
-use crate::commands::Outcome;
+use crate::commands::{Outcome, unix_now};
 use crate::delivery::Grouping;
 use crate::display::escape_line;
 use crate::headless;
 use crate::policy::{Policy, PolicyHandle};
-use crate::sender;
+use crate::sender::{self, Sender};
 use crate::server::forward::Forwarder;
 use crate::server::{self, Intake, IntakeConfig, Limits};
 use crate::signature::Secret;
 use crate::store::{self, DeliveryStore, OpenReport, StoreConfig};
+use crate::tui::{self, Replayer};
+
+/// How long a replay's target may take, as Danube's deadline.
+const REPLAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Records read back at start to continue attempt numbering.
 const SEED_RECORDS: usize = 1000;
@@ -39,6 +45,22 @@ pub struct ListenPlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
     Headless(headless::Format),
+    /// The terminal dashboard.
+    Dashboard,
+}
+
+impl Output {
+    /// `--json` and `--no-tui` ask for headless output, and so does a
+    /// stdout that is not a terminal (a pipe, a file, a test).
+    pub fn choose(json: bool, no_tui: bool, stdout_is_terminal: bool) -> Output {
+        if json {
+            Output::Headless(headless::Format::Json)
+        } else if no_tui || !stdout_is_terminal {
+            Output::Headless(headless::Format::Human)
+        } else {
+            Output::Dashboard
+        }
+    }
 }
 
 impl ListenPlan {
@@ -79,13 +101,6 @@ impl ListenPlan {
             max_connections: args.max_connections as usize,
             ..Limits::default()
         };
-        // Until the dashboard exists, listen is always headless (--no-tui
-        // is accepted already, so scripts written now keep working).
-        let format = if args.json {
-            headless::Format::Json
-        } else {
-            headless::Format::Human
-        };
         Ok(Self {
             address: SocketAddr::new(args.host, args.port),
             intake: IntakeConfig {
@@ -103,7 +118,7 @@ impl ListenPlan {
                 durable: args.durable,
                 fsync_interval: store::DEFAULT_FSYNC_INTERVAL,
             },
-            output: Output::Headless(format),
+            output: Output::choose(args.json, args.no_tui, std::io::stdout().is_terminal()),
         })
     }
 }
@@ -145,11 +160,14 @@ async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
         .context("cannot read the bound address")?;
     let (store, report) =
         DeliveryStore::open(plan.store.clone()).map_err(|err| UsageError::new(err.to_string()))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
     eprint!("{}", banner(&plan, local, &report));
 
+    let policy = PolicyHandle::new(plan.policy.clone());
     let intake = Arc::new(Intake::new(
         plan.intake.clone(),
-        PolicyHandle::new(plan.policy.clone()),
+        policy.clone(),
         store.clone(),
         plan.forward.clone(),
     ));
@@ -158,43 +176,135 @@ async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
     {
         intake.seed_attempts(&earlier);
     }
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-
-    let printer_done = CancellationToken::new();
-    let Output::Headless(format) = plan.output;
-    let printer = tokio::spawn(headless::print(
-        store.subscribe(),
-        store.path().map(std::path::Path::to_path_buf),
-        format,
-        printer_done.clone(),
-    ));
-
-    server::run(listener, intake, shutdown).await;
-    store.close().await;
-    printer_done.cancel();
-    let _ = printer.await;
+    match plan.output {
+        Output::Headless(format) => {
+            let printer_done = CancellationToken::new();
+            let printer = tokio::spawn(headless::print(
+                store.subscribe(),
+                store.path().map(std::path::Path::to_path_buf),
+                format,
+                printer_done.clone(),
+            ));
+            server::run(listener, intake, shutdown).await;
+            store.close().await;
+            printer_done.cancel();
+            let _ = printer.await;
+        }
+        Output::Dashboard => {
+            // Subscribed before the listener starts, so the dashboard sees
+            // the first delivery too.
+            let events = store.subscribe();
+            let server = tokio::spawn(server::run(listener, intake, shutdown.clone()));
+            let shown = tui::run(tui::Setup {
+                listen_url: listen_url(local),
+                fingerprints: plan.secrets.iter().map(Secret::fingerprint).collect(),
+                forward_url: plan.forward.as_ref().map(|f| f.target().to_string()),
+                store: store.clone(),
+                events,
+                policy: policy.clone(),
+                replayer: replayer(&plan, local),
+                shutdown: shutdown.clone(),
+                warnings: start_warnings(&plan, &report),
+            })
+            .await;
+            // Whatever ended the dashboard (q, a signal, an error) ends
+            // listening: answers in flight finish, then the store closes.
+            shutdown.cancel();
+            let _ = server.await;
+            store.close().await;
+            match shown {
+                Ok(Some(log)) => {
+                    eprintln!("danube-hooks: warnings were logged to {}", log.display());
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    eprintln!("danube-hooks: stopped; the store is synced.");
+                    return Err(err);
+                }
+            }
+        }
+    }
     eprintln!("danube-hooks: stopped; the store is synced.");
     Ok(())
 }
 
-/// Cancel `shutdown` on SIGINT or SIGTERM.
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let term = async {
-        match terminate.as_mut() {
+/// Where deliveries are received, as a URL to copy (an unspecified bind
+/// address is reached through loopback).
+fn listen_url(local: SocketAddr) -> String {
+    let ip = match local.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => IpAddr::from([127, 0, 0, 1]),
+        ip if ip.is_unspecified() => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, local.port()))
+}
+
+/// The banner's warnings, for the dashboard's status line.
+fn start_warnings(plan: &ListenPlan, report: &OpenReport) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if !is_loopback(plan.address.ip()) {
+        warnings.push(format!(
+            "bound to {}: reachable from the network, not only through your tunnel",
+            plan.address.ip()
+        ));
+    }
+    warnings.extend(report.torn_message());
+    warnings
+}
+
+/// The dashboard's `r` and `R`: resend a delivery to the forward target,
+/// or back to this listener when there is none, through the crate's one
+/// sender; re-signed with the first secret, or byte for byte.
+fn replayer(plan: &ListenPlan, local: SocketAddr) -> Replayer {
+    let sender = Sender::default();
+    let secret = plan.secrets.first().cloned();
+    let forward = plan.forward.clone();
+    // A listener bound to every interface is still reached on loopback.
+    let own = if local.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), local.port())
+    } else {
+        local
+    };
+    Arc::new(move |delivery, mode| {
+        let url = match &forward {
+            Some(forward) => forward.url_for(&delivery.path),
+            None => format!("http://{own}{}", delivery.path),
+        };
+        let request = sender::replay_request(&delivery, &url, mode, secret.as_ref(), unix_now());
+        let sender = sender.clone();
+        Box::pin(async move {
+            let attempt = sender.send(&request?, REPLAY_TIMEOUT).await;
+            match &attempt.result {
+                Ok(_) => Ok(format!("{url} answered {}", attempt.summary())),
+                Err(err) => Err(err.to_string()),
+            }
+        })
+    })
+}
+
+/// Cancel `shutdown` on SIGINT or SIGTERM. The handlers are installed when
+/// this is called, not when the future is first polled, so a signal sent as
+/// soon as the banner or the dashboard shows is never met by the default
+/// action (death, with the store unsynced and the terminal left raw).
+fn stop_on_signal(shutdown: CancellationToken) -> impl Future<Output = ()> + Send {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn next(signal: Option<&mut Signal>) {
+        match signal {
             Some(signal) => {
                 signal.recv().await;
             }
             None => std::future::pending().await,
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
     }
-    shutdown.cancel();
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    async move {
+        tokio::select! {
+            () = next(interrupt.as_mut()) => {}
+            () = next(terminate.as_mut()) => {}
+        }
+        shutdown.cancel();
+    }
 }
 
 /// Where it listens, the secrets' fingerprints, the policy, the store, and
@@ -255,4 +365,46 @@ pub fn banner(plan: &ListenPlan, local: SocketAddr, report: &OpenReport) -> Stri
 
 fn is_loopback(ip: IpAddr) -> bool {
     ip.is_loopback()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_only_on_a_terminal_and_without_a_headless_flag() {
+        use headless::Format::{Human, Json};
+        // (--json, --no-tui, stdout is a terminal, output)
+        let cases = [
+            (false, false, true, Output::Dashboard),
+            (false, false, false, Output::Headless(Human)),
+            (false, true, true, Output::Headless(Human)),
+            (true, false, true, Output::Headless(Json)),
+            (true, true, true, Output::Headless(Json)),
+            (true, false, false, Output::Headless(Json)),
+        ];
+        for (json, no_tui, terminal, expected) in cases {
+            assert_eq!(
+                Output::choose(json, no_tui, terminal),
+                expected,
+                "--json {json}, --no-tui {no_tui}, terminal {terminal}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_listen_url_reaches_an_unspecified_bind_through_loopback() {
+        assert_eq!(
+            listen_url("0.0.0.0:4000".parse().unwrap()),
+            "http://127.0.0.1:4000"
+        );
+        assert_eq!(
+            listen_url("[::]:4000".parse().unwrap()),
+            "http://[::1]:4000"
+        );
+        assert_eq!(
+            listen_url("127.0.0.1:5001".parse().unwrap()),
+            "http://127.0.0.1:5001"
+        );
+    }
 }

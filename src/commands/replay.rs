@@ -8,8 +8,9 @@ use anyhow::Context as _;
 
 use crate::cli::{ReplayArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
+use crate::delivery::ReplayMode;
 use crate::display::{escape_bytes_multiline, escape_line};
-use crate::sender::{self, Attempt, ReplayMode, Sender};
+use crate::sender::{self, Attempt, Sender};
 use crate::store;
 
 pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {

@@ -1,0 +1,557 @@
+//! The dashboard of `listen`: the terminal guard and the one event loop.
+//!
+//! State and keys live in [`app`], drawing in [`view`]; this module does the
+//! I/O around them: it reads the terminal's events, follows the store's
+//! broadcast, draws, and carries out the [`app::Effect`]s (copy, replay).
+//!
+//! - The listener never waits for the screen: deliveries arrive through the
+//!   store's bounded broadcast; everything pending is drained once per
+//!   frame; a lag is made good from the store file, or counted as skipped
+//!   with `--no-store`.
+//! - A frame is drawn only when something changed, at most every
+//!   [`FRAME`], and only the visible rows are built.
+//! - The terminal is given back on quit, on error and on panic (a Drop
+//!   guard and a panic hook); while the alternate screen is up nothing goes
+//!   to stderr: warnings, replay errors and panics of other threads go to a
+//!   log file.
+//!
+//! The loop must run on the thread that called [`run`] (it is awaited, not
+//! spawned): the panic hook tells a panic of the dashboard itself, which
+//! must restore the terminal, from a panic of a listener task, which must
+//! only be logged, by that thread.
+
+pub mod app;
+pub mod filter;
+pub mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Stdout, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use futures_util::StreamExt as _;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::layout::Rect;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::delivery::Delivery;
+use crate::display::escape_line;
+use crate::policy::PolicyHandle;
+use crate::store::{self, DeliveryStore, StoreEvent};
+use app::{App, AppConfig, Effect, HISTORY_CAP, StatusKind};
+
+/// The shortest time between two frames: about 30 a second.
+pub const FRAME: Duration = Duration::from_millis(33);
+
+pub use crate::delivery::ReplayMode;
+
+/// Resends a stored delivery; Ok is a one-line summary of what the target answered.
+pub type Replayer = std::sync::Arc<
+    dyn Fn(
+            std::sync::Arc<crate::delivery::Delivery>,
+            ReplayMode,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// What `listen` hands the dashboard.
+pub struct Setup {
+    /// Where deliveries are received, e.g. `http://127.0.0.1:4000`; also
+    /// where a copied curl command sends its request.
+    pub listen_url: String,
+    pub fingerprints: Vec<String>,
+    pub forward_url: Option<String>,
+    pub store: DeliveryStore,
+    /// Subscribed before the listener started, so nothing is missed.
+    pub events: broadcast::Receiver<StoreEvent>,
+    pub policy: PolicyHandle,
+    pub replayer: Replayer,
+    /// Cancelled on SIGINT or SIGTERM.
+    pub shutdown: CancellationToken,
+    /// Warnings from the start (the banner's), shown on the status line
+    /// since the alternate screen hides the banner.
+    pub warnings: Vec<String>,
+}
+
+/// Run the dashboard until `q`, Ctrl-C or `shutdown`; sync the store, give
+/// the terminal back, and return the log file if anything was written to it.
+pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
+    let store_path = setup.store.path().map(Path::to_path_buf);
+    let log = LogFile::beside(store_path.as_deref());
+    let config = AppConfig {
+        listen_url: setup.listen_url.clone(),
+        fingerprints: setup.fingerprints.clone(),
+        store_path: store_path.clone(),
+        forward_url: setup.forward_url.clone(),
+        log_path: log.path.clone(),
+        color: color_allowed(std::env::var_os("NO_COLOR").as_deref()),
+        utc_offset: *chrono::Local::now().offset(),
+        history_cap: HISTORY_CAP,
+    };
+    let mut app = App::new(config, setup.policy.clone());
+    if !setup.warnings.is_empty() {
+        app.set_status(StatusKind::Error, setup.warnings.join(" · "));
+    }
+    let mut guard = TerminalGuard::enter(log.path.clone()).context("cannot start the dashboard")?;
+    let mut looping = Loop {
+        store_rx: setup.events,
+        store_open: true,
+        store_path,
+        replayer: setup.replayer,
+        curl_base: setup.listen_url,
+        log,
+        panics_seen: 0,
+    };
+    let result = looping
+        .run(&mut guard.terminal, &mut app, &setup.shutdown)
+        .await;
+    // q promises a synced store; listen closes it after this returns.
+    app.set_status(StatusKind::Info, "syncing the store…");
+    let _ = guard
+        .terminal
+        .draw(|frame| frame.render_widget(&app, frame.area()));
+    if let Err(err) = setup.store.sync().await {
+        looping
+            .log
+            .write(&format!("could not sync the store on quit: {err}"));
+    }
+    drop(guard);
+    result?;
+    Ok(looping.log.written.then_some(looping.log.path))
+}
+
+/// `NO_COLOR` set to anything but the empty string turns colour off.
+pub fn color_allowed(no_color: Option<&std::ffi::OsStr>) -> bool {
+    no_color.is_none_or(std::ffi::OsStr::is_empty)
+}
+
+/// The one event enum of the loop.
+enum Event {
+    Terminal(TermEvent),
+    TerminalGone(Option<io::Error>),
+    Store(Result<StoreEvent, RecvError>),
+    Replayed {
+        id: u64,
+        mode: ReplayMode,
+        result: Result<String, String>,
+    },
+    /// Time for a frame that is due.
+    Frame,
+    Shutdown,
+}
+
+struct Loop {
+    store_rx: broadcast::Receiver<StoreEvent>,
+    store_open: bool,
+    store_path: Option<PathBuf>,
+    replayer: Replayer,
+    curl_base: String,
+    log: LogFile,
+    panics_seen: usize,
+}
+
+type Term = Terminal<CrosstermBackend<Stdout>>;
+
+impl Loop {
+    async fn run(
+        &mut self,
+        terminal: &mut Term,
+        app: &mut App,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        // crossterm's EventStream rather than a blocking reader thread: it
+        // wakes this one select! like every other source, and stops
+        // reading the terminal when dropped, so no thread is left blocked
+        // on stdin after the dashboard returns.
+        let mut term_events = EventStream::new();
+        let (replay_tx, mut replay_rx) = mpsc::unbounded_channel();
+        let mut dirty = true;
+        let mut last_draw: Option<Instant> = None;
+        loop {
+            if dirty && last_draw.is_none_or(|at| at.elapsed() >= FRAME) {
+                self.drain_store(app).await;
+                self.note_other_panics(app);
+                let size = terminal.size().context("cannot read the terminal size")?;
+                fit(app, Rect::new(0, 0, size.width, size.height));
+                terminal
+                    .draw(|frame| frame.render_widget(&*app, frame.area()))
+                    .context("cannot draw the dashboard")?;
+                last_draw = Some(Instant::now());
+                dirty = false;
+            }
+            let next_frame = last_draw.map_or_else(Instant::now, |at| at + FRAME);
+            let event = tokio::select! {
+                () = shutdown.cancelled() => Event::Shutdown,
+                () = tokio::time::sleep_until(next_frame.into()), if dirty => Event::Frame,
+                event = term_events.next() => match event {
+                    Some(Ok(event)) => Event::Terminal(event),
+                    Some(Err(err)) => Event::TerminalGone(Some(err)),
+                    None => Event::TerminalGone(None),
+                },
+                // While a frame is due, deliveries wait in the broadcast and
+                // are drained all at once before it is drawn.
+                event = self.store_rx.recv(), if !dirty && self.store_open => Event::Store(event),
+                Some((id, mode, result)) = replay_rx.recv() => Event::Replayed { id, mode, result },
+            };
+            match event {
+                Event::Shutdown => return Ok(()),
+                Event::TerminalGone(err) => {
+                    return Err(err.map_or_else(
+                        || anyhow::anyhow!("the terminal closed"),
+                        |err| anyhow::Error::new(err).context("cannot read the terminal"),
+                    ));
+                }
+                Event::Terminal(TermEvent::Key(key)) => {
+                    if key.kind == KeyEventKind::Release {
+                        continue;
+                    }
+                    match app.handle_key(key) {
+                        Effect::None => {}
+                        Effect::Quit => return Ok(()),
+                        Effect::Copy(delivery) => self.copy(terminal, app, &delivery),
+                        Effect::Replay(delivery, mode) => {
+                            let id = delivery.id;
+                            let replay = (self.replayer)(delivery, mode);
+                            let replay_tx = replay_tx.clone();
+                            tokio::spawn(async move {
+                                let result = replay.await;
+                                let _ = replay_tx.send((id, mode, result));
+                            });
+                        }
+                    }
+                    dirty = true;
+                }
+                Event::Terminal(TermEvent::Resize(..)) => dirty = true,
+                Event::Store(event) => {
+                    self.take(app, event).await;
+                    dirty = true;
+                }
+                Event::Replayed { id, mode, result } => {
+                    if let Err(error) = &result {
+                        self.log.write(&format!(
+                            "replay of #{id} ({}) failed: {error}",
+                            app::replay_label(mode)
+                        ));
+                    }
+                    app.replay_finished(id, mode, result);
+                    dirty = true;
+                }
+                // A frame falls due at the top of the loop; mouse, focus and
+                // paste events change nothing.
+                Event::Frame | Event::Terminal(_) => {}
+            }
+        }
+    }
+
+    /// Everything pending in the broadcast, at most one channel's worth so
+    /// a flood cannot hold the frame up for ever.
+    async fn drain_store(&mut self, app: &mut App) {
+        for _ in 0..store::EVENT_CAPACITY {
+            if !self.store_open {
+                return;
+            }
+            let event = match self.store_rx.try_recv() {
+                Ok(event) => Ok(event),
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                Err(TryRecvError::Lagged(missed)) => Err(RecvError::Lagged(missed)),
+            };
+            self.take(app, event).await;
+        }
+    }
+
+    async fn take(&mut self, app: &mut App, event: Result<StoreEvent, RecvError>) {
+        match event {
+            Ok(StoreEvent::Delivery(delivery)) => app.ingest(delivery),
+            Ok(StoreEvent::Warning(message)) => {
+                self.log.write(&format!("store: {message}"));
+                app.set_status(
+                    StatusKind::Error,
+                    format!("store: {message} · logged (? shows where)"),
+                );
+            }
+            Err(RecvError::Lagged(missed)) => self.resync(app, missed).await,
+            Err(RecvError::Closed) => self.store_open = false,
+        }
+    }
+
+    /// The dashboard fell `missed` records behind the broadcast: read them
+    /// back from the store file (off this thread), or count them skipped.
+    async fn resync(&mut self, app: &mut App, missed: u64) {
+        let Some(path) = self.store_path.clone() else {
+            app.note_skipped(missed);
+            return;
+        };
+        let after = app.last_id();
+        let cap = app.config.history_cap;
+        let read = tokio::task::spawn_blocking(move || {
+            if missed >= cap as u64 {
+                store::read_last(&path, cap)
+            } else {
+                store::read_after(&path, after, usize::MAX)
+            }
+        })
+        .await;
+        match read {
+            Ok(Ok(records)) => {
+                for record in records {
+                    app.ingest(Arc::new(record));
+                }
+            }
+            Ok(Err(err)) => {
+                app.note_skipped(missed);
+                self.log
+                    .write(&format!("could not read back from the store: {err}"));
+            }
+            Err(err) => {
+                app.note_skipped(missed);
+                self.log
+                    .write(&format!("could not read back from the store: {err}"));
+            }
+        }
+    }
+
+    /// `c`: the curl command to the terminal's clipboard (OSC 52) and to a
+    /// file, whose path the status line shows.
+    fn copy(&mut self, terminal: &mut Term, app: &mut App, delivery: &Delivery) {
+        let path = if delivery.path.starts_with('/') {
+            delivery.path.as_str()
+        } else {
+            "/"
+        };
+        let command = crate::curl::command(delivery, &format!("{}{path}", self.curl_base));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&command);
+        // The command is terminal-safe (curl::quote escapes every control),
+        // and OSC 52 moves no cursor, so ratatui's picture stays right.
+        let clipboard = write!(terminal.backend_mut(), "\x1b]52;c;{encoded}\x07")
+            .and_then(|()| terminal.backend_mut().flush());
+        let file = std::env::temp_dir().join(format!("danube-hooks-curl-{}.sh", delivery.id));
+        let script = format!(
+            "#!/usr/bin/env bash\n# delivery #{} as received by danube-hooks, resent to the listener\n{command}\n",
+            delivery.id
+        );
+        match write_private(&file, script.as_bytes()) {
+            Ok(()) => {
+                let how = if clipboard.is_ok() {
+                    "copied (OSC 52) and saved to"
+                } else {
+                    "saved to"
+                };
+                app.set_status(
+                    StatusKind::Success,
+                    format!("curl for #{} {how} {}", delivery.id, file.display()),
+                );
+            }
+            Err(err) => {
+                let message = format!(
+                    "could not save the curl command to {}: {err}",
+                    file.display()
+                );
+                self.log.write(&message);
+                app.set_status(StatusKind::Error, message);
+            }
+        }
+    }
+
+    fn note_other_panics(&mut self, app: &mut App) {
+        let panics = OTHER_PANICS.load(Ordering::Relaxed);
+        if panics != self.panics_seen {
+            self.panics_seen = panics;
+            app.set_status(
+                StatusKind::Error,
+                format!(
+                    "a listener task panicked ({panics} so far); details in {}",
+                    self.log.path.display()
+                ),
+            );
+        }
+    }
+}
+
+/// Tell `app` how big its panes are, from the layout of a screen `area`.
+pub fn fit(app: &mut App, area: Rect) {
+    let (detail_rows, detail_max) = view::detail_geometry(app, area);
+    app.set_geometry(view::list_rows(area), detail_rows, detail_max);
+}
+
+/// Write `bytes` to a new file only this user can read, replacing an older
+/// one of ours. In a shared temp dir a file planted by someone else (a
+/// symlink, say) cannot be removed, so `create_new` fails rather than
+/// follow it.
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)
+}
+
+// ---------------------------------------------------------------------------
+// The log file: where warnings go while the alternate screen is up.
+
+struct LogFile {
+    path: PathBuf,
+    /// In the shared temp dir (`--no-store`): created fresh, never followed.
+    in_temp: bool,
+    file: Option<File>,
+    written: bool,
+}
+
+impl LogFile {
+    /// `danube-hooks.log` beside the store, or a file of this process in
+    /// the temp dir.
+    fn beside(store: Option<&Path>) -> Self {
+        match store.and_then(Path::parent) {
+            Some(dir) => Self {
+                path: dir.join("danube-hooks.log"),
+                in_temp: false,
+                file: None,
+                written: false,
+            },
+            None => Self {
+                path: std::env::temp_dir().join(format!("danube-hooks-{}.log", std::process::id())),
+                in_temp: true,
+                file: None,
+                written: false,
+            },
+        }
+    }
+
+    /// Append one line; failures are dropped (there is nowhere to say so).
+    fn write(&mut self, message: &str) {
+        if self.file.is_none() {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut options = OpenOptions::new();
+            options.append(true).mode(0o600);
+            if self.in_temp && !self.written {
+                options.create_new(true);
+            } else {
+                options.create(true);
+            }
+            self.file = options.open(&self.path).ok();
+        }
+        if let Some(file) = self.file.as_mut() {
+            let line = format!(
+                "{} {}\n",
+                crate::delivery::format_time(&chrono::Utc::now()),
+                escape_line(message)
+            );
+            if file.write_all(line.as_bytes()).is_ok() {
+                self.written = true;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Giving the terminal back.
+
+/// Whether the terminal is in raw mode on the alternate screen; restoring
+/// swaps it off, so the hook and the guard restore once between them.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// Panics of other threads while the dashboard was up.
+static OTHER_PANICS: AtomicUsize = AtomicUsize::new(0);
+
+type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+
+/// Raw mode and the alternate screen while alive; the terminal as it was
+/// once dropped, or once the dashboard's thread panics.
+struct TerminalGuard {
+    terminal: Term,
+    /// The panic hook that was in place before, put back on drop.
+    previous_hook: Arc<PanicHook>,
+}
+
+impl TerminalGuard {
+    fn enter(log_path: PathBuf) -> io::Result<Self> {
+        let previous_hook: Arc<PanicHook> = Arc::new(std::panic::take_hook());
+        let hook = Arc::clone(&previous_hook);
+        let dashboard_thread = std::thread::current().id();
+        std::panic::set_hook(Box::new(move |info| {
+            if !ACTIVE.load(Ordering::SeqCst) || std::thread::current().id() == dashboard_thread {
+                restore();
+                hook(info);
+            } else {
+                // A listener task: tokio contains the panic and listening
+                // goes on, so the screen stays and the panic is logged.
+                OTHER_PANICS.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut file) = OpenOptions::new().append(true).open(&log_path) {
+                    let _ = writeln!(file, "panic: {}", escape_line(&info.to_string()));
+                }
+            }
+        }));
+        // From here on, an error restores what was done so far.
+        let guard_or_restore = || -> io::Result<Term> {
+            enable_raw_mode()?;
+            ACTIVE.store(true, Ordering::SeqCst);
+            execute!(io::stdout(), EnterAlternateScreen)?;
+            let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+            terminal.hide_cursor()?;
+            terminal.clear()?;
+            Ok(terminal)
+        };
+        match guard_or_restore() {
+            Ok(terminal) => Ok(Self {
+                terminal,
+                previous_hook,
+            }),
+            Err(err) => {
+                restore();
+                put_back_hook(&previous_hook);
+                Err(err)
+            }
+        }
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+        put_back_hook(&self.previous_hook);
+    }
+}
+
+fn put_back_hook(previous: &Arc<PanicHook>) {
+    let previous = Arc::clone(previous);
+    // Called only where no panic is in progress, as `set_hook` requires.
+    if !std::thread::panicking() {
+        let _ = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| previous(info)));
+    }
+}
+
+/// Leave the alternate screen, show the cursor, end raw mode; once.
+fn restore() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = execute!(
+            io::stdout(),
+            LeaveAlternateScreen,
+            ratatui::crossterm::cursor::Show
+        );
+        let _ = disable_raw_mode();
+    }
+}

@@ -1,0 +1,1287 @@
+//! The dashboard's state and key handling. No I/O: deliveries and keys come
+//! in, [`Effect`]s go out for the event loop in `tui.rs` to carry out, and
+//! `view.rs` draws what is here without changing it.
+//!
+//! The history is a window of the newest deliveries (the store keeps them
+//! all); the list shows the part of it that passes the filter. Selection is
+//! an index into that list, and `top` the first row on screen, so drawing
+//! touches only the rows that fit.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::FixedOffset;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::ReplayMode;
+use super::filter::Filter;
+use crate::delivery::Delivery;
+use crate::policy::{Policy, PolicyHandle};
+use crate::signature::Verdict;
+
+/// Deliveries kept in memory: the newest this many.
+pub const HISTORY_CAP: usize = 10_000;
+
+/// What the dashboard shows about its own setup; fixed at start.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Where deliveries are received, e.g. `http://127.0.0.1:4000`.
+    pub listen_url: String,
+    /// The secrets' fingerprints (`whsec_…abcd`); empty when none is set.
+    pub fingerprints: Vec<String>,
+    /// The store file; `None` with `--no-store`.
+    pub store_path: Option<PathBuf>,
+    /// The `--forward-to` target, when set.
+    pub forward_url: Option<String>,
+    /// Where warnings and errors go while the dashboard is up.
+    pub log_path: PathBuf,
+    /// False when `NO_COLOR` is set: no colours at all, only text and
+    /// modifiers.
+    pub color: bool,
+    /// Times are shown at this offset (the local one, fixed at start, so a
+    /// render depends on nothing but the state).
+    pub utc_offset: FixedOffset,
+    /// The most deliveries kept in memory.
+    pub history_cap: usize,
+}
+
+/// Which pane the movement keys act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    List,
+    Detail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Overview,
+    Headers,
+    Body,
+    Response,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 4] = [Tab::Overview, Tab::Headers, Tab::Body, Tab::Response];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Overview => "Overview",
+            Tab::Headers => "Headers",
+            Tab::Body => "Body",
+            Tab::Response => "Response",
+        }
+    }
+
+    fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+
+    fn step(self, by: isize) -> Tab {
+        let len = Tab::ALL.len() as isize;
+        Tab::ALL[(self.index() as isize + by).rem_euclid(len) as usize]
+    }
+}
+
+/// How the body tab shows the bytes; `b` cycles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyMode {
+    Pretty,
+    Raw,
+    Hex,
+}
+
+impl BodyMode {
+    pub fn label(self) -> &'static str {
+        match self {
+            BodyMode::Pretty => "pretty",
+            BodyMode::Raw => "raw",
+            BodyMode::Hex => "hex",
+        }
+    }
+
+    fn next(self) -> BodyMode {
+        match self {
+            BodyMode::Pretty => BodyMode::Raw,
+            BodyMode::Raw => BodyMode::Hex,
+            BodyMode::Hex => BodyMode::Pretty,
+        }
+    }
+}
+
+/// What has the keyboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Typing a filter on the status line.
+    Filter,
+    Picker(Picker),
+    Help,
+}
+
+/// What the event loop must do after a key; the I/O `App` does not do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    None,
+    Quit,
+    /// Copy a curl command for this delivery (OSC 52 and a file).
+    Copy(Arc<Delivery>),
+    Replay(Arc<Delivery>, ReplayMode),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    Info,
+    Success,
+    Error,
+}
+
+/// The one-line message under the detail pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub kind: StatusKind,
+    /// Unescaped; the view escapes it.
+    pub text: String,
+}
+
+/// Running totals since the dashboard started (not only the history).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub total: u64,
+    pub valid: u64,
+    /// Checked and not valid: mismatch, stale, missing, malformed.
+    pub invalid: u64,
+    pub unchecked: u64,
+    /// Answers by class: `[1xx, 2xx, 3xx, 4xx, 5xx]`.
+    pub by_class: [u64; 5],
+    /// Answered with no HTTP status: timeout, reset, close, garbage.
+    pub no_answer: u64,
+}
+
+impl Counters {
+    fn count(&mut self, delivery: &Delivery) {
+        self.total += 1;
+        match delivery.signature.verdict {
+            Verdict::Valid => self.valid += 1,
+            Verdict::Unchecked => self.unchecked += 1,
+            _ => self.invalid += 1,
+        }
+        match delivery.response.status {
+            Some(status @ 100..=599) => self.by_class[usize::from(status / 100) - 1] += 1,
+            _ => self.no_answer += 1,
+        }
+    }
+}
+
+/// A one-line text field with a cursor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineInput {
+    text: String,
+    /// In characters, `0..=text.chars().count()`.
+    cursor: usize,
+    /// The whole text is selected: typing replaces it, Backspace erases it.
+    /// Set when a prefilled field gets the focus, so a new rule can be
+    /// typed straight away and the old one kept by moving the cursor.
+    all_selected: bool,
+}
+
+impl LineInput {
+    pub fn new(text: &str) -> Self {
+        Self {
+            text: text.to_string(),
+            cursor: text.chars().count(),
+            all_selected: false,
+        }
+    }
+
+    pub fn all_selected(&self) -> bool {
+        self.all_selected && !self.text.is_empty()
+    }
+
+    fn select_all(&mut self) {
+        self.all_selected = true;
+        self.cursor = self.text.chars().count();
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn cursor(&self) -> usize {
+        self.cursor
+    }
+
+    fn byte_at(&self, chars: usize) -> usize {
+        self.text
+            .char_indices()
+            .nth(chars)
+            .map_or(self.text.len(), |(i, _)| i)
+    }
+
+    /// Edit by `key`; false when the key is not an editing key.
+    fn edit(&mut self, key: KeyEvent) -> bool {
+        if std::mem::take(&mut self.all_selected)
+            && matches!(
+                key.code,
+                KeyCode::Char(_) | KeyCode::Backspace | KeyCode::Delete
+            )
+        {
+            self.text.clear();
+            self.cursor = 0;
+            if !matches!(key.code, KeyCode::Char(_)) {
+                return true;
+            }
+        }
+        let len = self.text.chars().count();
+        match key.code {
+            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.text.clear();
+                self.cursor = 0;
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                let at = self.byte_at(self.cursor);
+                self.text.insert(at, c);
+                self.cursor += 1;
+            }
+            KeyCode::Backspace if self.cursor > 0 => {
+                let at = self.byte_at(self.cursor - 1);
+                self.text.remove(at);
+                self.cursor -= 1;
+            }
+            KeyCode::Delete if self.cursor < len => {
+                let at = self.byte_at(self.cursor);
+                self.text.remove(at);
+            }
+            KeyCode::Left => self.cursor = self.cursor.saturating_sub(1),
+            KeyCode::Right => self.cursor = (self.cursor + 1).min(len),
+            KeyCode::Home => self.cursor = 0,
+            KeyCode::End => self.cursor = len,
+            KeyCode::Backspace | KeyCode::Delete => {}
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// One of the picker's common answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preset {
+    /// A rule as `--respond` takes it.
+    pub rule: &'static str,
+    pub what: &'static str,
+}
+
+/// The common answers; `forward` is offered only when forwarding is set.
+pub const PRESETS: [Preset; 10] = [
+    Preset {
+        rule: "200",
+        what: "OK: the delivery succeeds",
+    },
+    Preset {
+        rule: "500",
+        what: "server error: Danube retries",
+    },
+    Preset {
+        rule: "503",
+        what: "unavailable: Danube retries",
+    },
+    Preset {
+        rule: "429",
+        what: "too many requests",
+    },
+    Preset {
+        rule: "timeout",
+        what: "no answer, held past Danube's 10 s deadline",
+    },
+    Preset {
+        rule: "reset",
+        what: "abort the connection (TCP RST)",
+    },
+    Preset {
+        rule: "close",
+        what: "close the connection without an answer",
+    },
+    Preset {
+        rule: "garbage",
+        what: "write bytes that are not HTTP",
+    },
+    Preset {
+        rule: "12s+200",
+        what: "200 after 12 s: a success that comes too late",
+    },
+    Preset {
+        rule: "forward",
+        what: "pass each delivery to your receiver",
+    },
+];
+
+/// The policy picker: the presets, then a field for any rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picker {
+    pub presets: Vec<Preset>,
+    /// `0..presets.len()` a preset; `presets.len()` the sequence field.
+    pub selected: usize,
+    /// Rules as `--respond` takes them, several separated by `;`.
+    pub field: LineInput,
+    pub error: Option<FieldError>,
+}
+
+impl Picker {
+    pub fn on_field(&self) -> bool {
+        self.selected == self.presets.len()
+    }
+}
+
+/// Why the sequence field does not parse, placed in the field's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// 1-based, in characters of the whole field.
+    pub column: usize,
+    /// `expected …; found "…"` (unescaped).
+    pub message: String,
+}
+
+/// Everything the dashboard shows, and how keys change it.
+pub struct App {
+    pub config: AppConfig,
+    /// The policy in force, shared with the listener.
+    pub policy: PolicyHandle,
+    /// The newest deliveries, in id order.
+    history: VecDeque<Arc<Delivery>>,
+    /// The deliveries of `history` that pass `filter`, in id order.
+    list: VecDeque<Arc<Delivery>>,
+    /// Index into `list`; `None` only when it is empty.
+    selected: Option<usize>,
+    /// The id last selected, kept while a filter being typed matches
+    /// nothing, so the selection comes back to it.
+    anchor: Option<u64>,
+    /// The first row of `list` on screen.
+    top: usize,
+    /// Rows of the list on screen; set by the event loop from the layout.
+    list_rows: usize,
+    pub focus: Focus,
+    pub tab: Tab,
+    pub body_mode: BodyMode,
+    /// Auto-scroll off: new deliveries do not move the selection.
+    pub paused: bool,
+    pub mode: Mode,
+    detail_scroll: usize,
+    /// The largest useful `detail_scroll`, and a page, from the last layout.
+    detail_max: usize,
+    detail_rows: usize,
+    filter: Filter,
+    filter_input: LineInput,
+    filter_error: Option<String>,
+    pub counters: Counters,
+    /// Deliveries the dashboard fell behind on and could not read back
+    /// (`--no-store`).
+    pub skipped: u64,
+    last_id: u64,
+    status: Option<Status>,
+}
+
+impl App {
+    pub fn new(config: AppConfig, policy: PolicyHandle) -> Self {
+        Self {
+            config,
+            policy,
+            history: VecDeque::new(),
+            list: VecDeque::new(),
+            selected: None,
+            anchor: None,
+            top: 0,
+            list_rows: 10,
+            focus: Focus::List,
+            tab: Tab::Overview,
+            body_mode: BodyMode::Pretty,
+            paused: false,
+            mode: Mode::Normal,
+            detail_scroll: 0,
+            detail_max: usize::MAX,
+            detail_rows: 10,
+            filter: Filter::default(),
+            filter_input: LineInput::default(),
+            filter_error: None,
+            counters: Counters::default(),
+            skipped: 0,
+            last_id: 0,
+            status: None,
+        }
+    }
+
+    // ---- What the view reads.
+
+    /// The rows on screen: their index in the list, and the delivery.
+    pub fn visible(&self) -> impl Iterator<Item = (usize, &Arc<Delivery>)> {
+        self.list
+            .iter()
+            .enumerate()
+            .skip(self.top)
+            .take(self.list_rows)
+    }
+
+    pub fn list_len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn history_len(&self) -> usize {
+        self.history.len()
+    }
+
+    pub fn selected_index(&self) -> Option<usize> {
+        self.selected
+    }
+
+    pub fn selected(&self) -> Option<&Arc<Delivery>> {
+        self.list.get(self.selected?)
+    }
+
+    /// The attempts of `delivery`'s group still in memory, in id order.
+    pub fn group_of(&self, delivery: &Delivery) -> Vec<&Arc<Delivery>> {
+        self.history
+            .iter()
+            .filter(|d| d.group == delivery.group)
+            .collect()
+    }
+
+    pub fn detail_scroll(&self) -> usize {
+        self.detail_scroll
+    }
+
+    pub fn filter_active(&self) -> bool {
+        !self.filter.is_empty()
+    }
+
+    pub fn filter_input(&self) -> &LineInput {
+        &self.filter_input
+    }
+
+    pub fn filter_error(&self) -> Option<&str> {
+        self.filter_error.as_deref()
+    }
+
+    pub fn status(&self) -> Option<&Status> {
+        self.status.as_ref()
+    }
+
+    pub fn last_id(&self) -> u64 {
+        self.last_id
+    }
+
+    // ---- What the event loop tells it.
+
+    /// Rows of the list and of the detail on screen, and how far the
+    /// detail's content can scroll; from the layout, before each draw.
+    pub fn set_geometry(&mut self, list_rows: usize, detail_rows: usize, detail_max: usize) {
+        self.list_rows = list_rows.max(1);
+        self.detail_rows = detail_rows.max(1);
+        self.detail_max = detail_max;
+        self.detail_scroll = self.detail_scroll.min(detail_max);
+        self.ensure_visible();
+    }
+
+    /// A delivery from the store, in id order; one already seen (after a
+    /// resync) is ignored.
+    pub fn ingest(&mut self, delivery: Arc<Delivery>) {
+        if delivery.id <= self.last_id {
+            return;
+        }
+        self.last_id = delivery.id;
+        self.counters.count(&delivery);
+        self.history.push_back(Arc::clone(&delivery));
+        if self.filter.matches(&delivery) {
+            self.list.push_back(delivery);
+            if !self.paused || self.selected.is_none() {
+                self.select(self.list.len() - 1);
+            }
+        }
+        while self.history.len() > self.config.history_cap.max(1) {
+            let Some(oldest) = self.history.pop_front() else {
+                break;
+            };
+            if self.list.front().is_some_and(|d| Arc::ptr_eq(d, &oldest)) {
+                self.list.pop_front();
+                self.top = self.top.saturating_sub(1);
+                self.selected = match self.selected {
+                    _ if self.list.is_empty() => None,
+                    Some(0) => {
+                        self.detail_scroll = 0;
+                        Some(0)
+                    }
+                    other => other.map(|s| s - 1),
+                };
+                self.anchor = self.selected().map(|d| d.id);
+            }
+        }
+        self.ensure_visible();
+    }
+
+    /// The dashboard fell behind and could not read `missed` back.
+    pub fn note_skipped(&mut self, missed: u64) {
+        self.skipped += missed;
+    }
+
+    pub fn set_status(&mut self, kind: StatusKind, text: impl Into<String>) {
+        self.status = Some(Status {
+            kind,
+            text: text.into(),
+        });
+    }
+
+    /// A replay started by `r` or `R` came back.
+    pub fn replay_finished(&mut self, id: u64, mode: ReplayMode, result: Result<String, String>) {
+        let how = replay_label(mode);
+        match result {
+            Ok(summary) => self.set_status(
+                StatusKind::Success,
+                format!("replay of #{id} ({how}): {summary}"),
+            ),
+            Err(error) => self.set_status(
+                StatusKind::Error,
+                format!("replay of #{id} ({how}) failed: {error} · logged (? shows where)"),
+            ),
+        }
+    }
+
+    // ---- Keys.
+
+    /// Handle one key press.
+    pub fn handle_key(&mut self, key: KeyEvent) -> Effect {
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            return Effect::Quit;
+        }
+        match self.mode {
+            Mode::Normal => self.normal_key(key),
+            Mode::Filter => {
+                self.filter_key(key);
+                Effect::None
+            }
+            Mode::Picker(_) => {
+                self.picker_key(key);
+                Effect::None
+            }
+            Mode::Help => {
+                self.mode = Mode::Normal;
+                Effect::None
+            }
+        }
+    }
+
+    fn normal_key(&mut self, key: KeyEvent) -> Effect {
+        match key.code {
+            KeyCode::Char('q') => return Effect::Quit,
+            KeyCode::Char('?') => self.mode = Mode::Help,
+            KeyCode::Char('j') | KeyCode::Down => self.move_by(1),
+            KeyCode::Char('k') | KeyCode::Up => self.move_by(-1),
+            KeyCode::PageDown => self.move_by(self.page() as isize),
+            KeyCode::PageUp => self.move_by(-(self.page() as isize)),
+            KeyCode::Char('g') | KeyCode::Home => self.move_to_start(),
+            KeyCode::Char('G') | KeyCode::End => self.move_to_end(),
+            KeyCode::Tab | KeyCode::BackTab => {
+                self.focus = match self.focus {
+                    Focus::List => Focus::Detail,
+                    Focus::Detail => Focus::List,
+                };
+            }
+            KeyCode::Enter if self.selected.is_some() => self.focus = Focus::Detail,
+            KeyCode::Right | KeyCode::Char('l') => self.set_tab(self.tab.step(1)),
+            KeyCode::Left | KeyCode::Char('h') => self.set_tab(self.tab.step(-1)),
+            KeyCode::Char(c @ '1'..='4') => {
+                self.set_tab(Tab::ALL[usize::from(c as u8 - b'1')]);
+            }
+            KeyCode::Char('b') => {
+                if self.tab == Tab::Body {
+                    self.body_mode = self.body_mode.next();
+                    self.detail_scroll = 0;
+                } else {
+                    self.set_tab(Tab::Body);
+                }
+            }
+            KeyCode::Char(' ') => {
+                self.paused = !self.paused;
+                if !self.paused && !self.list.is_empty() {
+                    self.select(self.list.len() - 1);
+                }
+            }
+            KeyCode::Char('/') => {
+                self.mode = Mode::Filter;
+                self.filter_error = None;
+            }
+            KeyCode::Char('p') => self.open_picker(),
+            KeyCode::Char(c @ ('r' | 'R')) => {
+                let mode = if c == 'r' {
+                    ReplayMode::Resigned
+                } else {
+                    ReplayMode::AsIs
+                };
+                if let Some(delivery) = self.selected().cloned() {
+                    self.set_status(
+                        StatusKind::Info,
+                        format!("replaying #{} ({})…", delivery.id, replay_label(mode)),
+                    );
+                    return Effect::Replay(delivery, mode);
+                }
+                self.set_status(StatusKind::Error, "nothing selected to replay");
+            }
+            KeyCode::Char('c') => {
+                if let Some(delivery) = self.selected().cloned() {
+                    return Effect::Copy(delivery);
+                }
+                self.set_status(StatusKind::Error, "nothing selected to copy");
+            }
+            KeyCode::Esc => {
+                if self.focus == Focus::Detail {
+                    self.focus = Focus::List;
+                } else if self.filter_active() {
+                    self.clear_filter();
+                } else {
+                    self.status = None;
+                }
+            }
+            _ => {}
+        }
+        Effect::None
+    }
+
+    fn page(&self) -> usize {
+        match self.focus {
+            Focus::List => self.list_rows.saturating_sub(1).max(1),
+            Focus::Detail => self.detail_rows.saturating_sub(1).max(1),
+        }
+    }
+
+    fn set_tab(&mut self, tab: Tab) {
+        if self.tab != tab {
+            self.tab = tab;
+            self.detail_scroll = 0;
+        }
+    }
+
+    fn move_by(&mut self, by: isize) {
+        match self.focus {
+            Focus::Detail => {
+                self.detail_scroll = self
+                    .detail_scroll
+                    .saturating_add_signed(by)
+                    .min(self.detail_max);
+            }
+            Focus::List => {
+                let Some(current) = self.selected else { return };
+                let target = current.saturating_add_signed(by).min(self.list.len() - 1);
+                if target < current {
+                    // Reading back through the list: new arrivals must not
+                    // pull the selection away.
+                    self.paused = true;
+                }
+                self.select(target);
+            }
+        }
+    }
+
+    fn move_to_start(&mut self) {
+        match self.focus {
+            Focus::Detail => self.detail_scroll = 0,
+            Focus::List if !self.list.is_empty() => {
+                self.paused = true;
+                self.select(0);
+            }
+            Focus::List => {}
+        }
+    }
+
+    fn move_to_end(&mut self) {
+        match self.focus {
+            Focus::Detail => self.detail_scroll = self.detail_max,
+            Focus::List => {
+                self.paused = false;
+                if !self.list.is_empty() {
+                    self.select(self.list.len() - 1);
+                }
+            }
+        }
+    }
+
+    fn select(&mut self, index: usize) {
+        if self.list.is_empty() {
+            self.selected = None;
+            return;
+        }
+        let index = index.min(self.list.len() - 1);
+        self.anchor = Some(self.list[index].id);
+        if self.selected != Some(index) {
+            self.selected = Some(index);
+            self.detail_scroll = 0;
+        }
+        self.ensure_visible();
+    }
+
+    fn ensure_visible(&mut self) {
+        let rows = self.list_rows.max(1);
+        let Some(selected) = self.selected else {
+            self.top = 0;
+            return;
+        };
+        if selected < self.top {
+            self.top = selected;
+        } else if selected >= self.top + rows {
+            self.top = selected + 1 - rows;
+        }
+        // No blank rows at the bottom while older rows could fill them.
+        self.top = self.top.min(self.list.len().saturating_sub(rows));
+    }
+
+    // ---- The filter.
+
+    fn filter_key(&mut self, key: KeyEvent) {
+        match key.code {
+            KeyCode::Esc => {
+                self.clear_filter();
+                self.mode = Mode::Normal;
+            }
+            KeyCode::Enter => {
+                if self.filter_error.is_none() {
+                    self.mode = Mode::Normal;
+                }
+            }
+            _ => {
+                if self.filter_input.edit(key) {
+                    match Filter::parse(self.filter_input.text()) {
+                        Ok(filter) => {
+                            self.filter_error = None;
+                            if filter != self.filter {
+                                self.filter = filter;
+                                self.refilter();
+                            }
+                        }
+                        Err(error) => self.filter_error = Some(error),
+                    }
+                }
+            }
+        }
+    }
+
+    fn clear_filter(&mut self) {
+        self.filter_input = LineInput::default();
+        self.filter_error = None;
+        if self.filter_active() {
+            self.filter = Filter::default();
+            self.refilter();
+        }
+    }
+
+    /// Rebuild the list after the filter changed, keeping the selected
+    /// delivery (or the nearest older one) unless following the newest.
+    fn refilter(&mut self) {
+        let keep = self.anchor;
+        self.list = self
+            .history
+            .iter()
+            .filter(|d| self.filter.matches(d))
+            .cloned()
+            .collect();
+        self.selected = None;
+        self.detail_scroll = 0;
+        if self.list.is_empty() {
+            self.top = 0;
+            return;
+        }
+        let index = match keep {
+            Some(id) if self.paused => self.list.partition_point(|d| d.id <= id).saturating_sub(1),
+            _ => self.list.len() - 1,
+        };
+        self.select(index);
+    }
+
+    // ---- The policy picker.
+
+    fn open_picker(&mut self) {
+        let policy = self.policy.current();
+        let presets: Vec<Preset> = PRESETS
+            .iter()
+            .filter(|p| p.rule != "forward" || policy.forwarding())
+            .copied()
+            .collect();
+        let rules: Vec<String> = policy.rules().iter().map(ToString::to_string).collect();
+        let current = rules.join("; ");
+        let selected = match rules.as_slice() {
+            [] => 0,
+            [one] => presets
+                .iter()
+                .position(|p| p.rule == one)
+                .unwrap_or(presets.len()),
+            _ => presets.len(),
+        };
+        let mut field = LineInput::new(&current);
+        if selected == presets.len() {
+            field.select_all();
+        }
+        self.mode = Mode::Picker(Picker {
+            presets,
+            selected,
+            field,
+            error: None,
+        });
+    }
+
+    fn picker_key(&mut self, key: KeyEvent) {
+        let Mode::Picker(picker) = &mut self.mode else {
+            return;
+        };
+        let last = picker.presets.len();
+        let on_field = picker.on_field();
+        match key.code {
+            KeyCode::Esc => self.mode = Mode::Normal,
+            KeyCode::Up => picker.selected = picker.selected.saturating_sub(1),
+            KeyCode::Down => picker.selected = (picker.selected + 1).min(last),
+            KeyCode::Char('k') if !on_field => picker.selected = picker.selected.saturating_sub(1),
+            KeyCode::Char('j') if !on_field => picker.selected = (picker.selected + 1).min(last),
+            KeyCode::Tab => picker.selected = last,
+            KeyCode::BackTab => picker.selected = 0,
+            KeyCode::Enter => {
+                let text = if on_field {
+                    picker.field.text().to_string()
+                } else {
+                    picker.presets[picker.selected].rule.to_string()
+                };
+                let forwarding = self.policy.current().forwarding();
+                match parse_rules(&text, forwarding) {
+                    Ok(policy) => {
+                        let described = policy.describe();
+                        self.policy.replace(policy);
+                        self.mode = Mode::Normal;
+                        self.set_status(
+                            StatusKind::Success,
+                            format!("policy for the next deliveries: {described}"),
+                        );
+                    }
+                    Err(error) => {
+                        if let Mode::Picker(picker) = &mut self.mode {
+                            picker.selected = last;
+                            picker.field = LineInput::new(&text);
+                            picker.error = Some(error);
+                        }
+                    }
+                }
+            }
+            _ if on_field && picker.field.edit(key) => picker.error = None,
+            _ => {}
+        }
+        if let Mode::Picker(picker) = &mut self.mode
+            && !on_field
+            && picker.on_field()
+        {
+            picker.field.select_all();
+        }
+    }
+}
+
+/// `re-signed` or `as-is`.
+pub fn replay_label(mode: ReplayMode) -> &'static str {
+    match mode {
+        ReplayMode::Resigned => "re-signed",
+        ReplayMode::AsIs => "as-is",
+    }
+}
+
+/// The picker's field: rules separated by `;`, each as `--respond` takes
+/// it; empty means the default. An error's column counts in the whole field.
+pub fn parse_rules(text: &str, forwarding: bool) -> Result<Policy, FieldError> {
+    let mut rules = Vec::new();
+    let mut chars_before = 0;
+    for piece in text.split(';') {
+        if !piece.trim().is_empty() {
+            if let Err(error) = Policy::parse(&[piece.to_string()], forwarding) {
+                let found = if error.found.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    format!("\"{}\"", error.found)
+                };
+                return Err(FieldError {
+                    column: chars_before + error.column,
+                    message: format!("expected {}; found {found}", error.expected),
+                });
+            }
+            rules.push(piece.to_string());
+        }
+        chars_before += piece.chars().count() + 1;
+    }
+    Policy::parse(&rules, forwarding).map_err(|error| FieldError {
+        column: 1,
+        message: error.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::tests::sample;
+
+    pub(crate) fn config() -> AppConfig {
+        AppConfig {
+            listen_url: "http://127.0.0.1:4000".into(),
+            fingerprints: vec!["whsec_…1234".into()],
+            store_path: Some(PathBuf::from(
+                "/home/dev/.local/share/danube-hooks/deliveries.jsonl",
+            )),
+            forward_url: None,
+            log_path: PathBuf::from("/home/dev/.local/share/danube-hooks/danube-hooks.log"),
+            color: true,
+            utc_offset: FixedOffset::east_opt(0).unwrap(),
+            history_cap: HISTORY_CAP,
+        }
+    }
+
+    fn app_with(n: u64) -> App {
+        let mut app = App::new(config(), PolicyHandle::new(Policy::default_for(false)));
+        app.set_geometry(5, 10, 100);
+        for id in 1..=n {
+            let event = if id % 2 == 0 {
+                "workflow.failed"
+            } else {
+                "tool.execution.completed"
+            };
+            let mut d = sample(id, format!(r#"{{"event":"{event}","n":{id}}}"#).as_bytes());
+            if id % 3 == 0 {
+                d.signature.verdict = Verdict::Mismatch;
+            }
+            app.ingest(Arc::new(d));
+        }
+        app
+    }
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    /// `"jjk"` → keys; `<Tab>`, `<Esc>`, `<Enter>`, `<Up>`, `<Down>`,
+    /// `<Left>`, `<Right>`, `<BS>`, `<C-c>`, `<Space>` name the others.
+    fn keys(spec: &str) -> Vec<KeyEvent> {
+        let mut out = Vec::new();
+        let mut rest = spec;
+        while let Some(c) = rest.chars().next() {
+            if c == '<'
+                && let Some(end) = rest.find('>')
+            {
+                let name = &rest[1..end];
+                out.push(match name {
+                    "Tab" => key(KeyCode::Tab),
+                    "Esc" => key(KeyCode::Esc),
+                    "Enter" => key(KeyCode::Enter),
+                    "Up" => key(KeyCode::Up),
+                    "Down" => key(KeyCode::Down),
+                    "Left" => key(KeyCode::Left),
+                    "Right" => key(KeyCode::Right),
+                    "BS" => key(KeyCode::Backspace),
+                    "Space" => key(KeyCode::Char(' ')),
+                    "C-c" => KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+                    other => panic!("unknown key name {other}"),
+                });
+                rest = &rest[end + 1..];
+                continue;
+            }
+            out.push(key(KeyCode::Char(c)));
+            rest = &rest[c.len_utf8()..];
+        }
+        out
+    }
+
+    fn press(app: &mut App, spec: &str) -> Vec<Effect> {
+        keys(spec)
+            .into_iter()
+            .map(|k| app.handle_key(k))
+            .filter(|e| *e != Effect::None)
+            .collect()
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct Seen {
+        selected_id: Option<u64>,
+        focus: Focus,
+        tab: Tab,
+        body: BodyMode,
+        paused: bool,
+        list_len: usize,
+    }
+
+    fn seen(app: &App) -> Seen {
+        Seen {
+            selected_id: app.selected().map(|d| d.id),
+            focus: app.focus,
+            tab: app.tab,
+            body: app.body_mode,
+            paused: app.paused,
+            list_len: app.list_len(),
+        }
+    }
+
+    #[test]
+    fn key_sequences_move_switch_and_pause() {
+        use BodyMode::{Hex, Pretty, Raw};
+        use Focus::{Detail, List};
+        use Tab::{Body, Headers, Overview, Response};
+        let s = |selected_id, focus, tab, body, paused, list_len| Seen {
+            selected_id: Some(selected_id),
+            focus,
+            tab,
+            body,
+            paused,
+            list_len,
+        };
+        // (keys after 6 deliveries, expected state)
+        let cases = [
+            ("", s(6, List, Overview, Pretty, false, 6)),
+            ("k", s(5, List, Overview, Pretty, true, 6)),
+            ("kkj", s(5, List, Overview, Pretty, true, 6)),
+            ("<Up><Up><Down>", s(5, List, Overview, Pretty, true, 6)),
+            ("g", s(1, List, Overview, Pretty, true, 6)),
+            ("gG", s(6, List, Overview, Pretty, false, 6)),
+            ("gkkk", s(1, List, Overview, Pretty, true, 6)),
+            ("Gjjj", s(6, List, Overview, Pretty, false, 6)),
+            ("<Space>", s(6, List, Overview, Pretty, true, 6)),
+            ("<Space><Space>", s(6, List, Overview, Pretty, false, 6)),
+            ("gk<Space>", s(6, List, Overview, Pretty, false, 6)),
+            ("<Tab>", s(6, Detail, Overview, Pretty, false, 6)),
+            ("<Tab><Tab>", s(6, List, Overview, Pretty, false, 6)),
+            ("<Enter>", s(6, Detail, Overview, Pretty, false, 6)),
+            ("<Enter><Esc>", s(6, List, Overview, Pretty, false, 6)),
+            ("<Tab>k", s(6, Detail, Overview, Pretty, false, 6)),
+            ("<Right>", s(6, List, Headers, Pretty, false, 6)),
+            (
+                "<Right><Right><Right>",
+                s(6, List, Response, Pretty, false, 6),
+            ),
+            ("<Left>", s(6, List, Response, Pretty, false, 6)),
+            (
+                "<Right><Right><Right><Right>",
+                s(6, List, Overview, Pretty, false, 6),
+            ),
+            ("l3", s(6, List, Body, Pretty, false, 6)),
+            ("b", s(6, List, Body, Pretty, false, 6)),
+            ("bb", s(6, List, Body, Raw, false, 6)),
+            ("bbb", s(6, List, Body, Hex, false, 6)),
+            ("bbbb", s(6, List, Body, Pretty, false, 6)),
+            ("?j", s(6, List, Overview, Pretty, false, 6)),
+            (
+                "/event:workflow.*<Enter>",
+                s(6, List, Overview, Pretty, false, 3),
+            ),
+            (
+                "/event:workflow.*<Enter>k",
+                s(4, List, Overview, Pretty, true, 3),
+            ),
+            (
+                "/verdict:mismatch<Enter>",
+                s(6, List, Overview, Pretty, false, 2),
+            ),
+            (
+                "/verdict:invalid event:tool.*<Enter>",
+                s(3, List, Overview, Pretty, false, 1),
+            ),
+            ("/\"n\":5<Enter>", s(5, List, Overview, Pretty, false, 1)),
+            (
+                "/event:workflow.*<Enter><Esc>",
+                s(6, List, Overview, Pretty, false, 6),
+            ),
+            ("/event:tool.*<Esc>", s(6, List, Overview, Pretty, false, 6)),
+            (
+                "kk/event:tool.*<Enter>",
+                s(3, List, Overview, Pretty, true, 3),
+            ),
+            ("q", s(6, List, Overview, Pretty, false, 6)),
+        ];
+        for (spec, expected) in cases {
+            let mut app = app_with(6);
+            press(&mut app, spec);
+            assert_eq!(seen(&app), expected, "keys {spec:?}");
+        }
+    }
+
+    #[test]
+    fn quit_copy_and_replay_are_effects() {
+        let mut app = app_with(3);
+        assert_eq!(press(&mut app, "q"), vec![Effect::Quit]);
+        assert_eq!(press(&mut app, "<C-c>"), vec![Effect::Quit]);
+        let selected = app.selected().cloned().unwrap();
+        assert_eq!(
+            press(&mut app, "c"),
+            vec![Effect::Copy(Arc::clone(&selected))]
+        );
+        assert_eq!(
+            press(&mut app, "rR"),
+            vec![
+                Effect::Replay(Arc::clone(&selected), ReplayMode::Resigned),
+                Effect::Replay(selected, ReplayMode::AsIs)
+            ]
+        );
+        // Typed into the filter, q is text; Ctrl-C still quits.
+        assert_eq!(press(&mut app, "/q"), vec![]);
+        assert_eq!(app.filter_input().text(), "q");
+        assert_eq!(press(&mut app, "<C-c>"), vec![Effect::Quit]);
+        // Help closes on any key, q included, without quitting.
+        let mut app = app_with(1);
+        assert_eq!(press(&mut app, "?q"), vec![]);
+        assert_eq!(app.mode, Mode::Normal);
+        // Nothing to act on in an empty list.
+        let mut empty = app_with(0);
+        assert_eq!(press(&mut empty, "crRjkgG<Tab><Enter>"), vec![]);
+        assert_eq!(empty.status().unwrap().kind, StatusKind::Error);
+    }
+
+    #[test]
+    fn a_bad_filter_term_shows_an_error_and_keeps_the_last_good_filter() {
+        let mut app = app_with(6);
+        press(&mut app, "/event:tool.* verdict:nope");
+        assert_eq!(app.mode, Mode::Filter);
+        assert!(app.filter_error().unwrap().contains("verdict:nope"));
+        press(&mut app, "<Enter>");
+        assert_eq!(app.mode, Mode::Filter, "Enter does not accept an error");
+        press(&mut app, "<BS><BS><BS><BS>valid<Enter>");
+        assert_eq!(app.mode, Mode::Normal);
+        assert_eq!(app.filter_error(), None);
+        assert_eq!(app.list_len(), 2);
+    }
+
+    #[test]
+    fn the_picker_applies_presets_and_typed_rules_to_the_policy_handle() {
+        // (keys, the policy described afterwards, still in the picker)
+        let cases = [
+            ("p<Enter>", "200; otherwise 200", false),
+            ("pj<Enter>", "500; otherwise 200", false),
+            (
+                "p<Down><Down><Down><Down>j<Enter>",
+                "reset; otherwise 200",
+                false,
+            ),
+            ("pjjjjjjjj<Enter>", "12s+200; otherwise 200", false),
+            (
+                "p<Tab>500,500,200<Enter>",
+                "500,500,200; otherwise 200",
+                false,
+            ),
+            (
+                "p<Tab>workflow.*=timeout; 503<Enter>",
+                "workflow.*=timeout; 503; otherwise 200",
+                false,
+            ),
+            ("p<Tab>500,5x0<Enter>", "200", true),
+            ("p<Tab>forward<Enter>", "200", true),
+            ("pj<Esc>", "200", false),
+        ];
+        for (spec, described, in_picker) in cases {
+            let handle = PolicyHandle::new(Policy::default_for(false));
+            let mut app = App::new(config(), handle.clone());
+            press(&mut app, spec);
+            assert_eq!(handle.current().describe(), described, "keys {spec:?}");
+            assert_eq!(
+                matches!(app.mode, Mode::Picker(_)),
+                in_picker,
+                "keys {spec:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_rule_that_does_not_parse_is_shown_with_its_column_in_the_field() {
+        let mut app = App::new(config(), PolicyHandle::new(Policy::default_for(false)));
+        press(&mut app, "p<Tab>200; tool.*=500,5x0<Enter>");
+        let Mode::Picker(picker) = &app.mode else {
+            panic!("the picker stays open on an error")
+        };
+        let error = picker.error.as_ref().unwrap();
+        assert_eq!(error.column, 17, "the column of 5x0 in the whole field");
+        assert!(error.message.contains("found \"5x0\""), "{}", error.message);
+        assert!(picker.on_field());
+        // Editing clears the error; the field is kept.
+        press(&mut app, "<BS>");
+        let Mode::Picker(picker) = &app.mode else {
+            panic!()
+        };
+        assert_eq!(picker.error, None);
+        assert_eq!(picker.field.text(), "200; tool.*=500,5x");
+        // forward is offered, and accepted, only when forwarding is set.
+        let forwarding = PolicyHandle::new(Policy::default_for(true));
+        let mut app = App::new(config(), forwarding.clone());
+        press(&mut app, "p");
+        let Mode::Picker(picker) = &app.mode else {
+            panic!()
+        };
+        assert!(picker.presets.iter().any(|p| p.rule == "forward"));
+        press(&mut app, "<Tab>500,500,forward<Enter>");
+        assert_eq!(
+            forwarding.current().describe(),
+            "500,500,forward; otherwise forward"
+        );
+        // Reopened, the field holds the rules in force.
+        press(&mut app, "p");
+        let Mode::Picker(picker) = &app.mode else {
+            panic!()
+        };
+        assert_eq!(picker.field.text(), "500,500,forward");
+        assert!(picker.on_field() && picker.field.all_selected());
+        // Typing replaces the rules shown; moving the cursor first keeps them.
+        press(&mut app, "503<Enter>");
+        assert_eq!(forwarding.current().describe(), "503; otherwise forward");
+        press(&mut app, "p<Tab><Left><Right>,forward<Enter>");
+        assert_eq!(
+            forwarding.current().describe(),
+            "503,forward; otherwise forward"
+        );
+        // An empty field goes back to the default.
+        let mut app2 = App::new(config(), forwarding.clone());
+        press(&mut app2, "p");
+        for _ in 0..20 {
+            app2.handle_key(key(KeyCode::Backspace));
+        }
+        press(&mut app2, "<Enter>");
+        assert_eq!(forwarding.current().describe(), "forward");
+    }
+
+    #[test]
+    fn the_history_is_capped_and_the_selection_follows_or_stays() {
+        let mut config = config();
+        config.history_cap = 4;
+        let mut app = App::new(config, PolicyHandle::new(Policy::default_for(false)));
+        app.set_geometry(3, 10, 0);
+        for id in 1..=6 {
+            app.ingest(Arc::new(sample(id, b"{}")));
+        }
+        assert_eq!(app.history_len(), 4);
+        assert_eq!(app.counters.total, 6, "counters count everything seen");
+        assert_eq!(app.selected().unwrap().id, 6);
+        let ids: Vec<u64> = app.visible().map(|(_, d)| d.id).collect();
+        assert_eq!(ids, vec![4, 5, 6], "the newest rows fill the screen");
+        // Paused on #4: new arrivals do not move the selection.
+        press(&mut app, "kk");
+        assert_eq!(app.selected().unwrap().id, 4);
+        app.ingest(Arc::new(sample(7, b"{}")));
+        assert_eq!(app.selected().unwrap().id, 4);
+        // #4 is evicted: the selection moves to the oldest left.
+        app.ingest(Arc::new(sample(8, b"{}")));
+        app.ingest(Arc::new(sample(9, b"{}")));
+        assert_eq!(app.selected().unwrap().id, 6);
+        // A record seen again after a resync is ignored.
+        app.ingest(Arc::new(sample(9, b"{}")));
+        app.ingest(Arc::new(sample(2, b"{}")));
+        assert_eq!(app.counters.total, 9);
+        assert_eq!(app.last_id(), 9);
+    }
+
+    #[test]
+    fn counters_sort_answers_by_class() {
+        let mut app = app_with(0);
+        for (id, status, action) in [
+            (1, Some(200), "status"),
+            (2, Some(500), "status"),
+            (3, None, "reset"),
+            (4, Some(201), "forward"),
+        ] {
+            let mut d = sample(id, b"{}");
+            d.response.status = status;
+            d.response.action = action.into();
+            app.ingest(Arc::new(d));
+        }
+        assert_eq!(app.counters.by_class, [0, 2, 0, 0, 1]);
+        assert_eq!(app.counters.no_answer, 1);
+        assert_eq!(app.counters.valid, 4);
+    }
+}

@@ -1,0 +1,654 @@
+//! Whole screens of the dashboard, drawn on ratatui's `TestBackend` and
+//! kept as `insta` snapshots at 80×24 and 160×48; and the promises about
+//! every screen: no untrusted control character reaches a cell, and
+//! `NO_COLOR` means no colour.
+//!
+//! Times, ids and the UTC offset are fixed, so a snapshot changes only
+//! when the screen does.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+
+use super::app::{App, AppConfig, HISTORY_CAP, StatusKind};
+use super::fit;
+use crate::delivery::tests::sample;
+use crate::delivery::{Delivery, ForwardRecord, ResponseRecord};
+use crate::policy::{Policy, PolicyHandle};
+use crate::signature::Verdict;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+const TOOL_COMPLETED: &str = r#"{"event":"tool.execution.completed","timestamp":"2026-11-23T09:14:07.123456Z","data":{"tool_id":"abc-123","tool_name":"Gmail - Send Email","status":"success","execution_time":1.234,"error":null}}"#;
+const WORKFLOW_FAILED: &str = r#"{"event":"workflow.failed","timestamp":"2026-11-23T09:14:07.123456Z","data":{"workflow_id":"wf-7f3a","workflow_name":"Daily digest","status":"failed","execution_time":3.25,"error":"step 2 (Slack - Post Message) failed"}}"#;
+
+fn config(forwarding: bool) -> AppConfig {
+    AppConfig {
+        listen_url: "http://127.0.0.1:4000".into(),
+        fingerprints: vec!["whsec_…LaSw".into()],
+        store_path: Some(PathBuf::from(
+            "/home/dev/.local/share/danube-hooks/deliveries.jsonl",
+        )),
+        forward_url: forwarding.then(|| "http://localhost:3000/webhooks/danube".to_string()),
+        log_path: PathBuf::from("/home/dev/.local/share/danube-hooks/danube-hooks.log"),
+        color: true,
+        utc_offset: FixedOffset::east_opt(0).unwrap(),
+        history_cap: HISTORY_CAP,
+    }
+}
+
+fn app(forwarding: bool) -> App {
+    App::new(
+        config(forwarding),
+        PolicyHandle::new(Policy::default_for(forwarding)),
+    )
+}
+
+fn at(time: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(time)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn headers(body: &str, t: i64) -> Vec<(String, String)> {
+    vec![
+        ("host".into(), "hooks.example.ngrok.app".into()),
+        ("user-agent".into(), "Danube-Webhooks/1.0".into()),
+        ("content-length".into(), body.len().to_string()),
+        ("content-type".into(), "application/json".into()),
+        (
+            "x-danube-signature".into(),
+            format!(
+                "t={t},sha256=f95356e13685559cb836d8a17a153ecc25c5cd484a1c841d85daa01c859d0b88"
+            ),
+        ),
+        ("x-forwarded-for".into(), "203.0.113.7".into()),
+        ("accept-encoding".into(), "gzip".into()),
+    ]
+}
+
+fn delivery(id: u64, time: &str, body: &str) -> Delivery {
+    let mut d = sample(id, body.as_bytes());
+    d.received_at = at(time);
+    d.headers = headers(body, 1_795_430_047);
+    d.path = "/webhooks/danube".into();
+    d.signature.timestamp = Some(1_795_430_047);
+    d.signature.skew_s = Some(2);
+    d.signature.secret = Some("whsec_…LaSw".into());
+    d.signature.detail =
+        "The signature matches secret whsec_…LaSw and t is 2 s old (tolerance 300 s).".into();
+    d.response.rule = "default 200".into();
+    d.duration_ms = 0.8;
+    d
+}
+
+fn mismatch(mut d: Delivery) -> Delivery {
+    d.signature.verdict = Verdict::Mismatch;
+    d.signature.secret = None;
+    d.signature.detail =
+        "No configured secret (whsec_…LaSw) gives this digest for this body and t.".into();
+    d.signature.hints = vec![
+        "the digest matches if the body ended with a newline: the trailing newline was \
+         removed after signing"
+            .into(),
+    ];
+    d
+}
+
+fn stale(mut d: Delivery) -> Delivery {
+    d.signature.verdict = Verdict::Stale;
+    d.signature.skew_s = Some(952);
+    d.signature.detail = "The signature matches secret whsec_…LaSw, but t is 952 s old, \
+                          beyond the 300 s tolerance."
+        .into();
+    d.signature.hints = vec![
+        "a receiver must reject it: check this machine's clock, or whether the delivery \
+         was held up or replayed"
+            .into(),
+    ];
+    d
+}
+
+fn answered(mut d: Delivery, action: &str, status: Option<u16>, rule: &str) -> Delivery {
+    d.response = ResponseRecord {
+        action: action.into(),
+        status,
+        delay_ms: 0,
+        rule: rule.into(),
+    };
+    d
+}
+
+/// Valid, mismatch, stale, and answers of each kind.
+fn list_app() -> App {
+    let mut app = app(false);
+    let deliveries = [
+        delivery(1, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED),
+        mismatch(answered(
+            delivery(2, "2026-11-23T09:14:09.456Z", WORKFLOW_FAILED),
+            "status",
+            Some(500),
+            "500 #1",
+        )),
+        stale(delivery(3, "2026-11-23T09:15:41.002Z", TOOL_COMPLETED)),
+        answered(
+            delivery(4, "2026-11-23T09:16:00.250Z", WORKFLOW_FAILED),
+            "reset",
+            None,
+            "reset #1",
+        ),
+    ];
+    let mut deliveries = deliveries;
+    deliveries[3].attempt = 2;
+    for d in deliveries {
+        app.ingest(Arc::new(d));
+    }
+    app
+}
+
+/// One delivery tried three times: 500, 500, then forwarded to the
+/// receiver, which answered 201.
+fn timeline_app() -> App {
+    let mut app = app(true);
+    let rule = "500,500,forward";
+    let first = mismatch(answered(
+        delivery(7, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED),
+        "status",
+        Some(500),
+        &format!("{rule} #1"),
+    ));
+    let second = answered(
+        delivery(8, "2026-11-23T09:14:12.130Z", TOOL_COMPLETED),
+        "status",
+        Some(500),
+        &format!("{rule} #2"),
+    );
+    let mut third = answered(
+        delivery(9, "2026-11-23T09:14:37.200Z", TOOL_COMPLETED),
+        "forward",
+        Some(201),
+        &format!("{rule} #3"),
+    );
+    third.forward = Some(ForwardRecord {
+        url: "http://localhost:3000/webhooks/danube".into(),
+        status: Some(201),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-request-id".into(), "req-5d1c".into()),
+        ],
+        error: None,
+        duration_ms: 12,
+        body_preview: Some(r#"{"received":true}"#.into()),
+    });
+    third.duration_ms = 14.2;
+    for (attempt, mut d) in [first, second, third].into_iter().enumerate() {
+        d.attempt = attempt as u32 + 1;
+        app.ingest(Arc::new(d));
+    }
+    app.ingest(Arc::new(delivery(
+        10,
+        "2026-11-23T09:14:40.000Z",
+        WORKFLOW_FAILED,
+    )));
+    press(&mut app, "k");
+    app
+}
+
+fn press(app: &mut App, keys: &str) {
+    for c in keys.chars() {
+        app.handle_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+}
+
+fn press_code(app: &mut App, code: KeyCode) {
+    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+fn draw(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    fit(app, Rect::new(0, 0, width, height));
+    terminal
+        .draw(|frame| frame.render_widget(&*app, frame.area()))
+        .unwrap();
+    terminal
+}
+
+/// The screen as text, one quoted row per line.
+fn screen(app: &mut App, width: u16, height: u16) -> String {
+    draw(app, width, height).backend().to_string()
+}
+
+/// A snapshot of `app` at each size.
+fn snap(name: &str, app: &mut App) {
+    for (width, height) in SIZES {
+        insta::assert_snapshot!(
+            format!("{name}_{width}x{height}"),
+            screen(app, width, height)
+        );
+    }
+}
+
+#[test]
+fn empty() {
+    snap("empty", &mut app(false));
+}
+
+#[test]
+fn list_with_valid_mismatch_and_stale() {
+    snap("list", &mut list_app());
+}
+
+#[test]
+fn list_filtered_and_paused() {
+    let mut app = list_app();
+    press(&mut app, "k/");
+    for c in "event:workflow.*".chars() {
+        press(&mut app, &c.to_string());
+    }
+    press_code(&mut app, KeyCode::Enter);
+    snap("list_filtered", &mut app);
+}
+
+#[test]
+fn overview_with_a_three_attempt_timeline() {
+    let mut app = timeline_app();
+    press(&mut app, "k");
+    assert_eq!(app.selected().unwrap().id, 8);
+    snap("overview_timeline", &mut app);
+}
+
+#[test]
+fn headers_tab() {
+    let mut app = timeline_app();
+    press(&mut app, "2");
+    snap("headers", &mut app);
+}
+
+#[test]
+fn body_tab_pretty_raw_and_hex() {
+    let mut app = timeline_app();
+    press(&mut app, "b");
+    snap("body_pretty", &mut app);
+    press(&mut app, "b");
+    snap("body_raw", &mut app);
+    press(&mut app, "b");
+    snap("body_hex", &mut app);
+}
+
+#[test]
+fn response_tab_with_a_forward() {
+    let mut app = timeline_app();
+    press(&mut app, "4");
+    assert_eq!(app.selected().unwrap().id, 9);
+    snap("response_forward", &mut app);
+}
+
+#[test]
+fn response_tab_of_a_reset_says_what_a_tunnel_makes_of_it() {
+    let mut app = list_app();
+    press(&mut app, "4");
+    assert_eq!(app.selected().unwrap().response.action, "reset");
+    let text = screen(&mut app, 160, 48);
+    assert!(
+        text.contains("tunnel answers with its own gateway error"),
+        "{text}"
+    );
+}
+
+#[test]
+fn policy_picker() {
+    let mut app = list_app();
+    press(&mut app, "pjj");
+    snap("picker", &mut app);
+}
+
+#[test]
+fn policy_picker_with_an_inline_parse_error() {
+    let mut app = list_app();
+    press(&mut app, "p");
+    press_code(&mut app, KeyCode::Tab);
+    for c in "500,500,forwrd".chars() {
+        press(&mut app, &c.to_string());
+    }
+    press_code(&mut app, KeyCode::Enter);
+    snap("picker_error", &mut app);
+}
+
+#[test]
+fn help() {
+    let mut app = list_app();
+    press(&mut app, "?");
+    snap("help", &mut app);
+}
+
+#[test]
+fn the_list_builds_only_what_fits_and_keeps_the_newest_in_view() {
+    let mut app = app(false);
+    for id in 1..=5000 {
+        app.ingest(Arc::new(delivery(
+            id,
+            "2026-11-23T09:14:07.123Z",
+            TOOL_COMPLETED,
+        )));
+    }
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("#5000"), "{text}");
+    assert!(!text.contains("#4000 "), "{text}");
+    assert_eq!(
+        app.visible().count(),
+        super::view::list_rows(Rect::new(0, 0, 80, 24))
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Untrusted text never reaches a cell as itself.
+
+const HOSTILE: &str =
+    "a\x1b[2J\x1b]52;c;cHduZWQ=\x07b\u{9b}31m\x7fc\u{202e}d\u{2066}\u{200f}\u{61c}\r\n\te";
+
+fn hostile_delivery(id: u64) -> Delivery {
+    // Valid JSON: serde escapes C0 as \u001b, and leaves DEL, C1 and the
+    // bidi controls as they are, for the pretty view to escape.
+    let body = serde_json::json!({
+        "event": format!("tool.{HOSTILE}"),
+        "data": { format!("k{HOSTILE}"): HOSTILE, "n": 1 },
+    })
+    .to_string();
+    let mut d = delivery(id, "2026-11-23T09:14:07.123Z", &body);
+    d.event = Some(format!("tool.{HOSTILE}"));
+    d.path = format!("/hooks/{HOSTILE}");
+    d.method = "POST".into();
+    d.headers.push((format!("x-{HOSTILE}"), HOSTILE.into()));
+    d.remote_addr = HOSTILE.into();
+    d.signature.detail = HOSTILE.into();
+    d.signature.hints = vec![HOSTILE.into()];
+    d.signature.secret = Some(HOSTILE.into());
+    d.response.action = format!("reset{HOSTILE}");
+    d.response.rule = HOSTILE.into();
+    d.forward = Some(ForwardRecord {
+        url: format!("http://localhost:3000/{HOSTILE}"),
+        status: None,
+        headers: vec![(HOSTILE.into(), HOSTILE.into())],
+        error: Some(HOSTILE.into()),
+        duration_ms: 3,
+        body_preview: Some(HOSTILE.into()),
+    });
+    d
+}
+
+fn assert_clean(buffer: &Buffer, what: &str) {
+    for cell in &buffer.content {
+        assert!(
+            !cell.symbol().chars().any(crate::display::is_dangerous),
+            "{what}: a cell holds {:?}",
+            cell.symbol()
+        );
+    }
+}
+
+fn all_text(buffer: &Buffer) -> String {
+    buffer
+        .content
+        .iter()
+        .map(ratatui::buffer::Cell::symbol)
+        .collect()
+}
+
+#[test]
+fn no_control_character_of_a_delivery_reaches_a_cell() {
+    let mut app = app(true);
+    app.ingest(Arc::new(hostile_delivery(1)));
+    // Raw bodies that are not JSON, with invalid UTF-8 as well.
+    let mut raw = hostile_delivery(2);
+    raw.body = [HOSTILE.as_bytes(), b"\xff\xfe"].concat();
+    app.ingest(Arc::new(raw));
+    app.set_status(StatusKind::Error, HOSTILE);
+    let mut screens = Vec::new();
+    for selected in ["G", "k"] {
+        press(&mut app, selected);
+        for tab in ["1", "2", "4"] {
+            press(&mut app, tab);
+            screens.push(format!("{selected} tab {tab}"));
+            for (width, height) in SIZES {
+                let terminal = draw(&mut app, width, height);
+                assert_clean(terminal.backend().buffer(), screens.last().unwrap());
+            }
+        }
+        press(&mut app, "3");
+        for mode in ["pretty", "raw", "hex"] {
+            for (width, height) in SIZES {
+                let terminal = draw(&mut app, width, height);
+                assert_clean(
+                    terminal.backend().buffer(),
+                    &format!("{selected} body {mode}"),
+                );
+            }
+            press(&mut app, "b");
+        }
+    }
+    // Typed into the filter and the picker's field (a paste can carry
+    // anything).
+    press(&mut app, "/");
+    for c in HOSTILE.chars() {
+        press(&mut app, &c.to_string());
+    }
+    let terminal = draw(&mut app, 120, 30);
+    assert_clean(terminal.backend().buffer(), "filter");
+    press_code(&mut app, KeyCode::Esc);
+    press(&mut app, "p");
+    press_code(&mut app, KeyCode::Tab);
+    for c in HOSTILE.chars() {
+        press(&mut app, &c.to_string());
+    }
+    press_code(&mut app, KeyCode::Enter);
+    let terminal = draw(&mut app, 120, 30);
+    assert_clean(terminal.backend().buffer(), "picker");
+
+    // Shown as visible escapes, not dropped.
+    press_code(&mut app, KeyCode::Esc);
+    press(&mut app, "G2");
+    let terminal = draw(&mut app, 160, 48);
+    let text = all_text(terminal.backend().buffer());
+    for escape in [
+        "\\x1b[2J",
+        "\\x1b]52;c;",
+        "\\x07",
+        "\\x9b",
+        "\\x7f",
+        "\\u{202e}",
+        "\\u{2066}",
+        "\\u{200f}",
+        "\\u{061c}",
+    ] {
+        assert!(text.contains(escape), "{escape} is not shown in:\n{text}");
+    }
+}
+
+#[test]
+fn no_color_means_no_colour_in_any_cell() {
+    let mut colored = timeline_app();
+    let terminal = draw(&mut colored, 120, 40);
+    assert!(
+        terminal
+            .backend()
+            .buffer()
+            .content
+            .iter()
+            .any(|c| c.fg != Color::Reset || c.bg != Color::Reset),
+        "colour is used when allowed"
+    );
+    let mut plain = timeline_app();
+    plain.config.color = false;
+    for keys in ["", "2", "3", "b", "b", "4", "p", "\x1b", "?"] {
+        if keys == "\x1b" {
+            press_code(&mut plain, KeyCode::Esc);
+        } else {
+            press(&mut plain, keys);
+        }
+        let terminal = draw(&mut plain, 120, 40);
+        for cell in &terminal.backend().buffer().content {
+            assert_eq!(
+                (cell.fg, cell.bg),
+                (Color::Reset, Color::Reset),
+                "after {keys:?}: a coloured cell {:?}",
+                cell.symbol()
+            );
+        }
+    }
+    // And the badges and the selection still read without colour.
+    let mut plain = list_app();
+    plain.config.color = false;
+    let text = screen(&mut plain, 120, 40);
+    for badge in ["VALID", "MISMATCH", "STALE", "500", "RESET", "[1 Overview]"] {
+        assert!(text.contains(badge), "{badge} missing:\n{text}");
+    }
+}
+
+#[test]
+fn no_color_is_honoured_only_when_set_and_not_empty() {
+    use std::ffi::OsStr;
+    assert!(super::color_allowed(None));
+    assert!(super::color_allowed(Some(OsStr::new(""))));
+    assert!(!super::color_allowed(Some(OsStr::new("1"))));
+}
+
+#[test]
+fn every_size_down_to_tiny_draws_without_panicking() {
+    let mut app = timeline_app();
+    for (width, height) in [(1, 1), (10, 5), (40, 10), (80, 24), (79, 23), (200, 60)] {
+        for keys in ["1", "2", "3", "b", "b", "4", "p", "?"] {
+            press(&mut app, keys);
+            draw(&mut app, width, height);
+            if keys == "p" || keys == "?" {
+                press_code(&mut app, KeyCode::Esc);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Falling behind the store's broadcast.
+
+fn test_loop(
+    store_rx: tokio::sync::broadcast::Receiver<crate::store::StoreEvent>,
+    store_path: Option<PathBuf>,
+    log_dir: &std::path::Path,
+) -> super::Loop {
+    super::Loop {
+        store_rx,
+        store_open: true,
+        store_path,
+        replayer: Arc::new(|_, _| Box::pin(async { Err("not in this test".to_string()) })),
+        curl_base: "http://127.0.0.1:4000".into(),
+        log: super::LogFile::beside(Some(&log_dir.join("deliveries.jsonl"))),
+        panics_seen: 0,
+    }
+}
+
+fn ids(app: &App) -> Vec<u64> {
+    app.visible().map(|(_, d)| d.id).collect()
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "danube-hooks-tui-{name}-{}-{}",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn a_lagging_dashboard_reads_what_it_missed_back_from_the_store() {
+    use crate::store::{DeliveryStore, StoreConfig, StoreEvent};
+    let dir = Dir::new("lag");
+    let path = dir.0.join("deliveries.jsonl");
+    let (store, _) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+    // A broadcast of 2 that gets 5: the receiver misses the first 3.
+    let (events_tx, events_rx) = tokio::sync::broadcast::channel(2);
+    for _ in 1..=5 {
+        let stored = store
+            .append(delivery(0, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED))
+            .await;
+        events_tx.send(StoreEvent::Delivery(stored)).unwrap();
+    }
+    store.sync().await.unwrap();
+    let mut looping = test_loop(events_rx, Some(path), &dir.0);
+    let mut app = app(false);
+    looping.drain_store(&mut app).await;
+    assert_eq!(
+        ids(&app),
+        vec![1, 2, 3, 4, 5],
+        "read back, then no duplicate"
+    );
+    assert_eq!(app.counters.total, 5);
+    assert_eq!(app.skipped, 0);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn without_a_store_a_lag_is_shown_as_skipped() {
+    use crate::store::StoreEvent;
+    let dir = Dir::new("skip");
+    let (events_tx, events_rx) = tokio::sync::broadcast::channel(2);
+    for id in 1..=5 {
+        let d = delivery(id, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED);
+        events_tx.send(StoreEvent::Delivery(Arc::new(d))).unwrap();
+    }
+    events_tx
+        .send(StoreEvent::Warning("disk \x1b[2J full".into()))
+        .unwrap();
+    let mut looping = test_loop(events_rx, None, &dir.0);
+    let mut app = app(false);
+    looping.drain_store(&mut app).await;
+    assert_eq!(app.skipped, 4);
+    assert_eq!(ids(&app), vec![5]);
+    let text = screen(&mut app, 120, 30);
+    assert!(text.contains("4 skipped"), "{text}");
+    assert!(text.contains("store: disk \\x1b[2J full"), "{text}");
+    let log = std::fs::read_to_string(dir.0.join("danube-hooks.log")).unwrap();
+    assert!(log.contains("store: disk \\x1b[2J full"), "{log}");
+}
+
+#[test]
+fn the_detail_scrolls_within_its_content() {
+    let mut app = timeline_app();
+    press(&mut app, "3");
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains(" 1–10/12 "), "{text}");
+    press_code(&mut app, KeyCode::Tab);
+    press(&mut app, "jjjjj");
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains(" 3–12/12 "), "held at the end:\n{text}");
+    assert!(
+        !text.contains("195 bytes"),
+        "the first row scrolled away:\n{text}"
+    );
+    press(&mut app, "k");
+    assert!(screen(&mut app, 80, 24).contains(" 2–11/12 "));
+    press(&mut app, "g");
+    assert!(screen(&mut app, 80, 24).contains("195 bytes"));
+    // Another delivery starts at the top.
+    press(&mut app, "G");
+    press_code(&mut app, KeyCode::Tab);
+    press(&mut app, "k");
+    assert!(screen(&mut app, 80, 24).contains(" 1–10/"));
+}

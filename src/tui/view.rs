@@ -1,0 +1,1621 @@
+//! Drawing the dashboard: `impl Widget for &App` and its `render_*` helpers.
+//! Reads the state and never changes it.
+//!
+//! Every piece of text that came with a delivery (path, headers, body,
+//! event, the receiver's answer) and every path or message goes through
+//! [`crate::display`] before it reaches a cell, so no byte of it can drive
+//! the terminal. Colour is an addition, never the only signal: badges are
+//! words (`VALID`, `MISMATCH`, `500`, `RESET`), the selected tab is in
+//! brackets, the selected row is reversed without colour, and with
+//! `NO_COLOR` no colour is used at all.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Widget};
+use unicode_width::{UnicodeWidthChar as _, UnicodeWidthStr as _};
+
+use super::app::{App, BodyMode, Focus, Mode, Picker, StatusKind, Tab};
+use crate::delivery::{Delivery, format_ms};
+use crate::display::{escape_bytes_multiline, escape_line, escape_multiline};
+use crate::json_style::{self, JsonStyle};
+use crate::signature::Verdict;
+
+/// Rows of the header.
+const HEADER_ROWS: u16 = 3;
+/// Width of the labels in the detail pane.
+const LABEL: usize = 10;
+/// The cell under a text field's cursor: reversed, which needs no colour.
+const CURSOR: Style = Style::new().add_modifier(Modifier::REVERSED);
+
+/// Where each part of the screen goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Areas {
+    pub header: Rect,
+    pub list: Rect,
+    pub detail: Rect,
+    pub status: Rect,
+    pub footer: Rect,
+}
+
+pub fn areas(area: Rect) -> Areas {
+    let [header, body, status, footer] = Layout::vertical([
+        Constraint::Length(HEADER_ROWS),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let [list, detail] =
+        Layout::vertical([Constraint::Percentage(40), Constraint::Fill(1)]).areas(body);
+    Areas {
+        header,
+        list,
+        detail,
+        status,
+        footer,
+    }
+}
+
+/// Delivery rows that fit in the list: its height less the title and the
+/// column names.
+pub fn list_rows(area: Rect) -> usize {
+    usize::from(areas(area).list.height.saturating_sub(2))
+}
+
+/// Rows of content in the detail pane, and the largest scroll that still
+/// shows content, for `app` on a screen of `area`.
+pub fn detail_geometry(app: &App, area: Rect) -> (usize, usize) {
+    let detail = areas(area).detail;
+    let rows = usize::from(detail.height.saturating_sub(1));
+    let total = app.selected().map_or(0, |d| {
+        detail_content(app, d, usize::from(detail.width), 0, 0).0
+    });
+    (rows, total.saturating_sub(rows))
+}
+
+impl Widget for &App {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let theme = Theme {
+            color: self.config.color,
+        };
+        let areas = areas(area);
+        render_header(self, &theme, areas.header, buf);
+        render_list(self, &theme, areas.list, buf);
+        render_detail(self, &theme, areas.detail, buf);
+        render_status(self, &theme, areas.status, buf);
+        render_footer(self, &theme, areas.footer, buf);
+        match &self.mode {
+            Mode::Picker(picker) => render_picker(self, picker, &theme, area, buf),
+            Mode::Help => render_help(self, &theme, area, buf),
+            Mode::Normal | Mode::Filter => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Styles: colour only when allowed, and never the only signal.
+
+struct Theme {
+    color: bool,
+}
+
+impl Theme {
+    fn fg(&self, color: Color) -> Style {
+        if self.color {
+            Style::new().fg(color)
+        } else {
+            Style::new()
+        }
+    }
+
+    fn bold(&self, color: Color) -> Style {
+        self.fg(color).add_modifier(Modifier::BOLD)
+    }
+
+    fn dim(&self) -> Style {
+        if self.color {
+            Style::new().fg(Color::DarkGray)
+        } else {
+            Style::new()
+        }
+    }
+
+    fn label(&self) -> Style {
+        self.fg(Color::Cyan)
+    }
+
+    fn verdict(&self, verdict: Verdict) -> Style {
+        self.bold(match verdict {
+            Verdict::Valid => Color::Green,
+            Verdict::Mismatch | Verdict::Malformed => Color::Red,
+            Verdict::Stale | Verdict::Missing => Color::Yellow,
+            Verdict::Unchecked => Color::Gray,
+        })
+    }
+
+    fn status_code(&self, status: Option<u16>) -> Style {
+        self.bold(match status {
+            Some(200..=299) => Color::Green,
+            Some(300..=399) => Color::Cyan,
+            Some(400..=499) => Color::Yellow,
+            Some(500..=599) => Color::Red,
+            _ => Color::Magenta,
+        })
+    }
+
+    /// A pane's title bar; the focused one stands out without colour too.
+    fn title(&self, focused: bool) -> Style {
+        let style = if self.color {
+            Style::new().fg(Color::White).bg(if focused {
+                Color::Blue
+            } else {
+                Color::DarkGray
+            })
+        } else {
+            Style::new()
+        };
+        if focused {
+            style.add_modifier(Modifier::BOLD)
+        } else {
+            style
+        }
+    }
+
+    fn selected_row(&self) -> Style {
+        if self.color {
+            Style::new()
+                .bg(Color::DarkGray)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::REVERSED)
+        }
+    }
+
+    fn status(&self, kind: StatusKind) -> Style {
+        match kind {
+            StatusKind::Info => Style::new(),
+            StatusKind::Success => self.fg(Color::Green),
+            StatusKind::Error => self.bold(Color::Red),
+        }
+    }
+
+    fn json_key(&self) -> Style {
+        self.fg(Color::Cyan)
+    }
+
+    fn json_string(&self) -> Style {
+        self.fg(Color::Green)
+    }
+
+    fn json_number(&self) -> Style {
+        self.fg(Color::Yellow)
+    }
+
+    fn json_literal(&self) -> Style {
+        self.fg(Color::Magenta)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Words for badges and cells.
+
+/// `VALID`, `MISMATCH`, …
+pub fn verdict_label(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Valid => "VALID",
+        Verdict::Mismatch => "MISMATCH",
+        Verdict::Stale => "STALE",
+        Verdict::Missing => "MISSING",
+        Verdict::Malformed => "MALFORMED",
+        Verdict::Unchecked => "UNCHECKED",
+    }
+}
+
+/// What was answered, short: `200`, `FWD 201`, `200 +12s`, `RESET`, `TIMEOUT`.
+pub fn answer_label(delivery: &Delivery) -> String {
+    let response = &delivery.response;
+    match (response.action.as_str(), response.status) {
+        ("forward", Some(status)) => format!("FWD {status}"),
+        (_, Some(status)) if response.delay_ms > 0 => {
+            format!("{status} +{}", format_ms(response.delay_ms))
+        }
+        (_, Some(status)) => status.to_string(),
+        ("", None) => "-".to_string(),
+        (action, None) => escape_line(&action.to_ascii_uppercase()).into_owned(),
+    }
+}
+
+/// The forward's result, short: `201 12ms`, `FAILED`, `-`.
+fn forward_label(delivery: &Delivery) -> String {
+    match &delivery.forward {
+        None => "-".to_string(),
+        Some(forward) => match (forward.status, &forward.error) {
+            (Some(status), _) => format!("{status} {}", format_ms(forward.duration_ms)),
+            (None, Some(_)) => "FAILED".to_string(),
+            (None, None) => "-".to_string(),
+        },
+    }
+}
+
+/// `0.4ms`, `12.01s`.
+fn duration_label(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.1}ms")
+    } else {
+        format!("{:.2}s", ms / 1000.0)
+    }
+}
+
+/// `+250ms`, `+5.0s`, `+2m05s`.
+fn gap_label(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms < 1000 {
+        format!("+{ms}ms")
+    } else if ms < 60_000 {
+        format!("+{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("+{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+fn time_of(app: &App, time: &DateTime<Utc>) -> String {
+    time.with_timezone(&app.config.utc_offset)
+        .format("%H:%M:%S%.3f")
+        .to_string()
+}
+
+/// What the list shows as the event: the event, or method and path for a
+/// request that was not a POST, or `(no event)`.
+fn what_label(delivery: &Delivery) -> String {
+    if delivery.method != "POST" {
+        return escape_line(&format!("{} {}", delivery.method, delivery.path)).into_owned();
+    }
+    match &delivery.event {
+        Some(event) => escape_line(event).into_owned(),
+        None => "(no event)".to_string(),
+    }
+}
+
+/// `text` cut (with `…`) or padded to exactly `width` columns.
+fn fit(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(width);
+    let mut used = 0;
+    if text.width() <= width {
+        out.push_str(text);
+        used = text.width();
+    } else if width > 0 {
+        for c in text.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > width - 1 {
+                break;
+            }
+            out.push(c);
+            used += w;
+        }
+        out.push('…');
+        used += 1;
+    }
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    out
+}
+
+/// `text` right-aligned in `width` columns.
+fn fit_right(text: &str, width: usize) -> String {
+    let w = text.width();
+    if w >= width {
+        return fit(text, width);
+    }
+    format!("{}{text}", " ".repeat(width - w))
+}
+
+/// `text` with its start cut (`…tail`) to at most `width` columns: for
+/// paths, whose end says most.
+fn fit_tail(text: &str, width: usize) -> Cow<'_, str> {
+    if text.width() <= width || width == 0 {
+        return Cow::Borrowed(text);
+    }
+    let mut kept: Vec<char> = Vec::new();
+    let mut used = 1;
+    for c in text.chars().rev() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width {
+            break;
+        }
+        kept.push(c);
+        used += w;
+    }
+    let mut out = String::from("…");
+    out.extend(kept.into_iter().rev());
+    Cow::Owned(out)
+}
+
+// ---------------------------------------------------------------------------
+// Header, status line, footer.
+
+fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let config = &app.config;
+    let mut first = vec![
+        Span::styled("danube-hooks ", theme.bold(Color::White)),
+        if app.paused {
+            Span::styled("⏸ PAUSED", theme.bold(Color::Yellow))
+        } else {
+            Span::styled("● LIVE", theme.bold(Color::Green))
+        },
+        Span::raw("  "),
+        Span::styled(
+            escape_line(&config.listen_url).into_owned(),
+            theme.bold(Color::Cyan),
+        ),
+    ];
+    if let Some(forward) = &config.forward_url {
+        first.push(Span::styled(" → forward to ", theme.dim()));
+        first.push(Span::raw(escape_line(forward).into_owned()));
+    }
+
+    let policy = escape_line(&app.policy.current().describe()).into_owned();
+    let secrets = if config.fingerprints.is_empty() {
+        "none (not checked)".to_string()
+    } else {
+        escape_line(&config.fingerprints.join(", ")).into_owned()
+    };
+    let store = match &config.store_path {
+        Some(path) => escape_line(&path.display().to_string()).into_owned(),
+        None => "memory only (--no-store)".to_string(),
+    };
+    let used = "policy ".len() + policy.width() + "  secrets ".len() + secrets.width();
+    let room = usize::from(area.width).saturating_sub(used + "  store ".len());
+    let mut second = vec![
+        Span::styled("policy ", theme.label()),
+        Span::styled(policy, theme.bold(Color::Magenta)),
+        Span::styled("  secrets ", theme.label()),
+        Span::raw(secrets),
+    ];
+    // The policy matters most here; the store (also in the banner) goes
+    // when there is no room to say anything useful about it.
+    if room >= 16 {
+        second.push(Span::styled("  store ", theme.label()));
+        second.push(Span::raw(fit_tail(&store, room).into_owned()));
+    }
+    let second = Line::from(second);
+
+    let c = &app.counters;
+    let mut third = vec![
+        Span::styled(format!("{} total", c.total), theme.bold(Color::White)),
+        Span::raw("  "),
+        Span::styled(format!("{} valid", c.valid), theme.fg(Color::Green)),
+        Span::raw("  "),
+        Span::styled(format!("{} invalid", c.invalid), theme.fg(Color::Red)),
+    ];
+    if c.unchecked > 0 {
+        third.push(Span::raw(format!("  {} unchecked", c.unchecked)));
+    }
+    third.push(Span::styled("  │ ", theme.dim()));
+    for (i, count) in c.by_class.iter().enumerate() {
+        let class = i as u16 + 1;
+        if *count > 0 || matches!(class, 2 | 4 | 5) {
+            third.push(Span::styled(
+                format!("{class}xx {count}  "),
+                theme.status_code(Some(class * 100)),
+            ));
+        }
+    }
+    third.push(Span::styled(
+        format!("no answer {}", c.no_answer),
+        theme.status_code(None),
+    ));
+    if app.skipped > 0 {
+        third.push(Span::styled(
+            format!(
+                "  │ {} skipped (fell behind; --no-store keeps no log to read back)",
+                app.skipped
+            ),
+            theme.bold(Color::Yellow),
+        ));
+    }
+    for (row, line) in [Line::from(first), second, Line::from(third)]
+        .iter()
+        .enumerate()
+    {
+        if (row as u16) < area.height {
+            buf.set_line(area.x, area.y + row as u16, line, area.width);
+        }
+    }
+}
+
+fn render_status(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    if area.height == 0 {
+        return;
+    }
+    if app.mode == Mode::Filter {
+        let input = app.filter_input();
+        let mut spans = vec![Span::styled("filter ", theme.bold(Color::Cyan))];
+        spans.extend(input_spans(input.text(), input.cursor()));
+        match app.filter_error() {
+            Some(error) => spans.push(Span::styled(
+                format!("  {}", escape_line(error)),
+                theme.bold(Color::Red),
+            )),
+            None => spans.push(Span::styled(
+                "  text · event:tool.* · verdict:mismatch|invalid|…",
+                theme.dim(),
+            )),
+        }
+        buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+        return;
+    }
+    if let Some(status) = app.status() {
+        let line = Line::styled(
+            escape_line(&status.text).into_owned(),
+            theme.status(status.kind),
+        );
+        buf.set_line(area.x, area.y, &line, area.width);
+    }
+}
+
+/// A text field: the text, escaped, with a reversed cell at the cursor.
+fn input_spans(text: &str, cursor: usize) -> Vec<Span<'static>> {
+    let split = text
+        .char_indices()
+        .nth(cursor)
+        .map_or(text.len(), |(i, _)| i);
+    let (before, after) = text.split_at(split);
+    let mut after_chars = after.chars();
+    let at = after_chars.next();
+    let mut spans = vec![Span::raw(escape_line(before).into_owned())];
+    match at {
+        Some(c) => {
+            let c = c.to_string();
+            let shown = escape_line(&c).into_owned();
+            spans.push(Span::styled(shown, CURSOR));
+            spans.push(Span::raw(escape_line(after_chars.as_str()).into_owned()));
+        }
+        None => spans.push(Span::styled(" ", CURSOR)),
+    }
+    spans
+}
+
+fn render_footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let keys: &[(&str, &str)] = match app.mode {
+        Mode::Normal => &[
+            ("?", "help"),
+            ("q", "quit"),
+            ("↑↓/jk", "move"),
+            ("Tab", "focus"),
+            ("←→", "tabs"),
+            ("r/R", "replay"),
+            ("p", "policy"),
+            ("/", "filter"),
+            ("c", "curl"),
+            ("space", "pause"),
+            ("b", "body"),
+            ("g/G", "first/last"),
+        ],
+        Mode::Filter => &[
+            ("Enter", "keep the filter"),
+            ("Esc", "clear it"),
+            ("←→", "move"),
+            ("Ctrl-U", "erase"),
+        ],
+        Mode::Picker(_) => &[
+            ("↑↓", "choose"),
+            ("Tab", "rules field"),
+            ("Enter", "apply"),
+            ("Esc", "cancel"),
+        ],
+        Mode::Help => &[("any key", "closes the help")],
+    };
+    let mut spans = Vec::new();
+    let mut used = 0;
+    for (key, what) in keys {
+        let width = key.width() + what.width() + 3;
+        if used + width > usize::from(area.width) {
+            break;
+        }
+        used += width;
+        spans.push(Span::styled(*key, theme.bold(Color::Yellow)));
+        spans.push(Span::styled(format!(" {what}  "), theme.dim()));
+    }
+    buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+}
+
+// ---------------------------------------------------------------------------
+// The list.
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Time,
+    Id,
+    What,
+    Path,
+    Verdict,
+    Attempt,
+    Answer,
+    Forward,
+    Duration,
+}
+
+/// The columns and their widths for a list `width` wide; the event takes
+/// what is left. The forward column only when forwarding is set.
+fn columns(width: u16, forwarding: bool) -> Vec<(Col, usize)> {
+    let mut cols = vec![(Col::Time, 12), (Col::Id, 6), (Col::What, 0)];
+    if width >= 120 {
+        cols.push((Col::Path, 24));
+    }
+    cols.extend([(Col::Verdict, 9), (Col::Attempt, 3), (Col::Answer, 9)]);
+    if forwarding {
+        cols.push((Col::Forward, 11));
+    }
+    cols.push((Col::Duration, 8));
+    let fixed: usize = cols.iter().map(|(_, w)| w + 1).sum::<usize>() - 1;
+    let what = usize::from(width).saturating_sub(fixed).max(8);
+    for (col, w) in &mut cols {
+        if *col == Col::What {
+            *w = what;
+        }
+    }
+    cols
+}
+
+fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    if area.height == 0 {
+        return;
+    }
+    let focused = app.focus == Focus::List;
+    let title_area = Rect { height: 1, ..area };
+    buf.set_style(title_area, theme.title(focused));
+    let mut title = format!(
+        "{} Deliveries  {} shown",
+        if focused { "▶" } else { " " },
+        app.list_len()
+    );
+    if app.filter_active() {
+        let _ = write!(
+            title,
+            " of {} · filter: {}",
+            app.history_len(),
+            escape_line(app.filter_input().text())
+        );
+    }
+    if app.paused {
+        title.push_str(" · auto-scroll paused (space resumes)");
+    }
+    buf.set_line(
+        area.x,
+        area.y,
+        &Line::styled(title, theme.title(focused)),
+        area.width,
+    );
+    if area.height < 2 {
+        return;
+    }
+    let cols = columns(area.width, app.config.forward_url.is_some());
+    let names: Vec<Span> = cols
+        .iter()
+        .map(|(col, width)| {
+            let name = match col {
+                Col::Time => "TIME",
+                Col::Id => "ID",
+                Col::What => "EVENT",
+                Col::Path => "PATH",
+                Col::Verdict => "VERDICT",
+                Col::Attempt => "#",
+                Col::Answer => "ANSWERED",
+                Col::Forward => "FORWARD",
+                Col::Duration => "DURATION",
+            };
+            let text = if *col == Col::Duration {
+                fit_right(name, *width)
+            } else {
+                fit(name, *width)
+            };
+            Span::styled(format!("{text} "), theme.bold(Color::Gray))
+        })
+        .collect();
+    buf.set_line(area.x, area.y + 1, &Line::from(names), area.width);
+
+    let rows = Rect {
+        y: area.y + 2,
+        height: area.height - 2,
+        ..area
+    };
+    if app.list_len() == 0 {
+        render_empty_list(app, theme, rows, buf);
+        return;
+    }
+    // Only the rows on screen are built, whatever the history holds.
+    for (row, (index, delivery)) in app.visible().enumerate() {
+        let y = rows.y + row as u16;
+        if y >= rows.bottom() {
+            break;
+        }
+        let selected = app.selected_index() == Some(index);
+        let line = list_row(app, theme, delivery, &cols);
+        if selected {
+            buf.set_style(
+                Rect {
+                    y,
+                    height: 1,
+                    ..rows
+                },
+                theme.selected_row(),
+            );
+        }
+        buf.set_line(rows.x, y, &line, rows.width);
+    }
+}
+
+fn list_row(app: &App, theme: &Theme, delivery: &Delivery, cols: &[(Col, usize)]) -> Line<'static> {
+    let spans = cols
+        .iter()
+        .map(|(col, width)| {
+            let width = *width;
+            let (text, style) = match col {
+                Col::Time => (
+                    fit(&time_of(app, &delivery.received_at), width),
+                    theme.dim(),
+                ),
+                Col::Id => (fit(&format!("#{}", delivery.id), width), Style::new()),
+                Col::What => {
+                    let style = if delivery.event.is_some() {
+                        Style::new()
+                    } else {
+                        theme.dim()
+                    };
+                    (fit(&what_label(delivery), width), style)
+                }
+                Col::Path => (fit(&escape_line(&delivery.path), width), theme.dim()),
+                Col::Verdict => (
+                    fit(verdict_label(delivery.signature.verdict), width),
+                    theme.verdict(delivery.signature.verdict),
+                ),
+                Col::Attempt => {
+                    let mark = if delivery.replay_of.is_some() {
+                        "↺"
+                    } else {
+                        ""
+                    };
+                    (
+                        fit(&format!("{}{mark}", delivery.attempt), width),
+                        Style::new(),
+                    )
+                }
+                Col::Answer => (
+                    fit(&answer_label(delivery), width),
+                    theme.status_code(delivery.response.status),
+                ),
+                Col::Forward => {
+                    let style = match &delivery.forward {
+                        Some(forward) if forward.status.is_some() => {
+                            theme.status_code(forward.status)
+                        }
+                        Some(_) => theme.bold(Color::Red),
+                        None => theme.dim(),
+                    };
+                    (fit(&forward_label(delivery), width), style)
+                }
+                Col::Duration => (
+                    fit_right(&duration_label(delivery.duration_ms), width),
+                    theme.dim(),
+                ),
+            };
+            Span::styled(format!("{text} "), style)
+        })
+        .collect::<Vec<_>>();
+    Line::from(spans)
+}
+
+fn render_empty_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let lines: Vec<Line> = if app.history_len() > 0 {
+        vec![Line::styled(
+            "No delivery matches the filter (Esc clears it, / edits it).",
+            theme.dim(),
+        )]
+    } else {
+        let url = escape_line(&app.config.listen_url).into_owned();
+        let port = url.rsplit(':').next().unwrap_or("4000").to_string();
+        vec![
+            Line::styled(
+                format!("Waiting for deliveries: POST to {url}/any/path"),
+                theme.bold(Color::White),
+            ),
+            Line::styled(
+                format!(
+                    "Put a tunnel in front: ngrok http {port}  or  cloudflared tunnel --url http://localhost:{port}"
+                ),
+                theme.dim(),
+            ),
+            Line::styled(
+                "then register the tunnel's https:// URL as the webhook URL in Danube.",
+                theme.dim(),
+            ),
+        ]
+    };
+    for (i, line) in lines.iter().enumerate() {
+        let y = area.y + 1 + i as u16;
+        if y < area.bottom() {
+            buf.set_line(area.x + 2, y, line, area.width.saturating_sub(2));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The detail pane.
+
+fn render_detail(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    if area.height == 0 {
+        return;
+    }
+    let focused = app.focus == Focus::Detail;
+    let bar = Rect { height: 1, ..area };
+    buf.set_style(bar, theme.title(focused));
+    let mut spans = vec![Span::styled(
+        if focused { "▶ " } else { "  " },
+        theme.title(focused),
+    )];
+    if let Some(delivery) = app.selected() {
+        spans.push(Span::styled(
+            format!("#{}  ", delivery.id),
+            theme.title(focused),
+        ));
+    }
+    for (i, tab) in Tab::ALL.iter().enumerate() {
+        let text = if *tab == app.tab {
+            format!("[{} {}]", i + 1, tab.title())
+        } else {
+            format!(" {} {} ", i + 1, tab.title())
+        };
+        let mut style = theme.title(focused);
+        if *tab == app.tab {
+            style = style.add_modifier(Modifier::BOLD);
+            if theme.color {
+                style = style.fg(Color::Yellow);
+            }
+        }
+        spans.push(Span::styled(text, style));
+    }
+    if app.tab == Tab::Body {
+        spans.push(Span::styled("  b:", theme.title(focused)));
+        for mode in [BodyMode::Pretty, BodyMode::Raw, BodyMode::Hex] {
+            // Narrow, only the mode shown: the room goes to the rows count.
+            let text = if mode == app.body_mode {
+                format!("[{}]", mode.label())
+            } else if area.width >= 100 {
+                format!(" {} ", mode.label())
+            } else {
+                continue;
+            };
+            spans.push(Span::styled(text, theme.title(focused)));
+        }
+    }
+    let bar_line = Line::from(spans);
+    let bar_width = bar_line.width();
+    buf.set_line(area.x, area.y, &bar_line, area.width);
+
+    let content = Rect {
+        y: area.y + 1,
+        height: area.height - 1,
+        ..area
+    };
+    let Some(delivery) = app.selected() else {
+        let line = Line::styled("Nothing selected yet.", theme.dim());
+        if content.height > 0 {
+            buf.set_line(
+                content.x + 2,
+                content.y + 1.min(content.height - 1),
+                &line,
+                content.width,
+            );
+        }
+        return;
+    };
+    let rows = usize::from(content.height);
+    // The scroll as set by keys; the event loop fits it to this layout
+    // before drawing, so the second pass is only for a stale one.
+    let width = usize::from(content.width);
+    let (total, lines) = detail_content(app, delivery, width, app.detail_scroll(), rows);
+    let (scroll, lines) = match total.saturating_sub(rows) {
+        max if app.detail_scroll() > max => {
+            (max, detail_content(app, delivery, width, max, rows).1)
+        }
+        _ => (app.detail_scroll(), lines),
+    };
+    for (i, line) in lines.iter().enumerate() {
+        buf.set_line(content.x, content.y + i as u16, line, content.width);
+    }
+    if total > rows {
+        let more = format!(" {}–{}/{total} ", scroll + 1, (scroll + rows).min(total));
+        // Only where the tabs leave room for it.
+        if bar_width + more.width() < usize::from(area.width) {
+            let x = area.right() - more.width() as u16;
+            buf.set_string(x, area.y, more, theme.title(focused));
+        }
+    }
+}
+
+/// The detail's rows for `delivery` at `width`: how many there are in all,
+/// and the `take` rows from `skip` on. Only those are built as `Line`s for
+/// the body, which may be large.
+fn detail_content(
+    app: &App,
+    delivery: &Delivery,
+    width: usize,
+    skip: usize,
+    take: usize,
+) -> (usize, Vec<Line<'static>>) {
+    let theme = Theme {
+        color: app.config.color,
+    };
+    let mut rows = Rows::new(width.max(1), skip, take);
+    match app.tab {
+        Tab::Overview => overview(app, &theme, delivery, &mut rows),
+        Tab::Headers => headers(&theme, delivery, &mut rows),
+        Tab::Body => body(app.body_mode, &theme, delivery, &mut rows),
+        Tab::Response => response(app, &theme, delivery, &mut rows),
+    }
+    (rows.total, rows.out)
+}
+
+/// Wraps source lines into rows of a width, counting them all and building
+/// only the rows asked for.
+struct Rows {
+    width: usize,
+    skip: usize,
+    take: usize,
+    total: usize,
+    out: Vec<Line<'static>>,
+}
+
+impl Rows {
+    fn new(width: usize, skip: usize, take: usize) -> Self {
+        Self {
+            width,
+            skip,
+            take,
+            total: 0,
+            out: Vec::new(),
+        }
+    }
+
+    fn wanted(&self) -> bool {
+        self.total >= self.skip && self.total < self.skip + self.take
+    }
+
+    /// One source line of safe text (already escaped, no tabs or line
+    /// breaks), cut into rows at the width, characters kept whole.
+    fn line(&mut self, segments: Vec<(String, Style)>) {
+        let mut row: Vec<Span<'static>> = Vec::new();
+        let mut used = 0;
+        let mut wanted = self.wanted();
+        for (text, style) in segments {
+            if used + text.width() <= self.width {
+                used += text.width();
+                if wanted {
+                    row.push(Span::styled(text, style));
+                }
+                continue;
+            }
+            let mut piece = String::new();
+            for c in text.chars() {
+                let w = c.width().unwrap_or(0);
+                if used + w > self.width && used > 0 {
+                    if wanted {
+                        row.push(Span::styled(std::mem::take(&mut piece), style));
+                        self.out.push(Line::from(std::mem::take(&mut row)));
+                    }
+                    piece.clear();
+                    self.total += 1;
+                    used = 0;
+                    wanted = self.wanted();
+                }
+                used += w;
+                if wanted {
+                    piece.push(c);
+                }
+            }
+            if wanted && !piece.is_empty() {
+                row.push(Span::styled(piece, style));
+            }
+        }
+        if wanted {
+            self.out.push(Line::from(row));
+        }
+        self.total += 1;
+    }
+
+    fn plain(&mut self, text: impl Into<String>, style: Style) {
+        self.line(vec![(text.into(), style)]);
+    }
+
+    /// `label` in a column of [`LABEL`], then `prefix` (a badge), then
+    /// `text` word-wrapped with its continuation under the text.
+    fn field(
+        &mut self,
+        theme: &Theme,
+        label: &str,
+        prefix: Option<(String, Style)>,
+        text: &str,
+        style: Style,
+    ) {
+        let indent = LABEL + prefix.as_ref().map_or(0, |(p, _)| p.width());
+        let room = self.width.saturating_sub(indent).max(10);
+        let wrapped = wrap_words(text, room);
+        let mut prefix = prefix;
+        for (i, piece) in wrapped.into_iter().enumerate() {
+            let mut segments = Vec::new();
+            if i == 0 {
+                segments.push((format!("{label:<LABEL$}"), theme.label()));
+                segments.extend(prefix.take());
+            } else {
+                segments.push((" ".repeat(indent), Style::new()));
+            }
+            segments.push((piece, style));
+            self.line(segments);
+        }
+    }
+}
+
+/// Greedy word wrap of one line of safe text at `width` columns; a word
+/// longer than a row is cut. Always at least one piece.
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ') {
+        let sep = usize::from(!current.is_empty());
+        if current.width() + sep + word.width() <= width {
+            if sep == 1 {
+                current.push(' ');
+            }
+            current.push_str(word);
+            continue;
+        }
+        if !current.is_empty() {
+            pieces.push(std::mem::take(&mut current));
+        }
+        let mut used = 0;
+        for c in word.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > width && used > 0 {
+                pieces.push(std::mem::take(&mut current));
+                used = 0;
+            }
+            current.push(c);
+            used += w;
+        }
+    }
+    pieces.push(current);
+    pieces
+}
+
+fn overview(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) {
+    let verdict = d.signature.verdict;
+    rows.field(
+        theme,
+        "verdict",
+        Some((
+            format!("{}  ", verdict_label(verdict)),
+            theme.verdict(verdict),
+        )),
+        &escape_line(&d.signature.detail),
+        Style::new(),
+    );
+    for hint in &d.signature.hints {
+        rows.field(
+            theme,
+            "hint",
+            None,
+            &escape_line(hint),
+            theme.fg(Color::Yellow),
+        );
+    }
+    let when = match (d.signature.timestamp, d.signature.skew_s) {
+        (Some(t), Some(skew)) if skew >= 0 => format!("t={t} ({skew} s before arrival)"),
+        (Some(t), Some(skew)) => format!("t={t} ({} s in the future)", -skew),
+        (Some(t), None) => format!("t={t}"),
+        (None, _) => "no t".to_string(),
+    };
+    let secret = d.signature.secret.as_deref().map_or_else(
+        || "no secret matched".to_string(),
+        |s| format!("secret {}", escape_line(s)),
+    );
+    let replay = d
+        .replay_of
+        .map(|first| (format!("REPLAY of #{first}  "), theme.bold(Color::Red)));
+    let signed = format!(
+        "{when} · {secret}{}",
+        if replay.is_none() {
+            " · not a replay"
+        } else {
+            ""
+        }
+    );
+    rows.field(theme, "signed", replay, &escape_line(&signed), Style::new());
+    rows.field(
+        theme,
+        "answered",
+        Some((
+            format!("{}  ", answer_label(d)),
+            theme.status_code(d.response.status),
+        )),
+        &escape_line(&format!(
+            "rule {} · in {}",
+            d.response.rule,
+            duration_label(d.duration_ms)
+        )),
+        Style::new(),
+    );
+    if let Some(forward) = &d.forward {
+        let text = match (forward.status, &forward.error) {
+            (Some(status), _) => format!(
+                "{status} in {} from {}",
+                format_ms(forward.duration_ms),
+                forward.url
+            ),
+            (None, Some(error)) => format!("failed: {error}"),
+            (None, None) => forward.url.clone(),
+        };
+        rows.field(theme, "forward", None, &escape_line(&text), Style::new());
+    }
+    let group = app.group_of(d);
+    rows.field(
+        theme,
+        "attempts",
+        None,
+        &escape_line(&format!("{} in memory · group {}", group.len(), d.group)),
+        Style::new(),
+    );
+    timeline(app, theme, d, &group, rows);
+    let mut request = format!(
+        "{} {} · {} · from {} · {} bytes",
+        d.method, d.path, d.http_version, d.remote_addr, d.body_size
+    );
+    if d.body_truncated {
+        let _ = write!(request, " ({} kept)", d.body.len());
+    }
+    rows.field(theme, "request", None, &escape_line(&request), Style::new());
+}
+
+/// The group's attempts, each with its time, the gap since the one before,
+/// its verdict and what it got.
+fn timeline(app: &App, theme: &Theme, d: &Delivery, group: &[&Arc<Delivery>], rows: &mut Rows) {
+    let mut previous: Option<&DateTime<Utc>> = None;
+    for attempt in group {
+        let gap = previous.map_or_else(String::new, |p| {
+            gap_label((attempt.received_at - *p).num_milliseconds())
+        });
+        previous = Some(&attempt.received_at);
+        let marker = if attempt.id == d.id { "▶ " } else { "  " };
+        let verdict = attempt.signature.verdict;
+        rows.line(vec![
+            (format!("  {marker}"), theme.bold(Color::Yellow)),
+            (format!("{:<7}", format!("#{}", attempt.id)), Style::new()),
+            (format!("attempt {:<3}", attempt.attempt), Style::new()),
+            (
+                format!("{}  ", time_of(app, &attempt.received_at)),
+                theme.dim(),
+            ),
+            (format!("{gap:>9}  "), theme.fg(Color::Cyan)),
+            (
+                format!("{:<10}", verdict_label(verdict)),
+                theme.verdict(verdict),
+            ),
+            (
+                answer_label(attempt),
+                theme.status_code(attempt.response.status),
+            ),
+        ]);
+    }
+}
+
+fn headers(theme: &Theme, d: &Delivery, rows: &mut Rows) {
+    rows.plain(
+        format!("{} headers, in arrival order", d.headers.len()),
+        theme.dim(),
+    );
+    for (name, value) in &d.headers {
+        let name_style = if name.eq_ignore_ascii_case(crate::signature::HEADER_NAME) {
+            theme.bold(Color::Yellow)
+        } else {
+            theme.label()
+        };
+        let name = escape_line(name).into_owned();
+        let indent = 2;
+        let first_room = rows.width.saturating_sub(name.width() + 2).max(10);
+        let value = escape_line(value);
+        let mut pieces = wrap_words(&value, first_room).into_iter();
+        let first = pieces.next().unwrap_or_default();
+        rows.line(vec![
+            (format!("{name}: "), name_style),
+            (first, Style::new()),
+        ]);
+        let rest: String = pieces.collect::<Vec<_>>().join(" ");
+        if !rest.is_empty() {
+            for piece in wrap_words(&rest, rows.width.saturating_sub(indent).max(10)) {
+                rows.line(vec![
+                    (" ".repeat(indent), Style::new()),
+                    (piece, Style::new()),
+                ]);
+            }
+        }
+    }
+}
+
+fn body(mode: BodyMode, theme: &Theme, d: &Delivery, rows: &mut Rows) {
+    let mut about = format!("{} bytes", d.body_size);
+    if d.body_truncated {
+        let _ = write!(about, ", truncated: the first {} kept", d.body.len());
+    }
+    if d.body.is_empty() {
+        rows.plain(format!("{about} · (empty body)"), theme.dim());
+        return;
+    }
+    match mode {
+        BodyMode::Pretty => {
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&d.body) {
+                rows.plain(
+                    format!("{about} · JSON re-indented (b: raw shows the exact bytes)"),
+                    theme.dim(),
+                );
+                for line in json_style::render(&value, JsonStyle::Pretty).lines() {
+                    rows.line(json_segments(line, theme));
+                }
+            } else {
+                rows.plain(format!("{about} · not JSON, shown raw"), theme.dim());
+                raw_lines(d, rows);
+            }
+        }
+        BodyMode::Raw => {
+            rows.plain(format!("{about} · raw, escaped"), theme.dim());
+            raw_lines(d, rows);
+        }
+        BodyMode::Hex => {
+            rows.plain(format!("{about} · hex"), theme.dim());
+            for (i, chunk) in d.body.chunks(16).enumerate() {
+                rows.line(vec![
+                    (format!("{:08x}  ", i * 16), theme.dim()),
+                    (hex_row(chunk), theme.json_number()),
+                    (ascii_row(chunk), Style::new()),
+                ]);
+            }
+        }
+    }
+}
+
+fn raw_lines(d: &Delivery, rows: &mut Rows) {
+    let text = escape_bytes_multiline(&d.body);
+    for line in text.split('\n') {
+        rows.plain(line.replace('\t', "    "), Style::new());
+    }
+}
+
+fn hex_row(chunk: &[u8]) -> String {
+    let mut out = String::with_capacity(50);
+    for i in 0..16 {
+        match chunk.get(i) {
+            Some(b) => {
+                let _ = write!(out, "{b:02x} ");
+            }
+            None => out.push_str("   "),
+        }
+        if i == 7 {
+            out.push(' ');
+        }
+    }
+    out.push(' ');
+    out
+}
+
+fn ascii_row(chunk: &[u8]) -> String {
+    chunk
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                char::from(b)
+            } else {
+                '.'
+            }
+        })
+        .collect()
+}
+
+/// One line of pretty JSON, split into coloured tokens: keys, strings,
+/// numbers, literals. Each token is escaped (serde leaves DEL, C1 and the
+/// bidi controls as they are).
+fn json_segments(line: &str, theme: &Theme) -> Vec<(String, Style)> {
+    let mut segments = Vec::new();
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    let mut plain_start = 0;
+    let flush = |segments: &mut Vec<(String, Style)>, from: usize, to: usize| {
+        if to > from {
+            segments.push((escape_multiline(&line[from..to]).into_owned(), Style::new()));
+        }
+    };
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                flush(&mut segments, plain_start, i);
+                let start = i;
+                i += 1;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' => i += 2,
+                        b'"' => {
+                            i += 1;
+                            break;
+                        }
+                        _ => i += 1,
+                    }
+                }
+                let end = i.min(bytes.len());
+                let is_key = line[end..].trim_start().starts_with(':');
+                let style = if is_key {
+                    theme.json_key()
+                } else {
+                    theme.json_string()
+                };
+                segments.push((escape_multiline(&line[start..end]).into_owned(), style));
+                i = end;
+                plain_start = i;
+            }
+            b'-' | b'0'..=b'9' => {
+                flush(&mut segments, plain_start, i);
+                let start = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                segments.push((line[start..i].to_string(), theme.json_number()));
+                plain_start = i;
+            }
+            b't' | b'f' | b'n' => {
+                let rest = &line[i..];
+                let literal = ["true", "false", "null"]
+                    .into_iter()
+                    .find(|l| rest.starts_with(l));
+                if let Some(literal) = literal {
+                    flush(&mut segments, plain_start, i);
+                    segments.push((literal.to_string(), theme.json_literal()));
+                    i += literal.len();
+                    plain_start = i;
+                } else {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    flush(&mut segments, plain_start, bytes.len());
+    segments
+}
+
+/// What an answer that is not a plain status means to Danube.
+fn tunnel_note(action: &str, delay_ms: u64) -> Option<&'static str> {
+    match action {
+        "reset" | "close" | "garbage" => Some(
+            "through a tunnel (ngrok, cloudflared) Danube does not see this as a transport \
+             fault: the tunnel answers with its own gateway error (such as 502), so Danube \
+             records an HTTP error status for the attempt. Only a direct connection sees the \
+             connection itself fail.",
+        ),
+        "timeout" => Some(
+            "held with no answer past Danube's 10 s deadline: the attempt fails as a timeout \
+             (through a tunnel, the tunnel may answer with its own timeout error first).",
+        ),
+        _ if delay_ms >= 10_000 => Some(
+            "answered after Danube's 10 s deadline: Danube has given up by then, so the \
+             attempt fails even though the status is a success.",
+        ),
+        _ => None,
+    }
+}
+
+fn response(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) {
+    let r = &d.response;
+    rows.field(
+        theme,
+        "answered",
+        Some((
+            format!("{}  ", answer_label(d)),
+            theme.status_code(r.status),
+        )),
+        "(what danube-hooks sent back)",
+        theme.dim(),
+    );
+    let status = r
+        .status
+        .map_or_else(|| "none".to_string(), |s| s.to_string());
+    rows.field(
+        theme,
+        "ours",
+        None,
+        &escape_line(&format!(
+            "{}status {status} · delay {} · took {}",
+            if r.action == "status" {
+                String::new()
+            } else {
+                format!("action {} · ", r.action)
+            },
+            format_ms(r.delay_ms),
+            duration_label(d.duration_ms)
+        )),
+        Style::new(),
+    );
+    rows.field(theme, "rule", None, &escape_line(&r.rule), Style::new());
+    let note = tunnel_note(&r.action, r.delay_ms);
+    if let Some(note) = note {
+        rows.field(theme, "note", None, note, theme.fg(Color::Yellow));
+    }
+    forward_section(app, theme, d, rows);
+}
+
+/// What the developer's receiver answered, when the delivery was forwarded.
+fn forward_section(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) {
+    let r = &d.response;
+    let Some(forward) = &d.forward else {
+        let why = match (&app.config.forward_url, r.action.as_str()) {
+            (None, _) => "not forwarded: no --forward-to is set",
+            (Some(_), "forward") => "not forwarded",
+            (Some(_), _) => "not forwarded: the policy answered instead of your receiver",
+        };
+        rows.field(theme, "forward", None, why, theme.dim());
+        return;
+    };
+    let badge = match (forward.status, &forward.error) {
+        (Some(status), _) => (format!("{status}  "), theme.status_code(Some(status))),
+        (None, _) => ("FAILED  ".to_string(), theme.bold(Color::Red)),
+    };
+    rows.field(
+        theme,
+        "forward",
+        Some(badge),
+        &escape_line(&format!(
+            "in {} from {}",
+            format_ms(forward.duration_ms),
+            forward.url
+        )),
+        Style::new(),
+    );
+    if let Some(error) = &forward.error {
+        rows.field(
+            theme,
+            "error",
+            None,
+            &escape_line(error),
+            theme.bold(Color::Red),
+        );
+    }
+    if forward.headers.is_empty() {
+        rows.field(theme, "headers", None, "-", Style::new());
+    }
+    for (i, (name, value)) in forward.headers.iter().enumerate() {
+        let label = if i == 0 { "headers" } else { "" };
+        rows.field(
+            theme,
+            label,
+            None,
+            &escape_line(&format!("{name}: {value}")),
+            Style::new(),
+        );
+    }
+    match forward.body_preview.as_deref() {
+        None | Some("") => rows.field(theme, "body", None, "-", Style::new()),
+        Some(preview) => {
+            let text = escape_multiline(preview).replace('\t', "    ");
+            for (i, line) in text.split('\n').enumerate() {
+                let label = if i == 0 { "body" } else { "" };
+                rows.line(vec![
+                    (format!("{label:<LABEL$}"), theme.label()),
+                    (line.to_string(), Style::new()),
+                ]);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Overlays.
+
+/// A box of at most `width` × `height`, centred in `area`.
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}
+
+fn render_picker(app: &App, picker: &Picker, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let width = area.width.saturating_sub(4).min(76);
+    let inner_width = usize::from(width.saturating_sub(2));
+    let mut lines: Vec<Line> = Vec::new();
+    let current = escape_line(&app.policy.current().describe()).into_owned();
+    lines.push(Line::from(vec![
+        Span::styled("now: ", theme.label()),
+        Span::styled(current, theme.bold(Color::Magenta)),
+    ]));
+    lines.push(Line::styled(
+        "Applies to the next deliveries: attempt n gets step n, the last repeats.",
+        theme.dim(),
+    ));
+    for (i, preset) in picker.presets.iter().enumerate() {
+        let selected = picker.selected == i;
+        let marker = if selected { "▶ " } else { "  " };
+        let mut line = Line::from(vec![
+            Span::styled(marker, theme.bold(Color::Yellow)),
+            Span::styled(format!("{:<10}", preset.rule), theme.bold(Color::White)),
+            Span::raw(preset.what),
+        ]);
+        if selected {
+            line = line.style(theme.selected_row());
+        }
+        lines.push(line);
+    }
+    // The rules field: escaped text, a cursor, and the error under it.
+    let on_field = picker.on_field();
+    let label = if on_field {
+        "▶ rules › "
+    } else {
+        "  rules › "
+    };
+    let room = inner_width.saturating_sub(label.width() + 1);
+    let text = picker.field.text();
+    let cursor = picker.field.cursor();
+    let before: String = text.chars().take(cursor).collect();
+    let shift = escape_line(&before).width().saturating_sub(room);
+    let mut field = vec![Span::styled(label, theme.bold(Color::Yellow))];
+    let spans = if on_field && picker.field.all_selected() {
+        vec![Span::styled(escape_line(text).into_owned(), CURSOR)]
+    } else if on_field {
+        input_spans(text, cursor)
+    } else {
+        vec![Span::raw(escape_line(text).into_owned())]
+    };
+    field.extend(skip_columns(spans, shift));
+    let mut field_line = Line::from(field);
+    if on_field {
+        field_line = field_line.style(if theme.color {
+            Style::new().bg(Color::DarkGray)
+        } else {
+            Style::new()
+        });
+    }
+    lines.push(field_line);
+    match &picker.error {
+        Some(error) => {
+            let prefix: String = text.chars().take(error.column.saturating_sub(1)).collect();
+            let at = (label.width() + escape_line(&prefix).width()).saturating_sub(shift);
+            lines.push(Line::styled(
+                format!("{}^", " ".repeat(at)),
+                theme.bold(Color::Red),
+            ));
+            let message =
+                escape_line(&format!("at column {}: {}", error.column, error.message)).into_owned();
+            for piece in wrap_words(&message, inner_width.saturating_sub(4).max(10)) {
+                lines.push(Line::styled(format!("    {piece}"), theme.bold(Color::Red)));
+            }
+        }
+        None => lines.push(Line::styled(
+            "          e.g. 500,500,forward · workflow.*=timeout · tool.*=12s+200; 503",
+            theme.dim(),
+        )),
+    }
+    let height = lines.len() as u16 + 2;
+    let rect = centered(area, width, height);
+    Clear.render(rect, buf);
+    let block = Block::bordered()
+        .title(" Response policy (p) ")
+        .border_style(theme.bold(Color::Yellow));
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    for (i, line) in lines.iter().enumerate() {
+        let y = inner.y + i as u16;
+        if y >= inner.bottom() {
+            break;
+        }
+        if line.style != Style::new() {
+            buf.set_style(
+                Rect {
+                    y,
+                    height: 1,
+                    ..inner
+                },
+                line.style,
+            );
+        }
+        buf.set_line(inner.x, y, line, inner.width);
+    }
+}
+
+/// `spans` without their first `columns` columns (a field scrolled so
+/// its cursor shows).
+fn skip_columns(spans: Vec<Span<'static>>, columns: usize) -> Vec<Span<'static>> {
+    let mut left = columns;
+    let mut out = Vec::new();
+    for span in spans {
+        if left == 0 {
+            out.push(span);
+            continue;
+        }
+        let mut kept = String::new();
+        for c in span.content.chars() {
+            let w = c.width().unwrap_or(0);
+            if left >= w && left > 0 {
+                left -= w;
+            } else {
+                left = 0;
+                kept.push(c);
+            }
+        }
+        if !kept.is_empty() {
+            out.push(Span::styled(kept, span.style));
+        }
+    }
+    out
+}
+
+/// Every key, one line each.
+pub const HELP: [(&str, &str); 18] = [
+    ("↑ ↓  j k", "move in the list / scroll the detail"),
+    ("PgUp PgDn", "a page up / down"),
+    ("g  G", "first / last (G resumes auto-scroll)"),
+    ("Tab", "focus: list ⇄ detail"),
+    ("Enter  Esc", "open the detail / back to the list"),
+    (
+        "← →  h l  1-4",
+        "detail tabs: overview, headers, body, response",
+    ),
+    ("b", "body as pretty JSON → raw (escaped) → hex"),
+    ("r", "replay re-signed (fresh t)"),
+    ("R", "replay as-is (original signature)"),
+    ("c", "copy as curl (OSC 52 and a file in the temp dir)"),
+    ("p", "response policy for the next deliveries"),
+    ("/", "filter: text, event:tool.*, verdict:mismatch"),
+    ("Esc", "clear the filter (in the list)"),
+    ("space", "pause / resume auto-scroll"),
+    ("?", "this help"),
+    ("q  Ctrl-C", "quit (syncs the store first)"),
+    ("", ""),
+    ("log", ""),
+];
+
+fn render_help(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let width = area.width.saturating_sub(4).min(76);
+    let rect = centered(area, width, HELP.len() as u16 + 2);
+    Clear.render(rect, buf);
+    let block = Block::bordered()
+        .title(" Keys (any key closes) ")
+        .border_style(theme.bold(Color::Yellow));
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    let log = escape_line(&app.config.log_path.display().to_string()).into_owned();
+    for (i, (key, what)) in HELP.iter().enumerate() {
+        let y = inner.y + i as u16;
+        if y >= inner.bottom() {
+            break;
+        }
+        let line = if *key == "log" {
+            let room = usize::from(inner.width).saturating_sub(15);
+            Line::from(vec![
+                Span::styled(format!("{:<15}", "warnings log"), theme.bold(Color::Yellow)),
+                Span::raw(fit_tail(&log, room).into_owned()),
+            ])
+        } else {
+            Line::from(vec![
+                Span::styled(format!("{key:<15}"), theme.bold(Color::Yellow)),
+                Span::raw(*what),
+            ])
+        };
+        buf.set_line(inner.x, y, &line, inner.width);
+    }
+}

@@ -1,0 +1,247 @@
+//! The dashboard end to end: the real binary in a real terminal (tmux, on a
+//! server of its own), a signed delivery over a real socket, the screen
+//! read back with `capture-pane`, then `q` (or SIGTERM) and what is left:
+//! the exit status, the terminal given back, the store.
+//!
+//! tmux is required: without it these tests fail and say so, rather than
+//! pass having tested nothing (`.ci/run` installs it).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::{SECRET, TempDir};
+
+/// How long anything may take to show up before the test gives up.
+const PATIENCE: Duration = Duration::from_secs(20);
+/// What the pane's shell prints, with the exit status, once the program ends.
+const EXITED: &str = "program exited with status";
+
+/// A tmux server of this test's own (`-L`), so no user's sessions are
+/// touched; killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// A server whose panes stay after their process exits, so the exit
+    /// status and the last screen can be read.
+    fn start() -> Self {
+        match Command::new("tmux").arg("-V").output() {
+            Ok(output) if output.status.success() => {}
+            _ => panic!(
+                "tmux is not installed, and the dashboard's end-to-end tests need it: \
+                 install it (apt-get install tmux); .ci/run does so before testing"
+            ),
+        }
+        let socket = format!(
+            "danube-hooks-test-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        Self { socket }
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.args(["-L", &self.socket, "-f", "/dev/null"])
+            .env_remove("TMUX")
+            .env_remove("DANUBE_WEBHOOK_SECRET")
+            .env_remove("DANUBE_HOOKS_PORT")
+            .env_remove("NO_COLOR");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let output = self.command().args(args).output().expect("tmux runs");
+        assert!(
+            output.status.success(),
+            "tmux {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// Run `program` (and its arguments) in a 120×40 window of a new session `dash`, under a
+    /// shell that prints its exit status when it ends (tmux's own
+    /// `pane_dead_status` is not always filled in).
+    fn open(&self, program: &[&str]) {
+        let mut args = vec![
+            "start-server",
+            ";",
+            "set-option",
+            "-g",
+            "remain-on-exit",
+            "on",
+            ";",
+            "new-session",
+            "-d",
+            "-s",
+            "dash",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "--",
+            "sh",
+            "-c",
+            r#""$0" "$@"; echo "program exited with status $?""#,
+        ];
+        args.extend_from_slice(program);
+        self.run(&args);
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "dash"]).stdout)
+            .into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        self.run(&["send-keys", "-t", "dash", keys]);
+    }
+
+    fn pane(&self, format: &str) -> String {
+        String::from_utf8_lossy(
+            &self
+                .run(&["display-message", "-p", "-t", "dash", format])
+                .stdout,
+        )
+        .trim()
+        .to_string()
+    }
+
+    /// Poll the screen until `done` holds; fail with the last screen.
+    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {PATIENCE:?} for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait for the process in the pane to exit; its exit status.
+    fn wait_for_exit(&self) -> String {
+        let screen = self.wait_for("the dashboard to exit", |s| s.contains(EXITED));
+        let rest = &screen[screen.find(EXITED).unwrap() + EXITED.len()..];
+        rest.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The pid of the program the pane's shell runs.
+    fn program_pid(&self) -> String {
+        let shell = self.pane("#{pane_pid}");
+        let children =
+            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+        children
+            .split_whitespace()
+            .next()
+            .expect("the shell runs the program")
+            .to_string()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let socket = self
+            .command()
+            .args(["display-message", "-p", "#{socket_path}"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|path| !path.is_empty());
+        let _ = self.command().arg("kill-server").output();
+        // tmux leaves its socket file behind.
+        if let Some(socket) = socket {
+            let _ = std::fs::remove_file(socket);
+        }
+    }
+}
+
+/// The port the header shows after `http://127.0.0.1:`.
+fn port_on(screen: &str) -> Option<u16> {
+    let rest = &screen[screen.find("http://127.0.0.1:")? + "http://127.0.0.1:".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().filter(|port| *port != 0)
+}
+
+fn open_dashboard(tmux: &Tmux, store: &Path) -> u16 {
+    tmux.open(&[
+        common::BIN,
+        "listen",
+        "--port",
+        "0",
+        "--store",
+        store.to_str().unwrap(),
+        "--secret",
+        SECRET,
+    ]);
+    let screen = tmux.wait_for("the dashboard's header", |s| {
+        port_on(s).is_some() && s.contains("● LIVE")
+    });
+    port_on(&screen).unwrap()
+}
+
+#[test]
+fn a_signed_delivery_shows_live_and_q_quits_with_the_store_written() {
+    let dir = TempDir::new("dashboard-q");
+    let store = dir.join("deliveries.jsonl");
+    let tmux = Tmux::start();
+    let port = open_dashboard(&tmux, &store);
+
+    let body = common::event_body("tool.execution.completed", 1);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let reply = common::signed_post(addr, SECRET, common::now(), &body);
+    assert_eq!(reply.status(), 200);
+
+    let screen = tmux.wait_for("the delivery in the list", |s| {
+        s.contains("#1 ") && s.contains("tool.execution.completed") && s.contains("VALID")
+    });
+    assert!(screen.contains("1 total  1 valid  0 invalid"), "{screen}");
+
+    tmux.keys("q");
+    assert_eq!(tmux.wait_for_exit(), "0", "exit status");
+    // The alternate screen is gone: what is left is the normal screen with
+    // the banner and the last words.
+    let after = tmux.screen();
+    assert!(
+        after.contains("ngrok http") && after.contains("stopped; the store is synced."),
+        "the terminal was not given back:\n{after}"
+    );
+    let records = std::fs::read_to_string(&store).unwrap();
+    let record: serde_json::Value =
+        serde_json::from_str(records.lines().next().expect("a record in the store")).unwrap();
+    assert_eq!(record["id"], 1);
+    assert_eq!(record["event"], "tool.execution.completed");
+    assert_eq!(record["signature"]["verdict"], "valid");
+}
+
+#[test]
+fn sigterm_quits_the_dashboard_cleanly() {
+    let dir = TempDir::new("dashboard-term");
+    let store = dir.join("deliveries.jsonl");
+    let tmux = Tmux::start();
+    open_dashboard(&tmux, &store);
+    let pid = tmux.program_pid();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    assert_eq!(tmux.wait_for_exit(), "0", "exit status after SIGTERM");
+    let after = tmux.screen();
+    assert!(
+        after.contains("stopped; the store is synced."),
+        "the terminal was not given back:\n{after}"
+    );
+}

@@ -306,12 +306,17 @@ impl Policy {
         if self.rules.is_empty() {
             return default.to_string();
         }
-        let mut line = String::new();
+        let mut shown = Vec::new();
         for rule in &self.rules {
-            let _ = write!(line, "{rule}; ");
+            shown.push(rule.to_string());
+            // Rules after one that matches everything can never apply, and
+            // neither can the default.
+            if matches!(rule.pattern, None | Some(Pattern::Any)) {
+                return shown.join("; ");
+            }
         }
-        let _ = write!(line, "otherwise {default}");
-        line
+        shown.push(format!("otherwise {default}"));
+        shown.join("; ")
     }
 
     /// SPEC §3: forward when there is somewhere to forward to, else 200.
@@ -649,6 +654,21 @@ mod tests {
     }
 
     #[test]
+    fn describe_stops_at_a_rule_that_matches_everything() {
+        let policy = |rules: &[&str]| {
+            let rules: Vec<String> = rules.iter().map(ToString::to_string).collect();
+            Policy::parse(&rules, false).unwrap().describe()
+        };
+        assert_eq!(policy(&[]), "200");
+        assert_eq!(policy(&["503"]), "503");
+        assert_eq!(
+            policy(&["tool.*=500", "*=timeout", "429"]),
+            "tool.*=500; *=timeout"
+        );
+        assert_eq!(policy(&["tool.*=500"]), "tool.*=500; otherwise 200");
+    }
+
+    #[test]
     fn patterns_parse_on_their_own() {
         assert_eq!(
             Pattern::parse("tool.*"),
@@ -910,11 +930,7 @@ mod tests {
                 true,
                 "tool.*=500,500,forward; otherwise forward",
             ),
-            (
-                &["tool.* = 500", "3s+200"],
-                false,
-                "tool.*=500; 3s+200; otherwise 200",
-            ),
+            (&["tool.* = 500", "3s+200"], false, "tool.*=500; 3s+200"),
         ];
         for (rules, forwarding, line) in cases {
             assert_eq!(policy(rules, forwarding).describe(), line, "{rules:?}");

@@ -1145,22 +1145,14 @@ mod tests {
     fn the_picker_applies_presets_and_typed_rules_to_the_policy_handle() {
         // (keys, the policy described afterwards, still in the picker)
         let cases = [
-            ("p<Enter>", "200; otherwise 200", false),
-            ("pj<Enter>", "500; otherwise 200", false),
-            (
-                "p<Down><Down><Down><Down>j<Enter>",
-                "reset; otherwise 200",
-                false,
-            ),
-            ("pjjjjjjjj<Enter>", "12s+200; otherwise 200", false),
-            (
-                "p<Tab>500,500,200<Enter>",
-                "500,500,200; otherwise 200",
-                false,
-            ),
+            ("p<Enter>", "200", false),
+            ("pj<Enter>", "500", false),
+            ("p<Down><Down><Down><Down>j<Enter>", "reset", false),
+            ("pjjjjjjjj<Enter>", "12s+200", false),
+            ("p<Tab>500,500,200<Enter>", "500,500,200", false),
             (
                 "p<Tab>workflow.*=timeout; 503<Enter>",
-                "workflow.*=timeout; 503; otherwise 200",
+                "workflow.*=timeout; 503",
                 false,
             ),
             ("p<Tab>500,5x0<Enter>", "200", true),
@@ -1207,10 +1199,7 @@ mod tests {
         };
         assert!(picker.presets.iter().any(|p| p.rule == "forward"));
         press(&mut app, "<Tab>500,500,forward<Enter>");
-        assert_eq!(
-            forwarding.current().describe(),
-            "500,500,forward; otherwise forward"
-        );
+        assert_eq!(forwarding.current().describe(), "500,500,forward");
         // Reopened, the field holds the rules in force.
         press(&mut app, "p");
         let Mode::Picker(picker) = &app.mode else {
@@ -1220,12 +1209,9 @@ mod tests {
         assert!(picker.on_field() && picker.field.all_selected());
         // Typing replaces the rules shown; moving the cursor first keeps them.
         press(&mut app, "503<Enter>");
-        assert_eq!(forwarding.current().describe(), "503; otherwise forward");
+        assert_eq!(forwarding.current().describe(), "503");
         press(&mut app, "p<Tab><Left><Right>,forward<Enter>");
-        assert_eq!(
-            forwarding.current().describe(),
-            "503,forward; otherwise forward"
-        );
+        assert_eq!(forwarding.current().describe(), "503,forward");
         // An empty field goes back to the default.
         let mut app2 = App::new(config(), forwarding.clone());
         press(&mut app2, "p");

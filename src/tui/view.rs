@@ -22,7 +22,7 @@ use ratatui::widgets::{Block, Clear, Widget};
 use unicode_width::{UnicodeWidthChar as _, UnicodeWidthStr as _};
 
 use super::app::{App, BodyMode, Focus, Mode, Picker, StatusKind, Tab};
-use crate::delivery::{Delivery, format_ms};
+use crate::delivery::{Delivery, format_duration_ms, format_ms};
 use crate::display::{escape_bytes_multiline, escape_line, escape_multiline};
 use crate::json_style::{self, JsonStyle};
 use crate::signature::Verdict;
@@ -241,15 +241,6 @@ fn forward_label(delivery: &Delivery) -> String {
             (None, Some(_)) => "FAILED".to_string(),
             (None, None) => "-".to_string(),
         },
-    }
-}
-
-/// `0.4ms`, `12.01s`.
-fn duration_label(ms: f64) -> String {
-    if ms < 1000.0 {
-        format!("{ms:.1}ms")
-    } else {
-        format!("{:.2}s", ms / 1000.0)
     }
 }
 
@@ -701,7 +692,7 @@ fn list_row(app: &App, theme: &Theme, delivery: &Delivery, cols: &[(Col, usize)]
                     (fit(&forward_label(delivery), width), style)
                 }
                 Col::Duration => (
-                    fit_right(&duration_label(delivery.duration_ms), width),
+                    fit_right(&format_duration_ms(delivery.duration_ms), width),
                     theme.dim(),
                 ),
             };
@@ -1046,7 +1037,7 @@ fn overview(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) {
         &escape_line(&format!(
             "rule {} · in {}",
             d.response.rule,
-            duration_label(d.duration_ms)
+            format_duration_ms(d.duration_ms)
         )),
         Style::new(),
     );
@@ -1344,7 +1335,7 @@ fn response(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) {
                 format!("action {} · ", r.action)
             },
             format_ms(r.delay_ms),
-            duration_label(d.duration_ms)
+            format_duration_ms(d.duration_ms)
         )),
         Style::new(),
     );

@@ -111,33 +111,37 @@ pub fn truncate(text: &str, max: usize) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A hex dump: offset, 16 bytes in hex, and the printable ASCII.
-pub fn hex_dump(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 4 + 16);
-    for (row, chunk) in bytes.chunks(16).enumerate() {
-        let _ = write!(out, "{:08x}  ", row * 16);
-        for i in 0..16 {
-            match chunk.get(i) {
-                Some(b) => {
-                    let _ = write!(out, "{b:02x} ");
-                }
-                None => out.push_str("   "),
+/// The hex column of one hex-dump row of up to 16 bytes, padded to full
+/// width, with a gap after the eighth byte and a trailing space.
+pub fn hex_row(chunk: &[u8]) -> String {
+    let mut out = String::with_capacity(50);
+    for i in 0..16 {
+        match chunk.get(i) {
+            Some(b) => {
+                let _ = write!(out, "{b:02x} ");
             }
-            if i == 7 {
-                out.push(' ');
-            }
+            None => out.push_str("   "),
         }
-        out.push(' ');
-        out.extend(chunk.iter().map(|&b| {
+        if i == 7 {
+            out.push(' ');
+        }
+    }
+    out.push(' ');
+    out
+}
+
+/// The text column of one hex-dump row: printable ASCII, `.` for the rest.
+pub fn ascii_row(chunk: &[u8]) -> String {
+    chunk
+        .iter()
+        .map(|&b| {
             if b.is_ascii_graphic() || b == b' ' {
                 char::from(b)
             } else {
                 '.'
             }
-        }));
-        out.push('\n');
-    }
-    out
+        })
+        .collect()
 }
 
 /// `value` as one line of JSON that is also safe on a terminal: on top of
@@ -215,14 +219,15 @@ mod tests {
     }
 
     #[test]
-    fn hex_dump_rows() {
-        let dump = hex_dump(b"0123456789abcdef\x00\x1b");
-        let lines: Vec<&str> = dump.lines().collect();
-        assert_eq!(lines.len(), 2);
-        assert!(lines[0].starts_with("00000000  30 31"));
-        assert!(lines[0].ends_with("0123456789abcdef"));
-        assert!(lines[1].starts_with("00000010  00 1b"));
-        assert!(lines[1].ends_with(".."));
+    fn hex_rows() {
+        let full = hex_row(b"0123456789abcdef");
+        assert!(full.starts_with("30 31 32 33 34 35 36 37  38 39"), "{full}");
+        assert_eq!(
+            hex_row(b"\x00\x1b").len(),
+            full.len(),
+            "short rows are padded"
+        );
+        assert_eq!(ascii_row(b"ab \x00\x1b\xff"), "ab ...");
     }
 
     #[test]

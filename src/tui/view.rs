@@ -23,7 +23,7 @@ use unicode_width::{UnicodeWidthChar as _, UnicodeWidthStr as _};
 
 use super::app::{App, BodyMode, Focus, Mode, Picker, StatusKind, Tab};
 use crate::delivery::{Delivery, format_duration_ms, format_ms};
-use crate::display::{escape_bytes_multiline, escape_line, escape_multiline};
+use crate::display::{ascii_row, escape_bytes_multiline, escape_line, escape_multiline, hex_row};
 use crate::json_style::{self, JsonStyle};
 use crate::signature::Verdict;
 
@@ -1183,36 +1183,6 @@ fn raw_lines(d: &Delivery, rows: &mut Rows) {
     for line in text.split('\n') {
         rows.plain(line.replace('\t', "    "), Style::new());
     }
-}
-
-fn hex_row(chunk: &[u8]) -> String {
-    let mut out = String::with_capacity(50);
-    for i in 0..16 {
-        match chunk.get(i) {
-            Some(b) => {
-                let _ = write!(out, "{b:02x} ");
-            }
-            None => out.push_str("   "),
-        }
-        if i == 7 {
-            out.push(' ');
-        }
-    }
-    out.push(' ');
-    out
-}
-
-fn ascii_row(chunk: &[u8]) -> String {
-    chunk
-        .iter()
-        .map(|&b| {
-            if b.is_ascii_graphic() || b == b' ' {
-                char::from(b)
-            } else {
-                '.'
-            }
-        })
-        .collect()
 }
 
 /// One line of pretty JSON, split into coloured tokens: keys, strings,

@@ -38,32 +38,45 @@ type HmacSha256 = Hmac<Sha256>;
 /// A signing secret. Its `Debug` and `Display` show only the fingerprint, so
 /// it cannot leak through a log line or an error message.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret {
+    secret: String,
+    /// Worked out once: every verdict names it, two or three times.
+    fingerprint: String,
+}
 
 impl Secret {
     pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
+        let secret = secret.into();
+        let fingerprint = fingerprint_of(&secret);
+        Self {
+            secret,
+            fingerprint,
+        }
     }
 
     /// The key bytes exactly as Danube uses them: the whole string.
     pub fn key(&self) -> &[u8] {
-        self.0.as_bytes()
+        self.secret.as_bytes()
     }
 
     /// `whsec_…abcd`: the prefix and the last 4 characters, no more. A short
     /// secret shows no characters at all, since 4 of 8 would give half away.
     pub fn fingerprint(&self) -> String {
-        let (prefix, rest) = match self.0.strip_prefix(SECRET_PREFIX) {
-            Some(rest) => (SECRET_PREFIX, rest),
-            None => ("", self.0.as_str()),
-        };
-        let chars: Vec<char> = rest.chars().collect();
-        if chars.len() < 12 {
-            return format!("{prefix}…({} chars)", chars.len());
-        }
-        let tail: String = chars[chars.len() - 4..].iter().collect();
-        format!("{prefix}…{tail}")
+        self.fingerprint.clone()
     }
+}
+
+fn fingerprint_of(secret: &str) -> String {
+    let (prefix, rest) = match secret.strip_prefix(SECRET_PREFIX) {
+        Some(rest) => (SECRET_PREFIX, rest),
+        None => ("", secret),
+    };
+    let chars: Vec<char> = rest.chars().collect();
+    if chars.len() < 12 {
+        return format!("{prefix}…({} chars)", chars.len());
+    }
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{prefix}…{tail}")
 }
 
 impl fmt::Debug for Secret {
@@ -540,7 +553,7 @@ struct KeyVariant {
 fn key_variants(secret: &Secret) -> Vec<KeyVariant> {
     use base64::Engine as _;
     let mut variants = Vec::new();
-    let base64_part = if let Some(rest) = secret.0.strip_prefix(SECRET_PREFIX) {
+    let base64_part = if let Some(rest) = secret.secret.strip_prefix(SECRET_PREFIX) {
         variants.push(KeyVariant {
             key: rest.as_bytes().to_vec(),
             how: "without its whsec_ prefix",
@@ -549,11 +562,11 @@ fn key_variants(secret: &Secret) -> Vec<KeyVariant> {
         rest
     } else {
         variants.push(KeyVariant {
-            key: format!("{SECRET_PREFIX}{}", secret.0).into_bytes(),
+            key: format!("{SECRET_PREFIX}{}", secret.secret).into_bytes(),
             how: "with the whsec_ prefix in front",
             advice: "the secret configured here lacks it; configure the whole whsec_… string",
         });
-        secret.0.as_str()
+        secret.secret.as_str()
     };
     if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(base64_part) {
         variants.push(KeyVariant {
@@ -993,7 +1006,11 @@ mod tests {
 
     #[test]
     fn forensic_secret_without_prefix() {
-        let key = secret().0.strip_prefix(SECRET_PREFIX).unwrap().to_string();
+        let key = secret()
+            .secret
+            .strip_prefix(SECRET_PREFIX)
+            .unwrap()
+            .to_string();
         let header = header_with(key.as_bytes(), &NOW.to_string(), BODY);
         assert_mismatch_hint(
             &header,
@@ -1005,7 +1022,7 @@ mod tests {
     #[test]
     fn forensic_secret_configured_without_prefix() {
         let header = sign(&secret(), NOW, BODY);
-        let bare = Secret::new(secret().0.strip_prefix(SECRET_PREFIX).unwrap());
+        let bare = Secret::new(secret().secret.strip_prefix(SECRET_PREFIX).unwrap());
         let result = verify(&[bare], Some(&header), BODY, NOW, 300);
         assert_eq!(result.verdict, Verdict::Mismatch);
         assert!(
@@ -1020,7 +1037,11 @@ mod tests {
 
     #[test]
     fn forensic_secret_base64_decoded() {
-        let rest = secret().0.strip_prefix(SECRET_PREFIX).unwrap().to_string();
+        let rest = secret()
+            .secret
+            .strip_prefix(SECRET_PREFIX)
+            .unwrap()
+            .to_string();
         let key = base64::engine::general_purpose::STANDARD
             .decode(rest)
             .unwrap();
@@ -1031,7 +1052,11 @@ mod tests {
     #[test]
     fn forensic_another_configured_secret_with_alteration() {
         let other = Secret::new("whsec_othersecretother9999");
-        let key = other.0.strip_prefix(SECRET_PREFIX).unwrap().to_string();
+        let key = other
+            .secret
+            .strip_prefix(SECRET_PREFIX)
+            .unwrap()
+            .to_string();
         let header = header_with(key.as_bytes(), &NOW.to_string(), BODY);
         let result = verify(&[secret(), other], Some(&header), BODY, NOW, 300);
         assert_eq!(result.verdict, Verdict::Mismatch);
@@ -1142,7 +1167,11 @@ mod tests {
 
     #[test]
     fn forensic_prefix_and_newline_combined() {
-        let key = secret().0.strip_prefix(SECRET_PREFIX).unwrap().to_string();
+        let key = secret()
+            .secret
+            .strip_prefix(SECRET_PREFIX)
+            .unwrap()
+            .to_string();
         let header = header_with(key.as_bytes(), &NOW.to_string(), BODY);
         let received = [BODY, b"\n"].concat();
         assert_mismatch_hint(&header, &received, "without its whsec_ prefix and the body");

@@ -540,7 +540,7 @@ impl Writer {
                         delivery.id = self.shared.take_id();
                         pending.has_id = true;
                         if self.file.is_some() {
-                            lines.extend_from_slice(delivery.to_json_line().as_bytes());
+                            crate::display::write_json_line(&mut lines, delivery);
                             lines.push(b'\n');
                         }
                     }

@@ -174,14 +174,20 @@ impl Printer {
     /// Render one event; false when stdout is gone.
     fn emit(&mut self, event: &StoreEvent) -> bool {
         match event {
-            StoreEvent::Delivery(delivery) => {
+            StoreEvent::Delivery(delivery, line) => {
                 if delivery.id <= self.last_id {
                     return true; // already printed during a catch-up
                 }
                 self.last_id = delivery.id;
-                match self.format {
-                    Format::Json => crate::display::write_json_line(&mut self.buf, &**delivery),
-                    Format::Human => self.buf.extend_from_slice(human_line(delivery).as_bytes()),
+                match (self.format, line) {
+                    // The store writer's line is this very rendering.
+                    (Format::Json, Some(line)) => self.buf.extend_from_slice(line.as_bytes()),
+                    (Format::Json, None) => {
+                        crate::display::write_json_line(&mut self.buf, &**delivery);
+                    }
+                    (Format::Human, _) => {
+                        self.buf.extend_from_slice(human_line(delivery).as_bytes());
+                    }
                 }
                 self.buf.push(b'\n');
                 self.buf.len() < MAX_BATCH_BYTES || self.flush()
@@ -217,7 +223,7 @@ impl Printer {
         match store::read_after(path, self.last_id, usize::MAX) {
             Ok(records) => records
                 .into_iter()
-                .all(|record| self.emit(&StoreEvent::Delivery(Arc::new(record)))),
+                .all(|record| self.emit(&StoreEvent::Delivery(Arc::new(record), None))),
             Err(err) => {
                 eprintln!(
                     "danube-hooks: warning: output fell behind and the store could not be read: {err}"

@@ -81,8 +81,10 @@ impl StoreConfig {
 /// What the writer announces to subscribers.
 #[derive(Debug, Clone)]
 pub enum StoreEvent {
-    /// A record, once written (or kept in memory only), in id order.
-    Delivery(Arc<Delivery>),
+    /// A record, once written (or kept in memory only), in id order, with
+    /// the JSON line the writer made of it when it wrote one, so `--json`
+    /// output need not serialize the record a second time.
+    Delivery(Arc<Delivery>, Option<Arc<str>>),
     /// Something went wrong that the person should see; listening goes on.
     Warning(String),
 }
@@ -207,6 +209,8 @@ enum Command {
 /// answers. So `append` never hangs and a record never vanishes from view.
 struct Pending {
     delivery: Option<Delivery>,
+    /// The line written for `delivery` (without its newline), once it is.
+    line: Option<Arc<str>>,
     ack_tx: Option<oneshot::Sender<Arc<Delivery>>>,
     /// Set once the writer has given `delivery` its id.
     has_id: bool,
@@ -219,10 +223,10 @@ impl Pending {
             return;
         };
         let delivery = Arc::new(delivery);
-        let _ = self
-            .shared
-            .events_tx
-            .send(StoreEvent::Delivery(Arc::clone(&delivery)));
+        let _ = self.shared.events_tx.send(StoreEvent::Delivery(
+            Arc::clone(&delivery),
+            self.line.take(),
+        ));
         // The caller may have stopped waiting; the record is written anyway.
         let _ = ack_tx.send(delivery);
     }
@@ -252,7 +256,7 @@ impl Drop for Pending {
         let _ = self
             .shared
             .events_tx
-            .send(StoreEvent::Delivery(Arc::clone(&delivery)));
+            .send(StoreEvent::Delivery(Arc::clone(&delivery), None));
         drop(next);
         let _ = ack_tx.send(delivery);
     }
@@ -292,12 +296,14 @@ impl DeliveryStore {
             path: config.path.clone(),
         });
         let (cmd_tx, cmd_rx) = mpsc::channel();
+        let syncer = file.as_ref().and_then(|file| Syncer::start(file, &shared));
         let writer = Writer {
             file,
             shared: Arc::clone(&shared),
             durable: config.durable,
             fsync_interval: config.fsync_interval,
             unsynced_since: None,
+            syncer,
         };
         let spawned = std::thread::Builder::new()
             .name("danube-hooks-store".into())
@@ -319,6 +325,7 @@ impl DeliveryStore {
         let (ack_tx, ack_rx) = oneshot::channel();
         let pending = Box::new(Pending {
             delivery: Some(delivery),
+            line: None,
             ack_tx: Some(ack_tx),
             has_id: false,
             shared: Arc::clone(&self.shared),
@@ -472,6 +479,54 @@ struct Writer {
     fsync_interval: Duration,
     /// When the oldest write not yet fsynced was made.
     unsynced_since: Option<Instant>,
+    /// Does the timed fsyncs; `None` in memory-only mode, or if its thread
+    /// could not start (the writer then fsyncs itself).
+    syncer: Option<Syncer>,
+}
+
+/// The timed fsyncs, on a thread of their own: under load an fsync of the
+/// last 100 ms of records can take tens of milliseconds, and appends must
+/// not wait behind it. Only `--durable`, `sync()` and close wait for one.
+struct Syncer {
+    wake_tx: mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Syncer {
+    fn start(store: &StoreFile, shared: &Arc<Shared>) -> Option<Self> {
+        let file = store.file.try_clone().ok()?;
+        let path = store.path.clone();
+        let shared = Arc::clone(shared);
+        // One wake-up waiting is enough: an fsync not yet begun covers
+        // every write made before it begins.
+        let (wake_tx, wake_rx) = mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("danube-hooks-fsync".into())
+            .spawn(move || {
+                while wake_rx.recv().is_ok() {
+                    if let Err(err) = file.sync_data() {
+                        shared.warn(format!(
+                            "could not fsync {}: {err}; the records are written \
+                             but may not survive a crash",
+                            path.display()
+                        ));
+                    }
+                }
+            })
+            .ok()?;
+        Some(Self { wake_tx, thread })
+    }
+
+    fn request(&self) {
+        let _ = self.wake_tx.try_send(());
+    }
+
+    /// Stop after any fsync under way, so the file (and its lock) is
+    /// closed when this returns.
+    fn stop(self) {
+        drop(self.wake_tx);
+        let _ = self.thread.join();
+    }
 }
 
 impl Writer {
@@ -488,7 +543,7 @@ impl Writer {
                     match cmd_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                         Ok(cmd) => cmd,
                         Err(RecvTimeoutError::Timeout) => {
-                            self.fsync_if_due(true);
+                            self.fsync_soon();
                             continue;
                         }
                         Err(RecvTimeoutError::Disconnected) => break,
@@ -500,10 +555,13 @@ impl Writer {
                 break;
             }
             // Under a steady flood `recv_timeout` never times out.
-            self.fsync_if_due(false);
+            self.fsync_soon();
         }
         // `store` is dropped at the end of this `if`, which closes the file
-        // and releases its lock before close() returns.
+        // and releases its lock before close() returns; so is the syncer's.
+        if let Some(syncer) = self.syncer.take() {
+            syncer.stop();
+        }
         if let Some(store) = self.file.take()
             && let Err(err) = store.file.sync_data()
         {
@@ -540,7 +598,9 @@ impl Writer {
                         delivery.id = self.shared.take_id();
                         pending.has_id = true;
                         if self.file.is_some() {
+                            let start = lines.len();
                             crate::display::write_json_line(&mut lines, delivery);
+                            pending.line = std::str::from_utf8(&lines[start..]).ok().map(Arc::from);
                             lines.push(b'\n');
                         }
                     }
@@ -597,12 +657,25 @@ impl Writer {
         }
     }
 
-    /// fsync if a write has waited `fsync_interval` (or at all, when `force`).
-    fn fsync_if_due(&mut self, force: bool) {
+    /// fsync if a write has waited `fsync_interval`: on the syncer's
+    /// thread, so the next appends don't wait for it.
+    fn fsync_soon(&mut self) {
+        match (&self.syncer, self.unsynced_since) {
+            (Some(syncer), Some(since)) if since.elapsed() >= self.fsync_interval => {
+                self.unsynced_since = None;
+                syncer.request();
+            }
+            (None, Some(_)) => self.fsync_here_if_due(),
+            _ => {}
+        }
+    }
+
+    /// fsync here if a write has waited `fsync_interval`.
+    fn fsync_here_if_due(&mut self) {
         let Some(since) = self.unsynced_since else {
             return;
         };
-        if (force || since.elapsed() >= self.fsync_interval)
+        if since.elapsed() >= self.fsync_interval
             && let Err(StoreError::Write { path, source }) = self.fsync_now()
         {
             self.shared.warn(format!(
@@ -1026,6 +1099,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_broadcast_carries_the_written_line_and_none_in_memory() {
+        let dir = TempDir::new("line");
+        let (store, _) = DeliveryStore::open(StoreConfig::at(dir.store())).unwrap();
+        let mut events_rx = store.subscribe();
+        let stored = store.append(sample(0, b"{}")).await;
+        match events_rx.recv().await.unwrap() {
+            StoreEvent::Delivery(d, Some(line)) => {
+                assert_eq!(d.id, stored.id);
+                assert_eq!(&*line, stored.to_json_line());
+                let written = std::fs::read_to_string(dir.store()).unwrap();
+                assert_eq!(written, format!("{line}\n"));
+            }
+            other => panic!("expected a delivery with its line, got {other:?}"),
+        }
+        store.close().await;
+        let (memory, _) = DeliveryStore::open(StoreConfig::memory()).unwrap();
+        let mut events_rx = memory.subscribe();
+        memory.append(sample(0, b"{}")).await;
+        assert!(matches!(
+            events_rx.recv().await.unwrap(),
+            StoreEvent::Delivery(_, None)
+        ));
+    }
+
+    #[tokio::test]
     async fn ids_rise_across_close_and_reopen() {
         let dir = TempDir::new("reopen");
         let path = dir.store();
@@ -1214,7 +1312,7 @@ mod tests {
         store.sync().await.unwrap();
         for expected in 1..=3 {
             match events_rx.recv().await.unwrap() {
-                StoreEvent::Delivery(d) => assert_eq!(d.id, expected),
+                StoreEvent::Delivery(d, _) => assert_eq!(d.id, expected),
                 StoreEvent::Warning(w) => panic!("unexpected warning {w}"),
             }
         }
@@ -1238,7 +1336,7 @@ mod tests {
         }
         for expected in 1..=50 {
             match events_rx.recv().await.unwrap() {
-                StoreEvent::Delivery(d) => assert_eq!(d.id, expected),
+                StoreEvent::Delivery(d, _) => assert_eq!(d.id, expected),
                 StoreEvent::Warning(w) => panic!("unexpected warning {w}"),
             }
         }
@@ -1329,9 +1427,9 @@ mod tests {
             StoreEvent::Warning(w) => {
                 assert!(w.contains("delivery 3") && w.contains("closed"), "{w}");
             }
-            StoreEvent::Delivery(d) => panic!("expected a warning, got delivery {}", d.id),
+            StoreEvent::Delivery(d, _) => panic!("expected a warning, got delivery {}", d.id),
         }
-        assert!(matches!(events_rx.recv().await.unwrap(), StoreEvent::Delivery(d) if d.id == 3));
+        assert!(matches!(events_rx.recv().await.unwrap(), StoreEvent::Delivery(d, _) if d.id == 3));
         assert_eq!(ids(&read_all(&path).unwrap()), [1, 2], "not written");
     }
 
@@ -1347,9 +1445,9 @@ mod tests {
             StoreEvent::Warning(w) => {
                 assert!(w.contains("delivery 1") && w.contains("/dev/full"), "{w}");
             }
-            StoreEvent::Delivery(d) => panic!("expected a warning, got delivery {}", d.id),
+            StoreEvent::Delivery(d, _) => panic!("expected a warning, got delivery {}", d.id),
         }
-        assert!(matches!(events_rx.recv().await.unwrap(), StoreEvent::Delivery(d) if d.id == 1));
+        assert!(matches!(events_rx.recv().await.unwrap(), StoreEvent::Delivery(d, _) if d.id == 1));
         assert_eq!(
             store.append(sample(0, b"{}")).await.id,
             2,

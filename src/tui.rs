@@ -279,7 +279,7 @@ impl Loop {
 
     async fn take(&mut self, app: &mut App, event: Result<StoreEvent, RecvError>) {
         match event {
-            Ok(StoreEvent::Delivery(delivery)) => app.ingest(delivery),
+            Ok(StoreEvent::Delivery(delivery, _)) => app.ingest(delivery),
             Ok(StoreEvent::Warning(message)) => {
                 self.log.write(&format!("store: {message}"));
                 app.set_status(

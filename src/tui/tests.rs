@@ -588,7 +588,7 @@ async fn a_lagging_dashboard_reads_what_it_missed_back_from_the_store() {
         let stored = store
             .append(delivery(0, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED))
             .await;
-        events_tx.send(StoreEvent::Delivery(stored)).unwrap();
+        events_tx.send(StoreEvent::Delivery(stored, None)).unwrap();
     }
     store.sync().await.unwrap();
     let mut looping = test_loop(events_rx, Some(path), &dir.0);
@@ -611,7 +611,9 @@ async fn without_a_store_a_lag_is_shown_as_skipped() {
     let (events_tx, events_rx) = tokio::sync::broadcast::channel(2);
     for id in 1..=5 {
         let d = delivery(id, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED);
-        events_tx.send(StoreEvent::Delivery(Arc::new(d))).unwrap();
+        events_tx
+            .send(StoreEvent::Delivery(Arc::new(d), None))
+            .unwrap();
     }
     events_tx
         .send(StoreEvent::Warning("disk \x1b[2J full".into()))

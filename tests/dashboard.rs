@@ -212,6 +212,19 @@ fn a_signed_delivery_shows_live_and_q_quits_with_the_store_written() {
     });
     assert!(screen.contains("1 total  1 valid  0 invalid"), "{screen}");
 
+    // r and R resend the selected delivery back to this listener (there is
+    // no --forward-to): re-signed, then byte for byte.
+    tmux.keys("r");
+    tmux.wait_for("the re-signed replay's answer", |s| {
+        s.contains("replay of #1 (re-signed)") && s.contains("answered 200") && s.contains("#2 ")
+    });
+    tmux.keys("G");
+    tmux.keys("k");
+    tmux.keys("R");
+    tmux.wait_for("the as-is replay in the list", |s| {
+        s.contains("#3 ") && s.contains("3 total")
+    });
+
     tmux.keys("q");
     assert_eq!(tmux.wait_for_exit(), "0", "exit status");
     // The alternate screen is gone: what is left is the normal screen with
@@ -221,12 +234,34 @@ fn a_signed_delivery_shows_live_and_q_quits_with_the_store_written() {
         after.contains("ngrok http") && after.contains("stopped; the store is synced."),
         "the terminal was not given back:\n{after}"
     );
-    let records = std::fs::read_to_string(&store).unwrap();
-    let record: serde_json::Value =
-        serde_json::from_str(records.lines().next().expect("a record in the store")).unwrap();
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&store)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3, "the delivery and its two replays");
+    let record = &records[0];
     assert_eq!(record["id"], 1);
     assert_eq!(record["event"], "tool.execution.completed");
     assert_eq!(record["signature"]["verdict"], "valid");
+    for replayed in &records[1..] {
+        assert_eq!(replayed["body_b64"], record["body_b64"]);
+        assert_eq!(replayed["signature"]["verdict"], "valid");
+    }
+    let signature = |r: &serde_json::Value| {
+        r["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0] == "x-danube-signature")
+            .unwrap()[1]
+            .clone()
+    };
+    assert_eq!(
+        signature(&records[2]),
+        signature(&records[0]),
+        "R sends the original signature"
+    );
 }
 
 #[test]

@@ -101,6 +101,13 @@ impl Tmux {
             .into_owned()
     }
 
+    /// The screen and what scrolled off it, wrapped lines joined: a message
+    /// printed as the pane opens can end up above the visible screen.
+    fn scrollback(&self) -> String {
+        let args = ["capture-pane", "-p", "-J", "-S", "-200", "-t", "dash"];
+        String::from_utf8_lossy(&self.run(&args).stdout).into_owned()
+    }
+
     fn keys(&self, keys: &str) {
         self.run(&["send-keys", "-t", "dash", keys]);
     }
@@ -279,4 +286,23 @@ fn sigterm_quits_the_dashboard_cleanly() {
         after.contains("stopped; the store is synced."),
         "the terminal was not given back:\n{after}"
     );
+}
+
+#[test]
+fn a_port_in_use_on_a_terminal_is_a_plain_message_not_a_broken_screen() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let tmux = Tmux::start();
+    tmux.open(&[common::BIN, "listen", "--no-store", "--port", &port]);
+    assert_eq!(tmux.wait_for_exit(), "2", "exit status");
+    let screen = tmux.scrollback();
+    assert!(
+        screen.contains(&format!("port {port} is already in use")),
+        "no clear message:\n{screen}"
+    );
+    assert!(
+        !screen.contains("● LIVE"),
+        "the dashboard opened:\n{screen}"
+    );
+    drop(taken);
 }

@@ -271,18 +271,9 @@ fn replay_resigns_by_default_and_as_is_is_byte_identical() {
     assert_exit(&output, 0);
     let as_is = listener.next_record();
     assert_eq!(as_is["body_b64"], original["body_b64"]);
-    let signature_of = |r: &serde_json::Value| {
-        r["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h[0] == "x-danube-signature")
-            .unwrap()[1]
-            .clone()
-    };
     assert_eq!(
-        signature_of(&as_is),
-        signature_of(&original),
+        common::signature_header(&as_is),
+        common::signature_header(&original),
         "original signature kept"
     );
     assert_eq!(
@@ -456,16 +447,10 @@ fn exported_curl_reproduces_the_exact_bytes() {
             again["body_b64"], original["body_b64"],
             "body bytes of #{id}"
         );
-        let signature_of = |r: &serde_json::Value| {
-            r["headers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|h| h[0] == "x-danube-signature")
-                .unwrap()[1]
-                .clone()
-        };
-        assert_eq!(signature_of(&again), signature_of(original));
+        assert_eq!(
+            common::signature_header(&again),
+            common::signature_header(original)
+        );
         assert_eq!(again["signature"]["verdict"], "valid");
         let body = base64::engine::general_purpose::STANDARD
             .decode(again["body_b64"].as_str().unwrap())

@@ -255,18 +255,9 @@ fn a_signed_delivery_shows_live_and_q_quits_with_the_store_written() {
         assert_eq!(replayed["body_b64"], record["body_b64"]);
         assert_eq!(replayed["signature"]["verdict"], "valid");
     }
-    let signature = |r: &serde_json::Value| {
-        r["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h[0] == "x-danube-signature")
-            .unwrap()[1]
-            .clone()
-    };
     assert_eq!(
-        signature(&records[2]),
-        signature(&records[0]),
+        common::signature_header(&records[2]),
+        common::signature_header(&records[0]),
         "R sends the original signature"
     );
 }

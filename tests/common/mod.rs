@@ -428,3 +428,14 @@ pub fn event_body(event: &str, n: u64) -> Vec<u8> {
     format!(r#"{{"event":"{event}","timestamp":"2026-11-23T09:14:07.{n:06}Z","data":{{"n":{n}}}}}"#)
         .into_bytes()
 }
+
+/// The `X-Danube-Signature` value a stored record arrived with.
+pub fn signature_header(record: &serde_json::Value) -> serde_json::Value {
+    record["headers"]
+        .as_array()
+        .expect("a record has headers")
+        .iter()
+        .find(|h| h[0] == "x-danube-signature")
+        .expect("the record arrived signed")[1]
+        .clone()
+}

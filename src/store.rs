@@ -1,33 +1,40 @@
 //! The delivery log (SPEC §9): an append-only file of JSON lines, one
-//! [`Delivery`] per line, written by one writer thread; recovery on open;
-//! and the readers that `log`, `show`, `replay`, `export` and the dashboard's
-//! resync use.
+//! [`Delivery`] per line; recovery on open; and the readers that `log`,
+//! `show`, `replay`, `export` and the dashboard's resync use.
 //!
-//! Why a thread and not a task: the writer does blocking file I/O (`write`,
-//! `fsync`) and must never stall the runtime that answers requests. Callers
-//! reach it through an unbounded std channel, so sending never blocks an
-//! async caller, and wait on a oneshot for the id the writer gave the record.
+//! Appends are written by the tasks that receive the deliveries, not by a
+//! writer thread: handing each record to a thread and waiting for its
+//! answer cost a futex wake each way and a context switch per record
+//! (README, Performance). Each append stages its
+//! line under a lock; the first one to find no write under way yields once,
+//! so the appends that arrived with it stage theirs too, then writes them
+//! all in one `write` and lets them return. A `write` to the page cache
+//! takes microseconds; the fsync, which can take tens of milliseconds, runs
+//! on a thread of its own ([`Syncer`]), never on the async runtime.
 //!
 //! What holds, so no whole record is ever lost or mixed with another:
-//! - each batch of lines is built in memory and handed to one `write_all`,
-//!   and a failed write is cut back, so a line is in the file whole or not
-//!   at all (short of a crash mid-write, which [`DeliveryStore::open`] repairs
-//!   by cutting the torn last line);
-//! - only the writer assigns ids, in the order it writes the lines, so ids
-//!   rise through the file and across restarts;
+//! - each batch of lines is handed to one `write_all`, and a failed write
+//!   is cut back, so a line is in the file whole or not at all (short of a crash
+//!   mid-write, which [`DeliveryStore::open`] repairs by cutting the torn
+//!   last line);
+//! - ids are given under the lock that stages lines, and one append at a
+//!   time writes what is staged, so ids rise through the file and across
+//!   restarts, and records are announced in id order;
 //! - an advisory lock keeps a second process from writing the same file.
 
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, BufRead as _, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
 use std::ops::ControlFlow;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::delivery::Delivery;
 
@@ -36,12 +43,6 @@ pub const DEFAULT_FSYNC_INTERVAL: Duration = Duration::from_millis(100);
 /// Events a subscriber may fall behind by before it gets `Lagged` and
 /// resyncs from the file.
 pub const EVENT_CAPACITY: usize = 4096;
-/// The writer takes at most this many commands per batch, so under a flood
-/// it still gets round to its fsync deadline.
-const MAX_BATCH: usize = 1024;
-/// A batch is written once it holds this many bytes, so a flood of large
-/// bodies does not pile up in memory before reaching the file.
-const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// The first chunk read when reading backwards; it doubles up to
 /// [`MAX_CHUNK`] while a line does not fit.
 const FIRST_CHUNK: usize = 8 * 1024;
@@ -78,11 +79,11 @@ impl StoreConfig {
     }
 }
 
-/// What the writer announces to subscribers.
+/// What the store announces to subscribers.
 #[derive(Debug, Clone)]
 pub enum StoreEvent {
     /// A record, once written (or kept in memory only), in id order, with
-    /// the JSON line the writer made of it when it wrote one, so `--json`
+    /// the JSON line the store made of it when it wrote one, so `--json`
     /// output need not serialize the record a second time.
     Delivery(Arc<Delivery>, Option<Arc<str>>),
     /// Something went wrong that the person should see; listening goes on.
@@ -155,30 +156,64 @@ pub enum StoreError {
     },
 }
 
-/// A cheap, cloneable handle to the writer thread.
+/// A cheap, cloneable handle to the store.
 #[derive(Clone)]
 pub struct DeliveryStore {
-    cmd_tx: mpsc::Sender<Command>,
     shared: Arc<Shared>,
 }
 
-/// What the handles, the writer and orphaned appends share.
+/// What every handle shares.
 struct Shared {
-    /// The id the next record gets. While the writer runs only it takes ids;
-    /// after it stops, appends that arrive too late take them here. A std
-    /// mutex is enough: it is held for an increment (and, for late appends,
-    /// one broadcast), never across `.await`.
-    next_id: Mutex<u64>,
+    /// Ids and the lines waiting to be written. A std mutex: held to stage a
+    /// line or take the staged ones, never across a write or an `.await`.
+    log: Mutex<Log>,
+    /// The file, written by one append at a time (see [`Log::writing`]),
+    /// then released by close. `None` in memory-only mode.
+    file: Mutex<Option<StoreFile>>,
+    /// The highest id whose line has been written (or whose write failed
+    /// and was reported): what appends wait for.
+    written: watch::Sender<u64>,
     events_tx: broadcast::Sender<StoreEvent>,
     path: Option<PathBuf>,
+    /// Each append waits for an fsync that covers it (`--durable`).
+    durable: bool,
+}
+
+struct Log {
+    next_id: u64,
+    /// Lines given ids and not yet written, in id order.
+    staged: Staged,
+    /// An append is writing the staged lines; the others leave theirs for
+    /// it. So the lines of appends that arrive together reach the file in
+    /// one `write`, with no thread to hand them to.
+    writing: bool,
+    /// `None` in memory-only mode, and once closed.
+    syncer: Option<Syncer>,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Staged {
+    /// Whole lines, each with its newline.
+    lines: Vec<u8>,
+    /// Each staged record, with where its line is in `lines` (without the
+    /// newline).
+    records: Vec<(Arc<Delivery>, Range<usize>)>,
+}
+
+/// What [`Shared::stage`] left for the appending task to do.
+enum Next {
+    /// Nothing: the record is not going to the file (memory only, or closed).
+    Done,
+    /// Write the staged lines, then wait for this record's.
+    Write,
+    /// Another append is writing: wait for this record's line.
+    Wait,
 }
 
 impl Shared {
-    fn take_id(&self) -> u64 {
-        let mut next = self.next_id.lock().unwrap_or_else(PoisonError::into_inner);
-        let id = *next;
-        *next = next.saturating_add(1);
-        id
+    fn lock(&self) -> MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn warn(&self, message: String) {
@@ -191,74 +226,153 @@ impl Shared {
             .as_ref()
             .map_or_else(|| "memory".to_string(), |p| p.display().to_string())
     }
-}
 
-enum Command {
-    /// Boxed: a record is large, and the other commands are a pointer.
-    Append(Box<Pending>),
-    Sync(oneshot::Sender<Result<(), StoreError>>),
-    Close(oneshot::Sender<()>),
-}
-
-/// One append on its way to the writer.
-///
-/// Invariant: every `Pending` is answered exactly once with its record and
-/// an id. The writer answers it after writing; if it is dropped unanswered
-/// instead (the store was closed, or the writer stopped with it still
-/// queued), its `Drop` gives it an id, warns that it was not written, and
-/// answers. So `append` never hangs and a record never vanishes from view.
-struct Pending {
-    delivery: Option<Delivery>,
-    /// The line written for `delivery` (without its newline), once it is.
-    line: Option<Arc<str>>,
-    ack_tx: Option<oneshot::Sender<Arc<Delivery>>>,
-    /// Set once the writer has given `delivery` its id.
-    has_id: bool,
-    shared: Arc<Shared>,
-}
-
-impl Pending {
-    fn answer(mut self) {
-        let (Some(delivery), Some(ack_tx)) = (self.delivery.take(), self.ack_tx.take()) else {
-            return;
+    /// Give `delivery` the next id and stage its line (finished from
+    /// `draft`), or, when it is not going to the file, announce it now.
+    fn stage(&self, mut delivery: Delivery, draft: Option<LineDraft>) -> (Arc<Delivery>, Next) {
+        let mut log = self.lock();
+        delivery.id = log.next_id;
+        log.next_id = log.next_id.saturating_add(1);
+        let draft = match draft {
+            Some(draft) if !log.closed => draft,
+            _ => {
+                if log.closed {
+                    self.warn(format!(
+                        "delivery {} arrived after the store ({}) closed and was not written",
+                        delivery.id,
+                        self.path_text()
+                    ));
+                }
+                let delivery = Arc::new(delivery);
+                // Under the lock, so subscribers see records in id order.
+                let _ = self
+                    .events_tx
+                    .send(StoreEvent::Delivery(Arc::clone(&delivery), None));
+                return (delivery, Next::Done);
+            }
         };
         let delivery = Arc::new(delivery);
-        let _ = self.shared.events_tx.send(StoreEvent::Delivery(
-            Arc::clone(&delivery),
-            self.line.take(),
-        ));
-        // The caller may have stopped waiting; the record is written anyway.
-        let _ = ack_tx.send(delivery);
+        let staged = &mut log.staged;
+        let start = staged.lines.len();
+        draft.finish_into(delivery.id, &mut staged.lines);
+        let end = staged.lines.len() - 1;
+        staged.records.push((Arc::clone(&delivery), start..end));
+        let next = if log.writing {
+            Next::Wait
+        } else {
+            log.writing = true;
+            Next::Write
+        };
+        (delivery, next)
+    }
+
+    /// Write what is staged, batch after batch, until nothing is; then
+    /// announce each record, in id order, and let its append return.
+    /// Only the append that set [`Log::writing`] calls this.
+    fn write_staged(&self) {
+        let mut batch = Staged::default();
+        let mut wrote = false;
+        loop {
+            {
+                let mut log = self.lock();
+                if wrote && let Some(syncer) = &log.syncer {
+                    syncer.soon();
+                }
+                if log.staged.records.is_empty() {
+                    log.writing = false;
+                    return;
+                }
+                std::mem::swap(&mut batch, &mut log.staged);
+            }
+            wrote = self.write_batch(&batch.lines, &batch.records);
+            let mut last = None;
+            for (delivery, range) in batch.records.drain(..) {
+                last = Some(delivery.id);
+                let line = wrote
+                    .then(|| std::str::from_utf8(&batch.lines[range]).ok().map(Arc::from))
+                    .flatten();
+                let _ = self.events_tx.send(StoreEvent::Delivery(delivery, line));
+            }
+            batch.lines.clear();
+            if let Some(last) = last {
+                self.written.send_replace(last);
+            }
+        }
+    }
+
+    /// One `write` of a batch of lines; a failure is broadcast as a warning.
+    fn write_batch(&self, lines: &[u8], records: &[(Arc<Delivery>, Range<usize>)]) -> bool {
+        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(store) = file.as_mut() else {
+            return false;
+        };
+        match store.write(lines) {
+            Ok(()) => true,
+            Err(err) => {
+                self.warn(format!(
+                    "could not write {} to {}: {err}; kept in memory only, listening goes on",
+                    describe_ids(records),
+                    store.path.display()
+                ));
+                false
+            }
+        }
+    }
+
+    /// Ask for an fsync now; `None` when there is no file (any more).
+    fn fsync_now(&self) -> Option<oneshot::Receiver<Result<(), StoreError>>> {
+        self.lock().syncer.as_ref().map(Syncer::now)
     }
 }
 
-impl Drop for Pending {
+/// The staged lines are written when this is dropped: after the append
+/// that holds it has yielded once, or if it is cancelled meanwhile.
+struct WriteTurn<'a>(&'a Shared);
+
+impl Drop for WriteTurn<'_> {
     fn drop(&mut self) {
-        let (Some(mut delivery), Some(ack_tx)) = (self.delivery.take(), self.ack_tx.take()) else {
-            return;
-        };
-        // Held across the broadcasts so late records still go out in id order.
-        let mut next = self
-            .shared
-            .next_id
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if !self.has_id {
-            delivery.id = *next;
-            *next = next.saturating_add(1);
+        self.0.write_staged();
+    }
+}
+
+/// `delivery 5` or `deliveries 5–9`, for a warning.
+fn describe_ids(records: &[(Arc<Delivery>, Range<usize>)]) -> String {
+    match (records.first(), records.last()) {
+        (Some((first, _)), Some((last, _))) if first.id != last.id => {
+            format!("deliveries {}–{}", first.id, last.id)
         }
-        let _ = self.shared.events_tx.send(StoreEvent::Warning(format!(
-            "delivery {} arrived after the store ({}) closed and was not written",
-            delivery.id,
-            self.shared.path_text()
-        )));
-        let delivery = Arc::new(delivery);
-        let _ = self
-            .shared
-            .events_tx
-            .send(StoreEvent::Delivery(Arc::clone(&delivery), None));
-        drop(next);
-        let _ = ack_tx.send(delivery);
+        (Some((only, _)), _) => format!("delivery {}", only.id),
+        _ => "nothing".to_string(),
+    }
+}
+
+/// A record's JSON line, made before its id is known (outside the lock)
+/// with `"id":0` in front, which [`LineDraft::finish_into`] replaces. `id`
+/// is the first field of [`Delivery`], so the placeholder is always the
+/// start.
+struct LineDraft(Vec<u8>);
+
+impl LineDraft {
+    const PLACEHOLDER: &'static [u8] = b"{\"id\":0";
+
+    fn of(delivery: &mut Delivery) -> Self {
+        delivery.id = 0;
+        let mut line = Vec::with_capacity(delivery.body.len() * 4 / 3 + 1024);
+        crate::display::write_json_line(&mut line, delivery);
+        debug_assert!(line.starts_with(Self::PLACEHOLDER));
+        Self(line)
+    }
+
+    /// Append the line with `id` in place, and its newline, to `out`.
+    fn finish_into(self, id: u64, out: &mut Vec<u8>) {
+        let rest = self
+            .0
+            .strip_prefix(Self::PLACEHOLDER)
+            .expect("a record's line starts with its id");
+        out.extend_from_slice(b"{\"id\":");
+        out.extend_from_slice(id.to_string().as_bytes());
+        out.extend_from_slice(rest);
+        out.push(b'\n');
     }
 }
 
@@ -272,11 +386,13 @@ impl fmt::Debug for DeliveryStore {
 
 impl DeliveryStore {
     /// Open (or create) the store, repair a torn tail, find the next id, and
-    /// start the writer. Reads only the end of the file, so it is fast on a
-    /// large store.
+    /// start the fsync thread. Reads only the end of the file, so it is fast
+    /// on a large store.
     pub fn open(config: StoreConfig) -> Result<(DeliveryStore, OpenReport), StoreError> {
-        let (file, report) = match &config.path {
+        let (events_tx, _) = broadcast::channel(EVENT_CAPACITY);
+        let (file, syncer, report) = match &config.path {
             None => (
+                None,
                 None,
                 OpenReport {
                     path: None,
@@ -286,84 +402,131 @@ impl DeliveryStore {
             ),
             Some(path) => {
                 let (file, report) = open_file(path)?;
-                (Some(file), report)
+                let syncer = Syncer::start(&file, config.fsync_interval, events_tx.clone())
+                    .map_err(|source| StoreError::Open {
+                        path: path.clone(),
+                        source,
+                    })?;
+                (Some(file), Some(syncer), report)
             }
         };
-        let (events_tx, _) = broadcast::channel(EVENT_CAPACITY);
         let shared = Arc::new(Shared {
-            next_id: Mutex::new(report.next_id),
+            log: Mutex::new(Log {
+                next_id: report.next_id,
+                staged: Staged::default(),
+                writing: false,
+                syncer,
+                closed: false,
+            }),
+            file: Mutex::new(file),
+            written: watch::Sender::new(report.next_id - 1),
             events_tx,
-            path: config.path.clone(),
-        });
-        let (cmd_tx, cmd_rx) = mpsc::channel();
-        let syncer = file.as_ref().and_then(|file| Syncer::start(file, &shared));
-        let writer = Writer {
-            file,
-            shared: Arc::clone(&shared),
+            path: config.path,
             durable: config.durable,
-            fsync_interval: config.fsync_interval,
-            unsynced_since: None,
-            syncer,
-        };
-        let spawned = std::thread::Builder::new()
-            .name("danube-hooks-store".into())
-            .spawn(move || writer.run(&cmd_rx));
-        if let Err(source) = spawned {
-            return Err(StoreError::Open {
-                path: config.path.unwrap_or_default(),
-                source,
-            });
-        }
-        Ok((DeliveryStore { cmd_tx, shared }, report))
+        });
+        Ok((DeliveryStore { shared }, report))
     }
 
     /// Give `delivery` its id (the caller passes 0), write it, announce it.
     /// Written (and fsynced, when durable) before this returns. Never fails:
     /// a record that could not be written still gets its id, and the store
     /// broadcasts a warning.
-    pub async fn append(&self, delivery: Delivery) -> Arc<Delivery> {
-        let (ack_tx, ack_rx) = oneshot::channel();
-        let pending = Box::new(Pending {
-            delivery: Some(delivery),
-            line: None,
-            ack_tx: Some(ack_tx),
-            has_id: false,
-            shared: Arc::clone(&self.shared),
-        });
-        // When the writer is gone the command comes back in the error, and
-        // dropping it answers it (see `Pending`).
-        let _ = self.cmd_tx.send(Command::Append(pending));
-        ack_rx
-            .await
-            .expect("a pending append is answered even when dropped")
+    pub async fn append(&self, mut delivery: Delivery) -> Arc<Delivery> {
+        // Serialized before any lock is taken.
+        let draft = self
+            .shared
+            .path
+            .is_some()
+            .then(|| LineDraft::of(&mut delivery));
+        let (delivery, next) = self.shared.stage(delivery, draft);
+        match next {
+            Next::Done => return delivery,
+            Next::Write => {
+                let turn = WriteTurn(&self.shared);
+                // Let the appends that arrived with this one stage their
+                // lines, so they share its `write`: small appends cost the
+                // page cache far more per byte than one larger one.
+                tokio::task::yield_now().await;
+                drop(turn);
+            }
+            Next::Wait => {}
+        }
+        let mut written = self.shared.written.subscribe();
+        // The sender lives in `self.shared`, so this ends only when the
+        // line has been written (or its failure reported).
+        let _ = written.wait_for(|&id| id >= delivery.id).await;
+        if self.shared.durable
+            && let Some(fsynced) = self.shared.fsync_now()
+        {
+            // A failed fsync has been broadcast as a warning by the syncer.
+            let _ = fsynced.await;
+        }
+        delivery
     }
 
     /// Records (in id order) and warnings from now on. A receiver that falls
     /// more than [`EVENT_CAPACITY`] behind gets `Lagged` and should resync
-    /// with [`read_after`]; the writer never waits for it.
+    /// with [`read_after`]; appends never wait for it.
     pub fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
         self.shared.events_tx.subscribe()
     }
 
-    /// Write what is queued and fsync it now.
+    /// fsync what has been written, now.
     pub async fn sync(&self) -> Result<(), StoreError> {
-        let (ack_tx, ack_rx) = oneshot::channel();
-        self.cmd_tx
-            .send(Command::Sync(ack_tx))
-            .map_err(|_| StoreError::Closed)?;
-        ack_rx.await.map_err(|_| StoreError::Closed)?
+        let fsynced = {
+            let log = self.shared.lock();
+            if log.closed {
+                return Err(StoreError::Closed);
+            }
+            match &log.syncer {
+                Some(syncer) => syncer.now(),
+                None => return Ok(()),
+            }
+        };
+        fsynced.await.unwrap_or(Err(StoreError::Closed))
     }
 
-    /// Write what was appended before this call, fsync, release the file and
-    /// stop the writer; returns once the file is closed. Idempotent. Later
-    /// appends still return (with an id, not written) and warn.
+    /// Write what was appended before this call, fsync, release the file
+    /// and stop the fsync thread; returns once the file is closed.
+    /// Idempotent: a second close returns at once. Later appends still
+    /// return (with an id, not written) and warn.
     pub async fn close(&self) {
-        let (ack_tx, ack_rx) = oneshot::channel();
-        if self.cmd_tx.send(Command::Close(ack_tx)).is_ok() {
-            // An error means another close got there first; the writer has
-            // closed the file before dropping this sender.
-            let _ = ack_rx.await;
+        let (syncer, last_id) = {
+            let mut log = self.shared.lock();
+            if log.closed {
+                return;
+            }
+            log.closed = true;
+            (log.syncer.take(), log.next_id - 1)
+        };
+        if self.shared.path.is_some() {
+            let mut written = self.shared.written.subscribe();
+            let _ = written.wait_for(|&id| id >= last_id).await;
         }
+        let file = self
+            .shared
+            .file
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let shared = Arc::clone(&self.shared);
+        // Off the runtime: the last fsync can take a while.
+        let closing = tokio::task::spawn_blocking(move || {
+            if let Some(syncer) = syncer {
+                syncer.stop();
+            }
+            // `store` is dropped at the end of this `if`, which closes the
+            // file and releases its lock.
+            if let Some(store) = file
+                && let Err(err) = store.file.sync_data()
+            {
+                shared.warn(format!(
+                    "could not fsync {} on close: {err}",
+                    store.path.display()
+                ));
+            }
+        });
+        let _ = closing.await;
     }
 
     /// The file, or `None` in memory-only mode.
@@ -434,7 +597,7 @@ fn open_file(path: &Path) -> Result<(StoreFile, OpenReport), StoreError> {
     Ok((store_file, report))
 }
 
-/// The open, locked file and what the writer knows about its end.
+/// The open, locked file and what the store knows about its end.
 struct StoreFile {
     file: File,
     path: PathBuf,
@@ -470,248 +633,125 @@ impl StoreFile {
     }
 }
 
-/// The writer thread: owns the file, gives ids, writes, fsyncs, announces.
-struct Writer {
-    /// `None` in memory-only mode.
-    file: Option<StoreFile>,
-    shared: Arc<Shared>,
-    durable: bool,
-    fsync_interval: Duration,
-    /// When the oldest write not yet fsynced was made.
-    unsynced_since: Option<Instant>,
-    /// Does the timed fsyncs; `None` in memory-only mode, or if its thread
-    /// could not start (the writer then fsyncs itself).
-    syncer: Option<Syncer>,
-}
-
-/// The timed fsyncs, on a thread of their own: under load an fsync of the
-/// last 100 ms of records can take tens of milliseconds, and appends must
-/// not wait behind it. Only `--durable`, `sync()` and close wait for one.
+/// The fsyncs, on a thread of their own: under load an fsync of the last
+/// 100 ms of records can take tens of milliseconds, and no request may wait
+/// behind it unless `--durable` (or [`DeliveryStore::sync`]) asks to.
 struct Syncer {
-    wake_tx: mpsc::SyncSender<()>,
+    requests: mpsc::Sender<SyncRequest>,
+    /// Set from a timed request until the fsync that serves it begins, so
+    /// a flood of writes sends one request per fsync, not one each.
+    soon_asked: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
 }
 
+enum SyncRequest {
+    /// A write was made: fsync within the interval.
+    Soon,
+    /// fsync now, and say when it is done.
+    Now(oneshot::Sender<Result<(), StoreError>>),
+}
+
 impl Syncer {
-    fn start(store: &StoreFile, shared: &Arc<Shared>) -> Option<Self> {
-        let file = store.file.try_clone().ok()?;
+    fn start(
+        store: &StoreFile,
+        interval: Duration,
+        events_tx: broadcast::Sender<StoreEvent>,
+    ) -> io::Result<Self> {
+        let file = store.file.try_clone()?;
         let path = store.path.clone();
-        let shared = Arc::clone(shared);
-        // One wake-up waiting is enough: an fsync not yet begun covers
-        // every write made before it begins.
-        let (wake_tx, wake_rx) = mpsc::sync_channel(1);
-        let thread = std::thread::Builder::new()
-            .name("danube-hooks-fsync".into())
-            .spawn(move || {
-                while wake_rx.recv().is_ok() {
-                    if let Err(err) = file.sync_data() {
-                        shared.warn(format!(
-                            "could not fsync {}: {err}; the records are written \
-                             but may not survive a crash",
-                            path.display()
-                        ));
+        let soon_asked = Arc::new(AtomicBool::new(false));
+        let (requests, requests_rx) = mpsc::channel();
+        let thread = {
+            let soon_asked = Arc::clone(&soon_asked);
+            std::thread::Builder::new()
+                .name("danube-hooks-fsync".into())
+                .spawn(move || {
+                    while let Some(waiters) = next_round(&requests_rx, interval) {
+                        // Cleared before the fsync begins: a write after this
+                        // point asks again, a write before it is covered.
+                        soon_asked.store(false, Ordering::SeqCst);
+                        let result = file.sync_data();
+                        if let Err(err) = &result {
+                            let _ = events_tx.send(StoreEvent::Warning(format!(
+                                "could not fsync {}: {err}; the records are written \
+                                 but may not survive a crash",
+                                path.display()
+                            )));
+                        }
+                        for waiter in waiters {
+                            // io::Error is not Clone: each waiter gets its own.
+                            let _ = waiter.send(result.as_ref().map(|&()| ()).map_err(|err| {
+                                StoreError::Write {
+                                    path: path.clone(),
+                                    source: io::Error::new(err.kind(), err.to_string()),
+                                }
+                            }));
+                        }
                     }
-                }
-            })
-            .ok()?;
-        Some(Self { wake_tx, thread })
+                })?
+        };
+        Ok(Self {
+            requests,
+            soon_asked,
+            thread,
+        })
     }
 
-    fn request(&self) {
-        let _ = self.wake_tx.try_send(());
+    /// A write was made (call after it): fsync within the interval.
+    fn soon(&self) {
+        if !self.soon_asked.swap(true, Ordering::SeqCst) {
+            let _ = self.requests.send(SyncRequest::Soon);
+        }
     }
 
-    /// Stop after any fsync under way, so the file (and its lock) is
-    /// closed when this returns.
+    /// fsync now (covering every write made before this call); the receiver
+    /// gets the result. If the thread is gone the receiver gets an error.
+    fn now(&self) -> oneshot::Receiver<Result<(), StoreError>> {
+        let (done_tx, done_rx) = oneshot::channel();
+        let _ = self.requests.send(SyncRequest::Now(done_tx));
+        done_rx
+    }
+
+    /// Stop after any fsync under way, so the file is closed when this
+    /// returns.
     fn stop(self) {
-        drop(self.wake_tx);
+        drop(self.requests);
         let _ = self.thread.join();
     }
 }
 
-impl Writer {
-    fn run(mut self, cmd_rx: &mpsc::Receiver<Command>) {
-        let mut closers = Vec::new();
-        loop {
-            let deadline = self.unsynced_since.map(|t| t + self.fsync_interval);
-            let first = match deadline {
-                None => match cmd_rx.recv() {
-                    Ok(cmd) => cmd,
-                    Err(_) => break,
-                },
-                Some(deadline) => {
-                    match cmd_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                        Ok(cmd) => cmd,
-                        Err(RecvTimeoutError::Timeout) => {
-                            self.fsync_soon();
-                            continue;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => break,
+/// Wait for the next fsync to do: a `Now` at once, a `Soon` once the
+/// interval has passed (or sooner, if a `Now` comes). Returns who waits on
+/// it, or `None` once every sender is gone and nothing is left to do.
+fn next_round(
+    requests: &mpsc::Receiver<SyncRequest>,
+    interval: Duration,
+) -> Option<Vec<oneshot::Sender<Result<(), StoreError>>>> {
+    let mut waiters = Vec::new();
+    match requests.recv().ok()? {
+        SyncRequest::Now(waiter) => waiters.push(waiter),
+        SyncRequest::Soon => {
+            let deadline = Instant::now() + interval;
+            loop {
+                match requests.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(SyncRequest::Soon) => {}
+                    Ok(SyncRequest::Now(waiter)) => {
+                        waiters.push(waiter);
+                        break;
                     }
-                }
-            };
-            self.batch(first, cmd_rx, &mut closers);
-            if !closers.is_empty() {
-                break;
-            }
-            // Under a steady flood `recv_timeout` never times out.
-            self.fsync_soon();
-        }
-        // `store` is dropped at the end of this `if`, which closes the file
-        // and releases its lock before close() returns; so is the syncer's.
-        if let Some(syncer) = self.syncer.take() {
-            syncer.stop();
-        }
-        if let Some(store) = self.file.take()
-            && let Err(err) = store.file.sync_data()
-        {
-            self.shared.warn(format!(
-                "could not fsync {} on close: {err}",
-                store.path.display()
-            ));
-        }
-        for ack_tx in closers {
-            let _ = ack_tx.send(());
-        }
-        // Returning drops `cmd_rx` with whatever came after the close still
-        // queued; each such append answers itself as not written.
-    }
-
-    /// Handle `first` and what is queued behind it, up to [`MAX_BATCH`]
-    /// commands, writing appends together. Stops at a close.
-    fn batch(
-        &mut self,
-        first: Command,
-        cmd_rx: &mpsc::Receiver<Command>,
-        closers: &mut Vec<oneshot::Sender<()>>,
-    ) {
-        let mut appends = Vec::new();
-        let mut lines = Vec::new();
-        let mut next = Some(first);
-        let mut taken = 0;
-        while let Some(cmd) = next.take() {
-            taken += 1;
-            match cmd {
-                Command::Append(pending) => {
-                    let mut pending = *pending;
-                    if let Some(delivery) = pending.delivery.as_mut() {
-                        delivery.id = self.shared.take_id();
-                        pending.has_id = true;
-                        if self.file.is_some() {
-                            let start = lines.len();
-                            crate::display::write_json_line(&mut lines, delivery);
-                            pending.line = std::str::from_utf8(&lines[start..]).ok().map(Arc::from);
-                            lines.push(b'\n');
-                        }
-                    }
-                    appends.push(pending);
-                    if lines.len() >= MAX_BATCH_BYTES {
-                        self.flush(&mut appends, &mut lines);
-                    }
-                }
-                Command::Sync(ack_tx) => {
-                    self.flush(&mut appends, &mut lines);
-                    let _ = ack_tx.send(self.fsync_now());
-                }
-                Command::Close(ack_tx) => {
-                    closers.push(ack_tx);
-                    break;
+                    // On disconnect, still fsync what was written.
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
                 }
             }
-            if taken < MAX_BATCH {
-                next = cmd_rx.try_recv().ok();
-            }
-        }
-        self.flush(&mut appends, &mut lines);
-    }
-
-    /// Write the staged lines in one write, then announce and answer.
-    fn flush(&mut self, appends: &mut Vec<Pending>, lines: &mut Vec<u8>) {
-        if appends.is_empty() {
-            return;
-        }
-        if let Some(store) = self.file.as_mut() {
-            match store.write(lines) {
-                Ok(()) if self.durable => {
-                    if let Err(err) = store.file.sync_data() {
-                        self.shared.warn(format!(
-                            "could not fsync {}: {err}; the records are written \
-                             but may not survive a crash",
-                            store.path.display()
-                        ));
-                    }
-                }
-                Ok(()) => {
-                    self.unsynced_since.get_or_insert_with(Instant::now);
-                }
-                Err(err) => self.shared.warn(format!(
-                    "could not write {} to {}: {err}; kept in memory only, listening goes on",
-                    describe_ids(appends),
-                    store.path.display()
-                )),
-            }
-        }
-        lines.clear();
-        for pending in appends.drain(..) {
-            pending.answer();
         }
     }
-
-    /// fsync if a write has waited `fsync_interval`: on the syncer's
-    /// thread, so the next appends don't wait for it.
-    fn fsync_soon(&mut self) {
-        match (&self.syncer, self.unsynced_since) {
-            (Some(syncer), Some(since)) if since.elapsed() >= self.fsync_interval => {
-                self.unsynced_since = None;
-                syncer.request();
-            }
-            (None, Some(_)) => self.fsync_here_if_due(),
-            _ => {}
+    // What else is queued is covered by the fsync about to begin.
+    while let Ok(request) = requests.try_recv() {
+        if let SyncRequest::Now(waiter) = request {
+            waiters.push(waiter);
         }
     }
-
-    /// fsync here if a write has waited `fsync_interval`.
-    fn fsync_here_if_due(&mut self) {
-        let Some(since) = self.unsynced_since else {
-            return;
-        };
-        if since.elapsed() >= self.fsync_interval
-            && let Err(StoreError::Write { path, source }) = self.fsync_now()
-        {
-            self.shared.warn(format!(
-                "could not fsync {}: {source}; the records are written \
-                 but may not survive a crash",
-                path.display()
-            ));
-        }
-    }
-
-    /// Only ever fails with [`StoreError::Write`].
-    fn fsync_now(&mut self) -> Result<(), StoreError> {
-        // Cleared even on failure: retrying at once would spin, and the next
-        // write sets it again.
-        self.unsynced_since = None;
-        let Some(store) = self.file.as_ref() else {
-            return Ok(());
-        };
-        store.file.sync_data().map_err(|source| StoreError::Write {
-            path: store.path.clone(),
-            source,
-        })
-    }
-}
-
-/// `delivery 5` or `deliveries 5–9`, for a warning.
-fn describe_ids(appends: &[Pending]) -> String {
-    let ids: Vec<u64> = appends
-        .iter()
-        .filter_map(|p| p.delivery.as_ref().map(|d| d.id))
-        .collect();
-    match (ids.first(), ids.last()) {
-        (Some(first), Some(last)) if first != last => format!("deliveries {first}–{last}"),
-        (Some(id), _) => format!("delivery {id}"),
-        _ => "nothing".to_string(),
-    }
+    Some(waiters)
 }
 
 /// `$XDG_DATA_HOME/danube-hooks/deliveries.jsonl`, else
@@ -936,7 +976,7 @@ fn is_blank(line: &[u8]) -> bool {
     line.iter().all(u8::is_ascii_whitespace)
 }
 
-/// The id of a line as the writer writes it: `{"id":N,` first. Cheap: no
+/// The id of a line as the store writes it: `{"id":N,` first. Cheap: no
 /// JSON parse.
 fn id_prefix(line: &[u8]) -> Option<u64> {
     let rest = line.strip_prefix(b"{\"id\":")?;
@@ -1121,6 +1161,36 @@ mod tests {
             events_rx.recv().await.unwrap(),
             StoreEvent::Delivery(_, None)
         ));
+    }
+
+    #[test]
+    fn a_line_drafted_before_its_id_is_the_records_line_once_finished() {
+        for id in [1, 9, 10, 12_345, u64::MAX] {
+            let mut record = sample(0, &body(id));
+            let mut out = b"earlier line\n".to_vec();
+            LineDraft::of(&mut record).finish_into(id, &mut out);
+            record.id = id;
+            let expected = format!("earlier line\n{}\n", record.to_json_line());
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_append_dropped_before_its_write_still_writes_its_line() {
+        use futures_util::FutureExt as _;
+        let dir = TempDir::new("dropped");
+        let path = dir.store();
+        let (store, _) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+        // Polled once, it stages its line and yields before writing it
+        // (for the lines of the appends that came with it); then dropped,
+        // as hyper drops a handler when its connection goes.
+        assert!(store.append(sample(0, &body(1))).now_or_never().is_none());
+        let next = tokio::time::timeout(Duration::from_secs(10), store.append(sample(0, &body(2))))
+            .await
+            .expect("a later append is not left waiting on a write nobody does");
+        assert_eq!(next.id, 2);
+        store.close().await;
+        assert_eq!(ids(&read_all(&path).unwrap()), [1, 2]);
     }
 
     #[tokio::test]
@@ -1359,7 +1429,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sync_and_the_fsync_deadline_leave_the_writer_running() {
+    async fn sync_and_the_fsync_deadline_leave_the_store_open() {
         let dir = TempDir::new("sync");
         let path = dir.store();
         let config = StoreConfig {

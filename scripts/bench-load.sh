@@ -14,7 +14,7 @@
 #
 # Usage: scripts/bench-load.sh            (about 4 minutes on 2 cores)
 # Knobs (environment): ROUNDS=3 DURATION=10 THREADS=2 CONNECTIONS=32
-#   LINES=60000*DURATION (distinct deliveries per throughput run; the run
+#   LINES=100000*DURATION (distinct deliveries per throughput run; the run
 #   fails if the listener would be sent one twice) RATE_SECONDS=30
 # Needs: cargo, and wrk (installed with apt-get when missing).
 set -euo pipefail
@@ -24,7 +24,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
-LINES=${LINES:-$((60000 * DURATION))}
+LINES=${LINES:-$((100000 * DURATION))}
 RATE_SECONDS=${RATE_SECONDS:-30}
 SECRET=whsec_BenchmarkSecretNotForProduction0000
 

@@ -292,11 +292,14 @@ fn decode_digest(text: &str) -> Result<[u8; DIGEST_LEN], HeaderFault> {
     if text.len() % 2 == 1 {
         return Err(HeaderFault::OddLengthDigest(text.len()));
     }
-    let bytes = hex::decode(text).map_err(|_| HeaderFault::OddLengthDigest(text.len()))?;
-    bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| HeaderFault::WrongDigestLength(bytes.len()))
+    if text.len() != 2 * DIGEST_LEN {
+        return Err(HeaderFault::WrongDigestLength(text.len() / 2));
+    }
+    // Straight into the array: this runs for every delivery.
+    let mut digest = [0u8; DIGEST_LEN];
+    hex::decode_to_slice(text, &mut digest)
+        .map_err(|_| HeaderFault::OddLengthDigest(text.len()))?;
+    Ok(digest)
 }
 
 /// The verdict on one delivery's signature (SPEC §5).
@@ -369,8 +372,20 @@ pub fn verify(
     now: i64,
     tolerance_s: u64,
 ) -> SignatureCheck {
+    verify_parsing(secrets, header, body, now, tolerance_s).0
+}
+
+/// [`verify`], also handing back the header as parsed (when it parsed), so
+/// the listener's replay detection need not parse it a second time.
+pub fn verify_parsing(
+    secrets: &[Secret],
+    header: Option<&str>,
+    body: &[u8],
+    now: i64,
+    tolerance_s: u64,
+) -> (SignatureCheck, Option<ParsedHeader>) {
     let Some(header) = header else {
-        return SignatureCheck {
+        let check = SignatureCheck {
             verdict: Verdict::Missing,
             timestamp: None,
             skew_s: None,
@@ -381,10 +396,11 @@ pub fn verify(
                  {HEADER_NAME} on"
             )],
         };
+        return (check, None);
     };
     let parsed = match parse_header(header) {
         Ok(parsed) => parsed,
-        Err(fault) => return malformed(header, &fault),
+        Err(fault) => return (malformed(header, &fault), None),
     };
     let skew = now.saturating_sub(parsed.t);
     let mut hints: Vec<String> = parsed.quirks.iter().map(HeaderQuirk::hint).collect();
@@ -404,7 +420,7 @@ pub fn verify(
                 .into(),
         );
         check.hints = hints;
-        return check;
+        return (check, Some(parsed));
     }
 
     let matched = secrets.iter().position(|secret| {
@@ -468,7 +484,7 @@ pub fn verify(
         }
     }
     check.hints = hints;
-    check
+    (check, Some(parsed))
 }
 
 fn malformed(header: &str, fault: &HeaderFault) -> SignatureCheck {
@@ -772,6 +788,23 @@ mod tests {
 
     fn check(header: &str, body: &[u8]) -> SignatureCheck {
         verify(&[secret()], Some(header), body, NOW, DEFAULT_TOLERANCE_S)
+    }
+
+    #[test]
+    fn verify_parsing_hands_back_the_header_it_parsed() {
+        let good = header_with(secret().key(), &NOW.to_string(), BODY);
+        let wrong = format!("t={NOW},sha256={}", "ab".repeat(DIGEST_LEN));
+        for header in [good.as_str(), wrong.as_str()] {
+            let (check, parsed) =
+                verify_parsing(&[secret()], Some(header), BODY, NOW, DEFAULT_TOLERANCE_S);
+            assert_eq!(check, self::check(header, BODY));
+            assert_eq!(parsed, Some(parse_header(header).unwrap()), "{header}");
+        }
+        for header in [None, Some("t=abc,sha256=00"), Some(""), Some("sha256=00")] {
+            let (check, parsed) = verify_parsing(&[secret()], header, BODY, NOW, 300);
+            assert_eq!(parsed, None, "{header:?}");
+            assert_eq!(check, verify(&[secret()], header, BODY, NOW, 300));
+        }
     }
 
     fn assert_mismatch_hint(header: &str, body: &[u8], needle: &str) {

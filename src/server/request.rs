@@ -14,14 +14,14 @@ use chrono::Utc;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use tokio_util::sync::CancellationToken;
 
 use super::forward::{ForwardOutcome, Forwarder};
 use super::{ConnAction, ConnControl, Limits};
 use crate::delivery::{self, Delivery, Grouping, ResponseRecord};
 use crate::policy::{Action, Decision, PolicyHandle, Step};
-use crate::signature::{self, Secret, Verdict};
+use crate::signature::{self, ParsedHeader, Secret, Verdict};
 use crate::store::DeliveryStore;
 
 /// The header naming the policy step that chose an answer.
@@ -117,8 +117,8 @@ impl Intake {
         if req.method() == Method::GET || req.method() == Method::HEAD {
             return info_page();
         }
-        let (mut record, end) = self.receive(req, remote).await;
-        let replay_key = self.check_replay(&mut record);
+        let (mut record, end, replay_key) = self.receive(req, remote).await;
+        self.check_replay(&mut record, replay_key.as_ref());
         let (decision, answer, action) = self.choose_answer(&mut record, end, shutdown).await;
         record.response = ResponseRecord {
             action: action.into(),
@@ -145,8 +145,13 @@ impl Intake {
     }
 
     /// Read the request within the limits and fill in everything the
-    /// answer does not decide: verdict, group, attempt.
-    async fn receive(&self, req: Request<Incoming>, remote: SocketAddr) -> (Delivery, BodyEnd) {
+    /// answer does not decide: verdict, group, attempt. Also returns the
+    /// key replay detection uses, from the header as `verify` parsed it.
+    async fn receive(
+        &self,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+    ) -> (Delivery, BodyEnd, Option<ReplayKey>) {
         let received_at = Utc::now();
         let (parts, body) = req.into_parts();
         let headers = crate::sender::header_pairs(&parts.headers);
@@ -157,7 +162,7 @@ impl Intake {
             .map(str::to_string);
         let limits = &self.config.limits;
         let read = read_body(body, limits.max_body, limits.body_read_timeout).await;
-        let mut signature = signature::verify(
+        let (mut signature, parsed) = signature::verify_parsing(
             &self.config.secrets,
             find_header(&headers, signature::HEADER_NAME),
             &read.bytes,
@@ -170,6 +175,7 @@ impl Intake {
                 read.bytes.len(),
             ));
         }
+        let replay_key = parsed.as_ref().and_then(ReplayKey::of);
         let group = delivery::group_key(&self.config.grouping, &headers, &read.bytes);
         let attempt = self.next_attempt(&group);
         let end = match read.end {
@@ -185,7 +191,7 @@ impl Intake {
                 .uri
                 .path_and_query()
                 .map_or_else(|| parts.uri.to_string(), ToString::to_string),
-            http_version: format!("{:?}", parts.version),
+            http_version: version_text(parts.version).to_string(),
             headers,
             event: delivery::event_of(&read.bytes),
             body_size: read.size(declared_length.as_deref()),
@@ -204,17 +210,19 @@ impl Intake {
             forward: None,
             duration_ms: 0.0,
         };
-        (record, end)
+        (record, end, replay_key)
     }
 
     /// Flag a second arrival of the same `t` and digest (SPEC §6).
-    fn check_replay(&self, record: &mut Delivery) -> Option<ReplayKey> {
-        let key = ReplayKey::of(record)?;
+    fn check_replay(&self, record: &mut Delivery, key: Option<&ReplayKey>) {
+        let Some(key) = key else {
+            return;
+        };
         record.replay_of = self
             .seen_signatures
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .first_arrival(&key, self.config.tolerance_s);
+            .first_arrival(key, self.config.tolerance_s);
         if let Some(first) = record.replay_of {
             record.signature.hints.push(format!(
                 "same t and digest as delivery #{first}: either the sender retried without \
@@ -222,7 +230,6 @@ impl Intake {
                  signatures would reject this one"
             ));
         }
-        Some(key)
     }
 
     /// The answer: a limit's, or the policy's (after its delay, and after
@@ -551,6 +558,19 @@ async fn read_body(mut body: Incoming, max_body: usize, timeout: Duration) -> Re
     }
 }
 
+/// The version as recorded: what `http::Version`'s `Debug` writes, without
+/// going through a formatter on every request.
+fn version_text(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/?",
+    }
+}
+
 /// `(t, first digest)` of a delivery whose signature parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ReplayKey {
@@ -559,9 +579,7 @@ struct ReplayKey {
 }
 
 impl ReplayKey {
-    fn of(record: &Delivery) -> Option<Self> {
-        let header = record.header(signature::HEADER_NAME)?;
-        let parsed = signature::parse_header(header).ok()?;
+    fn of(parsed: &ParsedHeader) -> Option<Self> {
         Some(Self {
             t: parsed.t,
             digest: *parsed.digests.first()?,
@@ -593,5 +611,23 @@ impl SeenSignatures {
             }
         }
         self.first.entry(key).or_insert((id, Instant::now()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_recorded_as_http_writes_them() {
+        for version in [
+            Version::HTTP_09,
+            Version::HTTP_10,
+            Version::HTTP_11,
+            Version::HTTP_2,
+            Version::HTTP_3,
+        ] {
+            assert_eq!(version_text(version), format!("{version:?}"));
+        }
     }
 }

@@ -91,14 +91,19 @@ impl Intake {
 
     fn next_attempt(&self, group: &str) -> u32 {
         let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
-        if attempts.len() >= MAX_GROUPS && !attempts.contains_key(group) {
+        // Looked up by `&str` first: `entry` wants an owned key, which is
+        // an allocation even for a retry whose group is already known.
+        if let Some(count) = attempts.get_mut(group) {
+            *count = count.saturating_add(1);
+            return *count;
+        }
+        if attempts.len() >= MAX_GROUPS {
             // Forgetting old groups only restarts their count at 1; the
             // store still has every record.
             attempts.clear();
         }
-        let count = attempts.entry(group.to_string()).or_insert(0);
-        *count = count.saturating_add(1);
-        *count
+        attempts.insert(group.to_string(), 1);
+        1
     }
 
     /// Handle one request. For answers that are not HTTP, this asks

@@ -176,6 +176,10 @@ async fn serve_connection(
         return;
     };
     let control = Arc::new(ConnControl::default());
+    // Written once per connection rather than per request: every request
+    // on it has the same peer, and formatting an address costs far more
+    // than copying the text.
+    let remote: Arc<str> = remote.to_string().into();
     let service = {
         let control = Arc::clone(&control);
         let shutdown = shutdown.clone();
@@ -183,9 +187,10 @@ async fn serve_connection(
             let intake = Arc::clone(&intake);
             let control = Arc::clone(&control);
             let shutdown = shutdown.clone();
+            let remote = Arc::clone(&remote);
             async move {
                 Ok::<_, std::convert::Infallible>(
-                    intake.handle(req, remote, &control, &shutdown).await,
+                    intake.handle(req, &remote, &control, &shutdown).await,
                 )
             }
         })

@@ -5,7 +5,6 @@
 //! sender that got an answer can always find its delivery in the log.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,7 @@ use chrono::Utc;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode, Version};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use tokio_util::sync::CancellationToken;
 
 use super::forward::{ForwardOutcome, Forwarder};
@@ -108,10 +107,11 @@ impl Intake {
 
     /// Handle one request. For answers that are not HTTP, this asks
     /// `control` and never returns (the connection task drops it).
+    /// `remote` is the peer's address as recorded (`ip:port`).
     pub async fn handle(
         &self,
         req: Request<Incoming>,
-        remote: SocketAddr,
+        remote: &str,
         control: &ConnControl,
         shutdown: &CancellationToken,
     ) -> Response<Full<Bytes>> {
@@ -129,7 +129,8 @@ impl Intake {
             action: action.into(),
             status: answer.status(),
             delay_ms: decision.step.delay.as_millis() as u64,
-            rule: decision.rule.clone(),
+            // Moved, not cloned: the answer names the rule from the record.
+            rule: decision.rule,
         };
         record.duration_ms = arrived.elapsed().as_secs_f64() * 1000.0;
         let stored = self.store.append(record).await;
@@ -141,7 +142,7 @@ impl Intake {
         }
         answer
             .send(
-                &decision.rule,
+                &stored.response.rule,
                 stored.id,
                 control,
                 self.config.limits.max_hold,
@@ -155,7 +156,7 @@ impl Intake {
     async fn receive(
         &self,
         req: Request<Incoming>,
-        remote: SocketAddr,
+        remote: &str,
     ) -> (Delivery, BodyEnd, Option<ReplayKey>) {
         let received_at = Utc::now();
         let (parts, body) = req.into_parts();
@@ -163,8 +164,7 @@ impl Intake {
         let declared_length = parts
             .headers
             .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+            .and_then(|v| v.to_str().ok());
         let limits = &self.config.limits;
         let read = read_body(body, limits.max_body, limits.body_read_timeout).await;
         let (mut signature, parsed) = signature::verify_parsing(
@@ -176,7 +176,7 @@ impl Intake {
         );
         if read.end == BodyEnd::Complete {
             signature.hints.extend(signature::content_length_hint(
-                declared_length.as_deref(),
+                declared_length,
                 read.bytes.len(),
             ));
         }
@@ -190,16 +190,13 @@ impl Intake {
         let record = Delivery {
             id: 0,
             received_at,
-            remote_addr: remote.to_string(),
-            method: parts.method.as_str().to_string(),
-            path: parts
-                .uri
-                .path_and_query()
-                .map_or_else(|| parts.uri.to_string(), ToString::to_string),
+            remote_addr: remote.to_owned(),
+            method: parts.method.as_str().to_owned(),
+            path: request_target(&parts.uri),
             http_version: version_text(parts.version).to_string(),
             headers,
             event: delivery::event_of(&read.bytes),
-            body_size: read.size(declared_length.as_deref()),
+            body_size: read.size(declared_length),
             body_truncated: read.end != BodyEnd::Complete,
             body: read.bytes,
             group,
@@ -563,6 +560,17 @@ async fn read_body(mut body: Incoming, max_body: usize, timeout: Duration) -> Re
     }
 }
 
+/// The request target as recorded: path and query, as `Uri`'s `Display`
+/// writes them. Every origin-form target (what senders send) is written
+/// as-is, so it is copied without going through the formatter.
+fn request_target(uri: &Uri) -> String {
+    match uri.path_and_query() {
+        Some(target) if target.as_str().starts_with(['/', '*']) => target.as_str().to_owned(),
+        Some(target) => target.to_string(),
+        None => uri.to_string(),
+    }
+}
+
 /// The version as recorded: what `http::Version`'s `Debug` writes, without
 /// going through a formatter on every request.
 fn version_text(version: Version) -> &'static str {
@@ -633,6 +641,26 @@ mod tests {
             Version::HTTP_3,
         ] {
             assert_eq!(version_text(version), format!("{version:?}"));
+        }
+    }
+
+    #[test]
+    fn request_targets_are_what_display_writes() {
+        for target in [
+            "/",
+            "/webhooks/danube",
+            "/webhooks/danube?x=1&y=%20",
+            "*",
+            "http://example.com",
+            "http://example.com/a?b",
+            "http://example.com?b",
+            "example.com:443",
+        ] {
+            let uri: Uri = target.parse().unwrap();
+            let before = uri
+                .path_and_query()
+                .map_or_else(|| uri.to_string(), ToString::to_string);
+            assert_eq!(request_target(&uri), before, "target {target:?}");
         }
     }
 }

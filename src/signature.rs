@@ -37,26 +37,52 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// A signing secret. Its `Debug` and `Display` show only the fingerprint, so
 /// it cannot leak through a log line or an error message.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Secret {
-    secret: String,
+    text: String,
     /// Worked out once: every verdict names it, two or three times.
     fingerprint: String,
+    /// HMAC-SHA256 keyed with the secret, cloned for each digest: keying
+    /// hashes two blocks, a tenth of the work for a 1 KiB body, and the
+    /// listener would otherwise do it for every request.
+    keyed: HmacSha256,
 }
+
+/// Secrets are the same when their text is.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     pub fn new(secret: impl Into<String>) -> Self {
-        let secret = secret.into();
-        let fingerprint = fingerprint_of(&secret);
+        let text = secret.into();
+        let fingerprint = fingerprint_of(&text);
+        // HMAC accepts keys of any length, so this cannot fail.
+        let keyed =
+            HmacSha256::new_from_slice(text.as_bytes()).expect("HMAC takes a key of any length");
         Self {
-            secret,
+            text,
             fingerprint,
+            keyed,
         }
+    }
+
+    /// [`digest`] with this secret as the key.
+    pub fn digest(&self, t: &str, body: &[u8]) -> [u8; DIGEST_LEN] {
+        let mut mac = self.keyed.clone();
+        for part in [t.as_bytes(), b".", body] {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
     }
 
     /// The key bytes exactly as Danube uses them: the whole string.
     pub fn key(&self) -> &[u8] {
-        self.secret.as_bytes()
+        self.text.as_bytes()
     }
 
     /// `whsec_…abcd`: the prefix and the last 4 characters, no more. A short
@@ -109,10 +135,7 @@ pub fn digest(key: &[u8], t: &str, body: &[u8]) -> [u8; DIGEST_LEN] {
 /// The `X-Danube-Signature` value for `body` signed at `t`.
 pub fn sign(secret: &Secret, t: i64, body: &[u8]) -> String {
     let t = t.to_string();
-    format!(
-        "t={t},sha256={}",
-        hex::encode(digest(secret.key(), &t, body))
-    )
+    format!("t={t},sha256={}", hex::encode(secret.digest(&t, body)))
 }
 
 /// What a header parse found wrong, each fault named (SPEC §6).
@@ -424,7 +447,7 @@ pub fn verify_parsing(
     }
 
     let matched = secrets.iter().position(|secret| {
-        let expected = digest(secret.key(), &parsed.t_text, body);
+        let expected = secret.digest(&parsed.t_text, body);
         any_digest_matches(&parsed.digests, &expected)
     });
 
@@ -569,7 +592,7 @@ struct KeyVariant {
 fn key_variants(secret: &Secret) -> Vec<KeyVariant> {
     use base64::Engine as _;
     let mut variants = Vec::new();
-    let base64_part = if let Some(rest) = secret.secret.strip_prefix(SECRET_PREFIX) {
+    let base64_part = if let Some(rest) = secret.text.strip_prefix(SECRET_PREFIX) {
         variants.push(KeyVariant {
             key: rest.as_bytes().to_vec(),
             how: "without its whsec_ prefix",
@@ -578,11 +601,11 @@ fn key_variants(secret: &Secret) -> Vec<KeyVariant> {
         rest
     } else {
         variants.push(KeyVariant {
-            key: format!("{SECRET_PREFIX}{}", secret.secret).into_bytes(),
+            key: format!("{SECRET_PREFIX}{}", secret.text).into_bytes(),
             how: "with the whsec_ prefix in front",
             advice: "the secret configured here lacks it; configure the whole whsec_… string",
         });
-        secret.secret.as_str()
+        secret.text.as_str()
     };
     if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(base64_part) {
         variants.push(KeyVariant {
@@ -705,7 +728,7 @@ fn explain_mismatch(secrets: &[Secret], parsed: &ParsedHeader, body: &[u8]) -> V
             }
         }
         for variant in &bodies {
-            if matches(digest(secret.key(), t, &variant.body)) {
+            if matches(secret.digest(t, &variant.body)) {
                 found.push(format!("the digest matches if the body {}", variant.how));
             }
             if combine {
@@ -729,7 +752,7 @@ fn explain_mismatch(secrets: &[Secret], parsed: &ParsedHeader, body: &[u8]) -> V
             );
         }
         for (alt_t, how) in timestamp_unit_variants(parsed.t) {
-            if matches(digest(secret.key(), &alt_t, body)) {
+            if matches(secret.digest(&alt_t, body)) {
                 found.push(format!("the digest matches if t is {how}"));
             }
         }
@@ -788,6 +811,21 @@ mod tests {
 
     fn check(header: &str, body: &[u8]) -> SignatureCheck {
         verify(&[secret()], Some(header), body, NOW, DEFAULT_TOLERANCE_S)
+    }
+
+    #[test]
+    fn a_secrets_keyed_digest_is_the_plain_hmac() {
+        // One key shorter than SHA-256's 64-byte block, one longer (hashed
+        // first by HMAC), one empty.
+        let long = format!("whsec_{}", "k".repeat(100));
+        for text in ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", long.as_str(), ""] {
+            let secret = Secret::new(text);
+            for (t, body) in [("1750000000", BODY), ("", b"".as_slice())] {
+                assert_eq!(secret.digest(t, body), digest(text.as_bytes(), t, body));
+                // Cloning the keyed state must not carry one digest into the next.
+                assert_eq!(secret.digest(t, body), digest(text.as_bytes(), t, body));
+            }
+        }
     }
 
     #[test]
@@ -1040,7 +1078,7 @@ mod tests {
     #[test]
     fn forensic_secret_without_prefix() {
         let key = secret()
-            .secret
+            .text
             .strip_prefix(SECRET_PREFIX)
             .unwrap()
             .to_string();
@@ -1055,7 +1093,7 @@ mod tests {
     #[test]
     fn forensic_secret_configured_without_prefix() {
         let header = sign(&secret(), NOW, BODY);
-        let bare = Secret::new(secret().secret.strip_prefix(SECRET_PREFIX).unwrap());
+        let bare = Secret::new(secret().text.strip_prefix(SECRET_PREFIX).unwrap());
         let result = verify(&[bare], Some(&header), BODY, NOW, 300);
         assert_eq!(result.verdict, Verdict::Mismatch);
         assert!(
@@ -1071,7 +1109,7 @@ mod tests {
     #[test]
     fn forensic_secret_base64_decoded() {
         let rest = secret()
-            .secret
+            .text
             .strip_prefix(SECRET_PREFIX)
             .unwrap()
             .to_string();
@@ -1086,7 +1124,7 @@ mod tests {
     fn forensic_another_configured_secret_with_alteration() {
         let other = Secret::new("whsec_othersecretother9999");
         let key = other
-            .secret
+            .text
             .strip_prefix(SECRET_PREFIX)
             .unwrap()
             .to_string();
@@ -1201,7 +1239,7 @@ mod tests {
     #[test]
     fn forensic_prefix_and_newline_combined() {
         let key = secret()
-            .secret
+            .text
             .strip_prefix(SECRET_PREFIX)
             .unwrap()
             .to_string();

@@ -108,19 +108,19 @@ impl Delivery {
 
 /// The `event` of a JSON body, if it has one.
 pub fn event_of(body: &[u8]) -> Option<String> {
+    // Other fields are skipped unbuilt. `event` is read as a string
+    // outright rather than as a `serde_json::Value` whose kind is looked at
+    // afterwards: any other kind now fails the parse, and a failed parse is
+    // no event, which is what that kind gave before.
     #[derive(Deserialize)]
     struct Envelope {
-        event: Option<serde_json::Value>,
+        event: Option<String>,
     }
     // Only an object is an envelope; serde would read `["x"]` as a struct.
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return None;
     }
-    let envelope: Envelope = serde_json::from_slice(body).ok()?;
-    match envelope.event? {
-        serde_json::Value::String(event) => Some(event),
-        _ => None,
-    }
+    serde_json::from_slice::<Envelope>(body).ok()?.event
 }
 
 /// How attempts of one delivery are told apart.
@@ -340,9 +340,28 @@ pub(crate) mod tests {
             event_of(br#"{"event":"tool.execution.failed"}"#).as_deref(),
             Some("tool.execution.failed")
         );
-        assert_eq!(event_of(br#"{"event":5}"#), None);
-        assert_eq!(event_of(b"not json"), None);
-        assert_eq!(event_of(br#"["event"]"#), None);
+        assert_eq!(
+            event_of(br#" {"data":{"event":"inner"},"event":"caf\u00e9"}"#).as_deref(),
+            Some("caf\u{e9}"),
+            "the top-level event, unescaped"
+        );
+        for no_event in [
+            br#"{"event":5}"#.as_slice(),
+            br#"{"event":null}"#,
+            br#"{"event":["x"]}"#,
+            br#"{"event":{"name":"x"}}"#,
+            br#"{"data":{}}"#,
+            br#"{"event":"a","event":"b"}"#,
+            br#"{"event":"a"} trailing"#,
+            br#"{"event":"a","data":"#,
+            br#"{"event":5,"data":"#,
+            b"not json",
+            br#"["event"]"#,
+            br#""event""#,
+        ] {
+            let text = String::from_utf8_lossy(no_event);
+            assert_eq!(event_of(no_event), None, "{text}");
+        }
     }
 
     #[test]

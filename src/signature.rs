@@ -1123,11 +1123,7 @@ mod tests {
     #[test]
     fn forensic_another_configured_secret_with_alteration() {
         let other = Secret::new("whsec_othersecretother9999");
-        let key = other
-            .text
-            .strip_prefix(SECRET_PREFIX)
-            .unwrap()
-            .to_string();
+        let key = other.text.strip_prefix(SECRET_PREFIX).unwrap().to_string();
         let header = header_with(key.as_bytes(), &NOW.to_string(), BODY);
         let result = verify(&[secret(), other], Some(&header), BODY, NOW, 300);
         assert_eq!(result.verdict, Verdict::Mismatch);

@@ -61,9 +61,7 @@ impl Secret {
     pub fn new(secret: impl Into<String>) -> Self {
         let text = secret.into();
         let fingerprint = fingerprint_of(&text);
-        // HMAC accepts keys of any length, so this cannot fail.
-        let keyed =
-            HmacSha256::new_from_slice(text.as_bytes()).expect("HMAC takes a key of any length");
+        let keyed = keyed_hmac(text.as_bytes());
         Self {
             text,
             fingerprint,
@@ -73,11 +71,7 @@ impl Secret {
 
     /// [`digest`] with this secret as the key.
     pub fn digest(&self, t: &str, body: &[u8]) -> [u8; DIGEST_LEN] {
-        let mut mac = self.keyed.clone();
-        for part in [t.as_bytes(), b".", body] {
-            mac.update(part);
-        }
-        mac.finalize().into_bytes().into()
+        finish_hmac(self.keyed.clone(), &[t.as_bytes(), b".", body])
     }
 
     /// The key bytes exactly as Danube uses them: the whole string.
@@ -117,10 +111,17 @@ impl fmt::Display for Secret {
     }
 }
 
-/// HMAC-SHA256 of `<t>.<body>` keyed with `key`.
+/// HMAC-SHA256 of `parts`, one after the other, keyed with `key`.
 fn hmac_parts(key: &[u8], parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
+    finish_hmac(keyed_hmac(key), parts)
+}
+
+fn keyed_hmac(key: &[u8]) -> HmacSha256 {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length");
+    HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length")
+}
+
+fn finish_hmac(mut mac: HmacSha256, parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
     for part in parts {
         mac.update(part);
     }

@@ -111,7 +111,8 @@ start_bare() {
   exit 1
 }
 
-# wrk against $1 (address) for server pid $2; prints "rps p50_ms p99_ms cpu_us_per_req repeats".
+# wrk against $1 (address) for server pid $2; prints
+# "rps p50_ms p99_ms cpu_us_per_req repeats answers_400_up requests".
 # (Latency values come as 512.00us, 1.23ms or 1.02s.)
 run_wrk() {
   local addr=$1 pid=$2 out="$WORK/wrk.out" before after
@@ -128,8 +129,8 @@ run_wrk() {
     /^ +99%/ { p99 = ms($2) }
     /^Requests\/sec:/ { rps = $2 }
     /^lua_repeats:/ { rep = $2 }
-    /^lua_not_200:/ { bad = $2 }
-    END { printf "%.0f %.3f %.3f %.1f %d %d\n", rps, p50, p99, ticks * 1e6 / hz / n, rep, bad }
+    /Non-2xx or 3xx responses:/ { bad = $NF }
+    END { printf "%.0f %.3f %.3f %.1f %d %d %d\n", rps, p50, p99, ticks * 1e6 / hz / n, rep, bad, n }
   ' "$out"
 }
 
@@ -144,13 +145,13 @@ for round in $(seq "$ROUNDS"); do
   "$LOADGEN" deliveries --secret "$SECRET" --count "$LINES" --size 1024 --out "$WORK/deliveries.txt"
 
   start_bare
-  read -r rps p50 p99 cpu rep bad < <(run_wrk "$BARE_ADDR" "$BARE_PID")
+  read -r rps p50 p99 cpu rep bad answered < <(run_wrk "$BARE_ADDR" "$BARE_PID")
   stop "$BARE_PID"
-  echo "round $round  bare hyper:   $rps req/s  p50 ${p50} ms  p99 ${p99} ms  cpu ${cpu} µs/req  (non-200: $bad)"
+  echo "round $round  bare hyper:   $rps req/s  p50 ${p50} ms  p99 ${p99} ms  cpu ${cpu} µs/req  (answered $answered; 400 and up: $bad)"
   echo "$rps $p50 $p99 $cpu" >>"$WORK/bare.txt"
 
   start_listener "$WORK/store.jsonl"
-  read -r rps p50 p99 cpu rep bad < <(run_wrk "$LISTEN_ADDR" "$LISTEN_PID")
+  read -r rps p50 p99 cpu rep bad answered < <(run_wrk "$LISTEN_ADDR" "$LISTEN_PID")
   stop_listener
   if [ "$rep" -ne 0 ]; then
     echo "the listener was sent $rep deliveries twice: raise LINES above $LINES" >&2
@@ -158,9 +159,18 @@ for round in $(seq "$ROUNDS"); do
   fi
   stored=$(wc -l <"$WORK/store.jsonl")
   valid=$("$BIN" log --store "$WORK/store.jsonl" --verdict valid | wc -l)
-  echo "round $round  listen:       $rps req/s  p50 ${p50} ms  p99 ${p99} ms  cpu ${cpu} µs/req  (non-200: $bad; stored $stored, valid $valid)"
+  echo "round $round  listen:       $rps req/s  p50 ${p50} ms  p99 ${p99} ms  cpu ${cpu} µs/req  (answered $answered; 400 and up: $bad; stored $stored, valid $valid)"
   if [ "$valid" -ne "$stored" ]; then
     echo "only $valid of $stored stored deliveries verified as valid" >&2
+    exit 1
+  fi
+  if [ "$bad" -ne 0 ]; then
+    echo "the listener answered $bad valid deliveries with 400 or more" >&2
+    exit 1
+  fi
+  # Requests still in flight when wrk stops are stored but not counted.
+  if [ "$stored" -lt "$answered" ]; then
+    echo "wrk had $answered answers but only $stored deliveries are stored" >&2
     exit 1
   fi
   echo "$rps $p50 $p99 $cpu $stored $valid" >>"$WORK/listen.txt"

@@ -12,7 +12,7 @@
 #   3. RSS after 100,000 deliveries of 1 KiB (target: <= 64 MiB);
 #   4. time from spawn to the port accepting, median of 20 (target: <= 100 ms).
 #
-# Usage: scripts/bench-load.sh            (about 4 minutes on 2 cores)
+# Usage: scripts/bench-load.sh            (about 6 minutes on 2 cores)
 # Knobs (environment): ROUNDS=3 DURATION=10 THREADS=2 CONNECTIONS=32
 #   LINES=100000*DURATION (distinct deliveries per throughput run; the run
 #   fails if the listener would be sent one twice) RATE_SECONDS=30

@@ -4,7 +4,7 @@
 //! The record is appended to the store before the answer goes out, so a
 //! sender that got an answer can always find its delivery in the log.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -600,14 +600,18 @@ impl ReplayKey {
     }
 }
 
-/// Signatures seen within the tolerance window.
+/// Signatures seen within the tolerance window: the newest [`Self::MAX`].
 #[derive(Debug, Default)]
 struct SeenSignatures {
     first: HashMap<ReplayKey, (u64, Instant)>,
+    /// The keys of `first` in the order they arrived, so the oldest are
+    /// forgotten first, one at a time, without scanning the map.
+    arrival_order: VecDeque<ReplayKey>,
 }
 
 impl SeenSignatures {
-    /// Entries kept before old ones are pruned.
+    /// Entries kept at most (about 14 MB with their arrival order): past
+    /// this, the oldest go.
     const MAX: usize = 100_000;
 
     fn first_arrival(&self, key: &ReplayKey, tolerance_s: u64) -> Option<u64> {
@@ -616,20 +620,72 @@ impl SeenSignatures {
     }
 
     fn remember(&mut self, key: ReplayKey, id: u64, tolerance_s: u64) {
-        if self.first.len() >= Self::MAX {
-            let window = Duration::from_secs(tolerance_s);
-            self.first.retain(|_, (_, at)| at.elapsed() <= window);
-            if self.first.len() >= Self::MAX {
-                self.first.clear();
+        if self.first.contains_key(&key) {
+            return; // a replay keeps the first arrival's id and place
+        }
+        let window = Duration::from_secs(tolerance_s);
+        // Forget what has left the window, and the oldest while full. (Once,
+        // a full map was cleared whole: a flood of 100,000 deliveries made
+        // replay detection forget every signature, and the scan before the
+        // clear ran on every arrival while the map stayed full.)
+        while let Some(oldest) = self.arrival_order.front() {
+            let expired = self
+                .first
+                .get(oldest)
+                .is_none_or(|(_, at)| at.elapsed() > window);
+            if !expired && self.first.len() < Self::MAX {
+                break;
+            }
+            if let Some(oldest) = self.arrival_order.pop_front() {
+                self.first.remove(&oldest);
             }
         }
-        self.first.entry(key).or_insert((id, Instant::now()));
+        self.first.insert(key.clone(), (id, Instant::now()));
+        self.arrival_order.push_back(key);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn replay_key(n: u64) -> ReplayKey {
+        let mut digest = [0; 32];
+        digest[..8].copy_from_slice(&n.to_le_bytes());
+        ReplayKey { t: 1, digest }
+    }
+
+    #[test]
+    fn a_full_replay_memory_forgets_only_its_oldest() {
+        let mut seen = SeenSignatures::default();
+        let max = SeenSignatures::MAX as u64;
+        for n in 0..=max {
+            seen.remember(replay_key(n), n + 1, 300);
+        }
+        assert_eq!(seen.first.len(), SeenSignatures::MAX);
+        assert_eq!(seen.arrival_order.len(), SeenSignatures::MAX);
+        assert_eq!(
+            seen.first_arrival(&replay_key(0), 300),
+            None,
+            "the oldest goes"
+        );
+        assert_eq!(seen.first_arrival(&replay_key(1), 300), Some(2));
+        assert_eq!(seen.first_arrival(&replay_key(max), 300), Some(max + 1));
+        // A second arrival keeps the first one's id and place.
+        seen.remember(replay_key(1), 999, 300);
+        assert_eq!(seen.first_arrival(&replay_key(1), 300), Some(2));
+        assert_eq!(seen.arrival_order.len(), SeenSignatures::MAX);
+    }
+
+    #[test]
+    fn signatures_out_of_the_window_are_forgotten() {
+        let mut seen = SeenSignatures::default();
+        seen.remember(replay_key(1), 1, 0);
+        std::thread::sleep(Duration::from_millis(2));
+        seen.remember(replay_key(2), 2, 0);
+        assert!(!seen.first.contains_key(&replay_key(1)));
+        assert_eq!(seen.arrival_order, [replay_key(2)]);
+    }
 
     #[test]
     fn versions_are_recorded_as_http_writes_them() {

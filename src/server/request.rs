@@ -629,6 +629,8 @@ impl SeenSignatures {
         // replay detection forget every signature, and the scan before the
         // clear ran on every arrival while the map stayed full.)
         while let Some(oldest) = self.arrival_order.front() {
+            // Every key in `arrival_order` is in `first`; one that were not
+            // would count as gone.
             let expired = self
                 .first
                 .get(oldest)

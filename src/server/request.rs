@@ -426,7 +426,7 @@ fn status_response(status: u16, rule: &str, id: u64, close: bool) -> Response<Fu
     } else {
         // Written by hand rather than through a `serde_json::Value`: this is
         // on every answer's path, and the map cost more than the rest of
-        // the answer (README, Performance). Only `rule` needs escaping.
+        // the answer (docs/performance.md, first round). Only `rule` needs escaping.
         let rule = serde_json::to_string(rule).expect("a string serializes");
         Bytes::from(format!(
             "{{\"status\":{},\"rule\":{rule},\"delivery\":{id},\"by\":\"danube-hooks\"}}\n",

@@ -79,6 +79,19 @@ fn trigger_retries_until_success_and_the_listener_sees_one_group() {
         assert_eq!(record["signature"]["verdict"], "valid");
         assert!(record["headers"].to_string().contains("application/json"));
     }
+    // Retries 100 ms apart usually fall in the same second as the attempt
+    // before, and t counts seconds: trigger says so exactly when it
+    // happened, and the listener flags exactly those as replays.
+    for pair in records.windows(2) {
+        let n = pair[1]["attempt"].as_u64().unwrap();
+        let same_t = pair[0]["signature"]["timestamp"] == pair[1]["signature"]["timestamp"];
+        let noted = stderr(&output).contains(&format!(
+            "attempt {n}/3: signed with the same t as attempt {}",
+            n - 1
+        ));
+        assert_eq!(noted, same_t, "attempt {n}: {}", stderr(&output));
+        assert_eq!(!pair[1]["replay_of"].is_null(), same_t, "{}", pair[1]);
+    }
 }
 
 #[test]

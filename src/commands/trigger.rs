@@ -97,10 +97,11 @@ async fn deliver(
     created_at: chrono::DateTime<Utc>,
 ) -> DeliveryReport {
     let first_t = unix_now();
+    let mut previous_t = None;
     let attempts = sender
         .deliver(
             plan,
-            |_| {
+            |n| {
                 // Whether Danube re-signs a retry is not published; by default
                 // each attempt is signed anew, --same-signature keeps the first.
                 let t = if args.same_signature {
@@ -108,6 +109,18 @@ async fn deliver(
                 } else {
                     unix_now()
                 };
+                if !args.same_signature && previous_t == Some(t) {
+                    // t counts seconds, so a retry within the same second is
+                    // signed exactly as the attempt before it.
+                    eprintln!(
+                        "{event} attempt {n}/{}: signed with the same t as attempt {}, less than \
+                         a second earlier, so its signature repeats; `listen` flags it as a \
+                         replay, and a receiver that rejects repeated signatures rejects it",
+                        plan.attempts,
+                        n - 1
+                    );
+                }
+                previous_t = Some(t);
                 Outgoing::danube(&args.to, secret, t, body.clone())
             },
             |n, attempt, wait| {

@@ -5,12 +5,13 @@
 //! Appends are written by the tasks that receive the deliveries, not by a
 //! writer thread: handing each record to a thread and waiting for its
 //! answer cost a futex wake each way and a context switch per record
-//! (docs/performance.md, second round). Each append stages its
-//! line under a lock; the first one to find no write under way writes
-//! them all in one `write` and lets them return. In a burst it first yields
-//! once, so the appends that arrived with it stage theirs too ([`Arrivals`]). A `write` to the page cache
-//! takes microseconds; the fsync, which can take tens of milliseconds, runs
-//! on a thread of its own ([`Syncer`]), never on the async runtime.
+//! (docs/performance.md, second round). Each append stages its line under
+//! a lock; the first one to find no write under way writes them all in one
+//! `write` and lets them return. In a burst it first yields once, so the
+//! appends that arrived with it stage theirs too ([`Arrivals`]). A `write`
+//! to the page cache takes microseconds; the fsync, which can take tens of
+//! milliseconds, runs on a thread of its own ([`Syncer`]), never on the
+//! async runtime.
 //!
 //! What holds, so no whole record is ever lost or mixed with another:
 //! - each batch of lines is handed to one `write_all`, and a failed write

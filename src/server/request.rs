@@ -426,7 +426,8 @@ fn status_response(status: u16, rule: &str, id: u64, close: bool) -> Response<Fu
     } else {
         // Written by hand rather than through a `serde_json::Value`: this is
         // on every answer's path, and the map cost more than the rest of
-        // the answer (docs/performance.md, first round). Only `rule` needs escaping.
+        // the answer (docs/performance.md, first round). Only `rule` needs
+        // escaping.
         let rule = serde_json::to_string(rule).expect("a string serializes");
         Bytes::from(format!(
             "{{\"status\":{},\"rule\":{rule},\"delivery\":{id},\"by\":\"danube-hooks\"}}\n",
@@ -629,7 +630,7 @@ impl SeenSignatures {
         // replay detection forget every signature, and the scan before the
         // clear ran on every arrival while the map stayed full.)
         while let Some(oldest) = self.arrival_order.front() {
-            // Every key in `arrival_order` is in `first`; one that were not
+            // Every key in `arrival_order` is in `first`; one that was not
             // would count as gone.
             let expired = self
                 .first

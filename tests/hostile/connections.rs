@@ -1,0 +1,1 @@
+//! Filled in by the connections work of issue 12.

@@ -1,0 +1,1 @@
+//! Filled in by the export work of issue 12.

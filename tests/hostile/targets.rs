@@ -1,0 +1,1 @@
+//! Filled in by the targets work of issue 12.

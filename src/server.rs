@@ -126,6 +126,11 @@ pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: Cancellat
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192))
+        // A client may send its whole request and then shut its write side
+        // while it waits for the answer. Without this, hyper reads that
+        // EOF while the answer is being made, takes it for a client gone
+        // mid-request and drops the request unanswered and unrecorded.
+        .half_close(true)
         .keep_alive(true);
 
     loop {

@@ -166,7 +166,14 @@ pub enum HeaderFault {
     NotKeyValue(String),
     #[error("the parts are separated by {0:?}; Danube separates them with \",\"")]
     WrongSeparator(char),
+    /// Two headers, each shown escaped and cut to [`REPEATED_SHOWN`] characters.
+    #[error("the request has two {HEADER_NAME} headers, {0:?} and {1:?}; Danube sends one")]
+    Repeated(String, String),
 }
+
+/// Characters of each value a [`HeaderFault::Repeated`] shows: a whole
+/// Danube header (about 80), and no more of a stranger's.
+const REPEATED_SHOWN: usize = 100;
 
 /// Things a parse tolerated but a strict receiver might not.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -511,6 +518,25 @@ pub fn verify_parsing(
     (check, Some(parsed))
 }
 
+/// The verdict on a request with two signature headers: `malformed`,
+/// naming both. Which one a receiver reads depends on its framework (the
+/// first, the last, or both joined with ","), so neither is checked.
+pub fn repeated_header(first: &str, second: &str) -> SignatureCheck {
+    let shown = |value: &str| crate::display::truncate(value, REPEATED_SHOWN).into_owned();
+    let fault = HeaderFault::Repeated(shown(first), shown(second));
+    SignatureCheck {
+        verdict: Verdict::Malformed,
+        timestamp: None,
+        skew_s: None,
+        secret: None,
+        detail: format!("The {HEADER_NAME} header is malformed: {fault}."),
+        hints: vec![format!(
+            "send {HEADER_NAME} once; a proxy that adds its own copy, or a retry that appends \
+             a header instead of replacing it, makes two"
+        )],
+    }
+}
+
 fn malformed(header: &str, fault: &HeaderFault) -> SignatureCheck {
     let mut hints = vec![format!(
         "Danube's form is t=<unix seconds>,sha256=<64 lowercase hex characters>; got {} characters",
@@ -812,6 +838,24 @@ mod tests {
 
     fn check(header: &str, body: &[u8]) -> SignatureCheck {
         verify(&[secret()], Some(header), body, NOW, DEFAULT_TOLERANCE_S)
+    }
+
+    #[test]
+    fn two_headers_are_malformed_and_both_are_named_escaped_and_cut() {
+        let first = "t=1,sha256=aa";
+        let second = format!("t=2\u{1b}[2J\u{202e}{}", "x".repeat(500));
+        let check = repeated_header(first, &second);
+        assert_eq!(check.verdict, Verdict::Malformed);
+        assert!(
+            check.detail.contains("\"t=1,sha256=aa\""),
+            "{}",
+            check.detail
+        );
+        assert!(check.detail.contains("t=2\\u{1b}[2J"), "{}", check.detail);
+        assert!(!check.detail.contains('\u{1b}'), "{}", check.detail);
+        assert!(!check.detail.contains('\u{202e}'), "{}", check.detail);
+        assert!(check.detail.contains('…'), "the long value is cut");
+        assert!(check.detail.len() < 400, "{}", check.detail.len());
     }
 
     #[test]

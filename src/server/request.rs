@@ -138,7 +138,7 @@ impl Intake {
             self.seen_signatures
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .remember(key, stored.id, self.config.tolerance_s);
+                .remember_all(&key, stored.id, self.config.tolerance_s);
         }
         answer
             .send(
@@ -157,7 +157,7 @@ impl Intake {
         &self,
         req: Request<Incoming>,
         remote: &str,
-    ) -> (Delivery, BodyEnd, Option<ReplayKey>) {
+    ) -> (Delivery, BodyEnd, Option<ReplayKeys>) {
         let received_at = Utc::now();
         let (parts, body) = req.into_parts();
         let headers = crate::sender::header_pairs(&parts.headers);
@@ -166,21 +166,45 @@ impl Intake {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok());
         let limits = &self.config.limits;
-        let read = read_body(body, limits.max_body, limits.body_read_timeout).await;
-        let (mut signature, parsed) = signature::verify_parsing(
-            &self.config.secrets,
-            find_header(&headers, signature::HEADER_NAME),
-            &read.bytes,
-            Utc::now().timestamp(),
-            self.config.tolerance_s,
-        );
+        let read = if expects_continue(&parts.headers)
+            && declared_length
+                .and_then(|d| d.trim().parse::<u64>().ok())
+                .is_some_and(|declared| declared > limits.max_body as u64)
+        {
+            // hyper sends `100 Continue` the first time the body is polled;
+            // a body announced over the limit is refused before that, so the
+            // client never sends it.
+            ReadBody {
+                bytes: Vec::new(),
+                seen: 0,
+                end: BodyEnd::TooLarge,
+            }
+        } else {
+            read_body(body, limits.max_body, limits.body_read_timeout).await
+        };
+        let mut signature_headers = headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(signature::HEADER_NAME))
+            .map(|(_, value)| value.as_str());
+        let (mut signature, parsed) = match (signature_headers.next(), signature_headers.next()) {
+            // Two headers: which one a receiver reads depends on its
+            // framework, so neither is taken (and neither keys a replay).
+            (Some(first), Some(second)) => (signature::repeated_header(first, second), None),
+            (header, _) => signature::verify_parsing(
+                &self.config.secrets,
+                header,
+                &read.bytes,
+                Utc::now().timestamp(),
+                self.config.tolerance_s,
+            ),
+        };
         if read.end == BodyEnd::Complete {
             signature.hints.extend(signature::content_length_hint(
                 declared_length,
                 read.bytes.len(),
             ));
         }
-        let replay_key = parsed.as_ref().and_then(ReplayKey::of);
+        let replay_key = parsed.map(ReplayKeys::of);
         let group = delivery::group_key(&self.config.grouping, &headers, &read.bytes);
         let attempt = self.next_attempt(&group);
         let end = match read.end {
@@ -216,15 +240,15 @@ impl Intake {
     }
 
     /// Flag a second arrival of the same `t` and digest (SPEC §6).
-    fn check_replay(&self, record: &mut Delivery, key: Option<&ReplayKey>) {
-        let Some(key) = key else {
+    fn check_replay(&self, record: &mut Delivery, keys: Option<&ReplayKeys>) {
+        let Some(keys) = keys else {
             return;
         };
         record.replay_of = self
             .seen_signatures
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .first_arrival(key, self.config.tolerance_s);
+            .first_arrival_of_any(keys, self.config.tolerance_s);
         if let Some(first) = record.replay_of {
             record.signature.hints.push(format!(
                 "same t and digest as delivery #{first}: either the sender retried without \
@@ -351,11 +375,11 @@ impl Intake {
     }
 }
 
-fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+/// Whether the client waits for `100 Continue` before it sends the body.
+fn expects_continue(headers: &hyper::HeaderMap) -> bool {
     headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+        .get(header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// How an answer leaves.
@@ -585,18 +609,44 @@ fn version_text(version: Version) -> &'static str {
     }
 }
 
-/// `(t, first digest)` of a delivery whose signature parsed.
+/// One `(t, digest)` pair of a signature header: what a replay repeats.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ReplayKey {
     t: i64,
     digest: [u8; 32],
 }
 
-impl ReplayKey {
-    fn of(parsed: &ParsedHeader) -> Option<Self> {
-        Some(Self {
+/// `t` and every digest of a header that parsed. Each `(t, digest)` pair
+/// is looked up, not only the first: a replay can reorder the digests or
+/// put junk in front of the real one (`t=T,sha256=<junk>,sha256=<real>`),
+/// and it is still valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ReplayKeys {
+    t: i64,
+    /// Moved out of the parsed header: one digest, no copy, for Danube's
+    /// own headers.
+    digests: Vec<[u8; 32]>,
+}
+
+impl ReplayKeys {
+    /// Pairs remembered per delivery. Every pair is looked up, but only
+    /// this many are remembered, so one header padded with a thousand
+    /// digests cannot push a thousand real signatures out of the memory.
+    /// A first arrival comes from the real sender, which sends one digest
+    /// per secret (two during rotation).
+    const REMEMBERED: usize = 8;
+
+    fn of(parsed: ParsedHeader) -> Self {
+        Self {
             t: parsed.t,
-            digest: *parsed.digests.first()?,
+            digests: parsed.digests,
+        }
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = ReplayKey> + '_ {
+        self.digests.iter().map(|digest| ReplayKey {
+            t: self.t,
+            digest: *digest,
         })
     }
 }
@@ -618,6 +668,19 @@ impl SeenSignatures {
     fn first_arrival(&self, key: &ReplayKey, tolerance_s: u64) -> Option<u64> {
         let (id, at) = self.first.get(key)?;
         (at.elapsed() <= Duration::from_secs(tolerance_s)).then_some(*id)
+    }
+
+    /// The earliest delivery that carried any of `keys`' pairs.
+    fn first_arrival_of_any(&self, keys: &ReplayKeys, tolerance_s: u64) -> Option<u64> {
+        keys.pairs()
+            .filter_map(|key| self.first_arrival(&key, tolerance_s))
+            .min()
+    }
+
+    fn remember_all(&mut self, keys: &ReplayKeys, id: u64, tolerance_s: u64) {
+        for key in keys.pairs().take(ReplayKeys::REMEMBERED) {
+            self.remember(key, id, tolerance_s);
+        }
     }
 
     fn remember(&mut self, key: ReplayKey, id: u64, tolerance_s: u64) {
@@ -678,6 +741,52 @@ mod tests {
         seen.remember(replay_key(1), 999, 300);
         assert_eq!(seen.first_arrival(&replay_key(1), 300), Some(2));
         assert_eq!(seen.arrival_order.len(), SeenSignatures::MAX);
+    }
+
+    fn keys(t: i64, digests: &[u64]) -> ReplayKeys {
+        ReplayKeys {
+            t,
+            digests: digests.iter().map(|&n| replay_key(n).digest).collect(),
+        }
+    }
+
+    #[test]
+    fn a_replay_is_found_through_any_of_its_digests() {
+        let mut seen = SeenSignatures::default();
+        seen.remember_all(&keys(1, &[7]), 1, 300);
+        for (replay, why) in [
+            (keys(1, &[7]), "the same header"),
+            (keys(1, &[99, 7]), "junk in front"),
+            (keys(1, &[7, 99]), "junk behind"),
+            (keys(1, &[98, 99, 7, 97]), "padded both sides"),
+        ] {
+            assert_eq!(seen.first_arrival_of_any(&replay, 300), Some(1), "{why}");
+        }
+        assert_eq!(
+            seen.first_arrival_of_any(&keys(2, &[7]), 300),
+            None,
+            "another t"
+        );
+        assert_eq!(
+            seen.first_arrival_of_any(&keys(1, &[99]), 300),
+            None,
+            "junk only"
+        );
+
+        // Padded first arrival, plain replay: the real digest was remembered.
+        seen.remember_all(&keys(5, &[50, 51]), 2, 300);
+        assert_eq!(seen.first_arrival_of_any(&keys(5, &[51]), 300), Some(2));
+        // The earliest delivery is named when several match.
+        seen.remember_all(&keys(5, &[52]), 3, 300);
+        assert_eq!(seen.first_arrival_of_any(&keys(5, &[52, 50]), 300), Some(2));
+    }
+
+    #[test]
+    fn a_header_padded_with_digests_remembers_only_a_few() {
+        let mut seen = SeenSignatures::default();
+        let padded: Vec<u64> = (0..1000).collect();
+        seen.remember_all(&keys(1, &padded), 1, 300);
+        assert_eq!(seen.first.len(), ReplayKeys::REMEMBERED);
     }
 
     #[test]

@@ -324,12 +324,15 @@ pub struct ListenArgs {
     /// Largest body accepted; larger ones get 413. Accepts 1048576, 512KiB, 1MiB.
     #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]
     pub max_body: usize,
-    /// Open connections at once; more wait.
+    /// Open connections at once; at the cap, idle ones are closed to admit new ones.
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_connections: u32,
     /// Time a client has to send a request head; also the keep-alive idle timeout.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
+    /// Time a new connection has to send its first byte (at most --idle-timeout).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
+    pub first_byte_timeout: Duration,
     /// Time a client has to send a body.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub body_timeout: Duration,

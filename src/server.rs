@@ -14,6 +14,7 @@
 //! through a [`ConnControl`], and the connection task does it on a duplicate
 //! of the socket's file descriptor.
 
+pub mod connections;
 pub mod forward;
 pub mod request;
 
@@ -27,10 +28,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use connections::{Eviction, Registry, Slot, Tracked};
 pub use request::{Intake, IntakeConfig};
 
 /// The limits that keep the listener available (SPEC §9).
@@ -41,9 +43,17 @@ pub struct Limits {
     /// Time to send a whole request head; also how long an idle
     /// keep-alive connection is kept.
     pub header_read_timeout: Duration,
+    /// Time a new connection has to send its first byte; shorter than the
+    /// header read timeout. A sender (Danube, or the tunnel relaying it)
+    /// writes its request as soon as it has connected, so a connection
+    /// silent this long is not one; closing it sooner than one that is
+    /// sending a head slowly frees its slot for those that are.
+    pub first_byte_timeout: Duration,
     /// Time to send a whole body once the head has arrived.
     pub body_read_timeout: Duration,
-    /// Open connections at once; more wait in the accept backlog.
+    /// Open connections at once. At the cap an idle one (silent since it
+    /// opened, or keep-alive between requests) is closed to admit a new
+    /// one; when all are mid-request, new ones wait.
     pub max_connections: usize,
     /// Bytes of request head hyper buffers; more gets 431.
     pub max_header_bytes: usize,
@@ -58,6 +68,7 @@ impl Default for Limits {
         Self {
             max_body: 1024 * 1024,
             header_read_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(3),
             body_read_timeout: Duration::from_secs(30),
             max_connections: 1024,
             max_header_bytes: 64 * 1024,
@@ -121,6 +132,7 @@ impl ConnControl {
 pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: CancellationToken) {
     let limits = intake.config().limits.clone();
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let registry = Arc::new(Registry::default());
     let tracker = TaskTracker::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -134,10 +146,9 @@ pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: Cancellat
         .keep_alive(true);
 
     loop {
-        let permit = tokio::select! {
-            () = shutdown.cancelled() => break,
-            permit = Arc::clone(&permits).acquire_owned() => permit.expect("the semaphore is never closed"),
-        };
+        // Accepted before a slot is free, so that at the cap there is a
+        // newcomer to make room for (one at most: the next accept waits
+        // for this one's slot).
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => accepted,
@@ -148,13 +159,27 @@ pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: Cancellat
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         };
+        let permit = match Arc::clone(&permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => match make_room(&permits, &registry, &shutdown).await {
+                Some(permit) => permit,
+                None => break,
+            },
+        };
         let _ = stream.set_nodelay(true);
+        let registered = registry.open();
         let http = http.clone();
         let intake = Arc::clone(&intake);
         let shutdown = shutdown.clone();
-        let max_hold = limits.max_hold;
+        let (max_hold, first_byte_timeout) = (limits.max_hold, limits.first_byte_timeout);
         tracker.spawn(async move {
-            serve_connection(stream, remote, http, intake, shutdown, max_hold).await;
+            let conn = Conn {
+                slot: Arc::clone(&registered.slot),
+                first_byte_timeout,
+                max_hold,
+            };
+            serve_connection(stream, remote, http, intake, shutdown, conn).await;
+            drop(registered);
             drop(permit);
         });
     }
@@ -163,13 +188,50 @@ pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: Cancellat
     let _ = tokio::time::timeout(limits.shutdown_grace, tracker.wait()).await;
 }
 
+/// How often the accept loop, at the cap, looks again for an idle
+/// connection to close: one that was busy may have gone idle.
+const MAKE_ROOM_EVERY: Duration = Duration::from_millis(50);
+
+/// At the cap: ask idle connections to give way until a slot is free.
+/// `None` on shutdown.
+async fn make_room(
+    permits: &Arc<Semaphore>,
+    registry: &Registry,
+    shutdown: &CancellationToken,
+) -> Option<OwnedSemaphorePermit> {
+    loop {
+        // The one asked closes at its next poll and frees its slot; when
+        // none is idle, the newcomer waits as it would in the backlog.
+        registry.evict_one();
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            permit = Arc::clone(permits).acquire_owned() => {
+                return Some(permit.expect("the semaphore is never closed"));
+            }
+            () = tokio::time::sleep(MAKE_ROOM_EVERY) => {}
+        }
+    }
+}
+
+/// What a connection's task needs beyond hyper's: its slot in the
+/// registry and its own limits.
+struct Conn {
+    slot: Arc<Slot>,
+    first_byte_timeout: Duration,
+    max_hold: Duration,
+}
+
 async fn serve_connection(
     stream: TcpStream,
     remote: SocketAddr,
     http: http1::Builder,
     intake: Arc<Intake>,
     shutdown: CancellationToken,
-    max_hold: Duration,
+    Conn {
+        slot,
+        first_byte_timeout,
+        max_hold,
+    }: Conn,
 ) {
     // A second descriptor for the same socket, for the answers hyper can't
     // give. Socket options set through it apply to the socket itself.
@@ -188,25 +250,44 @@ async fn serve_connection(
     let service = {
         let control = Arc::clone(&control);
         let shutdown = shutdown.clone();
+        let slot = Arc::clone(&slot);
         service_fn(move |req| {
             let intake = Arc::clone(&intake);
             let control = Arc::clone(&control);
             let shutdown = shutdown.clone();
             let remote = Arc::clone(&remote);
+            let slot = Arc::clone(&slot);
             async move {
-                Ok::<_, std::convert::Infallible>(
-                    intake.handle(req, &remote, &control, &shutdown).await,
-                )
+                slot.request_started();
+                let response = intake.handle(req, &remote, &control, &shutdown).await;
+                slot.request_finished();
+                Ok::<_, std::convert::Infallible>(response)
             }
         })
     };
-    let conn = http.serve_connection(TokioIo::new(stream), service);
+    let io = TokioIo::new(Tracked::new(stream, Arc::clone(&slot)));
+    let conn = http.serve_connection(io, service);
     tokio::pin!(conn);
-    let mut draining = false;
+    let first_byte = tokio::time::sleep(first_byte_timeout);
+    tokio::pin!(first_byte);
+    let (mut draining, mut waiting_first_byte) = (false, true);
     let action = loop {
         tokio::select! {
             _ = conn.as_mut() => return,
             action = control.wait() => break action,
+            () = &mut first_byte, if waiting_first_byte => {
+                waiting_first_byte = false;
+                if slot.expire_if_silent() {
+                    return; // nothing was sent: nothing to answer
+                }
+            }
+            eviction = slot.evicted(), if !draining => match eviction {
+                Eviction::Silent => return,
+                Eviction::Idle => {
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            },
             () = shutdown.cancelled(), if !draining => {
                 draining = true;
                 conn.as_mut().graceful_shutdown();

@@ -97,6 +97,8 @@ impl ListenPlan {
         let limits = Limits {
             max_body: args.max_body,
             header_read_timeout: args.idle_timeout,
+            // Never longer than the head's own timeout, which covers it.
+            first_byte_timeout: args.first_byte_timeout.min(args.idle_timeout),
             body_read_timeout: args.body_timeout,
             max_connections: args.max_connections as usize,
             ..Limits::default()

@@ -4,10 +4,10 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::common::{
-    Listener, SECRET, TempDir, event_body, exchange, now, read_reply, request_bytes,
+    Listener, SECRET, TempDir, event_body, exchange, now, read_reply, request_bytes, signed_post,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -135,4 +135,176 @@ fn expect_continue_over_the_body_limit_gets_413_and_no_100() {
     assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
     stream.write_all(b"{}").unwrap();
     assert_eq!(read_reply(&mut stream, WAIT).status(), 200);
+}
+
+// ---- The connection cap, held by a stranger (issue 12, item 5).
+
+/// A small cap, and every timeout far longer than the waits below, so
+/// that only making room at the cap can explain a prompt answer.
+const CAP: usize = 16;
+
+fn capped() -> Listener {
+    Listener::start(&[
+        "--json",
+        "--no-store",
+        "--secret",
+        SECRET,
+        "--max-connections",
+        &CAP.to_string(),
+        "--first-byte-timeout",
+        "60s",
+        "--idle-timeout",
+        "60s",
+        "--body-timeout",
+        "60s",
+    ])
+}
+
+/// The issue's bound: Danube's deadline is 10 s, and a delivery must get
+/// through a held cap within 1 s.
+fn assert_a_delivery_gets_through(listener: &Listener, n: u64) {
+    let body = event_body("tool.execution.completed", n);
+    let started = Instant::now();
+    let reply = signed_post(listener.addr, SECRET, now(), &body);
+    let took = started.elapsed();
+    assert_eq!(reply.status(), 200, "{reply:?}");
+    assert!(took < Duration::from_secs(1), "answered after {took:?}");
+    let record = listener.next_record();
+    assert_eq!(record["signature"]["verdict"], "valid", "{record}");
+}
+
+/// Whether the listener has closed `stream` (EOF or reset), waiting at
+/// most `wait` for it.
+fn closed_within(mut stream: &TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {} // an answer already read elsewhere, or a 408
+            Err(err) => {
+                return !matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                );
+            }
+        }
+    }
+}
+
+/// Open `n` connections that send nothing, and give the listener time to
+/// accept them.
+fn silent_connections(listener: &Listener, n: usize) -> Vec<TcpStream> {
+    let streams = (0..n)
+        .map(|_| TcpStream::connect(listener.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    streams
+}
+
+fn keep_alive_request(body: &[u8]) -> Vec<u8> {
+    let request = String::from_utf8(request_bytes("/", &[], body)).unwrap();
+    request.replace("Connection: close\r\n", "").into_bytes()
+}
+
+#[test]
+fn silent_connections_holding_the_cap_give_way_to_a_delivery() {
+    let listener = capped();
+    let silent = silent_connections(&listener, CAP);
+    assert_a_delivery_gets_through(&listener, 10);
+    assert!(
+        closed_within(&silent[0], WAIT),
+        "the oldest silent connection was not the one closed"
+    );
+    let still_open = silent[CAP / 2..]
+        .iter()
+        .filter(|s| !closed_within(s, Duration::from_millis(50)))
+        .count();
+    assert_eq!(still_open, CAP - CAP / 2, "more were closed than needed");
+}
+
+#[test]
+fn keep_alive_connections_silent_at_the_cap_give_way_to_a_delivery() {
+    let listener = capped();
+    let mut idle: Vec<TcpStream> = (0..CAP)
+        .map(|n| {
+            let mut stream = TcpStream::connect(listener.addr).unwrap();
+            let body = event_body("workflow.completed", n as u64);
+            stream.write_all(&keep_alive_request(&body)).unwrap();
+            assert_eq!(read_reply(&mut stream, WAIT).status(), 200);
+            listener.next_record();
+            stream
+        })
+        .collect();
+    assert_a_delivery_gets_through(&listener, 11);
+    assert!(
+        closed_within(&idle[0], WAIT),
+        "the connection idle longest was not the one closed"
+    );
+    // The others are kept, and still serve.
+    let last = idle.last_mut().unwrap();
+    last.write_all(&keep_alive_request(b"{}")).unwrap();
+    assert_eq!(read_reply(last, WAIT).status(), 200);
+}
+
+#[test]
+fn a_connection_mid_request_at_the_cap_is_not_closed_for_a_newcomer() {
+    let listener = capped();
+    let body = event_body("tool.execution.completed", 12);
+    let request = request_bytes(
+        "/webhooks/danube",
+        &[("X-Danube-Signature", &sign(now(), &body))],
+        &body,
+    );
+    let half = request.len() - body.len() / 2;
+    let mut slow = TcpStream::connect(listener.addr).unwrap();
+    slow.write_all(&request[..half]).unwrap();
+    let _silent = silent_connections(&listener, CAP - 1);
+    // Newcomers well past the cap, each of which must make room.
+    let mut newcomers = Vec::new();
+    for _ in 0..2 * CAP {
+        newcomers.push(TcpStream::connect(listener.addr).unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_a_delivery_gets_through(&listener, 13);
+    // The slow body was never cut off: it completes and is answered.
+    slow.write_all(&request[half..]).unwrap();
+    let reply = read_reply(&mut slow, WAIT);
+    assert_eq!(reply.status(), 200, "{reply:?}");
+    let record = listener.next_record();
+    assert_eq!(record["signature"]["verdict"], "valid", "{record}");
+    assert_eq!(record["body_size"], body.len());
+}
+
+#[test]
+fn a_silent_connection_is_closed_sooner_than_a_slow_head() {
+    let listener = Listener::start(&[
+        "--json",
+        "--no-store",
+        "--first-byte-timeout",
+        "1s",
+        "--idle-timeout",
+        "8s",
+    ]);
+    let started = Instant::now();
+    let silent = TcpStream::connect(listener.addr).unwrap();
+    let mut slow_head = TcpStream::connect(listener.addr).unwrap();
+    slow_head
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    assert!(
+        closed_within(&silent, Duration::from_secs(6)),
+        "a silent connection was kept"
+    );
+    let silent_closed_after = started.elapsed();
+    assert!(
+        silent_closed_after < Duration::from_secs(6),
+        "closed after {silent_closed_after:?}, no sooner than the header timeout"
+    );
+    // The slow head has its full header timeout: still open now.
+    assert!(
+        !closed_within(&slow_head, Duration::from_millis(200)),
+        "a connection sending its head was closed by the first-byte timeout"
+    );
+    assert!(closed_within(&slow_head, Duration::from_secs(15)));
 }

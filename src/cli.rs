@@ -1,7 +1,7 @@
 //! The command line: clap types, and their checks into validated config.
 //!
-//! Nothing here does I/O beyond reading a body file; each command's module
-//! gets values it can trust.
+//! Nothing here does I/O beyond reading a body file and a secret file;
+//! each command's module gets values it can trust.
 
 // Doc comments on arguments are --help text for people, not rustdoc:
 // backticks and <…> around URLs would show up as typed.
@@ -217,39 +217,108 @@ pub struct CheckArgs {
     pub timeout: Duration,
 }
 
-/// The signing secrets: repeatable for rotation, from the environment when absent.
+/// The environment variable read for a secret when no flag gives one.
+pub const SECRET_ENV: &str = "DANUBE_WEBHOOK_SECRET";
+
+/// A secret file holds a few lines; the bound keeps a wrong path (a
+/// device, a log) from being read whole.
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// The signing secrets: repeatable for rotation, from a file or the
+/// environment rather than the command line, where `ps` and the shell's
+/// history would show them.
 #[derive(Debug, Clone, Args)]
 pub struct SecretArgs {
-    /// Signing secret (whsec_…); repeat it for rotation. Shown only as a fingerprint.
-    #[arg(
-        short = 's',
-        long = "secret",
-        value_name = "SECRET",
-        env = "DANUBE_WEBHOOK_SECRET",
-        hide_env_values = true
-    )]
+    /// Signing secret (whsec_…); repeat it for rotation. Without --secret or --secret-file, $DANUBE_WEBHOOK_SECRET. Shown only as a fingerprint.
+    #[arg(short = 's', long = "secret", value_name = "SECRET")]
     pub secrets: Vec<String>,
+    /// A file of signing secrets, one per line (rotation); keeps them out of `ps` and shell history.
+    #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
 }
 
 impl SecretArgs {
-    pub fn secrets(&self) -> Vec<Secret> {
-        self.secrets
-            .iter()
+    /// `--secret` values, then the file's; the environment only when
+    /// neither flag is given. A secret file that can't be read or holds
+    /// no secret is an error; one open to others gets a warning on stderr.
+    pub fn secrets(&self) -> Result<Vec<Secret>, UsageError> {
+        let mut texts = self.secrets.clone();
+        if let Some(path) = &self.secret_file {
+            texts.extend(read_secret_file(path)?);
+        }
+        if self.secrets.is_empty() && self.secret_file.is_none() {
+            texts.extend(std::env::var(SECRET_ENV).ok());
+        }
+        Ok(texts
+            .into_iter()
             .filter(|s| !s.is_empty())
-            .map(|s| Secret::new(s.clone()))
-            .collect()
+            .map(Secret::new)
+            .collect())
     }
 
     /// The secrets, or a usage error when there are none.
     pub fn required(&self, command: &str) -> Result<Vec<Secret>, UsageError> {
-        let secrets = self.secrets();
+        let secrets = self.secrets()?;
         if secrets.is_empty() {
             return Err(UsageError::new(format!(
-                "{command} needs a signing secret: pass --secret whsec_… or set DANUBE_WEBHOOK_SECRET"
+                "{command} needs a signing secret: pass --secret-file PATH or --secret whsec_…, \
+                 or set {SECRET_ENV}"
             )));
         }
         Ok(secrets)
     }
+}
+
+/// The secrets in `path`: one a line, surrounding whitespace and blank
+/// lines ignored. Warns, as ssh does for a key, when the file is open to
+/// group or others, but reads it all the same.
+fn read_secret_file(path: &std::path::Path) -> Result<Vec<String>, UsageError> {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let shown = crate::display::escape_line(&path.display().to_string()).into_owned();
+    let fail = |why: String| UsageError::new(format!("--secret-file {shown}: {why}"));
+    let mut file = std::fs::File::open(path).map_err(|err| fail(err.to_string()))?;
+    let mode = file
+        .metadata()
+        .map_err(|err| fail(err.to_string()))?
+        .permissions()
+        .mode();
+    let mut text = String::new();
+    (&mut file)
+        .take(MAX_SECRET_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|err| {
+            fail(if err.kind() == std::io::ErrorKind::InvalidData {
+                "not UTF-8 text; put one secret (whsec_…) per line".to_string()
+            } else {
+                err.to_string()
+            })
+        })?;
+    if text.len() as u64 > MAX_SECRET_FILE {
+        return Err(fail(format!(
+            "larger than {} KiB; a secret file holds one secret (whsec_…) per line",
+            MAX_SECRET_FILE / 1024
+        )));
+    }
+    let secrets: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if secrets.is_empty() {
+        return Err(fail(
+            "no secret in it; put one secret (whsec_…) per line".to_string(),
+        ));
+    }
+    if mode & 0o077 != 0 {
+        eprintln!(
+            "danube-hooks: warning: secret file {shown} can be read or written by group or \
+             others (mode {:04o}); chmod 600 it",
+            mode & 0o7777
+        );
+    }
+    Ok(secrets)
 }
 
 /// Where a body comes from: a file, or standard input for `-` or nothing.

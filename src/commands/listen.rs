@@ -65,7 +65,7 @@ impl Output {
 
 impl ListenPlan {
     pub fn from_args(args: &ListenArgs) -> Result<Self, UsageError> {
-        let secrets = args.secret.secrets();
+        let secrets = args.secret.secrets()?;
         let forward = args
             .forward_to
             .as_deref()

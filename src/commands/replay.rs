@@ -34,7 +34,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     } else {
         ReplayMode::Resigned
     };
-    let secrets = args.secret.secrets();
+    let secrets = args.secret.secrets()?;
     let request = sender::replay_request(&delivery, &url, mode, secrets.first(), unix_now())
         .map_err(UsageError::new)?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -18,7 +18,7 @@ use crate::signature::Secret;
 const LOCAL_WEBHOOK_ID: &str = "wh_local";
 
 pub fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
-    let secret = args.secret.secrets().into_iter().next();
+    let secret = args.secret.secrets()?.into_iter().next();
     if secret.is_none() {
         eprintln!(
             "danube-hooks: warning: no --secret: deliveries go out unsigned (Danube always signs)"

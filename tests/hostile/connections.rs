@@ -308,3 +308,157 @@ fn a_silent_connection_is_closed_sooner_than_a_slow_head() {
     );
     assert!(closed_within(&slow_head, Duration::from_secs(15)));
 }
+
+// ---- Secrets kept off the command line (`ps`, shell history).
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use crate::common::{assert_exit, command, run, run_command, stderr, stdout};
+
+const OTHER_SECRET: &str = "whsec_0therSecretForRotationTests000001";
+
+/// A secret file with `text`, at `mode`.
+fn secret_file(dir: &TempDir, text: &str, mode: u32) -> String {
+    let path = dir.join("secret");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_secret_file_signs_and_verifies_like_the_flag() {
+    let dir = TempDir::new("secret-file");
+    let body = b"{\"event\":\"workflow.completed\"}";
+    // Rotation: blank lines and surrounding whitespace are ignored; the
+    // first secret signs, any verifies.
+    let file = secret_file(
+        &dir,
+        &format!("\n  {SECRET}  \r\n\n\t{OTHER_SECRET}\n"),
+        0o600,
+    );
+    let by_file = run(&["sign", "--secret-file", &file, "-t", "1800000000"], body);
+    assert_exit(&by_file, 0);
+    assert_eq!(stderr(&by_file), "", "a 0600 file gets no warning");
+    let by_flag = run(&["sign", "--secret", SECRET, "-t", "1800000000"], body);
+    assert_eq!(stdout(&by_file), stdout(&by_flag));
+
+    let by_other = run(&["sign", "-s", OTHER_SECRET, "-t", "1800000000"], body);
+    let header = stdout(&by_other);
+    let verified = run(
+        &[
+            "verify",
+            "--secret-file",
+            &file,
+            "--now",
+            "1800000001",
+            "-H",
+            header.trim(),
+        ],
+        body,
+    );
+    assert_exit(&verified, 0);
+    assert!(
+        stdout(&verified).contains("whsec_…0001"),
+        "{}",
+        stdout(&verified)
+    );
+
+    // The file beats the environment, as the flag does.
+    let mut with_env = command();
+    with_env.env("DANUBE_WEBHOOK_SECRET", OTHER_SECRET).args([
+        "sign",
+        "--secret-file",
+        &file,
+        "-t",
+        "1800000000",
+    ]);
+    assert_eq!(stdout(&run_command(&mut with_env, body)), stdout(&by_flag));
+    // And the environment alone still works.
+    let mut env_only = command();
+    env_only
+        .env("DANUBE_WEBHOOK_SECRET", SECRET)
+        .args(["sign", "-t", "1800000000"]);
+    assert_eq!(stdout(&run_command(&mut env_only, body)), stdout(&by_flag));
+}
+
+#[test]
+fn a_secret_file_open_to_others_is_used_with_a_warning() {
+    let dir = TempDir::new("secret-file-open");
+    let file = secret_file(&dir, SECRET, 0o644);
+    let output = run(&["sign", "--secret-file", &file, "-t", "1800000000"], b"{}");
+    assert_exit(&output, 0);
+    let warning = stderr(&output);
+    assert!(warning.contains(&file), "{warning}");
+    assert!(warning.contains("0644"), "{warning}");
+    assert!(warning.contains("chmod 600"), "{warning}");
+    assert!(!warning.contains(SECRET), "{warning}");
+}
+
+#[test]
+fn a_bad_secret_file_is_a_usage_error_naming_it_and_why() {
+    let dir = TempDir::new("secret-file-bad");
+    let blank = secret_file(&dir, "\n   \n\t\n", 0o600);
+    let missing = dir.join("absent").to_str().unwrap().to_owned();
+    let folder = dir.0.to_str().unwrap().to_owned();
+    for (file, why) in [
+        (&blank, "no secret"),
+        (&missing, "No such file"),
+        (&folder, "Is a directory"),
+    ] {
+        let output = run(&["sign", "--secret-file", file, "-t", "1"], b"{}");
+        assert_exit(&output, 2);
+        let message = stderr(&output);
+        assert!(message.contains(file.as_str()), "{message}");
+        assert!(message.contains(why), "{message}");
+    }
+}
+
+#[test]
+fn every_command_that_takes_a_secret_takes_a_secret_file() {
+    let dir = TempDir::new("secret-file-commands");
+    let missing = dir.join("absent").to_str().unwrap().to_owned();
+    let file = secret_file(&dir, SECRET, 0o600);
+    let store = dir.join("deliveries.jsonl");
+    let store = store.to_str().unwrap();
+    // The listener verifies with it (and stores a delivery to replay).
+    let listener = Listener::start(&["--json", "--store", store, "--secret-file", &file]);
+    let body = event_body("tool.execution.completed", 20);
+    assert_eq!(
+        signed_post(listener.addr, SECRET, now(), &body).status(),
+        200
+    );
+    let record = listener.next_record();
+    assert_eq!(record["signature"]["verdict"], "valid");
+    drop(listener);
+    let id = record["id"].to_string();
+
+    let file_args = ["--secret-file", missing.as_str()];
+    for args in [
+        vec!["sign", "-t", "1"],
+        vec!["verify", "-H", "t=1,sha256=00"],
+        vec![
+            "trigger",
+            "--to",
+            "http://127.0.0.1:9/",
+            "workflow.completed",
+        ],
+        vec!["check", "http://127.0.0.1:9/"],
+        vec!["listen", "--no-store", "--port", "0"],
+        vec![
+            "replay",
+            &id,
+            "--store",
+            store,
+            "--to",
+            "http://127.0.0.1:9/",
+        ],
+    ] {
+        let output = run(&[args.as_slice(), &file_args].concat(), b"{}");
+        assert_exit(&output, 2);
+        assert!(
+            stderr(&output).contains(&missing),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}

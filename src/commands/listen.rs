@@ -325,7 +325,7 @@ pub fn banner(plan: &ListenPlan, local: SocketAddr, report: &OpenReport) -> Stri
         );
     }
     let secrets = if plan.secrets.is_empty() {
-        "none: signatures are not checked (pass --secret whsec_… or set DANUBE_WEBHOOK_SECRET)"
+        "none: signatures are not checked (pass --secret-file PATH or --secret whsec_…, or set DANUBE_WEBHOOK_SECRET)"
             .to_string()
     } else {
         let fingerprints: Vec<String> = plan.secrets.iter().map(Secret::fingerprint).collect();

@@ -3,10 +3,11 @@
 //! and shuts down gracefully.
 //!
 //! Everything that reaches this socket came from the internet. Limits
-//! (SPEC §9): a cap on open connections, a header read timeout that is also
-//! the keep-alive idle timeout (hyper restarts it for every request head), a
-//! cap on header bytes, and, in [`request`], a body size cap and a body read
-//! timeout.
+//! (SPEC §9): a cap on open connections, at which idle ones give way to new
+//! ones ([`connections`]), a first-byte timeout, a header read timeout that
+//! is also the keep-alive idle timeout (hyper restarts it for every request
+//! head), a cap on header bytes, and, in [`request`], a body size cap and a
+//! body read timeout.
 //!
 //! Some answers of the response policy are not HTTP at all (a reset, a
 //! clean close, garbage, a hold past the sender's deadline). hyper cannot

@@ -277,6 +277,48 @@ fn a_connection_mid_request_at_the_cap_is_not_closed_for_a_newcomer() {
 }
 
 #[test]
+fn held_and_delayed_answers_at_the_cap_are_not_closed_for_a_newcomer() {
+    let listener = Listener::start(&[
+        "--json",
+        "--no-store",
+        "--secret",
+        SECRET,
+        "--max-connections",
+        &CAP.to_string(),
+        "--first-byte-timeout",
+        "60s",
+        "--idle-timeout",
+        "60s",
+        "--respond",
+        "workflow.failed=timeout",
+        "--respond",
+        "workflow.completed=2s+200",
+    ]);
+    let send = |event: &str, n: u64| {
+        let mut stream = TcpStream::connect(listener.addr).unwrap();
+        stream
+            .write_all(&keep_alive_request(&event_body(event, n)))
+            .unwrap();
+        stream
+    };
+    let held = send("workflow.failed", 30);
+    assert_eq!(listener.next_record()["response"]["action"], "timeout");
+    let mut delayed = send("workflow.completed", 31);
+    let _silent = silent_connections(&listener, CAP - 2);
+    let newcomers: Vec<TcpStream> = (0..CAP)
+        .map(|_| TcpStream::connect(listener.addr).unwrap())
+        .collect();
+    assert_a_delivery_gets_through(&listener, 32);
+    let reply = read_reply(&mut delayed, WAIT);
+    assert_eq!(reply.status(), 200, "the delayed answer was cut: {reply:?}");
+    assert!(
+        !closed_within(&held, Duration::from_millis(200)),
+        "a held connection was closed for a newcomer"
+    );
+    drop(newcomers);
+}
+
+#[test]
 fn a_silent_connection_is_closed_sooner_than_a_slow_head() {
     let listener = Listener::start(&[
         "--json",

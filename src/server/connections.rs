@@ -173,19 +173,19 @@ impl Registry {
     pub fn evict_one(&self) -> bool {
         let slots = self.lock();
         for (from, to) in [(SILENT, EVICTED_SILENT), (IDLE, EVICTED_IDLE)] {
-            let mut candidates: Vec<(u64, u64, &Arc<Slot>)> = slots
+            // One pass for the oldest, no sorting: this runs for every
+            // newcomer while a flood holds the cap. Its state may change
+            // before the swap (bytes arrived); then look again.
+            while let Some(slot) = slots
                 .iter()
                 .filter(|(_, slot)| slot.state.load(Ordering::Acquire) == from)
-                .map(|(&id, slot)| (slot.since_ms.load(Ordering::Relaxed), id, slot))
-                .collect();
-            // Ids break ties of the same millisecond in the order of arrival.
-            candidates.sort_unstable_by_key(|&(since, id, _)| (since, id));
-            // The first one's state may change under us; then the next.
-            if candidates
-                .into_iter()
-                .any(|(_, _, slot)| slot.try_evict(from, to))
+                // Ids break ties of the same millisecond in order of arrival.
+                .min_by_key(|&(&id, slot)| (slot.since_ms.load(Ordering::Relaxed), id))
+                .map(|(_, slot)| slot)
             {
-                return true;
+                if slot.try_evict(from, to) {
+                    return true;
+                }
             }
         }
         false

@@ -180,6 +180,11 @@ async fn serve_connection(
     // on it has the same peer, and formatting an address costs far more
     // than copying the text.
     let remote: Arc<str> = remote.to_string().into();
+    // Recorded so an export goes back to the port the delivery came in on.
+    let local: Arc<str> = stream
+        .local_addr()
+        .map_or_else(|_| String::new(), |local| local.to_string())
+        .into();
     let service = {
         let control = Arc::clone(&control);
         let shutdown = shutdown.clone();
@@ -188,9 +193,12 @@ async fn serve_connection(
             let control = Arc::clone(&control);
             let shutdown = shutdown.clone();
             let remote = Arc::clone(&remote);
+            let local = Arc::clone(&local);
             async move {
                 Ok::<_, std::convert::Infallible>(
-                    intake.handle(req, &remote, &control, &shutdown).await,
+                    intake
+                        .handle(req, &remote, &local, &control, &shutdown)
+                        .await,
                 )
             }
         })

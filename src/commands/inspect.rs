@@ -12,6 +12,7 @@ use crate::display::{escape_bytes_multiline, escape_line, escape_multiline};
 use crate::headless::{self, Format};
 use crate::json_style::{self, JsonStyle};
 use crate::policy::Pattern;
+use crate::sender;
 use crate::store;
 
 pub fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
@@ -64,10 +65,12 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
     let path = args.store.path()?;
     let delivery =
         store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
-    let url = args
-        .to
-        .clone()
-        .unwrap_or_else(|| format!("http://127.0.0.1:4000{}", delivery.path));
+    let url = match &args.to {
+        Some(url) => {
+            sender::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?
+        }
+        None => curl::arrival_url(&delivery),
+    };
     println!("{}", curl::command(&delivery, &url));
     Ok(Outcome::Success)
 }

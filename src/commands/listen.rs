@@ -266,13 +266,19 @@ fn replayer(plan: &ListenPlan, local: SocketAddr) -> Replayer {
         local
     };
     Arc::new(move |delivery, mode| {
+        // Built from parts: a path a stranger sent never changes the host.
         let url = match &forward {
             Some(forward) => forward.url_for(&delivery.path),
-            None => format!("http://{own}{}", delivery.path),
-        };
-        let request = sender::replay_request(&delivery, &url, mode, secret.as_ref(), unix_now());
+            None => sender::url_on(own, &delivery.path),
+        }
+        .map(|url| url.to_string())
+        .map_err(|err| format!("#{} not replayed: {err}", delivery.id));
+        let request = url.clone().and_then(|url| {
+            sender::replay_request(&delivery, &url, mode, secret.as_ref(), unix_now())
+        });
         let sender = sender.clone();
         Box::pin(async move {
+            let url = url?;
             let attempt = sender.send(&request?, REPLAY_TIMEOUT).await;
             match &attempt.result {
                 Ok(_) => Ok(format!("{url} answered {}", attempt.summary())),

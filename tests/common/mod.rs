@@ -598,3 +598,20 @@ pub fn record_body(record: &serde_json::Value) -> Vec<u8> {
         .decode(record["body_b64"].as_str().unwrap())
         .unwrap()
 }
+
+/// A POST with these exact header bytes (not only text), from a sender
+/// whose `Host` names somewhere else.
+pub fn raw_request(path: &str, headers: &[(&str, &[u8])], body: &[u8]) -> Vec<u8> {
+    let mut bytes =
+        format!("POST {path} HTTP/1.1\r\nHost: evil.example:1\r\nConnection: close\r\n")
+            .into_bytes();
+    for (name, value) in headers {
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.extend_from_slice(b": ");
+        bytes.extend_from_slice(value);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    bytes.extend_from_slice(body);
+    bytes
+}

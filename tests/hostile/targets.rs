@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use crate::common::{
-    self, Arrived, Capture, Listener, TempDir, assert_exit, exchange, request_bytes, run, stderr,
-    stdout,
+    self, Arrived, Capture, Listener, TempDir, assert_exit, exchange, raw_request, request_bytes,
+    run, stderr, stdout,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -257,6 +257,74 @@ fn export_curl_goes_only_to_the_listener() {
         assert_eq!(again["local_addr"], listener.addr.to_string());
     }
     evil.assert_untouched("export --curl");
+}
+
+/// Headers a sender names in `Connection:` are its hop's own: neither
+/// forwarded nor replayed (issue 12, item 7); a header value that is not
+/// UTF-8 is forwarded and replayed as-is byte for byte.
+#[test]
+fn connection_named_headers_stay_behind_and_header_bytes_travel_exactly() {
+    let receiver = Capture::start();
+    let dir = TempDir::new("hostile-connection");
+    let store = dir.join("deliveries.jsonl");
+    let store = store.to_str().unwrap();
+    let listener = Listener::start(&[
+        "--json",
+        "--store",
+        store,
+        "--forward-to",
+        &receiver.url(""),
+    ]);
+    let request = raw_request(
+        "/hooks",
+        &[
+            ("Connection", b"keep-alive, X-Secret-Thing"),
+            ("X-Secret-Thing", b"for this hop only"),
+            ("Connection", b"X-Other"),
+            ("X-Other", b"also"),
+            ("X-Latin", b"caf\xe9 \xff"),
+            ("X-Kept", b"yes"),
+        ],
+        b"{}",
+    );
+    // `raw_request` says `Connection: close` first; hyper keeps every one.
+    assert_eq!(exchange(listener.addr, &request, WAIT).status(), 200);
+    let record = listener.next_record();
+    let forwarded = Arrived::parse(&receiver.next_request(WAIT).unwrap());
+    let replay = run(
+        &[
+            "replay",
+            &record["id"].to_string(),
+            "--store",
+            store,
+            "--as-is",
+            "--to",
+            &receiver.url("/hooks"),
+        ],
+        b"",
+    );
+    assert_exit(&replay, 0);
+    let replayed = Arrived::parse(&receiver.next_request(WAIT).unwrap());
+    for (how, arrived) in [("forwarded", forwarded), ("replayed", replayed)] {
+        let names: Vec<&str> = arrived.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(
+            !names.contains(&"x-secret-thing") && !names.contains(&"x-other"),
+            "{how}: {names:?}"
+        );
+        let value = |name: &str| {
+            arrived
+                .headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            value("x-latin").as_deref(),
+            Some(&b"caf\xe9 \xff"[..]),
+            "{how}"
+        );
+        assert_eq!(value("x-kept").as_deref(), Some(&b"yes"[..]), "{how}");
+    }
 }
 
 fn stderr_of(output: &std::process::Output) -> String {

@@ -38,10 +38,10 @@ pub fn command(delivery: &Delivery, url: &Uri) -> String {
     if is_shell_text(&delivery.body) {
         // Checked above: UTF-8.
         let text = String::from_utf8_lossy(&delivery.body);
-        let _ = write!(line, "printf '%s' {} | ", single_quoted(&text));
+        let _ = writeln!(line, "printf '%s' {} |", single_quoted(&text));
     } else {
         let encoded = base64::engine::general_purpose::STANDARD.encode(&delivery.body);
-        let _ = write!(line, "printf '%s' '{encoded}' | base64 -d | ");
+        let _ = writeln!(line, "printf '%s' '{encoded}' | base64 -d |");
     }
     // `--disable` must come first: it is what keeps a ~/.curlrc out.
     line.push_str("curl --disable --silent --show-error --include --globoff --path-as-is");
@@ -168,7 +168,10 @@ mod tests {
         let delivery = sample(1, br#"{"event":"x","note":"it's"}"#);
         let cmd = command(&delivery, &url("http://127.0.0.1:4000/webhooks/danube"));
         assert!(
-            cmd.starts_with(r#"printf '%s' '{"event":"x","note":"it'\''s"}' | curl --disable "#),
+            cmd.starts_with(
+                r#"printf '%s' '{"event":"x","note":"it'\''s"}' |
+curl --disable "#
+            ),
             "{cmd}"
         );
         assert!(cmd.contains("--data-binary @-"), "{cmd}");
@@ -195,7 +198,7 @@ mod tests {
             let cmd = command(&sample(1, body), &url("http://h/"));
             let text = String::from_utf8_lossy(body);
             assert!(
-                cmd.starts_with(&format!("printf '%s' '{text}' | curl")),
+                cmd.starts_with(&format!("printf '%s' '{text}' |\ncurl")),
                 "{cmd}"
             );
             assert_eq!(cmd.matches("--data-binary").count(), 1);
@@ -216,7 +219,7 @@ mod tests {
             let cmd = command(&sample(1, body), &url("http://h/"));
             let encoded = base64::engine::general_purpose::STANDARD.encode(body);
             assert!(
-                cmd.starts_with(&format!("printf '%s' '{encoded}' | base64 -d | curl")),
+                cmd.starts_with(&format!("printf '%s' '{encoded}' | base64 -d |\ncurl")),
                 "{cmd}"
             );
             assert!(

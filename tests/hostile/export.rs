@@ -66,7 +66,13 @@ fn corpus(canary: &Path) -> Vec<Hostile> {
                 ("X-Empty", vec![]),
                 ("X-Latin", b"caf\xe9 \xff".to_vec()),
                 ("X-Quote", format!("'$({touch})' `{touch}` \"").into_bytes()),
-                ("X-Bidi", "a\u{202e}b\u{85}c".as_bytes().to_vec()),
+                // Written through printf (bidi and C1 must not be raw), with
+                // everything that could break out of that.
+                (
+                    "X-Bidi",
+                    format!("a\u{202e}b\u{85}c')$({touch})`{touch}` %s \\ \" ${{x}}").into_bytes(),
+                ),
+                ("X-Latin-Quote", b"\xe9')$(true)'\"".to_vec()),
                 ("X-Printf", b"%s %n \\101 %% \\".to_vec()),
                 ("X-At", b"@.env".to_vec()),
                 ("Accept", vec![]),

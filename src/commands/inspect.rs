@@ -8,7 +8,7 @@ use crate::commands::Outcome;
 use crate::commands::verify::render_for_a_person;
 use crate::curl;
 use crate::delivery::{Delivery, format_duration_ms};
-use crate::display::{escape_bytes_multiline, escape_line, escape_multiline};
+use crate::display::{escape_bytes_line, escape_bytes_multiline, escape_line, escape_multiline};
 use crate::headless::{self, Format};
 use crate::json_style::{self, JsonStyle};
 use crate::policy::Pattern;
@@ -126,8 +126,15 @@ pub fn render_whole(delivery: &Delivery, raw: bool) -> String {
         );
     }
     let _ = writeln!(out, "\nheaders:");
-    for (name, value) in &delivery.headers {
-        let _ = writeln!(out, "  {}: {}", escape_line(name), escape_line(value));
+    // The bytes as received: a value that is not UTF-8 shows `\xe9`, not
+    // the Latin-1 text the record also keeps.
+    for (name, value) in delivery.header_bytes() {
+        let _ = writeln!(
+            out,
+            "  {}: {}",
+            escape_line(name),
+            escape_bytes_line(&value)
+        );
     }
     let truncated = if delivery.body_truncated {
         ", truncated"
@@ -161,6 +168,15 @@ mod tests {
         delivery
             .headers
             .push(("x-evil".into(), "a\u{202e}b".into()));
+        let (headers, raw) = crate::delivery::record_headers(
+            delivery
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                .chain([("x-latin", &b"caf\xe9"[..])]),
+        );
+        delivery.headers = headers;
+        delivery.raw_headers = raw;
         let text = render_whole(&delivery, false);
         for part in [
             "#5",
@@ -168,6 +184,7 @@ mod tests {
             "signature: VALID",
             "answer: 200",
             "x-evil: a\\u{202e}b",
+            "x-latin: caf\\xe9",
             "\"note\": \"\\u001b[2J\"",
         ] {
             assert!(text.contains(part), "{part:?} missing:\n{text}");

@@ -65,11 +65,18 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
     let path = args.store.path()?;
     let delivery =
         store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
-    let url = match &args.to {
-        Some(url) => {
-            sender::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?
+    let url = if let Some(url) = &args.to {
+        sender::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?
+    } else {
+        if !delivery.path.starts_with('/') {
+            eprintln!(
+                "danube-hooks: delivery #{} arrived with the request target {}, which is not \
+                 a path (it was refused with 400); the command sends to / instead",
+                delivery.id,
+                escape_line(&delivery.path)
+            );
         }
-        None => curl::arrival_url(&delivery),
+        curl::arrival_url(&delivery)
     };
     println!("{}", curl::command(&delivery, &url));
     Ok(Outcome::Success)

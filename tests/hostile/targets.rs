@@ -237,6 +237,10 @@ fn export_curl_goes_only_to_the_listener() {
     for (target, fate, id, _) in &stored {
         let export = run(&["export", id, "--curl", "--store", store], b"");
         assert_exit(&export, 0);
+        if matches!(fate, Fate::Refused) {
+            let note = stderr(&export);
+            assert!(note.contains("sends to / instead"), "{target}: {note}");
+        }
         let command = stdout(&export);
         assert!(
             command.contains(&format!("--url 'http://{}/", listener.addr)),

@@ -196,7 +196,7 @@ pub struct ExportArgs {
     /// Print a curl command that reproduces the request byte for byte.
     #[arg(long, required = true)]
     pub curl: bool,
-    /// Where the command sends it [default: http://127.0.0.1:4000 and the recorded path].
+    /// Where the command sends it [default: the listener's address and path it arrived on].
     #[arg(long, value_name = "URL")]
     pub to: Option<String>,
     #[command(flatten)]

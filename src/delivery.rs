@@ -3,6 +3,7 @@
 //!
 //! Pure data: no I/O. The server fills it in, the store gives it its id.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use base64::Engine as _;
@@ -21,15 +22,24 @@ pub struct Delivery {
     #[serde(with = "rfc3339_millis")]
     pub received_at: DateTime<Utc>,
     pub remote_addr: String,
+    /// The listener's own address the request arrived on (`ip:port`), so an
+    /// export can send it back to the same port; absent in records written
+    /// before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_addr: Option<String>,
     pub method: String,
     /// The request target: path and query, as received.
     pub path: String,
     pub http_version: String,
     /// `[name, value]` in arrival order, duplicates kept. A value that is
-    /// not UTF-8 is kept as Latin-1, one char per byte, and is sent on as
-    /// UTF-8: the one place where forwarding and replay are not
-    /// byte-identical (Danube's own headers are ASCII).
+    /// not UTF-8 is kept here as Latin-1, one char per byte, for reading,
+    /// and its exact bytes in `raw_headers`.
     pub headers: Vec<(String, String)>,
+    /// The exact bytes of each header value that is not UTF-8, by its index
+    /// in `headers`: what forward, replay and export send. Empty (and not
+    /// written) for ordinary records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raw_headers: Vec<RawHeader>,
     /// The exact body bytes (only the first `--max-body` when truncated).
     #[serde(rename = "body_b64", with = "base64_bytes")]
     pub body: Vec<u8>,
@@ -51,6 +61,15 @@ pub struct Delivery {
     pub forward: Option<ForwardRecord>,
     /// From arrival to the answer (or to the start of a hold, for `timeout`).
     pub duration_ms: f64,
+}
+
+/// A header value that is not UTF-8, byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawHeader {
+    /// Its place in [`Delivery::headers`].
+    pub index: usize,
+    #[serde(rename = "value_b64", with = "base64_bytes")]
+    pub value: Vec<u8>,
 }
 
 /// What this tool answered, and the policy step that chose it.
@@ -98,6 +117,28 @@ impl Delivery {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every header as `(name, exact value bytes)`, in arrival order: the
+    /// raw bytes where the value was not UTF-8, else the text's own.
+    pub fn header_bytes(&self) -> impl Iterator<Item = (&str, Cow<'_, [u8]>)> {
+        self.headers
+            .iter()
+            .enumerate()
+            .map(|(index, (name, text))| {
+                let raw = self
+                    .raw_headers
+                    .iter()
+                    .find(|raw| raw.index == index)
+                    // Only where the bytes are the ones the text was read from:
+                    // a record edited by hand keeps its (edited) text.
+                    .filter(|raw| header_value_text(&raw.value) == *text);
+                let value = match raw {
+                    Some(raw) => Cow::Borrowed(raw.value.as_slice()),
+                    None => Cow::Borrowed(text.as_bytes()),
+                };
+                (name.as_str(), value)
+            })
     }
 
     /// The record as one JSON line, safe on a terminal (no trailing newline).
@@ -155,6 +196,25 @@ pub fn group_key(grouping: &Grouping, headers: &[(String, String)], body: &[u8])
     key.push_str("sha256:");
     key.extend(hex.map(char::from));
     key
+}
+
+/// Headers as the record keeps them: `[name, text]` pairs, and the exact
+/// bytes of the values that are not UTF-8.
+pub fn record_headers<'a>(
+    headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> (Vec<(String, String)>, Vec<RawHeader>) {
+    let mut pairs = Vec::new();
+    let mut raw = Vec::new();
+    for (index, (name, value)) in headers.into_iter().enumerate() {
+        if std::str::from_utf8(value).is_err() {
+            raw.push(RawHeader {
+                index,
+                value: value.to_vec(),
+            });
+        }
+        pairs.push((name.to_string(), header_value_text(value)));
+    }
+    (pairs, raw)
 }
 
 /// A header value as text: UTF-8 when it is, else Latin-1 (lossless).
@@ -262,6 +322,7 @@ pub(crate) mod tests {
                 .unwrap()
                 .with_timezone(&Utc),
             remote_addr: "127.0.0.1:50312".into(),
+            local_addr: None,
             method: "POST".into(),
             path: "/webhooks/danube?x=1".into(),
             http_version: "HTTP/1.1".into(),
@@ -271,6 +332,7 @@ pub(crate) mod tests {
                 ("x-dup".into(), "a".into()),
                 ("x-dup".into(), "b".into()),
             ],
+            raw_headers: vec![],
             body: body.to_vec(),
             body_size: body.len() as u64,
             body_truncated: false,
@@ -396,6 +458,52 @@ pub(crate) mod tests {
         assert_eq!(header_value_text(b"plain"), "plain");
         assert_eq!(header_value_text("café".as_bytes()), "café");
         assert_eq!(header_value_text(b"\xe9t\xe9"), "\u{e9}t\u{e9}");
+    }
+
+    #[test]
+    fn non_utf8_header_values_keep_their_bytes_and_old_records_still_read() {
+        let (pairs, raw) = record_headers([
+            ("x-a", b"plain".as_slice()),
+            ("x-b", b"caf\xe9 \xff"),
+            ("x-c", "café".as_bytes()),
+        ]);
+        assert_eq!(pairs[1].1, "caf\u{e9} \u{ff}");
+        assert_eq!(
+            raw,
+            [RawHeader {
+                index: 1,
+                value: b"caf\xe9 \xff".to_vec()
+            }]
+        );
+        let mut record = sample(1, b"{}");
+        record.headers = pairs;
+        record.raw_headers = raw;
+        let bytes: Vec<Vec<u8>> = record.header_bytes().map(|(_, v)| v.into_owned()).collect();
+        assert_eq!(
+            bytes,
+            [
+                b"plain".to_vec(),
+                b"caf\xe9 \xff".to_vec(),
+                "café".as_bytes().to_vec()
+            ]
+        );
+        let line = record.to_json_line();
+        assert!(
+            line.contains(r#""raw_headers":[{"index":1,"value_b64":"Y2Fm6SD/"}]"#),
+            "{line}"
+        );
+        let back: Delivery = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, record);
+
+        // An ordinary record does not change, and one without the new
+        // fields (written before them) still reads.
+        let plain = sample(2, b"{}").to_json_line();
+        assert!(
+            !plain.contains("raw_headers") && !plain.contains("local_addr"),
+            "{plain}"
+        );
+        let back: Delivery = serde_json::from_str(&plain).unwrap();
+        assert_eq!(back, sample(2, b"{}"));
     }
 
     #[test]

@@ -22,8 +22,9 @@ pub const MAX_ANSWER_BODY: usize = 1024 * 1024;
 pub struct Outgoing {
     pub method: String,
     pub url: String,
-    /// Sent in this order; `Host` and `Content-Length` are set by the client.
-    pub headers: Vec<(String, String)>,
+    /// Sent in this order, each value's exact bytes; `Host` and
+    /// `Content-Length` are set by the client.
+    pub headers: Vec<(String, Vec<u8>)>,
     pub body: Vec<u8>,
 }
 
@@ -31,16 +32,16 @@ impl Outgoing {
     /// A Danube delivery: `POST`, JSON, signed with `secret` at `t`.
     pub fn danube(url: &str, secret: Option<&Secret>, t: i64, body: Vec<u8>) -> Self {
         let mut headers = vec![
-            ("Content-Type".to_string(), "application/json".to_string()),
+            ("Content-Type".to_string(), b"application/json".to_vec()),
             (
                 "User-Agent".to_string(),
-                concat!("danube-hooks/", env!("CARGO_PKG_VERSION")).to_string(),
+                concat!("danube-hooks/", env!("CARGO_PKG_VERSION")).into(),
             ),
         ];
         if let Some(secret) = secret {
             headers.push((
                 signature::HEADER_NAME.to_string(),
-                signature::sign(secret, t, &body),
+                signature::sign(secret, t, &body).into_bytes(),
             ));
         }
         Self {
@@ -57,7 +58,7 @@ impl Outgoing {
             .retain(|(name, _)| !name.eq_ignore_ascii_case(signature::HEADER_NAME));
         self.headers.push((
             signature::HEADER_NAME.to_string(),
-            signature::sign(secret, t, &self.body),
+            signature::sign(secret, t, &self.body).into_bytes(),
         ));
     }
 }
@@ -79,9 +80,56 @@ const NOT_END_TO_END: [&str; 11] = [
     "content-length",
 ];
 
-/// Whether a header travels on when a message is forwarded or resent.
+/// Whether a header travels on when a message is forwarded or resent, as
+/// far as its name alone tells: see [`EndToEnd`] for the headers a message
+/// names as its own connection's.
 pub fn is_end_to_end(name: &str) -> bool {
     !NOT_END_TO_END.iter().any(|h| name.eq_ignore_ascii_case(h))
+}
+
+/// The headers of one message that travel on: not hop-by-hop by name, and
+/// not named in its `Connection` header (RFC 9110 §7.6.1: `Connection:
+/// keep-alive, X-Secret-Thing` makes `X-Secret-Thing` this hop's only).
+pub struct EndToEnd {
+    /// The options of every `Connection` header, lowercase.
+    connection_options: Vec<String>,
+}
+
+impl EndToEnd {
+    pub fn of<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let connection_options = headers
+            .into_iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
+            .flat_map(|(_, value)| value.split(','))
+            .map(|option| option.trim().to_ascii_lowercase())
+            .filter(|option| !option.is_empty())
+            .collect();
+        Self { connection_options }
+    }
+
+    pub fn allows(&self, name: &str) -> bool {
+        is_end_to_end(name)
+            && !self
+                .connection_options
+                .iter()
+                .any(|option| option.eq_ignore_ascii_case(name))
+    }
+}
+
+/// The headers of `delivery` that a forward, a replay or an export sends,
+/// in order, each value's exact bytes as received.
+pub fn headers_to_send(delivery: &delivery::Delivery) -> Vec<(String, Vec<u8>)> {
+    let end_to_end = EndToEnd::of(
+        delivery
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+    );
+    delivery
+        .header_bytes()
+        .filter(|(name, _)| end_to_end.allows(name))
+        .map(|(name, value)| (name.to_string(), value.into_owned()))
+        .collect()
 }
 
 /// A header map as `[name, value]` pairs, repeats kept, values as
@@ -110,12 +158,7 @@ pub fn replay_request(
     let mut request = Outgoing {
         method: delivery.method.clone(),
         url: url.to_string(),
-        headers: delivery
-            .headers
-            .iter()
-            .filter(|(name, _)| is_end_to_end(name))
-            .cloned()
-            .collect(),
+        headers: headers_to_send(delivery),
         body: delivery.body.clone(),
     };
     if mode == ReplayMode::Resigned {
@@ -186,6 +229,18 @@ pub fn check_url(url: &str) -> Result<hyper::Uri, SendError> {
     let uri: hyper::Uri = url
         .parse()
         .map_err(|e: hyper::http::uri::InvalidUri| SendError::BadUrl(url.into(), e.to_string()))?;
+    // `http://127.0.0.1:4000@127.0.0.1:4001` goes to 4001: the part before
+    // `@` is a user name. Nobody means that for a local receiver, and a
+    // record written before request targets were checked may hold a URL
+    // a stranger built that way (issue 12).
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(SendError::BadUrl(
+            url.into(),
+            "it has a user name before '@' (user@host), so it would connect to the host after \
+             the '@'; write the host and port alone (e.g. http://127.0.0.1:3000/webhooks/danube)"
+                .into(),
+        ));
+    }
     match uri.scheme_str() {
         Some("http") if uri.host().is_some() => Ok(uri),
         Some("http") => Err(SendError::BadUrl(url.into(), "it has no host".into())),
@@ -195,6 +250,54 @@ pub fn check_url(url: &str) -> Result<hyper::Uri, SendError> {
         )),
         _ => Err(SendError::BadUrl(url.into(), "it must start with http://".into())),
     }
+}
+
+/// `base`'s scheme and authority with `path_and_query` (origin-form: `/…`):
+/// built from parts, never by joining text, so nothing in the path can
+/// change where the request goes (`@host:port`, `:port`, `.evil.com/` all
+/// are refused, and `//host/` stays a path).
+pub fn url_at(base: &hyper::Uri, path_and_query: &str) -> Result<hyper::Uri, SendError> {
+    let bad = |why: &str| SendError::BadUrl(path_and_query.into(), why.into());
+    if !path_and_query.starts_with('/') {
+        return Err(bad(
+            "a request path must start with '/' (origin-form); this one would not stay a path",
+        ));
+    }
+    let path: hyper::http::uri::PathAndQuery = path_and_query
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+    let (Some(scheme), Some(authority)) = (base.scheme(), base.authority()) else {
+        return Err(SendError::BadUrl(
+            base.to_string(),
+            "it has no scheme or host".into(),
+        ));
+    };
+    let url = hyper::Uri::builder()
+        .scheme(scheme.clone())
+        .authority(authority.clone())
+        .path_and_query(path)
+        .build()
+        .map_err(|e| bad(&e.to_string()))?;
+    // Read back as the client will read it: the same place, or refused.
+    let reread: hyper::Uri = url
+        .to_string()
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+    if reread.scheme() != base.scheme() || reread.authority() != base.authority() {
+        return Err(bad("it would change the host the request goes to"));
+    }
+    Ok(url)
+}
+
+/// `http://addr` with `path_and_query` (origin-form), as [`url_at`] builds it.
+pub fn url_on(addr: std::net::SocketAddr, path_and_query: &str) -> Result<hyper::Uri, SendError> {
+    let base = hyper::Uri::builder()
+        .scheme("http")
+        .authority(addr.to_string())
+        .path_and_query("/")
+        .build()
+        .map_err(|e| SendError::BadUrl(addr.to_string(), e.to_string()))?;
+    url_at(&base, path_and_query)
 }
 
 /// An HTTP/1 client. Cheap to clone; clones share connections.
@@ -245,7 +348,7 @@ impl Sender {
             .map_err(|e| SendError::BadUrl(url.clone(), format!("bad method: {e}")))?;
         let mut builder = Request::builder().method(method).uri(uri);
         for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
+            builder = builder.header(name.as_str(), value.as_slice());
         }
         let built = builder
             .body(Full::new(Bytes::from(request.body.clone())))
@@ -434,7 +537,10 @@ mod tests {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(signature::HEADER_NAME))
             .unwrap();
-        assert_eq!(header.1, signature::sign(&secret, 9, &stored.body));
+        assert_eq!(
+            header.1,
+            signature::sign(&secret, 9, &stored.body).into_bytes()
+        );
         let refused =
             replay_request(&stored, "http://h/", ReplayMode::Resigned, None, 9).unwrap_err();
         assert!(refused.contains("--secret"), "{refused}");
@@ -454,6 +560,64 @@ mod tests {
         for name in ["x-danube-signature", "content-type", "user-agent"] {
             assert!(is_end_to_end(name), "{name}");
         }
+    }
+
+    #[test]
+    fn headers_named_in_connection_are_not_sent_on() {
+        let mut stored = crate::delivery::tests::sample(3, br#"{"event":"x"}"#);
+        stored.headers.extend([
+            ("connection".into(), "keep-alive, X-Secret-Thing".into()),
+            ("x-secret-thing".into(), "for this hop".into()),
+            ("connection".into(), " ,x-other ,".into()),
+            ("X-Other".into(), "also".into()),
+            ("x-kept".into(), "yes".into()),
+        ]);
+        let sent: Vec<String> = headers_to_send(&stored)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                "content-type",
+                "x-danube-signature",
+                "x-dup",
+                "x-dup",
+                "x-kept"
+            ]
+        );
+        let replayed = replay_request(&stored, "http://h/", ReplayMode::AsIs, None, 9).unwrap();
+        assert!(
+            !replayed
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("x-secret-thing"))
+        );
+    }
+
+    #[test]
+    fn urls_with_a_user_name_are_refused() {
+        for bad in [
+            "http://127.0.0.1:47201@127.0.0.1:47202",
+            "http://user:pw@127.0.0.1:3000/x",
+            "http://@127.0.0.1:3000/",
+        ] {
+            let err = check_url(bad).unwrap_err().to_string();
+            assert!(err.contains("user name before '@'"), "{bad}: {err}");
+        }
+        assert!(
+            check_url("http://127.0.0.1:3000/a@b").is_ok(),
+            "@ in a path is a path"
+        );
+    }
+
+    #[test]
+    fn url_on_builds_from_parts() {
+        let v4: std::net::SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let v6: std::net::SocketAddr = "[::1]:4000".parse().unwrap();
+        assert_eq!(url_on(v4, "/x?y").unwrap(), "http://127.0.0.1:4000/x?y");
+        assert_eq!(url_on(v6, "//h/").unwrap(), "http://[::1]:4000//h/");
+        assert!(url_on(v4, "@127.0.0.1:1").is_err());
     }
 
     #[test]
@@ -505,9 +669,15 @@ mod tests {
                 .1
                 .clone()
         };
-        assert_eq!(header(&request), signature::sign(&secret, 100, b"{}"));
+        assert_eq!(
+            header(&request),
+            signature::sign(&secret, 100, b"{}").into_bytes()
+        );
         request.resign(&secret, 200);
-        assert_eq!(header(&request), signature::sign(&secret, 200, b"{}"));
+        assert_eq!(
+            header(&request),
+            signature::sign(&secret, 200, b"{}").into_bytes()
+        );
         assert_eq!(
             request
                 .headers

@@ -248,6 +248,11 @@ async fn serve_connection(
     // on it has the same peer, and formatting an address costs far more
     // than copying the text.
     let remote: Arc<str> = remote.to_string().into();
+    // Recorded so an export goes back to the port the delivery came in on.
+    let local: Arc<str> = stream
+        .local_addr()
+        .map_or_else(|_| String::new(), |local| local.to_string())
+        .into();
     let service = {
         let control = Arc::clone(&control);
         let shutdown = shutdown.clone();
@@ -257,10 +262,13 @@ async fn serve_connection(
             let control = Arc::clone(&control);
             let shutdown = shutdown.clone();
             let remote = Arc::clone(&remote);
+            let local = Arc::clone(&local);
             let slot = Arc::clone(&slot);
             async move {
                 slot.request_started();
-                let response = intake.handle(req, &remote, &control, &shutdown).await;
+                let response = intake
+                    .handle(req, &remote, &local, &control, &shutdown)
+                    .await;
                 slot.request_finished();
                 Ok::<_, std::convert::Infallible>(response)
             }

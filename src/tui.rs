@@ -331,12 +331,11 @@ impl Loop {
     /// `c`: the curl command to the terminal's clipboard (OSC 52) and to a
     /// file, whose path the status line shows.
     fn copy(&mut self, terminal: &mut Term, app: &mut App, delivery: &Delivery) {
-        let path = if delivery.path.starts_with('/') {
-            delivery.path.as_str()
-        } else {
-            "/"
-        };
-        let command = crate::curl::command(delivery, &format!("{}{path}", self.curl_base));
+        let url = self.curl_base.parse().map_or_else(
+            |_| crate::curl::arrival_url(delivery),
+            |base| crate::curl::resend_url(&base, delivery),
+        );
+        let command = crate::curl::command(delivery, &url);
         let encoded = base64::engine::general_purpose::STANDARD.encode(&command);
         // The command is terminal-safe (curl::quote escapes every control),
         // and OSC 52 moves no cursor, so ratatui's picture stays right.
@@ -344,7 +343,7 @@ impl Loop {
             .and_then(|()| terminal.backend_mut().flush());
         let file = std::env::temp_dir().join(format!("danube-hooks-curl-{}.sh", delivery.id));
         let script = format!(
-            "#!/usr/bin/env bash\n# delivery #{} as received by danube-hooks, resent to the listener\n{command}\n",
+            "#!/bin/sh\n# delivery #{} as received by danube-hooks, resent to the listener\n{command}\n",
             delivery.id
         );
         match write_private(&file, script.as_bytes()) {

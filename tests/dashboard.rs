@@ -297,3 +297,75 @@ fn a_port_in_use_on_a_terminal_is_a_plain_message_not_a_broken_screen() {
     );
     drop(taken);
 }
+
+/// Issue 12: `r` and `R` on a delivery whose request target a stranger
+/// chose (`@host:port`, refused with 400 and recorded) connect nowhere, and
+/// on one whose path names another host (`//host/x`) go to the forward
+/// target with that path. The stranger's server sees nothing. (Here rather
+/// than in tests/hostile: it drives the dashboard with this file's tmux.)
+#[test]
+fn r_on_a_strangers_target_goes_only_to_the_forward_target() {
+    let dir = TempDir::new("dashboard-hostile-r");
+    let store = dir.join("deliveries.jsonl");
+    let evil = common::Capture::start();
+    let receiver = common::Capture::start();
+    let tmux = Tmux::start();
+    tmux.open(&[
+        common::BIN,
+        "listen",
+        "--port",
+        "0",
+        "--store",
+        store.to_str().unwrap(),
+        "--secret",
+        SECRET,
+        "--forward-to",
+        &receiver.url(""),
+    ]);
+    let screen = tmux.wait_for("the dashboard's header", |s| {
+        port_on(s).is_some() && s.contains("● LIVE")
+    });
+    let addr = format!("127.0.0.1:{}", port_on(&screen).unwrap())
+        .parse()
+        .unwrap();
+    let body = common::event_body("tool.execution.completed", 1);
+    let post = |target: &str| {
+        common::exchange(
+            addr,
+            &common::request_bytes(target, &[], &body),
+            Duration::from_secs(10),
+        )
+    };
+
+    assert_eq!(post(&format!("@{}", evil.addr)).status(), 400);
+    tmux.wait_for("the refused delivery in the list", |s| s.contains("#1 "));
+    tmux.keys("r");
+    tmux.wait_for("the re-signed replay refused", |s| {
+        s.contains("replay of #1 (re-signed) failed")
+    });
+    tmux.keys("R");
+    tmux.wait_for("the as-is replay refused", |s| {
+        s.contains("replay of #1 (as-is) failed")
+    });
+
+    assert_eq!(post(&format!("//{}/x", evil.addr)).status(), 200);
+    tmux.wait_for("the forwarded delivery in the list", |s| s.contains("#2 "));
+    let forwarded = receiver.next_request(PATIENCE).expect("forwarded");
+    tmux.keys("G");
+    tmux.keys("r");
+    tmux.wait_for("the replay's answer", |s| {
+        s.contains("replay of #2 (re-signed)") && s.contains("answered 200")
+    });
+    let replayed = receiver.next_request(PATIENCE).expect("replayed");
+    let target = format!("POST //{}/x HTTP/1.1", evil.addr);
+    for request in [forwarded, replayed] {
+        assert!(
+            request.starts_with(target.as_bytes()),
+            "{}",
+            String::from_utf8_lossy(&request)
+        );
+    }
+    tmux.keys("q");
+    assert_eq!(tmux.wait_for_exit(), "0", "exit status");
+    evil.assert_untouched("the dashboard's r and R");
+}

@@ -334,7 +334,7 @@ mod tests {
                 .headers
                 .iter()
                 .find(|(n, _)| n == signature::HEADER_NAME)
-                .map(|(_, v)| v.as_str());
+                .and_then(|(_, v)| std::str::from_utf8(v).ok());
             signature::verify(
                 std::slice::from_ref(&secret),
                 header,

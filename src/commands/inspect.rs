@@ -8,10 +8,11 @@ use crate::commands::Outcome;
 use crate::commands::verify::render_for_a_person;
 use crate::curl;
 use crate::delivery::{Delivery, format_duration_ms};
-use crate::display::{escape_bytes_multiline, escape_line, escape_multiline};
+use crate::display::{escape_bytes_line, escape_bytes_multiline, escape_line, escape_multiline};
 use crate::headless::{self, Format};
 use crate::json_style::{self, JsonStyle};
 use crate::policy::Pattern;
+use crate::sender;
 use crate::store;
 
 pub fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
@@ -64,10 +65,19 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
     let path = args.store.path()?;
     let delivery =
         store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
-    let url = args
-        .to
-        .clone()
-        .unwrap_or_else(|| format!("http://127.0.0.1:4000{}", delivery.path));
+    let url = if let Some(url) = &args.to {
+        sender::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?
+    } else {
+        if !delivery.path.starts_with('/') {
+            eprintln!(
+                "danube-hooks: delivery #{} arrived with the request target {}, which is not \
+                 a path (it was refused with 400); the command sends to / instead",
+                delivery.id,
+                escape_line(&delivery.path)
+            );
+        }
+        curl::arrival_url(&delivery)
+    };
     println!("{}", curl::command(&delivery, &url));
     Ok(Outcome::Success)
 }
@@ -123,8 +133,15 @@ pub fn render_whole(delivery: &Delivery, raw: bool) -> String {
         );
     }
     let _ = writeln!(out, "\nheaders:");
-    for (name, value) in &delivery.headers {
-        let _ = writeln!(out, "  {}: {}", escape_line(name), escape_line(value));
+    // The bytes as received: a value that is not UTF-8 shows `\xe9`, not
+    // the Latin-1 text the record also keeps.
+    for (name, value) in delivery.header_bytes() {
+        let _ = writeln!(
+            out,
+            "  {}: {}",
+            escape_line(name),
+            escape_bytes_line(&value)
+        );
     }
     let truncated = if delivery.body_truncated {
         ", truncated"
@@ -158,6 +175,15 @@ mod tests {
         delivery
             .headers
             .push(("x-evil".into(), "a\u{202e}b".into()));
+        let (headers, raw) = crate::delivery::record_headers(
+            delivery
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                .chain([("x-latin", &b"caf\xe9"[..])]),
+        );
+        delivery.headers = headers;
+        delivery.raw_headers = raw;
         let text = render_whole(&delivery, false);
         for part in [
             "#5",
@@ -165,6 +191,7 @@ mod tests {
             "signature: VALID",
             "answer: 200",
             "x-evil: a\\u{202e}b",
+            "x-latin: caf\\xe9",
             "\"note\": \"\\u001b[2J\"",
         ] {
             assert!(text.contains(part), "{part:?} missing:\n{text}");

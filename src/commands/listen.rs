@@ -204,7 +204,7 @@ async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
                 store: store.clone(),
                 events,
                 policy: policy.clone(),
-                replayer: replayer(&plan, local),
+                replayer: replayer(plan.secrets.first().cloned(), plan.forward.clone(), local),
                 shutdown: shutdown.clone(),
                 warnings: start_warnings(&plan, &report),
             })
@@ -257,10 +257,8 @@ fn start_warnings(plan: &ListenPlan, report: &OpenReport) -> Vec<String> {
 /// The dashboard's `r` and `R`: resend a delivery to the forward target,
 /// or back to this listener when there is none, through the crate's one
 /// sender; re-signed with the first secret, or byte for byte.
-fn replayer(plan: &ListenPlan, local: SocketAddr) -> Replayer {
+fn replayer(secret: Option<Secret>, forward: Option<Forwarder>, local: SocketAddr) -> Replayer {
     let sender = Sender::default();
-    let secret = plan.secrets.first().cloned();
-    let forward = plan.forward.clone();
     // A listener bound to every interface is still reached on loopback.
     let own = if local.ip().is_unspecified() {
         SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), local.port())
@@ -268,13 +266,19 @@ fn replayer(plan: &ListenPlan, local: SocketAddr) -> Replayer {
         local
     };
     Arc::new(move |delivery, mode| {
+        // Built from parts: a path a stranger sent never changes the host.
         let url = match &forward {
             Some(forward) => forward.url_for(&delivery.path),
-            None => format!("http://{own}{}", delivery.path),
-        };
-        let request = sender::replay_request(&delivery, &url, mode, secret.as_ref(), unix_now());
+            None => sender::url_on(own, &delivery.path),
+        }
+        .map(|url| url.to_string())
+        .map_err(|err| err.to_string());
+        let request = url.clone().and_then(|url| {
+            sender::replay_request(&delivery, &url, mode, secret.as_ref(), unix_now())
+        });
         let sender = sender.clone();
         Box::pin(async move {
+            let url = url?;
             let attempt = sender.send(&request?, REPLAY_TIMEOUT).await;
             match &attempt.result {
                 Ok(_) => Ok(format!("{url} answered {}", attempt.summary())),
@@ -372,6 +376,70 @@ fn is_loopback(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loopback server that answers 200 to each connection and counts them.
+    async fn counting_server() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = Arc::clone(&count);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = server.accept().await {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        (addr, count)
+    }
+
+    /// The dashboard's `r` and `R` on a record whose target a stranger
+    /// chose: the replayer `listen` hands the dashboard, run as the
+    /// dashboard runs it, with and without --forward-to. (A unit test: the
+    /// tmux end-to-end test of the dashboard covers the key itself.)
+    #[tokio::test]
+    async fn the_dashboards_replay_goes_only_where_the_user_said() {
+        use std::sync::atomic::Ordering;
+
+        use crate::delivery::ReplayMode;
+        let (evil, evil_seen) = counting_server().await;
+        let (receiver, receiver_seen) = counting_server().await;
+        let secret = Secret::new("whsec_abcdefghijklmnop1234");
+        let forward = Forwarder::new(
+            sender::check_url(&format!("http://{receiver}")).unwrap(),
+            REPLAY_TIMEOUT,
+            1024,
+        );
+        // With --forward-to the listener's own address is never used: give
+        // it the stranger's, so a fall-back to it would show.
+        let with_forward = replayer(Some(secret.clone()), Some(forward), evil);
+        // Without --forward-to a replay goes back to the listener itself:
+        // here `receiver` stands in for it.
+        let to_self = replayer(Some(secret), None, receiver);
+        let mut delivery = crate::delivery::tests::sample(7, b"{}");
+        for replay in [&with_forward, &to_self] {
+            for mode in [ReplayMode::Resigned, ReplayMode::AsIs] {
+                for hostile in [format!("@{evil}"), evil.to_string(), "0/".into()] {
+                    delivery.path = hostile.clone();
+                    let err = replay(Arc::new(delivery.clone()), mode).await.unwrap_err();
+                    assert!(err.contains("must start with '/'"), "{hostile}: {err}");
+                }
+                delivery.path = format!("//{evil}/x");
+                let done = replay(Arc::new(delivery.clone()), mode).await.unwrap();
+                assert!(done.starts_with(&format!("http://{receiver}//")), "{done}");
+            }
+        }
+        assert_eq!(receiver_seen.load(Ordering::SeqCst), 4);
+        assert_eq!(
+            evil_seen.load(Ordering::SeqCst),
+            0,
+            "a stranger's target was followed"
+        );
+    }
 
     #[test]
     fn the_dashboard_only_on_a_terminal_and_without_a_headless_flag() {

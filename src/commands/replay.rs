@@ -8,7 +8,7 @@ use anyhow::Context as _;
 
 use crate::cli::{ReplayArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
-use crate::delivery::ReplayMode;
+use crate::delivery::{Delivery, ReplayMode};
 use crate::display::{escape_bytes_multiline, escape_line};
 use crate::sender::{self, Attempt, Sender};
 use crate::store;
@@ -18,8 +18,11 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     let delivery =
         store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
     let url = match (&args.to, &delivery.forward) {
-        (Some(url), _) => url.clone(),
-        (None, Some(forward)) => forward.url.clone(),
+        (Some(url), _) => {
+            sender::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?;
+            url.clone()
+        }
+        (None, Some(forward)) => recorded_target(&delivery, &forward.url)?,
         (None, None) => {
             return Err(UsageError::new(format!(
                 "delivery #{} was not forwarded, so there is no target to default to: pass --to URL",
@@ -28,7 +31,6 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
             .into());
         }
     };
-    sender::check_url(&url).map_err(|err| UsageError::new(format!("--to: {err}")))?;
     let mode = if args.as_is {
         ReplayMode::AsIs
     } else {
@@ -58,6 +60,33 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Negative
     })
+}
+
+/// The default target: the URL `delivery` was forwarded to, read back into
+/// its parts and built again. Records written before request targets were
+/// checked may hold a URL a stranger steered (`http://127.0.0.1:3000` joined
+/// with `@127.0.0.1:4001`, or with `0/`): a path that is not origin-form
+/// means the recorded URL cannot be trusted to be the user's.
+fn recorded_target(delivery: &Delivery, url: &str) -> Result<String, UsageError> {
+    let untrusted = |why: String| {
+        UsageError::new(format!(
+            "delivery #{} was forwarded to {}, but {why}; pass --to URL to choose the target",
+            delivery.id,
+            escape_line(url)
+        ))
+    };
+    if !delivery.path.starts_with('/') {
+        return Err(untrusted(format!(
+            "it arrived with the request target {:?}, which is not a path, so that URL may \
+             have been built by the sender rather than by --forward-to",
+            escape_line(&delivery.path)
+        )));
+    }
+    let recorded = sender::check_url(url).map_err(|err| untrusted(err.to_string()))?;
+    let path = recorded.path_and_query().map_or("/", |p| p.as_str());
+    sender::url_at(&recorded, path)
+        .map(|url| url.to_string())
+        .map_err(|err| untrusted(err.to_string()))
 }
 
 /// The status line, the headers and the body of an answer, escaped.

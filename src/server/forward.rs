@@ -11,8 +11,8 @@ use http_body_util::Full;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode, Uri};
 
-use crate::delivery::{BODY_PREVIEW_CHARS, ForwardRecord};
-use crate::sender::{Outgoing, SendError, Sender, is_end_to_end};
+use crate::delivery::{BODY_PREVIEW_CHARS, Delivery, ForwardRecord};
+use crate::sender::{EndToEnd, Outgoing, SendError, Sender, headers_to_send};
 
 /// The receiver's answer and what to record of it.
 pub struct ForwardOutcome {
@@ -43,36 +43,29 @@ impl Forwarder {
     }
 
     /// The URL a request for `path` goes to: the target's own path when it
-    /// has one, else the path the delivery arrived on.
-    pub fn url_for(&self, path: &str) -> String {
-        let target_path = self.target.path_and_query().map_or("/", |p| p.as_str());
-        let path = if target_path == "/" {
-            path
-        } else {
-            target_path
-        };
-        let authority = self.target.authority().map_or("", |a| a.as_str());
-        format!("http://{authority}{path}")
+    /// has one, else the path the delivery arrived on, which must then be
+    /// origin-form. Always the target's scheme and host: built from parts.
+    pub fn url_for(&self, path: &str) -> Result<Uri, SendError> {
+        match self.target.path_and_query() {
+            Some(own) if own.as_str() != "/" => Ok(self.target.clone()),
+            _ => crate::sender::url_at(&self.target, path),
+        }
     }
 
     /// Send one delivery and relay the answer. Never fails: failures become
     /// 502/504 answers and a record with the error.
-    pub async fn forward(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(String, String)],
-        body: Vec<u8>,
-    ) -> ForwardOutcome {
+    pub async fn forward(&self, delivery: &Delivery) -> ForwardOutcome {
+        let url = match self.url_for(&delivery.path) {
+            Ok(url) => url.to_string(),
+            // The listener refuses such targets before this; a failure
+            // here is answered like any other that reaches no receiver.
+            Err(err) => return failed(self.target.to_string(), &err, 0),
+        };
         let request = Outgoing {
-            method: method.to_string(),
-            url: self.url_for(path),
-            headers: headers
-                .iter()
-                .filter(|(name, _)| is_end_to_end(name))
-                .cloned()
-                .collect(),
-            body,
+            method: delivery.method.clone(),
+            url,
+            headers: headers_to_send(delivery),
+            body: delivery.body.clone(),
         };
         let attempt = self.sender.send(&request, self.timeout).await;
         let duration_ms = attempt.duration.as_millis() as u64;
@@ -83,10 +76,13 @@ impl Forwarder {
                     .chars()
                     .take(BODY_PREVIEW_CHARS)
                     .collect();
+                // The receiver's own connection's headers stay behind too.
+                let end_to_end =
+                    EndToEnd::of(answer.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
                 let headers: Vec<(String, String)> = answer
                     .headers
                     .into_iter()
-                    .filter(|(name, _)| is_end_to_end(name))
+                    .filter(|(name, _)| end_to_end.allows(name))
                     .collect();
                 let mut relayed = Response::new(Full::new(answer.body));
                 *relayed.status_mut() =
@@ -111,31 +107,34 @@ impl Forwarder {
                     },
                 }
             }
-            Err(err) => {
-                let (status, error) = match &err {
-                    SendError::Timeout { .. } => (
-                        StatusCode::GATEWAY_TIMEOUT,
-                        format!("{err} (--forward-timeout)"),
-                    ),
-                    SendError::Connect { .. } => (
-                        StatusCode::BAD_GATEWAY,
-                        format!("{err} (is your receiver running?)"),
-                    ),
-                    _ => (StatusCode::BAD_GATEWAY, err.to_string()),
-                };
-                ForwardOutcome {
-                    answer: error_answer(status, &error),
-                    record: ForwardRecord {
-                        url,
-                        status: None,
-                        headers: Vec::new(),
-                        error: Some(error),
-                        duration_ms,
-                        body_preview: None,
-                    },
-                }
-            }
+            Err(err) => failed(url, &err, duration_ms),
         }
+    }
+}
+
+/// The answer and record of a forward that got no answer from the receiver.
+fn failed(url: String, err: &SendError, duration_ms: u64) -> ForwardOutcome {
+    let (status, error) = match err {
+        SendError::Timeout { .. } => (
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("{err} (--forward-timeout)"),
+        ),
+        SendError::Connect { .. } => (
+            StatusCode::BAD_GATEWAY,
+            format!("{err} (is your receiver running?)"),
+        ),
+        _ => (StatusCode::BAD_GATEWAY, err.to_string()),
+    };
+    ForwardOutcome {
+        answer: error_answer(status, &error),
+        record: ForwardRecord {
+            url,
+            status: None,
+            headers: Vec::new(),
+            error: Some(error),
+            duration_ms,
+            body_preview: None,
+        },
     }
 }
 
@@ -155,19 +154,55 @@ fn error_answer(status: StatusCode, error: &str) -> Response<Full<Bytes>> {
 mod tests {
     use super::*;
 
+    fn forwarder(target: &str) -> Forwarder {
+        Forwarder::new(
+            crate::sender::check_url(target).unwrap(),
+            Duration::from_secs(1),
+            1024,
+        )
+    }
+
     #[test]
     fn the_target_path_wins_over_the_arrival_path() {
-        let with_path = Forwarder::new(
-            crate::sender::check_url("http://127.0.0.1:3000/hooks").unwrap(),
-            Duration::from_secs(1),
-            1024,
+        let with_path = forwarder("http://127.0.0.1:3000/hooks");
+        assert_eq!(
+            with_path.url_for("/x?y=1").unwrap(),
+            "http://127.0.0.1:3000/hooks"
         );
-        assert_eq!(with_path.url_for("/x?y=1"), "http://127.0.0.1:3000/hooks");
-        let bare = Forwarder::new(
-            crate::sender::check_url("http://127.0.0.1:3000").unwrap(),
-            Duration::from_secs(1),
-            1024,
+        assert_eq!(
+            with_path.url_for("@127.0.0.1:47202").unwrap(),
+            "http://127.0.0.1:3000/hooks",
+            "the arrival path is not used at all"
         );
-        assert_eq!(bare.url_for("/x?y=1"), "http://127.0.0.1:3000/x?y=1");
+        let bare = forwarder("http://127.0.0.1:3000");
+        assert_eq!(
+            bare.url_for("/x?y=1").unwrap(),
+            "http://127.0.0.1:3000/x?y=1"
+        );
+    }
+
+    #[test]
+    fn an_arrival_path_never_changes_the_host() {
+        let bare = forwarder("http://127.0.0.1:3000");
+        for hostile in [
+            "@127.0.0.1:47202",
+            ":47202/",
+            "0/",
+            ".evil.example/",
+            "evil:1",
+            "*",
+            "",
+        ] {
+            let err = bare.url_for(hostile).unwrap_err();
+            assert!(
+                err.to_string().contains("must start with '/'"),
+                "{hostile}: {err}"
+            );
+        }
+        for odd in ["//evil.example/x", "/%40evil:1", "/a/../b", "/x?@evil:1"] {
+            let url = bare.url_for(odd).unwrap();
+            assert_eq!(url.authority().unwrap(), "127.0.0.1:3000", "{odd}");
+            assert_eq!(url.path_and_query().unwrap(), odd);
+        }
     }
 }

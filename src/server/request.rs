@@ -107,11 +107,13 @@ impl Intake {
 
     /// Handle one request. For answers that are not HTTP, this asks
     /// `control` and never returns (the connection task drops it).
-    /// `remote` is the peer's address as recorded (`ip:port`).
+    /// `remote` is the peer's address as recorded (`ip:port`), `local` the
+    /// listener's own on this connection.
     pub async fn handle(
         &self,
         req: Request<Incoming>,
         remote: &str,
+        local: &str,
         control: &ConnControl,
         shutdown: &CancellationToken,
     ) -> Response<Full<Bytes>> {
@@ -122,7 +124,7 @@ impl Intake {
         if req.method() == Method::GET || req.method() == Method::HEAD {
             return info_page();
         }
-        let (mut record, end, replay_key) = self.receive(req, remote).await;
+        let (mut record, end, replay_key) = self.receive(req, remote, local).await;
         self.check_replay(&mut record, replay_key.as_ref());
         let (decision, answer, action) = self.choose_answer(&mut record, end, shutdown).await;
         record.response = ResponseRecord {
@@ -157,10 +159,16 @@ impl Intake {
         &self,
         req: Request<Incoming>,
         remote: &str,
+        local: &str,
     ) -> (Delivery, BodyEnd, Option<ReplayKeys>) {
         let received_at = Utc::now();
         let (parts, body) = req.into_parts();
-        let headers = crate::sender::header_pairs(&parts.headers);
+        let (headers, raw_headers) = delivery::record_headers(
+            parts
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_bytes())),
+        );
         let declared_length = parts
             .headers
             .get(header::CONTENT_LENGTH)
@@ -207,7 +215,9 @@ impl Intake {
         let replay_key = parsed.map(ReplayKeys::of);
         let group = delivery::group_key(&self.config.grouping, &headers, &read.bytes);
         let attempt = self.next_attempt(&group);
+        let path = origin_form(&parts.uri);
         let end = match read.end {
+            BodyEnd::Complete if path.is_none() => BodyEnd::BadTarget,
             BodyEnd::Complete if parts.method != Method::POST => BodyEnd::NotPost,
             end => end,
         };
@@ -215,10 +225,15 @@ impl Intake {
             id: 0,
             received_at,
             remote_addr: remote.to_owned(),
+            local_addr: (!local.is_empty()).then(|| local.to_owned()),
             method: parts.method.as_str().to_owned(),
-            path: request_target(&parts.uri),
+            // A refused target is kept as received, for the record; nothing
+            // connects anywhere with it (forward, replay and export build
+            // their URLs from origin-form paths only).
+            path: path.unwrap_or_else(|| request_target(&parts.uri)),
             http_version: version_text(parts.version).to_string(),
             headers,
+            raw_headers,
             event: delivery::event_of(&read.bytes),
             body_size: read.size(declared_length),
             body_truncated: read.end != BodyEnd::Complete,
@@ -295,6 +310,14 @@ impl Intake {
                 Answer::Nothing,
                 "aborted",
             ),
+            BodyEnd::BadTarget => (
+                limit(400, BAD_TARGET_RULE),
+                Answer::Status {
+                    status: 400,
+                    close: false,
+                },
+                "bad-target",
+            ),
             BodyEnd::NotPost => (
                 limit(405, "only POST is recorded as a delivery"),
                 Answer::Status {
@@ -349,14 +372,7 @@ impl Intake {
                     let ForwardOutcome {
                         record: forward,
                         answer,
-                    } = forwarder
-                        .forward(
-                            &record.method,
-                            &record.path,
-                            &record.headers,
-                            record.body.clone(),
-                        )
-                        .await;
+                    } = forwarder.forward(record).await;
                     record.forward = Some(forward);
                     Answer::Relay(answer)
                 }
@@ -531,7 +547,14 @@ enum BodyEnd {
     Aborted,
     /// A whole body, but not a `POST`: recorded and answered 405.
     NotPost,
+    /// A whole body, but a request target that is neither origin-form nor
+    /// absolute-form: recorded and answered 400.
+    BadTarget,
 }
+
+/// Why a request target is refused (after `limit: `).
+const BAD_TARGET_RULE: &str = "request target must be origin-form (/path) or absolute-form \
+                               (http://host/path)";
 
 struct ReadBody {
     bytes: Vec<u8>,
@@ -594,6 +617,21 @@ fn request_target(uri: &Uri) -> String {
         Some(target) => target.to_string(),
         None => uri.to_string(),
     }
+}
+
+/// The path and query a request target contributes: all of an origin-form
+/// target (`/…`), the path and query of an absolute-form one (its host is
+/// not ours to follow). `None` for every other form hyper accepts: `*`,
+/// `host:port`, and `@host:port` (which it reads as a host with an empty
+/// user name), any of which joined to a forward target would change where
+/// it connects (issue 12).
+fn origin_form(uri: &Uri) -> Option<String> {
+    let absolute = uri
+        .scheme_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
+        && uri.authority().is_some();
+    let origin = uri.scheme().is_none() && uri.authority().is_none();
+    ((origin || absolute) && uri.path().starts_with('/')).then(|| request_target(uri))
 }
 
 /// The version as recorded: what `http::Version`'s `Debug` writes, without
@@ -809,6 +847,101 @@ mod tests {
             Version::HTTP_3,
         ] {
             assert_eq!(version_text(version), format!("{version:?}"));
+        }
+    }
+
+    /// Scheme, authority and path, as the `http` crate parses a target.
+    type Parsed<'a> = (Option<&'a str>, Option<&'a str>, &'a str);
+
+    /// What hyper hands the service for each target (the `http` crate's
+    /// parse), and what the listener makes of it.
+    #[test]
+    fn only_origin_and_absolute_form_targets_are_taken() {
+        // (target, what `Uri` parses it as, what is recorded or None: 400)
+        let table: [(&str, Option<Parsed>, Option<&str>); 12] = [
+            // hyper reads `@h:1` as a host with an empty user name.
+            ("@h:1", Some((None, Some("@h:1"), "")), None),
+            ("h:1", Some((None, Some("h:1"), "")), None),
+            ("*", Some((None, None, "*")), None),
+            // An origin-form path whose first segment is empty: a path.
+            ("//h/", Some((None, None, "//h/")), Some("//h/")),
+            (
+                "http://other/x?y",
+                Some((Some("http"), Some("other"), "/x")),
+                Some("/x?y"),
+            ),
+            (
+                "http://other",
+                Some((Some("http"), Some("other"), "/")),
+                Some("/"),
+            ),
+            (
+                "ftp://other/x",
+                Some((Some("ftp"), Some("other"), "/x")),
+                None,
+            ),
+            // A backslash is taken in a path, and stays one.
+            ("/a\\b", Some((None, None, "/a\\b")), Some("/a\\b")),
+            // Not a URI at all: hyper answers 400 itself.
+            ("/a b", None, None),
+            ("/%40h:1", Some((None, None, "/%40h:1")), Some("/%40h:1")),
+            ("/ok?q", Some((None, None, "/ok")), Some("/ok?q")),
+            ("/a{1}[2]", Some((None, None, "/a{1}[2]")), Some("/a{1}[2]")),
+        ];
+        for (target, parsed, recorded) in table {
+            let uri = target.parse::<Uri>();
+            assert_eq!(
+                uri.as_ref().ok().map(|u| (
+                    u.scheme_str(),
+                    u.authority().map(hyper::http::uri::Authority::as_str),
+                    u.path()
+                )),
+                parsed,
+                "{target}"
+            );
+            let Ok(uri) = uri else { continue };
+            assert_eq!(origin_form(&uri).as_deref(), recorded, "{target}");
+        }
+    }
+
+    mod prop {
+        use proptest::prelude::*;
+
+        use super::super::origin_form;
+
+        fn target() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "[@:/?#*%.a-z0-9\\\\\\[\\]{}-]{0,24}",
+                "(https?://)?[a-z0-9.@:]{0,12}(/[@:/?%.a-z0-9-]{0,12})?",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
+
+            /// Whatever a stranger sends as the target, the check does not
+            /// panic, and what it takes only ever goes to the forward
+            /// target's scheme and host.
+            #[test]
+            fn an_accepted_target_never_moves_the_forward_url(target in target()) {
+                let Ok(uri) = target.parse::<hyper::Uri>() else {
+                    return Ok(()); // hyper refuses it with 400 itself
+                };
+                let Some(path) = origin_form(&uri) else {
+                    return Ok(());
+                };
+                for base in ["http://127.0.0.1:47201", "http://localhost:3000/"] {
+                    let base: hyper::Uri = base.parse().unwrap();
+                    let url = crate::sender::url_at(&base, &path)
+                        .map_err(|e| TestCaseError::fail(format!("{target:?} -> {path:?}: {e}")))?;
+                    prop_assert_eq!(url.scheme(), base.scheme());
+                    prop_assert_eq!(url.authority(), base.authority());
+                    let reread: hyper::Uri = url.to_string().parse().unwrap();
+                    prop_assert_eq!(reread.authority(), base.authority());
+                    prop_assert_eq!(reread.path_and_query().map(hyper::http::uri::PathAndQuery::as_str), Some(path.as_str()));
+                }
+            }
         }
     }
 

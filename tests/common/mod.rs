@@ -441,3 +441,177 @@ pub fn signature_header(record: &serde_json::Value) -> serde_json::Value {
         .expect("the record arrived signed")[1]
         .clone()
 }
+
+// ---- A server that records every request it gets (issue 12's attacks).
+
+/// An HTTP server on a free loopback port that answers every request `200`
+/// (empty body) and keeps the exact bytes of each, one connection at a
+/// time, a request per connection. Used as a receiver to inspect, and as a
+/// place that must see nothing: it counts connections, even silent ones.
+pub struct Capture {
+    pub addr: SocketAddr,
+    requests: mpsc::Receiver<Vec<u8>>,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Capture {
+    pub fn start() -> Self {
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let (tx, requests) = mpsc::channel();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&connections);
+        std::thread::spawn(move || {
+            for stream in server.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let request = read_request(&mut stream, Duration::from_secs(10));
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                if tx.send(request).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            addr,
+            requests,
+            connections,
+        }
+    }
+
+    /// `http://addr` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The next request's bytes, within `wait`.
+    pub fn next_request(&self, wait: Duration) -> Option<Vec<u8>> {
+        self.requests.recv_timeout(wait).ok()
+    }
+
+    /// Fails the test if anything connected, naming `what`.
+    pub fn assert_untouched(&self, what: &str) {
+        // A connection in flight is given a moment to land.
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            self.connections(),
+            0,
+            "{what}: a stranger's target reached a server the user never named: {:?}",
+            self.requests
+                .try_iter()
+                .map(|r| String::from_utf8_lossy(&r).into_owned())
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+/// A request as it arrived: request line, headers with exact value bytes,
+/// body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrived {
+    pub method: String,
+    pub target: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+impl Arrived {
+    pub fn parse(bytes: &[u8]) -> Self {
+        let head_end = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no whole head: {:?}", String::from_utf8_lossy(bytes)));
+        let mut lines = bytes[..head_end]
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+        let request_line = lines.next().unwrap();
+        let mut parts = request_line.split(|&b| b == b' ');
+        let method = String::from_utf8_lossy(parts.next().unwrap()).into_owned();
+        let target = parts.next().unwrap().to_vec();
+        let headers = lines
+            .map(|line| {
+                let colon = line.iter().position(|&b| b == b':').unwrap();
+                let value = &line[colon + 1..];
+                let start = value
+                    .iter()
+                    .position(|&b| b != b' ' && b != b'\t')
+                    .unwrap_or(value.len());
+                (
+                    String::from_utf8_lossy(&line[..colon]).to_ascii_lowercase(),
+                    value[start..].to_vec(),
+                )
+            })
+            .collect();
+        Self {
+            method,
+            target,
+            headers,
+            body: bytes[head_end + 4..].to_vec(),
+        }
+    }
+}
+
+/// The headers of a stored record (`--json` or the store) with the exact
+/// bytes of each value: `raw_headers` where the record has them.
+pub fn record_header_bytes(record: &serde_json::Value) -> Vec<(String, Vec<u8>)> {
+    use base64::Engine as _;
+    let raw: std::collections::HashMap<u64, Vec<u8>> = record["raw_headers"]
+        .as_array()
+        .map(|raw| {
+            raw.iter()
+                .map(|r| {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(r["value_b64"].as_str().unwrap())
+                        .unwrap();
+                    (r["index"].as_u64().unwrap(), bytes)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    record["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let name = h[0].as_str().unwrap().to_ascii_lowercase();
+            let value = raw
+                .get(&(i as u64))
+                .cloned()
+                .unwrap_or_else(|| h[1].as_str().unwrap().as_bytes().to_vec());
+            (name, value)
+        })
+        .collect()
+}
+
+/// The body of a stored record.
+pub fn record_body(record: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(record["body_b64"].as_str().unwrap())
+        .unwrap()
+}
+
+/// A POST with these exact header bytes (not only text), from a sender
+/// whose `Host` names somewhere else.
+pub fn raw_request(path: &str, headers: &[(&str, &[u8])], body: &[u8]) -> Vec<u8> {
+    let mut bytes =
+        format!("POST {path} HTTP/1.1\r\nHost: evil.example:1\r\nConnection: close\r\n")
+            .into_bytes();
+    for (name, value) in headers {
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.extend_from_slice(b": ");
+        bytes.extend_from_slice(value);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    bytes.extend_from_slice(body);
+    bytes
+}

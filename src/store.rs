@@ -18,12 +18,19 @@
 //!   is cut back, so a line is in the file whole or not at all (short of a crash
 //!   mid-write, which [`DeliveryStore::open`] repairs by cutting the torn
 //!   last line);
+//! - an append returns `Ok` only once its line is written (and fsynced,
+//!   when durable); a record that could not be written is an `Err`
+//!   ([`NotStored`]), which the listener answers 503 so the sender retries;
 //! - ids are given under the lock that stages lines, and one append at a
-//!   time writes what is staged, so ids rise through the file and across
-//!   restarts, and records are announced in id order;
-//! - an advisory lock keeps a second process from writing the same file.
+//!   time writes what is staged, so ids rise through the file, and records
+//!   are announced in id order; the highest id of a failed write is kept in
+//!   the id file (`store::file`), so ids rise across restarts even then;
+//! - the store rotates at [`StoreConfig::max_bytes`], and every reader reads
+//!   the kept rotated files, oldest first, before the current one;
+//! - an advisory lock keeps a second process from writing the same store.
 
 mod batch;
+mod broadcast;
 mod file;
 mod lines;
 mod readers;
@@ -37,13 +44,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
+
+pub use self::broadcast::BROADCAST_BUDGET;
+use self::broadcast::Broadcaster;
 
 use crate::delivery::Delivery;
 use batch::{Arrivals, LineDraft, Log, Next, Staged, WriteTurn};
-use file::{StoreFile, open_file};
+use file::{Rotation, StoreFile, open_file};
 pub use readers::{
-    Scan, Unparsable, find, read_after, read_all, read_last, scan_after, scan_all, scan_last,
+    Entry, Scan, Unparsable, each_backward, each_forward, find, read_after, read_all, read_last,
+    scan_after, scan_all, scan_last,
 };
 use syncer::Syncer;
 
@@ -59,6 +70,10 @@ pub(super) const BURST_GAP: Duration = Duration::from_micros(250);
 /// [`MAX_CHUNK`] while a line does not fit.
 pub(super) const FIRST_CHUNK: usize = 8 * 1024;
 pub(super) const MAX_CHUNK: usize = 1024 * 1024;
+/// The size at which the store rotates by default (`--store-max`).
+pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024 * 1024;
+/// Rotated files kept by default (`--store-keep`).
+pub const DEFAULT_KEEP: usize = 3;
 
 /// Where and how the store keeps records.
 #[derive(Debug, Clone)]
@@ -69,6 +84,11 @@ pub struct StoreConfig {
     pub durable: bool,
     /// The longest a written record waits for its fsync when not durable.
     pub fsync_interval: Duration,
+    /// Rotate before a write would take the file past this many bytes.
+    pub max_bytes: u64,
+    /// Rotated files kept (`deliveries.1.jsonl` … `deliveries.<keep>.jsonl`);
+    /// a rotation deletes the oldest beyond that.
+    pub keep: usize,
 }
 
 impl StoreConfig {
@@ -78,6 +98,8 @@ impl StoreConfig {
             path: Some(path.into()),
             durable: false,
             fsync_interval: DEFAULT_FSYNC_INTERVAL,
+            max_bytes: DEFAULT_MAX_BYTES,
+            keep: DEFAULT_KEEP,
         }
     }
 
@@ -87,6 +109,8 @@ impl StoreConfig {
             path: None,
             durable: false,
             fsync_interval: DEFAULT_FSYNC_INTERVAL,
+            max_bytes: DEFAULT_MAX_BYTES,
+            keep: DEFAULT_KEEP,
         }
     }
 }
@@ -98,6 +122,12 @@ pub enum StoreEvent {
     /// the JSON line the store made of it when it wrote one, so `--json`
     /// output need not serialize the record a second time.
     Delivery(Arc<Delivery>, Option<Arc<str>>),
+    /// A record written to the store, announced without its body (and
+    /// without its line) because the broadcast was past its byte budget
+    /// ([`BROADCAST_BUDGET`]): a receiver that needs the body or the line
+    /// reads the record back with [`find`] (in memory-only mode the body is
+    /// gone). Every other field is as written.
+    BodyElided(Arc<Delivery>),
     /// Something went wrong that the person should see; listening goes on.
     Warning(String),
 }
@@ -128,8 +158,8 @@ impl OpenReport {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "cannot open the delivery store {} (pass --store PATH to use another file, \
-         or --no-store to keep deliveries in memory only)",
+        "cannot open the delivery store {}: {source} (pass --store PATH to use another \
+         file, or --no-store to keep deliveries in memory only)",
         path.display()
     )]
     Open { path: PathBuf, source: io::Error },
@@ -145,9 +175,9 @@ pub enum StoreError {
         path.display()
     )]
     Missing { path: PathBuf },
-    #[error("cannot read the delivery store {}", path.display())]
+    #[error("cannot read the delivery store {}: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
-    #[error("cannot write the delivery store {}", path.display())]
+    #[error("cannot write the delivery store {}: {source}", path.display())]
     Write { path: PathBuf, source: io::Error },
     #[error("the delivery store is closed")]
     Closed,
@@ -168,6 +198,19 @@ pub enum StoreError {
     },
 }
 
+/// A record the store could not write: its sender must be told to send it
+/// again (the listener answers 503). The store has broadcast a warning
+/// naming it; it is not announced as a delivery.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("delivery {} was not stored: {reason}", delivery.id)]
+pub struct NotStored {
+    /// The record as it would have been stored, with the id it was given
+    /// (never given again, not even after a restart).
+    pub delivery: Arc<Delivery>,
+    /// Why, e.g. `No space left on device (os error 28)`.
+    pub reason: Arc<str>,
+}
+
 /// A cheap, cloneable handle to the store.
 #[derive(Clone)]
 pub struct DeliveryStore {
@@ -185,7 +228,7 @@ struct Shared {
     /// The highest id whose line has been written (or whose write failed
     /// and was reported): what appends wait for.
     written: watch::Sender<u64>,
-    events_tx: broadcast::Sender<StoreEvent>,
+    broadcast: Arc<Broadcaster>,
     path: Option<PathBuf>,
     /// Each append waits for an fsync that covers it (`--durable`).
     durable: bool,
@@ -205,7 +248,7 @@ impl DeliveryStore {
     /// start the fsync thread. Reads only the end of the file, so it is fast
     /// on a large store.
     pub fn open(config: StoreConfig) -> Result<(DeliveryStore, OpenReport), StoreError> {
-        let (events_tx, _) = broadcast::channel(EVENT_CAPACITY);
+        let broadcast = Arc::new(Broadcaster::new());
         let (file, syncer, report) = match &config.path {
             None => (
                 None,
@@ -217,12 +260,17 @@ impl DeliveryStore {
                 },
             ),
             Some(path) => {
-                let (file, report) = open_file(path)?;
-                let syncer = Syncer::start(&file, config.fsync_interval, events_tx.clone())
+                let rotation = Rotation {
+                    max_bytes: config.max_bytes,
+                    keep: config.keep,
+                };
+                let (mut file, report) = open_file(path, rotation)?;
+                let syncer = Syncer::start(&file, config.fsync_interval, Arc::clone(&broadcast))
                     .map_err(|source| StoreError::Open {
                         path: path.clone(),
                         source,
                     })?;
+                file.syncer_tx = Some(syncer.sender());
                 (Some(file), Some(syncer), report)
             }
         };
@@ -236,7 +284,7 @@ impl DeliveryStore {
             }),
             file: Mutex::new(file),
             written: watch::Sender::new(report.next_id - 1),
-            events_tx,
+            broadcast,
             path: config.path,
             durable: config.durable,
             arrivals: Arrivals::new(),
@@ -245,10 +293,11 @@ impl DeliveryStore {
     }
 
     /// Give `delivery` its id (the caller passes 0), write it, announce it.
-    /// Written (and fsynced, when durable) before this returns. Never fails:
-    /// a record that could not be written still gets its id, and the store
-    /// broadcasts a warning.
-    pub async fn append(&self, mut delivery: Delivery) -> Arc<Delivery> {
+    /// `Ok` once written (and fsynced, when durable); `Err` when its line
+    /// could not be written (or, when durable, fsynced), or the store is
+    /// closed: the record then keeps its id, which is never given again, and
+    /// the store broadcasts a warning naming it and why.
+    pub async fn append(&self, mut delivery: Delivery) -> Result<Arc<Delivery>, NotStored> {
         let in_burst = self.shared.arrivals.arrive();
         // Serialized before any lock is taken.
         let draft = self
@@ -257,9 +306,10 @@ impl DeliveryStore {
             .is_some()
             .then(|| LineDraft::of(&mut delivery));
         let (delivery, next) = self.shared.stage(delivery, draft);
-        match next {
-            Next::Done => return delivery,
-            Next::Write => {
+        let done_rx = match next {
+            Next::Done => return Ok(delivery),
+            Next::Refused(reason) => return Err(NotStored { delivery, reason }),
+            Next::Write(done_rx) => {
                 let turn = WriteTurn(&self.shared);
                 if in_burst {
                     // Let the appends that arrived with this one stage their
@@ -268,27 +318,48 @@ impl DeliveryStore {
                     tokio::task::yield_now().await;
                 }
                 drop(turn);
+                done_rx
             }
-            Next::Wait => {}
+            Next::Wait(done_rx) => done_rx,
+        };
+        // The append that writes a batch always sends each record's
+        // outcome (even when its own task is dropped: see `WriteTurn`).
+        let outcome = done_rx
+            .await
+            .unwrap_or_else(|_| Err(Arc::from("the store stopped before the write")));
+        if let Err(reason) = outcome {
+            return Err(NotStored { delivery, reason });
         }
-        let mut written = self.shared.written.subscribe();
-        // The sender lives in `self.shared`, so this ends only when the
-        // line has been written (or its failure reported).
-        let _ = written.wait_for(|&id| id >= delivery.id).await;
         if self.shared.durable
             && let Some(fsynced) = self.shared.fsync_now()
         {
-            // A failed fsync has been broadcast as a warning by the syncer.
-            let _ = fsynced.await;
+            // The syncer has broadcast a failed fsync as a warning.
+            match fsynced.await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    let reason = format!("written but not fsynced (--durable): {err}");
+                    return Err(NotStored {
+                        delivery,
+                        reason: reason.into(),
+                    });
+                }
+                Err(_) => {
+                    let reason = "written but not fsynced (--durable): the store closed";
+                    return Err(NotStored {
+                        delivery,
+                        reason: reason.into(),
+                    });
+                }
+            }
         }
-        delivery
+        Ok(delivery)
     }
 
     /// Records (in id order) and warnings from now on. A receiver that falls
     /// more than [`EVENT_CAPACITY`] behind gets `Lagged` and should resync
     /// with [`read_after`]; appends never wait for it.
-    pub fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
-        self.shared.events_tx.subscribe()
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StoreEvent> {
+        self.shared.broadcast.subscribe()
     }
 
     /// fsync what has been written, now.
@@ -332,18 +403,19 @@ impl DeliveryStore {
         let shared = Arc::clone(&self.shared);
         // Off the runtime: the last fsync can take a while.
         let closing = tokio::task::spawn_blocking(move || {
-            if let Some(syncer) = syncer {
-                syncer.stop();
-            }
             // `store` is dropped at the end of this `if`, which closes the
-            // file and releases its lock.
+            // files, releases the lock and the file's handle on the fsync
+            // thread, which can then stop.
             if let Some(store) = file
-                && let Err(err) = store.file.sync_data()
+                && let Err(err) = store.sync_all()
             {
                 shared.warn(format!(
                     "could not fsync {} on close: {err}",
                     store.path.display()
                 ));
+            }
+            if let Some(syncer) = syncer {
+                syncer.stop();
             }
         });
         let _ = closing.await;

@@ -117,6 +117,8 @@ impl ListenPlan {
                 path,
                 durable: args.durable,
                 fsync_interval: store::DEFAULT_FSYNC_INTERVAL,
+                max_bytes: args.store_max,
+                keep: args.store_keep,
             },
             output: Output::choose(args.json, args.no_tui, std::io::stdout().is_terminal()),
         })
@@ -151,6 +153,30 @@ fn bind(address: SocketAddr) -> Result<std::net::TcpListener, UsageError> {
         })
 }
 
+/// The group and attempt of the last [`SEED_RECORDS`] records, read
+/// without their bodies, so starting on a store of any size (and bodies of
+/// any size) takes little memory. A store that cannot be read seeds
+/// nothing: attempts then count from 1.
+fn earlier_attempts(path: &std::path::Path) -> Vec<(String, u32)> {
+    #[derive(serde::Deserialize)]
+    struct Attempt {
+        group: String,
+        attempt: u32,
+    }
+    let mut earlier = Vec::new();
+    let _ = store::each_backward(path, |entry: store::Entry<Attempt>| {
+        if let store::Entry::Record(record) = entry {
+            earlier.push((record.group, record.attempt));
+        }
+        if earlier.len() >= SEED_RECORDS {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    });
+    earlier
+}
+
 async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
     let listener = bind(plan.address)?;
     let listener =
@@ -171,10 +197,8 @@ async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
         store.clone(),
         plan.forward.clone(),
     ));
-    if let Some(path) = store.path()
-        && let Ok(earlier) = store::read_last(path, SEED_RECORDS)
-    {
-        intake.seed_attempts(&earlier);
+    if let Some(path) = store.path() {
+        intake.seed_attempts(earlier_attempts(path));
     }
     match plan.output {
         Output::Headless(format) => {

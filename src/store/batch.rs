@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::syncer::Syncer;
-use super::{BURST_GAP, Shared, StoreError, StoreEvent};
+use super::{BURST_GAP, Shared, StoreError};
 use crate::delivery::Delivery;
 
 /// Tells a burst of appends from a lone one by the time since the last one
@@ -70,17 +70,29 @@ pub(super) struct Staged {
     lines: Vec<u8>,
     /// Each staged record, with where its line is in `lines` (without the
     /// newline).
-    records: Vec<(Arc<Delivery>, Range<usize>)>,
+    records: Vec<Pending>,
 }
+
+/// A staged record and how its append learns whether its line was written.
+struct Pending {
+    delivery: Arc<Delivery>,
+    range: Range<usize>,
+    done_tx: oneshot::Sender<Outcome>,
+}
+
+/// Whether a record's line was written; the reason when it was not.
+pub(super) type Outcome = Result<(), Arc<str>>;
 
 /// What [`Shared::stage`] left for the appending task to do.
 pub(super) enum Next {
-    /// Nothing: the record is not going to the file (memory only, or closed).
+    /// Nothing: the record is not going to the file (memory only).
     Done,
-    /// Write the staged lines, then wait for this record's.
-    Write,
-    /// Another append is writing: wait for this record's line.
-    Wait,
+    /// The store is closed: the record is not written, for this reason.
+    Refused(Arc<str>),
+    /// Write the staged lines, then wait for this record's outcome.
+    Write(oneshot::Receiver<Outcome>),
+    /// Another append is writing: wait for this record's outcome.
+    Wait(oneshot::Receiver<Outcome>),
 }
 
 impl Shared {
@@ -89,8 +101,12 @@ impl Shared {
     }
 
     pub(super) fn warn(&self, message: String) {
-        // No subscribers is fine: nobody is watching.
-        let _ = self.events_tx.send(StoreEvent::Warning(message));
+        self.broadcast.warn(message);
+    }
+
+    /// Announce a record, within the broadcast's byte budget.
+    fn announce(&self, delivery: Arc<Delivery>, line: Option<Arc<str>>) {
+        self.broadcast.delivery(delivery, line);
     }
 
     fn path_text(&self) -> String {
@@ -109,35 +125,38 @@ impl Shared {
         let mut log = self.lock();
         delivery.id = log.next_id;
         log.next_id = log.next_id.saturating_add(1);
-        let draft = match draft {
-            Some(draft) if !log.closed => draft,
-            _ => {
-                if log.closed {
-                    self.warn(format!(
-                        "delivery {} arrived after the store ({}) closed and was not written",
-                        delivery.id,
-                        self.path_text()
-                    ));
-                }
-                let delivery = Arc::new(delivery);
-                // Under the lock, so subscribers see records in id order.
-                let _ = self
-                    .events_tx
-                    .send(StoreEvent::Delivery(Arc::clone(&delivery), None));
-                return (delivery, Next::Done);
-            }
+        if log.closed {
+            let reason = format!("the delivery store ({}) is closed", self.path_text());
+            self.warn(format!(
+                "delivery {} arrived after the store ({}) closed and was not written; \
+                 answered 503",
+                delivery.id,
+                self.path_text()
+            ));
+            return (Arc::new(delivery), Next::Refused(reason.into()));
+        }
+        let Some(draft) = draft else {
+            let delivery = Arc::new(delivery);
+            // Under the lock, so subscribers see records in id order.
+            self.announce(Arc::clone(&delivery), None);
+            return (delivery, Next::Done);
         };
         let delivery = Arc::new(delivery);
         let staged = &mut log.staged;
         let start = staged.lines.len();
         draft.finish_into(delivery.id, &mut staged.lines);
         let end = staged.lines.len() - 1;
-        staged.records.push((Arc::clone(&delivery), start..end));
+        let (done_tx, done_rx) = oneshot::channel();
+        staged.records.push(Pending {
+            delivery: Arc::clone(&delivery),
+            range: start..end,
+            done_tx,
+        });
         let next = if log.writing {
-            Next::Wait
+            Next::Wait(done_rx)
         } else {
             log.writing = true;
-            Next::Write
+            Next::Write(done_rx)
         };
         (delivery, next)
     }
@@ -160,14 +179,24 @@ impl Shared {
                 }
                 std::mem::swap(&mut batch, &mut log.staged);
             }
-            wrote = self.write_batch(&batch.lines, &batch.records);
+            let outcome = self.write_batch(&batch.lines, &batch.records);
+            wrote = outcome.is_ok();
             let mut last = None;
-            for (delivery, range) in batch.records.drain(..) {
+            for Pending {
+                delivery,
+                range,
+                done_tx,
+            } in batch.records.drain(..)
+            {
                 last = Some(delivery.id);
-                let line = wrote
-                    .then(|| std::str::from_utf8(&batch.lines[range]).ok().map(Arc::from))
-                    .flatten();
-                let _ = self.events_tx.send(StoreEvent::Delivery(delivery, line));
+                // A record that was not written is not announced: it was
+                // answered 503 and its sender will send it again. The
+                // warning names it.
+                if wrote {
+                    let line = std::str::from_utf8(&batch.lines[range]).ok().map(Arc::from);
+                    self.announce(delivery, line);
+                }
+                let _ = done_tx.send(outcome.clone());
             }
             batch.lines.clear();
             if let Some(last) = last {
@@ -176,21 +205,24 @@ impl Shared {
         }
     }
 
-    /// One `write` of a batch of lines; a failure is broadcast as a warning.
-    fn write_batch(&self, lines: &[u8], records: &[(Arc<Delivery>, Range<usize>)]) -> bool {
+    /// One `write` of a batch of lines; a failure is broadcast as a warning
+    /// and is the outcome of every record in the batch.
+    fn write_batch(&self, lines: &[u8], records: &[Pending]) -> Outcome {
         let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(store) = file.as_mut() else {
-            return false;
+            return Err(format!("the delivery store ({}) is closed", self.path_text()).into());
         };
-        match store.write(lines) {
-            Ok(()) => true,
+        let last_id = records.last().map_or(0, |pending| pending.delivery.id);
+        match store.write(lines, last_id) {
+            Ok(()) => Ok(()),
             Err(err) => {
                 self.warn(format!(
-                    "could not write {} to {}: {err}; kept in memory only, listening goes on",
+                    "could not write {} to {}: {err}; answered 503 so the sender \
+                     retries; listening goes on",
                     describe_ids(records),
                     store.path.display()
                 ));
-                false
+                Err(err.to_string().into())
             }
         }
     }
@@ -212,12 +244,12 @@ impl Drop for WriteTurn<'_> {
 }
 
 /// `delivery 5` or `deliveries 5–9`, for a warning.
-fn describe_ids(records: &[(Arc<Delivery>, Range<usize>)]) -> String {
+fn describe_ids(records: &[Pending]) -> String {
     match (records.first(), records.last()) {
-        (Some((first, _)), Some((last, _))) if first.id != last.id => {
-            format!("deliveries {}–{}", first.id, last.id)
+        (Some(first), Some(last)) if first.delivery.id != last.delivery.id => {
+            format!("deliveries {}–{}", first.delivery.id, last.delivery.id)
         }
-        (Some((only, _)), _) => format!("delivery {}", only.id),
+        (Some(only), _) => format!("delivery {}", only.delivery.id),
         _ => "nothing".to_string(),
     }
 }

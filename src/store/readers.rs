@@ -5,24 +5,40 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead as _, BufReader, Seek as _, SeekFrom};
 use std::ops::ControlFlow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
 
 use super::StoreError;
+use super::file::rotated_files;
 use super::lines::{LinesBackward, id_of, id_prefix, is_blank};
 use crate::delivery::Delivery;
 
 /// A line a reader could not parse and skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unparsable {
-    /// Where the line starts in the file.
+    /// The rotated file it is in; `None` for the store's current file.
+    pub file: Option<PathBuf>,
+    /// Where the line starts in its file.
     pub offset: u64,
     pub reason: String,
 }
 
 impl fmt::Display for Unparsable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the line at byte {}: {}", self.offset, self.reason)
+        write!(f, "the line at byte {}", self.offset)?;
+        if let Some(file) = &self.file {
+            write!(f, " of {}", file.display())?;
+        }
+        write!(f, ": {}", self.reason)
     }
+}
+
+/// One line of the store, as a reader met it.
+#[derive(Debug)]
+pub enum Entry<T = Delivery> {
+    Record(T),
+    Skipped(Unparsable),
 }
 
 /// What a reader found: the records, and the lines it skipped so the command
@@ -35,19 +51,16 @@ pub struct Scan {
 }
 
 impl Scan {
-    fn take(&mut self, offset: u64, line: &[u8]) -> Option<u64> {
-        match serde_json::from_slice::<Delivery>(line) {
-            Ok(delivery) => {
-                let id = delivery.id;
+    /// Keep `entry`; true if it was a record.
+    fn keep(&mut self, entry: Entry) -> bool {
+        match entry {
+            Entry::Record(delivery) => {
                 self.deliveries.push(delivery);
-                Some(id)
+                true
             }
-            Err(err) => {
-                self.skipped.push(Unparsable {
-                    offset,
-                    reason: err.to_string(),
-                });
-                None
+            Entry::Skipped(skipped) => {
+                self.skipped.push(skipped);
+                false
             }
         }
     }
@@ -68,12 +81,12 @@ pub fn read_after(path: &Path, after_id: u64, limit: usize) -> Result<Vec<Delive
     scan_after(path, after_id, limit).map(|scan| scan.deliveries)
 }
 
-/// [`read_all`], with the lines it skipped.
+/// [`read_all`], with the lines it skipped. Holds every record: a command
+/// that only prints them should use [`each_forward`], which holds one.
 pub fn scan_all(path: &Path) -> Result<Scan, StoreError> {
-    let file = open_for_read(path)?;
     let mut scan = Scan::default();
-    for_each_line(path, file, 0, |offset, line| {
-        scan.take(offset, line);
+    each_forward(path, None, |entry| {
+        scan.keep(entry);
         ControlFlow::Continue(())
     })?;
     Ok(scan)
@@ -82,50 +95,28 @@ pub fn scan_all(path: &Path) -> Result<Scan, StoreError> {
 /// [`read_last`], with the lines it skipped. Reads backwards from the end,
 /// so it costs the same on any size of store.
 pub fn scan_last(path: &Path, n: usize) -> Result<Scan, StoreError> {
-    let file = open_for_read(path)?;
-    let read_error = read_error(path);
-    let len = file.metadata().map_err(read_error)?.len();
-    let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
     let mut scan = Scan::default();
-    while scan.deliveries.len() < n {
-        let Some((offset, line)) = lines.next_line().map_err(read_error)? else {
-            break;
-        };
-        scan.take(offset, line);
+    if n > 0 {
+        each_backward(path, |entry| {
+            if scan.keep(entry) && scan.deliveries.len() >= n {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })?;
     }
     scan.deliveries.reverse();
     scan.skipped.reverse();
     Ok(scan)
 }
 
-/// [`read_after`], with the lines it skipped. Finds where `after_id` ends by
-/// reading only the `{"id":N,` of lines backwards from the end (ids rise
-/// through the file), then parses forwards from there.
+/// [`read_after`], with the lines it skipped.
 pub fn scan_after(path: &Path, after_id: u64, limit: usize) -> Result<Scan, StoreError> {
-    let file = open_for_read(path)?;
-    let read_error = read_error(path);
-    let len = file.metadata().map_err(read_error)?.len();
-    let mut start;
-    {
-        let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
-        // Nothing after `after_id` unless a line back from the end says so.
-        start = len - lines.torn_bytes();
-        while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
-            if id_prefix(line).is_some_and(|id| id <= after_id) {
-                break;
-            }
-            start = offset;
-        }
-    }
     let mut scan = Scan::default();
     if limit == 0 {
         return Ok(scan);
     }
-    for_each_line(path, file, start, |offset, line| {
-        if id_of(line).is_some_and(|id| id <= after_id) {
-            return ControlFlow::Continue(());
-        }
-        if scan.take(offset, line).is_some() && scan.deliveries.len() >= limit {
+    each_forward(path, Some(after_id), |entry| {
+        if scan.keep(entry) && scan.deliveries.len() >= limit {
             return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
@@ -133,23 +124,135 @@ pub fn scan_after(path: &Path, after_id: u64, limit: usize) -> Result<Scan, Stor
     Ok(scan)
 }
 
-/// The record with `id`. Reads backwards, since the records people ask for
-/// are mostly recent, and parses only the line whose `{"id":N,` matches.
-pub fn find(path: &Path, id: u64) -> Result<Delivery, StoreError> {
-    let file = open_for_read(path)?;
-    let read_error = read_error(path);
-    let len = file.metadata().map_err(read_error)?.len();
-    let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
-    while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
-        if id_of(line) != Some(id) {
-            continue;
+/// The store's files, oldest first: the kept rotated ones, then `path`,
+/// each opened at once (so a rotation while reading renames them under
+/// this reader, not away from it). `path` must exist; a rotated file that
+/// went away meanwhile is left out.
+fn open_store_files(path: &Path) -> Result<Vec<(Option<PathBuf>, File)>, StoreError> {
+    let current = open_for_read(path)?;
+    let mut files = Vec::new();
+    for rotated in rotated_files(path).map_err(read_error(path))? {
+        match File::open(&rotated) {
+            Ok(file) => files.push((Some(rotated), file)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(StoreError::Read {
+                    path: rotated,
+                    source,
+                });
+            }
         }
-        return serde_json::from_slice(line).map_err(|err| StoreError::Corrupt {
-            id,
-            path: path.to_path_buf(),
+    }
+    files.push((None, current));
+    Ok(files)
+}
+
+/// Call `each` for every record with an id above `after` (every record
+/// when `None`) and every line that does not parse, oldest first, across
+/// all kept files, until it breaks. One record is held at a time.
+///
+/// With `after`, each file is first read backwards by the `{"id":N,` of
+/// its lines alone (ids rise through the store) to find where the records
+/// after it start, then parsed forwards from there.
+pub fn each_forward<T: DeserializeOwned>(
+    path: &Path,
+    after: Option<u64>,
+    mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    for (rotated, file) in open_store_files(path)? {
+        let file_path = rotated.as_deref().unwrap_or(path);
+        let read_error = read_error(file_path);
+        let start = match after {
+            None => 0,
+            Some(after) => {
+                let len = file.metadata().map_err(read_error)?.len();
+                let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
+                // Nothing after `after` unless a line back from the end says so.
+                let mut start = len - lines.torn_bytes();
+                while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
+                    if id_prefix(line).is_some_and(|id| id <= after) {
+                        break;
+                    }
+                    start = offset;
+                }
+                start
+            }
+        };
+        let mut stopped = false;
+        for_each_line(file_path, file, start, |offset, line| {
+            if after.is_some_and(|after| id_of(line).is_some_and(|id| id <= after)) {
+                return ControlFlow::Continue(());
+            }
+            let flow = each(parse(rotated.as_deref(), offset, line));
+            stopped = flow.is_break();
+            flow
+        })?;
+        if stopped {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Call `each` for every record and every line that does not parse, newest
+/// first, across all kept files, until it breaks. Reads backwards in
+/// chunks, so the cost is the lines read, not the store's size.
+pub fn each_backward<T: DeserializeOwned>(
+    path: &Path,
+    mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    for (rotated, file) in open_store_files(path)?.into_iter().rev() {
+        let read_error = read_error(rotated.as_deref().unwrap_or(path));
+        let len = file.metadata().map_err(read_error)?.len();
+        let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
+        while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
+            if each(parse(rotated.as_deref(), offset, line)).is_break() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse<T: DeserializeOwned>(rotated: Option<&Path>, offset: u64, line: &[u8]) -> Entry<T> {
+    match serde_json::from_slice::<T>(line) {
+        Ok(record) => Entry::Record(record),
+        Err(err) => Entry::Skipped(Unparsable {
+            file: rotated.map(Path::to_path_buf),
             offset,
             reason: err.to_string(),
-        });
+        }),
+    }
+}
+
+/// The record with `id`. Reads backwards, since the records people ask for
+/// are mostly recent, and parses only the line whose `{"id":N,` matches;
+/// stops at the first smaller id (ids rise through the store).
+pub fn find(path: &Path, id: u64) -> Result<Delivery, StoreError> {
+    for (rotated, file) in open_store_files(path)?.into_iter().rev() {
+        let file_path = rotated.as_deref().unwrap_or(path);
+        let read_error = read_error(file_path);
+        let len = file.metadata().map_err(read_error)?.len();
+        let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
+        while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
+            match id_of(line) {
+                Some(found) if found == id => {
+                    return serde_json::from_slice(line).map_err(|err| StoreError::Corrupt {
+                        id,
+                        path: file_path.to_path_buf(),
+                        offset,
+                        reason: err.to_string(),
+                    });
+                }
+                Some(found) if found < id => {
+                    return Err(StoreError::NotFound {
+                        id,
+                        path: path.to_path_buf(),
+                    });
+                }
+                _ => {}
+            }
+        }
     }
     Err(StoreError::NotFound {
         id,

@@ -1,16 +1,18 @@
 //! The fsync thread: written records are fsynced within the interval, or
 //! at once when an append or `sync` asks.
 
+use std::fs::File;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
+use super::StoreError;
+use super::broadcast::Broadcaster;
 use super::file::StoreFile;
-use super::{StoreError, StoreEvent};
 
 /// The fsyncs, on a thread of their own: under load an fsync of the last
 /// 100 ms of records can take tens of milliseconds, and no request may wait
@@ -23,20 +25,31 @@ pub(super) struct Syncer {
     thread: std::thread::JoinHandle<()>,
 }
 
-enum SyncRequest {
+pub(super) enum SyncRequest {
     /// A write was made: fsync within the interval.
     Soon,
     /// fsync now, and say when it is done.
     Now(oneshot::Sender<Result<(), StoreError>>),
+    /// The store rotated: fsync the old file (the first) now, then keep
+    /// the new one in sync.
+    Switch(File, File),
+}
+
+/// What one round of the thread does: the rotations to finish, in order,
+/// then one fsync of the current file, and who waits on it.
+#[derive(Default)]
+struct Round {
+    switches: Vec<(File, File)>,
+    waiters: Vec<oneshot::Sender<Result<(), StoreError>>>,
 }
 
 impl Syncer {
     pub(super) fn start(
         store: &StoreFile,
         interval: Duration,
-        events_tx: broadcast::Sender<StoreEvent>,
+        broadcast: Arc<Broadcaster>,
     ) -> io::Result<Self> {
-        let file = store.file.try_clone()?;
+        let mut file = store.file.try_clone()?;
         let path = store.path.clone();
         let soon_asked = Arc::new(AtomicBool::new(false));
         let (requests, requests_rx) = mpsc::channel();
@@ -45,17 +58,29 @@ impl Syncer {
             std::thread::Builder::new()
                 .name("danube-hooks-fsync".into())
                 .spawn(move || {
-                    while let Some(waiters) = next_round(&requests_rx, interval) {
+                    let warn = |err: &io::Error| {
+                        broadcast.warn(format!(
+                            "could not fsync {}: {err}; the records are written \
+                             but may not survive a crash",
+                            path.display()
+                        ));
+                    };
+                    while let Some(Round { switches, waiters }) = next_round(&requests_rx, interval)
+                    {
                         // Cleared before the fsync begins: a write after this
                         // point asks again, a write before it is covered.
                         soon_asked.store(false, Ordering::SeqCst);
-                        let result = file.sync_data();
+                        let mut rotated = Ok(());
+                        for (old, new) in switches {
+                            if let Err(err) = old.sync_data() {
+                                warn(&err);
+                                rotated = Err(err);
+                            }
+                            file = new;
+                        }
+                        let result = file.sync_data().and(rotated);
                         if let Err(err) = &result {
-                            let _ = events_tx.send(StoreEvent::Warning(format!(
-                                "could not fsync {}: {err}; the records are written \
-                                 but may not survive a crash",
-                                path.display()
-                            )));
+                            warn(err);
                         }
                         for waiter in waiters {
                             // io::Error is not Clone: each waiter gets its own.
@@ -74,6 +99,11 @@ impl Syncer {
             soon_asked,
             thread,
         })
+    }
+
+    /// Where a rotation sends [`SyncRequest::Switch`].
+    pub(super) fn sender(&self) -> mpsc::Sender<SyncRequest> {
+        self.requests.clone()
     }
 
     /// A write was made (call after it): fsync within the interval.
@@ -99,23 +129,26 @@ impl Syncer {
     }
 }
 
-/// Wait for the next fsync to do: a `Now` at once, a `Soon` once the
-/// interval has passed (or sooner, if a `Now` comes). Returns who waits on
-/// it, or `None` once every sender is gone and nothing is left to do.
-fn next_round(
-    requests: &mpsc::Receiver<SyncRequest>,
-    interval: Duration,
-) -> Option<Vec<oneshot::Sender<Result<(), StoreError>>>> {
-    let mut waiters = Vec::new();
+/// Wait for the next fsync to do: a `Now` or a `Switch` at once, a `Soon`
+/// once the interval has passed (or sooner, if a `Now` comes). Returns who
+/// waits on it, or `None` once every sender is gone and nothing is left to
+/// do.
+fn next_round(requests: &mpsc::Receiver<SyncRequest>, interval: Duration) -> Option<Round> {
+    let mut round = Round::default();
     match requests.recv().ok()? {
-        SyncRequest::Now(waiter) => waiters.push(waiter),
+        SyncRequest::Now(waiter) => round.waiters.push(waiter),
+        SyncRequest::Switch(old, new) => round.switches.push((old, new)),
         SyncRequest::Soon => {
             let deadline = Instant::now() + interval;
             loop {
                 match requests.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                     Ok(SyncRequest::Soon) => {}
                     Ok(SyncRequest::Now(waiter)) => {
-                        waiters.push(waiter);
+                        round.waiters.push(waiter);
+                        break;
+                    }
+                    Ok(SyncRequest::Switch(old, new)) => {
+                        round.switches.push((old, new));
                         break;
                     }
                     // On disconnect, still fsync what was written.
@@ -126,9 +159,11 @@ fn next_round(
     }
     // What else is queued is covered by the fsync about to begin.
     while let Ok(request) = requests.try_recv() {
-        if let SyncRequest::Now(waiter) = request {
-            waiters.push(waiter);
+        match request {
+            SyncRequest::Now(waiter) => round.waiters.push(waiter),
+            SyncRequest::Switch(old, new) => round.switches.push((old, new)),
+            SyncRequest::Soon => {}
         }
     }
-    Some(waiters)
+    Some(round)
 }

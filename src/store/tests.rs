@@ -42,7 +42,7 @@ fn body(n: u64) -> Vec<u8> {
 async fn open_with(path: &Path, records: u64) -> DeliveryStore {
     let (store, _) = DeliveryStore::open(StoreConfig::at(path)).unwrap();
     for n in 0..records {
-        store.append(sample(0, &body(n))).await;
+        store.append(sample(0, &body(n))).await.unwrap();
     }
     store
 }
@@ -61,7 +61,7 @@ async fn the_broadcast_carries_the_written_line_and_none_in_memory() {
     let dir = TempDir::new("line");
     let (store, _) = DeliveryStore::open(StoreConfig::at(dir.store())).unwrap();
     let mut events_rx = store.subscribe();
-    let stored = store.append(sample(0, b"{}")).await;
+    let stored = store.append(sample(0, b"{}")).await.unwrap();
     match events_rx.recv().await.unwrap() {
         StoreEvent::Delivery(d, Some(line)) => {
             assert_eq!(d.id, stored.id);
@@ -74,7 +74,7 @@ async fn the_broadcast_carries_the_written_line_and_none_in_memory() {
     store.close().await;
     let (memory, _) = DeliveryStore::open(StoreConfig::memory()).unwrap();
     let mut events_rx = memory.subscribe();
-    memory.append(sample(0, b"{}")).await;
+    memory.append(sample(0, b"{}")).await.unwrap();
     assert!(matches!(
         events_rx.recv().await.unwrap(),
         StoreEvent::Delivery(_, None)
@@ -106,14 +106,15 @@ async fn an_append_dropped_before_its_write_still_writes_its_line() {
         .arrivals
         .gap_ns
         .store(u64::MAX - 1, Ordering::Relaxed);
-    assert_eq!(store.append(sample(0, &body(0))).await.id, 1);
+    assert_eq!(store.append(sample(0, &body(0))).await.unwrap().id, 1);
     // Polled once, it stages its line and yields before writing it
     // (for the lines of the appends that came with it); then dropped,
     // as hyper drops a handler when its connection goes.
     assert!(store.append(sample(0, &body(1))).now_or_never().is_none());
     let next = tokio::time::timeout(Duration::from_secs(10), store.append(sample(0, &body(2))))
         .await
-        .expect("a later append is not left waiting on a write nobody does");
+        .expect("a later append is not left waiting on a write nobody does")
+        .unwrap();
     assert_eq!(next.id, 3);
     store.close().await;
     assert_eq!(ids(&read_all(&path).unwrap()), [1, 2, 3]);
@@ -141,13 +142,16 @@ async fn ids_rise_across_close_and_reopen() {
     assert_eq!(report.torn_bytes_cut, None);
     assert_eq!(store.path(), Some(path.as_path()));
     for expected in 1..=3 {
-        assert_eq!(store.append(sample(0, &body(expected))).await.id, expected);
+        assert_eq!(
+            store.append(sample(0, &body(expected))).await.unwrap().id,
+            expected
+        );
     }
     store.close().await;
 
     let (store, report) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
     assert_eq!(report.next_id, 4);
-    assert_eq!(store.append(sample(0, b"{}")).await.id, 4);
+    assert_eq!(store.append(sample(0, b"{}")).await.unwrap().id, 4);
     store.close().await;
     assert_eq!(ids(&read_all(&path).unwrap()), [1, 2, 3, 4]);
 }
@@ -159,7 +163,7 @@ async fn each_line_is_one_whole_record_with_its_id_first() {
     let store = open_with(&path, 0).await;
     let mut written = Vec::new();
     for n in 0..5 {
-        written.push(store.append(sample(0, &body(n))).await);
+        written.push(store.append(sample(0, &body(n))).await.unwrap());
     }
     store.close().await;
     let text = std::fs::read_to_string(&path).unwrap();
@@ -198,7 +202,7 @@ async fn a_torn_tail_is_cut_and_reported_and_whole_records_survive() {
         whole,
         "cut back to the whole records"
     );
-    assert_eq!(store.append(sample(0, b"{}")).await.id, 4);
+    assert_eq!(store.append(sample(0, b"{}")).await.unwrap().id, 4);
     store.close().await;
     assert_eq!(ids(&read_all(&path).unwrap()), [1, 2, 3, 4]);
 }
@@ -225,7 +229,7 @@ async fn a_damaged_last_line_is_skipped_when_finding_the_next_id() {
     let (store, report) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
     assert_eq!(report.next_id, 4);
     assert_eq!(report.torn_bytes_cut, None);
-    assert_eq!(store.append(sample(0, b"{}")).await.id, 4);
+    assert_eq!(store.append(sample(0, b"{}")).await.unwrap().id, 4);
     store.close().await;
 
     let scan = scan_all(&path).unwrap();
@@ -256,9 +260,9 @@ async fn readers_last_after_and_find() {
     let store = open_with(&path, 4).await;
     // A record larger than the first backward chunk, so reads must grow.
     let big = vec![b'x'; 3 * FIRST_CHUNK];
-    assert_eq!(store.append(sample(0, &big)).await.id, 5);
+    assert_eq!(store.append(sample(0, &big)).await.unwrap().id, 5);
     for n in 6..=10 {
-        store.append(sample(0, &body(n))).await;
+        store.append(sample(0, &body(n))).await.unwrap();
     }
     store.close().await;
 
@@ -316,13 +320,13 @@ async fn memory_only_gives_ids_and_broadcasts_without_a_file() {
     assert_eq!(store.path(), None);
     let mut events_rx = store.subscribe();
     for expected in 1..=3 {
-        assert_eq!(store.append(sample(0, b"{}")).await.id, expected);
+        assert_eq!(store.append(sample(0, b"{}")).await.unwrap().id, expected);
     }
     store.sync().await.unwrap();
     for expected in 1..=3 {
         match events_rx.recv().await.unwrap() {
             StoreEvent::Delivery(d, _) => assert_eq!(d.id, expected),
-            StoreEvent::Warning(w) => panic!("unexpected warning {w}"),
+            other => panic!("unexpected {other:?}"),
         }
     }
     store.close().await;
@@ -337,7 +341,7 @@ async fn the_broadcast_carries_each_record_in_id_order() {
     let tasks: Vec<_> = (0..50)
         .map(|n| {
             let store = store.clone();
-            tokio::spawn(async move { store.append(sample(0, &body(n))).await })
+            tokio::spawn(async move { store.append(sample(0, &body(n))).await.unwrap() })
         })
         .collect();
     for task in tasks {
@@ -346,7 +350,7 @@ async fn the_broadcast_carries_each_record_in_id_order() {
     for expected in 1..=50 {
         match events_rx.recv().await.unwrap() {
             StoreEvent::Delivery(d, _) => assert_eq!(d.id, expected),
-            StoreEvent::Warning(w) => panic!("unexpected warning {w}"),
+            other => panic!("unexpected {other:?}"),
         }
     }
     store.close().await;
@@ -361,7 +365,7 @@ async fn durable_appends_are_in_the_file_when_they_return() {
         ..StoreConfig::at(&path)
     };
     let (store, _) = DeliveryStore::open(config).unwrap();
-    let record = store.append(sample(0, b"{}")).await;
+    let record = store.append(sample(0, b"{}")).await.unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text, format!("{}\n", record.to_json_line()));
     store.close().await;
@@ -376,10 +380,10 @@ async fn sync_and_the_fsync_deadline_leave_the_store_open() {
         ..StoreConfig::at(&path)
     };
     let (store, _) = DeliveryStore::open(config).unwrap();
-    store.append(sample(0, b"{}")).await;
+    store.append(sample(0, b"{}")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     store.sync().await.unwrap();
-    assert_eq!(store.append(sample(0, b"{}")).await.id, 2);
+    assert_eq!(store.append(sample(0, b"{}")).await.unwrap().id, 2);
     store.close().await;
     assert!(matches!(store.sync().await, Err(StoreError::Closed)));
 }
@@ -423,44 +427,90 @@ fn an_unwritable_store_is_an_open_error_naming_the_path() {
 }
 
 #[tokio::test]
-async fn close_is_idempotent_and_later_appends_get_ids_and_a_warning() {
+async fn close_is_idempotent_and_later_appends_are_refused_with_a_warning() {
     let dir = TempDir::new("closed");
     let path = dir.store();
     let store = open_with(&path, 2).await;
     let mut events_rx = store.subscribe();
     store.close().await;
     store.close().await;
-    let late = store.append(sample(0, b"{}")).await;
-    assert_eq!(late.id, 3);
+    let late = store.append(sample(0, b"{}")).await.unwrap_err();
+    assert_eq!(late.delivery.id, 3);
+    assert!(late.reason.contains("closed"), "{}", late.reason);
     match events_rx.recv().await.unwrap() {
         StoreEvent::Warning(w) => {
             assert!(w.contains("delivery 3") && w.contains("closed"), "{w}");
         }
-        StoreEvent::Delivery(d, _) => panic!("expected a warning, got delivery {}", d.id),
+        other => panic!("expected a warning, got {other:?}"),
     }
-    assert!(matches!(events_rx.recv().await.unwrap(), StoreEvent::Delivery(d, _) if d.id == 3));
+    assert!(
+        events_rx.try_recv().is_err(),
+        "a record not written is not announced"
+    );
     assert_eq!(ids(&read_all(&path).unwrap()), [1, 2], "not written");
 }
 
-#[cfg(target_os = "linux")]
+/// Make every later write of `store` fail (EBADF), as a full disk would,
+/// by swapping its file for one opened read-only.
+fn break_writes(store: &DeliveryStore, path: &Path) {
+    let mut file = store.shared.file.lock().unwrap();
+    file.as_mut().unwrap().file = File::open(path).unwrap();
+}
+
 #[tokio::test]
-async fn a_write_error_warns_and_still_answers_with_an_id() {
-    // /dev/full accepts opens and refuses every write with ENOSPC.
-    let (store, report) = DeliveryStore::open(StoreConfig::at("/dev/full")).unwrap();
-    assert_eq!(report.next_id, 1);
+async fn a_failed_write_is_an_error_and_its_id_is_never_given_again() {
+    let dir = TempDir::new("write-error");
+    let path = dir.store();
+    let store = open_with(&path, 2).await;
     let mut events_rx = store.subscribe();
-    assert_eq!(store.append(sample(0, b"{}")).await.id, 1);
-    match events_rx.recv().await.unwrap() {
-        StoreEvent::Warning(w) => {
-            assert!(w.contains("delivery 1") && w.contains("/dev/full"), "{w}");
+    break_writes(&store, &path);
+    for expected in [3, 4] {
+        let failed = store.append(sample(0, b"{}")).await.unwrap_err();
+        assert_eq!(failed.delivery.id, expected);
+        assert!(failed.reason.contains("os error"), "{}", failed.reason);
+        match events_rx.recv().await.unwrap() {
+            StoreEvent::Warning(w) => {
+                let named = format!("delivery {expected}");
+                assert!(w.contains(&named) && w.contains("503"), "{w}");
+                assert!(w.contains(&path.display().to_string()), "{w}");
+            }
+            other => panic!("expected a warning, got {other:?}"),
         }
-        StoreEvent::Delivery(d, _) => panic!("expected a warning, got delivery {}", d.id),
     }
-    assert!(matches!(events_rx.recv().await.unwrap(), StoreEvent::Delivery(d, _) if d.id == 1));
+    assert!(
+        events_rx.try_recv().is_err(),
+        "records not written are not announced"
+    );
+    store.close().await;
+    assert_eq!(ids(&read_all(&path).unwrap()), [1, 2], "not written");
+
+    // After a restart, ids go on above the ones given to failed writes.
+    let (store, report) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+    assert_eq!(report.next_id, 5);
+    assert_eq!(store.append(sample(0, b"{}")).await.unwrap().id, 5);
+    store.close().await;
+    assert_eq!(ids(&read_all(&path).unwrap()), [1, 2, 5]);
+}
+
+#[tokio::test]
+async fn a_durable_append_waits_for_its_fsync_and_a_failed_write_is_refused() {
+    let dir = TempDir::new("durable-error");
+    let path = dir.store();
+    let config = StoreConfig {
+        durable: true,
+        ..StoreConfig::at(&path)
+    };
+    let (store, _) = DeliveryStore::open(config).unwrap();
+    assert_eq!(store.append(sample(0, b"{}")).await.unwrap().id, 1);
+    break_writes(&store, &path);
     assert_eq!(
-        store.append(sample(0, b"{}")).await.id,
-        2,
-        "listening goes on"
+        store
+            .append(sample(0, b"{}"))
+            .await
+            .unwrap_err()
+            .delivery
+            .id,
+        2
     );
     store.close().await;
 }
@@ -473,7 +523,7 @@ async fn concurrent_appends_get_distinct_ids_and_land_in_id_order() {
     let tasks: Vec<_> = (0..200)
         .map(|n| {
             let store = store.clone();
-            tokio::spawn(async move { store.append(sample(0, &body(n))).await.id })
+            tokio::spawn(async move { store.append(sample(0, &body(n))).await.unwrap().id })
         })
         .collect();
     let mut got = Vec::new();
@@ -558,4 +608,125 @@ fn the_default_path_follows_xdg_then_home() {
         );
     }
     assert_eq!(default_path_from(None, None), None);
+}
+
+#[tokio::test]
+async fn the_store_rotates_keeps_a_bounded_number_and_readers_see_every_kept_file() {
+    let dir = TempDir::new("rotate");
+    let path = dir.store();
+    let line_len = {
+        let mut one = sample(1, &body(1));
+        one.id = 1;
+        one.to_json_line().len() as u64 + 1
+    };
+    // Three records a file; two rotated files kept.
+    let config = StoreConfig {
+        max_bytes: line_len * 3 + 2,
+        keep: 2,
+        ..StoreConfig::at(&path)
+    };
+    let (store, _) = DeliveryStore::open(config.clone()).unwrap();
+    for n in 1..=11 {
+        assert_eq!(store.append(sample(0, &body(n))).await.unwrap().id, n);
+    }
+    store.close().await;
+    let in_file = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| id_of(l.as_bytes()).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let rotated = |n| dir.0.join("nested").join(format!("deliveries.{n}.jsonl"));
+    assert_eq!(in_file(&path), [10, 11]);
+    assert_eq!(in_file(&rotated(1)), [7, 8, 9]);
+    assert_eq!(in_file(&rotated(2)), [4, 5, 6]);
+    assert!(!rotated(3).exists(), "the oldest (1–3) was deleted");
+
+    // Every reader reads the kept files, oldest first.
+    assert_eq!(ids(&read_all(&path).unwrap()), (4..=11).collect::<Vec<_>>());
+    assert_eq!(ids(&read_last(&path, 4).unwrap()), [8, 9, 10, 11]);
+    assert_eq!(ids(&read_after(&path, 5, 3).unwrap()), [6, 7, 8]);
+    assert_eq!(ids(&read_after(&path, 8, 100).unwrap()), [9, 10, 11]);
+    assert_eq!(find(&path, 5).unwrap().id, 5);
+    assert!(matches!(
+        find(&path, 2),
+        Err(StoreError::NotFound { id: 2, .. })
+    ));
+
+    // Ids go on from the newest kept file, even when the current one is
+    // empty (a rotation just happened).
+    std::fs::write(&path, b"").unwrap();
+    std::fs::rename(rotated(2), rotated(5)).unwrap(); // a gap in the numbers
+    let (store, report) = DeliveryStore::open(config).unwrap();
+    assert_eq!(report.next_id, 10);
+    store.close().await;
+    assert_eq!(ids(&read_all(&path).unwrap()), [4, 5, 6, 7, 8, 9]);
+}
+
+#[tokio::test]
+async fn a_new_store_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TempDir::new("modes");
+    let path = dir.0.join("made").join("here").join("deliveries.jsonl");
+    let (store, _) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+    store.close().await;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&file::id_file_path(&path)), 0o600);
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    assert_eq!(mode(&dir.0.join("made")), 0o700);
+}
+
+#[test]
+fn an_unopenable_store_says_why() {
+    let dir = TempDir::new("why");
+    let err = DeliveryStore::open(StoreConfig::at(&dir.0)).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("Is a directory"), "{message}");
+    assert!(message.contains(&dir.0.display().to_string()), "{message}");
+    let file = dir.0.join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let err = DeliveryStore::open(StoreConfig::at(file.join("deliveries.jsonl"))).unwrap_err();
+    assert!(err.to_string().contains("File exists"), "{err}");
+}
+
+#[test]
+fn rotated_names_and_the_listing_of_kept_files() {
+    let base = Path::new("/s/deliveries.jsonl");
+    assert_eq!(
+        file::rotated_path(base, 3),
+        Path::new("/s/deliveries.3.jsonl")
+    );
+    assert_eq!(
+        file::rotated_path(Path::new("/s/log"), 1),
+        Path::new("/s/log.1")
+    );
+    let dir = TempDir::new("listing");
+    let path = dir.0.join("deliveries.jsonl");
+    for name in [
+        "deliveries.jsonl",
+        "deliveries.1.jsonl",
+        "deliveries.10.jsonl",
+        "deliveries.2.jsonl",
+        "deliveries.01.jsonl",
+        "deliveries.x.jsonl",
+        "deliveries.jsonl.ids",
+        "other.1.jsonl",
+    ] {
+        std::fs::write(dir.0.join(name), b"").unwrap();
+    }
+    let names: Vec<_> = file::rotated_files(&path)
+        .unwrap()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "deliveries.10.jsonl",
+            "deliveries.2.jsonl",
+            "deliveries.1.jsonl"
+        ]
+    );
 }

@@ -3,7 +3,7 @@
 //! and `listen` starting on it, stay far below the store's size.
 //!
 //! A test binary of its own, with one test: `log` runs in this process, so
-//! the process's peak (VmHWM) is this test's alone.
+//! the process's peak (`VmHWM`) is this test's alone.
 
 mod common;
 
@@ -18,7 +18,7 @@ const STORE_BYTES: u64 = 200 * 1024 * 1024;
 /// What `log` and `listen` may peak at.
 const BOUND_KIB: u64 = 64 * 1024;
 
-/// The peak resident size of process `pid` ("self" for this one), in KiB.
+/// The peak resident size (`VmHWM`) of process `pid` ("self" for this one), in KiB.
 fn peak_kib(pid: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status

@@ -17,9 +17,10 @@
 //! - [`store`]: the JSON-lines delivery log, its handle `DeliveryStore` and
 //!   the broadcast; `store::batch` (one writer at a time: the appends take
 //!   turns, batching each other's lines), `store::file` (open, lock,
-//!   recovery, whole-line writes), `store::syncer` (the fsync thread),
-//!   `store::readers` and `store::lines` (readers for the commands and the
-//!   dashboard's resync).
+//!   recovery, rotation, the id file, whole-line writes), `store::syncer`
+//!   (the fsync thread), `store::broadcast` (the announcements, within a
+//!   byte budget), `store::readers` and `store::lines` (streaming readers
+//!   over every kept file, for the commands and the dashboard's resync).
 //! - [`cli`]: clap types and their validation.
 //! - [`commands`]: one module per subcommand.
 

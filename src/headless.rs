@@ -315,6 +315,43 @@ mod tests {
     }
 
     #[test]
+    fn an_elided_record_is_read_back_for_json_and_printed_as_is_for_people() {
+        let dir = std::env::temp_dir().join(format!("danube-hooks-elided-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("deliveries.jsonl");
+        let whole = sample(7, br#"{"event":"workflow.failed","big":"body"}"#);
+        std::fs::write(&path, format!("{}\n", whole.to_json_line())).unwrap();
+        let mut elided = whole.clone();
+        elided.body.clear();
+        let elided = StoreEvent::BodyElided(Arc::new(elided));
+        let printer = |format, store_path| Printer {
+            out: std::io::stdout(),
+            buf: Vec::new(),
+            format,
+            last_id: 0,
+            store_path,
+        };
+
+        let mut json = printer(Format::Json, Some(path.clone()));
+        assert!(json.emit(&elided));
+        let expected = format!("{}\n", whole.to_json_line());
+        assert_eq!(String::from_utf8(json.buf.clone()).unwrap(), expected);
+
+        let mut human = printer(Format::Human, Some(path));
+        assert!(human.emit(&elided));
+        assert_eq!(
+            String::from_utf8(human.buf.clone()).unwrap(),
+            format!("{}\n", human_line(&whole))
+        );
+
+        // With no store to read from, the record is not printed half.
+        let mut memory = printer(Format::Json, None);
+        assert!(memory.emit(&elided));
+        assert!(memory.buf.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn other_methods_show_method_and_path() {
         let mut delivery = sample(3, b"");
         delivery.method = "PUT".into();

@@ -114,19 +114,29 @@ fn answered_2xx(answers: &BTreeMap<u64, (u16, Vec<u8>)>) -> BTreeMap<u64, Vec<u8
 
 #[test]
 fn a_full_disk_answers_503_stores_every_2xx_and_never_reuses_an_id() {
-    let dir = TempDir::new("disk-full");
+    fill_the_disk("disk-full", &[]);
+}
+
+#[test]
+fn a_full_disk_under_durable_answers_503_stores_every_2xx_and_never_reuses_an_id() {
+    fill_the_disk("disk-full-durable", &["--durable"]);
+}
+
+/// Fill a small disk under a listener started with `extra` arguments,
+/// restart it on the full disk, then give it room again.
+fn fill_the_disk(name: &str, extra: &[&str]) {
+    let dir = TempDir::new(name);
     let disk = match Tmpfs::mount(&dir.join("disk"), "512k") {
         Ok(disk) => disk,
         Err(why) => {
-            println!(
-                "SKIPPED a_full_disk_answers_503_stores_every_2xx_and_never_reuses_an_id: {why}"
-            );
+            println!("SKIPPED the full-disk test {name}: {why}");
             return;
         }
     };
     let store = disk.0.join("deliveries.jsonl");
     let store_arg = store.to_str().unwrap();
-    let args = ["--no-tui", "--secret", SECRET, "--store", store_arg];
+    let mut args = vec!["--no-tui", "--secret", SECRET, "--store", store_arg];
+    args.extend_from_slice(extra);
 
     // First run: the disk fills.
     let mut listener = Listener::start(&args);

@@ -280,8 +280,8 @@ impl Loop {
     async fn take(&mut self, app: &mut App, event: Result<StoreEvent, RecvError>) {
         match event {
             // An elided record comes without its body (the broadcast was
-            // past its byte budget): the body is read back from the store
-            // when it is shown.
+            // past its byte budget); the body is in the store
+            // (`store::find`).
             Ok(StoreEvent::Delivery(delivery, _) | StoreEvent::BodyElided(delivery)) => {
                 app.ingest(delivery);
             }

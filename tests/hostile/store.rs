@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{Listener, TempDir, now, signed_post};
+use crate::common::{Listener, TempDir, assert_exit, now, run, signed_post, stdout};
 
 const SECRET: &str = "whsec_disk_full_test";
 
@@ -197,4 +197,63 @@ fn fill_the_disk(name: &str, extra: &[&str]) {
         all_2xx,
         "answered 2xx == stored, across restarts"
     );
+}
+
+#[test]
+fn the_store_is_bounded_by_rotation_and_log_reads_every_kept_file() {
+    let dir = TempDir::new("rotation");
+    let store = dir.join("deliveries.jsonl");
+    let store_arg = store.to_str().unwrap();
+    let args = [
+        "--no-tui",
+        "--secret",
+        SECRET,
+        "--store",
+        store_arg,
+        "--store-max",
+        "64KiB",
+        "--store-keep",
+        "2",
+    ];
+    let mut listener = Listener::start(&args);
+    let answers = post_round(&listener, 0, 30);
+    listener.signal_and_wait("TERM");
+    assert!(answers.values().all(|(status, _)| *status == 200));
+    let last = *answers.keys().max().unwrap();
+
+    let rotated = |n| dir.join(&format!("deliveries.{n}.jsonl"));
+    assert!(rotated(1).exists() && rotated(2).exists());
+    assert!(
+        !rotated(3).exists(),
+        "only --store-keep 2 rotated files are kept"
+    );
+    for file in [store.clone(), rotated(1), rotated(2)] {
+        let len = std::fs::metadata(&file).unwrap().len();
+        assert!(len <= 64 * 1024, "{} is {len} bytes", file.display());
+    }
+
+    // `log` reads the kept files oldest first: the newest records, in order,
+    // ending at the last one answered.
+    let output = run(&["log", "--json", "--store", store_arg], b"");
+    assert_exit(&output, 0);
+    let ids: Vec<u64> = stdout(&output)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        ids.len() >= 3 && ids[0] > 1,
+        "the oldest were deleted: {ids:?}"
+    );
+    assert_eq!(ids, (ids[0]..=last).collect::<Vec<_>>());
+    let first_kept = run(&["show", &ids[0].to_string(), "--store", store_arg], b"");
+    assert_exit(&first_kept, 0);
+
+    // A restart goes on from the newest file.
+    let listener = Listener::start(&args);
+    let next = post_round(&listener, 100, 1);
+    assert_eq!(next.keys().copied().collect::<Vec<_>>(), [last + 1]);
 }

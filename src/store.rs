@@ -53,8 +53,8 @@ use crate::delivery::Delivery;
 use batch::{Arrivals, LineDraft, Log, Next, Staged, WriteTurn};
 use file::{Rotation, StoreFile, open_file};
 pub use readers::{
-    Entry, Scan, Unparsable, each_backward, each_forward, find, read_after, read_all, read_last,
-    scan_after, scan_all, scan_last,
+    Entry, Scan, Unparsable, each_backward, each_backward_within, each_forward, find, read_after,
+    read_all, read_last, scan_after, scan_all, scan_last,
 };
 use syncer::Syncer;
 

@@ -29,6 +29,8 @@ const REPLAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Records read back at start to continue attempt numbering.
 const SEED_RECORDS: usize = 1000;
+/// At most this much of the store is read back to seed attempt numbers.
+const SEED_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Everything `listen` needs, checked.
 pub struct ListenPlan {
@@ -153,10 +155,11 @@ fn bind(address: SocketAddr) -> Result<std::net::TcpListener, UsageError> {
         })
 }
 
-/// The group and attempt of the last [`SEED_RECORDS`] records, read
-/// without their bodies, so starting on a store of any size (and bodies of
-/// any size) takes little memory. A store that cannot be read seeds
-/// nothing: attempts then count from 1.
+/// The group and attempt of the last [`SEED_RECORDS`] records (or of the
+/// last [`SEED_BYTES`] of them, if less), read without keeping their
+/// bodies, so starting on a store of any size (and bodies of any size)
+/// takes little memory and time. A store that cannot be read seeds
+/// nothing: attempts then count from 1, as for a group not seeded.
 fn earlier_attempts(path: &std::path::Path) -> Vec<(String, u32)> {
     #[derive(serde::Deserialize)]
     struct Attempt {
@@ -164,7 +167,7 @@ fn earlier_attempts(path: &std::path::Path) -> Vec<(String, u32)> {
         attempt: u32,
     }
     let mut earlier = Vec::new();
-    let _ = store::each_backward(path, |entry: store::Entry<Attempt>| {
+    let _ = store::each_backward_within(path, SEED_BYTES, |entry: store::Entry<Attempt>| {
         if let store::Entry::Record(record) = entry {
             earlier.push((record.group, record.attempt));
         }

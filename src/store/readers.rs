@@ -199,14 +199,27 @@ pub fn each_forward<T: DeserializeOwned>(
 /// chunks, so the cost is the lines read, not the store's size.
 pub fn each_backward<T: DeserializeOwned>(
     path: &Path,
+    each: impl FnMut(Entry<T>) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    each_backward_within(path, u64::MAX, each)
+}
+
+/// [`each_backward`], stopping once `max_bytes` of lines have been read:
+/// for a look at the recent records that costs the same whatever their
+/// size.
+pub fn each_backward_within<T: DeserializeOwned>(
+    path: &Path,
+    max_bytes: u64,
     mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
+    let mut read = 0u64;
     for (rotated, file) in open_store_files(path)?.into_iter().rev() {
         let read_error = read_error(rotated.as_deref().unwrap_or(path));
         let len = file.metadata().map_err(read_error)?.len();
         let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
         while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
-            if each(parse(rotated.as_deref(), offset, line)).is_break() {
+            read = read.saturating_add(line.len() as u64 + 1);
+            if each(parse(rotated.as_deref(), offset, line)).is_break() || read >= max_bytes {
                 return Ok(());
             }
         }

@@ -2,6 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 
 use super::lines::{LinesBackward, id_of, id_prefix};
@@ -729,4 +730,22 @@ fn rotated_names_and_the_listing_of_kept_files() {
             "deliveries.1.jsonl"
         ]
     );
+}
+
+#[tokio::test]
+async fn reading_back_within_a_byte_budget_stops_after_the_lines_it_covers() {
+    let dir = TempDir::new("within");
+    let path = dir.store();
+    open_with(&path, 10).await.close().await;
+    let text = std::fs::read_to_string(&path).unwrap();
+    let last_three: u64 = text.lines().rev().take(3).map(|l| l.len() as u64 + 1).sum();
+    let mut seen = Vec::new();
+    each_backward_within(&path, last_three, |entry: Entry| {
+        if let Entry::Record(record) = entry {
+            seen.push(record.id);
+        }
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(seen, [10, 9, 8]);
 }

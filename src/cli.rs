@@ -390,6 +390,12 @@ pub struct ListenArgs {
     /// fsync each record before its answer is sent (slower, loses nothing on power loss).
     #[arg(long)]
     pub durable: bool,
+    /// Rotate the store (deliveries.jsonl → deliveries.1.jsonl → …) before it passes this size. Accepts 10MiB, 1GiB.
+    #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = parse_store_size)]
+    pub store_max: u64,
+    /// Rotated store files kept; a rotation deletes the oldest beyond them (0 keeps none).
+    #[arg(long, value_name = "N", default_value_t = crate::store::DEFAULT_KEEP, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(0..=1000), usize::from))]
+    pub store_keep: usize,
     /// Largest body accepted; larger ones get 413. Accepts 1048576, 512KiB, 1MiB.
     #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]
     pub max_body: usize,
@@ -437,28 +443,39 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// `1048576`, `512KiB`, `1MiB`, `64KB`.
 pub fn parse_size(text: &str) -> Result<usize, String> {
+    parse_size_up_to(text, 1024 * 1024 * 1024, "1GiB")
+        .map(|size| usize::try_from(size).unwrap_or(usize::MAX))
+}
+
+/// A store size: `100MiB`, `1GiB`, up to 1TiB.
+pub fn parse_store_size(text: &str) -> Result<u64, String> {
+    parse_size_up_to(text, 1024 * 1024 * 1024 * 1024, "1TiB")
+}
+
+fn parse_size_up_to(text: &str, max: u64, max_text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: usize = number
+    let number: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a size: use e.g. 1048576, 512KiB, 1MiB"))?;
     let factor = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1024,
         "m" | "mb" | "mib" => 1024 * 1024,
+        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
         other => {
             return Err(format!(
-                "{text:?}: unknown unit {other:?}; use B, KiB or MiB"
+                "{text:?}: unknown unit {other:?}; use B, KiB, MiB or GiB"
             ));
         }
     };
     number
         .checked_mul(factor)
-        .filter(|&size| size > 0 && size <= 1024 * 1024 * 1024)
-        .ok_or_else(|| format!("{text:?} is out of range: 1 byte to 1GiB"))
+        .filter(|&size| size > 0 && size <= max)
+        .ok_or_else(|| format!("{text:?} is out of range: 1 byte to {max_text}"))
 }
 
 #[derive(Debug, Args)]
@@ -541,6 +558,12 @@ mod tests {
         assert_eq!(parse_size("100"), Ok(100));
         assert!(parse_size("0").is_err());
         assert!(parse_size("1TB").is_err());
+        assert_eq!(parse_size("1GiB"), Ok(1024 * 1024 * 1024));
+        assert!(parse_size("2GiB").is_err());
+        assert_eq!(parse_store_size("10MiB"), Ok(10 * 1024 * 1024));
+        assert_eq!(parse_store_size("4GiB"), Ok(4 * 1024 * 1024 * 1024));
+        assert!(parse_store_size("0").is_err());
+        assert!(parse_store_size("2048GiB").is_err());
     }
 
     #[test]

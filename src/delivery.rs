@@ -141,6 +141,35 @@ impl Delivery {
             })
     }
 
+    /// The record without its body: every field but `body` copied (not the
+    /// body, which may be a MiB, only to drop it). For the in-memory
+    /// histories that keep a summary and read the body back from the store.
+    #[must_use]
+    pub fn without_body(&self) -> Delivery {
+        Delivery {
+            id: self.id,
+            received_at: self.received_at,
+            remote_addr: self.remote_addr.clone(),
+            local_addr: self.local_addr.clone(),
+            method: self.method.clone(),
+            path: self.path.clone(),
+            http_version: self.http_version.clone(),
+            headers: self.headers.clone(),
+            raw_headers: self.raw_headers.clone(),
+            body: Vec::new(),
+            body_size: self.body_size,
+            body_truncated: self.body_truncated,
+            event: self.event.clone(),
+            group: self.group.clone(),
+            attempt: self.attempt,
+            signature: self.signature.clone(),
+            replay_of: self.replay_of,
+            response: self.response.clone(),
+            forward: self.forward.clone(),
+            duration_ms: self.duration_ms,
+        }
+    }
+
     /// The record as one JSON line, safe on a terminal (no trailing newline).
     pub fn to_json_line(&self) -> String {
         crate::display::to_json_line(self)

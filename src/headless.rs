@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -192,6 +193,38 @@ impl Printer {
                 self.buf.push(b'\n');
                 self.buf.len() < MAX_BATCH_BYTES || self.flush()
             }
+            StoreEvent::BodyElided(delivery) => {
+                if self.format == Format::Human {
+                    // The human line has no body in it.
+                    return self.emit(&StoreEvent::Delivery(Arc::clone(delivery), None));
+                }
+                // The broadcast left the body out (its byte budget): the
+                // JSON line needs it, so read the record back.
+                let whole = self
+                    .store_path
+                    .as_deref()
+                    .map(|path| store::find(path, delivery.id));
+                match whole {
+                    Some(Ok(whole)) => self.emit(&StoreEvent::Delivery(Arc::new(whole), None)),
+                    Some(Err(err)) => {
+                        eprintln!(
+                            "danube-hooks: warning: delivery {} not printed: its body could not \
+                             be read back from the store: {}",
+                            delivery.id,
+                            escape_line(&err.to_string())
+                        );
+                        true
+                    }
+                    None => {
+                        eprintln!(
+                            "danube-hooks: warning: delivery {} not printed: output fell behind \
+                             and --no-store keeps no log to read its body from",
+                            delivery.id
+                        );
+                        true
+                    }
+                }
+            }
             StoreEvent::Warning(message) => {
                 eprintln!("danube-hooks: warning: {}", escape_line(message));
                 true
@@ -220,10 +253,21 @@ impl Printer {
             );
             return true;
         };
-        match store::read_after(path, self.last_id, usize::MAX) {
-            Ok(records) => records
-                .into_iter()
-                .all(|record| self.emit(&StoreEvent::Delivery(Arc::new(record), None))),
+        // Streamed: one record at a time, however far behind it fell.
+        let path = path.clone();
+        let mut open = true;
+        let read = store::each_forward(&path, Some(self.last_id), |entry| {
+            if let store::Entry::Record(record) = entry {
+                open = self.emit(&StoreEvent::Delivery(Arc::new(record), None));
+            }
+            if open {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        });
+        match read {
+            Ok(()) => open,
             Err(err) => {
                 eprintln!(
                     "danube-hooks: warning: output fell behind and the store could not be read: {err}"
@@ -268,6 +312,43 @@ mod tests {
         assert!(!line.chars().any(crate::display::is_dangerous), "{line:?}");
         assert!(line.contains("\\x1b]0;pwned"), "{line}");
         assert!(line.contains("fwd 201 in 12ms"), "{line}");
+    }
+
+    #[test]
+    fn an_elided_record_is_read_back_for_json_and_printed_as_is_for_people() {
+        let dir = std::env::temp_dir().join(format!("danube-hooks-elided-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("deliveries.jsonl");
+        let whole = sample(7, br#"{"event":"workflow.failed","big":"body"}"#);
+        std::fs::write(&path, format!("{}\n", whole.to_json_line())).unwrap();
+        let mut elided = whole.clone();
+        elided.body.clear();
+        let elided = StoreEvent::BodyElided(Arc::new(elided));
+        let printer = |format, store_path| Printer {
+            out: std::io::stdout(),
+            buf: Vec::new(),
+            format,
+            last_id: 0,
+            store_path,
+        };
+
+        let mut json = printer(Format::Json, Some(path.clone()));
+        assert!(json.emit(&elided));
+        let expected = format!("{}\n", whole.to_json_line());
+        assert_eq!(String::from_utf8(json.buf.clone()).unwrap(), expected);
+
+        let mut human = printer(Format::Human, Some(path));
+        assert!(human.emit(&elided));
+        assert_eq!(
+            String::from_utf8(human.buf.clone()).unwrap(),
+            format!("{}\n", human_line(&whole))
+        );
+
+        // With no store to read from, the record is not printed half.
+        let mut memory = printer(Format::Json, None);
+        assert!(memory.emit(&elided));
+        assert!(memory.buf.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

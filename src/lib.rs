@@ -14,9 +14,13 @@
 //! - [`tui`]: the dashboard: terminal guard and event loop; state and keys in
 //!   `tui::app`, drawing in `tui::view`, the `/` filter in `tui::filter`.
 //! - [`policy`]: the `--respond` grammar and the answer for an attempt; pure.
-//! - [`store`]: the JSON-lines delivery log: one writer at a time (the
-//!   appends take turns, batching each other's lines), an fsync thread,
-//!   recovery on open, readers for the commands and the dashboard's resync.
+//! - [`store`]: the JSON-lines delivery log, its handle `DeliveryStore` and
+//!   the broadcast; `store::batch` (one writer at a time: the appends take
+//!   turns, batching each other's lines), `store::file` (open, lock,
+//!   recovery, rotation, the id file, whole-line writes), `store::syncer`
+//!   (the fsync thread), `store::broadcast` (the announcements, within a
+//!   byte budget), `store::readers` and `store::lines` (streaming readers
+//!   over every kept file, for the commands and the dashboard's resync).
 //! - [`cli`]: clap types and their validation.
 //! - [`commands`]: one module per subcommand.
 

@@ -279,7 +279,12 @@ impl Loop {
 
     async fn take(&mut self, app: &mut App, event: Result<StoreEvent, RecvError>) {
         match event {
-            Ok(StoreEvent::Delivery(delivery, _)) => app.ingest(delivery),
+            // An elided record comes without its body (the broadcast was
+            // past its byte budget); the body is in the store
+            // (`store::find`).
+            Ok(StoreEvent::Delivery(delivery, _) | StoreEvent::BodyElided(delivery)) => {
+                app.ingest(delivery);
+            }
             Ok(StoreEvent::Warning(message)) => {
                 self.log.write(&format!("store: {message}"));
                 app.set_status(

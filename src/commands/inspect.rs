@@ -2,6 +2,8 @@
 //! `export --curl` prints a command that reproduces one.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
+use std::ops::ControlFlow;
 
 use crate::cli::{ExportArgs, LogArgs, ShowArgs, UsageError};
 use crate::commands::Outcome;
@@ -23,34 +25,74 @@ pub fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
         .map(Pattern::parse)
         .transpose()
         .map_err(|err| UsageError::new(format!("--event: {err}")))?;
-    let scan = store::scan_all(&path).map_err(|err| UsageError::new(format!("{err:#}")))?;
-    for skipped in &scan.skipped {
-        eprintln!("danube-hooks: warning: skipped {skipped}");
-    }
-    let mut matching: Vec<&Delivery> = scan
-        .deliveries
-        .iter()
-        .filter(|d| {
-            pattern
-                .as_ref()
-                .is_none_or(|p| p.matches(d.event.as_deref()))
-        })
-        .filter(|d| args.verdict.is_none_or(|v| d.signature.verdict == v))
-        .collect();
-    if let Some(last) = args.last {
-        matching.drain(..matching.len().saturating_sub(last));
-    }
+    let wanted = |d: &Delivery| {
+        pattern
+            .as_ref()
+            .is_none_or(|p| p.matches(d.event.as_deref()))
+            && args.verdict.is_none_or(|v| d.signature.verdict == v)
+    };
     let format = if args.json {
         Format::Json
     } else {
         Format::Human
     };
-    let mut out = String::new();
-    for delivery in matching {
-        let _ = writeln!(out, "{}", headless::render(delivery, format));
+    let warn = |skipped: &store::Unparsable| {
+        eprintln!("danube-hooks: warning: skipped {skipped}");
+    };
+    // Memory that does not grow with the store: records are printed as
+    // they are read, or, for --last N, only the last N that match are held
+    // (read backwards from the end, so only that tail is read).
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut written = Ok(());
+    let mut print = |delivery: &Delivery| {
+        written = writeln!(out, "{}", headless::render(delivery, format));
+        if written.is_ok() {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    };
+    let read = match args.last {
+        None => store::each_forward(&path, None, |entry| match entry {
+            store::Entry::Record(delivery) if wanted(&delivery) => print(&delivery),
+            store::Entry::Record(_) => ControlFlow::Continue(()),
+            store::Entry::Skipped(skipped) => {
+                warn(&skipped);
+                ControlFlow::Continue(())
+            }
+        }),
+        Some(last) => {
+            let mut kept = Vec::new();
+            let mut skipped = Vec::new();
+            let read = if last == 0 {
+                Ok(())
+            } else {
+                store::each_backward(&path, |entry| {
+                    match entry {
+                        store::Entry::Record(delivery) if wanted(&delivery) => kept.push(delivery),
+                        store::Entry::Record(_) => {}
+                        store::Entry::Skipped(line) => skipped.push(line),
+                    }
+                    if kept.len() >= last {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                })
+            };
+            skipped.iter().rev().for_each(warn);
+            let _ = kept.iter().rev().try_for_each(&mut print);
+            read
+        }
+    };
+    read.map_err(|err| UsageError::new(format!("{err:#}")))?;
+    match written.and_then(|()| out.flush()) {
+        // `log | head` closed the pipe: nothing more is wanted.
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(err).context("cannot write to standard output"))
+        }
+        _ => Ok(Outcome::Success),
     }
-    print!("{out}");
-    Ok(Outcome::Success)
 }
 
 pub fn show(args: &ShowArgs) -> anyhow::Result<Outcome> {

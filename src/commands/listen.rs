@@ -29,6 +29,8 @@ const REPLAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Records read back at start to continue attempt numbering.
 const SEED_RECORDS: usize = 1000;
+/// At most this much of the store is read back to seed attempt numbers.
+const SEED_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Everything `listen` needs, checked.
 pub struct ListenPlan {
@@ -119,6 +121,8 @@ impl ListenPlan {
                 path,
                 durable: args.durable,
                 fsync_interval: store::DEFAULT_FSYNC_INTERVAL,
+                max_bytes: args.store_max,
+                keep: args.store_keep,
             },
             output: Output::choose(args.json, args.no_tui, std::io::stdout().is_terminal()),
         })
@@ -153,6 +157,31 @@ fn bind(address: SocketAddr) -> Result<std::net::TcpListener, UsageError> {
         })
 }
 
+/// The group and attempt of the last [`SEED_RECORDS`] records (or of the
+/// last [`SEED_BYTES`] of them, if less), read without keeping their
+/// bodies, so starting on a store of any size (and bodies of any size)
+/// takes little memory and time. A store that cannot be read seeds
+/// nothing: attempts then count from 1, as for a group not seeded.
+fn earlier_attempts(path: &std::path::Path) -> Vec<(String, u32)> {
+    #[derive(serde::Deserialize)]
+    struct Attempt {
+        group: String,
+        attempt: u32,
+    }
+    let mut earlier = Vec::new();
+    let _ = store::each_backward_within(path, SEED_BYTES, |entry: store::Entry<Attempt>| {
+        if let store::Entry::Record(record) = entry {
+            earlier.push((record.group, record.attempt));
+        }
+        if earlier.len() >= SEED_RECORDS {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    });
+    earlier
+}
+
 async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
     let listener = bind(plan.address)?;
     let listener =
@@ -173,10 +202,8 @@ async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
         store.clone(),
         plan.forward.clone(),
     ));
-    if let Some(path) = store.path()
-        && let Ok(earlier) = store::read_last(path, SEED_RECORDS)
-    {
-        intake.seed_attempts(&earlier);
+    if let Some(path) = store.path() {
+        intake.seed_attempts(earlier_attempts(path));
     }
     match plan.output {
         Output::Headless(format) => {

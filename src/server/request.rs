@@ -80,11 +80,13 @@ impl Intake {
     }
 
     /// Continue attempt numbering from earlier records (a restart mid-retry).
-    pub fn seed_attempts<'a>(&self, earlier: impl IntoIterator<Item = &'a Delivery>) {
+    /// Takes `(group, attempt)` pairs, so the store need not load whole
+    /// records (and their bodies) to give them.
+    pub fn seed_attempts(&self, earlier: impl IntoIterator<Item = (String, u32)>) {
         let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
-        for delivery in earlier {
-            let count = attempts.entry(delivery.group.clone()).or_insert(0);
-            *count = (*count).max(delivery.attempt);
+        for (group, attempt) in earlier {
+            let count = attempts.entry(group).or_insert(0);
+            *count = (*count).max(attempt);
         }
     }
 
@@ -136,19 +138,30 @@ impl Intake {
         };
         record.duration_ms = arrived.elapsed().as_secs_f64() * 1000.0;
         let stored = self.store.append(record).await;
-        if let Some(key) = replay_key {
-            self.seen_signatures
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remember_all(&key, stored.id, self.config.tolerance_s);
-        }
+        let not_stored_rule;
+        let (rule, id, answer) = match &stored {
+            Ok(stored) => {
+                if let Some(key) = replay_key {
+                    self.seen_signatures
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remember_all(&key, stored.id, self.config.tolerance_s);
+                }
+                (stored.response.rule.as_str(), stored.id, answer)
+            }
+            // Not stored, so never 2xx: 503 tells the sender to send it
+            // again (SPEC §9). The store has warned, naming it and why.
+            Err(not_stored) => {
+                not_stored_rule = format!("limit: store write failed: {}", not_stored.reason);
+                let answer = Answer::Status {
+                    status: 503,
+                    close: false,
+                };
+                (not_stored_rule.as_str(), not_stored.delivery.id, answer)
+            }
+        };
         answer
-            .send(
-                &stored.response.rule,
-                stored.id,
-                control,
-                self.config.limits.max_hold,
-            )
+            .send(rule, id, control, self.config.limits.max_hold)
             .await
     }
 

@@ -587,7 +587,8 @@ async fn a_lagging_dashboard_reads_what_it_missed_back_from_the_store() {
     for _ in 1..=5 {
         let stored = store
             .append(delivery(0, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED))
-            .await;
+            .await
+            .unwrap();
         events_tx.send(StoreEvent::Delivery(stored, None)).unwrap();
     }
     store.sync().await.unwrap();

@@ -1,0 +1,324 @@
+//! Readers: plain sync functions over the file; no writer needed, safe to
+//! run while a listener appends (they stop at the last whole line).
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead as _, BufReader, Seek as _, SeekFrom};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use super::StoreError;
+use super::file::rotated_files;
+use super::lines::{LinesBackward, id_of, id_prefix, is_blank};
+use crate::delivery::Delivery;
+
+/// A line a reader could not parse and skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unparsable {
+    /// The rotated file it is in; `None` for the store's current file.
+    pub file: Option<PathBuf>,
+    /// Where the line starts in its file.
+    pub offset: u64,
+    pub reason: String,
+}
+
+impl fmt::Display for Unparsable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the line at byte {}", self.offset)?;
+        if let Some(file) = &self.file {
+            write!(f, " of {}", file.display())?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// One line of the store, as a reader met it.
+#[derive(Debug)]
+pub enum Entry<T = Delivery> {
+    Record(T),
+    Skipped(Unparsable),
+}
+
+/// What a reader found: the records, and the lines it skipped so the command
+/// can say so on stderr.
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    pub deliveries: Vec<Delivery>,
+    /// In file order.
+    pub skipped: Vec<Unparsable>,
+}
+
+impl Scan {
+    /// Keep `entry`; true if it was a record.
+    fn keep(&mut self, entry: Entry) -> bool {
+        match entry {
+            Entry::Record(delivery) => {
+                self.deliveries.push(delivery);
+                true
+            }
+            Entry::Skipped(skipped) => {
+                self.skipped.push(skipped);
+                false
+            }
+        }
+    }
+}
+
+/// Every record, oldest first.
+pub fn read_all(path: &Path) -> Result<Vec<Delivery>, StoreError> {
+    scan_all(path).map(|scan| scan.deliveries)
+}
+
+/// The last `n` records, oldest first.
+pub fn read_last(path: &Path, n: usize) -> Result<Vec<Delivery>, StoreError> {
+    scan_last(path, n).map(|scan| scan.deliveries)
+}
+
+/// Up to `limit` records with ids above `after_id`, oldest first.
+pub fn read_after(path: &Path, after_id: u64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+    scan_after(path, after_id, limit).map(|scan| scan.deliveries)
+}
+
+/// [`read_all`], with the lines it skipped. Holds every record: a command
+/// that only prints them should use [`each_forward`], which holds one.
+pub fn scan_all(path: &Path) -> Result<Scan, StoreError> {
+    let mut scan = Scan::default();
+    each_forward(path, None, |entry| {
+        scan.keep(entry);
+        ControlFlow::Continue(())
+    })?;
+    Ok(scan)
+}
+
+/// [`read_last`], with the lines it skipped. Reads backwards from the end,
+/// so it costs the same on any size of store.
+pub fn scan_last(path: &Path, n: usize) -> Result<Scan, StoreError> {
+    let mut scan = Scan::default();
+    if n > 0 {
+        each_backward(path, |entry| {
+            if scan.keep(entry) && scan.deliveries.len() >= n {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })?;
+    }
+    scan.deliveries.reverse();
+    scan.skipped.reverse();
+    Ok(scan)
+}
+
+/// [`read_after`], with the lines it skipped.
+pub fn scan_after(path: &Path, after_id: u64, limit: usize) -> Result<Scan, StoreError> {
+    let mut scan = Scan::default();
+    if limit == 0 {
+        return Ok(scan);
+    }
+    each_forward(path, Some(after_id), |entry| {
+        if scan.keep(entry) && scan.deliveries.len() >= limit {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    })?;
+    Ok(scan)
+}
+
+/// The store's files, oldest first: the kept rotated ones, then `path`,
+/// each opened at once (so a rotation while reading renames them under
+/// this reader, not away from it). `path` must exist; a rotated file that
+/// went away meanwhile is left out.
+fn open_store_files(path: &Path) -> Result<Vec<(Option<PathBuf>, File)>, StoreError> {
+    let current = open_for_read(path)?;
+    let mut files = Vec::new();
+    for rotated in rotated_files(path).map_err(read_error(path))? {
+        match File::open(&rotated) {
+            Ok(file) => files.push((Some(rotated), file)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(StoreError::Read {
+                    path: rotated,
+                    source,
+                });
+            }
+        }
+    }
+    files.push((None, current));
+    Ok(files)
+}
+
+/// Call `each` for every record with an id above `after` (every record
+/// when `None`) and every line that does not parse, oldest first, across
+/// all kept files, until it breaks. One record is held at a time.
+///
+/// With `after`, each file is first read backwards by the `{"id":N,` of
+/// its lines alone (ids rise through the store) to find where the records
+/// after it start, then parsed forwards from there.
+pub fn each_forward<T: DeserializeOwned>(
+    path: &Path,
+    after: Option<u64>,
+    mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    for (rotated, file) in open_store_files(path)? {
+        let file_path = rotated.as_deref().unwrap_or(path);
+        let read_error = read_error(file_path);
+        let start = match after {
+            None => 0,
+            Some(after) => {
+                let len = file.metadata().map_err(read_error)?.len();
+                let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
+                // Nothing after `after` unless a line back from the end says so.
+                let mut start = len - lines.torn_bytes();
+                while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
+                    if id_prefix(line).is_some_and(|id| id <= after) {
+                        break;
+                    }
+                    start = offset;
+                }
+                start
+            }
+        };
+        let mut stopped = false;
+        for_each_line(file_path, file, start, |offset, line| {
+            if after.is_some_and(|after| id_of(line).is_some_and(|id| id <= after)) {
+                return ControlFlow::Continue(());
+            }
+            let flow = each(parse(rotated.as_deref(), offset, line));
+            stopped = flow.is_break();
+            flow
+        })?;
+        if stopped {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Call `each` for every record and every line that does not parse, newest
+/// first, across all kept files, until it breaks. Reads backwards in
+/// chunks, so the cost is the lines read, not the store's size.
+pub fn each_backward<T: DeserializeOwned>(
+    path: &Path,
+    each: impl FnMut(Entry<T>) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    each_backward_within(path, u64::MAX, each)
+}
+
+/// [`each_backward`], stopping once `max_bytes` of lines have been read:
+/// for a look at the recent records that costs the same whatever their
+/// size.
+pub fn each_backward_within<T: DeserializeOwned>(
+    path: &Path,
+    max_bytes: u64,
+    mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    let mut read = 0u64;
+    for (rotated, file) in open_store_files(path)?.into_iter().rev() {
+        let read_error = read_error(rotated.as_deref().unwrap_or(path));
+        let len = file.metadata().map_err(read_error)?.len();
+        let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
+        while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
+            read = read.saturating_add(line.len() as u64 + 1);
+            if each(parse(rotated.as_deref(), offset, line)).is_break() || read >= max_bytes {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse<T: DeserializeOwned>(rotated: Option<&Path>, offset: u64, line: &[u8]) -> Entry<T> {
+    match serde_json::from_slice::<T>(line) {
+        Ok(record) => Entry::Record(record),
+        Err(err) => Entry::Skipped(Unparsable {
+            file: rotated.map(Path::to_path_buf),
+            offset,
+            reason: err.to_string(),
+        }),
+    }
+}
+
+/// The record with `id`. Reads backwards, since the records people ask for
+/// are mostly recent, and parses only the line whose `{"id":N,` matches;
+/// stops at the first smaller id (ids rise through the store).
+pub fn find(path: &Path, id: u64) -> Result<Delivery, StoreError> {
+    for (rotated, file) in open_store_files(path)?.into_iter().rev() {
+        let file_path = rotated.as_deref().unwrap_or(path);
+        let read_error = read_error(file_path);
+        let len = file.metadata().map_err(read_error)?.len();
+        let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
+        while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
+            match id_of(line) {
+                Some(found) if found == id => {
+                    return serde_json::from_slice(line).map_err(|err| StoreError::Corrupt {
+                        id,
+                        path: file_path.to_path_buf(),
+                        offset,
+                        reason: err.to_string(),
+                    });
+                }
+                Some(found) if found < id => {
+                    return Err(StoreError::NotFound {
+                        id,
+                        path: path.to_path_buf(),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    Err(StoreError::NotFound {
+        id,
+        path: path.to_path_buf(),
+    })
+}
+
+fn open_for_read(path: &Path) -> Result<File, StoreError> {
+    File::open(path).map_err(|source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            StoreError::Missing {
+                path: path.to_path_buf(),
+            }
+        } else {
+            StoreError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })
+}
+
+fn read_error(path: &Path) -> impl Fn(io::Error) -> StoreError + Copy + '_ {
+    move |source| StoreError::Read {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Call `each(offset, line)` for every whole, non-blank line from `start`,
+/// without its newline. A last line with no newline is torn (or still being
+/// written) and is not a record yet: it is skipped.
+fn for_each_line(
+    path: &Path,
+    mut file: File,
+    start: u64,
+    mut each: impl FnMut(u64, &[u8]) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    let read_error = read_error(path);
+    file.seek(SeekFrom::Start(start)).map_err(read_error)?;
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut line = Vec::new();
+    let mut offset = start;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(read_error)?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            return Ok(());
+        }
+        let text = &line[..n - 1];
+        if !is_blank(text) && each(offset, text).is_break() {
+            return Ok(());
+        }
+        offset += n as u64;
+    }
+}

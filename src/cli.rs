@@ -405,7 +405,8 @@ pub struct ListenArgs {
     /// Time a client has to send a request head; also the keep-alive idle timeout.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
-    /// Time a new connection has to send its first byte (at most --idle-timeout).
+    /// Time a new connection has to send its first byte (at most --idle-timeout); at the
+    /// connection cap, also how long a request may trickle in before it gives way.
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
     pub first_byte_timeout: Duration,
     /// Time a client has to send a body.

@@ -3,11 +3,11 @@
 //! and shuts down gracefully.
 //!
 //! Everything that reaches this socket came from the internet. Limits
-//! (SPEC §9): a cap on open connections, at which idle ones give way to new
-//! ones ([`connections`]), a first-byte timeout, a header read timeout that
-//! is also the keep-alive idle timeout (hyper restarts it for every request
-//! head), a cap on header bytes, and, in [`request`], a body size cap and a
-//! body read timeout.
+//! (SPEC §9): a cap on open connections, at which idle ones, and then
+//! requests trickling in, give way to new ones ([`connections`]), a
+//! first-byte timeout, a header read timeout that is also the keep-alive
+//! idle timeout (hyper restarts it for every request head), a cap on header
+//! bytes, and, in [`request`], a body size cap and a body read timeout.
 //!
 //! Some answers of the response policy are not HTTP at all (a reset, a
 //! clean close, garbage, a hold past the sender's deadline). hyper cannot
@@ -48,13 +48,15 @@ pub struct Limits {
     /// header read timeout. A sender (Danube, or the tunnel relaying it)
     /// writes its request as soon as it has connected, so a connection
     /// silent this long is not one; closing it sooner than one that is
-    /// sending a head slowly frees its slot for those that are.
+    /// sending a head slowly frees its slot for those that are. Also, at
+    /// the cap, the grace of a head or a slow body: past it, it gives way.
     pub first_byte_timeout: Duration,
     /// Time to send a whole body once the head has arrived.
     pub body_read_timeout: Duration,
     /// Open connections at once. At the cap an idle one (silent since it
-    /// opened, or keep-alive between requests) is closed to admit a new
-    /// one; when all are mid-request, new ones wait.
+    /// opened, or keep-alive between requests), else a request trickling in
+    /// for longer than `first_byte_timeout`, is closed to admit a new one;
+    /// when all are being answered or within that grace, new ones wait.
     pub max_connections: usize,
     /// Bytes of request head hyper buffers; more gets 431.
     pub max_header_bytes: usize,
@@ -94,15 +96,34 @@ pub enum ConnAction {
     Hold(Duration),
 }
 
-/// The handle a request handler uses to ask for a [`ConnAction`].
+/// The handle a request handler uses to ask for a [`ConnAction`], and to
+/// say when its request has arrived whole.
 #[derive(Debug, Default)]
 pub struct ConnControl {
     /// A std mutex is enough: held only to swap an `Option`, never across `.await`.
     action: Mutex<Option<ConnAction>>,
     notify: Notify,
+    /// The connection's place in the registry (none outside a listener).
+    slot: Option<Arc<Slot>>,
 }
 
 impl ConnControl {
+    fn for_slot(slot: Arc<Slot>) -> Self {
+        Self {
+            slot: Some(slot),
+            ..Self::default()
+        }
+    }
+
+    /// The request's body has been read (whole, or up to a limit): from
+    /// now on its connection is being answered and never gives way at the
+    /// cap, however long the answer takes.
+    pub fn request_received(&self) {
+        if let Some(slot) = &self.slot {
+            slot.request_received();
+        }
+    }
+
     /// Ask for `action`. The handler then never answers: its future stays
     /// pending until the connection task drops it.
     pub fn request(&self, action: ConnAction) {
@@ -133,7 +154,9 @@ impl ConnControl {
 pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: CancellationToken) {
     let limits = intake.config().limits.clone();
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let registry = Arc::new(Registry::default());
+    // A head or body arriving longer than a silent connection may stay
+    // silent is not a sender's (see `connections`).
+    let registry = Arc::new(Registry::new(limits.first_byte_timeout));
     let tracker = TaskTracker::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -214,6 +237,17 @@ async fn make_room(
     }
 }
 
+/// The answer to a request evicted at the cap while it trickled in.
+fn too_slow() -> Vec<u8> {
+    let why = "request arriving too slowly while the connection cap is full\n";
+    format!(
+        "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n\
+         Content-Length: {}\r\n\r\n{why}",
+        why.len()
+    )
+    .into_bytes()
+}
+
 /// What a connection's task needs beyond hyper's: its slot in the
 /// registry and its own limits.
 struct Conn {
@@ -243,7 +277,7 @@ async fn serve_connection(
     else {
         return;
     };
-    let control = Arc::new(ConnControl::default());
+    let control = Arc::new(ConnControl::for_slot(Arc::clone(&slot)));
     // Written once per connection rather than per request: every request
     // on it has the same peer, and formatting an address costs far more
     // than copying the text.
@@ -296,6 +330,9 @@ async fn serve_connection(
                     draining = true;
                     conn.as_mut().graceful_shutdown();
                 }
+                // Nothing of an answer has gone out on this request: a
+                // client that is not a stranger learns why it was cut.
+                Eviction::Slow => break ConnAction::WriteAndClose(too_slow()),
             },
             () = shutdown.cancelled(), if !draining => {
                 draining = true;

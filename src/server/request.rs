@@ -126,7 +126,7 @@ impl Intake {
         if req.method() == Method::GET || req.method() == Method::HEAD {
             return info_page();
         }
-        let (mut record, end, replay_key) = self.receive(req, remote, local).await;
+        let (mut record, end, replay_key) = self.receive(req, remote, local, control).await;
         self.check_replay(&mut record, replay_key.as_ref());
         let (decision, answer, action) = self.choose_answer(&mut record, end, shutdown).await;
         record.response = ResponseRecord {
@@ -173,6 +173,7 @@ impl Intake {
         req: Request<Incoming>,
         remote: &str,
         local: &str,
+        control: &ConnControl,
     ) -> (Delivery, BodyEnd, Option<ReplayKeys>) {
         let received_at = Utc::now();
         let (parts, body) = req.into_parts();
@@ -203,6 +204,8 @@ impl Intake {
         } else {
             read_body(body, limits.max_body, limits.body_read_timeout).await
         };
+        // What follows (verifying, answering) is not the client's doing.
+        control.request_received();
         let mut signature_headers = headers
             .iter()
             .filter(|(name, _)| name.eq_ignore_ascii_case(signature::HEADER_NAME))

@@ -140,7 +140,9 @@ fn expect_continue_over_the_body_limit_gets_413_and_no_100() {
 // ---- The connection cap, held by a stranger (issue 12, item 5).
 
 /// A small cap, and every timeout far longer than the waits below, so
-/// that only making room at the cap can explain a prompt answer.
+/// that only making room at the cap can explain a prompt answer. The
+/// first-byte timeout is also the grace of a request trickling in, so at
+/// 60 s no head or body here gives way.
 const CAP: usize = 16;
 
 fn capped() -> Listener {
@@ -247,6 +249,8 @@ fn keep_alive_connections_silent_at_the_cap_give_way_to_a_delivery() {
     assert_eq!(read_reply(last, WAIT).status(), 200);
 }
 
+/// Within the grace (here the 60 s first-byte timeout) a stalled body
+/// never gives way; past it, see the slowloris tests below.
 #[test]
 fn a_connection_mid_request_at_the_cap_is_not_closed_for_a_newcomer() {
     let listener = capped();
@@ -349,6 +353,209 @@ fn a_silent_connection_is_closed_sooner_than_a_slow_head() {
         "a connection sending its head was closed by the first-byte timeout"
     );
     assert!(closed_within(&slow_head, Duration::from_secs(15)));
+}
+
+// ---- Requests trickled in at the cap: slowloris (issue 12, item 5).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The grace a head or a slow body has before it may give way at the
+/// cap: the first-byte timeout.
+const GRACE: &str = "1s";
+/// Long enough for every trickle opened before it to be past the grace.
+const PAST_GRACE: Duration = Duration::from_millis(1500);
+/// How often a slowloris sends its next byte: 3 bytes a second, far below
+/// the body rate floor, and far more often than any timeout.
+const TRICKLE: Duration = Duration::from_millis(300);
+const SLOW_HEAD: &[u8] = b"POST /webhooks/danube HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+const SLOW_BODY: &[u8] = b"POST /webhooks/danube HTTP/1.1\r\nHost: x\r\n\
+    Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n";
+
+/// A cap of `CAP` whose grace is short; only the timeouts that would
+/// otherwise end a trickle are long.
+fn capped_with_grace(extra: &[&str]) -> Listener {
+    let cap = CAP.to_string();
+    let mut args = vec![
+        "--json",
+        "--no-store",
+        "--secret",
+        SECRET,
+        "--max-connections",
+        &cap,
+        "--first-byte-timeout",
+        GRACE,
+        "--idle-timeout",
+        "60s",
+        "--body-timeout",
+        "60s",
+    ];
+    args.extend_from_slice(extra);
+    Listener::start(&args)
+}
+
+/// Connections that send `start` at once (in order, a little apart), then
+/// one byte every [`TRICKLE`] until dropped, as slowloris does.
+struct Trickler {
+    streams: Vec<TcpStream>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Trickler {
+    fn start(listener: &Listener, n: usize, start: &[u8]) -> Self {
+        let streams: Vec<TcpStream> = (0..n)
+            .map(|_| {
+                let mut stream = TcpStream::connect(listener.addr).unwrap();
+                stream.write_all(start).unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+                stream
+            })
+            .collect();
+        let writers: Vec<TcpStream> = streams.iter().map(|s| s.try_clone().unwrap()).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let stop = Arc::clone(&stop);
+            move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(TRICKLE);
+                    for mut writer in &writers {
+                        // Closed by the listener: nothing more to send.
+                        let _ = writer.write(b"a");
+                    }
+                }
+            }
+        });
+        Self {
+            streams,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// How many of the connections the listener has closed.
+    fn closed(&self) -> usize {
+        self.streams
+            .iter()
+            .filter(|s| closed_within(s, Duration::from_millis(50)))
+            .count()
+    }
+}
+
+impl Drop for Trickler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// What the listener sent on `stream` before it closed it.
+fn last_words(mut stream: &TcpStream) -> String {
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut said = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n @ 1..) = stream.read(&mut buf) {
+        said.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&said).into_owned()
+}
+
+#[test]
+fn slowloris_heads_holding_the_cap_give_way_to_a_delivery() {
+    let listener = capped_with_grace(&[]);
+    let heads = Trickler::start(&listener, CAP, SLOW_HEAD);
+    std::thread::sleep(PAST_GRACE);
+    for n in 0..3 {
+        assert_a_delivery_gets_through(&listener, 40 + n);
+    }
+    let told = last_words(&heads.streams[0]);
+    assert!(
+        told.starts_with("HTTP/1.1 408"),
+        "the head arriving longest was not the one closed, or not told why: {told:?}"
+    );
+    let still_open = heads.streams[CAP / 2..]
+        .iter()
+        .filter(|s| !closed_within(s, Duration::from_millis(50)))
+        .count();
+    assert_eq!(still_open, CAP - CAP / 2, "more were closed than needed");
+}
+
+#[test]
+fn slowloris_bodies_holding_the_cap_give_way_to_a_delivery() {
+    let listener = capped_with_grace(&[]);
+    let bodies = Trickler::start(&listener, CAP, SLOW_BODY);
+    std::thread::sleep(PAST_GRACE);
+    for n in 0..3 {
+        assert_a_delivery_gets_through(&listener, 50 + n);
+    }
+    let told = last_words(&bodies.streams[0]);
+    assert!(
+        told.starts_with("HTTP/1.1 408"),
+        "the oldest slow body was not the one closed, or not told why: {told:?}"
+    );
+    assert!(bodies.closed() < CAP / 2, "more were closed than needed");
+}
+
+#[test]
+fn at_the_cap_answers_in_progress_and_a_steady_body_outlast_the_grace() {
+    let listener = capped_with_grace(&[
+        "--respond",
+        "workflow.failed=timeout",
+        "--respond",
+        "workflow.completed=4s+200",
+    ]);
+    let send = |event: &str, n: u64| {
+        let mut stream = TcpStream::connect(listener.addr).unwrap();
+        stream
+            .write_all(&keep_alive_request(&event_body(event, n)))
+            .unwrap();
+        stream
+    };
+    let held = send("workflow.failed", 60);
+    assert_eq!(listener.next_record()["response"]["action"], "timeout");
+    let mut delayed = send("workflow.completed", 61);
+    // A big body over a slow link: 64 KiB at about 20 KiB/s, five times
+    // the floor, for longer than the grace and the turnover below.
+    let body = vec![b'x'; 64 * 1024];
+    let mut steady = TcpStream::connect(listener.addr).unwrap();
+    let steady_head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    steady.write_all(steady_head.as_bytes()).unwrap();
+    let steady_sender = {
+        let mut stream = steady.try_clone().unwrap();
+        let body = body.clone();
+        std::thread::spawn(move || {
+            for chunk in body.chunks(2048) {
+                std::thread::sleep(Duration::from_millis(100));
+                stream.write_all(chunk).unwrap();
+            }
+        })
+    };
+    let heads = Trickler::start(&listener, CAP - 3, SLOW_HEAD);
+    std::thread::sleep(PAST_GRACE);
+    // More newcomers than there are trickles to close: the last ones wait
+    // for the first ones to be past the grace in turn.
+    let newcomers = Trickler::start(&listener, CAP, SLOW_HEAD);
+
+    let reply = read_reply(&mut delayed, WAIT);
+    assert_eq!(reply.status(), 200, "the delayed answer was cut: {reply:?}");
+    steady_sender.join().unwrap();
+    let reply = read_reply(&mut steady, WAIT);
+    assert_eq!(reply.status(), 200, "the steady body was cut: {reply:?}");
+    assert!(
+        !closed_within(&held, Duration::from_millis(200)),
+        "a held connection was closed for a newcomer"
+    );
+    assert_eq!(heads.closed(), CAP - 3, "the old trickles were kept");
+    let sizes: Vec<_> = (0..2)
+        .map(|_| listener.next_record()["body_size"].clone())
+        .collect();
+    assert!(sizes.contains(&body.len().into()), "{sizes:?}");
+    drop(newcomers);
 }
 
 // ---- Secrets kept off the command line (`ps`, shell history).

@@ -441,7 +441,7 @@ pub enum Checked {
 /// more than verifying, so [`verify_unexplained`] leaves the caller to
 /// choose where and within what budget (the listener runs it off its
 /// async workers, a few at a time).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Mismatch {
     /// The verdict, detail and every hint but the explanation's.
     check: SignatureCheck,
@@ -835,11 +835,8 @@ impl BodyAlteration {
                 .or_else(|| body.strip_suffix(b"\n"))
                 .map(<[u8]>::to_vec),
             Self::NewlineRemoved => Some([body, b"\n"].concat()),
-            Self::CrlfToLf => body
-                .windows(2)
-                .any(|w| w == b"\r\n")
-                .then(|| replace_bytes(body, b"\r\n", b"\n")),
-            Self::LfToCrlf => (!body.windows(2).any(|w| w == b"\r\n") && body.contains(&b'\n'))
+            Self::CrlfToLf => has_crlf(body).then(|| replace_bytes(body, b"\r\n", b"\n")),
+            Self::LfToCrlf => (!has_crlf(body) && body.contains(&b'\n'))
                 .then(|| replace_bytes(body, b"\n", b"\r\n")),
             Self::BomAdded => body.strip_prefix(BOM).map(<[u8]>::to_vec),
             Self::BomStripped => (!body.starts_with(BOM)).then(|| [BOM, body].concat()),
@@ -851,6 +848,11 @@ impl BodyAlteration {
             }
         }
     }
+}
+
+/// Whether `body` has a CRLF; a body without CR (most) is told by memchr.
+fn has_crlf(body: &[u8]) -> bool {
+    body.contains(&b'\r') && body.windows(2).any(|w| w == b"\r\n")
 }
 
 fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {

@@ -168,6 +168,30 @@ pub fn check_shape(bytes: &[u8], max_depth: usize, max_values: usize) -> Result<
     Ok(())
 }
 
+/// Why a body is not shown re-indented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotPretty {
+    #[error("not JSON")]
+    NotJson,
+    #[error("{0}")]
+    Shape(#[from] ShapeExceeded),
+}
+
+/// `body` re-indented as pretty JSON, for a person to read, at a cost
+/// bounded whatever the body: parsed only when its bytes nest at most
+/// `max_depth` deep with at most `max_values` values, and the text cut at
+/// `max_text` bytes (the bool says whether it was).
+pub fn pretty_bounded(
+    body: &[u8],
+    max_depth: usize,
+    max_values: usize,
+    max_text: usize,
+) -> Result<(String, bool), NotPretty> {
+    check_shape(body, max_depth, max_values)?;
+    let value: Value = serde_json::from_slice(body).map_err(|_| NotPretty::NotJson)?;
+    Ok(render_capped(&value, JsonStyle::Pretty, max_text))
+}
+
 /// The text being written, and the size past which writing stops.
 struct Out {
     text: String,

@@ -58,6 +58,11 @@ use app::{App, AppConfig, Effect, HISTORY_CAP, StatusKind};
 /// The shortest time between two frames: about 30 a second.
 pub const FRAME: Duration = Duration::from_millis(33);
 
+/// Records read back from the store at once after the dashboard fell
+/// behind: each may hold a body of up to `--max-body`, so reading back
+/// the whole history (10,000 of 1 MiB) would have taken 10 GB.
+const RESYNC_MAX: usize = 64;
+
 pub use crate::delivery::ReplayMode;
 
 /// Resends a stored delivery; Ok is a one-line summary of what the target answered.
@@ -104,6 +109,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         color: color_allowed(std::env::var_os("NO_COLOR").as_deref()),
         utc_offset: *chrono::Local::now().offset(),
         history_cap: HISTORY_CAP,
+        history_bytes: app::HISTORY_BYTES,
     };
     let mut app = App::new(config, setup.policy.clone());
     if !setup.warnings.is_empty() {
@@ -152,6 +158,11 @@ enum Event {
         mode: ReplayMode,
         result: Result<String, String>,
     },
+    /// A body out of memory, read back from the store.
+    ReadBack {
+        id: u64,
+        result: Result<Box<Delivery>, String>,
+    },
     /// Time for a frame that is due.
     Frame,
     Shutdown,
@@ -182,12 +193,16 @@ impl Loop {
         // on stdin after the dashboard returns.
         let mut term_events = EventStream::new();
         let (replay_tx, mut replay_rx) = mpsc::unbounded_channel();
+        // One read at a time (the App asks once per selection), so at most
+        // one body is in this channel.
+        let (read_back_tx, mut read_back_rx) = mpsc::unbounded_channel();
         let mut dirty = true;
         let mut last_draw: Option<Instant> = None;
         loop {
             if dirty && last_draw.is_none_or(|at| at.elapsed() >= FRAME) {
                 self.drain_store(app).await;
                 self.note_other_panics(app);
+                self.read_back(app, &read_back_tx);
                 let size = terminal.size().context("cannot read the terminal size")?;
                 fit(app, Rect::new(0, 0, size.width, size.height));
                 terminal
@@ -209,6 +224,7 @@ impl Loop {
                 // are drained all at once before it is drawn.
                 event = self.store_rx.recv(), if !dirty && self.store_open => Event::Store(event),
                 Some((id, mode, result)) = replay_rx.recv() => Event::Replayed { id, mode, result },
+                Some((id, result)) = read_back_rx.recv() => Event::ReadBack { id, result },
             };
             match event {
                 Event::Shutdown => return Ok(()),
@@ -253,11 +269,35 @@ impl Loop {
                     app.replay_finished(id, mode, result);
                     dirty = true;
                 }
+                Event::ReadBack { id, result } => {
+                    app.read_back(id, result.map(|d| *d));
+                    dirty = true;
+                }
                 // A frame falls due at the top of the loop; mouse, focus and
                 // paste events change nothing.
                 Event::Frame | Event::Terminal(_) => {}
             }
         }
+    }
+
+    /// Read the selected delivery back from the store when its body is out
+    /// of memory: off this thread, once per selection, so the loop never
+    /// waits on the file.
+    fn read_back(
+        &self,
+        app: &mut App,
+        read_back_tx: &mpsc::UnboundedSender<(u64, Result<Box<Delivery>, String>)>,
+    ) {
+        let (Some(id), Some(path)) = (app.body_to_read_back(), self.store_path.clone()) else {
+            return;
+        };
+        let read_back_tx = read_back_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = store::find(&path, id)
+                .map(Box::new)
+                .map_err(|err| err.to_string());
+            let _ = read_back_tx.send((id, result));
+        });
     }
 
     /// Everything pending in the broadcast, at most one channel's worth so
@@ -305,17 +345,23 @@ impl Loop {
             return;
         };
         let after = app.last_id();
-        let cap = app.config.history_cap;
+        // Each record read back holds its body until it is ingested: at
+        // most RESYNC_MAX of them at once, the newest when more were missed
+        // (the rest stay in the store, and the header counts them).
+        let newest_only = missed > RESYNC_MAX as u64;
         let read = tokio::task::spawn_blocking(move || {
-            if missed >= cap as u64 {
-                store::read_last(&path, cap)
+            if newest_only {
+                store::read_last(&path, RESYNC_MAX)
             } else {
-                store::read_after(&path, after, usize::MAX)
+                store::read_after(&path, after, RESYNC_MAX)
             }
         })
         .await;
         match read {
             Ok(Ok(records)) => {
+                if newest_only {
+                    app.note_skipped(missed - RESYNC_MAX as u64);
+                }
                 for record in records {
                     app.ingest(Arc::new(record));
                 }

@@ -41,6 +41,7 @@ fn config(forwarding: bool) -> AppConfig {
         color: true,
         utc_offset: FixedOffset::east_opt(0).unwrap(),
         history_cap: HISTORY_CAP,
+        history_bytes: super::app::HISTORY_BYTES,
     }
 }
 

@@ -403,10 +403,17 @@ fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     ));
     if app.skipped > 0 {
         third.push(Span::styled(
-            format!(
-                "  │ {} skipped (fell behind; --no-store keeps no log to read back)",
-                app.skipped
-            ),
+            if app.config.store_path.is_some() {
+                format!(
+                    "  │ {} not shown (fell behind; `danube-hooks log` lists them)",
+                    app.skipped
+                )
+            } else {
+                format!(
+                    "  │ {} skipped (fell behind; --no-store keeps no log to read back)",
+                    app.skipped
+                )
+            },
             theme.bold(Color::Yellow),
         ));
     }
@@ -847,7 +854,10 @@ fn detail_content(
     match app.tab {
         Tab::Overview => overview(app, &theme, delivery, &mut rows),
         Tab::Headers => headers(&theme, delivery, &mut rows),
-        Tab::Body => body(app.body_mode, &theme, delivery, &mut rows),
+        Tab::Body => match app.body_absence(delivery) {
+            Some(absence) => rows.plain(absence, theme.dim()),
+            None => body(app.body_mode, &theme, delivery, &mut rows),
+        },
         Tab::Response => response(app, &theme, delivery, &mut rows),
     }
     (rows.total, rows.out)

@@ -622,6 +622,7 @@ async fn without_a_store_a_lag_is_shown_as_skipped() {
         .unwrap();
     let mut looping = test_loop(events_rx, None, &dir.0);
     let mut app = app(false);
+    app.config.store_path = None;
     looping.drain_store(&mut app).await;
     assert_eq!(app.skipped, 4);
     assert_eq!(ids(&app), vec![5]);

@@ -826,6 +826,68 @@ mod tests {
         ReplayKey { t: 1, digest }
     }
 
+    fn mismatch_of(secret: &Secret, body: &[u8]) -> Mismatch {
+        let header = signature::sign(&Secret::new("whsec_someoneelsessecret0000"), 5, body);
+        match signature::verify_unexplained(
+            std::slice::from_ref(secret),
+            Some(&header),
+            body,
+            5,
+            300,
+        ) {
+            Checked::Mismatch(mismatch) => mismatch,
+            Checked::Done(check, _) => panic!("not a mismatch: {check:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn mismatches_past_the_limit_at_once_are_recorded_unexplained() {
+        let secret = Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let (store, _) =
+            DeliveryStore::open(crate::store::StoreConfig::memory()).expect("a store in memory");
+        let intake = Intake::new(
+            IntakeConfig {
+                secrets: vec![secret.clone()],
+                tolerance_s: 300,
+                reject_invalid: false,
+                grouping: Grouping::BodyHash,
+                limits: Limits::default(),
+            },
+            PolicyHandle::new(crate::policy::Policy::default_for(false)),
+            store,
+            None,
+        );
+        let body = br#"{"event":"workflow.completed"}"#;
+        // Every permit taken, as by a flood of mismatches being explained.
+        let held = Arc::clone(&intake.forensics)
+            .acquire_many_owned(forensics_at_once() as u32)
+            .await
+            .unwrap();
+        let (check, parsed) = intake.explain(mismatch_of(&secret, body), body).await;
+        assert_eq!(check.verdict, Verdict::Mismatch);
+        assert!(parsed.is_some());
+        assert!(
+            check.hints.iter().any(|h| h.starts_with(
+                "forensics skipped: other mismatches were being explained (the limit at once"
+            )),
+            "{:#?}",
+            check.hints
+        );
+        // A permit free: explained, on a blocking thread, and the permit
+        // given back afterwards.
+        drop(held);
+        let (check, _) = intake.explain(mismatch_of(&secret, body), body).await;
+        assert!(
+            check
+                .hints
+                .iter()
+                .any(|h| h.contains("no common alteration")),
+            "{:#?}",
+            check.hints
+        );
+        assert_eq!(intake.forensics.available_permits(), forensics_at_once());
+    }
+
     #[test]
     fn a_full_replay_memory_forgets_only_its_oldest() {
         let mut seen = SeenSignatures::default();

@@ -470,16 +470,14 @@ impl App {
     /// Why `delivery`'s body is not in memory, when it is not: a sentence
     /// for the body tab and the status line.
     pub fn body_absence(&self, delivery: &Delivery) -> Option<String> {
-        let oldest_whole = self.history.get(self.stripped)?.id;
-        if delivery.id >= oldest_whole || self.opened.as_ref().is_some_and(|o| o.id == delivery.id)
-        {
+        if !body_left_out(delivery) || self.opened.as_ref().is_some_and(|o| o.id == delivery.id) {
             return None;
         }
         let budget = self.config.history_bytes / (1024 * 1024);
         Some(match &self.config.store_path {
             Some(_) if self.reading_back == Some(delivery.id) => format!(
-                "the body of #{} is out of memory (the dashboard keeps {budget} MiB of the \
-                 newest); reading it back from the store…",
+                "the body of #{} is not in memory (the dashboard keeps the newest {budget} \
+                 MiB); reading it back from the store…",
                 delivery.id
             ),
             Some(_) => format!(
@@ -488,8 +486,8 @@ impl App {
                 delivery.id, delivery.id
             ),
             None => format!(
-                "the body of #{} is gone from memory (the dashboard keeps {budget} MiB of the \
-                 newest, and --no-store keeps no log to read it back from)",
+                "the body of #{} is gone from memory (the dashboard keeps the newest {budget} \
+                 MiB, and --no-store keeps no log to read it back from)",
                 delivery.id
             ),
         })
@@ -501,8 +499,7 @@ impl App {
     pub fn body_to_read_back(&mut self) -> Option<u64> {
         self.config.store_path.as_ref()?;
         let selected = self.list.get(self.selected?)?;
-        let oldest_whole = self.history.get(self.stripped).map_or(u64::MAX, |d| d.id);
-        let wanted = selected.id < oldest_whole
+        let wanted = body_left_out(selected)
             && self.opened.as_ref().is_none_or(|o| o.id != selected.id)
             && self.reading_back.is_none()
             && self.failed_read_back != Some(selected.id);
@@ -641,9 +638,7 @@ impl App {
             if whole.body.is_empty() {
                 continue;
             }
-            let mut summary = Delivery::clone(whole);
-            summary.body = Vec::new();
-            let summary = Arc::new(summary);
+            let summary = Arc::new(whole.without_body());
             self.held_bytes -= weight(whole) - weight(&summary);
             let id = summary.id;
             if let Ok(at) = self.list.binary_search_by_key(&id, |d| d.id) {
@@ -1025,6 +1020,18 @@ impl App {
         {
             picker.field.select_all();
         }
+    }
+}
+
+/// Whether `delivery` came without its body, or had it dropped here: the
+/// store leaves bodies out of its broadcast past the broadcast's byte
+/// budget, and the history drops them past its own. A record otherwise
+/// keeps every byte it counts, unless it was truncated.
+fn body_left_out(delivery: &Delivery) -> bool {
+    if delivery.body_truncated {
+        delivery.body.is_empty() && delivery.body_size > 0
+    } else {
+        delivery.body.len() as u64 != delivery.body_size
     }
 }
 
@@ -1540,6 +1547,28 @@ mod tests {
         app.read_back(id, Err("No such file or directory".into()));
         assert!(app.status().unwrap().text.contains("No such file"));
         assert_eq!(app.body_to_read_back(), None);
+    }
+
+    #[test]
+    fn a_delivery_the_broadcast_sent_without_its_body_is_read_back_too() {
+        let mut app = app_with_budget(HISTORY_BYTES, true);
+        let whole = with_body(1, 4096);
+        app.ingest(Arc::new(whole.without_body()));
+        let selected = Arc::clone(app.selected().unwrap());
+        assert!(app.body_absence(&selected).is_some());
+        assert_eq!(app.body_to_read_back(), Some(1));
+        app.read_back(1, Ok(Delivery::clone(&whole)));
+        assert_eq!(app.selected().unwrap().body, whole.body);
+        // A body that is simply empty, or cut short on the wire, is not
+        // missing.
+        let mut truncated = sample(2, b"");
+        (truncated.body_size, truncated.body_truncated) = (0, false);
+        app.ingest(Arc::new(truncated));
+        assert_eq!(app.body_absence(app.selected().unwrap()), None);
+        let mut cut = sample(3, b"{\"a\"");
+        (cut.body_size, cut.body_truncated) = (100, true);
+        app.ingest(Arc::new(cut));
+        assert_eq!(app.body_absence(app.selected().unwrap()), None);
     }
 
     #[test]

@@ -27,8 +27,10 @@ pub mod view;
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Stdout, Write as _};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -57,11 +59,6 @@ use app::{App, AppConfig, Effect, HISTORY_CAP, StatusKind};
 
 /// The shortest time between two frames: about 30 a second.
 pub const FRAME: Duration = Duration::from_millis(33);
-
-/// Records read back from the store at once after the dashboard fell
-/// behind: each may hold a body of up to `--max-body`, so reading back
-/// the whole history (10,000 of 1 MiB) would have taken 10 GB.
-const RESYNC_MAX: usize = 64;
 
 pub use crate::delivery::ReplayMode;
 
@@ -339,31 +336,34 @@ impl Loop {
 
     /// The dashboard fell `missed` records behind the broadcast: read them
     /// back from the store file (off this thread), or count them skipped.
+    /// Streamed, one record at a time, keeping only the summaries of the
+    /// newest `history_cap`: the bodies are read back when shown. (Read
+    /// whole, the history's worth of 1 MiB records was 10 GB at once.)
     async fn resync(&mut self, app: &mut App, missed: u64) {
         let Some(path) = self.store_path.clone() else {
             app.note_skipped(missed);
             return;
         };
         let after = app.last_id();
-        // Each record read back holds its body until it is ingested: at
-        // most RESYNC_MAX of them at once, the newest when more were missed
-        // (the rest stay in the store, and the header counts them).
-        let newest_only = missed > RESYNC_MAX as u64;
+        let cap = app.config.history_cap.max(1);
         let read = tokio::task::spawn_blocking(move || {
-            if newest_only {
-                store::read_last(&path, RESYNC_MAX)
-            } else {
-                store::read_after(&path, after, RESYNC_MAX)
-            }
+            let mut summaries = VecDeque::new();
+            store::each_forward::<Delivery>(&path, Some(after), |entry| {
+                if let store::Entry::Record(record) = entry {
+                    if summaries.len() == cap {
+                        summaries.pop_front();
+                    }
+                    summaries.push_back(record.without_body());
+                }
+                ControlFlow::Continue(())
+            })
+            .map(|()| summaries)
         })
         .await;
         match read {
-            Ok(Ok(records)) => {
-                if newest_only {
-                    app.note_skipped(missed - RESYNC_MAX as u64);
-                }
-                for record in records {
-                    app.ingest(Arc::new(record));
+            Ok(Ok(summaries)) => {
+                for summary in summaries {
+                    app.ingest(Arc::new(summary));
                 }
             }
             Ok(Err(err)) => {

@@ -603,6 +603,12 @@ async fn a_lagging_dashboard_reads_what_it_missed_back_from_the_store() {
     );
     assert_eq!(app.counters.total, 5);
     assert_eq!(app.skipped, 0);
+    // Read back as summaries, one record at a time: a body comes back
+    // from the store when its delivery is shown.
+    press(&mut app, "g");
+    assert_eq!(app.selected().unwrap().id, 1);
+    assert!(app.selected().unwrap().body.is_empty());
+    assert_eq!(app.body_to_read_back(), Some(1));
     store.close().await;
 }
 

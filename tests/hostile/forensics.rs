@@ -76,6 +76,29 @@ fn a_deep_body_is_explained_within_the_budget_and_says_where_it_stopped() {
 }
 
 #[test]
+fn verify_explains_a_hostile_body_within_the_same_budget() {
+    let body = nested(126, MIB);
+    let header = danube_hooks::signature::sign(
+        &danube_hooks::signature::Secret::new("whsec_notthesecretatallnotthesecret"),
+        now(),
+        &body,
+    );
+    let started = Instant::now();
+    let output = crate::common::run(&["verify", "-s", SECRET, "--header", &header, "-"], &body);
+    let took = started.elapsed();
+    crate::common::assert_exit(&output, 1);
+    let text = crate::common::stdout(&output);
+    assert!(text.starts_with("MISMATCH\n"), "{text}");
+    assert!(
+        text.contains("hint: forensics stopped short: the JSON is nested more than 64 levels deep"),
+        "{text}"
+    );
+    // The budget's 500 ms, and the start of a process, with a wide margin
+    // for a loaded machine: this took 3 s and 690 MB before it had one.
+    assert!(took < Duration::from_secs(3), "verify took {took:?}");
+}
+
+#[test]
 fn a_flood_of_hostile_mismatches_holds_back_no_valid_delivery() {
     // --no-store: this measures the forensics and the intake. With the
     // store on, the debug build that tests run spends 20 to 40 ms per

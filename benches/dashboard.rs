@@ -44,6 +44,7 @@ fn app() -> App {
             color: true,
             utc_offset: FixedOffset::east_opt(0).expect("UTC is an offset"),
             history_cap: HISTORY_CAP,
+            history_bytes: danube_hooks::tui::app::HISTORY_BYTES,
         },
         PolicyHandle::new(Policy::default_for(false)),
     )

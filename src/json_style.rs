@@ -95,12 +95,116 @@ struct Layout {
 
 /// `value` written in `style`.
 pub fn render(value: &Value, style: JsonStyle) -> String {
-    let mut out = String::new();
-    write_value(&mut out, value, style.layout(), 0);
-    out
+    render_capped(value, style, usize::MAX).0
 }
 
-fn write_value(out: &mut String, value: &Value, layout: Layout, depth: usize) {
+/// `value` written in `style`, stopping once the text passes `cap` bytes:
+/// the text (at most `cap` bytes, cut at a character boundary) and whether
+/// it was cut. Pretty-printing a deeply nested value multiplies its size
+/// by the indent (a 1 MiB body 126 levels deep is 127 MB pretty), so every
+/// caller that does not trust the value's shape passes a cap.
+pub fn render_capped(value: &Value, style: JsonStyle, cap: usize) -> (String, bool) {
+    let mut out = Out {
+        text: String::new(),
+        cap,
+    };
+    write_value(&mut out, value, style.layout(), 0);
+    let cut = out.text.len() > cap;
+    if cut {
+        let mut end = cap;
+        while !out.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.text.truncate(end);
+    }
+    (out.text, cut)
+}
+
+/// Why a JSON text is not worth building into a `serde_json::Value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeExceeded {
+    #[error("the JSON is nested more than {0} levels deep")]
+    Depth(usize),
+    #[error("the JSON holds more than {0} values")]
+    Values(usize),
+}
+
+/// Check, from the bytes alone and without building anything, that a JSON
+/// text nests at most `max_depth` levels and holds at most `max_values`
+/// values (counted as openings and separators, an upper bound). The bytes
+/// need not be valid JSON: the scan only bounds what a parse would build.
+pub fn check_shape(bytes: &[u8], max_depth: usize, max_values: usize) -> Result<(), ShapeExceeded> {
+    let mut depth = 0usize;
+    let mut values = 1usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                values += 1;
+                if depth > max_depth {
+                    return Err(ShapeExceeded::Depth(max_depth));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' => values += 1,
+            _ => continue,
+        }
+        if values > max_values {
+            return Err(ShapeExceeded::Values(max_values));
+        }
+    }
+    Ok(())
+}
+
+/// Why a body is not shown re-indented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotPretty {
+    #[error("not JSON")]
+    NotJson,
+    #[error("{0}")]
+    Shape(#[from] ShapeExceeded),
+}
+
+/// `body` re-indented as pretty JSON, for a person to read, at a cost
+/// bounded whatever the body: parsed only when its bytes nest at most
+/// `max_depth` deep with at most `max_values` values, and the text cut at
+/// `max_text` bytes (the bool says whether it was).
+pub fn pretty_bounded(
+    body: &[u8],
+    max_depth: usize,
+    max_values: usize,
+    max_text: usize,
+) -> Result<(String, bool), NotPretty> {
+    check_shape(body, max_depth, max_values)?;
+    let value: Value = serde_json::from_slice(body).map_err(|_| NotPretty::NotJson)?;
+    Ok(render_capped(&value, JsonStyle::Pretty, max_text))
+}
+
+/// The text being written, and the size past which writing stops.
+struct Out {
+    text: String,
+    cap: usize,
+}
+
+impl Out {
+    fn full(&self) -> bool {
+        self.text.len() > self.cap
+    }
+}
+
+fn write_value(out: &mut Out, value: &Value, layout: Layout, depth: usize) {
     match value {
         Value::Array(items) => write_container(
             out,
@@ -119,26 +223,29 @@ fn write_value(out: &mut String, value: &Value, layout: Layout, depth: usize) {
             depth,
         ),
         Value::String(text) => write_string(out, text, layout),
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => out.text.push_str(&scalar.to_string()),
     }
 }
 
 fn write_container<'a>(
-    out: &mut String,
+    out: &mut Out,
     (open, close): (char, char),
     entries: impl Iterator<Item = (Option<&'a str>, &'a Value)>,
     empty: bool,
     layout: Layout,
     depth: usize,
 ) {
-    out.push(open);
+    out.text.push(open);
     if empty {
-        out.push(close);
+        out.text.push(close);
         return;
     }
     for (index, (key, value)) in entries.enumerate() {
+        if out.full() {
+            return;
+        }
         if index > 0 {
-            out.push_str(if layout.indent.is_some() {
+            out.text.push_str(if layout.indent.is_some() {
                 ","
             } else {
                 layout.item_sep
@@ -147,34 +254,34 @@ fn write_container<'a>(
         newline_and_indent(out, layout, depth + 1);
         if let Some(key) = key {
             write_string(out, key, layout);
-            out.push_str(layout.key_sep);
+            out.text.push_str(layout.key_sep);
         }
         write_value(out, value, layout, depth + 1);
     }
     newline_and_indent(out, layout, depth);
-    out.push(close);
+    out.text.push(close);
 }
 
-fn newline_and_indent(out: &mut String, layout: Layout, depth: usize) {
+fn newline_and_indent(out: &mut Out, layout: Layout, depth: usize) {
     if let Some(width) = layout.indent {
-        out.push('\n');
-        out.extend(std::iter::repeat_n(' ', width * depth));
+        out.text.push('\n');
+        out.text.extend(std::iter::repeat_n(' ', width * depth));
     }
 }
 
-fn write_string(out: &mut String, text: &str, layout: Layout) {
+fn write_string(out: &mut Out, text: &str, layout: Layout) {
     // serde_json's own escaping is the baseline every style shares.
     let escaped = Value::String(text.to_string()).to_string();
     for c in escaped.chars() {
         match c {
-            '/' if layout.escape_slash => out.push_str("\\/"),
+            '/' if layout.escape_slash => out.text.push_str("\\/"),
             c if layout.ascii_only && !c.is_ascii() => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{unit:04x}");
+                    let _ = write!(out.text, "\\u{unit:04x}");
                 }
             }
-            c => out.push(c),
+            c => out.text.push(c),
         }
     }
 }
@@ -220,5 +327,47 @@ mod tests {
             render(&v, JsonStyle::Compact),
             serde_json::to_string(&v).unwrap()
         );
+    }
+
+    #[test]
+    fn a_capped_render_stops_at_the_cap_and_says_so() {
+        let v = sample();
+        let whole = render(&v, JsonStyle::Pretty);
+        assert_eq!(
+            render_capped(&v, JsonStyle::Pretty, whole.len()),
+            (whole.clone(), false)
+        );
+        for cap in [0, 1, 7, 20, whole.len() - 1] {
+            let (text, cut) = render_capped(&v, JsonStyle::Pretty, cap);
+            assert!(cut, "cap {cap}");
+            assert!(text.len() <= cap, "cap {cap}: {} bytes", text.len());
+            assert!(whole.starts_with(&text), "cap {cap}");
+        }
+        // 126 levels of arrays, pretty: the indent alone would be huge.
+        let deep = format!("{}{}", "[".repeat(126), "]".repeat(126));
+        let deep: Value = serde_json::from_str(&deep).unwrap();
+        let (text, cut) = render_capped(&deep, JsonStyle::Pretty4, 1000);
+        assert!(cut && text.len() <= 1000);
+    }
+
+    #[test]
+    fn shapes_are_checked_from_the_bytes() {
+        let cases: [(&[u8], Result<(), ShapeExceeded>); 7] = [
+            (br#"{"a":[1,2,3]}"#, Ok(())),
+            (b"[[[[1]]]]", Err(ShapeExceeded::Depth(3))),
+            (br#""[[[[[[""#, Ok(())),
+            (br#"["\"[[[[["]"#, Ok(())),
+            (b"[1,2,3,4,5,6,7,8,9,10]", Err(ShapeExceeded::Values(8))),
+            (b"not json at all", Ok(())),
+            (b"]]]]]][", Ok(())),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(
+                check_shape(bytes, 3, 8),
+                expected,
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
     }
 }

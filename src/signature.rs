@@ -10,6 +10,7 @@
 //! a developer learns *why* and not only *that*.
 
 use std::fmt;
+use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
@@ -408,6 +409,10 @@ pub fn verify(
 
 /// [`verify`], also handing back the header as parsed (when it parsed), so
 /// the listener's replay detection need not parse it a second time.
+///
+/// A mismatch is explained within [`ForensicsBudget::DEFAULT`]'s sizes;
+/// with no clock here, its time is not checked (see [`verify_unexplained`]
+/// for a caller that has one).
 pub fn verify_parsing(
     secrets: &[Secret],
     header: Option<&str>,
@@ -415,6 +420,133 @@ pub fn verify_parsing(
     now: i64,
     tolerance_s: u64,
 ) -> (SignatureCheck, Option<ParsedHeader>) {
+    match verify_unexplained(secrets, header, body, now, tolerance_s) {
+        Checked::Done(check, parsed) => (check, parsed),
+        Checked::Mismatch(mismatch) => {
+            let (check, parsed) =
+                mismatch.explain(secrets, body, &ForensicsBudget::DEFAULT, &mut || false);
+            (check, Some(parsed))
+        }
+    }
+}
+
+/// A verdict, or a mismatch still to be explained.
+#[derive(Debug)]
+pub enum Checked {
+    Done(SignatureCheck, Option<ParsedHeader>),
+    Mismatch(Mismatch),
+}
+
+/// A mismatch whose forensics have not run yet: explaining one costs far
+/// more than verifying, so [`verify_unexplained`] leaves the caller to
+/// choose where and within what budget (the listener runs it off its
+/// async workers, a few at a time).
+#[derive(Debug, Clone)]
+pub struct Mismatch {
+    /// The verdict, detail and every hint but the explanation's.
+    check: SignatureCheck,
+    parsed: ParsedHeader,
+    /// Where in `check.hints` the explanation's hints go.
+    explain_at: usize,
+}
+
+impl Mismatch {
+    pub fn parsed(&self) -> &ParsedHeader {
+        &self.parsed
+    }
+
+    /// Try the known alterations within `budget`, asking `out_of_time`
+    /// between them; a cut explanation says so in a hint.
+    pub fn explain(
+        self,
+        secrets: &[Secret],
+        body: &[u8],
+        budget: &ForensicsBudget,
+        out_of_time: &mut dyn FnMut() -> bool,
+    ) -> (SignatureCheck, ParsedHeader) {
+        let explanation = explain_mismatch(secrets, &self.parsed, body, budget, out_of_time);
+        let mut hints = explanation.hints;
+        if hints.is_empty() {
+            hints.push(if explanation.cut.is_empty() {
+                "no common alteration explains it: check that the secret is the signing \
+                 secret shown for this webhook in Danube, and that you sign the raw body \
+                 bytes, not a parsed and re-serialized copy"
+                    .into()
+            } else {
+                "none of the alterations tried explains it: check that the secret is the \
+                 signing secret shown for this webhook in Danube, and that you sign the raw \
+                 body bytes"
+                    .into()
+            });
+        }
+        hints.extend(explanation.cut);
+        Self::finish(self, hints)
+    }
+
+    /// Leave it unexplained; `why` is said in a hint.
+    pub fn unexplained(self, why: &str) -> (SignatureCheck, ParsedHeader) {
+        Self::finish(self, vec![format!("forensics skipped: {why}")])
+    }
+
+    fn finish(mut self, hints: Vec<String>) -> (SignatureCheck, ParsedHeader) {
+        let at = self.explain_at.min(self.check.hints.len());
+        self.check.hints.splice(at..at, hints);
+        (self.check, self.parsed)
+    }
+}
+
+/// What explaining one mismatch may cost, whatever the body: a stranger
+/// on the tunnel chooses the body, and once a 1 MB body nested 126 levels
+/// deep cost 3 s and 690 MB (issue 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForensicsBudget {
+    /// Bodies larger than this get only the alterations that copy nothing
+    /// (other keys, no `t.` prefix, `t` in milliseconds).
+    pub max_body: usize,
+    /// JSON is re-serialized only when its bytes nest at most this deep…
+    pub max_json_depth: usize,
+    /// …and hold at most this many values: checked on the bytes, before a
+    /// `serde_json::Value` is built.
+    pub max_json_values: usize,
+    /// Each altered body is at most this many bytes; a re-serialization
+    /// that grows past it is abandoned.
+    pub max_variant_bytes: usize,
+    /// Wall time, checked between alterations by the caller's clock.
+    pub time: Duration,
+}
+
+impl ForensicsBudget {
+    pub const DEFAULT: Self = Self {
+        max_body: 1024 * 1024,
+        max_json_depth: 64,
+        max_json_values: 100_000,
+        max_variant_bytes: 4 * 1024 * 1024,
+        time: Duration::from_millis(500),
+    };
+}
+
+/// What the forensics of one mismatch found, and what they cost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Explanation {
+    /// The alterations whose digest matches, one sentence each.
+    pub hints: Vec<String>,
+    /// Why the explanation stopped short, when it did: hints.
+    pub cut: Vec<String>,
+    /// The largest altered body built, in bytes.
+    pub largest_variant: usize,
+    /// Altered bodies built and hashed.
+    pub variants_tried: usize,
+}
+
+/// Verify `header` over `body` as [`verify_parsing`] does, but hand a
+/// mismatch back unexplained.
+pub fn verify_unexplained(
+    secrets: &[Secret],
+    header: Option<&str>,
+    body: &[u8],
+    now: i64,
+    tolerance_s: u64,
+) -> Checked {
     let Some(header) = header else {
         let check = SignatureCheck {
             verdict: Verdict::Missing,
@@ -427,11 +559,11 @@ pub fn verify_parsing(
                  {HEADER_NAME} on"
             )],
         };
-        return (check, None);
+        return Checked::Done(check, None);
     };
     let parsed = match parse_header(header) {
         Ok(parsed) => parsed,
-        Err(fault) => return (malformed(header, &fault), None),
+        Err(fault) => return Checked::Done(malformed(header, &fault), None),
     };
     let skew = now.saturating_sub(parsed.t);
     let mut hints: Vec<String> = parsed.quirks.iter().map(HeaderQuirk::hint).collect();
@@ -451,7 +583,7 @@ pub fn verify_parsing(
                 .into(),
         );
         check.hints = hints;
-        return (check, Some(parsed));
+        return Checked::Done(check, Some(parsed));
     }
 
     let matched = secrets.iter().position(|secret| {
@@ -499,23 +631,20 @@ pub fn verify_parsing(
             "No configured secret ({}) gives this digest for this body and t.",
             fingerprints(secrets)
         );
-        let explanations = explain_mismatch(secrets, &parsed, body);
-        if explanations.is_empty() {
-            hints.push(
-                "no common alteration explains it: check that the secret is the signing \
-                 secret shown for this webhook in Danube, and that you sign the raw body \
-                 bytes, not a parsed and re-serialized copy"
-                    .into(),
-            );
-        }
-        hints.extend(explanations);
+        let explain_at = hints.len();
         hints.extend(timestamp_unit_hint(parsed.t));
         if let Some(sentence) = staleness(skew, tolerance_s) {
             hints.push(format!("also, {sentence}"));
         }
+        check.hints = hints;
+        return Checked::Mismatch(Mismatch {
+            check,
+            parsed,
+            explain_at,
+        });
     }
     check.hints = hints;
-    (check, Some(parsed))
+    Checked::Done(check, Some(parsed))
 }
 
 /// The verdict on a request with two signature headers: `malformed`,
@@ -644,74 +773,86 @@ fn key_variants(secret: &Secret) -> Vec<KeyVariant> {
     variants
 }
 
-/// A way the body may have changed between the signer and here.
-struct BodyVariant {
-    body: Vec<u8>,
-    /// Completes "the digest matches if the body …".
-    how: String,
+/// A way the body may have changed between the signer and here, built
+/// one at a time so an explanation holds at most one altered body.
+#[derive(Debug, Clone, Copy)]
+enum BodyAlteration {
+    NewlineAdded,
+    NewlineRemoved,
+    CrlfToLf,
+    LfToCrlf,
+    BomAdded,
+    BomStripped,
+    Reserialized(JsonStyle),
 }
 
-fn body_variants(body: &[u8]) -> Vec<BodyVariant> {
-    const BOM: &[u8] = b"\xEF\xBB\xBF";
-    let mut variants = Vec::new();
-    let mut push = |candidate: Vec<u8>, how: String| {
-        if candidate != body && !variants.iter().any(|v: &BodyVariant| v.body == candidate) {
-            variants.push(BodyVariant {
-                body: candidate,
-                how,
-            });
-        }
-    };
-    if let Some(stripped) = body
-        .strip_suffix(b"\r\n")
-        .or_else(|| body.strip_suffix(b"\n"))
-    {
-        push(
-            stripped.to_vec(),
-            "had no trailing newline: one was added after signing".into(),
-        );
-    }
-    push(
-        [body, b"\n"].concat(),
-        "ended with a newline: the trailing newline was removed after signing".into(),
-    );
-    if body.windows(2).any(|w| w == b"\r\n") {
-        push(
-            replace_bytes(body, b"\r\n", b"\n"),
-            "had LF line ends: they were turned into CRLF after signing".into(),
-        );
-    } else if body.contains(&b'\n') {
-        push(
-            replace_bytes(body, b"\n", b"\r\n"),
-            "had CRLF line ends: they were turned into LF after signing".into(),
-        );
-    }
-    if let Some(stripped) = body.strip_prefix(BOM) {
-        push(
-            stripped.to_vec(),
-            "had no byte-order mark: a BOM was added in front after signing; strip it only if \
-             the sender never signed it"
+impl BodyAlteration {
+    const BYTES: [Self; 6] = [
+        Self::NewlineAdded,
+        Self::NewlineRemoved,
+        Self::CrlfToLf,
+        Self::LfToCrlf,
+        Self::BomAdded,
+        Self::BomStripped,
+    ];
+
+    /// Completes "the digest matches if the body …".
+    fn how(self) -> String {
+        match self {
+            Self::NewlineAdded => "had no trailing newline: one was added after signing".into(),
+            Self::NewlineRemoved => {
+                "ended with a newline: the trailing newline was removed after signing".into()
+            }
+            Self::CrlfToLf => "had LF line ends: they were turned into CRLF after signing".into(),
+            Self::LfToCrlf => "had CRLF line ends: they were turned into LF after signing".into(),
+            Self::BomAdded => "had no byte-order mark: a BOM was added in front after signing; \
+                               strip it only if the sender never signed it"
                 .into(),
-        );
-    } else {
-        push(
-            [BOM, body].concat(),
-            "started with a byte-order mark (BOM) that was stripped after signing".into(),
-        );
-    }
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
-        for style in JsonStyle::ALL {
-            push(
-                json_style::render(&value, style).into_bytes(),
-                format!(
-                    "is re-serialized as {}: a proxy or body parser changed the bytes; verify \
-                     the raw body exactly as received, before any JSON parsing",
-                    style.describe()
-                ),
-            );
+            Self::BomStripped => {
+                "started with a byte-order mark (BOM) that was stripped after signing".into()
+            }
+            Self::Reserialized(style) => format!(
+                "is re-serialized as {}: a proxy or body parser changed the bytes; verify the \
+                 raw body exactly as received, before any JSON parsing",
+                style.describe()
+            ),
         }
     }
-    variants
+
+    /// The body as the signer would have had it, or `None` when the
+    /// alteration does not apply. A re-serialization that would grow past
+    /// `max_bytes` gives an empty body.
+    fn undo(
+        self,
+        body: &[u8],
+        json: Option<&serde_json::Value>,
+        max_bytes: usize,
+    ) -> Option<Vec<u8>> {
+        const BOM: &[u8] = b"\xEF\xBB\xBF";
+        match self {
+            Self::NewlineAdded => body
+                .strip_suffix(b"\r\n")
+                .or_else(|| body.strip_suffix(b"\n"))
+                .map(<[u8]>::to_vec),
+            Self::NewlineRemoved => Some([body, b"\n"].concat()),
+            Self::CrlfToLf => has_crlf(body).then(|| replace_bytes(body, b"\r\n", b"\n")),
+            Self::LfToCrlf => (!has_crlf(body) && body.contains(&b'\n'))
+                .then(|| replace_bytes(body, b"\n", b"\r\n")),
+            Self::BomAdded => body.strip_prefix(BOM).map(<[u8]>::to_vec),
+            Self::BomStripped => (!body.starts_with(BOM)).then(|| [BOM, body].concat()),
+            Self::Reserialized(style) => {
+                let (text, cut) = json_style::render_capped(json?, style, max_bytes);
+                // Cut text is a prefix, which matches nothing: an empty
+                // body stands for "too large" (it is never the body tried).
+                Some(if cut { Vec::new() } else { text.into_bytes() })
+            }
+        }
+    }
+}
+
+/// Whether `body` has a CRLF; a body without CR (most) is told by memchr.
+fn has_crlf(body: &[u8]) -> bool {
+    body.contains(&b'\r') && body.windows(2).any(|w| w == b"\r\n")
 }
 
 fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
@@ -726,53 +867,73 @@ fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Try each known alteration and name those whose digest matches the header.
-fn explain_mismatch(secrets: &[Secret], parsed: &ParsedHeader, body: &[u8]) -> Vec<String> {
+/// The alterations worth trying on `body`, and the body as JSON when the
+/// re-serializations are among them: only when its bytes show it nests
+/// and spreads within `budget`, since the `Value` costs many times the
+/// bytes. Why they are not is pushed onto `cut`.
+fn alterations_for(
+    body: &[u8],
+    budget: &ForensicsBudget,
+    cut: &mut Vec<String>,
+) -> (Vec<BodyAlteration>, Option<serde_json::Value>) {
+    let mut alterations: Vec<BodyAlteration> = BodyAlteration::BYTES.to_vec();
+    let looks_like_json = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| matches!(b, b'{' | b'['));
+    if !looks_like_json {
+        return (alterations, None);
+    }
+    match json_style::check_shape(body, budget.max_json_depth, budget.max_json_values) {
+        Ok(()) => {
+            let json = serde_json::from_slice::<serde_json::Value>(body).ok();
+            if json.is_some() {
+                alterations.extend(JsonStyle::ALL.map(BodyAlteration::Reserialized));
+            }
+            (alterations, json)
+        }
+        Err(exceeded) => {
+            cut.push(format!(
+                "forensics stopped short: {exceeded} (the budget), so re-serialized JSON was \
+                 not tried"
+            ));
+            (alterations, None)
+        }
+    }
+}
+
+/// "the secret", or "the secret whsec_…abcd" when there are several.
+fn secret_name(secret: &Secret, count: usize) -> String {
+    if count > 1 {
+        format!("the secret {}", secret.fingerprint())
+    } else {
+        "the secret".to_string()
+    }
+}
+
+/// The alterations of key and `t` that leave the body as it is.
+fn unaltered_body_hints(
+    secrets: &[Secret],
+    keys: &[Vec<KeyVariant>],
+    parsed: &ParsedHeader,
+    body: &[u8],
+) -> Vec<String> {
     let matches = |expected: [u8; DIGEST_LEN]| any_digest_matches(&parsed.digests, &expected);
     let t = parsed.t_text.as_str();
-    let mut found = Vec::new();
-    let bodies = body_variants(body);
-    let combine = body.len() <= COMBINED_FORENSICS_MAX_BODY;
-    let plural = secrets.len() > 1;
-    let name = |secret: &Secret| {
-        if plural {
-            format!("the secret {}", secret.fingerprint())
-        } else {
-            "the secret".to_string()
-        }
-    };
-
-    for secret in secrets {
-        let keys = key_variants(secret);
-        for key in &keys {
+    let mut hints = Vec::new();
+    for (secret, keys) in secrets.iter().zip(keys) {
+        for key in keys {
             if matches(digest(&key.key, t, body)) {
-                found.push(format!(
+                hints.push(format!(
                     "the digest matches if {} is used {}: {}",
-                    name(secret),
+                    secret_name(secret, secrets.len()),
                     key.how,
                     key.advice
                 ));
             }
         }
-        for variant in &bodies {
-            if matches(secret.digest(t, &variant.body)) {
-                found.push(format!("the digest matches if the body {}", variant.how));
-            }
-            if combine {
-                for key in &keys {
-                    if matches(digest(&key.key, t, &variant.body)) {
-                        found.push(format!(
-                            "the digest matches if {} is used {} and the body {}",
-                            name(secret),
-                            key.how,
-                            variant.how
-                        ));
-                    }
-                }
-            }
-        }
         if matches(hmac_parts(secret.key(), &[body])) {
-            found.push(
+            hints.push(
                 "the digest matches the body signed without the \"<t>.\" prefix: the signed \
                  content must be t, a dot, then the raw body"
                     .into(),
@@ -780,7 +941,105 @@ fn explain_mismatch(secrets: &[Secret], parsed: &ParsedHeader, body: &[u8]) -> V
         }
         for (alt_t, how) in timestamp_unit_variants(parsed.t) {
             if matches(secret.digest(&alt_t, body)) {
-                found.push(format!("the digest matches if t is {how}"));
+                hints.push(format!("the digest matches if t is {how}"));
+            }
+        }
+    }
+    hints
+}
+
+/// Try each known alteration, cheapest first, and name those whose digest
+/// matches the header; stop where `budget` says, and say why.
+fn explain_mismatch(
+    secrets: &[Secret],
+    parsed: &ParsedHeader,
+    body: &[u8],
+    budget: &ForensicsBudget,
+    out_of_time: &mut dyn FnMut() -> bool,
+) -> Explanation {
+    let matches = |expected: [u8; DIGEST_LEN]| any_digest_matches(&parsed.digests, &expected);
+    let t = parsed.t_text.as_str();
+    let mut found = Explanation::default();
+    let combine = body.len() <= COMBINED_FORENSICS_MAX_BODY;
+    let name = |secret: &Secret| secret_name(secret, secrets.len());
+    let keys: Vec<Vec<KeyVariant>> = secrets.iter().map(key_variants).collect();
+
+    // First what copies nothing: each costs one HMAC of the body.
+    found.hints = unaltered_body_hints(secrets, &keys, parsed, body);
+
+    // Then the altered bodies, one at a time.
+    if body.len() > budget.max_body {
+        found.cut.push(format!(
+            "forensics stopped short: the body is {} bytes, over the {}-byte budget for \
+             altering it, so line ends, BOM and re-serialized JSON were not tried",
+            body.len(),
+            budget.max_body
+        ));
+        return found;
+    }
+    let (alterations, json) = alterations_for(body, budget, &mut found.cut);
+    // Digests (with the first secret) of the bodies tried, so two
+    // alterations that give the same bytes are named once.
+    let mut seen: Vec<[u8; DIGEST_LEN]> = Vec::new();
+    let first_secret = &secrets[0];
+    let total = alterations.len();
+    for (index, alteration) in alterations.into_iter().enumerate() {
+        if out_of_time() {
+            found.cut.push(format!(
+                "forensics stopped after {} ms (the time budget): {index} of {total} altered \
+                 bodies tried",
+                budget.time.as_millis()
+            ));
+            break;
+        }
+        let Some(variant) = alteration.undo(body, json.as_ref(), budget.max_variant_bytes) else {
+            continue;
+        };
+        let too_large = match alteration {
+            BodyAlteration::Reserialized(_) => variant.is_empty(),
+            _ => variant.len() > budget.max_variant_bytes,
+        };
+        if too_large {
+            found.cut.push(format!(
+                "forensics stopped short: the body that {} would be over the {}-byte budget \
+                 for an altered body, so it was not tried",
+                alteration.how().split(':').next().unwrap_or_default(),
+                budget.max_variant_bytes
+            ));
+            continue;
+        }
+        if variant == body {
+            continue;
+        }
+        let fingerprint = first_secret.digest(t, &variant);
+        if seen.contains(&fingerprint) {
+            continue;
+        }
+        seen.push(fingerprint);
+        found.variants_tried += 1;
+        found.largest_variant = found.largest_variant.max(variant.len());
+        let how = alteration.how();
+        for (secret, keys) in secrets.iter().zip(&keys) {
+            let plain = if std::ptr::eq(secret, first_secret) {
+                fingerprint
+            } else {
+                secret.digest(t, &variant)
+            };
+            if matches(plain) {
+                found
+                    .hints
+                    .push(format!("the digest matches if the body {how}"));
+            }
+            if combine {
+                for key in keys {
+                    if matches(digest(&key.key, t, &variant)) {
+                        found.hints.push(format!(
+                            "the digest matches if {} is used {} and the body {how}",
+                            name(secret),
+                            key.how,
+                        ));
+                    }
+                }
             }
         }
     }
@@ -1327,6 +1586,133 @@ mod tests {
         }
     }
 
+    /// The body signed, and a header signed over `signed` with a key no
+    /// alteration explains: every alteration is tried, none matches.
+    fn unexplainable(body: &[u8]) -> (String, Mismatch) {
+        let header = header_with(b"another key", &NOW.to_string(), body);
+        match verify_unexplained(&[secret()], Some(&header), body, NOW, 300) {
+            Checked::Mismatch(mismatch) => (header, mismatch),
+            Checked::Done(check, _) => panic!("not a mismatch: {check:?}"),
+        }
+    }
+
+    fn explained(body: &[u8], budget: &ForensicsBudget) -> Explanation {
+        let (_, mismatch) = unexplainable(body);
+        explain_mismatch(&[secret()], mismatch.parsed(), body, budget, &mut || false)
+    }
+
+    fn nested(depth: usize, size: usize) -> Vec<u8> {
+        let mut body = "[".repeat(depth).into_bytes();
+        while body.len() + depth + 2 < size {
+            body.extend_from_slice(b"1,");
+        }
+        body.push(b'1');
+        body.extend(std::iter::repeat_n(b']', depth));
+        body
+    }
+
+    #[test]
+    fn a_deep_body_is_not_reserialized_and_the_hint_says_why() {
+        // The attack of issue 12: 1 MiB nested 126 levels deep.
+        let body = nested(126, 1024 * 1024);
+        let found = explained(&body, &ForensicsBudget::DEFAULT);
+        assert!(
+            found
+                .cut
+                .iter()
+                .any(|c| c.contains("nested more than 64 levels")),
+            "{found:?}"
+        );
+        assert!(found.largest_variant <= body.len() + 3, "{found:?}");
+        // Only the byte alterations: no JSON style was built.
+        assert!(found.variants_tried <= BodyAlteration::BYTES.len());
+    }
+
+    #[test]
+    fn a_wide_body_is_not_reserialized_and_the_hint_says_why() {
+        let body = nested(1, 512 * 1024);
+        let found = explained(&body, &ForensicsBudget::DEFAULT);
+        assert!(
+            found
+                .cut
+                .iter()
+                .any(|c| c.contains("more than 100000 values")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_body_over_the_budget_gets_only_the_key_alterations() {
+        let budget = ForensicsBudget {
+            max_body: 1024,
+            ..ForensicsBudget::DEFAULT
+        };
+        let body = vec![b'x'; 4096];
+        let key = secret()
+            .text
+            .strip_prefix(SECRET_PREFIX)
+            .unwrap()
+            .to_string();
+        let header = header_with(key.as_bytes(), &NOW.to_string(), &body);
+        let Checked::Mismatch(mismatch) =
+            verify_unexplained(&[secret()], Some(&header), &body, NOW, 300)
+        else {
+            panic!("a mismatch")
+        };
+        let (check, _) = mismatch.explain(&[secret()], &body, &budget, &mut || false);
+        let hints = check.hints.join("\n");
+        assert!(hints.contains("without its whsec_ prefix"), "{hints}");
+        assert!(
+            hints.contains("the body is 4096 bytes, over the 1024-byte budget"),
+            "{hints}"
+        );
+    }
+
+    #[test]
+    fn a_pretty_form_over_the_budget_is_not_built() {
+        let budget = ForensicsBudget {
+            max_variant_bytes: 200,
+            ..ForensicsBudget::DEFAULT
+        };
+        let found = explained(BODY, &budget);
+        assert!(found.largest_variant <= 200, "{found:?}");
+        assert!(
+            found
+                .cut
+                .iter()
+                .any(|c| c.contains("pretty JSON") && c.contains("200-byte budget")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn out_of_time_stops_between_alterations_and_says_so() {
+        let (header, mismatch) = unexplainable(BODY);
+        let mut asked = 0;
+        let (check, _) =
+            mismatch.explain(&[secret()], BODY, &ForensicsBudget::DEFAULT, &mut || {
+                asked += 1;
+                asked > 2
+            });
+        assert_eq!(check.verdict, Verdict::Mismatch);
+        let hints = check.hints.join("\n");
+        assert!(
+            hints.contains("forensics stopped after 500 ms (the time budget): 2 of 12"),
+            "{hints}"
+        );
+        assert!(hints.contains("none of the alterations tried"), "{hints}");
+        // Unexplained, it says that too; the rest of the verdict is the same.
+        let (_, mismatch) = unexplainable(BODY);
+        let (skipped, parsed) = mismatch.unexplained("3 explanations already running");
+        assert_eq!(parsed, parse_header(&header).unwrap());
+        assert_eq!(skipped.detail, check.detail);
+        assert!(
+            skipped
+                .hints
+                .contains(&"forensics skipped: 3 explanations already running".to_string())
+        );
+    }
+
     mod properties {
         use super::*;
         use proptest::prelude::*;
@@ -1361,6 +1747,49 @@ mod tests {
                 let header = sign(&secret(), t, &body);
                 let result = verify(&[secret()], Some(&header), &body, t, 300);
                 prop_assert_eq!(result.verdict, Verdict::Valid);
+            }
+        }
+
+        proptest! {
+            // Each case explains a body of up to 40 KB: fewer cases, same reach.
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn forensics_stay_within_the_budget(
+                body in prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..4096),
+                    (1usize..300, 0usize..20_000).prop_map(|(depth, size)| nested(depth, size)),
+                    (0usize..40_000).prop_map(|n| format!("[{}0]", "0,".repeat(n)).into_bytes()),
+                    proptest::collection::vec(
+                        prop::sample::select(vec![b'[', b']', b'{', b'}', b'"', b'\\', b',', b':', b'\n', b'\r', b'1']),
+                        0..4096,
+                    ),
+                ],
+            ) {
+                let budget = ForensicsBudget {
+                    max_body: 16 * 1024,
+                    max_json_depth: 32,
+                    max_json_values: 5_000,
+                    max_variant_bytes: 24 * 1024,
+                    time: Duration::from_secs(1),
+                };
+                let started = std::time::Instant::now();
+                let deadline = started + budget.time;
+                let found = {
+                    let (_, mismatch) = unexplainable(&body);
+                    explain_mismatch(&[secret()], mismatch.parsed(), &body, &budget, &mut || {
+                        std::time::Instant::now() >= deadline
+                    })
+                };
+                prop_assert!(found.largest_variant <= budget.max_variant_bytes, "{:?}", found);
+                prop_assert!(found.variants_tried <= BodyAlteration::BYTES.len() + JsonStyle::ALL.len());
+                // The time budget is checked between alterations, and each
+                // costs little at these sizes: well within a few seconds.
+                prop_assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+                if body.len() > budget.max_body {
+                    prop_assert_eq!(found.variants_tried, 0);
+                    prop_assert!(!found.cut.is_empty());
+                }
             }
         }
     }

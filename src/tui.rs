@@ -27,8 +27,10 @@ pub mod view;
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Stdout, Write as _};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -104,6 +106,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         color: color_allowed(std::env::var_os("NO_COLOR").as_deref()),
         utc_offset: *chrono::Local::now().offset(),
         history_cap: HISTORY_CAP,
+        history_bytes: app::HISTORY_BYTES,
     };
     let mut app = App::new(config, setup.policy.clone());
     if !setup.warnings.is_empty() {
@@ -152,6 +155,11 @@ enum Event {
         mode: ReplayMode,
         result: Result<String, String>,
     },
+    /// A body out of memory, read back from the store.
+    ReadBack {
+        id: u64,
+        result: Result<Box<Delivery>, String>,
+    },
     /// Time for a frame that is due.
     Frame,
     Shutdown,
@@ -182,12 +190,16 @@ impl Loop {
         // on stdin after the dashboard returns.
         let mut term_events = EventStream::new();
         let (replay_tx, mut replay_rx) = mpsc::unbounded_channel();
+        // One read at a time (the App asks once per selection), so at most
+        // one body is in this channel.
+        let (read_back_tx, mut read_back_rx) = mpsc::unbounded_channel();
         let mut dirty = true;
         let mut last_draw: Option<Instant> = None;
         loop {
             if dirty && last_draw.is_none_or(|at| at.elapsed() >= FRAME) {
                 self.drain_store(app).await;
                 self.note_other_panics(app);
+                self.read_back(app, &read_back_tx);
                 let size = terminal.size().context("cannot read the terminal size")?;
                 fit(app, Rect::new(0, 0, size.width, size.height));
                 terminal
@@ -209,6 +221,7 @@ impl Loop {
                 // are drained all at once before it is drawn.
                 event = self.store_rx.recv(), if !dirty && self.store_open => Event::Store(event),
                 Some((id, mode, result)) = replay_rx.recv() => Event::Replayed { id, mode, result },
+                Some((id, result)) = read_back_rx.recv() => Event::ReadBack { id, result },
             };
             match event {
                 Event::Shutdown => return Ok(()),
@@ -253,11 +266,35 @@ impl Loop {
                     app.replay_finished(id, mode, result);
                     dirty = true;
                 }
+                Event::ReadBack { id, result } => {
+                    app.read_back(id, result.map(|d| *d));
+                    dirty = true;
+                }
                 // A frame falls due at the top of the loop; mouse, focus and
                 // paste events change nothing.
                 Event::Frame | Event::Terminal(_) => {}
             }
         }
+    }
+
+    /// Read the selected delivery back from the store when its body is out
+    /// of memory: off this thread, once per selection, so the loop never
+    /// waits on the file.
+    fn read_back(
+        &self,
+        app: &mut App,
+        read_back_tx: &mpsc::UnboundedSender<(u64, Result<Box<Delivery>, String>)>,
+    ) {
+        let (Some(id), Some(path)) = (app.body_to_read_back(), self.store_path.clone()) else {
+            return;
+        };
+        let read_back_tx = read_back_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = store::find(&path, id)
+                .map(Box::new)
+                .map_err(|err| err.to_string());
+            let _ = read_back_tx.send((id, result));
+        });
     }
 
     /// Everything pending in the broadcast, at most one channel's worth so
@@ -299,25 +336,34 @@ impl Loop {
 
     /// The dashboard fell `missed` records behind the broadcast: read them
     /// back from the store file (off this thread), or count them skipped.
+    /// Streamed, one record at a time, keeping only the summaries of the
+    /// newest `history_cap`: the bodies are read back when shown. (Read
+    /// whole, the history's worth of 1 MiB records was 10 GB at once.)
     async fn resync(&mut self, app: &mut App, missed: u64) {
         let Some(path) = self.store_path.clone() else {
             app.note_skipped(missed);
             return;
         };
         let after = app.last_id();
-        let cap = app.config.history_cap;
+        let cap = app.config.history_cap.max(1);
         let read = tokio::task::spawn_blocking(move || {
-            if missed >= cap as u64 {
-                store::read_last(&path, cap)
-            } else {
-                store::read_after(&path, after, usize::MAX)
-            }
+            let mut summaries = VecDeque::new();
+            store::each_forward::<Delivery>(&path, Some(after), |entry| {
+                if let store::Entry::Record(record) = entry {
+                    if summaries.len() == cap {
+                        summaries.pop_front();
+                    }
+                    summaries.push_back(record.without_body());
+                }
+                ControlFlow::Continue(())
+            })
+            .map(|()| summaries)
         })
         .await;
         match read {
-            Ok(Ok(records)) => {
-                for record in records {
-                    app.ingest(Arc::new(record));
+            Ok(Ok(summaries)) => {
+                for summary in summaries {
+                    app.ingest(Arc::new(summary));
                 }
             }
             Ok(Err(err)) => {

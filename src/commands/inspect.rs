@@ -12,7 +12,7 @@ use crate::curl;
 use crate::delivery::{Delivery, format_duration_ms};
 use crate::display::{escape_bytes_line, escape_bytes_multiline, escape_line, escape_multiline};
 use crate::headless::{self, Format};
-use crate::json_style::{self, JsonStyle};
+use crate::json_style;
 use crate::policy::Pattern;
 use crate::sender;
 use crate::store;
@@ -198,13 +198,40 @@ pub fn render_whole(delivery: &Delivery, raw: bool) -> String {
     out
 }
 
-/// Pretty JSON when the body is JSON and `raw` is off; else the bytes, escaped.
+/// Pretty JSON when the body is JSON and `raw` is off; else the bytes,
+/// escaped. A body too deep or too wide to re-indent at a bounded cost (a
+/// 1 MiB body nested 126 levels deep is 127 MB pretty) is shown raw, and
+/// re-indented text is cut at [`PRETTY_MAX_TEXT`], each with a note.
 fn body_text(body: &[u8], raw: bool) -> String {
-    if !raw && let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
-        return escape_multiline(&json_style::render(&value, JsonStyle::Pretty)).into_owned();
+    if raw {
+        return escape_bytes_multiline(body);
     }
-    escape_bytes_multiline(body)
+    match json_style::pretty_bounded(body, PRETTY_MAX_DEPTH, PRETTY_MAX_VALUES, PRETTY_MAX_TEXT) {
+        Ok((text, cut)) => {
+            let mut out = escape_multiline(&text).into_owned();
+            if cut {
+                let _ = write!(
+                    out,
+                    "\n… cut: the re-indented body is over {} MiB; --raw shows it all",
+                    PRETTY_MAX_TEXT / (1024 * 1024)
+                );
+            }
+            out
+        }
+        Err(json_style::NotPretty::NotJson) => escape_bytes_multiline(body),
+        Err(json_style::NotPretty::Shape(why)) => format!(
+            "(not re-indented: {why}; shown raw)\n{}",
+            escape_bytes_multiline(body)
+        ),
+    }
 }
+
+/// `show` re-indents JSON nested at most this deep…
+const PRETTY_MAX_DEPTH: usize = 64;
+/// …with at most this many values…
+const PRETTY_MAX_VALUES: usize = 1_000_000;
+/// …and cuts the re-indented text at this many bytes.
+const PRETTY_MAX_TEXT: usize = 16 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -245,5 +272,28 @@ mod tests {
         );
         let raw = render_whole(&sample(6, b"line\x1b[31m\n"), true);
         assert!(raw.contains("line\\x1b[31m"), "{raw}");
+    }
+
+    #[test]
+    fn show_does_not_blow_up_on_a_deep_or_huge_body() {
+        // 1 MiB nested 126 levels deep: 127 MB if pretty-printed whole.
+        let mut body = "[".repeat(126).into_bytes();
+        while body.len() < 1024 * 1024 {
+            body.extend_from_slice(b"1,");
+        }
+        body.push(b'1');
+        body.extend(std::iter::repeat_n(b']', 126));
+        let text = body_text(&body, false);
+        assert!(
+            text.starts_with("(not re-indented: the JSON is nested more than 64 levels deep"),
+            "{}",
+            &text[..200]
+        );
+        assert!(text.len() < 2 * body.len(), "{} bytes", text.len());
+        // Shallow, but past the text cap.
+        let wide = format!("[\"{}\"]", "x".repeat(PRETTY_MAX_TEXT + 1));
+        let text = body_text(wide.as_bytes(), false);
+        assert!(text.len() <= PRETTY_MAX_TEXT + 100, "{} bytes", text.len());
+        assert!(text.ends_with("over 16 MiB; --raw shows it all"));
     }
 }

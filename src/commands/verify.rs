@@ -1,23 +1,34 @@
 //! `danube-hooks verify`: a verdict on a signature, and why.
 
 use std::fmt::Write as _;
+use std::time::Instant;
 
 use crate::cli::VerifyArgs;
 use crate::commands::{Outcome, unix_now};
 use crate::display::{escape_line, to_json_line};
-use crate::signature::{self, SignatureCheck, Verdict};
+use crate::signature::{self, Checked, ForensicsBudget, SignatureCheck, Verdict};
 
 pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let secrets = args.secret.required("verify")?;
     let body = args.body.read()?;
     let now = args.now.unwrap_or_else(unix_now);
-    let check = signature::verify(
+    // The whole explanation, never skipped for load as in the listener,
+    // but within the same budget: the body may be a stranger's.
+    let check = match signature::verify_unexplained(
         &secrets,
         Some(args.header_value()),
         &body,
         now,
         args.tolerance,
-    );
+    ) {
+        Checked::Done(check, _) => check,
+        Checked::Mismatch(mismatch) => {
+            let budget = ForensicsBudget::DEFAULT;
+            let deadline = Instant::now() + budget.time;
+            let out_of_time = &mut || Instant::now() >= deadline;
+            mismatch.explain(&secrets, &body, &budget, out_of_time).0
+        }
+    };
     if args.json {
         println!("{}", to_json_line(&check));
     } else {

@@ -5,7 +5,7 @@
 //! sender that got an answer can always find its delivery in the log.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,7 +20,9 @@ use super::forward::{ForwardOutcome, Forwarder};
 use super::{ConnAction, ConnControl, Limits};
 use crate::delivery::{self, Delivery, Grouping, ResponseRecord};
 use crate::policy::{Action, Decision, PolicyHandle, Step};
-use crate::signature::{self, ParsedHeader, Secret, Verdict};
+use crate::signature::{
+    self, Checked, ForensicsBudget, Mismatch, ParsedHeader, Secret, SignatureCheck, Verdict,
+};
 use crate::store::DeliveryStore;
 
 /// The header naming the policy step that chose an answer.
@@ -34,6 +36,15 @@ const GARBAGE: &[u8] =
 
 /// Groups remembered for attempt counting before the oldest are forgotten.
 const MAX_GROUPS: usize = 100_000;
+
+/// Mismatches explained at once, each on a blocking thread within
+/// [`ForensicsBudget::DEFAULT`]; one more is answered unexplained. One core
+/// fewer than the machine has (at least one, at most four): the explanations
+/// of a flood then leave a core to the async workers, so Danube's deliveries
+/// are not held up, and hold at most a few budgets of memory.
+fn forensics_at_once() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).clamp(1, 4))
+}
 
 /// What the intake needs to know, fixed at start.
 #[derive(Debug, Clone)]
@@ -56,6 +67,8 @@ pub struct Intake {
     attempts: Mutex<HashMap<String, u32>>,
     /// First arrival of each `(t, digest)`, for replay detection.
     seen_signatures: Mutex<SeenSignatures>,
+    /// Permits for the forensics of a mismatch ([`forensics_at_once`]).
+    forensics: Arc<tokio::sync::Semaphore>,
 }
 
 impl Intake {
@@ -72,6 +85,7 @@ impl Intake {
             forwarder,
             attempts: Mutex::new(HashMap::new()),
             seen_signatures: Mutex::new(SeenSignatures::default()),
+            forensics: Arc::new(tokio::sync::Semaphore::new(forensics_at_once())),
         }
     }
 
@@ -214,13 +228,16 @@ impl Intake {
             // Two headers: which one a receiver reads depends on its
             // framework, so neither is taken (and neither keys a replay).
             (Some(first), Some(second)) => (signature::repeated_header(first, second), None),
-            (header, _) => signature::verify_parsing(
+            (header, _) => match signature::verify_unexplained(
                 &self.config.secrets,
                 header,
                 &read.bytes,
                 Utc::now().timestamp(),
                 self.config.tolerance_s,
-            ),
+            ) {
+                Checked::Done(check, parsed) => (check, parsed),
+                Checked::Mismatch(mismatch) => self.explain(mismatch, &read.bytes).await,
+            },
         };
         if read.end == BodyEnd::Complete {
             signature.hints.extend(signature::content_length_hint(
@@ -268,6 +285,40 @@ impl Intake {
             duration_ms: 0.0,
         };
         (record, end, replay_key)
+    }
+
+    /// The forensics of a mismatch, off the async workers (they cost far
+    /// more than the verdict, and a stranger chooses the body): on a
+    /// blocking thread, [`forensics_at_once`] at a time, within the budget
+    /// of time and memory. Past that the mismatch is recorded unexplained,
+    /// and a hint says why. The valid path never comes here.
+    async fn explain(
+        &self,
+        mismatch: Mismatch,
+        body: &[u8],
+    ) -> (SignatureCheck, Option<ParsedHeader>) {
+        let Ok(permit) = Arc::clone(&self.forensics).try_acquire_owned() else {
+            let (check, parsed) = mismatch.unexplained(
+                "other mismatches were being explained (the limit at once is one core fewer \
+                 than the machine has); `danube-hooks verify` explains this body offline",
+            );
+            return (check, Some(parsed));
+        };
+        let fallback = mismatch.clone();
+        let secrets = self.config.secrets.clone();
+        // A copy, so the record keeps its body whatever becomes of the
+        // task; only as many exist as explanations run at once.
+        let body = body.to_vec();
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let budget = ForensicsBudget::DEFAULT;
+            let deadline = Instant::now() + budget.time;
+            mismatch.explain(&secrets, &body, &budget, &mut || Instant::now() >= deadline)
+        });
+        let (check, parsed) = task
+            .await
+            .unwrap_or_else(|err| fallback.unexplained(&format!("the forensics failed: {err}")));
+        (check, Some(parsed))
     }
 
     /// Flag a second arrival of the same `t` and digest (SPEC §6).
@@ -773,6 +824,68 @@ mod tests {
         let mut digest = [0; 32];
         digest[..8].copy_from_slice(&n.to_le_bytes());
         ReplayKey { t: 1, digest }
+    }
+
+    fn mismatch_of(secret: &Secret, body: &[u8]) -> Mismatch {
+        let header = signature::sign(&Secret::new("whsec_someoneelsessecret0000"), 5, body);
+        match signature::verify_unexplained(
+            std::slice::from_ref(secret),
+            Some(&header),
+            body,
+            5,
+            300,
+        ) {
+            Checked::Mismatch(mismatch) => mismatch,
+            Checked::Done(check, _) => panic!("not a mismatch: {check:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn mismatches_past_the_limit_at_once_are_recorded_unexplained() {
+        let secret = Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let (store, _) =
+            DeliveryStore::open(crate::store::StoreConfig::memory()).expect("a store in memory");
+        let intake = Intake::new(
+            IntakeConfig {
+                secrets: vec![secret.clone()],
+                tolerance_s: 300,
+                reject_invalid: false,
+                grouping: Grouping::BodyHash,
+                limits: Limits::default(),
+            },
+            PolicyHandle::new(crate::policy::Policy::default_for(false)),
+            store,
+            None,
+        );
+        let body = br#"{"event":"workflow.completed"}"#;
+        // Every permit taken, as by a flood of mismatches being explained.
+        let held = Arc::clone(&intake.forensics)
+            .acquire_many_owned(forensics_at_once() as u32)
+            .await
+            .unwrap();
+        let (check, parsed) = intake.explain(mismatch_of(&secret, body), body).await;
+        assert_eq!(check.verdict, Verdict::Mismatch);
+        assert!(parsed.is_some());
+        assert!(
+            check.hints.iter().any(|h| h.starts_with(
+                "forensics skipped: other mismatches were being explained (the limit at once"
+            )),
+            "{:#?}",
+            check.hints
+        );
+        // A permit free: explained, on a blocking thread, and the permit
+        // given back afterwards.
+        drop(held);
+        let (check, _) = intake.explain(mismatch_of(&secret, body), body).await;
+        assert!(
+            check
+                .hints
+                .iter()
+                .any(|h| h.contains("no common alteration")),
+            "{:#?}",
+            check.hints
+        );
+        assert_eq!(intake.forensics.available_permits(), forensics_at_once());
     }
 
     #[test]

@@ -22,6 +22,12 @@ use crate::signature::Verdict;
 
 /// Deliveries kept in memory: the newest this many.
 pub const HISTORY_CAP: usize = 10_000;
+/// Bytes of deliveries kept in memory (SPEC §9: every in-memory history
+/// has a byte budget). Past it, the oldest deliveries keep their summary
+/// and drop their body, which is read back from the store when shown; if
+/// the summaries alone pass it, the oldest go. 10,000 bodies of 1 MiB once
+/// took the dashboard to 1.66 GB.
+pub const HISTORY_BYTES: usize = 64 * 1024 * 1024;
 
 /// What the dashboard shows about its own setup; fixed at start.
 #[derive(Debug, Clone)]
@@ -44,6 +50,8 @@ pub struct AppConfig {
     pub utc_offset: FixedOffset,
     /// The most deliveries kept in memory.
     pub history_cap: usize,
+    /// The most bytes of deliveries kept in memory ([`HISTORY_BYTES`]).
+    pub history_bytes: usize,
 }
 
 /// Which pane the movement keys act on.
@@ -348,6 +356,19 @@ pub struct App {
     pub policy: PolicyHandle,
     /// The newest deliveries, in id order.
     history: VecDeque<Arc<Delivery>>,
+    /// How many of `history`'s oldest have had their body dropped: always
+    /// a prefix, since bodies are dropped oldest first.
+    stripped: usize,
+    /// [`weight`] of everything in `history`, within `history_bytes`.
+    held_bytes: usize,
+    /// The selected delivery whole, read back from the store after its
+    /// body was dropped; at most one.
+    opened: Option<Arc<Delivery>>,
+    /// The id whose body is being read back, so it is asked for once.
+    reading_back: Option<u64>,
+    /// The id whose body could not be read back: not asked for again
+    /// until the selection moves.
+    failed_read_back: Option<u64>,
     /// The deliveries of `history` that pass `filter`, in id order.
     list: VecDeque<Arc<Delivery>>,
     /// Index into `list`; `None` only when it is empty.
@@ -386,6 +407,11 @@ impl App {
             config,
             policy,
             history: VecDeque::new(),
+            stripped: 0,
+            held_bytes: 0,
+            opened: None,
+            reading_back: None,
+            failed_read_back: None,
             list: VecDeque::new(),
             selected: None,
             anchor: None,
@@ -432,8 +458,86 @@ impl App {
         self.selected
     }
 
+    /// The selected delivery: whole when it was read back from the store.
     pub fn selected(&self) -> Option<&Arc<Delivery>> {
-        self.list.get(self.selected?)
+        let selected = self.list.get(self.selected?)?;
+        match &self.opened {
+            Some(opened) if opened.id == selected.id => Some(opened),
+            _ => Some(selected),
+        }
+    }
+
+    /// Why `delivery`'s body is not in memory, when it is not: a sentence
+    /// for the body tab and the status line.
+    pub fn body_absence(&self, delivery: &Delivery) -> Option<String> {
+        if !body_left_out(delivery) || self.opened.as_ref().is_some_and(|o| o.id == delivery.id) {
+            return None;
+        }
+        let budget = self.config.history_bytes / (1024 * 1024);
+        Some(match &self.config.store_path {
+            Some(_) if self.reading_back == Some(delivery.id) => format!(
+                "the body of #{} is not in memory (the dashboard keeps the newest {budget} \
+                 MiB); reading it back from the store…",
+                delivery.id
+            ),
+            Some(_) => format!(
+                "the body of #{} could not be read back from the store; `danube-hooks show {}` \
+                 prints it",
+                delivery.id, delivery.id
+            ),
+            None => format!(
+                "the body of #{} is gone from memory (the dashboard keeps the newest {budget} \
+                 MiB, and --no-store keeps no log to read it back from)",
+                delivery.id
+            ),
+        })
+    }
+
+    /// The id of the selected delivery when its body must be read back
+    /// from the store; marks it asked for, so the event loop reads it once
+    /// per selection.
+    pub fn body_to_read_back(&mut self) -> Option<u64> {
+        self.config.store_path.as_ref()?;
+        let selected = self.list.get(self.selected?)?;
+        let wanted = body_left_out(selected)
+            && self.opened.as_ref().is_none_or(|o| o.id != selected.id)
+            && self.reading_back.is_none()
+            && self.failed_read_back != Some(selected.id);
+        wanted.then(|| {
+            self.reading_back = Some(selected.id);
+            selected.id
+        })
+    }
+
+    /// A body read back from the store: kept while its delivery is selected.
+    pub fn read_back(&mut self, id: u64, result: Result<Delivery, String>) {
+        if self.reading_back == Some(id) {
+            self.reading_back = None;
+        }
+        match result {
+            Ok(delivery)
+                if self
+                    .list
+                    .get(self.selected.unwrap_or(usize::MAX))
+                    .is_some_and(|d| d.id == id) =>
+            {
+                self.opened = Some(Arc::new(delivery));
+            }
+            Ok(_) => {}
+            Err(error) => {
+                // Asked again only when the selection comes back to it.
+                self.opened = None;
+                self.set_status(
+                    StatusKind::Error,
+                    format!("could not read #{id} back from the store: {error}"),
+                );
+                self.failed_read_back = Some(id);
+            }
+        }
+    }
+
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
     }
 
     /// The attempts of `delivery`'s group still in memory, in id order.
@@ -488,6 +592,7 @@ impl App {
         }
         self.last_id = delivery.id;
         self.counters.count(&delivery);
+        self.held_bytes += weight(&delivery);
         self.history.push_back(Arc::clone(&delivery));
         if self.filter.matches(&delivery) {
             self.list.push_back(delivery);
@@ -495,10 +600,15 @@ impl App {
                 self.select(self.list.len() - 1);
             }
         }
-        while self.history.len() > self.config.history_cap.max(1) {
+        self.strip_bodies();
+        while self.history.len() > self.config.history_cap.max(1)
+            || (self.held_bytes > self.config.history_bytes && self.history.len() > 1)
+        {
             let Some(oldest) = self.history.pop_front() else {
                 break;
             };
+            self.held_bytes -= weight(&oldest);
+            self.stripped = self.stripped.saturating_sub(1);
             if self.list.front().is_some_and(|d| Arc::ptr_eq(d, &oldest)) {
                 self.list.pop_front();
                 self.top = self.top.saturating_sub(1);
@@ -514,6 +624,28 @@ impl App {
             }
         }
         self.ensure_visible();
+    }
+
+    /// Past the byte budget, drop the bodies of the oldest deliveries that
+    /// still have one (the newest always keeps its own). The summary stays
+    /// in the list; the body is read back from the store when shown.
+    fn strip_bodies(&mut self) {
+        while self.held_bytes > self.config.history_bytes && self.stripped + 1 < self.history.len()
+        {
+            let index = self.stripped;
+            self.stripped += 1;
+            let whole = &self.history[index];
+            if whole.body.is_empty() {
+                continue;
+            }
+            let summary = Arc::new(whole.without_body());
+            self.held_bytes -= weight(whole) - weight(&summary);
+            let id = summary.id;
+            if let Ok(at) = self.list.binary_search_by_key(&id, |d| d.id) {
+                self.list[at] = Arc::clone(&summary);
+            }
+            self.history[index] = summary;
+        }
     }
 
     /// The dashboard fell behind and could not read `missed` back.
@@ -568,6 +700,14 @@ impl App {
     }
 
     fn normal_key(&mut self, key: KeyEvent) -> Effect {
+        // Replay and copy need the body: not a summary whose body is out
+        // of memory and not yet read back.
+        if matches!(key.code, KeyCode::Char('r' | 'R' | 'c'))
+            && let Some(absence) = self.selected().and_then(|d| self.body_absence(d))
+        {
+            self.set_status(StatusKind::Error, absence);
+            return Effect::None;
+        }
         match key.code {
             KeyCode::Char('q') => return Effect::Quit,
             KeyCode::Char('?') => self.mode = Mode::Help,
@@ -707,7 +847,15 @@ impl App {
             return;
         }
         let index = index.min(self.list.len() - 1);
-        self.anchor = Some(self.list[index].id);
+        let id = self.list[index].id;
+        self.anchor = Some(id);
+        if self.opened.as_ref().is_some_and(|o| o.id != id) {
+            // One body read back at a time: the one on screen.
+            self.opened = None;
+        }
+        if self.failed_read_back.is_some_and(|failed| failed != id) {
+            self.failed_read_back = None;
+        }
         if self.selected != Some(index) {
             self.selected = Some(index);
             self.detail_scroll = 0;
@@ -875,6 +1023,45 @@ impl App {
     }
 }
 
+/// Whether `delivery` came without its body, or had it dropped here: the
+/// store leaves bodies out of its broadcast past the broadcast's byte
+/// budget, and the history drops them past its own. A record otherwise
+/// keeps every byte it counts, unless it was truncated.
+fn body_left_out(delivery: &Delivery) -> bool {
+    if delivery.body_truncated {
+        delivery.body.is_empty() && delivery.body_size > 0
+    } else {
+        delivery.body.len() as u64 != delivery.body_size
+    }
+}
+
+/// What a delivery costs in memory, near enough: its variable parts (the
+/// body, headers, path, hints, the forward's preview) and a fixed share
+/// for the rest.
+fn weight(delivery: &Delivery) -> usize {
+    const FIXED: usize = 512;
+    let headers: usize = delivery
+        .headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 48)
+        .sum();
+    let hints: usize = delivery.signature.hints.iter().map(String::len).sum();
+    let forward = delivery.forward.as_ref().map_or(0, |f| {
+        f.url.len()
+            + f.error.as_ref().map_or(0, String::len)
+            + f.body_preview.as_ref().map_or(0, String::len)
+    });
+    FIXED
+        + delivery.body.capacity()
+        + headers
+        + delivery.path.len()
+        + delivery.group.len()
+        + delivery.event.as_ref().map_or(0, String::len)
+        + delivery.signature.detail.len()
+        + hints
+        + forward
+}
+
 /// `re-signed` or `as-is`.
 pub fn replay_label(mode: ReplayMode) -> &'static str {
     match mode {
@@ -928,6 +1115,7 @@ mod tests {
             color: true,
             utc_offset: FixedOffset::east_opt(0).unwrap(),
             history_cap: HISTORY_CAP,
+            history_bytes: HISTORY_BYTES,
         }
     }
 
@@ -1269,5 +1457,131 @@ mod tests {
         assert_eq!(app.counters.by_class, [0, 2, 0, 0, 1]);
         assert_eq!(app.counters.no_answer, 1);
         assert_eq!(app.counters.valid, 4);
+    }
+
+    fn app_with_budget(bytes: usize, store: bool) -> App {
+        let mut config = config();
+        config.history_bytes = bytes;
+        if !store {
+            config.store_path = None;
+        }
+        let mut app = App::new(config, PolicyHandle::new(Policy::default_for(false)));
+        app.set_geometry(5, 10, 100);
+        app
+    }
+
+    fn with_body(id: u64, size: usize) -> Arc<Delivery> {
+        let mut body = format!(r#"{{"event":"workflow.completed","n":{id},"pad":""#).into_bytes();
+        body.resize(size - 2, b'x');
+        body.extend_from_slice(b"\"}");
+        Arc::new(sample(id, &body))
+    }
+
+    #[test]
+    fn the_history_is_bounded_by_bytes_not_by_count() {
+        const BUDGET: usize = 256 * 1024;
+        let mut app = app_with_budget(BUDGET, true);
+        for id in 1..=2_000 {
+            app.ingest(with_body(id, 16 * 1024));
+            assert!(
+                app.held_bytes() <= BUDGET,
+                "after #{id}: {} bytes held",
+                app.held_bytes()
+            );
+        }
+        assert_eq!(app.counters.total, 2_000, "counters count everything seen");
+        // Far more summaries than bodies fit in the budget.
+        assert!(
+            app.history_len() > BUDGET / (16 * 1024) * 4,
+            "{}",
+            app.history_len()
+        );
+        assert!(app.history_len() < 2_000, "the oldest summaries go too");
+        // The newest keep their body, the oldest only their summary.
+        let newest = app.selected().unwrap();
+        assert_eq!((newest.id, newest.body.len()), (2_000, 16 * 1024));
+        assert_eq!(app.body_absence(newest), None);
+        press(&mut app, "g");
+        let oldest = Arc::clone(app.selected().unwrap());
+        assert!(oldest.body.is_empty() && oldest.body_size == 16 * 1024);
+        assert_eq!(oldest.event.as_deref(), Some("workflow.completed"));
+        // A summary weighs what it holds, not what its body did.
+        assert!(weight(&oldest) < 2048, "{}", weight(&oldest));
+    }
+
+    #[test]
+    fn an_old_body_is_read_back_once_and_kept_while_it_is_shown() {
+        let mut app = app_with_budget(64 * 1024, true);
+        for id in 1..=50 {
+            app.ingest(with_body(id, 8 * 1024));
+        }
+        press(&mut app, "g");
+        let id = app.selected().unwrap().id;
+        let absence = app.body_absence(app.selected().unwrap());
+        assert!(
+            absence.unwrap().contains("could not be read back"),
+            "not asked yet"
+        );
+        // Replay and copy need the body.
+        assert_eq!(press(&mut app, "rc"), vec![]);
+        assert_eq!(app.status().unwrap().kind, StatusKind::Error);
+        assert_eq!(app.body_to_read_back(), Some(id));
+        assert_eq!(app.body_to_read_back(), None, "asked for once");
+        let absence = app.body_absence(app.selected().unwrap()).unwrap();
+        assert!(
+            absence.contains("reading it back from the store"),
+            "{absence}"
+        );
+        let whole = Delivery::clone(&with_body(id, 8 * 1024));
+        app.read_back(id, Ok(whole.clone()));
+        let selected = Arc::clone(app.selected().unwrap());
+        assert_eq!(*selected, whole);
+        assert_eq!(app.body_absence(&selected), None);
+        assert_eq!(press(&mut app, "c"), vec![Effect::Copy(selected)]);
+        // Moving on lets it go; coming back reads it again.
+        press(&mut app, "j");
+        assert!(app.opened.is_none());
+        press(&mut app, "k");
+        assert_eq!(app.body_to_read_back(), Some(id));
+        // A failed read is said, and not retried in a loop.
+        app.read_back(id, Err("No such file or directory".into()));
+        assert!(app.status().unwrap().text.contains("No such file"));
+        assert_eq!(app.body_to_read_back(), None);
+    }
+
+    #[test]
+    fn a_delivery_the_broadcast_sent_without_its_body_is_read_back_too() {
+        let mut app = app_with_budget(HISTORY_BYTES, true);
+        let whole = with_body(1, 4096);
+        app.ingest(Arc::new(whole.without_body()));
+        let selected = Arc::clone(app.selected().unwrap());
+        assert!(app.body_absence(&selected).is_some());
+        assert_eq!(app.body_to_read_back(), Some(1));
+        app.read_back(1, Ok(Delivery::clone(&whole)));
+        assert_eq!(app.selected().unwrap().body, whole.body);
+        // A body that is simply empty, or cut short on the wire, is not
+        // missing.
+        let mut truncated = sample(2, b"");
+        (truncated.body_size, truncated.body_truncated) = (0, false);
+        app.ingest(Arc::new(truncated));
+        assert_eq!(app.body_absence(app.selected().unwrap()), None);
+        let mut cut = sample(3, b"{\"a\"");
+        (cut.body_size, cut.body_truncated) = (100, true);
+        app.ingest(Arc::new(cut));
+        assert_eq!(app.body_absence(app.selected().unwrap()), None);
+    }
+
+    #[test]
+    fn without_a_store_an_old_body_is_said_to_be_gone() {
+        let mut app = app_with_budget(64 * 1024, false);
+        for id in 1..=50 {
+            app.ingest(with_body(id, 8 * 1024));
+        }
+        press(&mut app, "g");
+        assert_eq!(app.body_to_read_back(), None);
+        let absence = app.body_absence(app.selected().unwrap()).unwrap();
+        assert!(absence.contains("gone from memory"), "{absence}");
+        assert!(absence.contains("--no-store"), "{absence}");
+        assert_eq!(press(&mut app, "R"), vec![]);
     }
 }

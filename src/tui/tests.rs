@@ -41,6 +41,7 @@ fn config(forwarding: bool) -> AppConfig {
         color: true,
         utc_offset: FixedOffset::east_opt(0).unwrap(),
         history_cap: HISTORY_CAP,
+        history_bytes: super::app::HISTORY_BYTES,
     }
 }
 
@@ -602,6 +603,12 @@ async fn a_lagging_dashboard_reads_what_it_missed_back_from_the_store() {
     );
     assert_eq!(app.counters.total, 5);
     assert_eq!(app.skipped, 0);
+    // Read back as summaries, one record at a time: a body comes back
+    // from the store when its delivery is shown.
+    press(&mut app, "g");
+    assert_eq!(app.selected().unwrap().id, 1);
+    assert!(app.selected().unwrap().body.is_empty());
+    assert_eq!(app.body_to_read_back(), Some(1));
     store.close().await;
 }
 
@@ -621,6 +628,7 @@ async fn without_a_store_a_lag_is_shown_as_skipped() {
         .unwrap();
     let mut looping = test_loop(events_rx, None, &dir.0);
     let mut app = app(false);
+    app.config.store_path = None;
     looping.drain_store(&mut app).await;
     assert_eq!(app.skipped, 4);
     assert_eq!(ids(&app), vec![5]);
@@ -654,4 +662,66 @@ fn the_detail_scrolls_within_its_content() {
     press_code(&mut app, KeyCode::Tab);
     press(&mut app, "k");
     assert!(screen(&mut app, 80, 24).contains(" 1–10/"));
+}
+
+/// `depth` levels of arrays around `1,1,1,…`: about `size` bytes.
+fn nested(depth: usize, size: usize) -> Vec<u8> {
+    let mut body = "[".repeat(depth).into_bytes();
+    while body.len() + depth + 2 < size {
+        body.extend_from_slice(b"1,");
+    }
+    body.push(b'1');
+    body.extend(std::iter::repeat_n(b']', depth));
+    body
+}
+
+#[test]
+fn any_body_is_drawn_within_a_bounded_amount_of_work_and_says_it_is_cut() {
+    // The body that froze the body tab for 5 s (issue 12): 1 MiB nested
+    // 126 levels deep, 127 MB once pretty-printed; and one that is small
+    // enough to re-indent but far larger indented.
+    let deep = nested(126, 1024 * 1024);
+    let indented = nested(60, 30 * 1024);
+    let cases: [(&[u8], char, &[&str]); 4] = [
+        (
+            &deep,
+            'p',
+            &["the first 64 KiB shown", "not re-indented (over 64 KiB)"],
+        ),
+        (&deep, 'r', &["the first 64 KiB shown · raw"]),
+        (&deep, 'h', &["the first 64 KiB shown · hex"]),
+        (&indented, 'p', &["JSON re-indented"]),
+    ];
+    let area = Rect::new(0, 0, 80, 24);
+    for (body, mode, notes) in cases {
+        let mut app = app(false);
+        let mut d = sample(1, body);
+        d.body_size = body.len() as u64;
+        app.ingest(Arc::new(d));
+        press(&mut app, "3");
+        let presses = match mode {
+            'p' => "",
+            'r' => "b",
+            _ => "bb",
+        };
+        press(&mut app, presses);
+        let text = screen(&mut app, 80, 24);
+        for note in notes {
+            assert!(text.contains(note), "mode {mode}: no {note:?} in\n{text}");
+        }
+        // Every row of the tab is counted each frame, and the rows on
+        // screen built: bounded by what is shown, not by the body.
+        let (_, max_scroll) = super::view::detail_geometry(&app, area);
+        assert!(max_scroll < 40_000, "mode {mode}: {max_scroll} rows");
+        // The note at the end says the view is cut, and how to see it all.
+        press_code(&mut app, KeyCode::Tab);
+        press_code(&mut app, KeyCode::End);
+        let end = screen(&mut app, 80, 24);
+        let cut_note = if body.len() > 64 * 1024 {
+            "… cut: the first 64 KiB"
+        } else {
+            "… cut: re-indented, it is over 256 KiB"
+        };
+        assert!(end.contains(cut_note), "mode {mode}: no cut note in\n{end}");
+    }
 }

@@ -24,7 +24,7 @@ use unicode_width::{UnicodeWidthChar as _, UnicodeWidthStr as _};
 use super::app::{App, BodyMode, Focus, Mode, Picker, StatusKind, Tab};
 use crate::delivery::{Delivery, format_duration_ms, format_ms};
 use crate::display::{ascii_row, escape_bytes_multiline, escape_line, escape_multiline, hex_row};
-use crate::json_style::{self, JsonStyle};
+use crate::json_style;
 use crate::signature::Verdict;
 
 /// Rows of the header.
@@ -403,10 +403,17 @@ fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     ));
     if app.skipped > 0 {
         third.push(Span::styled(
-            format!(
-                "  │ {} skipped (fell behind; --no-store keeps no log to read back)",
-                app.skipped
-            ),
+            if app.config.store_path.is_some() {
+                format!(
+                    "  │ {} not shown (fell behind; `danube-hooks log` lists them)",
+                    app.skipped
+                )
+            } else {
+                format!(
+                    "  │ {} skipped (fell behind; --no-store keeps no log to read back)",
+                    app.skipped
+                )
+            },
             theme.bold(Color::Yellow),
         ));
     }
@@ -847,7 +854,10 @@ fn detail_content(
     match app.tab {
         Tab::Overview => overview(app, &theme, delivery, &mut rows),
         Tab::Headers => headers(&theme, delivery, &mut rows),
-        Tab::Body => body(app.body_mode, &theme, delivery, &mut rows),
+        Tab::Body => match app.body_absence(delivery) {
+            Some(absence) => rows.plain(absence, theme.dim()),
+            None => body(app.body_mode, &theme, delivery, &mut rows),
+        },
         Tab::Response => response(app, &theme, delivery, &mut rows),
     }
     (rows.total, rows.out)
@@ -1137,6 +1147,18 @@ fn headers(theme: &Theme, d: &Delivery, rows: &mut Rows) {
     }
 }
 
+/// The body tab shows at most this many bytes of a body, raw or hex: a
+/// frame is built two or three times (layout, then draw), and must be
+/// done within its budget whatever the body.
+const BODY_VIEW_BYTES: usize = 64 * 1024;
+/// The body tab re-indents JSON of at most [`BODY_VIEW_BYTES`] bytes that
+/// nests at most this deep…
+const PRETTY_MAX_DEPTH: usize = 64;
+/// …with at most this many values (both checked on the bytes first)…
+const PRETTY_MAX_VALUES: usize = 20_000;
+/// …and cuts the re-indented text at this many bytes.
+const PRETTY_MAX_TEXT: usize = 256 * 1024;
+
 fn body(mode: BodyMode, theme: &Theme, d: &Delivery, rows: &mut Rows) {
     let mut about = format!("{} bytes", d.body_size);
     if d.body_truncated {
@@ -1146,28 +1168,75 @@ fn body(mode: BodyMode, theme: &Theme, d: &Delivery, rows: &mut Rows) {
         rows.plain(format!("{about} · (empty body)"), theme.dim());
         return;
     }
+    let shown = &d.body[..d.body.len().min(BODY_VIEW_BYTES)];
+    if shown.len() < d.body.len() {
+        let _ = write!(about, ", the first {} KiB shown", BODY_VIEW_BYTES / 1024);
+    }
+    let cut = (shown.len() < d.body.len()).then(|| {
+        format!(
+            "… cut: the first {} KiB of {} bytes shown; `danube-hooks show {} --raw` prints it all",
+            BODY_VIEW_BYTES / 1024,
+            d.body.len(),
+            d.id
+        )
+    });
     match mode {
         BodyMode::Pretty => {
-            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&d.body) {
-                rows.plain(
-                    format!("{about} · JSON re-indented (b: raw shows the exact bytes)"),
-                    theme.dim(),
-                );
-                for line in json_style::render(&value, JsonStyle::Pretty).lines() {
-                    rows.line(json_segments(line, theme));
-                }
+            // `Err(None)`: too large to try.
+            let pretty = if cut.is_some() {
+                Err(None)
             } else {
-                rows.plain(format!("{about} · not JSON, shown raw"), theme.dim());
-                raw_lines(d, rows);
+                json_style::pretty_bounded(
+                    shown,
+                    PRETTY_MAX_DEPTH,
+                    PRETTY_MAX_VALUES,
+                    PRETTY_MAX_TEXT,
+                )
+                .map_err(Some)
+            };
+            match pretty {
+                Ok((text, text_cut)) => {
+                    rows.plain(
+                        format!("{about} · JSON re-indented (b: raw shows the exact bytes)"),
+                        theme.dim(),
+                    );
+                    for line in text.lines() {
+                        rows.line(json_segments(line, theme));
+                    }
+                    if text_cut {
+                        rows.plain(
+                            format!(
+                                "… cut: re-indented, it is over {} KiB; b: raw shows the bytes",
+                                PRETTY_MAX_TEXT / 1024
+                            ),
+                            theme.dim(),
+                        );
+                    }
+                }
+                Err(Some(json_style::NotPretty::NotJson)) => {
+                    rows.plain(format!("{about} · not JSON, shown raw"), theme.dim());
+                    raw_lines(shown, rows);
+                }
+                Err(why) => {
+                    let why = why.map_or_else(
+                        || format!("over {} KiB", BODY_VIEW_BYTES / 1024),
+                        |why| why.to_string(),
+                    );
+                    rows.plain(
+                        format!("{about} · not re-indented ({why}), shown raw"),
+                        theme.dim(),
+                    );
+                    raw_lines(shown, rows);
+                }
             }
         }
         BodyMode::Raw => {
             rows.plain(format!("{about} · raw, escaped"), theme.dim());
-            raw_lines(d, rows);
+            raw_lines(shown, rows);
         }
         BodyMode::Hex => {
             rows.plain(format!("{about} · hex"), theme.dim());
-            for (i, chunk) in d.body.chunks(16).enumerate() {
+            for (i, chunk) in shown.chunks(16).enumerate() {
                 rows.line(vec![
                     (format!("{:08x}  ", i * 16), theme.dim()),
                     (hex_row(chunk), theme.json_number()),
@@ -1176,10 +1245,13 @@ fn body(mode: BodyMode, theme: &Theme, d: &Delivery, rows: &mut Rows) {
             }
         }
     }
+    if let Some(cut) = cut {
+        rows.plain(cut, theme.dim());
+    }
 }
 
-fn raw_lines(d: &Delivery, rows: &mut Rows) {
-    let text = escape_bytes_multiline(&d.body);
+fn raw_lines(body: &[u8], rows: &mut Rows) {
+    let text = escape_bytes_multiline(body);
     for line in text.split('\n') {
         rows.plain(line.replace('\t', "    "), Style::new());
     }

@@ -1079,7 +1079,7 @@ pub fn content_length_hint(declared: Option<&str>, received: usize) -> Option<St
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use base64::Engine as _;
 
@@ -1601,7 +1601,9 @@ mod tests {
         explain_mismatch(&[secret()], mismatch.parsed(), body, budget, &mut || false)
     }
 
-    fn nested(depth: usize, size: usize) -> Vec<u8> {
+    /// `depth` levels of JSON arrays around `1,1,1,…`: about `size` bytes,
+    /// the costliest shape to parse or re-indent (also the dashboard's tests).
+    pub(crate) fn nested(depth: usize, size: usize) -> Vec<u8> {
         let mut body = "[".repeat(depth).into_bytes();
         while body.len() + depth + 2 < size {
             body.extend_from_slice(b"1,");

@@ -20,12 +20,7 @@ const BOUND_KIB: u64 = 64 * 1024;
 
 /// The peak resident size (`VmHWM`) of process `pid` ("self" for this one), in KiB.
 fn peak_kib(pid: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM in /proc/<pid>/status");
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    common::proc_status_kib(pid, "VmHWM")
 }
 
 /// One real record of about 1 MB (a 700 KiB body), as the listener wrote it.

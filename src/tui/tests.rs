@@ -664,16 +664,7 @@ fn the_detail_scrolls_within_its_content() {
     assert!(screen(&mut app, 80, 24).contains(" 1–10/"));
 }
 
-/// `depth` levels of arrays around `1,1,1,…`: about `size` bytes.
-fn nested(depth: usize, size: usize) -> Vec<u8> {
-    let mut body = "[".repeat(depth).into_bytes();
-    while body.len() + depth + 2 < size {
-        body.extend_from_slice(b"1,");
-    }
-    body.push(b'1');
-    body.extend(std::iter::repeat_n(b']', depth));
-    body
-}
+use crate::signature::tests::nested;
 
 #[test]
 fn any_body_is_drawn_within_a_bounded_amount_of_work_and_says_it_is_cut() {

@@ -615,3 +615,26 @@ pub fn raw_request(path: &str, headers: &[(&str, &[u8])], body: &[u8]) -> Vec<u8
     bytes.extend_from_slice(body);
     bytes
 }
+
+/// A field of `/proc/PID/status` in KiB (`VmHWM`, the peak resident set;
+/// `VmRSS`, the resident set now); `pid` may be `self`.
+pub fn proc_status_kib(pid: &str, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc is there");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
+
+/// `depth` levels of JSON arrays around `1,1,1,…`, `size` bytes in all:
+/// the costliest shape for anything that parses or re-indents a body.
+pub fn nested_json(depth: usize, size: usize) -> Vec<u8> {
+    let mut body = "[".repeat(depth).into_bytes();
+    while body.len() + depth + 2 < size {
+        body.extend_from_slice(b"1,");
+    }
+    body.push(b'1');
+    body.extend(std::iter::repeat_n(b']', depth));
+    body
+}

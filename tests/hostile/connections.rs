@@ -204,6 +204,15 @@ fn silent_connections(listener: &Listener, n: usize) -> Vec<TcpStream> {
     streams
 }
 
+/// A new connection that has sent one keep-alive delivery of `event`.
+fn send_keep_alive(listener: &Listener, event: &str, n: u64) -> TcpStream {
+    let mut stream = TcpStream::connect(listener.addr).unwrap();
+    stream
+        .write_all(&keep_alive_request(&event_body(event, n)))
+        .unwrap();
+    stream
+}
+
 fn keep_alive_request(body: &[u8]) -> Vec<u8> {
     let request = String::from_utf8(request_bytes("/", &[], body)).unwrap();
     request.replace("Connection: close\r\n", "").into_bytes()
@@ -298,13 +307,7 @@ fn held_and_delayed_answers_at_the_cap_are_not_closed_for_a_newcomer() {
         "--respond",
         "workflow.completed=2s+200",
     ]);
-    let send = |event: &str, n: u64| {
-        let mut stream = TcpStream::connect(listener.addr).unwrap();
-        stream
-            .write_all(&keep_alive_request(&event_body(event, n)))
-            .unwrap();
-        stream
-    };
+    let send = |event: &str, n: u64| send_keep_alive(&listener, event, n);
     let held = send("workflow.failed", 30);
     assert_eq!(listener.next_record()["response"]["action"], "timeout");
     let mut delayed = send("workflow.completed", 31);
@@ -506,13 +509,7 @@ fn at_the_cap_answers_in_progress_and_a_steady_body_outlast_the_grace() {
         "--respond",
         "workflow.completed=4s+200",
     ]);
-    let send = |event: &str, n: u64| {
-        let mut stream = TcpStream::connect(listener.addr).unwrap();
-        stream
-            .write_all(&keep_alive_request(&event_body(event, n)))
-            .unwrap();
-        stream
-    };
+    let send = |event: &str, n: u64| send_keep_alive(&listener, event, n);
     let held = send("workflow.failed", 60);
     assert_eq!(listener.next_record()["response"]["action"], "timeout");
     let mut delayed = send("workflow.completed", 61);

@@ -11,57 +11,21 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::common::{Listener, SECRET, exchange, now, request_bytes, signed_post};
+use crate::common::{
+    Listener, SECRET, exchange, nested_json, now, proc_status_kib, request_bytes, signed_post,
+};
 
 const MIB: usize = 1024 * 1024;
 
-/// `depth` levels of arrays around `1,1,1,…`: `size` bytes in all.
-fn nested(depth: usize, size: usize) -> Vec<u8> {
-    let mut body = "[".repeat(depth).into_bytes();
-    while body.len() + depth + 2 < size {
-        body.extend_from_slice(b"1,");
-    }
-    body.push(b'1');
-    body.extend(std::iter::repeat_n(b']', depth));
-    body
-}
-
 /// POST `body` with a well-formed signature made with the wrong key.
 fn hostile_post(addr: SocketAddr, body: &[u8]) -> u16 {
-    let header = danube_hooks::signature::sign(
-        &danube_hooks::signature::Secret::new("whsec_notthesecretatallnotthesecret"),
-        now(),
-        body,
-    );
-    exchange(
-        addr,
-        &request_bytes(
-            "/webhooks/danube",
-            &[
-                ("Content-Type", "application/json"),
-                ("X-Danube-Signature", &header),
-            ],
-            body,
-        ),
-        Duration::from_secs(30),
-    )
-    .status()
-}
-
-/// `VmHWM` (the peak resident set) of a process, in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc is there");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/PID/status")
+    signed_post(addr, "whsec_notthesecretatallnotthesecret", now(), body).status()
 }
 
 #[test]
 fn a_deep_body_is_explained_within_the_budget_and_says_where_it_stopped() {
     let listener = Listener::start(&["--secret", SECRET, "--no-store", "--json"]);
-    let body = nested(126, MIB - 64);
+    let body = nested_json(126, MIB - 64);
     assert_eq!(hostile_post(listener.addr, &body), 200);
     let record = listener.next_record();
     assert_eq!(record["signature"]["verdict"], "mismatch");
@@ -77,7 +41,7 @@ fn a_deep_body_is_explained_within_the_budget_and_says_where_it_stopped() {
 
 #[test]
 fn verify_explains_a_hostile_body_within_the_same_budget() {
-    let body = nested(126, MIB);
+    let body = nested_json(126, MIB);
     let header = danube_hooks::signature::sign(
         &danube_hooks::signature::Secret::new("whsec_notthesecretatallnotthesecret"),
         now(),
@@ -117,7 +81,7 @@ fn a_flood_of_hostile_mismatches_holds_back_no_valid_delivery() {
     // unoptimized with this crate, about 2 ms in release; that is the
     // intake's cost, not the forensics', and the release figure is in the
     // bound.)
-    let bodies = Arc::new([nested(126, MIB), nested(1, MIB)]);
+    let bodies = Arc::new([nested_json(126, MIB), nested_json(1, MIB)]);
     let senders: Vec<_> = (0..6)
         .map(|i| {
             let (stop, sent, bodies) = (Arc::clone(&stop), Arc::clone(&sent), Arc::clone(&bodies));
@@ -147,7 +111,7 @@ fn a_flood_of_hostile_mismatches_holds_back_no_valid_delivery() {
         sender.join().expect("a hostile sender");
     }
     let hostile = sent.load(Ordering::Relaxed);
-    let peak_kib = peak_rss_kib(listener.child.id());
+    let peak_kib = proc_status_kib(&listener.child.id().to_string(), "VmHWM");
     latencies.sort();
     let slowest = *latencies.last().unwrap();
     eprintln!(
@@ -247,12 +211,7 @@ impl Dashboard {
 
     /// `VmRSS` now, in KiB.
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap();
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc/PID/status")
+        proc_status_kib(&self.pid.to_string(), "VmRSS")
     }
 }
 
@@ -279,7 +238,7 @@ fn the_dashboards_memory_is_bounded_by_bytes_not_by_count() {
     // 1 MiB records (125 ms a delivery: over 3 minutes).
     let dashboard = Dashboard::start(&["--no-store", "--max-body", "2MiB"]);
     let addr = dashboard.addr;
-    let body = Arc::new(nested(1, MIB));
+    let body = Arc::new(nested_json(1, MIB));
     let sent = Arc::new(AtomicUsize::new(0));
     let mut rss_at_500 = 0;
     let senders: Vec<_> = (0..2)
@@ -308,7 +267,7 @@ fn the_dashboards_memory_is_bounded_by_bytes_not_by_count() {
     // Let the dashboard drain and draw what is left.
     thread::sleep(Duration::from_millis(500));
     let rss = dashboard.rss_kib();
-    let peak = peak_rss_kib(dashboard.pid);
+    let peak = proc_status_kib(&dashboard.pid.to_string(), "VmHWM");
     eprintln!(
         "dashboard after 1,500 deliveries of 1 MiB: RSS {} MiB (at 500: {} MiB), peak {} MiB",
         rss / 1024,

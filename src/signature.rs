@@ -1753,6 +1753,32 @@ pub(crate) mod tests {
         }
 
         proptest! {
+            // Each case builds a header of up to 64 KiB: fewer cases.
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// Headers up to the listener's 64 KiB head cap, with up to
+            /// thousands of entries: the verdict's text stays bounded (it
+            /// quotes the header cut short, never whole) and the time too.
+            #[test]
+            fn long_headers_cost_a_bounded_verdict(
+                entries in proptest::collection::vec(
+                    (prop::sample::select(vec!["t", "sha256", "v1", " sha256", "t "]), "[0-9a-f]{0,70}"),
+                    1..8,
+                ),
+                repeat in 1usize..200,
+                body in proptest::collection::vec(any::<u8>(), 0..64),
+            ) {
+                let one: Vec<String> = entries.iter().map(|(label, value)| format!("{label}={value}")).collect();
+                let header = vec![one.join(","); repeat].join(",");
+                let started = std::time::Instant::now();
+                let result = verify(&[secret()], Some(&header), &body, NOW, 300);
+                let text: usize = result.detail.len() + result.hints.iter().map(String::len).sum::<usize>();
+                prop_assert!(text <= 4096, "{} bytes of verdict for a {}-byte header", text, header.len());
+                prop_assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+            }
+        }
+
+        proptest! {
             // Each case explains a body of up to 40 KB: fewer cases, same reach.
             #![proptest_config(ProptestConfig::with_cases(128))]
 

@@ -67,12 +67,15 @@ impl Broadcaster {
     }
 
     /// Announce a written record (with its line), or, past the budget, the
-    /// record without its body.
-    pub(super) fn delivery(&self, delivery: Arc<Delivery>, line: Option<Arc<str>>) {
+    /// record without its body. The line is copied out of the batch only
+    /// when it goes out: an elided record (a receiver far behind, under a
+    /// flood of large bodies) costs no copy of a line nobody will get.
+    pub(super) fn delivery(&self, delivery: Arc<Delivery>, line: Option<&[u8]>) {
         let mut queued = self.lock_queued();
-        let size = full_size(&delivery, line.as_deref());
+        let size = full_size(&delivery, line);
         let event = if queued.bytes.saturating_add(size) <= self.budget || delivery.body.is_empty()
         {
+            let line = line.and_then(|line| std::str::from_utf8(line).ok().map(Arc::from));
             StoreEvent::Delivery(delivery, line)
         } else {
             StoreEvent::BodyElided(Arc::new(Delivery::without_body(&delivery)))
@@ -117,13 +120,13 @@ impl Broadcaster {
     }
 }
 
-fn full_size(delivery: &Delivery, line: Option<&str>) -> u64 {
+fn full_size(delivery: &Delivery, line: Option<&[u8]>) -> u64 {
     let headers: usize = delivery
         .headers
         .iter()
         .map(|(name, value)| name.len() + value.len())
         .sum();
-    (delivery.body.len() + line.map_or(0, str::len) + headers) as u64 + EVENT_OVERHEAD
+    (delivery.body.len() + line.map_or(0, <[u8]>::len) + headers) as u64 + EVENT_OVERHEAD
 }
 
 #[cfg(test)]
@@ -202,7 +205,7 @@ mod tests {
         let _events_rx = broadcast.subscribe();
         let body = record(1, 1024 * 1024);
         for _ in 0..EVENT_CAPACITY + 10 {
-            broadcast.delivery(Arc::clone(&body), Some(Arc::from("x".repeat(1024))));
+            broadcast.delivery(Arc::clone(&body), Some("x".repeat(1024).as_bytes()));
         }
         assert!(broadcast.queued_bytes() <= BROADCAST_BUDGET + EVENT_CAPACITY as u64 * 2048);
     }

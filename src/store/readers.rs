@@ -130,18 +130,35 @@ pub fn each_backward_within<T: DeserializeOwned>(
     mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
     let mut read = 0u64;
+    each_line_backward(path, |rotated, offset, line| {
+        read = read.saturating_add(line.len() as u64 + 1);
+        if each(parse(rotated, offset, line)).is_break() || read >= max_bytes {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    Ok(())
+}
+
+/// Call `each(rotated, offset, line)` for every whole line, newest first,
+/// across all kept files (`rotated` is the rotated file the line is in,
+/// `None` for the current one), until it breaks with a value.
+fn each_line_backward<R>(
+    path: &Path,
+    mut each: impl FnMut(Option<&Path>, u64, &[u8]) -> ControlFlow<R>,
+) -> Result<Option<R>, StoreError> {
     for (rotated, file) in open_store_files(path)?.into_iter().rev() {
         let read_error = read_error(rotated.as_deref().unwrap_or(path));
         let len = file.metadata().map_err(read_error)?.len();
         let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
         while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
-            read = read.saturating_add(line.len() as u64 + 1);
-            if each(parse(rotated.as_deref(), offset, line)).is_break() || read >= max_bytes {
-                return Ok(());
+            if let ControlFlow::Break(value) = each(rotated.as_deref(), offset, line) {
+                return Ok(Some(value));
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 fn parse<T: DeserializeOwned>(rotated: Option<&Path>, offset: u64, line: &[u8]) -> Entry<T> {
@@ -159,35 +176,23 @@ fn parse<T: DeserializeOwned>(rotated: Option<&Path>, offset: u64, line: &[u8]) 
 /// are mostly recent, and parses only the line whose `{"id":N,` matches;
 /// stops at the first smaller id (ids rise through the store).
 pub fn find(path: &Path, id: u64) -> Result<Delivery, StoreError> {
-    for (rotated, file) in open_store_files(path)?.into_iter().rev() {
-        let file_path = rotated.as_deref().unwrap_or(path);
-        let read_error = read_error(file_path);
-        let len = file.metadata().map_err(read_error)?.len();
-        let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
-        while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
-            match id_of(line) {
-                Some(found) if found == id => {
-                    return serde_json::from_slice(line).map_err(|err| StoreError::Corrupt {
-                        id,
-                        path: file_path.to_path_buf(),
-                        offset,
-                        reason: err.to_string(),
-                    });
-                }
-                Some(found) if found < id => {
-                    return Err(StoreError::NotFound {
-                        id,
-                        path: path.to_path_buf(),
-                    });
-                }
-                _ => {}
-            }
-        }
-    }
-    Err(StoreError::NotFound {
+    let not_found = || StoreError::NotFound {
         id,
         path: path.to_path_buf(),
-    })
+    };
+    let found = each_line_backward(path, |rotated, offset, line| match id_of(line) {
+        Some(found) if found == id => ControlFlow::Break(serde_json::from_slice(line).map_err(
+            |err| StoreError::Corrupt {
+                id,
+                path: rotated.unwrap_or(path).to_path_buf(),
+                offset,
+                reason: err.to_string(),
+            },
+        )),
+        Some(found) if found < id => ControlFlow::Break(Err(not_found())),
+        _ => ControlFlow::Continue(()),
+    })?;
+    found.unwrap_or_else(|| Err(not_found()))
 }
 
 fn open_for_read(path: &Path) -> Result<File, StoreError> {

@@ -229,19 +229,26 @@ pub fn group_key(grouping: &Grouping, headers: &[(String, String)], body: &[u8])
 
 /// Headers as the record keeps them: `[name, text]` pairs, and the exact
 /// bytes of the values that are not UTF-8.
+///
+/// On every request's path: each value is checked for UTF-8 once, and the
+/// pairs are allocated once at the size the map reports.
 pub fn record_headers<'a>(
     headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
 ) -> (Vec<(String, String)>, Vec<RawHeader>) {
-    let mut pairs = Vec::new();
+    let headers = headers.into_iter();
+    let mut pairs = Vec::with_capacity(headers.size_hint().0);
     let mut raw = Vec::new();
-    for (index, (name, value)) in headers.into_iter().enumerate() {
-        if std::str::from_utf8(value).is_err() {
+    for (index, (name, value)) in headers.enumerate() {
+        let text = if let Ok(text) = std::str::from_utf8(value) {
+            text.to_owned()
+        } else {
             raw.push(RawHeader {
                 index,
                 value: value.to_vec(),
             });
-        }
-        pairs.push((name.to_string(), header_value_text(value)));
+            latin1(value)
+        };
+        pairs.push((name.to_owned(), text));
     }
     (pairs, raw)
 }
@@ -250,8 +257,13 @@ pub fn record_headers<'a>(
 pub fn header_value_text(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
         Ok(text) => text.to_string(),
-        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
+        Err(_) => latin1(bytes),
     }
+}
+
+/// One char per byte: how a value that is not UTF-8 is kept as text.
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
 }
 
 impl fmt::Display for ResponseRecord {

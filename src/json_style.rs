@@ -2,8 +2,13 @@
 //!
 //! The signature forensics re-serialize a body in each style to find out
 //! whether a proxy or a framework rewrote it; the dashboard and `show` use
-//! [`JsonStyle::Pretty`]. Key order is kept (`serde_json`'s `preserve_order`),
-//! since a re-serializer that keeps the order is the one that fools people.
+//! [`JsonStyle::Pretty`] through [`pretty_bounded`]. Key order is kept
+//! (`serde_json`'s `preserve_order`), since a re-serializer that keeps the
+//! order is the one that fools people.
+//!
+//! A stranger chooses the body, so every caller bounds the cost: the shape
+//! is checked on the bytes ([`check_shape`]) before a `Value` is built, and
+//! the text is cut at a size ([`render_capped`]).
 
 use std::fmt::Write as _;
 

@@ -5,7 +5,8 @@
 //! - [`signature`]: sign, parse, verify and explain `X-Danube-Signature`; pure.
 //! - [`delivery`]: the delivery record, grouping keys; pure data.
 //! - [`events`]: Danube's event types and envelopes from `fixtures/events/`.
-//! - [`json_style`]: JSON written the ways common stacks write it (forensics).
+//! - [`json_style`]: JSON written the ways common stacks write it (forensics),
+//!   and re-indented at a bounded cost for `show` and the dashboard.
 //! - [`curl`]: a curl command that reproduces a stored request byte for byte.
 //! - [`display`]: untrusted bytes to terminal-safe text.
 //! - [`sender`]: what Danube does — sign, post, retry; the crate's one HTTP client.

@@ -133,17 +133,14 @@ pub fn headers_to_send(delivery: &delivery::Delivery) -> Vec<(String, Vec<u8>)> 
 }
 
 /// A header map as `[name, value]` pairs, repeats kept, values as
-/// [`delivery::header_value_text`] keeps them.
+/// [`delivery::record_headers`] keeps them as text.
 pub fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_string(),
-                delivery::header_value_text(value.as_bytes()),
-            )
-        })
-        .collect()
+    delivery::record_headers(
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes())),
+    )
+    .0
 }
 
 /// The request that resends `delivery` to `url`: its method, end-to-end

@@ -256,6 +256,16 @@ struct Conn {
     max_hold: Duration,
 }
 
+/// What each request on one connection shares.
+struct PerConn {
+    intake: Arc<Intake>,
+    control: ConnControl,
+    shutdown: CancellationToken,
+    remote: String,
+    local: String,
+    slot: Arc<Slot>,
+}
+
 async fn serve_connection(
     stream: TcpStream,
     remote: SocketAddr,
@@ -277,33 +287,40 @@ async fn serve_connection(
     else {
         return;
     };
-    let control = Arc::new(ConnControl::for_slot(Arc::clone(&slot)));
-    // Written once per connection rather than per request: every request
-    // on it has the same peer, and formatting an address costs far more
-    // than copying the text.
-    let remote: Arc<str> = remote.to_string().into();
-    // Recorded so an export goes back to the port the delivery came in on.
-    let local: Arc<str> = stream
-        .local_addr()
-        .map_or_else(|_| String::new(), |local| local.to_string())
-        .into();
+    // Everything a request needs of its connection, behind one handle: one
+    // reference count per request rather than one per part (and the
+    // shutdown token's clone takes a lock).
+    let per_conn = Arc::new(PerConn {
+        intake,
+        control: ConnControl::for_slot(Arc::clone(&slot)),
+        shutdown: shutdown.clone(),
+        // Written once per connection rather than per request: every
+        // request on it has the same peer, and formatting an address costs
+        // far more than copying the text.
+        remote: remote.to_string(),
+        // Recorded so an export goes back to the port the delivery came in on.
+        local: stream
+            .local_addr()
+            .map_or_else(|_| String::new(), |local| local.to_string()),
+        slot: Arc::clone(&slot),
+    });
     let service = {
-        let control = Arc::clone(&control);
-        let shutdown = shutdown.clone();
-        let slot = Arc::clone(&slot);
+        let per_conn = Arc::clone(&per_conn);
         service_fn(move |req| {
-            let intake = Arc::clone(&intake);
-            let control = Arc::clone(&control);
-            let shutdown = shutdown.clone();
-            let remote = Arc::clone(&remote);
-            let local = Arc::clone(&local);
-            let slot = Arc::clone(&slot);
+            let shared = Arc::clone(&per_conn);
             async move {
-                slot.request_started();
-                let response = intake
-                    .handle(req, &remote, &local, &control, &shutdown)
+                shared.slot.request_started();
+                let response = shared
+                    .intake
+                    .handle(
+                        req,
+                        &shared.remote,
+                        &shared.local,
+                        &shared.control,
+                        &shared.shutdown,
+                    )
                     .await;
-                slot.request_finished();
+                shared.slot.request_finished();
                 Ok::<_, std::convert::Infallible>(response)
             }
         })
@@ -317,7 +334,7 @@ async fn serve_connection(
     let action = loop {
         tokio::select! {
             _ = conn.as_mut() => return,
-            action = control.wait() => break action,
+            action = per_conn.control.wait() => break action,
             () = &mut first_byte, if waiting_first_byte => {
                 waiting_first_byte = false;
                 if slot.expire_if_silent() {

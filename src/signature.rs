@@ -407,13 +407,14 @@ pub fn verify(
     verify_parsing(secrets, header, body, now, tolerance_s).0
 }
 
-/// [`verify`], also handing back the header as parsed (when it parsed), so
-/// the listener's replay detection need not parse it a second time.
+/// [`verify`], also handing back the header as parsed (when it parsed).
+/// The listener calls [`verify_unexplained`] instead, to explain a
+/// mismatch where and when it chooses.
 ///
 /// A mismatch is explained within [`ForensicsBudget::DEFAULT`]'s sizes;
 /// with no clock here, its time is not checked (see [`verify_unexplained`]
 /// for a caller that has one).
-pub fn verify_parsing(
+fn verify_parsing(
     secrets: &[Secret],
     header: Option<&str>,
     body: &[u8],
@@ -538,7 +539,7 @@ pub struct Explanation {
     pub variants_tried: usize,
 }
 
-/// Verify `header` over `body` as [`verify_parsing`] does, but hand a
+/// Verify `header` over `body` as [`verify`] does, but hand a
 /// mismatch back unexplained.
 pub fn verify_unexplained(
     secrets: &[Secret],

@@ -52,10 +52,7 @@ use self::broadcast::Broadcaster;
 use crate::delivery::Delivery;
 use batch::{Arrivals, LineDraft, Log, Next, Staged, WriteTurn};
 use file::{Rotation, StoreFile, open_file};
-pub use readers::{
-    Entry, Scan, Unparsable, each_backward, each_backward_within, each_forward, find, read_after,
-    read_all, read_last, scan_after, scan_all, scan_last,
-};
+pub use readers::{Entry, Unparsable, each_backward, each_backward_within, each_forward, find};
 use syncer::Syncer;
 
 /// How long a written record may wait for its fsync (SPEC §9).
@@ -357,7 +354,8 @@ impl DeliveryStore {
 
     /// Records (in id order) and warnings from now on. A receiver that falls
     /// more than [`EVENT_CAPACITY`] behind gets `Lagged` and should resync
-    /// with [`read_after`]; appends never wait for it.
+    /// with [`each_forward`] after the last id it has; appends never wait
+    /// for it.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StoreEvent> {
         self.shared.broadcast.subscribe()
     }

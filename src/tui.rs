@@ -349,27 +349,28 @@ impl Loop {
         let read = tokio::task::spawn_blocking(move || {
             let mut summaries = VecDeque::new();
             store::each_forward::<Delivery>(&path, Some(after), |entry| {
-                if let store::Entry::Record(record) = entry {
+                if let store::Entry::Record(mut record) = entry {
                     if summaries.len() == cap {
                         summaries.pop_front();
                     }
-                    summaries.push_back(record.without_body());
+                    // A summary: the record is ours, so its body is dropped
+                    // rather than every other field copied.
+                    record.body = Vec::new();
+                    summaries.push_back(record);
                 }
                 ControlFlow::Continue(())
             })
             .map(|()| summaries)
         })
         .await;
-        match read {
-            Ok(Ok(summaries)) => {
+        match read
+            .map_err(|err| err.to_string())
+            .and_then(|read| read.map_err(|err| err.to_string()))
+        {
+            Ok(summaries) => {
                 for summary in summaries {
                     app.ingest(Arc::new(summary));
                 }
-            }
-            Ok(Err(err)) => {
-                app.note_skipped(missed);
-                self.log
-                    .write(&format!("could not read back from the store: {err}"));
             }
             Err(err) => {
                 app.note_skipped(missed);

@@ -277,12 +277,7 @@ mod tests {
     #[test]
     fn show_does_not_blow_up_on_a_deep_or_huge_body() {
         // 1 MiB nested 126 levels deep: 127 MB if pretty-printed whole.
-        let mut body = "[".repeat(126).into_bytes();
-        while body.len() < 1024 * 1024 {
-            body.extend_from_slice(b"1,");
-        }
-        body.push(b'1');
-        body.extend(std::iter::repeat_n(b']', 126));
+        let body = crate::signature::tests::nested(126, 1024 * 1024);
         let text = body_text(&body, false);
         assert!(
             text.starts_with("(not re-indented: the JSON is nested more than 64 levels deep"),

@@ -1,8 +1,12 @@
 //! One request: read it within the limits, verify it, group it, choose the
 //! answer by the policy, forward it when asked, record it, then answer.
+//! A request target that is not a path (nor an absolute URL, whose path
+//! alone is kept) is recorded and answered 400; a mismatch is explained
+//! off the async workers, a few at a time, within a budget.
 //!
 //! The record is appended to the store before the answer goes out, so a
-//! sender that got an answer can always find its delivery in the log.
+//! sender that got a 2xx can always find its delivery in the log; a record
+//! that could not be written is answered 503, so the sender sends it again.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};

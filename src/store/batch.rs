@@ -105,7 +105,7 @@ impl Shared {
     }
 
     /// Announce a record, within the broadcast's byte budget.
-    fn announce(&self, delivery: Arc<Delivery>, line: Option<Arc<str>>) {
+    fn announce(&self, delivery: Arc<Delivery>, line: Option<&[u8]>) {
         self.broadcast.delivery(delivery, line);
     }
 
@@ -193,8 +193,7 @@ impl Shared {
                 // answered 503 and its sender will send it again. The
                 // warning names it.
                 if wrote {
-                    let line = std::str::from_utf8(&batch.lines[range]).ok().map(Arc::from);
-                    self.announce(delivery, line);
+                    self.announce(delivery, Some(&batch.lines[range]));
                 }
                 let _ = done_tx.send(outcome.clone());
             }

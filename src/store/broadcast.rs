@@ -43,6 +43,20 @@ struct Queued {
     bytes: u64,
 }
 
+impl Queued {
+    /// Forget all but the last `keep` events.
+    fn forget_oldest(&mut self, keep: usize) {
+        while self.sizes.len() > keep {
+            let size = self.sizes.pop_front().unwrap_or(0);
+            self.bytes -= size;
+        }
+    }
+}
+
+/// Events the channel can hold at most: tokio rounds its capacity up to a
+/// power of two, the length of its ring.
+const RING: usize = EVENT_CAPACITY.next_power_of_two();
+
 impl Broadcaster {
     pub(super) fn new() -> Self {
         Self::with_budget(BROADCAST_BUDGET)
@@ -67,12 +81,23 @@ impl Broadcaster {
     }
 
     /// Announce a written record (with its line), or, past the budget, the
-    /// record without its body.
-    pub(super) fn delivery(&self, delivery: Arc<Delivery>, line: Option<Arc<str>>) {
+    /// record without its body. The line is copied out of the batch only
+    /// when it goes out: an elided record (a receiver far behind, under a
+    /// flood of large bodies) costs no copy of a line nobody will get.
+    pub(super) fn delivery(&self, delivery: Arc<Delivery>, line: Option<&[u8]>) {
         let mut queued = self.lock_queued();
-        let size = full_size(&delivery, line.as_deref());
+        let size = full_size(&delivery, line);
+        // The count may still hold events every receiver has seen. Asking
+        // the channel which it still holds locks its tail and a dozen of
+        // its slots, so on every delivery that was a cost of its own; it is
+        // asked only when the count as it stands does not fit. A record
+        // that fits as counted fits as held: the decision is the same.
+        if queued.bytes.saturating_add(size) > self.budget && !delivery.body.is_empty() {
+            self.forget_seen(&mut queued);
+        }
         let event = if queued.bytes.saturating_add(size) <= self.budget || delivery.body.is_empty()
         {
+            let line = line.and_then(|line| std::str::from_utf8(line).ok().map(Arc::from));
             StoreEvent::Delivery(delivery, line)
         } else {
             StoreEvent::BodyElided(Arc::new(Delivery::without_body(&delivery)))
@@ -84,17 +109,20 @@ impl Broadcaster {
         self.send_locked(&mut queued, event, size);
     }
 
+    /// The count, with the events the channel's ring has certainly
+    /// overwritten forgotten (which takes no lock of the channel's): an
+    /// upper bound of the bytes it holds.
     fn lock_queued(&self) -> std::sync::MutexGuard<'_, Queued> {
         let mut queued = self.queued.lock().unwrap_or_else(PoisonError::into_inner);
-        // The channel keeps the last `len()` events sent: those some
-        // receiver has not seen (nor lost to a lag). The older ones are
-        // freed, so they no longer count.
-        let keep = self.events_tx.len();
-        while queued.sizes.len() > keep {
-            let size = queued.sizes.pop_front().unwrap_or(0);
-            queued.bytes -= size;
-        }
+        queued.forget_oldest(RING);
         queued
+    }
+
+    /// Make the count exact. The channel keeps the last `len()` events
+    /// sent: those some receiver has not seen (nor lost to a lag). The
+    /// older ones are freed, so they no longer count.
+    fn forget_seen(&self, queued: &mut Queued) {
+        queued.forget_oldest(self.events_tx.len());
     }
 
     fn send(&self, event: StoreEvent, size: u64) {
@@ -113,17 +141,19 @@ impl Broadcaster {
     /// Bytes the channel holds for receivers now, as counted.
     #[cfg(test)]
     pub(super) fn queued_bytes(&self) -> u64 {
-        self.lock_queued().bytes
+        let mut queued = self.lock_queued();
+        self.forget_seen(&mut queued);
+        queued.bytes
     }
 }
 
-fn full_size(delivery: &Delivery, line: Option<&str>) -> u64 {
+fn full_size(delivery: &Delivery, line: Option<&[u8]>) -> u64 {
     let headers: usize = delivery
         .headers
         .iter()
         .map(|(name, value)| name.len() + value.len())
         .sum();
-    (delivery.body.len() + line.map_or(0, str::len) + headers) as u64 + EVENT_OVERHEAD
+    (delivery.body.len() + line.map_or(0, <[u8]>::len) + headers) as u64 + EVENT_OVERHEAD
 }
 
 #[cfg(test)]
@@ -176,6 +206,25 @@ mod tests {
     }
 
     #[test]
+    fn events_seen_are_forgotten_when_a_body_would_not_fit_as_counted() {
+        let broadcast = Broadcaster::with_budget(10 * 1024);
+        let mut events_rx = broadcast.subscribe();
+        for id in 1..=2 {
+            broadcast.delivery(record(id, 4096), None);
+            assert!(matches!(
+                events_rx.try_recv().unwrap(),
+                StoreEvent::Delivery(..)
+            ));
+        }
+        // Both seen, but still counted until a record does not fit as
+        // counted: then the channel is asked, and this one goes out whole.
+        broadcast.delivery(record(3, 4096), None);
+        assert!(
+            matches!(events_rx.try_recv().unwrap(), StoreEvent::Delivery(d, _) if d.body.len() == 4096)
+        );
+    }
+
+    #[test]
     fn empty_bodies_are_never_elided_and_nothing_counts_without_receivers() {
         let broadcast = Broadcaster::with_budget(100);
         broadcast.delivery(record(1, 4096), None);
@@ -202,7 +251,7 @@ mod tests {
         let _events_rx = broadcast.subscribe();
         let body = record(1, 1024 * 1024);
         for _ in 0..EVENT_CAPACITY + 10 {
-            broadcast.delivery(Arc::clone(&body), Some(Arc::from("x".repeat(1024))));
+            broadcast.delivery(Arc::clone(&body), Some("x".repeat(1024).as_bytes()));
         }
         assert!(broadcast.queued_bytes() <= BROADCAST_BUDGET + EVENT_CAPACITY as u64 * 2048);
     }

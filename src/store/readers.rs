@@ -41,89 +41,6 @@ pub enum Entry<T = Delivery> {
     Skipped(Unparsable),
 }
 
-/// What a reader found: the records, and the lines it skipped so the command
-/// can say so on stderr.
-#[derive(Debug, Clone, Default)]
-pub struct Scan {
-    pub deliveries: Vec<Delivery>,
-    /// In file order.
-    pub skipped: Vec<Unparsable>,
-}
-
-impl Scan {
-    /// Keep `entry`; true if it was a record.
-    fn keep(&mut self, entry: Entry) -> bool {
-        match entry {
-            Entry::Record(delivery) => {
-                self.deliveries.push(delivery);
-                true
-            }
-            Entry::Skipped(skipped) => {
-                self.skipped.push(skipped);
-                false
-            }
-        }
-    }
-}
-
-/// Every record, oldest first.
-pub fn read_all(path: &Path) -> Result<Vec<Delivery>, StoreError> {
-    scan_all(path).map(|scan| scan.deliveries)
-}
-
-/// The last `n` records, oldest first.
-pub fn read_last(path: &Path, n: usize) -> Result<Vec<Delivery>, StoreError> {
-    scan_last(path, n).map(|scan| scan.deliveries)
-}
-
-/// Up to `limit` records with ids above `after_id`, oldest first.
-pub fn read_after(path: &Path, after_id: u64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
-    scan_after(path, after_id, limit).map(|scan| scan.deliveries)
-}
-
-/// [`read_all`], with the lines it skipped. Holds every record: a command
-/// that only prints them should use [`each_forward`], which holds one.
-pub fn scan_all(path: &Path) -> Result<Scan, StoreError> {
-    let mut scan = Scan::default();
-    each_forward(path, None, |entry| {
-        scan.keep(entry);
-        ControlFlow::Continue(())
-    })?;
-    Ok(scan)
-}
-
-/// [`read_last`], with the lines it skipped. Reads backwards from the end,
-/// so it costs the same on any size of store.
-pub fn scan_last(path: &Path, n: usize) -> Result<Scan, StoreError> {
-    let mut scan = Scan::default();
-    if n > 0 {
-        each_backward(path, |entry| {
-            if scan.keep(entry) && scan.deliveries.len() >= n {
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
-        })?;
-    }
-    scan.deliveries.reverse();
-    scan.skipped.reverse();
-    Ok(scan)
-}
-
-/// [`read_after`], with the lines it skipped.
-pub fn scan_after(path: &Path, after_id: u64, limit: usize) -> Result<Scan, StoreError> {
-    let mut scan = Scan::default();
-    if limit == 0 {
-        return Ok(scan);
-    }
-    each_forward(path, Some(after_id), |entry| {
-        if scan.keep(entry) && scan.deliveries.len() >= limit {
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
-    })?;
-    Ok(scan)
-}
-
 /// The store's files, oldest first: the kept rotated ones, then `path`,
 /// each opened at once (so a rotation while reading renames them under
 /// this reader, not away from it). `path` must exist; a rotated file that
@@ -213,18 +130,35 @@ pub fn each_backward_within<T: DeserializeOwned>(
     mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
     let mut read = 0u64;
+    each_line_backward(path, |rotated, offset, line| {
+        read = read.saturating_add(line.len() as u64 + 1);
+        if each(parse(rotated, offset, line)).is_break() || read >= max_bytes {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    Ok(())
+}
+
+/// Call `each(rotated, offset, line)` for every whole line, newest first,
+/// across all kept files (`rotated` is the rotated file the line is in,
+/// `None` for the current one), until it breaks with a value.
+fn each_line_backward<R>(
+    path: &Path,
+    mut each: impl FnMut(Option<&Path>, u64, &[u8]) -> ControlFlow<R>,
+) -> Result<Option<R>, StoreError> {
     for (rotated, file) in open_store_files(path)?.into_iter().rev() {
         let read_error = read_error(rotated.as_deref().unwrap_or(path));
         let len = file.metadata().map_err(read_error)?.len();
         let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
         while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
-            read = read.saturating_add(line.len() as u64 + 1);
-            if each(parse(rotated.as_deref(), offset, line)).is_break() || read >= max_bytes {
-                return Ok(());
+            if let ControlFlow::Break(value) = each(rotated.as_deref(), offset, line) {
+                return Ok(Some(value));
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 fn parse<T: DeserializeOwned>(rotated: Option<&Path>, offset: u64, line: &[u8]) -> Entry<T> {
@@ -242,35 +176,23 @@ fn parse<T: DeserializeOwned>(rotated: Option<&Path>, offset: u64, line: &[u8]) 
 /// are mostly recent, and parses only the line whose `{"id":N,` matches;
 /// stops at the first smaller id (ids rise through the store).
 pub fn find(path: &Path, id: u64) -> Result<Delivery, StoreError> {
-    for (rotated, file) in open_store_files(path)?.into_iter().rev() {
-        let file_path = rotated.as_deref().unwrap_or(path);
-        let read_error = read_error(file_path);
-        let len = file.metadata().map_err(read_error)?.len();
-        let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
-        while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
-            match id_of(line) {
-                Some(found) if found == id => {
-                    return serde_json::from_slice(line).map_err(|err| StoreError::Corrupt {
-                        id,
-                        path: file_path.to_path_buf(),
-                        offset,
-                        reason: err.to_string(),
-                    });
-                }
-                Some(found) if found < id => {
-                    return Err(StoreError::NotFound {
-                        id,
-                        path: path.to_path_buf(),
-                    });
-                }
-                _ => {}
-            }
-        }
-    }
-    Err(StoreError::NotFound {
+    let not_found = || StoreError::NotFound {
         id,
         path: path.to_path_buf(),
-    })
+    };
+    let found = each_line_backward(path, |rotated, offset, line| match id_of(line) {
+        Some(found) if found == id => ControlFlow::Break(serde_json::from_slice(line).map_err(
+            |err| StoreError::Corrupt {
+                id,
+                path: rotated.unwrap_or(path).to_path_buf(),
+                offset,
+                reason: err.to_string(),
+            },
+        )),
+        Some(found) if found < id => ControlFlow::Break(Err(not_found())),
+        _ => ControlFlow::Continue(()),
+    })?;
+    found.unwrap_or_else(|| Err(not_found()))
 }
 
 fn open_for_read(path: &Path) -> Result<File, StoreError> {

@@ -9,6 +9,81 @@ use super::lines::{LinesBackward, id_of, id_prefix};
 use super::*;
 use crate::delivery::tests::sample;
 
+/// What a reader found, held whole: the tests' view of the streaming
+/// readers (the commands stream, and hold no more than they print).
+#[derive(Debug, Default)]
+struct Scan {
+    deliveries: Vec<Delivery>,
+    /// In file order.
+    skipped: Vec<Unparsable>,
+}
+
+impl Scan {
+    /// Keep `entry`; true if it was a record.
+    fn keep(&mut self, entry: Entry) -> bool {
+        match entry {
+            Entry::Record(delivery) => {
+                self.deliveries.push(delivery);
+                true
+            }
+            Entry::Skipped(skipped) => {
+                self.skipped.push(skipped);
+                false
+            }
+        }
+    }
+}
+
+/// Every record, oldest first.
+fn read_all(path: &Path) -> Result<Vec<Delivery>, StoreError> {
+    scan_all(path).map(|scan| scan.deliveries)
+}
+
+/// The last `n` records, oldest first.
+fn read_last(path: &Path, n: usize) -> Result<Vec<Delivery>, StoreError> {
+    scan_last(path, n).map(|scan| scan.deliveries)
+}
+
+/// Up to `limit` records with ids above `after_id`, oldest first.
+fn read_after(path: &Path, after_id: u64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+    let mut scan = Scan::default();
+    if limit > 0 {
+        each_forward(path, Some(after_id), |entry| {
+            if scan.keep(entry) && scan.deliveries.len() >= limit {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })?;
+    }
+    Ok(scan.deliveries)
+}
+
+/// [`read_all`], with the lines it skipped.
+fn scan_all(path: &Path) -> Result<Scan, StoreError> {
+    let mut scan = Scan::default();
+    each_forward(path, None, |entry| {
+        scan.keep(entry);
+        ControlFlow::Continue(())
+    })?;
+    Ok(scan)
+}
+
+/// [`read_last`], with the lines it skipped, read backwards from the end.
+fn scan_last(path: &Path, n: usize) -> Result<Scan, StoreError> {
+    let mut scan = Scan::default();
+    if n > 0 {
+        each_backward(path, |entry| {
+            if scan.keep(entry) && scan.deliveries.len() >= n {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })?;
+    }
+    scan.deliveries.reverse();
+    scan.skipped.reverse();
+    Ok(scan)
+}
+
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
 

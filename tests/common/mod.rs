@@ -638,3 +638,9 @@ pub fn nested_json(depth: usize, size: usize) -> Vec<u8> {
     body.extend(std::iter::repeat_n(b']', depth));
     body
 }
+
+/// POST `body` with a well-formed signature made with the wrong key: a
+/// mismatch for the forensics to explain.
+pub fn mis_signed_post(addr: SocketAddr, body: &[u8]) -> Reply {
+    signed_post(addr, "whsec_notthesecretatallnotthesecret", now(), body)
+}

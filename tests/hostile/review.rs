@@ -6,7 +6,10 @@ use std::io::Write as _;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::common::{Listener, SECRET, event_body, now, signed_post};
+use crate::common::{
+    Listener, SECRET, TempDir, assert_exit, event_body, exchange, now, raw_request, run,
+    signed_post, stdout,
+};
 
 const CAP: usize = 4;
 
@@ -61,4 +64,53 @@ fn connections_that_never_read_their_answers_give_way_at_the_cap() {
     // The bound: a delivery gets through a held cap within 1 s.
     assert!(took < Duration::from_secs(1), "answered after {took:?}");
     assert_eq!(listener.next_record()["signature"]["verdict"], "valid");
+}
+
+/// A path with bytes past ASCII (UTF-8: accented letters, a bidi override
+/// in the query) arrives as itself, and an export must send it as itself:
+/// curl percent-encodes such bytes in a URL (`/%c3%a9`), so the receiver
+/// got another path than the one recorded.
+#[test]
+fn an_export_sends_a_path_with_non_ascii_bytes_as_recorded() {
+    let dir = TempDir::new("review-export-path");
+    let store = dir.join("deliveries.jsonl");
+    let store = store.to_str().unwrap();
+    let listener = Listener::start(&["--json", "--store", store]);
+    let path = "/hooks/caf\u{e9}/\u{202e}x?q=\u{e9}&r=\u{85}";
+    let reply = exchange(
+        listener.addr,
+        &raw_request(path, &[], b"{}"),
+        Duration::from_secs(10),
+    );
+    assert_eq!(reply.status(), 200);
+    let id = reply.header("x-danube-hooks-delivery").unwrap().to_string();
+    let original = listener.next_record();
+    assert_eq!(original["path"], path);
+
+    let export = run(&["export", &id, "--curl", "--store", store], b"");
+    assert_exit(&export, 0);
+    let command = stdout(&export);
+    assert!(
+        !command
+            .chars()
+            .any(|c| danube_hooks::display::is_dangerous(c) && c != '\n'),
+        "the printed command is not terminal-safe: {command}"
+    );
+    let script = dir.join("export.sh");
+    std::fs::write(&script, format!("{command}\n")).unwrap();
+    for shell in ["dash", "bash"] {
+        let output = std::process::Command::new(shell)
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success() && output.stdout.starts_with(b"HTTP/1.1 200"),
+            "{shell}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // Back to the listener (the default URL): what it records is what
+        // curl sent.
+        let again = listener.next_record();
+        assert_eq!(again["path"], path, "under {shell}");
+    }
 }

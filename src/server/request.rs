@@ -141,7 +141,13 @@ impl Intake {
         let not_stored_rule;
         let (rule, id, answer) = match &stored {
             Ok(stored) => {
-                if let Some(key) = replay_key {
+                // Only a signature that verified is remembered (any, when
+                // there is no secret to verify with): junk digests from a
+                // stranger would push the real ones out of the memory, and
+                // a replay would then go unflagged (issue 12 review).
+                let remembered = self.config.secrets.is_empty()
+                    || stored.signature.verdict == Verdict::Valid;
+                if let Some(key) = replay_key.filter(|_| remembered) {
                     self.seen_signatures
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)

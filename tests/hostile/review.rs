@@ -114,3 +114,86 @@ fn an_export_sends_a_path_with_non_ascii_bytes_as_recorded() {
         assert_eq!(again["path"], path, "under {shell}");
     }
 }
+
+/// Replay detection remembers 100,000 `(t, digest)` pairs, oldest out
+/// first. It remembered the pairs of every header that parsed, so a
+/// stranger who sent 12,500 deliveries signed with eight junk digests each
+/// (seconds of traffic) pushed every real signature out, and an exact
+/// replay of a real delivery was then `valid` and not flagged. Only
+/// signatures that verified are remembered now.
+#[test]
+fn junk_signatures_cannot_flush_replay_detection() {
+    use std::io::Read as _;
+    let listener = Listener::start(&["--json", "--no-store", "--secret", SECRET]);
+    let body = event_body("tool.execution.completed", 7);
+    let t = now();
+    let real =
+        danube_hooks::signature::sign(&danube_hooks::signature::Secret::new(SECRET), t, &body);
+    let signed = |header: &str, body: &[u8]| {
+        let request = crate::common::request_bytes(
+            "/webhooks/danube",
+            &[("X-Danube-Signature", header)],
+            body,
+        );
+        String::from_utf8(request)
+            .unwrap()
+            .replace("Connection: close\r\n", "")
+            .into_bytes()
+    };
+    let first = exchange(
+        listener.addr,
+        &signed(&real, &body),
+        Duration::from_secs(10),
+    );
+    assert_eq!(first.status(), 200);
+    let first_id = first.header("x-danube-hooks-delivery").unwrap().to_string();
+
+    // 12,504 deliveries × 8 junk digests: more pairs than are remembered.
+    let floods: Vec<_> = (0..4u64)
+        .map(|worker| {
+            let addr = listener.addr;
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                let mut reader = stream.try_clone().unwrap();
+                let counter = std::thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    let mut buf = vec![0u8; 1 << 16];
+                    while let Ok(n @ 1..) = reader.read(&mut buf) {
+                        seen.extend_from_slice(&buf[..n]);
+                    }
+                    seen.windows(9).filter(|w| *w == b"HTTP/1.1 ").count()
+                });
+                let mut requests = Vec::new();
+                for n in 0..3126u64 {
+                    let junk: Vec<String> = (0..8u64)
+                        .map(|d| format!("sha256={:064x}", (worker << 40) | (n << 8) | d))
+                        .collect();
+                    let header = format!("t={t},{}", junk.join(","));
+                    requests.extend(signed(&header, b"{}"));
+                }
+                requests.extend(crate::common::request_bytes("/", &[], b"{}"));
+                stream.write_all(&requests).unwrap();
+                counter.join().unwrap()
+            })
+        })
+        .collect();
+    for flood in floods {
+        assert_eq!(flood.join().unwrap(), 3127);
+    }
+
+    let replay = exchange(
+        listener.addr,
+        &signed(&real, &body),
+        Duration::from_secs(10),
+    );
+    assert_eq!(replay.status(), 200);
+    let records: Vec<serde_json::Value> =
+        (0..2 + 4 * 3127).map(|_| listener.next_record()).collect();
+    let last = records.last().unwrap();
+    assert_eq!(last["signature"]["verdict"], "valid", "{last}");
+    assert_eq!(
+        last["replay_of"].to_string(),
+        first_id,
+        "the replay was not flagged: {last}"
+    );
+}

@@ -119,16 +119,20 @@ fn an_export_sends_a_path_with_non_ascii_bytes_as_recorded() {
 /// first. It remembered the pairs of every header that parsed, so a
 /// stranger who sent 12,500 deliveries signed with eight junk digests each
 /// (seconds of traffic) pushed every real signature out, and an exact
-/// replay of a real delivery was then `valid` and not flagged. Only
-/// signatures that verified are remembered now.
-#[test]
-fn junk_signatures_cannot_flush_replay_detection() {
+/// replay of a real delivery was then `valid` and not flagged. Once only
+/// valid headers were remembered, a real header padded with seven junk
+/// digests (each copy a flagged replay) still pushed the first arrival out,
+/// and the replay named a later copy. Only digests that verified are
+/// remembered now.
+fn replay_is_flagged_after_a_flood(junk_header: impl Fn(i64, &str, u64, u64) -> String + Sync) {
     use std::io::Read as _;
+    const PER_WORKER: u64 = 3600;
     let listener = Listener::start(&["--json", "--no-store", "--secret", SECRET]);
     let body = event_body("tool.execution.completed", 7);
     let t = now();
     let real =
         danube_hooks::signature::sign(&danube_hooks::signature::Secret::new(SECRET), t, &body);
+    let digest = real.split_once(",sha256=").unwrap().1;
     let signed = |header: &str, body: &[u8]| {
         let request = crate::common::request_bytes(
             "/webhooks/danube",
@@ -148,38 +152,37 @@ fn junk_signatures_cannot_flush_replay_detection() {
     assert_eq!(first.status(), 200);
     let first_id = first.header("x-danube-hooks-delivery").unwrap().to_string();
 
-    // 12,504 deliveries × 8 junk digests: more pairs than are remembered.
-    let floods: Vec<_> = (0..4u64)
-        .map(|worker| {
-            let addr = listener.addr;
-            std::thread::spawn(move || {
-                let mut stream = TcpStream::connect(addr).unwrap();
-                let mut reader = stream.try_clone().unwrap();
-                let counter = std::thread::spawn(move || {
-                    let mut seen = Vec::new();
-                    let mut buf = vec![0u8; 1 << 16];
-                    while let Ok(n @ 1..) = reader.read(&mut buf) {
-                        seen.extend_from_slice(&buf[..n]);
+    // 4 × 3600 deliveries × 7 or 8 junk digests: more pairs than are
+    // remembered.
+    std::thread::scope(|scope| {
+        let floods: Vec<_> = (0..4u64)
+            .map(|worker| {
+                let (junk_header, signed, body) = (&junk_header, &signed, &body);
+                scope.spawn(move || {
+                    let mut stream = TcpStream::connect(listener.addr).unwrap();
+                    let mut reader = stream.try_clone().unwrap();
+                    let counter = std::thread::spawn(move || {
+                        let mut seen = Vec::new();
+                        let mut buf = vec![0u8; 1 << 16];
+                        while let Ok(n @ 1..) = reader.read(&mut buf) {
+                            seen.extend_from_slice(&buf[..n]);
+                        }
+                        seen.windows(9).filter(|w| *w == b"HTTP/1.1 ").count()
+                    });
+                    let mut requests = Vec::new();
+                    for n in 0..PER_WORKER {
+                        requests.extend(signed(&junk_header(t, digest, worker, n), body));
                     }
-                    seen.windows(9).filter(|w| *w == b"HTTP/1.1 ").count()
-                });
-                let mut requests = Vec::new();
-                for n in 0..3126u64 {
-                    let junk: Vec<String> = (0..8u64)
-                        .map(|d| format!("sha256={:064x}", (worker << 40) | (n << 8) | d))
-                        .collect();
-                    let header = format!("t={t},{}", junk.join(","));
-                    requests.extend(signed(&header, b"{}"));
-                }
-                requests.extend(crate::common::request_bytes("/", &[], b"{}"));
-                stream.write_all(&requests).unwrap();
-                counter.join().unwrap()
+                    requests.extend(crate::common::request_bytes("/", &[], b"{}"));
+                    stream.write_all(&requests).unwrap();
+                    counter.join().unwrap()
+                })
             })
-        })
-        .collect();
-    for flood in floods {
-        assert_eq!(flood.join().unwrap(), 3127);
-    }
+            .collect();
+        for flood in floods {
+            assert_eq!(flood.join().unwrap() as u64, PER_WORKER + 1);
+        }
+    });
 
     let replay = exchange(
         listener.addr,
@@ -187,8 +190,9 @@ fn junk_signatures_cannot_flush_replay_detection() {
         Duration::from_secs(10),
     );
     assert_eq!(replay.status(), 200);
-    let records: Vec<serde_json::Value> =
-        (0..2 + 4 * 3127).map(|_| listener.next_record()).collect();
+    let records: Vec<serde_json::Value> = (0..2 + 4 * (PER_WORKER + 1))
+        .map(|_| listener.next_record())
+        .collect();
     let last = records.last().unwrap();
     assert_eq!(last["signature"]["verdict"], "valid", "{last}");
     assert_eq!(
@@ -196,4 +200,25 @@ fn junk_signatures_cannot_flush_replay_detection() {
         first_id,
         "the replay was not flagged: {last}"
     );
+}
+
+/// `n` distinct junk digests for `worker`'s `n`th request.
+fn junk(worker: u64, n: u64, count: u64) -> Vec<String> {
+    (0..count)
+        .map(|d| format!("sha256={:064x}", (worker << 40) | (n << 8) | d))
+        .collect()
+}
+
+#[test]
+fn junk_signatures_cannot_flush_replay_detection() {
+    replay_is_flagged_after_a_flood(|t, _, worker, n| {
+        format!("t={t},{}", junk(worker, n, 8).join(","))
+    });
+}
+
+#[test]
+fn a_real_signature_padded_with_junk_cannot_flush_replay_detection() {
+    replay_is_flagged_after_a_flood(|t, real, worker, n| {
+        format!("t={t},{},sha256={real}", junk(worker, n, 7).join(","))
+    });
 }

@@ -12,7 +12,8 @@
 //! (no argument-size limit), or as base64 through `base64 -d` when it is
 //! not plain text. curl is started with `--disable` (no `~/.curlrc`),
 //! `--globoff` (no `{}`/`[]` globbing in the URL) and `--path-as-is` (no
-//! `/../` squashing).
+//! `/../` squashing); a path with bytes past ASCII also goes as
+//! `--request-target`, which curl does not percent-encode.
 
 use std::fmt::Write as _;
 
@@ -70,6 +71,11 @@ pub fn command(delivery: &Delivery, url: &Uri) -> String {
     // Without this curl may wait for `100 Continue` on large bodies.
     parts.push(format!("--header {}", quote("Expect:")));
     parts.push("--data-binary @-".to_string());
+    // curl percent-encodes the bytes past ASCII of a URL's path (`/café`
+    // goes out as `/caf%c3%a9`); `--request-target` goes out as written.
+    if let Some(target) = url.path_and_query().filter(|p| !p.as_str().is_ascii()) {
+        parts.push(format!("--request-target {}", quote(target.as_str())));
+    }
     parts.push(format!("--url {}", quote(&url.to_string())));
     parts.join(" \\\n  ")
 }
@@ -293,6 +299,17 @@ curl --disable "#
         assert_eq!(
             arrival_url(&delivery).to_string(),
             "http://127.0.0.1:47201/a{1,2}/[x]?q=1"
+        );
+        let cmd = command(&delivery, &arrival_url(&delivery));
+        assert!(
+            !cmd.contains("--request-target"),
+            "an ASCII path needs none: {cmd}"
+        );
+        delivery.path = "/caf\u{e9}/\u{202e}?q=\u{e9}".into();
+        let cmd = command(&delivery, &arrival_url(&delivery));
+        assert!(
+            cmd.contains(r#"--request-target "$(printf '/caf\303\251/\342\200\256?q=\303\251')""#),
+            "curl would percent-encode it in the URL: {cmd}"
         );
         delivery.local_addr = Some("[::1]:47201".into());
         delivery.path = "@127.0.0.1:47202".into();

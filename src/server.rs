@@ -237,6 +237,14 @@ async fn make_room(
     }
 }
 
+/// How long a keep-alive connection asked to give way at the cap may take
+/// to finish writing an answer. hyper's graceful shutdown waits for the
+/// answer in flight, and a stranger who pipelines requests and never reads
+/// the answers keeps one in flight for ever: without a bound, a few such
+/// connections held the cap and a delivery waited past Danube's deadline.
+/// An answer to a client that reads it is written in far less.
+const IDLE_DRAIN: Duration = Duration::from_millis(300);
+
 /// The answer to a request evicted at the cap while it trickled in.
 fn too_slow() -> Vec<u8> {
     let why = "request arriving too slowly while the connection cap is full\n";
@@ -330,6 +338,10 @@ async fn serve_connection(
     tokio::pin!(conn);
     let first_byte = tokio::time::sleep(first_byte_timeout);
     tokio::pin!(first_byte);
+    // Armed when an idle connection is asked to give way: see IDLE_DRAIN.
+    let drain = tokio::time::sleep(IDLE_DRAIN);
+    tokio::pin!(drain);
+    let mut drain_armed = false;
     let (mut draining, mut waiting_first_byte) = (false, true);
     let action = loop {
         tokio::select! {
@@ -346,11 +358,22 @@ async fn serve_connection(
                 Eviction::Idle => {
                     draining = true;
                     conn.as_mut().graceful_shutdown();
+                    drain.as_mut().reset(tokio::time::Instant::now() + IDLE_DRAIN);
+                    drain_armed = true;
                 }
                 // Nothing of an answer has gone out on this request: a
                 // client that is not a stranger learns why it was cut.
                 Eviction::Slow => break ConnAction::WriteAndClose(too_slow()),
             },
+            // Still open: an answer is being written to a client that does
+            // not read it. Reset, unless a request that arrived as it was
+            // asked is still being answered; look again later then.
+            () = &mut drain, if drain_armed => {
+                if !slot.handling() {
+                    break ConnAction::Reset;
+                }
+                drain.as_mut().reset(tokio::time::Instant::now() + IDLE_DRAIN);
+            }
             () = shutdown.cancelled(), if !draining => {
                 draining = true;
                 conn.as_mut().graceful_shutdown();

@@ -8,7 +8,9 @@
 //! this order:
 //!
 //! 1. one that has never sent a byte (oldest first);
-//! 2. a keep-alive connection silent between requests (idle longest first);
+//! 2. a keep-alive connection silent between requests (idle longest first),
+//!    reset if it is still writing an answer its client does not read a
+//!    moment later (`server::IDLE_DRAIN`);
 //! 3. one whose request head has been arriving for longer than the grace
 //!    (`--first-byte-timeout`), longest first. A sender writes its head in
 //!    one burst, so a head still incomplete after seconds is not a sender's;
@@ -32,7 +34,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -87,6 +89,9 @@ pub struct Slot {
     since_ms: AtomicU64,
     /// Bytes received since the body started arriving: its rate.
     body_bytes: AtomicU64,
+    /// The handler is making an answer: a request is in, not yet answered.
+    /// Kept apart from `state`, which an eviction overwrites.
+    handling: AtomicBool,
     epoch: Instant,
     /// Wakes the connection's task when it is asked to give way.
     evict: Notify,
@@ -121,6 +126,7 @@ impl Slot {
     /// the last, whose bytes arrived before the last answer went out): its
     /// body, if any, arrives from now on.
     pub fn request_started(&self) {
+        self.handling.store(true, Ordering::Relaxed);
         self.body_bytes.store(0, Ordering::Relaxed);
         self.enter(&[SILENT, HEAD, IDLE], BODY);
     }
@@ -134,7 +140,14 @@ impl Slot {
     /// The handler's answer is going out; the connection is idle until
     /// the next request's bytes arrive.
     pub fn request_finished(&self) {
+        self.handling.store(false, Ordering::Relaxed);
         self.enter(&[BODY, ANSWERING], IDLE);
+    }
+
+    /// Whether a request is in and its answer is still being made (even
+    /// on a connection asked to give way, which answers it first).
+    pub fn handling(&self) -> bool {
+        self.handling.load(Ordering::Relaxed)
     }
 
     /// Close it if it has still sent nothing (the first-byte timeout).
@@ -209,6 +222,7 @@ impl Registry {
             state: AtomicU8::new(SILENT),
             since_ms: AtomicU64::new(0),
             body_bytes: AtomicU64::new(0),
+            handling: AtomicBool::new(false),
             epoch: self.epoch,
             evict: Notify::new(),
         });

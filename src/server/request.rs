@@ -249,7 +249,8 @@ impl Intake {
                 read.bytes.len(),
             ));
         }
-        let replay_key = parsed.map(ReplayKeys::of);
+        let replay_key =
+            parsed.map(|parsed| self.replay_keys(parsed, signature.verdict, &read.bytes));
         let group = delivery::group_key(&self.config.grouping, &headers, &read.bytes);
         let attempt = self.next_attempt(&group);
         let path = origin_form(&parts.uri);
@@ -323,6 +324,33 @@ impl Intake {
             .await
             .unwrap_or_else(|err| fallback.unexplained(&format!("the forensics failed: {err}")));
         (check, Some(parsed))
+    }
+
+    /// The keys a delivery is looked up by (every digest of its header)
+    /// and remembered by: only digests that verified (all, when there is
+    /// no secret to verify with). Junk digests from a stranger, alone or
+    /// padding a real one, would push the real ones out of the memory, and
+    /// a replay would then go unflagged (issue 12 review).
+    fn replay_keys(&self, parsed: ParsedHeader, verdict: Verdict, body: &[u8]) -> ReplayKeys {
+        let secrets = &self.config.secrets;
+        let remember = if secrets.is_empty() {
+            parsed.digests.clone()
+        } else if verdict == Verdict::Valid && parsed.digests.len() == 1 {
+            // The one digest of a valid header is the one that verified:
+            // no second HMAC on the path every delivery takes.
+            parsed.digests.clone()
+        } else if verdict == Verdict::Valid {
+            let expected: Vec<_> = secrets
+                .iter()
+                .map(|secret| secret.digest(&parsed.t_text, body))
+                .collect();
+            let mut remember = parsed.digests.clone();
+            remember.retain(|digest| expected.contains(digest));
+            remember
+        } else {
+            Vec::new()
+        };
+        ReplayKeys::of(parsed, remember)
     }
 
     /// Flag a second arrival of the same `t` and digest (SPEC §6).
@@ -735,6 +763,8 @@ struct ReplayKeys {
     /// Moved out of the parsed header: one digest, no copy, for Danube's
     /// own headers.
     digests: Vec<[u8; 32]>,
+    /// The digests a first arrival is remembered by: those that verified.
+    remember: Vec<[u8; 32]>,
 }
 
 impl ReplayKeys {
@@ -745,10 +775,11 @@ impl ReplayKeys {
     /// per secret (two during rotation).
     const REMEMBERED: usize = 8;
 
-    fn of(parsed: ParsedHeader) -> Self {
+    fn of(parsed: ParsedHeader, remember: Vec<[u8; 32]>) -> Self {
         Self {
             t: parsed.t,
             digests: parsed.digests,
+            remember,
         }
     }
 
@@ -787,7 +818,11 @@ impl SeenSignatures {
     }
 
     fn remember_all(&mut self, keys: &ReplayKeys, id: u64, tolerance_s: u64) {
-        for key in keys.pairs().take(ReplayKeys::REMEMBERED) {
+        let pairs = keys.remember.iter().map(|digest| ReplayKey {
+            t: keys.t,
+            digest: *digest,
+        });
+        for key in pairs.take(ReplayKeys::REMEMBERED) {
             self.remember(key, id, tolerance_s);
         }
     }
@@ -915,9 +950,11 @@ mod tests {
     }
 
     fn keys(t: i64, digests: &[u64]) -> ReplayKeys {
+        let digests: Vec<[u8; 32]> = digests.iter().map(|&n| replay_key(n).digest).collect();
         ReplayKeys {
             t,
-            digests: digests.iter().map(|&n| replay_key(n).digest).collect(),
+            remember: digests.clone(),
+            digests,
         }
     }
 

@@ -8,5 +8,6 @@ mod common;
 mod connections;
 mod export;
 mod forensics;
+mod review;
 mod store;
 mod targets;

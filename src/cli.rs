@@ -399,6 +399,10 @@ pub struct ListenArgs {
     /// Largest body accepted; larger ones get 413. Accepts 1048576, 512KiB, 1MiB.
     #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]
     pub max_body: usize,
+    /// Memory that bodies still arriving may hold together, past the first 64 KiB of
+    /// each; a body that finds it full gets 503. Accepts 134217728, 64MiB, 1GiB.
+    #[arg(long, value_name = "BYTES", default_value = "128MiB", value_parser = parse_size)]
+    pub max_body_memory: usize,
     /// Open connections at once; at the cap, idle ones are closed to admit new ones.
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_connections: u32,

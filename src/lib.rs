@@ -12,7 +12,8 @@
 //! - [`sender`]: what Danube does — sign, post, retry; the crate's one HTTP client.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
 //!   path; `server::connections` tracks each connection's state so idle and
-//!   trickling ones give way at the connection cap.
+//!   trickling ones give way at the connection cap; `server::body_memory`
+//!   is the memory that bodies still arriving share.
 //! - [`headless`]: human lines and JSON lines on stdout.
 //! - [`tui`]: the dashboard: terminal guard and event loop; state and keys in
 //!   `tui::app`, drawing in `tui::view`, the `/` filter in `tui::filter`.

@@ -15,6 +15,7 @@
 //! through a [`ConnControl`], and the connection task does it on a duplicate
 //! of the socket's file descriptor.
 
+pub mod body_memory;
 pub mod connections;
 pub mod forward;
 pub mod request;
@@ -41,6 +42,9 @@ pub use request::{Intake, IntakeConfig};
 pub struct Limits {
     /// Bodies larger than this get 413 and a record that says so.
     pub max_body: usize,
+    /// Bytes that bodies still arriving hold together, past the first
+    /// [`body_memory::BodyMemory::UNCOUNTED`] of each.
+    pub max_body_memory: usize,
     /// Time to send a whole request head; also how long an idle
     /// keep-alive connection is kept.
     pub header_read_timeout: Duration,
@@ -70,6 +74,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body: 1024 * 1024,
+            max_body_memory: 128 * 1024 * 1024,
             header_read_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(3),
             body_read_timeout: Duration::from_secs(30),

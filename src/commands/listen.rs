@@ -103,6 +103,7 @@ impl ListenPlan {
             first_byte_timeout: args.first_byte_timeout.min(args.idle_timeout),
             body_read_timeout: args.body_timeout,
             max_connections: args.max_connections as usize,
+            max_body_memory: args.max_body_memory,
             ..Limits::default()
         };
         Ok(Self {

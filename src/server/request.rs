@@ -20,6 +20,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use tokio_util::sync::CancellationToken;
 
+use super::body_memory::{BodyMemory, Reservation};
 use super::forward::{ForwardOutcome, Forwarder};
 use super::{ConnAction, ConnControl, Limits};
 use crate::delivery::{self, Delivery, Grouping, ResponseRecord};
@@ -73,6 +74,8 @@ pub struct Intake {
     seen_signatures: Mutex<SeenSignatures>,
     /// Permits for the forensics of a mismatch ([`forensics_at_once`]).
     forensics: Arc<tokio::sync::Semaphore>,
+    /// What bodies still arriving may hold together.
+    body_memory: Arc<BodyMemory>,
 }
 
 impl Intake {
@@ -83,13 +86,14 @@ impl Intake {
         forwarder: Option<Forwarder>,
     ) -> Self {
         Self {
-            config,
             policy,
             store,
             forwarder,
             attempts: Mutex::new(HashMap::new()),
             seen_signatures: Mutex::new(SeenSignatures::default()),
             forensics: Arc::new(tokio::sync::Semaphore::new(forensics_at_once())),
+            body_memory: BodyMemory::new(config.limits.max_body_memory),
+            config,
         }
     }
 
@@ -144,7 +148,12 @@ impl Intake {
         if req.method() == Method::GET || req.method() == Method::HEAD {
             return info_page();
         }
-        let (mut record, end, replay_key) = self.receive(req, remote, local, control).await;
+        // Held until the record is in the store's hands: the body is
+        // this handler's to keep in memory until then.
+        let mut body_memory = self.body_memory.reservation();
+        let (mut record, end, replay_key) = self
+            .receive(req, remote, local, control, &mut body_memory)
+            .await;
         self.check_replay(&mut record, replay_key.as_ref());
         let (decision, answer, action) = self.choose_answer(&mut record, end, shutdown).await;
         record.response = ResponseRecord {
@@ -156,6 +165,7 @@ impl Intake {
         };
         record.duration_ms = arrived.elapsed().as_secs_f64() * 1000.0;
         let stored = self.store.append(record).await;
+        drop(body_memory);
         let not_stored_rule;
         let (rule, id, answer) = match &stored {
             Ok(stored) => {
@@ -192,6 +202,7 @@ impl Intake {
         remote: &str,
         local: &str,
         control: &ConnControl,
+        body_memory: &mut Reservation,
     ) -> (Delivery, BodyEnd, Option<ReplayKeys>) {
         let received_at = Utc::now();
         let (parts, body) = req.into_parts();
@@ -220,7 +231,7 @@ impl Intake {
                 end: BodyEnd::TooLarge,
             }
         } else {
-            read_body(body, limits.max_body, limits.body_read_timeout).await
+            read_body(body, limits.max_body, limits.body_read_timeout, body_memory).await
         };
         // What follows (verifying, answering) is not the client's doing.
         control.request_received();
@@ -392,6 +403,14 @@ impl Intake {
                     close: true,
                 },
                 "too-large",
+            ),
+            BodyEnd::OverMemory => (
+                limit(503, BODY_MEMORY_RULE),
+                Answer::Status {
+                    status: 503,
+                    close: true,
+                },
+                "body-memory",
             ),
             BodyEnd::TimedOut => (
                 limit(408, "body read timeout"),
@@ -640,6 +659,9 @@ enum BodyEnd {
     Complete,
     /// More than `--max-body`: the rest was not read.
     TooLarge,
+    /// The bodies arriving at once already hold `--max-body-memory`: the
+    /// rest was not read, and the sender is told to try again.
+    OverMemory,
     /// The body did not arrive within the body read timeout.
     TimedOut,
     /// The client went away mid-body.
@@ -650,6 +672,9 @@ enum BodyEnd {
     /// absolute-form: recorded and answered 400.
     BadTarget,
 }
+
+/// Why a body was refused for the memory of bodies in flight (after `limit: `).
+const BODY_MEMORY_RULE: &str = "bodies arriving at once hold --max-body-memory; try again";
 
 /// Why a request target is refused (after `limit: `).
 const BAD_TARGET_RULE: &str = "request target must be origin-form (/path) or absolute-form \
@@ -674,7 +699,12 @@ impl ReadBody {
     }
 }
 
-async fn read_body(mut body: Incoming, max_body: usize, timeout: Duration) -> ReadBody {
+async fn read_body(
+    mut body: Incoming,
+    max_body: usize,
+    timeout: Duration,
+    memory: &mut Reservation,
+) -> ReadBody {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut read = ReadBody {
         bytes: Vec::new(),
@@ -699,12 +729,38 @@ async fn read_body(mut body: Incoming, max_body: usize, timeout: Duration) -> Re
         };
         read.seen += data.len() as u64;
         let room = max_body.saturating_sub(read.bytes.len());
-        read.bytes.extend_from_slice(&data[..data.len().min(room)]);
+        let kept = &data[..data.len().min(room)];
+        if !grow_within(&mut read.bytes, kept.len(), max_body, memory) {
+            read.end = BodyEnd::OverMemory;
+            return read;
+        }
+        read.bytes.extend_from_slice(kept);
         if read.seen > max_body as u64 {
             read.end = BodyEnd::TooLarge;
             return read;
         }
     }
+}
+
+/// Make room in `bytes` for `more`, growing its buffer as `Vec` would
+/// (doubling, up to `max_body`) but only as far as `memory` covers: every
+/// byte of capacity is counted, not only the bytes kept.
+fn grow_within(
+    bytes: &mut Vec<u8>,
+    more: usize,
+    max_body: usize,
+    memory: &mut Reservation,
+) -> bool {
+    let needed = bytes.len() + more;
+    if needed <= bytes.capacity() {
+        return true;
+    }
+    let capacity = needed.max((bytes.capacity() * 2).min(max_body));
+    if !memory.cover(capacity) {
+        return false;
+    }
+    bytes.reserve_exact(capacity - bytes.len());
+    true
 }
 
 /// The request target as recorded: path and query, as `Uri`'s `Display`

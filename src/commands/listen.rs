@@ -271,6 +271,14 @@ fn listen_url(local: SocketAddr) -> String {
 
 /// The banner's warnings, for the dashboard's status line.
 fn start_warnings(plan: &ListenPlan, report: &OpenReport) -> Vec<String> {
+    let mut warnings = setup_warnings(plan);
+    warnings.extend(report.torn_message());
+    warnings
+}
+
+/// What in the options the user should hear about before the first
+/// delivery: in the banner, and on the dashboard's status line.
+fn setup_warnings(plan: &ListenPlan) -> Vec<String> {
     let mut warnings = Vec::new();
     if !is_loopback(plan.address.ip()) {
         warnings.push(format!(
@@ -278,7 +286,18 @@ fn start_warnings(plan: &ListenPlan, report: &OpenReport) -> Vec<String> {
             plan.address.ip()
         ));
     }
-    warnings.extend(report.torn_message());
+    // A record is its body in base64 (4/3) and the rest of the record; one
+    // larger than --store-max goes whole into a file of its own, so the
+    // files can pass the bound the user chose.
+    let largest_record = plan.intake.limits.max_body as u64 / 3 * 4 + 64 * 1024;
+    if plan.store.path.is_some() && plan.store.max_bytes < largest_record {
+        warnings.push(format!(
+            "--store-max {} is smaller than a record with a --max-body body (about {}): such a \
+             record gets a file of its own, so the store can take up to --store-keep + 1 of \
+             those; raise --store-max or lower --max-body",
+            plan.store.max_bytes, largest_record
+        ));
+    }
     warnings
 }
 
@@ -349,12 +368,8 @@ pub fn banner(plan: &ListenPlan, local: SocketAddr, report: &OpenReport) -> Stri
         out,
         "danube-hooks listening on http://{local} (POST to any path)"
     );
-    if !is_loopback(plan.address.ip()) {
-        let _ = writeln!(
-            out,
-            "  warning:  bound to {}: reachable from the network, not only through your tunnel",
-            plan.address.ip()
-        );
+    for warning in setup_warnings(plan) {
+        let _ = writeln!(out, "  warning:  {warning}");
     }
     let secrets = if plan.secrets.is_empty() {
         "none: signatures are not checked (pass --secret-file PATH or --secret whsec_…, or set DANUBE_WEBHOOK_SECRET)"
@@ -504,5 +519,38 @@ mod tests {
             listen_url("127.0.0.1:5001".parse().unwrap()),
             "http://127.0.0.1:5001"
         );
+    }
+
+    fn plan_for(args: &[&str]) -> ListenPlan {
+        use clap::Parser as _;
+        let cli = crate::cli::Cli::try_parse_from(
+            [
+                "danube-hooks",
+                "listen",
+                "--store",
+                "/tmp/never-opened.jsonl",
+            ]
+            .iter()
+            .chain(args),
+        )
+        .unwrap();
+        let crate::cli::Command::Listen(args) = cli.command else {
+            unreachable!("parsed as listen")
+        };
+        ListenPlan::from_args(&args).unwrap()
+    }
+
+    #[test]
+    fn a_store_max_below_one_record_is_a_start_warning() {
+        let small = setup_warnings(&plan_for(&["--store-max", "64KiB"]));
+        assert!(
+            small
+                .iter()
+                .any(|w| w.contains("--store-max 65536 is smaller than a record")),
+            "{small:?}"
+        );
+        let fits = setup_warnings(&plan_for(&["--store-max", "128KiB", "--max-body", "16KiB"]));
+        assert!(fits.is_empty(), "{fits:?}");
+        assert!(setup_warnings(&plan_for(&[])).is_empty());
     }
 }

@@ -146,13 +146,18 @@ fn expect_continue_over_the_body_limit_gets_413_and_no_100() {
 const CAP: usize = 16;
 
 fn capped() -> Listener {
+    capped_at(CAP)
+}
+
+/// As [`capped`], at another cap.
+pub(crate) fn capped_at(cap: usize) -> Listener {
     Listener::start(&[
         "--json",
         "--no-store",
         "--secret",
         SECRET,
         "--max-connections",
-        &CAP.to_string(),
+        &cap.to_string(),
         "--first-byte-timeout",
         "60s",
         "--idle-timeout",

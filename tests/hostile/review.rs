@@ -40,21 +40,9 @@ fn never_reads(listener: &Listener) -> TcpStream {
 
 #[test]
 fn connections_that_never_read_their_answers_give_way_at_the_cap() {
-    let listener = Listener::start(&[
-        "--json",
-        "--no-store",
-        "--secret",
-        SECRET,
-        "--max-connections",
-        &CAP.to_string(),
-        // Long, so that only making room at the cap can explain an answer.
-        "--first-byte-timeout",
-        "60s",
-        "--idle-timeout",
-        "60s",
-        "--body-timeout",
-        "60s",
-    ]);
+    // Every timeout long, so that only making room at the cap can explain
+    // an answer.
+    let listener = crate::connections::capped_at(CAP);
     let _held: Vec<TcpStream> = (0..CAP).map(|_| never_reads(&listener)).collect();
     let body = event_body("tool.execution.completed", 1);
     let started = Instant::now();

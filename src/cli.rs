@@ -15,6 +15,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::signature::{self, Secret};
 
+pub mod examples;
+
 /// A bad argument or configuration: exit 2, with a message that names the
 /// input and what is allowed.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +35,8 @@ impl UsageError {
     version,
     about = "Receive, inspect, verify, break and replay Danube webhook deliveries on your machine.",
     long_about = None,
-    propagate_version = true
+    propagate_version = true,
+    after_help = examples::TOP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -43,23 +46,38 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Receive deliveries: verify, answer by the policy, forward, record, show.
+    #[command(after_help = examples::LISTEN)]
     Listen(ListenArgs),
     /// Print the X-Danube-Signature value for a body, as Danube would send it.
+    #[command(after_help = examples::SIGN)]
     Sign(SignArgs),
     /// Check an X-Danube-Signature value against a body, and say why it fails.
+    #[command(after_help = examples::VERIFY)]
     Verify(VerifyArgs),
     /// Act as Danube: build, sign and post a delivery, retrying as Danube does.
+    #[command(after_help = examples::TRIGGER)]
     Trigger(TriggerArgs),
     /// Resend a stored delivery, re-signed (default) or byte-identical (--as-is).
+    #[command(after_help = examples::REPLAY)]
     Replay(ReplayArgs),
     /// List stored deliveries.
+    #[command(after_help = examples::LOG)]
     Log(LogArgs),
     /// Show one stored delivery whole.
+    #[command(after_help = examples::SHOW)]
     Show(ShowArgs),
     /// Print a stored delivery as a command that reproduces it.
+    #[command(after_help = examples::EXPORT)]
     Export(ExportArgs),
     /// Grade your receiver: does it verify signatures the way it must?
+    #[command(after_help = examples::CHECK)]
     Check(CheckArgs),
+    /// Print a shell completion script on stdout.
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions(CompletionsArgs),
+    /// Print a man page (roff) on stdout, or write one per command into a directory.
+    #[command(after_help = examples::MAN)]
+    Man(ManArgs),
 }
 
 /// The delivery log to read.
@@ -525,6 +543,33 @@ impl VerifyArgs {
             _ => header,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_name = "SHELL", value_enum)]
+    pub shell: CompletionShell,
+}
+
+/// The shells `completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print, e.g. listen [default: the top-level page].
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
+    /// Write the pages of COMMAND and every command under it (all of them by
+    /// default) into DIR, one file each (danube-hooks.1, danube-hooks-listen.1, …).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[cfg(test)]

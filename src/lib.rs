@@ -25,8 +25,10 @@
 //!   (the fsync thread), `store::broadcast` (the announcements, within a
 //!   byte budget), `store::readers` and `store::lines` (streaming readers
 //!   over every kept file, for the commands and the dashboard's resync).
-//! - [`cli`]: clap types and their validation.
-//! - [`commands`]: one module per subcommand.
+//! - [`cli`]: clap types and their validation; `cli::examples`, the
+//!   examples that end each command's `--help`.
+//! - [`commands`]: one module per subcommand (`completions` and `man`
+//!   generate from the clap definition at run time).
 
 pub mod cli;
 pub mod commands;
@@ -58,5 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Show(args) => commands::inspect::show(&args),
         Command::Export(args) => commands::inspect::export(&args),
         Command::Check(args) => commands::check::run(&args),
+        Command::Completions(args) => commands::completions::run(&args),
+        Command::Man(args) => commands::man::run(&args),
     }
 }

@@ -2,8 +2,10 @@
 //! stdout and an [`Outcome`]. Diagnostics go to stderr.
 
 pub mod check;
+pub mod completions;
 pub mod inspect;
 pub mod listen;
+pub mod man;
 pub mod replay;
 pub mod sign;
 pub mod trigger;

@@ -1,0 +1,220 @@
+//! The "Examples" block that ends each command's `--help` (and its man
+//! page's EXAMPLES section).
+//!
+//! Each block is a heading, then `# comment` lines and one-line
+//! `danube-hooks …` commands. The tests parse every command here with the
+//! real clap definition, and check that every subcommand has a block, so
+//! a renamed flag or a new command without examples fails them. The files
+//! they name are the reader's: `secret.txt` holds the webhook's signing
+//! secret (one line, `chmod 600`), `body.json` a delivery's exact body.
+
+/// The heading every block starts with; `man` turns it into its section.
+pub const HEADING: &str = "Examples:";
+
+pub const TOP: &str = "\
+Examples:
+  # Receive on 127.0.0.1:4000 (point `ngrok http 4000` here), verifying signatures
+  danube-hooks listen --secret-file secret.txt
+  # Act as Danube: one signed delivery of each event type
+  danube-hooks trigger --all --to http://localhost:4000/webhooks/danube --secret-file secret.txt
+  # What arrived lately
+  danube-hooks log --last 20";
+
+pub const LISTEN: &str = "\
+Examples:
+  # Verify with the webhook's secret, kept out of ps and shell history
+  danube-hooks listen --secret-file secret.txt
+  # Forward to your receiver, but fail the first two attempts so Danube retries
+  danube-hooks listen --forward-to http://localhost:3000/webhooks/danube --respond 500,500,forward
+  # Headless on a free port: one JSON record per line, nothing stored
+  danube-hooks listen --port 0 --json --no-store";
+
+pub const SIGN: &str = "\
+Examples:
+  danube-hooks sign --secret-file secret.txt body.json
+  # A fixed t, for a reproducible test vector
+  danube-hooks sign --secret-file secret.txt --timestamp 1795430047 body.json
+  # The body on standard input
+  danube-hooks sign --secret-file secret.txt - < body.json";
+
+pub const VERIFY: &str = "\
+Examples:
+  # Exit 0 when valid, 1 when not, with the reason
+  danube-hooks verify --secret-file secret.txt --header t=1795430047,sha256=f95356e13685559cb836d8a17a153ecc25c5cd484a1c841d85daa01c859d0b88 body.json
+  # Judge t against a given time instead of now, as JSON
+  danube-hooks verify --json --secret-file secret.txt --now 1795430050 --header t=1795430047,sha256=f95356e13685559cb836d8a17a153ecc25c5cd484a1c841d85daa01c859d0b88 body.json
+  # A whole header line, pasted from a log, is accepted too
+  danube-hooks verify --secret-file secret.txt --now 1795430050 --header 'X-Danube-Signature: t=1795430047,sha256=f95356e13685559cb836d8a17a153ecc25c5cd484a1c841d85daa01c859d0b88' body.json";
+
+pub const TRIGGER: &str = "\
+Examples:
+  danube-hooks trigger tool.execution.failed --to http://localhost:3000/webhooks/danube --secret-file secret.txt --set data.error='quota exceeded'
+  # One delivery of each event type
+  danube-hooks trigger --all --to http://localhost:3000/webhooks/danube --secret-file secret.txt
+  # Two attempts with a 2 s deadline and 250 ms between them
+  danube-hooks trigger workflow.failed --to http://localhost:3000/webhooks/danube --secret-file secret.txt --attempts 2 --timeout 2s --backoff 250ms";
+
+pub const REPLAY: &str = "\
+Examples:
+  # Re-signed with a fresh t, to your receiver
+  danube-hooks replay 42 --to http://localhost:3000/webhooks/danube --secret-file secret.txt
+  # Byte-identical, old signature: does your receiver's replay protection hold?
+  danube-hooks replay 42 --as-is --to http://localhost:3000/webhooks/danube";
+
+pub const LOG: &str = "\
+Examples:
+  danube-hooks log --last 20
+  # Workflow deliveries whose signature did not match
+  danube-hooks log --event 'workflow.*' --verdict mismatch
+  # The records as JSON lines, from another store
+  danube-hooks log --json --store deliveries.jsonl";
+
+pub const SHOW: &str = "\
+Examples:
+  danube-hooks show 42
+  # The body as received, escaped, not pretty-printed
+  danube-hooks show 42 --raw";
+
+pub const EXPORT: &str = "\
+Examples:
+  danube-hooks export 42 --curl
+  # Send it to your receiver instead of the listener
+  danube-hooks export 42 --curl --to http://localhost:3000/webhooks/danube
+  # Send it again now
+  danube-hooks export 42 --curl | sh";
+
+pub const CHECK: &str = "\
+Examples:
+  danube-hooks check http://localhost:3000/webhooks/danube --secret-file secret.txt
+  # The report as JSON, with a tighter deadline than Danube's 10 s
+  danube-hooks check http://localhost:3000/webhooks/danube --secret-file secret.txt --json --timeout 5s";
+
+pub const COMPLETIONS: &str = "\
+Examples:
+  danube-hooks completions bash > ~/.local/share/bash-completion/completions/danube-hooks
+  # zsh: a directory on $fpath, before compinit runs
+  danube-hooks completions zsh > ~/.zfunc/_danube-hooks
+  danube-hooks completions fish > ~/.config/fish/completions/danube-hooks.fish";
+
+pub const MAN: &str = "\
+Examples:
+  # Read listen's page now
+  danube-hooks man listen | man -l -
+  # Install every page where man looks, then: man danube-hooks-listen
+  danube-hooks man --out ~/.local/share/man/man1";
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::HEADING;
+    use crate::cli::Cli;
+
+    /// A command line split as `sh` would split it, up to the first
+    /// unquoted pipe or redirection: quotes ('…', "…") and backslashes.
+    fn shell_words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word: Option<String> = None;
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '|' | '<' | '>' | ';' | '&' => break,
+                ' ' | '\t' => words.extend(word.take()),
+                '\'' => word
+                    .get_or_insert_default()
+                    .extend(chars.by_ref().take_while(|&c| c != '\'')),
+                '"' => {
+                    let quoted = word.get_or_insert_default();
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '"' => break,
+                            '\\' => quoted.extend(chars.next()),
+                            c => quoted.push(c),
+                        }
+                    }
+                }
+                '\\' => word.get_or_insert_default().extend(chars.next()),
+                c => word.get_or_insert_default().push(c),
+            }
+        }
+        words.extend(word);
+        words
+    }
+
+    /// The command lines of an examples block; anything but a heading,
+    /// a comment or a command fails.
+    fn example_commands(block: &str) -> Vec<&str> {
+        let mut lines = block.lines();
+        assert_eq!(lines.next(), Some(HEADING), "block starts with its heading");
+        lines
+            .filter(|line| !line.trim_start().starts_with('#'))
+            .map(|line| {
+                let command = line.strip_prefix("  ").unwrap_or_else(|| {
+                    panic!("example lines are indented by two spaces: {line:?}")
+                });
+                assert!(
+                    command.starts_with("danube-hooks "),
+                    "an example line is a comment or a danube-hooks command: {line:?}"
+                );
+                command
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shell_words_split_like_sh() {
+        assert_eq!(
+            shell_words(r#"a 'b c' d="e f"g h\ i | sort > out"#),
+            ["a", "b c", "d=e fg", "h i"]
+        );
+        assert_eq!(shell_words("x ''"), ["x", ""]);
+    }
+
+    /// Every command at every depth (not `help`, which clap writes) ends its
+    /// --help with two or three examples of itself, each of which parses.
+    #[test]
+    fn every_command_help_ends_with_examples_that_parse() {
+        fn check(cmd: &mut clap::Command, path: &[String]) {
+            let help = cmd.render_long_help().to_string();
+            let block = cmd
+                .get_after_help()
+                .unwrap_or_else(|| panic!("`{}` has no examples", path.join(" ")))
+                .to_string();
+            assert!(
+                help.trim_end().ends_with(block.trim_end()),
+                "`{}` --help does not end with its examples",
+                path.join(" ")
+            );
+            let commands = example_commands(&block);
+            assert!(
+                (2..=3).contains(&commands.len()),
+                "`{}` has {} examples; give two or three",
+                path.join(" "),
+                commands.len()
+            );
+            for command in commands {
+                let words = shell_words(command);
+                assert_eq!(
+                    &words[1..path.len()],
+                    &path[1..],
+                    "an example of `{}` runs another command: {command}",
+                    path.join(" ")
+                );
+                if let Err(err) = Cli::try_parse_from(&words) {
+                    panic!("example `{command}` does not parse:\n{err}");
+                }
+            }
+            for sub in cmd.get_subcommands_mut() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let mut path = path.to_vec();
+                path.push(sub.get_name().to_owned());
+                check(sub, &path);
+            }
+        }
+        let mut cli = Cli::command();
+        cli.build();
+        check(&mut cli, &["danube-hooks".to_owned()]);
+    }
+}

@@ -13,6 +13,7 @@ use crate::cli::{CheckArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
 use crate::display::{escape_line, to_json_line, truncate};
 use crate::events::{self, EVENT_TYPES};
+use crate::http::Trust;
 use crate::sender::{self, Attempt, Outgoing, Sender};
 use crate::signature::{self, Secret};
 
@@ -66,12 +67,13 @@ struct Report<'a> {
 pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
     let secrets = args.secret.required("check")?;
     sender::check_url(&args.url).map_err(|err| UsageError::new(format!("check: {err}")))?;
+    let trust = crate::commands::trust(&args.tls)?;
     let cases = cases(&args.url, &secrets[0], unix_now());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let graded = runtime.block_on(run_cases(cases, args.timeout));
+    let graded = runtime.block_on(run_cases(&trust, cases, args.timeout));
     let passed = graded.iter().all(|g| g.pass);
     if args.json {
         println!(
@@ -174,8 +176,8 @@ fn cases(url: &str, secret: &Secret, now: i64) -> Vec<Case> {
 
 /// Run every case at once (each case's own requests in order), so a slow
 /// receiver costs one deadline, not one per case.
-async fn run_cases(cases: Vec<Case>, timeout: Duration) -> Vec<Graded> {
-    let sender = Sender::default();
+async fn run_cases(trust: &Trust, cases: Vec<Case>, timeout: Duration) -> Vec<Graded> {
+    let sender = Sender::new(trust, sender::MAX_ANSWER_BODY);
     let mut tasks = tokio::task::JoinSet::new();
     for (index, case) in cases.into_iter().enumerate() {
         let sender = sender.clone();

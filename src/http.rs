@@ -238,16 +238,15 @@ pub fn tls_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
             return Some(describe(tls));
         }
-        // rustls's errors reach hyper inside an io::Error, whose `source`
-        // skips the error it wraps.
-        if let Some(tls) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(describe(tls));
-        }
-        cause = err.source();
+        // rustls's errors reach hyper inside an io::Error (or two), whose
+        // `source` skips the error it wraps: look inside.
+        cause = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => match io.get_ref() {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => err.source(),
+            },
+            None => err.source(),
+        };
     }
     None
 }

@@ -275,7 +275,12 @@ fn describe(err: &rustls::Error) -> String {
         }
         CertificateError::Revoked => "the certificate is revoked (Revoked)",
         CertificateError::BadSignature => "the certificate's signature is bad (BadSignature)",
-        _ => return format!("the certificate is rejected: {err}; {TRUST_HINT}"),
+        // webpki's own reasons, e.g. CaUsedAsEndEntity: a self-signed CA
+        // certificate served as the server's own.
+        CertificateError::Other(other) => {
+            return format!("the certificate is rejected ({other}); {TRUST_HINT}");
+        }
+        _ => return format!("the certificate is rejected ({problem:?}); {TRUST_HINT}"),
     };
     format!("{what}; {TRUST_HINT}")
 }
@@ -382,6 +387,22 @@ mod tests {
             assert!(told.ends_with(TRUST_HINT), "{told}");
             assert!(!told.contains('\n'));
         }
+        let webpki = rustls::Error::InvalidCertificate(CertificateError::Other(
+            rustls::OtherError(Arc::new(std::io::Error::other("CaUsedAsEndEntity"))),
+        ));
+        let told = tls_problem(&std::io::Error::other(webpki)).unwrap();
+        assert!(
+            told.starts_with("the certificate is rejected (CaUsedAsEndEntity); pass --cacert"),
+            "{told}"
+        );
+        let not_tls = tls_problem(&std::io::Error::other(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType,
+        )))
+        .unwrap();
+        assert!(
+            not_tls.contains("is it a plain http:// server?"),
+            "{not_tls}"
+        );
         let plain = std::io::Error::other("connection refused");
         assert_eq!(tls_problem(&plain), None);
     }

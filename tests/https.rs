@@ -376,3 +376,30 @@ fn check_runs_over_https_with_cacert() {
         receiver.next_request();
     }
 }
+
+#[test]
+fn check_against_an_untrusted_receiver_is_one_line_not_one_per_case() {
+    let receiver = TlsReceiver::start(&["127.0.0.1"]);
+    for json in [false, true] {
+        let mut args = vec!["check", "--secret", SECRET];
+        let url = receiver.url("/webhooks/danube");
+        args.push(&url);
+        if json {
+            args.push("--json");
+        }
+        let output = run(&args, b"");
+        // As a receiver that refuses: the check failed.
+        assert_exit(&output, 1);
+        let err = stderr(&output);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!(
+                "TLS to {} failed: the certificate is not trusted (UnknownIssuer)",
+                receiver.addr
+            )),
+            "{err}"
+        );
+        assert!(output.stdout.is_empty(), "{}", common::stdout(&output));
+    }
+    receiver.assert_nothing_arrived();
+}

@@ -73,7 +73,12 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let graded = runtime.block_on(run_cases(&trust, cases, args.timeout));
+    let (graded, tls_failure) = runtime.block_on(run_cases(&trust, cases, args.timeout));
+    if let Some(err) = tls_failure {
+        // No case reached the receiver: one line, not the same one per case.
+        eprintln!("danube-hooks: check: {}", escape_line(&err.to_string()));
+        return Ok(Outcome::Negative);
+    }
     let passed = graded.iter().all(|g| g.pass);
     if args.json {
         println!(
@@ -175,8 +180,13 @@ fn cases(url: &str, secret: &Secret, now: i64) -> Vec<Case> {
 }
 
 /// Run every case at once (each case's own requests in order), so a slow
-/// receiver costs one deadline, not one per case.
-async fn run_cases(trust: &Trust, cases: Vec<Case>, timeout: Duration) -> Vec<Graded> {
+/// receiver costs one deadline, not one per case. With the graded cases,
+/// the TLS failure that every request met, if every one met one.
+async fn run_cases(
+    trust: &Trust,
+    cases: Vec<Case>,
+    timeout: Duration,
+) -> (Vec<Graded>, Option<sender::SendError>) {
     let sender = Sender::new(trust, sender::MAX_ANSWER_BODY);
     let mut tasks = tokio::task::JoinSet::new();
     for (index, case) in cases.into_iter().enumerate() {
@@ -186,12 +196,23 @@ async fn run_cases(trust: &Trust, cases: Vec<Case>, timeout: Duration) -> Vec<Gr
             for request in &case.requests {
                 attempts.push(sender.send(request, timeout).await);
             }
-            (index, grade(&case, &attempts, timeout))
+            let tls = attempts
+                .iter()
+                .try_fold(None, |_, attempt| match &attempt.result {
+                    Err(err @ sender::SendError::Tls { .. }) => Some(Some(err.clone())),
+                    _ => None,
+                });
+            (index, grade(&case, &attempts, timeout), tls.flatten())
         });
     }
-    let mut graded: Vec<(usize, Graded)> = tasks.join_all().await;
-    graded.sort_by_key(|(index, _)| *index);
-    graded.into_iter().map(|(_, g)| g).collect()
+    let mut graded: Vec<(usize, Graded, Option<sender::SendError>)> = tasks.join_all().await;
+    graded.sort_by_key(|(index, ..)| *index);
+    let tls_failure = graded
+        .iter()
+        .map(|(.., tls)| tls.clone())
+        .collect::<Option<Vec<_>>>()
+        .and_then(|all| all.into_iter().next());
+    (graded.into_iter().map(|(_, g, _)| g).collect(), tls_failure)
 }
 
 fn grade(case: &Case, attempts: &[Attempt], timeout: Duration) -> Graded {

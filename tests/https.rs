@@ -403,3 +403,47 @@ fn check_against_an_untrusted_receiver_is_one_line_not_one_per_case() {
     }
     receiver.assert_nothing_arrived();
 }
+
+#[test]
+fn replay_to_an_https_receiver_with_cacert_and_without() {
+    let dir = TempDir::new("https-replay");
+    let store = dir.join("deliveries.jsonl").to_str().unwrap().to_string();
+    let listener = Listener::start(&["--json", "--store", &store, "--secret", SECRET]);
+    let body = common::event_body("workflow.completed", 3);
+    assert_eq!(
+        signed_post(listener.addr, SECRET, now(), &body).status(),
+        200
+    );
+    listener.next_record();
+    let receiver = TlsReceiver::start(&["127.0.0.1"]);
+    let target = receiver.url("/replayed");
+    let replay = |extra: &[&str]| {
+        let mut args = vec![
+            "replay", "1", "--store", &store, "--to", &target, "--secret", SECRET,
+        ];
+        args.extend_from_slice(extra);
+        run(&args, b"")
+    };
+    let trusted = replay(&["--cacert", receiver.ca()]);
+    assert_exit(&trusted, 0);
+    assert!(
+        common::stdout(&trusted).starts_with("200"),
+        "{}",
+        common::stdout(&trusted)
+    );
+    let arrived = receiver.next_request();
+    assert_eq!(arrived.target, b"/replayed");
+    assert_eq!(arrived.body, body);
+
+    let untrusted = replay(&[]);
+    assert_exit(&untrusted, 1);
+    assert!(
+        common::stdout(&untrusted).contains(&format!(
+            "TLS to {} failed: the certificate is not trusted (UnknownIssuer)",
+            receiver.addr
+        )),
+        "{}",
+        common::stdout(&untrusted)
+    );
+    receiver.assert_nothing_arrived();
+}

@@ -447,3 +447,18 @@ fn replay_to_an_https_receiver_with_cacert_and_without() {
     );
     receiver.assert_nothing_arrived();
 }
+
+#[test]
+fn a_server_that_never_answers_the_handshake_is_a_timeout() {
+    // Bound and listening, never accepted: the kernel completes TCP, and
+    // the client's hello waits for an answer that never comes.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}/", silent.local_addr().unwrap());
+    let output = trigger(&url, &["--timeout", "500ms", "--insecure"]);
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains(&format!("no answer from {url} within 500 ms")),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -1,6 +1,7 @@
 //! The command line: clap types, and their checks into validated config.
 //!
-//! Nothing here does I/O beyond reading a body file and a secret file;
+//! Nothing here does I/O beyond reading a body file, a secret file and a
+//! `--cacert` file;
 //! each command's module gets values it can trust.
 
 // Doc comments on arguments are --help text for people, not rustdoc:
@@ -118,7 +119,7 @@ pub struct TriggerArgs {
     /// Send one delivery of each Danube event type.
     #[arg(long)]
     pub all: bool,
-    /// Your receiver's URL (http://).
+    /// Your receiver's URL (http:// or https://).
     #[arg(long, value_name = "URL")]
     pub to: String,
     #[command(flatten)]
@@ -141,6 +142,8 @@ pub struct TriggerArgs {
     /// Keep the first attempt's signature on retries instead of signing each anew.
     #[arg(long)]
     pub same_signature: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// `--backoff 1s,5s`: the waits before attempt 2, 3, …
@@ -171,6 +174,8 @@ pub struct ReplayArgs {
     /// How long the target may take.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -223,7 +228,7 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Your receiver's URL (http://).
+    /// Your receiver's URL (http:// or https://).
     pub url: String,
     #[command(flatten)]
     pub secret: SecretArgs,
@@ -233,6 +238,8 @@ pub struct CheckArgs {
     /// Danube's deadline for an answer.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// The environment variable read for a secret when no flag gives one.
@@ -390,12 +397,14 @@ pub struct ListenArgs {
     /// Answer 401 to any delivery whose signature is not valid, as a correct receiver would.
     #[arg(long)]
     pub reject_invalid: bool,
-    /// Forward each delivery to your own receiver, e.g. http://localhost:3000/webhooks/danube.
+    /// Forward each delivery to your own receiver, e.g. http://localhost:3000/webhooks/danube (https:// too).
     #[arg(long, value_name = "URL")]
     pub forward_to: Option<String>,
     /// How long the receiver may take before the sender gets 504.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub forward_timeout: Duration,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// Group attempts by this delivery-id header instead of by the body.
     #[arg(long, value_name = "NAME")]
     pub group_header: Option<String>,
@@ -570,6 +579,26 @@ pub struct ManArgs {
     /// default) into DIR, one file each (danube-hooks.1, danube-hooks-listen.1, …).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+/// How `https://` targets are trusted (SPEC §12), as curl has it.
+#[derive(Debug, Clone, Args)]
+pub struct TlsArgs {
+    /// Trust the CA certificate(s) in this PEM file for https://, besides the web's roots.
+    #[arg(long, value_name = "PEM")]
+    pub cacert: Option<PathBuf>,
+    /// Skip certificate checks for https:// (a warning says so). Wins over --cacert.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+impl TlsArgs {
+    /// The trust these flags ask for; a `--cacert` that cannot be used is
+    /// a usage error.
+    pub fn trust(&self) -> Result<crate::http::Trust, UsageError> {
+        crate::http::Trust::load(self.cacert.as_deref(), self.insecure)
+            .map_err(|err| UsageError::new(err.to_string()))
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@
 //!   and re-indented at a bounded cost for `show` and the dashboard.
 //! - [`curl`]: a curl command that reproduces a stored request byte for byte.
 //! - [`display`]: untrusted bytes to terminal-safe text.
-//! - [`sender`]: what Danube does — sign, post, retry; the crate's one HTTP client.
+//! - [`http`]: the one outbound client, http and https (rustls, ring, the web's
+//!   roots), `--cacert` and `--insecure`, and the one-line account of a TLS failure.
+//! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s client.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
 //!   path; `server::connections` tracks each connection's state so idle and
 //!   trickling ones give way at the connection cap; `server::body_memory`
@@ -37,6 +39,7 @@ pub mod delivery;
 pub mod display;
 pub mod events;
 pub mod headless;
+pub mod http;
 pub mod json_style;
 pub mod policy;
 pub mod sender;

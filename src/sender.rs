@@ -1,18 +1,15 @@
-//! What Danube does: sign, post, retry. The one HTTP client of the crate:
-//! `trigger`, `replay`, `check`, the dashboard's replays and the listener's
-//! forwarding all send through [`Sender`].
+//! What Danube does: sign, post, retry. `trigger`, `replay`, `check`, the
+//! dashboard's replays and the listener's forwarding all send through
+//! [`Sender`], whose client (http and https) is built by [`crate::http`].
 
 use std::time::{Duration, Instant};
 
+use crate::delivery::{self, ReplayMode};
+use crate::http::{self, Trust};
+use crate::signature::{self, Secret};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::{Method, Request};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-
-use crate::delivery::{self, ReplayMode};
-use crate::signature::{self, Secret};
 
 /// The largest answer body read back; the rest is cut off.
 pub const MAX_ANSWER_BODY: usize = 1024 * 1024;
@@ -193,6 +190,10 @@ pub enum SendError {
     Timeout { url: String, timeout: Duration },
     #[error("{url} failed: {cause}")]
     Transport { url: String, cause: String },
+    /// The TLS handshake failed: `host` is `host:port`, `problem` says
+    /// what was wrong (a certificate's problem, with what to do).
+    #[error("TLS to {host} failed: {problem}")]
+    Tls { host: String, problem: String },
 }
 
 /// One attempt: when, how long, and what happened.
@@ -239,13 +240,12 @@ pub fn check_url(url: &str) -> Result<hyper::Uri, SendError> {
         ));
     }
     match uri.scheme_str() {
-        Some("http") if uri.host().is_some() => Ok(uri),
-        Some("http") => Err(SendError::BadUrl(url.into(), "it has no host".into())),
-        Some("https") => Err(SendError::BadUrl(
+        Some("http" | "https") if uri.host().is_some_and(|host| !host.is_empty()) => Ok(uri),
+        Some("http" | "https") => Err(SendError::BadUrl(url.into(), "it has no host".into())),
+        _ => Err(SendError::BadUrl(
             url.into(),
-            "only http:// is supported: point it at your receiver's local port (e.g. http://localhost:3000/webhooks/danube)".into(),
+            "it must start with http:// or https://".into(),
         )),
-        _ => Err(SendError::BadUrl(url.into(), "it must start with http://".into())),
     }
 }
 
@@ -297,25 +297,37 @@ pub fn url_on(addr: std::net::SocketAddr, path_and_query: &str) -> Result<hyper:
     url_at(&base, path_and_query)
 }
 
-/// An HTTP/1 client. Cheap to clone; clones share connections.
+/// `host:port` of `uri`, the port given or the scheme's own.
+fn host_port(uri: &hyper::Uri) -> String {
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    format!("{}:{port}", uri.host().unwrap_or_default())
+}
+
+/// An HTTP/1 client, http and https. Cheap to clone; clones share
+/// connections.
 #[derive(Clone)]
 pub struct Sender {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: http::Client,
     max_answer_body: usize,
 }
 
 impl Default for Sender {
+    /// Trusting the web's root certificates.
     fn default() -> Self {
-        Self::new(MAX_ANSWER_BODY)
+        Self::new(&Trust::default(), MAX_ANSWER_BODY)
     }
 }
 
 impl Sender {
-    pub fn new(max_answer_body: usize) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
+    pub fn new(trust: &Trust, max_answer_body: usize) -> Self {
         Self {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: trust.client(),
             max_answer_body,
         }
     }
@@ -343,6 +355,7 @@ impl Sender {
         let uri = check_url(url)?;
         let method = Method::from_bytes(request.method.as_bytes())
             .map_err(|e| SendError::BadUrl(url.clone(), format!("bad method: {e}")))?;
+        let host = host_port(&uri);
         let mut builder = Request::builder().method(method).uri(uri);
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_slice());
@@ -354,6 +367,9 @@ impl Sender {
                 cause: format!("cannot build the request: {e}"),
             })?;
         let response = self.client.request(built).await.map_err(|err| {
+            if let Some(problem) = http::tls_problem(&err) {
+                return SendError::Tls { host, problem };
+            }
             let cause = root_cause(&err);
             if err.is_connect() {
                 SendError::Connect {
@@ -635,23 +651,34 @@ mod tests {
     }
 
     #[test]
-    fn urls_must_be_plain_http() {
+    fn urls_must_be_http_or_https_with_a_host() {
         assert!(check_url("http://127.0.0.1:3000/x").is_ok());
-        for bad in [
-            "https://example.com/",
-            "ftp://x/",
-            "localhost:3000",
-            "http://",
-            "",
-        ] {
+        assert!(check_url("https://example.com/").is_ok());
+        assert!(check_url("https://127.0.0.1:8443/webhooks/danube").is_ok());
+        for bad in ["ftp://x/", "localhost:3000", "http://", "https://", ""] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
         assert!(
-            check_url("https://x/")
+            check_url("ftp://x/")
                 .unwrap_err()
                 .to_string()
-                .contains("only http://")
+                .contains("it must start with http:// or https://")
         );
+        // The userinfo trick is refused for https as for http.
+        assert!(
+            check_url("https://127.0.0.1:4000@127.0.0.1:4001/")
+                .unwrap_err()
+                .to_string()
+                .contains("user name before '@'")
+        );
+    }
+
+    #[test]
+    fn the_tls_host_names_the_port_even_when_it_is_the_schemes_own() {
+        let at = |url: &str| host_port(&url.parse().unwrap());
+        assert_eq!(at("https://example.com/x"), "example.com:443");
+        assert_eq!(at("http://example.com/x"), "example.com:80");
+        assert_eq!(at("https://127.0.0.1:8443/"), "127.0.0.1:8443");
     }
 
     #[test]

@@ -223,12 +223,12 @@ fn trigger_refuses_unknown_events_with_the_list() {
         "{message}"
     );
     let output = run(
-        &["trigger", "workflow.failed", "--to", "https://example.com/"],
+        &["trigger", "workflow.failed", "--to", "ftp://127.0.0.1:9/"],
         b"",
     );
     assert_exit(&output, 2);
     assert!(
-        stderr(&output).contains("only http://"),
+        stderr(&output).contains("it must start with http:// or https://"),
         "{}",
         stderr(&output)
     );

@@ -13,6 +13,7 @@ use crate::cli::{CheckArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
 use crate::display::{escape_line, to_json_line, truncate};
 use crate::events::{self, EVENT_TYPES};
+use crate::http::Trust;
 use crate::sender::{self, Attempt, Outgoing, Sender};
 use crate::signature::{self, Secret};
 
@@ -66,12 +67,18 @@ struct Report<'a> {
 pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
     let secrets = args.secret.required("check")?;
     sender::check_url(&args.url).map_err(|err| UsageError::new(format!("check: {err}")))?;
+    let trust = crate::commands::trust(&args.tls)?;
     let cases = cases(&args.url, &secrets[0], unix_now());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let graded = runtime.block_on(run_cases(cases, args.timeout));
+    let (graded, tls_failure) = runtime.block_on(run_cases(&trust, cases, args.timeout));
+    if let Some(err) = tls_failure {
+        // No case reached the receiver: one line, not the same one per case.
+        eprintln!("danube-hooks: check: {}", escape_line(&err.to_string()));
+        return Ok(Outcome::Negative);
+    }
     let passed = graded.iter().all(|g| g.pass);
     if args.json {
         println!(
@@ -173,9 +180,14 @@ fn cases(url: &str, secret: &Secret, now: i64) -> Vec<Case> {
 }
 
 /// Run every case at once (each case's own requests in order), so a slow
-/// receiver costs one deadline, not one per case.
-async fn run_cases(cases: Vec<Case>, timeout: Duration) -> Vec<Graded> {
-    let sender = Sender::default();
+/// receiver costs one deadline, not one per case. With the graded cases,
+/// the TLS failure that every request met, if every one met one.
+async fn run_cases(
+    trust: &Trust,
+    cases: Vec<Case>,
+    timeout: Duration,
+) -> (Vec<Graded>, Option<sender::SendError>) {
+    let sender = Sender::new(trust, sender::MAX_ANSWER_BODY);
     let mut tasks = tokio::task::JoinSet::new();
     for (index, case) in cases.into_iter().enumerate() {
         let sender = sender.clone();
@@ -184,12 +196,23 @@ async fn run_cases(cases: Vec<Case>, timeout: Duration) -> Vec<Graded> {
             for request in &case.requests {
                 attempts.push(sender.send(request, timeout).await);
             }
-            (index, grade(&case, &attempts, timeout))
+            let tls = attempts
+                .iter()
+                .try_fold(None, |_, attempt| match &attempt.result {
+                    Err(err @ sender::SendError::Tls { .. }) => Some(Some(err.clone())),
+                    _ => None,
+                });
+            (index, grade(&case, &attempts, timeout), tls.flatten())
         });
     }
-    let mut graded: Vec<(usize, Graded)> = tasks.join_all().await;
-    graded.sort_by_key(|(index, _)| *index);
-    graded.into_iter().map(|(_, g)| g).collect()
+    let mut graded: Vec<(usize, Graded, Option<sender::SendError>)> = tasks.join_all().await;
+    graded.sort_by_key(|(index, ..)| *index);
+    let tls_failure = graded
+        .iter()
+        .map(|(.., tls)| tls.clone())
+        .collect::<Option<Vec<_>>>()
+        .and_then(|all| all.into_iter().next());
+    (graded.into_iter().map(|(_, g, _)| g).collect(), tls_failure)
 }
 
 fn grade(case: &Case, attempts: &[Attempt], timeout: Duration) -> Graded {

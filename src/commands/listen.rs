@@ -16,6 +16,7 @@ use crate::commands::{Outcome, unix_now};
 use crate::delivery::Grouping;
 use crate::display::escape_line;
 use crate::headless;
+use crate::http::Trust;
 use crate::policy::{Policy, PolicyHandle};
 use crate::sender::{self, Sender};
 use crate::server::forward::Forwarder;
@@ -38,6 +39,8 @@ pub struct ListenPlan {
     pub secrets: Vec<Secret>,
     pub policy: Policy,
     pub forward: Option<Forwarder>,
+    /// How `https://` targets are trusted: forwarding and the dashboard's replays.
+    pub trust: Trust,
     pub store: StoreConfig,
     pub intake: IntakeConfig,
     pub output: Output,
@@ -68,12 +71,17 @@ impl Output {
 impl ListenPlan {
     pub fn from_args(args: &ListenArgs) -> Result<Self, UsageError> {
         let secrets = args.secret.secrets()?;
+        // Both the forwarding and the dashboard's replays send with it;
+        // --insecure's warning is among the setup warnings, shown once.
+        let trust = args.tls.trust()?;
         let forward = args
             .forward_to
             .as_deref()
             .map(|url| {
                 sender::check_url(url)
-                    .map(|target| Forwarder::new(target, args.forward_timeout, args.max_body))
+                    .map(|target| {
+                        Forwarder::new(target, args.forward_timeout, args.max_body, &trust)
+                    })
                     .map_err(|err| UsageError::new(format!("--forward-to: {err}")))
             })
             .transpose()?;
@@ -118,6 +126,7 @@ impl ListenPlan {
             secrets,
             policy,
             forward,
+            trust,
             store: StoreConfig {
                 path,
                 durable: args.durable,
@@ -232,7 +241,12 @@ async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
                 store: store.clone(),
                 events,
                 policy: policy.clone(),
-                replayer: replayer(plan.secrets.first().cloned(), plan.forward.clone(), local),
+                replayer: replayer(
+                    plan.secrets.first().cloned(),
+                    plan.forward.clone(),
+                    local,
+                    &plan.trust,
+                ),
                 shutdown: shutdown.clone(),
                 warnings: start_warnings(&plan, &report),
             })
@@ -280,6 +294,9 @@ fn start_warnings(plan: &ListenPlan, report: &OpenReport) -> Vec<String> {
 /// delivery: in the banner, and on the dashboard's status line.
 fn setup_warnings(plan: &ListenPlan) -> Vec<String> {
     let mut warnings = Vec::new();
+    if plan.trust.is_insecure() {
+        warnings.push(crate::commands::INSECURE_WARNING.to_string());
+    }
     if !is_loopback(plan.address.ip()) {
         warnings.push(format!(
             "bound to {}: reachable from the network, not only through your tunnel",
@@ -304,8 +321,13 @@ fn setup_warnings(plan: &ListenPlan) -> Vec<String> {
 /// The dashboard's `r` and `R`: resend a delivery to the forward target,
 /// or back to this listener when there is none, through the crate's one
 /// sender; re-signed with the first secret, or byte for byte.
-fn replayer(secret: Option<Secret>, forward: Option<Forwarder>, local: SocketAddr) -> Replayer {
-    let sender = Sender::default();
+fn replayer(
+    secret: Option<Secret>,
+    forward: Option<Forwarder>,
+    local: SocketAddr,
+    trust: &Trust,
+) -> Replayer {
+    let sender = Sender::new(trust, sender::MAX_ANSWER_BODY);
     // A listener bound to every interface is still reached on loopback.
     let own = if local.ip().is_unspecified() {
         SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), local.port())
@@ -456,13 +478,14 @@ mod tests {
             sender::check_url(&format!("http://{receiver}")).unwrap(),
             REPLAY_TIMEOUT,
             1024,
+            &Trust::default(),
         );
         // With --forward-to the listener's own address is never used: give
         // it the stranger's, so a fall-back to it would show.
-        let with_forward = replayer(Some(secret.clone()), Some(forward), evil);
+        let with_forward = replayer(Some(secret.clone()), Some(forward), evil, &Trust::default());
         // Without --forward-to a replay goes back to the listener itself:
         // here `receiver` stands in for it.
-        let to_self = replayer(Some(secret), None, receiver);
+        let to_self = replayer(Some(secret), None, receiver, &Trust::default());
         let mut delivery = crate::delivery::tests::sample(7, b"{}");
         for replay in [&with_forward, &to_self] {
             for mode in [ReplayMode::Resigned, ReplayMode::AsIs] {
@@ -552,5 +575,11 @@ mod tests {
         let fits = setup_warnings(&plan_for(&["--store-max", "128KiB", "--max-body", "16KiB"]));
         assert!(fits.is_empty(), "{fits:?}");
         assert!(setup_warnings(&plan_for(&[])).is_empty());
+    }
+
+    #[test]
+    fn insecure_is_a_start_warning() {
+        let insecure = setup_warnings(&plan_for(&["--insecure"]));
+        assert_eq!(insecure, [crate::commands::INSECURE_WARNING]);
     }
 }

@@ -20,6 +20,20 @@ pub enum Outcome {
     Negative,
 }
 
+/// What `--insecure` says, once, wherever the command shows warnings.
+pub const INSECURE_WARNING: &str = "--insecure: https:// certificates are not checked, so anyone on the path can read and \
+     answer these requests";
+
+/// The trust `--cacert` and `--insecure` ask for; `--insecure` says so
+/// once on stderr.
+pub fn trust(tls: &crate::cli::TlsArgs) -> Result<crate::http::Trust, crate::cli::UsageError> {
+    let trust = tls.trust()?;
+    if trust.is_insecure() {
+        eprintln!("danube-hooks: warning: {INSECURE_WARNING}");
+    }
+    Ok(trust)
+}
+
 /// Unix seconds now. The one place commands read the clock for signatures.
 pub fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()

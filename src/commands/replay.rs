@@ -37,13 +37,15 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         ReplayMode::Resigned
     };
     let secrets = args.secret.secrets()?;
+    let trust = crate::commands::trust(&args.tls)?;
     let request = sender::replay_request(&delivery, &url, mode, secrets.first(), unix_now())
         .map_err(UsageError::new)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let attempt = runtime.block_on(Sender::default().send(&request, args.timeout));
+    let attempt =
+        runtime.block_on(Sender::new(&trust, sender::MAX_ANSWER_BODY).send(&request, args.timeout));
     eprintln!(
         "replayed #{} {} to {}",
         delivery.id,

@@ -25,6 +25,7 @@ pub fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
         );
     }
     sender::check_url(&args.to).map_err(|err| UsageError::new(format!("--to: {err}")))?;
+    let trust = crate::commands::trust(&args.tls)?;
     let events: Vec<String> = if args.all {
         events::EVENT_TYPES
             .iter()
@@ -62,7 +63,7 @@ pub fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let sender = Sender::default();
+    let sender = Sender::new(&trust, sender::MAX_ANSWER_BODY);
     let mut all_delivered = true;
     for event in &events {
         let created_at = Utc::now();

@@ -12,6 +12,7 @@ use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode, Uri};
 
 use crate::delivery::{BODY_PREVIEW_CHARS, Delivery, ForwardRecord};
+use crate::http::Trust;
 use crate::sender::{EndToEnd, Outgoing, SendError, Sender, headers_to_send};
 
 /// The receiver's answer and what to record of it.
@@ -30,11 +31,11 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    pub fn new(target: Uri, timeout: Duration, max_answer_body: usize) -> Self {
+    pub fn new(target: Uri, timeout: Duration, max_answer_body: usize, trust: &Trust) -> Self {
         Self {
             target,
             timeout,
-            sender: Sender::new(max_answer_body),
+            sender: Sender::new(trust, max_answer_body),
         }
     }
 
@@ -159,6 +160,7 @@ mod tests {
             crate::sender::check_url(target).unwrap(),
             Duration::from_secs(1),
             1024,
+            &Trust::default(),
         )
     }
 

@@ -1,0 +1,464 @@
+//! HTTPS out (SPEC §12), black-box: a TLS receiver on loopback whose CA
+//! and certificate each test makes with rcgen; the real binary sends to it
+//! with `--cacert`, without it (one line naming the host and the problem),
+//! and with `--insecure`.
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use common::{Arrived, Listener, SECRET, TempDir, assert_exit, now, run, signed_post, stderr};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A receiver over TLS: answers `200 ok` to each request, one request per
+/// connection, and hands over the bytes of each request it read.
+struct TlsReceiver {
+    addr: SocketAddr,
+    requests: mpsc::Receiver<Vec<u8>>,
+    /// Where the test CA's certificate is, in PEM.
+    ca_pem: PathBuf,
+    _dir: TempDir,
+}
+
+impl TlsReceiver {
+    /// Serving a certificate for `names`, issued by a CA made for this test.
+    fn start(names: &[&str]) -> Self {
+        let dir = TempDir::new("https");
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "danube-hooks test CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let ca_pem = dir.join("ca.pem");
+        std::fs::write(&ca_pem, ca_cert.pem()).unwrap();
+
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf_params =
+            CertificateParams::new(names.iter().map(ToString::to_string).collect::<Vec<_>>())
+                .unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+        )
+        .unwrap();
+        let config = Arc::new(config);
+
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let (requests_tx, requests) = mpsc::channel();
+        std::thread::spawn(move || {
+            for tcp in server.incoming() {
+                let Ok(tcp) = tcp else { continue };
+                let config = Arc::clone(&config);
+                let requests_tx = requests_tx.clone();
+                // A thread per connection: a client that gives up in the
+                // handshake does not hold up the next one.
+                std::thread::spawn(move || {
+                    let _ = tcp.set_read_timeout(Some(WAIT));
+                    let connection = rustls::ServerConnection::new(config).unwrap();
+                    let mut tls = rustls::StreamOwned::new(connection, tcp);
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 8192];
+                    while common::complete_message(&seen).is_none() {
+                        match tls.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = tls.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    );
+                    let _ = tls.flush();
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
+                    let _ = requests_tx.send(seen);
+                });
+            }
+        });
+        Self {
+            addr,
+            requests,
+            ca_pem,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.addr)
+    }
+
+    fn ca(&self) -> &str {
+        self.ca_pem.to_str().unwrap()
+    }
+
+    fn next_request(&self) -> Arrived {
+        Arrived::parse(&self.requests.recv_timeout(WAIT).expect("a request arrived"))
+    }
+
+    fn assert_nothing_arrived(&self) {
+        assert!(
+            self.requests
+                .recv_timeout(Duration::from_millis(200))
+                .is_err(),
+            "a request reached the server"
+        );
+    }
+}
+
+fn header<'a>(arrived: &'a Arrived, name: &str) -> &'a str {
+    let value = &arrived
+        .headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .1;
+    std::str::from_utf8(value).unwrap()
+}
+
+fn trigger(to: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "trigger",
+        "tool.execution.completed",
+        "--to",
+        to,
+        "--secret",
+        SECRET,
+        "--attempts",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    run(&args, b"")
+}
+
+#[test]
+fn trigger_over_https_trusting_the_ca_from_cacert_delivers_signed() {
+    let receiver = TlsReceiver::start(&["127.0.0.1", "localhost"]);
+    let output = trigger(
+        &receiver.url("/webhooks/danube"),
+        &["--cacert", receiver.ca()],
+    );
+    assert_exit(&output, 0);
+    let arrived = receiver.next_request();
+    assert_eq!(arrived.method, "POST");
+    assert_eq!(arrived.target, b"/webhooks/danube");
+    let signature = header(&arrived, "x-danube-signature");
+    let t: i64 = signature
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split(',').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let secret = danube_hooks::signature::Secret::new(SECRET);
+    assert_eq!(
+        signature,
+        danube_hooks::signature::sign(&secret, t, &arrived.body),
+        "the delivery arrived signed over the bytes that arrived"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["status"], "success");
+    assert_eq!(report["response_status"], 200);
+}
+
+#[test]
+fn an_untrusted_certificate_is_one_line_naming_the_host_and_the_problem() {
+    let receiver = TlsReceiver::start(&["127.0.0.1", "localhost"]);
+    let output = trigger(&receiver.url("/webhooks/danube"), &[]);
+    // A delivery that reached no receiver, as a refused connection is.
+    let refused = {
+        let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        trigger(&format!("http://{addr}/"), &[])
+    };
+    assert_exit(&refused, 1);
+    assert_exit(&output, 1);
+    let expected = format!(
+        "TLS to {} failed: the certificate is not trusted (UnknownIssuer); pass --cacert PEM \
+         to trust its CA, or --insecure",
+        receiver.addr
+    );
+    let err = stderr(&output);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("TLS")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].ends_with(&expected), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["status"], "failed");
+    receiver.assert_nothing_arrived();
+}
+
+#[test]
+fn a_certificate_for_another_host_is_named_as_such() {
+    let receiver = TlsReceiver::start(&["localhost"]);
+    let output = trigger(
+        &receiver.url("/webhooks/danube"),
+        &["--cacert", receiver.ca()],
+    );
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains(&format!(
+            "TLS to {} failed: the certificate is not for this host name (NotValidForName)",
+            receiver.addr
+        )),
+        "{}",
+        stderr(&output)
+    );
+    receiver.assert_nothing_arrived();
+    // The same certificate under the name it was made for is trusted.
+    let by_name = format!("https://localhost:{}/x", receiver.addr.port());
+    assert_exit(&trigger(&by_name, &["--cacert", receiver.ca()]), 0);
+    receiver.next_request();
+}
+
+#[test]
+fn insecure_sends_without_checking_and_says_so_once() {
+    let receiver = TlsReceiver::start(&["127.0.0.1"]);
+    let output = trigger(&receiver.url("/hooks"), &["--insecure"]);
+    assert_exit(&output, 0);
+    let err = stderr(&output);
+    assert_eq!(
+        err.matches("--insecure: https:// certificates are not checked")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(receiver.next_request().target, b"/hooks");
+}
+
+#[test]
+fn a_cacert_that_cannot_be_used_is_a_usage_error() {
+    let dir = TempDir::new("https-bad-ca");
+    let not_pem = dir.join("ca.der");
+    std::fs::write(&not_pem, [0x30, 0x82, 0x01, 0x0a]).unwrap();
+    let key_only = dir.join("key.pem");
+    std::fs::write(
+        &key_only,
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let missing = dir.join("missing.pem");
+    let cases = [
+        (missing.to_str().unwrap(), "cannot read --cacert"),
+        (not_pem.to_str().unwrap(), "is not a PEM file"),
+        (key_only.to_str().unwrap(), "holds no CERTIFICATE section"),
+    ];
+    for (path, expected) in cases {
+        for command in [
+            vec![
+                "trigger",
+                "workflow.completed",
+                "--to",
+                "https://127.0.0.1:9/",
+            ],
+            vec!["check", "https://127.0.0.1:9/", "--secret", SECRET],
+        ] {
+            let mut args = command.clone();
+            args.extend(["--cacert", path]);
+            let output = run(&args, b"");
+            assert_exit(&output, 2);
+            assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+            assert!(stderr(&output).contains(path), "{}", stderr(&output));
+        }
+    }
+}
+
+#[test]
+fn listen_forwards_to_an_https_receiver_it_trusts_through_cacert() {
+    let receiver = TlsReceiver::start(&["127.0.0.1"]);
+    let target = receiver.url("/hooks");
+    let listener = Listener::start(&[
+        "--json",
+        "--no-store",
+        "--secret",
+        SECRET,
+        "--forward-to",
+        &target,
+        "--cacert",
+        receiver.ca(),
+    ]);
+    let body = common::event_body("workflow.completed", 1);
+    let reply = signed_post(listener.addr, SECRET, now(), &body);
+    assert_eq!(reply.status(), 200);
+    assert_eq!(reply.body(), b"ok");
+    let arrived = receiver.next_request();
+    assert_eq!(arrived.target, b"/hooks");
+    assert_eq!(arrived.body, body);
+    let record = listener.next_record();
+    assert_eq!(record["forward"]["status"], 200);
+    assert_eq!(record["forward"]["url"], target);
+}
+
+#[test]
+fn listen_without_the_ca_answers_502_and_records_the_tls_problem() {
+    let receiver = TlsReceiver::start(&["127.0.0.1"]);
+    let listener = Listener::start(&[
+        "--json",
+        "--no-store",
+        "--forward-to",
+        &receiver.url("/hooks"),
+    ]);
+    let body = common::event_body("workflow.completed", 2);
+    let reply = signed_post(listener.addr, SECRET, now(), &body);
+    assert_eq!(reply.status(), 502);
+    let record = listener.next_record();
+    let error = record["forward"]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "TLS to {} failed: the certificate is not trusted",
+            receiver.addr
+        )),
+        "{error}"
+    );
+    receiver.assert_nothing_arrived();
+}
+
+#[test]
+fn listen_with_insecure_warns_in_its_banner() {
+    let listener = Listener::start(&["--no-store", "--insecure"]);
+    assert_eq!(
+        listener
+            .banner
+            .matches("--insecure: https:// certificates are not checked")
+            .count(),
+        1,
+        "{}",
+        listener.banner
+    );
+}
+
+#[test]
+fn check_runs_over_https_with_cacert() {
+    let receiver = TlsReceiver::start(&["127.0.0.1"]);
+    let output = run(
+        &[
+            "check",
+            &receiver.url("/webhooks/danube"),
+            "--secret",
+            SECRET,
+            "--json",
+            "--cacert",
+            receiver.ca(),
+        ],
+        b"",
+    );
+    // The receiver answers 200 to everything, forged deliveries included:
+    // the report says so (exit 1), which it can only know from answers.
+    assert_exit(&output, 1);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let cases = report["cases"].as_array().unwrap();
+    assert!(!cases.is_empty());
+    let mut answers = 0;
+    for case in cases {
+        for got in case["got"].as_str().unwrap().split(", ") {
+            assert_eq!(got, "200", "{case}");
+            answers += 1;
+        }
+    }
+    for _ in 0..answers {
+        receiver.next_request();
+    }
+}
+
+#[test]
+fn check_against_an_untrusted_receiver_is_one_line_not_one_per_case() {
+    let receiver = TlsReceiver::start(&["127.0.0.1"]);
+    for json in [false, true] {
+        let mut args = vec!["check", "--secret", SECRET];
+        let url = receiver.url("/webhooks/danube");
+        args.push(&url);
+        if json {
+            args.push("--json");
+        }
+        let output = run(&args, b"");
+        // As a receiver that refuses: the check failed.
+        assert_exit(&output, 1);
+        let err = stderr(&output);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!(
+                "TLS to {} failed: the certificate is not trusted (UnknownIssuer)",
+                receiver.addr
+            )),
+            "{err}"
+        );
+        assert!(output.stdout.is_empty(), "{}", common::stdout(&output));
+    }
+    receiver.assert_nothing_arrived();
+}
+
+#[test]
+fn replay_to_an_https_receiver_with_cacert_and_without() {
+    let dir = TempDir::new("https-replay");
+    let store = dir.join("deliveries.jsonl").to_str().unwrap().to_string();
+    let listener = Listener::start(&["--json", "--store", &store, "--secret", SECRET]);
+    let body = common::event_body("workflow.completed", 3);
+    assert_eq!(
+        signed_post(listener.addr, SECRET, now(), &body).status(),
+        200
+    );
+    listener.next_record();
+    let receiver = TlsReceiver::start(&["127.0.0.1"]);
+    let target = receiver.url("/replayed");
+    let replay = |extra: &[&str]| {
+        let mut args = vec![
+            "replay", "1", "--store", &store, "--to", &target, "--secret", SECRET,
+        ];
+        args.extend_from_slice(extra);
+        run(&args, b"")
+    };
+    let trusted = replay(&["--cacert", receiver.ca()]);
+    assert_exit(&trusted, 0);
+    assert!(
+        common::stdout(&trusted).starts_with("200"),
+        "{}",
+        common::stdout(&trusted)
+    );
+    let arrived = receiver.next_request();
+    assert_eq!(arrived.target, b"/replayed");
+    assert_eq!(arrived.body, body);
+
+    let untrusted = replay(&[]);
+    assert_exit(&untrusted, 1);
+    assert!(
+        common::stdout(&untrusted).contains(&format!(
+            "TLS to {} failed: the certificate is not trusted (UnknownIssuer)",
+            receiver.addr
+        )),
+        "{}",
+        common::stdout(&untrusted)
+    );
+    receiver.assert_nothing_arrived();
+}
+
+#[test]
+fn a_server_that_never_answers_the_handshake_is_a_timeout() {
+    // Bound and listening, never accepted: the kernel completes TCP, and
+    // the client's hello waits for an answer that never comes.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}/", silent.local_addr().unwrap());
+    let output = trigger(&url, &["--timeout", "500ms", "--insecure"]);
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains(&format!("no answer from {url} within 500 ms")),
+        "{}",
+        stderr(&output)
+    );
+}

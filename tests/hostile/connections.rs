@@ -413,10 +413,14 @@ struct Trickler {
 impl Trickler {
     fn start(listener: &Listener, n: usize, start: &[u8]) -> Self {
         let streams: Vec<TcpStream> = (0..n)
-            .map(|_| {
+            .map(|i| {
                 let mut stream = TcpStream::connect(listener.addr).unwrap();
                 stream.write_all(start).unwrap();
-                std::thread::sleep(Duration::from_millis(20));
+                // The first is the oldest by far: the tests expect it to be
+                // the one that gives way, and on a loaded machine the
+                // listener may read the next few within the same 20 ms.
+                let gap = if i == 0 { 200 } else { 20 };
+                std::thread::sleep(Duration::from_millis(gap));
                 stream
             })
             .collect();

@@ -11,6 +11,10 @@
 //! - [`display`]: untrusted bytes to terminal-safe text.
 //! - [`http`]: the one outbound client, http and https (rustls, ring, the web's
 //!   roots), `--cacert` and `--insecure`, and the one-line account of a TLS failure.
+//! - [`danube`]: Danube's side (SPEC §11): `danube::api`, the REST client
+//!   (base URL, credential headers, retries, both error shapes as one line
+//!   that says what to do; credentials only ever shown as a prefix), and
+//!   `danube::credentials`, the key `login` keeps (0700 folder, 0600 file).
 //! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s client.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
 //!   path; `server::connections` tracks each connection's state so idle and
@@ -35,6 +39,7 @@
 pub mod cli;
 pub mod commands;
 pub mod curl;
+pub mod danube;
 pub mod delivery;
 pub mod display;
 pub mod events;

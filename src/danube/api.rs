@@ -1,0 +1,936 @@
+//! The REST client of Danube's API (SPEC §11), the one module every command
+//! that talks to Danube goes through: the base URL, the credential headers,
+//! the 30 s timeout, the SDKs' retries (1, 2, 4 s, connect errors and
+//! timeouts only, never a create) and both error shapes turned into one
+//! line that says what to do. Credentials are only ever shown as a prefix.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::{Method, StatusCode, Uri};
+use serde::{Deserialize, Serialize};
+
+use crate::display::{escape_line, truncate};
+use crate::http::{Client, Trust};
+use crate::sender::{check_url, url_at};
+
+/// Danube's API, unless `--api-url` / `DANUBE_API_URL` says otherwise.
+pub const DEFAULT_API_URL: &str = "https://api.danubeai.com";
+/// How long one request may take, connect to last byte.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// The SDKs' waits before retrying a connect error or a timeout.
+pub const RETRY_WAITS: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
+/// An answer larger than this is not one of Danube's (100 deliveries with
+/// their payloads fit many times over); the bound keeps a wrong
+/// `--api-url` from filling memory.
+const MAX_ANSWER: usize = 16 * 1024 * 1024;
+/// Text from Danube in a message is cut to this many characters.
+const MAX_MESSAGE: usize = 300;
+
+/// Why a call to Danube's API failed, each told in one line that says what
+/// to do. Every text that came from the network is escaped.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("--api-url {url} cannot be used: {why}")]
+    BadBaseUrl { url: String, why: String },
+    #[error(
+        "no Danube credentials: run `danube-hooks login` (or `login --with-key`), or set \
+         DANUBE_API_KEY or DANUBE_API_TOKEN"
+    )]
+    NoCredentials,
+    #[error(
+        "Danube refused the credentials {shown} (401: {message}); log in again with \
+         `danube-hooks login`"
+    )]
+    Unauthorized { shown: String, message: String },
+    #[error(
+        "Danube does not allow this for {shown} (403: {message}); check the key's organization \
+         (DANUBE_ORG_ID) and permissions"
+    )]
+    Forbidden { shown: String, message: String },
+    #[error("Danube knows no {what} (404: {message}); check the id (`danube-hooks webhooks list`)")]
+    NotFound { what: String, message: String },
+    #[error("Danube is rate-limiting this key (429: {message}); wait {wait} and try again")]
+    RateLimited { wait: String, message: String },
+    #[error("a plan limit of Danube's was reached (429: {message}); upgrade at {upgrade_url}")]
+    PlanLimit {
+        message: String,
+        upgrade_url: String,
+    },
+    #[error("Danube refused the request ({status}: {message}); fix what it names and try again")]
+    BadRequest { status: u16, message: String },
+    #[error("Danube failed ({status}: {message}); try again in a while")]
+    Server { status: u16, message: String },
+    #[error("Danube answered {status} unexpectedly: {message}")]
+    Unexpected { status: u16, message: String },
+    #[error("cannot reach Danube at {url}: {cause} (tried {tries} times)")]
+    Connect {
+        url: String,
+        cause: String,
+        tries: usize,
+    },
+    #[error("Danube at {url} did not answer within {secs} s (tried {tries} times)")]
+    Timeout {
+        url: String,
+        secs: u64,
+        tries: usize,
+    },
+    #[error(
+        "Danube at {url} did not answer the create within {secs} s; it may have made the webhook \
+         anyway: look with `danube-hooks webhooks list` before creating again"
+    )]
+    CreateTimeout { url: String, secs: u64 },
+    #[error("the request to Danube at {url} failed: {cause}")]
+    Transport { url: String, cause: String },
+    #[error("Danube's answer to {what} is not what its API documents: {cause}")]
+    Decode { what: String, cause: String },
+}
+
+/// Who the requests are made as.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// `danube-api-key: KEY` (the SDKs' way, and what `login` saves).
+    ApiKey { key: String, org_id: Option<String> },
+    /// `Authorization: Bearer TOKEN` (the API reference's way).
+    Bearer {
+        token: String,
+        org_id: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for Credential {
+    /// Never the credential whole, not even in a debug dump.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown())
+    }
+}
+
+impl Credential {
+    /// `DANUBE_API_KEY`, else `DANUBE_API_TOKEN`, else the key `login`
+    /// saved; `DANUBE_ORG_ID` goes with any of them. Blank values count as
+    /// unset.
+    pub fn resolve(
+        env: impl Fn(&str) -> Option<String>,
+        saved: Option<&crate::danube::credentials::Saved>,
+    ) -> Option<Self> {
+        let var = |name: &str| {
+            env(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let org_id = var("DANUBE_ORG_ID");
+        if let Some(key) = var("DANUBE_API_KEY") {
+            return Some(Self::ApiKey { key, org_id });
+        }
+        if let Some(token) = var("DANUBE_API_TOKEN") {
+            return Some(Self::Bearer { token, org_id });
+        }
+        saved.map(|saved| Self::ApiKey {
+            key: saved.api_key.clone(),
+            org_id,
+        })
+    }
+
+    /// The credential as it may be shown: its first few characters.
+    pub fn shown(&self) -> String {
+        match self {
+            Self::ApiKey { key, .. } => format!("key {}", redact(key)),
+            Self::Bearer { token, .. } => format!("token {}", redact(token)),
+        }
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        let (mut headers, org_id) = match self {
+            Self::ApiKey { key, org_id } => (vec![("danube-api-key", key.clone())], org_id),
+            Self::Bearer { token, org_id } => {
+                (vec![("authorization", format!("Bearer {token}"))], org_id)
+            }
+        };
+        if let Some(org) = org_id {
+            headers.push(("danube-org-id", org.clone()));
+        }
+        headers
+    }
+}
+
+/// A secret as it may be shown: at most its first 6 characters (fewer for a
+/// short one, so that never more than a third shows) and `…`.
+pub fn redact(secret: &str) -> String {
+    let count = secret.chars().count();
+    let keep = (count / 3).min(6);
+    let head: String = secret.chars().take(keep).collect();
+    format!("{}…", escape_line(&head))
+}
+
+/// A webhook as Danube lists it (no secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub is_active: bool,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+}
+
+/// The answer to a create: the webhook and its secret, shown only here.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for CreatedWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedWebhook")
+            .field("webhook", &self.webhook)
+            .field("secret", &redact(&self.secret))
+            .finish()
+    }
+}
+
+/// What a create or an update sends: only the fields given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WebhookChange {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_active: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One entry of Danube's delivery log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub webhook_id: String,
+    pub event_type: String,
+    #[serde(default)]
+    pub payload: serde_json::Value,
+    /// `pending`, `success` or `failed`.
+    pub status: String,
+    #[serde(default)]
+    pub response_status: Option<u16>,
+    #[serde(default)]
+    pub response_body: Option<String>,
+    pub attempts: u32,
+    #[serde(default)]
+    pub delivered_at: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+/// The start of the device flow.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DeviceCode {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_url: String,
+    pub expires_in: u64,
+    pub interval: u64,
+}
+
+/// The key a completed device flow hands over.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+pub struct DeviceToken {
+    pub api_key: String,
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+}
+
+impl std::fmt::Debug for DeviceToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceToken")
+            .field("api_key", &redact(&self.api_key))
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+/// Where a device flow stands after one poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DevicePoll {
+    /// 428: the person has not approved yet.
+    Pending,
+    /// 410: the code expired.
+    Expired,
+    /// 200: approved.
+    Approved(DeviceToken),
+}
+
+/// A raw answer: status, `Retry-After`, body.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    retry_after: Option<String>,
+    body: Bytes,
+}
+
+/// Danube's API, as one credential under one trust.
+#[derive(Clone)]
+pub struct Api {
+    base: Uri,
+    client: Client,
+    credential: Option<Credential>,
+    /// The waits before retries; [`RETRY_WAITS`] but in tests.
+    waits: Vec<Duration>,
+    timeout: Duration,
+}
+
+impl Api {
+    /// A client for `base_url` (checked: http or https, a host, no path
+    /// beyond `/`; http only to this machine, since a credential would
+    /// cross the network in clear).
+    pub fn new(
+        base_url: &str,
+        trust: &Trust,
+        credential: Option<Credential>,
+    ) -> Result<Self, ApiError> {
+        let bad = |why: String| ApiError::BadBaseUrl {
+            url: escape_line(base_url).into_owned(),
+            why,
+        };
+        let base = check_url(base_url).map_err(|err| bad(err.to_string()))?;
+        if base.path_and_query().is_some_and(|p| p.as_str() != "/") {
+            return Err(bad(
+                "give the API's origin alone (e.g. https://api.danubeai.com), no path or query"
+                    .into(),
+            ));
+        }
+        if base.scheme_str() == Some("http") && !is_loopback(base.host().unwrap_or_default()) {
+            return Err(bad(
+                "http:// only to this machine (127.0.0.1, localhost, [::1]); a credential must \
+                 not cross the network in clear: use https://"
+                    .into(),
+            ));
+        }
+        Ok(Self {
+            base,
+            client: trust.client(),
+            credential,
+            waits: RETRY_WAITS.to_vec(),
+            timeout: TIMEOUT,
+        })
+    }
+
+    /// The same client with other retry waits and timeout (tests).
+    #[must_use]
+    pub fn with_timing(mut self, waits: Vec<Duration>, timeout: Duration) -> Self {
+        self.waits = waits;
+        self.timeout = timeout;
+        self
+    }
+
+    /// The origin requests go to.
+    pub fn base(&self) -> &Uri {
+        &self.base
+    }
+
+    /// Start the device flow (no credential needed).
+    pub async fn device_code(&self, client_name: &str) -> Result<DeviceCode, ApiError> {
+        let body = serde_json::json!({ "client_name": client_name });
+        let answer = self
+            .call(
+                Method::POST,
+                "/v1/auth/device/code",
+                Some(&body),
+                Call::Anonymous,
+            )
+            .await?;
+        expect_json(&answer, "the device code request")
+    }
+
+    /// One poll of the device flow.
+    pub async fn device_token(&self, device_code: &str) -> Result<DevicePoll, ApiError> {
+        let body = serde_json::json!({ "device_code": device_code });
+        let answer = self
+            .call(
+                Method::POST,
+                "/v1/auth/device/token",
+                Some(&body),
+                Call::Anonymous,
+            )
+            .await?;
+        match answer.status.as_u16() {
+            428 => Ok(DevicePoll::Pending),
+            410 => Ok(DevicePoll::Expired),
+            _ => expect_json(&answer, "the device token request").map(DevicePoll::Approved),
+        }
+    }
+
+    /// `GET /v1/webhooks`.
+    pub async fn list_webhooks(&self) -> Result<Vec<Webhook>, ApiError> {
+        let answer = self
+            .call(Method::GET, "/v1/webhooks", None, Call::Read)
+            .await?;
+        expect_json(&answer, "the webhook list")
+    }
+
+    /// `POST /v1/webhooks`: never retried, since Danube has no idempotency
+    /// key and a retried create can make a second webhook.
+    pub async fn create_webhook(&self, change: &WebhookChange) -> Result<CreatedWebhook, ApiError> {
+        let body = serde_json::to_value(change).expect("a WebhookChange serializes");
+        let answer = self
+            .call(Method::POST, "/v1/webhooks", Some(&body), Call::Create)
+            .await?;
+        expect_json(&answer, "the create")
+    }
+
+    /// Send one request, retrying as the SDKs do; any status below 300
+    /// and the device flow's 428 and 410 come back, every other status is
+    /// the error it means.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        kind: Call,
+    ) -> Result<Answer, ApiError> {
+        let uri = url_at(&self.base, path).map_err(|err| ApiError::Transport {
+            url: escape_line(path).into_owned(),
+            cause: err.to_string(),
+        })?;
+        let credential = match (kind, &self.credential) {
+            (Call::Anonymous, _) => None,
+            (_, Some(credential)) => Some(credential),
+            (_, None) => return Err(ApiError::NoCredentials),
+        };
+        let body = body.map(|b| Bytes::from(serde_json::to_vec(b).expect("JSON serializes")));
+        let url = uri.to_string();
+        let waits: &[Duration] = if kind == Call::Create {
+            &[]
+        } else {
+            &self.waits
+        };
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let request = build_request(&method, &uri, credential, body.clone());
+            let outcome = tokio::time::timeout(self.timeout, self.exchange(request)).await;
+            let failure = match outcome {
+                Ok(Ok(answer)) => return classify(answer, credential, path),
+                Ok(Err(Failure::Fatal(err))) => return Err(err.into_error(&url)),
+                Ok(Err(Failure::Connect(cause))) => ApiError::Connect {
+                    url: url.clone(),
+                    cause,
+                    tries,
+                },
+                Err(_elapsed) if kind == Call::Create => {
+                    return Err(ApiError::CreateTimeout {
+                        url,
+                        secs: self.timeout.as_secs(),
+                    });
+                }
+                Err(_elapsed) => ApiError::Timeout {
+                    url: url.clone(),
+                    secs: self.timeout.as_secs(),
+                    tries,
+                },
+            };
+            match waits.get(tries - 1) {
+                Some(wait) => tokio::time::sleep(*wait).await,
+                None => return Err(failure),
+            }
+        }
+    }
+
+    async fn exchange(&self, request: hyper::Request<Full<Bytes>>) -> Result<Answer, Failure> {
+        let response = self.client.request(request).await.map_err(|err| {
+            if let Some(tls) = crate::http::tls_problem(&err) {
+                Failure::Fatal(FatalCause(tls))
+            } else if err.is_connect() {
+                Failure::Connect(cause_chain(&err))
+            } else {
+                Failure::Fatal(FatalCause(cause_chain(&err)))
+            }
+        })?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(hyper::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = Limited::new(response.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|err| Failure::Fatal(FatalCause(format!("reading the answer: {err}"))))?
+            .to_bytes();
+        Ok(Answer {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
+/// What a request is, for its credential and its retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    /// The device flow: no credential.
+    Anonymous,
+    /// Retried on connect errors and timeouts.
+    Read,
+    /// A create: never retried.
+    Create,
+}
+
+enum Failure {
+    /// Worth a retry: the request never reached Danube.
+    Connect(String),
+    Fatal(FatalCause),
+}
+
+struct FatalCause(String);
+
+impl FatalCause {
+    fn into_error(self, url: &str) -> ApiError {
+        ApiError::Transport {
+            url: url.to_owned(),
+            cause: self.0,
+        }
+    }
+}
+
+fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn build_request(
+    method: &Method,
+    uri: &Uri,
+    credential: Option<&Credential>,
+    body: Option<Bytes>,
+) -> hyper::Request<Full<Bytes>> {
+    let mut builder = hyper::Request::builder()
+        .method(method.clone())
+        .uri(uri.clone())
+        .header("accept", "application/json")
+        .header(
+            "user-agent",
+            concat!("danube-hooks/", env!("CARGO_PKG_VERSION")),
+        );
+    if let Some(authority) = uri.authority() {
+        builder = builder.header("host", authority.as_str());
+    }
+    for (name, value) in credential.map(Credential::headers).unwrap_or_default() {
+        builder = builder.header(name, value);
+    }
+    if body.is_some() {
+        builder = builder.header("content-type", "application/json");
+    }
+    builder
+        .body(Full::new(body.unwrap_or_default()))
+        // A credential with a byte a header cannot carry would fail here;
+        // it came from the environment or the user, and is refused with an
+        // empty header rather than a panic.
+        .unwrap_or_else(|_| hyper::Request::new(Full::new(Bytes::new())))
+}
+
+/// A status turned into the answer or the error it means. `path` names
+/// the id of a 404.
+fn classify(
+    answer: Answer,
+    credential: Option<&Credential>,
+    path: &str,
+) -> Result<Answer, ApiError> {
+    let status = answer.status.as_u16();
+    if answer.status.is_success() || status == 428 || status == 410 {
+        return Ok(answer);
+    }
+    let shown = credential.map_or_else(|| "(none)".to_owned(), Credential::shown);
+    let parsed = ErrorBody::parse(&answer.body);
+    let message = parsed.message;
+    Err(match status {
+        401 => ApiError::Unauthorized { shown, message },
+        403 => ApiError::Forbidden { shown, message },
+        404 => ApiError::NotFound {
+            what: what_of(path),
+            message,
+        },
+        429 => match parsed.upgrade_url {
+            Some(upgrade_url) => ApiError::PlanLimit {
+                message,
+                upgrade_url,
+            },
+            None => ApiError::RateLimited {
+                wait: wait_text(answer.retry_after.as_deref()),
+                message,
+            },
+        },
+        400 | 409 | 422 => ApiError::BadRequest { status, message },
+        500..=599 => ApiError::Server { status, message },
+        _ => ApiError::Unexpected { status, message },
+    })
+}
+
+/// `webhook wh_1` for `/v1/webhooks/wh_1/…`, else the path.
+fn what_of(path: &str) -> String {
+    let mut parts = path.trim_start_matches('/').split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("v1"), Some("webhooks"), Some(id)) => {
+            let id = id.split('?').next().unwrap_or(id);
+            format!("webhook {}", escape_line(id))
+        }
+        _ => format!("resource at {}", escape_line(path)),
+    }
+}
+
+/// `Retry-After` seconds as a wait; an HTTP date or nothing is "a minute".
+fn wait_text(retry_after: Option<&str>) -> String {
+    match retry_after.and_then(|v| v.trim().parse::<u64>().ok()) {
+        Some(secs) => format!("{secs} s"),
+        None => "a minute".to_owned(),
+    }
+}
+
+/// Both of Danube's error shapes, read into one message.
+#[derive(Debug, PartialEq, Eq)]
+struct ErrorBody {
+    message: String,
+    upgrade_url: Option<String>,
+}
+
+impl ErrorBody {
+    fn parse(body: &[u8]) -> Self {
+        let value: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let (message, upgrade_url) = match &value {
+            Some(v) if v.get("detail").is_some() => (text(&v["detail"]), find_upgrade(v)),
+            Some(v) if v.get("error").is_some_and(serde_json::Value::is_object) => {
+                let error = &v["error"];
+                let mut message = error.get("message").map(text).unwrap_or_default();
+                if let Some(code) = error.get("code").map(text) {
+                    message = if message.is_empty() {
+                        code
+                    } else {
+                        format!("{code}: {message}")
+                    };
+                }
+                if let Some(details) = error.get("details").filter(|d| !d.is_null()) {
+                    message = format!("{message} ({})", text(details));
+                }
+                (message, find_upgrade(v))
+            }
+            _ => (String::from_utf8_lossy(body).trim().to_owned(), None),
+        };
+        let message = if message.is_empty() {
+            "no explanation given".to_owned()
+        } else {
+            escape_line(&truncate(&message, MAX_MESSAGE)).into_owned()
+        };
+        Self {
+            message,
+            upgrade_url: upgrade_url.map(|u| escape_line(&truncate(&u, MAX_MESSAGE)).into_owned()),
+        }
+    }
+}
+
+/// `upgrade_url` at the top, or inside `error` or its `details`.
+fn find_upgrade(value: &serde_json::Value) -> Option<String> {
+    [
+        &value["upgrade_url"],
+        &value["error"]["upgrade_url"],
+        &value["error"]["details"]["upgrade_url"],
+    ]
+    .into_iter()
+    .find_map(|v| v.as_str().map(str::to_owned))
+}
+
+fn expect_json<T: serde::de::DeserializeOwned>(answer: &Answer, what: &str) -> Result<T, ApiError> {
+    if !answer.status.is_success() {
+        return Err(ApiError::Unexpected {
+            status: answer.status.as_u16(),
+            message: ErrorBody::parse(&answer.body).message,
+        });
+    }
+    // Where, not serde's text: that can quote a value, and a value here
+    // can be a key.
+    serde_json::from_slice(&answer.body).map_err(|err| ApiError::Decode {
+        what: what.to_owned(),
+        cause: format!(
+            "{:?} error at line {} column {}",
+            err.classify(),
+            err.line(),
+            err.column()
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn answer(status: u16, retry_after: Option<&str>, body: &str) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            retry_after: retry_after.map(str::to_owned),
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    fn key() -> Credential {
+        Credential::ApiKey {
+            key: "dk_abcdefghijklmnopqrstuvwxyz".into(),
+            org_id: None,
+        }
+    }
+
+    fn message(status: u16, retry_after: Option<&str>, body: &str, path: &str) -> String {
+        classify(answer(status, retry_after, body), Some(&key()), path)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn both_error_shapes_read_into_one_line() {
+        let table = [
+            (r#"{"detail": "Invalid API key"}"#, "Invalid API key"),
+            (
+                r#"{"error": {"code": "unauthorized", "message": "Invalid API key", "details": null}}"#,
+                "unauthorized: Invalid API key",
+            ),
+            (
+                r#"{"error": {"code": "validation_error", "message": "bad url", "details": {"field": "url"}}}"#,
+                r#"validation_error: bad url ({"field":"url"})"#,
+            ),
+            ("<html>gateway</html>", "<html>gateway</html>"),
+            ("", "no explanation given"),
+        ];
+        for (body, want) in table {
+            assert_eq!(ErrorBody::parse(body.as_bytes()).message, want, "{body}");
+        }
+        // Text from the network reaches the terminal escaped, on one line.
+        let hostile = ErrorBody::parse(b"{\"detail\": \"a\\u001b[2Jb\\nc\"}").message;
+        assert!(
+            !hostile.contains('\u{1b}') && !hostile.contains('\n'),
+            "{hostile}"
+        );
+    }
+
+    #[test]
+    fn each_status_says_what_to_do() {
+        let m = message(
+            401,
+            None,
+            r#"{"detail": "Invalid API key"}"#,
+            "/v1/webhooks",
+        );
+        assert!(m.contains("log in again with `danube-hooks login`"), "{m}");
+        assert!(m.contains("dk_abc…") && !m.contains("dk_abcdefghij"), "{m}");
+
+        let m = message(
+            404,
+            None,
+            r#"{"detail": "Not found"}"#,
+            "/v1/webhooks/wh_42/deliveries?limit=5",
+        );
+        assert!(m.contains("no webhook wh_42 "), "{m}");
+
+        let m = message(
+            429,
+            Some("17"),
+            r#"{"detail": "Too many requests"}"#,
+            "/v1/webhooks",
+        );
+        assert!(m.contains("wait 17 s"), "{m}");
+
+        let m = message(
+            429,
+            Some("60"),
+            r#"{"error": {"code": "plan_limit", "message": "5 webhooks max", "details": {"upgrade_url": "https://danubeai.com/pricing"}}}"#,
+            "/v1/webhooks",
+        );
+        assert!(
+            m.contains("plan limit") && m.contains("https://danubeai.com/pricing"),
+            "{m}"
+        );
+        assert!(!m.contains("wait"), "{m}");
+
+        let m = message(500, None, r#"{"detail": "Internal error"}"#, "/v1/webhooks");
+        assert!(
+            m.contains("Danube failed (500: Internal error); try again"),
+            "{m}"
+        );
+
+        let m = message(
+            422,
+            None,
+            r#"{"detail": "url must start with https://"}"#,
+            "/v1/webhooks",
+        );
+        assert!(m.contains("422: url must start with https://"), "{m}");
+
+        for status in [200, 201, 204, 410, 428] {
+            assert!(
+                classify(answer(status, None, ""), None, "/").is_ok(),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_in_order_and_never_whole() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let saved = crate::danube::credentials::Saved {
+            api_key: "dk_saved_key_0123".into(),
+            key_prefix: None,
+        };
+        let both = env(&[
+            ("DANUBE_API_KEY", "dk_env_key_0123456"),
+            ("DANUBE_API_TOKEN", "eyJtoken"),
+            ("DANUBE_ORG_ID", "org_1"),
+        ]);
+        let got = Credential::resolve(both, Some(&saved)).unwrap();
+        assert_eq!(
+            got.headers(),
+            [
+                ("danube-api-key", "dk_env_key_0123456".to_owned()),
+                ("danube-org-id", "org_1".to_owned())
+            ]
+        );
+        let token = Credential::resolve(
+            env(&[("DANUBE_API_TOKEN", "eyJtoken.abc.def")]),
+            Some(&saved),
+        );
+        assert_eq!(
+            token.unwrap().headers(),
+            [("authorization", "Bearer eyJtoken.abc.def".to_owned())]
+        );
+        let blank = env(&[("DANUBE_API_KEY", "  ")]);
+        let got = Credential::resolve(blank, Some(&saved)).unwrap();
+        assert_eq!(got.headers()[0].1, "dk_saved_key_0123");
+        assert_eq!(format!("{got:?}"), "key dk_sa…");
+        assert!(Credential::resolve(env(&[]), None).is_none());
+        assert_eq!(redact("abc"), "a…");
+        assert_eq!(redact(""), "…");
+    }
+
+    #[test]
+    fn base_url_is_checked() {
+        let trust = Trust::default();
+        assert!(Api::new(DEFAULT_API_URL, &trust, None).is_ok());
+        assert!(Api::new("http://127.0.0.1:9", &trust, None).is_ok());
+        assert!(Api::new("http://[::1]:9/", &trust, None).is_ok());
+        for (url, why) in [
+            ("http://api.danubeai.com", "only to this machine"),
+            ("https://api.danubeai.com/v1", "origin alone"),
+            ("ftp://api.danubeai.com", "http:// or https://"),
+            ("https://evil@api.danubeai.com", "user name"),
+        ] {
+            let err = Api::new(url, &trust, None).err().unwrap().to_string();
+            assert!(err.contains(why), "{url}: {err}");
+        }
+    }
+
+    /// A port that refuses connections.
+    fn refused_port() -> u16 {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        socket.local_addr().unwrap().port()
+    }
+
+    /// A server that accepts, reads, never answers; counts connections.
+    async fn silent_server() -> (u16, Arc<AtomicUsize>) {
+        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&count);
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = socket.accept().await {
+                seen.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        (port, count)
+    }
+
+    fn api(port: u16, waits: Vec<Duration>, timeout: Duration) -> Api {
+        Api::new(
+            &format!("http://127.0.0.1:{port}"),
+            &Trust::default(),
+            Some(key()),
+        )
+        .unwrap()
+        .with_timing(waits, timeout)
+    }
+
+    #[test]
+    fn the_sdks_retry_schedule() {
+        assert_eq!(RETRY_WAITS.map(|d| d.as_secs()), [1, 2, 4]);
+        assert_eq!(TIMEOUT, Duration::from_secs(30));
+    }
+
+    #[tokio::test]
+    async fn connect_errors_are_retried_but_never_a_create() {
+        let waits = vec![Duration::from_millis(1); 3];
+        let api = api(refused_port(), waits, Duration::from_secs(10));
+        let read = api.list_webhooks().await.unwrap_err();
+        assert!(matches!(read, ApiError::Connect { tries: 4, .. }), "{read}");
+        let create = api
+            .create_webhook(&WebhookChange::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(create, ApiError::Connect { tries: 1, .. }),
+            "{create}"
+        );
+        assert!(!create.to_string().contains("dk_abcdefghij"));
+    }
+
+    #[tokio::test]
+    async fn timeouts_are_retried_but_never_a_create() {
+        let (port, count) = silent_server().await;
+        let waits = vec![Duration::from_millis(1); 3];
+        let api = api(port, waits, Duration::from_millis(200));
+        let read = api.list_webhooks().await.unwrap_err();
+        assert!(matches!(read, ApiError::Timeout { tries: 4, .. }), "{read}");
+        assert_eq!(count.load(Ordering::SeqCst), 4);
+        let create = api
+            .create_webhook(&WebhookChange::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(create, ApiError::CreateTimeout { .. }), "{create}");
+        assert!(create.to_string().contains("webhooks list"), "{create}");
+        assert_eq!(count.load(Ordering::SeqCst), 5);
+    }
+}

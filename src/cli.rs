@@ -73,6 +73,12 @@ pub enum Command {
     /// Grade your receiver: does it verify signatures the way it must?
     #[command(after_help = examples::CHECK)]
     Check(CheckArgs),
+    /// Log in to Danube: approve this machine in a browser, or give a key (--with-key).
+    #[command(after_help = examples::LOGIN)]
+    Login(LoginArgs),
+    /// Forget the Danube key `login` saved.
+    #[command(after_help = examples::LOGOUT)]
+    Logout(LogoutArgs),
     /// Print a shell completion script on stdout.
     #[command(after_help = examples::COMPLETIONS)]
     Completions(CompletionsArgs),
@@ -579,6 +585,40 @@ pub struct ManArgs {
     /// default) into DIR, one file each (danube-hooks.1, danube-hooks-listen.1, …).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+/// Where Danube's API is, and how it is trusted.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// Danube's API (https://, or http:// to this machine) [default: https://api.danubeai.com].
+    #[arg(long, value_name = "URL", env = "DANUBE_API_URL")]
+    pub api_url: Option<String>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+impl ApiArgs {
+    /// `--api-url`, `DANUBE_API_URL`, or Danube's own.
+    pub fn url(&self) -> &str {
+        self.api_url
+            .as_deref()
+            .unwrap_or(crate::danube::api::DEFAULT_API_URL)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Read an API key from standard input instead of the browser flow.
+    #[arg(long)]
+    pub with_key: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 /// How `https://` targets are trusted (SPEC §12), as curl has it.

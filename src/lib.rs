@@ -68,6 +68,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Show(args) => commands::inspect::show(&args),
         Command::Export(args) => commands::inspect::export(&args),
         Command::Check(args) => commands::check::run(&args),
+        Command::Login(args) => commands::login::login(&args),
+        Command::Logout(args) => commands::login::logout(&args),
         Command::Completions(args) => commands::completions::run(&args),
         Command::Man(args) => commands::man::run(&args),
     }

@@ -89,6 +89,21 @@ Examples:
   # The report as JSON, with a tighter deadline than Danube's 10 s
   danube-hooks check http://localhost:3000/webhooks/danube --secret-file secret.txt --json --timeout 5s";
 
+pub const LOGIN: &str = "\
+Examples:
+  # Approve this machine in a browser; the key is saved with mode 0600
+  danube-hooks login
+  # A key you already have, kept out of ps and shell history
+  danube-hooks login --with-key < danube-key.txt
+  # Against a staging API whose CA is private
+  danube-hooks login --api-url https://api.staging.example --cacert staging-ca.pem";
+
+pub const LOGOUT: &str = "\
+Examples:
+  danube-hooks logout
+  # Log out, then log in with another key
+  danube-hooks logout --api-url https://api.danubeai.com";
+
 pub const COMPLETIONS: &str = "\
 Examples:
   danube-hooks completions bash > ~/.local/share/bash-completion/completions/danube-hooks

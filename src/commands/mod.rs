@@ -5,6 +5,7 @@ pub mod check;
 pub mod completions;
 pub mod inspect;
 pub mod listen;
+pub mod login;
 pub mod man;
 pub mod replay;
 pub mod sign;

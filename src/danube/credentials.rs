@@ -49,11 +49,18 @@ impl std::fmt::Debug for Saved {
 }
 
 impl Saved {
-    /// The key as it may be shown: Danube's prefix, else its first characters.
+    /// The key as it may be shown: Danube's prefix (when it is one, and
+    /// short: it came from the network), else its first characters.
     pub fn shown(&self) -> String {
         match &self.key_prefix {
-            Some(prefix) => format!("{}…", crate::display::escape_line(prefix)),
-            None => crate::danube::api::redact(&self.api_key),
+            Some(prefix)
+                if !prefix.is_empty()
+                    && self.api_key.starts_with(prefix.as_str())
+                    && prefix.len() * 2 <= self.api_key.len() =>
+            {
+                format!("{}…", crate::display::escape_line(prefix))
+            }
+            _ => crate::danube::api::redact(&self.api_key),
         }
     }
 }
@@ -194,6 +201,14 @@ mod tests {
             key_prefix: None,
         };
         assert_eq!(saved.shown(), "dk_abc…");
+        let with_prefix = |prefix: &str| Saved {
+            key_prefix: Some(prefix.into()),
+            ..saved.clone()
+        };
+        assert_eq!(with_prefix("dk_ab").shown(), "dk_ab…");
+        // A "prefix" that is the key, or not its prefix, is not shown.
+        assert_eq!(with_prefix("dk_abcdefghijklmnop").shown(), "dk_abc…");
+        assert_eq!(with_prefix("other").shown(), "dk_abc…");
         assert!(!format!("{saved:?}").contains("ghij"));
     }
 }

@@ -1,0 +1,310 @@
+//! `login` and `logout` black-box, against a fake Danube API on loopback
+//! that follows SPEC §11: the device flow (`/v1/auth/device/code`, then
+//! `/v1/auth/device/token` answering 428 while pending, 410 once expired,
+//! 200 with the key once approved) and the credential header on
+//! `/v1/webhooks`. The key lands under a temporary `XDG_CONFIG_HOME`.
+
+mod common;
+
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{TempDir, assert_exit, command, read_request, run_command, stderr, stdout};
+
+const KEY: &str = "dk_live_Q7vK2mX9pL4nR8sT1wY6";
+const KEY_PREFIX: &str = "dk_live_Q7";
+
+/// One request the fake saw: its head (lower-cased) and its body.
+#[derive(Debug, Clone)]
+struct Seen {
+    line: String,
+    head: String,
+    body: String,
+}
+
+/// A fake Danube API: answers the device code with `expires_in` and
+/// `interval`, then each token poll with the next of `polls` (the last one
+/// repeats); `/v1/webhooks` wants `danube-api-key: KEY`.
+struct FakeDanube {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl FakeDanube {
+    fn start(expires_in: u64, interval: u64, user_code: &str, polls: Vec<(u16, String)>) -> Self {
+        let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let user_code = user_code.to_owned();
+        std::thread::spawn(move || {
+            let mut polls = std::collections::VecDeque::from(polls);
+            for stream in socket.incoming() {
+                let Ok(mut stream) = stream else { break };
+                let bytes = read_request(&mut stream, Duration::from_secs(10));
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+                let line = head.lines().next().unwrap_or_default().to_owned();
+                let request = Seen {
+                    line: line.clone(),
+                    head: head.to_ascii_lowercase(),
+                    body: body.to_owned(),
+                };
+                log.lock().unwrap().push(request.clone());
+                let (status, answer) = match line.split_whitespace().take(2).collect::<Vec<_>>()[..]
+                {
+                    ["POST", "/v1/auth/device/code"] => (
+                        200,
+                        format!(
+                            r#"{{"device_code":"dc_1","user_code":{},"verification_url":"https://danubeai.com/device","expires_in":{expires_in},"interval":{interval}}}"#,
+                            serde_json::to_string(&user_code).unwrap()
+                        ),
+                    ),
+                    ["POST", "/v1/auth/device/token"] => {
+                        if request.body.contains(r#""device_code":"dc_1""#) {
+                            if polls.len() > 1 {
+                                polls.pop_front().unwrap()
+                            } else {
+                                polls[0].clone()
+                            }
+                        } else {
+                            (422, r#"{"detail":"device_code required"}"#.to_owned())
+                        }
+                    }
+                    [_, path] if path.starts_with("/v1/webhooks") => {
+                        if request
+                            .head
+                            .contains(&format!("danube-api-key: {}", KEY.to_ascii_lowercase()))
+                        {
+                            (200, "[]".to_owned())
+                        } else {
+                            (401, r#"{"detail":"Invalid API key"}"#.to_owned())
+                        }
+                    }
+                    _ => (404, r#"{"detail":"Not Found"}"#.to_owned()),
+                };
+                let reason = match status {
+                    200 => "OK",
+                    410 => "Gone",
+                    428 => "Precondition Required",
+                    _ => "Error",
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            }
+        });
+        Self { addr, seen }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn pending() -> (u16, String) {
+    (428, r#"{"detail":"authorization_pending"}"#.to_owned())
+}
+
+fn approved() -> (u16, String) {
+    (
+        200,
+        format!(r#"{{"api_key":"{KEY}","key_prefix":"{KEY_PREFIX}"}}"#),
+    )
+}
+
+fn expired() -> (u16, String) {
+    (410, r#"{"detail":"expired_token"}"#.to_owned())
+}
+
+/// The binary with its config under `config` and no credential from the shell.
+fn danube_hooks(config: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut cmd = command();
+    cmd.env("XDG_CONFIG_HOME", config)
+        .env_remove("DANUBE_API_KEY")
+        .env_remove("DANUBE_API_TOKEN")
+        .env_remove("DANUBE_ORG_ID")
+        .env_remove("DANUBE_API_URL")
+        .args(args);
+    run_command(&mut cmd, stdin)
+}
+
+fn credentials_file(config: &TempDir) -> std::path::PathBuf {
+    config.join("danube-hooks").join("credentials.json")
+}
+
+fn assert_key_not_shown(output: &Output) {
+    let all = format!("{}{}", stdout(output), stderr(output));
+    assert!(!all.contains(KEY), "the key was printed whole:\n{all}");
+}
+
+#[test]
+fn login_approved_saves_the_key_0600_and_never_prints_it() {
+    let danube = FakeDanube::start(600, 1, "WDJB-MJHT\u{1b}[2J", vec![pending(), approved()]);
+    let config = TempDir::new("login-ok");
+    let output = danube_hooks(&config.0, &["login", "--api-url", &danube.url()], b"");
+    assert_exit(&output, 0);
+    let out = stdout(&output);
+    assert!(out.contains("https://danubeai.com/device"), "{out}");
+    assert!(out.contains("WDJB-MJHT"), "{out}");
+    assert!(
+        !out.contains('\u{1b}'),
+        "the user code reached the terminal raw: {out:?}"
+    );
+    assert!(out.contains(&format!("{KEY_PREFIX}…")), "{out}");
+    assert_key_not_shown(&output);
+
+    let file = credentials_file(&config);
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let dir_mode = std::fs::metadata(file.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(saved["api_key"], KEY);
+
+    let seen = danube.seen();
+    assert_eq!(seen[0].line, "POST /v1/auth/device/code HTTP/1.1");
+    let code: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(code, serde_json::json!({"client_name": "danube-hooks"}));
+    let polls: Vec<_> = seen
+        .iter()
+        .filter(|s| s.line.contains("/device/token"))
+        .collect();
+    assert_eq!(polls.len(), 2, "one pending poll, then the approved one");
+    // The device flow is made before there is a key: none is sent.
+    assert!(
+        seen.iter()
+            .all(|s| !s.head.contains("danube-api-key") && !s.head.contains("authorization"))
+    );
+}
+
+#[test]
+fn login_expired_exits_1_with_what_to_do() {
+    let danube = FakeDanube::start(600, 1, "ABCD-EFGH", vec![pending(), expired()]);
+    let config = TempDir::new("login-expired");
+    let output = danube_hooks(&config.0, &["login", "--api-url", &danube.url()], b"");
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    assert!(
+        err.contains("expired") && err.contains("danube-hooks login"),
+        "{err}"
+    );
+    assert!(!credentials_file(&config).exists());
+}
+
+#[test]
+fn login_never_waits_past_the_codes_expiry() {
+    // The code expires in 1 s but asks for a poll every 30 s: the wait is
+    // cut at the expiry, not taken whole.
+    let danube = FakeDanube::start(1, 30, "ABCD-EFGH", vec![pending()]);
+    let config = TempDir::new("login-expiry");
+    let started = Instant::now();
+    let output = danube_hooks(&config.0, &["login", "--api-url", &danube.url()], b"");
+    assert_exit(&output, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(stderr(&output).contains("expired"), "{}", stderr(&output));
+}
+
+#[test]
+fn login_tells_danubes_error_in_one_line() {
+    // Nothing listening: retried after 1, 2, 4 s, then one line.
+    let config = TempDir::new("login-refused");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = danube_hooks(
+        &config.0,
+        &["login", "--api-url", &format!("http://127.0.0.1:{port}")],
+        b"",
+    );
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    assert!(
+        err.contains("cannot reach Danube") && err.contains("tried 4 times"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+
+    let output = danube_hooks(
+        &config.0,
+        &["login", "--api-url", "http://danube.example"],
+        b"",
+    );
+    assert_exit(&output, 2);
+    assert!(
+        stderr(&output).contains("use https://"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn login_with_key_then_logout() {
+    let config = TempDir::new("with-key");
+    let output = danube_hooks(
+        &config.0,
+        &["login", "--with-key"],
+        format!("  {KEY}\n").as_bytes(),
+    );
+    assert_exit(&output, 0);
+    assert_key_not_shown(&output);
+    let file = credentials_file(&config);
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(saved["api_key"], KEY, "trimmed");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    for (stdin, why) in [("", "no key"), (" \n\t", "no key"), ("dk_a dk_b", "space")] {
+        let output = danube_hooks(&config.0, &["login", "--with-key"], stdin.as_bytes());
+        assert_exit(&output, 2);
+        assert!(
+            stderr(&output).contains(why),
+            "{stdin:?}: {}",
+            stderr(&output)
+        );
+    }
+    let still: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(
+        still["api_key"], KEY,
+        "a refused key leaves the saved one alone"
+    );
+
+    let output = danube_hooks(&config.0, &["logout"], b"");
+    assert_exit(&output, 0);
+    assert!(
+        stdout(&output).contains("Logged out"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(!file.exists());
+    let output = danube_hooks(&config.0, &["logout"], b"");
+    assert_exit(&output, 0);
+    assert!(
+        stdout(&output).contains("Not logged in"),
+        "{}",
+        stdout(&output)
+    );
+}

@@ -79,6 +79,9 @@ pub enum Command {
     /// Forget the Danube key `login` saved.
     #[command(after_help = examples::LOGOUT)]
     Logout(LogoutArgs),
+    /// Danube's webhooks, as its SDKs have them.
+    #[command(subcommand, after_help = examples::WEBHOOKS)]
+    Webhooks(WebhooksCommand),
     /// Print a shell completion script on stdout.
     #[command(after_help = examples::COMPLETIONS)]
     Completions(CompletionsArgs),
@@ -617,6 +620,22 @@ pub struct LoginArgs {
 
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// List the webhooks: a table, or Danube's JSON with --json.
+    #[command(after_help = examples::WEBHOOKS_LIST)]
+    List(WebhooksListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WebhooksListArgs {
+    /// Danube's JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub api: ApiArgs,
 }

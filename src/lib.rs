@@ -70,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Check(args) => commands::check::run(&args),
         Command::Login(args) => commands::login::login(&args),
         Command::Logout(args) => commands::login::logout(&args),
+        Command::Webhooks(command) => commands::webhooks::run(&command),
         Command::Completions(args) => commands::completions::run(&args),
         Command::Man(args) => commands::man::run(&args),
     }

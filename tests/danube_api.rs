@@ -18,6 +18,7 @@ use common::{TempDir, assert_exit, command, read_request, run_command, stderr, s
 
 const KEY: &str = "dk_live_Q7vK2mX9pL4nR8sT1wY6";
 const KEY_PREFIX: &str = "dk_live_Q7";
+const WEBHOOKS: &str = r#"[{"id":"wh_8f3a","url":"https://abc.ngrok.app/webhooks/danube","events":["tool.executed"],"is_active":false,"description":"tunnel \u001b[2J","created_at":"2026-11-23T09:14:07Z","updated_at":"2026-11-23T09:14:07Z"}]"#;
 
 /// One request the fake saw: its head (lower-cased) and its body.
 #[derive(Debug, Clone)]
@@ -81,7 +82,7 @@ impl FakeDanube {
                             .head
                             .contains(&format!("danube-api-key: {}", KEY.to_ascii_lowercase()))
                         {
-                            (200, "[]".to_owned())
+                            (200, WEBHOOKS.to_owned())
                         } else {
                             (401, r#"{"detail":"Invalid API key"}"#.to_owned())
                         }
@@ -130,12 +131,17 @@ fn expired() -> (u16, String) {
 
 /// The binary with its config under `config` and no credential from the shell.
 fn danube_hooks(config: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    danube_hooks_env(config, &[], args, stdin)
+}
+
+fn danube_hooks_env(config: &Path, env: &[(&str, &str)], args: &[&str], stdin: &[u8]) -> Output {
     let mut cmd = command();
     cmd.env("XDG_CONFIG_HOME", config)
         .env_remove("DANUBE_API_KEY")
         .env_remove("DANUBE_API_TOKEN")
         .env_remove("DANUBE_ORG_ID")
         .env_remove("DANUBE_API_URL")
+        .envs(env.iter().copied())
         .args(args);
     run_command(&mut cmd, stdin)
 }
@@ -306,5 +312,81 @@ fn login_with_key_then_logout() {
         stdout(&output).contains("Not logged in"),
         "{}",
         stdout(&output)
+    );
+}
+
+#[test]
+fn webhooks_list_with_the_saved_key_or_the_environment() {
+    let danube = FakeDanube::start(600, 1, "ABCD-EFGH", vec![pending()]);
+    let config = TempDir::new("webhooks-list");
+    let url = danube.url();
+
+    let output = danube_hooks(&config.0, &["webhooks", "list", "--api-url", &url], b"");
+    assert_exit(&output, 2);
+    assert!(
+        stderr(&output).contains("no Danube credentials"),
+        "{}",
+        stderr(&output)
+    );
+
+    assert_exit(
+        &danube_hooks(&config.0, &["login", "--with-key"], KEY.as_bytes()),
+        0,
+    );
+    let output = danube_hooks(&config.0, &["webhooks", "list", "--api-url", &url], b"");
+    assert_exit(&output, 0);
+    let out = stdout(&output);
+    assert!(out.lines().next().unwrap().starts_with("ID"), "{out}");
+    assert!(out.contains("wh_8f3a") && out.contains("paused"), "{out}");
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+    let request = danube.seen().pop().unwrap();
+    assert_eq!(request.line, "GET /v1/webhooks HTTP/1.1");
+    assert!(
+        request
+            .head
+            .contains(&format!("danube-api-key: {}", KEY.to_ascii_lowercase()))
+    );
+
+    // DANUBE_API_URL and --json: Danube's array.
+    let output = danube_hooks_env(
+        &config.0,
+        &[("DANUBE_API_URL", &url)],
+        &["webhooks", "list", "--json"],
+        b"",
+    );
+    assert_exit(&output, 0);
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(listed[0]["id"], "wh_8f3a");
+    assert_eq!(listed[0]["is_active"], false);
+
+    // DANUBE_API_KEY wins over the saved key; Danube refuses it: 401, one
+    // line that says to log in again, the key shown by its start only.
+    let wrong = "dk_live_WRONGWRONGWRONG123";
+    let output = danube_hooks_env(
+        &config.0,
+        &[("DANUBE_API_KEY", wrong), ("DANUBE_ORG_ID", "org_7")],
+        &["webhooks", "list", "--api-url", &url],
+        b"",
+    );
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    assert!(
+        err.contains("401: Invalid API key")
+            && err.contains("log in again with `danube-hooks login`"),
+        "{err}"
+    );
+    assert!(!err.contains(wrong) && !err.contains(KEY), "{err}");
+    let request = danube.seen().pop().unwrap();
+    assert!(
+        request
+            .head
+            .contains("danube-api-key: dk_live_wrongwrongwrong123"),
+        "{}",
+        request.head
+    );
+    assert!(
+        request.head.contains("danube-org-id: org_7"),
+        "{}",
+        request.head
     );
 }

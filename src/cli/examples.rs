@@ -104,6 +104,18 @@ Examples:
   # Log out, then log in with another key
   danube-hooks logout --api-url https://api.danubeai.com";
 
+pub const WEBHOOKS: &str = "\
+Examples:
+  danube-hooks webhooks list
+  # Danube's JSON, for jq
+  danube-hooks webhooks list --json";
+
+pub const WEBHOOKS_LIST: &str = "\
+Examples:
+  danube-hooks webhooks list
+  # Danube's JSON: the ids of the paused ones
+  danube-hooks webhooks list --json | jq -r '.[] | select(.is_active | not) | .id'";
+
 pub const COMPLETIONS: &str = "\
 Examples:
   danube-hooks completions bash > ~/.local/share/bash-completion/completions/danube-hooks

@@ -11,6 +11,7 @@ pub mod replay;
 pub mod sign;
 pub mod trigger;
 pub mod verify;
+pub mod webhooks;
 
 /// How a command ended, short of an error (which is exit 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,4 +39,15 @@ pub fn trust(tls: &crate::cli::TlsArgs) -> Result<crate::http::Trust, crate::cli
 /// Unix seconds now. The one place commands read the clock for signatures.
 pub fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+/// Danube's API as the user is logged in to it: `--api-url` and the TLS
+/// flags, with the credential of `DANUBE_API_KEY`, `DANUBE_API_TOKEN` or
+/// `login` (SPEC §11); no credential at all is told when a call needs one.
+pub fn danube_api(args: &crate::cli::ApiArgs) -> anyhow::Result<crate::danube::api::Api> {
+    use crate::danube::{api, credentials};
+    let saved = credentials::load(&credentials::config_dir()?)?;
+    let credential = api::Credential::resolve(|name| std::env::var(name).ok(), saved.as_ref());
+    let trust = trust(&args.tls)?;
+    Ok(api::Api::new(args.url(), &trust, credential)?)
 }

@@ -44,6 +44,11 @@ pub enum ApiError {
     )]
     NoCredentials,
     #[error(
+        "the credential {shown} has a character an HTTP header cannot carry (a line break or \
+         control character?); set it again without it"
+    )]
+    BadCredential { shown: String },
+    #[error(
         "Danube refused the credentials {shown} (401: {message}); log in again with \
          `danube-hooks login`"
     )]
@@ -418,7 +423,7 @@ impl Api {
         let mut tries = 0;
         loop {
             tries += 1;
-            let request = build_request(&method, &uri, credential, body.clone());
+            let request = build_request(&method, &uri, credential, body.clone())?;
             let outcome = tokio::time::timeout(self.timeout, self.exchange(request)).await;
             let failure = match outcome {
                 Ok(Ok(answer)) => return classify(answer, credential, path),
@@ -529,7 +534,7 @@ fn build_request(
     uri: &Uri,
     credential: Option<&Credential>,
     body: Option<Bytes>,
-) -> hyper::Request<Full<Bytes>> {
+) -> Result<hyper::Request<Full<Bytes>>, ApiError> {
     let mut builder = hyper::Request::builder()
         .method(method.clone())
         .uri(uri.clone())
@@ -547,12 +552,14 @@ fn build_request(
     if body.is_some() {
         builder = builder.header("content-type", "application/json");
     }
+    // The method, URI and fixed headers are valid by construction; only a
+    // credential (from the environment or the user) can hold a byte a
+    // header cannot carry.
     builder
         .body(Full::new(body.unwrap_or_default()))
-        // A credential with a byte a header cannot carry would fail here;
-        // it came from the environment or the user, and is refused with an
-        // empty header rather than a panic.
-        .unwrap_or_else(|_| hyper::Request::new(Full::new(Bytes::new())))
+        .map_err(|_| ApiError::BadCredential {
+            shown: credential.map_or_else(String::new, Credential::shown),
+        })
 }
 
 /// A status turned into the answer or the error it means. `path` names
@@ -892,6 +899,27 @@ mod tests {
         )
         .unwrap()
         .with_timing(waits, timeout)
+    }
+
+    #[tokio::test]
+    async fn a_credential_a_header_cannot_carry_is_refused_before_sending() {
+        let (port, count) = silent_server().await;
+        let bad = Credential::ApiKey {
+            key: "dk_abcdef\u{7}ghijklmnop".into(),
+            org_id: None,
+        };
+        let api = Api::new(
+            &format!("http://127.0.0.1:{port}"),
+            &Trust::default(),
+            Some(bad),
+        )
+        .unwrap();
+        let err = api.list_webhooks().await.unwrap_err().to_string();
+        assert!(
+            err.contains("cannot carry") && !err.contains("ghij"),
+            "{err}"
+        );
+        assert_eq!(count.load(Ordering::SeqCst), 0);
     }
 
     #[test]

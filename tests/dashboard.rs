@@ -186,7 +186,12 @@ fn port_on(screen: &str) -> Option<u16> {
 }
 
 fn open_dashboard(tmux: &Tmux, store: &Path) -> u16 {
-    tmux.open(&[
+    open_dashboard_with(tmux, store, &[])
+}
+
+/// As [`open_dashboard`], with `extra` listen options after the others.
+fn open_dashboard_with(tmux: &Tmux, store: &Path, extra: &[&str]) -> u16 {
+    let mut command = vec![
         common::BIN,
         "listen",
         "--port",
@@ -195,7 +200,9 @@ fn open_dashboard(tmux: &Tmux, store: &Path) -> u16 {
         store.to_str().unwrap(),
         "--secret",
         SECRET,
-    ]);
+    ];
+    command.extend_from_slice(extra);
+    tmux.open(&command);
     let screen = tmux.wait_for("the dashboard's header", |s| {
         port_on(s).is_some() && s.contains("● LIVE")
     });
@@ -310,24 +317,9 @@ fn r_on_a_strangers_target_goes_only_to_the_forward_target() {
     let evil = common::Capture::start();
     let receiver = common::Capture::start();
     let tmux = Tmux::start();
-    tmux.open(&[
-        common::BIN,
-        "listen",
-        "--port",
-        "0",
-        "--store",
-        store.to_str().unwrap(),
-        "--secret",
-        SECRET,
-        "--forward-to",
-        &receiver.url(""),
-    ]);
-    let screen = tmux.wait_for("the dashboard's header", |s| {
-        port_on(s).is_some() && s.contains("● LIVE")
-    });
-    let addr = format!("127.0.0.1:{}", port_on(&screen).unwrap())
-        .parse()
-        .unwrap();
+    let forward_to = receiver.url("");
+    let listen_port = open_dashboard_with(&tmux, &store, &["--forward-to", &forward_to]);
+    let addr = format!("127.0.0.1:{listen_port}").parse().unwrap();
     let body = common::event_body("tool.execution.completed", 1);
     let post = |target: &str| {
         common::exchange(

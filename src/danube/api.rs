@@ -4,6 +4,7 @@
 //! timeouts only, never a create) and both error shapes turned into one
 //! line that says what to do. Credentials are only ever shown as a prefix.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,6 +30,8 @@ pub const RETRY_WAITS: [Duration; 3] = [
 /// their payloads fit many times over); the bound keeps a wrong
 /// `--api-url` from filling memory.
 const MAX_ANSWER: usize = 16 * 1024 * 1024;
+/// The most deliveries the SDK asks for at once.
+pub const MAX_DELIVERIES: u32 = 100;
 /// Text from Danube in a message is cut to this many characters.
 const MAX_MESSAGE: usize = 300;
 
@@ -394,6 +397,43 @@ impl Api {
         expect_json(&answer, "the create")
     }
 
+    /// `PATCH /v1/webhooks/{id}` with only the fields in `change`.
+    pub async fn update_webhook(
+        &self,
+        id: &str,
+        change: &WebhookChange,
+    ) -> Result<Webhook, ApiError> {
+        let body = serde_json::to_value(change).expect("a WebhookChange serializes");
+        let path = format!("/v1/webhooks/{}", path_segment(id));
+        let answer = self
+            .call(Method::PATCH, &path, Some(&body), Call::Read)
+            .await?;
+        expect_json(&answer, "the update")
+    }
+
+    /// `DELETE /v1/webhooks/{id}`.
+    pub async fn delete_webhook(&self, id: &str) -> Result<(), ApiError> {
+        let path = format!("/v1/webhooks/{}", path_segment(id));
+        self.call(Method::DELETE, &path, None, Call::Read).await?;
+        Ok(())
+    }
+
+    /// `GET /v1/webhooks/{id}/deliveries?limit=N`, newest first. `limit`
+    /// is kept within the SDK's 1..=100.
+    pub async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, ApiError> {
+        let path = format!(
+            "/v1/webhooks/{}/deliveries?limit={}",
+            path_segment(webhook_id),
+            limit.clamp(1, MAX_DELIVERIES)
+        );
+        let answer = self.call(Method::GET, &path, None, Call::Read).await?;
+        expect_json(&answer, "the delivery log")
+    }
+
     /// Send one request, retrying as the SDKs do; any status below 300
     /// and the device flow's 428 and 410 come back, every other status is
     /// the error it means.
@@ -486,7 +526,8 @@ impl Api {
 enum Call {
     /// The device flow: no credential.
     Anonymous,
-    /// Retried on connect errors and timeouts.
+    /// Retried on connect errors and timeouts: a read, or a change that
+    /// is the same change however often it is made (PATCH, DELETE).
     Read,
     /// A create: never retried.
     Create,
@@ -597,6 +638,21 @@ fn classify(
         500..=599 => ApiError::Server { status, message },
         _ => ApiError::Unexpected { status, message },
     })
+}
+
+/// An id as one path segment: every byte but the unreserved ones
+/// percent-encoded, so an id (from the user or from an answer) can never
+/// add a segment, a query or a fragment to the path.
+fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
 }
 
 /// `webhook wh_1` for `/v1/webhooks/wh_1/…`, else the path.
@@ -720,6 +776,17 @@ mod tests {
         classify(answer(status, retry_after, body), Some(&key()), path)
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn an_id_is_one_path_segment_whatever_it_holds() {
+        assert_eq!(path_segment("wh_8f3a-1.x~"), "wh_8f3a-1.x~");
+        assert_eq!(path_segment("../v1/x?y#z"), "..%2Fv1%2Fx%3Fy%23z");
+        assert_eq!(path_segment("a b\u{e9}"), "a%20b%C3%A9");
+        assert_eq!(
+            what_of("/v1/webhooks/wh_1/deliveries?limit=5"),
+            "webhook wh_1"
+        );
     }
 
     #[test]

@@ -83,7 +83,10 @@ pub fn file_in(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
 }
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CredentialsError {
+pub(crate) fn io(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> CredentialsError {
     let path = path.display().to_string();
     move |cause| CredentialsError::Io {
         action,
@@ -110,6 +113,17 @@ pub fn load(dir: &Path) -> Result<Option<Saved>, CredentialsError> {
 
 /// Save `saved` in `dir` (made 0700 if new, and set to 0700), the file 0600.
 pub fn save(dir: &Path, saved: &Saved) -> Result<PathBuf, CredentialsError> {
+    write_private(
+        dir,
+        FILE_NAME,
+        &serde_json::to_vec_pretty(saved).expect("Saved serializes"),
+    )
+}
+
+/// Write `bytes` as `dir/name`, whole: to a temporary file of mode 0600
+/// that is synced and then renamed over the old one, in `dir` made 0700.
+/// No reader ever sees half a file, or a secret readable by others.
+pub fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, CredentialsError> {
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -118,15 +132,15 @@ pub fn save(dir: &Path, saved: &Saved) -> Result<PathBuf, CredentialsError> {
         .map_err(io("create", dir))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .map_err(io("set mode 0700 on", dir))?;
-    let path = file_in(dir);
-    let temp = dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
+    let path = dir.join(name);
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&temp)?;
-        file.write_all(&serde_json::to_vec_pretty(saved).expect("Saved serializes"))?;
+        file.write_all(bytes)?;
         file.write_all(b"\n")?;
         file.sync_all()?;
         std::fs::rename(&temp, &path)

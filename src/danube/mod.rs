@@ -1,5 +1,7 @@
 //! Danube's side of the conversation (SPEC §11): its REST client
-//! ([`api`]) and the credentials `login` keeps ([`credentials`]).
+//! ([`api`]), the credentials `login` keeps ([`credentials`]) and the
+//! webhooks danube-hooks created with their secrets ([`saved_webhooks`]).
 
 pub mod api;
 pub mod credentials;
+pub mod saved_webhooks;

@@ -401,6 +401,12 @@ fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         format!("no answer {}", c.no_answer),
         theme.status_code(None),
     ));
+    if !app.in_flight.is_empty() {
+        third.push(Span::styled(
+            format!("  │ {} in flight", app.in_flight.len()),
+            theme.bold(Color::Yellow),
+        ));
+    }
     if app.skipped > 0 {
         third.push(Span::styled(
             if app.config.store_path.is_some() {
@@ -623,6 +629,23 @@ fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         height: area.height - 2,
         ..area
     };
+    // The deliveries in flight are pinned under the answered ones.
+    let pinned = app.in_flight.rows_in(usize::from(rows.height)) as u16;
+    let rows = Rect {
+        height: rows.height - pinned,
+        ..rows
+    };
+    render_in_flight(
+        app,
+        theme,
+        &cols,
+        Rect {
+            y: rows.bottom(),
+            height: pinned,
+            ..rows
+        },
+        buf,
+    );
     if app.list_len() == 0 {
         render_empty_list(app, theme, rows, buf);
         return;
@@ -707,6 +730,101 @@ fn list_row(app: &App, theme: &Theme, delivery: &Delivery, cols: &[(Col, usize)]
         })
         .collect::<Vec<_>>();
     Line::from(spans)
+}
+
+/// The deliveries in flight, oldest (longest held) first, in `area`: each
+/// with how long it has been held against Danube's deadline where the
+/// answer, forward and duration columns go; past the deadline in red.
+fn render_in_flight(app: &App, theme: &Theme, cols: &[(Col, usize)], area: Rect, buf: &mut Buffer) {
+    let board = &app.in_flight;
+    let rows = usize::from(area.height);
+    // When they do not all fit, the last row sums up the rest.
+    let more = if board.len() > rows {
+        board.len() - (rows - 1)
+    } else {
+        0
+    };
+    let now = board.now();
+    let held_of = |arrival: &crate::store::Arrival| {
+        format!(
+            "{} · {}",
+            arrival.held_label(now),
+            escape_line(&arrival.step)
+        )
+    };
+    // The count and the step go where the answer, forward and duration
+    // will; the event gives up room for them, down to a few columns, the
+    // same for every row so that the columns line up.
+    let tail: usize = cols
+        .iter()
+        .filter(|(col, _)| matches!(col, Col::Answer | Col::Forward | Col::Duration))
+        .map(|(_, width)| width + 1)
+        .sum();
+    let widest = board
+        .iter()
+        .take(rows)
+        .map(|arrival| held_of(arrival).width())
+        .max()
+        .unwrap_or(0);
+    let wanted = widest.saturating_sub(tail.saturating_sub(1));
+    for (row, arrival) in board.iter().take(rows).enumerate() {
+        let y = area.y + row as u16;
+        if more > 0 && row + 1 == rows {
+            let text = format!("  … and {more} more in flight");
+            buf.set_line(
+                area.x,
+                y,
+                &Line::styled(text, theme.bold(Color::Yellow)),
+                area.width,
+            );
+            break;
+        }
+        let late = arrival.held(now) >= crate::store::DANUBE_DEADLINE;
+        let held = held_of(arrival);
+        let mut spans = Vec::new();
+        let mut rest = 0;
+        for (col, width) in cols {
+            let mut width = *width;
+            if *col == Col::What {
+                let given = wanted.min(width.saturating_sub(12));
+                width -= given;
+                rest += given;
+            }
+            let (text, style) = match col {
+                Col::Time => (fit(&time_of(app, &arrival.received_at), width), theme.dim()),
+                Col::Id => (fit("…", width), theme.dim()),
+                Col::What => {
+                    let what = if arrival.method == "POST" {
+                        arrival.event.as_deref().map_or_else(
+                            || "(no event)".to_string(),
+                            |e| escape_line(e).into_owned(),
+                        )
+                    } else {
+                        escape_line(&format!("{} {}", arrival.method, arrival.path)).into_owned()
+                    };
+                    (fit(&what, width), Style::new())
+                }
+                Col::Path => (fit(&escape_line(&arrival.path), width), theme.dim()),
+                Col::Verdict => (
+                    fit(verdict_label(arrival.verdict), width),
+                    theme.verdict(arrival.verdict),
+                ),
+                Col::Attempt => (fit(&arrival.attempt.to_string(), width), Style::new()),
+                Col::Answer | Col::Forward | Col::Duration => {
+                    rest += width + 1;
+                    continue;
+                }
+            };
+            spans.push(Span::styled(format!("{text} "), style));
+        }
+        let style = if late {
+            theme.bold(Color::Red)
+        } else {
+            theme.bold(Color::Yellow)
+        };
+        spans.push(Span::styled(fit(&held, rest.saturating_sub(1)), style));
+        buf.set_line(area.x, y, &Line::from(spans), area.width);
+    }
 }
 
 fn render_empty_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
@@ -1337,6 +1455,10 @@ fn tunnel_note(action: &str, delay_ms: u64) -> Option<&'static str> {
              fault: the tunnel answers with its own gateway error (such as 502), so Danube \
              records an HTTP error status for the attempt. Only a direct connection sees the \
              connection itself fail.",
+        ),
+        "abandoned" => Some(
+            "the client went away while the answer waited (Danube gives up at its 10 s \
+             deadline), so nothing was sent; the duration is how long it waited.",
         ),
         "timeout" => Some(
             "held with no answer past Danube's 10 s deadline: the attempt fails as a timeout \

@@ -563,6 +563,10 @@ pub(crate) mod tests {
         response.status = None;
         response.delay_ms = 0;
         assert_eq!(response.to_string(), "reset");
+        // The delay of an abandoned answer was cut short: no "after".
+        response.action = "abandoned".into();
+        response.delay_ms = 30_000;
+        assert_eq!(response.to_string(), "abandoned: the client went away");
         assert_eq!(format_ms(1500), "1.5s");
         assert_eq!(format_ms(250), "250ms");
         assert_eq!(format_duration_ms(0.036), "36µs");

@@ -386,6 +386,41 @@ mod tests {
     }
 
     #[test]
+    fn an_arrival_gets_a_line_in_human_output_only() {
+        use std::time::{Duration, Instant};
+        let mut arrival =
+            crate::store::in_flight_sample(Instant::now(), Duration::ZERO, "12s+200\u{1b}[2J");
+        arrival.event = Some("tool.\u{202e}evil".into());
+        let line = arrival_line(&arrival);
+        for part in [
+            "tool.\\u{202e}evil",
+            "valid",
+            "attempt 2",
+            "→ … in flight (12s+200\\x1b[2J; Danube gives up after 10s)",
+        ] {
+            assert!(line.contains(part), "{part:?} missing in {line:?}");
+        }
+        assert!(!line.chars().any(crate::display::is_dangerous), "{line:?}");
+        assert!(!line.contains('#'), "no id before the record: {line}");
+
+        let event = StoreEvent::Arrived(Arc::new(arrival));
+        let printer = |format| Printer {
+            out: std::io::stdout(),
+            buf: Vec::new(),
+            format,
+            last_id: 0,
+            store_path: None,
+        };
+        let mut human = printer(Format::Human);
+        assert!(human.emit(&event) && human.emit(&StoreEvent::Settled(1)));
+        assert_eq!(String::from_utf8(human.buf).unwrap(), format!("{line}\n"));
+        // JSON output is one record per delivery.
+        let mut json = printer(Format::Json);
+        assert!(json.emit(&event) && json.emit(&StoreEvent::Settled(1)));
+        assert!(json.buf.is_empty());
+    }
+
+    #[test]
     fn other_methods_show_method_and_path() {
         let mut delivery = sample(3, b"");
         delivery.method = "PUT".into();

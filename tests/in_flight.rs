@@ -231,3 +231,19 @@ fn an_answer_that_does_not_wait_gets_one_line_only() {
             .is_err()
     );
 }
+
+#[test]
+fn a_delivery_held_at_shutdown_is_recorded_before_the_store_closes() {
+    let mut listener = Listener::start(&["--json", "--no-store", "--respond", "timeout"]);
+    let mut held = send(&listener, "workflow.failed", 7);
+    assert!(still_held(&mut held, HOLD));
+    assert_eq!(listener.signal_and_wait("TERM"), Some(0));
+    let record = listener.next_record();
+    assert_eq!(record["response"]["action"], "timeout");
+    // Held from its arrival to the signal: the wait above, less the moment
+    // it took to arrive (a generous margin).
+    assert!(
+        record["duration_ms"].as_f64().unwrap() >= 1000.0,
+        "{record}"
+    );
+}

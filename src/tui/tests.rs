@@ -635,6 +635,22 @@ fn every_size_down_to_tiny_draws_without_panicking() {
             }
         }
     }
+    // With deliveries in flight, and with more than fit.
+    let mut app = in_flight_app();
+    for arrivals in [2, 40] {
+        for number in 3..arrivals {
+            let mut arrival = crate::store::in_flight_sample(
+                app.in_flight.now(),
+                std::time::Duration::from_secs(number),
+                "timeout",
+            );
+            arrival.number = number;
+            app.in_flight.arrive(Arc::new(arrival));
+        }
+        for (width, height) in [(1, 1), (10, 5), (40, 7), (40, 10), (80, 24), (200, 60)] {
+            draw(&mut app, width, height);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -725,6 +741,75 @@ async fn a_lagging_dashboard_reads_what_it_missed_back_from_the_store() {
     assert!(app.selected().unwrap().body.is_empty());
     assert_eq!(app.body_to_read_back(), Some(1));
     store.close().await;
+}
+
+#[tokio::test]
+async fn a_lagging_dashboard_takes_the_deliveries_in_flight_from_the_store() {
+    use std::time::{Duration, Instant};
+
+    use crate::store::{DeliveryStore, StoreConfig, StoreEvent};
+    let dir = Dir::new("lag-in-flight");
+    let (store, _) = DeliveryStore::open(StoreConfig::memory()).unwrap();
+    let now = Instant::now();
+    let settled = store.arrive(crate::store::in_flight_sample(
+        now,
+        Duration::ZERO,
+        "5s+200",
+    ));
+    let held = store.arrive(crate::store::in_flight_sample(
+        now,
+        Duration::ZERO,
+        "timeout",
+    ));
+    // A broadcast of 2 that gets 4: the arrivals and the settle are lost.
+    let (events_tx, events_rx) = tokio::sync::broadcast::channel(2);
+    for event in [
+        StoreEvent::Arrived(Arc::clone(settled.arrival())),
+        StoreEvent::Arrived(Arc::clone(held.arrival())),
+        StoreEvent::Settled(settled.arrival().number),
+        StoreEvent::Warning("a warning".into()),
+    ] {
+        events_tx.send(event).unwrap();
+    }
+    drop(settled);
+    let mut looping = test_loop_with(store.clone(), events_rx, None, &dir.0);
+    let mut app = app(false);
+    app.config.store_path = None;
+    looping.drain_store(&mut app).await;
+    let numbers: Vec<u64> = app.in_flight.iter().map(|a| a.number).collect();
+    assert_eq!(
+        numbers,
+        [held.arrival().number],
+        "the store's table as it is"
+    );
+    drop(held);
+}
+
+#[test]
+fn the_response_tab_of_an_abandoned_delivery_says_the_client_went_away() {
+    let mut app = app(false);
+    let mut d = answered(
+        delivery(1, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED),
+        "abandoned",
+        None,
+        "30s+200 #1",
+    );
+    d.response.delay_ms = 30_000;
+    d.duration_ms = 10_012.0;
+    app.ingest(Arc::new(d));
+    press(&mut app, "4");
+    let text = screen(&mut app, 160, 48);
+    for part in [
+        "ABANDONED",
+        "10.0s",
+        "the client went away while the answer waited",
+    ] {
+        assert!(text.contains(part), "{part:?} missing:\n{text}");
+    }
+    assert!(
+        !text.contains("answered after Danube's 10 s deadline"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

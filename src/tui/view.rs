@@ -630,24 +630,12 @@ fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         ..area
     };
     // The deliveries in flight are pinned under the answered ones.
-    let pinned = app.in_flight.rows_in(usize::from(rows.height)) as u16;
-    let rows = Rect {
-        height: rows.height - pinned,
-        ..rows
-    };
-    render_in_flight(
-        app,
-        theme,
-        &cols,
-        Rect {
-            y: rows.bottom(),
-            height: pinned,
-            ..rows
-        },
-        buf,
-    );
+    let rows = render_in_flight(app, theme, &cols, rows, buf);
     if app.list_len() == 0 {
-        render_empty_list(app, theme, rows, buf);
+        // The first delivery, in flight, is not "waited for" any more.
+        if app.history_len() > 0 || app.in_flight.is_empty() {
+            render_empty_list(app, theme, rows, buf);
+        }
         return;
     }
     // Only the rows on screen are built, whatever the history holds.
@@ -732,99 +720,124 @@ fn list_row(app: &App, theme: &Theme, delivery: &Delivery, cols: &[(Col, usize)]
     Line::from(spans)
 }
 
-/// The deliveries in flight, oldest (longest held) first, in `area`: each
-/// with how long it has been held against Danube's deadline where the
-/// answer, forward and duration columns go; past the deadline in red.
-fn render_in_flight(app: &App, theme: &Theme, cols: &[(Col, usize)], area: Rect, buf: &mut Buffer) {
+/// The deliveries in flight, oldest (longest held) first, at the bottom of
+/// the list's `rows`: each with how long it has been held against Danube's
+/// deadline where the answer, forward and duration columns go; past the
+/// deadline in red. Returns the rows left above them.
+fn render_in_flight(
+    app: &App,
+    theme: &Theme,
+    cols: &[(Col, usize)],
+    rows: Rect,
+    buf: &mut Buffer,
+) -> Rect {
     let board = &app.in_flight;
-    let rows = usize::from(area.height);
+    let pinned = board.rows_in(usize::from(rows.height));
+    let area = Rect {
+        y: rows.bottom() - pinned as u16,
+        height: pinned as u16,
+        ..rows
+    };
     // When they do not all fit, the last row sums up the rest.
-    let more = if board.len() > rows {
-        board.len() - (rows - 1)
+    let (shown, more) = if board.len() > pinned {
+        (
+            pinned.saturating_sub(1),
+            board.len() - pinned.saturating_sub(1),
+        )
     } else {
-        0
+        (pinned, 0)
     };
     let now = board.now();
-    let held_of = |arrival: &crate::store::Arrival| {
-        format!(
-            "{} · {}",
-            arrival.held_label(now),
-            escape_line(&arrival.step)
-        )
-    };
-    // The count and the step go where the answer, forward and duration
-    // will; the event gives up room for them, down to a few columns, the
-    // same for every row so that the columns line up.
-    let tail: usize = cols
+    let tails: Vec<String> = board
+        .iter()
+        .take(shown)
+        .map(|arrival| {
+            format!(
+                "{} · {}",
+                arrival.held_label(now),
+                escape_line(&arrival.step)
+            )
+        })
+        .collect();
+    // The event gives up room for the widest tail, down to a few columns,
+    // the same for every row so that the columns line up.
+    let room: usize = cols
         .iter()
         .filter(|(col, _)| matches!(col, Col::Answer | Col::Forward | Col::Duration))
         .map(|(_, width)| width + 1)
         .sum();
-    let widest = board
-        .iter()
-        .take(rows)
-        .map(|arrival| held_of(arrival).width())
-        .max()
-        .unwrap_or(0);
-    let wanted = widest.saturating_sub(tail.saturating_sub(1));
-    for (row, arrival) in board.iter().take(rows).enumerate() {
-        let y = area.y + row as u16;
-        if more > 0 && row + 1 == rows {
-            let text = format!("  … and {more} more in flight");
-            buf.set_line(
-                area.x,
-                y,
-                &Line::styled(text, theme.bold(Color::Yellow)),
-                area.width,
-            );
-            break;
-        }
-        let late = arrival.held(now) >= crate::store::DANUBE_DEADLINE;
-        let held = held_of(arrival);
-        let mut spans = Vec::new();
-        let mut rest = 0;
-        for (col, width) in cols {
-            let mut width = *width;
-            if *col == Col::What {
-                let given = wanted.min(width.saturating_sub(12));
-                width -= given;
-                rest += given;
-            }
-            let (text, style) = match col {
-                Col::Time => (fit(&time_of(app, &arrival.received_at), width), theme.dim()),
-                Col::Id => (fit("…", width), theme.dim()),
-                Col::What => {
-                    let what = if arrival.method == "POST" {
-                        arrival.event.as_deref().map_or_else(
-                            || "(no event)".to_string(),
-                            |e| escape_line(e).into_owned(),
-                        )
-                    } else {
-                        escape_line(&format!("{} {}", arrival.method, arrival.path)).into_owned()
-                    };
-                    (fit(&what, width), Style::new())
-                }
-                Col::Path => (fit(&escape_line(&arrival.path), width), theme.dim()),
-                Col::Verdict => (
-                    fit(verdict_label(arrival.verdict), width),
-                    theme.verdict(arrival.verdict),
-                ),
-                Col::Attempt => (fit(&arrival.attempt.to_string(), width), Style::new()),
-                Col::Answer | Col::Forward | Col::Duration => {
-                    rest += width + 1;
-                    continue;
-                }
-            };
-            spans.push(Span::styled(format!("{text} "), style));
-        }
-        let style = if late {
+    let widest = tails.iter().map(|tail| tail.width()).max().unwrap_or(0);
+    let taken = widest.saturating_sub(room.saturating_sub(1));
+    for (row, (arrival, tail)) in board.iter().zip(&tails).enumerate() {
+        let mut spans = in_flight_cells(app, theme, cols, arrival, taken);
+        let style = if arrival.held(now) >= crate::store::DANUBE_DEADLINE {
             theme.bold(Color::Red)
         } else {
             theme.bold(Color::Yellow)
         };
-        spans.push(Span::styled(fit(&held, rest.saturating_sub(1)), style));
-        buf.set_line(area.x, y, &Line::from(spans), area.width);
+        let given = taken.min(what_width(cols).saturating_sub(12));
+        spans.push(Span::styled(fit(tail, room + given - 1), style));
+        buf.set_line(area.x, area.y + row as u16, &Line::from(spans), area.width);
     }
+    if more > 0 {
+        let text = format!("  … and {more} more in flight");
+        let y = area.y + shown as u16;
+        buf.set_line(
+            area.x,
+            y,
+            &Line::styled(text, theme.bold(Color::Yellow)),
+            area.width,
+        );
+    }
+    Rect {
+        height: rows.height - pinned as u16,
+        ..rows
+    }
+}
+
+fn what_width(cols: &[(Col, usize)]) -> usize {
+    cols.iter()
+        .find(|(col, _)| *col == Col::What)
+        .map_or(0, |(_, width)| *width)
+}
+
+/// The cells of an arrival up to the attempt, its event `taken` columns
+/// narrower (down to a few) to make room for the count.
+fn in_flight_cells(
+    app: &App,
+    theme: &Theme,
+    cols: &[(Col, usize)],
+    arrival: &crate::store::Arrival,
+    taken: usize,
+) -> Vec<Span<'static>> {
+    let mut spans = Vec::new();
+    for (col, width) in cols {
+        let width = *width;
+        let (text, style) = match col {
+            Col::Time => (fit(&time_of(app, &arrival.received_at), width), theme.dim()),
+            Col::Id => (fit("…", width), theme.dim()),
+            Col::What => {
+                let what = if arrival.method != "POST" {
+                    escape_line(&format!("{} {}", arrival.method, arrival.path)).into_owned()
+                } else if let Some(event) = &arrival.event {
+                    escape_line(event).into_owned()
+                } else {
+                    "(no event)".to_string()
+                };
+                let width = width - taken.min(width.saturating_sub(12));
+                (fit(&what, width), Style::new())
+            }
+            Col::Path => (fit(&escape_line(&arrival.path), width), theme.dim()),
+            Col::Verdict => (
+                fit(verdict_label(arrival.verdict), width),
+                theme.verdict(arrival.verdict),
+            ),
+            Col::Attempt => (fit(&arrival.attempt.to_string(), width), Style::new()),
+            Col::Answer | Col::Forward | Col::Duration => continue,
+        };
+        spans.push(Span::styled(format!("{text} "), style));
+    }
+    spans
 }
 
 fn render_empty_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {

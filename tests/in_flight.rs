@@ -247,3 +247,27 @@ fn a_delivery_held_at_shutdown_is_recorded_before_the_store_closes() {
         "{record}"
     );
 }
+
+#[test]
+fn a_client_that_sends_more_during_a_delay_is_still_there_and_answered() {
+    let listener = Listener::start(&["--json", "--no-store", "--respond", "1s+200"]);
+    let keep_alive = |n| {
+        String::from_utf8(request_bytes(
+            "/",
+            &[],
+            &event_body("workflow.completed", n),
+        ))
+        .unwrap()
+        .replace("Connection: close\r\n", "")
+    };
+    let mut stream = TcpStream::connect(listener.addr).unwrap();
+    // The second request pipelined behind the first, while its delay runs.
+    stream.write_all(keep_alive(8).as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(keep_alive(9).as_bytes()).unwrap();
+    let reply = common::read_reply(&mut stream, WAIT);
+    assert_eq!(reply.status(), 200);
+    let record = listener.next_record();
+    assert_eq!(record["response"]["action"], "status", "{record}");
+    assert_eq!(record["response"]["status"], 200);
+}

@@ -600,16 +600,22 @@ fn waits(step: Step) -> bool {
     !step.delay.is_zero() || matches!(step.action, Action::Timeout | Action::Forward)
 }
 
+/// Characters of an arrival's path and event kept: a row or a line shows
+/// far fewer, and a stranger's event can be most of a MiB, which the
+/// record already holds once while the answer waits.
+const ARRIVAL_TEXT: usize = 256;
+
 /// What is known of `record` before its answer, for the in-flight board.
 fn arrival(record: &Delivery, at: Instant, step: Step) -> Arrival {
+    let cut = |text: &str| crate::display::truncate(text, ARRIVAL_TEXT).into_owned();
     Arrival {
         number: 0,
         received_at: record.received_at,
         at,
         remote_addr: record.remote_addr.clone(),
         method: record.method.clone(),
-        path: record.path.clone(),
-        event: record.event.clone(),
+        path: cut(&record.path),
+        event: record.event.as_deref().map(cut),
         verdict: record.signature.verdict,
         attempt: record.attempt,
         step: step.to_string(),
@@ -1107,6 +1113,48 @@ mod tests {
             check.hints
         );
         assert_eq!(intake.forensics.available_permits(), forensics_at_once());
+    }
+
+    #[test]
+    fn an_arrival_keeps_what_the_record_knows_and_a_bounded_event() {
+        let mut record = crate::delivery::tests::sample(0, b"{}");
+        record.event = Some("e".repeat(100_000));
+        record.attempt = 3;
+        let at = Instant::now();
+        let step = Step {
+            delay: Duration::from_secs(12),
+            action: Action::Status(200),
+        };
+        let arrival = arrival(&record, at, step);
+        assert_eq!(arrival.step, "12s+200");
+        assert_eq!((arrival.attempt, arrival.at), (3, at));
+        assert_eq!(arrival.verdict, record.signature.verdict);
+        assert_eq!(arrival.received_at, record.received_at);
+        assert_eq!(arrival.path, record.path);
+        assert_eq!(
+            arrival.event.as_ref().map(|e| e.chars().count()),
+            Some(ARRIVAL_TEXT)
+        );
+    }
+
+    #[test]
+    fn only_answers_that_wait_are_shown_in_flight() {
+        for (step, shown) in [
+            ("200", false),
+            ("reset", false),
+            ("close", false),
+            ("garbage", false),
+            ("500", false),
+            ("250ms+200", true),
+            ("12s+200", true),
+            ("timeout", true),
+            ("forward", true),
+            ("1s+reset", true),
+        ] {
+            let policy = crate::policy::Policy::parse(&[step.to_string()], true).unwrap();
+            let decision = policy.decide(None, 1);
+            assert_eq!(waits(decision.step), shown, "{step}");
+        }
     }
 
     #[test]

@@ -191,6 +191,24 @@ fn create_save_keeps_the_secret_0600_and_it_shows_nowhere_else() {
 }
 
 #[test]
+fn save_with_an_unreadable_webhooks_json_creates_nothing() {
+    let setup = Setup::new("wh-corrupt");
+    let path = setup.saved_file();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, "[{\"id\": \"wh_1\", \"secret\": \"whsec_half").unwrap();
+    let output = setup.run(&["create", "--url", TUNNEL, "--save"]);
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    assert!(
+        err.contains("nothing was created")
+            && err.contains(&format!("{} is not a webhooks file", path.display())),
+        "{err}"
+    );
+    assert!(!err.contains("whsec_half"), "{err}");
+    assert!(setup.danube.seen().is_empty());
+}
+
+#[test]
 fn a_non_https_url_never_leaves_the_machine() {
     let setup = Setup::new("wh-http");
     for url in ["http://abc.ngrok.app/webhooks/danube", "abc.ngrok.app"] {

@@ -63,6 +63,12 @@ fn list(args: &WebhooksListArgs) -> anyhow::Result<Outcome> {
 
 fn create(args: &WebhooksCreateArgs) -> anyhow::Result<Outcome> {
     let (change, unknown) = create_change(args)?;
+    if args.save {
+        // A webhooks.json that cannot be read now would lose the secret
+        // after the create: say so while nothing has been made yet.
+        saved_webhooks::load(&credentials::config_dir()?)
+            .context("--save cannot keep the secret, so nothing was created")?;
+    }
     warn_unknown(&unknown);
     let api = crate::commands::danube_api(&args.api)?;
     let created = block_on(api.create_webhook(&change))??;

@@ -84,7 +84,7 @@ pub fn load(dir: &Path) -> Result<Vec<SavedWebhook>, CredentialsError> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(err) => return Err(credentials::io("read", &path)(err)),
     };
-    serde_json::from_slice(&text).map_err(|err| CredentialsError::Corrupt {
+    serde_json::from_slice(&text).map_err(|err| CredentialsError::CorruptWebhooks {
         path: path.display().to_string(),
         // Where, never the text: it holds secrets.
         cause: format!("{:?} error at line {}", err.classify(), err.line()),

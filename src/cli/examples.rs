@@ -107,14 +107,40 @@ Examples:
 pub const WEBHOOKS: &str = "\
 Examples:
   danube-hooks webhooks list
-  # Danube's JSON, for jq
-  danube-hooks webhooks list --json";
+  # A webhook for a tunnel, its secret kept (0600) for listen and deliveries
+  danube-hooks webhooks create --url https://abc.ngrok.app/webhooks/danube --save
+  # Pause one without deleting it
+  danube-hooks webhooks update wh_8f3a --active false";
 
 pub const WEBHOOKS_LIST: &str = "\
 Examples:
   danube-hooks webhooks list
   # Danube's JSON: the ids of the paused ones
   danube-hooks webhooks list --json | jq -r '.[] | select(.is_active | not) | .id'";
+
+pub const WEBHOOKS_CREATE: &str = "\
+Examples:
+  # All five event types; the secret is shown once: copy it now
+  danube-hooks webhooks create --url https://abc.ngrok.app/webhooks/danube
+  # Two event types, a note, and the secret kept (0600) for listen and deliveries
+  danube-hooks webhooks create --url https://abc.ngrok.app/webhooks/danube --event workflow.completed --event workflow.failed --description 'laptop tunnel' --save
+  # Danube's JSON answer, for a script (it holds the secret)
+  danube-hooks webhooks create --url https://abc.ngrok.app/webhooks/danube --json";
+
+pub const WEBHOOKS_UPDATE: &str = "\
+Examples:
+  # Point it at a new tunnel
+  danube-hooks webhooks update wh_8f3a --url https://def.trycloudflare.com/webhooks/danube
+  # Pause deliveries without deleting the webhook
+  danube-hooks webhooks update wh_8f3a --active false
+  # Only tool events from now on
+  danube-hooks webhooks update wh_8f3a --event tool.execution.completed --event tool.execution.failed";
+
+pub const WEBHOOKS_DELETE: &str = "\
+Examples:
+  danube-hooks webhooks delete wh_8f3a
+  # Against a staging API whose CA is private
+  danube-hooks webhooks delete wh_8f3a --api-url https://api.staging.example --cacert staging-ca.pem";
 
 pub const COMPLETIONS: &str = "\
 Examples:

@@ -1,37 +1,342 @@
-//! `webhooks`: Danube's webhooks through its API (SPEC §11). `list` prints
-//! a table, or Danube's JSON with `--json`. Every text from Danube is
+//! `webhooks`: Danube's webhooks through its API (SPEC §11), as the SDKs
+//! have them. `list` prints a table, `create`, `update` and `delete` a short
+//! summary; `--json` prints Danube's JSON instead. Every text from Danube is
 //! escaped before it reaches the terminal.
+//!
+//! `create` is the one place a signing secret is printed whole: Danube
+//! shows it only in its answer to the create, so the user must see it once
+//! (or keep it with `--save`). `update` and `delete` are the user's own
+//! explicit commands and work on any id; they keep a saved copy in step.
+
+use std::fmt::Write as _;
 
 use anyhow::Context as _;
 
-use crate::cli::{WebhooksCommand, WebhooksListArgs};
+use crate::cli::{
+    UsageError, WebhooksCommand, WebhooksCreateArgs, WebhooksDeleteArgs, WebhooksListArgs,
+    WebhooksUpdateArgs,
+};
 use crate::commands::Outcome;
-use crate::danube::api::Webhook;
+use crate::danube::api::{CreatedWebhook, Webhook, WebhookChange};
+use crate::danube::credentials;
+use crate::danube::saved_webhooks::{self, Origin, SavedWebhook};
 use crate::display::escape_line;
+use crate::events::EVENT_TYPES;
 
 pub fn run(command: &WebhooksCommand) -> anyhow::Result<Outcome> {
     match command {
         WebhooksCommand::List(args) => list(args),
+        WebhooksCommand::Create(args) => create(args),
+        WebhooksCommand::Update(args) => update(args),
+        WebhooksCommand::Delete(args) => delete(args),
     }
 }
 
-fn list(args: &WebhooksListArgs) -> anyhow::Result<Outcome> {
-    let api = crate::commands::danube_api(&args.api)?;
+/// Run one call to Danube to its end on a runtime of its own.
+fn block_on<F: std::future::Future>(call: F) -> anyhow::Result<F::Output> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let webhooks = runtime.block_on(api.list_webhooks())?;
+    Ok(runtime.block_on(call))
+}
+
+/// `value` as pretty JSON. `serde_json` escapes every control character, so
+/// this is safe to print.
+fn print_json(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("Danube's answers serialize")
+    );
+}
+
+fn list(args: &WebhooksListArgs) -> anyhow::Result<Outcome> {
+    let api = crate::commands::danube_api(&args.api)?;
+    let webhooks = block_on(api.list_webhooks())??;
     if args.json {
-        // serde_json escapes every control character, so this is safe to print.
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&webhooks).expect("webhooks serialize")
-        );
+        print_json(&webhooks);
     } else {
         print!("{}", table(&webhooks));
     }
     Ok(Outcome::Success)
+}
+
+fn create(args: &WebhooksCreateArgs) -> anyhow::Result<Outcome> {
+    let (change, unknown) = create_change(args)?;
+    if args.save {
+        // A webhooks.json that cannot be read now would lose the secret
+        // after the create: say so while nothing has been made yet.
+        saved_webhooks::load(&credentials::config_dir()?)
+            .context("--save cannot keep the secret, so nothing was created")?;
+    }
+    warn_unknown(&unknown);
+    let api = crate::commands::danube_api(&args.api)?;
+    let created = block_on(api.create_webhook(&change))??;
+    // Saved before anything is printed, but the secret is printed whatever
+    // came of it: Danube will never show it again.
+    let kept = args.save.then(|| save_created(args.api.url(), &created));
+    let shown = kept.as_ref().and_then(|kept| kept.as_ref().ok());
+    if args.json {
+        print_json(&created);
+        eprintln!("danube-hooks: {}", once_note(shown));
+    } else {
+        print!("{}", created_text(&created, shown));
+    }
+    if let Some(Err(err)) = kept {
+        return Err(err.context(
+            "the webhook was created and its secret is shown above, but it could not be saved: \
+             copy the secret now",
+        ));
+    }
+    Ok(Outcome::Success)
+}
+
+/// Where `--save` kept a secret, and the secret as it may be shown.
+#[derive(Debug)]
+struct Kept {
+    path: std::path::PathBuf,
+    fingerprint: String,
+}
+
+/// Keep the created webhook in `webhooks.json` (0600); its path and the
+/// secret's fingerprint.
+fn save_created(api_url: &str, created: &CreatedWebhook) -> anyhow::Result<Kept> {
+    let saved = SavedWebhook {
+        id: created.webhook.id.clone(),
+        api_url: api_url.to_owned(),
+        url: created.webhook.url.clone(),
+        events: created.webhook.events.clone(),
+        secret: created.secret.clone(),
+        origin: Origin::Create,
+        saved_at: now_rfc3339(),
+    };
+    let fingerprint = saved.fingerprint();
+    let path = saved_webhooks::upsert(&credentials::config_dir()?, saved)?;
+    Ok(Kept { path, fingerprint })
+}
+
+fn update(args: &WebhooksUpdateArgs) -> anyhow::Result<Outcome> {
+    let id = webhook_id(&args.id)?;
+    let (change, unknown) = update_change(args)?;
+    warn_unknown(&unknown);
+    let api = crate::commands::danube_api(&args.api)?;
+    let webhook = block_on(api.update_webhook(id, &change))??;
+    if args.json {
+        print_json(&webhook);
+    } else {
+        print!(
+            "Updated webhook {}\n{}",
+            escape_line(&webhook.id),
+            fields_text(&webhook)
+        );
+    }
+    resave_updated(args.api.url(), id, &webhook).context(
+        "the webhook was updated in Danube, but its saved copy in webhooks.json could not be \
+         brought in step",
+    )?;
+    Ok(Outcome::Success)
+}
+
+/// A saved webhook takes the URL and events Danube now has, so `listen`
+/// and `deliveries` see what Danube does; the secret stays.
+fn resave_updated(api_url: &str, id: &str, webhook: &Webhook) -> anyhow::Result<()> {
+    let dir = credentials::config_dir()?;
+    let all = saved_webhooks::load(&dir)?;
+    if let Some(saved) = saved_webhooks::find(&all, api_url, id) {
+        let mut saved = saved.clone();
+        saved.url.clone_from(&webhook.url);
+        saved.events.clone_from(&webhook.events);
+        saved_webhooks::upsert(&dir, saved)?;
+    }
+    Ok(())
+}
+
+fn delete(args: &WebhooksDeleteArgs) -> anyhow::Result<Outcome> {
+    let id = webhook_id(&args.id)?;
+    let api = crate::commands::danube_api(&args.api)?;
+    block_on(api.delete_webhook(id))??;
+    let dir = credentials::config_dir()?;
+    let all = saved_webhooks::load(&dir)
+        .context("the webhook was deleted in Danube, but webhooks.json could not be read")?;
+    let saved = saved_webhooks::find(&all, args.api.url(), id).cloned();
+    match &saved {
+        Some(saved) => {
+            saved_webhooks::remove(&dir, args.api.url(), id).context(
+                "the webhook was deleted in Danube, but its saved secret could not be removed \
+                 from webhooks.json",
+            )?;
+            println!(
+                "Deleted webhook {} ({}).\nIts saved secret ({}) was removed from {}.",
+                escape_line(id),
+                escape_line(&saved.url),
+                saved.fingerprint(),
+                saved_webhooks::file_in(&dir).display()
+            );
+        }
+        None => println!("Deleted webhook {}.", escape_line(id)),
+    }
+    Ok(Outcome::Success)
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// An id to put in a path: not blank (`/v1/webhooks/` is the list).
+fn webhook_id(id: &str) -> Result<&str, UsageError> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Err(UsageError::new(
+            "the webhook ID is empty; give one from `danube-hooks webhooks list`",
+        ));
+    }
+    Ok(id)
+}
+
+/// A target URL Danube will take: `https://` and a host. Checked before
+/// sending, since Danube refuses anything else with a 422.
+fn target_url(url: &str) -> Result<String, UsageError> {
+    let bad = |why: &str| {
+        UsageError::new(format!(
+            "--url {}: {why}",
+            escape_line(&crate::display::truncate(url, 200))
+        ))
+    };
+    if !url.starts_with("https://") {
+        return Err(bad(
+            "Danube delivers only to https:// URLs; point a tunnel at the listener (e.g. \
+             `ngrok http 4000`) and give its https:// URL, e.g. https://abc.ngrok.app/webhooks/danube",
+        ));
+    }
+    crate::sender::check_url(url).map_err(|err| bad(&err.to_string()))?;
+    Ok(url.to_owned())
+}
+
+/// The event types to send, in the order given, each once, and those of
+/// them Danube did not publish. Nothing given means all five. A type not
+/// among the five is sent anyway, since Danube may add types before this
+/// tool knows them; the caller warns. A name no event could have (blank,
+/// spaces, control characters) is refused.
+fn event_list(given: &[String]) -> Result<(Vec<String>, Vec<String>), UsageError> {
+    if given.is_empty() {
+        return Ok((EVENT_TYPES.map(str::to_owned).to_vec(), Vec::new()));
+    }
+    let mut events: Vec<String> = Vec::new();
+    for event in given {
+        let event = event.trim();
+        if event.is_empty() || event.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(UsageError::new(format!(
+                "--event '{}' is not an event type; Danube's are: {}",
+                escape_line(event),
+                EVENT_TYPES.join(", ")
+            )));
+        }
+        if !events.iter().any(|e| e == event) {
+            events.push(event.to_owned());
+        }
+    }
+    let unknown = events
+        .iter()
+        .filter(|e| !EVENT_TYPES.contains(&e.as_str()))
+        .cloned()
+        .collect();
+    Ok((events, unknown))
+}
+
+fn warn_unknown(unknown: &[String]) {
+    for event in unknown {
+        eprintln!(
+            "danube-hooks: warning: --event {} is not one of Danube's published event types ({}); \
+             sending it anyway in case Danube added it (Danube refuses it if not)",
+            escape_line(event),
+            EVENT_TYPES.join(", ")
+        );
+    }
+}
+
+/// What `create` sends, and the event types to warn about.
+fn create_change(args: &WebhooksCreateArgs) -> Result<(WebhookChange, Vec<String>), UsageError> {
+    let url = target_url(&args.url)?;
+    let (events, unknown) = event_list(&args.events)?;
+    let change = WebhookChange {
+        url: Some(url),
+        events: Some(events),
+        is_active: None,
+        description: args.description.clone(),
+    };
+    Ok((change, unknown))
+}
+
+/// What `update` sends: only the fields given, and at least one.
+fn update_change(args: &WebhooksUpdateArgs) -> Result<(WebhookChange, Vec<String>), UsageError> {
+    let url = args.url.as_deref().map(target_url).transpose()?;
+    let (events, unknown) = if args.events.is_empty() {
+        (None, Vec::new())
+    } else {
+        let (events, unknown) = event_list(&args.events)?;
+        (Some(events), unknown)
+    };
+    let change = WebhookChange {
+        url,
+        events,
+        is_active: args.active,
+        description: args.description.clone(),
+    };
+    if change == WebhookChange::default() {
+        return Err(UsageError::new(format!(
+            "nothing to change for webhook {}: give at least one of --url, --event, --active \
+             true|false, --description",
+            escape_line(&args.id)
+        )));
+    }
+    Ok((change, unknown))
+}
+
+/// The note that goes with the secret: shown once, and where it was kept.
+fn once_note(kept: Option<&Kept>) -> String {
+    match kept {
+        Some(Kept { path, fingerprint }) => format!(
+            "the secret is shown once by Danube; it is saved ({fingerprint}) in {} (mode 0600) \
+             for `listen` and `deliveries`",
+            path.display()
+        ),
+        None => "the secret is shown once — copy it now, or use --save to keep it (mode 0600)"
+            .to_owned(),
+    }
+}
+
+/// A created webhook, its secret whole (the only place it is printed),
+/// and the note on keeping it.
+fn created_text(created: &CreatedWebhook, kept: Option<&Kept>) -> String {
+    format!(
+        "Created webhook {}\n{}  secret       {}\n\n{}.\n",
+        escape_line(&created.webhook.id),
+        fields_text(&created.webhook),
+        escape_line(&created.secret),
+        capitalized(&once_note(kept))
+    )
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// A webhook's fields, one indented line each, escaped.
+fn fields_text(webhook: &Webhook) -> String {
+    let mut out = format!(
+        "  url          {}\n  events       {}\n  active       {}\n",
+        escape_line(&webhook.url),
+        escape_line(&webhook.events.join(", ")),
+        if webhook.is_active { "yes" } else { "paused" }
+    );
+    if let Some(description) = webhook.description.as_deref().filter(|d| !d.is_empty()) {
+        let _ = writeln!(out, "  description  {}", escape_line(description));
+    }
+    out
 }
 
 /// The webhooks as aligned columns, each cell escaped onto one line.
@@ -79,6 +384,176 @@ fn table(webhooks: &[Webhook]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser as _;
+
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> WebhooksCommand {
+        let words = ["danube-hooks", "webhooks"].iter().chain(args);
+        match Cli::try_parse_from(words).unwrap().command {
+            Command::Webhooks(command) => command,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    fn create_of(args: &[&str]) -> Result<(WebhookChange, Vec<String>), UsageError> {
+        let WebhooksCommand::Create(args) = parse(args) else {
+            panic!("not a create")
+        };
+        create_change(&args)
+    }
+
+    fn update_of(args: &[&str]) -> Result<(WebhookChange, Vec<String>), UsageError> {
+        let WebhooksCommand::Update(args) = parse(args) else {
+            panic!("not an update")
+        };
+        update_change(&args)
+    }
+
+    const URL: &str = "https://abc.ngrok.app/webhooks/danube";
+
+    #[test]
+    fn create_sends_all_five_events_unless_told() {
+        let (change, unknown) = create_of(&["create", "--url", URL]).unwrap();
+        assert_eq!(
+            change,
+            WebhookChange {
+                url: Some(URL.into()),
+                events: Some(EVENT_TYPES.map(str::to_owned).to_vec()),
+                is_active: None,
+                description: None,
+            }
+        );
+        assert!(unknown.is_empty());
+        let body = serde_json::to_value(&change).unwrap();
+        assert_eq!(body.as_object().unwrap().len(), 2, "{body}");
+
+        let (change, unknown) = create_of(&[
+            "create",
+            "--url",
+            URL,
+            "--event",
+            "workflow.failed",
+            "--event",
+            " workflow.failed",
+            "--event",
+            "workflow.paused",
+            "--description",
+            "laptop",
+        ])
+        .unwrap();
+        assert_eq!(
+            change.events.unwrap(),
+            ["workflow.failed", "workflow.paused"]
+        );
+        assert_eq!(unknown, ["workflow.paused"]);
+        assert_eq!(change.description.as_deref(), Some("laptop"));
+    }
+
+    #[test]
+    fn create_refuses_what_danube_would_refuse() {
+        for (url, why) in [
+            ("http://abc.ngrok.app/x", "only to https:// URLs"),
+            ("HTTPS://abc.ngrok.app/x", "only to https:// URLs"),
+            ("abc.ngrok.app", "only to https:// URLs"),
+            ("https://", "not a usable URL"),
+            ("https://me@abc.ngrok.app/x", "user name"),
+            (
+                "https://abc.ngrok.app/\u{1b}[2J",
+                "--url https://abc.ngrok.app/\\x1b[2J",
+            ),
+        ] {
+            let err = create_of(&["create", "--url", url])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{url}: {err}");
+            assert!(!err.contains('\u{1b}'), "{err:?}");
+        }
+        for event in ["", " ", "workflow completed", "a\u{7}b"] {
+            let err = create_of(&["create", "--url", URL, "--event", event])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("is not an event type") && err.contains("workflow.completed"),
+                "{event:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn update_sends_only_the_fields_given() {
+        let table: [(&[&str], serde_json::Value); 4] = [
+            (
+                &["update", "wh_1", "--active", "false"],
+                serde_json::json!({"is_active": false}),
+            ),
+            (
+                &["update", "wh_1", "--url", URL],
+                serde_json::json!({"url": URL}),
+            ),
+            (
+                &["update", "wh_1", "--event", "tool.execution.failed"],
+                serde_json::json!({"events": ["tool.execution.failed"]}),
+            ),
+            (
+                &["update", "wh_1", "--description", "", "--active", "true"],
+                serde_json::json!({"description": "", "is_active": true}),
+            ),
+        ];
+        for (args, want) in table {
+            let (change, _) = update_of(args).unwrap();
+            assert_eq!(serde_json::to_value(&change).unwrap(), want, "{args:?}");
+        }
+        let err = update_of(&["update", "wh_1"]).unwrap_err().to_string();
+        assert!(
+            err.contains("nothing to change for webhook wh_1")
+                && ["--url", "--event", "--active", "--description"]
+                    .iter()
+                    .all(|flag| err.contains(flag)),
+            "{err}"
+        );
+        let err = update_of(&["update", "wh_1", "--url", "http://x.test"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("https://"), "{err}");
+        assert!(webhook_id("  ").is_err());
+        assert_eq!(webhook_id(" wh_1 ").unwrap(), "wh_1");
+    }
+
+    #[test]
+    fn the_secret_is_shown_once_with_what_to_do() {
+        let created = CreatedWebhook {
+            webhook: webhook("wh_1", true, Some("laptop \u{1b}[2J")),
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        };
+        let text = created_text(&created, None);
+        assert_eq!(
+            text.matches("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                .count(),
+            1
+        );
+        assert!(
+            text.contains("shown once — copy it now, or use --save"),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        let kept = Kept {
+            path: "/home/me/.config/danube-hooks/webhooks.json".into(),
+            fingerprint: "whsec_…LaSw".into(),
+        };
+        let text = created_text(&created, Some(&kept));
+        assert_eq!(
+            text.matches("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                .count(),
+            1
+        );
+        assert!(
+            text.contains(
+                "saved (whsec_…LaSw) in /home/me/.config/danube-hooks/webhooks.json (mode 0600)"
+            ),
+            "{text}"
+        );
+    }
 
     fn webhook(id: &str, active: bool, description: Option<&str>) -> Webhook {
         Webhook {

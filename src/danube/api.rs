@@ -34,6 +34,13 @@ const MAX_ANSWER: usize = 16 * 1024 * 1024;
 pub const MAX_DELIVERIES: u32 = 100;
 /// Text from Danube in a message is cut to this many characters.
 const MAX_MESSAGE: usize = 300;
+/// For tests of the binary only, never documented for users: the timeout
+/// of one request in milliseconds instead of [`TIMEOUT`], so a test can
+/// make Danube stall without waiting 30 s.
+pub const TEST_TIMEOUT_ENV: &str = "DANUBE_HOOKS_API_TIMEOUT_MS";
+/// For tests of the binary only: every retry wait in milliseconds
+/// instead of [`RETRY_WAITS`] (the number of retries stays).
+pub const TEST_RETRY_WAIT_ENV: &str = "DANUBE_HOOKS_API_RETRY_WAIT_MS";
 
 /// Why a call to Danube's API failed, each told in one line that says what
 /// to do. Every text that came from the network is escaped.
@@ -82,17 +89,17 @@ pub enum ApiError {
         cause: String,
         tries: usize,
     },
-    #[error("Danube at {url} did not answer within {secs} s (tried {tries} times)")]
+    #[error("Danube at {url} did not answer within {within} (tried {tries} times)")]
     Timeout {
         url: String,
-        secs: u64,
+        within: String,
         tries: usize,
     },
     #[error(
-        "Danube at {url} did not answer the create within {secs} s; it may have made the webhook \
+        "Danube at {url} did not answer the create within {within}; it may have made the webhook \
          anyway: look with `danube-hooks webhooks list` before creating again"
     )]
-    CreateTimeout { url: String, secs: u64 },
+    CreateTimeout { url: String, within: String },
     #[error("the request to Danube at {url} failed: {cause}")]
     Transport { url: String, cause: String },
     #[error("Danube's answer to {what} is not what its API documents: {cause}")]
@@ -325,12 +332,13 @@ impl Api {
                     .into(),
             ));
         }
+        let (waits, timeout) = timing_from_env(|name| std::env::var(name).ok());
         Ok(Self {
             base,
             client: trust.client(),
             credential,
-            waits: RETRY_WAITS.to_vec(),
-            timeout: TIMEOUT,
+            waits,
+            timeout,
         })
     }
 
@@ -476,12 +484,12 @@ impl Api {
                 Err(_elapsed) if kind == Call::Create => {
                     return Err(ApiError::CreateTimeout {
                         url,
-                        secs: self.timeout.as_secs(),
+                        within: seconds(self.timeout),
                     });
                 }
                 Err(_elapsed) => ApiError::Timeout {
                     url: url.clone(),
-                    secs: self.timeout.as_secs(),
+                    within: seconds(self.timeout),
                     tries,
                 },
             };
@@ -559,6 +567,35 @@ fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
         cause = inner.source();
     }
     text
+}
+
+/// The retry waits and the timeout: the SDKs' own, unless a test of the
+/// binary shortened them through [`TEST_TIMEOUT_ENV`] or
+/// [`TEST_RETRY_WAIT_ENV`]. The one place those are read; a value that is
+/// not a whole number of milliseconds is ignored.
+fn timing_from_env(env: impl Fn(&str) -> Option<String>) -> (Vec<Duration>, Duration) {
+    let millis = |name: &str| {
+        env(name)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_millis)
+    };
+    let waits = match millis(TEST_RETRY_WAIT_ENV) {
+        Some(wait) => vec![wait; RETRY_WAITS.len()],
+        None => RETRY_WAITS.to_vec(),
+    };
+    let timeout = millis(TEST_TIMEOUT_ENV)
+        .filter(|t| !t.is_zero())
+        .unwrap_or(TIMEOUT);
+    (waits, timeout)
+}
+
+/// `30 s`, or `0.25 s` for a timeout shorter than a second.
+fn seconds(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{} s", duration.as_secs_f64())
+    }
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -993,6 +1030,30 @@ mod tests {
     fn the_sdks_retry_schedule() {
         assert_eq!(RETRY_WAITS.map(|d| d.as_secs()), [1, 2, 4]);
         assert_eq!(TIMEOUT, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn only_a_test_shortens_the_timing() {
+        let none = |_: &str| None;
+        assert_eq!(timing_from_env(none), (RETRY_WAITS.to_vec(), TIMEOUT));
+        let short = |name: &str| match name {
+            TEST_TIMEOUT_ENV => Some("250".to_owned()),
+            TEST_RETRY_WAIT_ENV => Some("10".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            timing_from_env(short),
+            (
+                vec![Duration::from_millis(10); 3],
+                Duration::from_millis(250)
+            )
+        );
+        let junk = |_: &str| Some("soon".to_owned());
+        assert_eq!(timing_from_env(junk), (RETRY_WAITS.to_vec(), TIMEOUT));
+        let zero = |name: &str| (name == TEST_TIMEOUT_ENV).then(|| "0".to_owned());
+        assert_eq!(timing_from_env(zero).1, TIMEOUT);
+        assert_eq!(seconds(TIMEOUT), "30 s");
+        assert_eq!(seconds(Duration::from_millis(250)), "0.25 s");
     }
 
     #[tokio::test]

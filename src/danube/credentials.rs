@@ -31,6 +31,11 @@ pub enum CredentialsError {
          and log in again"
     )]
     Corrupt { path: String, cause: String },
+    #[error(
+        "{path} is not a webhooks file danube-hooks wrote ({cause}); move it aside (the secrets \
+         in it may still be readable by hand) and save the webhooks again"
+    )]
+    CorruptWebhooks { path: String, cause: String },
 }
 
 /// What `login` saved.

@@ -84,7 +84,7 @@ pub fn load(dir: &Path) -> Result<Vec<SavedWebhook>, CredentialsError> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(err) => return Err(credentials::io("read", &path)(err)),
     };
-    serde_json::from_slice(&text).map_err(|err| CredentialsError::Corrupt {
+    serde_json::from_slice(&text).map_err(|err| CredentialsError::CorruptWebhooks {
         path: path.display().to_string(),
         // Where, never the text: it holds secrets.
         cause: format!("{:?} error at line {}", err.classify(), err.line()),
@@ -99,7 +99,7 @@ fn store(dir: &Path, all: &[SavedWebhook]) -> Result<PathBuf, CredentialsError> 
 /// Save `webhook`, replacing one with the same API and id.
 pub fn upsert(dir: &Path, webhook: SavedWebhook) -> Result<PathBuf, CredentialsError> {
     let mut all = load(dir)?;
-    all.retain(|w| !(w.api_url == webhook.api_url && w.id == webhook.id));
+    all.retain(|w| !(same_api(&w.api_url, &webhook.api_url) && w.id == webhook.id));
     all.push(webhook);
     store(dir, &all)
 }
@@ -108,7 +108,7 @@ pub fn upsert(dir: &Path, webhook: SavedWebhook) -> Result<PathBuf, CredentialsE
 pub fn remove(dir: &Path, api_url: &str, id: &str) -> Result<bool, CredentialsError> {
     let mut all = load(dir)?;
     let before = all.len();
-    all.retain(|w| !(w.api_url == api_url && w.id == id));
+    all.retain(|w| !(same_api(&w.api_url, api_url) && w.id == id));
     if all.len() == before {
         return Ok(false);
     }
@@ -118,14 +118,23 @@ pub fn remove(dir: &Path, api_url: &str, id: &str) -> Result<bool, CredentialsEr
 
 /// The saved webhook `id` of `api_url`.
 pub fn find<'a>(all: &'a [SavedWebhook], api_url: &str, id: &str) -> Option<&'a SavedWebhook> {
-    all.iter().find(|w| w.api_url == api_url && w.id == id)
+    all.iter()
+        .find(|w| same_api(&w.api_url, api_url) && w.id == id)
 }
 
 /// The webhook an earlier `--register` against `api_url` made, newest first.
 pub fn registered<'a>(all: &'a [SavedWebhook], api_url: &str) -> Option<&'a SavedWebhook> {
     all.iter()
         .rev()
-        .find(|w| w.api_url == api_url && w.origin == Origin::Register)
+        .find(|w| same_api(&w.api_url, api_url) && w.origin == Origin::Register)
+}
+
+/// Whether two `--api-url`s are the same API: `https://api.danubeai.com`,
+/// `https://api.danubeai.com/` (as [`hyper::Uri`] prints it) and
+/// `HTTPS://API.danubeai.com` are one.
+fn same_api(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/')
+        .eq_ignore_ascii_case(b.trim_end_matches('/'))
 }
 
 #[cfg(test)]
@@ -172,6 +181,11 @@ mod tests {
         assert_eq!(registered(&all, api), Some(&moved));
         assert_eq!(registered(&all, "http://127.0.0.1:7"), None);
         assert_eq!(find(&all, api, "wh_1").unwrap().origin, Origin::Create);
+        assert_eq!(
+            find(&all, "https://api.danubeai.com/", "wh_2"),
+            Some(&moved)
+        );
+        assert_eq!(find(&all, "https://api.danubeai.com:8443", "wh_2"), None);
 
         assert!(remove(&dir, api, "wh_2").unwrap());
         assert!(!remove(&dir, api, "wh_2").unwrap());

@@ -90,6 +90,8 @@ pub struct Setup {
     /// Warnings from the start (the banner's), shown on the status line
     /// since the alternate screen hides the banner.
     pub warnings: Vec<String>,
+    /// `--register`'s webhook: id, URL, fingerprint, what happens on exit.
+    pub danube_webhook: Option<String>,
 }
 
 /// Run the dashboard until `q`, Ctrl-C or `shutdown`; sync the store, give
@@ -102,6 +104,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         fingerprints: setup.fingerprints.clone(),
         store_path: store_path.clone(),
         forward_url: setup.forward_url.clone(),
+        danube_webhook: setup.danube_webhook.clone(),
         log_path: log.path.clone(),
         color: color_allowed(std::env::var_os("NO_COLOR").as_deref()),
         utc_offset: *chrono::Local::now().offset(),
@@ -439,7 +442,7 @@ impl Loop {
 /// Tell `app` how big its panes are, from the layout of a screen `area`.
 pub fn fit(app: &mut App, area: Rect) {
     let (detail_rows, detail_max) = view::detail_geometry(app, area);
-    app.set_geometry(view::list_rows(area), detail_rows, detail_max);
+    app.set_geometry(view::list_rows(app, area), detail_rows, detail_max);
 }
 
 /// Write `bytes` to a new file only this user can read, replacing an older

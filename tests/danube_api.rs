@@ -1,118 +1,20 @@
-//! `login` and `logout` black-box, against a fake Danube API on loopback
-//! that follows SPEC §11: the device flow (`/v1/auth/device/code`, then
-//! `/v1/auth/device/token` answering 428 while pending, 410 once expired,
-//! 200 with the key once approved) and the credential header on
-//! `/v1/webhooks`. The key lands under a temporary `XDG_CONFIG_HOME`.
+//! `login`, `logout` and `webhooks list` black-box, against the fake
+//! Danube API (`common::fake_danube`): the device flow
+//! (`/v1/auth/device/code`, then `/v1/auth/device/token` answering 428
+//! while pending, 410 once expired, 200 with the key once approved) and
+//! the credential header on `/v1/webhooks`. The key lands under a
+//! temporary `XDG_CONFIG_HOME`.
 
 mod common;
 
-use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Output;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{TempDir, assert_exit, command, read_request, run_command, stderr, stdout};
-
-const KEY: &str = "dk_live_Q7vK2mX9pL4nR8sT1wY6";
-const KEY_PREFIX: &str = "dk_live_Q7";
-const WEBHOOKS: &str = r#"[{"id":"wh_8f3a","url":"https://abc.ngrok.app/webhooks/danube","events":["tool.executed"],"is_active":false,"description":"tunnel \u001b[2J","created_at":"2026-11-23T09:14:07Z","updated_at":"2026-11-23T09:14:07Z"}]"#;
-
-/// One request the fake saw: its head (lower-cased) and its body.
-#[derive(Debug, Clone)]
-struct Seen {
-    line: String,
-    head: String,
-    body: String,
-}
-
-/// A fake Danube API: answers the device code with `expires_in` and
-/// `interval`, then each token poll with the next of `polls` (the last one
-/// repeats); `/v1/webhooks` wants `danube-api-key: KEY`.
-struct FakeDanube {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl FakeDanube {
-    fn start(expires_in: u64, interval: u64, user_code: &str, polls: Vec<(u16, String)>) -> Self {
-        let socket = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = socket.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&seen);
-        let user_code = user_code.to_owned();
-        std::thread::spawn(move || {
-            let mut polls = std::collections::VecDeque::from(polls);
-            for stream in socket.incoming() {
-                let Ok(mut stream) = stream else { break };
-                let bytes = read_request(&mut stream, Duration::from_secs(10));
-                let text = String::from_utf8_lossy(&bytes).into_owned();
-                let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-                let line = head.lines().next().unwrap_or_default().to_owned();
-                let request = Seen {
-                    line: line.clone(),
-                    head: head.to_ascii_lowercase(),
-                    body: body.to_owned(),
-                };
-                log.lock().unwrap().push(request.clone());
-                let (status, answer) = match line.split_whitespace().take(2).collect::<Vec<_>>()[..]
-                {
-                    ["POST", "/v1/auth/device/code"] => (
-                        200,
-                        format!(
-                            r#"{{"device_code":"dc_1","user_code":{},"verification_url":"https://danubeai.com/device","expires_in":{expires_in},"interval":{interval}}}"#,
-                            serde_json::to_string(&user_code).unwrap()
-                        ),
-                    ),
-                    ["POST", "/v1/auth/device/token"] => {
-                        if request.body.contains(r#""device_code":"dc_1""#) {
-                            if polls.len() > 1 {
-                                polls.pop_front().unwrap()
-                            } else {
-                                polls[0].clone()
-                            }
-                        } else {
-                            (422, r#"{"detail":"device_code required"}"#.to_owned())
-                        }
-                    }
-                    [_, path] if path.starts_with("/v1/webhooks") => {
-                        if request
-                            .head
-                            .contains(&format!("danube-api-key: {}", KEY.to_ascii_lowercase()))
-                        {
-                            (200, WEBHOOKS.to_owned())
-                        } else {
-                            (401, r#"{"detail":"Invalid API key"}"#.to_owned())
-                        }
-                    }
-                    _ => (404, r#"{"detail":"Not Found"}"#.to_owned()),
-                };
-                let reason = match status {
-                    200 => "OK",
-                    410 => "Gone",
-                    428 => "Precondition Required",
-                    _ => "Error",
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
-            }
-        });
-        Self { addr, seen }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
+use common::fake_danube::{FakeDanube, KEY, KEY_PREFIX};
+use common::{TempDir, assert_exit, command, run_command, stderr, stdout};
 
 fn pending() -> (u16, String) {
     (428, r#"{"detail":"authorization_pending"}"#.to_owned())
@@ -157,7 +59,8 @@ fn assert_key_not_shown(output: &Output) {
 
 #[test]
 fn login_approved_saves_the_key_0600_and_never_prints_it() {
-    let danube = FakeDanube::start(600, 1, "WDJB-MJHT\u{1b}[2J", vec![pending(), approved()]);
+    let danube = FakeDanube::start();
+    danube.device_flow(600, 1, "WDJB-MJHT\u{1b}[2J", vec![pending(), approved()]);
     let config = TempDir::new("login-ok");
     let output = danube_hooks(&config.0, &["login", "--api-url", &danube.url()], b"");
     assert_exit(&output, 0);
@@ -184,12 +87,15 @@ fn login_approved_saves_the_key_0600_and_never_prints_it() {
     assert_eq!(saved["api_key"], KEY);
 
     let seen = danube.seen();
-    assert_eq!(seen[0].line, "POST /v1/auth/device/code HTTP/1.1");
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("POST", "/v1/auth/device/code")
+    );
     let code: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
     assert_eq!(code, serde_json::json!({"client_name": "danube-hooks"}));
     let polls: Vec<_> = seen
         .iter()
-        .filter(|s| s.line.contains("/device/token"))
+        .filter(|s| s.path == "/v1/auth/device/token")
         .collect();
     assert_eq!(polls.len(), 2, "one pending poll, then the approved one");
     // The device flow is made before there is a key: none is sent.
@@ -201,7 +107,8 @@ fn login_approved_saves_the_key_0600_and_never_prints_it() {
 
 #[test]
 fn login_expired_exits_1_with_what_to_do() {
-    let danube = FakeDanube::start(600, 1, "ABCD-EFGH", vec![pending(), expired()]);
+    let danube = FakeDanube::start();
+    danube.device_flow(600, 1, "ABCD-EFGH", vec![pending(), expired()]);
     let config = TempDir::new("login-expired");
     let output = danube_hooks(&config.0, &["login", "--api-url", &danube.url()], b"");
     assert_exit(&output, 1);
@@ -217,7 +124,8 @@ fn login_expired_exits_1_with_what_to_do() {
 fn login_never_waits_past_the_codes_expiry() {
     // The code expires in 1 s but asks for a poll every 30 s: the wait is
     // cut at the expiry, not taken whole.
-    let danube = FakeDanube::start(1, 30, "ABCD-EFGH", vec![pending()]);
+    let danube = FakeDanube::start();
+    danube.device_flow(1, 30, "ABCD-EFGH", vec![pending()]);
     let config = TempDir::new("login-expiry");
     let started = Instant::now();
     let output = danube_hooks(&config.0, &["login", "--api-url", &danube.url()], b"");
@@ -317,7 +225,15 @@ fn login_with_key_then_logout() {
 
 #[test]
 fn webhooks_list_with_the_saved_key_or_the_environment() {
-    let danube = FakeDanube::start(600, 1, "ABCD-EFGH", vec![pending()]);
+    let danube = FakeDanube::start();
+    let (id, _) = danube.add_webhook(
+        "https://abc.ngrok.app/webhooks/danube",
+        &["workflow.completed"],
+    );
+    danube.edit_webhook(
+        &id,
+        &serde_json::json!({"is_active": false, "description": "tunnel \u{1b}[2J"}),
+    );
     let config = TempDir::new("webhooks-list");
     let url = danube.url();
 
@@ -337,10 +253,13 @@ fn webhooks_list_with_the_saved_key_or_the_environment() {
     assert_exit(&output, 0);
     let out = stdout(&output);
     assert!(out.lines().next().unwrap().starts_with("ID"), "{out}");
-    assert!(out.contains("wh_8f3a") && out.contains("paused"), "{out}");
+    assert!(out.contains(&id) && out.contains("paused"), "{out}");
     assert!(!out.contains('\u{1b}'), "{out:?}");
     let request = danube.seen().pop().unwrap();
-    assert_eq!(request.line, "GET /v1/webhooks HTTP/1.1");
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("GET", "/v1/webhooks")
+    );
     assert!(
         request
             .head
@@ -356,7 +275,11 @@ fn webhooks_list_with_the_saved_key_or_the_environment() {
     );
     assert_exit(&output, 0);
     let listed: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
-    assert_eq!(listed[0]["id"], "wh_8f3a");
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert!(
+        listed[0].get("secret").is_none(),
+        "a list never has the secret"
+    );
     assert_eq!(listed[0]["is_active"], false);
 
     // DANUBE_API_KEY wins over the saved key; Danube refuses it: 401, one

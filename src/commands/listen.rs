@@ -344,7 +344,7 @@ async fn register_webhook(
         .webhook_url(&register.path)
         .map_err(|err| UsageError::new(err.to_string()))?;
     eprintln!(
-        "danube-hooks: registering {url} (found through {}) with Danube at {}…",
+        "danube-hooks: registering {url} (public URL from {}) with Danube at {}…",
         public.source.describe(),
         register::api_key(&api)
     );
@@ -607,7 +607,7 @@ pub fn banner(
         let _ = writeln!(out, "  danube:   {}", registration.describe());
         let _ = writeln!(
             out,
-            "            through {}",
+            "            public URL from {}",
             registered.public.source.describe()
         );
         let _ = writeln!(out, "            {}", registration.exit_plan());

@@ -32,9 +32,9 @@ pub enum RegisterError {
     #[error(transparent)]
     Saved(#[from] CredentialsError),
     #[error(
-        "Danube's webhook {id} already posts to {url}, and danube-hooks did not create it, so it \
-         does not know its secret and will not change it; a second webhook there would double \
-         every delivery. Either delete it (`danube-hooks webhooks delete {id}`) and run again, or \
+        "Danube's webhook {id} already posts to {url}, and danube-hooks does not know its secret \
+         (it did not create it, or the answer to its create was lost), so it will not change it; \
+         a second webhook there would double every delivery. Either delete it (`danube-hooks webhooks delete {id}`) and run again, or \
          leave out --register and pass its secret with --secret"
     )]
     Foreign { id: String, url: String },

@@ -593,3 +593,40 @@ fn an_error_after_registering_still_pauses_the_webhook() {
     );
     assert_eq!(made[0]["is_active"], false);
 }
+
+#[test]
+fn a_webhook_made_by_webhooks_create_for_this_url_is_used_but_never_paused() {
+    let danube = FakeDanube::start();
+    let config = TempDir::new("register-adopt");
+    let (id, secret) = danube.add_webhook(URL, &["workflow.completed"]);
+    // As `webhooks create --save` keeps it.
+    let saved = serde_json::json!([{
+        "id": id, "api_url": danube.url(), "url": URL, "events": ["workflow.completed"],
+        "secret": secret, "origin": "create", "saved_at": "2026-11-30T16:00:00Z"
+    }]);
+    std::fs::create_dir_all(config.join("danube-hooks")).unwrap();
+    std::fs::write(
+        config.join("danube-hooks").join("webhooks.json"),
+        saved.to_string(),
+    )
+    .unwrap();
+    let mut listener = start(&config, &danube, &["--public-url", PUBLIC]);
+    assert!(
+        listener.banner.contains("left as it is on exit"),
+        "{}",
+        listener.banner
+    );
+    assert_verifies(&listener, &secret);
+    let said = stop(&mut listener);
+    assert!(
+        said.contains(&format!("left Danube webhook {id} as it is")),
+        "{said}"
+    );
+    for method in ["POST", "PATCH", "DELETE"] {
+        assert!(
+            danube.seen_of(method, "/v1/webhooks").is_empty(),
+            "{method}"
+        );
+    }
+    assert_eq!(at(&danube, URL)[0]["is_active"], true);
+}

@@ -106,8 +106,12 @@ impl RegisterPlan {
 /// The webhook `--register` set up, and what is needed to undo it on exit.
 pub struct Registered {
     pub public: PublicUrl,
+    /// The webhook (`registration.webhook.id`) and what happens on exit.
     pub registration: Registration,
-    api: Api,
+    /// The API it was registered with (`--api-url`, the credentials, the
+    /// trust), for anything else that asks Danube about it.
+    pub api: Api,
+    /// The config folder its `webhooks.json` is in.
     dir: std::path::PathBuf,
 }
 

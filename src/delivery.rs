@@ -59,7 +59,9 @@ pub struct Delivery {
     pub replay_of: Option<u64>,
     pub response: ResponseRecord,
     pub forward: Option<ForwardRecord>,
-    /// From arrival to the answer (or to the start of a hold, for `timeout`).
+    /// How long the connection was held: from arrival to the answer, or,
+    /// when none was sent, to the close that ended a `timeout` hold or to
+    /// the moment the client was seen gone (`abandoned`).
     pub duration_ms: f64,
 }
 
@@ -76,7 +78,9 @@ pub struct RawHeader {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResponseRecord {
     /// `status`, `forward`, `timeout`, `reset`, `close`, `garbage`, or a
-    /// limit this tool enforced (`too-large`, `slow-body`, `method`).
+    /// limit this tool enforced (`too-large`, `slow-body`, `method`), or
+    /// `abandoned`: the client went away while a delay ran, and nothing
+    /// was sent (`delay_ms` is the delay the step asked for).
     pub action: String,
     /// The status sent, when one was.
     pub status: Option<u16>,
@@ -270,6 +274,8 @@ impl fmt::Display for ResponseRecord {
     /// `200`, `500 after 12000 ms`, `reset`, `forward → 201`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.action.as_str(), self.status) {
+            // The delay was cut short: "after" it would say what never was.
+            ("abandoned", None) => return f.write_str("abandoned: the client went away"),
             ("status", Some(status)) => write!(f, "{status}")?,
             (action, Some(status)) => write!(f, "{action} {status}")?,
             (action, None) => f.write_str(action)?,
@@ -557,6 +563,10 @@ pub(crate) mod tests {
         response.status = None;
         response.delay_ms = 0;
         assert_eq!(response.to_string(), "reset");
+        // The delay of an abandoned answer was cut short: no "after".
+        response.action = "abandoned".into();
+        response.delay_ms = 30_000;
+        assert_eq!(response.to_string(), "abandoned: the client went away");
         assert_eq!(format_ms(1500), "1.5s");
         assert_eq!(format_ms(250), "250ms");
         assert_eq!(format_duration_ms(0.036), "36µs");

@@ -1,5 +1,8 @@
 //! Headless output: one human line, or one JSON record, per delivery on
-//! stdout; store warnings on stderr.
+//! stdout; store warnings on stderr. In human lines, a delivery whose
+//! answer waits (a delay, a `timeout` hold, a forward) also gets a line as
+//! it arrives, so what the sender is waiting on shows at once; JSON output
+//! stays one record per delivery.
 //!
 //! The printer follows the store's broadcast and never holds the listener
 //! up. When it falls behind (a slow pipe), it reads what it missed back from
@@ -17,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::delivery::{Delivery, format_duration_ms, format_ms};
 use crate::display::{escape_line, truncate};
-use crate::store::{self, StoreEvent};
+use crate::store::{self, Arrival, StoreEvent};
 
 /// What each delivery prints as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +74,29 @@ pub fn human_line(delivery: &Delivery) -> String {
     }
     let _ = write!(line, "  {}", format_duration_ms(delivery.duration_ms));
     line
+}
+
+/// A delivery whose answer waits, as it arrives: time, event, verdict,
+/// attempt and the step that will answer it; untrusted text escaped.
+pub fn arrival_line(arrival: &Arrival) -> String {
+    let time = arrival
+        .received_at
+        .with_timezone(&Local)
+        .format("%H:%M:%S%.3f");
+    let what = if arrival.method == "POST" {
+        arrival.event.as_deref().unwrap_or("(no event)").to_string()
+    } else {
+        format!("{} {}", arrival.method, arrival.path)
+    };
+    let what = truncate(&escape_line(&what), 34).into_owned();
+    format!(
+        "{time}  {:<6} {what:<34} {:<9} attempt {:<2} → … in flight ({}; Danube gives up after {}s)",
+        "",
+        arrival.verdict,
+        arrival.attempt,
+        escape_line(&arrival.step),
+        store::DANUBE_DEADLINE.as_secs(),
+    )
 }
 
 /// Records rendered into one write at most; a flood is written in chunks.
@@ -229,6 +255,14 @@ impl Printer {
                 eprintln!("danube-hooks: warning: {}", escape_line(message));
                 true
             }
+            StoreEvent::Arrived(arrival) if self.format == Format::Human => {
+                self.buf.extend_from_slice(arrival_line(arrival).as_bytes());
+                self.buf.push(b'\n');
+                self.buf.len() < MAX_BATCH_BYTES || self.flush()
+            }
+            // JSON output is one record per delivery (SPEC §5), and the
+            // record's own line says when it was answered.
+            StoreEvent::Arrived(_) | StoreEvent::Settled(_) => true,
         }
     }
 
@@ -349,6 +383,41 @@ mod tests {
         assert!(memory.emit(&elided));
         assert!(memory.buf.is_empty());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_arrival_gets_a_line_in_human_output_only() {
+        use std::time::{Duration, Instant};
+        let mut arrival =
+            crate::store::in_flight_sample(Instant::now(), Duration::ZERO, "12s+200\u{1b}[2J");
+        arrival.event = Some("tool.\u{202e}evil".into());
+        let line = arrival_line(&arrival);
+        for part in [
+            "tool.\\u{202e}evil",
+            "valid",
+            "attempt 2",
+            "→ … in flight (12s+200\\x1b[2J; Danube gives up after 10s)",
+        ] {
+            assert!(line.contains(part), "{part:?} missing in {line:?}");
+        }
+        assert!(!line.chars().any(crate::display::is_dangerous), "{line:?}");
+        assert!(!line.contains('#'), "no id before the record: {line}");
+
+        let event = StoreEvent::Arrived(Arc::new(arrival));
+        let printer = |format| Printer {
+            out: std::io::stdout(),
+            buf: Vec::new(),
+            format,
+            last_id: 0,
+            store_path: None,
+        };
+        let mut human = printer(Format::Human);
+        assert!(human.emit(&event) && human.emit(&StoreEvent::Settled(1)));
+        assert_eq!(String::from_utf8(human.buf).unwrap(), format!("{line}\n"));
+        // JSON output is one record per delivery.
+        let mut json = printer(Format::Json);
+        assert!(json.emit(&event) && json.emit(&StoreEvent::Settled(1)));
+        assert!(json.buf.is_empty());
     }
 
     #[test]

@@ -26,10 +26,12 @@
 //!   is the memory that bodies still arriving share.
 //! - [`headless`]: human lines and JSON lines on stdout.
 //! - [`tui`]: the dashboard: terminal guard and event loop; state and keys in
-//!   `tui::app`, drawing in `tui::view`, the `/` filter in `tui::filter`.
+//!   `tui::app`, drawing in `tui::view`, the `/` filter in `tui::filter`,
+//!   the deliveries in flight (pinned under the list) in `tui::in_flight`.
 //! - [`policy`]: the `--respond` grammar and the answer for an attempt; pure.
 //! - [`store`]: the JSON-lines delivery log, its handle `DeliveryStore` and
-//!   the broadcast; `store::batch` (one writer at a time: the appends take
+//!   the broadcast (records, and the deliveries in flight: `store::in_flight`,
+//!   arrived and not yet answered); `store::batch` (one writer at a time: the appends take
 //!   turns, batching each other's lines), `store::file` (open, lock,
 //!   recovery, rotation, the id file, whole-line writes), `store::syncer`
 //!   (the fsync thread), `store::broadcast` (the announcements, within a

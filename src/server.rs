@@ -101,8 +101,9 @@ pub enum ConnAction {
     Hold(Duration),
 }
 
-/// The handle a request handler uses to ask for a [`ConnAction`], and to
-/// say when its request has arrived whole.
+/// The handle a request handler uses to ask for a [`ConnAction`], to say
+/// when its request has arrived whole, and to learn that its client went
+/// away.
 #[derive(Debug, Default)]
 pub struct ConnControl {
     /// A std mutex is enough: held only to swap an `Option`, never across `.await`.
@@ -110,14 +111,61 @@ pub struct ConnControl {
     notify: Notify,
     /// The connection's place in the registry (none outside a listener).
     slot: Option<Arc<Slot>>,
+    /// The socket, for watching whether the client is still there (none
+    /// outside a listener).
+    peer: Option<Arc<std::net::TcpStream>>,
+    /// A delivery held by `timeout`, recorded when the hold ends. A std
+    /// mutex, as for `action`.
+    held: Mutex<Option<request::Held>>,
 }
 
 impl ConnControl {
-    fn for_slot(slot: Arc<Slot>) -> Self {
+    fn for_connection(slot: Arc<Slot>, peer: Arc<std::net::TcpStream>) -> Self {
         Self {
             slot: Some(slot),
+            peer: Some(peer),
             ..Self::default()
         }
+    }
+
+    /// Keep `held` for the connection task to record when the hold it is
+    /// about to be asked for ends.
+    fn hold(&self, held: request::Held) {
+        *self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(held);
+    }
+
+    fn take_held(&self) -> Option<request::Held> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Returns when the client has closed or reset the connection; pends
+    /// for ever when that cannot be watched, or when the client sends more
+    /// (a pipelined request: it is still there). Called while an answer
+    /// waits, once the request has been read: hyper is not reading then, so
+    /// what is peeked at here is the client's next move. A client that
+    /// only shuts its sending side looks gone too: Danube and the tunnels
+    /// close both ways when they give up, and a delayed answer would reach
+    /// no one.
+    pub async fn client_gone(&self) {
+        let watch = self
+            .peer
+            .as_deref()
+            .and_then(|peer| peer.try_clone().ok())
+            .and_then(|dup| TcpStream::from_std(dup).ok());
+        if let Some(watch) = watch {
+            let mut byte = [0u8; 1];
+            // EOF, or a reset: the client has gone.
+            if matches!(watch.peek(&mut byte).await, Ok(0) | Err(_)) {
+                return;
+            }
+        }
+        std::future::pending::<()>().await;
     }
 
     /// The request's body has been read (whole, or up to a limit): from
@@ -300,12 +348,14 @@ async fn serve_connection(
     else {
         return;
     };
+    // Shared with the requests, which watch it while their answer waits.
+    let raw = Arc::new(raw);
     // Everything a request needs of its connection, behind one handle: one
     // reference count per request rather than one per part (and the
     // shutdown token's clone takes a lock).
     let per_conn = Arc::new(PerConn {
         intake,
-        control: ConnControl::for_slot(Arc::clone(&slot)),
+        control: ConnControl::for_connection(Arc::clone(&slot), Arc::clone(&raw)),
         shutdown: shutdown.clone(),
         // Written once per connection rather than per request: every
         // request on it has the same peer, and formatting an address costs
@@ -385,22 +435,27 @@ async fn serve_connection(
             }
         }
     };
-    perform(action, conn, raw, max_hold, &shutdown).await;
+    let held = per_conn.control.take_held();
+    let held = held.map(|held| (&*per_conn.intake, held));
+    perform(action, conn, &raw, max_hold, &shutdown, held).await;
 }
 
 /// Carry out an answer hyper can't give. `conn` is dropped here, which
-/// closes hyper's descriptor; the socket closes when `raw` goes too.
+/// closes hyper's descriptor; the socket closes when `raw` goes too. A
+/// delivery `held` by `timeout` is recorded when the hold ends, before the
+/// connection is closed.
 async fn perform<C>(
     action: ConnAction,
     conn: C,
-    mut raw: std::net::TcpStream,
+    mut raw: &std::net::TcpStream,
     max_hold: Duration,
     shutdown: &CancellationToken,
+    to_record: Option<(&Intake, request::Held)>,
 ) {
     match action {
         ConnAction::Reset => {
             // Linger 0 turns the close into an RST.
-            let _ = socket2::SockRef::from(&raw).set_linger(Some(Duration::ZERO));
+            let _ = socket2::SockRef::from(raw).set_linger(Some(Duration::ZERO));
             drop(conn);
         }
         ConnAction::Close => {
@@ -416,7 +471,10 @@ async fn perform<C>(
         ConnAction::Hold(hold) => {
             // hyper is not polled while holding, so nothing is answered.
             let hold = hold.min(max_hold);
-            let _ = tokio::time::timeout(hold, wait_for_peer_close(&raw, shutdown)).await;
+            let _ = tokio::time::timeout(hold, wait_for_peer_close(raw, shutdown)).await;
+            if let Some((intake, held)) = to_record {
+                intake.store_held(held).await;
+            }
             let _ = raw.shutdown(std::net::Shutdown::Write);
             drop(conn);
         }

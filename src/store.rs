@@ -32,6 +32,7 @@
 mod batch;
 mod broadcast;
 mod file;
+mod in_flight;
 mod lines;
 mod readers;
 mod syncer;
@@ -52,6 +53,10 @@ use self::broadcast::Broadcaster;
 use crate::delivery::Delivery;
 use batch::{Arrivals, LineDraft, Log, Next, Staged, WriteTurn};
 use file::{Rotation, StoreFile, open_file};
+use in_flight::Board;
+#[cfg(test)]
+pub(crate) use in_flight::tests::arrival as in_flight_sample;
+pub use in_flight::{Arrival, DANUBE_DEADLINE, InFlight};
 pub use readers::{Entry, Unparsable, each_backward, each_backward_within, each_forward, find};
 use syncer::Syncer;
 
@@ -127,6 +132,13 @@ pub enum StoreEvent {
     BodyElided(Arc<Delivery>),
     /// Something went wrong that the person should see; listening goes on.
     Warning(String),
+    /// A delivery has arrived whose answer waits (a delay, a hold, a
+    /// forward): in flight until the [`StoreEvent::Settled`] that names its
+    /// number, which follows its record's [`StoreEvent::Delivery`] (or
+    /// comes alone, when no record was made). See [`in_flight`].
+    Arrived(Arc<Arrival>),
+    /// The arrival of this number is no longer in flight.
+    Settled(u64),
 }
 
 /// What [`DeliveryStore::open`] found.
@@ -226,6 +238,8 @@ struct Shared {
     /// and was reported): what appends wait for.
     written: watch::Sender<u64>,
     broadcast: Arc<Broadcaster>,
+    /// Deliveries in flight: arrived, not yet answered.
+    in_flight: Board,
     path: Option<PathBuf>,
     /// Each append waits for an fsync that covers it (`--durable`).
     durable: bool,
@@ -282,6 +296,7 @@ impl DeliveryStore {
             file: Mutex::new(file),
             written: watch::Sender::new(report.next_id - 1),
             broadcast,
+            in_flight: Board::new(),
             path: config.path,
             durable: config.durable,
             arrivals: Arrivals::new(),
@@ -358,6 +373,26 @@ impl DeliveryStore {
     /// for it.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StoreEvent> {
         self.shared.broadcast.subscribe()
+    }
+
+    /// A delivery whose answer waits has arrived: keep it in flight and
+    /// announce it until the guard is dropped (`arrival.number` is given
+    /// here). Never waits.
+    pub fn arrive(&self, arrival: Arrival) -> InFlight {
+        let arrival = self
+            .shared
+            .in_flight
+            .arrive(arrival, &self.shared.broadcast);
+        InFlight {
+            arrival,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// The deliveries in flight now, oldest first: for a receiver that
+    /// lagged behind the announcements.
+    pub fn in_flight(&self) -> Vec<Arc<Arrival>> {
+        self.shared.in_flight.snapshot()
     }
 
     /// fsync what has been written, now.

@@ -22,6 +22,7 @@
 
 pub mod app;
 pub mod filter;
+pub mod in_flight;
 pub mod view;
 
 #[cfg(test)]
@@ -117,6 +118,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
     }
     let mut guard = TerminalGuard::enter(log.path.clone()).context("cannot start the dashboard")?;
     let mut looping = Loop {
+        store: setup.store.clone(),
         store_rx: setup.events,
         store_open: true,
         store_path,
@@ -165,10 +167,14 @@ enum Event {
     },
     /// Time for a frame that is due.
     Frame,
+    /// Time to redraw the counts of the deliveries in flight.
+    Tick,
     Shutdown,
 }
 
 struct Loop {
+    /// For the deliveries in flight after a lag.
+    store: DeliveryStore,
     store_rx: broadcast::Receiver<StoreEvent>,
     store_open: bool,
     store_path: Option<PathBuf>,
@@ -203,6 +209,7 @@ impl Loop {
                 self.drain_store(app).await;
                 self.note_other_panics(app);
                 self.read_back(app, &read_back_tx);
+                app.in_flight.set_now(Instant::now());
                 let size = terminal.size().context("cannot read the terminal size")?;
                 fit(app, Rect::new(0, 0, size.width, size.height));
                 terminal
@@ -215,6 +222,11 @@ impl Loop {
             let event = tokio::select! {
                 () = shutdown.cancelled() => Event::Shutdown,
                 () = tokio::time::sleep_until(next_frame.into()), if dirty => Event::Frame,
+                // While a delivery is in flight its count of how long it
+                // has been held goes on, so a frame is due now and then.
+                () = tokio::time::sleep_until(
+                    (last_draw.unwrap_or_else(Instant::now) + in_flight::TICK).into()
+                ), if !dirty && !app.in_flight.is_empty() => Event::Tick,
                 event = term_events.next() => match event {
                     Some(Ok(event)) => Event::Terminal(event),
                     Some(Err(err)) => Event::TerminalGone(Some(err)),
@@ -254,7 +266,7 @@ impl Loop {
                     }
                     dirty = true;
                 }
-                Event::Terminal(TermEvent::Resize(..)) => dirty = true,
+                Event::Terminal(TermEvent::Resize(..)) | Event::Tick => dirty = true,
                 Event::Store(event) => {
                     self.take(app, event).await;
                     dirty = true;
@@ -325,6 +337,8 @@ impl Loop {
             Ok(StoreEvent::Delivery(delivery, _) | StoreEvent::BodyElided(delivery)) => {
                 app.ingest(delivery);
             }
+            Ok(StoreEvent::Arrived(arrival)) => app.in_flight.arrive(arrival),
+            Ok(StoreEvent::Settled(number)) => app.in_flight.settle(number),
             Ok(StoreEvent::Warning(message)) => {
                 self.log.write(&format!("store: {message}"));
                 app.set_status(
@@ -332,7 +346,11 @@ impl Loop {
                     format!("store: {message} · logged (? shows where)"),
                 );
             }
-            Err(RecvError::Lagged(missed)) => self.resync(app, missed).await,
+            Err(RecvError::Lagged(missed)) => {
+                // Arrivals and settles may be among what was missed.
+                app.in_flight.replace(self.store.in_flight());
+                self.resync(app, missed).await;
+            }
             Err(RecvError::Closed) => self.store_open = false,
         }
     }
@@ -442,7 +460,10 @@ impl Loop {
 /// Tell `app` how big its panes are, from the layout of a screen `area`.
 pub fn fit(app: &mut App, area: Rect) {
     let (detail_rows, detail_max) = view::detail_geometry(app, area);
-    app.set_geometry(view::list_rows(app, area), detail_rows, detail_max);
+    let rows = view::list_rows(app, area);
+    // The deliveries in flight are pinned under the list's rows.
+    let rows = rows - app.in_flight.rows_in(rows);
+    app.set_geometry(rows, detail_rows, detail_max);
 }
 
 /// Write `bytes` to a new file only this user can read, replacing an older

@@ -413,3 +413,59 @@ fn the_header_names_the_registered_webhook_and_q_pauses_it() {
     );
     assert_eq!(danube.webhooks()[0]["is_active"], false);
 }
+
+/// The `3.2` of the first `held 3.2s / 10s` on `screen`.
+fn held_on(screen: &str) -> Option<f64> {
+    let rest = &screen[screen.find("held ")? + "held ".len()..];
+    rest[..rest.find("s / 10s")?].parse().ok()
+}
+
+/// Issue 13, item 11: a delivery held by `timeout` shows at once, pinned
+/// under the list with a count of how long it has been held that goes on
+/// while nothing else happens, and the header counts it; once the sender
+/// gives up, its row says how long the connection was held.
+#[test]
+fn a_held_delivery_shows_in_flight_with_a_live_count_until_the_sender_gives_up() {
+    let dir = TempDir::new("dashboard-in-flight");
+    let store = dir.join("deliveries.jsonl");
+    let tmux = Tmux::start();
+    let port = open_dashboard_with(&tmux, &store, &["--respond", "timeout"]);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut held = std::net::TcpStream::connect(addr).unwrap();
+    let body = common::event_body("workflow.failed", 1);
+    std::io::Write::write_all(&mut held, &common::request_bytes("/", &[], &body)).unwrap();
+
+    let first = tmux.wait_for("the delivery in flight", |s| {
+        s.contains("1 in flight") && s.contains("workflow.failed") && held_on(s).is_some()
+    });
+    assert!(first.contains("· timeout"), "{first}");
+    let counted = held_on(&first).unwrap();
+    // Nothing else happens, and the count goes on.
+    let later = tmux.wait_for("the count to go on", |s| {
+        held_on(s).is_some_and(|now| now >= counted + 1.0)
+    });
+    assert!(later.contains("1 in flight"), "{later}");
+    let held_for = held_on(&later).unwrap();
+
+    drop(held);
+    let answered = tmux.wait_for("the held delivery answered", |s| {
+        s.contains("#1 ") && s.contains("TIMEOUT") && !s.contains("in flight")
+    });
+    assert!(held_on(&answered).is_none(), "{answered}");
+    tmux.keys("q");
+    assert_eq!(tmux.wait_for_exit(), "0", "exit status");
+    let record: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&store)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["response"]["action"], "timeout");
+    let duration_s = record["duration_ms"].as_f64().unwrap() / 1000.0;
+    assert!(
+        duration_s >= held_for,
+        "held {held_for} s on screen, recorded {duration_s} s"
+    );
+}

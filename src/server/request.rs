@@ -7,6 +7,14 @@
 //! The record is appended to the store before the answer goes out, so a
 //! sender that got a 2xx can always find its delivery in the log; a record
 //! that could not be written is answered 503, so the sender sends it again.
+//!
+//! A delivery whose answer waits (a delay, a `timeout` hold, a forward) is
+//! announced in flight as it arrives (`DeliveryStore::arrive`), and its
+//! record's `duration_ms` is how long its connection was held: to the
+//! answer, or to the close that ends a hold (the record of a hold is
+//! written then, by the connection task: [`Intake::store_held`]), or to the
+//! moment the client was seen gone while a delay ran (`abandoned`: nothing
+//! is sent).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -28,7 +36,7 @@ use crate::policy::{Action, Decision, PolicyHandle, Step};
 use crate::signature::{
     self, Checked, ForensicsBudget, Mismatch, ParsedHeader, Secret, SignatureCheck, Verdict,
 };
-use crate::store::DeliveryStore;
+use crate::store::{Arrival, DeliveryStore, InFlight, NotStored};
 
 /// The header naming the policy step that chose an answer.
 pub const RULE_HEADER: &str = "x-danube-hooks-rule";
@@ -38,6 +46,10 @@ pub const DELIVERY_HEADER: &str = "x-danube-hooks-delivery";
 /// Bytes written for the `garbage` action: not HTTP by any reading.
 const GARBAGE: &[u8] =
     b"\x00\xff\xfe danube-hooks garbage: this is not an HTTP response \x00\r\n\r\n";
+
+/// The recorded action of a delivery whose client went away while its
+/// answer waited out a delay: nothing was sent.
+pub const ABANDONED: &str = "abandoned";
 
 /// Groups remembered for attempt counting before the oldest are forgotten.
 const MAX_GROUPS: usize = 100_000;
@@ -155,7 +167,16 @@ impl Intake {
             .receive(req, remote, local, control, &mut body_memory)
             .await;
         self.check_replay(&mut record, replay_key.as_ref());
-        let (decision, answer, action) = self.choose_answer(&mut record, end, shutdown).await;
+        let decision = (end == BodyEnd::Complete).then(|| self.decide(&record));
+        // Settled when dropped: after the record is appended, or with this
+        // future if it is dropped first.
+        let in_flight = decision
+            .as_ref()
+            .filter(|decision| waits(decision.step))
+            .map(|decision| self.store.arrive(arrival(&record, arrived, decision.step)));
+        let (decision, answer, action) = self
+            .choose_answer(&mut record, end, decision, control, shutdown)
+            .await;
         record.response = ResponseRecord {
             action: action.into(),
             status: answer.status(),
@@ -163,20 +184,24 @@ impl Intake {
             // Moved, not cloned: the answer names the rule from the record.
             rule: decision.rule,
         };
+        if matches!(answer, Answer::Hold) {
+            // Recorded when the hold ends, so that its duration is how long
+            // the connection was held.
+            let held = Held {
+                record,
+                arrived,
+                replay_key,
+                body_memory,
+                in_flight,
+            };
+            return hold(control, held, self.config.limits.max_hold).await;
+        }
         record.duration_ms = arrived.elapsed().as_secs_f64() * 1000.0;
-        let stored = self.store.append(record).await;
+        let stored = self.store_record(record, replay_key).await;
         drop(body_memory);
         let not_stored_rule;
         let (rule, id, answer) = match &stored {
-            Ok(stored) => {
-                if let Some(key) = replay_key {
-                    self.seen_signatures
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remember_all(&key, stored.id, self.config.tolerance_s);
-                }
-                (stored.response.rule.as_str(), stored.id, answer)
-            }
+            Ok(stored) => (stored.response.rule.as_str(), stored.id, answer),
             // Not stored, so never 2xx: 503 tells the sender to send it
             // again (SPEC §9). The store has warned, naming it and why.
             Err(not_stored) => {
@@ -188,9 +213,47 @@ impl Intake {
                 (not_stored_rule.as_str(), not_stored.delivery.id, answer)
             }
         };
-        answer
+        let response = answer
             .send(rule, id, control, self.config.limits.max_hold)
-            .await
+            .await;
+        drop(in_flight);
+        response
+    }
+
+    /// Append `record`, and remember its signature for replay detection
+    /// once it has an id.
+    async fn store_record(
+        &self,
+        record: Delivery,
+        replay_key: Option<ReplayKeys>,
+    ) -> Result<Arc<Delivery>, NotStored> {
+        let stored = self.store.append(record).await;
+        if let (Ok(stored), Some(key)) = (&stored, replay_key) {
+            self.seen_signatures
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remember_all(&key, stored.id, self.config.tolerance_s);
+        }
+        stored
+    }
+
+    /// Record a delivery held by `timeout` once its hold has ended (the
+    /// client gave up, the longest hold passed, or shutdown): called by
+    /// its connection's task, before the connection is closed. Nothing is
+    /// sent, so a record that could not be written needs no 503: the store
+    /// has warned.
+    pub(super) async fn store_held(&self, held: Held) {
+        let Held {
+            mut record,
+            arrived,
+            replay_key,
+            body_memory,
+            in_flight,
+        } = held;
+        record.duration_ms = arrived.elapsed().as_secs_f64() * 1000.0;
+        let _ = self.store_record(record, replay_key).await;
+        drop(body_memory);
+        drop(in_flight);
     }
 
     /// Read the request within the limits and fill in everything the
@@ -385,10 +448,13 @@ impl Intake {
 
     /// The answer: a limit's, or the policy's (after its delay, and after
     /// forwarding when the step says so). Also names the recorded action.
+    /// `decision` is the policy's, when it was made already.
     async fn choose_answer(
         &self,
         record: &mut Delivery,
         end: BodyEnd,
+        decision: Option<Decision>,
+        control: &ConnControl,
         shutdown: &CancellationToken,
     ) -> (Decision, Answer, &'static str) {
         let limit = |status: u16, why: &str| Decision {
@@ -445,8 +511,10 @@ impl Intake {
                 "method",
             ),
             BodyEnd::Complete => {
-                let decision = self.decide(record);
-                self.wait(decision.step.delay, shutdown).await;
+                let decision = decision.unwrap_or_else(|| self.decide(record));
+                if self.wait(decision.step.delay, control, shutdown).await == Waited::ClientGone {
+                    return (decision, Answer::Nothing, ABANDONED);
+                }
                 let answer = self.execute(&decision, record).await;
                 let action = decision.step.action.name();
                 (decision, answer, action)
@@ -469,13 +537,23 @@ impl Intake {
             .decide(record.event.as_deref(), record.attempt)
     }
 
-    /// A delay, cut short by shutdown so stopping never waits on it.
-    async fn wait(&self, delay: Duration, shutdown: &CancellationToken) {
-        if !delay.is_zero() {
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = shutdown.cancelled() => {}
-            }
+    /// A delay, cut short by shutdown so stopping never waits on it, or
+    /// by the client going away, as Danube does at its deadline: an answer
+    /// after that would reach no one, and the record says how long the
+    /// client waited.
+    async fn wait(
+        &self,
+        delay: Duration,
+        control: &ConnControl,
+        shutdown: &CancellationToken,
+    ) -> Waited {
+        if delay.is_zero() {
+            return Waited::Done;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => Waited::Done,
+            () = shutdown.cancelled() => Waited::Done,
+            () = control.client_gone() => Waited::ClientGone,
         }
     }
 
@@ -507,6 +585,60 @@ impl Intake {
             Action::Garbage => Answer::Connection(ConnAction::WriteAndClose(GARBAGE.to_vec())),
         }
     }
+}
+
+/// How a delay ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waited {
+    Done,
+    ClientGone,
+}
+
+/// Whether the answer of `step` waits (a delay, a hold, the developer's
+/// receiver): such a delivery is announced in flight as it arrives.
+fn waits(step: Step) -> bool {
+    !step.delay.is_zero() || matches!(step.action, Action::Timeout | Action::Forward)
+}
+
+/// Characters of an arrival's path and event kept: a row or a line shows
+/// far fewer, and a stranger's event can be most of a MiB, which the
+/// record already holds once while the answer waits.
+const ARRIVAL_TEXT: usize = 256;
+
+/// What is known of `record` before its answer, for the in-flight board.
+fn arrival(record: &Delivery, at: Instant, step: Step) -> Arrival {
+    let cut = |text: &str| crate::display::truncate(text, ARRIVAL_TEXT).into_owned();
+    Arrival {
+        number: 0,
+        received_at: record.received_at,
+        at,
+        remote_addr: record.remote_addr.clone(),
+        method: record.method.clone(),
+        path: cut(&record.path),
+        event: record.event.as_deref().map(cut),
+        verdict: record.signature.verdict,
+        attempt: record.attempt,
+        step: step.to_string(),
+    }
+}
+
+/// A delivery held by `timeout`, waiting for its hold to end to be
+/// recorded: handed to its connection's task (see [`ConnControl::hold`]).
+#[derive(Debug)]
+pub(super) struct Held {
+    record: Delivery,
+    arrived: Instant,
+    replay_key: Option<ReplayKeys>,
+    /// The body's memory stays counted until the record is written.
+    body_memory: Reservation,
+    in_flight: Option<InFlight>,
+}
+
+/// Hand a held delivery to the connection task, which holds the
+/// connection, then records it ([`Intake::store_held`]); never returns.
+async fn hold(control: &ConnControl, held: Held, max_hold: Duration) -> Response<Full<Bytes>> {
+    control.hold(held);
+    hang_up(control, ConnAction::Hold(max_hold)).await
 }
 
 /// Whether the client waits for `100 Continue` before it sends the body.
@@ -981,6 +1113,48 @@ mod tests {
             check.hints
         );
         assert_eq!(intake.forensics.available_permits(), forensics_at_once());
+    }
+
+    #[test]
+    fn an_arrival_keeps_what_the_record_knows_and_a_bounded_event() {
+        let mut record = crate::delivery::tests::sample(0, b"{}");
+        record.event = Some("e".repeat(100_000));
+        record.attempt = 3;
+        let at = Instant::now();
+        let step = Step {
+            delay: Duration::from_secs(12),
+            action: Action::Status(200),
+        };
+        let arrival = arrival(&record, at, step);
+        assert_eq!(arrival.step, "12s+200");
+        assert_eq!((arrival.attempt, arrival.at), (3, at));
+        assert_eq!(arrival.verdict, record.signature.verdict);
+        assert_eq!(arrival.received_at, record.received_at);
+        assert_eq!(arrival.path, record.path);
+        assert_eq!(
+            arrival.event.as_ref().map(|e| e.chars().count()),
+            Some(ARRIVAL_TEXT)
+        );
+    }
+
+    #[test]
+    fn only_answers_that_wait_are_shown_in_flight() {
+        for (step, shown) in [
+            ("200", false),
+            ("reset", false),
+            ("close", false),
+            ("garbage", false),
+            ("500", false),
+            ("250ms+200", true),
+            ("12s+200", true),
+            ("timeout", true),
+            ("forward", true),
+            ("1s+reset", true),
+        ] {
+            let policy = crate::policy::Policy::parse(&[step.to_string()], true).unwrap();
+            let decision = policy.decide(None, 1);
+            assert_eq!(waits(decision.step), shown, "{step}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::broadcast;
 
-use super::{EVENT_CAPACITY, StoreEvent};
+use super::{Arrival, EVENT_CAPACITY, StoreEvent};
 use crate::delivery::Delivery;
 
 /// Bytes of records the broadcast may hold for receivers that have not
@@ -78,6 +78,18 @@ impl Broadcaster {
     pub(super) fn warn(&self, message: String) {
         let size = message.len() as u64 + EVENT_OVERHEAD;
         self.send(StoreEvent::Warning(message), size);
+    }
+
+    /// Announce a delivery in flight.
+    pub(super) fn arrived(&self, arrival: Arc<Arrival>) {
+        let size = (arrival.path.len() + arrival.event.as_ref().map_or(0, String::len)) as u64
+            + EVENT_OVERHEAD;
+        self.send(StoreEvent::Arrived(arrival), size);
+    }
+
+    /// Announce that a delivery is no longer in flight.
+    pub(super) fn settled(&self, number: u64) {
+        self.send(StoreEvent::Settled(number), EVENT_OVERHEAD);
     }
 
     /// Announce a written record (with its line), or, past the budget, the
@@ -193,7 +205,7 @@ mod tests {
                     expected.body.clear();
                     assert_eq!(*d, expected);
                 }
-                StoreEvent::Warning(w) => panic!("unexpected warning {w}"),
+                other => panic!("unexpected {other:?}"),
             }
         }
         assert_eq!(whole, [1, 2], "two fit in 10 KiB, the rest are elided");

@@ -16,6 +16,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::ReplayMode;
 use super::filter::Filter;
+use super::in_flight::InFlightBoard;
 use crate::delivery::Delivery;
 use crate::policy::{Policy, PolicyHandle};
 use crate::signature::Verdict;
@@ -400,6 +401,8 @@ pub struct App {
     /// Deliveries the dashboard fell behind on and could not read back
     /// (`--no-store`).
     pub skipped: u64,
+    /// Deliveries arrived and not answered yet, shown under the list.
+    pub in_flight: InFlightBoard,
     last_id: u64,
     status: Option<Status>,
 }
@@ -433,6 +436,7 @@ impl App {
             filter_error: None,
             counters: Counters::default(),
             skipped: 0,
+            in_flight: InFlightBoard::default(),
             last_id: 0,
             status: None,
         }

@@ -349,6 +349,88 @@ fn help() {
     snap("help", &mut app);
 }
 
+/// `list_app` with two deliveries in flight at a fixed clock: one held
+/// 3.2 s by `timeout`, one 12.4 s into a `12s+200`, past Danube's deadline.
+fn in_flight_app() -> App {
+    use std::time::{Duration, Instant};
+    let mut app = list_app();
+    let now = Instant::now();
+    let mut held = crate::store::in_flight_sample(now, Duration::from_millis(3240), "timeout");
+    held.number = 2;
+    held.received_at = at("2026-11-23T09:16:03.100Z");
+    let mut late = crate::store::in_flight_sample(now, Duration::from_millis(12_400), "12s+200");
+    late.number = 1;
+    late.event = Some("workflow.failed".into());
+    late.verdict = Verdict::Mismatch;
+    late.attempt = 1;
+    late.received_at = at("2026-11-23T09:15:53.900Z");
+    app.in_flight.arrive(Arc::new(held));
+    app.in_flight.arrive(Arc::new(late));
+    app.in_flight.set_now(now);
+    app
+}
+
+#[test]
+fn deliveries_in_flight_are_pinned_under_the_list_with_their_hold_and_counted() {
+    let mut app = in_flight_app();
+    snap("in_flight", &mut app);
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("2 in flight"), "{text}");
+    assert!(text.contains("held 3.2s / 10s · timeout"), "{text}");
+    assert!(text.contains("held 12.4s / 10s · 12s+200"), "{text}");
+    // Past Danube's deadline in red, before it in yellow.
+    let terminal = draw(&mut app, 160, 48);
+    let buffer = terminal.backend().buffer();
+    let colour_of = |needle: &str| {
+        let text = all_text(buffer);
+        let at = text.find(needle).unwrap();
+        let cells = text[..at].chars().count();
+        buffer.content[cells].fg
+    };
+    assert_eq!(colour_of("held 12.4s"), Color::Red);
+    assert_eq!(colour_of("held 3.2s"), Color::Yellow);
+    // The answered deliveries keep the rest of the list, and the
+    // selection stays among them.
+    assert_eq!(app.selected().unwrap().id, 4);
+    assert!(text.contains("#4"), "{text}");
+    // Settled: gone from the list and the header.
+    app.in_flight.settle(1);
+    app.in_flight.settle(2);
+    let text = screen(&mut app, 80, 24);
+    assert!(
+        !text.contains("in flight") && !text.contains("held "),
+        "{text}"
+    );
+}
+
+#[test]
+fn more_in_flight_than_half_the_list_are_summed_up() {
+    use std::time::{Duration, Instant};
+    let mut app = list_app();
+    let now = Instant::now();
+    for number in 1..=9 {
+        let mut arrival =
+            crate::store::in_flight_sample(now, Duration::from_secs(10 - number), "timeout");
+        arrival.number = number;
+        app.in_flight.arrive(Arc::new(arrival));
+    }
+    app.in_flight.set_now(now);
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("9 in flight"), "{text}");
+    // The list has 6 rows at 80×24, 3 for those in flight: the two oldest,
+    // and a line for the rest.
+    assert!(
+        text.contains("held 9.0s / 10s") && text.contains("held 8.0s"),
+        "{text}"
+    );
+    assert!(!text.contains("held 7.0s"), "{text}");
+    assert!(text.contains("… and 7 more in flight"), "{text}");
+    assert!(
+        text.contains("#4"),
+        "the newest answered one stays in view: {text}"
+    );
+}
+
 #[test]
 fn the_list_builds_only_what_fits_and_keeps_the_newest_in_view() {
     let mut app = app(false);
@@ -411,6 +493,27 @@ fn assert_clean(buffer: &Buffer, what: &str) {
             "{what}: a cell holds {:?}",
             cell.symbol()
         );
+    }
+}
+
+#[test]
+fn no_control_character_of_a_delivery_in_flight_reaches_a_cell() {
+    use std::time::{Duration, Instant};
+    let now = Instant::now();
+    for method in ["POST", "PUT"] {
+        let mut app = app(true);
+        let mut arrival = crate::store::in_flight_sample(now, Duration::from_secs(1), HOSTILE);
+        arrival.event = Some(HOSTILE.into());
+        arrival.path = format!("/hooks/{HOSTILE}");
+        arrival.method = method.into();
+        app.in_flight.arrive(Arc::new(arrival.clone()));
+        app.in_flight.set_now(now);
+        for (width, height) in SIZES.into_iter().chain([(120, 30)]) {
+            let terminal = draw(&mut app, width, height);
+            assert_clean(terminal.backend().buffer(), &format!("in flight, {method}"));
+        }
+        let line = crate::headless::arrival_line(&arrival);
+        assert!(!line.chars().any(crate::display::is_dangerous), "{line:?}");
     }
 }
 
@@ -552,6 +655,22 @@ fn every_size_down_to_tiny_draws_without_panicking() {
             }
         }
     }
+    // With deliveries in flight, and with more than fit.
+    let mut app = in_flight_app();
+    for arrivals in [2, 40] {
+        for number in 3..arrivals {
+            let mut arrival = crate::store::in_flight_sample(
+                app.in_flight.now(),
+                std::time::Duration::from_secs(number),
+                "timeout",
+            );
+            arrival.number = number;
+            app.in_flight.arrive(Arc::new(arrival));
+        }
+        for (width, height) in [(1, 1), (10, 5), (40, 7), (40, 10), (80, 24), (200, 60)] {
+            draw(&mut app, width, height);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -562,7 +681,19 @@ fn test_loop(
     store_path: Option<PathBuf>,
     log_dir: &std::path::Path,
 ) -> super::Loop {
+    let (store, _) = crate::store::DeliveryStore::open(crate::store::StoreConfig::memory())
+        .expect("a store in memory");
+    test_loop_with(store, store_rx, store_path, log_dir)
+}
+
+fn test_loop_with(
+    store: crate::store::DeliveryStore,
+    store_rx: tokio::sync::broadcast::Receiver<crate::store::StoreEvent>,
+    store_path: Option<PathBuf>,
+    log_dir: &std::path::Path,
+) -> super::Loop {
     super::Loop {
+        store,
         store_rx,
         store_open: true,
         store_path,
@@ -630,6 +761,75 @@ async fn a_lagging_dashboard_reads_what_it_missed_back_from_the_store() {
     assert!(app.selected().unwrap().body.is_empty());
     assert_eq!(app.body_to_read_back(), Some(1));
     store.close().await;
+}
+
+#[tokio::test]
+async fn a_lagging_dashboard_takes_the_deliveries_in_flight_from_the_store() {
+    use std::time::{Duration, Instant};
+
+    use crate::store::{DeliveryStore, StoreConfig, StoreEvent};
+    let dir = Dir::new("lag-in-flight");
+    let (store, _) = DeliveryStore::open(StoreConfig::memory()).unwrap();
+    let now = Instant::now();
+    let settled = store.arrive(crate::store::in_flight_sample(
+        now,
+        Duration::ZERO,
+        "5s+200",
+    ));
+    let held = store.arrive(crate::store::in_flight_sample(
+        now,
+        Duration::ZERO,
+        "timeout",
+    ));
+    // A broadcast of 2 that gets 4: the arrivals and the settle are lost.
+    let (events_tx, events_rx) = tokio::sync::broadcast::channel(2);
+    for event in [
+        StoreEvent::Arrived(Arc::clone(settled.arrival())),
+        StoreEvent::Arrived(Arc::clone(held.arrival())),
+        StoreEvent::Settled(settled.arrival().number),
+        StoreEvent::Warning("a warning".into()),
+    ] {
+        events_tx.send(event).unwrap();
+    }
+    drop(settled);
+    let mut looping = test_loop_with(store.clone(), events_rx, None, &dir.0);
+    let mut app = app(false);
+    app.config.store_path = None;
+    looping.drain_store(&mut app).await;
+    let numbers: Vec<u64> = app.in_flight.iter().map(|a| a.number).collect();
+    assert_eq!(
+        numbers,
+        [held.arrival().number],
+        "the store's table as it is"
+    );
+    drop(held);
+}
+
+#[test]
+fn the_response_tab_of_an_abandoned_delivery_says_the_client_went_away() {
+    let mut app = app(false);
+    let mut d = answered(
+        delivery(1, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED),
+        "abandoned",
+        None,
+        "30s+200 #1",
+    );
+    d.response.delay_ms = 30_000;
+    d.duration_ms = 10_012.0;
+    app.ingest(Arc::new(d));
+    press(&mut app, "4");
+    let text = screen(&mut app, 160, 48);
+    for part in [
+        "ABANDONED",
+        "10.0s",
+        "the client went away while the answer waited",
+    ] {
+        assert!(text.contains(part), "{part:?} missing:\n{text}");
+    }
+    assert!(
+        !text.contains("answered after Danube's 10 s deadline"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -402,6 +402,12 @@ fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         format!("no answer {}", c.no_answer),
         theme.status_code(None),
     ));
+    if !app.in_flight.is_empty() {
+        third.push(Span::styled(
+            format!("  │ {} in flight", app.in_flight.len()),
+            theme.bold(Color::Yellow),
+        ));
+    }
     if app.skipped > 0 {
         third.push(Span::styled(
             if app.config.store_path.is_some() {
@@ -628,8 +634,13 @@ fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         height: area.height - 2,
         ..area
     };
+    // The deliveries in flight are pinned under the answered ones.
+    let rows = render_in_flight(app, theme, &cols, rows, buf);
     if app.list_len() == 0 {
-        render_empty_list(app, theme, rows, buf);
+        // The first delivery, in flight, is not "waited for" any more.
+        if app.history_len() > 0 || app.in_flight.is_empty() {
+            render_empty_list(app, theme, rows, buf);
+        }
         return;
     }
     // Only the rows on screen are built, whatever the history holds.
@@ -712,6 +723,126 @@ fn list_row(app: &App, theme: &Theme, delivery: &Delivery, cols: &[(Col, usize)]
         })
         .collect::<Vec<_>>();
     Line::from(spans)
+}
+
+/// The deliveries in flight, oldest (longest held) first, at the bottom of
+/// the list's `rows`: each with how long it has been held against Danube's
+/// deadline where the answer, forward and duration columns go; past the
+/// deadline in red. Returns the rows left above them.
+fn render_in_flight(
+    app: &App,
+    theme: &Theme,
+    cols: &[(Col, usize)],
+    rows: Rect,
+    buf: &mut Buffer,
+) -> Rect {
+    let board = &app.in_flight;
+    let pinned = board.rows_in(usize::from(rows.height));
+    let area = Rect {
+        y: rows.bottom() - pinned as u16,
+        height: pinned as u16,
+        ..rows
+    };
+    // When they do not all fit, the last row sums up the rest.
+    let (shown, more) = if board.len() > pinned {
+        (
+            pinned.saturating_sub(1),
+            board.len() - pinned.saturating_sub(1),
+        )
+    } else {
+        (pinned, 0)
+    };
+    let now = board.now();
+    let tails: Vec<String> = board
+        .iter()
+        .take(shown)
+        .map(|arrival| {
+            format!(
+                "{} · {}",
+                arrival.held_label(now),
+                escape_line(&arrival.step)
+            )
+        })
+        .collect();
+    // The event gives up room for the widest tail, down to a few columns,
+    // the same for every row so that the columns line up.
+    let room: usize = cols
+        .iter()
+        .filter(|(col, _)| matches!(col, Col::Answer | Col::Forward | Col::Duration))
+        .map(|(_, width)| width + 1)
+        .sum();
+    let widest = tails.iter().map(|tail| tail.width()).max().unwrap_or(0);
+    let taken = widest.saturating_sub(room.saturating_sub(1));
+    for (row, (arrival, tail)) in board.iter().zip(&tails).enumerate() {
+        let mut spans = in_flight_cells(app, theme, cols, arrival, taken);
+        let style = if arrival.held(now) >= crate::store::DANUBE_DEADLINE {
+            theme.bold(Color::Red)
+        } else {
+            theme.bold(Color::Yellow)
+        };
+        let given = taken.min(what_width(cols).saturating_sub(12));
+        spans.push(Span::styled(fit(tail, room + given - 1), style));
+        buf.set_line(area.x, area.y + row as u16, &Line::from(spans), area.width);
+    }
+    if more > 0 {
+        let text = format!("  … and {more} more in flight");
+        let y = area.y + shown as u16;
+        buf.set_line(
+            area.x,
+            y,
+            &Line::styled(text, theme.bold(Color::Yellow)),
+            area.width,
+        );
+    }
+    Rect {
+        height: rows.height - pinned as u16,
+        ..rows
+    }
+}
+
+fn what_width(cols: &[(Col, usize)]) -> usize {
+    cols.iter()
+        .find(|(col, _)| *col == Col::What)
+        .map_or(0, |(_, width)| *width)
+}
+
+/// The cells of an arrival up to the attempt, its event `taken` columns
+/// narrower (down to a few) to make room for the count.
+fn in_flight_cells(
+    app: &App,
+    theme: &Theme,
+    cols: &[(Col, usize)],
+    arrival: &crate::store::Arrival,
+    taken: usize,
+) -> Vec<Span<'static>> {
+    let mut spans = Vec::new();
+    for (col, width) in cols {
+        let width = *width;
+        let (text, style) = match col {
+            Col::Time => (fit(&time_of(app, &arrival.received_at), width), theme.dim()),
+            Col::Id => (fit("…", width), theme.dim()),
+            Col::What => {
+                let what = if arrival.method != "POST" {
+                    escape_line(&format!("{} {}", arrival.method, arrival.path)).into_owned()
+                } else if let Some(event) = &arrival.event {
+                    escape_line(event).into_owned()
+                } else {
+                    "(no event)".to_string()
+                };
+                let width = width - taken.min(width.saturating_sub(12));
+                (fit(&what, width), Style::new())
+            }
+            Col::Path => (fit(&escape_line(&arrival.path), width), theme.dim()),
+            Col::Verdict => (
+                fit(verdict_label(arrival.verdict), width),
+                theme.verdict(arrival.verdict),
+            ),
+            Col::Attempt => (fit(&arrival.attempt.to_string(), width), Style::new()),
+            Col::Answer | Col::Forward | Col::Duration => continue,
+        };
+        spans.push(Span::styled(format!("{text} "), style));
+    }
+    spans
 }
 
 fn render_empty_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
@@ -1342,6 +1473,10 @@ fn tunnel_note(action: &str, delay_ms: u64) -> Option<&'static str> {
              fault: the tunnel answers with its own gateway error (such as 502), so Danube \
              records an HTTP error status for the attempt. Only a direct connection sees the \
              connection itself fail.",
+        ),
+        "abandoned" => Some(
+            "the client went away while the answer waited (Danube gives up at its 10 s \
+             deadline), so nothing was sent; the duration is how long it waited.",
         ),
         "timeout" => Some(
             "held with no answer past Danube's 10 s deadline: the attempt fails as a timeout \

@@ -314,7 +314,12 @@ fn held_and_delayed_answers_at_the_cap_are_not_closed_for_a_newcomer() {
     ]);
     let send = |event: &str, n: u64| send_keep_alive(&listener, event, n);
     let held = send("workflow.failed", 30);
-    assert_eq!(listener.next_record()["response"]["action"], "timeout");
+    // A held delivery is recorded when its hold ends (its duration is the
+    // hold's); until then, no answer and no close is what shows it held.
+    assert!(
+        !closed_within(&held, Duration::from_millis(300)),
+        "the held connection was closed"
+    );
     let mut delayed = send("workflow.completed", 31);
     let _silent = silent_connections(&listener, CAP - 2);
     let newcomers: Vec<TcpStream> = (0..CAP)
@@ -520,7 +525,12 @@ fn at_the_cap_answers_in_progress_and_a_steady_body_outlast_the_grace() {
     ]);
     let send = |event: &str, n: u64| send_keep_alive(&listener, event, n);
     let held = send("workflow.failed", 60);
-    assert_eq!(listener.next_record()["response"]["action"], "timeout");
+    // A held delivery is recorded when its hold ends (its duration is the
+    // hold's); until then, no answer and no close is what shows it held.
+    assert!(
+        !closed_within(&held, Duration::from_millis(300)),
+        "the held connection was closed"
+    );
     let mut delayed = send("workflow.completed", 61);
     // A big body over a slow link: 64 KiB at about 20 KiB/s, five times
     // the floor, for longer than the grace and the turnover below.

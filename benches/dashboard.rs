@@ -40,6 +40,7 @@ fn app() -> App {
             fingerprints: vec!["whsec_…LaSw".into()],
             store_path: Some(PathBuf::from("/tmp/deliveries.jsonl")),
             forward_url: None,
+            danube_webhook: None,
             log_path: PathBuf::from("/tmp/danube-hooks.log"),
             color: true,
             utc_offset: FixedOffset::east_opt(0).expect("UTC is an offset"),

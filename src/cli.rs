@@ -48,7 +48,8 @@ pub struct Cli {
 pub enum Command {
     /// Receive deliveries: verify, answer by the policy, forward, record, show.
     #[command(after_help = examples::LISTEN)]
-    Listen(ListenArgs),
+    // Boxed: listen has by far the most flags.
+    Listen(Box<ListenArgs>),
     /// Print the X-Danube-Signature value for a body, as Danube would send it.
     #[command(after_help = examples::SIGN)]
     Sign(SignArgs),
@@ -458,6 +459,65 @@ pub struct ListenArgs {
     /// Headless: one JSON record per line on stdout, and nothing else.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub register: RegisterArgs,
+}
+
+/// `listen --register`: the webhook in Danube, made or reused for the tunnel.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Danube webhook (--register)")]
+pub struct RegisterArgs {
+    /// Create (or reuse) a Danube webhook for the tunnel's public URL and verify with its secret; paused on exit.
+    #[arg(long)]
+    pub register: bool,
+    /// The tunnel's public https:// URL [default: found from a running ngrok, else cloudflared].
+    #[arg(long, value_name = "URL", requires = "register")]
+    pub public_url: Option<String>,
+    /// The ngrok agent's API, asked for the tunnel to this port [default: http://127.0.0.1:4040].
+    #[arg(long, value_name = "URL", requires = "register")]
+    pub ngrok_api: Option<String>,
+    /// cloudflared's metrics address, asked for its quick tunnel [default: 127.0.0.1:20241 to 20245].
+    #[arg(long, value_name = "HOST:PORT", requires = "register")]
+    pub cloudflared_metrics: Option<String>,
+    /// The path of the webhook URL on the tunnel [default: /webhooks/danube].
+    #[arg(long, value_name = "PATH", requires = "register")]
+    pub path: Option<String>,
+    /// An event type the webhook gets; repeatable [default: all five; a reused webhook keeps its own].
+    #[arg(long = "event", value_name = "EVENT", requires = "register", value_parser = parse_event)]
+    pub events: Vec<String>,
+    /// Leave the webhook active on exit instead of pausing it.
+    #[arg(long, requires = "register", conflicts_with = "unregister")]
+    pub keep_active: bool,
+    /// Delete the webhook on exit (and forget its secret) instead of pausing it.
+    #[arg(long, requires = "register")]
+    pub unregister: bool,
+    /// Danube's API (https://, or http:// to this machine) [default: https://api.danubeai.com].
+    #[arg(long, value_name = "URL", env = "DANUBE_API_URL")]
+    pub api_url: Option<String>,
+    /// How long one request to Danube's API may take.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, requires = "register")]
+    pub api_timeout: Duration,
+}
+
+impl RegisterArgs {
+    /// `--api-url`, `DANUBE_API_URL`, or Danube's own.
+    pub fn api_url(&self) -> &str {
+        self.api_url
+            .as_deref()
+            .unwrap_or(crate::danube::api::DEFAULT_API_URL)
+    }
+}
+
+/// One of Danube's event types (SPEC §1).
+pub fn parse_event(text: &str) -> Result<String, String> {
+    if crate::events::EVENT_TYPES.contains(&text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not one of Danube's event types: {}",
+            crate::events::EVENT_TYPES.join(", ")
+        ))
+    }
 }
 
 /// `10s`, `250ms`, `2m`, `1.5s`, or a bare number of seconds.

@@ -13,8 +13,12 @@
 //!   roots), `--cacert` and `--insecure`, and the one-line account of a TLS failure.
 //! - [`danube`]: Danube's side (SPEC §11): `danube::api`, the REST client
 //!   (base URL, credential headers, retries, both error shapes as one line
-//!   that says what to do; credentials only ever shown as a prefix), and
-//!   `danube::credentials`, the key `login` keeps (0700 folder, 0600 file).
+//!   that says what to do; credentials only ever shown as a prefix),
+//!   `danube::credentials`, the key `login` keeps (0700 folder, 0600 file),
+//!   `danube::saved_webhooks`, the secrets Danube showed once,
+//!   `danube::tunnel`, the tunnel's public URL (ngrok's agent API,
+//!   cloudflared's quick tunnel), and `danube::register`, `listen
+//!   --register`'s webhook: reused or created, paused on exit.
 //! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s client.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
 //!   path; `server::connections` tracks each connection's state so idle and

@@ -91,6 +91,8 @@ pub struct Setup {
     /// Warnings from the start (the banner's), shown on the status line
     /// since the alternate screen hides the banner.
     pub warnings: Vec<String>,
+    /// `--register`'s webhook: id, URL, fingerprint, what happens on exit.
+    pub danube_webhook: Option<String>,
 }
 
 /// Run the dashboard until `q`, Ctrl-C or `shutdown`; sync the store, give
@@ -103,6 +105,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         fingerprints: setup.fingerprints.clone(),
         store_path: store_path.clone(),
         forward_url: setup.forward_url.clone(),
+        danube_webhook: setup.danube_webhook.clone(),
         log_path: log.path.clone(),
         color: color_allowed(std::env::var_os("NO_COLOR").as_deref()),
         utc_offset: *chrono::Local::now().offset(),
@@ -457,7 +460,7 @@ impl Loop {
 /// Tell `app` how big its panes are, from the layout of a screen `area`.
 pub fn fit(app: &mut App, area: Rect) {
     let (detail_rows, detail_max) = view::detail_geometry(app, area);
-    let rows = view::list_rows(area);
+    let rows = view::list_rows(app, area);
     // The deliveries in flight are pinned under the list's rows.
     let rows = rows - app.in_flight.rows_in(rows);
     app.set_geometry(rows, detail_rows, detail_max);

@@ -362,6 +362,58 @@ fn r_on_a_strangers_target_goes_only_to_the_forward_target() {
     evil.assert_untouched("the dashboard's r and R");
 }
 
+/// `listen --register` in the dashboard: a header row names the webhook,
+/// its fingerprint, its URL and the pause to come; `q` pauses it in Danube
+/// (the fake API) before the program ends, and says so.
+#[test]
+fn the_header_names_the_registered_webhook_and_q_pauses_it() {
+    let dir = TempDir::new("dashboard-register");
+    let store = dir.join("deliveries.jsonl");
+    let danube = common::fake_danube::FakeDanube::start();
+    let tmux = Tmux::start();
+    let config = format!("XDG_CONFIG_HOME={}", dir.0.display());
+    let key = format!("DANUBE_API_KEY={}", common::fake_danube::KEY);
+    let api = danube.url();
+    tmux.open(&[
+        "env",
+        &config,
+        &key,
+        common::BIN,
+        "listen",
+        "--port",
+        "0",
+        "--store",
+        store.to_str().unwrap(),
+        "--register",
+        "--api-url",
+        &api,
+        "--public-url",
+        "https://abc.ngrok.app",
+    ]);
+    let screen = tmux.wait_for("the danube webhook row", |s| s.contains("danube webhook "));
+    let webhooks = danube.webhooks();
+    assert_eq!(webhooks.len(), 1);
+    let id = webhooks[0]["id"].as_str().unwrap();
+    let secret = webhooks[0]["secret"].as_str().unwrap();
+    let fingerprint = format!("whsec_…{}", &secret[secret.len() - 4..]);
+    assert!(
+        screen.contains(&format!(
+            "danube webhook {id} ({fingerprint}) → https://abc.ngrok.app/webhooks/danube · paused on exit"
+        )),
+        "{screen}"
+    );
+    assert_eq!(webhooks[0]["is_active"], true);
+
+    tmux.keys("q");
+    assert_eq!(tmux.wait_for_exit(), "0", "exit status");
+    let after = tmux.scrollback();
+    assert!(
+        after.contains(&format!("paused Danube webhook {id}")),
+        "{after}"
+    );
+    assert_eq!(danube.webhooks()[0]["is_active"], false);
+}
+
 /// The `3.2` of the first `held 3.2s / 10s` on `screen`.
 fn held_on(screen: &str) -> Option<f64> {
     let rest = &screen[screen.find("held ")? + "held ".len()..];

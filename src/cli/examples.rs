@@ -26,8 +26,9 @@ Examples:
   danube-hooks listen --secret-file secret.txt
   # Forward to your receiver, but fail the first two attempts so Danube retries
   danube-hooks listen --forward-to http://localhost:3000/webhooks/danube --respond 500,500,forward
-  # Headless on a free port: one JSON record per line, nothing stored
-  danube-hooks listen --port 0 --json --no-store";
+  # The whole setup: find the running ngrok or cloudflared tunnel, point a Danube webhook at it,
+  # verify with its secret, pause it on exit
+  danube-hooks listen --register";
 
 pub const SIGN: &str = "\
 Examples:

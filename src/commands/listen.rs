@@ -1,7 +1,9 @@
 //! `danube-hooks listen`: the main job. Checks the configuration, binds,
 //! opens the store, prints the banner, then serves until SIGINT or SIGTERM
 //! (or `q` in the dashboard) and shuts down gracefully (answers in flight
-//! finish, the store is synced and closed).
+//! finish, the store is synced and closed). With `--register` it first
+//! makes Danube post to the tunnel (`danube::register`), verifies with
+//! that webhook's secret, and pauses the webhook on every way out.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
@@ -13,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{self, ListenArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
+use crate::danube::api::{Api, RETRY_WAITS};
+use crate::danube::register::{self, OnExit, Registration, Target};
+use crate::danube::tunnel::{self, Discovery, PublicUrl};
 use crate::delivery::Grouping;
 use crate::display::escape_line;
 use crate::headless;
@@ -44,6 +49,99 @@ pub struct ListenPlan {
     pub store: StoreConfig,
     pub intake: IntakeConfig,
     pub output: Output,
+    /// `--register`: the webhook to make or reuse once the port is known.
+    pub register: Option<RegisterPlan>,
+}
+
+/// What `--register` asks for, checked.
+#[derive(Debug, Clone)]
+pub struct RegisterPlan {
+    pub discovery: Discovery,
+    /// `--path`, checked.
+    pub path: String,
+    /// `--event`s, without repeats; `None` when none was given.
+    pub events: Option<Vec<String>>,
+    pub on_exit: OnExit,
+    pub api_url: String,
+    pub api_timeout: std::time::Duration,
+}
+
+impl RegisterPlan {
+    fn from_args(args: &cli::RegisterArgs) -> Result<Option<Self>, UsageError> {
+        if !args.register {
+            return Ok(None);
+        }
+        let usage = |err: tunnel::TunnelError| UsageError::new(err.to_string());
+        let path = args.path.as_deref().unwrap_or(tunnel::DEFAULT_PATH);
+        tunnel::check_path(path).map_err(usage)?;
+        let discovery = Discovery::new(
+            args.public_url.as_deref(),
+            args.ngrok_api.as_deref(),
+            args.cloudflared_metrics.as_deref(),
+        )
+        .map_err(usage)?;
+        let mut events: Vec<String> = Vec::new();
+        for event in &args.events {
+            if !events.contains(event) {
+                events.push(event.clone());
+            }
+        }
+        Ok(Some(Self {
+            discovery,
+            path: path.to_owned(),
+            events: (!events.is_empty()).then_some(events),
+            on_exit: if args.unregister {
+                OnExit::Unregister
+            } else if args.keep_active {
+                OnExit::KeepActive
+            } else {
+                OnExit::Pause
+            },
+            api_url: args.api_url().to_owned(),
+            api_timeout: args.api_timeout,
+        }))
+    }
+}
+
+/// The webhook `--register` set up, and what is needed to undo it on exit.
+pub struct Registered {
+    pub public: PublicUrl,
+    /// The webhook (`registration.webhook.id`) and what happens on exit.
+    pub registration: Registration,
+    /// The API it was registered with (`--api-url`, the credentials, the
+    /// trust), for anything else that asks Danube about it.
+    pub api: Api,
+    /// The config folder its `webhooks.json` is in.
+    dir: std::path::PathBuf,
+}
+
+impl Registered {
+    /// Pause, delete or leave the webhook as `--register`'s flags say;
+    /// bounded in time, and a failure is said, not fatal.
+    async fn finish(&self) {
+        match register::finish(&self.api, &self.dir, &self.registration).await {
+            Ok(done) => eprintln!("danube-hooks: {done}"),
+            Err(failed) => eprintln!("danube-hooks: warning: {failed}"),
+        }
+    }
+
+    /// The dashboard header's "danube webhook" line.
+    fn header_line(&self) -> String {
+        let webhook = &self.registration.webhook;
+        let exit = match (self.registration.action, self.registration.on_exit) {
+            (register::Action::Adopted, _) => "left as it is on exit",
+            (_, OnExit::Pause) => "paused on exit",
+            (_, OnExit::KeepActive) => "left active on exit",
+            (_, OnExit::Unregister) => "deleted on exit",
+        };
+        // The id and the fingerprint first: at 80 columns the end is cut.
+        format!(
+            "{} ({}) → {} · {exit}",
+            webhook.id,
+            webhook.fingerprint(),
+            webhook.url
+        )
+    }
 }
 
 /// Where deliveries are shown.
@@ -135,6 +233,7 @@ impl ListenPlan {
                 keep: args.store_keep,
             },
             output: Output::choose(args.json, args.no_tui, std::io::stdout().is_terminal()),
+            register: RegisterPlan::from_args(&args.register)?,
         })
     }
 }
@@ -192,18 +291,97 @@ fn earlier_attempts(path: &std::path::Path) -> Vec<(String, u32)> {
     earlier
 }
 
-async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
+async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
     let listener = bind(plan.address)?;
     let listener =
         tokio::net::TcpListener::from_std(listener).context("cannot register the listener")?;
     let local = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    let (store, report) =
-        DeliveryStore::open(plan.store.clone()).map_err(|err| UsageError::new(err.to_string()))?;
+    // Before registering, so that a signal from here on is never the
+    // default death that would leave the webhook active.
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    eprint!("{}", banner(&plan, local, &report));
+    let registered = if let Some(register) = &plan.register {
+        let found = register_webhook(register, &plan.trust, local, &shutdown).await?;
+        if found.is_none() {
+            eprintln!("danube-hooks: stopped before the tunnel was found; nothing was registered.");
+            return Ok(());
+        }
+        found
+    } else {
+        None
+    };
+    if let Some(registered) = &registered {
+        // Next to any --secret, at once.
+        let secret = registered.registration.webhook.signing_secret();
+        plan.secrets.push(secret.clone());
+        plan.intake.secrets.push(secret);
+    }
+    let served = serve_with(&plan, listener, local, shutdown, registered.as_ref()).await;
+    // Every way out (a signal, `q`, an error) passes here.
+    if let Some(registered) = &registered {
+        registered.finish().await;
+    }
+    served
+}
+
+/// Find the tunnel's public URL and make or reuse the webhook for it;
+/// `None` when a signal came while looking for the tunnel.
+async fn register_webhook(
+    register: &RegisterPlan,
+    trust: &Trust,
+    local: SocketAddr,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<Registered>> {
+    let dir = crate::danube::credentials::config_dir()?;
+    let api = crate::commands::danube_api_at(&register.api_url, trust)?
+        .with_timing(RETRY_WAITS.to_vec(), register.api_timeout);
+    let client = trust.client();
+    let public = tokio::select! {
+        found = register.discovery.discover(&client, local) => {
+            found.map_err(|err| UsageError::new(err.to_string()))?
+        }
+        () = shutdown.cancelled() => return Ok(None),
+    };
+    let url = public
+        .webhook_url(&register.path)
+        .map_err(|err| UsageError::new(err.to_string()))?;
+    eprintln!(
+        "danube-hooks: registering {url} (public URL from {}) with Danube at {}…",
+        public.source.describe(),
+        register::api_key(&api)
+    );
+    // Not cancelled by a signal: a create or update cut off half-way
+    // would leave a webhook we could not pause. The API's timeouts bound it.
+    let registration = register::register(
+        &api,
+        &dir,
+        &Target {
+            url: url.to_string(),
+            events: register.events.clone(),
+            on_exit: register.on_exit,
+        },
+    )
+    .await?;
+    Ok(Some(Registered {
+        public,
+        registration,
+        api,
+        dir,
+    }))
+}
+
+async fn serve_with(
+    plan: &ListenPlan,
+    listener: tokio::net::TcpListener,
+    local: SocketAddr,
+    shutdown: CancellationToken,
+    registered: Option<&Registered>,
+) -> anyhow::Result<()> {
+    let (store, report) =
+        DeliveryStore::open(plan.store.clone()).map_err(|err| UsageError::new(err.to_string()))?;
+    eprint!("{}", banner(plan, local, &report, registered));
 
     let policy = PolicyHandle::new(plan.policy.clone());
     let intake = Arc::new(Intake::new(
@@ -248,7 +426,8 @@ async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
                     &plan.trust,
                 ),
                 shutdown: shutdown.clone(),
-                warnings: start_warnings(&plan, &report),
+                warnings: start_warnings(plan, &report),
+                danube_webhook: registered.map(Registered::header_line),
             })
             .await;
             // Whatever ended the dashboard (q, a signal, an error) ends
@@ -384,7 +563,12 @@ fn stop_on_signal(shutdown: CancellationToken) -> impl Future<Output = ()> + Sen
 
 /// Where it listens, the secrets' fingerprints, the policy, the store, and
 /// the tunnel commands to copy.
-pub fn banner(plan: &ListenPlan, local: SocketAddr, report: &OpenReport) -> String {
+pub fn banner(
+    plan: &ListenPlan,
+    local: SocketAddr,
+    report: &OpenReport,
+    registered: Option<&Registered>,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -421,6 +605,17 @@ pub fn banner(plan: &ListenPlan, local: SocketAddr, report: &OpenReport) -> Stri
             out,
             "  warning:  the store's last line was torn (an earlier run was killed mid-write); cut {cut} bytes"
         );
+    }
+    if let Some(registered) = registered {
+        let registration = &registered.registration;
+        let _ = writeln!(out, "  danube:   {}", registration.describe());
+        let _ = writeln!(
+            out,
+            "            public URL from {}",
+            registered.public.source.describe()
+        );
+        let _ = writeln!(out, "            {}", registration.exit_plan());
+        return out;
     }
     let port = local.port();
     let _ = writeln!(out, "  tunnel:   ngrok http {port}");
@@ -575,6 +770,94 @@ mod tests {
         let fits = setup_warnings(&plan_for(&["--store-max", "128KiB", "--max-body", "16KiB"]));
         assert!(fits.is_empty(), "{fits:?}");
         assert!(setup_warnings(&plan_for(&[])).is_empty());
+    }
+
+    fn parse_listen(args: &[&str]) -> Result<Box<ListenArgs>, String> {
+        use clap::Parser as _;
+        let cli = crate::cli::Cli::try_parse_from(["danube-hooks", "listen"].iter().chain(args))
+            .map_err(|err| err.to_string())?;
+        let crate::cli::Command::Listen(args) = cli.command else {
+            unreachable!("parsed as listen")
+        };
+        Ok(args)
+    }
+
+    #[test]
+    fn register_flags_need_register() {
+        for flags in [
+            &["--keep-active"][..],
+            &["--unregister"],
+            &["--public-url", "https://abc.ngrok.app"],
+            &["--ngrok-api", "http://127.0.0.1:4040"],
+            &["--cloudflared-metrics", "127.0.0.1:20241"],
+            &["--path", "/hooks"],
+            &["--event", "workflow.failed"],
+            &["--api-timeout", "5s"],
+        ] {
+            let err = parse_listen(flags).unwrap_err();
+            assert!(err.contains("--register"), "{flags:?}: {err}");
+        }
+        let err = parse_listen(&["--register", "--keep-active", "--unregister"]).unwrap_err();
+        assert!(err.contains("cannot be used with"), "{err}");
+        let err = parse_listen(&["--register", "--event", "tool.executed"]).unwrap_err();
+        assert!(err.contains("workflow.completed"), "{err}");
+        // Without --register nothing is asked of Danube, DANUBE_API_URL or not.
+        assert!(
+            plan_for(&["--api-url", "http://127.0.0.1:9"])
+                .register
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn register_plan_from_the_flags() {
+        let plan = plan_for(&[
+            "--register",
+            "--public-url",
+            "https://abc.ngrok.app",
+            "--event",
+            "workflow.failed",
+            "--event",
+            "workflow.failed",
+            "--event",
+            "tool.execution.failed",
+            "--unregister",
+        ])
+        .register
+        .unwrap();
+        assert_eq!(
+            plan.events.as_deref(),
+            Some(
+                &[
+                    "workflow.failed".to_owned(),
+                    "tool.execution.failed".to_owned()
+                ][..]
+            )
+        );
+        assert_eq!(plan.on_exit, OnExit::Unregister);
+        assert_eq!(plan.path, tunnel::DEFAULT_PATH);
+        assert_eq!(plan.api_timeout, std::time::Duration::from_secs(30));
+        let plan = plan_for(&["--register", "--keep-active"]).register.unwrap();
+        assert_eq!((plan.on_exit, plan.events), (OnExit::KeepActive, None));
+        assert_eq!(
+            plan_for(&["--register"]).register.unwrap().on_exit,
+            OnExit::Pause
+        );
+        for (flags, why) in [
+            (
+                &["--register", "--public-url", "http://abc.ngrok.app"][..],
+                "https://",
+            ),
+            (&["--register", "--path", "hooks"], "must start with '/'"),
+            (
+                &["--register", "--cloudflared-metrics", "nowhere"],
+                "HOST:PORT",
+            ),
+        ] {
+            let args = parse_listen(flags).unwrap();
+            let err = ListenPlan::from_args(&args).err().unwrap().to_string();
+            assert!(err.contains(why), "{flags:?}: {err}");
+        }
     }
 
     #[test]

@@ -45,9 +45,16 @@ pub fn unix_now() -> i64 {
 /// flags, with the credential of `DANUBE_API_KEY`, `DANUBE_API_TOKEN` or
 /// `login` (SPEC §11); no credential at all is told when a call needs one.
 pub fn danube_api(args: &crate::cli::ApiArgs) -> anyhow::Result<crate::danube::api::Api> {
+    danube_api_at(args.url(), &trust(&args.tls)?)
+}
+
+/// [`danube_api`] for a command that has its trust already (`listen`).
+pub fn danube_api_at(
+    url: &str,
+    trust: &crate::http::Trust,
+) -> anyhow::Result<crate::danube::api::Api> {
     use crate::danube::{api, credentials};
     let saved = credentials::load(&credentials::config_dir()?)?;
     let credential = api::Credential::resolve(|name| std::env::var(name).ok(), saved.as_ref());
-    let trust = trust(&args.tls)?;
-    Ok(api::Api::new(args.url(), &trust, credential)?)
+    Ok(api::Api::new(url, trust, credential)?)
 }

@@ -41,6 +41,9 @@ pub struct AppConfig {
     pub store_path: Option<PathBuf>,
     /// The `--forward-to` target, when set.
     pub forward_url: Option<String>,
+    /// `listen --register`'s webhook (id → URL · secret fingerprint · what
+    /// happens on exit): a fourth header row when set.
+    pub danube_webhook: Option<String>,
     /// Where warnings and errors go while the dashboard is up.
     pub log_path: PathBuf,
     /// False when `NO_COLOR` is set: no colours at all, only text and
@@ -1115,6 +1118,7 @@ mod tests {
                 "/home/dev/.local/share/danube-hooks/deliveries.jsonl",
             )),
             forward_url: None,
+            danube_webhook: None,
             log_path: PathBuf::from("/home/dev/.local/share/danube-hooks/danube-hooks.log"),
             color: true,
             utc_offset: FixedOffset::east_opt(0).unwrap(),

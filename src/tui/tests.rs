@@ -37,6 +37,7 @@ fn config(forwarding: bool) -> AppConfig {
             "/home/dev/.local/share/danube-hooks/deliveries.jsonl",
         )),
         forward_url: forwarding.then(|| "http://localhost:3000/webhooks/danube".to_string()),
+        danube_webhook: None,
         log_path: PathBuf::from("/home/dev/.local/share/danube-hooks/danube-hooks.log"),
         color: true,
         utc_offset: FixedOffset::east_opt(0).unwrap(),
@@ -241,6 +242,25 @@ fn empty() {
     snap("empty", &mut app(false));
 }
 
+/// `listen --register`: a fourth header row names the webhook, its URL,
+/// the secret's fingerprint and what happens on exit; the list gives up
+/// the row, and an escape in it (from Danube's answer) stays visible text.
+#[test]
+fn header_names_the_registered_webhook() {
+    let mut app = list_app();
+    app.config.danube_webhook = Some(
+        "wh_8f3a\u{1b}[2J (whsec_…LaSw) → https://abc.ngrok.app/webhooks/danube · paused on exit"
+            .to_owned(),
+    );
+    snap("header_danube_webhook", &mut app);
+    let text = screen(&mut app, 80, 24);
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert_eq!(
+        super::view::list_rows(&app, Rect::new(0, 0, 80, 24)) + 1,
+        super::view::list_rows(&list_app(), Rect::new(0, 0, 80, 24))
+    );
+}
+
 #[test]
 fn list_with_valid_mismatch_and_stale() {
     snap("list", &mut list_app());
@@ -426,7 +446,7 @@ fn the_list_builds_only_what_fits_and_keeps_the_newest_in_view() {
     assert!(!text.contains("#4000 "), "{text}");
     assert_eq!(
         app.visible().count(),
-        super::view::list_rows(Rect::new(0, 0, 80, 24))
+        super::view::list_rows(&app, Rect::new(0, 0, 80, 24))
     );
 }
 

@@ -27,7 +27,7 @@ use crate::display::{ascii_row, escape_bytes_multiline, escape_line, escape_mult
 use crate::json_style;
 use crate::signature::Verdict;
 
-/// Rows of the header.
+/// Rows of the header; one more with a `--register` webhook.
 const HEADER_ROWS: u16 = 3;
 /// Width of the labels in the detail pane.
 const LABEL: usize = 10;
@@ -44,9 +44,10 @@ pub struct Areas {
     pub footer: Rect,
 }
 
-pub fn areas(area: Rect) -> Areas {
+pub fn areas(app: &App, area: Rect) -> Areas {
+    let header_rows = HEADER_ROWS + u16::from(app.config.danube_webhook.is_some());
     let [header, body, status, footer] = Layout::vertical([
-        Constraint::Length(HEADER_ROWS),
+        Constraint::Length(header_rows),
         Constraint::Fill(1),
         Constraint::Length(1),
         Constraint::Length(1),
@@ -65,14 +66,14 @@ pub fn areas(area: Rect) -> Areas {
 
 /// Delivery rows that fit in the list: its height less the title and the
 /// column names.
-pub fn list_rows(area: Rect) -> usize {
-    usize::from(areas(area).list.height.saturating_sub(2))
+pub fn list_rows(app: &App, area: Rect) -> usize {
+    usize::from(areas(app, area).list.height.saturating_sub(2))
 }
 
 /// Rows of content in the detail pane, and the largest scroll that still
 /// shows content, for `app` on a screen of `area`.
 pub fn detail_geometry(app: &App, area: Rect) -> (usize, usize) {
-    let detail = areas(area).detail;
+    let detail = areas(app, area).detail;
     let rows = usize::from(detail.height.saturating_sub(1));
     let total = app.selected().map_or(0, |d| {
         detail_content(app, d, usize::from(detail.width), 0, 0).0
@@ -85,7 +86,7 @@ impl Widget for &App {
         let theme = Theme {
             color: self.config.color,
         };
-        let areas = areas(area);
+        let areas = areas(self, area);
         render_header(self, &theme, areas.header, buf);
         render_list(self, &theme, areas.list, buf);
         render_detail(self, &theme, areas.detail, buf);
@@ -423,10 +424,14 @@ fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             theme.bold(Color::Yellow),
         ));
     }
-    for (row, line) in [Line::from(first), second, Line::from(third)]
-        .iter()
-        .enumerate()
-    {
+    let mut lines = vec![Line::from(first), second, Line::from(third)];
+    if let Some(webhook) = &config.danube_webhook {
+        lines.push(Line::from(vec![
+            Span::styled("danube webhook ", theme.label()),
+            Span::raw(escape_line(webhook).into_owned()),
+        ]));
+    }
+    for (row, line) in lines.iter().enumerate() {
         if (row as u16) < area.height {
             buf.set_line(area.x, area.y + row as u16, line, area.width);
         }

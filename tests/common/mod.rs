@@ -92,9 +92,15 @@ impl Listener {
         Self::start_with(command(), args)
     }
 
-    pub fn start_with(mut cmd: Command, args: &[&str]) -> Self {
+    pub fn start_with(cmd: Command, args: &[&str]) -> Self {
+        Self::start_on(cmd, 0, args)
+    }
+
+    /// Start on `port`: for a test whose fake (an ngrok agent, say) must
+    /// name the listener's port before it starts.
+    pub fn start_on(mut cmd: Command, port: u16, args: &[&str]) -> Self {
         let mut child = cmd
-            .args(["listen", "--port", "0"])
+            .args(["listen", "--port", &port.to_string()])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -1,0 +1,554 @@
+//! `listen --register`: make Danube post to the tunnel, with a webhook
+//! whose secret danube-hooks knows, and pause it again on exit.
+//!
+//! The webhook an earlier `--register` against the same API made is
+//! reused (its URL re-pointed with `PATCH`, made active), so its secret
+//! stays the same across tunnels and restarts; otherwise one is created
+//! and saved at once (`webhooks.json`, 0600). Danube's list is read first,
+//! so that a webhook already pointing at the URL is never doubled: one
+//! danube-hooks did not create is never changed, and `--register` refuses
+//! rather than make a second one beside it. A create is never retried; a
+//! timed-out one is looked for, never made again blindly.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::api::{Api, ApiError, Webhook, WebhookChange};
+use super::credentials::CredentialsError;
+use super::saved_webhooks::{self, Origin, SavedWebhook};
+use crate::display::escape_line;
+
+/// The description a registered webhook gets in Danube.
+pub const DESCRIPTION: &str = "danube-hooks listen --register";
+/// How long the pause (or delete) on exit may take: exiting must not hang
+/// on an unreachable API.
+pub const FINISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why `--register` could not set up a webhook, each said with what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Saved(#[from] CredentialsError),
+    #[error(
+        "Danube's webhook {id} already posts to {url}, and danube-hooks does not know its secret \
+         (it did not create it, or the answer to its create was lost), so it will not change it; \
+         a second webhook there would double every delivery. Either delete it (`danube-hooks webhooks delete {id}`) and run again, or \
+         leave out --register and pass its secret with --secret"
+    )]
+    Foreign { id: String, url: String },
+    #[error(
+        "Danube did not answer the create within {secs} s, but it made webhook {id} for {url}: \
+         its secret was only in the lost answer, so it cannot be used. Delete it \
+         (`danube-hooks webhooks delete {id}`) and run again"
+    )]
+    CreateLost { id: String, url: String, secs: u64 },
+    #[error(
+        "Danube did not answer the create within {secs} s{listed}; run again (a webhook for {url} \
+         made meanwhile will be named then, never doubled)"
+    )]
+    CreateUnanswered {
+        url: String,
+        secs: u64,
+        /// What listing afterwards found (or why it failed).
+        listed: String,
+    },
+    #[error(
+        "Danube made webhook {id}, but its secret could not be saved ({cause}); {what}, since a \
+         webhook whose secret is lost cannot be verified"
+    )]
+    SaveFailed {
+        id: String,
+        cause: String,
+        what: String,
+    },
+}
+
+/// What happens to the webhook when `listen` exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnExit {
+    /// `is_active: false`: Danube stops posting into a dead tunnel.
+    Pause,
+    /// `--keep-active`: left on.
+    KeepActive,
+    /// `--unregister`: deleted, and forgotten in `webhooks.json`.
+    Unregister,
+}
+
+/// How the webhook came to serve this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Made now.
+    Created,
+    /// An earlier `--register`'s, re-pointed and made active.
+    Updated,
+    /// One `webhooks create --save` made for this very URL: used for its
+    /// secret, and left as it is (never paused or deleted by `listen`).
+    Adopted,
+}
+
+/// The webhook `listen` verifies with, and what happens to it on exit.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub webhook: SavedWebhook,
+    pub action: Action,
+    /// Whether Danube has it active now.
+    pub is_active: bool,
+    pub on_exit: OnExit,
+}
+
+impl Registration {
+    /// `webhook wh_1 → https://…/webhooks/danube (created; secret whsec_…abcd)`.
+    pub fn describe(&self) -> String {
+        let action = match self.action {
+            Action::Created => "created now",
+            Action::Updated => "reused: re-pointed and made active",
+            Action::Adopted => "made by `webhooks create`; used as it is",
+        };
+        format!(
+            "webhook {} → {} ({action}; secret {})",
+            escape_line(&self.webhook.id),
+            escape_line(&self.webhook.url),
+            self.webhook.fingerprint()
+        )
+    }
+
+    /// What will happen on exit, for the banner.
+    pub fn exit_plan(&self) -> String {
+        let mut plan = match (self.action, self.on_exit) {
+            (Action::Adopted, _) => {
+                "left as it is on exit (danube-hooks pauses only the webhooks --register made)"
+                    .to_owned()
+            }
+            (_, OnExit::Pause) => "paused on exit (is_active false), so Danube does not post into \
+                 a dead tunnel; --keep-active leaves it on, --unregister deletes it"
+                .to_owned(),
+            (_, OnExit::KeepActive) => "left active on exit (--keep-active)".to_owned(),
+            (_, OnExit::Unregister) => {
+                "deleted on exit (--unregister), and its secret forgotten".to_owned()
+            }
+        };
+        if !self.is_active {
+            plan.push_str(
+                "; it is paused in Danube now, so nothing will be posted: `danube-hooks webhooks \
+                 update ID --active true` turns it on",
+            );
+        }
+        plan
+    }
+}
+
+/// What `--register` asks for.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The webhook URL: the tunnel's https origin and `--path`.
+    pub url: String,
+    /// `--event`s; `None` keeps a reused webhook's, and gives a new one
+    /// all of Danube's event types.
+    pub events: Option<Vec<String>>,
+    pub on_exit: OnExit,
+}
+
+/// What to do, given what is saved and what Danube lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Plan {
+    /// Re-point this saved `--register` webhook.
+    Update(SavedWebhook),
+    /// Use this saved `webhooks create --save` webhook as it is.
+    Adopt(SavedWebhook, bool),
+    Create,
+    /// A webhook danube-hooks does not know the secret of already posts here.
+    Refuse(String),
+}
+
+/// Decide from the saved webhooks and Danube's list; also the ids of saved
+/// `--register` webhooks Danube no longer has (deleted meanwhile), to forget.
+fn decide(
+    saved: &[SavedWebhook],
+    api_url: &str,
+    listed: &[Webhook],
+    url: &str,
+) -> (Plan, Vec<String>) {
+    let exists = |id: &str| listed.iter().any(|w| w.id == id);
+    let gone: Vec<String> = saved
+        .iter()
+        .filter(|s| s.api_url == api_url && s.origin == Origin::Register && !exists(&s.id))
+        .map(|s| s.id.clone())
+        .collect();
+    let here: Vec<&Webhook> = listed.iter().filter(|w| w.url == url).collect();
+    if let Some(foreign) = here
+        .iter()
+        .find(|w| saved_webhooks::find(saved, api_url, &w.id).is_none())
+    {
+        return (Plan::Refuse(foreign.id.clone()), gone);
+    }
+    let ours = |origin: Origin| {
+        here.iter().find_map(|w| {
+            saved_webhooks::find(saved, api_url, &w.id)
+                .filter(|s| s.origin == origin)
+                .map(|s| (s.clone(), w.is_active))
+        })
+    };
+    if let Some((webhook, _)) = ours(Origin::Register) {
+        return (Plan::Update(webhook), gone);
+    }
+    if let Some((webhook, active)) = ours(Origin::Create) {
+        return (Plan::Adopt(webhook, active), gone);
+    }
+    let remaining: Vec<SavedWebhook> = saved
+        .iter()
+        .filter(|s| !gone.contains(&s.id) || s.api_url != api_url)
+        .cloned()
+        .collect();
+    match saved_webhooks::registered(&remaining, api_url) {
+        Some(webhook) => (Plan::Update(webhook.clone()), gone),
+        None => (Plan::Create, gone),
+    }
+}
+
+/// The API's origin, as webhooks are saved under it: `scheme://authority`.
+pub fn api_key(api: &Api) -> String {
+    let base = api.base();
+    format!(
+        "{}://{}",
+        base.scheme_str().unwrap_or("https"),
+        base.authority()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    )
+}
+
+/// Reuse, adopt or create the webhook for `target`, with the saved
+/// webhooks in `dir`.
+pub async fn register(
+    api: &Api,
+    dir: &Path,
+    target: &Target,
+) -> Result<Registration, RegisterError> {
+    let api_url = api_key(api);
+    let listed = api.list_webhooks().await?;
+    let saved = saved_webhooks::load(dir)?;
+    let (plan, gone) = decide(&saved, &api_url, &listed, &target.url);
+    for id in &gone {
+        saved_webhooks::remove(dir, &api_url, id)?;
+    }
+    match plan {
+        Plan::Refuse(id) => Err(RegisterError::Foreign {
+            id: escape_line(&id).into_owned(),
+            url: escape_line(&target.url).into_owned(),
+        }),
+        Plan::Adopt(webhook, is_active) => Ok(Registration {
+            webhook,
+            action: Action::Adopted,
+            is_active,
+            on_exit: target.on_exit,
+        }),
+        Plan::Update(webhook) => match update(api, dir, webhook, target).await {
+            Ok(registration) => Ok(registration),
+            // Deleted between the list and the update: forget it, make one.
+            Err(RegisterError::Api(ApiError::NotFound { .. })) => create(api, dir, target).await,
+            Err(err) => Err(err),
+        },
+        Plan::Create => create(api, dir, target).await,
+    }
+}
+
+async fn update(
+    api: &Api,
+    dir: &Path,
+    mut webhook: SavedWebhook,
+    target: &Target,
+) -> Result<Registration, RegisterError> {
+    let change = WebhookChange {
+        url: Some(target.url.clone()),
+        events: target.events.clone(),
+        is_active: Some(true),
+        description: None,
+    };
+    let updated = match api.update_webhook(&webhook.id, &change).await {
+        Ok(updated) => updated,
+        Err(err @ ApiError::NotFound { .. }) => {
+            saved_webhooks::remove(dir, &webhook.api_url, &webhook.id)?;
+            return Err(err.into());
+        }
+        Err(err) => return Err(err.into()),
+    };
+    webhook.url = updated.url;
+    webhook.events = updated.events;
+    saved_webhooks::upsert(dir, webhook.clone())?;
+    Ok(Registration {
+        webhook,
+        action: Action::Updated,
+        is_active: updated.is_active,
+        on_exit: target.on_exit,
+    })
+}
+
+async fn create(api: &Api, dir: &Path, target: &Target) -> Result<Registration, RegisterError> {
+    let events = target.events.clone().unwrap_or_else(|| {
+        crate::events::EVENT_TYPES
+            .iter()
+            .map(|e| (*e).to_owned())
+            .collect()
+    });
+    let change = WebhookChange {
+        url: Some(target.url.clone()),
+        events: Some(events),
+        is_active: None,
+        description: Some(DESCRIPTION.to_owned()),
+    };
+    let created = match api.create_webhook(&change).await {
+        Ok(created) => created,
+        Err(ApiError::CreateTimeout { secs, .. }) => {
+            return Err(after_timeout(api, target, secs).await);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let webhook = SavedWebhook {
+        id: created.webhook.id.clone(),
+        api_url: api_key(api),
+        url: created.webhook.url.clone(),
+        events: created.webhook.events.clone(),
+        secret: created.secret,
+        origin: Origin::Register,
+        saved_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    // Saved before anything else can fail: the answer was the only time
+    // Danube will show this secret.
+    if let Err(err) = saved_webhooks::upsert(dir, webhook.clone()) {
+        // Useless without its secret: take it away again if we can.
+        let what = match api.delete_webhook(&webhook.id).await {
+            Ok(()) => "it was deleted again".to_owned(),
+            Err(delete) => format!(
+                "deleting it failed too ({delete}): delete it with `danube-hooks webhooks delete {}`",
+                escape_line(&webhook.id)
+            ),
+        };
+        return Err(RegisterError::SaveFailed {
+            id: escape_line(&webhook.id).into_owned(),
+            cause: err.to_string(),
+            what,
+        });
+    }
+    Ok(Registration {
+        is_active: created.webhook.is_active,
+        webhook,
+        action: Action::Created,
+        on_exit: target.on_exit,
+    })
+}
+
+/// After a create that timed out: did Danube make it? Never create again.
+async fn after_timeout(api: &Api, target: &Target, secs: u64) -> RegisterError {
+    let url = escape_line(&target.url).into_owned();
+    match api.list_webhooks().await {
+        Ok(listed) => match listed.iter().find(|w| w.url == target.url) {
+            Some(made) => RegisterError::CreateLost {
+                id: escape_line(&made.id).into_owned(),
+                url,
+                secs,
+            },
+            None => RegisterError::CreateUnanswered {
+                url,
+                secs,
+                listed: ", and Danube lists no webhook for this URL since".to_owned(),
+            },
+        },
+        Err(err) => RegisterError::CreateUnanswered {
+            url,
+            secs,
+            listed: format!(", and listing its webhooks afterwards failed too ({err})"),
+        },
+    }
+}
+
+/// Do what `registration.on_exit` says, within [`FINISH_TIMEOUT`]: `Ok` with
+/// what was done, `Err` with what failed and what to do by hand. Never
+/// touches a webhook `--register` did not make.
+pub async fn finish(api: &Api, dir: &Path, registration: &Registration) -> Result<String, String> {
+    let webhook = &registration.webhook;
+    let id = escape_line(&webhook.id).into_owned();
+    if registration.action == Action::Adopted {
+        return Ok(format!(
+            "left Danube webhook {id} as it is (made by `webhooks create`)"
+        ));
+    }
+    let work = async {
+        match registration.on_exit {
+            OnExit::KeepActive => Ok(format!("left Danube webhook {id} active (--keep-active)")),
+            OnExit::Pause => {
+                let change = WebhookChange {
+                    is_active: Some(false),
+                    ..WebhookChange::default()
+                };
+                match api.update_webhook(&webhook.id, &change).await {
+                    Ok(_) => Ok(format!(
+                        "paused Danube webhook {id} (is_active false); the next `listen --register` \
+                         turns it on again"
+                    )),
+                    Err(ApiError::NotFound { .. }) => {
+                        forget(dir, webhook);
+                        Ok(format!("Danube webhook {id} no longer exists; forgot it"))
+                    }
+                    Err(err) => Err(format!(
+                        "could not pause Danube webhook {id}: {err}; pause it with `danube-hooks \
+                         webhooks update {id} --active false`"
+                    )),
+                }
+            }
+            OnExit::Unregister => match api.delete_webhook(&webhook.id).await {
+                Ok(()) | Err(ApiError::NotFound { .. }) => {
+                    forget(dir, webhook);
+                    Ok(format!(
+                        "deleted Danube webhook {id} and forgot its secret (--unregister)"
+                    ))
+                }
+                Err(err) => Err(format!(
+                    "could not delete Danube webhook {id}: {err}; delete it with `danube-hooks \
+                     webhooks delete {id}`"
+                )),
+            },
+        }
+    };
+    match tokio::time::timeout(FINISH_TIMEOUT, work).await {
+        Ok(done) => done,
+        Err(_) => Err(format!(
+            "Danube did not answer within {} s, so webhook {id} is still as it was (active): \
+             pause it with `danube-hooks webhooks update {id} --active false`",
+            FINISH_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// Forget `webhook` in `webhooks.json`; a failure only means a stale entry,
+/// which the next `--register` forgets when Danube no longer lists it.
+fn forget(dir: &Path, webhook: &SavedWebhook) {
+    let _ = saved_webhooks::remove(dir, &webhook.api_url, &webhook.id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const API: &str = "https://api.danubeai.com";
+    const URL: &str = "https://abc.ngrok.app/webhooks/danube";
+
+    fn saved(id: &str, url: &str, origin: Origin) -> SavedWebhook {
+        SavedWebhook {
+            id: id.into(),
+            api_url: API.into(),
+            url: url.into(),
+            events: vec!["workflow.completed".into()],
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            origin,
+            saved_at: "2026-11-30T16:00:00Z".into(),
+        }
+    }
+
+    fn listed(id: &str, url: &str) -> Webhook {
+        Webhook {
+            id: id.into(),
+            url: url.into(),
+            events: vec!["workflow.completed".into()],
+            is_active: false,
+            description: None,
+            created_at: None,
+            updated_at: None,
+        }
+    }
+
+    #[test]
+    fn what_to_do_from_what_is_saved_and_listed() {
+        let old = "https://old.ngrok.app/webhooks/danube";
+        let reg = saved("wh_reg", old, Origin::Register);
+        let made = saved("wh_made", URL, Origin::Create);
+        let mut other_api = saved("wh_far", old, Origin::Register);
+        other_api.api_url = "http://127.0.0.1:9".into();
+
+        // Nothing saved, nothing listed: create.
+        assert_eq!(decide(&[], API, &[], URL), (Plan::Create, vec![]));
+        // An earlier --register's webhook, now elsewhere: re-point it.
+        assert_eq!(
+            decide(
+                std::slice::from_ref(&reg),
+                API,
+                &[listed("wh_reg", old)],
+                URL
+            ),
+            (Plan::Update(reg.clone()), vec![])
+        );
+        // Deleted in Danube meanwhile: forget it, create.
+        assert_eq!(
+            decide(&[reg.clone(), other_api.clone()], API, &[], URL),
+            (Plan::Create, vec!["wh_reg".to_owned()])
+        );
+        // Another API's webhook is never used here.
+        assert_eq!(
+            decide(&[other_api.clone()], API, &[listed("wh_far", old)], URL),
+            (Plan::Create, vec![])
+        );
+        // A webhook nobody saved already posts here: refuse, touch nothing.
+        assert_eq!(
+            decide(
+                std::slice::from_ref(&reg),
+                API,
+                &[listed("wh_reg", old), listed("wh_x", URL)],
+                URL
+            ),
+            (Plan::Refuse("wh_x".into()), vec![])
+        );
+        // One `webhooks create --save` made for this URL: used as it is.
+        assert_eq!(
+            decide(
+                std::slice::from_ref(&made),
+                API,
+                &[listed("wh_made", URL)],
+                URL
+            ),
+            (Plan::Adopt(made.clone(), false), vec![])
+        );
+        // An older --register webhook already here wins over the newest.
+        let here = saved("wh_here", URL, Origin::Register);
+        assert_eq!(
+            decide(
+                &[here.clone(), reg.clone()],
+                API,
+                &[listed("wh_here", URL), listed("wh_reg", old)],
+                URL
+            ),
+            (Plan::Update(here), vec![])
+        );
+    }
+
+    #[test]
+    fn the_banner_says_what_happens_on_exit() {
+        let mut registration = Registration {
+            webhook: saved("wh_1", URL, Origin::Register),
+            action: Action::Created,
+            is_active: true,
+            on_exit: OnExit::Pause,
+        };
+        let line = registration.describe();
+        assert!(
+            line.contains("wh_1 → https://abc.ngrok.app/webhooks/danube"),
+            "{line}"
+        );
+        assert!(
+            line.contains("whsec_…") && !line.contains("MfKQ9r8GKYqr"),
+            "{line}"
+        );
+        assert!(registration.exit_plan().starts_with("paused on exit"));
+        registration.on_exit = OnExit::Unregister;
+        assert!(registration.exit_plan().starts_with("deleted on exit"));
+        registration.on_exit = OnExit::KeepActive;
+        assert!(registration.exit_plan().starts_with("left active"));
+        registration.action = Action::Adopted;
+        registration.is_active = false;
+        let plan = registration.exit_plan();
+        assert!(
+            plan.starts_with("left as it is") && plan.contains("--active true"),
+            "{plan}"
+        );
+    }
+}

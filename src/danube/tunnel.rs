@@ -1,0 +1,727 @@
+//! The tunnel's public `https://` URL, for `listen --register`: given with
+//! `--public-url`, else read from a running ngrok agent (its local API,
+//! `GET /api/tunnels`: the https tunnel to this listener's port), else from
+//! a running cloudflared quick tunnel (its metrics server, `GET
+//! /quicktunnel` on 127.0.0.1:20241–20245), else an error naming those
+//! three ways and why each failed.
+//!
+//! Discovery asks only the addresses above (or the ones `--ngrok-api` and
+//! `--cloudflared-metrics` give), with a short timeout and a bounded
+//! answer, and never fails open: an answer it cannot read, or a tunnel that
+//! is not https or not to this port, is passed over with the reason, never
+//! guessed at. URLs are built from parsed parts ([`crate::sender::url_at`]).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::Uri;
+use serde::Deserialize;
+
+use crate::display::{escape_line, truncate};
+use crate::http::Client;
+use crate::sender::{check_url, url_at};
+
+/// Where ngrok's agent serves its local API by default.
+pub const NGROK_API: &str = "http://127.0.0.1:4040";
+/// The ports cloudflared's metrics server tries, in order, by default.
+pub const CLOUDFLARED_PORTS: std::ops::RangeInclusive<u16> = 20241..=20245;
+/// The path a webhook is registered at unless `--path` says otherwise.
+pub const DEFAULT_PATH: &str = "/webhooks/danube";
+/// How long one question to an agent may take: they are on this machine
+/// (or where the user said), so a slow one is as good as none.
+pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(2);
+/// An agent's answer larger than this is not one (ngrok lists a few
+/// tunnels; cloudflared answers one host name).
+const MAX_AGENT_ANSWER: usize = 1024 * 1024;
+/// A reason quoted from an answer is cut to this many characters.
+const MAX_REASON: usize = 160;
+
+/// A flag of discovery that cannot be used: a usage error.
+#[derive(Debug, thiserror::Error)]
+pub enum TunnelError {
+    #[error("--public-url {url}: {why}")]
+    BadPublicUrl { url: String, why: String },
+    #[error("--ngrok-api {url}: {why}")]
+    BadNgrokApi { url: String, why: String },
+    #[error("--cloudflared-metrics {addr}: {why} (give HOST:PORT, e.g. 127.0.0.1:20241)")]
+    BadMetrics { addr: String, why: String },
+    #[error("--path {path}: {why}")]
+    BadPath { path: String, why: String },
+    #[error(
+        "no public https:// URL to register: pass --public-url https://…, or start `ngrok http \
+         {port}` (asked {ngrok_api}: {ngrok}), or start `cloudflared tunnel --url \
+         http://localhost:{port}` (asked {cloudflared_at}: {cloudflared})"
+    )]
+    NotFound {
+        port: u16,
+        ngrok_api: String,
+        ngrok: String,
+        cloudflared_at: String,
+        cloudflared: String,
+    },
+}
+
+/// Where to look for the public URL, checked.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    /// `--public-url`: an https origin.
+    public_url: Option<Uri>,
+    /// ngrok's `/api/tunnels`.
+    ngrok: Uri,
+    /// cloudflared's `/quicktunnel` on each metrics address, in order.
+    cloudflared: Vec<Uri>,
+    /// Whether `--cloudflared-metrics` named the address (for the error).
+    cloudflared_given: bool,
+}
+
+/// Where the public URL came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `--public-url`.
+    Given,
+    /// A tunnel of the ngrok agent whose API is at `api`.
+    Ngrok { api: String, tunnel: String },
+    /// The quick tunnel of the cloudflared whose metrics are at `metrics`.
+    Cloudflared { metrics: String },
+}
+
+impl Source {
+    /// One line for the banner. Agent-given names are escaped.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Given => "--public-url".to_owned(),
+            Self::Ngrok { api, tunnel } => format!(
+                "ngrok (tunnel {:?} of the agent at {api})",
+                escape_line(tunnel)
+            ),
+            // A quick tunnel's answer does not say which port it serves.
+            Self::Cloudflared { metrics } => format!(
+                "a cloudflared quick tunnel (metrics at {metrics}; it does not say its port: it \
+                 must be `--url http://localhost:PORT` of this listener)"
+            ),
+        }
+    }
+}
+
+/// The tunnel's public origin, and where it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// `https://host[:port]/`, nothing more.
+    pub origin: Uri,
+    pub source: Source,
+}
+
+impl PublicUrl {
+    /// The webhook URL: this origin and `path` (checked by
+    /// [`check_path`]), built from parts.
+    pub fn webhook_url(&self, path: &str) -> Result<Uri, TunnelError> {
+        url_at(&self.origin, path).map_err(|err| TunnelError::BadPath {
+            path: escape_line(path).into_owned(),
+            why: err.to_string(),
+        })
+    }
+}
+
+/// `--path`: origin-form, a path alone (no query, no fragment).
+pub fn check_path(path: &str) -> Result<(), TunnelError> {
+    let bad = |why: &str| TunnelError::BadPath {
+        path: escape_line(path).into_owned(),
+        why: why.to_owned(),
+    };
+    if !path.starts_with('/') {
+        return Err(bad("it must start with '/', e.g. /webhooks/danube"));
+    }
+    if path.contains(['?', '#']) {
+        return Err(bad("a path alone, without ? or #"));
+    }
+    let base = Uri::from_static("https://example.com/");
+    url_at(&base, path).map_err(|err| bad(&err.to_string()))?;
+    Ok(())
+}
+
+impl Discovery {
+    /// Check the flags: `--public-url` an https origin, `--ngrok-api` an
+    /// http(s) origin (or its `/api/tunnels`), `--cloudflared-metrics`
+    /// HOST:PORT.
+    pub fn new(
+        public_url: Option<&str>,
+        ngrok_api: Option<&str>,
+        cloudflared_metrics: Option<&str>,
+    ) -> Result<Self, TunnelError> {
+        let public_url = public_url.map(public_origin).transpose()?;
+        let ngrok = ngrok_tunnels_url(ngrok_api.unwrap_or(NGROK_API))?;
+        let cloudflared = match cloudflared_metrics {
+            Some(addr) => vec![quicktunnel_url(addr)?],
+            None => CLOUDFLARED_PORTS
+                .map(|port| quicktunnel_url(&format!("127.0.0.1:{port}")))
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(Self {
+            public_url,
+            ngrok,
+            cloudflared,
+            cloudflared_given: cloudflared_metrics.is_some(),
+        })
+    }
+
+    /// The public URL for a listener bound to `local`: `--public-url`, else
+    /// ngrok, else cloudflared.
+    pub async fn discover(
+        &self,
+        client: &Client,
+        local: SocketAddr,
+    ) -> Result<PublicUrl, TunnelError> {
+        if let Some(origin) = &self.public_url {
+            return Ok(PublicUrl {
+                origin: origin.clone(),
+                source: Source::Given,
+            });
+        }
+        let ngrok_api = origin_of(&self.ngrok);
+        let ngrok = match get_json::<NgrokTunnels>(client, &self.ngrok).await {
+            Ok(answer) => match pick_ngrok(&answer.tunnels, local) {
+                Ok((origin, tunnel)) => {
+                    return Ok(PublicUrl {
+                        origin,
+                        source: Source::Ngrok {
+                            api: ngrok_api,
+                            tunnel,
+                        },
+                    });
+                }
+                Err(why) => why,
+            },
+            Err(why) => why,
+        };
+        let mut cloudflared = Vec::new();
+        for url in &self.cloudflared {
+            match get_json::<QuickTunnel>(client, url).await {
+                Ok(answer) => match quick_tunnel_origin(&answer.hostname) {
+                    Ok(origin) => {
+                        return Ok(PublicUrl {
+                            origin,
+                            source: Source::Cloudflared {
+                                metrics: url
+                                    .authority()
+                                    .map(ToString::to_string)
+                                    .unwrap_or_default(),
+                            },
+                        });
+                    }
+                    Err(why) => cloudflared.push(why),
+                },
+                Err(why) => cloudflared.push(why),
+            }
+        }
+        cloudflared.dedup();
+        let cloudflared_at = if self.cloudflared_given {
+            self.cloudflared
+                .iter()
+                .map(origin_of)
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            format!(
+                "127.0.0.1:{}–{}",
+                CLOUDFLARED_PORTS.start(),
+                CLOUDFLARED_PORTS.end()
+            )
+        };
+        Err(TunnelError::NotFound {
+            port: local.port(),
+            ngrok_api,
+            ngrok,
+            cloudflared_at,
+            cloudflared: cloudflared.join("; "),
+        })
+    }
+}
+
+/// `--public-url`: https, a host, and no path beyond `/`.
+fn public_origin(url: &str) -> Result<Uri, TunnelError> {
+    let bad = |why: String| TunnelError::BadPublicUrl {
+        url: escape_line(url).into_owned(),
+        why,
+    };
+    let uri = check_url(url).map_err(|err| bad(err.to_string()))?;
+    if uri.scheme_str() != Some("https") {
+        return Err(bad(
+            "Danube posts only to https:// URLs; give the tunnel's https:// address".into(),
+        ));
+    }
+    if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
+        return Err(bad(
+            "give the tunnel's origin alone (e.g. https://abc.ngrok.app) and the path with --path"
+                .into(),
+        ));
+    }
+    url_at(&uri, "/").map_err(|err| bad(err.to_string()))
+}
+
+/// `--ngrok-api`: its origin, or its `/api/tunnels`; the request goes to
+/// `/api/tunnels` there.
+fn ngrok_tunnels_url(url: &str) -> Result<Uri, TunnelError> {
+    let bad = |why: String| TunnelError::BadNgrokApi {
+        url: escape_line(url).into_owned(),
+        why,
+    };
+    let uri = check_url(url).map_err(|err| bad(err.to_string()))?;
+    match uri
+        .path_and_query()
+        .map(hyper::http::uri::PathAndQuery::as_str)
+    {
+        None | Some("/" | "/api/tunnels" | "/api/tunnels/") => {}
+        Some(_) => {
+            return Err(bad(
+                "give the agent's address alone, e.g. http://127.0.0.1:4040".into(),
+            ));
+        }
+    }
+    url_at(&uri, "/api/tunnels").map_err(|err| bad(err.to_string()))
+}
+
+/// `--cloudflared-metrics HOST:PORT`: `http://HOST:PORT/quicktunnel`.
+fn quicktunnel_url(addr: &str) -> Result<Uri, TunnelError> {
+    let bad = |why: &str| TunnelError::BadMetrics {
+        addr: escape_line(addr).into_owned(),
+        why: why.to_owned(),
+    };
+    let authority: hyper::http::uri::Authority =
+        addr.parse().map_err(|_| bad("not a host and port"))?;
+    if authority.as_str().contains('@') || authority.host().is_empty() {
+        return Err(bad("not a host and port"));
+    }
+    if authority.port_u16().is_none() {
+        return Err(bad("no port"));
+    }
+    let base = Uri::builder()
+        .scheme("http")
+        .authority(authority)
+        .path_and_query("/")
+        .build()
+        .map_err(|_| bad("not a host and port"))?;
+    url_at(&base, "/quicktunnel").map_err(|err| bad(&err.to_string()))
+}
+
+/// `scheme://authority` of `uri`, for messages.
+fn origin_of(uri: &Uri) -> String {
+    format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().map(ToString::to_string).unwrap_or_default()
+    )
+}
+
+/// ngrok's `GET /api/tunnels`, the fields read.
+#[derive(Debug, Deserialize)]
+struct NgrokTunnels {
+    tunnels: Vec<NgrokTunnel>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct NgrokTunnel {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    public_url: String,
+    #[serde(default)]
+    proto: String,
+    #[serde(default)]
+    config: NgrokConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct NgrokConfig {
+    /// What the tunnel forwards to: `http://localhost:4000`,
+    /// `localhost:4000`, `4000`, `127.0.0.1:4000`, …
+    #[serde(default)]
+    addr: String,
+}
+
+/// cloudflared's `GET /quicktunnel`.
+#[derive(Debug, Deserialize)]
+struct QuickTunnel {
+    hostname: String,
+}
+
+/// The https tunnel of `tunnels` that forwards to the listener at `local`,
+/// or why there is none.
+fn pick_ngrok(tunnels: &[NgrokTunnel], local: SocketAddr) -> Result<(Uri, String), String> {
+    let mut seen = Vec::new();
+    for tunnel in tunnels {
+        let https = tunnel.proto == "https" || tunnel.public_url.starts_with("https://");
+        let to_us = forwards_to(&tunnel.config.addr, local);
+        if https && to_us {
+            match public_origin(&tunnel.public_url) {
+                Ok(origin) => return Ok((origin, tunnel.name.clone())),
+                Err(err) => seen.push(format!("{err}")),
+            }
+        } else {
+            seen.push(format!(
+                "{} → {}",
+                escape_line(&truncate(&tunnel.public_url, MAX_REASON)),
+                escape_line(&truncate(&tunnel.config.addr, MAX_REASON))
+            ));
+        }
+    }
+    if seen.is_empty() {
+        return Err("the agent runs no tunnel".to_owned());
+    }
+    Err(format!(
+        "no https tunnel to port {} among {}",
+        local.port(),
+        seen.join(", ")
+    ))
+}
+
+/// Whether ngrok's `addr` is this listener: plain http (the listener
+/// speaks no TLS), this port, and a host that reaches it (loopback,
+/// `localhost`, or the address it is bound to).
+fn forwards_to(addr: &str, local: SocketAddr) -> bool {
+    let rest = match addr.split_once("://") {
+        Some(("http", rest)) => rest,
+        Some(_) => return false,
+        None => addr,
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if let Ok(port) = authority.parse::<u16>() {
+        return port == local.port();
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => match port.parse::<u16>() {
+            Ok(port) => (host, port),
+            Err(_) => return false,
+        },
+        // No port: http's own.
+        _ => (authority, 80),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host_ok = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified() || ip == local.ip());
+    host_ok && port == local.port()
+}
+
+/// `https://HOSTNAME/` for cloudflared's answer, if it is a host name.
+fn quick_tunnel_origin(hostname: &str) -> Result<Uri, String> {
+    let valid = !hostname.is_empty()
+        && hostname.len() <= 253
+        && hostname
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !valid {
+        return Err(format!(
+            "its quick tunnel's hostname {:?} is not a host name",
+            escape_line(&truncate(hostname, MAX_REASON))
+        ));
+    }
+    Uri::builder()
+        .scheme("https")
+        .authority(hostname)
+        .path_and_query("/")
+        .build()
+        .map_err(|err| format!("its quick tunnel's hostname cannot be used: {err}"))
+}
+
+/// GET `uri` and read a 200's JSON within [`DISCOVERY_TIMEOUT`] and
+/// [`MAX_AGENT_ANSWER`]; anything else is a short reason.
+async fn get_json<T: serde::de::DeserializeOwned>(client: &Client, uri: &Uri) -> Result<T, String> {
+    let mut request = hyper::Request::get(uri.clone()).header("accept", "application/json");
+    if let Some(authority) = uri.authority() {
+        request = request.header("host", authority.as_str());
+    }
+    let request = request
+        .body(Full::new(Bytes::new()))
+        .map_err(|err| err.to_string())?;
+    let exchange = async {
+        let response = client.request(request).await.map_err(|err| {
+            if err.is_connect() {
+                "nothing answers there".to_owned()
+            } else {
+                format!("the request failed: {err}")
+            }
+        })?;
+        let status = response.status();
+        let body = Limited::new(response.into_body(), MAX_AGENT_ANSWER)
+            .collect()
+            .await
+            .map_err(|err| format!("reading its answer failed: {err}"))?
+            .to_bytes();
+        Ok::<_, String>((status, body))
+    };
+    let (status, body) = tokio::time::timeout(DISCOVERY_TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("no answer within {} s", DISCOVERY_TIMEOUT.as_secs()))??;
+    if status != hyper::StatusCode::OK {
+        return Err(format!("it answered {status}"));
+    }
+    serde_json::from_slice(&body).map_err(|err| {
+        format!(
+            "its answer is not what the agent sends ({:?} error at line {} column {})",
+            err.classify(),
+            err.line(),
+            err.column()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tunnel(name: &str, public_url: &str, proto: &str, addr: &str) -> NgrokTunnel {
+        NgrokTunnel {
+            name: name.into(),
+            public_url: public_url.into(),
+            proto: proto.into(),
+            config: NgrokConfig { addr: addr.into() },
+        }
+    }
+
+    #[test]
+    fn the_ngrok_addr_names_this_listener_in_any_of_its_forms() {
+        let local: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let table = [
+            ("http://localhost:4000", true),
+            ("localhost:4000", true),
+            ("4000", true),
+            ("127.0.0.1:4000", true),
+            ("http://127.0.0.1:4000/", true),
+            ("http://[::1]:4000", true),
+            ("http://0.0.0.0:4000", true),
+            ("http://LOCALHOST:4000", true),
+            ("http://localhost:3000", false),
+            ("3000", false),
+            ("https://localhost:4000", false),
+            ("tcp://localhost:4000", false),
+            ("http://192.168.1.9:4000", false),
+            ("http://example.com:4000", false),
+            ("http://localhost", false),
+            ("", false),
+            ("localhost:99999", false),
+        ];
+        for (addr, want) in table {
+            assert_eq!(forwards_to(addr, local), want, "{addr}");
+        }
+        let lan: SocketAddr = "192.168.1.9:80".parse().unwrap();
+        assert!(forwards_to("http://192.168.1.9", lan));
+    }
+
+    #[test]
+    fn ngrok_the_https_tunnel_to_this_port_is_picked() {
+        let local: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let tunnels = [
+            tunnel(
+                "other",
+                "https://other.ngrok.app",
+                "https",
+                "http://localhost:3000",
+            ),
+            tunnel(
+                "plain",
+                "http://abc.ngrok.app",
+                "http",
+                "http://localhost:4000",
+            ),
+            tunnel("ours", "https://abc.ngrok.app", "https", "localhost:4000"),
+        ];
+        let (origin, name) = pick_ngrok(&tunnels, local).unwrap();
+        assert_eq!(origin.to_string(), "https://abc.ngrok.app/");
+        assert_eq!(name, "ours");
+
+        let why = pick_ngrok(&tunnels[..2], local).unwrap_err();
+        assert!(why.contains("no https tunnel to port 4000"), "{why}");
+        assert!(
+            why.contains("http://abc.ngrok.app → http://localhost:4000"),
+            "{why}"
+        );
+        assert_eq!(
+            pick_ngrok(&[], local).unwrap_err(),
+            "the agent runs no tunnel"
+        );
+        // A public_url that is not an https origin is never used.
+        let odd = [tunnel("odd", "https://u@evil.example", "https", "4000")];
+        assert!(pick_ngrok(&odd, local).is_err());
+    }
+
+    #[test]
+    fn a_quick_tunnels_hostname_is_a_host_name_or_nothing() {
+        assert_eq!(
+            quick_tunnel_origin("tall-river-1234.trycloudflare.com")
+                .unwrap()
+                .to_string(),
+            "https://tall-river-1234.trycloudflare.com/"
+        );
+        for bad in ["", "evil.com/x", "a@b.com", "host:80", "a b", "\u{1b}[2J"] {
+            let why = quick_tunnel_origin(bad).unwrap_err();
+            assert!(!why.contains('\u{1b}'), "{why}");
+        }
+    }
+
+    #[test]
+    fn the_flags_are_checked() {
+        let ok = Discovery::new(Some("https://abc.ngrok.app"), None, None).unwrap();
+        assert_eq!(ok.public_url.unwrap().to_string(), "https://abc.ngrok.app/");
+        assert_eq!(ok.ngrok.to_string(), "http://127.0.0.1:4040/api/tunnels");
+        assert_eq!(ok.cloudflared.len(), 5);
+        assert_eq!(
+            ok.cloudflared[0].to_string(),
+            "http://127.0.0.1:20241/quicktunnel"
+        );
+        for (public, why) in [
+            ("http://abc.ngrok.app", "https://"),
+            ("https://abc.ngrok.app/webhooks", "--path"),
+            ("abc.ngrok.app", "http:// or https://"),
+            ("https://user@abc.ngrok.app", "user name"),
+        ] {
+            let err = Discovery::new(Some(public), None, None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{public}: {err}");
+        }
+        let given = Discovery::new(
+            None,
+            Some("http://10.0.0.2:4041/api/tunnels"),
+            Some("[::1]:20300"),
+        )
+        .unwrap();
+        assert_eq!(given.ngrok.to_string(), "http://10.0.0.2:4041/api/tunnels");
+        assert_eq!(given.cloudflared.len(), 1);
+        assert_eq!(
+            given.cloudflared[0].to_string(),
+            "http://[::1]:20300/quicktunnel"
+        );
+        assert!(Discovery::new(None, Some("http://127.0.0.1:4040/x"), None).is_err());
+        for metrics in [
+            "127.0.0.1",
+            "a@127.0.0.1:1",
+            "127.0.0.1:1/x",
+            "http://127.0.0.1:1",
+            "",
+        ] {
+            let err = Discovery::new(None, None, Some(metrics))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("--cloudflared-metrics"), "{metrics}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_path_is_a_path() {
+        let public = PublicUrl {
+            origin: Uri::from_static("https://abc.ngrok.app/"),
+            source: Source::Given,
+        };
+        assert_eq!(
+            public.webhook_url(DEFAULT_PATH).unwrap().to_string(),
+            "https://abc.ngrok.app/webhooks/danube"
+        );
+        assert!(check_path(DEFAULT_PATH).is_ok());
+        assert!(check_path("/").is_ok());
+        for bad in ["webhooks", "/a?b=1", "/a#b", "@evil.com/x", "/a b"] {
+            assert!(check_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A loopback server that answers every connection with `status` and
+    /// `body`, or holds it unanswered when `status` is 0.
+    fn agent(status: u16, body: &'static str) -> SocketAddr {
+        use std::io::{Read as _, Write as _};
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for mut stream in socket.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                if status == 0 {
+                    held.push(stream);
+                    continue;
+                }
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        addr
+    }
+
+    fn closed_port() -> SocketAddr {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn discovery_falls_through_and_names_every_reason() {
+        let client = crate::http::Trust::default().client();
+        let local: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let ngrok = agent(
+            200,
+            r#"{"tunnels":[{"name":"web","public_url":"https://web.ngrok.app","proto":"https","config":{"addr":"http://localhost:3000"}}]}"#,
+        );
+        let bad_cloudflared = agent(200, r#"{"hostname":"not a host"}"#);
+        let slow = agent(0, "");
+        let discovery = Discovery::new(
+            None,
+            Some(&format!("http://{ngrok}")),
+            Some(&bad_cloudflared.to_string()),
+        )
+        .unwrap();
+        let err = discovery
+            .discover(&client, local)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--public-url"), "{err}");
+        assert!(err.contains("ngrok http 4000"), "{err}");
+        assert!(
+            err.contains("cloudflared tunnel --url http://localhost:4000"),
+            "{err}"
+        );
+        assert!(err.contains("no https tunnel to port 4000"), "{err}");
+        assert!(err.contains("is not a host name"), "{err}");
+
+        let started = std::time::Instant::now();
+        let discovery = Discovery::new(
+            None,
+            Some(&format!("http://{slow}")),
+            Some(&closed_port().to_string()),
+        )
+        .unwrap();
+        let err = discovery
+            .discover(&client, local)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no answer within 2 s"), "{err}");
+        assert!(err.contains("nothing answers there"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+
+        let cloudflared = agent(200, r#"{"hostname":"tall-river-1234.trycloudflare.com"}"#);
+        let not_json = agent(200, "<html>");
+        let discovery = Discovery::new(
+            None,
+            Some(&format!("http://{not_json}")),
+            Some(&cloudflared.to_string()),
+        )
+        .unwrap();
+        let found = discovery.discover(&client, local).await.unwrap();
+        assert_eq!(
+            found.origin.to_string(),
+            "https://tall-river-1234.trycloudflare.com/"
+        );
+        assert_eq!(
+            found.source,
+            Source::Cloudflared {
+                metrics: cloudflared.to_string()
+            }
+        );
+    }
+}

@@ -350,7 +350,7 @@ async fn register_webhook(
     eprintln!(
         "danube-hooks: registering {url} (public URL from {}) with Danube at {}…",
         public.source.describe(),
-        register::api_key(&api)
+        api.origin()
     );
     // Not cancelled by a signal: a create or update cut off half-way
     // would leave a webhook we could not pause. The API's timeouts bound it.

@@ -74,7 +74,7 @@ fn create(args: &WebhooksCreateArgs) -> anyhow::Result<Outcome> {
     let created = block_on(api.create_webhook(&change))??;
     // Saved before anything is printed, but the secret is printed whatever
     // came of it: Danube will never show it again.
-    let kept = args.save.then(|| save_created(args.api.url(), &created));
+    let kept = args.save.then(|| save_created(&api.origin(), &created));
     let shown = kept.as_ref().and_then(|kept| kept.as_ref().ok());
     if args.json {
         print_json(&created);
@@ -130,7 +130,7 @@ fn update(args: &WebhooksUpdateArgs) -> anyhow::Result<Outcome> {
             fields_text(&webhook)
         );
     }
-    resave_updated(args.api.url(), id, &webhook).context(
+    resave_updated(&api.origin(), id, &webhook).context(
         "the webhook was updated in Danube, but its saved copy in webhooks.json could not be \
          brought in step",
     )?;
@@ -158,10 +158,10 @@ fn delete(args: &WebhooksDeleteArgs) -> anyhow::Result<Outcome> {
     let dir = credentials::config_dir()?;
     let all = saved_webhooks::load(&dir)
         .context("the webhook was deleted in Danube, but webhooks.json could not be read")?;
-    let saved = saved_webhooks::find(&all, args.api.url(), id).cloned();
+    let saved = saved_webhooks::find(&all, &api.origin(), id).cloned();
     match &saved {
         Some(saved) => {
-            saved_webhooks::remove(&dir, args.api.url(), id).context(
+            saved_webhooks::remove(&dir, &api.origin(), id).context(
                 "the webhook was deleted in Danube, but its saved secret could not be removed \
                  from webhooks.json",
             )?;

@@ -355,6 +355,19 @@ impl Api {
         &self.base
     }
 
+    /// The origin as text, `scheme://authority`: what saved webhooks are
+    /// kept under, so one API's webhooks are never taken for another's.
+    pub fn origin(&self) -> String {
+        format!(
+            "{}://{}",
+            self.base.scheme_str().unwrap_or("https"),
+            self.base
+                .authority()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        )
+    }
+
     /// Start the device flow (no credential needed).
     pub async fn device_code(&self, client_name: &str) -> Result<DeviceCode, ApiError> {
         let body = serde_json::json!({ "client_name": client_name });

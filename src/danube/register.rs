@@ -39,18 +39,22 @@ pub enum RegisterError {
     )]
     Foreign { id: String, url: String },
     #[error(
-        "Danube did not answer the create within {secs} s, but it made webhook {id} for {url}: \
+        "Danube did not answer the create within {within}, but it made webhook {id} for {url}: \
          its secret was only in the lost answer, so it cannot be used. Delete it \
          (`danube-hooks webhooks delete {id}`) and run again"
     )]
-    CreateLost { id: String, url: String, secs: u64 },
+    CreateLost {
+        id: String,
+        url: String,
+        within: String,
+    },
     #[error(
-        "Danube did not answer the create within {secs} s{listed}; run again (a webhook for {url} \
+        "Danube did not answer the create within {within}{listed}; run again (a webhook for {url} \
          made meanwhile will be named then, never doubled)"
     )]
     CreateUnanswered {
         url: String,
-        secs: u64,
+        within: String,
         /// What listing afterwards found (or why it failed).
         listed: String,
     },
@@ -207,18 +211,6 @@ fn decide(
     }
 }
 
-/// The API's origin, as webhooks are saved under it: `scheme://authority`.
-pub fn api_key(api: &Api) -> String {
-    let base = api.base();
-    format!(
-        "{}://{}",
-        base.scheme_str().unwrap_or("https"),
-        base.authority()
-            .map(ToString::to_string)
-            .unwrap_or_default()
-    )
-}
-
 /// Reuse, adopt or create the webhook for `target`, with the saved
 /// webhooks in `dir`.
 pub async fn register(
@@ -226,7 +218,7 @@ pub async fn register(
     dir: &Path,
     target: &Target,
 ) -> Result<Registration, RegisterError> {
-    let api_url = api_key(api);
+    let api_url = api.origin();
     let listed = api.list_webhooks().await?;
     let saved = saved_webhooks::load(dir)?;
     let (plan, gone) = decide(&saved, &api_url, &listed, &target.url);
@@ -300,14 +292,14 @@ async fn create(api: &Api, dir: &Path, target: &Target) -> Result<Registration, 
     };
     let created = match api.create_webhook(&change).await {
         Ok(created) => created,
-        Err(ApiError::CreateTimeout { secs, .. }) => {
-            return Err(after_timeout(api, target, secs).await);
+        Err(ApiError::CreateTimeout { within, .. }) => {
+            return Err(after_timeout(api, target, within).await);
         }
         Err(err) => return Err(err.into()),
     };
     let webhook = SavedWebhook {
         id: created.webhook.id.clone(),
-        api_url: api_key(api),
+        api_url: api.origin(),
         url: created.webhook.url.clone(),
         events: created.webhook.events.clone(),
         secret: created.secret,
@@ -340,24 +332,24 @@ async fn create(api: &Api, dir: &Path, target: &Target) -> Result<Registration, 
 }
 
 /// After a create that timed out: did Danube make it? Never create again.
-async fn after_timeout(api: &Api, target: &Target, secs: u64) -> RegisterError {
+async fn after_timeout(api: &Api, target: &Target, within: String) -> RegisterError {
     let url = escape_line(&target.url).into_owned();
     match api.list_webhooks().await {
         Ok(listed) => match listed.iter().find(|w| w.url == target.url) {
             Some(made) => RegisterError::CreateLost {
                 id: escape_line(&made.id).into_owned(),
                 url,
-                secs,
+                within,
             },
             None => RegisterError::CreateUnanswered {
                 url,
-                secs,
+                within,
                 listed: ", and Danube lists no webhook for this URL since".to_owned(),
             },
         },
         Err(err) => RegisterError::CreateUnanswered {
             url,
-            secs,
+            within,
             listed: format!(", and listing its webhooks afterwards failed too ({err})"),
         },
     }

@@ -4,4 +4,5 @@
 
 pub mod api;
 pub mod credentials;
+pub mod reconcile;
 pub mod saved_webhooks;

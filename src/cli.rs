@@ -82,6 +82,9 @@ pub enum Command {
     /// Danube's webhooks, as its SDKs have them.
     #[command(subcommand, after_help = examples::WEBHOOKS)]
     Webhooks(WebhooksCommand),
+    /// Danube's delivery log for a webhook, beside what reached the listener, and what does not add up.
+    #[command(after_help = examples::DELIVERIES)]
+    Deliveries(DeliveriesArgs),
     /// Print a shell completion script on stdout.
     #[command(after_help = examples::COMPLETIONS)]
     Completions(CompletionsArgs),
@@ -636,6 +639,24 @@ pub struct WebhooksListArgs {
     /// Danube's JSON array instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    /// The webhook whose deliveries to show [default: the one `listen --register` made for this
+    /// API, else the only one saved by `webhooks create --save`].
+    #[arg(value_name = "WEBHOOK_ID")]
+    pub webhook_id: Option<String>,
+    /// How many of Danube's newest deliveries to read, 1 to 100.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::danube::api::MAX_DELIVERIES)))]
+    pub limit: u32,
+    /// One JSON object per row and line: danube, local, findings.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
     #[command(flatten)]
     pub api: ApiArgs,
 }

@@ -14,7 +14,8 @@
 //! - [`danube`]: Danube's side (SPEC §11): `danube::api`, the REST client
 //!   (base URL, credential headers, retries, both error shapes as one line
 //!   that says what to do; credentials only ever shown as a prefix), and
-//!   `danube::credentials`, the key `login` keeps (0700 folder, 0600 file).
+//!   `danube::credentials`, the key `login` keeps (0700 folder, 0600 file);
+//!   `danube::reconcile`, Danube's delivery log joined with the store (pure).
 //! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s client.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
 //!   path; `server::connections` tracks each connection's state so idle and
@@ -71,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Login(args) => commands::login::login(&args),
         Command::Logout(args) => commands::login::logout(&args),
         Command::Webhooks(command) => commands::webhooks::run(&command),
+        Command::Deliveries(args) => commands::deliveries::run(&args),
         Command::Completions(args) => commands::completions::run(&args),
         Command::Man(args) => commands::man::run(&args),
     }

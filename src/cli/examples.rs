@@ -116,6 +116,15 @@ Examples:
   # Danube's JSON: the ids of the paused ones
   danube-hooks webhooks list --json | jq -r '.[] | select(.is_active | not) | .id'";
 
+pub const DELIVERIES: &str = "\
+Examples:
+  # What Danube says happened to the registered webhook's last 20 deliveries
+  danube-hooks deliveries
+  # A given webhook, its last 100, one JSON object per row: only the rows with findings
+  danube-hooks deliveries wh_8f3a --limit 100 --json | jq -c 'select(.findings != [])'
+  # Against another store
+  danube-hooks deliveries wh_8f3a --store ./deliveries.jsonl";
+
 pub const COMPLETIONS: &str = "\
 Examples:
   danube-hooks completions bash > ~/.local/share/bash-completion/completions/danube-hooks

@@ -455,6 +455,14 @@ pub struct ListenArgs {
     /// Time a client has to send a body.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub body_timeout: Duration,
+    /// Show Danube's side in the dashboard: poll this webhook's delivery log every 5 s (and on
+    /// D) with the key of `login` or DANUBE_API_KEY, and mark each delivery with what Danube
+    /// recorded.
+    #[arg(long, value_name = "ID")]
+    pub webhook: Option<String>,
+    /// Danube's API, for --webhook (https://, or http:// to this machine) [default: https://api.danubeai.com].
+    #[arg(long, value_name = "URL", env = "DANUBE_API_URL")]
+    pub api_url: Option<String>,
     /// Headless: one human line per delivery on stdout.
     #[arg(long)]
     pub no_tui: bool,

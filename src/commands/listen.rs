@@ -44,6 +44,10 @@ pub struct ListenPlan {
     pub store: StoreConfig,
     pub intake: IntakeConfig,
     pub output: Output,
+    /// Danube's API, when a webhook's side is to be shown.
+    pub danube_api: Option<crate::danube::api::Api>,
+    /// The webhook whose delivery log the dashboard polls (`--webhook`).
+    pub webhook: Option<String>,
 }
 
 /// Where deliveries are shown.
@@ -114,6 +118,18 @@ impl ListenPlan {
             max_body_memory: args.max_body_memory,
             ..Limits::default()
         };
+        let danube_api = args
+            .webhook
+            .as_ref()
+            .map(|_| {
+                let url = args
+                    .api_url
+                    .as_deref()
+                    .unwrap_or(crate::danube::api::DEFAULT_API_URL);
+                crate::commands::danube_api_trusting(url, &trust)
+                    .map_err(|err| UsageError::new(format!("--webhook: {err:#}")))
+            })
+            .transpose()?;
         Ok(Self {
             address: SocketAddr::new(args.host, args.port),
             intake: IntakeConfig {
@@ -135,6 +151,8 @@ impl ListenPlan {
                 keep: args.store_keep,
             },
             output: Output::choose(args.json, args.no_tui, std::io::stdout().is_terminal()),
+            danube_api,
+            webhook: args.webhook.clone(),
         })
     }
 }
@@ -249,6 +267,9 @@ async fn serve(plan: ListenPlan) -> anyhow::Result<()> {
                 ),
                 shutdown: shutdown.clone(),
                 warnings: start_warnings(&plan, &report),
+                danube: plan.danube_api.clone().and_then(|api| {
+                    crate::danube::poller::spawn(api, plan.webhook.clone(), shutdown.clone())
+                }),
             })
             .await;
             // Whatever ended the dashboard (q, a signal, an error) ends
@@ -313,6 +334,13 @@ fn setup_warnings(plan: &ListenPlan) -> Vec<String> {
              record gets a file of its own, so the store can take up to --store-keep + 1 of \
              those; raise --store-max or lower --max-body",
             plan.store.max_bytes, largest_record
+        ));
+    }
+    if let (Some(webhook), Output::Headless(_)) = (&plan.webhook, plan.output) {
+        warnings.push(format!(
+            "--webhook {}: Danube's side shows in the dashboard only; headless, ask with              `danube-hooks deliveries {}`",
+            escape_line(webhook),
+            escape_line(webhook)
         ));
     }
     warnings

@@ -46,11 +46,20 @@ pub fn unix_now() -> i64 {
 /// flags, with the credential of `DANUBE_API_KEY`, `DANUBE_API_TOKEN` or
 /// `login` (SPEC §11); no credential at all is told when a call needs one.
 pub fn danube_api(args: &crate::cli::ApiArgs) -> anyhow::Result<crate::danube::api::Api> {
+    let trust = trust(&args.tls)?;
+    danube_api_trusting(args.url(), &trust)
+}
+
+/// [`danube_api`] at `url` under a trust already made (`listen`'s, whose
+/// `--insecure` warning is said once, with its others).
+pub fn danube_api_trusting(
+    url: &str,
+    trust: &crate::http::Trust,
+) -> anyhow::Result<crate::danube::api::Api> {
     use crate::danube::{api, credentials};
     let saved = credentials::load(&credentials::config_dir()?)?;
     let credential = api::Credential::resolve(|name| std::env::var(name).ok(), saved.as_ref());
-    let trust = trust(&args.tls)?;
-    Ok(api::Api::new(args.url(), &trust, credential)?)
+    Ok(api::Api::new(url, trust, credential)?)
 }
 
 /// Rows of cells (each already escaped onto one line) as columns two

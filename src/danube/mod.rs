@@ -4,5 +4,6 @@
 
 pub mod api;
 pub mod credentials;
+pub mod poller;
 pub mod reconcile;
 pub mod saved_webhooks;

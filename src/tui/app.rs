@@ -531,7 +531,7 @@ impl App {
                 side.asked = false;
                 self.set_status(
                     StatusKind::Error,
-                    format!("Danube: {error} · polling goes on (D polls now)"),
+                    format!("Danube (still polling; D polls now): {error}"),
                 );
             }
             Ok(log) => {
@@ -557,7 +557,7 @@ impl App {
                 } else if self
                     .status
                     .as_ref()
-                    .is_some_and(|status| status.text.starts_with("Danube: "))
+                    .is_some_and(|status| status.text.starts_with("Danube"))
                 {
                     // The error of an earlier poll is over.
                     self.status = None;

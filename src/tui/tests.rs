@@ -862,7 +862,7 @@ fn danube_errors_go_to_the_status_line_and_d_polls() {
     )));
     let status = app.status().unwrap();
     assert_eq!(status.kind, StatusKind::Error);
-    assert!(status.text.contains("401") && status.text.contains("polling goes on"));
+    assert!(status.text.contains("401") && status.text.contains("still polling"));
     // The next answer that is a log ends the error.
     app.apply_danube(&danube_poll(Ok(vec![])));
     assert_eq!(app.status(), None);

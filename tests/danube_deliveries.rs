@@ -485,3 +485,37 @@ fn limit_is_1_to_100_and_a_missing_store_is_a_warning() {
         stdout(&output)
     );
 }
+
+#[test]
+fn a_log_without_times_still_matches_the_newest_records() {
+    let danube = FakeDanube::start();
+    let (webhook, secret) = danube.add_webhook(
+        "https://abc.ngrok.app/webhooks/danube",
+        &["workflow.completed"],
+    );
+    let dir = TempDir::new("deliveries-untimed");
+    let store = dir.join("deliveries.jsonl");
+    let listener = Listener::start(&[
+        "--json",
+        "--store",
+        store.to_str().unwrap(),
+        "--secret",
+        &secret,
+    ]);
+    let payload =
+        json!({"event": "workflow.completed", "timestamp": "not a time", "data": {"n": 1}});
+    send(&listener, &secret, &body_of(&payload));
+    let mut untimed = record("dlv_1", &webhook, &payload, "success", 1, Some(200), "");
+    untimed["created_at"] = Value::Null;
+    danube.set_deliveries(&webhook, vec![untimed]);
+    let output = deliveries(
+        &danube,
+        &dir.0,
+        &[&webhook, "--json", "--store", store.to_str().unwrap()],
+    );
+    assert_exit(&output, 0);
+    let rows = json_rows(&output);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(statuses(&rows[0]), [json!(200)]);
+    assert!(kinds(&rows[0]).is_empty(), "{rows:#?}");
+}

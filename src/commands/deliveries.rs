@@ -25,6 +25,8 @@ use crate::store::{self, StoreError};
 /// which can be a little after it arrived (a slow body): reading backwards
 /// stops only once records are this much older than the window.
 const ARRIVAL_SLACK_S: i64 = 120;
+/// Records read when Danube's log gives no time to bound the window by.
+const UNTIMED_RECORDS: usize = 1000;
 
 pub fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     let api = crate::commands::danube_api(&args.api)?;
@@ -37,9 +39,10 @@ pub fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     let log = crate::commands::runtime()?.block_on(api.list_deliveries(&webhook_id, args.limit))?;
     let log_cut = log.len() >= usize::try_from(args.limit).unwrap_or(usize::MAX);
     let store_path = args.store.path()?;
-    let local = match reconcile::window_start(&log) {
-        Some(start) => read_window(&store_path, start)?,
-        None => Vec::new(),
+    let local = if log.is_empty() {
+        Vec::new()
+    } else {
+        read_window(&store_path, reconcile::window_start(&log))?
     };
     let rows = reconcile::reconcile(log, local, log_cut);
     let out = if args.json {
@@ -84,18 +87,25 @@ fn default_webhook(
 }
 
 /// The store's records received since `start`, read backwards from the
-/// end, one at a time, each kept only as its summary and payload digest.
-/// No store yet is no record, said on stderr.
-fn read_window(path: &Path, start: DateTime<Utc>) -> anyhow::Result<Vec<LocalRecord>> {
-    let stop = start - TimeDelta::seconds(ARRIVAL_SLACK_S);
+/// end, one at a time, each kept only as its summary and payload digest;
+/// without a `start` (Danube's log has no time we can read), the newest
+/// [`UNTIMED_RECORDS`]. No store yet is no record, said on stderr.
+fn read_window(path: &Path, start: Option<DateTime<Utc>>) -> anyhow::Result<Vec<LocalRecord>> {
+    let stop = start.map(|start| start - TimeDelta::seconds(ARRIVAL_SLACK_S));
     let mut local = Vec::new();
     let read = store::each_backward::<Delivery>(path, |entry| match entry {
-        store::Entry::Record(delivery) if delivery.received_at < stop => ControlFlow::Break(()),
+        store::Entry::Record(delivery) if stop.is_some_and(|stop| delivery.received_at < stop) => {
+            ControlFlow::Break(())
+        }
         store::Entry::Record(delivery) => {
-            if delivery.received_at >= start {
+            if start.is_none_or(|start| delivery.received_at >= start) {
                 local.push(LocalRecord::of(&delivery));
             }
-            ControlFlow::Continue(())
+            if start.is_none() && local.len() >= UNTIMED_RECORDS {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         }
         store::Entry::Skipped(skipped) => {
             eprintln!("danube-hooks: warning: skipped {skipped}");

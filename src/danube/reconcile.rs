@@ -264,12 +264,18 @@ pub struct Row {
 }
 
 /// When local requests start to be judged against `danube`: its oldest
-/// `created_at` less [`WINDOW_MARGIN_S`]. `None` when no record has a
+/// `created_at` (or, for a record without one, its envelope's
+/// `timestamp`) less [`WINDOW_MARGIN_S`]. `None` when no record has a
 /// readable time (then nothing is called unknown).
 pub fn window_start(danube: &[DeliveryRecord]) -> Option<DateTime<Utc>> {
     danube
         .iter()
-        .filter_map(|d| d.created_at.as_deref().and_then(parse_time))
+        .filter_map(|d| {
+            d.created_at
+                .as_deref()
+                .and_then(parse_time)
+                .or_else(|| d.payload.get("timestamp")?.as_str().and_then(parse_time))
+        })
         .min()
         .map(|oldest| oldest - TimeDelta::seconds(WINDOW_MARGIN_S))
 }
@@ -817,7 +823,7 @@ mod tests {
     fn no_window_without_a_time_and_unread_bodies_are_never_judged() {
         let mut record = danube(
             "dlv_1",
-            envelope("workflow.completed", T0, 1),
+            json!({"event": "workflow.completed", "timestamp": "at noon", "data": {}}),
             "success",
             1,
             Some(200),
@@ -865,6 +871,19 @@ mod tests {
         assert_eq!(kinds(&rows[1]), [FindingKind::NeverArrived]);
         assert!(rows[1].findings[0].detail.contains("not an event envelope"));
         assert_eq!(rows[2].danube, None);
+    }
+
+    #[test]
+    fn the_window_falls_back_on_the_envelopes_timestamp() {
+        let mut record = danube(
+            "dlv_1",
+            envelope("workflow.completed", "2026-11-30T15:00:00.000000Z", 1),
+            "success",
+            1,
+            Some(200),
+        );
+        record.created_at = None;
+        assert_eq!(window_start(&[record]), parse_time("2026-11-30T14:59:00Z"));
     }
 
     #[test]

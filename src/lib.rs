@@ -15,7 +15,8 @@
 //!   (base URL, credential headers, retries, both error shapes as one line
 //!   that says what to do; credentials only ever shown as a prefix), and
 //!   `danube::credentials`, the key `login` keeps (0700 folder, 0600 file);
-//!   `danube::reconcile`, Danube's delivery log joined with the store (pure).
+//!   `danube::reconcile`, Danube's delivery log joined with the store (pure);
+//!   `danube::poller`, the dashboard's poll of that log (newest answer only).
 //! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s client.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
 //!   path; `server::connections` tracks each connection's state so idle and

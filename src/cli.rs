@@ -83,6 +83,9 @@ pub enum Command {
     /// Danube's webhooks, as its SDKs have them.
     #[command(subcommand, after_help = examples::WEBHOOKS)]
     Webhooks(WebhooksCommand),
+    /// Danube's delivery log for a webhook, beside what reached the listener, and what does not add up.
+    #[command(after_help = examples::DELIVERIES)]
+    Deliveries(DeliveriesArgs),
     /// Print a shell completion script on stdout.
     #[command(after_help = examples::COMPLETIONS)]
     Completions(CompletionsArgs),
@@ -463,9 +466,10 @@ pub struct ListenArgs {
     pub register: RegisterArgs,
 }
 
-/// `listen --register`: the webhook in Danube, made or reused for the tunnel.
+/// `listen --register` and `--webhook`: the webhook in Danube, made or
+/// reused for the tunnel, and Danube's side of it in the dashboard.
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Danube webhook (--register)")]
+#[command(next_help_heading = "Danube webhook (--register, --webhook)")]
 pub struct RegisterArgs {
     /// Create (or reuse) a Danube webhook for the tunnel's public URL and verify with its secret; paused on exit.
     #[arg(long)]
@@ -491,7 +495,12 @@ pub struct RegisterArgs {
     /// Delete the webhook on exit (and forget its secret) instead of pausing it.
     #[arg(long, requires = "register")]
     pub unregister: bool,
-    /// Danube's API (https://, or http:// to this machine) [default: https://api.danubeai.com].
+    /// Show Danube's side in the dashboard: poll this webhook's delivery log every 5 s (and on
+    /// D) with the key of `login` or DANUBE_API_KEY, and mark each delivery with what Danube
+    /// recorded. With --register, the registered webhook is shown without it.
+    #[arg(long, value_name = "ID", conflicts_with = "register")]
+    pub webhook: Option<String>,
+    /// Danube's API, for --register and --webhook (https://, or http:// to this machine) [default: https://api.danubeai.com].
     #[arg(long, value_name = "URL", env = "DANUBE_API_URL")]
     pub api_url: Option<String>,
     /// How long one request to Danube's API may take.
@@ -759,6 +768,24 @@ pub struct WebhooksDeleteArgs {
     /// The webhook's id (see `webhooks list`).
     #[arg(value_name = "ID")]
     pub id: String,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    /// The webhook whose deliveries to show [default: the one `listen --register` made for this
+    /// API, else the only one saved by `webhooks create --save`].
+    #[arg(value_name = "WEBHOOK_ID")]
+    pub webhook_id: Option<String>,
+    /// How many of Danube's newest deliveries to read, 1 to 100.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::danube::api::MAX_DELIVERIES)))]
+    pub limit: u32,
+    /// One JSON object per row and line: danube, local, findings.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
     #[command(flatten)]
     pub api: ApiArgs,
 }

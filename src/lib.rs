@@ -17,8 +17,10 @@
 //!   `danube::credentials`, the key `login` keeps (0700 folder, 0600 file),
 //!   `danube::saved_webhooks`, the secrets Danube showed once,
 //!   `danube::tunnel`, the tunnel's public URL (ngrok's agent API,
-//!   cloudflared's quick tunnel), and `danube::register`, `listen
-//!   --register`'s webhook: reused or created, paused on exit.
+//!   cloudflared's quick tunnel), `danube::register`, `listen
+//!   --register`'s webhook: reused or created, paused on exit;
+//!   `danube::reconcile`, Danube's delivery log joined with the store (pure);
+//!   `danube::poller`, the dashboard's poll of that log (newest answer only).
 //! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s client.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
 //!   path; `server::connections` tracks each connection's state so idle and
@@ -77,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Login(args) => commands::login::login(&args),
         Command::Logout(args) => commands::login::logout(&args),
         Command::Webhooks(command) => commands::webhooks::run(&command),
+        Command::Deliveries(args) => commands::deliveries::run(&args),
         Command::Completions(args) => commands::completions::run(&args),
         Command::Man(args) => commands::man::run(&args),
     }

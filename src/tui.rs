@@ -93,6 +93,8 @@ pub struct Setup {
     pub warnings: Vec<String>,
     /// `--register`'s webhook: id, URL, fingerprint, what happens on exit.
     pub danube_webhook: Option<String>,
+    /// Danube's delivery log, polled, when a webhook is known.
+    pub danube: Option<crate::danube::poller::Handle>,
 }
 
 /// Run the dashboard until `q`, Ctrl-C or `shutdown`; sync the store, give
@@ -113,6 +115,9 @@ pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         history_bytes: app::HISTORY_BYTES,
     };
     let mut app = App::new(config, setup.policy.clone());
+    if let Some(danube) = &setup.danube {
+        app.watch_danube(danube.webhook_id.clone());
+    }
     if !setup.warnings.is_empty() {
         app.set_status(StatusKind::Error, setup.warnings.join(" · "));
     }
@@ -126,6 +131,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         curl_base: setup.listen_url,
         log,
         panics_seen: 0,
+        danube: setup.danube,
     };
     let result = looping
         .run(&mut guard.terminal, &mut app, &setup.shutdown)
@@ -160,6 +166,10 @@ enum Event {
         mode: ReplayMode,
         result: Result<String, String>,
     },
+    /// A new answer from Danube's API, taken at the next frame.
+    DanubePolled,
+    /// The poller has stopped (shutdown).
+    DanubeGone,
     /// A body out of memory, read back from the store.
     ReadBack {
         id: u64,
@@ -182,11 +192,19 @@ struct Loop {
     curl_base: String,
     log: LogFile,
     panics_seen: usize,
+    danube: Option<crate::danube::poller::Handle>,
 }
 
 type Term = Terminal<CrosstermBackend<Stdout>>;
 
 impl Loop {
+    /// `D`: ask Danube now rather than at the next 5 s.
+    fn poll_danube(&self) {
+        if let Some(danube) = &self.danube {
+            danube.poll_now();
+        }
+    }
+
     async fn run(
         &mut self,
         terminal: &mut Term,
@@ -202,11 +220,20 @@ impl Loop {
         // One read at a time (the App asks once per selection), so at most
         // one body is in this channel.
         let (read_back_tx, mut read_back_rx) = mpsc::unbounded_channel();
+        // The poller's answers: only the newest counts, applied at the
+        // next frame.
+        let mut polls_rx = self.danube.as_ref().map(|d| d.polls_rx.clone());
+        let mut poll_due = false;
         let mut dirty = true;
         let mut last_draw: Option<Instant> = None;
         loop {
             if dirty && last_draw.is_none_or(|at| at.elapsed() >= FRAME) {
                 self.drain_store(app).await;
+                if std::mem::take(&mut poll_due)
+                    && let Some(poll) = polls_rx.as_ref().and_then(|rx| rx.borrow().clone())
+                {
+                    app.apply_danube(&poll);
+                }
                 self.note_other_panics(app);
                 self.read_back(app, &read_back_tx);
                 app.in_flight.set_now(Instant::now());
@@ -237,6 +264,11 @@ impl Loop {
                 event = self.store_rx.recv(), if !dirty && self.store_open => Event::Store(event),
                 Some((id, mode, result)) = replay_rx.recv() => Event::Replayed { id, mode, result },
                 Some((id, result)) = read_back_rx.recv() => Event::ReadBack { id, result },
+                changed = async { polls_rx.as_mut().expect("enabled only with a poller").changed().await },
+                    if polls_rx.is_some() => match changed {
+                    Ok(()) => Event::DanubePolled,
+                    Err(_) => Event::DanubeGone,
+                },
             };
             match event {
                 Event::Shutdown => return Ok(()),
@@ -254,14 +286,9 @@ impl Loop {
                         Effect::None => {}
                         Effect::Quit => return Ok(()),
                         Effect::Copy(delivery) => self.copy(terminal, app, &delivery),
+                        Effect::PollDanube => self.poll_danube(),
                         Effect::Replay(delivery, mode) => {
-                            let id = delivery.id;
-                            let replay = (self.replayer)(delivery, mode);
-                            let replay_tx = replay_tx.clone();
-                            tokio::spawn(async move {
-                                let result = replay.await;
-                                let _ = replay_tx.send((id, mode, result));
-                            });
+                            self.replay(delivery, mode, replay_tx.clone());
                         }
                     }
                     dirty = true;
@@ -281,6 +308,11 @@ impl Loop {
                     app.replay_finished(id, mode, result);
                     dirty = true;
                 }
+                Event::DanubePolled => {
+                    poll_due = true;
+                    dirty = true;
+                }
+                Event::DanubeGone => polls_rx = None,
                 Event::ReadBack { id, result } => {
                     app.read_back(id, result.map(|d| *d));
                     dirty = true;
@@ -290,6 +322,21 @@ impl Loop {
                 Event::Frame | Event::Terminal(_) => {}
             }
         }
+    }
+
+    /// Resend `delivery` off this loop; the outcome comes back on `replay_tx`.
+    fn replay(
+        &self,
+        delivery: Arc<Delivery>,
+        mode: ReplayMode,
+        replay_tx: mpsc::UnboundedSender<(u64, ReplayMode, Result<String, String>)>,
+    ) {
+        let id = delivery.id;
+        let replay = (self.replayer)(delivery, mode);
+        tokio::spawn(async move {
+            let result = replay.await;
+            let _ = replay_tx.send((id, mode, result));
+        });
     }
 
     /// Read the selected delivery back from the store when its body is out

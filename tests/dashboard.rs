@@ -469,3 +469,85 @@ fn a_held_delivery_shows_in_flight_with_a_live_count_until_the_sender_gives_up()
         "held {held_for} s on screen, recorded {duration_s} s"
     );
 }
+
+/// Issue 13 item 7: with `--webhook ID`, the dashboard polls the fake
+/// Danube's delivery log (at once on `D`), marks the delivery with what
+/// Danube recorded, and shows an API error on the status line while
+/// polling goes on.
+#[test]
+fn with_a_webhook_the_dashboard_shows_danubes_side() {
+    use common::fake_danube::{FakeDanube, Fault, KEY};
+    let danube = FakeDanube::start();
+    let (webhook, _) = danube.add_webhook(
+        "https://abc.ngrok.app/webhooks/danube",
+        &["tool.execution.completed"],
+    );
+    let dir = TempDir::new("dashboard-danube");
+    let store = dir.join("deliveries.jsonl");
+    let key = format!("DANUBE_API_KEY={KEY}");
+    let config = format!("XDG_CONFIG_HOME={}", dir.0.display());
+    let url = danube.url();
+    let tmux = Tmux::start();
+    tmux.open(&[
+        "env",
+        &key,
+        &config,
+        common::BIN,
+        "listen",
+        "--port",
+        "0",
+        "--store",
+        store.to_str().unwrap(),
+        "--secret",
+        SECRET,
+        "--webhook",
+        &webhook,
+        "--api-url",
+        &url,
+    ]);
+    let screen = tmux.wait_for("the dashboard's header", |s| {
+        port_on(s).is_some() && s.contains("● LIVE")
+    });
+    assert!(screen.contains("D ask Danube"), "{screen}");
+    let addr = format!("127.0.0.1:{}", port_on(&screen).unwrap())
+        .parse()
+        .unwrap();
+    let body = common::event_body("tool.execution.completed", 1);
+    assert_eq!(
+        common::signed_post(addr, SECRET, common::now(), &body).status(),
+        200
+    );
+    let payload: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let now = chrono::Utc::now().to_rfc3339();
+    danube.set_deliveries(
+        &webhook,
+        vec![serde_json::json!({
+            "id": "dlv_1", "webhook_id": webhook, "event_type": "tool.execution.completed",
+            "payload": payload, "status": "success", "response_status": 200,
+            "response_body": "{}", "attempts": 1, "delivered_at": now, "created_at": now,
+        })],
+    );
+    tmux.keys("D");
+    let screen = tmux.wait_for("Danube's mark on the delivery", |s| s.contains("ok 1/3"));
+    assert!(screen.contains("DANUBE"), "{screen}");
+
+    danube.fail_next(
+        "GET",
+        "/v1/webhooks/",
+        Fault::status(401, "Invalid API key"),
+    );
+    tmux.keys("D");
+    tmux.wait_for("the API error on the status line", |s| {
+        s.contains("Danube (still polling; D polls now): Danube refused the credentials")
+    });
+    tmux.keys("D");
+    tmux.wait_for("the next poll's answer", |s| {
+        s.contains("Danube: 1 deliveries of webhook") && s.contains("ok 1/3")
+    });
+    let asked = danube.seen_of("GET", &format!("/v1/webhooks/{webhook}/deliveries"));
+    assert!(asked.len() >= 3, "{} polls", asked.len());
+    let header = format!("danube-api-key: {}", KEY.to_lowercase());
+    assert!(asked.iter().all(|seen| seen.head.contains(&header)));
+    tmux.keys("q");
+    assert_eq!(tmux.wait_for_exit(), "0", "exit status");
+}

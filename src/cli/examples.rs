@@ -142,6 +142,14 @@ Examples:
   danube-hooks webhooks delete wh_8f3a
   # Against a staging API whose CA is private
   danube-hooks webhooks delete wh_8f3a --api-url https://api.staging.example --cacert staging-ca.pem";
+pub const DELIVERIES: &str = "\
+Examples:
+  # What Danube says happened to the registered webhook's last 20 deliveries
+  danube-hooks deliveries
+  # A given webhook, its last 100, one JSON object per row: only the rows with findings
+  danube-hooks deliveries wh_8f3a --limit 100 --json | jq -c 'select(.findings != [])'
+  # Against another store
+  danube-hooks deliveries wh_8f3a --store ./deliveries.jsonl";
 
 pub const COMPLETIONS: &str = "\
 Examples:

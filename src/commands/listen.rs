@@ -51,6 +51,10 @@ pub struct ListenPlan {
     pub output: Output,
     /// `--register`: the webhook to make or reuse once the port is known.
     pub register: Option<RegisterPlan>,
+    /// Danube's API, when a webhook's side is to be shown.
+    pub danube_api: Option<crate::danube::api::Api>,
+    /// The webhook whose delivery log the dashboard polls (`--webhook`).
+    pub webhook: Option<String>,
 }
 
 /// What `--register` asks for, checked.
@@ -212,6 +216,15 @@ impl ListenPlan {
             max_body_memory: args.max_body_memory,
             ..Limits::default()
         };
+        let danube_api = args
+            .register
+            .webhook
+            .as_ref()
+            .map(|_| {
+                crate::commands::danube_api_at(args.register.api_url(), &trust)
+                    .map_err(|err| UsageError::new(format!("--webhook: {err:#}")))
+            })
+            .transpose()?;
         Ok(Self {
             address: SocketAddr::new(args.host, args.port),
             intake: IntakeConfig {
@@ -234,6 +247,8 @@ impl ListenPlan {
             },
             output: Output::choose(args.json, args.no_tui, std::io::stdout().is_terminal()),
             register: RegisterPlan::from_args(&args.register)?,
+            danube_api,
+            webhook: args.register.webhook.clone(),
         })
     }
 }
@@ -372,6 +387,18 @@ async fn register_webhook(
     }))
 }
 
+/// The webhook whose Danube side the dashboard shows, with the API to ask:
+/// the one `--register` set up, else `--webhook`'s.
+fn danube_side(plan: &ListenPlan, registered: Option<&Registered>) -> Option<(Api, String)> {
+    match registered {
+        Some(registered) => Some((
+            registered.api.clone(),
+            registered.registration.webhook.id.clone(),
+        )),
+        None => Some((plan.danube_api.clone()?, plan.webhook.clone()?)),
+    }
+}
+
 async fn serve_with(
     plan: &ListenPlan,
     listener: tokio::net::TcpListener,
@@ -428,6 +455,8 @@ async fn serve_with(
                 shutdown: shutdown.clone(),
                 warnings: start_warnings(plan, &report),
                 danube_webhook: registered.map(Registered::header_line),
+                danube: danube_side(plan, registered)
+                    .map(|(api, id)| crate::danube::poller::spawn(api, id, shutdown.clone())),
             })
             .await;
             // Whatever ended the dashboard (q, a signal, an error) ends
@@ -492,6 +521,13 @@ fn setup_warnings(plan: &ListenPlan) -> Vec<String> {
              record gets a file of its own, so the store can take up to --store-keep + 1 of \
              those; raise --store-max or lower --max-body",
             plan.store.max_bytes, largest_record
+        ));
+    }
+    if let (Some(webhook), Output::Headless(_)) = (&plan.webhook, plan.output) {
+        warnings.push(format!(
+            "--webhook {}: Danube's side shows in the dashboard only; headless, ask with              `danube-hooks deliveries {}`",
+            escape_line(webhook),
+            escape_line(webhook)
         ));
     }
     warnings

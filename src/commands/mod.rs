@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod completions;
+pub mod deliveries;
 pub mod inspect;
 pub mod listen;
 pub mod login;
@@ -57,4 +58,43 @@ pub fn danube_api_at(
     let saved = credentials::load(&credentials::config_dir()?)?;
     let credential = api::Credential::resolve(|name| std::env::var(name).ok(), saved.as_ref());
     Ok(api::Api::new(url, trust, credential)?)
+}
+
+/// Rows of cells (each already escaped onto one line) as columns two
+/// spaces apart, by display width, one line each without trailing spaces.
+pub fn aligned<R: AsRef<[String]>>(rows: &[R]) -> Vec<String> {
+    use unicode_width::UnicodeWidthStr as _;
+    let columns = rows.iter().map(|row| row.as_ref().len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|row| row.as_ref().get(i))
+                .map(|cell| cell.width())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|row| {
+            let row = row.as_ref();
+            let mut line = String::new();
+            for (i, cell) in row.iter().enumerate() {
+                line.push_str(cell);
+                if i + 1 < row.len() {
+                    line.push_str(&" ".repeat(widths[i] - cell.width() + 2));
+                }
+            }
+            line.truncate(line.trim_end().len());
+            line
+        })
+        .collect()
+}
+
+/// The runtime a one-shot command's few requests run on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }

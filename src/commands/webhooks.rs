@@ -357,25 +357,9 @@ fn table(webhooks: &[Webhook]) -> String {
             ]
         })
         .collect();
-    let width = |i: usize| {
-        std::iter::once(&header)
-            .chain(&rows)
-            .map(|row| unicode_width::UnicodeWidthStr::width(row[i].as_str()))
-            .max()
-            .unwrap_or(0)
-    };
-    let widths: Vec<usize> = (0..5).map(width).collect();
     let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            line.push_str(cell);
-            if i + 1 < row.len() {
-                let pad = widths[i] - unicode_width::UnicodeWidthStr::width(cell.as_str());
-                line.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        out.push_str(line.trim_end());
+    for line in crate::commands::aligned(&[&[header], rows.as_slice()].concat()) {
+        out.push_str(&line);
         out.push('\n');
     }
     out

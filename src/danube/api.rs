@@ -227,26 +227,9 @@ pub struct WebhookChange {
     pub description: Option<String>,
 }
 
-/// One entry of Danube's delivery log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeliveryRecord {
-    pub id: String,
-    pub webhook_id: String,
-    pub event_type: String,
-    #[serde(default)]
-    pub payload: serde_json::Value,
-    /// `pending`, `success` or `failed`.
-    pub status: String,
-    #[serde(default)]
-    pub response_status: Option<u16>,
-    #[serde(default)]
-    pub response_body: Option<String>,
-    pub attempts: u32,
-    #[serde(default)]
-    pub delivered_at: Option<String>,
-    #[serde(default)]
-    pub created_at: Option<String>,
-}
+/// One entry of Danube's delivery log; pure data, so it lives with the
+/// join that reads it.
+pub use super::reconcile::DeliveryRecord;
 
 /// The start of the device flow.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

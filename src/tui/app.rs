@@ -7,7 +7,7 @@
 //! an index into that list, and `top` the first row on screen, so drawing
 //! touches only the rows that fit.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,6 +17,8 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::ReplayMode;
 use super::filter::Filter;
 use super::in_flight::InFlightBoard;
+use crate::danube::poller::Poll;
+use crate::danube::reconcile::{self, LocalRecord, Row};
 use crate::delivery::Delivery;
 use crate::policy::{Policy, PolicyHandle};
 use crate::signature::Verdict;
@@ -56,6 +58,53 @@ pub struct AppConfig {
     pub history_cap: usize,
     /// The most bytes of deliveries kept in memory ([`HISTORY_BYTES`]).
     pub history_bytes: usize,
+}
+
+/// Danube's side of the deliveries, when a webhook is known (`listen
+/// --webhook`, `--register`): the newest poll of its log joined with the
+/// history.
+#[derive(Debug, Default)]
+pub struct DanubeSide {
+    pub webhook_id: String,
+    /// Each delivery in the history as the join needs it: its body digested
+    /// when it arrived, so a body dropped from memory later still matches.
+    local: HashMap<u64, LocalRecord>,
+    /// The join of the last log read; empty until the first answer.
+    rows: Vec<Row>,
+    /// For each delivery a row holds, the row's index.
+    row_of: HashMap<u64, usize>,
+    /// Whether a poll has answered with a log yet.
+    polled: bool,
+    /// `D` asked for this poll: its answer is told on the status line.
+    asked: bool,
+}
+
+impl DanubeSide {
+    /// Danube's deliveries in the last log read of which nothing reached
+    /// the listener (no row in the list can show them).
+    pub fn never_arrived(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|row| {
+                row.findings
+                    .iter()
+                    .any(|f| f.kind == reconcile::FindingKind::NeverArrived)
+            })
+            .count()
+    }
+}
+
+/// What Danube says of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DanubeMark<'a> {
+    /// No log read yet.
+    Waiting,
+    /// Not in the last join: older than Danube's listed deliveries, or
+    /// arrived after the last poll.
+    NotJudged,
+    /// Its row: a delivery of Danube's, or (with `danube` None) requests
+    /// Danube does not know.
+    Row(&'a Row),
 }
 
 /// Which pane the movement keys act on.
@@ -138,6 +187,8 @@ pub enum Effect {
     Quit,
     /// Copy a curl command for this delivery (OSC 52 and a file).
     Copy(Arc<Delivery>),
+    /// Read Danube's delivery log now (`D`).
+    PollDanube,
     Replay(Arc<Delivery>, ReplayMode),
 }
 
@@ -405,6 +456,8 @@ pub struct App {
     pub in_flight: InFlightBoard,
     last_id: u64,
     status: Option<Status>,
+    /// Danube's side; `None` when no webhook is known.
+    danube: Option<DanubeSide>,
 }
 
 impl App {
@@ -439,6 +492,84 @@ impl App {
             in_flight: InFlightBoard::default(),
             last_id: 0,
             status: None,
+            danube: None,
+        }
+    }
+
+    /// Show Danube's side for `webhook_id`: a column in the list, a line
+    /// in the overview, and `D`.
+    pub fn watch_danube(&mut self, webhook_id: String) {
+        let local = self
+            .history
+            .iter()
+            .map(|d| (d.id, LocalRecord::of(d)))
+            .collect();
+        self.danube = Some(DanubeSide {
+            webhook_id,
+            local,
+            ..DanubeSide::default()
+        });
+    }
+
+    pub fn danube(&self) -> Option<&DanubeSide> {
+        self.danube.as_ref()
+    }
+
+    /// What Danube says of delivery `id`; `None` when no webhook is known.
+    pub fn danube_mark(&self, id: u64) -> Option<DanubeMark<'_>> {
+        let side = self.danube.as_ref()?;
+        if !side.polled {
+            return Some(DanubeMark::Waiting);
+        }
+        Some(match side.row_of.get(&id) {
+            Some(&index) => DanubeMark::Row(&side.rows[index]),
+            None => DanubeMark::NotJudged,
+        })
+    }
+
+    /// A poll's answer: the log joined with the history, or its error on
+    /// the status line (polling goes on).
+    pub fn apply_danube(&mut self, poll: &Poll) {
+        let Some(side) = self.danube.as_mut() else {
+            return;
+        };
+        match &poll.result {
+            Err(error) => {
+                side.asked = false;
+                self.set_status(
+                    StatusKind::Error,
+                    format!("Danube (still polling; D polls now): {error}"),
+                );
+            }
+            Ok(log) => {
+                side.polled = true;
+                side.rows =
+                    reconcile::reconcile(log.clone(), side.local.values().cloned(), poll.log_cut());
+                side.row_of = side
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(index, row)| row.local.iter().map(move |l| (l.id, index)))
+                    .collect();
+                let findings: usize = side.rows.iter().map(|row| row.findings.len()).sum();
+                let told = format!(
+                    "Danube: {} deliveries of webhook {} read, {findings} finding{} (see the \
+                     overview)",
+                    log.len(),
+                    side.webhook_id,
+                    if findings == 1 { "" } else { "s" }
+                );
+                if std::mem::take(&mut side.asked) {
+                    self.set_status(StatusKind::Success, told);
+                } else if self
+                    .status
+                    .as_ref()
+                    .is_some_and(|status| status.text.starts_with("Danube"))
+                {
+                    // The error of an earlier poll is over.
+                    self.status = None;
+                }
+            }
         }
     }
 
@@ -599,6 +730,9 @@ impl App {
         }
         self.last_id = delivery.id;
         self.counters.count(&delivery);
+        if let Some(side) = &mut self.danube {
+            side.local.insert(delivery.id, LocalRecord::of(&delivery));
+        }
         self.held_bytes += weight(&delivery);
         self.history.push_back(Arc::clone(&delivery));
         if self.filter.matches(&delivery) {
@@ -615,6 +749,9 @@ impl App {
                 break;
             };
             self.held_bytes -= weight(&oldest);
+            if let Some(side) = &mut self.danube {
+                side.local.remove(&oldest.id);
+            }
             self.stripped = self.stripped.saturating_sub(1);
             if self.list.front().is_some_and(|d| Arc::ptr_eq(d, &oldest)) {
                 self.list.pop_front();
@@ -755,6 +892,21 @@ impl App {
                 self.filter_error = None;
             }
             KeyCode::Char('p') => self.open_picker(),
+            KeyCode::Char('D') => {
+                if let Some(side) = &mut self.danube {
+                    side.asked = true;
+                    let text = format!(
+                        "asking Danube for webhook {}'s deliveries…",
+                        side.webhook_id
+                    );
+                    self.set_status(StatusKind::Info, text);
+                    return Effect::PollDanube;
+                }
+                self.set_status(
+                    StatusKind::Error,
+                    "no Danube webhook to ask about: start with --webhook ID or --register",
+                );
+            }
             KeyCode::Char(c @ ('r' | 'R')) => {
                 let mode = if c == 'r' {
                     ReplayMode::Resigned

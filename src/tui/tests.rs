@@ -701,6 +701,7 @@ fn test_loop_with(
         curl_base: "http://127.0.0.1:4000".into(),
         log: super::LogFile::beside(Some(&log_dir.join("deliveries.jsonl"))),
         panics_seen: 0,
+        danube: None,
     }
 }
 
@@ -935,4 +936,210 @@ fn any_body_is_drawn_within_a_bounded_amount_of_work_and_says_it_is_cut() {
         };
         assert!(end.contains(cut_note), "mode {mode}: no cut note in\n{end}");
     }
+}
+
+// ---- Danube's side (`listen --webhook`, `--register`).
+
+use crate::danube::poller::Poll;
+use crate::danube::reconcile::DeliveryRecord;
+
+/// Danube's record of a delivery of `body`.
+fn danube_record(
+    id: &str,
+    body: &str,
+    status: &str,
+    attempts: u32,
+    answer: Option<u16>,
+) -> DeliveryRecord {
+    let payload: serde_json::Value = serde_json::from_str(body).unwrap();
+    DeliveryRecord {
+        id: id.into(),
+        webhook_id: "wh_8f3a".into(),
+        event_type: payload["event"].as_str().unwrap().into(),
+        payload,
+        status: status.into(),
+        response_status: answer,
+        response_body: None,
+        attempts,
+        delivered_at: Some("2026-11-23T09:14:37.210Z".into()),
+        created_at: Some("2026-11-23T09:14:07.000Z".into()),
+    }
+}
+
+fn danube_poll(result: Result<Vec<DeliveryRecord>, String>) -> Poll {
+    Poll {
+        webhook_id: "wh_8f3a".into(),
+        result,
+        limit: 100,
+    }
+}
+
+/// A retried delivery Danube saw succeed, one of which Danube made more
+/// attempts than arrived, a forged one, and one that never arrived.
+fn danube_app() -> App {
+    let mut app = app(false);
+    app.watch_danube("wh_8f3a".into());
+    let forged = r#"{"event":"workflow.completed","timestamp":"2026-11-23T09:14:30.000000Z","data":{"workflow_id":"wf-evil"}}"#;
+    let deliveries = [
+        answered(
+            delivery(1, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED),
+            "status",
+            Some(500),
+            "500,200 #1",
+        ),
+        answered(
+            delivery(2, "2026-11-23T09:14:12.130Z", TOOL_COMPLETED),
+            "status",
+            Some(200),
+            "500,200 #2",
+        ),
+        answered(
+            delivery(3, "2026-11-23T09:14:20.000Z", WORKFLOW_FAILED),
+            "status",
+            Some(500),
+            "500,200 #1",
+        ),
+        mismatch(delivery(4, "2026-11-23T09:14:31.000Z", forged)),
+    ];
+    for (i, mut d) in deliveries.into_iter().enumerate() {
+        d.attempt = if i == 1 { 2 } else { 1 };
+        app.ingest(Arc::new(d));
+    }
+    app.apply_danube(&danube_poll(Ok(vec![
+        danube_record(
+            "dlv_never",
+            r#"{"event":"workflow.completed","timestamp":"2026-11-23T09:14:40.000000Z","data":{}}"#,
+            "failed",
+            3,
+            Some(502),
+        ),
+        danube_record("dlv_wf", WORKFLOW_FAILED, "failed", 3, Some(502)),
+        danube_record("dlv_tool", TOOL_COMPLETED, "success", 2, Some(200)),
+    ])));
+    app
+}
+
+#[test]
+fn danube_column_and_overview_line() {
+    let mut app = danube_app();
+    let text = screen(&mut app, 80, 24);
+    for badge in ["ok 2/3", "fail 3!", "unknown!"] {
+        assert!(text.contains(badge), "{badge}:\n{text}");
+    }
+    assert!(text.contains("Danube: 1 never arrived"), "{text}");
+    snap("danube_unknown", &mut app);
+    press(&mut app, "k");
+    assert_eq!(app.selected().unwrap().id, 3);
+    snap("danube_finding", &mut app);
+    press(&mut app, "kk");
+    assert_eq!(app.selected().unwrap().id, 1);
+    let text = screen(&mut app, 80, 24);
+    assert!(
+        text.contains("success after 2 attempts, recorded 200 at 09:14:37.210"),
+        "{text}"
+    );
+}
+
+#[test]
+fn danube_column_fits_80_columns_beside_the_forward_one() {
+    let mut app = timeline_app();
+    app.watch_danube("wh_8f3a".into());
+    app.apply_danube(&danube_poll(Ok(vec![danube_record(
+        "dlv_tool",
+        TOOL_COMPLETED,
+        "success",
+        3,
+        Some(201),
+    )])));
+    let text = screen(&mut app, 80, 24);
+    let header = text.lines().find(|l| l.contains("DANUBE")).unwrap();
+    assert!(
+        header.contains("FORWARD") && header.contains("DURATION"),
+        "{text}"
+    );
+    assert!(text.contains("ok 3/3 "), "{text}");
+    snap("danube_forwarding", &mut app);
+}
+
+#[test]
+fn danube_errors_go_to_the_status_line_and_d_polls() {
+    let mut app = app(false);
+    // No webhook: D says how to get one, and asks nothing.
+    let effect = app.handle_key(KeyEvent::new(KeyCode::Char('D'), KeyModifiers::SHIFT));
+    assert_eq!(effect, super::app::Effect::None);
+    assert!(app.status().unwrap().text.contains("--webhook ID"));
+
+    app.watch_danube("wh_8f3a".into());
+    app.ingest(Arc::new(delivery(
+        1,
+        "2026-11-23T09:14:07.123Z",
+        TOOL_COMPLETED,
+    )));
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("asking Danube for webhook wh_8f3a"), "{text}");
+    app.apply_danube(&danube_poll(Err(
+        "Danube refused the credentials key dk_li… (401: Invalid API key); log in again".into(),
+    )));
+    let status = app.status().unwrap();
+    assert_eq!(status.kind, StatusKind::Error);
+    assert!(status.text.contains("401") && status.text.contains("still polling"));
+    // The next answer that is a log ends the error.
+    app.apply_danube(&danube_poll(Ok(vec![])));
+    assert_eq!(app.status(), None);
+
+    let effect = app.handle_key(KeyEvent::new(KeyCode::Char('D'), KeyModifiers::SHIFT));
+    assert_eq!(effect, super::app::Effect::PollDanube);
+    app.apply_danube(&danube_poll(Ok(vec![danube_record(
+        "dlv_tool",
+        TOOL_COMPLETED,
+        "success",
+        1,
+        Some(200),
+    )])));
+    let status = app.status().unwrap();
+    assert_eq!(status.kind, StatusKind::Success);
+    assert!(
+        status
+            .text
+            .contains("1 deliveries of webhook wh_8f3a read, 0 findings"),
+        "{}",
+        status.text
+    );
+}
+
+#[test]
+fn danube_matches_deliveries_whose_body_left_memory() {
+    // A byte budget the first body alone passes: it is dropped from
+    // memory when the second delivery comes, its summary kept.
+    let big = format!(
+        r#"{{"event":"tool.execution.completed","timestamp":"2026-11-23T09:14:07.123456Z","data":{{"output":"{}"}}}}"#,
+        "x".repeat(100_000)
+    );
+    let mut config = config(false);
+    config.history_bytes = 50_000;
+    let mut app = App::new(config, PolicyHandle::new(Policy::default_for(false)));
+    app.watch_danube("wh_8f3a".into());
+    app.ingest(Arc::new(delivery(1, "2026-11-23T09:14:07.123Z", &big)));
+    app.ingest(Arc::new(delivery(
+        2,
+        "2026-11-23T09:14:08.000Z",
+        WORKFLOW_FAILED,
+    )));
+    press(&mut app, "k");
+    assert_eq!(app.selected().unwrap().id, 1);
+    assert!(
+        app.selected().unwrap().body.is_empty(),
+        "the body left memory"
+    );
+    app.apply_danube(&danube_poll(Ok(vec![danube_record(
+        "dlv_tool",
+        &big,
+        "success",
+        1,
+        Some(200),
+    )])));
+    assert!(matches!(
+        app.danube_mark(1),
+        Some(super::app::DanubeMark::Row(row)) if row.danube.as_ref().unwrap().id == "dlv_tool"
+    ));
 }

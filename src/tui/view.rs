@@ -21,7 +21,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Widget};
 use unicode_width::{UnicodeWidthChar as _, UnicodeWidthStr as _};
 
-use super::app::{App, BodyMode, Focus, Mode, Picker, StatusKind, Tab};
+use super::app::{App, BodyMode, DanubeMark, DanubeSide, Focus, Mode, Picker, StatusKind, Tab};
+use crate::danube::reconcile::{self, Row};
 use crate::delivery::{Delivery, format_duration_ms, format_ms};
 use crate::display::{ascii_row, escape_bytes_multiline, escape_line, escape_multiline, hex_row};
 use crate::json_style;
@@ -242,6 +243,41 @@ fn forward_label(delivery: &Delivery) -> String {
             (None, Some(_)) => "FAILED".to_string(),
             (None, None) => "-".to_string(),
         },
+    }
+}
+
+/// Danube's status of a delivery, short: `ok 2/3`, `fail 3`, `pending`,
+/// `unknown`; `!` when something does not add up.
+pub fn danube_label(row: &Row) -> String {
+    let mut label = match &row.danube {
+        Some(d) => match d.status.as_str() {
+            "success" => format!("ok {}/{}", d.attempts, reconcile::MAX_ATTEMPTS),
+            "failed" => format!("fail {}", d.attempts),
+            "pending" => "pending".to_owned(),
+            other => escape_line(other).into_owned(),
+        },
+        None => "unknown".to_owned(),
+    };
+    if !row.findings.is_empty() {
+        label.push('!');
+    }
+    label
+}
+
+/// The Danube column's cell for delivery `id`.
+fn danube_cell(app: &App, theme: &Theme, id: u64) -> (String, Style) {
+    match app.danube_mark(id) {
+        None | Some(DanubeMark::Waiting | DanubeMark::NotJudged) => ("—".to_owned(), theme.dim()),
+        Some(DanubeMark::Row(row)) => (danube_label(row), danube_style(theme, row)),
+    }
+}
+
+fn danube_style(theme: &Theme, row: &Row) -> Style {
+    match row.danube.as_ref().map(|d| d.status.as_str()) {
+        _ if !row.findings.is_empty() => theme.bold(Color::Yellow),
+        Some("success") => theme.fg(Color::Green),
+        Some("failed") | None => theme.bold(Color::Red),
+        Some(_) => theme.fg(Color::Yellow),
     }
 }
 
@@ -492,6 +528,22 @@ fn input_spans(text: &str, cursor: usize) -> Vec<Span<'static>> {
 
 fn render_footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let keys: &[(&str, &str)] = match app.mode {
+        // Danube's key early, so it fits at 80 columns.
+        Mode::Normal if app.danube().is_some() => &[
+            ("?", "help"),
+            ("q", "quit"),
+            ("D", "ask Danube"),
+            ("↑↓/jk", "move"),
+            ("Tab", "focus"),
+            ("←→", "tabs"),
+            ("r/R", "replay"),
+            ("p", "policy"),
+            ("/", "filter"),
+            ("c", "curl"),
+            ("space", "pause"),
+            ("b", "body"),
+            ("g/G", "first/last"),
+        ],
         Mode::Normal => &[
             ("?", "help"),
             ("q", "quit"),
@@ -547,19 +599,30 @@ enum Col {
     Attempt,
     Answer,
     Forward,
+    Danube,
     Duration,
 }
 
 /// The columns and their widths for a list `width` wide; the event takes
 /// what is left. The forward column only when forwarding is set.
-fn columns(width: u16, forwarding: bool) -> Vec<(Col, usize)> {
-    let mut cols = vec![(Col::Time, 12), (Col::Id, 6), (Col::What, 0)];
+fn columns(width: u16, forwarding: bool, danube: bool) -> Vec<(Col, usize)> {
+    // With both optional columns on a narrow screen, times lose their
+    // milliseconds so the event keeps some room.
+    let time = if forwarding && danube && width < 100 {
+        8
+    } else {
+        12
+    };
+    let mut cols = vec![(Col::Time, time), (Col::Id, 6), (Col::What, 0)];
     if width >= 120 {
         cols.push((Col::Path, 24));
     }
     cols.extend([(Col::Verdict, 9), (Col::Attempt, 3), (Col::Answer, 9)]);
     if forwarding {
         cols.push((Col::Forward, 11));
+    }
+    if danube {
+        cols.push((Col::Danube, 8));
     }
     cols.push((Col::Duration, 8));
     let fixed: usize = cols.iter().map(|(_, w)| w + 1).sum::<usize>() - 1;
@@ -572,13 +635,9 @@ fn columns(width: u16, forwarding: bool) -> Vec<(Col, usize)> {
     cols
 }
 
-fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
-    if area.height == 0 {
-        return;
-    }
-    let focused = app.focus == Focus::List;
-    let title_area = Rect { height: 1, ..area };
-    buf.set_style(title_area, theme.title(focused));
+/// The list's title: how many are shown, the filter, a pause, and what
+/// Danube says never arrived.
+fn list_title(app: &App, focused: bool) -> String {
     let mut title = format!(
         "{} Deliveries  {} shown",
         if focused { "▶" } else { " " },
@@ -595,6 +654,27 @@ fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     if app.paused {
         title.push_str(" · auto-scroll paused (space resumes)");
     }
+    if let Some(missing) = app
+        .danube()
+        .map(DanubeSide::never_arrived)
+        .filter(|n| *n > 0)
+    {
+        let _ = write!(
+            title,
+            " · Danube: {missing} never arrived (`deliveries` lists them)"
+        );
+    }
+    title
+}
+
+fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    if area.height == 0 {
+        return;
+    }
+    let focused = app.focus == Focus::List;
+    let title_area = Rect { height: 1, ..area };
+    buf.set_style(title_area, theme.title(focused));
+    let title = list_title(app, focused);
     buf.set_line(
         area.x,
         area.y,
@@ -604,7 +684,11 @@ fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     if area.height < 2 {
         return;
     }
-    let cols = columns(area.width, app.config.forward_url.is_some());
+    let cols = columns(
+        area.width,
+        app.config.forward_url.is_some(),
+        app.danube().is_some(),
+    );
     let names: Vec<Span> = cols
         .iter()
         .map(|(col, width)| {
@@ -617,6 +701,7 @@ fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
                 Col::Attempt => "#",
                 Col::Answer => "ANSWERED",
                 Col::Forward => "FORWARD",
+                Col::Danube => "DANUBE",
                 Col::Duration => "DURATION",
             };
             let text = if *col == Col::Duration {
@@ -671,10 +756,12 @@ fn list_row(app: &App, theme: &Theme, delivery: &Delivery, cols: &[(Col, usize)]
         .map(|(col, width)| {
             let width = *width;
             let (text, style) = match col {
-                Col::Time => (
-                    fit(&time_of(app, &delivery.received_at), width),
-                    theme.dim(),
-                ),
+                Col::Time => {
+                    let time = time_of(app, &delivery.received_at);
+                    // `HH:MM:SS.mmm`, or without the milliseconds when narrow.
+                    let time = if width < 12 { &time[..8] } else { &time[..] };
+                    (fit(time, width), theme.dim())
+                }
                 Col::Id => (fit(&format!("#{}", delivery.id), width), Style::new()),
                 Col::What => {
                     let style = if delivery.event.is_some() {
@@ -713,6 +800,10 @@ fn list_row(app: &App, theme: &Theme, delivery: &Delivery, cols: &[(Col, usize)]
                         None => theme.dim(),
                     };
                     (fit(&forward_label(delivery), width), style)
+                }
+                Col::Danube => {
+                    let (text, style) = danube_cell(app, theme, delivery.id);
+                    (fit(&text, width), style)
                 }
                 Col::Duration => (
                     fit_right(&format_duration_ms(delivery.duration_ms), width),
@@ -838,7 +929,7 @@ fn in_flight_cells(
                 theme.verdict(arrival.verdict),
             ),
             Col::Attempt => (fit(&arrival.attempt.to_string(), width), Style::new()),
-            Col::Answer | Col::Forward | Col::Duration => continue,
+            Col::Answer | Col::Forward | Col::Danube | Col::Duration => continue,
         };
         spans.push(Span::styled(format!("{text} "), style));
     }
@@ -1208,6 +1299,7 @@ fn overview(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) {
         Style::new(),
     );
     timeline(app, theme, d, &group, rows);
+    danube_lines(app, theme, d, rows);
     let mut request = format!(
         "{} {} · {} · from {} · {} bytes",
         d.method, d.path, d.http_version, d.remote_addr, d.body_size
@@ -1216,6 +1308,72 @@ fn overview(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) {
         let _ = write!(request, " ({} kept)", d.body.len());
     }
     rows.field(theme, "request", None, &escape_line(&request), Style::new());
+}
+
+/// What Danube recorded for the delivery, and each finding, when a webhook
+/// is known.
+fn danube_lines(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) {
+    let Some(mark) = app.danube_mark(d.id) else {
+        return;
+    };
+    let webhook = app.danube().map_or("", |side| side.webhook_id.as_str());
+    let row = match mark {
+        DanubeMark::Waiting => {
+            let text = format!("asking Danube for webhook {webhook}'s deliveries…");
+            rows.field(theme, "danube", None, &escape_line(&text), theme.dim());
+            return;
+        }
+        DanubeMark::NotJudged => {
+            let text =
+                format!("not in the part of webhook {webhook}'s log last read (D reads it again)");
+            rows.field(theme, "danube", None, &escape_line(&text), theme.dim());
+            return;
+        }
+        DanubeMark::Row(row) => row,
+    };
+    let text = match &row.danube {
+        Some(record) => {
+            let attempts = match record.attempts {
+                1 => "1 attempt".to_owned(),
+                n => format!("{n} attempts"),
+            };
+            let recorded = record
+                .response_status
+                .map_or_else(|| "no response".to_owned(), |s| s.to_string());
+            let at = record
+                .delivered_at
+                .as_deref()
+                .map(|t| match reconcile::parse_time(t) {
+                    Some(time) => format!(" at {}", time_of(app, &time)),
+                    None => format!(" at {t}"),
+                })
+                .unwrap_or_default();
+            format!(
+                "{} after {attempts}, recorded {recorded}{at} · {}",
+                record.status, record.id
+            )
+        }
+        None => format!("not in webhook {webhook}'s log: Danube did not send this"),
+    };
+    rows.field(
+        theme,
+        "danube",
+        Some((format!("{}  ", danube_label(row)), danube_style(theme, row))),
+        &escape_line(&text),
+        Style::new(),
+    );
+    for finding in &row.findings {
+        rows.field(
+            theme,
+            "finding",
+            Some((
+                format!("{}  ", finding.kind.as_str()),
+                theme.bold(Color::Yellow),
+            )),
+            &escape_line(&finding.detail),
+            theme.fg(Color::Yellow),
+        );
+    }
 }
 
 /// The group's attempts, each with its time, the gap since the one before,
@@ -1738,7 +1896,7 @@ fn skip_columns(spans: Vec<Span<'static>>, columns: usize) -> Vec<Span<'static>>
 }
 
 /// Every key, one line each.
-pub const HELP: [(&str, &str); 18] = [
+pub const HELP: [(&str, &str); 19] = [
     ("↑ ↓  j k", "move in the list / scroll the detail"),
     ("PgUp PgDn", "a page up / down"),
     ("g  G", "first / last (G resumes auto-scroll)"),
@@ -1753,6 +1911,10 @@ pub const HELP: [(&str, &str); 18] = [
     ("R", "replay as-is (original signature)"),
     ("c", "copy as curl (OSC 52 and a file in the temp dir)"),
     ("p", "response policy for the next deliveries"),
+    (
+        "D",
+        "ask Danube for its delivery log now (--webhook, --register)",
+    ),
     ("/", "filter: text, event:tool.*, verdict:mismatch"),
     ("Esc", "clear the filter (in the list)"),
     ("space", "pause / resume auto-scroll"),

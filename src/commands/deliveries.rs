@@ -1,0 +1,350 @@
+//! `deliveries`: Danube's delivery log for one webhook, joined with the
+//! store (SPEC §11, `danube::reconcile`), as a table with each finding
+//! under its row, or one JSON object per row with `--json`.
+//!
+//! Findings are information, not a verdict on anything the user asked to
+//! check: the command exits 0 when it could show the log, findings or not,
+//! and 2 when it could not (no webhook, no credentials, an API error).
+
+use std::fmt::Write as _;
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use anyhow::Context as _;
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::cli::{DeliveriesArgs, UsageError};
+use crate::commands::Outcome;
+use crate::danube::reconcile::{self, LocalRecord, Row};
+use crate::danube::{credentials, saved_webhooks};
+use crate::delivery::Delivery;
+use crate::display::escape_line;
+use crate::store::{self, StoreError};
+
+/// Records are in id order, and ids are given when a record is written,
+/// which can be a little after it arrived (a slow body): reading backwards
+/// stops only once records are this much older than the window.
+const ARRIVAL_SLACK_S: i64 = 120;
+/// Records read when Danube's log gives no time to bound the window by.
+const UNTIMED_RECORDS: usize = 1000;
+
+pub fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
+    let api = crate::commands::danube_api(&args.api)?;
+    let webhook_id = if let Some(id) = &args.webhook_id {
+        id.clone()
+    } else {
+        let all = saved_webhooks::load(&credentials::config_dir()?)?;
+        default_webhook(&all, args.api.url())?
+    };
+    let log = crate::commands::runtime()?.block_on(api.list_deliveries(&webhook_id, args.limit))?;
+    let log_cut = log.len() >= usize::try_from(args.limit).unwrap_or(usize::MAX);
+    let store_path = args.store.path()?;
+    let local = if log.is_empty() {
+        Vec::new()
+    } else {
+        read_window(&store_path, reconcile::window_start(&log))?
+    };
+    let rows = reconcile::reconcile(log, local, log_cut);
+    let out = if args.json {
+        rows.iter()
+            .map(|row| crate::display::to_json_line(row) + "\n")
+            .collect()
+    } else {
+        render(&webhook_id, &rows, &store_path)
+    };
+    print!("{out}");
+    Ok(Outcome::Success)
+}
+
+/// The webhook `listen --register` made for `api_url`, else the only one
+/// saved for it, else an error saying to name one.
+fn default_webhook(
+    all: &[saved_webhooks::SavedWebhook],
+    api_url: &str,
+) -> Result<String, UsageError> {
+    if let Some(registered) = saved_webhooks::registered(all, api_url) {
+        return Ok(registered.id.clone());
+    }
+    let saved: Vec<&str> = all
+        .iter()
+        .filter(|w| w.api_url == api_url)
+        .map(|w| w.id.as_str())
+        .collect();
+    match saved.as_slice() {
+        [only] => Ok((*only).to_owned()),
+        [] => Err(UsageError::new(format!(
+            "no webhook given, and none saved for {}: pass WEBHOOK_ID (`danube-hooks webhooks \
+             list` shows them), or make one with `listen --register`",
+            escape_line(api_url)
+        ))),
+        several => Err(UsageError::new(format!(
+            "no webhook given, and {} are saved for {} ({}): pass one as WEBHOOK_ID",
+            several.len(),
+            escape_line(api_url),
+            escape_line(&several.join(", "))
+        ))),
+    }
+}
+
+/// The store's records received since `start`, read backwards from the
+/// end, one at a time, each kept only as its summary and payload digest;
+/// without a `start` (Danube's log has no time we can read), the newest
+/// [`UNTIMED_RECORDS`]. No store yet is no record, said on stderr.
+fn read_window(path: &Path, start: Option<DateTime<Utc>>) -> anyhow::Result<Vec<LocalRecord>> {
+    let stop = start.map(|start| start - TimeDelta::seconds(ARRIVAL_SLACK_S));
+    let mut local = Vec::new();
+    let read = store::each_backward::<Delivery>(path, |entry| match entry {
+        store::Entry::Record(delivery) if stop.is_some_and(|stop| delivery.received_at < stop) => {
+            ControlFlow::Break(())
+        }
+        store::Entry::Record(delivery) => {
+            if start.is_none_or(|start| delivery.received_at >= start) {
+                local.push(LocalRecord::of(&delivery));
+            }
+            if start.is_none() && local.len() >= UNTIMED_RECORDS {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+        store::Entry::Skipped(skipped) => {
+            eprintln!("danube-hooks: warning: skipped {skipped}");
+            ControlFlow::Continue(())
+        }
+    });
+    match read {
+        Ok(()) => Ok(local),
+        Err(StoreError::Missing { path }) => {
+            eprintln!(
+                "danube-hooks: warning: no store at {}: nothing reached a listener with it, so \
+                 every delivery shows as never arrived (pass --store PATH if it is elsewhere)",
+                escape_line(&path.display().to_string())
+            );
+            Ok(Vec::new())
+        }
+        Err(err) => Err(err).context("cannot read the store"),
+    }
+}
+
+/// The table, each finding on a line under its row, and a summary.
+fn render(webhook_id: &str, rows: &[Row], store_path: &Path) -> String {
+    let mut out = String::new();
+    if rows.iter().all(|row| row.danube.is_none()) {
+        let _ = writeln!(
+            out,
+            "Danube lists no deliveries for webhook {}.",
+            escape_line(webhook_id)
+        );
+        if rows.is_empty() {
+            return out;
+        }
+    }
+    let header = [
+        "DANUBE ID",
+        "EVENT",
+        "STATUS",
+        "TRIES",
+        "ANSWER",
+        "DELIVERED",
+        "LOCAL",
+        "VERDICTS",
+    ]
+    .map(str::to_owned);
+    let mut cells = vec![header.to_vec()];
+    cells.extend(rows.iter().map(cells_of));
+    let lines = crate::commands::aligned(&cells);
+    let mut lines = lines.into_iter();
+    if let Some(header) = lines.next() {
+        let _ = writeln!(out, "{header}");
+    }
+    for (row, line) in rows.iter().zip(lines) {
+        let _ = writeln!(out, "{line}");
+        for finding in &row.findings {
+            let _ = writeln!(
+                out,
+                "  ! {}: {}",
+                finding.kind.as_str(),
+                escape_line(&finding.detail)
+            );
+        }
+    }
+    let known = rows.iter().filter(|row| row.danube.is_some()).count();
+    let unknown = rows.len() - known;
+    let findings: usize = rows.iter().map(|row| row.findings.len()).sum();
+    let _ = writeln!(
+        out,
+        "{known} from Danube (webhook {}), {unknown} unknown to it, {findings} finding{}; local \
+         side from {}",
+        escape_line(webhook_id),
+        if findings == 1 { "" } else { "s" },
+        escape_line(&store_path.display().to_string()),
+    );
+    out
+}
+
+/// One row's cells, every text from Danube or the wire escaped.
+fn cells_of(row: &Row) -> Vec<String> {
+    let none = || "—".to_owned();
+    let local = if row.local.is_empty() {
+        "0".to_owned()
+    } else {
+        let answers: Vec<String> = row
+            .local
+            .iter()
+            .map(|attempt| {
+                attempt.status.map_or_else(
+                    || escape_line(&attempt.action).into_owned(),
+                    |s| s.to_string(),
+                )
+            })
+            .collect();
+        format!("{}: {}", row.local.len(), answers.join(", "))
+    };
+    let verdicts: Vec<&str> = row.local.iter().map(|a| a.verdict.as_str()).collect();
+    let verdicts = if verdicts.is_empty() {
+        none()
+    } else {
+        verdicts.join(", ")
+    };
+    match &row.danube {
+        Some(d) => vec![
+            escape_line(&d.id).into_owned(),
+            escape_line(&d.event_type).into_owned(),
+            escape_line(&d.status).into_owned(),
+            d.attempts.to_string(),
+            d.response_status.map_or_else(none, |s| s.to_string()),
+            d.delivered_at
+                .as_deref()
+                .map_or_else(none, |t| escape_line(t).into_owned()),
+            local,
+            verdicts,
+        ],
+        None => vec![
+            none(),
+            row.local
+                .first()
+                .and_then(|a| a.event.as_deref())
+                .map_or_else(none, |e| escape_line(e).into_owned()),
+            none(),
+            none(),
+            none(),
+            none(),
+            local,
+            verdicts,
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::danube::reconcile::{DeliveryRecord, Finding, FindingKind, LocalAttempt};
+    use crate::danube::saved_webhooks::{Origin, SavedWebhook};
+    use crate::signature::Verdict;
+
+    fn saved(id: &str, api_url: &str, origin: Origin) -> SavedWebhook {
+        SavedWebhook {
+            id: id.into(),
+            api_url: api_url.into(),
+            url: "https://abc.ngrok.app/webhooks/danube".into(),
+            events: vec!["workflow.completed".into()],
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            origin,
+            saved_at: "2026-11-30T16:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn the_default_webhook_is_the_registered_one_else_the_only_one() {
+        let api = "http://127.0.0.1:9";
+        let other = "https://api.danubeai.com";
+        let all = [
+            saved("wh_create", api, Origin::Create),
+            saved("wh_reg", api, Origin::Register),
+            saved("wh_far", other, Origin::Register),
+        ];
+        assert_eq!(default_webhook(&all, api).unwrap(), "wh_reg");
+        assert_eq!(default_webhook(&all[..1], api).unwrap(), "wh_create");
+        let none = default_webhook(&all[2..], api).unwrap_err().to_string();
+        assert!(
+            none.contains("pass WEBHOOK_ID") && none.contains("webhooks list"),
+            "{none}"
+        );
+        let two = [
+            saved("wh_a", api, Origin::Create),
+            saved("wh_b", api, Origin::Create),
+        ];
+        let several = default_webhook(&two, api).unwrap_err().to_string();
+        assert!(
+            several.contains("2 are saved") && several.contains("wh_a, wh_b"),
+            "{several}"
+        );
+    }
+
+    #[test]
+    fn the_table_escapes_and_puts_findings_under_rows() {
+        let record = DeliveryRecord {
+            id: "dlv_\u{1b}[2J1".into(),
+            webhook_id: "wh_1".into(),
+            event_type: "workflow.completed".into(),
+            payload: serde_json::Value::Null,
+            status: "success".into(),
+            response_status: Some(200),
+            response_body: None,
+            attempts: 3,
+            delivered_at: Some("2026-11-30T16:00:01Z".into()),
+            created_at: None,
+        };
+        let attempt = |id, status| LocalAttempt {
+            id,
+            attempt: u32::try_from(id).unwrap(),
+            received_at: reconcile::parse_time("2026-11-30T16:00:00Z").unwrap(),
+            verdict: Verdict::Valid,
+            status,
+            event: Some("workflow.completed".into()),
+            action: if status.is_some() { "status" } else { "reset" }.into(),
+            answered_after_ms: 1.0,
+        };
+        let rows = [
+            Row {
+                danube: Some(record),
+                local: vec![attempt(1, None), attempt(2, Some(200))],
+                findings: vec![Finding {
+                    kind: FindingKind::MissingAttempts,
+                    detail: "lost \u{202e}here".into(),
+                }],
+            },
+            Row {
+                danube: None,
+                local: vec![attempt(3, Some(200))],
+                findings: vec![],
+            },
+        ];
+        let text = render("wh_1", &rows, Path::new("/tmp/d.jsonl"));
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{text:?}"
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("DANUBE ID"), "{text}");
+        assert!(
+            lines[1].contains(
+                "success  3      200     2026-11-30T16:00:01Z  2: reset, 200  valid, valid"
+            ),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("  ! missing_attempts: lost "),
+            "{text}"
+        );
+        assert!(lines[3].starts_with("—  "), "{text}");
+        assert!(
+            lines[4].starts_with("1 from Danube (webhook wh_1), 1 unknown to it, 1 finding;"),
+            "{text}"
+        );
+        assert_eq!(
+            render("wh_1", &[], Path::new("x")),
+            "Danube lists no deliveries for webhook wh_1.\n"
+        );
+    }
+}

@@ -1,0 +1,915 @@
+//! Danube's delivery log joined with the requests that reached the listener
+//! (SPEC §11), and what does not add up between them. Pure: no I/O, no
+//! clock, nothing async; `deliveries` and the dashboard feed it and show
+//! its rows.
+//!
+//! No documented header carries Danube's delivery id, so the join is by
+//! payload: the same `event`, the same envelope `timestamp` and equal
+//! `data` (JSON equality: key order and spacing do not count). A body that
+//! is not such a JSON envelope matches nothing. One Danube delivery
+//! accounts for at most as many requests as it made attempts (at most 3);
+//! a copy beyond them is a replay, and is reported as such.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::delivery::{Delivery, format_duration_ms, format_time};
+use crate::signature::Verdict;
+
+/// Danube makes at most this many attempts per delivery (SPEC §1).
+pub const MAX_ATTEMPTS: usize = 3;
+/// Danube's deadline for an answer (SPEC §1), in milliseconds.
+pub const DEADLINE_MS: f64 = 10_000.0;
+/// How far before Danube's oldest listed delivery local requests are still
+/// judged: the two clocks differ a little, and an attempt can be received
+/// just before Danube writes `created_at` down.
+pub const WINDOW_MARGIN_S: i64 = 60;
+
+/// One entry of Danube's delivery log (`GET /v1/webhooks/{id}/deliveries`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub webhook_id: String,
+    pub event_type: String,
+    #[serde(default)]
+    pub payload: serde_json::Value,
+    /// `pending`, `success` or `failed`.
+    pub status: String,
+    #[serde(default)]
+    pub response_status: Option<u16>,
+    #[serde(default)]
+    pub response_body: Option<String>,
+    pub attempts: u32,
+    #[serde(default)]
+    pub delivered_at: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+impl DeliveryRecord {
+    /// Danube will still try again (or is trying now).
+    pub fn is_pending(&self) -> bool {
+        self.status == "pending"
+    }
+
+    /// How many requests this delivery can account for: its attempts, or
+    /// up to [`MAX_ATTEMPTS`] while it is pending (its count may lag).
+    fn capacity(&self) -> usize {
+        if self.is_pending() {
+            MAX_ATTEMPTS
+        } else {
+            usize::try_from(self.attempts)
+                .unwrap_or(MAX_ATTEMPTS)
+                .clamp(1, MAX_ATTEMPTS)
+        }
+    }
+}
+
+/// What identifies a payload: `event`, `timestamp` and `data`, digested
+/// so that the dashboard can keep one per delivery at 32 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PayloadKey([u8; 32]);
+
+impl PayloadKey {
+    /// The key of an envelope: an object with a string `event`, a string
+    /// `timestamp` and a `data` (of any kind); `None` for anything else.
+    pub fn of_envelope(value: &Value) -> Option<Self> {
+        let object = value.as_object()?;
+        let event = object.get("event")?.as_str()?;
+        let timestamp = object.get("timestamp")?.as_str()?;
+        let data = object.get("data")?;
+        let mut hasher = Sha256::new();
+        feed_str(&mut hasher, event);
+        feed_str(&mut hasher, timestamp);
+        feed_value(&mut hasher, data);
+        let mut key = [0; 32];
+        key.copy_from_slice(&hasher.finalize());
+        Some(Self(key))
+    }
+
+    /// The key of a body as received: JSON, and an envelope.
+    pub fn of_body(body: &[u8]) -> Option<Self> {
+        let value: Value = serde_json::from_slice(body).ok()?;
+        Self::of_envelope(&value)
+    }
+
+    /// The key of Danube's `payload`: the envelope, or the envelope as a
+    /// JSON string (some APIs keep the body as text).
+    pub fn of_danube(payload: &Value) -> Option<Self> {
+        match payload {
+            Value::String(text) => Self::of_body(text.as_bytes()),
+            other => Self::of_envelope(other),
+        }
+    }
+}
+
+/// Length-prefixed, so no two strings feed the same bytes.
+fn feed_str(hasher: &mut Sha256, text: &str) {
+    hasher.update((text.len() as u64).to_be_bytes());
+    hasher.update(text.as_bytes());
+}
+
+/// `value` in a form where equal JSON feeds equal bytes: object keys in
+/// sorted order (the map keeps arrival order), each kind tagged. Depth is
+/// bounded by `serde_json`'s own recursion limit on parsing.
+fn feed_value(hasher: &mut Sha256, value: &Value) {
+    match value {
+        Value::Null => hasher.update(b"n"),
+        Value::Bool(b) => hasher.update(if *b { b"t" } else { b"f" }),
+        Value::Number(n) => {
+            hasher.update(b"d");
+            feed_str(hasher, &n.to_string());
+        }
+        Value::String(s) => {
+            hasher.update(b"s");
+            feed_str(hasher, s);
+        }
+        Value::Array(items) => {
+            hasher.update(b"a");
+            hasher.update((items.len() as u64).to_be_bytes());
+            for item in items {
+                feed_value(hasher, item);
+            }
+        }
+        Value::Object(map) => {
+            hasher.update(b"o");
+            hasher.update((map.len() as u64).to_be_bytes());
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (key, item) in entries {
+                feed_str(hasher, key);
+                feed_value(hasher, item);
+            }
+        }
+    }
+}
+
+/// One request that reached the listener, as a row shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LocalAttempt {
+    pub id: u64,
+    pub attempt: u32,
+    #[serde(serialize_with = "rfc3339_millis")]
+    pub received_at: DateTime<Utc>,
+    pub verdict: Verdict,
+    /// The status the listener answered; `None` for timeout, reset, close
+    /// and garbage.
+    pub status: Option<u16>,
+    /// The body's `event`, for the table of a row Danube does not know.
+    #[serde(skip)]
+    pub event: Option<String>,
+    /// What the listener did (`status`, `forward`, `timeout`, `reset`, …).
+    #[serde(skip)]
+    pub action: String,
+    /// How long the sender waited for the answer.
+    #[serde(skip)]
+    pub answered_after_ms: f64,
+}
+
+fn rfc3339_millis<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&format_time(time))
+}
+
+/// What is known of a local request's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    Envelope(PayloadKey),
+    /// Not JSON, or JSON but no envelope: matches nothing.
+    NotEnvelope,
+    /// The body was not at hand (a summary whose body was dropped): it can
+    /// neither match nor be called unknown.
+    Unread,
+}
+
+/// A local request ready to be joined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalRecord {
+    pub attempt: LocalAttempt,
+    pub payload: Payload,
+}
+
+impl LocalRecord {
+    /// The summary of `delivery`, its body digested.
+    pub fn of(delivery: &Delivery) -> Self {
+        let payload = if delivery.body.is_empty() && delivery.body_size > 0 {
+            Payload::Unread
+        } else if delivery.body_truncated {
+            // A cut body is not the payload Danube sent.
+            Payload::NotEnvelope
+        } else {
+            PayloadKey::of_body(&delivery.body).map_or(Payload::NotEnvelope, Payload::Envelope)
+        };
+        #[allow(clippy::cast_precision_loss)] // a delay in ms is far below 2^52
+        let delay_ms = delivery.response.delay_ms as f64;
+        Self {
+            attempt: LocalAttempt {
+                id: delivery.id,
+                attempt: delivery.attempt,
+                received_at: delivery.received_at,
+                verdict: delivery.signature.verdict,
+                status: delivery.response.status,
+                event: delivery.event.clone(),
+                action: delivery.response.action.clone(),
+                answered_after_ms: delivery.duration_ms.max(delay_ms),
+            },
+            payload,
+        }
+    }
+}
+
+/// The four things that can fail to add up (issue 13, item 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// Danube made more attempts than reached the listener.
+    MissingAttempts,
+    /// Nothing matching reached the listener.
+    NeverArrived,
+    /// Danube recorded another status than the listener answered.
+    AnswerDiffers,
+    /// A request in the window that matches no Danube delivery.
+    UnknownToDanube,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingAttempts => "missing_attempts",
+            Self::NeverArrived => "never_arrived",
+            Self::AnswerDiffers => "answer_differs",
+            Self::UnknownToDanube => "unknown_to_danube",
+        }
+    }
+}
+
+/// One thing that does not add up, and a sentence on what it means and
+/// what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub detail: String,
+}
+
+/// One Danube delivery and the requests that match it; or, with `danube`
+/// `None`, requests that match no Danube delivery.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    pub danube: Option<DeliveryRecord>,
+    pub local: Vec<LocalAttempt>,
+    pub findings: Vec<Finding>,
+}
+
+/// When local requests start to be judged against `danube`: its oldest
+/// `created_at` (or, for a record without one, its envelope's
+/// `timestamp`) less [`WINDOW_MARGIN_S`]. `None` when no record has a
+/// readable time (then nothing is called unknown).
+pub fn window_start(danube: &[DeliveryRecord]) -> Option<DateTime<Utc>> {
+    danube
+        .iter()
+        .filter_map(|d| {
+            d.created_at
+                .as_deref()
+                .and_then(parse_time)
+                .or_else(|| d.payload.get("timestamp")?.as_str().and_then(parse_time))
+        })
+        .min()
+        .map(|oldest| oldest - TimeDelta::seconds(WINDOW_MARGIN_S))
+}
+
+/// RFC 3339, or an ISO time without an offset (taken as UTC, as Python's
+/// `isoformat()` of a naive UTC time writes it).
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&Utc));
+    }
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+        .map(|naive| naive.and_utc())
+}
+
+/// A local request that no Danube delivery accounts for.
+struct Stray {
+    attempt: LocalAttempt,
+    payload: Payload,
+    /// The Danube delivery whose payload it carries, when it is a copy
+    /// beyond that delivery's attempts.
+    copy_of: Option<usize>,
+}
+
+/// Join Danube's log (`danube`, newest first, as listed) with the local
+/// requests: one row per Danube delivery in Danube's order, then one row per
+/// group of requests in the window that match none, newest first.
+/// `log_cut` says the log was as long as the limit asked for, so older
+/// deliveries exist that it does not show.
+pub fn reconcile(
+    danube: Vec<DeliveryRecord>,
+    local: impl IntoIterator<Item = LocalRecord>,
+    log_cut: bool,
+) -> Vec<Row> {
+    let window = window_start(&danube);
+    let keys: Vec<Option<PayloadKey>> = danube
+        .iter()
+        .map(|d| PayloadKey::of_danube(&d.payload))
+        .collect();
+    // Oldest delivery first under each key: of two deliveries with the
+    // same payload, the older one's attempts arrived first.
+    let mut by_key: HashMap<PayloadKey, Vec<usize>> = HashMap::new();
+    for (index, key) in keys.iter().enumerate().rev() {
+        if let Some(key) = key {
+            by_key.entry(*key).or_default().push(index);
+        }
+    }
+    let mut matched: Vec<Vec<LocalAttempt>> = vec![Vec::new(); danube.len()];
+    let mut strays = Vec::new();
+    let mut local: Vec<LocalRecord> = local.into_iter().collect();
+    local.sort_by_key(|record| record.attempt.id);
+    for record in local {
+        let in_window = window.is_some_and(|start| record.attempt.received_at >= start);
+        let candidates = match record.payload {
+            Payload::Envelope(key) => by_key.get(&key).map(Vec::as_slice),
+            Payload::NotEnvelope => None,
+            Payload::Unread => continue,
+        };
+        let candidates = candidates.unwrap_or_default();
+        if let Some(&index) = candidates
+            .iter()
+            .find(|&&index| matched[index].len() < danube[index].capacity())
+        {
+            matched[index].push(record.attempt);
+        } else if in_window {
+            strays.push(Stray {
+                attempt: record.attempt,
+                payload: record.payload,
+                copy_of: candidates.last().copied(),
+            });
+        }
+    }
+    let mut unknown_rows = unknown_rows(strays, &danube, log_cut);
+    let mut rows: Vec<Row> = danube
+        .into_iter()
+        .zip(matched)
+        .zip(&keys)
+        .map(|((record, local), key)| Row {
+            findings: findings_of(&record, key.is_some(), &local),
+            danube: Some(record),
+            local,
+        })
+        .collect();
+    rows.append(&mut unknown_rows);
+    rows
+}
+
+/// What does not add up about one Danube delivery and its matches.
+fn findings_of(record: &DeliveryRecord, envelope: bool, local: &[LocalAttempt]) -> Vec<Finding> {
+    let attempts = usize::try_from(record.attempts).unwrap_or(usize::MAX);
+    let finding = |kind, detail: String| vec![Finding { kind, detail }];
+    if attempts == 0 && local.is_empty() {
+        // Not tried yet: nothing can have arrived.
+        return Vec::new();
+    }
+    if !envelope {
+        return finding(
+            FindingKind::NeverArrived,
+            "Danube's payload for this delivery is not an event envelope ({event, timestamp, \
+             data}), so no request can be matched to it; compare it by hand with \
+             `danube-hooks log`."
+                .to_owned(),
+        );
+    }
+    if local.is_empty() {
+        let detail = if record.status == "success" {
+            format!(
+                "Danube recorded a success{} but nothing matching reached this listener: the \
+                 webhook's URL points at another receiver, or this store does not hold that \
+                 time; check the URL with `danube-hooks webhooks list`.",
+                record
+                    .response_status
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default()
+            )
+        } else {
+            format!(
+                "None of Danube's {} reached this listener: the tunnel was down or points \
+                 elsewhere, or the listener was not running; check the tunnel and the webhook's \
+                 URL (`danube-hooks webhooks list`).",
+                plural(attempts, "attempt")
+            )
+        };
+        return finding(FindingKind::NeverArrived, detail);
+    }
+    if local.len() < attempts {
+        return finding(
+            FindingKind::MissingAttempts,
+            format!(
+                "Danube made {} but {} reached this listener: the others were lost on the way \
+                 (the tunnel's gateway answered them) or the listener was down then; the \
+                 tunnel's own log shows them.",
+                plural(attempts, "attempt"),
+                local.len()
+            ),
+        );
+    }
+    let last = local.last().expect("not empty");
+    if local.len() == attempts && record.response_status != last.status {
+        return finding(
+            FindingKind::AnswerDiffers,
+            answer_differs(record.response_status, last),
+        );
+    }
+    Vec::new()
+}
+
+fn answer_differs(danube: Option<u16>, last: &LocalAttempt) -> String {
+    let ours = match last.status {
+        Some(status) => format!("answered {status}"),
+        None => format!("sent no status ({})", last.action),
+    };
+    let after = format_duration_ms(last.answered_after_ms);
+    match (danube, last.status) {
+        (None, Some(_)) if last.answered_after_ms >= DEADLINE_MS => format!(
+            "Danube recorded no response, but the listener {ours} after {after}, past Danube's \
+             10 s deadline, when Danube had given up: answer within 10 s (acknowledge first, \
+             work afterwards)."
+        ),
+        (None, _) => format!(
+            "Danube recorded no response, but the listener {ours} after {after}: the answer was \
+             lost on the way back (look at the tunnel's log), or came too late by Danube's clock."
+        ),
+        (Some(status), None) | (Some(status @ 502..=504), Some(_)) => format!(
+            "Danube recorded {status}, but the listener {ours}: the tunnel's gateway answered \
+             in its place (it lost the connection to the listener, or gave up waiting); look at \
+             the tunnel's log."
+        ),
+        (Some(status), Some(_)) => format!(
+            "Danube recorded {status}, but the listener {ours}: something between them (the \
+             tunnel or a proxy) changed the answer; look at its log."
+        ),
+    }
+}
+
+/// Strays grouped by payload (the attempts of one unknown delivery share
+/// a row; a body that is no envelope is a row of its own), newest first.
+fn unknown_rows(strays: Vec<Stray>, danube: &[DeliveryRecord], log_cut: bool) -> Vec<Row> {
+    let mut groups: Vec<(Option<usize>, Vec<LocalAttempt>, Payload)> = Vec::new();
+    let mut index_of: HashMap<PayloadKey, usize> = HashMap::new();
+    for stray in strays {
+        if let Payload::Envelope(key) = stray.payload
+            && let Some(&at) = index_of.get(&key)
+        {
+            groups[at].1.push(stray.attempt);
+            continue;
+        }
+        if let Payload::Envelope(key) = stray.payload {
+            index_of.insert(key, groups.len());
+        }
+        groups.push((stray.copy_of, vec![stray.attempt], stray.payload));
+    }
+    // Newest first, by the latest arrival in each group.
+    groups.sort_by_key(|(_, local, _)| {
+        std::cmp::Reverse(local.last().map(|attempt| attempt.received_at))
+    });
+    groups
+        .into_iter()
+        .map(|(copy_of, local, payload)| {
+            let detail = unknown_detail(copy_of.map(|i| &danube[i]), &local[0], payload, log_cut);
+            Row {
+                danube: None,
+                local,
+                findings: vec![Finding {
+                    kind: FindingKind::UnknownToDanube,
+                    detail,
+                }],
+            }
+        })
+        .collect()
+}
+
+fn unknown_detail(
+    copy_of: Option<&DeliveryRecord>,
+    first: &LocalAttempt,
+    payload: Payload,
+    log_cut: bool,
+) -> String {
+    let at = format_time(&first.received_at);
+    let verdict = first.verdict;
+    if let Some(record) = copy_of {
+        return format!(
+            "It carries the payload of Danube's delivery {} but Danube counts only {} for it: a \
+             replay (e.g. `danube-hooks replay`) or a copy someone else sent; its signature is \
+             {verdict}.",
+            crate::display::escape_line(&record.id),
+            plural(usize::try_from(record.attempts).unwrap_or(0), "attempt"),
+        );
+    }
+    if payload == Payload::NotEnvelope {
+        return format!(
+            "Reached the listener at {at} with a body that is no Danube event envelope, so Danube \
+             did not send it: a probe, a forgery or another sender's request; its signature is \
+             {verdict}."
+        );
+    }
+    let older = if log_cut {
+        " (Danube listed only its newest deliveries: raise --limit to see older ones)"
+    } else {
+        ""
+    };
+    if verdict == Verdict::Valid {
+        format!(
+            "Reached the listener at {at} signed with a configured secret, but matches none of \
+             Danube's deliveries in this window{older}: a replay of an older delivery, or one \
+             sent to another webhook with the same secret."
+        )
+    } else {
+        format!(
+            "Reached the listener at {at} and matches none of Danube's deliveries in this \
+             window{older}, and its signature is {verdict}: forged, or meant for another webhook \
+             (a receiver must refuse it)."
+        )
+    }
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::tests::sample;
+    use serde_json::json;
+
+    const T0: &str = "2026-11-30T16:00:00.000000Z";
+
+    fn envelope(event: &str, timestamp: &str, n: u64) -> Value {
+        json!({"event": event, "timestamp": timestamp, "data": {"tool_id": "abc", "n": n}})
+    }
+
+    fn danube(
+        id: &str,
+        payload: Value,
+        status: &str,
+        attempts: u32,
+        answer: Option<u16>,
+    ) -> DeliveryRecord {
+        DeliveryRecord {
+            id: id.into(),
+            webhook_id: "wh_1".into(),
+            event_type: payload["event"]
+                .as_str()
+                .unwrap_or("workflow.completed")
+                .into(),
+            payload,
+            status: status.into(),
+            response_status: answer,
+            response_body: None,
+            attempts,
+            delivered_at: None,
+            created_at: Some("2026-11-30T16:00:00Z".into()),
+        }
+    }
+
+    /// A local request with `body`, received `secs` after 16:00:00.
+    fn local(id: u64, body: &[u8], secs: i64, status: Option<u16>) -> LocalRecord {
+        let mut delivery = sample(id, body);
+        delivery.received_at =
+            parse_time("2026-11-30T16:00:00Z").unwrap() + TimeDelta::seconds(secs);
+        delivery.response.status = status;
+        LocalRecord::of(&delivery)
+    }
+
+    fn body(value: &Value) -> Vec<u8> {
+        serde_json::to_vec(value).unwrap()
+    }
+
+    fn kinds(row: &Row) -> Vec<FindingKind> {
+        row.findings.iter().map(|f| f.kind).collect()
+    }
+
+    fn ids(row: &Row) -> Vec<u64> {
+        row.local.iter().map(|l| l.id).collect()
+    }
+
+    #[test]
+    fn retries_match_one_delivery_whatever_the_key_order() {
+        let payload = envelope("workflow.completed", T0, 1);
+        // The same payload with its keys in another order and other spacing.
+        let reordered = br#"{ "data": {"n": 1, "tool_id": "abc"}, "timestamp": "2026-11-30T16:00:00.000000Z", "event": "workflow.completed" }"#;
+        let rows = reconcile(
+            vec![danube("dlv_1", payload.clone(), "success", 2, Some(200))],
+            [
+                local(7, &body(&payload), 1, Some(500)),
+                local(8, reordered, 3, Some(200)),
+            ],
+            false,
+        );
+        assert_eq!(rows.len(), 1);
+        assert_eq!(ids(&rows[0]), [7, 8]);
+        assert!(rows[0].findings.is_empty(), "{:?}", rows[0].findings);
+    }
+
+    #[test]
+    fn the_same_event_at_two_timestamps_is_two_deliveries() {
+        let first = envelope("tool.execution.completed", "2026-11-30T16:00:00.000001Z", 1);
+        let second = envelope("tool.execution.completed", "2026-11-30T16:00:05.000001Z", 1);
+        let rows = reconcile(
+            vec![
+                danube("dlv_2", second.clone(), "success", 1, Some(200)),
+                danube("dlv_1", first.clone(), "success", 1, Some(200)),
+            ],
+            [
+                local(1, &body(&first), 1, Some(200)),
+                local(2, &body(&second), 6, Some(200)),
+            ],
+            false,
+        );
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].danube.as_ref().unwrap().id, "dlv_2");
+        assert_eq!(ids(&rows[0]), [2]);
+        assert_eq!(ids(&rows[1]), [1]);
+        assert!(rows.iter().all(|r| r.findings.is_empty()));
+    }
+
+    #[test]
+    fn data_must_be_equal_not_just_alike() {
+        let sent = envelope("workflow.completed", T0, 1);
+        let other = envelope("workflow.completed", T0, 2);
+        let as_float = json!({"event": "workflow.completed", "timestamp": T0, "data": {"tool_id": "abc", "n": 1.5}});
+        let rows = reconcile(
+            vec![danube("dlv_1", sent, "failed", 1, Some(500))],
+            [
+                local(1, &body(&other), 1, Some(500)),
+                local(2, &body(&as_float), 2, Some(500)),
+            ],
+            false,
+        );
+        assert_eq!(kinds(&rows[0]), [FindingKind::NeverArrived]);
+        assert_eq!(rows.len(), 3, "both count as unknown");
+    }
+
+    #[test]
+    fn never_arrived_says_why_by_status() {
+        let rows = reconcile(
+            vec![
+                danube(
+                    "dlv_2",
+                    envelope("workflow.failed", T0, 2),
+                    "failed",
+                    3,
+                    Some(502),
+                ),
+                danube(
+                    "dlv_1",
+                    envelope("workflow.failed", T0, 1),
+                    "success",
+                    1,
+                    Some(200),
+                ),
+                danube(
+                    "dlv_0",
+                    envelope("workflow.failed", T0, 0),
+                    "pending",
+                    0,
+                    None,
+                ),
+            ],
+            [],
+            false,
+        );
+        assert_eq!(kinds(&rows[0]), [FindingKind::NeverArrived]);
+        assert!(
+            rows[0].findings[0]
+                .detail
+                .contains("None of Danube's 3 attempts"),
+            "{:?}",
+            rows[0]
+        );
+        assert!(
+            rows[1].findings[0].detail.contains("another receiver"),
+            "{:?}",
+            rows[1]
+        );
+        assert!(rows[2].findings.is_empty(), "not tried yet: {:?}", rows[2]);
+    }
+
+    #[test]
+    fn missing_attempts_when_danube_counts_more() {
+        let payload = envelope("workflow.completed", T0, 1);
+        let rows = reconcile(
+            vec![danube("dlv_1", payload.clone(), "success", 3, Some(200))],
+            [
+                local(1, &body(&payload), 1, Some(500)),
+                local(2, &body(&payload), 20, Some(200)),
+            ],
+            false,
+        );
+        assert_eq!(kinds(&rows[0]), [FindingKind::MissingAttempts]);
+        assert!(
+            rows[0].findings[0].detail.contains("3 attempts but 2"),
+            "{:?}",
+            rows[0]
+        );
+    }
+
+    #[test]
+    fn answer_differs_for_a_gateway_and_for_the_deadline() {
+        let gateway = envelope("workflow.completed", T0, 1);
+        let late = envelope("workflow.completed", T0, 2);
+        let same = envelope("workflow.completed", T0, 3);
+        let mut slow = local(2, &body(&late), 2, Some(200));
+        slow.attempt.answered_after_ms = 12_000.0;
+        let rows = reconcile(
+            vec![
+                danube("dlv_3", same.clone(), "success", 1, Some(200)),
+                danube("dlv_2", late, "failed", 1, None),
+                danube("dlv_1", gateway.clone(), "failed", 1, Some(502)),
+            ],
+            [
+                local(1, &body(&gateway), 1, Some(200)),
+                slow,
+                local(3, &body(&same), 3, Some(200)),
+            ],
+            false,
+        );
+        assert!(rows[0].findings.is_empty());
+        assert_eq!(kinds(&rows[1]), [FindingKind::AnswerDiffers]);
+        assert!(
+            rows[1].findings[0]
+                .detail
+                .contains("12.0s, past Danube's 10 s deadline"),
+            "{:?}",
+            rows[1]
+        );
+        assert_eq!(kinds(&rows[2]), [FindingKind::AnswerDiffers]);
+        assert!(
+            rows[2].findings[0]
+                .detail
+                .contains("recorded 502, but the listener answered 200: the tunnel's gateway"),
+            "{:?}",
+            rows[2]
+        );
+    }
+
+    #[test]
+    fn unknown_to_danube_only_in_the_window() {
+        let known = envelope("workflow.completed", T0, 1);
+        let forged = envelope("workflow.completed", T0, 9);
+        let mut forged_record = local(3, &body(&forged), 5, Some(200));
+        forged_record.attempt.verdict = Verdict::Mismatch;
+        let rows = reconcile(
+            vec![danube("dlv_1", known.clone(), "success", 1, Some(200))],
+            [
+                // Long before Danube's oldest delivery: not judged.
+                local(1, &body(&forged), -3600, Some(200)),
+                local(2, &body(&known), 1, Some(200)),
+                forged_record,
+                // Its retry: the same row.
+                local(4, &body(&forged), 9, Some(200)),
+                // Just inside the margin.
+                local(5, b"not json", -(WINDOW_MARGIN_S - 1), Some(200)),
+            ],
+            true,
+        );
+        assert_eq!(rows.len(), 3, "{rows:#?}");
+        assert!(rows[0].findings.is_empty());
+        assert_eq!(rows[1].danube, None);
+        assert_eq!(ids(&rows[1]), [3, 4], "newest first");
+        assert_eq!(kinds(&rows[1]), [FindingKind::UnknownToDanube]);
+        let detail = &rows[1].findings[0].detail;
+        assert!(
+            detail.contains("mismatch") && detail.contains("raise --limit"),
+            "{detail}"
+        );
+        assert_eq!(ids(&rows[2]), [5]);
+        assert!(
+            rows[2].findings[0]
+                .detail
+                .contains("no Danube event envelope")
+        );
+    }
+
+    #[test]
+    fn a_copy_beyond_danubes_attempts_is_a_replay() {
+        let payload = envelope("workflow.completed", T0, 1);
+        let rows = reconcile(
+            vec![danube("dlv_1", payload.clone(), "success", 1, Some(200))],
+            [
+                local(1, &body(&payload), 1, Some(200)),
+                local(2, &body(&payload), 30, Some(200)),
+            ],
+            false,
+        );
+        assert_eq!(ids(&rows[0]), [1]);
+        assert!(rows[0].findings.is_empty());
+        assert_eq!(ids(&rows[1]), [2]);
+        assert!(
+            rows[1].findings[0]
+                .detail
+                .contains("payload of Danube's delivery dlv_1"),
+            "{:?}",
+            rows[1]
+        );
+    }
+
+    #[test]
+    fn no_window_without_a_time_and_unread_bodies_are_never_judged() {
+        let mut record = danube(
+            "dlv_1",
+            json!({"event": "workflow.completed", "timestamp": "at noon", "data": {}}),
+            "success",
+            1,
+            Some(200),
+        );
+        record.created_at = Some("yesterday".into());
+        let mut elided = local(2, b"{}", 1, Some(200));
+        elided.payload = Payload::Unread;
+        let rows = reconcile(
+            vec![record],
+            [local(1, b"garbage", 1, Some(200)), elided],
+            false,
+        );
+        assert_eq!(rows.len(), 1);
+        assert_eq!(kinds(&rows[0]), [FindingKind::NeverArrived]);
+    }
+
+    #[test]
+    fn a_danube_payload_that_is_no_envelope_matches_nothing() {
+        let not_envelope = json!({"tool_id": "abc"});
+        let text = Value::String(
+            body(&envelope("workflow.completed", T0, 1))
+                .iter()
+                .map(|&b| char::from(b))
+                .collect(),
+        );
+        let rows = reconcile(
+            vec![
+                danube("dlv_2", text, "success", 1, Some(200)),
+                danube("dlv_1", not_envelope.clone(), "success", 1, Some(200)),
+            ],
+            [
+                local(1, &body(&not_envelope), 1, Some(200)),
+                local(
+                    2,
+                    &body(&envelope("workflow.completed", T0, 1)),
+                    2,
+                    Some(200),
+                ),
+            ],
+            false,
+        );
+        // A payload kept as JSON text is still the envelope.
+        assert_eq!(ids(&rows[0]), [2]);
+        assert!(rows[0].findings.is_empty());
+        assert_eq!(kinds(&rows[1]), [FindingKind::NeverArrived]);
+        assert!(rows[1].findings[0].detail.contains("not an event envelope"));
+        assert_eq!(rows[2].danube, None);
+    }
+
+    #[test]
+    fn the_window_falls_back_on_the_envelopes_timestamp() {
+        let mut record = danube(
+            "dlv_1",
+            envelope("workflow.completed", "2026-11-30T15:00:00.000000Z", 1),
+            "success",
+            1,
+            Some(200),
+        );
+        record.created_at = None;
+        assert_eq!(window_start(&[record]), parse_time("2026-11-30T14:59:00Z"));
+    }
+
+    #[test]
+    fn naive_and_rfc3339_times() {
+        let want = parse_time("2026-11-30T16:00:00.5Z").unwrap();
+        assert_eq!(parse_time("2026-11-30T16:00:00.500000"), Some(want));
+        assert_eq!(parse_time("2026-11-30 16:00:00.5"), Some(want));
+        assert_eq!(parse_time("2026-11-30T17:00:00.5+01:00"), Some(want));
+        assert_eq!(parse_time("soon"), None);
+    }
+
+    #[test]
+    fn rows_serialize_as_the_issue_says() {
+        let payload = envelope("workflow.completed", T0, 1);
+        let rows = reconcile(
+            vec![danube("dlv_1", payload.clone(), "failed", 1, Some(502))],
+            [local(7, &body(&payload), 1, Some(200))],
+            false,
+        );
+        let value = serde_json::to_value(&rows[0]).unwrap();
+        assert_eq!(value["danube"]["id"], "dlv_1");
+        assert_eq!(
+            value["local"],
+            json!([{"id": 7, "attempt": 1, "received_at": "2026-11-30T16:00:01.000Z", "verdict": "valid", "status": 200}])
+        );
+        assert_eq!(value["findings"][0]["kind"], "answer_differs");
+        assert!(value["findings"][0]["detail"].is_string());
+    }
+}

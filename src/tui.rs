@@ -116,7 +116,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
     };
     let mut app = App::new(config, setup.policy.clone());
     if let Some(danube) = &setup.danube {
-        app.watch_danube(danube.webhook_id.clone());
+        app.watch_danube(danube.webhook_id.clone(), chrono::Utc::now());
     }
     if !setup.warnings.is_empty() {
         app.set_status(StatusKind::Error, setup.warnings.join(" · "));

@@ -542,7 +542,7 @@ fn with_a_webhook_the_dashboard_shows_danubes_side() {
     });
     tmux.keys("D");
     tmux.wait_for("the next poll's answer", |s| {
-        s.contains("Danube: 1 deliveries of webhook") && s.contains("ok 1/3")
+        s.contains("Danube: 1 delivery of webhook") && s.contains("ok 1/3")
     });
     let asked = danube.seen_of("GET", &format!("/v1/webhooks/{webhook}/deliveries"));
     assert!(asked.len() >= 3, "{} polls", asked.len());

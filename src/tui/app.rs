@@ -77,11 +77,17 @@ pub struct DanubeSide {
     polled: bool,
     /// `D` asked for this poll: its answer is told on the status line.
     asked: bool,
+    /// When the dashboard began to watch: its history holds only what
+    /// arrived since, so an older delivery Danube lists may well have
+    /// arrived (in an earlier run, and be in the store) and is not counted
+    /// as never arrived.
+    since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl DanubeSide {
-    /// Danube's deliveries in the last log read of which nothing reached
-    /// the listener (no row in the list can show them).
+    /// Danube's deliveries in the last log read, made since the dashboard
+    /// began to watch, of which nothing reached the listener (no row in
+    /// the list can show them).
     pub fn never_arrived(&self) -> usize {
         self.rows
             .iter()
@@ -89,6 +95,17 @@ impl DanubeSide {
                 row.findings
                     .iter()
                     .any(|f| f.kind == reconcile::FindingKind::NeverArrived)
+            })
+            .filter(|row| {
+                let created = row
+                    .danube
+                    .as_ref()
+                    .and_then(|d| d.created_at.as_deref())
+                    .and_then(reconcile::parse_time);
+                match (created, self.since) {
+                    (Some(created), Some(since)) => created >= since,
+                    _ => true,
+                }
             })
             .count()
     }
@@ -498,7 +515,7 @@ impl App {
 
     /// Show Danube's side for `webhook_id`: a column in the list, a line
     /// in the overview, and `D`.
-    pub fn watch_danube(&mut self, webhook_id: String) {
+    pub fn watch_danube(&mut self, webhook_id: String, since: chrono::DateTime<chrono::Utc>) {
         let local = self
             .history
             .iter()
@@ -507,6 +524,7 @@ impl App {
         self.danube = Some(DanubeSide {
             webhook_id,
             local,
+            since: Some(since),
             ..DanubeSide::default()
         });
     }
@@ -553,9 +571,10 @@ impl App {
                     .collect();
                 let findings: usize = side.rows.iter().map(|row| row.findings.len()).sum();
                 let told = format!(
-                    "Danube: {} deliveries of webhook {} read, {findings} finding{} (see the \
+                    "Danube: {} deliver{} of webhook {} read, {findings} finding{} (see the \
                      overview)",
                     log.len(),
+                    if log.len() == 1 { "y" } else { "ies" },
                     side.webhook_id,
                     if findings == 1 { "" } else { "s" }
                 );

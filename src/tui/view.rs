@@ -945,22 +945,38 @@ fn render_empty_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     } else {
         let url = escape_line(&app.config.listen_url).into_owned();
         let port = url.rsplit(':').next().unwrap_or("4000").to_string();
-        vec![
-            Line::styled(
-                format!("Waiting for deliveries: POST to {url}/any/path"),
-                theme.bold(Color::White),
-            ),
-            Line::styled(
-                format!(
-                    "Put a tunnel in front: ngrok http {port}  or  cloudflared tunnel --url http://localhost:{port}"
+        if app.config.danube_webhook.is_some() {
+            // --register did the tunnel's part: nothing to set up.
+            vec![
+                Line::styled(
+                    "Waiting for Danube's deliveries: the webhook in the header posts here.",
+                    theme.bold(Color::White),
                 ),
-                theme.dim(),
-            ),
-            Line::styled(
-                "then register the tunnel's https:// URL as the webhook URL in Danube.",
-                theme.dim(),
-            ),
-        ]
+                Line::styled(
+                    format!(
+                        "Or send one as Danube would: danube-hooks trigger workflow.completed --to {url}/ --secret whsec_…"
+                    ),
+                    theme.dim(),
+                ),
+            ]
+        } else {
+            vec![
+                Line::styled(
+                    format!("Waiting for deliveries: POST to {url}/any/path"),
+                    theme.bold(Color::White),
+                ),
+                Line::styled(
+                    format!(
+                        "Put a tunnel in front: ngrok http {port}  or  cloudflared tunnel --url http://localhost:{port}"
+                    ),
+                    theme.dim(),
+                ),
+                Line::styled(
+                    "then register the tunnel's https:// URL as the webhook URL in Danube.",
+                    theme.dim(),
+                ),
+            ]
+        }
     };
     for (i, line) in lines.iter().enumerate() {
         let y = area.y + 1 + i as u16;

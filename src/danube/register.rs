@@ -367,6 +367,15 @@ pub async fn finish(api: &Api, dir: &Path, registration: &Registration) -> Resul
         ));
     }
     let work = async {
+        if registration.on_exit != OnExit::KeepActive
+            && let Some(now) = taken_over(api, webhook).await
+        {
+            return Ok(format!(
+                "left Danube webhook {id} as it is: it now posts to {} (another `listen \
+                 --register` re-pointed it), so pausing or deleting it would cut that one off",
+                escape_line(&crate::display::truncate(&now, 200))
+            ));
+        }
         match registration.on_exit {
             OnExit::KeepActive => Ok(format!("left Danube webhook {id} active (--keep-active)")),
             OnExit::Pause => {
@@ -411,6 +420,19 @@ pub async fn finish(api: &Api, dir: &Path, registration: &Registration) -> Resul
             FINISH_TIMEOUT.as_secs()
         )),
     }
+}
+
+/// The URL `webhook` posts to now, if Danube lists it pointing elsewhere
+/// than this run set: a second `listen --register` with the same config
+/// (another tunnel) re-points the same saved webhook, and the first one's
+/// exit must not pause or delete it under the second. A list that fails
+/// says nothing: the pause goes ahead as planned.
+async fn taken_over(api: &Api, webhook: &SavedWebhook) -> Option<String> {
+    let listed = api.list_webhooks().await.ok()?;
+    listed
+        .into_iter()
+        .find(|w| w.id == webhook.id && w.url != webhook.url)
+        .map(|w| w.url)
 }
 
 /// Forget `webhook` in `webhooks.json`; a failure only means a stale entry,

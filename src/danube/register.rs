@@ -13,6 +13,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use super::api::{Api, ApiError, Webhook, WebhookChange};
 use super::credentials::CredentialsError;
 use super::saved_webhooks::{self, Origin, SavedWebhook};
@@ -31,6 +33,10 @@ pub enum RegisterError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Saved(#[from] CredentialsError),
+    /// `stop` came while Danube was only being asked for its list:
+    /// nothing was changed.
+    #[error("stopped before anything was registered")]
+    Stopped,
     #[error(
         "Danube's webhook {id} already posts to {url}, and danube-hooks does not know its secret \
          (it did not create it, or the answer to its create was lost), so it will not change it; \
@@ -213,13 +219,22 @@ fn decide(
 
 /// Reuse, adopt or create the webhook for `target`, with the saved
 /// webhooks in `dir`.
+///
+/// `stop` (a signal) is heeded while only the list is under way, which
+/// with its retries can take minutes against an API that stalls; once a
+/// change is sent it runs to its end, so that no webhook is left made but
+/// unknown.
 pub async fn register(
     api: &Api,
     dir: &Path,
     target: &Target,
+    stop: &CancellationToken,
 ) -> Result<Registration, RegisterError> {
     let api_url = api.origin();
-    let listed = api.list_webhooks().await?;
+    let listed = tokio::select! {
+        listed = api.list_webhooks() => listed?,
+        () = stop.cancelled() => return Err(RegisterError::Stopped),
+    };
     let saved = saved_webhooks::load(dir)?;
     let (plan, gone) = decide(&saved, &api_url, &listed, &target.url);
     for id in &gone {

@@ -324,3 +324,69 @@ fn the_first_of_two_runs_does_not_pause_the_webhook_the_second_took_over() {
     assert_eq!(danube.webhooks()[0]["is_active"], true);
     assert_eq!(fourth.signal_and_wait("TERM"), Some(0));
 }
+
+/// A careless user starts `--register` against an API that does not
+/// answer, and presses Ctrl-C: nothing has been asked of Danube yet but a
+/// list, so the run stops at once, and creates nothing afterwards.
+#[test]
+fn ctrl_c_while_danube_stalls_the_list_stops_at_once_and_creates_nothing() {
+    let danube = FakeDanube::start();
+    danube.fail_next("GET", "/v1/webhooks", Fault::Stall(Duration::from_secs(20)));
+    let config = TempDir::new("hostile-stalled-list");
+    let mut child = danube_hooks(&config.0)
+        .args([
+            "listen",
+            "--port",
+            "0",
+            "--json",
+            "--no-store",
+            "--register",
+        ])
+        .args([
+            "--api-url",
+            &danube.url(),
+            "--public-url",
+            "https://abc.ngrok.app",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while danube.seen_of("GET", "/v1/webhooks").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Danube was never asked"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let interrupted = std::time::Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if interrupted.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("Ctrl-C was ignored while Danube stalled the list");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(
+        danube.seen_of("POST", "/v1/webhooks").is_empty(),
+        "a webhook was created after Ctrl-C: {err}"
+    );
+    assert!(danube.webhooks().is_empty());
+    assert!(err.contains("nothing was registered"), "{err}");
+}

@@ -173,7 +173,8 @@ enum Plan {
 }
 
 /// Decide from the saved webhooks and Danube's list; also the ids of saved
-/// `--register` webhooks Danube no longer has (deleted meanwhile), to forget.
+/// `--register` webhooks the list leaves out, which are not chosen (the
+/// caller forgets them once Danube confirms they are gone).
 fn decide(
     saved: &[SavedWebhook],
     api_url: &str,
@@ -220,7 +221,7 @@ fn decide(
 /// Reuse, adopt or create the webhook for `target`, with the saved
 /// webhooks in `dir`.
 ///
-/// `stop` (a signal) is heeded while only the list is under way, which
+/// `stop` (a signal) is heeded while only reads are under way, which
 /// with its retries can take minutes against an API that stalls; once a
 /// change is sent it runs to its end, so that no webhook is left made but
 /// unknown.
@@ -237,8 +238,17 @@ pub async fn register(
     };
     let saved = saved_webhooks::load(dir)?;
     let (plan, gone) = decide(&saved, &api_url, &listed, &target.url);
+    // A webhook the list leaves out is forgotten only once Danube says 404
+    // for it (asked read-only, through its delivery log): a broken or
+    // partial list must not throw away a secret Danube never shows again.
     for id in &gone {
-        saved_webhooks::remove(dir, &api_url, id)?;
+        let asked = tokio::select! {
+            asked = api.list_deliveries(id, 1) => asked,
+            () = stop.cancelled() => return Err(RegisterError::Stopped),
+        };
+        if let Err(ApiError::NotFound { .. }) = asked {
+            saved_webhooks::remove(dir, &api_url, id)?;
+        }
     }
     match plan {
         Plan::Refuse(id) => Err(RegisterError::Foreign {

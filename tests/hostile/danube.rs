@@ -390,3 +390,105 @@ fn ctrl_c_while_danube_stalls_the_list_stops_at_once_and_creates_nothing() {
     assert!(danube.webhooks().is_empty());
     assert!(err.contains("nothing was registered"), "{err}");
 }
+
+/// An agent that drips its answer (or streams one far too large) is given
+/// up on within discovery's time limit: `--register` fails, it never hangs.
+#[test]
+fn a_dripping_or_endless_agent_is_given_up_on() {
+    fn server(drip: bool) -> SocketAddr {
+        let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in socket.incoming() {
+                let Ok(mut stream) = stream else { break };
+                std::thread::spawn(move || {
+                    let _ = read_request(&mut stream, Duration::from_secs(5));
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{\"tunnels\":[",
+                    );
+                    let chunk = if drip {
+                        vec![b' '; 1]
+                    } else {
+                        vec![b' '; 64 * 1024]
+                    };
+                    for _ in 0..100_000 {
+                        if stream.write_all(&chunk).is_err() {
+                            break;
+                        }
+                        if drip {
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+    for drip in [true, false] {
+        let ngrok = server(drip);
+        let metrics = server(drip);
+        let danube = FakeDanube::start();
+        let config = TempDir::new("hostile-drip");
+        let mut cmd = danube_hooks(&config.0);
+        cmd.args(["listen", "--port", "0", "--json", "--no-store"])
+            .args(["--register", "--api-url", &danube.url()])
+            .args(["--ngrok-api", &format!("http://{ngrok}")])
+            .args(["--cloudflared-metrics", &metrics.to_string()]);
+        let started = std::time::Instant::now();
+        let output = run_command(&mut cmd, b"");
+        assert_exit(&output, 2);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "drip {drip}: discovery took {:?}",
+            started.elapsed()
+        );
+        assert!(danube.seen().is_empty());
+        assert!(
+            stderr(&output).contains("no public https:// URL"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+/// Danube's list is not the whole truth about a saved secret: another
+/// `DANUBE_ORG_ID` or key, or a broken answer, lists none of this config's
+/// webhooks. The secret of a webhook Danube still has must not be thrown
+/// away because one list left it out (Danube never shows it again).
+#[test]
+fn a_list_that_leaves_out_a_saved_webhook_does_not_forget_its_secret() {
+    let danube = FakeDanube::start();
+    let config = TempDir::new("hostile-empty-list");
+    let url = danube.url();
+    let run = |public: &str| {
+        let args = [
+            "--json",
+            "--no-store",
+            "--register",
+            "--api-url",
+            &url,
+            "--public-url",
+            public,
+        ];
+        let mut listener = Listener::start_with(danube_hooks(&config.0), &args);
+        assert_eq!(listener.signal_and_wait("TERM"), Some(0));
+    };
+    run("https://first.ngrok.app");
+    let first = danube.webhooks()[0].clone();
+    danube.fail_next(
+        "GET",
+        "/v1/webhooks",
+        Fault::Status {
+            status: 200,
+            body: "[]".to_owned(),
+            retry_after: None,
+        },
+    );
+    run("https://second.ngrok.app");
+    let saved = std::fs::read_to_string(config.join("danube-hooks").join("webhooks.json")).unwrap();
+    assert!(
+        saved.contains(first["secret"].as_str().unwrap()),
+        "the secret of {} (still in Danube) was forgotten after one list left it out:\n{saved}",
+        first["id"]
+    );
+}

@@ -492,3 +492,57 @@ fn a_list_that_leaves_out_a_saved_webhook_does_not_forget_its_secret() {
         first["id"]
     );
 }
+
+/// A create answered with a secret that ends in control characters: the
+/// fingerprint shown in the banner and by `webhooks create --save` must not
+/// carry them to the terminal raw.
+#[test]
+fn a_secrets_fingerprint_from_the_api_is_escaped() {
+    let secret = "whsec_abcdefghijklmnopqrstuv\u{1b}]0;x\u{7}\u{1b}[2J";
+    let created = |url: &str| Fault::Status {
+        status: 201,
+        body: json!({"id": "wh_evil", "url": url, "events": ["workflow.completed"],
+                     "is_active": true, "description": null, "secret": secret})
+        .to_string(),
+        retry_after: None,
+    };
+    let danube = FakeDanube::start();
+    let config = TempDir::new("hostile-fingerprint");
+    let url = "https://abc.ngrok.app/webhooks/danube";
+    danube.fail_next("POST", "/v1/webhooks", created(url));
+    let mut cmd = danube_hooks(&config.0);
+    cmd.args([
+        "webhooks",
+        "create",
+        "--url",
+        url,
+        "--save",
+        "--api-url",
+        &danube.url(),
+    ]);
+    let output = run_command(&mut cmd, b"");
+    assert_exit(&output, 0);
+    assert_terminal_safe(&stdout(&output), "webhooks create's stdout");
+    assert_terminal_safe(&stderr(&output), "webhooks create's stderr");
+
+    let config = TempDir::new("hostile-fingerprint-listen");
+    danube.fail_next(
+        "POST",
+        "/v1/webhooks",
+        created("https://def.ngrok.app/webhooks/danube"),
+    );
+    let danube_url = danube.url();
+    let args = [
+        "--json",
+        "--no-store",
+        "--register",
+        "--api-url",
+        &danube_url,
+        "--public-url",
+        "https://def.ngrok.app",
+    ];
+    let mut listener = Listener::start_with(danube_hooks(&config.0), &args);
+    let banner = listener.banner.clone();
+    assert_eq!(listener.signal_and_wait("TERM"), Some(0));
+    assert_terminal_safe(&banner, "the banner");
+}

@@ -118,8 +118,8 @@ impl Registration {
         };
         format!(
             "webhook {} → {} ({action}; secret {})",
-            escape_line(&self.webhook.id),
-            escape_line(&self.webhook.url),
+            shown(&self.webhook.id),
+            shown(&self.webhook.url),
             self.webhook.fingerprint()
         )
     }
@@ -385,7 +385,7 @@ async fn after_timeout(api: &Api, target: &Target, within: String) -> RegisterEr
 /// touches a webhook `--register` did not make.
 pub async fn finish(api: &Api, dir: &Path, registration: &Registration) -> Result<String, String> {
     let webhook = &registration.webhook;
-    let id = escape_line(&webhook.id).into_owned();
+    let id = shown(&webhook.id);
     if registration.action == Action::Adopted {
         return Ok(format!(
             "left Danube webhook {id} as it is (made by `webhooks create`)"
@@ -398,7 +398,7 @@ pub async fn finish(api: &Api, dir: &Path, registration: &Registration) -> Resul
             return Ok(format!(
                 "left Danube webhook {id} as it is: it now posts to {} (another `listen \
                  --register` re-pointed it), so pausing or deleting it would cut that one off",
-                escape_line(&crate::display::truncate(&now, 200))
+                shown(&now)
             ));
         }
         match registration.on_exit {
@@ -458,6 +458,12 @@ async fn taken_over(api: &Api, webhook: &SavedWebhook) -> Option<String> {
         .into_iter()
         .find(|w| w.id == webhook.id && w.url != webhook.url)
         .map(|w| w.url)
+}
+
+/// An id or URL from Danube's answer, for a message: escaped, and cut so
+/// that an answer cannot flood the terminal.
+fn shown(text: &str) -> String {
+    escape_line(&crate::display::truncate(text, 200)).into_owned()
 }
 
 /// Forget `webhook` in `webhooks.json`; a failure only means a stale entry,

@@ -546,3 +546,57 @@ fn a_secrets_fingerprint_from_the_api_is_escaped() {
     assert_eq!(listener.signal_and_wait("TERM"), Some(0));
     assert_terminal_safe(&banner, "the banner");
 }
+
+/// A webhook id from Danube's answer is one path segment of the requests
+/// made with it (the pause on exit), never a way to another path, and a
+/// huge URL in the answer does not flood the banner.
+#[test]
+fn an_id_and_url_from_the_api_choose_no_path_and_flood_nothing() {
+    let danube = FakeDanube::start();
+    let config = TempDir::new("hostile-id");
+    let public = "https://ghi.ngrok.app";
+    let huge_url = format!("{public}/webhooks/danube{}", "x".repeat(200_000));
+    danube.fail_next(
+        "POST",
+        "/v1/webhooks",
+        Fault::Status {
+            status: 201,
+            body: json!({"id": "../../v1/auth/device/code?x=1#f", "url": huge_url,
+                         "events": ["workflow.completed"], "is_active": true,
+                         "secret": "whsec_abcdefghijklmnopqrstuvwxyz012345"})
+            .to_string(),
+            retry_after: None,
+        },
+    );
+    let danube_url = danube.url();
+    let args = [
+        "--json",
+        "--no-store",
+        "--register",
+        "--api-url",
+        &danube_url,
+        "--public-url",
+        public,
+    ];
+    let mut listener = Listener::start_with(danube_hooks(&config.0), &args);
+    assert!(
+        listener.banner.len() < 16 * 1024,
+        "{} bytes of banner",
+        listener.banner.len()
+    );
+    assert_eq!(listener.signal_and_wait("TERM"), Some(0));
+    let said = listener.stderr_so_far();
+    assert!(said.len() < 16 * 1024, "{} bytes on exit", said.len());
+    let after: Vec<String> = danube
+        .seen()
+        .iter()
+        .filter(|s| s.method != "GET")
+        .skip(1)
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert_eq!(
+        after,
+        ["PATCH /v1/webhooks/..%2F..%2Fv1%2Fauth%2Fdevice%2Fcode%3Fx%3D1%23f"],
+        "the requests made with the API's id"
+    );
+}

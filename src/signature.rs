@@ -97,7 +97,9 @@ fn fingerprint_of(secret: &str) -> String {
         return format!("{prefix}…({} chars)", chars.len());
     }
     let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{prefix}…{tail}")
+    // A secret can come from Danube's answer (`--register`, `webhooks
+    // create`): its tail is escaped like any text from the network.
+    format!("{prefix}…{}", crate::display::escape_line(&tail))
 }
 
 impl fmt::Debug for Secret {

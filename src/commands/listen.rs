@@ -320,7 +320,9 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
     let registered = if let Some(register) = &plan.register {
         let found = register_webhook(register, &plan.trust, local, &shutdown).await?;
         if found.is_none() {
-            eprintln!("danube-hooks: stopped before the tunnel was found; nothing was registered.");
+            eprintln!(
+                "danube-hooks: stopped before the webhook was set up; nothing was registered with Danube."
+            );
             return Ok(());
         }
         found
@@ -342,7 +344,8 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
 }
 
 /// Find the tunnel's public URL and make or reuse the webhook for it;
-/// `None` when a signal came while looking for the tunnel.
+/// `None` when a signal came while looking for the tunnel or listing
+/// Danube's webhooks (before anything was changed).
 async fn register_webhook(
     register: &RegisterPlan,
     trust: &Trust,
@@ -367,9 +370,10 @@ async fn register_webhook(
         public.source.describe(),
         api.origin()
     );
-    // Not cancelled by a signal: a create or update cut off half-way
-    // would leave a webhook we could not pause. The API's timeouts bound it.
-    let registration = register::register(
+    // A signal stops it only during the first list: a create or update
+    // cut off half-way would leave a webhook we could not pause. The API's
+    // timeouts bound the rest.
+    let registration = match register::register(
         &api,
         &dir,
         &Target {
@@ -377,8 +381,13 @@ async fn register_webhook(
             events: register.events.clone(),
             on_exit: register.on_exit,
         },
+        shutdown,
     )
-    .await?;
+    .await
+    {
+        Err(register::RegisterError::Stopped) => return Ok(None),
+        done => done?,
+    };
     Ok(Some(Registered {
         public,
         registration,

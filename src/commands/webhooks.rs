@@ -41,13 +41,11 @@ fn block_on<F: std::future::Future>(call: F) -> anyhow::Result<F::Output> {
     Ok(runtime.block_on(call))
 }
 
-/// `value` as pretty JSON. `serde_json` escapes every control character, so
-/// this is safe to print.
+/// `value` as one line of JSON, terminal-safe: `serde_json` alone escapes
+/// C0 controls but writes DEL, C1 and the bidi controls of a description
+/// Danube (or whoever answers as Danube) sent as they are.
 fn print_json(value: &impl serde::Serialize) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("Danube's answers serialize")
-    );
+    println!("{}", crate::display::to_json_line(value));
 }
 
 fn list(args: &WebhooksListArgs) -> anyhow::Result<Outcome> {

@@ -13,6 +13,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use super::api::{Api, ApiError, Webhook, WebhookChange};
 use super::credentials::CredentialsError;
 use super::saved_webhooks::{self, Origin, SavedWebhook};
@@ -31,6 +33,10 @@ pub enum RegisterError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Saved(#[from] CredentialsError),
+    /// `stop` came while Danube was only being asked for its list:
+    /// nothing was changed.
+    #[error("stopped before anything was registered")]
+    Stopped,
     #[error(
         "Danube's webhook {id} already posts to {url}, and danube-hooks does not know its secret \
          (it did not create it, or the answer to its create was lost), so it will not change it; \
@@ -112,8 +118,8 @@ impl Registration {
         };
         format!(
             "webhook {} → {} ({action}; secret {})",
-            escape_line(&self.webhook.id),
-            escape_line(&self.webhook.url),
+            shown(&self.webhook.id),
+            shown(&self.webhook.url),
             self.webhook.fingerprint()
         )
     }
@@ -167,7 +173,8 @@ enum Plan {
 }
 
 /// Decide from the saved webhooks and Danube's list; also the ids of saved
-/// `--register` webhooks Danube no longer has (deleted meanwhile), to forget.
+/// `--register` webhooks the list leaves out, which are not chosen (the
+/// caller forgets them once Danube confirms they are gone).
 fn decide(
     saved: &[SavedWebhook],
     api_url: &str,
@@ -213,17 +220,35 @@ fn decide(
 
 /// Reuse, adopt or create the webhook for `target`, with the saved
 /// webhooks in `dir`.
+///
+/// `stop` (a signal) is heeded while only reads are under way, which
+/// with its retries can take minutes against an API that stalls; once a
+/// change is sent it runs to its end, so that no webhook is left made but
+/// unknown.
 pub async fn register(
     api: &Api,
     dir: &Path,
     target: &Target,
+    stop: &CancellationToken,
 ) -> Result<Registration, RegisterError> {
     let api_url = api.origin();
-    let listed = api.list_webhooks().await?;
+    let listed = tokio::select! {
+        listed = api.list_webhooks() => listed?,
+        () = stop.cancelled() => return Err(RegisterError::Stopped),
+    };
     let saved = saved_webhooks::load(dir)?;
     let (plan, gone) = decide(&saved, &api_url, &listed, &target.url);
+    // A webhook the list leaves out is forgotten only once Danube says 404
+    // for it (asked read-only, through its delivery log): a broken or
+    // partial list must not throw away a secret Danube never shows again.
     for id in &gone {
-        saved_webhooks::remove(dir, &api_url, id)?;
+        let asked = tokio::select! {
+            asked = api.list_deliveries(id, 1) => asked,
+            () = stop.cancelled() => return Err(RegisterError::Stopped),
+        };
+        if let Err(ApiError::NotFound { .. }) = asked {
+            saved_webhooks::remove(dir, &api_url, id)?;
+        }
     }
     match plan {
         Plan::Refuse(id) => Err(RegisterError::Foreign {
@@ -360,13 +385,22 @@ async fn after_timeout(api: &Api, target: &Target, within: String) -> RegisterEr
 /// touches a webhook `--register` did not make.
 pub async fn finish(api: &Api, dir: &Path, registration: &Registration) -> Result<String, String> {
     let webhook = &registration.webhook;
-    let id = escape_line(&webhook.id).into_owned();
+    let id = shown(&webhook.id);
     if registration.action == Action::Adopted {
         return Ok(format!(
             "left Danube webhook {id} as it is (made by `webhooks create`)"
         ));
     }
     let work = async {
+        if registration.on_exit != OnExit::KeepActive
+            && let Some(now) = taken_over(api, webhook).await
+        {
+            return Ok(format!(
+                "left Danube webhook {id} as it is: it now posts to {} (another `listen \
+                 --register` re-pointed it), so pausing or deleting it would cut that one off",
+                shown(&now)
+            ));
+        }
         match registration.on_exit {
             OnExit::KeepActive => Ok(format!("left Danube webhook {id} active (--keep-active)")),
             OnExit::Pause => {
@@ -411,6 +445,25 @@ pub async fn finish(api: &Api, dir: &Path, registration: &Registration) -> Resul
             FINISH_TIMEOUT.as_secs()
         )),
     }
+}
+
+/// The URL `webhook` posts to now, if Danube lists it pointing elsewhere
+/// than this run set: a second `listen --register` with the same config
+/// (another tunnel) re-points the same saved webhook, and the first one's
+/// exit must not pause or delete it under the second. A list that fails
+/// says nothing: the pause goes ahead as planned.
+async fn taken_over(api: &Api, webhook: &SavedWebhook) -> Option<String> {
+    let listed = api.list_webhooks().await.ok()?;
+    listed
+        .into_iter()
+        .find(|w| w.id == webhook.id && w.url != webhook.url)
+        .map(|w| w.url)
+}
+
+/// An id or URL from Danube's answer, for a message: escaped, and cut so
+/// that an answer cannot flood the terminal.
+fn shown(text: &str) -> String {
+    escape_line(&crate::display::truncate(text, 200)).into_owned()
 }
 
 /// Forget `webhook` in `webhooks.json`; a failure only means a stale entry,

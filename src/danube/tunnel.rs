@@ -37,6 +37,8 @@ pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_AGENT_ANSWER: usize = 1024 * 1024;
 /// A reason quoted from an answer is cut to this many characters.
 const MAX_REASON: usize = 160;
+/// At most this many of an agent's tunnels are named in an error.
+const MAX_TUNNELS_NAMED: usize = 5;
 
 /// A flag of discovery that cannot be used: a usage error.
 #[derive(Debug, thiserror::Error)]
@@ -355,8 +357,12 @@ fn pick_ngrok(tunnels: &[NgrokTunnel], local: SocketAddr) -> Result<(Uri, String
         let to_us = forwards_to(&tunnel.config.addr, local);
         if https && to_us {
             match public_origin(&tunnel.public_url) {
-                Ok(origin) => return Ok((origin, tunnel.name.clone())),
-                Err(err) => seen.push(format!("{err}")),
+                Ok(origin) => {
+                    return Ok((origin, truncate(&tunnel.name, MAX_REASON).into_owned()));
+                }
+                // The error quotes the agent's URL whole (escaped): cut it,
+                // so a hostile agent cannot fill the terminal with it.
+                Err(err) => seen.push(truncate(&err.to_string(), MAX_REASON * 2).into_owned()),
             }
         } else {
             seen.push(format!(
@@ -368,6 +374,12 @@ fn pick_ngrok(tunnels: &[NgrokTunnel], local: SocketAddr) -> Result<(Uri, String
     }
     if seen.is_empty() {
         return Err("the agent runs no tunnel".to_owned());
+    }
+    // An agent's answer may list thousands of tunnels: name a few.
+    let more = seen.len().saturating_sub(MAX_TUNNELS_NAMED);
+    seen.truncate(MAX_TUNNELS_NAMED);
+    if more > 0 {
+        seen.push(format!("and {more} more"));
     }
     Err(format!(
         "no https tunnel to port {} among {}",

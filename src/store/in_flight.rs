@@ -53,10 +53,14 @@ impl Arrival {
     }
 
     /// `held 3.2s / 10s`: how long it has been held, against Danube's deadline.
+    /// Cut to the tenth, never rounded up: 0.96 s held is "0.9s", so the
+    /// count never says more than the row's duration will once answered.
     pub fn held_label(&self, now: Instant) -> String {
+        let tenths = self.held(now).as_millis() / 100;
         format!(
-            "held {:.1}s / {}s",
-            self.held(now).as_secs_f64(),
+            "held {}.{}s / {}s",
+            tenths / 10,
+            tenths % 10,
             DANUBE_DEADLINE.as_secs()
         )
     }
@@ -166,6 +170,11 @@ pub(crate) mod tests {
         let now = Instant::now();
         let a = arrival(now, Duration::from_millis(3240), "timeout");
         assert_eq!(a.held_label(now), "held 3.2s / 10s");
+        // Cut, never rounded up past what was held (the row's duration).
+        let b = arrival(now, Duration::from_millis(960), "timeout");
+        assert_eq!(b.held_label(now), "held 0.9s / 10s");
+        let c = arrival(now, Duration::from_millis(12_999), "timeout");
+        assert_eq!(c.held_label(now), "held 12.9s / 10s");
         // A clock that went no further never counts backwards.
         assert_eq!(a.held(a.at), Duration::ZERO);
     }

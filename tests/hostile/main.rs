@@ -6,6 +6,7 @@
 mod common;
 
 mod connections;
+mod danube;
 mod export;
 mod forensics;
 mod review;

@@ -21,6 +21,8 @@
 //!   --register`'s webhook: reused or created, paused on exit;
 //!   `danube::reconcile`, Danube's delivery log joined with the store (pure);
 //!   `danube::poller`, the dashboard's poll of that log (newest answer only).
+//! - [`emulate`]: a local Danube (SPEC §13); `emulate::deliver`, an event's
+//!   deliveries to the registered webhooks: signed, retried, logged, bounded.
 //! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s client.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
 //!   path; `server::connections` tracks each connection's state so idle and
@@ -50,6 +52,7 @@ pub mod curl;
 pub mod danube;
 pub mod delivery;
 pub mod display;
+pub mod emulate;
 pub mod events;
 pub mod headless;
 pub mod http;

@@ -24,7 +24,7 @@
 //! - [`emulate`]: a local Danube (SPEC §13): `emulate::api`, its webhook
 //!   API and device flow over hyper; `emulate::state`, its webhooks and
 //!   delivery records in a state file a crash cannot tear;
-//!   `emulate::deliver`, an event's deliveries, signed, retried and logged.
+//!   `emulate::deliver`, an event's deliveries, signed, retried, logged, bounded.
 //! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s client.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
 //!   path; `server::connections` tracks each connection's state so idle and

@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +17,7 @@ use crate::cli::EmulateArgs;
 use crate::danube::api::redact;
 use crate::display::escape_line;
 use crate::emulate::api::{self, Config, Emulator, Keys};
+use crate::emulate::deliver::{AttemptOutput, Deliverer, DeliveryLog, DeliveryOptions};
 use crate::emulate::state::{self, State};
 
 /// The key the banner suggests when any key is accepted: shown whole, as
@@ -37,6 +39,17 @@ pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
         keys,
         allow_http: args.allow_http,
     };
+    let options = DeliveryOptions {
+        timeout: args.timeout,
+        backoff: args.backoff.0.clone(),
+        attempts: DeliveryOptions::default().attempts,
+        trust: super::trust(&args.tls)?,
+    };
+    let output = if args.json {
+        AttemptOutput::Json
+    } else {
+        AttemptOutput::Human
+    };
     let address = SocketAddr::new(args.host, args.port);
     let listener = bind(address)?;
     let state = State::open(&path, args.reset, args.keep)?;
@@ -53,7 +66,8 @@ pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
         eprint!("{}", banner(args, local, &path, &state));
-        let emulator = Emulator::new(state.clone(), config);
+        let log: Arc<dyn DeliveryLog> = Arc::new(state.clone());
+        let emulator = Emulator::new(state.clone(), config, Deliverer::new(log, options, output));
         api::run(listener, emulator, shutdown).await;
         anyhow::Ok(())
     });

@@ -32,6 +32,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::deliver::Deliverer;
 use super::state::{Change, NewWebhook, State, random_alnum};
 use crate::danube::api::MAX_DELIVERIES;
 use crate::display::truncate;
@@ -107,15 +108,18 @@ pub struct Config {
 pub struct Emulator {
     state: State,
     config: Config,
+    /// Sends the deliveries of `POST /v1/emulator/events`.
+    deliverer: Deliverer,
     /// Device codes handed out and when; a std mutex: held to look one up.
     device_codes: Mutex<HashMap<String, Instant>>,
 }
 
 impl Emulator {
-    pub fn new(state: State, config: Config) -> Arc<Self> {
+    pub fn new(state: State, config: Config, deliverer: Deliverer) -> Arc<Self> {
         Arc::new(Self {
             state,
             config,
+            deliverer,
             device_codes: Mutex::new(HashMap::new()),
         })
     }
@@ -238,11 +242,12 @@ impl Emulator {
             ["v1", "webhooks", id, "deliveries"] if !id.is_empty() => {
                 Route::Deliveries((*id).to_owned())
             }
+            ["v1", "emulator", "events"] => Route::Events,
             [""] => Route::Root,
             _ => return Err(Refusal::new(StatusCode::NOT_FOUND, "Not Found")),
         };
         let allowed: &[Method] = match route {
-            Route::DeviceCode | Route::DeviceToken => &[Method::POST],
+            Route::DeviceCode | Route::DeviceToken | Route::Events => &[Method::POST],
             Route::Webhooks => &[Method::GET, Method::POST],
             Route::Webhook(_) => &[Method::GET, Method::PATCH, Method::DELETE],
             Route::Deliveries(_) | Route::Root => &[Method::GET],
@@ -260,8 +265,15 @@ impl Emulator {
                 ),
             ));
         }
-        // The device flow is how a key is had; the root says what this is.
-        if !matches!(route, Route::DeviceCode | Route::DeviceToken | Route::Root) {
+        // The device flow is how a key is had; the root says what this is;
+        // the events door is the emulator's own, not Danube's, and is
+        // locked only when the emulator was started with keys.
+        let open = match route {
+            Route::DeviceCode | Route::DeviceToken | Route::Root => true,
+            Route::Events => matches!(self.config.keys, Keys::Any),
+            _ => false,
+        };
+        if !open {
             self.authorize(&parts.headers)?;
         }
         let body = if method == Method::POST || method == Method::PATCH {
@@ -297,6 +309,7 @@ impl Emulator {
                 self.state.saved(generation).await;
                 Ok((StatusCode::OK, json!({ "id": id, "deleted": true })))
             }
+            (Route::Events, _) => Ok(self.event(&json_object(body.as_deref())?)?),
             (Route::Deliveries(id), _) => {
                 let limit = limit(parts.uri.query())?;
                 let records = self
@@ -467,6 +480,42 @@ impl Emulator {
         Ok(found(&webhook))
     }
 
+    /// `{"event", "data"?}`: one delivery per active webhook subscribed to
+    /// `event`, sent in the background; 202 with their ids at once.
+    fn event(&self, body: &Map<String, Value>) -> Result<(StatusCode, Value), Refusal> {
+        let event = match body.get("event") {
+            Some(Value::String(event)) if EVENT_TYPES.contains(&event.as_str()) => event,
+            Some(Value::String(event)) => {
+                return Err(Refusal::invalid(format!(
+                    "unknown event type {}; Danube's are: {}",
+                    quoted(event),
+                    EVENT_TYPES.join(", ")
+                )));
+            }
+            Some(other) => {
+                return Err(Refusal::invalid(format!(
+                    "event must be a string, not {}",
+                    kind(other)
+                )));
+            }
+            None => {
+                return Err(Refusal::invalid(format!(
+                    "event is required: one of {}",
+                    EVENT_TYPES.join(", ")
+                )));
+            }
+        };
+        let data = body.get("data").cloned().unwrap_or_else(|| json!({}));
+        let targets = self.state.targets(event);
+        let deliveries: Vec<Value> = self
+            .deliverer
+            .dispatch(event, data, targets)
+            .into_iter()
+            .map(|(id, webhook_id)| json!({ "id": id, "webhook_id": webhook_id }))
+            .collect();
+        Ok((StatusCode::ACCEPTED, json!({ "deliveries": deliveries })))
+    }
+
     /// Danube's rule: `https://`; `--allow-http` lets `http://` in too.
     fn url(&self, value: &Value) -> Result<String, Refusal> {
         let Value::String(url) = value else {
@@ -502,6 +551,7 @@ enum Route {
     Webhooks,
     Webhook(String),
     Deliveries(String),
+    Events,
 }
 
 /// A 200 with `value` as JSON (the SDK takes no other success status).

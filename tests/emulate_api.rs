@@ -761,6 +761,11 @@ fn the_device_flow_has_danubes_shape_and_a_code_works_once() {
     );
     assert_eq!(code["expires_in"], 600);
     assert_eq!(code["interval"], 5);
+    let page = code["verification_url"].as_str().unwrap();
+    let page_path = page
+        .strip_prefix(&emulator.url)
+        .expect("the emulator's own page");
+    assert_eq!(emulator.call("GET", page_path, None, None).0, 200);
     let poll = json!({"device_code": code["device_code"]}).to_string();
     let (status, token) = emulator.call("POST", "/v1/auth/device/token", None, Some(&poll));
     assert_eq!(status, 200);

@@ -35,10 +35,6 @@ pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
     } else {
         Keys::Only(args.api_keys.clone())
     };
-    let config = Config {
-        keys,
-        allow_http: args.allow_http,
-    };
     let options = DeliveryOptions {
         timeout: args.timeout,
         backoff: args.backoff.0.clone(),
@@ -66,6 +62,11 @@ pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
         eprint!("{}", banner(args, local, &path, &state));
+        let config = Config {
+            keys,
+            allow_http: args.allow_http,
+            base_url: api::base_url(local),
+        };
         let log: Arc<dyn DeliveryLog> = Arc::new(state.clone());
         let emulator = Emulator::new(state.clone(), config, Deliverer::new(log, options, output));
         api::run(listener, emulator, shutdown).await;

@@ -102,6 +102,9 @@ pub struct Config {
     pub keys: Keys,
     /// `--allow-http`: `http://` webhook URLs are accepted too.
     pub allow_http: bool,
+    /// Where the emulator is reached (`http://127.0.0.1:4200`): the device
+    /// flow's `verification_url` is on it.
+    pub base_url: String,
 }
 
 /// Everything a request may touch; shared by every connection.
@@ -243,6 +246,7 @@ impl Emulator {
                 Route::Deliveries((*id).to_owned())
             }
             ["v1", "emulator", "events"] => Route::Events,
+            ["device"] => Route::Device,
             [""] => Route::Root,
             _ => return Err(Refusal::new(StatusCode::NOT_FOUND, "Not Found")),
         };
@@ -250,7 +254,7 @@ impl Emulator {
             Route::DeviceCode | Route::DeviceToken | Route::Events => &[Method::POST],
             Route::Webhooks => &[Method::GET, Method::POST],
             Route::Webhook(_) => &[Method::GET, Method::PATCH, Method::DELETE],
-            Route::Deliveries(_) | Route::Root => &[Method::GET],
+            Route::Deliveries(_) | Route::Root | Route::Device => &[Method::GET],
         };
         if !allowed.contains(&method) {
             return Err(Refusal::new(
@@ -269,7 +273,7 @@ impl Emulator {
         // the events door is the emulator's own, not Danube's, and is
         // locked only when the emulator was started with keys.
         let open = match route {
-            Route::DeviceCode | Route::DeviceToken | Route::Root => true,
+            Route::DeviceCode | Route::DeviceToken | Route::Root | Route::Device => true,
             Route::Events => matches!(self.config.keys, Keys::Any),
             _ => false,
         };
@@ -290,7 +294,15 @@ impl Emulator {
                     "allow_http": self.config.allow_http,
                 }),
             )),
-            (Route::DeviceCode, _) => Ok(self.device_code(&parts.headers)),
+            // The device flow's verification_url: nothing to approve here.
+            (Route::Device, _) => Ok((
+                StatusCode::OK,
+                json!({
+                    "message": "danube-hooks emulate approves every login at its first poll: \
+                                there is nothing to do here",
+                }),
+            )),
+            (Route::DeviceCode, _) => Ok(self.device_code()),
             (Route::DeviceToken, _) => self.device_token(&json_object(body.as_deref())?),
             (Route::Webhooks, Method::GET) => Ok(found(&self.state.list())),
             (Route::Webhooks, _) => self.create(&json_object(body.as_deref())?).await,
@@ -356,7 +368,7 @@ impl Emulator {
         }
     }
 
-    fn device_code(&self, headers: &hyper::HeaderMap) -> (StatusCode, Value) {
+    fn device_code(&self) -> (StatusCode, Value) {
         let device_code = random_alnum(40);
         let user_code = {
             let code = random_alnum(8).to_ascii_uppercase();
@@ -378,19 +390,14 @@ impl Emulator {
         }
         codes.insert(device_code.clone(), Instant::now());
         drop(codes);
-        // Where a person would approve it; the emulator approves at the
-        // first poll, so the page only has to say so.
-        let host = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
-            .unwrap_or("127.0.0.1");
         (
             StatusCode::OK,
             json!({
                 "device_code": device_code,
                 "user_code": user_code,
-                "verification_url": format!("http://{}/device", truncate(host, MAX_QUOTED)),
+                // Where a person would approve it; the emulator approves
+                // at the first poll, so its page only says so.
+                "verification_url": format!("{}/device", self.config.base_url),
                 "expires_in": DEVICE_EXPIRES_IN,
                 "interval": DEVICE_INTERVAL,
             }),
@@ -546,6 +553,7 @@ impl Emulator {
 
 enum Route {
     Root,
+    Device,
     DeviceCode,
     DeviceToken,
     Webhooks,

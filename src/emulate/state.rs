@@ -9,7 +9,8 @@
 //! (an API call) is written at once and its answer waits for that write,
 //! so an answered create survives a crash; delivery records, which come
 //! in bursts, are written at most every [`RECORD_GAP`], so 3,000 records
-//! cost a few rewrites, not 3,000, and never block a request.
+//! cost a few rewrites, not 3,000, and never block a request (and a large
+//! log, slow to write, is written less often still).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -673,6 +674,7 @@ impl Writer {
     fn run(&self, shared: &Shared) {
         let mut written = 1;
         let mut last_write = Instant::now();
+        let mut last_took = Duration::ZERO;
         let mut last_error: Option<String> = None;
         loop {
             let mut wanted = lock_ignoring_poison(&self.wanted);
@@ -681,10 +683,13 @@ impl Writer {
                 if wanted.closing || (pending && wanted.urgent) {
                     break;
                 }
+                // A log of many records takes a while to write: waiting
+                // four times as long between writes keeps the writer to a
+                // fifth of a core however large the log has grown.
                 let gap = if last_error.is_some() {
                     RETRY_GAP
                 } else {
-                    RECORD_GAP
+                    RECORD_GAP.max(last_took * 4)
                 };
                 let due = last_write + gap;
                 let now = Instant::now();
@@ -709,7 +714,9 @@ impl Writer {
             if pending {
                 let snapshot = Snapshot::of(&shared.lock());
                 last_write = Instant::now();
-                match self.write(&snapshot) {
+                let written_now = self.write(&snapshot);
+                last_took = last_write.elapsed();
+                match written_now {
                     Ok(_) => {
                         if last_error.take().is_some() {
                             eprintln!("danube-hooks: the emulator's state is written again");

@@ -309,6 +309,15 @@ fn bad_requests_get_422_in_the_envelope_and_change_nothing() {
         let answer = emulator.call("POST", "/v1/webhooks", Some(KEY), Some(body));
         assert_refused(&answer, 422, expected);
     }
+    // JSON nested past any parser's depth, just under the body cap.
+    let deep = common::nested_json(200_000, 900 * 1024);
+    let answer = emulator.call_with(
+        "POST",
+        "/v1/webhooks",
+        &[("danube-api-key", KEY)],
+        Some(&deep),
+    );
+    assert_refused(&answer, 422, "not valid JSON");
     assert_eq!(
         emulator.call("GET", "/v1/webhooks", Some(KEY), None),
         (200, json!([]))
@@ -846,4 +855,41 @@ fn a_state_file_that_is_not_one_is_refused_without_its_text() {
         .read_to_string(&mut raw)
         .unwrap();
     assert!(raw.contains("whsec_private"), "the file is left as it was");
+}
+
+#[test]
+fn keep_bounds_each_webhooks_log_to_the_newest() {
+    let dir = TempDir::new("emu-keep");
+    let receiver = Capture::start();
+    let emulator = Emulator::start(&dir.join("state.json"), &["--allow-http", "--keep", "2"]);
+    let webhook = emulator.create(&receiver.url("/hook"), &["tool.execution.completed"]);
+    let log = format!(
+        "/v1/webhooks/{}/deliveries",
+        webhook["id"].as_str().unwrap()
+    );
+    let mut sent = Vec::new();
+    for n in 0..3 {
+        let event = json!({"event": "tool.execution.completed", "data": {"n": n}}).to_string();
+        let (_, answer) = emulator.call("POST", "/v1/emulator/events", None, Some(&event));
+        sent.push(answer["deliveries"][0]["id"].as_str().unwrap().to_owned());
+        receiver
+            .next_request(Duration::from_secs(10))
+            .expect("delivered");
+        wait_for_final(&emulator, &log);
+    }
+    let (_, records) = emulator.call("GET", &log, Some(KEY), None);
+    let ids: Vec<&str> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [sent[2].as_str(), sent[1].as_str()],
+        "newest first, the oldest dropped"
+    );
+    let (_, one) = emulator.call("GET", &format!("{log}?limit=1"), Some(KEY), None);
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    assert_eq!(one[0]["id"], sent[2].as_str());
 }

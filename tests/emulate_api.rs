@@ -359,8 +359,11 @@ fn bad_requests_get_422_in_the_envelope_and_change_nothing() {
             expected,
         );
     }
+}
 
-    // --allow-http: http:// is let in, nothing else is.
+#[test]
+fn allow_http_lets_http_in_and_nothing_else() {
+    let dir = TempDir::new("emu-http");
     let http = Emulator::start(&dir.join("http.json"), &["--allow-http"]);
     assert!(http.banner.contains("--allow-http"), "{}", http.banner);
     let made = http.create("http://127.0.0.1:3000/h", &["workflow.failed"]);

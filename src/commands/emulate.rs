@@ -99,13 +99,14 @@ pub fn banner(args: &EmulateArgs, local: SocketAddr, path: &Path, state: &State)
     };
     let _ = writeln!(out, "  env:      DANUBE_API_URL={url}");
     let _ = writeln!(out, "            DANUBE_API_KEY={key}");
-    let webhooks = state.list().len();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let (webhooks, records) = (state.list().len(), state.record_count());
     let _ = writeln!(
         out,
-        "  state:    {} ({webhooks} webhook{}, {} delivery records{})",
+        "  state:    {} ({webhooks} webhook{}, {records} delivery record{}{})",
         escape_line(&path.display().to_string()),
-        if webhooks == 1 { "" } else { "s" },
-        state.record_count(),
+        plural(webhooks),
+        plural(records),
         if args.reset {
             ", started empty: --reset"
         } else {

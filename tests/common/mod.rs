@@ -6,6 +6,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod emulator;
 pub mod fake_danube;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_danube-hooks");
@@ -190,7 +191,7 @@ impl Drop for Listener {
     }
 }
 
-fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+pub fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {

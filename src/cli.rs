@@ -136,8 +136,15 @@ pub struct TriggerArgs {
     #[arg(long)]
     pub all: bool,
     /// Your receiver's URL (http:// or https://).
-    #[arg(long, value_name = "URL")]
-    pub to: String,
+    #[arg(long, value_name = "URL", required_unless_present = "emulator")]
+    pub to: Option<String>,
+    /// Instead of posting it yourself, send the event to a local Danube (`danube-hooks emulate`, e.g. http://127.0.0.1:4200), which delivers it to each active webhook subscribed to it, signed with that webhook's secret; prints the deliveries it made. Uses DANUBE_API_KEY or the key `login` saved.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with_all = ["to", "secrets", "secret_file", "attempts", "timeout", "backoff", "same_signature"]
+    )]
+    pub emulator: Option<String>,
     #[command(flatten)]
     pub secret: SecretArgs,
     /// Set a field of the envelope, typed: data.status=failed, data.execution_time=2.5, data.error=null. Repeatable.

@@ -851,4 +851,36 @@ mod tests {
         );
         drop(silent);
     }
+
+    #[tokio::test]
+    async fn a_long_answer_fails_the_attempt_unless_it_is_cut() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = server.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let body = vec![b'a'; 100_000];
+                let head = format!("HTTP/1.1 201 X\r\nContent-Length: {}\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            }
+        });
+        let request = Outgoing::danube(&format!("http://{addr}/"), None, 0, b"{}".to_vec());
+        let whole = Sender::new(&Trust::default(), 1000)
+            .send(&request, Duration::from_secs(5))
+            .await;
+        assert!(
+            matches!(&whole.result, Err(SendError::Transport { cause, .. }) if cause.contains("reading the answer")),
+            "{:?}",
+            whole.result
+        );
+        let cut = Sender::new(&Trust::default(), 1000)
+            .cutting_long_answers()
+            .send(&request, Duration::from_secs(5))
+            .await;
+        let answer = cut.result.unwrap();
+        assert_eq!((answer.status, answer.body.len()), (201, 1000));
+    }
 }

@@ -50,10 +50,10 @@ Examples:
 pub const TRIGGER: &str = "\
 Examples:
   danube-hooks trigger tool.execution.failed --to http://localhost:3000/webhooks/danube --secret-file secret.txt --set data.error='quota exceeded'
-  # One delivery of each event type
-  danube-hooks trigger --all --to http://localhost:3000/webhooks/danube --secret-file secret.txt
   # Two attempts with a 2 s deadline and 250 ms between them
-  danube-hooks trigger workflow.failed --to http://localhost:3000/webhooks/danube --secret-file secret.txt --attempts 2 --timeout 2s --backoff 250ms";
+  danube-hooks trigger workflow.failed --to http://localhost:3000/webhooks/danube --secret-file secret.txt --attempts 2 --timeout 2s --backoff 250ms
+  # Through a local Danube (danube-hooks emulate): it delivers to each webhook subscribed to the event
+  danube-hooks trigger tool.execution.failed --emulator http://127.0.0.1:4200 --set data.error='quota exceeded'";
 
 pub const REPLAY: &str = "\
 Examples:

@@ -18,7 +18,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::delivery::{BODY_PREVIEW_CHARS, format_ms};
+use crate::delivery::{BODY_PREVIEW_CHARS, format_duration_ms, format_ms};
 use crate::display::{escape_line, to_json_line};
 use crate::http::Trust;
 use crate::sender::{Attempt, Outgoing, RetryPlan, Sender};
@@ -326,13 +326,21 @@ fn human_line(
         (None, DeliveryStatus::Success) => "success".to_string(),
         (None, _) => format!("failed after {n} attempt{}", if n == 1 { "" } else { "s" }),
     };
+    // An answer's summary has its duration (`500 in 3ms`); an error's
+    // gets it here.
+    let outcome = match &attempt.result {
+        Ok(_) => attempt.summary(),
+        Err(err) => format!(
+            "{err} (after {})",
+            format_duration_ms(attempt.duration.as_secs_f64() * 1000.0)
+        ),
+    };
     let line = format!(
-        "{} {} {} {} attempt {n}/{of} t={t} (signed anew): {}; {then}",
+        "{} {} {} {} attempt {n}/{of} t={t} (signed anew): {outcome}; {then}",
         attempt.started.to_rfc3339_opts(SecondsFormat::Millis, true),
         job.delivery_id,
         job.target.webhook_id,
         job.event,
-        attempt.summary(),
     );
     escape_line(&line).into_owned()
 }
@@ -928,6 +936,10 @@ pub(crate) mod tests {
         assert!(line.contains("dlv_1"), "{line}");
         assert!(
             line.contains("attempt 1/3 t=1764522301 (signed anew)"),
+            "{line}"
+        );
+        assert!(
+            line.contains("Connection refused") && line.contains("(after 3.0ms)"),
             "{line}"
         );
         assert!(line.ends_with("; retrying in 1s"), "{line}");

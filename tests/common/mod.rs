@@ -454,7 +454,7 @@ pub fn signature_header(record: &serde_json::Value) -> serde_json::Value {
 // ---- A server that records every request it gets (issue 12's attacks).
 
 /// An HTTP server on a free loopback port that answers every request `200`
-/// (empty body) and keeps the exact bytes of each, one connection at a
+/// (or the status of [`Capture::answering`]; empty body) and keeps the exact bytes of each, one connection at a
 /// time, a request per connection. Used as a receiver to inspect, and as a
 /// place that must see nothing: it counts connections, even silent ones.
 pub struct Capture {
@@ -465,6 +465,13 @@ pub struct Capture {
 
 impl Capture {
     pub fn start() -> Self {
+        Self::answering(200)
+    }
+
+    /// A capture that answers every request `status` (a failing receiver).
+    pub fn answering(status: u16) -> Self {
+        let reply =
+            format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = server.local_addr().unwrap();
         let (tx, requests) = mpsc::channel();
@@ -475,9 +482,7 @@ impl Capture {
                 let Ok(mut stream) = stream else { continue };
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let request = read_request(&mut stream, Duration::from_secs(10));
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
+                let _ = stream.write_all(reply.as_bytes());
                 if tx.send(request).is_err() {
                     break;
                 }

@@ -919,3 +919,61 @@ fn keep_bounds_each_webhooks_log_to_the_newest() {
     assert_eq!(one.as_array().unwrap().len(), 1);
     assert_eq!(one[0]["id"], sent[2].as_str());
 }
+
+/// SIGKILL while delivery records are being written in a burst: the file
+/// loads, and what was in flight is `failed` (no attempt of it will ever
+/// follow), never left `pending` for ever.
+#[test]
+fn a_sigkill_while_records_pour_in_leaves_a_whole_log_with_nothing_pending() {
+    let dir = TempDir::new("emu-kill-records");
+    let state = dir.join("emulator.json");
+    // A receiver that takes every request and never answers: each attempt
+    // stays in flight until the emulator dies.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
+    let accepted = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().take(50) {
+            held.push(stream);
+        }
+        held
+    });
+    let mut emulator = Emulator::start(&state, &["--allow-http"]);
+    let webhook = emulator.create(&silent_url, &["workflow.completed"]);
+    let log = format!(
+        "/v1/webhooks/{}/deliveries?limit=100",
+        webhook["id"].as_str().unwrap()
+    );
+    let event = r#"{"event": "workflow.completed", "data": {"pad": "xxxxxxxxxxxxxxxxxxxxxxxx"}}"#;
+    for _ in 0..80 {
+        let (status, _) = emulator.call("POST", "/v1/emulator/events", None, Some(event));
+        assert_eq!(status, 202);
+    }
+    // Written at most 100 ms after the records were made.
+    std::thread::sleep(Duration::from_millis(400));
+    let (_, before) = emulator.call("GET", &log, Some(KEY), None);
+    assert_eq!(before.as_array().unwrap().len(), 80);
+    assert!(
+        before
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["status"] == "pending")
+    );
+    emulator.child.kill().unwrap();
+    emulator.child.wait().unwrap();
+    drop(accepted);
+
+    let again = Emulator::start(&state, &["--allow-http"]);
+    let (status, after) = again.call("GET", &log, Some(KEY), None);
+    assert_eq!(status, 200);
+    let after = after.as_array().unwrap();
+    assert_eq!(
+        after.len(),
+        80,
+        "every record made 400 ms before the kill was written"
+    );
+    for record in after {
+        assert_eq!(record["status"], "failed", "{record}");
+    }
+}

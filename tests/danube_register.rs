@@ -630,3 +630,35 @@ fn a_webhook_made_by_webhooks_create_for_this_url_is_used_but_never_paused() {
     }
     assert_eq!(at(&danube, URL)[0]["is_active"], true);
 }
+
+/// An `http://` public URL is the API's to judge when the API is on this
+/// machine (a local Danube such as `emulate --allow-http` takes it): sent,
+/// and Danube's 422 told. Against Danube's own (https) API it is refused
+/// before anything is sent.
+#[test]
+fn an_http_public_url_is_left_to_a_local_danube_and_refused_for_danube() {
+    let danube = FakeDanube::start();
+    let config = TempDir::new("register-http-public");
+    let output = run_listen(&config, &danube, &["--public-url", "http://127.0.0.1:4000"]);
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    assert!(err.contains("url must start with https://"), "{err}");
+    assert_eq!(danube.seen_of("POST", "/v1/webhooks").len(), 1, "{err}");
+    assert!(danube.webhooks().is_empty());
+
+    let mut cmd = danube_hooks(&config);
+    cmd.args([
+        "listen",
+        "--port",
+        "0",
+        "--json",
+        "--no-store",
+        "--register",
+    ])
+    .args(["--api-url", "https://api.danubeai.invalid"])
+    .args(["--public-url", "http://127.0.0.1:4000"]);
+    let output = run_command(&mut cmd, b"");
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    assert!(err.contains("Danube posts only to https:// URLs"), "{err}");
+}

@@ -78,10 +78,15 @@ impl RegisterPlan {
         let usage = |err: tunnel::TunnelError| UsageError::new(err.to_string());
         let path = args.path.as_deref().unwrap_or(tunnel::DEFAULT_PATH);
         tunnel::check_path(path).map_err(usage)?;
+        // An API reached over http:// is on this machine (the client
+        // refuses it elsewhere): a local Danube, which may take an http://
+        // receiver (`emulate --allow-http`) and says so itself if not.
+        let local_danube = args.api_url().to_ascii_lowercase().starts_with("http://");
         let discovery = Discovery::new(
             args.public_url.as_deref(),
             args.ngrok_api.as_deref(),
             args.cloudflared_metrics.as_deref(),
+            local_danube,
         )
         .map_err(usage)?;
         let mut events: Vec<String> = Vec::new();

@@ -144,15 +144,19 @@ pub fn check_path(path: &str) -> Result<(), TunnelError> {
 }
 
 impl Discovery {
-    /// Check the flags: `--public-url` an https origin, `--ngrok-api` an
-    /// http(s) origin (or its `/api/tunnels`), `--cloudflared-metrics`
-    /// HOST:PORT.
+    /// Check the flags: `--public-url` an https origin (or http, when
+    /// `local_danube`: an API on this machine, such as `emulate
+    /// --allow-http`, which decides for itself), `--ngrok-api` an http(s)
+    /// origin (or its `/api/tunnels`), `--cloudflared-metrics` HOST:PORT.
     pub fn new(
         public_url: Option<&str>,
         ngrok_api: Option<&str>,
         cloudflared_metrics: Option<&str>,
+        local_danube: bool,
     ) -> Result<Self, TunnelError> {
-        let public_url = public_url.map(public_origin).transpose()?;
+        let public_url = public_url
+            .map(|url| public_origin(url, local_danube))
+            .transpose()?;
         let ngrok = ngrok_tunnels_url(ngrok_api.unwrap_or(NGROK_API))?;
         let cloudflared = match cloudflared_metrics {
             Some(addr) => vec![quicktunnel_url(addr)?],
@@ -241,16 +245,19 @@ impl Discovery {
     }
 }
 
-/// `--public-url`: https, a host, and no path beyond `/`.
-fn public_origin(url: &str) -> Result<Uri, TunnelError> {
+/// `--public-url`: https (or http when `http_allowed`), a host, and no
+/// path beyond `/`.
+fn public_origin(url: &str, http_allowed: bool) -> Result<Uri, TunnelError> {
     let bad = |why: String| TunnelError::BadPublicUrl {
         url: escape_line(url).into_owned(),
         why,
     };
     let uri = check_url(url).map_err(|err| bad(err.to_string()))?;
-    if uri.scheme_str() != Some("https") {
+    if uri.scheme_str() != Some("https") && !(http_allowed && uri.scheme_str() == Some("http")) {
         return Err(bad(
-            "Danube posts only to https:// URLs; give the tunnel's https:// address".into(),
+            "Danube posts only to https:// URLs; give the tunnel's https:// address (http:// \
+             only with a Danube on this machine, --api-url http://127.0.0.1:…)"
+                .into(),
         ));
     }
     if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
@@ -356,7 +363,7 @@ fn pick_ngrok(tunnels: &[NgrokTunnel], local: SocketAddr) -> Result<(Uri, String
         let https = tunnel.proto == "https" || tunnel.public_url.starts_with("https://");
         let to_us = forwards_to(&tunnel.config.addr, local);
         if https && to_us {
-            match public_origin(&tunnel.public_url) {
+            match public_origin(&tunnel.public_url, false) {
                 Ok(origin) => {
                     return Ok((origin, truncate(&tunnel.name, MAX_REASON).into_owned()));
                 }
@@ -575,7 +582,7 @@ mod tests {
 
     #[test]
     fn the_flags_are_checked() {
-        let ok = Discovery::new(Some("https://abc.ngrok.app"), None, None).unwrap();
+        let ok = Discovery::new(Some("https://abc.ngrok.app"), None, None, false).unwrap();
         assert_eq!(ok.public_url.unwrap().to_string(), "https://abc.ngrok.app/");
         assert_eq!(ok.ngrok.to_string(), "http://127.0.0.1:4040/api/tunnels");
         assert_eq!(ok.cloudflared.len(), 5);
@@ -589,15 +596,22 @@ mod tests {
             ("abc.ngrok.app", "http:// or https://"),
             ("https://user@abc.ngrok.app", "user name"),
         ] {
-            let err = Discovery::new(Some(public), None, None)
+            let err = Discovery::new(Some(public), None, None, false)
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(why), "{public}: {err}");
         }
+        // http:// only for a Danube on this machine (emulate --allow-http).
+        let local = Discovery::new(Some("http://127.0.0.1:4000"), None, None, true).unwrap();
+        assert_eq!(
+            local.public_url.unwrap().to_string(),
+            "http://127.0.0.1:4000/"
+        );
         let given = Discovery::new(
             None,
             Some("http://10.0.0.2:4041/api/tunnels"),
             Some("[::1]:20300"),
+            false,
         )
         .unwrap();
         assert_eq!(given.ngrok.to_string(), "http://10.0.0.2:4041/api/tunnels");
@@ -606,7 +620,7 @@ mod tests {
             given.cloudflared[0].to_string(),
             "http://[::1]:20300/quicktunnel"
         );
-        assert!(Discovery::new(None, Some("http://127.0.0.1:4040/x"), None).is_err());
+        assert!(Discovery::new(None, Some("http://127.0.0.1:4040/x"), None, false).is_err());
         for metrics in [
             "127.0.0.1",
             "a@127.0.0.1:1",
@@ -614,7 +628,7 @@ mod tests {
             "http://127.0.0.1:1",
             "",
         ] {
-            let err = Discovery::new(None, None, Some(metrics))
+            let err = Discovery::new(None, None, Some(metrics), false)
                 .unwrap_err()
                 .to_string();
             assert!(err.starts_with("--cloudflared-metrics"), "{metrics}: {err}");
@@ -684,6 +698,7 @@ mod tests {
             None,
             Some(&format!("http://{ngrok}")),
             Some(&bad_cloudflared.to_string()),
+            false,
         )
         .unwrap();
         let err = discovery
@@ -705,6 +720,7 @@ mod tests {
             None,
             Some(&format!("http://{slow}")),
             Some(&closed_port().to_string()),
+            false,
         )
         .unwrap();
         let err = discovery
@@ -722,6 +738,7 @@ mod tests {
             None,
             Some(&format!("http://{not_json}")),
             Some(&cloudflared.to_string()),
+            false,
         )
         .unwrap();
         let found = discovery.discover(&client, local).await.unwrap();

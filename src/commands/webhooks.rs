@@ -32,15 +32,6 @@ pub fn run(command: &WebhooksCommand) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Run one call to Danube to its end on a runtime of its own.
-fn block_on<F: std::future::Future>(call: F) -> anyhow::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    Ok(runtime.block_on(call))
-}
-
 /// `value` as pretty JSON. `serde_json` escapes every control character, so
 /// this is safe to print.
 fn print_json(value: &impl serde::Serialize) {
@@ -52,7 +43,7 @@ fn print_json(value: &impl serde::Serialize) {
 
 fn list(args: &WebhooksListArgs) -> anyhow::Result<Outcome> {
     let api = crate::commands::danube_api(&args.api)?;
-    let webhooks = block_on(api.list_webhooks())??;
+    let webhooks = crate::commands::runtime()?.block_on(api.list_webhooks())?;
     if args.json {
         print_json(&webhooks);
     } else {
@@ -71,7 +62,7 @@ fn create(args: &WebhooksCreateArgs) -> anyhow::Result<Outcome> {
     }
     warn_unknown(&unknown);
     let api = crate::commands::danube_api(&args.api)?;
-    let created = block_on(api.create_webhook(&change))??;
+    let created = crate::commands::runtime()?.block_on(api.create_webhook(&change))?;
     // Saved before anything is printed, but the secret is printed whatever
     // came of it: Danube will never show it again.
     let kept = args.save.then(|| save_created(&api.origin(), &created));
@@ -120,7 +111,7 @@ fn update(args: &WebhooksUpdateArgs) -> anyhow::Result<Outcome> {
     let (change, unknown) = update_change(args)?;
     warn_unknown(&unknown);
     let api = crate::commands::danube_api(&args.api)?;
-    let webhook = block_on(api.update_webhook(id, &change))??;
+    let webhook = crate::commands::runtime()?.block_on(api.update_webhook(id, &change))?;
     if args.json {
         print_json(&webhook);
     } else {
@@ -154,7 +145,7 @@ fn resave_updated(api_url: &str, id: &str, webhook: &Webhook) -> anyhow::Result<
 fn delete(args: &WebhooksDeleteArgs) -> anyhow::Result<Outcome> {
     let id = webhook_id(&args.id)?;
     let api = crate::commands::danube_api(&args.api)?;
-    block_on(api.delete_webhook(id))??;
+    crate::commands::runtime()?.block_on(api.delete_webhook(id))?;
     let dir = credentials::config_dir()?;
     let all = saved_webhooks::load(&dir)
         .context("the webhook was deleted in Danube, but webhooks.json could not be read")?;

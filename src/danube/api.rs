@@ -8,12 +8,12 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::Full;
 use hyper::{Method, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
 use crate::display::{escape_line, truncate};
-use crate::http::{Client, Trust};
+use crate::http::{Client, ExchangeError, Trust};
 use crate::sender::{check_url, url_at};
 
 /// Danube's API, unless `--api-url` / `DANUBE_API_URL` says otherwise.
@@ -497,28 +497,29 @@ impl Api {
     }
 
     async fn exchange(&self, request: hyper::Request<Full<Bytes>>) -> Result<Answer, Failure> {
-        let response = self.client.request(request).await.map_err(|err| {
-            if let Some(tls) = crate::http::tls_problem(&err) {
-                Failure::Fatal(FatalCause(tls))
-            } else if err.is_connect() {
-                Failure::Connect(cause_chain(&err))
-            } else {
-                Failure::Fatal(FatalCause(cause_chain(&err)))
-            }
-        })?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
+        let (parts, body) = crate::http::exchange(&self.client, request, MAX_ANSWER)
+            .await
+            .map_err(|err| match err {
+                ExchangeError::Request(err) => {
+                    if let Some(tls) = crate::http::tls_problem(&err) {
+                        Failure::Fatal(FatalCause(tls))
+                    } else if err.is_connect() {
+                        Failure::Connect(cause_chain(&err))
+                    } else {
+                        Failure::Fatal(FatalCause(cause_chain(&err)))
+                    }
+                }
+                ExchangeError::Body(err) => {
+                    Failure::Fatal(FatalCause(format!("reading the answer: {err}")))
+                }
+            })?;
+        let retry_after = parts
+            .headers
             .get(hyper::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = Limited::new(response.into_body(), MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|err| Failure::Fatal(FatalCause(format!("reading the answer: {err}"))))?
-            .to_bytes();
         Ok(Answer {
-            status,
+            status: parts.status,
             retry_after,
             body,
         })

@@ -15,12 +15,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::Full;
 use hyper::Uri;
 use serde::Deserialize;
 
 use crate::display::{escape_line, truncate};
-use crate::http::Client;
+use crate::http::{Client, ExchangeError};
 use crate::sender::{check_url, url_at};
 
 /// Where ngrok's agent serves its local API by default.
@@ -436,27 +436,17 @@ async fn get_json<T: serde::de::DeserializeOwned>(client: &Client, uri: &Uri) ->
     let request = request
         .body(Full::new(Bytes::new()))
         .map_err(|err| err.to_string())?;
-    let exchange = async {
-        let response = client.request(request).await.map_err(|err| {
-            if err.is_connect() {
-                "nothing answers there".to_owned()
-            } else {
-                format!("the request failed: {err}")
-            }
-        })?;
-        let status = response.status();
-        let body = Limited::new(response.into_body(), MAX_AGENT_ANSWER)
-            .collect()
-            .await
-            .map_err(|err| format!("reading its answer failed: {err}"))?
-            .to_bytes();
-        Ok::<_, String>((status, body))
-    };
-    let (status, body) = tokio::time::timeout(DISCOVERY_TIMEOUT, exchange)
+    let exchange = crate::http::exchange(client, request, MAX_AGENT_ANSWER);
+    let (parts, body) = tokio::time::timeout(DISCOVERY_TIMEOUT, exchange)
         .await
-        .map_err(|_| format!("no answer within {} s", DISCOVERY_TIMEOUT.as_secs()))??;
-    if status != hyper::StatusCode::OK {
-        return Err(format!("it answered {status}"));
+        .map_err(|_| format!("no answer within {} s", DISCOVERY_TIMEOUT.as_secs()))?
+        .map_err(|err| match err {
+            ExchangeError::Request(err) if err.is_connect() => "nothing answers there".to_owned(),
+            ExchangeError::Request(err) => format!("the request failed: {err}"),
+            ExchangeError::Body(err) => format!("reading its answer failed: {err}"),
+        })?;
+    if parts.status != hyper::StatusCode::OK {
+        return Err(format!("it answered {}", parts.status));
     }
     serde_json::from_slice(&body).map_err(|err| {
         format!(

@@ -92,15 +92,7 @@ struct Kept {
 /// Keep the created webhook in `webhooks.json` (0600); its path and the
 /// secret's fingerprint.
 fn save_created(api_url: &str, created: &CreatedWebhook) -> anyhow::Result<Kept> {
-    let saved = SavedWebhook {
-        id: created.webhook.id.clone(),
-        api_url: api_url.to_owned(),
-        url: created.webhook.url.clone(),
-        events: created.webhook.events.clone(),
-        secret: created.secret.clone(),
-        origin: Origin::Create,
-        saved_at: now_rfc3339(),
-    };
+    let saved = SavedWebhook::of_created(api_url.to_owned(), created, Origin::Create);
     let fingerprint = saved.fingerprint();
     let path = saved_webhooks::upsert(&credentials::config_dir()?, saved)?;
     Ok(Kept { path, fingerprint })
@@ -167,10 +159,6 @@ fn delete(args: &WebhooksDeleteArgs) -> anyhow::Result<Outcome> {
         None => println!("Deleted webhook {}.", escape_line(id)),
     }
     Ok(Outcome::Success)
-}
-
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// An id to put in a path: not blank (`/v1/webhooks/` is the list).

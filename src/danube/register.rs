@@ -297,15 +297,7 @@ async fn create(api: &Api, dir: &Path, target: &Target) -> Result<Registration, 
         }
         Err(err) => return Err(err.into()),
     };
-    let webhook = SavedWebhook {
-        id: created.webhook.id.clone(),
-        api_url: api.origin(),
-        url: created.webhook.url.clone(),
-        events: created.webhook.events.clone(),
-        secret: created.secret,
-        origin: Origin::Register,
-        saved_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    };
+    let webhook = SavedWebhook::of_created(api.origin(), &created, Origin::Register);
     // Saved before anything else can fail: the answer was the only time
     // Danube will show this secret.
     if let Err(err) = saved_webhooks::upsert(dir, webhook.clone()) {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::api::CreatedWebhook;
 use super::credentials::{self, CredentialsError};
 use crate::signature::Secret;
 
@@ -60,6 +61,20 @@ impl std::fmt::Debug for SavedWebhook {
 }
 
 impl SavedWebhook {
+    /// What is kept of a webhook Danube just created for the API at
+    /// `api_url`: its secret, shown only in that answer, and now.
+    pub fn of_created(api_url: String, created: &CreatedWebhook, origin: Origin) -> Self {
+        Self {
+            id: created.webhook.id.clone(),
+            api_url,
+            url: created.webhook.url.clone(),
+            events: created.webhook.events.clone(),
+            secret: created.secret.clone(),
+            origin,
+            saved_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+
     /// The secret, ready to verify with.
     pub fn signing_secret(&self) -> Secret {
         Secret::new(self.secret.clone())

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Output;
@@ -142,11 +141,7 @@ fn login_never_waits_past_the_codes_expiry() {
 fn login_tells_danubes_error_in_one_line() {
     // Nothing listening: retried after 1, 2, 4 s, then one line.
     let config = TempDir::new("login-refused");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::closed_port().port();
     let output = danube_hooks(
         &config.0,
         &["login", "--api-url", &format!("http://127.0.0.1:{port}")],

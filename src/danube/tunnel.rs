@@ -648,24 +648,33 @@ mod tests {
             .unwrap()
     }
 
-    #[tokio::test]
-    async fn discovery_falls_through_and_names_every_reason() {
+    /// Discover for a listener on port 4000, asking the ngrok API at
+    /// `ngrok` and cloudflared's metrics at `cloudflared`.
+    async fn discover(
+        ngrok: SocketAddr,
+        cloudflared: SocketAddr,
+    ) -> Result<PublicUrl, TunnelError> {
         let client = crate::http::Trust::default().client();
         let local: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        Discovery::new(
+            None,
+            Some(&format!("http://{ngrok}")),
+            Some(&cloudflared.to_string()),
+        )
+        .unwrap()
+        .discover(&client, local)
+        .await
+    }
+
+    #[tokio::test]
+    async fn discovery_falls_through_and_names_every_reason() {
         let ngrok = agent(
             200,
             r#"{"tunnels":[{"name":"web","public_url":"https://web.ngrok.app","proto":"https","config":{"addr":"http://localhost:3000"}}]}"#,
         );
         let bad_cloudflared = agent(200, r#"{"hostname":"not a host"}"#);
         let slow = agent(0, "");
-        let discovery = Discovery::new(
-            None,
-            Some(&format!("http://{ngrok}")),
-            Some(&bad_cloudflared.to_string()),
-        )
-        .unwrap();
-        let err = discovery
-            .discover(&client, local)
+        let err = discover(ngrok, bad_cloudflared)
             .await
             .unwrap_err()
             .to_string();
@@ -679,30 +688,14 @@ mod tests {
         assert!(err.contains("is not a host name"), "{err}");
 
         let started = std::time::Instant::now();
-        let discovery = Discovery::new(
-            None,
-            Some(&format!("http://{slow}")),
-            Some(&closed_port().to_string()),
-        )
-        .unwrap();
-        let err = discovery
-            .discover(&client, local)
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = discover(slow, closed_port()).await.unwrap_err().to_string();
         assert!(err.contains("no answer within 2 s"), "{err}");
         assert!(err.contains("nothing answers there"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
 
         let cloudflared = agent(200, r#"{"hostname":"tall-river-1234.trycloudflare.com"}"#);
         let not_json = agent(200, "<html>");
-        let discovery = Discovery::new(
-            None,
-            Some(&format!("http://{not_json}")),
-            Some(&cloudflared.to_string()),
-        )
-        .unwrap();
-        let found = discovery.discover(&client, local).await.unwrap();
+        let found = discover(not_json, cloudflared).await.unwrap();
         assert_eq!(
             found.origin.to_string(),
             "https://tall-river-1234.trycloudflare.com/"

@@ -11,7 +11,10 @@ use std::path::Path;
 use std::process::Output;
 
 use common::fake_danube::{FakeDanube, KEY};
-use common::{Listener, TempDir, assert_exit, command, run_command, signed_post, stderr, stdout};
+use common::{
+    Listener, TempDir, assert_contains, assert_exit, command, run_command, signed_post, stderr,
+    stdout,
+};
 use serde_json::{Value, json};
 
 /// `deliveries ARGS…` against `danube`, with the fake's key and its
@@ -459,7 +462,7 @@ fn limit_is_1_to_100_and_a_missing_store_is_a_warning() {
     for bad in ["0", "101", "lots"] {
         let output = deliveries(&danube, &config.0, &[&webhook, "--limit", bad]);
         assert_exit(&output, 2);
-        assert!(stderr(&output).contains("--limit"), "{}", stderr(&output));
+        assert_contains(&stderr(&output), "--limit");
     }
     let now = chrono::Utc::now().to_rfc3339();
     let payload = envelope("workflow.completed", 1);
@@ -474,16 +477,8 @@ fn limit_is_1_to_100_and_a_missing_store_is_a_warning() {
         &[&webhook, "--store", missing.to_str().unwrap()],
     );
     assert_exit(&output, 0);
-    assert!(
-        stderr(&output).contains("no store at"),
-        "{}",
-        stderr(&output)
-    );
-    assert!(
-        stdout(&output).contains("never_arrived"),
-        "{}",
-        stdout(&output)
-    );
+    assert_contains(&stderr(&output), "no store at");
+    assert_contains(&stdout(&output), "never_arrived");
 }
 
 #[test]

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use common::fake_danube::{FakeDanube, Fault, KEY};
 use common::{
-    Capture, Listener, TempDir, assert_exit, closed_port, command, json_answer, now, run_command,
-    signed_post, stderr,
+    Capture, Listener, TempDir, assert_contains, assert_exit, closed_port, command, json_answer,
+    now, run_command, signed_post, stderr,
 };
 use serde_json::Value;
 
@@ -400,11 +400,7 @@ fn no_double_create_after_a_timed_out_create() {
     // Run again: the webhook with our URL is found and named; no create.
     let again = run_listen(&config, &danube, &["--public-url", PUBLIC]);
     assert_exit(&again, 2);
-    assert!(
-        stderr(&again).contains(&format!("webhooks delete {id}")),
-        "{}",
-        stderr(&again)
-    );
+    assert_contains(&stderr(&again), &format!("webhooks delete {id}"));
     assert_eq!(at(&danube, URL).len(), 1);
     assert_eq!(danube.seen_of("POST", "/v1/webhooks").len(), 1);
 }
@@ -516,11 +512,7 @@ fn no_tunnel_running_names_the_three_ways() {
 fn register_flags_without_register_are_refused() {
     let output = common::run(&["listen", "--port", "0", "--unregister"], b"");
     assert_exit(&output, 2);
-    assert!(
-        stderr(&output).contains("--register"),
-        "{}",
-        stderr(&output)
-    );
+    assert_contains(&stderr(&output), "--register");
 }
 
 #[test]
@@ -550,11 +542,7 @@ fn an_error_after_registering_still_pauses_the_webhook() {
     let made = at(&danube, URL);
     assert_eq!(made.len(), 1);
     let id = made[0]["id"].as_str().unwrap();
-    assert!(
-        stderr(&output).contains(&format!("paused Danube webhook {id}")),
-        "{}",
-        stderr(&output)
-    );
+    assert_contains(&stderr(&output), &format!("paused Danube webhook {id}"));
     assert_eq!(made[0]["is_active"], false);
 }
 

@@ -674,3 +674,10 @@ pub fn json_answer(json: &str) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// Fails the test unless `text` (a command's stdout or stderr) holds
+/// `needle`, printing `text` whole.
+#[track_caller]
+pub fn assert_contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{text}");
+}

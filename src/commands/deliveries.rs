@@ -243,15 +243,7 @@ mod tests {
     use crate::signature::Verdict;
 
     fn saved(id: &str, api_url: &str, origin: Origin) -> SavedWebhook {
-        SavedWebhook {
-            id: id.into(),
-            api_url: api_url.into(),
-            url: "https://abc.ngrok.app/webhooks/danube".into(),
-            events: vec!["workflow.completed".into()],
-            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-            origin,
-            saved_at: "2026-11-30T16:00:00Z".into(),
-        }
+        SavedWebhook::for_test(id, api_url, "https://abc.ngrok.app/webhooks/danube", origin)
     }
 
     #[test]

@@ -419,15 +419,7 @@ mod tests {
     const URL: &str = "https://abc.ngrok.app/webhooks/danube";
 
     fn saved(id: &str, url: &str, origin: Origin) -> SavedWebhook {
-        SavedWebhook {
-            id: id.into(),
-            api_url: API.into(),
-            url: url.into(),
-            events: vec!["workflow.completed".into()],
-            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-            origin,
-            saved_at: "2026-11-30T16:00:00Z".into(),
-        }
+        SavedWebhook::for_test(id, API, url, origin)
     }
 
     fn listed(id: &str, url: &str) -> Webhook {

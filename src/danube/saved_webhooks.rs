@@ -86,6 +86,22 @@ impl SavedWebhook {
     }
 }
 
+/// A saved webhook for unit tests here and in the modules that read them.
+#[cfg(test)]
+impl SavedWebhook {
+    pub(crate) fn for_test(id: &str, api_url: &str, url: &str, origin: Origin) -> Self {
+        Self {
+            id: id.into(),
+            api_url: api_url.into(),
+            url: url.into(),
+            events: vec!["workflow.completed".into()],
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            origin,
+            saved_at: "2026-11-30T16:00:00Z".into(),
+        }
+    }
+}
+
 /// The file in `dir`.
 pub fn file_in(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
@@ -160,15 +176,7 @@ mod tests {
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
     fn webhook(id: &str, api_url: &str, origin: Origin) -> SavedWebhook {
-        SavedWebhook {
-            id: id.into(),
-            api_url: api_url.into(),
-            url: "https://abc.ngrok.app/webhooks/danube".into(),
-            events: vec!["workflow.completed".into()],
-            secret: SECRET.into(),
-            origin,
-            saved_at: "2026-11-30T16:00:00Z".into(),
-        }
+        SavedWebhook::for_test(id, api_url, "https://abc.ngrok.app/webhooks/danube", origin)
     }
 
     #[test]

@@ -15,20 +15,13 @@ use std::time::Duration;
 
 use common::fake_danube::{FakeDanube, Fault, KEY};
 use common::{
-    Capture, Listener, TempDir, assert_contains, assert_exit, closed_port, command, json_answer,
-    now, run_command, signed_post, stderr,
+    ALL_EVENTS, Capture, Listener, TempDir, assert_contains, assert_exit, closed_port, command,
+    json_answer, now, run_command, signed_post, stderr,
 };
 use serde_json::Value;
 
 const PUBLIC: &str = "https://abc.ngrok.app";
 const URL: &str = "https://abc.ngrok.app/webhooks/danube";
-const ALL_EVENTS: [&str; 5] = [
-    "tool.execution.completed",
-    "tool.execution.failed",
-    "workflow.completed",
-    "workflow.failed",
-    "agent.spend.limit_approaching",
-];
 
 /// The binary with its config under `config`, the fake's key, and nothing
 /// else of Danube's from the shell.

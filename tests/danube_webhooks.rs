@@ -14,16 +14,11 @@ use std::process::Output;
 use std::time::Duration;
 
 use common::fake_danube::{FakeDanube, Fault, KEY};
-use common::{TempDir, assert_contains, assert_exit, command, run_command, stderr, stdout};
+use common::{
+    ALL_EVENTS, TempDir, assert_contains, assert_exit, command, run_command, stderr, stdout,
+};
 
 const TUNNEL: &str = "https://abc.ngrok.app/webhooks/danube";
-const ALL_EVENTS: [&str; 5] = [
-    "tool.execution.completed",
-    "tool.execution.failed",
-    "workflow.completed",
-    "workflow.failed",
-    "agent.spend.limit_approaching",
-];
 /// The request timeout the binary is given for stalls (a hidden test hook).
 const TEST_TIMEOUT_MS: &str = "400";
 

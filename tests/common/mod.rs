@@ -681,3 +681,13 @@ pub fn json_answer(json: &str) -> Vec<u8> {
 pub fn assert_contains(text: &str, needle: &str) {
     assert!(text.contains(needle), "{text}");
 }
+
+/// Danube's five event types, as the issue names them: what a webhook
+/// gets unless told otherwise.
+pub const ALL_EVENTS: [&str; 5] = [
+    "tool.execution.completed",
+    "tool.execution.failed",
+    "workflow.completed",
+    "workflow.failed",
+    "agent.spend.limit_approaching",
+];

@@ -788,8 +788,7 @@ fn expect_json<T: serde::de::DeserializeOwned>(answer: &Answer, what: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
 
     fn answer(status: u16, retry_after: Option<&str>, body: &str) -> Answer {
         Answer {
@@ -970,28 +969,6 @@ mod tests {
         }
     }
 
-    /// A port that refuses connections.
-    fn refused_port() -> u16 {
-        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        socket.local_addr().unwrap().port()
-    }
-
-    /// A server that accepts, reads, never answers; counts connections.
-    async fn silent_server() -> (u16, Arc<AtomicUsize>) {
-        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = socket.local_addr().unwrap().port();
-        let count = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::clone(&count);
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((stream, _)) = socket.accept().await {
-                seen.fetch_add(1, Ordering::SeqCst);
-                held.push(stream);
-            }
-        });
-        (port, count)
-    }
-
     fn api(port: u16, waits: Vec<Duration>, timeout: Duration) -> Api {
         Api::new(
             &format!("http://127.0.0.1:{port}"),
@@ -1004,7 +981,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_credential_a_header_cannot_carry_is_refused_before_sending() {
-        let (port, count) = silent_server().await;
+        let (addr, count) = crate::test_servers::serve(None);
+        let port = addr.port();
         let bad = Credential::ApiKey {
             key: "dk_abcdef\u{7}ghijklmnop".into(),
             org_id: None,
@@ -1056,7 +1034,11 @@ mod tests {
     #[tokio::test]
     async fn connect_errors_are_retried_but_never_a_create() {
         let waits = vec![Duration::from_millis(1); 3];
-        let api = api(refused_port(), waits, Duration::from_secs(10));
+        let api = api(
+            crate::test_servers::closed_port().port(),
+            waits,
+            Duration::from_secs(10),
+        );
         let read = api.list_webhooks().await.unwrap_err();
         assert!(matches!(read, ApiError::Connect { tries: 4, .. }), "{read}");
         let create = api
@@ -1072,7 +1054,8 @@ mod tests {
 
     #[tokio::test]
     async fn timeouts_are_retried_but_never_a_create() {
-        let (port, count) = silent_server().await;
+        let (addr, count) = crate::test_servers::serve(None);
+        let port = addr.port();
         let waits = vec![Duration::from_millis(1); 3];
         let api = api(port, waits, Duration::from_millis(200));
         let read = api.list_webhooks().await.unwrap_err();

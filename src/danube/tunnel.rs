@@ -616,36 +616,11 @@ mod tests {
         }
     }
 
-    /// A loopback server that answers every connection with `status` and
-    /// `body`, or holds it unanswered when `status` is 0.
-    fn agent(status: u16, body: &'static str) -> SocketAddr {
-        use std::io::{Read as _, Write as _};
-        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = socket.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for mut stream in socket.incoming().flatten() {
-                let mut buf = [0u8; 4096];
-                let _ = stream.read(&mut buf);
-                if status == 0 {
-                    held.push(stream);
-                    continue;
-                }
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        addr
-    }
+    use crate::test_servers::{closed_port, ok_with, serve};
 
-    fn closed_port() -> SocketAddr {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
+    /// A fake agent answering 200 with `body`.
+    fn agent(body: &str) -> SocketAddr {
+        serve(Some(ok_with(body))).0
     }
 
     /// Discover for a listener on port 4000, asking the ngrok API at
@@ -669,11 +644,10 @@ mod tests {
     #[tokio::test]
     async fn discovery_falls_through_and_names_every_reason() {
         let ngrok = agent(
-            200,
             r#"{"tunnels":[{"name":"web","public_url":"https://web.ngrok.app","proto":"https","config":{"addr":"http://localhost:3000"}}]}"#,
         );
-        let bad_cloudflared = agent(200, r#"{"hostname":"not a host"}"#);
-        let slow = agent(0, "");
+        let bad_cloudflared = agent(r#"{"hostname":"not a host"}"#);
+        let slow = serve(None).0;
         let err = discover(ngrok, bad_cloudflared)
             .await
             .unwrap_err()
@@ -693,8 +667,8 @@ mod tests {
         assert!(err.contains("nothing answers there"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
 
-        let cloudflared = agent(200, r#"{"hostname":"tall-river-1234.trycloudflare.com"}"#);
-        let not_json = agent(200, "<html>");
+        let cloudflared = agent(r#"{"hostname":"tall-river-1234.trycloudflare.com"}"#);
+        let not_json = agent("<html>");
         let found = discover(not_json, cloudflared).await.unwrap();
         assert_eq!(
             found.origin.to_string(),

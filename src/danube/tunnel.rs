@@ -461,6 +461,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(client: &Client, uri: &Uri) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_servers::{closed_port, ok_with, serve};
 
     fn tunnel(name: &str, public_url: &str, proto: &str, addr: &str) -> NgrokTunnel {
         NgrokTunnel {
@@ -615,8 +616,6 @@ mod tests {
             assert!(check_path(bad).is_err(), "{bad}");
         }
     }
-
-    use crate::test_servers::{closed_port, ok_with, serve};
 
     /// A fake agent answering 200 with `body`.
     fn agent(body: &str) -> SocketAddr {

@@ -249,6 +249,16 @@ pub fn check_url(url: &str) -> Result<hyper::Uri, SendError> {
     }
 }
 
+/// `uri`'s `scheme://authority`, with no path: what names a server in
+/// messages and keys. (A URI from [`check_url`] or [`url_at`] has both.)
+pub fn origin(uri: &hyper::Uri) -> String {
+    format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or_default(),
+        uri.authority().map(ToString::to_string).unwrap_or_default()
+    )
+}
+
 /// `base`'s scheme and authority with `path_and_query` (origin-form: `/…`):
 /// built from parts, never by joining text, so nothing in the path can
 /// change where the request goes (`@host:port`, `:port`, `.evil.com/` all

@@ -341,14 +341,7 @@ impl Api {
     /// The origin as text, `scheme://authority`: what saved webhooks are
     /// kept under, so one API's webhooks are never taken for another's.
     pub fn origin(&self) -> String {
-        format!(
-            "{}://{}",
-            self.base.scheme_str().unwrap_or("https"),
-            self.base
-                .authority()
-                .map(ToString::to_string)
-                .unwrap_or_default()
-        )
+        crate::sender::origin(&self.base)
     }
 
     /// Start the device flow (no credential needed).

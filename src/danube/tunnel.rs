@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::display::{escape_line, truncate};
 use crate::http::{Client, ExchangeError};
-use crate::sender::{check_url, url_at};
+use crate::sender::{check_url, origin, url_at};
 
 /// Where ngrok's agent serves its local API by default.
 pub const NGROK_API: &str = "http://127.0.0.1:4040";
@@ -179,7 +179,7 @@ impl Discovery {
                 source: Source::Given,
             });
         }
-        let ngrok_api = origin_of(&self.ngrok);
+        let ngrok_api = origin(&self.ngrok);
         let ngrok = match get_json::<NgrokTunnels>(client, &self.ngrok).await {
             Ok(answer) => match pick_ngrok(&answer.tunnels, local) {
                 Ok((origin, tunnel)) => {
@@ -219,7 +219,7 @@ impl Discovery {
         let cloudflared_at = if self.cloudflared_given {
             self.cloudflared
                 .iter()
-                .map(origin_of)
+                .map(origin)
                 .collect::<Vec<_>>()
                 .join(", ")
         } else {
@@ -303,15 +303,6 @@ fn quicktunnel_url(addr: &str) -> Result<Uri, TunnelError> {
         .build()
         .map_err(|_| bad("not a host and port"))?;
     url_at(&base, "/quicktunnel").map_err(|err| bad(&err.to_string()))
-}
-
-/// `scheme://authority` of `uri`, for messages.
-fn origin_of(uri: &Uri) -> String {
-    format!(
-        "{}://{}",
-        uri.scheme_str().unwrap_or("http"),
-        uri.authority().map(ToString::to_string).unwrap_or_default()
-    )
 }
 
 /// ngrok's `GET /api/tunnels`, the fields read.

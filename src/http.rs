@@ -3,8 +3,9 @@
 //! (webpki-roots, compiled in), plus a private CA from `--cacert PEM`, or
 //! no certificate checks at all with `--insecure`. A TLS failure is told
 //! in one line that names the certificate problem. `sender` (trigger,
-//! check, replay, forwarding, the dashboard's replays) builds its client
-//! here, and so will the Danube API.
+//! check, replay, forwarding, the dashboard's replays), the Danube API and
+//! tunnel discovery build their clients here, and send through
+//! [`exchange`], which reads an answer within a bound.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -228,6 +229,36 @@ impl ServerCertVerifier for NoCertificateCheck {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// Why [`exchange`] has no whole answer: each caller tells it in its own words.
+#[derive(Debug)]
+pub enum ExchangeError {
+    /// No answer came: the connection, TLS or the request failed.
+    Request(hyper_util::client::legacy::Error),
+    /// The answer's body failed, or was larger than the bound.
+    Body(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Send `request` and read its answer whole, the body bounded to
+/// `max_body` bytes so a hostile server cannot make us hold more.
+pub async fn exchange(
+    client: &Client,
+    request: hyper::Request<Full<Bytes>>,
+    max_body: usize,
+) -> Result<(hyper::http::response::Parts, Bytes), ExchangeError> {
+    use http_body_util::BodyExt as _;
+    let response = client
+        .request(request)
+        .await
+        .map_err(ExchangeError::Request)?;
+    let (parts, body) = response.into_parts();
+    let body = http_body_util::Limited::new(body, max_body)
+        .collect()
+        .await
+        .map_err(ExchangeError::Body)?
+        .to_bytes();
+    Ok((parts, body))
 }
 
 /// The TLS problem somewhere in `err`'s causes, told for a person (with

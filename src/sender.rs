@@ -8,7 +8,7 @@ use crate::delivery::{self, ReplayMode};
 use crate::http::{self, Trust};
 use crate::signature::{self, Secret};
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::Full;
 use hyper::{Method, Request};
 
 /// The largest answer body read back; the rest is cut off.
@@ -249,6 +249,16 @@ pub fn check_url(url: &str) -> Result<hyper::Uri, SendError> {
     }
 }
 
+/// `uri`'s `scheme://authority`, with no path: what names a server in
+/// messages and keys. (A URI from [`check_url`] or [`url_at`] has both.)
+pub fn origin(uri: &hyper::Uri) -> String {
+    format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or_default(),
+        uri.authority().map(ToString::to_string).unwrap_or_default()
+    )
+}
+
 /// `base`'s scheme and authority with `path_and_query` (origin-form: `/…`):
 /// built from parts, never by joining text, so nothing in the path can
 /// change where the request goes (`@host:port`, `:port`, `.evil.com/` all
@@ -366,33 +376,32 @@ impl Sender {
                 url: url.clone(),
                 cause: format!("cannot build the request: {e}"),
             })?;
-        let response = self.client.request(built).await.map_err(|err| {
-            if let Some(problem) = http::tls_problem(&err) {
-                return SendError::Tls { host, problem };
-            }
-            let cause = root_cause(&err);
-            if err.is_connect() {
-                SendError::Connect {
-                    url: url.clone(),
-                    cause,
-                }
-            } else {
-                SendError::Transport {
-                    url: url.clone(),
-                    cause,
-                }
-            }
-        })?;
-        let (parts, body) = response.into_parts();
-        let headers = header_pairs(&parts.headers);
-        let body = Limited::new(body, self.max_answer_body)
-            .collect()
+        let (parts, body) = http::exchange(&self.client, built, self.max_answer_body)
             .await
-            .map_err(|err| SendError::Transport {
-                url: url.clone(),
-                cause: format!("reading the answer failed: {err}"),
-            })?
-            .to_bytes();
+            .map_err(|err| match err {
+                http::ExchangeError::Request(err) => {
+                    if let Some(problem) = http::tls_problem(&err) {
+                        return SendError::Tls { host, problem };
+                    }
+                    let cause = root_cause(&err);
+                    if err.is_connect() {
+                        SendError::Connect {
+                            url: url.clone(),
+                            cause,
+                        }
+                    } else {
+                        SendError::Transport {
+                            url: url.clone(),
+                            cause,
+                        }
+                    }
+                }
+                http::ExchangeError::Body(err) => SendError::Transport {
+                    url: url.clone(),
+                    cause: format!("reading the answer failed: {err}"),
+                },
+            })?;
+        let headers = header_pairs(&parts.headers);
         Ok(Answer {
             status: parts.status.as_u16(),
             headers,

@@ -240,6 +240,16 @@ pub enum ExchangeError {
     Body(Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// What becomes of an answer's body past the bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// The exchange fails: an answer that large is not the one expected.
+    Fail,
+    /// The first bytes are kept and the rest is never read: the status
+    /// counts and the body is only shown (the emulator's receivers).
+    Cut,
+}
+
 /// Send `request` and read its answer whole, the body bounded to
 /// `max_body` bytes so a hostile server cannot make us hold more.
 pub async fn exchange(
@@ -247,18 +257,49 @@ pub async fn exchange(
     request: hyper::Request<Full<Bytes>>,
     max_body: usize,
 ) -> Result<(hyper::http::response::Parts, Bytes), ExchangeError> {
+    exchange_with(client, request, max_body, Overflow::Fail).await
+}
+
+/// [`exchange`], with a body past `max_body` failing or cut as `overflow` says.
+pub async fn exchange_with(
+    client: &Client,
+    request: hyper::Request<Full<Bytes>>,
+    max_body: usize,
+    overflow: Overflow,
+) -> Result<(hyper::http::response::Parts, Bytes), ExchangeError> {
     use http_body_util::BodyExt as _;
     let response = client
         .request(request)
         .await
         .map_err(ExchangeError::Request)?;
     let (parts, body) = response.into_parts();
-    let body = http_body_util::Limited::new(body, max_body)
-        .collect()
-        .await
-        .map_err(ExchangeError::Body)?
-        .to_bytes();
+    let body = match overflow {
+        Overflow::Fail => http_body_util::Limited::new(body, max_body)
+            .collect()
+            .await
+            .map_err(ExchangeError::Body)?
+            .to_bytes(),
+        Overflow::Cut => read_cut(body, max_body)
+            .await
+            .map_err(|err| ExchangeError::Body(Box::new(err)))?,
+    };
     Ok((parts, body))
+}
+
+/// The first `max` bytes of `body`; the rest is left unread.
+async fn read_cut(mut body: hyper::body::Incoming, max: usize) -> Result<Bytes, hyper::Error> {
+    use http_body_util::BodyExt as _;
+    let mut kept = Vec::new();
+    while kept.len() < max {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        if let Ok(data) = frame?.into_data() {
+            let room = max - kept.len();
+            kept.extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
+    Ok(Bytes::from(kept))
 }
 
 /// The TLS problem somewhere in `err`'s causes, told for a person (with

@@ -325,6 +325,9 @@ fn host_port(uri: &hyper::Uri) -> String {
 pub struct Sender {
     client: http::Client,
     max_answer_body: usize,
+    /// An answer body longer than `max_answer_body` is cut to it (the
+    /// attempt keeps its status) rather than failing the attempt.
+    cut_long_answers: bool,
 }
 
 impl Default for Sender {
@@ -339,7 +342,17 @@ impl Sender {
         Self {
             client: trust.client(),
             max_answer_body,
+            cut_long_answers: false,
         }
+    }
+
+    /// Read at most `max_answer_body` bytes of an answer and keep its
+    /// status, as Danube keeps a receiver's status and the start of its
+    /// body; the rest is never read (the connection is closed).
+    #[must_use]
+    pub fn cutting_long_answers(mut self) -> Self {
+        self.cut_long_answers = true;
+        self
     }
 
     /// Send once; an answer of any status is `Ok`.
@@ -376,31 +389,37 @@ impl Sender {
                 url: url.clone(),
                 cause: format!("cannot build the request: {e}"),
             })?;
-        let (parts, body) = http::exchange(&self.client, built, self.max_answer_body)
-            .await
-            .map_err(|err| match err {
-                http::ExchangeError::Request(err) => {
-                    if let Some(problem) = http::tls_problem(&err) {
-                        return SendError::Tls { host, problem };
-                    }
-                    let cause = root_cause(&err);
-                    if err.is_connect() {
-                        SendError::Connect {
-                            url: url.clone(),
-                            cause,
+        let overflow = if self.cut_long_answers {
+            http::Overflow::Cut
+        } else {
+            http::Overflow::Fail
+        };
+        let (parts, body) =
+            http::exchange_with(&self.client, built, self.max_answer_body, overflow)
+                .await
+                .map_err(|err| match err {
+                    http::ExchangeError::Request(err) => {
+                        if let Some(problem) = http::tls_problem(&err) {
+                            return SendError::Tls { host, problem };
                         }
-                    } else {
-                        SendError::Transport {
-                            url: url.clone(),
-                            cause,
+                        let cause = root_cause(&err);
+                        if err.is_connect() {
+                            SendError::Connect {
+                                url: url.clone(),
+                                cause,
+                            }
+                        } else {
+                            SendError::Transport {
+                                url: url.clone(),
+                                cause,
+                            }
                         }
                     }
-                }
-                http::ExchangeError::Body(err) => SendError::Transport {
-                    url: url.clone(),
-                    cause: format!("reading the answer failed: {err}"),
-                },
-            })?;
+                    http::ExchangeError::Body(err) => SendError::Transport {
+                        url: url.clone(),
+                        cause: format!("reading the answer failed: {err}"),
+                    },
+                })?;
         let headers = header_pairs(&parts.headers);
         Ok(Answer {
             status: parts.status.as_u16(),
@@ -416,22 +435,50 @@ impl Sender {
     pub async fn deliver(
         &self,
         plan: &RetryPlan,
-        mut prepare: impl FnMut(u32) -> Outgoing,
+        prepare: impl FnMut(u32) -> Outgoing,
         mut on_attempt: impl FnMut(u32, &Attempt, Option<Duration>),
     ) -> Vec<Attempt> {
         let mut attempts = Vec::new();
-        for n in 1..=plan.attempts.max(1) {
-            let attempt = self.send(&prepare(n), plan.timeout).await;
-            let succeeded = attempt.succeeded();
-            let wait = (!succeeded && n < plan.attempts).then(|| plan.backoff_before(n + 1));
+        self.retry(plan, None, prepare, |n, attempt, wait| {
             on_attempt(n, &attempt, wait);
             attempts.push(attempt);
+        })
+        .await;
+        attempts
+    }
+
+    /// [`Sender::deliver`]'s loop, for many deliveries at once: each
+    /// attempt is handed over as it ends (kept only if the caller keeps
+    /// it), `wait` is `Some` when another attempt follows, and when `gate`
+    /// is given each attempt is sent holding one of its permits, released
+    /// before the backoff, so deliveries waiting to retry hold no socket.
+    /// `prepare(n)` runs once the permit is held, so a fresh `t` is fresh
+    /// when sent. Returns whether an attempt succeeded.
+    pub async fn retry(
+        &self,
+        plan: &RetryPlan,
+        gate: Option<&tokio::sync::Semaphore>,
+        mut prepare: impl FnMut(u32) -> Outgoing,
+        mut on_attempt: impl FnMut(u32, Attempt, Option<Duration>),
+    ) -> bool {
+        for n in 1..=plan.attempts.max(1) {
+            let attempt = {
+                // A closed gate lets everything through; nobody closes it.
+                let _permit = match gate {
+                    Some(gate) => gate.acquire().await.ok(),
+                    None => None,
+                };
+                self.send(&prepare(n), plan.timeout).await
+            };
+            let succeeded = attempt.succeeded();
+            let wait = (!succeeded && n < plan.attempts).then(|| plan.backoff_before(n + 1));
+            on_attempt(n, attempt, wait);
             match wait {
                 Some(wait) => tokio::time::sleep(wait).await,
-                None => break,
+                None => return succeeded,
             }
         }
-        attempts
+        false
     }
 }
 
@@ -796,5 +843,37 @@ mod tests {
             attempt.result
         );
         drop(silent);
+    }
+
+    #[tokio::test]
+    async fn a_long_answer_fails_the_attempt_unless_it_is_cut() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = server.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let body = vec![b'a'; 100_000];
+                let head = format!("HTTP/1.1 201 X\r\nContent-Length: {}\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            }
+        });
+        let request = Outgoing::danube(&format!("http://{addr}/"), None, 0, b"{}".to_vec());
+        let whole = Sender::new(&Trust::default(), 1000)
+            .send(&request, Duration::from_secs(5))
+            .await;
+        assert!(
+            matches!(&whole.result, Err(SendError::Transport { cause, .. }) if cause.contains("reading the answer")),
+            "{:?}",
+            whole.result
+        );
+        let cut = Sender::new(&Trust::default(), 1000)
+            .cutting_long_answers()
+            .send(&request, Duration::from_secs(5))
+            .await;
+        let answer = cut.result.unwrap();
+        assert_eq!((answer.status, answer.body.len()), (201, 1000));
     }
 }

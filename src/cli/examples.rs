@@ -50,10 +50,10 @@ Examples:
 pub const TRIGGER: &str = "\
 Examples:
   danube-hooks trigger tool.execution.failed --to http://localhost:3000/webhooks/danube --secret-file secret.txt --set data.error='quota exceeded'
-  # One delivery of each event type
-  danube-hooks trigger --all --to http://localhost:3000/webhooks/danube --secret-file secret.txt
   # Two attempts with a 2 s deadline and 250 ms between them
-  danube-hooks trigger workflow.failed --to http://localhost:3000/webhooks/danube --secret-file secret.txt --attempts 2 --timeout 2s --backoff 250ms";
+  danube-hooks trigger workflow.failed --to http://localhost:3000/webhooks/danube --secret-file secret.txt --attempts 2 --timeout 2s --backoff 250ms
+  # Through a local Danube (danube-hooks emulate): it delivers to each webhook subscribed to the event
+  danube-hooks trigger tool.execution.failed --emulator http://127.0.0.1:4200 --set data.error='quota exceeded'";
 
 pub const REPLAY: &str = "\
 Examples:
@@ -150,6 +150,15 @@ Examples:
   danube-hooks deliveries wh_8f3a --limit 100 --json | jq -c 'select(.findings != [])'
   # Against another store
   danube-hooks deliveries wh_8f3a --store ./deliveries.jsonl";
+
+pub const EMULATE: &str = "\
+Examples:
+  # A local Danube on 127.0.0.1:4200; point an SDK at it with DANUBE_API_URL
+  danube-hooks emulate
+  # Deliver to a receiver on this machine, quick retries, the state of this project only
+  danube-hooks emulate --allow-http --backoff 200ms --state ./.danube/emulator.json
+  # For CI: a free port, empty, only one key accepted, attempts as JSON lines
+  danube-hooks emulate --port 0 --reset --api-key dk_test_ci --json";
 
 pub const COMPLETIONS: &str = "\
 Examples:

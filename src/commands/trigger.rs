@@ -1,6 +1,8 @@
 //! `danube-hooks trigger`: act as Danube. Build the envelope from the
 //! fixtures with a fresh timestamp, sign it, post it, retry failed attempts,
-//! and print the outcome as Danube's delivery record.
+//! and print the outcome as Danube's delivery record. With `--emulator`,
+//! hand the event to a local Danube (`emulate`) instead, which delivers it
+//! to its webhooks; print the deliveries it made.
 
 use std::hash::{BuildHasher as _, Hasher as _};
 
@@ -17,13 +19,6 @@ use crate::signature::Secret;
 const LOCAL_WEBHOOK_ID: &str = "wh_local";
 
 pub fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
-    let secret = args.secret.secrets()?.into_iter().next();
-    if secret.is_none() {
-        eprintln!(
-            "danube-hooks: warning: no --secret: deliveries go out unsigned (Danube always signs)"
-        );
-    }
-    sender::check_url(&args.to).map_err(|err| UsageError::new(format!("--to: {err}")))?;
     let trust = crate::commands::trust(&args.tls)?;
     let events: Vec<String> = if args.all {
         events::EVENT_TYPES
@@ -53,6 +48,18 @@ pub fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
             })
         })
         .transpose()?;
+    let to = match (&args.emulator, &args.to) {
+        (Some(emulator), _) => return emit(emulator, &trust, &events, data.as_ref(), &assignments),
+        (None, Some(to)) => to,
+        (None, None) => return Err(UsageError::new("give --to URL or --emulator URL").into()),
+    };
+    let secret = args.secret.secrets()?.into_iter().next();
+    if secret.is_none() {
+        eprintln!(
+            "danube-hooks: warning: no --secret: deliveries go out unsigned (Danube always signs)"
+        );
+    }
+    sender::check_url(to).map_err(|err| UsageError::new(format!("--to: {err}")))?;
     let plan = RetryPlan {
         attempts: args.attempts,
         backoff: args.backoff.0.clone(),
@@ -68,6 +75,7 @@ pub fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
         let report = runtime.block_on(deliver(
             &sender,
             args,
+            to,
             &plan,
             secret.as_ref(),
             event,
@@ -84,9 +92,11 @@ pub fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+#[allow(clippy::too_many_arguments)] // one call site: run's pieces, passed through
 async fn deliver(
     sender: &Sender,
     args: &TriggerArgs,
+    to: &str,
     plan: &RetryPlan,
     secret: Option<&Secret>,
     event: &str,
@@ -118,7 +128,7 @@ async fn deliver(
                     );
                 }
                 previous_t = Some(t);
-                Outgoing::danube(&args.to, secret, t, body.clone())
+                Outgoing::danube(to, secret, t, body.clone())
             },
             |n, attempt, wait| {
                 let then = match wait {
@@ -144,6 +154,65 @@ async fn deliver(
         created_at,
         &attempts,
     )
+}
+
+/// `--emulator`: each event's `data`, built as for a delivery, handed to
+/// the local Danube at `emulator`, which signs, posts and retries it to
+/// each subscribed webhook; one JSON line per event of the deliveries it
+/// made, and a line for a person on stderr.
+fn emit(
+    emulator: &str,
+    trust: &crate::http::Trust,
+    events: &[String],
+    data: Option<&serde_json::Value>,
+    assignments: &[Assignment],
+) -> anyhow::Result<Outcome> {
+    if let Some(outside) = assignments.iter().find(|a| a.path[0] != "data") {
+        return Err(UsageError::new(format!(
+            "--set {}: with --emulator only data.… can be set; the emulator builds the rest of \
+             the envelope (event, a fresh timestamp)",
+            escape_line(&outside.path.join("."))
+        ))
+        .into());
+    }
+    let api = crate::commands::danube_api_at(emulator, trust)
+        .map_err(|err| UsageError::new(format!("--emulator: {err:#}")))?;
+    let runtime = crate::commands::runtime()?;
+    for event in events {
+        let envelope = events::envelope(event, Utc::now(), data.cloned(), assignments)
+            .map_err(|err| UsageError::new(err.to_string()))?;
+        let mut envelope: serde_json::Value =
+            serde_json::from_slice(&envelope).expect("an envelope is JSON");
+        let data = envelope["data"].take();
+        let made = runtime.block_on(api.emit_event(event, &data))?;
+        let shown = escape_line(emulator);
+        if made.is_empty() {
+            eprintln!(
+                "{event}: the emulator at {shown} has no active webhook subscribed to it; nothing \
+                 was delivered (see `danube-hooks webhooks list --api-url {shown}`)"
+            );
+        } else {
+            let list: Vec<String> = made
+                .iter()
+                .map(|d| format!("{} to {}", d.id, d.webhook_id))
+                .collect();
+            eprintln!(
+                "{event}: the emulator at {shown} made {} deliver{}: {}",
+                made.len(),
+                if made.len() == 1 { "y" } else { "ies" },
+                escape_line(&list.join(", "))
+            );
+        }
+        println!(
+            "{}",
+            to_json_line(&serde_json::json!({
+                "event": event,
+                "emulator": emulator,
+                "deliveries": made,
+            }))
+        );
+    }
+    Ok(Outcome::Success)
 }
 
 /// A fresh `dlv_…` id: 64 random bits from the standard library's hasher

@@ -100,6 +100,11 @@ pub enum ApiError {
          anyway: look with `danube-hooks webhooks list` before creating again"
     )]
     CreateTimeout { url: String, within: String },
+    #[error(
+        "the emulator at {url} did not answer within {within}; it may have made the deliveries \
+         anyway: look with `danube-hooks deliveries WEBHOOK_ID --api-url …` before sending again"
+    )]
+    EmitTimeout { url: String, within: String },
     #[error("the request to Danube at {url} failed: {cause}")]
     Transport { url: String, cause: String },
     #[error("Danube's answer to {what} is not what its API documents: {cause}")]
@@ -225,6 +230,19 @@ pub struct WebhookChange {
     pub is_active: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+/// A delivery a local Danube (`emulate`) made of an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmittedDelivery {
+    pub id: String,
+    pub webhook_id: String,
+}
+
+/// The emulator's answer to an event: one delivery per subscribed webhook.
+#[derive(Deserialize)]
+struct Emitted {
+    deliveries: Vec<EmittedDelivery>,
 }
 
 /// One entry of Danube's delivery log; pure data, so it lives with the
@@ -429,6 +447,30 @@ impl Api {
         );
         let answer = self.call(Method::GET, &path, None, Call::Read).await?;
         expect_json(&answer, "the delivery log")
+    }
+
+    /// `POST /v1/emulator/events` `{"event", "data"}` to a local Danube
+    /// (`danube-hooks emulate`; Danube itself has no such endpoint): the
+    /// deliveries it made. Never retried: a retried event is delivered twice.
+    pub async fn emit_event(
+        &self,
+        event: &str,
+        data: &serde_json::Value,
+    ) -> Result<Vec<EmittedDelivery>, ApiError> {
+        let body = serde_json::json!({ "event": event, "data": data });
+        let answer = self
+            .call(
+                Method::POST,
+                "/v1/emulator/events",
+                Some(&body),
+                Call::Create,
+            )
+            .await
+            .map_err(|err| match err {
+                ApiError::CreateTimeout { url, within } => ApiError::EmitTimeout { url, within },
+                other => other,
+            })?;
+        expect_json::<Emitted>(&answer, "the event").map(|emitted| emitted.deliveries)
     }
 
     /// Send one request, retrying as the SDKs do; any status below 300
@@ -1061,5 +1103,93 @@ mod tests {
         assert!(matches!(create, ApiError::CreateTimeout { .. }), "{create}");
         assert!(create.to_string().contains("webhooks list"), "{create}");
         assert_eq!(count.load(Ordering::SeqCst), 5);
+    }
+
+    /// A server that answers one request with `reply` and hands back the
+    /// request's bytes.
+    async fn one_answer(reply: String) -> (u16, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (mut stream, _) = socket.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Headers and the small JSON body arrive well within a moment.
+            while !String::from_utf8_lossy(&request).contains("\r\n\r\n{") {
+                let n = stream.read(&mut chunk).await.unwrap();
+                request.extend_from_slice(&chunk[..n]);
+            }
+            while !request.ends_with(b"}") {
+                let n = stream.read(&mut chunk).await.unwrap();
+                request.extend_from_slice(&chunk[..n]);
+            }
+            stream.write_all(reply.as_bytes()).await.unwrap();
+            String::from_utf8(request).unwrap()
+        });
+        (port, task)
+    }
+
+    #[tokio::test]
+    async fn an_event_goes_to_the_emulator_with_the_key_and_comes_back_as_deliveries() {
+        let body = r#"{"deliveries":[{"id":"dlv_1","webhook_id":"wh_1"},{"id":"dlv_2","webhook_id":"wh_2"}]}"#;
+        let reply = format!(
+            "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let (port, request) = one_answer(reply).await;
+        let api = api(port, vec![], Duration::from_secs(5));
+        let data = serde_json::json!({"tool_id": "t-1"});
+        let made = api
+            .emit_event("tool.execution.failed", &data)
+            .await
+            .unwrap();
+        assert_eq!(
+            made,
+            [
+                EmittedDelivery {
+                    id: "dlv_1".into(),
+                    webhook_id: "wh_1".into()
+                },
+                EmittedDelivery {
+                    id: "dlv_2".into(),
+                    webhook_id: "wh_2".into()
+                },
+            ]
+        );
+        let request = request.await.unwrap();
+        assert!(
+            request.starts_with("POST /v1/emulator/events HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains("danube-api-key: dk_abcdefghijklmnopqrstuvwxyz\r\n"),
+            "{request}"
+        );
+        let sent: serde_json::Value =
+            serde_json::from_str(request.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({"event": "tool.execution.failed", "data": {"tool_id": "t-1"}})
+        );
+    }
+
+    #[tokio::test]
+    async fn an_event_is_never_retried() {
+        let (addr, count) = crate::test_servers::serve(None);
+        let api = api(
+            addr.port(),
+            vec![Duration::from_millis(1); 3],
+            Duration::from_millis(200),
+        );
+        let err = api
+            .emit_event("workflow.failed", &serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ApiError::EmitTimeout { .. }), "{err}");
+        assert!(err.to_string().contains("deliveries"), "{err}");
+        assert_eq!(count.load(Ordering::SeqCst), 1);
     }
 }

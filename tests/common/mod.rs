@@ -6,6 +6,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod emulator;
 pub mod fake_danube;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_danube-hooks");
@@ -190,7 +191,7 @@ impl Drop for Listener {
     }
 }
 
-fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+pub fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
@@ -453,7 +454,7 @@ pub fn signature_header(record: &serde_json::Value) -> serde_json::Value {
 // ---- A server that records every request it gets (issue 12's attacks).
 
 /// An HTTP server on a free loopback port that answers every request `200`
-/// (empty body) and keeps the exact bytes of each, one connection at a
+/// (or the status of [`Capture::answering`]; empty body) and keeps the exact bytes of each, one connection at a
 /// time, a request per connection. Used as a receiver to inspect, and as a
 /// place that must see nothing: it counts connections, even silent ones.
 pub struct Capture {
@@ -465,6 +466,14 @@ pub struct Capture {
 impl Capture {
     pub fn start() -> Self {
         Self::answering(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    }
+
+    /// A capture that answers every request `status` (a failing receiver).
+    pub fn answering_status(status: u16) -> Self {
+        Self::answering(
+            format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
     }
 
     /// As [`Capture::start`], answering each request with the whole HTTP

@@ -190,7 +190,7 @@ impl Drop for Listener {
     }
 }
 
-fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+pub fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {

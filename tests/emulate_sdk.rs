@@ -3,7 +3,8 @@
 //! emulator must give.
 //!
 //! The test starts two real emulators on `127.0.0.1:0` (one with
-//! `--allow-http`, one without, both with `--api-key`), then runs
+//! `--allow-http`, one without, both with `--api-key`; the banner line
+//! `danube-hooks emulating Danube on http://127.0.0.1:PORT` says where), then runs
 //! `tests/sdk/judge.py` with the SDK from `target/sdk-venv` (made by
 //! `.ci/sdk-venv`, which `.ci/run` calls). The script drives the emulator
 //! through the SDK as an application would, runs the receiver the emulator
@@ -615,7 +616,7 @@ fn the_official_python_sdk_drives_the_emulator() {
 fn a_banner_url_is_read_with_its_port() {
     for (line, want) in [
         (
-            "danube-hooks emulate on http://127.0.0.1:4200",
+            "danube-hooks emulating Danube on http://127.0.0.1:4200",
             Some("http://127.0.0.1:4200"),
         ),
         (

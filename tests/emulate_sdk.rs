@@ -52,7 +52,8 @@
 //!   3); 5xx is not retried.
 //! - Device flow: `POST /v1/auth/device/code` `{"client_name"}` and `POST
 //!   /v1/auth/device/token` `{"device_code"}`, with the key header too;
-//!   reads `verification_url` (or `verification_uri`); 428 and 410 are plain
+//!   reads `verification_url` (or `verification_uri`), `expires_in`,
+//!   `interval`, then `api_key` and `key_prefix`; 428 and 410 are plain
 //!   `DanubeError`s.
 
 mod common;
@@ -521,6 +522,30 @@ fn check_arrivals(v: &mut Verdict, found: &Value) {
     );
 }
 
+/// The device flow of SPEC §11 through the SDK: approved at the first poll.
+fn check_device_flow(v: &mut Verdict, found: &Value) {
+    let code = &found["device_code"];
+    for field in ["device_code", "user_code", "verification_url"] {
+        v.expect(
+            is_text(&code[field]),
+            &format!("device_auth.request_code() gives {field}"),
+            code,
+        );
+    }
+    v.equal(
+        &code["expires_in"],
+        &json!(600),
+        "request_code() expires_in",
+    );
+    v.equal(&code["interval"], &json!(5), "request_code() interval");
+    let token = &found["device_token"];
+    v.expect(
+        is_text(&token["api_key"]) && is_text(&token["key_prefix"]),
+        "device_auth.poll_token() is approved at once with api_key and key_prefix",
+        token,
+    );
+}
+
 /// The SDK's exceptions, and delete.
 fn check_errors(v: &mut Verdict, found: &Value) {
     // The SDK's errors.
@@ -601,6 +626,7 @@ fn the_official_python_sdk_drives_the_emulator() {
     check_webhooks(&mut v, &found);
     check_deliveries(&mut v, &found);
     check_arrivals(&mut v, &found);
+    check_device_flow(&mut v, &found);
     check_errors(&mut v, &found);
 
     assert!(

@@ -86,6 +86,9 @@ pub enum Command {
     /// Danube's delivery log for a webhook, beside what reached the listener, and what does not add up.
     #[command(after_help = examples::DELIVERIES)]
     Deliveries(DeliveriesArgs),
+    /// A local Danube: its webhook API, and deliveries of the events posted to it, offline.
+    #[command(after_help = examples::EMULATE)]
+    Emulate(EmulateArgs),
     /// Print a shell completion script on stdout.
     #[command(after_help = examples::COMPLETIONS)]
     Completions(CompletionsArgs),
@@ -150,7 +153,7 @@ pub struct TriggerArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// Waits between failed attempts, the last repeating (Danube's schedule is not published).
-    #[arg(long, value_name = "LIST", default_value = "1s,5s", value_parser = parse_backoff)]
+    #[arg(long, value_name = "LIST", default_value = DEFAULT_BACKOFF, value_parser = parse_backoff)]
     pub backoff: Backoff,
     /// Keep the first attempt's signature on retries instead of signing each anew.
     #[arg(long)]
@@ -158,6 +161,9 @@ pub struct TriggerArgs {
     #[command(flatten)]
     pub tls: TlsArgs,
 }
+
+/// `--backoff`'s default, for `trigger` and `emulate` alike.
+pub const DEFAULT_BACKOFF: &str = "1s,5s";
 
 /// `--backoff 1s,5s`: the waits before attempt 2, 3, …
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +174,53 @@ pub fn parse_backoff(text: &str) -> Result<Backoff, String> {
         .map(parse_duration)
         .collect::<Result<Vec<_>, _>>()
         .map(Backoff)
+}
+
+#[derive(Debug, Args)]
+pub struct EmulateArgs {
+    /// Port to serve on; 0 picks a free one (the banner says which).
+    #[arg(short = 'p', long, default_value_t = 4200)]
+    pub port: u16,
+    /// Address to bind. Anything but loopback is reachable from the network.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// The emulator's webhooks, secrets and delivery log [default: $XDG_DATA_HOME/danube-hooks/emulator.json].
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Start empty: forget the webhooks and deliveries of the state file.
+    #[arg(long)]
+    pub reset: bool,
+    /// Accept http:// webhook URLs too (Danube takes only https://), for a receiver on this machine.
+    #[arg(long)]
+    pub allow_http: bool,
+    /// Accept only this API key (repeatable) [default: any non-empty key].
+    #[arg(long = "api-key", value_name = "KEY", value_parser = parse_api_key)]
+    pub api_keys: Vec<String>,
+    /// Delivery records kept per webhook; older ones are dropped.
+    #[arg(long, value_name = "N", default_value_t = crate::emulate::state::DEFAULT_KEEP, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1..=1_000_000), |n| n as usize))]
+    pub keep: usize,
+    /// How long one delivery attempt may take before it counts as failed (Danube: 10s).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Waits between failed attempts, the last repeating (Danube's schedule is not published).
+    #[arg(long, value_name = "LIST", default_value = DEFAULT_BACKOFF, value_parser = parse_backoff)]
+    pub backoff: Backoff,
+    /// One JSON object per delivery attempt on stdout instead of a line for people.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// An `--api-key`: one header value, no spaces.
+pub fn parse_api_key(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("an API key cannot be empty".into());
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("an API key cannot hold spaces or control characters".into());
+    }
+    Ok(text.to_owned())
 }
 
 #[derive(Debug, Args)]

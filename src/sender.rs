@@ -315,6 +315,9 @@ fn host_port(uri: &hyper::Uri) -> String {
 pub struct Sender {
     client: http::Client,
     max_answer_body: usize,
+    /// An answer body longer than `max_answer_body` is cut to it (the
+    /// attempt keeps its status) rather than failing the attempt.
+    cut_long_answers: bool,
 }
 
 impl Default for Sender {
@@ -329,7 +332,17 @@ impl Sender {
         Self {
             client: trust.client(),
             max_answer_body,
+            cut_long_answers: false,
         }
+    }
+
+    /// Read at most `max_answer_body` bytes of an answer and keep its
+    /// status, as Danube keeps a receiver's status and the start of its
+    /// body; the rest is never read (the connection is closed).
+    #[must_use]
+    pub fn cutting_long_answers(mut self) -> Self {
+        self.cut_long_answers = true;
+        self
     }
 
     /// Send once; an answer of any status is `Ok`.
@@ -385,14 +398,21 @@ impl Sender {
         })?;
         let (parts, body) = response.into_parts();
         let headers = header_pairs(&parts.headers);
-        let body = Limited::new(body, self.max_answer_body)
-            .collect()
-            .await
-            .map_err(|err| SendError::Transport {
-                url: url.clone(),
-                cause: format!("reading the answer failed: {err}"),
-            })?
-            .to_bytes();
+        let read_failed = |err: &dyn std::fmt::Display| SendError::Transport {
+            url: url.clone(),
+            cause: format!("reading the answer failed: {err}"),
+        };
+        let body = if self.cut_long_answers {
+            read_cut(body, self.max_answer_body)
+                .await
+                .map_err(|err| read_failed(&err))?
+        } else {
+            Limited::new(body, self.max_answer_body)
+                .collect()
+                .await
+                .map_err(|err| read_failed(&err))?
+                .to_bytes()
+        };
         Ok(Answer {
             status: parts.status.as_u16(),
             headers,
@@ -407,22 +427,50 @@ impl Sender {
     pub async fn deliver(
         &self,
         plan: &RetryPlan,
-        mut prepare: impl FnMut(u32) -> Outgoing,
+        prepare: impl FnMut(u32) -> Outgoing,
         mut on_attempt: impl FnMut(u32, &Attempt, Option<Duration>),
     ) -> Vec<Attempt> {
         let mut attempts = Vec::new();
-        for n in 1..=plan.attempts.max(1) {
-            let attempt = self.send(&prepare(n), plan.timeout).await;
-            let succeeded = attempt.succeeded();
-            let wait = (!succeeded && n < plan.attempts).then(|| plan.backoff_before(n + 1));
+        self.retry(plan, None, prepare, |n, attempt, wait| {
             on_attempt(n, &attempt, wait);
             attempts.push(attempt);
+        })
+        .await;
+        attempts
+    }
+
+    /// [`Sender::deliver`]'s loop, for many deliveries at once: each
+    /// attempt is handed over as it ends (kept only if the caller keeps
+    /// it), `wait` is `Some` when another attempt follows, and when `gate`
+    /// is given each attempt is sent holding one of its permits, released
+    /// before the backoff, so deliveries waiting to retry hold no socket.
+    /// `prepare(n)` runs once the permit is held, so a fresh `t` is fresh
+    /// when sent. Returns whether an attempt succeeded.
+    pub async fn retry(
+        &self,
+        plan: &RetryPlan,
+        gate: Option<&tokio::sync::Semaphore>,
+        mut prepare: impl FnMut(u32) -> Outgoing,
+        mut on_attempt: impl FnMut(u32, Attempt, Option<Duration>),
+    ) -> bool {
+        for n in 1..=plan.attempts.max(1) {
+            let attempt = {
+                // A closed gate lets everything through; nobody closes it.
+                let _permit = match gate {
+                    Some(gate) => gate.acquire().await.ok(),
+                    None => None,
+                };
+                self.send(&prepare(n), plan.timeout).await
+            };
+            let succeeded = attempt.succeeded();
+            let wait = (!succeeded && n < plan.attempts).then(|| plan.backoff_before(n + 1));
+            on_attempt(n, attempt, wait);
             match wait {
                 Some(wait) => tokio::time::sleep(wait).await,
-                None => break,
+                None => return succeeded,
             }
         }
-        attempts
+        false
     }
 }
 
@@ -512,6 +560,21 @@ impl DeliveryReport {
             created_at: millis(created_at),
         }
     }
+}
+
+/// The first `max` bytes of `body`; the rest is left unread.
+async fn read_cut(mut body: hyper::body::Incoming, max: usize) -> Result<Bytes, hyper::Error> {
+    let mut kept = Vec::new();
+    while kept.len() < max {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        if let Ok(data) = frame?.into_data() {
+            let room = max - kept.len();
+            kept.extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
+    Ok(Bytes::from(kept))
 }
 
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {

@@ -151,6 +151,15 @@ Examples:
   # Against another store
   danube-hooks deliveries wh_8f3a --store ./deliveries.jsonl";
 
+pub const EMULATE: &str = "\
+Examples:
+  # A local Danube on 127.0.0.1:4200; point an SDK at it with DANUBE_API_URL
+  danube-hooks emulate
+  # Deliver to a receiver on this machine, quick retries, the state of this project only
+  danube-hooks emulate --allow-http --backoff 200ms --state ./.danube/emulator.json
+  # For CI: a free port, empty, only one key accepted, attempts as JSON lines
+  danube-hooks emulate --port 0 --reset --api-key dk_test_ci --json";
+
 pub const COMPLETIONS: &str = "\
 Examples:
   danube-hooks completions bash > ~/.local/share/bash-completion/completions/danube-hooks

@@ -264,7 +264,7 @@ pub fn run(args: &ListenArgs) -> anyhow::Result<Outcome> {
 }
 
 /// Bind, or say plainly why not.
-fn bind(address: SocketAddr) -> Result<std::net::TcpListener, UsageError> {
+pub(crate) fn bind(address: SocketAddr) -> Result<std::net::TcpListener, UsageError> {
     std::net::TcpListener::bind(address)
         .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
         .map_err(|err| match err.kind() {
@@ -585,7 +585,7 @@ fn replayer(
 /// this is called, not when the future is first polled, so a signal sent as
 /// soon as the banner or the dashboard shows is never met by the default
 /// action (death, with the store unsynced and the terminal left raw).
-fn stop_on_signal(shutdown: CancellationToken) -> impl Future<Output = ()> + Send {
+pub(crate) fn stop_on_signal(shutdown: CancellationToken) -> impl Future<Output = ()> + Send {
     use tokio::signal::unix::{Signal, SignalKind, signal};
     async fn next(signal: Option<&mut Signal>) {
         match signal {

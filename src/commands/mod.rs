@@ -4,6 +4,7 @@
 pub mod check;
 pub mod completions;
 pub mod deliveries;
+pub mod emulate;
 pub mod inspect;
 pub mod listen;
 pub mod login;

@@ -129,7 +129,7 @@ pub fn save(dir: &Path, saved: &Saved) -> Result<PathBuf, CredentialsError> {
 /// that is synced and then renamed over the old one, in `dir` made 0700.
 /// No reader ever sees half a file, or a secret readable by others.
 pub fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, CredentialsError> {
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -137,9 +137,21 @@ pub fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Cr
         .map_err(io("create", dir))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .map_err(io("set mode 0700 on", dir))?;
+    replace_private(dir, name, bytes)
+}
+
+/// Replace `dir/name` with `bytes` (and a final newline) so that a crash
+/// at any instant leaves the old file or the new one whole: a temporary
+/// file of mode 0600, synced, renamed over the old one, and the folder
+/// synced so the rename itself survives a power loss. `dir` must exist.
+pub fn replace_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, CredentialsError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
     let path = dir.join(name);
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
+        // A temporary file left by a writer that died mid-write is
+        // replaced, not an error (the pid is reused across boots).
+        let _ = std::fs::remove_file(&temp);
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -148,7 +160,13 @@ pub fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Cr
         file.write_all(bytes)?;
         file.write_all(b"\n")?;
         file.sync_all()?;
-        std::fs::rename(&temp, &path)
+        std::fs::rename(&temp, &path)?;
+        // Some file systems cannot sync a folder; the rename is then as
+        // durable as they make it.
+        if let Ok(folder) = std::fs::File::open(dir) {
+            let _ = folder.sync_all();
+        }
+        Ok(())
     };
     write().map_err(|err| {
         let _ = std::fs::remove_file(&temp);

@@ -1,0 +1,126 @@
+//! `emulate`: a local Danube (SPEC §13). Opens the state, binds, prints
+//! the banner (the URL, the environment for an SDK, the state file), then
+//! serves the API until SIGINT or SIGTERM, and writes the state whole
+//! before it exits.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use super::Outcome;
+use super::listen::{bind, stop_on_signal};
+use crate::cli::EmulateArgs;
+use crate::danube::api::redact;
+use crate::display::escape_line;
+use crate::emulate::api::{self, Config, Emulator, Keys};
+use crate::emulate::deliver::{AttemptOutput, Deliverer, DeliveryLog, DeliveryOptions};
+use crate::emulate::state::{self, State};
+
+/// The key the banner suggests when any key is accepted: shown whole, as
+/// it is no secret (any non-empty key works), and the same every run, so
+/// it can stay in a CI file or a `.env`.
+pub const ANY_KEY_HINT: &str = "dk_emu_local";
+
+pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
+    let path = match &args.state {
+        Some(path) => path.clone(),
+        None => state::default_path()?,
+    };
+    let keys = if args.api_keys.is_empty() {
+        Keys::Any
+    } else {
+        Keys::Only(args.api_keys.clone())
+    };
+    let config = Config {
+        keys,
+        allow_http: args.allow_http,
+    };
+    let options = DeliveryOptions {
+        timeout: args.timeout,
+        backoff: args.backoff.0.clone(),
+        attempts: DeliveryOptions::default().attempts,
+        trust: super::trust(&args.tls)?,
+    };
+    let output = if args.json {
+        AttemptOutput::Json
+    } else {
+        AttemptOutput::Human
+    };
+    let address = SocketAddr::new(args.host, args.port);
+    let listener = bind(address)?;
+    let state = State::open(&path, args.reset, args.keep)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let served = runtime.block_on(async {
+        let listener =
+            tokio::net::TcpListener::from_std(listener).context("cannot register the listener")?;
+        let local = listener
+            .local_addr()
+            .context("cannot read the bound address")?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        eprint!("{}", banner(args, local, &path, &state));
+        let log: Arc<dyn DeliveryLog> = Arc::new(state.clone());
+        let emulator = Emulator::new(state.clone(), config, Deliverer::new(log, options, output));
+        api::run(listener, emulator, shutdown).await;
+        anyhow::Ok(())
+    });
+    // Deliveries still in flight stop with the runtime; their records
+    // are written as they stand (and read back as failed).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    state.close();
+    eprintln!("danube-hooks: stopped; the emulator's state is written.");
+    served.map(|()| Outcome::Success)
+}
+
+/// Where it serves, what to point an SDK at, where the state is, and the
+/// rules it keeps.
+pub fn banner(args: &EmulateArgs, local: SocketAddr, path: &Path, state: &State) -> String {
+    let url = api::base_url(local);
+    let mut out = String::new();
+    let _ = writeln!(out, "danube-hooks emulating Danube on {url}");
+    if !local.ip().is_loopback() {
+        let _ = writeln!(
+            out,
+            "  warning:  bound to {}: reachable from the network; any key it accepts is a key to it",
+            local.ip()
+        );
+    }
+    let key = match args.api_keys.first() {
+        // The user's own key: only its start, like every key shown.
+        Some(key) => format!("{} (your --api-key)", redact(key)),
+        None => format!("{ANY_KEY_HINT} (any non-empty key is accepted)"),
+    };
+    let _ = writeln!(out, "  env:      DANUBE_API_URL={url}");
+    let _ = writeln!(out, "            DANUBE_API_KEY={key}");
+    let webhooks = state.list().len();
+    let _ = writeln!(
+        out,
+        "  state:    {} ({webhooks} webhook{}, {} delivery records{})",
+        escape_line(&path.display().to_string()),
+        if webhooks == 1 { "" } else { "s" },
+        state.record_count(),
+        if args.reset {
+            ", started empty: --reset"
+        } else {
+            ""
+        }
+    );
+    let urls = if args.allow_http {
+        "https:// and http:// webhook URLs (--allow-http)"
+    } else {
+        "https:// webhook URLs only, as Danube (--allow-http lets an http:// receiver in)"
+    };
+    let _ = writeln!(out, "  rules:    {urls}");
+    let _ = writeln!(
+        out,
+        "  login:    danube-hooks login --api-url {url}   (approved at the first poll)"
+    );
+    out
+}

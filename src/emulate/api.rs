@@ -1,0 +1,810 @@
+//! The emulator's HTTP side: SPEC §11's webhook API with Danube's shapes
+//! and rules, the device flow (approved at the first poll), and
+//! `POST /v1/emulator/events`, which turns an event into deliveries.
+//!
+//! Errors are Danube's `{"detail": "…"}`: the official Python SDK reads
+//! `detail` (and only that) into its exceptions, by status: 400
+//! `ValidationError`, 401 `AuthenticationError`, 403, 404 `NotFoundError`,
+//! 429, anything else `DanubeError` with the status. It also takes only a
+//! 200 as success, so a create and a delete answer 200, as Danube must.
+//!
+//! Every byte from the socket is hostile: bodies are capped
+//! ([`MAX_BODY`], 413 past it, read no further) and time-bounded, heads
+//! too, connections are capped, and no input makes the task panic.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq as _;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::deliver::Deliverer;
+use super::state::{Change, NewWebhook, State, random_alnum};
+use crate::danube::api::MAX_DELIVERIES;
+use crate::display::truncate;
+use crate::events::EVENT_TYPES;
+
+/// The largest request body read; a larger one gets 413 and is read no
+/// further. A webhook or an event is a few KiB; 1 MiB leaves room for a
+/// large `data` without letting a client make the emulator hold 10 MiB.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Deliveries listed when `limit` is not given, as Danube.
+pub const DEFAULT_LIMIT: usize = 20;
+/// What the device flow says, as Danube says it.
+pub const DEVICE_EXPIRES_IN: u64 = 600;
+pub const DEVICE_INTERVAL: u64 = 5;
+/// Device codes waiting for their poll; past this the oldest is forgotten,
+/// so a client asking for codes in a loop cannot grow memory.
+const MAX_DEVICE_CODES: usize = 1000;
+/// Open connections at once; more wait in the backlog.
+const MAX_CONNECTIONS: usize = 512;
+/// Time to send a request head (and a keep-alive connection's idle time).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time to send a body once the head has arrived.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for answers in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Text of the client's quoted in an error (a URL, an event) is cut here.
+const MAX_QUOTED: usize = 200;
+
+/// Who may call the API.
+#[derive(Clone)]
+pub enum Keys {
+    /// Any non-empty key (the default): the emulator is for tests.
+    Any,
+    /// Exactly these (`--api-key`).
+    Only(Vec<String>),
+}
+
+impl Keys {
+    fn accepts(&self, given: &str) -> bool {
+        match self {
+            Self::Any => !given.is_empty(),
+            Self::Only(keys) => {
+                // Every key compared, in constant time: how long the check
+                // takes says nothing about how much of a key was right.
+                let mut found = subtle::Choice::from(0);
+                for key in keys {
+                    found |= key.as_bytes().ct_eq(given.as_bytes());
+                }
+                bool::from(found)
+            }
+        }
+    }
+
+    /// The key the device flow hands over: the first `--api-key`, else a
+    /// fresh one (accepted, as any non-empty key is).
+    fn for_login(&self) -> String {
+        match self {
+            Self::Only(keys) if !keys.is_empty() => keys[0].clone(),
+            _ => format!("dk_emu_{}", random_alnum(32)),
+        }
+    }
+}
+
+/// The emulator's rules.
+#[derive(Clone)]
+pub struct Config {
+    pub keys: Keys,
+    /// `--allow-http`: `http://` webhook URLs are accepted too.
+    pub allow_http: bool,
+}
+
+/// Everything a request may touch; shared by every connection.
+pub struct Emulator {
+    state: State,
+    config: Config,
+    /// Sends the deliveries of `POST /v1/emulator/events`.
+    deliverer: Deliverer,
+    /// Device codes handed out and when; a std mutex: held to look one up.
+    device_codes: Mutex<HashMap<String, Instant>>,
+}
+
+impl Emulator {
+    pub fn new(state: State, config: Config, deliverer: Deliverer) -> Arc<Self> {
+        Arc::new(Self {
+            state,
+            config,
+            deliverer,
+            device_codes: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+}
+
+/// Serve until `shutdown`, then let answers in flight finish (briefly).
+pub async fn run(listener: TcpListener, emulator: Arc<Emulator>, shutdown: CancellationToken) {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let tracker = TaskTracker::new();
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .keep_alive(true);
+    loop {
+        let permit = tokio::select! {
+            () = shutdown.cancelled() => break,
+            permit = Arc::clone(&permits).acquire_owned() => permit.expect("never closed"),
+        };
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else {
+            // Out of descriptors, or reset before accept: no spinning.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let http = http.clone();
+        let emulator = Arc::clone(&emulator);
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let service = service_fn(move |request| {
+                let emulator = Arc::clone(&emulator);
+                async move { Ok::<_, std::convert::Infallible>(emulator.handle(request).await) }
+            });
+            let conn = http.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracker.close();
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await;
+}
+
+/// An error answer in Danube's envelope.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    detail: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
+    }
+
+    fn not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            format!("Webhook {} not found", quoted(id)),
+        )
+    }
+}
+
+type Answer = Result<(StatusCode, Value), Refusal>;
+
+impl Emulator {
+    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let answer = self.route(request).await;
+        let (status, body) = match answer {
+            Ok((status, body)) => (status, body),
+            Err(refusal) => (refusal.status, json!({ "detail": refusal.detail })),
+        };
+        let mut response = Response::new(Full::new(Bytes::from(
+            serde_json::to_vec(&body).expect("a Value serializes"),
+        )));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+
+    async fn route(&self, request: Request<Incoming>) -> Answer {
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path().to_owned();
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let method = parts.method.clone();
+        let route = match segments.as_slice() {
+            ["v1", "auth", "device", "code"] => Route::DeviceCode,
+            ["v1", "auth", "device", "token"] => Route::DeviceToken,
+            ["v1", "webhooks"] | ["v1", "webhooks", ""] => Route::Webhooks,
+            ["v1", "webhooks", id] if !id.is_empty() => Route::Webhook((*id).to_owned()),
+            ["v1", "webhooks", id, "deliveries"] if !id.is_empty() => {
+                Route::Deliveries((*id).to_owned())
+            }
+            ["v1", "emulator", "events"] => Route::Events,
+            [""] => Route::Root,
+            _ => return Err(Refusal::new(StatusCode::NOT_FOUND, "Not Found")),
+        };
+        let allowed: &[Method] = match route {
+            Route::DeviceCode | Route::DeviceToken | Route::Events => &[Method::POST],
+            Route::Webhooks => &[Method::GET, Method::POST],
+            Route::Webhook(_) => &[Method::GET, Method::PATCH, Method::DELETE],
+            Route::Deliveries(_) | Route::Root => &[Method::GET],
+        };
+        if !allowed.contains(&method) {
+            return Err(Refusal::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "Method Not Allowed: {path} takes {}",
+                    allowed
+                        .iter()
+                        .map(Method::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        // The device flow is how a key is had; the root says what this is;
+        // the events door is the emulator's own, not Danube's, and is
+        // locked only when the emulator was started with keys.
+        let open = match route {
+            Route::DeviceCode | Route::DeviceToken | Route::Root => true,
+            Route::Events => matches!(self.config.keys, Keys::Any),
+            _ => false,
+        };
+        if !open {
+            self.authorize(&parts.headers)?;
+        }
+        let body = if method == Method::POST || method == Method::PATCH {
+            Some(read_body(&parts.headers, body).await?)
+        } else {
+            None
+        };
+        match (route, method) {
+            (Route::Root, _) => Ok((
+                StatusCode::OK,
+                json!({
+                    "name": "danube-hooks emulate",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "allow_http": self.config.allow_http,
+                }),
+            )),
+            (Route::DeviceCode, _) => Ok(self.device_code(&parts.headers)),
+            (Route::DeviceToken, _) => self.device_token(&json_object(body.as_deref())?),
+            (Route::Webhooks, Method::GET) => Ok(found(&self.state.list())),
+            (Route::Webhooks, _) => self.create(&json_object(body.as_deref())?).await,
+            (Route::Webhook(id), Method::GET) => self
+                .state
+                .get(&id)
+                .map_or_else(|| Err(Refusal::not_found(&id)), |w| Ok(found(&w))),
+            (Route::Webhook(id), Method::PATCH) => {
+                self.update(&id, &json_object(body.as_deref())?).await
+            }
+            (Route::Webhook(id), _) => {
+                let generation = self
+                    .state
+                    .delete(&id)
+                    .ok_or_else(|| Refusal::not_found(&id))?;
+                self.state.saved(generation).await;
+                Ok((StatusCode::OK, json!({ "id": id, "deleted": true })))
+            }
+            (Route::Events, _) => Ok(self.event(&json_object(body.as_deref())?)?),
+            (Route::Deliveries(id), _) => {
+                let limit = limit(parts.uri.query())?;
+                let records = self
+                    .state
+                    .deliveries(&id, limit)
+                    .ok_or_else(|| Refusal::not_found(&id))?;
+                Ok(found(&records))
+            }
+        }
+    }
+
+    /// `danube-api-key: KEY` (the SDKs) or `Authorization: Bearer KEY`
+    /// (the API reference).
+    fn authorize(&self, headers: &hyper::HeaderMap) -> Result<(), Refusal> {
+        let from_key = headers
+            .get("danube-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim);
+        let from_bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            });
+        let given: Vec<&str> = [from_key, from_bearer]
+            .into_iter()
+            .flatten()
+            .filter(|k| !k.is_empty())
+            .collect();
+        if given.is_empty() {
+            return Err(Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                "Missing API key: send it as the danube-api-key header or as Authorization: Bearer",
+            ));
+        }
+        if given.iter().any(|key| self.config.keys.accepts(key)) {
+            Ok(())
+        } else {
+            Err(Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                "Invalid API key: this emulator takes only the keys given with --api-key",
+            ))
+        }
+    }
+
+    fn device_code(&self, headers: &hyper::HeaderMap) -> (StatusCode, Value) {
+        let device_code = random_alnum(40);
+        let user_code = {
+            let code = random_alnum(8).to_ascii_uppercase();
+            format!("{}-{}", &code[..4], &code[4..])
+        };
+        let mut codes = self
+            .device_codes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let expiry = Duration::from_secs(DEVICE_EXPIRES_IN);
+        codes.retain(|_, at| at.elapsed() < expiry);
+        if codes.len() >= MAX_DEVICE_CODES
+            && let Some(oldest) = codes
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(code, _)| code.clone())
+        {
+            codes.remove(&oldest);
+        }
+        codes.insert(device_code.clone(), Instant::now());
+        drop(codes);
+        // Where a person would approve it; the emulator approves at the
+        // first poll, so the page only has to say so.
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+            .unwrap_or("127.0.0.1");
+        (
+            StatusCode::OK,
+            json!({
+                "device_code": device_code,
+                "user_code": user_code,
+                "verification_url": format!("http://{}/device", truncate(host, MAX_QUOTED)),
+                "expires_in": DEVICE_EXPIRES_IN,
+                "interval": DEVICE_INTERVAL,
+            }),
+        )
+    }
+
+    /// Approved at the first poll: 200 with the key; a code used or
+    /// expired is 410, one never handed out 404.
+    fn device_token(&self, body: &Map<String, Value>) -> Answer {
+        let code = match body.get("device_code") {
+            Some(Value::String(code)) if !code.is_empty() => code,
+            Some(_) => return Err(Refusal::invalid("device_code must be a non-empty string")),
+            None => return Err(Refusal::invalid("device_code is required")),
+        };
+        let issued = self
+            .device_codes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(code);
+        match issued {
+            Some(at) if at.elapsed() < Duration::from_secs(DEVICE_EXPIRES_IN) => {
+                let api_key = self.config.keys.for_login();
+                let prefix: String = api_key
+                    .chars()
+                    .take((api_key.chars().count() / 3).min(10))
+                    .collect();
+                Ok((
+                    StatusCode::OK,
+                    json!({ "api_key": api_key, "key_prefix": prefix }),
+                ))
+            }
+            Some(_) => Err(Refusal::new(
+                StatusCode::GONE,
+                "The device code has expired",
+            )),
+            None => Err(Refusal::new(
+                StatusCode::GONE,
+                "The device code has expired or was already used; start the login again",
+            )),
+        }
+    }
+
+    async fn create(&self, body: &Map<String, Value>) -> Answer {
+        let url = match body.get("url") {
+            None => return Err(Refusal::invalid("url is required")),
+            Some(url) => self.url(url)?,
+        };
+        let events = match body.get("events") {
+            None => {
+                return Err(Refusal::invalid(
+                    "events is required: at least one event type",
+                ));
+            }
+            Some(events) => events_of(events)?,
+        };
+        let description = description(body.get("description"))?.flatten();
+        let (created, generation) = self.state.create(NewWebhook {
+            url,
+            events,
+            description,
+        });
+        self.state.saved(generation).await;
+        Ok(found(&created))
+    }
+
+    async fn update(&self, id: &str, body: &Map<String, Value>) -> Answer {
+        // Checked whole before anything changes, and the id first: an
+        // unknown webhook is 404 whatever the body says.
+        if self.state.get(id).is_none() {
+            return Err(Refusal::not_found(id));
+        }
+        let change = Change {
+            url: body.get("url").map(|url| self.url(url)).transpose()?,
+            events: body.get("events").map(events_of).transpose()?,
+            is_active: match body.get("is_active") {
+                None => None,
+                Some(Value::Bool(active)) => Some(*active),
+                Some(_) => return Err(Refusal::invalid("is_active must be true or false")),
+            },
+            description: description(body.get("description"))?,
+        };
+        let (webhook, generation) = self
+            .state
+            .update(id, change)
+            .ok_or_else(|| Refusal::not_found(id))?;
+        self.state.saved(generation).await;
+        Ok(found(&webhook))
+    }
+
+    /// `{"event", "data"?}`: one delivery per active webhook subscribed to
+    /// `event`, sent in the background; 202 with their ids at once.
+    fn event(&self, body: &Map<String, Value>) -> Result<(StatusCode, Value), Refusal> {
+        let event = match body.get("event") {
+            Some(Value::String(event)) if EVENT_TYPES.contains(&event.as_str()) => event,
+            Some(Value::String(event)) => {
+                return Err(Refusal::invalid(format!(
+                    "unknown event type {}; Danube's are: {}",
+                    quoted(event),
+                    EVENT_TYPES.join(", ")
+                )));
+            }
+            Some(other) => {
+                return Err(Refusal::invalid(format!(
+                    "event must be a string, not {}",
+                    kind(other)
+                )));
+            }
+            None => {
+                return Err(Refusal::invalid(format!(
+                    "event is required: one of {}",
+                    EVENT_TYPES.join(", ")
+                )));
+            }
+        };
+        let data = body.get("data").cloned().unwrap_or_else(|| json!({}));
+        let targets = self.state.targets(event);
+        let deliveries: Vec<Value> = self
+            .deliverer
+            .dispatch(event, data, targets)
+            .into_iter()
+            .map(|(id, webhook_id)| json!({ "id": id, "webhook_id": webhook_id }))
+            .collect();
+        Ok((StatusCode::ACCEPTED, json!({ "deliveries": deliveries })))
+    }
+
+    /// Danube's rule: `https://`; `--allow-http` lets `http://` in too.
+    fn url(&self, value: &Value) -> Result<String, Refusal> {
+        let Value::String(url) = value else {
+            return Err(Refusal::invalid("url must be a string"));
+        };
+        let lower = url.to_ascii_lowercase();
+        let https = lower.starts_with("https://");
+        if !(https || self.config.allow_http && lower.starts_with("http://")) {
+            return Err(Refusal::invalid(if self.config.allow_http {
+                format!(
+                    "url must start with https:// or http:// (this emulator runs with \
+                     --allow-http), not {}",
+                    quoted(url)
+                )
+            } else {
+                format!(
+                    "url must start with https:// (got {}); a local http:// receiver can be \
+                     registered when the emulator runs with --allow-http",
+                    quoted(url)
+                )
+            }));
+        }
+        crate::sender::check_url(url)
+            .map_err(|err| Refusal::invalid(format!("url: {}", truncate(&err.to_string(), 400))))?;
+        Ok(url.clone())
+    }
+}
+
+enum Route {
+    Root,
+    DeviceCode,
+    DeviceToken,
+    Webhooks,
+    Webhook(String),
+    Deliveries(String),
+    Events,
+}
+
+/// A 200 with `value` as JSON (the SDK takes no other success status).
+fn found<T: serde::Serialize>(value: &T) -> (StatusCode, Value) {
+    (
+        StatusCode::OK,
+        serde_json::to_value(value).expect("the answer serializes"),
+    )
+}
+
+/// A client's text in an error: quoted, cut, one line (JSON escapes the rest).
+fn quoted(text: &str) -> String {
+    format!("{:?}", truncate(text, MAX_QUOTED))
+}
+
+/// The body whole, up to [`MAX_BODY`] and [`BODY_TIMEOUT`]; a declared
+/// length past the cap is refused before a byte of it is read.
+async fn read_body(headers: &hyper::HeaderMap, body: Incoming) -> Result<Bytes, Refusal> {
+    let too_large = || {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body too large: at most {MAX_BODY} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(_)) => Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read whole",
+        )),
+        Err(_) => Err(Refusal::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
+
+/// The body as a JSON object (an empty body is an empty object).
+fn json_object(body: Option<&[u8]>) -> Result<Map<String, Value>, Refusal> {
+    let body = body.unwrap_or_default();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(Refusal::invalid(format!(
+            "the body must be a JSON object, not {}",
+            kind(&other)
+        ))),
+        // Where, never serde's text, which can quote the body.
+        Err(err) => Err(Refusal::invalid(format!(
+            "the body is not valid JSON ({:?} error at line {} column {})",
+            err.classify(),
+            err.line(),
+            err.column()
+        ))),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `events`: a non-empty array of Danube's event types, duplicates dropped.
+fn events_of(value: &Value) -> Result<Vec<String>, Refusal> {
+    let allowed = || EVENT_TYPES.join(", ");
+    let Value::Array(items) = value else {
+        return Err(Refusal::invalid(format!(
+            "events must be an array of event types ({}), not {}",
+            allowed(),
+            kind(value)
+        )));
+    };
+    if items.is_empty() {
+        return Err(Refusal::invalid(format!(
+            "events must name at least one event type: {}",
+            allowed()
+        )));
+    }
+    let mut events: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Value::String(event) if EVENT_TYPES.contains(&event.as_str()) => {
+                if !events.contains(event) {
+                    events.push(event.clone());
+                }
+            }
+            Value::String(event) => {
+                return Err(Refusal::invalid(format!(
+                    "unknown event type {}; Danube's are: {}",
+                    quoted(event),
+                    allowed()
+                )));
+            }
+            other => {
+                return Err(Refusal::invalid(format!(
+                    "events must hold strings, not {}",
+                    kind(other)
+                )));
+            }
+        }
+    }
+    Ok(events)
+}
+
+/// `description`: absent (`None`), null (`Some(None)`) or a string.
+#[allow(clippy::option_option)] // PATCH's three cases: keep, clear, set
+fn description(value: Option<&Value>) -> Result<Option<Option<String>>, Refusal> {
+    match value {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(text)) => Ok(Some(Some(text.clone()))),
+        Some(other) => Err(Refusal::invalid(format!(
+            "description must be a string or null, not {}",
+            kind(other)
+        ))),
+    }
+}
+
+/// `?limit=N`: 1 to 100, default 20.
+fn limit(query: Option<&str>) -> Result<usize, Refusal> {
+    let given = query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| *name == "limit")
+        .map(|(_, value)| value);
+    let Some(given) = given else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    given
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_DELIVERIES as usize).contains(n))
+        .ok_or_else(|| {
+            Refusal::invalid(format!(
+                "limit must be a whole number from 1 to {MAX_DELIVERIES}, not {}",
+                quoted(given)
+            ))
+        })
+}
+
+/// Where the emulator is reached, as a URL to copy (an unspecified bind
+/// address is reached through loopback).
+pub fn base_url(local: SocketAddr) -> String {
+    let ip = match local.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => std::net::IpAddr::from([127, 0, 0, 1]),
+        ip if ip.is_unspecified() => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, local.port()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_any_and_only() {
+        assert!(Keys::Any.accepts("x"));
+        assert!(!Keys::Any.accepts(""));
+        let only = Keys::Only(vec!["dk_one".into(), "dk_two".into()]);
+        assert!(only.accepts("dk_two"));
+        assert!(!only.accepts("dk_tw"));
+        assert!(!only.accepts("dk_three"));
+        assert_eq!(only.for_login(), "dk_one");
+        assert!(Keys::Any.for_login().starts_with("dk_emu_"));
+    }
+
+    #[test]
+    fn limits_in_range_or_refused() {
+        assert_eq!(limit(None).unwrap(), 20);
+        assert_eq!(limit(Some("limit=5")).unwrap(), 5);
+        assert_eq!(limit(Some("x=1&limit=100")).unwrap(), 100);
+        for bad in ["limit=0", "limit=101", "limit=-1", "limit=abc", "limit="] {
+            let refusal = limit(Some(bad)).unwrap_err();
+            assert_eq!(refusal.status, 422, "{bad}");
+            assert!(refusal.detail.contains("1 to 100"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn events_checked_one_by_one() {
+        let ok = events_of(&json!([
+            "workflow.failed",
+            "workflow.failed",
+            "tool.execution.failed"
+        ]));
+        assert_eq!(ok.unwrap(), ["workflow.failed", "tool.execution.failed"]);
+        let table = [
+            (json!([]), "at least one"),
+            (json!("workflow.failed"), "must be an array"),
+            (
+                json!(["workflow.exploded"]),
+                "unknown event type \"workflow.exploded\"",
+            ),
+            (json!([7]), "must hold strings"),
+        ];
+        for (value, expected) in table {
+            let refusal = events_of(&value).unwrap_err();
+            assert_eq!(refusal.status, 422);
+            assert!(
+                refusal.detail.contains(expected),
+                "{value}: {}",
+                refusal.detail
+            );
+        }
+    }
+
+    #[test]
+    fn bodies_must_be_json_objects() {
+        assert!(json_object(Some(b"  ")).unwrap().is_empty());
+        assert!(json_object(None).unwrap().is_empty());
+        let table: [(&[u8], &str); 3] = [
+            (b"{\"url\": whsec_oops", "not valid JSON"),
+            (b"[1,2]", "not an array"),
+            (b"\"x\"", "not a string"),
+        ];
+        for (body, expected) in table {
+            let refusal = json_object(Some(body)).unwrap_err();
+            assert_eq!(refusal.status, 422);
+            assert!(refusal.detail.contains(expected), "{}", refusal.detail);
+            assert!(!refusal.detail.contains("whsec_oops"));
+        }
+    }
+
+    #[test]
+    fn a_bind_address_becomes_a_url_to_copy() {
+        assert_eq!(
+            base_url("0.0.0.0:4200".parse().unwrap()),
+            "http://127.0.0.1:4200"
+        );
+        assert_eq!(
+            base_url("127.0.0.1:1".parse().unwrap()),
+            "http://127.0.0.1:1"
+        );
+    }
+}

@@ -1,0 +1,995 @@
+//! The emulator's state: its webhooks (with their secrets, which cannot be
+//! had again) and each webhook's Danube delivery records, newest first and
+//! at most `--keep` of them, persisted in one JSON file (SPEC §13).
+//!
+//! The file is mode 0600 in a 0700 folder and is only ever replaced whole
+//! (`credentials::replace_private`: temporary file, fsync, rename, fsync of
+//! the folder), so a crash at any instant leaves the previous state or the
+//! new one. One writer thread does the writing: a change to the webhooks
+//! (an API call) is written at once and its answer waits for that write,
+//! so an answered create survives a crash; delivery records, which come
+//! in bursts, are written at most every [`RECORD_GAP`], so 3,000 records
+//! cost a few rewrites, not 3,000, and never block a request.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::deliver::{AttemptUpdate, DeliveryLog, DeliveryStatus, Target};
+use crate::danube::api::{CreatedWebhook, DeliveryRecord, Webhook};
+use crate::danube::credentials;
+use crate::display::escape_line;
+
+/// The state file's name in the default folder.
+pub const FILE_NAME: &str = "emulator.json";
+/// Records kept per webhook unless `--keep` says otherwise.
+pub const DEFAULT_KEEP: usize = 10_000;
+/// The shortest time between two writes for delivery records alone.
+pub const RECORD_GAP: Duration = Duration::from_millis(100);
+/// How long a failed write waits before it is tried again.
+const RETRY_GAP: Duration = Duration::from_secs(1);
+/// The file's format; a file of another version is refused, not misread.
+const VERSION: u32 = 1;
+
+/// Why the state cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("no folder for the emulator's state: set XDG_DATA_HOME or HOME, or pass --state PATH")]
+    NoDataDir,
+    #[error("cannot {action} {path}: {cause}")]
+    Io {
+        action: &'static str,
+        path: String,
+        cause: std::io::Error,
+    },
+    #[error(
+        "{path} is not a state file of danube-hooks emulate ({cause}); move it aside (the \
+         webhook secrets in it may still be readable by hand) or start empty with --reset"
+    )]
+    Corrupt { path: String, cause: String },
+    #[error(
+        "another `danube-hooks emulate` uses {path}; stop it, or give this one its own --state PATH"
+    )]
+    Locked { path: String },
+}
+
+/// `$XDG_DATA_HOME/danube-hooks/emulator.json` (when absolute), else
+/// `~/.local/share/danube-hooks/emulator.json`: beside the listener's store.
+pub fn default_path() -> Result<PathBuf, StateError> {
+    crate::store::default_path()
+        .and_then(|store| store.parent().map(|dir| dir.join(FILE_NAME)))
+        .ok_or(StateError::NoDataDir)
+}
+
+/// The state, shared by the API and the deliveries: a cheap handle.
+#[derive(Clone)]
+pub struct State {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// A std mutex is enough: it is held only to read or change the maps,
+    /// never across an `.await` or a write to disk.
+    data: Mutex<Data>,
+    keep: usize,
+    writer: Writer,
+}
+
+/// A webhook and what only the emulator knows of it.
+struct Hook {
+    webhook: Webhook,
+    secret: String,
+    /// Oldest first; shared with a snapshot being written, so taking one
+    /// costs a reference count per record rather than a copy.
+    log: VecDeque<Arc<DeliveryRecord>>,
+    /// The sequence number of `log[0]`; record `n` of this webhook is at
+    /// `n - first_seq` for as long as it is kept.
+    first_seq: u64,
+}
+
+impl Hook {
+    fn next_seq(&self) -> u64 {
+        self.first_seq + self.log.len() as u64
+    }
+}
+
+#[derive(Default)]
+struct Data {
+    /// In creation order, as Danube lists them.
+    hooks: Vec<Hook>,
+    /// Where each kept record is: its webhook and sequence number.
+    records: HashMap<String, (String, u64)>,
+    /// Bumped by every change; the writer writes up to one.
+    generation: u64,
+}
+
+impl Data {
+    fn hook(&self, id: &str) -> Option<&Hook> {
+        self.hooks.iter().find(|hook| hook.webhook.id == id)
+    }
+
+    fn hook_mut(&mut self, id: &str) -> Option<&mut Hook> {
+        self.hooks.iter_mut().find(|hook| hook.webhook.id == id)
+    }
+}
+
+/// What a create takes (checked by the API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhook {
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: Option<String>,
+}
+
+/// What an update changes: only the fields given (checked by the API).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Change {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub is_active: Option<bool>,
+    /// `Some(None)`: the description set to null.
+    #[allow(clippy::option_option)] // PATCH's three cases: keep, clear, set
+    pub description: Option<Option<String>>,
+}
+
+/// A change made in memory, to be waited for on disk with [`State::saved`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "an API answer waits for its change to be saved"]
+pub struct Generation(u64);
+
+impl State {
+    /// Open the state at `path` (empty with `reset`, or when there is no
+    /// file yet), lock it against a second emulator, write it once (so an
+    /// unwritable place is an error now, not later) and start the writer.
+    pub fn open(path: &Path, reset: bool, keep: usize) -> Result<Self, StateError> {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = path
+            .file_name()
+            .ok_or_else(|| StateError::Io {
+                action: "use",
+                path: path.display().to_string(),
+                cause: std::io::Error::other("the path names no file"),
+            })?
+            .to_string_lossy()
+            .into_owned();
+        create_private_dir(&dir)?;
+        let lock = lock(&dir, &name)?;
+        let mut data = if reset {
+            Data::default()
+        } else {
+            load(path, keep)?
+        };
+        data.generation = 1;
+        let keep = keep.max(1);
+        let shared = Arc::new(Shared {
+            data: Mutex::new(data),
+            keep,
+            writer: Writer::new(dir, name, lock),
+        });
+        // The first write, here and now: its error is the start's.
+        let snapshot = Snapshot::of(&shared.lock());
+        shared.writer.write(&snapshot).map_err(|err| match err {
+            credentials::CredentialsError::Io {
+                action,
+                path,
+                cause,
+            } => StateError::Io {
+                action,
+                path,
+                cause,
+            },
+            other => StateError::Io {
+                action: "write",
+                path: path.display().to_string(),
+                cause: std::io::Error::other(other.to_string()),
+            },
+        })?;
+        shared.writer.done(1);
+        let thread_shared = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name("emulator-state".into())
+            .spawn(move || thread_shared.writer.run(&thread_shared))
+            .map_err(|cause| StateError::Io {
+                action: "start the writer of",
+                path: path.display().to_string(),
+                cause,
+            })?;
+        *lock_ignoring_poison(&shared.writer.thread) = Some(handle);
+        Ok(Self { shared })
+    }
+
+    /// Write what is not written yet and stop the writer. Blocks: call it
+    /// off the async workers (`spawn_blocking`) or after the runtime.
+    pub fn close(&self) {
+        self.shared.writer.close();
+    }
+
+    /// Returns once the change `generation` is on disk (or its write
+    /// failed, which the writer has said on stderr).
+    pub async fn saved(&self, generation: Generation) {
+        let mut written = self.shared.writer.written.subscribe();
+        let _ = written.wait_for(|done| *done >= generation.0).await;
+    }
+
+    /// The webhooks, in creation order.
+    pub fn list(&self) -> Vec<Webhook> {
+        self.shared
+            .lock()
+            .hooks
+            .iter()
+            .map(|hook| hook.webhook.clone())
+            .collect()
+    }
+
+    pub fn get(&self, id: &str) -> Option<Webhook> {
+        self.shared.lock().hook(id).map(|hook| hook.webhook.clone())
+    }
+
+    /// Make a webhook with a fresh id and secret.
+    pub fn create(&self, new: NewWebhook) -> (CreatedWebhook, Generation) {
+        let now = crate::events::timestamp(chrono::Utc::now());
+        let created = CreatedWebhook {
+            webhook: Webhook {
+                id: uuid_v4(),
+                url: new.url,
+                events: new.events,
+                is_active: true,
+                description: new.description,
+                created_at: Some(now.clone()),
+                updated_at: Some(now),
+            },
+            secret: format!("whsec_{}", random_alnum(32)),
+        };
+        let mut data = self.shared.lock();
+        data.hooks.push(Hook {
+            webhook: created.webhook.clone(),
+            secret: created.secret.clone(),
+            log: VecDeque::new(),
+            first_seq: 0,
+        });
+        let generation = self.shared.changed(&mut data, true);
+        (created, generation)
+    }
+
+    /// Change the fields given; `None` for an unknown id.
+    pub fn update(&self, id: &str, change: Change) -> Option<(Webhook, Generation)> {
+        let mut data = self.shared.lock();
+        let hook = data.hook_mut(id)?;
+        let webhook = &mut hook.webhook;
+        if let Some(url) = change.url {
+            webhook.url = url;
+        }
+        if let Some(events) = change.events {
+            webhook.events = events;
+        }
+        if let Some(is_active) = change.is_active {
+            webhook.is_active = is_active;
+        }
+        if let Some(description) = change.description {
+            webhook.description = description;
+        }
+        webhook.updated_at = Some(crate::events::timestamp(chrono::Utc::now()));
+        let webhook = webhook.clone();
+        let generation = self.shared.changed(&mut data, true);
+        Some((webhook, generation))
+    }
+
+    /// Delete a webhook and its delivery log; `None` for an unknown id.
+    pub fn delete(&self, id: &str) -> Option<Generation> {
+        let mut data = self.shared.lock();
+        let at = data.hooks.iter().position(|hook| hook.webhook.id == id)?;
+        let hook = data.hooks.remove(at);
+        for record in &hook.log {
+            data.records.remove(&record.id);
+        }
+        Some(self.shared.changed(&mut data, true))
+    }
+
+    /// The newest `limit` records of a webhook, newest first; `None` for
+    /// an unknown id.
+    pub fn deliveries(&self, id: &str, limit: usize) -> Option<Vec<DeliveryRecord>> {
+        let data = self.shared.lock();
+        let hook = data.hook(id)?;
+        Some(
+            hook.log
+                .iter()
+                .rev()
+                .take(limit)
+                .map(|record| DeliveryRecord::clone(record))
+                .collect(),
+        )
+    }
+
+    /// The active webhooks subscribed to `event`, with their secrets.
+    pub fn targets(&self, event: &str) -> Vec<Target> {
+        self.shared
+            .lock()
+            .hooks
+            .iter()
+            .filter(|hook| hook.webhook.is_active && hook.webhook.events.iter().any(|e| e == event))
+            .map(|hook| Target {
+                webhook_id: hook.webhook.id.clone(),
+                url: hook.webhook.url.clone(),
+                secret: crate::signature::Secret::new(hook.secret.clone()),
+            })
+            .collect()
+    }
+
+    /// Records kept in memory, over every webhook (tests, and the bound).
+    pub fn record_count(&self) -> usize {
+        self.shared.lock().records.len()
+    }
+}
+
+impl DeliveryLog for State {
+    fn begin(&self, webhook_id: &str, event: &str, payload: &Value) -> String {
+        let id = format!("dlv_{}", random_alnum(24));
+        let record = DeliveryRecord {
+            id: id.clone(),
+            webhook_id: webhook_id.to_owned(),
+            event_type: event.to_owned(),
+            payload: payload.clone(),
+            status: DeliveryStatus::Pending.as_str().to_owned(),
+            response_status: None,
+            response_body: None,
+            attempts: 0,
+            delivered_at: None,
+            created_at: Some(crate::events::timestamp(chrono::Utc::now())),
+        };
+        let keep = self.shared.keep;
+        let mut data = self.shared.lock();
+        let data = &mut *data;
+        // A webhook deleted since the targets were picked: the record has
+        // nowhere to live, as in Danube, and its attempts are not logged.
+        let Some(hook) = data
+            .hooks
+            .iter_mut()
+            .find(|hook| hook.webhook.id == webhook_id)
+        else {
+            return id;
+        };
+        let seq = hook.next_seq();
+        hook.log.push_back(Arc::new(record));
+        data.records
+            .insert(id.clone(), (webhook_id.to_owned(), seq));
+        while hook.log.len() > keep {
+            if let Some(dropped) = hook.log.pop_front() {
+                hook.first_seq += 1;
+                data.records.remove(&dropped.id);
+            }
+        }
+        // Records never wait for the disk: the writer gathers them.
+        let _ = self.shared.changed(data, false);
+        id
+    }
+
+    fn attempted(&self, delivery_id: &str, update: &AttemptUpdate) {
+        let mut data = self.shared.lock();
+        let data = &mut *data;
+        let Some((webhook_id, seq)) = data.records.get(delivery_id) else {
+            return;
+        };
+        let Some(hook) = data
+            .hooks
+            .iter_mut()
+            .find(|hook| &hook.webhook.id == webhook_id)
+        else {
+            return;
+        };
+        let Some(slot) = seq
+            .checked_sub(hook.first_seq)
+            .and_then(|at| hook.log.get_mut(usize::try_from(at).ok()?))
+        else {
+            return;
+        };
+        // Copied only when a snapshot being written still holds it.
+        let record = Arc::make_mut(slot);
+        record.attempts = update.attempts;
+        update.status.as_str().clone_into(&mut record.status);
+        record.response_status = update.response_status;
+        record.response_body.clone_from(&update.response_body);
+        record.delivered_at.clone_from(&update.delivered_at);
+        let _ = self.shared.changed(data, false);
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Data> {
+        lock_ignoring_poison(&self.data)
+    }
+
+    /// Note a change for the writer; `urgent` ones are written at once.
+    fn changed(&self, data: &mut Data, urgent: bool) -> Generation {
+        data.generation += 1;
+        self.writer.want(data.generation, urgent);
+        Generation(data.generation)
+    }
+}
+
+fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The state as written: the webhooks with their secrets and records.
+struct Snapshot {
+    generation: u64,
+    hooks: Vec<(Webhook, String, Vec<Arc<DeliveryRecord>>)>,
+}
+
+impl Snapshot {
+    /// Taken under the lock: clones of a few webhooks and a reference
+    /// count per record; the serializing happens after.
+    fn of(data: &Data) -> Self {
+        Self {
+            generation: data.generation,
+            hooks: data
+                .hooks
+                .iter()
+                .map(|hook| {
+                    (
+                        hook.webhook.clone(),
+                        hook.secret.clone(),
+                        hook.log.iter().rev().cloned().collect(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn to_json(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct FileOut<'a> {
+            version: u32,
+            webhooks: Vec<HookOut<'a>>,
+        }
+        #[derive(Serialize)]
+        struct HookOut<'a> {
+            #[serde(flatten)]
+            webhook: &'a Webhook,
+            secret: &'a str,
+            /// Newest first, as the API lists them.
+            deliveries: Vec<&'a DeliveryRecord>,
+        }
+        let file = FileOut {
+            version: VERSION,
+            webhooks: self
+                .hooks
+                .iter()
+                .map(|(webhook, secret, log)| HookOut {
+                    webhook,
+                    secret,
+                    deliveries: log.iter().map(AsRef::as_ref).collect(),
+                })
+                .collect(),
+        };
+        serde_json::to_vec(&file).expect("the state serializes")
+    }
+}
+
+#[derive(Deserialize)]
+struct FileIn {
+    version: u32,
+    webhooks: Vec<HookIn>,
+}
+
+#[derive(Deserialize)]
+struct HookIn {
+    #[serde(flatten)]
+    webhook: Webhook,
+    secret: String,
+    #[serde(default)]
+    deliveries: Vec<DeliveryRecord>,
+}
+
+/// The state in `path`, or none when there is no file. A record left
+/// `pending` was in flight when the emulator stopped; no attempt of it
+/// will follow, so it is `failed` now, as Danube would record a delivery
+/// it gave up on.
+fn load(path: &Path, keep: usize) -> Result<Data, StateError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Data::default()),
+        Err(cause) => {
+            return Err(StateError::Io {
+                action: "read",
+                path: path.display().to_string(),
+                cause,
+            });
+        }
+    };
+    let corrupt = |cause: String| StateError::Corrupt {
+        path: path.display().to_string(),
+        cause,
+    };
+    // Where, never serde's text: it can quote a secret.
+    let file: FileIn = serde_json::from_slice(&bytes).map_err(|err| {
+        corrupt(format!(
+            "{:?} error at line {} column {}",
+            err.classify(),
+            err.line(),
+            err.column()
+        ))
+    })?;
+    if file.version != VERSION {
+        return Err(corrupt(format!(
+            "version {} where this danube-hooks reads version {VERSION}",
+            file.version
+        )));
+    }
+    let mut data = Data::default();
+    for hook in file.webhooks {
+        if data.hook(&hook.webhook.id).is_some() {
+            return Err(corrupt(format!(
+                "the webhook id {} appears twice",
+                escape_line(&hook.webhook.id)
+            )));
+        }
+        let mut log: VecDeque<Arc<DeliveryRecord>> = hook
+            .deliveries
+            .into_iter()
+            .take(keep.max(1))
+            .rev()
+            .map(|mut record| {
+                if record.status == DeliveryStatus::Pending.as_str() {
+                    DeliveryStatus::Failed
+                        .as_str()
+                        .clone_into(&mut record.status);
+                }
+                Arc::new(record)
+            })
+            .collect();
+        log.make_contiguous();
+        for (seq, record) in log.iter().enumerate() {
+            data.records
+                .insert(record.id.clone(), (hook.webhook.id.clone(), seq as u64));
+        }
+        data.hooks.push(Hook {
+            webhook: hook.webhook,
+            secret: hook.secret,
+            log,
+            first_seq: 0,
+        });
+    }
+    Ok(data)
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StateError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    // Made 0700 when new; a folder the user named that exists keeps its
+    // mode (it may be their project folder); the file itself is 0600.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|cause| StateError::Io {
+            action: "create",
+            path: dir.display().to_string(),
+            cause,
+        })
+}
+
+/// An advisory lock on `dir/.NAME.lock`, held for the emulator's life:
+/// the state file itself is replaced by every write, so it cannot hold
+/// one. Some file systems have no locks; the emulator then runs without.
+fn lock(dir: &Path, name: &str) -> Result<std::fs::File, StateError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = dir.join(format!(".{name}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|cause| StateError::Io {
+            action: "open",
+            path: path.display().to_string(),
+            cause,
+        })?;
+    match file.try_lock() {
+        Ok(()) | Err(std::fs::TryLockError::Error(_)) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked {
+            path: dir.join(name).display().to_string(),
+        }),
+    }
+}
+
+/// The one writer: a thread, since a write is a blocking fsync of a file
+/// that grows with the log.
+struct Writer {
+    dir: PathBuf,
+    name: String,
+    /// A std mutex and condvar: the thread sleeps on them; holders only
+    /// flip flags.
+    wanted: Mutex<Wanted>,
+    wake: Condvar,
+    /// The newest generation whose write is over (done or failed).
+    written: tokio::sync::watch::Sender<u64>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Held until [`Writer::close`] has written the last state.
+    lock: Mutex<Option<std::fs::File>>,
+}
+
+#[derive(Default)]
+struct Wanted {
+    generation: u64,
+    urgent: bool,
+    closing: bool,
+}
+
+impl Writer {
+    fn new(dir: PathBuf, name: String, lock: std::fs::File) -> Self {
+        Self {
+            dir,
+            name,
+            wanted: Mutex::new(Wanted::default()),
+            wake: Condvar::new(),
+            written: tokio::sync::watch::Sender::new(0),
+            thread: Mutex::new(None),
+            lock: Mutex::new(Some(lock)),
+        }
+    }
+
+    fn want(&self, generation: u64, urgent: bool) {
+        let mut wanted = lock_ignoring_poison(&self.wanted);
+        wanted.generation = wanted.generation.max(generation);
+        wanted.urgent |= urgent;
+        drop(wanted);
+        self.wake.notify_one();
+    }
+
+    fn done(&self, generation: u64) {
+        self.written.send_if_modified(|done| {
+            let newer = generation > *done;
+            *done = (*done).max(generation);
+            newer
+        });
+    }
+
+    fn write(&self, snapshot: &Snapshot) -> Result<PathBuf, credentials::CredentialsError> {
+        credentials::replace_private(&self.dir, &self.name, &snapshot.to_json())
+    }
+
+    fn close(&self) {
+        lock_ignoring_poison(&self.wanted).closing = true;
+        self.wake.notify_one();
+        let handle = lock_ignoring_poison(&self.thread).take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+        // Done with the file: another emulator may have it now.
+        lock_ignoring_poison(&self.lock).take();
+    }
+
+    /// Wait for a change, let records gather for up to [`RECORD_GAP`]
+    /// since the last write (an urgent change or closing cuts it short),
+    /// then write everything changed so far.
+    fn run(&self, shared: &Shared) {
+        let mut written = 1;
+        let mut last_write = Instant::now();
+        let mut last_error: Option<String> = None;
+        loop {
+            let mut wanted = lock_ignoring_poison(&self.wanted);
+            loop {
+                let pending = wanted.generation > written;
+                if wanted.closing || (pending && wanted.urgent) {
+                    break;
+                }
+                let gap = if last_error.is_some() {
+                    RETRY_GAP
+                } else {
+                    RECORD_GAP
+                };
+                let due = last_write + gap;
+                let now = Instant::now();
+                if pending && now >= due {
+                    break;
+                }
+                let wait = if pending {
+                    due - now
+                } else {
+                    Duration::from_secs(3600)
+                };
+                wanted = self
+                    .wake
+                    .wait_timeout(wanted, wait)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+            let closing = wanted.closing;
+            let pending = wanted.generation > written;
+            wanted.urgent = false;
+            drop(wanted);
+            if pending {
+                let snapshot = Snapshot::of(&shared.lock());
+                last_write = Instant::now();
+                match self.write(&snapshot) {
+                    Ok(_) => {
+                        if last_error.take().is_some() {
+                            eprintln!("danube-hooks: the emulator's state is written again");
+                        }
+                        written = snapshot.generation;
+                    }
+                    Err(err) => {
+                        let text = err.to_string();
+                        if last_error.as_deref() != Some(&text) {
+                            eprintln!(
+                                "danube-hooks: warning: {text}; the emulator keeps going and \
+                                 tries again"
+                            );
+                        }
+                        last_error = Some(text);
+                    }
+                }
+                // Waiters are let go either way: a failed write is said
+                // above, and is tried again.
+                self.done(snapshot.generation);
+            }
+            if closing
+                && (written >= lock_ignoring_poison(&self.wanted).generation
+                    || last_error.is_some())
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// `n` characters from `[A-Za-z0-9]`, from the operating system's CSPRNG
+/// (through rustls's ring provider, already in the tree), unbiased.
+pub fn random_alnum(n: usize) -> String {
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(n);
+    while out.len() < n {
+        for byte in random_bytes::<64>() {
+            // 248 = 4 × 62: bytes above it would favour the first letters.
+            if byte < 248 && out.len() < n {
+                out.push(char::from(ALPHABET[usize::from(byte % 62)]));
+            }
+        }
+    }
+    out
+}
+
+/// A random (version 4) UUID, as Danube's ids are.
+pub fn uuid_v4() -> String {
+    let mut bytes = random_bytes::<16>();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    static RANDOM: std::sync::OnceLock<&'static dyn rustls::crypto::SecureRandom> =
+        std::sync::OnceLock::new();
+    let random = RANDOM.get_or_init(|| rustls::crypto::ring::default_provider().secure_random);
+    let mut bytes = [0u8; N];
+    // The system's random source failing is not something to go on from:
+    // a predictable secret would be worse than stopping.
+    random
+        .fill(&mut bytes)
+        .expect("the operating system's random source works");
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    struct Dir(PathBuf);
+    impl Dir {
+        fn new(name: &str) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "danube-hooks-emu-state-{name}-{}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&path);
+            Self(path)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn new_hook(url: &str, events: &[&str]) -> NewWebhook {
+        NewWebhook {
+            url: url.into(),
+            events: events.iter().map(|e| (*e).to_owned()).collect(),
+            description: None,
+        }
+    }
+
+    fn update(attempts: u32, status: DeliveryStatus, code: Option<u16>) -> AttemptUpdate {
+        AttemptUpdate {
+            attempts,
+            status,
+            response_status: code,
+            response_body: code.map(|c| format!("answer {c}")),
+            delivered_at: (status != DeliveryStatus::Pending)
+                .then(|| "2026-11-30T10:00:00Z".into()),
+        }
+    }
+
+    #[test]
+    fn secrets_and_ids_are_random_and_well_formed() {
+        let a = random_alnum(32);
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(a, random_alnum(32));
+        let id = uuid_v4();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+    }
+
+    #[test]
+    fn webhooks_change_only_where_asked_and_survive_a_reopen() {
+        let dir = Dir::new("reopen");
+        let path = dir.0.join("sub").join("emulator.json");
+        let state = State::open(&path, false, 10).unwrap();
+        let (created, _) = state.create(new_hook("https://a.example/h", &["workflow.failed"]));
+        assert!(created.secret.starts_with("whsec_"));
+        assert_eq!(created.secret.len(), 6 + 32);
+        let (other, _) = state.create(new_hook("https://b.example/h", &["workflow.completed"]));
+        let (changed, _) = state
+            .update(
+                &created.webhook.id,
+                Change {
+                    is_active: Some(false),
+                    ..Change::default()
+                },
+            )
+            .unwrap();
+        assert!(!changed.is_active);
+        assert_eq!(changed.url, "https://a.example/h");
+        assert_eq!(changed.events, ["workflow.failed"]);
+        assert!(state.update("nope", Change::default()).is_none());
+        assert!(state.delete(&other.webhook.id).is_some());
+        assert!(state.delete(&other.webhook.id).is_none());
+        state.close();
+
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        // While one emulator has it, a second is refused.
+        let again = State::open(&path, false, 10).unwrap();
+        assert!(matches!(
+            State::open(&path, false, 10),
+            Err(StateError::Locked { .. })
+        ));
+        assert_eq!(again.list(), vec![changed]);
+        // The secret is kept: a target carries it.
+        assert!(again.targets("workflow.failed").is_empty(), "paused");
+        again.update(
+            &created.webhook.id,
+            Change {
+                is_active: Some(true),
+                ..Change::default()
+            },
+        );
+        let targets = again.targets("workflow.failed");
+        assert_eq!(targets.len(), 1);
+        assert_eq!(
+            targets[0].secret,
+            crate::signature::Secret::new(created.secret)
+        );
+        again.close();
+        let reset = State::open(&path, true, 10).unwrap();
+        assert!(reset.list().is_empty());
+        reset.close();
+    }
+
+    #[test]
+    fn records_are_newest_first_bounded_and_updated_in_place() {
+        let dir = Dir::new("records");
+        let path = dir.0.join("emulator.json");
+        let state = State::open(&path, false, 3).unwrap();
+        let (hook, _) = state.create(new_hook("https://a.example/h", &["workflow.failed"]));
+        let id = hook.webhook.id;
+        let payload = serde_json::json!({"event": "workflow.failed", "data": {}});
+        let ids: Vec<String> = (0..5)
+            .map(|_| state.begin(&id, "workflow.failed", &payload))
+            .collect();
+        let listed = state.deliveries(&id, 20).unwrap();
+        let listed_ids: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(listed_ids, [&ids[4], &ids[3], &ids[2]].map(String::as_str));
+        assert_eq!(state.record_count(), 3);
+        assert!(
+            listed
+                .iter()
+                .all(|r| r.status == "pending" && r.attempts == 0)
+        );
+        assert_eq!(state.deliveries(&id, 1).unwrap().len(), 1);
+
+        state.attempted(&ids[3], &update(1, DeliveryStatus::Pending, Some(500)));
+        state.attempted(&ids[3], &update(2, DeliveryStatus::Success, Some(200)));
+        // A dropped record's attempts go nowhere.
+        state.attempted(&ids[0], &update(1, DeliveryStatus::Success, Some(200)));
+        let record = state
+            .deliveries(&id, 20)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.id == ids[3])
+            .unwrap();
+        assert_eq!(record.status, "success");
+        assert_eq!(record.attempts, 2);
+        assert_eq!(record.response_status, Some(200));
+        assert_eq!(record.response_body.as_deref(), Some("answer 200"));
+        assert!(state.deliveries("nope", 20).is_none());
+        state.close();
+
+        // On a reopen, the pending ones (in flight when it stopped) are failed.
+        let again = State::open(&path, false, 2).unwrap();
+        let records = again.deliveries(&id, 20).unwrap();
+        assert_eq!(records.len(), 2, "--keep applies to a loaded log");
+        assert_eq!(records[0].id, ids[4]);
+        assert_eq!(records[0].status, "failed");
+        assert_eq!(records[1].status, "success");
+        // New records continue after the loaded ones.
+        let next = again.begin(&id, "workflow.failed", &payload);
+        again.attempted(&next, &update(1, DeliveryStatus::Failed, None));
+        let records = again.deliveries(&id, 20).unwrap();
+        assert_eq!(records[0].id, next);
+        assert_eq!(records[0].status, "failed");
+        assert_eq!(records.len(), 2);
+        again.close();
+    }
+
+    #[test]
+    fn a_torn_or_foreign_file_is_refused_without_its_text() {
+        let dir = Dir::new("corrupt");
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let path = dir.0.join("emulator.json");
+        std::fs::write(
+            &path,
+            br#"{"version":1,"webhooks":[{"id":"a","secret":"whsec_leak"#,
+        )
+        .unwrap();
+        let err = State::open(&path, false, 10).err().unwrap().to_string();
+        assert!(err.contains("--reset"), "{err}");
+        assert!(!err.contains("whsec_leak"), "{err}");
+        std::fs::write(&path, br#"{"version":99,"webhooks":[]}"#).unwrap();
+        let err = State::open(&path, false, 10).err().unwrap().to_string();
+        assert!(err.contains("version 99"), "{err}");
+        // --reset starts empty over it.
+        let state = State::open(&path, true, 10).unwrap();
+        assert!(state.list().is_empty());
+        state.close();
+    }
+
+    #[test]
+    fn a_burst_of_records_is_written_in_few_writes_and_whole_on_close() {
+        let dir = Dir::new("burst");
+        let path = dir.0.join("emulator.json");
+        let state = State::open(&path, false, 10_000).unwrap();
+        let (hook, _) = state.create(new_hook("https://a.example/h", &["workflow.failed"]));
+        let payload = serde_json::json!({});
+        for _ in 0..3000 {
+            let id = state.begin(&hook.webhook.id, "workflow.failed", &payload);
+            state.attempted(&id, &update(1, DeliveryStatus::Success, Some(200)));
+        }
+        state.close();
+        let again = State::open(&path, false, 10_000).unwrap();
+        let records = again.deliveries(&hook.webhook.id, 10_000).unwrap();
+        assert_eq!(records.len(), 3000);
+        assert!(records.iter().all(|r| r.status == "success"));
+        again.close();
+    }
+}

@@ -14,7 +14,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::Local;
+use chrono::{DateTime, Local, Utc};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
@@ -37,23 +37,36 @@ pub fn render(delivery: &Delivery, format: Format) -> String {
     }
 }
 
+/// The start of both lines: the local time, and what arrived (its event,
+/// or method and path when it is not a POST) escaped and cut to its
+/// column's 34 characters.
+fn time_and_what(
+    received_at: &DateTime<Utc>,
+    method: &str,
+    path: &str,
+    event: Option<&str>,
+) -> (String, String) {
+    let time = received_at
+        .with_timezone(&Local)
+        .format("%H:%M:%S%.3f")
+        .to_string();
+    let what = if method == "POST" {
+        event.unwrap_or("(no event)").to_string()
+    } else {
+        format!("{method} {path}")
+    };
+    (time, truncate(&escape_line(&what), 34).into_owned())
+}
+
 /// Time, id, event, verdict, attempt, answer, forward result, duration;
 /// untrusted text escaped.
 pub fn human_line(delivery: &Delivery) -> String {
-    let time = delivery
-        .received_at
-        .with_timezone(&Local)
-        .format("%H:%M:%S%.3f");
-    let what = if delivery.method == "POST" {
-        delivery
-            .event
-            .as_deref()
-            .unwrap_or("(no event)")
-            .to_string()
-    } else {
-        format!("{} {}", delivery.method, delivery.path)
-    };
-    let what = truncate(&escape_line(&what), 34).into_owned();
+    let (time, what) = time_and_what(
+        &delivery.received_at,
+        &delivery.method,
+        &delivery.path,
+        delivery.event.as_deref(),
+    );
     let mut line = format!(
         "{time}  #{:<5} {what:<34} {:<9} attempt {:<2} → {}",
         delivery.id, delivery.signature.verdict, delivery.attempt, delivery.response,
@@ -79,16 +92,12 @@ pub fn human_line(delivery: &Delivery) -> String {
 /// A delivery whose answer waits, as it arrives: time, event, verdict,
 /// attempt and the step that will answer it; untrusted text escaped.
 pub fn arrival_line(arrival: &Arrival) -> String {
-    let time = arrival
-        .received_at
-        .with_timezone(&Local)
-        .format("%H:%M:%S%.3f");
-    let what = if arrival.method == "POST" {
-        arrival.event.as_deref().unwrap_or("(no event)").to_string()
-    } else {
-        format!("{} {}", arrival.method, arrival.path)
-    };
-    let what = truncate(&escape_line(&what), 34).into_owned();
+    let (time, what) = time_and_what(
+        &arrival.received_at,
+        &arrival.method,
+        &arrival.path,
+        arrival.event.as_deref(),
+    );
     format!(
         "{time}  {:<6} {what:<34} {:<9} attempt {:<2} → … in flight ({}; Danube gives up after {}s)",
         "",

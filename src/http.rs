@@ -3,8 +3,9 @@
 //! (webpki-roots, compiled in), plus a private CA from `--cacert PEM`, or
 //! no certificate checks at all with `--insecure`. A TLS failure is told
 //! in one line that names the certificate problem. `sender` (trigger,
-//! check, replay, forwarding, the dashboard's replays) builds its client
-//! here, and so will the Danube API.
+//! check, replay, forwarding, the dashboard's replays), the Danube API and
+//! tunnel discovery build their clients here, and send through
+//! [`exchange`], which reads an answer within a bound.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -228,6 +229,77 @@ impl ServerCertVerifier for NoCertificateCheck {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// Why [`exchange`] has no whole answer: each caller tells it in its own words.
+#[derive(Debug)]
+pub enum ExchangeError {
+    /// No answer came: the connection, TLS or the request failed.
+    Request(hyper_util::client::legacy::Error),
+    /// The answer's body failed, or was larger than the bound.
+    Body(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What becomes of an answer's body past the bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// The exchange fails: an answer that large is not the one expected.
+    Fail,
+    /// The first bytes are kept and the rest is never read: the status
+    /// counts and the body is only shown (the emulator's receivers).
+    Cut,
+}
+
+/// Send `request` and read its answer whole, the body bounded to
+/// `max_body` bytes so a hostile server cannot make us hold more.
+pub async fn exchange(
+    client: &Client,
+    request: hyper::Request<Full<Bytes>>,
+    max_body: usize,
+) -> Result<(hyper::http::response::Parts, Bytes), ExchangeError> {
+    exchange_with(client, request, max_body, Overflow::Fail).await
+}
+
+/// [`exchange`], with a body past `max_body` failing or cut as `overflow` says.
+pub async fn exchange_with(
+    client: &Client,
+    request: hyper::Request<Full<Bytes>>,
+    max_body: usize,
+    overflow: Overflow,
+) -> Result<(hyper::http::response::Parts, Bytes), ExchangeError> {
+    use http_body_util::BodyExt as _;
+    let response = client
+        .request(request)
+        .await
+        .map_err(ExchangeError::Request)?;
+    let (parts, body) = response.into_parts();
+    let body = match overflow {
+        Overflow::Fail => http_body_util::Limited::new(body, max_body)
+            .collect()
+            .await
+            .map_err(ExchangeError::Body)?
+            .to_bytes(),
+        Overflow::Cut => read_cut(body, max_body)
+            .await
+            .map_err(|err| ExchangeError::Body(Box::new(err)))?,
+    };
+    Ok((parts, body))
+}
+
+/// The first `max` bytes of `body`; the rest is left unread.
+async fn read_cut(mut body: hyper::body::Incoming, max: usize) -> Result<Bytes, hyper::Error> {
+    use http_body_util::BodyExt as _;
+    let mut kept = Vec::new();
+    while kept.len() < max {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        if let Ok(data) = frame?.into_data() {
+            let room = max - kept.len();
+            kept.extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
+    Ok(Bytes::from(kept))
 }
 
 /// The TLS problem somewhere in `err`'s causes, told for a person (with

@@ -47,6 +47,7 @@
 //!   examples that end each command's `--help`.
 //! - [`commands`]: one module per subcommand (`completions` and `man`
 //!   generate from the clap definition at run time).
+//! - `test_servers` (tests only): loopback servers for the unit tests.
 
 pub mod cli;
 pub mod commands;
@@ -64,6 +65,8 @@ pub mod sender;
 pub mod server;
 pub mod signature;
 pub mod store;
+#[cfg(test)]
+mod test_servers;
 pub mod tui;
 
 use cli::{Cli, Command};

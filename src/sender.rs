@@ -8,7 +8,7 @@ use crate::delivery::{self, ReplayMode};
 use crate::http::{self, Trust};
 use crate::signature::{self, Secret};
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::Full;
 use hyper::{Method, Request};
 
 /// The largest answer body read back; the rest is cut off.
@@ -249,6 +249,16 @@ pub fn check_url(url: &str) -> Result<hyper::Uri, SendError> {
     }
 }
 
+/// `uri`'s `scheme://authority`, with no path: what names a server in
+/// messages and keys. (A URI from [`check_url`] or [`url_at`] has both.)
+pub fn origin(uri: &hyper::Uri) -> String {
+    format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or_default(),
+        uri.authority().map(ToString::to_string).unwrap_or_default()
+    )
+}
+
 /// `base`'s scheme and authority with `path_and_query` (origin-form: `/…`):
 /// built from parts, never by joining text, so nothing in the path can
 /// change where the request goes (`@host:port`, `:port`, `.evil.com/` all
@@ -379,40 +389,38 @@ impl Sender {
                 url: url.clone(),
                 cause: format!("cannot build the request: {e}"),
             })?;
-        let response = self.client.request(built).await.map_err(|err| {
-            if let Some(problem) = http::tls_problem(&err) {
-                return SendError::Tls { host, problem };
-            }
-            let cause = root_cause(&err);
-            if err.is_connect() {
-                SendError::Connect {
-                    url: url.clone(),
-                    cause,
-                }
-            } else {
-                SendError::Transport {
-                    url: url.clone(),
-                    cause,
-                }
-            }
-        })?;
-        let (parts, body) = response.into_parts();
-        let headers = header_pairs(&parts.headers);
-        let read_failed = |err: &dyn std::fmt::Display| SendError::Transport {
-            url: url.clone(),
-            cause: format!("reading the answer failed: {err}"),
-        };
-        let body = if self.cut_long_answers {
-            read_cut(body, self.max_answer_body)
-                .await
-                .map_err(|err| read_failed(&err))?
+        let overflow = if self.cut_long_answers {
+            http::Overflow::Cut
         } else {
-            Limited::new(body, self.max_answer_body)
-                .collect()
-                .await
-                .map_err(|err| read_failed(&err))?
-                .to_bytes()
+            http::Overflow::Fail
         };
+        let (parts, body) =
+            http::exchange_with(&self.client, built, self.max_answer_body, overflow)
+                .await
+                .map_err(|err| match err {
+                    http::ExchangeError::Request(err) => {
+                        if let Some(problem) = http::tls_problem(&err) {
+                            return SendError::Tls { host, problem };
+                        }
+                        let cause = root_cause(&err);
+                        if err.is_connect() {
+                            SendError::Connect {
+                                url: url.clone(),
+                                cause,
+                            }
+                        } else {
+                            SendError::Transport {
+                                url: url.clone(),
+                                cause,
+                            }
+                        }
+                    }
+                    http::ExchangeError::Body(err) => SendError::Transport {
+                        url: url.clone(),
+                        cause: format!("reading the answer failed: {err}"),
+                    },
+                })?;
+        let headers = header_pairs(&parts.headers);
         Ok(Answer {
             status: parts.status.as_u16(),
             headers,
@@ -560,21 +568,6 @@ impl DeliveryReport {
             created_at: millis(created_at),
         }
     }
-}
-
-/// The first `max` bytes of `body`; the rest is left unread.
-async fn read_cut(mut body: hyper::body::Incoming, max: usize) -> Result<Bytes, hyper::Error> {
-    let mut kept = Vec::new();
-    while kept.len() < max {
-        let Some(frame) = body.frame().await else {
-            break;
-        };
-        if let Ok(data) = frame?.into_data() {
-            let room = max - kept.len();
-            kept.extend_from_slice(&data[..data.len().min(room)]);
-        }
-    }
-    Ok(Bytes::from(kept))
 }
 
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {

@@ -7,14 +7,13 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::fake_danube::{FakeDanube, KEY, KEY_PREFIX};
-use common::{TempDir, assert_exit, command, run_command, stderr, stdout};
+use common::{TempDir, assert_contains, assert_exit, command, run_command, stderr, stdout};
 
 fn pending() -> (u16, String) {
     (428, r#"{"detail":"authorization_pending"}"#.to_owned())
@@ -135,18 +134,14 @@ fn login_never_waits_past_the_codes_expiry() {
         "{:?}",
         started.elapsed()
     );
-    assert!(stderr(&output).contains("expired"), "{}", stderr(&output));
+    assert_contains(&stderr(&output), "expired");
 }
 
 #[test]
 fn login_tells_danubes_error_in_one_line() {
     // Nothing listening: retried after 1, 2, 4 s, then one line.
     let config = TempDir::new("login-refused");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::closed_port().port();
     let output = danube_hooks(
         &config.0,
         &["login", "--api-url", &format!("http://127.0.0.1:{port}")],
@@ -166,11 +161,7 @@ fn login_tells_danubes_error_in_one_line() {
         b"",
     );
     assert_exit(&output, 2);
-    assert!(
-        stderr(&output).contains("use https://"),
-        "{}",
-        stderr(&output)
-    );
+    assert_contains(&stderr(&output), "use https://");
 }
 
 #[test]
@@ -208,19 +199,11 @@ fn login_with_key_then_logout() {
 
     let output = danube_hooks(&config.0, &["logout"], b"");
     assert_exit(&output, 0);
-    assert!(
-        stdout(&output).contains("Logged out"),
-        "{}",
-        stdout(&output)
-    );
+    assert_contains(&stdout(&output), "Logged out");
     assert!(!file.exists());
     let output = danube_hooks(&config.0, &["logout"], b"");
     assert_exit(&output, 0);
-    assert!(
-        stdout(&output).contains("Not logged in"),
-        "{}",
-        stdout(&output)
-    );
+    assert_contains(&stdout(&output), "Not logged in");
 }
 
 #[test]
@@ -239,11 +222,7 @@ fn webhooks_list_with_the_saved_key_or_the_environment() {
 
     let output = danube_hooks(&config.0, &["webhooks", "list", "--api-url", &url], b"");
     assert_exit(&output, 2);
-    assert!(
-        stderr(&output).contains("no Danube credentials"),
-        "{}",
-        stderr(&output)
-    );
+    assert_contains(&stderr(&output), "no Danube credentials");
 
     assert_exit(
         &danube_hooks(&config.0, &["login", "--with-key"], KEY.as_bytes()),

@@ -11,7 +11,10 @@ use std::path::Path;
 use std::process::Output;
 
 use common::fake_danube::{FakeDanube, KEY};
-use common::{Listener, TempDir, assert_exit, command, run_command, signed_post, stderr, stdout};
+use common::{
+    Listener, TempDir, assert_contains, assert_exit, command, run_command, signed_post, stderr,
+    stdout,
+};
 use serde_json::{Value, json};
 
 /// `deliveries ARGS…` against `danube`, with the fake's key and its
@@ -102,6 +105,31 @@ fn statuses(row: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// The fake Danube with one webhook (to the tunnel, for
+/// `workflow.completed`): the fake, the webhook's id and its secret.
+fn danube_with_webhook() -> (FakeDanube, String, String) {
+    let danube = FakeDanube::start();
+    let (webhook, secret) = danube.add_webhook(
+        "https://abc.ngrok.app/webhooks/danube",
+        &["workflow.completed"],
+    );
+    (danube, webhook, secret)
+}
+
+/// A JSON listener storing at `store`, verifying with `secret`, and
+/// answering by `respond`.
+fn storing_listener(store: &Path, secret: &str, respond: &[&str]) -> Listener {
+    let mut args = vec![
+        "--json",
+        "--store",
+        store.to_str().unwrap(),
+        "--secret",
+        secret,
+    ];
+    args.extend_from_slice(respond);
+    Listener::start(&args)
+}
+
 /// Send `body` signed with `secret`, and wait until its record is out.
 fn send(listener: &Listener, secret: &str, body: &[u8]) -> Value {
     let reply = signed_post(listener.addr, secret, common::now(), body);
@@ -126,24 +154,12 @@ struct Findings {
 }
 
 fn findings_setup(name: &str) -> Findings {
-    let danube = FakeDanube::start();
-    let (webhook, secret) = danube.add_webhook(
-        "https://abc.ngrok.app/webhooks/danube",
-        &["workflow.completed"],
-    );
+    let (danube, webhook, secret) = danube_with_webhook();
     let dir = TempDir::new(name);
     let store = dir.join("deliveries.jsonl");
     let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     // Each delivery's first attempt gets 500, later ones 200.
-    let listener = Listener::start(&[
-        "--json",
-        "--store",
-        store.to_str().unwrap(),
-        "--secret",
-        &secret,
-        "--respond",
-        "500,200",
-    ]);
+    let listener = storing_listener(&store, &secret, &["--respond", "500,200"]);
 
     let ok = envelope("workflow.completed", 1);
     let missing = envelope("workflow.completed", 2);
@@ -361,11 +377,7 @@ fn every_finding_in_the_table() {
 
 #[test]
 fn the_default_webhook_is_the_one_register_saved() {
-    let danube = FakeDanube::start();
-    let (webhook, secret) = danube.add_webhook(
-        "https://abc.ngrok.app/webhooks/danube",
-        &["workflow.completed"],
-    );
+    let (danube, webhook, secret) = danube_with_webhook();
     let (other, _) = danube.add_webhook("https://other.example/hook", &["workflow.completed"]);
     let config = TempDir::new("deliveries-default");
     let store = config.join("empty.jsonl");
@@ -450,16 +462,12 @@ fn an_unknown_webhook_is_a_404_that_says_which() {
 
 #[test]
 fn limit_is_1_to_100_and_a_missing_store_is_a_warning() {
-    let danube = FakeDanube::start();
-    let (webhook, _) = danube.add_webhook(
-        "https://abc.ngrok.app/webhooks/danube",
-        &["workflow.completed"],
-    );
+    let (danube, webhook, _) = danube_with_webhook();
     let config = TempDir::new("deliveries-limit");
     for bad in ["0", "101", "lots"] {
         let output = deliveries(&danube, &config.0, &[&webhook, "--limit", bad]);
         assert_exit(&output, 2);
-        assert!(stderr(&output).contains("--limit"), "{}", stderr(&output));
+        assert_contains(&stderr(&output), "--limit");
     }
     let now = chrono::Utc::now().to_rfc3339();
     let payload = envelope("workflow.completed", 1);
@@ -474,34 +482,16 @@ fn limit_is_1_to_100_and_a_missing_store_is_a_warning() {
         &[&webhook, "--store", missing.to_str().unwrap()],
     );
     assert_exit(&output, 0);
-    assert!(
-        stderr(&output).contains("no store at"),
-        "{}",
-        stderr(&output)
-    );
-    assert!(
-        stdout(&output).contains("never_arrived"),
-        "{}",
-        stdout(&output)
-    );
+    assert_contains(&stderr(&output), "no store at");
+    assert_contains(&stdout(&output), "never_arrived");
 }
 
 #[test]
 fn a_log_without_times_still_matches_the_newest_records() {
-    let danube = FakeDanube::start();
-    let (webhook, secret) = danube.add_webhook(
-        "https://abc.ngrok.app/webhooks/danube",
-        &["workflow.completed"],
-    );
+    let (danube, webhook, secret) = danube_with_webhook();
     let dir = TempDir::new("deliveries-untimed");
     let store = dir.join("deliveries.jsonl");
-    let listener = Listener::start(&[
-        "--json",
-        "--store",
-        store.to_str().unwrap(),
-        "--secret",
-        &secret,
-    ]);
+    let listener = storing_listener(&store, &secret, &[]);
     let payload =
         json!({"event": "workflow.completed", "timestamp": "not a time", "data": {"n": 1}});
     send(&listener, &secret, &body_of(&payload));

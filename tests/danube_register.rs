@@ -9,27 +9,19 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::fake_danube::{FakeDanube, Fault, KEY};
 use common::{
-    Listener, TempDir, assert_exit, command, now, read_request, run_command, signed_post, stderr,
+    ALL_EVENTS, Capture, Listener, TempDir, assert_contains, assert_exit, closed_port, command,
+    json_answer, now, run_command, signed_post, stderr,
 };
 use serde_json::Value;
 
 const PUBLIC: &str = "https://abc.ngrok.app";
 const URL: &str = "https://abc.ngrok.app/webhooks/danube";
-const ALL_EVENTS: [&str; 5] = [
-    "tool.execution.completed",
-    "tool.execution.failed",
-    "workflow.completed",
-    "workflow.failed",
-    "agent.spend.limit_approaching",
-];
 
 /// The binary with its config under `config`, the fake's key, and nothing
 /// else of Danube's from the shell.
@@ -101,49 +93,13 @@ fn saved_webhooks(config: &TempDir) -> (Vec<Value>, u32) {
     (all, mode)
 }
 
-/// A port nothing listens on.
-fn closed_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// A fake agent (ngrok's API, cloudflared's metrics): answers every request
-/// with 200 and `body`, and keeps the request lines.
-struct Agent {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Agent {
-    fn start(body: String) -> Self {
-        use std::io::Write as _;
-        let socket = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = socket.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            for stream in socket.incoming() {
-                let Ok(mut stream) = stream else { break };
-                let request = read_request(&mut stream, Duration::from_secs(5));
-                let text = String::from_utf8_lossy(&request);
-                log.lock()
-                    .unwrap()
-                    .push(text.lines().next().unwrap_or_default().to_owned());
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        Self { addr, seen }
-    }
-
-    fn seen(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
-    }
+/// `agent` (a fake ngrok API or cloudflared metrics server) was asked
+/// once, with `request_line`.
+fn assert_asked_once(agent: &Capture, request_line: &str) {
+    let request = agent.next_request(Duration::from_secs(5)).unwrap();
+    let text = String::from_utf8_lossy(&request);
+    assert_eq!(text.lines().next(), Some(request_line), "{text}");
+    assert_eq!(agent.connections(), 1);
 }
 
 #[test]
@@ -437,11 +393,7 @@ fn no_double_create_after_a_timed_out_create() {
     // Run again: the webhook with our URL is found and named; no create.
     let again = run_listen(&config, &danube, &["--public-url", PUBLIC]);
     assert_exit(&again, 2);
-    assert!(
-        stderr(&again).contains(&format!("webhooks delete {id}")),
-        "{}",
-        stderr(&again)
-    );
+    assert_contains(&stderr(&again), &format!("webhooks delete {id}"));
     assert_eq!(at(&danube, URL).len(), 1);
     assert_eq!(danube.seen_of("POST", "/v1/webhooks").len(), 1);
 }
@@ -460,7 +412,7 @@ fn ngrok_discovery_picks_the_https_tunnel_to_this_port() {
         ],
         "uri": "/api/tunnels"
     });
-    let ngrok = Agent::start(tunnels.to_string());
+    let ngrok = Capture::answering(&json_answer(&tunnels.to_string()));
     let danube = FakeDanube::start();
     let config = TempDir::new("register-ngrok");
     let danube_url = danube.url();
@@ -481,7 +433,7 @@ fn ngrok_discovery_picks_the_https_tunnel_to_this_port() {
             ],
         ),
     );
-    assert_eq!(ngrok.seen(), ["GET /api/tunnels HTTP/1.1"]);
+    assert_asked_once(&ngrok, "GET /api/tunnels HTTP/1.1");
     let all = danube.webhooks();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0]["url"], "https://ours.ngrok.app/hooks/danube");
@@ -495,8 +447,9 @@ fn ngrok_discovery_picks_the_https_tunnel_to_this_port() {
 
 #[test]
 fn cloudflared_discovery_reads_the_quick_tunnel() {
-    let cloudflared =
-        Agent::start(r#"{"hostname":"tall-river-1234.trycloudflare.com"}"#.to_owned());
+    let cloudflared = Capture::answering(&json_answer(
+        r#"{"hostname":"tall-river-1234.trycloudflare.com"}"#,
+    ));
     let danube = FakeDanube::start();
     let config = TempDir::new("register-cloudflared");
     let ngrok_api = format!("http://{}", closed_port());
@@ -506,7 +459,7 @@ fn cloudflared_discovery_reads_the_quick_tunnel() {
         &danube,
         &["--ngrok-api", &ngrok_api, "--cloudflared-metrics", &metrics],
     );
-    assert_eq!(cloudflared.seen(), ["GET /quicktunnel HTTP/1.1"]);
+    assert_asked_once(&cloudflared, "GET /quicktunnel HTTP/1.1");
     let all = danube.webhooks();
     assert_eq!(all.len(), 1);
     assert_eq!(
@@ -552,11 +505,7 @@ fn no_tunnel_running_names_the_three_ways() {
 fn register_flags_without_register_are_refused() {
     let output = common::run(&["listen", "--port", "0", "--unregister"], b"");
     assert_exit(&output, 2);
-    assert!(
-        stderr(&output).contains("--register"),
-        "{}",
-        stderr(&output)
-    );
+    assert_contains(&stderr(&output), "--register");
 }
 
 #[test]
@@ -586,11 +535,7 @@ fn an_error_after_registering_still_pauses_the_webhook() {
     let made = at(&danube, URL);
     assert_eq!(made.len(), 1);
     let id = made[0]["id"].as_str().unwrap();
-    assert!(
-        stderr(&output).contains(&format!("paused Danube webhook {id}")),
-        "{}",
-        stderr(&output)
-    );
+    assert_contains(&stderr(&output), &format!("paused Danube webhook {id}"));
     assert_eq!(made[0]["is_active"], false);
 }
 
@@ -629,4 +574,36 @@ fn a_webhook_made_by_webhooks_create_for_this_url_is_used_but_never_paused() {
         );
     }
     assert_eq!(at(&danube, URL)[0]["is_active"], true);
+}
+
+/// An `http://` public URL is the API's to judge when the API is on this
+/// machine (a local Danube such as `emulate --allow-http` takes it): sent,
+/// and Danube's 422 told. Against Danube's own (https) API it is refused
+/// before anything is sent.
+#[test]
+fn an_http_public_url_is_left_to_a_local_danube_and_refused_for_danube() {
+    let danube = FakeDanube::start();
+    let config = TempDir::new("register-http-public");
+    let output = run_listen(&config, &danube, &["--public-url", "http://127.0.0.1:4000"]);
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    assert!(err.contains("url must start with https://"), "{err}");
+    assert_eq!(danube.seen_of("POST", "/v1/webhooks").len(), 1, "{err}");
+    assert!(danube.webhooks().is_empty());
+
+    let mut cmd = danube_hooks(&config);
+    cmd.args([
+        "listen",
+        "--port",
+        "0",
+        "--json",
+        "--no-store",
+        "--register",
+    ])
+    .args(["--api-url", "https://api.danubeai.invalid"])
+    .args(["--public-url", "http://127.0.0.1:4000"]);
+    let output = run_command(&mut cmd, b"");
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    assert!(err.contains("Danube posts only to https:// URLs"), "{err}");
 }

@@ -14,16 +14,11 @@ use std::process::Output;
 use std::time::Duration;
 
 use common::fake_danube::{FakeDanube, Fault, KEY};
-use common::{TempDir, assert_exit, command, run_command, stderr, stdout};
+use common::{
+    ALL_EVENTS, TempDir, assert_contains, assert_exit, command, run_command, stderr, stdout,
+};
 
 const TUNNEL: &str = "https://abc.ngrok.app/webhooks/danube";
-const ALL_EVENTS: [&str; 5] = [
-    "tool.execution.completed",
-    "tool.execution.failed",
-    "workflow.completed",
-    "workflow.failed",
-    "agent.spend.limit_approaching",
-];
 /// The request timeout the binary is given for stalls (a hidden test hook).
 const TEST_TIMEOUT_MS: &str = "400";
 
@@ -124,11 +119,7 @@ fn create_prints_the_secret_once_and_sends_all_five_events_by_default() {
     assert_eq!(answer["id"], second["id"]);
     assert_eq!(answer["secret"], second["secret"]);
     assert_eq!(answer["is_active"], second["is_active"]);
-    assert!(
-        stderr(&output).contains("shown once"),
-        "{}",
-        stderr(&output)
-    );
+    assert_contains(&stderr(&output), "shown once");
 }
 
 #[test]
@@ -275,7 +266,7 @@ fn update_sends_only_the_given_fields_and_keeps_the_saved_copy_in_step() {
     let output = setup.run(&["update", &id, "--active", "false"]);
     assert_exit(&output, 0);
     assert_eq!(last_patch(), serde_json::json!({"is_active": false}));
-    assert!(stdout(&output).contains("paused"), "{}", stdout(&output));
+    assert_contains(&stdout(&output), "paused");
 
     let new_url = "https://def.trycloudflare.com/webhooks/danube";
     let output = setup.run(&[
@@ -469,7 +460,7 @@ fn a_stalled_list_is_retried() {
         .fail_next("GET", "/v1/webhooks", Fault::Stall(Duration::from_secs(3)));
     let output = setup.run(&["list"]);
     assert_exit(&output, 0);
-    assert!(stdout(&output).contains(&id), "{}", stdout(&output));
+    assert_contains(&stdout(&output), &id);
     assert_eq!(setup.count("GET", "/v1/webhooks"), 2);
 
     // Stalled every time: four tries (the SDKs' three retries), then one line.

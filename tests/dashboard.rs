@@ -191,7 +191,20 @@ fn open_dashboard(tmux: &Tmux, store: &Path) -> u16 {
 
 /// As [`open_dashboard`], with `extra` listen options after the others.
 fn open_dashboard_with(tmux: &Tmux, store: &Path, extra: &[&str]) -> u16 {
-    let mut command = vec![
+    let screen = open_dashboard_env(tmux, store, &[], extra);
+    port_on(&screen).unwrap()
+}
+
+/// As [`open_dashboard_with`], run under `env` with the `NAME=value`
+/// settings in `env` when there are any; the first screen that shows the
+/// header.
+fn open_dashboard_env(tmux: &Tmux, store: &Path, env: &[&str], extra: &[&str]) -> String {
+    let mut command = Vec::new();
+    if !env.is_empty() {
+        command.push("env");
+        command.extend_from_slice(env);
+    }
+    command.extend_from_slice(&[
         common::BIN,
         "listen",
         "--port",
@@ -200,13 +213,12 @@ fn open_dashboard_with(tmux: &Tmux, store: &Path, extra: &[&str]) -> u16 {
         store.to_str().unwrap(),
         "--secret",
         SECRET,
-    ];
+    ]);
     command.extend_from_slice(extra);
     tmux.open(&command);
-    let screen = tmux.wait_for("the dashboard's header", |s| {
+    tmux.wait_for("the dashboard's header", |s| {
         port_on(s).is_some() && s.contains("● LIVE")
-    });
-    port_on(&screen).unwrap()
+    })
 }
 
 #[test]
@@ -488,26 +500,12 @@ fn with_a_webhook_the_dashboard_shows_danubes_side() {
     let config = format!("XDG_CONFIG_HOME={}", dir.0.display());
     let url = danube.url();
     let tmux = Tmux::start();
-    tmux.open(&[
-        "env",
-        &key,
-        &config,
-        common::BIN,
-        "listen",
-        "--port",
-        "0",
-        "--store",
-        store.to_str().unwrap(),
-        "--secret",
-        SECRET,
-        "--webhook",
-        &webhook,
-        "--api-url",
-        &url,
-    ]);
-    let screen = tmux.wait_for("the dashboard's header", |s| {
-        port_on(s).is_some() && s.contains("● LIVE")
-    });
+    let screen = open_dashboard_env(
+        &tmux,
+        &store,
+        &[&key, &config],
+        &["--webhook", &webhook, "--api-url", &url],
+    );
     assert!(screen.contains("D ask Danube"), "{screen}");
     let addr = format!("127.0.0.1:{}", port_on(&screen).unwrap())
         .parse()

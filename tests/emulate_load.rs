@@ -49,7 +49,7 @@ fn a_thousand_events_to_three_webhooks_end_as_three_thousand_right_records() {
         ],
     );
     let ok = Capture::start();
-    let failing = Capture::answering(500);
+    let failing = Capture::answering_status(500);
     let event = ["workflow.completed"];
     let mut expected = HashMap::new();
     for (url, want) in [

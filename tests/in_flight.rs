@@ -32,6 +32,21 @@ fn still_held(stream: &mut TcpStream, wait: Duration) -> bool {
     )
 }
 
+/// A headless listener answering by `respond`, storing in a fresh
+/// directory (kept while the `TempDir` lives), and the store's path.
+fn start_storing(name: &str, respond: &str) -> (TempDir, std::path::PathBuf, Listener) {
+    let dir = TempDir::new(name);
+    let store = dir.join("deliveries.jsonl");
+    let listener = Listener::start(&[
+        "--no-tui",
+        "--store",
+        store.to_str().unwrap(),
+        "--respond",
+        respond,
+    ]);
+    (dir, store, listener)
+}
+
 fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -42,15 +57,7 @@ fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_held_delivery_is_shown_in_flight_at_once_and_its_record_covers_the_hold() {
-    let dir = TempDir::new("in-flight-held");
-    let store = dir.join("deliveries.jsonl");
-    let listener = Listener::start(&[
-        "--no-tui",
-        "--store",
-        store.to_str().unwrap(),
-        "--respond",
-        "timeout",
-    ]);
+    let (_dir, store, listener) = start_storing("in-flight-held", "timeout");
     let mut held = send(&listener, "tool.execution.completed", 1);
     let line = listener.next_line(WAIT);
     for part in [
@@ -127,15 +134,7 @@ fn json_output_stays_one_record_per_delivery_with_the_hold_in_its_duration() {
 /// A client that gives up on a delayed answer, as Danube does at its 10 s
 /// deadline: `leave` closes the connection its way.
 fn gone_during_a_delay(leave: fn(TcpStream)) {
-    let dir = TempDir::new("in-flight-gone");
-    let store = dir.join("deliveries.jsonl");
-    let listener = Listener::start(&[
-        "--no-tui",
-        "--store",
-        store.to_str().unwrap(),
-        "--respond",
-        "30s+200",
-    ]);
+    let (_dir, store, listener) = start_storing("in-flight-gone", "30s+200");
     let stream = send(&listener, "tool.execution.failed", 4);
     let arrival = listener.next_line(WAIT);
     assert!(arrival.contains("in flight (30s+200;"), "{arrival}");
@@ -178,15 +177,7 @@ fn a_client_that_resets_during_a_delay_is_recorded_abandoned_with_how_long_it_wa
 
 #[test]
 fn a_delayed_answer_is_recorded_before_it_is_sent_with_the_delay_in_its_duration() {
-    let dir = TempDir::new("in-flight-delay");
-    let store = dir.join("deliveries.jsonl");
-    let listener = Listener::start(&[
-        "--no-tui",
-        "--store",
-        store.to_str().unwrap(),
-        "--respond",
-        "1s+202",
-    ]);
+    let (_dir, store, listener) = start_storing("in-flight-delay", "1s+202");
     let started = Instant::now();
     let reply = exchange(
         listener.addr,

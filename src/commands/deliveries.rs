@@ -170,13 +170,11 @@ fn render(webhook_id: &str, rows: &[Row], store_path: &Path) -> String {
     }
     let known = rows.iter().filter(|row| row.danube.is_some()).count();
     let unknown = rows.len() - known;
-    let findings: usize = rows.iter().map(|row| row.findings.len()).sum();
     let _ = writeln!(
         out,
-        "{known} from Danube (webhook {}), {unknown} unknown to it, {findings} finding{}; local \
-         side from {}",
+        "{known} from Danube (webhook {}), {unknown} unknown to it, {}; local side from {}",
         escape_line(webhook_id),
-        if findings == 1 { "" } else { "s" },
+        reconcile::findings_told(rows),
         escape_line(&store_path.display().to_string()),
     );
     out
@@ -243,15 +241,7 @@ mod tests {
     use crate::signature::Verdict;
 
     fn saved(id: &str, api_url: &str, origin: Origin) -> SavedWebhook {
-        SavedWebhook {
-            id: id.into(),
-            api_url: api_url.into(),
-            url: "https://abc.ngrok.app/webhooks/danube".into(),
-            events: vec!["workflow.completed".into()],
-            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-            origin,
-            saved_at: "2026-11-30T16:00:00Z".into(),
-        }
+        SavedWebhook::for_test(id, api_url, "https://abc.ngrok.app/webhooks/danube", origin)
     }
 
     #[test]

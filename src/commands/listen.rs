@@ -78,10 +78,15 @@ impl RegisterPlan {
         let usage = |err: tunnel::TunnelError| UsageError::new(err.to_string());
         let path = args.path.as_deref().unwrap_or(tunnel::DEFAULT_PATH);
         tunnel::check_path(path).map_err(usage)?;
+        // An API reached over http:// is on this machine (the client
+        // refuses it elsewhere): a local Danube, which may take an http://
+        // receiver (`emulate --allow-http`) and says so itself if not.
+        let local_danube = args.api_url().to_ascii_lowercase().starts_with("http://");
         let discovery = Discovery::new(
             args.public_url.as_deref(),
             args.ngrok_api.as_deref(),
             args.cloudflared_metrics.as_deref(),
+            local_danube,
         )
         .map_err(usage)?;
         let mut events: Vec<String> = Vec::new();
@@ -682,26 +687,6 @@ fn is_loopback(ip: IpAddr) -> bool {
 mod tests {
     use super::*;
 
-    /// A loopback server that answers 200 to each connection and counts them.
-    async fn counting_server() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
-        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = server.local_addr().unwrap();
-        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let seen = Arc::clone(&count);
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = server.accept().await {
-                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let mut buf = [0u8; 4096];
-                let _ = stream.read(&mut buf).await;
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    .await;
-            }
-        });
-        (addr, count)
-    }
-
     /// The dashboard's `r` and `R` on a record whose target a stranger
     /// chose: the replayer `listen` hands the dashboard, run as the
     /// dashboard runs it, with and without --forward-to. (A unit test: the
@@ -711,8 +696,10 @@ mod tests {
         use std::sync::atomic::Ordering;
 
         use crate::delivery::ReplayMode;
-        let (evil, evil_seen) = counting_server().await;
-        let (receiver, receiver_seen) = counting_server().await;
+        let (evil, evil_seen) =
+            crate::test_servers::serve(Some(crate::test_servers::OK_EMPTY.to_vec()));
+        let (receiver, receiver_seen) =
+            crate::test_servers::serve(Some(crate::test_servers::OK_EMPTY.to_vec()));
         let secret = Secret::new("whsec_abcdefghijklmnop1234");
         let forward = Forwarder::new(
             sender::check_url(&format!("http://{receiver}")).unwrap(),

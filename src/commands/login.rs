@@ -6,8 +6,6 @@
 use std::io::{Read as _, Write as _};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-
 use crate::cli::{LoginArgs, LogoutArgs, UsageError};
 use crate::commands::Outcome;
 use crate::danube::api::{Api, DevicePoll};
@@ -32,10 +30,7 @@ pub fn login(args: &LoginArgs) -> anyhow::Result<Outcome> {
     } else {
         let trust = crate::commands::trust(&args.api.tls)?;
         let api = Api::new(args.api.url(), &trust, None)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
+        let runtime = crate::commands::runtime()?;
         match runtime.block_on(device_flow(&api))? {
             Some(saved) => saved,
             None => return Ok(Outcome::Negative),

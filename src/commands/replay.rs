@@ -4,8 +4,6 @@
 
 use std::fmt::Write as _;
 
-use anyhow::Context as _;
-
 use crate::cli::{ReplayArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
 use crate::delivery::{Delivery, ReplayMode};
@@ -40,10 +38,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     let trust = crate::commands::trust(&args.tls)?;
     let request = sender::replay_request(&delivery, &url, mode, secrets.first(), unix_now())
         .map_err(UsageError::new)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::commands::runtime()?;
     let attempt =
         runtime.block_on(Sender::new(&trust, sender::MAX_ANSWER_BODY).send(&request, args.timeout));
     eprintln!(

@@ -6,7 +6,6 @@
 
 use std::hash::{BuildHasher as _, Hasher as _};
 
-use anyhow::Context as _;
 use chrono::Utc;
 
 use crate::cli::{TriggerArgs, UsageError};
@@ -66,10 +65,7 @@ pub fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
         backoff: args.backoff.0.clone(),
         timeout: args.timeout,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::commands::runtime()?;
     let sender = Sender::new(&trust, sender::MAX_ANSWER_BODY);
     let mut all_delivered = true;
     for event in &events {

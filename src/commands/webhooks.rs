@@ -32,15 +32,6 @@ pub fn run(command: &WebhooksCommand) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Run one call to Danube to its end on a runtime of its own.
-fn block_on<F: std::future::Future>(call: F) -> anyhow::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    Ok(runtime.block_on(call))
-}
-
 /// `value` as one line of JSON, terminal-safe: `serde_json` alone escapes
 /// C0 controls but writes DEL, C1 and the bidi controls of a description
 /// Danube (or whoever answers as Danube) sent as they are.
@@ -50,7 +41,7 @@ fn print_json(value: &impl serde::Serialize) {
 
 fn list(args: &WebhooksListArgs) -> anyhow::Result<Outcome> {
     let api = crate::commands::danube_api(&args.api)?;
-    let webhooks = block_on(api.list_webhooks())??;
+    let webhooks = crate::commands::runtime()?.block_on(api.list_webhooks())?;
     if args.json {
         print_json(&webhooks);
     } else {
@@ -69,7 +60,7 @@ fn create(args: &WebhooksCreateArgs) -> anyhow::Result<Outcome> {
     }
     warn_unknown(&unknown);
     let api = crate::commands::danube_api(&args.api)?;
-    let created = block_on(api.create_webhook(&change))??;
+    let created = crate::commands::runtime()?.block_on(api.create_webhook(&change))?;
     // Saved before anything is printed, but the secret is printed whatever
     // came of it: Danube will never show it again.
     let kept = args.save.then(|| save_created(&api.origin(), &created));
@@ -99,15 +90,7 @@ struct Kept {
 /// Keep the created webhook in `webhooks.json` (0600); its path and the
 /// secret's fingerprint.
 fn save_created(api_url: &str, created: &CreatedWebhook) -> anyhow::Result<Kept> {
-    let saved = SavedWebhook {
-        id: created.webhook.id.clone(),
-        api_url: api_url.to_owned(),
-        url: created.webhook.url.clone(),
-        events: created.webhook.events.clone(),
-        secret: created.secret.clone(),
-        origin: Origin::Create,
-        saved_at: now_rfc3339(),
-    };
+    let saved = SavedWebhook::of_created(api_url.to_owned(), created, Origin::Create);
     let fingerprint = saved.fingerprint();
     let path = saved_webhooks::upsert(&credentials::config_dir()?, saved)?;
     Ok(Kept { path, fingerprint })
@@ -118,7 +101,7 @@ fn update(args: &WebhooksUpdateArgs) -> anyhow::Result<Outcome> {
     let (change, unknown) = update_change(args)?;
     warn_unknown(&unknown);
     let api = crate::commands::danube_api(&args.api)?;
-    let webhook = block_on(api.update_webhook(id, &change))??;
+    let webhook = crate::commands::runtime()?.block_on(api.update_webhook(id, &change))?;
     if args.json {
         print_json(&webhook);
     } else {
@@ -152,7 +135,7 @@ fn resave_updated(api_url: &str, id: &str, webhook: &Webhook) -> anyhow::Result<
 fn delete(args: &WebhooksDeleteArgs) -> anyhow::Result<Outcome> {
     let id = webhook_id(&args.id)?;
     let api = crate::commands::danube_api(&args.api)?;
-    block_on(api.delete_webhook(id))??;
+    crate::commands::runtime()?.block_on(api.delete_webhook(id))?;
     let dir = credentials::config_dir()?;
     let all = saved_webhooks::load(&dir)
         .context("the webhook was deleted in Danube, but webhooks.json could not be read")?;
@@ -174,10 +157,6 @@ fn delete(args: &WebhooksDeleteArgs) -> anyhow::Result<Outcome> {
         None => println!("Deleted webhook {}.", escape_line(id)),
     }
     Ok(Outcome::Success)
-}
-
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// An id to put in a path: not blank (`/v1/webhooks/` is the list).

@@ -8,12 +8,12 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::Full;
 use hyper::{Method, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
 use crate::display::{escape_line, truncate};
-use crate::http::{Client, Trust};
+use crate::http::{Client, ExchangeError, Trust};
 use crate::sender::{check_url, url_at};
 
 /// Danube's API, unless `--api-url` / `DANUBE_API_URL` says otherwise.
@@ -359,14 +359,7 @@ impl Api {
     /// The origin as text, `scheme://authority`: what saved webhooks are
     /// kept under, so one API's webhooks are never taken for another's.
     pub fn origin(&self) -> String {
-        format!(
-            "{}://{}",
-            self.base.scheme_str().unwrap_or("https"),
-            self.base
-                .authority()
-                .map(ToString::to_string)
-                .unwrap_or_default()
-        )
+        crate::sender::origin(&self.base)
     }
 
     /// Start the device flow (no credential needed).
@@ -539,28 +532,29 @@ impl Api {
     }
 
     async fn exchange(&self, request: hyper::Request<Full<Bytes>>) -> Result<Answer, Failure> {
-        let response = self.client.request(request).await.map_err(|err| {
-            if let Some(tls) = crate::http::tls_problem(&err) {
-                Failure::Fatal(FatalCause(tls))
-            } else if err.is_connect() {
-                Failure::Connect(cause_chain(&err))
-            } else {
-                Failure::Fatal(FatalCause(cause_chain(&err)))
-            }
-        })?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
+        let (parts, body) = crate::http::exchange(&self.client, request, MAX_ANSWER)
+            .await
+            .map_err(|err| match err {
+                ExchangeError::Request(err) => {
+                    if let Some(tls) = crate::http::tls_problem(&err) {
+                        Failure::Fatal(FatalCause(tls))
+                    } else if err.is_connect() {
+                        Failure::Connect(cause_chain(&err))
+                    } else {
+                        Failure::Fatal(FatalCause(cause_chain(&err)))
+                    }
+                }
+                ExchangeError::Body(err) => {
+                    Failure::Fatal(FatalCause(format!("reading the answer: {err}")))
+                }
+            })?;
+        let retry_after = parts
+            .headers
             .get(hyper::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = Limited::new(response.into_body(), MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|err| Failure::Fatal(FatalCause(format!("reading the answer: {err}"))))?
-            .to_bytes();
         Ok(Answer {
-            status,
+            status: parts.status,
             retry_after,
             body,
         })
@@ -829,8 +823,7 @@ fn expect_json<T: serde::de::DeserializeOwned>(answer: &Answer, what: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
 
     fn answer(status: u16, retry_after: Option<&str>, body: &str) -> Answer {
         Answer {
@@ -1011,28 +1004,6 @@ mod tests {
         }
     }
 
-    /// A port that refuses connections.
-    fn refused_port() -> u16 {
-        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        socket.local_addr().unwrap().port()
-    }
-
-    /// A server that accepts, reads, never answers; counts connections.
-    async fn silent_server() -> (u16, Arc<AtomicUsize>) {
-        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = socket.local_addr().unwrap().port();
-        let count = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::clone(&count);
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((stream, _)) = socket.accept().await {
-                seen.fetch_add(1, Ordering::SeqCst);
-                held.push(stream);
-            }
-        });
-        (port, count)
-    }
-
     fn api(port: u16, waits: Vec<Duration>, timeout: Duration) -> Api {
         Api::new(
             &format!("http://127.0.0.1:{port}"),
@@ -1045,7 +1016,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_credential_a_header_cannot_carry_is_refused_before_sending() {
-        let (port, count) = silent_server().await;
+        let (addr, count) = crate::test_servers::serve(None);
+        let port = addr.port();
         let bad = Credential::ApiKey {
             key: "dk_abcdef\u{7}ghijklmnop".into(),
             org_id: None,
@@ -1097,7 +1069,11 @@ mod tests {
     #[tokio::test]
     async fn connect_errors_are_retried_but_never_a_create() {
         let waits = vec![Duration::from_millis(1); 3];
-        let api = api(refused_port(), waits, Duration::from_secs(10));
+        let api = api(
+            crate::test_servers::closed_port().port(),
+            waits,
+            Duration::from_secs(10),
+        );
         let read = api.list_webhooks().await.unwrap_err();
         assert!(matches!(read, ApiError::Connect { tries: 4, .. }), "{read}");
         let create = api
@@ -1113,7 +1089,8 @@ mod tests {
 
     #[tokio::test]
     async fn timeouts_are_retried_but_never_a_create() {
-        let (port, count) = silent_server().await;
+        let (addr, count) = crate::test_servers::serve(None);
+        let port = addr.port();
         let waits = vec![Duration::from_millis(1); 3];
         let api = api(port, waits, Duration::from_millis(200));
         let read = api.list_webhooks().await.unwrap_err();
@@ -1201,9 +1178,9 @@ mod tests {
 
     #[tokio::test]
     async fn an_event_is_never_retried() {
-        let (port, count) = silent_server().await;
+        let (addr, count) = crate::test_servers::serve(None);
         let api = api(
-            port,
+            addr.port(),
             vec![Duration::from_millis(1); 3],
             Duration::from_millis(200),
         );

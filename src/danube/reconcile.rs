@@ -533,6 +533,11 @@ fn unknown_detail(
     }
 }
 
+/// How many findings `rows` hold, told: `1 finding`, `3 findings`.
+pub fn findings_told(rows: &[Row]) -> String {
+    plural(rows.iter().map(|row| row.findings.len()).sum(), "finding")
+}
+
 fn plural(count: usize, noun: &str) -> String {
     if count == 1 {
         format!("1 {noun}")

@@ -322,15 +322,7 @@ async fn create(api: &Api, dir: &Path, target: &Target) -> Result<Registration, 
         }
         Err(err) => return Err(err.into()),
     };
-    let webhook = SavedWebhook {
-        id: created.webhook.id.clone(),
-        api_url: api.origin(),
-        url: created.webhook.url.clone(),
-        events: created.webhook.events.clone(),
-        secret: created.secret,
-        origin: Origin::Register,
-        saved_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    };
+    let webhook = SavedWebhook::of_created(api.origin(), &created, Origin::Register);
     // Saved before anything else can fail: the answer was the only time
     // Danube will show this secret.
     if let Err(err) = saved_webhooks::upsert(dir, webhook.clone()) {
@@ -480,15 +472,7 @@ mod tests {
     const URL: &str = "https://abc.ngrok.app/webhooks/danube";
 
     fn saved(id: &str, url: &str, origin: Origin) -> SavedWebhook {
-        SavedWebhook {
-            id: id.into(),
-            api_url: API.into(),
-            url: url.into(),
-            events: vec!["workflow.completed".into()],
-            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-            origin,
-            saved_at: "2026-11-30T16:00:00Z".into(),
-        }
+        SavedWebhook::for_test(id, API, url, origin)
     }
 
     fn listed(id: &str, url: &str) -> Webhook {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::api::CreatedWebhook;
 use super::credentials::{self, CredentialsError};
 use crate::signature::Secret;
 
@@ -60,6 +61,20 @@ impl std::fmt::Debug for SavedWebhook {
 }
 
 impl SavedWebhook {
+    /// What is kept of a webhook Danube just created for the API at
+    /// `api_url`: its secret, shown only in that answer, and now.
+    pub fn of_created(api_url: String, created: &CreatedWebhook, origin: Origin) -> Self {
+        Self {
+            id: created.webhook.id.clone(),
+            api_url,
+            url: created.webhook.url.clone(),
+            events: created.webhook.events.clone(),
+            secret: created.secret.clone(),
+            origin,
+            saved_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+
     /// The secret, ready to verify with.
     pub fn signing_secret(&self) -> Secret {
         Secret::new(self.secret.clone())
@@ -68,6 +83,22 @@ impl SavedWebhook {
     /// `whsec_…abcd`, as every other secret is shown.
     pub fn fingerprint(&self) -> String {
         self.signing_secret().fingerprint()
+    }
+}
+
+/// A saved webhook for unit tests here and in the modules that read them.
+#[cfg(test)]
+impl SavedWebhook {
+    pub(crate) fn for_test(id: &str, api_url: &str, url: &str, origin: Origin) -> Self {
+        Self {
+            id: id.into(),
+            api_url: api_url.into(),
+            url: url.into(),
+            events: vec!["workflow.completed".into()],
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            origin,
+            saved_at: "2026-11-30T16:00:00Z".into(),
+        }
     }
 }
 
@@ -145,15 +176,7 @@ mod tests {
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
     fn webhook(id: &str, api_url: &str, origin: Origin) -> SavedWebhook {
-        SavedWebhook {
-            id: id.into(),
-            api_url: api_url.into(),
-            url: "https://abc.ngrok.app/webhooks/danube".into(),
-            events: vec!["workflow.completed".into()],
-            secret: SECRET.into(),
-            origin,
-            saved_at: "2026-11-30T16:00:00Z".into(),
-        }
+        SavedWebhook::for_test(id, api_url, "https://abc.ngrok.app/webhooks/danube", origin)
     }
 
     #[test]

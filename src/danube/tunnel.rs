@@ -15,13 +15,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::Full;
 use hyper::Uri;
 use serde::Deserialize;
 
 use crate::display::{escape_line, truncate};
-use crate::http::Client;
-use crate::sender::{check_url, url_at};
+use crate::http::{Client, ExchangeError};
+use crate::sender::{check_url, origin, url_at};
 
 /// Where ngrok's agent serves its local API by default.
 pub const NGROK_API: &str = "http://127.0.0.1:4040";
@@ -144,15 +144,19 @@ pub fn check_path(path: &str) -> Result<(), TunnelError> {
 }
 
 impl Discovery {
-    /// Check the flags: `--public-url` an https origin, `--ngrok-api` an
-    /// http(s) origin (or its `/api/tunnels`), `--cloudflared-metrics`
-    /// HOST:PORT.
+    /// Check the flags: `--public-url` an https origin (or http, when
+    /// `local_danube`: an API on this machine, such as `emulate
+    /// --allow-http`, which decides for itself), `--ngrok-api` an http(s)
+    /// origin (or its `/api/tunnels`), `--cloudflared-metrics` HOST:PORT.
     pub fn new(
         public_url: Option<&str>,
         ngrok_api: Option<&str>,
         cloudflared_metrics: Option<&str>,
+        local_danube: bool,
     ) -> Result<Self, TunnelError> {
-        let public_url = public_url.map(public_origin).transpose()?;
+        let public_url = public_url
+            .map(|url| public_origin(url, local_danube))
+            .transpose()?;
         let ngrok = ngrok_tunnels_url(ngrok_api.unwrap_or(NGROK_API))?;
         let cloudflared = match cloudflared_metrics {
             Some(addr) => vec![quicktunnel_url(addr)?],
@@ -181,7 +185,7 @@ impl Discovery {
                 source: Source::Given,
             });
         }
-        let ngrok_api = origin_of(&self.ngrok);
+        let ngrok_api = origin(&self.ngrok);
         let ngrok = match get_json::<NgrokTunnels>(client, &self.ngrok).await {
             Ok(answer) => match pick_ngrok(&answer.tunnels, local) {
                 Ok((origin, tunnel)) => {
@@ -221,7 +225,7 @@ impl Discovery {
         let cloudflared_at = if self.cloudflared_given {
             self.cloudflared
                 .iter()
-                .map(origin_of)
+                .map(origin)
                 .collect::<Vec<_>>()
                 .join(", ")
         } else {
@@ -241,16 +245,19 @@ impl Discovery {
     }
 }
 
-/// `--public-url`: https, a host, and no path beyond `/`.
-fn public_origin(url: &str) -> Result<Uri, TunnelError> {
+/// `--public-url`: https (or http when `http_allowed`), a host, and no
+/// path beyond `/`.
+fn public_origin(url: &str, http_allowed: bool) -> Result<Uri, TunnelError> {
     let bad = |why: String| TunnelError::BadPublicUrl {
         url: escape_line(url).into_owned(),
         why,
     };
     let uri = check_url(url).map_err(|err| bad(err.to_string()))?;
-    if uri.scheme_str() != Some("https") {
+    if uri.scheme_str() != Some("https") && !(http_allowed && uri.scheme_str() == Some("http")) {
         return Err(bad(
-            "Danube posts only to https:// URLs; give the tunnel's https:// address".into(),
+            "Danube posts only to https:// URLs; give the tunnel's https:// address (http:// \
+             only with a Danube on this machine, --api-url http://127.0.0.1:…)"
+                .into(),
         ));
     }
     if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
@@ -307,15 +314,6 @@ fn quicktunnel_url(addr: &str) -> Result<Uri, TunnelError> {
     url_at(&base, "/quicktunnel").map_err(|err| bad(&err.to_string()))
 }
 
-/// `scheme://authority` of `uri`, for messages.
-fn origin_of(uri: &Uri) -> String {
-    format!(
-        "{}://{}",
-        uri.scheme_str().unwrap_or("http"),
-        uri.authority().map(ToString::to_string).unwrap_or_default()
-    )
-}
-
 /// ngrok's `GET /api/tunnels`, the fields read.
 #[derive(Debug, Deserialize)]
 struct NgrokTunnels {
@@ -356,7 +354,7 @@ fn pick_ngrok(tunnels: &[NgrokTunnel], local: SocketAddr) -> Result<(Uri, String
         let https = tunnel.proto == "https" || tunnel.public_url.starts_with("https://");
         let to_us = forwards_to(&tunnel.config.addr, local);
         if https && to_us {
-            match public_origin(&tunnel.public_url) {
+            match public_origin(&tunnel.public_url, false) {
                 Ok(origin) => {
                     return Ok((origin, truncate(&tunnel.name, MAX_REASON).into_owned()));
                 }
@@ -448,27 +446,17 @@ async fn get_json<T: serde::de::DeserializeOwned>(client: &Client, uri: &Uri) ->
     let request = request
         .body(Full::new(Bytes::new()))
         .map_err(|err| err.to_string())?;
-    let exchange = async {
-        let response = client.request(request).await.map_err(|err| {
-            if err.is_connect() {
-                "nothing answers there".to_owned()
-            } else {
-                format!("the request failed: {err}")
-            }
-        })?;
-        let status = response.status();
-        let body = Limited::new(response.into_body(), MAX_AGENT_ANSWER)
-            .collect()
-            .await
-            .map_err(|err| format!("reading its answer failed: {err}"))?
-            .to_bytes();
-        Ok::<_, String>((status, body))
-    };
-    let (status, body) = tokio::time::timeout(DISCOVERY_TIMEOUT, exchange)
+    let exchange = crate::http::exchange(client, request, MAX_AGENT_ANSWER);
+    let (parts, body) = tokio::time::timeout(DISCOVERY_TIMEOUT, exchange)
         .await
-        .map_err(|_| format!("no answer within {} s", DISCOVERY_TIMEOUT.as_secs()))??;
-    if status != hyper::StatusCode::OK {
-        return Err(format!("it answered {status}"));
+        .map_err(|_| format!("no answer within {} s", DISCOVERY_TIMEOUT.as_secs()))?
+        .map_err(|err| match err {
+            ExchangeError::Request(err) if err.is_connect() => "nothing answers there".to_owned(),
+            ExchangeError::Request(err) => format!("the request failed: {err}"),
+            ExchangeError::Body(err) => format!("reading its answer failed: {err}"),
+        })?;
+    if parts.status != hyper::StatusCode::OK {
+        return Err(format!("it answered {}", parts.status));
     }
     serde_json::from_slice(&body).map_err(|err| {
         format!(
@@ -483,6 +471,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(client: &Client, uri: &Uri) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_servers::{closed_port, ok_with, serve};
 
     fn tunnel(name: &str, public_url: &str, proto: &str, addr: &str) -> NgrokTunnel {
         NgrokTunnel {
@@ -575,7 +564,7 @@ mod tests {
 
     #[test]
     fn the_flags_are_checked() {
-        let ok = Discovery::new(Some("https://abc.ngrok.app"), None, None).unwrap();
+        let ok = Discovery::new(Some("https://abc.ngrok.app"), None, None, false).unwrap();
         assert_eq!(ok.public_url.unwrap().to_string(), "https://abc.ngrok.app/");
         assert_eq!(ok.ngrok.to_string(), "http://127.0.0.1:4040/api/tunnels");
         assert_eq!(ok.cloudflared.len(), 5);
@@ -589,15 +578,22 @@ mod tests {
             ("abc.ngrok.app", "http:// or https://"),
             ("https://user@abc.ngrok.app", "user name"),
         ] {
-            let err = Discovery::new(Some(public), None, None)
+            let err = Discovery::new(Some(public), None, None, false)
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(why), "{public}: {err}");
         }
+        // http:// only for a Danube on this machine (emulate --allow-http).
+        let local = Discovery::new(Some("http://127.0.0.1:4000"), None, None, true).unwrap();
+        assert_eq!(
+            local.public_url.unwrap().to_string(),
+            "http://127.0.0.1:4000/"
+        );
         let given = Discovery::new(
             None,
             Some("http://10.0.0.2:4041/api/tunnels"),
             Some("[::1]:20300"),
+            false,
         )
         .unwrap();
         assert_eq!(given.ngrok.to_string(), "http://10.0.0.2:4041/api/tunnels");
@@ -606,7 +602,7 @@ mod tests {
             given.cloudflared[0].to_string(),
             "http://[::1]:20300/quicktunnel"
         );
-        assert!(Discovery::new(None, Some("http://127.0.0.1:4040/x"), None).is_err());
+        assert!(Discovery::new(None, Some("http://127.0.0.1:4040/x"), None, false).is_err());
         for metrics in [
             "127.0.0.1",
             "a@127.0.0.1:1",
@@ -614,7 +610,7 @@ mod tests {
             "http://127.0.0.1:1",
             "",
         ] {
-            let err = Discovery::new(None, None, Some(metrics))
+            let err = Discovery::new(None, None, Some(metrics), false)
                 .unwrap_err()
                 .to_string();
             assert!(err.starts_with("--cloudflared-metrics"), "{metrics}: {err}");
@@ -638,56 +634,38 @@ mod tests {
         }
     }
 
-    /// A loopback server that answers every connection with `status` and
-    /// `body`, or holds it unanswered when `status` is 0.
-    fn agent(status: u16, body: &'static str) -> SocketAddr {
-        use std::io::{Read as _, Write as _};
-        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = socket.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for mut stream in socket.incoming().flatten() {
-                let mut buf = [0u8; 4096];
-                let _ = stream.read(&mut buf);
-                if status == 0 {
-                    held.push(stream);
-                    continue;
-                }
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        addr
+    /// A fake agent answering 200 with `body`.
+    fn agent(body: &str) -> SocketAddr {
+        serve(Some(ok_with(body))).0
     }
 
-    fn closed_port() -> SocketAddr {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
+    /// Discover for a listener on port 4000, asking the ngrok API at
+    /// `ngrok` and cloudflared's metrics at `cloudflared`.
+    async fn discover(
+        ngrok: SocketAddr,
+        cloudflared: SocketAddr,
+    ) -> Result<PublicUrl, TunnelError> {
+        let client = crate::http::Trust::default().client();
+        let local: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        Discovery::new(
+            None,
+            Some(&format!("http://{ngrok}")),
+            Some(&cloudflared.to_string()),
+            false,
+        )
+        .unwrap()
+        .discover(&client, local)
+        .await
     }
 
     #[tokio::test]
     async fn discovery_falls_through_and_names_every_reason() {
-        let client = crate::http::Trust::default().client();
-        let local: SocketAddr = "127.0.0.1:4000".parse().unwrap();
         let ngrok = agent(
-            200,
             r#"{"tunnels":[{"name":"web","public_url":"https://web.ngrok.app","proto":"https","config":{"addr":"http://localhost:3000"}}]}"#,
         );
-        let bad_cloudflared = agent(200, r#"{"hostname":"not a host"}"#);
-        let slow = agent(0, "");
-        let discovery = Discovery::new(
-            None,
-            Some(&format!("http://{ngrok}")),
-            Some(&bad_cloudflared.to_string()),
-        )
-        .unwrap();
-        let err = discovery
-            .discover(&client, local)
+        let bad_cloudflared = agent(r#"{"hostname":"not a host"}"#);
+        let slow = serve(None).0;
+        let err = discover(ngrok, bad_cloudflared)
             .await
             .unwrap_err()
             .to_string();
@@ -701,30 +679,14 @@ mod tests {
         assert!(err.contains("is not a host name"), "{err}");
 
         let started = std::time::Instant::now();
-        let discovery = Discovery::new(
-            None,
-            Some(&format!("http://{slow}")),
-            Some(&closed_port().to_string()),
-        )
-        .unwrap();
-        let err = discovery
-            .discover(&client, local)
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = discover(slow, closed_port()).await.unwrap_err().to_string();
         assert!(err.contains("no answer within 2 s"), "{err}");
         assert!(err.contains("nothing answers there"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
 
-        let cloudflared = agent(200, r#"{"hostname":"tall-river-1234.trycloudflare.com"}"#);
-        let not_json = agent(200, "<html>");
-        let discovery = Discovery::new(
-            None,
-            Some(&format!("http://{not_json}")),
-            Some(&cloudflared.to_string()),
-        )
-        .unwrap();
-        let found = discovery.discover(&client, local).await.unwrap();
+        let cloudflared = agent(r#"{"hostname":"tall-river-1234.trycloudflare.com"}"#);
+        let not_json = agent("<html>");
+        let found = discover(not_json, cloudflared).await.unwrap();
         assert_eq!(
             found.origin.to_string(),
             "https://tall-river-1234.trycloudflare.com/"

@@ -569,14 +569,12 @@ impl App {
                     .enumerate()
                     .flat_map(|(index, row)| row.local.iter().map(move |l| (l.id, index)))
                     .collect();
-                let findings: usize = side.rows.iter().map(|row| row.findings.len()).sum();
                 let told = format!(
-                    "Danube: {} deliver{} of webhook {} read, {findings} finding{} (see the \
-                     overview)",
+                    "Danube: {} deliver{} of webhook {} read, {} (see the overview)",
                     log.len(),
                     if log.len() == 1 { "y" } else { "ies" },
                     side.webhook_id,
-                    if findings == 1 { "" } else { "s" }
+                    reconcile::findings_told(&side.rows),
                 );
                 if std::mem::take(&mut side.asked) {
                     self.set_status(StatusKind::Success, told);

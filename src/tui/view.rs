@@ -526,38 +526,31 @@ fn input_spans(text: &str, cursor: usize) -> Vec<Span<'static>> {
     spans
 }
 
+/// The normal mode's keys, most needed first (the footer cuts the rest).
+const NORMAL_KEYS: &[(&str, &str)] = &[
+    ("?", "help"),
+    ("q", "quit"),
+    ("↑↓/jk", "move"),
+    ("Tab", "focus"),
+    ("←→", "tabs"),
+    ("r/R", "replay"),
+    ("p", "policy"),
+    ("/", "filter"),
+    ("c", "curl"),
+    ("space", "pause"),
+    ("b", "body"),
+    ("g/G", "first/last"),
+];
+
 fn render_footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let with_danube;
     let keys: &[(&str, &str)] = match app.mode {
         // Danube's key early, so it fits at 80 columns.
-        Mode::Normal if app.danube().is_some() => &[
-            ("?", "help"),
-            ("q", "quit"),
-            ("D", "ask Danube"),
-            ("↑↓/jk", "move"),
-            ("Tab", "focus"),
-            ("←→", "tabs"),
-            ("r/R", "replay"),
-            ("p", "policy"),
-            ("/", "filter"),
-            ("c", "curl"),
-            ("space", "pause"),
-            ("b", "body"),
-            ("g/G", "first/last"),
-        ],
-        Mode::Normal => &[
-            ("?", "help"),
-            ("q", "quit"),
-            ("↑↓/jk", "move"),
-            ("Tab", "focus"),
-            ("←→", "tabs"),
-            ("r/R", "replay"),
-            ("p", "policy"),
-            ("/", "filter"),
-            ("c", "curl"),
-            ("space", "pause"),
-            ("b", "body"),
-            ("g/G", "first/last"),
-        ],
+        Mode::Normal if app.danube().is_some() => {
+            with_danube = [&NORMAL_KEYS[..2], &[("D", "ask Danube")], &NORMAL_KEYS[2..]].concat();
+            &with_danube
+        }
+        Mode::Normal => NORMAL_KEYS,
         Mode::Filter => &[
             ("Enter", "keep the filter"),
             ("Esc", "clear it"),

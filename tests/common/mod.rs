@@ -465,13 +465,21 @@ pub struct Capture {
 
 impl Capture {
     pub fn start() -> Self {
-        Self::answering(200)
+        Self::answering(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
     }
 
     /// A capture that answers every request `status` (a failing receiver).
-    pub fn answering(status: u16) -> Self {
-        let reply =
-            format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    pub fn answering_status(status: u16) -> Self {
+        Self::answering(
+            format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+    }
+
+    /// As [`Capture::start`], answering each request with the whole HTTP
+    /// message `answer` instead.
+    pub fn answering(answer: &[u8]) -> Self {
+        let answer = answer.to_vec();
         let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = server.local_addr().unwrap();
         let (tx, requests) = mpsc::channel();
@@ -482,7 +490,7 @@ impl Capture {
                 let Ok(mut stream) = stream else { continue };
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let request = read_request(&mut stream, Duration::from_secs(10));
-                let _ = stream.write_all(reply.as_bytes());
+                let _ = stream.write_all(&answer);
                 if tx.send(request).is_err() {
                     break;
                 }
@@ -658,3 +666,37 @@ pub fn nested_json(depth: usize, size: usize) -> Vec<u8> {
 pub fn mis_signed_post(addr: SocketAddr, body: &[u8]) -> Reply {
     signed_post(addr, "whsec_notthesecretatallnotthesecret", now(), body)
 }
+
+/// A loopback address nothing listens on: bound, then let go at once.
+pub fn closed_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A `200` whole HTTP answer carrying `json`, for [`Capture::answering`].
+pub fn json_answer(json: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    )
+    .into_bytes()
+}
+
+/// Fails the test unless `text` (a command's stdout or stderr) holds
+/// `needle`, printing `text` whole.
+#[track_caller]
+pub fn assert_contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{text}");
+}
+
+/// Danube's five event types, as the issue names them: what a webhook
+/// gets unless told otherwise.
+pub const ALL_EVENTS: [&str; 5] = [
+    "tool.execution.completed",
+    "tool.execution.failed",
+    "workflow.completed",
+    "workflow.failed",
+    "agent.spend.limit_approaching",
+];

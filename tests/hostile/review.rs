@@ -115,7 +115,19 @@ fn an_export_sends_a_path_with_non_ascii_bytes_as_recorded() {
 fn replay_is_flagged_after_a_flood(junk_header: impl Fn(i64, &str, u64, u64) -> String + Sync) {
     use std::io::Read as _;
     const PER_WORKER: u64 = 3600;
-    let listener = Listener::start(&["--json", "--no-store", "--secret", SECRET]);
+    // A store, not --no-store: on a loaded machine the headless printer
+    // can fall behind 14,400 records, and only a store lets it catch up
+    // (with --no-store it says how many it skipped, and this test would
+    // wait for lines that never come).
+    let dir = TempDir::new("replay-flood");
+    let store = dir.join("deliveries.jsonl");
+    let listener = Listener::start(&[
+        "--json",
+        "--store",
+        store.to_str().unwrap(),
+        "--secret",
+        SECRET,
+    ]);
     let body = event_body("tool.execution.completed", 7);
     let t = now();
     let real =

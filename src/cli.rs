@@ -204,7 +204,7 @@ pub struct EmulateArgs {
     #[arg(long = "api-key", value_name = "KEY", value_parser = parse_api_key)]
     pub api_keys: Vec<String>,
     /// Delivery records kept per webhook; older ones are dropped.
-    #[arg(long, value_name = "N", default_value_t = crate::emulate::state::DEFAULT_KEEP, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1..=1_000_000), |n| n as usize))]
+    #[arg(long, value_name = "N", default_value_t = crate::emulator::state::DEFAULT_KEEP, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1..=1_000_000), |n| n as usize))]
     pub keep: usize,
     /// How long one delivery attempt may take before it counts as failed (Danube: 10s).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]

@@ -21,10 +21,10 @@
 //!   --register`'s webhook: reused or created, paused on exit;
 //!   `danube::reconcile`, Danube's delivery log joined with the store (pure);
 //!   `danube::poller`, the dashboard's poll of that log (newest answer only).
-//! - [`emulate`]: a local Danube (SPEC §13): `emulate::api`, its webhook
-//!   API and device flow over hyper; `emulate::state`, its webhooks and
+//! - [`emulator`]: a local Danube (SPEC §13): `emulator::api`, its webhook
+//!   API and device flow over hyper; `emulator::state`, its webhooks and
 //!   delivery records in a state file a crash cannot tear;
-//!   `emulate::deliver`, an event's deliveries, signed, retried, logged, bounded.
+//!   `emulator::deliver`, an event's deliveries, signed, retried, logged, bounded.
 //! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s client.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
 //!   path; `server::connections` tracks each connection's state so idle and
@@ -55,7 +55,7 @@ pub mod curl;
 pub mod danube;
 pub mod delivery;
 pub mod display;
-pub mod emulate;
+pub mod emulator;
 pub mod events;
 pub mod headless;
 pub mod http;

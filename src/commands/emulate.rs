@@ -16,9 +16,9 @@ use super::listen::{bind, stop_on_signal};
 use crate::cli::EmulateArgs;
 use crate::danube::api::redact;
 use crate::display::escape_line;
-use crate::emulate::api::{self, Config, Emulator, Keys};
-use crate::emulate::deliver::{AttemptOutput, Deliverer, DeliveryLog, DeliveryOptions};
-use crate::emulate::state::{self, State};
+use crate::emulator::api::{self, Config, Emulator, Keys};
+use crate::emulator::deliver::{AttemptOutput, Deliverer, DeliveryLog, DeliveryOptions};
+use crate::emulator::state::{self, State};
 
 /// The key the banner suggests when any key is accepted: shown whole, as
 /// it is no secret (any non-empty key works), and the same every run, so

@@ -59,104 +59,18 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use common::emulator::Emulator;
 
 const API_KEY: &str = "dk_judge_4f1c9a";
 const EVENT: &str = "tool.execution.completed";
 /// What the judge's receiver answers each delivery (tests/sdk/judge.py).
 const RECEIVER_ANSWER: &str = "judge received it";
-
-/// A `danube-hooks emulate` child on a free port, killed on drop.
-struct Emulator {
-    child: Child,
-    url: String,
-    /// Stdout (one line per attempt) is drained so a full pipe never
-    /// stalls the emulator; kept for a failure's message.
-    stdout_lines: mpsc::Receiver<String>,
-    stderr_lines: mpsc::Receiver<String>,
-    banner: String,
-}
-
-impl Emulator {
-    /// `emulate --port 0 --state STATE ARGS`; fails the test if no
-    /// `http://127.0.0.1:PORT` shows on stderr within 10 s.
-    fn start(state: &Path, args: &[&str]) -> Self {
-        let mut child = common::command()
-            .args(["emulate", "--port", "0", "--state"])
-            .arg(state)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("emulate starts");
-        let stdout_lines = common::lines_of(child.stdout.take().unwrap());
-        let stderr_lines = common::lines_of(child.stderr.take().unwrap());
-        let mut banner = String::new();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let url = loop {
-            let Ok(line) =
-                stderr_lines.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            else {
-                let _ = child.kill();
-                panic!("no http://127.0.0.1:PORT from emulate within 10 s; stderr:\n{banner}");
-            };
-            banner.push_str(&line);
-            banner.push('\n');
-            if let Some(url) = loopback_url(&line) {
-                break url;
-            }
-        };
-        Self {
-            child,
-            url,
-            stdout_lines,
-            stderr_lines,
-            banner,
-        }
-    }
-
-    /// Everything the emulator printed, for a failure's message.
-    fn output(&self) -> String {
-        let mut text = format!("--- emulate {} banner:\n{}", self.url, self.banner);
-        text.push_str("--- later stderr:\n");
-        while let Ok(line) = self.stderr_lines.recv_timeout(Duration::from_millis(50)) {
-            text.push_str(&line);
-            text.push('\n');
-        }
-        text.push_str("--- stdout:\n");
-        while let Ok(line) = self.stdout_lines.recv_timeout(Duration::from_millis(50)) {
-            text.push_str(&line);
-            text.push('\n');
-        }
-        text
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `http://127.0.0.1:PORT` (a non-zero port) from a banner line.
-fn loopback_url(line: &str) -> Option<String> {
-    const HOST: &str = "http://127.0.0.1:";
-    let at = line.find(HOST)? + HOST.len();
-    let port: String = line[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    match port.parse::<u16>() {
-        Ok(port) if port != 0 => Some(format!("{HOST}{port}")),
-        _ => None,
-    }
-}
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -636,22 +550,4 @@ fn the_official_python_sdk_drives_the_emulator() {
         v.0.join("\n- "),
         open.output()
     );
-}
-
-#[test]
-fn a_banner_url_is_read_with_its_port() {
-    for (line, want) in [
-        (
-            "danube-hooks emulating Danube on http://127.0.0.1:4200",
-            Some("http://127.0.0.1:4200"),
-        ),
-        (
-            "  DANUBE_API_URL=http://127.0.0.1:39001",
-            Some("http://127.0.0.1:39001"),
-        ),
-        ("serving http://127.0.0.1:0", None),
-        ("state file /tmp/x.json", None),
-    ] {
-        assert_eq!(loopback_url(line).as_deref(), want, "{line}");
-    }
 }

@@ -9,10 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use tokio_util::sync::CancellationToken;
 
 use super::Outcome;
-use super::listen::{bind, stop_on_signal};
+use super::listen::{bind, serve_from};
 use crate::cli::EmulateArgs;
 use crate::danube::api::redact;
 use crate::display::escape_line;
@@ -54,13 +53,7 @@ pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     let served = runtime.block_on(async {
-        let listener =
-            tokio::net::TcpListener::from_std(listener).context("cannot register the listener")?;
-        let local = listener
-            .local_addr()
-            .context("cannot read the bound address")?;
-        let shutdown = CancellationToken::new();
-        tokio::spawn(stop_on_signal(shutdown.clone()));
+        let (listener, local, shutdown) = serve_from(listener)?;
         eprint!("{}", banner(args, local, &path, &state));
         let config = Config {
             keys,

@@ -312,16 +312,9 @@ fn earlier_attempts(path: &std::path::Path) -> Vec<(String, u32)> {
 }
 
 async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
-    let listener = bind(plan.address)?;
-    let listener =
-        tokio::net::TcpListener::from_std(listener).context("cannot register the listener")?;
-    let local = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
-    // Before registering, so that a signal from here on is never the
-    // default death that would leave the webhook active.
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
+    // Signals are caught from here on, before registering, so that a
+    // signal is never the default death that would leave the webhook active.
+    let (listener, local, shutdown) = serve_from(bind(plan.address)?)?;
     let registered = if let Some(register) = &plan.register {
         let found = register_webhook(register, &plan.trust, local, &shutdown).await?;
         if found.is_none() {
@@ -586,11 +579,27 @@ fn replayer(
     })
 }
 
+/// Hand a bound listener to tokio, read the address it got (port 0 picks
+/// one), and catch SIGINT and SIGTERM from now on into the token returned.
+/// Inside the runtime: `listen` and `emulate` both serve this way.
+pub(crate) fn serve_from(
+    listener: std::net::TcpListener,
+) -> anyhow::Result<(tokio::net::TcpListener, SocketAddr, CancellationToken)> {
+    let listener =
+        tokio::net::TcpListener::from_std(listener).context("cannot register the listener")?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    Ok((listener, local, shutdown))
+}
+
 /// Cancel `shutdown` on SIGINT or SIGTERM. The handlers are installed when
 /// this is called, not when the future is first polled, so a signal sent as
 /// soon as the banner or the dashboard shows is never met by the default
 /// action (death, with the store unsynced and the terminal left raw).
-pub(crate) fn stop_on_signal(shutdown: CancellationToken) -> impl Future<Output = ()> + Send {
+fn stop_on_signal(shutdown: CancellationToken) -> impl Future<Output = ()> + Send {
     use tokio::signal::unix::{Signal, SignalKind, signal};
     async fn next(signal: Option<&mut Signal>) {
         match signal {

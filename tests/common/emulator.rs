@@ -129,22 +129,23 @@ impl Emulator {
 
     /// SIGTERM (or another signal), and the exit code.
     pub fn signal_and_wait(&mut self, signal: &str) -> Option<i32> {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "emulate did not exit after SIG{signal}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        super::signal_and_wait(&mut self.child, "emulate", signal)
+    }
+
+    /// Everything the emulator printed, for a failure's message.
+    pub fn output(&self) -> String {
+        let mut text = format!("--- emulate {} banner:\n{}", self.url, self.banner);
+        text.push_str("--- later stderr:\n");
+        while let Ok(line) = self.stderr_lines.recv_timeout(Duration::from_millis(50)) {
+            text.push_str(&line);
+            text.push('\n');
         }
+        text.push_str("--- stdout:\n");
+        while let Ok(line) = self.stdout_lines.recv_timeout(Duration::from_millis(50)) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
     }
 
     /// The next stdout line (an attempt), within `wait`.

@@ -155,22 +155,7 @@ impl Listener {
 
     /// Send SIGTERM (or another signal) and wait for the exit code.
     pub fn signal_and_wait(&mut self, signal: &str) -> Option<i32> {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "listen did not exit after SIG{signal}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        signal_and_wait(&mut self.child, "listen", signal)
     }
 
     /// Everything on stderr so far after the banner.
@@ -188,6 +173,27 @@ impl Drop for Listener {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Send `child` (running `what`) SIGTERM or another signal and wait up
+/// to 20 s for its exit code.
+pub fn signal_and_wait(child: &mut Child, what: &str, signal: &str) -> Option<i32> {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not exit after SIG{signal}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

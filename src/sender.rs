@@ -296,6 +296,19 @@ pub fn url_at(base: &hyper::Uri, path_and_query: &str) -> Result<hyper::Uri, Sen
     Ok(url)
 }
 
+/// Where a server bound to `local` is reached, as a URL to copy: an
+/// unspecified bind address (`0.0.0.0`, `::`) is reached through loopback.
+/// The banners of `listen` and `emulate` print it.
+pub fn reachable_url(local: std::net::SocketAddr) -> String {
+    use std::net::{IpAddr, Ipv6Addr};
+    let ip = match local.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => IpAddr::from([127, 0, 0, 1]),
+        ip if ip.is_unspecified() => IpAddr::from(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, local.port()))
+}
+
 /// `http://addr` with `path_and_query` (origin-form), as [`url_at`] builds it.
 pub fn url_on(addr: std::net::SocketAddr, path_and_query: &str) -> Result<hyper::Uri, SendError> {
     let base = hyper::Uri::builder()
@@ -678,6 +691,18 @@ mod tests {
             check_url("http://127.0.0.1:3000/a@b").is_ok(),
             "@ in a path is a path"
         );
+    }
+
+    #[test]
+    fn a_bind_address_becomes_a_url_to_copy() {
+        for (bound, url) in [
+            ("0.0.0.0:4000", "http://127.0.0.1:4000"),
+            ("[::]:4000", "http://[::1]:4000"),
+            ("127.0.0.1:5001", "http://127.0.0.1:5001"),
+            ("[::1]:1", "http://[::1]:1"),
+        ] {
+            assert_eq!(reachable_url(bound.parse().unwrap()), url, "{bound}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::display::escape_line;
 use crate::emulator::api::{self, Config, Emulator, Keys};
 use crate::emulator::deliver::{AttemptOutput, Deliverer, DeliveryLog, DeliveryOptions};
 use crate::emulator::state::{self, State};
+use crate::sender::reachable_url;
 
 /// The key the banner suggests when any key is accepted: shown whole, as
 /// it is no secret (any non-empty key works), and the same every run, so
@@ -58,7 +59,7 @@ pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
         let config = Config {
             keys,
             allow_http: args.allow_http,
-            base_url: api::base_url(local),
+            base_url: reachable_url(local),
         };
         let log: Arc<dyn DeliveryLog> = Arc::new(state.clone());
         let emulator = Emulator::new(state.clone(), config, Deliverer::new(log, options, output));
@@ -76,7 +77,7 @@ pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
 /// Where it serves, what to point an SDK at, where the state is, and the
 /// rules it keeps.
 pub fn banner(args: &EmulateArgs, local: SocketAddr, path: &Path, state: &State) -> String {
-    let url = api::base_url(local);
+    let url = reachable_url(local);
     let mut out = String::new();
     let _ = writeln!(out, "danube-hooks emulating Danube on {url}");
     if !local.ip().is_loopback() {

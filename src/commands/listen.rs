@@ -447,7 +447,7 @@ async fn serve_with(
             let events = store.subscribe();
             let server = tokio::spawn(server::run(listener, intake, shutdown.clone()));
             let shown = tui::run(tui::Setup {
-                listen_url: listen_url(local),
+                listen_url: sender::reachable_url(local),
                 fingerprints: plan.secrets.iter().map(Secret::fingerprint).collect(),
                 forward_url: plan.forward.as_ref().map(|f| f.target().to_string()),
                 store: store.clone(),
@@ -485,17 +485,6 @@ async fn serve_with(
     }
     eprintln!("danube-hooks: stopped; the store is synced.");
     Ok(())
-}
-
-/// Where deliveries are received, as a URL to copy (an unspecified bind
-/// address is reached through loopback).
-fn listen_url(local: SocketAddr) -> String {
-    let ip = match local.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => IpAddr::from([127, 0, 0, 1]),
-        ip if ip.is_unspecified() => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    format!("http://{}", SocketAddr::new(ip, local.port()))
 }
 
 /// The banner's warnings, for the dashboard's status line.
@@ -762,22 +751,6 @@ mod tests {
                 "--json {json}, --no-tui {no_tui}, terminal {terminal}"
             );
         }
-    }
-
-    #[test]
-    fn the_listen_url_reaches_an_unspecified_bind_through_loopback() {
-        assert_eq!(
-            listen_url("0.0.0.0:4000".parse().unwrap()),
-            "http://127.0.0.1:4000"
-        );
-        assert_eq!(
-            listen_url("[::]:4000".parse().unwrap()),
-            "http://[::1]:4000"
-        );
-        assert_eq!(
-            listen_url("127.0.0.1:5001".parse().unwrap()),
-            "http://127.0.0.1:5001"
-        );
     }
 
     fn plan_for(args: &[&str]) -> ListenPlan {

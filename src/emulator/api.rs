@@ -13,7 +13,6 @@
 //! too, connections are capped, and no input makes the task panic.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -720,17 +719,6 @@ fn limit(query: Option<&str>) -> Result<usize, Refusal> {
         })
 }
 
-/// Where the emulator is reached, as a URL to copy (an unspecified bind
-/// address is reached through loopback).
-pub fn base_url(local: SocketAddr) -> String {
-    let ip = match local.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => std::net::IpAddr::from([127, 0, 0, 1]),
-        ip if ip.is_unspecified() => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    format!("http://{}", SocketAddr::new(ip, local.port()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -802,17 +790,5 @@ mod tests {
             assert!(refusal.detail.contains(expected), "{}", refusal.detail);
             assert!(!refusal.detail.contains("whsec_oops"));
         }
-    }
-
-    #[test]
-    fn a_bind_address_becomes_a_url_to_copy() {
-        assert_eq!(
-            base_url("0.0.0.0:4200".parse().unwrap()),
-            "http://127.0.0.1:4200"
-        );
-        assert_eq!(
-            base_url("127.0.0.1:1".parse().unwrap()),
-            "http://127.0.0.1:1"
-        );
     }
 }

@@ -4,13 +4,13 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Reply, command, exchange, lines_of};
+use super::{Reply, Started, command, exchange};
 
 /// The key the tests send when the emulator takes any.
 pub const KEY: &str = "dk_test_any";
@@ -33,37 +33,24 @@ impl Emulator {
 
     /// Fails the test if the banner does not come within 10 s.
     pub fn start_with(mut cmd: Command, state: &Path, args: &[&str]) -> Self {
-        let mut child = cmd
-            .args(["emulate", "--port", "0", "--state"])
+        cmd.args(["emulate", "--port", "0", "--state"])
             .arg(state)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("emulate starts");
-        let stdout_lines = lines_of(child.stdout.take().unwrap());
-        let stderr_lines = lines_of(child.stderr.take().unwrap());
-        let mut banner = String::new();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let addr: SocketAddr = loop {
-            let line = stderr_lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("no banner from emulate; stderr so far:\n{banner}"));
-            banner.push_str(&line);
-            banner.push('\n');
-            if let Some(rest) = line.strip_prefix("danube-hooks emulating Danube on http://") {
-                break rest.trim().parse().unwrap();
-            }
-        };
+            .args(args);
         // The rest of the banner follows at once; its last line is login's.
-        while let Ok(line) = stderr_lines.recv_timeout(Duration::from_secs(2)) {
-            banner.push_str(&line);
-            banner.push('\n');
-            if line.trim_start().starts_with("login:") {
-                break;
-            }
-        }
+        let (started, rest) = Started::spawn(
+            cmd,
+            "emulate",
+            "danube-hooks emulating Danube on http://",
+            |line| line.trim_start().starts_with("login:"),
+            Duration::from_secs(2),
+        );
+        let addr: SocketAddr = rest.trim().parse().unwrap();
+        let Started {
+            child,
+            stdout_lines,
+            stderr_lines,
+            banner,
+        } = started;
         Self {
             child,
             addr,

@@ -100,37 +100,22 @@ impl Listener {
     /// Start on `port`: for a test whose fake (an ngrok agent, say) must
     /// name the listener's port before it starts.
     pub fn start_on(mut cmd: Command, port: u16, args: &[&str]) -> Self {
-        let mut child = cmd
-            .args(["listen", "--port", &port.to_string()])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("listen starts");
-        let stdout_lines = lines_of(child.stdout.take().unwrap());
-        let stderr_lines = lines_of(child.stderr.take().unwrap());
-        let mut banner = String::new();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let addr = loop {
-            let line = stderr_lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("no banner from listen; stderr so far:\n{banner}"));
-            banner.push_str(&line);
-            banner.push('\n');
-            if let Some(rest) = line.strip_prefix("danube-hooks listening on http://") {
-                let addr = rest.split_whitespace().next().unwrap();
-                break addr.parse().unwrap();
-            }
-        };
+        cmd.args(["listen", "--port", &port.to_string()]).args(args);
         // The rest of the banner follows at once.
-        while let Ok(line) = stderr_lines.recv_timeout(Duration::from_millis(200)) {
-            banner.push_str(&line);
-            banner.push('\n');
-            if line.contains("then register") {
-                break;
-            }
-        }
+        let (started, rest) = Started::spawn(
+            cmd,
+            "listen",
+            "danube-hooks listening on http://",
+            |line| line.contains("then register"),
+            Duration::from_millis(200),
+        );
+        let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+        let Started {
+            child,
+            stdout_lines,
+            stderr_lines,
+            banner,
+        } = started;
         Self {
             child,
             addr,
@@ -173,6 +158,63 @@ impl Drop for Listener {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A child of the binary with its output read line by line, past its banner.
+pub struct Started {
+    pub child: Child,
+    pub stdout_lines: mpsc::Receiver<String>,
+    pub stderr_lines: mpsc::Receiver<String>,
+    pub banner: String,
+}
+
+impl Started {
+    /// Spawn `cmd` (running `what`) with stdout and stderr piped; fail the
+    /// test unless a stderr line starting with `prefix` comes within 10 s.
+    /// The rest of the banner is read until a line `last` accepts, each
+    /// line within `rest_wait`. Also returns that line after `prefix`.
+    pub fn spawn(
+        mut cmd: Command,
+        what: &str,
+        prefix: &str,
+        last: impl Fn(&str) -> bool,
+        rest_wait: Duration,
+    ) -> (Self, String) {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("{what} starts: {err}"));
+        let stdout_lines = lines_of(child.stdout.take().unwrap());
+        let stderr_lines = lines_of(child.stderr.take().unwrap());
+        let mut banner = String::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let found = loop {
+            let line = stderr_lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("no banner from {what}; stderr so far:\n{banner}"));
+            banner.push_str(&line);
+            banner.push('\n');
+            if let Some(rest) = line.strip_prefix(prefix) {
+                break rest.to_string();
+            }
+        };
+        while let Ok(line) = stderr_lines.recv_timeout(rest_wait) {
+            banner.push_str(&line);
+            banner.push('\n');
+            if last(&line) {
+                break;
+            }
+        }
+        let started = Self {
+            child,
+            stdout_lines,
+            stderr_lines,
+            banner,
+        };
+        (started, found)
     }
 }
 

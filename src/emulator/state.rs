@@ -197,11 +197,7 @@ impl State {
         let handle = std::thread::Builder::new()
             .name("emulator-state".into())
             .spawn(move || thread_shared.writer.run(&thread_shared))
-            .map_err(|cause| StateError::Io {
-                action: "start the writer of",
-                path: path.display().to_string(),
-                cause,
-            })?;
+            .map_err(io("start the writer of", path))?;
         *lock_ignoring_poison(&shared.writer.thread) = Some(handle);
         Ok(Self { shared })
     }
@@ -497,13 +493,7 @@ fn load(path: &Path, keep: usize) -> Result<Data, StateError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Data::default()),
-        Err(cause) => {
-            return Err(StateError::Io {
-                action: "read",
-                path: path.display().to_string(),
-                cause,
-            });
-        }
+        Err(cause) => return Err(io("read", path)(cause)),
     };
     let corrupt = |cause: String| StateError::Corrupt {
         path: path.display().to_string(),
@@ -561,6 +551,16 @@ fn load(path: &Path, keep: usize) -> Result<Data, StateError> {
     Ok(data)
 }
 
+/// `map_err` for an I/O failure: what was being done, and to which path.
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
+    let path = path.display().to_string();
+    move |cause| StateError::Io {
+        action,
+        path,
+        cause,
+    }
+}
+
 fn create_private_dir(dir: &Path) -> Result<(), StateError> {
     use std::os::unix::fs::DirBuilderExt as _;
     // Made 0700 when new; a folder the user named that exists keeps its
@@ -569,11 +569,7 @@ fn create_private_dir(dir: &Path) -> Result<(), StateError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|cause| StateError::Io {
-            action: "create",
-            path: dir.display().to_string(),
-            cause,
-        })
+        .map_err(io("create", dir))
 }
 
 /// An advisory lock on `dir/.NAME.lock`, held for the emulator's life:
@@ -588,11 +584,7 @@ fn lock(dir: &Path, name: &str) -> Result<std::fs::File, StateError> {
         .truncate(false)
         .mode(0o600)
         .open(&path)
-        .map_err(|cause| StateError::Io {
-            action: "open",
-            path: path.display().to_string(),
-            cause,
-        })?;
+        .map_err(io("open", &path))?;
     match file.try_lock() {
         Ok(()) | Err(std::fs::TryLockError::Error(_)) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked {

@@ -455,6 +455,43 @@ fn send_while_reading(emulator: &Emulator, bytes: Vec<u8>) -> Reply {
     reply
 }
 
+/// A web page open in the developer's browser cannot drive the emulator:
+/// a cross-origin POST (a browser always sends `Origin`) to the key-less
+/// events door is refused, and no delivery is made.
+#[test]
+fn a_request_from_a_web_page_is_refused_and_fires_nothing() {
+    let dir = TempDir::new("emu-origin");
+    let receiver = Capture::start();
+    let emulator = Emulator::start(&dir.join("state.json"), &["--allow-http"]);
+    emulator.create(&receiver.url("/hook"), &["workflow.failed"]);
+    let event = br#"{"event": "workflow.failed"}"#;
+    for origin in ["https://evil.example", "null", "http://127.0.0.1:4200"] {
+        let (status, answer) = emulator.call_with(
+            "POST",
+            "/v1/emulator/events",
+            &[("Origin", origin), ("Content-Type", "text/plain")],
+            Some(event),
+        );
+        assert_eq!(status, 403, "{origin}: {answer}");
+        assert!(
+            answer["detail"].as_str().unwrap().contains("web page"),
+            "{answer}"
+        );
+    }
+    let (status, _) = emulator.call_with(
+        "GET",
+        "/v1/webhooks",
+        &[("Origin", "https://evil.example"), ("danube-api-key", KEY)],
+        None,
+    );
+    assert_eq!(status, 403);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(receiver.connections(), 0, "a delivery was fired");
+    // Without Origin (curl, an SDK) the same request goes through.
+    let (status, _) = emulator.call_with("POST", "/v1/emulator/events", &[], Some(event));
+    assert_eq!(status, 202);
+}
+
 #[test]
 fn the_events_door_answers_202_with_one_delivery_per_subscribed_active_webhook() {
     let dir = TempDir::new("emu-events");

@@ -186,6 +186,22 @@ struct Refusal {
     detail: String,
 }
 
+/// A browser puts `Origin` on every cross-origin request (and on a POST of
+/// its own origin, as after DNS rebinding); SDKs, curl and danube-hooks
+/// send none. Without this, any web page open in the developer's browser
+/// could post to the key-less events door and make the emulator fire
+/// signed deliveries at their receivers.
+fn refuse_web_pages(headers: &hyper::HeaderMap) -> Result<(), Refusal> {
+    if headers.contains_key(header::ORIGIN) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "Requests from a web page (with an Origin header) are refused: the emulator is for \
+             SDKs, curl and danube-hooks on this machine",
+        ));
+    }
+    Ok(())
+}
+
 impl Refusal {
     fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
@@ -233,6 +249,7 @@ impl Emulator {
 
     async fn route(&self, request: Request<Incoming>) -> Answer {
         let (parts, body) = request.into_parts();
+        refuse_web_pages(&parts.headers)?;
         let path = parts.uri.path().to_owned();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let method = parts.method.clone();

@@ -455,6 +455,36 @@ fn send_while_reading(emulator: &Emulator, bytes: Vec<u8>) -> Reply {
     reply
 }
 
+/// With `--api-key`, the device flow does not hand the key to whoever asks:
+/// without one of the keys it is 401, with one it works as before.
+#[test]
+fn with_api_key_the_device_flow_gives_no_key_to_a_stranger() {
+    let dir = TempDir::new("emu-device-locked");
+    let emulator = Emulator::start(&dir.join("state.json"), &["--api-key", "dk_only_this"]);
+    let (status, answer) = emulator.call(
+        "POST",
+        "/v1/auth/device/code",
+        None,
+        Some(r#"{"client_name":"x"}"#),
+    );
+    assert_eq!(status, 401, "{answer}");
+    let (status, answer) = emulator.call(
+        "POST",
+        "/v1/auth/device/token",
+        None,
+        Some(r#"{"device_code":"anything"}"#),
+    );
+    assert_eq!(status, 401, "{answer}");
+    assert!(!answer.to_string().contains("dk_only_this"), "{answer}");
+    let (status, answer) = emulator.call(
+        "POST",
+        "/v1/auth/device/code",
+        Some("dk_only_this"),
+        Some(r#"{"client_name":"x"}"#),
+    );
+    assert_eq!(status, 200, "{answer}");
+}
+
 /// A web page open in the developer's browser cannot drive the emulator:
 /// a cross-origin POST (a browser always sends `Origin`) to the key-less
 /// events door is refused, and no delivery is made.
@@ -810,6 +840,7 @@ fn login_then_webhooks_list_work_against_the_emulator() {
 #[test]
 fn the_device_flow_has_danubes_shape_and_a_code_works_once() {
     let dir = TempDir::new("emu-device");
+    // With --api-key the flow wants one of the keys (as the SDK sends it).
     let emulator = Emulator::start(
         &dir.join("state.json"),
         &["--api-key", "dk_given_key_123456"],
@@ -817,7 +848,7 @@ fn the_device_flow_has_danubes_shape_and_a_code_works_once() {
     let (status, code) = emulator.call(
         "POST",
         "/v1/auth/device/code",
-        None,
+        Some("dk_given_key_123456"),
         Some(r#"{"client_name": "test"}"#),
     );
     assert_eq!(status, 200);
@@ -839,7 +870,12 @@ fn the_device_flow_has_danubes_shape_and_a_code_works_once() {
         .expect("the emulator's own page");
     assert_eq!(emulator.call("GET", page_path, None, None).0, 200);
     let poll = json!({"device_code": code["device_code"]}).to_string();
-    let (status, token) = emulator.call("POST", "/v1/auth/device/token", None, Some(&poll));
+    let (status, token) = emulator.call(
+        "POST",
+        "/v1/auth/device/token",
+        Some("dk_given_key_123456"),
+        Some(&poll),
+    );
     assert_eq!(status, 200);
     assert_eq!(
         token["api_key"], "dk_given_key_123456",
@@ -847,12 +883,22 @@ fn the_device_flow_has_danubes_shape_and_a_code_works_once() {
     );
     assert!("dk_given_key_123456".starts_with(token["key_prefix"].as_str().unwrap()));
     assert_refused(
-        &emulator.call("POST", "/v1/auth/device/token", None, Some(&poll)),
+        &emulator.call(
+            "POST",
+            "/v1/auth/device/token",
+            Some("dk_given_key_123456"),
+            Some(&poll),
+        ),
         410,
         "already used",
     );
     assert_refused(
-        &emulator.call("POST", "/v1/auth/device/token", None, Some("{}")),
+        &emulator.call(
+            "POST",
+            "/v1/auth/device/token",
+            Some("dk_given_key_123456"),
+            Some("{}"),
+        ),
         422,
         "device_code is required",
     );

@@ -285,12 +285,16 @@ impl Emulator {
                 ),
             ));
         }
-        // The device flow is how a key is had; the root says what this is;
-        // the events door is the emulator's own, not Danube's, and is
-        // locked only when the emulator was started with keys.
+        // The root says what this is. The device flow is how a key is had,
+        // and the events door is the emulator's own, not Danube's: both are
+        // open while any key is taken, and locked once --api-key names the
+        // keys (else two key-less POSTs to the device flow would hand any
+        // local process the very key --api-key is there to require).
         let open = match route {
-            Route::DeviceCode | Route::DeviceToken | Route::Root | Route::Device => true,
-            Route::Events => matches!(self.config.keys, Keys::Any),
+            Route::Root | Route::Device => true,
+            Route::DeviceCode | Route::DeviceToken | Route::Events => {
+                matches!(self.config.keys, Keys::Any)
+            }
             _ => false,
         };
         if !open {

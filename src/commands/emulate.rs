@@ -114,9 +114,15 @@ pub fn banner(args: &EmulateArgs, local: SocketAddr, path: &Path, state: &State)
         "https:// webhook URLs only, as Danube (--allow-http lets an http:// receiver in)"
     };
     let _ = writeln!(out, "  rules:    {urls}");
-    let _ = writeln!(
-        out,
-        "  login:    danube-hooks login --api-url {url}   (approved at the first poll)"
-    );
+    // With --api-key the device flow wants one of the keys, which
+    // `login` (a key-less device flow) does not send.
+    let login = if args.api_keys.is_empty() {
+        format!("danube-hooks login --api-url {url}   (approved at the first poll)")
+    } else {
+        format!(
+            "danube-hooks login --with-key --api-url {url}   (one of the --api-key keys, on stdin)"
+        )
+    };
+    let _ = writeln!(out, "  login:    {login}");
     out
 }

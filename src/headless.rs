@@ -219,7 +219,7 @@ impl Printer {
                     // The store writer's line is this very rendering.
                     (Format::Json, Some(line)) => self.buf.extend_from_slice(line.as_bytes()),
                     (Format::Json, None) => {
-                        crate::display::write_json_line(&mut self.buf, &**delivery);
+                        crate::delivery::line::write(delivery, &mut self.buf);
                     }
                     (Format::Human, _) => {
                         self.buf.extend_from_slice(human_line(delivery).as_bytes());

@@ -309,14 +309,10 @@ impl DeliveryStore {
     /// could not be written (or, when durable, fsynced), or the store is
     /// closed: the record then keeps its id, which is never given again, and
     /// the store broadcasts a warning naming it and why.
-    pub async fn append(&self, mut delivery: Delivery) -> Result<Arc<Delivery>, NotStored> {
+    pub async fn append(&self, delivery: Delivery) -> Result<Arc<Delivery>, NotStored> {
         let in_burst = self.shared.arrivals.arrive();
         // Serialized before any lock is taken.
-        let draft = self
-            .shared
-            .path
-            .is_some()
-            .then(|| LineDraft::of(&mut delivery));
+        let draft = self.shared.path.is_some().then(|| LineDraft::of(&delivery));
         let (delivery, next) = self.shared.stage(delivery, draft);
         let done_rx = match next {
             Next::Done => return Ok(delivery),

@@ -253,32 +253,23 @@ fn describe_ids(records: &[Pending]) -> String {
     }
 }
 
-/// A record's JSON line, made before its id is known (outside the lock)
-/// with `"id":0` in front, which [`LineDraft::finish_into`] replaces. `id`
-/// is the first field of [`Delivery`], so the placeholder is always the
-/// start.
+/// A record's JSON line, made before its id is known (outside the lock):
+/// everything after `{"id":N`, which [`LineDraft::finish_into`] puts in
+/// front.
 pub(super) struct LineDraft(Vec<u8>);
 
 impl LineDraft {
-    const PLACEHOLDER: &'static [u8] = b"{\"id\":0";
-
-    pub(super) fn of(delivery: &mut Delivery) -> Self {
-        delivery.id = 0;
+    pub(super) fn of(delivery: &Delivery) -> Self {
         let mut line = Vec::with_capacity(delivery.body.len() * 4 / 3 + 1024);
-        crate::display::write_json_line(&mut line, delivery);
-        debug_assert!(line.starts_with(Self::PLACEHOLDER));
+        crate::delivery::line::write_after_id(delivery, &mut line);
         Self(line)
     }
 
     /// Append the line with `id` in place, and its newline, to `out`.
     pub(super) fn finish_into(self, id: u64, out: &mut Vec<u8>) {
-        let rest = self
-            .0
-            .strip_prefix(Self::PLACEHOLDER)
-            .expect("a record's line starts with its id");
         out.extend_from_slice(b"{\"id\":");
         out.extend_from_slice(id.to_string().as_bytes());
-        out.extend_from_slice(rest);
+        out.extend_from_slice(&self.0);
         out.push(b'\n');
     }
 }

@@ -162,7 +162,7 @@ fn a_line_drafted_before_its_id_is_the_records_line_once_finished() {
     for id in [1, 9, 10, 12_345, u64::MAX] {
         let mut record = sample(0, &body(id));
         let mut out = b"earlier line\n".to_vec();
-        LineDraft::of(&mut record).finish_into(id, &mut out);
+        LineDraft::of(&record).finish_into(id, &mut out);
         record.id = id;
         let expected = format!("earlier line\n{}\n", record.to_json_line());
         assert_eq!(String::from_utf8(out).unwrap(), expected);

@@ -18,6 +18,7 @@
 pub mod body_memory;
 pub mod connections;
 pub mod forward;
+mod recall;
 pub mod request;
 
 use std::io::Write as _;

@@ -16,7 +16,6 @@
 //! moment the client was seen gone while a delay ran (`abandoned`: nothing
 //! is sent).
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -30,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::body_memory::{BodyMemory, Reservation};
 use super::forward::{ForwardOutcome, Forwarder};
+use super::recall::{Attempts, KeyHasher, ReplayKeys, SeenSignatures};
 use super::{ConnAction, ConnControl, Limits};
 use crate::delivery::{self, Delivery, Grouping, ResponseRecord};
 use crate::policy::{Action, Decision, PolicyHandle, Step};
@@ -50,9 +50,6 @@ const GARBAGE: &[u8] =
 /// The recorded action of a delivery whose client went away while its
 /// answer waited out a delay: nothing was sent.
 pub const ABANDONED: &str = "abandoned";
-
-/// Groups remembered for attempt counting before the oldest are forgotten.
-const MAX_GROUPS: usize = 100_000;
 
 /// Mismatches explained at once, each on a blocking thread within
 /// [`ForensicsBudget::DEFAULT`]; one more is answered unexplained. One core
@@ -81,7 +78,9 @@ pub struct Intake {
     store: DeliveryStore,
     forwarder: Option<Forwarder>,
     /// Attempts seen per group. A std mutex: held for one map update.
-    attempts: Mutex<HashMap<String, u32>>,
+    attempts: Mutex<Attempts>,
+    /// Hashes each `(t, digest)` into the key replay detection keeps.
+    replay_hasher: KeyHasher,
     /// First arrival of each `(t, digest)`, for replay detection.
     seen_signatures: Mutex<SeenSignatures>,
     /// Permits for the forensics of a mismatch ([`forensics_at_once`]).
@@ -101,7 +100,8 @@ impl Intake {
             policy,
             store,
             forwarder,
-            attempts: Mutex::new(HashMap::new()),
+            attempts: Mutex::new(Attempts::default()),
+            replay_hasher: KeyHasher::default(),
             seen_signatures: Mutex::new(SeenSignatures::default()),
             forensics: Arc::new(tokio::sync::Semaphore::new(forensics_at_once())),
             body_memory: BodyMemory::new(config.limits.max_body_memory),
@@ -119,26 +119,15 @@ impl Intake {
     pub fn seed_attempts(&self, earlier: impl IntoIterator<Item = (String, u32)>) {
         let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
         for (group, attempt) in earlier {
-            let count = attempts.entry(group).or_insert(0);
-            *count = (*count).max(attempt);
+            attempts.seed(&group, attempt);
         }
     }
 
     fn next_attempt(&self, group: &str) -> u32 {
-        let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
-        // Looked up by `&str` first: `entry` wants an owned key, which is
-        // an allocation even for a retry whose group is already known.
-        if let Some(count) = attempts.get_mut(group) {
-            *count = count.saturating_add(1);
-            return *count;
-        }
-        if attempts.len() >= MAX_GROUPS {
-            // Forgetting old groups only restarts their count at 1; the
-            // store still has every record.
-            attempts.clear();
-        }
-        attempts.insert(group.to_string(), 1);
-        1
+        self.attempts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .next(group)
     }
 
     /// Handle one request. For answers that are not HTTP, this asks
@@ -324,7 +313,7 @@ impl Intake {
             ));
         }
         let replay_key =
-            parsed.map(|parsed| self.replay_keys(parsed, signature.verdict, &read.bytes));
+            parsed.map(|parsed| self.replay_keys(&parsed, signature.verdict, &read.bytes));
         let group = delivery::group_key(&self.config.grouping, &headers, &read.bytes);
         let attempt = self.next_attempt(&group);
         let path = origin_form(&parts.uri);
@@ -405,14 +394,14 @@ impl Intake {
     /// no secret to verify with). Junk digests from a stranger, alone or
     /// padding a real one, would push the real ones out of the memory, and
     /// a replay would then go unflagged (issue 12 review).
-    fn replay_keys(&self, parsed: ParsedHeader, verdict: Verdict, body: &[u8]) -> ReplayKeys {
+    fn replay_keys(&self, parsed: &ParsedHeader, verdict: Verdict, body: &[u8]) -> ReplayKeys {
         let secrets = &self.config.secrets;
-        let remember = if secrets.is_empty() {
-            parsed.digests.clone()
-        } else if verdict == Verdict::Valid && parsed.digests.len() == 1 {
-            // The one digest of a valid header is the one that verified:
-            // no second HMAC on the path every delivery takes.
-            parsed.digests.clone()
+        let hasher = &self.replay_hasher;
+        if secrets.is_empty() || (verdict == Verdict::Valid && parsed.digests.len() == 1) {
+            // With no secret every digest is remembered; and the one digest
+            // of a valid header is the one that verified: no second HMAC on
+            // the path every delivery takes.
+            ReplayKeys::of(hasher, parsed, &parsed.digests)
         } else if verdict == Verdict::Valid {
             let expected: Vec<_> = secrets
                 .iter()
@@ -420,11 +409,10 @@ impl Intake {
                 .collect();
             let mut remember = parsed.digests.clone();
             remember.retain(|digest| expected.contains(digest));
-            remember
+            ReplayKeys::of(hasher, parsed, &remember)
         } else {
-            Vec::new()
-        };
-        ReplayKeys::of(parsed, remember)
+            ReplayKeys::of(hasher, parsed, &[])
+        }
     }
 
     /// Flag a second arrival of the same `t` and digest (SPEC §6).
@@ -934,124 +922,9 @@ fn version_text(version: Version) -> &'static str {
     }
 }
 
-/// One `(t, digest)` pair of a signature header: what a replay repeats.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct ReplayKey {
-    t: i64,
-    digest: [u8; 32],
-}
-
-/// `t` and every digest of a header that parsed. Each `(t, digest)` pair
-/// is looked up, not only the first: a replay can reorder the digests or
-/// put junk in front of the real one (`t=T,sha256=<junk>,sha256=<real>`),
-/// and it is still valid.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ReplayKeys {
-    t: i64,
-    /// Moved out of the parsed header: one digest, no copy, for Danube's
-    /// own headers.
-    digests: Vec<[u8; 32]>,
-    /// The digests a first arrival is remembered by: those that verified.
-    remember: Vec<[u8; 32]>,
-}
-
-impl ReplayKeys {
-    /// Pairs remembered per delivery. Every pair is looked up, but only
-    /// this many are remembered, so one header padded with a thousand
-    /// digests cannot push a thousand real signatures out of the memory.
-    /// A first arrival comes from the real sender, which sends one digest
-    /// per secret (two during rotation).
-    const REMEMBERED: usize = 8;
-
-    fn of(parsed: ParsedHeader, remember: Vec<[u8; 32]>) -> Self {
-        Self {
-            t: parsed.t,
-            digests: parsed.digests,
-            remember,
-        }
-    }
-
-    fn pairs(&self) -> impl Iterator<Item = ReplayKey> + '_ {
-        self.digests.iter().map(|digest| ReplayKey {
-            t: self.t,
-            digest: *digest,
-        })
-    }
-}
-
-/// Signatures seen within the tolerance window: the newest [`Self::MAX`].
-#[derive(Debug, Default)]
-struct SeenSignatures {
-    first: HashMap<ReplayKey, (u64, Instant)>,
-    /// The keys of `first` in the order they arrived, so the oldest are
-    /// forgotten first, one at a time, without scanning the map.
-    arrival_order: VecDeque<ReplayKey>,
-}
-
-impl SeenSignatures {
-    /// Entries kept at most (about 14 MB with their arrival order): past
-    /// this, the oldest go.
-    const MAX: usize = 100_000;
-
-    fn first_arrival(&self, key: &ReplayKey, tolerance_s: u64) -> Option<u64> {
-        let (id, at) = self.first.get(key)?;
-        (at.elapsed() <= Duration::from_secs(tolerance_s)).then_some(*id)
-    }
-
-    /// The earliest delivery that carried any of `keys`' pairs.
-    fn first_arrival_of_any(&self, keys: &ReplayKeys, tolerance_s: u64) -> Option<u64> {
-        keys.pairs()
-            .filter_map(|key| self.first_arrival(&key, tolerance_s))
-            .min()
-    }
-
-    fn remember_all(&mut self, keys: &ReplayKeys, id: u64, tolerance_s: u64) {
-        let pairs = keys.remember.iter().map(|digest| ReplayKey {
-            t: keys.t,
-            digest: *digest,
-        });
-        for key in pairs.take(ReplayKeys::REMEMBERED) {
-            self.remember(key, id, tolerance_s);
-        }
-    }
-
-    fn remember(&mut self, key: ReplayKey, id: u64, tolerance_s: u64) {
-        if self.first.contains_key(&key) {
-            return; // a replay keeps the first arrival's id and place
-        }
-        let window = Duration::from_secs(tolerance_s);
-        // Forget what has left the window, and the oldest while full. (Once,
-        // a full map was cleared whole: a flood of 100,000 deliveries made
-        // replay detection forget every signature, and the scan before the
-        // clear ran on every arrival while the map stayed full.)
-        while let Some(oldest) = self.arrival_order.front() {
-            // Every key in `arrival_order` is in `first`; one that was not
-            // would count as gone.
-            let expired = self
-                .first
-                .get(oldest)
-                .is_none_or(|(_, at)| at.elapsed() > window);
-            if !expired && self.first.len() < Self::MAX {
-                break;
-            }
-            if let Some(oldest) = self.arrival_order.pop_front() {
-                self.first.remove(&oldest);
-            }
-        }
-        self.first.insert(key.clone(), (id, Instant::now()));
-        self.arrival_order.push_back(key);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn replay_key(n: u64) -> ReplayKey {
-        let mut digest = [0; 32];
-        digest[..8].copy_from_slice(&n.to_le_bytes());
-        ReplayKey { t: 1, digest }
-    }
 
     fn mismatch_of(secret: &Secret, body: &[u8]) -> Mismatch {
         let header = signature::sign(&Secret::new("whsec_someoneelsessecret0000"), 5, body);
@@ -1155,86 +1028,6 @@ mod tests {
             let decision = policy.decide(None, 1);
             assert_eq!(waits(decision.step), shown, "{step}");
         }
-    }
-
-    #[test]
-    fn a_full_replay_memory_forgets_only_its_oldest() {
-        let mut seen = SeenSignatures::default();
-        let max = SeenSignatures::MAX as u64;
-        for n in 0..=max {
-            seen.remember(replay_key(n), n + 1, 300);
-        }
-        assert_eq!(seen.first.len(), SeenSignatures::MAX);
-        assert_eq!(seen.arrival_order.len(), SeenSignatures::MAX);
-        assert_eq!(
-            seen.first_arrival(&replay_key(0), 300),
-            None,
-            "the oldest goes"
-        );
-        assert_eq!(seen.first_arrival(&replay_key(1), 300), Some(2));
-        assert_eq!(seen.first_arrival(&replay_key(max), 300), Some(max + 1));
-        // A second arrival keeps the first one's id and place.
-        seen.remember(replay_key(1), 999, 300);
-        assert_eq!(seen.first_arrival(&replay_key(1), 300), Some(2));
-        assert_eq!(seen.arrival_order.len(), SeenSignatures::MAX);
-    }
-
-    fn keys(t: i64, digests: &[u64]) -> ReplayKeys {
-        let digests: Vec<[u8; 32]> = digests.iter().map(|&n| replay_key(n).digest).collect();
-        ReplayKeys {
-            t,
-            remember: digests.clone(),
-            digests,
-        }
-    }
-
-    #[test]
-    fn a_replay_is_found_through_any_of_its_digests() {
-        let mut seen = SeenSignatures::default();
-        seen.remember_all(&keys(1, &[7]), 1, 300);
-        for (replay, why) in [
-            (keys(1, &[7]), "the same header"),
-            (keys(1, &[99, 7]), "junk in front"),
-            (keys(1, &[7, 99]), "junk behind"),
-            (keys(1, &[98, 99, 7, 97]), "padded both sides"),
-        ] {
-            assert_eq!(seen.first_arrival_of_any(&replay, 300), Some(1), "{why}");
-        }
-        assert_eq!(
-            seen.first_arrival_of_any(&keys(2, &[7]), 300),
-            None,
-            "another t"
-        );
-        assert_eq!(
-            seen.first_arrival_of_any(&keys(1, &[99]), 300),
-            None,
-            "junk only"
-        );
-
-        // Padded first arrival, plain replay: the real digest was remembered.
-        seen.remember_all(&keys(5, &[50, 51]), 2, 300);
-        assert_eq!(seen.first_arrival_of_any(&keys(5, &[51]), 300), Some(2));
-        // The earliest delivery is named when several match.
-        seen.remember_all(&keys(5, &[52]), 3, 300);
-        assert_eq!(seen.first_arrival_of_any(&keys(5, &[52, 50]), 300), Some(2));
-    }
-
-    #[test]
-    fn a_header_padded_with_digests_remembers_only_a_few() {
-        let mut seen = SeenSignatures::default();
-        let padded: Vec<u64> = (0..1000).collect();
-        seen.remember_all(&keys(1, &padded), 1, 300);
-        assert_eq!(seen.first.len(), ReplayKeys::REMEMBERED);
-    }
-
-    #[test]
-    fn signatures_out_of_the_window_are_forgotten() {
-        let mut seen = SeenSignatures::default();
-        seen.remember(replay_key(1), 1, 0);
-        std::thread::sleep(Duration::from_millis(2));
-        seen.remember(replay_key(2), 2, 0);
-        assert!(!seen.first.contains_key(&replay_key(1)));
-        assert_eq!(seen.arrival_order, [replay_key(2)]);
     }
 
     #[test]

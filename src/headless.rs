@@ -217,7 +217,7 @@ impl Printer {
                 self.last_id = delivery.id;
                 match (self.format, line) {
                     // The store writer's line is this very rendering.
-                    (Format::Json, Some(line)) => self.buf.extend_from_slice(line.as_bytes()),
+                    (Format::Json, Some(line)) => line.append_to(&mut self.buf),
                     (Format::Json, None) => {
                         crate::delivery::line::write(delivery, &mut self.buf);
                     }

@@ -51,6 +51,7 @@ pub use self::broadcast::BROADCAST_BUDGET;
 use self::broadcast::Broadcaster;
 
 use crate::delivery::Delivery;
+pub use batch::RecordLine;
 use batch::{Arrivals, LineDraft, Log, Next, Staged, WriteTurn};
 use file::{Rotation, StoreFile, open_file};
 use in_flight::Board;
@@ -123,7 +124,7 @@ pub enum StoreEvent {
     /// A record, once written (or kept in memory only), in id order, with
     /// the JSON line the store made of it when it wrote one, so `--json`
     /// output need not serialize the record a second time.
-    Delivery(Arc<Delivery>, Option<Arc<str>>),
+    Delivery(Arc<Delivery>, Option<RecordLine>),
     /// A record written to the store, announced without its body (and
     /// without its line) because the broadcast was past its byte budget
     /// ([`BROADCAST_BUDGET`]): a receiver that needs the body or the line

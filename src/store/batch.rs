@@ -1,11 +1,11 @@
 //! Batching appends: ids given under one lock, lines staged and written
 //! by one append at a time in one `write`, a burst told from a lone append.
 
-use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::syncer::Syncer;
@@ -68,15 +68,14 @@ pub(super) struct Log {
 pub(super) struct Staged {
     /// Whole lines, each with its newline.
     lines: Vec<u8>,
-    /// Each staged record, with where its line is in `lines` (without the
-    /// newline).
+    /// Each staged record, with its line.
     records: Vec<Pending>,
 }
 
 /// A staged record and how its append learns whether its line was written.
 struct Pending {
     delivery: Arc<Delivery>,
-    range: Range<usize>,
+    line: RecordLine,
     done_tx: oneshot::Sender<Outcome>,
 }
 
@@ -105,7 +104,7 @@ impl Shared {
     }
 
     /// Announce a record, within the broadcast's byte budget.
-    fn announce(&self, delivery: Arc<Delivery>, line: Option<&[u8]>) {
+    fn announce(&self, delivery: Arc<Delivery>, line: Option<RecordLine>) {
         self.broadcast.delivery(delivery, line);
     }
 
@@ -143,13 +142,13 @@ impl Shared {
         };
         let delivery = Arc::new(delivery);
         let staged = &mut log.staged;
-        let start = staged.lines.len();
-        draft.finish_into(delivery.id, &mut staged.lines);
-        let end = staged.lines.len() - 1;
+        let line = draft.finish(delivery.id);
+        line.append_to(&mut staged.lines);
+        staged.lines.push(b'\n');
         let (done_tx, done_rx) = oneshot::channel();
         staged.records.push(Pending {
             delivery: Arc::clone(&delivery),
-            range: start..end,
+            line,
             done_tx,
         });
         let next = if log.writing {
@@ -184,7 +183,7 @@ impl Shared {
             let mut last = None;
             for Pending {
                 delivery,
-                range,
+                line,
                 done_tx,
             } in batch.records.drain(..)
             {
@@ -193,7 +192,7 @@ impl Shared {
                 // answered 503 and its sender will send it again. The
                 // warning names it.
                 if wrote {
-                    self.announce(delivery, Some(&batch.lines[range]));
+                    self.announce(delivery, Some(line));
                 }
                 let _ = done_tx.send(outcome.clone());
             }
@@ -254,8 +253,7 @@ fn describe_ids(records: &[Pending]) -> String {
 }
 
 /// A record's JSON line, made before its id is known (outside the lock):
-/// everything after `{"id":N`, which [`LineDraft::finish_into`] puts in
-/// front.
+/// everything after `{"id":N`, which [`LineDraft::finish`] puts in front.
 pub(super) struct LineDraft(Vec<u8>);
 
 impl LineDraft {
@@ -265,11 +263,53 @@ impl LineDraft {
         Self(line)
     }
 
-    /// Append the line with `id` in place, and its newline, to `out`.
-    pub(super) fn finish_into(self, id: u64, out: &mut Vec<u8>) {
+    /// The line of the record that was given `id`.
+    pub(super) fn finish(self, id: u64) -> RecordLine {
+        RecordLine {
+            id,
+            after_id: Bytes::from(self.0),
+        }
+    }
+}
+
+/// A written record's JSON line, as the store announces it, so `--json`
+/// output need not serialize the record a second time. Kept in two parts,
+/// the id and the rest, as it was drafted: the store copies it once, into
+/// the batch it writes, and every subscriber shares the draft itself
+/// (before, each announcement copied the line out of the batch again and
+/// checked it for UTF-8).
+#[derive(Debug, Clone)]
+pub struct RecordLine {
+    id: u64,
+    after_id: Bytes,
+}
+
+impl RecordLine {
+    /// Append the whole line, without a newline, to `out`.
+    pub fn append_to(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"id\":");
-        out.extend_from_slice(id.to_string().as_bytes());
-        out.extend_from_slice(&self.0);
-        out.push(b'\n');
+        out.extend_from_slice(self.id.to_string().as_bytes());
+        out.extend_from_slice(&self.after_id);
+    }
+
+    #[cfg(test)]
+    pub(super) fn new(id: u64, after_id: &[u8]) -> Self {
+        Self {
+            id,
+            after_id: Bytes::copy_from_slice(after_id),
+        }
+    }
+
+    /// Bytes of the line, near enough (the id's digits aside).
+    pub fn size(&self) -> usize {
+        self.after_id.len() + 27
+    }
+}
+
+impl std::fmt::Display for RecordLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut line = Vec::with_capacity(self.size());
+        self.append_to(&mut line);
+        f.write_str(&String::from_utf8_lossy(&line))
     }
 }

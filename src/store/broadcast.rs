@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::broadcast;
 
-use super::{Arrival, EVENT_CAPACITY, StoreEvent};
+use super::{Arrival, EVENT_CAPACITY, RecordLine, StoreEvent};
 use crate::delivery::Delivery;
 
 /// Bytes of records the broadcast may hold for receivers that have not
@@ -96,9 +96,9 @@ impl Broadcaster {
     /// record without its body. The line is copied out of the batch only
     /// when it goes out: an elided record (a receiver far behind, under a
     /// flood of large bodies) costs no copy of a line nobody will get.
-    pub(super) fn delivery(&self, delivery: Arc<Delivery>, line: Option<&[u8]>) {
+    pub(super) fn delivery(&self, delivery: Arc<Delivery>, line: Option<RecordLine>) {
         let mut queued = self.lock_queued();
-        let size = full_size(&delivery, line);
+        let size = full_size(&delivery, line.as_ref());
         // The count may still hold events every receiver has seen. Asking
         // the channel which it still holds locks its tail and a dozen of
         // its slots, so on every delivery that was a cost of its own; it is
@@ -109,7 +109,6 @@ impl Broadcaster {
         }
         let event = if queued.bytes.saturating_add(size) <= self.budget || delivery.body.is_empty()
         {
-            let line = line.and_then(|line| std::str::from_utf8(line).ok().map(Arc::from));
             StoreEvent::Delivery(delivery, line)
         } else {
             StoreEvent::BodyElided(Arc::new(Delivery::without_body(&delivery)))
@@ -159,13 +158,13 @@ impl Broadcaster {
     }
 }
 
-fn full_size(delivery: &Delivery, line: Option<&[u8]>) -> u64 {
+fn full_size(delivery: &Delivery, line: Option<&RecordLine>) -> u64 {
     let headers: usize = delivery
         .headers
         .iter()
         .map(|(name, value)| name.len() + value.len())
         .sum();
-    (delivery.body.len() + line.map_or(0, <[u8]>::len) + headers) as u64 + EVENT_OVERHEAD
+    (delivery.body.len() + line.map_or(0, RecordLine::size) + headers) as u64 + EVENT_OVERHEAD
 }
 
 #[cfg(test)]
@@ -263,7 +262,10 @@ mod tests {
         let _events_rx = broadcast.subscribe();
         let body = record(1, 1024 * 1024);
         for _ in 0..EVENT_CAPACITY + 10 {
-            broadcast.delivery(Arc::clone(&body), Some("x".repeat(1024).as_bytes()));
+            broadcast.delivery(
+                Arc::clone(&body),
+                Some(RecordLine::new(1, "x".repeat(1024).as_bytes())),
+            );
         }
         assert!(broadcast.queued_bytes() <= BROADCAST_BUDGET + EVENT_CAPACITY as u64 * 2048);
     }

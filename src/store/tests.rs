@@ -141,7 +141,7 @@ async fn the_broadcast_carries_the_written_line_and_none_in_memory() {
     match events_rx.recv().await.unwrap() {
         StoreEvent::Delivery(d, Some(line)) => {
             assert_eq!(d.id, stored.id);
-            assert_eq!(&*line, stored.to_json_line());
+            assert_eq!(line.to_string(), stored.to_json_line());
             let written = std::fs::read_to_string(dir.store()).unwrap();
             assert_eq!(written, format!("{line}\n"));
         }
@@ -162,10 +162,12 @@ fn a_line_drafted_before_its_id_is_the_records_line_once_finished() {
     for id in [1, 9, 10, 12_345, u64::MAX] {
         let mut record = sample(0, &body(id));
         let mut out = b"earlier line\n".to_vec();
-        LineDraft::of(&record).finish_into(id, &mut out);
+        let line = LineDraft::of(&record).finish(id);
+        line.append_to(&mut out);
         record.id = id;
-        let expected = format!("earlier line\n{}\n", record.to_json_line());
+        let expected = format!("earlier line\n{}", record.to_json_line());
         assert_eq!(String::from_utf8(out).unwrap(), expected);
+        assert_eq!(line.to_string(), record.to_json_line());
     }
 }
 

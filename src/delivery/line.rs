@@ -144,7 +144,7 @@ fn optional_string(out: &mut Vec<u8>, text: Option<&str>) {
 /// A JSON string: copied as it is when nothing in it needs escaping, else
 /// escaped by the serializer every other line goes through.
 fn string(out: &mut Vec<u8>, text: &str) {
-    if is_plain(text.as_bytes()) {
+    if is_verbatim(text) {
         out.push(b'"');
         out.extend_from_slice(text.as_bytes());
         out.push(b'"');
@@ -153,12 +153,21 @@ fn string(out: &mut Vec<u8>, text: &str) {
     }
 }
 
-/// Printable ASCII but `"` and `\`: the bytes JSON and a terminal take
-/// as they are.
-fn is_plain(bytes: &[u8]) -> bool {
-    bytes
+/// Whether the serializer would write `text` as it is: no control
+/// character, `"` or `\` for JSON to escape, and nothing a terminal would
+/// act on ([`display::is_dangerous`]). Printable ASCII, what nearly every
+/// string of a record is, is told by its bytes alone; the verdict's own
+/// text (a fingerprint's `…`) takes the look at its chars.
+fn is_verbatim(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes
         .iter()
         .all(|&b| matches!(b, 0x20..=0x7e) && b != b'"' && b != b'\\')
+    {
+        return true;
+    }
+    bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
+        && !text.chars().any(display::is_dangerous)
 }
 
 fn value<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
@@ -223,18 +232,25 @@ mod tests {
     }
 
     #[test]
-    fn only_printable_ascii_without_quote_or_backslash_is_plain() {
-        assert!(is_plain(b"application/json t=1,sha256=ab ~"));
-        assert!(is_plain(b""));
-        for not_plain in [
-            &b"a\"b"[..],
-            b"a\\b",
-            b"\x1b",
-            b"\x7f",
-            b"\t",
-            "é".as_bytes(),
+    fn strings_with_nothing_to_escape_are_verbatim() {
+        for verbatim in [
+            "application/json t=1,sha256=ab ~",
+            "",
+            "whsec_…0000",
+            "café 😀",
         ] {
-            assert!(!is_plain(not_plain), "{not_plain:?}");
+            assert!(is_verbatim(verbatim), "{verbatim:?}");
+        }
+        for escaped in [
+            "a\"b",
+            "a\\b",
+            "\x1b[31m",
+            "\x7f",
+            "\t",
+            "\u{9b}",
+            "x\u{202e}y",
+        ] {
+            assert!(!is_verbatim(escaped), "{escaped:?}");
         }
     }
 

@@ -9,8 +9,15 @@
 //!
 //! Usage: `bare_hyper [PORT]` (default 0, a free port); prints
 //! `listening on 127.0.0.1:PORT` on stdout once it accepts.
+//!
+//! `GET /count` answers how many other requests it has answered so far (a
+//! relaxed `AtomicU64`, one add per request): the bench script reads it at
+//! both ends of its steady window, so that the CPU per request is CPU in the
+//! window over requests in the same window, as it is for the listener
+//! (counted there by the lines its store gained).
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,7 +29,14 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+/// Requests answered, `GET /count` aside.
+static ANSWERED: AtomicU64 = AtomicU64::new(0);
+
 async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.method() == hyper::Method::GET && req.uri().path() == "/count" {
+        let count = ANSWERED.load(Ordering::Relaxed);
+        return Ok(Response::new(Full::new(Bytes::from(format!("{count}\n")))));
+    }
     // The whole body, as the listener reads it; a broken body is a 400.
     let status = match req.into_body().collect().await {
         Ok(body) => {
@@ -31,6 +45,7 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
         }
         Err(_) => StatusCode::BAD_REQUEST,
     };
+    ANSWERED.fetch_add(1, Ordering::Relaxed);
     let mut response = Response::new(Full::new(Bytes::from_static(b"ok\n")));
     *response.status_mut() = status;
     Ok(response)

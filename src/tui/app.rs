@@ -447,7 +447,7 @@ pub struct App {
     /// order, kept at ingest and eviction: the overview's timeline of the
     /// selected delivery is a lookup, not a walk over the whole history
     /// every frame.
-    groups: HashMap<u64, Bucket>,
+    groups: HashMap<u64, Bucket, foldhash::fast::RandomState>,
     /// The hash of each `history` delivery's group, in the same order: an
     /// eviction finds its bucket without reading the oldest record's group
     /// (cold memory by then; reading it doubled the cost of an ingest).
@@ -506,7 +506,7 @@ impl App {
             history: VecDeque::new(),
             stripped: 0,
             held_bytes: 0,
-            groups: HashMap::new(),
+            groups: HashMap::default(),
             group_hashes: VecDeque::new(),
             group_hasher: foldhash::fast::RandomState::default(),
             opened: None,

@@ -1816,6 +1816,44 @@ pub(crate) mod tests {
         assert_eq!(press(&mut app, "R"), vec![]);
     }
 
+    #[test]
+    fn groups_sharing_a_hash_are_told_apart_by_their_key() {
+        let mut app = app_with(0);
+        let of = |id, group: &str| {
+            let mut d = sample(id, b"{}");
+            d.group = group.into();
+            Arc::new(d)
+        };
+        app.ingest(of(1, "sha256:a"));
+        // A collision, as no real pair of keys can be found: #2 of group b
+        // lands in a's bucket.
+        let a = app.group_hasher.hash_one("sha256:a");
+        let two = of(2, "sha256:b");
+        app.ingest(Arc::clone(&two));
+        let b = app.group_hasher.hash_one("sha256:b");
+        app.groups.remove(&b);
+        app.groups
+            .get_mut(&a)
+            .unwrap()
+            .members
+            .push_back(Arc::clone(&two));
+        *app.group_hashes.back_mut().unwrap() = a;
+        assert!(!app.groups[&a].mixed);
+        app.ingest(of(3, "sha256:a"));
+        assert!(app.groups[&a].mixed, "a newcomer of another group marks it");
+        let ids = |app: &App, d: &Delivery| -> Vec<u64> {
+            app.group_of(d).iter().map(|d| d.id).collect()
+        };
+        let one = Arc::clone(&app.history[0]);
+        assert_eq!(ids(&app, &one), [1, 3]);
+        assert_eq!(app.group_of(&two).len(), 0, "b's own hash has no bucket");
+        // Evicted, they leave the shared bucket in order.
+        app.config.history_cap = 1;
+        app.ingest(of(4, "sha256:c"));
+        assert!(!app.groups.contains_key(&a));
+        assert_eq!(app.groups.len(), 1);
+    }
+
     mod incremental {
         //! The state kept at ingest (the group index, the filtered list, the
         //! counters) against a recount from scratch after every step of a

@@ -8,6 +8,7 @@
 //! touches only the rows that fit.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -109,6 +110,15 @@ impl DanubeSide {
             })
             .count()
     }
+}
+
+/// The deliveries of the history whose group has one hash, in id order.
+#[derive(Debug, Default)]
+struct Bucket {
+    members: VecDeque<Arc<Delivery>>,
+    /// Two groups share the hash: members are told apart by their group.
+    /// Kept until the bucket empties.
+    mixed: bool,
 }
 
 /// What Danube says of one delivery.
@@ -433,6 +443,17 @@ pub struct App {
     stripped: usize,
     /// [`weight`] of everything in `history`, within `history_bytes`.
     held_bytes: usize,
+    /// The deliveries of `history` by the hash of their group, in id
+    /// order, kept at ingest and eviction: the overview's timeline of the
+    /// selected delivery is a lookup, not a walk over the whole history
+    /// every frame.
+    groups: HashMap<u64, Bucket, foldhash::fast::RandomState>,
+    /// The hash of each `history` delivery's group, in the same order: an
+    /// eviction finds its bucket without reading the oldest record's group
+    /// (cold memory by then; reading it doubled the cost of an ingest).
+    group_hashes: VecDeque<u64>,
+    /// Seeded per process, so group keys cannot be chosen to collide.
+    group_hasher: foldhash::fast::RandomState,
     /// The selected delivery whole, read back from the store after its
     /// body was dropped; at most one.
     opened: Option<Arc<Delivery>>,
@@ -485,6 +506,9 @@ impl App {
             history: VecDeque::new(),
             stripped: 0,
             held_bytes: 0,
+            groups: HashMap::default(),
+            group_hashes: VecDeque::new(),
+            group_hasher: foldhash::fast::RandomState::default(),
             opened: None,
             reading_back: None,
             failed_read_back: None,
@@ -697,10 +721,16 @@ impl App {
 
     /// The attempts of `delivery`'s group still in memory, in id order.
     pub fn group_of(&self, delivery: &Delivery) -> Vec<&Arc<Delivery>> {
-        self.history
-            .iter()
-            .filter(|d| d.group == delivery.group)
-            .collect()
+        let hash = self.group_hasher.hash_one(&delivery.group);
+        match self.groups.get(&hash) {
+            None => Vec::new(),
+            Some(bucket) if bucket.mixed => bucket
+                .members
+                .iter()
+                .filter(|d| d.group == delivery.group)
+                .collect(),
+            Some(bucket) => bucket.members.iter().collect(),
+        }
     }
 
     pub fn detail_scroll(&self) -> usize {
@@ -751,6 +781,16 @@ impl App {
             side.local.insert(delivery.id, LocalRecord::of(&delivery));
         }
         self.held_bytes += weight(&delivery);
+        let hash = self.group_hasher.hash_one(&delivery.group);
+        let bucket = self.groups.entry(hash).or_default();
+        // The newest member stands for the bucket's group (all the same
+        // unless already mixed), and is likely still in the cache.
+        bucket.mixed |= bucket
+            .members
+            .back()
+            .is_some_and(|last| last.group != delivery.group);
+        bucket.members.push_back(Arc::clone(&delivery));
+        self.group_hashes.push_back(hash);
         self.history.push_back(Arc::clone(&delivery));
         if self.filter.matches(&delivery) {
             self.list.push_back(delivery);
@@ -768,6 +808,15 @@ impl App {
             self.held_bytes -= weight(&oldest);
             if let Some(side) = &mut self.danube {
                 side.local.remove(&oldest.id);
+            }
+            // The oldest of the history is the oldest of its bucket.
+            if let Some(hash) = self.group_hashes.pop_front()
+                && let Some(bucket) = self.groups.get_mut(&hash)
+            {
+                bucket.members.pop_front();
+                if bucket.members.is_empty() {
+                    self.groups.remove(&hash);
+                }
             }
             self.stripped = self.stripped.saturating_sub(1);
             if self.list.front().is_some_and(|d| Arc::ptr_eq(d, &oldest)) {
@@ -804,6 +853,11 @@ impl App {
             let id = summary.id;
             if let Ok(at) = self.list.binary_search_by_key(&id, |d| d.id) {
                 self.list[at] = Arc::clone(&summary);
+            }
+            if let Some(bucket) = self.groups.get_mut(&self.group_hashes[index])
+                && let Ok(at) = bucket.members.binary_search_by_key(&id, |d| d.id)
+            {
+                bucket.members[at] = Arc::clone(&summary);
             }
             self.history[index] = summary;
         }
@@ -1275,7 +1329,7 @@ pub fn parse_rules(text: &str, forwarding: bool) -> Result<Policy, FieldError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::delivery::tests::sample;
 
@@ -1760,5 +1814,181 @@ mod tests {
         assert!(absence.contains("gone from memory"), "{absence}");
         assert!(absence.contains("--no-store"), "{absence}");
         assert_eq!(press(&mut app, "R"), vec![]);
+    }
+
+    #[test]
+    fn groups_sharing_a_hash_are_told_apart_by_their_key() {
+        let mut app = app_with(0);
+        let of = |id, group: &str| {
+            let mut d = sample(id, b"{}");
+            d.group = group.into();
+            Arc::new(d)
+        };
+        app.ingest(of(1, "sha256:a"));
+        // A collision, as no real pair of keys can be found: #2 of group b
+        // lands in a's bucket.
+        let a = app.group_hasher.hash_one("sha256:a");
+        let two = of(2, "sha256:b");
+        app.ingest(Arc::clone(&two));
+        let b = app.group_hasher.hash_one("sha256:b");
+        app.groups.remove(&b);
+        app.groups
+            .get_mut(&a)
+            .unwrap()
+            .members
+            .push_back(Arc::clone(&two));
+        *app.group_hashes.back_mut().unwrap() = a;
+        assert!(!app.groups[&a].mixed);
+        app.ingest(of(3, "sha256:a"));
+        assert!(app.groups[&a].mixed, "a newcomer of another group marks it");
+        let ids = |app: &App, d: &Delivery| -> Vec<u64> {
+            app.group_of(d).iter().map(|d| d.id).collect()
+        };
+        let one = Arc::clone(&app.history[0]);
+        assert_eq!(ids(&app, &one), [1, 3]);
+        assert_eq!(app.group_of(&two).len(), 0, "b's own hash has no bucket");
+        // Evicted, they leave the shared bucket in order.
+        app.config.history_cap = 1;
+        app.ingest(of(4, "sha256:c"));
+        assert!(!app.groups.contains_key(&a));
+        assert_eq!(app.groups.len(), 1);
+    }
+
+    mod incremental {
+        //! The state kept at ingest (the group index, the filtered list, the
+        //! counters) against a recount from scratch after every step of a
+        //! random sequence of ingests, evictions, stripped bodies and
+        //! filter changes.
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Debug, Clone)]
+        enum Step {
+            /// A delivery in one of a few groups, with a body this big and
+            /// this answer.
+            Ingest {
+                group: u8,
+                size: usize,
+                status: Option<u16>,
+                mismatch: bool,
+            },
+            /// A resync sends an old id again.
+            Again,
+            Filter(&'static str),
+        }
+
+        const FILTERS: [&str; 5] = [
+            "",
+            "event:workflow.*",
+            "verdict:invalid",
+            "n",
+            "event:tool.*",
+        ];
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                6 => (0u8..4, 2usize..3000, prop::option::of(100u16..600), any::<bool>()).prop_map(
+                    |(group, size, status, mismatch)| Step::Ingest {
+                        group,
+                        size,
+                        status,
+                        mismatch
+                    }
+                ),
+                1 => Just(Step::Again),
+                1 => prop::sample::select(FILTERS.to_vec()).prop_map(Step::Filter),
+            ]
+        }
+
+        fn recount(seen: &[Arc<Delivery>]) -> Counters {
+            let mut counters = Counters::default();
+            for d in seen {
+                counters.count(d);
+            }
+            counters
+        }
+
+        fn check(app: &App, seen: &[Arc<Delivery>]) -> Result<(), TestCaseError> {
+            // Groups: each member of the history is in its group, in id
+            // order, as the same Arc (a stripped body included); nothing else.
+            let mut members = 0;
+            for bucket in app.groups.values() {
+                prop_assert!(!bucket.members.is_empty(), "empty bucket kept");
+                members += bucket.members.len();
+            }
+            prop_assert_eq!(members, app.history.len());
+            prop_assert_eq!(app.group_hashes.len(), app.history.len());
+            for d in &app.history {
+                let expected: Vec<&Arc<Delivery>> =
+                    app.history.iter().filter(|m| m.group == d.group).collect();
+                let got = app.group_of(d);
+                prop_assert_eq!(got.len(), expected.len());
+                for (got, want) in got.iter().zip(expected) {
+                    prop_assert!(Arc::ptr_eq(got, want), "#{} is not the history's", got.id);
+                }
+            }
+            // The list is the history through the filter.
+            let list: Vec<u64> = app.list.iter().map(|d| d.id).collect();
+            let filtered: Vec<u64> = app
+                .history
+                .iter()
+                .filter(|d| app.filter.matches(d))
+                .map(|d| d.id)
+                .collect();
+            prop_assert_eq!(list, filtered);
+            prop_assert_eq!(&app.counters, &recount(seen));
+            let held: usize = app.history.iter().map(|d| weight(d)).sum();
+            prop_assert_eq!(app.held_bytes, held);
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            #[test]
+            fn kept_state_equals_a_recount(
+                steps in prop::collection::vec(step(), 1..120),
+                cap in 1usize..12,
+                budget in 2_000usize..20_000,
+            ) {
+                let mut config = config();
+                config.history_cap = cap;
+                config.history_bytes = budget;
+                let mut app = App::new(config, PolicyHandle::new(Policy::default_for(false)));
+                app.set_geometry(3, 10, 100);
+                let mut seen: Vec<Arc<Delivery>> = Vec::new();
+                let mut id = 0;
+                for step in steps {
+                    match step {
+                        Step::Ingest { group, size, status, mismatch } => {
+                            id += 1;
+                            let event = if group % 2 == 0 { "workflow.failed" } else { "tool.execution.completed" };
+                            let mut body = format!(r#"{{"event":"{event}","n":{id},"pad":""#).into_bytes();
+                            body.resize(body.len().max(size), b'x');
+                            let mut d = sample(id, &body);
+                            d.group = format!("sha256:group{group}");
+                            d.response.status = status;
+                            if mismatch {
+                                d.signature.verdict = Verdict::Mismatch;
+                            }
+                            let d = Arc::new(d);
+                            seen.push(Arc::clone(&d));
+                            app.ingest(d);
+                        }
+                        Step::Again => {
+                            if let Some(old) = seen.first() {
+                                app.ingest(Arc::clone(old));
+                            }
+                        }
+                        Step::Filter(text) => {
+                            app.filter = Filter::parse(text).unwrap();
+                            app.refilter();
+                        }
+                    }
+                    check(&app, &seen)?;
+                }
+            }
+        }
     }
 }

@@ -1124,6 +1124,11 @@ impl Rows {
         self.total >= self.skip && self.total < self.skip + self.take
     }
 
+    /// A line off screen known to take one row: counted, not built.
+    fn count_row(&mut self) {
+        self.total += 1;
+    }
+
     /// One source line of safe text (already escaped, no tabs or line
     /// breaks), cut into rows at the width, characters kept whole.
     fn line(&mut self, segments: Vec<(String, Style)>) {
@@ -1386,14 +1391,20 @@ fn danube_lines(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) {
 }
 
 /// The group's attempts, each with its time, the gap since the one before,
-/// its verdict and what it got.
+/// its verdict and what it got. A group may hold thousands (the same body
+/// sent again and again): only the attempts on screen are built; the others
+/// are counted, a row each when their width fits, which is worked out
+/// without formatting them.
 fn timeline(app: &App, theme: &Theme, d: &Delivery, group: &[&Arc<Delivery>], rows: &mut Rows) {
     let mut previous: Option<&DateTime<Utc>> = None;
     for attempt in group {
-        let gap = previous.map_or_else(String::new, |p| {
-            gap_label((attempt.received_at - *p).num_milliseconds())
-        });
+        let gap_ms = previous.map(|p| (attempt.received_at - *p).num_milliseconds());
         previous = Some(&attempt.received_at);
+        if !rows.wanted() && timeline_width(attempt, gap_ms) <= rows.width {
+            rows.count_row();
+            continue;
+        }
+        let gap = gap_ms.map_or_else(String::new, gap_label);
         let marker = if attempt.id == d.id { "▶ " } else { "  " };
         let verdict = attempt.signature.verdict;
         rows.line(vec![
@@ -1415,6 +1426,40 @@ fn timeline(app: &App, theme: &Theme, d: &Delivery, group: &[&Arc<Delivery>], ro
             ),
         ]);
     }
+}
+
+/// The width of a [`timeline`] row, or more: at most, never less, so a row
+/// said to fit does fit (one that does not is built and measured).
+fn timeline_width(attempt: &Delivery, gap_ms: Option<i64>) -> usize {
+    fn digits(n: u64) -> usize {
+        n.checked_ilog10().map_or(1, |log| log as usize + 1)
+    }
+    // `+59.9s` and shorter below a minute; `+{m}m{ss}s` above.
+    let gap = match gap_ms {
+        Some(ms) if ms >= 60_000 => digits(ms as u64 / 60_000) + 5,
+        _ => 0,
+    };
+    let answer = match (attempt.response.action.as_str(), attempt.response.status) {
+        // `FWD 201`; a status with a delay (`200 +12.5s`) gets the most a
+        // delay below 10^15 ms takes.
+        ("forward", Some(status)) => 4 + digits(u64::from(status)),
+        (_, Some(status)) if attempt.response.delay_ms > 0 => {
+            digits(u64::from(status)) + 2 + digits(attempt.response.delay_ms) + 2
+        }
+        (_, Some(status)) => digits(u64::from(status)),
+        _ => answer_label(attempt).width(),
+    };
+    // The marker (`▶` taken as two columns at most), `#id` in 7, `attempt
+    // n` in 11, the time and two spaces, the gap in 9 and two spaces, the
+    // verdict in 10, the answer.
+    5 + (digits(attempt.id) + 1).max(7)
+        + 8
+        + digits(u64::from(attempt.attempt)).max(3)
+        + 14
+        + gap.max(9)
+        + 2
+        + 10
+        + answer
 }
 
 fn headers(theme: &Theme, d: &Delivery, rows: &mut Rows) {
@@ -1961,5 +2006,97 @@ fn render_help(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             ])
         };
         buf.set_line(inner.x, y, &line, inner.width);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::delivery::ForwardRecord;
+    use crate::delivery::tests::sample;
+    use crate::policy::{Policy, PolicyHandle};
+
+    /// One group of `n` attempts with every kind of answer and gaps from
+    /// milliseconds to hours.
+    fn app_with_group(n: u64) -> App {
+        let mut config = super::super::app::tests::config();
+        config.history_cap = 10_000;
+        let mut app = App::new(config, PolicyHandle::new(Policy::default_for(false)));
+        let mut at = sample(1, b"{}").received_at;
+        for id in 1..=n {
+            let mut d = sample(id, br#"{"event":"workflow.failed"}"#);
+            at += chrono::Duration::milliseconds([7, 1_500, 61_000, 40_000_000][id as usize % 4]);
+            d.received_at = at;
+            d.attempt = u32::try_from(id).unwrap();
+            d.replay_of = (id % 5 == 0).then_some(1);
+            match id % 6 {
+                0 => (d.response.action, d.response.status) = ("reset".into(), None),
+                1 => d.response.delay_ms = 12_345,
+                2 => {
+                    d.response.action = "forward".into();
+                    d.response.status = Some(201);
+                    d.forward = Some(ForwardRecord {
+                        url: "http://localhost:3000/".into(),
+                        status: Some(201),
+                        headers: Vec::new(),
+                        error: None,
+                        duration_ms: 12,
+                        body_preview: None,
+                    });
+                }
+                3 => (d.response.action, d.response.status) = ("ＷＩＤＥ".into(), None),
+                _ => d.response.status = Some(503),
+            }
+            app.ingest(Arc::new(d));
+        }
+        app
+    }
+
+    #[test]
+    fn a_timeline_row_is_never_wider_than_its_width_says() {
+        let app = app_with_group(24);
+        let selected = app.selected().unwrap();
+        let group = app.group_of(selected);
+        let mut rows = Rows::new(10_000, 0, 1_000);
+        timeline(&app, &Theme { color: true }, selected, &group, &mut rows);
+        assert_eq!(rows.out.len(), group.len());
+        let mut previous: Option<DateTime<Utc>> = None;
+        for (attempt, line) in group.iter().zip(&rows.out) {
+            let gap = previous.map(|p| (attempt.received_at - p).num_milliseconds());
+            previous = Some(attempt.received_at);
+            let said = timeline_width(attempt, gap);
+            assert!(
+                said >= line.width(),
+                "#{}: said {said}, drew {}",
+                attempt.id,
+                line.width()
+            );
+            // Near enough that an 80-column screen counts every row.
+            assert!(said <= 80, "#{}: said {said}", attempt.id);
+        }
+    }
+
+    #[test]
+    fn the_rows_counted_off_screen_are_the_rows_built() {
+        let mut app = app_with_group(300);
+        let selected = Arc::clone(app.selected().unwrap());
+        for tab in [Tab::Overview, Tab::Response] {
+            app.tab = tab;
+            for width in [12, 40, 66, 70, 80, 160] {
+                let (total, all) = detail_content(&app, &selected, width, 0, usize::MAX);
+                assert_eq!(total, all.len());
+                for (skip, take) in [(0, 20), (7, 20), (150, 45), (total - 3, 20), (total, 5)] {
+                    let (counted, lines) = detail_content(&app, &selected, width, skip, take);
+                    assert_eq!(counted, total, "width {width}, from {skip}");
+                    assert_eq!(
+                        lines,
+                        all[skip.min(total)..(skip + take).min(total)],
+                        "width {width}, from {skip}"
+                    );
+                }
+            }
+        }
     }
 }

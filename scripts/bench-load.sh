@@ -53,6 +53,13 @@
 #   SERVER_CORE [0] LOAD_CORE [1]  the cores for the pinned runs
 #   RATE [1000] RATE_ROUNDS [3] RATE_SECONDS [15]  section 3
 #   RSS_COUNT [100000]     deliveries before RSS is read (4)
+#   AB_BIN [unset]         another build of danube-hooks (a path): section 1
+#                          then runs it too in every round, right after the
+#                          listener, under the same deliveries, and prints
+#                          its medians and its CPU against this build's:
+#                          the A/B of two release binaries in one run
+#   PINNED_ONLY [unset]    set to 1 to stop after section 1 (with AB_BIN, an
+#                          A/B takes about a minute a round)
 # Needs: cargo, taskset (util-linux), curl, and wrk (installed with apt-get
 # when missing).
 set -euo pipefail
@@ -76,6 +83,12 @@ RATE=${RATE:-1000}
 RATE_ROUNDS=${RATE_ROUNDS:-3}
 RATE_SECONDS=${RATE_SECONDS:-15}
 RSS_COUNT=${RSS_COUNT:-100000}
+AB_BIN=${AB_BIN:-}
+PINNED_ONLY=${PINNED_ONLY:-}
+if [ -n "$AB_BIN" ] && ! [ -x "$AB_BIN" ]; then
+  echo "AB_BIN=$AB_BIN is not an executable" >&2
+  exit 2
+fi
 SECRET=whsec_BenchmarkSecretNotForProduction0000
 
 say() { printf '\n==> %s\n' "$*" >&2; }
@@ -144,12 +157,12 @@ echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 TICKS=$(getconf CLK_TCK)
 
-# Start `listen` with the benchmark's flags on CPU list $2; sets LISTEN_PID
-# and LISTEN_ADDR.
+# Start `listen` with the benchmark's flags on CPU list $2 (the binary $3,
+# else this build's); sets LISTEN_PID and LISTEN_ADDR.
 start_listener() {
-  local store=$1 cores=$2 err="$WORK/listen.err"
+  local store=$1 cores=$2 bin=${3:-$BIN} err="$WORK/listen.err"
   rm -f "$store" "$err"
-  taskset -c "$cores" "$BIN" listen --port 0 --json --secret "$SECRET" --store "$store" >/dev/null 2>"$err" &
+  taskset -c "$cores" "$bin" listen --port 0 --json --secret "$SECRET" --store "$store" >/dev/null 2>"$err" &
   LISTEN_PID=$!
   PIDS+=("$LISTEN_PID")
   for _ in $(seq 200); do
@@ -365,6 +378,20 @@ for round in $(seq "$ROUNDS"); do
     "$(awk -v a="$us" -v b="$bare_us" 'BEGIN { printf "%.2f", a / b }')"
   echo "$rps $p50 $p99 $us $busy $share $lbusy" >>"$WORK/p-listen.txt"
   rm -f "$WORK/store.jsonl"
+  listen_us=$us
+
+  if [ -n "$AB_BIN" ]; then
+    start_listener "$WORK/store.jsonl" "$SERVER_CORE" "$AB_BIN"
+    run_wrk listen "$LISTEN_ADDR" "$LISTEN_PID" 1 "$CONNECTIONS" "$LOAD_CORE" "$WORK/store.jsonl" >"$WORK/res.txt"
+    read -r rps p50 p99 rep bad n us ticks whole busy share lbusy reqs <"$WORK/res.txt"
+    stop "$LISTEN_PID"
+    stored=$(check_listener "$rep" "$bad" "$n" "$WORK/store.jsonl")
+    printf 'round %s  AB_BIN:     %6s req/s  p50 %s ms  p99 %s ms  cpu %s µs/req (ticks %s, whole %s)  core %s busy %s%%, server %s%%, other work %s%%; wrk core %s%%  [window %s req; answered %s; stored %s, all valid]; this round listen/AB_BIN %s\n' \
+      "$round" "$rps" "$p50" "$p99" "$us" "$ticks" "$whole" "$SERVER_CORE" "$busy" "$share" "$(other "$busy" "$share")" "$lbusy" "$reqs" "$n" "$stored" \
+      "$(awk -v a="$listen_us" -v b="$us" 'BEGIN { printf "%.2f", a / b }')"
+    echo "$rps $p50 $p99 $us $busy $share $lbusy" >>"$WORK/p-ab.txt"
+    rm -f "$WORK/store.jsonl"
+  fi
 done
 P_BARE_RPS=$(col "$WORK/p-bare.txt" 1)
 P_BARE_P50=$(col "$WORK/p-bare.txt" 2)
@@ -387,6 +414,11 @@ P_LISTEN_LBUSY=$(col "$WORK/p-listen.txt" 7)
 CPU_RATIO=$(awk -v a="$P_LISTEN_CPU" -v b="$P_BARE_CPU" 'BEGIN { printf "%.2f", a / b }')
 echo "medians: bare $P_BARE_CPU µs/req ($P_BARE_CPUS), listen $P_LISTEN_CPU µs/req ($P_LISTEN_CPUS); CPU ratio listen/bare $CPU_RATIO (target ≤ 2.0: $(verdict "$CPU_RATIO" 2.0 max))"
 echo "listener's core busy: median $P_LISTEN_BUSY% ($P_LISTEN_BUSYS), the listener itself $P_LISTEN_SHARE% (target core busy ≥ 95%: $(verdict "$P_LISTEN_BUSY" 95 min))"
+if [ -n "$AB_BIN" ]; then
+  AB_CPU=$(col "$WORK/p-ab.txt" 4)
+  echo "A/B: this build $P_LISTEN_CPU µs/req ($P_LISTEN_CPUS), AB_BIN $AB_CPU µs/req ($(spread "$WORK/p-ab.txt" 4)); this build / AB_BIN $(awk -v a="$P_LISTEN_CPU" -v b="$AB_CPU" 'BEGIN { printf "%.2f", a / b }')"
+fi
+[ -n "$PINNED_ONLY" ] && exit 0
 
 # ------------------------------------------------------ 2. unpinned throughput
 say "2. unpinned: wrk -t$UNPINNED_THREADS -c$UNPINNED_CONNECTIONS and the server on any core; $ROUNDS rounds of ${DURATION}s"

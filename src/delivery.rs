@@ -178,7 +178,7 @@ impl Delivery {
 
     /// The record as one JSON line, safe on a terminal (no trailing newline).
     pub fn to_json_line(&self) -> String {
-        let mut out = Vec::with_capacity(self.body.len() * 4 / 3 + 1024);
+        let mut out = Vec::with_capacity(line::capacity_for(self));
         line::write(self, &mut out);
         String::from_utf8(out).expect("a record's line is UTF-8")
     }

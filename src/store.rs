@@ -290,6 +290,7 @@ impl DeliveryStore {
             log: Mutex::new(Log {
                 next_id: report.next_id,
                 staged: Staged::default(),
+                spare: Vec::new(),
                 writing: false,
                 syncer,
                 closed: false,

@@ -55,6 +55,9 @@ pub(super) struct Log {
     pub(super) next_id: u64,
     /// Lines given ids and not yet written, in id order.
     pub(super) staged: Staged,
+    /// The buffer of the last batch written, emptied, for the next batch
+    /// to stage its lines in ([`SPARE_KEPT`]).
+    pub(super) spare: Vec<u8>,
     /// An append is writing the staged lines; the others leave theirs for
     /// it. So the lines of appends that arrive together reach the file in
     /// one `write`, with no thread to hand them to.
@@ -174,9 +177,17 @@ impl Shared {
                 }
                 if log.staged.records.is_empty() {
                     log.writing = false;
+                    log.spare = reusable(batch.lines);
                     return;
                 }
+                // The next batch stages its lines in the emptied buffer of
+                // the one before.
+                let mut spare = reusable(std::mem::take(&mut batch.lines));
+                if spare.capacity() == 0 {
+                    spare = std::mem::take(&mut log.spare);
+                }
                 std::mem::swap(&mut batch, &mut log.staged);
+                log.staged.lines = spare;
             }
             let outcome = self.write_batch(&batch.lines, &batch.records);
             wrote = outcome.is_ok();
@@ -241,6 +252,22 @@ impl Drop for WriteTurn<'_> {
     }
 }
 
+/// The largest batch buffer kept for the next batch. Without one, each
+/// batch staged its lines in a new buffer that grew by doubling, copying
+/// the lines staged so far at each step: for a batch of a dozen 2.3 KB
+/// lines, four reallocations. Larger buffers (a batch of big bodies) are
+/// freed, so an idle listener does not hold them.
+const SPARE_KEPT: usize = 1024 * 1024;
+
+/// An emptied batch buffer, if it is small enough to keep.
+fn reusable(buffer: Vec<u8>) -> Vec<u8> {
+    if buffer.capacity() <= SPARE_KEPT {
+        buffer
+    } else {
+        Vec::new()
+    }
+}
+
 /// `delivery 5` or `deliveries 5–9`, for a warning.
 fn describe_ids(records: &[Pending]) -> String {
     match (records.first(), records.last()) {
@@ -258,7 +285,7 @@ pub(super) struct LineDraft(Vec<u8>);
 
 impl LineDraft {
     pub(super) fn of(delivery: &Delivery) -> Self {
-        let mut line = Vec::with_capacity(delivery.body.len() * 4 / 3 + 1024);
+        let mut line = Vec::with_capacity(crate::delivery::line::capacity_for(delivery));
         crate::delivery::line::write_after_id(delivery, &mut line);
         Self(line)
     }

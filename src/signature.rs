@@ -245,6 +245,22 @@ pub fn parse_header(header: &str) -> Result<ParsedHeader, HeaderFault> {
 /// Digits of `t` the canonical path takes: 18 cannot overflow an `i64`.
 const CANONICAL_T_DIGITS: usize = 18;
 
+/// The value of each lowercase hex digit; 0xff for every other byte.
+const LOWER_HEX: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
 /// Exactly `t=<1 to 18 digits>,sha256=<64 lowercase hex>`, parsed to what
 /// [`parse_header_general`] gives for it (no quirks); `None` for any other
 /// header, even a valid one.
@@ -263,14 +279,19 @@ fn parse_canonical(header: &str) -> Option<ParsedHeader> {
         }
         t = t * 10 + i64::from(b - b'0');
     }
-    let nibble = |b: u8| match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    };
     let mut digest = [0u8; DIGEST_LEN];
+    // Any byte that is not lowercase hex sets a high bit, checked once.
+    let mut invalid = 0u8;
     for (byte, pair) in digest.iter_mut().zip(hex.chunks_exact(2)) {
-        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        let (high, low) = (
+            LOWER_HEX[usize::from(pair[0])],
+            LOWER_HEX[usize::from(pair[1])],
+        );
+        invalid |= high | low;
+        *byte = (high << 4) | (low & 0x0f);
+    }
+    if invalid & 0xf0 != 0 {
+        return None;
     }
     Some(ParsedHeader {
         t_text: t_text.to_string(),

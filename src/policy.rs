@@ -240,7 +240,17 @@ pub struct Policy {
     /// Whether `--forward-to` is set: it picks the default, and without it
     /// no rule has a `forward` step.
     forwarding: bool,
+    /// What [`Policy::decide`] names, prepared with the policy rather than
+    /// formatted for every delivery: per rule, `rule #n` (header-safe) for
+    /// its first [`LABELLED_STEPS`] step numbers…
+    labels: Vec<Vec<String>>,
+    /// …and `default 200` or `default forward`.
+    default_label: String,
 }
+
+/// Step numbers whose labels are prepared: a rule's text grows with its
+/// steps, so preparing every one would cost the square of a long rule.
+const LABELLED_STEPS: usize = 32;
 
 impl Policy {
     /// The policy from `--respond` values in order; `forwarding` says whether
@@ -256,37 +266,53 @@ impl Policy {
                 .rule()
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Policy { rules, forwarding })
+        Ok(Policy::new(rules, forwarding))
     }
 
     /// No rules: the default only.
     pub fn default_for(forwarding: bool) -> Policy {
-        Policy {
-            rules: Vec::new(),
+        Policy::new(Vec::new(), forwarding)
+    }
+
+    fn new(rules: Vec<Rule>, forwarding: bool) -> Policy {
+        let labels = rules
+            .iter()
+            .map(|rule| {
+                (1..=rule.steps.len().min(LABELLED_STEPS))
+                    .map(|number| rule_label(rule, number))
+                    .collect()
+            })
+            .collect();
+        let mut policy = Policy {
+            rules,
             forwarding,
-        }
+            labels,
+            default_label: String::new(),
+        };
+        policy.default_label = format!("default {}", policy.default_step());
+        policy
     }
 
     /// The answer for the `attempt`-th (1-based; 0 counts as 1) delivery of
     /// a group whose body has this `event`.
     pub fn decide(&self, event: Option<&str>, attempt: u32) -> Decision {
-        let chosen = self.rules.iter().find_map(|rule| {
+        let chosen = self.rules.iter().enumerate().find_map(|(index, rule)| {
             if rule.matches(event) {
-                rule.step_for(attempt).map(|found| (rule, found))
+                rule.step_for(attempt).map(|found| (index, rule, found))
             } else {
                 None
             }
         });
-        if let Some((rule, (number, step))) = chosen {
+        if let Some((index, rule, (number, step))) = chosen {
+            let prepared = self.labels[index].get(number - 1);
             return Decision {
                 step,
-                rule: header_safe(&format!("{rule} #{number}")),
+                rule: prepared.map_or_else(|| rule_label(rule, number), Clone::clone),
             };
         }
-        let step = self.default_step();
         Decision {
-            step,
-            rule: format!("default {step}"),
+            step: self.default_step(),
+            rule: self.default_label.clone(),
         }
     }
 
@@ -358,6 +384,12 @@ pub struct Decision {
     /// Printable ASCII only: it is also sent as the `X-Danube-Hooks-Rule`
     /// header value, so anything else is written `\u{…}` and `\` as `\\`.
     pub rule: String,
+}
+
+/// `tool.*=500,forward #2`: the rule and the 1-based number of its step,
+/// header-safe.
+fn rule_label(rule: &Rule, number: usize) -> String {
+    header_safe(&format!("{rule} #{number}"))
 }
 
 /// `text` with every character outside printable ASCII written `\u{…}`, and
@@ -651,6 +683,57 @@ mod tests {
     fn policy(rules: &[&str], forwarding: bool) -> Policy {
         let rules: Vec<String> = rules.iter().map(ToString::to_string).collect();
         Policy::parse(&rules, forwarding).unwrap()
+    }
+
+    #[test]
+    fn prepared_labels_read_as_the_format_they_replaced() {
+        let long = vec!["500"; LABELLED_STEPS + 3].join(",");
+        let sets: [(&[&str], bool); 4] = [
+            (&[], false),
+            (&[], true),
+            (
+                &[
+                    "tool.*=500,500,forward",
+                    "caf\u{e9}\\x=3s+429,1.5s+reset",
+                    "*=garbage",
+                ],
+                true,
+            ),
+            (
+                &["tool.execution.failed=503", long.as_str(), "close"],
+                false,
+            ),
+        ];
+        let events = [
+            None,
+            Some("tool.execution.failed"),
+            Some("caf\u{e9}\\x"),
+            Some("other"),
+        ];
+        for (rules, forwarding) in sets {
+            let policy = policy(rules, forwarding);
+            for event in events {
+                for attempt in 0..u32::try_from(LABELLED_STEPS).unwrap() + 6 {
+                    let decision = policy.decide(event, attempt);
+                    let old = policy
+                        .rules()
+                        .iter()
+                        .find_map(|rule| {
+                            rule.matches(event)
+                                .then(|| rule.step_for(attempt))
+                                .flatten()
+                                .map(|(number, _)| header_safe(&format!("{rule} #{number}")))
+                        })
+                        .unwrap_or_else(|| format!("default {}", decision.step));
+                    assert_eq!(decision.rule, old, "{rules:?} {event:?} {attempt}");
+                }
+            }
+        }
+        assert_eq!(policy(&[], true).decide(None, 1).rule, "default forward");
+        assert_eq!(
+            policy(&[long.as_str()], false).decide(None, 40).rule,
+            format!("{long} #{}", LABELLED_STEPS + 3)
+        );
     }
 
     #[test]
@@ -1061,11 +1144,7 @@ mod tests {
                     let shown = rule.to_string();
                     let reparsed = Rule::parse(&shown);
                     prop_assert_eq!(reparsed.as_ref(), Ok(&rule), "{}", shown);
-                    let decision = Policy {
-                        rules: vec![rule],
-                        forwarding: true,
-                    }
-                    .decide(None, 2);
+                    let decision = Policy::new(vec![rule], true).decide(None, 2);
                     prop_assert!(decision.rule.bytes().all(|b| (b' '..=b'~').contains(&b)));
                 }
                 Err(error) => {

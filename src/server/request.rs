@@ -705,12 +705,45 @@ fn status_response(status: u16, rule: &str, id: u64, close: bool) -> Response<Fu
         // Written by hand rather than through a `serde_json::Value`: this is
         // on every answer's path, and the map cost more than the rest of
         // the answer (docs/performance.md, first round). Only `rule` needs
-        // escaping.
-        let rule = serde_json::to_string(rule).expect("a string serializes");
-        Bytes::from(format!(
-            "{{\"status\":{},\"rule\":{rule},\"delivery\":{id},\"by\":\"danube-hooks\"}}\n",
-            status.as_u16()
-        ))
+        // escaping, and only when it holds `"`, `\` or a control character
+        // (JSON's list, as serde_json writes it). Built to its exact length:
+        // `Bytes` takes a full `Vec` as it is, and a part-full one costs it
+        // another allocation.
+        use std::fmt::Write as _;
+        const HEAD: &str = "{\"status\":";
+        const RULE: &str = ",\"rule\":";
+        const DELIVERY: &str = ",\"delivery\":";
+        const TAIL: &str = ",\"by\":\"danube-hooks\"}\n";
+        let escaped = rule
+            .bytes()
+            .any(|b| b < 0x20 || b == b'"' || b == b'\\')
+            .then(|| serde_json::to_string(rule).expect("a string serializes"));
+        let rule_len = escaped.as_ref().map_or(rule.len() + 2, String::len);
+        let id_len = id.checked_ilog10().map_or(1, |log| log as usize + 1);
+        let status_text = status.as_str();
+        let length = HEAD.len()
+            + status_text.len()
+            + RULE.len()
+            + rule_len
+            + DELIVERY.len()
+            + id_len
+            + TAIL.len();
+        let mut text = String::with_capacity(length);
+        text.push_str(HEAD);
+        text.push_str(status_text);
+        text.push_str(RULE);
+        if let Some(escaped) = &escaped {
+            text.push_str(escaped);
+        } else {
+            text.push('"');
+            text.push_str(rule);
+            text.push('"');
+        }
+        text.push_str(DELIVERY);
+        let _ = write!(text, "{id}");
+        text.push_str(TAIL);
+        debug_assert_eq!(text.len(), length, "{text}");
+        Bytes::from(text)
     };
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
@@ -925,6 +958,38 @@ fn version_text(version: Version) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_body_is_the_bytes_the_format_gave() {
+        use http_body_util::BodyExt as _;
+        let rules = [
+            "default 200".to_string(),
+            "tool.*=500,500,forward #2".to_string(),
+            String::new(),
+            "quote \" backslash \\ tab \t newline \n nul \0 esc \u{1b} del \u{7f}".to_string(),
+            "caf\u{e9} \u{2028} \u{10ffff} \\u{e9}".to_string(),
+            (0u8..0x80).map(char::from).collect(),
+        ];
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for rule in &rules {
+            for status in [200, 201, 299, 404, 503, 599, 999] {
+                for id in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX] {
+                    let old = format!(
+                        "{{\"status\":{status},\"rule\":{},\"delivery\":{id},\"by\":\"danube-hooks\"}}\n",
+                        serde_json::to_string(rule).unwrap()
+                    );
+                    let response = status_response(status, rule, id, false);
+                    let body = runtime
+                        .block_on(response.into_body().collect())
+                        .unwrap()
+                        .to_bytes();
+                    assert_eq!(body, old.as_bytes(), "{rule:?} {status} {id}");
+                }
+            }
+        }
+    }
 
     fn mismatch_of(secret: &Secret, body: &[u8]) -> Mismatch {
         let header = signature::sign(&Secret::new("whsec_someoneelsessecret0000"), 5, body);

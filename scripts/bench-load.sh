@@ -355,6 +355,24 @@ echo " i.e. softirq time (loopback delivery of the server's sends) and whatever 
 other() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", b - s }'; }
 : >"$WORK/p-bare.txt"
 : >"$WORK/p-listen.txt"
+# One pinned run of the listener binary $1 in the current round, printed
+# as $2, its figures appended to $3, its CPU per request set against $4
+# (that of $5, run earlier this round); sets LAST_US.
+pinned_listener() {
+  local bin=$1 label=$2 record=$3 than_us=$4 than=$5
+  local rps p50 p99 rep bad n us ticks whole busy share lbusy reqs stored
+  start_listener "$WORK/store.jsonl" "$SERVER_CORE" "$bin"
+  run_wrk listen "$LISTEN_ADDR" "$LISTEN_PID" 1 "$CONNECTIONS" "$LOAD_CORE" "$WORK/store.jsonl" >"$WORK/res.txt"
+  read -r rps p50 p99 rep bad n us ticks whole busy share lbusy reqs <"$WORK/res.txt"
+  stop "$LISTEN_PID"
+  stored=$(check_listener "$rep" "$bad" "$n" "$WORK/store.jsonl")
+  printf 'round %s  %-11s %6s req/s  p50 %s ms  p99 %s ms  cpu %s µs/req (ticks %s, whole %s)  core %s busy %s%%, server %s%%, other work %s%%; wrk core %s%%  [window %s req; answered %s; stored %s, all valid]; this round %s/%s %s\n' \
+    "$round" "$label:" "$rps" "$p50" "$p99" "$us" "$ticks" "$whole" "$SERVER_CORE" "$busy" "$share" "$(other "$busy" "$share")" "$lbusy" "$reqs" "$n" "$stored" \
+    "$label" "$than" "$(awk -v a="$us" -v b="$than_us" 'BEGIN { printf "%.2f", a / b }')"
+  echo "$rps $p50 $p99 $us $busy $share $lbusy" >>"$record"
+  rm -f "$WORK/store.jsonl"
+  LAST_US=$us
+}
 for round in $(seq "$ROUNDS"); do
   # Fresh signatures each round, so every t is seconds old when it arrives.
   deliveries
@@ -368,29 +386,10 @@ for round in $(seq "$ROUNDS"); do
   bare_us=$us
   echo "$rps $p50 $p99 $us $busy $share $lbusy" >>"$WORK/p-bare.txt"
 
-  start_listener "$WORK/store.jsonl" "$SERVER_CORE"
-  run_wrk listen "$LISTEN_ADDR" "$LISTEN_PID" 1 "$CONNECTIONS" "$LOAD_CORE" "$WORK/store.jsonl" >"$WORK/res.txt"
-  read -r rps p50 p99 rep bad n us ticks whole busy share lbusy reqs <"$WORK/res.txt"
-  stop "$LISTEN_PID"
-  stored=$(check_listener "$rep" "$bad" "$n" "$WORK/store.jsonl")
-  printf 'round %s  listen:     %6s req/s  p50 %s ms  p99 %s ms  cpu %s µs/req (ticks %s, whole %s)  core %s busy %s%%, server %s%%, other work %s%%; wrk core %s%%  [window %s req; answered %s; stored %s, all valid]; this round listen/bare %s\n' \
-    "$round" "$rps" "$p50" "$p99" "$us" "$ticks" "$whole" "$SERVER_CORE" "$busy" "$share" "$(other "$busy" "$share")" "$lbusy" "$reqs" "$n" "$stored" \
-    "$(awk -v a="$us" -v b="$bare_us" 'BEGIN { printf "%.2f", a / b }')"
-  echo "$rps $p50 $p99 $us $busy $share $lbusy" >>"$WORK/p-listen.txt"
-  rm -f "$WORK/store.jsonl"
-  listen_us=$us
-
+  pinned_listener "$BIN" listen "$WORK/p-listen.txt" "$bare_us" bare
+  listen_us=$LAST_US
   if [ -n "$AB_BIN" ]; then
-    start_listener "$WORK/store.jsonl" "$SERVER_CORE" "$AB_BIN"
-    run_wrk listen "$LISTEN_ADDR" "$LISTEN_PID" 1 "$CONNECTIONS" "$LOAD_CORE" "$WORK/store.jsonl" >"$WORK/res.txt"
-    read -r rps p50 p99 rep bad n us ticks whole busy share lbusy reqs <"$WORK/res.txt"
-    stop "$LISTEN_PID"
-    stored=$(check_listener "$rep" "$bad" "$n" "$WORK/store.jsonl")
-    printf 'round %s  AB_BIN:     %6s req/s  p50 %s ms  p99 %s ms  cpu %s µs/req (ticks %s, whole %s)  core %s busy %s%%, server %s%%, other work %s%%; wrk core %s%%  [window %s req; answered %s; stored %s, all valid]; this round listen/AB_BIN %s\n' \
-      "$round" "$rps" "$p50" "$p99" "$us" "$ticks" "$whole" "$SERVER_CORE" "$busy" "$share" "$(other "$busy" "$share")" "$lbusy" "$reqs" "$n" "$stored" \
-      "$(awk -v a="$listen_us" -v b="$us" 'BEGIN { printf "%.2f", a / b }')"
-    echo "$rps $p50 $p99 $us $busy $share $lbusy" >>"$WORK/p-ab.txt"
-    rm -f "$WORK/store.jsonl"
+    pinned_listener "$AB_BIN" AB_BIN "$WORK/p-ab.txt" "$listen_us" listen
   fi
 done
 P_BARE_RPS=$(col "$WORK/p-bare.txt" 1)

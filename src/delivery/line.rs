@@ -37,9 +37,14 @@ pub fn capacity_for(delivery: &Delivery) -> usize {
 
 /// `delivery` as one JSON line (no newline), appended to `out`.
 pub fn write(delivery: &Delivery, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"id\":");
-    value(out, &delivery.id);
+    write_up_to_id(delivery.id, out);
     write_after_id(delivery, out);
+}
+
+/// The line's start, `{"id":N`: what [`write_after_id`] follows.
+pub fn write_up_to_id(id: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"id\":");
+    value(out, &id);
 }
 
 /// Everything of the line after `{"id":N`: the store writes this before

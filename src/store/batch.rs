@@ -314,8 +314,7 @@ pub struct RecordLine {
 impl RecordLine {
     /// Append the whole line, without a newline, to `out`.
     pub fn append_to(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"id\":");
-        out.extend_from_slice(self.id.to_string().as_bytes());
+        crate::delivery::line::write_up_to_id(self.id, out);
         out.extend_from_slice(&self.after_id);
     }
 

@@ -13,6 +13,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::signature::SignatureCheck;
 
+mod base64_encode;
 pub mod line;
 
 /// One request, as received and as answered.

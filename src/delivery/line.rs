@@ -15,7 +15,6 @@
 //! over arbitrary records, so readers that parse with serde never see a
 //! difference.
 
-use base64::Engine as _;
 use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
 
 use super::Delivery;
@@ -81,7 +80,7 @@ pub fn write_after_id(d: &Delivery, out: &mut Vec<u8>) {
         value(out, &d.raw_headers);
     }
     out.extend_from_slice(b",\"body_b64\":\"");
-    base64_into(out, &d.body);
+    super::base64_encode::encode_into(out, &d.body);
     out.extend_from_slice(b"\",\"body_size\":");
     value(out, &d.body_size);
     out.extend_from_slice(if d.body_truncated {
@@ -165,22 +164,6 @@ fn rfc3339_millis(out: &mut Vec<u8>, time: &DateTime<Utc>) {
         }
         out.push(after);
     }
-}
-
-/// Standard base64 with padding, encoded in place at the end of `out`.
-fn base64_into(out: &mut Vec<u8>, bytes: &[u8]) {
-    let engine = &base64::engine::general_purpose::STANDARD;
-    let start = out.len();
-    let Some(len) = base64::encoded_len(bytes.len(), true) else {
-        // Longer than memory can hold: not a body this listener accepted.
-        value(out, &engine.encode(bytes));
-        return;
-    };
-    out.resize(start + len, 0);
-    let written = engine
-        .encode_slice(bytes, &mut out[start..])
-        .expect("the slice is encoded_len long");
-    out.truncate(start + written);
 }
 
 fn optional_string(out: &mut Vec<u8>, text: Option<&str>) {

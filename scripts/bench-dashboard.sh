@@ -16,7 +16,7 @@
 #   BIN=target/release/danube-hooks (another build of listen, for an A/B)
 #   BUILD=1 (0: use the binaries already built)
 # Needs: cargo, tmux, taskset, and 2 cores.
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
@@ -57,6 +57,9 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# A command that fails ends the run (set -e): say which, rather than stop
+# without a word (one run on 2026-12-01 ended so after its fifth listener).
+trap 'echo "bench-dashboard: stopped by a failed command at line $LINENO (status $?)" >&2' ERR
 
 if [ "$BUILD" = 1 ]; then
   say "building the release binary and loadgen (cargo build --release)"

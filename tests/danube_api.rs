@@ -13,7 +13,9 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::fake_danube::{FakeDanube, KEY, KEY_PREFIX};
-use common::{TempDir, assert_contains, assert_exit, command, run_command, stderr, stdout};
+use common::{
+    TempDir, assert_contains, assert_exit, command_with_config, run_command, stderr, stdout,
+};
 
 fn pending() -> (u16, String) {
     (428, r#"{"detail":"authorization_pending"}"#.to_owned())
@@ -36,14 +38,8 @@ fn danube_hooks(config: &Path, args: &[&str], stdin: &[u8]) -> Output {
 }
 
 fn danube_hooks_env(config: &Path, env: &[(&str, &str)], args: &[&str], stdin: &[u8]) -> Output {
-    let mut cmd = command();
-    cmd.env("XDG_CONFIG_HOME", config)
-        .env_remove("DANUBE_API_KEY")
-        .env_remove("DANUBE_API_TOKEN")
-        .env_remove("DANUBE_ORG_ID")
-        .env_remove("DANUBE_API_URL")
-        .envs(env.iter().copied())
-        .args(args);
+    let mut cmd = command_with_config(config);
+    cmd.envs(env.iter().copied()).args(args);
     run_command(&mut cmd, stdin)
 }
 

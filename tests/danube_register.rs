@@ -13,39 +13,18 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::fake_danube::{FakeDanube, Fault, KEY};
+use common::fake_danube::{self, FakeDanube, Fault, KEY, register_args};
 use common::{
-    ALL_EVENTS, Capture, Listener, TempDir, assert_contains, assert_exit, closed_port, command,
-    json_answer, now, run_command, signed_post, stderr,
+    ALL_EVENTS, Capture, Listener, TempDir, assert_contains, assert_exit, closed_port, json_answer,
+    now, run_command, signed_post, stderr,
 };
 use serde_json::Value;
 
 const PUBLIC: &str = "https://abc.ngrok.app";
 const URL: &str = "https://abc.ngrok.app/webhooks/danube";
 
-/// The binary with its config under `config`, the fake's key, and nothing
-/// else of Danube's from the shell.
 fn danube_hooks(config: &TempDir) -> Command {
-    let mut cmd = command();
-    cmd.env("XDG_CONFIG_HOME", &config.0)
-        .env("DANUBE_API_KEY", KEY)
-        .env_remove("DANUBE_API_TOKEN")
-        .env_remove("DANUBE_ORG_ID")
-        .env_remove("DANUBE_API_URL");
-    cmd
-}
-
-/// `listen --json --no-store --register --api-url FAKE` and `args`.
-fn register_args<'a>(danube_url: &'a str, args: &[&'a str]) -> Vec<&'a str> {
-    let mut all = vec![
-        "--json",
-        "--no-store",
-        "--register",
-        "--api-url",
-        danube_url,
-    ];
-    all.extend_from_slice(args);
-    all
+    fake_danube::danube_hooks(&config.0)
 }
 
 fn start(config: &TempDir, danube: &FakeDanube, args: &[&str]) -> Listener {

@@ -13,17 +13,13 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::emulator::{Emulator, KEY};
-use common::{Listener, TempDir, assert_exit, command, run_command, stderr, stdout};
+use common::{Listener, TempDir, assert_exit, command_with_config, run_command, stderr, stdout};
 use serde_json::Value;
 
 /// The binary with its config under `dir` and the emulator's key.
 fn danube_hooks(dir: &TempDir) -> Command {
-    let mut cmd = command();
-    cmd.env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("DANUBE_API_KEY", KEY)
-        .env_remove("DANUBE_API_TOKEN")
-        .env_remove("DANUBE_ORG_ID")
-        .env_remove("DANUBE_API_URL");
+    let mut cmd = command_with_config(&dir.join("config"));
+    cmd.env("DANUBE_API_KEY", KEY);
     cmd
 }
 

@@ -14,13 +14,15 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::read_request;
+use super::{command_with_config, read_request};
 
 /// The API key the fake accepts, as `danube-api-key` or as a bearer token.
 pub const KEY: &str = "dk_live_Q7vK2mX9pL4nR8sT1wY6";
@@ -91,6 +93,20 @@ struct State {
     seen: Vec<Seen>,
     created: u64,
     device: Option<Device>,
+}
+
+/// The binary with its config under `config` and this fake's key.
+pub fn danube_hooks(config: &Path) -> Command {
+    let mut cmd = command_with_config(config);
+    cmd.env("DANUBE_API_KEY", KEY);
+    cmd
+}
+
+/// `listen --json --no-store --register --api-url URL`, then `extra`.
+pub fn register_args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--json", "--no-store", "--register", "--api-url", url];
+    all.extend_from_slice(extra);
+    all
 }
 
 /// The fake API; it stops when dropped.

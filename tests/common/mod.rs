@@ -25,6 +25,18 @@ pub fn command() -> Command {
     cmd
 }
 
+/// The binary with its config under `config` and no Danube credential or
+/// API URL from the developer's shell: each test gives its own.
+pub fn command_with_config(config: &Path) -> Command {
+    let mut cmd = command();
+    cmd.env("XDG_CONFIG_HOME", config)
+        .env_remove("DANUBE_API_KEY")
+        .env_remove("DANUBE_API_TOKEN")
+        .env_remove("DANUBE_ORG_ID")
+        .env_remove("DANUBE_API_URL");
+    cmd
+}
+
 /// Run with `args`, feeding `stdin`.
 pub fn run(args: &[&str], stdin: &[u8]) -> Output {
     run_command(command().args(args), stdin)

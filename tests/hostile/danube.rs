@@ -6,35 +6,15 @@
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::fake_danube::{FakeDanube, Fault, KEY};
+use crate::common::fake_danube::{FakeDanube, Fault, KEY, danube_hooks, register_args};
 use crate::common::{
-    Listener, TempDir, assert_exit, command, read_request, run_command, stderr, stdout,
+    Listener, TempDir, assert_exit, closed_port, read_request, run_command, stderr, stdout,
 };
-
-/// The binary with its config under `config` and the fake's key.
-fn danube_hooks(config: &Path) -> Command {
-    let mut cmd = command();
-    cmd.env("XDG_CONFIG_HOME", config)
-        .env("DANUBE_API_KEY", KEY)
-        .env_remove("DANUBE_API_TOKEN")
-        .env_remove("DANUBE_ORG_ID")
-        .env_remove("DANUBE_API_URL");
-    cmd
-}
-
-/// A port nothing listens on.
-fn closed_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 /// A fake agent that answers every request with 200 and `body`.
 fn agent(body: String) -> SocketAddr {
@@ -72,17 +52,12 @@ fn register_through_ngrok(name: &str, port: u16, tunnels: &Value) -> (Output, Fa
     let ngrok = agent(tunnels.to_string());
     let danube = FakeDanube::start();
     let config = TempDir::new(name);
+    let url = danube.url();
     let mut cmd = danube_hooks(&config.0);
-    cmd.args([
-        "listen",
-        "--port",
-        &port.to_string(),
-        "--json",
-        "--no-store",
-    ])
-    .args(["--register", "--api-url", &danube.url()])
-    .args(["--ngrok-api", &format!("http://{ngrok}")])
-    .args(["--cloudflared-metrics", &closed_port().to_string()]);
+    cmd.args(["listen", "--port", &port.to_string()])
+        .args(register_args(&url, &[]))
+        .args(["--ngrok-api", &format!("http://{ngrok}")])
+        .args(["--cloudflared-metrics", &closed_port().to_string()]);
     (run_command(&mut cmd, b""), danube)
 }
 
@@ -143,8 +118,9 @@ fn a_fake_cloudflared_cannot_add_a_path_port_or_user() {
         let danube = FakeDanube::start();
         let config = TempDir::new("hostile-cloudflared");
         let mut cmd = danube_hooks(&config.0);
-        cmd.args(["listen", "--port", "0", "--json", "--no-store"])
-            .args(["--register", "--api-url", &danube.url()])
+        let url = danube.url();
+        cmd.args(["listen", "--port", "0"])
+            .args(register_args(&url, &[]))
             .args(["--ngrok-api", &format!("http://{}", closed_port())])
             .args(["--cloudflared-metrics", &metrics.to_string()]);
         let output = run_command(&mut cmd, b"");
@@ -273,17 +249,9 @@ fn the_first_of_two_runs_does_not_pause_the_webhook_the_second_took_over() {
     let config = TempDir::new("hostile-two-runs");
     let start = |public: &str, extra: &[&str]| {
         let url = danube.url();
-        let mut args = vec![
-            "--json",
-            "--no-store",
-            "--register",
-            "--api-url",
-            &url,
-            "--public-url",
-            public,
-        ];
+        let mut args = vec!["--public-url", public];
         args.extend_from_slice(extra);
-        Listener::start_with(danube_hooks(&config.0), &args)
+        Listener::start_with(danube_hooks(&config.0), &register_args(&url, &args))
     };
     let mut first = start("https://first.ngrok.app", &[]);
     let id = danube.webhooks()[0]["id"].as_str().unwrap().to_owned();
@@ -333,21 +301,13 @@ fn ctrl_c_while_danube_stalls_the_list_stops_at_once_and_creates_nothing() {
     let danube = FakeDanube::start();
     danube.fail_next("GET", "/v1/webhooks", Fault::Stall(Duration::from_secs(20)));
     let config = TempDir::new("hostile-stalled-list");
+    let url = danube.url();
     let mut child = danube_hooks(&config.0)
-        .args([
-            "listen",
-            "--port",
-            "0",
-            "--json",
-            "--no-store",
-            "--register",
-        ])
-        .args([
-            "--api-url",
-            &danube.url(),
-            "--public-url",
-            "https://abc.ngrok.app",
-        ])
+        .args(["listen", "--port", "0"])
+        .args(register_args(
+            &url,
+            &["--public-url", "https://abc.ngrok.app"],
+        ))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -8,9 +8,11 @@
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use futures_util::FutureExt as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{self, ListenArgs, UsageError};
@@ -333,12 +335,27 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
         plan.secrets.push(secret.clone());
         plan.intake.secrets.push(secret);
     }
-    let served = serve_with(&plan, listener, local, shutdown, registered.as_ref()).await;
-    // Every way out (a signal, `q`, an error) passes here.
-    if let Some(registered) = &registered {
-        registered.finish().await;
-    }
-    served
+    // Every way out (a signal, `q`, an error, a panic) pauses the webhook:
+    // left active, Danube would go on sending to a tunnel nobody answers.
+    let finish = async {
+        if let Some(registered) = &registered {
+            registered.finish().await;
+        }
+    };
+    finally(
+        serve_with(&plan, listener, local, shutdown, registered.as_ref()),
+        finish,
+    )
+    .await
+}
+
+/// `work`, then `finish`, even when `work` panics: the panic then goes on
+/// once `finish` is done, as it would have without it (the dashboard's
+/// panic hook has given the terminal back and said what happened by then).
+async fn finally<T>(work: impl Future<Output = T>, finish: impl Future<Output = ()>) -> T {
+    let outcome = AssertUnwindSafe(work).catch_unwind().await;
+    finish.await;
+    outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Find the tunnel's public URL and make or reuse the webhook for it;
@@ -684,6 +701,35 @@ fn is_loopback(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn finally_finishes_after_the_work_and_gives_its_outcome() {
+        let finished = std::sync::atomic::AtomicBool::new(false);
+        let outcome = finally(async { 7 }, async {
+            finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+        .await;
+        assert_eq!(outcome, 7);
+        assert!(finished.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    /// A panic in the dashboard still pauses the webhook: `finally` runs
+    /// its finish, then the panic goes on as it was.
+    #[tokio::test]
+    async fn finally_finishes_when_the_work_panics_and_the_panic_goes_on() {
+        let finished = std::sync::atomic::AtomicBool::new(false);
+        let work = async { panic!("the dashboard broke") };
+        let finish = async {
+            finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        };
+        let outcome = AssertUnwindSafe(finally(work, finish)).catch_unwind().await;
+        assert!(
+            finished.load(std::sync::atomic::Ordering::SeqCst),
+            "the webhook would be left active"
+        );
+        let panic = outcome.expect_err("the panic goes on");
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"the dashboard broke"));
+    }
 
     /// The dashboard's `r` and `R` on a record whose target a stranger
     /// chose: the replayer `listen` hands the dashboard, run as the

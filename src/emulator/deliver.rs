@@ -243,42 +243,25 @@ impl Inner {
                 |n, attempt, wait| {
                     let update = update_after(n, &attempt, wait.is_some());
                     self.log.attempted(&job.delivery_id, &update);
-                    self.print(
-                        &job,
+                    self.print(&AttemptReport {
+                        job: &job,
                         n,
-                        signed_at.load(Ordering::Relaxed),
-                        &attempt,
-                        &update,
+                        of: self.plan.attempts,
+                        t: signed_at.load(Ordering::Relaxed),
+                        attempt: &attempt,
+                        update: &update,
                         wait,
-                    );
+                    });
                 },
             )
             .await;
     }
 
-    fn print(
-        &self,
-        job: &Job,
-        n: u32,
-        t: i64,
-        attempt: &Attempt,
-        update: &AttemptUpdate,
-        wait: Option<Duration>,
-    ) {
+    fn print(&self, report: &AttemptReport<'_>) {
         let line = match self.output {
             AttemptOutput::Quiet => return,
-            AttemptOutput::Human => {
-                human_line(job, n, self.plan.attempts, t, attempt, update, wait)
-            }
-            AttemptOutput::Json => to_json_line(&AttemptLine::new(
-                job,
-                n,
-                self.plan.attempts,
-                t,
-                attempt,
-                update,
-                wait,
-            )),
+            AttemptOutput::Human => report.human_line(),
+            AttemptOutput::Json => to_json_line(&report.json_line()),
         };
         // One write per line, so lines of concurrent deliveries never
         // interleave; a closed stdout must not take the emulator down.
@@ -309,40 +292,80 @@ fn update_after(n: u32, attempt: &Attempt, more: bool) -> AttemptUpdate {
     }
 }
 
-/// `2026-11-30T17:05:01.123Z dlv_… wh_… tool.execution.completed attempt
-/// 1/3 t=1764522301: 500 in 3ms; retrying in 1s`, escaped whole: the
-/// URL in an error and the ids are not ours to trust.
-fn human_line(
-    job: &Job,
+/// What the emulator says of one attempt, in either form.
+struct AttemptReport<'a> {
+    job: &'a Job,
+    /// This attempt's number, from 1, of `of`.
     n: u32,
     of: u32,
+    /// The `t` this attempt was signed with.
     t: i64,
-    attempt: &Attempt,
-    update: &AttemptUpdate,
+    attempt: &'a Attempt,
+    /// The record's state after it.
+    update: &'a AttemptUpdate,
+    /// How long until the next attempt, when there is one.
     wait: Option<Duration>,
-) -> String {
-    let then = match (wait, update.status) {
-        (Some(wait), _) => format!("retrying in {}", format_ms(millis(wait))),
-        (None, DeliveryStatus::Success) => "success".to_string(),
-        (None, _) => format!("failed after {n} attempt{}", if n == 1 { "" } else { "s" }),
-    };
-    // An answer's summary has its duration (`500 in 3ms`); an error's
-    // gets it here.
-    let outcome = match &attempt.result {
-        Ok(_) => attempt.summary(),
-        Err(err) => format!(
-            "{err} (after {})",
-            format_duration_ms(attempt.duration.as_secs_f64() * 1000.0)
-        ),
-    };
-    let line = format!(
-        "{} {} {} {} attempt {n}/{of} t={t} (signed anew): {outcome}; {then}",
-        attempt.started.to_rfc3339_opts(SecondsFormat::Millis, true),
-        job.delivery_id,
-        job.target.webhook_id,
-        job.event,
-    );
-    escape_line(&line).into_owned()
+}
+
+impl AttemptReport<'_> {
+    /// `2026-11-30T17:05:01.123Z dlv_… wh_… tool.execution.completed attempt
+    /// 1/3 t=1764522301: 500 in 3ms; retrying in 1s`, escaped whole: the
+    /// URL in an error and the ids are not ours to trust.
+    fn human_line(&self) -> String {
+        let Self {
+            job,
+            n,
+            of,
+            t,
+            attempt,
+            update,
+            wait,
+        } = self;
+        let then = match (wait, update.status) {
+            (Some(wait), _) => format!("retrying in {}", format_ms(millis(*wait))),
+            (None, DeliveryStatus::Success) => "success".to_string(),
+            (None, _) => format!("failed after {n} attempt{}", if *n == 1 { "" } else { "s" }),
+        };
+        // An answer's summary has its duration (`500 in 3ms`); an error's
+        // gets it here.
+        let outcome = match &attempt.result {
+            Ok(_) => attempt.summary(),
+            Err(err) => format!(
+                "{err} (after {})",
+                format_duration_ms(attempt.duration.as_secs_f64() * 1000.0)
+            ),
+        };
+        let line = format!(
+            "{} {} {} {} attempt {n}/{of} t={t} (signed anew): {outcome}; {then}",
+            attempt.started.to_rfc3339_opts(SecondsFormat::Millis, true),
+            job.delivery_id,
+            job.target.webhook_id,
+            job.event,
+        );
+        escape_line(&line).into_owned()
+    }
+
+    /// `--json`: the same attempt as one JSON line.
+    fn json_line(&self) -> AttemptLine<'_> {
+        AttemptLine {
+            time: self
+                .attempt
+                .started
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+            delivery_id: &self.job.delivery_id,
+            webhook_id: &self.job.target.webhook_id,
+            event: &self.job.event,
+            url: &self.job.target.url,
+            attempt: self.n,
+            max_attempts: self.of,
+            signed_t: self.t,
+            response_status: self.update.response_status,
+            error: self.attempt.result.as_ref().err().map(ToString::to_string),
+            duration_ms: millis(self.attempt.duration),
+            status: self.update.status,
+            retry_in_ms: self.wait.map(millis),
+        }
+    }
 }
 
 /// `--json`: one attempt.
@@ -363,34 +386,6 @@ struct AttemptLine<'a> {
     /// The record's status after this attempt.
     status: DeliveryStatus,
     retry_in_ms: Option<u64>,
-}
-
-impl<'a> AttemptLine<'a> {
-    fn new(
-        job: &'a Job,
-        n: u32,
-        of: u32,
-        t: i64,
-        attempt: &Attempt,
-        update: &AttemptUpdate,
-        wait: Option<Duration>,
-    ) -> Self {
-        Self {
-            time: attempt.started.to_rfc3339_opts(SecondsFormat::Millis, true),
-            delivery_id: &job.delivery_id,
-            webhook_id: &job.target.webhook_id,
-            event: &job.event,
-            url: &job.target.url,
-            attempt: n,
-            max_attempts: of,
-            signed_t: t,
-            response_status: update.response_status,
-            error: attempt.result.as_ref().err().map(ToString::to_string),
-            duration_ms: millis(attempt.duration),
-            status: update.status,
-            retry_in_ms: wait.map(millis),
-        }
-    }
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -923,15 +918,16 @@ pub(crate) mod tests {
         };
         let attempt = failed_attempt(url);
         let pending = update_after(1, &attempt, true);
-        let line = human_line(
-            &job,
-            1,
-            3,
-            1_764_522_301,
-            &attempt,
-            &pending,
-            Some(Duration::from_secs(1)),
-        );
+        let line = AttemptReport {
+            job: &job,
+            n: 1,
+            of: 3,
+            t: 1_764_522_301,
+            attempt: &attempt,
+            update: &pending,
+            wait: Some(Duration::from_secs(1)),
+        }
+        .human_line();
         assert!(!line.chars().any(crate::display::is_dangerous), "{line:?}");
         assert!(line.contains("dlv_1"), "{line}");
         assert!(
@@ -944,10 +940,25 @@ pub(crate) mod tests {
         );
         assert!(line.ends_with("; retrying in 1s"), "{line}");
         let last = update_after(3, &attempt, false);
-        let line = human_line(&job, 3, 3, 1_764_522_303, &attempt, &last, None);
+        let last_report = AttemptReport {
+            job: &job,
+            n: 3,
+            of: 3,
+            t: 1_764_522_303,
+            attempt: &attempt,
+            update: &last,
+            wait: None,
+        };
+        let line = last_report.human_line();
         assert!(line.ends_with("; failed after 3 attempts"), "{line}");
 
-        let json = to_json_line(&AttemptLine::new(&job, 3, 3, 7, &attempt, &last, None));
+        let json = to_json_line(
+            &AttemptReport {
+                t: 7,
+                ..last_report
+            }
+            .json_line(),
+        );
         assert!(!json.chars().any(crate::display::is_dangerous), "{json:?}");
         let parsed: Value = serde_json::from_str(&json).unwrap();
         assert_eq!(parsed["url"], url, "the same text once parsed");

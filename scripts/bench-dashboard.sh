@@ -18,6 +18,8 @@
 # Needs: cargo, tmux, taskset, and 2 cores.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 ROUNDS=${ROUNDS:-3}
 RATE=${RATE:-5000}
@@ -78,13 +80,9 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # Wait for the banner in $1; sets ADDR.
 wait_banner() {
   local err=$1
-  for _ in $(seq 200); do
-    ADDR=$(sed -n 's|^danube-hooks listening on http://\([^ ]*\).*|\1|p' "$err" 2>/dev/null)
-    [ -n "$ADDR" ] && return 0
-    sleep 0.05
-  done
+  ADDR=$(wait_for_address "$err" "$LISTEN_BANNER") && return 0
   echo "listen did not start:" >&2
-  cat "$err" >&2
+  cat "$err" >&2 2>/dev/null || true
   exit 1
 }
 

@@ -64,6 +64,8 @@
 # when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
@@ -165,13 +167,9 @@ start_listener() {
   taskset -c "$cores" "$bin" listen --port 0 --json --secret "$SECRET" --store "$store" >/dev/null 2>"$err" &
   LISTEN_PID=$!
   PIDS+=("$LISTEN_PID")
-  for _ in $(seq 200); do
-    LISTEN_ADDR=$(sed -n 's|^danube-hooks listening on http://\([^ ]*\).*|\1|p' "$err")
-    [ -n "$LISTEN_ADDR" ] && return 0
-    sleep 0.05
-  done
+  LISTEN_ADDR=$(wait_for_address "$err" "$LISTEN_BANNER") && return 0
   echo "listen did not start:" >&2
-  cat "$err" >&2
+  cat "$err" >&2 2>/dev/null || true
   exit 1
 }
 
@@ -182,11 +180,7 @@ start_bare() {
   taskset -c "$cores" "$BARE" >"$out" &
   BARE_PID=$!
   PIDS+=("$BARE_PID")
-  for _ in $(seq 200); do
-    BARE_ADDR=$(sed -n 's|^listening on ||p' "$out")
-    [ -n "$BARE_ADDR" ] && return 0
-    sleep 0.05
-  done
+  BARE_ADDR=$(wait_for_address "$out" 's|^listening on ||p') && return 0
   echo "bare_hyper did not start" >&2
   exit 1
 }

@@ -12,6 +12,8 @@
 # lives in a temporary directory that is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 SECONDS_TOTAL=${SECONDS_TOTAL:-60}
 CONNECTIONS=${CONNECTIONS:-16}
@@ -46,13 +48,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 say "starting listen --json --secret … --store $WORK/store.jsonl --store-max 1024GiB"
 "$BIN" listen --port 0 --json --secret "$SECRET" --store "$WORK/store.jsonl" --store-max 1024GiB >/dev/null 2>"$WORK/listen.err" &
 LISTEN_PID=$!
-ADDR=""
-for _ in $(seq 200); do
-  ADDR=$(sed -n 's|^danube-hooks listening on http://\([^ ]*\).*|\1|p' "$WORK/listen.err")
-  [ -n "$ADDR" ] && break
-  sleep 0.05
-done
-[ -n "$ADDR" ] || { cat "$WORK/listen.err" >&2; exit 1; }
+ADDR=$(wait_for_address "$WORK/listen.err" "$LISTEN_BANNER") || { cat "$WORK/listen.err" >&2; exit 1; }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$LISTEN_PID/status"; }
 echo "listening on $ADDR, pid $LISTEN_PID, VmRSS $(rss) KiB"
 

@@ -77,15 +77,6 @@ echo "binary: $BIN ($(stat -c %y "$BIN" | cut -d. -f1))"
 TICKS=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# Wait for the banner in $1; sets ADDR.
-wait_banner() {
-  local err=$1
-  ADDR=$(wait_for_address "$err" "$LISTEN_BANNER") && return 0
-  echo "listen did not start:" >&2
-  cat "$err" >&2 2>/dev/null || true
-  exit 1
-}
-
 # Start `listen` in a terminal (tmux) or headless; sets PID and ADDR.
 start() {
   local how=$1 err="$WORK/$1.err" store="$WORK/$1.jsonl"
@@ -103,7 +94,7 @@ start() {
     PID=$!
     PIDS+=("$PID")
   fi
-  wait_banner "$err"
+  ADDR=$(listen_address "$err") || exit 1
 }
 
 # Wait up to $2 tenths of a second for process $1 to end.

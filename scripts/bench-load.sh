@@ -167,10 +167,7 @@ start_listener() {
   taskset -c "$cores" "$bin" listen --port 0 --json --secret "$SECRET" --store "$store" >/dev/null 2>"$err" &
   LISTEN_PID=$!
   PIDS+=("$LISTEN_PID")
-  LISTEN_ADDR=$(wait_for_address "$err" "$LISTEN_BANNER") && return 0
-  echo "listen did not start:" >&2
-  cat "$err" >&2 2>/dev/null || true
-  exit 1
+  LISTEN_ADDR=$(listen_address "$err") || exit 1
 }
 
 # Start bare hyper on CPU list $1; sets BARE_PID and BARE_ADDR.

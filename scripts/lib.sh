@@ -22,6 +22,13 @@ wait_for_address() {
   return 1
 }
 
-# The sed expression for the address in `danube-hooks listen`'s banner.
-# shellcheck disable=SC2034 # used by the scripts that source this
-LISTEN_BANNER='s|^danube-hooks listening on http://\([^ ]*\).*|\1|p'
+# The address `danube-hooks listen` started in the background gives in
+# its banner on stderr, which goes to file $1: as `wait_for_address`; when
+# it does not come, says so with what the listener wrote, status 1.
+listen_address() {
+  local err=$1
+  wait_for_address "$err" 's|^danube-hooks listening on http://\([^ ]*\).*|\1|p' && return 0
+  echo "listen did not start:" >&2
+  cat "$err" >&2 2>/dev/null || true
+  return 1
+}

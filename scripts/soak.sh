@@ -48,7 +48,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 say "starting listen --json --secret … --store $WORK/store.jsonl --store-max 1024GiB"
 "$BIN" listen --port 0 --json --secret "$SECRET" --store "$WORK/store.jsonl" --store-max 1024GiB >/dev/null 2>"$WORK/listen.err" &
 LISTEN_PID=$!
-ADDR=$(wait_for_address "$WORK/listen.err" "$LISTEN_BANNER") || { cat "$WORK/listen.err" >&2; exit 1; }
+ADDR=$(listen_address "$WORK/listen.err") || exit 1
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$LISTEN_PID/status"; }
 echo "listening on $ADDR, pid $LISTEN_PID, VmRSS $(rss) KiB"
 

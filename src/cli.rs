@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::danube::tunnel::program::Program;
 use crate::signature::{self, Secret};
 
 pub mod examples;
@@ -452,6 +453,7 @@ impl BodyArg {
 
 #[derive(Debug, Args)]
 #[allow(clippy::struct_excessive_bools)] // each bool is one documented flag
+#[command(group(clap::ArgGroup::new(WEBHOOK_SETUP).args(["register", "tunnel"]).multiple(true)))]
 pub struct ListenArgs {
     /// Port to listen on; 0 picks a free one (the banner says which).
     #[arg(short = 'p', long, env = "DANUBE_HOOKS_PORT", default_value_t = 4000)]
@@ -523,8 +525,55 @@ pub struct ListenArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub tunnel: TunnelArgs,
+    #[command(flatten)]
     pub register: RegisterArgs,
 }
+
+/// `listen --tunnel`: the tunnel program started and kept running by the
+/// listener, its URL proved and registered.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Tunnel (--tunnel)")]
+pub struct TunnelArgs {
+    /// Start this tunnel program for the listener's port and keep it running (started again if
+    /// it exits), prove its public URL reaches this listener, and register that URL with Danube
+    /// when a credential is set (`login` or DANUBE_API_KEY); without one, print the URL to paste.
+    #[arg(
+        long,
+        value_name = "PROGRAM",
+        value_parser = parse_tunnel_program,
+        conflicts_with_all = ["public_url", "ngrok_api", "cloudflared_metrics"]
+    )]
+    pub tunnel: Option<Program>,
+    /// The tunnel program's executable [default: cloudflared or ngrok, found on PATH].
+    #[arg(long, value_name = "PATH", requires = "tunnel")]
+    pub tunnel_bin: Option<PathBuf>,
+    /// How long the tunnel program may take to give its public URL.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, requires = "tunnel")]
+    pub tunnel_timeout: Duration,
+    /// Open the tunnel but register nothing with Danube (print the URL to paste).
+    #[arg(long, requires = "tunnel", conflicts_with = "register")]
+    pub no_register: bool,
+    /// Register the URL without first proving that it reaches this listener (for networks that
+    /// cannot reach their own tunnel).
+    #[arg(long, requires = WEBHOOK_SETUP)]
+    pub no_verify_url: bool,
+}
+
+/// `--tunnel`'s programs, by name.
+fn parse_tunnel_program(name: &str) -> Result<Program, String> {
+    Program::from_name(name).ok_or_else(|| {
+        format!(
+            "{:?} is not a tunnel danube-hooks can start: {}",
+            crate::display::escape_line(name),
+            Program::NAMES.join(", ")
+        )
+    })
+}
+
+/// The flags that set up a webhook's URL, `--register` or `--tunnel`:
+/// what the flags of the webhook require one of.
+const WEBHOOK_SETUP: &str = "webhook_setup";
 
 /// `listen --register` and `--webhook`: the webhook in Danube, made or
 /// reused for the tunnel, and Danube's side of it in the dashboard.
@@ -544,16 +593,16 @@ pub struct RegisterArgs {
     #[arg(long, value_name = "HOST:PORT", requires = "register")]
     pub cloudflared_metrics: Option<String>,
     /// The path of the webhook URL on the tunnel [default: /webhooks/danube].
-    #[arg(long, value_name = "PATH", requires = "register")]
+    #[arg(long, value_name = "PATH", requires = WEBHOOK_SETUP)]
     pub path: Option<String>,
     /// An event type the webhook gets; repeatable [default: all five; a reused webhook keeps its own].
-    #[arg(long = "event", value_name = "EVENT", requires = "register", value_parser = parse_event)]
+    #[arg(long = "event", value_name = "EVENT", requires = WEBHOOK_SETUP, value_parser = parse_event)]
     pub events: Vec<String>,
     /// Leave the webhook active on exit instead of pausing it.
-    #[arg(long, requires = "register", conflicts_with = "unregister")]
+    #[arg(long, requires = WEBHOOK_SETUP, conflicts_with_all = ["unregister", "no_register"])]
     pub keep_active: bool,
     /// Delete the webhook on exit (and forget its secret) instead of pausing it.
-    #[arg(long, requires = "register")]
+    #[arg(long, requires = WEBHOOK_SETUP, conflicts_with = "no_register")]
     pub unregister: bool,
     /// Show Danube's side in the dashboard: poll this webhook's delivery log every 5 s (and on
     /// D) with the key of `login` or DANUBE_API_KEY, and mark each delivery with what Danube
@@ -564,7 +613,7 @@ pub struct RegisterArgs {
     #[arg(long, value_name = "URL", env = "DANUBE_API_URL")]
     pub api_url: Option<String>,
     /// How long one request to Danube's API may take.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, requires = "register")]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, requires = WEBHOOK_SETUP)]
     pub api_timeout: Duration,
 }
 

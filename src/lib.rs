@@ -61,6 +61,8 @@ pub mod headless;
 pub mod http;
 pub mod json_style;
 pub mod policy;
+pub mod progress;
+pub mod random;
 pub mod sender;
 pub mod server;
 pub mod signature;

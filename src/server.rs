@@ -18,6 +18,7 @@
 pub mod body_memory;
 pub mod connections;
 pub mod forward;
+pub mod reach;
 mod recall;
 pub mod request;
 

@@ -14,6 +14,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::fake_danube::{self, FakeDanube, Fault, KEY, register_args};
+use common::tunnel::{FakeTunnels, alive, ends_within};
 use common::{
     ALL_EVENTS, Capture, Listener, TempDir, assert_contains, assert_exit, closed_port, json_answer,
     now, run_command, signed_post, stderr,
@@ -488,11 +489,11 @@ fn register_flags_without_register_are_refused() {
 }
 
 #[test]
-fn an_error_after_registering_still_pauses_the_webhook() {
+fn a_store_that_cannot_be_opened_registers_nothing() {
     let danube = FakeDanube::start();
     let config = TempDir::new("register-error");
-    // A store that cannot be opened (a directory) fails the start after
-    // the webhook was made.
+    // A store that cannot be opened (a directory) stops the start before
+    // anything is asked of Danube.
     let url = danube.url();
     let store = config.0.to_str().unwrap().to_owned();
     let mut cmd = danube_hooks(&config);
@@ -504,6 +505,7 @@ fn an_error_after_registering_still_pauses_the_webhook() {
         "--store",
         &store,
         "--register",
+        "--no-verify-url",
         "--api-url",
         &url,
         "--public-url",
@@ -511,11 +513,49 @@ fn an_error_after_registering_still_pauses_the_webhook() {
     ]);
     let output = run_command(&mut cmd, b"");
     assert_exit(&output, 2);
-    let made = at(&danube, URL);
-    assert_eq!(made.len(), 1);
-    let id = made[0]["id"].as_str().unwrap();
-    assert_contains(&stderr(&output), &format!("paused Danube webhook {id}"));
-    assert_eq!(made[0]["is_active"], false);
+    assert!(danube.seen().is_empty(), "{:?}", danube.seen());
+}
+
+/// A panic once listening (asked for through the debug build's
+/// `DANUBE_HOOKS_TEST_PANIC`) still pauses the webhook and ends the tunnel.
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "DANUBE_HOOKS_TEST_PANIC exists in debug builds only"
+)]
+fn a_panic_after_registering_still_pauses_the_webhook_and_ends_the_tunnel() {
+    let danube = FakeDanube::start();
+    let tunnels = FakeTunnels::new("panic");
+    let config = TempDir::new("register-panic");
+    let url = danube.url();
+    let ca = tunnels.ca();
+    let mut cmd = danube_hooks(&config);
+    tunnels.put_on_path(&mut cmd);
+    cmd.env("DANUBE_HOOKS_TEST_PANIC", "1").args([
+        "listen",
+        "--port",
+        "0",
+        "--json",
+        "--no-store",
+        "--tunnel",
+        "cloudflared",
+        "--cacert",
+        &ca,
+        "--api-url",
+        &url,
+    ]);
+    let output = run_command(&mut cmd, b"");
+    assert_eq!(output.status.code(), Some(101), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert_contains(&err, "panicking as asked");
+    let made = danube.webhooks();
+    assert_eq!(made.len(), 1, "{err}");
+    assert_eq!(made[0]["is_active"], false, "{err}");
+    let pid = tunnels.pids("cloudflared")[0];
+    assert!(
+        ends_within(pid, Duration::from_secs(5)),
+        "cloudflared outlived the panic"
+    );
 }
 
 #[test]
@@ -585,4 +625,445 @@ fn an_http_public_url_is_left_to_a_local_danube_and_refused_for_danube() {
     assert_exit(&output, 2);
     let err = stderr(&output);
     assert!(err.contains("Danube posts only to https:// URLs"), "{err}");
+}
+
+// ---- `listen --tunnel`: the tunnel started, proved, registered, kept.
+
+/// The binary with the stand-ins first on PATH, and a Danube credential
+/// when `danube` is given.
+fn tunnel_command(config: &TempDir, tunnels: &FakeTunnels, danube: Option<&FakeDanube>) -> Command {
+    let mut cmd = match danube {
+        Some(_) => danube_hooks(config),
+        None => common::command_with_config(&config.0),
+    };
+    tunnels.put_on_path(&mut cmd);
+    cmd
+}
+
+/// `--tunnel PROGRAM --cacert CA [--api-url URL]`.
+fn tunnel_args(tunnels: &FakeTunnels, program: &str, danube: Option<&FakeDanube>) -> Vec<String> {
+    let mut args: Vec<String> = ["--tunnel", program, "--cacert", &tunnels.ca()]
+        .map(str::to_owned)
+        .to_vec();
+    if let Some(danube) = danube {
+        args.extend(["--api-url".to_owned(), danube.url()]);
+    }
+    args
+}
+
+/// Start `listen --json --no-store --tunnel PROGRAM …`, then `extra`.
+fn start_tunnel(
+    config: &TempDir,
+    tunnels: &FakeTunnels,
+    program: &str,
+    danube: Option<&FakeDanube>,
+    extra: &[&str],
+) -> Listener {
+    let tunnel = tunnel_args(tunnels, program, danube);
+    let mut args = vec!["--json", "--no-store"];
+    args.extend(tunnel.iter().map(String::as_str));
+    args.extend_from_slice(extra);
+    Listener::start_with(tunnel_command(config, tunnels, danube), &args)
+}
+
+/// The `https://localhost:PORT` a stand-in's start gave, from the banner.
+fn public_origin_in(text: &str) -> String {
+    let start = text.find("https://localhost:").expect("a public URL");
+    text[start..]
+        .split(|c: char| c != ':' && c != '/' && !c.is_ascii_alphanumeric() && c != '.')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// A delivery signed with `secret`, sent as Danube sends it: through the
+/// tunnel's public https side.
+fn deliver_through(tunnels: &FakeTunnels, url: &str, secret: &str) -> Output {
+    let mut cmd = common::command();
+    cmd.args([
+        "trigger",
+        "workflow.completed",
+        "--to",
+        url,
+        "--secret",
+        secret,
+        "--attempts",
+        "1",
+        "--cacert",
+        &tunnels.ca(),
+    ]);
+    run_command(&mut cmd, b"")
+}
+
+#[test]
+fn tunnel_starts_proves_registers_and_a_delivery_through_it_verifies() {
+    for program in ["cloudflared", "ngrok"] {
+        let danube = FakeDanube::start();
+        let tunnels = FakeTunnels::new(program);
+        let config = TempDir::new("tunnel-register");
+        let mut listener = start_tunnel(&config, &tunnels, program, Some(&danube), &[]);
+        let banner = listener.banner.clone();
+
+        // Its own control address on a loopback port, never the default
+        // ones a tunnel the user runs would hold.
+        let argv = tunnels.argv(program);
+        let local = format!("http://{}", listener.addr);
+        if program == "cloudflared" {
+            assert_eq!(&argv[..2], ["tunnel", "--no-autoupdate"], "{argv:?}");
+            let metrics = &argv[argv.iter().position(|a| a == "--metrics").unwrap() + 1];
+            assert!(metrics.starts_with("127.0.0.1:"), "{argv:?}");
+            assert!(!metrics.ends_with(":20241"), "{argv:?}");
+            assert!(argv.windows(2).any(|w| w == ["--url", &local]), "{argv:?}");
+        } else {
+            assert_eq!(&argv[..2], ["http", &local], "{argv:?}");
+            assert!(argv.windows(2).any(|w| w == ["--log", "stdout"]));
+            assert!(argv.windows(2).any(|w| w == ["--log-format", "json"]));
+            assert!(argv.iter().any(|a| a == "--config"), "{argv:?}");
+        }
+        // Progress and proof, then the banner naming tunnel and webhook.
+        let public = public_origin_in(&banner);
+        assert_contains(&banner, &format!("{program} (pid "));
+        assert_contains(&banner, &format!("{public} reaches this listener"));
+        assert_contains(&banner, &format!("tunnel:   {program} {public}"));
+        let url = format!("{public}/webhooks/danube");
+        let made = at(&danube, &url);
+        assert_eq!(
+            made.len(),
+            1,
+            "{program}: {:?}\n{banner}",
+            danube.webhooks()
+        );
+        let secret = made[0]["secret"].as_str().unwrap().to_owned();
+        assert_contains(
+            &banner,
+            &format!("webhook {} → {url}", made[0]["id"].as_str().unwrap()),
+        );
+        assert!(!banner.contains(&secret), "the secret was printed whole");
+
+        // A real delivery through the public side verifies; the probe was
+        // never recorded.
+        let sent = deliver_through(&tunnels, &url, &secret);
+        assert_exit(&sent, 0);
+        let record = listener.next_record();
+        assert_eq!(record["path"], "/webhooks/danube", "{record}");
+        assert_eq!(record["signature"]["verdict"], "valid", "{record}");
+
+        let pid = tunnels.pids(program)[0];
+        assert!(alive(pid));
+        let said = stop(&mut listener);
+        assert_contains(&said, "paused Danube webhook");
+        assert!(
+            ends_within(pid, Duration::from_secs(5)),
+            "{program} outlived SIGTERM"
+        );
+        assert_eq!(at(&danube, &url)[0]["is_active"], false);
+    }
+}
+
+#[test]
+fn a_tunnel_that_starts_again_with_a_new_url_gets_the_webhook_re_pointed() {
+    let danube = FakeDanube::start();
+    let tunnels = FakeTunnels::new("restart");
+    let config = TempDir::new("tunnel-restart");
+    let mut listener = start_tunnel(&config, &tunnels, "cloudflared", Some(&danube), &[]);
+    let first = public_origin_in(&listener.banner);
+    let webhook = danube.webhooks()[0].clone();
+    let secret = webhook["secret"].as_str().unwrap().to_owned();
+
+    // The tunnel dies; it is started again (quick tunnels get a new name).
+    let pids = tunnels.wait_starts("cloudflared", 1, Duration::from_secs(5));
+    common::tunnel::kill(pids[0], "KILL");
+    let pids = tunnels.wait_starts("cloudflared", 2, Duration::from_secs(10));
+    let said = wait_for_stderr(&listener, "re-pointed", Duration::from_secs(30));
+    assert_contains(&said, "cloudflared stopped: it ended");
+    assert_contains(&said, "starting it again in 1 s");
+    let now = danube.webhooks();
+    assert_eq!(now.len(), 1, "no second webhook: {now:?}");
+    let second = now[0]["url"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches("/webhooks/danube")
+        .to_owned();
+    assert_ne!(second, first);
+    assert_contains(
+        &said,
+        &format!(
+            "re-pointed Danube webhook {} to {second}/webhooks/danube",
+            webhook["id"].as_str().unwrap()
+        ),
+    );
+    let patches = danube.seen_of(
+        "PATCH",
+        &format!("/v1/webhooks/{}", webhook["id"].as_str().unwrap()),
+    );
+    assert_eq!(
+        patches.last().unwrap().json(),
+        serde_json::json!({ "url": format!("{second}/webhooks/danube") })
+    );
+    // The same secret, through the new URL.
+    assert_exit(
+        &deliver_through(&tunnels, &format!("{second}/webhooks/danube"), &secret),
+        0,
+    );
+    assert_eq!(listener.next_record()["signature"]["verdict"], "valid");
+    stop(&mut listener);
+    assert!(ends_within(pids[1], Duration::from_secs(5)));
+}
+
+/// Stderr lines after the banner until one contains `needle`.
+fn wait_for_stderr(listener: &Listener, needle: &str, wait: Duration) -> String {
+    let deadline = std::time::Instant::now() + wait;
+    let mut text = String::new();
+    while std::time::Instant::now() < deadline {
+        if let Ok(line) = listener
+            .stderr_lines
+            .recv_timeout(Duration::from_millis(100))
+        {
+            text.push_str(&line);
+            text.push('\n');
+            if line.contains(needle) {
+                return text;
+            }
+        }
+    }
+    panic!("no {needle:?} on stderr within {wait:?}:\n{text}");
+}
+
+#[test]
+fn the_tunnel_never_outlives_the_listener() {
+    // SIGINT and SIGTERM end it in order; `kill -9` of the listener takes
+    // it along by the parent-death signal. (The panic has its own test,
+    // `q` the dashboard's.)
+    for signal in ["INT", "TERM", "KILL"] {
+        let tunnels = FakeTunnels::new("orphan");
+        let config = TempDir::new("tunnel-orphan");
+        let mut listener = start_tunnel(&config, &tunnels, "ngrok", None, &[]);
+        let pid = tunnels.wait_starts("ngrok", 1, Duration::from_secs(5))[0];
+        assert!(alive(pid));
+        let code = listener.signal_and_wait(signal);
+        if signal != "KILL" {
+            assert_eq!(code, Some(0), "SIG{signal}");
+        }
+        assert!(
+            ends_within(pid, Duration::from_secs(5)),
+            "ngrok outlived SIG{signal} of the listener"
+        );
+    }
+}
+
+#[test]
+fn without_a_credential_the_tunnel_opens_and_says_how_to_register() {
+    let tunnels = FakeTunnels::new("no-credential");
+    let config = TempDir::new("tunnel-no-credential");
+    let mut listener = start_tunnel(&config, &tunnels, "cloudflared", None, &[]);
+    let banner = listener.banner.clone();
+    let public = public_origin_in(&banner);
+    assert_contains(&banner, "not registered (no Danube credential)");
+    assert_contains(&banner, &format!("paste {public}/webhooks/danube"));
+    assert_contains(&banner, "danube-hooks login");
+    // The URL works: an unsigned delivery arrives through it.
+    let sent = deliver_through(
+        &tunnels,
+        &format!("{public}/hooks"),
+        "whsec_anything12345678",
+    );
+    assert_exit(&sent, 0);
+    assert_eq!(listener.next_record()["path"], "/hooks");
+    stop(&mut listener);
+
+    // --no-register with a credential: nothing is asked of Danube.
+    let danube = FakeDanube::start();
+    let mut listener = start_tunnel(
+        &config,
+        &tunnels,
+        "cloudflared",
+        Some(&danube),
+        &["--no-register"],
+    );
+    assert_contains(&listener.banner, "not registered (--no-register)");
+    stop(&mut listener);
+    assert!(danube.seen().is_empty(), "{:?}", danube.seen());
+}
+
+#[test]
+fn a_tunnel_program_not_installed_is_named_with_how_to_install_it() {
+    let config = TempDir::new("tunnel-missing");
+    let empty = TempDir::new("tunnel-empty-path");
+    for (program, hint) in [
+        ("cloudflared", "developers.cloudflare.com"),
+        ("ngrok", "ngrok.com/download"),
+    ] {
+        let mut cmd = common::command_with_config(&config.0);
+        cmd.env("PATH", &empty.0).args([
+            "listen",
+            "--port",
+            "0",
+            "--no-store",
+            "--tunnel",
+            program,
+        ]);
+        let output = run_command(&mut cmd, b"");
+        assert_exit(&output, 2);
+        let err = stderr(&output);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert_contains(&err, &format!("{program} is not installed"));
+        assert_contains(&err, hint);
+    }
+    let mut cmd = common::command_with_config(&config.0);
+    cmd.args(["listen", "--port", "0", "--tunnel", "localtunnel"]);
+    let output = run_command(&mut cmd, b"");
+    assert_exit(&output, 2);
+    assert_contains(&stderr(&output), "cloudflared, ngrok");
+}
+
+#[test]
+fn a_tunnel_that_gives_no_url_is_given_up_with_its_last_lines_and_what_to_try() {
+    let tunnels = FakeTunnels::new("no-url");
+    let config = TempDir::new("tunnel-no-url");
+    // It runs, but never gives a URL: given up after --tunnel-timeout.
+    tunnels.knob("no-url", Some("1"));
+    let mut cmd = tunnel_command(&config, &tunnels, None);
+    cmd.args([
+        "listen",
+        "--port",
+        "0",
+        "--no-store",
+        "--tunnel-timeout",
+        "2s",
+    ])
+    .args(tunnel_args(&tunnels, "cloudflared", None));
+    let started = std::time::Instant::now();
+    let output = run_command(&mut cmd, b"");
+    assert_ne!(output.status.code(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let err = stderr(&output);
+    assert_contains(
+        &err,
+        "cloudflared gave no public URL: it gave no public URL within 2 s",
+    );
+    assert_contains(&err, "its last lines:");
+    assert_contains(&err, "Requesting new quick Tunnel on trycloudflare.com");
+    assert_contains(&err, "what to try:");
+    let pid = tunnels.pids("cloudflared")[0];
+    assert!(ends_within(pid, Duration::from_secs(5)));
+
+    // It fails at once: its error is shown, and it is not started again.
+    tunnels.knob("no-url", None);
+    tunnels.knob(
+        "fail",
+        Some("ERR_NGROK_4018: authentication failed: \u{1b}[31musage requires an authtoken"),
+    );
+    let mut cmd = tunnel_command(&config, &tunnels, None);
+    cmd.args(["listen", "--port", "0", "--no-store"])
+        .args(tunnel_args(&tunnels, "ngrok", None));
+    let output = run_command(&mut cmd, b"");
+    assert_ne!(output.status.code(), Some(0));
+    let err = stderr(&output);
+    assert_contains(&err, "ngrok gave no public URL: it ended (exit status: 1)");
+    assert_contains(&err, "ERR_NGROK_4018");
+    assert!(
+        !err.contains('\u{1b}'),
+        "the program's output reached the terminal raw: {err}"
+    );
+    assert_contains(&err, "ngrok config add-authtoken");
+    assert_eq!(
+        tunnels.pids("ngrok").len(),
+        1,
+        "a first start that fails is not retried"
+    );
+}
+
+/// The hole `--register` had: a squatter on ngrok's agent port (or any
+/// discovered URL) chose the URL registered. Now a URL that does not reach
+/// this listener is never registered.
+#[test]
+fn a_url_that_does_not_reach_this_listener_is_never_registered() {
+    // A "tunnel" whose public side answers 200 itself and forwards nothing.
+    let squatter = Capture::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let danube = FakeDanube::start();
+    let config = TempDir::new("register-unreached");
+    let url = danube.url();
+    // An http API is a local Danube, which may take an http URL: the URL
+    // can point at the squatter without TLS in the way.
+    let public = format!("http://{}", squatter.addr);
+    let mut cmd = danube_hooks(&config);
+    cmd.env("DANUBE_HOOKS_REACH_WINDOW_MS", "2000").args([
+        "listen",
+        "--port",
+        "0",
+        "--json",
+        "--no-store",
+        "--register",
+        "--api-url",
+        &url,
+        "--public-url",
+        &public,
+    ]);
+    let output = run_command(&mut cmd, b"");
+    assert_ne!(output.status.code(), Some(0));
+    let err = stderr(&output);
+    assert_contains(
+        &err,
+        "does not reach this listener, so nothing was registered",
+    );
+    assert_contains(&err, "answered 200 but the probe never arrived here");
+    assert_contains(&err, "--no-verify-url");
+    assert!(
+        danube.seen_of("POST", "/v1/webhooks").is_empty()
+            && danube.seen_of("PATCH", "/").is_empty(),
+        "{:?}",
+        danube.seen()
+    );
+    assert!(squatter.connections() > 0, "the probe went to the URL");
+    // (A URL that does reach it passes: tests/emulate_loop.rs registers
+    // the listener's own http:// URL with a local Danube, proved.)
+}
+
+/// A `--secret` of another webhook (`DANUBE_WEBHOOK_SECRET` from the shell)
+/// does not make every delivery of the registered webhook a "rotation":
+/// the registered webhook's secret is the first one.
+#[test]
+fn the_registered_webhooks_secret_comes_first() {
+    let danube = FakeDanube::start();
+    let config = TempDir::new("register-first");
+    let url = danube.url();
+    let mut cmd = danube_hooks(&config);
+    cmd.env(
+        "DANUBE_WEBHOOK_SECRET",
+        "whsec_anotherWebhooksSecret0000000",
+    );
+    let mut listener = Listener::start_with(cmd, &register_args(&url, &["--public-url", PUBLIC]));
+    let secret = at(&danube, URL)[0]["secret"].as_str().unwrap().to_owned();
+    let reply = signed_post(
+        listener.addr,
+        &secret,
+        now(),
+        &common::event_body("workflow.completed", 1),
+    );
+    assert_eq!(reply.status(), 200);
+    let record = listener.next_record();
+    assert_eq!(record["signature"]["verdict"], "valid");
+    assert_eq!(
+        record["signature"]["secret"],
+        format!("whsec_…{}", &secret[secret.len() - 4..])
+    );
+    let hints = record["signature"]["hints"].to_string();
+    assert!(!hints.contains("not the first one"), "{hints}");
+    // The banner lists it first too.
+    let secrets_line = listener
+        .banner
+        .lines()
+        .find(|l| l.contains("secrets:"))
+        .unwrap()
+        .to_owned();
+    assert!(
+        secrets_line.find(&secret[secret.len() - 4..]).unwrap()
+            < secrets_line.find("0000").unwrap(),
+        "{secrets_line}"
+    );
+    stop(&mut listener);
 }

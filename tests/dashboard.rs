@@ -397,6 +397,7 @@ fn the_header_names_the_registered_webhook_and_q_pauses_it() {
         "--store",
         store.to_str().unwrap(),
         "--register",
+        "--no-verify-url",
         "--api-url",
         &api,
         "--public-url",

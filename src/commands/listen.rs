@@ -1,9 +1,13 @@
 //! `danube-hooks listen`: the main job. Checks the configuration, binds,
-//! opens the store, prints the banner, then serves until SIGINT or SIGTERM
-//! (or `q` in the dashboard) and shuts down gracefully (answers in flight
-//! finish, the store is synced and closed). With `--register` it first
-//! makes Danube post to the tunnel (`danube::register`), verifies with
-//! that webhook's secret, and pauses the webhook on every way out.
+//! opens the store and serves; with `--tunnel` or `--register` it then
+//! opens its public side ([`public`]: the tunnel started, its URL proved to
+//! reach this listener, the webhook registered and verified with first);
+//! prints the banner, shows deliveries until SIGINT, SIGTERM or SIGHUP (or
+//! `q` in the dashboard), and shuts down gracefully (answers in flight
+//! finish, the store is synced and closed, the tunnel ended, the webhook
+//! paused) on every way out.
+
+pub mod public;
 
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
@@ -17,9 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{self, ListenArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
-use crate::danube::api::{Api, RETRY_WAITS};
-use crate::danube::register::{self, OnExit, Registration, Target};
-use crate::danube::tunnel::{self, Discovery, PublicUrl};
+use crate::danube::api::Api;
+use crate::danube::tunnel::View;
 use crate::delivery::Grouping;
 use crate::display::escape_line;
 use crate::headless;
@@ -31,6 +34,7 @@ use crate::server::{self, Intake, IntakeConfig, Limits};
 use crate::signature::Secret;
 use crate::store::{self, DeliveryStore, OpenReport, StoreConfig};
 use crate::tui::{self, Replayer};
+use public::{Public, PublicPlan};
 
 /// How long a replay's target may take, as Danube's deadline.
 const REPLAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -51,108 +55,12 @@ pub struct ListenPlan {
     pub store: StoreConfig,
     pub intake: IntakeConfig,
     pub output: Output,
-    /// `--register`: the webhook to make or reuse once the port is known.
-    pub register: Option<RegisterPlan>,
+    /// `--tunnel` and `--register`: the public side, opened once listening.
+    pub public: Option<PublicPlan>,
     /// Danube's API, when a webhook's side is to be shown.
     pub danube_api: Option<crate::danube::api::Api>,
     /// The webhook whose delivery log the dashboard polls (`--webhook`).
     pub webhook: Option<String>,
-}
-
-/// What `--register` asks for, checked.
-#[derive(Debug, Clone)]
-pub struct RegisterPlan {
-    pub discovery: Discovery,
-    /// `--path`, checked.
-    pub path: String,
-    /// `--event`s, without repeats; `None` when none was given.
-    pub events: Option<Vec<String>>,
-    pub on_exit: OnExit,
-    pub api_url: String,
-    pub api_timeout: std::time::Duration,
-}
-
-impl RegisterPlan {
-    fn from_args(args: &cli::RegisterArgs) -> Result<Option<Self>, UsageError> {
-        if !args.register {
-            return Ok(None);
-        }
-        let usage = |err: tunnel::TunnelError| UsageError::new(err.to_string());
-        let path = args.path.as_deref().unwrap_or(tunnel::DEFAULT_PATH);
-        tunnel::check_path(path).map_err(usage)?;
-        // An API reached over http:// is on this machine (the client
-        // refuses it elsewhere): a local Danube, which may take an http://
-        // receiver (`emulate --allow-http`) and says so itself if not.
-        let local_danube = args.api_url().to_ascii_lowercase().starts_with("http://");
-        let discovery = Discovery::new(
-            args.public_url.as_deref(),
-            args.ngrok_api.as_deref(),
-            args.cloudflared_metrics.as_deref(),
-            local_danube,
-        )
-        .map_err(usage)?;
-        let mut events: Vec<String> = Vec::new();
-        for event in &args.events {
-            if !events.contains(event) {
-                events.push(event.clone());
-            }
-        }
-        Ok(Some(Self {
-            discovery,
-            path: path.to_owned(),
-            events: (!events.is_empty()).then_some(events),
-            on_exit: if args.unregister {
-                OnExit::Unregister
-            } else if args.keep_active {
-                OnExit::KeepActive
-            } else {
-                OnExit::Pause
-            },
-            api_url: args.api_url().to_owned(),
-            api_timeout: args.api_timeout,
-        }))
-    }
-}
-
-/// The webhook `--register` set up, and what is needed to undo it on exit.
-pub struct Registered {
-    pub public: PublicUrl,
-    /// The webhook (`registration.webhook.id`) and what happens on exit.
-    pub registration: Registration,
-    /// The API it was registered with (`--api-url`, the credentials, the
-    /// trust), for anything else that asks Danube about it.
-    pub api: Api,
-    /// The config folder its `webhooks.json` is in.
-    dir: std::path::PathBuf,
-}
-
-impl Registered {
-    /// Pause, delete or leave the webhook as `--register`'s flags say;
-    /// bounded in time, and a failure is said, not fatal.
-    async fn finish(&self) {
-        match register::finish(&self.api, &self.dir, &self.registration).await {
-            Ok(done) => eprintln!("danube-hooks: {done}"),
-            Err(failed) => eprintln!("danube-hooks: warning: {failed}"),
-        }
-    }
-
-    /// The dashboard header's "danube webhook" line.
-    fn header_line(&self) -> String {
-        let webhook = &self.registration.webhook;
-        let exit = match (self.registration.action, self.registration.on_exit) {
-            (register::Action::Adopted, _) => "left as it is on exit",
-            (_, OnExit::Pause) => "paused on exit",
-            (_, OnExit::KeepActive) => "left active on exit",
-            (_, OnExit::Unregister) => "deleted on exit",
-        };
-        // The id and the fingerprint first: at 80 columns the end is cut.
-        format!(
-            "{} ({}) → {} · {exit}",
-            webhook.id,
-            webhook.fingerprint(),
-            webhook.url
-        )
-    }
 }
 
 /// Where deliveries are shown.
@@ -253,7 +161,7 @@ impl ListenPlan {
                 keep: args.store_keep,
             },
             output: Output::choose(args.json, args.no_tui, std::io::stdout().is_terminal()),
-            register: RegisterPlan::from_args(&args.register)?,
+            public: PublicPlan::from_args(&args.tunnel, &args.register)?,
             danube_api,
             webhook: args.register.webhook.clone(),
         })
@@ -314,39 +222,127 @@ fn earlier_attempts(path: &std::path::Path) -> Vec<(String, u32)> {
 }
 
 async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
-    // Signals are caught from here on, before registering, so that a
-    // signal is never the default death that would leave the webhook active.
+    // Signals are caught from here on, before the public side opens, so
+    // that a signal is never the default death that would leave the
+    // tunnel running or the webhook active.
     let (listener, local, shutdown) = serve_from(bind(plan.address)?)?;
-    let registered = if let Some(register) = &plan.register {
-        let found = register_webhook(register, &plan.trust, local, &shutdown).await?;
-        if found.is_none() {
-            eprintln!(
-                "danube-hooks: stopped before the webhook was set up; nothing was registered with Danube."
-            );
-            return Ok(());
-        }
-        found
-    } else {
-        None
-    };
-    if let Some(registered) = &registered {
-        // Next to any --secret, at once.
-        let secret = registered.registration.webhook.signing_secret();
-        plan.secrets.push(secret.clone());
-        plan.intake.secrets.push(secret);
+    let (store, report) =
+        DeliveryStore::open(plan.store.clone()).map_err(|err| UsageError::new(err.to_string()))?;
+    let policy = PolicyHandle::new(plan.policy.clone());
+    let intake = Arc::new(Intake::new(
+        plan.intake.clone(),
+        policy.clone(),
+        store.clone(),
+        plan.forward.clone(),
+    ));
+    if let Some(path) = store.path() {
+        intake.seed_attempts(earlier_attempts(path));
     }
-    // Every way out (a signal, `q`, an error, a panic) pauses the webhook:
-    // left active, Danube would go on sending to a tunnel nobody answers.
-    let finish = async {
-        if let Some(registered) = &registered {
-            registered.finish().await;
+    // Subscribed before the listener starts, so the screen sees the first
+    // delivery too; and the listener serves before the public side opens,
+    // since proving the tunnel's URL takes a request that must arrive here.
+    let events = store.subscribe();
+    let server = tokio::spawn(server::run(listener, Arc::clone(&intake), shutdown.clone()));
+    let listening = Listening {
+        local,
+        store,
+        report,
+        policy,
+        events: Some(events),
+        server,
+        shutdown,
+    };
+    let public = match &plan.public {
+        None => None,
+        Some(public_plan) => {
+            let opened = public::open(
+                public_plan,
+                &plan.trust,
+                local,
+                intake.reach(),
+                &listening.shutdown,
+            )
+            .await;
+            match opened {
+                Ok(Some(public)) => Some(public),
+                Ok(None) => {
+                    listening.stop().await;
+                    eprintln!(
+                        "danube-hooks: stopped before the tunnel and the webhook were set up; \
+                         nothing was registered with Danube."
+                    );
+                    return Ok(());
+                }
+                Err(err) => {
+                    listening.stop().await;
+                    return Err(err);
+                }
+            }
         }
     };
-    finally(
-        serve_with(&plan, listener, local, shutdown, registered.as_ref()),
-        finish,
-    )
-    .await
+    if let Some(registered) = public
+        .as_ref()
+        .and_then(|public| public.registered.as_ref())
+    {
+        // First, so that its deliveries match secret #1 and a --secret of
+        // another webhook is no rotation.
+        let secret = registered.registration.webhook.signing_secret();
+        intake.verify_first_with(secret.clone());
+        plan.secrets.insert(0, secret);
+    }
+    let public_lines = public.as_ref().map(Public::banner_lines);
+    let following =
+        public.map(|public| public.follow(Sender::new(&plan.trust, 4096), intake.reach().clone()));
+    let shown = Shown {
+        public_lines,
+        view: following.as_ref().map(|following| following.view.clone()),
+        danube: match &following {
+            Some(following) => following.webhook().await,
+            None => None,
+        },
+    };
+    // Every way out (a signal, `q`, an error, a panic) ends the tunnel and
+    // pauses the webhook: left active, Danube would go on sending to a
+    // tunnel nobody answers.
+    let finish = async {
+        if let Some(following) = following {
+            following.close().await;
+        }
+    };
+    finally(serve_with(&plan, listening, shown), finish).await
+}
+
+/// The listener, serving, and what it needs to stop.
+struct Listening {
+    local: SocketAddr,
+    store: DeliveryStore,
+    report: OpenReport,
+    policy: PolicyHandle,
+    /// The store's announcements, subscribed before the listener started;
+    /// taken by whatever shows the deliveries.
+    events: Option<tokio::sync::broadcast::Receiver<store::StoreEvent>>,
+    server: tokio::task::JoinHandle<()>,
+    /// Cancelled on SIGINT, SIGTERM and SIGHUP (and by the dashboard's `q`).
+    shutdown: CancellationToken,
+}
+
+impl Listening {
+    /// Stop listening: answers in flight finish, then the store closes.
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+        self.store.close().await;
+    }
+}
+
+/// What the banner and the screen show of the public side.
+struct Shown {
+    /// The banner's lines for the tunnel and the webhook.
+    public_lines: Option<Vec<String>>,
+    /// The tunnel and webhook as they change while listening.
+    view: Option<tokio::sync::watch::Receiver<View>>,
+    /// The webhook registered, with the API to ask about it.
+    danube: Option<(Api, String)>,
 }
 
 /// `work`, then `finish`, even when `work` panics: the panic then goes on
@@ -358,118 +354,80 @@ async fn finally<T>(work: impl Future<Output = T>, finish: impl Future<Output = 
     outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-/// Find the tunnel's public URL and make or reuse the webhook for it;
-/// `None` when a signal came while looking for the tunnel or listing
-/// Danube's webhooks (before anything was changed).
-async fn register_webhook(
-    register: &RegisterPlan,
-    trust: &Trust,
-    local: SocketAddr,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<Option<Registered>> {
-    let dir = crate::danube::credentials::config_dir()?;
-    let api = crate::commands::danube_api_at(&register.api_url, trust)?
-        .with_timing(RETRY_WAITS.to_vec(), register.api_timeout);
-    let client = trust.client();
-    let public = tokio::select! {
-        found = register.discovery.discover(&client, local) => {
-            found.map_err(|err| UsageError::new(err.to_string()))?
-        }
-        () = shutdown.cancelled() => return Ok(None),
-    };
-    let url = public
-        .webhook_url(&register.path)
-        .map_err(|err| UsageError::new(err.to_string()))?;
-    eprintln!(
-        "danube-hooks: registering {url} (public URL from {}) with Danube at {}…",
-        public.source.describe(),
-        api.origin()
-    );
-    // A signal stops it only during the first list: a create or update
-    // cut off half-way would leave a webhook we could not pause. The API's
-    // timeouts bound the rest.
-    let registration = match register::register(
-        &api,
-        &dir,
-        &Target {
-            url: url.to_string(),
-            events: register.events.clone(),
-            on_exit: register.on_exit,
-        },
-        shutdown,
-    )
-    .await
-    {
-        Err(register::RegisterError::Stopped) => return Ok(None),
-        done => done?,
-    };
-    Ok(Some(Registered {
-        public,
-        registration,
-        api,
-        dir,
-    }))
+/// The webhook whose Danube side the dashboard shows, with the API to ask:
+/// the one registered, else `--webhook`'s.
+fn danube_side(plan: &ListenPlan, shown: &Shown) -> Option<(Api, String)> {
+    shown
+        .danube
+        .clone()
+        .or_else(|| Some((plan.danube_api.clone()?, plan.webhook.clone()?)))
 }
 
-/// The webhook whose Danube side the dashboard shows, with the API to ask:
-/// the one `--register` set up, else `--webhook`'s.
-fn danube_side(plan: &ListenPlan, registered: Option<&Registered>) -> Option<(Api, String)> {
-    match registered {
-        Some(registered) => Some((
-            registered.api.clone(),
-            registered.registration.webhook.id.clone(),
-        )),
-        None => Some((plan.danube_api.clone()?, plan.webhook.clone()?)),
-    }
+/// Tell each notice of the public side on stderr (headless: the banner's
+/// stream), as it comes.
+fn tell_notices(mut view: tokio::sync::watch::Receiver<View>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while view.changed().await.is_ok() {
+            let notice = view.borrow_and_update().notice.clone();
+            if let Some(notice) = notice {
+                let warning = if notice.is_error { "warning: " } else { "" };
+                eprintln!("danube-hooks: {warning}{}", notice.text);
+            }
+        }
+    })
 }
 
 async fn serve_with(
     plan: &ListenPlan,
-    listener: tokio::net::TcpListener,
-    local: SocketAddr,
-    shutdown: CancellationToken,
-    registered: Option<&Registered>,
+    mut listening: Listening,
+    shown: Shown,
 ) -> anyhow::Result<()> {
-    let (store, report) =
-        DeliveryStore::open(plan.store.clone()).map_err(|err| UsageError::new(err.to_string()))?;
-    eprint!("{}", banner(plan, local, &report, registered));
-
-    let policy = PolicyHandle::new(plan.policy.clone());
-    let intake = Arc::new(Intake::new(
-        plan.intake.clone(),
-        policy.clone(),
-        store.clone(),
-        plan.forward.clone(),
-    ));
-    if let Some(path) = store.path() {
-        intake.seed_attempts(earlier_attempts(path));
-    }
+    let local = listening.local;
+    eprint!(
+        "{}",
+        banner(
+            plan,
+            local,
+            &listening.report,
+            shown.public_lines.as_deref()
+        )
+    );
+    #[cfg(debug_assertions)]
+    panic_when_asked();
+    let stopped = stopped_line(plan);
     match plan.output {
         Output::Headless(format) => {
             let printer_done = CancellationToken::new();
             let printer = tokio::spawn(headless::print(
-                store.subscribe(),
-                store.path().map(std::path::Path::to_path_buf),
+                listening
+                    .events
+                    .take()
+                    .expect("the announcements are taken once"),
+                listening.store.path().map(std::path::Path::to_path_buf),
                 format,
                 printer_done.clone(),
             ));
-            server::run(listener, intake, shutdown).await;
-            store.close().await;
+            let notices = shown.view.clone().map(tell_notices);
+            listening.shutdown.cancelled().await;
+            listening.stop().await;
             printer_done.cancel();
             let _ = printer.await;
+            if let Some(notices) = notices {
+                notices.abort();
+            }
         }
         Output::Dashboard => {
-            // Subscribed before the listener starts, so the dashboard sees
-            // the first delivery too.
-            let events = store.subscribe();
-            let server = tokio::spawn(server::run(listener, intake, shutdown.clone()));
-            let shown = tui::run(tui::Setup {
+            let shutdown = listening.shutdown.clone();
+            let shown_result = tui::run(tui::Setup {
                 listen_url: sender::reachable_url(local),
                 fingerprints: plan.secrets.iter().map(Secret::fingerprint).collect(),
                 forward_url: plan.forward.as_ref().map(|f| f.target().to_string()),
-                store: store.clone(),
-                events,
-                policy: policy.clone(),
+                store: listening.store.clone(),
+                events: listening
+                    .events
+                    .take()
+                    .expect("the announcements are taken once"),
+                policy: listening.policy.clone(),
                 replayer: replayer(
                     plan.secrets.first().cloned(),
                     plan.forward.clone(),
@@ -477,31 +435,52 @@ async fn serve_with(
                     &plan.trust,
                 ),
                 shutdown: shutdown.clone(),
-                warnings: start_warnings(plan, &report),
-                danube_webhook: registered.map(Registered::header_line),
-                danube: danube_side(plan, registered)
+                warnings: start_warnings(plan, &listening.report),
+                danube_webhook: shown
+                    .view
+                    .as_ref()
+                    .and_then(|view| view.borrow().webhook.clone()),
+                danube: danube_side(plan, &shown)
                     .map(|(api, id)| crate::danube::poller::spawn(api, id, shutdown.clone())),
             })
             .await;
             // Whatever ended the dashboard (q, a signal, an error) ends
             // listening: answers in flight finish, then the store closes.
-            shutdown.cancel();
-            let _ = server.await;
-            store.close().await;
-            match shown {
+            listening.stop().await;
+            match shown_result {
                 Ok(Some(log)) => {
                     eprintln!("danube-hooks: warnings were logged to {}", log.display());
                 }
                 Ok(None) => {}
                 Err(err) => {
-                    eprintln!("danube-hooks: stopped; the store is synced.");
+                    eprintln!("danube-hooks: {stopped}");
                     return Err(err);
                 }
             }
         }
     }
-    eprintln!("danube-hooks: stopped; the store is synced.");
+    eprintln!("danube-hooks: {stopped}");
     Ok(())
+}
+
+/// The last line: where the deliveries are.
+fn stopped_line(plan: &ListenPlan) -> &'static str {
+    if plan.store.path.is_some() {
+        "stopped; the store is synced."
+    } else {
+        "stopped; the deliveries were kept in memory only (--no-store) and are gone now."
+    }
+}
+
+/// A way to make the listener panic once it serves, for the tests that
+/// check what a panic leaves behind (the tunnel ended, the webhook
+/// paused); only in debug builds, never in the one users run.
+#[cfg(debug_assertions)]
+fn panic_when_asked() {
+    assert!(
+        std::env::var_os("DANUBE_HOOKS_TEST_PANIC").is_none(),
+        "DANUBE_HOOKS_TEST_PANIC is set: panicking as asked"
+    );
 }
 
 /// The banner's warnings, for the dashboard's status line.
@@ -586,7 +565,8 @@ fn replayer(
 }
 
 /// Hand a bound listener to tokio, read the address it got (port 0 picks
-/// one), and catch SIGINT and SIGTERM from now on into the token returned.
+/// one), and catch SIGINT, SIGTERM and SIGHUP from now on into the token
+/// returned.
 /// Inside the runtime: `listen` and `emulate` both serve this way.
 pub(crate) fn serve_from(
     listener: std::net::TcpListener,
@@ -601,10 +581,12 @@ pub(crate) fn serve_from(
     Ok((listener, local, shutdown))
 }
 
-/// Cancel `shutdown` on SIGINT or SIGTERM. The handlers are installed when
-/// this is called, not when the future is first polled, so a signal sent as
-/// soon as the banner or the dashboard shows is never met by the default
-/// action (death, with the store unsynced and the terminal left raw).
+/// Cancel `shutdown` on SIGINT, SIGTERM or SIGHUP (the terminal closed).
+/// The handlers are installed when this is called, not when the future is
+/// first polled, so a signal sent as soon as the banner or the dashboard
+/// shows is never met by the default action (death, with the store
+/// unsynced, the terminal left raw, the tunnel running and the webhook
+/// active).
 fn stop_on_signal(shutdown: CancellationToken) -> impl Future<Output = ()> + Send {
     use tokio::signal::unix::{Signal, SignalKind, signal};
     async fn next(signal: Option<&mut Signal>) {
@@ -617,22 +599,24 @@ fn stop_on_signal(shutdown: CancellationToken) -> impl Future<Output = ()> + Sen
     }
     let mut terminate = signal(SignalKind::terminate()).ok();
     let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let mut hangup = signal(SignalKind::hangup()).ok();
     async move {
         tokio::select! {
             () = next(interrupt.as_mut()) => {}
             () = next(terminate.as_mut()) => {}
+            () = next(hangup.as_mut()) => {}
         }
         shutdown.cancel();
     }
 }
 
 /// Where it listens, the secrets' fingerprints, the policy, the store, and
-/// the tunnel commands to copy.
+/// the tunnel and webhook (or the tunnel commands to copy).
 pub fn banner(
     plan: &ListenPlan,
     local: SocketAddr,
     report: &OpenReport,
-    registered: Option<&Registered>,
+    public_lines: Option<&[String]>,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -671,15 +655,10 @@ pub fn banner(
             "  warning:  the store's last line was torn (an earlier run was killed mid-write); cut {cut} bytes"
         );
     }
-    if let Some(registered) = registered {
-        let registration = &registered.registration;
-        let _ = writeln!(out, "  danube:   {}", registration.describe());
-        let _ = writeln!(
-            out,
-            "            public URL from {}",
-            registered.public.source.describe()
-        );
-        let _ = writeln!(out, "            {}", registration.exit_plan());
+    if let Some(lines) = public_lines {
+        for line in lines {
+            let _ = writeln!(out, "  {line}");
+        }
         return out;
     }
     let port = local.port();
@@ -701,6 +680,8 @@ fn is_loopback(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::danube::register::OnExit;
+    use crate::danube::tunnel;
 
     #[tokio::test]
     async fn finally_finishes_after_the_work_and_gives_its_outcome() {
@@ -864,7 +845,7 @@ mod tests {
         // Without --register nothing is asked of Danube, DANUBE_API_URL or not.
         assert!(
             plan_for(&["--api-url", "http://127.0.0.1:9"])
-                .register
+                .public
                 .is_none()
         );
     }
@@ -883,6 +864,8 @@ mod tests {
             "tool.execution.failed",
             "--unregister",
         ])
+        .public
+        .unwrap()
         .register
         .unwrap();
         assert_eq!(
@@ -897,10 +880,19 @@ mod tests {
         assert_eq!(plan.on_exit, OnExit::Unregister);
         assert_eq!(plan.path, tunnel::DEFAULT_PATH);
         assert_eq!(plan.api_timeout, std::time::Duration::from_secs(30));
-        let plan = plan_for(&["--register", "--keep-active"]).register.unwrap();
+        let plan = plan_for(&["--register", "--keep-active"])
+            .public
+            .unwrap()
+            .register
+            .unwrap();
         assert_eq!((plan.on_exit, plan.events), (OnExit::KeepActive, None));
         assert_eq!(
-            plan_for(&["--register"]).register.unwrap().on_exit,
+            plan_for(&["--register"])
+                .public
+                .unwrap()
+                .register
+                .unwrap()
+                .on_exit,
             OnExit::Pause
         );
         for (flags, why) in [

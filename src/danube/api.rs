@@ -351,6 +351,12 @@ impl Api {
         self
     }
 
+    /// Whether a credential was found (`login`, `DANUBE_API_KEY`,
+    /// `DANUBE_API_TOKEN`): without one, only the device flow works.
+    pub fn has_credential(&self) -> bool {
+        self.credential.is_some()
+    }
+
     /// The origin requests go to.
     pub fn base(&self) -> &Uri {
         &self.base

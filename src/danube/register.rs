@@ -372,6 +372,44 @@ async fn after_timeout(api: &Api, target: &Target, within: String) -> RegisterEr
     }
 }
 
+/// Point the webhook `--register` set up at `url`, the tunnel's new one
+/// (a quick tunnel started again gets a new name): a `PATCH` of its URL
+/// alone, saved. `Ok` with what was done, `Err` with what failed and what
+/// to do by hand. A webhook made by `webhooks create` is never changed.
+pub async fn repoint(
+    api: &Api,
+    dir: &Path,
+    registration: &mut Registration,
+    url: &str,
+) -> Result<String, String> {
+    let id = shown(&registration.webhook.id);
+    let by_hand = format!("`danube-hooks webhooks update {id} --url {}`", shown(url));
+    if registration.action == Action::Adopted {
+        return Err(format!(
+            "Danube webhook {id} was made by `webhooks create`, so listen leaves it as it is;              point it at the new URL with {by_hand}"
+        ));
+    }
+    // Its URL alone: `is_active` is left as the run set it, so a re-point
+    // that lands after the pause on exit cannot turn it on again.
+    let change = WebhookChange {
+        url: Some(url.to_owned()),
+        ..WebhookChange::default()
+    };
+    let updated = api
+        .update_webhook(&registration.webhook.id, &change)
+        .await
+        .map_err(|err| format!("could not re-point Danube webhook {id}: {err}; run {by_hand}"))?;
+    registration.webhook.url = updated.url;
+    registration.is_active = updated.is_active;
+    saved_webhooks::upsert(dir, registration.webhook.clone()).map_err(|err| {
+        format!("re-pointed Danube webhook {id}, but could not save its new URL: {err}")
+    })?;
+    Ok(format!(
+        "re-pointed Danube webhook {id} to {}",
+        shown(&registration.webhook.url)
+    ))
+}
+
 /// Do what `registration.on_exit` says, within [`FINISH_TIMEOUT`]: `Ok` with
 /// what was done, `Err` with what failed and what to do by hand. Never
 /// touches a webhook `--register` did not make.

@@ -1,15 +1,23 @@
-//! The tunnel's public `https://` URL, for `listen --register`: given with
-//! `--public-url`, else read from a running ngrok agent (its local API,
-//! `GET /api/tunnels`: the https tunnel to this listener's port), else from
-//! a running cloudflared quick tunnel (its metrics server, `GET
-//! /quicktunnel` on 127.0.0.1:20241–20245), else an error naming those
-//! three ways and why each failed.
+//! The tunnel's public `https://` URL. `listen --tunnel` starts the tunnel
+//! program itself and keeps it running ([`program`], [`child`],
+//! [`supervisor`]); `listen --register` alone finds the URL of a tunnel the
+//! user started: given with `--public-url`, else read from a running ngrok
+//! agent (its local API, `GET /api/tunnels`: the https tunnel to this
+//! listener's port), else from a running cloudflared quick tunnel (its
+//! metrics server, `GET /quicktunnel` on 127.0.0.1:20241–20245), else an
+//! error naming those three ways and why each failed. Either way the URL
+//! is proved to reach this listener before it is registered ([`reach`]).
 //!
 //! Discovery asks only the addresses above (or the ones `--ngrok-api` and
 //! `--cloudflared-metrics` give), with a short timeout and a bounded
 //! answer, and never fails open: an answer it cannot read, or a tunnel that
 //! is not https or not to this port, is passed over with the reason, never
 //! guessed at. URLs are built from parsed parts ([`crate::sender::url_at`]).
+
+pub mod child;
+pub mod program;
+pub mod reach;
+pub mod supervisor;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -87,6 +95,11 @@ pub enum Source {
     Ngrok { api: String, tunnel: String },
     /// The quick tunnel of the cloudflared whose metrics are at `metrics`.
     Cloudflared { metrics: String },
+    /// The tunnel `--tunnel` started, asked at its own `control` address.
+    Started {
+        program: program::Program,
+        control: String,
+    },
 }
 
 impl Source {
@@ -103,8 +116,34 @@ impl Source {
                 "a cloudflared quick tunnel (metrics at {metrics}; it does not say its port: it \
                  must be `--url http://localhost:PORT` of this listener)"
             ),
+            Self::Started { program, control } => format!(
+                "the {} that danube-hooks started (asked at {control})",
+                program.name()
+            ),
         }
     }
+}
+
+/// What the listener shows of its public side while it runs: the
+/// dashboard's header rows and status line, and headless, stderr.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct View {
+    /// The tunnel started: its program, URL and starts; `None` without one.
+    pub tunnel: Option<String>,
+    /// The registered webhook: id, fingerprint, URL, what happens on exit.
+    pub webhook: Option<String>,
+    /// The latest thing that happened.
+    pub notice: Option<Notice>,
+}
+
+/// One thing that happened to the public side (a restart, a new URL, a
+/// re-point), numbered so that each is shown once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub seq: u64,
+    pub text: String,
+    /// Something the user must act on or know went wrong.
+    pub is_error: bool,
 }
 
 /// The tunnel's public origin, and where it was found.
@@ -124,6 +163,11 @@ impl PublicUrl {
             why: err.to_string(),
         })
     }
+}
+
+/// An origin as shown to a person: `https://host[:port]`, escaped.
+pub fn shown_origin(origin: &Uri) -> String {
+    escape_line(&crate::sender::origin(origin)).into_owned()
 }
 
 /// `--path`: origin-form, a path alone (no query, no fragment).
@@ -186,38 +230,14 @@ impl Discovery {
             });
         }
         let ngrok_api = origin(&self.ngrok);
-        let ngrok = match get_json::<NgrokTunnels>(client, &self.ngrok).await {
-            Ok(answer) => match pick_ngrok(&answer.tunnels, local) {
-                Ok((origin, tunnel)) => {
-                    return Ok(PublicUrl {
-                        origin,
-                        source: Source::Ngrok {
-                            api: ngrok_api,
-                            tunnel,
-                        },
-                    });
-                }
-                Err(why) => why,
-            },
+        let ngrok = match ask_ngrok(client, &self.ngrok, local).await {
+            Ok(found) => return Ok(found),
             Err(why) => why,
         };
         let mut cloudflared = Vec::new();
         for url in &self.cloudflared {
-            match get_json::<QuickTunnel>(client, url).await {
-                Ok(answer) => match quick_tunnel_origin(&answer.hostname) {
-                    Ok(origin) => {
-                        return Ok(PublicUrl {
-                            origin,
-                            source: Source::Cloudflared {
-                                metrics: url
-                                    .authority()
-                                    .map(ToString::to_string)
-                                    .unwrap_or_default(),
-                            },
-                        });
-                    }
-                    Err(why) => cloudflared.push(why),
-                },
+            match ask_cloudflared(client, url).await {
+                Ok(found) => return Ok(found),
                 Err(why) => cloudflared.push(why),
             }
         }
@@ -243,6 +263,39 @@ impl Discovery {
             cloudflared: cloudflared.join("; "),
         })
     }
+}
+
+/// The https tunnel to the listener at `local` of the ngrok agent whose
+/// `/api/tunnels` is `api`, or why there is none.
+pub(crate) async fn ask_ngrok(
+    client: &Client,
+    api: &Uri,
+    local: SocketAddr,
+) -> Result<PublicUrl, String> {
+    let answer = get_json::<NgrokTunnels>(client, api).await?;
+    let (origin, tunnel) = pick_ngrok(&answer.tunnels, local)?;
+    Ok(PublicUrl {
+        origin,
+        source: Source::Ngrok {
+            api: crate::sender::origin(api),
+            tunnel,
+        },
+    })
+}
+
+/// The quick tunnel of the cloudflared whose `/quicktunnel` is `metrics`,
+/// or why there is none.
+pub(crate) async fn ask_cloudflared(client: &Client, metrics: &Uri) -> Result<PublicUrl, String> {
+    let answer = get_json::<QuickTunnel>(client, metrics).await?;
+    Ok(PublicUrl {
+        origin: quick_tunnel_origin(&answer.hostname)?,
+        source: Source::Cloudflared {
+            metrics: metrics
+                .authority()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        },
+    })
 }
 
 /// `--public-url`: https (or http when `http_allowed`), a host, and no
@@ -415,13 +468,25 @@ fn forwards_to(addr: &str, local: SocketAddr) -> bool {
     host_ok && port == local.port()
 }
 
-/// `https://HOSTNAME/` for cloudflared's answer, if it is a host name.
+/// `https://HOSTNAME/` for cloudflared's answer, if it is a host name,
+/// with a port after it or not (cloudflared's own never has one; a port
+/// is no way out of the origin, since the URL is built from parts).
 fn quick_tunnel_origin(hostname: &str) -> Result<Uri, String> {
-    let valid = !hostname.is_empty()
-        && hostname.len() <= 253
-        && hostname
+    let (host, port) = match hostname.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (hostname, None),
+    };
+    let valid = !host.is_empty()
+        && host.len() <= 253
+        && host
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && port.is_none_or(|port| {
+            !port.is_empty()
+                && port.len() <= 5
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u16>().is_ok_and(|port| port > 0)
+        });
     if !valid {
         return Err(format!(
             "its quick tunnel's hostname {:?} is not a host name",
@@ -436,9 +501,9 @@ fn quick_tunnel_origin(hostname: &str) -> Result<Uri, String> {
         .map_err(|err| format!("its quick tunnel's hostname cannot be used: {err}"))
 }
 
-/// GET `uri` and read a 200's JSON within [`DISCOVERY_TIMEOUT`] and
-/// [`MAX_AGENT_ANSWER`]; anything else is a short reason.
-async fn get_json<T: serde::de::DeserializeOwned>(client: &Client, uri: &Uri) -> Result<T, String> {
+/// GET `uri` within [`DISCOVERY_TIMEOUT`] and [`MAX_AGENT_ANSWER`]: its
+/// status and body, or a short reason.
+async fn get(client: &Client, uri: &Uri) -> Result<(hyper::StatusCode, Bytes), String> {
     let mut request = hyper::Request::get(uri.clone()).header("accept", "application/json");
     if let Some(authority) = uri.authority() {
         request = request.header("host", authority.as_str());
@@ -455,8 +520,14 @@ async fn get_json<T: serde::de::DeserializeOwned>(client: &Client, uri: &Uri) ->
             ExchangeError::Request(err) => format!("the request failed: {err}"),
             ExchangeError::Body(err) => format!("reading its answer failed: {err}"),
         })?;
-    if parts.status != hyper::StatusCode::OK {
-        return Err(format!("it answered {}", parts.status));
+    Ok((parts.status, body))
+}
+
+/// GET `uri` and read a 200's JSON; anything else is a short reason.
+async fn get_json<T: serde::de::DeserializeOwned>(client: &Client, uri: &Uri) -> Result<T, String> {
+    let (status, body) = get(client, uri).await?;
+    if status != hyper::StatusCode::OK {
+        return Err(format!("it answered {status}"));
     }
     serde_json::from_slice(&body).map_err(|err| {
         format!(
@@ -466,6 +537,15 @@ async fn get_json<T: serde::de::DeserializeOwned>(client: &Client, uri: &Uri) ->
             err.column()
         )
     })
+}
+
+/// cloudflared's `/ready`: 200 once a connection to Cloudflare's edge is
+/// up, 503 before. A cloudflared without it (404) is taken as ready.
+async fn get_ready(client: &Client, uri: &Uri) -> Result<(), String> {
+    match get(client, uri).await?.0 {
+        hyper::StatusCode::OK | hyper::StatusCode::NOT_FOUND => Ok(()),
+        status => Err(format!("{} answered {status}", uri.path())),
+    }
 }
 
 #[cfg(test)]
@@ -556,7 +636,23 @@ mod tests {
                 .to_string(),
             "https://tall-river-1234.trycloudflare.com/"
         );
-        for bad in ["", "evil.com/x", "a@b.com", "host:80", "a b", "\u{1b}[2J"] {
+        assert_eq!(
+            quick_tunnel_origin("localhost:8443").unwrap().to_string(),
+            "https://localhost:8443/"
+        );
+        for bad in [
+            "",
+            "evil.com/x",
+            "a@b.com",
+            "host:",
+            "host:0",
+            "host:65536",
+            "host:+80",
+            ":80",
+            "a:b:80",
+            "a b",
+            "\u{1b}[2J",
+        ] {
             let why = quick_tunnel_origin(bad).unwrap_err();
             assert!(!why.contains('\u{1b}'), "{why}");
         }

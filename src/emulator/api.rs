@@ -32,10 +32,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::deliver::Deliverer;
-use super::state::{Change, NewWebhook, State, random_alnum};
+use super::state::{Change, NewWebhook, State};
 use crate::danube::api::MAX_DELIVERIES;
 use crate::display::truncate;
 use crate::events::EVENT_TYPES;
+use crate::random::random_alnum;
 
 /// The largest request body read; a larger one gets 413 and is read no
 /// further. A webhook or an event is a few KiB; 1 MiB leaves room for a

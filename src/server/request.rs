@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::body_memory::{BodyMemory, Reservation};
 use super::forward::{ForwardOutcome, Forwarder};
+use super::reach::ReachProbes;
 use super::recall::{Attempts, KeyHasher, ReplayKeys, SeenSignatures};
 use super::{ConnAction, ConnControl, Limits};
 use crate::delivery::{self, Delivery, Grouping, ResponseRecord};
@@ -87,6 +88,13 @@ pub struct Intake {
     forensics: Arc<tokio::sync::Semaphore>,
     /// What bodies still arriving may hold together.
     body_memory: Arc<BodyMemory>,
+    /// The probes that prove a public URL reaches this listener.
+    reach: ReachProbes,
+    /// The secrets once the webhook `listen` registered is known: its own
+    /// first, so its deliveries match secret #1, then `config.secrets`.
+    /// Set once, after the listener has started (the tunnel's URL must
+    /// reach it before it is registered).
+    with_webhook: std::sync::OnceLock<Vec<Secret>>,
 }
 
 impl Intake {
@@ -105,12 +113,35 @@ impl Intake {
             seen_signatures: Mutex::new(SeenSignatures::with_room()),
             forensics: Arc::new(tokio::sync::Semaphore::new(forensics_at_once())),
             body_memory: BodyMemory::new(config.limits.max_body_memory),
+            reach: ReachProbes::default(),
+            with_webhook: std::sync::OnceLock::new(),
             config,
         }
     }
 
     pub fn config(&self) -> &IntakeConfig {
         &self.config
+    }
+
+    /// The probes a public URL is proved with (`GET` on their path).
+    pub fn reach(&self) -> &ReachProbes {
+        &self.reach
+    }
+
+    /// Verify with `secret` first from now on (the registered webhook's),
+    /// then the configured ones. Only the first call counts: a listener
+    /// registers one webhook.
+    pub fn verify_first_with(&self, secret: Secret) {
+        let mut secrets = vec![secret];
+        secrets.extend(self.config.secrets.iter().cloned());
+        let _ = self.with_webhook.set(secrets);
+    }
+
+    /// The secrets a delivery is verified with, in order.
+    fn secrets(&self) -> &[Secret] {
+        self.with_webhook
+            .get()
+            .map_or(&self.config.secrets, Vec::as_slice)
     }
 
     /// Continue attempt numbering from earlier records (a restart mid-retry).
@@ -147,6 +178,9 @@ impl Intake {
             return head_too_large(self.config.limits.max_header_bytes);
         }
         if req.method() == Method::GET || req.method() == Method::HEAD {
+            if self.reach.arrived(req.uri().path()) {
+                return reached_page();
+            }
             return info_page();
         }
         // Held until the record is in the store's hands: the body is
@@ -296,7 +330,7 @@ impl Intake {
             // framework, so neither is taken (and neither keys a replay).
             (Some(first), Some(second)) => (signature::repeated_header(first, second), None),
             (header, _) => match signature::verify_unexplained(
-                &self.config.secrets,
+                self.secrets(),
                 header,
                 &read.bytes,
                 Utc::now().timestamp(),
@@ -373,7 +407,7 @@ impl Intake {
             return (check, Some(parsed));
         };
         let fallback = mismatch.clone();
-        let secrets = self.config.secrets.clone();
+        let secrets = self.secrets().to_vec();
         // A copy, so the record keeps its body whatever becomes of the
         // task; only as many exist as explanations run at once.
         let body = body.to_vec();
@@ -395,7 +429,7 @@ impl Intake {
     /// padding a real one, would push the real ones out of the memory, and
     /// a replay would then go unflagged (issue 12 review).
     fn replay_keys(&self, parsed: &ParsedHeader, verdict: Verdict, body: &[u8]) -> ReplayKeys {
-        let secrets = &self.config.secrets;
+        let secrets = self.secrets();
         let hasher = &self.replay_hasher;
         if secrets.is_empty() || (verdict == Verdict::Valid && parsed.digests.len() == 1) {
             // With no secret every digest is remembered; and the one digest
@@ -791,6 +825,19 @@ fn head_too_large(limit: usize) -> Response<Full<Bytes>> {
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// The answer to a probe waited for: the proof is its arrival here, not
+/// this text, which only tells a person who follows the link.
+fn reached_page() -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(
+        b"danube-hooks: this URL reaches the listener.\n",
+    )));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 

@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 pub mod emulator;
 pub mod fake_danube;
+pub mod tunnel;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_danube-hooks");
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

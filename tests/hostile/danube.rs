@@ -391,7 +391,7 @@ fn a_dripping_or_endless_agent_is_given_up_on() {
         let config = TempDir::new("hostile-drip");
         let mut cmd = danube_hooks(&config.0);
         cmd.args(["listen", "--port", "0", "--json", "--no-store"])
-            .args(["--register", "--api-url", &danube.url()])
+            .args(["--register", "--no-verify-url", "--api-url", &danube.url()])
             .args(["--ngrok-api", &format!("http://{ngrok}")])
             .args(["--cloudflared-metrics", &metrics.to_string()]);
         let started = std::time::Instant::now();
@@ -425,6 +425,7 @@ fn a_list_that_leaves_out_a_saved_webhook_does_not_forget_its_secret() {
             "--json",
             "--no-store",
             "--register",
+            "--no-verify-url",
             "--api-url",
             &url,
             "--public-url",
@@ -496,6 +497,7 @@ fn a_secrets_fingerprint_from_the_api_is_escaped() {
         "--json",
         "--no-store",
         "--register",
+        "--no-verify-url",
         "--api-url",
         &danube_url,
         "--public-url",
@@ -533,6 +535,7 @@ fn an_id_and_url_from_the_api_choose_no_path_and_flood_nothing() {
         "--json",
         "--no-store",
         "--register",
+        "--no-verify-url",
         "--api-url",
         &danube_url,
         "--public-url",

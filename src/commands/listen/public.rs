@@ -1,0 +1,811 @@
+//! `listen`'s public side: the tunnel `--tunnel` starts and keeps running,
+//! the public URL (the tunnel's, or the one `--register` finds) proved to
+//! reach this listener, the webhook registered for it, and, while
+//! listening, each start again of the tunnel followed: its new URL proved
+//! and the webhook re-pointed, told on the status line. On the way out
+//! the tunnel is ended and the webhook paused.
+//!
+//! The listener serves before any of this starts: the proof is a request
+//! that must arrive at it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{self, UsageError};
+use crate::danube::api::{Api, RETRY_WAITS};
+use crate::danube::register::{self, OnExit, Registration, Target};
+use crate::danube::tunnel::program::{self, Program};
+use crate::danube::tunnel::reach;
+use crate::danube::tunnel::supervisor::{self, Supervised, TunnelEvent};
+use crate::danube::tunnel::{self, Discovery, Notice, PublicUrl, View};
+use crate::display::escape_line;
+use crate::http::Trust;
+use crate::progress::Progress;
+use crate::sender::Sender;
+use crate::server::reach::ReachProbes;
+
+/// What the public side asks for, checked.
+#[derive(Debug, Clone)]
+pub struct PublicPlan {
+    /// `--tunnel`: the program to start and keep running.
+    pub tunnel: Option<TunnelPlan>,
+    /// The webhook to make or reuse: `--register`, or `--tunnel` without
+    /// `--no-register`.
+    pub register: Option<RegisterPlan>,
+    /// `--register` by name: then a missing credential is an error, where
+    /// `--tunnel` alone only says how to register.
+    pub register_required: bool,
+    /// Prove the URL reaches this listener before registering it (not
+    /// with `--no-verify-url`).
+    pub verify_url: bool,
+}
+
+/// `--tunnel`'s program, found.
+#[derive(Debug, Clone)]
+pub struct TunnelPlan {
+    pub program: Program,
+    pub bin: PathBuf,
+    pub url_timeout: Duration,
+}
+
+/// What registering asks for, checked.
+#[derive(Debug, Clone)]
+pub struct RegisterPlan {
+    /// Where `--register` alone finds the URL; `None` with `--tunnel`.
+    pub discovery: Option<Discovery>,
+    /// `--path`, checked.
+    pub path: String,
+    /// `--event`s, without repeats; `None` when none was given.
+    pub events: Option<Vec<String>>,
+    pub on_exit: OnExit,
+    pub api_url: String,
+    pub api_timeout: Duration,
+}
+
+impl PublicPlan {
+    /// `None` when neither `--tunnel` nor `--register` is given.
+    pub fn from_args(
+        tunnel_args: &cli::TunnelArgs,
+        args: &cli::RegisterArgs,
+    ) -> Result<Option<Self>, UsageError> {
+        let tunnel = tunnel_args
+            .tunnel
+            .map(|program| TunnelPlan::find(program, tunnel_args))
+            .transpose()?;
+        let registering = args.register || (tunnel.is_some() && !tunnel_args.no_register);
+        if tunnel.is_none() && !registering {
+            return Ok(None);
+        }
+        let register = registering
+            .then(|| RegisterPlan::from_args(args, tunnel.is_none()))
+            .transpose()?;
+        Ok(Some(Self {
+            tunnel,
+            register,
+            register_required: args.register,
+            verify_url: !tunnel_args.no_verify_url,
+        }))
+    }
+
+    /// The webhook URL's path: `--path`, or the default.
+    fn path(&self) -> &str {
+        self.register
+            .as_ref()
+            .map_or(tunnel::DEFAULT_PATH, |register| register.path.as_str())
+    }
+}
+
+impl TunnelPlan {
+    /// The program's executable: `--tunnel-bin`, else on `PATH`; a usage
+    /// error naming how to install it when there is none.
+    fn find(program: Program, args: &cli::TunnelArgs) -> Result<Self, UsageError> {
+        let path = std::env::var_os("PATH");
+        let bin = program::find(program, args.tunnel_bin.as_deref(), path.as_deref()).ok_or_else(
+            || {
+                let name = program.name();
+                let hint = program.install_hint();
+                UsageError::new(match &args.tunnel_bin {
+                    Some(given) => format!(
+                        "--tunnel-bin {}: not an executable file; {hint}",
+                        escape_line(&given.display().to_string())
+                    ),
+                    None => format!(
+                        "--tunnel {name}: {name} is not installed (not found on PATH); {hint}"
+                    ),
+                })
+            },
+        )?;
+        Ok(Self {
+            program,
+            bin,
+            url_timeout: args.tunnel_timeout,
+        })
+    }
+}
+
+impl RegisterPlan {
+    fn from_args(args: &cli::RegisterArgs, discover: bool) -> Result<Self, UsageError> {
+        let usage = |err: tunnel::TunnelError| UsageError::new(err.to_string());
+        let path = args.path.as_deref().unwrap_or(tunnel::DEFAULT_PATH);
+        tunnel::check_path(path).map_err(usage)?;
+        let discovery = if discover {
+            Some(
+                Discovery::new(
+                    args.public_url.as_deref(),
+                    args.ngrok_api.as_deref(),
+                    args.cloudflared_metrics.as_deref(),
+                    is_local_danube(args.api_url()),
+                )
+                .map_err(usage)?,
+            )
+        } else {
+            None
+        };
+        let mut events: Vec<String> = Vec::new();
+        for event in &args.events {
+            if !events.contains(event) {
+                events.push(event.clone());
+            }
+        }
+        Ok(Self {
+            discovery,
+            path: path.to_owned(),
+            events: (!events.is_empty()).then_some(events),
+            on_exit: if args.unregister {
+                OnExit::Unregister
+            } else if args.keep_active {
+                OnExit::KeepActive
+            } else {
+                OnExit::Pause
+            },
+            api_url: args.api_url().to_owned(),
+            api_timeout: args.api_timeout,
+        })
+    }
+}
+
+/// An API reached over http:// is on this machine (the client refuses it
+/// elsewhere): a local Danube, which may take an http:// receiver
+/// (`emulate --allow-http`) and says so itself if not.
+fn is_local_danube(api_url: &str) -> bool {
+    api_url.to_ascii_lowercase().starts_with("http://")
+}
+
+/// Why the public side could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum PublicError {
+    #[error("{program} gave no public URL: {why}{last_lines}\n  what to try: {advice}")]
+    TunnelFailed {
+        program: &'static str,
+        why: String,
+        /// Its last lines, escaped and indented, or nothing.
+        last_lines: String,
+        advice: &'static str,
+    },
+    #[error(
+        "{url} ({source_text}) does not reach this listener, so nothing was registered with \
+         Danube: {why}. If this network cannot reach its own tunnel, pass --no-verify-url"
+    )]
+    Unreached {
+        url: String,
+        source_text: String,
+        why: String,
+    },
+}
+
+/// Why no webhook was registered although the URL is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unregistered {
+    /// `--no-register`.
+    NotAsked,
+    /// No `login` and no `DANUBE_API_KEY`.
+    NoCredential,
+}
+
+/// The proof that the URL reaches this listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Proof {
+    Proved(Duration),
+    /// `--no-verify-url`.
+    Skipped,
+    /// Proving failed, and nothing was to be registered: a warning.
+    Failed(String),
+}
+
+/// The webhook registered, and what is needed to undo it on exit.
+pub struct Registered {
+    /// The webhook (`registration.webhook.id`) and what happens on exit.
+    pub registration: Registration,
+    /// The API it was registered with (`--api-url`, the credentials, the
+    /// trust), for anything else that asks Danube about it.
+    pub api: Api,
+    /// The config folder its `webhooks.json` is in.
+    dir: PathBuf,
+}
+
+impl Registered {
+    /// Pause, delete or leave the webhook as the flags say; bounded in
+    /// time, and a failure is said, not fatal.
+    async fn finish(&self) {
+        match register::finish(&self.api, &self.dir, &self.registration).await {
+            Ok(done) => eprintln!("danube-hooks: {done}"),
+            Err(failed) => eprintln!("danube-hooks: warning: {failed}"),
+        }
+    }
+
+    /// The dashboard header's webhook line.
+    pub fn header_line(&self) -> String {
+        let webhook = &self.registration.webhook;
+        let exit = match (self.registration.action, self.registration.on_exit) {
+            (register::Action::Adopted, _) => "left as it is on exit",
+            (_, OnExit::Pause) => "paused on exit",
+            (_, OnExit::KeepActive) => "left active on exit",
+            (_, OnExit::Unregister) => "deleted on exit",
+        };
+        // The id and the fingerprint first: at 80 columns the end is cut.
+        format!(
+            "{} ({}) → {} · {exit}",
+            escape_line(&webhook.id),
+            webhook.fingerprint(),
+            escape_line(&webhook.url)
+        )
+    }
+}
+
+/// The tunnel started and kept running.
+struct Tunnel {
+    program: Program,
+    /// The program's pid now.
+    pid: u32,
+    /// Starts so far (1 after the first).
+    starts: u32,
+    events: mpsc::Receiver<TunnelEvent>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Tunnel {
+    /// End the program (SIGTERM, then SIGKILL) and the supervision.
+    async fn close(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+
+    fn header(&self, url: &PublicUrl) -> String {
+        let again = match self.starts {
+            0 | 1 => String::new(),
+            n => format!(", started {n}×"),
+        };
+        format!(
+            "{} {} (pid {}{again}; started again if it exits)",
+            self.program.name(),
+            tunnel::shown_origin(&url.origin),
+            self.pid
+        )
+    }
+}
+
+/// The public side, open: the URL, the tunnel, the webhook.
+pub struct Public {
+    pub url: PublicUrl,
+    path: String,
+    proof: Proof,
+    tunnel: Option<Tunnel>,
+    pub registered: Option<Registered>,
+    unregistered: Option<Unregistered>,
+}
+
+/// Open the public side for the listener at `local`, whose probes are
+/// `probes`: start the tunnel, prove its URL, register it. `None` when
+/// `shutdown` came first (the tunnel is ended then, and nothing was
+/// changed in Danube).
+pub async fn open(
+    plan: &PublicPlan,
+    trust: &Trust,
+    local: SocketAddr,
+    probes: &ReachProbes,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<Public>> {
+    let api = match &plan.register {
+        Some(register) => Some(
+            crate::commands::danube_api_at(&register.api_url, trust)?
+                .with_timing(RETRY_WAITS.to_vec(), register.api_timeout),
+        ),
+        None => None,
+    };
+    let (api, unregistered) = match api {
+        Some(api) if api.has_credential() || plan.register_required => (Some(api), None),
+        Some(_) => (None, Some(Unregistered::NoCredential)),
+        None => (None, Some(Unregistered::NotAsked)),
+    };
+    let client = trust.client();
+    let (url, tunnel) = if let Some(tunnel_plan) = &plan.tunnel {
+        match start_tunnel(tunnel_plan, client, local, shutdown).await? {
+            Some((url, tunnel)) => (url, Some(tunnel)),
+            None => return Ok(None),
+        }
+    } else {
+        let discovery = plan
+            .register
+            .as_ref()
+            .and_then(|register| register.discovery.as_ref())
+            .expect("--register without --tunnel has a discovery");
+        let found = tokio::select! {
+            found = discovery.discover(&client, local) => found,
+            () = shutdown.cancelled() => return Ok(None),
+        };
+        (found.map_err(|err| UsageError::new(err.to_string()))?, None)
+    };
+    let mut public = Public {
+        url,
+        path: plan.path().to_owned(),
+        proof: Proof::Skipped,
+        tunnel,
+        registered: None,
+        unregistered,
+    };
+    let opened = async {
+        if plan.verify_url {
+            let sender = Sender::new(trust, 4096);
+            let proof = tokio::select! {
+                proof = prove(&sender, probes, &public.url) => proof,
+                () = shutdown.cancelled() => return Ok(false),
+            };
+            public.proof = match proof {
+                Ok(took) => Proof::Proved(took),
+                Err(why) if api.is_none() => Proof::Failed(why),
+                Err(why) => {
+                    return Err(PublicError::Unreached {
+                        url: tunnel::shown_origin(&public.url.origin),
+                        source_text: public.url.source.describe(),
+                        why,
+                    }
+                    .into());
+                }
+            };
+        }
+        if let (Some(api), Some(register)) = (api, &plan.register) {
+            match register_webhook(register, api, &public.url, shutdown).await? {
+                Some(registered) => public.registered = Some(registered),
+                None => return Ok(false),
+            }
+        }
+        anyhow::Ok(true)
+    };
+    match opened.await {
+        Ok(true) => Ok(Some(public)),
+        Ok(false) => {
+            public.close().await;
+            Ok(None)
+        }
+        Err(err) => {
+            public.close().await;
+            Err(err)
+        }
+    }
+}
+
+/// Start the tunnel and wait for its first URL, showing how long it has
+/// been waiting; `None` when `shutdown` came first.
+async fn start_tunnel(
+    plan: &TunnelPlan,
+    client: crate::http::Client,
+    local: SocketAddr,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<(PublicUrl, Tunnel)>> {
+    let name = plan.program.name();
+    let stop = CancellationToken::new();
+    let (mut events, task) = supervisor::supervise(
+        Supervised {
+            program: plan.program,
+            bin: plan.bin.clone(),
+            local,
+            url_timeout: plan.url_timeout,
+        },
+        client,
+        stop.clone(),
+    );
+    let mut progress = Progress::new(format!("starting {name}"));
+    let mut ticks = tokio::time::interval(crate::progress::TICK);
+    let mut pid = 0;
+    let failed = loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(TunnelEvent::Started { pid: started, .. }) => {
+                    pid = started;
+                    progress.set(format!("{name} (pid {pid}) runs; waiting for its public URL"));
+                }
+                Some(TunnelEvent::Up { url, .. }) => {
+                    progress.clear();
+                    eprintln!(
+                        "danube-hooks: {name} (pid {pid}) gave {} in {:.1} s",
+                        tunnel::shown_origin(&url.origin),
+                        progress.elapsed().as_secs_f64()
+                    );
+                    let tunnel = Tunnel { program: plan.program, pid, starts: 1, events, stop, task };
+                    return Ok(Some((url, tunnel)));
+                }
+                Some(TunnelEvent::Down { why, last_lines, .. }) => break (why, last_lines),
+                None => break ("its supervision ended".to_owned(), Vec::new()),
+            },
+            _ = ticks.tick() => progress.tick(),
+            () = shutdown.cancelled() => {
+                progress.clear();
+                stop.cancel();
+                let _ = task.await;
+                return Ok(None);
+            }
+        }
+    };
+    progress.clear();
+    stop.cancel();
+    let _ = task.await;
+    let (why, last_lines) = failed;
+    Err(PublicError::TunnelFailed {
+        program: name,
+        why,
+        last_lines: indented_lines(&last_lines),
+        advice: plan.program.advice(),
+    }
+    .into())
+}
+
+/// A program's last lines for an error: escaped, indented, after a heading.
+fn indented_lines(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return "\n  it printed nothing".to_owned();
+    }
+    let mut text = String::from("\n  its last lines:");
+    for line in lines {
+        text.push_str("\n    ");
+        text.push_str(&escape_line(line));
+    }
+    text
+}
+
+/// Prove `url` reaches this listener, showing the wait on a terminal.
+async fn prove(sender: &Sender, probes: &ReachProbes, url: &PublicUrl) -> Result<Duration, String> {
+    let shown = tunnel::shown_origin(&url.origin);
+    let mut progress = Progress::new(format!("proving {shown} reaches this listener"));
+    let mut ticks = tokio::time::interval(crate::progress::TICK);
+    let proving = reach::prove(sender, probes, &url.origin, reach::window());
+    tokio::pin!(proving);
+    loop {
+        tokio::select! {
+            proved = &mut proving => {
+                progress.clear();
+                if let Ok(took) = &proved {
+                    eprintln!(
+                        "danube-hooks: {shown} reaches this listener (a probe arrived in {:.1} s)",
+                        took.as_secs_f64()
+                    );
+                }
+                return proved;
+            }
+            _ = ticks.tick() => progress.tick(),
+        }
+    }
+}
+
+/// Make or reuse the webhook for `url`; `None` when a signal came while
+/// Danube's webhooks were being listed (before anything was changed).
+async fn register_webhook(
+    register: &RegisterPlan,
+    api: Api,
+    url: &PublicUrl,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<Registered>> {
+    let dir = crate::danube::credentials::config_dir()?;
+    let webhook_url = url
+        .webhook_url(&register.path)
+        .map_err(|err| UsageError::new(err.to_string()))?;
+    eprintln!(
+        "danube-hooks: registering {} (public URL from {}) with Danube at {}…",
+        escape_line(&webhook_url.to_string()),
+        url.source.describe(),
+        api.origin()
+    );
+    // A signal stops it only during the first list: a create or update
+    // cut off half-way would leave a webhook we could not pause. The API's
+    // timeouts bound the rest.
+    let registration = match register::register(
+        &api,
+        &dir,
+        &Target {
+            url: webhook_url.to_string(),
+            events: register.events.clone(),
+            on_exit: register.on_exit,
+        },
+        shutdown,
+    )
+    .await
+    {
+        Err(register::RegisterError::Stopped) => return Ok(None),
+        done => done?,
+    };
+    Ok(Some(Registered {
+        registration,
+        api,
+        dir,
+    }))
+}
+
+impl Public {
+    /// The banner's lines (after `  `), each already escaped.
+    pub fn banner_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(tunnel) = &self.tunnel {
+            lines.push(format!("tunnel:   {}", tunnel.header(&self.url)));
+        }
+        match &self.proof {
+            Proof::Proved(_) => {}
+            Proof::Skipped => lines.push(format!(
+                "warning:  --no-verify-url: {} was not proved to reach this listener",
+                tunnel::shown_origin(&self.url.origin)
+            )),
+            Proof::Failed(why) => lines.push(format!(
+                "warning:  {} does not reach this listener yet: {}",
+                tunnel::shown_origin(&self.url.origin),
+                escape_line(why)
+            )),
+        }
+        if let Some(registered) = &self.registered {
+            let registration = &registered.registration;
+            lines.push(format!("danube:   {}", registration.describe()));
+            lines.push(format!(
+                "          public URL from {}",
+                self.url.source.describe()
+            ));
+            lines.push(format!("          {}", registration.exit_plan()));
+        } else if let Some(why) = self.unregistered {
+            let url = self.webhook_url_text();
+            let (because, how) = match why {
+                Unregistered::NotAsked => (
+                    "--no-register",
+                    "leave out --no-register to have it registered (with `danube-hooks login` or \
+                     DANUBE_API_KEY)",
+                ),
+                Unregistered::NoCredential => (
+                    "no Danube credential",
+                    "or run `danube-hooks login` (or set DANUBE_API_KEY) and start again: the \
+                     webhook is then registered, and verified with its secret, by itself",
+                ),
+            };
+            lines.push(format!("webhook:  not registered ({because}): paste {url}"));
+            lines.push(format!(
+                "          as the webhook URL in Danube, and pass its secret with --secret; {how}"
+            ));
+        }
+        lines
+    }
+
+    fn webhook_url_text(&self) -> String {
+        self.url.webhook_url(&self.path).map_or_else(
+            |_| tunnel::shown_origin(&self.url.origin),
+            |url| escape_line(&url.to_string()).into_owned(),
+        )
+    }
+
+    fn view(&self) -> View {
+        View {
+            tunnel: self.tunnel.as_ref().map(|tunnel| tunnel.header(&self.url)),
+            webhook: self.registered.as_ref().map(Registered::header_line),
+            notice: None,
+        }
+    }
+
+    /// Follow the tunnel while listening: each start again is told, and a
+    /// new URL proved and the webhook re-pointed. What is shown comes on
+    /// the returned view.
+    pub fn follow(mut self, sender: Sender, probes: ReachProbes) -> Following {
+        let (view_tx, view_rx) = watch::channel(self.view());
+        let events = self.tunnel.as_mut().map(|tunnel| {
+            // The follower reads the events; the state keeps the rest.
+            std::mem::replace(&mut tunnel.events, mpsc::channel(1).1)
+        });
+        let state = Arc::new(Mutex::new(self));
+        let stop = CancellationToken::new();
+        let task = events.map(|events| {
+            tokio::spawn(follow_events(
+                events,
+                Arc::clone(&state),
+                sender,
+                probes,
+                view_tx,
+                stop.clone(),
+            ))
+        });
+        Following {
+            state,
+            stop,
+            task,
+            view: view_rx,
+        }
+    }
+
+    /// End the tunnel and do what the flags say with the webhook.
+    async fn close(self) {
+        if let Some(tunnel) = self.tunnel {
+            tunnel.close().await;
+        }
+        if let Some(registered) = &self.registered {
+            registered.finish().await;
+        }
+    }
+}
+
+/// The public side while listening.
+pub struct Following {
+    state: Arc<Mutex<Public>>,
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+    pub view: watch::Receiver<View>,
+}
+
+impl Following {
+    /// The webhook whose Danube side the dashboard shows.
+    pub async fn webhook(&self) -> Option<(Api, String)> {
+        let state = self.state.lock().await;
+        state
+            .registered
+            .as_ref()
+            .map(|r| (r.api.clone(), r.registration.webhook.id.clone()))
+    }
+
+    /// Stop following (a re-point under way is dropped: it changes only
+    /// the URL, never whether the webhook is active), end the tunnel, and
+    /// pause (or delete, or leave) the webhook.
+    pub async fn close(self) {
+        self.stop.cancel();
+        if let Some(task) = self.task {
+            let _ = task.await;
+        }
+        // The follower has ended (or never ran): the state is free.
+        let mut public = self.state.lock().await;
+        if let Some(tunnel) = public.tunnel.take() {
+            tunnel.close().await;
+        }
+        if let Some(registered) = &public.registered {
+            registered.finish().await;
+        }
+    }
+}
+
+/// The follower: each event of the supervisor, told on `view_tx`.
+async fn follow_events(
+    mut events: mpsc::Receiver<TunnelEvent>,
+    state: Arc<Mutex<Public>>,
+    sender: Sender,
+    probes: ReachProbes,
+    view_tx: watch::Sender<View>,
+    stop: CancellationToken,
+) {
+    let mut seq = 0;
+    let mut tell = |view: View, text: String, is_error: bool| {
+        seq += 1;
+        let _ = view_tx.send(View {
+            notice: Some(Notice {
+                seq,
+                text,
+                is_error,
+            }),
+            ..view
+        });
+    };
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            () = stop.cancelled() => return,
+        };
+        let Some(event) = event else { return };
+        let mut public = state.lock().await;
+        let handled = async {
+            match event {
+                TunnelEvent::Started { pid, .. } => {
+                    if let Some(tunnel) = public.tunnel.as_mut() {
+                        tunnel.pid = pid;
+                        tunnel.starts += 1;
+                    }
+                    None
+                }
+                TunnelEvent::Down {
+                    why, restart_in, ..
+                } => {
+                    let name = public
+                        .tunnel
+                        .as_ref()
+                        .map_or("the tunnel", |t| t.program.name());
+                    let next = restart_in.map_or_else(
+                        || "it is not started again".to_owned(),
+                        |wait| format!("starting it again in {} s", wait.as_secs()),
+                    );
+                    Some((
+                        format!("{name} stopped: {}; {next}", escape_line(&why)),
+                        true,
+                    ))
+                }
+                TunnelEvent::Up { url, .. } => {
+                    Some(took_up(&mut public, url, &sender, &probes).await)
+                }
+            }
+        };
+        let told = tokio::select! {
+            told = handled => told,
+            () = stop.cancelled() => return,
+        };
+        if let Some((text, is_error)) = told {
+            tell(public.view(), text, is_error);
+        }
+    }
+}
+
+/// The tunnel gave a URL again: the same one, or a new one to prove and
+/// point the webhook at. What to tell, and whether it is an error.
+async fn took_up(
+    public: &mut Public,
+    url: PublicUrl,
+    sender: &Sender,
+    probes: &ReachProbes,
+) -> (String, bool) {
+    let name = public
+        .tunnel
+        .as_ref()
+        .map_or("the tunnel", |t| t.program.name());
+    let shown = tunnel::shown_origin(&url.origin);
+    if url.origin == public.url.origin {
+        return (format!("{name} started again; same URL {shown}"), false);
+    }
+    public.url = url;
+    let verify = public.proof != Proof::Skipped;
+    if verify
+        && let Err(why) = reach::prove(sender, probes, &public.url.origin, reach::window()).await
+    {
+        return (
+            format!(
+                "{name} started again with a new URL {shown}, which does not reach this \
+                 listener ({}); the webhook was left as it was",
+                escape_line(&why)
+            ),
+            true,
+        );
+    }
+    let webhook_url = public.webhook_url_text();
+    let path = public.path.clone();
+    match public.registered.as_mut() {
+        Some(registered) => {
+            let Ok(target) = public.url.webhook_url(&path) else {
+                return (format!("{name} started again with a new URL {shown}"), true);
+            };
+            let api = registered.api.clone();
+            match register::repoint(
+                &api,
+                &registered.dir,
+                &mut registered.registration,
+                &target.to_string(),
+            )
+            .await
+            {
+                Ok(done) => (
+                    format!("{name} started again with a new URL; {done}"),
+                    false,
+                ),
+                Err(failed) => (
+                    format!("{name} started again with a new URL; {failed}"),
+                    true,
+                ),
+            }
+        }
+        None => (
+            format!(
+                "{name} started again with a new URL: paste {webhook_url} as the webhook URL in \
+                 Danube"
+            ),
+            true,
+        ),
+    }
+}

@@ -1,0 +1,245 @@
+//! A tunnel program running as this listener's child. It runs in a
+//! process group of its own, so that a Ctrl-C at the terminal reaches the
+//! listener alone, which then ends the child itself, in order; it gets the
+//! parent-death signal (Linux), so that even a `kill -9` of the listener
+//! takes it along; and the listener's runtime kills it when dropped (a
+//! panic). What it prints is kept as its last lines, bounded, for when it
+//! fails.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt as _};
+
+/// Lines of output kept.
+const KEPT_LINES: usize = 20;
+/// A longer line is cut to this many bytes: the program is the user's,
+/// but what it prints is not bounded by anything else.
+const MAX_LINE: usize = 400;
+/// How long the program has to end after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// The last lines a program printed, stdout and stderr together.
+#[derive(Clone, Default)]
+pub struct LastLines {
+    /// A std mutex: held to push or copy a few lines, never across `.await`.
+    lines: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl LastLines {
+    fn push(&self, line: &[u8]) {
+        let line = String::from_utf8_lossy(line);
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.trim().is_empty() {
+            return;
+        }
+        let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        if lines.len() == KEPT_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line.to_owned());
+    }
+
+    /// The lines as printed (not yet escaped for a terminal).
+    pub fn get(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+/// The running program.
+pub struct TunnelChild {
+    child: tokio::process::Child,
+    pid: u32,
+    output: LastLines,
+}
+
+impl TunnelChild {
+    /// Start `bin` with `args`: stdin closed, its output kept.
+    pub fn spawn(bin: &Path, args: &[OsString]) -> std::io::Result<Self> {
+        let mut command = tokio::process::Command::new(bin);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        // The parent-death signal goes when the thread that forked ends:
+        // this runs on a runtime worker (never the blocking pool, whose
+        // threads end when idle), which lives as long as the listener.
+        let mut child = ur_taking_me_with_you::spawn_dying_with_parent_async(command)?;
+        let pid = child
+            .id()
+            .ok_or_else(|| std::io::Error::other("the program ended before it could be watched"))?;
+        let output = LastLines::default();
+        if let Some(stdout) = child.stdout.take() {
+            tokio::spawn(keep_lines(stdout, output.clone()));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(keep_lines(stderr, output.clone()));
+        }
+        Ok(Self { child, pid, output })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    pub fn last_lines(&self) -> Vec<String> {
+        self.output.get()
+    }
+
+    /// Returns when the program has ended, saying how.
+    pub async fn exited(&mut self) -> String {
+        match self.child.wait().await {
+            Ok(status) => status.to_string(),
+            Err(err) => format!("cannot be waited for: {err}"),
+        }
+    }
+
+    /// End it: SIGTERM to its group, then SIGKILL after [`STOP_GRACE`].
+    pub async fn stop(mut self) {
+        self.signal_group(Signal::SIGTERM);
+        if tokio::time::timeout(STOP_GRACE, self.child.wait())
+            .await
+            .is_err()
+        {
+            self.signal_group(Signal::SIGKILL);
+            let _ = self.child.wait().await;
+        }
+    }
+
+    fn signal_group(&mut self, signal: Signal) {
+        // Only while the leader is not yet reaped: its pid, which names the
+        // group, cannot have gone to another process then.
+        if matches!(self.child.try_wait(), Ok(None))
+            && let Ok(pid) = i32::try_from(self.pid)
+        {
+            let _ = killpg(Pid::from_raw(pid), signal);
+        }
+    }
+}
+
+impl Drop for TunnelChild {
+    fn drop(&mut self) {
+        // `kill_on_drop` ends the program itself; this ends what it started.
+        self.signal_group(Signal::SIGKILL);
+    }
+}
+
+/// Read `stream` to its end, keeping its last lines, each cut to
+/// [`MAX_LINE`] bytes.
+async fn keep_lines(mut stream: impl AsyncRead + Unpin, lines: LastLines) {
+    let mut chunk = [0u8; 4096];
+    let mut line = Vec::with_capacity(MAX_LINE);
+    loop {
+        let read = match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        for &byte in &chunk[..read] {
+            if byte == b'\n' {
+                lines.push(&line);
+                line.clear();
+            } else if line.len() < MAX_LINE {
+                line.push(byte);
+            }
+        }
+    }
+    lines.push(&line);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alive(pid: u32) -> bool {
+        // Gone, or a zombie nobody waits for yet.
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    }
+
+    fn sh(script: &str) -> TunnelChild {
+        TunnelChild::spawn(Path::new("/bin/sh"), &["-c".into(), script.into()]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn its_output_is_kept_last_lines_first_cut_and_bounded() {
+        let mut child = sh(
+            "i=0; while [ $i -lt 30 ]; do echo line $i; i=$((i+1)); done; \
+             head -c 5000 /dev/zero | tr '\\0' x >&2; echo >&2; echo done >&2",
+        );
+        let status = child.exited().await;
+        assert!(status.contains('0'), "{status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let lines = child.last_lines();
+        assert_eq!(lines.len(), KEPT_LINES);
+        assert!(lines.iter().all(|line| line.len() <= MAX_LINE));
+        assert!(lines.contains(&"done".to_owned()), "{lines:?}");
+        assert!(!lines.contains(&"line 0".to_owned()), "{lines:?}");
+    }
+
+    #[tokio::test]
+    async fn stop_ends_the_program_and_what_it_started() {
+        // A program that ignores SIGTERM, and a grandchild of it.
+        let child = sh("trap '' TERM; sleep 60 & echo $!; wait");
+        let pid = child.pid();
+        let grandchild = loop {
+            if let Some(line) = child.last_lines().first() {
+                break line.parse::<u32>().unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(alive(pid) && alive(grandchild));
+        child.stop().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!alive(pid), "the program outlived stop");
+        assert!(!alive(grandchild), "its child outlived stop");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_child_is_killed_with_its_group() {
+        let child = sh("sleep 60 & echo $!; wait");
+        let pid = child.pid();
+        let grandchild = loop {
+            if let Some(line) = child.last_lines().first() {
+                break line.parse::<u32>().unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        // What a panic that unwinds through the supervisor does.
+        drop(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while (alive(pid) || alive(grandchild)) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!alive(pid) && !alive(grandchild));
+    }
+
+    #[tokio::test]
+    async fn it_runs_in_a_process_group_of_its_own() {
+        let mut child = sh("cut -d' ' -f5 /proc/$$/stat");
+        let pid = child.pid();
+        child.exited().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let group: u32 = child.last_lines()[0].trim().parse().unwrap();
+        assert_eq!(group, pid);
+    }
+}

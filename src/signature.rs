@@ -80,6 +80,13 @@ impl Secret {
         self.text.as_bytes()
     }
 
+    /// Whether it lacks the `whsec_` that every secret Danube shows starts
+    /// with: Danube keys the HMAC with the whole string, so such a secret
+    /// never verifies a real delivery.
+    pub fn lacks_prefix(&self) -> bool {
+        !self.text.starts_with(SECRET_PREFIX)
+    }
+
     /// `whsec_…abcd`: the prefix and the last 4 characters, no more. A short
     /// secret shows no characters at all, since 4 of 8 would give half away.
     pub fn fingerprint(&self) -> String {

@@ -632,3 +632,29 @@ fn binding_all_interfaces_warns() {
         listener.banner
     );
 }
+
+#[test]
+fn a_secret_without_its_prefix_warns_once_at_start() {
+    let bare = SECRET.strip_prefix("whsec_").unwrap();
+    let listener = Listener::start(&["--no-store", "--secret", bare]);
+    let warnings: Vec<&str> = listener
+        .banner
+        .lines()
+        .filter(|line| line.contains("has no whsec_ prefix"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", listener.banner);
+    assert!(
+        warnings[0].contains("warning:  the secret …LaSw"),
+        "{warnings:?}"
+    );
+    assert!(!listener.banner.contains(bare), "a secret printed whole");
+}
+
+#[test]
+fn stopping_without_a_store_does_not_claim_a_synced_store() {
+    let mut listener = Listener::start(&["--no-store"]);
+    assert_eq!(listener.signal_and_wait("TERM"), Some(0));
+    let said = listener.stderr_so_far();
+    assert!(!said.contains("store is synced"), "{said}");
+    assert!(said.contains("kept in memory only (--no-store)"), "{said}");
+}

@@ -494,6 +494,13 @@ fn start_warnings(plan: &ListenPlan, report: &OpenReport) -> Vec<String> {
 /// delivery: in the banner, and on the dashboard's status line.
 fn setup_warnings(plan: &ListenPlan) -> Vec<String> {
     let mut warnings = Vec::new();
+    for secret in plan.secrets.iter().filter(|secret| secret.lacks_prefix()) {
+        warnings.push(format!(
+            "the secret {} has no whsec_ prefix: Danube signs with the whole whsec_… string it \
+             showed, so deliveries will not verify with this one; pass the secret whole",
+            secret.fingerprint()
+        ));
+    }
     if plan.trust.is_insecure() {
         warnings.push(crate::commands::INSECURE_WARNING.to_string());
     }
@@ -910,6 +917,22 @@ mod tests {
             let err = ListenPlan::from_args(&args).err().unwrap().to_string();
             assert!(err.contains(why), "{flags:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_secret_without_its_prefix_is_a_start_warning() {
+        let warnings = setup_warnings(&plan_for(&[
+            "--secret",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "--secret",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ]));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("the secret …LaSw has no whsec_ prefix"),
+            "{warnings:?}"
+        );
+        assert!(!warnings[0].contains("MfKQ"), "never the secret whole");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::display::escape_line;
 
 /// The longest delay a step may have. Danube gives up after 10 s; the cap
 /// keeps a slip such as `600m` from holding a connection for hours.
-pub const MAX_DELAY: Duration = Duration::from_secs(600);
+pub const MAX_DELAY: Duration = Duration::from_mins(10);
 const MAX_DELAY_MS: u128 = MAX_DELAY.as_millis();
 
 const EXPECTED_RULE: &str = "a rule such as 500,500,forward or tool.*=12s+200";

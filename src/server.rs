@@ -82,7 +82,7 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(30),
             max_connections: 1024,
             max_header_bytes: 64 * 1024,
-            max_hold: Duration::from_secs(60),
+            max_hold: Duration::from_mins(1),
             shutdown_grace: Duration::from_secs(12),
         }
     }

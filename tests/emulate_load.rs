@@ -170,7 +170,7 @@ fn follow_attempts(
     deliveries: &HashMap<String, String>,
     started: Instant,
 ) -> (HashMap<String, u64>, HashMap<String, Value>) {
-    let deadline = started + Duration::from_secs(240);
+    let deadline = started + Duration::from_mins(4);
     let mut attempts_seen: HashMap<String, u64> = HashMap::new();
     let mut finals: HashMap<String, Value> = HashMap::new();
     while finals.len() < deliveries.len() {

@@ -19,9 +19,9 @@ const MAX_KEY: u64 = 16 * 1024;
 /// Bounds on the poll interval Danube asks for: at least 1 s so a bad
 /// answer cannot make us spin, at most 60 s so a login is not left hanging.
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
-const MAX_INTERVAL: Duration = Duration::from_secs(60);
+const MAX_INTERVAL: Duration = Duration::from_mins(1);
 /// A device code is never polled longer than this, whatever `expires_in` says.
-const MAX_EXPIRY: Duration = Duration::from_secs(3600);
+const MAX_EXPIRY: Duration = Duration::from_hours(1);
 
 pub fn login(args: &LoginArgs) -> anyhow::Result<Outcome> {
     let dir = credentials::config_dir()?;

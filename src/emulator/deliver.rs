@@ -578,7 +578,7 @@ pub(crate) mod tests {
                 let _ = stream.write_all(head.as_bytes()).await;
                 let _ = stream.write_all(&body).await;
             }
-            Behaviour::Hang => tokio::time::sleep(Duration::from_secs(3600)).await,
+            Behaviour::Hang => tokio::time::sleep(Duration::from_hours(1)).await,
             Behaviour::Reset => {
                 let _ = stream.set_zero_linger();
                 drop(stream);
@@ -883,7 +883,7 @@ pub(crate) mod tests {
             .collect();
         let ids = deliverer.dispatch("workflow.completed", Value::Null, targets);
         assert_eq!(ids.len(), 300);
-        let records = log.finished(Duration::from_secs(60)).await;
+        let records = log.finished(Duration::from_mins(1)).await;
         assert!(
             records
                 .values()

@@ -692,7 +692,7 @@ impl Writer {
                 let wait = if pending {
                     due - now
                 } else {
-                    Duration::from_secs(3600)
+                    Duration::from_hours(1)
                 };
                 wanted = self
                     .wake

@@ -23,7 +23,7 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A program that ran this long before it ended was healthy: the next
 /// wait starts again from [`FIRST_BACKOFF`].
-const HEALTHY_RUN: Duration = Duration::from_secs(60);
+const HEALTHY_RUN: Duration = Duration::from_mins(1);
 /// How often the program is asked for its URL while it has none.
 const ASK_EVERY: Duration = Duration::from_millis(250);
 

@@ -419,6 +419,29 @@ fn log_show_and_export_read_the_store() {
 }
 
 #[test]
+fn export_prints_the_curl_command_without_being_asked_for_curl() {
+    let store = common::fixtures().join("store/example.jsonl");
+    let store = store.to_str().unwrap();
+    let plain = run(&["export", "1", "--store", store], b"");
+    assert_exit(&plain, 0);
+    let command = stdout(&plain);
+    assert!(
+        command.starts_with("printf '%s' ") && command.contains("\ncurl --disable "),
+        "{command}\n{}",
+        stderr(&plain)
+    );
+    // --curl, the only format, is still taken, and changes nothing.
+    let flagged = run(&["export", "1", "--curl", "--store", store], b"");
+    assert_exit(&flagged, 0);
+    assert_eq!(stdout(&flagged), command);
+    let help = stdout(&run(&["export", "--help"], b""));
+    assert!(
+        help.contains("the default") && help.contains("danube-hooks export 42 | sh"),
+        "{help}"
+    );
+}
+
+#[test]
 fn exported_curl_reproduces_the_exact_bytes() {
     let dir = TempDir::new("curl");
     let (listener, store) = stored_listener(&dir, &[]);

@@ -1,5 +1,5 @@
 //! The store's readers: `log` lists deliveries, `show` prints one whole,
-//! `export --curl` prints a command that reproduces one.
+//! `export` prints a curl command that reproduces one.
 
 use std::fmt::Write as _;
 use std::io::Write as _;

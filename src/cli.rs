@@ -69,7 +69,7 @@ pub enum Command {
     /// Show one stored delivery whole.
     #[command(after_help = examples::SHOW)]
     Show(ShowArgs),
-    /// Print a stored delivery as a command that reproduces it.
+    /// Print a stored delivery as a curl command that reproduces it.
     #[command(after_help = examples::EXPORT)]
     Export(ExportArgs),
     /// Grade your receiver: does it verify signatures the way it must?
@@ -290,8 +290,8 @@ pub struct ShowArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     pub id: u64,
-    /// Print a curl command that reproduces the request byte for byte.
-    #[arg(long, required = true)]
+    /// Print a curl command that reproduces the request byte for byte: the default, and the only format.
+    #[arg(long)]
     pub curl: bool,
     /// Where the command sends it [default: the listener's address and path it arrived on].
     #[arg(long, value_name = "URL")]

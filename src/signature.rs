@@ -892,7 +892,8 @@ fn key_variants(secret: &Secret) -> Vec<KeyVariant> {
 }
 
 /// A way the body may have changed between the signer and here, built
-/// one at a time so an explanation holds at most one altered body.
+/// one at a time so an explanation holds at most two altered bodies (a
+/// pair's first step and its second).
 #[derive(Debug, Clone, Copy)]
 enum BodyAlteration {
     NewlineAdded,
@@ -934,6 +935,56 @@ impl BodyAlteration {
                  raw body exactly as received, before any JSON parsing",
                 style.describe()
             ),
+        }
+    }
+
+    /// Which change it is: a pair never holds two of one kind (a newline
+    /// added and one removed undo each other).
+    fn kind(self) -> u8 {
+        match self {
+            Self::NewlineAdded | Self::NewlineRemoved => 0,
+            Self::CrlfToLf | Self::LfToCrlf => 1,
+            Self::BomAdded | Self::BomStripped => 2,
+            Self::Reserialized(_) => 3,
+        }
+    }
+
+    /// What was done to the body after signing, to follow "was".
+    fn done(self) -> &'static str {
+        match self {
+            Self::NewlineAdded => "given a trailing newline",
+            Self::NewlineRemoved => "stripped of its trailing newline",
+            Self::CrlfToLf => "given CRLF line ends",
+            Self::LfToCrlf => "given LF line ends",
+            Self::BomAdded => "given a byte-order mark (BOM) in front",
+            Self::BomStripped => "stripped of its byte-order mark (BOM)",
+            Self::Reserialized(_) => "re-serialized",
+        }
+    }
+
+    /// How the signed body differed from a serializer's output, when this
+    /// is undone on a re-serialized body: what the re-serialization lost.
+    /// `None` for what no serializer's output has to undo.
+    fn signed_with(self) -> Option<&'static str> {
+        match self {
+            Self::NewlineRemoved => Some("ending in a newline"),
+            Self::LfToCrlf => Some("with CRLF line ends"),
+            Self::BomStripped => Some("starting with a byte-order mark (BOM)"),
+            _ => None,
+        }
+    }
+
+    /// At most how long [`Self::undo`] makes `body`, for a byte change:
+    /// known before it is built.
+    fn undone_len(self, body: &[u8]) -> usize {
+        match self {
+            Self::NewlineRemoved => body.len() + 1,
+            Self::LfToCrlf if !has_crlf(body) => {
+                // One CR for each LF: as many as the pieces between them, less one.
+                body.len() + body.split(|&b| b == b'\n').count() - 1
+            }
+            Self::BomStripped => body.len() + 3,
+            _ => body.len(),
         }
     }
 
@@ -995,6 +1046,9 @@ fn alterations_for(
     cut: &mut Vec<String>,
 ) -> (Vec<BodyAlteration>, Option<serde_json::Value>) {
     let mut alterations: Vec<BodyAlteration> = BodyAlteration::BYTES.to_vec();
+    // A BOM in front is no part of the JSON: a body given one after it was
+    // re-serialized still parses past it.
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let looks_like_json = body
         .iter()
         .find(|b| !b.is_ascii_whitespace())
@@ -1067,7 +1121,13 @@ fn unaltered_body_hints(
 }
 
 /// Try each known alteration, cheapest first, and name those whose digest
-/// matches the header; stop where `budget` says, and say why.
+/// matches the header; when none does, try them in pairs. Stop where
+/// `budget` says, and say why.
+///
+/// Two byte changes are tried before the re-serializations: parsing
+/// skips whitespace and a BOM, so re-serializing a body given a newline
+/// and a BOM can give back the bytes signed, and would name the wrong
+/// cause.
 fn explain_mismatch(
     secrets: &[Secret],
     parsed: &ParsedHeader,
@@ -1075,15 +1135,12 @@ fn explain_mismatch(
     budget: &ForensicsBudget,
     out_of_time: &mut dyn FnMut() -> bool,
 ) -> Explanation {
-    let matches = |expected: [u8; DIGEST_LEN]| any_digest_matches(&parsed.digests, &expected);
-    let t = parsed.t_text.as_str();
-    let mut found = Explanation::default();
-    let combine = body.len() <= COMBINED_FORENSICS_MAX_BODY;
-    let name = |secret: &Secret| secret_name(secret, secrets.len());
     let keys: Vec<Vec<KeyVariant>> = secrets.iter().map(key_variants).collect();
-
-    // First what copies nothing: each costs one HMAC of the body.
-    found.hints = unaltered_body_hints(secrets, &keys, parsed, body);
+    let mut found = Explanation {
+        // First what copies nothing: each costs one HMAC of the body.
+        hints: unaltered_body_hints(secrets, &keys, parsed, body),
+        ..Explanation::default()
+    };
 
     // Then the altered bodies, one at a time.
     if body.len() > budget.max_body {
@@ -1096,72 +1153,335 @@ fn explain_mismatch(
         return found;
     }
     let (alterations, json) = alterations_for(body, budget, &mut found.cut);
-    // Digests (with the first secret) of the bodies tried, so two
-    // alterations that give the same bytes are named once.
-    let mut seen: Vec<[u8; DIGEST_LEN]> = Vec::new();
-    let first_secret = &secrets[0];
-    let total = alterations.len();
-    for (index, alteration) in alterations.into_iter().enumerate() {
-        if out_of_time() {
-            found.cut.push(format!(
-                "forensics stopped after {} ms (the time budget): {index} of {total} altered \
-                 bodies tried",
-                budget.time.as_millis()
-            ));
-            break;
-        }
-        let Some(variant) = alteration.undo(body, json.as_ref(), budget.max_variant_bytes) else {
-            continue;
-        };
-        let too_large = match alteration {
-            BodyAlteration::Reserialized(_) => variant.is_empty(),
-            _ => variant.len() > budget.max_variant_bytes,
-        };
-        if too_large {
-            found.cut.push(format!(
-                "forensics stopped short: the body that {} would be over the {}-byte budget \
-                 for an altered body, so it was not tried",
-                alteration.how().split(':').next().unwrap_or_default(),
-                budget.max_variant_bytes
-            ));
-            continue;
-        }
-        if variant == body {
-            continue;
-        }
-        let fingerprint = first_secret.digest(t, &variant);
-        if seen.contains(&fingerprint) {
-            continue;
-        }
-        seen.push(fingerprint);
-        found.variants_tried += 1;
-        found.largest_variant = found.largest_variant.max(variant.len());
-        let how = alteration.how();
-        for (secret, keys) in secrets.iter().zip(&keys) {
-            let plain = if std::ptr::eq(secret, first_secret) {
-                fingerprint
-            } else {
-                secret.digest(t, &variant)
-            };
-            if matches(plain) {
-                found
-                    .hints
-                    .push(format!("the digest matches if the body {how}"));
+    let combine = body.len() <= COMBINED_FORENSICS_MAX_BODY;
+    let (byte_pairs, json_pairs) = if combine {
+        pairs_of(&alterations)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let (bytes, styles): (Vec<_>, Vec<_>) = alterations
+        .into_iter()
+        .partition(|alteration| !matches!(alteration, BodyAlteration::Reserialized(_)));
+    let mut trial = Trial {
+        secrets,
+        keys: &keys,
+        parsed,
+        body,
+        json: json.as_ref(),
+        budget,
+        combine,
+        seen: Vec::new(),
+        found,
+        tried: 0,
+        total: bytes.len() + styles.len() + byte_pairs.len() + json_pairs.len(),
+    };
+    let explained = |trial: &Trial| !trial.found.hints.is_empty();
+    if !trial.singles(&bytes, out_of_time) {
+        return trial.found;
+    }
+    if !explained(&trial) && !trial.pairs(&byte_pairs, out_of_time) {
+        return trial.found;
+    }
+    if !trial.singles(&styles, out_of_time) || explained(&trial) {
+        return trial.found;
+    }
+    if !combine {
+        trial.found.cut.push(format!(
+            "forensics stopped short: the body is {} bytes, over the {}-byte limit for \
+             trying alterations in pairs or with another key, so each was tried alone",
+            body.len(),
+            COMBINED_FORENSICS_MAX_BODY
+        ));
+    }
+    trial.pairs(&json_pairs, out_of_time);
+    trial.found
+}
+
+/// An alteration undone on a body already undone of another.
+type Pair = (BodyAlteration, BodyAlteration);
+
+/// The pairs worth trying when no single alteration explains a body,
+/// each as (later, earlier): the later one is undone first. First two
+/// byte changes of different kinds (a newline added and one removed undo
+/// each other), in both orders; then a re-serialization of a body signed
+/// with what no serializer writes (a trailing newline, CRLF, a BOM). A
+/// byte change made after the re-serialization needs no pair: the JSON is
+/// parsed past it, and [`received_form`] names it. Never two
+/// re-serializations: the second would hide the first.
+fn pairs_of(singles: &[BodyAlteration]) -> (Vec<Pair>, Vec<Pair>) {
+    let bytes = BodyAlteration::BYTES;
+    let mut byte_pairs = Vec::new();
+    for later in bytes {
+        for earlier in bytes {
+            if later.kind() != earlier.kind() {
+                byte_pairs.push((later, earlier));
             }
-            if combine {
-                for key in keys {
-                    if matches(digest(&key.key, t, &variant)) {
-                        found.hints.push(format!(
-                            "the digest matches if {} is used {} and the body {how}",
-                            name(secret),
-                            key.how,
-                        ));
-                    }
+        }
+    }
+    let mut json_pairs = Vec::new();
+    for &later in singles {
+        if matches!(later, BodyAlteration::Reserialized(_)) {
+            for earlier in bytes {
+                if earlier.signed_with().is_some() {
+                    json_pairs.push((later, earlier));
                 }
             }
         }
     }
-    found
+    (byte_pairs, json_pairs)
+}
+
+/// One explanation under way: what the altered bodies are compared with,
+/// and what was found so far.
+struct Trial<'a> {
+    secrets: &'a [Secret],
+    keys: &'a [Vec<KeyVariant>],
+    parsed: &'a ParsedHeader,
+    body: &'a [u8],
+    json: Option<&'a serde_json::Value>,
+    budget: &'a ForensicsBudget,
+    /// Whether the body is small enough for each key variant with each
+    /// altered body.
+    combine: bool,
+    /// Digests (with the first secret) of the bodies tried, so two ways
+    /// to the same bytes are named once.
+    seen: Vec<[u8; DIGEST_LEN]>,
+    found: Explanation,
+    /// Altered bodies tried (or found not to apply) so far, of `total`.
+    tried: usize,
+    total: usize,
+}
+
+impl Trial<'_> {
+    fn matches(&self, expected: &[u8; DIGEST_LEN]) -> bool {
+        any_digest_matches(&self.parsed.digests, expected)
+    }
+
+    /// Each of `alterations` alone; `false` when time ran out (said in
+    /// the cut).
+    fn singles(
+        &mut self,
+        alterations: &[BodyAlteration],
+        out_of_time: &mut dyn FnMut() -> bool,
+    ) -> bool {
+        for &alteration in alterations {
+            if self.stop(out_of_time) {
+                return false;
+            }
+            self.single(alteration);
+        }
+        true
+    }
+
+    /// Each of `pairs`; `false` when time ran out (said in the cut).
+    fn pairs(&mut self, pairs: &[Pair], out_of_time: &mut dyn FnMut() -> bool) -> bool {
+        for &(later, earlier) in pairs {
+            if self.stop(out_of_time) {
+                return false;
+            }
+            self.pair(later, earlier);
+        }
+        true
+    }
+
+    /// Whether time is up before the next attempt; says so.
+    fn stop(&mut self, out_of_time: &mut dyn FnMut() -> bool) -> bool {
+        if out_of_time() {
+            self.found.cut.push(format!(
+                "forensics stopped after {} ms (the time budget): {} of {} altered bodies \
+                 tried",
+                self.budget.time.as_millis(),
+                self.tried,
+                self.total
+            ));
+            return true;
+        }
+        self.tried += 1;
+        false
+    }
+
+    /// `alteration` undone on `input`, when it applies and stays within the
+    /// budget; a body over it is noted in the cut, once for each wording.
+    fn undo(&mut self, alteration: BodyAlteration, input: &[u8]) -> Option<Vec<u8>> {
+        let max = self.budget.max_variant_bytes;
+        let variant = match alteration {
+            // An empty render stands for one cut at the budget.
+            BodyAlteration::Reserialized(_) => {
+                Some(alteration.undo(input, self.json, max)?).filter(|text| !text.is_empty())
+            }
+            _ if alteration.undone_len(input) > max => None,
+            _ => return alteration.undo(input, None, max),
+        };
+        if variant.is_none() {
+            let note = format!(
+                "forensics stopped short: the body that {} would be over the {max}-byte budget \
+                 for an altered body, so it was not tried",
+                alteration.how().split(':').next().unwrap_or_default(),
+            );
+            if !self.found.cut.contains(&note) {
+                self.found.cut.push(note);
+            }
+        }
+        variant
+    }
+
+    /// The first secret's digest of `variant` when it is a body not tried
+    /// yet, counted as tried.
+    fn fresh(&mut self, variant: &[u8]) -> Option<[u8; DIGEST_LEN]> {
+        if variant == self.body {
+            return None;
+        }
+        let digest = self.secrets[0].digest(&self.parsed.t_text, variant);
+        if self.seen.contains(&digest) {
+            return None;
+        }
+        self.seen.push(digest);
+        self.found.variants_tried += 1;
+        self.found.largest_variant = self.found.largest_variant.max(variant.len());
+        Some(digest)
+    }
+
+    /// Each secret's digest of `variant` (the first one's is `first`).
+    fn secrets_matching(&self, variant: &[u8], first: [u8; DIGEST_LEN]) -> Vec<usize> {
+        let t = self.parsed.t_text.as_str();
+        (0..self.secrets.len())
+            .filter(|&index| {
+                let plain = if index == 0 {
+                    first
+                } else {
+                    self.secrets[index].digest(t, variant)
+                };
+                self.matches(&plain)
+            })
+            .collect()
+    }
+
+    fn single(&mut self, alteration: BodyAlteration) {
+        let Some(variant) = self.undo(alteration, self.body) else {
+            return;
+        };
+        let Some(first) = self.fresh(&variant) else {
+            return;
+        };
+        let how = alteration.how();
+        if !self.secrets_matching(&variant, first).is_empty() {
+            let hint = match alteration {
+                BodyAlteration::Reserialized(style) => self.reserialized_hint(style, None),
+                _ => format!("the digest matches if the body {how}"),
+            };
+            self.found.hints.push(hint);
+        }
+        if !self.combine {
+            return;
+        }
+        let t = self.parsed.t_text.as_str();
+        for (secret, keys) in self.secrets.iter().zip(self.keys) {
+            for key in keys {
+                if self.matches(&digest(&key.key, t, &variant)) {
+                    self.found.hints.push(format!(
+                        "the digest matches if {} is used {} and the body {how}",
+                        secret_name(secret, self.secrets.len()),
+                        key.how,
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Two alterations, each of the configured secrets as they are: a key
+    /// variant on top of two body changes is one guess too many.
+    fn pair(&mut self, later: BodyAlteration, earlier: BodyAlteration) {
+        let Some(middle) = self.undo(later, self.body) else {
+            return;
+        };
+        let Some(variant) = self.undo(earlier, &middle) else {
+            return;
+        };
+        drop(middle);
+        let Some(first) = self.fresh(&variant) else {
+            return;
+        };
+        if self.secrets_matching(&variant, first).is_empty() {
+            return;
+        }
+        let hint = match later {
+            BodyAlteration::Reserialized(style) => self.reserialized_hint(style, Some(earlier)),
+            _ => format!(
+                "the digest matches if the body was {} and {} after signing: something \
+                 between the sender and here changed the bytes twice; verify the raw body \
+                 exactly as received",
+                earlier.done(),
+                later.done()
+            ),
+        };
+        self.found.hints.push(hint);
+    }
+
+    /// The hint for a body signed as `signed` JSON (with what `earlier`
+    /// undid, when it is a pair) and received re-serialized: it names how
+    /// the body arrived when [`received_form`] can tell.
+    fn reserialized_hint(&self, signed: JsonStyle, earlier: Option<BodyAlteration>) -> String {
+        let received = self
+            .json
+            .filter(|_| self.combine)
+            .and_then(|json| received_form(self.body, json));
+        let later = received.and_then(|(_, change)| change);
+        let signed_with = earlier.and_then(BodyAlteration::signed_with);
+        if signed_with.is_none() && later.is_none() {
+            return format!(
+                "the digest matches if the body {}",
+                BodyAlteration::Reserialized(signed).how()
+            );
+        }
+        let mut hint = format!(
+            "the digest matches if the body, signed as {}",
+            signed.describe()
+        );
+        for part in [
+            signed_with.map(|with| format!(" {with}")),
+            Some(", was re-serialized".to_string()),
+            received.map(|(style, _)| format!(" as {}", style.describe())),
+            later.map(|change| format!(" and {}", change.done())),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            hint.push_str(&part);
+        }
+        hint.push_str(
+            " after signing: a proxy or body parser changed the bytes; verify the raw body \
+             exactly as received, before any JSON parsing",
+        );
+        hint
+    }
+}
+
+/// How a re-serializer wrote `body`: the style whose output it is, and
+/// the byte change made to that output afterwards (a trailing newline, a
+/// BOM, CRLF), when one of the known ones makes it so. Each style is
+/// rendered once, cut just past the body's size: a longer text cannot be it.
+fn received_form(
+    body: &[u8],
+    json: &serde_json::Value,
+) -> Option<(JsonStyle, Option<BodyAlteration>)> {
+    use BodyAlteration::{BomAdded, CrlfToLf, NewlineAdded};
+    let undone: Vec<(BodyAlteration, Vec<u8>)> = [NewlineAdded, BomAdded, CrlfToLf]
+        .into_iter()
+        .filter_map(|change| Some((change, change.undo(body, None, body.len())?)))
+        .collect();
+    JsonStyle::ALL.into_iter().find_map(|style| {
+        let (text, cut) = json_style::render_capped(json, style, body.len());
+        if cut {
+            return None;
+        }
+        if text.as_bytes() == body {
+            return Some((style, None));
+        }
+        undone
+            .iter()
+            .find(|(_, bytes)| bytes == text.as_bytes())
+            .map(|(change, _)| (style, Some(*change)))
+    })
 }
 
 fn timestamp_unit_variants(t: i64) -> Vec<(String, &'static str)> {
@@ -1666,6 +1986,178 @@ pub(crate) mod tests {
         assert_mismatch_hint(&header, &received, "without its whsec_ prefix and the body");
     }
 
+    /// What a body signed as `signed` and received as `received` is
+    /// explained by.
+    fn hints_for(signed: &[u8], received: &[u8]) -> Vec<String> {
+        let header = header_with(secret().key(), &NOW.to_string(), signed);
+        let result = check(&header, received);
+        assert_eq!(result.verdict, Verdict::Mismatch);
+        result.hints
+    }
+
+    #[test]
+    fn forensic_pairs_of_alterations_are_named_both() {
+        let value: serde_json::Value = serde_json::from_slice(BODY).unwrap();
+        let render = |style| json_style::render(&value, style).into_bytes();
+        let (compact, python) = (render(JsonStyle::Compact), render(JsonStyle::Python));
+        let bom = |body: &[u8]| [b"\xEF\xBB\xBF", body].concat();
+        let newline = |body: &[u8]| [body, b"\n"].concat();
+        let windows = replace_bytes(&render(JsonStyle::Pretty), b"\n", b"\r\n");
+        let text = b"line one\r\nline two\r\n".to_vec();
+        let python_said = "JSON with \", \" and \": \" separators (Python's json.dumps)";
+        // (the case, the body signed, the body received, the hint).
+        let cases = [
+            (
+                "Python's json.dumps, then a newline",
+                compact.clone(),
+                newline(&python),
+                format!(
+                    "the body, signed as compact JSON (JSON.stringify), was re-serialized as \
+                     {python_said} and given a trailing newline after signing"
+                ),
+            ),
+            (
+                "a body signed with a newline (a file), then json.dumps",
+                newline(&compact),
+                python.clone(),
+                format!(
+                    "the body, signed as compact JSON (JSON.stringify) ending in a newline, was \
+                     re-serialized as {python_said} after signing"
+                ),
+            ),
+            (
+                "signed with a newline, json.dumps, then a newline",
+                newline(&compact),
+                newline(&python),
+                format!(
+                    "signed as compact JSON (JSON.stringify) ending in a newline, was \
+                     re-serialized as {python_said} and given a trailing newline after signing"
+                ),
+            ),
+            (
+                "signed with a BOM, then json.dumps",
+                bom(&compact),
+                python.clone(),
+                "signed as compact JSON (JSON.stringify) starting with a byte-order mark (BOM), \
+                 was re-serialized as JSON"
+                    .to_string(),
+            ),
+            (
+                "json.dumps, then a BOM",
+                compact.clone(),
+                bom(&python),
+                format!(
+                    "was re-serialized as {python_said} and given a byte-order mark (BOM) in \
+                     front after signing"
+                ),
+            ),
+            (
+                "pretty with CRLF (Windows), then compacted",
+                windows,
+                compact.clone(),
+                "signed as pretty JSON (2-space indent) with CRLF line ends, was re-serialized \
+                 as compact JSON (JSON.stringify) after signing"
+                    .to_string(),
+            ),
+            (
+                "a BOM and a newline, not a re-serialization",
+                compact.clone(),
+                newline(&bom(&compact)),
+                "the body was given a byte-order mark (BOM) in front and given a trailing \
+                 newline after signing"
+                    .to_string(),
+            ),
+            (
+                "CRLF turned into LF, and the last line end dropped",
+                text.clone(),
+                b"line one\nline two".to_vec(),
+                "the body was given LF line ends and stripped of its trailing newline after \
+                 signing"
+                    .to_string(),
+            ),
+        ];
+        for (case, signed, received, want) in cases {
+            let hints = hints_for(&signed, &received);
+            let named: Vec<&String> = hints
+                .iter()
+                .filter(|h| h.starts_with("the digest matches if"))
+                .collect();
+            assert!(
+                named.len() == 1 && named[0].contains(&want),
+                "{case}: want {want:?} in one hint, got {hints:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_single_alteration_is_named_alone_and_pairs_come_after() {
+        let value: serde_json::Value = serde_json::from_slice(BODY).unwrap();
+        let compact = json_style::render(&value, JsonStyle::Compact).into_bytes();
+        let received = [compact.as_slice(), b"\n"].concat();
+        assert_eq!(
+            hints_for(&compact, &received),
+            ["the digest matches if the body had no trailing newline: one was added after signing"]
+        );
+        let python = json_style::render(&value, JsonStyle::Python);
+        assert_eq!(
+            hints_for(&compact, python.as_bytes()),
+            [format!(
+                "the digest matches if the body {}",
+                BodyAlteration::Reserialized(JsonStyle::Compact).how()
+            )]
+        );
+    }
+
+    #[test]
+    fn pairs_are_not_tried_on_a_large_body_and_the_hint_says_so() {
+        let line = "a line of a log file, long enough to make a large body\r\n";
+        let signed = line.repeat(COMBINED_FORENSICS_MAX_BODY / (line.len() - 1) + 1);
+        let received = signed.replace("\r\n", "\n");
+        let received = received.strip_suffix('\n').unwrap();
+        let hints = hints_for(signed.as_bytes(), received.as_bytes()).join("\n");
+        assert!(
+            hints.contains("none of the alterations tried explains it"),
+            "{hints}"
+        );
+        assert!(
+            hints.contains(&format!(
+                "over the {COMBINED_FORENSICS_MAX_BODY}-byte limit for trying alterations in pairs"
+            )),
+            "{hints}"
+        );
+        // The same change to a small body is explained.
+        let small = line.repeat(3);
+        let received = small.replace("\r\n", "\n");
+        let received = received.strip_suffix('\n').unwrap();
+        let hints = hints_for(small.as_bytes(), received.as_bytes()).join("\n");
+        assert!(hints.contains("given LF line ends and stripped"), "{hints}");
+    }
+
+    /// The most altered bodies one explanation tries: each alteration
+    /// alone, then the pairs.
+    fn most_attempts() -> usize {
+        let singles: Vec<BodyAlteration> = BodyAlteration::BYTES
+            .into_iter()
+            .chain(JsonStyle::ALL.map(BodyAlteration::Reserialized))
+            .collect();
+        let (byte_pairs, json_pairs) = pairs_of(&singles);
+        singles.len() + byte_pairs.len() + json_pairs.len()
+    }
+
+    #[test]
+    fn pairs_never_repeat_a_kind_nor_reserialize_twice() {
+        let singles: Vec<BodyAlteration> = BodyAlteration::BYTES
+            .into_iter()
+            .chain(JsonStyle::ALL.map(BodyAlteration::Reserialized))
+            .collect();
+        let (byte_pairs, json_pairs) = pairs_of(&singles);
+        for (later, earlier) in byte_pairs.iter().chain(&json_pairs) {
+            assert_ne!(later.kind(), earlier.kind(), "{later:?} after {earlier:?}");
+            assert!(!matches!(earlier, BodyAlteration::Reserialized(_)));
+        }
+        assert_eq!(most_attempts(), 54);
+    }
+
     #[test]
     fn unexplained_mismatch_says_what_to_check() {
         let header = header_with(b"some other key entirely", &NOW.to_string(), BODY);
@@ -1817,7 +2309,7 @@ pub(crate) mod tests {
         assert_eq!(check.verdict, Verdict::Mismatch);
         let hints = check.hints.join("\n");
         assert!(
-            hints.contains("forensics stopped after 500 ms (the time budget): 2 of 12"),
+            hints.contains("forensics stopped after 500 ms (the time budget): 2 of 54"),
             "{hints}"
         );
         assert!(hints.contains("none of the alterations tried"), "{hints}");
@@ -2025,7 +2517,7 @@ pub(crate) mod tests {
                     })
                 };
                 prop_assert!(found.largest_variant <= budget.max_variant_bytes, "{:?}", found);
-                prop_assert!(found.variants_tried <= BodyAlteration::BYTES.len() + JsonStyle::ALL.len());
+                prop_assert!(found.variants_tried <= most_attempts(), "{:?}", found);
                 // The time budget is checked between alterations, and each
                 // costs little at these sizes: well within a few seconds.
                 prop_assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());

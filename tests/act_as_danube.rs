@@ -419,6 +419,76 @@ fn log_show_and_export_read_the_store() {
 }
 
 #[test]
+fn export_prints_the_curl_command_without_being_asked_for_curl() {
+    let store = common::fixtures().join("store/example.jsonl");
+    let store = store.to_str().unwrap();
+    let plain = run(&["export", "1", "--store", store], b"");
+    assert_exit(&plain, 0);
+    let command = stdout(&plain);
+    assert!(
+        command.starts_with("printf '%s' ") && command.contains("\ncurl --disable "),
+        "{command}\n{}",
+        stderr(&plain)
+    );
+    // --curl, the only format, is still taken, and changes nothing.
+    let flagged = run(&["export", "1", "--curl", "--store", store], b"");
+    assert_exit(&flagged, 0);
+    assert_eq!(stdout(&flagged), command);
+    let help = stdout(&run(&["export", "--help"], b""));
+    assert!(
+        help.contains("the default") && help.contains("danube-hooks export 42 | sh"),
+        "{help}"
+    );
+}
+
+#[test]
+fn log_says_on_stderr_why_it_lists_nothing() {
+    let dir = TempDir::new("log-empty");
+    let empty = dir.join("deliveries.jsonl");
+    std::fs::write(&empty, b"").unwrap();
+    let empty = empty.to_str().unwrap();
+    for args in [&["log"][..], &["log", "--json"], &["log", "--last", "5"]] {
+        let output = run(&[args, &["--store", empty]].concat(), b"");
+        assert_exit(&output, 0);
+        assert_eq!(stdout(&output), "", "{args:?}: stdout is data only");
+        assert_eq!(
+            stderr(&output),
+            format!(
+                "danube-hooks: no deliveries in {empty} yet (danube-hooks listen records them \
+                 there)\n"
+            ),
+            "{args:?}"
+        );
+    }
+
+    let example = common::fixtures().join("store/example.jsonl");
+    let example = example.to_str().unwrap();
+    for (filters, named) in [
+        (&["--event", "agent.*"][..], "--event agent.*"),
+        (&["--verdict", "stale", "--last", "2"], "--verdict stale"),
+        (
+            &["--event", "workflow.*", "--verdict", "mismatch", "--json"],
+            "--event workflow.* --verdict mismatch",
+        ),
+    ] {
+        let output = run(&[&["log", "--store", example][..], filters].concat(), b"");
+        assert_exit(&output, 0);
+        assert_eq!(stdout(&output), "", "{filters:?}");
+        assert_eq!(
+            stderr(&output),
+            format!("danube-hooks: none of the 4 deliveries in {example} matches {named}\n"),
+            "{filters:?}"
+        );
+    }
+    // Something listed: stderr stays quiet. --last 0 asks for nothing.
+    for filters in [&["--event", "tool.*"][..], &["--last", "0"]] {
+        let output = run(&[&["log", "--store", example][..], filters].concat(), b"");
+        assert_exit(&output, 0);
+        assert_eq!(stderr(&output), "", "{filters:?}");
+    }
+}
+
+#[test]
 fn exported_curl_reproduces_the_exact_bytes() {
     let dir = TempDir::new("curl");
     let (listener, store) = stored_listener(&dir, &[]);

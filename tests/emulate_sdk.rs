@@ -9,9 +9,12 @@
 //! `.ci/sdk-venv`, which `.ci/run` calls). The script drives the emulator
 //! through the SDK as an application would, runs the receiver the emulator
 //! delivers to, and prints one JSON object of what it found; the
-//! expectations live here, so a failure names the exact one. Without the
-//! venv the test fails under `CI=true` (naming `.ci/sdk-venv`) and is
-//! skipped with a notice otherwise.
+//! expectations live here, so a failure names the exact one.
+//!
+//! The judge is `#[ignore]`d, with the reason, so a plain `cargo test` on a
+//! machine without the venv says `ignored` rather than `ok`; CI runs it
+//! with `--ignored` after `.ci/sdk-venv`. Run on purpose without the venv,
+//! it fails, naming `.ci/sdk-venv`.
 //!
 //! What `danube` 1.0.0 (on `PyPI`) expects of the API, read from its source
 //! (`danube/_http.py`, `async_client.py`, `models/webhooks.py`):
@@ -76,9 +79,20 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Why the judge is ignored by a plain `cargo test`, as libtest prints it.
+const NEEDS_THE_SDK: &str = "needs Danube's Python SDK in target/sdk-venv: run \
+     `bash .ci/sdk-venv`, then `cargo test --test emulate_sdk -- --ignored`";
+
+/// Where the venv is: `target/sdk-venv`, or `DANUBE_SDK_VENV` (the tests
+/// of this file point it at a folder with no venv).
+fn sdk_venv() -> PathBuf {
+    std::env::var_os("DANUBE_SDK_VENV")
+        .map_or_else(|| repo().join("target/sdk-venv"), PathBuf::from)
+}
+
 /// The venv's python when it holds the SDK; `.ci/sdk-venv` makes it.
 fn sdk_python() -> Option<PathBuf> {
-    let python = repo().join("target/sdk-venv/bin/python");
+    let python = sdk_venv().join("bin/python");
     let has_sdk = Command::new(&python)
         .args(["-c", "import danube"])
         .stdin(Stdio::null())
@@ -87,10 +101,6 @@ fn sdk_python() -> Option<PathBuf> {
         .status()
         .is_ok_and(|status| status.success());
     has_sdk.then_some(python)
-}
-
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
 /// Runs the judge against the two emulators; its JSON, or a panic with
@@ -516,18 +526,17 @@ fn check_errors(v: &mut Verdict, found: &Value) {
     );
 }
 
+// The reason is NEEDS_THE_SDK's text: `ignore` takes only a literal.
 #[test]
+#[ignore = "needs Danube's Python SDK in target/sdk-venv: run `bash .ci/sdk-venv`, then `cargo test --test emulate_sdk -- --ignored`"]
 fn the_official_python_sdk_drives_the_emulator() {
     let Some(python) = sdk_python() else {
-        assert!(
-            !under_ci(),
-            "CI=true but target/sdk-venv has no Danube SDK: .ci/run must run .ci/sdk-venv before cargo test"
+        panic!(
+            "{} has no Danube SDK, so the SDK cannot judge the emulator: run `bash \
+             .ci/sdk-venv` (it needs python3 and the package index once); .ci/run does so \
+             before the ignored tests",
+            sdk_venv().display()
         );
-        eprintln!(
-            "SKIPPED emulate_sdk: Danube's Python SDK is not in target/sdk-venv. \
-             Run `.ci/sdk-venv` (needs python3 and the package index) to enable this test."
-        );
-        return;
     };
     let dir = common::TempDir::new("emulate-sdk");
     let open = Emulator::start(
@@ -550,4 +559,64 @@ fn the_official_python_sdk_drives_the_emulator() {
         v.0.join("\n- "),
         open.output()
     );
+}
+
+/// This test binary, run again with `args`: libtest's own report.
+fn this_binary(args: &[&str], venv: Option<&Path>) -> (bool, String) {
+    let mut cmd = Command::new(std::env::current_exe().expect("the test binary's path"));
+    cmd.args(args).stdin(Stdio::null());
+    if let Some(venv) = venv {
+        cmd.env("DANUBE_SDK_VENV", venv);
+    }
+    let output = cmd.output().expect("the test binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn a_plain_cargo_test_reports_the_judge_ignored_with_its_reason() {
+    let (ok, text) = this_binary(
+        &["--exact", "the_official_python_sdk_drives_the_emulator"],
+        None,
+    );
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "the_official_python_sdk_drives_the_emulator ... ignored, {NEEDS_THE_SDK}"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("0 passed; 0 failed; 1 ignored"), "{text}");
+    // CI runs the judge with --ignored, after .ci/sdk-venv; a CI whose
+    // plain `cargo test` finds no venv has skipped that step.
+    let under_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    assert!(
+        !under_ci || sdk_python().is_some(),
+        "CI=true but {} has no Danube SDK: .ci/run must run .ci/sdk-venv, then the ignored \
+         tests (cargo test --tests -- --ignored)",
+        sdk_venv().display()
+    );
+}
+
+#[test]
+fn the_judge_run_on_purpose_without_the_venv_fails_and_says_how_to_make_it() {
+    let dir = common::TempDir::new("no-sdk-venv");
+    let (ok, text) = this_binary(
+        &[
+            "--ignored",
+            "--exact",
+            "the_official_python_sdk_drives_the_emulator",
+        ],
+        Some(&dir.join("sdk-venv")),
+    );
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("has no Danube SDK") && text.contains("bash .ci/sdk-venv"),
+        "{text}"
+    );
+    assert!(text.contains("0 passed; 1 failed"), "{text}");
 }

@@ -97,6 +97,53 @@ fn verify_mismatch_explains_and_exits_1() {
     );
 }
 
+/// `verify`'s hints for `received`, under a header signed over `signed`.
+fn mismatch_hints(signed: &[u8], received: &[u8]) -> String {
+    let header = sign_at(1_800_000_000, signed);
+    let output = run(
+        &["verify", "-s", SECRET, "-H", &header, "--now", "1800000000"],
+        received,
+    );
+    assert_exit(&output, 1);
+    let text = stdout(&output);
+    assert!(text.starts_with("MISMATCH\n"), "{text}");
+    text
+}
+
+#[test]
+fn verify_names_both_alterations_of_a_body_altered_twice() {
+    const PYTHON: &str = r#"JSON with ", " and ": " separators (Python's json.dumps)"#;
+    // What `print(json.dumps(json.load(body)))` writes, as a Python proxy
+    // or receiver would pass the body on.
+    let dumped = b"{\"event\": \"workflow.completed\", \"timestamp\": \"2026-11-23T09:14:07.123456Z\", \"data\": {}}\n";
+    let text = mismatch_hints(BODY, dumped);
+    assert!(
+        text.contains(&format!(
+            "hint: the digest matches if the body, signed as compact JSON (JSON.stringify), was \
+             re-serialized as {PYTHON} and given a trailing newline after signing: a proxy or \
+             body parser changed the bytes"
+        )),
+        "{text}"
+    );
+
+    // A fixture signed as the file is, its trailing newline included: the
+    // re-serialization dropped that newline, and print added one.
+    let fixture = std::fs::read(fixtures().join("events/tool.execution.completed.json")).unwrap();
+    assert!(fixture.ends_with(b"\n"));
+    let dumped = br#"{"event": "tool.execution.completed", "timestamp": "2026-11-23T09:14:07.123456Z", "data": {"tool_id": "abc-123", "tool_name": "Gmail - Send Email", "status": "success", "execution_time": 1.234, "error": null}}
+"#;
+    let text = mismatch_hints(&fixture, dumped);
+    assert!(
+        text.contains(&format!(
+            "hint: the digest matches if the body, signed as compact JSON (JSON.stringify) \
+             ending in a newline, was re-serialized as {PYTHON} and given a trailing newline \
+             after signing"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("no common alteration"), "{text}");
+}
+
 #[test]
 fn verify_stale_exits_1() {
     let header = sign_at(1_800_000_000, BODY);

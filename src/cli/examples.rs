@@ -78,11 +78,11 @@ Examples:
 
 pub const EXPORT: &str = "\
 Examples:
-  danube-hooks export 42 --curl
+  danube-hooks export 42
   # Send it to your receiver instead of the listener
-  danube-hooks export 42 --curl --to http://localhost:3000/webhooks/danube
+  danube-hooks export 42 --to http://localhost:3000/webhooks/danube
   # Send it again now
-  danube-hooks export 42 --curl | sh";
+  danube-hooks export 42 | sh";
 
 pub const CHECK: &str = "\
 Examples:

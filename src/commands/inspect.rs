@@ -1,5 +1,5 @@
 //! The store's readers: `log` lists deliveries, `show` prints one whole,
-//! `export --curl` prints a command that reproduces one.
+//! `export` prints a curl command that reproduces one.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -52,40 +52,38 @@ pub fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
             ControlFlow::Break(())
         }
     };
+    // Records read, and those shown: when none is shown, stderr says why.
+    let (mut records, mut shown) = (0usize, 0usize);
     let read = match args.last {
         None => store::each_forward(&path, None, |entry| match entry {
-            store::Entry::Record(delivery) if wanted(&delivery) => print(&delivery),
-            store::Entry::Record(_) => ControlFlow::Continue(()),
+            store::Entry::Record(delivery) => {
+                records += 1;
+                if wanted(&delivery) {
+                    shown += 1;
+                    print(&delivery)
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }
             store::Entry::Skipped(skipped) => {
                 warn(&skipped);
                 ControlFlow::Continue(())
             }
         }),
+        Some(0) => Ok(()),
         Some(last) => {
-            let mut kept = Vec::new();
-            let mut skipped = Vec::new();
-            let read = if last == 0 {
-                Ok(())
-            } else {
-                store::each_backward(&path, |entry| {
-                    match entry {
-                        store::Entry::Record(delivery) if wanted(&delivery) => kept.push(delivery),
-                        store::Entry::Record(_) => {}
-                        store::Entry::Skipped(line) => skipped.push(line),
-                    }
-                    if kept.len() >= last {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                })
-            };
-            skipped.iter().rev().for_each(warn);
-            let _ = kept.iter().rev().try_for_each(&mut print);
+            let (read, kept, skipped) = last_wanted(&path, last, &wanted, &mut records);
+            skipped.iter().for_each(warn);
+            shown = kept.len();
+            let _ = kept.iter().try_for_each(&mut print);
             read
         }
     };
     read.map_err(|err| UsageError::new(format!("{err:#}")))?;
+    // --last 0 asks for nothing, and is given nothing without a word.
+    if shown == 0 && args.last != Some(0) {
+        eprintln!("danube-hooks: {}", nothing_shown(args, &path, records));
+    }
     match written.and_then(|()| out.flush()) {
         // `log | head` closed the pipe: nothing more is wanted.
         Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
@@ -93,6 +91,67 @@ pub fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
         }
         _ => Ok(Outcome::Success),
     }
+}
+
+/// The last `last` records `wanted` takes, and the lines that did not
+/// parse on the way, oldest first: read backwards from the end, so only
+/// that tail is read. `records` counts the records read.
+fn last_wanted(
+    path: &std::path::Path,
+    last: usize,
+    wanted: &dyn Fn(&Delivery) -> bool,
+    records: &mut usize,
+) -> (
+    Result<(), store::StoreError>,
+    Vec<Delivery>,
+    Vec<store::Unparsable>,
+) {
+    let mut kept = Vec::new();
+    let mut skipped = Vec::new();
+    let read = store::each_backward(path, |entry| {
+        match entry {
+            store::Entry::Record(delivery) => {
+                *records += 1;
+                if wanted(&delivery) {
+                    kept.push(delivery);
+                }
+            }
+            store::Entry::Skipped(line) => skipped.push(line),
+        }
+        if kept.len() >= last {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    kept.reverse();
+    skipped.reverse();
+    (read, kept, skipped)
+}
+
+/// Why `log` printed nothing: the store holds no delivery, or none of
+/// its `records` passes the filters (each named as it was given).
+fn nothing_shown(args: &LogArgs, path: &std::path::Path, records: usize) -> String {
+    let path = escape_line(&path.to_string_lossy()).into_owned();
+    if records == 0 {
+        return format!("no deliveries in {path} yet (danube-hooks listen records them there)");
+    }
+    let mut filters = Vec::new();
+    if let Some(event) = &args.event {
+        filters.push(format!("--event {}", escape_line(event)));
+    }
+    if let Some(verdict) = args.verdict {
+        filters.push(format!("--verdict {verdict}"));
+    }
+    let deliveries = if records == 1 {
+        "the one delivery".to_string()
+    } else {
+        format!("the {records} deliveries")
+    };
+    format!(
+        "none of {deliveries} in {path} matches {}",
+        filters.join(" ")
+    )
 }
 
 pub fn show(args: &ShowArgs) -> anyhow::Result<Outcome> {

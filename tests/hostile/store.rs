@@ -3,9 +3,11 @@
 //! 2xx is exactly what is stored; ids are never given out twice, not even
 //! after a restart on a full disk.
 //!
-//! Runs on a small tmpfs mounted for the test, which needs root (CI runs
-//! as root). Without it the test says why on stdout and passes: it cannot
-//! fill a disk it may not mount.
+//! Runs on a small tmpfs mounted for the test, which needs root: the two
+//! tests are `#[ignore]`d, with the reason, so a plain `cargo test` says
+//! `ignored` rather than `ok`, and CI (as root) runs them with
+//! `--ignored`. Run on purpose where no tmpfs can be mounted, they fail
+//! and say why.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -112,27 +114,50 @@ fn answered_2xx(answers: &BTreeMap<u64, (u16, Vec<u8>)>) -> BTreeMap<u64, Vec<u8
         .collect()
 }
 
+/// Why the full-disk tests are ignored by a plain `cargo test`, as libtest
+/// prints it (`ignore` takes only a literal, so each repeats it).
+const NEEDS_ROOT: &str = "needs root to mount a tmpfs: run `cargo test --test hostile \
+     full_disk -- --ignored` as root";
+
 #[test]
+#[ignore = "needs root to mount a tmpfs: run `cargo test --test hostile full_disk -- --ignored` as root"]
 fn a_full_disk_answers_503_stores_every_2xx_and_never_reuses_an_id() {
     fill_the_disk("disk-full", &[]);
 }
 
 #[test]
+#[ignore = "needs root to mount a tmpfs: run `cargo test --test hostile full_disk -- --ignored` as root"]
 fn a_full_disk_under_durable_answers_503_stores_every_2xx_and_never_reuses_an_id() {
     fill_the_disk("disk-full-durable", &["--durable"]);
+}
+
+#[test]
+fn a_plain_cargo_test_reports_the_full_disk_tests_ignored_with_the_reason() {
+    let output = Command::new(std::env::current_exe().expect("the test binary's path"))
+        .arg("store::a_full_disk_")
+        .output()
+        .expect("the test binary runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    for name in [
+        "a_full_disk_answers_503_stores_every_2xx_and_never_reuses_an_id",
+        "a_full_disk_under_durable_answers_503_stores_every_2xx_and_never_reuses_an_id",
+    ] {
+        assert!(
+            text.contains(&format!("store::{name} ... ignored, {NEEDS_ROOT}")),
+            "{text}"
+        );
+    }
+    assert!(text.contains("0 passed; 0 failed; 2 ignored"), "{text}");
 }
 
 /// Fill a small disk under a listener started with `extra` arguments,
 /// restart it on the full disk, then give it room again.
 fn fill_the_disk(name: &str, extra: &[&str]) {
     let dir = TempDir::new(name);
-    let disk = match Tmpfs::mount(&dir.join("disk"), "512k") {
-        Ok(disk) => disk,
-        Err(why) => {
-            println!("SKIPPED the full-disk test {name}: {why}");
-            return;
-        }
-    };
+    let disk = Tmpfs::mount(&dir.join("disk"), "512k").unwrap_or_else(|why| {
+        panic!("the full-disk test {name} cannot mount its tmpfs: {why} ({NEEDS_ROOT})")
+    });
     let store = disk.0.join("deliveries.jsonl");
     let store_arg = store.to_str().unwrap();
     let mut args = vec!["--no-tui", "--secret", SECRET, "--store", store_arg];

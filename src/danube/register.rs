@@ -441,7 +441,7 @@ pub async fn finish(api: &Api, dir: &Path, registration: &Registration) -> Resul
                 match api.update_webhook(&webhook.id, &change).await {
                     Ok(_) => Ok(format!(
                         "paused Danube webhook {id} (is_active false); the next `listen --register` \
-                         turns it on again"
+                         (or `--tunnel`) turns it on again"
                     )),
                     Err(ApiError::NotFound { .. }) => {
                         forget(dir, webhook);

@@ -117,8 +117,12 @@ impl Source {
                  must be `--url http://localhost:PORT` of this listener)"
             ),
             Self::Started { program, control } => format!(
-                "the {} that danube-hooks started (asked at {control})",
-                program.name()
+                "{}, started by danube-hooks ({} at {control})",
+                program.name(),
+                match program {
+                    program::Program::Cloudflared => "its metrics",
+                    program::Program::Ngrok => "its agent API",
+                }
             ),
         }
     }

@@ -705,8 +705,11 @@ fn tunnel_starts_proves_registers_and_a_delivery_through_it_verifies() {
         let banner = listener.banner.clone();
 
         // Its own control address on a loopback port, never the default
-        // ones a tunnel the user runs would hold.
+        // ones a tunnel the user runs would hold; none of Danube's key or
+        // secrets in its environment.
         let argv = tunnels.argv(program);
+        let env = std::fs::read_to_string(tunnels.dir.join(&format!("{program}.env"))).unwrap();
+        assert_eq!(env, "", "the tunnel program saw {env}");
         let local = format!("http://{}", listener.addr);
         if program == "cloudflared" {
             assert_eq!(&argv[..2], ["tunnel", "--no-autoupdate"], "{argv:?}");

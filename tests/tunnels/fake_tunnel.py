@@ -11,6 +11,7 @@ FAKE_TUNNEL_DIR holds the public side's certificate (cert.pem, key.pem) and
 what the test wants to see or change:
   <name>.pids     one line per start: the pid (appended)
   <name>.argv     the last start's arguments, one per line
+  <name>.env      the names of its DANUBE_* environment variables
   fail            if present: print its text as the program's error, exit 1
   no-url          if present: never give a public URL
   exit-after      if present: exit 1 after this many seconds
@@ -54,6 +55,8 @@ def record_start(argv):
         f.write("%d\n" % os.getpid())
     with open(os.path.join(DIR, NAME + ".argv"), "w") as f:
         f.write("\n".join(argv) + "\n")
+    with open(os.path.join(DIR, NAME + ".env"), "w") as f:
+        f.write("".join(name + "\n" for name in os.environ if name.startswith("DANUBE_")))
 
 
 class Relay(http.server.BaseHTTPRequestHandler):

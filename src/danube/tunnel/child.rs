@@ -22,6 +22,9 @@ const KEPT_LINES: usize = 20;
 /// A longer line is cut to this many bytes: the program is the user's,
 /// but what it prints is not bounded by anything else.
 const MAX_LINE: usize = 400;
+/// The environment this tool reads (`DANUBE_API_KEY`,
+/// `DANUBE_WEBHOOK_SECRET`, …), kept from the tunnel program.
+const DANUBE_ENV_PREFIX: &str = "DANUBE_";
 /// How long the program has to end after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
@@ -75,6 +78,13 @@ impl TunnelChild {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        // The program has no use for Danube's key or a webhook's secret,
+        // and no business seeing them.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with(DANUBE_ENV_PREFIX) {
+                command.env_remove(&name);
+            }
+        }
         // The parent-death signal goes when the thread that forked ends:
         // this runs on a runtime worker (never the blocking pool, whose
         // threads end when idle), which lives as long as the listener.

@@ -506,7 +506,7 @@ fn with_a_webhook_the_dashboard_shows_danubes_side() {
         &[&key, &config],
         &["--webhook", &webhook, "--api-url", &url],
     );
-    assert!(screen.contains("D ask Danube"), "{screen}");
+    assert!(screen.contains("D Danube"), "{screen}");
     let addr = format!("127.0.0.1:{}", port_on(&screen).unwrap())
         .parse()
         .unwrap();

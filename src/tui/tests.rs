@@ -266,6 +266,117 @@ fn list_with_valid_mismatch_and_stale() {
     snap("list", &mut list_app());
 }
 
+const SPEND_LIMIT: &str = r#"{"event":"agent.spend.limit_approaching","timestamp":"2026-11-23T09:16:30.000000Z","data":{"agent_id":"ag-1","spent":9.5,"limit":10}}"#;
+
+/// `list_app` and Danube's longest event type, at ids of four digits.
+fn widths_app() -> App {
+    let mut app = list_app();
+    let mut d = delivery(1234, "2026-11-23T09:16:30.500Z", SPEND_LIMIT);
+    d.response.status = Some(503);
+    app.ingest(Arc::new(d));
+    app
+}
+
+/// The list's row of column names, and where each name starts.
+fn column_starts(text: &str) -> (String, Vec<(String, usize)>) {
+    let names = text
+        .lines()
+        .find(|l| l.contains("VERDICT"))
+        .expect("the column names")
+        .trim_matches('"')
+        .to_owned();
+    let mut starts = Vec::new();
+    let mut at = 0;
+    for word in names.split(' ') {
+        if !word.is_empty() {
+            starts.push((word.to_owned(), names[..at].chars().count()));
+        }
+        at += word.len() + 1;
+    }
+    (names, starts)
+}
+
+fn footer(text: &str) -> &str {
+    let last = text.lines().last().unwrap();
+    last.trim_matches('"').trim_end()
+}
+
+/// The columns share the width by what the rows on screen hold: every
+/// event whole from 60 columns on, the event no wider than the longest one
+/// shown, the path when there is room; the key bar shortens rather than
+/// being cut, and keeps `?`.
+#[test]
+fn columns_and_keys_share_the_width_by_what_they_hold() {
+    let mut app = widths_app();
+    for (width, height) in [(60, 20), (80, 24), (100, 30), (160, 48)] {
+        let name = format!("widths_{width}x{height}");
+        let text = screen(&mut app, width, height);
+        insta::assert_snapshot!(name, text);
+        // At 60 the duration has gone, and the longest event gives up its
+        // tail before the time goes.
+        let whole: &[&str] = if width >= 80 {
+            &["agent.spend.limit_approaching", "tool.execution.completed"]
+        } else {
+            &["agent.spend.limit_approa…", "tool.execution.completed"]
+        };
+        for event in whole {
+            assert!(
+                text.contains(&format!(" {event} ")),
+                "{event} cut at {width}:\n{text}"
+            );
+        }
+        let (names, starts) = column_starts(&text);
+        let start = |name: &str| starts.iter().find(|(n, _)| n == name).map(|(_, at)| *at);
+        let event = start("EVENT").unwrap();
+        let next = starts
+            .iter()
+            .find(|(_, at)| *at > event)
+            .map(|(_, at)| *at)
+            .unwrap();
+        assert!(
+            next - event <= "agent.spend.limit_approaching".len() + 2,
+            "EVENT takes {} at {width}: {names}",
+            next - event
+        );
+        assert_eq!(start("PATH").is_some(), width >= 100, "{names}");
+        assert_eq!(start("DURATION").is_some(), width >= 80, "{names}");
+        let keys = footer(&text);
+        assert!(keys.starts_with("? help  q quit"), "{keys}");
+        assert!(keys.contains("p policy"), "{keys}");
+        if width >= 160 {
+            assert!(keys.contains("↑↓/jk move") && keys.contains("g/G first/last"));
+        }
+    }
+    // With Danube's key as well, the policy key stays at 80 columns; on a
+    // screen too narrow for all, only whole keys, and `?` always.
+    let mut danube = danube_app();
+    let keys = screen(&mut danube, 80, 24);
+    assert!(
+        footer(&keys).contains("D Danube") && footer(&keys).contains("p policy"),
+        "{keys}"
+    );
+    for width in [8, 20, 33] {
+        let text = screen(&mut danube, width, 24);
+        let keys = footer(&text);
+        assert!(keys.starts_with("? help"), "{width}: {keys}");
+        assert!(!keys.contains('…'), "{keys}");
+        for pair in keys.split("  ") {
+            assert!(
+                [
+                    "? help",
+                    "q quit",
+                    "D Danube",
+                    "p policy",
+                    "r/R replay",
+                    "/ filter"
+                ]
+                .contains(&pair),
+                "{width}: {pair:?} in {keys:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn list_filtered_and_paused() {
     let mut app = list_app();

@@ -8,6 +8,7 @@
 //! touches only the rows that fit.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::hash::BuildHasher as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use super::in_flight::InFlightBoard;
 use crate::danube::poller::Poll;
 use crate::danube::reconcile::{self, LocalRecord, Row};
 use crate::delivery::Delivery;
-use crate::policy::{Policy, PolicyHandle};
+use crate::policy::{Pattern, Policy, PolicyHandle, Rule};
 use crate::signature::Verdict;
 
 /// Deliveries kept in memory: the newest this many.
@@ -414,11 +415,23 @@ pub struct Picker {
     /// Rules as `--respond` takes them, several separated by `;`.
     pub field: LineInput,
     pub error: Option<FieldError>,
+    /// The rules in force when the picker opened (`--respond`'s, or an
+    /// earlier pick): a preset replaces them all, for every event.
+    pub replaces: Vec<Rule>,
 }
 
 impl Picker {
     pub fn on_field(&self) -> bool {
         self.selected == self.presets.len()
+    }
+
+    /// The rules in force that name events (`workflow.*=timeout`): the
+    /// ones a developer may not expect a preset to drop.
+    pub fn event_rules(&self) -> Vec<&Rule> {
+        self.replaces
+            .iter()
+            .filter(|rule| matches!(rule.pattern, Some(Pattern::Exact(_) | Pattern::Prefix(_))))
+            .collect()
     }
 }
 
@@ -1198,6 +1211,7 @@ impl App {
             selected,
             field,
             error: None,
+            replaces: policy.rules().to_vec(),
         });
     }
 
@@ -1221,16 +1235,30 @@ impl App {
                 } else {
                     picker.presets[picker.selected].rule.to_string()
                 };
+                // A typed field shows what it replaces; a preset says so
+                // once applied, as the rules it replaced are off screen.
+                let replaced: Vec<String> = if on_field {
+                    Vec::new()
+                } else {
+                    picker.replaces.iter().map(ToString::to_string).collect()
+                };
                 let forwarding = self.policy.current().forwarding();
                 match parse_rules(&text, forwarding) {
                     Ok(policy) => {
-                        let described = policy.describe();
+                        let mut status =
+                            format!("policy for the next deliveries: {}", policy.describe());
+                        if !replaced.is_empty() && replaced != [text.as_str()] {
+                            let _ = write!(
+                                status,
+                                " for every event; it replaced {} rule{}: {}",
+                                replaced.len(),
+                                if replaced.len() == 1 { "" } else { "s" },
+                                replaced.join("; ")
+                            );
+                        }
                         self.policy.replace(policy);
                         self.mode = Mode::Normal;
-                        self.set_status(
-                            StatusKind::Success,
-                            format!("policy for the next deliveries: {described}"),
-                        );
+                        self.set_status(StatusKind::Success, status);
                     }
                     Err(error) => {
                         if let Mode::Picker(picker) = &mut self.mode {

@@ -441,6 +441,55 @@ fn policy_picker() {
     snap("picker", &mut app);
 }
 
+/// `--respond 'workflow.*=timeout' --respond 500,200`, then `p` and the
+/// 503 preset: before Enter the picker says that 503 replaces both rules,
+/// the event rule too, and how to keep it; after, the status line says
+/// which rules went, and the policy is 503 for every event.
+#[test]
+fn a_preset_says_which_rules_it_replaces_before_and_after() {
+    let rules = ["workflow.*=timeout".to_owned(), "500,200".to_owned()];
+    let handle = PolicyHandle::new(Policy::parse(&rules, false).unwrap());
+    let mut app = App::new(config(false), handle.clone());
+    for d in [
+        delivery(1, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED),
+        delivery(2, "2026-11-23T09:14:09.456Z", WORKFLOW_FAILED),
+    ] {
+        app.ingest(Arc::new(d));
+    }
+    press(&mut app, "p");
+    press_code(&mut app, KeyCode::BackTab);
+    press(&mut app, "jj");
+    snap("picker_replaces", &mut app);
+    let text = screen(&mut app, 80, 24);
+    assert!(
+        text.contains("Enter replaces all 2 rules with 503 for every event, workflow.*=timeout")
+            && text.contains("too; to keep it, edit the rules (Tab)."),
+        "{text}"
+    );
+    press_code(&mut app, KeyCode::Enter);
+    assert_eq!(handle.current().describe(), "503");
+    let status = app.status().unwrap();
+    assert_eq!(
+        status.text,
+        "policy for the next deliveries: 503 for every event; it replaced 2 rules: \
+         workflow.*=timeout; 500,200"
+    );
+    assert_eq!(status.kind, StatusKind::Success);
+    // Typed in the field, the rules are kept as typed and nothing is said
+    // to be replaced: the field showed them.
+    press(&mut app, "p");
+    press_code(&mut app, KeyCode::Tab);
+    for c in "workflow.*=timeout; 429".chars() {
+        press(&mut app, &c.to_string());
+    }
+    press_code(&mut app, KeyCode::Enter);
+    assert_eq!(handle.current().describe(), "workflow.*=timeout; 429");
+    assert_eq!(
+        app.status().unwrap().text,
+        "policy for the next deliveries: workflow.*=timeout; 429"
+    );
+}
+
 #[test]
 fn policy_picker_with_an_inline_parse_error() {
     let mut app = list_app();

@@ -2094,6 +2094,12 @@ fn render_picker(app: &App, picker: &Picker, theme: &Theme, area: Rect, buf: &mu
         "Applies to the next deliveries: attempt n gets step n, the last repeats.",
         theme.dim(),
     ));
+    for piece in picker_replaces(picker)
+        .iter()
+        .flat_map(|line| wrap_words(line, inner_width.max(10)))
+    {
+        lines.push(Line::styled(piece, theme.bold(Color::Yellow)));
+    }
     for (i, preset) in picker.presets.iter().enumerate() {
         let selected = picker.selected == i;
         let marker = if selected { "▶ " } else { "  " };
@@ -2107,7 +2113,36 @@ fn render_picker(app: &App, picker: &Picker, theme: &Theme, area: Rect, buf: &mu
         }
         lines.push(line);
     }
-    // The rules field: escaped text, a cursor, and the error under it.
+    picker_field(picker, theme, inner_width, &mut lines);
+    let height = lines.len() as u16 + 2;
+    let rect = centered(area, width, height);
+    Clear.render(rect, buf);
+    let block = Block::bordered()
+        .title(" Response policy (p) ")
+        .border_style(theme.bold(Color::Yellow));
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    for (i, line) in lines.iter().enumerate() {
+        let y = inner.y + i as u16;
+        if y >= inner.bottom() {
+            break;
+        }
+        if line.style != Style::new() {
+            buf.set_style(
+                Rect {
+                    y,
+                    height: 1,
+                    ..inner
+                },
+                line.style,
+            );
+        }
+        buf.set_line(inner.x, y, line, inner.width);
+    }
+}
+
+/// The rules field: escaped text, a cursor, and the error under it.
+fn picker_field(picker: &Picker, theme: &Theme, inner_width: usize, lines: &mut Vec<Line<'_>>) {
     let on_field = picker.on_field();
     let label = if on_field {
         "▶ rules › "
@@ -2156,31 +2191,37 @@ fn render_picker(app: &App, picker: &Picker, theme: &Theme, area: Rect, buf: &mu
             theme.dim(),
         )),
     }
-    let height = lines.len() as u16 + 2;
-    let rect = centered(area, width, height);
-    Clear.render(rect, buf);
-    let block = Block::bordered()
-        .title(" Response policy (p) ")
-        .border_style(theme.bold(Color::Yellow));
-    let inner = block.inner(rect);
-    block.render(rect, buf);
-    for (i, line) in lines.iter().enumerate() {
-        let y = inner.y + i as u16;
-        if y >= inner.bottom() {
-            break;
-        }
-        if line.style != Style::new() {
-            buf.set_style(
-                Rect {
-                    y,
-                    height: 1,
-                    ..inner
-                },
-                line.style,
-            );
-        }
-        buf.set_line(inner.x, y, line, inner.width);
+}
+
+/// What Enter does to rules in force that name events, which a developer
+/// may expect a preset to leave alone: said before it is done.
+fn picker_replaces(picker: &Picker) -> Option<String> {
+    let events = picker.event_rules();
+    if events.is_empty() {
+        return None;
     }
+    let all = picker.replaces.len();
+    let named = events
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let line = if picker.on_field() {
+        format!("Enter applies the rules as typed, in place of all {all} now.")
+    } else {
+        let preset = picker.presets[picker.selected].rule;
+        let which = if all == 1 {
+            "the rule".to_owned()
+        } else {
+            format!("all {all} rules")
+        };
+        format!(
+            "Enter replaces {which} with {preset} for every event, {named} too; \
+             to keep {}, edit the rules (Tab).",
+            if events.len() == 1 { "it" } else { "them" }
+        )
+    };
+    Some(escape_line(&line).into_owned())
 }
 
 /// `spans` without their first `columns` columns (a field scrolled so

@@ -48,6 +48,9 @@ pub struct AppConfig {
     /// `listen --register`'s webhook (id → URL · secret fingerprint · what
     /// happens on exit): a fourth header row when set.
     pub danube_webhook: Option<String>,
+    /// Who was asked to post here, for the empty list's hint on how to
+    /// get a first delivery.
+    pub registered_with: RegisteredWith,
     /// Where warnings and errors go while the dashboard is up.
     pub log_path: PathBuf,
     /// False when `NO_COLOR` is set: no colours at all, only text and
@@ -60,6 +63,40 @@ pub struct AppConfig {
     pub history_cap: usize,
     /// The most bytes of deliveries kept in memory ([`HISTORY_BYTES`]).
     pub history_bytes: usize,
+}
+
+/// Where `listen` registered the webhook that posts to this listener.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RegisteredWith {
+    /// Nothing was registered: deliveries come from wherever the developer
+    /// points a webhook (through a tunnel) or `trigger --to`.
+    #[default]
+    Nothing,
+    /// Danube itself: a real event (a workflow or a tool run) delivers
+    /// here, signed with a secret Danube made.
+    Danube,
+    /// The emulator (`danube-hooks emulate`) with its API at `api_url`:
+    /// `trigger EVENT --emulator API_URL` has it deliver.
+    Emulator { api_url: String },
+}
+
+impl RegisteredWith {
+    /// Registered through the API at `origin` (`scheme://authority`): one
+    /// on this machine is taken for the emulator, as Danube is never there.
+    pub fn api(origin: &str) -> RegisteredWith {
+        let local = origin
+            .parse::<hyper::Uri>()
+            .ok()
+            .and_then(|uri| uri.host().map(crate::danube::api::is_loopback))
+            .unwrap_or(false);
+        if local {
+            RegisteredWith::Emulator {
+                api_url: origin.to_owned(),
+            }
+        } else {
+            RegisteredWith::Danube
+        }
+    }
 }
 
 /// Danube's side of the deliveries, when a webhook is known (`listen
@@ -1370,6 +1407,7 @@ pub(crate) mod tests {
             )),
             forward_url: None,
             danube_webhook: None,
+            registered_with: RegisteredWith::Nothing,
             log_path: PathBuf::from("/home/dev/.local/share/danube-hooks/danube-hooks.log"),
             color: true,
             utc_offset: FixedOffset::east_opt(0).unwrap(),

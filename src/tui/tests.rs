@@ -17,7 +17,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 
-use super::app::{App, AppConfig, HISTORY_CAP, StatusKind};
+use super::app::{App, AppConfig, HISTORY_CAP, RegisteredWith, StatusKind};
 use super::fit;
 use crate::delivery::tests::sample;
 use crate::delivery::{Delivery, ForwardRecord, ResponseRecord};
@@ -38,6 +38,7 @@ fn config(forwarding: bool) -> AppConfig {
         )),
         forward_url: forwarding.then(|| "http://localhost:3000/webhooks/danube".to_string()),
         danube_webhook: None,
+        registered_with: RegisteredWith::Nothing,
         log_path: PathBuf::from("/home/dev/.local/share/danube-hooks/danube-hooks.log"),
         color: true,
         utc_offset: FixedOffset::east_opt(0).unwrap(),
@@ -259,6 +260,68 @@ fn header_names_the_registered_webhook() {
         super::view::list_rows(&app, Rect::new(0, 0, 80, 24)) + 1,
         super::view::list_rows(&list_app(), Rect::new(0, 0, 80, 24))
     );
+}
+
+/// Under `--register` the webhook's secret is Danube's, so the empty list
+/// suggests what works there: a real event from Danube, or `trigger
+/// --emulator` when the API is the emulator on this machine; never
+/// `trigger --secret`. Unregistered, the tunnel hint stays, and no line is
+/// cut at 80 columns.
+#[test]
+fn the_empty_list_suggests_a_first_delivery_that_works_where_it_was_registered() {
+    let webhook = "wh_8f3a (whsec_…LaSw) → https://abc.ngrok.app/webhooks/danube · paused on exit";
+    let cases = [
+        (
+            "empty_registered_danube",
+            RegisteredWith::api("https://api.danubeai.com"),
+            "Run a workflow or a tool in Danube",
+        ),
+        (
+            "empty_registered_emulator",
+            RegisteredWith::api("http://127.0.0.1:4200"),
+            "danube-hooks trigger workflow.completed --emulator http://127.0.0.1:4200",
+        ),
+    ];
+    for (name, registered_with, hint) in cases {
+        let mut app = app(false);
+        app.config.danube_webhook = Some(webhook.to_owned());
+        app.config.registered_with = registered_with;
+        snap(name, &mut app);
+        let text = screen(&mut app, 80, 24);
+        assert!(text.contains(hint), "{name}:\n{text}");
+        assert!(!text.contains("--secret"), "{name}:\n{text}");
+        assert!(text.contains("Waiting for"), "{name}:\n{text}");
+    }
+    let mut app = app(false);
+    let text = screen(&mut app, 80, 24);
+    for whole in [
+        "Waiting for deliveries: POST to http://127.0.0.1:4000/any/path",
+        "cloudflared tunnel --url http://localhost:4000",
+        "then register the tunnel's https:// URL as the webhook URL in Danube.",
+    ] {
+        assert!(text.contains(whole), "{whole}:\n{text}");
+    }
+}
+
+#[test]
+fn an_api_on_this_machine_is_taken_for_the_emulator() {
+    for (origin, emulator) in [
+        ("http://127.0.0.1:4200", true),
+        ("http://localhost:4200", true),
+        ("http://[::1]:4200", true),
+        ("https://api.danubeai.com", false),
+        ("https://127.0.0.1.example.com", false),
+        ("not a url", false),
+    ] {
+        let expected = if emulator {
+            RegisteredWith::Emulator {
+                api_url: origin.to_owned(),
+            }
+        } else {
+            RegisteredWith::Danube
+        };
+        assert_eq!(RegisteredWith::api(origin), expected, "{origin}");
+    }
 }
 
 #[test]

@@ -21,14 +21,16 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Widget};
 use unicode_width::{UnicodeWidthChar as _, UnicodeWidthStr as _};
 
-use super::app::{App, BodyMode, DanubeMark, DanubeSide, Focus, Mode, Picker, StatusKind, Tab};
+use super::app::{
+    App, BodyMode, DanubeMark, DanubeSide, Focus, Mode, Picker, RegisteredWith, StatusKind, Tab,
+};
 use crate::danube::reconcile::{self, Row};
 use crate::delivery::{Delivery, format_duration_ms, format_ms};
 use crate::display::{ascii_row, escape_bytes_multiline, escape_line, escape_multiline, hex_row};
 use crate::json_style;
 use crate::signature::Verdict;
 
-/// Rows of the header; one more with a `--register` webhook.
+/// Rows of the header always there; [`header_rows`] are under them.
 const HEADER_ROWS: u16 = 3;
 /// Width of the labels in the detail pane.
 const LABEL: usize = 10;
@@ -46,7 +48,7 @@ pub struct Areas {
 }
 
 pub fn areas(app: &App, area: Rect) -> Areas {
-    let header_rows = HEADER_ROWS + u16::from(app.config.danube_webhook.is_some());
+    let header_rows = HEADER_ROWS + header_rows(app).count() as u16;
     let [header, body, status, footer] = Layout::vertical([
         Constraint::Length(header_rows),
         Constraint::Fill(1),
@@ -445,6 +447,25 @@ fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     }
     let second = Line::from(second);
 
+    let mut lines = vec![Line::from(first), second, counters_line(app, theme)];
+    let label_width = header_rows(app).map(|(label, _)| label.width()).max();
+    for (label, text) in header_rows(app) {
+        let width = label_width.unwrap_or(0);
+        lines.push(Line::from(vec![
+            Span::styled(format!("{label:<width$} "), theme.label()),
+            Span::raw(escape_line(text).into_owned()),
+        ]));
+    }
+    for (row, line) in lines.iter().enumerate() {
+        if (row as u16) < area.height {
+            buf.set_line(area.x, area.y + row as u16, line, area.width);
+        }
+    }
+}
+
+/// The header's third row: counts by verdict and by answer, and what is
+/// in flight or was not shown.
+fn counters_line(app: &App, theme: &Theme) -> Line<'static> {
     let c = &app.counters;
     let mut third = vec![
         Span::styled(format!("{} total", c.total), theme.bold(Color::White)),
@@ -492,18 +513,16 @@ fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             theme.bold(Color::Yellow),
         ));
     }
-    let mut lines = vec![Line::from(first), second, Line::from(third)];
-    if let Some(webhook) = &config.danube_webhook {
-        lines.push(Line::from(vec![
-            Span::styled("danube webhook ", theme.label()),
-            Span::raw(escape_line(webhook).into_owned()),
-        ]));
-    }
-    for (row, line) in lines.iter().enumerate() {
-        if (row as u16) < area.height {
-            buf.set_line(area.x, area.y + row as u16, line, area.width);
-        }
-    }
+    Line::from(third)
+}
+
+/// The header's rows under the three always there, each a label and its
+/// (unescaped) text, shown only when there is something to say: one more
+/// optional row is one more entry here.
+fn header_rows(app: &App) -> impl Iterator<Item = (&'static str, &str)> {
+    [("danube webhook", app.config.danube_webhook.as_deref())]
+        .into_iter()
+        .filter_map(|(label, text)| Some((label, text?)))
 }
 
 fn render_status(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
@@ -1191,51 +1210,70 @@ fn in_flight_cells(
 }
 
 fn render_empty_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
-    let lines: Vec<Line> = if app.history_len() > 0 {
-        vec![Line::styled(
-            "No delivery matches the filter (Esc clears it, / edits it).",
+    let lines: Vec<(String, Style)> = if app.history_len() > 0 {
+        vec![(
+            "No delivery matches the filter (Esc clears it, / edits it).".to_owned(),
             theme.dim(),
         )]
     } else {
-        let url = escape_line(&app.config.listen_url).into_owned();
-        let port = url.rsplit(':').next().unwrap_or("4000").to_string();
-        if app.config.danube_webhook.is_some() {
-            // --register did the tunnel's part: nothing to set up.
+        first_delivery_hint(app)
+            .into_iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let style = if i == 0 {
+                    theme.bold(Color::White)
+                } else {
+                    theme.dim()
+                };
+                (line, style)
+            })
+            .collect()
+    };
+    // Wrapped between words, so no command is cut off at the edge.
+    let width = usize::from(area.width.saturating_sub(2)).max(10);
+    let pieces = lines.iter().flat_map(|(line, style)| {
+        wrap_words(line, width)
+            .into_iter()
+            .map(move |piece| Line::styled(piece, *style))
+    });
+    for (i, line) in pieces.enumerate() {
+        let y = area.y + 1 + i as u16;
+        if y >= area.bottom() {
+            break;
+        }
+        buf.set_line(area.x + 2, y, &line, area.width.saturating_sub(2));
+    }
+}
+
+/// What to do for a first delivery, the first line the headline: it
+/// depends on who was asked to post here. Under `--register` the webhook's
+/// secret was made by Danube, so `trigger --to` would need a secret the
+/// developer does not have; Danube or the emulator is asked instead.
+fn first_delivery_hint(app: &App) -> Vec<String> {
+    let url = escape_line(&app.config.listen_url).into_owned();
+    match &app.config.registered_with {
+        RegisteredWith::Danube => vec![
+            "Waiting for Danube's deliveries: the webhook in the header posts here.".to_owned(),
+            "Run a workflow or a tool in Danube, and its events arrive here.".to_owned(),
+            "Nothing after a run? D asks Danube which deliveries it made.".to_owned(),
+        ],
+        RegisteredWith::Emulator { api_url } => {
+            let api_url = escape_line(api_url);
             vec![
-                Line::styled(
-                    "Waiting for Danube's deliveries: the webhook in the header posts here.",
-                    theme.bold(Color::White),
-                ),
-                Line::styled(
-                    format!(
-                        "Or send one as Danube would: danube-hooks trigger workflow.completed --to {url}/ --secret whsec_…"
-                    ),
-                    theme.dim(),
-                ),
-            ]
-        } else {
-            vec![
-                Line::styled(
-                    format!("Waiting for deliveries: POST to {url}/any/path"),
-                    theme.bold(Color::White),
-                ),
-                Line::styled(
-                    format!(
-                        "Put a tunnel in front: ngrok http {port}  or  cloudflared tunnel --url http://localhost:{port}"
-                    ),
-                    theme.dim(),
-                ),
-                Line::styled(
-                    "then register the tunnel's https:// URL as the webhook URL in Danube.",
-                    theme.dim(),
-                ),
+                format!("Waiting for deliveries from the emulator at {api_url}."),
+                "Have it send one, signed with the webhook's secret:".to_owned(),
+                format!("danube-hooks trigger workflow.completed --emulator {api_url}"),
             ]
         }
-    };
-    for (i, line) in lines.iter().enumerate() {
-        let y = area.y + 1 + i as u16;
-        if y < area.bottom() {
-            buf.set_line(area.x + 2, y, line, area.width.saturating_sub(2));
+        RegisteredWith::Nothing => {
+            let port = url.rsplit(':').next().unwrap_or("4000").to_string();
+            vec![
+                format!("Waiting for deliveries: POST to {url}/any/path"),
+                // A command to a line, so that none is wrapped.
+                format!("Put a tunnel in front: ngrok http {port}"),
+                format!("or: cloudflared tunnel --url http://localhost:{port}"),
+                "then register the tunnel's https:// URL as the webhook URL in Danube.".to_owned(),
+            ]
         }
     }
 }

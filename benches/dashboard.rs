@@ -12,7 +12,7 @@ use chrono::FixedOffset;
 use criterion::{Criterion, criterion_group, criterion_main};
 use danube_hooks::delivery::Delivery;
 use danube_hooks::policy::{Policy, PolicyHandle};
-use danube_hooks::tui::app::{App, AppConfig, HISTORY_CAP};
+use danube_hooks::tui::app::{App, AppConfig, HISTORY_CAP, RegisteredWith};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget as _;
@@ -41,6 +41,7 @@ fn app() -> App {
             store_path: Some(PathBuf::from("/tmp/deliveries.jsonl")),
             forward_url: None,
             danube_webhook: None,
+            registered_with: RegisteredWith::Nothing,
             log_path: PathBuf::from("/tmp/danube-hooks.log"),
             color: true,
             utc_offset: FixedOffset::east_opt(0).expect("UTC is an offset"),

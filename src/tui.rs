@@ -56,7 +56,7 @@ use crate::delivery::Delivery;
 use crate::display::escape_line;
 use crate::policy::PolicyHandle;
 use crate::store::{self, DeliveryStore, StoreEvent};
-use app::{App, AppConfig, Effect, HISTORY_CAP, StatusKind};
+use app::{App, AppConfig, Effect, HISTORY_CAP, RegisteredWith, StatusKind};
 
 /// The shortest time between two frames: about 30 a second.
 pub const FRAME: Duration = Duration::from_millis(33);
@@ -92,6 +92,9 @@ pub struct Setup {
     /// since the alternate screen hides the banner.
     pub warnings: Vec<String>,
     /// `--register`'s webhook: id, URL, fingerprint, what happens on exit.
+    /// Set only when one was registered, with `danube` polling the API it
+    /// was registered with: the two say whom the empty list suggests
+    /// asking for a first delivery ([`app::RegisteredWith`]).
     pub danube_webhook: Option<String>,
     /// Danube's delivery log, polled, when a webhook is known.
     pub danube: Option<crate::danube::poller::Handle>,
@@ -108,6 +111,11 @@ pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         store_path: store_path.clone(),
         forward_url: setup.forward_url.clone(),
         danube_webhook: setup.danube_webhook.clone(),
+        registered_with: match (&setup.danube_webhook, &setup.danube) {
+            (Some(_), Some(danube)) => RegisteredWith::api(&danube.api_origin),
+            (Some(_), None) => RegisteredWith::Danube,
+            (None, _) => RegisteredWith::Nothing,
+        },
         log_path: log.path.clone(),
         color: color_allowed(std::env::var_os("NO_COLOR").as_deref()),
         utc_offset: *chrono::Local::now().offset(),

@@ -416,6 +416,15 @@ fn the_header_names_the_registered_webhook_and_q_pauses_it() {
         "{screen}"
     );
     assert_eq!(webhooks[0]["is_active"], true);
+    // The webhook's secret is the API's, and this API is on this machine:
+    // the empty list suggests having it deliver, not `trigger --secret`.
+    assert!(
+        screen.contains(&format!(
+            "danube-hooks trigger workflow.completed --emulator {api}"
+        )),
+        "{screen}"
+    );
+    assert!(!screen.contains("--secret"), "{screen}");
 
     tmux.keys("q");
     assert_eq!(tmux.wait_for_exit(), "0", "exit status");
@@ -507,7 +516,7 @@ fn with_a_webhook_the_dashboard_shows_danubes_side() {
         &[&key, &config],
         &["--webhook", &webhook, "--api-url", &url],
     );
-    assert!(screen.contains("D ask Danube"), "{screen}");
+    assert!(screen.contains("D Danube"), "{screen}");
     let addr = format!("127.0.0.1:{}", port_on(&screen).unwrap())
         .parse()
         .unwrap();

@@ -636,7 +636,8 @@ fn seconds(duration: Duration) -> String {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
+/// Whether `host` (as a URI holds it, IPv6 in brackets) is this machine.
+pub(crate) fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .trim_start_matches('[')

@@ -45,6 +45,8 @@ impl Poll {
 /// The dashboard's end: the newest answer, and a way to ask for one now.
 pub struct Handle {
     pub webhook_id: String,
+    /// The API polled, `scheme://authority`.
+    pub api_origin: String,
     pub polls_rx: watch::Receiver<Option<Arc<Poll>>>,
     poke: Arc<Notify>,
 }
@@ -62,6 +64,7 @@ pub fn spawn(api: Api, webhook_id: String, shutdown: CancellationToken) -> Handl
     let (polls_tx, polls_rx) = watch::channel(None);
     let poke = Arc::new(Notify::new());
     let api = api.with_timing(Vec::new(), POLL_TIMEOUT);
+    let api_origin = api.origin();
     tokio::spawn(poll_loop(
         api,
         webhook_id.clone(),
@@ -71,6 +74,7 @@ pub fn spawn(api: Api, webhook_id: String, shutdown: CancellationToken) -> Handl
     ));
     Handle {
         webhook_id,
+        api_origin,
         polls_rx,
         poke,
     }

@@ -8,6 +8,7 @@
 //! touches only the rows that fit.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::hash::BuildHasher as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use super::in_flight::InFlightBoard;
 use crate::danube::poller::Poll;
 use crate::danube::reconcile::{self, LocalRecord, Row};
 use crate::delivery::Delivery;
-use crate::policy::{Policy, PolicyHandle};
+use crate::policy::{Pattern, Policy, PolicyHandle, Rule};
 use crate::signature::Verdict;
 
 /// Deliveries kept in memory: the newest this many.
@@ -47,6 +48,9 @@ pub struct AppConfig {
     /// `listen --register`'s webhook (id → URL · secret fingerprint · what
     /// happens on exit): a fourth header row when set.
     pub danube_webhook: Option<String>,
+    /// Who was asked to post here, for the empty list's hint on how to
+    /// get a first delivery.
+    pub registered_with: RegisteredWith,
     /// Where warnings and errors go while the dashboard is up.
     pub log_path: PathBuf,
     /// False when `NO_COLOR` is set: no colours at all, only text and
@@ -59,6 +63,40 @@ pub struct AppConfig {
     pub history_cap: usize,
     /// The most bytes of deliveries kept in memory ([`HISTORY_BYTES`]).
     pub history_bytes: usize,
+}
+
+/// Where `listen` registered the webhook that posts to this listener.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RegisteredWith {
+    /// Nothing was registered: deliveries come from wherever the developer
+    /// points a webhook (through a tunnel) or `trigger --to`.
+    #[default]
+    Nothing,
+    /// Danube itself: a real event (a workflow or a tool run) delivers
+    /// here, signed with a secret Danube made.
+    Danube,
+    /// The emulator (`danube-hooks emulate`) with its API at `api_url`:
+    /// `trigger EVENT --emulator API_URL` has it deliver.
+    Emulator { api_url: String },
+}
+
+impl RegisteredWith {
+    /// Registered through the API at `origin` (`scheme://authority`): one
+    /// on this machine is taken for the emulator, as Danube is never there.
+    pub fn api(origin: &str) -> RegisteredWith {
+        let local = origin
+            .parse::<hyper::Uri>()
+            .ok()
+            .and_then(|uri| uri.host().map(crate::danube::api::is_loopback))
+            .unwrap_or(false);
+        if local {
+            RegisteredWith::Emulator {
+                api_url: origin.to_owned(),
+            }
+        } else {
+            RegisteredWith::Danube
+        }
+    }
 }
 
 /// Danube's side of the deliveries, when a webhook is known (`listen
@@ -414,11 +452,23 @@ pub struct Picker {
     /// Rules as `--respond` takes them, several separated by `;`.
     pub field: LineInput,
     pub error: Option<FieldError>,
+    /// The rules in force when the picker opened (`--respond`'s, or an
+    /// earlier pick): a preset replaces them all, for every event.
+    pub replaces: Vec<Rule>,
 }
 
 impl Picker {
     pub fn on_field(&self) -> bool {
         self.selected == self.presets.len()
+    }
+
+    /// The rules in force that name events (`workflow.*=timeout`): the
+    /// ones a developer may not expect a preset to drop.
+    pub fn event_rules(&self) -> Vec<&Rule> {
+        self.replaces
+            .iter()
+            .filter(|rule| matches!(rule.pattern, Some(Pattern::Exact(_) | Pattern::Prefix(_))))
+            .collect()
     }
 }
 
@@ -1198,6 +1248,7 @@ impl App {
             selected,
             field,
             error: None,
+            replaces: policy.rules().to_vec(),
         });
     }
 
@@ -1221,16 +1272,30 @@ impl App {
                 } else {
                     picker.presets[picker.selected].rule.to_string()
                 };
+                // A typed field shows what it replaces; a preset says so
+                // once applied, as the rules it replaced are off screen.
+                let replaced: Vec<String> = if on_field {
+                    Vec::new()
+                } else {
+                    picker.replaces.iter().map(ToString::to_string).collect()
+                };
                 let forwarding = self.policy.current().forwarding();
                 match parse_rules(&text, forwarding) {
                     Ok(policy) => {
-                        let described = policy.describe();
+                        let mut status =
+                            format!("policy for the next deliveries: {}", policy.describe());
+                        if !replaced.is_empty() && replaced != [text.as_str()] {
+                            let _ = write!(
+                                status,
+                                " for every event; it replaced {} rule{}: {}",
+                                replaced.len(),
+                                if replaced.len() == 1 { "" } else { "s" },
+                                replaced.join("; ")
+                            );
+                        }
                         self.policy.replace(policy);
                         self.mode = Mode::Normal;
-                        self.set_status(
-                            StatusKind::Success,
-                            format!("policy for the next deliveries: {described}"),
-                        );
+                        self.set_status(StatusKind::Success, status);
                     }
                     Err(error) => {
                         if let Mode::Picker(picker) = &mut self.mode {
@@ -1342,6 +1407,7 @@ pub(crate) mod tests {
             )),
             forward_url: None,
             danube_webhook: None,
+            registered_with: RegisteredWith::Nothing,
             log_path: PathBuf::from("/home/dev/.local/share/danube-hooks/danube-hooks.log"),
             color: true,
             utc_offset: FixedOffset::east_opt(0).unwrap(),

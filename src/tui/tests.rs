@@ -17,7 +17,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 
-use super::app::{App, AppConfig, HISTORY_CAP, StatusKind};
+use super::app::{App, AppConfig, HISTORY_CAP, RegisteredWith, StatusKind};
 use super::fit;
 use crate::delivery::tests::sample;
 use crate::delivery::{Delivery, ForwardRecord, ResponseRecord};
@@ -38,6 +38,7 @@ fn config(forwarding: bool) -> AppConfig {
         )),
         forward_url: forwarding.then(|| "http://localhost:3000/webhooks/danube".to_string()),
         danube_webhook: None,
+        registered_with: RegisteredWith::Nothing,
         log_path: PathBuf::from("/home/dev/.local/share/danube-hooks/danube-hooks.log"),
         color: true,
         utc_offset: FixedOffset::east_opt(0).unwrap(),
@@ -261,9 +262,182 @@ fn header_names_the_registered_webhook() {
     );
 }
 
+/// Under `--register` the webhook's secret is Danube's, so the empty list
+/// suggests what works there: a real event from Danube, or `trigger
+/// --emulator` when the API is the emulator on this machine; never
+/// `trigger --secret`. Unregistered, the tunnel hint stays, and no line is
+/// cut at 80 columns.
+#[test]
+fn the_empty_list_suggests_a_first_delivery_that_works_where_it_was_registered() {
+    let webhook = "wh_8f3a (whsec_…LaSw) → https://abc.ngrok.app/webhooks/danube · paused on exit";
+    let cases = [
+        (
+            "empty_registered_danube",
+            RegisteredWith::api("https://api.danubeai.com"),
+            "Run a workflow or a tool in Danube",
+        ),
+        (
+            "empty_registered_emulator",
+            RegisteredWith::api("http://127.0.0.1:4200"),
+            "danube-hooks trigger workflow.completed --emulator http://127.0.0.1:4200",
+        ),
+    ];
+    for (name, registered_with, hint) in cases {
+        let mut app = app(false);
+        app.config.danube_webhook = Some(webhook.to_owned());
+        app.config.registered_with = registered_with;
+        snap(name, &mut app);
+        let text = screen(&mut app, 80, 24);
+        assert!(text.contains(hint), "{name}:\n{text}");
+        assert!(!text.contains("--secret"), "{name}:\n{text}");
+        assert!(text.contains("Waiting for"), "{name}:\n{text}");
+    }
+    let mut app = app(false);
+    let text = screen(&mut app, 80, 24);
+    for whole in [
+        "Waiting for deliveries: POST to http://127.0.0.1:4000/any/path",
+        "cloudflared tunnel --url http://localhost:4000",
+        "then register the tunnel's https:// URL as the webhook URL in Danube.",
+    ] {
+        assert!(text.contains(whole), "{whole}:\n{text}");
+    }
+}
+
+#[test]
+fn an_api_on_this_machine_is_taken_for_the_emulator() {
+    for (origin, emulator) in [
+        ("http://127.0.0.1:4200", true),
+        ("http://localhost:4200", true),
+        ("http://[::1]:4200", true),
+        ("https://api.danubeai.com", false),
+        ("https://127.0.0.1.example.com", false),
+        ("not a url", false),
+    ] {
+        let expected = if emulator {
+            RegisteredWith::Emulator {
+                api_url: origin.to_owned(),
+            }
+        } else {
+            RegisteredWith::Danube
+        };
+        assert_eq!(RegisteredWith::api(origin), expected, "{origin}");
+    }
+}
+
 #[test]
 fn list_with_valid_mismatch_and_stale() {
     snap("list", &mut list_app());
+}
+
+const SPEND_LIMIT: &str = r#"{"event":"agent.spend.limit_approaching","timestamp":"2026-11-23T09:16:30.000000Z","data":{"agent_id":"ag-1","spent":9.5,"limit":10}}"#;
+
+/// `list_app` and Danube's longest event type, at ids of four digits.
+fn widths_app() -> App {
+    let mut app = list_app();
+    let mut d = delivery(1234, "2026-11-23T09:16:30.500Z", SPEND_LIMIT);
+    d.response.status = Some(503);
+    app.ingest(Arc::new(d));
+    app
+}
+
+/// The list's row of column names, and where each name starts.
+fn column_starts(text: &str) -> (String, Vec<(String, usize)>) {
+    let names = text
+        .lines()
+        .find(|l| l.contains("VERDICT"))
+        .expect("the column names")
+        .trim_matches('"')
+        .to_owned();
+    let mut starts = Vec::new();
+    let mut at = 0;
+    for word in names.split(' ') {
+        if !word.is_empty() {
+            starts.push((word.to_owned(), names[..at].chars().count()));
+        }
+        at += word.len() + 1;
+    }
+    (names, starts)
+}
+
+fn footer(text: &str) -> &str {
+    let last = text.lines().last().unwrap();
+    last.trim_matches('"').trim_end()
+}
+
+/// The columns share the width by what the rows on screen hold: every
+/// event whole from 60 columns on, the event no wider than the longest one
+/// shown, the path when there is room; the key bar shortens rather than
+/// being cut, and keeps `?`.
+#[test]
+fn columns_and_keys_share_the_width_by_what_they_hold() {
+    let mut app = widths_app();
+    for (width, height) in [(60, 20), (80, 24), (100, 30), (160, 48)] {
+        let name = format!("widths_{width}x{height}");
+        let text = screen(&mut app, width, height);
+        insta::assert_snapshot!(name, text);
+        // At 60 the duration has gone, and the longest event gives up its
+        // tail before the time goes.
+        let whole: &[&str] = if width >= 80 {
+            &["agent.spend.limit_approaching", "tool.execution.completed"]
+        } else {
+            &["agent.spend.limit_approa…", "tool.execution.completed"]
+        };
+        for event in whole {
+            assert!(
+                text.contains(&format!(" {event} ")),
+                "{event} cut at {width}:\n{text}"
+            );
+        }
+        let (names, starts) = column_starts(&text);
+        let start = |name: &str| starts.iter().find(|(n, _)| n == name).map(|(_, at)| *at);
+        let event = start("EVENT").unwrap();
+        let next = starts
+            .iter()
+            .find(|(_, at)| *at > event)
+            .map(|(_, at)| *at)
+            .unwrap();
+        assert!(
+            next - event <= "agent.spend.limit_approaching".len() + 2,
+            "EVENT takes {} at {width}: {names}",
+            next - event
+        );
+        assert_eq!(start("PATH").is_some(), width >= 100, "{names}");
+        assert_eq!(start("DURATION").is_some(), width >= 80, "{names}");
+        let keys = footer(&text);
+        assert!(keys.starts_with("? help  q quit"), "{keys}");
+        assert!(keys.contains("p policy"), "{keys}");
+        if width >= 160 {
+            assert!(keys.contains("↑↓/jk move") && keys.contains("g/G first/last"));
+        }
+    }
+    // With Danube's key as well, the policy key stays at 80 columns; on a
+    // screen too narrow for all, only whole keys, and `?` always.
+    let mut danube = danube_app();
+    let keys = screen(&mut danube, 80, 24);
+    assert!(
+        footer(&keys).contains("D Danube") && footer(&keys).contains("p policy"),
+        "{keys}"
+    );
+    for width in [8, 20, 33] {
+        let text = screen(&mut danube, width, 24);
+        let keys = footer(&text);
+        assert!(keys.starts_with("? help"), "{width}: {keys}");
+        assert!(!keys.contains('…'), "{keys}");
+        for pair in keys.split("  ") {
+            assert!(
+                [
+                    "? help",
+                    "q quit",
+                    "D Danube",
+                    "p policy",
+                    "r/R replay",
+                    "/ filter"
+                ]
+                .contains(&pair),
+                "{width}: {pair:?} in {keys:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -328,6 +502,55 @@ fn policy_picker() {
     let mut app = list_app();
     press(&mut app, "pjj");
     snap("picker", &mut app);
+}
+
+/// `--respond 'workflow.*=timeout' --respond 500,200`, then `p` and the
+/// 503 preset: before Enter the picker says that 503 replaces both rules,
+/// the event rule too, and how to keep it; after, the status line says
+/// which rules went, and the policy is 503 for every event.
+#[test]
+fn a_preset_says_which_rules_it_replaces_before_and_after() {
+    let rules = ["workflow.*=timeout".to_owned(), "500,200".to_owned()];
+    let handle = PolicyHandle::new(Policy::parse(&rules, false).unwrap());
+    let mut app = App::new(config(false), handle.clone());
+    for d in [
+        delivery(1, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED),
+        delivery(2, "2026-11-23T09:14:09.456Z", WORKFLOW_FAILED),
+    ] {
+        app.ingest(Arc::new(d));
+    }
+    press(&mut app, "p");
+    press_code(&mut app, KeyCode::BackTab);
+    press(&mut app, "jj");
+    snap("picker_replaces", &mut app);
+    let text = screen(&mut app, 80, 24);
+    assert!(
+        text.contains("Enter replaces all 2 rules with 503 for every event, workflow.*=timeout")
+            && text.contains("too; to keep it, edit the rules (Tab)."),
+        "{text}"
+    );
+    press_code(&mut app, KeyCode::Enter);
+    assert_eq!(handle.current().describe(), "503");
+    let status = app.status().unwrap();
+    assert_eq!(
+        status.text,
+        "policy for the next deliveries: 503 for every event; it replaced 2 rules: \
+         workflow.*=timeout; 500,200"
+    );
+    assert_eq!(status.kind, StatusKind::Success);
+    // Typed in the field, the rules are kept as typed and nothing is said
+    // to be replaced: the field showed them.
+    press(&mut app, "p");
+    press_code(&mut app, KeyCode::Tab);
+    for c in "workflow.*=timeout; 429".chars() {
+        press(&mut app, &c.to_string());
+    }
+    press_code(&mut app, KeyCode::Enter);
+    assert_eq!(handle.current().describe(), "workflow.*=timeout; 429");
+    assert_eq!(
+        app.status().unwrap().text,
+        "policy for the next deliveries: workflow.*=timeout; 429"
+    );
 }
 
 #[test]

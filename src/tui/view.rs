@@ -21,14 +21,16 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Widget};
 use unicode_width::{UnicodeWidthChar as _, UnicodeWidthStr as _};
 
-use super::app::{App, BodyMode, DanubeMark, DanubeSide, Focus, Mode, Picker, StatusKind, Tab};
+use super::app::{
+    App, BodyMode, DanubeMark, DanubeSide, Focus, Mode, Picker, RegisteredWith, StatusKind, Tab,
+};
 use crate::danube::reconcile::{self, Row};
 use crate::delivery::{Delivery, format_duration_ms, format_ms};
 use crate::display::{ascii_row, escape_bytes_multiline, escape_line, escape_multiline, hex_row};
 use crate::json_style;
 use crate::signature::Verdict;
 
-/// Rows of the header; one more with a `--register` webhook.
+/// Rows of the header always there; [`header_rows`] are under them.
 const HEADER_ROWS: u16 = 3;
 /// Width of the labels in the detail pane.
 const LABEL: usize = 10;
@@ -46,7 +48,7 @@ pub struct Areas {
 }
 
 pub fn areas(app: &App, area: Rect) -> Areas {
-    let header_rows = HEADER_ROWS + u16::from(app.config.danube_webhook.is_some());
+    let header_rows = HEADER_ROWS + header_rows(app).count() as u16;
     let [header, body, status, footer] = Layout::vertical([
         Constraint::Length(header_rows),
         Constraint::Fill(1),
@@ -293,6 +295,12 @@ fn gap_label(ms: i64) -> String {
     }
 }
 
+/// `HH:MM:SS.mmm`, or without the milliseconds when narrow.
+fn time_cell(app: &App, time: &DateTime<Utc>, width: usize) -> String {
+    let time = time_of(app, time);
+    fit(if width < 12 { &time[..8] } else { &time[..] }, width)
+}
+
 fn time_of(app: &App, time: &DateTime<Utc>) -> String {
     time.with_timezone(&app.config.utc_offset)
         .format("%H:%M:%S%.3f")
@@ -309,6 +317,32 @@ fn what_label(delivery: &Delivery) -> String {
         Some(event) => escape_line(event).into_owned(),
         None => "(no event)".to_string(),
     }
+}
+
+/// What the list shows as an arrival's event, as [`what_label`] does.
+fn arrival_label(arrival: &crate::store::Arrival) -> String {
+    if arrival.method != "POST" {
+        return escape_line(&format!("{} {}", arrival.method, arrival.path)).into_owned();
+    }
+    match &arrival.event {
+        Some(event) => escape_line(event).into_owned(),
+        None => "(no event)".to_string(),
+    }
+}
+
+/// A path in `width` columns: its end, which tells paths apart, is kept.
+fn path_cell(path: &str, width: usize) -> String {
+    fit(&fit_tail(&escape_line(path), width), width)
+}
+
+/// The attempt, with `↺` for a replay.
+fn attempt_label(delivery: &Delivery) -> String {
+    let mark = if delivery.replay_of.is_some() {
+        "↺"
+    } else {
+        ""
+    };
+    format!("{}{mark}", delivery.attempt)
 }
 
 /// `text` cut (with `…`) or padded to exactly `width` columns.
@@ -413,6 +447,25 @@ fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     }
     let second = Line::from(second);
 
+    let mut lines = vec![Line::from(first), second, counters_line(app, theme)];
+    let label_width = header_rows(app).map(|(label, _)| label.width()).max();
+    for (label, text) in header_rows(app) {
+        let width = label_width.unwrap_or(0);
+        lines.push(Line::from(vec![
+            Span::styled(format!("{label:<width$} "), theme.label()),
+            Span::raw(escape_line(text).into_owned()),
+        ]));
+    }
+    for (row, line) in lines.iter().enumerate() {
+        if (row as u16) < area.height {
+            buf.set_line(area.x, area.y + row as u16, line, area.width);
+        }
+    }
+}
+
+/// The header's third row: counts by verdict and by answer, and what is
+/// in flight or was not shown.
+fn counters_line(app: &App, theme: &Theme) -> Line<'static> {
     let c = &app.counters;
     let mut third = vec![
         Span::styled(format!("{} total", c.total), theme.bold(Color::White)),
@@ -460,18 +513,16 @@ fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             theme.bold(Color::Yellow),
         ));
     }
-    let mut lines = vec![Line::from(first), second, Line::from(third)];
-    if let Some(webhook) = &config.danube_webhook {
-        lines.push(Line::from(vec![
-            Span::styled("danube webhook ", theme.label()),
-            Span::raw(escape_line(webhook).into_owned()),
-        ]));
-    }
-    for (row, line) in lines.iter().enumerate() {
-        if (row as u16) < area.height {
-            buf.set_line(area.x, area.y + row as u16, line, area.width);
-        }
-    }
+    Line::from(third)
+}
+
+/// The header's rows under the three always there, each a label and its
+/// (unescaped) text, shown only when there is something to say: one more
+/// optional row is one more entry here.
+fn header_rows(app: &App) -> impl Iterator<Item = (&'static str, &str)> {
+    [("danube webhook", app.config.danube_webhook.as_deref())]
+        .into_iter()
+        .filter_map(|(label, text)| Some((label, text?)))
 }
 
 fn render_status(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
@@ -526,55 +577,135 @@ fn input_spans(text: &str, cursor: usize) -> Vec<Span<'static>> {
     spans
 }
 
-/// The normal mode's keys, most needed first (the footer cuts the rest).
-const NORMAL_KEYS: &[(&str, &str)] = &[
-    ("?", "help"),
-    ("q", "quit"),
-    ("↑↓/jk", "move"),
-    ("Tab", "focus"),
-    ("←→", "tabs"),
-    ("r/R", "replay"),
-    ("p", "policy"),
-    ("/", "filter"),
-    ("c", "curl"),
-    ("space", "pause"),
-    ("b", "body"),
-    ("g/G", "first/last"),
+/// A key in the footer.
+#[derive(Clone, Copy)]
+struct FooterKey {
+    key: &'static str,
+    what: &'static str,
+    /// Both, shorter, for a narrow screen.
+    short: (&'static str, &'static str),
+    /// Which goes first when even the short ones do not fit: the highest;
+    /// 0 never goes.
+    drop: u8,
+}
+
+const fn key(key: &'static str, what: &'static str, drop: u8) -> FooterKey {
+    FooterKey {
+        key,
+        what,
+        short: (key, what),
+        drop,
+    }
+}
+
+const fn key_short(
+    key: &'static str,
+    what: &'static str,
+    short: (&'static str, &'static str),
+    drop: u8,
+) -> FooterKey {
+    FooterKey {
+        key,
+        what,
+        short,
+        drop,
+    }
+}
+
+/// The normal mode's keys in the order shown; `?` lists them all, so it
+/// stays when others go.
+const NORMAL_KEYS: &[FooterKey] = &[
+    key("?", "help", 0),
+    key("q", "quit", 1),
+    key_short("D", "ask Danube", ("D", "Danube"), 2),
+    key_short("↑↓/jk", "move", ("↑↓", "move"), 4),
+    key("Tab", "focus", 5),
+    key("←→", "tabs", 5),
+    key("r/R", "replay", 3),
+    key("p", "policy", 2),
+    key("/", "filter", 3),
+    key("c", "curl", 6),
+    key("space", "pause", 7),
+    key("b", "body", 7),
+    key_short("g/G", "first/last", ("g/G", "ends"), 8),
 ];
 
+const FILTER_KEYS: &[FooterKey] = &[
+    key_short("Enter", "keep the filter", ("Enter", "keep"), 0),
+    key_short("Esc", "clear it", ("Esc", "clear"), 0),
+    key("←→", "move", 2),
+    key("Ctrl-U", "erase", 1),
+];
+
+const PICKER_KEYS: &[FooterKey] = &[
+    key("↑↓", "choose", 1),
+    key_short("Tab", "rules field", ("Tab", "rules"), 2),
+    key("Enter", "apply", 0),
+    key("Esc", "cancel", 0),
+];
+
+const HELP_KEYS: &[FooterKey] = &[key("any key", "closes the help", 0)];
+
+/// Columns that `pairs` take in the footer: `key what`, two spaces apart.
+fn footer_width(pairs: &[(&str, &str)]) -> usize {
+    let words: usize = pairs.iter().map(|(k, w)| k.width() + 1 + w.width()).sum();
+    words + 2 * pairs.len().saturating_sub(1)
+}
+
+/// What of `keys` the footer shows in `width` columns: every key as it is,
+/// or with shorter words, and then without the keys that matter least
+/// until the rest fit; never a key cut in half.
+fn footer_keys(keys: &[FooterKey], width: usize) -> Vec<(&'static str, &'static str)> {
+    let long: Vec<_> = keys.iter().map(|k| (k.key, k.what)).collect();
+    if footer_width(&long) <= width {
+        return long;
+    }
+    let mut kept: Vec<&FooterKey> = keys.iter().collect();
+    loop {
+        let short: Vec<_> = kept.iter().map(|k| k.short).collect();
+        if footer_width(&short) <= width {
+            return short;
+        }
+        // Of the keys that matter least, the last one shown goes.
+        let Some(least) = kept
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.drop > 0)
+            .max_by_key(|(i, k)| (k.drop, *i))
+            .map(|(i, _)| i)
+        else {
+            return short;
+        };
+        kept.remove(least);
+    }
+}
+
 fn render_footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
-    let with_danube;
-    let keys: &[(&str, &str)] = match app.mode {
-        // Danube's key early, so it fits at 80 columns.
-        Mode::Normal if app.danube().is_some() => {
-            with_danube = [&NORMAL_KEYS[..2], &[("D", "ask Danube")], &NORMAL_KEYS[2..]].concat();
-            &with_danube
-        }
+    if area.height == 0 {
+        return;
+    }
+    let keys: &[FooterKey] = match app.mode {
         Mode::Normal => NORMAL_KEYS,
-        Mode::Filter => &[
-            ("Enter", "keep the filter"),
-            ("Esc", "clear it"),
-            ("←→", "move"),
-            ("Ctrl-U", "erase"),
-        ],
-        Mode::Picker(_) => &[
-            ("↑↓", "choose"),
-            ("Tab", "rules field"),
-            ("Enter", "apply"),
-            ("Esc", "cancel"),
-        ],
-        Mode::Help => &[("any key", "closes the help")],
+        Mode::Filter => FILTER_KEYS,
+        Mode::Picker(_) => PICKER_KEYS,
+        Mode::Help => HELP_KEYS,
     };
+    let danube = app.danube().is_some();
+    let keys: Vec<FooterKey> = keys
+        .iter()
+        .filter(|k| danube || k.key != "D")
+        .copied()
+        .collect();
     let mut spans = Vec::new();
-    let mut used = 0;
-    for (key, what) in keys {
-        let width = key.width() + what.width() + 3;
-        if used + width > usize::from(area.width) {
-            break;
+    for (i, (key, what)) in footer_keys(&keys, usize::from(area.width))
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            spans.push(Span::raw("  "));
         }
-        used += width;
-        spans.push(Span::styled(*key, theme.bold(Color::Yellow)));
-        spans.push(Span::styled(format!(" {what}  "), theme.dim()));
+        spans.push(Span::styled(key, theme.bold(Color::Yellow)));
+        spans.push(Span::styled(format!(" {what}"), theme.dim()));
     }
     buf.set_line(area.x, area.y, &Line::from(spans), area.width);
 }
@@ -596,36 +727,204 @@ enum Col {
     Duration,
 }
 
-/// The columns and their widths for a list `width` wide; the event takes
-/// what is left. The forward column only when forwarding is set.
-fn columns(width: u16, forwarding: bool, danube: bool) -> Vec<(Col, usize)> {
-    // With both optional columns on a narrow screen, times lose their
-    // milliseconds so the event keeps some room.
-    let time = if forwarding && danube && width < 100 {
-        8
-    } else {
-        12
-    };
-    let mut cols = vec![(Col::Time, time), (Col::Id, 6), (Col::What, 0)];
-    if width >= 120 {
-        cols.push((Col::Path, 24));
+/// The widest the event column gets before any other column gets room:
+/// Danube's longest event type (`agent.spend.limit_approaching`, 29) and a
+/// little more.
+const EVENT_CAP: usize = 32;
+/// The event column is cut down to this before the duration column goes…
+const EVENT_KEPT: usize = 20;
+/// …and to this before the time column goes.
+const EVENT_FLOOR: usize = 12;
+/// The path column is shown when it can have this much, or all it needs.
+const PATH_MIN: usize = 12;
+
+/// What the rows on screen need of the columns whose width follows what
+/// they hold; at least each column's name.
+struct Needs {
+    /// No row is on screen: the event column is set for Danube's event
+    /// types, and there is no path to show.
+    none: bool,
+    id: usize,
+    what: usize,
+    path: usize,
+    verdict: usize,
+    attempt: usize,
+    answer: usize,
+    forward: usize,
+    danube: usize,
+}
+
+impl Needs {
+    /// Of the visible deliveries and the first `in_flight` arrivals.
+    fn of(app: &App, in_flight: usize) -> Needs {
+        let mut needs = Needs {
+            none: true,
+            id: "ID".len(),
+            what: "EVENT".len(),
+            path: "PATH".len(),
+            verdict: "VERDICT".len(),
+            attempt: "#".len(),
+            answer: "ANSWERED".len(),
+            forward: "FORWARD".len(),
+            danube: "DANUBE".len(),
+        };
+        let grow = |need: &mut usize, text: &str| *need = (*need).max(text.width());
+        for (_, d) in app.visible() {
+            needs.none = false;
+            grow(&mut needs.id, &format!("#{}", d.id));
+            grow(&mut needs.what, &what_label(d));
+            grow(&mut needs.path, &escape_line(&d.path));
+            grow(&mut needs.verdict, verdict_label(d.signature.verdict));
+            grow(&mut needs.attempt, &attempt_label(d));
+            grow(&mut needs.answer, &answer_label(d));
+            grow(&mut needs.forward, &forward_label(d));
+            if let Some(DanubeMark::Row(row)) = app.danube_mark(d.id) {
+                grow(&mut needs.danube, &danube_label(row));
+            }
+        }
+        for arrival in app.in_flight.iter().take(in_flight) {
+            needs.none = false;
+            grow(&mut needs.what, &arrival_label(arrival));
+            grow(&mut needs.path, &escape_line(&arrival.path));
+            grow(&mut needs.verdict, verdict_label(arrival.verdict));
+            grow(&mut needs.attempt, &arrival.attempt.to_string());
+        }
+        // Short words from a known set, but a status from Danube or an
+        // answer's delay may be long: cut rather than crowd the event.
+        needs.answer = needs.answer.min(12);
+        needs.forward = needs.forward.min(12);
+        needs.danube = needs.danube.min(10);
+        needs.attempt = needs.attempt.min(4);
+        if needs.none {
+            let danube = crate::events::EVENT_TYPES.iter().map(|e| e.width()).max();
+            needs.what = danube.unwrap_or(needs.what);
+        }
+        needs
     }
-    cols.extend([(Col::Verdict, 9), (Col::Attempt, 3), (Col::Answer, 9)]);
-    if forwarding {
-        cols.push((Col::Forward, 11));
+}
+
+/// Columns laid side by side, `gap` spaces apart.
+fn columns_width(cols: &[(Col, usize)], gap: usize) -> usize {
+    cols.iter()
+        .map(|(_, w)| w + gap)
+        .sum::<usize>()
+        .saturating_sub(gap)
+}
+
+/// The list's columns and their widths, drawn `gap` spaces apart.
+struct Columns {
+    cols: Vec<(Col, usize)>,
+    gap: usize,
+}
+
+impl Columns {
+    fn width(&self) -> usize {
+        columns_width(&self.cols, self.gap)
     }
-    if danube {
-        cols.push((Col::Danube, 8));
+
+    fn what_width(&self) -> usize {
+        self.cols
+            .iter()
+            .find(|(col, _)| *col == Col::What)
+            .map_or(0, |(_, width)| *width)
+    }
+
+    /// A cell's text, already fitted to its column, and the gap after it.
+    fn cell(&self, text: String, style: Style) -> Span<'static> {
+        let mut text = text;
+        text.extend(std::iter::repeat_n(' ', self.gap));
+        Span::styled(text, style)
+    }
+}
+
+/// What a list too narrow for all its columns gives up, in turn.
+#[derive(Clone, Copy)]
+enum GiveUp {
+    Milliseconds,
+    /// The event's tail, down to this many columns.
+    EventTo(usize),
+    Column(Col),
+}
+
+const GIVE_UP: [GiveUp; 6] = [
+    GiveUp::Milliseconds,
+    GiveUp::EventTo(EVENT_KEPT),
+    GiveUp::Column(Col::Duration),
+    GiveUp::EventTo(EVENT_FLOOR),
+    GiveUp::Column(Col::Time),
+    GiveUp::EventTo("EVENT".len()),
+];
+
+/// The columns of a list `width` wide and their widths, by what the rows
+/// on screen hold: the event gets what they need (up to [`EVENT_CAP`]);
+/// then the path what it needs and the columns two spaces apart rather
+/// than one (the path first); then a longer event the rest. What is left
+/// stays empty at the right. Too narrow, the least needed goes first
+/// ([`GIVE_UP`]). The forward column only when forwarding is set, Danube's
+/// when a webhook is known.
+fn columns(app: &App, width: u16, in_flight: usize) -> Columns {
+    let needs = Needs::of(app, in_flight);
+    let width = usize::from(width);
+    let mut cols = vec![
+        (Col::Time, 12),
+        (Col::Id, needs.id),
+        (Col::What, needs.what.min(EVENT_CAP)),
+        (Col::Verdict, needs.verdict),
+        (Col::Attempt, needs.attempt),
+        (Col::Answer, needs.answer),
+    ];
+    if app.config.forward_url.is_some() {
+        cols.push((Col::Forward, needs.forward));
+    }
+    if app.danube().is_some() {
+        cols.push((Col::Danube, needs.danube));
     }
     cols.push((Col::Duration, 8));
-    let fixed: usize = cols.iter().map(|(_, w)| w + 1).sum::<usize>() - 1;
-    let what = usize::from(width).saturating_sub(fixed).max(8);
-    for (col, w) in &mut cols {
-        if *col == Col::What {
-            *w = what;
+    let what = |cols: &[(Col, usize)]| cols.iter().position(|(c, _)| *c == Col::What);
+    for give_up in GIVE_UP {
+        let over = columns_width(&cols, 1).saturating_sub(width);
+        if over == 0 {
+            break;
+        }
+        match give_up {
+            GiveUp::Milliseconds => {
+                if let Some(time) = cols.iter_mut().find(|(col, _)| *col == Col::Time) {
+                    time.1 = 8;
+                }
+            }
+            GiveUp::EventTo(floor) => {
+                if let Some(at) = what(&cols) {
+                    let now = cols[at].1;
+                    cols[at].1 = now.saturating_sub(over).max(floor.min(now));
+                }
+            }
+            GiveUp::Column(gone) => cols.retain(|(col, _)| *col != gone),
         }
     }
-    cols
+    let Some(at) = what(&cols) else {
+        return Columns { cols, gap: 1 };
+    };
+    // What was cut comes back when a later step made room.
+    let spare = width.saturating_sub(columns_width(&cols, 1));
+    cols[at].1 += spare.min(needs.what.min(EVENT_CAP).saturating_sub(cols[at].1));
+    // Two spaces apart, unless only one leaves the path all it needs.
+    let path = (!needs.none).then_some(needs.path);
+    let fits = |gap: usize, path: Option<usize>| {
+        columns_width(&cols, gap) + path.map_or(0, |path| gap + path) <= width
+    };
+    let gap = if fits(2, path) || !fits(1, path) && fits(2, None) {
+        2
+    } else {
+        1
+    };
+    let mut spare = width.saturating_sub(columns_width(&cols, gap));
+    if path.is_some() && spare >= needs.path.min(PATH_MIN) + gap {
+        let path = needs.path.min(spare - gap);
+        cols.insert(at + 1, (Col::Path, path));
+        spare -= path + gap;
+    }
+    cols[at].1 += spare.min(needs.what.saturating_sub(cols[at].1));
+    Columns { cols, gap }
 }
 
 /// The list's title: how many are shown, the filter, a pause, and what
@@ -677,12 +976,10 @@ fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     if area.height < 2 {
         return;
     }
-    let cols = columns(
-        area.width,
-        app.config.forward_url.is_some(),
-        app.danube().is_some(),
-    );
+    let in_flight = app.in_flight.rows_in(usize::from(area.height - 2));
+    let cols = columns(app, area.width, in_flight);
     let names: Vec<Span> = cols
+        .cols
         .iter()
         .map(|(col, width)| {
             let name = match col {
@@ -702,7 +999,7 @@ fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             } else {
                 fit(name, *width)
             };
-            Span::styled(format!("{text} "), theme.bold(Color::Gray))
+            cols.cell(text, theme.bold(Color::Gray))
         })
         .collect();
     buf.set_line(area.x, area.y + 1, &Line::from(names), area.width);
@@ -743,18 +1040,14 @@ fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     }
 }
 
-fn list_row(app: &App, theme: &Theme, delivery: &Delivery, cols: &[(Col, usize)]) -> Line<'static> {
+fn list_row(app: &App, theme: &Theme, delivery: &Delivery, cols: &Columns) -> Line<'static> {
     let spans = cols
+        .cols
         .iter()
         .map(|(col, width)| {
             let width = *width;
             let (text, style) = match col {
-                Col::Time => {
-                    let time = time_of(app, &delivery.received_at);
-                    // `HH:MM:SS.mmm`, or without the milliseconds when narrow.
-                    let time = if width < 12 { &time[..8] } else { &time[..] };
-                    (fit(time, width), theme.dim())
-                }
+                Col::Time => (time_cell(app, &delivery.received_at, width), theme.dim()),
                 Col::Id => (fit(&format!("#{}", delivery.id), width), Style::new()),
                 Col::What => {
                     let style = if delivery.event.is_some() {
@@ -764,22 +1057,12 @@ fn list_row(app: &App, theme: &Theme, delivery: &Delivery, cols: &[(Col, usize)]
                     };
                     (fit(&what_label(delivery), width), style)
                 }
-                Col::Path => (fit(&escape_line(&delivery.path), width), theme.dim()),
+                Col::Path => (path_cell(&delivery.path, width), theme.dim()),
                 Col::Verdict => (
                     fit(verdict_label(delivery.signature.verdict), width),
                     theme.verdict(delivery.signature.verdict),
                 ),
-                Col::Attempt => {
-                    let mark = if delivery.replay_of.is_some() {
-                        "↺"
-                    } else {
-                        ""
-                    };
-                    (
-                        fit(&format!("{}{mark}", delivery.attempt), width),
-                        Style::new(),
-                    )
-                }
+                Col::Attempt => (fit(&attempt_label(delivery), width), Style::new()),
                 Col::Answer => (
                     fit(&answer_label(delivery), width),
                     theme.status_code(delivery.response.status),
@@ -803,7 +1086,7 @@ fn list_row(app: &App, theme: &Theme, delivery: &Delivery, cols: &[(Col, usize)]
                     theme.dim(),
                 ),
             };
-            Span::styled(format!("{text} "), style)
+            cols.cell(text, style)
         })
         .collect::<Vec<_>>();
     Line::from(spans)
@@ -816,7 +1099,7 @@ fn list_row(app: &App, theme: &Theme, delivery: &Delivery, cols: &[(Col, usize)]
 fn render_in_flight(
     app: &App,
     theme: &Theme,
-    cols: &[(Col, usize)],
+    cols: &Columns,
     rows: Rect,
     buf: &mut Buffer,
 ) -> Rect {
@@ -848,15 +1131,25 @@ fn render_in_flight(
             )
         })
         .collect();
-    // The event gives up room for the widest tail, down to a few columns,
-    // the same for every row so that the columns line up.
-    let room: usize = cols
+    // The tail goes where the answer and the columns after it would be,
+    // to the right edge; the event gives up room for the widest tail, down
+    // to a few columns, the same for every row so that the columns line up.
+    let spare = usize::from(rows.width).saturating_sub(cols.width());
+    let room: usize = (cols
+        .cols
         .iter()
-        .filter(|(col, _)| matches!(col, Col::Answer | Col::Forward | Col::Duration))
-        .map(|(_, width)| width + 1)
-        .sum();
+        .filter(|(col, _)| {
+            matches!(
+                col,
+                Col::Answer | Col::Forward | Col::Danube | Col::Duration
+            )
+        })
+        .map(|(_, width)| width + cols.gap)
+        .sum::<usize>()
+        + spare)
+        .saturating_sub(cols.gap);
     let widest = tails.iter().map(|tail| tail.width()).max().unwrap_or(0);
-    let taken = widest.saturating_sub(room.saturating_sub(1));
+    let taken = widest.saturating_sub(room);
     for (row, (arrival, tail)) in board.iter().zip(&tails).enumerate() {
         let mut spans = in_flight_cells(app, theme, cols, arrival, taken);
         let style = if arrival.held(now) >= crate::store::DANUBE_DEADLINE {
@@ -864,8 +1157,8 @@ fn render_in_flight(
         } else {
             theme.bold(Color::Yellow)
         };
-        let given = taken.min(what_width(cols).saturating_sub(12));
-        spans.push(Span::styled(fit(tail, room + given - 1), style));
+        let given = taken.min(cols.what_width().saturating_sub(12));
+        spans.push(Span::styled(fit(tail, room + given), style));
         buf.set_line(area.x, area.y + row as u16, &Line::from(spans), area.width);
     }
     if more > 0 {
@@ -884,39 +1177,26 @@ fn render_in_flight(
     }
 }
 
-fn what_width(cols: &[(Col, usize)]) -> usize {
-    cols.iter()
-        .find(|(col, _)| *col == Col::What)
-        .map_or(0, |(_, width)| *width)
-}
-
 /// The cells of an arrival up to the attempt, its event `taken` columns
 /// narrower (down to a few) to make room for the count.
 fn in_flight_cells(
     app: &App,
     theme: &Theme,
-    cols: &[(Col, usize)],
+    cols: &Columns,
     arrival: &crate::store::Arrival,
     taken: usize,
 ) -> Vec<Span<'static>> {
     let mut spans = Vec::new();
-    for (col, width) in cols {
+    for (col, width) in &cols.cols {
         let width = *width;
         let (text, style) = match col {
-            Col::Time => (fit(&time_of(app, &arrival.received_at), width), theme.dim()),
+            Col::Time => (time_cell(app, &arrival.received_at, width), theme.dim()),
             Col::Id => (fit("…", width), theme.dim()),
             Col::What => {
-                let what = if arrival.method != "POST" {
-                    escape_line(&format!("{} {}", arrival.method, arrival.path)).into_owned()
-                } else if let Some(event) = &arrival.event {
-                    escape_line(event).into_owned()
-                } else {
-                    "(no event)".to_string()
-                };
                 let width = width - taken.min(width.saturating_sub(12));
-                (fit(&what, width), Style::new())
+                (fit(&arrival_label(arrival), width), Style::new())
             }
-            Col::Path => (fit(&escape_line(&arrival.path), width), theme.dim()),
+            Col::Path => (path_cell(&arrival.path, width), theme.dim()),
             Col::Verdict => (
                 fit(verdict_label(arrival.verdict), width),
                 theme.verdict(arrival.verdict),
@@ -924,57 +1204,76 @@ fn in_flight_cells(
             Col::Attempt => (fit(&arrival.attempt.to_string(), width), Style::new()),
             Col::Answer | Col::Forward | Col::Danube | Col::Duration => continue,
         };
-        spans.push(Span::styled(format!("{text} "), style));
+        spans.push(cols.cell(text, style));
     }
     spans
 }
 
 fn render_empty_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
-    let lines: Vec<Line> = if app.history_len() > 0 {
-        vec![Line::styled(
-            "No delivery matches the filter (Esc clears it, / edits it).",
+    let lines: Vec<(String, Style)> = if app.history_len() > 0 {
+        vec![(
+            "No delivery matches the filter (Esc clears it, / edits it).".to_owned(),
             theme.dim(),
         )]
     } else {
-        let url = escape_line(&app.config.listen_url).into_owned();
-        let port = url.rsplit(':').next().unwrap_or("4000").to_string();
-        if app.config.danube_webhook.is_some() {
-            // --register did the tunnel's part: nothing to set up.
+        first_delivery_hint(app)
+            .into_iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let style = if i == 0 {
+                    theme.bold(Color::White)
+                } else {
+                    theme.dim()
+                };
+                (line, style)
+            })
+            .collect()
+    };
+    // Wrapped between words, so no command is cut off at the edge.
+    let width = usize::from(area.width.saturating_sub(2)).max(10);
+    let pieces = lines.iter().flat_map(|(line, style)| {
+        wrap_words(line, width)
+            .into_iter()
+            .map(move |piece| Line::styled(piece, *style))
+    });
+    for (i, line) in pieces.enumerate() {
+        let y = area.y + 1 + i as u16;
+        if y >= area.bottom() {
+            break;
+        }
+        buf.set_line(area.x + 2, y, &line, area.width.saturating_sub(2));
+    }
+}
+
+/// What to do for a first delivery, the first line the headline: it
+/// depends on who was asked to post here. Under `--register` the webhook's
+/// secret was made by Danube, so `trigger --to` would need a secret the
+/// developer does not have; Danube or the emulator is asked instead.
+fn first_delivery_hint(app: &App) -> Vec<String> {
+    let url = escape_line(&app.config.listen_url).into_owned();
+    match &app.config.registered_with {
+        RegisteredWith::Danube => vec![
+            "Waiting for Danube's deliveries: the webhook in the header posts here.".to_owned(),
+            "Run a workflow or a tool in Danube, and its events arrive here.".to_owned(),
+            "Nothing after a run? D asks Danube which deliveries it made.".to_owned(),
+        ],
+        RegisteredWith::Emulator { api_url } => {
+            let api_url = escape_line(api_url);
             vec![
-                Line::styled(
-                    "Waiting for Danube's deliveries: the webhook in the header posts here.",
-                    theme.bold(Color::White),
-                ),
-                Line::styled(
-                    format!(
-                        "Or send one as Danube would: danube-hooks trigger workflow.completed --to {url}/ --secret whsec_…"
-                    ),
-                    theme.dim(),
-                ),
-            ]
-        } else {
-            vec![
-                Line::styled(
-                    format!("Waiting for deliveries: POST to {url}/any/path"),
-                    theme.bold(Color::White),
-                ),
-                Line::styled(
-                    format!(
-                        "Put a tunnel in front: ngrok http {port}  or  cloudflared tunnel --url http://localhost:{port}"
-                    ),
-                    theme.dim(),
-                ),
-                Line::styled(
-                    "then register the tunnel's https:// URL as the webhook URL in Danube.",
-                    theme.dim(),
-                ),
+                format!("Waiting for deliveries from the emulator at {api_url}."),
+                "Have it send one, signed with the webhook's secret:".to_owned(),
+                format!("danube-hooks trigger workflow.completed --emulator {api_url}"),
             ]
         }
-    };
-    for (i, line) in lines.iter().enumerate() {
-        let y = area.y + 1 + i as u16;
-        if y < area.bottom() {
-            buf.set_line(area.x + 2, y, line, area.width.saturating_sub(2));
+        RegisteredWith::Nothing => {
+            let port = url.rsplit(':').next().unwrap_or("4000").to_string();
+            vec![
+                format!("Waiting for deliveries: POST to {url}/any/path"),
+                // A command to a line, so that none is wrapped.
+                format!("Put a tunnel in front: ngrok http {port}"),
+                format!("or: cloudflared tunnel --url http://localhost:{port}"),
+                "then register the tunnel's https:// URL as the webhook URL in Danube.".to_owned(),
+            ]
         }
     }
 }
@@ -1833,6 +2132,12 @@ fn render_picker(app: &App, picker: &Picker, theme: &Theme, area: Rect, buf: &mu
         "Applies to the next deliveries: attempt n gets step n, the last repeats.",
         theme.dim(),
     ));
+    for piece in picker_replaces(picker)
+        .iter()
+        .flat_map(|line| wrap_words(line, inner_width.max(10)))
+    {
+        lines.push(Line::styled(piece, theme.bold(Color::Yellow)));
+    }
     for (i, preset) in picker.presets.iter().enumerate() {
         let selected = picker.selected == i;
         let marker = if selected { "▶ " } else { "  " };
@@ -1846,7 +2151,36 @@ fn render_picker(app: &App, picker: &Picker, theme: &Theme, area: Rect, buf: &mu
         }
         lines.push(line);
     }
-    // The rules field: escaped text, a cursor, and the error under it.
+    picker_field(picker, theme, inner_width, &mut lines);
+    let height = lines.len() as u16 + 2;
+    let rect = centered(area, width, height);
+    Clear.render(rect, buf);
+    let block = Block::bordered()
+        .title(" Response policy (p) ")
+        .border_style(theme.bold(Color::Yellow));
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    for (i, line) in lines.iter().enumerate() {
+        let y = inner.y + i as u16;
+        if y >= inner.bottom() {
+            break;
+        }
+        if line.style != Style::new() {
+            buf.set_style(
+                Rect {
+                    y,
+                    height: 1,
+                    ..inner
+                },
+                line.style,
+            );
+        }
+        buf.set_line(inner.x, y, line, inner.width);
+    }
+}
+
+/// The rules field: escaped text, a cursor, and the error under it.
+fn picker_field(picker: &Picker, theme: &Theme, inner_width: usize, lines: &mut Vec<Line<'_>>) {
     let on_field = picker.on_field();
     let label = if on_field {
         "▶ rules › "
@@ -1895,31 +2229,37 @@ fn render_picker(app: &App, picker: &Picker, theme: &Theme, area: Rect, buf: &mu
             theme.dim(),
         )),
     }
-    let height = lines.len() as u16 + 2;
-    let rect = centered(area, width, height);
-    Clear.render(rect, buf);
-    let block = Block::bordered()
-        .title(" Response policy (p) ")
-        .border_style(theme.bold(Color::Yellow));
-    let inner = block.inner(rect);
-    block.render(rect, buf);
-    for (i, line) in lines.iter().enumerate() {
-        let y = inner.y + i as u16;
-        if y >= inner.bottom() {
-            break;
-        }
-        if line.style != Style::new() {
-            buf.set_style(
-                Rect {
-                    y,
-                    height: 1,
-                    ..inner
-                },
-                line.style,
-            );
-        }
-        buf.set_line(inner.x, y, line, inner.width);
+}
+
+/// What Enter does to rules in force that name events, which a developer
+/// may expect a preset to leave alone: said before it is done.
+fn picker_replaces(picker: &Picker) -> Option<String> {
+    let events = picker.event_rules();
+    if events.is_empty() {
+        return None;
     }
+    let all = picker.replaces.len();
+    let named = events
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let line = if picker.on_field() {
+        format!("Enter applies the rules as typed, in place of all {all} now.")
+    } else {
+        let preset = picker.presets[picker.selected].rule;
+        let which = if all == 1 {
+            "the rule".to_owned()
+        } else {
+            format!("all {all} rules")
+        };
+        format!(
+            "Enter replaces {which} with {preset} for every event, {named} too; \
+             to keep {}, edit the rules (Tab).",
+            if events.len() == 1 { "it" } else { "them" }
+        )
+    };
+    Some(escape_line(&line).into_owned())
 }
 
 /// `spans` without their first `columns` columns (a field scrolled so

@@ -41,6 +41,7 @@ fn app() -> App {
             store_path: Some(PathBuf::from("/tmp/deliveries.jsonl")),
             forward_url: None,
             danube_webhook: None,
+            tunnel: None,
             registered_with: RegisteredWith::Nothing,
             log_path: PathBuf::from("/tmp/danube-hooks.log"),
             color: true,

@@ -49,7 +49,7 @@ use ratatui::crossterm::terminal::{
 };
 use ratatui::layout::Rect;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::Delivery;
@@ -98,6 +98,9 @@ pub struct Setup {
     pub danube_webhook: Option<String>,
     /// Danube's delivery log, polled, when a webhook is known.
     pub danube: Option<crate::danube::poller::Handle>,
+    /// `listen --tunnel`'s tunnel and webhook as they change (a start
+    /// again, a re-point), for the header rows and the status line.
+    pub public: Option<watch::Receiver<crate::danube::tunnel::View>>,
 }
 
 /// Run the dashboard until `q`, Ctrl-C or `shutdown`; sync the store, give
@@ -111,6 +114,10 @@ pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         store_path: store_path.clone(),
         forward_url: setup.forward_url.clone(),
         danube_webhook: setup.danube_webhook.clone(),
+        tunnel: setup
+            .public
+            .as_ref()
+            .and_then(|public| public.borrow().tunnel.clone()),
         registered_with: match (&setup.danube_webhook, &setup.danube) {
             (Some(_), Some(danube)) => RegisteredWith::api(&danube.api_origin),
             (Some(_), None) => RegisteredWith::Danube,
@@ -140,6 +147,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         log,
         panics_seen: 0,
         danube: setup.danube,
+        public: setup.public,
     };
     let result = looping
         .run(&mut guard.terminal, &mut app, &setup.shutdown)
@@ -157,6 +165,15 @@ pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
     drop(guard);
     result?;
     Ok(looping.log.written.then_some(looping.log.path))
+}
+
+/// Returns when what `watched` holds has changed (`true`) or its sender is
+/// gone (`false`); never while there is nothing to watch.
+async fn changed<T>(watched: &mut Option<watch::Receiver<T>>) -> bool {
+    match watched {
+        Some(watched) => watched.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
 }
 
 /// `NO_COLOR` set to anything but the empty string turns colour off.
@@ -178,6 +195,9 @@ enum Event {
     DanubePolled,
     /// The poller has stopped (shutdown).
     DanubeGone,
+    /// The tunnel or the webhook changed (`true`), or nothing more will
+    /// change there (`false`: shutdown).
+    Public(bool),
     /// A body out of memory, read back from the store.
     ReadBack {
         id: u64,
@@ -201,6 +221,7 @@ struct Loop {
     log: LogFile,
     panics_seen: usize,
     danube: Option<crate::danube::poller::Handle>,
+    public: Option<watch::Receiver<crate::danube::tunnel::View>>,
 }
 
 type Term = Terminal<CrosstermBackend<Stdout>>;
@@ -272,11 +293,10 @@ impl Loop {
                 event = self.store_rx.recv(), if !dirty && self.store_open => Event::Store(event),
                 Some((id, mode, result)) = replay_rx.recv() => Event::Replayed { id, mode, result },
                 Some((id, result)) = read_back_rx.recv() => Event::ReadBack { id, result },
-                changed = async { polls_rx.as_mut().expect("enabled only with a poller").changed().await },
-                    if polls_rx.is_some() => match changed {
-                    Ok(()) => Event::DanubePolled,
-                    Err(_) => Event::DanubeGone,
-                },
+                polled = changed(&mut polls_rx), if polls_rx.is_some() => {
+                    if polled { Event::DanubePolled } else { Event::DanubeGone }
+                }
+                alive = changed(&mut self.public), if self.public.is_some() => Event::Public(alive),
             };
             match event {
                 Event::Shutdown => return Ok(()),
@@ -321,6 +341,7 @@ impl Loop {
                     dirty = true;
                 }
                 Event::DanubeGone => polls_rx = None,
+                Event::Public(alive) => dirty |= self.take_public(app, alive),
                 Event::ReadBack { id, result } => {
                     app.read_back(id, result.map(|d| *d));
                     dirty = true;
@@ -328,6 +349,21 @@ impl Loop {
                 // A frame falls due at the top of the loop; mouse, focus and
                 // paste events change nothing.
                 Event::Frame | Event::Terminal(_) => {}
+            }
+        }
+    }
+
+    /// The public side changed: show it; `alive` false stops watching it.
+    /// Whether there is something new to draw.
+    fn take_public(&mut self, app: &mut App, alive: bool) -> bool {
+        match self.public.as_mut() {
+            Some(public) if alive => {
+                app.apply_public(&public.borrow_and_update());
+                true
+            }
+            _ => {
+                self.public = None;
+                false
             }
         }
     }

@@ -559,3 +559,106 @@ fn with_a_webhook_the_dashboard_shows_danubes_side() {
     tmux.keys("q");
     assert_eq!(tmux.wait_for_exit(), "0", "exit status");
 }
+
+/// `listen --tunnel cloudflared` in a real terminal, from one command: the
+/// wait counted on screen, the URL, the webhook registered, a delivery
+/// through the tunnel arriving valid, the header naming tunnel and webhook,
+/// then `q`: the tunnel program gone, the webhook paused.
+#[test]
+fn one_command_opens_the_tunnel_shows_it_and_q_ends_it() {
+    let dir = TempDir::new("dashboard-tunnel");
+    let store = dir.join("deliveries.jsonl");
+    let danube = common::fake_danube::FakeDanube::start();
+    let tunnels = common::tunnel::FakeTunnels::new("dashboard");
+    // Slow enough to see the wait counted.
+    tunnels.knob("url-after", Some("2.5"));
+    let tmux = Tmux::start();
+    let path = {
+        let mut cmd = Command::new("true");
+        tunnels.put_on_path(&mut cmd);
+        cmd.get_envs()
+            .find(|(name, _)| *name == "PATH")
+            .and_then(|(_, value)| value)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let env = [
+        format!("PATH={path}"),
+        format!("FAKE_TUNNEL_DIR={}", tunnels.path().display()),
+        format!("XDG_CONFIG_HOME={}", dir.0.display()),
+        format!("DANUBE_API_KEY={}", common::fake_danube::KEY),
+    ];
+    let ca = tunnels.ca();
+    let api = danube.url();
+    let mut program: Vec<&str> = vec!["env"];
+    program.extend(env.iter().map(String::as_str));
+    program.extend([
+        common::BIN,
+        "listen",
+        "--port",
+        "0",
+        "--store",
+        store.to_str().unwrap(),
+        "--tunnel",
+        "cloudflared",
+        "--cacert",
+        &ca,
+        "--api-url",
+        &api,
+    ]);
+    tmux.open(&program);
+    let waiting = tmux.wait_for("the wait counted", |s| {
+        s.contains("waiting for its public URL… 1 s")
+            || s.contains("waiting for its public URL… 2 s")
+    });
+    assert!(
+        waiting.contains("danube-hooks: cloudflared (pid "),
+        "{waiting}"
+    );
+    let screen = tmux.wait_for("the tunnel row", |s| {
+        s.contains("tunnel ") && s.contains("danube webhook ")
+    });
+    let webhooks = danube.webhooks();
+    assert_eq!(webhooks.len(), 1, "{screen}");
+    let url = webhooks[0]["url"].as_str().unwrap().to_owned();
+    let public = url.trim_end_matches("/webhooks/danube");
+    assert!(
+        screen.contains(&format!("tunnel         cloudflared {public} (pid ")),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("→ {url} · paused on exit")),
+        "{screen}"
+    );
+
+    let secret = webhooks[0]["secret"].as_str().unwrap();
+    let mut trigger = common::command();
+    trigger.args([
+        "trigger",
+        "workflow.failed",
+        "--to",
+        &url,
+        "--secret",
+        secret,
+        "--attempts",
+        "1",
+        "--cacert",
+        &ca,
+    ]);
+    common::assert_exit(&common::run_command(&mut trigger, b""), 0);
+    let screen = tmux.wait_for("the delivery", |s| s.contains("workflow.failed"));
+    assert!(screen.contains("VALID"), "{screen}");
+
+    let pid = tunnels.pids("cloudflared")[0];
+    assert!(common::tunnel::alive(pid));
+    tmux.keys("q");
+    assert_eq!(tmux.wait_for_exit(), "0", "exit status");
+    assert!(
+        common::tunnel::ends_within(pid, Duration::from_secs(5)),
+        "cloudflared outlived q"
+    );
+    let after = tmux.scrollback();
+    assert!(after.contains("paused Danube webhook"), "{after}");
+    assert_eq!(danube.webhooks()[0]["is_active"], false);
+}

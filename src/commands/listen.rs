@@ -442,6 +442,7 @@ async fn serve_with(
                     .and_then(|view| view.borrow().webhook.clone()),
                 danube: danube_side(plan, &shown)
                     .map(|(api, id)| crate::danube::poller::spawn(api, id, shutdown.clone())),
+                public: shown.view.clone(),
             })
             .await;
             // Whatever ended the dashboard (q, a signal, an error) ends

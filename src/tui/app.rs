@@ -46,8 +46,11 @@ pub struct AppConfig {
     /// The `--forward-to` target, when set.
     pub forward_url: Option<String>,
     /// `listen --register`'s webhook (id → URL · secret fingerprint · what
-    /// happens on exit): a fourth header row when set.
+    /// happens on exit): a header row when set; re-pointed, it changes.
     pub danube_webhook: Option<String>,
+    /// The tunnel `listen --tunnel` runs (program, URL, pid, starts): a
+    /// header row when set; it changes when the tunnel starts again.
+    pub tunnel: Option<String>,
     /// Who was asked to post here, for the empty list's hint on how to
     /// get a first delivery.
     pub registered_with: RegisteredWith,
@@ -546,6 +549,8 @@ pub struct App {
     status: Option<Status>,
     /// Danube's side; `None` when no webhook is known.
     danube: Option<DanubeSide>,
+    /// The last notice of the public side shown ([`App::apply_public`]).
+    public_notice_seen: u64,
 }
 
 impl App {
@@ -584,6 +589,7 @@ impl App {
             last_id: 0,
             status: None,
             danube: None,
+            public_notice_seen: 0,
         }
     }
 
@@ -617,6 +623,27 @@ impl App {
             Some(&index) => DanubeMark::Row(&side.rows[index]),
             None => DanubeMark::NotJudged,
         })
+    }
+
+    /// The public side changed (the tunnel started again, the webhook was
+    /// re-pointed): the header rows follow, and a new notice goes on the
+    /// status line.
+    pub fn apply_public(&mut self, view: &crate::danube::tunnel::View) {
+        self.config.tunnel.clone_from(&view.tunnel);
+        if view.webhook.is_some() {
+            self.config.danube_webhook.clone_from(&view.webhook);
+        }
+        if let Some(notice) = &view.notice
+            && self.public_notice_seen < notice.seq
+        {
+            self.public_notice_seen = notice.seq;
+            let kind = if notice.is_error {
+                StatusKind::Error
+            } else {
+                StatusKind::Info
+            };
+            self.set_status(kind, notice.text.clone());
+        }
     }
 
     /// A poll's answer: the log joined with the history, or its error on
@@ -1407,6 +1434,7 @@ pub(crate) mod tests {
             )),
             forward_url: None,
             danube_webhook: None,
+            tunnel: None,
             registered_with: RegisteredWith::Nothing,
             log_path: PathBuf::from("/home/dev/.local/share/danube-hooks/danube-hooks.log"),
             color: true,

@@ -38,6 +38,7 @@ fn config(forwarding: bool) -> AppConfig {
         )),
         forward_url: forwarding.then(|| "http://localhost:3000/webhooks/danube".to_string()),
         danube_webhook: None,
+        tunnel: None,
         registered_with: RegisteredWith::Nothing,
         log_path: PathBuf::from("/home/dev/.local/share/danube-hooks/danube-hooks.log"),
         color: true,
@@ -260,6 +261,77 @@ fn header_names_the_registered_webhook() {
         super::view::list_rows(&app, Rect::new(0, 0, 80, 24)) + 1,
         super::view::list_rows(&list_app(), Rect::new(0, 0, 80, 24))
     );
+}
+
+/// `listen --tunnel`: a header row names the tunnel, above the webhook's;
+/// both follow what the tunnel and the webhook become (a start again with a
+/// new URL, a re-point), and each notice reaches the status line once.
+#[test]
+fn the_tunnel_row_and_notices_follow_the_public_side() {
+    use crate::danube::tunnel::{Notice, View};
+    let mut app = list_app();
+    let first = View {
+        tunnel: Some(
+            "cloudflared https://tall-river-1234.trycloudflare.com (pid 4242; started again if \
+             it exits)"
+                .to_owned(),
+        ),
+        webhook: Some(
+            "wh_8f3a (whsec_…LaSw) → https://tall-river-1234.trycloudflare.com/webhooks/danube \
+             · paused on exit"
+                .to_owned(),
+        ),
+        notice: None,
+    };
+    app.apply_public(&first);
+    snap("header_tunnel", &mut app);
+    let text = screen(&mut app, 160, 48);
+    assert!(
+        text.contains("tunnel         cloudflared https://tall-river-1234"),
+        "{text}"
+    );
+    assert!(
+        super::view::list_rows(&app, Rect::new(0, 0, 80, 24))
+            < super::view::list_rows(&list_app(), Rect::new(0, 0, 80, 24)),
+        "the header rows take their room from the screen"
+    );
+    let again = View {
+        tunnel: Some("cloudflared https://new-name-99.trycloudflare.com (pid 4300, started 2×)".into()),
+        webhook: Some("wh_8f3a (whsec_…LaSw) → https://new-name-99.trycloudflare.com/webhooks/danube · paused on exit".into()),
+        notice: Some(Notice {
+            seq: 1,
+            text: "cloudflared started again with a new URL; re-pointed Danube webhook wh_8f3a".into(),
+            is_error: false,
+        }),
+    };
+    app.apply_public(&again);
+    let text = screen(&mut app, 160, 48);
+    assert!(
+        text.contains("new-name-99.trycloudflare.com (pid 4300, started 2×)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("→ https://new-name-99.trycloudflare.com/webhooks/danube"),
+        "{text}"
+    );
+    assert!(text.contains("re-pointed Danube webhook wh_8f3a"), "{text}");
+    // The same notice again is not shown again over a newer status.
+    app.set_status(StatusKind::Info, "replayed #3");
+    app.apply_public(&again);
+    assert!(screen(&mut app, 160, 48).contains("replayed #3"));
+}
+
+/// `--tunnel` without a credential: the empty list says what to paste, not
+/// how to start a tunnel.
+#[test]
+fn the_empty_list_under_an_unregistered_tunnel_says_what_to_paste() {
+    let mut app = app(false);
+    app.config.tunnel =
+        Some("cloudflared https://tall-river-1234.trycloudflare.com (pid 4242)".into());
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("through the tunnel in the header"), "{text}");
+    assert!(text.contains("danube-hooks login"), "{text}");
+    assert!(!text.contains("ngrok http"), "{text}");
 }
 
 /// Under `--register` the webhook's secret is Danube's, so the empty list
@@ -925,6 +997,7 @@ fn test_loop_with(
         log: super::LogFile::beside(Some(&log_dir.join("deliveries.jsonl"))),
         panics_seen: 0,
         danube: None,
+        public: None,
     }
 }
 

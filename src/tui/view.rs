@@ -520,9 +520,12 @@ fn counters_line(app: &App, theme: &Theme) -> Line<'static> {
 /// (unescaped) text, shown only when there is something to say: one more
 /// optional row is one more entry here.
 fn header_rows(app: &App) -> impl Iterator<Item = (&'static str, &str)> {
-    [("danube webhook", app.config.danube_webhook.as_deref())]
-        .into_iter()
-        .filter_map(|(label, text)| Some((label, text?)))
+    [
+        ("tunnel", app.config.tunnel.as_deref()),
+        ("danube webhook", app.config.danube_webhook.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(label, text)| Some((label, text?)))
 }
 
 fn render_status(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
@@ -1265,6 +1268,17 @@ fn first_delivery_hint(app: &App) -> Vec<String> {
                 format!("danube-hooks trigger workflow.completed --emulator {api_url}"),
             ]
         }
+        // `--tunnel` without a credential: the tunnel runs, Danube does not
+        // know it yet.
+        RegisteredWith::Nothing if app.config.tunnel.is_some() => vec![
+            "Waiting for deliveries through the tunnel in the header.".to_owned(),
+            "Paste its https:// URL, plus a path such as /webhooks/danube, as the webhook URL \
+             in Danube, and start again with the webhook's secret (--secret whsec_…)."
+                .to_owned(),
+            "Or run `danube-hooks login` and start again: the webhook is then registered by \
+             itself."
+                .to_owned(),
+        ],
         RegisteredWith::Nothing => {
             let port = url.rsplit(':').next().unwrap_or("4000").to_string();
             vec![

@@ -14,6 +14,7 @@ what the test wants to see or change:
   <name>.env      the names of its DANUBE_* environment variables
   fail            if present: print its text as the program's error, exit 1
   no-url          if present: never give a public URL
+  url-after       if present: give the URL only after this many seconds
   exit-after      if present: exit 1 after this many seconds
   url-host        if present: the public URL's host instead of localhost:PORT
 """
@@ -193,6 +194,7 @@ def cloudflared(argv):
         log("ERR %s" % fail)
         sys.exit(1)
     host = public_side(values["url"][-1])
+    time.sleep(float(knob("url-after") or 0))
     no_url = knob("no-url") is not None
     if not no_url:
         log("INF +--------------------------------------------------------------------------------------------+")
@@ -262,6 +264,7 @@ def ngrok(argv):
     web_addr = ngrok_web_addr(configs)
     log({"msg": "starting web service", "obj": "web", "addr": web_addr, "allow_hosts": []})
     host = public_side(target)
+    time.sleep(float(knob("url-after") or 0))
     url = "https://" + host
     no_url = knob("no-url") is not None
     tunnel = {"name": "command_line", "ID": "a1b2c3", "uri": "/api/tunnels/command_line",

@@ -106,12 +106,12 @@ fn a_fake_ngrok_agent_cannot_choose_a_userinfo_path_or_control_url() {
 }
 
 #[test]
-fn a_fake_cloudflared_cannot_add_a_path_port_or_user() {
+fn a_fake_cloudflared_cannot_add_a_path_or_user() {
     for hostname in [
         "evil.example/x",
-        "evil.example:22",
         "user@evil.example",
         "evil.example\u{1b}[2J",
+        "evil.example:",
         "",
     ] {
         let metrics = agent(json!({ "hostname": hostname }).to_string());
@@ -128,6 +128,41 @@ fn a_fake_cloudflared_cannot_add_a_path_port_or_user() {
         assert!(danube.seen().is_empty(), "registered {hostname:?}");
         assert_terminal_safe(&stderr(&output), hostname);
     }
+}
+
+/// A port in a fake cloudflared's answer is an origin like any other it
+/// could name: what keeps it from being registered is the proof that the
+/// URL reaches this listener, which only a request that arrives here
+/// passes. (A port on loopback, so that nothing leaves the machine.)
+#[test]
+fn a_fake_cloudflared_cannot_choose_a_port_that_does_not_reach_the_listener() {
+    let squatted = closed_port();
+    let metrics =
+        agent(json!({ "hostname": format!("127.0.0.1:{}", squatted.port()) }).to_string());
+    let danube = FakeDanube::start();
+    let config = TempDir::new("hostile-cloudflared-port");
+    let mut cmd = danube_hooks(&config.0);
+    cmd.env("DANUBE_HOOKS_REACH_WINDOW_MS", "1500")
+        .args([
+            "listen",
+            "--port",
+            "0",
+            "--json",
+            "--no-store",
+            "--register",
+        ])
+        .args(["--api-url", &danube.url()])
+        .args(["--ngrok-api", &format!("http://{}", closed_port())])
+        .args(["--cloudflared-metrics", &metrics.to_string()]);
+    let output = run_command(&mut cmd, b"");
+    assert_ne!(output.status.code(), Some(0));
+    let err = stderr(&output);
+    assert!(err.contains("does not reach this listener"), "{err}");
+    assert!(
+        danube.seen_of("POST", "/").is_empty() && danube.seen_of("PATCH", "/").is_empty(),
+        "{:?}",
+        danube.seen()
+    );
 }
 
 #[test]

@@ -780,7 +780,7 @@ pub struct WebhooksListArgs {
 
 #[derive(Debug, Args)]
 pub struct WebhooksCreateArgs {
-    /// Where Danube posts the deliveries; it must start with https:// (a tunnel's URL, e.g. https://abc.ngrok.app/webhooks/danube).
+    /// Where Danube posts the deliveries; it must start with https:// (a tunnel's URL, e.g. https://abc.ngrok.app/webhooks/danube). A local Danube (an http:// API such as `emulate`) applies its own rule: `emulate --allow-http` takes an http:// receiver.
     #[arg(long, value_name = "URL")]
     pub url: String,
     /// An event type to deliver; repeat for more. Without --event, all five: tool.execution.completed, tool.execution.failed, workflow.completed, workflow.failed, agent.spend.limit_approaching. A type not among these is sent with a warning (Danube may have added it).
@@ -804,7 +804,7 @@ pub struct WebhooksUpdateArgs {
     /// The webhook's id (see `webhooks list`).
     #[arg(value_name = "ID")]
     pub id: String,
-    /// A new target URL; it must start with https://.
+    /// A new target URL; it must start with https:// (a local Danube, an http:// API such as `emulate`, applies its own rule).
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// The event types to deliver, replacing the current ones; repeat for more.

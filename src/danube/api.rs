@@ -218,6 +218,15 @@ pub struct Webhook {
     pub updated_at: Option<String>,
 }
 
+impl Webhook {
+    /// When Danube created it, if it says in a form that can be read.
+    pub fn created(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.created_at
+            .as_deref()
+            .and_then(super::reconcile::parse_time)
+    }
+}
+
 /// The answer to a create: the webhook and its secret, shown only here.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedWebhook {
@@ -416,6 +425,13 @@ impl Api {
             .call(Method::GET, "/v1/webhooks", None, Call::Read)
             .await?;
         expect_json(&answer, "the webhook list")
+    }
+
+    /// The webhook `id` as Danube lists it, `None` when the list does not
+    /// hold it (Danube has no call that reads one webhook).
+    pub async fn find_webhook(&self, id: &str) -> Result<Option<Webhook>, ApiError> {
+        let all = self.list_webhooks().await?;
+        Ok(all.into_iter().find(|webhook| webhook.id == id))
     }
 
     /// `POST /v1/webhooks`: never retried, since Danube has no idempotency

@@ -83,6 +83,8 @@ pub struct DanubeSide {
     /// arrived (in an earlier run, and be in the store) and is not counted
     /// as never arrived.
     since: Option<chrono::DateTime<chrono::Utc>>,
+    /// When Danube created the webhook, once a poll has read it.
+    webhook_created: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl DanubeSide {
@@ -129,6 +131,8 @@ pub enum DanubeMark<'a> {
     /// Not in the last join: older than Danube's listed deliveries, or
     /// arrived after the last poll.
     NotJudged,
+    /// Arrived before the webhook was created, so none of its deliveries.
+    BeforeWebhook,
     /// Its row: a delivery of Danube's, or (with `danube` None) requests
     /// Danube does not know.
     Row(&'a Row),
@@ -563,8 +567,16 @@ impl App {
         if !side.polled {
             return Some(DanubeMark::Waiting);
         }
+        let before_webhook = |id| {
+            let received = side.local.get(&id).map(|l| l.attempt.received_at);
+            matches!(
+                (received, side.webhook_created),
+                (Some(at), Some(created)) if reconcile::arrived_before(at, created)
+            )
+        };
         Some(match side.row_of.get(&id) {
             Some(&index) => DanubeMark::Row(&side.rows[index]),
+            None if before_webhook(id) => DanubeMark::BeforeWebhook,
             None => DanubeMark::NotJudged,
         })
     }
@@ -585,8 +597,13 @@ impl App {
             }
             Ok(log) => {
                 side.polled = true;
-                side.rows =
-                    reconcile::reconcile(log.clone(), side.local.values().cloned(), poll.log_cut());
+                side.webhook_created = poll.webhook_created.or(side.webhook_created);
+                side.rows = reconcile::reconcile(
+                    log.clone(),
+                    side.local.values().cloned(),
+                    poll.log_cut(),
+                    side.webhook_created,
+                );
                 side.row_of = side
                     .rows
                     .iter()

@@ -853,7 +853,7 @@ pub struct DeliveriesArgs {
 /// How `https://` targets are trusted (SPEC §12), as curl has it.
 #[derive(Debug, Clone, Args)]
 pub struct TlsArgs {
-    /// Trust the CA certificate(s) in this PEM file for https://, besides the web's roots.
+    /// Trust the CA certificate(s) in this PEM file for https://, besides the web's roots; a server's own self-signed certificate in it is trusted as itself (as curl does).
     #[arg(long, value_name = "PEM")]
     pub cacert: Option<PathBuf>,
     /// Skip certificate checks for https:// (a warning says so). Wins over --cacert.

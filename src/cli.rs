@@ -829,7 +829,7 @@ pub struct WebhooksListArgs {
 
 #[derive(Debug, Args)]
 pub struct WebhooksCreateArgs {
-    /// Where Danube posts the deliveries; it must start with https:// (a tunnel's URL, e.g. https://abc.ngrok.app/webhooks/danube).
+    /// Where Danube posts the deliveries; it must start with https:// (a tunnel's URL, e.g. https://abc.ngrok.app/webhooks/danube). A local Danube (an http:// API such as `emulate`) applies its own rule: `emulate --allow-http` takes an http:// receiver.
     #[arg(long, value_name = "URL")]
     pub url: String,
     /// An event type to deliver; repeat for more. Without --event, all five: tool.execution.completed, tool.execution.failed, workflow.completed, workflow.failed, agent.spend.limit_approaching. A type not among these is sent with a warning (Danube may have added it).
@@ -853,7 +853,7 @@ pub struct WebhooksUpdateArgs {
     /// The webhook's id (see `webhooks list`).
     #[arg(value_name = "ID")]
     pub id: String,
-    /// A new target URL; it must start with https://.
+    /// A new target URL; it must start with https:// (a local Danube, an http:// API such as `emulate`, applies its own rule).
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// The event types to deliver, replacing the current ones; repeat for more.
@@ -902,7 +902,7 @@ pub struct DeliveriesArgs {
 /// How `https://` targets are trusted (SPEC §12), as curl has it.
 #[derive(Debug, Clone, Args)]
 pub struct TlsArgs {
-    /// Trust the CA certificate(s) in this PEM file for https://, besides the web's roots.
+    /// Trust the CA certificate(s) in this PEM file for https://, besides the web's roots; a server's own self-signed certificate in it is trusted as itself (as curl does).
     #[arg(long, value_name = "PEM")]
     pub cacert: Option<PathBuf>,
     /// Skip certificate checks for https:// (a warning says so). Wins over --cacert.

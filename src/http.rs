@@ -1,7 +1,8 @@
 //! The one outbound client: `http://` and `https://` alike (SPEC §12).
 //! TLS is rustls with the ring provider and the web's root certificates
-//! (webpki-roots, compiled in), plus a private CA from `--cacert PEM`, or
-//! no certificate checks at all with `--insecure`. A TLS failure is told
+//! (webpki-roots, compiled in), plus a private CA or a server's own
+//! certificate from `--cacert PEM` ([`cacert`]), or no certificate checks
+//! at all with `--insecure`. A TLS failure is told
 //! in one line that names the certificate problem. `sender` (trigger,
 //! check, replay, forwarding, the dashboard's replays), the Danube API and
 //! tunnel discovery build their clients here, and send through
@@ -15,6 +16,7 @@ use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::{
@@ -22,6 +24,8 @@ use rustls::{
 };
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+mod cacert;
 
 /// The client every outbound request goes through.
 pub type Client = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -76,7 +80,7 @@ impl Trust {
             return Ok(Self::insecure());
         }
         match cacert {
-            Some(path) => Self::with_roots(&read_ca_file(path)?).map_err(|(index, cause)| {
+            Some(path) => Self::with_cacert(path, read_ca_file(path)?).map_err(|(index, cause)| {
                 CaError::BadCertificate {
                     path: path.display().to_string(),
                     index,
@@ -111,17 +115,41 @@ impl Trust {
     /// The web's roots and `extra`; the index of an extra certificate that
     /// rustls cannot parse, and why.
     fn with_roots(extra: &[CertificateDer<'static>]) -> Result<Self, (usize, String)> {
-        let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        for (index, cert) in extra.iter().enumerate() {
-            roots
-                .add(cert.clone())
-                .map_err(|err| (index + 1, err.to_string()))?;
-        }
         let config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .expect("ring supports the default TLS versions")
-            .with_root_certificates(roots)
+            .with_root_certificates(roots_and(extra)?)
+            .with_no_client_auth();
+        Ok(Self {
+            config: Arc::new(config),
+            insecure: false,
+        })
+    }
+
+    /// The web's roots and the certificates of the `--cacert` file at
+    /// `path`, each trusted as a CA and as a server's own
+    /// ([`cacert::CacertVerifier`]).
+    fn with_cacert(
+        path: &Path,
+        given: Vec<CertificateDer<'static>>,
+    ) -> Result<Self, (usize, String)> {
+        let provider = provider();
+        let chain = WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots_and(&given)?),
+            provider.clone(),
+        )
+        .build()
+        .expect("the web's roots are never empty");
+        let verifier = cacert::CacertVerifier {
+            chain,
+            given,
+            path: path.display().to_string(),
+        };
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default TLS versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
         Ok(Self {
             config: Arc::new(config),
@@ -142,6 +170,19 @@ impl Trust {
             insecure: true,
         }
     }
+}
+
+/// The web's roots and `extra`; the index (from 1) of an extra
+/// certificate that rustls cannot parse, and why.
+fn roots_and(extra: &[CertificateDer<'static>]) -> Result<RootCertStore, (usize, String)> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for (index, cert) in extra.iter().enumerate() {
+        roots
+            .add(cert.clone())
+            .map_err(|err| (index + 1, err.to_string()))?;
+    }
+    Ok(roots)
 }
 
 /// ring, named rather than taken from a process-wide default, so that no
@@ -334,27 +375,84 @@ fn describe(err: &rustls::Error) -> String {
             _ => err.to_string(),
         };
     };
+    if let CertificateError::Other(other) = problem
+        && let Some(given) = other.0.downcast_ref::<cacert::GivenCacert>()
+    {
+        return describe_with_cacert(&given.problem, &given.path);
+    }
+    let (what, _) = told(problem);
+    format!("{what}; {TRUST_HINT}")
+}
+
+/// A certificate problem met with `--cacert PATH` given: what to do
+/// instead, since passing it again changes nothing.
+fn describe_with_cacert(problem: &CertificateError, path: &str) -> String {
+    let (what, kind) = told(problem);
+    let hint = match kind {
+        Problem::Time => "renew it (or check this machine's clock), or pass --insecure".to_owned(),
+        Problem::Name => {
+            "connect by a name it was made for (see its subjectAltName), or pass --insecure"
+                .to_owned()
+        }
+        Problem::Trust => format!(
+            "--cacert {path} holds neither the CA that issued it nor this certificate itself; \
+             put one of them in that file, or pass --insecure"
+        ),
+    };
+    format!("{what}; {hint}")
+}
+
+/// What kind of certificate problem, for what can be done about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Problem {
+    /// Expired or not valid yet.
+    Time,
+    /// Not for the host name asked.
+    Name,
+    /// Nothing trusted vouches for it.
+    Trust,
+}
+
+/// A certificate problem told in words, and its kind.
+fn told(problem: &CertificateError) -> (String, Problem) {
     let what = match problem {
         CertificateError::UnknownIssuer => "the certificate is not trusted (UnknownIssuer)",
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            "the certificate is not for this host name (NotValidForName)"
+            return (
+                "the certificate is not for this host name (NotValidForName)".to_owned(),
+                Problem::Name,
+            );
         }
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-            "the certificate has expired (Expired)"
+            return (
+                "the certificate has expired (Expired)".to_owned(),
+                Problem::Time,
+            );
         }
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-            "the certificate is not valid yet (NotValidYet)"
+            return (
+                "the certificate is not valid yet (NotValidYet)".to_owned(),
+                Problem::Time,
+            );
         }
         CertificateError::Revoked => "the certificate is revoked (Revoked)",
         CertificateError::BadSignature => "the certificate's signature is bad (BadSignature)",
         // webpki's own reasons, e.g. CaUsedAsEndEntity: a self-signed CA
         // certificate served as the server's own.
         CertificateError::Other(other) => {
-            return format!("the certificate is rejected ({other}); {TRUST_HINT}");
+            return (
+                format!("the certificate is rejected ({other})"),
+                Problem::Trust,
+            );
         }
-        _ => return format!("the certificate is rejected ({problem:?}); {TRUST_HINT}"),
+        _ => {
+            return (
+                format!("the certificate is rejected ({problem:?})"),
+                Problem::Trust,
+            );
+        }
     };
-    format!("{what}; {TRUST_HINT}")
+    (what.to_owned(), Problem::Trust)
 }
 
 #[cfg(test)]
@@ -477,5 +575,27 @@ mod tests {
         );
         let plain = std::io::Error::other("connection refused");
         assert_eq!(tls_problem(&plain), None);
+        // With --cacert given, what the file lacks, never to pass it.
+        for (problem, expected) in [
+            (
+                CertificateError::UnknownIssuer,
+                "not trusted (UnknownIssuer); --cacert c.pem holds neither",
+            ),
+            (
+                CertificateError::NotValidForName,
+                "(NotValidForName); connect by a name it was made for",
+            ),
+            (CertificateError::Expired, "(Expired); renew it"),
+        ] {
+            let given = rustls::Error::InvalidCertificate(CertificateError::Other(
+                rustls::OtherError(Arc::new(cacert::GivenCacert {
+                    problem,
+                    path: "c.pem".into(),
+                })),
+            ));
+            let told = tls_problem(&std::io::Error::other(given)).unwrap();
+            assert!(told.contains(expected), "{told}");
+            assert!(!told.contains("pass --cacert"), "{told}");
+        }
     }
 }

@@ -209,6 +209,17 @@ impl Attempt {
         self.result.as_ref().is_ok_and(Answer::is_success)
     }
 
+    /// Whether the request may have reached the receiver: it answered, or
+    /// the connection was made and then failed or went quiet. A refused
+    /// connection, a failed TLS handshake or a URL never sent to cannot
+    /// have reached it.
+    pub fn may_have_arrived(&self) -> bool {
+        match &self.result {
+            Ok(_) | Err(SendError::Timeout { .. } | SendError::Transport { .. }) => true,
+            Err(SendError::Connect { .. } | SendError::Tls { .. } | SendError::BadUrl(..)) => false,
+        }
+    }
+
     /// `200 in 3ms`, `500 in 12ms`, `no answer from … within 10000 ms`.
     pub fn summary(&self) -> String {
         match &self.result {
@@ -596,6 +607,56 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_attempt_that_connected_may_have_arrived() {
+        let attempt = |result| Attempt {
+            started: chrono::Utc::now(),
+            duration: Duration::ZERO,
+            result,
+        };
+        let url = || "http://h/".to_owned();
+        let answered = Ok(Answer {
+            status: 500,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        });
+        for (result, arrived) in [
+            (answered, true),
+            (
+                Err(SendError::Timeout {
+                    url: url(),
+                    timeout: Duration::from_secs(10),
+                }),
+                true,
+            ),
+            (
+                Err(SendError::Transport {
+                    url: url(),
+                    cause: "connection reset".into(),
+                }),
+                true,
+            ),
+            (
+                Err(SendError::Connect {
+                    url: url(),
+                    cause: "connection refused".into(),
+                }),
+                false,
+            ),
+            (
+                Err(SendError::Tls {
+                    host: "h:443".into(),
+                    problem: "not trusted".into(),
+                }),
+                false,
+            ),
+            (Err(SendError::BadUrl(url(), "no host".into())), false),
+        ] {
+            let attempt = attempt(result);
+            assert_eq!(attempt.may_have_arrived(), arrived, "{}", attempt.summary());
+        }
+    }
 
     #[test]
     fn replays_keep_bytes_and_swap_only_the_signature() {

@@ -145,6 +145,36 @@ fn trigger_gives_up_after_the_attempts_and_says_failed() {
 }
 
 #[test]
+fn attempts_that_never_connected_are_no_replays() {
+    // Five refused attempts 1 ms apart: most share a second, but none
+    // reached a receiver, so no signature was ever seen to repeat.
+    let refused = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let output = run(
+        &[
+            "trigger",
+            "workflow.completed",
+            "--to",
+            &url(refused, "/"),
+            "--secret",
+            SECRET,
+            "--attempts",
+            "5",
+            "--backoff",
+            "1ms",
+        ],
+        b"",
+    );
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    assert_eq!(err.matches("cannot connect").count(), 5, "{err}");
+    assert!(!err.contains("same t"), "{err}");
+    assert!(!err.contains("replay"), "{err}");
+}
+
+#[test]
 fn trigger_all_sets_and_data_files() {
     let listener = Listener::start(&["--json", "--no-store", "--secret", SECRET]);
     let output = run(

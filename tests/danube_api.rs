@@ -145,8 +145,11 @@ fn login_tells_danubes_error_in_one_line() {
     );
     assert_exit(&output, 2);
     let err = stderr(&output);
+    // An http:// API is on this machine: the emulator, not running.
     assert!(
-        err.contains("cannot reach Danube") && err.contains("tried 4 times"),
+        err.contains(&format!(
+            "cannot reach the local Danube (emulate?) at http://127.0.0.1:{port}: "
+        )) && err.contains("(tried 4 times); start it with `danube-hooks emulate --port"),
         "{err}"
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");

@@ -509,3 +509,55 @@ fn a_log_without_times_still_matches_the_newest_records() {
     assert_eq!(statuses(&rows[0]), [json!(200)]);
     assert!(kinds(&rows[0]).is_empty(), "{rows:#?}");
 }
+
+#[test]
+fn requests_from_before_the_webhook_existed_are_not_judged() {
+    let danube = FakeDanube::start();
+    let dir = TempDir::new("deliveries-before-webhook");
+    let store = dir.join("deliveries.jsonl");
+    let listener = storing_listener(&store, common::SECRET, &[]);
+    // Seconds before the webhook: a test sent by hand, and a forgery.
+    send(
+        &listener,
+        common::SECRET,
+        &body_of(&envelope("workflow.completed", 1)),
+    );
+    send(&listener, "whsec_not_the_webhooks_secret_0000", b"ping");
+
+    let (webhook, _) = danube.add_webhook(
+        "https://abc.ngrok.app/webhooks/danube",
+        &["workflow.completed"],
+    );
+    let delivered = envelope("workflow.completed", 2);
+    send(&listener, common::SECRET, &body_of(&delivered));
+    // Once it existed, a request Danube did not send is still a finding.
+    let after = send(&listener, common::SECRET, b"not an envelope");
+    let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    danube.set_deliveries(
+        &webhook,
+        vec![record(
+            "dlv_1",
+            &webhook,
+            &delivered,
+            "success",
+            1,
+            Some(200),
+            &created_at,
+        )],
+    );
+
+    let output = deliveries(
+        &danube,
+        &dir.0,
+        &[&webhook, "--json", "--store", store.to_str().unwrap()],
+    );
+    assert_exit(&output, 0);
+    let rows = json_rows(&output);
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert!(kinds(row_of(&rows, "dlv_1")).is_empty(), "{rows:#?}");
+    assert_eq!(rows[1]["danube"], Value::Null);
+    assert_eq!(rows[1]["local"][0]["id"], after["id"], "{rows:#?}");
+    assert_eq!(kinds(&rows[1]), ["unknown_to_danube"]);
+    // Danube has no call for one webhook: its list says when it was made.
+    assert_eq!(danube.seen_of("GET", "/v1/webhooks").len(), 2);
+}

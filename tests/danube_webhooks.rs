@@ -1,10 +1,10 @@
 //! `webhooks create | update | delete` black-box, against the shared fake
 //! Danube API (`tests/common/fake_danube.rs`, SPEC §11) over loopback: the
 //! secret Danube shows once is printed once and kept 0600 with `--save`,
-//! and never appears anywhere else; a non-https URL never leaves the
-//! machine; an update sends only the fields given; every error status is
-//! one line that says what to do; a stalled create is never retried while
-//! a stalled list is. Config lives under a temporary `XDG_CONFIG_HOME`.
+//! and never appears anywhere else; a non-https URL never reaches Danube
+//! (a local Danube, `emulate`, judges it itself); an update sends only the
+//! fields given; every error status is one line that says what to do; a
+//! stalled create is never retried while a stalled list is. Config lives under a temporary `XDG_CONFIG_HOME`.
 
 mod common;
 
@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
+use common::emulator::{self, Emulator};
 use common::fake_danube::{FakeDanube, Fault, KEY};
 use common::{
     ALL_EVENTS, TempDir, assert_contains, assert_exit, command, run_command, stderr, stdout,
@@ -200,19 +201,83 @@ fn save_with_an_unreadable_webhooks_json_creates_nothing() {
 }
 
 #[test]
-fn a_non_https_url_never_leaves_the_machine() {
+fn a_non_https_url_is_refused_before_reaching_danube() {
     let setup = Setup::new("wh-http");
+    // Danube itself (any https:// API): refused here, nothing is sent.
+    let danube = ["--api-url", "https://api.danube.invalid"];
     for url in ["http://abc.ngrok.app/webhooks/danube", "abc.ngrok.app"] {
-        let output = setup.run(&["create", "--url", url]);
+        let output = setup.run(&[&["create", "--url", url][..], &danube].concat());
         assert_exit(&output, 2);
         let err = stderr(&output);
-        assert!(err.contains("--url") && err.contains("https://"), "{err}");
+        assert!(
+            err.contains("--url") && err.contains("delivers only to https://"),
+            "{err}"
+        );
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
-    let output = setup.run(&["update", "wh_1", "--url", "http://abc.ngrok.app/x"]);
+    let output = setup.run(&[
+        "update",
+        "wh_1",
+        "--url",
+        "http://abc.ngrok.app/x",
+        danube[0],
+        danube[1],
+    ]);
     assert_exit(&output, 2);
-    assert!(setup.danube.seen().is_empty(), "{:?}", setup.danube.seen());
+    assert_contains(&stderr(&output), "delivers only to https://");
+
+    // A local Danube (this fake, over http:// on loopback) keeps its own
+    // rule: it refuses with its 422, in one line.
+    let output = setup.run(&["create", "--url", "http://abc.ngrok.app/webhooks/danube"]);
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    assert!(err.contains("422: url must start with https://"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // What is no URL at all is still refused here.
+    let output = setup.run(&["create", "--url", "abc.ngrok.app"]);
+    assert_exit(&output, 2);
+    assert_contains(&stderr(&output), "http:// or https://");
+    assert_eq!(setup.count("POST", "/v1/webhooks"), 1);
     assert!(setup.danube.webhooks().is_empty());
+}
+
+#[test]
+fn the_emulator_with_allow_http_takes_an_http_receiver() {
+    let dir = TempDir::new("wh-emulate-http");
+    let receiver = "http://127.0.0.1:3000/webhooks/danube";
+    let webhooks = |emulator: &Emulator, args: &[&str]| {
+        let mut cmd = command();
+        cmd.env("XDG_CONFIG_HOME", dir.join("config"))
+            .env_remove("DANUBE_API_TOKEN")
+            .env_remove("DANUBE_ORG_ID")
+            .env("DANUBE_API_KEY", emulator::KEY)
+            .arg("webhooks")
+            .args(args)
+            .args(["--api-url", &emulator.url]);
+        run_command(&mut cmd, b"")
+    };
+
+    let allowing = Emulator::start(&dir.join("allowing.json"), &["--allow-http"]);
+    let output = webhooks(
+        &allowing,
+        &["create", "--url", receiver, "--event", "workflow.failed"],
+    );
+    assert_exit(&output, 0);
+    assert_contains(&stdout(&output), "Created webhook");
+    let (status, listed) = allowing.call("GET", "/v1/webhooks", Some(emulator::KEY), None);
+    assert_eq!(status, 200);
+    assert_eq!(listed[0]["url"], receiver, "{listed}");
+    let id = listed[0]["id"].as_str().unwrap();
+    let moved = "http://127.0.0.1:3001/webhooks/danube";
+    assert_exit(&webhooks(&allowing, &["update", id, "--url", moved]), 0);
+
+    // Without --allow-http the emulator refuses it, as Danube would.
+    let strict = Emulator::start(&dir.join("strict.json"), &[]);
+    let output = webhooks(&strict, &["create", "--url", receiver]);
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    assert!(err.contains("(422: "), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
 #[test]

@@ -662,3 +662,64 @@ fn one_command_opens_the_tunnel_shows_it_and_q_ends_it() {
     assert!(after.contains("paused Danube webhook"), "{after}");
     assert_eq!(danube.webhooks()[0]["is_active"], false);
 }
+
+/// A request that reached the listener before the webhook existed is none
+/// of its deliveries: the DANUBE column marks it `—`, not `unknown`.
+#[test]
+fn a_delivery_from_before_the_webhook_existed_is_not_unknown() {
+    use common::fake_danube::{FakeDanube, KEY};
+    let danube = FakeDanube::start();
+    let (webhook, _) = danube.add_webhook(
+        "https://abc.ngrok.app/webhooks/danube",
+        &["tool.execution.completed"],
+    );
+    let dir = TempDir::new("dashboard-danube-before");
+    let store = dir.join("deliveries.jsonl");
+    let key = format!("DANUBE_API_KEY={KEY}");
+    let config = format!("XDG_CONFIG_HOME={}", dir.0.display());
+    let url = danube.url();
+    let tmux = Tmux::start();
+    let screen = open_dashboard_env(
+        &tmux,
+        &store,
+        &[&key, &config],
+        &["--webhook", &webhook, "--api-url", &url],
+    );
+    let addr = format!("127.0.0.1:{}", port_on(&screen).unwrap())
+        .parse()
+        .unwrap();
+    // Sent by hand, then the webhook is (as Danube tells it) created.
+    let by_hand = common::event_body("workflow.completed", 1);
+    assert_eq!(
+        common::signed_post(addr, SECRET, common::now(), &by_hand).status(),
+        200
+    );
+    tmux.wait_for("the delivery sent by hand", |s| {
+        s.contains("workflow.completed")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    danube.edit_webhook(&webhook, &serde_json::json!({ "created_at": created }));
+    let body = common::event_body("tool.execution.completed", 2);
+    assert_eq!(
+        common::signed_post(addr, SECRET, common::now(), &body).status(),
+        200
+    );
+    let payload: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let now = chrono::Utc::now().to_rfc3339();
+    danube.set_deliveries(
+        &webhook,
+        vec![serde_json::json!({
+            "id": "dlv_1", "webhook_id": webhook, "event_type": "tool.execution.completed",
+            "payload": payload, "status": "success", "response_status": 200,
+            "response_body": "{}", "attempts": 1, "delivered_at": now, "created_at": now,
+        })],
+    );
+    tmux.keys("D");
+    let screen = tmux.wait_for("Danube's mark on the delivery", |s| s.contains("ok 1/3"));
+    assert!(screen.contains("workflow.completed"), "{screen}");
+    assert!(!screen.contains("unknown"), "{screen}");
+    assert!(screen.contains("0 findings"), "{screen}");
+    tmux.keys("q");
+    assert_eq!(tmux.wait_for_exit(), "0", "exit status");
+}

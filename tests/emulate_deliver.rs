@@ -180,3 +180,23 @@ fn an_event_no_webhook_wants_is_told_and_posting_options_do_not_mix_with_emulato
         stderr(&output)
     );
 }
+
+#[test]
+fn an_emulator_that_is_not_running_is_named_with_how_to_start_it() {
+    let dir = TempDir::new("emulate-trigger-down");
+    let port = common::closed_port().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let output = trigger(&dir, &["workflow.failed", "--emulator", &url]);
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    // An event is never retried: one try, told in the singular.
+    assert!(
+        err.contains(&format!(
+            "cannot reach the local Danube (emulate?) at {url}: "
+        )) && err.contains(&format!(
+            "(tried once); start it with `danube-hooks emulate --port {port}`"
+        )),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

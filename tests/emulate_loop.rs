@@ -13,7 +13,10 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::emulator::{Emulator, KEY};
-use common::{Listener, TempDir, assert_exit, command_with_config, run_command, stderr, stdout};
+use common::{
+    Listener, SECRET, TempDir, assert_exit, command_with_config, now, run_command, signed_post,
+    stderr, stdout,
+};
 use serde_json::Value;
 
 /// The binary with its config under `dir` and the emulator's key.
@@ -143,6 +146,55 @@ fn three_attempts_arrive_valid_and_danube_agrees() {
     let (status, webhooks) = emulator.call("GET", "/v1/webhooks", Some(KEY), None);
     assert_eq!(status, 200);
     assert_eq!(webhooks[0]["is_active"], false, "{webhooks}");
+}
+
+#[test]
+fn deliveries_from_before_the_webhook_existed_are_no_findings() {
+    let dir = TempDir::new("emulate-loop-earlier");
+    let store = dir.join("deliveries.jsonl");
+    // The README's earlier sections, in the same store seconds before:
+    // deliveries signed by hand to a listener with no webhook.
+    let mut earlier = Listener::start(&[
+        "--json",
+        "--store",
+        store.to_str().unwrap(),
+        "--secret",
+        SECRET,
+    ]);
+    for n in 1..=3 {
+        let body = common::event_body("workflow.completed", n);
+        assert_eq!(
+            signed_post(earlier.addr, SECRET, now(), &body).status(),
+            200
+        );
+        earlier.next_record();
+    }
+    let forged = common::event_body("workflow.failed", 4);
+    signed_post(earlier.addr, "whsec_someone_elses_0000", now(), &forged);
+    earlier.next_record();
+    earlier.signal_and_wait("TERM");
+
+    let emulator = Emulator::start(
+        &dir.join("emulator.json"),
+        &["--allow-http", "--backoff", "100ms"],
+    );
+    let listener = registered_listener(&dir, &emulator, &store, "200");
+    assert_exit(&trigger(&dir, &emulator, "workflow.completed"), 0);
+    listener.next_record();
+
+    let rows = settled_rows(&dir, &emulator, &store);
+    assert_eq!(rows.len(), 1, "only the webhook's own delivery: {rows:#?}");
+    assert_eq!(rows[0]["local"].as_array().unwrap().len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["findings"], serde_json::json!([]), "{rows:#?}");
+
+    // The table says the same: nothing unknown, no finding.
+    let mut cmd = danube_hooks(&dir);
+    cmd.args(["deliveries", "--api-url", &emulator.url])
+        .args(["--store", store.to_str().unwrap()]);
+    let output = run_command(&mut cmd, b"");
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    assert!(text.contains(", 0 unknown to it, 0 findings;"), "{text}");
 }
 
 #[test]

@@ -31,13 +31,7 @@ impl TlsReceiver {
     /// Serving a certificate for `names`, issued by a CA made for this test.
     fn start(names: &[&str]) -> Self {
         let dir = TempDir::new("https");
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "danube-hooks test CA");
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let (ca_params, ca_key) = test_ca("danube-hooks test CA");
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let ca_pem = dir.join("ca.pem");
         std::fs::write(&ca_pem, ca_cert.pem()).unwrap();
@@ -48,7 +42,29 @@ impl TlsReceiver {
                 .unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
         let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+        Self::serving(dir, leaf.der().clone(), &leaf_key, ca_pem)
+    }
 
+    /// Serving its own self-signed certificate for `localhost`, marked
+    /// `CA:TRUE` as `openssl req -x509 -subj /CN=localhost -addext
+    /// subjectAltName=DNS:localhost` makes it, valid from `not_before` to
+    /// `not_after`; its PEM is in `ca()`.
+    fn self_signed(not_before: (i32, u8, u8), not_after: (i32, u8, u8)) -> Self {
+        let dir = TempDir::new("https-self");
+        let (cert, key) = self_signed_localhost(not_before, not_after);
+        let pem = dir.join("server.pem");
+        std::fs::write(&pem, cert.pem()).unwrap();
+        Self::serving(dir, cert.der().clone(), &key, pem)
+    }
+
+    /// Serving `cert` with `key`; `trusted` is the PEM a test gives
+    /// `--cacert`.
+    fn serving(
+        dir: TempDir,
+        cert: rustls::pki_types::CertificateDer<'static>,
+        key: &KeyPair,
+        trusted: PathBuf,
+    ) -> Self {
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -56,8 +72,8 @@ impl TlsReceiver {
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(
-            vec![leaf.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+            vec![cert],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         )
         .unwrap();
         let config = Arc::new(config);
@@ -97,9 +113,15 @@ impl TlsReceiver {
         Self {
             addr,
             requests,
-            ca_pem,
+            ca_pem: trusted,
             _dir: dir,
         }
+    }
+
+    /// `https://localhost:PORT{path}`: the name a self-signed certificate
+    /// here is for.
+    fn localhost_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
     }
 
     fn url(&self, path: &str) -> String {
@@ -122,6 +144,41 @@ impl TlsReceiver {
             "a request reached the server"
         );
     }
+}
+
+/// A CA's parameters and key, named `name`.
+fn test_ca(name: &str) -> (CertificateParams, KeyPair) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    (params, key)
+}
+
+/// A self-signed `CA:TRUE` certificate for `localhost` (CN and
+/// subjectAltName), as `openssl req -x509` makes one, and its key.
+fn self_signed_localhost(
+    not_before: (i32, u8, u8),
+    not_after: (i32, u8, u8),
+) -> (rcgen::Certificate, KeyPair) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
+    params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+    (params.self_signed(&key).unwrap(), key)
+}
+
+/// Valid from a year ago to a year on, whenever the test runs.
+fn valid_now() -> ((i32, u8, u8), (i32, u8, u8)) {
+    use chrono::Datelike as _;
+    let today = chrono::Utc::now().date_naive();
+    let day = |year: i32| (year, today.month() as u8, today.day().min(28) as u8);
+    (day(today.year() - 1), day(today.year() + 1))
 }
 
 fn header<'a>(arrived: &'a Arrived, name: &str) -> &'a str {
@@ -221,11 +278,155 @@ fn a_certificate_for_another_host_is_named_as_such() {
         "{}",
         stderr(&output)
     );
+    assert!(
+        !stderr(&output).contains("pass --cacert"),
+        "{}",
+        stderr(&output)
+    );
     receiver.assert_nothing_arrived();
     // The same certificate under the name it was made for is trusted.
     let by_name = format!("https://localhost:{}/x", receiver.addr.port());
     assert_exit(&trigger(&by_name, &["--cacert", receiver.ca()]), 0);
     receiver.next_request();
+}
+
+#[test]
+fn the_servers_own_self_signed_certificate_given_as_cacert_is_trusted_as_curl_does() {
+    let (from, to) = valid_now();
+    let receiver = TlsReceiver::self_signed(from, to);
+    let url = receiver.localhost_url("/webhooks/danube");
+    // Without it: a CA certificate served as the server's own, and the way
+    // out is --cacert.
+    let output = trigger(&url, &[]);
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains(
+            "the certificate is rejected (CaUsedAsEndEntity); pass --cacert PEM to trust its CA"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    receiver.assert_nothing_arrived();
+
+    let output = trigger(&url, &["--cacert", receiver.ca()]);
+    assert_exit(&output, 0);
+    assert_eq!(receiver.next_request().target, b"/webhooks/danube");
+    // The same trust for forwarding.
+    let listener = Listener::start(&[
+        "--json",
+        "--no-store",
+        "--secret",
+        SECRET,
+        "--forward-to",
+        &url,
+        "--cacert",
+        receiver.ca(),
+    ]);
+    let body = common::event_body("workflow.completed", 1);
+    assert_eq!(
+        signed_post(listener.addr, SECRET, now(), &body).status(),
+        200
+    );
+    assert_eq!(receiver.next_request().body, body);
+}
+
+#[test]
+fn cacert_vouches_for_no_other_certificate_and_never_says_to_pass_it() {
+    let (from, to) = valid_now();
+    let receiver = TlsReceiver::self_signed(from, to);
+    let dir = TempDir::new("https-other-self");
+    let failure = |url: &str, cacert: &str| {
+        let output = trigger(url, &["--cacert", cacert]);
+        assert_exit(&output, 1);
+        receiver.assert_nothing_arrived();
+        let err = stderr(&output);
+        let line = err
+            .lines()
+            .find(|l| l.contains("TLS to"))
+            .unwrap_or_else(|| panic!("{err}"))
+            .to_owned();
+        assert!(!line.contains("pass --cacert"), "{line}");
+        line
+    };
+
+    // Another server's self-signed certificate, for the same name.
+    let (other, _) = self_signed_localhost(from, to);
+    let other_pem = dir.join("other.pem");
+    std::fs::write(&other_pem, other.pem()).unwrap();
+    let url = receiver.localhost_url("/x");
+    let line = failure(&url, other_pem.to_str().unwrap());
+    assert!(
+        line.ends_with(&format!(
+            "the certificate is rejected (CaUsedAsEndEntity); --cacert {} holds neither the CA \
+             that issued it nor this certificate itself; put one of them in that file, or pass \
+             --insecure",
+            other_pem.display()
+        )),
+        "{line}"
+    );
+    // Another CA entirely: not trusted.
+    let (ca_params, ca_key) = test_ca("another CA");
+    let ca_pem = dir.join("another-ca.pem");
+    std::fs::write(&ca_pem, ca_params.self_signed(&ca_key).unwrap().pem()).unwrap();
+    let line = failure(&url, ca_pem.to_str().unwrap());
+    assert!(line.contains("(CaUsedAsEndEntity); --cacert"), "{line}");
+
+    // The right certificate, asked for by a name it is not for.
+    let line = failure(&receiver.url("/x"), receiver.ca());
+    assert!(
+        line.ends_with(
+            "the certificate is not for this host name (NotValidForName); connect by a name it \
+             was made for (see its subjectAltName), or pass --insecure"
+        ),
+        "{line}"
+    );
+
+    // The right certificate, expired.
+    let expired = TlsReceiver::self_signed((2020, 1, 1), (2021, 1, 1));
+    let output = trigger(&expired.localhost_url("/x"), &["--cacert", expired.ca()]);
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains(
+            "the certificate has expired (Expired); renew it (or check this machine's clock), or \
+             pass --insecure"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    expired.assert_nothing_arrived();
+    // Not valid yet.
+    let future = TlsReceiver::self_signed((2090, 1, 1), (2091, 1, 1));
+    let output = trigger(&future.localhost_url("/x"), &["--cacert", future.ca()]);
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("the certificate is not valid yet (NotValidYet); renew it"),
+        "{}",
+        stderr(&output)
+    );
+    future.assert_nothing_arrived();
+}
+
+#[test]
+fn a_leaf_whose_ca_is_not_in_cacert_says_what_the_file_lacks() {
+    let receiver = TlsReceiver::start(&["127.0.0.1"]);
+    let dir = TempDir::new("https-wrong-ca");
+    let (ca_params, ca_key) = test_ca("not the issuer");
+    let wrong = dir.join("wrong-ca.pem");
+    std::fs::write(&wrong, ca_params.self_signed(&ca_key).unwrap().pem()).unwrap();
+    let output = trigger(&receiver.url("/x"), &["--cacert", wrong.to_str().unwrap()]);
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!(
+            "TLS to {} failed: the certificate is not trusted (UnknownIssuer); --cacert {} holds \
+             neither the CA that issued it nor this certificate itself",
+            receiver.addr,
+            wrong.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("pass --cacert"), "{err}");
+    receiver.assert_nothing_arrived();
 }
 
 #[test]

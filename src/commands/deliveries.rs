@@ -15,6 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::cli::{DeliveriesArgs, UsageError};
 use crate::commands::Outcome;
+use crate::danube::api::{Api, Webhook};
 use crate::danube::reconcile::{self, LocalRecord, Row};
 use crate::danube::{credentials, saved_webhooks};
 use crate::delivery::Delivery;
@@ -36,15 +37,18 @@ pub fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
         let all = saved_webhooks::load(&credentials::config_dir()?)?;
         default_webhook(&all, args.api.url())?
     };
-    let log = crate::commands::runtime()?.block_on(api.list_deliveries(&webhook_id, args.limit))?;
+    let runtime = crate::commands::runtime()?;
+    let log = runtime.block_on(api.list_deliveries(&webhook_id, args.limit))?;
     let log_cut = log.len() >= usize::try_from(args.limit).unwrap_or(usize::MAX);
     let store_path = args.store.path()?;
-    let local = if log.is_empty() {
-        Vec::new()
+    let (local, webhook_created) = if log.is_empty() {
+        (Vec::new(), None)
     } else {
-        read_window(&store_path, reconcile::window_start(&log))?
+        let created = webhook_created(&runtime, &api, &webhook_id);
+        let local = read_window(&store_path, reconcile::window_start(&log, created))?;
+        (local, created)
     };
-    let rows = reconcile::reconcile(log, local, log_cut);
+    let rows = reconcile::reconcile(log, local, log_cut, webhook_created);
     let out = if args.json {
         rows.iter()
             .map(|row| crate::display::to_json_line(row) + "\n")
@@ -54,6 +58,27 @@ pub fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     };
     print!("{out}");
     Ok(Outcome::Success)
+}
+
+/// When Danube created `webhook_id`, so that requests from before are not
+/// judged. Only a refinement: an API error is a warning and the join goes
+/// on without it.
+fn webhook_created(
+    runtime: &tokio::runtime::Runtime,
+    api: &Api,
+    webhook_id: &str,
+) -> Option<DateTime<Utc>> {
+    match runtime.block_on(api.find_webhook(webhook_id)) {
+        Ok(webhook) => webhook.as_ref().and_then(Webhook::created),
+        Err(err) => {
+            eprintln!(
+                "danube-hooks: warning: cannot read when webhook {} was created ({err}), so \
+                 requests from before it are judged too",
+                escape_line(webhook_id)
+            );
+            None
+        }
+    }
 }
 
 /// The webhook `listen --register` made for `api_url`, else the only one

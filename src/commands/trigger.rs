@@ -4,6 +4,7 @@
 //! hand the event to a local Danube (`emulate`) instead, which delivers it
 //! to its webhooks; print the deliveries it made.
 
+use std::cell::Cell;
 use std::hash::{BuildHasher as _, Hasher as _};
 
 use chrono::Utc;
@@ -104,7 +105,11 @@ async fn deliver(
     created_at: chrono::DateTime<Utc>,
 ) -> DeliveryReport {
     let first_t = unix_now();
-    let mut previous_t = None;
+    // The t of the attempt being sent, and the attempt and t of the last
+    // one that may have reached the receiver: only a signature the
+    // receiver has seen can be repeated to it.
+    let sent_t = Cell::new(first_t);
+    let arrived: Cell<Option<(u32, i64)>> = Cell::new(None);
     let attempts = sender
         .deliver(
             plan,
@@ -116,21 +121,16 @@ async fn deliver(
                 } else {
                     unix_now()
                 };
-                if !args.same_signature && previous_t == Some(t) {
-                    // t counts seconds, so a retry within the same second is
-                    // signed exactly as the attempt before it.
-                    eprintln!(
-                        "{event} attempt {n}/{}: signed with the same t as attempt {}, less than \
-                         a second earlier, so its signature repeats; `listen` flags it as a \
-                         replay, and a receiver that rejects repeated signatures rejects it",
-                        plan.attempts,
-                        n - 1
-                    );
+                if let Some(warning) = same_t_warning(args.same_signature, arrived.get(), t) {
+                    eprintln!("{event} attempt {n}/{}: {warning}", plan.attempts);
                 }
-                previous_t = Some(t);
+                sent_t.set(t);
                 Outgoing::danube(to, secret, t, body.clone())
             },
             |n, attempt, wait| {
+                if attempt.may_have_arrived() {
+                    arrived.set(Some((n, sent_t.get())));
+                }
                 let then = match wait {
                     Some(wait) => format!(
                         "; retrying in {}",
@@ -154,6 +154,21 @@ async fn deliver(
         created_at,
         &attempts,
     )
+}
+
+/// What to say of an attempt signed with `t` when `arrived` is the attempt
+/// (and its t) that last may have reached the receiver: t counts seconds,
+/// so a retry within the same second is signed exactly as that one was.
+/// Nothing with `--same-signature`, which asks for exactly that.
+fn same_t_warning(same_signature: bool, arrived: Option<(u32, i64)>, t: i64) -> Option<String> {
+    let (earlier, earlier_t) = arrived.filter(|_| !same_signature)?;
+    (earlier_t == t).then(|| {
+        format!(
+            "signed with the same t as attempt {earlier}, less than a second earlier, so its \
+             signature repeats; `listen` flags it as a replay, and a receiver that rejects \
+             repeated signatures rejects it"
+        )
+    })
 }
 
 /// `--emulator`: each event's `data`, built as for a delivery, handed to
@@ -227,4 +242,24 @@ fn delivery_id() -> String {
             .into(),
     );
     format!("dlv_{:016x}", hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_repeat_of_a_signature_the_receiver_saw_is_told() {
+        // Nothing reached the receiver yet: whatever t, nothing repeats.
+        assert_eq!(same_t_warning(false, None, 100), None);
+        // Attempt 1 arrived at t=100; attempt 2 in the same second repeats it.
+        let told = same_t_warning(false, Some((1, 100)), 100).unwrap();
+        assert!(
+            told.starts_with("signed with the same t as attempt 1, less than a second"),
+            "{told}"
+        );
+        assert_eq!(same_t_warning(false, Some((1, 100)), 101), None);
+        // --same-signature asked for it.
+        assert_eq!(same_t_warning(true, Some((1, 100)), 100), None);
+    }
 }

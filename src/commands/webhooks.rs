@@ -17,7 +17,7 @@ use crate::cli::{
     WebhooksUpdateArgs,
 };
 use crate::commands::Outcome;
-use crate::danube::api::{CreatedWebhook, Webhook, WebhookChange};
+use crate::danube::api::{CreatedWebhook, Webhook, WebhookChange, is_local_danube};
 use crate::danube::credentials;
 use crate::danube::saved_webhooks::{self, Origin, SavedWebhook};
 use crate::display::escape_line;
@@ -171,15 +171,17 @@ fn webhook_id(id: &str) -> Result<&str, UsageError> {
 }
 
 /// A target URL Danube will take: `https://` and a host. Checked before
-/// sending, since Danube refuses anything else with a 422.
-fn target_url(url: &str) -> Result<String, UsageError> {
+/// sending, since Danube refuses anything else with a 422; a local Danube
+/// (`emulate`, whose `--allow-http` takes an http:// receiver) keeps its
+/// own rule, so for `local_danube` only the URL's form is checked.
+fn target_url(url: &str, local_danube: bool) -> Result<String, UsageError> {
     let bad = |why: &str| {
         UsageError::new(format!(
             "--url {}: {why}",
             escape_line(&crate::display::truncate(url, 200))
         ))
     };
-    if !url.starts_with("https://") {
+    if !local_danube && !url.starts_with("https://") {
         return Err(bad(
             "Danube delivers only to https:// URLs; point a tunnel at the listener (e.g. \
              `ngrok http 4000`) and give its https:// URL, e.g. https://abc.ngrok.app/webhooks/danube",
@@ -233,7 +235,7 @@ fn warn_unknown(unknown: &[String]) {
 
 /// What `create` sends, and the event types to warn about.
 fn create_change(args: &WebhooksCreateArgs) -> Result<(WebhookChange, Vec<String>), UsageError> {
-    let url = target_url(&args.url)?;
+    let url = target_url(&args.url, is_local_danube(args.api.url()))?;
     let (events, unknown) = event_list(&args.events)?;
     let change = WebhookChange {
         url: Some(url),
@@ -246,7 +248,12 @@ fn create_change(args: &WebhooksCreateArgs) -> Result<(WebhookChange, Vec<String
 
 /// What `update` sends: only the fields given, and at least one.
 fn update_change(args: &WebhooksUpdateArgs) -> Result<(WebhookChange, Vec<String>), UsageError> {
-    let url = args.url.as_deref().map(target_url).transpose()?;
+    let local_danube = is_local_danube(args.api.url());
+    let url = args
+        .url
+        .as_deref()
+        .map(|url| target_url(url, local_danube))
+        .transpose()?;
     let (events, unknown) = if args.events.is_empty() {
         (None, Vec::new())
     } else {
@@ -438,6 +445,35 @@ mod tests {
                 err.contains("is not an event type") && err.contains("workflow.completed"),
                 "{event:?}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn a_local_danube_keeps_its_own_rule_on_http_receivers() {
+        let receiver = "http://127.0.0.1:3000/webhooks/danube";
+        let local = ["--api-url", "http://127.0.0.1:4200"];
+        let (change, _) =
+            create_of(&[&["create", "--url", receiver][..], &local].concat()).unwrap();
+        assert_eq!(change.url.as_deref(), Some(receiver));
+        let (change, _) =
+            update_of(&[&["update", "wh_1", "--url", receiver][..], &local].concat()).unwrap();
+        assert_eq!(change.url.as_deref(), Some(receiver));
+        // Still a URL it can post to.
+        for (url, why) in [
+            ("127.0.0.1:3000", "http:// or https://"),
+            ("http://me@127.0.0.1:3000/", "user name"),
+        ] {
+            let err = create_of(&[&["create", "--url", url][..], &local].concat())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{url}: {err}");
+        }
+        // Danube itself, and any https:// API, only ever take https://.
+        for api in ["https://api.danubeai.com", "https://127.0.0.1:4200"] {
+            let err = create_of(&["create", "--url", receiver, "--api-url", api])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("only to https:// URLs"), "{api}: {err}");
         }
     }
 

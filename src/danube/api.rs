@@ -30,6 +30,8 @@ pub const RETRY_WAITS: [Duration; 3] = [
 /// their payloads fit many times over); the bound keeps a wrong
 /// `--api-url` from filling memory.
 const MAX_ANSWER: usize = 16 * 1024 * 1024;
+/// The port `danube-hooks emulate` serves on unless told otherwise.
+const EMULATE_PORT: u16 = 4200;
 /// The most deliveries the SDK asks for at once.
 pub const MAX_DELIVERIES: u32 = 100;
 /// Text from Danube in a message is cut to this many characters.
@@ -83,13 +85,27 @@ pub enum ApiError {
     Server { status: u16, message: String },
     #[error("Danube answered {status} unexpectedly: {message}")]
     Unexpected { status: u16, message: String },
-    #[error("cannot reach Danube at {url}: {cause} (tried {tries} times)")]
+    #[error("cannot reach Danube at {url}: {cause} (tried {})", times(*.tries))]
     Connect {
         url: String,
         cause: String,
         tries: usize,
     },
-    #[error("Danube at {url} did not answer within {within} (tried {tries} times)")]
+    /// [`ApiError::Connect`] for an API that is a local Danube
+    /// ([`is_local_danube`]): most likely `emulate` is not running.
+    #[error(
+        "cannot reach the local Danube (emulate?) at {origin}: {cause} (tried {}); start it with \
+         `{start}`",
+        times(*.tries)
+    )]
+    LocalConnect {
+        origin: String,
+        cause: String,
+        tries: usize,
+        /// The command that serves this origin.
+        start: String,
+    },
+    #[error("Danube at {url} did not answer within {within} (tried {})", times(*.tries))]
     Timeout {
         url: String,
         within: String,
@@ -200,6 +216,15 @@ pub struct Webhook {
     pub created_at: Option<String>,
     #[serde(default)]
     pub updated_at: Option<String>,
+}
+
+impl Webhook {
+    /// When Danube created it, if it says in a form that can be read.
+    pub fn created(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.created_at
+            .as_deref()
+            .and_then(super::reconcile::parse_time)
+    }
 }
 
 /// The answer to a create: the webhook and its secret, shown only here.
@@ -408,6 +433,13 @@ impl Api {
         expect_json(&answer, "the webhook list")
     }
 
+    /// The webhook `id` as Danube lists it, `None` when the list does not
+    /// hold it (Danube has no call that reads one webhook).
+    pub async fn find_webhook(&self, id: &str) -> Result<Option<Webhook>, ApiError> {
+        let all = self.list_webhooks().await?;
+        Ok(all.into_iter().find(|webhook| webhook.id == id))
+    }
+
     /// `POST /v1/webhooks`: never retried, since Danube has no idempotency
     /// key and a retried create can make a second webhook.
     pub async fn create_webhook(&self, change: &WebhookChange) -> Result<CreatedWebhook, ApiError> {
@@ -513,11 +545,7 @@ impl Api {
             let failure = match outcome {
                 Ok(Ok(answer)) => return classify(answer, credential, path),
                 Ok(Err(Failure::Fatal(err))) => return Err(err.into_error(&url)),
-                Ok(Err(Failure::Connect(cause))) => ApiError::Connect {
-                    url: url.clone(),
-                    cause,
-                    tries,
-                },
+                Ok(Err(Failure::Connect(cause))) => self.connect_error(&url, cause, tries),
                 Err(_elapsed) if kind == Call::Create => {
                     return Err(ApiError::CreateTimeout {
                         url,
@@ -535,6 +563,33 @@ impl Api {
                 None => return Err(failure),
             }
         }
+    }
+
+    /// Why `url` could not be reached after `tries`, naming the emulator
+    /// when this API is a local Danube.
+    fn connect_error(&self, url: &str, cause: String, tries: usize) -> ApiError {
+        if !self.is_local_danube() {
+            return ApiError::Connect {
+                url: url.to_owned(),
+                cause,
+                tries,
+            };
+        }
+        let start = match self.base.port_u16() {
+            Some(EMULATE_PORT) | None => "danube-hooks emulate".to_owned(),
+            Some(port) => format!("danube-hooks emulate --port {port}"),
+        };
+        ApiError::LocalConnect {
+            origin: self.origin(),
+            cause,
+            tries,
+            start,
+        }
+    }
+
+    /// Whether this API is a Danube on this machine ([`is_local_danube`]).
+    pub fn is_local_danube(&self) -> bool {
+        is_local_danube(&self.origin())
     }
 
     async fn exchange(&self, request: hyper::Request<Full<Bytes>>) -> Result<Answer, Failure> {
@@ -627,6 +682,27 @@ fn timing_from_env(env: impl Fn(&str) -> Option<String>) -> (Vec<Duration>, Dura
     (waits, timeout)
 }
 
+/// `once`, `4 times`: how often a request was tried.
+fn times(tries: usize) -> String {
+    if tries == 1 {
+        "once".to_owned()
+    } else {
+        format!("{tries} times")
+    }
+}
+
+/// Whether `api_url` is a Danube on this machine (`danube-hooks emulate`,
+/// or a test's stand-in) rather than Danube itself: a plain `http://` API
+/// on a loopback host, the only kind of http:// API [`Api::new`] accepts.
+/// Such an API keeps its own rules on webhook URLs (`emulate
+/// --allow-http` takes an http:// receiver), so a client leaves them to
+/// it, and when it cannot be reached, `emulate` is what is not running.
+pub(crate) fn is_local_danube(api_url: &str) -> bool {
+    check_url(api_url).is_ok_and(|uri| {
+        uri.scheme_str() == Some("http") && is_loopback(uri.host().unwrap_or_default())
+    })
+}
+
 /// `30 s`, or `0.25 s` for a timeout shorter than a second.
 fn seconds(duration: Duration) -> String {
     if duration.subsec_millis() == 0 {
@@ -637,7 +713,7 @@ fn seconds(duration: Duration) -> String {
 }
 
 /// Whether `host` (as a URI holds it, IPv6 in brackets) is this machine.
-pub(crate) fn is_loopback(host: &str) -> bool {
+fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .trim_start_matches('[')
@@ -1082,16 +1158,78 @@ mod tests {
             Duration::from_secs(10),
         );
         let read = api.list_webhooks().await.unwrap_err();
-        assert!(matches!(read, ApiError::Connect { tries: 4, .. }), "{read}");
+        assert!(
+            matches!(read, ApiError::LocalConnect { tries: 4, .. }),
+            "{read}"
+        );
+        assert!(read.to_string().contains("(tried 4 times)"), "{read}");
         let create = api
             .create_webhook(&WebhookChange::default())
             .await
             .unwrap_err();
         assert!(
-            matches!(create, ApiError::Connect { tries: 1, .. }),
+            matches!(create, ApiError::LocalConnect { tries: 1, .. }),
             "{create}"
         );
+        assert!(create.to_string().contains("(tried once)"), "{create}");
         assert!(!create.to_string().contains("dk_abcdefghij"));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_local_danube_is_named_with_how_to_start_it() {
+        let port = crate::test_servers::closed_port().port();
+        let local = api(port, Vec::new(), Duration::from_secs(10));
+        let told = local.list_webhooks().await.unwrap_err().to_string();
+        assert_eq!(
+            told,
+            format!(
+                "cannot reach the local Danube (emulate?) at http://127.0.0.1:{port}: {} (tried \
+                 once); start it with `danube-hooks emulate --port {port}`",
+                connect_cause(&told)
+            )
+        );
+        // Over https it is not the emulator (which serves http only).
+        let far = Api::new(
+            &format!("https://127.0.0.1:{port}"),
+            &Trust::default(),
+            Some(key()),
+        )
+        .unwrap()
+        .with_timing(Vec::new(), Duration::from_secs(10));
+        let told = far.list_webhooks().await.unwrap_err().to_string();
+        assert!(
+            told.starts_with(&format!("cannot reach Danube at https://127.0.0.1:{port}/")),
+            "{told}"
+        );
+        assert!(told.ends_with("(tried once)"), "{told}");
+    }
+
+    /// The operating system's words for a refused connection, as `told` has them.
+    fn connect_cause(told: &str) -> &str {
+        let start = told.find(": ").unwrap() + 2;
+        let end = told.rfind(" (tried").unwrap();
+        &told[start..end]
+    }
+
+    #[test]
+    fn a_local_danube_is_plain_http_on_this_machine() {
+        for (url, local) in [
+            ("http://127.0.0.1:4200", true),
+            ("HTTP://localhost:4200", true),
+            ("http://[::1]:4200", true),
+            ("http://127.0.0.2", true),
+            ("https://127.0.0.1:4200", false),
+            ("https://api.danubeai.com", false),
+            ("http://danube.example", false),
+            ("http://10.0.0.1:4200", false),
+            ("127.0.0.1:4200", false),
+        ] {
+            assert_eq!(is_local_danube(url), local, "{url}");
+        }
+        let emulate = Api::new("http://localhost:4200", &Trust::default(), None).unwrap();
+        assert!(emulate.is_local_danube());
+        let danube = Api::new(DEFAULT_API_URL, &Trust::default(), None).unwrap();
+        assert!(!danube.is_local_danube());
     }
 
     #[tokio::test]
@@ -1102,6 +1240,7 @@ mod tests {
         let api = api(port, waits, Duration::from_millis(200));
         let read = api.list_webhooks().await.unwrap_err();
         assert!(matches!(read, ApiError::Timeout { tries: 4, .. }), "{read}");
+        assert!(read.to_string().contains("(tried 4 times)"), "{read}");
         assert_eq!(count.load(Ordering::SeqCst), 4);
         let create = api
             .create_webhook(&WebhookChange::default())

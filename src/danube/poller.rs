@@ -6,15 +6,18 @@
 //! there and never waits, so a dashboard that has not looked yet loses the
 //! older answer, never the poll, and nothing here can hold up ingestion or
 //! a frame. The dashboard joins the log with its own records
-//! (`danube::reconcile`) when it takes an answer.
+//! (`danube::reconcile`) when it takes an answer. The webhook's creation
+//! time is read with the first log that has entries, and goes with every
+//! answer after.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::api::{Api, MAX_DELIVERIES};
+use super::api::{Api, ApiError, MAX_DELIVERIES, Webhook};
 use super::reconcile::DeliveryRecord;
 
 /// How often the log is read.
@@ -31,6 +34,9 @@ pub struct Poll {
     pub result: Result<Vec<DeliveryRecord>, String>,
     /// How many were asked for: a log this long may have older entries.
     pub limit: u32,
+    /// When Danube created the webhook, once a poll has read it: nothing
+    /// that arrived before is one of its deliveries.
+    pub webhook_created: Option<DateTime<Utc>>,
 }
 
 impl Poll {
@@ -87,10 +93,11 @@ async fn poll_loop(
     poke: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
+    let mut webhook_created = Created::Unread;
     loop {
         let result = tokio::select! {
             () = shutdown.cancelled() => return,
-            result = api.list_deliveries(&webhook_id, MAX_DELIVERIES) => result,
+            result = read_log(&api, &webhook_id, &mut webhook_created) => result,
         };
         publish(
             &polls_tx,
@@ -98,6 +105,10 @@ async fn poll_loop(
                 webhook_id: webhook_id.clone(),
                 result: result.map_err(|err| err.to_string()),
                 limit: MAX_DELIVERIES,
+                webhook_created: match webhook_created {
+                    Created::Read(at) => at,
+                    Created::Unread => None,
+                },
             },
         );
         tokio::select! {
@@ -106,6 +117,33 @@ async fn poll_loop(
             () = poke.notified() => {}
         }
     }
+}
+
+/// What the poller knows of when the webhook was created. It is read
+/// once, with the first log that has entries to judge by it, and again
+/// after an error: a webhook's creation time does not change.
+#[derive(Debug, Clone, Copy)]
+enum Created {
+    Unread,
+    /// Read; `None` when Danube did not say (or not readably).
+    Read(Option<DateTime<Utc>>),
+}
+
+/// One poll: the log, and the webhook's creation time while it is unread
+/// (its error only leaves it unread; the log is what counts).
+async fn read_log(
+    api: &Api,
+    webhook_id: &str,
+    webhook_created: &mut Created,
+) -> Result<Vec<DeliveryRecord>, ApiError> {
+    let log = api.list_deliveries(webhook_id, MAX_DELIVERIES).await?;
+    if matches!(webhook_created, Created::Unread)
+        && !log.is_empty()
+        && let Ok(webhook) = api.find_webhook(webhook_id).await
+    {
+        *webhook_created = Created::Read(webhook.as_ref().and_then(Webhook::created));
+    }
+    Ok(log)
 }
 
 /// Hand `poll` over, replacing an answer not yet taken; never waits, and
@@ -124,6 +162,7 @@ mod tests {
             webhook_id: id.into(),
             result,
             limit: 2,
+            webhook_created: None,
         }
     }
 

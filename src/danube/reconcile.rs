@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDateTime, SubsecRound as _, TimeDelta, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -265,10 +265,18 @@ pub struct Row {
 
 /// When local requests start to be judged against `danube`: its oldest
 /// `created_at` (or, for a record without one, its envelope's
-/// `timestamp`) less [`WINDOW_MARGIN_S`]. `None` when no record has a
+/// `timestamp`) less [`WINDOW_MARGIN_S`], but never before
+/// `webhook_created`, the webhook's own `created_at`: a request that
+/// arrived before the webhook existed cannot be one of its deliveries.
+/// That bound gets no margin, since nothing of the webhook's is sent
+/// before it exists, and a margin would judge the requests just before,
+/// which are exactly what it keeps out. `None` when no record has a
 /// readable time (then nothing is called unknown).
-pub fn window_start(danube: &[DeliveryRecord]) -> Option<DateTime<Utc>> {
-    danube
+pub fn window_start(
+    danube: &[DeliveryRecord],
+    webhook_created: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    let start = danube
         .iter()
         .filter_map(|d| {
             d.created_at
@@ -277,7 +285,21 @@ pub fn window_start(danube: &[DeliveryRecord]) -> Option<DateTime<Utc>> {
                 .or_else(|| d.payload.get("timestamp")?.as_str().and_then(parse_time))
         })
         .min()
-        .map(|oldest| oldest - TimeDelta::seconds(WINDOW_MARGIN_S))
+        .map(|oldest| oldest - TimeDelta::seconds(WINDOW_MARGIN_S))?;
+    Some(webhook_created.map_or(start, |created| start.max(to_store_precision(created))))
+}
+
+/// Whether a request received at `received_at` arrived before the webhook
+/// created at `webhook_created` existed, so is none of its deliveries.
+pub fn arrived_before(received_at: DateTime<Utc>, webhook_created: DateTime<Utc>) -> bool {
+    received_at < to_store_precision(webhook_created)
+}
+
+/// `time` to the millisecond, as the store keeps a request's arrival:
+/// Danube's microseconds would put a request that arrived in the same
+/// millisecond before a time it came after.
+fn to_store_precision(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.trunc_subsecs(3)
 }
 
 /// RFC 3339, or an ISO time without an offset (taken as UTC, as Python's
@@ -305,13 +327,15 @@ struct Stray {
 /// requests: one row per Danube delivery in Danube's order, then one row per
 /// group of requests in the window that match none, newest first.
 /// `log_cut` says the log was as long as the limit asked for, so older
-/// deliveries exist that it does not show.
+/// deliveries exist that it does not show; `webhook_created` is when the
+/// webhook was created, if known ([`window_start`]).
 pub fn reconcile(
     danube: Vec<DeliveryRecord>,
     local: impl IntoIterator<Item = LocalRecord>,
     log_cut: bool,
+    webhook_created: Option<DateTime<Utc>>,
 ) -> Vec<Row> {
-    let window = window_start(&danube);
+    let window = window_start(&danube, webhook_created);
     let keys: Vec<Option<PayloadKey>> = danube
         .iter()
         .map(|d| PayloadKey::of_danube(&d.payload))
@@ -615,6 +639,7 @@ mod tests {
                 local(8, reordered, 3, Some(200)),
             ],
             false,
+            None,
         );
         assert_eq!(rows.len(), 1);
         assert_eq!(ids(&rows[0]), [7, 8]);
@@ -635,6 +660,7 @@ mod tests {
                 local(2, &body(&second), 6, Some(200)),
             ],
             false,
+            None,
         );
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].danube.as_ref().unwrap().id, "dlv_2");
@@ -655,6 +681,7 @@ mod tests {
                 local(2, &body(&as_float), 2, Some(500)),
             ],
             false,
+            None,
         );
         assert_eq!(kinds(&rows[0]), [FindingKind::NeverArrived]);
         assert_eq!(rows.len(), 3, "both count as unknown");
@@ -688,6 +715,7 @@ mod tests {
             ],
             [],
             false,
+            None,
         );
         assert_eq!(kinds(&rows[0]), [FindingKind::NeverArrived]);
         assert!(
@@ -715,6 +743,7 @@ mod tests {
                 local(2, &body(&payload), 20, Some(200)),
             ],
             false,
+            None,
         );
         assert_eq!(kinds(&rows[0]), [FindingKind::MissingAttempts]);
         assert!(
@@ -743,6 +772,7 @@ mod tests {
                 local(3, &body(&same), 3, Some(200)),
             ],
             false,
+            None,
         );
         assert!(rows[0].findings.is_empty());
         assert_eq!(kinds(&rows[1]), [FindingKind::AnswerDiffers]);
@@ -782,6 +812,7 @@ mod tests {
                 local(5, b"not json", -(WINDOW_MARGIN_S - 1), Some(200)),
             ],
             true,
+            None,
         );
         assert_eq!(rows.len(), 3, "{rows:#?}");
         assert!(rows[0].findings.is_empty());
@@ -802,6 +833,72 @@ mod tests {
     }
 
     #[test]
+    fn requests_from_before_the_webhook_existed_are_not_judged() {
+        let known = envelope("workflow.completed", T0, 1);
+        let earlier = envelope("workflow.completed", T0, 2);
+        // The webhook was made 10 s before its delivery, well inside the
+        // margin that Danube's delivery times leave.
+        let created = parse_time("2026-11-30T15:59:50Z");
+        let rows = reconcile(
+            vec![danube("dlv_1", known.clone(), "success", 1, Some(200))],
+            [
+                // Before the webhook: another webhook's, or a test.
+                local(1, &body(&earlier), -30, Some(200)),
+                local(2, b"not json", -11, Some(200)),
+                local(3, &body(&known), 1, Some(200)),
+                // Once it existed, still judged.
+                local(4, b"not json", -10, Some(200)),
+                local(5, &body(&earlier), 2, Some(200)),
+            ],
+            false,
+            created,
+        );
+        assert_eq!(rows.len(), 3, "{rows:#?}");
+        assert_eq!(ids(&rows[0]), [3]);
+        assert!(rows[0].findings.is_empty());
+        assert_eq!(ids(&rows[1]), [5]);
+        assert_eq!(ids(&rows[2]), [4]);
+        assert!(
+            rows[1..]
+                .iter()
+                .all(|row| kinds(row) == [FindingKind::UnknownToDanube])
+        );
+        // Without the webhook's time, the margin alone bounds the window.
+        let rows = reconcile(
+            vec![danube("dlv_1", known.clone(), "success", 1, Some(200))],
+            [local(1, &body(&earlier), -30, Some(200))],
+            false,
+            None,
+        );
+        assert_eq!(rows.len(), 2, "{rows:#?}");
+        // The store keeps milliseconds: a request in the webhook's own
+        // millisecond is not before it.
+        let created = parse_time("2026-11-30T15:59:50.000900Z").unwrap();
+        let same_ms = parse_time("2026-11-30T15:59:50.000Z").unwrap();
+        assert!(!arrived_before(same_ms, created));
+        assert!(arrived_before(
+            same_ms - TimeDelta::milliseconds(1),
+            created
+        ));
+        assert_eq!(window_start(&records_at(T0), Some(created)), Some(same_ms));
+        // A webhook older than the margin leaves the window as it was.
+        let old = parse_time("2026-11-30T15:00:00Z");
+        let records = records_at(T0);
+        assert_eq!(window_start(&records, old), window_start(&records, None));
+        assert_eq!(window_start(&[], old), None);
+    }
+
+    fn records_at(timestamp: &str) -> Vec<DeliveryRecord> {
+        vec![danube(
+            "dlv_1",
+            envelope("workflow.completed", timestamp, 1),
+            "success",
+            1,
+            Some(200),
+        )]
+    }
+
+    #[test]
     fn a_copy_beyond_danubes_attempts_is_a_replay() {
         let payload = envelope("workflow.completed", T0, 1);
         let rows = reconcile(
@@ -811,6 +908,7 @@ mod tests {
                 local(2, &body(&payload), 30, Some(200)),
             ],
             false,
+            None,
         );
         assert_eq!(ids(&rows[0]), [1]);
         assert!(rows[0].findings.is_empty());
@@ -840,6 +938,7 @@ mod tests {
             vec![record],
             [local(1, b"garbage", 1, Some(200)), elided],
             false,
+            None,
         );
         assert_eq!(rows.len(), 1);
         assert_eq!(kinds(&rows[0]), [FindingKind::NeverArrived]);
@@ -869,6 +968,7 @@ mod tests {
                 ),
             ],
             false,
+            None,
         );
         // A payload kept as JSON text is still the envelope.
         assert_eq!(ids(&rows[0]), [2]);
@@ -888,7 +988,10 @@ mod tests {
             Some(200),
         );
         record.created_at = None;
-        assert_eq!(window_start(&[record]), parse_time("2026-11-30T14:59:00Z"));
+        assert_eq!(
+            window_start(&[record], None),
+            parse_time("2026-11-30T14:59:00Z")
+        );
     }
 
     #[test]
@@ -907,6 +1010,7 @@ mod tests {
             vec![danube("dlv_1", payload.clone(), "failed", 1, Some(502))],
             [local(7, &body(&payload), 1, Some(200))],
             false,
+            None,
         );
         let value = serde_json::to_value(&rows[0]).unwrap();
         assert_eq!(value["danube"]["id"], "dlv_1");

@@ -87,12 +87,7 @@ impl RegisteredWith {
     /// Registered through the API at `origin` (`scheme://authority`): one
     /// on this machine is taken for the emulator, as Danube is never there.
     pub fn api(origin: &str) -> RegisteredWith {
-        let local = origin
-            .parse::<hyper::Uri>()
-            .ok()
-            .and_then(|uri| uri.host().map(crate::danube::api::is_loopback))
-            .unwrap_or(false);
-        if local {
+        if crate::danube::api::is_local_danube(origin) {
             RegisteredWith::Emulator {
                 api_url: origin.to_owned(),
             }
@@ -124,6 +119,8 @@ pub struct DanubeSide {
     /// arrived (in an earlier run, and be in the store) and is not counted
     /// as never arrived.
     since: Option<chrono::DateTime<chrono::Utc>>,
+    /// When Danube created the webhook, once a poll has read it.
+    webhook_created: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl DanubeSide {
@@ -170,6 +167,8 @@ pub enum DanubeMark<'a> {
     /// Not in the last join: older than Danube's listed deliveries, or
     /// arrived after the last poll.
     NotJudged,
+    /// Arrived before the webhook was created, so none of its deliveries.
+    BeforeWebhook,
     /// Its row: a delivery of Danube's, or (with `danube` None) requests
     /// Danube does not know.
     Row(&'a Row),
@@ -619,8 +618,16 @@ impl App {
         if !side.polled {
             return Some(DanubeMark::Waiting);
         }
+        let before_webhook = |id| {
+            let received = side.local.get(&id).map(|l| l.attempt.received_at);
+            matches!(
+                (received, side.webhook_created),
+                (Some(at), Some(created)) if reconcile::arrived_before(at, created)
+            )
+        };
         Some(match side.row_of.get(&id) {
             Some(&index) => DanubeMark::Row(&side.rows[index]),
+            None if before_webhook(id) => DanubeMark::BeforeWebhook,
             None => DanubeMark::NotJudged,
         })
     }
@@ -662,8 +669,13 @@ impl App {
             }
             Ok(log) => {
                 side.polled = true;
-                side.rows =
-                    reconcile::reconcile(log.clone(), side.local.values().cloned(), poll.log_cut());
+                side.webhook_created = poll.webhook_created.or(side.webhook_created);
+                side.rows = reconcile::reconcile(
+                    log.clone(),
+                    side.local.values().cloned(),
+                    poll.log_cut(),
+                    side.webhook_created,
+                );
                 side.row_of = side
                     .rows
                     .iter()

@@ -1267,6 +1267,7 @@ fn danube_poll(result: Result<Vec<DeliveryRecord>, String>) -> Poll {
         webhook_id: "wh_8f3a".into(),
         result,
         limit: 100,
+        webhook_created: None,
     }
 }
 
@@ -1335,6 +1336,54 @@ fn a_delivery_danube_made_before_the_dashboard_watched_is_not_never_arrived() {
         Some(502),
     )])));
     assert_eq!(later.danube().unwrap().never_arrived(), 0);
+}
+
+#[test]
+fn a_delivery_from_before_the_webhook_existed_is_none_of_its_own() {
+    let mut app = app(false);
+    app.watch_danube("wh_8f3a".into(), watched_since());
+    // A request sent by hand at 09:14:01, before the webhook was made.
+    let by_hand = r#"{"event":"workflow.completed","timestamp":"2026-11-23T09:14:01.000000Z","data":{"workflow_id":"wf-1"}}"#;
+    app.ingest(Arc::new(answered(
+        delivery(1, "2026-11-23T09:14:01.000Z", by_hand),
+        "status",
+        Some(200),
+        "200",
+    )));
+    app.ingest(Arc::new(answered(
+        delivery(2, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED),
+        "status",
+        Some(200),
+        "200",
+    )));
+    let mut poll = danube_poll(Ok(vec![danube_record(
+        "dlv_tool",
+        TOOL_COMPLETED,
+        "success",
+        1,
+        Some(200),
+    )]));
+    // Not knowing when the webhook was made, it is in the window.
+    app.apply_danube(&poll);
+    assert!(screen(&mut app, 80, 24).contains("unknown!"));
+
+    poll.webhook_created = Some(at("2026-11-23T09:14:05.000Z"));
+    app.apply_danube(&poll);
+    let text = screen(&mut app, 80, 24);
+    assert!(!text.contains("unknown"), "{text}");
+    assert!(text.contains("ok 1/3"), "{text}");
+    assert_eq!(app.selected().unwrap().id, 2);
+    press(&mut app, "k");
+    assert_eq!(app.selected().unwrap().id, 1);
+    let text = screen(&mut app, 80, 24);
+    assert!(
+        text.contains("arrived before webhook wh_8f3a was created"),
+        "{text}"
+    );
+    // Later polls need not read the time again.
+    poll.webhook_created = None;
+    app.apply_danube(&poll);
+    assert!(!screen(&mut app, 80, 24).contains("unknown"));
 }
 
 #[test]

@@ -269,7 +269,9 @@ pub fn danube_label(row: &Row) -> String {
 /// The Danube column's cell for delivery `id`.
 fn danube_cell(app: &App, theme: &Theme, id: u64) -> (String, Style) {
     match app.danube_mark(id) {
-        None | Some(DanubeMark::Waiting | DanubeMark::NotJudged) => ("—".to_owned(), theme.dim()),
+        None | Some(DanubeMark::Waiting | DanubeMark::NotJudged | DanubeMark::BeforeWebhook) => {
+            ("—".to_owned(), theme.dim())
+        }
         Some(DanubeMark::Row(row)) => (danube_label(row), danube_style(theme, row)),
     }
 }
@@ -1653,6 +1655,12 @@ fn danube_lines(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) {
         DanubeMark::NotJudged => {
             let text =
                 format!("not in the part of webhook {webhook}'s log last read (D reads it again)");
+            rows.field(theme, "danube", None, &escape_line(&text), theme.dim());
+            return;
+        }
+        DanubeMark::BeforeWebhook => {
+            let text =
+                format!("arrived before webhook {webhook} was created: none of its deliveries");
             rows.field(theme, "danube", None, &escape_line(&text), theme.dim());
             return;
         }

@@ -139,7 +139,7 @@ impl RegisterPlan {
                     args.public_url.as_deref(),
                     args.ngrok_api.as_deref(),
                     args.cloudflared_metrics.as_deref(),
-                    is_local_danube(args.api_url()),
+                    crate::danube::api::is_local_danube(args.api_url()),
                 )
                 .map_err(usage)?,
             )
@@ -167,13 +167,6 @@ impl RegisterPlan {
             api_timeout: args.api_timeout,
         })
     }
-}
-
-/// An API reached over http:// is on this machine (the client refuses it
-/// elsewhere): a local Danube, which may take an http:// receiver
-/// (`emulate --allow-http`) and says so itself if not.
-fn is_local_danube(api_url: &str) -> bool {
-    api_url.to_ascii_lowercase().starts_with("http://")
 }
 
 /// Why the public side could not be opened.

@@ -492,19 +492,27 @@ fn a_held_delivery_shows_in_flight_with_a_live_count_until_the_sender_gives_up()
     );
 }
 
-/// Issue 13 item 7: with `--webhook ID`, the dashboard polls the fake
-/// Danube's delivery log (at once on `D`), marks the delivery with what
-/// Danube recorded, and shows an API error on the status line while
-/// polling goes on.
-#[test]
-fn with_a_webhook_the_dashboard_shows_danubes_side() {
-    use common::fake_danube::{FakeDanube, Fault, KEY};
+/// A fake Danube with one webhook, and the dashboard watching its side
+/// (`--webhook`), open.
+struct Watching {
+    danube: common::fake_danube::FakeDanube,
+    webhook: String,
+    tmux: Tmux,
+    /// The first screen.
+    screen: String,
+    /// Where the listener takes deliveries.
+    addr: std::net::SocketAddr,
+    _dir: TempDir,
+}
+
+fn watch_webhook(name: &str) -> Watching {
+    use common::fake_danube::{FakeDanube, KEY};
     let danube = FakeDanube::start();
     let (webhook, _) = danube.add_webhook(
         "https://abc.ngrok.app/webhooks/danube",
         &["tool.execution.completed"],
     );
-    let dir = TempDir::new("dashboard-danube");
+    let dir = TempDir::new(name);
     let store = dir.join("deliveries.jsonl");
     let key = format!("DANUBE_API_KEY={KEY}");
     let config = format!("XDG_CONFIG_HOME={}", dir.0.display());
@@ -516,10 +524,35 @@ fn with_a_webhook_the_dashboard_shows_danubes_side() {
         &[&key, &config],
         &["--webhook", &webhook, "--api-url", &url],
     );
-    assert!(screen.contains("D Danube"), "{screen}");
     let addr = format!("127.0.0.1:{}", port_on(&screen).unwrap())
         .parse()
         .unwrap();
+    Watching {
+        danube,
+        webhook,
+        tmux,
+        screen,
+        addr,
+        _dir: dir,
+    }
+}
+
+/// Issue 13 item 7: with `--webhook ID`, the dashboard polls the fake
+/// Danube's delivery log (at once on `D`), marks the delivery with what
+/// Danube recorded, and shows an API error on the status line while
+/// polling goes on.
+#[test]
+fn with_a_webhook_the_dashboard_shows_danubes_side() {
+    use common::fake_danube::{Fault, KEY};
+    let Watching {
+        danube,
+        webhook,
+        tmux,
+        screen,
+        addr,
+        _dir,
+    } = watch_webhook("dashboard-danube");
+    assert!(screen.contains("D Danube"), "{screen}");
     let body = common::event_body("tool.execution.completed", 1);
     assert_eq!(
         common::signed_post(addr, SECRET, common::now(), &body).status(),
@@ -667,27 +700,14 @@ fn one_command_opens_the_tunnel_shows_it_and_q_ends_it() {
 /// of its deliveries: the DANUBE column marks it `—`, not `unknown`.
 #[test]
 fn a_delivery_from_before_the_webhook_existed_is_not_unknown() {
-    use common::fake_danube::{FakeDanube, KEY};
-    let danube = FakeDanube::start();
-    let (webhook, _) = danube.add_webhook(
-        "https://abc.ngrok.app/webhooks/danube",
-        &["tool.execution.completed"],
-    );
-    let dir = TempDir::new("dashboard-danube-before");
-    let store = dir.join("deliveries.jsonl");
-    let key = format!("DANUBE_API_KEY={KEY}");
-    let config = format!("XDG_CONFIG_HOME={}", dir.0.display());
-    let url = danube.url();
-    let tmux = Tmux::start();
-    let screen = open_dashboard_env(
-        &tmux,
-        &store,
-        &[&key, &config],
-        &["--webhook", &webhook, "--api-url", &url],
-    );
-    let addr = format!("127.0.0.1:{}", port_on(&screen).unwrap())
-        .parse()
-        .unwrap();
+    let Watching {
+        danube,
+        webhook,
+        tmux,
+        addr,
+        _dir,
+        ..
+    } = watch_webhook("dashboard-danube-before");
     // Sent by hand, then the webhook is (as Danube tells it) created.
     let by_hand = common::event_body("workflow.completed", 1);
     assert_eq!(

@@ -541,7 +541,10 @@ pub struct TunnelArgs {
     #[arg(
         long,
         value_name = "PROGRAM",
-        value_parser = parse_tunnel_program,
+        value_parser = clap::builder::TypedValueParser::map(
+            clap::builder::PossibleValuesParser::new(Program::NAMES),
+            |name| Program::from_name(&name).expect("one of Program::NAMES"),
+        ),
         conflicts_with_all = ["public_url", "ngrok_api", "cloudflared_metrics"]
     )]
     pub tunnel: Option<Program>,
@@ -558,17 +561,6 @@ pub struct TunnelArgs {
     /// cannot reach their own tunnel).
     #[arg(long, requires = WEBHOOK_SETUP)]
     pub no_verify_url: bool,
-}
-
-/// `--tunnel`'s programs, by name.
-fn parse_tunnel_program(name: &str) -> Result<Program, String> {
-    Program::from_name(name).ok_or_else(|| {
-        format!(
-            "{:?} is not a tunnel danube-hooks can start: {}",
-            crate::display::escape_line(name),
-            Program::NAMES.join(", ")
-        )
-    })
 }
 
 /// The flags that set up a webhook's URL, `--register` or `--tunnel`:

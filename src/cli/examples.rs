@@ -13,8 +13,8 @@ pub const HEADING: &str = "Examples:";
 
 pub const TOP: &str = "\
 Examples:
-  # Receive on 127.0.0.1:4000 (point `ngrok http 4000` here), verifying signatures
-  danube-hooks listen --secret-file secret.txt
+  # From nothing to deliveries: a quick tunnel, proved, registered with Danube (after `login`)
+  danube-hooks listen --tunnel cloudflared
   # Act as Danube: one signed delivery of each event type
   danube-hooks trigger --all --to http://localhost:4000/webhooks/danube --secret-file secret.txt
   # What arrived lately
@@ -22,13 +22,13 @@ Examples:
 
 pub const LISTEN: &str = "\
 Examples:
+  # The whole setup: start a cloudflared quick tunnel (or ngrok), prove it reaches this
+  # listener, point a Danube webhook at it, verify with its secret; on exit end both
+  danube-hooks listen --tunnel cloudflared
   # Verify with the webhook's secret, kept out of ps and shell history
   danube-hooks listen --secret-file secret.txt
   # Forward to your receiver, but fail the first two attempts so Danube retries
-  danube-hooks listen --forward-to http://localhost:3000/webhooks/danube --respond 500,500,forward
-  # The whole setup: find the running ngrok or cloudflared tunnel, point a Danube webhook at it,
-  # verify with its secret, pause it on exit
-  danube-hooks listen --register";
+  danube-hooks listen --forward-to http://localhost:3000/webhooks/danube --respond 500,500,forward";
 
 pub const SIGN: &str = "\
 Examples:

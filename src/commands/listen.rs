@@ -226,32 +226,9 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
     // that a signal is never the default death that would leave the
     // tunnel running or the webhook active.
     let (listener, local, shutdown) = serve_from(bind(plan.address)?)?;
-    let (store, report) =
-        DeliveryStore::open(plan.store.clone()).map_err(|err| UsageError::new(err.to_string()))?;
-    let policy = PolicyHandle::new(plan.policy.clone());
-    let intake = Arc::new(Intake::new(
-        plan.intake.clone(),
-        policy.clone(),
-        store.clone(),
-        plan.forward.clone(),
-    ));
-    if let Some(path) = store.path() {
-        intake.seed_attempts(earlier_attempts(path));
-    }
-    // Subscribed before the listener starts, so the screen sees the first
-    // delivery too; and the listener serves before the public side opens,
-    // since proving the tunnel's URL takes a request that must arrive here.
-    let events = store.subscribe();
-    let server = tokio::spawn(server::run(listener, Arc::clone(&intake), shutdown.clone()));
-    let listening = Listening {
-        local,
-        store,
-        report,
-        policy,
-        events: Some(events),
-        server,
-        shutdown,
-    };
+    // The listener serves before the public side opens, since proving the
+    // tunnel's URL takes a request that must arrive here.
+    let (listening, intake) = Listening::start(&plan, listener, local, shutdown)?;
     let public = match &plan.public {
         None => None,
         Some(public_plan) => {
@@ -291,8 +268,7 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
         plan.secrets.insert(0, secret);
     }
     let public_lines = public.as_ref().map(Public::banner_lines);
-    let following =
-        public.map(|public| public.follow(Sender::new(&plan.trust, 4096), intake.reach().clone()));
+    let following = public.map(|public| public.follow(&plan.trust, intake.reach().clone()));
     let shown = Shown {
         public_lines,
         view: following.as_ref().map(|following| following.view.clone()),
@@ -327,6 +303,41 @@ struct Listening {
 }
 
 impl Listening {
+    /// Open the store and serve on `listener` until `shutdown`.
+    fn start(
+        plan: &ListenPlan,
+        listener: tokio::net::TcpListener,
+        local: SocketAddr,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<(Self, Arc<Intake>)> {
+        let (store, report) = DeliveryStore::open(plan.store.clone())
+            .map_err(|err| UsageError::new(err.to_string()))?;
+        let policy = PolicyHandle::new(plan.policy.clone());
+        let intake = Arc::new(Intake::new(
+            plan.intake.clone(),
+            policy.clone(),
+            store.clone(),
+            plan.forward.clone(),
+        ));
+        if let Some(path) = store.path() {
+            intake.seed_attempts(earlier_attempts(path));
+        }
+        // Subscribed before the listener starts, so the screen sees the
+        // first delivery too.
+        let events = store.subscribe();
+        let server = tokio::spawn(server::run(listener, Arc::clone(&intake), shutdown.clone()));
+        let listening = Self {
+            local,
+            store,
+            report,
+            policy,
+            events: Some(events),
+            server,
+            shutdown,
+        };
+        Ok((listening, intake))
+    }
+
     /// Stop listening: answers in flight finish, then the store closes.
     async fn stop(self) {
         self.shutdown.cancel();
@@ -377,17 +388,12 @@ fn tell_notices(mut view: tokio::sync::watch::Receiver<View>) -> tokio::task::Jo
     })
 }
 
-async fn serve_with(
-    plan: &ListenPlan,
-    mut listening: Listening,
-    shown: Shown,
-) -> anyhow::Result<()> {
-    let local = listening.local;
+async fn serve_with(plan: &ListenPlan, listening: Listening, shown: Shown) -> anyhow::Result<()> {
     eprint!(
         "{}",
         banner(
             plan,
-            local,
+            listening.local,
             &listening.report,
             shown.public_lines.as_deref()
         )
@@ -395,73 +401,88 @@ async fn serve_with(
     #[cfg(debug_assertions)]
     panic_when_asked();
     let stopped = stopped_line(plan);
-    match plan.output {
+    let shown_result = match plan.output {
         Output::Headless(format) => {
-            let printer_done = CancellationToken::new();
-            let printer = tokio::spawn(headless::print(
-                listening
-                    .events
-                    .take()
-                    .expect("the announcements are taken once"),
-                listening.store.path().map(std::path::Path::to_path_buf),
-                format,
-                printer_done.clone(),
-            ));
-            let notices = shown.view.clone().map(tell_notices);
-            listening.shutdown.cancelled().await;
-            listening.stop().await;
-            printer_done.cancel();
-            let _ = printer.await;
-            if let Some(notices) = notices {
-                notices.abort();
-            }
+            show_headless(listening, format, &shown).await;
+            Ok(None)
         }
-        Output::Dashboard => {
-            let shutdown = listening.shutdown.clone();
-            let shown_result = tui::run(tui::Setup {
-                listen_url: sender::reachable_url(local),
-                fingerprints: plan.secrets.iter().map(Secret::fingerprint).collect(),
-                forward_url: plan.forward.as_ref().map(|f| f.target().to_string()),
-                store: listening.store.clone(),
-                events: listening
-                    .events
-                    .take()
-                    .expect("the announcements are taken once"),
-                policy: listening.policy.clone(),
-                replayer: replayer(
-                    plan.secrets.first().cloned(),
-                    plan.forward.clone(),
-                    local,
-                    &plan.trust,
-                ),
-                shutdown: shutdown.clone(),
-                warnings: start_warnings(plan, &listening.report),
-                danube_webhook: shown
-                    .view
-                    .as_ref()
-                    .and_then(|view| view.borrow().webhook.clone()),
-                danube: danube_side(plan, &shown)
-                    .map(|(api, id)| crate::danube::poller::spawn(api, id, shutdown.clone())),
-                public: shown.view.clone(),
-            })
-            .await;
-            // Whatever ended the dashboard (q, a signal, an error) ends
-            // listening: answers in flight finish, then the store closes.
-            listening.stop().await;
-            match shown_result {
-                Ok(Some(log)) => {
-                    eprintln!("danube-hooks: warnings were logged to {}", log.display());
-                }
-                Ok(None) => {}
-                Err(err) => {
-                    eprintln!("danube-hooks: {stopped}");
-                    return Err(err);
-                }
-            }
+        Output::Dashboard => show_dashboard(plan, listening, &shown).await,
+    };
+    match shown_result {
+        Ok(Some(log)) => eprintln!("danube-hooks: warnings were logged to {}", log.display()),
+        Ok(None) => {}
+        Err(err) => {
+            eprintln!("danube-hooks: {stopped}");
+            return Err(err);
         }
     }
     eprintln!("danube-hooks: {stopped}");
     Ok(())
+}
+
+/// Print each delivery on stdout (and the public side's notices on
+/// stderr) until a signal; then stop listening.
+async fn show_headless(mut listening: Listening, format: headless::Format, shown: &Shown) {
+    let printer_done = CancellationToken::new();
+    let printer = tokio::spawn(headless::print(
+        listening
+            .events
+            .take()
+            .expect("the announcements are taken once"),
+        listening.store.path().map(std::path::Path::to_path_buf),
+        format,
+        printer_done.clone(),
+    ));
+    let notices = shown.view.clone().map(tell_notices);
+    listening.shutdown.cancelled().await;
+    listening.stop().await;
+    printer_done.cancel();
+    let _ = printer.await;
+    if let Some(notices) = notices {
+        notices.abort();
+    }
+}
+
+/// The dashboard until `q` or a signal; then stop listening. The log file
+/// of its warnings, if any were written.
+async fn show_dashboard(
+    plan: &ListenPlan,
+    mut listening: Listening,
+    shown: &Shown,
+) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let local = listening.local;
+    let shutdown = listening.shutdown.clone();
+    let shown_result = tui::run(tui::Setup {
+        listen_url: sender::reachable_url(local),
+        fingerprints: plan.secrets.iter().map(Secret::fingerprint).collect(),
+        forward_url: plan.forward.as_ref().map(|f| f.target().to_string()),
+        store: listening.store.clone(),
+        events: listening
+            .events
+            .take()
+            .expect("the announcements are taken once"),
+        policy: listening.policy.clone(),
+        replayer: replayer(
+            plan.secrets.first().cloned(),
+            plan.forward.clone(),
+            local,
+            &plan.trust,
+        ),
+        shutdown: shutdown.clone(),
+        warnings: start_warnings(plan, &listening.report),
+        danube_webhook: shown
+            .view
+            .as_ref()
+            .and_then(|view| view.borrow().webhook.clone()),
+        danube: danube_side(plan, shown)
+            .map(|(api, id)| crate::danube::poller::spawn(api, id, shutdown.clone())),
+        public: shown.view.clone(),
+    })
+    .await;
+    // Whatever ended the dashboard (q, a signal, an error) ends listening:
+    // answers in flight finish, then the store closes.
+    listening.stop().await;
+    shown_result
 }
 
 /// The last line: where the deliveries are.

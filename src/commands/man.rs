@@ -177,7 +177,7 @@ mod tests {
         let examples = page.split(".SH EXAMPLES\n.nf\n").nth(1).expect("EXAMPLES");
         // One command per line, the heading gone (it is the section's).
         assert!(!examples.contains("Examples:"));
-        assert!(examples.contains("\n  danube\\-hooks listen \\-\\-register\n"));
+        assert!(examples.contains("\n  danube\\-hooks listen \\-\\-tunnel cloudflared\n"));
     }
 
     #[test]

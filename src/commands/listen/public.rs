@@ -8,166 +8,35 @@
 //! The listener serves before any of this starts: the proof is a request
 //! that must arrive at it.
 
+mod follow;
+pub mod plan;
+
+pub use follow::Following;
+pub use plan::{PublicPlan, RegisterPlan, TunnelPlan};
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{self, UsageError};
+use crate::cli::UsageError;
 use crate::danube::api::{Api, RETRY_WAITS};
 use crate::danube::register::{self, OnExit, Registration, Target};
-use crate::danube::tunnel::program::{self, Program};
+use crate::danube::tunnel::program::Program;
 use crate::danube::tunnel::reach;
 use crate::danube::tunnel::supervisor::{self, Supervised, TunnelEvent};
-use crate::danube::tunnel::{self, Discovery, Notice, PublicUrl, View};
+use crate::danube::tunnel::{self, PublicUrl, View};
 use crate::display::escape_line;
 use crate::http::Trust;
 use crate::progress::Progress;
 use crate::sender::Sender;
 use crate::server::reach::ReachProbes;
 
-/// What the public side asks for, checked.
-#[derive(Debug, Clone)]
-pub struct PublicPlan {
-    /// `--tunnel`: the program to start and keep running.
-    pub tunnel: Option<TunnelPlan>,
-    /// The webhook to make or reuse: `--register`, or `--tunnel` without
-    /// `--no-register`.
-    pub register: Option<RegisterPlan>,
-    /// `--register` by name: then a missing credential is an error, where
-    /// `--tunnel` alone only says how to register.
-    pub register_required: bool,
-    /// Prove the URL reaches this listener before registering it (not
-    /// with `--no-verify-url`).
-    pub verify_url: bool,
-}
-
-/// `--tunnel`'s program, found.
-#[derive(Debug, Clone)]
-pub struct TunnelPlan {
-    pub program: Program,
-    pub bin: PathBuf,
-    pub url_timeout: Duration,
-}
-
-/// What registering asks for, checked.
-#[derive(Debug, Clone)]
-pub struct RegisterPlan {
-    /// Where `--register` alone finds the URL; `None` with `--tunnel`.
-    pub discovery: Option<Discovery>,
-    /// `--path`, checked.
-    pub path: String,
-    /// `--event`s, without repeats; `None` when none was given.
-    pub events: Option<Vec<String>>,
-    pub on_exit: OnExit,
-    pub api_url: String,
-    pub api_timeout: Duration,
-}
-
-impl PublicPlan {
-    /// `None` when neither `--tunnel` nor `--register` is given.
-    pub fn from_args(
-        tunnel_args: &cli::TunnelArgs,
-        args: &cli::RegisterArgs,
-    ) -> Result<Option<Self>, UsageError> {
-        let tunnel = tunnel_args
-            .tunnel
-            .map(|program| TunnelPlan::find(program, tunnel_args))
-            .transpose()?;
-        let registering = args.register || (tunnel.is_some() && !tunnel_args.no_register);
-        if tunnel.is_none() && !registering {
-            return Ok(None);
-        }
-        let register = registering
-            .then(|| RegisterPlan::from_args(args, tunnel.is_none()))
-            .transpose()?;
-        Ok(Some(Self {
-            tunnel,
-            register,
-            register_required: args.register,
-            verify_url: !tunnel_args.no_verify_url,
-        }))
-    }
-
-    /// The webhook URL's path: `--path`, or the default.
-    fn path(&self) -> &str {
-        self.register
-            .as_ref()
-            .map_or(tunnel::DEFAULT_PATH, |register| register.path.as_str())
-    }
-}
-
-impl TunnelPlan {
-    /// The program's executable: `--tunnel-bin`, else on `PATH`; a usage
-    /// error naming how to install it when there is none.
-    fn find(program: Program, args: &cli::TunnelArgs) -> Result<Self, UsageError> {
-        let path = std::env::var_os("PATH");
-        let bin = program::find(program, args.tunnel_bin.as_deref(), path.as_deref()).ok_or_else(
-            || {
-                let name = program.name();
-                let hint = program.install_hint();
-                UsageError::new(match &args.tunnel_bin {
-                    Some(given) => format!(
-                        "--tunnel-bin {}: not an executable file; {hint}",
-                        escape_line(&given.display().to_string())
-                    ),
-                    None => format!(
-                        "--tunnel {name}: {name} is not installed (not found on PATH); {hint}"
-                    ),
-                })
-            },
-        )?;
-        Ok(Self {
-            program,
-            bin,
-            url_timeout: args.tunnel_timeout,
-        })
-    }
-}
-
-impl RegisterPlan {
-    fn from_args(args: &cli::RegisterArgs, discover: bool) -> Result<Self, UsageError> {
-        let usage = |err: tunnel::TunnelError| UsageError::new(err.to_string());
-        let path = args.path.as_deref().unwrap_or(tunnel::DEFAULT_PATH);
-        tunnel::check_path(path).map_err(usage)?;
-        let discovery = if discover {
-            Some(
-                Discovery::new(
-                    args.public_url.as_deref(),
-                    args.ngrok_api.as_deref(),
-                    args.cloudflared_metrics.as_deref(),
-                    crate::danube::api::is_local_danube(args.api_url()),
-                )
-                .map_err(usage)?,
-            )
-        } else {
-            None
-        };
-        let mut events: Vec<String> = Vec::new();
-        for event in &args.events {
-            if !events.contains(event) {
-                events.push(event.clone());
-            }
-        }
-        Ok(Self {
-            discovery,
-            path: path.to_owned(),
-            events: (!events.is_empty()).then_some(events),
-            on_exit: if args.unregister {
-                OnExit::Unregister
-            } else if args.keep_active {
-                OnExit::KeepActive
-            } else {
-                OnExit::Pause
-            },
-            api_url: args.api_url().to_owned(),
-            api_timeout: args.api_timeout,
-        })
-    }
-}
+/// How much of the answer to a probe is read: its arrival is the proof,
+/// not what the URL answers.
+pub const PROBE_ANSWER_BYTES: usize = 4096;
 
 /// Why the public side could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -257,7 +126,8 @@ struct Tunnel {
     pid: u32,
     /// Starts so far (1 after the first).
     starts: u32,
-    events: mpsc::Receiver<TunnelEvent>,
+    /// The supervisor's events, until the follower takes them.
+    events: Option<mpsc::Receiver<TunnelEvent>>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -342,35 +212,8 @@ pub async fn open(
         registered: None,
         unregistered,
     };
-    let opened = async {
-        if plan.verify_url {
-            let sender = Sender::new(trust, 4096);
-            let proof = tokio::select! {
-                proof = prove(&sender, probes, &public.url) => proof,
-                () = shutdown.cancelled() => return Ok(false),
-            };
-            public.proof = match proof {
-                Ok(took) => Proof::Proved(took),
-                Err(why) if api.is_none() => Proof::Failed(why),
-                Err(why) => {
-                    return Err(PublicError::Unreached {
-                        url: tunnel::shown_origin(&public.url.origin),
-                        source_text: public.url.source.describe(),
-                        why,
-                    }
-                    .into());
-                }
-            };
-        }
-        if let (Some(api), Some(register)) = (api, &plan.register) {
-            match register_webhook(register, api, &public.url, shutdown).await? {
-                Some(registered) => public.registered = Some(registered),
-                None => return Ok(false),
-            }
-        }
-        anyhow::Ok(true)
-    };
-    match opened.await {
+    let opened = prove_and_register(&mut public, plan, api, trust, probes, shutdown).await;
+    match opened {
         Ok(true) => Ok(Some(public)),
         Ok(false) => {
             public.close().await;
@@ -381,6 +224,46 @@ pub async fn open(
             Err(err)
         }
     }
+}
+
+/// Prove the URL of `public` (unless `--no-verify-url`), then register
+/// it with `api`; `Ok(false)` when `shutdown` came first. A URL that does
+/// not reach this listener is an error when it was to be registered, and
+/// a warning in the banner when not.
+async fn prove_and_register(
+    public: &mut Public,
+    plan: &PublicPlan,
+    api: Option<Api>,
+    trust: &Trust,
+    probes: &ReachProbes,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<bool> {
+    if plan.verify_url {
+        let sender = Sender::new(trust, PROBE_ANSWER_BYTES);
+        let proof = tokio::select! {
+            proof = prove(&sender, probes, &public.url) => proof,
+            () = shutdown.cancelled() => return Ok(false),
+        };
+        public.proof = match proof {
+            Ok(took) => Proof::Proved(took),
+            Err(why) if api.is_none() => Proof::Failed(why),
+            Err(why) => {
+                return Err(PublicError::Unreached {
+                    url: tunnel::shown_origin(&public.url.origin),
+                    source_text: public.url.source.describe(),
+                    why,
+                }
+                .into());
+            }
+        };
+    }
+    if let (Some(api), Some(register)) = (api, &plan.register) {
+        match register_webhook(register, api, &public.url, shutdown).await? {
+            Some(registered) => public.registered = Some(registered),
+            None => return Ok(false),
+        }
+    }
+    Ok(true)
 }
 
 /// Start the tunnel and wait for its first URL, showing how long it has
@@ -420,7 +303,7 @@ async fn start_tunnel(
                         tunnel::shown_origin(&url.origin),
                         progress.elapsed().as_secs_f64()
                     );
-                    let tunnel = Tunnel { program: plan.program, pid, starts: 1, events, stop, task };
+                    let tunnel = Tunnel { program: plan.program, pid, starts: 1, events: Some(events), stop, task };
                     return Ok(Some((url, tunnel)));
                 }
                 Some(TunnelEvent::Down { why, last_lines, .. }) => break (why, last_lines),
@@ -592,35 +475,6 @@ impl Public {
         }
     }
 
-    /// Follow the tunnel while listening: each start again is told, and a
-    /// new URL proved and the webhook re-pointed. What is shown comes on
-    /// the returned view.
-    pub fn follow(mut self, sender: Sender, probes: ReachProbes) -> Following {
-        let (view_tx, view_rx) = watch::channel(self.view());
-        let events = self.tunnel.as_mut().map(|tunnel| {
-            // The follower reads the events; the state keeps the rest.
-            std::mem::replace(&mut tunnel.events, mpsc::channel(1).1)
-        });
-        let state = Arc::new(Mutex::new(self));
-        let stop = CancellationToken::new();
-        let task = events.map(|events| {
-            tokio::spawn(follow_events(
-                events,
-                Arc::clone(&state),
-                sender,
-                probes,
-                view_tx,
-                stop.clone(),
-            ))
-        });
-        Following {
-            state,
-            stop,
-            task,
-            view: view_rx,
-        }
-    }
-
     /// End the tunnel and do what the flags say with the webhook.
     async fn close(self) {
         if let Some(tunnel) = self.tunnel {
@@ -629,176 +483,5 @@ impl Public {
         if let Some(registered) = &self.registered {
             registered.finish().await;
         }
-    }
-}
-
-/// The public side while listening.
-pub struct Following {
-    state: Arc<Mutex<Public>>,
-    stop: CancellationToken,
-    task: Option<tokio::task::JoinHandle<()>>,
-    pub view: watch::Receiver<View>,
-}
-
-impl Following {
-    /// The webhook whose Danube side the dashboard shows.
-    pub async fn webhook(&self) -> Option<(Api, String)> {
-        let state = self.state.lock().await;
-        state
-            .registered
-            .as_ref()
-            .map(|r| (r.api.clone(), r.registration.webhook.id.clone()))
-    }
-
-    /// Stop following (a re-point under way is dropped: it changes only
-    /// the URL, never whether the webhook is active), end the tunnel, and
-    /// pause (or delete, or leave) the webhook.
-    pub async fn close(self) {
-        self.stop.cancel();
-        if let Some(task) = self.task {
-            let _ = task.await;
-        }
-        // The follower has ended (or never ran): the state is free.
-        let mut public = self.state.lock().await;
-        if let Some(tunnel) = public.tunnel.take() {
-            tunnel.close().await;
-        }
-        if let Some(registered) = &public.registered {
-            registered.finish().await;
-        }
-    }
-}
-
-/// The follower: each event of the supervisor, told on `view_tx`.
-async fn follow_events(
-    mut events: mpsc::Receiver<TunnelEvent>,
-    state: Arc<Mutex<Public>>,
-    sender: Sender,
-    probes: ReachProbes,
-    view_tx: watch::Sender<View>,
-    stop: CancellationToken,
-) {
-    let mut seq = 0;
-    let mut tell = |view: View, text: String, is_error: bool| {
-        seq += 1;
-        let _ = view_tx.send(View {
-            notice: Some(Notice {
-                seq,
-                text,
-                is_error,
-            }),
-            ..view
-        });
-    };
-    loop {
-        let event = tokio::select! {
-            event = events.recv() => event,
-            () = stop.cancelled() => return,
-        };
-        let Some(event) = event else { return };
-        let mut public = state.lock().await;
-        let handled = async {
-            match event {
-                TunnelEvent::Started { pid, .. } => {
-                    if let Some(tunnel) = public.tunnel.as_mut() {
-                        tunnel.pid = pid;
-                        tunnel.starts += 1;
-                    }
-                    None
-                }
-                TunnelEvent::Down {
-                    why, restart_in, ..
-                } => {
-                    let name = public
-                        .tunnel
-                        .as_ref()
-                        .map_or("the tunnel", |t| t.program.name());
-                    let next = restart_in.map_or_else(
-                        || "it is not started again".to_owned(),
-                        |wait| format!("starting it again in {} s", wait.as_secs()),
-                    );
-                    Some((
-                        format!("{name} stopped: {}; {next}", escape_line(&why)),
-                        true,
-                    ))
-                }
-                TunnelEvent::Up { url, .. } => {
-                    Some(took_up(&mut public, url, &sender, &probes).await)
-                }
-            }
-        };
-        let told = tokio::select! {
-            told = handled => told,
-            () = stop.cancelled() => return,
-        };
-        if let Some((text, is_error)) = told {
-            tell(public.view(), text, is_error);
-        }
-    }
-}
-
-/// The tunnel gave a URL again: the same one, or a new one to prove and
-/// point the webhook at. What to tell, and whether it is an error.
-async fn took_up(
-    public: &mut Public,
-    url: PublicUrl,
-    sender: &Sender,
-    probes: &ReachProbes,
-) -> (String, bool) {
-    let name = public
-        .tunnel
-        .as_ref()
-        .map_or("the tunnel", |t| t.program.name());
-    let shown = tunnel::shown_origin(&url.origin);
-    if url.origin == public.url.origin {
-        return (format!("{name} started again; same URL {shown}"), false);
-    }
-    public.url = url;
-    let verify = public.proof != Proof::Skipped;
-    if verify
-        && let Err(why) = reach::prove(sender, probes, &public.url.origin, reach::window()).await
-    {
-        return (
-            format!(
-                "{name} started again with a new URL {shown}, which does not reach this \
-                 listener ({}); the webhook was left as it was",
-                escape_line(&why)
-            ),
-            true,
-        );
-    }
-    let webhook_url = public.webhook_url_text();
-    let path = public.path.clone();
-    match public.registered.as_mut() {
-        Some(registered) => {
-            let Ok(target) = public.url.webhook_url(&path) else {
-                return (format!("{name} started again with a new URL {shown}"), true);
-            };
-            let api = registered.api.clone();
-            match register::repoint(
-                &api,
-                &registered.dir,
-                &mut registered.registration,
-                &target.to_string(),
-            )
-            .await
-            {
-                Ok(done) => (
-                    format!("{name} started again with a new URL; {done}"),
-                    false,
-                ),
-                Err(failed) => (
-                    format!("{name} started again with a new URL; {failed}"),
-                    true,
-                ),
-            }
-        }
-        None => (
-            format!(
-                "{name} started again with a new URL: paste {webhook_url} as the webhook URL in \
-                 Danube"
-            ),
-            true,
-        ),
     }
 }

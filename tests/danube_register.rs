@@ -763,6 +763,34 @@ fn tunnel_starts_proves_registers_and_a_delivery_through_it_verifies() {
     }
 }
 
+/// Another local user can read the program's metrics or API port from its
+/// command line and answer there first; the URL is taken from what the
+/// program itself prints, so whatever is served there chooses nothing.
+#[test]
+fn the_url_is_what_the_program_prints_not_what_its_port_serves() {
+    for program in ["cloudflared", "ngrok"] {
+        let danube = FakeDanube::start();
+        let tunnels = FakeTunnels::new("served-host");
+        tunnels.knob("served-host", Some("evil.example"));
+        let config = TempDir::new("tunnel-served-host");
+        let mut listener = start_tunnel(&config, &tunnels, program, Some(&danube), &[]);
+        let public = public_origin_in(&listener.banner);
+        let all = danube.webhooks();
+        assert_eq!(all.len(), 1, "{program}");
+        assert_eq!(
+            all[0]["url"],
+            format!("{public}/webhooks/danube"),
+            "{program}"
+        );
+        assert!(
+            !listener.banner.contains("evil.example"),
+            "{}",
+            listener.banner
+        );
+        stop(&mut listener);
+    }
+}
+
 #[test]
 fn a_tunnel_that_starts_again_with_a_new_url_gets_the_webhook_re_pointed() {
     let danube = FakeDanube::start();
@@ -811,6 +839,39 @@ fn a_tunnel_that_starts_again_with_a_new_url_gets_the_webhook_re_pointed() {
     assert_eq!(listener.next_record()["signature"]["verdict"], "valid");
     stop(&mut listener);
     assert!(ends_within(pids[1], Duration::from_secs(5)));
+}
+
+/// Stopped while a re-point is under way (Danube applied it, its answer
+/// has not come): the webhook, now at the new URL, is still this run's and
+/// is paused, not taken for another listener's and left active.
+#[test]
+fn stopping_during_a_re_point_still_pauses_the_webhook() {
+    let danube = FakeDanube::start();
+    let tunnels = FakeTunnels::new("repoint-stop");
+    let config = TempDir::new("tunnel-repoint-stop");
+    let mut listener = start_tunnel(&config, &tunnels, "cloudflared", Some(&danube), &[]);
+    let id = danube.webhooks()[0]["id"].as_str().unwrap().to_owned();
+    let patch = format!("/v1/webhooks/{id}");
+    danube.fail_next(
+        "PATCH",
+        &patch,
+        Fault::ApplyThenStall(Duration::from_secs(20)),
+    );
+    let pids = tunnels.wait_starts("cloudflared", 1, Duration::from_secs(5));
+    common::tunnel::kill(pids[0], "KILL");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while danube.seen_of("PATCH", &patch).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no re-point was sent");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let said = stop(&mut listener);
+    assert_contains(&said, &format!("paused Danube webhook {id}"));
+    let webhook = danube.webhooks()[0].clone();
+    assert_eq!(webhook["is_active"], false, "{said}");
+    assert_ne!(
+        webhook["url"],
+        format!("{}/webhooks/danube", public_origin_in(&listener.banner))
+    );
 }
 
 /// Stderr lines after the banner until one contains `needle`.

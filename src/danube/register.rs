@@ -106,6 +106,10 @@ pub struct Registration {
     /// Whether Danube has it active now.
     pub is_active: bool,
     pub on_exit: OnExit,
+    /// The URL a re-point was sent for and not seen through (cut off by
+    /// the exit, or its answer lost): Danube may point the webhook there
+    /// now, and it is still this run's, to pause on exit.
+    pub repointing: Option<String>,
 }
 
 impl Registration {
@@ -260,6 +264,7 @@ pub async fn register(
             action: Action::Adopted,
             is_active,
             on_exit: target.on_exit,
+            repointing: None,
         }),
         Plan::Update(webhook) => match update(api, dir, webhook, target).await {
             Ok(registration) => Ok(registration),
@@ -299,6 +304,7 @@ async fn update(
         action: Action::Updated,
         is_active: updated.is_active,
         on_exit: target.on_exit,
+        repointing: None,
     })
 }
 
@@ -345,6 +351,7 @@ async fn create(api: &Api, dir: &Path, target: &Target) -> Result<Registration, 
         webhook,
         action: Action::Created,
         on_exit: target.on_exit,
+        repointing: None,
     })
 }
 
@@ -386,7 +393,8 @@ pub async fn repoint(
     let by_hand = format!("`danube-hooks webhooks update {id} --url {}`", shown(url));
     if registration.action == Action::Adopted {
         return Err(format!(
-            "Danube webhook {id} was made by `webhooks create`, so listen leaves it as it is;              point it at the new URL with {by_hand}"
+            "Danube webhook {id} was made by `webhooks create`, so listen leaves it as it is; \
+             point it at the new URL with {by_hand}"
         ));
     }
     // Its URL alone: `is_active` is left as the run set it, so a re-point
@@ -395,10 +403,14 @@ pub async fn repoint(
         url: Some(url.to_owned()),
         ..WebhookChange::default()
     };
+    // Before the request: if the exit cuts it off, or its answer is lost,
+    // the webhook may point here, and is still ours to pause.
+    registration.repointing = Some(url.to_owned());
     let updated = api
         .update_webhook(&registration.webhook.id, &change)
         .await
         .map_err(|err| format!("could not re-point Danube webhook {id}: {err}; run {by_hand}"))?;
+    registration.repointing = None;
     registration.webhook.url = updated.url;
     registration.is_active = updated.is_active;
     saved_webhooks::upsert(dir, registration.webhook.clone()).map_err(|err| {
@@ -423,7 +435,7 @@ pub async fn finish(api: &Api, dir: &Path, registration: &Registration) -> Resul
     }
     let work = async {
         if registration.on_exit != OnExit::KeepActive
-            && let Some(now) = taken_over(api, webhook).await
+            && let Some(now) = taken_over(api, webhook, registration.repointing.as_deref()).await
         {
             return Ok(format!(
                 "left Danube webhook {id} as it is: it now posts to {} (another `listen \
@@ -478,15 +490,16 @@ pub async fn finish(api: &Api, dir: &Path, registration: &Registration) -> Resul
 }
 
 /// The URL `webhook` posts to now, if Danube lists it pointing elsewhere
-/// than this run set: a second `listen --register` with the same config
-/// (another tunnel) re-points the same saved webhook, and the first one's
-/// exit must not pause or delete it under the second. A list that fails
-/// says nothing: the pause goes ahead as planned.
-async fn taken_over(api: &Api, webhook: &SavedWebhook) -> Option<String> {
+/// than this run set (its URL, or one a re-point of this run was sent
+/// for): a second `listen --register` with the same config (another
+/// tunnel) re-points the same saved webhook, and the first one's exit must
+/// not pause or delete it under the second. A list that fails says
+/// nothing: the pause goes ahead as planned.
+async fn taken_over(api: &Api, webhook: &SavedWebhook, repointing: Option<&str>) -> Option<String> {
     let listed = api.list_webhooks().await.ok()?;
     listed
         .into_iter()
-        .find(|w| w.id == webhook.id && w.url != webhook.url)
+        .find(|w| w.id == webhook.id && w.url != webhook.url && Some(w.url.as_str()) != repointing)
         .map(|w| w.url)
 }
 
@@ -595,6 +608,7 @@ mod tests {
             action: Action::Created,
             is_active: true,
             on_exit: OnExit::Pause,
+            repointing: None,
         };
         let line = registration.describe();
         assert!(

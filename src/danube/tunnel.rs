@@ -15,6 +15,7 @@
 //! guessed at. URLs are built from parsed parts ([`crate::sender::url_at`]).
 
 pub mod child;
+mod owner;
 pub mod program;
 pub mod reach;
 pub mod supervisor;
@@ -271,11 +272,8 @@ impl Discovery {
 
 /// The https tunnel to the listener at `local` of the ngrok agent whose
 /// `/api/tunnels` is `api`, or why there is none.
-pub(crate) async fn ask_ngrok(
-    client: &Client,
-    api: &Uri,
-    local: SocketAddr,
-) -> Result<PublicUrl, String> {
+async fn ask_ngrok(client: &Client, api: &Uri, local: SocketAddr) -> Result<PublicUrl, String> {
+    refuse_another_users(api)?;
     let answer = get_json::<NgrokTunnels>(client, api).await?;
     let (origin, tunnel) = pick_ngrok(&answer.tunnels, local)?;
     Ok(PublicUrl {
@@ -289,7 +287,8 @@ pub(crate) async fn ask_ngrok(
 
 /// The quick tunnel of the cloudflared whose `/quicktunnel` is `metrics`,
 /// or why there is none.
-pub(crate) async fn ask_cloudflared(client: &Client, metrics: &Uri) -> Result<PublicUrl, String> {
+async fn ask_cloudflared(client: &Client, metrics: &Uri) -> Result<PublicUrl, String> {
+    refuse_another_users(metrics)?;
     let answer = get_json::<QuickTunnel>(client, metrics).await?;
     Ok(PublicUrl {
         origin: quick_tunnel_origin(&answer.hostname)?,
@@ -302,9 +301,28 @@ pub(crate) async fn ask_cloudflared(client: &Client, metrics: &Uri) -> Result<Pu
     })
 }
 
+/// An agent on this machine that runs as another user is not asked: its
+/// answer would choose where Danube posts ([`owner`]).
+fn refuse_another_users(agent: &Uri) -> Result<(), String> {
+    let host = agent.host().unwrap_or_default();
+    let on_this_machine = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let port = agent.port_u16().unwrap_or(80);
+    match owner::foreign_listener(port).filter(|_| on_this_machine) {
+        Some(uid) => Err(format!(
+            "what listens there runs as another user (uid {uid}), so its answer is not taken"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// `--public-url`: https (or http when `http_allowed`), a host, and no
 /// path beyond `/`.
-fn public_origin(url: &str, http_allowed: bool) -> Result<Uri, TunnelError> {
+pub(crate) fn public_origin(url: &str, http_allowed: bool) -> Result<Uri, TunnelError> {
     let bad = |why: String| TunnelError::BadPublicUrl {
         url: escape_line(url).into_owned(),
         why,
@@ -472,25 +490,13 @@ fn forwards_to(addr: &str, local: SocketAddr) -> bool {
     host_ok && port == local.port()
 }
 
-/// `https://HOSTNAME/` for cloudflared's answer, if it is a host name,
-/// with a port after it or not (cloudflared's own never has one; a port
-/// is no way out of the origin, since the URL is built from parts).
+/// `https://HOSTNAME/` for cloudflared's answer, if it is a host name.
 fn quick_tunnel_origin(hostname: &str) -> Result<Uri, String> {
-    let (host, port) = match hostname.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (hostname, None),
-    };
-    let valid = !host.is_empty()
-        && host.len() <= 253
-        && host
+    let valid = !hostname.is_empty()
+        && hostname.len() <= 253
+        && hostname
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && port.is_none_or(|port| {
-            !port.is_empty()
-                && port.len() <= 5
-                && port.bytes().all(|b| b.is_ascii_digit())
-                && port.parse::<u16>().is_ok_and(|port| port > 0)
-        });
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     if !valid {
         return Err(format!(
             "its quick tunnel's hostname {:?} is not a host name",
@@ -640,23 +646,7 @@ mod tests {
                 .to_string(),
             "https://tall-river-1234.trycloudflare.com/"
         );
-        assert_eq!(
-            quick_tunnel_origin("localhost:8443").unwrap().to_string(),
-            "https://localhost:8443/"
-        );
-        for bad in [
-            "",
-            "evil.com/x",
-            "a@b.com",
-            "host:",
-            "host:0",
-            "host:65536",
-            "host:+80",
-            ":80",
-            "a:b:80",
-            "a b",
-            "\u{1b}[2J",
-        ] {
+        for bad in ["", "evil.com/x", "a@b.com", "host:80", "a b", "\u{1b}[2J"] {
             let why = quick_tunnel_origin(bad).unwrap_err();
             assert!(!why.contains('\u{1b}'), "{why}");
         }

@@ -106,12 +106,12 @@ fn a_fake_ngrok_agent_cannot_choose_a_userinfo_path_or_control_url() {
 }
 
 #[test]
-fn a_fake_cloudflared_cannot_add_a_path_or_user() {
+fn a_fake_cloudflared_cannot_add_a_path_port_or_user() {
     for hostname in [
         "evil.example/x",
+        "evil.example:22",
         "user@evil.example",
         "evil.example\u{1b}[2J",
-        "evil.example:",
         "",
     ] {
         let metrics = agent(json!({ "hostname": hostname }).to_string());
@@ -128,41 +128,6 @@ fn a_fake_cloudflared_cannot_add_a_path_or_user() {
         assert!(danube.seen().is_empty(), "registered {hostname:?}");
         assert_terminal_safe(&stderr(&output), hostname);
     }
-}
-
-/// A port in a fake cloudflared's answer is an origin like any other it
-/// could name: what keeps it from being registered is the proof that the
-/// URL reaches this listener, which only a request that arrives here
-/// passes. (A port on loopback, so that nothing leaves the machine.)
-#[test]
-fn a_fake_cloudflared_cannot_choose_a_port_that_does_not_reach_the_listener() {
-    let squatted = closed_port();
-    let metrics =
-        agent(json!({ "hostname": format!("127.0.0.1:{}", squatted.port()) }).to_string());
-    let danube = FakeDanube::start();
-    let config = TempDir::new("hostile-cloudflared-port");
-    let mut cmd = danube_hooks(&config.0);
-    cmd.env("DANUBE_HOOKS_REACH_WINDOW_MS", "1500")
-        .args([
-            "listen",
-            "--port",
-            "0",
-            "--json",
-            "--no-store",
-            "--register",
-        ])
-        .args(["--api-url", &danube.url()])
-        .args(["--ngrok-api", &format!("http://{}", closed_port())])
-        .args(["--cloudflared-metrics", &metrics.to_string()]);
-    let output = run_command(&mut cmd, b"");
-    assert_ne!(output.status.code(), Some(0));
-    let err = stderr(&output);
-    assert!(err.contains("does not reach this listener"), "{err}");
-    assert!(
-        danube.seen_of("POST", "/").is_empty() && danube.seen_of("PATCH", "/").is_empty(),
-        "{:?}",
-        danube.seen()
-    );
 }
 
 #[test]
@@ -597,4 +562,79 @@ fn an_id_and_url_from_the_api_choose_no_path_and_flood_nothing() {
         ["PATCH /v1/webhooks/..%2F..%2Fv1%2Fauth%2Fdevice%2Fcode%3Fx%3D1%23f"],
         "the requests made with the API's id"
     );
+}
+
+/// Another local user's fake ngrok agent on the port `--register` asks
+/// names the URL Danube would post to, and can relay the reachability
+/// probe back to the listener, so the proof alone would pass it. An agent
+/// that runs as another user is not asked at all, proof or no proof.
+#[test]
+#[ignore = "needs root, to run the squatting agent as another user (nobody) with setpriv; \
+            CI runs it with --ignored"]
+fn an_agent_run_by_another_user_is_not_asked() {
+    let uid = Command::new("id").arg("-u").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&uid.stdout).trim(),
+        "0",
+        "run as root: this test runs its squatter as another user"
+    );
+    let listener_port = closed_port().port();
+    let agent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let agent_port = agent.local_addr().unwrap().port();
+    drop(agent);
+    // Its URL is on loopback and reaches nothing, so that without the
+    // check the run ends (the proof fails) rather than leaving the machine.
+    let evil = format!("https://{}", closed_port());
+    let tunnels = json!({"tunnels": [{"name": "evil", "public_url": evil,
+        "proto": "https", "config": {"addr": format!("http://localhost:{listener_port}")}}]});
+    let script = format!(
+        "import http.server\n\
+         class H(http.server.BaseHTTPRequestHandler):\n\
+         \x20   def do_GET(self):\n\
+         \x20       body = {body:?}.encode()\n\
+         \x20       self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)\n\
+         \x20   def log_message(self, *a): pass\n\
+         http.server.HTTPServer(('127.0.0.1', {agent_port}), H).serve_forever()\n",
+        body = tunnels.to_string()
+    );
+    let mut squatter = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+        ])
+        .arg(&script)
+        .spawn()
+        .expect("setpriv and /usr/bin/python3 run");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", agent_port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the squatter did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let danube = FakeDanube::start();
+    let config = TempDir::new("hostile-foreign-agent");
+    let mut cmd = danube_hooks(&config.0);
+    cmd.env("DANUBE_HOOKS_REACH_WINDOW_MS", "1000")
+        .args([
+            "listen",
+            "--port",
+            &listener_port.to_string(),
+            "--json",
+            "--no-store",
+        ])
+        .args(["--register", "--api-url", &danube.url()])
+        .args(["--ngrok-api", &format!("http://127.0.0.1:{agent_port}")])
+        .args(["--cloudflared-metrics", &closed_port().to_string()]);
+    let output = run_command(&mut cmd, b"");
+    let _ = squatter.kill();
+    let _ = squatter.wait();
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    assert!(err.contains("runs as another user (uid 65534)"), "{err}");
+    assert!(danube.seen().is_empty(), "{:?}", danube.seen());
 }

@@ -17,6 +17,8 @@ what the test wants to see or change:
   url-after       if present: give the URL only after this many seconds
   exit-after      if present: exit 1 after this many seconds
   url-host        if present: the public URL's host instead of localhost:PORT
+  served-host     if present: the host its metrics or agent API names,
+                  unlike what it prints (as a squatter on that port would)
 """
 
 import datetime
@@ -202,8 +204,9 @@ def cloudflared(argv):
         log("INF |  %-90s|" % ("https://" + host))
         log("INF +--------------------------------------------------------------------------------------------+")
     log("INF Version 2026.11.0 (Checksum 0000)")
+    served = knob("served-host") or host
     local_server(metrics, {
-        "/quicktunnel": lambda: {"hostname": "" if no_url else host},
+        "/quicktunnel": lambda: {"hostname": "" if no_url else served},
         "/ready": lambda: None if no_url else {"status": 200, "readyConnections": 1, "connectorId": "00000000-0000-4000-8000-000000000000"},
     })
     log("INF Starting metrics server on %s/metrics" % metrics)
@@ -267,8 +270,9 @@ def ngrok(argv):
     time.sleep(float(knob("url-after") or 0))
     url = "https://" + host
     no_url = knob("no-url") is not None
+    served = "https://" + (knob("served-host") or host)
     tunnel = {"name": "command_line", "ID": "a1b2c3", "uri": "/api/tunnels/command_line",
-              "public_url": url, "proto": "https", "config": {"addr": target, "inspect": True}}
+              "public_url": served, "proto": "https", "config": {"addr": target, "inspect": True}}
     local_server(web_addr, {"/api/tunnels": lambda: {"tunnels": [] if no_url else [tunnel], "uri": "/api/tunnels"}})
     log({"msg": "tunnel session started", "obj": "tunnels.session"})
     if not no_url:

@@ -4,7 +4,8 @@
 //! parent-death signal (Linux), so that even a `kill -9` of the listener
 //! takes it along; and the listener's runtime kills it when dropped (a
 //! panic). What it prints is kept as its last lines, bounded, for when it
-//! fails.
+//! fails, and read for the public URL it announces: its own pipe is the
+//! one place no other process can speak for it.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -28,35 +29,61 @@ const DANUBE_ENV_PREFIX: &str = "DANUBE_";
 /// How long the program has to end after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
-/// The last lines a program printed, stdout and stderr together.
-#[derive(Clone, Default)]
-pub struct LastLines {
+/// Finds the public URL a program announces in one line of its output.
+pub type Announcement = fn(&str) -> Option<String>;
+
+/// What a program printed: its last lines, stdout and stderr together,
+/// and the last public URL it announced. Cheap to clone.
+#[derive(Clone)]
+pub struct Output {
     /// A std mutex: held to push or copy a few lines, never across `.await`.
-    lines: Arc<Mutex<VecDeque<String>>>,
+    seen: Arc<Mutex<Seen>>,
+    announcement: Announcement,
 }
 
-impl LastLines {
+#[derive(Default)]
+struct Seen {
+    lines: VecDeque<String>,
+    announced: Option<String>,
+}
+
+impl Output {
+    fn new(announcement: Announcement) -> Self {
+        Self {
+            seen: Arc::default(),
+            announcement,
+        }
+    }
+
     fn push(&self, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
         let line = line.trim_end_matches(['\r', '\n']);
         if line.trim().is_empty() {
             return;
         }
-        let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        if lines.len() == KEPT_LINES {
-            lines.pop_front();
+        let announced = (self.announcement)(line);
+        let mut seen = self.lock();
+        if seen.lines.len() == KEPT_LINES {
+            seen.lines.pop_front();
         }
-        lines.push_back(line.to_owned());
+        seen.lines.push_back(line.to_owned());
+        if announced.is_some() {
+            seen.announced = announced;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The lines as printed (not yet escaped for a terminal).
-    pub fn get(&self) -> Vec<String> {
-        self.lines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .cloned()
-            .collect()
+    pub fn last_lines(&self) -> Vec<String> {
+        self.lock().lines.iter().cloned().collect()
+    }
+
+    /// The public URL it announced last, as printed (not yet checked).
+    pub fn announced(&self) -> Option<String> {
+        self.lock().announced.clone()
     }
 }
 
@@ -64,12 +91,17 @@ impl LastLines {
 pub struct TunnelChild {
     child: tokio::process::Child,
     pid: u32,
-    output: LastLines,
+    output: Output,
 }
 
 impl TunnelChild {
-    /// Start `bin` with `args`: stdin closed, its output kept.
-    pub fn spawn(bin: &Path, args: &[OsString]) -> std::io::Result<Self> {
+    /// Start `bin` with `args`: stdin closed, its output kept and read
+    /// for what `announcement` finds.
+    pub fn spawn(
+        bin: &Path,
+        args: &[OsString],
+        announcement: Announcement,
+    ) -> std::io::Result<Self> {
         let mut command = tokio::process::Command::new(bin);
         command
             .args(args)
@@ -92,7 +124,7 @@ impl TunnelChild {
         let pid = child
             .id()
             .ok_or_else(|| std::io::Error::other("the program ended before it could be watched"))?;
-        let output = LastLines::default();
+        let output = Output::new(announcement);
         if let Some(stdout) = child.stdout.take() {
             tokio::spawn(keep_lines(stdout, output.clone()));
         }
@@ -107,18 +139,37 @@ impl TunnelChild {
     }
 
     pub fn last_lines(&self) -> Vec<String> {
-        self.output.get()
+        self.output.last_lines()
     }
 
-    /// Returns when the program has ended, saying how.
+    /// What it printed, as it goes on printing.
+    pub fn output(&self) -> Output {
+        self.output.clone()
+    }
+
+    /// Returns when the program has ended, saying how. What it started
+    /// and left behind in its group is ended with it.
     pub async fn exited(&mut self) -> String {
-        match self.child.wait().await {
+        let status = match self.child.wait().await {
             Ok(status) => status.to_string(),
             Err(err) => format!("cannot be waited for: {err}"),
+        };
+        self.kill_leftovers();
+        status
+    }
+
+    /// SIGKILL to the group of a leader already reaped. While members of the
+    /// group remain, its id cannot go to a new process; once none remain,
+    /// it could only name another group if the pid were handed out again
+    /// and made a group leader between the reap just done and this call.
+    fn kill_leftovers(&self) {
+        if let Ok(pid) = i32::try_from(self.pid) {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
 
-    /// End it: SIGTERM to its group, then SIGKILL after [`STOP_GRACE`].
+    /// End it: SIGTERM to its group, then SIGKILL after [`STOP_GRACE`];
+    /// what is left of its group goes too.
     pub async fn stop(mut self) {
         self.signal_group(Signal::SIGTERM);
         if tokio::time::timeout(STOP_GRACE, self.child.wait())
@@ -128,6 +179,7 @@ impl TunnelChild {
             self.signal_group(Signal::SIGKILL);
             let _ = self.child.wait().await;
         }
+        self.kill_leftovers();
     }
 
     fn signal_group(&mut self, signal: Signal) {
@@ -150,7 +202,7 @@ impl Drop for TunnelChild {
 
 /// Read `stream` to its end, keeping its last lines, each cut to
 /// [`MAX_LINE`] bytes.
-async fn keep_lines(mut stream: impl AsyncRead + Unpin, lines: LastLines) {
+async fn keep_lines(mut stream: impl AsyncRead + Unpin, lines: Output) {
     let mut chunk = [0u8; 4096];
     let mut line = Vec::with_capacity(MAX_LINE);
     loop {
@@ -187,7 +239,28 @@ mod tests {
     }
 
     fn sh(script: &str) -> TunnelChild {
-        TunnelChild::spawn(Path::new("/bin/sh"), &["-c".into(), script.into()]).unwrap()
+        TunnelChild::spawn(Path::new("/bin/sh"), &["-c".into(), script.into()], |_| {
+            None
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_last_url_it_announces_is_kept() {
+        let announcement: Announcement = |line| line.strip_prefix("url ").map(str::to_owned);
+        let mut child = TunnelChild::spawn(
+            Path::new("/bin/sh"),
+            &[
+                "-c".into(),
+                "echo url a; echo other; echo url b >&2; echo more".into(),
+            ],
+            announcement,
+        )
+        .unwrap();
+        let output = child.output();
+        child.exited().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(output.announced().as_deref(), Some("b"));
     }
 
     #[tokio::test]
@@ -241,6 +314,22 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(!alive(pid) && !alive(grandchild));
+    }
+
+    /// A program whose first process ends, leaving one it started behind
+    /// (a wrapper script): that one ends too.
+    #[tokio::test]
+    async fn what_an_ended_program_left_behind_ends_with_it() {
+        let mut child = sh("sleep 60 & echo $!; exit 3");
+        let status = child.exited().await;
+        assert!(status.contains('3'), "{status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let left: u32 = child.last_lines()[0].parse().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while alive(left) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!alive(left), "the program's child outlived it");
     }
 
     #[tokio::test]

@@ -2,12 +2,14 @@
 //! tunnel (no account needed) and the ngrok agent. What each is called
 //! with, where it tells its public URL, and how to install it.
 //!
-//! Each start gets a metrics server (cloudflared) or agent API (ngrok) of
-//! its own, on a loopback port this listener picked, and the URL is asked
-//! only there: two listeners, or a tunnel the user already runs on the
-//! default ports, never mix. What answers there is still not believed
-//! blindly: the URL is proved to reach this listener before it is
-//! registered (`reach`).
+//! The public URL is read from what the program itself prints (its pipe,
+//! which no other process can write to), never asked of its local
+//! server: another local user can read the port from the program's
+//! command line and take it first. Each start still gets a metrics server
+//! (cloudflared) or agent API (ngrok) of its own, on a loopback port this
+//! listener picked, so that two listeners, or a tunnel the user already
+//! runs on the default ports, never clash over one; cloudflared's only
+//! says when its connection is up.
 
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -15,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use hyper::Uri;
 
-use super::{PublicUrl, Source, ask_cloudflared, ask_ngrok};
+use super::{PublicUrl, Source};
 use crate::http::Client;
 use crate::sender::url_at;
 
@@ -90,7 +92,6 @@ impl Program {
             .path_and_query("/")
             .build()
             .map_err(std::io::Error::other)?;
-        let ask = |path: &str| url_at(&base, path).map_err(std::io::Error::other);
         match self {
             Self::Cloudflared => Ok(Launch {
                 program: self,
@@ -105,8 +106,7 @@ impl Program {
                 .map(OsString::from)
                 .to_vec(),
                 control,
-                ask: ask("/quicktunnel")?,
-                ready: Some(ask("/ready")?),
+                ready: Some(url_at(&base, "/ready").map_err(std::io::Error::other)?),
                 _config: None,
             }),
             Self::Ngrok => {
@@ -128,7 +128,6 @@ impl Program {
                     program: self,
                     args,
                     control,
-                    ask: ask("/api/tunnels")?,
                     ready: None,
                     _config: Some(config),
                 })
@@ -137,45 +136,78 @@ impl Program {
     }
 }
 
-/// One start of a program: its arguments, and where it will tell its URL.
+/// One start of a program: its arguments, and where it says it is ready.
 pub struct Launch {
-    program: Program,
+    pub program: Program,
     pub args: Vec<OsString>,
     /// Its metrics server or agent API, on a port picked for this start.
     pub control: SocketAddr,
-    /// Where the public URL is asked for.
-    ask: Uri,
     /// Where cloudflared says its connection to the edge is up: its URL is
-    /// only handed out once it is, so the first probe does not race it.
+    /// taken once it is, so the first probe does not race the edge.
     ready: Option<Uri>,
     /// ngrok's config files, removed with this launch.
     _config: Option<NgrokConfig>,
 }
 
 impl Launch {
-    /// The public URL, once the program gives it, or why not yet.
-    pub async fn public_url(
-        &self,
-        client: &Client,
-        local: SocketAddr,
-    ) -> Result<PublicUrl, String> {
-        let found = match self.program {
-            Program::Cloudflared => ask_cloudflared(client, &self.ask).await?,
-            Program::Ngrok => ask_ngrok(client, &self.ask, local).await?,
-        };
-        if let Some(ready) = &self.ready
-            && let Err(why) = super::get_ready(client, ready).await
-        {
-            return Err(format!("its connection is not up yet ({why})"));
-        }
+    /// The public URL `announced` names, checked: an https origin.
+    pub fn public_url(&self, announced: &str) -> Result<PublicUrl, String> {
+        let origin = super::public_origin(announced, false).map_err(|err| {
+            format!(
+                "the URL it printed cannot be used: {}",
+                crate::display::truncate(&err.to_string(), 300)
+            )
+        })?;
         Ok(PublicUrl {
-            origin: found.origin,
+            origin,
             source: Source::Started {
                 program: self.program,
                 control: self.control.to_string(),
             },
         })
     }
+
+    /// Whether its connection is up, where the program says so (only
+    /// cloudflared's `/ready`); the answer decides nothing but when.
+    pub async fn ready(&self, client: &Client) -> Result<(), String> {
+        match &self.ready {
+            Some(ready) => super::get_ready(client, ready)
+                .await
+                .map_err(|why| format!("its connection is not up yet ({why})")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Program {
+    /// The public URL a line of the program's output announces: cloudflared
+    /// prints it in a box (`|  https://….trycloudflare.com  |`); ngrok,
+    /// with `--log-format json`, logs `{"msg":"started tunnel","url":…}`.
+    pub fn announcement(self) -> super::child::Announcement {
+        match self {
+            Self::Cloudflared => cloudflared_announces,
+            Self::Ngrok => ngrok_announces,
+        }
+    }
+}
+
+fn cloudflared_announces(line: &str) -> Option<String> {
+    let boxed = line.split_once('|')?.1.trim_start();
+    let url = boxed
+        .split(|c: char| c.is_whitespace() || c == '|')
+        .next()?;
+    url.starts_with("https://").then(|| url.to_owned())
+}
+
+fn ngrok_announces(line: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Logged {
+        msg: String,
+        url: Option<String>,
+    }
+    let logged: Logged = serde_json::from_str(line).ok()?;
+    let url = logged.url.filter(|url| url.starts_with("https://"))?;
+    (logged.msg == "started tunnel").then_some(url)
 }
 
 /// A loopback port free now, for the program to listen on. Another process
@@ -308,6 +340,51 @@ mod tests {
 
     use super::*;
 
+    /// What the real programs print (cloudflared 2024.x, ngrok 3.x).
+    #[test]
+    fn the_url_is_read_from_what_the_program_prints() {
+        let cloudflared = Program::Cloudflared.announcement();
+        let table = [
+            (
+                "2026-12-06T12:00:01Z INF |  https://tall-river-1234.trycloudflare.com                \
+                 |",
+                Some("https://tall-river-1234.trycloudflare.com"),
+            ),
+            (
+                "2026-12-06T12:00:01Z INF |  Your quick Tunnel has been created! Visit it at (it may \
+                 take some time to be reachable):  |",
+                None,
+            ),
+            (
+                "2026-12-06T12:00:01Z INF +------------------------------------------------------+",
+                None,
+            ),
+            (
+                "2026-12-06T12:00:00Z INF Requesting new quick Tunnel on trycloudflare.com...",
+                None,
+            ),
+            ("http://plain.example | x", None),
+        ];
+        for (line, want) in table {
+            assert_eq!(cloudflared(line).as_deref(), want, "{line}");
+        }
+        let ngrok = Program::Ngrok.announcement();
+        let started = r#"{"addr":"http://127.0.0.1:4000","lvl":"info","msg":"started tunnel","name":"command_line","obj":"tunnels","t":"2026-12-06T12:00:01Z","url":"https://abcd-1-2-3-4.ngrok-free.app"}"#;
+        assert_eq!(
+            ngrok(started).as_deref(),
+            Some("https://abcd-1-2-3-4.ngrok-free.app")
+        );
+        for line in [
+            r#"{"lvl":"info","msg":"starting web service","addr":"127.0.0.1:4040"}"#,
+            r#"{"lvl":"info","msg":"started tunnel","url":"tcp://0.tcp.ngrok.io:1234"}"#,
+            r#"{"lvl":"info","msg":"client session established","url":"https://x.ngrok.app"}"#,
+            "t=2026 lvl=info msg=\"started tunnel\" url=https://x.ngrok.app",
+            "not json",
+        ] {
+            assert_eq!(ngrok(line), None, "{line}");
+        }
+    }
+
     #[test]
     fn names_round_trip() {
         for name in Program::NAMES {
@@ -340,8 +417,8 @@ mod tests {
         assert!(launch.control.ip().is_loopback());
         assert!(!(20241..=20245).contains(&launch.control.port()));
         assert_eq!(
-            launch.ask.to_string(),
-            format!("http://{control}/quicktunnel")
+            launch.ready.as_ref().unwrap().to_string(),
+            format!("http://{control}/ready")
         );
         // Two starts never share an address.
         let again = Program::Cloudflared.launch(local).unwrap();

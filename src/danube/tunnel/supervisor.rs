@@ -1,5 +1,5 @@
-//! `listen --tunnel`'s child, kept running: started, asked for its public
-//! URL until it gives one (within `--tunnel-timeout`), and started again
+//! `listen --tunnel`'s child, kept running: started, watched until it
+//! prints its public URL (within `--tunnel-timeout`), and started again
 //! with backoff (1, 2, 4 … 30 s) whenever it ends or gives no URL. Each
 //! step is told on a channel; the listener proves and registers the URLs
 //! and says what happened. A first start that fails is not retried: the
@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::PublicUrl;
-use super::child::TunnelChild;
+use super::child::{Output, TunnelChild};
 use super::program::{Launch, Program};
 use crate::http::Client;
 
@@ -24,8 +24,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A program that ran this long before it ended was healthy: the next
 /// wait starts again from [`FIRST_BACKOFF`].
 const HEALTHY_RUN: Duration = Duration::from_mins(1);
-/// How often the program is asked for its URL while it has none.
+/// How often the program's output is looked at while it has no URL.
 const ASK_EVERY: Duration = Duration::from_millis(250);
+/// How long a URL the program printed waits for it to say its connection
+/// is up, before it is taken anyway.
+const READY_GRACE: Duration = Duration::from_secs(10);
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -68,11 +71,12 @@ pub fn supervise(
         let mut start = 0;
         let mut ever_up = false;
         loop {
-            let ran = tokio::select! {
-                ran = run_once(&supervised, &client, start, &events_tx, &stop) => ran,
-                () = stop.cancelled() => return,
+            // `run_once` heeds `stop` itself, ending the program in order
+            // (SIGTERM, its grace, SIGKILL): dropped half-way, it would
+            // only be killed.
+            let Some(ran) = run_once(&supervised, &client, start, &events_tx, &stop).await else {
+                return;
             };
-            let Some(ran) = ran else { return };
             ever_up |= ran.was_up;
             if ran.lasted >= HEALTHY_RUN {
                 backoff = Backoff::default();
@@ -126,7 +130,11 @@ async fn run_once(
         Ok(launch) => launch,
         Err(err) => return Some(failed(format!("cannot prepare its start: {err}"))),
     };
-    let mut child = match TunnelChild::spawn(&supervised.bin, &launch.args) {
+    let mut child = match TunnelChild::spawn(
+        &supervised.bin,
+        &launch.args,
+        supervised.program.announcement(),
+    ) {
         Ok(child) => child,
         Err(err) => {
             return Some(failed(format!(
@@ -144,8 +152,9 @@ async fn run_once(
         child.stop().await;
         return None;
     }
+    let output = child.output();
     let asked = tokio::select! {
-        asked = url_within(&launch, client, supervised) => asked,
+        asked = url_within(&launch, &output, client, supervised) => asked,
         status = child.exited() => Err(format!("it ended ({status}) before it gave a public URL")),
         () = stop.cancelled() => {
             child.stop().await;
@@ -187,24 +196,37 @@ async fn run_once(
     }
 }
 
-/// Ask the program for its URL until it gives one, or say why it gave
-/// none within the timeout.
+/// Wait for the program to print its URL (and, for cloudflared, to say
+/// its connection is up), or say why it gave none within the timeout.
 async fn url_within(
     launch: &Launch,
+    output: &Output,
     client: &Client,
     supervised: &Supervised,
 ) -> Result<PublicUrl, String> {
     let deadline = Instant::now() + supervised.url_timeout;
+    let mut announced_at = None;
     loop {
-        let last = match launch.public_url(client, supervised.local).await {
-            Ok(url) => return Ok(url),
-            Err(why) => why,
+        let last = match output.announced() {
+            None => "it has not printed a public URL yet".to_owned(),
+            Some(announced) => {
+                let at = *announced_at.get_or_insert_with(Instant::now);
+                match launch.public_url(&announced) {
+                    Err(why) => why,
+                    Ok(url) => match launch.ready(client).await {
+                        Ok(()) => return Ok(url),
+                        // Readiness only decides when: a metrics port taken
+                        // by another process must not hold the URL back.
+                        Err(_) if at.elapsed() >= READY_GRACE => return Ok(url),
+                        Err(why) => why,
+                    },
+                }
+            }
         };
         if Instant::now() + ASK_EVERY >= deadline {
             return Err(format!(
-                "it gave no public URL within {} s (asked at {}: {last})",
+                "it gave no public URL within {} s ({last})",
                 supervised.url_timeout.as_secs_f64().round(),
-                launch.control
             ));
         }
         tokio::time::sleep(ASK_EVERY).await;
@@ -236,6 +258,54 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `stop` gives the program SIGTERM and its grace, not SIGKILL at once
+    /// (a tunnel program tells its edge it is going).
+    #[tokio::test]
+    async fn stop_ends_the_program_with_sigterm_first() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!(
+            "danube-hooks-supervisor-term-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("log");
+        let bin = dir.join("cloudflared");
+        std::fs::write(
+            &bin,
+            format!(
+                "#!/bin/sh\ntrap 'echo TERM >> {0}; exit 0' TERM\necho up >> {0}\nwhile :; do sleep 0.05; done\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let stop = CancellationToken::new();
+        let (mut events, task) = supervise(
+            Supervised {
+                program: Program::Cloudflared,
+                bin,
+                local: "127.0.0.1:9".parse().unwrap(),
+                url_timeout: Duration::from_secs(30),
+            },
+            crate::http::Trust::default().client(),
+            stop.clone(),
+        );
+        assert!(matches!(
+            events.recv().await,
+            Some(TunnelEvent::Started { .. })
+        ));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.cancel();
+        task.await.unwrap();
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            text.contains("TERM"),
+            "the program never saw SIGTERM: {text:?}"
+        );
+    }
 
     #[test]
     fn backoff_doubles_to_thirty_seconds() {

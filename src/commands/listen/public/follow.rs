@@ -17,6 +17,9 @@ use crate::display::escape_line;
 use crate::sender::Sender;
 use crate::server::reach::ReachProbes;
 
+/// How many proof windows a start again's new URL gets.
+const REPOINT_PATIENCE: u32 = 3;
+
 impl Public {
     /// Follow the tunnel while listening: each start again is told, and a
     /// new URL proved and the webhook re-pointed. What is shown comes on
@@ -168,11 +171,13 @@ async fn took_up(
     if url.origin == public.url.origin {
         return (format!("{name} started again; same URL {shown}"), false);
     }
-    public.url = url;
+    // A URL a start again gives may take longer to route than a first one
+    // is given (the listener is up already; nothing else waits on it).
+    let window = reach::window() * REPOINT_PATIENCE;
     let verify = public.proof != Proof::Skipped;
-    if verify
-        && let Err(why) = reach::prove(sender, probes, &public.url.origin, reach::window()).await
-    {
+    if verify && let Err(why) = reach::prove(sender, probes, &url.origin, window).await {
+        // The URL shown and registered stays the last one proved: the next
+        // start again is proved anew.
         return (
             format!(
                 "{name} started again with a new URL {shown}, which does not reach this \
@@ -182,6 +187,7 @@ async fn took_up(
             true,
         );
     }
+    public.url = url;
     let webhook_url = public.webhook_url_text();
     let path = public.path.clone();
     match public.registered.as_mut() {

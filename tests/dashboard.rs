@@ -537,6 +537,31 @@ fn watch_webhook(name: &str) -> Watching {
     }
 }
 
+/// A signed `tool.execution.completed` (the `n`th) to the listener at
+/// `addr`, and Danube's log of `webhook` saying it delivered it.
+fn deliver_and_log(
+    danube: &common::fake_danube::FakeDanube,
+    webhook: &str,
+    addr: std::net::SocketAddr,
+    n: u64,
+) {
+    let body = common::event_body("tool.execution.completed", n);
+    assert_eq!(
+        common::signed_post(addr, SECRET, common::now(), &body).status(),
+        200
+    );
+    let payload: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let now = chrono::Utc::now().to_rfc3339();
+    danube.set_deliveries(
+        webhook,
+        vec![serde_json::json!({
+            "id": "dlv_1", "webhook_id": webhook, "event_type": "tool.execution.completed",
+            "payload": payload, "status": "success", "response_status": 200,
+            "response_body": "{}", "attempts": 1, "delivered_at": now, "created_at": now,
+        })],
+    );
+}
+
 /// Issue 13 item 7: with `--webhook ID`, the dashboard polls the fake
 /// Danube's delivery log (at once on `D`), marks the delivery with what
 /// Danube recorded, and shows an API error on the status line while
@@ -553,21 +578,7 @@ fn with_a_webhook_the_dashboard_shows_danubes_side() {
         _dir,
     } = watch_webhook("dashboard-danube");
     assert!(screen.contains("D Danube"), "{screen}");
-    let body = common::event_body("tool.execution.completed", 1);
-    assert_eq!(
-        common::signed_post(addr, SECRET, common::now(), &body).status(),
-        200
-    );
-    let payload: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    let now = chrono::Utc::now().to_rfc3339();
-    danube.set_deliveries(
-        &webhook,
-        vec![serde_json::json!({
-            "id": "dlv_1", "webhook_id": webhook, "event_type": "tool.execution.completed",
-            "payload": payload, "status": "success", "response_status": 200,
-            "response_body": "{}", "attempts": 1, "delivered_at": now, "created_at": now,
-        })],
-    );
+    deliver_and_log(&danube, &webhook, addr, 1);
     tmux.keys("D");
     let screen = tmux.wait_for("Danube's mark on the delivery", |s| s.contains("ok 1/3"));
     assert!(screen.contains("DANUBE"), "{screen}");
@@ -720,21 +731,7 @@ fn a_delivery_from_before_the_webhook_existed_is_not_unknown() {
     std::thread::sleep(std::time::Duration::from_millis(5));
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     danube.edit_webhook(&webhook, &serde_json::json!({ "created_at": created }));
-    let body = common::event_body("tool.execution.completed", 2);
-    assert_eq!(
-        common::signed_post(addr, SECRET, common::now(), &body).status(),
-        200
-    );
-    let payload: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    let now = chrono::Utc::now().to_rfc3339();
-    danube.set_deliveries(
-        &webhook,
-        vec![serde_json::json!({
-            "id": "dlv_1", "webhook_id": webhook, "event_type": "tool.execution.completed",
-            "payload": payload, "status": "success", "response_status": 200,
-            "response_body": "{}", "attempts": 1, "delivered_at": now, "created_at": now,
-        })],
-    );
+    deliver_and_log(&danube, &webhook, addr, 2);
     tmux.keys("D");
     let screen = tmux.wait_for("Danube's mark on the delivery", |s| s.contains("ok 1/3"));
     assert!(screen.contains("workflow.completed"), "{screen}");

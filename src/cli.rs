@@ -607,6 +607,10 @@ pub struct RegisterArgs {
     /// How long one request to Danube's API may take.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, requires = WEBHOOK_SETUP)]
     pub api_timeout: Duration,
+    /// Danube's API is trusted by the web's roots and this alone: --cacert and --insecure are for
+    /// --forward-to, replays and the tunnel's URL, never for the API.
+    #[command(flatten)]
+    pub api_cacert: ApiCacertArg,
 }
 
 impl RegisterArgs {
@@ -760,14 +764,39 @@ pub struct ManArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Where Danube's API is, and how it is trusted.
+/// Where Danube's API is, and how it is trusted: the web's roots, plus
+/// `--api-cacert`; never `--insecure`, and never a receiver's `--cacert`
+/// (SPEC §12: the API key rides no weakened connection).
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
     /// Danube's API (https://, or http:// to this machine) [default: https://api.danubeai.com].
     #[arg(long, value_name = "URL", env = "DANUBE_API_URL")]
     pub api_url: Option<String>,
     #[command(flatten)]
-    pub tls: TlsArgs,
+    pub api_cacert: ApiCacertArg,
+    /// Refused: Danube's API is never trusted without checks (kept so that the refusal says why).
+    #[arg(long, hide = true)]
+    pub insecure: bool,
+    /// Refused: use --api-cacert for Danube's API (kept so that the refusal says so).
+    #[arg(long, hide = true, value_name = "PEM")]
+    pub cacert: Option<PathBuf>,
+}
+
+/// `--api-cacert`: a CA that Danube's API (a private or test one) may be
+/// signed by, besides the web's roots.
+#[derive(Debug, Clone, Args)]
+pub struct ApiCacertArg {
+    /// Trust the CA certificate(s) in this PEM file for Danube's API too, besides the web's roots (for a private or test API; there is no way to switch its checks off).
+    #[arg(long, value_name = "PEM")]
+    pub api_cacert: Option<PathBuf>,
+}
+
+impl ApiCacertArg {
+    /// The API's own trust.
+    pub fn trust(&self) -> Result<crate::http::Trust, UsageError> {
+        crate::http::Trust::load(self.api_cacert.as_deref(), false)
+            .map_err(|err| UsageError::new(format!("--api-cacert: {err}")))
+    }
 }
 
 impl ApiArgs {
@@ -776,6 +805,24 @@ impl ApiArgs {
         self.api_url
             .as_deref()
             .unwrap_or(crate::danube::api::DEFAULT_API_URL)
+    }
+
+    /// The API's trust; `--insecure` and `--cacert`, which are for
+    /// receivers, are refused here with what to use instead.
+    pub fn trust(&self) -> Result<crate::http::Trust, UsageError> {
+        if self.insecure {
+            return Err(UsageError::new(
+                "--insecure does not apply to Danube's API: the API key never rides a connection \
+                 whose certificate is not checked; for a private or test API give its CA with \
+                 --api-cacert PEM",
+            ));
+        }
+        if self.cacert.is_some() {
+            return Err(UsageError::new(
+                "--cacert is for receivers; for Danube's API give the CA with --api-cacert PEM",
+            ));
+        }
+        self.api_cacert.trust()
     }
 }
 
@@ -891,13 +938,14 @@ pub struct DeliveriesArgs {
     pub api: ApiArgs,
 }
 
-/// How `https://` targets are trusted (SPEC §12), as curl has it.
+/// How `https://` receivers are trusted (SPEC §12), as curl has it; never
+/// Danube's API, whose trust is its own ([`ApiArgs`]).
 #[derive(Debug, Clone, Args)]
 pub struct TlsArgs {
-    /// Trust the CA certificate(s) in this PEM file for https://, besides the web's roots; a server's own self-signed certificate in it is trusted as itself (as curl does).
+    /// Trust the CA certificate(s) in this PEM file for https:// receivers, besides the web's roots; a server's own self-signed certificate in it is trusted as itself (as curl does). Never for Danube's API (--api-cacert).
     #[arg(long, value_name = "PEM")]
     pub cacert: Option<PathBuf>,
-    /// Skip certificate checks for https:// (a warning says so). Wins over --cacert.
+    /// Skip certificate checks for https:// receivers (a warning says so). Wins over --cacert. Never for Danube's API.
     #[arg(long)]
     pub insecure: bool,
 }

@@ -65,6 +65,15 @@ pub struct Trust {
     insecure: bool,
 }
 
+/// The roots are many and not worth printing; whether checks are on is.
+impl std::fmt::Debug for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trust")
+            .field("insecure", &self.insecure)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for Trust {
     /// The web's root certificates alone.
     fn default() -> Self {

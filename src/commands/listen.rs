@@ -136,8 +136,11 @@ impl ListenPlan {
             .webhook
             .as_ref()
             .map(|_| {
-                crate::commands::danube_api_at(args.register.api_url(), &trust)
-                    .map_err(|err| UsageError::new(format!("--webhook: {err:#}")))
+                crate::commands::danube_api_at(
+                    args.register.api_url(),
+                    &args.register.api_cacert.trust()?,
+                )
+                .map_err(|err| UsageError::new(format!("--webhook: {err:#}")))
             })
             .transpose()?;
         Ok(Self {
@@ -232,6 +235,14 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
     let public = match &plan.public {
         None => None,
         Some(public_plan) => {
+            if plan.trust.is_insecure() {
+                // Before the first probe of the tunnel's URL, which it
+                // applies to (SPEC §12); never to Danube's API.
+                eprintln!(
+                    "danube-hooks: warning: {}",
+                    crate::commands::INSECURE_WARNING
+                );
+            }
             let opened = public::open(
                 public_plan,
                 &plan.trust,

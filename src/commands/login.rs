@@ -28,8 +28,7 @@ pub fn login(args: &LoginArgs) -> anyhow::Result<Outcome> {
     let saved = if args.with_key {
         key_from_stdin()?
     } else {
-        let trust = crate::commands::trust(&args.api.tls)?;
-        let api = Api::new(args.api.url(), &trust, None)?;
+        let api = Api::new(args.api.url(), &args.api.trust()?, None)?;
         let runtime = crate::commands::runtime()?;
         match runtime.block_on(device_flow(&api))? {
             Some(saved) => saved,

@@ -43,14 +43,17 @@ pub fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Danube's API as the user is logged in to it: `--api-url` and the TLS
-/// flags, with the credential of `DANUBE_API_KEY`, `DANUBE_API_TOKEN` or
-/// `login` (SPEC §11); no credential at all is told when a call needs one.
+/// Danube's API as the user is logged in to it: `--api-url` and its own
+/// trust (the web's roots and `--api-cacert`), with the credential of
+/// `DANUBE_API_KEY`, `DANUBE_API_TOKEN` or `login` (SPEC §11); no
+/// credential at all is told when a call needs one.
 pub fn danube_api(args: &crate::cli::ApiArgs) -> anyhow::Result<crate::danube::api::Api> {
-    danube_api_at(args.url(), &trust(&args.tls)?)
+    danube_api_at(args.url(), &args.trust()?)
 }
 
-/// [`danube_api`] for a command that has its trust already (`listen`).
+/// [`danube_api`] at `url` under `trust`, which must be the API's own
+/// ([`crate::cli::ApiArgs::trust`], [`crate::cli::ApiCacertArg::trust`]),
+/// never a receiver's.
 pub fn danube_api_at(
     url: &str,
     trust: &crate::http::Trust,

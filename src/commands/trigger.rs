@@ -50,7 +50,7 @@ pub fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
         })
         .transpose()?;
     let to = match (&args.emulator, &args.to) {
-        (Some(emulator), _) => return emit(emulator, &trust, &events, data.as_ref(), &assignments),
+        (Some(emulator), _) => return emit(emulator, &events, data.as_ref(), &assignments),
         (None, Some(to)) => to,
         (None, None) => return Err(UsageError::new("give --to URL or --emulator URL").into()),
     };
@@ -177,7 +177,6 @@ fn same_t_warning(same_signature: bool, arrived: Option<(u32, i64)>, t: i64) -> 
 /// made, and a line for a person on stderr.
 fn emit(
     emulator: &str,
-    trust: &crate::http::Trust,
     events: &[String],
     data: Option<&serde_json::Value>,
     assignments: &[Assignment],
@@ -190,7 +189,9 @@ fn emit(
         ))
         .into());
     }
-    let api = crate::commands::danube_api_at(emulator, trust)
+    // A local Danube is an API like Danube's: the receivers' --cacert and
+    // --insecure are not for it.
+    let api = crate::commands::danube_api_at(emulator, &crate::http::Trust::default())
         .map_err(|err| UsageError::new(format!("--emulator: {err:#}")))?;
     let runtime = crate::commands::runtime()?;
     for event in events {

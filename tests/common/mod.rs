@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 pub mod emulator;
 pub mod fake_danube;
+pub mod tls;
 pub mod tunnel;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_danube-hooks");

@@ -638,3 +638,68 @@ fn an_agent_run_by_another_user_is_not_asked() {
     assert!(err.contains("runs as another user (uid 65534)"), "{err}");
     assert!(danube.seen().is_empty(), "{:?}", danube.seen());
 }
+
+/// Danube's API has a trust of its own: the receivers' `--insecure` and
+/// `--cacert` never weaken it. A TLS server with a certificate of its own,
+/// standing in for a man in the middle, gets no request (so never the key)
+/// whichever of those flags `listen --register` is given; the API-only
+/// commands refuse them and say what to use; `--api-cacert` alone trusts a
+/// CA for the API.
+#[test]
+fn the_receivers_tls_flags_never_reach_danubes_api() {
+    let mitm = crate::common::tls::TlsReceiver::start(&["localhost"]);
+    let api = mitm.localhost_url("");
+    let ca = mitm.ca().to_owned();
+    let config = TempDir::new("hostile-api-trust");
+    for flags in [&["--insecure"][..], &["--cacert", &ca]] {
+        let mut cmd = danube_hooks(&config.0);
+        cmd.args(["listen", "--port", "0"])
+            .args(register_args(
+                &api,
+                &["--public-url", "https://abc.ngrok.app"],
+            ))
+            .args(flags);
+        let output = run_command(&mut cmd, b"");
+        assert_ne!(output.status.code(), Some(0), "{flags:?}");
+        let err = stderr(&output);
+        assert!(
+            err.contains("failed: the certificate is not trusted"),
+            "{flags:?}: {err}"
+        );
+        assert!(!err.contains(KEY), "{flags:?}: the key was printed");
+        mitm.assert_nothing_arrived();
+    }
+    for (flags, hint) in [
+        (
+            &["--insecure"][..],
+            "--insecure does not apply to Danube's API",
+        ),
+        (&["--cacert", &ca], "--cacert is for receivers"),
+    ] {
+        for command in [
+            &["webhooks", "list"][..],
+            &["deliveries", "wh_1"],
+            &["login"],
+        ] {
+            let mut cmd = danube_hooks(&config.0);
+            cmd.args(command).args(["--api-url", &api]).args(flags);
+            let output = run_command(&mut cmd, b"");
+            assert_exit(&output, 2);
+            let err = stderr(&output);
+            assert!(
+                err.contains(hint) && err.contains("--api-cacert"),
+                "{command:?}: {err}"
+            );
+            mitm.assert_nothing_arrived();
+        }
+    }
+    // Named for the API itself, the CA is trusted there.
+    let mut cmd = danube_hooks(&config.0);
+    cmd.args(["webhooks", "list", "--api-url", &api, "--api-cacert", &ca]);
+    let _ = run_command(&mut cmd, b"");
+    let request = mitm.next_request();
+    assert_eq!(
+        (request.method.as_str(), request.target.as_slice()),
+        ("GET", &b"/v1/webhooks"[..])
+    );
+}

@@ -176,7 +176,7 @@ pub async fn open(
 ) -> anyhow::Result<Option<Public>> {
     let api = match &plan.register {
         Some(register) => Some(
-            crate::commands::danube_api_at(&register.api_url, trust)?
+            crate::commands::danube_api_at(&register.api_url, &register.api_trust)?
                 .with_timing(RETRY_WAITS.to_vec(), register.api_timeout),
         ),
         None => None,

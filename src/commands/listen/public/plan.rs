@@ -48,6 +48,9 @@ pub struct RegisterPlan {
     pub on_exit: OnExit,
     pub api_url: String,
     pub api_timeout: Duration,
+    /// The API's own trust (the web's roots, `--api-cacert`): never the
+    /// receivers' `--cacert` or `--insecure`.
+    pub api_trust: crate::http::Trust,
 }
 
 impl PublicPlan {
@@ -147,6 +150,7 @@ impl RegisterPlan {
                 OnExit::Pause
             },
             api_url: args.api_url().to_owned(),
+            api_trust: args.api_cacert.trust()?,
             api_timeout: args.api_timeout,
         })
     }

@@ -54,7 +54,8 @@ pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     let served = runtime.block_on(async {
-        let (listener, local, shutdown) = serve_from(listener)?;
+        let (listener, local, signals) = serve_from(listener)?;
+        let shutdown = signals.shutdown;
         eprint!("{}", banner(args, local, &path, &state));
         let config = Config {
             keys,

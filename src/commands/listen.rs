@@ -228,7 +228,8 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
     // Signals are caught from here on, before the public side opens, so
     // that a signal is never the default death that would leave the
     // tunnel running or the webhook active.
-    let (listener, local, shutdown) = serve_from(bind(plan.address)?)?;
+    let (listener, local, signals) = serve_from(bind(plan.address)?)?;
+    let shutdown = signals.shutdown.clone();
     // The listener serves before the public side opens, since proving the
     // tunnel's URL takes a request that must arrive here.
     let (listening, intake) = Listening::start(&plan, listener, local, shutdown)?;
@@ -243,14 +244,8 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
                     crate::commands::INSECURE_WARNING
                 );
             }
-            let opened = public::open(
-                public_plan,
-                &plan.trust,
-                local,
-                intake.reach(),
-                &listening.shutdown,
-            )
-            .await;
+            let opened =
+                public::open(public_plan, &plan.trust, local, intake.reach(), &signals).await;
             match opened {
                 Ok(Some(public)) => Some(public),
                 Ok(None) => {
@@ -610,15 +605,24 @@ fn replayer(
 /// Inside the runtime: `listen` and `emulate` both serve this way.
 pub(crate) fn serve_from(
     listener: std::net::TcpListener,
-) -> anyhow::Result<(tokio::net::TcpListener, SocketAddr, CancellationToken)> {
+) -> anyhow::Result<(tokio::net::TcpListener, SocketAddr, Signals)> {
     let listener =
         tokio::net::TcpListener::from_std(listener).context("cannot register the listener")?;
     let local = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-    Ok((listener, local, shutdown))
+    let signals = Signals::default();
+    tokio::spawn(stop_on_signal(signals.clone()));
+    Ok((listener, local, signals))
+}
+
+/// What the signals say: the first asks to stop, in order; a second asks
+/// not to wait any longer for what the first let finish (Danube's answer
+/// to a change already sent).
+#[derive(Clone, Default)]
+pub(crate) struct Signals {
+    pub shutdown: CancellationToken,
+    pub hurry: CancellationToken,
 }
 
 /// Cancel `shutdown` on SIGINT, SIGTERM or SIGHUP (the terminal closed).
@@ -627,7 +631,7 @@ pub(crate) fn serve_from(
 /// shows is never met by the default action (death, with the store
 /// unsynced, the terminal left raw, the tunnel running and the webhook
 /// active).
-fn stop_on_signal(shutdown: CancellationToken) -> impl Future<Output = ()> + Send {
+fn stop_on_signal(signals: Signals) -> impl Future<Output = ()> + Send {
     use tokio::signal::unix::{Signal, SignalKind, signal};
     async fn next(signal: Option<&mut Signal>) {
         match signal {
@@ -641,12 +645,14 @@ fn stop_on_signal(shutdown: CancellationToken) -> impl Future<Output = ()> + Sen
     let mut interrupt = signal(SignalKind::interrupt()).ok();
     let mut hangup = signal(SignalKind::hangup()).ok();
     async move {
-        tokio::select! {
-            () = next(interrupt.as_mut()) => {}
-            () = next(terminate.as_mut()) => {}
-            () = next(hangup.as_mut()) => {}
+        for token in [signals.shutdown, signals.hurry] {
+            tokio::select! {
+                () = next(interrupt.as_mut()) => {}
+                () = next(terminate.as_mut()) => {}
+                () = next(hangup.as_mut()) => {}
+            }
+            token.cancel();
         }
-        shutdown.cancel();
     }
 }
 

@@ -73,6 +73,33 @@ pub enum RegisterError {
         cause: String,
         what: String,
     },
+    /// A second signal gave up the wait for Danube's answer to a change
+    /// already sent; `undone` says what was paused of what it may have made
+    /// active.
+    #[error("stopped waiting for Danube's answer to the {change}; {undone}")]
+    Abandoned {
+        change: &'static str,
+        undone: String,
+    },
+    /// A change whose answer never came (it may have been made): what it
+    /// may have made active was paused, as `undone` says.
+    #[error("{cause}; {undone}")]
+    Undone {
+        cause: Box<RegisterError>,
+        undone: String,
+    },
+}
+
+impl RegisterError {
+    /// Whether the change may have been made in Danube although this says
+    /// it failed: no answer came.
+    fn may_have_changed(&self) -> bool {
+        matches!(
+            self,
+            Self::Api(ApiError::Timeout { .. } | ApiError::Transport { .. })
+                | Self::CreateLost { .. }
+        )
+    }
 }
 
 /// What happens to the webhook when `listen` exits.
@@ -225,15 +252,18 @@ fn decide(
 /// Reuse, adopt or create the webhook for `target`, with the saved
 /// webhooks in `dir`.
 ///
-/// `stop` (a signal) is heeded while only reads are under way, which
-/// with its retries can take minutes against an API that stalls; once a
-/// change is sent it runs to its end, so that no webhook is left made but
-/// unknown.
+/// `stop` (a first signal) is heeded while only reads are under way,
+/// which with their retries can take minutes against an API that stalls.
+/// A change already sent is waited for, so that no webhook is left made
+/// but unknown; `hurry` (a second signal) gives that wait up, and a change
+/// given up, or one whose answer never came, is treated as possibly made:
+/// Danube's list is read and what it may have made active is paused.
 pub async fn register(
     api: &Api,
     dir: &Path,
     target: &Target,
     stop: &CancellationToken,
+    hurry: &CancellationToken,
 ) -> Result<Registration, RegisterError> {
     let api_url = api.origin();
     let listed = tokio::select! {
@@ -266,14 +296,123 @@ pub async fn register(
             on_exit: target.on_exit,
             repointing: None,
         }),
-        Plan::Update(webhook) => match update(api, dir, webhook, target).await {
-            Ok(registration) => Ok(registration),
-            // Deleted between the list and the update: forget it, make one.
-            Err(RegisterError::Api(ApiError::NotFound { .. })) => create(api, dir, target).await,
-            Err(err) => Err(err),
-        },
-        Plan::Create => create(api, dir, target).await,
+        Plan::Update(webhook) => {
+            let id = webhook.id.clone();
+            let change = async {
+                match update(api, dir, webhook, target).await {
+                    // Deleted between the list and the update: forget it,
+                    // make one.
+                    Err(RegisterError::Api(ApiError::NotFound { .. })) => {
+                        create(api, dir, target).await
+                    }
+                    done => done,
+                }
+            };
+            settle(api, target, Some(&id), "re-point", change, stop, hurry).await
+        }
+        Plan::Create => {
+            settle(
+                api,
+                target,
+                None,
+                "create",
+                create(api, dir, target),
+                stop,
+                hurry,
+            )
+            .await
+        }
     }
+}
+
+/// Wait for `change` (already sent) to its end: the first signal only says
+/// that the wait goes on, a second gives it up. Given up, or failed with no
+/// answer, it may have been made: what it may have made active is paused.
+async fn settle(
+    api: &Api,
+    target: &Target,
+    id: Option<&str>,
+    change_name: &'static str,
+    change: impl Future<Output = Result<Registration, RegisterError>>,
+    stop: &CancellationToken,
+    hurry: &CancellationToken,
+) -> Result<Registration, RegisterError> {
+    tokio::pin!(change);
+    let mut told = false;
+    let done = loop {
+        tokio::select! {
+            done = &mut change => break Some(done),
+            () = stop.cancelled(), if !told => {
+                told = true;
+                eprintln!(
+                    "danube-hooks: waiting for Danube's answer to the {change_name} already sent \
+                     (Ctrl-C again stops waiting; what it may have made active is then paused)"
+                );
+            }
+            () = hurry.cancelled() => break None,
+        }
+    };
+    match done {
+        Some(Err(err)) if err.may_have_changed() => Err(RegisterError::Undone {
+            undone: pause_what_may_be_active(api, target, id).await,
+            cause: Box::new(err),
+        }),
+        Some(done) => done,
+        None => Err(RegisterError::Abandoned {
+            change: change_name,
+            undone: pause_what_may_be_active(api, target, id).await,
+        }),
+    }
+}
+
+/// After a change whose end is unknown: the webhooks Danube lists at
+/// `target`'s URL that this tool made (`id`, or one a lost create made,
+/// with this tool's description) and that are active, paused; what was
+/// done, in words. Bounded by [`FINISH_TIMEOUT`].
+async fn pause_what_may_be_active(api: &Api, target: &Target, id: Option<&str>) -> String {
+    let work = async {
+        let listed = match api.list_webhooks().await {
+            Ok(listed) => listed,
+            Err(err) => {
+                return format!(
+                    "listing Danube's webhooks to pause what it may have made active failed \
+                     ({err}): look with `danube-hooks webhooks list`"
+                );
+            }
+        };
+        let ours = listed.into_iter().filter(|w| {
+            w.is_active
+                && (Some(w.id.as_str()) == id
+                    || (w.url == target.url && w.description.as_deref() == Some(DESCRIPTION)))
+        });
+        let mut said = Vec::new();
+        for webhook in ours {
+            let shown_id = shown(&webhook.id);
+            let change = WebhookChange {
+                is_active: Some(false),
+                ..WebhookChange::default()
+            };
+            said.push(match api.update_webhook(&webhook.id, &change).await {
+                Ok(_) => format!("paused Danube webhook {shown_id} (is_active false)"),
+                Err(err) => format!(
+                    "could not pause Danube webhook {shown_id} ({err}): `danube-hooks webhooks \
+                     update {shown_id} --active false`"
+                ),
+            });
+        }
+        if said.is_empty() {
+            "Danube lists nothing of it active".to_owned()
+        } else {
+            said.join("; ")
+        }
+    };
+    tokio::time::timeout(FINISH_TIMEOUT * 2, work)
+        .await
+        .unwrap_or_else(|_| {
+            "Danube did not answer in time to pause what it may have made active: look with \
+             `danube-hooks webhooks list`"
+                .to_owned()
+        })
 }
 
 async fn update(
@@ -599,6 +738,28 @@ mod tests {
             ),
             (Plan::Update(here), vec![])
         );
+    }
+
+    #[test]
+    fn a_change_with_no_answer_may_have_been_made() {
+        let timeout = RegisterError::Api(ApiError::Timeout {
+            url: API.into(),
+            within: "30 s".into(),
+            tries: 4,
+        });
+        assert!(timeout.may_have_changed());
+        let lost = RegisterError::CreateLost {
+            id: "wh_1".into(),
+            url: URL.into(),
+            within: "30 s".into(),
+        };
+        assert!(lost.may_have_changed());
+        let refused = RegisterError::Foreign {
+            id: "wh_1".into(),
+            url: URL.into(),
+        };
+        assert!(!refused.may_have_changed());
+        assert!(!RegisterError::Stopped.may_have_changed());
     }
 
     #[test]

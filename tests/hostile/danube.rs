@@ -703,3 +703,101 @@ fn the_receivers_tls_flags_never_reach_danubes_api() {
         ("GET", &b"/v1/webhooks"[..])
     );
 }
+
+/// Closing the terminal (SIGHUP) is a way out that can run code: the
+/// webhook `--register` set up is paused, as on SIGINT and SIGTERM.
+#[test]
+fn closing_the_terminal_pauses_the_webhook() {
+    let danube = FakeDanube::start();
+    let config = TempDir::new("hostile-sighup");
+    let url = danube.url();
+    let mut listener = Listener::start_with(
+        danube_hooks(&config.0),
+        &register_args(&url, &["--public-url", "https://abc.ngrok.app"]),
+    );
+    assert_eq!(danube.webhooks()[0]["is_active"], true);
+    assert_eq!(listener.signal_and_wait("HUP"), Some(0));
+    assert!(
+        listener.stderr_so_far().contains("paused Danube webhook"),
+        "no pause was said"
+    );
+    assert_eq!(danube.webhooks()[0]["is_active"], false);
+}
+
+/// A re-point Danube applied but never answers: the first signal says that
+/// the wait goes on (a change cut off could leave the webhook active with
+/// nothing to pause it), a second ends the wait at once, and what the
+/// re-point may have made active is paused.
+#[test]
+fn a_slow_re_point_gives_way_to_a_second_signal_and_is_paused() {
+    let danube = FakeDanube::start();
+    let config = TempDir::new("hostile-slow-repoint");
+    let url = danube.url();
+    let mut first = Listener::start_with(
+        danube_hooks(&config.0),
+        &register_args(&url, &["--public-url", "https://first.ngrok.app"]),
+    );
+    assert_eq!(first.signal_and_wait("TERM"), Some(0));
+    let id = danube.webhooks()[0]["id"].as_str().unwrap().to_owned();
+    let patch = format!("/v1/webhooks/{id}");
+    let patches_before = danube.seen_of("PATCH", &patch).len();
+    danube.fail_next(
+        "PATCH",
+        &patch,
+        Fault::ApplyThenStall(Duration::from_mins(2)),
+    );
+    let mut cmd = danube_hooks(&config.0);
+    cmd.args(["listen", "--port", "0"])
+        .args(register_args(
+            &url,
+            &["--public-url", "https://second.ngrok.app"],
+        ))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let lines = crate::common::lines_of(child.stderr.take().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while danube.seen_of("PATCH", &patch).len() == patches_before {
+        assert!(std::time::Instant::now() < deadline, "no re-point was sent");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    let kill = |signal: &str| {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    kill("TERM");
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first signal cut the re-point off"
+    );
+    kill("INT");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a second signal did not end the wait"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let said: String = lines.try_iter().collect::<Vec<_>>().join("\n");
+    assert_ne!(status.code(), Some(0), "{said}");
+    assert!(said.contains("Ctrl-C again stops waiting"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "stopped waiting for Danube's answer to the re-point; paused Danube webhook {id}"
+        )),
+        "{said}"
+    );
+    let webhook = danube.webhooks()[0].clone();
+    assert_eq!(webhook["url"], "https://second.ngrok.app/webhooks/danube");
+    assert_eq!(webhook["is_active"], false, "left active: {said}");
+}

@@ -167,13 +167,14 @@ pub struct Public {
 /// `probes`: start the tunnel, prove its URL, register it. `None` when
 /// `shutdown` came first (the tunnel is ended then, and nothing was
 /// changed in Danube).
-pub async fn open(
+pub(crate) async fn open(
     plan: &PublicPlan,
     trust: &Trust,
     local: SocketAddr,
     probes: &ReachProbes,
-    shutdown: &CancellationToken,
+    signals: &super::Signals,
 ) -> anyhow::Result<Option<Public>> {
+    let shutdown = &signals.shutdown;
     let api = match &plan.register {
         Some(register) => Some(
             crate::commands::danube_api_at(&register.api_url, &register.api_trust)?
@@ -212,7 +213,7 @@ pub async fn open(
         registered: None,
         unregistered,
     };
-    let opened = prove_and_register(&mut public, plan, api, trust, probes, shutdown).await;
+    let opened = prove_and_register(&mut public, plan, api, trust, probes, signals).await;
     match opened {
         Ok(true) => Ok(Some(public)),
         Ok(false) => {
@@ -236,8 +237,9 @@ async fn prove_and_register(
     api: Option<Api>,
     trust: &Trust,
     probes: &ReachProbes,
-    shutdown: &CancellationToken,
+    signals: &super::Signals,
 ) -> anyhow::Result<bool> {
+    let shutdown = &signals.shutdown;
     if plan.verify_url {
         let sender = Sender::new(trust, PROBE_ANSWER_BYTES);
         let proof = tokio::select! {
@@ -258,7 +260,7 @@ async fn prove_and_register(
         };
     }
     if let (Some(api), Some(register)) = (api, &plan.register) {
-        match register_webhook(register, api, &public.url, shutdown).await? {
+        match register_webhook(register, api, &public.url, signals).await? {
             Some(registered) => public.registered = Some(registered),
             None => return Ok(false),
         }
@@ -374,7 +376,7 @@ async fn register_webhook(
     register: &RegisterPlan,
     api: Api,
     url: &PublicUrl,
-    shutdown: &CancellationToken,
+    signals: &super::Signals,
 ) -> anyhow::Result<Option<Registered>> {
     let dir = crate::danube::credentials::config_dir()?;
     let webhook_url = url
@@ -397,7 +399,8 @@ async fn register_webhook(
             events: register.events.clone(),
             on_exit: register.on_exit,
         },
-        shutdown,
+        &signals.shutdown,
+        &signals.hurry,
     )
     .await
     {

@@ -16,6 +16,25 @@ use crate::common::{
     Listener, TempDir, assert_exit, closed_port, read_request, run_command, stderr, stdout,
 };
 
+/// Run `cmd` to its end, or kill it after `wait`: a run that should have
+/// refused but serves on (as it would before a fix) fails its test rather
+/// than hanging it.
+fn run_within(cmd: &mut Command, wait: Duration) -> Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + wait;
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    child.wait_with_output().unwrap()
+}
+
 /// A fake agent that answers every request with 200 and `body`.
 fn agent(body: String) -> SocketAddr {
     let socket = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -800,4 +819,43 @@ fn a_slow_re_point_gives_way_to_a_second_signal_and_is_paused() {
     let webhook = danube.webhooks()[0].clone();
     assert_eq!(webhook["url"], "https://second.ngrok.app/webhooks/danube");
     assert_eq!(webhook["is_active"], false, "left active: {said}");
+}
+
+/// A process of the same user holding ngrok's agent port names a URL of
+/// its own: it is registered only if a probe sent there arrives at this
+/// listener, and this one's never does.
+#[test]
+fn a_squatting_agents_url_is_registered_only_if_it_reaches_the_listener() {
+    let listener_port = closed_port().port();
+    let evil = format!("https://{}", closed_port());
+    let tunnels = json!({"tunnels": [{"name": "evil", "public_url": evil, "proto": "https",
+        "config": {"addr": format!("http://localhost:{listener_port}")}}]});
+    let ngrok = agent(tunnels.to_string());
+    let danube = FakeDanube::start();
+    let config = TempDir::new("hostile-squatter");
+    let mut cmd = danube_hooks(&config.0);
+    cmd.env("DANUBE_HOOKS_REACH_WINDOW_MS", "1000")
+        .args([
+            "listen",
+            "--port",
+            &listener_port.to_string(),
+            "--json",
+            "--no-store",
+        ])
+        .args(["--register", "--api-url", &danube.url()])
+        .args(["--ngrok-api", &format!("http://{ngrok}")])
+        .args(["--cloudflared-metrics", &closed_port().to_string()]);
+    let output = run_within(&mut cmd, Duration::from_secs(20));
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    assert!(err.contains("does not reach this listener"), "{err}");
+    assert!(
+        err.contains("(ngrok (tunnel \"evil\" of the agent at"),
+        "the error says where the URL came from: {err}"
+    );
+    assert!(
+        danube.seen_of("POST", "/").is_empty() && danube.seen_of("PATCH", "/").is_empty(),
+        "{:?}",
+        danube.seen()
+    );
 }

@@ -9,6 +9,7 @@ mod connections;
 mod danube;
 mod export;
 mod forensics;
+mod key_echo;
 mod review;
 mod store;
 mod targets;

@@ -188,6 +188,24 @@ impl Credential {
         }
     }
 
+    /// Who saved a webhook, without the credential: the first 8 bytes of
+    /// SHA-256 over a fixed label, the kind and the key or token, in hex.
+    /// The same credential gives the same digest, and nothing leads back
+    /// from it to the credential.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest as _, Sha256};
+        let kind = match self {
+            Self::ApiKey { .. } => "key",
+            Self::Bearer { .. } => "token",
+        };
+        let mut hasher = Sha256::new();
+        for part in ["danube-hooks saved-by", kind, self.secret()] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+        hex::encode(&hasher.finalize()[..8])
+    }
+
     /// The key or token itself, to hide wherever a server echoes it.
     fn secret(&self) -> &str {
         match self {
@@ -412,6 +430,11 @@ impl Api {
     /// The organization requests are made for (`DANUBE_ORG_ID`), if any.
     pub fn org_id(&self) -> Option<&str> {
         self.credential.as_ref().and_then(Credential::org_id)
+    }
+
+    /// The credential's [`Credential::digest`], if there is one.
+    pub fn credential_digest(&self) -> Option<String> {
+        self.credential.as_ref().map(Credential::digest)
     }
 
     /// Start the device flow (no credential needed).
@@ -1238,6 +1261,24 @@ mod tests {
         assert!(Credential::resolve(env(&[]), None).is_none());
         assert_eq!(redact("abc"), "a…");
         assert_eq!(redact(""), "…");
+    }
+
+    #[test]
+    fn a_digest_tells_credentials_apart_and_never_holds_one() {
+        let key = |key: &str, org: Option<&str>| Credential::ApiKey {
+            key: key.into(),
+            org_id: org.map(str::to_owned),
+        };
+        let one = key("dk_live_one", None).digest();
+        assert_eq!(one.len(), 16);
+        assert_eq!(one, key("dk_live_one", Some("org_b")).digest());
+        assert_ne!(one, key("dk_live_two", None).digest());
+        let token = Credential::Bearer {
+            token: "dk_live_one".into(),
+            org_id: None,
+        };
+        assert_ne!(one, token.digest());
+        assert!(!one.contains("one"));
     }
 
     #[test]

@@ -11,5 +11,6 @@ mod export;
 mod forensics;
 mod key_echo;
 mod review;
+mod saved;
 mod store;
 mod targets;

@@ -9,6 +9,8 @@
 //!   and re-indented at a bounded cost for `show` and the dashboard.
 //! - [`curl`]: a curl command that reproduces a stored request byte for byte.
 //! - [`display`]: untrusted bytes to terminal-safe text.
+//! - `fsutil`: private files (0700 folder, 0600 files) replaced whole and
+//!   changed under a lock on their folder; the warning when one is open to others.
 //! - [`http`]: the one outbound client, http and https (rustls, ring, the web's
 //!   roots), `--cacert` and `--insecure`, and the one-line account of a TLS failure.
 //! - [`danube`]: Danube's side (SPEC §11): `danube::api`, the REST client
@@ -57,6 +59,7 @@ pub mod delivery;
 pub mod display;
 pub mod emulator;
 pub mod events;
+mod fsutil;
 pub mod headless;
 pub mod http;
 pub mod json_style;

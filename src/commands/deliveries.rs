@@ -35,7 +35,7 @@ pub fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
         id.clone()
     } else {
         let all = saved_webhooks::load(&credentials::config_dir()?)?;
-        default_webhook(&all, args.api.url())?
+        default_webhook(&all, &saved_webhooks::Scope::of(&api))?
     };
     let runtime = crate::commands::runtime()?;
     let log = runtime.block_on(api.list_deliveries(&webhook_id, args.limit))?;
@@ -81,31 +81,38 @@ fn webhook_created(
     }
 }
 
-/// The webhook `listen --register` made for `api_url`, else the only one
-/// saved for it, else an error saying to name one.
+/// The webhook `listen --register` made in `scope` (the API and the
+/// organization), else the only one saved there, else an error saying to
+/// name one.
 fn default_webhook(
     all: &[saved_webhooks::SavedWebhook],
-    api_url: &str,
+    scope: &saved_webhooks::Scope,
 ) -> Result<String, UsageError> {
-    if let Some(registered) = saved_webhooks::registered(all, api_url) {
+    if let Some(registered) = saved_webhooks::registered(all, scope) {
         return Ok(registered.id.clone());
     }
     let saved: Vec<&str> = all
         .iter()
-        .filter(|w| w.api_url == api_url)
+        .filter(|w| scope.holds(w))
         .map(|w| w.id.as_str())
         .collect();
+    let place = match &scope.org_id {
+        Some(org) => format!(
+            "{} (organization {})",
+            escape_line(&scope.api_url),
+            escape_line(org)
+        ),
+        None => escape_line(&scope.api_url).into_owned(),
+    };
     match saved.as_slice() {
         [only] => Ok((*only).to_owned()),
         [] => Err(UsageError::new(format!(
-            "no webhook given, and none saved for {}: pass WEBHOOK_ID (`danube-hooks webhooks \
-             list` shows them), or make one with `listen --register`",
-            escape_line(api_url)
+            "no webhook given, and none saved for {place}: pass WEBHOOK_ID (`danube-hooks \
+             webhooks list` shows them), or make one with `listen --register`"
         ))),
         several => Err(UsageError::new(format!(
-            "no webhook given, and {} are saved for {} ({}): pass one as WEBHOOK_ID",
+            "no webhook given, and {} are saved for {place} ({}): pass one as WEBHOOK_ID",
             several.len(),
-            escape_line(api_url),
             escape_line(&several.join(", "))
         ))),
     }
@@ -262,20 +269,28 @@ fn cells_of(row: &Row) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::danube::reconcile::{DeliveryRecord, Finding, FindingKind, LocalAttempt};
-    use crate::danube::saved_webhooks::{Origin, SavedWebhook};
+    use crate::danube::saved_webhooks::{Origin, SavedWebhook, Scope};
     use crate::signature::Verdict;
 
     fn saved(id: &str, api_url: &str, origin: Origin) -> SavedWebhook {
         SavedWebhook::for_test(id, api_url, "https://abc.ngrok.app/webhooks/danube", origin)
     }
 
+    fn scope(api_url: &str, org_id: Option<&str>) -> Scope {
+        Scope {
+            api_url: api_url.into(),
+            org_id: org_id.map(str::to_owned),
+            by: None,
+        }
+    }
+
     #[test]
     fn the_default_webhook_is_the_registered_one_else_the_only_one() {
-        let api = "http://127.0.0.1:9";
-        let other = "https://api.danubeai.com";
+        let api = &scope("http://127.0.0.1:9", None);
+        let (api_url, other) = ("http://127.0.0.1:9", "https://api.danubeai.com");
         let all = [
-            saved("wh_create", api, Origin::Create),
-            saved("wh_reg", api, Origin::Register),
+            saved("wh_create", api_url, Origin::Create),
+            saved("wh_reg", api_url, Origin::Register),
             saved("wh_far", other, Origin::Register),
         ];
         assert_eq!(default_webhook(&all, api).unwrap(), "wh_reg");
@@ -286,14 +301,18 @@ mod tests {
             "{none}"
         );
         let two = [
-            saved("wh_a", api, Origin::Create),
-            saved("wh_b", api, Origin::Create),
+            saved("wh_a", api_url, Origin::Create),
+            saved("wh_b", api_url, Origin::Create),
         ];
         let several = default_webhook(&two, api).unwrap_err().to_string();
         assert!(
             several.contains("2 are saved") && several.contains("wh_a, wh_b"),
             "{several}"
         );
+        // Another organization's webhooks are not this one's default.
+        let in_b = scope(api_url, Some("org_b"));
+        let none = default_webhook(&all, &in_b).unwrap_err().to_string();
+        assert!(none.contains("(organization org_b)"), "{none}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::cli::{
 use crate::commands::Outcome;
 use crate::danube::api::{CreatedWebhook, Webhook, WebhookChange, is_local_danube};
 use crate::danube::credentials;
-use crate::danube::saved_webhooks::{self, Origin, SavedWebhook};
+use crate::danube::saved_webhooks::{self, Origin, SavedWebhook, Scope};
 use crate::display::escape_line;
 use crate::events::EVENT_TYPES;
 
@@ -63,7 +63,7 @@ fn create(args: &WebhooksCreateArgs) -> anyhow::Result<Outcome> {
     let created = crate::commands::runtime()?.block_on(api.create_webhook(&change))?;
     // Saved before anything is printed, but the secret is printed whatever
     // came of it: Danube will never show it again.
-    let kept = args.save.then(|| save_created(&api.origin(), &created));
+    let kept = args.save.then(|| save_created(&Scope::of(&api), &created));
     let shown = kept.as_ref().and_then(|kept| kept.as_ref().ok());
     if args.json {
         print_json(&created);
@@ -87,10 +87,11 @@ struct Kept {
     fingerprint: String,
 }
 
-/// Keep the created webhook in `webhooks.json` (0600); its path and the
-/// secret's fingerprint.
-fn save_created(api_url: &str, created: &CreatedWebhook) -> anyhow::Result<Kept> {
-    let saved = SavedWebhook::of_created(api_url.to_owned(), created, Origin::Create);
+/// Keep the created webhook in `webhooks.json` (0600), in the scope
+/// (API and organization) it was made in; its path and the secret's
+/// fingerprint.
+fn save_created(scope: &Scope, created: &CreatedWebhook) -> anyhow::Result<Kept> {
+    let saved = SavedWebhook::of_created(scope, created, Origin::Create);
     let fingerprint = saved.fingerprint();
     let path = saved_webhooks::upsert(&credentials::config_dir()?, saved)?;
     Ok(Kept { path, fingerprint })
@@ -111,7 +112,7 @@ fn update(args: &WebhooksUpdateArgs) -> anyhow::Result<Outcome> {
             fields_text(&webhook)
         );
     }
-    resave_updated(&api.origin(), id, &webhook).context(
+    resave_updated(&Scope::of(&api), id, &webhook).context(
         "the webhook was updated in Danube, but its saved copy in webhooks.json could not be \
          brought in step",
     )?;
@@ -120,10 +121,10 @@ fn update(args: &WebhooksUpdateArgs) -> anyhow::Result<Outcome> {
 
 /// A saved webhook takes the URL and events Danube now has, so `listen`
 /// and `deliveries` see what Danube does; the secret stays.
-fn resave_updated(api_url: &str, id: &str, webhook: &Webhook) -> anyhow::Result<()> {
+fn resave_updated(scope: &Scope, id: &str, webhook: &Webhook) -> anyhow::Result<()> {
     let dir = credentials::config_dir()?;
     let all = saved_webhooks::load(&dir)?;
-    if let Some(saved) = saved_webhooks::find(&all, api_url, id) {
+    if let Some(saved) = saved_webhooks::find(&all, scope, id) {
         let mut saved = saved.clone();
         saved.url.clone_from(&webhook.url);
         saved.events.clone_from(&webhook.events);
@@ -139,10 +140,11 @@ fn delete(args: &WebhooksDeleteArgs) -> anyhow::Result<Outcome> {
     let dir = credentials::config_dir()?;
     let all = saved_webhooks::load(&dir)
         .context("the webhook was deleted in Danube, but webhooks.json could not be read")?;
-    let saved = saved_webhooks::find(&all, &api.origin(), id).cloned();
+    let scope = Scope::of(&api);
+    let saved = saved_webhooks::find(&all, &scope, id).cloned();
     match &saved {
         Some(saved) => {
-            saved_webhooks::remove(&dir, &api.origin(), id).context(
+            saved_webhooks::remove(&dir, &scope, id).context(
                 "the webhook was deleted in Danube, but its saved secret could not be removed \
                  from webhooks.json",
             )?;

@@ -172,11 +172,45 @@ impl Credential {
         })
     }
 
+    /// The organization (`DANUBE_ORG_ID`) requests are made for; `None`
+    /// for the credential's own.
+    pub fn org_id(&self) -> Option<&str> {
+        match self {
+            Self::ApiKey { org_id, .. } | Self::Bearer { org_id, .. } => org_id.as_deref(),
+        }
+    }
+
     /// The credential as it may be shown: its first few characters.
     pub fn shown(&self) -> String {
         match self {
             Self::ApiKey { key, .. } => format!("key {}", redact(key)),
             Self::Bearer { token, .. } => format!("token {}", redact(token)),
+        }
+    }
+
+    /// Who saved a webhook, without the credential: the first 8 bytes of
+    /// SHA-256 over a fixed label, the kind and the key or token, in hex.
+    /// The same credential gives the same digest, and nothing leads back
+    /// from it to the credential.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest as _, Sha256};
+        let kind = match self {
+            Self::ApiKey { .. } => "key",
+            Self::Bearer { .. } => "token",
+        };
+        let mut hasher = Sha256::new();
+        for part in ["danube-hooks saved-by", kind, self.secret()] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+        hex::encode(&hasher.finalize()[..8])
+    }
+
+    /// The key or token itself, to hide wherever a server echoes it.
+    fn secret(&self) -> &str {
+        match self {
+            Self::ApiKey { key, .. } => key,
+            Self::Bearer { token, .. } => token,
         }
     }
 
@@ -393,6 +427,16 @@ impl Api {
         crate::sender::origin(&self.base)
     }
 
+    /// The organization requests are made for (`DANUBE_ORG_ID`), if any.
+    pub fn org_id(&self) -> Option<&str> {
+        self.credential.as_ref().and_then(Credential::org_id)
+    }
+
+    /// The credential's [`Credential::digest`], if there is one.
+    pub fn credential_digest(&self) -> Option<String> {
+        self.credential.as_ref().map(Credential::digest)
+    }
+
     /// Start the device flow (no credential needed).
     pub async fn device_code(&self, client_name: &str) -> Result<DeviceCode, ApiError> {
         let body = serde_json::json!({ "client_name": client_name });
@@ -404,7 +448,7 @@ impl Api {
                 Call::Anonymous,
             )
             .await?;
-        expect_json(&answer, "the device code request")
+        self.expect_json(&answer, "the device code request")
     }
 
     /// One poll of the device flow.
@@ -421,7 +465,9 @@ impl Api {
         match answer.status.as_u16() {
             428 => Ok(DevicePoll::Pending),
             410 => Ok(DevicePoll::Expired),
-            _ => expect_json(&answer, "the device token request").map(DevicePoll::Approved),
+            _ => self
+                .expect_json(&answer, "the device token request")
+                .map(DevicePoll::Approved),
         }
     }
 
@@ -430,7 +476,7 @@ impl Api {
         let answer = self
             .call(Method::GET, "/v1/webhooks", None, Call::Read)
             .await?;
-        expect_json(&answer, "the webhook list")
+        self.expect_json(&answer, "the webhook list")
     }
 
     /// The webhook `id` as Danube lists it, `None` when the list does not
@@ -447,7 +493,7 @@ impl Api {
         let answer = self
             .call(Method::POST, "/v1/webhooks", Some(&body), Call::Create)
             .await?;
-        expect_json(&answer, "the create")
+        self.expect_json(&answer, "the create")
     }
 
     /// `PATCH /v1/webhooks/{id}` with only the fields in `change`.
@@ -461,7 +507,7 @@ impl Api {
         let answer = self
             .call(Method::PATCH, &path, Some(&body), Call::Read)
             .await?;
-        expect_json(&answer, "the update")
+        self.expect_json(&answer, "the update")
     }
 
     /// `DELETE /v1/webhooks/{id}`.
@@ -484,7 +530,7 @@ impl Api {
             limit.clamp(1, MAX_DELIVERIES)
         );
         let answer = self.call(Method::GET, &path, None, Call::Read).await?;
-        expect_json(&answer, "the delivery log")
+        self.expect_json(&answer, "the delivery log")
     }
 
     /// `POST /v1/emulator/events` `{"event", "data"}` to a local Danube
@@ -508,7 +554,8 @@ impl Api {
                 ApiError::CreateTimeout { url, within } => ApiError::EmitTimeout { url, within },
                 other => other,
             })?;
-        expect_json::<Emitted>(&answer, "the event").map(|emitted| emitted.deliveries)
+        self.expect_json::<Emitted>(&answer, "the event")
+            .map(|emitted| emitted.deliveries)
     }
 
     /// Send one request, retrying as the SDKs do; any status below 300
@@ -543,9 +590,15 @@ impl Api {
             let request = build_request(&method, &uri, credential, body.clone())?;
             let outcome = tokio::time::timeout(self.timeout, self.exchange(request)).await;
             let failure = match outcome {
-                Ok(Ok(answer)) => return classify(answer, credential, path),
-                Ok(Err(Failure::Fatal(err))) => return Err(err.into_error(&url)),
-                Ok(Err(Failure::Connect(cause))) => self.connect_error(&url, cause, tries),
+                Ok(Ok(answer)) => {
+                    return classify(answer, credential, self.credential.as_ref(), path);
+                }
+                Ok(Err(Failure::Fatal(err))) => {
+                    return Err(err.into_error(&url, self.credential.as_ref()));
+                }
+                Ok(Err(Failure::Connect(cause))) => {
+                    self.connect_error(&url, hide(&cause, self.credential.as_ref()), tries)
+                }
                 Err(_elapsed) if kind == Call::Create => {
                     return Err(ApiError::CreateTimeout {
                         url,
@@ -643,10 +696,12 @@ enum Failure {
 struct FatalCause(String);
 
 impl FatalCause {
-    fn into_error(self, url: &str) -> ApiError {
+    /// The error, with `echo` hidden in what the server may have put in
+    /// it (a certificate's names, say).
+    fn into_error(self, url: &str, echo: Option<&Credential>) -> ApiError {
         ApiError::Transport {
             url: url.to_owned(),
-            cause: self.0,
+            cause: hide(&self.0, echo),
         }
     }
 }
@@ -755,11 +810,13 @@ fn build_request(
         })
 }
 
-/// A status turned into the answer or the error it means. `path` names
-/// the id of a 404.
+/// A status turned into the answer or the error it means: `credential`
+/// is the one sent (named in a 401 or 403), `echo` the one to hide
+/// wherever the answer's text holds it. `path` names the id of a 404.
 fn classify(
     answer: Answer,
     credential: Option<&Credential>,
+    echo: Option<&Credential>,
     path: &str,
 ) -> Result<Answer, ApiError> {
     let status = answer.status.as_u16();
@@ -767,7 +824,7 @@ fn classify(
         return Ok(answer);
     }
     let shown = credential.map_or_else(|| "(none)".to_owned(), Credential::shown);
-    let parsed = ErrorBody::parse(&answer.body);
+    let parsed = ErrorBody::parse(&answer.body, echo);
     let message = parsed.message;
     Err(match status {
         401 => ApiError::Unauthorized { shown, message },
@@ -835,8 +892,15 @@ struct ErrorBody {
 }
 
 impl ErrorBody {
-    fn parse(body: &[u8]) -> Self {
-        let value: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    /// Read `body`; wherever it holds `echo`'s key or token, that is
+    /// hidden ([`hide`]) before anything else is done with it.
+    fn parse(body: &[u8], echo: Option<&Credential>) -> Self {
+        let mut value: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+        if let (Some(value), Some(echo)) = (&mut value, echo) {
+            // Each string on its own first: a value written out as JSON
+            // below (`details`) would escape a key's `"` or `\`.
+            hide_in_json(value, echo.secret(), &redact(echo.secret()));
+        }
         let text = |v: &serde_json::Value| match v {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -860,15 +924,55 @@ impl ErrorBody {
             }
             _ => (String::from_utf8_lossy(body).trim().to_owned(), None),
         };
+        // Cut, then hidden: a key the cut leaves half of is hidden too,
+        // and the search runs over what is shown, not over a 16 MB answer.
+        let shown =
+            |text: &str| escape_line(&hide(&truncate(text, MAX_MESSAGE), echo)).into_owned();
         let message = if message.is_empty() {
             "no explanation given".to_owned()
         } else {
-            escape_line(&truncate(&message, MAX_MESSAGE)).into_owned()
+            shown(&message)
         };
         Self {
             message,
-            upgrade_url: upgrade_url.map(|u| escape_line(&truncate(&u, MAX_MESSAGE)).into_owned()),
+            upgrade_url: upgrade_url.map(|u| shown(&u)),
         }
+    }
+}
+
+/// `text` from a server with `echo`'s key or token, and every run of it
+/// long enough to matter, plain or percent-encoded, shown as its
+/// fingerprint ([`redact`]). Every text from the server that goes into an
+/// [`ApiError`] goes through here.
+fn hide(text: &str, echo: Option<&Credential>) -> String {
+    match echo {
+        Some(echo) => super::scrub::scrub(text, echo.secret(), &redact(echo.secret())).into_owned(),
+        None => text.to_owned(),
+    }
+}
+
+/// Every string in `value`, names included, with `secret` shown as `shown`.
+fn hide_in_json(value: &mut serde_json::Value, secret: &str, shown: &str) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) if text.contains(secret) => *text = text.replace(secret, shown),
+        Value::Array(items) => {
+            for item in items {
+                hide_in_json(item, secret, shown);
+            }
+        }
+        Value::Object(fields) => {
+            if fields.keys().any(|name| name.contains(secret)) {
+                *fields = std::mem::take(fields)
+                    .into_iter()
+                    .map(|(name, v)| (name.replace(secret, shown), v))
+                    .collect();
+            }
+            for field in fields.values_mut() {
+                hide_in_json(field, secret, shown);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -883,24 +987,32 @@ fn find_upgrade(value: &serde_json::Value) -> Option<String> {
     .find_map(|v| v.as_str().map(str::to_owned))
 }
 
-fn expect_json<T: serde::de::DeserializeOwned>(answer: &Answer, what: &str) -> Result<T, ApiError> {
-    if !answer.status.is_success() {
-        return Err(ApiError::Unexpected {
-            status: answer.status.as_u16(),
-            message: ErrorBody::parse(&answer.body).message,
-        });
+impl Api {
+    /// The answer as `T`; a status [`classify`] let through (the device
+    /// flow's 428 and 410) is an error here.
+    fn expect_json<T: serde::de::DeserializeOwned>(
+        &self,
+        answer: &Answer,
+        what: &str,
+    ) -> Result<T, ApiError> {
+        if !answer.status.is_success() {
+            return Err(ApiError::Unexpected {
+                status: answer.status.as_u16(),
+                message: ErrorBody::parse(&answer.body, self.credential.as_ref()).message,
+            });
+        }
+        // Where, not serde's text: that can quote a value, and a value here
+        // can be a key.
+        serde_json::from_slice(&answer.body).map_err(|err| ApiError::Decode {
+            what: what.to_owned(),
+            cause: format!(
+                "{:?} error at line {} column {}",
+                err.classify(),
+                err.line(),
+                err.column()
+            ),
+        })
     }
-    // Where, not serde's text: that can quote a value, and a value here
-    // can be a key.
-    serde_json::from_slice(&answer.body).map_err(|err| ApiError::Decode {
-        what: what.to_owned(),
-        cause: format!(
-            "{:?} error at line {} column {}",
-            err.classify(),
-            err.line(),
-            err.column()
-        ),
-    })
 }
 
 #[cfg(test)]
@@ -924,9 +1036,14 @@ mod tests {
     }
 
     fn message(status: u16, retry_after: Option<&str>, body: &str, path: &str) -> String {
-        classify(answer(status, retry_after, body), Some(&key()), path)
-            .unwrap_err()
-            .to_string()
+        classify(
+            answer(status, retry_after, body),
+            Some(&key()),
+            Some(&key()),
+            path,
+        )
+        .unwrap_err()
+        .to_string()
     }
 
     #[test]
@@ -956,14 +1073,90 @@ mod tests {
             ("", "no explanation given"),
         ];
         for (body, want) in table {
-            assert_eq!(ErrorBody::parse(body.as_bytes()).message, want, "{body}");
+            assert_eq!(
+                ErrorBody::parse(body.as_bytes(), Some(&key())).message,
+                want,
+                "{body}"
+            );
         }
         // Text from the network reaches the terminal escaped, on one line.
-        let hostile = ErrorBody::parse(b"{\"detail\": \"a\\u001b[2Jb\\nc\"}").message;
+        let hostile = ErrorBody::parse(b"{\"detail\": \"a\\u001b[2Jb\\nc\"}", None).message;
         assert!(
             !hostile.contains('\u{1b}') && !hostile.contains('\n'),
             "{hostile}"
         );
+    }
+
+    /// Whatever the server wraps the key in, every error (and so the
+    /// dashboard's poll, which shows the error's text) shows its
+    /// fingerprint: the key as sent, or as a bearer token.
+    #[test]
+    fn a_key_the_server_echoes_is_shown_as_its_fingerprint() {
+        let secret = "dk_abcdefghijklmnopqrstuvwxyz";
+        let token = Credential::Bearer {
+            token: secret.into(),
+            org_id: None,
+        };
+        for (status, body) in [
+            (401, format!(r#"{{"detail": "Invalid API key: {secret}"}}"#)),
+            (
+                403,
+                format!(r#"{{"error": {{"code": "{secret}", "message": "", "details": null}}}}"#),
+            ),
+            (
+                422,
+                format!(
+                    r#"{{"error": {{"code": "x", "message": "m", "details": {{"{secret}": ["{secret}"]}}}}}}"#
+                ),
+            ),
+            (
+                400,
+                format!(
+                    r#"{{"error": {{"code": "{}", "message": "{}"}}}}"#,
+                    &secret[..14],
+                    &secret[14..]
+                ),
+            ),
+            (
+                404,
+                format!(r#"{{"detail": "/keys/{}"}}"#, secret.replace('_', "%5F")),
+            ),
+            (500, format!("plain {secret} text")),
+            (
+                429,
+                format!(r#"{{"detail": "limit", "upgrade_url": "https://x.example/?k={secret}"}}"#),
+            ),
+            (
+                502,
+                format!(r#"{{"detail": "{}{secret}"}}"#, "x".repeat(290)),
+            ),
+        ] {
+            for credential in [key(), token.clone()] {
+                let err = classify(
+                    answer(status, None, &body),
+                    Some(&credential),
+                    Some(&credential),
+                    "/v1/webhooks",
+                )
+                .unwrap_err()
+                .to_string();
+                for run in secret.as_bytes().windows(8) {
+                    let run = std::str::from_utf8(run).unwrap();
+                    assert!(!err.contains(run), "{status}: {run} shows in {err}");
+                }
+                assert!(err.contains("dk_abc…"), "{status}: {err}");
+            }
+        }
+        // A device-flow call sends no credential, yet the one held is hidden.
+        let err = classify(
+            answer(401, None, &format!(r#"{{"detail": "{secret}"}}"#)),
+            None,
+            Some(&key()),
+            "/",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains(secret) && err.contains("(none)"), "{err}");
     }
 
     #[test]
@@ -1021,7 +1214,7 @@ mod tests {
 
         for status in [200, 201, 204, 410, 428] {
             assert!(
-                classify(answer(status, None, ""), None, "/").is_ok(),
+                classify(answer(status, None, ""), None, None, "/").is_ok(),
                 "{status}"
             );
         }
@@ -1068,6 +1261,24 @@ mod tests {
         assert!(Credential::resolve(env(&[]), None).is_none());
         assert_eq!(redact("abc"), "a…");
         assert_eq!(redact(""), "…");
+    }
+
+    #[test]
+    fn a_digest_tells_credentials_apart_and_never_holds_one() {
+        let key = |key: &str, org: Option<&str>| Credential::ApiKey {
+            key: key.into(),
+            org_id: org.map(str::to_owned),
+        };
+        let one = key("dk_live_one", None).digest();
+        assert_eq!(one.len(), 16);
+        assert_eq!(one, key("dk_live_one", Some("org_b")).digest());
+        assert_ne!(one, key("dk_live_two", None).digest());
+        let token = Credential::Bearer {
+            token: "dk_live_one".into(),
+            org_id: None,
+        };
+        assert_ne!(one, token.digest());
+        assert!(!one.contains("one"));
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Where `login` keeps the Danube API key: `$XDG_CONFIG_HOME/danube-hooks/`
 //! (else `~/.config/danube-hooks/`), a folder of mode 0700 holding
 //! `credentials.json` of mode 0600, written whole to a temporary file of
-//! that mode and renamed, so no reader ever sees half a key or a key
-//! readable by others.
+//! that mode and renamed, under a lock on the folder (`crate::fsutil`), so
+//! no reader ever sees half a key or a key readable by others. A file or
+//! folder found open to others is used, with a warning on stderr.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::fsutil::{self, FileError};
 
 /// The file's name inside the config folder.
 pub const FILE_NAME: &str = "credentials.json";
@@ -100,7 +102,18 @@ pub(crate) fn io(
     }
 }
 
-/// The saved credentials in `dir`, if any.
+impl From<FileError> for CredentialsError {
+    fn from(err: FileError) -> Self {
+        Self::Io {
+            action: err.action,
+            path: err.path,
+            cause: err.cause,
+        }
+    }
+}
+
+/// The saved credentials in `dir`, if any; a warning on stderr when the
+/// file or its folder is open to others.
 pub fn load(dir: &Path) -> Result<Option<Saved>, CredentialsError> {
     let path = file_in(dir);
     let text = match std::fs::read(&path) {
@@ -108,6 +121,7 @@ pub fn load(dir: &Path) -> Result<Option<Saved>, CredentialsError> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(io("read", &path)(err)),
     };
+    fsutil::warn_if_open_to_others(&path);
     let saved: Saved = serde_json::from_slice(&text).map_err(|err| CredentialsError::Corrupt {
         path: path.display().to_string(),
         // Where, never the text: it holds a key.
@@ -116,73 +130,22 @@ pub fn load(dir: &Path) -> Result<Option<Saved>, CredentialsError> {
     Ok(Some(saved))
 }
 
-/// Save `saved` in `dir` (made 0700 if new, and set to 0700), the file 0600.
+/// Save `saved` in `dir` (made 0700 if new, and set to 0700), the file 0600,
+/// whole and under the folder's lock (`fsutil::write_private`).
 pub fn save(dir: &Path, saved: &Saved) -> Result<PathBuf, CredentialsError> {
-    write_private(
-        dir,
-        FILE_NAME,
-        &serde_json::to_vec_pretty(saved).expect("Saved serializes"),
-    )
+    let bytes = serde_json::to_vec_pretty(saved).expect("Saved serializes");
+    Ok(fsutil::write_private(dir, FILE_NAME, &bytes)?)
 }
 
-/// Write `bytes` as `dir/name`, whole: to a temporary file of mode 0600
-/// that is synced and then renamed over the old one, in `dir` made 0700.
-/// No reader ever sees half a file, or a secret readable by others.
-pub fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, CredentialsError> {
-    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io("create", dir))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(io("set mode 0700 on", dir))?;
-    replace_private(dir, name, bytes)
-}
-
-/// Replace `dir/name` with `bytes` (and a final newline) so that a crash
-/// at any instant leaves the old file or the new one whole: a temporary
-/// file of mode 0600, synced, renamed over the old one, and the folder
-/// synced so the rename itself survives a power loss. `dir` must exist.
+/// [`fsutil::replace_private`], for the emulator's state file, whose
+/// errors are told as this module's.
 pub fn replace_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, CredentialsError> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let path = dir.join(name);
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        // A temporary file left by a writer that died mid-write is
-        // replaced, not an error (the pid is reused across boots).
-        let _ = std::fs::remove_file(&temp);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)?;
-        file.write_all(bytes)?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        std::fs::rename(&temp, &path)?;
-        // Some file systems cannot sync a folder; the rename is then as
-        // durable as they make it.
-        if let Ok(folder) = std::fs::File::open(dir) {
-            let _ = folder.sync_all();
-        }
-        Ok(())
-    };
-    write().map_err(|err| {
-        let _ = std::fs::remove_file(&temp);
-        io("write", &path)(err)
-    })?;
-    Ok(path)
+    Ok(fsutil::replace_private(dir, name, bytes)?)
 }
 
 /// Remove the saved credentials; whether there were any.
 pub fn remove(dir: &Path) -> Result<bool, CredentialsError> {
-    let path = file_in(dir);
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(true),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(err) => Err(io("remove", &path)(err)),
-    }
+    Ok(fsutil::remove_private(dir, FILE_NAME)?)
 }
 
 #[cfg(test)]

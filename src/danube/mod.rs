@@ -3,7 +3,8 @@
 //! webhooks danube-hooks created with their secrets ([`saved_webhooks`]),
 //! the tunnel's public URL ([`tunnel`]), `listen --register`
 //! ([`register`]), Danube's delivery log joined with the store
-//! ([`reconcile`], pure) and the dashboard's poll of it ([`poller`]).
+//! ([`reconcile`], pure) and the dashboard's poll of it ([`poller`]); a
+//! credential echoed in a server's text is hidden by `scrub` (pure).
 
 pub mod api;
 pub mod credentials;
@@ -11,4 +12,5 @@ pub mod poller;
 pub mod reconcile;
 pub mod register;
 pub mod saved_webhooks;
+mod scrub;
 pub mod tunnel;

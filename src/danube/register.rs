@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::api::{Api, ApiError, Webhook, WebhookChange};
 use super::credentials::CredentialsError;
-use super::saved_webhooks::{self, Origin, SavedWebhook};
+use super::saved_webhooks::{self, Origin, SavedWebhook, Scope};
 use crate::display::escape_line;
 
 /// The description a registered webhook gets in Danube.
@@ -203,31 +203,37 @@ enum Plan {
     Refuse(String),
 }
 
-/// Decide from the saved webhooks and Danube's list; also the ids of saved
-/// `--register` webhooks the list leaves out, which are not chosen (the
-/// caller forgets them once Danube confirms they are gone).
+/// Decide from the saved webhooks and Danube's list, as made in `scope`
+/// (the API and organization `listed` came from). A saved `--register`
+/// webhook of that scope the list leaves out is never chosen; its id is
+/// also returned when this credential saved it (the caller forgets it once
+/// Danube confirms it is gone, [`Scope::believes_gone`]). A webhook saved
+/// in another scope (another organization's, which this list never shows)
+/// is neither chosen nor gone.
 fn decide(
     saved: &[SavedWebhook],
-    api_url: &str,
+    scope: &Scope,
     listed: &[Webhook],
     url: &str,
 ) -> (Plan, Vec<String>) {
     let exists = |id: &str| listed.iter().any(|w| w.id == id);
+    let unlisted =
+        |s: &SavedWebhook| scope.holds(s) && s.origin == Origin::Register && !exists(&s.id);
     let gone: Vec<String> = saved
         .iter()
-        .filter(|s| s.api_url == api_url && s.origin == Origin::Register && !exists(&s.id))
+        .filter(|s| unlisted(s) && scope.believes_gone(s))
         .map(|s| s.id.clone())
         .collect();
     let here: Vec<&Webhook> = listed.iter().filter(|w| w.url == url).collect();
     if let Some(foreign) = here
         .iter()
-        .find(|w| saved_webhooks::find(saved, api_url, &w.id).is_none())
+        .find(|w| saved_webhooks::find(saved, scope, &w.id).is_none())
     {
         return (Plan::Refuse(foreign.id.clone()), gone);
     }
     let ours = |origin: Origin| {
         here.iter().find_map(|w| {
-            saved_webhooks::find(saved, api_url, &w.id)
+            saved_webhooks::find(saved, scope, &w.id)
                 .filter(|s| s.origin == origin)
                 .map(|s| (s.clone(), w.is_active))
         })
@@ -238,12 +244,8 @@ fn decide(
     if let Some((webhook, active)) = ours(Origin::Create) {
         return (Plan::Adopt(webhook, active), gone);
     }
-    let remaining: Vec<SavedWebhook> = saved
-        .iter()
-        .filter(|s| !gone.contains(&s.id) || s.api_url != api_url)
-        .cloned()
-        .collect();
-    match saved_webhooks::registered(&remaining, api_url) {
+    let remaining: Vec<SavedWebhook> = saved.iter().filter(|s| !unlisted(s)).cloned().collect();
+    match saved_webhooks::registered(&remaining, scope) {
         Some(webhook) => (Plan::Update(webhook.clone()), gone),
         None => (Plan::Create, gone),
     }
@@ -265,23 +267,25 @@ pub async fn register(
     stop: &CancellationToken,
     hurry: &CancellationToken,
 ) -> Result<Registration, RegisterError> {
-    let api_url = api.origin();
+    let scope = Scope::of(api);
     let listed = tokio::select! {
         listed = api.list_webhooks() => listed?,
         () = stop.cancelled() => return Err(RegisterError::Stopped),
     };
     let saved = saved_webhooks::load(dir)?;
-    let (plan, gone) = decide(&saved, &api_url, &listed, &target.url);
+    let (plan, gone) = decide(&saved, &scope, &listed, &target.url);
     // A webhook the list leaves out is forgotten only once Danube says 404
     // for it (asked read-only, through its delivery log): a broken or
     // partial list must not throw away a secret Danube never shows again.
+    // Only those this credential saved in this scope are asked about:
+    // another organization answers 404 for a webhook that lives on.
     for id in &gone {
         let asked = tokio::select! {
             asked = api.list_deliveries(id, 1) => asked,
             () = stop.cancelled() => return Err(RegisterError::Stopped),
         };
         if let Err(ApiError::NotFound { .. }) = asked {
-            saved_webhooks::remove(dir, &api_url, id)?;
+            saved_webhooks::remove(dir, &scope, id)?;
         }
     }
     match plan {
@@ -430,7 +434,7 @@ async fn update(
     let updated = match api.update_webhook(&webhook.id, &change).await {
         Ok(updated) => updated,
         Err(err @ ApiError::NotFound { .. }) => {
-            saved_webhooks::remove(dir, &webhook.api_url, &webhook.id)?;
+            saved_webhooks::remove(dir, &webhook.scope(), &webhook.id)?;
             return Err(err.into());
         }
         Err(err) => return Err(err.into()),
@@ -467,7 +471,7 @@ async fn create(api: &Api, dir: &Path, target: &Target) -> Result<Registration, 
         }
         Err(err) => return Err(err.into()),
     };
-    let webhook = SavedWebhook::of_created(api.origin(), &created, Origin::Register);
+    let webhook = SavedWebhook::of_created(&Scope::of(api), &created, Origin::Register);
     // Saved before anything else can fail: the answer was the only time
     // Danube will show this secret.
     if let Err(err) = saved_webhooks::upsert(dir, webhook.clone()) {
@@ -651,7 +655,7 @@ fn shown(text: &str) -> String {
 /// Forget `webhook` in `webhooks.json`; a failure only means a stale entry,
 /// which the next `--register` forgets when Danube no longer lists it.
 fn forget(dir: &Path, webhook: &SavedWebhook) {
-    let _ = saved_webhooks::remove(dir, &webhook.api_url, &webhook.id);
+    let _ = saved_webhooks::remove(dir, &webhook.scope(), &webhook.id);
 }
 
 #[cfg(test)]
@@ -660,6 +664,14 @@ mod tests {
 
     const API: &str = "https://api.danubeai.com";
     const URL: &str = "https://abc.ngrok.app/webhooks/danube";
+
+    fn scope() -> Scope {
+        Scope {
+            api_url: API.into(),
+            org_id: None,
+            by: Some(saved_webhooks::TEST_CREDENTIAL.into()),
+        }
+    }
 
     fn saved(id: &str, url: &str, origin: Origin) -> SavedWebhook {
         SavedWebhook::for_test(id, API, url, origin)
@@ -686,12 +698,12 @@ mod tests {
         other_api.api_url = "http://127.0.0.1:9".into();
 
         // Nothing saved, nothing listed: create.
-        assert_eq!(decide(&[], API, &[], URL), (Plan::Create, vec![]));
+        assert_eq!(decide(&[], &scope(), &[], URL), (Plan::Create, vec![]));
         // An earlier --register's webhook, now elsewhere: re-point it.
         assert_eq!(
             decide(
                 std::slice::from_ref(&reg),
-                API,
+                &scope(),
                 &[listed("wh_reg", old)],
                 URL
             ),
@@ -699,19 +711,67 @@ mod tests {
         );
         // Deleted in Danube meanwhile: forget it, create.
         assert_eq!(
-            decide(&[reg.clone(), other_api.clone()], API, &[], URL),
+            decide(&[reg.clone(), other_api.clone()], &scope(), &[], URL),
             (Plan::Create, vec!["wh_reg".to_owned()])
         );
         // Another API's webhook is never used here.
         assert_eq!(
-            decide(&[other_api.clone()], API, &[listed("wh_far", old)], URL),
+            decide(
+                &[other_api.clone()],
+                &scope(),
+                &[listed("wh_far", old)],
+                URL
+            ),
             (Plan::Create, vec![])
         );
+        // Another organization's webhook is neither used nor gone here,
+        // though this organization's list leaves it out.
+        let mut in_b = saved("wh_b", old, Origin::Register);
+        in_b.org_id = Some("org_b".into());
+        assert_eq!(
+            decide(std::slice::from_ref(&in_b), &scope(), &[], URL),
+            (Plan::Create, vec![])
+        );
+        let org_b = Scope {
+            org_id: Some("org_b".into()),
+            ..scope()
+        };
+        assert_eq!(
+            decide(
+                &[reg.clone(), in_b.clone()],
+                &org_b,
+                &[listed("wh_b", old)],
+                URL
+            ),
+            (Plan::Update(in_b.clone()), vec![])
+        );
+        // Saved by another credential (which may see another
+        // organization), or before credentials were noted: not chosen, and
+        // not asked about, so never forgotten on a 404.
+        let mut by_other = reg.clone();
+        by_other.saved_by = Some("fedcba9876543210".into());
+        let mut unnoted = reg.clone();
+        unnoted.saved_by = None;
+        for unsure in [by_other, unnoted] {
+            assert_eq!(
+                decide(std::slice::from_ref(&unsure), &scope(), &[], URL),
+                (Plan::Create, vec![])
+            );
+            assert_eq!(
+                decide(
+                    std::slice::from_ref(&unsure),
+                    &scope(),
+                    &[listed("wh_reg", old)],
+                    URL
+                ),
+                (Plan::Update(unsure.clone()), vec![])
+            );
+        }
         // A webhook nobody saved already posts here: refuse, touch nothing.
         assert_eq!(
             decide(
                 std::slice::from_ref(&reg),
-                API,
+                &scope(),
                 &[listed("wh_reg", old), listed("wh_x", URL)],
                 URL
             ),
@@ -721,7 +781,7 @@ mod tests {
         assert_eq!(
             decide(
                 std::slice::from_ref(&made),
-                API,
+                &scope(),
                 &[listed("wh_made", URL)],
                 URL
             ),
@@ -732,7 +792,7 @@ mod tests {
         assert_eq!(
             decide(
                 &[here.clone(), reg.clone()],
-                API,
+                &scope(),
                 &[listed("wh_here", URL), listed("wh_reg", old)],
                 URL
             ),

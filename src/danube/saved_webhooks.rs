@@ -1,18 +1,29 @@
 //! The webhooks danube-hooks made in Danube and kept the secret of:
 //! `webhooks.json` next to the credentials (folder 0700, file 0600, written
-//! whole and renamed, see [`credentials::write_private`]).
+//! whole and renamed, each change made under a lock on the folder to the
+//! file as it is then, see `crate::fsutil`), so that two commands saving
+//! at once each keep the other's secret.
 //!
 //! Danube shows a webhook's secret only in the answer to its create, so
 //! this file is the only place it lives afterwards. It is also what tells
 //! a webhook danube-hooks created (and may change, pause or delete) from
 //! one it did not (which it never touches, SPEC §11).
+//!
+//! Each saved webhook belongs to a [`Scope`]: the API and the organization
+//! (`DANUBE_ORG_ID`) it was made in. Another organization neither lists
+//! nor finds it, so what is done under one scope never judges, reuses or
+//! forgets a webhook of another. Nor is a 404 believed from another
+//! credential than the one that saved it ([`Scope::believes_gone`]): a
+//! second key can belong to another organization with no `DANUBE_ORG_ID`
+//! to say so.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::api::CreatedWebhook;
+use super::api::{Api, CreatedWebhook};
 use super::credentials::{self, CredentialsError};
+use crate::fsutil;
 use crate::signature::Secret;
 
 /// The file's name inside the config folder.
@@ -30,6 +41,43 @@ pub enum Origin {
     Create,
 }
 
+/// Where a webhook lives: an API (`--api-url`'s origin) and an
+/// organization (`DANUBE_ORG_ID`; `None`, the key's own, is a scope of its
+/// own, and what a file written before organizations were kept means).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub api_url: String,
+    pub org_id: Option<String>,
+    /// Who asks: the credential's digest (`Credential::digest`). Not part
+    /// of the match; it decides only whether a 404 is believed.
+    pub by: Option<String>,
+}
+
+impl Scope {
+    /// The scope requests through `api` are made in.
+    pub fn of(api: &Api) -> Self {
+        Self {
+            api_url: api.origin(),
+            org_id: api.org_id().map(str::to_owned),
+            by: api.credential_digest(),
+        }
+    }
+
+    /// Whether `webhook` was saved in this scope.
+    pub fn holds(&self, webhook: &SavedWebhook) -> bool {
+        same_api(&webhook.api_url, &self.api_url) && webhook.org_id == self.org_id
+    }
+
+    /// Whether Danube's 404 for `webhook`, asked in this scope, says it is
+    /// gone: only when asked with the credential that saved it. Another
+    /// key may see another organization (its own, with no
+    /// `DANUBE_ORG_ID`), and a webhook saved before credentials were noted
+    /// may have been saved with any; neither is forgotten on a 404 alone.
+    pub fn believes_gone(&self, webhook: &SavedWebhook) -> bool {
+        self.holds(webhook) && webhook.saved_by.is_some() && webhook.saved_by == self.by
+    }
+}
+
 /// One webhook danube-hooks created, with the secret Danube showed once.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedWebhook {
@@ -37,6 +85,14 @@ pub struct SavedWebhook {
     /// The API it lives in (`--api-url`), so a webhook of a test API is
     /// never taken for one of Danube's.
     pub api_url: String,
+    /// The organization it was made in (`DANUBE_ORG_ID`); absent for the
+    /// key's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    /// The digest of the credential that made it (`Credential::digest`,
+    /// never the credential): whose 404 is believed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_by: Option<String>,
     pub url: String,
     pub events: Vec<String>,
     pub secret: String,
@@ -51,6 +107,8 @@ impl std::fmt::Debug for SavedWebhook {
         f.debug_struct("SavedWebhook")
             .field("id", &self.id)
             .field("api_url", &self.api_url)
+            .field("org_id", &self.org_id)
+            .field("saved_by", &self.saved_by)
             .field("url", &self.url)
             .field("events", &self.events)
             .field("secret", &self.fingerprint())
@@ -61,17 +119,28 @@ impl std::fmt::Debug for SavedWebhook {
 }
 
 impl SavedWebhook {
-    /// What is kept of a webhook Danube just created for the API at
-    /// `api_url`: its secret, shown only in that answer, and now.
-    pub fn of_created(api_url: String, created: &CreatedWebhook, origin: Origin) -> Self {
+    /// What is kept of a webhook Danube just created in `scope`: its
+    /// secret, shown only in that answer, and now.
+    pub fn of_created(scope: &Scope, created: &CreatedWebhook, origin: Origin) -> Self {
         Self {
             id: created.webhook.id.clone(),
-            api_url,
+            api_url: scope.api_url.clone(),
+            org_id: scope.org_id.clone(),
+            saved_by: scope.by.clone(),
             url: created.webhook.url.clone(),
             events: created.webhook.events.clone(),
             secret: created.secret.clone(),
             origin,
             saved_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+
+    /// The scope it was saved in, asked by the credential that saved it.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            api_url: self.api_url.clone(),
+            org_id: self.org_id.clone(),
+            by: self.saved_by.clone(),
         }
     }
 
@@ -86,6 +155,10 @@ impl SavedWebhook {
     }
 }
 
+/// The credential digest [`SavedWebhook::for_test`] is saved by.
+#[cfg(test)]
+pub(crate) const TEST_CREDENTIAL: &str = "0123456789abcdef";
+
 /// A saved webhook for unit tests here and in the modules that read them.
 #[cfg(test)]
 impl SavedWebhook {
@@ -93,6 +166,8 @@ impl SavedWebhook {
         Self {
             id: id.into(),
             api_url: api_url.into(),
+            org_id: None,
+            saved_by: Some(TEST_CREDENTIAL.into()),
             url: url.into(),
             events: vec!["workflow.completed".into()],
             secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
@@ -107,7 +182,8 @@ pub fn file_in(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
 }
 
-/// Every saved webhook in `dir` (none when there is no file).
+/// Every saved webhook in `dir` (none when there is no file); a warning
+/// on stderr when the file or its folder is open to others.
 pub fn load(dir: &Path) -> Result<Vec<SavedWebhook>, CredentialsError> {
     let path = file_in(dir);
     let text = match std::fs::read(&path) {
@@ -115,49 +191,73 @@ pub fn load(dir: &Path) -> Result<Vec<SavedWebhook>, CredentialsError> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(err) => return Err(credentials::io("read", &path)(err)),
     };
-    serde_json::from_slice(&text).map_err(|err| CredentialsError::CorruptWebhooks {
+    fsutil::warn_if_open_to_others(&path);
+    parse(&path, &text)
+}
+
+fn parse(path: &Path, text: &[u8]) -> Result<Vec<SavedWebhook>, CredentialsError> {
+    serde_json::from_slice(text).map_err(|err| CredentialsError::CorruptWebhooks {
         path: path.display().to_string(),
         // Where, never the text: it holds secrets.
         cause: format!("{:?} error at line {}", err.classify(), err.line()),
     })
 }
 
-fn store(dir: &Path, all: &[SavedWebhook]) -> Result<PathBuf, CredentialsError> {
-    let bytes = serde_json::to_vec_pretty(all).expect("saved webhooks serialize");
-    credentials::write_private(dir, FILE_NAME, &bytes)
+/// Apply `edit` to the saved webhooks as they are in the file now, under
+/// the folder's lock, and write them back if it says they changed: a
+/// change never writes over one another process made meanwhile.
+fn change(
+    dir: &Path,
+    edit: impl FnOnce(&mut Vec<SavedWebhook>) -> bool,
+) -> Result<(PathBuf, bool), CredentialsError> {
+    let path = file_in(dir);
+    let changed = fsutil::update_private(dir, FILE_NAME, |now| {
+        let mut all = match now {
+            Some(text) => parse(&path, &text)?,
+            None => Vec::new(),
+        };
+        let changed = edit(&mut all);
+        let bytes =
+            changed.then(|| serde_json::to_vec_pretty(&all).expect("saved webhooks serialize"));
+        Ok::<_, CredentialsError>((bytes, changed))
+    })?;
+    Ok((path, changed))
 }
 
-/// Save `webhook`, replacing one with the same API and id.
+/// Save `webhook`, replacing one with the same scope and id.
 pub fn upsert(dir: &Path, webhook: SavedWebhook) -> Result<PathBuf, CredentialsError> {
-    let mut all = load(dir)?;
-    all.retain(|w| !(same_api(&w.api_url, &webhook.api_url) && w.id == webhook.id));
-    all.push(webhook);
-    store(dir, &all)
+    let scope = webhook.scope();
+    let (path, _) = change(dir, |all| {
+        all.retain(|w| !(scope.holds(w) && w.id == webhook.id));
+        all.push(webhook);
+        true
+    })?;
+    Ok(path)
 }
 
-/// Forget the webhook `id` of `api_url`; whether it was saved.
-pub fn remove(dir: &Path, api_url: &str, id: &str) -> Result<bool, CredentialsError> {
-    let mut all = load(dir)?;
-    let before = all.len();
-    all.retain(|w| !(same_api(&w.api_url, api_url) && w.id == id));
-    if all.len() == before {
+/// Forget the webhook `id` of `scope`; whether it was saved.
+pub fn remove(dir: &Path, scope: &Scope, id: &str) -> Result<bool, CredentialsError> {
+    if !file_in(dir).exists() {
         return Ok(false);
     }
-    store(dir, &all)?;
-    Ok(true)
+    let (_, removed) = change(dir, |all| {
+        let before = all.len();
+        all.retain(|w| !(scope.holds(w) && w.id == id));
+        all.len() != before
+    })?;
+    Ok(removed)
 }
 
-/// The saved webhook `id` of `api_url`.
-pub fn find<'a>(all: &'a [SavedWebhook], api_url: &str, id: &str) -> Option<&'a SavedWebhook> {
-    all.iter()
-        .find(|w| same_api(&w.api_url, api_url) && w.id == id)
+/// The saved webhook `id` of `scope`.
+pub fn find<'a>(all: &'a [SavedWebhook], scope: &Scope, id: &str) -> Option<&'a SavedWebhook> {
+    all.iter().find(|w| scope.holds(w) && w.id == id)
 }
 
-/// The webhook an earlier `--register` against `api_url` made, newest first.
-pub fn registered<'a>(all: &'a [SavedWebhook], api_url: &str) -> Option<&'a SavedWebhook> {
+/// The webhook an earlier `--register` in `scope` made, newest first.
+pub fn registered<'a>(all: &'a [SavedWebhook], scope: &Scope) -> Option<&'a SavedWebhook> {
     all.iter()
         .rev()
-        .find(|w| same_api(&w.api_url, api_url) && w.origin == Origin::Register)
+        .find(|w| scope.holds(w) && w.origin == Origin::Register)
 }
 
 /// Whether two `--api-url`s are the same API: `https://api.danubeai.com`,
@@ -179,12 +279,22 @@ mod tests {
         SavedWebhook::for_test(id, api_url, "https://abc.ngrok.app/webhooks/danube", origin)
     }
 
+    fn scope(api_url: &str, org_id: Option<&str>) -> Scope {
+        Scope {
+            api_url: api_url.into(),
+            org_id: org_id.map(str::to_owned),
+            by: Some(TEST_CREDENTIAL.into()),
+        }
+    }
+
     #[test]
     fn upsert_find_remove_in_a_private_file() {
         let dir = std::env::temp_dir().join(format!("danube-hooks-saved-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let api = "https://api.danubeai.com";
+        let here = scope(api, None);
         assert!(load(&dir).unwrap().is_empty());
+        assert!(!remove(&dir, &here, "wh_1").unwrap());
         upsert(&dir, webhook("wh_1", api, Origin::Create)).unwrap();
         upsert(&dir, webhook("wh_2", api, Origin::Register)).unwrap();
         upsert(
@@ -200,19 +310,71 @@ mod tests {
 
         let all = load(&dir).unwrap();
         assert_eq!(all.len(), 3);
-        assert_eq!(find(&all, api, "wh_2"), Some(&moved));
-        assert_eq!(registered(&all, api), Some(&moved));
-        assert_eq!(registered(&all, "http://127.0.0.1:7"), None);
-        assert_eq!(find(&all, api, "wh_1").unwrap().origin, Origin::Create);
+        assert_eq!(find(&all, &here, "wh_2"), Some(&moved));
+        assert_eq!(registered(&all, &here), Some(&moved));
+        assert_eq!(registered(&all, &scope("http://127.0.0.1:7", None)), None);
+        assert_eq!(find(&all, &here, "wh_1").unwrap().origin, Origin::Create);
         assert_eq!(
-            find(&all, "https://api.danubeai.com/", "wh_2"),
+            find(&all, &scope("https://api.danubeai.com/", None), "wh_2"),
             Some(&moved)
         );
-        assert_eq!(find(&all, "https://api.danubeai.com:8443", "wh_2"), None);
+        assert_eq!(
+            find(&all, &scope("https://api.danubeai.com:8443", None), "wh_2"),
+            None
+        );
 
-        assert!(remove(&dir, api, "wh_2").unwrap());
-        assert!(!remove(&dir, api, "wh_2").unwrap());
-        assert_eq!(registered(&load(&dir).unwrap(), api), None);
+        assert!(remove(&dir, &here, "wh_2").unwrap());
+        assert!(!remove(&dir, &here, "wh_2").unwrap());
+        assert_eq!(registered(&load(&dir).unwrap(), &here), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn each_organization_is_a_scope_of_its_own() {
+        let dir =
+            std::env::temp_dir().join(format!("danube-hooks-saved-org-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let api = "https://api.danubeai.com";
+        // A file written before organizations were kept: no org_id, the
+        // key's own.
+        let old = r#"[{"id": "wh_own", "api_url": "https://api.danubeai.com",
+            "url": "https://a.example/h", "events": ["workflow.completed"],
+            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "origin": "register",
+            "saved_at": "2026-11-30T16:00:00Z"}]"#;
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(file_in(&dir), old).unwrap();
+        let (own, org_b) = (scope(api, None), scope(api, Some("org_b")));
+        let mut in_b = webhook("wh_b", api, Origin::Register);
+        in_b.org_id = Some("org_b".into());
+        upsert(&dir, in_b.clone()).unwrap();
+
+        let all = load(&dir).unwrap();
+        assert_eq!(registered(&all, &own).unwrap().id, "wh_own");
+        assert_eq!(registered(&all, &org_b), Some(&in_b));
+        assert_eq!(find(&all, &org_b, "wh_own"), None);
+        assert_eq!(registered(&all, &scope(api, Some("org_c"))), None);
+        // Forgetting under one organization leaves the other's.
+        assert!(!remove(&dir, &org_b, "wh_own").unwrap());
+        assert!(remove(&dir, &org_b, "wh_b").unwrap());
+        assert_eq!(load(&dir).unwrap().len(), 1);
+        // A 404 is believed only from the credential that saved it.
+        let all = load(&dir).unwrap();
+        let own_old = find(&all, &own, "wh_own").unwrap();
+        assert!(
+            !own.believes_gone(own_old),
+            "saved before credentials were noted"
+        );
+        assert!(own.believes_gone(&webhook("wh_x", api, Origin::Register)));
+        let other_key = Scope {
+            by: Some("fedcba9876543210".into()),
+            ..own.clone()
+        };
+        assert!(!other_key.believes_gone(&webhook("wh_x", api, Origin::Register)));
+        assert!(!org_b.believes_gone(&webhook("wh_x", api, Origin::Register)));
+        // The key's own is written as before: no org_id at all.
+        upsert(&dir, webhook("wh_2", api, Origin::Create)).unwrap();
+        let text = std::fs::read_to_string(file_in(&dir)).unwrap();
+        assert!(!text.contains("org_id"), "{text}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

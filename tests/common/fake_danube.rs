@@ -3,7 +3,9 @@
 //! to a create only; `https://` URLs and at least one event, else 422),
 //! `PATCH` with only the given fields, `DELETE`, the delivery log, the
 //! credential header on everything but the device flow, and both error
-//! shapes. A test can queue faults (401, 404, 429 with `Retry-After`, 500,
+//! shapes. Webhooks belong to the organization of `danube-org-id` at
+//! their create (none: the key's own), and another organization neither
+//! lists nor finds them. A test can queue faults (401, 404, 429 with `Retry-After`, 500,
 //! a stall, a create that happens but whose answer never comes) and read
 //! every request it saw.
 //!
@@ -26,6 +28,10 @@ use super::{command_with_config, read_request};
 
 /// The API key the fake accepts, as `danube-api-key` or as a bearer token.
 pub const KEY: &str = "dk_live_Q7vK2mX9pL4nR8sT1wY6";
+/// A second key the fake accepts, of another organization (`org_of_key_b`):
+/// without `danube-org-id` it sees that organization's webhooks, not
+/// [`KEY`]'s.
+pub const KEY_B: &str = "dk_live_B2other0rgKey9xYz";
 /// Danube's short name of [`KEY`].
 pub const KEY_PREFIX: &str = "dk_live_Q7";
 /// The device code the fake hands out and wants back.
@@ -89,6 +95,10 @@ struct State {
     /// Every webhook, each with its secret, in creation order.
     webhooks: Vec<Value>,
     deliveries: HashMap<String, Vec<Value>>,
+    /// Each webhook's organization (the `danube-org-id` it was created
+    /// with; `None` for the key's own): another organization's webhooks
+    /// are neither listed nor found (404), as in Danube.
+    orgs: HashMap<String, Option<String>>,
     faults: Vec<(String, String, Fault)>,
     seen: Vec<Seen>,
     created: u64,
@@ -350,24 +360,66 @@ fn take_fault(state: &mut State, seen: &Seen) -> Option<Fault> {
 }
 
 fn authorized(seen: &Seen) -> bool {
-    let key = KEY.to_ascii_lowercase();
-    seen.head.lines().any(|line| {
-        line == format!("danube-api-key: {key}") || line == format!("authorization: bearer {key}")
+    [KEY, KEY_B].iter().any(|key| {
+        let key = key.to_ascii_lowercase();
+        seen.head.lines().any(|line| {
+            line == format!("danube-api-key: {key}")
+                || line == format!("authorization: bearer {key}")
+        })
     })
+}
+
+/// The organization a request is made for (`danube-org-id`, lower-cased
+/// as the head is), else the key's own: `None` for [`KEY`]'s.
+fn org_of(seen: &Seen) -> Option<String> {
+    let header = seen
+        .head
+        .lines()
+        .find_map(|line| line.strip_prefix("danube-org-id:"))
+        .map(|org| org.trim().to_owned());
+    let key_b = KEY_B.to_ascii_lowercase();
+    header.or_else(|| {
+        seen.head
+            .lines()
+            .any(|line| line.ends_with(&format!(" {key_b}")))
+            .then(|| "org_of_key_b".to_owned())
+    })
+}
+
+/// The organization webhook `id` belongs to (`None`: the key's own, and
+/// what a webhook added by the test itself has).
+fn webhook_org(state: &State, id: &str) -> Option<String> {
+    state.orgs.get(id).cloned().flatten()
 }
 
 fn route(state: &mut State, seen: &Seen) -> Answer {
     let (path, query) = seen.path.split_once('?').unwrap_or((&seen.path, ""));
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let org = org_of(seen);
     match (seen.method.as_str(), parts.as_slice()) {
         ("POST", ["v1", "auth", "device", "code"]) => device_code(state),
         ("POST", ["v1", "auth", "device", "token"]) => device_token(state, seen),
         (_, ["v1", "webhooks", ..]) if !authorized(seen) => Answer::detail(401, "Invalid API key"),
         ("GET", ["v1", "webhooks"]) => {
-            let listed: Vec<Value> = state.webhooks.iter().map(without_secret).collect();
+            let listed: Vec<Value> = state
+                .webhooks
+                .iter()
+                .filter(|w| webhook_org(state, w["id"].as_str().unwrap()) == org)
+                .map(without_secret)
+                .collect();
             Answer::json(200, &Value::Array(listed))
         }
-        ("POST", ["v1", "webhooks"]) => create(state, &seen.json()),
+        ("POST", ["v1", "webhooks"]) => {
+            let answer = create(state, &seen.json());
+            let made = serde_json::from_str::<Value>(&answer.body).unwrap_or_default();
+            if let Some(id) = made["id"].as_str() {
+                state.orgs.insert(id.to_owned(), org);
+            }
+            answer
+        }
+        (_, ["v1", "webhooks", id, ..]) if webhook_org(state, id) != org => {
+            Answer::not_found("Webhook")
+        }
         ("PATCH", ["v1", "webhooks", id]) => update(state, id, &seen.json()),
         ("DELETE", ["v1", "webhooks", id]) => {
             let before = state.webhooks.len();

@@ -9,6 +9,8 @@ mod connections;
 mod danube;
 mod export;
 mod forensics;
+mod key_echo;
 mod review;
+mod saved;
 mod store;
 mod targets;

@@ -3,8 +3,9 @@
 //! and shuts down gracefully.
 //!
 //! Everything that reaches this socket came from the internet. Limits
-//! (SPEC §9): a cap on open connections, at which idle ones, and then
-//! requests trickling in, give way to new ones ([`connections`]), a
+//! (SPEC §9): a cap on open connections, at which the one that has held
+//! its place longest without progress (silent, idle, or trickling its
+//! request in) gives way to a new one ([`connections`]), a
 //! first-byte timeout, a header read timeout that is also the keep-alive
 //! idle timeout (hyper restarts it for every request head), a cap on header
 //! bytes, and, in [`request`], a body size cap and a body read timeout.
@@ -55,14 +56,15 @@ pub struct Limits {
     /// writes its request as soon as it has connected, so a connection
     /// silent this long is not one; closing it sooner than one that is
     /// sending a head slowly frees its slot for those that are. Also, at
-    /// the cap, the grace of a head or a slow body: past it, it gives way.
+    /// the cap, the grace of a slow body: past it, it gives way.
     pub first_byte_timeout: Duration,
     /// Time to send a whole body once the head has arrived.
     pub body_read_timeout: Duration,
-    /// Open connections at once. At the cap an idle one (silent since it
-    /// opened, or keep-alive between requests), else a request trickling in
-    /// for longer than `first_byte_timeout`, is closed to admit a new one;
-    /// when all are being answered or within that grace, new ones wait.
+    /// Open connections at once. At the cap the one that has held its place
+    /// longest without progress (silent since it opened, keep-alive between
+    /// requests, a head trickling in, or a body slower than the floor for
+    /// longer than `first_byte_timeout`) is closed to admit a new one; one
+    /// not read yet never is. When none may go, new ones wait.
     pub max_connections: usize,
     /// Bytes of request head hyper buffers; more gets 431.
     pub max_header_bytes: usize,
@@ -209,8 +211,8 @@ impl ConnControl {
 pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: CancellationToken) {
     let limits = intake.config().limits.clone();
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    // A head or body arriving longer than a silent connection may stay
-    // silent is not a sender's (see `connections`).
+    // A body arriving slower than the floor for longer than a silent
+    // connection may stay silent is not a sender's (see `connections`).
     let registry = Arc::new(Registry::new(limits.first_byte_timeout));
     let tracker = TaskTracker::new();
     let mut http = http1::Builder::new();
@@ -267,12 +269,13 @@ pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: Cancellat
     let _ = tokio::time::timeout(limits.shutdown_grace, tracker.wait()).await;
 }
 
-/// How often the accept loop, at the cap, looks again for an idle
-/// connection to close: one that was busy may have gone idle.
+/// How often the accept loop, at the cap, looks again for a connection to
+/// close: one that was busy may have gone idle, one just accepted may have
+/// been read.
 const MAKE_ROOM_EVERY: Duration = Duration::from_millis(50);
 
-/// At the cap: ask idle connections to give way until a slot is free.
-/// `None` on shutdown.
+/// At the cap: ask the connection stalled longest to give way until a slot
+/// is free. `None` on shutdown.
 async fn make_room(
     permits: &Arc<Semaphore>,
     registry: &Registry,
@@ -280,7 +283,7 @@ async fn make_room(
 ) -> Option<OwnedSemaphorePermit> {
     loop {
         // The one asked closes at its next poll and frees its slot; when
-        // none is idle, the newcomer waits as it would in the backlog.
+        // none may go, the newcomer waits as it would in the backlog.
         registry.evict_one();
         tokio::select! {
             () = shutdown.cancelled() => return None,

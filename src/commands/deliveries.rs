@@ -5,6 +5,11 @@
 //! Findings are information, not a verdict on anything the user asked to
 //! check: the command exits 0 when it could show the log, findings or not,
 //! and 2 when it could not (no webhook, no credentials, an API error).
+//!
+//! The store is read backwards through a `reconcile::Join`, which keeps
+//! only what the rows show: memory and output follow `--limit` and
+//! [`reconcile::UNKNOWN_ROWS`], not the store, whatever times Danube's log
+//! claims.
 
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
@@ -16,7 +21,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::cli::{DeliveriesArgs, UsageError};
 use crate::commands::Outcome;
 use crate::danube::api::{Api, Webhook};
-use crate::danube::reconcile::{self, LocalRecord, Row};
+use crate::danube::reconcile::{self, Caps, Join, Joined, LocalRecord, Row};
 use crate::danube::{credentials, saved_webhooks};
 use crate::delivery::Delivery;
 use crate::display::escape_line;
@@ -28,6 +33,11 @@ use crate::store::{self, StoreError};
 const ARRIVAL_SLACK_S: i64 = 120;
 /// Records read when Danube's log gives no time to bound the window by.
 const UNTIMED_RECORDS: usize = 1000;
+/// How far back the store is read. Danube's log lists its newest
+/// deliveries (100 at most), so any older than this are rare, and a time
+/// in Danube's log, which the API chooses, must not make a read of the
+/// whole store: deliveries Danube made before are shown, not judged.
+const LOOK_BACK_DAYS: i64 = 30;
 
 pub fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     let api = crate::commands::danube_api(&args.api)?;
@@ -41,20 +51,35 @@ pub fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     let log = runtime.block_on(api.list_deliveries(&webhook_id, args.limit))?;
     let log_cut = log.len() >= usize::try_from(args.limit).unwrap_or(usize::MAX);
     let store_path = args.store.path()?;
-    let (local, webhook_created) = if log.is_empty() {
-        (Vec::new(), None)
+    let webhook_created = if log.is_empty() {
+        None
     } else {
-        let created = webhook_created(&runtime, &api, &webhook_id);
-        let local = read_window(&store_path, reconcile::window_start(&log, created))?;
-        (local, created)
+        webhook_created(&runtime, &api, &webhook_id)
     };
-    let rows = reconcile::reconcile(log, local, log_cut, webhook_created);
+    let read = !log.is_empty();
+    let mut join = Join::new(
+        log,
+        log_cut,
+        webhook_created,
+        Some(Utc::now() - TimeDelta::days(LOOK_BACK_DAYS)),
+        Caps::SHOWN,
+    );
+    if read {
+        let start = join.window();
+        read_window(&store_path, start, |record| join.offer(record))?;
+    }
+    let joined = join.finish();
     let out = if args.json {
-        rows.iter()
+        if let Some(note) = left_out(&joined) {
+            eprintln!("danube-hooks: {note}");
+        }
+        joined
+            .rows
+            .iter()
             .map(|row| crate::display::to_json_line(row) + "\n")
             .collect()
     } else {
-        render(&webhook_id, &rows, &store_path)
+        render(&webhook_id, &joined, &store_path)
     };
     print!("{out}");
     Ok(Outcome::Success)
@@ -118,22 +143,27 @@ fn default_webhook(
     }
 }
 
-/// The store's records received since `start`, read backwards from the
-/// end, one at a time, each kept only as its summary and payload digest;
-/// without a `start` (Danube's log has no time we can read), the newest
-/// [`UNTIMED_RECORDS`]. No store yet is no record, said on stderr.
-fn read_window(path: &Path, start: Option<DateTime<Utc>>) -> anyhow::Result<Vec<LocalRecord>> {
+/// Offer the store's records received since `start` to `offer`, read
+/// backwards from the end, one at a time, each as its summary and payload
+/// digest; without a `start` (Danube's log has no time we can read), the
+/// newest [`UNTIMED_RECORDS`]. No store yet is no record, said on stderr.
+fn read_window(
+    path: &Path,
+    start: Option<DateTime<Utc>>,
+    mut offer: impl FnMut(LocalRecord),
+) -> anyhow::Result<()> {
     let stop = start.map(|start| start - TimeDelta::seconds(ARRIVAL_SLACK_S));
-    let mut local = Vec::new();
+    let mut offered = 0;
     let read = store::each_backward::<Delivery>(path, |entry| match entry {
         store::Entry::Record(delivery) if stop.is_some_and(|stop| delivery.received_at < stop) => {
             ControlFlow::Break(())
         }
         store::Entry::Record(delivery) => {
             if start.is_none_or(|start| delivery.received_at >= start) {
-                local.push(LocalRecord::of(&delivery));
+                offer(LocalRecord::of(&delivery));
+                offered += 1;
             }
-            if start.is_none() && local.len() >= UNTIMED_RECORDS {
+            if start.is_none() && offered >= UNTIMED_RECORDS {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
@@ -145,21 +175,44 @@ fn read_window(path: &Path, start: Option<DateTime<Utc>>) -> anyhow::Result<Vec<
         }
     });
     match read {
-        Ok(()) => Ok(local),
+        Ok(()) => Ok(()),
         Err(StoreError::Missing { path }) => {
             eprintln!(
                 "danube-hooks: warning: no store at {}: nothing reached a listener with it, so \
                  every delivery shows as never arrived (pass --store PATH if it is elsewhere)",
                 escape_line(&path.display().to_string())
             );
-            Ok(Vec::new())
+            Ok(())
         }
         Err(err) => Err(err).context("cannot read the store"),
     }
 }
 
+/// What the rows leave out, a sentence each: requests unknown to Danube
+/// past the rows shown, and deliveries older than the look-back.
+fn left_out(joined: &Joined) -> Option<String> {
+    let mut said = Vec::new();
+    if joined.unshown > 0 {
+        said.push(format!(
+            "{} more requests unknown to Danube are not shown: only the newest {} rows of them \
+             are (`danube-hooks log` lists every request).",
+            joined.unshown,
+            reconcile::UNKNOWN_ROWS
+        ));
+    }
+    if joined.unjudged > 0 {
+        said.push(format!(
+            "{} of Danube's deliveries were made more than {LOOK_BACK_DAYS} days ago, further \
+             back than the store is read: they are listed, not judged.",
+            joined.unjudged
+        ));
+    }
+    (!said.is_empty()).then(|| said.join(" "))
+}
+
 /// The table, each finding on a line under its row, and a summary.
-fn render(webhook_id: &str, rows: &[Row], store_path: &Path) -> String {
+fn render(webhook_id: &str, joined: &Joined, store_path: &Path) -> String {
+    let rows = joined.rows.as_slice();
     let mut out = String::new();
     if rows.iter().all(|row| row.danube.is_none()) {
         let _ = writeln!(
@@ -209,6 +262,9 @@ fn render(webhook_id: &str, rows: &[Row], store_path: &Path) -> String {
         reconcile::findings_told(rows),
         escape_line(&store_path.display().to_string()),
     );
+    if let Some(note) = left_out(joined) {
+        let _ = writeln!(out, "{note}");
+    }
     out
 }
 
@@ -228,7 +284,12 @@ fn cells_of(row: &Row) -> Vec<String> {
                 )
             })
             .collect();
-        format!("{}: {}", row.local.len(), answers.join(", "))
+        let more = if row.unlisted > 0 { ", …" } else { "" };
+        format!(
+            "{}: {}{more}",
+            row.local.len() as u64 + row.unlisted,
+            answers.join(", ")
+        )
     };
     let verdicts: Vec<&str> = row.local.iter().map(|a| a.verdict.as_str()).collect();
     let verdicts = if verdicts.is_empty() {
@@ -347,14 +408,21 @@ mod tests {
                     kind: FindingKind::MissingAttempts,
                     detail: "lost \u{202e}here".into(),
                 }],
+                unlisted: 0,
             },
             Row {
                 danube: None,
                 local: vec![attempt(3, Some(200))],
+                unlisted: 2,
                 findings: vec![],
             },
         ];
-        let text = render("wh_1", &rows, Path::new("/tmp/d.jsonl"));
+        let joined = |unshown, unjudged| Joined {
+            rows: rows.to_vec(),
+            unshown,
+            unjudged,
+        };
+        let text = render("wh_1", &joined(0, 0), Path::new("/tmp/d.jsonl"));
         assert!(
             !text.contains('\u{1b}') && !text.contains('\u{202e}'),
             "{text:?}"
@@ -372,12 +440,27 @@ mod tests {
             "{text}"
         );
         assert!(lines[3].starts_with("—  "), "{text}");
+        assert!(lines[3].contains("  3: 200, …  "), "{text}");
         assert!(
             lines[4].starts_with("1 from Danube (webhook wh_1), 1 unknown to it, 1 finding;"),
             "{text}"
         );
+        assert_eq!(lines.len(), 5, "nothing left out, nothing said: {text}");
+        let text = render("wh_1", &joined(4000, 1), Path::new("/tmp/d.jsonl"));
+        let last = text.lines().last().unwrap();
+        assert!(
+            last.starts_with(
+                "4000 more requests unknown to Danube are not shown: only the newest 100 rows"
+            ) && last.contains("1 of Danube's deliveries were made more than 30 days ago"),
+            "{text}"
+        );
+        let empty = Joined {
+            rows: Vec::new(),
+            unshown: 0,
+            unjudged: 0,
+        };
         assert_eq!(
-            render("wh_1", &[], Path::new("x")),
+            render("wh_1", &empty, Path::new("x")),
             "Danube lists no deliveries for webhook wh_1.\n"
         );
     }

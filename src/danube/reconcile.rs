@@ -9,8 +9,17 @@
 //! is not such a JSON envelope matches nothing. One Danube delivery
 //! accounts for at most as many requests as it made attempts (at most 3);
 //! a copy beyond them is a replay, and is reported as such.
+//!
+//! The join is fed one request at a time ([`Join::offer`]) and keeps only
+//! what its rows show: the requests that match Danube's deliveries (at
+//! most as many as they made attempts), and the newest requests Danube
+//! does not know, up to a cap ([`Caps`]); the rest are counted. A store
+//! of any size is read through it in bounded memory.
 
-use std::collections::HashMap;
+mod unknown;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound as _, TimeDelta, Utc};
 use serde::{Deserialize, Serialize, Serializer};
@@ -28,6 +37,16 @@ pub const DEADLINE_MS: f64 = 10_000.0;
 /// judged: the two clocks differ a little, and an attempt can be received
 /// just before Danube writes `created_at` down.
 pub const WINDOW_MARGIN_S: i64 = 60;
+/// Rows of requests unknown to Danube that `deliveries` shows: the newest.
+/// A store holds every request that ever reached the listener; a probe or
+/// a flood is many rows, and the newest are the ones to act on.
+pub const UNKNOWN_ROWS: usize = 100;
+/// Requests one row unknown to Danube lists (the oldest): more copies of
+/// one payload than this are a replay, and their number says so.
+pub const ROW_REQUESTS: usize = 10;
+/// Characters of a request's `event` kept for a row: Danube's event names
+/// are short, and a stranger's body can make it as long as the body.
+const EVENT_CHARS: usize = 100;
 
 /// One entry of Danube's delivery log (`GET /v1/webhooks/{id}/deliveries`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,7 +231,10 @@ impl LocalRecord {
                 received_at: delivery.received_at,
                 verdict: delivery.signature.verdict,
                 status: delivery.response.status,
-                event: delivery.event.clone(),
+                event: delivery
+                    .event
+                    .as_deref()
+                    .map(|event| crate::display::truncate(event, EVENT_CHARS).into_owned()),
                 action: delivery.response.action.clone(),
                 answered_after_ms: delivery.duration_ms.max(delay_ms),
             },
@@ -260,7 +282,39 @@ pub struct Finding {
 pub struct Row {
     pub danube: Option<DeliveryRecord>,
     pub local: Vec<LocalAttempt>,
+    /// Requests of this row that `local` leaves out (a row unknown to
+    /// Danube lists at most [`Caps::row_requests`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unlisted: u64,
     pub findings: Vec<Finding>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// How much of the requests unknown to Danube a [`Join`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Rows kept: the newest, by their latest request.
+    pub unknown_rows: usize,
+    /// Requests one row lists: the oldest; the rest are counted.
+    pub row_requests: usize,
+}
+
+impl Caps {
+    /// What `deliveries` shows, whatever the store holds.
+    pub const SHOWN: Caps = Caps {
+        unknown_rows: UNKNOWN_ROWS,
+        row_requests: ROW_REQUESTS,
+    };
+    /// Everything offered: for a caller whose requests are bounded
+    /// already (the dashboard's history), and which marks each of them.
+    pub const ALL: Caps = Caps {
+        unknown_rows: usize::MAX,
+        row_requests: usize::MAX,
+    };
 }
 
 /// When local requests start to be judged against `danube`: its oldest
@@ -278,15 +332,26 @@ pub fn window_start(
 ) -> Option<DateTime<Utc>> {
     let start = danube
         .iter()
-        .filter_map(|d| {
-            d.created_at
-                .as_deref()
-                .and_then(parse_time)
-                .or_else(|| d.payload.get("timestamp")?.as_str().and_then(parse_time))
-        })
+        .filter_map(record_time)
         .min()
         .map(|oldest| oldest - TimeDelta::seconds(WINDOW_MARGIN_S))?;
     Some(webhook_created.map_or(start, |created| start.max(to_store_precision(created))))
+}
+
+/// When Danube made `record`: its `created_at`, else its envelope's
+/// `timestamp`; `None` when neither reads as a time.
+fn record_time(record: &DeliveryRecord) -> Option<DateTime<Utc>> {
+    record
+        .created_at
+        .as_deref()
+        .and_then(parse_time)
+        .or_else(|| {
+            record
+                .payload
+                .get("timestamp")?
+                .as_str()
+                .and_then(parse_time)
+        })
 }
 
 /// Whether a request received at `received_at` arrived before the webhook
@@ -314,78 +379,208 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         .map(|naive| naive.and_utc())
 }
 
-/// A local request that no Danube delivery accounts for.
-struct Stray {
-    attempt: LocalAttempt,
-    payload: Payload,
-    /// The Danube delivery whose payload it carries, when it is a copy
-    /// beyond that delivery's attempts.
-    copy_of: Option<usize>,
-}
-
 /// Join Danube's log (`danube`, newest first, as listed) with the local
 /// requests: one row per Danube delivery in Danube's order, then one row per
 /// group of requests in the window that match none, newest first.
 /// `log_cut` says the log was as long as the limit asked for, so older
 /// deliveries exist that it does not show; `webhook_created` is when the
-/// webhook was created, if known ([`window_start`]).
+/// webhook was created, if known ([`window_start`]). For requests held in
+/// memory already; a store is read through a [`Join`].
 pub fn reconcile(
     danube: Vec<DeliveryRecord>,
     local: impl IntoIterator<Item = LocalRecord>,
     log_cut: bool,
     webhook_created: Option<DateTime<Utc>>,
 ) -> Vec<Row> {
-    let window = window_start(&danube, webhook_created);
-    let keys: Vec<Option<PayloadKey>> = danube
-        .iter()
-        .map(|d| PayloadKey::of_danube(&d.payload))
-        .collect();
-    // Oldest delivery first under each key: of two deliveries with the
-    // same payload, the older one's attempts arrived first.
-    let mut by_key: HashMap<PayloadKey, Vec<usize>> = HashMap::new();
-    for (index, key) in keys.iter().enumerate().rev() {
-        if let Some(key) = key {
-            by_key.entry(*key).or_default().push(index);
-        }
-    }
-    let mut matched: Vec<Vec<LocalAttempt>> = vec![Vec::new(); danube.len()];
-    let mut strays = Vec::new();
     let mut local: Vec<LocalRecord> = local.into_iter().collect();
-    local.sort_by_key(|record| record.attempt.id);
+    local.sort_unstable_by_key(|record| Reverse(record.attempt.id));
+    let mut join = Join::new(danube, log_cut, webhook_created, None, Caps::ALL);
     for record in local {
-        let in_window = window.is_some_and(|start| record.attempt.received_at >= start);
-        let candidates = match record.payload {
-            Payload::Envelope(key) => by_key.get(&key).map(Vec::as_slice),
-            Payload::NotEnvelope => None,
-            Payload::Unread => continue,
-        };
-        let candidates = candidates.unwrap_or_default();
-        if let Some(&index) = candidates
+        join.offer(record);
+    }
+    join.finish().rows
+}
+
+/// What a [`Join`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Joined {
+    /// As [`reconcile`] returns them.
+    pub rows: Vec<Row>,
+    /// Requests unknown to Danube in no row, past [`Caps::unknown_rows`].
+    pub unshown: u64,
+    /// Danube's deliveries from before the look-back: the store was not
+    /// read that far, so nothing is said of them.
+    pub unjudged: usize,
+}
+
+/// The join of [`reconcile`], fed one request at a time and keeping only
+/// what its rows show, so that a store of any size can be read through it.
+#[derive(Debug)]
+pub struct Join {
+    danube: Vec<DeliveryRecord>,
+    keys: Vec<Option<PayloadKey>>,
+    window: Option<DateTime<Utc>>,
+    /// Deliveries Danube made before this are not judged.
+    look_back: Option<DateTime<Utc>>,
+    log_cut: bool,
+    claims: HashMap<PayloadKey, Claim>,
+    unknown: unknown::Strays,
+}
+
+/// One payload of Danube's log: its deliveries, and the requests that
+/// carry it.
+#[derive(Debug)]
+struct Claim {
+    /// Oldest first: of two deliveries with the same payload, the older
+    /// one's attempts arrived first.
+    deliveries: Vec<usize>,
+    /// Requests those deliveries account for together.
+    capacity: usize,
+    /// The oldest requests offered that carry the payload, at most
+    /// `capacity`, the newest on top: an older one pushes it out, to be a
+    /// copy beyond Danube's attempts.
+    kept: BinaryHeap<ById>,
+}
+
+/// A request ordered by its id alone.
+#[derive(Debug)]
+struct ById(LocalAttempt);
+
+impl PartialEq for ById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for ById {}
+
+impl PartialOrd for ById {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ById {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.id.cmp(&other.0.id)
+    }
+}
+
+impl Join {
+    /// A join of `danube` (as for [`reconcile`]) that judges none of
+    /// Danube's deliveries made before `look_back`, nor requests that
+    /// arrived more than [`WINDOW_MARGIN_S`] before it, and keeps of the
+    /// requests unknown to Danube what `caps` says.
+    pub fn new(
+        danube: Vec<DeliveryRecord>,
+        log_cut: bool,
+        webhook_created: Option<DateTime<Utc>>,
+        look_back: Option<DateTime<Utc>>,
+        caps: Caps,
+    ) -> Self {
+        let margin = TimeDelta::seconds(WINDOW_MARGIN_S);
+        let window = window_start(&danube, webhook_created)
+            .map(|start| look_back.map_or(start, |cut| start.max(cut - margin)));
+        let keys: Vec<Option<PayloadKey>> = danube
             .iter()
-            .find(|&&index| matched[index].len() < danube[index].capacity())
-        {
-            matched[index].push(record.attempt);
-        } else if in_window {
-            strays.push(Stray {
-                attempt: record.attempt,
-                payload: record.payload,
-                copy_of: candidates.last().copied(),
-            });
+            .map(|d| PayloadKey::of_danube(&d.payload))
+            .collect();
+        let mut claims: HashMap<PayloadKey, Claim> = HashMap::new();
+        for (index, key) in keys.iter().enumerate().rev() {
+            if let Some(key) = key {
+                let claim = claims.entry(*key).or_insert_with(|| Claim {
+                    deliveries: Vec::new(),
+                    capacity: 0,
+                    kept: BinaryHeap::new(),
+                });
+                claim.deliveries.push(index);
+                claim.capacity += danube[index].capacity();
+            }
+        }
+        Self {
+            danube,
+            keys,
+            window,
+            look_back,
+            log_cut,
+            claims,
+            unknown: unknown::Strays::new(caps),
         }
     }
-    let mut unknown_rows = unknown_rows(strays, &danube, log_cut);
-    let mut rows: Vec<Row> = danube
-        .into_iter()
-        .zip(matched)
-        .zip(&keys)
-        .map(|((record, local), key)| Row {
-            findings: findings_of(&record, key.is_some(), &local),
-            danube: Some(record),
-            local,
-        })
-        .collect();
-    rows.append(&mut unknown_rows);
-    rows
+
+    /// From when requests are judged: the store need not be read further
+    /// back. `None` when Danube's log has no time to bound it by.
+    pub fn window(&self) -> Option<DateTime<Utc>> {
+        self.window
+    }
+
+    /// Take one request into the join. Offered newest first (as the store
+    /// is read backwards), the rows unknown to Danube kept are the newest;
+    /// the matches are the same in any order.
+    pub fn offer(&mut self, record: LocalRecord) {
+        let pushed_out = match record.payload {
+            Payload::Unread => return,
+            Payload::Envelope(key) => match self.claims.get_mut(&key) {
+                Some(claim) => {
+                    claim.kept.push(ById(record.attempt));
+                    if claim.kept.len() <= claim.capacity {
+                        return;
+                    }
+                    let ById(newest) = claim.kept.pop().expect("over capacity");
+                    (newest, claim.deliveries.last().copied())
+                }
+                None => (record.attempt, None),
+            },
+            Payload::NotEnvelope => (record.attempt, None),
+        };
+        let (attempt, copy_of) = pushed_out;
+        if self
+            .window
+            .is_some_and(|start| attempt.received_at >= start)
+        {
+            self.unknown.add(attempt, record.payload, copy_of);
+        }
+    }
+
+    /// The rows, and what was left out of them.
+    pub fn finish(self) -> Joined {
+        let mut matched: Vec<Vec<LocalAttempt>> = vec![Vec::new(); self.danube.len()];
+        for claim in self.claims.into_values() {
+            let mut kept = claim.kept.into_sorted_vec().into_iter();
+            for index in claim.deliveries {
+                let capacity = self.danube[index].capacity();
+                matched[index].extend(kept.by_ref().take(capacity).map(|ById(a)| a));
+            }
+        }
+        let look_back = self.look_back;
+        let judged = move |record: &DeliveryRecord| {
+            look_back.is_none_or(|cut| record_time(record).is_none_or(|made| made >= cut))
+        };
+        let unjudged = self.danube.iter().filter(|d| !judged(d)).count();
+        let (mut unknown_rows, unshown) = self.unknown.finish(&self.danube, self.log_cut);
+        let mut rows: Vec<Row> = self
+            .danube
+            .into_iter()
+            .zip(matched)
+            .zip(&self.keys)
+            .map(|((record, local), key)| Row {
+                findings: if judged(&record) {
+                    findings_of(&record, key.is_some(), &local)
+                } else {
+                    Vec::new()
+                },
+                danube: Some(record),
+                local,
+                unlisted: 0,
+            })
+            .collect();
+        rows.append(&mut unknown_rows);
+        Joined {
+            rows,
+            unshown,
+            unjudged,
+        }
+    }
 }
 
 /// What does not add up about one Danube delivery and its matches.
@@ -473,87 +668,6 @@ fn answer_differs(danube: Option<u16>, last: &LocalAttempt) -> String {
             "Danube recorded {status}, but the listener {ours}: something between them (the \
              tunnel or a proxy) changed the answer; look at its log."
         ),
-    }
-}
-
-/// Strays grouped by payload (the attempts of one unknown delivery share
-/// a row; a body that is no envelope is a row of its own), newest first.
-fn unknown_rows(strays: Vec<Stray>, danube: &[DeliveryRecord], log_cut: bool) -> Vec<Row> {
-    let mut groups: Vec<(Option<usize>, Vec<LocalAttempt>, Payload)> = Vec::new();
-    let mut index_of: HashMap<PayloadKey, usize> = HashMap::new();
-    for stray in strays {
-        if let Payload::Envelope(key) = stray.payload
-            && let Some(&at) = index_of.get(&key)
-        {
-            groups[at].1.push(stray.attempt);
-            continue;
-        }
-        if let Payload::Envelope(key) = stray.payload {
-            index_of.insert(key, groups.len());
-        }
-        groups.push((stray.copy_of, vec![stray.attempt], stray.payload));
-    }
-    // Newest first, by the latest arrival in each group.
-    groups.sort_by_key(|(_, local, _)| {
-        std::cmp::Reverse(local.last().map(|attempt| attempt.received_at))
-    });
-    groups
-        .into_iter()
-        .map(|(copy_of, local, payload)| {
-            let detail = unknown_detail(copy_of.map(|i| &danube[i]), &local[0], payload, log_cut);
-            Row {
-                danube: None,
-                local,
-                findings: vec![Finding {
-                    kind: FindingKind::UnknownToDanube,
-                    detail,
-                }],
-            }
-        })
-        .collect()
-}
-
-fn unknown_detail(
-    copy_of: Option<&DeliveryRecord>,
-    first: &LocalAttempt,
-    payload: Payload,
-    log_cut: bool,
-) -> String {
-    let at = format_time(&first.received_at);
-    let verdict = first.verdict;
-    if let Some(record) = copy_of {
-        return format!(
-            "It carries the payload of Danube's delivery {} but Danube counts only {} for it: a \
-             replay (e.g. `danube-hooks replay`) or a copy someone else sent; its signature is \
-             {verdict}.",
-            crate::display::escape_line(&record.id),
-            plural(usize::try_from(record.attempts).unwrap_or(0), "attempt"),
-        );
-    }
-    if payload == Payload::NotEnvelope {
-        return format!(
-            "Reached the listener at {at} with a body that is no Danube event envelope, so Danube \
-             did not send it: a probe, a forgery or another sender's request; its signature is \
-             {verdict}."
-        );
-    }
-    let older = if log_cut {
-        " (Danube listed only its newest deliveries: raise --limit to see older ones)"
-    } else {
-        ""
-    };
-    if verdict == Verdict::Valid {
-        format!(
-            "Reached the listener at {at} signed with a configured secret, but matches none of \
-             Danube's deliveries in this window{older}: a replay of an older delivery, or one \
-             sent to another webhook with the same secret."
-        )
-    } else {
-        format!(
-            "Reached the listener at {at} and matches none of Danube's deliveries in this \
-             window{older}, and its signature is {verdict}: forged, or meant for another webhook \
-             (a receiver must refuse it)."
-        )
     }
 }
 
@@ -896,6 +1010,122 @@ mod tests {
             1,
             Some(200),
         )]
+    }
+
+    /// Offer `local` to a join of `danube` newest first, as the store is read.
+    fn join_newest_first(
+        danube: Vec<DeliveryRecord>,
+        mut local: Vec<LocalRecord>,
+        look_back: Option<DateTime<Utc>>,
+        caps: Caps,
+    ) -> Joined {
+        local.sort_by_key(|record| Reverse(record.attempt.id));
+        let mut join = Join::new(danube, false, None, look_back, caps);
+        for record in local {
+            join.offer(record);
+        }
+        join.finish()
+    }
+
+    #[test]
+    fn the_join_keeps_the_newest_unknown_rows_and_counts_the_rest() {
+        let known = envelope("workflow.completed", T0, 1);
+        let replayed = envelope("workflow.completed", T0, 2);
+        let mut requests = vec![local(1, &body(&known), 1, Some(200))];
+        // 200 probes, one row each, then one payload sent 15 times.
+        requests.extend((2..202).map(|id| local(id, b"probe", 2, Some(200))));
+        requests.extend((202..217).map(|id| local(id, &body(&replayed), 3, Some(200))));
+        let caps = Caps {
+            unknown_rows: 5,
+            row_requests: 3,
+        };
+        let joined = join_newest_first(
+            vec![danube("dlv_1", known, "success", 1, Some(200))],
+            requests,
+            None,
+            caps,
+        );
+        let rows = &joined.rows;
+        assert_eq!(rows.len(), 6, "{rows:#?}");
+        assert_eq!(ids(&rows[0]), [1]);
+        assert!(rows[0].findings.is_empty());
+        // The newest row: the oldest 3 of its 15 requests, the rest counted.
+        assert_eq!(ids(&rows[1]), [202, 203, 204]);
+        assert_eq!(rows[1].unlisted, 12);
+        let probes: Vec<Vec<u64>> = rows[2..].iter().map(ids).collect();
+        assert_eq!(probes, [[201], [200], [199], [198]]);
+        assert_eq!(joined.unshown, 200 - 4);
+        assert_eq!(joined.unjudged, 0);
+        let value = serde_json::to_value(&rows[1]).unwrap();
+        assert_eq!(value["unlisted"], 12);
+        assert!(
+            serde_json::to_value(&rows[2])
+                .unwrap()
+                .get("unlisted")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_flood_of_copies_keeps_the_oldest_as_attempts_and_the_next_few_as_a_replay() {
+        let payload = envelope("workflow.completed", T0, 1);
+        let local = (1..=1000)
+            .map(|id| local(id, &body(&payload), 1, Some(200)))
+            .collect();
+        let joined = join_newest_first(
+            vec![danube("dlv_1", payload, "success", 2, Some(200))],
+            local,
+            None,
+            Caps::SHOWN,
+        );
+        let rows = &joined.rows;
+        assert_eq!(rows.len(), 2, "{rows:#?}");
+        assert_eq!(ids(&rows[0]), [1, 2]);
+        assert!(rows[0].findings.is_empty());
+        assert_eq!(
+            ids(&rows[1]),
+            (3..3 + ROW_REQUESTS as u64).collect::<Vec<_>>()
+        );
+        assert_eq!(rows[1].unlisted, 998 - ROW_REQUESTS as u64);
+        assert!(
+            rows[1].findings[0]
+                .detail
+                .contains("payload of Danube's delivery dlv_1")
+        );
+        assert_eq!(joined.unshown, 0);
+    }
+
+    #[test]
+    fn deliveries_from_before_the_look_back_are_listed_not_judged() {
+        let recent = envelope("workflow.completed", T0, 1);
+        let mut ancient = danube(
+            "dlv_0",
+            envelope("workflow.failed", "1970-01-01T00:00:00Z", 0),
+            "failed",
+            3,
+            Some(502),
+        );
+        ancient.created_at = Some("1970-01-01T00:00:00Z".into());
+        let cut = parse_time("2026-11-30T15:00:00Z").unwrap();
+        let joined = join_newest_first(
+            vec![
+                danube("dlv_1", recent.clone(), "failed", 1, Some(502)),
+                ancient,
+            ],
+            vec![
+                // Before the cut and its margin: never read, never judged.
+                local(1, b"probe", -3600 - WINDOW_MARGIN_S - 1, Some(200)),
+                local(2, b"probe", -3600 - WINDOW_MARGIN_S + 1, Some(200)),
+            ],
+            Some(cut),
+            Caps::SHOWN,
+        );
+        let rows = &joined.rows;
+        assert_eq!(rows.len(), 3, "{rows:#?}");
+        assert_eq!(kinds(&rows[0]), [FindingKind::NeverArrived]);
+        assert!(rows[1].findings.is_empty(), "not judged: {:?}", rows[1]);
+        assert_eq!(ids(&rows[2]), [2]);
+        assert_eq!(joined.unjudged, 1);
     }
 
     #[test]

@@ -3,27 +3,33 @@
 //! Behind a tunnel every connection comes from 127.0.0.1, so a limit per
 //! address is no defence: a stranger can hold every slot of
 //! `--max-connections` with connections that send nothing, or that send a
-//! request a byte every few seconds (slowloris). At the cap, the accept
-//! loop asks one connection to close so the newcomer gets its slot, in
-//! this order:
+//! request a byte every few seconds (slowloris), and re-open each one as
+//! soon as it is closed. At the cap, the accept loop asks one connection to
+//! close so the newcomer gets its slot: the one that has held its place
+//! longest without progress. Progress is, for each state:
 //!
-//! 1. one that has never sent a byte (oldest first);
-//! 2. a keep-alive connection silent between requests (idle longest first),
-//!    reset if it is still writing an answer its client does not read a
-//!    moment later (`server::IDLE_DRAIN`);
-//! 3. one whose request head has been arriving for longer than the grace
-//!    (`--first-byte-timeout`), longest first. A sender writes its head in
-//!    one burst, so a head still incomplete after seconds is not a sender's;
-//! 4. one whose body has been arriving for longer than the grace at less
-//!    than [`MIN_BODY_RATE`] on average, oldest first. A slow tunnel may
-//!    carry a big body slowly, so a body is not cut for its age alone, but
-//!    one slower than the floor costs a stranger almost nothing to send
-//!    and would hold its slot for the whole `--body-timeout`.
+//! - a connection that has sent nothing: none since it opened;
+//! - a keep-alive connection silent between requests: none since its last
+//!   answer (reset if it is still writing an answer its client does not
+//!   read a moment later: `server::IDLE_DRAIN`);
+//! - a request head arriving: none since it began. A sender writes its
+//!   head in one burst, so bytes that trickle in are no progress;
+//! - a body arriving: none since it fell behind the pace of
+//!   [`MIN_BODY_RATE`]. A slow tunnel may carry a big body slowly, so a
+//!   body at or above that pace never gives way; one behind it costs a
+//!   stranger almost nothing to send and would hold its slot for the whole
+//!   `--body-timeout`. It gives way once it has been arriving for longer
+//!   than the grace (`--first-byte-timeout`); within the grace, only when
+//!   no other connection may (a stranger trickling bodies on every slot).
 //!
+//! A connection just accepted, whose task has not read from it yet, never
+//! gives way: its request may be waiting in the socket, and under churn
+//! it would otherwise be the one asked to close before it is read. Once
+//! read, it is one of the above, and the newest of them: the last to go.
 //! A connection whose whole request has arrived (its answer being made,
-//! forwarded, delayed or held by the policy) never gives way, nor does a
-//! head or body within the grace: the newcomer then waits, as it would in
-//! the backlog, until one is past it.
+//! forwarded, delayed or held by the policy) never gives way: when only
+//! those and bodies at the floor's pace are left, the newcomer waits, as
+//! it would in the backlog.
 //!
 //! Each connection has a [`Slot`] with its state in one atomic. The hot
 //! path touches only that slot: a counter add and a load per read, a few
@@ -47,24 +53,26 @@ use tokio::sync::Notify;
 /// holding one slot costs a stranger this much bandwidth.
 pub const MIN_BODY_RATE: u64 = 4 * 1024;
 
-/// Open, and not one byte received yet.
-const SILENT: u8 = 0;
+/// Just accepted: its task has not read from it yet.
+const UNREAD: u8 = 0;
+/// Open, read, and not one byte received yet.
+const SILENT: u8 = 1;
 /// Bytes of a request head have arrived; hyper has not parsed it whole.
-const HEAD: u8 = 1;
+const HEAD: u8 = 2;
 /// The head is in; the handler is reading the body.
-const BODY: u8 = 2;
+const BODY: u8 = 3;
 /// The whole request is in; its answer is being made, held or delayed.
-const ANSWERING: u8 = 3;
+const ANSWERING: u8 = 4;
 /// Keep-alive, silent since its last answer.
-const IDLE: u8 = 4;
+const IDLE: u8 = 5;
 /// Asked to give way while silent: dropped at once.
-const EVICTED_SILENT: u8 = 5;
+const EVICTED_SILENT: u8 = 6;
 /// Asked to give way while idle: shut down gracefully, which hyper does at
 /// once for an idle connection (and, in a race with a new request, after
 /// answering it).
-const EVICTED_IDLE: u8 = 6;
+const EVICTED_IDLE: u8 = 7;
 /// Asked to give way while its head or body trickled in: told 408, closed.
-const EVICTED_SLOW: u8 = 7;
+const EVICTED_SLOW: u8 = 8;
 
 /// How a connection was asked to close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +127,18 @@ impl Slot {
     /// `n` bytes arrived: the first of a head, or more of a head or body.
     fn heard_from(&self, n: usize) {
         self.body_bytes.fetch_add(n as u64, Ordering::Relaxed);
-        self.enter(&[SILENT, IDLE], HEAD);
+        self.enter(&[UNREAD, SILENT, IDLE], HEAD);
+    }
+
+    /// A read found nothing: a connection just accepted has been looked at,
+    /// and is silent (still dated from when it opened).
+    fn read_nothing(&self) {
+        if self.state.load(Ordering::Relaxed) == UNREAD {
+            // Lost only to bytes arriving or an eviction, which then stand.
+            let _ =
+                self.state
+                    .compare_exchange(UNREAD, SILENT, Ordering::AcqRel, Ordering::Acquire);
+        }
     }
 
     /// The handler got a request, head parsed (also one pipelined behind
@@ -128,7 +147,7 @@ impl Slot {
     pub fn request_started(&self) {
         self.handling.store(true, Ordering::Relaxed);
         self.body_bytes.store(0, Ordering::Relaxed);
-        self.enter(&[SILENT, HEAD, IDLE], BODY);
+        self.enter(&[UNREAD, SILENT, HEAD, IDLE], BODY);
     }
 
     /// The whole request has arrived (or its reading ended at a limit):
@@ -152,9 +171,11 @@ impl Slot {
 
     /// Close it if it has still sent nothing (the first-byte timeout).
     pub fn expire_if_silent(&self) -> bool {
-        self.state
-            .compare_exchange(SILENT, EVICTED_SILENT, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        [SILENT, UNREAD].into_iter().any(|silent| {
+            self.state
+                .compare_exchange(silent, EVICTED_SILENT, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        })
     }
 
     /// Waits until the accept loop asks this connection to give way.
@@ -183,13 +204,14 @@ impl Slot {
     }
 }
 
-/// Which connections may give way, in order; see the module's doc.
-const CANDIDATES: [(u8, u8); 4] = [
-    (SILENT, EVICTED_SILENT),
-    (IDLE, EVICTED_IDLE),
-    (HEAD, EVICTED_SLOW),
-    (BODY, EVICTED_SLOW),
-];
+/// What a connection that gives way in `state` becomes.
+fn evicted(state: u8) -> u8 {
+    match state {
+        SILENT => EVICTED_SILENT,
+        IDLE => EVICTED_IDLE,
+        _ => EVICTED_SLOW,
+    }
+}
 
 /// The open connections.
 #[derive(Debug)]
@@ -199,13 +221,14 @@ pub struct Registry {
     slots: Mutex<HashMap<u64, Arc<Slot>>>,
     next_id: AtomicU64,
     epoch: Instant,
-    /// How long a head or a slow body arrives before it may give way.
+    /// How long a body behind the rate floor arrives before it may give
+    /// way while other connections may too.
     grace_ms: u64,
 }
 
 impl Registry {
-    /// A registry whose heads and slow bodies give way once they have been
-    /// arriving longer than `grace`.
+    /// A registry whose slow bodies give way once they have been arriving
+    /// longer than `grace` (before, only when nothing else may).
     pub fn new(grace: Duration) -> Self {
         Self {
             slots: Mutex::new(HashMap::new()),
@@ -219,7 +242,7 @@ impl Registry {
     /// returned guard drops.
     pub fn open(self: &Arc<Self>) -> Registered {
         let slot = Arc::new(Slot {
-            state: AtomicU8::new(SILENT),
+            state: AtomicU8::new(UNREAD),
             since_ms: AtomicU64::new(0),
             body_bytes: AtomicU64::new(0),
             handling: AtomicBool::new(false),
@@ -236,9 +259,10 @@ impl Registry {
         }
     }
 
-    /// Ask one connection to close, the first in the module doc's order.
-    /// False when none may: every one is being answered, or within the
-    /// grace.
+    /// Ask one connection to close: of those that may, the one that has
+    /// held its place longest without progress (see the module's doc).
+    /// False when none may: every one is unread, being answered, or a body
+    /// at the floor's pace.
     pub fn evict_one(&self) -> bool {
         let now_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.evict_one_at(now_ms)
@@ -246,41 +270,46 @@ impl Registry {
 
     fn evict_one_at(&self, now_ms: u64) -> bool {
         let slots = self.lock();
-        for (from, to) in CANDIDATES {
-            // One pass for the oldest, no sorting: this runs for every
-            // newcomer while a flood holds the cap. Its state may change
-            // before the swap (bytes arrived); then look again.
-            while let Some(slot) = slots
-                .iter()
-                .filter(|(_, slot)| {
-                    slot.state.load(Ordering::Acquire) == from
-                        && self.may_give_way(slot, from, now_ms)
-                })
+        // One pass for the oldest stall, no sorting: this runs for every
+        // newcomer while a flood holds the cap. Its state may change before
+        // the swap (bytes arrived); then look again.
+        while let Some((slot, state)) = slots
+            .iter()
+            .filter_map(|(&id, slot)| {
+                let state = slot.state.load(Ordering::Acquire);
+                let (tier, stalled_since) = self.stall(slot, state, now_ms)?;
                 // Ids break ties of the same millisecond in order of arrival.
-                .min_by_key(|&(&id, slot)| (slot.since_ms.load(Ordering::Relaxed), id))
-                .map(|(_, slot)| slot)
-            {
-                if slot.try_evict(from, to) {
-                    return true;
-                }
+                Some(((tier, stalled_since, id), slot, state))
+            })
+            .min_by_key(|&(order, _, _)| order)
+            .map(|(_, slot, state)| (slot, state))
+        {
+            if slot.try_evict(state, evicted(state)) {
+                return true;
             }
         }
         false
     }
 
-    /// Whether `slot`, seen in `state`, may give way now.
-    fn may_give_way(&self, slot: &Slot, state: u8, now_ms: u64) -> bool {
-        let age_ms = now_ms.saturating_sub(slot.since_ms.load(Ordering::Relaxed));
+    /// Whether `slot`, seen in `state`, may give way now: its tier (0,
+    /// or 1 for a body within the grace, which goes only when no other
+    /// may) and since when it has made no progress (ms since the epoch).
+    fn stall(&self, slot: &Slot, state: u8, now_ms: u64) -> Option<(u8, u64)> {
+        let since = slot.since_ms.load(Ordering::Relaxed);
         match state {
-            SILENT | IDLE => true,
-            HEAD => age_ms > self.grace_ms,
+            SILENT | IDLE | HEAD => Some((0, since)),
             BODY => {
+                let age_ms = now_ms.saturating_sub(since);
                 let bytes = slot.body_bytes.load(Ordering::Relaxed);
-                // bytes / age < floor, without dividing.
-                age_ms > self.grace_ms
-                    && u128::from(bytes) * 1000 < u128::from(MIN_BODY_RATE) * u128::from(age_ms)
+                // bytes / age < floor, without dividing: behind the pace
+                // of the floor, since the moment its bytes would have
+                // taken at that pace.
+                let behind =
+                    u128::from(bytes) * 1000 < u128::from(MIN_BODY_RATE) * u128::from(age_ms);
+                let fell_behind = since.saturating_add(bytes.saturating_mul(1000) / MIN_BODY_RATE);
+                behind.then_some((u8::from(age_ms <= self.grace_ms), fell_behind))
             }
-            _ => false,
+            _ => None,
         }
     }
 
@@ -335,6 +364,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
         let arrived = buf.filled().len() - before;
         if arrived > 0 {
             this.slot.heard_from(arrived);
+        } else {
+            this.slot.read_nothing();
         }
         poll
     }
@@ -375,6 +406,7 @@ mod tests {
     use super::*;
 
     const GRACE: Duration = Duration::from_secs(3);
+    const GRACE_MS: u64 = 3000;
 
     fn registry() -> Arc<Registry> {
         Arc::new(Registry::new(GRACE))
@@ -389,6 +421,14 @@ mod tests {
         slot.since_ms.store(ms, Ordering::Relaxed);
     }
 
+    /// A connection its task has read from, and found nothing.
+    fn silent(registry: &Arc<Registry>, ms: u64) -> Registered {
+        let conn = registry.open();
+        conn.slot.read_nothing();
+        dated(&conn.slot, ms);
+        conn
+    }
+
     /// A connection whose head arrived and whose body is on its way.
     fn receiving_body(registry: &Arc<Registry>) -> Registered {
         let conn = registry.open();
@@ -397,83 +437,122 @@ mod tests {
         conn
     }
 
+    /// A keep-alive connection idle since `ms`.
+    fn idle(registry: &Arc<Registry>, ms: u64) -> Registered {
+        let conn = registry.open();
+        conn.slot.request_started();
+        conn.slot.request_finished();
+        dated(&conn.slot, ms);
+        conn
+    }
+
+    /// A connection whose head began arriving at `ms` and is incomplete.
+    fn head(registry: &Arc<Registry>, ms: u64) -> Registered {
+        let conn = registry.open();
+        conn.slot.heard_from(10);
+        dated(&conn.slot, ms);
+        conn
+    }
+
     #[test]
-    fn silent_connections_give_way_first_then_the_longest_idle() {
+    fn the_longest_stall_gives_way_first_whatever_its_state() {
         let registry = registry();
         let answering = receiving_body(&registry);
         answering.slot.request_received();
-        let idle_early = registry.open();
-        idle_early.slot.request_started();
-        idle_early.slot.request_finished();
-        let silent_old = registry.open();
-        let idle_late = registry.open();
-        idle_late.slot.request_started();
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        idle_late.slot.request_finished();
-        let silent_new = registry.open();
-        assert_eq!(registry.len(), 5);
+        dated(&answering.slot, 0);
+        let newcomer = silent(&registry, 5000);
+        let idle = idle(&registry, 300);
+        let quiet = silent(&registry, 200);
+        let head = head(&registry, 100);
+        let slow_body = receiving_body(&registry);
+        dated(&slow_body.slot, 50);
+        assert_eq!(registry.len(), 6);
 
-        assert!(registry.evict_one());
-        assert_eq!(
-            state(&silent_old.slot),
-            EVICTED_SILENT,
-            "oldest silent first"
-        );
-        assert!(registry.evict_one());
-        assert_eq!(state(&silent_new.slot), EVICTED_SILENT);
-        assert!(registry.evict_one());
-        assert_eq!(state(&idle_early.slot), EVICTED_IDLE, "longest idle next");
-        assert!(registry.evict_one());
-        assert_eq!(state(&idle_late.slot), EVICTED_IDLE);
+        let now = 5000;
+        for (conn, evicted) in [
+            (&slow_body, EVICTED_SLOW),
+            (&head, EVICTED_SLOW),
+            (&quiet, EVICTED_SILENT),
+            (&idle, EVICTED_IDLE),
+            (&newcomer, EVICTED_SILENT),
+        ] {
+            assert!(registry.evict_one_at(now));
+            assert_eq!(state(&conn.slot), evicted, "oldest stall first");
+        }
         assert!(
-            !registry.evict_one(),
+            !registry.evict_one_at(now),
             "a connection being answered never gives way"
         );
         assert_eq!(state(&answering.slot), ANSWERING);
 
-        drop(silent_old);
-        assert_eq!(registry.len(), 4, "a closed connection leaves the registry");
+        drop(quiet);
+        assert_eq!(registry.len(), 5, "a closed connection leaves the registry");
     }
 
     #[test]
-    fn a_head_arriving_past_the_grace_gives_way_after_the_idle_longest_first() {
+    fn each_newcomer_takes_the_place_of_the_oldest_stall_in_turn() {
         let registry = registry();
-        let grace = GRACE.as_millis() as u64;
-        let late_head = registry.open();
-        late_head.slot.heard_from(1);
-        dated(&late_head.slot, 1000);
-        let older_head = registry.open();
-        older_head.slot.heard_from(1);
-        dated(&older_head.slot, 500);
-        let fresh_head = registry.open();
-        fresh_head.slot.heard_from(1);
-        dated(&fresh_head.slot, 1000 + grace);
-        let idle = registry.open();
-        idle.slot.request_started();
-        idle.slot.request_finished();
-        dated(&idle.slot, 1000 + grace);
-        // Trickled bytes do not make a head younger.
-        older_head.slot.heard_from(1);
-        assert_eq!(older_head.slot.since_ms.load(Ordering::Relaxed), 500);
-
-        let now = 1000 + grace + 1;
-        assert!(registry.evict_one_at(now));
-        assert_eq!(state(&idle.slot), EVICTED_IDLE, "idle before a head");
-        assert!(registry.evict_one_at(now));
-        assert_eq!(state(&older_head.slot), EVICTED_SLOW, "longest first");
-        assert!(registry.evict_one_at(now));
-        assert_eq!(state(&late_head.slot), EVICTED_SLOW);
-        assert!(!registry.evict_one_at(now), "a head within the grace stays");
-        assert_eq!(state(&fresh_head.slot), HEAD);
-        assert!(registry.evict_one_at(now + grace));
-        assert_eq!(state(&fresh_head.slot), EVICTED_SLOW);
+        let conns: Vec<Registered> = [400, 100, 300, 200]
+            .into_iter()
+            .map(|ms| head(&registry, ms))
+            .collect();
+        let mut gone = Vec::new();
+        for _ in 0..4 {
+            assert!(registry.evict_one_at(500));
+            let next = (0..4)
+                .find(|&i| !gone.contains(&i) && state(&conns[i].slot) == EVICTED_SLOW)
+                .unwrap();
+            gone.push(next);
+        }
+        assert_eq!(gone, [1, 3, 2, 0], "oldest head first");
     }
 
     #[test]
-    fn a_body_gives_way_only_past_the_grace_and_below_the_rate_floor() {
+    fn a_connection_not_read_yet_never_gives_way() {
         let registry = registry();
-        let grace = GRACE.as_millis() as u64;
-        let age = grace + 1000;
+        let unread = registry.open();
+        dated(&unread.slot, 0);
+        assert!(
+            !registry.evict_one_at(u64::MAX / 2),
+            "its request may be waiting"
+        );
+        assert_eq!(state(&unread.slot), UNREAD);
+        // Read, and nothing there: silent since it opened.
+        unread.slot.read_nothing();
+        assert_eq!(state(&unread.slot), SILENT);
+        assert_eq!(unread.slot.since_ms.load(Ordering::Relaxed), 0);
+        assert!(registry.evict_one_at(1));
+        assert_eq!(state(&unread.slot), EVICTED_SILENT);
+        // Read, with its request there: a head, or straight to its body.
+        let read = registry.open();
+        read.slot.heard_from(300);
+        assert_eq!(state(&read.slot), HEAD);
+        let whole = registry.open();
+        whole.slot.heard_from(300);
+        whole.slot.request_started();
+        assert_eq!(state(&whole.slot), BODY);
+        // Reading nothing later changes nothing.
+        read.slot.read_nothing();
+        assert_eq!(state(&read.slot), HEAD);
+    }
+
+    #[test]
+    fn a_head_gives_way_at_any_age_and_trickled_bytes_do_not_make_it_younger() {
+        let registry = registry();
+        let older = head(&registry, 500);
+        let fresh = head(&registry, 900);
+        older.slot.heard_from(1);
+        assert_eq!(older.slot.since_ms.load(Ordering::Relaxed), 500);
+        assert!(registry.evict_one_at(901));
+        assert_eq!(state(&older.slot), EVICTED_SLOW);
+        assert!(registry.evict_one_at(901), "well within the grace");
+        assert_eq!(state(&fresh.slot), EVICTED_SLOW);
+    }
+
+    #[test]
+    fn a_body_below_the_rate_floor_gives_way_past_the_grace_before_one_within_it() {
+        let registry = registry();
+        let age = GRACE_MS + 1000;
         let floor_bytes = MIN_BODY_RATE * age / 1000;
         let steady = receiving_body(&registry);
         steady
@@ -486,22 +565,49 @@ mod tests {
             .heard_from(usize::try_from(floor_bytes - 1).unwrap());
         dated(&trickle.slot, 0);
         let stalled_young = receiving_body(&registry);
-        dated(&stalled_young.slot, age - grace);
-        let head = registry.open();
-        head.slot.heard_from(10);
-        dated(&head.slot, 100);
+        dated(&stalled_young.slot, age - GRACE_MS);
 
         assert!(registry.evict_one_at(age));
-        assert_eq!(state(&head.slot), EVICTED_SLOW, "a slow head before a body");
-        assert!(registry.evict_one_at(age));
         assert_eq!(state(&trickle.slot), EVICTED_SLOW, "below the floor");
-        assert!(!registry.evict_one_at(age));
-        assert_eq!(state(&steady.slot), BODY, "at the floor it stays");
         assert_eq!(
             state(&stalled_young.slot),
             BODY,
-            "within the grace it stays"
+            "within the grace it stays while another may go"
         );
+        assert!(registry.evict_one_at(age));
+        assert_eq!(state(&stalled_young.slot), EVICTED_SLOW);
+        assert!(!registry.evict_one_at(age));
+        assert_eq!(state(&steady.slot), BODY, "at the floor it stays");
+    }
+
+    #[test]
+    fn a_slow_body_within_the_grace_goes_only_when_nothing_else_may() {
+        let registry = registry();
+        let now = 1000;
+        // Behind the floor's pace since 0 (no body byte yet), and since 500.
+        let stalled = receiving_body(&registry);
+        dated(&stalled.slot, 0);
+        let trickle = receiving_body(&registry);
+        dated(&trickle.slot, 0);
+        trickle
+            .slot
+            .heard_from(usize::try_from(MIN_BODY_RATE / 2).unwrap());
+        // At the pace: never.
+        let steady = receiving_body(&registry);
+        dated(&steady.slot, 0);
+        steady
+            .slot
+            .heard_from(usize::try_from(MIN_BODY_RATE).unwrap());
+        let young_head = head(&registry, 999);
+
+        assert!(registry.evict_one_at(now));
+        assert_eq!(state(&young_head.slot), EVICTED_SLOW, "anything else first");
+        assert!(registry.evict_one_at(now));
+        assert_eq!(state(&stalled.slot), EVICTED_SLOW, "furthest behind first");
+        assert!(registry.evict_one_at(now));
+        assert_eq!(state(&trickle.slot), EVICTED_SLOW);
+        assert!(!registry.evict_one_at(now));
+        assert_eq!(state(&steady.slot), BODY);
     }
 
     #[test]
@@ -526,9 +632,10 @@ mod tests {
     #[test]
     fn an_eviction_stands_against_late_bytes_and_late_answers() {
         let registry = registry();
-        let conn = registry.open();
-        assert!(registry.evict_one());
+        let conn = silent(&registry, 0);
+        assert!(registry.evict_one_at(1));
         conn.slot.heard_from(1);
+        conn.slot.read_nothing();
         conn.slot.request_started();
         conn.slot.request_received();
         conn.slot.request_finished();
@@ -542,26 +649,24 @@ mod tests {
         let spoke = registry.open();
         spoke.slot.heard_from(1);
         assert!(!spoke.slot.expire_if_silent());
-        let silent = registry.open();
+        let silent = silent(&registry, 0);
         assert!(silent.slot.expire_if_silent());
+        let unread = registry.open();
+        assert!(unread.slot.expire_if_silent());
     }
 
     #[tokio::test]
     async fn an_evicted_connection_is_woken_and_told_how() {
         let registry = registry();
-        let conn = registry.open();
-        conn.slot.request_started();
-        conn.slot.request_finished();
+        let conn = idle(&registry, 0);
         let slot = Arc::clone(&conn.slot);
         let waiter = tokio::spawn(async move { slot.evicted().await });
         tokio::task::yield_now().await;
         assert!(registry.evict_one());
         assert_eq!(waiter.await.unwrap(), Eviction::Idle);
 
-        let trickling = registry.open();
-        trickling.slot.heard_from(1);
-        dated(&trickling.slot, 0);
-        assert!(registry.evict_one_at(GRACE.as_millis() as u64 + 1));
+        let trickling = head(&registry, 0);
+        assert!(registry.evict_one_at(1));
         assert_eq!(trickling.slot.evicted().await, Eviction::Slow);
     }
 }

@@ -1778,6 +1778,43 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn danubes_side_holds_no_more_than_the_history() {
+        let mut config = config();
+        config.history_cap = 4;
+        let mut app = App::new(config, PolicyHandle::new(Policy::default_for(false)));
+        let since = reconcile::parse_time("2026-11-23T09:00:00Z").unwrap();
+        app.watch_danube("wh_1".into(), since);
+        for id in 1..=1000 {
+            let body = format!(
+                r#"{{"event":"workflow.failed","timestamp":"2026-11-23T09:14:07Z","data":{{"n":{id}}}}}"#
+            );
+            app.ingest(Arc::new(sample(id, body.as_bytes())));
+        }
+        let record: reconcile::DeliveryRecord = serde_json::from_value(serde_json::json!({
+            "id": "dlv_1", "webhook_id": "wh_1", "event_type": "workflow.failed",
+            "payload": {"event": "workflow.failed", "timestamp": "2026-11-23T09:14:00Z", "data": {}},
+            "status": "failed", "attempts": 1, "created_at": "2026-11-23T09:14:00Z"
+        }))
+        .unwrap();
+        app.apply_danube(&Poll {
+            webhook_id: "wh_1".into(),
+            result: Ok(vec![record]),
+            limit: 100,
+            webhook_created: None,
+        });
+        let side = app.danube().unwrap();
+        assert_eq!(
+            side.local.len(),
+            4,
+            "one summary per delivery in the history"
+        );
+        assert_eq!(side.rows.len(), 1 + 4, "{:#?}", side.rows);
+        assert!(
+            matches!(app.danube_mark(1000), Some(DanubeMark::Row(row)) if row.danube.is_none())
+        );
+    }
+
+    #[test]
     fn counters_sort_answers_by_class() {
         let mut app = app_with(0);
         for (id, status, action) in [

@@ -574,6 +574,138 @@ fn at_the_cap_answers_in_progress_and_a_steady_body_outlast_the_grace() {
     drop(newcomers);
 }
 
+// ---- Churn at the cap: tricklers re-opened as soon as they are closed.
+
+use std::sync::atomic::AtomicUsize;
+
+/// The cap under churn, and the tricklers that keep it full: together
+/// within the smallest listen backlog a kernel gives (128), so a
+/// delivery waits on the listener, not on a dropped SYN.
+const CHURN_CAP: usize = 64;
+const CHURNERS: usize = 160;
+/// How often the tricklers send their next byte, and re-open the ones
+/// the listener closed.
+const CHURN_TICK: Duration = Duration::from_millis(100);
+
+/// `n` connections that each send `start`, then a byte every
+/// [`CHURN_TICK`], each re-opened as soon as the listener has closed it:
+/// slowloris that never lets go of the cap.
+struct Churn {
+    stop: Arc<AtomicBool>,
+    reopened: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Churn {
+    fn start(listener: &Listener, n: usize, start: &'static [u8]) -> Self {
+        let addr = listener.addr;
+        let stop = Arc::new(AtomicBool::new(false));
+        let reopened = Arc::new(AtomicUsize::new(0));
+        let thread = std::thread::spawn({
+            let (stop, reopened) = (Arc::clone(&stop), Arc::clone(&reopened));
+            move || {
+                let open = || {
+                    let mut stream = TcpStream::connect(addr).unwrap();
+                    stream.write_all(start).unwrap();
+                    stream.set_nonblocking(true).unwrap();
+                    stream
+                };
+                let mut streams: Vec<TcpStream> = (0..n).map(|_| open()).collect();
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(CHURN_TICK);
+                    for stream in &mut streams {
+                        if closed_now(stream) {
+                            *stream = open();
+                            reopened.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            let _ = stream.write(b"a");
+                        }
+                    }
+                }
+            }
+        });
+        Self {
+            stop,
+            reopened,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Churn {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Whether the listener has closed non-blocking `stream` (its 408 read
+/// and dropped on the way).
+fn closed_now(mut stream: &TcpStream) -> bool {
+    let mut buf = [0u8; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(err) => return err.kind() != std::io::ErrorKind::WouldBlock,
+        }
+    }
+}
+
+/// While [`CHURNERS`] connections sending `start` churn at a cap of
+/// [`CHURN_CAP`], five deliveries in turn are each answered, none reset,
+/// each within Danube's margin of a second (they take milliseconds; the
+/// rest is for a loaded machine).
+fn deliveries_get_through_churn(start: &'static [u8], first_n: u64) {
+    let cap = CHURN_CAP.to_string();
+    // Default grace and timeouts: only the cap decides who gives way.
+    let listener = Listener::start(&[
+        "--json",
+        "--no-store",
+        "--secret",
+        SECRET,
+        "--max-connections",
+        &cap,
+    ]);
+    let churn = Churn::start(&listener, CHURNERS, start);
+    // The cap full, the backlog behind it, and the tricklers well begun.
+    std::thread::sleep(Duration::from_secs(1));
+    for n in first_n..first_n + 5 {
+        let body = event_body("tool.execution.completed", n);
+        let started = Instant::now();
+        let reply = signed_post(listener.addr, SECRET, now(), &body);
+        let took = started.elapsed();
+        assert!(
+            matches!(reply, crate::common::Reply::Http { status: 200, .. }),
+            "delivery {n}: {reply:?}"
+        );
+        assert!(
+            took < Duration::from_secs(1),
+            "delivery {n} answered after {took:?}"
+        );
+        let record = listener.next_record();
+        assert_eq!(record["signature"]["verdict"], "valid", "{record}");
+        std::thread::sleep(CHURN_TICK * 2);
+    }
+    let reopened = churn.reopened.load(Ordering::Relaxed);
+    assert!(
+        reopened >= CHURNERS,
+        "only {reopened} tricklers were closed and re-opened: no churn"
+    );
+}
+
+#[test]
+fn under_churn_of_trickled_heads_at_the_cap_a_delivery_is_answered_within_a_second() {
+    deliveries_get_through_churn(SLOW_HEAD, 70);
+}
+
+#[test]
+fn under_churn_of_trickled_bodies_at_the_cap_a_delivery_is_answered_within_a_second() {
+    deliveries_get_through_churn(SLOW_BODY, 80);
+}
+
 // ---- Secrets kept off the command line (`ps`, shell history).
 
 use std::os::unix::fs::PermissionsExt as _;

@@ -505,14 +505,15 @@ pub struct ListenArgs {
     /// each; a body that finds it full gets 503. Accepts 134217728, 64MiB, 1GiB.
     #[arg(long, value_name = "BYTES", default_value = "128MiB", value_parser = parse_size)]
     pub max_body_memory: usize,
-    /// Open connections at once; at the cap, idle ones are closed to admit new ones.
+    /// Open connections at once; at the cap, the one stalled longest (silent, idle, or a
+    /// request trickling in) is closed to admit a new one.
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_connections: u32,
     /// Time a client has to send a request head; also the keep-alive idle timeout.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
     /// Time a new connection has to send its first byte (at most --idle-timeout); at the
-    /// connection cap, also how long a request may trickle in before it gives way.
+    /// connection cap, also how long a body that falls behind may go on before it gives way.
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
     pub first_byte_timeout: Duration,
     /// Time a client has to send a body.

@@ -286,16 +286,15 @@ impl Emulator {
                 ),
             ));
         }
-        // The root says what this is. The device flow is how a key is had,
-        // and the events door is the emulator's own, not Danube's: both are
-        // open while any key is taken, and locked once --api-key names the
-        // keys (else two key-less POSTs to the device flow would hand any
-        // local process the very key --api-key is there to require).
+        // The root says what this is. The device flow is how a key is had:
+        // open while any key is taken, and locked once keys are named (else
+        // two key-less POSTs to it would hand any local process the very
+        // key that is there to be required). Every other call, the events
+        // door included, wants a key: a key-less event would let any local
+        // process fire signed deliveries at the registered receivers.
         let open = match route {
             Route::Root | Route::Device => true,
-            Route::DeviceCode | Route::DeviceToken | Route::Events => {
-                matches!(self.config.keys, Keys::Any)
-            }
+            Route::DeviceCode | Route::DeviceToken => matches!(self.config.keys, Keys::Any),
             _ => false,
         };
         if !open {

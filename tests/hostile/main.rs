@@ -7,6 +7,7 @@ mod common;
 
 mod connections;
 mod danube;
+mod emulator;
 mod export;
 mod forensics;
 mod review;

@@ -15,7 +15,7 @@ use super::listen::{bind, serve_from};
 use crate::cli::EmulateArgs;
 use crate::danube::api::redact;
 use crate::display::escape_line;
-use crate::emulator::api::{self, Config, Emulator, Keys};
+use crate::emulator::api::{Config, Emulator, Keys};
 use crate::emulator::deliver::{AttemptOutput, Deliverer, DeliveryLog, DeliveryOptions};
 use crate::emulator::state::{self, State};
 use crate::sender::reachable_url;
@@ -63,7 +63,7 @@ pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
         };
         let log: Arc<dyn DeliveryLog> = Arc::new(state.clone());
         let emulator = Emulator::new(state.clone(), config, Deliverer::new(log, options, output));
-        api::run(listener, emulator, shutdown).await;
+        crate::emulator::serve::run(listener, emulator, shutdown).await;
         anyhow::Ok(())
     });
     // Deliveries still in flight stop with the runtime; their records

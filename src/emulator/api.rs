@@ -8,35 +8,30 @@
 //! 429, anything else `DanubeError` with the status. It also takes only a
 //! 200 as success, so a create and a delete answer 200, as Danube must.
 //!
-//! Every byte from the socket is hostile: bodies are capped
-//! ([`MAX_BODY`], 413 past it, read no further) and time-bounded, heads
-//! too, connections are capped, and no input makes the task panic.
+//! Every byte from the socket is hostile: only this machine's own programs
+//! are answered ([`super::guard`]), bodies are capped ([`MAX_BODY`], 413
+//! past it, read no further) and time-bounded, connections are capped
+//! ([`super::serve`]), and no input makes the task panic.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use serde_json::{Map, Value, json};
-use subtle::ConstantTimeEq as _;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
 use super::deliver::Deliverer;
+use super::guard;
 use super::state::{Change, NewWebhook, State};
 use crate::danube::api::MAX_DELIVERIES;
 use crate::display::truncate;
 use crate::events::EVENT_TYPES;
 use crate::random::random_alnum;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq as _;
 
 /// The largest request body read; a larger one gets 413 and is read no
 /// further. A webhook or an event is a few KiB; 1 MiB leaves room for a
@@ -50,14 +45,8 @@ pub const DEVICE_INTERVAL: u64 = 5;
 /// Device codes waiting for their poll; past this the oldest is forgotten,
 /// so a client asking for codes in a loop cannot grow memory.
 const MAX_DEVICE_CODES: usize = 1000;
-/// Open connections at once; more wait in the backlog.
-const MAX_CONNECTIONS: usize = 512;
-/// Time to send a request head (and a keep-alive connection's idle time).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time to send a body once the head has arrived.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long shutdown waits for answers in flight.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Text of the client's quoted in an error (a URL, an event) is cut here.
 const MAX_QUOTED: usize = 200;
 
@@ -132,75 +121,11 @@ impl Emulator {
     }
 }
 
-/// Serve until `shutdown`, then let answers in flight finish (briefly).
-pub async fn run(listener: TcpListener, emulator: Arc<Emulator>, shutdown: CancellationToken) {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let tracker = TaskTracker::new();
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .keep_alive(true);
-    loop {
-        let permit = tokio::select! {
-            () = shutdown.cancelled() => break,
-            permit = Arc::clone(&permits).acquire_owned() => permit.expect("never closed"),
-        };
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let Ok((stream, _)) = accepted else {
-            // Out of descriptors, or reset before accept: no spinning.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let http = http.clone();
-        let emulator = Arc::clone(&emulator);
-        let shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            let service = service_fn(move |request| {
-                let emulator = Arc::clone(&emulator);
-                async move { Ok::<_, std::convert::Infallible>(emulator.handle(request).await) }
-            });
-            let conn = http.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-            drop(permit);
-        });
-    }
-    drop(listener);
-    tracker.close();
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await;
-}
-
 /// An error answer in Danube's envelope.
 #[derive(Debug)]
 struct Refusal {
     status: StatusCode,
     detail: String,
-}
-
-/// A browser puts `Origin` on every cross-origin request (and on a POST of
-/// its own origin, as after DNS rebinding); SDKs, curl and danube-hooks
-/// send none. Without this, any web page open in the developer's browser
-/// could post to the key-less events door and make the emulator fire
-/// signed deliveries at their receivers.
-fn refuse_web_pages(headers: &hyper::HeaderMap) -> Result<(), Refusal> {
-    if headers.contains_key(header::ORIGIN) {
-        return Err(Refusal::new(
-            StatusCode::FORBIDDEN,
-            "Requests from a web page (with an Origin header) are refused: the emulator is for \
-             SDKs, curl and danube-hooks on this machine",
-        ));
-    }
-    Ok(())
 }
 
 impl Refusal {
@@ -226,8 +151,16 @@ impl Refusal {
 type Answer = Result<(StatusCode, Value), Refusal>;
 
 impl Emulator {
-    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        let answer = self.route(request).await;
+    /// Answer one request. `local` is the address its client reached;
+    /// `received` is called once the request has arrived whole, from when
+    /// its connection is being answered (and never gives way at the cap).
+    pub(crate) async fn handle(
+        &self,
+        request: Request<Incoming>,
+        local: IpAddr,
+        received: impl FnOnce(),
+    ) -> Response<Full<Bytes>> {
+        let answer = self.route(request, local, received).await;
         let (status, body) = match answer {
             Ok((status, body)) => (status, body),
             Err(refusal) => (refusal.status, json!({ "detail": refusal.detail })),
@@ -248,9 +181,15 @@ impl Emulator {
         response
     }
 
-    async fn route(&self, request: Request<Incoming>) -> Answer {
+    async fn route(
+        &self,
+        request: Request<Incoming>,
+        local: IpAddr,
+        received: impl FnOnce(),
+    ) -> Answer {
         let (parts, body) = request.into_parts();
-        refuse_web_pages(&parts.headers)?;
+        guard::check(&parts.headers, &parts.uri, local)
+            .map_err(|(status, detail)| Refusal::new(status, detail))?;
         let path = parts.uri.path().to_owned();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let method = parts.method.clone();
@@ -305,6 +244,7 @@ impl Emulator {
         } else {
             None
         };
+        received();
         match (route, method) {
             (Route::Root, _) => Ok((
                 StatusCode::OK,

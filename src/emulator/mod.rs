@@ -1,8 +1,12 @@
 //! A local Danube (SPEC §13): `api`, its hyper service of SPEC §11's
 //! webhook API; `state`, its webhooks and delivery records, persisted so a
 //! crash cannot tear them; `deliver`, the deliveries of an event to the
-//! webhooks registered with it, signed, retried and logged.
+//! webhooks registered with it, signed, retried and logged; `serve`, its
+//! connections under a cap; `guard`, which requests are from this
+//! machine's own programs rather than a web page.
 
 pub mod api;
 pub mod deliver;
+mod guard;
+pub(crate) mod serve;
 pub mod state;

@@ -310,14 +310,19 @@ fn bad_requests_get_422_in_the_envelope_and_change_nothing() {
         assert_refused(&answer, 422, expected);
     }
     // JSON nested past any parser's depth, just under the body cap.
-    let deep = common::nested_json(200_000, 900 * 1024);
-    let answer = emulator.call_with(
-        "POST",
-        "/v1/webhooks",
-        &[("danube-api-key", KEY)],
-        Some(&deep),
-    );
-    assert_refused(&answer, 422, "not valid JSON");
+    let deep = [
+        &br#"{"event": "workflow.failed", "url": "https://a.example/h", "data": "#[..],
+        &common::nested_json(30_000, 60 * 1024),
+        b"}",
+    ]
+    .concat();
+    for (path, expected) in [
+        ("/v1/webhooks", "not valid JSON"),
+        ("/v1/emulator/events", "at most 100"),
+    ] {
+        let answer = emulator.call_with("POST", path, &[("danube-api-key", KEY)], Some(&deep));
+        assert_refused(&answer, 422, expected);
+    }
     assert_eq!(
         emulator.call("GET", "/v1/webhooks", Some(KEY), None),
         (200, json!([]))

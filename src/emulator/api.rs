@@ -18,25 +18,38 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::answer::{Array, Body};
 use super::deliver::Deliverer;
 use super::guard;
-use super::state::{Change, NewWebhook, State};
+use super::payload;
+use super::state::{Change, MAX_WEBHOOKS, NewWebhook, State};
 use crate::danube::api::MAX_DELIVERIES;
 use crate::display::truncate;
 use crate::events::EVENT_TYPES;
 use crate::random::random_alnum;
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq as _;
 
-/// The largest request body read; a larger one gets 413 and is read no
-/// further. A webhook or an event is a few KiB; 1 MiB leaves room for a
-/// large `data` without letting a client make the emulator hold 10 MiB.
-pub const MAX_BODY: usize = 1024 * 1024;
+/// The largest request body read, an event's `data` included; a larger
+/// one gets 413 and is read no further. A webhook or an event is a few
+/// KiB. The cap bounds what each event adds to the log and to the
+/// deliveries waiting to be sent, and what 512 connections sending bodies
+/// at once hold: 32 MiB.
+pub const MAX_BODY: usize = 64 * 1024;
+/// The longest webhook URL and description taken: a webhook stays a few
+/// KiB, so [`MAX_WEBHOOKS`] of them do too.
+const MAX_URL: usize = 2048;
+const MAX_DESCRIPTION: usize = 4096;
+/// How deeply an event's `data` may nest: within it, a delivery log
+/// answer is still within the 128 levels JSON parsers take (`serde_json`'s
+/// limit among them).
+const MAX_DATA_DEPTH: usize = 100;
 /// Deliveries listed when `limit` is not given, as Danube.
 pub const DEFAULT_LIMIT: usize = 20;
 /// What the device flow says, as Danube says it.
@@ -150,6 +163,12 @@ impl Refusal {
 
 type Answer = Result<(StatusCode, Value), Refusal>;
 
+/// What a route answers: a JSON value, or a list made as it is read.
+enum Answered {
+    Json(StatusCode, Value),
+    List(Array),
+}
+
 impl Emulator {
     /// Answer one request. `local` is the address its client reached;
     /// `received` is called once the request has arrived whole, from when
@@ -159,20 +178,25 @@ impl Emulator {
         request: Request<Incoming>,
         local: IpAddr,
         received: impl FnOnce(),
-    ) -> Response<Full<Bytes>> {
-        let answer = self.route(request, local, received).await;
-        let (status, body) = match answer {
-            Ok((status, body)) => (status, body),
-            Err(refusal) => (refusal.status, json!({ "detail": refusal.detail })),
+    ) -> Response<Body> {
+        let json =
+            |value: &Value| Body::whole(serde_json::to_vec(value).expect("a Value serializes"));
+        let (status, body) = match self.route(request, local, received).await {
+            Ok(Answered::Json(status, value)) => (status, json(&value)),
+            Ok(Answered::List(array)) => (StatusCode::OK, Body::Array(array)),
+            Err(refusal) => (refusal.status, json(&json!({ "detail": refusal.detail }))),
         };
-        let mut response = Response::new(Full::new(Bytes::from(
-            serde_json::to_vec(&body).expect("a Value serializes"),
-        )));
+        let mut response = Response::new(body);
         *response.status_mut() = status;
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -186,45 +210,12 @@ impl Emulator {
         request: Request<Incoming>,
         local: IpAddr,
         received: impl FnOnce(),
-    ) -> Answer {
+    ) -> Result<Answered, Refusal> {
         let (parts, body) = request.into_parts();
         guard::check(&parts.headers, &parts.uri, local)
             .map_err(|(status, detail)| Refusal::new(status, detail))?;
-        let path = parts.uri.path().to_owned();
-        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let method = parts.method.clone();
-        let route = match segments.as_slice() {
-            ["v1", "auth", "device", "code"] => Route::DeviceCode,
-            ["v1", "auth", "device", "token"] => Route::DeviceToken,
-            ["v1", "webhooks"] | ["v1", "webhooks", ""] => Route::Webhooks,
-            ["v1", "webhooks", id] if !id.is_empty() => Route::Webhook((*id).to_owned()),
-            ["v1", "webhooks", id, "deliveries"] if !id.is_empty() => {
-                Route::Deliveries((*id).to_owned())
-            }
-            ["v1", "emulator", "events"] => Route::Events,
-            ["device"] => Route::Device,
-            [""] => Route::Root,
-            _ => return Err(Refusal::new(StatusCode::NOT_FOUND, "Not Found")),
-        };
-        let allowed: &[Method] = match route {
-            Route::DeviceCode | Route::DeviceToken | Route::Events => &[Method::POST],
-            Route::Webhooks => &[Method::GET, Method::POST],
-            Route::Webhook(_) => &[Method::GET, Method::PATCH, Method::DELETE],
-            Route::Deliveries(_) | Route::Root | Route::Device => &[Method::GET],
-        };
-        if !allowed.contains(&method) {
-            return Err(Refusal::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!(
-                    "Method Not Allowed: {path} takes {}",
-                    allowed
-                        .iter()
-                        .map(Method::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
+        let route = Route::of(parts.uri.path(), &method)?;
         // The root says what this is. The device flow is how a key is had:
         // open while any key is taken, and locked once keys are named (else
         // two key-less POSTs to it would hand any local process the very
@@ -245,7 +236,7 @@ impl Emulator {
             None
         };
         received();
-        match (route, method) {
+        let answer: Answer = match (route, method) {
             (Route::Root, _) => Ok((
                 StatusCode::OK,
                 json!({
@@ -264,7 +255,7 @@ impl Emulator {
             )),
             (Route::DeviceCode, _) => Ok(self.device_code()),
             (Route::DeviceToken, _) => self.device_token(&json_object(body.as_deref())?),
-            (Route::Webhooks, Method::GET) => Ok(found(&self.state.list())),
+            (Route::Webhooks, Method::GET) => return Ok(Answered::List(self.webhook_list())),
             (Route::Webhooks, _) => self.create(&json_object(body.as_deref())?).await,
             (Route::Webhook(id), Method::GET) => self
                 .state
@@ -281,16 +272,42 @@ impl Emulator {
                 self.state.saved(generation).await;
                 Ok((StatusCode::OK, json!({ "id": id, "deleted": true })))
             }
-            (Route::Events, _) => Ok(self.event(&json_object(body.as_deref())?)?),
+            (Route::Events, _) => self.event(body.as_deref()),
             (Route::Deliveries(id), _) => {
                 let limit = limit(parts.uri.query())?;
-                let records = self
-                    .state
-                    .deliveries(&id, limit)
-                    .ok_or_else(|| Refusal::not_found(&id))?;
-                Ok(found(&records))
+                return self.delivery_list(&id, limit).map(Answered::List);
             }
-        }
+        };
+        answer.map(|(status, value)| Answered::Json(status, value))
+    }
+
+    /// The webhooks, in creation order, each written as it is read.
+    fn webhook_list(&self) -> Array {
+        let state = self.state.clone();
+        Array::new(
+            self.state.webhook_ids(),
+            Box::new(move |id| {
+                let webhook = state.get(id)?;
+                Some(serde_json::to_vec(&webhook).expect("a webhook serializes"))
+            }),
+        )
+    }
+
+    /// A webhook's newest `limit` delivery records, newest first, each
+    /// written as it is read.
+    fn delivery_list(&self, id: &str, limit: usize) -> Result<Array, Refusal> {
+        let ids = self
+            .state
+            .delivery_ids(id, limit)
+            .ok_or_else(|| Refusal::not_found(id))?;
+        let state = self.state.clone();
+        Ok(Array::new(
+            ids,
+            Box::new(move |id| {
+                let record = state.record(id)?;
+                Some(serde_json::to_vec(&*record).expect("a record serializes"))
+            }),
+        ))
     }
 
     /// `danube-api-key: KEY` (the SDKs) or `Authorization: Bearer KEY`
@@ -414,11 +431,18 @@ impl Emulator {
             Some(events) => events_of(events)?,
         };
         let description = description(body.get("description"))?.flatten();
-        let (created, generation) = self.state.create(NewWebhook {
-            url,
-            events,
-            description,
-        });
+        let (created, generation) = self
+            .state
+            .create(NewWebhook {
+                url,
+                events,
+                description,
+            })
+            .ok_or_else(|| {
+                Refusal::invalid(format!(
+                    "the emulator holds at most {MAX_WEBHOOKS} webhooks; delete one first"
+                ))
+            })?;
         self.state.saved(generation).await;
         Ok(found(&created))
     }
@@ -448,21 +472,27 @@ impl Emulator {
     }
 
     /// `{"event", "data"?}`: one delivery per active webhook subscribed to
-    /// `event`, sent in the background; 202 with their ids at once.
-    fn event(&self, body: &Map<String, Value>) -> Result<(StatusCode, Value), Refusal> {
-        let event = match body.get("event") {
+    /// `event`, sent in the background; 202 with their ids at once. `data`
+    /// stays the text it came as (see [`super::payload`]); 503 while the
+    /// deliveries waiting to be sent hold all they may.
+    fn event(&self, body: Option<&[u8]>) -> Answer {
+        let fields = raw_object(body)?;
+        let event = fields
+            .get("event")
+            .map(|raw| serde_json::from_str::<Value>(raw.get()).expect("checked JSON"));
+        let event = match event {
             Some(Value::String(event)) if EVENT_TYPES.contains(&event.as_str()) => event,
             Some(Value::String(event)) => {
                 return Err(Refusal::invalid(format!(
                     "unknown event type {}; Danube's are: {}",
-                    quoted(event),
+                    quoted(&event),
                     EVENT_TYPES.join(", ")
                 )));
             }
             Some(other) => {
                 return Err(Refusal::invalid(format!(
                     "event must be a string, not {}",
-                    kind(other)
+                    kind(&other)
                 )));
             }
             None => {
@@ -472,11 +502,20 @@ impl Emulator {
                 )));
             }
         };
-        let data = body.get("data").cloned().unwrap_or_else(|| json!({}));
-        let targets = self.state.targets(event);
+        let empty: &RawValue = serde_json::from_str("{}").expect("JSON");
+        let data = fields.get("data").copied().unwrap_or(empty);
+        let depth = payload::nesting(data.get());
+        if depth > MAX_DATA_DEPTH {
+            return Err(Refusal::invalid(format!(
+                "data nests {depth} levels deep; at most {MAX_DATA_DEPTH}, so that a reader of \
+                 the delivery log (an SDK, danube-hooks) can parse it"
+            )));
+        }
+        let targets = self.state.targets(&event);
         let deliveries: Vec<Value> = self
             .deliverer
-            .dispatch(event, data, targets)
+            .dispatch(&event, data, targets)
+            .map_err(|busy| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, busy.to_string()))?
             .into_iter()
             .map(|(id, webhook_id)| json!({ "id": id, "webhook_id": webhook_id }))
             .collect();
@@ -488,6 +527,12 @@ impl Emulator {
         let Value::String(url) = value else {
             return Err(Refusal::invalid("url must be a string"));
         };
+        if url.len() > MAX_URL {
+            return Err(Refusal::invalid(format!(
+                "url must be at most {MAX_URL} bytes, not {}",
+                url.len()
+            )));
+        }
         let lower = url.to_ascii_lowercase();
         let https = lower.starts_with("https://");
         if !(https || self.config.allow_http && lower.starts_with("http://")) {
@@ -522,6 +567,46 @@ enum Route {
     Events,
 }
 
+impl Route {
+    /// The route of `path`, if `method` is one it takes: else 404 or 405.
+    fn of(path: &str, method: &Method) -> Result<Self, Refusal> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let route = match segments.as_slice() {
+            ["v1", "auth", "device", "code"] => Self::DeviceCode,
+            ["v1", "auth", "device", "token"] => Self::DeviceToken,
+            ["v1", "webhooks"] | ["v1", "webhooks", ""] => Self::Webhooks,
+            ["v1", "webhooks", id] if !id.is_empty() => Self::Webhook((*id).to_owned()),
+            ["v1", "webhooks", id, "deliveries"] if !id.is_empty() => {
+                Self::Deliveries((*id).to_owned())
+            }
+            ["v1", "emulator", "events"] => Self::Events,
+            ["device"] => Self::Device,
+            [""] => Self::Root,
+            _ => return Err(Refusal::new(StatusCode::NOT_FOUND, "Not Found")),
+        };
+        let allowed: &[Method] = match route {
+            Self::DeviceCode | Self::DeviceToken | Self::Events => &[Method::POST],
+            Self::Webhooks => &[Method::GET, Method::POST],
+            Self::Webhook(_) => &[Method::GET, Method::PATCH, Method::DELETE],
+            Self::Deliveries(_) | Self::Root | Self::Device => &[Method::GET],
+        };
+        if !allowed.contains(method) {
+            return Err(Refusal::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "Method Not Allowed: {path} takes {}",
+                    allowed
+                        .iter()
+                        .map(Method::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        Ok(route)
+    }
+}
+
 /// A 200 with `value` as JSON (the SDK takes no other success status).
 fn found<T: serde::Serialize>(value: &T) -> (StatusCode, Value) {
     (
@@ -541,7 +626,11 @@ async fn read_body(headers: &hyper::HeaderMap, body: Incoming) -> Result<Bytes, 
     let too_large = || {
         Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Request body too large: at most {MAX_BODY} bytes"),
+            format!(
+                "Request body too large: at most {} KiB ({MAX_BODY} bytes), an event's data \
+                 included",
+                MAX_BODY / 1024
+            ),
         )
     };
     let declared = headers
@@ -588,6 +677,39 @@ fn json_object(body: Option<&[u8]>) -> Result<Map<String, Value>, Refusal> {
             err.column()
         ))),
     }
+}
+
+/// The body as a JSON object whose values are kept as their text (an
+/// empty body is an empty object): an event's `data` is never parsed into
+/// a tree.
+fn raw_object(body: Option<&[u8]>) -> Result<HashMap<String, &RawValue>, Refusal> {
+    let body = body.unwrap_or_default();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(HashMap::new());
+    }
+    serde_json::from_slice(body).map_err(|err| {
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        let not_object = match first {
+            Some(b'[') => Some("an array"),
+            Some(b'"') => Some("a string"),
+            Some(b't' | b'f') => Some("a boolean"),
+            Some(b'n') => Some("null"),
+            Some(b'-' | b'0'..=b'9') => Some("a number"),
+            _ => None,
+        };
+        match not_object {
+            Some(kind) if err.is_data() => {
+                Refusal::invalid(format!("the body must be a JSON object, not {kind}"))
+            }
+            // Where, never serde's text, which can quote the body.
+            _ => Refusal::invalid(format!(
+                "the body is not valid JSON ({:?} error at line {} column {})",
+                err.classify(),
+                err.line(),
+                err.column()
+            )),
+        }
+    })
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -649,6 +771,12 @@ fn description(value: Option<&Value>) -> Result<Option<Option<String>>, Refusal>
     match value {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(text)) if text.len() > MAX_DESCRIPTION => {
+            Err(Refusal::invalid(format!(
+                "description must be at most {MAX_DESCRIPTION} bytes, not {}",
+                text.len()
+            )))
+        }
         Some(Value::String(text)) => Ok(Some(Some(text.clone()))),
         Some(other) => Err(Refusal::invalid(format!(
             "description must be a string or null, not {}",

@@ -258,6 +258,39 @@ fn credentials_as_danube_takes_them() {
     );
 }
 
+/// JSON nested past any parser's depth, just under the body cap, is 422
+/// at both doors that read JSON, and no panic: the emulator still answers.
+fn deep_json_is_refused(emulator: &Emulator) {
+    let deep = [
+        &br#"{"event": "workflow.failed", "url": "https://a.example/h", "data": "#[..],
+        &common::nested_json(30_000, 60 * 1024),
+        b"}",
+    ]
+    .concat();
+    for (path, expected) in [
+        ("/v1/webhooks", "not valid JSON"),
+        ("/v1/emulator/events", "at most 100"),
+    ] {
+        let answer = emulator.call_with("POST", path, &[("danube-api-key", KEY)], Some(&deep));
+        assert_refused(&answer, 422, expected);
+    }
+    // An event name nested past any parser's depth is not a string, and
+    // no panic: the emulator still answers.
+    let deep_event = [
+        &br#"{"event": "#[..],
+        &common::nested_json(30_000, 60 * 1024),
+        b"}",
+    ]
+    .concat();
+    let answer = emulator.call_with(
+        "POST",
+        "/v1/emulator/events",
+        &[("danube-api-key", KEY)],
+        Some(&deep_event),
+    );
+    assert_refused(&answer, 422, "event must be a string, not an array");
+}
+
 #[test]
 fn bad_requests_get_422_in_the_envelope_and_change_nothing() {
     let dir = TempDir::new("emu-422");
@@ -309,20 +342,7 @@ fn bad_requests_get_422_in_the_envelope_and_change_nothing() {
         let answer = emulator.call("POST", "/v1/webhooks", Some(KEY), Some(body));
         assert_refused(&answer, 422, expected);
     }
-    // JSON nested past any parser's depth, just under the body cap.
-    let deep = [
-        &br#"{"event": "workflow.failed", "url": "https://a.example/h", "data": "#[..],
-        &common::nested_json(30_000, 60 * 1024),
-        b"}",
-    ]
-    .concat();
-    for (path, expected) in [
-        ("/v1/webhooks", "not valid JSON"),
-        ("/v1/emulator/events", "at most 100"),
-    ] {
-        let answer = emulator.call_with("POST", path, &[("danube-api-key", KEY)], Some(&deep));
-        assert_refused(&answer, 422, expected);
-    }
+    deep_json_is_refused(&emulator);
     assert_eq!(
         emulator.call("GET", "/v1/webhooks", Some(KEY), None),
         (200, json!([]))

@@ -477,22 +477,23 @@ impl Emulator {
     /// deliveries waiting to be sent hold all they may.
     fn event(&self, body: Option<&[u8]>) -> Answer {
         let fields = raw_object(body)?;
+        // Only a string is read, and never parsed as a tree: a value
+        // nested past any parser's depth is just not a string.
         let event = fields
             .get("event")
-            .map(|raw| serde_json::from_str::<Value>(raw.get()).expect("checked JSON"));
+            .map(|raw| serde_json::from_str::<String>(raw.get()).map_err(|_| raw_kind(raw.get())));
         let event = match event {
-            Some(Value::String(event)) if EVENT_TYPES.contains(&event.as_str()) => event,
-            Some(Value::String(event)) => {
+            Some(Ok(event)) if EVENT_TYPES.contains(&event.as_str()) => event,
+            Some(Ok(event)) => {
                 return Err(Refusal::invalid(format!(
                     "unknown event type {}; Danube's are: {}",
                     quoted(&event),
                     EVENT_TYPES.join(", ")
                 )));
             }
-            Some(other) => {
+            Some(Err(kind)) => {
                 return Err(Refusal::invalid(format!(
-                    "event must be a string, not {}",
-                    kind(&other)
+                    "event must be a string, not {kind}"
                 )));
             }
             None => {
@@ -594,7 +595,8 @@ impl Route {
             return Err(Refusal::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 format!(
-                    "Method Not Allowed: {path} takes {}",
+                    "Method Not Allowed: {} takes {}",
+                    quoted(path),
                     allowed
                         .iter()
                         .map(Method::as_str)
@@ -688,28 +690,37 @@ fn raw_object(body: Option<&[u8]>) -> Result<HashMap<String, &RawValue>, Refusal
         return Ok(HashMap::new());
     }
     serde_json::from_slice(body).map_err(|err| {
-        let first = body.iter().find(|b| !b.is_ascii_whitespace());
-        let not_object = match first {
-            Some(b'[') => Some("an array"),
-            Some(b'"') => Some("a string"),
-            Some(b't' | b'f') => Some("a boolean"),
-            Some(b'n') => Some("null"),
-            Some(b'-' | b'0'..=b'9') => Some("a number"),
-            _ => None,
-        };
-        match not_object {
-            Some(kind) if err.is_data() => {
-                Refusal::invalid(format!("the body must be a JSON object, not {kind}"))
-            }
-            // Where, never serde's text, which can quote the body.
-            _ => Refusal::invalid(format!(
-                "the body is not valid JSON ({:?} error at line {} column {})",
-                err.classify(),
-                err.line(),
-                err.column()
-            )),
+        let start = body
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(0);
+        let kind = raw_kind(&String::from_utf8_lossy(
+            &body[start..body.len().min(start + 8)],
+        ));
+        if err.is_data() && !matches!(kind, "an object" | "invalid JSON") {
+            return Refusal::invalid(format!("the body must be a JSON object, not {kind}"));
         }
+        // Where, never serde's text, which can quote the body.
+        Refusal::invalid(format!(
+            "the body is not valid JSON ({:?} error at line {} column {})",
+            err.classify(),
+            err.line(),
+            err.column()
+        ))
     })
+}
+
+/// What kind of value JSON text starts with, read from its first byte.
+fn raw_kind(json: &str) -> &'static str {
+    match json.trim_start().bytes().next() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        Some(b'-' | b'0'..=b'9') => "a number",
+        _ => "invalid JSON",
+    }
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -861,6 +872,31 @@ mod tests {
                 "{value}: {}",
                 refusal.detail
             );
+        }
+    }
+
+    #[test]
+    fn an_events_body_keeps_its_values_as_text() {
+        let fields =
+            raw_object(Some(br#" {"event": "x", "data": [0, 0], "event": "y"} "#)).unwrap();
+        assert_eq!(
+            fields["event"].get(),
+            "\"y\"",
+            "the last of a repeated field"
+        );
+        assert_eq!(fields["data"].get(), "[0, 0]");
+        assert!(raw_object(Some(b" \n")).unwrap().is_empty());
+        let table: [(&[u8], &str); 4] = [
+            (b"[1,2]", "not an array"),
+            (b"  7", "not a number"),
+            (b"{\"data\": whsec_oops", "not valid JSON"),
+            (b"nope", "not valid JSON"),
+        ];
+        for (body, expected) in table {
+            let refusal = raw_object(Some(body)).unwrap_err();
+            assert_eq!(refusal.status, 422);
+            assert!(refusal.detail.contains(expected), "{}", refusal.detail);
+            assert!(!refusal.detail.contains("whsec_oops"));
         }
     }
 

@@ -201,9 +201,12 @@ pub struct EmulateArgs {
     /// Accept http:// webhook URLs too (Danube takes only https://), for a receiver on this machine.
     #[arg(long)]
     pub allow_http: bool,
-    /// Accept only this API key (repeatable) [default: any non-empty key].
+    /// Accept only this API key (repeatable) [default: any non-empty key]. It shows in `ps`: prefer --api-key-file or $DANUBE_EMULATOR_API_KEY.
     #[arg(long = "api-key", value_name = "KEY", value_parser = parse_api_key)]
     pub api_keys: Vec<String>,
+    /// A file of the only API keys to accept, one per line; keeps them out of `ps` and shell history. Without --api-key or --api-key-file, $DANUBE_EMULATOR_API_KEY.
+    #[arg(long, value_name = "PATH")]
+    pub api_key_file: Option<PathBuf>,
     /// Delivery records kept per webhook; older ones are dropped.
     #[arg(long, value_name = "N", default_value_t = crate::emulator::state::DEFAULT_KEEP, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1..=1_000_000), |n| n as usize))]
     pub keep: usize,
@@ -218,6 +221,59 @@ pub struct EmulateArgs {
     pub json: bool,
     #[command(flatten)]
     pub tls: TlsArgs,
+}
+
+/// The environment variable `emulate` takes its one key from when neither
+/// `--api-key` nor `--api-key-file` names any.
+pub const EMULATOR_KEY_ENV: &str = "DANUBE_EMULATOR_API_KEY";
+
+/// Where the keys `emulate` accepts came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// None named: any non-empty key is accepted.
+    Any,
+    /// `--api-key` (and `--api-key-file`, when both are given).
+    Flag,
+    File,
+    Environment,
+}
+
+impl EmulateArgs {
+    /// The only keys to accept, and where they came from: `--api-key`
+    /// values, then the file's; the environment only when neither flag is
+    /// given. No key at all means any key. A key file that can't be read
+    /// or holds no key is an error; one open to others gets a warning.
+    pub fn accepted_keys(&self) -> Result<(Vec<String>, KeySource), UsageError> {
+        let mut keys = self.api_keys.clone();
+        let mut source = if keys.is_empty() {
+            KeySource::Any
+        } else {
+            KeySource::Flag
+        };
+        if let Some(path) = &self.api_key_file {
+            let shown = crate::display::escape_line(&path.display().to_string()).into_owned();
+            for (n, line) in read_private_lines(path, &KEY_FILE)?.into_iter().enumerate() {
+                let key = parse_api_key(&line).map_err(|why| {
+                    UsageError::new(format!("--api-key-file {shown}: line {}: {why}", n + 1))
+                })?;
+                keys.push(key);
+            }
+            if source == KeySource::Any {
+                source = KeySource::File;
+            }
+        }
+        if source == KeySource::Any
+            && let Some(key) = std::env::var(EMULATOR_KEY_ENV)
+                .ok()
+                .filter(|k| !k.is_empty())
+        {
+            let key = parse_api_key(&key)
+                .map_err(|why| UsageError::new(format!("{EMULATOR_KEY_ENV}: {why}")))?;
+            keys.push(key);
+            source = KeySource::Environment;
+        }
+        Ok((keys, source))
+    }
 }
 
 /// An `--api-key`: one header value, no spaces.
@@ -368,14 +424,49 @@ impl SecretArgs {
     }
 }
 
+/// What a file of secrets or keys holds, for its messages.
+struct PrivateLines {
+    flag: &'static str,
+    /// `secret`, `key`.
+    what: &'static str,
+    /// What a line holds: `one secret (whsec_…) per line`.
+    per_line: &'static str,
+}
+
+const SECRET_FILE: PrivateLines = PrivateLines {
+    flag: "--secret-file",
+    what: "secret",
+    per_line: "one secret (whsec_…) per line",
+};
+
+const KEY_FILE: PrivateLines = PrivateLines {
+    flag: "--api-key-file",
+    what: "key",
+    per_line: "one API key per line",
+};
+
 /// The secrets in `path`: one a line, surrounding whitespace and blank
-/// lines ignored. Warns, as ssh does for a key, when the file is open to
-/// group or others, but reads it all the same.
+/// lines ignored.
 fn read_secret_file(path: &std::path::Path) -> Result<Vec<String>, UsageError> {
+    read_private_lines(path, &SECRET_FILE)
+}
+
+/// The non-blank lines of `path`, trimmed. Warns, as ssh does for a key,
+/// when the file is open to group or others, but reads it all the same.
+/// Errors name the file and what it should hold, never its text.
+fn read_private_lines(
+    path: &std::path::Path,
+    kind: &PrivateLines,
+) -> Result<Vec<String>, UsageError> {
     use std::os::unix::fs::PermissionsExt as _;
 
+    let PrivateLines {
+        flag,
+        what,
+        per_line,
+    } = kind;
     let shown = crate::display::escape_line(&path.display().to_string()).into_owned();
-    let fail = |why: String| UsageError::new(format!("--secret-file {shown}: {why}"));
+    let fail = |why: String| UsageError::new(format!("{flag} {shown}: {why}"));
     let mut file = std::fs::File::open(path).map_err(|err| fail(err.to_string()))?;
     let mode = file
         .metadata()
@@ -388,36 +479,34 @@ fn read_secret_file(path: &std::path::Path) -> Result<Vec<String>, UsageError> {
         .read_to_string(&mut text)
         .map_err(|err| {
             fail(if err.kind() == std::io::ErrorKind::InvalidData {
-                "not UTF-8 text; put one secret (whsec_…) per line".to_string()
+                format!("not UTF-8 text; put {per_line}")
             } else {
                 err.to_string()
             })
         })?;
     if text.len() as u64 > MAX_SECRET_FILE {
         return Err(fail(format!(
-            "larger than {} KiB; a secret file holds one secret (whsec_…) per line",
+            "larger than {} KiB; a {what} file holds {per_line}",
             MAX_SECRET_FILE / 1024
         )));
     }
-    let secrets: Vec<String> = text
+    let lines: Vec<String> = text
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty())
         .map(str::to_owned)
         .collect();
-    if secrets.is_empty() {
-        return Err(fail(
-            "no secret in it; put one secret (whsec_…) per line".to_string(),
-        ));
+    if lines.is_empty() {
+        return Err(fail(format!("no {what} in it; put {per_line}")));
     }
     if mode & 0o077 != 0 {
         eprintln!(
-            "danube-hooks: warning: secret file {shown} can be read or written by group or \
+            "danube-hooks: warning: {what} file {shown} can be read or written by group or \
              others (mode {:04o}); chmod 600 it",
             mode & 0o7777
         );
     }
-    Ok(secrets)
+    Ok(lines)
 }
 
 /// Where a body comes from: a file, or standard input for `-` or nothing.

@@ -25,8 +25,13 @@
 //!   `danube::poller`, the dashboard's poll of that log (newest answer only).
 //! - [`emulator`]: a local Danube (SPEC §13): `emulator::api`, its webhook
 //!   API and device flow over hyper; `emulator::state`, its webhooks and
-//!   delivery records in a state file a crash cannot tear;
-//!   `emulator::deliver`, an event's deliveries, signed, retried, logged, bounded.
+//!   delivery records in a state file a crash cannot tear, within the byte
+//!   budget of `emulator::records`, payloads kept as text (`emulator::payload`);
+//!   `emulator::deliver`, an event's deliveries, signed, retried, logged, bounded;
+//!   `emulator::answer`, lists written as they are read;
+//!   `emulator::serve`, its connections under a cap (the listener's
+//!   `server::connections` decides which give way); `emulator::guard`,
+//!   which requests come from this machine's programs, not a web page.
 //! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s client.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
 //!   path; `server::connections` tracks each connection's state so idle and

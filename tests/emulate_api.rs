@@ -258,6 +258,39 @@ fn credentials_as_danube_takes_them() {
     );
 }
 
+/// JSON nested past any parser's depth, just under the body cap, is 422
+/// at both doors that read JSON, and no panic: the emulator still answers.
+fn deep_json_is_refused(emulator: &Emulator) {
+    let deep = [
+        &br#"{"event": "workflow.failed", "url": "https://a.example/h", "data": "#[..],
+        &common::nested_json(30_000, 60 * 1024),
+        b"}",
+    ]
+    .concat();
+    for (path, expected) in [
+        ("/v1/webhooks", "not valid JSON"),
+        ("/v1/emulator/events", "at most 100"),
+    ] {
+        let answer = emulator.call_with("POST", path, &[("danube-api-key", KEY)], Some(&deep));
+        assert_refused(&answer, 422, expected);
+    }
+    // An event name nested past any parser's depth is not a string, and
+    // no panic: the emulator still answers.
+    let deep_event = [
+        &br#"{"event": "#[..],
+        &common::nested_json(30_000, 60 * 1024),
+        b"}",
+    ]
+    .concat();
+    let answer = emulator.call_with(
+        "POST",
+        "/v1/emulator/events",
+        &[("danube-api-key", KEY)],
+        Some(&deep_event),
+    );
+    assert_refused(&answer, 422, "event must be a string, not an array");
+}
+
 #[test]
 fn bad_requests_get_422_in_the_envelope_and_change_nothing() {
     let dir = TempDir::new("emu-422");
@@ -309,15 +342,7 @@ fn bad_requests_get_422_in_the_envelope_and_change_nothing() {
         let answer = emulator.call("POST", "/v1/webhooks", Some(KEY), Some(body));
         assert_refused(&answer, 422, expected);
     }
-    // JSON nested past any parser's depth, just under the body cap.
-    let deep = common::nested_json(200_000, 900 * 1024);
-    let answer = emulator.call_with(
-        "POST",
-        "/v1/webhooks",
-        &[("danube-api-key", KEY)],
-        Some(&deep),
-    );
-    assert_refused(&answer, 422, "not valid JSON");
+    deep_json_is_refused(&emulator);
     assert_eq!(
         emulator.call("GET", "/v1/webhooks", Some(KEY), None),
         (200, json!([]))
@@ -388,7 +413,7 @@ fn a_10_mib_body_gets_413_and_the_emulator_goes_on() {
     let declared = request("POST", "/v1/webhooks", &key, Some(&huge));
     let chunked = {
         let mut bytes = format!(
-            "POST /v1/webhooks HTTP/1.1\r\nHost: x\r\ndanube-api-key: {KEY}\r\n\
+            "POST /v1/webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\ndanube-api-key: {KEY}\r\n\
              Transfer-Encoding: chunked\r\n\r\n"
         )
         .into_bytes();
@@ -418,12 +443,12 @@ fn a_10_mib_body_gets_413_and_the_emulator_goes_on() {
     // came, and a chunked one that stops after 2 MiB, are answered 413 as
     // they stand; the emulator never needed the rest.
     let head_only = format!(
-        "POST /v1/webhooks HTTP/1.1\r\nHost: x\r\ndanube-api-key: {KEY}\r\n\
+        "POST /v1/webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\ndanube-api-key: {KEY}\r\n\
          Content-Length: {}\r\n\r\n",
         10 * 1024 * 1024
     );
     let mut chunked_part = format!(
-        "POST /v1/webhooks HTTP/1.1\r\nHost: x\r\ndanube-api-key: {KEY}\r\n\
+        "POST /v1/webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\ndanube-api-key: {KEY}\r\n\
          Transfer-Encoding: chunked\r\n\r\n"
     )
     .into_bytes();
@@ -518,7 +543,12 @@ fn a_request_from_a_web_page_is_refused_and_fires_nothing() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(receiver.connections(), 0, "a delivery was fired");
     // Without Origin (curl, an SDK) the same request goes through.
-    let (status, _) = emulator.call_with("POST", "/v1/emulator/events", &[], Some(event));
+    let (status, _) = emulator.call_with(
+        "POST",
+        "/v1/emulator/events",
+        &[("danube-api-key", KEY)],
+        Some(event),
+    );
     assert_eq!(status, 202);
 }
 
@@ -529,9 +559,9 @@ fn the_events_door_answers_202_with_one_delivery_per_subscribed_active_webhook()
     let emulator = Emulator::start(&dir.join("state.json"), &["--allow-http", "--json"]);
     let event = r#"{"event": "workflow.failed", "data": {"workflow_id": "wf_1"}}"#;
     assert_eq!(
-        emulator.call("POST", "/v1/emulator/events", None, Some(event)),
+        emulator.call("POST", "/v1/emulator/events", Some(KEY), Some(event)),
         (202, json!({"deliveries": []})),
-        "no webhook: no delivery (and no key needed without --api-key)"
+        "no webhook: no delivery"
     );
     let subscribed = emulator.create(&receiver.url("/hook"), &["workflow.failed"]);
     let paused = emulator.create(&receiver.url("/paused"), &["workflow.failed"]);
@@ -666,7 +696,7 @@ fn a_restart_serves_the_same_webhooks_secrets_and_log_and_reset_starts_empty() {
     first.call(
         "POST",
         "/v1/emulator/events",
-        None,
+        Some(KEY),
         Some(r#"{"event": "workflow.failed"}"#),
     );
     receiver
@@ -701,7 +731,7 @@ fn a_restart_serves_the_same_webhooks_secrets_and_log_and_reset_starts_empty() {
     second.call(
         "POST",
         "/v1/emulator/events",
-        None,
+        Some(KEY),
         Some(r#"{"event": "workflow.failed"}"#),
     );
     let arrived = common::Arrived::parse(&receiver.next_request(Duration::from_secs(10)).unwrap());
@@ -979,7 +1009,7 @@ fn keep_bounds_each_webhooks_log_to_the_newest() {
     let mut sent = Vec::new();
     for n in 0..3 {
         let event = json!({"event": "tool.execution.completed", "data": {"n": n}}).to_string();
-        let (_, answer) = emulator.call("POST", "/v1/emulator/events", None, Some(&event));
+        let (_, answer) = emulator.call("POST", "/v1/emulator/events", Some(KEY), Some(&event));
         sent.push(answer["deliveries"][0]["id"].as_str().unwrap().to_owned());
         receiver
             .next_request(Duration::from_secs(10))
@@ -1029,7 +1059,7 @@ fn a_sigkill_while_records_pour_in_leaves_a_whole_log_with_nothing_pending() {
     );
     let event = r#"{"event": "workflow.completed", "data": {"pad": "xxxxxxxxxxxxxxxxxxxxxxxx"}}"#;
     for _ in 0..80 {
-        let (status, _) = emulator.call("POST", "/v1/emulator/events", None, Some(event));
+        let (status, _) = emulator.call("POST", "/v1/emulator/events", Some(KEY), Some(event));
         assert_eq!(status, 202);
     }
     // Written at most 100 ms after the records were made.

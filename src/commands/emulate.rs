@@ -12,10 +12,10 @@ use anyhow::Context as _;
 
 use super::Outcome;
 use super::listen::{bind, serve_from};
-use crate::cli::EmulateArgs;
+use crate::cli::{EMULATOR_KEY_ENV, EmulateArgs, KeySource};
 use crate::danube::api::redact;
 use crate::display::escape_line;
-use crate::emulator::api::{self, Config, Emulator, Keys};
+use crate::emulator::api::{Config, Emulator, Keys};
 use crate::emulator::deliver::{AttemptOutput, Deliverer, DeliveryLog, DeliveryOptions};
 use crate::emulator::state::{self, State};
 use crate::sender::reachable_url;
@@ -30,10 +30,11 @@ pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
         Some(path) => path.clone(),
         None => state::default_path()?,
     };
-    let keys = if args.api_keys.is_empty() {
+    let (accepted, source) = args.accepted_keys()?;
+    let keys = if accepted.is_empty() {
         Keys::Any
     } else {
-        Keys::Only(args.api_keys.clone())
+        Keys::Only(accepted.clone())
     };
     let options = DeliveryOptions {
         timeout: args.timeout,
@@ -56,7 +57,11 @@ pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
     let served = runtime.block_on(async {
         let (listener, local, signals) = serve_from(listener)?;
         let shutdown = signals.shutdown;
-        eprint!("{}", banner(args, local, &path, &state));
+        let named = NamedKeys {
+            first: accepted.first().map(String::as_str),
+            source,
+        };
+        eprint!("{}", banner(args, named, local, &path, &state));
         let config = Config {
             keys,
             allow_http: args.allow_http,
@@ -64,7 +69,7 @@ pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
         };
         let log: Arc<dyn DeliveryLog> = Arc::new(state.clone());
         let emulator = Emulator::new(state.clone(), config, Deliverer::new(log, options, output));
-        api::run(listener, emulator, shutdown).await;
+        crate::emulator::serve::run(listener, emulator, shutdown).await;
         anyhow::Ok(())
     });
     // Deliveries still in flight stop with the runtime; their records
@@ -75,9 +80,23 @@ pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
     served.map(|()| Outcome::Success)
 }
 
+/// The keys the emulator accepts, as the banner tells them.
+#[derive(Clone, Copy)]
+pub struct NamedKeys<'a> {
+    /// The first key named; `None` when any key is accepted.
+    pub first: Option<&'a str>,
+    pub source: KeySource,
+}
+
 /// Where it serves, what to point an SDK at, where the state is, and the
 /// rules it keeps.
-pub fn banner(args: &EmulateArgs, local: SocketAddr, path: &Path, state: &State) -> String {
+pub fn banner(
+    args: &EmulateArgs,
+    keys: NamedKeys<'_>,
+    local: SocketAddr,
+    path: &Path,
+    state: &State,
+) -> String {
     let url = reachable_url(local);
     let mut out = String::new();
     let _ = writeln!(out, "danube-hooks emulating Danube on {url}");
@@ -88,9 +107,17 @@ pub fn banner(args: &EmulateArgs, local: SocketAddr, path: &Path, state: &State)
             local.ip()
         );
     }
-    let key = match args.api_keys.first() {
+    let key = match keys.first {
         // The user's own key: only its start, like every key shown.
-        Some(key) => format!("{} (your --api-key)", redact(key)),
+        Some(key) => format!(
+            "{} (your {})",
+            redact(key),
+            match keys.source {
+                KeySource::File => "--api-key-file".to_owned(),
+                KeySource::Environment => format!("${EMULATOR_KEY_ENV}"),
+                KeySource::Flag | KeySource::Any => "--api-key".to_owned(),
+            }
+        ),
         None => format!("{ANY_KEY_HINT} (any non-empty key is accepted)"),
     };
     let _ = writeln!(out, "  env:      DANUBE_API_URL={url}");
@@ -115,14 +142,12 @@ pub fn banner(args: &EmulateArgs, local: SocketAddr, path: &Path, state: &State)
         "https:// webhook URLs only, as Danube (--allow-http lets an http:// receiver in)"
     };
     let _ = writeln!(out, "  rules:    {urls}");
-    // With --api-key the device flow wants one of the keys, which
-    // `login` (a key-less device flow) does not send.
-    let login = if args.api_keys.is_empty() {
+    // With keys named, the device flow wants one of them, which `login`
+    // (a key-less device flow) does not send.
+    let login = if keys.first.is_none() {
         format!("danube-hooks login --api-url {url}   (approved at the first poll)")
     } else {
-        format!(
-            "danube-hooks login --with-key --api-url {url}   (one of the --api-key keys, on stdin)"
-        )
+        format!("danube-hooks login --with-key --api-url {url}   (one of its keys, on stdin)")
     };
     let _ = writeln!(out, "  login:    {login}");
     out

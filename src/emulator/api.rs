@@ -8,40 +8,48 @@
 //! 429, anything else `DanubeError` with the status. It also takes only a
 //! 200 as success, so a create and a delete answer 200, as Danube must.
 //!
-//! Every byte from the socket is hostile: bodies are capped
-//! ([`MAX_BODY`], 413 past it, read no further) and time-bounded, heads
-//! too, connections are capped, and no input makes the task panic.
+//! Every byte from the socket is hostile: only this machine's own programs
+//! are answered ([`super::guard`]), bodies are capped ([`MAX_BODY`], 413
+//! past it, read no further) and time-bounded, connections are capped
+//! ([`super::serve`]), and no input makes the task panic.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use serde_json::{Map, Value, json};
-use subtle::ConstantTimeEq as _;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
+use super::answer::{Array, Body};
 use super::deliver::Deliverer;
-use super::state::{Change, NewWebhook, State};
+use super::guard;
+use super::payload;
+use super::state::{Change, MAX_WEBHOOKS, NewWebhook, State};
 use crate::danube::api::MAX_DELIVERIES;
 use crate::display::truncate;
 use crate::events::EVENT_TYPES;
 use crate::random::random_alnum;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq as _;
 
-/// The largest request body read; a larger one gets 413 and is read no
-/// further. A webhook or an event is a few KiB; 1 MiB leaves room for a
-/// large `data` without letting a client make the emulator hold 10 MiB.
-pub const MAX_BODY: usize = 1024 * 1024;
+/// The largest request body read, an event's `data` included; a larger
+/// one gets 413 and is read no further. A webhook or an event is a few
+/// KiB. The cap bounds what each event adds to the log and to the
+/// deliveries waiting to be sent, and what 512 connections sending bodies
+/// at once hold: 32 MiB.
+pub const MAX_BODY: usize = 64 * 1024;
+/// The longest webhook URL and description taken: a webhook stays a few
+/// KiB, so [`MAX_WEBHOOKS`] of them do too.
+const MAX_URL: usize = 2048;
+const MAX_DESCRIPTION: usize = 4096;
+/// How deeply an event's `data` may nest: within it, a delivery log
+/// answer is still within the 128 levels JSON parsers take (`serde_json`'s
+/// limit among them).
+const MAX_DATA_DEPTH: usize = 100;
 /// Deliveries listed when `limit` is not given, as Danube.
 pub const DEFAULT_LIMIT: usize = 20;
 /// What the device flow says, as Danube says it.
@@ -50,14 +58,8 @@ pub const DEVICE_INTERVAL: u64 = 5;
 /// Device codes waiting for their poll; past this the oldest is forgotten,
 /// so a client asking for codes in a loop cannot grow memory.
 const MAX_DEVICE_CODES: usize = 1000;
-/// Open connections at once; more wait in the backlog.
-const MAX_CONNECTIONS: usize = 512;
-/// Time to send a request head (and a keep-alive connection's idle time).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time to send a body once the head has arrived.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long shutdown waits for answers in flight.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Text of the client's quoted in an error (a URL, an event) is cut here.
 const MAX_QUOTED: usize = 200;
 
@@ -132,75 +134,11 @@ impl Emulator {
     }
 }
 
-/// Serve until `shutdown`, then let answers in flight finish (briefly).
-pub async fn run(listener: TcpListener, emulator: Arc<Emulator>, shutdown: CancellationToken) {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let tracker = TaskTracker::new();
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .keep_alive(true);
-    loop {
-        let permit = tokio::select! {
-            () = shutdown.cancelled() => break,
-            permit = Arc::clone(&permits).acquire_owned() => permit.expect("never closed"),
-        };
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let Ok((stream, _)) = accepted else {
-            // Out of descriptors, or reset before accept: no spinning.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let http = http.clone();
-        let emulator = Arc::clone(&emulator);
-        let shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            let service = service_fn(move |request| {
-                let emulator = Arc::clone(&emulator);
-                async move { Ok::<_, std::convert::Infallible>(emulator.handle(request).await) }
-            });
-            let conn = http.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-            drop(permit);
-        });
-    }
-    drop(listener);
-    tracker.close();
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await;
-}
-
 /// An error answer in Danube's envelope.
 #[derive(Debug)]
 struct Refusal {
     status: StatusCode,
     detail: String,
-}
-
-/// A browser puts `Origin` on every cross-origin request (and on a POST of
-/// its own origin, as after DNS rebinding); SDKs, curl and danube-hooks
-/// send none. Without this, any web page open in the developer's browser
-/// could post to the key-less events door and make the emulator fire
-/// signed deliveries at their receivers.
-fn refuse_web_pages(headers: &hyper::HeaderMap) -> Result<(), Refusal> {
-    if headers.contains_key(header::ORIGIN) {
-        return Err(Refusal::new(
-            StatusCode::FORBIDDEN,
-            "Requests from a web page (with an Origin header) are refused: the emulator is for \
-             SDKs, curl and danube-hooks on this machine",
-        ));
-    }
-    Ok(())
 }
 
 impl Refusal {
@@ -225,21 +163,40 @@ impl Refusal {
 
 type Answer = Result<(StatusCode, Value), Refusal>;
 
+/// What a route answers: a JSON value, or a list made as it is read.
+enum Answered {
+    Json(StatusCode, Value),
+    List(Array),
+}
+
 impl Emulator {
-    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        let answer = self.route(request).await;
-        let (status, body) = match answer {
-            Ok((status, body)) => (status, body),
-            Err(refusal) => (refusal.status, json!({ "detail": refusal.detail })),
+    /// Answer one request. `local` is the address its client reached;
+    /// `received` is called once the request has arrived whole, from when
+    /// its connection is being answered (and never gives way at the cap).
+    pub(crate) async fn handle(
+        &self,
+        request: Request<Incoming>,
+        local: IpAddr,
+        received: impl FnOnce(),
+    ) -> Response<Body> {
+        let json =
+            |value: &Value| Body::whole(serde_json::to_vec(value).expect("a Value serializes"));
+        let (status, body) = match self.route(request, local, received).await {
+            Ok(Answered::Json(status, value)) => (status, json(&value)),
+            Ok(Answered::List(array)) => (StatusCode::OK, Body::Array(array)),
+            Err(refusal) => (refusal.status, json(&json!({ "detail": refusal.detail }))),
         };
-        let mut response = Response::new(Full::new(Bytes::from(
-            serde_json::to_vec(&body).expect("a Value serializes"),
-        )));
+        let mut response = Response::new(body);
         *response.status_mut() = status;
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -248,54 +205,26 @@ impl Emulator {
         response
     }
 
-    async fn route(&self, request: Request<Incoming>) -> Answer {
+    async fn route(
+        &self,
+        request: Request<Incoming>,
+        local: IpAddr,
+        received: impl FnOnce(),
+    ) -> Result<Answered, Refusal> {
         let (parts, body) = request.into_parts();
-        refuse_web_pages(&parts.headers)?;
-        let path = parts.uri.path().to_owned();
-        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        guard::check(&parts.headers, &parts.uri, local)
+            .map_err(|(status, detail)| Refusal::new(status, detail))?;
         let method = parts.method.clone();
-        let route = match segments.as_slice() {
-            ["v1", "auth", "device", "code"] => Route::DeviceCode,
-            ["v1", "auth", "device", "token"] => Route::DeviceToken,
-            ["v1", "webhooks"] | ["v1", "webhooks", ""] => Route::Webhooks,
-            ["v1", "webhooks", id] if !id.is_empty() => Route::Webhook((*id).to_owned()),
-            ["v1", "webhooks", id, "deliveries"] if !id.is_empty() => {
-                Route::Deliveries((*id).to_owned())
-            }
-            ["v1", "emulator", "events"] => Route::Events,
-            ["device"] => Route::Device,
-            [""] => Route::Root,
-            _ => return Err(Refusal::new(StatusCode::NOT_FOUND, "Not Found")),
-        };
-        let allowed: &[Method] = match route {
-            Route::DeviceCode | Route::DeviceToken | Route::Events => &[Method::POST],
-            Route::Webhooks => &[Method::GET, Method::POST],
-            Route::Webhook(_) => &[Method::GET, Method::PATCH, Method::DELETE],
-            Route::Deliveries(_) | Route::Root | Route::Device => &[Method::GET],
-        };
-        if !allowed.contains(&method) {
-            return Err(Refusal::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!(
-                    "Method Not Allowed: {path} takes {}",
-                    allowed
-                        .iter()
-                        .map(Method::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
-        // The root says what this is. The device flow is how a key is had,
-        // and the events door is the emulator's own, not Danube's: both are
-        // open while any key is taken, and locked once --api-key names the
-        // keys (else two key-less POSTs to the device flow would hand any
-        // local process the very key --api-key is there to require).
+        let route = Route::of(parts.uri.path(), &method)?;
+        // The root says what this is. The device flow is how a key is had:
+        // open while any key is taken, and locked once keys are named (else
+        // two key-less POSTs to it would hand any local process the very
+        // key that is there to be required). Every other call, the events
+        // door included, wants a key: a key-less event would let any local
+        // process fire signed deliveries at the registered receivers.
         let open = match route {
             Route::Root | Route::Device => true,
-            Route::DeviceCode | Route::DeviceToken | Route::Events => {
-                matches!(self.config.keys, Keys::Any)
-            }
+            Route::DeviceCode | Route::DeviceToken => matches!(self.config.keys, Keys::Any),
             _ => false,
         };
         if !open {
@@ -306,7 +235,8 @@ impl Emulator {
         } else {
             None
         };
-        match (route, method) {
+        received();
+        let answer: Answer = match (route, method) {
             (Route::Root, _) => Ok((
                 StatusCode::OK,
                 json!({
@@ -325,7 +255,7 @@ impl Emulator {
             )),
             (Route::DeviceCode, _) => Ok(self.device_code()),
             (Route::DeviceToken, _) => self.device_token(&json_object(body.as_deref())?),
-            (Route::Webhooks, Method::GET) => Ok(found(&self.state.list())),
+            (Route::Webhooks, Method::GET) => return Ok(Answered::List(self.webhook_list())),
             (Route::Webhooks, _) => self.create(&json_object(body.as_deref())?).await,
             (Route::Webhook(id), Method::GET) => self
                 .state
@@ -342,16 +272,42 @@ impl Emulator {
                 self.state.saved(generation).await;
                 Ok((StatusCode::OK, json!({ "id": id, "deleted": true })))
             }
-            (Route::Events, _) => Ok(self.event(&json_object(body.as_deref())?)?),
+            (Route::Events, _) => self.event(body.as_deref()),
             (Route::Deliveries(id), _) => {
                 let limit = limit(parts.uri.query())?;
-                let records = self
-                    .state
-                    .deliveries(&id, limit)
-                    .ok_or_else(|| Refusal::not_found(&id))?;
-                Ok(found(&records))
+                return self.delivery_list(&id, limit).map(Answered::List);
             }
-        }
+        };
+        answer.map(|(status, value)| Answered::Json(status, value))
+    }
+
+    /// The webhooks, in creation order, each written as it is read.
+    fn webhook_list(&self) -> Array {
+        let state = self.state.clone();
+        Array::new(
+            self.state.webhook_ids(),
+            Box::new(move |id| {
+                let webhook = state.get(id)?;
+                Some(serde_json::to_vec(&webhook).expect("a webhook serializes"))
+            }),
+        )
+    }
+
+    /// A webhook's newest `limit` delivery records, newest first, each
+    /// written as it is read.
+    fn delivery_list(&self, id: &str, limit: usize) -> Result<Array, Refusal> {
+        let ids = self
+            .state
+            .delivery_ids(id, limit)
+            .ok_or_else(|| Refusal::not_found(id))?;
+        let state = self.state.clone();
+        Ok(Array::new(
+            ids,
+            Box::new(move |id| {
+                let record = state.record(id)?;
+                Some(serde_json::to_vec(&*record).expect("a record serializes"))
+            }),
+        ))
     }
 
     /// `danube-api-key: KEY` (the SDKs) or `Authorization: Bearer KEY`
@@ -475,11 +431,18 @@ impl Emulator {
             Some(events) => events_of(events)?,
         };
         let description = description(body.get("description"))?.flatten();
-        let (created, generation) = self.state.create(NewWebhook {
-            url,
-            events,
-            description,
-        });
+        let (created, generation) = self
+            .state
+            .create(NewWebhook {
+                url,
+                events,
+                description,
+            })
+            .ok_or_else(|| {
+                Refusal::invalid(format!(
+                    "the emulator holds at most {MAX_WEBHOOKS} webhooks; delete one first"
+                ))
+            })?;
         self.state.saved(generation).await;
         Ok(found(&created))
     }
@@ -509,21 +472,28 @@ impl Emulator {
     }
 
     /// `{"event", "data"?}`: one delivery per active webhook subscribed to
-    /// `event`, sent in the background; 202 with their ids at once.
-    fn event(&self, body: &Map<String, Value>) -> Result<(StatusCode, Value), Refusal> {
-        let event = match body.get("event") {
-            Some(Value::String(event)) if EVENT_TYPES.contains(&event.as_str()) => event,
-            Some(Value::String(event)) => {
+    /// `event`, sent in the background; 202 with their ids at once. `data`
+    /// stays the text it came as (see [`super::payload`]); 503 while the
+    /// deliveries waiting to be sent hold all they may.
+    fn event(&self, body: Option<&[u8]>) -> Answer {
+        let fields = raw_object(body)?;
+        // Only a string is read, and never parsed as a tree: a value
+        // nested past any parser's depth is just not a string.
+        let event = fields
+            .get("event")
+            .map(|raw| serde_json::from_str::<String>(raw.get()).map_err(|_| raw_kind(raw.get())));
+        let event = match event {
+            Some(Ok(event)) if EVENT_TYPES.contains(&event.as_str()) => event,
+            Some(Ok(event)) => {
                 return Err(Refusal::invalid(format!(
                     "unknown event type {}; Danube's are: {}",
-                    quoted(event),
+                    quoted(&event),
                     EVENT_TYPES.join(", ")
                 )));
             }
-            Some(other) => {
+            Some(Err(kind)) => {
                 return Err(Refusal::invalid(format!(
-                    "event must be a string, not {}",
-                    kind(other)
+                    "event must be a string, not {kind}"
                 )));
             }
             None => {
@@ -533,11 +503,20 @@ impl Emulator {
                 )));
             }
         };
-        let data = body.get("data").cloned().unwrap_or_else(|| json!({}));
-        let targets = self.state.targets(event);
+        let empty: &RawValue = serde_json::from_str("{}").expect("JSON");
+        let data = fields.get("data").copied().unwrap_or(empty);
+        let depth = payload::nesting(data.get());
+        if depth > MAX_DATA_DEPTH {
+            return Err(Refusal::invalid(format!(
+                "data nests {depth} levels deep; at most {MAX_DATA_DEPTH}, so that a reader of \
+                 the delivery log (an SDK, danube-hooks) can parse it"
+            )));
+        }
+        let targets = self.state.targets(&event);
         let deliveries: Vec<Value> = self
             .deliverer
-            .dispatch(event, data, targets)
+            .dispatch(&event, data, targets)
+            .map_err(|busy| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, busy.to_string()))?
             .into_iter()
             .map(|(id, webhook_id)| json!({ "id": id, "webhook_id": webhook_id }))
             .collect();
@@ -549,6 +528,12 @@ impl Emulator {
         let Value::String(url) = value else {
             return Err(Refusal::invalid("url must be a string"));
         };
+        if url.len() > MAX_URL {
+            return Err(Refusal::invalid(format!(
+                "url must be at most {MAX_URL} bytes, not {}",
+                url.len()
+            )));
+        }
         let lower = url.to_ascii_lowercase();
         let https = lower.starts_with("https://");
         if !(https || self.config.allow_http && lower.starts_with("http://")) {
@@ -583,6 +568,47 @@ enum Route {
     Events,
 }
 
+impl Route {
+    /// The route of `path`, if `method` is one it takes: else 404 or 405.
+    fn of(path: &str, method: &Method) -> Result<Self, Refusal> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let route = match segments.as_slice() {
+            ["v1", "auth", "device", "code"] => Self::DeviceCode,
+            ["v1", "auth", "device", "token"] => Self::DeviceToken,
+            ["v1", "webhooks"] | ["v1", "webhooks", ""] => Self::Webhooks,
+            ["v1", "webhooks", id] if !id.is_empty() => Self::Webhook((*id).to_owned()),
+            ["v1", "webhooks", id, "deliveries"] if !id.is_empty() => {
+                Self::Deliveries((*id).to_owned())
+            }
+            ["v1", "emulator", "events"] => Self::Events,
+            ["device"] => Self::Device,
+            [""] => Self::Root,
+            _ => return Err(Refusal::new(StatusCode::NOT_FOUND, "Not Found")),
+        };
+        let allowed: &[Method] = match route {
+            Self::DeviceCode | Self::DeviceToken | Self::Events => &[Method::POST],
+            Self::Webhooks => &[Method::GET, Method::POST],
+            Self::Webhook(_) => &[Method::GET, Method::PATCH, Method::DELETE],
+            Self::Deliveries(_) | Self::Root | Self::Device => &[Method::GET],
+        };
+        if !allowed.contains(method) {
+            return Err(Refusal::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "Method Not Allowed: {} takes {}",
+                    quoted(path),
+                    allowed
+                        .iter()
+                        .map(Method::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        Ok(route)
+    }
+}
+
 /// A 200 with `value` as JSON (the SDK takes no other success status).
 fn found<T: serde::Serialize>(value: &T) -> (StatusCode, Value) {
     (
@@ -602,7 +628,11 @@ async fn read_body(headers: &hyper::HeaderMap, body: Incoming) -> Result<Bytes, 
     let too_large = || {
         Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Request body too large: at most {MAX_BODY} bytes"),
+            format!(
+                "Request body too large: at most {} KiB ({MAX_BODY} bytes), an event's data \
+                 included",
+                MAX_BODY / 1024
+            ),
         )
     };
     let declared = headers
@@ -648,6 +678,48 @@ fn json_object(body: Option<&[u8]>) -> Result<Map<String, Value>, Refusal> {
             err.line(),
             err.column()
         ))),
+    }
+}
+
+/// The body as a JSON object whose values are kept as their text (an
+/// empty body is an empty object): an event's `data` is never parsed into
+/// a tree.
+fn raw_object(body: Option<&[u8]>) -> Result<HashMap<String, &RawValue>, Refusal> {
+    let body = body.unwrap_or_default();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(HashMap::new());
+    }
+    serde_json::from_slice(body).map_err(|err| {
+        let start = body
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(0);
+        let kind = raw_kind(&String::from_utf8_lossy(
+            &body[start..body.len().min(start + 8)],
+        ));
+        if err.is_data() && !matches!(kind, "an object" | "invalid JSON") {
+            return Refusal::invalid(format!("the body must be a JSON object, not {kind}"));
+        }
+        // Where, never serde's text, which can quote the body.
+        Refusal::invalid(format!(
+            "the body is not valid JSON ({:?} error at line {} column {})",
+            err.classify(),
+            err.line(),
+            err.column()
+        ))
+    })
+}
+
+/// What kind of value JSON text starts with, read from its first byte.
+fn raw_kind(json: &str) -> &'static str {
+    match json.trim_start().bytes().next() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        Some(b'-' | b'0'..=b'9') => "a number",
+        _ => "invalid JSON",
     }
 }
 
@@ -710,6 +782,12 @@ fn description(value: Option<&Value>) -> Result<Option<Option<String>>, Refusal>
     match value {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(text)) if text.len() > MAX_DESCRIPTION => {
+            Err(Refusal::invalid(format!(
+                "description must be at most {MAX_DESCRIPTION} bytes, not {}",
+                text.len()
+            )))
+        }
         Some(Value::String(text)) => Ok(Some(Some(text.clone()))),
         Some(other) => Err(Refusal::invalid(format!(
             "description must be a string or null, not {}",
@@ -794,6 +872,31 @@ mod tests {
                 "{value}: {}",
                 refusal.detail
             );
+        }
+    }
+
+    #[test]
+    fn an_events_body_keeps_its_values_as_text() {
+        let fields =
+            raw_object(Some(br#" {"event": "x", "data": [0, 0], "event": "y"} "#)).unwrap();
+        assert_eq!(
+            fields["event"].get(),
+            "\"y\"",
+            "the last of a repeated field"
+        );
+        assert_eq!(fields["data"].get(), "[0, 0]");
+        assert!(raw_object(Some(b" \n")).unwrap().is_empty());
+        let table: [(&[u8], &str); 4] = [
+            (b"[1,2]", "not an array"),
+            (b"  7", "not a number"),
+            (b"{\"data\": whsec_oops", "not valid JSON"),
+            (b"nope", "not valid JSON"),
+        ];
+        for (body, expected) in table {
+            let refusal = raw_object(Some(body)).unwrap_err();
+            assert_eq!(refusal.status, 422);
+            assert!(refusal.detail.contains(expected), "{}", refusal.detail);
+            assert!(!refusal.detail.contains("whsec_oops"));
         }
     }
 

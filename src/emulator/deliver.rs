@@ -6,18 +6,21 @@
 //!
 //! Every wait is bounded: an attempt ends at its deadline whatever the
 //! receiver does (hangs, resets, trickles a huge body), at most
-//! [`MAX_IN_FLIGHT`] attempts hold a socket at once, and a finished
-//! delivery leaves nothing behind here; its record lives in the log.
+//! [`MAX_IN_FLIGHT`] attempts hold a socket at once, the deliveries
+//! waiting their turn hold at most [`QUEUE_BYTES`] (past it an event is
+//! refused), and a finished delivery leaves nothing behind here; its record
+//! lives in the log.
 
 use std::io::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::Value;
+use chrono::{SecondsFormat, Utc};
+use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 
+use super::payload::Payload;
 use crate::delivery::{BODY_PREVIEW_CHARS, format_duration_ms, format_ms};
 use crate::display::{escape_line, to_json_line};
 use crate::http::Trust;
@@ -119,7 +122,7 @@ pub struct AttemptUpdate {
 /// Where the records go: the emulator's state.
 pub trait DeliveryLog: Send + Sync + 'static {
     /// A new delivery record (status pending, attempts 0, `created_at` now); returns its id ("dlv_…").
-    fn begin(&self, webhook_id: &str, event: &str, payload: &Value) -> String;
+    fn begin(&self, webhook_id: &str, event: &str, payload: &Payload) -> String;
     /// After each attempt (and once more when it is final).
     ///
     /// Called from a runtime worker after every attempt: keep it short
@@ -151,6 +154,7 @@ struct Inner {
     sender: Sender,
     output: AttemptOutput,
     gate: Semaphore,
+    queue: Queue,
 }
 
 impl Deliverer {
@@ -163,6 +167,7 @@ impl Deliverer {
                 sender: Sender::new(&trust, MAX_ANSWER_READ).cutting_long_answers(),
                 output,
                 gate: Semaphore::new(MAX_IN_FLIGHT),
+                queue: Queue::default(),
             }),
         }
     }
@@ -170,18 +175,25 @@ impl Deliverer {
     /// Build the SPEC §1 envelope once (fresh RFC 3339 µs timestamp), begin one record per target,
     /// and run each target's attempts in the background (bounded concurrency); return
     /// (`delivery_id`, `webhook_id`) at once. Must be called within a tokio runtime.
+    ///
+    /// Refused, with nothing begun, while the deliveries waiting to be
+    /// sent hold [`QUEUE_BYTES`]: a receiver that hangs must not let
+    /// events pile up in memory without end.
     pub fn dispatch(
         &self,
         event: &str,
-        data: Value,
+        data: &RawValue,
         targets: Vec<Target>,
-    ) -> Vec<(String, String)> {
-        let payload = envelope(event, Utc::now(), data);
-        let body: Arc<[u8]> = serde_json::to_vec(&payload)
-            .expect("a Value serializes")
-            .into();
+    ) -> Result<Vec<(String, String)>, Busy> {
+        let payload = Payload::envelope(event, Utc::now(), data);
+        let cost = payload.len()
+            + targets
+                .iter()
+                .map(|t| JOB_OVERHEAD + t.url.len() + t.webhook_id.len())
+                .sum::<usize>();
+        let ticket = Arc::new(self.inner.queue.take(cost)?);
         let event: Arc<str> = event.into();
-        targets
+        Ok(targets
             .into_iter()
             .map(|target| {
                 let delivery_id = self.inner.log.begin(&target.webhook_id, &event, &payload);
@@ -189,31 +201,86 @@ impl Deliverer {
                 let job = Job {
                     delivery_id: delivery_id.clone(),
                     event: event.clone(),
-                    body: body.clone(),
+                    payload: payload.clone(),
                     target,
+                    _ticket: Arc::clone(&ticket),
                 };
                 tokio::spawn(self.inner.clone().run(job));
                 (delivery_id, webhook_id)
             })
-            .collect()
+            .collect())
     }
 }
 
-/// The envelope of SPEC §1, in Danube's field order.
-fn envelope(event: &str, at: DateTime<Utc>, data: Value) -> Value {
-    let mut envelope = serde_json::Map::new();
-    envelope.insert("event".into(), event.into());
-    envelope.insert("timestamp".into(), crate::events::timestamp(at).into());
-    envelope.insert("data".into(), data);
-    Value::Object(envelope)
+/// Bytes that deliveries waiting to be sent (or being sent) may hold.
+pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
+/// What a delivery job costs besides its payload and its target's text.
+const JOB_OVERHEAD: usize = 1024;
+
+/// Events refused while the deliveries waiting to be sent hold too much.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{jobs} events' deliveries are waiting to be sent and hold {} KiB (at most {} KiB): try \
+     again once some are done",
+    held / 1024,
+    QUEUE_BYTES / 1024
+)]
+pub struct Busy {
+    pub jobs: usize,
+    pub held: usize,
+}
+
+/// The bytes held by deliveries in flight, counted as events are taken
+/// and given back when an event's last delivery ends.
+#[derive(Default)]
+struct Queue {
+    /// (bytes, events); a std mutex: held to add or subtract.
+    held: Arc<Mutex<(usize, usize)>>,
+}
+
+impl Queue {
+    /// Count `cost` bytes in, or refuse when they do not fit; an event is
+    /// always taken when nothing else is waiting.
+    fn take(&self, cost: usize) -> Result<Ticket, Busy> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if held.1 > 0 && held.0 + cost > QUEUE_BYTES {
+            return Err(Busy {
+                jobs: held.1,
+                held: held.0,
+            });
+        }
+        held.0 += cost;
+        held.1 += 1;
+        Ok(Ticket {
+            held: Arc::clone(&self.held),
+            cost,
+        })
+    }
+}
+
+/// One event's share of the queue, given back when dropped.
+#[derive(Debug)]
+struct Ticket {
+    held: Arc<Mutex<(usize, usize)>>,
+    cost: usize,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.0 -= self.cost;
+        held.1 -= 1;
+    }
 }
 
 /// One delivery in the background.
 struct Job {
     delivery_id: String,
     event: Arc<str>,
-    body: Arc<[u8]>,
+    payload: Payload,
     target: Target,
+    /// Its event's place in the queue, given back by the last of its jobs.
+    _ticket: Arc<Ticket>,
 }
 
 impl Inner {
@@ -237,7 +304,7 @@ impl Inner {
                         &job.target.url,
                         Some(&job.target.secret),
                         t,
-                        job.body.to_vec(),
+                        job.payload.as_bytes().to_vec(),
                     )
                 },
                 |n, attempt, wait| {
@@ -396,9 +463,9 @@ fn millis(duration: Duration) -> u64 {
 pub(crate) mod tests {
     use super::*;
     use crate::signature;
+    use serde_json::Value;
     use std::collections::HashMap;
     use std::net::SocketAddr;
-    use std::sync::Mutex;
     use std::sync::atomic::AtomicUsize;
     use std::time::Instant;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -431,14 +498,14 @@ pub(crate) mod tests {
     }
 
     impl DeliveryLog for MemoryLog {
-        fn begin(&self, webhook_id: &str, event: &str, payload: &Value) -> String {
+        fn begin(&self, webhook_id: &str, event: &str, payload: &Payload) -> String {
             let id = format!("dlv_{}", self.next.fetch_add(1, Ordering::Relaxed));
             self.records.lock().unwrap().insert(
                 id.clone(),
                 Record {
                     webhook_id: webhook_id.into(),
                     event: event.into(),
-                    payload: payload.clone(),
+                    payload: serde_json::from_slice(payload.as_bytes()).unwrap(),
                     updates: Vec::new(),
                 },
             );
@@ -638,6 +705,11 @@ pub(crate) mod tests {
         })
     }
 
+    /// `value` as the raw JSON an event's `data` arrives as.
+    pub(crate) fn data(value: &Value) -> Box<RawValue> {
+        RawValue::from_string(value.to_string()).unwrap()
+    }
+
     pub(crate) fn target(webhook_id: &str, url: &str, secret: &str) -> Target {
         Target {
             webhook_id: webhook_id.into(),
@@ -659,11 +731,13 @@ pub(crate) mod tests {
     async fn deliver_one(url: &str, timeout: Duration) -> Record {
         let log = Arc::new(MemoryLog::default());
         let deliverer = Deliverer::new(log.clone(), options(timeout), AttemptOutput::Quiet);
-        let ids = deliverer.dispatch(
-            "workflow.failed",
-            serde_json::json!({"workflow_id": "wf-1"}),
-            vec![target("wh_1", url, "whsec_test_secret_0001")],
-        );
+        let ids = deliverer
+            .dispatch(
+                "workflow.failed",
+                &data(&serde_json::json!({"workflow_id": "wf-1"})),
+                vec![target("wh_1", url, "whsec_test_secret_0001")],
+            )
+            .unwrap();
         assert_eq!(ids.len(), 1);
         assert_eq!(ids[0].1, "wh_1");
         let mut records = log.finished(Duration::from_secs(30)).await;
@@ -695,11 +769,13 @@ pub(crate) mod tests {
             options(Duration::from_secs(10)),
             AttemptOutput::Quiet,
         );
-        let ids = deliverer.dispatch(
-            "tool.execution.completed",
-            serde_json::json!({"tool_id": "abc-123"}),
-            vec![target("wh_a", &receiver.url, "whsec_receiver_secret_1234")],
-        );
+        let ids = deliverer
+            .dispatch(
+                "tool.execution.completed",
+                &data(&serde_json::json!({"tool_id": "abc-123"})),
+                vec![target("wh_a", &receiver.url, "whsec_receiver_secret_1234")],
+            )
+            .unwrap();
         let record = log.finished(Duration::from_secs(30)).await[&ids[0].0].clone();
         assert_eq!(record.webhook_id, "wh_a");
         assert_eq!(record.event, "tool.execution.completed");
@@ -751,7 +827,7 @@ pub(crate) mod tests {
         assert_eq!(body["data"], serde_json::json!({"tool_id": "abc-123"}));
         let timestamp = body["timestamp"].as_str().unwrap();
         assert!(
-            DateTime::parse_from_rfc3339(timestamp).is_ok() && timestamp.len() == 27,
+            chrono::DateTime::parse_from_rfc3339(timestamp).is_ok() && timestamp.len() == 27,
             "RFC 3339 with µs: {timestamp}"
         );
         assert_eq!(record.payload, body);
@@ -881,7 +957,9 @@ pub(crate) mod tests {
         let targets: Vec<_> = (0..300)
             .map(|i| target(&format!("wh_{i}"), &receiver.url, "whsec_bounded_0001"))
             .collect();
-        let ids = deliverer.dispatch("workflow.completed", Value::Null, targets);
+        let ids = deliverer
+            .dispatch("workflow.completed", &data(&Value::Null), targets)
+            .unwrap();
         assert_eq!(ids.len(), 300);
         let records = log.finished(Duration::from_mins(1)).await;
         assert!(
@@ -894,6 +972,29 @@ pub(crate) mod tests {
             most <= MAX_IN_FLIGHT && most > 1,
             "{most} connections at once"
         );
+    }
+
+    #[test]
+    fn the_queue_refuses_past_its_bytes_and_takes_them_back_when_jobs_end() {
+        let queue = Queue::default();
+        let first = queue
+            .take(QUEUE_BYTES * 2)
+            .expect("alone, any event is taken");
+        assert_eq!(
+            queue.take(1).unwrap_err(),
+            Busy {
+                jobs: 1,
+                held: QUEUE_BYTES * 2
+            }
+        );
+        drop(first);
+        let half = queue.take(QUEUE_BYTES / 2).unwrap();
+        let rest = queue.take(QUEUE_BYTES / 2).unwrap();
+        let busy = queue.take(1).unwrap_err();
+        assert_eq!((busy.jobs, busy.held), (2, QUEUE_BYTES));
+        assert!(busy.to_string().contains("at most 16384 KiB"), "{busy}");
+        drop((half, rest));
+        assert_eq!(*queue.held.lock().unwrap(), (0, 0));
     }
 
     fn failed_attempt(url: &str) -> Attempt {
@@ -913,8 +1014,9 @@ pub(crate) mod tests {
         let job = Job {
             delivery_id: "dlv_1".into(),
             event: "workflow.failed".into(),
-            body: Arc::from(&b"{}"[..]),
+            payload: Payload::envelope("workflow.failed", Utc::now(), &data(&Value::Null)),
             target: target("wh_\u{1b}[31m", url, "whsec_x_000000000000"),
+            _ticket: Arc::new(Queue::default().take(0).unwrap()),
         };
         let attempt = failed_attempt(url);
         let pending = update_after(1, &attempt, true);

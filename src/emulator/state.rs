@@ -1,6 +1,7 @@
 //! The emulator's state: its webhooks (with their secrets, which cannot be
-//! had again) and each webhook's Danube delivery records, newest first and
-//! at most `--keep` of them, persisted in one JSON file (SPEC §13).
+//! had again; at most [`MAX_WEBHOOKS`]) and each webhook's Danube delivery
+//! records, within `--keep` per webhook and a byte budget over all
+//! ([`super::records`]), persisted in one JSON file (SPEC §13).
 //!
 //! The file is mode 0600 in a 0700 folder and is only ever replaced whole
 //! (`credentials::replace_private`: temporary file, fsync, rename, fsync of
@@ -12,16 +13,16 @@
 //! cost a few rewrites, not 3,000, and never block a request (and a large
 //! log, slow to write, is written less often still).
 
-use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::deliver::{AttemptUpdate, DeliveryLog, DeliveryStatus, Target};
-use crate::danube::api::{CreatedWebhook, DeliveryRecord, Webhook};
+use super::payload::Payload;
+use super::records::{LOG_BYTES, Logs, Record};
+use crate::danube::api::{CreatedWebhook, Webhook};
 use crate::danube::credentials;
 use crate::display::escape_line;
 use crate::random::{random_alnum, uuid_v4};
@@ -30,6 +31,10 @@ use crate::random::{random_alnum, uuid_v4};
 pub const FILE_NAME: &str = "emulator.json";
 /// Records kept per webhook unless `--keep` says otherwise.
 pub const DEFAULT_KEEP: usize = 10_000;
+/// Webhooks the emulator holds at most: each is a few KiB at most (its URL
+/// and description are bounded by the API), and each event is matched
+/// against every one.
+pub const MAX_WEBHOOKS: usize = 1000;
 /// The shortest time between two writes for delivery records alone.
 pub const RECORD_GAP: Duration = Duration::from_millis(100);
 /// How long a failed write waits before it is tried again.
@@ -77,7 +82,6 @@ struct Shared {
     /// A std mutex is enough: it is held only to read or change the maps,
     /// never across an `.await` or a write to disk.
     data: Mutex<Data>,
-    keep: usize,
     writer: Writer,
 }
 
@@ -85,31 +89,26 @@ struct Shared {
 struct Hook {
     webhook: Webhook,
     secret: String,
-    /// Oldest first; shared with a snapshot being written, so taking one
-    /// costs a reference count per record rather than a copy.
-    log: VecDeque<Arc<DeliveryRecord>>,
-    /// The sequence number of `log[0]`; record `n` of this webhook is at
-    /// `n - first_seq` for as long as it is kept.
-    first_seq: u64,
 }
 
-impl Hook {
-    fn next_seq(&self) -> u64 {
-        self.first_seq + self.log.len() as u64
-    }
-}
-
-#[derive(Default)]
 struct Data {
     /// In creation order, as Danube lists them.
     hooks: Vec<Hook>,
-    /// Where each kept record is: its webhook and sequence number.
-    records: HashMap<String, (String, u64)>,
+    /// Their delivery records.
+    logs: Logs,
     /// Bumped by every change; the writer writes up to one.
     generation: u64,
 }
 
 impl Data {
+    fn empty(keep: usize) -> Self {
+        Self {
+            hooks: Vec::new(),
+            logs: Logs::new(keep, LOG_BYTES),
+            generation: 0,
+        }
+    }
+
     fn hook(&self, id: &str) -> Option<&Hook> {
         self.hooks.iter().find(|hook| hook.webhook.id == id)
     }
@@ -163,16 +162,13 @@ impl State {
             .into_owned();
         create_private_dir(&dir)?;
         let lock = lock(&dir, &name)?;
-        let mut data = if reset {
-            Data::default()
-        } else {
-            load(path, keep)?
-        };
+        let mut data = Data::empty(keep);
+        if !reset {
+            load(path, &mut data)?;
+        }
         data.generation = 1;
-        let keep = keep.max(1);
         let shared = Arc::new(Shared {
             data: Mutex::new(data),
-            keep,
             writer: Writer::new(dir, name, lock),
         });
         // The first write, here and now: its error is the start's.
@@ -230,8 +226,9 @@ impl State {
         self.shared.lock().hook(id).map(|hook| hook.webhook.clone())
     }
 
-    /// Make a webhook with a fresh id and secret.
-    pub fn create(&self, new: NewWebhook) -> (CreatedWebhook, Generation) {
+    /// Make a webhook with a fresh id and secret; `None` when the emulator
+    /// holds [`MAX_WEBHOOKS`] already.
+    pub fn create(&self, new: NewWebhook) -> Option<(CreatedWebhook, Generation)> {
         let now = crate::events::timestamp(chrono::Utc::now());
         let created = CreatedWebhook {
             webhook: Webhook {
@@ -246,14 +243,16 @@ impl State {
             secret: format!("whsec_{}", random_alnum(32)),
         };
         let mut data = self.shared.lock();
+        if data.hooks.len() >= MAX_WEBHOOKS {
+            return None;
+        }
+        data.logs.add_hook(&created.webhook.id);
         data.hooks.push(Hook {
             webhook: created.webhook.clone(),
             secret: created.secret.clone(),
-            log: VecDeque::new(),
-            first_seq: 0,
         });
         let generation = self.shared.changed(&mut data, true);
-        (created, generation)
+        Some((created, generation))
     }
 
     /// Change the fields given; `None` for an unknown id.
@@ -284,25 +283,29 @@ impl State {
         let mut data = self.shared.lock();
         let at = data.hooks.iter().position(|hook| hook.webhook.id == id)?;
         let hook = data.hooks.remove(at);
-        for record in &hook.log {
-            data.records.remove(&record.id);
-        }
+        data.logs.remove_hook(&hook.webhook.id);
         Some(self.shared.changed(&mut data, true))
     }
 
-    /// The newest `limit` records of a webhook, newest first; `None` for
-    /// an unknown id.
-    pub fn deliveries(&self, id: &str, limit: usize) -> Option<Vec<DeliveryRecord>> {
-        let data = self.shared.lock();
-        let hook = data.hook(id)?;
-        Some(
-            hook.log
-                .iter()
-                .rev()
-                .take(limit)
-                .map(|record| DeliveryRecord::clone(record))
-                .collect(),
-        )
+    /// The ids of a webhook's newest `limit` records, newest first;
+    /// `None` for an unknown id.
+    pub fn delivery_ids(&self, id: &str, limit: usize) -> Option<Vec<String>> {
+        self.shared.lock().logs.newest_ids(id, limit)
+    }
+
+    /// A delivery record, while it is kept.
+    pub fn record(&self, delivery_id: &str) -> Option<Arc<Record>> {
+        self.shared.lock().logs.get(delivery_id)
+    }
+
+    /// The webhooks' ids, in creation order.
+    pub fn webhook_ids(&self) -> Vec<String> {
+        self.shared
+            .lock()
+            .hooks
+            .iter()
+            .map(|hook| hook.webhook.id.clone())
+            .collect()
     }
 
     /// The active webhooks subscribed to `event`, with their secrets.
@@ -322,79 +325,47 @@ impl State {
 
     /// Records kept in memory, over every webhook (tests, and the bound).
     pub fn record_count(&self) -> usize {
-        self.shared.lock().records.len()
+        self.shared.lock().logs.len()
     }
 }
 
 impl DeliveryLog for State {
-    fn begin(&self, webhook_id: &str, event: &str, payload: &Value) -> String {
+    fn begin(&self, webhook_id: &str, event: &str, payload: &Payload) -> String {
         let id = format!("dlv_{}", random_alnum(24));
-        let record = DeliveryRecord {
+        let record = Record {
             id: id.clone(),
             webhook_id: webhook_id.to_owned(),
             event_type: event.to_owned(),
             payload: payload.clone(),
-            status: DeliveryStatus::Pending.as_str().to_owned(),
+            status: DeliveryStatus::Pending,
             response_status: None,
             response_body: None,
             attempts: 0,
             delivered_at: None,
             created_at: Some(crate::events::timestamp(chrono::Utc::now())),
         };
-        let keep = self.shared.keep;
         let mut data = self.shared.lock();
-        let data = &mut *data;
         // A webhook deleted since the targets were picked: the record has
         // nowhere to live, as in Danube, and its attempts are not logged.
-        let Some(hook) = data
-            .hooks
-            .iter_mut()
-            .find(|hook| hook.webhook.id == webhook_id)
-        else {
-            return id;
-        };
-        let seq = hook.next_seq();
-        hook.log.push_back(Arc::new(record));
-        data.records
-            .insert(id.clone(), (webhook_id.to_owned(), seq));
-        while hook.log.len() > keep {
-            if let Some(dropped) = hook.log.pop_front() {
-                hook.first_seq += 1;
-                data.records.remove(&dropped.id);
-            }
+        if data.logs.push(record) {
+            // Records never wait for the disk: the writer gathers them.
+            let _ = self.shared.changed(&mut data, false);
         }
-        // Records never wait for the disk: the writer gathers them.
-        let _ = self.shared.changed(data, false);
         id
     }
 
     fn attempted(&self, delivery_id: &str, update: &AttemptUpdate) {
         let mut data = self.shared.lock();
-        let data = &mut *data;
-        let Some((webhook_id, seq)) = data.records.get(delivery_id) else {
-            return;
-        };
-        let Some(hook) = data
-            .hooks
-            .iter_mut()
-            .find(|hook| &hook.webhook.id == webhook_id)
-        else {
-            return;
-        };
-        let Some(slot) = seq
-            .checked_sub(hook.first_seq)
-            .and_then(|at| hook.log.get_mut(usize::try_from(at).ok()?))
-        else {
-            return;
-        };
-        // Copied only when a snapshot being written still holds it.
-        let record = Arc::make_mut(slot);
-        record.attempts = update.attempts;
-        update.status.as_str().clone_into(&mut record.status);
-        record.response_status = update.response_status;
-        record.response_body.clone_from(&update.response_body);
-        record.delivered_at.clone_from(&update.delivered_at);
-        let _ = self.shared.changed(data, false);
+        let changed = data.logs.update(delivery_id, |record| {
+            record.attempts = update.attempts;
+            record.status = update.status;
+            record.response_status = update.response_status;
+            record.response_body.clone_from(&update.response_body);
+            record.delivered_at.clone_from(&update.delivered_at);
+        });
+        if changed {
+            let _ = self.shared.changed(&mut data, false);
+        }
     }
 }
 
@@ -418,26 +389,42 @@ fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The state as written: the webhooks with their secrets and records.
 struct Snapshot {
     generation: u64,
-    hooks: Vec<(Webhook, String, Vec<Arc<DeliveryRecord>>)>,
+    hooks: Vec<(Webhook, String, Vec<Arc<Record>>)>,
+    /// About the bytes it takes as JSON, so that writing it costs one
+    /// buffer of its size, not twice that as the buffer grows.
+    size: usize,
 }
 
 impl Snapshot {
     /// Taken under the lock: clones of a few webhooks and a reference
     /// count per record; the serializing happens after.
     fn of(data: &Data) -> Self {
+        let hooks: Vec<_> = data
+            .hooks
+            .iter()
+            .map(|hook| {
+                (
+                    hook.webhook.clone(),
+                    hook.secret.clone(),
+                    data.logs.newest_first(&hook.webhook.id),
+                )
+            })
+            .collect();
+        let webhooks: usize = hooks
+            .iter()
+            .map(|(webhook, secret, _)| {
+                256 + webhook.url.len()
+                    + webhook.description.as_ref().map_or(0, String::len)
+                    + secret.len()
+                    + webhook.events.iter().map(|e| e.len() + 3).sum::<usize>()
+            })
+            .sum();
         Self {
             generation: data.generation,
-            hooks: data
-                .hooks
-                .iter()
-                .map(|hook| {
-                    (
-                        hook.webhook.clone(),
-                        hook.secret.clone(),
-                        hook.log.iter().rev().cloned().collect(),
-                    )
-                })
-                .collect(),
+            hooks,
+            // A record's weight is more than its JSON: the text it holds,
+            // escaped now and then, and an overhead beside.
+            size: 64 + webhooks + data.logs.bytes(),
         }
     }
 
@@ -453,7 +440,7 @@ impl Snapshot {
             webhook: &'a Webhook,
             secret: &'a str,
             /// Newest first, as the API lists them.
-            deliveries: Vec<&'a DeliveryRecord>,
+            deliveries: Vec<&'a Record>,
         }
         let file = FileOut {
             version: VERSION,
@@ -467,7 +454,9 @@ impl Snapshot {
                 })
                 .collect(),
         };
-        serde_json::to_vec(&file).expect("the state serializes")
+        let mut json = Vec::with_capacity(self.size);
+        serde_json::to_writer(&mut json, &file).expect("the state serializes");
+        json
     }
 }
 
@@ -482,18 +471,20 @@ struct HookIn {
     #[serde(flatten)]
     webhook: Webhook,
     secret: String,
+    /// Newest first.
     #[serde(default)]
-    deliveries: Vec<DeliveryRecord>,
+    deliveries: Vec<Record>,
 }
 
-/// The state in `path`, or none when there is no file. A record left
-/// `pending` was in flight when the emulator stopped; no attempt of it
-/// will follow, so it is `failed` now, as Danube would record a delivery
-/// it gave up on.
-fn load(path: &Path, keep: usize) -> Result<Data, StateError> {
+/// Read the state in `path` into `data` (left empty when there is no
+/// file). A record left `pending` was in flight when the emulator stopped;
+/// no attempt of it will follow, so it is `failed` now, as Danube would
+/// record a delivery it gave up on. Records are taken back oldest first
+/// over all webhooks, so the bounds keep the newest, as they did.
+fn load(path: &Path, data: &mut Data) -> Result<(), StateError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Data::default()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(cause) => return Err(io("read", path)(cause)),
     };
     let corrupt = |cause: String| StateError::Corrupt {
@@ -509,13 +500,14 @@ fn load(path: &Path, keep: usize) -> Result<Data, StateError> {
             err.column()
         ))
     })?;
+    drop(bytes);
     if file.version != VERSION {
         return Err(corrupt(format!(
             "version {} where this danube-hooks reads version {VERSION}",
             file.version
         )));
     }
-    let mut data = Data::default();
+    let mut records = Vec::new();
     for hook in file.webhooks {
         if data.hook(&hook.webhook.id).is_some() {
             return Err(corrupt(format!(
@@ -523,33 +515,27 @@ fn load(path: &Path, keep: usize) -> Result<Data, StateError> {
                 escape_line(&hook.webhook.id)
             )));
         }
-        let mut log: VecDeque<Arc<DeliveryRecord>> = hook
-            .deliveries
-            .into_iter()
-            .take(keep.max(1))
-            .rev()
-            .map(|mut record| {
-                if record.status == DeliveryStatus::Pending.as_str() {
-                    DeliveryStatus::Failed
-                        .as_str()
-                        .clone_into(&mut record.status);
-                }
-                Arc::new(record)
-            })
-            .collect();
-        log.make_contiguous();
-        for (seq, record) in log.iter().enumerate() {
-            data.records
-                .insert(record.id.clone(), (hook.webhook.id.clone(), seq as u64));
-        }
+        data.logs.add_hook(&hook.webhook.id);
+        records.extend(hook.deliveries.into_iter().rev().map(|mut record| {
+            // Its webhook is the one it was filed under.
+            record.webhook_id.clone_from(&hook.webhook.id);
+            if record.status == DeliveryStatus::Pending {
+                record.status = DeliveryStatus::Failed;
+            }
+            record
+        }));
         data.hooks.push(Hook {
             webhook: hook.webhook,
             secret: hook.secret,
-            log,
-            first_seq: 0,
         });
     }
-    Ok(data)
+    // RFC 3339 times of one format sort as text; the sort is stable, so
+    // each webhook's own order stands among equal times.
+    records.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    for record in records {
+        data.logs.push(record);
+    }
+    Ok(())
 }
 
 /// `map_err` for an I/O failure: what was being done, and to which path.
@@ -763,6 +749,23 @@ mod tests {
         }
     }
 
+    impl State {
+        fn create_ok(&self, new: NewWebhook) -> (CreatedWebhook, Generation) {
+            self.create(new).expect("room for a webhook")
+        }
+
+        /// A webhook's newest `limit` records, newest first.
+        fn records_of(&self, id: &str, limit: usize) -> Option<Vec<Arc<Record>>> {
+            let ids = self.delivery_ids(id, limit)?;
+            Some(ids.iter().filter_map(|id| self.record(id)).collect())
+        }
+    }
+
+    fn payload() -> Payload {
+        let data = serde_json::value::RawValue::from_string("{}".to_owned()).unwrap();
+        Payload::envelope("workflow.failed", chrono::Utc::now(), &data)
+    }
+
     fn new_hook(url: &str, events: &[&str]) -> NewWebhook {
         NewWebhook {
             url: url.into(),
@@ -787,10 +790,10 @@ mod tests {
         let dir = Dir::new("reopen");
         let path = dir.0.join("sub").join("emulator.json");
         let state = State::open(&path, false, 10).unwrap();
-        let (created, _) = state.create(new_hook("https://a.example/h", &["workflow.failed"]));
+        let (created, _) = state.create_ok(new_hook("https://a.example/h", &["workflow.failed"]));
         assert!(created.secret.starts_with("whsec_"));
         assert_eq!(created.secret.len(), 6 + 32);
-        let (other, _) = state.create(new_hook("https://b.example/h", &["workflow.completed"]));
+        let (other, _) = state.create_ok(new_hook("https://b.example/h", &["workflow.completed"]));
         let (changed, _) = state
             .update(
                 &created.webhook.id,
@@ -844,53 +847,53 @@ mod tests {
         let dir = Dir::new("records");
         let path = dir.0.join("emulator.json");
         let state = State::open(&path, false, 3).unwrap();
-        let (hook, _) = state.create(new_hook("https://a.example/h", &["workflow.failed"]));
+        let (hook, _) = state.create_ok(new_hook("https://a.example/h", &["workflow.failed"]));
         let id = hook.webhook.id;
-        let payload = serde_json::json!({"event": "workflow.failed", "data": {}});
+        let payload = payload();
         let ids: Vec<String> = (0..5)
             .map(|_| state.begin(&id, "workflow.failed", &payload))
             .collect();
-        let listed = state.deliveries(&id, 20).unwrap();
+        let listed = state.records_of(&id, 20).unwrap();
         let listed_ids: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(listed_ids, [&ids[4], &ids[3], &ids[2]].map(String::as_str));
         assert_eq!(state.record_count(), 3);
         assert!(
             listed
                 .iter()
-                .all(|r| r.status == "pending" && r.attempts == 0)
+                .all(|r| r.status == DeliveryStatus::Pending && r.attempts == 0)
         );
-        assert_eq!(state.deliveries(&id, 1).unwrap().len(), 1);
+        assert_eq!(state.records_of(&id, 1).unwrap().len(), 1);
 
         state.attempted(&ids[3], &update(1, DeliveryStatus::Pending, Some(500)));
         state.attempted(&ids[3], &update(2, DeliveryStatus::Success, Some(200)));
         // A dropped record's attempts go nowhere.
         state.attempted(&ids[0], &update(1, DeliveryStatus::Success, Some(200)));
         let record = state
-            .deliveries(&id, 20)
+            .records_of(&id, 20)
             .unwrap()
             .into_iter()
             .find(|r| r.id == ids[3])
             .unwrap();
-        assert_eq!(record.status, "success");
+        assert_eq!(record.status, DeliveryStatus::Success);
         assert_eq!(record.attempts, 2);
         assert_eq!(record.response_status, Some(200));
         assert_eq!(record.response_body.as_deref(), Some("answer 200"));
-        assert!(state.deliveries("nope", 20).is_none());
+        assert!(state.records_of("nope", 20).is_none());
         state.close();
 
         // On a reopen, the pending ones (in flight when it stopped) are failed.
         let again = State::open(&path, false, 2).unwrap();
-        let records = again.deliveries(&id, 20).unwrap();
+        let records = again.records_of(&id, 20).unwrap();
         assert_eq!(records.len(), 2, "--keep applies to a loaded log");
         assert_eq!(records[0].id, ids[4]);
-        assert_eq!(records[0].status, "failed");
-        assert_eq!(records[1].status, "success");
+        assert_eq!(records[0].status, DeliveryStatus::Failed);
+        assert_eq!(records[1].status, DeliveryStatus::Success);
         // New records continue after the loaded ones.
         let next = again.begin(&id, "workflow.failed", &payload);
         again.attempted(&next, &update(1, DeliveryStatus::Failed, None));
-        let records = again.deliveries(&id, 20).unwrap();
+        let records = again.records_of(&id, 20).unwrap();
         assert_eq!(records[0].id, next);
-        assert_eq!(records[0].status, "failed");
+        assert_eq!(records[0].status, DeliveryStatus::Failed);
         assert_eq!(records.len(), 2);
         again.close();
     }
@@ -922,17 +925,17 @@ mod tests {
         let dir = Dir::new("burst");
         let path = dir.0.join("emulator.json");
         let state = State::open(&path, false, 10_000).unwrap();
-        let (hook, _) = state.create(new_hook("https://a.example/h", &["workflow.failed"]));
-        let payload = serde_json::json!({});
+        let (hook, _) = state.create_ok(new_hook("https://a.example/h", &["workflow.failed"]));
+        let payload = payload();
         for _ in 0..3000 {
             let id = state.begin(&hook.webhook.id, "workflow.failed", &payload);
             state.attempted(&id, &update(1, DeliveryStatus::Success, Some(200)));
         }
         state.close();
         let again = State::open(&path, false, 10_000).unwrap();
-        let records = again.deliveries(&hook.webhook.id, 10_000).unwrap();
+        let records = again.records_of(&hook.webhook.id, 10_000).unwrap();
         assert_eq!(records.len(), 3000);
-        assert!(records.iter().all(|r| r.status == "success"));
+        assert!(records.iter().all(|r| r.status == DeliveryStatus::Success));
         again.close();
     }
 }

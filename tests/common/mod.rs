@@ -387,16 +387,48 @@ pub fn read_reply(stream: &mut TcpStream, wait: Duration) -> Reply {
     }
 }
 
-/// The length of a whole message (head and a Content-Length body), once
-/// it has all arrived.
+/// The length of a whole message (head and a Content-Length or chunked
+/// body), once it has all arrived.
 pub fn complete_message(bytes: &[u8]) -> Option<usize> {
     let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = String::from_utf8_lossy(&bytes[..head_end]).to_ascii_lowercase();
+    if is_chunked(&head) {
+        return dechunk(&bytes[head_end..]).map(|(_, used)| head_end + used);
+    }
     let length: usize = head
         .lines()
         .find_map(|l| l.strip_prefix("content-length:"))
         .map_or(0, |v| v.trim().parse().unwrap_or(0));
     (bytes.len() >= head_end + length).then_some(head_end + length)
+}
+
+/// A head (lowercased) that says its body is chunked.
+fn is_chunked(head: &str) -> bool {
+    head.lines()
+        .find_map(|l| l.strip_prefix("transfer-encoding:"))
+        .is_some_and(|v| v.contains("chunked"))
+}
+
+/// A chunked body decoded, and the bytes it took, once its last chunk
+/// (and the empty trailer) has arrived.
+pub fn dechunk(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let mut body = Vec::new();
+    let mut at = 0;
+    loop {
+        let line_end = at + bytes[at..].windows(2).position(|w| w == b"\r\n")?;
+        let size_text = String::from_utf8_lossy(&bytes[at..line_end]);
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        at = line_end + 2;
+        if size == 0 {
+            // No trailers from the servers under test: the closing CRLF.
+            return (bytes.len() >= at + 2).then_some((body, at + 2));
+        }
+        if bytes.len() < at + size + 2 {
+            return None;
+        }
+        body.extend_from_slice(&bytes[at..at + size]);
+        at += size + 2;
+    }
 }
 
 /// Read one request (head and Content-Length body) as a receiver would;
@@ -435,10 +467,16 @@ fn parse_reply(bytes: Vec<u8>) -> Reply {
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
         .collect();
+    let raw = &bytes[head_end + 4..];
+    let body = if is_chunked(&head.to_ascii_lowercase()) {
+        dechunk(raw).map_or_else(|| raw.to_vec(), |(body, _)| body)
+    } else {
+        raw.to_vec()
+    };
     Reply::Http {
         status,
         headers,
-        body: bytes[head_end + 4..].to_vec(),
+        body,
     }
 }
 

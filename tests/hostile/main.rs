@@ -8,6 +8,7 @@ mod common;
 mod bounded;
 mod connections;
 mod danube;
+mod emulator;
 mod export;
 mod forensics;
 mod key_echo;

@@ -29,14 +29,15 @@
 //!   budget of `emulator::records`, payloads kept as text (`emulator::payload`);
 //!   `emulator::deliver`, an event's deliveries, signed, retried, logged, bounded;
 //!   `emulator::answer`, lists written as they are read;
-//!   `emulator::serve`, its connections under a cap (the listener's
-//!   `server::connections` decides which give way); `emulator::guard`,
+//!   `emulator::serve`, its connections under a cap ([`connections`]
+//!   decides which give way); `emulator::guard`,
 //!   which requests come from this machine's programs, not a web page.
 //! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s client.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
-//!   path; `server::connections` tracks each connection's state so idle and
-//!   trickling ones give way at the connection cap; `server::body_memory`
-//!   is the memory that bodies still arriving share.
+//!   path; `server::body_memory` is the memory that bodies still arriving
+//!   share.
+//! - [`connections`]: each open connection's state, so that at the cap (the
+//!   listener's and the emulator's) the one stalled longest gives way.
 //! - [`headless`]: human lines and JSON lines on stdout.
 //! - [`tui`]: the dashboard: terminal guard and event loop; state and keys in
 //!   `tui::app`, drawing in `tui::view`, the `/` filter in `tui::filter`,
@@ -58,6 +59,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod connections;
 pub mod curl;
 pub mod danube;
 pub mod delivery;

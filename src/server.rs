@@ -17,7 +17,6 @@
 //! of the socket's file descriptor.
 
 pub mod body_memory;
-pub mod connections;
 pub mod forward;
 pub mod reach;
 mod recall;
@@ -33,11 +32,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use connections::{Eviction, Registry, Slot, Tracked};
+use crate::connections::{Eviction, Registry, Slot, Tracked, make_room};
 pub use request::{Intake, IntakeConfig};
 
 /// The limits that keep the listener available (SPEC §9).
@@ -267,32 +266,6 @@ pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: Cancellat
     drop(listener);
     tracker.close();
     let _ = tokio::time::timeout(limits.shutdown_grace, tracker.wait()).await;
-}
-
-/// How often the accept loop, at the cap, looks again for a connection to
-/// close: one that was busy may have gone idle, one just accepted may have
-/// been read.
-const MAKE_ROOM_EVERY: Duration = Duration::from_millis(50);
-
-/// At the cap: ask the connection stalled longest to give way until a slot
-/// is free. `None` on shutdown.
-async fn make_room(
-    permits: &Arc<Semaphore>,
-    registry: &Registry,
-    shutdown: &CancellationToken,
-) -> Option<OwnedSemaphorePermit> {
-    loop {
-        // The one asked closes at its next poll and frees its slot; when
-        // none may go, the newcomer waits as it would in the backlog.
-        registry.evict_one();
-        tokio::select! {
-            () = shutdown.cancelled() => return None,
-            permit = Arc::clone(permits).acquire_owned() => {
-                return Some(permit.expect("the semaphore is never closed"));
-            }
-            () = tokio::time::sleep(MAKE_ROOM_EVERY) => {}
-        }
-    }
 }
 
 /// How long a keep-alive connection asked to give way at the cap may take

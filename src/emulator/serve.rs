@@ -1,7 +1,7 @@
 //! The emulator's connections: accepted up to a cap, at which the ones
 //! that hold a slot without using it give way to a newcomer, in the order
 //! and by the rules of the listener's registry
-//! ([`crate::server::connections`], the one home of that rule): one that
+//! ([`crate::connections`], the one home of that rule): one that
 //! never sent a byte, one idle between calls, then a head or body that has
 //! trickled in past its grace. A client that opens hundreds of sockets and
 //! sends nothing cannot keep an SDK's call waiting.
@@ -16,12 +16,12 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::api::Emulator;
-use crate::server::connections::{Eviction, Registry, Slot, Tracked};
+use crate::connections::{Eviction, Registry, Slot, Tracked, make_room};
 
 /// Open connections at once; past it, one that holds its slot idle gives
 /// way (or, when every one is in use, the newcomer waits in the backlog).
@@ -36,9 +36,6 @@ const GRACE: Duration = Duration::from_secs(3);
 const MAX_BUFFER: usize = 64 * 1024;
 /// How long shutdown waits for answers in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// How often the accept loop, at the cap, looks again for a connection
-/// that may give way: one that was busy may have gone idle.
-const MAKE_ROOM_EVERY: Duration = Duration::from_millis(50);
 /// How long a connection asked to give way while idle may take to finish
 /// an answer its client does not read, before it is reset.
 const IDLE_DRAIN: Duration = Duration::from_millis(300);
@@ -90,25 +87,6 @@ pub(crate) async fn run(
     drop(listener);
     tracker.close();
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await;
-}
-
-/// At the cap: ask a connection to give way until a slot is free; `None`
-/// on shutdown.
-async fn make_room(
-    permits: &Arc<Semaphore>,
-    registry: &Registry,
-    shutdown: &CancellationToken,
-) -> Option<OwnedSemaphorePermit> {
-    loop {
-        registry.evict_one();
-        tokio::select! {
-            () = shutdown.cancelled() => return None,
-            permit = Arc::clone(permits).acquire_owned() => {
-                return Some(permit.expect("the semaphore is never closed"));
-            }
-            () = tokio::time::sleep(MAKE_ROOM_EVERY) => {}
-        }
-    }
 }
 
 async fn serve_connection(

@@ -401,6 +401,32 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 }
 
+/// How often the accept loop, at the cap, looks again for a connection to
+/// close: one that was busy may have gone idle, one just accepted may have
+/// been read.
+const MAKE_ROOM_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// At the cap: ask the connection stalled longest to give way until a slot
+/// is free. `None` on shutdown.
+pub(crate) async fn make_room(
+    permits: &std::sync::Arc<tokio::sync::Semaphore>,
+    registry: &Registry,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    loop {
+        // The one asked closes at its next poll and frees its slot; when
+        // none may go, the newcomer waits as it would in the backlog.
+        registry.evict_one();
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            permit = std::sync::Arc::clone(permits).acquire_owned() => {
+                return Some(permit.expect("the semaphore is never closed"));
+            }
+            () = tokio::time::sleep(MAKE_ROOM_EVERY) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

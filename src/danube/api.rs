@@ -851,11 +851,14 @@ fn classify(
 
 /// An id as one path segment: every byte but the unreserved ones
 /// percent-encoded, so an id (from the user or from an answer) can never
-/// add a segment, a query or a fragment to the path.
+/// add a segment, a query or a fragment to the path; and an id of dots
+/// alone (`.`, `..`) has its dots encoded too, since a server or proxy
+/// takes those for the segment itself or the one above.
 fn path_segment(id: &str) -> String {
+    let only_dots = !id.is_empty() && id.bytes().all(|b| b == b'.');
     let mut out = String::with_capacity(id.len());
     for byte in id.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+        if (byte.is_ascii_alphanumeric() || b"-._~".contains(&byte)) && !only_dots {
             out.push(char::from(byte));
         } else {
             let _ = write!(out, "%{byte:02X}");
@@ -951,21 +954,33 @@ fn hide(text: &str, echo: Option<&Credential>) -> String {
     }
 }
 
-/// Every string in `value`, names included, with `secret` shown as `shown`.
+/// Every string in `value`, names included, with `secret` (and each run
+/// of it long enough to matter, plain or percent-encoded) shown as
+/// `shown`: the scrub of [`hide`], over a whole JSON answer.
 fn hide_in_json(value: &mut serde_json::Value, secret: &str, shown: &str) {
     use serde_json::Value;
+    let hidden = |text: &str| super::scrub::scrub(text, secret, shown).into_owned();
     match value {
-        Value::String(text) if text.contains(secret) => *text = text.replace(secret, shown),
+        Value::String(text) => {
+            if let std::borrow::Cow::Owned(changed) = super::scrub::scrub(text, secret, shown) {
+                *text = changed;
+            }
+        }
         Value::Array(items) => {
             for item in items {
                 hide_in_json(item, secret, shown);
             }
         }
         Value::Object(fields) => {
-            if fields.keys().any(|name| name.contains(secret)) {
+            if fields.keys().any(|name| {
+                matches!(
+                    super::scrub::scrub(name, secret, shown),
+                    std::borrow::Cow::Owned(_)
+                )
+            }) {
                 *fields = std::mem::take(fields)
                     .into_iter()
-                    .map(|(name, v)| (name.replace(secret, shown), v))
+                    .map(|(name, v)| (hidden(&name), v))
                     .collect();
             }
             for field in fields.values_mut() {
@@ -1003,7 +1018,7 @@ impl Api {
         }
         // Where, not serde's text: that can quote a value, and a value here
         // can be a key.
-        serde_json::from_slice(&answer.body).map_err(|err| ApiError::Decode {
+        let decode = |err: serde_json::Error| ApiError::Decode {
             what: what.to_owned(),
             cause: format!(
                 "{:?} error at line {} column {}",
@@ -1011,7 +1026,19 @@ impl Api {
                 err.line(),
                 err.column()
             ),
-        })
+        };
+        let mut value: serde_json::Value = serde_json::from_slice(&answer.body).map_err(decode)?;
+        // A successful answer is printed too (a webhook's URL, its
+        // description, a delivery's payload): an API that echoes the key
+        // there gets it shown as its fingerprint, as in an error.
+        if let Some(credential) = &self.credential {
+            hide_in_json(
+                &mut value,
+                credential.secret(),
+                &redact(credential.secret()),
+            );
+        }
+        serde_json::from_value(value).map_err(decode)
     }
 }
 
@@ -1051,6 +1078,11 @@ mod tests {
         assert_eq!(path_segment("wh_8f3a-1.x~"), "wh_8f3a-1.x~");
         assert_eq!(path_segment("../v1/x?y#z"), "..%2Fv1%2Fx%3Fy%23z");
         assert_eq!(path_segment("a b\u{e9}"), "a%20b%C3%A9");
+        // Dots alone would be the segment itself or the one above.
+        assert_eq!(path_segment(".."), "%2E%2E");
+        assert_eq!(path_segment("."), "%2E");
+        assert_eq!(path_segment("..."), "%2E%2E%2E");
+        assert_eq!(path_segment("a..b"), "a..b");
         assert_eq!(
             what_of("/v1/webhooks/wh_1/deliveries?limit=5"),
             "webhook wh_1"

@@ -6,7 +6,10 @@
 //! error. What is hidden: the credential itself, and any run of at least
 //! [`FRAGMENT`] of its characters (a key cut at a length limit, or split
 //! between an error's fields), as they stand or percent-encoded (a key
-//! quoted from a URL).
+//! quoted from a URL), in any case, and with spaces, control characters
+//! or invisible ones (a zero-width space) between its characters: a
+//! server that dresses the key up to be printed has it shown as its
+//! fingerprint all the same. Hiding a little more than the key is harmless.
 
 use std::borrow::Cow;
 
@@ -23,8 +26,9 @@ pub(crate) fn scrub<'a>(text: &'a str, secret: &str, shown: &str) -> Cow<'a, str
     if secret.is_empty() {
         return Cow::Borrowed(text);
     }
-    let (decoded, from) = percent_decoded(text);
-    let runs = runs_of(&decoded, secret, FRAGMENT.min(secret.len()));
+    let (decoded, from) = normalized(text);
+    let secret = secret.to_ascii_lowercase();
+    let runs = runs_of(&decoded, &secret, FRAGMENT.min(secret.len()));
     if runs.is_empty() {
         return Cow::Borrowed(text);
     }
@@ -50,27 +54,44 @@ pub(crate) fn scrub<'a>(text: &'a str, secret: &str, shown: &str) -> Cow<'a, str
     Cow::Owned(out)
 }
 
-/// `text`'s bytes with each `%XX` decoded, and for each decoded byte the
-/// range of `text` it came from.
-fn percent_decoded(text: &str) -> (Vec<u8>, Vec<(usize, usize)>) {
+/// The length of an invisible character (a zero-width space or joiner, a
+/// direction mark, a word joiner, the byte order mark, a soft hyphen) at
+/// the start of `bytes`, if one is there.
+fn invisible_at(bytes: &[u8]) -> Option<usize> {
+    match bytes {
+        // U+200B–U+200F, U+2060–U+2064, U+FEFF
+        [0xe2, 0x80, 0x8b..=0x8f, ..] | [0xe2, 0x81, 0xa0..=0xa4, ..] | [0xef, 0xbb, 0xbf, ..] => {
+            Some(3)
+        }
+        // U+00AD, the soft hyphen
+        [0xc2, 0xad, ..] => Some(2),
+        _ => None,
+    }
+}
+
+/// `text`'s bytes as a key is looked for in them: each `%XX` decoded,
+/// letters in lower case, spaces, control and invisible characters left
+/// out; and for each byte kept, the range of `text` it came from.
+fn normalized(text: &str) -> (Vec<u8>, Vec<(usize, usize)>) {
     let bytes = text.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut from = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
-        match (bytes[i], hex(i + 1), hex(i + 2)) {
-            (b'%', Some(high), Some(low)) => {
-                decoded.push((high * 16 + low) as u8);
-                from.push((i, i + 3));
-                i += 3;
-            }
-            (byte, _, _) => {
-                decoded.push(byte);
-                from.push((i, i + 1));
-                i += 1;
-            }
+        if let Some(len) = invisible_at(&bytes[i..]) {
+            i += len;
+            continue;
         }
+        let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
+        let (byte, len) = match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(high), Some(low)) => ((high * 16 + low) as u8, 3),
+            (byte, _, _) => (byte, 1),
+        };
+        if !(byte.is_ascii_whitespace() || byte.is_ascii_control()) {
+            decoded.push(byte.to_ascii_lowercase());
+            from.push((i, i + len));
+        }
+        i += len;
     }
     (decoded, from)
 }
@@ -115,6 +136,36 @@ mod tests {
 
     const KEY: &str = "dk_live_Q7vK2mX9pL4nR8sT1wY6";
     const SHOWN: &str = "dk_liv…";
+
+    /// A key dressed up to be printed: a zero-width space, a bell or a
+    /// space between its characters, or in capitals.
+    #[test]
+    fn a_key_dressed_up_is_hidden_too() {
+        let spaced_out = |between: &str| {
+            KEY.chars()
+                .map(String::from)
+                .collect::<Vec<_>>()
+                .join(between)
+        };
+        let chunks: Vec<String> = KEY
+            .as_bytes()
+            .chunks(7)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        for dressed in [
+            spaced_out("\u{200b}"),
+            spaced_out("\u{feff}"),
+            spaced_out("\u{ad}"),
+            chunks.join("\u{7}"),
+            chunks.join(" "),
+            chunks.join("\n"),
+            KEY.to_ascii_uppercase(),
+        ] {
+            let text = format!("Invalid API key: {dressed}.");
+            let hidden = scrub(&text, KEY, SHOWN);
+            assert_eq!(hidden, format!("Invalid API key: {SHOWN}."), "{dressed:?}");
+        }
+    }
 
     #[test]
     fn every_form_of_the_key_is_replaced() {

@@ -242,3 +242,61 @@ fn a_bearer_token_and_a_saved_key_are_hidden_too() {
         },
     );
 }
+
+/// A successful answer is printed too: a webhook whose URL, description
+/// and events hold the key (whole, cut, percent-encoded) is listed, and
+/// made, with the key shown as its fingerprint, in the table and in JSON.
+#[test]
+fn a_key_in_a_successful_answer_is_hidden_too() {
+    let danube = FakeDanube::start();
+    let config = TempDir::new("hostile-key-echo-ok");
+    let cut = &KEY[..KEY.len() - 3];
+    let (id, _) = danube.add_webhook(
+        "https://abc.ngrok.app/webhooks/danube",
+        &["workflow.completed"],
+    );
+    danube.edit_webhook(
+        &id,
+        &json!({
+            "url": format!("https://abc.ngrok.app/hooks?k={KEY}"),
+            "description": format!("made with {} and {cut}", percent_encoded(KEY)),
+            "events": [KEY],
+        }),
+    );
+    for json_flag in [&[][..], &["--json"]] {
+        let mut cmd = danube_hooks(&config.0);
+        cmd.args(["webhooks", "list", "--api-url", &danube.url()])
+            .args(json_flag);
+        let output = run_command(&mut cmd, b"");
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(
+            stdout(&output).contains("abc.ngrok.app/hooks?k="),
+            "{}",
+            stdout(&output)
+        );
+        assert_no_key(&output, "webhooks list with the key in a webhook");
+    }
+    danube.fail_next(
+        "POST",
+        "/v1/webhooks",
+        Fault::Status {
+            status: 201,
+            body: json!({"id": "wh_echo", "url": format!("https://x.example/?k={KEY}"),
+                         "events": ["workflow.completed"], "is_active": true,
+                         "description": KEY, "secret": "whsec_abcdefghijklmnopqrstuvwxyz012345"})
+            .to_string(),
+            retry_after: None,
+        },
+    );
+    let mut cmd = danube_hooks(&config.0);
+    cmd.args([
+        "webhooks",
+        "create",
+        "--url",
+        "https://x.example/",
+        "--save",
+    ])
+    .args(["--api-url", &danube.url()]);
+    let output = run_command(&mut cmd, b"");
+    assert_no_key(&output, "webhooks create answered with the key");
+}

@@ -154,11 +154,11 @@ pub struct TriggerArgs {
     /// A JSON file whose contents replace `data`.
     #[arg(long, value_name = "FILE")]
     pub data_file: Option<PathBuf>,
-    /// Attempts at most, as Danube (SPEC: 3).
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    /// Attempts at most (the default is as many as Danube makes).
+    #[arg(long, value_name = "N", default_value_t = crate::facts::ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub attempts: u32,
-    /// How long one attempt may take before it counts as failed (Danube: 10s).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    /// How long one attempt may take before it counts as failed (the default is Danube's deadline).
+    #[arg(long, value_name = "DURATION", default_value = crate::facts::DEADLINE_ARG, value_parser = parse_duration)]
     pub timeout: Duration,
     /// Waits between failed attempts, the last repeating (Danube's schedule is not published).
     #[arg(long, value_name = "LIST", default_value = DEFAULT_BACKOFF, value_parser = parse_backoff)]
@@ -210,8 +210,8 @@ pub struct EmulateArgs {
     /// Delivery records kept per webhook; older ones are dropped.
     #[arg(long, value_name = "N", default_value_t = crate::emulator::state::DEFAULT_KEEP, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1..=1_000_000), |n| n as usize))]
     pub keep: usize,
-    /// How long one delivery attempt may take before it counts as failed (Danube: 10s).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    /// How long one delivery attempt may take before it counts as failed (the default is Danube's deadline).
+    #[arg(long, value_name = "DURATION", default_value = crate::facts::DEADLINE_ARG, value_parser = parse_duration)]
     pub timeout: Duration,
     /// Waits between failed attempts, the last repeating (Danube's schedule is not published).
     #[arg(long, value_name = "LIST", default_value = DEFAULT_BACKOFF, value_parser = parse_backoff)]
@@ -301,8 +301,8 @@ pub struct ReplayArgs {
     pub secret: SecretArgs,
     #[command(flatten)]
     pub store: StoreArg,
-    /// How long the target may take.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    /// How long the target may take (the default is Danube's deadline).
+    #[arg(long, value_name = "DURATION", default_value = crate::facts::DEADLINE_ARG, value_parser = parse_duration)]
     pub timeout: Duration,
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -366,7 +366,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub json: bool,
     /// Danube's deadline for an answer.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = crate::facts::DEADLINE_ARG, value_parser = parse_duration)]
     pub timeout: Duration,
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -553,7 +553,7 @@ pub struct ListenArgs {
     #[command(flatten)]
     pub secret: SecretArgs,
     /// How far t may be from now, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = signature::DEFAULT_TOLERANCE_S)]
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::facts::TOLERANCE_S)]
     pub tolerance: u64,
     /// Response policy rule, e.g. 500,500,forward or 'workflow.*=timeout' or 12s+200; repeatable.
     #[arg(long = "respond", value_name = "RULE")]
@@ -564,8 +564,8 @@ pub struct ListenArgs {
     /// Forward each delivery to your own receiver, e.g. http://localhost:3000/webhooks/danube (https:// too).
     #[arg(long, value_name = "URL")]
     pub forward_to: Option<String>,
-    /// How long the receiver may take before the sender gets 504.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    /// How long the receiver may take before the sender gets 504 (the default is Danube's deadline).
+    #[arg(long, value_name = "DURATION", default_value = crate::facts::DEADLINE_ARG, value_parser = parse_duration)]
     pub forward_timeout: Duration,
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -805,7 +805,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "UNIX_SECONDS")]
     pub now: Option<i64>,
     /// How far t may be from now, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = signature::DEFAULT_TOLERANCE_S)]
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::facts::TOLERANCE_S)]
     pub tolerance: u64,
     /// Print the signature object as one JSON object.
     #[arg(long)]
@@ -1017,7 +1017,7 @@ pub struct DeliveriesArgs {
     #[arg(value_name = "WEBHOOK_ID")]
     pub webhook_id: Option<String>,
     /// How many of Danube's newest deliveries to read, 1 to 100.
-    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::danube::api::MAX_DELIVERIES)))]
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::facts::DELIVERIES_PAGE_MAX)))]
     pub limit: u32,
     /// One JSON object per row and line: danube, local, findings.
     #[arg(long)]

@@ -114,9 +114,6 @@ pub enum ReplayMode {
     AsIs,
 }
 
-/// Characters of a receiver's body kept in a record (as Danube keeps).
-pub const BODY_PREVIEW_CHARS: usize = 2000;
-
 impl Delivery {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {

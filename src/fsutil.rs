@@ -105,18 +105,43 @@ pub(crate) fn update_private<T, E: From<FileError>>(
     };
     let (new, out) = change(current)?;
     if let Some(bytes) = new {
-        replace_private(dir, name, &bytes)?;
+        write_private_atomic(dir, name, &bytes)?;
     }
     Ok(out)
 }
 
 /// Write `bytes` as `dir/name`, whole, under the folder's lock, in `dir`
 /// made 0700: a file nobody else changes in between.
-pub(crate) fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, FileError> {
+pub(crate) fn write_private_atomic_locked(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> Result<PathBuf, FileError> {
     update_private(dir, name, |_| {
         Ok::<_, FileError>((Some(bytes.to_vec()), ()))
     })?;
     Ok(dir.join(name))
+}
+
+/// Write `bytes` to `path`, a new file only this user can read, replacing
+/// an older one of ours. Not atomic (a reader may see it half-written):
+/// for a file made for the user to read once, such as an exported
+/// command. In a shared temp dir a file planted by someone else (a
+/// symlink, say) cannot be removed, so `create_new` fails rather than
+/// follow it.
+pub(crate) fn write_private_in_place(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)
 }
 
 /// Remove `dir/name` under the folder's lock; whether it was there.
@@ -138,7 +163,11 @@ pub(crate) fn remove_private(dir: &Path, name: &str) -> Result<bool, FileError> 
 /// file of mode 0600, synced, renamed over the old one, and the folder
 /// synced so the rename itself survives a power loss. `dir` must exist.
 /// Takes no lock: for a file with one writer, or under [`lock_folder`].
-pub(crate) fn replace_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, FileError> {
+pub(crate) fn write_private_atomic(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> Result<PathBuf, FileError> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let path = dir.join(name);
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
@@ -274,7 +303,7 @@ mod tests {
     #[test]
     fn a_change_that_fails_leaves_the_file_and_the_lock() {
         let dir = temp_dir("fails");
-        write_private(&dir, "f", b"kept").unwrap();
+        write_private_atomic_locked(&dir, "f", b"kept").unwrap();
         let err = update_private(&dir, "f", |_| {
             Err::<(Option<Vec<u8>>, ()), _>(FileError::of("parse", &dir)(io::Error::other("no")))
         });
@@ -289,7 +318,7 @@ mod tests {
     #[test]
     fn a_file_or_folder_open_to_others_is_named_with_its_fix() {
         let dir = temp_dir("modes");
-        let path = write_private(&dir, "credentials.json", b"{}").unwrap();
+        let path = write_private_atomic_locked(&dir, "credentials.json", b"{}").unwrap();
         assert_eq!(open_to_others(&path), Vec::<String>::new());
         assert_eq!(open_to_others(&dir.join("absent")), Vec::<String>::new());
         set_mode(&path, 0o644);

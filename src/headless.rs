@@ -104,7 +104,7 @@ pub fn arrival_line(arrival: &Arrival) -> String {
         arrival.verdict,
         arrival.attempt,
         escape_line(&arrival.step),
-        store::DANUBE_DEADLINE.as_secs(),
+        crate::facts::DEADLINE.as_secs(),
     )
 }
 

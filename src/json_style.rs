@@ -182,19 +182,48 @@ pub enum NotPretty {
     Shape(#[from] ShapeExceeded),
 }
 
+/// How deep a received body may nest before this tool stops building it
+/// into a `serde_json::Value` (to re-indent it, or to alter it for
+/// forensics): `serde_json`'s own recursion limit is 128, and a body nested
+/// deeper than any real payload is shown or judged as bytes.
+pub const MAX_DEPTH: usize = 64;
+
+/// What re-indenting one body may cost: the shape checked on the bytes
+/// first, then the text cut. Each reader has its own budget, because each
+/// has its own deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrettyLimits {
+    /// Levels of nesting at most.
+    pub depth: usize,
+    /// Values at most (as [`check_shape`] counts them).
+    pub values: usize,
+    /// Bytes of re-indented text kept; the rest is cut.
+    pub text: usize,
+}
+
+impl PrettyLimits {
+    /// The dashboard's body tab: built within one frame's budget.
+    pub const DASHBOARD: Self = Self {
+        depth: MAX_DEPTH,
+        values: 20_000,
+        text: 256 * 1024,
+    };
+    /// `show`: a command the user waits for, printing to a pager.
+    pub const SHOW: Self = Self {
+        depth: MAX_DEPTH,
+        values: 1_000_000,
+        text: 16 * 1024 * 1024,
+    };
+}
+
 /// `body` re-indented as pretty JSON, for a person to read, at a cost
-/// bounded whatever the body: parsed only when its bytes nest at most
-/// `max_depth` deep with at most `max_values` values, and the text cut at
-/// `max_text` bytes (the bool says whether it was).
-pub fn pretty_bounded(
-    body: &[u8],
-    max_depth: usize,
-    max_values: usize,
-    max_text: usize,
-) -> Result<(String, bool), NotPretty> {
-    check_shape(body, max_depth, max_values)?;
+/// bounded whatever the body: parsed only when its bytes fit `limits`'
+/// depth and values, and the text cut at its `text` bytes (the bool says
+/// whether it was).
+pub fn pretty_bounded(body: &[u8], limits: &PrettyLimits) -> Result<(String, bool), NotPretty> {
+    check_shape(body, limits.depth, limits.values)?;
     let value: Value = serde_json::from_slice(body).map_err(|_| NotPretty::NotJson)?;
-    Ok(render_capped(&value, JsonStyle::Pretty, max_text))
+    Ok(render_capped(&value, JsonStyle::Pretty, limits.text))
 }
 
 /// The text being written, and the size past which writing stops.

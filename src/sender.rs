@@ -426,7 +426,7 @@ impl Sender {
                         if let Some(problem) = http::tls_problem(&err) {
                             return SendError::Tls { host, problem };
                         }
-                        let cause = root_cause(&err);
+                        let cause = crate::errors::innermost(&err);
                         if err.is_connect() {
                             SendError::Connect {
                                 url: url.clone(),
@@ -520,9 +520,9 @@ pub struct RetryPlan {
 impl Default for RetryPlan {
     fn default() -> Self {
         Self {
-            attempts: 3,
+            attempts: crate::facts::ATTEMPTS,
             backoff: vec![Duration::from_secs(1), Duration::from_secs(5)],
-            timeout: Duration::from_secs(10),
+            timeout: crate::facts::DEADLINE,
         }
     }
 }
@@ -546,7 +546,7 @@ pub struct DeliveryReport {
     /// `pending`, `success` or `failed`.
     pub status: String,
     pub response_status: Option<u16>,
-    /// The first 2000 characters of the last answer's body.
+    /// The first [`crate::facts::RESPONSE_BODY_CHARS`] characters of the last answer's body.
     pub response_body: Option<String>,
     pub attempts: u32,
     pub delivered_at: Option<String>,
@@ -566,9 +566,7 @@ impl DeliveryReport {
         let last = attempts.last();
         let answer = last.and_then(|a| a.result.as_ref().ok());
         let delivered = attempts.iter().find(|a| a.succeeded());
-        let millis = |t: chrono::DateTime<chrono::Utc>| {
-            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        };
+        let millis = |t: chrono::DateTime<chrono::Utc>| crate::delivery::format_time(&t);
         Self {
             id,
             webhook_id,
@@ -584,7 +582,7 @@ impl DeliveryReport {
             response_body: answer.map(|a| {
                 String::from_utf8_lossy(&a.body)
                     .chars()
-                    .take(delivery::BODY_PREVIEW_CHARS)
+                    .take(crate::facts::RESPONSE_BODY_CHARS)
                     .collect()
             }),
             attempts: attempts.len() as u32,
@@ -592,16 +590,6 @@ impl DeliveryReport {
             created_at: millis(created_at),
         }
     }
-}
-
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        cause = inner.to_string();
-        source = inner.source();
-    }
-    cause
 }
 
 #[cfg(test)]

@@ -23,8 +23,6 @@ use crate::json_style::{self, JsonStyle};
 pub const HEADER_NAME: &str = "X-Danube-Signature";
 /// The prefix of every Danube signing secret.
 pub const SECRET_PREFIX: &str = "whsec_";
-/// Danube's tolerance for `t`, in seconds (SPEC §1).
-pub const DEFAULT_TOLERANCE_S: u64 = 300;
 /// Length of a SHA-256 digest in bytes. Anything else never verifies.
 const DIGEST_LEN: usize = 32;
 /// Bodies up to this size also get the costlier combined forensics
@@ -599,7 +597,7 @@ pub struct ForensicsBudget {
 impl ForensicsBudget {
     pub const DEFAULT: Self = Self {
         max_body: 1024 * 1024,
-        max_json_depth: 64,
+        max_json_depth: json_style::MAX_DEPTH,
         max_json_values: 100_000,
         max_variant_bytes: 4 * 1024 * 1024,
         time: Duration::from_millis(500),
@@ -1534,7 +1532,13 @@ pub(crate) mod tests {
     }
 
     fn check(header: &str, body: &[u8]) -> SignatureCheck {
-        verify(&[secret()], Some(header), body, NOW, DEFAULT_TOLERANCE_S)
+        verify(
+            &[secret()],
+            Some(header),
+            body,
+            NOW,
+            crate::facts::TOLERANCE_S,
+        )
     }
 
     #[test]
@@ -1575,8 +1579,13 @@ pub(crate) mod tests {
         let good = header_with(secret().key(), &NOW.to_string(), BODY);
         let wrong = format!("t={NOW},sha256={}", "ab".repeat(DIGEST_LEN));
         for header in [good.as_str(), wrong.as_str()] {
-            let (check, parsed) =
-                verify_parsing(&[secret()], Some(header), BODY, NOW, DEFAULT_TOLERANCE_S);
+            let (check, parsed) = verify_parsing(
+                &[secret()],
+                Some(header),
+                BODY,
+                NOW,
+                crate::facts::TOLERANCE_S,
+            );
             assert_eq!(check, self::check(header, BODY));
             assert_eq!(parsed, Some(parse_header(header).unwrap()), "{header}");
         }

@@ -57,7 +57,7 @@ use file::{Rotation, StoreFile, open_file};
 use in_flight::Board;
 #[cfg(test)]
 pub(crate) use in_flight::tests::arrival as in_flight_sample;
-pub use in_flight::{Arrival, DANUBE_DEADLINE, InFlight};
+pub use in_flight::{Arrival, InFlight};
 pub use readers::{Entry, Unparsable, each_backward, each_backward_within, each_forward, find};
 use syncer::Syncer;
 
@@ -461,17 +461,5 @@ impl DeliveryStore {
 /// `$XDG_DATA_HOME/danube-hooks/deliveries.jsonl`, else
 /// `~/.local/share/danube-hooks/deliveries.jsonl`.
 pub fn default_path() -> Option<PathBuf> {
-    default_path_from(std::env::var_os("XDG_DATA_HOME"), std::env::home_dir())
-}
-
-fn default_path_from(
-    xdg_data_home: Option<std::ffi::OsString>,
-    home: Option<PathBuf>,
-) -> Option<PathBuf> {
-    // The XDG spec says to ignore an empty or relative XDG_DATA_HOME.
-    let data_home = xdg_data_home
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| home.map(|h| h.join(".local").join("share")))?;
-    Some(data_home.join("danube-hooks").join("deliveries.jsonl"))
+    crate::paths::data_dir().map(|dir| dir.join("deliveries.jsonl"))
 }

@@ -510,7 +510,7 @@ impl Loop {
             "#!/bin/sh\n# delivery #{} as received by danube-hooks, resent to the listener\n{command}\n",
             delivery.id
         );
-        match write_private(&file, script.as_bytes()) {
+        match crate::fsutil::write_private_in_place(&file, script.as_bytes()) {
             Ok(()) => {
                 let how = if clipboard.is_ok() {
                     "copied (OSC 52) and saved to"
@@ -555,25 +555,6 @@ pub fn fit(app: &mut App, area: Rect) {
     // The deliveries in flight are pinned under the list's rows.
     let rows = rows - app.in_flight.rows_in(rows);
     app.set_geometry(rows, detail_rows, detail_max);
-}
-
-/// Write `bytes` to a new file only this user can read, replacing an older
-/// one of ours. In a shared temp dir a file planted by someone else (a
-/// symlink, say) cannot be removed, so `create_new` fails rather than
-/// follow it.
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-        Err(err) => return Err(err),
-    }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)
 }
 
 // ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ use crate::curl;
 use crate::delivery::{Delivery, format_duration_ms};
 use crate::display::{escape_bytes_line, escape_bytes_multiline, escape_line, escape_multiline};
 use crate::headless::{self, Format};
-use crate::json_style;
+use crate::json_style::{self, PrettyLimits};
 use crate::policy::Pattern;
 use crate::sender;
 use crate::store;
@@ -260,19 +260,19 @@ pub fn render_whole(delivery: &Delivery, raw: bool) -> String {
 /// Pretty JSON when the body is JSON and `raw` is off; else the bytes,
 /// escaped. A body too deep or too wide to re-indent at a bounded cost (a
 /// 1 MiB body nested 126 levels deep is 127 MB pretty) is shown raw, and
-/// re-indented text is cut at [`PRETTY_MAX_TEXT`], each with a note.
+/// re-indented text is cut at [`PrettyLimits::SHOW`]'s text, each with a note.
 fn body_text(body: &[u8], raw: bool) -> String {
     if raw {
         return escape_bytes_multiline(body);
     }
-    match json_style::pretty_bounded(body, PRETTY_MAX_DEPTH, PRETTY_MAX_VALUES, PRETTY_MAX_TEXT) {
+    match json_style::pretty_bounded(body, &PrettyLimits::SHOW) {
         Ok((text, cut)) => {
             let mut out = escape_multiline(&text).into_owned();
             if cut {
                 let _ = write!(
                     out,
                     "\n… cut: the re-indented body is over {} MiB; --raw shows it all",
-                    PRETTY_MAX_TEXT / (1024 * 1024)
+                    PrettyLimits::SHOW.text / (1024 * 1024)
                 );
             }
             out
@@ -284,13 +284,6 @@ fn body_text(body: &[u8], raw: bool) -> String {
         ),
     }
 }
-
-/// `show` re-indents JSON nested at most this deep…
-const PRETTY_MAX_DEPTH: usize = 64;
-/// …with at most this many values…
-const PRETTY_MAX_VALUES: usize = 1_000_000;
-/// …and cuts the re-indented text at this many bytes.
-const PRETTY_MAX_TEXT: usize = 16 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -345,9 +338,13 @@ mod tests {
         );
         assert!(text.len() < 2 * body.len(), "{} bytes", text.len());
         // Shallow, but past the text cap.
-        let wide = format!("[\"{}\"]", "x".repeat(PRETTY_MAX_TEXT + 1));
+        let wide = format!("[\"{}\"]", "x".repeat(PrettyLimits::SHOW.text + 1));
         let text = body_text(wide.as_bytes(), false);
-        assert!(text.len() <= PRETTY_MAX_TEXT + 100, "{} bytes", text.len());
+        assert!(
+            text.len() <= PrettyLimits::SHOW.text + 100,
+            "{} bytes",
+            text.len()
+        );
         assert!(text.ends_with("over 16 MiB; --raw shows it all"));
     }
 }

@@ -36,8 +36,8 @@ use crate::store::{self, DeliveryStore, OpenReport, StoreConfig};
 use crate::tui::{self, Replayer};
 use public::{Public, PublicPlan};
 
-/// How long a replay's target may take, as Danube's deadline.
-const REPLAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a replay's target may take: as long as Danube would wait.
+const REPLAY_TIMEOUT: std::time::Duration = crate::facts::DEADLINE;
 
 /// Records read back at start to continue attempt numbering.
 const SEED_RECORDS: usize = 1000;

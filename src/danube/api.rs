@@ -32,8 +32,6 @@ pub const RETRY_WAITS: [Duration; 3] = [
 const MAX_ANSWER: usize = 16 * 1024 * 1024;
 /// The port `danube-hooks emulate` serves on unless told otherwise.
 const EMULATE_PORT: u16 = 4200;
-/// The most deliveries the SDK asks for at once.
-pub const MAX_DELIVERIES: u32 = 100;
 /// Text from Danube in a message is cut to this many characters.
 const MAX_MESSAGE: usize = 300;
 /// For tests of the binary only, never documented for users: the timeout
@@ -527,7 +525,7 @@ impl Api {
         let path = format!(
             "/v1/webhooks/{}/deliveries?limit={}",
             path_segment(webhook_id),
-            limit.clamp(1, MAX_DELIVERIES)
+            limit.clamp(1, crate::facts::DELIVERIES_PAGE_MAX)
         );
         let answer = self.call(Method::GET, &path, None, Call::Read).await?;
         self.expect_json(&answer, "the delivery log")
@@ -653,9 +651,9 @@ impl Api {
                     if let Some(tls) = crate::http::tls_problem(&err) {
                         Failure::Fatal(FatalCause(tls))
                     } else if err.is_connect() {
-                        Failure::Connect(cause_chain(&err))
+                        Failure::Connect(crate::errors::chain(&err))
                     } else {
-                        Failure::Fatal(FatalCause(cause_chain(&err)))
+                        Failure::Fatal(FatalCause(crate::errors::chain(&err)))
                     }
                 }
                 ExchangeError::Body(err) => {
@@ -704,17 +702,6 @@ impl FatalCause {
             cause: hide(&self.0, echo),
         }
     }
-}
-
-fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 /// The retry waits and the timeout: the SDKs' own, unless a test of the

@@ -74,15 +74,7 @@ impl Saved {
 
 /// `$XDG_CONFIG_HOME/danube-hooks` (when absolute), else `$HOME/.config/danube-hooks`.
 pub fn config_dir() -> Result<PathBuf, CredentialsError> {
-    let from = |name: &str| {
-        std::env::var_os(name)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    from("XDG_CONFIG_HOME")
-        .or_else(|| from("HOME").map(|home| home.join(".config")))
-        .map(|base| base.join("danube-hooks"))
-        .ok_or(CredentialsError::NoConfigDir)
+    crate::paths::config_dir().ok_or(CredentialsError::NoConfigDir)
 }
 
 /// The credentials file in `dir`.
@@ -131,16 +123,10 @@ pub fn load(dir: &Path) -> Result<Option<Saved>, CredentialsError> {
 }
 
 /// Save `saved` in `dir` (made 0700 if new, and set to 0700), the file 0600,
-/// whole and under the folder's lock (`fsutil::write_private`).
+/// whole and under the folder's lock (`fsutil::write_private_atomic_locked`).
 pub fn save(dir: &Path, saved: &Saved) -> Result<PathBuf, CredentialsError> {
     let bytes = serde_json::to_vec_pretty(saved).expect("Saved serializes");
-    Ok(fsutil::write_private(dir, FILE_NAME, &bytes)?)
-}
-
-/// [`fsutil::replace_private`], for the emulator's state file, whose
-/// errors are told as this module's.
-pub fn replace_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, CredentialsError> {
-    Ok(fsutil::replace_private(dir, name, bytes)?)
+    Ok(fsutil::write_private_atomic_locked(dir, FILE_NAME, &bytes)?)
 }
 
 /// Remove the saved credentials; whether there were any.

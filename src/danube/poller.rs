@@ -17,8 +17,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::api::{Api, ApiError, MAX_DELIVERIES, Webhook};
+use super::api::{Api, ApiError, Webhook};
 use super::reconcile::DeliveryRecord;
+use crate::facts::DELIVERIES_PAGE_MAX;
 
 /// How often the log is read.
 pub const INTERVAL: Duration = Duration::from_secs(5);
@@ -104,7 +105,7 @@ async fn poll_loop(
             Poll {
                 webhook_id: webhook_id.clone(),
                 result: result.map_err(|err| err.to_string()),
-                limit: MAX_DELIVERIES,
+                limit: DELIVERIES_PAGE_MAX,
                 webhook_created: match webhook_created {
                     Created::Read(at) => at,
                     Created::Unread => None,
@@ -136,7 +137,7 @@ async fn read_log(
     webhook_id: &str,
     webhook_created: &mut Created,
 ) -> Result<Vec<DeliveryRecord>, ApiError> {
-    let log = api.list_deliveries(webhook_id, MAX_DELIVERIES).await?;
+    let log = api.list_deliveries(webhook_id, DELIVERIES_PAGE_MAX).await?;
     if matches!(webhook_created, Created::Unread)
         && !log.is_empty()
         && let Ok(webhook) = api.find_webhook(webhook_id).await

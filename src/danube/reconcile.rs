@@ -27,12 +27,11 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::delivery::{Delivery, format_duration_ms, format_time};
+use crate::facts;
 use crate::signature::Verdict;
 
-/// Danube makes at most this many attempts per delivery (SPEC §1).
-pub const MAX_ATTEMPTS: usize = 3;
-/// Danube's deadline for an answer (SPEC §1), in milliseconds.
-pub const DEADLINE_MS: f64 = 10_000.0;
+/// [`facts::ATTEMPTS`] as a count of requests.
+const MAX_ATTEMPTS: usize = facts::ATTEMPTS as usize;
 /// How far before Danube's oldest listed delivery local requests are still
 /// judged: the two clocks differ a little, and an attempt can be received
 /// just before Danube writes `created_at` down.
@@ -650,11 +649,14 @@ fn answer_differs(danube: Option<u16>, last: &LocalAttempt) -> String {
     };
     let after = format_duration_ms(last.answered_after_ms);
     match (danube, last.status) {
-        (None, Some(_)) if last.answered_after_ms >= DEADLINE_MS => format!(
-            "Danube recorded no response, but the listener {ours} after {after}, past Danube's \
-             10 s deadline, when Danube had given up: answer within 10 s (acknowledge first, \
-             work afterwards)."
-        ),
+        (None, Some(_)) if last.answered_after_ms >= facts::DEADLINE.as_secs_f64() * 1000.0 => {
+            let deadline = facts::DEADLINE.as_secs();
+            format!(
+                "Danube recorded no response, but the listener {ours} after {after}, past Danube's \
+                 {deadline} s deadline, when Danube had given up: answer within {deadline} s \
+                 (acknowledge first, work afterwards)."
+            )
+        }
         (None, _) => format!(
             "Danube recorded no response, but the listener {ours} after {after}: the answer was \
              lost on the way back (look at the tunnel's log), or came too late by Danube's clock."

@@ -23,9 +23,9 @@ use super::deliver::Deliverer;
 use super::guard;
 use super::payload;
 use super::state::{Change, MAX_WEBHOOKS, NewWebhook, State};
-use crate::danube::api::MAX_DELIVERIES;
 use crate::display::truncate;
 use crate::events::EVENT_TYPES;
+use crate::facts::DELIVERIES_PAGE_MAX;
 use crate::random::random_alnum;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Limited};
@@ -810,10 +810,10 @@ fn limit(query: Option<&str>) -> Result<usize, Refusal> {
     given
         .parse::<usize>()
         .ok()
-        .filter(|n| (1..=MAX_DELIVERIES as usize).contains(n))
+        .filter(|n| (1..=DELIVERIES_PAGE_MAX as usize).contains(n))
         .ok_or_else(|| {
             Refusal::invalid(format!(
-                "limit must be a whole number from 1 to {MAX_DELIVERIES}, not {}",
+                "limit must be a whole number from 1 to {DELIVERIES_PAGE_MAX}, not {}",
                 quoted(given)
             ))
         })

@@ -16,13 +16,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 
 use super::payload::Payload;
-use crate::delivery::{BODY_PREVIEW_CHARS, format_duration_ms, format_ms};
+use crate::delivery::{format_duration_ms, format_ms, format_time};
 use crate::display::{escape_line, to_json_line};
+use crate::facts::RESPONSE_BODY_CHARS;
 use crate::http::Trust;
 use crate::sender::{Attempt, Outgoing, RetryPlan, Sender};
 use crate::signature::Secret;
@@ -351,11 +352,10 @@ fn update_after(n: u32, attempt: &Attempt, more: bool) -> AttemptUpdate {
         response_body: answer.map(|a| {
             String::from_utf8_lossy(&a.body)
                 .chars()
-                .take(BODY_PREVIEW_CHARS)
+                .take(RESPONSE_BODY_CHARS)
                 .collect()
         }),
-        delivered_at: (status != DeliveryStatus::Pending)
-            .then(|| attempt.started.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        delivered_at: (status != DeliveryStatus::Pending).then(|| format_time(&attempt.started)),
     }
 }
 
@@ -404,7 +404,7 @@ impl AttemptReport<'_> {
         };
         let line = format!(
             "{} {} {} {} attempt {n}/{of} t={t} (signed anew): {outcome}; {then}",
-            attempt.started.to_rfc3339_opts(SecondsFormat::Millis, true),
+            format_time(&attempt.started),
             job.delivery_id,
             job.target.webhook_id,
             job.event,
@@ -415,10 +415,7 @@ impl AttemptReport<'_> {
     /// `--json`: the same attempt as one JSON line.
     fn json_line(&self) -> AttemptLine<'_> {
         AttemptLine {
-            time: self
-                .attempt
-                .started
-                .to_rfc3339_opts(SecondsFormat::Millis, true),
+            time: format_time(&self.attempt.started),
             delivery_id: &self.job.delivery_id,
             webhook_id: &self.job.target.webhook_id,
             event: &self.job.event,

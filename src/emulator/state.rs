@@ -4,7 +4,7 @@
 //! ([`super::records`]), persisted in one JSON file (SPEC §13).
 //!
 //! The file is mode 0600 in a 0700 folder and is only ever replaced whole
-//! (`credentials::replace_private`: temporary file, fsync, rename, fsync of
+//! (`fsutil::write_private_atomic`: temporary file, fsync, rename, fsync of
 //! the folder), so a crash at any instant leaves the previous state or the
 //! new one. One writer thread does the writing: a change to the webhooks
 //! (an API call) is written at once and its answer waits for that write,
@@ -23,8 +23,8 @@ use super::deliver::{AttemptUpdate, DeliveryLog, DeliveryStatus, Target};
 use super::payload::Payload;
 use super::records::{LOG_BYTES, Logs, Record};
 use crate::danube::api::{CreatedWebhook, Webhook};
-use crate::danube::credentials;
 use crate::display::escape_line;
+use crate::fsutil::{self, FileError};
 use crate::random::{random_alnum, uuid_v4};
 
 /// The state file's name in the default folder.
@@ -67,8 +67,8 @@ pub enum StateError {
 /// `$XDG_DATA_HOME/danube-hooks/emulator.json` (when absolute), else
 /// `~/.local/share/danube-hooks/emulator.json`: beside the listener's store.
 pub fn default_path() -> Result<PathBuf, StateError> {
-    crate::store::default_path()
-        .and_then(|store| store.parent().map(|dir| dir.join(FILE_NAME)))
+    crate::paths::data_dir()
+        .map(|dir| dir.join(FILE_NAME))
         .ok_or(StateError::NoDataDir)
 }
 
@@ -173,22 +173,14 @@ impl State {
         });
         // The first write, here and now: its error is the start's.
         let snapshot = Snapshot::of(&shared.lock());
-        shared.writer.write(&snapshot).map_err(|err| match err {
-            credentials::CredentialsError::Io {
-                action,
-                path,
-                cause,
-            } => StateError::Io {
-                action,
-                path,
-                cause,
-            },
-            other => StateError::Io {
-                action: "write",
-                path: path.display().to_string(),
-                cause: std::io::Error::other(other.to_string()),
-            },
-        })?;
+        shared
+            .writer
+            .write(&snapshot)
+            .map_err(|err| StateError::Io {
+                action: err.action,
+                path: err.path,
+                cause: err.cause,
+            })?;
         shared.writer.done(1);
         let thread_shared = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
@@ -632,8 +624,8 @@ impl Writer {
         });
     }
 
-    fn write(&self, snapshot: &Snapshot) -> Result<PathBuf, credentials::CredentialsError> {
-        credentials::replace_private(&self.dir, &self.name, &snapshot.to_json())
+    fn write(&self, snapshot: &Snapshot) -> Result<PathBuf, FileError> {
+        fsutil::write_private_atomic(&self.dir, &self.name, &snapshot.to_json())
     }
 
     fn close(&self) {

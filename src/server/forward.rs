@@ -11,7 +11,8 @@ use http_body_util::Full;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode, Uri};
 
-use crate::delivery::{BODY_PREVIEW_CHARS, Delivery, ForwardRecord};
+use crate::delivery::{Delivery, ForwardRecord};
+use crate::facts::RESPONSE_BODY_CHARS;
 use crate::http::Trust;
 use crate::sender::{EndToEnd, Outgoing, SendError, Sender, headers_to_send};
 
@@ -75,7 +76,7 @@ impl Forwarder {
             Ok(answer) => {
                 let preview: String = String::from_utf8_lossy(&answer.body)
                     .chars()
-                    .take(BODY_PREVIEW_CHARS)
+                    .take(RESPONSE_BODY_CHARS)
                     .collect();
                 // The receiver's own connection's headers stay behind too.
                 let end_to_end =

@@ -20,10 +20,6 @@ use chrono::{DateTime, Utc};
 use super::broadcast::Broadcaster;
 use crate::signature::Verdict;
 
-/// Danube's deadline for an answer (SPEC §1): a delivery held longer has
-/// failed, whatever it is answered later.
-pub const DANUBE_DEADLINE: Duration = Duration::from_secs(10);
-
 /// What is known of a delivery before its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arrival {
@@ -61,7 +57,7 @@ impl Arrival {
             "held {}.{}s / {}s",
             tenths / 10,
             tenths % 10,
-            DANUBE_DEADLINE.as_secs()
+            crate::facts::DEADLINE.as_secs()
         )
     }
 }

@@ -670,24 +670,6 @@ fn ids_come_from_the_prefix_or_the_field() {
     assert_eq!(id_prefix(b"{\"x\":1,\"id\":7}"), None);
 }
 
-#[test]
-fn the_default_path_follows_xdg_then_home() {
-    let home = Some(PathBuf::from("/home/ada"));
-    assert_eq!(
-        default_path_from(Some("/data".into()), home.clone()),
-        Some(PathBuf::from("/data/danube-hooks/deliveries.jsonl"))
-    );
-    for ignored in [None, Some("".into()), Some("relative".into())] {
-        assert_eq!(
-            default_path_from(ignored, home.clone()),
-            Some(PathBuf::from(
-                "/home/ada/.local/share/danube-hooks/deliveries.jsonl"
-            ))
-        );
-    }
-    assert_eq!(default_path_from(None, None), None);
-}
-
 #[tokio::test]
 async fn the_store_rotates_keeps_a_bounded_number_and_readers_see_every_kept_file() {
     let dir = TempDir::new("rotate");

@@ -27,7 +27,7 @@ use super::app::{
 use crate::danube::reconcile::{self, Row};
 use crate::delivery::{Delivery, format_duration_ms, format_ms};
 use crate::display::{ascii_row, escape_bytes_multiline, escape_line, escape_multiline, hex_row};
-use crate::json_style;
+use crate::json_style::{self, PrettyLimits};
 use crate::signature::Verdict;
 
 /// Rows of the header always there; [`header_rows`] are under them.
@@ -253,7 +253,7 @@ fn forward_label(delivery: &Delivery) -> String {
 pub fn danube_label(row: &Row) -> String {
     let mut label = match &row.danube {
         Some(d) => match d.status.as_str() {
-            "success" => format!("ok {}/{}", d.attempts, reconcile::MAX_ATTEMPTS),
+            "success" => format!("ok {}/{}", d.attempts, crate::facts::ATTEMPTS),
             "failed" => format!("fail {}", d.attempts),
             "pending" => "pending".to_owned(),
             other => escape_line(other).into_owned(),
@@ -1157,7 +1157,7 @@ fn render_in_flight(
     let taken = widest.saturating_sub(room);
     for (row, (arrival, tail)) in board.iter().zip(&tails).enumerate() {
         let mut spans = in_flight_cells(app, theme, cols, arrival, taken);
-        let style = if arrival.held(now) >= crate::store::DANUBE_DEADLINE {
+        let style = if arrival.held(now) >= crate::facts::DEADLINE {
             theme.bold(Color::Red)
         } else {
             theme.bold(Color::Yellow)
@@ -1820,13 +1820,6 @@ fn headers(theme: &Theme, d: &Delivery, rows: &mut Rows) {
 /// frame is built two or three times (layout, then draw), and must be
 /// done within its budget whatever the body.
 const BODY_VIEW_BYTES: usize = 64 * 1024;
-/// The body tab re-indents JSON of at most [`BODY_VIEW_BYTES`] bytes that
-/// nests at most this deep…
-const PRETTY_MAX_DEPTH: usize = 64;
-/// …with at most this many values (both checked on the bytes first)…
-const PRETTY_MAX_VALUES: usize = 20_000;
-/// …and cuts the re-indented text at this many bytes.
-const PRETTY_MAX_TEXT: usize = 256 * 1024;
 
 fn body(mode: BodyMode, theme: &Theme, d: &Delivery, rows: &mut Rows) {
     let mut about = format!("{} bytes", d.body_size);
@@ -1855,13 +1848,7 @@ fn body(mode: BodyMode, theme: &Theme, d: &Delivery, rows: &mut Rows) {
             let pretty = if cut.is_some() {
                 Err(None)
             } else {
-                json_style::pretty_bounded(
-                    shown,
-                    PRETTY_MAX_DEPTH,
-                    PRETTY_MAX_VALUES,
-                    PRETTY_MAX_TEXT,
-                )
-                .map_err(Some)
+                json_style::pretty_bounded(shown, &PrettyLimits::DASHBOARD).map_err(Some)
             };
             match pretty {
                 Ok((text, text_cut)) => {
@@ -1876,7 +1863,7 @@ fn body(mode: BodyMode, theme: &Theme, d: &Delivery, rows: &mut Rows) {
                         rows.plain(
                             format!(
                                 "… cut: re-indented, it is over {} KiB; b: raw shows the bytes",
-                                PRETTY_MAX_TEXT / 1024
+                                PrettyLimits::DASHBOARD.text / 1024
                             ),
                             theme.dim(),
                         );
@@ -2015,7 +2002,7 @@ fn tunnel_note(action: &str, delay_ms: u64) -> Option<&'static str> {
             "held with no answer past Danube's 10 s deadline: the attempt fails as a timeout \
              (through a tunnel, the tunnel may answer with its own timeout error first).",
         ),
-        _ if delay_ms >= 10_000 => Some(
+        _ if u128::from(delay_ms) >= crate::facts::DEADLINE.as_millis() => Some(
             "answered after Danube's 10 s deadline: Danube has given up by then, so the \
              attempt fails even though the status is a success.",
         ),

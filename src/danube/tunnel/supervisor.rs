@@ -110,6 +110,22 @@ struct Ran {
     was_up: bool,
 }
 
+/// The program's arguments for this start, and the program started with
+/// them; or why it could not be started.
+fn spawn(supervised: &Supervised) -> Result<(Launch, TunnelChild), String> {
+    let launch = supervised
+        .program
+        .launch(supervised.local)
+        .map_err(|err| format!("cannot prepare its start: {err}"))?;
+    let child = TunnelChild::spawn(
+        &supervised.bin,
+        &launch.args,
+        supervised.program.announcement(),
+    )
+    .map_err(|err| format!("cannot start {}: {err}", supervised.bin.display()))?;
+    Ok((launch, child))
+}
+
 /// One start, to its end; `None` when `stop` came (the program is ended
 /// then) or nobody listens any more.
 async fn run_once(
@@ -120,27 +136,15 @@ async fn run_once(
     stop: &CancellationToken,
 ) -> Option<Ran> {
     let started = Instant::now();
-    let failed = |why: String| Ran {
-        why,
-        last_lines: Vec::new(),
-        lasted: started.elapsed(),
-        was_up: false,
-    };
-    let launch = match supervised.program.launch(supervised.local) {
-        Ok(launch) => launch,
-        Err(err) => return Some(failed(format!("cannot prepare its start: {err}"))),
-    };
-    let mut child = match TunnelChild::spawn(
-        &supervised.bin,
-        &launch.args,
-        supervised.program.announcement(),
-    ) {
-        Ok(child) => child,
-        Err(err) => {
-            return Some(failed(format!(
-                "cannot start {}: {err}",
-                supervised.bin.display()
-            )));
+    let (launch, mut child) = match spawn(supervised) {
+        Ok(spawned) => spawned,
+        Err(why) => {
+            return Some(Ran {
+                why,
+                last_lines: Vec::new(),
+                lasted: started.elapsed(),
+                was_up: false,
+            });
         }
     };
     let pid = child.pid();

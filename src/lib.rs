@@ -2,7 +2,8 @@
 //!
 //! The map of the crate, and the one place that wires its parts together:
 //!
-//! - [`signature`]: sign, parse, verify and explain `X-Danube-Signature`; pure.
+//! - [`signature`]: sign, parse, verify and explain `X-Danube-Signature`; pure,
+//!   in rooms for the secret, the header, the verdict and the forensics.
 //! - [`delivery`]: the delivery record, grouping keys; pure data.
 //! - [`events`]: Danube's event types and envelopes from `fixtures/events/`.
 //! - [`json_style`]: JSON written the ways common stacks write it (forensics),

@@ -452,8 +452,8 @@ mod tests {
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(2048))]
 
-            /// The fast path gives what the general parse (the one that was
-            /// the only parse before it) gives, for every header.
+            /// The fast path gives what the general parse (which reads
+            /// every header) gives, for every header.
             #[test]
             fn the_fast_path_agrees_with_the_general_parse(header in header()) {
                 prop_assert_eq!(parse_header(&header), parse_header_general(&header), "{:?}", header);

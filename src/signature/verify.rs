@@ -234,33 +234,8 @@ pub(crate) fn verify_unexplained(
     if let Some(index) = matched {
         let secret = &secrets[index];
         check.secret = Some(secret.fingerprint.clone());
-        if index > 0 {
-            hints.push(format!(
-                "matched configured secret #{} ({}), not the first one; the sender still \
-                 signs with it",
-                index + 1,
-                secret.fingerprint()
-            ));
-        }
-        hints.extend(timestamp_unit_hint(parsed.t));
-        match staleness(skew, tolerance_s) {
-            None => {
-                check.verdict = Verdict::Valid;
-                check.detail = valid_detail(&secret.fingerprint, skew, tolerance_s);
-            }
-            Some(sentence) => {
-                check.verdict = Verdict::Stale;
-                check.detail = format!(
-                    "The signature matches secret {}, but {sentence}.",
-                    secret.fingerprint()
-                );
-                hints.push(
-                    "a receiver must reject it: check this machine's clock, or whether the \
-                     delivery was held up or replayed"
-                        .into(),
-                );
-            }
-        }
+        (check.verdict, check.detail) =
+            judge_match(secret, index, parsed.t, skew, tolerance_s, &mut hints);
     } else {
         check.verdict = Verdict::Mismatch;
         check.detail = format!(
@@ -281,6 +256,48 @@ pub(crate) fn verify_unexplained(
     }
     check.hints = hints;
     Checked::Done(check, Some(parsed))
+}
+
+/// Valid or stale, and the sentence that says so, for a digest that
+/// `secret` (the `index`th configured, from 0) gives; its hints go onto
+/// `hints`.
+fn judge_match(
+    secret: &Secret,
+    index: usize,
+    t: i64,
+    skew: i64,
+    tolerance_s: u64,
+    hints: &mut Vec<String>,
+) -> (Verdict, String) {
+    if index > 0 {
+        hints.push(format!(
+            "matched configured secret #{} ({}), not the first one; the sender still \
+             signs with it",
+            index + 1,
+            secret.fingerprint()
+        ));
+    }
+    hints.extend(timestamp_unit_hint(t));
+    match staleness(skew, tolerance_s) {
+        None => (
+            Verdict::Valid,
+            valid_detail(&secret.fingerprint, skew, tolerance_s),
+        ),
+        Some(sentence) => {
+            hints.push(
+                "a receiver must reject it: check this machine's clock, or whether the \
+                 delivery was held up or replayed"
+                    .into(),
+            );
+            (
+                Verdict::Stale,
+                format!(
+                    "The signature matches secret {}, but {sentence}.",
+                    secret.fingerprint()
+                ),
+            )
+        }
+    }
 }
 
 /// The verdict on a request with two signature headers: `malformed`,
@@ -557,8 +574,8 @@ mod tests {
     }
 
     #[test]
-    fn valid_detail_reads_as_the_format_it_replaced() {
-        let old = |fingerprint: &str, skew: i64, tolerance_s: u64| {
+    fn valid_detail_reads_as_format_would_write_it() {
+        let formatted = |fingerprint: &str, skew: i64, tolerance_s: u64| {
             let described = match skew {
                 0 => "current".to_string(),
                 s if s > 0 => format!("{s} s old"),
@@ -594,7 +611,7 @@ mod tests {
                 for &tolerance in &tolerances {
                     assert_eq!(
                         valid_detail(fingerprint, skew, tolerance),
-                        old(fingerprint, skew, tolerance)
+                        formatted(fingerprint, skew, tolerance)
                     );
                 }
             }

@@ -408,7 +408,7 @@ fn explained(body: &[u8], budget: &ForensicsBudget) -> Explanation {
 
 #[test]
 fn a_deep_body_is_not_reserialized_and_the_hint_says_why() {
-    // The attack of issue 12: 1 MiB nested 126 levels deep.
+    // A hostile sender's costliest body: 1 MiB nested 126 levels deep.
     let body = nested(126, 1024 * 1024);
     let found = explained(&body, &ForensicsBudget::DEFAULT);
     assert!(

@@ -25,7 +25,8 @@
 //!   `danube::reconcile`, Danube's delivery log joined with the store (pure);
 //!   `danube::poller`, the dashboard's poll of that log (newest answer only).
 //! - [`emulator`]: a local Danube (SPEC §13): `emulator::api`, its webhook
-//!   API and device flow over hyper; `emulator::state`, its webhooks and
+//!   API and device flow over hyper, each request's body and fields read and
+//!   checked by `emulator::input`; `emulator::state`, its webhooks and
 //!   delivery records in a state file a crash cannot tear, within the byte
 //!   budget of `emulator::records`, payloads kept as text (`emulator::payload`);
 //!   `emulator::deliver`, an event's deliveries, signed, retried, logged, bounded;

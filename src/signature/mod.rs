@@ -14,9 +14,9 @@
 //!   the digest it keys;
 //! - `header`: the header's text, built by [`sign`] and parsed, every fault
 //!   and quirk named;
-//! - `forensics`: what explains a mismatch, within a [`ForensicsBudget`];
+//! - `forensics`: what explains a mismatch, within a `ForensicsBudget`;
 //! - `verify`: the [`Verdict`] and its [`SignatureCheck`], a mismatch left
-//!   for the caller to explain when it chooses ([`verify_unexplained`]).
+//!   for the caller to explain when it chooses (`verify_unexplained`).
 
 mod forensics;
 mod header;

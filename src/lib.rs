@@ -2,7 +2,8 @@
 //!
 //! The map of the crate, and the one place that wires its parts together:
 //!
-//! - [`signature`]: sign, parse, verify and explain `X-Danube-Signature`; pure.
+//! - [`signature`]: sign, parse, verify and explain `X-Danube-Signature`; pure,
+//!   in rooms for the secret, the header, the verdict and the forensics.
 //! - [`delivery`]: the delivery record, grouping keys; pure data.
 //! - [`events`]: Danube's event types and envelopes from `fixtures/events/`.
 //! - [`json_style`]: JSON written the ways common stacks write it (forensics),
@@ -24,7 +25,8 @@
 //!   `danube::reconcile`, Danube's delivery log joined with the store (pure);
 //!   `danube::poller`, the dashboard's poll of that log (newest answer only).
 //! - [`emulator`]: a local Danube (SPEC §13): `emulator::api`, its webhook
-//!   API and device flow over hyper; `emulator::state`, its webhooks and
+//!   API and device flow over hyper, each request's body and fields read and
+//!   checked by `emulator::input`; `emulator::state`, its webhooks and
 //!   delivery records in a state file a crash cannot tear, within the byte
 //!   budget of `emulator::records`, payloads kept as text (`emulator::payload`);
 //!   `emulator::deliver`, an event's deliveries, signed, retried, logged, bounded;

@@ -9,8 +9,8 @@
 //! 200 as success, so a create and a delete answer 200, as Danube must.
 //!
 //! Every byte from the socket is hostile: only this machine's own programs
-//! are answered ([`super::guard`]), bodies are capped ([`MAX_BODY`], 413
-//! past it, read no further) and time-bounded, connections are capped
+//! are answered ([`super::guard`]), bodies are capped (`input::MAX_BODY`,
+//! 413 past it, read no further) and time-bounded, connections are capped
 //! ([`super::serve`]), and no input makes the task panic.
 
 use std::collections::HashMap;
@@ -21,14 +21,15 @@ use std::time::{Duration, Instant};
 use super::answer::{Array, Body};
 use super::deliver::Deliverer;
 use super::guard;
+use super::input::{
+    MAX_URL, Refusal, description, events_of, json_object, limit, quoted, raw_kind, raw_object,
+    read_body,
+};
 use super::payload;
 use super::state::{Change, MAX_WEBHOOKS, NewWebhook, State};
 use crate::display::truncate;
 use crate::events::EVENT_TYPES;
-use crate::facts::DELIVERIES_PAGE_MAX;
 use crate::random::random_alnum;
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -36,36 +37,20 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq as _;
 
-/// The largest request body read, an event's `data` included; a larger
-/// one gets 413 and is read no further. A webhook or an event is a few
-/// KiB. The cap bounds what each event adds to the log and to the
-/// deliveries waiting to be sent, and what 512 connections sending bodies
-/// at once hold: 32 MiB.
-pub const MAX_BODY: usize = 64 * 1024;
-/// The longest webhook URL and description taken: a webhook stays a few
-/// KiB, so [`MAX_WEBHOOKS`] of them do too.
-const MAX_URL: usize = 2048;
-const MAX_DESCRIPTION: usize = 4096;
 /// How deeply an event's `data` may nest: within it, a delivery log
 /// answer is still within the 128 levels JSON parsers take (`serde_json`'s
 /// limit among them).
 const MAX_DATA_DEPTH: usize = 100;
-/// Deliveries listed when `limit` is not given, as Danube.
-pub const DEFAULT_LIMIT: usize = 20;
 /// What the device flow says, as Danube says it.
-pub const DEVICE_EXPIRES_IN: u64 = 600;
-pub const DEVICE_INTERVAL: u64 = 5;
+const DEVICE_EXPIRES_IN: u64 = 600;
+const DEVICE_INTERVAL: u64 = 5;
 /// Device codes waiting for their poll; past this the oldest is forgotten,
 /// so a client asking for codes in a loop cannot grow memory.
 const MAX_DEVICE_CODES: usize = 1000;
-/// Time to send a body once the head has arrived.
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Text of the client's quoted in an error (a URL, an event) is cut here.
-const MAX_QUOTED: usize = 200;
 
 /// Who may call the API.
 #[derive(Clone)]
-pub enum Keys {
+pub(crate) enum Keys {
     /// Any non-empty key (the default): the emulator is for tests.
     Any,
     /// Exactly these (`--api-key`).
@@ -100,17 +85,17 @@ impl Keys {
 
 /// The emulator's rules.
 #[derive(Clone)]
-pub struct Config {
-    pub keys: Keys,
+pub(crate) struct Config {
+    pub(crate) keys: Keys,
     /// `--allow-http`: `http://` webhook URLs are accepted too.
-    pub allow_http: bool,
+    pub(crate) allow_http: bool,
     /// Where the emulator is reached (`http://127.0.0.1:4200`): the device
     /// flow's `verification_url` is on it.
-    pub base_url: String,
+    pub(crate) base_url: String,
 }
 
 /// Everything a request may touch; shared by every connection.
-pub struct Emulator {
+pub(crate) struct Emulator {
     state: State,
     config: Config,
     /// Sends the deliveries of `POST /v1/emulator/events`.
@@ -120,44 +105,13 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    pub fn new(state: State, config: Config, deliverer: Deliverer) -> Arc<Self> {
+    pub(crate) fn new(state: State, config: Config, deliverer: Deliverer) -> Arc<Self> {
         Arc::new(Self {
             state,
             config,
             deliverer,
             device_codes: Mutex::new(HashMap::new()),
         })
-    }
-
-    pub fn state(&self) -> &State {
-        &self.state
-    }
-}
-
-/// An error answer in Danube's envelope.
-#[derive(Debug)]
-struct Refusal {
-    status: StatusCode,
-    detail: String,
-}
-
-impl Refusal {
-    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            detail: detail.into(),
-        }
-    }
-
-    fn invalid(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
-    }
-
-    fn not_found(id: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            format!("Webhook {} not found", quoted(id)),
-        )
     }
 }
 
@@ -617,208 +571,6 @@ fn found<T: serde::Serialize>(value: &T) -> (StatusCode, Value) {
     )
 }
 
-/// A client's text in an error: quoted, cut, one line (JSON escapes the rest).
-fn quoted(text: &str) -> String {
-    format!("{:?}", truncate(text, MAX_QUOTED))
-}
-
-/// The body whole, up to [`MAX_BODY`] and [`BODY_TIMEOUT`]; a declared
-/// length past the cap is refused before a byte of it is read.
-async fn read_body(headers: &hyper::HeaderMap, body: Incoming) -> Result<Bytes, Refusal> {
-    let too_large = || {
-        Refusal::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "Request body too large: at most {} KiB ({MAX_BODY} bytes), an event's data \
-                 included",
-                MAX_BODY / 1024
-            ),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY as u64) {
-        return Err(too_large());
-    }
-    match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Ok(Err(_)) => Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "the request body could not be read whole",
-        )),
-        Err(_) => Err(Refusal::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the request body did not arrive within {} s",
-                BODY_TIMEOUT.as_secs()
-            ),
-        )),
-    }
-}
-
-/// The body as a JSON object (an empty body is an empty object).
-fn json_object(body: Option<&[u8]>) -> Result<Map<String, Value>, Refusal> {
-    let body = body.unwrap_or_default();
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(Refusal::invalid(format!(
-            "the body must be a JSON object, not {}",
-            kind(&other)
-        ))),
-        // Where, never serde's text, which can quote the body.
-        Err(err) => Err(Refusal::invalid(format!(
-            "the body is not valid JSON ({:?} error at line {} column {})",
-            err.classify(),
-            err.line(),
-            err.column()
-        ))),
-    }
-}
-
-/// The body as a JSON object whose values are kept as their text (an
-/// empty body is an empty object): an event's `data` is never parsed into
-/// a tree.
-fn raw_object(body: Option<&[u8]>) -> Result<HashMap<String, &RawValue>, Refusal> {
-    let body = body.unwrap_or_default();
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(HashMap::new());
-    }
-    serde_json::from_slice(body).map_err(|err| {
-        let start = body
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(0);
-        let kind = raw_kind(&String::from_utf8_lossy(
-            &body[start..body.len().min(start + 8)],
-        ));
-        if err.is_data() && !matches!(kind, "an object" | "invalid JSON") {
-            return Refusal::invalid(format!("the body must be a JSON object, not {kind}"));
-        }
-        // Where, never serde's text, which can quote the body.
-        Refusal::invalid(format!(
-            "the body is not valid JSON ({:?} error at line {} column {})",
-            err.classify(),
-            err.line(),
-            err.column()
-        ))
-    })
-}
-
-/// What kind of value JSON text starts with, read from its first byte.
-fn raw_kind(json: &str) -> &'static str {
-    match json.trim_start().bytes().next() {
-        Some(b'{') => "an object",
-        Some(b'[') => "an array",
-        Some(b'"') => "a string",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        Some(b'-' | b'0'..=b'9') => "a number",
-        _ => "invalid JSON",
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// `events`: a non-empty array of Danube's event types, duplicates dropped.
-fn events_of(value: &Value) -> Result<Vec<String>, Refusal> {
-    let allowed = || EVENT_TYPES.join(", ");
-    let Value::Array(items) = value else {
-        return Err(Refusal::invalid(format!(
-            "events must be an array of event types ({}), not {}",
-            allowed(),
-            kind(value)
-        )));
-    };
-    if items.is_empty() {
-        return Err(Refusal::invalid(format!(
-            "events must name at least one event type: {}",
-            allowed()
-        )));
-    }
-    let mut events: Vec<String> = Vec::with_capacity(items.len());
-    for item in items {
-        match item {
-            Value::String(event) if EVENT_TYPES.contains(&event.as_str()) => {
-                if !events.contains(event) {
-                    events.push(event.clone());
-                }
-            }
-            Value::String(event) => {
-                return Err(Refusal::invalid(format!(
-                    "unknown event type {}; Danube's are: {}",
-                    quoted(event),
-                    allowed()
-                )));
-            }
-            other => {
-                return Err(Refusal::invalid(format!(
-                    "events must hold strings, not {}",
-                    kind(other)
-                )));
-            }
-        }
-    }
-    Ok(events)
-}
-
-/// `description`: absent (`None`), null (`Some(None)`) or a string.
-#[allow(clippy::option_option)] // PATCH's three cases: keep, clear, set
-fn description(value: Option<&Value>) -> Result<Option<Option<String>>, Refusal> {
-    match value {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(text)) if text.len() > MAX_DESCRIPTION => {
-            Err(Refusal::invalid(format!(
-                "description must be at most {MAX_DESCRIPTION} bytes, not {}",
-                text.len()
-            )))
-        }
-        Some(Value::String(text)) => Ok(Some(Some(text.clone()))),
-        Some(other) => Err(Refusal::invalid(format!(
-            "description must be a string or null, not {}",
-            kind(other)
-        ))),
-    }
-}
-
-/// `?limit=N`: 1 to 100, default 20.
-fn limit(query: Option<&str>) -> Result<usize, Refusal> {
-    let given = query
-        .unwrap_or_default()
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(name, _)| *name == "limit")
-        .map(|(_, value)| value);
-    let Some(given) = given else {
-        return Ok(DEFAULT_LIMIT);
-    };
-    given
-        .parse::<usize>()
-        .ok()
-        .filter(|n| (1..=DELIVERIES_PAGE_MAX as usize).contains(n))
-        .ok_or_else(|| {
-            Refusal::invalid(format!(
-                "limit must be a whole number from 1 to {DELIVERIES_PAGE_MAX}, not {}",
-                quoted(given)
-            ))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -833,87 +585,5 @@ mod tests {
         assert!(!only.accepts("dk_three"));
         assert_eq!(only.for_login(), "dk_one");
         assert!(Keys::Any.for_login().starts_with("dk_emu_"));
-    }
-
-    #[test]
-    fn limits_in_range_or_refused() {
-        assert_eq!(limit(None).unwrap(), 20);
-        assert_eq!(limit(Some("limit=5")).unwrap(), 5);
-        assert_eq!(limit(Some("x=1&limit=100")).unwrap(), 100);
-        for bad in ["limit=0", "limit=101", "limit=-1", "limit=abc", "limit="] {
-            let refusal = limit(Some(bad)).unwrap_err();
-            assert_eq!(refusal.status, 422, "{bad}");
-            assert!(refusal.detail.contains("1 to 100"), "{bad}");
-        }
-    }
-
-    #[test]
-    fn events_checked_one_by_one() {
-        let ok = events_of(&json!([
-            "workflow.failed",
-            "workflow.failed",
-            "tool.execution.failed"
-        ]));
-        assert_eq!(ok.unwrap(), ["workflow.failed", "tool.execution.failed"]);
-        let table = [
-            (json!([]), "at least one"),
-            (json!("workflow.failed"), "must be an array"),
-            (
-                json!(["workflow.exploded"]),
-                "unknown event type \"workflow.exploded\"",
-            ),
-            (json!([7]), "must hold strings"),
-        ];
-        for (value, expected) in table {
-            let refusal = events_of(&value).unwrap_err();
-            assert_eq!(refusal.status, 422);
-            assert!(
-                refusal.detail.contains(expected),
-                "{value}: {}",
-                refusal.detail
-            );
-        }
-    }
-
-    #[test]
-    fn an_events_body_keeps_its_values_as_text() {
-        let fields =
-            raw_object(Some(br#" {"event": "x", "data": [0, 0], "event": "y"} "#)).unwrap();
-        assert_eq!(
-            fields["event"].get(),
-            "\"y\"",
-            "the last of a repeated field"
-        );
-        assert_eq!(fields["data"].get(), "[0, 0]");
-        assert!(raw_object(Some(b" \n")).unwrap().is_empty());
-        let table: [(&[u8], &str); 4] = [
-            (b"[1,2]", "not an array"),
-            (b"  7", "not a number"),
-            (b"{\"data\": whsec_oops", "not valid JSON"),
-            (b"nope", "not valid JSON"),
-        ];
-        for (body, expected) in table {
-            let refusal = raw_object(Some(body)).unwrap_err();
-            assert_eq!(refusal.status, 422);
-            assert!(refusal.detail.contains(expected), "{}", refusal.detail);
-            assert!(!refusal.detail.contains("whsec_oops"));
-        }
-    }
-
-    #[test]
-    fn bodies_must_be_json_objects() {
-        assert!(json_object(Some(b"  ")).unwrap().is_empty());
-        assert!(json_object(None).unwrap().is_empty());
-        let table: [(&[u8], &str); 3] = [
-            (b"{\"url\": whsec_oops", "not valid JSON"),
-            (b"[1,2]", "not an array"),
-            (b"\"x\"", "not a string"),
-        ];
-        for (body, expected) in table {
-            let refusal = json_object(Some(body)).unwrap_err();
-            assert_eq!(refusal.status, 422);
-            assert!(refusal.detail.contains(expected), "{}", refusal.detail);
-            assert!(!refusal.detail.contains("whsec_oops"));
-        }
     }
 }

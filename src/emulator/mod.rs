@@ -5,12 +5,14 @@
 //! the JSON text it is sent as; `deliver`, the deliveries of an event to the
 //! webhooks registered with it, signed, retried and logged; `serve`, its
 //! connections under a cap; `guard`, which requests are from this
-//! machine's own programs rather than a web page.
+//! machine's own programs rather than a web page; `input`, a request's
+//! body and fields read and checked.
 
 mod answer;
 pub mod api;
 pub mod deliver;
 mod guard;
+mod input;
 pub mod payload;
 pub mod records;
 pub(crate) mod serve;

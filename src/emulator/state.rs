@@ -28,15 +28,15 @@ use crate::fsutil::{self, FileError};
 use crate::random::{random_alnum, uuid_v4};
 
 /// The state file's name in the default folder.
-pub const FILE_NAME: &str = "emulator.json";
+pub(crate) const FILE_NAME: &str = "emulator.json";
 /// Records kept per webhook unless `--keep` says otherwise.
-pub const DEFAULT_KEEP: usize = 10_000;
+pub(crate) const DEFAULT_KEEP: usize = 10_000;
 /// Webhooks the emulator holds at most: each is a few KiB at most (its URL
 /// and description are bounded by the API), and each event is matched
 /// against every one.
-pub const MAX_WEBHOOKS: usize = 1000;
+pub(crate) const MAX_WEBHOOKS: usize = 1000;
 /// The shortest time between two writes for delivery records alone.
-pub const RECORD_GAP: Duration = Duration::from_millis(100);
+pub(crate) const RECORD_GAP: Duration = Duration::from_millis(100);
 /// How long a failed write waits before it is tried again.
 const RETRY_GAP: Duration = Duration::from_secs(1);
 /// The file's format; a file of another version is refused, not misread.
@@ -44,7 +44,7 @@ const VERSION: u32 = 1;
 
 /// Why the state cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum StateError {
+pub(crate) enum StateError {
     #[error("no folder for the emulator's state: set XDG_DATA_HOME or HOME, or pass --state PATH")]
     NoDataDir,
     #[error("cannot {action} {path}: {cause}")]
@@ -66,7 +66,7 @@ pub enum StateError {
 
 /// `$XDG_DATA_HOME/danube-hooks/emulator.json` (when absolute), else
 /// `~/.local/share/danube-hooks/emulator.json`: beside the listener's store.
-pub fn default_path() -> Result<PathBuf, StateError> {
+pub(crate) fn default_path() -> Result<PathBuf, StateError> {
     crate::paths::data_dir()
         .map(|dir| dir.join(FILE_NAME))
         .ok_or(StateError::NoDataDir)
@@ -120,33 +120,33 @@ impl Data {
 
 /// What a create takes (checked by the API).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewWebhook {
-    pub url: String,
-    pub events: Vec<String>,
-    pub description: Option<String>,
+pub(crate) struct NewWebhook {
+    pub(crate) url: String,
+    pub(crate) events: Vec<String>,
+    pub(crate) description: Option<String>,
 }
 
 /// What an update changes: only the fields given (checked by the API).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Change {
-    pub url: Option<String>,
-    pub events: Option<Vec<String>>,
-    pub is_active: Option<bool>,
+pub(crate) struct Change {
+    pub(crate) url: Option<String>,
+    pub(crate) events: Option<Vec<String>>,
+    pub(crate) is_active: Option<bool>,
     /// `Some(None)`: the description set to null.
     #[allow(clippy::option_option)] // PATCH's three cases: keep, clear, set
-    pub description: Option<Option<String>>,
+    pub(crate) description: Option<Option<String>>,
 }
 
 /// A change made in memory, to be waited for on disk with [`State::saved`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "an API answer waits for its change to be saved"]
-pub struct Generation(u64);
+pub(crate) struct Generation(u64);
 
 impl State {
     /// Open the state at `path` (empty with `reset`, or when there is no
     /// file yet), lock it against a second emulator, write it once (so an
     /// unwritable place is an error now, not later) and start the writer.
-    pub fn open(path: &Path, reset: bool, keep: usize) -> Result<Self, StateError> {
+    pub(crate) fn open(path: &Path, reset: bool, keep: usize) -> Result<Self, StateError> {
         let dir = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),
@@ -193,19 +193,19 @@ impl State {
 
     /// Write what is not written yet and stop the writer. Blocks: call it
     /// off the async workers (`spawn_blocking`) or after the runtime.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.shared.writer.close();
     }
 
     /// Returns once the change `generation` is on disk (or its write
     /// failed, which the writer has said on stderr).
-    pub async fn saved(&self, generation: Generation) {
+    pub(crate) async fn saved(&self, generation: Generation) {
         let mut written = self.shared.writer.written.subscribe();
         let _ = written.wait_for(|done| *done >= generation.0).await;
     }
 
     /// The webhooks, in creation order.
-    pub fn list(&self) -> Vec<Webhook> {
+    pub(crate) fn list(&self) -> Vec<Webhook> {
         self.shared
             .lock()
             .hooks
@@ -214,13 +214,13 @@ impl State {
             .collect()
     }
 
-    pub fn get(&self, id: &str) -> Option<Webhook> {
+    pub(crate) fn get(&self, id: &str) -> Option<Webhook> {
         self.shared.lock().hook(id).map(|hook| hook.webhook.clone())
     }
 
     /// Make a webhook with a fresh id and secret; `None` when the emulator
     /// holds [`MAX_WEBHOOKS`] already.
-    pub fn create(&self, new: NewWebhook) -> Option<(CreatedWebhook, Generation)> {
+    pub(crate) fn create(&self, new: NewWebhook) -> Option<(CreatedWebhook, Generation)> {
         let now = crate::events::timestamp(chrono::Utc::now());
         let created = CreatedWebhook {
             webhook: Webhook {
@@ -248,7 +248,7 @@ impl State {
     }
 
     /// Change the fields given; `None` for an unknown id.
-    pub fn update(&self, id: &str, change: Change) -> Option<(Webhook, Generation)> {
+    pub(crate) fn update(&self, id: &str, change: Change) -> Option<(Webhook, Generation)> {
         let mut data = self.shared.lock();
         let hook = data.hook_mut(id)?;
         let webhook = &mut hook.webhook;
@@ -271,7 +271,7 @@ impl State {
     }
 
     /// Delete a webhook and its delivery log; `None` for an unknown id.
-    pub fn delete(&self, id: &str) -> Option<Generation> {
+    pub(crate) fn delete(&self, id: &str) -> Option<Generation> {
         let mut data = self.shared.lock();
         let at = data.hooks.iter().position(|hook| hook.webhook.id == id)?;
         let hook = data.hooks.remove(at);
@@ -281,17 +281,17 @@ impl State {
 
     /// The ids of a webhook's newest `limit` records, newest first;
     /// `None` for an unknown id.
-    pub fn delivery_ids(&self, id: &str, limit: usize) -> Option<Vec<String>> {
+    pub(crate) fn delivery_ids(&self, id: &str, limit: usize) -> Option<Vec<String>> {
         self.shared.lock().logs.newest_ids(id, limit)
     }
 
     /// A delivery record, while it is kept.
-    pub fn record(&self, delivery_id: &str) -> Option<Arc<Record>> {
+    pub(crate) fn record(&self, delivery_id: &str) -> Option<Arc<Record>> {
         self.shared.lock().logs.get(delivery_id)
     }
 
     /// The webhooks' ids, in creation order.
-    pub fn webhook_ids(&self) -> Vec<String> {
+    pub(crate) fn webhook_ids(&self) -> Vec<String> {
         self.shared
             .lock()
             .hooks
@@ -301,7 +301,7 @@ impl State {
     }
 
     /// The active webhooks subscribed to `event`, with their secrets.
-    pub fn targets(&self, event: &str) -> Vec<Target> {
+    pub(crate) fn targets(&self, event: &str) -> Vec<Target> {
         self.shared
             .lock()
             .hooks
@@ -316,7 +316,7 @@ impl State {
     }
 
     /// Records kept in memory, over every webhook (tests, and the bound).
-    pub fn record_count(&self) -> usize {
+    pub(crate) fn record_count(&self) -> usize {
         self.shared.lock().logs.len()
     }
 }

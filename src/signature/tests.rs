@@ -1,0 +1,39 @@
+//! Fixtures the signature's tests share: a secret, a body, a clock, and
+//! the deepest JSON a hostile sender might send.
+
+use super::secret::digest;
+use super::{Secret, SignatureCheck, verify};
+
+pub(crate) const NOW: i64 = 1_750_000_000;
+pub(crate) const BODY: &[u8] = br#"{"event":"tool.execution.completed","timestamp":"2025-06-15T15:06:40.000000Z","data":{"tool_id":"abc-123","url":"https://example.com/x","name":"caf\u00e9 \u00e9"}}"#;
+
+pub(crate) fn secret() -> Secret {
+    // base64 of 24 bytes after the prefix, so the Standard Webhooks case is exercised.
+    Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+}
+
+pub(crate) fn header_with(key: &[u8], t: &str, body: &[u8]) -> String {
+    format!("t={t},sha256={}", hex::encode(digest(key, t, body)))
+}
+
+pub(crate) fn check(header: &str, body: &[u8]) -> SignatureCheck {
+    verify(
+        &[secret()],
+        Some(header),
+        body,
+        NOW,
+        crate::facts::TOLERANCE_S,
+    )
+}
+
+/// `depth` levels of JSON arrays around `1,1,1,…`: about `size` bytes,
+/// the costliest shape to parse or re-indent (also the dashboard's tests).
+pub(crate) fn nested(depth: usize, size: usize) -> Vec<u8> {
+    let mut body = "[".repeat(depth).into_bytes();
+    while body.len() + depth + 2 < size {
+        body.extend_from_slice(b"1,");
+    }
+    body.push(b'1');
+    body.extend(std::iter::repeat_n(b']', depth));
+    body
+}

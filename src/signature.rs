@@ -1517,8 +1517,9 @@ pub fn content_length_hint(declared: Option<&str>, received: usize) -> Option<St
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::test_support::nested;
     use base64::Engine as _;
 
     const NOW: i64 = 1_750_000_000;
@@ -2209,18 +2210,6 @@ pub(crate) mod tests {
     fn explained(body: &[u8], budget: &ForensicsBudget) -> Explanation {
         let (_, mismatch) = unexplainable(body);
         explain_mismatch(&[secret()], mismatch.parsed(), body, budget, &mut || false)
-    }
-
-    /// `depth` levels of JSON arrays around `1,1,1,…`: about `size` bytes,
-    /// the costliest shape to parse or re-indent (also the dashboard's tests).
-    pub(crate) fn nested(depth: usize, size: usize) -> Vec<u8> {
-        let mut body = "[".repeat(depth).into_bytes();
-        while body.len() + depth + 2 < size {
-            body.extend_from_slice(b"1,");
-        }
-        body.push(b'1');
-        body.extend(std::iter::repeat_n(b']', depth));
-        body
     }
 
     #[test]

@@ -163,7 +163,7 @@ fn printf_word(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::tests::sample;
+    use crate::test_support::sample;
 
     fn url(text: &str) -> Uri {
         text.parse().unwrap()

@@ -359,54 +359,9 @@ pub fn body_b64(body: &[u8]) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::signature::Verdict;
-
-    /// A plausible record for tests elsewhere in the crate.
-    pub fn sample(id: u64, body: &[u8]) -> Delivery {
-        Delivery {
-            id,
-            received_at: DateTime::parse_from_rfc3339("2026-11-23T09:14:07.123Z")
-                .unwrap()
-                .with_timezone(&Utc),
-            remote_addr: "127.0.0.1:50312".into(),
-            local_addr: None,
-            method: "POST".into(),
-            path: "/webhooks/danube?x=1".into(),
-            http_version: "HTTP/1.1".into(),
-            headers: vec![
-                ("content-type".into(), "application/json".into()),
-                ("x-danube-signature".into(), "t=1,sha256=00".into()),
-                ("x-dup".into(), "a".into()),
-                ("x-dup".into(), "b".into()),
-            ],
-            raw_headers: vec![],
-            body: body.to_vec(),
-            body_size: body.len() as u64,
-            body_truncated: false,
-            event: event_of(body),
-            group: group_key(&Grouping::BodyHash, &[], body),
-            attempt: 1,
-            signature: SignatureCheck {
-                verdict: Verdict::Valid,
-                timestamp: Some(1),
-                skew_s: Some(0),
-                secret: Some("whsec_…abcd".into()),
-                detail: "ok.".into(),
-                hints: vec![],
-            },
-            replay_of: None,
-            response: ResponseRecord {
-                action: "status".into(),
-                status: Some(200),
-                delay_ms: 0,
-                rule: "default 200".into(),
-            },
-            forward: None,
-            duration_ms: 0.4,
-        }
-    }
+    use crate::test_support::sample;
 
     #[test]
     fn record_round_trips_through_json_with_the_spec_field_names() {

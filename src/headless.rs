@@ -325,7 +325,7 @@ impl Printer {
 mod tests {
     use super::*;
     use crate::delivery::ForwardRecord;
-    use crate::delivery::tests::sample;
+    use crate::test_support::sample;
 
     #[test]
     fn human_line_has_every_column_and_escapes() {
@@ -398,7 +398,7 @@ mod tests {
     fn an_arrival_gets_a_line_in_human_output_only() {
         use std::time::{Duration, Instant};
         let mut arrival =
-            crate::store::in_flight_sample(Instant::now(), Duration::ZERO, "12s+200\u{1b}[2J");
+            crate::test_support::arrival(Instant::now(), Duration::ZERO, "12s+200\u{1b}[2J");
         arrival.event = Some("tool.\u{202e}evil".into());
         let line = arrival_line(&arrival);
         for part in [

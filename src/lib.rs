@@ -57,7 +57,9 @@
 //!   examples that end each command's `--help`.
 //! - [`commands`]: one module per subcommand (`completions` and `man`
 //!   generate from the clap definition at run time).
-//! - `test_servers` (tests only): loopback servers for the unit tests.
+//! - `test_support` (tests only): fixtures the unit tests share (a
+//!   delivery, an arrival in flight, a nested body, the dashboard's setup);
+//!   `test_servers` (tests only): loopback servers for the unit tests.
 
 pub mod cli;
 pub mod commands;
@@ -84,6 +86,8 @@ pub mod signature;
 pub mod store;
 #[cfg(test)]
 mod test_servers;
+#[cfg(test)]
+mod test_support;
 pub mod tui;
 
 use cli::{Cli, Command};

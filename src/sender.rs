@@ -649,7 +649,7 @@ mod tests {
     #[test]
     fn replays_keep_bytes_and_swap_only_the_signature() {
         let secret = Secret::new("whsec_abcdefghijklmnop1234");
-        let mut stored = crate::delivery::tests::sample(3, br#"{"event":"x"}"#);
+        let mut stored = crate::test_support::sample(3, br#"{"event":"x"}"#);
         stored
             .headers
             .push(("connection".into(), "keep-alive".into()));
@@ -695,7 +695,7 @@ mod tests {
 
     #[test]
     fn headers_named_in_connection_are_not_sent_on() {
-        let mut stored = crate::delivery::tests::sample(3, br#"{"event":"x"}"#);
+        let mut stored = crate::test_support::sample(3, br#"{"event":"x"}"#);
         stored.headers.extend([
             ("connection".into(), "keep-alive, X-Secret-Thing".into()),
             ("x-secret-thing".into(), "for this hop".into()),

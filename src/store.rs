@@ -55,8 +55,6 @@ pub use batch::RecordLine;
 use batch::{Arrivals, LineDraft, Log, Next, Staged, WriteTurn};
 use file::{Rotation, StoreFile, open_file};
 use in_flight::Board;
-#[cfg(test)]
-pub(crate) use in_flight::tests::arrival as in_flight_sample;
 pub use in_flight::{Arrival, InFlight};
 pub use readers::{Entry, Unparsable, each_backward, each_backward_within, each_forward, find};
 use syncer::Syncer;

@@ -1,7 +1,7 @@
 //! Black-box: `trigger`, `replay`, `log`, `show`, `export` and `check`,
 //! against the real listener and against receivers written here.
 
-mod common;
+use crate::common;
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};

@@ -5,7 +5,7 @@
 //! the credential header on `/v1/webhooks`. The key lands under a
 //! temporary `XDG_CONFIG_HOME`.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;

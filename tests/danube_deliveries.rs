@@ -4,7 +4,7 @@
 //! Every finding of issue 13 item 6, the `--json` shape, the table, the
 //! default webhook from a saved `--register` entry, and the errors.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;

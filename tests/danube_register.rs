@@ -7,7 +7,7 @@
 //! never made twice, and the public URL is found through ngrok or
 //! cloudflared, or the error names the three ways.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Command, Output};

@@ -6,7 +6,7 @@
 //! fields given; every error status is one line that says what to do; a
 //! stalled create is never retried while a stalled list is. Config lives under a temporary `XDG_CONFIG_HOME`.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;

@@ -6,7 +6,7 @@
 //! tmux is required: without it these tests fail and say so, rather than
 //! pass having tested nothing (`.ci/run` installs it).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -3,7 +3,7 @@
 //! credentials and error envelope, bodies that are too large or not JSON,
 //! and a state that survives a restart and a SIGKILL in a burst of writes.
 
-mod common;
+use crate::common;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;

@@ -3,7 +3,7 @@
 //! subscribed webhook, signed with that webhook's secret, and tells each
 //! attempt on stdout.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

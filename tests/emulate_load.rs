@@ -4,7 +4,7 @@
 //! statuses, in a bounded time; a second thousand leaves the emulator's
 //! memory where the first left it, its log being full (`--keep`).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

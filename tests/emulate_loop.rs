@@ -5,7 +5,7 @@
 //! log beside the listener's store. Danube's account and the listener's
 //! must agree, with no finding.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::Path;

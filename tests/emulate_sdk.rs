@@ -59,7 +59,7 @@
 //!   `interval`, then `api_key` and `key_prefix`; 428 and 410 are plain
 //!   `DanubeError`s.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -81,7 +81,7 @@ fn repo() -> &'static Path {
 
 /// Why the judge is ignored by a plain `cargo test`, as libtest prints it.
 const NEEDS_THE_SDK: &str = "needs Danube's Python SDK in target/sdk-venv: run \
-     `bash .ci/sdk-venv`, then `cargo test --test emulate_sdk -- --ignored`";
+     `bash .ci/sdk-venv`, then `cargo test --test suite emulate_sdk -- --ignored`";
 
 /// Where the venv is: `target/sdk-venv`, or `DANUBE_SDK_VENV` (the tests
 /// of this file point it at a folder with no venv).
@@ -528,7 +528,7 @@ fn check_errors(v: &mut Verdict, found: &Value) {
 
 // The reason is NEEDS_THE_SDK's text: `ignore` takes only a literal.
 #[test]
-#[ignore = "needs Danube's Python SDK in target/sdk-venv: run `bash .ci/sdk-venv`, then `cargo test --test emulate_sdk -- --ignored`"]
+#[ignore = "needs Danube's Python SDK in target/sdk-venv: run `bash .ci/sdk-venv`, then `cargo test --test suite emulate_sdk -- --ignored`"]
 fn the_official_python_sdk_drives_the_emulator() {
     let Some(python) = sdk_python() else {
         panic!(
@@ -580,7 +580,10 @@ fn this_binary(args: &[&str], venv: Option<&Path>) -> (bool, String) {
 #[test]
 fn a_plain_cargo_test_reports_the_judge_ignored_with_its_reason() {
     let (ok, text) = this_binary(
-        &["--exact", "the_official_python_sdk_drives_the_emulator"],
+        &[
+            "--exact",
+            "emulate_sdk::the_official_python_sdk_drives_the_emulator",
+        ],
         None,
     );
     assert!(ok, "{text}");
@@ -609,7 +612,7 @@ fn the_judge_run_on_purpose_without_the_venv_fails_and_says_how_to_make_it() {
         &[
             "--ignored",
             "--exact",
-            "the_official_python_sdk_drives_the_emulator",
+            "emulate_sdk::the_official_python_sdk_drives_the_emulator",
         ],
         Some(&dir.join("sdk-venv")),
     );

@@ -3,7 +3,7 @@
 //! with `--cacert`, without it (one line naming the host and the problem),
 //! and with `--insecure`.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 

@@ -2,7 +2,7 @@
 //! whose answer waits is shown as it arrives, and its record's duration is
 //! how long its connection was held, over real sockets, the real binary.
 
-mod common;
+use crate::common;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;

@@ -1,6 +1,6 @@
 //! Black-box: `danube-hooks listen` over real sockets, the real binary.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 

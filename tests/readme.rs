@@ -4,7 +4,7 @@
 //! stdout it prints. Commands run with `sh -c` in the repository, with the
 //! built binary first on `PATH`. Blocks fenced as `sh` are not run.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -6,7 +6,7 @@
 //! signed delivery sent afterwards is answered 200 and verifies as `valid`.
 //! Waits are upper bounds for liveness, never assertions of speed.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 

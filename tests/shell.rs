@@ -3,7 +3,7 @@
 //! commands are read from the clap definition, so a command added later is
 //! checked without a change here.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

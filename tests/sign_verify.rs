@@ -1,6 +1,6 @@
 //! Black-box: `sign` and `verify` through the real binary.
 
-mod common;
+use crate::common;
 
 use common::{SECRET, assert_exit, command, fixtures, run, run_command, stderr, stdout};
 

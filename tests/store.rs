@@ -1,6 +1,6 @@
 //! Black-box: the delivery log under restarts and torn writes.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -288,7 +288,7 @@ fn body_text(body: &[u8], raw: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::tests::sample;
+    use crate::test_support::sample;
 
     #[test]
     fn show_prints_everything_escaped() {
@@ -329,7 +329,7 @@ mod tests {
     #[test]
     fn show_does_not_blow_up_on_a_deep_or_huge_body() {
         // 1 MiB nested 126 levels deep: 127 MB if pretty-printed whole.
-        let body = crate::signature::tests::nested(126, 1024 * 1024);
+        let body = crate::test_support::nested(126, 1024 * 1024);
         let text = body_text(&body, false);
         assert!(
             text.starts_with("(not re-indented: the JSON is nested more than 64 levels deep"),

@@ -784,7 +784,7 @@ mod tests {
         // Without --forward-to a replay goes back to the listener itself:
         // here `receiver` stands in for it.
         let to_self = replayer(Some(secret), None, receiver, &Trust::default());
-        let mut delivery = crate::delivery::tests::sample(7, b"{}");
+        let mut delivery = crate::test_support::sample(7, b"{}");
         for replay in [&with_forward, &to_self] {
             for mode in [ReplayMode::Resigned, ReplayMode::AsIs] {
                 for hostile in [format!("@{evil}"), evil.to_string(), "0/".into()] {

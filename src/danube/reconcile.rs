@@ -689,7 +689,7 @@ fn plural(count: usize, noun: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::tests::sample;
+    use crate::test_support::sample;
     use serde_json::json;
 
     const T0: &str = "2026-11-30T16:00:00.000000Z";

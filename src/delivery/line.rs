@@ -245,9 +245,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::delivery::tests::sample;
     use crate::delivery::{ForwardRecord, RawHeader};
     use crate::signature::Verdict;
+    use crate::test_support::sample;
 
     /// The line serde's derive makes of the record: what this module must match.
     fn by_serde(delivery: &Delivery) -> String {

@@ -457,7 +457,7 @@ fn millis(duration: Duration) -> u64 {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::signature;
     use serde_json::Value;

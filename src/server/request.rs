@@ -1102,7 +1102,7 @@ mod tests {
 
     #[test]
     fn an_arrival_keeps_what_the_record_knows_and_a_bounded_event() {
-        let mut record = crate::delivery::tests::sample(0, b"{}");
+        let mut record = crate::test_support::sample(0, b"{}");
         record.event = Some("e".repeat(100_000));
         record.attempt = 3;
         let at = Instant::now();

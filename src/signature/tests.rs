@@ -25,15 +25,3 @@ pub(crate) fn check(header: &str, body: &[u8]) -> SignatureCheck {
         crate::facts::TOLERANCE_S,
     )
 }
-
-/// `depth` levels of JSON arrays around `1,1,1,…`: about `size` bytes,
-/// the costliest shape to parse or re-indent (also the dashboard's tests).
-pub(crate) fn nested(depth: usize, size: usize) -> Vec<u8> {
-    let mut body = "[".repeat(depth).into_bytes();
-    while body.len() + depth + 2 < size {
-        body.extend_from_slice(b"1,");
-    }
-    body.push(b'1');
-    body.extend(std::iter::repeat_n(b']', depth));
-    body
-}

@@ -170,7 +170,7 @@ fn full_size(delivery: &Delivery, line: Option<&RecordLine>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::tests::sample;
+    use crate::test_support::sample;
 
     fn record(id: u64, body_len: usize) -> Arc<Delivery> {
         Arc::new(sample(id, &vec![b'x'; body_len]))

@@ -139,27 +139,10 @@ impl std::fmt::Debug for InFlight {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::store::{DeliveryStore, StoreConfig, StoreEvent};
-
-    /// An arrival for tests elsewhere in the crate, held `held` by `now`.
-    pub fn arrival(now: Instant, held: Duration, step: &str) -> Arrival {
-        Arrival {
-            number: 0,
-            received_at: DateTime::parse_from_rfc3339("2026-11-23T09:14:07.123Z")
-                .unwrap()
-                .with_timezone(&Utc),
-            at: now.checked_sub(held).unwrap_or(now),
-            remote_addr: "127.0.0.1:50000".into(),
-            method: "POST".into(),
-            path: "/webhooks/danube".into(),
-            event: Some("tool.execution.completed".into()),
-            verdict: Verdict::Valid,
-            attempt: 2,
-            step: step.into(),
-        }
-    }
+    use crate::test_support::arrival;
 
     #[test]
     fn held_is_counted_against_danubes_deadline() {

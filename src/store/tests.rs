@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::lines::{LinesBackward, id_of, id_prefix};
 use super::*;
-use crate::delivery::tests::sample;
+use crate::test_support::sample;
 
 /// What a reader found, held whole: the tests' view of the streaming
 /// readers (the commands stream, and hold no more than they print).

@@ -1433,28 +1433,9 @@ pub fn parse_rules(text: &str, forwarding: bool) -> Result<Policy, FieldError> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::delivery::tests::sample;
-
-    pub(crate) fn config() -> AppConfig {
-        AppConfig {
-            listen_url: "http://127.0.0.1:4000".into(),
-            fingerprints: vec!["whsec_…1234".into()],
-            store_path: Some(PathBuf::from(
-                "/home/dev/.local/share/danube-hooks/deliveries.jsonl",
-            )),
-            forward_url: None,
-            danube_webhook: None,
-            tunnel: None,
-            registered_with: RegisteredWith::Nothing,
-            log_path: PathBuf::from("/home/dev/.local/share/danube-hooks/danube-hooks.log"),
-            color: true,
-            utc_offset: FixedOffset::east_opt(0).unwrap(),
-            history_cap: HISTORY_CAP,
-            history_bytes: HISTORY_BYTES,
-        }
-    }
+    use crate::test_support::{app_config as config, sample};
 
     fn app_with(n: u64) -> App {
         let mut app = App::new(config(), PolicyHandle::new(Policy::default_for(false)));

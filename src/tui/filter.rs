@@ -123,7 +123,7 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::tests::sample;
+    use crate::test_support::sample;
 
     #[test]
     fn terms_parse_into_kinds() {

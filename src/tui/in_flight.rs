@@ -81,7 +81,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::store::in_flight_sample;
+    use crate::test_support;
 
     #[test]
     fn arrivals_settle_by_number_and_take_at_most_half_the_list() {
@@ -89,7 +89,7 @@ mod tests {
         let mut board = InFlightBoard::default();
         assert_eq!(board.rows_in(10), 0);
         for number in 1..=7 {
-            let mut arrival = in_flight_sample(now, Duration::ZERO, "timeout");
+            let mut arrival = test_support::arrival(now, Duration::ZERO, "timeout");
             arrival.number = number;
             board.arrive(Arc::new(arrival));
         }

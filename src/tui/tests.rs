@@ -19,10 +19,10 @@ use ratatui::style::Color;
 
 use super::app::{App, AppConfig, HISTORY_CAP, RegisteredWith, StatusKind};
 use super::fit;
-use crate::delivery::tests::sample;
 use crate::delivery::{Delivery, ForwardRecord, ResponseRecord};
 use crate::policy::{Policy, PolicyHandle};
 use crate::signature::Verdict;
+use crate::test_support::sample;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 
@@ -650,10 +650,10 @@ fn in_flight_app() -> App {
     use std::time::{Duration, Instant};
     let mut app = list_app();
     let now = Instant::now();
-    let mut held = crate::store::in_flight_sample(now, Duration::from_millis(3240), "timeout");
+    let mut held = crate::test_support::arrival(now, Duration::from_millis(3240), "timeout");
     held.number = 2;
     held.received_at = at("2026-11-23T09:16:03.100Z");
-    let mut late = crate::store::in_flight_sample(now, Duration::from_millis(12_400), "12s+200");
+    let mut late = crate::test_support::arrival(now, Duration::from_millis(12_400), "12s+200");
     late.number = 1;
     late.event = Some("workflow.failed".into());
     late.verdict = Verdict::Mismatch;
@@ -705,7 +705,7 @@ fn more_in_flight_than_half_the_list_are_summed_up() {
     let now = Instant::now();
     for number in 1..=9 {
         let mut arrival =
-            crate::store::in_flight_sample(now, Duration::from_secs(10 - number), "timeout");
+            crate::test_support::arrival(now, Duration::from_secs(10 - number), "timeout");
         arrival.number = number;
         app.in_flight.arrive(Arc::new(arrival));
     }
@@ -797,7 +797,7 @@ fn no_control_character_of_a_delivery_in_flight_reaches_a_cell() {
     let now = Instant::now();
     for method in ["POST", "PUT"] {
         let mut app = app(true);
-        let mut arrival = crate::store::in_flight_sample(now, Duration::from_secs(1), HOSTILE);
+        let mut arrival = crate::test_support::arrival(now, Duration::from_secs(1), HOSTILE);
         arrival.event = Some(HOSTILE.into());
         arrival.path = format!("/hooks/{HOSTILE}");
         arrival.method = method.into();
@@ -954,7 +954,7 @@ fn every_size_down_to_tiny_draws_without_panicking() {
     let mut app = in_flight_app();
     for arrivals in [2, 40] {
         for number in 3..arrivals {
-            let mut arrival = crate::store::in_flight_sample(
+            let mut arrival = crate::test_support::arrival(
                 app.in_flight.now(),
                 std::time::Duration::from_secs(number),
                 "timeout",
@@ -1068,16 +1068,8 @@ async fn a_lagging_dashboard_takes_the_deliveries_in_flight_from_the_store() {
     let dir = Dir::new("lag-in-flight");
     let (store, _) = DeliveryStore::open(StoreConfig::memory()).unwrap();
     let now = Instant::now();
-    let settled = store.arrive(crate::store::in_flight_sample(
-        now,
-        Duration::ZERO,
-        "5s+200",
-    ));
-    let held = store.arrive(crate::store::in_flight_sample(
-        now,
-        Duration::ZERO,
-        "timeout",
-    ));
+    let settled = store.arrive(crate::test_support::arrival(now, Duration::ZERO, "5s+200"));
+    let held = store.arrive(crate::test_support::arrival(now, Duration::ZERO, "timeout"));
     // A broadcast of 2 that gets 4: the arrivals and the settle are lost.
     let (events_tx, events_rx) = tokio::sync::broadcast::channel(2);
     for event in [
@@ -1181,7 +1173,7 @@ fn the_detail_scrolls_within_its_content() {
     assert!(screen(&mut app, 80, 24).contains(" 1–10/"));
 }
 
-use crate::signature::tests::nested;
+use crate::test_support::nested;
 
 #[test]
 fn any_body_is_drawn_within_a_bounded_amount_of_work_and_says_it_is_cut() {

@@ -2364,13 +2364,13 @@ mod tests {
 
     use super::*;
     use crate::delivery::ForwardRecord;
-    use crate::delivery::tests::sample;
     use crate::policy::{Policy, PolicyHandle};
+    use crate::test_support::{app_config, sample};
 
     /// One group of `n` attempts with every kind of answer and gaps from
     /// milliseconds to hours.
     fn app_with_group(n: u64) -> App {
-        let mut config = super::super::app::tests::config();
+        let mut config = app_config();
         config.history_cap = 10_000;
         let mut app = App::new(config, PolicyHandle::new(Policy::default_for(false)));
         let mut at = sample(1, b"{}").received_at;

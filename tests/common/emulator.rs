@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Reply, Started, command, exchange};
+use super::{Started, command, exchange};
 
 /// The key the tests send when the emulator takes any.
 pub const KEY: &str = "dk_test_any";
@@ -99,11 +99,6 @@ impl Emulator {
             )
         });
         (status, value)
-    }
-
-    /// The emulator's answer as the raw reply (for bodies too large to send whole).
-    pub fn raw(&self, bytes: &[u8]) -> Reply {
-        exchange(self.addr, bytes, Duration::from_secs(10))
     }
 
     /// Create a webhook; its JSON answer (status 200 checked).

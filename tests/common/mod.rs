@@ -1,5 +1,4 @@
 //! Helpers shared by the black-box tests: run the real binary.
-#![allow(dead_code)] // each test file uses its own part of this module
 
 use std::fmt::Write as _;
 use std::io::Write as _;

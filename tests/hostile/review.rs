@@ -42,7 +42,7 @@ fn never_reads(listener: &Listener) -> TcpStream {
 fn connections_that_never_read_their_answers_give_way_at_the_cap() {
     // Every timeout long, so that only making room at the cap can explain
     // an answer.
-    let listener = crate::connections::capped_at(CAP);
+    let listener = super::connections::capped_at(CAP);
     let _held: Vec<TcpStream> = (0..CAP).map(|_| never_reads(&listener)).collect();
     let body = event_body("tool.execution.completed", 1);
     let started = Instant::now();

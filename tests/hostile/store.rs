@@ -116,17 +116,17 @@ fn answered_2xx(answers: &BTreeMap<u64, (u16, Vec<u8>)>) -> BTreeMap<u64, Vec<u8
 
 /// Why the full-disk tests are ignored by a plain `cargo test`, as libtest
 /// prints it (`ignore` takes only a literal, so each repeats it).
-const NEEDS_ROOT: &str = "needs root to mount a tmpfs: run `cargo test --test hostile \
+const NEEDS_ROOT: &str = "needs root to mount a tmpfs: run `cargo test --test suite \
      full_disk -- --ignored` as root";
 
 #[test]
-#[ignore = "needs root to mount a tmpfs: run `cargo test --test hostile full_disk -- --ignored` as root"]
+#[ignore = "needs root to mount a tmpfs: run `cargo test --test suite full_disk -- --ignored` as root"]
 fn a_full_disk_answers_503_stores_every_2xx_and_never_reuses_an_id() {
     fill_the_disk("disk-full", &[]);
 }
 
 #[test]
-#[ignore = "needs root to mount a tmpfs: run `cargo test --test hostile full_disk -- --ignored` as root"]
+#[ignore = "needs root to mount a tmpfs: run `cargo test --test suite full_disk -- --ignored` as root"]
 fn a_full_disk_under_durable_answers_503_stores_every_2xx_and_never_reuses_an_id() {
     fill_the_disk("disk-full-durable", &["--durable"]);
 }

@@ -1,9 +1,6 @@
 //! What a stranger on the tunnel can try, run as an attacker would run it:
 //! over raw sockets, against the real binary, asserting what must not
-//! happen (SPEC §9, issue 12). One binary, one module per kind of attack.
-
-#[path = "../common/mod.rs"]
-mod common;
+//! happen (SPEC §9). One module per kind of attack.
 
 mod bounded;
 mod connections;

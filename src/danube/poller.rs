@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::api::{Api, ApiError, Webhook};
-use super::reconcile::DeliveryRecord;
+use super::api::{Api, ApiError};
+use super::model::{DeliveryRecord, Webhook};
 use crate::facts::DELIVERIES_PAGE_MAX;
 
 /// How often the log is read.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Caps, Finding, FindingKind, LocalAttempt, Payload, PayloadKey, Row, plural};
+use super::row::{Caps, Finding, FindingKind, LocalAttempt, Payload, PayloadKey, Row, plural};
 use crate::danube::model::DeliveryRecord;
 use crate::delivery::format_time;
 use crate::signature::Verdict;

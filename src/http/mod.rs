@@ -21,6 +21,7 @@ mod url;
 
 pub(crate) use client::{Client, ExchangeError, exchange};
 pub(crate) use headers::{EndToEnd, headers_to_send};
+// `pub` where a type is still named in a signature another module exports.
 #[cfg(test)]
 pub(crate) use message::Answer;
 pub(crate) use message::Outgoing;

@@ -21,7 +21,7 @@ use base64::Engine as _;
 use hyper::Uri;
 
 use crate::delivery::Delivery;
-use crate::sender;
+use crate::http;
 
 /// Headers curl adds on its own; sent empty (`-H 'Name:'`) when the
 /// original request had none, so curl leaves them out.
@@ -48,7 +48,7 @@ pub fn command(delivery: &Delivery, url: &Uri) -> String {
     line.push_str("curl --disable --silent --show-error --include --globoff --path-as-is");
     parts.push(line);
     parts.push(format!("--request {}", quote(&delivery.method)));
-    for (name, value) in sender::headers_to_send(delivery) {
+    for (name, value) in http::headers_to_send(delivery) {
         // Expect is curl's to decide, like the hop-by-hop headers.
         if name.eq_ignore_ascii_case("expect") {
             continue;
@@ -84,8 +84,8 @@ pub fn command(delivery: &Delivery, url: &Uri) -> String {
 /// built from parts; `/` when its target was not a path (one the listener
 /// refused, or an old record's).
 pub fn resend_url(base: &Uri, delivery: &Delivery) -> Uri {
-    sender::url_at(base, &delivery.path)
-        .or_else(|_| sender::url_at(base, "/"))
+    http::url_at(base, &delivery.path)
+        .or_else(|_| http::url_at(base, "/"))
         .unwrap_or_else(|_| base.clone())
 }
 
@@ -100,7 +100,7 @@ pub fn arrival_url(delivery: &Delivery) -> Uri {
     if addr.ip().is_unspecified() {
         addr.set_ip(OLD_RECORD_ADDR.ip());
     }
-    let base = sender::url_on(addr, "/").expect("an address and `/` make a URL");
+    let base = http::url_on(addr, "/").expect("an address and `/` make a URL");
     resend_url(&base, delivery)
 }
 

@@ -13,11 +13,15 @@
 //! - `fsutil`: private files (0700 folder, 0600 files) replaced whole and
 //!   changed under a lock on their folder; the warning when one is open to others.
 //! - [`http`]: the one outbound client, http and https (rustls, ring, the web's
-//!   roots), `--cacert` and `--insecure`, and the one-line account of a TLS failure.
-//! - [`danube`]: Danube's side (SPEC §11): `danube::api`, the REST client
-//!   (base URL, credential headers, retries, both error shapes as one line
-//!   that says what to do; credentials only ever shown as a prefix),
-//!   `danube::credentials`, the key `login` keeps (0700 folder, 0600 file),
+//!   roots), `--cacert` and `--insecure`, and the one-line account of a TLS
+//!   failure; URLs checked and built from parts; the headers that travel on;
+//!   `http::Sender`, one request within a deadline, each failure by kind.
+//! - [`danube`]: Danube's side (SPEC §11): `danube::model`, the wire types
+//!   and the one delivery record (pure); `danube::api`, the REST client
+//!   (base URL, credential headers, retries, the endpoints), its errors in
+//!   `danube::api::error` (both error shapes as one line that says what to
+//!   do); `danube::credentials`, who requests are made as and the key
+//!   `login` keeps (0700 folder, 0600 file), only ever shown as a prefix;
 //!   `danube::saved_webhooks`, the secrets Danube showed once,
 //!   `danube::tunnel`, the tunnel's public URL (ngrok's agent API,
 //!   cloudflared's quick tunnel), `danube::register`, `listen
@@ -34,7 +38,8 @@
 //!   `emulator::serve`, its connections under a cap ([`connections`]
 //!   decides which give way); `emulator::guard`,
 //!   which requests come from this machine's programs, not a web page.
-//! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s client.
+//! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s
+//!   client; Danube's record of a delivery it made.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
 //!   path; `server::body_memory` is the memory that bodies still arriving
 //!   share.
@@ -49,8 +54,8 @@
 //!   the broadcast (records, and the deliveries in flight: `store::in_flight`,
 //!   arrived and not yet answered); `store::batch` (one writer at a time: the appends take
 //!   turns, batching each other's lines), `store::file` (open, lock,
-//!   recovery, rotation, the id file, whole-line writes), `store::syncer`
-//!   (the fsync thread), `store::broadcast` (the announcements, within a
+//!   recovery, rotation, the id file, whole-line writes, what the fsync
+//!   thread is asked), `store::syncer` (the fsync thread), `store::broadcast` (the announcements, within a
 //!   byte budget), `store::readers` and `store::lines` (streaming readers
 //!   over every kept file, for the commands and the dashboard's resync).
 //! - [`cli`]: clap types and their validation; `cli::examples`, the

@@ -13,8 +13,7 @@ use crate::cli::{CheckArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
 use crate::display::{escape_line, to_json_line, truncate};
 use crate::events::{self, EVENT_TYPES};
-use crate::http::Trust;
-use crate::sender::{self, Attempt, Outgoing, Sender};
+use crate::http::{self, Attempt, Outgoing, Sender, Trust};
 use crate::signature::{self, Secret};
 
 /// What a case expects of the receiver.
@@ -66,7 +65,7 @@ struct Report<'a> {
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
     let secrets = args.secret.required("check")?;
-    sender::check_url(&args.url).map_err(|err| UsageError::new(format!("check: {err}")))?;
+    http::check_url(&args.url).map_err(|err| UsageError::new(format!("check: {err}")))?;
     let trust = crate::commands::trust(&args.tls)?;
     let cases = cases(&args.url, &secrets[0], unix_now());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -186,8 +185,8 @@ async fn run_cases(
     trust: &Trust,
     cases: Vec<Case>,
     timeout: Duration,
-) -> (Vec<Graded>, Option<sender::SendError>) {
-    let sender = Sender::new(trust, sender::MAX_ANSWER_BODY);
+) -> (Vec<Graded>, Option<http::SendError>) {
+    let sender = Sender::new(trust, http::MAX_ANSWER_BODY);
     let mut tasks = tokio::task::JoinSet::new();
     for (index, case) in cases.into_iter().enumerate() {
         let sender = sender.clone();
@@ -199,13 +198,13 @@ async fn run_cases(
             let tls = attempts
                 .iter()
                 .try_fold(None, |_, attempt| match &attempt.result {
-                    Err(err @ sender::SendError::Tls { .. }) => Some(Some(err.clone())),
+                    Err(err @ http::SendError::Tls { .. }) => Some(Some(err.clone())),
                     _ => None,
                 });
             (index, grade(&case, &attempts, timeout), tls.flatten())
         });
     }
-    let mut graded: Vec<(usize, Graded, Option<sender::SendError>)> = tasks.join_all().await;
+    let mut graded: Vec<(usize, Graded, Option<http::SendError>)> = tasks.join_all().await;
     graded.sort_by_key(|(index, ..)| *index);
     let tls_failure = graded
         .iter()
@@ -220,10 +219,10 @@ fn grade(case: &Case, attempts: &[Attempt], timeout: Duration) -> Graded {
         .iter()
         .map(|a| match &a.result {
             Ok(answer) => answer.status.to_string(),
-            Err(sender::SendError::Timeout { .. }) => {
+            Err(http::SendError::Timeout { .. }) => {
                 format!("no answer in {}s", timeout.as_secs_f64())
             }
-            Err(sender::SendError::Connect { .. }) => "refused".into(),
+            Err(http::SendError::Connect { .. }) => "refused".into(),
             Err(_) => "error".into(),
         })
         .collect();
@@ -249,7 +248,7 @@ fn grade(case: &Case, attempts: &[Attempt], timeout: Duration) -> Graded {
 fn judge(expect: Expect, attempt: &Attempt, timeout: Duration) -> Option<String> {
     let answer = match &attempt.result {
         Ok(answer) => answer,
-        Err(sender::SendError::Timeout { .. }) => {
+        Err(http::SendError::Timeout { .. }) => {
             return Some(format!(
                 "no answer within {} s: Danube counts the attempt as failed and retries",
                 timeout.as_secs_f64()
@@ -315,11 +314,11 @@ mod tests {
     use super::*;
     use signature::Verdict;
 
-    fn attempt(result: Result<u16, sender::SendError>) -> Attempt {
+    fn attempt(result: Result<u16, http::SendError>) -> Attempt {
         Attempt {
             started: Utc::now(),
             duration: Duration::from_millis(5),
-            result: result.map(|status| sender::Answer {
+            result: result.map(|status| http::Answer {
                 status,
                 headers: vec![],
                 body: bytes::Bytes::new(),
@@ -397,7 +396,7 @@ mod tests {
                 .unwrap()
                 .contains("genuine")
         );
-        let slow = attempt(Err(sender::SendError::Timeout {
+        let slow = attempt(Err(http::SendError::Timeout {
             url: "u".into(),
             timeout,
         }));

@@ -20,7 +20,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::cli::{DeliveriesArgs, UsageError};
 use crate::commands::Outcome;
-use crate::danube::api::{Api, Webhook};
+use crate::danube::api::Api;
+use crate::danube::model::Webhook;
 use crate::danube::reconcile::{self, Caps, Join, Joined, LocalRecord, Row};
 use crate::danube::{credentials, saved_webhooks};
 use crate::delivery::Delivery;
@@ -301,7 +302,7 @@ fn cells_of(row: &Row) -> Vec<String> {
         Some(d) => vec![
             escape_line(&d.id).into_owned(),
             escape_line(&d.event_type).into_owned(),
-            escape_line(&d.status).into_owned(),
+            escape_line(d.status.as_str()).into_owned(),
             d.attempts.to_string(),
             d.response_status.map_or_else(none, |s| s.to_string()),
             d.delivered_at
@@ -329,7 +330,8 @@ fn cells_of(row: &Row) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::danube::reconcile::{DeliveryRecord, Finding, FindingKind, LocalAttempt};
+    use crate::danube::model::DeliveryRecord;
+    use crate::danube::reconcile::{Finding, FindingKind, LocalAttempt};
     use crate::danube::saved_webhooks::{Origin, SavedWebhook, Scope};
     use crate::signature::Verdict;
 

@@ -13,12 +13,12 @@ use anyhow::Context as _;
 use super::Outcome;
 use super::listen::{bind, serve_from};
 use crate::cli::{EMULATOR_KEY_ENV, EmulateArgs, KeySource};
-use crate::danube::api::redact;
+use crate::danube::scrub::redact;
 use crate::display::escape_line;
 use crate::emulator::api::{Config, Emulator, Keys};
 use crate::emulator::deliver::{AttemptOutput, Deliverer, DeliveryLog, DeliveryOptions};
 use crate::emulator::state::{self, State};
-use crate::sender::reachable_url;
+use crate::http::reachable_url;
 
 /// The key the banner suggests when any key is accepted: shown whole, as
 /// it is no secret (any non-empty key works), and the same every run, so

@@ -12,9 +12,9 @@ use crate::curl;
 use crate::delivery::{Delivery, format_duration_ms};
 use crate::display::{escape_bytes_line, escape_bytes_multiline, escape_line, escape_multiline};
 use crate::headless::{self, Format};
+use crate::http;
 use crate::json_style::{self, PrettyLimits};
 use crate::policy::Pattern;
-use crate::sender;
 use crate::store;
 
 pub fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
@@ -167,7 +167,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
     let delivery =
         store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
     let url = if let Some(url) = &args.to {
-        sender::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?
+        http::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?
     } else {
         if !delivery.path.starts_with('/') {
             eprintln!(

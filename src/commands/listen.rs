@@ -26,9 +26,9 @@ use crate::danube::tunnel::View;
 use crate::delivery::Grouping;
 use crate::display::escape_line;
 use crate::headless;
-use crate::http::Trust;
+use crate::http::{self, Sender, Trust};
 use crate::policy::{Policy, PolicyHandle};
-use crate::sender::{self, Sender};
+use crate::sender;
 use crate::server::forward::Forwarder;
 use crate::server::{self, Intake, IntakeConfig, Limits};
 use crate::signature::Secret;
@@ -95,7 +95,7 @@ impl ListenPlan {
             .forward_to
             .as_deref()
             .map(|url| {
-                sender::check_url(url)
+                http::check_url(url)
                     .map(|target| {
                         Forwarder::new(target, args.forward_timeout, args.max_body, &trust)
                     })
@@ -459,7 +459,7 @@ async fn show_dashboard(
     let local = listening.local;
     let shutdown = listening.shutdown.clone();
     let shown_result = tui::run(tui::Setup {
-        listen_url: sender::reachable_url(local),
+        listen_url: http::reachable_url(local),
         fingerprints: plan.secrets.iter().map(Secret::fingerprint).collect(),
         forward_url: plan.forward.as_ref().map(|f| f.target().to_string()),
         store: listening.store.clone(),
@@ -569,7 +569,7 @@ fn replayer(
     local: SocketAddr,
     trust: &Trust,
 ) -> Replayer {
-    let sender = Sender::new(trust, sender::MAX_ANSWER_BODY);
+    let sender = Sender::new(trust, http::MAX_ANSWER_BODY);
     // A listener bound to every interface is still reached on loopback.
     let own = if local.ip().is_unspecified() {
         SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), local.port())
@@ -580,7 +580,7 @@ fn replayer(
         // Built from parts: a path a stranger sent never changes the host.
         let url = match &forward {
             Some(forward) => forward.url_for(&delivery.path),
-            None => sender::url_on(own, &delivery.path),
+            None => http::url_on(own, &delivery.path),
         }
         .map(|url| url.to_string())
         .map_err(|err| err.to_string());
@@ -773,7 +773,7 @@ mod tests {
             crate::test_servers::serve(Some(crate::test_servers::OK_EMPTY.to_vec()));
         let secret = Secret::new("whsec_abcdefghijklmnop1234");
         let forward = Forwarder::new(
-            sender::check_url(&format!("http://{receiver}")).unwrap(),
+            http::check_url(&format!("http://{receiver}")).unwrap(),
             REPLAY_TIMEOUT,
             1024,
             &Trust::default(),

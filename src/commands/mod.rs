@@ -60,7 +60,8 @@ pub fn danube_api_at(
 ) -> anyhow::Result<crate::danube::api::Api> {
     use crate::danube::{api, credentials};
     let saved = credentials::load(&credentials::config_dir()?)?;
-    let credential = api::Credential::resolve(|name| std::env::var(name).ok(), saved.as_ref());
+    let credential =
+        credentials::Credential::resolve(|name| std::env::var(name).ok(), saved.as_ref());
     Ok(api::Api::new(url, trust, credential)?)
 }
 

@@ -8,7 +8,8 @@ use crate::cli::{ReplayArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
 use crate::delivery::{Delivery, ReplayMode};
 use crate::display::{escape_bytes_multiline, escape_line};
-use crate::sender::{self, Attempt, Sender};
+use crate::http::{self, Attempt, Sender};
+use crate::sender;
 use crate::store;
 
 pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
@@ -17,7 +18,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
     let url = match (&args.to, &delivery.forward) {
         (Some(url), _) => {
-            sender::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?;
+            http::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?;
             url.clone()
         }
         (None, Some(forward)) => recorded_target(&delivery, &forward.url)?,
@@ -40,7 +41,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         .map_err(UsageError::new)?;
     let runtime = crate::commands::runtime()?;
     let attempt =
-        runtime.block_on(Sender::new(&trust, sender::MAX_ANSWER_BODY).send(&request, args.timeout));
+        runtime.block_on(Sender::new(&trust, http::MAX_ANSWER_BODY).send(&request, args.timeout));
     eprintln!(
         "replayed #{} {} to {}",
         delivery.id,
@@ -79,9 +80,9 @@ fn recorded_target(delivery: &Delivery, url: &str) -> Result<String, UsageError>
             escape_line(&delivery.path)
         )));
     }
-    let recorded = sender::check_url(url).map_err(|err| untrusted(err.to_string()))?;
+    let recorded = http::check_url(url).map_err(|err| untrusted(err.to_string()))?;
     let path = recorded.path_and_query().map_or("/", |p| p.as_str());
-    sender::url_at(&recorded, path)
+    http::url_at(&recorded, path)
         .map(|url| url.to_string())
         .map_err(|err| untrusted(err.to_string()))
 }

@@ -11,9 +11,11 @@ use chrono::Utc;
 
 use crate::cli::{TriggerArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
+use crate::danube::model::{DeliveryRecord, DeliveryStatus};
 use crate::display::{escape_line, to_json_line};
 use crate::events::{self, Assignment};
-use crate::sender::{self, DeliveryReport, Outgoing, RetryPlan, Sender};
+use crate::http::{self, Outgoing, Sender};
+use crate::sender::{self, RetryPlan};
 use crate::signature::Secret;
 
 /// The webhook id in reports: there is no Danube webhook behind a trigger.
@@ -60,14 +62,14 @@ pub fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
             "danube-hooks: warning: no --secret: deliveries go out unsigned (Danube always signs)"
         );
     }
-    sender::check_url(to).map_err(|err| UsageError::new(format!("--to: {err}")))?;
+    http::check_url(to).map_err(|err| UsageError::new(format!("--to: {err}")))?;
     let plan = RetryPlan {
         attempts: args.attempts,
         backoff: args.backoff.0.clone(),
         timeout: args.timeout,
     };
     let runtime = crate::commands::runtime()?;
-    let sender = Sender::new(&trust, sender::MAX_ANSWER_BODY);
+    let sender = Sender::new(&trust, http::MAX_ANSWER_BODY);
     let mut all_delivered = true;
     for event in &events {
         let created_at = Utc::now();
@@ -83,7 +85,7 @@ pub fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
             body,
             created_at,
         ));
-        all_delivered &= report.status == "success";
+        all_delivered &= report.status == DeliveryStatus::Success;
         println!("{}", to_json_line(&report));
     }
     Ok(if all_delivered {
@@ -103,7 +105,7 @@ async fn deliver(
     event: &str,
     body: Vec<u8>,
     created_at: chrono::DateTime<Utc>,
-) -> DeliveryReport {
+) -> DeliveryRecord {
     let first_t = unix_now();
     // The t of the attempt being sent, and the attempt and t of the last
     // one that may have reached the receiver: only a signature the
@@ -146,7 +148,7 @@ async fn deliver(
             },
         )
         .await;
-    DeliveryReport::new(
+    sender::delivery_record(
         delivery_id(),
         LOCAL_WEBHOOK_ID.into(),
         event,

@@ -17,8 +17,9 @@ use crate::cli::{
     WebhooksUpdateArgs,
 };
 use crate::commands::Outcome;
-use crate::danube::api::{CreatedWebhook, Webhook, WebhookChange, is_local_danube};
+use crate::danube::api::is_local_danube;
 use crate::danube::credentials;
+use crate::danube::model::{CreatedWebhook, Webhook, WebhookChange};
 use crate::danube::saved_webhooks::{self, Origin, SavedWebhook, Scope};
 use crate::display::escape_line;
 use crate::events::EVENT_TYPES;
@@ -189,7 +190,7 @@ fn target_url(url: &str, local_danube: bool) -> Result<String, UsageError> {
              `ngrok http 4000`) and give its https:// URL, e.g. https://abc.ngrok.app/webhooks/danube",
         ));
     }
-    crate::sender::check_url(url).map_err(|err| bad(&err.to_string()))?;
+    crate::http::check_url(url).map_err(|err| bad(&err.to_string()))?;
     Ok(url.to_owned())
 }
 

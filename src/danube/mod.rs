@@ -1,16 +1,19 @@
-//! Danube's side of the conversation (SPEC §11): its REST client
-//! ([`api`]), the credentials `login` keeps ([`credentials`]) and the
-//! webhooks danube-hooks created with their secrets ([`saved_webhooks`]),
-//! the tunnel's public URL ([`tunnel`]), `listen --register`
-//! ([`register`]), Danube's delivery log joined with the store
-//! ([`reconcile`], pure) and the dashboard's poll of it ([`poller`]); a
-//! credential echoed in a server's text is hidden by `scrub` (pure).
+//! Danube's side of the conversation (SPEC §11): the wire types of its API
+//! and its delivery record ([`model`], pure), its REST client ([`api`]),
+//! the credentials requests are made as and the key `login` keeps
+//! ([`credentials`]) and the webhooks danube-hooks created with their
+//! secrets ([`saved_webhooks`]), the tunnel's public URL ([`tunnel`]),
+//! `listen --register` ([`register`]), Danube's delivery log joined with
+//! the store ([`reconcile`], pure) and the dashboard's poll of it
+//! ([`poller`]); a credential's fingerprint, and the credential hidden
+//! wherever a server's text echoes it, are `scrub`'s (pure).
 
 pub mod api;
 pub mod credentials;
+pub mod model;
 pub mod poller;
 pub mod reconcile;
 pub mod register;
 pub mod saved_webhooks;
-mod scrub;
+pub(crate) mod scrub;
 pub mod tunnel;

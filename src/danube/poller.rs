@@ -17,32 +17,32 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::api::{Api, ApiError, Webhook};
-use super::reconcile::DeliveryRecord;
+use super::api::{Api, ApiError};
+use super::model::{DeliveryRecord, Webhook};
 use crate::facts::DELIVERIES_PAGE_MAX;
 
 /// How often the log is read.
-pub const INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const INTERVAL: Duration = Duration::from_secs(5);
 /// One poll's time limit. Retries are left to the next poll, which comes
 /// sooner than the API client's own retry schedule would.
-pub const POLL_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const POLL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One answer to a poll.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Poll {
-    pub webhook_id: String,
+    pub(crate) webhook_id: String,
     /// Danube's log, newest first, or the one-line error of the API client.
-    pub result: Result<Vec<DeliveryRecord>, String>,
+    pub(crate) result: Result<Vec<DeliveryRecord>, String>,
     /// How many were asked for: a log this long may have older entries.
-    pub limit: u32,
+    pub(crate) limit: u32,
     /// When Danube created the webhook, once a poll has read it: nothing
     /// that arrived before is one of its deliveries.
-    pub webhook_created: Option<DateTime<Utc>>,
+    pub(crate) webhook_created: Option<DateTime<Utc>>,
 }
 
 impl Poll {
     /// The log was as long as asked for, so it may leave older ones out.
-    pub fn log_cut(&self) -> bool {
+    pub(crate) fn log_cut(&self) -> bool {
         self.result
             .as_ref()
             .is_ok_and(|log| log.len() >= usize::try_from(self.limit).unwrap_or(usize::MAX))
@@ -51,23 +51,23 @@ impl Poll {
 
 /// The dashboard's end: the newest answer, and a way to ask for one now.
 pub struct Handle {
-    pub webhook_id: String,
+    pub(crate) webhook_id: String,
     /// The API polled, `scheme://authority`.
-    pub api_origin: String,
-    pub polls_rx: watch::Receiver<Option<Arc<Poll>>>,
+    pub(crate) api_origin: String,
+    pub(crate) polls_rx: watch::Receiver<Option<Arc<Poll>>>,
     poke: Arc<Notify>,
 }
 
 impl Handle {
     /// Poll now (or right after the poll under way), not in up to 5 s.
-    pub fn poll_now(&self) {
+    pub(crate) fn poll_now(&self) {
         self.poke.notify_one();
     }
 }
 
 /// Start polling `webhook_id`'s log until `shutdown`. Must be called
 /// within a tokio runtime.
-pub fn spawn(api: Api, webhook_id: String, shutdown: CancellationToken) -> Handle {
+pub(crate) fn spawn(api: Api, webhook_id: String, shutdown: CancellationToken) -> Handle {
     let (polls_tx, polls_rx) = watch::channel(None);
     let poke = Arc::new(Notify::new());
     let api = api.with_timing(Vec::new(), POLL_TIMEOUT);
@@ -149,7 +149,7 @@ async fn read_log(
 
 /// Hand `poll` over, replacing an answer not yet taken; never waits, and
 /// a dashboard that has gone is no error.
-pub fn publish(polls_tx: &watch::Sender<Option<Arc<Poll>>>, poll: Poll) {
+pub(crate) fn publish(polls_tx: &watch::Sender<Option<Arc<Poll>>>, poll: Poll) {
     polls_tx.send_replace(Some(Arc::new(poll)));
 }
 

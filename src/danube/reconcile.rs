@@ -16,304 +16,44 @@
 //! does not know, up to a cap ([`Caps`]); the rest are counted. A store
 //! of any size is read through it in bounded memory.
 
+mod row;
 mod unknown;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound as _, TimeDelta, Utc};
-use serde::{Deserialize, Serialize, Serializer};
-use serde_json::Value;
-use sha2::{Digest as _, Sha256};
+use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 
-use crate::delivery::{Delivery, format_duration_ms, format_time};
+use self::row::plural;
+use super::model::{DeliveryRecord, DeliveryStatus};
+use crate::delivery::format_duration_ms;
 use crate::facts;
-use crate::signature::Verdict;
+
+// What the join reads and shows, named from here by its callers.
+pub use self::row::Row;
+pub(crate) use self::row::{
+    Caps, Finding, FindingKind, LocalAttempt, LocalRecord, Payload, PayloadKey, UNKNOWN_ROWS,
+};
+/// Danube's times are read as its model writes them; the join and the
+/// dashboard, which shows the join's rows, read them through here.
+pub(crate) use super::model::parse_time;
 
 /// [`facts::ATTEMPTS`] as a count of requests.
 const MAX_ATTEMPTS: usize = facts::ATTEMPTS as usize;
 /// How far before Danube's oldest listed delivery local requests are still
 /// judged: the two clocks differ a little, and an attempt can be received
 /// just before Danube writes `created_at` down.
-pub const WINDOW_MARGIN_S: i64 = 60;
-/// Rows of requests unknown to Danube that `deliveries` shows: the newest.
-/// A store holds every request that ever reached the listener; a probe or
-/// a flood is many rows, and the newest are the ones to act on.
-pub const UNKNOWN_ROWS: usize = 100;
-/// Requests one row unknown to Danube lists (the oldest): more copies of
-/// one payload than this are a replay, and their number says so.
-pub const ROW_REQUESTS: usize = 10;
-/// Characters of a request's `event` kept for a row: Danube's event names
-/// are short, and a stranger's body can make it as long as the body.
-const EVENT_CHARS: usize = 100;
-
-/// One entry of Danube's delivery log (`GET /v1/webhooks/{id}/deliveries`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeliveryRecord {
-    pub id: String,
-    pub webhook_id: String,
-    pub event_type: String,
-    #[serde(default)]
-    pub payload: serde_json::Value,
-    /// `pending`, `success` or `failed`.
-    pub status: String,
-    #[serde(default)]
-    pub response_status: Option<u16>,
-    #[serde(default)]
-    pub response_body: Option<String>,
-    pub attempts: u32,
-    #[serde(default)]
-    pub delivered_at: Option<String>,
-    #[serde(default)]
-    pub created_at: Option<String>,
-}
-
-impl DeliveryRecord {
-    /// Danube will still try again (or is trying now).
-    pub fn is_pending(&self) -> bool {
-        self.status == "pending"
+pub(crate) const WINDOW_MARGIN_S: i64 = 60;
+/// How many requests `record`'s delivery can account for: its attempts, or
+/// up to [`MAX_ATTEMPTS`] while it is pending (its count may lag).
+fn capacity(record: &DeliveryRecord) -> usize {
+    if record.is_pending() {
+        MAX_ATTEMPTS
+    } else {
+        usize::try_from(record.attempts)
+            .unwrap_or(MAX_ATTEMPTS)
+            .clamp(1, MAX_ATTEMPTS)
     }
-
-    /// How many requests this delivery can account for: its attempts, or
-    /// up to [`MAX_ATTEMPTS`] while it is pending (its count may lag).
-    fn capacity(&self) -> usize {
-        if self.is_pending() {
-            MAX_ATTEMPTS
-        } else {
-            usize::try_from(self.attempts)
-                .unwrap_or(MAX_ATTEMPTS)
-                .clamp(1, MAX_ATTEMPTS)
-        }
-    }
-}
-
-/// What identifies a payload: `event`, `timestamp` and `data`, digested
-/// so that the dashboard can keep one per delivery at 32 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PayloadKey([u8; 32]);
-
-impl PayloadKey {
-    /// The key of an envelope: an object with a string `event`, a string
-    /// `timestamp` and a `data` (of any kind); `None` for anything else.
-    pub fn of_envelope(value: &Value) -> Option<Self> {
-        let object = value.as_object()?;
-        let event = object.get("event")?.as_str()?;
-        let timestamp = object.get("timestamp")?.as_str()?;
-        let data = object.get("data")?;
-        let mut hasher = Sha256::new();
-        feed_str(&mut hasher, event);
-        feed_str(&mut hasher, timestamp);
-        feed_value(&mut hasher, data);
-        let mut key = [0; 32];
-        key.copy_from_slice(&hasher.finalize());
-        Some(Self(key))
-    }
-
-    /// The key of a body as received: JSON, and an envelope.
-    pub fn of_body(body: &[u8]) -> Option<Self> {
-        let value: Value = serde_json::from_slice(body).ok()?;
-        Self::of_envelope(&value)
-    }
-
-    /// The key of Danube's `payload`: the envelope, or the envelope as a
-    /// JSON string (some APIs keep the body as text).
-    pub fn of_danube(payload: &Value) -> Option<Self> {
-        match payload {
-            Value::String(text) => Self::of_body(text.as_bytes()),
-            other => Self::of_envelope(other),
-        }
-    }
-}
-
-/// Length-prefixed, so no two strings feed the same bytes.
-fn feed_str(hasher: &mut Sha256, text: &str) {
-    hasher.update((text.len() as u64).to_be_bytes());
-    hasher.update(text.as_bytes());
-}
-
-/// `value` in a form where equal JSON feeds equal bytes: object keys in
-/// sorted order (the map keeps arrival order), each kind tagged. Depth is
-/// bounded by `serde_json`'s own recursion limit on parsing.
-fn feed_value(hasher: &mut Sha256, value: &Value) {
-    match value {
-        Value::Null => hasher.update(b"n"),
-        Value::Bool(b) => hasher.update(if *b { b"t" } else { b"f" }),
-        Value::Number(n) => {
-            hasher.update(b"d");
-            feed_str(hasher, &n.to_string());
-        }
-        Value::String(s) => {
-            hasher.update(b"s");
-            feed_str(hasher, s);
-        }
-        Value::Array(items) => {
-            hasher.update(b"a");
-            hasher.update((items.len() as u64).to_be_bytes());
-            for item in items {
-                feed_value(hasher, item);
-            }
-        }
-        Value::Object(map) => {
-            hasher.update(b"o");
-            hasher.update((map.len() as u64).to_be_bytes());
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            for (key, item) in entries {
-                feed_str(hasher, key);
-                feed_value(hasher, item);
-            }
-        }
-    }
-}
-
-/// One request that reached the listener, as a row shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LocalAttempt {
-    pub id: u64,
-    pub attempt: u32,
-    #[serde(serialize_with = "rfc3339_millis")]
-    pub received_at: DateTime<Utc>,
-    pub verdict: Verdict,
-    /// The status the listener answered; `None` for timeout, reset, close
-    /// and garbage.
-    pub status: Option<u16>,
-    /// The body's `event`, for the table of a row Danube does not know.
-    #[serde(skip)]
-    pub event: Option<String>,
-    /// What the listener did (`status`, `forward`, `timeout`, `reset`, …).
-    #[serde(skip)]
-    pub action: String,
-    /// How long the sender waited for the answer.
-    #[serde(skip)]
-    pub answered_after_ms: f64,
-}
-
-fn rfc3339_millis<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&format_time(time))
-}
-
-/// What is known of a local request's body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Payload {
-    Envelope(PayloadKey),
-    /// Not JSON, or JSON but no envelope: matches nothing.
-    NotEnvelope,
-    /// The body was not at hand (a summary whose body was dropped): it can
-    /// neither match nor be called unknown.
-    Unread,
-}
-
-/// A local request ready to be joined.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LocalRecord {
-    pub attempt: LocalAttempt,
-    pub payload: Payload,
-}
-
-impl LocalRecord {
-    /// The summary of `delivery`, its body digested.
-    pub fn of(delivery: &Delivery) -> Self {
-        let payload = if delivery.body.is_empty() && delivery.body_size > 0 {
-            Payload::Unread
-        } else if delivery.body_truncated {
-            // A cut body is not the payload Danube sent.
-            Payload::NotEnvelope
-        } else {
-            PayloadKey::of_body(&delivery.body).map_or(Payload::NotEnvelope, Payload::Envelope)
-        };
-        #[allow(clippy::cast_precision_loss)] // a delay in ms is far below 2^52
-        let delay_ms = delivery.response.delay_ms as f64;
-        Self {
-            attempt: LocalAttempt {
-                id: delivery.id,
-                attempt: delivery.attempt,
-                received_at: delivery.received_at,
-                verdict: delivery.signature.verdict,
-                status: delivery.response.status,
-                event: delivery
-                    .event
-                    .as_deref()
-                    .map(|event| crate::display::truncate(event, EVENT_CHARS).into_owned()),
-                action: delivery.response.action.clone(),
-                answered_after_ms: delivery.duration_ms.max(delay_ms),
-            },
-            payload,
-        }
-    }
-}
-
-/// The four things that can fail to add up (issue 13, item 6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FindingKind {
-    /// Danube made more attempts than reached the listener.
-    MissingAttempts,
-    /// Nothing matching reached the listener.
-    NeverArrived,
-    /// Danube recorded another status than the listener answered.
-    AnswerDiffers,
-    /// A request in the window that matches no Danube delivery.
-    UnknownToDanube,
-}
-
-impl FindingKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::MissingAttempts => "missing_attempts",
-            Self::NeverArrived => "never_arrived",
-            Self::AnswerDiffers => "answer_differs",
-            Self::UnknownToDanube => "unknown_to_danube",
-        }
-    }
-}
-
-/// One thing that does not add up, and a sentence on what it means and
-/// what to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub kind: FindingKind,
-    pub detail: String,
-}
-
-/// One Danube delivery and the requests that match it; or, with `danube`
-/// `None`, requests that match no Danube delivery.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Row {
-    pub danube: Option<DeliveryRecord>,
-    pub local: Vec<LocalAttempt>,
-    /// Requests of this row that `local` leaves out (a row unknown to
-    /// Danube lists at most [`Caps::row_requests`]).
-    #[serde(skip_serializing_if = "is_zero")]
-    pub unlisted: u64,
-    pub findings: Vec<Finding>,
-}
-
-#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-/// How much of the requests unknown to Danube a [`Join`] keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caps {
-    /// Rows kept: the newest, by their latest request.
-    pub unknown_rows: usize,
-    /// Requests one row lists: the oldest; the rest are counted.
-    pub row_requests: usize,
-}
-
-impl Caps {
-    /// What `deliveries` shows, whatever the store holds.
-    pub const SHOWN: Caps = Caps {
-        unknown_rows: UNKNOWN_ROWS,
-        row_requests: ROW_REQUESTS,
-    };
-    /// Everything offered: for a caller whose requests are bounded
-    /// already (the dashboard's history), and which marks each of them.
-    pub const ALL: Caps = Caps {
-        unknown_rows: usize::MAX,
-        row_requests: usize::MAX,
-    };
 }
 
 /// When local requests start to be judged against `danube`: its oldest
@@ -325,7 +65,7 @@ impl Caps {
 /// before it exists, and a margin would judge the requests just before,
 /// which are exactly what it keeps out. `None` when no record has a
 /// readable time (then nothing is called unknown).
-pub fn window_start(
+pub(crate) fn window_start(
     danube: &[DeliveryRecord],
     webhook_created: Option<DateTime<Utc>>,
 ) -> Option<DateTime<Utc>> {
@@ -355,7 +95,7 @@ fn record_time(record: &DeliveryRecord) -> Option<DateTime<Utc>> {
 
 /// Whether a request received at `received_at` arrived before the webhook
 /// created at `webhook_created` existed, so is none of its deliveries.
-pub fn arrived_before(received_at: DateTime<Utc>, webhook_created: DateTime<Utc>) -> bool {
+pub(crate) fn arrived_before(received_at: DateTime<Utc>, webhook_created: DateTime<Utc>) -> bool {
     received_at < to_store_precision(webhook_created)
 }
 
@@ -366,18 +106,6 @@ fn to_store_precision(time: DateTime<Utc>) -> DateTime<Utc> {
     time.trunc_subsecs(3)
 }
 
-/// RFC 3339, or an ISO time without an offset (taken as UTC, as Python's
-/// `isoformat()` of a naive UTC time writes it).
-pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Some(time.with_timezone(&Utc));
-    }
-    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-        .map(|naive| naive.and_utc())
-}
-
 /// Join Danube's log (`danube`, newest first, as listed) with the local
 /// requests: one row per Danube delivery in Danube's order, then one row per
 /// group of requests in the window that match none, newest first.
@@ -385,7 +113,7 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 /// deliveries exist that it does not show; `webhook_created` is when the
 /// webhook was created, if known ([`window_start`]). For requests held in
 /// memory already; a store is read through a [`Join`].
-pub fn reconcile(
+pub(crate) fn reconcile(
     danube: Vec<DeliveryRecord>,
     local: impl IntoIterator<Item = LocalRecord>,
     log_cut: bool,
@@ -402,20 +130,20 @@ pub fn reconcile(
 
 /// What a [`Join`] found.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Joined {
+pub(crate) struct Joined {
     /// As [`reconcile`] returns them.
-    pub rows: Vec<Row>,
+    pub(crate) rows: Vec<Row>,
     /// Requests unknown to Danube in no row, past [`Caps::unknown_rows`].
-    pub unshown: u64,
+    pub(crate) unshown: u64,
     /// Danube's deliveries from before the look-back: the store was not
     /// read that far, so nothing is said of them.
-    pub unjudged: usize,
+    pub(crate) unjudged: usize,
 }
 
 /// The join of [`reconcile`], fed one request at a time and keeping only
 /// what its rows show, so that a store of any size can be read through it.
 #[derive(Debug)]
-pub struct Join {
+pub(crate) struct Join {
     danube: Vec<DeliveryRecord>,
     keys: Vec<Option<PayloadKey>>,
     window: Option<DateTime<Utc>>,
@@ -470,7 +198,7 @@ impl Join {
     /// Danube's deliveries made before `look_back`, nor requests that
     /// arrived more than [`WINDOW_MARGIN_S`] before it, and keeps of the
     /// requests unknown to Danube what `caps` says.
-    pub fn new(
+    pub(crate) fn new(
         danube: Vec<DeliveryRecord>,
         log_cut: bool,
         webhook_created: Option<DateTime<Utc>>,
@@ -493,7 +221,7 @@ impl Join {
                     kept: BinaryHeap::new(),
                 });
                 claim.deliveries.push(index);
-                claim.capacity += danube[index].capacity();
+                claim.capacity += capacity(&danube[index]);
             }
         }
         Self {
@@ -509,14 +237,14 @@ impl Join {
 
     /// From when requests are judged: the store need not be read further
     /// back. `None` when Danube's log has no time to bound it by.
-    pub fn window(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn window(&self) -> Option<DateTime<Utc>> {
         self.window
     }
 
     /// Take one request into the join. Offered newest first (as the store
     /// is read backwards), the rows unknown to Danube kept are the newest;
     /// the matches are the same in any order.
-    pub fn offer(&mut self, record: LocalRecord) {
+    pub(crate) fn offer(&mut self, record: LocalRecord) {
         let pushed_out = match record.payload {
             Payload::Unread => return,
             Payload::Envelope(key) => match self.claims.get_mut(&key) {
@@ -542,12 +270,12 @@ impl Join {
     }
 
     /// The rows, and what was left out of them.
-    pub fn finish(self) -> Joined {
+    pub(crate) fn finish(self) -> Joined {
         let mut matched: Vec<Vec<LocalAttempt>> = vec![Vec::new(); self.danube.len()];
         for claim in self.claims.into_values() {
             let mut kept = claim.kept.into_sorted_vec().into_iter();
             for index in claim.deliveries {
-                let capacity = self.danube[index].capacity();
+                let capacity = capacity(&self.danube[index]);
                 matched[index].extend(kept.by_ref().take(capacity).map(|ById(a)| a));
             }
         }
@@ -600,7 +328,7 @@ fn findings_of(record: &DeliveryRecord, envelope: bool, local: &[LocalAttempt]) 
         );
     }
     if local.is_empty() {
-        let detail = if record.status == "success" {
+        let detail = if record.status == DeliveryStatus::Success {
             format!(
                 "Danube recorded a success{} but nothing matching reached this listener: the \
                  webhook's URL points at another receiver, or this store does not hold that \
@@ -674,23 +402,17 @@ fn answer_differs(danube: Option<u16>, last: &LocalAttempt) -> String {
 }
 
 /// How many findings `rows` hold, told: `1 finding`, `3 findings`.
-pub fn findings_told(rows: &[Row]) -> String {
+pub(crate) fn findings_told(rows: &[Row]) -> String {
     plural(rows.iter().map(|row| row.findings.len()).sum(), "finding")
-}
-
-fn plural(count: usize, noun: &str) -> String {
-    if count == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{count} {noun}s")
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::row::ROW_REQUESTS;
     use super::*;
     use crate::test_support::sample;
-    use serde_json::json;
+    use crate::signature::Verdict;
+    use serde_json::{Value, json};
 
     const T0: &str = "2026-11-30T16:00:00.000000Z";
 

@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::api::{Api, ApiError, Webhook, WebhookChange};
+use super::api::{Api, ApiError};
 use super::credentials::CredentialsError;
+use super::model::{Webhook, WebhookChange};
 use super::saved_webhooks::{self, Origin, SavedWebhook, Scope};
 use crate::display::escape_line;
 

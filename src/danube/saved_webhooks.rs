@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::api::{Api, CreatedWebhook};
+use super::api::Api;
 use super::credentials::{self, CredentialsError};
+use super::model::CreatedWebhook;
 use crate::fsutil;
 use crate::signature::Secret;
 

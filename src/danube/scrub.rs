@@ -1,5 +1,6 @@
-//! A credential echoed back in a server's text, found and replaced by how
-//! it may be shown. Pure.
+//! A credential as it may be shown, its fingerprint ([`redact`]), and a
+//! credential echoed back in a server's text, found and replaced by it.
+//! Pure.
 //!
 //! An API that answers `{"detail": "Invalid API key: dk_live_…"}` hands
 //! the key back to be printed; so may one that quotes the request in an
@@ -12,6 +13,15 @@
 //! fingerprint all the same. Hiding a little more than the key is harmless.
 
 use std::borrow::Cow;
+
+/// A secret as it may be shown: at most its first 6 characters (fewer for a
+/// short one, so that never more than a third shows) and `…`.
+pub(crate) fn redact(secret: &str) -> String {
+    let count = secret.chars().count();
+    let keep = (count / 3).min(6);
+    let head: String = secret.chars().take(keep).collect();
+    format!("{}…", crate::display::escape_line(&head))
+}
 
 /// The shortest run of a credential's characters that is hidden: a
 /// fingerprint shows at most 6, and shorter runs say nothing of the rest.

@@ -12,7 +12,7 @@
 //! `--cloudflared-metrics` give), with a short timeout and a bounded
 //! answer, and never fails open: an answer it cannot read, or a tunnel that
 //! is not https or not to this port, is passed over with the reason, never
-//! guessed at. URLs are built from parsed parts ([`crate::sender::url_at`]).
+//! guessed at. URLs are built from parsed parts ([`crate::http::url_at`]).
 
 pub mod child;
 mod owner;
@@ -30,7 +30,7 @@ use serde::Deserialize;
 
 use crate::display::{escape_line, truncate};
 use crate::http::{Client, ExchangeError};
-use crate::sender::{check_url, origin, url_at};
+use crate::http::{check_url, origin, url_at};
 
 /// Where ngrok's agent serves its local API by default.
 pub const NGROK_API: &str = "http://127.0.0.1:4040";
@@ -172,7 +172,7 @@ impl PublicUrl {
 
 /// An origin as shown to a person: `https://host[:port]`, escaped.
 pub fn shown_origin(origin: &Uri) -> String {
-    escape_line(&crate::sender::origin(origin)).into_owned()
+    escape_line(&crate::http::origin(origin)).into_owned()
 }
 
 /// `--path`: origin-form, a path alone (no query, no fragment).
@@ -279,7 +279,7 @@ async fn ask_ngrok(client: &Client, api: &Uri, local: SocketAddr) -> Result<Publ
     Ok(PublicUrl {
         origin,
         source: Source::Ngrok {
-            api: crate::sender::origin(api),
+            api: crate::http::origin(api),
             tunnel,
         },
     })

@@ -505,7 +505,7 @@ impl Emulator {
                 )
             }));
         }
-        crate::sender::check_url(url)
+        crate::http::check_url(url)
             .map_err(|err| Refusal::invalid(format!("url: {}", truncate(&err.to_string(), 400))))?;
         Ok(url.clone())
     }

@@ -25,7 +25,8 @@ use crate::delivery::{format_duration_ms, format_ms, format_time};
 use crate::display::{escape_line, to_json_line};
 use crate::facts::RESPONSE_BODY_CHARS;
 use crate::http::Trust;
-use crate::sender::{Attempt, Outgoing, RetryPlan, Sender};
+use crate::http::{Attempt, Outgoing, Sender};
+use crate::sender::RetryPlan;
 use crate::signature::Secret;
 
 /// Attempts sending at once, over every delivery: 1,000 events fanned out
@@ -998,7 +999,7 @@ mod tests {
         Attempt {
             started: Utc::now(),
             duration: Duration::from_millis(3),
-            result: Err(crate::sender::SendError::Connect {
+            result: Err(crate::http::SendError::Connect {
                 url: url.into(),
                 cause: "Connection refused\u{1b}]0;owned\u{7}".into(),
             }),

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::deliver::{AttemptUpdate, DeliveryLog, DeliveryStatus, Target};
 use super::payload::Payload;
 use super::records::{LOG_BYTES, Logs, Record};
-use crate::danube::api::{CreatedWebhook, Webhook};
+use crate::danube::model::{CreatedWebhook, Webhook};
 use crate::display::escape_line;
 use crate::fsutil::{self, FileError};
 use crate::random::{random_alnum, uuid_v4};

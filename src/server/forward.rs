@@ -13,8 +13,7 @@ use hyper::{Response, StatusCode, Uri};
 
 use crate::delivery::{Delivery, ForwardRecord};
 use crate::facts::RESPONSE_BODY_CHARS;
-use crate::http::Trust;
-use crate::sender::{EndToEnd, Outgoing, SendError, Sender, headers_to_send};
+use crate::http::{EndToEnd, Outgoing, SendError, Sender, Trust, headers_to_send};
 
 /// The receiver's answer and what to record of it.
 pub struct ForwardOutcome {
@@ -50,7 +49,7 @@ impl Forwarder {
     pub fn url_for(&self, path: &str) -> Result<Uri, SendError> {
         match self.target.path_and_query() {
             Some(own) if own.as_str() != "/" => Ok(self.target.clone()),
-            _ => crate::sender::url_at(&self.target, path),
+            _ => crate::http::url_at(&self.target, path),
         }
     }
 
@@ -158,7 +157,7 @@ mod tests {
 
     fn forwarder(target: &str) -> Forwarder {
         Forwarder::new(
-            crate::sender::check_url(target).unwrap(),
+            crate::http::check_url(target).unwrap(),
             Duration::from_secs(1),
             1024,
             &Trust::default(),

@@ -1238,7 +1238,7 @@ mod tests {
                 };
                 for base in ["http://127.0.0.1:47201", "http://localhost:3000/"] {
                     let base: hyper::Uri = base.parse().unwrap();
-                    let url = crate::sender::url_at(&base, &path)
+                    let url = crate::http::url_at(&base, &path)
                         .map_err(|e| TestCaseError::fail(format!("{target:?} -> {path:?}: {e}")))?;
                     prop_assert_eq!(url.scheme(), base.scheme());
                     prop_assert_eq!(url.authority(), base.authority());

@@ -19,8 +19,9 @@ use std::os::unix::fs::{DirBuilderExt as _, FileExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
+use tokio::sync::oneshot;
+
 use super::lines::{LinesBackward, id_of};
-use super::syncer::SyncRequest;
 use super::{OpenReport, StoreError};
 
 /// Width of the id file's one line: 20 digits (any u64) and a newline.
@@ -220,6 +221,19 @@ fn open_id_file(path: &Path) -> Result<(File, u64), StoreError> {
 
 fn write_id(ids: &File, id: u64) -> io::Result<()> {
     ids.write_all_at(format!("{id:020}\n").as_bytes(), 0)
+}
+
+/// What the fsync thread (`super::syncer`) is asked. Written here, where
+/// a rotation hands over its files, so the file does not import the thread
+/// that imports it.
+pub(super) enum SyncRequest {
+    /// A write was made: fsync within the interval.
+    Soon,
+    /// fsync now, and say when it is done.
+    Now(oneshot::Sender<Result<(), StoreError>>),
+    /// The store rotated: fsync the old file (the first) now, then keep
+    /// the new one in sync.
+    Switch(File, File),
 }
 
 /// The open, locked file and what the store knows about its end.

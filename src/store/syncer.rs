@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::StoreError;
 use super::broadcast::Broadcaster;
-use super::file::StoreFile;
+use super::file::{StoreFile, SyncRequest};
 
 /// The fsyncs, on a thread of their own: under load an fsync of the last
 /// 100 ms of records can take tens of milliseconds, and no request may wait
@@ -23,16 +23,6 @@ pub(super) struct Syncer {
     /// a flood of writes sends one request per fsync, not one each.
     soon_asked: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
-}
-
-pub(super) enum SyncRequest {
-    /// A write was made: fsync within the interval.
-    Soon,
-    /// fsync now, and say when it is done.
-    Now(oneshot::Sender<Result<(), StoreError>>),
-    /// The store rotated: fsync the old file (the first) now, then keep
-    /// the new one in sync.
-    Switch(File, File),
 }
 
 /// What one round of the thread does: the rotations to finish, in order,

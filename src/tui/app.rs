@@ -1771,7 +1771,7 @@ mod tests {
             );
             app.ingest(Arc::new(sample(id, body.as_bytes())));
         }
-        let record: reconcile::DeliveryRecord = serde_json::from_value(serde_json::json!({
+        let record: crate::danube::model::DeliveryRecord = serde_json::from_value(serde_json::json!({
             "id": "dlv_1", "webhook_id": "wh_1", "event_type": "workflow.failed",
             "payload": {"event": "workflow.failed", "timestamp": "2026-11-23T09:14:00Z", "data": {}},
             "status": "failed", "attempts": 1, "created_at": "2026-11-23T09:14:00Z"

@@ -1228,8 +1228,8 @@ fn any_body_is_drawn_within_a_bounded_amount_of_work_and_says_it_is_cut() {
 
 // ---- Danube's side (`listen --webhook`, `--register`).
 
+use crate::danube::model::DeliveryRecord;
 use crate::danube::poller::Poll;
-use crate::danube::reconcile::DeliveryRecord;
 
 /// Danube's record of a delivery of `body`.
 fn danube_record(

@@ -29,9 +29,8 @@ use crate::danube::tunnel::reach;
 use crate::danube::tunnel::supervisor::{self, Supervised, TunnelEvent};
 use crate::danube::tunnel::{self, PublicUrl, View};
 use crate::display::escape_line;
-use crate::http::Trust;
+use crate::http::{Sender, Trust};
 use crate::progress::Progress;
-use crate::sender::Sender;
 use crate::server::reach::ReachProbes;
 
 /// How much of the answer to a probe is read: its arrival is the proof,

@@ -7,9 +7,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    Caps, DeliveryRecord, Finding, FindingKind, LocalAttempt, Payload, PayloadKey, Row, plural,
-};
+use super::row::{Caps, Finding, FindingKind, LocalAttempt, Payload, PayloadKey, Row, plural};
+use crate::danube::model::DeliveryRecord;
 use crate::delivery::format_time;
 use crate::signature::Verdict;
 

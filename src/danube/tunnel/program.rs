@@ -19,7 +19,7 @@ use hyper::Uri;
 
 use super::{PublicUrl, Source};
 use crate::http::Client;
-use crate::sender::url_at;
+use crate::http::url_at;
 
 /// A tunnel program `--tunnel` can start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +85,7 @@ impl Program {
     /// The command line of one start, for a listener at `local`.
     pub fn launch(self, local: SocketAddr) -> std::io::Result<Launch> {
         let control = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), free_loopback_port()?);
-        let target = crate::sender::reachable_url(local);
+        let target = crate::http::reachable_url(local);
         let base = Uri::builder()
             .scheme("http")
             .authority(control.to_string())

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use hyper::Uri;
 
-use crate::sender::{Outgoing, Sender, url_at};
+use crate::http::{Outgoing, Sender, url_at};
 use crate::server::reach::ReachProbes;
 
 /// How long a new URL may take to reach the listener.
@@ -83,7 +83,7 @@ pub async fn prove(
         last = match &attempt.result {
             Ok(answer) => format!(
                 "{} answered {} but the probe never arrived here",
-                crate::sender::origin(origin),
+                crate::http::origin(origin),
                 answer.status
             ),
             Err(err) => err.to_string(),

@@ -14,7 +14,7 @@ use crate::danube::register;
 use crate::danube::tunnel::supervisor::TunnelEvent;
 use crate::danube::tunnel::{self, Notice, PublicUrl, View, reach};
 use crate::display::escape_line;
-use crate::sender::Sender;
+use crate::http::Sender;
 use crate::server::reach::ReachProbes;
 
 /// How many proof windows a start again's new URL gets.

@@ -1,19 +1,12 @@
-//! The one outbound client: `http://` and `https://` alike (SPEC §12).
-//! TLS is rustls with the ring provider and the web's root certificates
-//! (webpki-roots, compiled in), plus a private CA or a server's own
-//! certificate from `--cacert PEM` ([`cacert`]), or no certificate checks
-//! at all with `--insecure`. A TLS failure is told
-//! in one line that names the certificate problem. `sender` (trigger,
-//! check, replay, forwarding, the dashboard's replays), the Danube API and
-//! tunnel discovery build their clients here, and send through
-//! [`exchange`], which reads an answer within a bound.
+//! Which servers the client believes (SPEC §12): rustls with the ring
+//! provider and the web's root certificates (webpki-roots, compiled in),
+//! plus a private CA or a server's own certificate from `--cacert PEM`
+//! ([`cacert`]), or no certificate checks at all with `--insecure`; and a
+//! TLS failure told in one line that names the certificate problem.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rustls::client::WebPkiServerVerifier;
@@ -25,10 +18,9 @@ use rustls::{
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-mod cacert;
+use super::client::Client;
 
-/// The client every outbound request goes through.
-pub type Client = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+mod cacert;
 
 /// A `--cacert` file larger than this is not a CA file (the whole web's
 /// roots as PEM are about 250 KiB); the bound keeps a wrong path (a device,
@@ -37,7 +29,7 @@ const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
 
 /// Why a `--cacert` file cannot be used: a usage error (exit 2).
 #[derive(Debug, thiserror::Error)]
-pub enum CaError {
+pub(crate) enum CaError {
     #[error("cannot read --cacert {path}: {cause}")]
     Read { path: String, cause: String },
     #[error(
@@ -84,7 +76,7 @@ impl Default for Trust {
 impl Trust {
     /// The web's roots, plus the CA certificates of `cacert` if given; or no
     /// checks at all when `insecure` (which wins, as with curl).
-    pub fn load(cacert: Option<&Path>, insecure: bool) -> Result<Self, CaError> {
+    pub(crate) fn load(cacert: Option<&Path>, insecure: bool) -> Result<Self, CaError> {
         if insecure {
             return Ok(Self::insecure());
         }
@@ -101,13 +93,13 @@ impl Trust {
     }
 
     /// Whether certificate checks are off (`--insecure`).
-    pub fn is_insecure(&self) -> bool {
+    pub(crate) fn is_insecure(&self) -> bool {
         self.insecure
     }
 
     /// A client that speaks http and https under this trust. HTTP/1 only:
     /// what Danube speaks to a receiver.
-    pub fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         // The TLS layer takes `https://`; without this the TCP layer
@@ -281,80 +273,9 @@ impl ServerCertVerifier for NoCertificateCheck {
     }
 }
 
-/// Why [`exchange`] has no whole answer: each caller tells it in its own words.
-#[derive(Debug)]
-pub enum ExchangeError {
-    /// No answer came: the connection, TLS or the request failed.
-    Request(hyper_util::client::legacy::Error),
-    /// The answer's body failed, or was larger than the bound.
-    Body(Box<dyn std::error::Error + Send + Sync>),
-}
-
-/// What becomes of an answer's body past the bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Overflow {
-    /// The exchange fails: an answer that large is not the one expected.
-    Fail,
-    /// The first bytes are kept and the rest is never read: the status
-    /// counts and the body is only shown (the emulator's receivers).
-    Cut,
-}
-
-/// Send `request` and read its answer whole, the body bounded to
-/// `max_body` bytes so a hostile server cannot make us hold more.
-pub async fn exchange(
-    client: &Client,
-    request: hyper::Request<Full<Bytes>>,
-    max_body: usize,
-) -> Result<(hyper::http::response::Parts, Bytes), ExchangeError> {
-    exchange_with(client, request, max_body, Overflow::Fail).await
-}
-
-/// [`exchange`], with a body past `max_body` failing or cut as `overflow` says.
-pub async fn exchange_with(
-    client: &Client,
-    request: hyper::Request<Full<Bytes>>,
-    max_body: usize,
-    overflow: Overflow,
-) -> Result<(hyper::http::response::Parts, Bytes), ExchangeError> {
-    use http_body_util::BodyExt as _;
-    let response = client
-        .request(request)
-        .await
-        .map_err(ExchangeError::Request)?;
-    let (parts, body) = response.into_parts();
-    let body = match overflow {
-        Overflow::Fail => http_body_util::Limited::new(body, max_body)
-            .collect()
-            .await
-            .map_err(ExchangeError::Body)?
-            .to_bytes(),
-        Overflow::Cut => read_cut(body, max_body)
-            .await
-            .map_err(|err| ExchangeError::Body(Box::new(err)))?,
-    };
-    Ok((parts, body))
-}
-
-/// The first `max` bytes of `body`; the rest is left unread.
-async fn read_cut(mut body: hyper::body::Incoming, max: usize) -> Result<Bytes, hyper::Error> {
-    use http_body_util::BodyExt as _;
-    let mut kept = Vec::new();
-    while kept.len() < max {
-        let Some(frame) = body.frame().await else {
-            break;
-        };
-        if let Ok(data) = frame?.into_data() {
-            let room = max - kept.len();
-            kept.extend_from_slice(&data[..data.len().min(room)]);
-        }
-    }
-    Ok(Bytes::from(kept))
-}
-
 /// The TLS problem somewhere in `err`'s causes, told for a person (with
 /// what to do, for a certificate problem); `None` when TLS is not why.
-pub fn tls_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+pub(crate) fn tls_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut cause = Some(err);
     while let Some(err) = cause {
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {

@@ -51,8 +51,11 @@
 //!   (the fsync thread), `store::broadcast` (the announcements, within a
 //!   byte budget), `store::readers` and `store::lines` (streaming readers
 //!   over every kept file, for the commands and the dashboard's resync).
-//! - [`cli`]: clap types and their validation; `cli::examples`, the
-//!   examples that end each command's `--help`.
+//! - [`cli`]: clap types and their validation: the top level and the shared
+//!   argument groups in `cli`, one file per command group (`cli::listen`,
+//!   `cli::act`, `cli::inspect`, `cli::danube`, `cli::emulate`,
+//!   `cli::generate`), the value parsers in `cli::parse`; `cli::examples`,
+//!   the examples that end each command's `--help`.
 //! - [`commands`]: one module per subcommand (`completions` and `man`
 //!   generate from the clap definition at run time).
 //! - `test_servers` (tests only): loopback servers for the unit tests.

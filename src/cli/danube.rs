@@ -6,22 +6,22 @@ use clap::{Args, Subcommand};
 use super::{ApiArgs, StoreArg, examples};
 
 #[derive(Debug, Args)]
-pub struct LoginArgs {
+pub(crate) struct LoginArgs {
     /// Read an API key from standard input instead of the browser flow.
     #[arg(long)]
-    pub with_key: bool,
+    pub(crate) with_key: bool,
     #[command(flatten)]
-    pub api: ApiArgs,
+    pub(crate) api: ApiArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct LogoutArgs {
+pub(crate) struct LogoutArgs {
     #[command(flatten)]
-    pub api: ApiArgs,
+    pub(crate) api: ApiArgs,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum WebhooksCommand {
+pub(crate) enum WebhooksCommand {
     /// List the webhooks: a table, or Danube's JSON with --json.
     #[command(after_help = examples::WEBHOOKS_LIST)]
     List(WebhooksListArgs),
@@ -37,82 +37,82 @@ pub enum WebhooksCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct WebhooksListArgs {
+pub(crate) struct WebhooksListArgs {
     /// Danube's JSON array instead of a table.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
-    pub api: ApiArgs,
+    pub(crate) api: ApiArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct WebhooksCreateArgs {
+pub(crate) struct WebhooksCreateArgs {
     /// Where Danube posts the deliveries; it must start with https:// (a tunnel's URL, e.g. https://abc.ngrok.app/webhooks/danube). A local Danube (an http:// API such as `emulate`) applies its own rule: `emulate --allow-http` takes an http:// receiver.
     #[arg(long, value_name = "URL")]
-    pub url: String,
+    pub(crate) url: String,
     /// An event type to deliver; repeat for more. Without --event, all five: tool.execution.completed, tool.execution.failed, workflow.completed, workflow.failed, agent.spend.limit_approaching. A type not among these is sent with a warning (Danube may have added it).
     #[arg(long = "event", value_name = "EVENT")]
-    pub events: Vec<String>,
+    pub(crate) events: Vec<String>,
     /// A note for people reading the webhook list.
     #[arg(long, value_name = "TEXT")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Keep the webhook's signing secret in $XDG_CONFIG_HOME/danube-hooks/webhooks.json (mode 0600) for listen and deliveries.
     #[arg(long)]
-    pub save: bool,
+    pub(crate) save: bool,
     /// Print Danube's JSON answer (with the secret) instead of the summary.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
-    pub api: ApiArgs,
+    pub(crate) api: ApiArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct WebhooksUpdateArgs {
+pub(crate) struct WebhooksUpdateArgs {
     /// The webhook's id (see `webhooks list`).
     #[arg(value_name = "ID")]
-    pub id: String,
+    pub(crate) id: String,
     /// A new target URL; it must start with https:// (a local Danube, an http:// API such as `emulate`, applies its own rule).
     #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// The event types to deliver, replacing the current ones; repeat for more.
     #[arg(long = "event", value_name = "EVENT")]
-    pub events: Vec<String>,
+    pub(crate) events: Vec<String>,
     /// false pauses deliveries without deleting the webhook; true resumes them.
     #[arg(long, value_name = "true|false")]
-    pub active: Option<bool>,
+    pub(crate) active: Option<bool>,
     /// A new note for people reading the webhook list.
     #[arg(long, value_name = "TEXT")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Print Danube's JSON answer instead of the summary.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
-    pub api: ApiArgs,
+    pub(crate) api: ApiArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct WebhooksDeleteArgs {
+pub(crate) struct WebhooksDeleteArgs {
     /// The webhook's id (see `webhooks list`).
     #[arg(value_name = "ID")]
-    pub id: String,
+    pub(crate) id: String,
     #[command(flatten)]
-    pub api: ApiArgs,
+    pub(crate) api: ApiArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct DeliveriesArgs {
+pub(crate) struct DeliveriesArgs {
     /// The webhook whose deliveries to show [default: the one `listen --register` made for this
     /// API, else the only one saved by `webhooks create --save`].
     #[arg(value_name = "WEBHOOK_ID")]
-    pub webhook_id: Option<String>,
+    pub(crate) webhook_id: Option<String>,
     /// How many of Danube's newest deliveries to read, 1 to 100.
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::facts::DELIVERIES_PAGE_MAX)))]
-    pub limit: u32,
+    pub(crate) limit: u32,
     /// One JSON object per row and line: danube, local, findings.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
-    pub store: StoreArg,
+    pub(crate) store: StoreArg,
     #[command(flatten)]
-    pub api: ApiArgs,
+    pub(crate) api: ApiArgs,
 }

@@ -21,34 +21,33 @@ use crate::signature::Secret;
 mod act;
 mod danube;
 mod emulate;
-pub mod examples;
+pub(crate) mod examples;
 mod generate;
 mod inspect;
 mod listen;
 mod parse;
 
-pub use act::{CheckArgs, ReplayArgs, SignArgs, TriggerArgs, VerifyArgs};
-pub use danube::{
+pub(crate) use act::{CheckArgs, ReplayArgs, SignArgs, TriggerArgs, VerifyArgs};
+pub(crate) use danube::{
     DeliveriesArgs, LoginArgs, LogoutArgs, WebhooksCommand, WebhooksCreateArgs, WebhooksDeleteArgs,
     WebhooksListArgs, WebhooksUpdateArgs,
 };
-pub use emulate::{EMULATOR_KEY_ENV, EmulateArgs, KeySource};
-pub use generate::{CompletionShell, CompletionsArgs, ManArgs};
-pub use inspect::{ExportArgs, LogArgs, ShowArgs};
-pub use listen::{ListenArgs, RegisterArgs, TunnelArgs};
-pub use parse::{
-    Backoff, DEFAULT_BACKOFF, parse_api_key, parse_backoff, parse_duration, parse_event,
-    parse_size, parse_store_size, parse_verdict,
-};
+pub(crate) use emulate::{EMULATOR_KEY_ENV, EmulateArgs, KeySource};
+pub(crate) use generate::{CompletionShell, CompletionsArgs, ManArgs};
+pub(crate) use inspect::{ExportArgs, LogArgs, ShowArgs};
+pub(crate) use listen::{ListenArgs, RegisterArgs, TunnelArgs};
+// The deadline's fact is checked against the parser `--timeout` uses.
+#[cfg(test)]
+pub(crate) use parse::parse_duration;
 
 /// A bad argument or configuration: exit 2, with a message that names the
 /// input and what is allowed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct UsageError(pub String);
+pub(crate) struct UsageError(pub String);
 
 impl UsageError {
-    pub fn new(message: impl Into<String>) -> Self {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
         Self(message.into())
     }
 }
@@ -64,11 +63,11 @@ impl UsageError {
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Receive deliveries: verify, answer by the policy, forward, record, show.
     #[command(after_help = examples::LISTEN)]
     // Boxed: listen has by far the most flags.
@@ -122,20 +121,20 @@ pub enum Command {
 
 /// The delivery log to read.
 #[derive(Debug, Clone, Args)]
-pub struct StoreArg {
+pub(crate) struct StoreArg {
     /// The delivery log [default: $XDG_DATA_HOME/danube-hooks/deliveries.jsonl].
     #[arg(long, value_name = "PATH")]
-    pub store: Option<PathBuf>,
+    pub(crate) store: Option<PathBuf>,
 }
 
 impl StoreArg {
-    pub fn path(&self) -> Result<PathBuf, UsageError> {
+    pub(crate) fn path(&self) -> Result<PathBuf, UsageError> {
         store_path(self.store.as_ref())
     }
 }
 
 /// `--store PATH`, or the default store when it is absent.
-pub fn store_path(given: Option<&PathBuf>) -> Result<PathBuf, UsageError> {
+pub(crate) fn store_path(given: Option<&PathBuf>) -> Result<PathBuf, UsageError> {
     match given {
         Some(path) => Ok(path.clone()),
         None => crate::store::default_path().ok_or_else(|| {
@@ -147,7 +146,7 @@ pub fn store_path(given: Option<&PathBuf>) -> Result<PathBuf, UsageError> {
 }
 
 /// The environment variable read for a secret when no flag gives one.
-pub const SECRET_ENV: &str = "DANUBE_WEBHOOK_SECRET";
+pub(crate) const SECRET_ENV: &str = "DANUBE_WEBHOOK_SECRET";
 
 /// A secret file holds a few lines; the bound keeps a wrong path (a
 /// device, a log) from being read whole.
@@ -157,20 +156,20 @@ const MAX_SECRET_FILE: u64 = 64 * 1024;
 /// environment rather than the command line, where `ps` and the shell's
 /// history would show them.
 #[derive(Debug, Clone, Args)]
-pub struct SecretArgs {
+pub(crate) struct SecretArgs {
     /// Signing secret (whsec_…); repeat it for rotation. Without --secret or --secret-file, $DANUBE_WEBHOOK_SECRET. Shown only as a fingerprint.
     #[arg(short = 's', long = "secret", value_name = "SECRET")]
-    pub secrets: Vec<String>,
+    pub(crate) secrets: Vec<String>,
     /// A file of signing secrets, one per line (rotation); keeps them out of `ps` and shell history.
     #[arg(long, value_name = "PATH")]
-    pub secret_file: Option<PathBuf>,
+    pub(crate) secret_file: Option<PathBuf>,
 }
 
 impl SecretArgs {
     /// `--secret` values, then the file's; the environment only when
     /// neither flag is given. A secret file that can't be read or holds
     /// no secret is an error; one open to others gets a warning on stderr.
-    pub fn secrets(&self) -> Result<Vec<Secret>, UsageError> {
+    pub(crate) fn secrets(&self) -> Result<Vec<Secret>, UsageError> {
         let mut texts = self.secrets.clone();
         if let Some(path) = &self.secret_file {
             texts.extend(read_secret_file(path)?);
@@ -186,7 +185,7 @@ impl SecretArgs {
     }
 
     /// The secrets, or a usage error when there are none.
-    pub fn required(&self, command: &str) -> Result<Vec<Secret>, UsageError> {
+    pub(crate) fn required(&self, command: &str) -> Result<Vec<Secret>, UsageError> {
         let secrets = self.secrets()?;
         if secrets.is_empty() {
             return Err(UsageError::new(format!(
@@ -279,14 +278,14 @@ fn read_private_lines(
 
 /// Where a body comes from: a file, or standard input for `-` or nothing.
 #[derive(Debug, Clone, Args)]
-pub struct BodyArg {
+pub(crate) struct BodyArg {
     /// File holding the exact body bytes; `-` or nothing reads standard input.
     #[arg(value_name = "BODY_FILE")]
-    pub body_file: Option<PathBuf>,
+    pub(crate) body_file: Option<PathBuf>,
 }
 
 impl BodyArg {
-    pub fn read(&self) -> Result<Vec<u8>, UsageError> {
+    pub(crate) fn read(&self) -> Result<Vec<u8>, UsageError> {
         match &self.body_file {
             Some(path) if path.as_os_str() != "-" => std::fs::read(path).map_err(|err| {
                 UsageError::new(format!("cannot read body file {}: {err}", path.display()))
@@ -312,32 +311,32 @@ impl BodyArg {
 /// `--api-cacert`; never `--insecure`, and never a receiver's `--cacert`
 /// (SPEC §12: the API key rides no weakened connection).
 #[derive(Debug, Clone, Args)]
-pub struct ApiArgs {
+pub(crate) struct ApiArgs {
     /// Danube's API (https://, or http:// to this machine) [default: https://api.danubeai.com].
     #[arg(long, value_name = "URL", env = "DANUBE_API_URL")]
-    pub api_url: Option<String>,
+    pub(crate) api_url: Option<String>,
     #[command(flatten)]
-    pub api_cacert: ApiCacertArg,
+    pub(crate) api_cacert: ApiCacertArg,
     /// Refused: Danube's API is never trusted without checks (kept so that the refusal says why).
     #[arg(long, hide = true)]
-    pub insecure: bool,
+    pub(crate) insecure: bool,
     /// Refused: use --api-cacert for Danube's API (kept so that the refusal says so).
     #[arg(long, hide = true, value_name = "PEM")]
-    pub cacert: Option<PathBuf>,
+    pub(crate) cacert: Option<PathBuf>,
 }
 
 /// `--api-cacert`: a CA that Danube's API (a private or test one) may be
 /// signed by, besides the web's roots.
 #[derive(Debug, Clone, Args)]
-pub struct ApiCacertArg {
+pub(crate) struct ApiCacertArg {
     /// Trust the CA certificate(s) in this PEM file for Danube's API too, besides the web's roots (for a private or test API; there is no way to switch its checks off).
     #[arg(long, value_name = "PEM")]
-    pub api_cacert: Option<PathBuf>,
+    pub(crate) api_cacert: Option<PathBuf>,
 }
 
 impl ApiCacertArg {
     /// The API's own trust.
-    pub fn trust(&self) -> Result<crate::http::Trust, UsageError> {
+    pub(crate) fn trust(&self) -> Result<crate::http::Trust, UsageError> {
         crate::http::Trust::load(self.api_cacert.as_deref(), false)
             .map_err(|err| UsageError::new(format!("--api-cacert: {err}")))
     }
@@ -345,7 +344,7 @@ impl ApiCacertArg {
 
 impl ApiArgs {
     /// `--api-url`, `DANUBE_API_URL`, or Danube's own.
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         self.api_url
             .as_deref()
             .unwrap_or(crate::danube::api::DEFAULT_API_URL)
@@ -353,7 +352,7 @@ impl ApiArgs {
 
     /// The API's trust; `--insecure` and `--cacert`, which are for
     /// receivers, are refused here with what to use instead.
-    pub fn trust(&self) -> Result<crate::http::Trust, UsageError> {
+    pub(crate) fn trust(&self) -> Result<crate::http::Trust, UsageError> {
         if self.insecure {
             return Err(UsageError::new(
                 "--insecure does not apply to Danube's API: the API key never rides a connection \
@@ -373,19 +372,19 @@ impl ApiArgs {
 /// How `https://` receivers are trusted (SPEC §12), as curl has it; never
 /// Danube's API, whose trust is its own ([`ApiArgs`]).
 #[derive(Debug, Clone, Args)]
-pub struct TlsArgs {
+pub(crate) struct TlsArgs {
     /// Trust the CA certificate(s) in this PEM file for https:// receivers, besides the web's roots; a server's own self-signed certificate in it is trusted as itself (as curl does). Never for Danube's API (--api-cacert).
     #[arg(long, value_name = "PEM")]
-    pub cacert: Option<PathBuf>,
+    pub(crate) cacert: Option<PathBuf>,
     /// Skip certificate checks for https:// receivers (a warning says so). Wins over --cacert. Never for Danube's API.
     #[arg(long)]
-    pub insecure: bool,
+    pub(crate) insecure: bool,
 }
 
 impl TlsArgs {
     /// The trust these flags ask for; a `--cacert` that cannot be used is
     /// a usage error.
-    pub fn trust(&self) -> Result<crate::http::Trust, UsageError> {
+    pub(crate) fn trust(&self) -> Result<crate::http::Trust, UsageError> {
         crate::http::Trust::load(self.cacert.as_deref(), self.insecure)
             .map_err(|err| UsageError::new(err.to_string()))
     }

@@ -6,13 +6,13 @@ use std::time::Duration;
 use crate::signature;
 
 /// `--backoff`'s default, for `trigger` and `emulate` alike.
-pub const DEFAULT_BACKOFF: &str = "1s,5s";
+pub(crate) const DEFAULT_BACKOFF: &str = "1s,5s";
 
 /// `--backoff 1s,5s`: the waits before attempt 2, 3, …
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Backoff(pub Vec<Duration>);
+pub(crate) struct Backoff(pub Vec<Duration>);
 
-pub fn parse_backoff(text: &str) -> Result<Backoff, String> {
+pub(crate) fn parse_backoff(text: &str) -> Result<Backoff, String> {
     text.split(',')
         .map(parse_duration)
         .collect::<Result<Vec<_>, _>>()
@@ -20,7 +20,7 @@ pub fn parse_backoff(text: &str) -> Result<Backoff, String> {
 }
 
 /// An `--api-key`: one header value, no spaces.
-pub fn parse_api_key(text: &str) -> Result<String, String> {
+pub(crate) fn parse_api_key(text: &str) -> Result<String, String> {
     if text.is_empty() {
         return Err("an API key cannot be empty".into());
     }
@@ -30,7 +30,7 @@ pub fn parse_api_key(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-pub fn parse_verdict(text: &str) -> Result<signature::Verdict, String> {
+pub(crate) fn parse_verdict(text: &str) -> Result<signature::Verdict, String> {
     signature::Verdict::parse(text).ok_or_else(|| {
         let names: Vec<&str> = signature::Verdict::ALL.iter().map(|v| v.as_str()).collect();
         format!("{text:?} is not a verdict; use one of {}", names.join(", "))
@@ -38,7 +38,7 @@ pub fn parse_verdict(text: &str) -> Result<signature::Verdict, String> {
 }
 
 /// One of Danube's event types (SPEC §1).
-pub fn parse_event(text: &str) -> Result<String, String> {
+pub(crate) fn parse_event(text: &str) -> Result<String, String> {
     if crate::events::EVENT_TYPES.contains(&text) {
         Ok(text.to_owned())
     } else {
@@ -50,7 +50,7 @@ pub fn parse_event(text: &str) -> Result<String, String> {
 }
 
 /// `10s`, `250ms`, `2m`, `1.5s`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
         Some(split) => text.split_at(split),
@@ -72,13 +72,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// `1048576`, `512KiB`, `1MiB`, `64KB`.
-pub fn parse_size(text: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
     parse_size_up_to(text, 1024 * 1024 * 1024, "1GiB")
         .map(|size| usize::try_from(size).unwrap_or(usize::MAX))
 }
 
 /// A store size: `100MiB`, `1GiB`, up to 1TiB.
-pub fn parse_store_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_store_size(text: &str) -> Result<u64, String> {
     parse_size_up_to(text, 1024 * 1024 * 1024 * 1024, "1TiB")
 }
 

@@ -11,7 +11,7 @@ use crate::cli::{Cli, CompletionShell, CompletionsArgs};
 
 use super::Outcome;
 
-pub fn run(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
     let script = script(args.shell);
     let mut stdout = std::io::stdout().lock();
     stdout
@@ -22,7 +22,7 @@ pub fn run(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
 }
 
 /// The completion script for `shell`, for the binary named `danube-hooks`.
-pub fn script(shell: CompletionShell) -> Vec<u8> {
+pub(crate) fn script(shell: CompletionShell) -> Vec<u8> {
     let shell = match shell {
         CompletionShell::Bash => Shell::Bash,
         CompletionShell::Zsh => Shell::Zsh,

@@ -39,7 +39,7 @@ const UNTIMED_RECORDS: usize = 1000;
 /// whole store: deliveries Danube made before are shown, not judged.
 const LOOK_BACK_DAYS: i64 = 30;
 
-pub fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     let api = crate::commands::danube_api(&args.api)?;
     let webhook_id = if let Some(id) = &args.webhook_id {
         id.clone()

@@ -17,7 +17,7 @@ use crate::policy::Pattern;
 use crate::sender;
 use crate::store;
 
-pub fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
     let path = args.store.path()?;
     let pattern = args
         .event
@@ -154,7 +154,7 @@ fn nothing_shown(args: &LogArgs, path: &std::path::Path, records: usize) -> Stri
     )
 }
 
-pub fn show(args: &ShowArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn show(args: &ShowArgs) -> anyhow::Result<Outcome> {
     let path = args.store.path()?;
     let delivery =
         store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
@@ -162,7 +162,7 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
     let path = args.store.path()?;
     let delivery =
         store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
@@ -185,7 +185,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
 
 /// One delivery, whole: the request, the verdict, the answer, the headers
 /// and the body. Every untrusted byte escaped.
-pub fn render_whole(delivery: &Delivery, raw: bool) -> String {
+pub(crate) fn render_whole(delivery: &Delivery, raw: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

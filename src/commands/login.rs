@@ -23,7 +23,7 @@ const MAX_INTERVAL: Duration = Duration::from_mins(1);
 /// A device code is never polled longer than this, whatever `expires_in` says.
 const MAX_EXPIRY: Duration = Duration::from_hours(1);
 
-pub fn login(args: &LoginArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn login(args: &LoginArgs) -> anyhow::Result<Outcome> {
     let dir = credentials::config_dir()?;
     let saved = if args.with_key {
         key_from_stdin()?
@@ -50,7 +50,7 @@ pub fn login(args: &LoginArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-pub fn logout(_args: &LogoutArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn logout(_args: &LogoutArgs) -> anyhow::Result<Outcome> {
     let dir = credentials::config_dir()?;
     let path = credentials::file_in(&dir);
     if credentials::remove(&dir)? {

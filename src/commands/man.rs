@@ -18,7 +18,7 @@ use crate::display::escape_line;
 
 use super::Outcome;
 
-pub fn run(args: &ManArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &ManArgs) -> anyhow::Result<Outcome> {
     let tool = tool();
     let cmd = find(&tool, &args.command)?;
     match &args.out {
@@ -77,7 +77,7 @@ fn file_name(cmd: &clap::Command) -> String {
 }
 
 /// One command's man page, as roff.
-pub fn page(cmd: &clap::Command) -> Vec<u8> {
+pub(crate) fn page(cmd: &clap::Command) -> Vec<u8> {
     // The source names the tool, not the subcommand ("listen 0.1.0").
     let man = clap_mangen::Man::new(cmd.clone()).source(format!(
         "danube-hooks {}",

@@ -11,7 +11,7 @@ use crate::display::{escape_bytes_multiline, escape_line};
 use crate::sender::{self, Attempt, Sender};
 use crate::store;
 
-pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     let path = args.store.path()?;
     let delivery =
         store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
@@ -87,7 +87,7 @@ fn recorded_target(delivery: &Delivery, url: &str) -> Result<String, UsageError>
 }
 
 /// The status line, the headers and the body of an answer, escaped.
-pub fn render_answer(attempt: &Attempt) -> String {
+pub(crate) fn render_answer(attempt: &Attempt) -> String {
     let mut out = String::new();
     match &attempt.result {
         Ok(answer) => {

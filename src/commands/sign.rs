@@ -4,7 +4,7 @@ use crate::cli::SignArgs;
 use crate::commands::{Outcome, unix_now};
 use crate::signature;
 
-pub fn run(args: &SignArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &SignArgs) -> anyhow::Result<Outcome> {
     let secrets = args.secret.required("sign")?;
     let body = args.body.read()?;
     let t = args.timestamp.unwrap_or_else(unix_now);

@@ -19,7 +19,7 @@ use crate::signature::Secret;
 /// The webhook id in reports: there is no Danube webhook behind a trigger.
 const LOCAL_WEBHOOK_ID: &str = "wh_local";
 
-pub fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
     let trust = crate::commands::trust(&args.tls)?;
     let events: Vec<String> = if args.all {
         events::EVENT_TYPES

@@ -23,7 +23,7 @@ use crate::danube::saved_webhooks::{self, Origin, SavedWebhook, Scope};
 use crate::display::escape_line;
 use crate::events::EVENT_TYPES;
 
-pub fn run(command: &WebhooksCommand) -> anyhow::Result<Outcome> {
+pub(crate) fn run(command: &WebhooksCommand) -> anyhow::Result<Outcome> {
     match command {
         WebhooksCommand::List(args) => list(args),
         WebhooksCommand::Create(args) => create(args),

@@ -68,7 +68,7 @@ pub mod danube;
 pub mod delivery;
 pub mod display;
 pub mod emulator;
-mod errors;
+pub mod errors;
 pub mod events;
 pub mod facts;
 mod fsutil;

@@ -81,16 +81,13 @@ pub(crate) fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
     }
     let passed = graded.iter().all(|g| g.pass);
     if args.json {
-        println!(
-            "{}",
-            to_json_line(&Report {
-                url: &args.url,
-                passed,
-                cases: &graded
-            })
-        );
+        crate::commands::out_line(&to_json_line(&Report {
+            url: &args.url,
+            passed,
+            cases: &graded,
+        }))?;
     } else {
-        print!("{}", report_card(&args.url, &graded));
+        crate::commands::out(&report_card(&args.url, &graded))?;
     }
     Ok(if passed {
         Outcome::Success

@@ -3,7 +3,6 @@
 
 use std::io::Write as _;
 
-use anyhow::Context as _;
 use clap::CommandFactory as _;
 use clap_complete::Shell;
 
@@ -17,7 +16,9 @@ pub(crate) fn run(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
     stdout
         .write_all(&script)
         .and_then(|()| stdout.flush())
-        .context("cannot write the completion script to standard output")?;
+        .map_err(|err| {
+            super::stdout_failed(err, "cannot write the completion script to standard output")
+        })?;
     Ok(Outcome::Success)
 }
 

@@ -25,6 +25,7 @@ use crate::danube::reconcile::{self, Caps, Join, Joined, LocalRecord, Row};
 use crate::danube::{credentials, saved_webhooks};
 use crate::delivery::Delivery;
 use crate::display::escape_line;
+use crate::errors::Whole;
 use crate::store::{self, StoreError};
 
 /// Records are in id order, and ids are given when a record is written,
@@ -81,7 +82,7 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     } else {
         render(&webhook_id, &joined, &store_path)
     };
-    print!("{out}");
+    crate::commands::out(&out)?;
     Ok(Outcome::Success)
 }
 
@@ -184,7 +185,8 @@ fn read_window(
             );
             Ok(())
         }
-        Err(err) => Err(err).context("cannot read the store"),
+        // The store's error tells its cause already.
+        Err(err) => Err(Whole::new(err)).context("cannot read the store"),
     }
 }
 

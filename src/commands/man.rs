@@ -27,11 +27,13 @@ pub(crate) fn run(args: &ManArgs) -> anyhow::Result<Outcome> {
             stdout
                 .write_all(&page(cmd))
                 .and_then(|()| stdout.flush())
-                .context("cannot write the man page to standard output")?;
+                .map_err(|err| {
+                    super::stdout_failed(err, "cannot write the man page to standard output")
+                })?;
         }
         Some(dir) => {
             for path in write_pages(cmd, dir)? {
-                println!("{}", escape_line(&path.display().to_string()));
+                crate::commands::out_line(&escape_line(&path.display().to_string()))?;
             }
         }
     }

@@ -15,13 +15,50 @@ pub(crate) mod trigger;
 pub(crate) mod verify;
 pub(crate) mod webhooks;
 
-/// How a command ended, short of an error (which is exit 2).
+use crate::errors::StdoutClosed;
+
+/// How a command ended, short of an error (whose class,
+/// [`crate::errors::ErrorClass`], gives its exit code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Exit 0.
     Success,
-    /// Exit 1: a negative verdict (`verify` invalid, `check` failures).
+    /// Exit 1: a negative result (`verify` not valid, `check` failures,
+    /// `trigger` or `replay` whose last attempt failed).
     Negative,
+}
+
+/// Write `text` to stdout whole, and flush it, as the commands' output.
+/// A reader that went away (`| head`) is [`StdoutClosed`]: the command
+/// ends there, quietly, with 0, where `print!` would panic.
+pub(crate) fn out(text: &str) -> anyhow::Result<()> {
+    out_bytes(text.as_bytes())
+}
+
+/// [`out`], and a newline.
+pub(crate) fn out_line(line: &str) -> anyhow::Result<()> {
+    out(&format!("{line}\n"))
+}
+
+/// [`out`] for bytes.
+pub(crate) fn out_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(|err| stdout_failed(err, "cannot write to standard output"))
+}
+
+/// A failed write to stdout as the error the command ends with: a closed
+/// pipe is [`StdoutClosed`]; anything else (a full disk under `>`) is told
+/// after `what`, and classed by its kind.
+pub(crate) fn stdout_failed(err: std::io::Error, what: &'static str) -> anyhow::Error {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        StdoutClosed.into()
+    } else {
+        anyhow::Error::new(err).context(what)
+    }
 }
 
 /// What `--insecure` says, once, wherever the command shows warnings.

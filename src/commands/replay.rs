@@ -8,13 +8,13 @@ use crate::cli::{ReplayArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
 use crate::delivery::{Delivery, ReplayMode};
 use crate::display::{escape_bytes_multiline, escape_line};
+use crate::errors::Whole;
 use crate::sender::{self, Attempt, Sender};
 use crate::store;
 
 pub(crate) fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     let path = args.store.path()?;
-    let delivery =
-        store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
+    let delivery = store::find(&path, args.id).map_err(Whole::new)?;
     let url = match (&args.to, &delivery.forward) {
         (Some(url), _) => {
             sender::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?;
@@ -51,7 +51,7 @@ pub(crate) fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         },
         escape_line(&url)
     );
-    print!("{}", render_answer(&attempt));
+    crate::commands::out(&render_answer(&attempt))?;
     Ok(if attempt.succeeded() {
         Outcome::Success
     } else {

@@ -10,6 +10,6 @@ pub(crate) fn run(args: &SignArgs) -> anyhow::Result<Outcome> {
     let t = args.timestamp.unwrap_or_else(unix_now);
     // With several secrets (rotation) the first one signs, as Danube signs
     // with the current secret only.
-    println!("{}", signature::sign(&secrets[0], t, &body));
+    crate::commands::out_line(&signature::sign(&secrets[0], t, &body))?;
     Ok(Outcome::Success)
 }

@@ -7,6 +7,7 @@
 use std::cell::Cell;
 use std::hash::{BuildHasher as _, Hasher as _};
 
+use anyhow::Context as _;
 use chrono::Utc;
 
 use crate::cli::{TriggerArgs, UsageError};
@@ -84,7 +85,7 @@ pub(crate) fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
             created_at,
         ));
         all_delivered &= report.status == "success";
-        println!("{}", to_json_line(&report));
+        crate::commands::out_line(&to_json_line(&report))?;
     }
     Ok(if all_delivered {
         Outcome::Success
@@ -192,7 +193,7 @@ fn emit(
     // A local Danube is an API like Danube's: the receivers' --cacert and
     // --insecure are not for it.
     let api = crate::commands::danube_api_at(emulator, &crate::http::Trust::default())
-        .map_err(|err| UsageError::new(format!("--emulator: {err:#}")))?;
+        .context("--emulator")?;
     let runtime = crate::commands::runtime()?;
     for event in events {
         let envelope = events::envelope(event, Utc::now(), data.cloned(), assignments)
@@ -219,14 +220,11 @@ fn emit(
                 escape_line(&list.join(", "))
             );
         }
-        println!(
-            "{}",
-            to_json_line(&serde_json::json!({
-                "event": event,
-                "emulator": emulator,
-                "deliveries": made,
-            }))
-        );
+        crate::commands::out_line(&to_json_line(&serde_json::json!({
+            "event": event,
+            "emulator": emulator,
+            "deliveries": made,
+        })))?;
     }
     Ok(Outcome::Success)
 }

@@ -30,9 +30,9 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
         }
     };
     if args.json {
-        println!("{}", to_json_line(&check));
+        crate::commands::out_line(&to_json_line(&check))?;
     } else {
-        print!("{}", render_for_a_person(&check, Some(args.tolerance)));
+        crate::commands::out(&render_for_a_person(&check, Some(args.tolerance)))?;
     }
     Ok(if check.verdict == Verdict::Valid {
         Outcome::Success

@@ -34,7 +34,8 @@ use crate::store::{NotStored, StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
     /// Bad usage or configuration: a flag, a value, a path that cannot be
-    /// used (missing where it must exist, a folder, no permission), and
+    /// used (missing where it must exist, a folder, a file where a folder
+    /// must be, no permission), and
     /// Danube's 4xx answers other than 429. Exit 2.
     Usage,
     /// Danube's API or the network failed: no connection, a timeout, TLS,
@@ -166,9 +167,9 @@ impl Classify for StdoutClosed {
     }
 }
 
-/// A path that cannot be used at all (missing, a folder, no permission, a
-/// read-only file system) is configuration, and so is an address that
-/// cannot be bound; the network's own failures are the network's; any
+/// A path that cannot be used at all (missing, a folder, a file where a
+/// folder must be, no permission, a read-only file system) is
+/// configuration, and so is an address that cannot be bound; the network's own failures are the network's; any
 /// other failure to read or write (an I/O error, a full disk) is the local
 /// file's.
 fn io_class(err: &io::Error) -> ErrorClass {
@@ -178,6 +179,7 @@ fn io_class(err: &io::Error) -> ErrorClass {
         | Kind::PermissionDenied
         | Kind::IsADirectory
         | Kind::NotADirectory
+        | Kind::AlreadyExists
         | Kind::ReadOnlyFilesystem
         | Kind::InvalidFilename
         | Kind::InvalidInput
@@ -497,6 +499,7 @@ mod tests {
             (Kind::PermissionDenied, Usage),
             (Kind::IsADirectory, Usage),
             (Kind::NotADirectory, Usage),
+            (Kind::AlreadyExists, Usage),
             (Kind::ReadOnlyFilesystem, Usage),
             (Kind::AddrInUse, Usage),
             (Kind::ConnectionRefused, Network),

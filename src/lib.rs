@@ -57,7 +57,11 @@
 //!   `cli::generate`), the value parsers in `cli::parse`; `cli::examples`,
 //!   the examples that end each command's `--help`.
 //! - [`commands`]: one module per subcommand (`completions` and `man`
-//!   generate from the clap definition at run time).
+//!   generate from the clap definition at run time); each writes stdout
+//!   through `commands::out`, where a reader gone away ends it quietly.
+//! - [`errors`]: an error's chain of causes as text, and the class of each
+//!   of the crate's error types (SPEC §2: usage 2, Danube or the network 3,
+//!   a local file 4), read from the chain for the binary's exit code.
 //! - `test_servers` (tests only): loopback servers for the unit tests.
 
 pub mod cli;

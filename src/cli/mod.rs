@@ -52,6 +52,20 @@ impl UsageError {
     }
 }
 
+/// SPEC §2's exit codes, as the top `--help` lists them (before the
+/// examples, which end every command's help) and the top man page's EXIT
+/// STATUS; `errors::ErrorClass` gives them.
+pub(crate) const EXIT_CODES: &str = "\
+Exit codes:
+  0  success; also when whoever reads stdout stops early (`| head`)
+  1  a negative result: verify found the signature not valid, check found failures,
+     the last attempt of trigger or replay failed
+  2  bad usage or configuration: a flag or value, a path that cannot be used,
+     a request Danube refused (its 4xx answers but 429)
+  3  Danube's API or the network failed: no connection, a timeout, TLS, Danube's 5xx or 429
+  4  reading or writing a local file failed while working: the store, the emulator's
+     state, the credentials, the saved webhooks";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "danube-hooks",
@@ -59,7 +73,8 @@ impl UsageError {
     about = "Receive, inspect, verify, break and replay Danube webhook deliveries on your machine.",
     long_about = None,
     propagate_version = true,
-    after_help = examples::TOP
+    after_help = examples::TOP,
+    after_long_help = format!("{EXIT_CODES}\n\n{}", examples::TOP)
 )]
 pub struct Cli {
     #[command(subcommand)]

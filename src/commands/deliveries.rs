@@ -3,8 +3,9 @@
 //! under its row, or one JSON object per row with `--json`.
 //!
 //! Findings are information, not a verdict on anything the user asked to
-//! check: the command exits 0 when it could show the log, findings or not,
-//! and 2 when it could not (no webhook, no credentials, an API error).
+//! check: the command exits 0 when it could show the log, findings or not;
+//! when it could not, its error's class says the code (no webhook, no
+//! credentials, a request Danube refused: 2; Danube or the network failing: 3).
 //!
 //! The store is read backwards through a `reconcile::Join`, which keeps
 //! only what the rows show: memory and output follow `--limit` and

@@ -35,8 +35,8 @@ use crate::store::{NotStored, StoreError};
 pub enum ErrorClass {
     /// Bad usage or configuration: a flag, a value, a path that cannot be
     /// used (missing where it must exist, a folder, a file where a folder
-    /// must be, no permission), and
-    /// Danube's 4xx answers other than 429. Exit 2.
+    /// must be, no permission), and Danube's 4xx answers other than 429.
+    /// Exit 2.
     Usage,
     /// Danube's API or the network failed: no connection, a timeout, TLS,
     /// Danube's 5xx and 429, an answer Danube's API does not document.

@@ -58,10 +58,17 @@
 //!   thread is asked), `store::syncer` (the fsync thread), `store::broadcast` (the announcements, within a
 //!   byte budget), `store::readers` and `store::lines` (streaming readers
 //!   over every kept file, for the commands and the dashboard's resync).
-//! - [`cli`]: clap types and their validation; `cli::examples`, the
-//!   examples that end each command's `--help`.
+//! - [`cli`]: clap types and their validation: the top level and the shared
+//!   argument groups in `cli`, one file per command group (`cli::listen`,
+//!   `cli::act`, `cli::inspect`, `cli::danube`, `cli::emulate`,
+//!   `cli::generate`), the value parsers in `cli::parse`; `cli::examples`,
+//!   the examples that end each command's `--help`.
 //! - [`commands`]: one module per subcommand (`completions` and `man`
-//!   generate from the clap definition at run time).
+//!   generate from the clap definition at run time); each writes stdout
+//!   through `commands::out`, where a reader gone away ends it quietly.
+//! - [`errors`]: an error's chain of causes as text, and the class of each
+//!   of the crate's error types (SPEC §2: usage 2, Danube or the network 3,
+//!   a local file 4), read from the chain for the binary's exit code.
 //! - `test_support` (tests only): fixtures the unit tests share (a
 //!   delivery, an arrival in flight, a nested body, the dashboard's setup);
 //!   `test_servers` (tests only): loopback servers for the unit tests.
@@ -74,7 +81,7 @@ pub mod danube;
 pub mod delivery;
 pub mod display;
 pub mod emulator;
-mod errors;
+pub mod errors;
 pub mod events;
 pub mod facts;
 mod fsutil;

@@ -143,7 +143,8 @@ fn login_tells_danubes_error_in_one_line() {
         &["login", "--api-url", &format!("http://127.0.0.1:{port}")],
         b"",
     );
-    assert_exit(&output, 2);
+    // Danube not reached is the network's failure (SPEC §2), not usage.
+    assert_exit(&output, 3);
     let err = stderr(&output);
     // An http:// API is on this machine: the emulator, not running.
     assert!(
@@ -290,4 +291,214 @@ fn webhooks_list_with_the_saved_key_or_the_environment() {
         "{}",
         request.head
     );
+}
+
+/// SPEC §2's exit codes, black-box, a class at a time: 1 a negative
+/// result, 2 usage or configuration (Danube's 4xx but 429 included), 3
+/// Danube or the network failing, 4 a local file failing while working,
+/// and 0, quietly, when whoever reads stdout has gone.
+mod exit_codes {
+    use std::process::{Command, Stdio};
+
+    use super::common::fake_danube::Fault;
+    use super::common::{self, Capture, SECRET, TempDir, assert_exit, command, run, stderr};
+    use super::*;
+
+    fn store_example() -> String {
+        common::fixtures()
+            .join("store/example.jsonl")
+            .display()
+            .to_string()
+    }
+
+    /// `webhooks list` against `danube`, with its key, quick retries.
+    fn webhooks_list(config: &Path, danube: &FakeDanube) -> Output {
+        danube_hooks_env(
+            config,
+            &[
+                ("DANUBE_API_KEY", KEY),
+                ("DANUBE_HOOKS_API_RETRY_WAIT_MS", "1"),
+            ],
+            &["webhooks", "list", "--api-url", &danube.url()],
+            b"",
+        )
+    }
+
+    /// `cmd` run with its stdout a pipe whose reader is already gone, as
+    /// `| head` leaves it once it has read its lines.
+    fn with_stdout_closed(cmd: &mut Command) -> Output {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = cmd
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(output.stdout.is_empty());
+        output
+    }
+
+    #[test]
+    fn negative_results_are_1() {
+        let verify = run(
+            &[
+                "verify",
+                "--secret",
+                SECRET,
+                "--header",
+                "t=1,sha256=00",
+                "-",
+            ],
+            b"{}",
+        );
+        assert_exit(&verify, 1);
+
+        // A receiver that takes everything fails the cases it must refuse.
+        let lax = Capture::start();
+        let check = run(&["check", &lax.url("/hooks"), "--secret", SECRET], b"");
+        assert_exit(&check, 1);
+
+        let failing = Capture::answering_status(500);
+        let trigger = run(
+            &[
+                "trigger",
+                "workflow.failed",
+                "--to",
+                &failing.url("/hooks"),
+                "--secret",
+                SECRET,
+                "--attempts",
+                "1",
+            ],
+            b"",
+        );
+        assert_exit(&trigger, 1);
+    }
+
+    #[test]
+    fn usage_and_configuration_are_2() {
+        assert_exit(&run(&["log", "--lats", "3"], b""), 2);
+        let policy = run(
+            &["listen", "--port", "0", "--no-store", "--respond", "50x"],
+            b"",
+        );
+        assert_exit(&policy, 2);
+        assert_contains(&stderr(&policy), "--respond");
+        // No store there yet, and a folder where the store should be.
+        let dir = TempDir::new("exit-usage");
+        for store in [dir.join("none.jsonl"), dir.0.clone()] {
+            let log = run(&["log", "--store", &store.display().to_string()], b"");
+            assert_exit(&log, 2);
+        }
+        // The emulator's state under a file, which no folder can be made in.
+        let file = dir.join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let state = file.join("state.json").display().to_string();
+        let emulate = run(&["emulate", "--port", "0", "--state", &state], b"");
+        assert_exit(&emulate, 2);
+    }
+
+    #[test]
+    fn a_state_folder_without_write_permission_is_2() {
+        let dir = TempDir::new("exit-read-only");
+        let folder = dir.join("read-only");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).unwrap();
+        // Root writes anywhere: then there is nothing to test here.
+        if std::fs::write(folder.join("probe"), "").is_ok() {
+            eprintln!("skipped: this user writes into a read-only folder (root?)");
+            return;
+        }
+        let state = folder.join("state.json").display().to_string();
+        let emulate = run(&["emulate", "--port", "0", "--state", &state], b"");
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_exit(&emulate, 2);
+    }
+
+    #[test]
+    fn danube_s_4xx_is_2_and_its_5xx_429_and_silence_are_3() {
+        let config = TempDir::new("exit-danube");
+        let danube = FakeDanube::start();
+        for (status, code) in [(401, 2), (403, 2), (422, 2), (429, 3), (500, 3), (503, 3)] {
+            danube.fail_next("GET", "/v1/webhooks", Fault::status(status, "no"));
+            let output = webhooks_list(&config.0, &danube);
+            assert_exit(&output, code);
+            assert_contains(&stderr(&output), &format!("{status}"));
+        }
+        assert_exit(&webhooks_list(&config.0, &danube), 0);
+        drop(danube);
+
+        let port = common::closed_port().port();
+        let nobody = danube_hooks_env(
+            &config.0,
+            &[
+                ("DANUBE_API_KEY", KEY),
+                ("DANUBE_HOOKS_API_RETRY_WAIT_MS", "1"),
+            ],
+            &[
+                "webhooks",
+                "list",
+                "--api-url",
+                &format!("http://127.0.0.1:{port}"),
+            ],
+            b"",
+        );
+        assert_exit(&nobody, 3);
+    }
+
+    #[test]
+    fn a_local_file_that_fails_while_working_is_4() {
+        // Credentials that are not what `login` wrote.
+        let config = TempDir::new("exit-local");
+        let danube = FakeDanube::start();
+        let credentials = credentials_file(&config);
+        std::fs::create_dir_all(credentials.parent().unwrap()).unwrap();
+        std::fs::write(&credentials, "{\"api_key\": \"dk_half").unwrap();
+        let output = danube_hooks(
+            &config.0,
+            &["webhooks", "list", "--api-url", &danube.url()],
+            b"",
+        );
+        assert_exit(&output, 4);
+        assert!(danube.seen().is_empty());
+
+        // A delivery whose line in the store is damaged.
+        let store = config.join("deliveries.jsonl");
+        let example = std::fs::read_to_string(store_example()).unwrap();
+        let first = example.lines().next().unwrap();
+        std::fs::write(&store, format!("{first}\n{{\"id\":2,\"received_at\":\n")).unwrap();
+        let store = store.display().to_string();
+        assert_exit(&run(&["show", "1", "--store", &store], b""), 0);
+        let show = run(&["show", "2", "--store", &store], b"");
+        assert_exit(&show, 4);
+        assert_contains(&stderr(&show), "damaged");
+
+        // A full disk under stdout.
+        let full = std::fs::File::create("/dev/full").unwrap();
+        let output = command()
+            .args(["completions", "bash"])
+            .stdout(full)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_exit(&output, 4);
+    }
+
+    #[test]
+    fn a_closed_stdout_ends_quietly_with_0() {
+        let store = store_example();
+        for args in [
+            &["log", "--store", &store][..],
+            &["log", "--json", "--store", &store],
+            &["show", "1", "--store", &store],
+            &["sign", "--secret", SECRET, "-"],
+            &["completions", "bash"],
+            &["man"],
+        ] {
+            let output = with_stdout_closed(command().args(args));
+            assert_exit(&output, 0);
+            assert_eq!(stderr(&output), "", "{args:?}");
+        }
+    }
 }

@@ -349,7 +349,8 @@ fn no_double_create_after_a_timed_out_create() {
         &danube,
         &["--public-url", PUBLIC, "--api-timeout", "1s"],
     );
-    assert_exit(&output, 2);
+    // Danube's answer never came: its failure (SPEC §2).
+    assert_exit(&output, 3);
     let made = at(&danube, URL);
     assert_eq!(made.len(), 1);
     let id = made[0]["id"].as_str().unwrap();
@@ -371,6 +372,7 @@ fn no_double_create_after_a_timed_out_create() {
 
     // Run again: the webhook with our URL is found and named; no create.
     let again = run_listen(&config, &danube, &["--public-url", PUBLIC]);
+    // A webhook danube-hooks must not change: the user decides, usage.
     assert_exit(&again, 2);
     assert_contains(&stderr(&again), &format!("webhooks delete {id}"));
     assert_eq!(at(&danube, URL).len(), 1);

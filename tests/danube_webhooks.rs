@@ -189,7 +189,8 @@ fn save_with_an_unreadable_webhooks_json_creates_nothing() {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, "[{\"id\": \"wh_1\", \"secret\": \"whsec_half").unwrap();
     let output = setup.run(&["create", "--url", TUNNEL, "--save"]);
-    assert_exit(&output, 2);
+    // A saved file that is not what danube-hooks wrote: a local file failed.
+    assert_exit(&output, 4);
     let err = stderr(&output);
     assert!(
         err.contains("nothing was created")
@@ -480,9 +481,14 @@ fn each_error_status_is_one_line_that_says_what_to_do() {
         ),
     ];
     for (method, prefix, fault, args, want) in cases {
+        // Danube's 4xx but 429 is usage (2); its 429 and 5xx, Danube failing (3).
+        let code = match &fault {
+            Fault::Status { status, .. } if (400..500).contains(status) && *status != 429 => 2,
+            _ => 3,
+        };
         setup.danube.fail_next(method, prefix, fault);
         let output = setup.run(&args);
-        assert_exit(&output, 2);
+        assert_exit(&output, code);
         let err = stderr(&output);
         assert!(err.contains(want), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -503,7 +509,8 @@ fn a_stalled_create_is_never_retried_and_says_to_look_first() {
         Fault::ApplyThenStall(Duration::from_secs(3)),
     );
     let output = setup.run(&["create", "--url", TUNNEL, "--save"]);
-    assert_exit(&output, 2);
+    // No answer from Danube: its failure, not usage (SPEC §2).
+    assert_exit(&output, 3);
     let err = stderr(&output);
     assert!(
         err.contains("did not answer the create within 0.4 s")
@@ -535,7 +542,7 @@ fn a_stalled_list_is_retried() {
             .fail_next("GET", "/v1/webhooks", Fault::Stall(Duration::from_secs(3)));
     }
     let output = setup.run(&["list"]);
-    assert_exit(&output, 2);
+    assert_exit(&output, 3);
     let err = stderr(&output);
     assert!(
         err.contains("did not answer within 0.4 s (tried 4 times)"),

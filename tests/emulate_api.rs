@@ -984,7 +984,8 @@ fn a_state_file_that_is_not_one_is_refused_without_its_text() {
         cmd.args(["emulate", "--port", "0", "--state"]).arg(&state),
         b"",
     );
-    assert_exit(&output, 2);
+    // A state file that is not one: a local file failed (SPEC §2).
+    assert_exit(&output, 4);
     let err = stderr(&output);
     assert!(err.contains("--reset"), "{err}");
     assert!(!err.contains("whsec_private"), "{err}");

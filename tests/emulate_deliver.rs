@@ -187,7 +187,8 @@ fn an_emulator_that_is_not_running_is_named_with_how_to_start_it() {
     let port = common::closed_port().port();
     let url = format!("http://127.0.0.1:{port}");
     let output = trigger(&dir, &["workflow.failed", "--emulator", &url]);
-    assert_exit(&output, 2);
+    // Not reached: the network's failure (SPEC §2).
+    assert_exit(&output, 3);
     let err = stderr(&output);
     // An event is never retried: one try, told in the singular.
     assert!(

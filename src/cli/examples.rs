@@ -9,9 +9,9 @@
 //! secret (one line, `chmod 600`), `body.json` a delivery's exact body.
 
 /// The heading every block starts with; `man` turns it into its section.
-pub const HEADING: &str = "Examples:";
+pub(crate) const HEADING: &str = "Examples:";
 
-pub const TOP: &str = "\
+pub(crate) const TOP: &str = "\
 Examples:
   # From nothing to deliveries: a quick tunnel, proved, registered with Danube (after `login`)
   danube-hooks listen --tunnel cloudflared
@@ -20,7 +20,7 @@ Examples:
   # What arrived lately
   danube-hooks log --last 20";
 
-pub const LISTEN: &str = "\
+pub(crate) const LISTEN: &str = "\
 Examples:
   # The whole setup: start a cloudflared quick tunnel (or ngrok), prove it reaches this
   # listener, point a Danube webhook at it, verify with its secret; on exit end both
@@ -30,7 +30,7 @@ Examples:
   # Forward to your receiver, but fail the first two attempts so Danube retries
   danube-hooks listen --forward-to http://localhost:3000/webhooks/danube --respond 500,500,forward";
 
-pub const SIGN: &str = "\
+pub(crate) const SIGN: &str = "\
 Examples:
   danube-hooks sign --secret-file secret.txt body.json
   # A fixed t, for a reproducible test vector
@@ -38,7 +38,7 @@ Examples:
   # The body on standard input
   danube-hooks sign --secret-file secret.txt - < body.json";
 
-pub const VERIFY: &str = "\
+pub(crate) const VERIFY: &str = "\
 Examples:
   # Exit 0 when valid, 1 when not, with the reason
   danube-hooks verify --secret-file secret.txt --header t=1795430047,sha256=f95356e13685559cb836d8a17a153ecc25c5cd484a1c841d85daa01c859d0b88 body.json
@@ -47,7 +47,7 @@ Examples:
   # A whole header line, pasted from a log, is accepted too
   danube-hooks verify --secret-file secret.txt --now 1795430050 --header 'X-Danube-Signature: t=1795430047,sha256=f95356e13685559cb836d8a17a153ecc25c5cd484a1c841d85daa01c859d0b88' body.json";
 
-pub const TRIGGER: &str = "\
+pub(crate) const TRIGGER: &str = "\
 Examples:
   danube-hooks trigger tool.execution.failed --to http://localhost:3000/webhooks/danube --secret-file secret.txt --set data.error='quota exceeded'
   # Two attempts with a 2 s deadline and 250 ms between them
@@ -55,14 +55,14 @@ Examples:
   # Through a local Danube (danube-hooks emulate): it delivers to each webhook subscribed to the event
   danube-hooks trigger tool.execution.failed --emulator http://127.0.0.1:4200 --set data.error='quota exceeded'";
 
-pub const REPLAY: &str = "\
+pub(crate) const REPLAY: &str = "\
 Examples:
   # Re-signed with a fresh t, to your receiver
   danube-hooks replay 42 --to http://localhost:3000/webhooks/danube --secret-file secret.txt
   # Byte-identical, old signature: does your receiver's replay protection hold?
   danube-hooks replay 42 --as-is --to http://localhost:3000/webhooks/danube";
 
-pub const LOG: &str = "\
+pub(crate) const LOG: &str = "\
 Examples:
   danube-hooks log --last 20
   # Workflow deliveries whose signature did not match
@@ -70,13 +70,13 @@ Examples:
   # The records as JSON lines, from another store
   danube-hooks log --json --store deliveries.jsonl";
 
-pub const SHOW: &str = "\
+pub(crate) const SHOW: &str = "\
 Examples:
   danube-hooks show 42
   # The body as received, escaped, not pretty-printed
   danube-hooks show 42 --raw";
 
-pub const EXPORT: &str = "\
+pub(crate) const EXPORT: &str = "\
 Examples:
   danube-hooks export 42
   # Send it to your receiver instead of the listener
@@ -84,13 +84,13 @@ Examples:
   # Send it again now
   danube-hooks export 42 | sh";
 
-pub const CHECK: &str = "\
+pub(crate) const CHECK: &str = "\
 Examples:
   danube-hooks check http://localhost:3000/webhooks/danube --secret-file secret.txt
   # The report as JSON, with a tighter deadline than Danube's 10 s
   danube-hooks check http://localhost:3000/webhooks/danube --secret-file secret.txt --json --timeout 5s";
 
-pub const LOGIN: &str = "\
+pub(crate) const LOGIN: &str = "\
 Examples:
   # Approve this machine in a browser; the key is saved with mode 0600
   danube-hooks login
@@ -99,13 +99,13 @@ Examples:
   # Against a staging API whose CA is private
   danube-hooks login --api-url https://api.staging.example --cacert staging-ca.pem";
 
-pub const LOGOUT: &str = "\
+pub(crate) const LOGOUT: &str = "\
 Examples:
   danube-hooks logout
   # Log out, then log in with another key
   danube-hooks logout --api-url https://api.danubeai.com";
 
-pub const WEBHOOKS: &str = "\
+pub(crate) const WEBHOOKS: &str = "\
 Examples:
   danube-hooks webhooks list
   # A webhook for a tunnel, its secret kept (0600) for listen and deliveries
@@ -113,13 +113,13 @@ Examples:
   # Pause one without deleting it
   danube-hooks webhooks update wh_8f3a --active false";
 
-pub const WEBHOOKS_LIST: &str = "\
+pub(crate) const WEBHOOKS_LIST: &str = "\
 Examples:
   danube-hooks webhooks list
   # Danube's JSON: the ids of the paused ones
   danube-hooks webhooks list --json | jq -r '.[] | select(.is_active | not) | .id'";
 
-pub const WEBHOOKS_CREATE: &str = "\
+pub(crate) const WEBHOOKS_CREATE: &str = "\
 Examples:
   # All five event types; the secret is shown once: copy it now
   danube-hooks webhooks create --url https://abc.ngrok.app/webhooks/danube
@@ -128,7 +128,7 @@ Examples:
   # Danube's JSON answer, for a script (it holds the secret)
   danube-hooks webhooks create --url https://abc.ngrok.app/webhooks/danube --json";
 
-pub const WEBHOOKS_UPDATE: &str = "\
+pub(crate) const WEBHOOKS_UPDATE: &str = "\
 Examples:
   # Point it at a new tunnel
   danube-hooks webhooks update wh_8f3a --url https://def.trycloudflare.com/webhooks/danube
@@ -137,12 +137,12 @@ Examples:
   # Only tool events from now on
   danube-hooks webhooks update wh_8f3a --event tool.execution.completed --event tool.execution.failed";
 
-pub const WEBHOOKS_DELETE: &str = "\
+pub(crate) const WEBHOOKS_DELETE: &str = "\
 Examples:
   danube-hooks webhooks delete wh_8f3a
   # Against a staging API whose CA is private
   danube-hooks webhooks delete wh_8f3a --api-url https://api.staging.example --cacert staging-ca.pem";
-pub const DELIVERIES: &str = "\
+pub(crate) const DELIVERIES: &str = "\
 Examples:
   # What Danube says happened to the registered webhook's last 20 deliveries
   danube-hooks deliveries
@@ -151,7 +151,7 @@ Examples:
   # Against another store
   danube-hooks deliveries wh_8f3a --store ./deliveries.jsonl";
 
-pub const EMULATE: &str = "\
+pub(crate) const EMULATE: &str = "\
 Examples:
   # A local Danube on 127.0.0.1:4200; point an SDK at it with DANUBE_API_URL
   danube-hooks emulate
@@ -160,14 +160,14 @@ Examples:
   # For CI: a free port, empty, only one key accepted, attempts as JSON lines
   danube-hooks emulate --port 0 --reset --api-key dk_test_ci --json";
 
-pub const COMPLETIONS: &str = "\
+pub(crate) const COMPLETIONS: &str = "\
 Examples:
   danube-hooks completions bash > ~/.local/share/bash-completion/completions/danube-hooks
   # zsh: a directory on $fpath, before compinit runs
   danube-hooks completions zsh > ~/.zfunc/_danube-hooks
   danube-hooks completions fish > ~/.config/fish/completions/danube-hooks.fish";
 
-pub const MAN: &str = "\
+pub(crate) const MAN: &str = "\
 Examples:
   # Read listen's page now
   danube-hooks man listen | man -l -

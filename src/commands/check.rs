@@ -19,7 +19,7 @@ use crate::signature::{self, Secret};
 /// What a case expects of the receiver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Expect {
+pub(crate) enum Expect {
     /// 2xx within the deadline: Danube counts anything else as a failure.
     Accept,
     /// 4xx: a forged or broken delivery must be refused, and a 5xx would
@@ -45,15 +45,15 @@ struct Case {
 
 /// One graded case.
 #[derive(Debug, Clone, Serialize)]
-pub struct Graded {
-    pub case: String,
-    pub expected: Expect,
-    pub got: String,
-    pub pass: bool,
-    pub latency_ms: u64,
+pub(crate) struct Graded {
+    pub(crate) case: String,
+    pub(crate) expected: Expect,
+    pub(crate) got: String,
+    pub(crate) pass: bool,
+    pub(crate) latency_ms: u64,
     /// Why it failed, for a person.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub why: Option<String>,
+    pub(crate) why: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,7 +63,7 @@ struct Report<'a> {
     cases: &'a [Graded],
 }
 
-pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
     let secrets = args.secret.required("check")?;
     http::check_url(&args.url).map_err(|err| UsageError::new(format!("check: {err}")))?;
     let trust = crate::commands::trust(&args.tls)?;
@@ -80,16 +80,13 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
     }
     let passed = graded.iter().all(|g| g.pass);
     if args.json {
-        println!(
-            "{}",
-            to_json_line(&Report {
-                url: &args.url,
-                passed,
-                cases: &graded
-            })
-        );
+        crate::commands::out_line(&to_json_line(&Report {
+            url: &args.url,
+            passed,
+            cases: &graded,
+        }))?;
     } else {
-        print!("{}", report_card(&args.url, &graded));
+        crate::commands::out(&report_card(&args.url, &graded))?;
     }
     Ok(if passed {
         Outcome::Success

@@ -3,7 +3,6 @@
 
 use std::io::Write as _;
 
-use anyhow::Context as _;
 use clap::CommandFactory as _;
 use clap_complete::Shell;
 
@@ -11,18 +10,20 @@ use crate::cli::{Cli, CompletionShell, CompletionsArgs};
 
 use super::Outcome;
 
-pub fn run(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
     let script = script(args.shell);
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(&script)
         .and_then(|()| stdout.flush())
-        .context("cannot write the completion script to standard output")?;
+        .map_err(|err| {
+            super::stdout_failed(err, "cannot write the completion script to standard output")
+        })?;
     Ok(Outcome::Success)
 }
 
 /// The completion script for `shell`, for the binary named `danube-hooks`.
-pub fn script(shell: CompletionShell) -> Vec<u8> {
+pub(crate) fn script(shell: CompletionShell) -> Vec<u8> {
     let shell = match shell {
         CompletionShell::Bash => Shell::Bash,
         CompletionShell::Zsh => Shell::Zsh,

@@ -3,8 +3,9 @@
 //! under its row, or one JSON object per row with `--json`.
 //!
 //! Findings are information, not a verdict on anything the user asked to
-//! check: the command exits 0 when it could show the log, findings or not,
-//! and 2 when it could not (no webhook, no credentials, an API error).
+//! check: the command exits 0 when it could show the log, findings or not;
+//! when it could not, its error's class says the code (no webhook, no
+//! credentials, a request Danube refused: 2; Danube or the network failing: 3).
 //!
 //! The store is read backwards through a `reconcile::Join`, which keeps
 //! only what the rows show: memory and output follow `--limit` and
@@ -26,6 +27,7 @@ use crate::danube::reconcile::{self, Caps, Join, Joined, LocalRecord, Row};
 use crate::danube::{credentials, saved_webhooks};
 use crate::delivery::Delivery;
 use crate::display::escape_line;
+use crate::errors::Whole;
 use crate::store::{self, StoreError};
 
 /// Records are in id order, and ids are given when a record is written,
@@ -40,7 +42,7 @@ const UNTIMED_RECORDS: usize = 1000;
 /// whole store: deliveries Danube made before are shown, not judged.
 const LOOK_BACK_DAYS: i64 = 30;
 
-pub fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     let api = crate::commands::danube_api(&args.api)?;
     let webhook_id = if let Some(id) = &args.webhook_id {
         id.clone()
@@ -82,7 +84,7 @@ pub fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     } else {
         render(&webhook_id, &joined, &store_path)
     };
-    print!("{out}");
+    crate::commands::out(&out)?;
     Ok(Outcome::Success)
 }
 
@@ -185,7 +187,8 @@ fn read_window(
             );
             Ok(())
         }
-        Err(err) => Err(err).context("cannot read the store"),
+        // The store's error tells its cause already.
+        Err(err) => Err(Whole::new(err)).context("cannot read the store"),
     }
 }
 

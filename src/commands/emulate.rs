@@ -23,9 +23,9 @@ use crate::http::reachable_url;
 /// The key the banner suggests when any key is accepted: shown whole, as
 /// it is no secret (any non-empty key works), and the same every run, so
 /// it can stay in a CI file or a `.env`.
-pub const ANY_KEY_HINT: &str = "dk_emu_local";
+pub(crate) const ANY_KEY_HINT: &str = "dk_emu_local";
 
-pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
     let path = match &args.state {
         Some(path) => path.clone(),
         None => state::default_path()?,
@@ -82,15 +82,15 @@ pub fn run(args: &EmulateArgs) -> anyhow::Result<Outcome> {
 
 /// The keys the emulator accepts, as the banner tells them.
 #[derive(Clone, Copy)]
-pub struct NamedKeys<'a> {
+pub(crate) struct NamedKeys<'a> {
     /// The first key named; `None` when any key is accepted.
-    pub first: Option<&'a str>,
-    pub source: KeySource,
+    pub(crate) first: Option<&'a str>,
+    pub(crate) source: KeySource,
 }
 
 /// Where it serves, what to point an SDK at, where the state is, and the
 /// rules it keeps.
-pub fn banner(
+pub(crate) fn banner(
     args: &EmulateArgs,
     keys: NamedKeys<'_>,
     local: SocketAddr,

@@ -11,13 +11,14 @@ use crate::commands::verify::render_for_a_person;
 use crate::curl;
 use crate::delivery::{Delivery, format_duration_ms};
 use crate::display::{escape_bytes_line, escape_bytes_multiline, escape_line, escape_multiline};
+use crate::errors::Whole;
 use crate::headless::{self, Format};
 use crate::http;
 use crate::json_style::{self, PrettyLimits};
 use crate::policy::Pattern;
 use crate::store;
 
-pub fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
     let path = args.store.path()?;
     let pattern = args
         .event
@@ -79,16 +80,16 @@ pub fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
             read
         }
     };
-    read.map_err(|err| UsageError::new(format!("{err:#}")))?;
+    read.map_err(Whole::new)?;
     // --last 0 asks for nothing, and is given nothing without a word.
     if shown == 0 && args.last != Some(0) {
         eprintln!("danube-hooks: {}", nothing_shown(args, &path, records));
     }
     match written.and_then(|()| out.flush()) {
         // `log | head` closed the pipe: nothing more is wanted.
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(anyhow::Error::new(err).context("cannot write to standard output"))
-        }
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(
+            crate::commands::stdout_failed(err, "cannot write to standard output"),
+        ),
         _ => Ok(Outcome::Success),
     }
 }
@@ -154,18 +155,16 @@ fn nothing_shown(args: &LogArgs, path: &std::path::Path, records: usize) -> Stri
     )
 }
 
-pub fn show(args: &ShowArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn show(args: &ShowArgs) -> anyhow::Result<Outcome> {
     let path = args.store.path()?;
-    let delivery =
-        store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
-    print!("{}", render_whole(&delivery, args.raw));
+    let delivery = store::find(&path, args.id).map_err(Whole::new)?;
+    crate::commands::out(&render_whole(&delivery, args.raw))?;
     Ok(Outcome::Success)
 }
 
-pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
     let path = args.store.path()?;
-    let delivery =
-        store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
+    let delivery = store::find(&path, args.id).map_err(Whole::new)?;
     let url = if let Some(url) = &args.to {
         http::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?
     } else {
@@ -179,13 +178,13 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
         }
         curl::arrival_url(&delivery)
     };
-    println!("{}", curl::command(&delivery, &url));
+    crate::commands::out_line(&curl::command(&delivery, &url))?;
     Ok(Outcome::Success)
 }
 
 /// One delivery, whole: the request, the verdict, the answer, the headers
 /// and the body. Every untrusted byte escaped.
-pub fn render_whole(delivery: &Delivery, raw: bool) -> String {
+pub(crate) fn render_whole(delivery: &Delivery, raw: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

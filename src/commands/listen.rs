@@ -86,7 +86,7 @@ impl Output {
 }
 
 impl ListenPlan {
-    pub fn from_args(args: &ListenArgs) -> Result<Self, UsageError> {
+    pub fn from_args(args: &ListenArgs) -> anyhow::Result<Self> {
         let secrets = args.secret.secrets()?;
         // Both the forwarding and the dashboard's replays send with it;
         // --insecure's warning is among the setup warnings, shown once.
@@ -117,7 +117,8 @@ impl ListenPlan {
                 return Err(UsageError::new(format!(
                     "--group-header {:?} is not a header name (letters, digits and -)",
                     escape_line(name)
-                )));
+                ))
+                .into());
             }
             None => Grouping::BodyHash,
         };
@@ -140,7 +141,7 @@ impl ListenPlan {
                     args.register.api_url(),
                     &args.register.api_cacert.trust()?,
                 )
-                .map_err(|err| UsageError::new(format!("--webhook: {err:#}")))
+                .context("--webhook")
             })
             .transpose()?;
         Ok(Self {
@@ -316,8 +317,8 @@ impl Listening {
         local: SocketAddr,
         shutdown: CancellationToken,
     ) -> anyhow::Result<(Self, Arc<Intake>)> {
-        let (store, report) = DeliveryStore::open(plan.store.clone())
-            .map_err(|err| UsageError::new(err.to_string()))?;
+        let (store, report) =
+            DeliveryStore::open(plan.store.clone()).map_err(crate::errors::Whole::new)?;
         let policy = PolicyHandle::new(plan.policy.clone());
         let intake = Arc::new(Intake::new(
             plan.intake.clone(),

@@ -3,7 +3,7 @@
 //! `danube::credentials` says, and forget it. The key is never printed
 //! whole; what came from the network is escaped before it is shown.
 
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::time::{Duration, Instant};
 
 use crate::cli::{LoginArgs, LogoutArgs, UsageError};
@@ -23,7 +23,7 @@ const MAX_INTERVAL: Duration = Duration::from_mins(1);
 /// A device code is never polled longer than this, whatever `expires_in` says.
 const MAX_EXPIRY: Duration = Duration::from_hours(1);
 
-pub fn login(args: &LoginArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn login(args: &LoginArgs) -> anyhow::Result<Outcome> {
     let dir = credentials::config_dir()?;
     let saved = if args.with_key {
         key_from_stdin()?
@@ -36,11 +36,11 @@ pub fn login(args: &LoginArgs) -> anyhow::Result<Outcome> {
         }
     };
     let path = credentials::save(&dir, &saved)?;
-    println!(
+    crate::commands::out_line(&format!(
         "Logged in: key {} saved to {} (mode 0600).",
         saved.shown(),
         path.display()
-    );
+    ))?;
     if std::env::var_os("DANUBE_API_KEY").is_some_and(|v| !v.is_empty()) {
         eprintln!(
             "danube-hooks: note: DANUBE_API_KEY is set and is used before the saved key; unset it \
@@ -50,16 +50,16 @@ pub fn login(args: &LoginArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-pub fn logout(_args: &LogoutArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn logout(_args: &LogoutArgs) -> anyhow::Result<Outcome> {
     let dir = credentials::config_dir()?;
     let path = credentials::file_in(&dir);
     if credentials::remove(&dir)? {
-        println!("Logged out: removed {}.", path.display());
+        crate::commands::out_line(&format!("Logged out: removed {}.", path.display()))?;
     } else {
-        println!(
+        crate::commands::out_line(&format!(
             "Not logged in: there was no saved key at {}.",
             path.display()
-        );
+        ))?;
     }
     if std::env::var_os("DANUBE_API_KEY").is_some()
         || std::env::var_os("DANUBE_API_TOKEN").is_some()
@@ -114,13 +114,12 @@ async fn device_flow(api: &Api) -> anyhow::Result<Option<Saved>> {
     let expires_in = Duration::from_secs(code.expires_in).min(MAX_EXPIRY);
     let deadline = Instant::now() + expires_in;
     let interval = Duration::from_secs(code.interval).clamp(MIN_INTERVAL, MAX_INTERVAL);
-    println!(
+    crate::commands::out_line(&format!(
         "To log in, open {}\nand enter the code {}\n(it expires in {} min; waiting for your approval…)",
         escape_line(&code.verification_url),
         escape_line(&code.user_code),
         expires_in.as_secs().div_ceil(60)
-    );
-    let _ = std::io::stdout().flush();
+    ))?;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {

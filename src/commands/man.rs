@@ -13,12 +13,12 @@ use anyhow::Context as _;
 use clap::CommandFactory as _;
 use roff::{Roff, roman};
 
-use crate::cli::{Cli, ManArgs, UsageError, examples};
+use crate::cli::{Cli, EXIT_CODES, ManArgs, UsageError, examples};
 use crate::display::escape_line;
 
 use super::Outcome;
 
-pub fn run(args: &ManArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &ManArgs) -> anyhow::Result<Outcome> {
     let tool = tool();
     let cmd = find(&tool, &args.command)?;
     match &args.out {
@@ -27,11 +27,13 @@ pub fn run(args: &ManArgs) -> anyhow::Result<Outcome> {
             stdout
                 .write_all(&page(cmd))
                 .and_then(|()| stdout.flush())
-                .context("cannot write the man page to standard output")?;
+                .map_err(|err| {
+                    super::stdout_failed(err, "cannot write the man page to standard output")
+                })?;
         }
         Some(dir) => {
             for path in write_pages(cmd, dir)? {
-                println!("{}", escape_line(&path.display().to_string()));
+                crate::commands::out_line(&escape_line(&path.display().to_string()))?;
             }
         }
     }
@@ -77,7 +79,7 @@ fn file_name(cmd: &clap::Command) -> String {
 }
 
 /// One command's man page, as roff.
-pub fn page(cmd: &clap::Command) -> Vec<u8> {
+pub(crate) fn page(cmd: &clap::Command) -> Vec<u8> {
     // The source names the tool, not the subcommand ("listen 0.1.0").
     let man = clap_mangen::Man::new(cmd.clone()).source(format!(
         "danube-hooks {}",
@@ -94,6 +96,10 @@ pub fn page(cmd: &clap::Command) -> Vec<u8> {
     }
     if cmd.get_subcommands().any(|sub| !sub.is_hide_set()) {
         man.render_subcommands_section(&mut out).unwrap();
+    }
+    // The tool's own page says how its commands end, as its --help does.
+    if cmd.get_name() == env!("CARGO_PKG_NAME") {
+        exit_status_section().to_writer(&mut out).unwrap();
     }
     if let Some(after_help) = cmd.get_after_help() {
         examples_section(&after_help.to_string())
@@ -129,6 +135,21 @@ fn examples_section(after_help: &str) -> Roff {
     roff.control("SH", ["EXAMPLES"]);
     roff.control("nf", []);
     for line in body.lines().filter(|line| !line.trim().is_empty()) {
+        roff.text([roman(line)]);
+    }
+    roff.control("fi", []);
+    roff
+}
+
+/// The exit codes, one a line, as `--help` lists them.
+fn exit_status_section() -> Roff {
+    let body = EXIT_CODES
+        .split_once('\n')
+        .map_or(EXIT_CODES, |(_heading, body)| body);
+    let mut roff = Roff::new();
+    roff.control("SH", ["EXIT STATUS"]);
+    roff.control("nf", []);
+    for line in body.lines() {
         roff.text([roman(line)]);
     }
     roff.control("fi", []);
@@ -190,6 +211,20 @@ mod tests {
             assert!(page.contains(&reference), "{reference} missing");
         }
         assert!(!page.contains("danube\\-hooks\\-help(1)"));
+        let status = page
+            .split(".SH \"EXIT STATUS\"\n.nf\n")
+            .nth(1)
+            .expect("EXIT STATUS");
+        assert!(status.starts_with("  0  success"), "{status}");
+        assert!(
+            status.contains("\n  4  reading or writing a local file"),
+            "{status}"
+        );
+        let listen = text(&super::page(find(&tool, &["listen".to_owned()]).unwrap()));
+        assert!(
+            !listen.contains("EXIT STATUS"),
+            "the tool's page alone has them"
+        );
     }
 
     #[test]

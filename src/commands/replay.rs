@@ -8,14 +8,14 @@ use crate::cli::{ReplayArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
 use crate::delivery::{Delivery, ReplayMode};
 use crate::display::{escape_bytes_multiline, escape_line};
+use crate::errors::Whole;
 use crate::http::{self, Attempt, Sender};
 use crate::sender;
 use crate::store;
 
-pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     let path = args.store.path()?;
-    let delivery =
-        store::find(&path, args.id).map_err(|err| UsageError::new(format!("{err:#}")))?;
+    let delivery = store::find(&path, args.id).map_err(Whole::new)?;
     let url = match (&args.to, &delivery.forward) {
         (Some(url), _) => {
             http::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?;
@@ -52,7 +52,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         },
         escape_line(&url)
     );
-    print!("{}", render_answer(&attempt));
+    crate::commands::out(&render_answer(&attempt))?;
     Ok(if attempt.succeeded() {
         Outcome::Success
     } else {
@@ -88,7 +88,7 @@ fn recorded_target(delivery: &Delivery, url: &str) -> Result<String, UsageError>
 }
 
 /// The status line, the headers and the body of an answer, escaped.
-pub fn render_answer(attempt: &Attempt) -> String {
+pub(crate) fn render_answer(attempt: &Attempt) -> String {
     let mut out = String::new();
     match &attempt.result {
         Ok(answer) => {

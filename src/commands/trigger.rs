@@ -7,6 +7,7 @@
 use std::cell::Cell;
 use std::hash::{BuildHasher as _, Hasher as _};
 
+use anyhow::Context as _;
 use chrono::Utc;
 
 use crate::cli::{TriggerArgs, UsageError};
@@ -21,7 +22,7 @@ use crate::signature::Secret;
 /// The webhook id in reports: there is no Danube webhook behind a trigger.
 const LOCAL_WEBHOOK_ID: &str = "wh_local";
 
-pub fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
     let trust = crate::commands::trust(&args.tls)?;
     let events: Vec<String> = if args.all {
         events::EVENT_TYPES
@@ -86,7 +87,7 @@ pub fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
             created_at,
         ));
         all_delivered &= report.status == DeliveryStatus::Success;
-        println!("{}", to_json_line(&report));
+        crate::commands::out_line(&to_json_line(&report))?;
     }
     Ok(if all_delivered {
         Outcome::Success
@@ -194,7 +195,7 @@ fn emit(
     // A local Danube is an API like Danube's: the receivers' --cacert and
     // --insecure are not for it.
     let api = crate::commands::danube_api_at(emulator, &crate::http::Trust::default())
-        .map_err(|err| UsageError::new(format!("--emulator: {err:#}")))?;
+        .context("--emulator")?;
     let runtime = crate::commands::runtime()?;
     for event in events {
         let envelope = events::envelope(event, Utc::now(), data.cloned(), assignments)
@@ -221,14 +222,11 @@ fn emit(
                 escape_line(&list.join(", "))
             );
         }
-        println!(
-            "{}",
-            to_json_line(&serde_json::json!({
-                "event": event,
-                "emulator": emulator,
-                "deliveries": made,
-            }))
-        );
+        crate::commands::out_line(&to_json_line(&serde_json::json!({
+            "event": event,
+            "emulator": emulator,
+            "deliveries": made,
+        })))?;
     }
     Ok(Outcome::Success)
 }

@@ -8,7 +8,7 @@ use crate::commands::{Outcome, unix_now};
 use crate::display::{escape_line, to_json_line};
 use crate::signature::{self, Checked, ForensicsBudget, SignatureCheck, Verdict};
 
-pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let secrets = args.secret.required("verify")?;
     let body = args.body.read()?;
     let now = args.now.unwrap_or_else(unix_now);
@@ -30,9 +30,9 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
         }
     };
     if args.json {
-        println!("{}", to_json_line(&check));
+        crate::commands::out_line(&to_json_line(&check))?;
     } else {
-        print!("{}", render_for_a_person(&check, Some(args.tolerance)));
+        crate::commands::out(&render_for_a_person(&check, Some(args.tolerance)))?;
     }
     Ok(if check.verdict == Verdict::Valid {
         Outcome::Success
@@ -43,7 +43,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
 
 /// The verdict first, then the detail, the hints and the skew.
 /// `tolerance_s`, when known, is named beside the skew.
-pub fn render_for_a_person(check: &SignatureCheck, tolerance_s: Option<u64>) -> String {
+pub(crate) fn render_for_a_person(check: &SignatureCheck, tolerance_s: Option<u64>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", check.verdict.as_str().to_uppercase());
     let _ = writeln!(out, "{}", escape_line(&check.detail));

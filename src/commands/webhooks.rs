@@ -24,7 +24,7 @@ use crate::danube::saved_webhooks::{self, Origin, SavedWebhook, Scope};
 use crate::display::escape_line;
 use crate::events::EVENT_TYPES;
 
-pub fn run(command: &WebhooksCommand) -> anyhow::Result<Outcome> {
+pub(crate) fn run(command: &WebhooksCommand) -> anyhow::Result<Outcome> {
     match command {
         WebhooksCommand::List(args) => list(args),
         WebhooksCommand::Create(args) => create(args),
@@ -36,17 +36,17 @@ pub fn run(command: &WebhooksCommand) -> anyhow::Result<Outcome> {
 /// `value` as one line of JSON, terminal-safe: `serde_json` alone escapes
 /// C0 controls but writes DEL, C1 and the bidi controls of a description
 /// Danube (or whoever answers as Danube) sent as they are.
-fn print_json(value: &impl serde::Serialize) {
-    println!("{}", crate::display::to_json_line(value));
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    crate::commands::out_line(&crate::display::to_json_line(value))
 }
 
 fn list(args: &WebhooksListArgs) -> anyhow::Result<Outcome> {
     let api = crate::commands::danube_api(&args.api)?;
     let webhooks = crate::commands::runtime()?.block_on(api.list_webhooks())?;
     if args.json {
-        print_json(&webhooks);
+        print_json(&webhooks)?;
     } else {
-        print!("{}", table(&webhooks));
+        crate::commands::out(&table(&webhooks))?;
     }
     Ok(Outcome::Success)
 }
@@ -66,18 +66,21 @@ fn create(args: &WebhooksCreateArgs) -> anyhow::Result<Outcome> {
     // came of it: Danube will never show it again.
     let kept = args.save.then(|| save_created(&Scope::of(&api), &created));
     let shown = kept.as_ref().and_then(|kept| kept.as_ref().ok());
-    if args.json {
-        print_json(&created);
+    let printed = if args.json {
+        let printed = print_json(&created);
         eprintln!("danube-hooks: {}", once_note(shown));
+        printed
     } else {
-        print!("{}", created_text(&created, shown));
-    }
+        crate::commands::out(&created_text(&created, shown))
+    };
+    // A secret that could not be saved is told even when stdout is gone.
     if let Some(Err(err)) = kept {
         return Err(err.context(
             "the webhook was created and its secret is shown above, but it could not be saved: \
              copy the secret now",
         ));
     }
+    printed?;
     Ok(Outcome::Success)
 }
 
@@ -104,19 +107,21 @@ fn update(args: &WebhooksUpdateArgs) -> anyhow::Result<Outcome> {
     warn_unknown(&unknown);
     let api = crate::commands::danube_api(&args.api)?;
     let webhook = crate::commands::runtime()?.block_on(api.update_webhook(id, &change))?;
-    if args.json {
-        print_json(&webhook);
+    let printed = if args.json {
+        print_json(&webhook)
     } else {
-        print!(
+        crate::commands::out(&format!(
             "Updated webhook {}\n{}",
             escape_line(&webhook.id),
             fields_text(&webhook)
-        );
-    }
+        ))
+    };
+    // The saved copy follows Danube whether or not stdout is still read.
     resave_updated(&Scope::of(&api), id, &webhook).context(
         "the webhook was updated in Danube, but its saved copy in webhooks.json could not be \
          brought in step",
     )?;
+    printed?;
     Ok(Outcome::Success)
 }
 
@@ -149,15 +154,15 @@ fn delete(args: &WebhooksDeleteArgs) -> anyhow::Result<Outcome> {
                 "the webhook was deleted in Danube, but its saved secret could not be removed \
                  from webhooks.json",
             )?;
-            println!(
+            crate::commands::out_line(&format!(
                 "Deleted webhook {} ({}).\nIts saved secret ({}) was removed from {}.",
                 escape_line(id),
                 escape_line(&saved.url),
                 saved.fingerprint(),
                 saved_webhooks::file_in(&dir).display()
-            );
+            ))?;
         }
-        None => println!("Deleted webhook {}.", escape_line(id)),
+        None => crate::commands::out_line(&format!("Deleted webhook {}.", escape_line(id)))?,
     }
     Ok(Outcome::Success)
 }

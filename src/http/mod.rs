@@ -29,5 +29,6 @@ pub use message::{Attempt, SendError};
 pub(crate) use send::MAX_ANSWER_BODY;
 pub use send::Sender;
 pub use tls::Trust;
+pub(crate) use tls::CaError;
 pub(crate) use tls::tls_problem;
 pub(crate) use url::{check_url, origin, reachable_url, url_at, url_on};

@@ -11,7 +11,6 @@
 mod follow;
 pub mod plan;
 
-pub use follow::Following;
 pub use plan::{PublicPlan, RegisterPlan, TunnelPlan};
 
 use std::net::SocketAddr;

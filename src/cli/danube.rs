@@ -1,0 +1,118 @@
+//! The arguments of the commands that talk to Danube's API: `login`,
+//! `logout`, `webhooks`, `deliveries`.
+
+use clap::{Args, Subcommand};
+
+use super::{ApiArgs, StoreArg, examples};
+
+#[derive(Debug, Args)]
+pub(crate) struct LoginArgs {
+    /// Read an API key from standard input instead of the browser flow.
+    #[arg(long)]
+    pub(crate) with_key: bool,
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogoutArgs {
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WebhooksCommand {
+    /// List the webhooks: a table, or Danube's JSON with --json.
+    #[command(after_help = examples::WEBHOOKS_LIST)]
+    List(WebhooksListArgs),
+    /// Create a webhook; its signing secret is shown once (--save keeps it).
+    #[command(after_help = examples::WEBHOOKS_CREATE)]
+    Create(WebhooksCreateArgs),
+    /// Change a webhook: only the fields given are sent.
+    #[command(after_help = examples::WEBHOOKS_UPDATE)]
+    Update(WebhooksUpdateArgs),
+    /// Delete a webhook (and its saved secret, if --save kept one).
+    #[command(after_help = examples::WEBHOOKS_DELETE)]
+    Delete(WebhooksDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WebhooksListArgs {
+    /// Danube's JSON array instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WebhooksCreateArgs {
+    /// Where Danube posts the deliveries; it must start with https:// (a tunnel's URL, e.g. https://abc.ngrok.app/webhooks/danube). A local Danube (an http:// API such as `emulate`) applies its own rule: `emulate --allow-http` takes an http:// receiver.
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: String,
+    /// An event type to deliver; repeat for more. Without --event, all five: tool.execution.completed, tool.execution.failed, workflow.completed, workflow.failed, agent.spend.limit_approaching. A type not among these is sent with a warning (Danube may have added it).
+    #[arg(long = "event", value_name = "EVENT")]
+    pub(crate) events: Vec<String>,
+    /// A note for people reading the webhook list.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) description: Option<String>,
+    /// Keep the webhook's signing secret in $XDG_CONFIG_HOME/danube-hooks/webhooks.json (mode 0600) for listen and deliveries.
+    #[arg(long)]
+    pub(crate) save: bool,
+    /// Print Danube's JSON answer (with the secret) instead of the summary.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WebhooksUpdateArgs {
+    /// The webhook's id (see `webhooks list`).
+    #[arg(value_name = "ID")]
+    pub(crate) id: String,
+    /// A new target URL; it must start with https:// (a local Danube, an http:// API such as `emulate`, applies its own rule).
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: Option<String>,
+    /// The event types to deliver, replacing the current ones; repeat for more.
+    #[arg(long = "event", value_name = "EVENT")]
+    pub(crate) events: Vec<String>,
+    /// false pauses deliveries without deleting the webhook; true resumes them.
+    #[arg(long, value_name = "true|false")]
+    pub(crate) active: Option<bool>,
+    /// A new note for people reading the webhook list.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) description: Option<String>,
+    /// Print Danube's JSON answer instead of the summary.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WebhooksDeleteArgs {
+    /// The webhook's id (see `webhooks list`).
+    #[arg(value_name = "ID")]
+    pub(crate) id: String,
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeliveriesArgs {
+    /// The webhook whose deliveries to show [default: the one `listen --register` made for this
+    /// API, else the only one saved by `webhooks create --save`].
+    #[arg(value_name = "WEBHOOK_ID")]
+    pub(crate) webhook_id: Option<String>,
+    /// How many of Danube's newest deliveries to read, 1 to 100.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::facts::DELIVERIES_PAGE_MAX)))]
+    pub(crate) limit: u32,
+    /// One JSON object per row and line: danube, local, findings.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+}

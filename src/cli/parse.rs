@@ -1,0 +1,136 @@
+//! The parsers of argument values clap calls: durations, sizes, the
+//! backoff list, verdicts, event types and API keys.
+
+use std::time::Duration;
+
+use crate::signature;
+
+/// `--backoff`'s default, for `trigger` and `emulate` alike.
+pub(crate) const DEFAULT_BACKOFF: &str = "1s,5s";
+
+/// `--backoff 1s,5s`: the waits before attempt 2, 3, …
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Backoff(pub Vec<Duration>);
+
+pub(crate) fn parse_backoff(text: &str) -> Result<Backoff, String> {
+    text.split(',')
+        .map(parse_duration)
+        .collect::<Result<Vec<_>, _>>()
+        .map(Backoff)
+}
+
+/// An `--api-key`: one header value, no spaces.
+pub(crate) fn parse_api_key(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("an API key cannot be empty".into());
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("an API key cannot hold spaces or control characters".into());
+    }
+    Ok(text.to_owned())
+}
+
+pub(crate) fn parse_verdict(text: &str) -> Result<signature::Verdict, String> {
+    signature::Verdict::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = signature::Verdict::ALL.iter().map(|v| v.as_str()).collect();
+        format!("{text:?} is not a verdict; use one of {}", names.join(", "))
+    })
+}
+
+/// One of Danube's event types (SPEC §1).
+pub(crate) fn parse_event(text: &str) -> Result<String, String> {
+    if crate::events::EVENT_TYPES.contains(&text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not one of Danube's event types: {}",
+            crate::events::EVENT_TYPES.join(", ")
+        ))
+    }
+}
+
+/// `10s`, `250ms`, `2m`, `1.5s`, or a bare number of seconds.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(split) => text.split_at(split),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration: use e.g. 10s, 250ms, 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?}; use ms, s or m")),
+    };
+    if !(0.0..=86_400.0).contains(&seconds) {
+        return Err(format!("{text:?} is out of range: at most 24h"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// `1048576`, `512KiB`, `1MiB`, `64KB`.
+pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
+    parse_size_up_to(text, 1024 * 1024 * 1024, "1GiB")
+        .map(|size| usize::try_from(size).unwrap_or(usize::MAX))
+}
+
+/// A store size: `100MiB`, `1GiB`, up to 1TiB.
+pub(crate) fn parse_store_size(text: &str) -> Result<u64, String> {
+    parse_size_up_to(text, 1024 * 1024 * 1024 * 1024, "1TiB")
+}
+
+fn parse_size_up_to(text: &str, max: u64, max_text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size: use e.g. 1048576, 512KiB, 1MiB"))?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?}; use B, KiB, MiB or GiB"
+            ));
+        }
+    };
+    number
+        .checked_mul(factor)
+        .filter(|&size| size > 0 && size <= max)
+        .ok_or_else(|| format!("{text:?} is out of range: 1 byte to {max_text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_mins(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("5h").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_size("1MiB"), Ok(1024 * 1024));
+        assert_eq!(parse_size("512KiB"), Ok(512 * 1024));
+        assert_eq!(parse_size("100"), Ok(100));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("1TB").is_err());
+        assert_eq!(parse_size("1GiB"), Ok(1024 * 1024 * 1024));
+        assert!(parse_size("2GiB").is_err());
+        assert_eq!(parse_store_size("10MiB"), Ok(10 * 1024 * 1024));
+        assert_eq!(parse_store_size("4GiB"), Ok(4 * 1024 * 1024 * 1024));
+        assert!(parse_store_size("0").is_err());
+        assert!(parse_store_size("2048GiB").is_err());
+    }
+}

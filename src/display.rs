@@ -176,7 +176,7 @@ impl serde_json::ser::Formatter for TerminalSafeFormatter {
         // already escaped C0 controls, `"` and `\` out of every fragment).
         // Both scans work a word or a vector at a time; decoding every char
         // of a 1 KiB body's base64 was the listener's largest cost under
-        // load (see docs/performance.md, first round).
+        // load (see docs/performance.md).
         if fragment.is_ascii() && !fragment.as_bytes().contains(&0x7f) {
             return writer.write_all(fragment.as_bytes());
         }

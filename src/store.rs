@@ -5,7 +5,7 @@
 //! Appends are written by the tasks that receive the deliveries, not by a
 //! writer thread: handing each record to a thread and waiting for its
 //! answer cost a futex wake each way and a context switch per record
-//! (docs/performance.md, second round). Each append stages its line under
+//! (docs/performance.md). Each append stages its line under
 //! a lock; the first one to find no write under way writes them all in one
 //! `write` and lets them return. In a burst it first yields once, so the
 //! appends that arrived with it stage theirs too ([`Arrivals`]). A `write`

@@ -410,8 +410,8 @@ pub(crate) fn findings_told(rows: &[Row]) -> String {
 mod tests {
     use super::row::ROW_REQUESTS;
     use super::*;
-    use crate::test_support::sample;
     use crate::signature::Verdict;
+    use crate::test_support::sample;
     use serde_json::{Value, json};
 
     const T0: &str = "2026-11-30T16:00:00.000000Z";

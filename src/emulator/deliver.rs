@@ -1,4 +1,4 @@
-//! The emulator's deliveries (SPEC §13, issue 14 item 2): one event, one
+//! The emulator's deliveries (SPEC §13): one event, one
 //! delivery per target webhook, each signed with that webhook's secret,
 //! posted with Danube's deadline, retried as `trigger` retries (through
 //! [`Sender::retry`]) and logged after every attempt as a Danube delivery

@@ -28,7 +28,7 @@ pub(crate) use message::Outgoing;
 pub use message::{Attempt, SendError};
 pub(crate) use send::MAX_ANSWER_BODY;
 pub use send::Sender;
-pub use tls::Trust;
 pub(crate) use tls::CaError;
+pub use tls::Trust;
 pub(crate) use tls::tls_problem;
 pub(crate) use url::{check_url, origin, reachable_url, url_at, url_on};

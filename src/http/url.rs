@@ -14,7 +14,7 @@ pub(crate) fn check_url(url: &str) -> Result<hyper::Uri, SendError> {
     // `http://127.0.0.1:4000@127.0.0.1:4001` goes to 4001: the part before
     // `@` is a user name. Nobody means that for a local receiver, and a
     // record written before request targets were checked may hold a URL
-    // a stranger built that way (issue 12).
+    // a stranger built that way.
     if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
         return Err(SendError::BadUrl(
             url.into(),

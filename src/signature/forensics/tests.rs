@@ -6,8 +6,8 @@ use base64::Engine as _;
 use super::*;
 use crate::signature::header::{parse_header, sign};
 use crate::signature::tests::{BODY, NOW, check, header_with, secret};
-use crate::test_support::nested;
 use crate::signature::verify::{Checked, Mismatch, Verdict, verify, verify_unexplained};
+use crate::test_support::nested;
 
 fn assert_mismatch_hint(header: &str, body: &[u8], needle: &str) {
     let result = check(header, body);

@@ -109,29 +109,8 @@ impl ListenPlan {
         } else {
             Some(cli::store_path(args.store.as_ref())?)
         };
-        let grouping = match &args.group_header {
-            Some(name) if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_ok() => {
-                Grouping::Header(name.to_ascii_lowercase())
-            }
-            Some(name) => {
-                return Err(UsageError::new(format!(
-                    "--group-header {:?} is not a header name (letters, digits and -)",
-                    escape_line(name)
-                ))
-                .into());
-            }
-            None => Grouping::BodyHash,
-        };
-        let limits = Limits {
-            max_body: args.max_body,
-            header_read_timeout: args.idle_timeout,
-            // Never longer than the head's own timeout, which covers it.
-            first_byte_timeout: args.first_byte_timeout.min(args.idle_timeout),
-            body_read_timeout: args.body_timeout,
-            max_connections: args.max_connections as usize,
-            max_body_memory: args.max_body_memory,
-            ..Limits::default()
-        };
+        let grouping = grouping(args.group_header.as_deref())?;
+        let limits = limits(args);
         let danube_api = args
             .register
             .webhook
@@ -169,6 +148,34 @@ impl ListenPlan {
             danube_api,
             webhook: args.register.webhook.clone(),
         })
+    }
+}
+
+/// How attempts are grouped: by `--group-header`'s value, or by the body.
+fn grouping(header: Option<&str>) -> Result<Grouping, UsageError> {
+    match header {
+        Some(name) if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_ok() => {
+            Ok(Grouping::Header(name.to_ascii_lowercase()))
+        }
+        Some(name) => Err(UsageError::new(format!(
+            "--group-header {:?} is not a header name (letters, digits and -)",
+            escape_line(name)
+        ))),
+        None => Ok(Grouping::BodyHash),
+    }
+}
+
+/// What one connection and one request may cost, from the flags.
+fn limits(args: &ListenArgs) -> Limits {
+    Limits {
+        max_body: args.max_body,
+        header_read_timeout: args.idle_timeout,
+        // Never longer than the head's own timeout, which covers it.
+        first_byte_timeout: args.first_byte_timeout.min(args.idle_timeout),
+        body_read_timeout: args.body_timeout,
+        max_connections: args.max_connections as usize,
+        max_body_memory: args.max_body_memory,
+        ..Limits::default()
     }
 }
 

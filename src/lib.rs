@@ -3,7 +3,8 @@
 //! The map of the crate, and the one place that wires its parts together:
 //!
 //! - [`signature`]: sign, parse, verify and explain `X-Danube-Signature`; pure.
-//! - [`delivery`]: the delivery record, grouping keys; pure data.
+//! - [`delivery`]: the delivery record, grouping keys, and what a record costs in
+//!   memory (`delivery::memory`, for every byte budget that holds records); pure data.
 //! - [`events`]: Danube's event types and envelopes from `fixtures/events/`.
 //! - [`json_style`]: JSON written the ways common stacks write it (forensics),
 //!   and re-indented at a bounded cost for `show` and the dashboard.

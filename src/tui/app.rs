@@ -21,7 +21,7 @@ use super::filter::Filter;
 use super::in_flight::InFlightBoard;
 use crate::danube::poller::Poll;
 use crate::danube::reconcile::{self, LocalRecord, Row};
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, memory};
 use crate::policy::{Pattern, Policy, PolicyHandle, Rule};
 use crate::signature::Verdict;
 
@@ -493,7 +493,7 @@ pub struct App {
     /// How many of `history`'s oldest have had their body dropped: always
     /// a prefix, since bodies are dropped oldest first.
     stripped: usize,
-    /// [`weight`] of everything in `history`, within `history_bytes`.
+    /// [`memory::estimate`] of everything in `history`, within `history_bytes`.
     held_bytes: usize,
     /// The deliveries of `history` by the hash of their group, in id
     /// order, kept at ingest and eviction: the overview's timeline of the
@@ -869,7 +869,7 @@ impl App {
         if let Some(side) = &mut self.danube {
             side.local.insert(delivery.id, LocalRecord::of(&delivery));
         }
-        self.held_bytes += weight(&delivery);
+        self.held_bytes += memory::estimate(&delivery);
         let hash = self.group_hasher.hash_one(&delivery.group);
         let bucket = self.groups.entry(hash).or_default();
         // The newest member stands for the bucket's group (all the same
@@ -894,7 +894,7 @@ impl App {
             let Some(oldest) = self.history.pop_front() else {
                 break;
             };
-            self.held_bytes -= weight(&oldest);
+            self.held_bytes -= memory::estimate(&oldest);
             if let Some(side) = &mut self.danube {
                 side.local.remove(&oldest.id);
             }
@@ -938,7 +938,7 @@ impl App {
                 continue;
             }
             let summary = Arc::new(whole.without_body());
-            self.held_bytes -= weight(whole) - weight(&summary);
+            self.held_bytes -= memory::estimate(whole) - memory::estimate(&summary);
             let id = summary.id;
             if let Ok(at) = self.list.binary_search_by_key(&id, |d| d.id) {
                 self.list[at] = Arc::clone(&summary);
@@ -1367,33 +1367,6 @@ fn body_left_out(delivery: &Delivery) -> bool {
     } else {
         delivery.body.len() as u64 != delivery.body_size
     }
-}
-
-/// What a delivery costs in memory, near enough: its variable parts (the
-/// body, headers, path, hints, the forward's preview) and a fixed share
-/// for the rest.
-fn weight(delivery: &Delivery) -> usize {
-    const FIXED: usize = 512;
-    let headers: usize = delivery
-        .headers
-        .iter()
-        .map(|(name, value)| name.len() + value.len() + 48)
-        .sum();
-    let hints: usize = delivery.signature.hints.iter().map(String::len).sum();
-    let forward = delivery.forward.as_ref().map_or(0, |f| {
-        f.url.len()
-            + f.error.as_ref().map_or(0, String::len)
-            + f.body_preview.as_ref().map_or(0, String::len)
-    });
-    FIXED
-        + delivery.body.capacity()
-        + headers
-        + delivery.path.len()
-        + delivery.group.len()
-        + delivery.event.as_ref().map_or(0, String::len)
-        + delivery.signature.detail.len()
-        + hints
-        + forward
 }
 
 /// `re-signed` or `as-is`.
@@ -1880,7 +1853,11 @@ pub(crate) mod tests {
         assert!(oldest.body.is_empty() && oldest.body_size == 16 * 1024);
         assert_eq!(oldest.event.as_deref(), Some("workflow.completed"));
         // A summary weighs what it holds, not what its body did.
-        assert!(weight(&oldest) < 2048, "{}", weight(&oldest));
+        assert!(
+            memory::estimate(&oldest) < 2048,
+            "{}",
+            memory::estimate(&oldest)
+        );
     }
 
     #[test]
@@ -2082,7 +2059,7 @@ pub(crate) mod tests {
                 .collect();
             prop_assert_eq!(list, filtered);
             prop_assert_eq!(&app.counters, &recount(seen));
-            let held: usize = app.history.iter().map(|d| weight(d)).sum();
+            let held: usize = app.history.iter().map(|d| memory::estimate(d)).sum();
             prop_assert_eq!(app.held_bytes, held);
             Ok(())
         }

@@ -41,7 +41,10 @@
 //!   listener's and the emulator's) the one stalled longest gives way.
 //! - [`headless`]: human lines and JSON lines on stdout.
 //! - [`tui`]: the dashboard: terminal guard and event loop; state and keys in
-//!   `tui::app`, drawing in `tui::view`, the `/` filter in `tui::filter`,
+//!   `tui::app` (its setup in `tui::config`), drawing in `tui::view` (a file
+//!   per pane), the history within its byte budget in `tui::history`, the
+//!   policy picker in `tui::picker`, its text fields in `tui::line_input`,
+//!   Danube's side in `tui::danube_side`, the `/` filter in `tui::filter`,
 //!   the deliveries in flight (pinned under the list) in `tui::in_flight`.
 //! - [`policy`]: the `--respond` grammar and the answer for an attempt; pure.
 //! - [`store`]: the JSON-lines delivery log, its handle `DeliveryStore` and

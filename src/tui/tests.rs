@@ -1507,6 +1507,6 @@ fn danube_matches_deliveries_whose_body_left_memory() {
     )])));
     assert!(matches!(
         app.danube_mark(1),
-        Some(super::app::DanubeMark::Row(row)) if row.danube.as_ref().unwrap().id == "dlv_tool"
+        Some(super::danube_side::DanubeMark::Row(row)) if row.danube.as_ref().unwrap().id == "dlv_tool"
     ));
 }

@@ -21,9 +21,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Widget};
 use unicode_width::{UnicodeWidthChar as _, UnicodeWidthStr as _};
 
-use super::app::{
-    App, BodyMode, DanubeMark, DanubeSide, Focus, Mode, Picker, RegisteredWith, StatusKind, Tab,
-};
+use super::app::{App, BodyMode, Focus, Mode, RegisteredWith, StatusKind, Tab};
+use super::danube_side::{DanubeMark, DanubeSide};
+use super::picker::Picker;
 use crate::danube::reconcile::{self, Row};
 use crate::delivery::{Delivery, format_duration_ms, format_ms};
 use crate::display::{ascii_row, escape_bytes_multiline, escape_line, escape_multiline, hex_row};

@@ -1,8 +1,8 @@
 //! The dashboard's state and key handling. No I/O: deliveries and keys come
-//! in, [`Effect`]s go out for the event loop in `tui.rs` to carry out, and
+//! in, `Effect`s go out for the event loop in `tui.rs` to carry out, and
 //! `view/` draws what is here without changing it.
 //!
-//! The history ([`History`]) is a window of the newest deliveries (the
+//! The history (`tui::history`) is a window of the newest deliveries (the
 //! store keeps them all); the list shows the part of it that passes the
 //! filter. Selection is an index into that list, and `top` the first row on
 //! screen, so drawing touches only the rows that fit. The picker, the line

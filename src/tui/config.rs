@@ -12,8 +12,8 @@ pub const HISTORY_CAP: usize = 10_000;
 /// Bytes of deliveries kept in memory (SPEC §9: every in-memory history
 /// has a byte budget). Past it, the oldest deliveries keep their summary
 /// and drop their body, which is read back from the store when shown; if
-/// the summaries alone pass it, the oldest go. 10,000 bodies of 1 MiB once
-/// took the dashboard to 1.66 GB.
+/// the summaries alone pass it, the oldest go. Kept by count alone, 10,000
+/// bodies of 1 MiB take the dashboard to 1.66 GB.
 pub const HISTORY_BYTES: usize = 64 * 1024 * 1024;
 
 /// What the dashboard shows about its own setup; fixed at start.

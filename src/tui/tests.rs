@@ -1187,6 +1187,35 @@ fn the_detail_scrolls_within_its_content() {
     assert!(screen(&mut app, 80, 24).contains(" 1–10/"));
 }
 
+#[test]
+fn the_detail_rows_laid_out_are_the_rows_drawn_and_a_stale_scroll_is_fitted() {
+    let mut app = timeline_app();
+    press(&mut app, "3");
+    press_code(&mut app, KeyCode::Tab);
+    press(&mut app, "jjjjj");
+    let small = Rect::new(0, 0, 80, 24);
+    let detail = fit(&mut app, small);
+    assert_eq!(app.detail_scroll(), 2, "held at the end at 80×24");
+    // Taller, the end comes sooner: the scroll is past it until the layout
+    // fits it, and the rows built are the last screenful.
+    let tall = Rect::new(0, 0, 80, 40);
+    let stale = app.detail_scroll();
+    let detail_tall = fit(&mut app, tall);
+    assert!(detail_tall.max_scroll() < stale);
+    assert_eq!(app.detail_scroll(), detail_tall.max_scroll());
+    // What the loop draws (the rows of the layout) is what a draw that
+    // builds its own rows shows; rows built for another screen (80×24)
+    // are built again, not drawn askew.
+    let mut fresh = Buffer::empty(tall);
+    ratatui::widgets::Widget::render(&app, tall, &mut fresh);
+    for detail in [&detail_tall, &detail] {
+        let mut drawn = Buffer::empty(tall);
+        let screen = super::view::Screen { app: &app, detail };
+        ratatui::widgets::Widget::render(screen, tall, &mut drawn);
+        assert_eq!(drawn, fresh);
+    }
+}
+
 use crate::signature::tests::nested;
 
 #[test]

@@ -62,7 +62,8 @@ use crate::delivery::Delivery;
 use crate::display::escape_line;
 use crate::policy::PolicyHandle;
 use crate::store::{self, DeliveryStore, StoreEvent};
-use app::{App, AppConfig, Effect, HISTORY_CAP, RegisteredWith, StatusKind};
+use app::{App, Effect, StatusKind};
+use config::{AppConfig, HISTORY_BYTES, HISTORY_CAP, RegisteredWith};
 
 /// The shortest time between two frames: about 30 a second.
 pub(crate) const FRAME: Duration = Duration::from_millis(33);
@@ -100,7 +101,7 @@ pub(crate) struct Setup {
     /// `--register`'s webhook: id, URL, fingerprint, what happens on exit.
     /// Set only when one was registered, with `danube` polling the API it
     /// was registered with: the two say whom the empty list suggests
-    /// asking for a first delivery ([`app::RegisteredWith`]).
+    /// asking for a first delivery ([`config::RegisteredWith`]).
     pub(crate) danube_webhook: Option<String>,
     /// Danube's delivery log, polled, when a webhook is known.
     pub(crate) danube: Option<crate::danube::poller::Handle>,
@@ -133,7 +134,7 @@ pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         color: color_allowed(std::env::var_os("NO_COLOR").as_deref()),
         utc_offset: *chrono::Local::now().offset(),
         history_cap: HISTORY_CAP,
-        history_bytes: app::HISTORY_BYTES,
+        history_bytes: HISTORY_BYTES,
     };
     let mut app = App::new(config, setup.policy.clone());
     if let Some(danube) = &setup.danube {

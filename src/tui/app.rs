@@ -13,8 +13,10 @@ use std::sync::Arc;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::ReplayMode;
+// What an App is made from, where the dashboard bench finds it.
 pub use super::config::{AppConfig, HISTORY_BYTES, HISTORY_CAP, RegisteredWith};
+
+use super::ReplayMode;
 use super::danube_side::{DanubeMark, DanubeSide, Polled};
 use super::filter::Filter;
 use super::history::History;

@@ -17,7 +17,8 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 
-use super::app::{App, AppConfig, HISTORY_CAP, RegisteredWith, StatusKind};
+use super::app::{App, StatusKind};
+use super::config::{AppConfig, HISTORY_BYTES, HISTORY_CAP, RegisteredWith};
 use super::fit;
 use crate::delivery::tests::sample;
 use crate::delivery::{Delivery, ForwardRecord, ResponseRecord};
@@ -44,7 +45,7 @@ fn config(forwarding: bool) -> AppConfig {
         color: true,
         utc_offset: FixedOffset::east_opt(0).unwrap(),
         history_cap: HISTORY_CAP,
-        history_bytes: super::app::HISTORY_BYTES,
+        history_bytes: HISTORY_BYTES,
     }
 }
 

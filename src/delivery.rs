@@ -15,6 +15,7 @@ use crate::signature::SignatureCheck;
 
 mod base64_encode;
 pub mod line;
+pub(crate) mod memory;
 
 /// One request, as received and as answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

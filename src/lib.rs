@@ -4,7 +4,8 @@
 //!
 //! - [`signature`]: sign, parse, verify and explain `X-Danube-Signature`; pure,
 //!   in rooms for the secret, the header, the verdict and the forensics.
-//! - [`delivery`]: the delivery record, grouping keys; pure data.
+//! - [`delivery`]: the delivery record, grouping keys, and what a record costs in
+//!   memory (`delivery::memory`, for every byte budget that holds records); pure data.
 //! - [`events`]: Danube's event types and envelopes from `fixtures/events/`.
 //! - [`json_style`]: JSON written the ways common stacks write it (forensics),
 //!   and re-indented at a bounded cost for `show` and the dashboard.
@@ -47,7 +48,10 @@
 //!   listener's and the emulator's) the one stalled longest gives way.
 //! - [`headless`]: human lines and JSON lines on stdout.
 //! - [`tui`]: the dashboard: terminal guard and event loop; state and keys in
-//!   `tui::app`, drawing in `tui::view`, the `/` filter in `tui::filter`,
+//!   `tui::app` (its setup in `tui::config`), drawing in `tui::view` (a file
+//!   per pane), the history within its byte budget in `tui::history`, the
+//!   policy picker in `tui::picker`, its text fields in `tui::line_input`,
+//!   Danube's side in `tui::danube_side`, the `/` filter in `tui::filter`,
 //!   the deliveries in flight (pinned under the list) in `tui::in_flight`.
 //! - [`policy`]: the `--respond` grammar and the answer for an attempt; pure.
 //! - [`store`]: the JSON-lines delivery log, its handle `DeliveryStore` and

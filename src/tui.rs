@@ -1,29 +1,35 @@
 //! The dashboard of `listen`: the terminal guard and the one event loop.
 //!
-//! State and keys live in [`app`], drawing in [`view`]; this module does the
+//! State and keys live in [`app`], drawing in `view`; this module does the
 //! I/O around them: it reads the terminal's events, follows the store's
-//! broadcast, draws, and carries out the [`app::Effect`]s (copy, replay).
+//! broadcast, draws, and carries out the `app::Effect`s (copy, replay).
 //!
 //! - The listener never waits for the screen: deliveries arrive through the
 //!   store's bounded broadcast; everything pending is drained once per
 //!   frame; a lag is made good from the store file, or counted as skipped
 //!   with `--no-store`.
 //! - A frame is drawn only when something changed, at most every
-//!   [`FRAME`], and only the visible rows are built.
+//!   `FRAME`, and only the visible rows are built, once a frame: the
+//!   layout (`fit`) builds the detail's rows, and the frame draws them.
 //! - The terminal is given back on quit, on error and on panic (a Drop
 //!   guard and a panic hook); while the alternate screen is up nothing goes
 //!   to stderr: warnings, replay errors and panics of other threads go to a
 //!   log file.
 //!
-//! The loop must run on the thread that called [`run`] (it is awaited, not
+//! The loop must run on the thread that called `run` (it is awaited, not
 //! spawned): the panic hook tells a panic of the dashboard itself, which
 //! must restore the terminal, from a panic of a listener task, which must
 //! only be logged, by that thread.
 
 pub mod app;
-pub mod filter;
-pub mod in_flight;
-pub mod view;
+mod config;
+mod danube_side;
+mod filter;
+mod history;
+mod in_flight;
+mod line_input;
+mod picker;
+mod view;
 
 #[cfg(test)]
 mod tests;
@@ -56,15 +62,16 @@ use crate::delivery::Delivery;
 use crate::display::escape_line;
 use crate::policy::PolicyHandle;
 use crate::store::{self, DeliveryStore, StoreEvent};
-use app::{App, AppConfig, Effect, HISTORY_CAP, RegisteredWith, StatusKind};
+use app::{App, Effect, StatusKind};
+use config::{AppConfig, HISTORY_BYTES, HISTORY_CAP, RegisteredWith};
 
 /// The shortest time between two frames: about 30 a second.
-pub const FRAME: Duration = Duration::from_millis(33);
+pub(crate) const FRAME: Duration = Duration::from_millis(33);
 
-pub use crate::delivery::ReplayMode;
+pub(crate) use crate::delivery::ReplayMode;
 
 /// Resends a stored delivery; Ok is a one-line summary of what the target answered.
-pub type Replayer = std::sync::Arc<
+pub(crate) type Replayer = std::sync::Arc<
     dyn Fn(
             std::sync::Arc<crate::delivery::Delivery>,
             ReplayMode,
@@ -75,37 +82,37 @@ pub type Replayer = std::sync::Arc<
 >;
 
 /// What `listen` hands the dashboard.
-pub struct Setup {
+pub(crate) struct Setup {
     /// Where deliveries are received, e.g. `http://127.0.0.1:4000`; also
     /// where a copied curl command sends its request.
-    pub listen_url: String,
-    pub fingerprints: Vec<String>,
-    pub forward_url: Option<String>,
-    pub store: DeliveryStore,
+    pub(crate) listen_url: String,
+    pub(crate) fingerprints: Vec<String>,
+    pub(crate) forward_url: Option<String>,
+    pub(crate) store: DeliveryStore,
     /// Subscribed before the listener started, so nothing is missed.
-    pub events: broadcast::Receiver<StoreEvent>,
-    pub policy: PolicyHandle,
-    pub replayer: Replayer,
+    pub(crate) events: broadcast::Receiver<StoreEvent>,
+    pub(crate) policy: PolicyHandle,
+    pub(crate) replayer: Replayer,
     /// Cancelled on SIGINT or SIGTERM.
-    pub shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
     /// Warnings from the start (the banner's), shown on the status line
     /// since the alternate screen hides the banner.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// `--register`'s webhook: id, URL, fingerprint, what happens on exit.
     /// Set only when one was registered, with `danube` polling the API it
     /// was registered with: the two say whom the empty list suggests
-    /// asking for a first delivery ([`app::RegisteredWith`]).
-    pub danube_webhook: Option<String>,
+    /// asking for a first delivery ([`config::RegisteredWith`]).
+    pub(crate) danube_webhook: Option<String>,
     /// Danube's delivery log, polled, when a webhook is known.
-    pub danube: Option<crate::danube::poller::Handle>,
+    pub(crate) danube: Option<crate::danube::poller::Handle>,
     /// `listen --tunnel`'s tunnel and webhook as they change (a start
     /// again, a re-point), for the header rows and the status line.
-    pub public: Option<watch::Receiver<crate::danube::tunnel::View>>,
+    pub(crate) public: Option<watch::Receiver<crate::danube::tunnel::View>>,
 }
 
 /// Run the dashboard until `q`, Ctrl-C or `shutdown`; sync the store, give
 /// the terminal back, and return the log file if anything was written to it.
-pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
+pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
     let store_path = setup.store.path().map(Path::to_path_buf);
     let log = LogFile::beside(store_path.as_deref());
     let config = AppConfig {
@@ -127,7 +134,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         color: color_allowed(std::env::var_os("NO_COLOR").as_deref()),
         utc_offset: *chrono::Local::now().offset(),
         history_cap: HISTORY_CAP,
-        history_bytes: app::HISTORY_BYTES,
+        history_bytes: HISTORY_BYTES,
     };
     let mut app = App::new(config, setup.policy.clone());
     if let Some(danube) = &setup.danube {
@@ -146,6 +153,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         curl_base: setup.listen_url,
         log,
         panics_seen: 0,
+        polls_rx: setup.danube.as_ref().map(|d| d.polls_rx.clone()),
+        poll_due: false,
         danube: setup.danube,
         public: setup.public,
     };
@@ -177,7 +186,7 @@ async fn changed<T>(watched: &mut Option<watch::Receiver<T>>) -> bool {
 }
 
 /// `NO_COLOR` set to anything but the empty string turns colour off.
-pub fn color_allowed(no_color: Option<&std::ffi::OsStr>) -> bool {
+pub(crate) fn color_allowed(no_color: Option<&std::ffi::OsStr>) -> bool {
     no_color.is_none_or(std::ffi::OsStr::is_empty)
 }
 
@@ -221,6 +230,10 @@ struct Loop {
     log: LogFile,
     panics_seen: usize,
     danube: Option<crate::danube::poller::Handle>,
+    /// The poller's answers: only the newest counts, applied at the next
+    /// frame (`poll_due`).
+    polls_rx: Option<watch::Receiver<Option<Arc<crate::danube::poller::Poll>>>>,
+    poll_due: bool,
     public: Option<watch::Receiver<crate::danube::tunnel::View>>,
 }
 
@@ -234,6 +247,7 @@ impl Loop {
         }
     }
 
+    /// The one loop: a frame when one is due, then the next event.
     async fn run(
         &mut self,
         terminal: &mut Term,
@@ -249,28 +263,11 @@ impl Loop {
         // One read at a time (the App asks once per selection), so at most
         // one body is in this channel.
         let (read_back_tx, mut read_back_rx) = mpsc::unbounded_channel();
-        // The poller's answers: only the newest counts, applied at the
-        // next frame.
-        let mut polls_rx = self.danube.as_ref().map(|d| d.polls_rx.clone());
-        let mut poll_due = false;
         let mut dirty = true;
         let mut last_draw: Option<Instant> = None;
         loop {
             if dirty && last_draw.is_none_or(|at| at.elapsed() >= FRAME) {
-                self.drain_store(app).await;
-                if std::mem::take(&mut poll_due)
-                    && let Some(poll) = polls_rx.as_ref().and_then(|rx| rx.borrow().clone())
-                {
-                    app.apply_danube(&poll);
-                }
-                self.note_other_panics(app);
-                self.read_back(app, &read_back_tx);
-                app.in_flight.set_now(Instant::now());
-                let size = terminal.size().context("cannot read the terminal size")?;
-                fit(app, Rect::new(0, 0, size.width, size.height));
-                terminal
-                    .draw(|frame| frame.render_widget(&*app, frame.area()))
-                    .context("cannot draw the dashboard")?;
+                self.frame(terminal, app, &read_back_tx).await?;
                 last_draw = Some(Instant::now());
                 dirty = false;
             }
@@ -293,64 +290,102 @@ impl Loop {
                 event = self.store_rx.recv(), if !dirty && self.store_open => Event::Store(event),
                 Some((id, mode, result)) = replay_rx.recv() => Event::Replayed { id, mode, result },
                 Some((id, result)) = read_back_rx.recv() => Event::ReadBack { id, result },
-                polled = changed(&mut polls_rx), if polls_rx.is_some() => {
+                polled = changed(&mut self.polls_rx), if self.polls_rx.is_some() => {
                     if polled { Event::DanubePolled } else { Event::DanubeGone }
                 }
                 alive = changed(&mut self.public), if self.public.is_some() => Event::Public(alive),
             };
-            match event {
-                Event::Shutdown => return Ok(()),
-                Event::TerminalGone(err) => {
-                    return Err(err.map_or_else(
-                        || anyhow::anyhow!("the terminal closed"),
-                        |err| anyhow::Error::new(err).context("cannot read the terminal"),
-                    ));
-                }
-                Event::Terminal(TermEvent::Key(key)) => {
-                    if key.kind == KeyEventKind::Release {
-                        continue;
-                    }
-                    match app.handle_key(key) {
-                        Effect::None => {}
-                        Effect::Quit => return Ok(()),
-                        Effect::Copy(delivery) => self.copy(terminal, app, &delivery),
-                        Effect::PollDanube => self.poll_danube(),
-                        Effect::Replay(delivery, mode) => {
-                            self.replay(delivery, mode, replay_tx.clone());
-                        }
-                    }
-                    dirty = true;
-                }
-                Event::Terminal(TermEvent::Resize(..)) | Event::Tick => dirty = true,
-                Event::Store(event) => {
-                    self.take(app, event).await;
-                    dirty = true;
-                }
-                Event::Replayed { id, mode, result } => {
-                    if let Err(error) = &result {
-                        self.log.write(&format!(
-                            "replay of #{id} ({}) failed: {error}",
-                            app::replay_label(mode)
-                        ));
-                    }
-                    app.replay_finished(id, mode, result);
-                    dirty = true;
-                }
-                Event::DanubePolled => {
-                    poll_due = true;
-                    dirty = true;
-                }
-                Event::DanubeGone => polls_rx = None,
-                Event::Public(alive) => dirty |= self.take_public(app, alive),
-                Event::ReadBack { id, result } => {
-                    app.read_back(id, result.map(|d| *d));
-                    dirty = true;
-                }
-                // A frame falls due at the top of the loop; mouse, focus and
-                // paste events change nothing.
-                Event::Frame | Event::Terminal(_) => {}
+            match self.handle(event, terminal, app, &replay_tx).await {
+                ControlFlow::Break(end) => return end,
+                ControlFlow::Continue(redraw) => dirty |= redraw,
             }
         }
+    }
+
+    /// Draw a frame: first take in what waited for it (the broadcast,
+    /// Danube's newest answer, panics of other threads), and ask for the
+    /// selected body when it must be read back; then lay out and draw.
+    async fn frame(
+        &mut self,
+        terminal: &mut Term,
+        app: &mut App,
+        read_back_tx: &mpsc::UnboundedSender<(u64, Result<Box<Delivery>, String>)>,
+    ) -> anyhow::Result<()> {
+        self.drain_store(app).await;
+        if std::mem::take(&mut self.poll_due)
+            && let Some(poll) = self.polls_rx.as_ref().and_then(|rx| rx.borrow().clone())
+        {
+            app.apply_danube(&poll);
+        }
+        self.note_other_panics(app);
+        self.read_back(app, read_back_tx);
+        app.in_flight.set_now(Instant::now());
+        let size = terminal.size().context("cannot read the terminal size")?;
+        let detail = fit(app, Rect::new(0, 0, size.width, size.height));
+        let screen = view::Screen {
+            app,
+            detail: &detail,
+        };
+        terminal
+            .draw(|frame| frame.render_widget(screen, frame.area()))
+            .context("cannot draw the dashboard")?;
+        Ok(())
+    }
+
+    /// One event's work: whether there is something new to draw, or the
+    /// end of the loop and how it ended.
+    async fn handle(
+        &mut self,
+        event: Event,
+        terminal: &mut Term,
+        app: &mut App,
+        replay_tx: &mpsc::UnboundedSender<(u64, ReplayMode, Result<String, String>)>,
+    ) -> ControlFlow<anyhow::Result<()>, bool> {
+        match event {
+            Event::Shutdown => return ControlFlow::Break(Ok(())),
+            Event::TerminalGone(err) => {
+                return ControlFlow::Break(Err(err.map_or_else(
+                    || anyhow::anyhow!("the terminal closed"),
+                    |err| anyhow::Error::new(err).context("cannot read the terminal"),
+                )));
+            }
+            Event::Terminal(TermEvent::Key(key)) => {
+                if key.kind == KeyEventKind::Release {
+                    return ControlFlow::Continue(false);
+                }
+                match app.handle_key(key) {
+                    Effect::None => {}
+                    Effect::Quit => return ControlFlow::Break(Ok(())),
+                    Effect::Copy(delivery) => self.copy(terminal, app, &delivery),
+                    Effect::PollDanube => self.poll_danube(),
+                    Effect::Replay(delivery, mode) => {
+                        self.replay(delivery, mode, replay_tx.clone());
+                    }
+                }
+            }
+            Event::Terminal(TermEvent::Resize(..)) | Event::Tick => {}
+            Event::Store(event) => self.take(app, event).await,
+            Event::Replayed { id, mode, result } => {
+                if let Err(error) = &result {
+                    self.log.write(&format!(
+                        "replay of #{id} ({}) failed: {error}",
+                        app::replay_label(mode)
+                    ));
+                }
+                app.replay_finished(id, mode, result);
+            }
+            Event::DanubePolled => self.poll_due = true,
+            Event::DanubeGone => {
+                self.polls_rx = None;
+                return ControlFlow::Continue(false);
+            }
+            Event::Public(alive) => return ControlFlow::Continue(self.take_public(app, alive)),
+            Event::ReadBack { id, result } => app.read_back(id, result.map(|d| *d)),
+            // A frame falls due at the top of the loop; mouse, focus and
+            // paste events change nothing.
+            Event::Frame | Event::Terminal(_) => return ControlFlow::Continue(false),
+        }
+        ControlFlow::Continue(true)
     }
 
     /// The public side changed: show it; `alive` false stops watching it.
@@ -450,7 +485,7 @@ impl Loop {
     /// back from the store file (off this thread), or count them skipped.
     /// Streamed, one record at a time, keeping only the summaries of the
     /// newest `history_cap`: the bodies are read back when shown. (Read
-    /// whole, the history's worth of 1 MiB records was 10 GB at once.)
+    /// whole, a history's worth of 1 MiB records is 10 GB at once.)
     async fn resync(&mut self, app: &mut App, missed: u64) {
         let Some(path) = self.store_path.clone() else {
             app.note_skipped(missed);
@@ -548,13 +583,16 @@ impl Loop {
     }
 }
 
-/// Tell `app` how big its panes are, from the layout of a screen `area`.
-pub fn fit(app: &mut App, area: Rect) {
-    let (detail_rows, detail_max) = view::detail_geometry(app, area);
+/// Lay `app` out on a screen `area`: tell it how big its panes are, and
+/// build the detail's rows for the frame, which the frame then draws as
+/// they are ([`view::Screen`]).
+pub(crate) fn fit(app: &mut App, area: Rect) -> view::DetailRows {
+    let detail = view::DetailRows::build(app, area);
     let rows = view::list_rows(app, area);
     // The deliveries in flight are pinned under the list's rows.
     let rows = rows - app.in_flight.rows_in(rows);
-    app.set_geometry(rows, detail_rows, detail_max);
+    app.set_geometry(rows, detail.rows(), detail.max_scroll());
+    detail
 }
 
 // ---------------------------------------------------------------------------

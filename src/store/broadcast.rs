@@ -158,13 +158,9 @@ impl Broadcaster {
     }
 }
 
+/// What `delivery` and its line hold while the channel keeps them.
 fn full_size(delivery: &Delivery, line: Option<&RecordLine>) -> u64 {
-    let headers: usize = delivery
-        .headers
-        .iter()
-        .map(|(name, value)| name.len() + value.len())
-        .sum();
-    (delivery.body.len() + line.map_or(0, RecordLine::size) + headers) as u64 + EVENT_OVERHEAD
+    (crate::delivery::memory::estimate(delivery) + line.map_or(0, RecordLine::size)) as u64
 }
 
 #[cfg(test)]

@@ -1,188 +1,42 @@
 //! The dashboard's state and key handling. No I/O: deliveries and keys come
-//! in, [`Effect`]s go out for the event loop in `tui.rs` to carry out, and
-//! `view.rs` draws what is here without changing it.
+//! in, `Effect`s go out for the event loop in `tui.rs` to carry out, and
+//! `view/` draws what is here without changing it.
 //!
-//! The history is a window of the newest deliveries (the store keeps them
-//! all); the list shows the part of it that passes the filter. Selection is
-//! an index into that list, and `top` the first row on screen, so drawing
-//! touches only the rows that fit.
+//! The history (`tui::history`) is a window of the newest deliveries (the
+//! store keeps them all); the list shows the part of it that passes the
+//! filter. Selection is an index into that list, and `top` the first row on
+//! screen, so drawing touches only the rows that fit. The picker, the line
+//! input and Danube's side have rooms of their own beside this one.
 
-use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
-use std::hash::BuildHasher as _;
-use std::path::PathBuf;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
-use chrono::FixedOffset;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+// What an App is made from, where the dashboard bench finds it.
+pub use super::config::{AppConfig, HISTORY_BYTES, HISTORY_CAP, RegisteredWith};
+
 use super::ReplayMode;
+use super::danube_side::{DanubeMark, DanubeSide, Polled};
 use super::filter::Filter;
+use super::history::History;
 use super::in_flight::InFlightBoard;
+use super::line_input::LineInput;
+use super::picker::{Picked, Picker};
 use crate::danube::poller::Poll;
-use crate::danube::reconcile::{self, LocalRecord, Row};
 use crate::delivery::Delivery;
-use crate::policy::{Pattern, Policy, PolicyHandle, Rule};
+use crate::policy::PolicyHandle;
 use crate::signature::Verdict;
-
-/// Deliveries kept in memory: the newest this many.
-pub const HISTORY_CAP: usize = 10_000;
-/// Bytes of deliveries kept in memory (SPEC §9: every in-memory history
-/// has a byte budget). Past it, the oldest deliveries keep their summary
-/// and drop their body, which is read back from the store when shown; if
-/// the summaries alone pass it, the oldest go. 10,000 bodies of 1 MiB once
-/// took the dashboard to 1.66 GB.
-pub const HISTORY_BYTES: usize = 64 * 1024 * 1024;
-
-/// What the dashboard shows about its own setup; fixed at start.
-#[derive(Debug, Clone)]
-pub struct AppConfig {
-    /// Where deliveries are received, e.g. `http://127.0.0.1:4000`.
-    pub listen_url: String,
-    /// The secrets' fingerprints (`whsec_…abcd`); empty when none is set.
-    pub fingerprints: Vec<String>,
-    /// The store file; `None` with `--no-store`.
-    pub store_path: Option<PathBuf>,
-    /// The `--forward-to` target, when set.
-    pub forward_url: Option<String>,
-    /// `listen --register`'s webhook (id → URL · secret fingerprint · what
-    /// happens on exit): a header row when set; re-pointed, it changes.
-    pub danube_webhook: Option<String>,
-    /// The tunnel `listen --tunnel` runs (program, URL, pid, starts): a
-    /// header row when set; it changes when the tunnel starts again.
-    pub tunnel: Option<String>,
-    /// Who was asked to post here, for the empty list's hint on how to
-    /// get a first delivery.
-    pub registered_with: RegisteredWith,
-    /// Where warnings and errors go while the dashboard is up.
-    pub log_path: PathBuf,
-    /// False when `NO_COLOR` is set: no colours at all, only text and
-    /// modifiers.
-    pub color: bool,
-    /// Times are shown at this offset (the local one, fixed at start, so a
-    /// render depends on nothing but the state).
-    pub utc_offset: FixedOffset,
-    /// The most deliveries kept in memory.
-    pub history_cap: usize,
-    /// The most bytes of deliveries kept in memory ([`HISTORY_BYTES`]).
-    pub history_bytes: usize,
-}
-
-/// Where `listen` registered the webhook that posts to this listener.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum RegisteredWith {
-    /// Nothing was registered: deliveries come from wherever the developer
-    /// points a webhook (through a tunnel) or `trigger --to`.
-    #[default]
-    Nothing,
-    /// Danube itself: a real event (a workflow or a tool run) delivers
-    /// here, signed with a secret Danube made.
-    Danube,
-    /// The emulator (`danube-hooks emulate`) with its API at `api_url`:
-    /// `trigger EVENT --emulator API_URL` has it deliver.
-    Emulator { api_url: String },
-}
-
-impl RegisteredWith {
-    /// Registered through the API at `origin` (`scheme://authority`): one
-    /// on this machine is taken for the emulator, as Danube is never there.
-    pub fn api(origin: &str) -> RegisteredWith {
-        if crate::danube::api::is_local_danube(origin) {
-            RegisteredWith::Emulator {
-                api_url: origin.to_owned(),
-            }
-        } else {
-            RegisteredWith::Danube
-        }
-    }
-}
-
-/// Danube's side of the deliveries, when a webhook is known (`listen
-/// --webhook`, `--register`): the newest poll of its log joined with the
-/// history.
-#[derive(Debug, Default)]
-pub struct DanubeSide {
-    pub webhook_id: String,
-    /// Each delivery in the history as the join needs it: its body digested
-    /// when it arrived, so a body dropped from memory later still matches.
-    local: HashMap<u64, LocalRecord>,
-    /// The join of the last log read; empty until the first answer.
-    rows: Vec<Row>,
-    /// For each delivery a row holds, the row's index.
-    row_of: HashMap<u64, usize>,
-    /// Whether a poll has answered with a log yet.
-    polled: bool,
-    /// `D` asked for this poll: its answer is told on the status line.
-    asked: bool,
-    /// When the dashboard began to watch: its history holds only what
-    /// arrived since, so an older delivery Danube lists may well have
-    /// arrived (in an earlier run, and be in the store) and is not counted
-    /// as never arrived.
-    since: Option<chrono::DateTime<chrono::Utc>>,
-    /// When Danube created the webhook, once a poll has read it.
-    webhook_created: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-impl DanubeSide {
-    /// Danube's deliveries in the last log read, made since the dashboard
-    /// began to watch, of which nothing reached the listener (no row in
-    /// the list can show them).
-    pub fn never_arrived(&self) -> usize {
-        self.rows
-            .iter()
-            .filter(|row| {
-                row.findings
-                    .iter()
-                    .any(|f| f.kind == reconcile::FindingKind::NeverArrived)
-            })
-            .filter(|row| {
-                let created = row
-                    .danube
-                    .as_ref()
-                    .and_then(|d| d.created_at.as_deref())
-                    .and_then(reconcile::parse_time);
-                match (created, self.since) {
-                    (Some(created), Some(since)) => created >= since,
-                    _ => true,
-                }
-            })
-            .count()
-    }
-}
-
-/// The deliveries of the history whose group has one hash, in id order.
-#[derive(Debug, Default)]
-struct Bucket {
-    members: VecDeque<Arc<Delivery>>,
-    /// Two groups share the hash: members are told apart by their group.
-    /// Kept until the bucket empties.
-    mixed: bool,
-}
-
-/// What Danube says of one delivery.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum DanubeMark<'a> {
-    /// No log read yet.
-    Waiting,
-    /// Not in the last join: older than Danube's listed deliveries, or
-    /// arrived after the last poll.
-    NotJudged,
-    /// Arrived before the webhook was created, so none of its deliveries.
-    BeforeWebhook,
-    /// Its row: a delivery of Danube's, or (with `danube` None) requests
-    /// Danube does not know.
-    Row(&'a Row),
-}
 
 /// Which pane the movement keys act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Focus {
+pub(crate) enum Focus {
     List,
     Detail,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tab {
+pub(crate) enum Tab {
     Overview,
     Headers,
     Body,
@@ -190,9 +44,9 @@ pub enum Tab {
 }
 
 impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::Overview, Tab::Headers, Tab::Body, Tab::Response];
+    pub(crate) const ALL: [Tab; 4] = [Tab::Overview, Tab::Headers, Tab::Body, Tab::Response];
 
-    pub fn title(self) -> &'static str {
+    pub(crate) fn title(self) -> &'static str {
         match self {
             Tab::Overview => "Overview",
             Tab::Headers => "Headers",
@@ -213,14 +67,14 @@ impl Tab {
 
 /// How the body tab shows the bytes; `b` cycles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyMode {
+pub(crate) enum BodyMode {
     Pretty,
     Raw,
     Hex,
 }
 
 impl BodyMode {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             BodyMode::Pretty => "pretty",
             BodyMode::Raw => "raw",
@@ -239,7 +93,7 @@ impl BodyMode {
 
 /// What has the keyboard.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Normal,
     /// Typing a filter on the status line.
     Filter,
@@ -249,7 +103,7 @@ pub enum Mode {
 
 /// What the event loop must do after a key; the I/O `App` does not do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
+pub(crate) enum Effect {
     None,
     Quit,
     /// Copy a curl command for this delivery (OSC 52 and a file).
@@ -260,7 +114,7 @@ pub enum Effect {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusKind {
+pub(crate) enum StatusKind {
     Info,
     Success,
     Error,
@@ -268,24 +122,24 @@ pub enum StatusKind {
 
 /// The one-line message under the detail pane.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    pub kind: StatusKind,
+pub(crate) struct Status {
+    pub(crate) kind: StatusKind,
     /// Unescaped; the view escapes it.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// Running totals since the dashboard started (not only the history).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub total: u64,
-    pub valid: u64,
+pub(crate) struct Counters {
+    pub(crate) total: u64,
+    pub(crate) valid: u64,
     /// Checked and not valid: mismatch, stale, missing, malformed.
-    pub invalid: u64,
-    pub unchecked: u64,
+    pub(crate) invalid: u64,
+    pub(crate) unchecked: u64,
     /// Answers by class: `[1xx, 2xx, 3xx, 4xx, 5xx]`.
-    pub by_class: [u64; 5],
+    pub(crate) by_class: [u64; 5],
     /// Answered with no HTTP status: timeout, reset, close, garbage.
-    pub no_answer: u64,
+    pub(crate) no_answer: u64,
 }
 
 impl Counters {
@@ -303,217 +157,14 @@ impl Counters {
     }
 }
 
-/// A one-line text field with a cursor.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LineInput {
-    text: String,
-    /// In characters, `0..=text.chars().count()`.
-    cursor: usize,
-    /// The whole text is selected: typing replaces it, Backspace erases it.
-    /// Set when a prefilled field gets the focus, so a new rule can be
-    /// typed straight away and the old one kept by moving the cursor.
-    all_selected: bool,
-}
-
-impl LineInput {
-    pub fn new(text: &str) -> Self {
-        Self {
-            text: text.to_string(),
-            cursor: text.chars().count(),
-            all_selected: false,
-        }
-    }
-
-    pub fn all_selected(&self) -> bool {
-        self.all_selected && !self.text.is_empty()
-    }
-
-    fn select_all(&mut self) {
-        self.all_selected = true;
-        self.cursor = self.text.chars().count();
-    }
-
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    pub fn cursor(&self) -> usize {
-        self.cursor
-    }
-
-    fn byte_at(&self, chars: usize) -> usize {
-        self.text
-            .char_indices()
-            .nth(chars)
-            .map_or(self.text.len(), |(i, _)| i)
-    }
-
-    /// Edit by `key`; false when the key is not an editing key.
-    fn edit(&mut self, key: KeyEvent) -> bool {
-        if std::mem::take(&mut self.all_selected)
-            && matches!(
-                key.code,
-                KeyCode::Char(_) | KeyCode::Backspace | KeyCode::Delete
-            )
-        {
-            self.text.clear();
-            self.cursor = 0;
-            if !matches!(key.code, KeyCode::Char(_)) {
-                return true;
-            }
-        }
-        let len = self.text.chars().count();
-        match key.code {
-            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                self.text.clear();
-                self.cursor = 0;
-            }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                let at = self.byte_at(self.cursor);
-                self.text.insert(at, c);
-                self.cursor += 1;
-            }
-            KeyCode::Backspace if self.cursor > 0 => {
-                let at = self.byte_at(self.cursor - 1);
-                self.text.remove(at);
-                self.cursor -= 1;
-            }
-            KeyCode::Delete if self.cursor < len => {
-                let at = self.byte_at(self.cursor);
-                self.text.remove(at);
-            }
-            KeyCode::Left => self.cursor = self.cursor.saturating_sub(1),
-            KeyCode::Right => self.cursor = (self.cursor + 1).min(len),
-            KeyCode::Home => self.cursor = 0,
-            KeyCode::End => self.cursor = len,
-            KeyCode::Backspace | KeyCode::Delete => {}
-            _ => return false,
-        }
-        true
-    }
-}
-
-/// One of the picker's common answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Preset {
-    /// A rule as `--respond` takes it.
-    pub rule: &'static str,
-    pub what: &'static str,
-}
-
-/// The common answers; `forward` is offered only when forwarding is set.
-pub const PRESETS: [Preset; 10] = [
-    Preset {
-        rule: "200",
-        what: "OK: the delivery succeeds",
-    },
-    Preset {
-        rule: "500",
-        what: "server error: Danube retries",
-    },
-    Preset {
-        rule: "503",
-        what: "unavailable: Danube retries",
-    },
-    Preset {
-        rule: "429",
-        what: "too many requests",
-    },
-    Preset {
-        rule: "timeout",
-        what: "no answer, held past Danube's 10 s deadline",
-    },
-    Preset {
-        rule: "reset",
-        what: "abort the connection (TCP RST)",
-    },
-    Preset {
-        rule: "close",
-        what: "close the connection without an answer",
-    },
-    Preset {
-        rule: "garbage",
-        what: "write bytes that are not HTTP",
-    },
-    Preset {
-        rule: "12s+200",
-        what: "200 after 12 s: a success that comes too late",
-    },
-    Preset {
-        rule: "forward",
-        what: "pass each delivery to your receiver",
-    },
-];
-
-/// The policy picker: the presets, then a field for any rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Picker {
-    pub presets: Vec<Preset>,
-    /// `0..presets.len()` a preset; `presets.len()` the sequence field.
-    pub selected: usize,
-    /// Rules as `--respond` takes them, several separated by `;`.
-    pub field: LineInput,
-    pub error: Option<FieldError>,
-    /// The rules in force when the picker opened (`--respond`'s, or an
-    /// earlier pick): a preset replaces them all, for every event.
-    pub replaces: Vec<Rule>,
-}
-
-impl Picker {
-    pub fn on_field(&self) -> bool {
-        self.selected == self.presets.len()
-    }
-
-    /// The rules in force that name events (`workflow.*=timeout`): the
-    /// ones a developer may not expect a preset to drop.
-    pub fn event_rules(&self) -> Vec<&Rule> {
-        self.replaces
-            .iter()
-            .filter(|rule| matches!(rule.pattern, Some(Pattern::Exact(_) | Pattern::Prefix(_))))
-            .collect()
-    }
-}
-
-/// Why the sequence field does not parse, placed in the field's text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// 1-based, in characters of the whole field.
-    pub column: usize,
-    /// `expected …; found "…"` (unescaped).
-    pub message: String,
-}
-
 /// Everything the dashboard shows, and how keys change it.
 pub struct App {
-    pub config: AppConfig,
+    pub(crate) config: AppConfig,
     /// The policy in force, shared with the listener.
-    pub policy: PolicyHandle,
-    /// The newest deliveries, in id order.
-    history: VecDeque<Arc<Delivery>>,
-    /// How many of `history`'s oldest have had their body dropped: always
-    /// a prefix, since bodies are dropped oldest first.
-    stripped: usize,
-    /// [`weight`] of everything in `history`, within `history_bytes`.
-    held_bytes: usize,
-    /// The deliveries of `history` by the hash of their group, in id
-    /// order, kept at ingest and eviction: the overview's timeline of the
-    /// selected delivery is a lookup, not a walk over the whole history
-    /// every frame.
-    groups: HashMap<u64, Bucket, foldhash::fast::RandomState>,
-    /// The hash of each `history` delivery's group, in the same order: an
-    /// eviction finds its bucket without reading the oldest record's group
-    /// (cold memory by then; reading it doubled the cost of an ingest).
-    group_hashes: VecDeque<u64>,
-    /// Seeded per process, so group keys cannot be chosen to collide.
-    group_hasher: foldhash::fast::RandomState,
-    /// The selected delivery whole, read back from the store after its
-    /// body was dropped; at most one.
-    opened: Option<Arc<Delivery>>,
-    /// The id whose body is being read back, so it is asked for once.
-    reading_back: Option<u64>,
-    /// The id whose body could not be read back: not asked for again
-    /// until the selection moves.
-    failed_read_back: Option<u64>,
+    pub(crate) policy: PolicyHandle,
+    /// The newest deliveries within their count and byte budget, their
+    /// groups, and the body read back for the selected one.
+    history: History,
     /// The deliveries of `history` that pass `filter`, in id order.
     list: VecDeque<Arc<Delivery>>,
     /// Index into `list`; `None` only when it is empty.
@@ -525,12 +176,12 @@ pub struct App {
     top: usize,
     /// Rows of the list on screen; set by the event loop from the layout.
     list_rows: usize,
-    pub focus: Focus,
-    pub tab: Tab,
-    pub body_mode: BodyMode,
+    pub(crate) focus: Focus,
+    pub(crate) tab: Tab,
+    pub(crate) body_mode: BodyMode,
     /// Auto-scroll off: new deliveries do not move the selection.
-    pub paused: bool,
-    pub mode: Mode,
+    pub(crate) paused: bool,
+    pub(crate) mode: Mode,
     detail_scroll: usize,
     /// The largest useful `detail_scroll`, and a page, from the last layout.
     detail_max: usize,
@@ -538,12 +189,12 @@ pub struct App {
     filter: Filter,
     filter_input: LineInput,
     filter_error: Option<String>,
-    pub counters: Counters,
+    pub(crate) counters: Counters,
     /// Deliveries the dashboard fell behind on and could not read back
     /// (`--no-store`).
-    pub skipped: u64,
+    pub(crate) skipped: u64,
     /// Deliveries arrived and not answered yet, shown under the list.
-    pub in_flight: InFlightBoard,
+    pub(crate) in_flight: InFlightBoard,
     last_id: u64,
     status: Option<Status>,
     /// Danube's side; `None` when no webhook is known.
@@ -555,17 +206,9 @@ pub struct App {
 impl App {
     pub fn new(config: AppConfig, policy: PolicyHandle) -> Self {
         Self {
+            history: History::new(config.history_cap, config.history_bytes),
             config,
             policy,
-            history: VecDeque::new(),
-            stripped: 0,
-            held_bytes: 0,
-            groups: HashMap::default(),
-            group_hashes: VecDeque::new(),
-            group_hasher: foldhash::fast::RandomState::default(),
-            opened: None,
-            reading_back: None,
-            failed_read_back: None,
             list: VecDeque::new(),
             selected: None,
             anchor: None,
@@ -594,48 +237,27 @@ impl App {
 
     /// Show Danube's side for `webhook_id`: a column in the list, a line
     /// in the overview, and `D`.
-    pub fn watch_danube(&mut self, webhook_id: String, since: chrono::DateTime<chrono::Utc>) {
-        let local = self
-            .history
-            .iter()
-            .map(|d| (d.id, LocalRecord::of(d)))
-            .collect();
-        self.danube = Some(DanubeSide {
-            webhook_id,
-            local,
-            since: Some(since),
-            ..DanubeSide::default()
-        });
+    pub(crate) fn watch_danube(
+        &mut self,
+        webhook_id: String,
+        since: chrono::DateTime<chrono::Utc>,
+    ) {
+        self.danube = Some(DanubeSide::watch(webhook_id, since, self.history.iter()));
     }
 
-    pub fn danube(&self) -> Option<&DanubeSide> {
+    pub(crate) fn danube(&self) -> Option<&DanubeSide> {
         self.danube.as_ref()
     }
 
     /// What Danube says of delivery `id`; `None` when no webhook is known.
-    pub fn danube_mark(&self, id: u64) -> Option<DanubeMark<'_>> {
-        let side = self.danube.as_ref()?;
-        if !side.polled {
-            return Some(DanubeMark::Waiting);
-        }
-        let before_webhook = |id| {
-            let received = side.local.get(&id).map(|l| l.attempt.received_at);
-            matches!(
-                (received, side.webhook_created),
-                (Some(at), Some(created)) if reconcile::arrived_before(at, created)
-            )
-        };
-        Some(match side.row_of.get(&id) {
-            Some(&index) => DanubeMark::Row(&side.rows[index]),
-            None if before_webhook(id) => DanubeMark::BeforeWebhook,
-            None => DanubeMark::NotJudged,
-        })
+    pub(crate) fn danube_mark(&self, id: u64) -> Option<DanubeMark<'_>> {
+        Some(self.danube.as_ref()?.mark(id))
     }
 
     /// The public side changed (the tunnel started again, the webhook was
     /// re-pointed): the header rows follow, and a new notice goes on the
     /// status line.
-    pub fn apply_public(&mut self, view: &crate::danube::tunnel::View) {
+    pub(crate) fn apply_public(&mut self, view: &crate::danube::tunnel::View) {
         self.config.tunnel.clone_from(&view.tunnel);
         if view.webhook.is_some() {
             self.config.danube_webhook.clone_from(&view.webhook);
@@ -655,43 +277,18 @@ impl App {
 
     /// A poll's answer: the log joined with the history, or its error on
     /// the status line (polling goes on).
-    pub fn apply_danube(&mut self, poll: &Poll) {
+    pub(crate) fn apply_danube(&mut self, poll: &Poll) {
         let Some(side) = self.danube.as_mut() else {
             return;
         };
-        match &poll.result {
-            Err(error) => {
-                side.asked = false;
-                self.set_status(
-                    StatusKind::Error,
-                    format!("Danube (still polling; D polls now): {error}"),
-                );
-            }
-            Ok(log) => {
-                side.polled = true;
-                side.webhook_created = poll.webhook_created.or(side.webhook_created);
-                side.rows = reconcile::reconcile(
-                    log.clone(),
-                    side.local.values().cloned(),
-                    poll.log_cut(),
-                    side.webhook_created,
-                );
-                side.row_of = side
-                    .rows
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(index, row)| row.local.iter().map(move |l| (l.id, index)))
-                    .collect();
-                let told = format!(
-                    "Danube: {} deliver{} of webhook {} read, {} (see the overview)",
-                    log.len(),
-                    if log.len() == 1 { "y" } else { "ies" },
-                    side.webhook_id,
-                    reconcile::findings_told(&side.rows),
-                );
-                if std::mem::take(&mut side.asked) {
-                    self.set_status(StatusKind::Success, told);
-                } else if self
+        match side.apply(poll) {
+            Polled::Failed(error) => self.set_status(
+                StatusKind::Error,
+                format!("Danube (still polling; D polls now): {error}"),
+            ),
+            Polled::Read(Some(told)) => self.set_status(StatusKind::Success, told),
+            Polled::Read(None) => {
+                if self
                     .status
                     .as_ref()
                     .is_some_and(|status| status.text.starts_with("Danube"))
@@ -706,7 +303,7 @@ impl App {
     // ---- What the view reads.
 
     /// The rows on screen: their index in the list, and the delivery.
-    pub fn visible(&self) -> impl Iterator<Item = (usize, &Arc<Delivery>)> {
+    pub(crate) fn visible(&self) -> impl Iterator<Item = (usize, &Arc<Delivery>)> {
         self.list
             .iter()
             .enumerate()
@@ -714,7 +311,7 @@ impl App {
             .take(self.list_rows)
     }
 
-    pub fn list_len(&self) -> usize {
+    pub(crate) fn list_len(&self) -> usize {
         self.list.len()
     }
 
@@ -722,14 +319,14 @@ impl App {
         self.history.len()
     }
 
-    pub fn selected_index(&self) -> Option<usize> {
+    pub(crate) fn selected_index(&self) -> Option<usize> {
         self.selected
     }
 
     /// The selected delivery: whole when it was read back from the store.
-    pub fn selected(&self) -> Option<&Arc<Delivery>> {
+    pub(crate) fn selected(&self) -> Option<&Arc<Delivery>> {
         let selected = self.list.get(self.selected?)?;
-        match &self.opened {
+        match self.history.opened() {
             Some(opened) if opened.id == selected.id => Some(opened),
             _ => Some(selected),
         }
@@ -737,112 +334,62 @@ impl App {
 
     /// Why `delivery`'s body is not in memory, when it is not: a sentence
     /// for the body tab and the status line.
-    pub fn body_absence(&self, delivery: &Delivery) -> Option<String> {
-        if !body_left_out(delivery) || self.opened.as_ref().is_some_and(|o| o.id == delivery.id) {
-            return None;
-        }
-        let budget = self.config.history_bytes / (1024 * 1024);
-        Some(match &self.config.store_path {
-            Some(_) if self.reading_back == Some(delivery.id) => format!(
-                "the body of #{} is not in memory (the dashboard keeps the newest {budget} \
-                 MiB); reading it back from the store…",
-                delivery.id
-            ),
-            Some(_) => format!(
-                "the body of #{} could not be read back from the store; `danube-hooks show {}` \
-                 prints it",
-                delivery.id, delivery.id
-            ),
-            None => format!(
-                "the body of #{} is gone from memory (the dashboard keeps the newest {budget} \
-                 MiB, and --no-store keeps no log to read it back from)",
-                delivery.id
-            ),
-        })
+    pub(crate) fn body_absence(&self, delivery: &Delivery) -> Option<String> {
+        self.history
+            .body_absence(delivery, self.config.store_path.is_some())
     }
 
     /// The id of the selected delivery when its body must be read back
     /// from the store; marks it asked for, so the event loop reads it once
     /// per selection.
-    pub fn body_to_read_back(&mut self) -> Option<u64> {
+    pub(crate) fn body_to_read_back(&mut self) -> Option<u64> {
         self.config.store_path.as_ref()?;
         let selected = self.list.get(self.selected?)?;
-        let wanted = body_left_out(selected)
-            && self.opened.as_ref().is_none_or(|o| o.id != selected.id)
-            && self.reading_back.is_none()
-            && self.failed_read_back != Some(selected.id);
-        wanted.then(|| {
-            self.reading_back = Some(selected.id);
-            selected.id
-        })
+        self.history.body_to_read_back(selected)
     }
 
     /// A body read back from the store: kept while its delivery is selected.
-    pub fn read_back(&mut self, id: u64, result: Result<Delivery, String>) {
-        if self.reading_back == Some(id) {
-            self.reading_back = None;
-        }
-        match result {
-            Ok(delivery)
-                if self
-                    .list
-                    .get(self.selected.unwrap_or(usize::MAX))
-                    .is_some_and(|d| d.id == id) =>
-            {
-                self.opened = Some(Arc::new(delivery));
-            }
-            Ok(_) => {}
-            Err(error) => {
-                // Asked again only when the selection comes back to it.
-                self.opened = None;
-                self.set_status(
-                    StatusKind::Error,
-                    format!("could not read #{id} back from the store: {error}"),
-                );
-                self.failed_read_back = Some(id);
-            }
+    pub(crate) fn read_back(&mut self, id: u64, result: Result<Delivery, String>) {
+        let selected = self.list.get(self.selected.unwrap_or(usize::MAX));
+        if let Err(error) = self.history.read_back(id, result, selected.map(|d| d.id)) {
+            self.set_status(
+                StatusKind::Error,
+                format!("could not read #{id} back from the store: {error}"),
+            );
         }
     }
 
-    pub fn held_bytes(&self) -> usize {
-        self.held_bytes
+    #[cfg(test)]
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.history.held_bytes()
     }
 
     /// The attempts of `delivery`'s group still in memory, in id order.
-    pub fn group_of(&self, delivery: &Delivery) -> Vec<&Arc<Delivery>> {
-        let hash = self.group_hasher.hash_one(&delivery.group);
-        match self.groups.get(&hash) {
-            None => Vec::new(),
-            Some(bucket) if bucket.mixed => bucket
-                .members
-                .iter()
-                .filter(|d| d.group == delivery.group)
-                .collect(),
-            Some(bucket) => bucket.members.iter().collect(),
-        }
+    pub(crate) fn group_of(&self, delivery: &Delivery) -> Vec<&Arc<Delivery>> {
+        self.history.group_of(delivery)
     }
 
-    pub fn detail_scroll(&self) -> usize {
+    pub(crate) fn detail_scroll(&self) -> usize {
         self.detail_scroll
     }
 
-    pub fn filter_active(&self) -> bool {
+    pub(crate) fn filter_active(&self) -> bool {
         !self.filter.is_empty()
     }
 
-    pub fn filter_input(&self) -> &LineInput {
+    pub(crate) fn filter_input(&self) -> &LineInput {
         &self.filter_input
     }
 
-    pub fn filter_error(&self) -> Option<&str> {
+    pub(crate) fn filter_error(&self) -> Option<&str> {
         self.filter_error.as_deref()
     }
 
-    pub fn status(&self) -> Option<&Status> {
+    pub(crate) fn status(&self) -> Option<&Status> {
         self.status.as_ref()
     }
 
-    pub fn last_id(&self) -> u64 {
+    pub(crate) fn last_id(&self) -> u64 {
         self.last_id
     }
 
@@ -850,7 +397,7 @@ impl App {
 
     /// Rows of the list and of the detail on screen, and how far the
     /// detail's content can scroll; from the layout, before each draw.
-    pub fn set_geometry(&mut self, list_rows: usize, detail_rows: usize, detail_max: usize) {
+    pub(crate) fn set_geometry(&mut self, list_rows: usize, detail_rows: usize, detail_max: usize) {
         self.list_rows = list_rows.max(1);
         self.detail_rows = detail_rows.max(1);
         self.detail_max = detail_max;
@@ -867,47 +414,27 @@ impl App {
         self.last_id = delivery.id;
         self.counters.count(&delivery);
         if let Some(side) = &mut self.danube {
-            side.local.insert(delivery.id, LocalRecord::of(&delivery));
+            side.arrived(&delivery);
         }
-        self.held_bytes += weight(&delivery);
-        let hash = self.group_hasher.hash_one(&delivery.group);
-        let bucket = self.groups.entry(hash).or_default();
-        // The newest member stands for the bucket's group (all the same
-        // unless already mixed), and is likely still in the cache.
-        bucket.mixed |= bucket
-            .members
-            .back()
-            .is_some_and(|last| last.group != delivery.group);
-        bucket.members.push_back(Arc::clone(&delivery));
-        self.group_hashes.push_back(hash);
-        self.history.push_back(Arc::clone(&delivery));
+        self.history.push(Arc::clone(&delivery));
         if self.filter.matches(&delivery) {
             self.list.push_back(delivery);
             if !self.paused || self.selected.is_none() {
                 self.select(self.list.len() - 1);
             }
         }
-        self.strip_bodies();
-        while self.history.len() > self.config.history_cap.max(1)
-            || (self.held_bytes > self.config.history_bytes && self.history.len() > 1)
-        {
-            let Some(oldest) = self.history.pop_front() else {
-                break;
-            };
-            self.held_bytes -= weight(&oldest);
+        // The summary stays in the list; the body is read back from the
+        // store when shown.
+        let list = &mut self.list;
+        self.history.strip_bodies(|summary| {
+            if let Ok(at) = list.binary_search_by_key(&summary.id, |d| d.id) {
+                list[at] = Arc::clone(summary);
+            }
+        });
+        while let Some(oldest) = self.history.pop_over_limits() {
             if let Some(side) = &mut self.danube {
-                side.local.remove(&oldest.id);
+                side.left(oldest.id);
             }
-            // The oldest of the history is the oldest of its bucket.
-            if let Some(hash) = self.group_hashes.pop_front()
-                && let Some(bucket) = self.groups.get_mut(&hash)
-            {
-                bucket.members.pop_front();
-                if bucket.members.is_empty() {
-                    self.groups.remove(&hash);
-                }
-            }
-            self.stripped = self.stripped.saturating_sub(1);
             if self.list.front().is_some_and(|d| Arc::ptr_eq(d, &oldest)) {
                 self.list.pop_front();
                 self.top = self.top.saturating_sub(1);
@@ -925,39 +452,12 @@ impl App {
         self.ensure_visible();
     }
 
-    /// Past the byte budget, drop the bodies of the oldest deliveries that
-    /// still have one (the newest always keeps its own). The summary stays
-    /// in the list; the body is read back from the store when shown.
-    fn strip_bodies(&mut self) {
-        while self.held_bytes > self.config.history_bytes && self.stripped + 1 < self.history.len()
-        {
-            let index = self.stripped;
-            self.stripped += 1;
-            let whole = &self.history[index];
-            if whole.body.is_empty() {
-                continue;
-            }
-            let summary = Arc::new(whole.without_body());
-            self.held_bytes -= weight(whole) - weight(&summary);
-            let id = summary.id;
-            if let Ok(at) = self.list.binary_search_by_key(&id, |d| d.id) {
-                self.list[at] = Arc::clone(&summary);
-            }
-            if let Some(bucket) = self.groups.get_mut(&self.group_hashes[index])
-                && let Ok(at) = bucket.members.binary_search_by_key(&id, |d| d.id)
-            {
-                bucket.members[at] = Arc::clone(&summary);
-            }
-            self.history[index] = summary;
-        }
-    }
-
     /// The dashboard fell behind and could not read `missed` back.
-    pub fn note_skipped(&mut self, missed: u64) {
+    pub(crate) fn note_skipped(&mut self, missed: u64) {
         self.skipped += missed;
     }
 
-    pub fn set_status(&mut self, kind: StatusKind, text: impl Into<String>) {
+    pub(crate) fn set_status(&mut self, kind: StatusKind, text: impl Into<String>) {
         self.status = Some(Status {
             kind,
             text: text.into(),
@@ -965,7 +465,12 @@ impl App {
     }
 
     /// A replay started by `r` or `R` came back.
-    pub fn replay_finished(&mut self, id: u64, mode: ReplayMode, result: Result<String, String>) {
+    pub(crate) fn replay_finished(
+        &mut self,
+        id: u64,
+        mode: ReplayMode,
+        result: Result<String, String>,
+    ) {
         let how = replay_label(mode);
         match result {
             Ok(summary) => self.set_status(
@@ -982,7 +487,7 @@ impl App {
     // ---- Keys.
 
     /// Handle one key press.
-    pub fn handle_key(&mut self, key: KeyEvent) -> Effect {
+    pub(crate) fn handle_key(&mut self, key: KeyEvent) -> Effect {
         if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
             return Effect::Quit;
         }
@@ -1004,16 +509,8 @@ impl App {
     }
 
     fn normal_key(&mut self, key: KeyEvent) -> Effect {
-        // Replay and copy need the body: not a summary whose body is out
-        // of memory and not yet read back.
-        if matches!(key.code, KeyCode::Char('r' | 'R' | 'c'))
-            && let Some(absence) = self.selected().and_then(|d| self.body_absence(d))
-        {
-            self.set_status(StatusKind::Error, absence);
-            return Effect::None;
-        }
         match key.code {
-            KeyCode::Char('q') => return Effect::Quit,
+            KeyCode::Char('q' | 'D' | 'r' | 'R' | 'c') => return self.effect_key(key.code),
             KeyCode::Char('?') => self.mode = Mode::Help,
             KeyCode::Char('j') | KeyCode::Down => self.move_by(1),
             KeyCode::Char('k') | KeyCode::Up => self.move_by(-1),
@@ -1052,13 +549,36 @@ impl App {
                 self.filter_error = None;
             }
             KeyCode::Char('p') => self.open_picker(),
+            KeyCode::Esc => {
+                if self.focus == Focus::Detail {
+                    self.focus = Focus::List;
+                } else if self.filter_active() {
+                    self.clear_filter();
+                } else {
+                    self.status = None;
+                }
+            }
+            _ => {}
+        }
+        Effect::None
+    }
+
+    /// The keys that ask the event loop for what `App` does not do: quit,
+    /// ask Danube, replay, copy.
+    fn effect_key(&mut self, code: KeyCode) -> Effect {
+        // Replay and copy need the body: not a summary whose body is out
+        // of memory and not yet read back.
+        if matches!(code, KeyCode::Char('r' | 'R' | 'c'))
+            && let Some(absence) = self.selected().and_then(|d| self.body_absence(d))
+        {
+            self.set_status(StatusKind::Error, absence);
+            return Effect::None;
+        }
+        match code {
+            KeyCode::Char('q') => return Effect::Quit,
             KeyCode::Char('D') => {
                 if let Some(side) = &mut self.danube {
-                    side.asked = true;
-                    let text = format!(
-                        "asking Danube for webhook {}'s deliveries…",
-                        side.webhook_id
-                    );
+                    let text = side.ask();
                     self.set_status(StatusKind::Info, text);
                     return Effect::PollDanube;
                 }
@@ -1087,15 +607,6 @@ impl App {
                     return Effect::Copy(delivery);
                 }
                 self.set_status(StatusKind::Error, "nothing selected to copy");
-            }
-            KeyCode::Esc => {
-                if self.focus == Focus::Detail {
-                    self.focus = Focus::List;
-                } else if self.filter_active() {
-                    self.clear_filter();
-                } else {
-                    self.status = None;
-                }
             }
             _ => {}
         }
@@ -1168,13 +679,7 @@ impl App {
         let index = index.min(self.list.len() - 1);
         let id = self.list[index].id;
         self.anchor = Some(id);
-        if self.opened.as_ref().is_some_and(|o| o.id != id) {
-            // One body read back at a time: the one on screen.
-            self.opened = None;
-        }
-        if self.failed_read_back.is_some_and(|failed| failed != id) {
-            self.failed_read_back = None;
-        }
+        self.history.selection_moved_to(id);
         if self.selected != Some(index) {
             self.selected = Some(index);
             self.detail_scroll = 0;
@@ -1262,179 +767,38 @@ impl App {
     // ---- The policy picker.
 
     fn open_picker(&mut self) {
-        let policy = self.policy.current();
-        let presets: Vec<Preset> = PRESETS
-            .iter()
-            .filter(|p| p.rule != "forward" || policy.forwarding())
-            .copied()
-            .collect();
-        let rules: Vec<String> = policy.rules().iter().map(ToString::to_string).collect();
-        let current = rules.join("; ");
-        let selected = match rules.as_slice() {
-            [] => 0,
-            [one] => presets
-                .iter()
-                .position(|p| p.rule == one)
-                .unwrap_or(presets.len()),
-            _ => presets.len(),
-        };
-        let mut field = LineInput::new(&current);
-        if selected == presets.len() {
-            field.select_all();
-        }
-        self.mode = Mode::Picker(Picker {
-            presets,
-            selected,
-            field,
-            error: None,
-            replaces: policy.rules().to_vec(),
-        });
+        self.mode = Mode::Picker(Picker::open(&self.policy.current()));
     }
 
     fn picker_key(&mut self, key: KeyEvent) {
         let Mode::Picker(picker) = &mut self.mode else {
             return;
         };
-        let last = picker.presets.len();
-        let on_field = picker.on_field();
-        match key.code {
-            KeyCode::Esc => self.mode = Mode::Normal,
-            KeyCode::Up => picker.selected = picker.selected.saturating_sub(1),
-            KeyCode::Down => picker.selected = (picker.selected + 1).min(last),
-            KeyCode::Char('k') if !on_field => picker.selected = picker.selected.saturating_sub(1),
-            KeyCode::Char('j') if !on_field => picker.selected = (picker.selected + 1).min(last),
-            KeyCode::Tab => picker.selected = last,
-            KeyCode::BackTab => picker.selected = 0,
-            KeyCode::Enter => {
-                let text = if on_field {
-                    picker.field.text().to_string()
-                } else {
-                    picker.presets[picker.selected].rule.to_string()
-                };
-                // A typed field shows what it replaces; a preset says so
-                // once applied, as the rules it replaced are off screen.
-                let replaced: Vec<String> = if on_field {
-                    Vec::new()
-                } else {
-                    picker.replaces.iter().map(ToString::to_string).collect()
-                };
-                let forwarding = self.policy.current().forwarding();
-                match parse_rules(&text, forwarding) {
-                    Ok(policy) => {
-                        let mut status =
-                            format!("policy for the next deliveries: {}", policy.describe());
-                        if !replaced.is_empty() && replaced != [text.as_str()] {
-                            let _ = write!(
-                                status,
-                                " for every event; it replaced {} rule{}: {}",
-                                replaced.len(),
-                                if replaced.len() == 1 { "" } else { "s" },
-                                replaced.join("; ")
-                            );
-                        }
-                        self.policy.replace(policy);
-                        self.mode = Mode::Normal;
-                        self.set_status(StatusKind::Success, status);
-                    }
-                    Err(error) => {
-                        if let Mode::Picker(picker) = &mut self.mode {
-                            picker.selected = last;
-                            picker.field = LineInput::new(&text);
-                            picker.error = Some(error);
-                        }
-                    }
-                }
+        match picker.handle_key(key, &self.policy) {
+            Picked::Open => {}
+            Picked::Cancelled => self.mode = Mode::Normal,
+            Picked::Applied(status) => {
+                self.mode = Mode::Normal;
+                self.set_status(StatusKind::Success, status);
             }
-            _ if on_field && picker.field.edit(key) => picker.error = None,
-            _ => {}
-        }
-        if let Mode::Picker(picker) = &mut self.mode
-            && !on_field
-            && picker.on_field()
-        {
-            picker.field.select_all();
         }
     }
-}
-
-/// Whether `delivery` came without its body, or had it dropped here: the
-/// store leaves bodies out of its broadcast past the broadcast's byte
-/// budget, and the history drops them past its own. A record otherwise
-/// keeps every byte it counts, unless it was truncated.
-fn body_left_out(delivery: &Delivery) -> bool {
-    if delivery.body_truncated {
-        delivery.body.is_empty() && delivery.body_size > 0
-    } else {
-        delivery.body.len() as u64 != delivery.body_size
-    }
-}
-
-/// What a delivery costs in memory, near enough: its variable parts (the
-/// body, headers, path, hints, the forward's preview) and a fixed share
-/// for the rest.
-fn weight(delivery: &Delivery) -> usize {
-    const FIXED: usize = 512;
-    let headers: usize = delivery
-        .headers
-        .iter()
-        .map(|(name, value)| name.len() + value.len() + 48)
-        .sum();
-    let hints: usize = delivery.signature.hints.iter().map(String::len).sum();
-    let forward = delivery.forward.as_ref().map_or(0, |f| {
-        f.url.len()
-            + f.error.as_ref().map_or(0, String::len)
-            + f.body_preview.as_ref().map_or(0, String::len)
-    });
-    FIXED
-        + delivery.body.capacity()
-        + headers
-        + delivery.path.len()
-        + delivery.group.len()
-        + delivery.event.as_ref().map_or(0, String::len)
-        + delivery.signature.detail.len()
-        + hints
-        + forward
 }
 
 /// `re-signed` or `as-is`.
-pub fn replay_label(mode: ReplayMode) -> &'static str {
+pub(crate) fn replay_label(mode: ReplayMode) -> &'static str {
     match mode {
         ReplayMode::Resigned => "re-signed",
         ReplayMode::AsIs => "as-is",
     }
 }
 
-/// The picker's field: rules separated by `;`, each as `--respond` takes
-/// it; empty means the default. An error's column counts in the whole field.
-pub fn parse_rules(text: &str, forwarding: bool) -> Result<Policy, FieldError> {
-    let mut rules = Vec::new();
-    let mut chars_before = 0;
-    for piece in text.split(';') {
-        if !piece.trim().is_empty() {
-            if let Err(error) = Policy::parse(&[piece.to_string()], forwarding) {
-                let found = if error.found.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    format!("\"{}\"", error.found)
-                };
-                return Err(FieldError {
-                    column: chars_before + error.column,
-                    message: format!("expected {}; found {found}", error.expected),
-                });
-            }
-            rules.push(piece.to_string());
-        }
-        chars_before += piece.chars().count() + 1;
-    }
-    Policy::parse(&rules, forwarding).map_err(|error| FieldError {
-        column: 1,
-        message: error.to_string(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::danube::reconcile;
+    use crate::delivery::memory;
+    use crate::policy::Policy;
     use crate::test_support::{app_config as config, sample};
 
     fn app_with(n: u64) -> App {
@@ -1785,11 +1149,11 @@ mod tests {
         });
         let side = app.danube().unwrap();
         assert_eq!(
-            side.local.len(),
+            side.local_len(),
             4,
             "one summary per delivery in the history"
         );
-        assert_eq!(side.rows.len(), 1 + 4, "{:#?}", side.rows);
+        assert_eq!(side.rows().len(), 1 + 4, "{:#?}", side.rows());
         assert!(
             matches!(app.danube_mark(1000), Some(DanubeMark::Row(row)) if row.danube.is_none())
         );
@@ -1861,7 +1225,11 @@ mod tests {
         assert!(oldest.body.is_empty() && oldest.body_size == 16 * 1024);
         assert_eq!(oldest.event.as_deref(), Some("workflow.completed"));
         // A summary weighs what it holds, not what its body did.
-        assert!(weight(&oldest) < 2048, "{}", weight(&oldest));
+        assert!(
+            memory::estimate(&oldest) < 2048,
+            "{}",
+            memory::estimate(&oldest)
+        );
     }
 
     #[test]
@@ -1895,7 +1263,7 @@ mod tests {
         assert_eq!(press(&mut app, "c"), vec![Effect::Copy(selected)]);
         // Moving on lets it go; coming back reads it again.
         press(&mut app, "j");
-        assert!(app.opened.is_none());
+        assert!(app.history.opened().is_none());
         press(&mut app, "k");
         assert_eq!(app.body_to_read_back(), Some(id));
         // A failed read is said, and not retried in a loop.
@@ -1938,44 +1306,6 @@ mod tests {
         assert!(absence.contains("gone from memory"), "{absence}");
         assert!(absence.contains("--no-store"), "{absence}");
         assert_eq!(press(&mut app, "R"), vec![]);
-    }
-
-    #[test]
-    fn groups_sharing_a_hash_are_told_apart_by_their_key() {
-        let mut app = app_with(0);
-        let of = |id, group: &str| {
-            let mut d = sample(id, b"{}");
-            d.group = group.into();
-            Arc::new(d)
-        };
-        app.ingest(of(1, "sha256:a"));
-        // A collision, as no real pair of keys can be found: #2 of group b
-        // lands in a's bucket.
-        let a = app.group_hasher.hash_one("sha256:a");
-        let two = of(2, "sha256:b");
-        app.ingest(Arc::clone(&two));
-        let b = app.group_hasher.hash_one("sha256:b");
-        app.groups.remove(&b);
-        app.groups
-            .get_mut(&a)
-            .unwrap()
-            .members
-            .push_back(Arc::clone(&two));
-        *app.group_hashes.back_mut().unwrap() = a;
-        assert!(!app.groups[&a].mixed);
-        app.ingest(of(3, "sha256:a"));
-        assert!(app.groups[&a].mixed, "a newcomer of another group marks it");
-        let ids = |app: &App, d: &Delivery| -> Vec<u64> {
-            app.group_of(d).iter().map(|d| d.id).collect()
-        };
-        let one = Arc::clone(&app.history[0]);
-        assert_eq!(ids(&app, &one), [1, 3]);
-        assert_eq!(app.group_of(&two).len(), 0, "b's own hash has no bucket");
-        // Evicted, they leave the shared bucket in order.
-        app.config.history_cap = 1;
-        app.ingest(of(4, "sha256:c"));
-        assert!(!app.groups.contains_key(&a));
-        assert_eq!(app.groups.len(), 1);
     }
 
     mod incremental {
@@ -2037,14 +1367,11 @@ mod tests {
         fn check(app: &App, seen: &[Arc<Delivery>]) -> Result<(), TestCaseError> {
             // Groups: each member of the history is in its group, in id
             // order, as the same Arc (a stripped body included); nothing else.
-            let mut members = 0;
-            for bucket in app.groups.values() {
-                prop_assert!(!bucket.members.is_empty(), "empty bucket kept");
-                members += bucket.members.len();
-            }
+            let (members, hashes, empty) = app.history.group_counts();
+            prop_assert!(!empty, "empty bucket kept");
             prop_assert_eq!(members, app.history.len());
-            prop_assert_eq!(app.group_hashes.len(), app.history.len());
-            for d in &app.history {
+            prop_assert_eq!(hashes, app.history.len());
+            for d in app.history.iter() {
                 let expected: Vec<&Arc<Delivery>> =
                     app.history.iter().filter(|m| m.group == d.group).collect();
                 let got = app.group_of(d);
@@ -2063,8 +1390,8 @@ mod tests {
                 .collect();
             prop_assert_eq!(list, filtered);
             prop_assert_eq!(&app.counters, &recount(seen));
-            let held: usize = app.history.iter().map(|d| weight(d)).sum();
-            prop_assert_eq!(app.held_bytes, held);
+            let held: usize = app.history.iter().map(|d| memory::estimate(d)).sum();
+            prop_assert_eq!(app.history.held_bytes(), held);
             Ok(())
         }
 

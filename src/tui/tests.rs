@@ -17,7 +17,8 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 
-use super::app::{App, AppConfig, HISTORY_CAP, RegisteredWith, StatusKind};
+use super::app::{App, StatusKind};
+use super::config::{AppConfig, HISTORY_BYTES, HISTORY_CAP, RegisteredWith};
 use super::fit;
 use crate::delivery::{Delivery, ForwardRecord, ResponseRecord};
 use crate::policy::{Policy, PolicyHandle};
@@ -44,7 +45,7 @@ fn config(forwarding: bool) -> AppConfig {
         color: true,
         utc_offset: FixedOffset::east_opt(0).unwrap(),
         history_cap: HISTORY_CAP,
-        history_bytes: super::app::HISTORY_BYTES,
+        history_bytes: HISTORY_BYTES,
     }
 }
 
@@ -217,9 +218,13 @@ fn press_code(app: &mut App, code: KeyCode) {
 
 fn draw(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    fit(app, Rect::new(0, 0, width, height));
+    let detail = fit(app, Rect::new(0, 0, width, height));
+    let screen = super::view::Screen {
+        app,
+        detail: &detail,
+    };
     terminal
-        .draw(|frame| frame.render_widget(&*app, frame.area()))
+        .draw(|frame| frame.render_widget(screen, frame.area()))
         .unwrap();
     terminal
 }
@@ -997,6 +1002,8 @@ fn test_loop_with(
         log: super::LogFile::beside(Some(&log_dir.join("deliveries.jsonl"))),
         panics_seen: 0,
         danube: None,
+        polls_rx: None,
+        poll_due: false,
         public: None,
     }
 }
@@ -1173,11 +1180,40 @@ fn the_detail_scrolls_within_its_content() {
     assert!(screen(&mut app, 80, 24).contains(" 1–10/"));
 }
 
+#[test]
+fn the_detail_rows_laid_out_are_the_rows_drawn_and_a_stale_scroll_is_fitted() {
+    let mut app = timeline_app();
+    press(&mut app, "3");
+    press_code(&mut app, KeyCode::Tab);
+    press(&mut app, "jjjjj");
+    let small = Rect::new(0, 0, 80, 24);
+    let detail = fit(&mut app, small);
+    assert_eq!(app.detail_scroll(), 2, "held at the end at 80×24");
+    // Taller, the end comes sooner: the scroll is past it until the layout
+    // fits it, and the rows built are the last screenful.
+    let tall = Rect::new(0, 0, 80, 40);
+    let stale = app.detail_scroll();
+    let detail_tall = fit(&mut app, tall);
+    assert!(detail_tall.max_scroll() < stale);
+    assert_eq!(app.detail_scroll(), detail_tall.max_scroll());
+    // What the loop draws (the rows of the layout) is what a draw that
+    // builds its own rows shows; rows built for another screen (80×24)
+    // are built again, not drawn askew.
+    let mut fresh = Buffer::empty(tall);
+    ratatui::widgets::Widget::render(&app, tall, &mut fresh);
+    for detail in [&detail_tall, &detail] {
+        let mut drawn = Buffer::empty(tall);
+        let screen = super::view::Screen { app: &app, detail };
+        ratatui::widgets::Widget::render(screen, tall, &mut drawn);
+        assert_eq!(drawn, fresh);
+    }
+}
+
 use crate::test_support::nested;
 
 #[test]
 fn any_body_is_drawn_within_a_bounded_amount_of_work_and_says_it_is_cut() {
-    // The body that froze the body tab for 5 s (issue 12): 1 MiB nested
+    // A body that would hold the body tab up for seconds: 1 MiB nested
     // 126 levels deep, 127 MB once pretty-printed; and one that is small
     // enough to re-indent but far larger indented.
     let deep = nested(126, 1024 * 1024);
@@ -1211,7 +1247,7 @@ fn any_body_is_drawn_within_a_bounded_amount_of_work_and_says_it_is_cut() {
         }
         // Every row of the tab is counted each frame, and the rows on
         // screen built: bounded by what is shown, not by the body.
-        let (_, max_scroll) = super::view::detail_geometry(&app, area);
+        let max_scroll = super::view::DetailRows::build(&app, area).max_scroll();
         assert!(max_scroll < 40_000, "mode {mode}: {max_scroll} rows");
         // The note at the end says the view is cut, and how to see it all.
         press_code(&mut app, KeyCode::Tab);
@@ -1499,6 +1535,6 @@ fn danube_matches_deliveries_whose_body_left_memory() {
     )])));
     assert!(matches!(
         app.danube_mark(1),
-        Some(super::app::DanubeMark::Row(row)) if row.danube.as_ref().unwrap().id == "dlv_tool"
+        Some(super::danube_side::DanubeMark::Row(row)) if row.danube.as_ref().unwrap().id == "dlv_tool"
     ));
 }

@@ -1,0 +1,152 @@
+//! Words for badges and cells: a delivery's verdict, answer, forward,
+//! Danube's status, times and gaps, as the list and the detail show them,
+//! escaped.
+
+use chrono::{DateTime, Utc};
+use ratatui::style::{Color, Style};
+
+use super::super::app::App;
+use super::super::danube_side::DanubeMark;
+use super::text::{fit, fit_tail};
+use super::theme::Theme;
+use crate::danube::reconcile::Row;
+use crate::delivery::{Delivery, format_ms};
+use crate::display::escape_line;
+use crate::signature::Verdict;
+
+/// `VALID`, `MISMATCH`, …
+pub(super) fn verdict_label(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Valid => "VALID",
+        Verdict::Mismatch => "MISMATCH",
+        Verdict::Stale => "STALE",
+        Verdict::Missing => "MISSING",
+        Verdict::Malformed => "MALFORMED",
+        Verdict::Unchecked => "UNCHECKED",
+    }
+}
+
+/// What was answered, short: `200`, `FWD 201`, `200 +12s`, `RESET`, `TIMEOUT`.
+pub(super) fn answer_label(delivery: &Delivery) -> String {
+    let response = &delivery.response;
+    match (response.action.as_str(), response.status) {
+        ("forward", Some(status)) => format!("FWD {status}"),
+        (_, Some(status)) if response.delay_ms > 0 => {
+            format!("{status} +{}", format_ms(response.delay_ms))
+        }
+        (_, Some(status)) => status.to_string(),
+        ("", None) => "-".to_string(),
+        (action, None) => escape_line(&action.to_ascii_uppercase()).into_owned(),
+    }
+}
+
+/// The forward's result, short: `201 12ms`, `FAILED`, `-`.
+pub(super) fn forward_label(delivery: &Delivery) -> String {
+    match &delivery.forward {
+        None => "-".to_string(),
+        Some(forward) => match (forward.status, &forward.error) {
+            (Some(status), _) => format!("{status} {}", format_ms(forward.duration_ms)),
+            (None, Some(_)) => "FAILED".to_string(),
+            (None, None) => "-".to_string(),
+        },
+    }
+}
+
+/// Danube's status of a delivery, short: `ok 2/3`, `fail 3`, `pending`,
+/// `unknown`; `!` when something does not add up.
+pub(super) fn danube_label(row: &Row) -> String {
+    let mut label = match &row.danube {
+        Some(d) => match d.status.as_str() {
+            "success" => format!("ok {}/{}", d.attempts, crate::facts::ATTEMPTS),
+            "failed" => format!("fail {}", d.attempts),
+            "pending" => "pending".to_owned(),
+            other => escape_line(other).into_owned(),
+        },
+        None => "unknown".to_owned(),
+    };
+    if !row.findings.is_empty() {
+        label.push('!');
+    }
+    label
+}
+
+/// The Danube column's cell for delivery `id`.
+pub(super) fn danube_cell(app: &App, theme: &Theme, id: u64) -> (String, Style) {
+    match app.danube_mark(id) {
+        None | Some(DanubeMark::Waiting | DanubeMark::NotJudged | DanubeMark::BeforeWebhook) => {
+            ("—".to_owned(), theme.dim())
+        }
+        Some(DanubeMark::Row(row)) => (danube_label(row), danube_style(theme, row)),
+    }
+}
+
+pub(super) fn danube_style(theme: &Theme, row: &Row) -> Style {
+    match row.danube.as_ref().map(|d| d.status.as_str()) {
+        _ if !row.findings.is_empty() => theme.bold(Color::Yellow),
+        Some("success") => theme.fg(Color::Green),
+        Some("failed") | None => theme.bold(Color::Red),
+        Some(_) => theme.fg(Color::Yellow),
+    }
+}
+
+/// `+250ms`, `+5.0s`, `+2m05s`.
+pub(super) fn gap_label(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms < 1000 {
+        format!("+{ms}ms")
+    } else if ms < 60_000 {
+        format!("+{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("+{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+/// `HH:MM:SS.mmm`, or without the milliseconds when narrow.
+pub(super) fn time_cell(app: &App, time: &DateTime<Utc>, width: usize) -> String {
+    let time = time_of(app, time);
+    fit(if width < 12 { &time[..8] } else { &time[..] }, width)
+}
+
+pub(super) fn time_of(app: &App, time: &DateTime<Utc>) -> String {
+    time.with_timezone(&app.config.utc_offset)
+        .format("%H:%M:%S%.3f")
+        .to_string()
+}
+
+/// What the list shows as the event: the event, or method and path for a
+/// request that was not a POST, or `(no event)`.
+pub(super) fn what_label(delivery: &Delivery) -> String {
+    if delivery.method != "POST" {
+        return escape_line(&format!("{} {}", delivery.method, delivery.path)).into_owned();
+    }
+    match &delivery.event {
+        Some(event) => escape_line(event).into_owned(),
+        None => "(no event)".to_string(),
+    }
+}
+
+/// What the list shows as an arrival's event, as [`what_label`] does.
+pub(super) fn arrival_label(arrival: &crate::store::Arrival) -> String {
+    if arrival.method != "POST" {
+        return escape_line(&format!("{} {}", arrival.method, arrival.path)).into_owned();
+    }
+    match &arrival.event {
+        Some(event) => escape_line(event).into_owned(),
+        None => "(no event)".to_string(),
+    }
+}
+
+/// A path in `width` columns: its end, which tells paths apart, is kept.
+pub(super) fn path_cell(path: &str, width: usize) -> String {
+    fit(&fit_tail(&escape_line(path), width), width)
+}
+
+/// The attempt, with `↺` for a replay.
+pub(super) fn attempt_label(delivery: &Delivery) -> String {
+    let mark = if delivery.replay_of.is_some() {
+        "↺"
+    } else {
+        ""
+    };
+    format!("{}{mark}", delivery.attempt)
+}

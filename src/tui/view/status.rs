@@ -1,0 +1,41 @@
+//! The status line: the filter being typed, or the last message.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+use ratatui::text::{Line, Span};
+
+use super::super::app::{App, Mode};
+use super::text::input_spans;
+use super::theme::Theme;
+use crate::display::escape_line;
+
+pub(super) fn render_status(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    if area.height == 0 {
+        return;
+    }
+    if app.mode == Mode::Filter {
+        let input = app.filter_input();
+        let mut spans = vec![Span::styled("filter ", theme.bold(Color::Cyan))];
+        spans.extend(input_spans(input.text(), input.cursor()));
+        match app.filter_error() {
+            Some(error) => spans.push(Span::styled(
+                format!("  {}", escape_line(error)),
+                theme.bold(Color::Red),
+            )),
+            None => spans.push(Span::styled(
+                "  text · event:tool.* · verdict:mismatch|invalid|…",
+                theme.dim(),
+            )),
+        }
+        buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+        return;
+    }
+    if let Some(status) = app.status() {
+        let line = Line::styled(
+            escape_line(&status.text).into_owned(),
+            theme.status(status.kind),
+        );
+        buf.set_line(area.x, area.y, &line, area.width);
+    }
+}

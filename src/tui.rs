@@ -20,10 +20,10 @@
 //! must restore the terminal, from a panic of a listener task, which must
 //! only be logged, by that thread.
 
-pub mod app;
-pub mod filter;
-pub mod in_flight;
-pub mod view;
+pub(crate) mod app;
+pub(crate) mod filter;
+pub(crate) mod in_flight;
+pub(crate) mod view;
 
 #[cfg(test)]
 mod tests;
@@ -59,12 +59,12 @@ use crate::store::{self, DeliveryStore, StoreEvent};
 use app::{App, AppConfig, Effect, HISTORY_CAP, RegisteredWith, StatusKind};
 
 /// The shortest time between two frames: about 30 a second.
-pub const FRAME: Duration = Duration::from_millis(33);
+pub(crate) const FRAME: Duration = Duration::from_millis(33);
 
-pub use crate::delivery::ReplayMode;
+pub(crate) use crate::delivery::ReplayMode;
 
 /// Resends a stored delivery; Ok is a one-line summary of what the target answered.
-pub type Replayer = std::sync::Arc<
+pub(crate) type Replayer = std::sync::Arc<
     dyn Fn(
             std::sync::Arc<crate::delivery::Delivery>,
             ReplayMode,
@@ -75,37 +75,37 @@ pub type Replayer = std::sync::Arc<
 >;
 
 /// What `listen` hands the dashboard.
-pub struct Setup {
+pub(crate) struct Setup {
     /// Where deliveries are received, e.g. `http://127.0.0.1:4000`; also
     /// where a copied curl command sends its request.
-    pub listen_url: String,
-    pub fingerprints: Vec<String>,
-    pub forward_url: Option<String>,
-    pub store: DeliveryStore,
+    pub(crate) listen_url: String,
+    pub(crate) fingerprints: Vec<String>,
+    pub(crate) forward_url: Option<String>,
+    pub(crate) store: DeliveryStore,
     /// Subscribed before the listener started, so nothing is missed.
-    pub events: broadcast::Receiver<StoreEvent>,
-    pub policy: PolicyHandle,
-    pub replayer: Replayer,
+    pub(crate) events: broadcast::Receiver<StoreEvent>,
+    pub(crate) policy: PolicyHandle,
+    pub(crate) replayer: Replayer,
     /// Cancelled on SIGINT or SIGTERM.
-    pub shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
     /// Warnings from the start (the banner's), shown on the status line
     /// since the alternate screen hides the banner.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// `--register`'s webhook: id, URL, fingerprint, what happens on exit.
     /// Set only when one was registered, with `danube` polling the API it
     /// was registered with: the two say whom the empty list suggests
     /// asking for a first delivery ([`app::RegisteredWith`]).
-    pub danube_webhook: Option<String>,
+    pub(crate) danube_webhook: Option<String>,
     /// Danube's delivery log, polled, when a webhook is known.
-    pub danube: Option<crate::danube::poller::Handle>,
+    pub(crate) danube: Option<crate::danube::poller::Handle>,
     /// `listen --tunnel`'s tunnel and webhook as they change (a start
     /// again, a re-point), for the header rows and the status line.
-    pub public: Option<watch::Receiver<crate::danube::tunnel::View>>,
+    pub(crate) public: Option<watch::Receiver<crate::danube::tunnel::View>>,
 }
 
 /// Run the dashboard until `q`, Ctrl-C or `shutdown`; sync the store, give
 /// the terminal back, and return the log file if anything was written to it.
-pub async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
+pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
     let store_path = setup.store.path().map(Path::to_path_buf);
     let log = LogFile::beside(store_path.as_deref());
     let config = AppConfig {
@@ -177,7 +177,7 @@ async fn changed<T>(watched: &mut Option<watch::Receiver<T>>) -> bool {
 }
 
 /// `NO_COLOR` set to anything but the empty string turns colour off.
-pub fn color_allowed(no_color: Option<&std::ffi::OsStr>) -> bool {
+pub(crate) fn color_allowed(no_color: Option<&std::ffi::OsStr>) -> bool {
     no_color.is_none_or(std::ffi::OsStr::is_empty)
 }
 
@@ -549,7 +549,7 @@ impl Loop {
 }
 
 /// Tell `app` how big its panes are, from the layout of a screen `area`.
-pub fn fit(app: &mut App, area: Rect) {
+pub(crate) fn fit(app: &mut App, area: Rect) {
     let (detail_rows, detail_max) = view::detail_geometry(app, area);
     let rows = view::list_rows(app, area);
     // The deliveries in flight are pinned under the list's rows.

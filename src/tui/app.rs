@@ -26,51 +26,51 @@ use crate::policy::{Pattern, Policy, PolicyHandle, Rule};
 use crate::signature::Verdict;
 
 /// Deliveries kept in memory: the newest this many.
-pub const HISTORY_CAP: usize = 10_000;
+pub(crate) const HISTORY_CAP: usize = 10_000;
 /// Bytes of deliveries kept in memory (SPEC §9: every in-memory history
 /// has a byte budget). Past it, the oldest deliveries keep their summary
 /// and drop their body, which is read back from the store when shown; if
 /// the summaries alone pass it, the oldest go. 10,000 bodies of 1 MiB once
 /// took the dashboard to 1.66 GB.
-pub const HISTORY_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const HISTORY_BYTES: usize = 64 * 1024 * 1024;
 
 /// What the dashboard shows about its own setup; fixed at start.
 #[derive(Debug, Clone)]
-pub struct AppConfig {
+pub(crate) struct AppConfig {
     /// Where deliveries are received, e.g. `http://127.0.0.1:4000`.
-    pub listen_url: String,
+    pub(crate) listen_url: String,
     /// The secrets' fingerprints (`whsec_…abcd`); empty when none is set.
-    pub fingerprints: Vec<String>,
+    pub(crate) fingerprints: Vec<String>,
     /// The store file; `None` with `--no-store`.
-    pub store_path: Option<PathBuf>,
+    pub(crate) store_path: Option<PathBuf>,
     /// The `--forward-to` target, when set.
-    pub forward_url: Option<String>,
+    pub(crate) forward_url: Option<String>,
     /// `listen --register`'s webhook (id → URL · secret fingerprint · what
     /// happens on exit): a header row when set; re-pointed, it changes.
-    pub danube_webhook: Option<String>,
+    pub(crate) danube_webhook: Option<String>,
     /// The tunnel `listen --tunnel` runs (program, URL, pid, starts): a
     /// header row when set; it changes when the tunnel starts again.
-    pub tunnel: Option<String>,
+    pub(crate) tunnel: Option<String>,
     /// Who was asked to post here, for the empty list's hint on how to
     /// get a first delivery.
-    pub registered_with: RegisteredWith,
+    pub(crate) registered_with: RegisteredWith,
     /// Where warnings and errors go while the dashboard is up.
-    pub log_path: PathBuf,
+    pub(crate) log_path: PathBuf,
     /// False when `NO_COLOR` is set: no colours at all, only text and
     /// modifiers.
-    pub color: bool,
+    pub(crate) color: bool,
     /// Times are shown at this offset (the local one, fixed at start, so a
     /// render depends on nothing but the state).
-    pub utc_offset: FixedOffset,
+    pub(crate) utc_offset: FixedOffset,
     /// The most deliveries kept in memory.
-    pub history_cap: usize,
+    pub(crate) history_cap: usize,
     /// The most bytes of deliveries kept in memory ([`HISTORY_BYTES`]).
-    pub history_bytes: usize,
+    pub(crate) history_bytes: usize,
 }
 
 /// Where `listen` registered the webhook that posts to this listener.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum RegisteredWith {
+pub(crate) enum RegisteredWith {
     /// Nothing was registered: deliveries come from wherever the developer
     /// points a webhook (through a tunnel) or `trigger --to`.
     #[default]
@@ -86,7 +86,7 @@ pub enum RegisteredWith {
 impl RegisteredWith {
     /// Registered through the API at `origin` (`scheme://authority`): one
     /// on this machine is taken for the emulator, as Danube is never there.
-    pub fn api(origin: &str) -> RegisteredWith {
+    pub(crate) fn api(origin: &str) -> RegisteredWith {
         if crate::danube::api::is_local_danube(origin) {
             RegisteredWith::Emulator {
                 api_url: origin.to_owned(),
@@ -101,8 +101,8 @@ impl RegisteredWith {
 /// --webhook`, `--register`): the newest poll of its log joined with the
 /// history.
 #[derive(Debug, Default)]
-pub struct DanubeSide {
-    pub webhook_id: String,
+pub(crate) struct DanubeSide {
+    pub(crate) webhook_id: String,
     /// Each delivery in the history as the join needs it: its body digested
     /// when it arrived, so a body dropped from memory later still matches.
     local: HashMap<u64, LocalRecord>,
@@ -127,7 +127,7 @@ impl DanubeSide {
     /// Danube's deliveries in the last log read, made since the dashboard
     /// began to watch, of which nothing reached the listener (no row in
     /// the list can show them).
-    pub fn never_arrived(&self) -> usize {
+    pub(crate) fn never_arrived(&self) -> usize {
         self.rows
             .iter()
             .filter(|row| {
@@ -161,7 +161,7 @@ struct Bucket {
 
 /// What Danube says of one delivery.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum DanubeMark<'a> {
+pub(crate) enum DanubeMark<'a> {
     /// No log read yet.
     Waiting,
     /// Not in the last join: older than Danube's listed deliveries, or
@@ -176,13 +176,13 @@ pub enum DanubeMark<'a> {
 
 /// Which pane the movement keys act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Focus {
+pub(crate) enum Focus {
     List,
     Detail,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tab {
+pub(crate) enum Tab {
     Overview,
     Headers,
     Body,
@@ -190,9 +190,9 @@ pub enum Tab {
 }
 
 impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::Overview, Tab::Headers, Tab::Body, Tab::Response];
+    pub(crate) const ALL: [Tab; 4] = [Tab::Overview, Tab::Headers, Tab::Body, Tab::Response];
 
-    pub fn title(self) -> &'static str {
+    pub(crate) fn title(self) -> &'static str {
         match self {
             Tab::Overview => "Overview",
             Tab::Headers => "Headers",
@@ -213,14 +213,14 @@ impl Tab {
 
 /// How the body tab shows the bytes; `b` cycles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyMode {
+pub(crate) enum BodyMode {
     Pretty,
     Raw,
     Hex,
 }
 
 impl BodyMode {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             BodyMode::Pretty => "pretty",
             BodyMode::Raw => "raw",
@@ -239,7 +239,7 @@ impl BodyMode {
 
 /// What has the keyboard.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Normal,
     /// Typing a filter on the status line.
     Filter,
@@ -249,7 +249,7 @@ pub enum Mode {
 
 /// What the event loop must do after a key; the I/O `App` does not do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
+pub(crate) enum Effect {
     None,
     Quit,
     /// Copy a curl command for this delivery (OSC 52 and a file).
@@ -260,7 +260,7 @@ pub enum Effect {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusKind {
+pub(crate) enum StatusKind {
     Info,
     Success,
     Error,
@@ -268,24 +268,24 @@ pub enum StatusKind {
 
 /// The one-line message under the detail pane.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    pub kind: StatusKind,
+pub(crate) struct Status {
+    pub(crate) kind: StatusKind,
     /// Unescaped; the view escapes it.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// Running totals since the dashboard started (not only the history).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub total: u64,
-    pub valid: u64,
+pub(crate) struct Counters {
+    pub(crate) total: u64,
+    pub(crate) valid: u64,
     /// Checked and not valid: mismatch, stale, missing, malformed.
-    pub invalid: u64,
-    pub unchecked: u64,
+    pub(crate) invalid: u64,
+    pub(crate) unchecked: u64,
     /// Answers by class: `[1xx, 2xx, 3xx, 4xx, 5xx]`.
-    pub by_class: [u64; 5],
+    pub(crate) by_class: [u64; 5],
     /// Answered with no HTTP status: timeout, reset, close, garbage.
-    pub no_answer: u64,
+    pub(crate) no_answer: u64,
 }
 
 impl Counters {
@@ -305,7 +305,7 @@ impl Counters {
 
 /// A one-line text field with a cursor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LineInput {
+pub(crate) struct LineInput {
     text: String,
     /// In characters, `0..=text.chars().count()`.
     cursor: usize,
@@ -316,7 +316,7 @@ pub struct LineInput {
 }
 
 impl LineInput {
-    pub fn new(text: &str) -> Self {
+    pub(crate) fn new(text: &str) -> Self {
         Self {
             text: text.to_string(),
             cursor: text.chars().count(),
@@ -324,7 +324,7 @@ impl LineInput {
         }
     }
 
-    pub fn all_selected(&self) -> bool {
+    pub(crate) fn all_selected(&self) -> bool {
         self.all_selected && !self.text.is_empty()
     }
 
@@ -333,11 +333,11 @@ impl LineInput {
         self.cursor = self.text.chars().count();
     }
 
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         &self.text
     }
 
-    pub fn cursor(&self) -> usize {
+    pub(crate) fn cursor(&self) -> usize {
         self.cursor
     }
 
@@ -395,14 +395,14 @@ impl LineInput {
 
 /// One of the picker's common answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Preset {
+pub(crate) struct Preset {
     /// A rule as `--respond` takes it.
-    pub rule: &'static str,
-    pub what: &'static str,
+    pub(crate) rule: &'static str,
+    pub(crate) what: &'static str,
 }
 
 /// The common answers; `forward` is offered only when forwarding is set.
-pub const PRESETS: [Preset; 10] = [
+pub(crate) const PRESETS: [Preset; 10] = [
     Preset {
         rule: "200",
         what: "OK: the delivery succeeds",
@@ -447,26 +447,26 @@ pub const PRESETS: [Preset; 10] = [
 
 /// The policy picker: the presets, then a field for any rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Picker {
-    pub presets: Vec<Preset>,
+pub(crate) struct Picker {
+    pub(crate) presets: Vec<Preset>,
     /// `0..presets.len()` a preset; `presets.len()` the sequence field.
-    pub selected: usize,
+    pub(crate) selected: usize,
     /// Rules as `--respond` takes them, several separated by `;`.
-    pub field: LineInput,
-    pub error: Option<FieldError>,
+    pub(crate) field: LineInput,
+    pub(crate) error: Option<FieldError>,
     /// The rules in force when the picker opened (`--respond`'s, or an
     /// earlier pick): a preset replaces them all, for every event.
-    pub replaces: Vec<Rule>,
+    pub(crate) replaces: Vec<Rule>,
 }
 
 impl Picker {
-    pub fn on_field(&self) -> bool {
+    pub(crate) fn on_field(&self) -> bool {
         self.selected == self.presets.len()
     }
 
     /// The rules in force that name events (`workflow.*=timeout`): the
     /// ones a developer may not expect a preset to drop.
-    pub fn event_rules(&self) -> Vec<&Rule> {
+    pub(crate) fn event_rules(&self) -> Vec<&Rule> {
         self.replaces
             .iter()
             .filter(|rule| matches!(rule.pattern, Some(Pattern::Exact(_) | Pattern::Prefix(_))))
@@ -476,18 +476,18 @@ impl Picker {
 
 /// Why the sequence field does not parse, placed in the field's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
+pub(crate) struct FieldError {
     /// 1-based, in characters of the whole field.
-    pub column: usize,
+    pub(crate) column: usize,
     /// `expected …; found "…"` (unescaped).
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// Everything the dashboard shows, and how keys change it.
-pub struct App {
-    pub config: AppConfig,
+pub(crate) struct App {
+    pub(crate) config: AppConfig,
     /// The policy in force, shared with the listener.
-    pub policy: PolicyHandle,
+    pub(crate) policy: PolicyHandle,
     /// The newest deliveries, in id order.
     history: VecDeque<Arc<Delivery>>,
     /// How many of `history`'s oldest have had their body dropped: always
@@ -525,12 +525,12 @@ pub struct App {
     top: usize,
     /// Rows of the list on screen; set by the event loop from the layout.
     list_rows: usize,
-    pub focus: Focus,
-    pub tab: Tab,
-    pub body_mode: BodyMode,
+    pub(crate) focus: Focus,
+    pub(crate) tab: Tab,
+    pub(crate) body_mode: BodyMode,
     /// Auto-scroll off: new deliveries do not move the selection.
-    pub paused: bool,
-    pub mode: Mode,
+    pub(crate) paused: bool,
+    pub(crate) mode: Mode,
     detail_scroll: usize,
     /// The largest useful `detail_scroll`, and a page, from the last layout.
     detail_max: usize,
@@ -538,12 +538,12 @@ pub struct App {
     filter: Filter,
     filter_input: LineInput,
     filter_error: Option<String>,
-    pub counters: Counters,
+    pub(crate) counters: Counters,
     /// Deliveries the dashboard fell behind on and could not read back
     /// (`--no-store`).
-    pub skipped: u64,
+    pub(crate) skipped: u64,
     /// Deliveries arrived and not answered yet, shown under the list.
-    pub in_flight: InFlightBoard,
+    pub(crate) in_flight: InFlightBoard,
     last_id: u64,
     status: Option<Status>,
     /// Danube's side; `None` when no webhook is known.
@@ -553,7 +553,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: AppConfig, policy: PolicyHandle) -> Self {
+    pub(crate) fn new(config: AppConfig, policy: PolicyHandle) -> Self {
         Self {
             config,
             policy,
@@ -594,7 +594,11 @@ impl App {
 
     /// Show Danube's side for `webhook_id`: a column in the list, a line
     /// in the overview, and `D`.
-    pub fn watch_danube(&mut self, webhook_id: String, since: chrono::DateTime<chrono::Utc>) {
+    pub(crate) fn watch_danube(
+        &mut self,
+        webhook_id: String,
+        since: chrono::DateTime<chrono::Utc>,
+    ) {
         let local = self
             .history
             .iter()
@@ -608,12 +612,12 @@ impl App {
         });
     }
 
-    pub fn danube(&self) -> Option<&DanubeSide> {
+    pub(crate) fn danube(&self) -> Option<&DanubeSide> {
         self.danube.as_ref()
     }
 
     /// What Danube says of delivery `id`; `None` when no webhook is known.
-    pub fn danube_mark(&self, id: u64) -> Option<DanubeMark<'_>> {
+    pub(crate) fn danube_mark(&self, id: u64) -> Option<DanubeMark<'_>> {
         let side = self.danube.as_ref()?;
         if !side.polled {
             return Some(DanubeMark::Waiting);
@@ -635,7 +639,7 @@ impl App {
     /// The public side changed (the tunnel started again, the webhook was
     /// re-pointed): the header rows follow, and a new notice goes on the
     /// status line.
-    pub fn apply_public(&mut self, view: &crate::danube::tunnel::View) {
+    pub(crate) fn apply_public(&mut self, view: &crate::danube::tunnel::View) {
         self.config.tunnel.clone_from(&view.tunnel);
         if view.webhook.is_some() {
             self.config.danube_webhook.clone_from(&view.webhook);
@@ -655,7 +659,7 @@ impl App {
 
     /// A poll's answer: the log joined with the history, or its error on
     /// the status line (polling goes on).
-    pub fn apply_danube(&mut self, poll: &Poll) {
+    pub(crate) fn apply_danube(&mut self, poll: &Poll) {
         let Some(side) = self.danube.as_mut() else {
             return;
         };
@@ -706,7 +710,7 @@ impl App {
     // ---- What the view reads.
 
     /// The rows on screen: their index in the list, and the delivery.
-    pub fn visible(&self) -> impl Iterator<Item = (usize, &Arc<Delivery>)> {
+    pub(crate) fn visible(&self) -> impl Iterator<Item = (usize, &Arc<Delivery>)> {
         self.list
             .iter()
             .enumerate()
@@ -714,20 +718,20 @@ impl App {
             .take(self.list_rows)
     }
 
-    pub fn list_len(&self) -> usize {
+    pub(crate) fn list_len(&self) -> usize {
         self.list.len()
     }
 
-    pub fn history_len(&self) -> usize {
+    pub(crate) fn history_len(&self) -> usize {
         self.history.len()
     }
 
-    pub fn selected_index(&self) -> Option<usize> {
+    pub(crate) fn selected_index(&self) -> Option<usize> {
         self.selected
     }
 
     /// The selected delivery: whole when it was read back from the store.
-    pub fn selected(&self) -> Option<&Arc<Delivery>> {
+    pub(crate) fn selected(&self) -> Option<&Arc<Delivery>> {
         let selected = self.list.get(self.selected?)?;
         match &self.opened {
             Some(opened) if opened.id == selected.id => Some(opened),
@@ -737,7 +741,7 @@ impl App {
 
     /// Why `delivery`'s body is not in memory, when it is not: a sentence
     /// for the body tab and the status line.
-    pub fn body_absence(&self, delivery: &Delivery) -> Option<String> {
+    pub(crate) fn body_absence(&self, delivery: &Delivery) -> Option<String> {
         if !body_left_out(delivery) || self.opened.as_ref().is_some_and(|o| o.id == delivery.id) {
             return None;
         }
@@ -764,7 +768,7 @@ impl App {
     /// The id of the selected delivery when its body must be read back
     /// from the store; marks it asked for, so the event loop reads it once
     /// per selection.
-    pub fn body_to_read_back(&mut self) -> Option<u64> {
+    pub(crate) fn body_to_read_back(&mut self) -> Option<u64> {
         self.config.store_path.as_ref()?;
         let selected = self.list.get(self.selected?)?;
         let wanted = body_left_out(selected)
@@ -778,7 +782,7 @@ impl App {
     }
 
     /// A body read back from the store: kept while its delivery is selected.
-    pub fn read_back(&mut self, id: u64, result: Result<Delivery, String>) {
+    pub(crate) fn read_back(&mut self, id: u64, result: Result<Delivery, String>) {
         if self.reading_back == Some(id) {
             self.reading_back = None;
         }
@@ -804,12 +808,12 @@ impl App {
         }
     }
 
-    pub fn held_bytes(&self) -> usize {
+    pub(crate) fn held_bytes(&self) -> usize {
         self.held_bytes
     }
 
     /// The attempts of `delivery`'s group still in memory, in id order.
-    pub fn group_of(&self, delivery: &Delivery) -> Vec<&Arc<Delivery>> {
+    pub(crate) fn group_of(&self, delivery: &Delivery) -> Vec<&Arc<Delivery>> {
         let hash = self.group_hasher.hash_one(&delivery.group);
         match self.groups.get(&hash) {
             None => Vec::new(),
@@ -822,27 +826,27 @@ impl App {
         }
     }
 
-    pub fn detail_scroll(&self) -> usize {
+    pub(crate) fn detail_scroll(&self) -> usize {
         self.detail_scroll
     }
 
-    pub fn filter_active(&self) -> bool {
+    pub(crate) fn filter_active(&self) -> bool {
         !self.filter.is_empty()
     }
 
-    pub fn filter_input(&self) -> &LineInput {
+    pub(crate) fn filter_input(&self) -> &LineInput {
         &self.filter_input
     }
 
-    pub fn filter_error(&self) -> Option<&str> {
+    pub(crate) fn filter_error(&self) -> Option<&str> {
         self.filter_error.as_deref()
     }
 
-    pub fn status(&self) -> Option<&Status> {
+    pub(crate) fn status(&self) -> Option<&Status> {
         self.status.as_ref()
     }
 
-    pub fn last_id(&self) -> u64 {
+    pub(crate) fn last_id(&self) -> u64 {
         self.last_id
     }
 
@@ -850,7 +854,7 @@ impl App {
 
     /// Rows of the list and of the detail on screen, and how far the
     /// detail's content can scroll; from the layout, before each draw.
-    pub fn set_geometry(&mut self, list_rows: usize, detail_rows: usize, detail_max: usize) {
+    pub(crate) fn set_geometry(&mut self, list_rows: usize, detail_rows: usize, detail_max: usize) {
         self.list_rows = list_rows.max(1);
         self.detail_rows = detail_rows.max(1);
         self.detail_max = detail_max;
@@ -860,7 +864,7 @@ impl App {
 
     /// A delivery from the store, in id order; one already seen (after a
     /// resync) is ignored.
-    pub fn ingest(&mut self, delivery: Arc<Delivery>) {
+    pub(crate) fn ingest(&mut self, delivery: Arc<Delivery>) {
         if delivery.id <= self.last_id {
             return;
         }
@@ -953,11 +957,11 @@ impl App {
     }
 
     /// The dashboard fell behind and could not read `missed` back.
-    pub fn note_skipped(&mut self, missed: u64) {
+    pub(crate) fn note_skipped(&mut self, missed: u64) {
         self.skipped += missed;
     }
 
-    pub fn set_status(&mut self, kind: StatusKind, text: impl Into<String>) {
+    pub(crate) fn set_status(&mut self, kind: StatusKind, text: impl Into<String>) {
         self.status = Some(Status {
             kind,
             text: text.into(),
@@ -965,7 +969,12 @@ impl App {
     }
 
     /// A replay started by `r` or `R` came back.
-    pub fn replay_finished(&mut self, id: u64, mode: ReplayMode, result: Result<String, String>) {
+    pub(crate) fn replay_finished(
+        &mut self,
+        id: u64,
+        mode: ReplayMode,
+        result: Result<String, String>,
+    ) {
         let how = replay_label(mode);
         match result {
             Ok(summary) => self.set_status(
@@ -982,7 +991,7 @@ impl App {
     // ---- Keys.
 
     /// Handle one key press.
-    pub fn handle_key(&mut self, key: KeyEvent) -> Effect {
+    pub(crate) fn handle_key(&mut self, key: KeyEvent) -> Effect {
         if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
             return Effect::Quit;
         }
@@ -1397,7 +1406,7 @@ fn weight(delivery: &Delivery) -> usize {
 }
 
 /// `re-signed` or `as-is`.
-pub fn replay_label(mode: ReplayMode) -> &'static str {
+pub(crate) fn replay_label(mode: ReplayMode) -> &'static str {
     match mode {
         ReplayMode::Resigned => "re-signed",
         ReplayMode::AsIs => "as-is",
@@ -1406,7 +1415,7 @@ pub fn replay_label(mode: ReplayMode) -> &'static str {
 
 /// The picker's field: rules separated by `;`, each as `--respond` takes
 /// it; empty means the default. An error's column counts in the whole field.
-pub fn parse_rules(text: &str, forwarding: bool) -> Result<Policy, FieldError> {
+pub(crate) fn parse_rules(text: &str, forwarding: bool) -> Result<Policy, FieldError> {
     let mut rules = Vec::new();
     let mut chars_before = 0;
     for piece in text.split(';') {

@@ -14,12 +14,12 @@ use crate::store::Arrival;
 
 /// How often the screen is redrawn while a delivery is in flight, for its
 /// count (tenths of a second are shown). Well under the frame cap.
-pub const TICK: std::time::Duration = std::time::Duration::from_millis(100);
+pub(crate) const TICK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The arrivals in flight, by number (oldest first), and the time the
 /// counts are shown at.
 #[derive(Debug, Clone)]
-pub struct InFlightBoard {
+pub(crate) struct InFlightBoard {
     arrivals: BTreeMap<u64, Arc<Arrival>>,
     now: Instant,
 }
@@ -34,44 +34,44 @@ impl Default for InFlightBoard {
 }
 
 impl InFlightBoard {
-    pub fn arrive(&mut self, arrival: Arc<Arrival>) {
+    pub(crate) fn arrive(&mut self, arrival: Arc<Arrival>) {
         self.arrivals.insert(arrival.number, arrival);
     }
 
-    pub fn settle(&mut self, number: u64) {
+    pub(crate) fn settle(&mut self, number: u64) {
         self.arrivals.remove(&number);
     }
 
     /// After a lag, the store's table as it is now.
-    pub fn replace(&mut self, arrivals: Vec<Arc<Arrival>>) {
+    pub(crate) fn replace(&mut self, arrivals: Vec<Arc<Arrival>>) {
         self.arrivals = arrivals.into_iter().map(|a| (a.number, a)).collect();
     }
 
-    pub fn set_now(&mut self, now: Instant) {
+    pub(crate) fn set_now(&mut self, now: Instant) {
         self.now = now;
     }
 
-    pub fn now(&self) -> Instant {
+    pub(crate) fn now(&self) -> Instant {
         self.now
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.arrivals.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.arrivals.is_empty()
     }
 
     /// Oldest first.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Arc<Arrival>> {
+    pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &Arc<Arrival>> {
         self.arrivals.values()
     }
 
     /// Rows taken from a list of `rows` to show them: one per arrival, at
     /// most half the list (at least one row when any is in flight), so the
     /// answered deliveries stay in view.
-    pub fn rows_in(&self, rows: usize) -> usize {
+    pub(crate) fn rows_in(&self, rows: usize) -> usize {
         self.len().min((rows / 2).max(1)).min(rows)
     }
 }

@@ -39,15 +39,15 @@ const CURSOR: Style = Style::new().add_modifier(Modifier::REVERSED);
 
 /// Where each part of the screen goes.
 #[derive(Debug, Clone, Copy)]
-pub struct Areas {
-    pub header: Rect,
-    pub list: Rect,
-    pub detail: Rect,
-    pub status: Rect,
-    pub footer: Rect,
+pub(crate) struct Areas {
+    pub(crate) header: Rect,
+    pub(crate) list: Rect,
+    pub(crate) detail: Rect,
+    pub(crate) status: Rect,
+    pub(crate) footer: Rect,
 }
 
-pub fn areas(app: &App, area: Rect) -> Areas {
+pub(crate) fn areas(app: &App, area: Rect) -> Areas {
     let header_rows = HEADER_ROWS + header_rows(app).count() as u16;
     let [header, body, status, footer] = Layout::vertical([
         Constraint::Length(header_rows),
@@ -69,13 +69,13 @@ pub fn areas(app: &App, area: Rect) -> Areas {
 
 /// Delivery rows that fit in the list: its height less the title and the
 /// column names.
-pub fn list_rows(app: &App, area: Rect) -> usize {
+pub(crate) fn list_rows(app: &App, area: Rect) -> usize {
     usize::from(areas(app, area).list.height.saturating_sub(2))
 }
 
 /// Rows of content in the detail pane, and the largest scroll that still
 /// shows content, for `app` on a screen of `area`.
-pub fn detail_geometry(app: &App, area: Rect) -> (usize, usize) {
+pub(crate) fn detail_geometry(app: &App, area: Rect) -> (usize, usize) {
     let detail = areas(app, area).detail;
     let rows = usize::from(detail.height.saturating_sub(1));
     let total = app.selected().map_or(0, |d| {
@@ -211,7 +211,7 @@ impl Theme {
 // Words for badges and cells.
 
 /// `VALID`, `MISMATCH`, …
-pub fn verdict_label(verdict: Verdict) -> &'static str {
+pub(crate) fn verdict_label(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Valid => "VALID",
         Verdict::Mismatch => "MISMATCH",
@@ -223,7 +223,7 @@ pub fn verdict_label(verdict: Verdict) -> &'static str {
 }
 
 /// What was answered, short: `200`, `FWD 201`, `200 +12s`, `RESET`, `TIMEOUT`.
-pub fn answer_label(delivery: &Delivery) -> String {
+pub(crate) fn answer_label(delivery: &Delivery) -> String {
     let response = &delivery.response;
     match (response.action.as_str(), response.status) {
         ("forward", Some(status)) => format!("FWD {status}"),
@@ -250,7 +250,7 @@ fn forward_label(delivery: &Delivery) -> String {
 
 /// Danube's status of a delivery, short: `ok 2/3`, `fail 3`, `pending`,
 /// `unknown`; `!` when something does not add up.
-pub fn danube_label(row: &Row) -> String {
+pub(crate) fn danube_label(row: &Row) -> String {
     let mut label = match &row.danube {
         Some(d) => match d.status.as_str() {
             "success" => format!("ok {}/{}", d.attempts, crate::facts::ATTEMPTS),
@@ -2299,7 +2299,7 @@ fn skip_columns(spans: Vec<Span<'static>>, columns: usize) -> Vec<Span<'static>>
 }
 
 /// Every key, one line each.
-pub const HELP: [(&str, &str); 19] = [
+pub(crate) const HELP: [(&str, &str); 19] = [
     ("↑ ↓  j k", "move in the list / scroll the detail"),
     ("PgUp PgDn", "a page up / down"),
     ("g  G", "first / last (G resumes auto-scroll)"),

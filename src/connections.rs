@@ -51,7 +51,7 @@ use tokio::sync::Notify;
 /// Below this average rate (bytes per second), a body older than the grace
 /// gives way at the cap. A 1 MiB body at this rate takes over four minutes;
 /// holding one slot costs a stranger this much bandwidth.
-pub const MIN_BODY_RATE: u64 = 4 * 1024;
+pub(crate) const MIN_BODY_RATE: u64 = 4 * 1024;
 
 /// Just accepted: its task has not read from it yet.
 const UNREAD: u8 = 0;
@@ -76,7 +76,7 @@ const EVICTED_SLOW: u8 = 8;
 
 /// How a connection was asked to close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Eviction {
+pub(crate) enum Eviction {
     /// It never sent a byte: drop it.
     Silent,
     /// Keep-alive between requests: shut it down gracefully.
@@ -88,7 +88,7 @@ pub enum Eviction {
 /// One open connection's state, shared by its task, its I/O and its
 /// request handler, and seen by the accept loop.
 #[derive(Debug)]
-pub struct Slot {
+pub(crate) struct Slot {
     state: AtomicU8,
     /// Milliseconds since the registry's epoch when the current state
     /// began: the connection opened, its head or body started arriving, or
@@ -144,7 +144,7 @@ impl Slot {
     /// The handler got a request, head parsed (also one pipelined behind
     /// the last, whose bytes arrived before the last answer went out): its
     /// body, if any, arrives from now on.
-    pub fn request_started(&self) {
+    pub(crate) fn request_started(&self) {
         self.handling.store(true, Ordering::Relaxed);
         self.body_bytes.store(0, Ordering::Relaxed);
         self.enter(&[UNREAD, SILENT, HEAD, IDLE], BODY);
@@ -152,25 +152,25 @@ impl Slot {
 
     /// The whole request has arrived (or its reading ended at a limit):
     /// from now on the connection is being answered and never gives way.
-    pub fn request_received(&self) {
+    pub(crate) fn request_received(&self) {
         self.enter(&[BODY], ANSWERING);
     }
 
     /// The handler's answer is going out; the connection is idle until
     /// the next request's bytes arrive.
-    pub fn request_finished(&self) {
+    pub(crate) fn request_finished(&self) {
         self.handling.store(false, Ordering::Relaxed);
         self.enter(&[BODY, ANSWERING], IDLE);
     }
 
     /// Whether a request is in and its answer is still being made (even
     /// on a connection asked to give way, which answers it first).
-    pub fn handling(&self) -> bool {
+    pub(crate) fn handling(&self) -> bool {
         self.handling.load(Ordering::Relaxed)
     }
 
     /// Close it if it has still sent nothing (the first-byte timeout).
-    pub fn expire_if_silent(&self) -> bool {
+    pub(crate) fn expire_if_silent(&self) -> bool {
         [SILENT, UNREAD].into_iter().any(|silent| {
             self.state
                 .compare_exchange(silent, EVICTED_SILENT, Ordering::AcqRel, Ordering::Acquire)
@@ -179,7 +179,7 @@ impl Slot {
     }
 
     /// Waits until the accept loop asks this connection to give way.
-    pub async fn evicted(&self) -> Eviction {
+    pub(crate) async fn evicted(&self) -> Eviction {
         loop {
             match self.state.load(Ordering::Acquire) {
                 EVICTED_SILENT => return Eviction::Silent,
@@ -215,7 +215,7 @@ fn evicted(state: u8) -> u8 {
 
 /// The open connections.
 #[derive(Debug)]
-pub struct Registry {
+pub(crate) struct Registry {
     /// A std mutex is enough: held to insert, remove or scan, never across
     /// `.await`, and never on a request's path.
     slots: Mutex<HashMap<u64, Arc<Slot>>>,
@@ -229,7 +229,7 @@ pub struct Registry {
 impl Registry {
     /// A registry whose slow bodies give way once they have been arriving
     /// longer than `grace` (before, only when nothing else may).
-    pub fn new(grace: Duration) -> Self {
+    pub(crate) fn new(grace: Duration) -> Self {
         Self {
             slots: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
@@ -240,7 +240,7 @@ impl Registry {
 
     /// Register a new connection; it leaves the registry when the
     /// returned guard drops.
-    pub fn open(self: &Arc<Self>) -> Registered {
+    pub(crate) fn open(self: &Arc<Self>) -> Registered {
         let slot = Arc::new(Slot {
             state: AtomicU8::new(UNREAD),
             since_ms: AtomicU64::new(0),
@@ -263,7 +263,7 @@ impl Registry {
     /// held its place longest without progress (see the module's doc).
     /// False when none may: every one is unread, being answered, or a body
     /// at the floor's pace.
-    pub fn evict_one(&self) -> bool {
+    pub(crate) fn evict_one(&self) -> bool {
         let now_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.evict_one_at(now_ms)
     }
@@ -326,10 +326,10 @@ impl Registry {
 
 /// A connection's place in the registry, given up on drop.
 #[derive(Debug)]
-pub struct Registered {
+pub(crate) struct Registered {
     registry: Arc<Registry>,
     id: u64,
-    pub slot: Arc<Slot>,
+    pub(crate) slot: Arc<Slot>,
 }
 
 impl Drop for Registered {
@@ -341,13 +341,13 @@ impl Drop for Registered {
 /// A connection's I/O that marks its slot busy when bytes arrive, so a
 /// connection whose request head is on its way is not taken for idle.
 #[derive(Debug)]
-pub struct Tracked<S> {
+pub(crate) struct Tracked<S> {
     inner: S,
     slot: Arc<Slot>,
 }
 
 impl<S> Tracked<S> {
-    pub fn new(inner: S, slot: Arc<Slot>) -> Self {
+    pub(crate) fn new(inner: S, slot: Arc<Slot>) -> Self {
         Self { inner, slot }
     }
 }

@@ -33,7 +33,7 @@ const OLD_RECORD_ADDR: std::net::SocketAddr =
     std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 4000);
 
 /// The command, for `url` (the place to send it to).
-pub fn command(delivery: &Delivery, url: &Uri) -> String {
+pub(crate) fn command(delivery: &Delivery, url: &Uri) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut line = String::new();
     if is_shell_text(&delivery.body) {
@@ -83,7 +83,7 @@ pub fn command(delivery: &Delivery, url: &Uri) -> String {
 /// `base`'s scheme and host with the path and query `delivery` arrived on,
 /// built from parts; `/` when its target was not a path (one the listener
 /// refused, or an old record's).
-pub fn resend_url(base: &Uri, delivery: &Delivery) -> Uri {
+pub(crate) fn resend_url(base: &Uri, delivery: &Delivery) -> Uri {
     http::url_at(base, &delivery.path)
         .or_else(|_| http::url_at(base, "/"))
         .unwrap_or_else(|_| base.clone())
@@ -91,7 +91,7 @@ pub fn resend_url(base: &Uri, delivery: &Delivery) -> Uri {
 
 /// Where `export` sends by default: the listener's address and the path the
 /// delivery arrived on, never the sender's `Host` header.
-pub fn arrival_url(delivery: &Delivery) -> Uri {
+pub(crate) fn arrival_url(delivery: &Delivery) -> Uri {
     let mut addr = delivery
         .local_addr
         .as_deref()
@@ -116,7 +116,7 @@ fn is_shell_text(body: &[u8]) -> bool {
 
 /// `text` as one shell word, in POSIX syntax: single-quoted, or built by
 /// `printf` when it holds characters that must not reach a terminal.
-pub fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     if text.chars().any(crate::display::is_dangerous) {
         printf_word(text.as_bytes())
     } else {

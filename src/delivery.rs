@@ -6,7 +6,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -14,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 use crate::signature::SignatureCheck;
 
 mod base64_encode;
-pub mod line;
+pub(crate) mod line;
 pub(crate) mod memory;
 
 /// One request, as received and as answered.
@@ -24,91 +23,91 @@ pub struct Delivery {
     /// assigns it.
     pub id: u64,
     #[serde(with = "rfc3339_millis")]
-    pub received_at: DateTime<Utc>,
-    pub remote_addr: String,
+    pub(crate) received_at: DateTime<Utc>,
+    pub(crate) remote_addr: String,
     /// The listener's own address the request arrived on (`ip:port`), so an
     /// export can send it back to the same port; absent in records written
     /// before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub local_addr: Option<String>,
-    pub method: String,
+    pub(crate) local_addr: Option<String>,
+    pub(crate) method: String,
     /// The request target: path and query, as received.
-    pub path: String,
-    pub http_version: String,
+    pub(crate) path: String,
+    pub(crate) http_version: String,
     /// `[name, value]` in arrival order, duplicates kept. A value that is
     /// not UTF-8 is kept here as Latin-1, one char per byte, for reading,
     /// and its exact bytes in `raw_headers`.
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
     /// The exact bytes of each header value that is not UTF-8, by its index
     /// in `headers`: what forward, replay and export send. Empty (and not
     /// written) for ordinary records.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub raw_headers: Vec<RawHeader>,
+    pub(crate) raw_headers: Vec<RawHeader>,
     /// The exact body bytes (only the first `--max-body` when truncated).
     #[serde(rename = "body_b64", with = "base64_bytes")]
     pub body: Vec<u8>,
     /// Bytes that arrived (or were announced, when the body was cut short).
-    pub body_size: u64,
-    pub body_truncated: bool,
+    pub(crate) body_size: u64,
+    pub(crate) body_truncated: bool,
     /// The body's `event` string, when it is JSON with one.
-    pub event: Option<String>,
+    pub(crate) event: Option<String>,
     /// Attempts of one delivery share a group: see [`group_key`].
-    pub group: String,
+    pub(crate) group: String,
     /// Counts from 1 within the group.
-    pub attempt: u32,
-    pub signature: SignatureCheck,
+    pub(crate) attempt: u32,
+    pub(crate) signature: SignatureCheck,
     /// Set when the same `t` and digest arrived before within the tolerance
     /// window: the id of that first arrival.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replay_of: Option<u64>,
-    pub response: ResponseRecord,
-    pub forward: Option<ForwardRecord>,
+    pub(crate) replay_of: Option<u64>,
+    pub(crate) response: ResponseRecord,
+    pub(crate) forward: Option<ForwardRecord>,
     /// How long the connection was held: from arrival to the answer, or,
     /// when none was sent, to the close that ended a `timeout` hold or to
     /// the moment the client was seen gone (`abandoned`).
-    pub duration_ms: f64,
+    pub(crate) duration_ms: f64,
 }
 
 /// A header value that is not UTF-8, byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RawHeader {
+pub(crate) struct RawHeader {
     /// Its place in [`Delivery::headers`].
-    pub index: usize,
+    pub(crate) index: usize,
     #[serde(rename = "value_b64", with = "base64_bytes")]
-    pub value: Vec<u8>,
+    pub(crate) value: Vec<u8>,
 }
 
 /// What this tool answered, and the policy step that chose it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResponseRecord {
+pub(crate) struct ResponseRecord {
     /// `status`, `forward`, `timeout`, `reset`, `close`, `garbage`, or a
     /// limit this tool enforced (`too-large`, `slow-body`, `method`), or
     /// `abandoned`: the client went away while a delay ran, and nothing
     /// was sent (`delay_ms` is the delay the step asked for).
-    pub action: String,
+    pub(crate) action: String,
     /// The status sent, when one was.
-    pub status: Option<u16>,
-    pub delay_ms: u64,
+    pub(crate) status: Option<u16>,
+    pub(crate) delay_ms: u64,
     /// The rule step that chose the answer, e.g. `tool.*=500,forward #1`.
-    pub rule: String,
+    pub(crate) rule: String,
 }
 
 /// What the developer's receiver did with a forwarded delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ForwardRecord {
-    pub url: String,
-    pub status: Option<u16>,
+pub(crate) struct ForwardRecord {
+    pub(crate) url: String,
+    pub(crate) status: Option<u16>,
     #[serde(default)]
-    pub headers: Vec<(String, String)>,
-    pub error: Option<String>,
-    pub duration_ms: u64,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) error: Option<String>,
+    pub(crate) duration_ms: u64,
     /// The first 2000 characters of the receiver's body, lossy UTF-8.
-    pub body_preview: Option<String>,
+    pub(crate) body_preview: Option<String>,
 }
 
 /// How a stored delivery is resent (`replay`, the dashboard's `r` and `R`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplayMode {
+pub(crate) enum ReplayMode {
     /// Signed anew with a fresh `t`: what a retrying sender does.
     Resigned,
     /// Byte-identical, original signature included: what an attacker does.
@@ -117,7 +116,7 @@ pub enum ReplayMode {
 
 impl Delivery {
     /// The first header named `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -126,7 +125,7 @@ impl Delivery {
 
     /// Every header as `(name, exact value bytes)`, in arrival order: the
     /// raw bytes where the value was not UTF-8, else the text's own.
-    pub fn header_bytes(&self) -> impl Iterator<Item = (&str, Cow<'_, [u8]>)> {
+    pub(crate) fn header_bytes(&self) -> impl Iterator<Item = (&str, Cow<'_, [u8]>)> {
         self.headers
             .iter()
             .enumerate()
@@ -150,7 +149,7 @@ impl Delivery {
     /// body, which may be a MiB, only to drop it). For the in-memory
     /// histories that keep a summary and read the body back from the store.
     #[must_use]
-    pub fn without_body(&self) -> Delivery {
+    pub(crate) fn without_body(&self) -> Delivery {
         Delivery {
             id: self.id,
             received_at: self.received_at,
@@ -176,7 +175,7 @@ impl Delivery {
     }
 
     /// The record as one JSON line, safe on a terminal (no trailing newline).
-    pub fn to_json_line(&self) -> String {
+    pub(crate) fn to_json_line(&self) -> String {
         let mut out = Vec::with_capacity(line::capacity_for(self));
         line::write(self, &mut out);
         String::from_utf8(out).expect("a record's line is UTF-8")
@@ -184,7 +183,7 @@ impl Delivery {
 }
 
 /// The `event` of a JSON body, if it has one.
-pub fn event_of(body: &[u8]) -> Option<String> {
+pub(crate) fn event_of(body: &[u8]) -> Option<String> {
     // Other fields are skipped unbuilt. `event` is read as a string
     // outright rather than as a `serde_json::Value` whose kind is looked at
     // afterwards: any other kind now fails the parse, and a failed parse is
@@ -202,7 +201,7 @@ pub fn event_of(body: &[u8]) -> Option<String> {
 
 /// How attempts of one delivery are told apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Grouping {
+pub(crate) enum Grouping {
     /// The SHA-256 of the body: a retry re-signed with a new `t` keeps its
     /// body, so it lands in the same group.
     BodyHash,
@@ -213,7 +212,7 @@ pub enum Grouping {
 
 /// The group key of a delivery: `sha256:<16 hex>` of the body, or
 /// `<header>:<value>` when grouping by a header that is present.
-pub fn group_key(grouping: &Grouping, headers: &[(String, String)], body: &[u8]) -> String {
+pub(crate) fn group_key(grouping: &Grouping, headers: &[(String, String)], body: &[u8]) -> String {
     // Each key is built in one String: this runs for every request, and
     // `format!` of pieces that were Strings themselves cost two or three
     // allocations and a pass through the formatter.
@@ -239,7 +238,7 @@ pub fn group_key(grouping: &Grouping, headers: &[(String, String)], body: &[u8])
 ///
 /// On every request's path: each value is checked for UTF-8 once, and the
 /// pairs are allocated once at the size the map reports.
-pub fn record_headers<'a>(
+pub(crate) fn record_headers<'a>(
     headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
 ) -> (Vec<(String, String)>, Vec<RawHeader>) {
     let headers = headers.into_iter();
@@ -261,7 +260,7 @@ pub fn record_headers<'a>(
 }
 
 /// A header value as text: UTF-8 when it is, else Latin-1 (lossless).
-pub fn header_value_text(bytes: &[u8]) -> String {
+pub(crate) fn header_value_text(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
         Ok(text) => text.to_string(),
         Err(_) => latin1(bytes),
@@ -291,7 +290,7 @@ impl fmt::Display for ResponseRecord {
 }
 
 /// `850ms`, `12s`, `1.5s`.
-pub fn format_ms(ms: u64) -> String {
+pub(crate) fn format_ms(ms: u64) -> String {
     if ms < 1000 {
         format!("{ms}ms")
     } else if ms.is_multiple_of(1000) {
@@ -302,7 +301,7 @@ pub fn format_ms(ms: u64) -> String {
 }
 
 /// A measured duration: `36µs`, `4.2ms`, `1.3s`.
-pub fn format_duration_ms(ms: f64) -> String {
+pub(crate) fn format_duration_ms(ms: f64) -> String {
     if ms < 1.0 {
         format!("{:.0}µs", ms * 1000.0)
     } else if ms < 1000.0 {
@@ -313,7 +312,7 @@ pub fn format_duration_ms(ms: f64) -> String {
 }
 
 /// RFC 3339 UTC with milliseconds, as the record requires.
-pub fn format_time(time: &DateTime<Utc>) -> String {
+pub(crate) fn format_time(time: &DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -321,14 +320,14 @@ mod rfc3339_millis {
     use chrono::{DateTime, Utc};
     use serde::{Deserialize as _, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(
+    pub(crate) fn serialize<S: Serializer>(
         time: &DateTime<Utc>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&super::format_time(time))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<DateTime<Utc>, D::Error> {
         let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
@@ -342,21 +341,18 @@ mod base64_bytes {
     use base64::Engine as _;
     use serde::{Deserialize as _, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
         let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
         base64::engine::general_purpose::STANDARD
             .decode(text.as_bytes())
             .map_err(serde::de::Error::custom)
     }
-}
-
-/// The body as base64, as stored.
-pub fn body_b64(body: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(body)
 }
 
 #[cfg(test)]

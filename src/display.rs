@@ -23,7 +23,7 @@ pub fn is_dangerous(c: char) -> bool {
 
 /// `text` on one line: every dangerous character, newlines and tabs included,
 /// becomes a visible escape (`\n`, `\t`, `\x1b`, `\u{202e}`).
-pub fn escape_line(text: &str) -> Cow<'_, str> {
+pub(crate) fn escape_line(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_dangerous) && !text.contains('\\') {
         return Cow::Borrowed(text);
     }
@@ -36,7 +36,7 @@ pub fn escape_line(text: &str) -> Cow<'_, str> {
 
 /// `text` for a multi-line view: newlines stay line breaks, tabs stay tabs,
 /// everything else dangerous is escaped.
-pub fn escape_multiline(text: &str) -> Cow<'_, str> {
+pub(crate) fn escape_multiline(text: &str) -> Cow<'_, str> {
     if !text
         .chars()
         .any(|c| is_dangerous(c) && c != '\n' && c != '\t')
@@ -52,7 +52,7 @@ pub fn escape_multiline(text: &str) -> Cow<'_, str> {
 
 /// Raw bytes (which may not be UTF-8) for a multi-line view: invalid bytes
 /// show as `\xNN`, dangerous characters as escapes.
-pub fn escape_bytes_multiline(bytes: &[u8]) -> String {
+pub(crate) fn escape_bytes_multiline(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() + 8);
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -66,7 +66,7 @@ pub fn escape_bytes_multiline(bytes: &[u8]) -> String {
 }
 
 /// Raw bytes on one line.
-pub fn escape_bytes_line(bytes: &[u8]) -> String {
+pub(crate) fn escape_bytes_line(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() + 8);
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -102,7 +102,7 @@ fn push_escaped(out: &mut String, c: char, keep_line_breaks: bool) {
 }
 
 /// Cut `text` to at most `max` characters, marking the cut with `…`.
-pub fn truncate(text: &str, max: usize) -> Cow<'_, str> {
+pub(crate) fn truncate(text: &str, max: usize) -> Cow<'_, str> {
     if text.chars().count() <= max {
         return Cow::Borrowed(text);
     }
@@ -113,7 +113,7 @@ pub fn truncate(text: &str, max: usize) -> Cow<'_, str> {
 
 /// The hex column of one hex-dump row of up to 16 bytes, padded to full
 /// width, with a gap after the eighth byte and a trailing space.
-pub fn hex_row(chunk: &[u8]) -> String {
+pub(crate) fn hex_row(chunk: &[u8]) -> String {
     let mut out = String::with_capacity(50);
     for i in 0..16 {
         match chunk.get(i) {
@@ -131,7 +131,7 @@ pub fn hex_row(chunk: &[u8]) -> String {
 }
 
 /// The text column of one hex-dump row: printable ASCII, `.` for the rest.
-pub fn ascii_row(chunk: &[u8]) -> String {
+pub(crate) fn ascii_row(chunk: &[u8]) -> String {
     chunk
         .iter()
         .map(|&b| {
@@ -148,7 +148,7 @@ pub fn ascii_row(chunk: &[u8]) -> String {
 /// JSON's own escapes, DEL, C1 and the bidi controls are written `\uXXXX`.
 /// A person who pipes `--json` output to a terminal is as safe as one who
 /// reads the dashboard, and the JSON means the same to a parser.
-pub fn to_json_line<T: serde::Serialize + ?Sized>(value: &T) -> String {
+pub(crate) fn to_json_line<T: serde::Serialize + ?Sized>(value: &T) -> String {
     let mut out = Vec::with_capacity(512);
     write_json_line(&mut out, value);
     String::from_utf8(out).expect("serde_json writes UTF-8")
@@ -157,7 +157,7 @@ pub fn to_json_line<T: serde::Serialize + ?Sized>(value: &T) -> String {
 /// [`to_json_line`], appended to `out` (no newline): for the store's writer
 /// and the `--json` printer, which batch many lines into one buffer and
 /// need neither a `String` per record nor its UTF-8 check.
-pub fn write_json_line<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+pub(crate) fn write_json_line<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     let mut serializer = serde_json::Serializer::with_formatter(out, TerminalSafeFormatter);
     // Serializing our own records to memory cannot fail: every map key is a string.
     value

@@ -6,7 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 /// Danube's event types (SPEC §1), in the order `trigger --all` sends them.
-pub const EVENT_TYPES: [&str; 5] = [
+pub(crate) const EVENT_TYPES: [&str; 5] = [
     "tool.execution.completed",
     "tool.execution.failed",
     "workflow.completed",
@@ -24,7 +24,7 @@ const FIXTURES: [&str; 5] = [
 
 /// What went wrong building an envelope.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EnvelopeError {
+pub(crate) enum EnvelopeError {
     #[error("unknown event {0:?}; Danube's event types are: {list}", list = EVENT_TYPES.join(", "))]
     UnknownEvent(String),
     #[error("--set {0:?}: expected PATH=VALUE, e.g. data.status=failed")]
@@ -34,7 +34,7 @@ pub enum EnvelopeError {
 }
 
 /// The fixture payload of `event`.
-pub fn fixture(event: &str) -> Result<Value, EnvelopeError> {
+pub(crate) fn fixture(event: &str) -> Result<Value, EnvelopeError> {
     let index = EVENT_TYPES
         .iter()
         .position(|e| *e == event)
@@ -43,20 +43,20 @@ pub fn fixture(event: &str) -> Result<Value, EnvelopeError> {
 }
 
 /// The timestamp format of Danube's envelope: RFC 3339, microseconds.
-pub fn timestamp(at: DateTime<Utc>) -> String {
+pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// One `--set PATH=VALUE`: the value is typed (numbers, booleans, null),
 /// else a string.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Assignment {
-    pub path: Vec<String>,
-    pub value: Value,
+pub(crate) struct Assignment {
+    pub(crate) path: Vec<String>,
+    pub(crate) value: Value,
 }
 
 impl Assignment {
-    pub fn parse(text: &str) -> Result<Self, EnvelopeError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, EnvelopeError> {
         let (path, raw) = text
             .split_once('=')
             .ok_or_else(|| EnvelopeError::NotAnAssignment(text.to_string()))?;
@@ -101,7 +101,7 @@ impl Assignment {
 
 /// The envelope for `event` at `at`: the fixture, its `data` replaced by
 /// `data` when given, then each assignment applied in order.
-pub fn envelope(
+pub(crate) fn envelope(
     event: &str,
     at: DateTime<Utc>,
     data: Option<Value>,

@@ -6,26 +6,26 @@ use std::time::Duration;
 
 /// How long Danube waits for an answer: an attempt held longer has failed,
 /// whatever it is answered later.
-pub const DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 
 /// [`DEADLINE`] as the command line writes it, for clap's defaults (a unit
 /// test holds the two together).
-pub const DEADLINE_ARG: &str = "10s";
+pub(crate) const DEADLINE_ARG: &str = "10s";
 
 /// How old a signature's `t` may be, in seconds, before a receiver should
 /// refuse it as a replay (the SDK's default tolerance).
-pub const TOLERANCE_S: u64 = 300;
+pub(crate) const TOLERANCE_S: u64 = 300;
 
 /// Attempts Danube makes per delivery, the first included.
-pub const ATTEMPTS: u32 = 3;
+pub(crate) const ATTEMPTS: u32 = 3;
 
 /// Characters of a receiver's answer body that Danube keeps in its
 /// delivery record.
-pub const RESPONSE_BODY_CHARS: usize = 2000;
+pub(crate) const RESPONSE_BODY_CHARS: usize = 2000;
 
 /// Deliveries Danube lists at most in one page of
 /// `GET /v1/webhooks/{id}/deliveries` (`limit` is 1 to this).
-pub const DELIVERIES_PAGE_MAX: u32 = 100;
+pub(crate) const DELIVERIES_PAGE_MAX: u32 = 100;
 
 #[cfg(test)]
 mod tests {

@@ -21,10 +21,10 @@ const LOCK_RETRY: Duration = Duration::from_millis(5);
 /// Why a private file could not be read, written or locked.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot {action} {path}: {cause}")]
-pub struct FileError {
-    pub action: &'static str,
-    pub path: String,
-    pub cause: io::Error,
+pub(crate) struct FileError {
+    pub(crate) action: &'static str,
+    pub(crate) path: String,
+    pub(crate) cause: io::Error,
 }
 
 impl FileError {

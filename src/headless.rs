@@ -24,13 +24,13 @@ use crate::store::{self, Arrival, StoreEvent};
 
 /// What each delivery prints as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Human,
     Json,
 }
 
 /// One delivery as `format` prints it (no trailing newline).
-pub fn render(delivery: &Delivery, format: Format) -> String {
+pub(crate) fn render(delivery: &Delivery, format: Format) -> String {
     match format {
         Format::Json => delivery.to_json_line(),
         Format::Human => human_line(delivery),
@@ -60,7 +60,7 @@ fn time_and_what(
 
 /// Time, id, event, verdict, attempt, answer, forward result, duration;
 /// untrusted text escaped.
-pub fn human_line(delivery: &Delivery) -> String {
+pub(crate) fn human_line(delivery: &Delivery) -> String {
     let (time, what) = time_and_what(
         &delivery.received_at,
         &delivery.method,
@@ -91,7 +91,7 @@ pub fn human_line(delivery: &Delivery) -> String {
 
 /// A delivery whose answer waits, as it arrives: time, event, verdict,
 /// attempt and the step that will answer it; untrusted text escaped.
-pub fn arrival_line(arrival: &Arrival) -> String {
+pub(crate) fn arrival_line(arrival: &Arrival) -> String {
     let (time, what) = time_and_what(
         &arrival.received_at,
         &arrival.method,
@@ -120,7 +120,7 @@ const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// queued (up to [`MAX_BATCH`]) into one buffer and writes it once: under a
 /// flood that is one `write` per batch instead of two per record, which
 /// the load benchmark showed as a large part of the listener's system time.
-pub async fn print(
+pub(crate) async fn print(
     mut events: broadcast::Receiver<StoreEvent>,
     store_path: Option<PathBuf>,
     format: Format,

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JsonStyle {
+pub(crate) enum JsonStyle {
     /// `{"a":1}`: JavaScript's `JSON.stringify`, `serde_json`, Go.
     Compact,
     /// Two-space indent, `": "`: `JSON.stringify(v, null, 2)`.
@@ -31,7 +31,7 @@ pub enum JsonStyle {
 }
 
 impl JsonStyle {
-    pub const ALL: [JsonStyle; 6] = [
+    pub(crate) const ALL: [JsonStyle; 6] = [
         Self::Compact,
         Self::Pretty,
         Self::Pretty4,
@@ -40,7 +40,7 @@ impl JsonStyle {
         Self::AsciiEscaped,
     ];
 
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Self::Compact => "compact JSON (JSON.stringify)",
             Self::Pretty => "pretty JSON (2-space indent)",
@@ -99,7 +99,8 @@ struct Layout {
 }
 
 /// `value` written in `style`.
-pub fn render(value: &Value, style: JsonStyle) -> String {
+#[cfg(test)]
+pub(crate) fn render(value: &Value, style: JsonStyle) -> String {
     render_capped(value, style, usize::MAX).0
 }
 
@@ -108,7 +109,7 @@ pub fn render(value: &Value, style: JsonStyle) -> String {
 /// it was cut. Pretty-printing a deeply nested value multiplies its size
 /// by the indent (a 1 MiB body 126 levels deep is 127 MB pretty), so every
 /// caller that does not trust the value's shape passes a cap.
-pub fn render_capped(value: &Value, style: JsonStyle, cap: usize) -> (String, bool) {
+pub(crate) fn render_capped(value: &Value, style: JsonStyle, cap: usize) -> (String, bool) {
     let mut out = Out {
         text: String::new(),
         cap,
@@ -127,7 +128,7 @@ pub fn render_capped(value: &Value, style: JsonStyle, cap: usize) -> (String, bo
 
 /// Why a JSON text is not worth building into a `serde_json::Value`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ShapeExceeded {
+pub(crate) enum ShapeExceeded {
     #[error("the JSON is nested more than {0} levels deep")]
     Depth(usize),
     #[error("the JSON holds more than {0} values")]
@@ -138,7 +139,11 @@ pub enum ShapeExceeded {
 /// text nests at most `max_depth` levels and holds at most `max_values`
 /// values (counted as openings and separators, an upper bound). The bytes
 /// need not be valid JSON: the scan only bounds what a parse would build.
-pub fn check_shape(bytes: &[u8], max_depth: usize, max_values: usize) -> Result<(), ShapeExceeded> {
+pub(crate) fn check_shape(
+    bytes: &[u8],
+    max_depth: usize,
+    max_values: usize,
+) -> Result<(), ShapeExceeded> {
     let mut depth = 0usize;
     let mut values = 1usize;
     let mut in_string = false;
@@ -175,7 +180,7 @@ pub fn check_shape(bytes: &[u8], max_depth: usize, max_values: usize) -> Result<
 
 /// Why a body is not shown re-indented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum NotPretty {
+pub(crate) enum NotPretty {
     #[error("not JSON")]
     NotJson,
     #[error("{0}")]
@@ -186,30 +191,30 @@ pub enum NotPretty {
 /// into a `serde_json::Value` (to re-indent it, or to alter it for
 /// forensics): `serde_json`'s own recursion limit is 128, and a body nested
 /// deeper than any real payload is shown or judged as bytes.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// What re-indenting one body may cost: the shape checked on the bytes
 /// first, then the text cut. Each reader has its own budget, because each
 /// has its own deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PrettyLimits {
+pub(crate) struct PrettyLimits {
     /// Levels of nesting at most.
-    pub depth: usize,
+    pub(crate) depth: usize,
     /// Values at most (as [`check_shape`] counts them).
-    pub values: usize,
+    pub(crate) values: usize,
     /// Bytes of re-indented text kept; the rest is cut.
-    pub text: usize,
+    pub(crate) text: usize,
 }
 
 impl PrettyLimits {
     /// The dashboard's body tab: built within one frame's budget.
-    pub const DASHBOARD: Self = Self {
+    pub(crate) const DASHBOARD: Self = Self {
         depth: MAX_DEPTH,
         values: 20_000,
         text: 256 * 1024,
     };
     /// `show`: a command the user waits for, printing to a pager.
-    pub const SHOW: Self = Self {
+    pub(crate) const SHOW: Self = Self {
         depth: MAX_DEPTH,
         values: 1_000_000,
         text: 16 * 1024 * 1024,
@@ -220,7 +225,10 @@ impl PrettyLimits {
 /// bounded whatever the body: parsed only when its bytes fit `limits`'
 /// depth and values, and the text cut at its `text` bytes (the bool says
 /// whether it was).
-pub fn pretty_bounded(body: &[u8], limits: &PrettyLimits) -> Result<(String, bool), NotPretty> {
+pub(crate) fn pretty_bounded(
+    body: &[u8],
+    limits: &PrettyLimits,
+) -> Result<(String, bool), NotPretty> {
     check_shape(body, limits.depth, limits.values)?;
     let value: Value = serde_json::from_slice(body).map_err(|_| NotPretty::NotJson)?;
     Ok(render_capped(&value, JsonStyle::Pretty, limits.text))

@@ -79,27 +79,27 @@
 
 pub mod cli;
 pub mod commands;
-pub mod connections;
-pub mod curl;
-pub mod danube;
+pub(crate) mod connections;
+pub(crate) mod curl;
+pub(crate) mod danube;
 pub mod delivery;
 pub mod display;
-pub mod emulator;
+pub(crate) mod emulator;
 pub mod errors;
-pub mod events;
-pub mod facts;
+pub(crate) mod events;
+pub(crate) mod facts;
 mod fsutil;
-pub mod headless;
-pub mod http;
-pub mod json_style;
+pub(crate) mod headless;
+pub(crate) mod http;
+pub(crate) mod json_style;
 mod paths;
 pub mod policy;
-pub mod progress;
-pub mod random;
-pub mod sender;
-pub mod server;
+pub(crate) mod progress;
+pub(crate) mod random;
+pub(crate) mod sender;
+pub(crate) mod server;
 pub mod signature;
-pub mod store;
+pub(crate) mod store;
 #[cfg(test)]
 mod test_servers;
 #[cfg(test)]

@@ -10,7 +10,7 @@ const APP_DIR: &str = "danube-hooks";
 
 /// `$XDG_CONFIG_HOME/danube-hooks` (when absolute), else
 /// `~/.config/danube-hooks`: the credentials and saved webhooks.
-pub fn config_dir() -> Option<PathBuf> {
+pub(crate) fn config_dir() -> Option<PathBuf> {
     app_dir_from(
         std::env::var_os("XDG_CONFIG_HOME"),
         std::env::home_dir(),
@@ -20,7 +20,7 @@ pub fn config_dir() -> Option<PathBuf> {
 
 /// `$XDG_DATA_HOME/danube-hooks` (when absolute), else
 /// `~/.local/share/danube-hooks`: the delivery store and the emulator's state.
-pub fn data_dir() -> Option<PathBuf> {
+pub(crate) fn data_dir() -> Option<PathBuf> {
     app_dir_from(
         std::env::var_os("XDG_DATA_HOME"),
         std::env::home_dir(),

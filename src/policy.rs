@@ -24,7 +24,7 @@ use crate::display::escape_line;
 
 /// The longest delay a step may have. Danube gives up after 10 s; the cap
 /// keeps a slip such as `600m` from holding a connection for hours.
-pub const MAX_DELAY: Duration = Duration::from_mins(10);
+pub(crate) const MAX_DELAY: Duration = Duration::from_mins(10);
 const MAX_DELAY_MS: u128 = MAX_DELAY.as_millis();
 
 const EXPECTED_RULE: &str = "a rule such as 500,500,forward or tool.*=12s+200";
@@ -51,7 +51,7 @@ const EXPECTED_ONE_EQUALS: &str =
 
 /// What to do with one attempt, apart from when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Answer with this status. Always in `100..=599` when parsed.
     Status(u16),
     /// Pass the delivery to the developer's receiver and relay its answer.
@@ -69,7 +69,7 @@ pub enum Action {
 impl Action {
     /// "status", "forward", "timeout", "reset", "close", "garbage": the
     /// `action` of a delivery record.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Action::Status(_) => "status",
             Action::Forward => "forward",
@@ -93,16 +93,16 @@ impl fmt::Display for Action {
 
 /// One step of a rule: wait `delay`, then do `action`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Step {
+pub(crate) struct Step {
     /// Whole milliseconds, at most [`MAX_DELAY`], when parsed. Display
     /// shows whole milliseconds only.
-    pub delay: Duration,
-    pub action: Action,
+    pub(crate) delay: Duration,
+    pub(crate) action: Action,
 }
 
 impl Step {
     /// The action at once, with no delay.
-    pub const fn now(action: Action) -> Step {
+    pub(crate) const fn now(action: Action) -> Step {
         Step {
             delay: Duration::ZERO,
             action,
@@ -139,7 +139,7 @@ fn format_delay(ms: u128) -> String {
 
 /// Which events a rule applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pattern {
+pub(crate) enum Pattern {
     /// `*`: every event, and bodies that have none.
     Any,
     /// One event type, compared exactly.
@@ -151,7 +151,7 @@ pub enum Pattern {
 impl Pattern {
     /// A pattern on its own, as `log --event` and the dashboard's filter
     /// take it: `tool.execution.failed`, `tool.*` or `*`.
-    pub fn parse(text: &str) -> Result<Pattern, PolicyError> {
+    pub(crate) fn parse(text: &str) -> Result<Pattern, PolicyError> {
         let parser = Parser {
             input: text,
             forwarding: false,
@@ -160,7 +160,7 @@ impl Pattern {
     }
 
     /// Whether `event` (`None`: a body without one) matches.
-    pub fn matches(&self, event: Option<&str>) -> bool {
+    pub(crate) fn matches(&self, event: Option<&str>) -> bool {
         match self {
             Pattern::Any => true,
             Pattern::Exact(exact) => event == Some(exact.as_str()),
@@ -181,17 +181,18 @@ impl fmt::Display for Pattern {
 
 /// One `--respond` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
+pub(crate) struct Rule {
     /// `None`: the rule applies to every event, like `*`.
-    pub pattern: Option<Pattern>,
+    pub(crate) pattern: Option<Pattern>,
     /// Never empty: attempt n gets step n, and the last one repeats.
-    pub steps: Vec<Step>,
+    pub(crate) steps: Vec<Step>,
 }
 
 impl Rule {
     /// A rule as written after `--respond`. `forward` is accepted here;
     /// [`Policy::parse`] refuses it when nothing is forwarded to.
-    pub fn parse(text: &str) -> Result<Rule, PolicyError> {
+    #[cfg(test)]
+    pub(crate) fn parse(text: &str) -> Result<Rule, PolicyError> {
         Parser {
             input: text,
             forwarding: true,
@@ -201,7 +202,7 @@ impl Rule {
 
     /// Whether the rule applies to a body with this `event` (`None`: the
     /// body has no event). Only `*` and pattern-less rules match `None`.
-    pub fn matches(&self, event: Option<&str>) -> bool {
+    pub(crate) fn matches(&self, event: Option<&str>) -> bool {
         self.pattern.as_ref().is_none_or(|p| p.matches(event))
     }
 
@@ -255,7 +256,7 @@ const LABELLED_STEPS: usize = 32;
 impl Policy {
     /// The policy from `--respond` values in order; `forwarding` says whether
     /// `--forward-to` is set. The first rule that does not parse is the error.
-    pub fn parse(rules: &[String], forwarding: bool) -> Result<Policy, PolicyError> {
+    pub(crate) fn parse(rules: &[String], forwarding: bool) -> Result<Policy, PolicyError> {
         let rules = rules
             .iter()
             .map(|text| {
@@ -295,7 +296,7 @@ impl Policy {
 
     /// The answer for the `attempt`-th (1-based; 0 counts as 1) delivery of
     /// a group whose body has this `event`.
-    pub fn decide(&self, event: Option<&str>, attempt: u32) -> Decision {
+    pub(crate) fn decide(&self, event: Option<&str>, attempt: u32) -> Decision {
         let chosen = self.rules.iter().enumerate().find_map(|(index, rule)| {
             if rule.matches(event) {
                 rule.step_for(attempt).map(|found| (index, rule, found))
@@ -316,18 +317,18 @@ impl Policy {
         }
     }
 
-    pub fn rules(&self) -> &[Rule] {
+    pub(crate) fn rules(&self) -> &[Rule] {
         &self.rules
     }
 
-    pub fn forwarding(&self) -> bool {
+    pub(crate) fn forwarding(&self) -> bool {
         self.forwarding
     }
 
     /// One line for a banner or a dashboard header:
     /// `tool.*=500,500,forward; otherwise 200`, or `200` with no rules.
     /// Patterns cannot hold control characters, so the line is terminal-safe.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let default = self.default_step();
         if self.rules.is_empty() {
             return default.to_string();
@@ -365,25 +366,25 @@ impl PolicyHandle {
         Self(Arc::new(RwLock::new(Arc::new(policy))))
     }
 
-    pub fn current(&self) -> Arc<Policy> {
+    pub(crate) fn current(&self) -> Arc<Policy> {
         Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    pub fn replace(&self, policy: Policy) {
+    pub(crate) fn replace(&self, policy: Policy) {
         *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(policy);
     }
 }
 
 /// What [`Policy::decide`] chose.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    pub step: Step,
+pub(crate) struct Decision {
+    pub(crate) step: Step,
     /// Names the rule and the step that chose it, e.g.
     /// `tool.*=500,500,forward #2` (the step used, i.e.
     /// min(attempt, steps)), or `default 200` / `default forward`.
     /// Printable ASCII only: it is also sent as the `X-Danube-Hooks-Rule`
     /// header value, so anything else is written `\u{…}` and `\` as `\\`.
-    pub rule: String,
+    pub(crate) rule: String,
 }
 
 /// `tool.*=500,forward #2`: the rule and the 1-based number of its step,
@@ -418,15 +419,15 @@ fn header_safe(text: &str) -> String {
 ///          ^
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct PolicyError {
+pub(crate) struct PolicyError {
     /// The whole rule, as given (unescaped; Display escapes it).
-    pub input: String,
+    pub(crate) input: String,
     /// 1-based, in characters (not bytes), of the start of the bad token;
     /// one past the end when something is missing at the end.
-    pub column: usize,
-    pub expected: String,
+    pub(crate) column: usize,
+    pub(crate) expected: String,
     /// The bad token as given; empty when something is missing.
-    pub found: String,
+    pub(crate) found: String,
 }
 
 impl fmt::Display for PolicyError {

@@ -7,10 +7,10 @@ use std::io::{IsTerminal as _, Write as _};
 use std::time::{Duration, Instant};
 
 /// How often the line is rewritten.
-pub const TICK: Duration = Duration::from_secs(1);
+pub(crate) const TICK: Duration = Duration::from_secs(1);
 
 /// One piece of long work, shown.
-pub struct Progress {
+pub(crate) struct Progress {
     live: bool,
     started: Instant,
     what: String,
@@ -20,7 +20,7 @@ pub struct Progress {
 
 impl Progress {
     /// Start showing `what` (e.g. "starting cloudflared").
-    pub fn new(what: impl Into<String>) -> Self {
+    pub(crate) fn new(what: impl Into<String>) -> Self {
         Self::with_live(
             what,
             std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
@@ -39,13 +39,13 @@ impl Progress {
     }
 
     /// Go on with another step of the same work; the seconds count on.
-    pub fn set(&mut self, what: impl Into<String>) {
+    pub(crate) fn set(&mut self, what: impl Into<String>) {
         self.what = what.into();
         self.tick();
     }
 
     /// Rewrite the line with the seconds so far.
-    pub fn tick(&mut self) {
+    pub(crate) fn tick(&mut self) {
         if self.live {
             let line = self.line();
             let mut stderr = std::io::stderr().lock();
@@ -56,7 +56,7 @@ impl Progress {
     }
 
     /// Seconds since the work started.
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
 
@@ -69,7 +69,7 @@ impl Progress {
     }
 
     /// Take the live line away, so what follows starts on a clean line.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         if self.shown {
             let mut stderr = std::io::stderr().lock();
             let _ = write!(stderr, "\r\x1b[2K");

@@ -5,7 +5,7 @@
 
 /// `n` characters from `[A-Za-z0-9]`, from the operating system's CSPRNG
 /// (through rustls's ring provider, already in the tree), unbiased.
-pub fn random_alnum(n: usize) -> String {
+pub(crate) fn random_alnum(n: usize) -> String {
     const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(n);
     while out.len() < n {
@@ -20,7 +20,7 @@ pub fn random_alnum(n: usize) -> String {
 }
 
 /// A random (version 4) UUID, as Danube's ids are.
-pub fn uuid_v4() -> String {
+pub(crate) fn uuid_v4() -> String {
     let mut bytes = random_bytes::<16>();
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;

@@ -16,11 +16,11 @@
 //! through a [`ConnControl`], and the connection task does it on a duplicate
 //! of the socket's file descriptor.
 
-pub mod body_memory;
-pub mod forward;
-pub mod reach;
+pub(crate) mod body_memory;
+pub(crate) mod forward;
+pub(crate) mod reach;
 mod recall;
-pub mod request;
+pub(crate) mod request;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -37,40 +37,40 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::connections::{Eviction, Registry, Slot, Tracked, make_room};
-pub use request::{Intake, IntakeConfig};
+pub(crate) use request::{Intake, IntakeConfig};
 
 /// The limits that keep the listener available (SPEC §9).
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Bodies larger than this get 413 and a record that says so.
-    pub max_body: usize,
+    pub(crate) max_body: usize,
     /// Bytes that bodies still arriving hold together, past the first
     /// [`body_memory::BodyMemory::UNCOUNTED`] of each.
-    pub max_body_memory: usize,
+    pub(crate) max_body_memory: usize,
     /// Time to send a whole request head; also how long an idle
     /// keep-alive connection is kept.
-    pub header_read_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
     /// Time a new connection has to send its first byte; shorter than the
     /// header read timeout. A sender (Danube, or the tunnel relaying it)
     /// writes its request as soon as it has connected, so a connection
     /// silent this long is not one; closing it sooner than one that is
     /// sending a head slowly frees its slot for those that are. Also, at
     /// the cap, the grace of a slow body: past it, it gives way.
-    pub first_byte_timeout: Duration,
+    pub(crate) first_byte_timeout: Duration,
     /// Time to send a whole body once the head has arrived.
-    pub body_read_timeout: Duration,
+    pub(crate) body_read_timeout: Duration,
     /// Open connections at once. At the cap the one that has held its place
     /// longest without progress (silent since it opened, keep-alive between
     /// requests, a head trickling in, or a body slower than the floor for
     /// longer than `first_byte_timeout`) is closed to admit a new one; one
     /// not read yet never is. When none may go, new ones wait.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// Bytes of request head hyper buffers; more gets 431.
-    pub max_header_bytes: usize,
+    pub(crate) max_header_bytes: usize,
     /// The longest a `timeout` answer holds a connection.
-    pub max_hold: Duration,
+    pub(crate) max_hold: Duration,
     /// How long shutdown waits for answers in flight.
-    pub shutdown_grace: Duration,
+    pub(crate) shutdown_grace: Duration,
 }
 
 impl Default for Limits {
@@ -91,7 +91,7 @@ impl Default for Limits {
 
 /// What a request handler can ask of its connection, beyond an HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConnAction {
+pub(crate) enum ConnAction {
     /// Abort with a TCP RST.
     Reset,
     /// Close cleanly (FIN) without an answer.
@@ -108,7 +108,7 @@ pub enum ConnAction {
 /// when its request has arrived whole, and to learn that its client went
 /// away.
 #[derive(Debug, Default)]
-pub struct ConnControl {
+pub(crate) struct ConnControl {
     /// A std mutex is enough: held only to swap an `Option`, never across `.await`.
     action: Mutex<Option<ConnAction>>,
     notify: Notify,
@@ -155,7 +155,7 @@ impl ConnControl {
     /// only shuts its sending side looks gone too: Danube and the tunnels
     /// close both ways when they give up, and a delayed answer would reach
     /// no one.
-    pub async fn client_gone(&self) {
+    pub(crate) async fn client_gone(&self) {
         let watch = self
             .peer
             .as_deref()
@@ -174,7 +174,7 @@ impl ConnControl {
     /// The request's body has been read (whole, or up to a limit): from
     /// now on its connection is being answered and never gives way at the
     /// cap, however long the answer takes.
-    pub fn request_received(&self) {
+    pub(crate) fn request_received(&self) {
         if let Some(slot) = &self.slot {
             slot.request_received();
         }
@@ -182,7 +182,7 @@ impl ConnControl {
 
     /// Ask for `action`. The handler then never answers: its future stays
     /// pending until the connection task drops it.
-    pub fn request(&self, action: ConnAction) {
+    pub(crate) fn request(&self, action: ConnAction) {
         *self
             .action
             .lock()
@@ -207,7 +207,7 @@ impl ConnControl {
 
 /// Accept and serve until `shutdown` is cancelled, then let answers in
 /// flight finish (up to `limits.shutdown_grace`) and return.
-pub async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: CancellationToken) {
+pub(crate) async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: CancellationToken) {
     let limits = intake.config().limits.clone();
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     // A body arriving slower than the floor for longer than a silent

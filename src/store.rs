@@ -47,23 +47,24 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-pub use self::broadcast::BROADCAST_BUDGET;
 use self::broadcast::Broadcaster;
 
 use crate::delivery::Delivery;
-pub use batch::RecordLine;
+pub(crate) use batch::RecordLine;
 use batch::{Arrivals, LineDraft, Log, Next, Staged, WriteTurn};
 use file::{Rotation, StoreFile, open_file};
 use in_flight::Board;
-pub use in_flight::{Arrival, InFlight};
-pub use readers::{Entry, Unparsable, each_backward, each_backward_within, each_forward, find};
+pub(crate) use in_flight::{Arrival, InFlight};
+pub(crate) use readers::{
+    Entry, Unparsable, each_backward, each_backward_within, each_forward, find,
+};
 use syncer::Syncer;
 
 /// How long a written record may wait for its fsync (SPEC §9).
-pub const DEFAULT_FSYNC_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const DEFAULT_FSYNC_INTERVAL: Duration = Duration::from_millis(100);
 /// Events a subscriber may fall behind by before it gets `Lagged` and
 /// resyncs from the file.
-pub const EVENT_CAPACITY: usize = 4096;
+pub(crate) const EVENT_CAPACITY: usize = 4096;
 /// Appends that start closer together than this are a burst, worth a
 /// yield to batch their lines (see [`Arrivals`]).
 pub(super) const BURST_GAP: Duration = Duration::from_micros(250);
@@ -72,29 +73,31 @@ pub(super) const BURST_GAP: Duration = Duration::from_micros(250);
 pub(super) const FIRST_CHUNK: usize = 8 * 1024;
 pub(super) const MAX_CHUNK: usize = 1024 * 1024;
 /// The size at which the store rotates by default (`--store-max`).
-pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024 * 1024;
+#[cfg(test)]
+pub(crate) const DEFAULT_MAX_BYTES: u64 = 1024 * 1024 * 1024;
 /// Rotated files kept by default (`--store-keep`).
-pub const DEFAULT_KEEP: usize = 3;
+pub(crate) const DEFAULT_KEEP: usize = 3;
 
 /// Where and how the store keeps records.
 #[derive(Debug, Clone)]
-pub struct StoreConfig {
+pub(crate) struct StoreConfig {
     /// The JSON-lines file; `None` keeps records in memory only (`--no-store`).
-    pub path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
     /// fsync each batch before its appends return (`--durable`).
-    pub durable: bool,
+    pub(crate) durable: bool,
     /// The longest a written record waits for its fsync when not durable.
-    pub fsync_interval: Duration,
+    pub(crate) fsync_interval: Duration,
     /// Rotate before a write would take the file past this many bytes.
-    pub max_bytes: u64,
+    pub(crate) max_bytes: u64,
     /// Rotated files kept (`deliveries.1.jsonl` … `deliveries.<keep>.jsonl`);
     /// a rotation deletes the oldest beyond that.
-    pub keep: usize,
+    pub(crate) keep: usize,
 }
 
 impl StoreConfig {
     /// A file store with the default fsync interval, not durable.
-    pub fn at(path: impl Into<PathBuf>) -> Self {
+    #[cfg(test)]
+    pub(crate) fn at(path: impl Into<PathBuf>) -> Self {
         Self {
             path: Some(path.into()),
             durable: false,
@@ -105,7 +108,8 @@ impl StoreConfig {
     }
 
     /// Memory only: ids and the broadcast, no file.
-    pub fn memory() -> Self {
+    #[cfg(test)]
+    pub(crate) fn memory() -> Self {
         Self {
             path: None,
             durable: false,
@@ -118,7 +122,7 @@ impl StoreConfig {
 
 /// What the store announces to subscribers.
 #[derive(Debug, Clone)]
-pub enum StoreEvent {
+pub(crate) enum StoreEvent {
     /// A record, once written (or kept in memory only), in id order, with
     /// the JSON line the store made of it when it wrote one, so `--json`
     /// output need not serialize the record a second time.
@@ -142,17 +146,17 @@ pub enum StoreEvent {
 
 /// What [`DeliveryStore::open`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenReport {
-    pub path: Option<PathBuf>,
+pub(crate) struct OpenReport {
+    pub(crate) path: Option<PathBuf>,
     /// The id the first new record gets: the last record's id + 1, or 1.
-    pub next_id: u64,
+    pub(crate) next_id: u64,
     /// Bytes of a torn last line (a crash mid-write) that were cut.
-    pub torn_bytes_cut: Option<u64>,
+    pub(crate) torn_bytes_cut: Option<u64>,
 }
 
 impl OpenReport {
     /// The line to print on stderr when open repaired the file.
-    pub fn torn_message(&self) -> Option<String> {
+    pub(crate) fn torn_message(&self) -> Option<String> {
         let (cut, path) = (self.torn_bytes_cut?, self.path.as_ref()?);
         Some(format!(
             "cut a torn last line ({cut} bytes, from a write cut short) from {}; \
@@ -164,7 +168,7 @@ impl OpenReport {
 
 /// Everything that can go wrong opening or reading the store.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     #[error(
         "cannot open the delivery store {}: {source} (pass --store PATH to use another \
          file, or --no-store to keep deliveries in memory only)",
@@ -211,17 +215,17 @@ pub enum StoreError {
 /// naming it; it is not announced as a delivery.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("delivery {} was not stored: {reason}", delivery.id)]
-pub struct NotStored {
+pub(crate) struct NotStored {
     /// The record as it would have been stored, with the id it was given
     /// (never given again, not even after a restart).
-    pub delivery: Arc<Delivery>,
+    pub(crate) delivery: Arc<Delivery>,
     /// Why, e.g. `No space left on device (os error 28)`.
-    pub reason: Arc<str>,
+    pub(crate) reason: Arc<str>,
 }
 
 /// A cheap, cloneable handle to the store.
 #[derive(Clone)]
-pub struct DeliveryStore {
+pub(crate) struct DeliveryStore {
     shared: Arc<Shared>,
 }
 
@@ -257,7 +261,7 @@ impl DeliveryStore {
     /// Open (or create) the store, repair a torn tail, find the next id, and
     /// start the fsync thread. Reads only the end of the file, so it is fast
     /// on a large store.
-    pub fn open(config: StoreConfig) -> Result<(DeliveryStore, OpenReport), StoreError> {
+    pub(crate) fn open(config: StoreConfig) -> Result<(DeliveryStore, OpenReport), StoreError> {
         let broadcast = Arc::new(Broadcaster::new());
         let (file, syncer, report) = match &config.path {
             None => (
@@ -309,7 +313,7 @@ impl DeliveryStore {
     /// could not be written (or, when durable, fsynced), or the store is
     /// closed: the record then keeps its id, which is never given again, and
     /// the store broadcasts a warning naming it and why.
-    pub async fn append(&self, delivery: Delivery) -> Result<Arc<Delivery>, NotStored> {
+    pub(crate) async fn append(&self, delivery: Delivery) -> Result<Arc<Delivery>, NotStored> {
         let in_burst = self.shared.arrivals.arrive();
         // Serialized before any lock is taken.
         let draft = self.shared.path.is_some().then(|| LineDraft::of(&delivery));
@@ -367,14 +371,14 @@ impl DeliveryStore {
     /// more than [`EVENT_CAPACITY`] behind gets `Lagged` and should resync
     /// with [`each_forward`] after the last id it has; appends never wait
     /// for it.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StoreEvent> {
+    pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StoreEvent> {
         self.shared.broadcast.subscribe()
     }
 
     /// A delivery whose answer waits has arrived: keep it in flight and
     /// announce it until the guard is dropped (`arrival.number` is given
     /// here). Never waits.
-    pub fn arrive(&self, arrival: Arrival) -> InFlight {
+    pub(crate) fn arrive(&self, arrival: Arrival) -> InFlight {
         let arrival = self
             .shared
             .in_flight
@@ -387,12 +391,12 @@ impl DeliveryStore {
 
     /// The deliveries in flight now, oldest first: for a receiver that
     /// lagged behind the announcements.
-    pub fn in_flight(&self) -> Vec<Arc<Arrival>> {
+    pub(crate) fn in_flight(&self) -> Vec<Arc<Arrival>> {
         self.shared.in_flight.snapshot()
     }
 
     /// fsync what has been written, now.
-    pub async fn sync(&self) -> Result<(), StoreError> {
+    pub(crate) async fn sync(&self) -> Result<(), StoreError> {
         let fsynced = {
             let log = self.shared.lock();
             if log.closed {
@@ -410,7 +414,7 @@ impl DeliveryStore {
     /// and stop the fsync thread; returns once the file is closed.
     /// Idempotent: a second close returns at once. Later appends still
     /// return (with an id, not written) and warn.
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         let (syncer, last_id) = {
             let mut log = self.shared.lock();
             if log.closed {
@@ -451,13 +455,13 @@ impl DeliveryStore {
     }
 
     /// The file, or `None` in memory-only mode.
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         self.shared.path.as_deref()
     }
 }
 
 /// `$XDG_DATA_HOME/danube-hooks/deliveries.jsonl`, else
 /// `~/.local/share/danube-hooks/deliveries.jsonl`.
-pub fn default_path() -> Option<PathBuf> {
+pub(crate) fn default_path() -> Option<PathBuf> {
     crate::paths::data_dir().map(|dir| dir.join("deliveries.jsonl"))
 }

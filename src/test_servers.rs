@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A `200` with an empty body.
-pub const OK_EMPTY: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+pub(crate) const OK_EMPTY: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 /// A `200` carrying `body`.
-pub fn ok_with(body: &str) -> Vec<u8> {
+pub(crate) fn ok_with(body: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -23,7 +24,7 @@ pub fn ok_with(body: &str) -> Vec<u8> {
 /// under any runtime), that reads each request once and writes `answer`
 /// (a whole HTTP message), or with `None` keeps every connection open and
 /// never answers. Its address, and the connections accepted so far.
-pub fn serve(answer: Option<Vec<u8>>) -> (SocketAddr, Arc<AtomicUsize>) {
+pub(crate) fn serve(answer: Option<Vec<u8>>) -> (SocketAddr, Arc<AtomicUsize>) {
     let socket = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = socket.local_addr().unwrap();
     let count = Arc::new(AtomicUsize::new(0));
@@ -45,7 +46,7 @@ pub fn serve(answer: Option<Vec<u8>>) -> (SocketAddr, Arc<AtomicUsize>) {
 }
 
 /// A loopback address nothing listens on: bound, then let go at once.
-pub fn closed_port() -> SocketAddr {
+pub(crate) fn closed_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

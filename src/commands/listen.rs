@@ -7,7 +7,7 @@
 //! finish, the store is synced and closed, the tunnel ended, the webhook
 //! paused) on every way out.
 
-pub mod public;
+pub(crate) mod public;
 
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
@@ -45,27 +45,27 @@ const SEED_RECORDS: usize = 1000;
 const SEED_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Everything `listen` needs, checked.
-pub struct ListenPlan {
-    pub address: SocketAddr,
-    pub secrets: Vec<Secret>,
-    pub policy: Policy,
-    pub forward: Option<Forwarder>,
+pub(crate) struct ListenPlan {
+    pub(crate) address: SocketAddr,
+    pub(crate) secrets: Vec<Secret>,
+    pub(crate) policy: Policy,
+    pub(crate) forward: Option<Forwarder>,
     /// How `https://` targets are trusted: forwarding and the dashboard's replays.
-    pub trust: Trust,
-    pub store: StoreConfig,
-    pub intake: IntakeConfig,
-    pub output: Output,
+    pub(crate) trust: Trust,
+    pub(crate) store: StoreConfig,
+    pub(crate) intake: IntakeConfig,
+    pub(crate) output: Output,
     /// `--tunnel` and `--register`: the public side, opened once listening.
-    pub public: Option<PublicPlan>,
+    pub(crate) public: Option<PublicPlan>,
     /// Danube's API, when a webhook's side is to be shown.
-    pub danube_api: Option<crate::danube::api::Api>,
+    pub(crate) danube_api: Option<crate::danube::api::Api>,
     /// The webhook whose delivery log the dashboard polls (`--webhook`).
-    pub webhook: Option<String>,
+    pub(crate) webhook: Option<String>,
 }
 
 /// Where deliveries are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
+pub(crate) enum Output {
     Headless(headless::Format),
     /// The terminal dashboard.
     Dashboard,
@@ -74,7 +74,7 @@ pub enum Output {
 impl Output {
     /// `--json` and `--no-tui` ask for headless output, and so does a
     /// stdout that is not a terminal (a pipe, a file, a test).
-    pub fn choose(json: bool, no_tui: bool, stdout_is_terminal: bool) -> Output {
+    pub(crate) fn choose(json: bool, no_tui: bool, stdout_is_terminal: bool) -> Output {
         if json {
             Output::Headless(headless::Format::Json)
         } else if no_tui || !stdout_is_terminal {
@@ -86,7 +86,7 @@ impl Output {
 }
 
 impl ListenPlan {
-    pub fn from_args(args: &ListenArgs) -> anyhow::Result<Self> {
+    pub(crate) fn from_args(args: &ListenArgs) -> anyhow::Result<Self> {
         let secrets = args.secret.secrets()?;
         // Both the forwarding and the dashboard's replays send with it;
         // --insecure's warning is among the setup warnings, shown once.
@@ -179,7 +179,7 @@ fn limits(args: &ListenArgs) -> Limits {
     }
 }
 
-pub fn run(args: &ListenArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(args: &ListenArgs) -> anyhow::Result<Outcome> {
     let plan = ListenPlan::from_args(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -629,8 +629,8 @@ pub(crate) fn serve_from(
 /// to a change already sent).
 #[derive(Clone, Default)]
 pub(crate) struct Signals {
-    pub shutdown: CancellationToken,
-    pub hurry: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) hurry: CancellationToken,
 }
 
 /// Cancel `shutdown` on SIGINT, SIGTERM or SIGHUP (the terminal closed).
@@ -666,7 +666,7 @@ fn stop_on_signal(signals: Signals) -> impl Future<Output = ()> + Send {
 
 /// Where it listens, the secrets' fingerprints, the policy, the store, and
 /// the tunnel and webhook (or the tunnel commands to copy).
-pub fn banner(
+pub(crate) fn banner(
     plan: &ListenPlan,
     local: SocketAddr,
     report: &OpenReport,

@@ -25,7 +25,7 @@ use super::scrub::redact;
 use crate::display::escape_line;
 use crate::http::{Client, ExchangeError, Trust, check_url, url_at};
 
-pub use self::error::ApiError;
+pub(crate) use self::error::ApiError;
 
 /// Danube's API, unless `--api-url` / `DANUBE_API_URL` says otherwise.
 pub(crate) const DEFAULT_API_URL: &str = "https://api.danubeai.com";
@@ -64,7 +64,7 @@ pub(crate) enum DevicePoll {
 
 /// Danube's API, as one credential under one trust.
 #[derive(Clone)]
-pub struct Api {
+pub(crate) struct Api {
     base: Uri,
     client: Client,
     credential: Option<Credential>,

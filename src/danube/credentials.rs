@@ -21,7 +21,7 @@ pub(crate) const FILE_NAME: &str = "credentials.json";
 
 /// Why the credentials file could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum CredentialsError {
+pub(crate) enum CredentialsError {
     #[error(
         "no config folder for the credentials: set XDG_CONFIG_HOME or HOME, or pass the key in \
          DANUBE_API_KEY"

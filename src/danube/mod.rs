@@ -8,12 +8,12 @@
 //! ([`poller`]); a credential's fingerprint, and the credential hidden
 //! wherever a server's text echoes it, are `scrub`'s (pure).
 
-pub mod api;
-pub mod credentials;
-pub mod model;
-pub mod poller;
-pub mod reconcile;
-pub mod register;
-pub mod saved_webhooks;
+pub(crate) mod api;
+pub(crate) mod credentials;
+pub(crate) mod model;
+pub(crate) mod poller;
+pub(crate) mod reconcile;
+pub(crate) mod register;
+pub(crate) mod saved_webhooks;
 pub(crate) mod scrub;
-pub mod tunnel;
+pub(crate) mod tunnel;

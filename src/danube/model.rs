@@ -68,7 +68,7 @@ impl<'de> Deserialize<'de> for DeliveryStatus {
 /// One entry of Danube's delivery log (`GET /v1/webhooks/{id}/deliveries`,
 /// SPEC §1), and `trigger`'s report of a delivery in the same shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeliveryRecord {
+pub(crate) struct DeliveryRecord {
     pub(crate) id: String,
     pub(crate) webhook_id: String,
     pub(crate) event_type: String,
@@ -110,7 +110,7 @@ pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 
 /// A webhook as Danube lists it (no secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Webhook {
+pub(crate) struct Webhook {
     pub(crate) id: String,
     pub(crate) url: String,
     pub(crate) events: Vec<String>,
@@ -132,7 +132,7 @@ impl Webhook {
 
 /// The answer to a create: the webhook and its secret, shown only here.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreatedWebhook {
+pub(crate) struct CreatedWebhook {
     #[serde(flatten)]
     pub(crate) webhook: Webhook,
     pub(crate) secret: String,

@@ -29,7 +29,7 @@ pub(crate) const POLL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One answer to a poll.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Poll {
+pub(crate) struct Poll {
     pub(crate) webhook_id: String,
     /// Danube's log, newest first, or the one-line error of the API client.
     pub(crate) result: Result<Vec<DeliveryRecord>, String>,
@@ -50,7 +50,7 @@ impl Poll {
 }
 
 /// The dashboard's end: the newest answer, and a way to ask for one now.
-pub struct Handle {
+pub(crate) struct Handle {
     pub(crate) webhook_id: String,
     /// The API polled, `scheme://authority`.
     pub(crate) api_origin: String,

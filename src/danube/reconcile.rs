@@ -30,7 +30,7 @@ use crate::delivery::format_duration_ms;
 use crate::facts;
 
 // What the join reads and shows, named from here by its callers.
-pub use self::row::Row;
+pub(crate) use self::row::Row;
 pub(crate) use self::row::{
     Caps, Finding, FindingKind, LocalAttempt, LocalRecord, Payload, PayloadKey, UNKNOWN_ROWS,
 };

@@ -22,14 +22,14 @@ use super::saved_webhooks::{self, Origin, SavedWebhook, Scope};
 use crate::display::escape_line;
 
 /// The description a registered webhook gets in Danube.
-pub const DESCRIPTION: &str = "danube-hooks listen --register";
+pub(crate) const DESCRIPTION: &str = "danube-hooks listen --register";
 /// How long the pause (or delete) on exit may take: exiting must not hang
 /// on an unreachable API.
-pub const FINISH_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const FINISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why `--register` could not set up a webhook, each said with what to do.
 #[derive(Debug, thiserror::Error)]
-pub enum RegisterError {
+pub(crate) enum RegisterError {
     #[error(transparent)]
     Api(#[from] ApiError),
     #[error(transparent)]
@@ -105,7 +105,7 @@ impl RegisterError {
 
 /// What happens to the webhook when `listen` exits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnExit {
+pub(crate) enum OnExit {
     /// `is_active: false`: Danube stops posting into a dead tunnel.
     Pause,
     /// `--keep-active`: left on.
@@ -116,7 +116,7 @@ pub enum OnExit {
 
 /// How the webhook came to serve this run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Made now.
     Created,
     /// An earlier `--register`'s, re-pointed and made active.
@@ -128,21 +128,21 @@ pub enum Action {
 
 /// The webhook `listen` verifies with, and what happens to it on exit.
 #[derive(Debug, Clone)]
-pub struct Registration {
-    pub webhook: SavedWebhook,
-    pub action: Action,
+pub(crate) struct Registration {
+    pub(crate) webhook: SavedWebhook,
+    pub(crate) action: Action,
     /// Whether Danube has it active now.
-    pub is_active: bool,
-    pub on_exit: OnExit,
+    pub(crate) is_active: bool,
+    pub(crate) on_exit: OnExit,
     /// The URL a re-point was sent for and not seen through (cut off by
     /// the exit, or its answer lost): Danube may point the webhook there
     /// now, and it is still this run's, to pause on exit.
-    pub repointing: Option<String>,
+    pub(crate) repointing: Option<String>,
 }
 
 impl Registration {
     /// `webhook wh_1 → https://…/webhooks/danube (created; secret whsec_…abcd)`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let action = match self.action {
             Action::Created => "created now",
             Action::Updated => "reused: re-pointed and made active",
@@ -157,7 +157,7 @@ impl Registration {
     }
 
     /// What will happen on exit, for the banner.
-    pub fn exit_plan(&self) -> String {
+    pub(crate) fn exit_plan(&self) -> String {
         let mut plan = match (self.action, self.on_exit) {
             (Action::Adopted, _) => {
                 "left as it is on exit (danube-hooks pauses only the webhooks --register made)"
@@ -183,13 +183,13 @@ impl Registration {
 
 /// What `--register` asks for.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// The webhook URL: the tunnel's https origin and `--path`.
-    pub url: String,
+    pub(crate) url: String,
     /// `--event`s; `None` keeps a reused webhook's, and gives a new one
     /// all of Danube's event types.
-    pub events: Option<Vec<String>>,
-    pub on_exit: OnExit,
+    pub(crate) events: Option<Vec<String>>,
+    pub(crate) on_exit: OnExit,
 }
 
 /// What to do, given what is saved and what Danube lists.
@@ -261,7 +261,7 @@ fn decide(
 /// but unknown; `hurry` (a second signal) gives that wait up, and a change
 /// given up, or one whose answer never came, is treated as possibly made:
 /// Danube's list is read and what it may have made active is paused.
-pub async fn register(
+pub(crate) async fn register(
     api: &Api,
     dir: &Path,
     target: &Target,
@@ -527,7 +527,7 @@ async fn after_timeout(api: &Api, target: &Target, within: String) -> RegisterEr
 /// (a quick tunnel started again gets a new name): a `PATCH` of its URL
 /// alone, saved. `Ok` with what was done, `Err` with what failed and what
 /// to do by hand. A webhook made by `webhooks create` is never changed.
-pub async fn repoint(
+pub(crate) async fn repoint(
     api: &Api,
     dir: &Path,
     registration: &mut Registration,
@@ -569,7 +569,11 @@ pub async fn repoint(
 /// Do what `registration.on_exit` says, within [`FINISH_TIMEOUT`]: `Ok` with
 /// what was done, `Err` with what failed and what to do by hand. Never
 /// touches a webhook `--register` did not make.
-pub async fn finish(api: &Api, dir: &Path, registration: &Registration) -> Result<String, String> {
+pub(crate) async fn finish(
+    api: &Api,
+    dir: &Path,
+    registration: &Registration,
+) -> Result<String, String> {
     let webhook = &registration.webhook;
     let id = shown(&webhook.id);
     if registration.action == Action::Adopted {

@@ -28,12 +28,12 @@ use crate::fsutil;
 use crate::signature::Secret;
 
 /// The file's name inside the config folder.
-pub const FILE_NAME: &str = "webhooks.json";
+pub(crate) const FILE_NAME: &str = "webhooks.json";
 
 /// How a saved webhook came to be, which decides who may reuse it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Origin {
+pub(crate) enum Origin {
     /// `listen --register` made it: the next `--register` against the same
     /// API reuses it (updates its URL), pauses it on exit.
     Register,
@@ -46,17 +46,17 @@ pub enum Origin {
 /// organization (`DANUBE_ORG_ID`; `None`, the key's own, is a scope of its
 /// own, and what a file written before organizations were kept means).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scope {
-    pub api_url: String,
-    pub org_id: Option<String>,
+pub(crate) struct Scope {
+    pub(crate) api_url: String,
+    pub(crate) org_id: Option<String>,
     /// Who asks: the credential's digest (`Credential::digest`). Not part
     /// of the match; it decides only whether a 404 is believed.
-    pub by: Option<String>,
+    pub(crate) by: Option<String>,
 }
 
 impl Scope {
     /// The scope requests through `api` are made in.
-    pub fn of(api: &Api) -> Self {
+    pub(crate) fn of(api: &Api) -> Self {
         Self {
             api_url: api.origin(),
             org_id: api.org_id().map(str::to_owned),
@@ -65,7 +65,7 @@ impl Scope {
     }
 
     /// Whether `webhook` was saved in this scope.
-    pub fn holds(&self, webhook: &SavedWebhook) -> bool {
+    pub(crate) fn holds(&self, webhook: &SavedWebhook) -> bool {
         same_api(&webhook.api_url, &self.api_url) && webhook.org_id == self.org_id
     }
 
@@ -74,32 +74,32 @@ impl Scope {
     /// key may see another organization (its own, with no
     /// `DANUBE_ORG_ID`), and a webhook saved before credentials were noted
     /// may have been saved with any; neither is forgotten on a 404 alone.
-    pub fn believes_gone(&self, webhook: &SavedWebhook) -> bool {
+    pub(crate) fn believes_gone(&self, webhook: &SavedWebhook) -> bool {
         self.holds(webhook) && webhook.saved_by.is_some() && webhook.saved_by == self.by
     }
 }
 
 /// One webhook danube-hooks created, with the secret Danube showed once.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedWebhook {
-    pub id: String,
+pub(crate) struct SavedWebhook {
+    pub(crate) id: String,
     /// The API it lives in (`--api-url`), so a webhook of a test API is
     /// never taken for one of Danube's.
-    pub api_url: String,
+    pub(crate) api_url: String,
     /// The organization it was made in (`DANUBE_ORG_ID`); absent for the
     /// key's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub org_id: Option<String>,
+    pub(crate) org_id: Option<String>,
     /// The digest of the credential that made it (`Credential::digest`,
     /// never the credential): whose 404 is believed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub saved_by: Option<String>,
-    pub url: String,
-    pub events: Vec<String>,
-    pub secret: String,
-    pub origin: Origin,
+    pub(crate) saved_by: Option<String>,
+    pub(crate) url: String,
+    pub(crate) events: Vec<String>,
+    pub(crate) secret: String,
+    pub(crate) origin: Origin,
     /// When it was saved (RFC 3339).
-    pub saved_at: String,
+    pub(crate) saved_at: String,
 }
 
 /// Never the secret whole, even in a debug print.
@@ -122,7 +122,7 @@ impl std::fmt::Debug for SavedWebhook {
 impl SavedWebhook {
     /// What is kept of a webhook Danube just created in `scope`: its
     /// secret, shown only in that answer, and now.
-    pub fn of_created(scope: &Scope, created: &CreatedWebhook, origin: Origin) -> Self {
+    pub(crate) fn of_created(scope: &Scope, created: &CreatedWebhook, origin: Origin) -> Self {
         Self {
             id: created.webhook.id.clone(),
             api_url: scope.api_url.clone(),
@@ -137,7 +137,7 @@ impl SavedWebhook {
     }
 
     /// The scope it was saved in, asked by the credential that saved it.
-    pub fn scope(&self) -> Scope {
+    pub(crate) fn scope(&self) -> Scope {
         Scope {
             api_url: self.api_url.clone(),
             org_id: self.org_id.clone(),
@@ -146,12 +146,12 @@ impl SavedWebhook {
     }
 
     /// The secret, ready to verify with.
-    pub fn signing_secret(&self) -> Secret {
+    pub(crate) fn signing_secret(&self) -> Secret {
         Secret::new(self.secret.clone())
     }
 
     /// `whsec_…abcd`, as every other secret is shown.
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         self.signing_secret().fingerprint()
     }
 }
@@ -179,13 +179,13 @@ impl SavedWebhook {
 }
 
 /// The file in `dir`.
-pub fn file_in(dir: &Path) -> PathBuf {
+pub(crate) fn file_in(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
 }
 
 /// Every saved webhook in `dir` (none when there is no file); a warning
 /// on stderr when the file or its folder is open to others.
-pub fn load(dir: &Path) -> Result<Vec<SavedWebhook>, CredentialsError> {
+pub(crate) fn load(dir: &Path) -> Result<Vec<SavedWebhook>, CredentialsError> {
     let path = file_in(dir);
     let text = match std::fs::read(&path) {
         Ok(text) => text,
@@ -226,7 +226,7 @@ fn change(
 }
 
 /// Save `webhook`, replacing one with the same scope and id.
-pub fn upsert(dir: &Path, webhook: SavedWebhook) -> Result<PathBuf, CredentialsError> {
+pub(crate) fn upsert(dir: &Path, webhook: SavedWebhook) -> Result<PathBuf, CredentialsError> {
     let scope = webhook.scope();
     let (path, _) = change(dir, |all| {
         all.retain(|w| !(scope.holds(w) && w.id == webhook.id));
@@ -237,7 +237,7 @@ pub fn upsert(dir: &Path, webhook: SavedWebhook) -> Result<PathBuf, CredentialsE
 }
 
 /// Forget the webhook `id` of `scope`; whether it was saved.
-pub fn remove(dir: &Path, scope: &Scope, id: &str) -> Result<bool, CredentialsError> {
+pub(crate) fn remove(dir: &Path, scope: &Scope, id: &str) -> Result<bool, CredentialsError> {
     if !file_in(dir).exists() {
         return Ok(false);
     }
@@ -250,12 +250,16 @@ pub fn remove(dir: &Path, scope: &Scope, id: &str) -> Result<bool, CredentialsEr
 }
 
 /// The saved webhook `id` of `scope`.
-pub fn find<'a>(all: &'a [SavedWebhook], scope: &Scope, id: &str) -> Option<&'a SavedWebhook> {
+pub(crate) fn find<'a>(
+    all: &'a [SavedWebhook],
+    scope: &Scope,
+    id: &str,
+) -> Option<&'a SavedWebhook> {
     all.iter().find(|w| scope.holds(w) && w.id == id)
 }
 
 /// The webhook an earlier `--register` in `scope` made, newest first.
-pub fn registered<'a>(all: &'a [SavedWebhook], scope: &Scope) -> Option<&'a SavedWebhook> {
+pub(crate) fn registered<'a>(all: &'a [SavedWebhook], scope: &Scope) -> Option<&'a SavedWebhook> {
     all.iter()
         .rev()
         .find(|w| scope.holds(w) && w.origin == Origin::Register)

@@ -14,11 +14,11 @@
 //! is not https or not to this port, is passed over with the reason, never
 //! guessed at. URLs are built from parsed parts ([`crate::http::url_at`]).
 
-pub mod child;
+pub(crate) mod child;
 mod owner;
-pub mod program;
-pub mod reach;
-pub mod supervisor;
+pub(crate) mod program;
+pub(crate) mod reach;
+pub(crate) mod supervisor;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -33,14 +33,14 @@ use crate::http::{Client, ExchangeError};
 use crate::http::{check_url, origin, url_at};
 
 /// Where ngrok's agent serves its local API by default.
-pub const NGROK_API: &str = "http://127.0.0.1:4040";
+pub(crate) const NGROK_API: &str = "http://127.0.0.1:4040";
 /// The ports cloudflared's metrics server tries, in order, by default.
-pub const CLOUDFLARED_PORTS: std::ops::RangeInclusive<u16> = 20241..=20245;
+pub(crate) const CLOUDFLARED_PORTS: std::ops::RangeInclusive<u16> = 20241..=20245;
 /// The path a webhook is registered at unless `--path` says otherwise.
-pub const DEFAULT_PATH: &str = "/webhooks/danube";
+pub(crate) const DEFAULT_PATH: &str = "/webhooks/danube";
 /// How long one question to an agent may take: they are on this machine
 /// (or where the user said), so a slow one is as good as none.
-pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(2);
 /// An agent's answer larger than this is not one (ngrok lists a few
 /// tunnels; cloudflared answers one host name).
 const MAX_AGENT_ANSWER: usize = 1024 * 1024;
@@ -51,7 +51,7 @@ const MAX_TUNNELS_NAMED: usize = 5;
 
 /// A flag of discovery that cannot be used: a usage error.
 #[derive(Debug, thiserror::Error)]
-pub enum TunnelError {
+pub(crate) enum TunnelError {
     #[error("--public-url {url}: {why}")]
     BadPublicUrl { url: String, why: String },
     #[error("--ngrok-api {url}: {why}")]
@@ -76,7 +76,7 @@ pub enum TunnelError {
 
 /// Where to look for the public URL, checked.
 #[derive(Debug, Clone)]
-pub struct Discovery {
+pub(crate) struct Discovery {
     /// `--public-url`: an https origin.
     public_url: Option<Uri>,
     /// ngrok's `/api/tunnels`.
@@ -89,7 +89,7 @@ pub struct Discovery {
 
 /// Where the public URL came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// `--public-url`.
     Given,
     /// A tunnel of the ngrok agent whose API is at `api`.
@@ -105,7 +105,7 @@ pub enum Source {
 
 impl Source {
     /// One line for the banner. Agent-given names are escaped.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::Given => "--public-url".to_owned(),
             Self::Ngrok { api, tunnel } => format!(
@@ -132,37 +132,37 @@ impl Source {
 /// What the listener shows of its public side while it runs: the
 /// dashboard's header rows and status line, and headless, stderr.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct View {
+pub(crate) struct View {
     /// The tunnel started: its program, URL and starts; `None` without one.
-    pub tunnel: Option<String>,
+    pub(crate) tunnel: Option<String>,
     /// The registered webhook: id, fingerprint, URL, what happens on exit.
-    pub webhook: Option<String>,
+    pub(crate) webhook: Option<String>,
     /// The latest thing that happened.
-    pub notice: Option<Notice>,
+    pub(crate) notice: Option<Notice>,
 }
 
 /// One thing that happened to the public side (a restart, a new URL, a
 /// re-point), numbered so that each is shown once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    pub seq: u64,
-    pub text: String,
+pub(crate) struct Notice {
+    pub(crate) seq: u64,
+    pub(crate) text: String,
     /// Something the user must act on or know went wrong.
-    pub is_error: bool,
+    pub(crate) is_error: bool,
 }
 
 /// The tunnel's public origin, and where it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicUrl {
+pub(crate) struct PublicUrl {
     /// `https://host[:port]/`, nothing more.
-    pub origin: Uri,
-    pub source: Source,
+    pub(crate) origin: Uri,
+    pub(crate) source: Source,
 }
 
 impl PublicUrl {
     /// The webhook URL: this origin and `path` (checked by
     /// [`check_path`]), built from parts.
-    pub fn webhook_url(&self, path: &str) -> Result<Uri, TunnelError> {
+    pub(crate) fn webhook_url(&self, path: &str) -> Result<Uri, TunnelError> {
         url_at(&self.origin, path).map_err(|err| TunnelError::BadPath {
             path: escape_line(path).into_owned(),
             why: err.to_string(),
@@ -171,12 +171,12 @@ impl PublicUrl {
 }
 
 /// An origin as shown to a person: `https://host[:port]`, escaped.
-pub fn shown_origin(origin: &Uri) -> String {
+pub(crate) fn shown_origin(origin: &Uri) -> String {
     escape_line(&crate::http::origin(origin)).into_owned()
 }
 
 /// `--path`: origin-form, a path alone (no query, no fragment).
-pub fn check_path(path: &str) -> Result<(), TunnelError> {
+pub(crate) fn check_path(path: &str) -> Result<(), TunnelError> {
     let bad = |why: &str| TunnelError::BadPath {
         path: escape_line(path).into_owned(),
         why: why.to_owned(),
@@ -197,7 +197,7 @@ impl Discovery {
     /// `local_danube`: an API on this machine, such as `emulate
     /// --allow-http`, which decides for itself), `--ngrok-api` an http(s)
     /// origin (or its `/api/tunnels`), `--cloudflared-metrics` HOST:PORT.
-    pub fn new(
+    pub(crate) fn new(
         public_url: Option<&str>,
         ngrok_api: Option<&str>,
         cloudflared_metrics: Option<&str>,
@@ -223,7 +223,7 @@ impl Discovery {
 
     /// The public URL for a listener bound to `local`: `--public-url`, else
     /// ngrok, else cloudflared.
-    pub async fn discover(
+    pub(crate) async fn discover(
         &self,
         client: &Client,
         local: SocketAddr,

@@ -33,7 +33,7 @@ fn encoded_len(len: usize) -> Option<usize> {
 ///
 /// # Panics
 /// When the encoded length overflows `usize`: no body in memory is that long.
-pub fn encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
     let len = encoded_len(bytes.len()).expect("a body in memory has a base64 length");
     let start = out.len();
     out.resize(start + len, 0);

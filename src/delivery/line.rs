@@ -25,7 +25,7 @@ use crate::signature::SignatureCheck;
 /// buffer growing: the body's base64 and a little more than the rest of a
 /// typical record (about 950 bytes). A line that outgrew its buffer was
 /// copied whole by the reallocation, once for nearly every delivery.
-pub fn capacity_for(delivery: &Delivery) -> usize {
+pub(crate) fn capacity_for(delivery: &Delivery) -> usize {
     let headers: usize = delivery
         .headers
         .iter()
@@ -35,20 +35,20 @@ pub fn capacity_for(delivery: &Delivery) -> usize {
 }
 
 /// `delivery` as one JSON line (no newline), appended to `out`.
-pub fn write(delivery: &Delivery, out: &mut Vec<u8>) {
+pub(crate) fn write(delivery: &Delivery, out: &mut Vec<u8>) {
     write_up_to_id(delivery.id, out);
     write_after_id(delivery, out);
 }
 
 /// The line's start, `{"id":N`: what [`write_after_id`] follows.
-pub fn write_up_to_id(id: u64, out: &mut Vec<u8>) {
+pub(crate) fn write_up_to_id(id: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"id\":");
     value(out, &id);
 }
 
 /// Everything of the line after `{"id":N`: the store writes this before
 /// the record has its id, and puts the id in front once it has.
-pub fn write_after_id(d: &Delivery, out: &mut Vec<u8>) {
+pub(crate) fn write_after_id(d: &Delivery, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"received_at\":\"");
     rfc3339_millis(out, &d.received_at);
     out.extend_from_slice(b"\",\"remote_addr\":");

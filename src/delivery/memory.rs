@@ -52,8 +52,8 @@ fn headers_size(headers: &[(String, String)]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::sample;
     use crate::delivery::{ForwardRecord, RawHeader};
+    use crate::test_support::sample;
 
     /// A part, how to grow it, and the bytes it then adds.
     type Case = (&'static str, fn(&mut Delivery), usize);

@@ -31,31 +31,31 @@ use crate::signature::Secret;
 
 /// Attempts sending at once, over every delivery: 1,000 events fanned out
 /// to 3 webhooks wait their turn instead of opening 3,000 sockets.
-pub const MAX_IN_FLIGHT: usize = 64;
+pub(crate) const MAX_IN_FLIGHT: usize = 64;
 
 /// The most of a receiver's answer that is read: the record keeps its
 /// first 2000 characters, and a 10 MB answer must not cost 10 MB.
-pub const MAX_ANSWER_READ: usize = 64 * 1024;
+pub(crate) const MAX_ANSWER_READ: usize = 64 * 1024;
 
 /// One webhook to deliver to.
 #[derive(Clone, Debug)]
-pub struct Target {
-    pub webhook_id: String,
-    pub url: String,
-    pub secret: Secret,
+pub(crate) struct Target {
+    pub(crate) webhook_id: String,
+    pub(crate) url: String,
+    pub(crate) secret: Secret,
 }
 
 /// How deliveries are attempted.
 #[derive(Clone)]
-pub struct DeliveryOptions {
+pub(crate) struct DeliveryOptions {
     /// One attempt's deadline (Danube: 10 s).
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// The waits before attempt 2, 3, …, the last repeating (`trigger`'s
     /// `--backoff`; Danube's schedule is not published).
-    pub backoff: Vec<Duration>,
+    pub(crate) backoff: Vec<Duration>,
     /// Attempts at most per delivery (Danube: 3).
-    pub attempts: u32,
-    pub trust: Trust,
+    pub(crate) attempts: u32,
+    pub(crate) trust: Trust,
 }
 
 impl Default for DeliveryOptions {
@@ -85,44 +85,34 @@ impl DeliveryOptions {
 /// A delivery record's status, as Danube names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum DeliveryStatus {
+pub(crate) enum DeliveryStatus {
     Pending,
     Success,
     Failed,
 }
 
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Success => "success",
-            Self::Failed => "failed",
-        }
-    }
-}
-
 /// A record's state after an attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AttemptUpdate {
+pub(crate) struct AttemptUpdate {
     /// Attempts made so far (1, 2, 3).
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// `Pending` while another attempt follows, then `Success` or `Failed`.
-    pub status: DeliveryStatus,
+    pub(crate) status: DeliveryStatus,
     /// The status of the attempt's answer; `None` when nothing came back
     /// (refused, reset, timed out).
-    pub response_status: Option<u16>,
+    pub(crate) response_status: Option<u16>,
     /// The first 2000 characters of the answer's body (of at most
     /// [`MAX_ANSWER_READ`] bytes read), invalid UTF-8 replaced.
-    pub response_body: Option<String>,
+    pub(crate) response_body: Option<String>,
     /// RFC 3339 (ms) start of the final attempt, once the delivery
     /// succeeded or finally failed; `None` while pending. SPEC §1 names the
     /// field without saying when Danube sets it; this is when it was
     /// delivered, or given up on.
-    pub delivered_at: Option<String>,
+    pub(crate) delivered_at: Option<String>,
 }
 
 /// Where the records go: the emulator's state.
-pub trait DeliveryLog: Send + Sync + 'static {
+pub(crate) trait DeliveryLog: Send + Sync + 'static {
     /// A new delivery record (status pending, attempts 0, `created_at` now); returns its id ("dlv_…").
     fn begin(&self, webhook_id: &str, event: &str, payload: &Payload) -> String;
     /// After each attempt (and once more when it is final).
@@ -134,19 +124,20 @@ pub trait DeliveryLog: Send + Sync + 'static {
 
 /// How each attempt is told on stdout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttemptOutput {
+pub(crate) enum AttemptOutput {
     /// One line per attempt, for a person.
     Human,
     /// One JSON object per line per attempt (`--json`).
     Json,
     /// Nothing: a caller that reads the log instead (tests).
+    #[cfg(test)]
     Quiet,
 }
 
 /// Sends the deliveries of events; cheap to clone, clones share the
 /// client, the log and the bound on attempts in flight.
 #[derive(Clone)]
-pub struct Deliverer {
+pub(crate) struct Deliverer {
     inner: Arc<Inner>,
 }
 
@@ -160,7 +151,11 @@ struct Inner {
 }
 
 impl Deliverer {
-    pub fn new(log: Arc<dyn DeliveryLog>, options: DeliveryOptions, output: AttemptOutput) -> Self {
+    pub(crate) fn new(
+        log: Arc<dyn DeliveryLog>,
+        options: DeliveryOptions,
+        output: AttemptOutput,
+    ) -> Self {
         let (plan, trust) = options.into_plan();
         Self {
             inner: Arc::new(Inner {
@@ -181,7 +176,7 @@ impl Deliverer {
     /// Refused, with nothing begun, while the deliveries waiting to be
     /// sent hold [`QUEUE_BYTES`]: a receiver that hangs must not let
     /// events pile up in memory without end.
-    pub fn dispatch(
+    pub(crate) fn dispatch(
         &self,
         event: &str,
         data: &RawValue,
@@ -215,7 +210,7 @@ impl Deliverer {
 }
 
 /// Bytes that deliveries waiting to be sent (or being sent) may hold.
-pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const QUEUE_BYTES: usize = 16 * 1024 * 1024;
 /// What a delivery job costs besides its payload and its target's text.
 const JOB_OVERHEAD: usize = 1024;
 
@@ -227,9 +222,9 @@ const JOB_OVERHEAD: usize = 1024;
     held / 1024,
     QUEUE_BYTES / 1024
 )]
-pub struct Busy {
-    pub jobs: usize,
-    pub held: usize,
+pub(crate) struct Busy {
+    pub(crate) jobs: usize,
+    pub(crate) held: usize,
 }
 
 /// The bytes held by deliveries in flight, counted as events are taken
@@ -328,6 +323,7 @@ impl Inner {
 
     fn print(&self, report: &AttemptReport<'_>) {
         let line = match self.output {
+            #[cfg(test)]
             AttemptOutput::Quiet => return,
             AttemptOutput::Human => report.human_line(),
             AttemptOutput::Json => to_json_line(&report.json_line()),
@@ -478,14 +474,14 @@ mod tests {
 
     #[derive(Clone, Debug)]
     pub(crate) struct Record {
-        pub webhook_id: String,
-        pub event: String,
-        pub payload: Value,
-        pub updates: Vec<AttemptUpdate>,
+        pub(crate) webhook_id: String,
+        pub(crate) event: String,
+        pub(crate) payload: Value,
+        pub(crate) updates: Vec<AttemptUpdate>,
     }
 
     impl Record {
-        pub fn last(&self) -> Option<&AttemptUpdate> {
+        pub(crate) fn last(&self) -> Option<&AttemptUpdate> {
             self.updates.last()
         }
 
@@ -523,7 +519,7 @@ mod tests {
 
     impl MemoryLog {
         /// Every record once all are final; panics after `within`.
-        pub async fn finished(&self, within: Duration) -> HashMap<String, Record> {
+        pub(crate) async fn finished(&self, within: Duration) -> HashMap<String, Record> {
             let deadline = Instant::now() + within;
             loop {
                 {
@@ -571,15 +567,15 @@ mod tests {
     /// One request as it arrived.
     #[derive(Clone, Debug)]
     pub(crate) struct Received {
-        pub signature: Option<String>,
-        pub body: Vec<u8>,
+        pub(crate) signature: Option<String>,
+        pub(crate) body: Vec<u8>,
     }
 
     pub(crate) struct Receiver {
-        pub url: String,
-        pub received: Arc<Mutex<Vec<Received>>>,
+        pub(crate) url: String,
+        pub(crate) received: Arc<Mutex<Vec<Received>>>,
         /// The most connections served at once.
-        pub most_at_once: Arc<AtomicUsize>,
+        pub(crate) most_at_once: Arc<AtomicUsize>,
         task: tokio::task::JoinHandle<()>,
     }
 

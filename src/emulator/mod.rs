@@ -9,11 +9,11 @@
 //! body and fields read and checked.
 
 mod answer;
-pub mod api;
-pub mod deliver;
+pub(crate) mod api;
+pub(crate) mod deliver;
 mod guard;
 mod input;
-pub mod payload;
-pub mod records;
+pub(crate) mod payload;
+pub(crate) mod records;
 pub(crate) mod serve;
-pub mod state;
+pub(crate) mod state;

@@ -13,14 +13,14 @@ use serde_json::value::RawValue;
 /// The envelope `{"event","timestamp","data"}` as compact JSON text;
 /// cheap to clone.
 #[derive(Clone, Debug)]
-pub struct Payload(Arc<RawValue>);
+pub(crate) struct Payload(Arc<RawValue>);
 
 impl Payload {
     /// The envelope of `event` at `at` around `data` (checked JSON), in
     /// Danube's field order, with `data`'s insignificant whitespace
     /// dropped (what it says is kept as written, numbers and escapes
     /// included).
-    pub fn envelope(event: &str, at: DateTime<Utc>, data: &RawValue) -> Self {
+    pub(crate) fn envelope(event: &str, at: DateTime<Utc>, data: &RawValue) -> Self {
         let data = data.get();
         let mut text = String::with_capacity(data.len() + 96);
         text.push_str("{\"event\":");
@@ -35,17 +35,13 @@ impl Payload {
     }
 
     /// The JSON text, as it is signed and sent.
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         self.0.get().as_bytes()
     }
 
     /// Its length in bytes: what it costs to keep.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.get().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.get().is_empty()
     }
 }
 
@@ -63,7 +59,7 @@ impl<'de> Deserialize<'de> for Payload {
 
 /// How deeply `json` (valid JSON) nests arrays and objects: `1` for `[]`,
 /// `0` for a number.
-pub fn nesting(json: &str) -> usize {
+pub(crate) fn nesting(json: &str) -> usize {
     let (mut in_string, mut escaped) = (false, false);
     let (mut depth, mut deepest) = (0usize, 0usize);
     for b in json.bytes() {

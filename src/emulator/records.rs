@@ -16,7 +16,7 @@ use super::payload::Payload;
 
 /// Bytes of delivery records kept in memory, over every webhook. The state
 /// file holds what memory holds, so this bounds it too.
-pub const LOG_BYTES: usize = 32 * 1024 * 1024;
+pub(crate) const LOG_BYTES: usize = 32 * 1024 * 1024;
 /// What a record costs besides its text: the record, its place in its
 /// webhook's log and in the index, near enough.
 const RECORD_OVERHEAD: usize = 512;
@@ -24,25 +24,25 @@ const RECORD_OVERHEAD: usize = 512;
 /// One entry of Danube's delivery log (SPEC §11), as the emulator keeps
 /// and serves it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Record {
-    pub id: String,
-    pub webhook_id: String,
-    pub event_type: String,
-    pub payload: Payload,
-    pub status: DeliveryStatus,
+pub(crate) struct Record {
+    pub(crate) id: String,
+    pub(crate) webhook_id: String,
+    pub(crate) event_type: String,
+    pub(crate) payload: Payload,
+    pub(crate) status: DeliveryStatus,
     #[serde(default)]
-    pub response_status: Option<u16>,
+    pub(crate) response_status: Option<u16>,
     #[serde(default)]
-    pub response_body: Option<String>,
-    pub attempts: u32,
+    pub(crate) response_body: Option<String>,
+    pub(crate) attempts: u32,
     #[serde(default)]
-    pub delivered_at: Option<String>,
+    pub(crate) delivered_at: Option<String>,
     #[serde(default)]
-    pub created_at: Option<String>,
+    pub(crate) created_at: Option<String>,
 }
 
 /// What keeping `record` costs, in bytes.
-pub fn weight(record: &Record) -> usize {
+pub(crate) fn weight(record: &Record) -> usize {
     let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
     RECORD_OVERHEAD
         // The id and the webhook's id are in the index too.
@@ -74,7 +74,7 @@ struct HookLog {
 }
 
 /// The delivery logs of every webhook.
-pub struct Logs {
+pub(crate) struct Logs {
     hooks: HashMap<String, HookLog>,
     /// Where each kept record is: its webhook and sequence number.
     index: HashMap<String, (String, u64)>,
@@ -86,7 +86,7 @@ pub struct Logs {
 }
 
 impl Logs {
-    pub fn new(keep: usize, budget: usize) -> Self {
+    pub(crate) fn new(keep: usize, budget: usize) -> Self {
         Self {
             hooks: HashMap::new(),
             index: HashMap::new(),
@@ -98,12 +98,12 @@ impl Logs {
     }
 
     /// An empty log for a new webhook.
-    pub fn add_hook(&mut self, webhook_id: &str) {
+    pub(crate) fn add_hook(&mut self, webhook_id: &str) {
         self.hooks.entry(webhook_id.to_owned()).or_default();
     }
 
     /// Forget a webhook's log.
-    pub fn remove_hook(&mut self, webhook_id: &str) {
+    pub(crate) fn remove_hook(&mut self, webhook_id: &str) {
         if let Some(log) = self.hooks.remove(webhook_id) {
             for kept in log.entries {
                 self.index.remove(&kept.record.id);
@@ -114,7 +114,7 @@ impl Logs {
 
     /// Add a record to its webhook's log, then drop the oldest past the
     /// bounds; false (and nothing kept) when the webhook is gone.
-    pub fn push(&mut self, record: Record) -> bool {
+    pub(crate) fn push(&mut self, record: Record) -> bool {
         let Some(log) = self.hooks.get_mut(&record.webhook_id) else {
             return false;
         };
@@ -140,7 +140,7 @@ impl Logs {
     }
 
     /// Change a kept record; false when it is no longer kept.
-    pub fn update(&mut self, delivery_id: &str, change: impl FnOnce(&mut Record)) -> bool {
+    pub(crate) fn update(&mut self, delivery_id: &str, change: impl FnOnce(&mut Record)) -> bool {
         let Some((webhook_id, seq)) = self.index.get(delivery_id) else {
             return false;
         };
@@ -180,7 +180,7 @@ impl Logs {
     }
 
     /// A kept record.
-    pub fn get(&self, delivery_id: &str) -> Option<Arc<Record>> {
+    pub(crate) fn get(&self, delivery_id: &str) -> Option<Arc<Record>> {
         let (webhook_id, seq) = self.index.get(delivery_id)?;
         let log = self.hooks.get(webhook_id)?;
         let at = usize::try_from(seq.checked_sub(log.first_seq)?).ok()?;
@@ -189,7 +189,7 @@ impl Logs {
 
     /// The ids of a webhook's newest `limit` records, newest first; `None`
     /// for a webhook without a log.
-    pub fn newest_ids(&self, webhook_id: &str, limit: usize) -> Option<Vec<String>> {
+    pub(crate) fn newest_ids(&self, webhook_id: &str, limit: usize) -> Option<Vec<String>> {
         let log = self.hooks.get(webhook_id)?;
         Some(
             log.entries
@@ -202,7 +202,7 @@ impl Logs {
     }
 
     /// A webhook's records, newest first (shared, not copied).
-    pub fn newest_first(&self, webhook_id: &str) -> Vec<Arc<Record>> {
+    pub(crate) fn newest_first(&self, webhook_id: &str) -> Vec<Arc<Record>> {
         self.hooks.get(webhook_id).map_or_else(Vec::new, |log| {
             log.entries
                 .iter()
@@ -213,16 +213,12 @@ impl Logs {
     }
 
     /// Records kept, over every webhook.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.index.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
-    }
-
     /// Bytes the kept records count for (at most the budget).
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 }

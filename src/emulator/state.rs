@@ -74,7 +74,7 @@ pub(crate) fn default_path() -> Result<PathBuf, StateError> {
 
 /// The state, shared by the API and the deliveries: a cheap handle.
 #[derive(Clone)]
-pub struct State {
+pub(crate) struct State {
     shared: Arc<Shared>,
 }
 

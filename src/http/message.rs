@@ -35,7 +35,7 @@ impl Answer {
 
 /// Why nothing (usable) came back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
+pub(crate) enum SendError {
     #[error("{0:?} is not a usable URL: {1}")]
     BadUrl(String, String),
     #[error("cannot connect to {url}: {cause}")]
@@ -52,7 +52,7 @@ pub enum SendError {
 
 /// One attempt: when, how long, and what happened.
 #[derive(Debug, Clone)]
-pub struct Attempt {
+pub(crate) struct Attempt {
     pub(crate) started: chrono::DateTime<chrono::Utc>,
     pub(crate) duration: Duration,
     pub(crate) result: Result<Answer, SendError>,

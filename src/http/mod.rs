@@ -25,10 +25,10 @@ pub(crate) use headers::{EndToEnd, headers_to_send};
 #[cfg(test)]
 pub(crate) use message::Answer;
 pub(crate) use message::Outgoing;
-pub use message::{Attempt, SendError};
+pub(crate) use message::{Attempt, SendError};
 pub(crate) use send::MAX_ANSWER_BODY;
-pub use send::Sender;
+pub(crate) use send::Sender;
 pub(crate) use tls::CaError;
-pub use tls::Trust;
+pub(crate) use tls::Trust;
 pub(crate) use tls::tls_problem;
 pub(crate) use url::{check_url, origin, reachable_url, url_at, url_on};

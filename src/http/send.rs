@@ -21,7 +21,7 @@ pub(crate) const MAX_ANSWER_BODY: usize = 1024 * 1024;
 /// ([`Sender::send`]); Danube's retries over it are `crate::sender`'s.
 /// Cheap to clone; clones share connections.
 #[derive(Clone)]
-pub struct Sender {
+pub(crate) struct Sender {
     client: Client,
     max_answer_body: usize,
     /// An answer body longer than `max_answer_body` is cut to it (the

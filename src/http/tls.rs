@@ -52,7 +52,7 @@ pub(crate) enum CaError {
 
 /// Which servers the client believes. Cheap to clone.
 #[derive(Clone)]
-pub struct Trust {
+pub(crate) struct Trust {
     config: Arc<ClientConfig>,
     insecure: bool,
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The shared pool: one per listener.
 #[derive(Debug)]
-pub struct BodyMemory {
+pub(crate) struct BodyMemory {
     limit: usize,
     /// Bytes reserved by bodies in flight. Only ever changed by
     /// [`Reservation`], which gives back what it took when dropped.
@@ -28,9 +28,9 @@ pub struct BodyMemory {
 
 impl BodyMemory {
     /// Bytes of each body that do not count against the pool.
-    pub const UNCOUNTED: usize = 64 * 1024;
+    pub(crate) const UNCOUNTED: usize = 64 * 1024;
 
-    pub fn new(limit: usize) -> Arc<Self> {
+    pub(crate) fn new(limit: usize) -> Arc<Self> {
         Arc::new(Self {
             limit,
             used: AtomicUsize::new(0),
@@ -38,7 +38,7 @@ impl BodyMemory {
     }
 
     /// An empty reservation, for one body.
-    pub fn reservation(self: &Arc<Self>) -> Reservation {
+    pub(crate) fn reservation(self: &Arc<Self>) -> Reservation {
         Reservation {
             pool: Arc::clone(self),
             counted: 0,
@@ -46,7 +46,8 @@ impl BodyMemory {
     }
 
     /// Bytes reserved from the pool now.
-    pub fn used(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
     }
 
@@ -65,7 +66,7 @@ impl BodyMemory {
 
 /// What one body holds of the pool; given back when dropped.
 #[derive(Debug)]
-pub struct Reservation {
+pub(crate) struct Reservation {
     pool: Arc<BodyMemory>,
     counted: usize,
 }
@@ -73,7 +74,7 @@ pub struct Reservation {
 impl Reservation {
     /// Make room for a body buffer of `capacity` bytes: `false`, with
     /// nothing taken, when the pool cannot hold its counted part.
-    pub fn cover(&mut self, capacity: usize) -> bool {
+    pub(crate) fn cover(&mut self, capacity: usize) -> bool {
         let counted = capacity.saturating_sub(BodyMemory::UNCOUNTED);
         if counted <= self.counted {
             return true;

@@ -16,22 +16,27 @@ use crate::facts::RESPONSE_BODY_CHARS;
 use crate::http::{EndToEnd, Outgoing, SendError, Sender, Trust, headers_to_send};
 
 /// The receiver's answer and what to record of it.
-pub struct ForwardOutcome {
-    pub record: ForwardRecord,
+pub(crate) struct ForwardOutcome {
+    pub(crate) record: ForwardRecord,
     /// What goes back to the sender: the receiver's answer, or 502/504.
-    pub answer: Response<Full<Bytes>>,
+    pub(crate) answer: Response<Full<Bytes>>,
 }
 
 /// Forwards to one target, through the crate's one HTTP client.
 #[derive(Clone)]
-pub struct Forwarder {
+pub(crate) struct Forwarder {
     target: Uri,
     timeout: Duration,
     sender: Sender,
 }
 
 impl Forwarder {
-    pub fn new(target: Uri, timeout: Duration, max_answer_body: usize, trust: &Trust) -> Self {
+    pub(crate) fn new(
+        target: Uri,
+        timeout: Duration,
+        max_answer_body: usize,
+        trust: &Trust,
+    ) -> Self {
         Self {
             target,
             timeout,
@@ -39,14 +44,14 @@ impl Forwarder {
         }
     }
 
-    pub fn target(&self) -> &Uri {
+    pub(crate) fn target(&self) -> &Uri {
         &self.target
     }
 
     /// The URL a request for `path` goes to: the target's own path when it
     /// has one, else the path the delivery arrived on, which must then be
     /// origin-form. Always the target's scheme and host: built from parts.
-    pub fn url_for(&self, path: &str) -> Result<Uri, SendError> {
+    pub(crate) fn url_for(&self, path: &str) -> Result<Uri, SendError> {
         match self.target.path_and_query() {
             Some(own) if own.as_str() != "/" => Ok(self.target.clone()),
             _ => crate::http::url_at(&self.target, path),
@@ -55,7 +60,7 @@ impl Forwarder {
 
     /// Send one delivery and relay the answer. Never fails: failures become
     /// 502/504 answers and a record with the error.
-    pub async fn forward(&self, delivery: &Delivery) -> ForwardOutcome {
+    pub(crate) async fn forward(&self, delivery: &Delivery) -> ForwardOutcome {
         let url = match self.url_for(&delivery.path) {
             Ok(url) => url.to_string(),
             // The listener refuses such targets before this; a failure

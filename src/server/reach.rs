@@ -11,19 +11,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::oneshot;
 
 /// Where a probe asks: this prefix and its token.
-pub const PATH_PREFIX: &str = "/.danube-hooks/reach/";
+pub(crate) const PATH_PREFIX: &str = "/.danube-hooks/reach/";
 /// Characters of a token: 190 bits, never guessed.
 const TOKEN_LEN: usize = 32;
 
 /// The tokens waited for. Cheap to clone; every clone is the same set.
 #[derive(Clone, Default)]
-pub struct ReachProbes {
+pub(crate) struct ReachProbes {
     /// A std mutex is enough: held for one map operation, never across `.await`.
     pending: Arc<Mutex<HashMap<String, oneshot::Sender<()>>>>,
 }
 
 /// One token waited for, until it arrives or this is dropped.
-pub struct Probe {
+pub(crate) struct Probe {
     token: String,
     arrived: oneshot::Receiver<()>,
     probes: ReachProbes,
@@ -31,7 +31,7 @@ pub struct Probe {
 
 impl ReachProbes {
     /// A new token to send out and wait for.
-    pub fn expect(&self) -> Probe {
+    pub(crate) fn expect(&self) -> Probe {
         let token = crate::random::random_alnum(TOKEN_LEN);
         let (tx, rx) = oneshot::channel();
         self.lock().insert(token.clone(), tx);
@@ -44,7 +44,7 @@ impl ReachProbes {
 
     /// Whether `path` is a probe waited for; if so, its waiter is woken
     /// (and the token is spent).
-    pub fn arrived(&self, path: &str) -> bool {
+    pub(crate) fn arrived(&self, path: &str) -> bool {
         let Some(token) = path.strip_prefix(PATH_PREFIX) else {
             return false;
         };
@@ -64,12 +64,12 @@ impl ReachProbes {
 
 impl Probe {
     /// The path to ask for on the public URL.
-    pub fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         format!("{PATH_PREFIX}{}", self.token)
     }
 
     /// Returns once the probe has reached the listener.
-    pub async fn arrived(&mut self) {
+    pub(crate) async fn arrived(&mut self) {
         if (&mut self.arrived).await.is_err() {
             // Its sender is gone only with the probe itself.
             std::future::pending::<()>().await;

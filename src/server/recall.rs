@@ -23,11 +23,11 @@ use std::time::{Duration, Instant};
 use crate::signature::ParsedHeader;
 
 /// Entries each memory keeps at most; past this, the oldest go.
-pub const MAX_REMEMBERED: usize = 100_000;
+pub(crate) const MAX_REMEMBERED: usize = 100_000;
 
 /// Hashes keys with a random key of this process's own.
 #[derive(Debug, Clone, Default)]
-pub struct KeyHasher(RandomState);
+pub(crate) struct KeyHasher(RandomState);
 
 impl KeyHasher {
     fn group(&self, group: &str) -> u64 {
@@ -65,7 +65,7 @@ impl Hasher for PassThrough {
 
 /// Attempts seen per group.
 #[derive(Debug, Default)]
-pub struct Attempts {
+pub(crate) struct Attempts {
     hasher: KeyHasher,
     counts: ByHash<u32>,
 }
@@ -75,7 +75,7 @@ impl Attempts {
     /// while deliveries arrive rehashes every key at each doubling, on a
     /// delivery's path (1% of the listener's CPU in a 10 s flood). The
     /// memory is only reserved: pages are touched as groups arrive.
-    pub fn with_room() -> Self {
+    pub(crate) fn with_room() -> Self {
         Self {
             hasher: KeyHasher::default(),
             counts: ByHash::with_capacity_and_hasher(MAX_REMEMBERED, BuildHasherDefault::default()),
@@ -83,7 +83,7 @@ impl Attempts {
     }
 
     /// Count one more attempt of `group`; returns its number, from 1.
-    pub fn next(&mut self, group: &str) -> u32 {
+    pub(crate) fn next(&mut self, group: &str) -> u32 {
         let key = self.hasher.group(group);
         if let Some(count) = self.counts.get_mut(&key) {
             *count = count.saturating_add(1);
@@ -99,7 +99,7 @@ impl Attempts {
     }
 
     /// Continue `group`'s numbering from `attempt` (a restart mid-retry).
-    pub fn seed(&mut self, group: &str, attempt: u32) {
+    pub(crate) fn seed(&mut self, group: &str, attempt: u32) {
         let count = self.counts.entry(self.hasher.group(group)).or_insert(0);
         *count = (*count).max(attempt);
     }
@@ -111,7 +111,7 @@ impl Attempts {
 /// of the real one (`t=T,sha256=<junk>,sha256=<real>`), and it is still
 /// valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplayKeys {
+pub(crate) struct ReplayKeys {
     /// Every pair of the header.
     looked_up: Vec<u64>,
     /// The pairs a first arrival is remembered by: those that verified,
@@ -125,11 +125,11 @@ impl ReplayKeys {
     /// digests cannot push a thousand real signatures out of the memory.
     /// A first arrival comes from the real sender, which sends one digest
     /// per secret (two during rotation).
-    pub const REMEMBERED: usize = 8;
+    pub(crate) const REMEMBERED: usize = 8;
 
     /// The keys of `parsed`, remembering those of `remember` (digests of
     /// the header that verified).
-    pub fn of(hasher: &KeyHasher, parsed: &ParsedHeader, remember: &[[u8; 32]]) -> Self {
+    pub(crate) fn of(hasher: &KeyHasher, parsed: &ParsedHeader, remember: &[[u8; 32]]) -> Self {
         let key = |digest| hasher.signature(parsed.t, digest);
         Self {
             looked_up: parsed.digests.iter().map(key).collect(),
@@ -141,7 +141,7 @@ impl ReplayKeys {
 /// Signatures seen within the tolerance window: the newest
 /// [`MAX_REMEMBERED`].
 #[derive(Debug, Default)]
-pub struct SeenSignatures {
+pub(crate) struct SeenSignatures {
     /// The id of the first delivery that carried each pair, and when.
     first: ByHash<(u64, Instant)>,
     /// The keys of `first` in the order they arrived, with when, so the
@@ -152,7 +152,7 @@ pub struct SeenSignatures {
 impl SeenSignatures {
     /// Room for [`MAX_REMEMBERED`] pairs from the start, as
     /// [`Attempts::with_room`].
-    pub fn with_room() -> Self {
+    pub(crate) fn with_room() -> Self {
         Self {
             first: ByHash::with_capacity_and_hasher(MAX_REMEMBERED, BuildHasherDefault::default()),
             arrival_order: VecDeque::with_capacity(MAX_REMEMBERED),
@@ -161,7 +161,7 @@ impl SeenSignatures {
 
     /// The earliest delivery within the window that carried any of
     /// `keys`' pairs.
-    pub fn first_arrival_of_any(&self, keys: &ReplayKeys, tolerance_s: u64) -> Option<u64> {
+    pub(crate) fn first_arrival_of_any(&self, keys: &ReplayKeys, tolerance_s: u64) -> Option<u64> {
         let window = Duration::from_secs(tolerance_s);
         let now = Instant::now();
         keys.looked_up
@@ -174,7 +174,7 @@ impl SeenSignatures {
 
     /// Remember delivery `id` as the first arrival of `keys`' remembered
     /// pairs; a pair seen before keeps its first arrival's id and place.
-    pub fn remember_all(&mut self, keys: &ReplayKeys, id: u64, tolerance_s: u64) {
+    pub(crate) fn remember_all(&mut self, keys: &ReplayKeys, id: u64, tolerance_s: u64) {
         let window = Duration::from_secs(tolerance_s);
         let now = Instant::now();
         for &key in &keys.remembered {

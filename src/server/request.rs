@@ -40,9 +40,9 @@ use crate::signature::{
 use crate::store::{Arrival, DeliveryStore, InFlight, NotStored};
 
 /// The header naming the policy step that chose an answer.
-pub const RULE_HEADER: &str = "x-danube-hooks-rule";
+pub(crate) const RULE_HEADER: &str = "x-danube-hooks-rule";
 /// The header carrying the id of the record an answer belongs to.
-pub const DELIVERY_HEADER: &str = "x-danube-hooks-delivery";
+pub(crate) const DELIVERY_HEADER: &str = "x-danube-hooks-delivery";
 
 /// Bytes written for the `garbage` action: not HTTP by any reading.
 const GARBAGE: &[u8] =
@@ -50,7 +50,7 @@ const GARBAGE: &[u8] =
 
 /// The recorded action of a delivery whose client went away while its
 /// answer waited out a delay: nothing was sent.
-pub const ABANDONED: &str = "abandoned";
+pub(crate) const ABANDONED: &str = "abandoned";
 
 /// Mismatches explained at once, each on a blocking thread within
 /// [`ForensicsBudget::DEFAULT`]; one more is answered unexplained. One core
@@ -63,17 +63,17 @@ fn forensics_at_once() -> usize {
 
 /// What the intake needs to know, fixed at start.
 #[derive(Debug, Clone)]
-pub struct IntakeConfig {
-    pub secrets: Vec<Secret>,
-    pub tolerance_s: u64,
+pub(crate) struct IntakeConfig {
+    pub(crate) secrets: Vec<Secret>,
+    pub(crate) tolerance_s: u64,
     /// Answer 401 to any verdict but `valid`, as a correct receiver would.
-    pub reject_invalid: bool,
-    pub grouping: Grouping,
-    pub limits: Limits,
+    pub(crate) reject_invalid: bool,
+    pub(crate) grouping: Grouping,
+    pub(crate) limits: Limits,
 }
 
 /// The shared state of the listener: one per process, behind an `Arc`.
-pub struct Intake {
+pub(crate) struct Intake {
     config: IntakeConfig,
     policy: PolicyHandle,
     store: DeliveryStore,
@@ -98,7 +98,7 @@ pub struct Intake {
 }
 
 impl Intake {
-    pub fn new(
+    pub(crate) fn new(
         config: IntakeConfig,
         policy: PolicyHandle,
         store: DeliveryStore,
@@ -119,19 +119,19 @@ impl Intake {
         }
     }
 
-    pub fn config(&self) -> &IntakeConfig {
+    pub(crate) fn config(&self) -> &IntakeConfig {
         &self.config
     }
 
     /// The probes a public URL is proved with (`GET` on their path).
-    pub fn reach(&self) -> &ReachProbes {
+    pub(crate) fn reach(&self) -> &ReachProbes {
         &self.reach
     }
 
     /// Verify with `secret` first from now on (the registered webhook's),
     /// then the configured ones. Only the first call counts: a listener
     /// registers one webhook.
-    pub fn verify_first_with(&self, secret: Secret) {
+    pub(crate) fn verify_first_with(&self, secret: Secret) {
         let mut secrets = vec![secret];
         secrets.extend(self.config.secrets.iter().cloned());
         let _ = self.with_webhook.set(secrets);
@@ -147,7 +147,7 @@ impl Intake {
     /// Continue attempt numbering from earlier records (a restart mid-retry).
     /// Takes `(group, attempt)` pairs, so the store need not load whole
     /// records (and their bodies) to give them.
-    pub fn seed_attempts(&self, earlier: impl IntoIterator<Item = (String, u32)>) {
+    pub(crate) fn seed_attempts(&self, earlier: impl IntoIterator<Item = (String, u32)>) {
         let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
         for (group, attempt) in earlier {
             attempts.seed(&group, attempt);
@@ -165,7 +165,7 @@ impl Intake {
     /// `control` and never returns (the connection task drops it).
     /// `remote` is the peer's address as recorded (`ip:port`), `local` the
     /// listener's own on this connection.
-    pub async fn handle(
+    pub(crate) async fn handle(
         &self,
         req: Request<Incoming>,
         remote: &str,

@@ -306,14 +306,14 @@ impl LineDraft {
 /// (before, each announcement copied the line out of the batch again and
 /// checked it for UTF-8).
 #[derive(Debug, Clone)]
-pub struct RecordLine {
+pub(crate) struct RecordLine {
     id: u64,
     after_id: Bytes,
 }
 
 impl RecordLine {
     /// Append the whole line, without a newline, to `out`.
-    pub fn append_to(&self, out: &mut Vec<u8>) {
+    pub(crate) fn append_to(&self, out: &mut Vec<u8>) {
         crate::delivery::line::write_up_to_id(self.id, out);
         out.extend_from_slice(&self.after_id);
     }
@@ -327,7 +327,7 @@ impl RecordLine {
     }
 
     /// Bytes of the line, near enough (the id's digits aside).
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.after_id.len() + 27
     }
 }

@@ -23,7 +23,7 @@ use crate::delivery::Delivery;
 
 /// Bytes of records the broadcast may hold for receivers that have not
 /// seen them yet, before bodies are left out.
-pub const BROADCAST_BUDGET: u64 = 64 * 1024 * 1024;
+pub(crate) const BROADCAST_BUDGET: u64 = 64 * 1024 * 1024;
 /// What an event costs besides its body, line and headers, near enough.
 const EVENT_OVERHEAD: u64 = 512;
 

@@ -22,36 +22,36 @@ use crate::signature::Verdict;
 
 /// What is known of a delivery before its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Arrival {
+pub(crate) struct Arrival {
     /// Numbers this process's arrivals from 1; the key a settle names. Not
     /// the record's id, which the store gives when the record is written.
-    pub number: u64,
-    pub received_at: DateTime<Utc>,
+    pub(crate) number: u64,
+    pub(crate) received_at: DateTime<Utc>,
     /// When the request arrived, for the count of how long it has been held.
-    pub at: Instant,
-    pub remote_addr: String,
-    pub method: String,
+    pub(crate) at: Instant,
+    pub(crate) remote_addr: String,
+    pub(crate) method: String,
     /// The request target, as recorded.
-    pub path: String,
+    pub(crate) path: String,
     /// The body's `event`, when it has one (untrusted: escape to show).
-    pub event: Option<String>,
-    pub verdict: Verdict,
-    pub attempt: u32,
+    pub(crate) event: Option<String>,
+    pub(crate) verdict: Verdict,
+    pub(crate) attempt: u32,
     /// The policy step that will answer it, as written in a rule
     /// (`timeout`, `12s+200`, `forward`).
-    pub step: String,
+    pub(crate) step: String,
 }
 
 impl Arrival {
     /// How long it has been held at `now`.
-    pub fn held(&self, now: Instant) -> Duration {
+    pub(crate) fn held(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.at)
     }
 
     /// `held 3.2s / 10s`: how long it has been held, against Danube's deadline.
     /// Cut to the tenth, never rounded up: 0.96 s held is "0.9s", so the
     /// count never says more than the row's duration will once answered.
-    pub fn held_label(&self, now: Instant) -> String {
+    pub(crate) fn held_label(&self, now: Instant) -> String {
         let tenths = self.held(now).as_millis() / 100;
         format!(
             "held {}.{}s / {}s",
@@ -113,13 +113,14 @@ impl Board {
 
 /// A delivery in flight, until this is dropped.
 #[must_use = "the delivery is settled when the guard is dropped"]
-pub struct InFlight {
+pub(crate) struct InFlight {
     pub(super) arrival: Arc<Arrival>,
     pub(super) shared: Arc<super::Shared>,
 }
 
 impl InFlight {
-    pub fn arrival(&self) -> &Arc<Arrival> {
+    #[cfg(test)]
+    pub(crate) fn arrival(&self) -> &Arc<Arrival> {
         &self.arrival
     }
 }

@@ -16,12 +16,12 @@ use crate::delivery::Delivery;
 
 /// A line a reader could not parse and skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unparsable {
+pub(crate) struct Unparsable {
     /// The rotated file it is in; `None` for the store's current file.
-    pub file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
     /// Where the line starts in its file.
-    pub offset: u64,
-    pub reason: String,
+    pub(crate) offset: u64,
+    pub(crate) reason: String,
 }
 
 impl fmt::Display for Unparsable {
@@ -36,7 +36,7 @@ impl fmt::Display for Unparsable {
 
 /// One line of the store, as a reader met it.
 #[derive(Debug)]
-pub enum Entry<T = Delivery> {
+pub(crate) enum Entry<T = Delivery> {
     Record(T),
     Skipped(Unparsable),
 }
@@ -71,7 +71,7 @@ fn open_store_files(path: &Path) -> Result<Vec<(Option<PathBuf>, File)>, StoreEr
 /// With `after`, each file is first read backwards by the `{"id":N,` of
 /// its lines alone (ids rise through the store) to find where the records
 /// after it start, then parsed forwards from there.
-pub fn each_forward<T: DeserializeOwned>(
+pub(crate) fn each_forward<T: DeserializeOwned>(
     path: &Path,
     after: Option<u64>,
     mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
@@ -114,7 +114,7 @@ pub fn each_forward<T: DeserializeOwned>(
 /// Call `each` for every record and every line that does not parse, newest
 /// first, across all kept files, until it breaks. Reads backwards in
 /// chunks, so the cost is the lines read, not the store's size.
-pub fn each_backward<T: DeserializeOwned>(
+pub(crate) fn each_backward<T: DeserializeOwned>(
     path: &Path,
     each: impl FnMut(Entry<T>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
@@ -124,7 +124,7 @@ pub fn each_backward<T: DeserializeOwned>(
 /// [`each_backward`], stopping once `max_bytes` of lines have been read:
 /// for a look at the recent records that costs the same whatever their
 /// size.
-pub fn each_backward_within<T: DeserializeOwned>(
+pub(crate) fn each_backward_within<T: DeserializeOwned>(
     path: &Path,
     max_bytes: u64,
     mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
@@ -175,7 +175,7 @@ fn parse<T: DeserializeOwned>(rotated: Option<&Path>, offset: u64, line: &[u8]) 
 /// The record with `id`. Reads backwards, since the records people ask for
 /// are mostly recent, and parses only the line whose `{"id":N,` matches;
 /// stops at the first smaller id (ids rise through the store).
-pub fn find(path: &Path, id: u64) -> Result<Delivery, StoreError> {
+pub(crate) fn find(path: &Path, id: u64) -> Result<Delivery, StoreError> {
     let not_found = || StoreError::NotFound {
         id,
         path: path.to_path_buf(),

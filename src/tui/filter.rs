@@ -17,24 +17,24 @@ use crate::signature::Verdict;
 
 /// A parsed filter. The default matches everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filter {
+pub(crate) struct Filter {
     /// Lowercased; every one must be found.
-    pub text: Vec<String>,
+    pub(crate) text: Vec<String>,
     /// Any one must match.
-    pub events: Vec<EventPattern>,
+    pub(crate) events: Vec<EventPattern>,
     /// Any one must match.
-    pub verdicts: Vec<VerdictFilter>,
+    pub(crate) verdicts: Vec<VerdictFilter>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EventPattern {
+pub(crate) enum EventPattern {
     Exact(String),
     /// Held without its `*`.
     Prefix(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VerdictFilter {
+pub(crate) enum VerdictFilter {
     Is(Verdict),
     /// Checked and not valid: mismatch, stale, missing, malformed.
     Invalid,
@@ -43,7 +43,7 @@ pub enum VerdictFilter {
 impl Filter {
     /// Parse what was typed after `/`. The error names the bad term and
     /// what is allowed.
-    pub fn parse(input: &str) -> Result<Filter, String> {
+    pub(crate) fn parse(input: &str) -> Result<Filter, String> {
         let mut filter = Filter::default();
         for term in input.split_whitespace() {
             if let Some(pattern) = strip_prefix_ignore_case(term, "event:") {
@@ -76,11 +76,11 @@ impl Filter {
         Ok(filter)
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.text.is_empty() && self.events.is_empty() && self.verdicts.is_empty()
     }
 
-    pub fn matches(&self, delivery: &Delivery) -> bool {
+    pub(crate) fn matches(&self, delivery: &Delivery) -> bool {
         let event = delivery.event.as_deref();
         let event_ok = self.events.is_empty()
             || self.events.iter().any(|pattern| match (pattern, event) {

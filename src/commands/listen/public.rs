@@ -9,9 +9,9 @@
 //! that must arrive at it.
 
 mod follow;
-pub mod plan;
+pub(crate) mod plan;
 
-pub use plan::{PublicPlan, RegisterPlan, TunnelPlan};
+pub(crate) use plan::{PublicPlan, RegisterPlan, TunnelPlan};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,11 +34,11 @@ use crate::server::reach::ReachProbes;
 
 /// How much of the answer to a probe is read: its arrival is the proof,
 /// not what the URL answers.
-pub const PROBE_ANSWER_BYTES: usize = 4096;
+pub(crate) const PROBE_ANSWER_BYTES: usize = 4096;
 
 /// Why the public side could not be opened.
 #[derive(Debug, thiserror::Error)]
-pub enum PublicError {
+pub(crate) enum PublicError {
     #[error("{program} gave no public URL: {why}{last_lines}\n  what to try: {advice}")]
     TunnelFailed {
         program: &'static str,
@@ -78,12 +78,12 @@ enum Proof {
 }
 
 /// The webhook registered, and what is needed to undo it on exit.
-pub struct Registered {
+pub(crate) struct Registered {
     /// The webhook (`registration.webhook.id`) and what happens on exit.
-    pub registration: Registration,
+    pub(crate) registration: Registration,
     /// The API it was registered with (`--api-url`, the credentials, the
     /// trust), for anything else that asks Danube about it.
-    pub api: Api,
+    pub(crate) api: Api,
     /// The config folder its `webhooks.json` is in.
     dir: PathBuf,
 }
@@ -99,7 +99,7 @@ impl Registered {
     }
 
     /// The dashboard header's webhook line.
-    pub fn header_line(&self) -> String {
+    pub(crate) fn header_line(&self) -> String {
         let webhook = &self.registration.webhook;
         let exit = match (self.registration.action, self.registration.on_exit) {
             (register::Action::Adopted, _) => "left as it is on exit",
@@ -152,12 +152,12 @@ impl Tunnel {
 }
 
 /// The public side, open: the URL, the tunnel, the webhook.
-pub struct Public {
-    pub url: PublicUrl,
+pub(crate) struct Public {
+    pub(crate) url: PublicUrl,
     path: String,
     proof: Proof,
     tunnel: Option<Tunnel>,
-    pub registered: Option<Registered>,
+    pub(crate) registered: Option<Registered>,
     unregistered: Option<Unregistered>,
 }
 
@@ -414,7 +414,7 @@ async fn register_webhook(
 
 impl Public {
     /// The banner's lines (after `  `), each already escaped.
-    pub fn banner_lines(&self) -> Vec<String> {
+    pub(crate) fn banner_lines(&self) -> Vec<String> {
         let mut lines = Vec::new();
         if let Some(tunnel) = &self.tunnel {
             lines.push(format!("tunnel:   {}", tunnel.header(&self.url)));

@@ -18,7 +18,7 @@ const MAX_MESSAGE: usize = 300;
 /// Why a call to Danube's API failed, each told in one line that says what
 /// to do. Every text that came from the network is escaped.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     #[error("--api-url {url} cannot be used: {why}")]
     BadBaseUrl { url: String, why: String },
     #[error(

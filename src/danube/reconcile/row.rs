@@ -216,7 +216,7 @@ pub(crate) struct Finding {
 /// One Danube delivery and the requests that match it; or, with `danube`
 /// `None`, requests that match no Danube delivery.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Row {
+pub(crate) struct Row {
     pub(crate) danube: Option<DeliveryRecord>,
     pub(crate) local: Vec<LocalAttempt>,
     /// Requests of this row that `local` leaves out (a row unknown to

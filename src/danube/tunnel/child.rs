@@ -30,12 +30,12 @@ const DANUBE_ENV_PREFIX: &str = "DANUBE_";
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// Finds the public URL a program announces in one line of its output.
-pub type Announcement = fn(&str) -> Option<String>;
+pub(crate) type Announcement = fn(&str) -> Option<String>;
 
 /// What a program printed: its last lines, stdout and stderr together,
 /// and the last public URL it announced. Cheap to clone.
 #[derive(Clone)]
-pub struct Output {
+pub(crate) struct Output {
     /// A std mutex: held to push or copy a few lines, never across `.await`.
     seen: Arc<Mutex<Seen>>,
     announcement: Announcement,
@@ -77,18 +77,18 @@ impl Output {
     }
 
     /// The lines as printed (not yet escaped for a terminal).
-    pub fn last_lines(&self) -> Vec<String> {
+    pub(crate) fn last_lines(&self) -> Vec<String> {
         self.lock().lines.iter().cloned().collect()
     }
 
     /// The public URL it announced last, as printed (not yet checked).
-    pub fn announced(&self) -> Option<String> {
+    pub(crate) fn announced(&self) -> Option<String> {
         self.lock().announced.clone()
     }
 }
 
 /// The running program.
-pub struct TunnelChild {
+pub(crate) struct TunnelChild {
     child: tokio::process::Child,
     pid: u32,
     output: Output,
@@ -97,7 +97,7 @@ pub struct TunnelChild {
 impl TunnelChild {
     /// Start `bin` with `args`: stdin closed, its output kept and read
     /// for what `announcement` finds.
-    pub fn spawn(
+    pub(crate) fn spawn(
         bin: &Path,
         args: &[OsString],
         announcement: Announcement,
@@ -134,22 +134,22 @@ impl TunnelChild {
         Ok(Self { child, pid, output })
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.pid
     }
 
-    pub fn last_lines(&self) -> Vec<String> {
+    pub(crate) fn last_lines(&self) -> Vec<String> {
         self.output.last_lines()
     }
 
     /// What it printed, as it goes on printing.
-    pub fn output(&self) -> Output {
+    pub(crate) fn output(&self) -> Output {
         self.output.clone()
     }
 
     /// Returns when the program has ended, saying how. What it started
     /// and left behind in its group is ended with it.
-    pub async fn exited(&mut self) -> String {
+    pub(crate) async fn exited(&mut self) -> String {
         let status = match self.child.wait().await {
             Ok(status) => status.to_string(),
             Err(err) => format!("cannot be waited for: {err}"),
@@ -170,7 +170,7 @@ impl TunnelChild {
 
     /// End it: SIGTERM to its group, then SIGKILL after [`STOP_GRACE`];
     /// what is left of its group goes too.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.signal_group(Signal::SIGTERM);
         if tokio::time::timeout(STOP_GRACE, self.child.wait())
             .await

@@ -15,7 +15,7 @@ const LISTEN: &str = "0A";
 
 /// The user of a process listening on `port` that is not this process's
 /// user, if there is one.
-pub fn foreign_listener(port: u16) -> Option<u32> {
+pub(crate) fn foreign_listener(port: u16) -> Option<u32> {
     let ours = std::fs::metadata("/proc/self").ok()?.uid();
     ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()

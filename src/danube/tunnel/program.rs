@@ -23,7 +23,7 @@ use crate::http::url_at;
 
 /// A tunnel program `--tunnel` can start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Program {
+pub(crate) enum Program {
     /// `cloudflared tunnel --url …`: a quick tunnel on trycloudflare.com.
     Cloudflared,
     /// `ngrok http …`: needs the user's ngrok account (its authtoken).
@@ -32,9 +32,9 @@ pub enum Program {
 
 impl Program {
     /// `--tunnel`'s values.
-    pub const NAMES: [&'static str; 2] = ["cloudflared", "ngrok"];
+    pub(crate) const NAMES: [&'static str; 2] = ["cloudflared", "ngrok"];
 
-    pub fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         match name {
             "cloudflared" => Some(Self::Cloudflared),
             "ngrok" => Some(Self::Ngrok),
@@ -43,7 +43,7 @@ impl Program {
     }
 
     /// Its executable's name, as looked for on `PATH`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Cloudflared => "cloudflared",
             Self::Ngrok => "ngrok",
@@ -51,7 +51,7 @@ impl Program {
     }
 
     /// How to get it.
-    pub fn install_hint(self) -> &'static str {
+    pub(crate) fn install_hint(self) -> &'static str {
         match self {
             Self::Cloudflared => {
                 "install it from https://developers.cloudflare.com/cloudflare-one/connections/\
@@ -67,7 +67,7 @@ impl Program {
     }
 
     /// What to try when it gave no URL.
-    pub fn advice(self) -> &'static str {
+    pub(crate) fn advice(self) -> &'static str {
         match self {
             Self::Cloudflared => {
                 "check that this machine reaches Cloudflare (quick tunnels need outbound \
@@ -83,7 +83,7 @@ impl Program {
     }
 
     /// The command line of one start, for a listener at `local`.
-    pub fn launch(self, local: SocketAddr) -> std::io::Result<Launch> {
+    pub(crate) fn launch(self, local: SocketAddr) -> std::io::Result<Launch> {
         let control = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), free_loopback_port()?);
         let target = crate::http::reachable_url(local);
         let base = Uri::builder()
@@ -137,11 +137,11 @@ impl Program {
 }
 
 /// One start of a program: its arguments, and where it says it is ready.
-pub struct Launch {
-    pub program: Program,
-    pub args: Vec<OsString>,
+pub(crate) struct Launch {
+    pub(crate) program: Program,
+    pub(crate) args: Vec<OsString>,
     /// Its metrics server or agent API, on a port picked for this start.
-    pub control: SocketAddr,
+    pub(crate) control: SocketAddr,
     /// Where cloudflared says its connection to the edge is up: its URL is
     /// taken once it is, so the first probe does not race the edge.
     ready: Option<Uri>,
@@ -151,7 +151,7 @@ pub struct Launch {
 
 impl Launch {
     /// The public URL `announced` names, checked: an https origin.
-    pub fn public_url(&self, announced: &str) -> Result<PublicUrl, String> {
+    pub(crate) fn public_url(&self, announced: &str) -> Result<PublicUrl, String> {
         let origin = super::public_origin(announced, false).map_err(|err| {
             format!(
                 "the URL it printed cannot be used: {}",
@@ -169,7 +169,7 @@ impl Launch {
 
     /// Whether its connection is up, where the program says so (only
     /// cloudflared's `/ready`); the answer decides nothing but when.
-    pub async fn ready(&self, client: &Client) -> Result<(), String> {
+    pub(crate) async fn ready(&self, client: &Client) -> Result<(), String> {
         match &self.ready {
             Some(ready) => super::get_ready(client, ready)
                 .await
@@ -183,7 +183,7 @@ impl Program {
     /// The public URL a line of the program's output announces: cloudflared
     /// prints it in a box (`|  https://….trycloudflare.com  |`); ngrok,
     /// with `--log-format json`, logs `{"msg":"started tunnel","url":…}`.
-    pub fn announcement(self) -> super::child::Announcement {
+    pub(crate) fn announcement(self) -> super::child::Announcement {
         match self {
             Self::Cloudflared => cloudflared_announces,
             Self::Ngrok => ngrok_announces,
@@ -320,7 +320,7 @@ fn is_executable(path: &Path) -> bool {
 
 /// The executable to run: `--tunnel-bin`, else the program's name on
 /// `PATH`; `None` when there is none.
-pub fn find(
+pub(crate) fn find(
     program: Program,
     given: Option<&Path>,
     path: Option<&std::ffi::OsStr>,

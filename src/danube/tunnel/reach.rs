@@ -14,14 +14,14 @@ use crate::http::{Outgoing, Sender, url_at};
 use crate::server::reach::ReachProbes;
 
 /// How long a new URL may take to reach the listener.
-pub const REACH_WINDOW: Duration = Duration::from_secs(20);
+pub(crate) const REACH_WINDOW: Duration = Duration::from_secs(20);
 /// For tests of the binary only, never documented for users: the window
 /// in milliseconds instead of [`REACH_WINDOW`], so a test of a URL that
 /// never reaches the listener does not wait 20 s.
-pub const TEST_WINDOW_ENV: &str = "DANUBE_HOOKS_REACH_WINDOW_MS";
+pub(crate) const TEST_WINDOW_ENV: &str = "DANUBE_HOOKS_REACH_WINDOW_MS";
 
 /// [`REACH_WINDOW`], unless a test set [`TEST_WINDOW_ENV`].
-pub fn window() -> Duration {
+pub(crate) fn window() -> Duration {
     std::env::var(TEST_WINDOW_ENV)
         .ok()
         .and_then(|millis| millis.trim().parse().ok())
@@ -37,7 +37,7 @@ const ARRIVAL_GRACE: Duration = Duration::from_millis(200);
 
 /// Prove that `origin` reaches the listener whose probes are `probes`,
 /// within `window`; the time it took, or what the last probe met.
-pub async fn prove(
+pub(crate) async fn prove(
     sender: &Sender,
     probes: &ReachProbes,
     origin: &Uri,

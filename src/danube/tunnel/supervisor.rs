@@ -32,26 +32,25 @@ const READY_GRACE: Duration = Duration::from_secs(10);
 
 /// What to run.
 #[derive(Debug, Clone)]
-pub struct Supervised {
-    pub program: Program,
-    pub bin: PathBuf,
+pub(crate) struct Supervised {
+    pub(crate) program: Program,
+    pub(crate) bin: PathBuf,
     /// The listener the tunnel goes to.
-    pub local: SocketAddr,
+    pub(crate) local: SocketAddr,
     /// How long a start may take to give its URL.
-    pub url_timeout: Duration,
+    pub(crate) url_timeout: Duration,
 }
 
-/// One step of the supervision. `start` counts starts from 0.
+/// One step of the supervision.
 #[derive(Debug)]
-pub enum TunnelEvent {
+pub(crate) enum TunnelEvent {
     /// The program runs.
-    Started { start: u32, pid: u32 },
+    Started { pid: u32 },
     /// It gave its public URL.
-    Up { start: u32, url: PublicUrl },
+    Up { url: PublicUrl },
     /// It ended, or gave no URL in time and was stopped. It starts again
     /// after `restart_in`; `None` on a first start: nothing is retried.
     Down {
-        start: u32,
         why: String,
         last_lines: Vec<String>,
         restart_in: Option<Duration>,
@@ -60,7 +59,7 @@ pub enum TunnelEvent {
 
 /// Run `supervised` until `stop`; its events come on the receiver. The
 /// program is ended (SIGTERM, then SIGKILL) before the task returns.
-pub fn supervise(
+pub(crate) fn supervise(
     supervised: Supervised,
     client: Client,
     stop: CancellationToken,
@@ -68,13 +67,12 @@ pub fn supervise(
     let (events_tx, events_rx) = mpsc::channel(16);
     let task = tokio::spawn(async move {
         let mut backoff = Backoff::default();
-        let mut start = 0;
         let mut ever_up = false;
         loop {
             // `run_once` heeds `stop` itself, ending the program in order
             // (SIGTERM, its grace, SIGKILL): dropped half-way, it would
             // only be killed.
-            let Some(ran) = run_once(&supervised, &client, start, &events_tx, &stop).await else {
+            let Some(ran) = run_once(&supervised, &client, &events_tx, &stop).await else {
                 return;
             };
             ever_up |= ran.was_up;
@@ -83,7 +81,6 @@ pub fn supervise(
             }
             let restart_in = ever_up.then(|| backoff.next());
             let down = TunnelEvent::Down {
-                start,
                 why: ran.why,
                 last_lines: ran.last_lines,
                 restart_in,
@@ -96,7 +93,6 @@ pub fn supervise(
                 () = tokio::time::sleep(wait) => {}
                 () = stop.cancelled() => return,
             }
-            start += 1;
         }
     });
     (events_rx, task)
@@ -131,7 +127,6 @@ fn spawn(supervised: &Supervised) -> Result<(Launch, TunnelChild), String> {
 async fn run_once(
     supervised: &Supervised,
     client: &Client,
-    start: u32,
     events_tx: &mpsc::Sender<TunnelEvent>,
     stop: &CancellationToken,
 ) -> Option<Ran> {
@@ -148,11 +143,7 @@ async fn run_once(
         }
     };
     let pid = child.pid();
-    if events_tx
-        .send(TunnelEvent::Started { start, pid })
-        .await
-        .is_err()
-    {
+    if events_tx.send(TunnelEvent::Started { pid }).await.is_err() {
         child.stop().await;
         return None;
     }
@@ -178,11 +169,7 @@ async fn run_once(
             });
         }
     };
-    if events_tx
-        .send(TunnelEvent::Up { start, url })
-        .await
-        .is_err()
-    {
+    if events_tx.send(TunnelEvent::Up { url }).await.is_err() {
         child.stop().await;
         return None;
     }

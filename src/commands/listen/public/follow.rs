@@ -24,7 +24,7 @@ impl Public {
     /// Follow the tunnel while listening: each start again is told, and a
     /// new URL proved and the webhook re-pointed. What is shown comes on
     /// the returned view.
-    pub fn follow(mut self, trust: &crate::http::Trust, probes: ReachProbes) -> Following {
+    pub(crate) fn follow(mut self, trust: &crate::http::Trust, probes: ReachProbes) -> Following {
         let sender = Sender::new(trust, super::PROBE_ANSWER_BYTES);
         let (view_tx, view_rx) = watch::channel(self.view());
         // The follower reads the events; the state keeps the rest.
@@ -51,16 +51,16 @@ impl Public {
 }
 
 /// The public side while listening.
-pub struct Following {
+pub(crate) struct Following {
     state: Arc<Mutex<Public>>,
     stop: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
-    pub view: watch::Receiver<View>,
+    pub(crate) view: watch::Receiver<View>,
 }
 
 impl Following {
     /// The webhook whose Danube side the dashboard shows.
-    pub async fn webhook(&self) -> Option<(Api, String)> {
+    pub(crate) async fn webhook(&self) -> Option<(Api, String)> {
         let state = self.state.lock().await;
         state
             .registered
@@ -71,7 +71,7 @@ impl Following {
     /// Stop following (a re-point under way is dropped: it changes only
     /// the URL, never whether the webhook is active), end the tunnel, and
     /// pause (or delete, or leave) the webhook.
-    pub async fn close(self) {
+    pub(crate) async fn close(self) {
         self.stop.cancel();
         if let Some(task) = self.task {
             let _ = task.await;

@@ -14,48 +14,48 @@ use crate::display::escape_line;
 
 /// What the public side asks for, checked.
 #[derive(Debug, Clone)]
-pub struct PublicPlan {
+pub(crate) struct PublicPlan {
     /// `--tunnel`: the program to start and keep running.
-    pub tunnel: Option<TunnelPlan>,
+    pub(crate) tunnel: Option<TunnelPlan>,
     /// The webhook to make or reuse: `--register`, or `--tunnel` without
     /// `--no-register`.
-    pub register: Option<RegisterPlan>,
+    pub(crate) register: Option<RegisterPlan>,
     /// `--register` by name: then a missing credential is an error, where
     /// `--tunnel` alone only says how to register.
-    pub register_required: bool,
+    pub(crate) register_required: bool,
     /// Prove the URL reaches this listener before registering it (not
     /// with `--no-verify-url`).
-    pub verify_url: bool,
+    pub(crate) verify_url: bool,
 }
 
 /// `--tunnel`'s program, found.
 #[derive(Debug, Clone)]
-pub struct TunnelPlan {
-    pub program: Program,
-    pub bin: PathBuf,
-    pub url_timeout: Duration,
+pub(crate) struct TunnelPlan {
+    pub(crate) program: Program,
+    pub(crate) bin: PathBuf,
+    pub(crate) url_timeout: Duration,
 }
 
 /// What registering asks for, checked.
 #[derive(Debug, Clone)]
-pub struct RegisterPlan {
+pub(crate) struct RegisterPlan {
     /// Where `--register` alone finds the URL; `None` with `--tunnel`.
-    pub discovery: Option<Discovery>,
+    pub(crate) discovery: Option<Discovery>,
     /// `--path`, checked.
-    pub path: String,
+    pub(crate) path: String,
     /// `--event`s, without repeats; `None` when none was given.
-    pub events: Option<Vec<String>>,
-    pub on_exit: OnExit,
-    pub api_url: String,
-    pub api_timeout: Duration,
+    pub(crate) events: Option<Vec<String>>,
+    pub(crate) on_exit: OnExit,
+    pub(crate) api_url: String,
+    pub(crate) api_timeout: Duration,
     /// The API's own trust (the web's roots, `--api-cacert`): never the
     /// receivers' `--cacert` or `--insecure`.
-    pub api_trust: crate::http::Trust,
+    pub(crate) api_trust: crate::http::Trust,
 }
 
 impl PublicPlan {
     /// `None` when neither `--tunnel` nor `--register` is given.
-    pub fn from_args(
+    pub(crate) fn from_args(
         tunnel_args: &cli::TunnelArgs,
         args: &cli::RegisterArgs,
     ) -> Result<Option<Self>, UsageError> {

@@ -10,8 +10,8 @@ use super::overview::{timeline, timeline_width};
 use super::rows::Rows;
 use super::*;
 use crate::delivery::ForwardRecord;
-use crate::test_support::sample;
 use crate::policy::{Policy, PolicyHandle};
+use crate::test_support::sample;
 
 /// One group of `n` attempts with every kind of answer and gaps from
 /// milliseconds to hours.

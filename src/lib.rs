@@ -70,9 +70,11 @@
 //! - [`commands`]: one module per subcommand (`completions` and `man`
 //!   generate from the clap definition at run time); each writes stdout
 //!   through `commands::out`, where a reader gone away ends it quietly.
-//! - [`errors`]: an error's chain of causes as text, and the class of each
-//!   of the crate's error types (SPEC §2: usage 2, Danube or the network 3,
-//!   a local file 4), read from the chain for the binary's exit code.
+//! - [`errors`]: the class of each of the crate's error types (SPEC §2:
+//!   usage 2, Danube or the network 3, a local file 4), read from the chain
+//!   for the binary's exit code; `errors::chain`, an error's causes as text
+//!   (imports nothing, so any module may use it); `errors::wrap`, the
+//!   commands' wrappers (a closed stdout, an error told whole).
 //! - `test_support` (tests only): fixtures the unit tests share (a
 //!   delivery, an arrival in flight, a nested body, the dashboard's setup);
 //!   `test_servers` (tests only): loopback servers for the unit tests.

@@ -27,7 +27,7 @@ use crate::danube::reconcile::{self, Caps, Join, Joined, LocalRecord, Row};
 use crate::danube::{credentials, saved_webhooks};
 use crate::delivery::Delivery;
 use crate::display::escape_line;
-use crate::errors::Whole;
+use crate::errors::wrap::Whole;
 use crate::store::{self, StoreError};
 
 /// Records are in id order, and ids are given when a record is written,

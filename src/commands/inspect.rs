@@ -11,7 +11,7 @@ use crate::commands::verify::render_for_a_person;
 use crate::curl;
 use crate::delivery::{Delivery, format_duration_ms};
 use crate::display::{escape_bytes_line, escape_bytes_multiline, escape_line, escape_multiline};
-use crate::errors::Whole;
+use crate::errors::wrap::Whole;
 use crate::headless::{self, Format};
 use crate::http;
 use crate::json_style::{self, PrettyLimits};

@@ -325,7 +325,7 @@ impl Listening {
         shutdown: CancellationToken,
     ) -> anyhow::Result<(Self, Arc<Intake>)> {
         let (store, report) =
-            DeliveryStore::open(plan.store.clone()).map_err(crate::errors::Whole::new)?;
+            DeliveryStore::open(plan.store.clone()).map_err(crate::errors::wrap::Whole::new)?;
         let policy = PolicyHandle::new(plan.policy.clone());
         let intake = Arc::new(Intake::new(
             plan.intake.clone(),

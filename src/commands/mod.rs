@@ -15,7 +15,7 @@ pub(crate) mod trigger;
 pub(crate) mod verify;
 pub(crate) mod webhooks;
 
-use crate::errors::StdoutClosed;
+use crate::errors::wrap::StdoutClosed;
 
 /// How a command ended, short of an error (whose class,
 /// [`crate::errors::ErrorClass`], gives its exit code).

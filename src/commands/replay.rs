@@ -8,7 +8,7 @@ use crate::cli::{ReplayArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
 use crate::delivery::{Delivery, ReplayMode};
 use crate::display::{escape_bytes_multiline, escape_line};
-use crate::errors::Whole;
+use crate::errors::wrap::Whole;
 use crate::http::{self, Attempt, Sender};
 use crate::sender;
 use crate::store;

@@ -359,9 +359,9 @@ impl Api {
                     if let Some(tls) = crate::http::tls_problem(&err) {
                         Failure::Fatal(FatalCause(tls))
                     } else if err.is_connect() {
-                        Failure::Connect(crate::errors::chain(&err))
+                        Failure::Connect(crate::errors::chain::chain(&err))
                     } else {
-                        Failure::Fatal(FatalCause(crate::errors::chain(&err)))
+                        Failure::Fatal(FatalCause(crate::errors::chain::chain(&err)))
                     }
                 }
                 ExchangeError::Body(err) => {

@@ -101,7 +101,7 @@ impl Sender {
                         if let Some(problem) = tls_problem(&err) {
                             return SendError::Tls { host, problem };
                         }
-                        let cause = crate::errors::innermost(&err);
+                        let cause = crate::errors::chain::innermost(&err);
                         if err.is_connect() {
                             SendError::Connect {
                                 url: url.clone(),

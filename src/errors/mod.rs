@@ -1,6 +1,7 @@
-//! Errors as text and as a class: the one way an error's chain of causes is
-//! written, and the one place that says which class (SPEC §2) each of the
-//! crate's error types is, and so the exit code the binary ends with.
+//! Errors as a class: the one place that says which class (SPEC §2) each
+//! of the crate's error types is, and so the exit code the binary ends
+//! with. Their text is [`chain`]'s; the commands' own wrappers are in
+//! [`wrap`].
 //!
 //! Each typed error says its class through [`Classify`] (here, not beside
 //! the type, so that every decision can be read and checked in one file);
@@ -11,8 +12,10 @@
 //! as text alone.
 
 use std::error::Error;
-use std::fmt;
 use std::io;
+
+pub(crate) mod chain;
+pub(crate) mod wrap;
 
 use crate::cli::UsageError;
 use crate::commands::listen::public::PublicError;
@@ -26,6 +29,7 @@ use crate::fsutil::FileError;
 use crate::http::{CaError, SendError};
 use crate::policy::PolicyError;
 use crate::store::{NotStored, StoreError};
+use wrap::{StdoutClosed, Whole};
 
 /// What kind of failure ended a command (SPEC §2), which decides its exit
 /// code. A negative result (exit 1) is no error: it is
@@ -127,32 +131,6 @@ fn class_here(err: &(dyn Error + 'static)) -> Option<ErrorClass> {
     );
     None
 }
-
-/// Stdout's reader went away (a broken pipe): the command ends there,
-/// quietly, with 0.
-#[derive(Debug, thiserror::Error)]
-#[error("standard output was closed")]
-pub(crate) struct StdoutClosed;
-
-/// An error whose text already tells its causes (`cannot read X: {source}`),
-/// shown by that text alone, so that `{:#}` does not tell them twice; its
-/// class is that of the error inside.
-#[derive(Debug)]
-pub(crate) struct Whole(Box<dyn Error + Send + Sync + 'static>);
-
-impl Whole {
-    pub(crate) fn new(err: impl Error + Send + Sync + 'static) -> Self {
-        Self(Box::new(err))
-    }
-}
-
-impl fmt::Display for Whole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl Error for Whole {}
 
 impl Classify for Whole {
     fn class(&self) -> Option<ErrorClass> {
@@ -354,31 +332,9 @@ impl Classify for PolicyError {
     }
 }
 
-/// The error and each of its causes, joined by `": "`: the whole account,
-/// for a message that must say what failed and why.
-pub(crate) fn chain(err: &(dyn Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
-}
-
-/// The innermost cause alone (`connection refused`), for a short line
-/// whose context already says what was being done.
-pub(crate) fn innermost(err: &(dyn Error + 'static)) -> String {
-    let mut innermost = err;
-    while let Some(inner) = innermost.source() {
-        innermost = inner;
-    }
-    innermost.to_string()
-}
-
 #[cfg(test)]
 mod tests {
+    use super::chain::{chain, innermost};
     use super::*;
 
     #[derive(Debug, thiserror::Error)]

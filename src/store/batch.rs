@@ -209,7 +209,15 @@ impl Shared {
             }
             batch.lines.clear();
             if let Some(last) = last {
-                self.written.send_replace(last);
+                // Only a close waits for this. Waking no one still took
+                // a lock of each of the watch's eight lists of waiters,
+                // once a batch: so the waiters are woken only when there
+                // is one (a close subscribes before it first reads the
+                // value, so it sees this write or is woken by it).
+                self.written.send_if_modified(|written| {
+                    *written = last;
+                    self.written.receiver_count() > 0
+                });
             }
         }
     }

@@ -38,6 +38,17 @@
 # printed, as a second check that needs no server counter: the server's CPU
 # over the whole wrk run divided by wrk's own count of answers.
 #
+# How many deliveries: a round's file holds LINES, or 1.5 × DURATION × the
+# fastest rate measured so far in the run if that is more, and is written
+# again, larger, before a listener's run when the run before it (bare
+# hyper's, which the listener never outruns) showed it could run out. A
+# fixed LINES sized for a 2-core machine ran out on a 16-core one (262,000
+# deliveries a second unpinned). Each listener's store may grow to 4 KiB a
+# delivery of the file (`--store-max`, a record of a 1 KiB delivery is
+# about 2.3 KB), so it never rotates within a run: at the default 1 GiB it
+# rotated there, and the check below counted one file's lines against
+# `log` over every kept file. The check now counts both with `log`.
+#
 # Usage: scripts/bench-load.sh            (about 7 minutes on 2 cores)
 # Knobs (environment, defaults in brackets):
 #   ROUNDS [3]             rounds of 1 and of 2 (each: bare, then listen)
@@ -47,7 +58,9 @@
 #                          the comment at the setting)
 #   UNPINNED_THREADS [2]   wrk -t for 2
 #   UNPINNED_CONNECTIONS [32]  wrk -c for 2
-#   LINES [80000*DURATION] distinct deliveries per round's file; the run
+#   LINES [80000*DURATION] distinct deliveries per round's file at least;
+#                          more once a run has measured a rate that needs
+#                          more (see "How many deliveries" below); the run
 #                          fails if the listener would be sent one twice
 #   WINDOW_MARGIN [0.5]    seconds left out at each end of 1's window
 #   SERVER_CORE [0] LOAD_CORE [1]  the cores for the pinned runs
@@ -159,12 +172,23 @@ echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 TICKS=$(getconf CLK_TCK)
 
+# Remove store $1 with its id file and any rotated files.
+remove_store() { rm -f "$1" "$1.ids" "${1%.jsonl}".*.jsonl; }
+
+# MiB a listener's store may grow to in this run: 4 KiB for each line of
+# the round's deliveries file, at least the default 1 GiB.
+store_max_mib() {
+  awk -v n="$ROUND_LINES" 'BEGIN { m = int((n * 4096 + 1048575) / 1048576); print (m > 1024 ? m : 1024) }'
+}
+
 # Start `listen` with the benchmark's flags on CPU list $2 (the binary $3,
 # else this build's); sets LISTEN_PID and LISTEN_ADDR.
 start_listener() {
   local store=$1 cores=$2 bin=${3:-$BIN} err="$WORK/listen.err"
-  rm -f "$store" "$err"
-  taskset -c "$cores" "$bin" listen --port 0 --json --secret "$SECRET" --store "$store" >/dev/null 2>"$err" &
+  remove_store "$store"
+  rm -f "$err"
+  taskset -c "$cores" "$bin" listen --port 0 --json --secret "$SECRET" --store "$store" \
+    --store-max "$(store_max_mib)MiB" >/dev/null 2>"$err" &
   LISTEN_PID=$!
   PIDS+=("$LISTEN_PID")
   LISTEN_ADDR=$(listen_address "$err") || exit 1
@@ -308,14 +332,15 @@ run_wrk() {
 check_listener() {
   local rep=$1 bad=$2 answered=$3 store=$4 stored valid
   if [ "$rep" -ne 0 ]; then
-    echo "the listener was sent $rep deliveries twice: raise LINES above $LINES" >&2
+    echo "the listener was sent $rep deliveries twice: raise LINES above $ROUND_LINES" >&2
     exit 1
   fi
   if [ "$bad" -ne 0 ]; then
     echo "the listener answered $bad valid deliveries with 400 or more" >&2
     exit 1
   fi
-  stored=$(wc -l <"$store")
+  # Both counts over every file of the store, as `log` reads them.
+  stored=$("$BIN" log --store "$store" | wc -l)
   valid=$("$BIN" log --store "$store" --verdict valid | wc -l)
   if [ "$valid" -ne "$stored" ]; then
     echo "only $valid of $stored stored deliveries verified as valid" >&2
@@ -333,12 +358,27 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 col() { awk -v c="$2" '{ print $c }' "$1" | median; }
 spread() { awk -v c="$2" 'NR == 1 || $c < lo { lo = $c } NR == 1 || $c > hi { hi = $c } END { print lo "–" hi }' "$1"; }
 verdict() { awk -v v="$1" -v t="$2" -v dir="$3" 'BEGIN { ok = (dir == "min") ? v >= t : v <= t; print ok ? "met" : "MISSED" }'; }
+# The fastest req/s measured so far in the run, and the lines of the
+# deliveries file now written (see "How many deliveries" at the top).
+FASTEST=0
+ROUND_LINES=$LINES
+seen_rate() { FASTEST=$(awk -v a="$FASTEST" -v b="$1" 'BEGIN { print (b > a ? b : a) }'); }
+lines_needed() {
+  awk -v r="$FASTEST" -v d="$DURATION" -v l="$LINES" 'BEGIN { n = int(r * d * 1.5 + 0.999); print (n > l ? n : l) }'
+}
+# A fresh file (fresh signatures, so every t is seconds old when it arrives).
 deliveries() {
-  show "$LOADGEN" deliveries --secret "$SECRET" --count "$LINES" --size 1024 --out "$WORK/deliveries.txt"
+  ROUND_LINES=$(lines_needed)
+  show "$LOADGEN" deliveries --secret "$SECRET" --count "$ROUND_LINES" --size 1024 --out "$WORK/deliveries.txt"
+}
+# Before a listener's run: a larger file when the rates seen so far could
+# send it more than the file holds.
+enough_deliveries() {
+  [ "$(lines_needed)" -le "$ROUND_LINES" ] || deliveries
 }
 
 # ------------------------------------------------------- 1. pinned CPU/request
-say "1. pinned: server on core $SERVER_CORE, wrk -t1 -c$CONNECTIONS on core $LOAD_CORE; $ROUNDS rounds of ${DURATION}s; $LINES distinct signed 1 KiB deliveries"
+say "1. pinned: server on core $SERVER_CORE, wrk -t1 -c$CONNECTIONS on core $LOAD_CORE; $ROUNDS rounds of ${DURATION}s; at least $LINES distinct signed 1 KiB deliveries"
 echo "(cpu: server CPU in the steady window / requests in it; ticks: the same from /proc/PID/stat; whole: CPU over all of wrk's run / wrk's count."
 echo " core busy: 1 - (idle + iowait) of the server's core in the window; server: the server's CPU / the window; other work: the difference,"
 echo " i.e. softirq time (loopback delivery of the server's sends) and whatever else ran on that core)"
@@ -352,16 +392,18 @@ other() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", b - s }'; }
 pinned_listener() {
   local bin=$1 label=$2 record=$3 than_us=$4 than=$5
   local rps p50 p99 rep bad n us ticks whole busy share lbusy reqs stored
+  enough_deliveries
   start_listener "$WORK/store.jsonl" "$SERVER_CORE" "$bin"
   run_wrk listen "$LISTEN_ADDR" "$LISTEN_PID" 1 "$CONNECTIONS" "$LOAD_CORE" "$WORK/store.jsonl" >"$WORK/res.txt"
   read -r rps p50 p99 rep bad n us ticks whole busy share lbusy reqs <"$WORK/res.txt"
   stop "$LISTEN_PID"
+  seen_rate "$rps"
   stored=$(check_listener "$rep" "$bad" "$n" "$WORK/store.jsonl")
   printf 'round %s  %-11s %6s req/s  p50 %s ms  p99 %s ms  cpu %s µs/req (ticks %s, whole %s)  core %s busy %s%%, server %s%%, other work %s%%; wrk core %s%%  [window %s req; answered %s; stored %s, all valid]; this round %s/%s %s\n' \
     "$round" "$label:" "$rps" "$p50" "$p99" "$us" "$ticks" "$whole" "$SERVER_CORE" "$busy" "$share" "$(other "$busy" "$share")" "$lbusy" "$reqs" "$n" "$stored" \
     "$label" "$than" "$(awk -v a="$us" -v b="$than_us" 'BEGIN { printf "%.2f", a / b }')"
   echo "$rps $p50 $p99 $us $busy $share $lbusy" >>"$record"
-  rm -f "$WORK/store.jsonl"
+  remove_store "$WORK/store.jsonl"
   LAST_US=$us
 }
 for round in $(seq "$ROUNDS"); do
@@ -372,6 +414,7 @@ for round in $(seq "$ROUNDS"); do
   run_wrk bare "$BARE_ADDR" "$BARE_PID" 1 "$CONNECTIONS" "$LOAD_CORE" >"$WORK/res.txt"
   read -r rps p50 p99 _ bad n us ticks whole busy share lbusy reqs <"$WORK/res.txt"
   stop "$BARE_PID"
+  seen_rate "$rps"
   printf 'round %s  bare hyper: %6s req/s  p50 %s ms  p99 %s ms  cpu %s µs/req (ticks %s, whole %s)  core %s busy %s%%, server %s%%, other work %s%%; wrk core %s%%  [window %s req; answered %s; 400+: %s]\n' \
     "$round" "$rps" "$p50" "$p99" "$us" "$ticks" "$whole" "$SERVER_CORE" "$busy" "$share" "$(other "$busy" "$share")" "$lbusy" "$reqs" "$n" "$bad"
   bare_us=$us
@@ -420,17 +463,20 @@ for round in $(seq "$ROUNDS"); do
   run_wrk bare "$BARE_ADDR" "$BARE_PID" "$UNPINNED_THREADS" "$UNPINNED_CONNECTIONS" "" >"$WORK/res.txt"
   read -r rps p50 p99 _ bad n whole <"$WORK/res.txt"
   stop "$BARE_PID"
+  seen_rate "$rps"
   echo "round $round  bare hyper: $rps req/s  p50 $p50 ms  p99 $p99 ms  cpu $whole µs/req (whole run)  [answered $n; 400+: $bad]"
   echo "$rps $p50 $p99 $whole" >>"$WORK/u-bare.txt"
 
+  enough_deliveries
   start_listener "$WORK/store.jsonl" "$ALL_CORES"
   run_wrk listen "$LISTEN_ADDR" "$LISTEN_PID" "$UNPINNED_THREADS" "$UNPINNED_CONNECTIONS" "" >"$WORK/res.txt"
   read -r rps p50 p99 rep bad n whole <"$WORK/res.txt"
   stop "$LISTEN_PID"
+  seen_rate "$rps"
   stored=$(check_listener "$rep" "$bad" "$n" "$WORK/store.jsonl")
   echo "round $round  listen:     $rps req/s  p50 $p50 ms  p99 $p99 ms  cpu $whole µs/req (whole run)  [answered $n; stored $stored, all valid]"
   echo "$rps $p50 $p99 $whole" >>"$WORK/u-listen.txt"
-  rm -f "$WORK/store.jsonl"
+  remove_store "$WORK/store.jsonl"
 done
 U_BARE_RPS=$(col "$WORK/u-bare.txt" 1)
 U_BARE_RPSS=$(spread "$WORK/u-bare.txt" 1)

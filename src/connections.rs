@@ -153,7 +153,14 @@ impl Slot {
     /// The whole request has arrived (or its reading ended at a limit):
     /// from now on the connection is being answered and never gives way.
     pub(crate) fn request_received(&self) {
-        self.enter(&[BODY], ANSWERING);
+        // Undated: an answering connection never gives way, so when it
+        // began answering is never read, and the clock is not either.
+        if self.state.load(Ordering::Acquire) == BODY {
+            // Lost only to an eviction, which then stands.
+            let _ =
+                self.state
+                    .compare_exchange(BODY, ANSWERING, Ordering::AcqRel, Ordering::Acquire);
+        }
     }
 
     /// The handler's answer is going out; the connection is idle until

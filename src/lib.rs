@@ -42,8 +42,10 @@
 //! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s
 //!   client; Danube's record of a delivery it made.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
-//!   path; `server::body_memory` is the memory that bodies still arriving
-//!   share.
+//!   path (`server::request`); `server::head` the request head as recorded,
+//!   `server::body` its body read within the limits, `server::answer` how
+//!   an answer leaves, `server::recall` attempts and replays remembered;
+//!   `server::body_memory` is the memory that bodies still arriving share.
 //! - [`connections`]: each open connection's state, so that at the cap (the
 //!   listener's and the emulator's) the one stalled longest gives way.
 //! - [`headless`]: human lines and JSON lines on stdout.

@@ -8,7 +8,7 @@
 //! request in) gives way to a new one ([`connections`]), a
 //! first-byte timeout, a header read timeout that is also the keep-alive
 //! idle timeout (hyper restarts it for every request head), a cap on header
-//! bytes, and, in [`request`], a body size cap and a body read timeout.
+//! bytes, and, in `server::body`, a body size cap and a body read timeout.
 //!
 //! Some answers of the response policy are not HTTP at all (a reset, a
 //! clean close, garbage, a hold past the sender's deadline). hyper cannot
@@ -16,23 +16,34 @@
 //! through a [`ConnControl`], and the connection task does it on a duplicate
 //! of the socket's file descriptor.
 
+mod answer;
+mod body;
 pub(crate) mod body_memory;
 pub(crate) mod forward;
+mod head;
 pub(crate) mod reach;
 mod recall;
 pub(crate) mod request;
 
+use std::future::Future;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::os::fd::AsFd as _;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
+
+use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
+use hyper::service::{HttpService, service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore};
+use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -311,11 +322,7 @@ async fn serve_connection(
     http: http1::Builder,
     intake: Arc<Intake>,
     shutdown: CancellationToken,
-    Conn {
-        slot,
-        first_byte_timeout,
-        max_hold,
-    }: Conn,
+    conn: Conn,
 ) {
     // A second descriptor for the same socket, for the answers hyper can't
     // give. Socket options set through it apply to the socket itself.
@@ -333,7 +340,7 @@ async fn serve_connection(
     // shutdown token's clone takes a lock).
     let per_conn = Arc::new(PerConn {
         intake,
-        control: ConnControl::for_connection(Arc::clone(&slot), Arc::clone(&raw)),
+        control: ConnControl::for_connection(Arc::clone(&conn.slot), Arc::clone(&raw)),
         shutdown: shutdown.clone(),
         // Written once per connection rather than per request: every
         // request on it has the same peer, and formatting an address costs
@@ -343,7 +350,7 @@ async fn serve_connection(
         local: stream
             .local_addr()
             .map_or_else(|_| String::new(), |local| local.to_string()),
-        slot: Arc::clone(&slot),
+        slot: Arc::clone(&conn.slot),
     });
     let service = {
         let per_conn = Arc::clone(&per_conn);
@@ -366,56 +373,208 @@ async fn serve_connection(
             }
         })
     };
-    let io = TokioIo::new(Tracked::new(stream, Arc::clone(&slot)));
-    let conn = http.serve_connection(io, service);
-    tokio::pin!(conn);
-    let first_byte = tokio::time::sleep(first_byte_timeout);
-    tokio::pin!(first_byte);
-    // Armed when an idle connection is asked to give way: see IDLE_DRAIN.
-    let drain = tokio::time::sleep(IDLE_DRAIN);
-    tokio::pin!(drain);
-    let mut drain_armed = false;
-    let (mut draining, mut waiting_first_byte) = (false, true);
-    let action = loop {
-        tokio::select! {
-            _ = conn.as_mut() => return,
-            action = per_conn.control.wait() => break action,
-            () = &mut first_byte, if waiting_first_byte => {
-                waiting_first_byte = false;
-                if slot.expire_if_silent() {
-                    return; // nothing was sent: nothing to answer
-                }
-            }
-            eviction = slot.evicted(), if !draining => match eviction {
-                Eviction::Silent => return,
-                Eviction::Idle => {
-                    draining = true;
-                    conn.as_mut().graceful_shutdown();
-                    drain.as_mut().reset(tokio::time::Instant::now() + IDLE_DRAIN);
-                    drain_armed = true;
-                }
-                // Nothing of an answer has gone out on this request: a
-                // client that is not a stranger learns why it was cut.
-                Eviction::Slow => break ConnAction::WriteAndClose(too_slow()),
-            },
-            // Still open: an answer is being written to a client that does
-            // not read it. Reset, unless a request that arrived as it was
-            // asked is still being answered; look again later then.
-            () = &mut drain, if drain_armed => {
-                if !slot.handling() {
-                    break ConnAction::Reset;
-                }
-                drain.as_mut().reset(tokio::time::Instant::now() + IDLE_DRAIN);
-            }
-            () = shutdown.cancelled(), if !draining => {
-                draining = true;
-                conn.as_mut().graceful_shutdown();
-            }
-        }
+    let io = TokioIo::new(Tracked::new(stream, Arc::clone(&conn.slot)));
+    let served = http.serve_connection(io, service);
+    tokio::pin!(served);
+    let Some(action) = watch(served.as_mut(), &per_conn.control, &shutdown, &conn).await else {
+        return;
     };
     let held = per_conn.control.take_held();
     let held = held.map(|held| (&*per_conn.intake, held));
-    perform(action, conn, &raw, max_hold, &shutdown, held).await;
+    perform(action, served, &raw, conn.max_hold, &shutdown, held).await;
+}
+
+/// Serve the connection until hyper is done with it (`None`), or until it
+/// must be closed some other way: an answer hyper can't give, or a
+/// request trickling in when the cap asks it to give way.
+///
+/// What else can end a connection (the first-byte timeout, the cap,
+/// shutdown, the drain of an evicted one) happens once in its life, if
+/// ever, but its futures were polled again at every wake-up of the task:
+/// two or three per delivery, a fifth of the connection's own cost. They
+/// are polled with a waker of their own ([`RareWake`]), and only after
+/// one of them woke the task.
+async fn watch<I, B, S>(
+    mut served: Pin<&mut http1::Connection<I, S>>,
+    control: &ConnControl,
+    shutdown: &CancellationToken,
+    conn: &Conn,
+) -> Option<ConnAction>
+where
+    S: HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let slot = &*conn.slot;
+    let rare = Arc::new(RareWake::default());
+    let rare_waker = Waker::from(Arc::clone(&rare));
+    let mut waits = Waits {
+        action: std::pin::pin!(control.wait()),
+        evicted: std::pin::pin!(slot.evicted()),
+        cancelled: std::pin::pin!(shutdown.cancelled()),
+        first_byte: std::pin::pin!(tokio::time::sleep(conn.first_byte_timeout)),
+        // Armed when an idle connection is asked to give way: see IDLE_DRAIN.
+        drain: std::pin::pin!(tokio::time::sleep(IDLE_DRAIN)),
+        first_byte_armed: true,
+        drain_armed: false,
+        draining: false,
+    };
+    loop {
+        let event = std::future::poll_fn(|cx| {
+            if served.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Served);
+            }
+            if !rare.take(cx.waker()) {
+                return Poll::Pending;
+            }
+            waits.poll(&mut Context::from_waker(&rare_waker))
+        })
+        .await;
+        // What fired is done, or armed again: poll them all next time.
+        rare.again();
+        match event {
+            // Done, or never sent a byte: nothing to answer.
+            Event::Served | Event::Evicted(Eviction::Silent) => return None,
+            Event::Action(action) => return Some(action),
+            Event::FirstByte => {
+                waits.first_byte_armed = false;
+                if slot.expire_if_silent() {
+                    return None; // nothing was sent: nothing to answer
+                }
+            }
+            Event::Evicted(Eviction::Idle) => {
+                waits.draining = true;
+                served.as_mut().graceful_shutdown();
+                waits.arm_drain();
+            }
+            // Nothing of an answer has gone out on this request: a client
+            // that is not a stranger learns why it was cut.
+            Event::Evicted(Eviction::Slow) => return Some(ConnAction::WriteAndClose(too_slow())),
+            // Still open: an answer is being written to a client that does
+            // not read it. Reset, unless a request that arrived as it was
+            // asked is still being answered; look again later then.
+            Event::Drain => {
+                if !slot.handling() {
+                    return Some(ConnAction::Reset);
+                }
+                waits.arm_drain();
+            }
+            Event::Shutdown => {
+                waits.draining = true;
+                served.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// What ended a wait of [`watch`].
+enum Event {
+    /// hyper is done with the connection.
+    Served,
+    /// A request handler asked for an answer hyper can't give.
+    Action(ConnAction),
+    /// The first-byte timeout passed.
+    FirstByte,
+    /// The cap asked it to give way.
+    Evicted(Eviction),
+    /// The drain of an idle connection asked to give way ran out.
+    Drain,
+    /// Shutdown began.
+    Shutdown,
+}
+
+/// The rare events' futures, and which of them can still fire.
+struct Waits<'a, A, E, C> {
+    action: Pin<&'a mut A>,
+    evicted: Pin<&'a mut E>,
+    cancelled: Pin<&'a mut C>,
+    first_byte: Pin<&'a mut Sleep>,
+    drain: Pin<&'a mut Sleep>,
+    first_byte_armed: bool,
+    drain_armed: bool,
+    /// Evicted or shutting down: hyper is finishing; neither can fire again.
+    draining: bool,
+}
+
+impl<A, E, C> Waits<'_, A, E, C>
+where
+    A: Future<Output = ConnAction>,
+    E: Future<Output = Eviction>,
+    C: Future<Output = ()>,
+{
+    /// Give an idle connection asked to give way [`IDLE_DRAIN`] (again).
+    fn arm_drain(&mut self) {
+        self.drain
+            .as_mut()
+            .reset(tokio::time::Instant::now() + IDLE_DRAIN);
+        self.drain_armed = true;
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        if let Poll::Ready(action) = self.action.as_mut().poll(cx) {
+            return Poll::Ready(Event::Action(action));
+        }
+        if self.first_byte_armed && self.first_byte.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Event::FirstByte);
+        }
+        if !self.draining
+            && let Poll::Ready(eviction) = self.evicted.as_mut().poll(cx)
+        {
+            return Poll::Ready(Event::Evicted(eviction));
+        }
+        if self.drain_armed && self.drain.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Event::Drain);
+        }
+        if !self.draining && self.cancelled.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Event::Shutdown);
+        }
+        Poll::Pending
+    }
+}
+
+/// The waker the rare events of a connection are polled with: it notes
+/// that one of them woke the task, then wakes it.
+#[derive(Debug)]
+struct RareWake {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Default for RareWake {
+    /// Woken, so that every rare event is polled (and registered) once.
+    fn default() -> Self {
+        Self {
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        }
+    }
+}
+
+impl RareWake {
+    /// Whether a rare event woke the task since the last call; `task` is
+    /// woken by the next one. (Registered first, so a wake-up between the
+    /// two is not lost.)
+    fn take(&self, task: &Waker) -> bool {
+        self.task.register(task);
+        self.woken.swap(false, Ordering::AcqRel)
+    }
+
+    fn again(&self) {
+        self.woken.store(true, Ordering::Release);
+    }
+}
+
+impl Wake for RareWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
 }
 
 /// Carry out an answer hyper can't give. `conn` is dropped here, which

@@ -10,7 +10,7 @@
 //! key anew on every lookup, insert and eviction (five times per
 //! delivery for the signatures), kept a heap string per group, and a
 //! full map of 100,000 was three times the memory to walk: together 7%
-//! of the listener's CPU at saturation (docs/performance.md, fifth round).
+//! of the listener's CPU at saturation (docs/performance.md).
 //! Two keys that share a hash would be taken for one: with a random
 //! 64-bit key that is about one chance in 10^14 for a full map, and no
 //! sender can aim for it.
@@ -112,11 +112,19 @@ impl Attempts {
 /// valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ReplayKeys {
-    /// Every pair of the header.
-    looked_up: Vec<u64>,
-    /// The pairs a first arrival is remembered by: those that verified,
-    /// at most [`Self::REMEMBERED`].
-    remembered: Vec<u64>,
+    /// The first digest's pair, held apart so that a header with one
+    /// digest (Danube's, outside a secret's rotation) needs no allocation.
+    first: Option<Key>,
+    /// The pairs of the others, in the header's order.
+    more: Vec<Key>,
+}
+
+/// One digest's pair, hashed once whether it is looked up only or also
+/// remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key {
+    hash: u64,
+    remembered: bool,
 }
 
 impl ReplayKeys {
@@ -127,14 +135,39 @@ impl ReplayKeys {
     /// per secret (two during rotation).
     pub(crate) const REMEMBERED: usize = 8;
 
-    /// The keys of `parsed`, remembering those of `remember` (digests of
-    /// the header that verified).
-    pub(crate) fn of(hasher: &KeyHasher, parsed: &ParsedHeader, remember: &[[u8; 32]]) -> Self {
-        let key = |digest| hasher.signature(parsed.t, digest);
+    /// The keys of `parsed`, remembering those of its digests that
+    /// `remember` says verified.
+    pub(crate) fn of(
+        hasher: &KeyHasher,
+        parsed: &ParsedHeader,
+        remember: impl Fn(&[u8; 32]) -> bool,
+    ) -> Self {
+        let mut keys = parsed.digests.iter().map(|digest| Key {
+            hash: hasher.signature(parsed.t, digest),
+            remembered: remember(digest),
+        });
         Self {
-            looked_up: parsed.digests.iter().map(key).collect(),
-            remembered: remember.iter().take(Self::REMEMBERED).map(key).collect(),
+            first: keys.next(),
+            more: keys.collect(),
         }
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.first.iter().chain(&self.more)
+    }
+
+    /// Every pair of the header.
+    fn looked_up(&self) -> impl Iterator<Item = u64> + '_ {
+        self.keys().map(|key| key.hash)
+    }
+
+    /// The pairs a first arrival is remembered by: those that verified,
+    /// at most [`Self::REMEMBERED`].
+    fn remembered(&self) -> impl Iterator<Item = u64> + '_ {
+        self.keys()
+            .filter(|key| key.remembered)
+            .map(|key| key.hash)
+            .take(Self::REMEMBERED)
     }
 }
 
@@ -164,9 +197,8 @@ impl SeenSignatures {
     pub(crate) fn first_arrival_of_any(&self, keys: &ReplayKeys, tolerance_s: u64) -> Option<u64> {
         let window = Duration::from_secs(tolerance_s);
         let now = Instant::now();
-        keys.looked_up
-            .iter()
-            .filter_map(|key| self.first.get(key))
+        keys.looked_up()
+            .filter_map(|key| self.first.get(&key))
             .filter(|(_, at)| now.saturating_duration_since(*at) <= window)
             .map(|(id, _)| *id)
             .min()
@@ -177,7 +209,7 @@ impl SeenSignatures {
     pub(crate) fn remember_all(&mut self, keys: &ReplayKeys, id: u64, tolerance_s: u64) {
         let window = Duration::from_secs(tolerance_s);
         let now = Instant::now();
-        for &key in &keys.remembered {
+        for key in keys.remembered() {
             self.remember(key, id, now, window);
         }
     }
@@ -217,10 +249,10 @@ mod tests {
         let parsed = ParsedHeader {
             t,
             t_text: t.to_string(),
-            digests: digests.clone(),
+            digests,
             quirks: Vec::new(),
         };
-        ReplayKeys::of(hasher, &parsed, &digests)
+        ReplayKeys::of(hasher, &parsed, |_| true)
     }
 
     #[test]

@@ -21,14 +21,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::{Method, Request, Response};
 use tokio_util::sync::CancellationToken;
 
+use super::answer::{self, Answer, GARBAGE, hang_up};
+use super::body::{BodyEnd, ReadBody, read_body};
 use super::body_memory::{BodyMemory, Reservation};
 use super::forward::{ForwardOutcome, Forwarder};
+use super::head::{Headers, head_size, origin_form, request_target, version_text};
 use super::reach::ReachProbes;
 use super::recall::{Attempts, KeyHasher, ReplayKeys, SeenSignatures};
 use super::{ConnAction, ConnControl, Limits};
@@ -38,15 +40,6 @@ use crate::signature::{
     self, Checked, ForensicsBudget, Mismatch, ParsedHeader, Secret, SignatureCheck, Verdict,
 };
 use crate::store::{Arrival, DeliveryStore, InFlight, NotStored};
-
-/// The header naming the policy step that chose an answer.
-pub(crate) const RULE_HEADER: &str = "x-danube-hooks-rule";
-/// The header carrying the id of the record an answer belongs to.
-pub(crate) const DELIVERY_HEADER: &str = "x-danube-hooks-delivery";
-
-/// Bytes written for the `garbage` action: not HTTP by any reading.
-const GARBAGE: &[u8] =
-    b"\x00\xff\xfe danube-hooks garbage: this is not an HTTP response \x00\r\n\r\n";
 
 /// The recorded action of a delivery whose client went away while its
 /// answer waited out a delay: nothing was sent.
@@ -175,13 +168,13 @@ impl Intake {
     ) -> Response<Full<Bytes>> {
         let arrived = Instant::now();
         if head_size(&req) > self.config.limits.max_header_bytes {
-            return head_too_large(self.config.limits.max_header_bytes);
+            return answer::head_too_large(self.config.limits.max_header_bytes);
         }
         if req.method() == Method::GET || req.method() == Method::HEAD {
             if self.reach.arrived(req.uri().path()) {
-                return reached_page();
+                return answer::reached_page();
             }
-            return info_page();
+            return answer::info_page();
         }
         // Held until the record is in the store's hands: the body is
         // this handler's to keep in memory until then.
@@ -292,20 +285,11 @@ impl Intake {
     ) -> (Delivery, BodyEnd, Option<ReplayKeys>) {
         let received_at = Utc::now();
         let (parts, body) = req.into_parts();
-        let (headers, raw_headers) = delivery::record_headers(
-            parts
-                .headers
-                .iter()
-                .map(|(name, value)| (name.as_str(), value.as_bytes())),
-        );
-        let declared_length = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok());
+        let headers = Headers::of(&parts.headers);
         let limits = &self.config.limits;
-        let read = if expects_continue(&parts.headers)
-            && declared_length
-                .and_then(|d| d.trim().parse::<u64>().ok())
+        let read = if headers.expects_continue
+            && headers
+                .declared
                 .is_some_and(|declared| declared > limits.max_body as u64)
         {
             // hyper sends `100 Continue` the first time the body is polled;
@@ -321,34 +305,8 @@ impl Intake {
         };
         // What follows (verifying, answering) is not the client's doing.
         control.request_received();
-        let mut signature_headers = headers
-            .iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case(signature::HEADER_NAME))
-            .map(|(_, value)| value.as_str());
-        let (mut signature, parsed) = match (signature_headers.next(), signature_headers.next()) {
-            // Two headers: which one a receiver reads depends on its
-            // framework, so neither is taken (and neither keys a replay).
-            (Some(first), Some(second)) => (signature::repeated_header(first, second), None),
-            (header, _) => match signature::verify_unexplained(
-                self.secrets(),
-                header,
-                &read.bytes,
-                Utc::now().timestamp(),
-                self.config.tolerance_s,
-            ) {
-                Checked::Done(check, parsed) => (check, parsed),
-                Checked::Mismatch(mismatch) => self.explain(mismatch, &read.bytes).await,
-            },
-        };
-        if read.end == BodyEnd::Complete {
-            signature.hints.extend(signature::content_length_hint(
-                declared_length,
-                read.bytes.len(),
-            ));
-        }
-        let replay_key =
-            parsed.map(|parsed| self.replay_keys(&parsed, signature.verdict, &read.bytes));
-        let group = delivery::group_key(&self.config.grouping, &headers, &read.bytes);
+        let (signature, replay_key) = self.check_signature(&headers, &read).await;
+        let group = delivery::group_key(&self.config.grouping, &headers.pairs, &read.bytes);
         let attempt = self.next_attempt(&group);
         let path = origin_form(&parts.uri);
         let end = match read.end {
@@ -367,10 +325,10 @@ impl Intake {
             // their URLs from origin-form paths only).
             path: path.unwrap_or_else(|| request_target(&parts.uri)),
             http_version: version_text(parts.version).to_string(),
-            headers,
-            raw_headers,
+            headers: headers.pairs,
+            raw_headers: headers.raw,
             event: delivery::event_of(&read.bytes),
-            body_size: read.size(declared_length),
+            body_size: read.size(headers.declared),
             body_truncated: read.end != BodyEnd::Complete,
             body: read.bytes,
             group,
@@ -387,6 +345,39 @@ impl Intake {
             duration_ms: 0.0,
         };
         (record, end, replay_key)
+    }
+
+    /// The verdict on the request's `X-Danube-Signature`, and the keys
+    /// replay detection looks it up and remembers it by.
+    async fn check_signature(
+        &self,
+        headers: &Headers<'_>,
+        read: &ReadBody,
+    ) -> (SignatureCheck, Option<ReplayKeys>) {
+        let (mut signature, parsed) = match headers.signatures() {
+            // Two headers: which one a receiver reads depends on its
+            // framework, so neither is taken (and neither keys a replay).
+            (Some(first), Some(second)) => (signature::repeated_header(first, second), None),
+            (header, _) => match signature::verify_unexplained(
+                self.secrets(),
+                header,
+                &read.bytes,
+                unix_now(),
+                self.config.tolerance_s,
+            ) {
+                Checked::Done(check, parsed) => (check, parsed),
+                Checked::Mismatch(mismatch) => self.explain(mismatch, &read.bytes).await,
+            },
+        };
+        if read.end == BodyEnd::Complete {
+            signature.hints.extend(signature::content_length_hint(
+                headers.declared_length,
+                read.bytes.len(),
+            ));
+        }
+        let replay_key =
+            parsed.map(|parsed| self.replay_keys(&parsed, signature.verdict, &read.bytes));
+        (signature, replay_key)
     }
 
     /// The forensics of a mismatch, off the async workers (they cost far
@@ -427,7 +418,7 @@ impl Intake {
     /// and remembered by: only digests that verified (all, when there is
     /// no secret to verify with). Junk digests from a stranger, alone or
     /// padding a real one, would push the real ones out of the memory, and
-    /// a replay would then go unflagged (issue 12 review).
+    /// a replay would then go unflagged.
     fn replay_keys(&self, parsed: &ParsedHeader, verdict: Verdict, body: &[u8]) -> ReplayKeys {
         let secrets = self.secrets();
         let hasher = &self.replay_hasher;
@@ -435,17 +426,15 @@ impl Intake {
             // With no secret every digest is remembered; and the one digest
             // of a valid header is the one that verified: no second HMAC on
             // the path every delivery takes.
-            ReplayKeys::of(hasher, parsed, &parsed.digests)
+            ReplayKeys::of(hasher, parsed, |_| true)
         } else if verdict == Verdict::Valid {
             let expected: Vec<_> = secrets
                 .iter()
                 .map(|secret| secret.digest(&parsed.t_text, body))
                 .collect();
-            let mut remember = parsed.digests.clone();
-            remember.retain(|digest| expected.contains(digest));
-            ReplayKeys::of(hasher, parsed, &remember)
+            ReplayKeys::of(hasher, parsed, |digest| expected.contains(digest))
         } else {
-            ReplayKeys::of(hasher, parsed, &[])
+            ReplayKeys::of(hasher, parsed, |_| false)
         }
     }
 
@@ -609,6 +598,17 @@ impl Intake {
     }
 }
 
+/// `Utc::now().timestamp()`, without making a date of it only to take the
+/// seconds back out (a tenth of the verdict's cost outside the HMAC).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or_else(
+            |_| Utc::now().timestamp(),
+            |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        )
+}
+
 /// How a delay ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Waited {
@@ -663,216 +663,6 @@ async fn hold(control: &ConnControl, held: Held, max_hold: Duration) -> Response
     hang_up(control, ConnAction::Hold(max_hold)).await
 }
 
-/// Whether the client waits for `100 Continue` before it sends the body.
-fn expects_continue(headers: &hyper::HeaderMap) -> bool {
-    headers
-        .get(header::EXPECT)
-        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"))
-}
-
-/// How an answer leaves.
-enum Answer {
-    Status {
-        status: u16,
-        close: bool,
-    },
-    /// The developer's receiver's answer (or 502/504 when it failed).
-    Relay(Response<Full<Bytes>>),
-    Hold,
-    Connection(ConnAction),
-    /// The client is gone: nothing to send.
-    Nothing,
-}
-
-impl Answer {
-    fn status(&self) -> Option<u16> {
-        match self {
-            Self::Status { status, .. } => Some(*status),
-            Self::Relay(response) => Some(response.status().as_u16()),
-            Self::Hold | Self::Connection(_) | Self::Nothing => None,
-        }
-    }
-
-    async fn send(
-        self,
-        rule: &str,
-        id: u64,
-        control: &ConnControl,
-        max_hold: Duration,
-    ) -> Response<Full<Bytes>> {
-        let mut response = match self {
-            Self::Status { status, close } if (200..=599).contains(&status) => {
-                status_response(status, rule, id, close)
-            }
-            Self::Status { status, .. } => {
-                // hyper will not send a 1xx as the final answer; write it raw.
-                let head =
-                    format!("HTTP/1.1 {status} Informational\r\n{RULE_HEADER}: {rule}\r\n\r\n");
-                return hang_up(control, ConnAction::WriteAndClose(head.into_bytes())).await;
-            }
-            Self::Relay(response) => response,
-            Self::Hold => return hang_up(control, ConnAction::Hold(max_hold)).await,
-            Self::Connection(action) => return hang_up(control, action).await,
-            Self::Nothing => return hang_up(control, ConnAction::Close).await,
-        };
-        let headers = response.headers_mut();
-        if let Ok(value) = HeaderValue::from_str(rule) {
-            headers.insert(RULE_HEADER, value);
-        }
-        headers.insert(DELIVERY_HEADER, HeaderValue::from(id));
-        response
-    }
-}
-
-/// Hand the connection over for an answer hyper can't give; never returns.
-async fn hang_up(control: &ConnControl, action: ConnAction) -> Response<Full<Bytes>> {
-    control.request(action);
-    std::future::pending().await
-}
-
-fn status_response(status: u16, rule: &str, id: u64, close: bool) -> Response<Full<Bytes>> {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    // 204 and 304 carry no body by definition.
-    let body = if matches!(status.as_u16(), 204 | 304) {
-        Bytes::new()
-    } else {
-        // Written by hand rather than through a `serde_json::Value`: this is
-        // on every answer's path, and the map cost more than the rest of
-        // the answer (docs/performance.md, first round). Only `rule` needs
-        // escaping, and only when it holds `"`, `\` or a control character
-        // (JSON's list, as serde_json writes it). Built to its exact length:
-        // `Bytes` takes a full `Vec` as it is, and a part-full one costs it
-        // another allocation.
-        use std::fmt::Write as _;
-        const HEAD: &str = "{\"status\":";
-        const RULE: &str = ",\"rule\":";
-        const DELIVERY: &str = ",\"delivery\":";
-        const TAIL: &str = ",\"by\":\"danube-hooks\"}\n";
-        let escaped = rule
-            .bytes()
-            .any(|b| b < 0x20 || b == b'"' || b == b'\\')
-            .then(|| serde_json::to_string(rule).expect("a string serializes"));
-        let rule_len = escaped.as_ref().map_or(rule.len() + 2, String::len);
-        let id_len = id.checked_ilog10().map_or(1, |log| log as usize + 1);
-        let status_text = status.as_str();
-        let length = HEAD.len()
-            + status_text.len()
-            + RULE.len()
-            + rule_len
-            + DELIVERY.len()
-            + id_len
-            + TAIL.len();
-        let mut text = String::with_capacity(length);
-        text.push_str(HEAD);
-        text.push_str(status_text);
-        text.push_str(RULE);
-        if let Some(escaped) = &escaped {
-            text.push_str(escaped);
-        } else {
-            text.push('"');
-            text.push_str(rule);
-            text.push('"');
-        }
-        text.push_str(DELIVERY);
-        let _ = write!(text, "{id}");
-        text.push_str(TAIL);
-        debug_assert_eq!(text.len(), length, "{text}");
-        Bytes::from(text)
-    };
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if close {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    if status == StatusCode::METHOD_NOT_ALLOWED {
-        headers.insert(header::ALLOW, HeaderValue::from_static("POST, GET"));
-    }
-    response
-}
-
-/// The size of the request head as sent, near enough: request line and
-/// header lines with their separators.
-fn head_size<B>(req: &Request<B>) -> usize {
-    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
-    let headers: usize = req
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    req.method().as_str().len() + target + " HTTP/1.1\r\n".len() + headers + 2
-}
-
-/// The answer to a head over the limit. hyper's own check (`max_buf_size`)
-/// only fires while a head is still incomplete, so a big head that arrives
-/// in one read got through (the reliability suite sent 100 KiB and got
-/// 200); this is the check that always applies. Not recorded, like the
-/// 431 hyper sends itself: the limit is there to refuse, not to keep.
-fn head_too_large(limit: usize) -> Response<Full<Bytes>> {
-    let body = format!(
-        "{{\"status\":431,\"rule\":\"limit: request head over {} KiB\",\"by\":\"danube-hooks\"}}\n",
-        limit / 1024
-    );
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
-}
-
-/// The answer to a probe waited for: the proof is its arrival here, not
-/// this text, which only tells a person who follows the link.
-fn reached_page() -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(
-        b"danube-hooks: this URL reaches the listener.\n",
-    )));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-fn info_page() -> Response<Full<Bytes>> {
-    // Reachable from the internet through the tunnel: says nothing about
-    // secrets, paths or where deliveries are forwarded.
-    let text = "danube-hooks is listening here.\n\nDanube deliveries (POST, any path) are \
-                recorded, verified and shown in the terminal that runs `danube-hooks listen`.\n";
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BodyEnd {
-    Complete,
-    /// More than `--max-body`: the rest was not read.
-    TooLarge,
-    /// The bodies arriving at once already hold `--max-body-memory`: the
-    /// rest was not read, and the sender is told to try again.
-    OverMemory,
-    /// The body did not arrive within the body read timeout.
-    TimedOut,
-    /// The client went away mid-body.
-    Aborted,
-    /// A whole body, but not a `POST`: recorded and answered 405.
-    NotPost,
-    /// A whole body, but a request target that is neither origin-form nor
-    /// absolute-form: recorded and answered 400.
-    BadTarget,
-}
-
 /// Why a body was refused for the memory of bodies in flight (after `limit: `).
 const BODY_MEMORY_RULE: &str = "bodies arriving at once hold --max-body-memory; try again";
 
@@ -880,163 +670,9 @@ const BODY_MEMORY_RULE: &str = "bodies arriving at once hold --max-body-memory; 
 const BAD_TARGET_RULE: &str = "request target must be origin-form (/path) or absolute-form \
                                (http://host/path)";
 
-struct ReadBody {
-    bytes: Vec<u8>,
-    /// Bytes seen, including those past the limit that were not kept.
-    seen: u64,
-    end: BodyEnd,
-}
-
-impl ReadBody {
-    /// The size to record: what arrived, or what was announced when the
-    /// body was cut short and the announcement is larger.
-    fn size(&self, declared: Option<&str>) -> u64 {
-        let declared = declared.and_then(|d| d.trim().parse::<u64>().ok());
-        match (self.end, declared) {
-            (BodyEnd::Complete, _) | (_, None) => self.seen,
-            (_, Some(declared)) => declared.max(self.seen),
-        }
-    }
-}
-
-async fn read_body(
-    mut body: Incoming,
-    max_body: usize,
-    timeout: Duration,
-    memory: &mut Reservation,
-) -> ReadBody {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut read = ReadBody {
-        bytes: Vec::new(),
-        seen: 0,
-        end: BodyEnd::Complete,
-    };
-    loop {
-        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
-            Err(_) => {
-                read.end = BodyEnd::TimedOut;
-                return read;
-            }
-            Ok(None) => return read,
-            Ok(Some(Err(_))) => {
-                read.end = BodyEnd::Aborted;
-                return read;
-            }
-            Ok(Some(Ok(frame))) => frame,
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        read.seen += data.len() as u64;
-        let room = max_body.saturating_sub(read.bytes.len());
-        let kept = &data[..data.len().min(room)];
-        if !grow_within(&mut read.bytes, kept.len(), max_body, memory) {
-            read.end = BodyEnd::OverMemory;
-            return read;
-        }
-        read.bytes.extend_from_slice(kept);
-        if read.seen > max_body as u64 {
-            read.end = BodyEnd::TooLarge;
-            return read;
-        }
-    }
-}
-
-/// Make room in `bytes` for `more`, growing its buffer as `Vec` would
-/// (doubling, up to `max_body`) but only as far as `memory` covers: every
-/// byte of capacity is counted, not only the bytes kept.
-fn grow_within(
-    bytes: &mut Vec<u8>,
-    more: usize,
-    max_body: usize,
-    memory: &mut Reservation,
-) -> bool {
-    let needed = bytes.len() + more;
-    if needed <= bytes.capacity() {
-        return true;
-    }
-    let capacity = needed.max((bytes.capacity() * 2).min(max_body));
-    if !memory.cover(capacity) {
-        return false;
-    }
-    bytes.reserve_exact(capacity - bytes.len());
-    true
-}
-
-/// The request target as recorded: path and query, as `Uri`'s `Display`
-/// writes them. Every origin-form target (what senders send) is written
-/// as-is, so it is copied without going through the formatter.
-fn request_target(uri: &Uri) -> String {
-    match uri.path_and_query() {
-        Some(target) if target.as_str().starts_with(['/', '*']) => target.as_str().to_owned(),
-        Some(target) => target.to_string(),
-        None => uri.to_string(),
-    }
-}
-
-/// The path and query a request target contributes: all of an origin-form
-/// target (`/…`), the path and query of an absolute-form one (its host is
-/// not ours to follow). `None` for every other form hyper accepts: `*`,
-/// `host:port`, and `@host:port` (which it reads as a host with an empty
-/// user name), any of which joined to a forward target would change where
-/// it connects (issue 12).
-fn origin_form(uri: &Uri) -> Option<String> {
-    let absolute = uri
-        .scheme_str()
-        .is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
-        && uri.authority().is_some();
-    let origin = uri.scheme().is_none() && uri.authority().is_none();
-    ((origin || absolute) && uri.path().starts_with('/')).then(|| request_target(uri))
-}
-
-/// The version as recorded: what `http::Version`'s `Debug` writes, without
-/// going through a formatter on every request.
-fn version_text(version: Version) -> &'static str {
-    match version {
-        Version::HTTP_09 => "HTTP/0.9",
-        Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_11 => "HTTP/1.1",
-        Version::HTTP_2 => "HTTP/2.0",
-        Version::HTTP_3 => "HTTP/3.0",
-        _ => "HTTP/?",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_body_is_the_bytes_the_format_gave() {
-        use http_body_util::BodyExt as _;
-        let rules = [
-            "default 200".to_string(),
-            "tool.*=500,500,forward #2".to_string(),
-            String::new(),
-            "quote \" backslash \\ tab \t newline \n nul \0 esc \u{1b} del \u{7f}".to_string(),
-            "caf\u{e9} \u{2028} \u{10ffff} \\u{e9}".to_string(),
-            (0u8..0x80).map(char::from).collect(),
-        ];
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        for rule in &rules {
-            for status in [200, 201, 299, 404, 503, 599, 999] {
-                for id in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX] {
-                    let old = format!(
-                        "{{\"status\":{status},\"rule\":{},\"delivery\":{id},\"by\":\"danube-hooks\"}}\n",
-                        serde_json::to_string(rule).unwrap()
-                    );
-                    let response = status_response(status, rule, id, false);
-                    let body = runtime
-                        .block_on(response.into_body().collect())
-                        .unwrap()
-                        .to_bytes();
-                    assert_eq!(body, old.as_bytes(), "{rule:?} {status} {id}");
-                }
-            }
-        }
-    }
 
     fn mismatch_of(secret: &Secret, body: &[u8]) -> Mismatch {
         let header = signature::sign(&Secret::new("whsec_someoneelsessecret0000"), 5, body);
@@ -1139,134 +775,6 @@ mod tests {
             let policy = crate::policy::Policy::parse(&[step.to_string()], true).unwrap();
             let decision = policy.decide(None, 1);
             assert_eq!(waits(decision.step), shown, "{step}");
-        }
-    }
-
-    #[test]
-    fn versions_are_recorded_as_http_writes_them() {
-        for version in [
-            Version::HTTP_09,
-            Version::HTTP_10,
-            Version::HTTP_11,
-            Version::HTTP_2,
-            Version::HTTP_3,
-        ] {
-            assert_eq!(version_text(version), format!("{version:?}"));
-        }
-    }
-
-    /// Scheme, authority and path, as the `http` crate parses a target.
-    type Parsed<'a> = (Option<&'a str>, Option<&'a str>, &'a str);
-
-    /// What hyper hands the service for each target (the `http` crate's
-    /// parse), and what the listener makes of it.
-    #[test]
-    fn only_origin_and_absolute_form_targets_are_taken() {
-        // (target, what `Uri` parses it as, what is recorded or None: 400)
-        let table: [(&str, Option<Parsed>, Option<&str>); 12] = [
-            // hyper reads `@h:1` as a host with an empty user name.
-            ("@h:1", Some((None, Some("@h:1"), "")), None),
-            ("h:1", Some((None, Some("h:1"), "")), None),
-            ("*", Some((None, None, "*")), None),
-            // An origin-form path whose first segment is empty: a path.
-            ("//h/", Some((None, None, "//h/")), Some("//h/")),
-            (
-                "http://other/x?y",
-                Some((Some("http"), Some("other"), "/x")),
-                Some("/x?y"),
-            ),
-            (
-                "http://other",
-                Some((Some("http"), Some("other"), "/")),
-                Some("/"),
-            ),
-            (
-                "ftp://other/x",
-                Some((Some("ftp"), Some("other"), "/x")),
-                None,
-            ),
-            // A backslash is taken in a path, and stays one.
-            ("/a\\b", Some((None, None, "/a\\b")), Some("/a\\b")),
-            // Not a URI at all: hyper answers 400 itself.
-            ("/a b", None, None),
-            ("/%40h:1", Some((None, None, "/%40h:1")), Some("/%40h:1")),
-            ("/ok?q", Some((None, None, "/ok")), Some("/ok?q")),
-            ("/a{1}[2]", Some((None, None, "/a{1}[2]")), Some("/a{1}[2]")),
-        ];
-        for (target, parsed, recorded) in table {
-            let uri = target.parse::<Uri>();
-            assert_eq!(
-                uri.as_ref().ok().map(|u| (
-                    u.scheme_str(),
-                    u.authority().map(hyper::http::uri::Authority::as_str),
-                    u.path()
-                )),
-                parsed,
-                "{target}"
-            );
-            let Ok(uri) = uri else { continue };
-            assert_eq!(origin_form(&uri).as_deref(), recorded, "{target}");
-        }
-    }
-
-    mod prop {
-        use proptest::prelude::*;
-
-        use super::super::origin_form;
-
-        fn target() -> impl Strategy<Value = String> {
-            prop_oneof![
-                any::<String>(),
-                "[@:/?#*%.a-z0-9\\\\\\[\\]{}-]{0,24}",
-                "(https?://)?[a-z0-9.@:]{0,12}(/[@:/?%.a-z0-9-]{0,12})?",
-            ]
-        }
-
-        proptest! {
-            #![proptest_config(ProptestConfig::with_cases(4096))]
-
-            /// Whatever a stranger sends as the target, the check does not
-            /// panic, and what it takes only ever goes to the forward
-            /// target's scheme and host.
-            #[test]
-            fn an_accepted_target_never_moves_the_forward_url(target in target()) {
-                let Ok(uri) = target.parse::<hyper::Uri>() else {
-                    return Ok(()); // hyper refuses it with 400 itself
-                };
-                let Some(path) = origin_form(&uri) else {
-                    return Ok(());
-                };
-                for base in ["http://127.0.0.1:47201", "http://localhost:3000/"] {
-                    let base: hyper::Uri = base.parse().unwrap();
-                    let url = crate::http::url_at(&base, &path)
-                        .map_err(|e| TestCaseError::fail(format!("{target:?} -> {path:?}: {e}")))?;
-                    prop_assert_eq!(url.scheme(), base.scheme());
-                    prop_assert_eq!(url.authority(), base.authority());
-                    let reread: hyper::Uri = url.to_string().parse().unwrap();
-                    prop_assert_eq!(reread.authority(), base.authority());
-                    prop_assert_eq!(reread.path_and_query().map(hyper::http::uri::PathAndQuery::as_str), Some(path.as_str()));
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn request_targets_are_what_display_writes() {
-        for target in [
-            "/",
-            "/webhooks/danube",
-            "/webhooks/danube?x=1&y=%20",
-            "*",
-            "http://example.com",
-            "http://example.com/a?b",
-            "http://example.com?b",
-            "example.com:443",
-        ] {
-            let uri: Uri = target.parse().unwrap();
-            let before = uri
-                .path_and_query()
-                .map_or_else(|| uri.to_string(), ToString::to_string);
-            assert_eq!(request_target(&uri), before, "target {target:?}");
         }
     }
 }

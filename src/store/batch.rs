@@ -19,7 +19,7 @@ use crate::delivery::Delivery;
 /// at a time, or even 1,000 a second spread over 16 connections) writes at
 /// once, as a yield would cost it a trip through the scheduler with nothing
 /// to batch: at 1,000 req/s that trip was 0.04 ms of the median answer and
-/// up to 0.4 ms of the p99 (docs/performance.md, fourth round).
+/// up to 0.4 ms of the p99 (docs/performance.md).
 pub(super) struct Arrivals {
     pub(super) epoch: Instant,
     /// When the last append started, in nanoseconds from `epoch`.
@@ -209,7 +209,15 @@ impl Shared {
             }
             batch.lines.clear();
             if let Some(last) = last {
-                self.written.send_replace(last);
+                // Only a close waits for this. Waking no one still took
+                // a lock of each of the watch's eight lists of waiters,
+                // once a batch: so the waiters are woken only when there
+                // is one (a close subscribes before it first reads the
+                // value, so it sees this write or is woken by it).
+                self.written.send_if_modified(|written| {
+                    *written = last;
+                    self.written.receiver_count() > 0
+                });
             }
         }
     }

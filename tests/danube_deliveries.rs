@@ -1,7 +1,7 @@
 //! `deliveries` black-box: Danube's delivery log from the fake API
 //! (`common::fake_danube`) joined with a store that a real
 //! `listen --json --store PATH` wrote while it received signed deliveries.
-//! Every finding of issue 13 item 6, the `--json` shape, the table, the
+//! Every finding, the `--json` shape, the table, the
 //! default webhook from a saved `--register` entry, and the errors.
 
 use crate::common;

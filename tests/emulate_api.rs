@@ -1,5 +1,5 @@
-//! `danube-hooks emulate`'s API, black-box over real sockets (issue 14
-//! items 1, 3 and 6's bad requests): Danube's shapes and rules, its
+//! `danube-hooks emulate`'s API, black-box over real sockets (with bad
+//! requests): Danube's shapes and rules, its
 //! credentials and error envelope, bodies that are too large or not JSON,
 //! and a state that survives a restart and a SIGKILL in a burst of writes.
 

@@ -1,4 +1,4 @@
-//! The whole loop on one machine (issue 14, item 4), every piece the real
+//! The whole loop on one machine, every piece the real
 //! binary: `emulate --allow-http` as Danube, `listen --register` pointed
 //! at it with the listener's own address as the "public" URL, an event
 //! sent with `trigger --emulator`, and `deliveries` reading the emulator's

@@ -1,5 +1,5 @@
-//! Danube's official Python SDK is the judge of `danube-hooks emulate`
-//! (issue 14, item 5): whatever the SDK expects of Danube's API, the
+//! Danube's official Python SDK is the judge of `danube-hooks emulate`:
+//! whatever the SDK expects of Danube's API, the
 //! emulator must give.
 //!
 //! The test starts two real emulators on `127.0.0.1:0` (one with

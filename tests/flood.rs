@@ -1,5 +1,5 @@
 //! A flood of hostile signature mismatches must not hold back Danube's
-//! deliveries (issue 12, item 3): its bound is a time, so it runs alone in
+//! deliveries: its bound is a time, so it runs alone in
 //! a test binary of its own (cargo runs test binaries one after another),
 //! where no other test competes with it for the machine's two cores. The
 //! other attacks on the forensics are in tests/hostile/forensics.rs.

@@ -1,4 +1,4 @@
-//! Black-box: what Danube is waiting on (issue 13, item 11). A delivery
+//! Black-box: what Danube is waiting on. A delivery
 //! whose answer waits is shown as it arrives, and its record's duration is
 //! how long its connection was held, over real sockets, the real binary.
 

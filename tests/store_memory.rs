@@ -1,4 +1,4 @@
-//! Memory that does not grow with the store (issue 12, item 4): `log` on a
+//! Memory that does not grow with the store: `log` on a
 //! store of 200 MB, with filters that read every record and with `--last`,
 //! and `listen` starting on it, stay far below the store's size.
 //!

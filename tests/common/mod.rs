@@ -550,7 +550,7 @@ pub fn signature_header(record: &serde_json::Value) -> serde_json::Value {
         .clone()
 }
 
-// ---- A server that records every request it gets (issue 12's attacks).
+// ---- A server that records every request it gets (the attacks).
 
 /// An HTTP server on a free loopback port that answers every request `200`
 /// (or the status of [`Capture::answering`]; empty body) and keeps the exact bytes of each, one connection at a

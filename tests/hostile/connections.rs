@@ -137,7 +137,7 @@ fn expect_continue_over_the_body_limit_gets_413_and_no_100() {
     assert_eq!(read_reply(&mut stream, WAIT).status(), 200);
 }
 
-// ---- The connection cap, held by a stranger (issue 12, item 5).
+// ---- The connection cap, held by a stranger.
 
 /// A small cap, and every timeout far longer than the waits below, so
 /// that only making room at the cap can explain a prompt answer. The
@@ -368,7 +368,7 @@ fn a_silent_connection_is_closed_sooner_than_a_slow_head() {
     assert!(closed_within(&slow_head, Duration::from_secs(15)));
 }
 
-// ---- Requests trickled in at the cap: slowloris (issue 12, item 5).
+// ---- Requests trickled in at the cap: slowloris.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

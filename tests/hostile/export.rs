@@ -1,4 +1,4 @@
-//! Exported curl commands are data under any shell (issue 12, item 2): a
+//! Exported curl commands are data under any shell: a
 //! corpus of hostile deliveries, each sent to the real listener over a raw
 //! socket and stored, exported with `export ID --curl`, and the command run
 //! under `dash` and `bash`, both to its default URL (the listener, which

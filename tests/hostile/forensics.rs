@@ -1,8 +1,8 @@
 //! The forensics of a mismatch, attacked: bodies chosen to make explaining
 //! them as costly as possible (1 MiB nested 126 levels deep, or one array
 //! of half a million values), signed wrong, sent from several connections
-//! at once. Once this held a valid delivery back 1.8 s and took 1.3 GB
-//! (issue 12). The flood itself, whose bound is a time, runs alone in
+//! at once. Once this held a valid delivery back 1.8 s and took 1.3 GB.
+//! The flood itself, whose bound is a time, runs alone in
 //! tests/flood.rs.
 
 use std::net::SocketAddr;
@@ -57,7 +57,7 @@ fn verify_explains_a_hostile_body_within_the_same_budget() {
     assert!(took < Duration::from_secs(3), "verify took {took:?}");
 }
 
-// ---- The dashboard's memory (issue 12, item 4).
+// ---- The dashboard's memory.
 
 /// `listen` with its dashboard up, in a tmux window of a server of this
 /// test's own (`-L`); the server is killed on drop. (tests/dashboard.rs

@@ -1,5 +1,5 @@
 //! Holes found by attacking the release binary as a stranger on the
-//! tunnel would, after the rest of issue 12 was merged: each test is an
+//! tunnel would, once the first defences were in: each test is an
 //! attack that worked, kept so it stays closed.
 
 use std::io::Write as _;

@@ -1,4 +1,4 @@
-//! Filling the disk under the store (issue 12, item 6): a delivery whose
+//! Filling the disk under the store: a delivery whose
 //! record cannot be written is answered 503, never 2xx; what was answered
 //! 2xx is exactly what is stored; ids are never given out twice, not even
 //! after a restart on a full disk.

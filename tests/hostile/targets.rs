@@ -1,5 +1,5 @@
 //! A stranger steering forward, replay and export to a host of their
-//! choosing (issue 12, item 1): hyper takes request targets such as
+//! choosing: hyper takes request targets such as
 //! `@127.0.0.1:PORT` and `127.0.0.1:PORT`, and a URL joined from text went
 //! where they said. Every test here has a capturing server that a hostile
 //! target names and that must see nothing. (The dashboard's `r` is tested
@@ -264,7 +264,7 @@ fn export_curl_goes_only_to_the_listener() {
 }
 
 /// Headers a sender names in `Connection:` are its hop's own: neither
-/// forwarded nor replayed (issue 12, item 7); a header value that is not
+/// forwarded nor replayed; a header value that is not
 /// UTF-8 is forwarded and replayed as-is byte for byte.
 #[test]
 fn connection_named_headers_stay_behind_and_header_bytes_travel_exactly() {

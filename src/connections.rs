@@ -413,9 +413,43 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
 /// been read.
 const MAKE_ROOM_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// The next connection and its slot under the cap; `None` once `shutdown`
+/// comes, or when no slot can be made. Accepted before a slot is free, so
+/// that at the cap there is a newcomer to make room for (one at most: the
+/// next accept waits for this one's slot).
+pub(crate) async fn accept_within_cap(
+    listener: &tokio::net::TcpListener,
+    permits: &Arc<tokio::sync::Semaphore>,
+    registry: &Registry,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Option<(
+    tokio::net::TcpStream,
+    std::net::SocketAddr,
+    tokio::sync::OwnedSemaphorePermit,
+)> {
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => return None,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, remote)) = accepted else {
+            // Out of file descriptors, or a connection reset before
+            // accept: back off briefly instead of spinning.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let permit = match Arc::clone(permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => make_room(permits, registry, shutdown).await?,
+        };
+        let _ = stream.set_nodelay(true);
+        return Some((stream, remote, permit));
+    }
+}
+
 /// At the cap: ask the connection stalled longest to give way until a slot
 /// is free. `None` on shutdown.
-pub(crate) async fn make_room(
+async fn make_room(
     permits: &std::sync::Arc<tokio::sync::Semaphore>,
     registry: &Registry,
     shutdown: &tokio_util::sync::CancellationToken,

@@ -47,7 +47,7 @@ use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::connections::{Eviction, Registry, Slot, Tracked, make_room};
+use crate::connections::{Eviction, Registry, Slot, Tracked, accept_within_cap};
 pub(crate) use request::{Intake, IntakeConfig};
 
 /// The limits that keep the listener available (SPEC §9).
@@ -236,28 +236,9 @@ pub(crate) async fn run(listener: TcpListener, intake: Arc<Intake>, shutdown: Ca
         .half_close(true)
         .keep_alive(true);
 
-    loop {
-        // Accepted before a slot is free, so that at the cap there is a
-        // newcomer to make room for (one at most: the next accept waits
-        // for this one's slot).
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let Ok((stream, remote)) = accepted else {
-            // Out of file descriptors, or a connection reset before
-            // accept: back off briefly instead of spinning.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            continue;
-        };
-        let permit = match Arc::clone(&permits).try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => match make_room(&permits, &registry, &shutdown).await {
-                Some(permit) => permit,
-                None => break,
-            },
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, remote, permit)) =
+        accept_within_cap(&listener, &permits, &registry, &shutdown).await
+    {
         let registered = registry.open();
         let http = http.clone();
         let intake = Arc::clone(&intake);

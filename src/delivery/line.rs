@@ -171,8 +171,14 @@ fn rfc3339_millis(out: &mut Vec<u8>, time: &DateTime<Utc>) {
 
 /// `n` in decimal, as serde writes an integer, without its machinery
 /// (eight numbers a line, and the id again for `--json`).
-fn unsigned(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
+fn unsigned(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(decimal(n, &mut [0; 20]));
+}
+
+/// `n`'s decimal digits, written at the end of `digits`: integers without
+/// the formatting machinery, for the record's line and the listener's
+/// answer alike.
+pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();
     loop {
         at -= 1;
@@ -182,7 +188,7 @@ fn unsigned(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&digits[at..]);
+    &digits[at..]
 }
 
 fn optional_signed(out: &mut Vec<u8>, n: Option<i64>) {

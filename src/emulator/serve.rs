@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::api::Emulator;
-use crate::connections::{Eviction, Registry, Slot, Tracked, make_room};
+use crate::connections::{Eviction, Registry, Slot, Tracked, accept_within_cap};
 
 /// Open connections at once; past it, one that holds its slot idle gives
 /// way (or, when every one is in use, the newcomer waits in the backlog).
@@ -54,26 +54,9 @@ pub(crate) async fn run(
         .header_read_timeout(HEADER_TIMEOUT)
         .max_buf_size(MAX_BUFFER)
         .keep_alive(true);
-    loop {
-        // Accepted before a slot is free, so that at the cap there is a
-        // newcomer to make room for.
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let Ok((stream, _)) = accepted else {
-            // Out of descriptors, or reset before accept: no spinning.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            continue;
-        };
-        let permit = match Arc::clone(&permits).try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => match make_room(&permits, &registry, &shutdown).await {
-                Some(permit) => permit,
-                None => break,
-            },
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, _, permit)) =
+        accept_within_cap(&listener, &permits, &registry, &shutdown).await
+    {
         let registered = registry.open();
         let http = http.clone();
         let emulator = Arc::clone(&emulator);

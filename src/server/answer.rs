@@ -159,18 +159,10 @@ pub(super) fn status_response(
 
 /// `n` in decimal, without the formatting machinery (a quarter of the
 /// answer's body's cost).
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[at..].iter().map(|&digit| char::from(digit)));
+fn push_decimal(out: &mut String, n: u64) {
+    let mut buffer = [0; 20];
+    let digits = crate::delivery::line::decimal(n, &mut buffer);
+    out.extend(digits.iter().map(|&digit| char::from(digit)));
 }
 
 /// The answer to a head over the limit. hyper's own check (`max_buf_size`)

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -18,7 +18,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Color;
 
 use super::app::{App, StatusKind};
-use super::config::{AppConfig, HISTORY_BYTES, HISTORY_CAP, RegisteredWith};
+use super::config::{AppConfig, RegisteredWith};
 use super::fit;
 use crate::delivery::{Delivery, ForwardRecord, ResponseRecord};
 use crate::policy::{Policy, PolicyHandle};
@@ -32,20 +32,9 @@ const WORKFLOW_FAILED: &str = r#"{"event":"workflow.failed","timestamp":"2026-11
 
 fn config(forwarding: bool) -> AppConfig {
     AppConfig {
-        listen_url: "http://127.0.0.1:4000".into(),
         fingerprints: vec!["whsec_…LaSw".into()],
-        store_path: Some(PathBuf::from(
-            "/home/dev/.local/share/danube-hooks/deliveries.jsonl",
-        )),
         forward_url: forwarding.then(|| "http://localhost:3000/webhooks/danube".to_string()),
-        danube_webhook: None,
-        tunnel: None,
-        registered_with: RegisteredWith::Nothing,
-        log_path: PathBuf::from("/home/dev/.local/share/danube-hooks/danube-hooks.log"),
-        color: true,
-        utc_offset: FixedOffset::east_opt(0).unwrap(),
-        history_cap: HISTORY_CAP,
-        history_bytes: HISTORY_BYTES,
+        ..crate::test_support::app_config()
     }
 }
 

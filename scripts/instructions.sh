@@ -41,6 +41,8 @@
 # Needs: valgrind (callgrind_control, callgrind_annotate), taskset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 WARMUP=${WARMUP:-500}
 COUNT=${COUNT:-3000}
@@ -88,17 +90,9 @@ trap cleanup EXIT
 # The address a server under valgrind printed to file $1 (sed expression
 # $2 picks it out); valgrind's start takes seconds, so up to 120 s.
 address_in() {
-  local file=$1 pick=$2 address
-  for _ in $(seq 1200); do
-    address=$(sed -n "$pick" "$file" 2>/dev/null || true)
-    if [ -n "$address" ]; then
-      echo "$address"
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "no address in $file within 120 s:" >&2
-  cat "$file" >&2 || true
+  wait_for_address "$1" "$2" 120 && return 0
+  echo "no address in $1 within 120 s:" >&2
+  cat "$1" >&2 || true
   return 1
 }
 

@@ -3,13 +3,13 @@
 
 # The address a server started in the background prints to file $1 (the
 # sed expression $2 picks it out), once it has: printed on stdout within
-# 10 s, else status 1. The file may not exist yet when this starts: the
+# $3 seconds (10 unless given), else status 1. The file may not exist yet when this starts: the
 # background process makes its own redirection, after the script has gone
 # on, and reading a missing file must not end a `set -e` script (it ended
 # one run of bench-dashboard.sh after its fifth listener).
 wait_for_address() {
-  local file=$1 pick=$2 address=""
-  for _ in $(seq 200); do
+  local file=$1 pick=$2 seconds=${3:-10} address=""
+  for _ in $(seq $((seconds * 20))); do
     if [ -e "$file" ]; then
       address=$(sed -n "$pick" "$file")
       if [ -n "$address" ]; then

@@ -13,6 +13,7 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use chrono::{DateTime, Local, Utc};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::delivery::{Delivery, format_duration_ms, format_ms};
 use crate::display::{escape_line, truncate};
+use crate::rare_wake::RareWake;
 use crate::store::{self, Arrival, StoreEvent};
 
 /// What each delivery prints as.
@@ -134,11 +136,30 @@ pub(crate) async fn print(
         last_id: 0,
         store_path,
     };
+    // `done` fires once; polled beside `recv` at every wake-up (a
+    // `select!`), its lock was taken once a delivery. It is polled with a
+    // waker of its own, only when it woke the printer.
+    let rare = Arc::new(RareWake::default());
+    let rare_waker = Waker::from(Arc::clone(&rare));
+    let mut cancelled = std::pin::pin!(done.cancelled());
     loop {
-        let first = tokio::select! {
-            event = events.recv() => event,
-            () = done.cancelled() => break,
+        let first = {
+            let mut recv = std::pin::pin!(events.recv());
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(event) = recv.as_mut().poll(cx) {
+                    return Poll::Ready(Some(event));
+                }
+                if !rare.take(cx.waker()) {
+                    return Poll::Pending;
+                }
+                cancelled
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&rare_waker))
+                    .map(|()| None)
+            })
+            .await
         };
+        let Some(first) = first else { break };
         let mut next = Some(match first {
             Ok(event) => Polled::Event(event),
             Err(RecvError::Lagged(missed)) => Polled::Lagged(missed),

@@ -49,6 +49,9 @@
 //! - [`connections`]: each open connection's state, so that at the cap (the
 //!   listener's and the emulator's) the one stalled longest gives way.
 //! - [`headless`]: human lines and JSON lines on stdout.
+//! - [`rare_wake`]: the waker for a task's rarely firing futures (a stop,
+//!   a timer, an eviction), polled only when one of them woke it: the
+//!   connection task and the printer wake once or more a delivery.
 //! - [`tui`]: the dashboard: terminal guard and event loop; state and keys in
 //!   `tui::app` (its setup in `tui::config`), drawing in `tui::view` (a file
 //!   per pane), the history within its byte budget in `tui::history`, the
@@ -100,6 +103,7 @@ mod paths;
 pub mod policy;
 pub(crate) mod progress;
 pub(crate) mod random;
+pub(crate) mod rare_wake;
 pub(crate) mod sender;
 pub(crate) mod server;
 pub mod signature;

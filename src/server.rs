@@ -30,12 +30,9 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::os::fd::AsFd as _;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-
-use futures_util::task::AtomicWaker;
 
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
@@ -48,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::connections::{Eviction, Registry, Slot, Tracked, accept_within_cap};
+use crate::rare_wake::RareWake;
 pub(crate) use request::{Intake, IntakeConfig};
 
 /// The limits that keep the listener available (SPEC §9).
@@ -512,49 +510,6 @@ where
             return Poll::Ready(Event::Shutdown);
         }
         Poll::Pending
-    }
-}
-
-/// The waker the rare events of a connection are polled with: it notes
-/// that one of them woke the task, then wakes it.
-#[derive(Debug)]
-struct RareWake {
-    woken: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl Default for RareWake {
-    /// Woken, so that every rare event is polled (and registered) once.
-    fn default() -> Self {
-        Self {
-            woken: AtomicBool::new(true),
-            task: AtomicWaker::new(),
-        }
-    }
-}
-
-impl RareWake {
-    /// Whether a rare event woke the task since the last call; `task` is
-    /// woken by the next one. (Registered first, so a wake-up between the
-    /// two is not lost.)
-    fn take(&self, task: &Waker) -> bool {
-        self.task.register(task);
-        self.woken.swap(false, Ordering::AcqRel)
-    }
-
-    fn again(&self) {
-        self.woken.store(true, Ordering::Release);
-    }
-}
-
-impl Wake for RareWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.task.wake();
     }
 }
 

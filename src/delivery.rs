@@ -96,6 +96,11 @@ pub(crate) struct ResponseRecord {
     pub(crate) rule: String,
 }
 
+/// How the `rule` of a `forward` step that no `--forward-to` rule took
+/// ends: it was answered as without `--forward-to`.
+pub(crate) const NO_ROUTE: &str =
+    "; no --forward-to rule matches the event, so 200 as without --forward-to";
+
 /// What the developer's receiver did with a forwarded delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ForwardRecord {

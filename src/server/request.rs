@@ -647,7 +647,7 @@ fn unix_now() -> i64 {
 /// answered as without `--forward-to` (200), after the step's delay.
 fn unrouted(decision: Decision) -> Decision {
     let Decision { step, mut rule } = decision;
-    rule.push_str("; no --forward-to rule matches the event, so 200 as without --forward-to");
+    rule.push_str(delivery::NO_ROUTE);
     Decision {
         step: Step {
             delay: step.delay,

@@ -603,6 +603,25 @@ fn forward_and_mirrors_in_the_list_and_the_detail() {
 }
 
 #[test]
+fn a_delivery_no_route_took_says_so_in_the_response_tab() {
+    let mut app = app(true);
+    let rule = format!("default forward{}", crate::delivery::NO_ROUTE);
+    let d = answered(
+        delivery(3, "2026-11-23T09:14:40.000Z", WORKFLOW_FAILED),
+        "status",
+        Some(200),
+        &rule,
+    );
+    app.ingest(Arc::new(d));
+    press(&mut app, "4");
+    let shown = screen(&mut app, 160, 48);
+    assert!(
+        shown.contains("not forwarded: no --forward-to rule matches its event"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn response_tab_with_a_forward() {
     let mut app = timeline_app();
     press(&mut app, "4");

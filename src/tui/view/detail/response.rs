@@ -113,6 +113,9 @@ fn forward_section(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) {
         let why = match (&app.config.forward_url, r.action.as_str()) {
             (None, _) => "not forwarded: no --forward-to is set",
             (Some(_), "forward") => "not forwarded",
+            (Some(_), _) if r.rule.ends_with(crate::delivery::NO_ROUTE) => {
+                "not forwarded: no --forward-to rule matches its event"
+            }
             (Some(_), _) => "not forwarded: the policy answered instead of your receiver",
         };
         rows.field(theme, "forward", None, why, theme.dim());

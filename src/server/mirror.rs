@@ -272,3 +272,72 @@ impl Late {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{StoreConfig, StoreEvent};
+    use crate::test_servers::{OK_EMPTY, closed_port, serve};
+
+    fn mirrors(addrs: &[std::net::SocketAddr], timeout: Duration) -> Mirrors {
+        let targets = addrs
+            .iter()
+            .map(|addr| crate::http::check_url(&format!("http://{addr}/copy")).unwrap())
+            .collect();
+        Mirrors::start(targets, timeout, &Trust::default())
+    }
+
+    /// On this runtime's one thread nothing runs between the sends, so the
+    /// worker takes none: the queue's room is exactly [`QUEUE`].
+    #[tokio::test]
+    async fn a_full_queue_is_recorded_as_not_sent_and_never_waited_for() {
+        let (silent, _) = serve(None);
+        let mirrors = mirrors(&[silent], Duration::from_secs(30));
+        let delivery = crate::test_support::sample(1, b"{}");
+        let started = Instant::now();
+        let settled: Vec<MirrorRecord> = (0..QUEUE + 3)
+            .flat_map(|_| mirrors.send(&delivery).settle().0)
+            .collect();
+        assert!(started.elapsed() < Duration::from_secs(5), "a send waited");
+        assert!(settled[..QUEUE].iter().all(MirrorRecord::is_pending));
+        for refused in &settled[QUEUE..] {
+            let error = refused.error.as_deref().unwrap_or_default();
+            assert!(
+                error.starts_with("not sent: 32 copies were already waiting"),
+                "{error}"
+            );
+            assert_eq!(refused.url, format!("http://{silent}/copy"));
+        }
+    }
+
+    /// What is not known when the record is written is announced under its
+    /// id once it is: an answer, and a mirror that is not there.
+    #[tokio::test]
+    async fn a_late_result_is_announced_under_the_records_id() {
+        let (answering, _) = serve(Some(OK_EMPTY.to_vec()));
+        let dead = closed_port();
+        let mirrors = mirrors(&[answering, dead], Duration::from_secs(10));
+        let (store, _) = DeliveryStore::open(StoreConfig::memory()).unwrap();
+        let mut events_rx = store.subscribe();
+        let (known, late) = mirrors
+            .send(&crate::test_support::sample(1, b"{}"))
+            .settle();
+        assert!(known.iter().all(MirrorRecord::is_pending), "{known:?}");
+        late.announce(&store, 7);
+        let mut results = Vec::new();
+        while results.len() < 2 {
+            let event = tokio::time::timeout(Duration::from_secs(10), events_rx.recv())
+                .await
+                .expect("announced within the timeout")
+                .unwrap();
+            if let StoreEvent::Mirrored { id, index, mirror } = event {
+                assert_eq!(id, 7);
+                results.push((index, mirror));
+            }
+        }
+        results.sort_by_key(|(index, _)| *index);
+        assert_eq!(results[0].1.status, Some(200), "{:?}", results[0]);
+        let error = results[1].1.error.as_deref().unwrap_or_default();
+        assert!(error.starts_with("cannot connect to"), "{error}");
+    }
+}

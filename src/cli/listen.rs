@@ -174,7 +174,7 @@ pub(crate) struct RegisterArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, requires = WEBHOOK_SETUP)]
     pub(crate) api_timeout: Duration,
     /// Danube's API is trusted by the web's roots and this alone: --cacert and --insecure are for
-    /// --forward-to, replays and the tunnel's URL, never for the API.
+    /// --forward-to, --mirror-to, replays and the tunnel's URL, never for the API.
     #[command(flatten)]
     pub(crate) api_cacert: ApiCacertArg,
 }

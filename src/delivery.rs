@@ -62,6 +62,10 @@ pub struct Delivery {
     pub(crate) replay_of: Option<u64>,
     pub(crate) response: ResponseRecord,
     pub(crate) forward: Option<ForwardRecord>,
+    /// What each `--mirror-to` answered, as known when the record was
+    /// written (see `server::mirror`); empty, and not written, without one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) mirrors: Vec<MirrorRecord>,
     /// How long the connection was held: from arrival to the answer, or,
     /// when none was sent, to the close that ended a `timeout` hold or to
     /// the moment the client was seen gone (`abandoned`).
@@ -92,6 +96,11 @@ pub(crate) struct ResponseRecord {
     pub(crate) rule: String,
 }
 
+/// How the `rule` of a `forward` step that no `--forward-to` rule took
+/// ends: it was answered as without `--forward-to`.
+pub(crate) const NO_ROUTE: &str =
+    "; no --forward-to rule matches the event, so 200 as without --forward-to";
+
 /// What the developer's receiver did with a forwarded delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ForwardRecord {
@@ -103,6 +112,27 @@ pub(crate) struct ForwardRecord {
     pub(crate) duration_ms: u64,
     /// The first 2000 characters of the receiver's body, lossy UTF-8.
     pub(crate) body_preview: Option<String>,
+}
+
+/// What a mirror (`--mirror-to`) answered to its copy of a delivery:
+/// recorded, never relayed to the sender. Neither `status` nor `error`:
+/// the mirror had not answered yet when the record was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct MirrorRecord {
+    pub(crate) url: String,
+    #[serde(default)]
+    pub(crate) status: Option<u16>,
+    #[serde(default)]
+    pub(crate) error: Option<String>,
+    /// To its answer or failure; while it is still waiting, to the write.
+    pub(crate) duration_ms: u64,
+}
+
+impl MirrorRecord {
+    /// The mirror had not answered when the record was written.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.status.is_none() && self.error.is_none()
+    }
 }
 
 /// How a stored delivery is resent (`replay`, the dashboard's `r` and `R`).
@@ -170,6 +200,7 @@ impl Delivery {
             replay_of: self.replay_of,
             response: self.response.clone(),
             forward: self.forward.clone(),
+            mirrors: self.mirrors.clone(),
             duration_ms: self.duration_ms,
         }
     }

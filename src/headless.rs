@@ -19,7 +19,7 @@ use chrono::{DateTime, Local, Utc};
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::delivery::{Delivery, format_duration_ms, format_ms};
+use crate::delivery::{Delivery, MirrorRecord, format_duration_ms, format_ms};
 use crate::display::{escape_line, truncate};
 use crate::rare_wake::RareWake;
 use crate::store::{self, Arrival, StoreEvent};
@@ -84,6 +84,9 @@ pub(crate) fn human_line(delivery: &Delivery) -> String {
             (None, None) => write!(line, "  fwd -"),
         };
     }
+    for mirror in &delivery.mirrors {
+        let _ = write!(line, "  mirror {}", mirror_result(mirror, 60));
+    }
     if let Some(first) = delivery.replay_of {
         let _ = write!(line, "  replay of #{first}");
     }
@@ -93,6 +96,26 @@ pub(crate) fn human_line(delivery: &Delivery) -> String {
 
 /// A delivery whose answer waits, as it arrives: time, event, verdict,
 /// attempt and the step that will answer it; untrusted text escaped.
+/// A mirror's result: `200 in 3ms`, `failed: …` (the error cut to
+/// `error_chars`), `waiting`.
+fn mirror_result(mirror: &MirrorRecord, error_chars: usize) -> String {
+    match (&mirror.status, &mirror.error) {
+        (Some(status), _) => format!("{status} in {}", format_ms(mirror.duration_ms)),
+        (None, Some(error)) => format!("failed: {}", truncate(&escape_line(error), error_chars)),
+        (None, None) => "waiting".to_string(),
+    }
+}
+
+/// The line for a mirror that answered after its delivery's line: the
+/// error whole (ours, naming the URL and the limit).
+pub(crate) fn mirrored_line(id: u64, mirror: &MirrorRecord) -> String {
+    format!(
+        "          #{id:<5} mirror {} → {}",
+        escape_line(&mirror.url),
+        mirror_result(mirror, 400)
+    )
+}
+
 pub(crate) fn arrival_line(arrival: &Arrival) -> String {
     let (time, what) = time_and_what(
         &arrival.received_at,
@@ -290,9 +313,16 @@ impl Printer {
                 self.buf.push(b'\n');
                 self.buf.len() < MAX_BATCH_BYTES || self.flush()
             }
+            StoreEvent::Mirrored { id, mirror, .. } if self.format == Format::Human => {
+                self.buf
+                    .extend_from_slice(mirrored_line(*id, mirror).as_bytes());
+                self.buf.push(b'\n');
+                self.buf.len() < MAX_BATCH_BYTES || self.flush()
+            }
             // JSON output is one record per delivery (SPEC §5), and the
-            // record's own line says when it was answered.
-            StoreEvent::Arrived(_) | StoreEvent::Settled(_) => true,
+            // record's own line says when it was answered; a mirror's late
+            // answer is not a record.
+            StoreEvent::Arrived(_) | StoreEvent::Settled(_) | StoreEvent::Mirrored { .. } => true,
         }
     }
 

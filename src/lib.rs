@@ -42,7 +42,9 @@
 //! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s
 //!   client; Danube's record of a delivery it made.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
-//!   path (`server::request`); `server::head` the request head as recorded,
+//!   path (`server::request`); `server::routes` which receiver a delivery is
+//!   forwarded to (`--forward-to [PATTERN=]URL`, the patterns of `policy`),
+//!   `server::mirror` the copies for `--mirror-to`, never waited for; `server::head` the request head as recorded,
 //!   `server::body` its body read within the limits, `server::answer` how
 //!   an answer leaves, `server::recall` attempts and replays remembered;
 //!   `server::body_memory` is the memory that bodies still arriving share.

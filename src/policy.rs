@@ -432,10 +432,24 @@ pub(crate) struct PolicyError {
 
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_for("--respond", f)
+    }
+}
+
+impl PolicyError {
+    /// The error as told for `flag`, whose value held the pattern:
+    /// `--forward-to` takes the same patterns.
+    pub(crate) fn for_flag(&self, flag: &str) -> String {
+        let mut out = String::new();
+        let _ = self.write_for(flag, &mut out);
+        out
+    }
+
+    fn write_for(&self, flag: &str, f: &mut impl fmt::Write) -> fmt::Result {
         let input = escape_line(&self.input);
         write!(
             f,
-            "--respond \"{input}\": at column {}, expected {}; found ",
+            "{flag} \"{input}\": at column {}, expected {}; found ",
             self.column, self.expected
         )?;
         if self.found.is_empty() {

@@ -21,9 +21,11 @@ mod body;
 pub(crate) mod body_memory;
 pub(crate) mod forward;
 mod head;
+pub(crate) mod mirror;
 pub(crate) mod reach;
 mod recall;
 pub(crate) mod request;
+pub(crate) mod routes;
 
 use std::future::Future;
 use std::io::Write as _;

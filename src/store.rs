@@ -49,7 +49,7 @@ use tokio::sync::watch;
 
 use self::broadcast::Broadcaster;
 
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, MirrorRecord};
 pub(crate) use batch::RecordLine;
 use batch::{Arrivals, LineDraft, Log, Next, Staged, WriteTurn};
 use file::{Rotation, StoreFile, open_file};
@@ -142,6 +142,13 @@ pub(crate) enum StoreEvent {
     Arrived(Arc<Arrival>),
     /// The arrival of this number is no longer in flight.
     Settled(u64),
+    /// Mirror `index` of record `id` answered (or failed) after the record
+    /// was written: the record in the store keeps it as still waiting.
+    Mirrored {
+        id: u64,
+        index: usize,
+        mirror: MirrorRecord,
+    },
 }
 
 /// What [`DeliveryStore::open`] found.
@@ -387,6 +394,12 @@ impl DeliveryStore {
             arrival,
             shared: Arc::clone(&self.shared),
         }
+    }
+
+    /// Announce what a mirror of record `id` answered once the record was
+    /// written (see `server::mirror`). Never waits.
+    pub(crate) fn mirrored(&self, id: u64, index: usize, mirror: MirrorRecord) {
+        self.shared.broadcast.mirrored(id, index, mirror);
     }
 
     /// The deliveries in flight now, oldest first: for a receiver that

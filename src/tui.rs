@@ -465,6 +465,7 @@ impl Loop {
             }
             Ok(StoreEvent::Arrived(arrival)) => app.in_flight.arrive(arrival),
             Ok(StoreEvent::Settled(number)) => app.in_flight.settle(number),
+            Ok(StoreEvent::Mirrored { id, index, mirror }) => app.mirrored(id, index, &mirror),
             Ok(StoreEvent::Warning(message)) => {
                 self.log.write(&format!("store: {message}"));
                 app.set_status(

@@ -374,6 +374,63 @@ fn r_on_a_strangers_target_goes_only_to_the_forward_target() {
     evil.assert_untouched("the dashboard's r and R");
 }
 
+/// A mirror that answers 200 after a second: later than the delivery's
+/// record is written.
+fn slow_mirror() -> std::net::SocketAddr {
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in server.incoming() {
+            let Ok(mut stream) = stream else { break };
+            std::thread::spawn(move || {
+                use std::io::Write as _;
+                let _ = common::read_request(&mut stream, PATIENCE);
+                std::thread::sleep(Duration::from_secs(1));
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            });
+        }
+    });
+    addr
+}
+
+/// Routes and a mirror in the dashboard: the header names the routes, the
+/// row of a routed delivery is marked mirrored, and its detail shows the
+/// forward and the mirror waiting, then the mirror's answer when it comes
+/// after the record was written.
+#[test]
+fn a_mirrors_late_answer_shows_in_the_detail() {
+    let dir = TempDir::new("dashboard-mirror");
+    let store = dir.join("deliveries.jsonl");
+    let receiver = common::Capture::answering_status(201);
+    let mirror = slow_mirror();
+    let tmux = Tmux::start();
+    let route = format!("tool.*={}", receiver.url("/tools"));
+    let mirror_to = format!("http://{mirror}/copy");
+    let listen_port = open_dashboard_with(
+        &tmux,
+        &store,
+        &["--forward-to", &route, "--mirror-to", &mirror_to],
+    );
+    let addr = format!("127.0.0.1:{listen_port}").parse().unwrap();
+    let body = common::event_body("tool.execution.completed", 1);
+    let reply = common::exchange(addr, &common::request_bytes("/", &[], &body), PATIENCE);
+    assert_eq!(reply.status(), 201);
+    let waiting = tmux.wait_for("the routed delivery, its mirror waiting", |s| {
+        s.contains("#1 ") && s.contains("mirror    waiting")
+    });
+    assert!(waiting.contains("forward to tool.*=http://"), "{waiting}");
+    assert!(
+        waiting.contains("+m"),
+        "the row is marked mirrored: {waiting}"
+    );
+    assert!(waiting.contains("/tools"), "{waiting}");
+    tmux.wait_for("the mirror's late answer", |s| s.contains("mirror    200 "));
+    tmux.keys("q");
+    assert_eq!(tmux.wait_for_exit(), "0", "exit status");
+}
+
 /// `listen --register` in the dashboard: a header row names the webhook,
 /// its fingerprint, its URL and the pause to come; `q` pauses it in Danube
 /// (the fake API) before the program ends, and says so.

@@ -23,6 +23,7 @@ mod in_flight;
 mod listen;
 mod readme;
 mod reliability;
+mod routes;
 mod shell;
 mod sign_verify;
 mod store;

@@ -27,8 +27,8 @@ Examples:
   danube-hooks listen --tunnel cloudflared
   # Verify with the webhook's secret, kept out of ps and shell history
   danube-hooks listen --secret-file secret.txt
-  # Forward to your receiver, but fail the first two attempts so Danube retries
-  danube-hooks listen --forward-to http://localhost:3000/webhooks/danube --respond 500,500,forward";
+  # Tool events to one receiver, the rest to another; fail two attempts so Danube retries
+  danube-hooks listen --forward-to 'tool.*=http://localhost:3001/hooks' --forward-to http://localhost:3000/webhooks/danube --respond 500,500,forward";
 
 pub(crate) const SIGN: &str = "\
 Examples:

@@ -30,10 +30,17 @@ pub(crate) struct ListenArgs {
     /// Answer 401 to any delivery whose signature is not valid, as a correct receiver would.
     #[arg(long)]
     pub(crate) reject_invalid: bool,
-    /// Forward each delivery to your own receiver, e.g. http://localhost:3000/webhooks/danube (https:// too).
+    /// Forward each delivery to your own receiver, e.g. http://localhost:3000/webhooks/danube
+    /// (https:// too). Repeatable, with an event pattern as in --respond: 'tool.*=http://…'; the
+    /// first rule whose pattern matches the event decides, one without a pattern is the default,
+    /// and a delivery no rule matches is answered as without --forward-to. A pattern holds no / or :.
+    #[arg(long, value_name = "[PATTERN=]URL")]
+    pub(crate) forward_to: Vec<String>,
+    /// Also send a copy of each delivery here; its answer is recorded and shown, never sent back
+    /// to Danube, and never waited for. Repeatable.
     #[arg(long, value_name = "URL")]
-    pub(crate) forward_to: Option<String>,
-    /// How long the receiver may take before the sender gets 504 (the default is Danube's deadline).
+    pub(crate) mirror_to: Vec<String>,
+    /// How long the receiver (or a mirror) may take before the sender gets 504 (the default is Danube's deadline).
     #[arg(long, value_name = "DURATION", default_value = crate::facts::DEADLINE_ARG, value_parser = parse_duration)]
     pub(crate) forward_timeout: Duration,
     #[command(flatten)]
@@ -167,7 +174,7 @@ pub(crate) struct RegisterArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, requires = WEBHOOK_SETUP)]
     pub(crate) api_timeout: Duration,
     /// Danube's API is trusted by the web's roots and this alone: --cacert and --insecure are for
-    /// --forward-to, replays and the tunnel's URL, never for the API.
+    /// --forward-to, --mirror-to, replays and the tunnel's URL, never for the API.
     #[command(flatten)]
     pub(crate) api_cacert: ApiCacertArg,
 }

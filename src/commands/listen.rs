@@ -29,7 +29,8 @@ use crate::headless;
 use crate::http::{self, Sender, Trust};
 use crate::policy::{Policy, PolicyHandle};
 use crate::sender;
-use crate::server::forward::Forwarder;
+use crate::server::mirror::Mirrors;
+use crate::server::routes::Routes;
 use crate::server::{self, Intake, IntakeConfig, Limits};
 use crate::signature::Secret;
 use crate::store::{self, DeliveryStore, OpenReport, StoreConfig};
@@ -49,7 +50,12 @@ pub(crate) struct ListenPlan {
     pub(crate) address: SocketAddr,
     pub(crate) secrets: Vec<Secret>,
     pub(crate) policy: Policy,
-    pub(crate) forward: Option<Forwarder>,
+    /// `--forward-to`'s rules.
+    pub(crate) forward: Option<Routes>,
+    /// `--mirror-to`'s targets, checked; their workers start with the listener.
+    pub(crate) mirrors: Vec<hyper::Uri>,
+    /// How long a mirror may take (`--forward-timeout`).
+    pub(crate) mirror_timeout: std::time::Duration,
     /// How `https://` targets are trusted: forwarding and the dashboard's replays.
     pub(crate) trust: Trust,
     pub(crate) store: StoreConfig,
@@ -91,17 +97,20 @@ impl ListenPlan {
         // Both the forwarding and the dashboard's replays send with it;
         // --insecure's warning is among the setup warnings, shown once.
         let trust = args.tls.trust()?;
-        let forward = args
-            .forward_to
-            .as_deref()
+        let forward = Routes::parse(
+            &args.forward_to,
+            args.forward_timeout,
+            args.max_body,
+            &trust,
+        )
+        .map_err(UsageError::new)?;
+        let mirrors = args
+            .mirror_to
+            .iter()
             .map(|url| {
-                http::check_url(url)
-                    .map(|target| {
-                        Forwarder::new(target, args.forward_timeout, args.max_body, &trust)
-                    })
-                    .map_err(|err| UsageError::new(format!("--forward-to: {err}")))
+                http::check_url(url).map_err(|err| UsageError::new(format!("--mirror-to: {err}")))
             })
-            .transpose()?;
+            .collect::<Result<Vec<_>, _>>()?;
         let policy = Policy::parse(&args.respond, forward.is_some())
             .map_err(|err| UsageError::new(err.to_string()))?;
         let path = if args.no_store {
@@ -135,6 +144,8 @@ impl ListenPlan {
             secrets,
             policy,
             forward,
+            mirrors,
+            mirror_timeout: args.forward_timeout,
             trust,
             store: StoreConfig {
                 path,
@@ -332,6 +343,8 @@ impl Listening {
             policy.clone(),
             store.clone(),
             plan.forward.clone(),
+            (!plan.mirrors.is_empty())
+                .then(|| Mirrors::start(plan.mirrors.clone(), plan.mirror_timeout, &plan.trust)),
         ));
         if let Some(path) = store.path() {
             intake.seed_attempts(earlier_attempts(path));
@@ -469,7 +482,7 @@ async fn show_dashboard(
     let shown_result = tui::run(tui::Setup {
         listen_url: http::reachable_url(local),
         fingerprints: plan.secrets.iter().map(Secret::fingerprint).collect(),
-        forward_url: plan.forward.as_ref().map(|f| f.target().to_string()),
+        forward_url: plan.forward.as_ref().map(Routes::describe),
         store: listening.store.clone(),
         events: listening
             .events
@@ -568,12 +581,13 @@ fn setup_warnings(plan: &ListenPlan) -> Vec<String> {
     warnings
 }
 
-/// The dashboard's `r` and `R`: resend a delivery to the forward target,
-/// or back to this listener when there is none, through the crate's one
+/// The dashboard's `r` and `R`: resend a delivery where it would be
+/// forwarded now (the first `--forward-to` rule that matches its event),
+/// or back to this listener when no rule does, through the crate's one
 /// sender; re-signed with the first secret, or byte for byte.
 fn replayer(
     secret: Option<Secret>,
-    forward: Option<Forwarder>,
+    forward: Option<Routes>,
     local: SocketAddr,
     trust: &Trust,
 ) -> Replayer {
@@ -586,7 +600,10 @@ fn replayer(
     };
     Arc::new(move |delivery, mode| {
         // Built from parts: a path a stranger sent never changes the host.
-        let url = match &forward {
+        let route = forward
+            .as_ref()
+            .and_then(|routes| routes.choose(delivery.event.as_deref()));
+        let url = match route {
             Some(forward) => forward.url_for(&delivery.path),
             None => http::url_on(own, &delivery.path),
         }
@@ -690,7 +707,10 @@ pub(crate) fn banner(
     let _ = writeln!(out, "  secrets:  {secrets}");
     let _ = writeln!(out, "  policy:   {}", escape_line(&plan.policy.describe()));
     if let Some(forward) = &plan.forward {
-        let _ = writeln!(out, "  forward:  {}", forward.target());
+        let _ = writeln!(out, "  forward:  {}", escape_line(&forward.describe()));
+    }
+    for mirror in &plan.mirrors {
+        let _ = writeln!(out, "  mirror:   {mirror}");
     }
     match &report.path {
         Some(path) => {
@@ -780,12 +800,14 @@ mod tests {
         let (receiver, receiver_seen) =
             crate::test_servers::serve(Some(crate::test_servers::OK_EMPTY.to_vec()));
         let secret = Secret::new("whsec_abcdefghijklmnop1234");
-        let forward = Forwarder::new(
-            http::check_url(&format!("http://{receiver}")).unwrap(),
+        let forward = Routes::parse(
+            &[format!("http://{receiver}")],
             REPLAY_TIMEOUT,
             1024,
             &Trust::default(),
-        );
+        )
+        .unwrap()
+        .unwrap();
         // With --forward-to the listener's own address is never used: give
         // it the stranger's, so a fall-back to it would show.
         let with_forward = replayer(Some(secret.clone()), Some(forward), evil, &Trust::default());
@@ -811,6 +833,38 @@ mod tests {
             0,
             "a stranger's target was followed"
         );
+    }
+
+    /// The dashboard's replay follows the routes: the rule that matches
+    /// the delivery's event, else (no rule matches) this listener.
+    #[tokio::test]
+    async fn the_dashboards_replay_follows_the_routes() {
+        use std::sync::atomic::Ordering;
+
+        use crate::delivery::ReplayMode;
+        let (tools, tools_seen) =
+            crate::test_servers::serve(Some(crate::test_servers::OK_EMPTY.to_vec()));
+        let (own, own_seen) =
+            crate::test_servers::serve(Some(crate::test_servers::OK_EMPTY.to_vec()));
+        let routes = Routes::parse(
+            &[format!("tool.*=http://{tools}/tools")],
+            REPLAY_TIMEOUT,
+            1024,
+            &Trust::default(),
+        )
+        .unwrap();
+        let replay = replayer(None, routes, own, &Trust::default());
+        let mut delivery = crate::test_support::sample(7, b"{}");
+        delivery.event = Some("tool.execution.failed".into());
+        let done = replay(Arc::new(delivery.clone()), ReplayMode::AsIs)
+            .await
+            .unwrap();
+        assert!(done.starts_with(&format!("http://{tools}/tools")), "{done}");
+        delivery.event = Some("workflow.failed".into());
+        let done = replay(Arc::new(delivery), ReplayMode::AsIs).await.unwrap();
+        assert!(done.starts_with(&format!("http://{own}/")), "{done}");
+        assert_eq!(tools_seen.load(Ordering::SeqCst), 1);
+        assert_eq!(own_seen.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub(crate) fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         (None, Some(forward)) => recorded_target(&delivery, &forward.url)?,
         (None, None) => {
             return Err(UsageError::new(format!(
-                "delivery #{} was not forwarded, so there is no target to default to: pass --to URL",
+                "delivery #{} was not forwarded (the policy answered it, or no --forward-to rule \
+                 matched its event), so there is no target to default to: pass --to URL",
                 args.id
             ))
             .into());

@@ -113,6 +113,10 @@ pub(crate) fn write_after_id(d: &Delivery, out: &mut Vec<u8>) {
     string(out, &response.rule);
     out.extend_from_slice(b"},\"forward\":");
     value(out, &d.forward);
+    if !d.mirrors.is_empty() {
+        out.extend_from_slice(b",\"mirrors\":");
+        value(out, &d.mirrors);
+    }
     out.extend_from_slice(b",\"duration_ms\":");
     value(out, &d.duration_ms);
     out.push(b'}');
@@ -328,7 +332,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::delivery::{ForwardRecord, RawHeader};
+    use crate::delivery::{ForwardRecord, MirrorRecord, RawHeader};
     use crate::signature::Verdict;
     use crate::test_support::sample;
 
@@ -376,6 +380,20 @@ mod tests {
             duration_ms: 4,
             body_preview: Some("ok\n".into()),
         });
+        record.mirrors = vec![
+            MirrorRecord {
+                url: "http://127.0.0.1:3001/".into(),
+                status: Some(500),
+                error: None,
+                duration_ms: 2,
+            },
+            MirrorRecord {
+                url: "http://127.0.0.1:3002/".into(),
+                status: None,
+                error: Some("refused \u{1b}[2J".into()),
+                duration_ms: 0,
+            },
+        ];
         record.duration_ms = 1.0e-7;
         assert_eq!(by_hand(&record), by_serde(&record));
     }

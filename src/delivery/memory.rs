@@ -10,6 +10,9 @@ const FIXED: usize = 512;
 /// A header's `(String, String)` slot in its `Vec`, beside the two texts.
 const PER_HEADER: usize = 48;
 
+/// A mirror's entry apart from its URL and error text.
+const MIRROR: usize = 64;
+
 /// The bytes `delivery` holds, near enough: [`FIXED`] for the record, and
 /// the parts whose size follows the request: the body's allocation (its
 /// capacity, not its length, since that is what is held), each header's
@@ -29,6 +32,11 @@ pub(crate) fn estimate(delivery: &Delivery) -> usize {
             + f.error.as_ref().map_or(0, String::len)
             + f.body_preview.as_ref().map_or(0, String::len)
     });
+    let mirrors: usize = delivery
+        .mirrors
+        .iter()
+        .map(|m| MIRROR + m.url.len() + m.error.as_ref().map_or(0, String::len))
+        .sum();
     FIXED
         + delivery.body.capacity()
         + headers
@@ -40,6 +48,7 @@ pub(crate) fn estimate(delivery: &Delivery) -> usize {
         + hints
         + delivery.response.rule.len()
         + forward
+        + mirrors
 }
 
 fn headers_size(headers: &[(String, String)]) -> usize {
@@ -52,7 +61,7 @@ fn headers_size(headers: &[(String, String)]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::{ForwardRecord, RawHeader};
+    use crate::delivery::{ForwardRecord, MirrorRecord, RawHeader};
     use crate::test_support::sample;
 
     /// A part, how to grow it, and the bytes it then adds.
@@ -61,7 +70,7 @@ mod tests {
     #[test]
     fn each_part_that_follows_the_request_counts_its_bytes() {
         let base = sample(1, b"");
-        let cases: [Case; 9] = [
+        let cases: [Case; 10] = [
             ("body", |d| d.body = Vec::with_capacity(4096), 4096),
             (
                 "header",
@@ -96,6 +105,18 @@ mod tests {
                     });
                 },
                 9 + (1 + 1 + PER_HEADER) + 4 + 2,
+            ),
+            (
+                "mirror",
+                |d| {
+                    d.mirrors.push(MirrorRecord {
+                        url: "http://m/".into(),
+                        status: None,
+                        error: Some("refused".into()),
+                        duration_ms: 1,
+                    });
+                },
+                MIRROR + 9 + 7,
             ),
         ];
         for (part, grow, bytes) in cases {

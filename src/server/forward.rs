@@ -48,14 +48,9 @@ impl Forwarder {
         &self.target
     }
 
-    /// The URL a request for `path` goes to: the target's own path when it
-    /// has one, else the path the delivery arrived on, which must then be
-    /// origin-form. Always the target's scheme and host: built from parts.
+    /// The URL a request for `path` goes to: see [`url_for`].
     pub(crate) fn url_for(&self, path: &str) -> Result<Uri, SendError> {
-        match self.target.path_and_query() {
-            Some(own) if own.as_str() != "/" => Ok(self.target.clone()),
-            _ => crate::http::url_at(&self.target, path),
-        }
+        url_for(&self.target, path)
     }
 
     /// Send one delivery and relay the answer. Never fails: failures become
@@ -115,6 +110,17 @@ impl Forwarder {
             }
             Err(err) => failed(url, &err, duration_ms),
         }
+    }
+}
+
+/// The URL a request for `path` goes to at `target` (a forward's or a
+/// mirror's): the target's own path when it has one, else the path the
+/// delivery arrived on, which must then be origin-form. Always the
+/// target's scheme and host: built from parts.
+pub(crate) fn url_for(target: &Uri, path: &str) -> Result<Uri, SendError> {
+    match target.path_and_query() {
+        Some(own) if own.as_str() != "/" => Ok(target.clone()),
+        _ => crate::http::url_at(target, path),
     }
 }
 

@@ -29,10 +29,12 @@ use tokio_util::sync::CancellationToken;
 use super::answer::{self, Answer, GARBAGE, hang_up};
 use super::body::{BodyEnd, ReadBody, read_body};
 use super::body_memory::{BodyMemory, Reservation};
-use super::forward::{ForwardOutcome, Forwarder};
+use super::forward::ForwardOutcome;
 use super::head::{Headers, head_size, origin_form, request_target, version_text};
+use super::mirror::{Copies, Mirrors};
 use super::reach::ReachProbes;
 use super::recall::{Attempts, KeyHasher, ReplayKeys, SeenSignatures};
+use super::routes::Routes;
 use super::{ConnAction, ConnControl, Limits};
 use crate::delivery::{self, Delivery, Grouping, ResponseRecord};
 use crate::policy::{Action, Decision, PolicyHandle, Step};
@@ -70,7 +72,10 @@ pub(crate) struct Intake {
     config: IntakeConfig,
     policy: PolicyHandle,
     store: DeliveryStore,
-    forwarder: Option<Forwarder>,
+    /// `--forward-to`'s rules: which receiver a `forward` goes to.
+    routes: Option<Routes>,
+    /// `--mirror-to`'s targets, each with its worker.
+    mirrors: Option<Mirrors>,
     /// Attempts seen per group. A std mutex: held for one map update.
     attempts: Mutex<Attempts>,
     /// Hashes each `(t, digest)` into the key replay detection keeps.
@@ -95,12 +100,14 @@ impl Intake {
         config: IntakeConfig,
         policy: PolicyHandle,
         store: DeliveryStore,
-        forwarder: Option<Forwarder>,
+        routes: Option<Routes>,
+        mirrors: Option<Mirrors>,
     ) -> Self {
         Self {
             policy,
             store,
-            forwarder,
+            routes,
+            mirrors,
             attempts: Mutex::new(Attempts::with_room()),
             replay_hasher: KeyHasher::default(),
             seen_signatures: Mutex::new(SeenSignatures::with_room()),
@@ -184,6 +191,12 @@ impl Intake {
             .await;
         self.check_replay(&mut record, replay_key.as_ref());
         let decision = (end == BodyEnd::Complete).then(|| self.decide(&record));
+        // Queued before the answer is worked out, so a mirror runs beside
+        // the delay or the forward; never waited for.
+        let copies = match (&self.mirrors, &decision) {
+            (Some(mirrors), Some(_)) => mirrors.send(&record),
+            _ => Copies::none(),
+        };
         // Settled when dropped: after the record is appended, or with this
         // future if it is dropped first.
         let in_flight = decision
@@ -207,13 +220,14 @@ impl Intake {
                 record,
                 arrived,
                 replay_key,
+                copies,
                 body_memory,
                 in_flight,
             };
             return hold(control, held, self.config.limits.max_hold).await;
         }
         record.duration_ms = arrived.elapsed().as_secs_f64() * 1000.0;
-        let stored = self.store_record(record, replay_key).await;
+        let stored = self.store_record(record, replay_key, copies).await;
         drop(body_memory);
         let not_stored_rule;
         let (rule, id, answer) = match &stored {
@@ -236,14 +250,21 @@ impl Intake {
         response
     }
 
-    /// Append `record`, and remember its signature for replay detection
-    /// once it has an id.
+    /// Append `record` with what its mirrors have answered so far, and
+    /// remember its signature for replay detection once it has an id; the
+    /// mirrors that answer later are announced under that id.
     async fn store_record(
         &self,
-        record: Delivery,
+        mut record: Delivery,
         replay_key: Option<ReplayKeys>,
+        copies: Copies,
     ) -> Result<Arc<Delivery>, NotStored> {
+        let (mirrors, late) = copies.settle();
+        record.mirrors = mirrors;
         let stored = self.store.append(record).await;
+        if let Ok(stored) = &stored {
+            late.announce(&self.store, stored.id);
+        }
         if let (Ok(stored), Some(key)) = (&stored, replay_key) {
             self.seen_signatures
                 .lock()
@@ -263,11 +284,12 @@ impl Intake {
             mut record,
             arrived,
             replay_key,
+            copies,
             body_memory,
             in_flight,
         } = held;
         record.duration_ms = arrived.elapsed().as_secs_f64() * 1000.0;
-        let _ = self.store_record(record, replay_key).await;
+        let _ = self.store_record(record, replay_key, copies).await;
         drop(body_memory);
         drop(in_flight);
     }
@@ -342,6 +364,7 @@ impl Intake {
                 rule: String::new(),
             },
             forward: None,
+            mirrors: Vec::new(),
             duration_ms: 0.0,
         };
         (record, end, replay_key)
@@ -543,9 +566,20 @@ impl Intake {
                 rule: format!("--reject-invalid ({})", record.signature.verdict),
             };
         }
-        self.policy
+        let decision = self
+            .policy
             .current()
-            .decide(record.event.as_deref(), record.attempt)
+            .decide(record.event.as_deref(), record.attempt);
+        if decision.step.action == Action::Forward && self.route(record).is_none() {
+            return unrouted(decision);
+        }
+        decision
+    }
+
+    /// The receiver `record` is forwarded to: the first `--forward-to`
+    /// rule that matches its event.
+    fn route(&self, record: &Delivery) -> Option<&super::forward::Forwarder> {
+        self.routes.as_ref()?.choose(record.event.as_deref())
     }
 
     /// A delay, cut short by shutdown so stopping never waits on it, or
@@ -574,7 +608,7 @@ impl Intake {
                 status,
                 close: false,
             },
-            Action::Forward => match &self.forwarder {
+            Action::Forward => match self.route(record) {
                 Some(forwarder) => {
                     let ForwardOutcome {
                         record: forward,
@@ -583,8 +617,8 @@ impl Intake {
                     record.forward = Some(forward);
                     Answer::Relay(answer)
                 }
-                // The policy refuses `forward` without --forward-to; this
-                // is the answer if that ever changes.
+                // `decide` answers a delivery no route takes as without
+                // --forward-to; this is the answer if that ever changes.
                 None => Answer::Status {
                     status: 502,
                     close: false,
@@ -607,6 +641,20 @@ fn unix_now() -> i64 {
             |_| Utc::now().timestamp(),
             |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
         )
+}
+
+/// A `forward` step for a delivery that no `--forward-to` rule takes:
+/// answered as without `--forward-to` (200), after the step's delay.
+fn unrouted(decision: Decision) -> Decision {
+    let Decision { step, mut rule } = decision;
+    rule.push_str(delivery::NO_ROUTE);
+    Decision {
+        step: Step {
+            delay: step.delay,
+            action: Action::Status(200),
+        },
+        rule,
+    }
 }
 
 /// How a delay ended.
@@ -651,6 +699,8 @@ pub(super) struct Held {
     record: Delivery,
     arrived: Instant,
     replay_key: Option<ReplayKeys>,
+    /// The mirrors' copies, settled when the record is written.
+    copies: Copies,
     /// The body's memory stays counted until the record is written.
     body_memory: Reservation,
     in_flight: Option<InFlight>,
@@ -703,6 +753,7 @@ mod tests {
             },
             PolicyHandle::new(crate::policy::Policy::default_for(false)),
             store,
+            None,
             None,
         );
         let body = br#"{"event":"workflow.completed"}"#;

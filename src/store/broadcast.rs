@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::broadcast;
 
 use super::{Arrival, EVENT_CAPACITY, RecordLine, StoreEvent};
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, MirrorRecord};
 
 /// Bytes of records the broadcast may hold for receivers that have not
 /// seen them yet, before bodies are left out.
@@ -85,6 +85,13 @@ impl Broadcaster {
         let size = (arrival.path.len() + arrival.event.as_ref().map_or(0, String::len)) as u64
             + EVENT_OVERHEAD;
         self.send(StoreEvent::Arrived(arrival), size);
+    }
+
+    /// Announce what a mirror answered after its delivery's record was written.
+    pub(super) fn mirrored(&self, id: u64, index: usize, mirror: MirrorRecord) {
+        let size = (mirror.url.len() + mirror.error.as_ref().map_or(0, String::len)) as u64
+            + EVENT_OVERHEAD;
+        self.send(StoreEvent::Mirrored { id, index, mirror }, size);
     }
 
     /// Announce that a delivery is no longer in flight.

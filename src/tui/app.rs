@@ -28,6 +28,8 @@ use crate::delivery::Delivery;
 use crate::policy::PolicyHandle;
 use crate::signature::Verdict;
 
+mod mirrored;
+
 /// Which pane the movement keys act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Focus {

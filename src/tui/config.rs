@@ -25,7 +25,7 @@ pub struct AppConfig {
     pub fingerprints: Vec<String>,
     /// The store file; `None` with `--no-store`.
     pub store_path: Option<PathBuf>,
-    /// The `--forward-to` target, when set.
+    /// The `--forward-to` target, or its rules (`PATTERN=URL · …`), when set.
     pub forward_url: Option<String>,
     /// `listen --register`'s webhook (id → URL · secret fingerprint · what
     /// happens on exit): a header row when set; re-pointed, it changes.

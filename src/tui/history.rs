@@ -125,6 +125,33 @@ impl History {
         }
     }
 
+    /// Change the delivery with this id (a mirror's late answer) by a new
+    /// record in its place, here, in its group and in the one opened; the
+    /// new record, for the other holders to follow. `None` when it is no
+    /// longer held.
+    pub(crate) fn update(
+        &mut self,
+        id: u64,
+        change: impl Fn(&mut Delivery),
+    ) -> Option<Arc<Delivery>> {
+        let index = self.deliveries.binary_search_by_key(&id, |d| d.id).ok()?;
+        let old = &self.deliveries[index];
+        let mut updated = Delivery::clone(old);
+        change(&mut updated);
+        let updated = Arc::new(updated);
+        self.held_bytes = self.held_bytes - memory::estimate(old) + memory::estimate(&updated);
+        if let Some(bucket) = self.groups.get_mut(&self.group_hashes[index])
+            && let Ok(at) = bucket.members.binary_search_by_key(&id, |d| d.id)
+        {
+            bucket.members[at] = Arc::clone(&updated);
+        }
+        if let Some(opened) = self.opened.as_mut().filter(|opened| opened.id == id) {
+            change(Arc::make_mut(opened));
+        }
+        self.deliveries[index] = Arc::clone(&updated);
+        Some(updated)
+    }
+
     /// The oldest delivery, taken out while the history is past its cap or
     /// (holding more than one) its byte budget.
     pub(crate) fn pop_over_limits(&mut self) -> Option<Arc<Delivery>> {

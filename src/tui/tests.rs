@@ -20,7 +20,7 @@ use ratatui::style::Color;
 use super::app::{App, StatusKind};
 use super::config::{AppConfig, RegisteredWith};
 use super::fit;
-use crate::delivery::{Delivery, ForwardRecord, ResponseRecord};
+use crate::delivery::{Delivery, ForwardRecord, MirrorRecord, ResponseRecord};
 use crate::policy::{Policy, PolicyHandle};
 use crate::signature::Verdict;
 use crate::test_support::sample;
@@ -541,6 +541,84 @@ fn body_tab_pretty_raw_and_hex() {
     snap("body_raw", &mut app);
     press(&mut app, "b");
     snap("body_hex", &mut app);
+}
+
+/// A delivery forwarded by a route and mirrored to three: one answered,
+/// one refused, one still waiting when the record was written that then
+/// times out (announced later): the list marks the mirrors, and the
+/// overview and the response tab show each.
+#[test]
+fn forward_and_mirrors_in_the_list_and_the_detail() {
+    let mut app = app(true);
+    let mut d = answered(
+        delivery(12, "2026-11-23T09:14:37.200Z", TOOL_COMPLETED),
+        "forward",
+        Some(201),
+        "default forward",
+    );
+    d.forward = Some(ForwardRecord {
+        url: "http://localhost:3001/tools".into(),
+        status: Some(201),
+        headers: Vec::new(),
+        error: None,
+        duration_ms: 9,
+        body_preview: None,
+    });
+    let waiting = MirrorRecord {
+        url: "http://localhost:4002/hooks".into(),
+        status: None,
+        error: None,
+        duration_ms: 11,
+    };
+    d.mirrors = vec![
+        MirrorRecord {
+            url: "http://localhost:4001/hooks".into(),
+            status: Some(200),
+            error: None,
+            duration_ms: 4,
+        },
+        waiting.clone(),
+        MirrorRecord {
+            url: "http://127.0.0.1:4003/hooks".into(),
+            status: None,
+            error: Some("cannot connect to http://127.0.0.1:4003/hooks: Connection refused".into()),
+            duration_ms: 0,
+        },
+    ];
+    app.ingest(Arc::new(d));
+    snap("mirrors_waiting", &mut app);
+    app.mirrored(
+        12,
+        1,
+        &MirrorRecord {
+            error: Some("no answer from http://localhost:4002/hooks within 10000 ms".into()),
+            duration_ms: 10_000,
+            ..waiting
+        },
+    );
+    assert!(app.selected().unwrap().mirrors[1].error.is_some());
+    snap("mirrors_overview", &mut app);
+    press(&mut app, "4");
+    snap("mirrors_response", &mut app);
+}
+
+#[test]
+fn a_delivery_no_route_took_says_so_in_the_response_tab() {
+    let mut app = app(true);
+    let rule = format!("default forward{}", crate::delivery::NO_ROUTE);
+    let d = answered(
+        delivery(3, "2026-11-23T09:14:40.000Z", WORKFLOW_FAILED),
+        "status",
+        Some(200),
+        &rule,
+    );
+    app.ingest(Arc::new(d));
+    press(&mut app, "4");
+    let shown = screen(&mut app, 160, 48);
+    assert!(
+        shown.contains("not forwarded: no --forward-to rule matches its event"),
+        "{shown}"
+    );
 }
 
 #[test]

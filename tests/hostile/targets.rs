@@ -62,11 +62,14 @@ fn hostile_post(listener: &Listener, target: &str) -> common::Reply {
 fn forwarding_goes_only_to_the_receiver(forward_path: &str) {
     let evil = Capture::start();
     let receiver = Capture::start();
+    let mirror = Capture::start();
     let listener = Listener::start(&[
         "--json",
         "--no-store",
         "--forward-to",
         &receiver.url(forward_path),
+        "--mirror-to",
+        &mirror.url(forward_path),
     ]);
     for (target, fate) in targets(&evil.addr.to_string()) {
         let reply = hostile_post(&listener, &target);
@@ -104,10 +107,22 @@ fn forwarding_goes_only_to_the_receiver(forward_path: &str) {
                     "{target}"
                 );
                 assert_eq!(record["forward"]["url"], receiver.url(expected), "{target}");
+                // A mirror's copy is built the same way.
+                let copy = Arrived::parse(
+                    &mirror
+                        .next_request(WAIT)
+                        .unwrap_or_else(|| panic!("{target}: the mirror got nothing")),
+                );
+                assert_eq!(String::from_utf8_lossy(&copy.target), expected, "{target}");
+                assert_eq!(
+                    record["mirrors"][0]["url"],
+                    mirror.url(expected),
+                    "{target}"
+                );
             }
         }
     }
-    evil.assert_untouched("--forward-to");
+    evil.assert_untouched("--forward-to and --mirror-to");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Words for badges and cells: a delivery's verdict, answer, forward,
+//! Words for badges and cells: a delivery's verdict, answer, forward, mirrors,
 //! Danube's status, times and gaps, as the list and the detail show them,
 //! escaped.
 
@@ -10,7 +10,7 @@ use super::super::danube_side::DanubeMark;
 use super::text::{fit, fit_tail};
 use super::theme::Theme;
 use crate::danube::reconcile::Row;
-use crate::delivery::{Delivery, format_ms};
+use crate::delivery::{Delivery, MirrorRecord, format_ms};
 use crate::display::escape_line;
 use crate::signature::Verdict;
 
@@ -40,15 +40,33 @@ pub(super) fn answer_label(delivery: &Delivery) -> String {
     }
 }
 
-/// The forward's result, short: `201 12ms`, `FAILED`, `-`.
+/// The forward's result, short: `201 12ms`, `FAILED`, `-`; then `+m`
+/// when mirrored (`+m!` when a mirror failed or answered other than 2xx).
 pub(super) fn forward_label(delivery: &Delivery) -> String {
-    match &delivery.forward {
+    let forward = match &delivery.forward {
         None => "-".to_string(),
         Some(forward) => match (forward.status, &forward.error) {
             (Some(status), _) => format!("{status} {}", format_ms(forward.duration_ms)),
             (None, Some(_)) => "FAILED".to_string(),
             (None, None) => "-".to_string(),
         },
+    };
+    if delivery.mirrors.is_empty() {
+        return forward;
+    }
+    let trouble = delivery
+        .mirrors
+        .iter()
+        .any(|m| m.error.is_some() || m.status.is_some_and(|s| !(200..300).contains(&s)));
+    format!("{forward} +m{}", if trouble { "!" } else { "" })
+}
+
+/// A mirror's result, short: `200 12ms`, `FAILED`, `waiting`.
+pub(super) fn mirror_label(mirror: &MirrorRecord) -> String {
+    match (mirror.status, &mirror.error) {
+        (Some(status), _) => format!("{status} {}", format_ms(mirror.duration_ms)),
+        (None, Some(_)) => "FAILED".to_string(),
+        (None, None) => "waiting".to_string(),
     }
 }
 

@@ -94,7 +94,7 @@ fn signed_line(theme: &Theme, d: &Delivery, rows: &mut Rows) {
     rows.field(theme, "signed", replay, &escape_line(&signed), Style::new());
 }
 
-/// What was answered and by which rule, and the forward's result.
+/// What was answered and by which rule, the forward's result and the mirrors'.
 fn answer_lines(theme: &Theme, d: &Delivery, rows: &mut Rows) {
     rows.field(
         theme,
@@ -122,6 +122,7 @@ fn answer_lines(theme: &Theme, d: &Delivery, rows: &mut Rows) {
         };
         rows.field(theme, "forward", None, &escape_line(&text), Style::new());
     }
+    super::response::mirror_lines(theme, d, rows);
 }
 
 /// The group's attempts, each with its time, the gap since the one before,

@@ -1,11 +1,11 @@
 //! The response tab: what this tool answered and by which rule, what that
-//! means to Danube, and what the developer's receiver answered when the
-//! delivery was forwarded.
+//! means to Danube, what the developer's receiver answered when the
+//! delivery was forwarded, and what each mirror answered to its copy.
 
 use ratatui::style::{Color, Style};
 
 use super::super::super::app::App;
-use super::super::cells::answer_label;
+use super::super::cells::{answer_label, mirror_label};
 use super::super::theme::Theme;
 use super::rows::{LABEL, Rows};
 use crate::delivery::{Delivery, format_duration_ms, format_ms};
@@ -73,6 +73,37 @@ pub(super) fn response(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) 
         rows.field(theme, "note", None, note, theme.fg(Color::Yellow));
     }
     forward_section(app, theme, d, rows);
+    mirror_lines(theme, d, rows);
+}
+
+/// What each `--mirror-to` answered to its copy (never sent back to the
+/// sender): its status and time, its error, or that it had not answered
+/// yet; shared with the overview.
+pub(super) fn mirror_lines(theme: &Theme, d: &Delivery, rows: &mut Rows) {
+    for mirror in &d.mirrors {
+        let label = mirror_label(mirror);
+        let style = match mirror.status {
+            Some(status) => theme.status_code(Some(status)),
+            None if mirror.is_pending() => theme.dim(),
+            None => theme.bold(Color::Red),
+        };
+        let text = match &mirror.error {
+            Some(error) => format!("{} · {error}", mirror.url),
+            None if mirror.is_pending() => format!(
+                "{} · no answer after {} (it is shown when it comes)",
+                mirror.url,
+                format_ms(mirror.duration_ms)
+            ),
+            None => mirror.url.clone(),
+        };
+        rows.field(
+            theme,
+            "mirror",
+            Some((format!("{label}  "), style)),
+            &escape_line(&text),
+            Style::new(),
+        );
+    }
 }
 
 /// What the developer's receiver answered, when the delivery was forwarded.
@@ -82,6 +113,9 @@ fn forward_section(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) {
         let why = match (&app.config.forward_url, r.action.as_str()) {
             (None, _) => "not forwarded: no --forward-to is set",
             (Some(_), "forward") => "not forwarded",
+            (Some(_), _) if r.rule.ends_with(crate::delivery::NO_ROUTE) => {
+                "not forwarded: no --forward-to rule matches its event"
+            }
             (Some(_), _) => "not forwarded: the policy answered instead of your receiver",
         };
         rows.field(theme, "forward", None, why, theme.dim());

@@ -54,6 +54,7 @@ pub(crate) fn sample(id: u64, body: &[u8]) -> Delivery {
             rule: "default 200".into(),
         },
         forward: None,
+        redelivery_of: None,
         duration_ms: 0.4,
     }
 }

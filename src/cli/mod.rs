@@ -59,7 +59,7 @@ pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  success; also when whoever reads stdout stops early (`| head`)
   1  a negative result: verify found the signature not valid, check found failures,
-     the last attempt of trigger or replay failed
+     the last attempt of trigger or replay failed, a redelivery not answered 2xx
   2  bad usage or configuration: a flag or value, a path that cannot be used,
      a request Danube refused (its 4xx answers but 429)
   3  Danube's API or the network failed: no connection, a timeout, TLS, Danube's 5xx or 429

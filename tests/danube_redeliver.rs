@@ -51,6 +51,47 @@ fn body_json(record: &Value) -> Value {
     serde_json::from_slice(&common::record_body(record)).unwrap()
 }
 
+/// `payload` sent to `listener` naming `danube_id` in the header, under a
+/// signature that is not valid: its record.
+fn forge(listener: &Listener, payload: &Value, danube_id: &str) -> Value {
+    let forged = request_bytes(
+        "/webhooks/danube",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Danube-Signature", "t=1,sha256=00"),
+            (HEADER, danube_id),
+        ],
+        &serde_json::to_vec(payload).unwrap(),
+    );
+    assert_eq!(
+        exchange(listener.addr, &forged, Duration::from_secs(10)).status(),
+        200
+    );
+    listener.next_record()
+}
+
+/// `deliveries` shows the redelivered ones as such, missing nothing.
+fn assert_shown_redelivered(danube: &FakeDanube, config: &Path, webhook: &str, store: &str) {
+    let output = deliveries(danube, config, &[webhook, "--json", "--store", store]);
+    assert_exit(&output, 0);
+    let rows = json_rows(&output);
+    for id in ["dlv_hidden", "dlv_never", "dlv_lost", "dlv_ok"] {
+        assert!(kinds(row_of(&rows, id)).is_empty(), "{id}: {rows:#?}");
+    }
+    assert_eq!(
+        row_of(&rows, "dlv_lost")["local"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(
+        row_of(&rows, "dlv_never")["redelivered"]["verdict"],
+        "valid",
+        "{rows:#?}"
+    );
+    assert!(row_of(&rows, "dlv_ok").get("redelivered").is_none());
+    let output = deliveries(danube, config, &[webhook, "--store", store]);
+    assert_contains(&stdout(&output), "  + redelivered from Danube's log: #");
+}
+
 #[test]
 fn what_never_arrived_is_redelivered_once_signed_and_recorded() {
     let (danube, webhook, secret) = danube_with_webhook();
@@ -69,20 +110,7 @@ fn what_never_arrived_is_redelivered_once_signed_and_recorded() {
     send(&listener, &secret, &serde_json::to_vec(&lost).unwrap());
     // A stranger replays a delivery's payload naming it in the header,
     // without the secret: an attempt, never its redelivery.
-    let forged = request_bytes(
-        "/webhooks/danube",
-        &[
-            ("Content-Type", "application/json"),
-            ("X-Danube-Signature", "t=1,sha256=00"),
-            (HEADER, "dlv_hidden"),
-        ],
-        &serde_json::to_vec(&hidden).unwrap(),
-    );
-    assert_eq!(
-        exchange(listener.addr, &forged, Duration::from_secs(10)).status(),
-        200
-    );
-    let forged = listener.next_record();
+    let forged = forge(&listener, &hidden, "dlv_hidden");
     assert!(forged.get("redelivery_of").is_none(), "{forged}");
 
     let made = now_micros();
@@ -152,25 +180,7 @@ fn what_never_arrived_is_redelivered_once_signed_and_recorded() {
         "nothing came in between: {next}"
     );
 
-    // The join shows them redelivered, not missing.
-    let output = deliveries(&danube, &config.0, &[&webhook, "--json", "--store", store]);
-    assert_exit(&output, 0);
-    let rows = json_rows(&output);
-    for id in ["dlv_hidden", "dlv_never", "dlv_lost", "dlv_ok"] {
-        assert!(kinds(row_of(&rows, id)).is_empty(), "{id}: {rows:#?}");
-    }
-    assert_eq!(
-        row_of(&rows, "dlv_lost")["local"].as_array().unwrap().len(),
-        1
-    );
-    assert_eq!(
-        row_of(&rows, "dlv_never")["redelivered"]["verdict"],
-        "valid",
-        "{rows:#?}"
-    );
-    assert!(row_of(&rows, "dlv_ok").get("redelivered").is_none());
-    let output = deliveries(&danube, &config.0, &[&webhook, "--store", store]);
-    assert_contains(&stdout(&output), "  + redelivered from Danube's log: #");
+    assert_shown_redelivered(&danube, &config.0, &webhook, store);
 }
 
 #[test]

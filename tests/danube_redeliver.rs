@@ -226,6 +226,7 @@ fn without_a_secret_nothing_is_sent_and_the_message_says_how_to_give_one() {
         (&["--since", "2"][..], "--since"),
         (&["--since", "31d"][..], "--since"),
         (&["--to", "ftp://x"][..], "--to"),
+        (&["--json"][..], "--json"),
     ] {
         let mut args = vec![webhook.as_str(), "--redeliver", "--secret", &secret];
         args.extend_from_slice(bad);
@@ -309,6 +310,8 @@ fn listen_catch_up_redelivers_what_danube_made_since_the_last_stop() {
         args
     };
     let before_last_stop = now_micros();
+    let an_hour_ago = (chrono::Utc::now() - chrono::TimeDelta::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let mut first = Listener::start_with(fake_danube::danube_hooks(&config.0), &args(false));
     let webhook = danube.webhooks()[0].clone();
     let (id, secret) = (
@@ -342,7 +345,7 @@ fn listen_catch_up_redelivers_what_danube_made_since_the_last_stop() {
                 Some(200),
                 &before_last_stop,
             ),
-            // Made before the last stop: not this catch-up's to send.
+            // Made an hour before the last stop: not this catch-up's to send.
             record(
                 "dlv_older",
                 &id,
@@ -350,7 +353,7 @@ fn listen_catch_up_redelivers_what_danube_made_since_the_last_stop() {
                 "failed",
                 3,
                 Some(502),
-                &before_last_stop,
+                &an_hour_ago,
             ),
         ],
     );

@@ -7,24 +7,28 @@
 //! When the last run stopped is not written anywhere, so the store's
 //! newest record stands for it: a lower bound (the run may have gone on
 //! listening after it), and every delivery Danube made while that run was
-//! up reached its store, or is what the catch-up is for.
+//! up reached its store, or is what the catch-up is for. Danube's clock
+//! is not this machine's: deliveries it says it made up to
+//! [`reconcile::WINDOW_MARGIN_S`] before that record are caught up too.
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::public::Registered;
 use crate::commands::deliveries::redeliver::CatchUp;
+use crate::danube::reconcile;
 use crate::delivery;
 use crate::http;
 use crate::store;
 
-/// When the store's newest record arrived: this listener's last stop, near
-/// enough. `None` for a store with no record (or none that can be read).
+/// When the store's newest record arrived, less Danube's clock margin:
+/// this listener's last stop, near enough. `None` for a store with no
+/// record (or none that can be read).
 pub(crate) fn last_stop(path: &Path) -> Option<DateTime<Utc>> {
     #[derive(serde::Deserialize)]
     struct Arrived {
@@ -40,7 +44,7 @@ pub(crate) fn last_stop(path: &Path) -> Option<DateTime<Utc>> {
         }
         store::Entry::Skipped(_) => ControlFlow::Continue(()),
     });
-    newest
+    newest.map(|newest| newest - TimeDelta::seconds(reconcile::WINDOW_MARGIN_S))
 }
 
 /// Start catching up with what Danube made since `since` for the webhook

@@ -234,9 +234,14 @@ fn without_a_secret_nothing_is_sent_and_the_message_says_how_to_give_one() {
         assert_exit(&output, 2);
         assert_contains(&stderr(&output), said);
     }
-    let output = deliveries(&danube, &config.0, &[&webhook, "--since", "1h"]);
-    assert_exit(&output, 2);
-    assert_contains(&stderr(&output), "--redeliver");
+    for without in [&["--since", "1h"][..], &["--secret", &secret][..]] {
+        let mut args = vec![webhook.as_str()];
+        args.extend_from_slice(without);
+        let output = deliveries(&danube, &config.0, &args);
+        assert_exit(&output, 2);
+        assert_contains(&stderr(&output), "--redeliver");
+        assert!(!stderr(&output).contains(&secret));
+    }
 
     // Given: sent, signed with it, to the receiver named.
     let output = deliveries(

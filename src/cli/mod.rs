@@ -29,8 +29,8 @@ mod parse;
 
 pub(crate) use act::{CheckArgs, ReplayArgs, SignArgs, TriggerArgs, VerifyArgs};
 pub(crate) use danube::{
-    DeliveriesArgs, LoginArgs, LogoutArgs, WebhooksCommand, WebhooksCreateArgs, WebhooksDeleteArgs,
-    WebhooksListArgs, WebhooksUpdateArgs,
+    DeliveriesArgs, LoginArgs, LogoutArgs, RedeliverArgs, WebhooksCommand, WebhooksCreateArgs,
+    WebhooksDeleteArgs, WebhooksListArgs, WebhooksUpdateArgs,
 };
 pub(crate) use emulate::{EMULATOR_KEY_ENV, EmulateArgs, KeySource};
 pub(crate) use generate::{CompletionShell, CompletionsArgs, ManArgs};
@@ -120,7 +120,7 @@ pub(crate) enum Command {
     /// Danube's webhooks, as its SDKs have them.
     #[command(subcommand, after_help = examples::WEBHOOKS)]
     Webhooks(WebhooksCommand),
-    /// Danube's delivery log for a webhook, beside what reached the listener, and what does not add up.
+    /// Danube's delivery log for a webhook, beside what reached the listener, and what does not add up; --redeliver sends what never arrived.
     #[command(after_help = examples::DELIVERIES)]
     Deliveries(DeliveriesArgs),
     /// A local Danube: its webhook API, and deliveries of the events posted to it, offline.

@@ -48,6 +48,7 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     if args.redeliver.redeliver {
         return redeliver::run(args);
     }
+    redeliver::refuse_secret_without(&args.redeliver)?;
     let api = crate::commands::danube_api(&args.api)?;
     let webhook_id = if let Some(id) = &args.webhook_id {
         id.clone()

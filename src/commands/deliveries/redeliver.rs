@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::cli::{DeliveriesArgs, SecretArgs, UsageError};
+use crate::cli::{DeliveriesArgs, RedeliverArgs, SecretArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
 use crate::danube::api::Api;
 use crate::danube::model::DeliveryRecord;
@@ -252,6 +252,18 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Negative
     })
+}
+
+/// A secret given without `--redeliver`, the one use `deliveries` has for
+/// it, is refused rather than ignored.
+pub(crate) fn refuse_secret_without(args: &RedeliverArgs) -> Result<(), UsageError> {
+    if args.secret.secrets.is_empty() && args.secret.secret_file.is_none() {
+        Ok(())
+    } else {
+        Err(UsageError::new(
+            "--secret and --secret-file sign redeliveries: pass --redeliver with them",
+        ))
+    }
 }
 
 /// The secret to sign with: `--secret` or `--secret-file` when given, else

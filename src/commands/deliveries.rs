@@ -65,7 +65,9 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     } else {
         webhook_created(&runtime, &api, &webhook_id)
     };
-    let joined = join_store(log, log_cut, webhook_created, &store_path)?;
+    let joined = join_store(log, log_cut, webhook_created, &store_path, &mut |warning| {
+        eprintln!("danube-hooks: warning: {warning}");
+    })?;
     let out = if args.json {
         if let Some(note) = left_out(&joined) {
             eprintln!("danube-hooks: {note}");
@@ -84,12 +86,14 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
 
 /// Danube's log (as listed, `log_cut` when as long as asked for) joined
 /// with the store at `store_path`, read backwards as far back as the log
-/// needs. Blocking: it reads the store.
+/// needs, each warning on the way told to `warn`. Blocking: it reads the
+/// store.
 pub(crate) fn join_store(
     log: Vec<DeliveryRecord>,
     log_cut: bool,
     webhook_created: Option<DateTime<Utc>>,
     store_path: &Path,
+    warn: &mut dyn FnMut(&str),
 ) -> anyhow::Result<Joined> {
     let read = !log.is_empty();
     let mut join = Join::new(
@@ -101,7 +105,7 @@ pub(crate) fn join_store(
     );
     if read {
         let start = join.window();
-        read_window(store_path, start, |record| join.offer(record))?;
+        read_window(store_path, start, |record| join.offer(record), warn)?;
     }
     Ok(join.finish())
 }
@@ -167,11 +171,12 @@ pub(super) fn default_webhook(
 /// Offer the store's records received since `start` to `offer`, read
 /// backwards from the end, one at a time, each as its summary and payload
 /// digest; without a `start` (Danube's log has no time we can read), the
-/// newest [`UNTIMED_RECORDS`]. No store yet is no record, said on stderr.
+/// newest [`UNTIMED_RECORDS`]. No store yet is no record, said to `warn`.
 fn read_window(
     path: &Path,
     start: Option<DateTime<Utc>>,
     mut offer: impl FnMut(LocalRecord),
+    warn: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
     let stop = start.map(|start| start - TimeDelta::seconds(ARRIVAL_SLACK_S));
     let mut offered = 0;
@@ -191,18 +196,18 @@ fn read_window(
             }
         }
         store::Entry::Skipped(skipped) => {
-            eprintln!("danube-hooks: warning: skipped {skipped}");
+            warn(&format!("skipped {skipped}"));
             ControlFlow::Continue(())
         }
     });
     match read {
         Ok(()) => Ok(()),
         Err(StoreError::Missing { path }) => {
-            eprintln!(
-                "danube-hooks: warning: no store at {}: nothing reached a listener with it, so \
+            warn(&format!(
+                "no store at {}: nothing reached a listener with it, so \
                  every delivery shows as never arrived (pass --store PATH if it is elsewhere)",
                 escape_line(&path.display().to_string())
-            );
+            ));
             Ok(())
         }
         // The store's error tells its cause already.

@@ -234,7 +234,9 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     let runtime = crate::commands::runtime()?;
     let log = runtime.block_on(api.list_deliveries(&webhook_id, args.limit))?;
     let log_cut = log.len() >= usize::try_from(args.limit).unwrap_or(usize::MAX);
-    let joined = super::join_store(log, log_cut, None, &store_path)?;
+    let joined = super::join_store(log, log_cut, None, &store_path, &mut |warning| {
+        eprintln!("danube-hooks: warning: {warning}");
+    })?;
     let since = args.redeliver.since.map(|age| Utc::now() - age);
     let chosen = chosen(joined.rows, since);
     for line in &chosen.skipped {
@@ -353,9 +355,17 @@ impl CatchUp {
             }
         };
         let log_cut = log.len() >= limit as usize;
-        let path = self.store_path.clone();
-        let joined =
-            tokio::task::spawn_blocking(move || super::join_store(log, log_cut, None, &path)).await;
+        let (path, tell) = (self.store_path.clone(), self.tell);
+        let joined = tokio::task::spawn_blocking(move || {
+            // Never on the dashboard's screen: only where progress is told.
+            let mut warn = |warning: &str| {
+                if tell {
+                    eprintln!("danube-hooks: catch-up: warning: {warning}");
+                }
+            };
+            super::join_store(log, log_cut, None, &path, &mut warn)
+        })
+        .await;
         let joined = match joined {
             Ok(Ok(joined)) => joined,
             Ok(Err(err)) => {

@@ -160,6 +160,11 @@ fn what_never_arrived_is_redelivered_once_signed_and_recorded() {
         assert_eq!(record["signature"]["verdict"], "valid", "{record}");
         assert_eq!(&body_json(&record), payload);
         assert_eq!(record["path"], "/webhooks/danube");
+        let shown = common::run(&["show", &record["id"].to_string(), "--store", store], b"");
+        assert_contains(
+            &stdout(&shown),
+            &format!("redelivery of Danube's delivery {id} (from its log)"),
+        );
     }
 
     // A second run sends nothing.

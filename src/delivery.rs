@@ -66,6 +66,12 @@ pub struct Delivery {
     /// written (see `server::mirror`); empty, and not written, without one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) mirrors: Vec<MirrorRecord>,
+    /// Danube's id of the delivery this request redelivers from Danube's
+    /// log (`deliveries --redeliver`, `listen --catch-up`): read from
+    /// [`REDELIVERY_HEADER`], and kept only on a request whose signature
+    /// is valid, so a stranger's header cannot hide a missing delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) redelivery_of: Option<String>,
     /// How long the connection was held: from arrival to the answer, or,
     /// when none was sent, to the close that ended a `timeout` hold or to
     /// the moment the client was seen gone (`abandoned`).
@@ -201,6 +207,7 @@ impl Delivery {
             response: self.response.clone(),
             forward: self.forward.clone(),
             mirrors: self.mirrors.clone(),
+            redelivery_of: self.redelivery_of.clone(),
             duration_ms: self.duration_ms,
         }
     }
@@ -211,6 +218,34 @@ impl Delivery {
         line::write(self, &mut out);
         String::from_utf8(out).expect("a record's line is UTF-8")
     }
+}
+
+/// The header a redelivery from Danube's log carries: Danube's id of the
+/// delivery, which no documented header of Danube's carries.
+pub(crate) const REDELIVERY_HEADER: &str = "X-Danube-Hooks-Redelivery-Of";
+/// The longest Danube delivery id sent in or read from
+/// [`REDELIVERY_HEADER`]: Danube's ids are short (`dlv_…`).
+const REDELIVERY_ID_MAX: usize = 128;
+
+/// `text` when it can be a Danube delivery id in [`REDELIVERY_HEADER`]:
+/// 1 to [`REDELIVERY_ID_MAX`] letters, digits, `_`, `-`, `.` or `:`, so
+/// it is a header value as it is and safe on a terminal.
+pub(crate) fn redelivery_id(text: &str) -> Option<&str> {
+    let fits = (1..=REDELIVERY_ID_MAX).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    fits.then_some(text)
+}
+
+/// The Danube delivery id `headers` name in [`REDELIVERY_HEADER`]: the
+/// first such header, when it reads as an id.
+pub(crate) fn redelivery_of(headers: &[(String, String)]) -> Option<String> {
+    headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(REDELIVERY_HEADER))
+        .and_then(|(_, value)| redelivery_id(value))
+        .map(str::to_owned)
 }
 
 /// The `event` of a JSON body, if it has one.
@@ -390,6 +425,32 @@ mod base64_bytes {
 mod tests {
     use super::*;
     use crate::test_support::sample;
+
+    #[test]
+    fn a_redelivery_id_is_a_short_plain_word() {
+        for id in ["dlv_8f3a", "a", "x-1.2:3", &"d".repeat(128)] {
+            assert_eq!(redelivery_id(id), Some(id), "{id:?}");
+        }
+        for bad in [
+            "",
+            "dlv 1",
+            "dlv_\u{1b}[2J",
+            "dlv_é",
+            "a\r\nb",
+            &"d".repeat(129),
+        ] {
+            assert_eq!(redelivery_id(bad), None, "{bad:?}");
+        }
+        let headers = |value: &str| {
+            vec![
+                ("content-type".to_owned(), "application/json".to_owned()),
+                ("x-danube-hooks-redelivery-of".to_owned(), value.to_owned()),
+            ]
+        };
+        assert_eq!(redelivery_of(&headers("dlv_1")), Some("dlv_1".into()));
+        assert_eq!(redelivery_of(&headers("dlv\u{202e}1")), None);
+        assert_eq!(redelivery_of(&headers("dlv_1")[..1]), None);
+    }
 
     #[test]
     fn record_round_trips_through_json_with_the_spec_field_names() {

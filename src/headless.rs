@@ -90,6 +90,9 @@ pub(crate) fn human_line(delivery: &Delivery) -> String {
     if let Some(first) = delivery.replay_of {
         let _ = write!(line, "  replay of #{first}");
     }
+    if let Some(danube_id) = &delivery.redelivery_of {
+        let _ = write!(line, "  redelivery of {}", escape_line(danube_id));
+    }
     let _ = write!(line, "  {}", format_duration_ms(delivery.duration_ms));
     line
 }
@@ -406,6 +409,12 @@ mod tests {
         assert!(!line.chars().any(crate::display::is_dangerous), "{line:?}");
         assert!(line.contains("\\x1b]0;pwned"), "{line}");
         assert!(line.contains("fwd 201 in 12ms"), "{line}");
+        assert!(!line.contains("redelivery"), "{line}");
+        delivery.redelivery_of = Some("dlv_8f3a".into());
+        assert!(
+            human_line(&delivery).contains("  redelivery of dlv_8f3a  "),
+            "{line}"
+        );
     }
 
     #[test]

@@ -77,6 +77,9 @@
 //! - [`commands`]: one module per subcommand (`completions` and `man`
 //!   generate from the clap definition at run time); each writes stdout
 //!   through `commands::out`, where a reader gone away ends it quietly.
+//!   `commands::deliveries::redeliver` sends again, from Danube's log, what
+//!   never arrived (`deliveries --redeliver`, and `listen --catch-up`
+//!   through `commands::listen::catch_up`).
 //! - [`errors`]: the class of each of the crate's error types (SPEC §2:
 //!   usage 2, Danube or the network 3, a local file 4), read from the chain
 //!   for the binary's exit code; `errors::chain`, an error's causes as text

@@ -55,6 +55,7 @@ pub(crate) fn sample(id: u64, body: &[u8]) -> Delivery {
         },
         forward: None,
         mirrors: Vec::new(),
+        redelivery_of: None,
         duration_ms: 0.4,
     }
 }

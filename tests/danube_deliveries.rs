@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 /// `deliveries ARGS…` against `danube`, with the fake's key and its
 /// config under `config`.
-fn deliveries(danube: &FakeDanube, config: &Path, args: &[&str]) -> Output {
+pub(crate) fn deliveries(danube: &FakeDanube, config: &Path, args: &[&str]) -> Output {
     let mut cmd = command();
     cmd.env("XDG_CONFIG_HOME", config)
         .env("DANUBE_API_KEY", KEY)
@@ -32,7 +32,7 @@ fn deliveries(danube: &FakeDanube, config: &Path, args: &[&str]) -> Output {
 }
 
 /// An envelope Danube would send; `n` tells them apart.
-fn envelope(event: &str, n: u64) -> Value {
+pub(crate) fn envelope(event: &str, n: u64) -> Value {
     json!({
         "event": event,
         "timestamp": format!("2026-11-30T16:00:00.{n:06}Z"),
@@ -51,7 +51,7 @@ fn body_of(payload: &Value) -> Vec<u8> {
 }
 
 /// Danube's record of one delivery.
-fn record(
+pub(crate) fn record(
     id: &str,
     webhook: &str,
     payload: &Value,
@@ -74,20 +74,20 @@ fn record(
     })
 }
 
-fn json_rows(output: &Output) -> Vec<Value> {
+pub(crate) fn json_rows(output: &Output) -> Vec<Value> {
     stdout(output)
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
         .collect()
 }
 
-fn row_of<'a>(rows: &'a [Value], danube_id: &str) -> &'a Value {
+pub(crate) fn row_of<'a>(rows: &'a [Value], danube_id: &str) -> &'a Value {
     rows.iter()
         .find(|row| row["danube"]["id"] == danube_id)
         .unwrap_or_else(|| panic!("no row for {danube_id}: {rows:#?}"))
 }
 
-fn kinds(row: &Value) -> Vec<&str> {
+pub(crate) fn kinds(row: &Value) -> Vec<&str> {
     row["findings"]
         .as_array()
         .unwrap()
@@ -107,7 +107,7 @@ fn statuses(row: &Value) -> Vec<Value> {
 
 /// The fake Danube with one webhook (to the tunnel, for
 /// `workflow.completed`): the fake, the webhook's id and its secret.
-fn danube_with_webhook() -> (FakeDanube, String, String) {
+pub(crate) fn danube_with_webhook() -> (FakeDanube, String, String) {
     let danube = FakeDanube::start();
     let (webhook, secret) = danube.add_webhook(
         "https://abc.ngrok.app/webhooks/danube",
@@ -118,7 +118,7 @@ fn danube_with_webhook() -> (FakeDanube, String, String) {
 
 /// A JSON listener storing at `store`, verifying with `secret`, and
 /// answering by `respond`.
-fn storing_listener(store: &Path, secret: &str, respond: &[&str]) -> Listener {
+pub(crate) fn storing_listener(store: &Path, secret: &str, respond: &[&str]) -> Listener {
     let mut args = vec![
         "--json",
         "--store",
@@ -131,7 +131,7 @@ fn storing_listener(store: &Path, secret: &str, respond: &[&str]) -> Listener {
 }
 
 /// Send `body` signed with `secret`, and wait until its record is out.
-fn send(listener: &Listener, secret: &str, body: &[u8]) -> Value {
+pub(crate) fn send(listener: &Listener, secret: &str, body: &[u8]) -> Value {
     let reply = signed_post(listener.addr, secret, common::now(), body);
     let record = listener.next_record();
     assert_eq!(

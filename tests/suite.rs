@@ -9,6 +9,7 @@ mod common;
 mod act_as_danube;
 mod danube_api;
 mod danube_deliveries;
+mod danube_redeliver;
 mod danube_register;
 mod danube_webhooks;
 mod dashboard;

@@ -3,7 +3,8 @@
 
 use clap::{Args, Subcommand};
 
-use super::{ApiArgs, StoreArg, examples};
+use super::parse::parse_age;
+use super::{ApiArgs, SecretArgs, StoreArg, examples};
 
 #[derive(Debug, Args)]
 pub(crate) struct LoginArgs {
@@ -115,4 +116,26 @@ pub(crate) struct DeliveriesArgs {
     pub(crate) store: StoreArg,
     #[command(flatten)]
     pub(crate) api: ApiArgs,
+    #[command(flatten)]
+    pub(crate) redeliver: RedeliverArgs,
+}
+
+/// `deliveries --redeliver`: what never arrived, sent again from Danube's
+/// log, signed anew.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Redelivery (--redeliver)")]
+pub(crate) struct RedeliverArgs {
+    /// Send each delivery Danube made that never reached the listener or lost attempts (never_arrived, missing_attempts) again: its payload from Danube's log, signed anew with the webhook's saved secret, with the header X-Danube-Hooks-Redelivery-Of naming Danube's delivery id. A webhook whose secret is not saved (made outside danube-hooks) needs --secret or --secret-file (or DANUBE_WEBHOOK_SECRET); nothing is sent unsigned. The listener records it with redelivery_of (when its signature is valid), so a second run sends nothing twice and the table shows it as redelivered. Deliveries Danube still retries (pending) are left to Danube.
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) redeliver: bool,
+    /// Where to redeliver [default: the listener that writes --store, at the address and path its newest delivery arrived on]. Only a danube-hooks listener on the same store records redeliveries: sent elsewhere, a second run sends them again.
+    #[arg(long, value_name = "URL", requires = "redeliver")]
+    pub(crate) to: Option<String>,
+    /// Only deliveries Danube made in this time before now: 30m, 2h, 3d (at most 30d).
+    #[arg(long, value_name = "DURATION", requires = "redeliver", value_parser = parse_age)]
+    pub(crate) since: Option<chrono::TimeDelta>,
+    // The webhook's secret when it is not saved: --secret or --secret-file
+    // win over the saved one, DANUBE_WEBHOOK_SECRET does not.
+    #[command(flatten)]
+    pub(crate) secret: SecretArgs,
 }

@@ -148,8 +148,8 @@ Examples:
   danube-hooks deliveries
   # A given webhook, its last 100, one JSON object per row: only the rows with findings
   danube-hooks deliveries wh_8f3a --limit 100 --json | jq -c 'select(.findings != [])'
-  # Against another store
-  danube-hooks deliveries wh_8f3a --store ./deliveries.jsonl";
+  # Send the listener what never reached it in the last 2 hours, signed anew (never twice)
+  danube-hooks deliveries --redeliver --since 2h";
 
 pub(crate) const EMULATE: &str = "\
 Examples:

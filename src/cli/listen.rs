@@ -137,6 +137,7 @@ const WEBHOOK_SETUP: &str = "webhook_setup";
 /// reused for the tunnel, and Danube's side of it in the dashboard.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Danube webhook (--register, --webhook)")]
+#[allow(clippy::struct_excessive_bools)] // each bool is one documented flag
 pub(crate) struct RegisterArgs {
     /// Create (or reuse) a Danube webhook for the tunnel's public URL and verify with its secret; paused on exit.
     #[arg(long)]
@@ -162,6 +163,12 @@ pub(crate) struct RegisterArgs {
     /// Delete the webhook on exit (and forget its secret) instead of pausing it.
     #[arg(long, requires = WEBHOOK_SETUP, conflicts_with = "no_register")]
     pub(crate) unregister: bool,
+    /// Once the webhook is active again, redeliver in the background what Danube sent since this
+    /// listener last stopped (after the store's newest record) that never arrived or lost
+    /// attempts, from Danube's log, signed with the webhook's secret (as `deliveries
+    /// --redeliver`). Progress on stderr when it is a terminal and the output headless.
+    #[arg(long, requires = WEBHOOK_SETUP, conflicts_with_all = ["no_store", "no_register"])]
+    pub(crate) catch_up: bool,
     /// Show Danube's side in the dashboard: poll this webhook's delivery log every 5 s (and on
     /// D) with the key of `login` or DANUBE_API_KEY, and mark each delivery with what Danube
     /// recorded. With --register, the registered webhook is shown without it.

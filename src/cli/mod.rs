@@ -29,8 +29,8 @@ mod parse;
 
 pub(crate) use act::{CheckArgs, ReplayArgs, SignArgs, TriggerArgs, VerifyArgs};
 pub(crate) use danube::{
-    DeliveriesArgs, LoginArgs, LogoutArgs, WebhooksCommand, WebhooksCreateArgs, WebhooksDeleteArgs,
-    WebhooksListArgs, WebhooksUpdateArgs,
+    DeliveriesArgs, LoginArgs, LogoutArgs, RedeliverArgs, WebhooksCommand, WebhooksCreateArgs,
+    WebhooksDeleteArgs, WebhooksListArgs, WebhooksUpdateArgs,
 };
 pub(crate) use emulate::{EMULATOR_KEY_ENV, EmulateArgs, KeySource};
 pub(crate) use generate::{CompletionShell, CompletionsArgs, ManArgs};
@@ -59,7 +59,7 @@ pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  success; also when whoever reads stdout stops early (`| head`)
   1  a negative result: verify found the signature not valid, check found failures,
-     the last attempt of trigger or replay failed
+     the last attempt of trigger or replay failed, a redelivery not answered 2xx
   2  bad usage or configuration: a flag or value, a path that cannot be used,
      a request Danube refused (its 4xx answers but 429)
   3  Danube's API or the network failed: no connection, a timeout, TLS, Danube's 5xx or 429
@@ -120,7 +120,7 @@ pub(crate) enum Command {
     /// Danube's webhooks, as its SDKs have them.
     #[command(subcommand, after_help = examples::WEBHOOKS)]
     Webhooks(WebhooksCommand),
-    /// Danube's delivery log for a webhook, beside what reached the listener, and what does not add up.
+    /// Danube's delivery log for a webhook, beside what reached the listener, and what does not add up; --redeliver sends what never arrived.
     #[command(after_help = examples::DELIVERIES)]
     Deliveries(DeliveriesArgs),
     /// A local Danube: its webhook API, and deliveries of the events posted to it, offline.

@@ -22,13 +22,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::cli::{DeliveriesArgs, UsageError};
 use crate::commands::Outcome;
 use crate::danube::api::Api;
-use crate::danube::model::Webhook;
+use crate::danube::model::{DeliveryRecord, Webhook};
 use crate::danube::reconcile::{self, Caps, Join, Joined, LocalRecord, Row};
 use crate::danube::{credentials, saved_webhooks};
 use crate::delivery::Delivery;
 use crate::display::escape_line;
 use crate::errors::wrap::Whole;
 use crate::store::{self, StoreError};
+
+pub(crate) mod redeliver;
 
 /// Records are in id order, and ids are given when a record is written,
 /// which can be a little after it arrived (a slow body): reading backwards
@@ -43,6 +45,10 @@ const UNTIMED_RECORDS: usize = 1000;
 const LOOK_BACK_DAYS: i64 = 30;
 
 pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
+    if args.redeliver.redeliver {
+        return redeliver::run(args);
+    }
+    redeliver::refuse_secret_without(&args.redeliver)?;
     let api = crate::commands::danube_api(&args.api)?;
     let webhook_id = if let Some(id) = &args.webhook_id {
         id.clone()
@@ -59,19 +65,9 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     } else {
         webhook_created(&runtime, &api, &webhook_id)
     };
-    let read = !log.is_empty();
-    let mut join = Join::new(
-        log,
-        log_cut,
-        webhook_created,
-        Some(Utc::now() - TimeDelta::days(LOOK_BACK_DAYS)),
-        Caps::SHOWN,
-    );
-    if read {
-        let start = join.window();
-        read_window(&store_path, start, |record| join.offer(record))?;
-    }
-    let joined = join.finish();
+    let joined = join_store(log, log_cut, webhook_created, &store_path, &mut |warning| {
+        eprintln!("danube-hooks: warning: {warning}");
+    })?;
     let out = if args.json {
         if let Some(note) = left_out(&joined) {
             eprintln!("danube-hooks: {note}");
@@ -88,10 +84,36 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// Danube's log (as listed, `log_cut` when as long as asked for) joined
+/// with the store at `store_path`, read backwards as far back as the log
+/// needs, each warning on the way told to `warn`. Blocking: it reads the
+/// store.
+pub(crate) fn join_store(
+    log: Vec<DeliveryRecord>,
+    log_cut: bool,
+    webhook_created: Option<DateTime<Utc>>,
+    store_path: &Path,
+    warn: &mut dyn FnMut(&str),
+) -> anyhow::Result<Joined> {
+    let read = !log.is_empty();
+    let mut join = Join::new(
+        log,
+        log_cut,
+        webhook_created,
+        Some(Utc::now() - TimeDelta::days(LOOK_BACK_DAYS)),
+        Caps::SHOWN,
+    );
+    if read {
+        let start = join.window();
+        read_window(store_path, start, |record| join.offer(record), warn)?;
+    }
+    Ok(join.finish())
+}
+
 /// When Danube created `webhook_id`, so that requests from before are not
 /// judged. Only a refinement: an API error is a warning and the join goes
 /// on without it.
-fn webhook_created(
+pub(super) fn webhook_created(
     runtime: &tokio::runtime::Runtime,
     api: &Api,
     webhook_id: &str,
@@ -112,7 +134,7 @@ fn webhook_created(
 /// The webhook `listen --register` made in `scope` (the API and the
 /// organization), else the only one saved there, else an error saying to
 /// name one.
-fn default_webhook(
+pub(super) fn default_webhook(
     all: &[saved_webhooks::SavedWebhook],
     scope: &saved_webhooks::Scope,
 ) -> Result<String, UsageError> {
@@ -149,11 +171,12 @@ fn default_webhook(
 /// Offer the store's records received since `start` to `offer`, read
 /// backwards from the end, one at a time, each as its summary and payload
 /// digest; without a `start` (Danube's log has no time we can read), the
-/// newest [`UNTIMED_RECORDS`]. No store yet is no record, said on stderr.
+/// newest [`UNTIMED_RECORDS`]. No store yet is no record, said to `warn`.
 fn read_window(
     path: &Path,
     start: Option<DateTime<Utc>>,
     mut offer: impl FnMut(LocalRecord),
+    warn: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
     let stop = start.map(|start| start - TimeDelta::seconds(ARRIVAL_SLACK_S));
     let mut offered = 0;
@@ -173,18 +196,18 @@ fn read_window(
             }
         }
         store::Entry::Skipped(skipped) => {
-            eprintln!("danube-hooks: warning: skipped {skipped}");
+            warn(&format!("skipped {skipped}"));
             ControlFlow::Continue(())
         }
     });
     match read {
         Ok(()) => Ok(()),
         Err(StoreError::Missing { path }) => {
-            eprintln!(
-                "danube-hooks: warning: no store at {}: nothing reached a listener with it, so \
+            warn(&format!(
+                "no store at {}: nothing reached a listener with it, so \
                  every delivery shows as never arrived (pass --store PATH if it is elsewhere)",
                 escape_line(&path.display().to_string())
-            );
+            ));
             Ok(())
         }
         // The store's error tells its cause already.
@@ -255,6 +278,9 @@ fn render(webhook_id: &str, joined: &Joined, store_path: &Path) -> String {
                 finding.kind.as_str(),
                 escape_line(&finding.detail)
             );
+        }
+        if let Some(redelivery) = &row.redelivered {
+            let _ = writeln!(out, "  + {}", redeliver::told(redelivery));
         }
     }
     let known = rows.iter().filter(|row| row.danube.is_some()).count();
@@ -414,11 +440,13 @@ mod tests {
                     detail: "lost \u{202e}here".into(),
                 }],
                 unlisted: 0,
+                redelivered: None,
             },
             Row {
                 danube: None,
                 local: vec![attempt(3, Some(200))],
                 unlisted: 2,
+                redelivered: None,
                 findings: vec![],
             },
         ];

@@ -206,6 +206,13 @@ pub(crate) fn render_whole(delivery: &Delivery, raw: bool) -> String {
     if let Some(first) = delivery.replay_of {
         let _ = writeln!(out, "replay of #{first}");
     }
+    if let Some(danube_id) = &delivery.redelivery_of {
+        let _ = writeln!(
+            out,
+            "redelivery of Danube's delivery {} (from its log)",
+            escape_line(danube_id)
+        );
+    }
     let _ = writeln!(
         out,
         "\nsignature: {}",

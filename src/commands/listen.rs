@@ -7,6 +7,7 @@
 //! finish, the store is synced and closed, the tunnel ended, the webhook
 //! paused) on every way out.
 
+mod catch_up;
 pub(crate) mod public;
 
 use std::fmt::Write as _;
@@ -67,6 +68,8 @@ pub(crate) struct ListenPlan {
     pub(crate) danube_api: Option<crate::danube::api::Api>,
     /// The webhook whose delivery log the dashboard polls (`--webhook`).
     pub(crate) webhook: Option<String>,
+    /// `--catch-up`: redeliver, once registered, what never arrived.
+    pub(crate) catch_up: bool,
 }
 
 /// Where deliveries are shown.
@@ -158,6 +161,7 @@ impl ListenPlan {
             public: PublicPlan::from_args(&args.tunnel, &args.register)?,
             danube_api,
             webhook: args.register.webhook.clone(),
+            catch_up: args.register.catch_up,
         })
     }
 }
@@ -249,6 +253,11 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
     // tunnel running or the webhook active.
     let (listener, local, signals) = serve_from(bind(plan.address)?)?;
     let shutdown = signals.shutdown.clone();
+    // Read before the listener serves, so that no new record hides it.
+    let last_stop = match (&plan.store.path, plan.catch_up) {
+        (Some(path), true) => Some((path.clone(), catch_up::last_stop(path))),
+        _ => None,
+    };
     // The listener serves before the public side opens, since proving the
     // tunnel's URL takes a request that must arrive here.
     let (listening, intake) = Listening::start(&plan, listener, local, shutdown)?;
@@ -291,6 +300,17 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
         let secret = registered.registration.webhook.signing_secret();
         intake.verify_first_with(secret.clone());
         plan.secrets.insert(0, secret);
+        if let Some((path, since)) = last_stop {
+            let headless = matches!(plan.output, Output::Headless(_));
+            catch_up::start(
+                registered,
+                local,
+                path,
+                since,
+                headless,
+                signals.shutdown.clone(),
+            );
+        }
     }
     let public_lines = public.as_ref().map(Public::banner_lines);
     let following = public.map(|public| public.follow(&plan.trust, intake.reach().clone()));

@@ -79,7 +79,7 @@ pub(crate) fn window_start(
 
 /// When Danube made `record`: its `created_at`, else its envelope's
 /// `timestamp`; `None` when neither reads as a time.
-fn record_time(record: &DeliveryRecord) -> Option<DateTime<Utc>> {
+pub(crate) fn record_time(record: &DeliveryRecord) -> Option<DateTime<Utc>> {
     record
         .created_at
         .as_deref()
@@ -152,6 +152,10 @@ pub(crate) struct Join {
     log_cut: bool,
     claims: HashMap<PayloadKey, Claim>,
     unknown: unknown::Strays,
+    /// Danube's deliveries by id, for the requests that name one as
+    /// redelivered; and those requests, the first of each (the lowest id).
+    by_id: HashMap<String, usize>,
+    redelivered: HashMap<usize, LocalAttempt>,
 }
 
 /// One payload of Danube's log: its deliveries, and the requests that
@@ -224,6 +228,10 @@ impl Join {
                 claim.capacity += capacity(&danube[index]);
             }
         }
+        let mut by_id = HashMap::new();
+        for (index, record) in danube.iter().enumerate() {
+            by_id.entry(record.id.clone()).or_insert(index);
+        }
         Self {
             danube,
             keys,
@@ -232,6 +240,8 @@ impl Join {
             log_cut,
             claims,
             unknown: unknown::Strays::new(caps),
+            by_id,
+            redelivered: HashMap::new(),
         }
     }
 
@@ -244,7 +254,26 @@ impl Join {
     /// Take one request into the join. Offered newest first (as the store
     /// is read backwards), the rows unknown to Danube kept are the newest;
     /// the matches are the same in any order.
-    pub(crate) fn offer(&mut self, record: LocalRecord) {
+    pub(crate) fn offer(&mut self, mut record: LocalRecord) {
+        if let Some(id) = record.redelivery_of.take() {
+            match self.by_id.get(&id) {
+                // Counted as the redelivery only with the payload it names.
+                Some(&index) if self.keys[index].map(Payload::Envelope) == Some(record.payload) => {
+                    let kept = self
+                        .redelivered
+                        .entry(index)
+                        .or_insert(record.attempt.clone());
+                    if record.attempt.id < kept.id {
+                        *kept = record.attempt;
+                    }
+                    return;
+                }
+                Some(_) => {}
+                // From Danube's log, of a delivery older than the log lists:
+                // no stranger's request, so never unknown to Danube.
+                None => return,
+            }
+        }
         let pushed_out = match record.payload {
             Payload::Unread => return,
             Payload::Envelope(key) => match self.claims.get_mut(&key) {
@@ -285,20 +314,31 @@ impl Join {
         };
         let unjudged = self.danube.iter().filter(|d| !judged(d)).count();
         let (mut unknown_rows, unshown) = self.unknown.finish(&self.danube, self.log_cut);
+        let mut redelivered = self.redelivered;
         let mut rows: Vec<Row> = self
             .danube
             .into_iter()
             .zip(matched)
             .zip(&self.keys)
-            .map(|((record, local), key)| Row {
-                findings: if judged(&record) {
+            .enumerate()
+            .map(|(index, ((record, local), key))| {
+                let redelivered = redelivered.remove(&index);
+                let mut findings = if judged(&record) {
                     findings_of(&record, key.is_some(), &local)
                 } else {
                     Vec::new()
-                },
-                danube: Some(record),
-                local,
-                unlisted: 0,
+                };
+                if redelivered.is_some() {
+                    // What never arrived has arrived now, from Danube's log.
+                    findings.retain(|f| !f.kind.is_missing());
+                }
+                Row {
+                    findings,
+                    danube: Some(record),
+                    local,
+                    unlisted: 0,
+                    redelivered,
+                }
             })
             .collect();
         rows.append(&mut unknown_rows);
@@ -974,5 +1014,58 @@ mod tests {
         );
         assert_eq!(value["findings"][0]["kind"], "answer_differs");
         assert!(value["findings"][0]["detail"].is_string());
+    }
+
+    #[test]
+    fn a_valid_redelivery_stands_for_what_never_arrived() {
+        let never = envelope("workflow.failed", T0, 1);
+        let lost = envelope("workflow.failed", T0, 2);
+        let other = envelope("workflow.failed", T0, 3);
+        let redelivery = |id, body: &Value, of: &str| {
+            let mut record = local(id, &self::body(body), 30, Some(200));
+            record.redelivery_of = Some(of.to_owned());
+            record
+        };
+        // The header under a bad signature: the listener does not keep it,
+        // and a record that has it anyway vouches for nothing.
+        let mut forged = sample(6, &body(&other));
+        forged.signature.verdict = Verdict::Mismatch;
+        forged.redelivery_of = Some("dlv_3".into());
+        let forged = LocalRecord::of(&forged);
+        assert_eq!(forged.redelivery_of, None);
+        let rows = reconcile(
+            vec![
+                danube("dlv_3", other.clone(), "failed", 3, Some(502)),
+                danube("dlv_2", lost.clone(), "failed", 3, Some(502)),
+                danube("dlv_1", never.clone(), "failed", 3, Some(502)),
+            ],
+            [
+                local(1, &body(&lost), 1, Some(500)),
+                redelivery(2, &never, "dlv_1"),
+                redelivery(3, &never, "dlv_1"),
+                redelivery(4, &lost, "dlv_2"),
+                // Names a delivery, but carries another's payload.
+                redelivery(5, &lost, "dlv_1"),
+                forged,
+                // From Danube's log, of a delivery it no longer lists.
+                redelivery(7, &envelope("workflow.failed", T0, 9), "dlv_old"),
+            ],
+            false,
+            None,
+        );
+        assert_eq!(rows.len(), 3, "nothing unknown to Danube: {rows:#?}");
+        let redelivered = |row: &Row| row.redelivered.as_ref().map(|a| a.id);
+        assert_eq!(redelivered(&rows[2]), Some(2), "the first of the two");
+        assert!(rows[2].findings.is_empty(), "{:?}", rows[2].findings);
+        assert_eq!(redelivered(&rows[1]), Some(4));
+        assert_eq!(
+            ids(&rows[1]),
+            [1, 5],
+            "the mismatched one counts as an attempt"
+        );
+        assert!(rows[1].findings.is_empty(), "{:?}", rows[1].findings);
+        assert_eq!(redelivered(&rows[0]), None);
+        assert_eq!(ids(&rows[0]), [6]);
+        assert_eq!(kinds(&rows[0]), [FindingKind::MissingAttempts]);
     }
 }

@@ -117,6 +117,10 @@ pub(crate) fn write_after_id(d: &Delivery, out: &mut Vec<u8>) {
         out.extend_from_slice(b",\"mirrors\":");
         value(out, &d.mirrors);
     }
+    if let Some(id) = &d.redelivery_of {
+        out.extend_from_slice(b",\"redelivery_of\":");
+        string(out, id);
+    }
     out.extend_from_slice(b",\"duration_ms\":");
     value(out, &d.duration_ms);
     out.push(b'}');
@@ -394,6 +398,7 @@ mod tests {
                 duration_ms: 0,
             },
         ];
+        record.redelivery_of = Some("dlv_\u{1b}1".into());
         record.duration_ms = 1.0e-7;
         assert_eq!(by_hand(&record), by_serde(&record));
     }
@@ -492,7 +497,7 @@ mod tests {
         fn record()(
             id in any::<u64>(),
             millis in 0i64..4_102_444_800_000,
-            strings in proptest::collection::vec(text(), 9),
+            strings in proptest::collection::vec(text(), 10),
             headers in proptest::collection::vec((text(), text()), 0..6),
             raw in proptest::collection::vec(any::<u8>(), 0..4),
             body in proptest::collection::vec(any::<u8>(), 0..300),
@@ -506,8 +511,8 @@ mod tests {
             duration_ms in prop_oneof![any::<f64>(), 0.0..10_000.0f64],
         ) -> Delivery {
             let mut record = sample(id, &body);
-            let [remote, local, method, path, event, group, detail, action, rule] =
-                <[String; 9]>::try_from(strings).unwrap();
+            let [remote, local, method, path, event, group, detail, action, rule, redelivery] =
+                <[String; 10]>::try_from(strings).unwrap();
             record.received_at =
                 chrono::DateTime::from_timestamp_millis(millis).unwrap();
             record.remote_addr = remote;
@@ -538,6 +543,7 @@ mod tests {
             record.response.status = has[2].then_some(numbers.3);
             record.response.delay_ms = numbers.2;
             record.response.rule = rule;
+            record.redelivery_of = has[3].then_some(redelivery);
             record.duration_ms = duration_ms;
             record
         }

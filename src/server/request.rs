@@ -331,6 +331,13 @@ impl Intake {
         let group = delivery::group_key(&self.config.grouping, &headers.pairs, &read.bytes);
         let attempt = self.next_attempt(&group);
         let path = origin_form(&parts.uri);
+        // Only a valid signature vouches for the header: from anyone else
+        // it would hide a delivery that never arrived.
+        let redelivery_of = if signature.verdict == Verdict::Valid {
+            delivery::redelivery_of(&headers.pairs)
+        } else {
+            None
+        };
         let end = match read.end {
             BodyEnd::Complete if path.is_none() => BodyEnd::BadTarget,
             BodyEnd::Complete if parts.method != Method::POST => BodyEnd::NotPost,
@@ -365,6 +372,7 @@ impl Intake {
             },
             forward: None,
             mirrors: Vec::new(),
+            redelivery_of,
             duration_ms: 0.0,
         };
         (record, end, replay_key)

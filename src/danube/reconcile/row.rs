@@ -146,6 +146,9 @@ pub(crate) enum Payload {
 pub(crate) struct LocalRecord {
     pub(crate) attempt: LocalAttempt,
     pub(crate) payload: Payload,
+    /// Danube's id of the delivery this request redelivers from its log;
+    /// only on a request whose signature was valid.
+    pub(crate) redelivery_of: Option<String>,
 }
 
 impl LocalRecord {
@@ -176,6 +179,12 @@ impl LocalRecord {
                 answered_after_ms: delivery.duration_ms.max(delay_ms),
             },
             payload,
+            // The listener keeps the field only for a valid signature; a
+            // record written otherwise (by hand, say) vouches for nothing.
+            redelivery_of: delivery
+                .redelivery_of
+                .clone()
+                .filter(|_| delivery.signature.verdict == Verdict::Valid),
         }
     }
 }
@@ -195,6 +204,12 @@ pub(crate) enum FindingKind {
 }
 
 impl FindingKind {
+    /// Requests of Danube's that never reached the listener: what a
+    /// redelivery from Danube's log makes up for.
+    pub(crate) fn is_missing(self) -> bool {
+        matches!(self, Self::NeverArrived | Self::MissingAttempts)
+    }
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::MissingAttempts => "missing_attempts",
@@ -223,6 +238,11 @@ pub(crate) struct Row {
     /// Danube lists at most [`Caps::row_requests`]).
     #[serde(skip_serializing_if = "is_zero")]
     pub(crate) unlisted: u64,
+    /// The request that redelivered this Danube delivery from its log (the
+    /// first, when there were several): it stands for the attempts that
+    /// never arrived, so none is missing any more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) redelivered: Option<LocalAttempt>,
     pub(crate) findings: Vec<Finding>,
 }
 

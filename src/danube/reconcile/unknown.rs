@@ -128,6 +128,7 @@ impl Strays {
                     danube: None,
                     local: group.local,
                     unlisted: group.unlisted,
+                    redelivered: None,
                     findings: vec![Finding {
                         kind: FindingKind::UnknownToDanube,
                         detail,

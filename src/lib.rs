@@ -100,6 +100,7 @@ mod paths;
 pub mod policy;
 pub(crate) mod progress;
 pub(crate) mod random;
+pub(crate) mod resend;
 pub(crate) mod sender;
 pub(crate) mod server;
 pub mod signature;

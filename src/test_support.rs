@@ -54,6 +54,8 @@ pub(crate) fn sample(id: u64, body: &[u8]) -> Delivery {
             rule: "default 200".into(),
         },
         forward: None,
+        resent_from: None,
+        edited: None,
         duration_ms: 0.4,
     }
 }

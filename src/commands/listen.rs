@@ -568,9 +568,10 @@ fn setup_warnings(plan: &ListenPlan) -> Vec<String> {
     warnings
 }
 
-/// The dashboard's `r` and `R`: resend a delivery to the forward target,
-/// or back to this listener when there is none, through the crate's one
-/// sender; re-signed with the first secret, or byte for byte.
+/// The dashboard's `r`, `R` and `e`: resend a delivery, or a changed copy
+/// of it, to the forward target, or back to this listener when there is
+/// none, through the crate's one sender; re-signed with the first secret,
+/// or with its own signature.
 fn replayer(
     secret: Option<Secret>,
     forward: Option<Forwarder>,
@@ -584,7 +585,7 @@ fn replayer(
     } else {
         local
     };
-    Arc::new(move |delivery, mode| {
+    Arc::new(move |delivery, mode, edited| {
         // Built from parts: a path a stranger sent never changes the host.
         let url = match &forward {
             Some(forward) => forward.url_for(&delivery.path),
@@ -593,7 +594,14 @@ fn replayer(
         .map(|url| url.to_string())
         .map_err(|err| err.to_string());
         let request = url.clone().and_then(|url| {
-            sender::replay_request(&delivery, &url, mode, secret.as_ref(), unix_now())
+            sender::replay_request(
+                &delivery,
+                &url,
+                mode,
+                secret.as_ref(),
+                unix_now(),
+                edited.as_ref(),
+            )
         });
         let sender = sender.clone();
         Box::pin(async move {
@@ -797,11 +805,15 @@ mod tests {
             for mode in [ReplayMode::Resigned, ReplayMode::AsIs] {
                 for hostile in [format!("@{evil}"), evil.to_string(), "0/".into()] {
                     delivery.path = hostile.clone();
-                    let err = replay(Arc::new(delivery.clone()), mode).await.unwrap_err();
+                    let err = replay(Arc::new(delivery.clone()), mode, None)
+                        .await
+                        .unwrap_err();
                     assert!(err.contains("must start with '/'"), "{hostile}: {err}");
                 }
                 delivery.path = format!("//{evil}/x");
-                let done = replay(Arc::new(delivery.clone()), mode).await.unwrap();
+                let done = replay(Arc::new(delivery.clone()), mode, None)
+                    .await
+                    .unwrap();
                 assert!(done.starts_with(&format!("http://{receiver}//")), "{done}");
             }
         }

@@ -113,6 +113,17 @@ pub(crate) fn write_after_id(d: &Delivery, out: &mut Vec<u8>) {
     string(out, &response.rule);
     out.extend_from_slice(b"},\"forward\":");
     value(out, &d.forward);
+    if let Some(original) = d.resent_from {
+        out.extend_from_slice(b",\"resent_from\":");
+        unsigned(out, original);
+    }
+    if let Some(edited) = d.edited {
+        out.extend_from_slice(if edited {
+            b",\"edited\":true"
+        } else {
+            b",\"edited\":false"
+        });
+    }
     out.extend_from_slice(b",\"duration_ms\":");
     value(out, &d.duration_ms);
     out.push(b'}');
@@ -376,6 +387,8 @@ mod tests {
             duration_ms: 4,
             body_preview: Some("ok\n".into()),
         });
+        record.resent_from = Some(5);
+        record.edited = Some(true);
         record.duration_ms = 1.0e-7;
         assert_eq!(by_hand(&record), by_serde(&record));
     }
@@ -516,6 +529,8 @@ mod tests {
                 hints,
             };
             record.replay_of = has[1].then_some(numbers.2);
+            record.resent_from = has[3].then_some(numbers.2);
+            record.edited = has[4].then_some(has[5]);
             record.response.action = action;
             record.response.status = has[2].then_some(numbers.3);
             record.response.delay_ms = numbers.2;

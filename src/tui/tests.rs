@@ -986,7 +986,7 @@ fn test_loop_with(
         store_rx,
         store_open: true,
         store_path,
-        replayer: Arc::new(|_, _| Box::pin(async { Err("not in this test".to_string()) })),
+        replayer: Arc::new(|_, _, _| Box::pin(async { Err("not in this test".to_string()) })),
         curl_base: "http://127.0.0.1:4000".into(),
         log: super::LogFile::beside(Some(&log_dir.join("deliveries.jsonl"))),
         panics_seen: 0,

@@ -434,7 +434,7 @@ impl Loop {
             let result = match changes {
                 Some(changes) => replay
                     .await
-                    .map(|answer| format!("{answer} · edited: {changes}"))
+                    .map(|answer| format!("edited {changes} · {answer}"))
                     .map_err(|error| format!("{error} · edited: {changes}")),
                 None => replay.await,
             };
@@ -760,13 +760,22 @@ fn suspend() {
 }
 
 /// Take the terminal back after [`suspend`], and draw the next frame
-/// whole. An error leaves the rest to the guard's restore.
+/// whole. An error leaves the rest to the guard's restore. Not
+/// `Terminal::clear`, which asks the terminal where its cursor is and
+/// waits for the answer: both buffers emptied instead, so the next frame
+/// is drawn cell by cell on the cleared screen.
 fn resume(terminal: &mut Term) -> io::Result<()> {
     enable_raw_mode()?;
     ACTIVE.store(true, Ordering::SeqCst);
-    execute!(io::stdout(), EnterAlternateScreen)?;
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        ratatui::crossterm::terminal::Clear(ratatui::crossterm::terminal::ClearType::All)
+    )?;
     terminal.hide_cursor()?;
-    terminal.clear()
+    terminal.swap_buffers();
+    terminal.swap_buffers();
+    Ok(())
 }
 
 /// Leave the alternate screen, show the cursor, end raw mode; once.

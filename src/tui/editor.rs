@@ -69,8 +69,11 @@ impl Loop {
             }
         };
         // A new stream reads nothing until it is polled, after the editor:
-        // the old one, dropped, stops reading the editor's keys.
+        // the old one, dropped, stops reading the editor's keys. Its drop
+        // wakes crossterm's reader, and a wake left pending would cut
+        // short the next read that waits on the terminal: taken here.
         *term_events = EventStream::new();
+        let _ = ratatui::crossterm::event::poll(std::time::Duration::ZERO);
         super::suspend();
         let ran = run_editor(&editor_command(), &file.path).await;
         super::resume(terminal).context("cannot take the terminal back from the editor")?;

@@ -41,6 +41,10 @@
 //!   which requests come from this machine's programs, not a web page.
 //! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s
 //!   client; Danube's record of a delivery it made.
+//! - [`resend`]: a stored delivery sent again as a copy: the edits of
+//!   `replay --set/--data-file/--header/--drop-header`, the two headers that
+//!   mark a copy (the listener records what they claim), and what a copy
+//!   changed against its original (`resend::diff`); pure.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
 //!   path (`server::request`); `server::head` the request head as recorded,
 //!   `server::body` its body read within the limits, `server::answer` how
@@ -54,7 +58,8 @@
 //!   per pane), the history within its byte budget in `tui::history`, the
 //!   policy picker in `tui::picker`, its text fields in `tui::line_input`,
 //!   Danube's side in `tui::danube_side`, the `/` filter in `tui::filter`,
-//!   the deliveries in flight (pinned under the list) in `tui::in_flight`.
+//!   the deliveries in flight (pinned under the list) in `tui::in_flight`,
+//!   `e`'s editor (the terminal lent and taken back) in `tui::editor`.
 //! - [`policy`]: the `--respond` grammar and the answer for an attempt; pure.
 //! - [`store`]: the JSON-lines delivery log, its handle `DeliveryStore` and
 //!   the broadcast (records, and the deliveries in flight: `store::in_flight`,

@@ -205,16 +205,33 @@ pub(crate) fn lines(body: &BodyDiff, headers: &HeaderDiff) -> Vec<String> {
             MAX_BODY / 1024
         )),
     }
-    for (name, value) in &headers.added {
-        out.push(format!("+ header {name}: {value}"));
-    }
-    for (name, value) in &headers.removed {
-        out.push(format!("- header {name}: {value}"));
-    }
+    header_lines(headers, &mut out);
     if more > 0 {
         out.push(format!("… and {more} more"));
     }
     out
+}
+
+/// A header removed and one of its name added read as one change (the
+/// signature, signed anew); the rest as added and removed.
+fn header_lines(headers: &HeaderDiff, out: &mut Vec<String>) {
+    let mut paired = vec![false; headers.added.len()];
+    let mut removed = Vec::new();
+    for (name, old) in &headers.removed {
+        let twin = (0..headers.added.len())
+            .find(|&i| !paired[i] && headers.added[i].0.eq_ignore_ascii_case(name));
+        match twin {
+            Some(i) => {
+                paired[i] = true;
+                out.push(format!("~ header {name}: {old} → {}", headers.added[i].1));
+            }
+            None => removed.push(format!("- header {name}: {old}")),
+        }
+    }
+    for ((name, value), _) in headers.added.iter().zip(&paired).filter(|(_, p)| !**p) {
+        out.push(format!("+ header {name}: {value}"));
+    }
+    out.extend(removed);
 }
 
 /// The first `shown` lines in one, for a status line.
@@ -328,8 +345,17 @@ mod tests {
             [pair("X-Danube-Signature", "t=1,v1=aa"), pair("X-Gone", "1")]
         );
         assert_eq!(
+            lines(&BodyDiff::Same, &diff),
+            [
+                "~ header X-Danube-Signature: t=1,v1=aa → t=2,v1=bb",
+                "+ header X-New: \u{1b}[31m",
+                "- header X-Gone: 1",
+            ]
+        );
+        assert_eq!(
             summary(&lines(&BodyDiff::Same, &diff), 2),
-            "+ header X-Danube-Signature: t=2,v1=bb · + header X-New: \u{1b}[31m · (+2 more)"
+            "~ header X-Danube-Signature: t=1,v1=aa → t=2,v1=bb · + header X-New: \u{1b}[31m \
+             · (+1 more)"
         );
     }
 }

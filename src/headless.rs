@@ -85,6 +85,14 @@ pub(crate) fn human_line(delivery: &Delivery) -> String {
     if let Some(first) = delivery.replay_of {
         let _ = write!(line, "  replay of #{first}");
     }
+    if let Some(original) = delivery.resent_from {
+        let how = if delivery.edited == Some(true) {
+            ", edited"
+        } else {
+            ""
+        };
+        let _ = write!(line, "  copy of #{original}{how}");
+    }
     let _ = write!(line, "  {}", format_duration_ms(delivery.duration_ms));
     line
 }
@@ -355,6 +363,10 @@ mod tests {
         assert!(!line.chars().any(crate::display::is_dangerous), "{line:?}");
         assert!(line.contains("\\x1b]0;pwned"), "{line}");
         assert!(line.contains("fwd 201 in 12ms"), "{line}");
+        assert!(!line.contains("copy of"), "{line}");
+        delivery.resent_from = Some(3);
+        delivery.edited = Some(true);
+        assert!(human_line(&delivery).contains("  copy of #3, edited"));
     }
 
     #[test]

@@ -83,6 +83,14 @@ fn replay_sends_a_changed_copy_that_the_listener_records_as_a_copy() {
     assert_eq!(body_of(&copy), expected);
     assert_eq!(header(&copy, "x-test"), Some("yes"));
     assert_eq!(header(&copy, "content-type"), None);
+    let shown = run(&["show", &copy["id"].to_string(), "--store", store], b"");
+    assert_exit(&shown, 0);
+    assert!(
+        common::stdout(&shown)
+            .contains("copy of #1, changed, as its X-Danube-Hooks-Resent-From header claims"),
+        "{}",
+        common::stdout(&shown)
+    );
 
     // The original signature over the changed body: a receiver must refuse it.
     let mut args = vec!["replay", &id, "--store", store, "--to", &to, "--as-is"];

@@ -206,6 +206,18 @@ pub(crate) fn render_whole(delivery: &Delivery, raw: bool) -> String {
     if let Some(first) = delivery.replay_of {
         let _ = writeln!(out, "replay of #{first}");
     }
+    if let Some(original) = delivery.resent_from {
+        let _ = writeln!(
+            out,
+            "copy of #{original}, {}, as its {} header claims",
+            if delivery.edited == Some(true) {
+                "changed"
+            } else {
+                "unchanged"
+            },
+            crate::resend::RESENT_FROM
+        );
+    }
     let _ = writeln!(
         out,
         "\nsignature: {}",

@@ -991,6 +991,10 @@ mod tests {
             vec![Effect::Copy(Arc::clone(&selected))]
         );
         assert_eq!(
+            press(&mut app, "e"),
+            vec![Effect::Edit(Arc::clone(&selected))]
+        );
+        assert_eq!(
             press(&mut app, "rR"),
             vec![
                 Effect::Replay(Arc::clone(&selected), ReplayMode::Resigned),

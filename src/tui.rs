@@ -26,6 +26,7 @@ pub mod app;
 mod config;
 mod danube_side;
 mod editor;
+pub(crate) use editor::editor_has_terminal;
 mod filter;
 mod history;
 mod in_flight;

@@ -351,6 +351,14 @@ fn e_edits_the_body_in_the_users_editor_and_sends_the_copy() {
     };
 
     let file = edit();
+    // A Ctrl-C typed in the editor reaches the dashboard too (here sent
+    // to it alone: the pane's wrapper shell would take a typed one as its
+    // own), and is the editor's: the dashboard goes on.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &tmux.program_pid()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
     // The listener answers while the editor has the terminal.
     assert_eq!(post(2), 200);
     std::fs::write(&go, r#"s/"n": 1/"n": oops/"#).unwrap();

@@ -657,13 +657,23 @@ fn stop_on_signal(signals: Signals) -> impl Future<Output = ()> + Send {
             None => std::future::pending().await,
         }
     }
+    // A Ctrl-C typed in the dashboard's editor (`e`) reaches this process
+    // too, and is the editor's.
+    async fn next_interrupt(mut signal: Option<&mut Signal>) {
+        loop {
+            next(signal.as_deref_mut()).await;
+            if !tui::editor_has_terminal() {
+                return;
+            }
+        }
+    }
     let mut terminate = signal(SignalKind::terminate()).ok();
     let mut interrupt = signal(SignalKind::interrupt()).ok();
     let mut hangup = signal(SignalKind::hangup()).ok();
     async move {
         for token in [signals.shutdown, signals.hurry] {
             tokio::select! {
-                () = next(interrupt.as_mut()) => {}
+                () = next_interrupt(interrupt.as_mut()) => {}
                 () = next(terminate.as_mut()) => {}
                 () = next(hangup.as_mut()) => {}
             }

@@ -20,6 +20,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use ratatui::crossterm::event::EventStream;
@@ -30,6 +31,16 @@ use super::app::{App, StatusKind};
 use super::{Loop, ReplayMode, Term};
 use crate::delivery::Delivery;
 use crate::resend::{Edited, diff};
+
+/// Whether the editor has the terminal: a Ctrl-C typed in it reaches this
+/// process too (the terminal signals its whole foreground group), and is
+/// the editor's, not a request to stop listening.
+static EDITING: AtomicBool = AtomicBool::new(false);
+
+/// See [`EDITING`]; read by `listen`'s signal handling.
+pub(crate) fn editor_has_terminal() -> bool {
+    EDITING.load(Ordering::SeqCst)
+}
 
 /// What the user's editing came to.
 #[derive(Debug, PartialEq, Eq)]
@@ -75,7 +86,9 @@ impl Loop {
         *term_events = EventStream::new();
         let _ = ratatui::crossterm::event::poll(std::time::Duration::ZERO);
         super::suspend();
+        EDITING.store(true, Ordering::SeqCst);
         let ran = run_editor(&editor_command(), &file.path).await;
+        EDITING.store(false, Ordering::SeqCst);
         super::resume(terminal).context("cannot take the terminal back from the editor")?;
         let edited = std::fs::read(&file.path);
         drop(file);
@@ -133,7 +146,8 @@ fn judge(
 ) -> Judged {
     let nothing = |kind, text: String| Judged::Nothing { kind, text };
     if let Err(why) = ran {
-        return nothing(StatusKind::Error, format!("{why}: nothing sent"));
+        // First: the editor's name may be a long path.
+        return nothing(StatusKind::Error, format!("nothing sent: {why}"));
     }
     let edited = match edited {
         Ok(edited) => edited,
@@ -313,7 +327,7 @@ mod tests {
         ));
         assert!(matches!(
             judged(Err("the editor \"vi\" ended with exit status: 1".into()), "{}"),
-            Judged::Nothing { kind: StatusKind::Error, text } if text.ends_with(": 1: nothing sent")
+            Judged::Nothing { kind: StatusKind::Error, text } if text == "nothing sent: the editor \"vi\" ended with exit status: 1"
         ));
     }
 

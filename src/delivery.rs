@@ -72,6 +72,16 @@ pub struct Delivery {
     /// is valid, so a stranger's header cannot hide a missing delivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) redelivery_of: Option<String>,
+    /// On a copy this tool resent to this listener (`replay`, the
+    /// dashboard's `r`, `R` and `e`): the original's id. Only what the
+    /// copy's [`crate::resend::RESENT_FROM`] header claims: anyone can send
+    /// that header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) resent_from: Option<u64>,
+    /// With `resent_from`: whether the copy was changed, as its
+    /// [`crate::resend::EDITED`] header claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) edited: Option<bool>,
     /// How long the connection was held: from arrival to the answer, or,
     /// when none was sent, to the close that ended a `timeout` hold or to
     /// the moment the client was seen gone (`abandoned`).
@@ -208,6 +218,8 @@ impl Delivery {
             forward: self.forward.clone(),
             mirrors: self.mirrors.clone(),
             redelivery_of: self.redelivery_of.clone(),
+            resent_from: self.resent_from,
+            edited: self.edited,
             duration_ms: self.duration_ms,
         }
     }

@@ -47,8 +47,8 @@ pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// One `--set PATH=VALUE`: the value is typed (numbers, booleans, null),
-/// else a string.
+/// One `--set PATH=VALUE`: the value is JSON when it reads as JSON
+/// (numbers, booleans, null, "quoted", arrays, objects), else a string.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Assignment {
     pub(crate) path: Vec<String>,
@@ -67,14 +67,13 @@ impl Assignment {
                 why: "a path is dot-separated names, e.g. data.tool_name".into(),
             });
         }
-        let value = match serde_json::from_str::<Value>(raw) {
-            Ok(value @ (Value::Number(_) | Value::Bool(_) | Value::Null)) => value,
-            _ => Value::String(raw.to_string()),
-        };
+        let value =
+            serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
         Ok(Self { path, value })
     }
 
-    fn apply(&self, envelope: &mut Value) -> Result<(), EnvelopeError> {
+    /// Set the value at the path, making the objects on the way.
+    pub(crate) fn apply(&self, envelope: &mut Value) -> Result<(), EnvelopeError> {
         let mut node = envelope;
         let (last, parents) = self.path.split_last().expect("parse refuses an empty path");
         for name in parents {

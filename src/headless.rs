@@ -93,6 +93,14 @@ pub(crate) fn human_line(delivery: &Delivery) -> String {
     if let Some(danube_id) = &delivery.redelivery_of {
         let _ = write!(line, "  redelivery of {}", escape_line(danube_id));
     }
+    if let Some(original) = delivery.resent_from {
+        let how = if delivery.edited == Some(true) {
+            ", edited"
+        } else {
+            ""
+        };
+        let _ = write!(line, "  copy of #{original}{how}");
+    }
     let _ = write!(line, "  {}", format_duration_ms(delivery.duration_ms));
     line
 }
@@ -415,6 +423,10 @@ mod tests {
             human_line(&delivery).contains("  redelivery of dlv_8f3a  "),
             "{line}"
         );
+        assert!(!line.contains("copy of"), "{line}");
+        delivery.resent_from = Some(3);
+        delivery.edited = Some(true);
+        assert!(human_line(&delivery).contains("  copy of #3, edited"));
     }
 
     #[test]

@@ -41,6 +41,10 @@
 //!   which requests come from this machine's programs, not a web page.
 //! - [`sender`]: what Danube does — sign, post, retry, through [`http`]'s
 //!   client; Danube's record of a delivery it made.
+//! - [`resend`]: a stored delivery sent again as a copy: the edits of
+//!   `replay --set/--data-file/--header/--drop-header`, the two headers that
+//!   mark a copy (the listener records what they claim), and what a copy
+//!   changed against its original (`resend::diff`); pure.
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
 //!   path (`server::request`); `server::routes` which receiver a delivery is
 //!   forwarded to (`--forward-to [PATTERN=]URL`, the patterns of `policy`),
@@ -59,7 +63,8 @@
 //!   per pane), the history within its byte budget in `tui::history`, the
 //!   policy picker in `tui::picker`, its text fields in `tui::line_input`,
 //!   Danube's side in `tui::danube_side`, the `/` filter in `tui::filter`,
-//!   the deliveries in flight (pinned under the list) in `tui::in_flight`.
+//!   the deliveries in flight (pinned under the list) in `tui::in_flight`,
+//!   `e`'s editor (the terminal lent and taken back) in `tui::editor`.
 //! - [`policy`]: the `--respond` grammar and the answer for an attempt; pure.
 //! - [`store`]: the JSON-lines delivery log, its handle `DeliveryStore` and
 //!   the broadcast (records, and the deliveries in flight: `store::in_flight`,
@@ -109,6 +114,7 @@ pub mod policy;
 pub(crate) mod progress;
 pub(crate) mod random;
 pub(crate) mod rare_wake;
+pub(crate) mod resend;
 pub(crate) mod sender;
 pub(crate) mod server;
 pub mod signature;

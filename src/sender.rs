@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::danube::model::{DeliveryRecord, DeliveryStatus};
 use crate::delivery::{self, ReplayMode};
 use crate::http::{Attempt, Outgoing, Sender, headers_to_send};
+use crate::resend::{self, Edited};
 use crate::signature::{self, Secret};
 
 /// The request of a Danube delivery: written here, with what else Danube
@@ -51,19 +52,26 @@ impl Outgoing {
 }
 
 /// The request that resends `delivery` to `url`: its method, end-to-end
-/// headers and exact body; re-signed at `now` with `secret` unless as-is.
+/// headers and exact body (or the copy's, `edited`); re-signed at `now`
+/// with `secret` unless as-is (then the original signature goes over
+/// whatever body is sent); then the copy's header changes, and the two
+/// headers that say it is a copy ([`crate::resend::mark`]).
 pub(crate) fn replay_request(
     delivery: &delivery::Delivery,
     url: &str,
     mode: ReplayMode,
     secret: Option<&Secret>,
     now: i64,
+    edited: Option<&Edited>,
 ) -> Result<Outgoing, String> {
     let mut request = Outgoing {
         method: delivery.method.clone(),
         url: url.to_string(),
         headers: headers_to_send(delivery),
-        body: delivery.body.clone(),
+        body: match edited.and_then(|edited| edited.body.as_ref()) {
+            Some(body) => body.clone(),
+            None => delivery.body.clone(),
+        },
     };
     if mode == ReplayMode::Resigned {
         let secret = secret.ok_or(
@@ -72,6 +80,10 @@ pub(crate) fn replay_request(
         )?;
         request.resign(secret, now);
     }
+    if let Some(edited) = edited {
+        edited.apply_headers(&mut request.headers);
+    }
+    resend::mark(&mut request.headers, delivery.id, edited.is_some());
     Ok(request)
 }
 
@@ -209,7 +221,7 @@ mod tests {
         stored
             .headers
             .push(("connection".into(), "keep-alive".into()));
-        let as_is = replay_request(&stored, "http://h/", ReplayMode::AsIs, None, 9).unwrap();
+        let as_is = replay_request(&stored, "http://h/", ReplayMode::AsIs, None, 9, None).unwrap();
         assert_eq!(as_is.body, stored.body);
         assert!(
             as_is
@@ -217,8 +229,15 @@ mod tests {
                 .contains(&("x-danube-signature".into(), "t=1,sha256=00".into()))
         );
         assert!(!as_is.headers.iter().any(|(n, _)| n == "connection"));
-        let resigned =
-            replay_request(&stored, "http://h/", ReplayMode::Resigned, Some(&secret), 9).unwrap();
+        let resigned = replay_request(
+            &stored,
+            "http://h/",
+            ReplayMode::Resigned,
+            Some(&secret),
+            9,
+            None,
+        )
+        .unwrap();
         let header = resigned
             .headers
             .iter()
@@ -229,8 +248,59 @@ mod tests {
             signature::sign(&secret, 9, &stored.body).into_bytes()
         );
         let refused =
-            replay_request(&stored, "http://h/", ReplayMode::Resigned, None, 9).unwrap_err();
+            replay_request(&stored, "http://h/", ReplayMode::Resigned, None, 9, None).unwrap_err();
         assert!(refused.contains("--secret"), "{refused}");
+    }
+
+    #[test]
+    fn an_edited_copy_is_signed_then_changed_then_marked() {
+        let secret = Secret::new("whsec_abcdefghijklmnop1234");
+        let stored = crate::test_support::sample(3, br#"{"event":"x"}"#);
+        let edited = Edited {
+            body: Some(br#"{"event":"y"}"#.to_vec()),
+            drop_headers: vec!["content-type".into()],
+            headers: vec![("X-Test".into(), "1".into())],
+        };
+        let value = |request: &Outgoing, name: &str| {
+            request
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let as_is = replay_request(
+            &stored,
+            "http://h/",
+            ReplayMode::AsIs,
+            None,
+            9,
+            Some(&edited),
+        )
+        .unwrap();
+        assert_eq!(as_is.body, br#"{"event":"y"}"#);
+        assert_eq!(
+            value(&as_is, "x-danube-signature"),
+            Some(b"t=1,sha256=00".to_vec())
+        );
+        assert_eq!(value(&as_is, "content-type"), None);
+        assert_eq!(value(&as_is, "x-test"), Some(b"1".to_vec()));
+        assert_eq!(value(&as_is, resend::RESENT_FROM), Some(b"3".to_vec()));
+        assert_eq!(value(&as_is, resend::EDITED), Some(b"true".to_vec()));
+        let resigned = replay_request(
+            &stored,
+            "http://h/",
+            ReplayMode::Resigned,
+            Some(&secret),
+            9,
+            Some(&edited),
+        )
+        .unwrap();
+        assert_eq!(
+            value(&resigned, "x-danube-signature"),
+            Some(signature::sign(&secret, 9, br#"{"event":"y"}"#).into_bytes())
+        );
+        let plain = replay_request(&stored, "http://h/", ReplayMode::AsIs, None, 9, None).unwrap();
+        assert_eq!(value(&plain, resend::EDITED), Some(b"false".to_vec()));
     }
 
     #[test]
@@ -240,7 +310,8 @@ mod tests {
             ("connection".into(), "keep-alive, X-Secret-Thing".into()),
             ("x-secret-thing".into(), "for this hop".into()),
         ]);
-        let replayed = replay_request(&stored, "http://h/", ReplayMode::AsIs, None, 9).unwrap();
+        let replayed =
+            replay_request(&stored, "http://h/", ReplayMode::AsIs, None, 9, None).unwrap();
         assert!(
             !replayed
                 .headers

@@ -56,6 +56,8 @@ pub(crate) fn sample(id: u64, body: &[u8]) -> Delivery {
         forward: None,
         mirrors: Vec::new(),
         redelivery_of: None,
+        resent_from: None,
+        edited: None,
         duration_ms: 0.4,
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! State and keys live in [`app`], drawing in `view`; this module does the
 //! I/O around them: it reads the terminal's events, follows the store's
-//! broadcast, draws, and carries out the `app::Effect`s (copy, replay).
+//! broadcast, draws, and carries out the `app::Effect`s (copy, replay, and
+//! `editor`'s edit).
 //!
 //! - The listener never waits for the screen: deliveries arrive through the
 //!   store's bounded broadcast; everything pending is drained once per
@@ -24,6 +25,8 @@
 pub mod app;
 mod config;
 mod danube_side;
+mod editor;
+pub(crate) use editor::editor_has_terminal;
 mod filter;
 mod history;
 mod in_flight;
@@ -70,11 +73,13 @@ pub(crate) const FRAME: Duration = Duration::from_millis(33);
 
 pub(crate) use crate::delivery::ReplayMode;
 
-/// Resends a stored delivery; Ok is a one-line summary of what the target answered.
+/// Resends a stored delivery, or a changed copy of it (`e`); Ok is a
+/// one-line summary of what the target answered.
 pub(crate) type Replayer = std::sync::Arc<
     dyn Fn(
             std::sync::Arc<crate::delivery::Delivery>,
             ReplayMode,
+            Option<crate::resend::Edited>,
         )
             -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>
         + Send
@@ -295,7 +300,10 @@ impl Loop {
                 }
                 alive = changed(&mut self.public), if self.public.is_some() => Event::Public(alive),
             };
-            match self.handle(event, terminal, app, &replay_tx).await {
+            match self
+                .handle(event, terminal, app, &replay_tx, &mut term_events)
+                .await
+            {
                 ControlFlow::Break(end) => return end,
                 ControlFlow::Continue(redraw) => dirty |= redraw,
             }
@@ -340,6 +348,7 @@ impl Loop {
         terminal: &mut Term,
         app: &mut App,
         replay_tx: &mpsc::UnboundedSender<(u64, ReplayMode, Result<String, String>)>,
+        term_events: &mut EventStream,
     ) -> ControlFlow<anyhow::Result<()>, bool> {
         match event {
             Event::Shutdown => return ControlFlow::Break(Ok(())),
@@ -359,7 +368,13 @@ impl Loop {
                     Effect::Copy(delivery) => self.copy(terminal, app, &delivery),
                     Effect::PollDanube => self.poll_danube(),
                     Effect::Replay(delivery, mode) => {
-                        self.replay(delivery, mode, replay_tx.clone());
+                        self.replay(delivery, mode, None, replay_tx.clone());
+                    }
+                    Effect::Edit(delivery) => {
+                        let edited = self.edit(terminal, app, delivery, term_events, replay_tx);
+                        if let Err(err) = edited.await {
+                            return ControlFlow::Break(Err(err));
+                        }
                     }
                 }
             }
@@ -403,17 +418,27 @@ impl Loop {
         }
     }
 
-    /// Resend `delivery` off this loop; the outcome comes back on `replay_tx`.
+    /// Resend `delivery`, or a changed copy (`edit`: the change and a line
+    /// that says what it changed), off this loop; the outcome comes back
+    /// on `replay_tx`, with that line.
     fn replay(
         &self,
         delivery: Arc<Delivery>,
         mode: ReplayMode,
+        edit: Option<(crate::resend::Edited, String)>,
         replay_tx: mpsc::UnboundedSender<(u64, ReplayMode, Result<String, String>)>,
     ) {
         let id = delivery.id;
-        let replay = (self.replayer)(delivery, mode);
+        let (edited, changes) = edit.unzip();
+        let replay = (self.replayer)(delivery, mode, edited);
         tokio::spawn(async move {
-            let result = replay.await;
+            let result = match changes {
+                Some(changes) => replay
+                    .await
+                    .map(|answer| format!("edited {changes} · {answer}"))
+                    .map_err(|error| format!("{error} · edited: {changes}")),
+                None => replay.await,
+            };
             let _ = replay_tx.send((id, mode, result));
         });
     }
@@ -728,6 +753,31 @@ fn put_back_hook(previous: &Arc<PanicHook>) {
         let _ = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| previous(info)));
     }
+}
+
+/// Give the terminal to another program (`e`'s editor): as on quit, so a
+/// panic meanwhile leaves it as it is; [`resume`] takes it back.
+fn suspend() {
+    restore();
+}
+
+/// Take the terminal back after [`suspend`], and draw the next frame
+/// whole. An error leaves the rest to the guard's restore. Not
+/// `Terminal::clear`, which asks the terminal where its cursor is and
+/// waits for the answer: both buffers emptied instead, so the next frame
+/// is drawn cell by cell on the cleared screen.
+fn resume(terminal: &mut Term) -> io::Result<()> {
+    enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        ratatui::crossterm::terminal::Clear(ratatui::crossterm::terminal::ClearType::All)
+    )?;
+    terminal.hide_cursor()?;
+    terminal.swap_buffers();
+    terminal.swap_buffers();
+    Ok(())
 }
 
 /// Leave the alternate screen, show the cursor, end raw mode; once.

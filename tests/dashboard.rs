@@ -298,6 +298,105 @@ fn sigterm_quits_the_dashboard_cleanly() {
     );
 }
 
+/// `e`: the body in the user's editor (here a script that shows the file's
+/// mode and path, waits for the test to say how to edit it, and edits it
+/// with sed), with the terminal the editor's meanwhile and the listener
+/// still answering; an edit that is not JSON is refused and nothing sent;
+/// a changed one arrives re-signed as a copy of #1; the terminal comes
+/// back each time, and `q` still quits.
+#[test]
+fn e_edits_the_body_in_the_users_editor_and_sends_the_copy() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TempDir::new("dashboard-e");
+    let store = dir.join("deliveries.jsonl");
+    let go = dir.join("go");
+    let editor = dir.join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\n\
+         echo \"EDITING $(stat -c %a \"$1\") $1\"\n\
+         while [ ! -e \"$GO\" ]; do sleep 0.05; done\n\
+         sed -i \"$(cat \"$GO\")\" \"$1\"\n\
+         rm \"$GO\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tmux = Tmux::start();
+    let editor_env = format!("EDITOR={}", editor.display());
+    let go_env = format!("GO={}", go.display());
+    let env = ["VISUAL=", editor_env.as_str(), go_env.as_str()];
+    let screen = open_dashboard_env(&tmux, &store, &env, &[]);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", port_on(&screen).unwrap())
+        .parse()
+        .unwrap();
+    let post = |n| {
+        let body = common::event_body("tool.execution.completed", n);
+        common::signed_post(addr, SECRET, common::now(), &body).status()
+    };
+    assert_eq!(post(1), 200);
+    tmux.wait_for("the delivery in the list", |s| s.contains("#1 "));
+
+    // Opens the editor; it waits for `go` to say how to edit.
+    let edit = || {
+        tmux.keys("e");
+        let screen = tmux.wait_for("the editor", |s| s.contains("EDITING "));
+        assert!(
+            !screen.contains("● LIVE"),
+            "the dashboard is still drawn:\n{screen}"
+        );
+        let line = screen.lines().find(|l| l.contains("EDITING ")).unwrap();
+        let mut words = line.split_whitespace().skip(1);
+        assert_eq!(words.next(), Some("600"), "{line}");
+        std::path::PathBuf::from(words.next().unwrap())
+    };
+
+    let file = edit();
+    // A Ctrl-C typed in the editor reaches the dashboard too (here sent
+    // to it alone: the pane's wrapper shell would take a typed one as its
+    // own), and is the editor's: the dashboard goes on.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &tmux.program_pid()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    // The listener answers while the editor has the terminal.
+    assert_eq!(post(2), 200);
+    std::fs::write(&go, r#"s/"n": 1/"n": oops/"#).unwrap();
+    tmux.wait_for("the refusal", |s| {
+        s.contains("● LIVE") && s.contains("the edit of #1 is not JSON: line 5, column")
+    });
+    assert!(!file.exists(), "the file to edit was left behind");
+    tmux.wait_for("the delivery made meanwhile", |s| s.contains("#2 "));
+
+    tmux.keys("g");
+    edit();
+    std::fs::write(&go, r#"s/"n": 1/"n": 41/"#).unwrap();
+    tmux.wait_for("the copy's answer", |s| {
+        s.contains("replay of #1 (re-signed): edited ~ data.n: 1 → 41") && s.contains("#3 ")
+    });
+    tmux.keys("q");
+    assert_eq!(tmux.wait_for_exit(), "0", "exit status");
+    let after = tmux.screen();
+    assert!(
+        after.contains("stopped; the store is synced."),
+        "the terminal was not given back:\n{after}"
+    );
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&store)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3, "the refused edit sent nothing");
+    let copy = &records[2];
+    assert_eq!(
+        (&copy["resent_from"], &copy["edited"]),
+        (&1.into(), &true.into())
+    );
+    assert_eq!(copy["signature"]["verdict"], "valid");
+    let body: serde_json::Value = serde_json::from_slice(&common::record_body(copy)).unwrap();
+    assert_eq!(body["data"]["n"], 41);
+}
+
 #[test]
 fn a_port_in_use_on_a_terminal_is_a_plain_message_not_a_broken_screen() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

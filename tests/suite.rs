@@ -13,6 +13,7 @@ mod danube_redeliver;
 mod danube_register;
 mod danube_webhooks;
 mod dashboard;
+mod edit_replay;
 mod emulate_api;
 mod emulate_deliver;
 mod emulate_load;

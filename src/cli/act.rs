@@ -34,7 +34,7 @@ pub(crate) struct TriggerArgs {
     pub(crate) emulator: Option<String>,
     #[command(flatten)]
     pub(crate) secret: SecretArgs,
-    /// Set a field of the envelope, typed: data.status=failed, data.execution_time=2.5, data.error=null. Repeatable.
+    /// Set a field of the envelope, as JSON when the value reads as JSON (data.status=failed, data.execution_time=2.5, data.error=null, data.tags=[1,2]), else as a string. Repeatable.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub(crate) sets: Vec<String>,
     /// A JSON file whose contents replace `data`.
@@ -63,13 +63,25 @@ pub(crate) struct ReplayArgs {
     /// Where to send it [default: the --forward-to it was recorded with].
     #[arg(long, value_name = "URL")]
     pub(crate) to: Option<String>,
-    /// Byte-identical, original signature included (tests replay protection).
+    /// Keep the original signature instead of signing anew: byte-identical (tests replay protection), or with an edit the old signature over the changed body (tests that a change is rejected).
     #[arg(long)]
     pub(crate) as_is: bool,
     #[command(flatten)]
     pub(crate) secret: SecretArgs,
     #[command(flatten)]
     pub(crate) store: StoreArg,
+    /// Send a changed copy: set a field of the body, as JSON when the value reads as JSON (data.status=failed, data.execution_time=2.5, data.tags=[1,2], data.error=null), else as a string. Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub(crate) sets: Vec<String>,
+    /// Send a changed copy: a JSON file whose contents replace the body's `data` (before any --set).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) data_file: Option<PathBuf>,
+    /// Send a changed copy: add a header, or replace every header of its name, e.g. 'X-Test: 1'. Repeatable.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub(crate) headers: Vec<String>,
+    /// Send a changed copy: remove every header of this name, e.g. X-Danube-Signature. Repeatable.
+    #[arg(long = "drop-header", value_name = "NAME")]
+    pub(crate) drop_headers: Vec<String>,
     /// How long the target may take (the default is Danube's deadline).
     #[arg(long, value_name = "DURATION", default_value = crate::facts::DEADLINE_ARG, value_parser = parse_duration)]
     pub(crate) timeout: Duration,

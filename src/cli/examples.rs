@@ -60,7 +60,9 @@ Examples:
   # Re-signed with a fresh t, to your receiver
   danube-hooks replay 42 --to http://localhost:3000/webhooks/danube --secret-file secret.txt
   # Byte-identical, old signature: does your receiver's replay protection hold?
-  danube-hooks replay 42 --as-is --to http://localhost:3000/webhooks/danube";
+  danube-hooks replay 42 --as-is --to http://localhost:3000/webhooks/danube
+  # A changed copy, signed anew: what does your receiver do with a failure?
+  danube-hooks replay 42 --set data.status=failed --header 'X-Test: 1' --to http://localhost:3000/webhooks/danube --secret-file secret.txt";
 
 pub(crate) const LOG: &str = "\
 Examples:

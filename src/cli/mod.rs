@@ -96,7 +96,7 @@ pub(crate) enum Command {
     /// Act as Danube: build, sign and post a delivery, retrying as Danube does.
     #[command(after_help = examples::TRIGGER)]
     Trigger(TriggerArgs),
-    /// Resend a stored delivery, re-signed (default) or byte-identical (--as-is).
+    /// Resend a stored delivery, re-signed (default) or byte-identical (--as-is), or a changed copy of it (--set, --data-file, --header, --drop-header).
     #[command(after_help = examples::REPLAY)]
     Replay(ReplayArgs),
     /// List stored deliveries.

@@ -213,6 +213,18 @@ pub(crate) fn render_whole(delivery: &Delivery, raw: bool) -> String {
             escape_line(danube_id)
         );
     }
+    if let Some(original) = delivery.resent_from {
+        let _ = writeln!(
+            out,
+            "copy of #{original}, {}, as its {} header claims",
+            if delivery.edited == Some(true) {
+                "changed"
+            } else {
+                "unchanged"
+            },
+            crate::resend::RESENT_FROM
+        );
+    }
     let _ = writeln!(
         out,
         "\nsignature: {}",

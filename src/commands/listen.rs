@@ -601,10 +601,11 @@ fn setup_warnings(plan: &ListenPlan) -> Vec<String> {
     warnings
 }
 
-/// The dashboard's `r` and `R`: resend a delivery where it would be
-/// forwarded now (the first `--forward-to` rule that matches its event),
-/// or back to this listener when no rule does, through the crate's one
-/// sender; re-signed with the first secret, or byte for byte.
+/// The dashboard's `r`, `R` and `e`: resend a delivery, or a changed copy
+/// of it, where it would be forwarded now (the first `--forward-to` rule
+/// that matches its event), or back to this listener when no rule does,
+/// through the crate's one sender; re-signed with the first secret, or
+/// with its own signature.
 fn replayer(
     secret: Option<Secret>,
     forward: Option<Routes>,
@@ -618,7 +619,7 @@ fn replayer(
     } else {
         local
     };
-    Arc::new(move |delivery, mode| {
+    Arc::new(move |delivery, mode, edited| {
         // Built from parts: a path a stranger sent never changes the host.
         let route = forward
             .as_ref()
@@ -630,7 +631,14 @@ fn replayer(
         .map(|url| url.to_string())
         .map_err(|err| err.to_string());
         let request = url.clone().and_then(|url| {
-            sender::replay_request(&delivery, &url, mode, secret.as_ref(), unix_now())
+            sender::replay_request(
+                &delivery,
+                &url,
+                mode,
+                secret.as_ref(),
+                unix_now(),
+                edited.as_ref(),
+            )
         });
         let sender = sender.clone();
         Box::pin(async move {
@@ -686,13 +694,23 @@ fn stop_on_signal(signals: Signals) -> impl Future<Output = ()> + Send {
             None => std::future::pending().await,
         }
     }
+    // A Ctrl-C typed in the dashboard's editor (`e`) reaches this process
+    // too, and is the editor's.
+    async fn next_interrupt(mut signal: Option<&mut Signal>) {
+        loop {
+            next(signal.as_deref_mut()).await;
+            if !tui::editor_has_terminal() {
+                return;
+            }
+        }
+    }
     let mut terminate = signal(SignalKind::terminate()).ok();
     let mut interrupt = signal(SignalKind::interrupt()).ok();
     let mut hangup = signal(SignalKind::hangup()).ok();
     async move {
         for token in [signals.shutdown, signals.hurry] {
             tokio::select! {
-                () = next(interrupt.as_mut()) => {}
+                () = next_interrupt(interrupt.as_mut()) => {}
                 () = next(terminate.as_mut()) => {}
                 () = next(hangup.as_mut()) => {}
             }
@@ -839,11 +857,15 @@ mod tests {
             for mode in [ReplayMode::Resigned, ReplayMode::AsIs] {
                 for hostile in [format!("@{evil}"), evil.to_string(), "0/".into()] {
                     delivery.path = hostile.clone();
-                    let err = replay(Arc::new(delivery.clone()), mode).await.unwrap_err();
+                    let err = replay(Arc::new(delivery.clone()), mode, None)
+                        .await
+                        .unwrap_err();
                     assert!(err.contains("must start with '/'"), "{hostile}: {err}");
                 }
                 delivery.path = format!("//{evil}/x");
-                let done = replay(Arc::new(delivery.clone()), mode).await.unwrap();
+                let done = replay(Arc::new(delivery.clone()), mode, None)
+                    .await
+                    .unwrap();
                 assert!(done.starts_with(&format!("http://{receiver}//")), "{done}");
             }
         }
@@ -876,12 +898,14 @@ mod tests {
         let replay = replayer(None, routes, own, &Trust::default());
         let mut delivery = crate::test_support::sample(7, b"{}");
         delivery.event = Some("tool.execution.failed".into());
-        let done = replay(Arc::new(delivery.clone()), ReplayMode::AsIs)
+        let done = replay(Arc::new(delivery.clone()), ReplayMode::AsIs, None)
             .await
             .unwrap();
         assert!(done.starts_with(&format!("http://{tools}/tools")), "{done}");
         delivery.event = Some("workflow.failed".into());
-        let done = replay(Arc::new(delivery), ReplayMode::AsIs).await.unwrap();
+        let done = replay(Arc::new(delivery), ReplayMode::AsIs, None)
+            .await
+            .unwrap();
         assert!(done.starts_with(&format!("http://{own}/")), "{done}");
         assert_eq!(tools_seen.load(Ordering::SeqCst), 1);
         assert_eq!(own_seen.load(Ordering::SeqCst), 1);

@@ -1,6 +1,8 @@
 //! `danube-hooks replay`: resend a stored delivery, re-signed with a fresh
-//! `t` (a retrying sender) or byte-identical (a replay attack), and print
-//! what the target answered.
+//! `t` (a retrying sender) or byte-identical (a replay attack), or a
+//! changed copy of it (`--set`, `--data-file`, `--header`,
+//! `--drop-header`: `resend`), and print what the target answered and,
+//! for a copy, what changed.
 
 use std::fmt::Write as _;
 
@@ -9,56 +11,124 @@ use crate::commands::{Outcome, unix_now};
 use crate::delivery::{Delivery, ReplayMode};
 use crate::display::{escape_bytes_multiline, escape_line};
 use crate::errors::wrap::Whole;
-use crate::http::{self, Attempt, Sender};
+use crate::events::Assignment;
+use crate::http::{self, Attempt, Outgoing, Sender};
+use crate::resend::{self, Edits, diff};
 use crate::sender;
 use crate::store;
 
 pub(crate) fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
+    // The flags first: a bad edit is told before the store is read.
+    let edits = edits(args)?;
     let path = args.store.path()?;
     let delivery = store::find(&path, args.id).map_err(Whole::new)?;
-    let url = match (&args.to, &delivery.forward) {
-        (Some(url), _) => {
-            http::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?;
-            url.clone()
-        }
-        (None, Some(forward)) => recorded_target(&delivery, &forward.url)?,
-        (None, None) => {
-            return Err(UsageError::new(format!(
-                "delivery #{} was not forwarded (the policy answered it, or no --forward-to rule \
-                 matched its event), so there is no target to default to: pass --to URL",
-                args.id
-            ))
-            .into());
-        }
-    };
+    let url = target(args, &delivery)?;
     let mode = if args.as_is {
         ReplayMode::AsIs
     } else {
         ReplayMode::Resigned
     };
+    let edited = if edits.is_empty() {
+        None
+    } else {
+        Some(edits.apply(&delivery).map_err(UsageError::new)?)
+    };
     let secrets = args.secret.secrets()?;
     let trust = crate::commands::trust(&args.tls)?;
-    let request = sender::replay_request(&delivery, &url, mode, secrets.first(), unix_now())
-        .map_err(UsageError::new)?;
+    let request = sender::replay_request(
+        &delivery,
+        &url,
+        mode,
+        secrets.first(),
+        unix_now(),
+        edited.as_ref(),
+    )
+    .map_err(UsageError::new)?;
     let runtime = crate::commands::runtime()?;
     let attempt =
         runtime.block_on(Sender::new(&trust, http::MAX_ANSWER_BODY).send(&request, args.timeout));
     eprintln!(
-        "replayed #{} {} to {}",
+        "replayed #{}{} {} to {}",
         delivery.id,
-        if args.as_is {
-            "as-is (original signature)"
-        } else {
-            "re-signed with a fresh t"
+        if edited.is_some() { ", changed," } else { "" },
+        match (args.as_is, edited.is_some()) {
+            (true, false) => "as-is (original signature)",
+            (true, true) => "with the original signature over the changed body",
+            (false, _) => "re-signed with a fresh t",
         },
         escape_line(&url)
     );
+    if edited.is_some() {
+        eprint!("{}", render_changes(&delivery, &request));
+    }
     crate::commands::out(&render_answer(&attempt))?;
     Ok(if attempt.succeeded() {
         Outcome::Success
     } else {
         Outcome::Negative
     })
+}
+
+/// The edit flags, each checked: a bad one is a usage error naming it.
+fn edits(args: &ReplayArgs) -> Result<Edits, UsageError> {
+    let usage = |err: String| UsageError::new(err);
+    Ok(Edits {
+        data: args
+            .data_file
+            .as_deref()
+            .map(crate::commands::trigger::read_data_file)
+            .transpose()?,
+        sets: args
+            .sets
+            .iter()
+            .map(|text| Assignment::parse(text).map_err(|err| usage(err.to_string())))
+            .collect::<Result<_, _>>()?,
+        drop_headers: args
+            .drop_headers
+            .iter()
+            .map(|name| resend::parse_drop(name).map_err(usage))
+            .collect::<Result<_, _>>()?,
+        headers: args
+            .headers
+            .iter()
+            .map(|text| resend::parse_header(text).map_err(usage))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// `--to`, else the URL the delivery was forwarded to.
+fn target(args: &ReplayArgs, delivery: &Delivery) -> Result<String, UsageError> {
+    match (&args.to, &delivery.forward) {
+        (Some(url), _) => {
+            http::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?;
+            Ok(url.clone())
+        }
+        (None, Some(forward)) => recorded_target(delivery, &forward.url),
+        (None, None) => Err(UsageError::new(format!(
+            "delivery #{} was not forwarded (the policy answered it, or no --forward-to rule \
+             matched its event), so there is no target to default to: pass --to URL",
+            args.id
+        ))),
+    }
+}
+
+/// What the copy changed against the stored delivery, a line each,
+/// escaped.
+fn render_changes(original: &Delivery, sent: &Outgoing) -> String {
+    let headers: Vec<(String, String)> = sent
+        .headers
+        .iter()
+        .map(|(name, value)| (name.clone(), String::from_utf8_lossy(value).into_owned()))
+        .collect();
+    let lines = diff::lines(
+        &diff::bodies(&original.body, &sent.body),
+        &diff::headers(&original.headers, &headers),
+    );
+    let mut out = format!("changed against #{}:\n", original.id);
+    for line in &lines {
+        let _ = writeln!(out, "  {}", escape_line(line));
+    }
+    out
 }
 
 /// The default target: the URL `delivery` was forwarded to, read back into

@@ -40,18 +40,7 @@ pub(crate) fn run(args: &TriggerArgs) -> anyhow::Result<Outcome> {
         .map(|text| Assignment::parse(text))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| UsageError::new(err.to_string()))?;
-    let data = args
-        .data_file
-        .as_ref()
-        .map(|path| {
-            let text = std::fs::read(path).map_err(|err| {
-                UsageError::new(format!("cannot read --data-file {}: {err}", path.display()))
-            })?;
-            serde_json::from_slice(&text).map_err(|err| {
-                UsageError::new(format!("--data-file {} is not JSON: {err}", path.display()))
-            })
-        })
-        .transpose()?;
+    let data = args.data_file.as_deref().map(read_data_file).transpose()?;
     let to = match (&args.emulator, &args.to) {
         (Some(emulator), _) => return emit(emulator, &events, data.as_ref(), &assignments),
         (None, Some(to)) => to,
@@ -157,6 +146,17 @@ async fn deliver(
         created_at,
         &attempts,
     )
+}
+
+/// `--data-file`'s JSON (`trigger`, `replay`): a file that cannot be read
+/// or is not JSON is a usage error naming it.
+pub(crate) fn read_data_file(path: &std::path::Path) -> Result<serde_json::Value, UsageError> {
+    let text = std::fs::read(path).map_err(|err| {
+        UsageError::new(format!("cannot read --data-file {}: {err}", path.display()))
+    })?;
+    serde_json::from_slice(&text).map_err(|err| {
+        UsageError::new(format!("--data-file {} is not JSON: {err}", path.display()))
+    })
 }
 
 /// What to say of an attempt signed with `t` when `arrived` is the attempt

@@ -121,6 +121,17 @@ pub(crate) fn write_after_id(d: &Delivery, out: &mut Vec<u8>) {
         out.extend_from_slice(b",\"redelivery_of\":");
         string(out, id);
     }
+    if let Some(original) = d.resent_from {
+        out.extend_from_slice(b",\"resent_from\":");
+        unsigned(out, original);
+    }
+    if let Some(edited) = d.edited {
+        out.extend_from_slice(if edited {
+            b",\"edited\":true"
+        } else {
+            b",\"edited\":false"
+        });
+    }
     out.extend_from_slice(b",\"duration_ms\":");
     value(out, &d.duration_ms);
     out.push(b'}');
@@ -399,6 +410,8 @@ mod tests {
             },
         ];
         record.redelivery_of = Some("dlv_\u{1b}1".into());
+        record.resent_from = Some(5);
+        record.edited = Some(true);
         record.duration_ms = 1.0e-7;
         assert_eq!(by_hand(&record), by_serde(&record));
     }
@@ -539,6 +552,8 @@ mod tests {
                 hints,
             };
             record.replay_of = has[1].then_some(numbers.2);
+            record.resent_from = has[3].then_some(numbers.2);
+            record.edited = has[4].then_some(has[5]);
             record.response.action = action;
             record.response.status = has[2].then_some(numbers.3);
             record.response.delay_ms = numbers.2;

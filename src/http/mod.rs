@@ -20,7 +20,7 @@ mod tls;
 mod url;
 
 pub(crate) use client::{Client, ExchangeError, exchange};
-pub(crate) use headers::{EndToEnd, headers_to_send};
+pub(crate) use headers::{EndToEnd, headers_to_send, is_end_to_end};
 // `pub` where a type is still named in a signature another module exports.
 #[cfg(test)]
 pub(crate) use message::Answer;

@@ -343,6 +343,7 @@ impl Intake {
             BodyEnd::Complete if parts.method != Method::POST => BodyEnd::NotPost,
             end => end,
         };
+        let (resent_from, edited) = crate::resend::claimed(&parts.headers);
         let record = Delivery {
             id: 0,
             received_at,
@@ -373,6 +374,8 @@ impl Intake {
             forward: None,
             mirrors: Vec::new(),
             redelivery_of,
+            resent_from,
+            edited,
             duration_ms: 0.0,
         };
         (record, end, replay_key)

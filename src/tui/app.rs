@@ -113,6 +113,9 @@ pub(crate) enum Effect {
     /// Read Danube's delivery log now (`D`).
     PollDanube,
     Replay(Arc<Delivery>, ReplayMode),
+    /// Edit this delivery's body in the user's editor, then send the copy
+    /// (`tui::editor`).
+    Edit(Arc<Delivery>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -367,6 +370,11 @@ impl App {
     }
 
     /// The attempts of `delivery`'s group still in memory, in id order.
+    /// Delivery `id`, when the history holds it (a copy's original).
+    pub(crate) fn find(&self, id: u64) -> Option<&Arc<Delivery>> {
+        self.history.iter().find(|delivery| delivery.id == id)
+    }
+
     pub(crate) fn group_of(&self, delivery: &Delivery) -> Vec<&Arc<Delivery>> {
         self.history.group_of(delivery)
     }
@@ -512,7 +520,7 @@ impl App {
 
     fn normal_key(&mut self, key: KeyEvent) -> Effect {
         match key.code {
-            KeyCode::Char('q' | 'D' | 'r' | 'R' | 'c') => return self.effect_key(key.code),
+            KeyCode::Char('q' | 'D' | 'r' | 'R' | 'c' | 'e') => return self.effect_key(key.code),
             KeyCode::Char('?') => self.mode = Mode::Help,
             KeyCode::Char('j') | KeyCode::Down => self.move_by(1),
             KeyCode::Char('k') | KeyCode::Up => self.move_by(-1),
@@ -566,11 +574,11 @@ impl App {
     }
 
     /// The keys that ask the event loop for what `App` does not do: quit,
-    /// ask Danube, replay, copy.
+    /// ask Danube, replay, edit, copy.
     fn effect_key(&mut self, code: KeyCode) -> Effect {
-        // Replay and copy need the body: not a summary whose body is out
-        // of memory and not yet read back.
-        if matches!(code, KeyCode::Char('r' | 'R' | 'c'))
+        // Replay, edit and copy need the body: not a summary whose body is
+        // out of memory and not yet read back.
+        if matches!(code, KeyCode::Char('r' | 'R' | 'c' | 'e'))
             && let Some(absence) = self.selected().and_then(|d| self.body_absence(d))
         {
             self.set_status(StatusKind::Error, absence);
@@ -603,6 +611,12 @@ impl App {
                     return Effect::Replay(delivery, mode);
                 }
                 self.set_status(StatusKind::Error, "nothing selected to replay");
+            }
+            KeyCode::Char('e') => {
+                if let Some(delivery) = self.selected().cloned() {
+                    return Effect::Edit(delivery);
+                }
+                self.set_status(StatusKind::Error, "nothing selected to edit");
             }
             KeyCode::Char('c') => {
                 if let Some(delivery) = self.selected().cloned() {
@@ -977,6 +991,10 @@ mod tests {
         assert_eq!(
             press(&mut app, "c"),
             vec![Effect::Copy(Arc::clone(&selected))]
+        );
+        assert_eq!(
+            press(&mut app, "e"),
+            vec![Effect::Edit(Arc::clone(&selected))]
         );
         assert_eq!(
             press(&mut app, "rR"),

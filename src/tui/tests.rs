@@ -525,6 +525,38 @@ fn overview_with_a_three_attempt_timeline() {
     snap("overview_timeline", &mut app);
 }
 
+/// A changed copy of #1 sent back to the listener: its overview says whose
+/// copy it claims to be, and what changed against #1, body and headers,
+/// with a stranger's bytes escaped.
+#[test]
+fn overview_of_an_edited_copy_shows_what_changed() {
+    let mut app = app(false);
+    let body = TOOL_COMPLETED
+        .replace(r#""status":"success""#, r#""status":"failed""#)
+        .replace(
+            r#""error":null"#,
+            r#""error":"quota \u001b[31m","odd\u202ekey":true"#,
+        );
+    let mut copy = delivery(2, "2026-11-23T09:15:00.000Z", &body);
+    copy.headers.retain(|(name, _)| name != "x-forwarded-for");
+    copy.headers.extend([
+        ("x-test".into(), "1".into()),
+        ("x-danube-hooks-resent-from".into(), "1".into()),
+        ("x-danube-hooks-edited".into(), "true".into()),
+    ]);
+    copy.resent_from = Some(1);
+    copy.edited = Some(true);
+    app.ingest(Arc::new(delivery(
+        1,
+        "2026-11-23T09:14:07.123Z",
+        TOOL_COMPLETED,
+    )));
+    app.ingest(Arc::new(copy));
+    assert_eq!(app.selected().unwrap().id, 2);
+    assert_clean(draw(&mut app, 160, 48).backend().buffer(), "edited copy");
+    snap("overview_edited_copy", &mut app);
+}
+
 #[test]
 fn headers_tab() {
     let mut app = timeline_app();
@@ -1064,7 +1096,7 @@ fn test_loop_with(
         store_rx,
         store_open: true,
         store_path,
-        replayer: Arc::new(|_, _| Box::pin(async { Err("not in this test".to_string()) })),
+        replayer: Arc::new(|_, _, _| Box::pin(async { Err("not in this test".to_string()) })),
         curl_base: "http://127.0.0.1:4000".into(),
         log: super::LogFile::beside(Some(&log_dir.join("deliveries.jsonl"))),
         panics_seen: 0,

@@ -13,7 +13,7 @@ use super::theme::Theme;
 use crate::display::escape_line;
 
 /// Every key, one line each.
-const HELP: [(&str, &str); 19] = [
+const HELP: [(&str, &str); 20] = [
     ("↑ ↓  j k", "move in the list / scroll the detail"),
     ("PgUp PgDn", "a page up / down"),
     ("g  G", "first / last (G resumes auto-scroll)"),
@@ -26,6 +26,10 @@ const HELP: [(&str, &str); 19] = [
     ("b", "body as pretty JSON → raw (escaped) → hex"),
     ("r", "replay re-signed (fresh t)"),
     ("R", "replay as-is (original signature)"),
+    (
+        "e",
+        "edit the body in $VISUAL or $EDITOR, resend it re-signed",
+    ),
     ("c", "copy as curl (OSC 52 and a file in the temp dir)"),
     ("p", "response policy for the next deliveries"),
     (

@@ -8,6 +8,7 @@
 mod body;
 mod headers;
 mod overview;
+mod resent;
 mod response;
 mod rows;
 

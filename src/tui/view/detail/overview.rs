@@ -1,6 +1,7 @@
-//! The overview tab: the verdict and its hints, when it was signed, what
-//! was answered and forwarded, the group's timeline, and what Danube
-//! recorded of the delivery.
+//! The overview tab: the verdict and its hints, when it was signed, whose
+//! copy it is and what it changed (`resent`), what was answered and
+//! forwarded, the group's timeline, and what Danube recorded of the
+//! delivery.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::display::escape_line;
 pub(super) fn overview(app: &App, theme: &Theme, d: &Delivery, rows: &mut Rows) {
     verdict_lines(theme, d, rows);
     signed_line(theme, d, rows);
+    super::resent::resent(app, theme, d, rows);
     answer_lines(theme, d, rows);
     let group = app.group_of(d);
     rows.field(

@@ -61,6 +61,9 @@ pub(crate) struct ListenPlan {
     pub(crate) danube_api: Option<crate::danube::api::Api>,
     /// The webhook whose delivery log the dashboard polls (`--webhook`).
     pub(crate) webhook: Option<String>,
+    /// The store's latest deliveries the dashboard opens with, at most
+    /// (`--history`; 0 with `--fresh`).
+    pub(crate) history: usize,
 }
 
 /// Where deliveries are shown.
@@ -147,6 +150,10 @@ impl ListenPlan {
             public: PublicPlan::from_args(&args.tunnel, &args.register)?,
             danube_api,
             webhook: args.register.webhook.clone(),
+            history: match (args.fresh, args.history) {
+                (true, _) => 0,
+                (false, n) => n.map_or(tui::app::HISTORY_CAP, |n| n as usize),
+            },
         })
     }
 }
@@ -491,6 +498,10 @@ async fn show_dashboard(
         danube: danube_side(plan, shown)
             .map(|(api, id)| crate::danube::poller::spawn(api, id, shutdown.clone())),
         public: shown.view.clone(),
+        earlier: tui::earlier::EarlierPlan {
+            records: plan.history,
+            first_id: listening.report.next_id,
+        },
     })
     .await;
     // Whatever ended the dashboard (q, a signal, an error) ends listening:

@@ -28,6 +28,8 @@ use crate::delivery::Delivery;
 use crate::policy::PolicyHandle;
 use crate::signature::Verdict;
 
+mod with_earlier;
+
 /// Which pane the movement keys act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Focus {
@@ -700,6 +702,7 @@ impl App {
         }
         // No blank rows at the bottom while older rows could fill them.
         self.top = self.top.min(self.list.len().saturating_sub(rows));
+        self.fit_dividers();
     }
 
     // ---- The filter.

@@ -889,6 +889,20 @@ mod tests {
     }
 
     #[test]
+    fn history_and_fresh_choose_what_the_dashboard_opens_with() {
+        assert_eq!(plan_for(&[]).history, tui::app::HISTORY_CAP);
+        assert_eq!(plan_for(&["--history", "25"]).history, 25);
+        assert_eq!(plan_for(&["--history", "0"]).history, 0);
+        assert_eq!(plan_for(&["--fresh"]).history, 0);
+        let err = parse_listen(&["--history", "10001"]).unwrap_err();
+        assert!(err.contains("10001") && err.contains("0..=10000"), "{err}");
+        let err = parse_listen(&["--history", "many"]).unwrap_err();
+        assert!(err.contains("--history"), "{err}");
+        let err = parse_listen(&["--fresh", "--history", "5"]).unwrap_err();
+        assert!(err.contains("cannot be used with"), "{err}");
+    }
+
+    #[test]
     fn register_flags_need_register() {
         for flags in [
             &["--keep-active"][..],

@@ -26,7 +26,7 @@ use crate::store::{self, Start, TailLimits};
 
 /// How long the first frame waits for the history before it is drawn
 /// without it.
-pub(crate) const QUICK: Duration = Duration::from_millis(150);
+pub(crate) const QUICK: Duration = Duration::from_millis(300);
 /// How often a read still under way tells how far it has got.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// The status line's words while the read goes on.
@@ -225,7 +225,10 @@ fn take(app: &mut App, loading: Loading) -> Result<(), String> {
             if ours && app.status().is_some() {
                 app.set_status(
                     StatusKind::Info,
-                    format!("read {n} earlier deliveries from the store"),
+                    format!(
+                        "read {n} earlier {} from the store",
+                        if n == 1 { "delivery" } else { "deliveries" }
+                    ),
                 );
             }
             Ok(())
@@ -283,5 +286,59 @@ mod tests {
         assert_eq!(first_of(12, Some(10)), None);
         let none = Runs::default();
         assert_eq!(none.divider(&d(1), None), None, "--no-store: no starts");
+    }
+
+    fn app() -> App {
+        let policy = crate::policy::PolicyHandle::new(crate::policy::Policy::default_for(false));
+        App::new(crate::test_support::app_config(), policy)
+    }
+
+    fn status(app: &App) -> Option<(StatusKind, &str)> {
+        app.status().map(|s| (s.kind, s.text.as_str()))
+    }
+
+    #[test]
+    fn a_slow_read_tells_its_progress_without_hiding_a_warning() {
+        let earlier = || Earlier::new(vec![Arc::new(sample(1, b"{}"))], vec![start(1)], 2);
+        let mut quiet = app();
+        let mut reading = Reading::default();
+        assert_eq!(reading.take(&mut quiet, Loading::Progress(40)), None);
+        assert_eq!(
+            status(&quiet),
+            Some((
+                StatusKind::Info,
+                "reading the store's latest deliveries… 40 so far (listening already)"
+            ))
+        );
+        assert_eq!(reading.take(&mut quiet, Loading::Done(Ok(earlier()))), None);
+        assert_eq!(
+            status(&quiet),
+            Some((StatusKind::Info, "read 1 earlier delivery from the store"))
+        );
+        assert_eq!(quiet.history_len(), 1);
+
+        let mut warned = app();
+        warned.set_status(
+            StatusKind::Error,
+            "--insecure: certificates are not checked",
+        );
+        let _ = reading.take(&mut warned, Loading::Progress(40));
+        let _ = reading.take(&mut warned, Loading::Done(Ok(earlier())));
+        assert_eq!(
+            status(&warned),
+            Some((
+                StatusKind::Error,
+                "--insecure: certificates are not checked"
+            )),
+            "the start's warning stays"
+        );
+
+        let mut failed = app();
+        let error = reading.take(&mut failed, Loading::Done(Err("disk on fire".into())));
+        assert_eq!(
+            error.as_deref(),
+            Some("could not read the store's earlier deliveries: disk on fire")
+        );
+        assert_eq!(status(&failed).unwrap().0, StatusKind::Error);
     }
 }

@@ -115,7 +115,12 @@ pub(super) fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer
         }
         return;
     }
-    // Only the rows on screen are built, whatever the history holds.
+    render_rows(app, theme, &cols, rows, buf);
+}
+
+/// The rows on screen, and only those, whatever the history holds; a
+/// divider row above the first of each start of the listener.
+fn render_rows(app: &App, theme: &Theme, cols: &Columns, rows: Rect, buf: &mut Buffer) {
     let mut y = rows.y;
     for (index, delivery) in app.visible() {
         // Not on the last row: the delivery under it goes first.
@@ -130,7 +135,7 @@ pub(super) fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer
             break;
         }
         let selected = app.selected_index() == Some(index);
-        let line = list_row(app, theme, delivery, &cols);
+        let line = list_row(app, theme, delivery, cols);
         if selected {
             buf.set_style(
                 Rect {

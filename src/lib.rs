@@ -64,7 +64,9 @@
 //!   policy picker in `tui::picker`, its text fields in `tui::line_input`,
 //!   Danube's side in `tui::danube_side`, the `/` filter in `tui::filter`,
 //!   the deliveries in flight (pinned under the list) in `tui::in_flight`,
-//!   `e`'s editor (the terminal lent and taken back) in `tui::editor`.
+//!   `e`'s editor (the terminal lent and taken back) in `tui::editor`;
+//!   the store's deliveries from before this start, read as it opens, and
+//!   the starts among them (the list's dividers) in `tui::earlier`.
 //! - [`policy`]: the `--respond` grammar and the answer for an attempt; pure.
 //! - [`store`]: the JSON-lines delivery log, its handle `DeliveryStore` and
 //!   the broadcast (records, and the deliveries in flight: `store::in_flight`,
@@ -73,7 +75,10 @@
 //!   recovery, rotation, the id file, whole-line writes, what the fsync
 //!   thread is asked), `store::syncer` (the fsync thread), `store::broadcast` (the announcements, within a
 //!   byte budget), `store::readers` and `store::lines` (streaming readers
-//!   over every kept file, for the commands and the dashboard's resync).
+//!   over every kept file, for the commands and the dashboard's resync),
+//!   `store::tail` (the latest records read from the end, within a count
+//!   and a byte budget: the dashboard's history at start), `store::starts`
+//!   (the side file of the listener's starts on the store).
 //! - [`cli`]: clap types and their validation: the top level and the shared
 //!   argument groups in `cli`, one file per command group (`cli::listen`,
 //!   `cli::act`, `cli::inspect`, `cli::danube`, `cli::emulate`,

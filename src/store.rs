@@ -35,7 +35,9 @@ mod file;
 mod in_flight;
 mod lines;
 mod readers;
+mod starts;
 mod syncer;
+mod tail;
 #[cfg(test)]
 mod tests;
 
@@ -58,7 +60,9 @@ pub(crate) use in_flight::{Arrival, InFlight};
 pub(crate) use readers::{
     Entry, Unparsable, each_backward, each_backward_within, each_forward, find,
 };
+pub(crate) use starts::{Start, read as read_starts};
 use syncer::Syncer;
+pub(crate) use tail::{TailLimits, read_tail};
 
 /// How long a written record may wait for its fsync (SPEC §9).
 pub(crate) const DEFAULT_FSYNC_INTERVAL: Duration = Duration::from_millis(100);

@@ -27,6 +27,7 @@ mod config;
 mod danube_side;
 mod editor;
 pub(crate) use editor::editor_has_terminal;
+pub mod earlier;
 mod filter;
 mod history;
 mod in_flight;
@@ -113,13 +114,15 @@ pub(crate) struct Setup {
     /// `listen --tunnel`'s tunnel and webhook as they change (a start
     /// again, a re-point), for the header rows and the status line.
     pub(crate) public: Option<watch::Receiver<crate::danube::tunnel::View>>,
+    /// The store's deliveries from before this start to open with.
+    pub(crate) earlier: earlier::EarlierPlan,
 }
 
 /// Run the dashboard until `q`, Ctrl-C or `shutdown`; sync the store, give
 /// the terminal back, and return the log file if anything was written to it.
 pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
     let store_path = setup.store.path().map(Path::to_path_buf);
-    let log = LogFile::beside(store_path.as_deref());
+    let mut log = LogFile::beside(store_path.as_deref());
     let config = AppConfig {
         listen_url: setup.listen_url.clone(),
         fingerprints: setup.fingerprints.clone(),
@@ -142,6 +145,8 @@ pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         history_bytes: HISTORY_BYTES,
     };
     let mut app = App::new(config, setup.policy.clone());
+    app.start_at(setup.earlier.first_id);
+    let mut reading = earlier::Reading::start(store_path.clone(), setup.earlier, HISTORY_BYTES);
     if let Some(danube) = &setup.danube {
         app.watch_danube(danube.webhook_id.clone(), chrono::Utc::now());
     }
@@ -149,6 +154,9 @@ pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         app.set_status(StatusKind::Error, setup.warnings.join(" · "));
     }
     let mut guard = TerminalGuard::enter(log.path.clone()).context("cannot start the dashboard")?;
+    if let Some(error) = reading.wait_briefly(&mut app).await {
+        log.write(&error);
+    }
     let mut looping = Loop {
         store: setup.store.clone(),
         store_rx: setup.events,
@@ -162,6 +170,7 @@ pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         poll_due: false,
         danube: setup.danube,
         public: setup.public,
+        earlier: reading,
     };
     let result = looping
         .run(&mut guard.terminal, &mut app, &setup.shutdown)
@@ -217,6 +226,8 @@ enum Event {
         id: u64,
         result: Result<Box<Delivery>, String>,
     },
+    /// Word from the read of the store's earlier deliveries.
+    Earlier(earlier::Loading),
     /// Time for a frame that is due.
     Frame,
     /// Time to redraw the counts of the deliveries in flight.
@@ -240,6 +251,8 @@ struct Loop {
     polls_rx: Option<watch::Receiver<Option<Arc<crate::danube::poller::Poll>>>>,
     poll_due: bool,
     public: Option<watch::Receiver<crate::danube::tunnel::View>>,
+    /// The read of the store's earlier deliveries, while under way.
+    earlier: earlier::Reading,
 }
 
 type Term = Terminal<CrosstermBackend<Stdout>>;
@@ -299,6 +312,7 @@ impl Loop {
                     if polled { Event::DanubePolled } else { Event::DanubeGone }
                 }
                 alive = changed(&mut self.public), if self.public.is_some() => Event::Public(alive),
+                loading = self.earlier.next(), if self.earlier.is_on() => Event::Earlier(loading),
             };
             match self
                 .handle(event, terminal, app, &replay_tx, &mut term_events)
@@ -396,6 +410,11 @@ impl Loop {
             }
             Event::Public(alive) => return ControlFlow::Continue(self.take_public(app, alive)),
             Event::ReadBack { id, result } => app.read_back(id, result.map(|d| *d)),
+            Event::Earlier(loading) => {
+                if let Some(error) = self.earlier.take(app, loading) {
+                    self.log.write(&error);
+                }
+            }
             // A frame falls due at the top of the loop; mouse, focus and
             // paste events change nothing.
             Event::Frame | Event::Terminal(_) => return ControlFlow::Continue(false),

@@ -896,3 +896,73 @@ fn a_delivery_from_before_the_webhook_existed_is_not_unknown() {
     tmux.keys("q");
     assert_eq!(tmux.wait_for_exit(), "0", "exit status");
 }
+
+/// A restart opens with the store's deliveries: the earlier ones under a
+/// divider for the start they came in, this start's under its own; a
+/// retry after the restart is attempt 2 of its group; `r` resends a
+/// delivery read from the store; `--fresh` opens empty.
+#[test]
+fn a_restart_opens_with_the_stores_deliveries_under_a_divider() {
+    let dir = TempDir::new("dashboard-history");
+    let store = dir.join("deliveries.jsonl");
+    let first = common::event_body("tool.execution.completed", 1);
+    let second = common::event_body("workflow.failed", 2);
+    {
+        let tmux = Tmux::start();
+        let port = open_dashboard(&tmux, &store);
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        for body in [&first, &second] {
+            let reply = common::signed_post(addr, SECRET, common::now(), body);
+            assert_eq!(reply.status(), 200);
+        }
+        tmux.wait_for("both deliveries", |s| s.contains("#2 "));
+        tmux.keys("q");
+        assert_eq!(tmux.wait_for_exit(), "0", "exit status");
+    }
+
+    let tmux = Tmux::start();
+    let port = open_dashboard(&tmux, &store);
+    let screen = tmux.wait_for("the earlier deliveries", |s| {
+        s.contains("#1 ") && s.contains("#2 ") && s.contains("│ 2 earlier")
+    });
+    assert!(screen.contains("0 total"), "this start's counts:\n{screen}");
+    assert_eq!(
+        screen.matches("── listener started ").count(),
+        1,
+        "the earlier start is marked:\n{screen}"
+    );
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let reply = common::signed_post(addr, SECRET, common::now(), &first);
+    assert_eq!(reply.status(), 200);
+    let screen = tmux.wait_for("the retry", |s| s.contains("#3 "));
+    assert_eq!(
+        screen.matches("── listener started ").count(),
+        2,
+        "this start is marked too:\n{screen}"
+    );
+    tmux.keys("g");
+    tmux.keys("r");
+    tmux.wait_for("the replay of a delivery read from the store", |s| {
+        s.contains("replay of #1 (re-signed)") && s.contains("answered 200") && s.contains("#4 ")
+    });
+    tmux.keys("q");
+    assert_eq!(tmux.wait_for_exit(), "0", "exit status");
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&store)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), 4);
+    assert_eq!(records[2]["attempt"], 2, "the retry continues the count");
+    assert_eq!(records[2]["group"], records[0]["group"]);
+    drop(tmux);
+
+    let tmux = Tmux::start();
+    let screen = open_dashboard_env(&tmux, &store, &[], &["--fresh"]);
+    assert!(
+        screen.contains("Waiting for deliveries") && !screen.contains("#1 "),
+        "--fresh opens empty:\n{screen}"
+    );
+    tmux.keys("q");
+    assert_eq!(tmux.wait_for_exit(), "0", "exit status");
+}

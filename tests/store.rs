@@ -45,6 +45,13 @@ fn records_are_written_before_the_answer_and_ids_rise_across_restarts() {
         WAIT,
     );
     assert_eq!(ids_in(&store), [1, 2, 3, 4]);
+    // Headless output shows what arrives, never the store's earlier
+    // records (the dashboard opens with those).
+    assert_eq!(
+        listener.next_record()["id"],
+        4,
+        "the first line is the new record"
+    );
 }
 
 #[test]

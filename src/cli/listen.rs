@@ -84,6 +84,13 @@ pub(crate) struct ListenArgs {
     /// Time a client has to send a body.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub(crate) body_timeout: Duration,
+    /// The dashboard opens with at most N of the store's latest deliveries, within its 64 MiB
+    /// history [default: as many as fit, up to 10000]; headless output never shows them.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=crate::tui::app::HISTORY_CAP as u64))]
+    pub(crate) history: Option<u64>,
+    /// The dashboard opens empty, without the store's earlier deliveries (as --history 0).
+    #[arg(long, conflicts_with = "history")]
+    pub(crate) fresh: bool,
     /// Headless: one human line per delivery on stdout.
     #[arg(long)]
     pub(crate) no_tui: bool,

@@ -70,6 +70,9 @@ pub(crate) struct ListenPlan {
     pub(crate) webhook: Option<String>,
     /// `--catch-up`: redeliver, once registered, what never arrived.
     pub(crate) catch_up: bool,
+    /// The store's latest deliveries the dashboard opens with, at most
+    /// (`--history`; 0 with `--fresh`).
+    pub(crate) history: usize,
 }
 
 /// Where deliveries are shown.
@@ -162,6 +165,10 @@ impl ListenPlan {
             danube_api,
             webhook: args.register.webhook.clone(),
             catch_up: args.register.catch_up,
+            history: match (args.fresh, args.history) {
+                (true, _) => 0,
+                (false, n) => n.map_or(tui::app::HISTORY_CAP, |n| n as usize),
+            },
         })
     }
 }
@@ -524,6 +531,10 @@ async fn show_dashboard(
         danube: danube_side(plan, shown)
             .map(|(api, id)| crate::danube::poller::spawn(api, id, shutdown.clone())),
         public: shown.view.clone(),
+        earlier: tui::earlier::EarlierPlan {
+            records: plan.history,
+            first_id: listening.report.next_id,
+        },
     })
     .await;
     // Whatever ended the dashboard (q, a signal, an error) ends listening:
@@ -973,6 +984,20 @@ mod tests {
             unreachable!("parsed as listen")
         };
         Ok(args)
+    }
+
+    #[test]
+    fn history_and_fresh_choose_what_the_dashboard_opens_with() {
+        assert_eq!(plan_for(&[]).history, tui::app::HISTORY_CAP);
+        assert_eq!(plan_for(&["--history", "25"]).history, 25);
+        assert_eq!(plan_for(&["--history", "0"]).history, 0);
+        assert_eq!(plan_for(&["--fresh"]).history, 0);
+        let err = parse_listen(&["--history", "10001"]).unwrap_err();
+        assert!(err.contains("10001") && err.contains("0..=10000"), "{err}");
+        let err = parse_listen(&["--history", "many"]).unwrap_err();
+        assert!(err.contains("--history"), "{err}");
+        let err = parse_listen(&["--fresh", "--history", "5"]).unwrap_err();
+        assert!(err.contains("cannot be used with"), "{err}");
     }
 
     #[test]

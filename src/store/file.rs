@@ -11,7 +11,10 @@
 //! - `deliveries.jsonl.ids`: the highest id given to a record whose write
 //!   failed (21 bytes, overwritten in place, so it needs no new disk space
 //!   on a full disk), and the advisory lock of the listener that owns the
-//!   store (it does not move on rotation, as the records file does).
+//!   store (it does not move on rotation, as the records file does);
+//! - `deliveries.jsonl.starts`: when each listener started on the store,
+//!   and the id its first record got (`store::starts`, for the
+//!   dashboard's dividers).
 
 use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
 use std::io::{self, Read as _, Write as _};
@@ -154,6 +157,9 @@ pub(super) fn open_file(
         next_id: last_id.unwrap_or(0).max(failed_id).saturating_add(1),
         torn_bytes_cut: (torn > 0).then_some(torn),
     };
+    // Under the lock, once the next id is known. Losing a start costs a
+    // divider in the dashboard, never a record: not an error of the store.
+    let _ = super::starts::mark(path, report.next_id, chrono::Utc::now());
     let store_file = StoreFile {
         file,
         path: path.to_path_buf(),

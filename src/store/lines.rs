@@ -75,6 +75,17 @@ impl<'f> LinesBackward<'f> {
     /// The next whole, non-blank line back, with its offset, without its
     /// newline.
     pub(super) fn next_line(&mut self) -> io::Result<Option<(u64, &[u8])>> {
+        Ok(match self.next_line_within(usize::MAX)? {
+            Some(Back::Line(offset, line)) => Some((offset, line)),
+            Some(Back::TooLong) | None => None,
+        })
+    }
+
+    /// [`next_line`](Self::next_line), but a line longer than `max` bytes
+    /// is not read whole into memory (at most `max` and a chunk of it are):
+    /// it is [`Back::TooLong`], for a reader within a byte budget, which
+    /// then stops.
+    pub(super) fn next_line_within(&mut self, max: usize) -> io::Result<Option<Back<'_>>> {
         loop {
             if self.valid == 0 {
                 return Ok(None);
@@ -83,17 +94,32 @@ impl<'f> LinesBackward<'f> {
             let start = match self.buf[..end].iter().rposition(|&b| b == b'\n') {
                 Some(i) => i + 1,
                 None if self.pos == 0 => 0,
+                None if end > max => return Ok(Some(Back::TooLong)),
                 None => {
                     self.grow()?;
                     continue;
                 }
             };
+            if end - start > max {
+                return Ok(Some(Back::TooLong));
+            }
             self.valid = start;
             if !is_blank(&self.buf[start..end]) {
-                return Ok(Some((self.pos + start as u64, &self.buf[start..end])));
+                return Ok(Some(Back::Line(
+                    self.pos + start as u64,
+                    &self.buf[start..end],
+                )));
             }
         }
     }
+}
+
+/// A line read backwards within a limit.
+pub(super) enum Back<'a> {
+    /// Its offset in the file, and the line without its newline.
+    Line(u64, &'a [u8]),
+    /// Longer than the limit: not read whole.
+    TooLong,
 }
 
 pub(super) fn is_blank(line: &[u8]) -> bool {

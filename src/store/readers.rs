@@ -45,7 +45,7 @@ pub(crate) enum Entry<T = Delivery> {
 /// each opened at once (so a rotation while reading renames them under
 /// this reader, not away from it). `path` must exist; a rotated file that
 /// went away meanwhile is left out.
-fn open_store_files(path: &Path) -> Result<Vec<(Option<PathBuf>, File)>, StoreError> {
+pub(super) fn open_store_files(path: &Path) -> Result<Vec<(Option<PathBuf>, File)>, StoreError> {
     let current = open_for_read(path)?;
     let mut files = Vec::new();
     for rotated in rotated_files(path).map_err(read_error(path))? {

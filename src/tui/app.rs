@@ -29,6 +29,7 @@ use crate::policy::PolicyHandle;
 use crate::signature::Verdict;
 
 mod mirrored;
+mod with_earlier;
 
 /// Which pane the movement keys act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -716,6 +717,7 @@ impl App {
         }
         // No blank rows at the bottom while older rows could fill them.
         self.top = self.top.min(self.list.len().saturating_sub(rows));
+        self.fit_dividers();
     }
 
     // ---- The filter.

@@ -6,11 +6,16 @@
 //! Past the byte budget the oldest deliveries keep their summary and drop
 //! their body; if the summaries alone pass it, the oldest go. What passes
 //! the filter, and what is selected, is the [`App`](super::app::App)'s.
+//!
+//! It opens with the store's latest deliveries from before this start
+//! ([`History::put_before`]), and knows the starts of the listener among
+//! them ([`Runs`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher as _;
 use std::sync::Arc;
 
+use super::earlier::Runs;
 use crate::delivery::{Delivery, memory};
 
 /// The newest deliveries, their bytes and their groups.
@@ -45,6 +50,8 @@ pub(crate) struct History {
     /// The id whose body could not be read back: not asked for again
     /// until the selection moves.
     failed_read_back: Option<u64>,
+    /// The starts of the listener, for the list's dividers.
+    runs: Runs,
 }
 
 /// The deliveries of the history whose group has one hash, in id order.
@@ -71,7 +78,34 @@ impl History {
             opened: None,
             reading_back: None,
             failed_read_back: None,
+            runs: Runs::default(),
         }
+    }
+
+    /// Deliveries from before the first one here (oldest first), and the
+    /// starts of the listener: the history again, with them before what
+    /// it holds, within its limits. The deliveries it let go, oldest first.
+    pub(crate) fn put_before(
+        &mut self,
+        earlier: Vec<Arc<Delivery>>,
+        runs: Runs,
+    ) -> Vec<Arc<Delivery>> {
+        self.runs = runs;
+        let first = self.deliveries.front().map_or(u64::MAX, |d| d.id);
+        let held: Vec<_> = self.deliveries.drain(..).collect();
+        self.group_hashes.clear();
+        self.groups.clear();
+        self.stripped = 0;
+        self.held_bytes = 0;
+        for delivery in earlier.into_iter().filter(|d| d.id < first).chain(held) {
+            self.push(delivery);
+        }
+        self.strip_bodies(|_| {});
+        std::iter::from_fn(|| self.pop_over_limits()).collect()
+    }
+
+    pub(crate) fn runs(&self) -> &Runs {
+        &self.runs
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -1104,6 +1104,7 @@ fn test_loop_with(
         polls_rx: None,
         poll_due: false,
         public: None,
+        earlier: super::earlier::Reading::default(),
     }
 }
 
@@ -1636,4 +1637,104 @@ fn danube_matches_deliveries_whose_body_left_memory() {
         app.danube_mark(1),
         Some(super::danube_side::DanubeMark::Row(row)) if row.danube.as_ref().unwrap().id == "dlv_tool"
     ));
+}
+
+/// Deliveries of two earlier starts, read from the store after this
+/// start's first delivery had arrived, and the starts noted for them.
+fn history_app() -> App {
+    use crate::store::Start;
+    let mut app = app(false);
+    app.start_at(5);
+    app.ingest(Arc::new(delivery(
+        5,
+        "2026-11-23T10:00:01.000Z",
+        TOOL_COMPLETED,
+    )));
+    let mut retried = delivery(3, "2026-11-23T09:40:00.000Z", WORKFLOW_FAILED);
+    retried.attempt = 2;
+    let earlier = [
+        delivery(1, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED),
+        mismatch(answered(
+            delivery(2, "2026-11-23T09:14:09.456Z", WORKFLOW_FAILED),
+            "status",
+            Some(500),
+            "500 #1",
+        )),
+        retried,
+        delivery(4, "2026-11-23T09:41:00.000Z", TOOL_COMPLETED),
+    ];
+    let start = |first_id, time| Start {
+        first_id,
+        at: at(time),
+    };
+    let starts = vec![
+        start(1, "2026-11-23T09:14:00.000Z"),
+        start(3, "2026-11-23T09:39:58.000Z"),
+        start(5, "2026-11-23T10:00:00.000Z"),
+    ];
+    app.take_earlier(super::earlier::Earlier::new(
+        earlier.into_iter().map(Arc::new).collect(),
+        starts,
+        5,
+    ));
+    app
+}
+
+/// The history the dashboard opens with: a divider above the first row of
+/// each start, this start's included; the header counts this start's
+/// deliveries apart from the earlier ones; a retry's group is whole
+/// across the restart.
+#[test]
+fn history_from_earlier_starts_with_a_divider_at_each() {
+    let mut app = history_app();
+    assert_eq!(app.history_len(), 5);
+    assert_eq!(app.selected().unwrap().id, 5, "the newest is selected");
+    let text = screen(&mut app, 160, 48);
+    for divider in [
+        "── listener started 2026-11-23 09:14:00 ──",
+        "── listener started 2026-11-23 09:39:58 ──",
+        "── listener started 2026-11-23 10:00:00 ──",
+    ] {
+        assert!(text.contains(divider), "{divider}:\n{text}");
+    }
+    assert!(
+        text.contains("1 total") && text.contains("│ 4 earlier"),
+        "{text}"
+    );
+    press(&mut app, "kk");
+    assert_eq!(app.selected().unwrap().id, 3);
+    let group: Vec<u64> = app
+        .group_of(app.selected().unwrap())
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(group, [2, 3], "the attempts of a group read from the store");
+    snap("history_dividers", &mut app);
+}
+
+/// The divider rows take rows of their own: at every height the selected
+/// row stays on screen, the newest and the oldest alike.
+#[test]
+fn dividers_never_push_the_selection_off_the_list() {
+    let mut app = history_app();
+    // From 14 rows the list has one of its own.
+    for height in 14..=30 {
+        for key in ["G", "g"] {
+            press(&mut app, key);
+            let id = app.selected().unwrap().id;
+            let terminal = draw(&mut app, 80, height);
+            let buffer = terminal.backend().buffer();
+            let selected: Vec<String> = (0..height)
+                .filter(|&y| buffer[(0, y)].bg == Color::DarkGray)
+                .map(|y| (0..80).map(|x| buffer[(x, y)].symbol()).collect::<String>())
+                // The detail's title is on the same grey.
+                .filter(|row| !row.contains("[1 Overview]"))
+                .collect();
+            assert_eq!(selected.len(), 1, "height {height}, {key}: {selected:?}");
+            assert!(
+                selected[0].contains(&format!("#{id} ")),
+                "height {height}, {key}: {selected:?}"
+            );
+        }
+    }
 }

@@ -77,8 +77,9 @@ pub(super) fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buff
     }
 }
 
-/// The header's third row: counts by verdict and by answer, and what is
-/// in flight or was not shown.
+/// The header's third row: counts by verdict and by answer since this
+/// start, the deliveries read from earlier ones, and what is in flight or
+/// was not shown.
 fn counters_line(app: &App, theme: &Theme) -> Line<'static> {
     let c = &app.counters;
     let mut third = vec![
@@ -105,6 +106,14 @@ fn counters_line(app: &App, theme: &Theme) -> Line<'static> {
         format!("no answer {}", c.no_answer),
         theme.status_code(None),
     ));
+    // The counts are this start's; the deliveries read from the store
+    // before it are counted apart.
+    if app.runs().loaded() > 0 {
+        third.push(Span::styled(
+            format!("  │ {} earlier", app.runs().loaded()),
+            theme.dim(),
+        ));
+    }
     if !app.in_flight.is_empty() {
         third.push(Span::styled(
             format!("  │ {} in flight", app.in_flight.len()),

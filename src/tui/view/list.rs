@@ -22,6 +22,7 @@ use super::text::{fit, fit_right, wrap_words};
 use super::theme::Theme;
 use crate::delivery::{Delivery, format_duration_ms};
 use crate::display::escape_line;
+use crate::store::Start;
 
 /// The list's title: how many are shown, the filter, a pause, and what
 /// Danube says never arrived.
@@ -114,14 +115,27 @@ pub(super) fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer
         }
         return;
     }
-    // Only the rows on screen are built, whatever the history holds.
-    for (row, (index, delivery)) in app.visible().enumerate() {
-        let y = rows.y + row as u16;
+    render_rows(app, theme, &cols, rows, buf);
+}
+
+/// The rows on screen, and only those, whatever the history holds; a
+/// divider row above the first of each start of the listener.
+fn render_rows(app: &App, theme: &Theme, cols: &Columns, rows: Rect, buf: &mut Buffer) {
+    let mut y = rows.y;
+    for (index, delivery) in app.visible() {
+        // Not on the last row: the delivery under it goes first.
+        if let Some(start) = app.divider_above(index)
+            && y + 1 < rows.bottom()
+        {
+            let divider = divider_row(app, start, rows.width);
+            buf.set_line(rows.x, y, &Line::styled(divider, theme.dim()), rows.width);
+            y += 1;
+        }
         if y >= rows.bottom() {
             break;
         }
         let selected = app.selected_index() == Some(index);
-        let line = list_row(app, theme, delivery, &cols);
+        let line = list_row(app, theme, delivery, cols);
         if selected {
             buf.set_style(
                 Rect {
@@ -133,7 +147,16 @@ pub(super) fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer
             );
         }
         buf.set_line(rows.x, y, &line, rows.width);
+        y += 1;
     }
+}
+
+/// `── listener started 2026-12-06 18:02:11 ──…`, across the list.
+fn divider_row(app: &App, start: &Start, width: u16) -> String {
+    let at = start.at.with_timezone(&app.config.utc_offset);
+    let text = format!("── listener started {} ", at.format("%Y-%m-%d %H:%M:%S"));
+    let rest = usize::from(width).saturating_sub(text.chars().count());
+    text + &"─".repeat(rest)
 }
 
 fn list_row(app: &App, theme: &Theme, delivery: &Delivery, cols: &Columns) -> Line<'static> {

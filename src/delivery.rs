@@ -250,16 +250,6 @@ pub(crate) fn redelivery_id(text: &str) -> Option<&str> {
     fits.then_some(text)
 }
 
-/// The Danube delivery id `headers` name in [`REDELIVERY_HEADER`]: the
-/// first such header, when it reads as an id.
-pub(crate) fn redelivery_of(headers: &[(String, String)]) -> Option<String> {
-    headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(REDELIVERY_HEADER))
-        .and_then(|(_, value)| redelivery_id(value))
-        .map(str::to_owned)
-}
-
 /// The `event` of a JSON body, if it has one.
 pub(crate) fn event_of(body: &[u8]) -> Option<String> {
     // Other fields are skipped unbuilt. `event` is read as a string
@@ -453,15 +443,7 @@ mod tests {
         ] {
             assert_eq!(redelivery_id(bad), None, "{bad:?}");
         }
-        let headers = |value: &str| {
-            vec![
-                ("content-type".to_owned(), "application/json".to_owned()),
-                ("x-danube-hooks-redelivery-of".to_owned(), value.to_owned()),
-            ]
-        };
-        assert_eq!(redelivery_of(&headers("dlv_1")), Some("dlv_1".into()));
-        assert_eq!(redelivery_of(&headers("dlv\u{202e}1")), None);
-        assert_eq!(redelivery_of(&headers("dlv_1")[..1]), None);
+        assert_eq!(redelivery_id("dlv\u{202e}1"), None);
     }
 
     #[test]

@@ -10,7 +10,6 @@
 
 pub(crate) mod diff;
 
-use hyper::HeaderMap;
 use hyper::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
@@ -27,22 +26,21 @@ pub(crate) fn is_marker(name: &str) -> bool {
     name.eq_ignore_ascii_case(RESENT_FROM) || name.eq_ignore_ascii_case(EDITED)
 }
 
-/// What a request's headers claim about it: the original's id and whether
-/// the copy was changed; `(None, None)` for anything else. Two map
-/// look-ups on the listener's path, nothing more.
-pub(crate) fn claimed(headers: &HeaderMap) -> (Option<u64>, Option<bool>) {
-    static RESENT: HeaderName = HeaderName::from_static("x-danube-hooks-resent-from");
-    static CHANGED: HeaderName = HeaderName::from_static("x-danube-hooks-edited");
-    let Some(original) = headers
-        .get(&RESENT)
-        .and_then(|value| value.to_str().ok())
+/// What a request's two marks claim about it (the first of each header's
+/// value): the original's id and whether the copy was changed; `(None,
+/// None)` for anything else. The listener finds them in its one walk of
+/// the headers (`server::head`).
+pub(crate) fn claimed(
+    resent_from: Option<&[u8]>,
+    edited: Option<&[u8]>,
+) -> (Option<u64>, Option<bool>) {
+    let Some(original) = resent_from
+        .and_then(|value| std::str::from_utf8(value).ok())
         .and_then(|text| text.trim().parse::<u64>().ok())
     else {
         return (None, None);
     };
-    let edited = headers
-        .get(&CHANGED)
-        .is_some_and(|value| value.as_bytes().trim_ascii() == b"true");
+    let edited = edited.is_some_and(|value| value.trim_ascii() == b"true");
     (Some(original), Some(edited))
 }
 
@@ -329,15 +327,12 @@ mod tests {
 
     #[test]
     fn the_claim_is_read_only_from_a_number() {
-        let mut map = HeaderMap::new();
-        assert_eq!(claimed(&map), (None, None));
-        map.insert("x-danube-hooks-edited", HeaderValue::from_static("true"));
-        assert_eq!(claimed(&map), (None, None));
-        map.insert("x-danube-hooks-resent-from", HeaderValue::from_static("12"));
-        assert_eq!(claimed(&map), (Some(12), Some(true)));
-        map.insert("x-danube-hooks-edited", HeaderValue::from_static("no"));
-        assert_eq!(claimed(&map), (Some(12), Some(false)));
-        map.insert("x-danube-hooks-resent-from", HeaderValue::from_static("-1"));
-        assert_eq!(claimed(&map), (None, None));
+        assert_eq!(claimed(None, None), (None, None));
+        assert_eq!(claimed(None, Some(b"true")), (None, None));
+        assert_eq!(claimed(Some(b"12"), Some(b"true")), (Some(12), Some(true)));
+        assert_eq!(claimed(Some(b" 12 "), None), (Some(12), Some(false)));
+        assert_eq!(claimed(Some(b"12"), Some(b"no")), (Some(12), Some(false)));
+        assert_eq!(claimed(Some(b"-1"), Some(b"true")), (None, None));
+        assert_eq!(claimed(Some(b"\xff"), None), (None, None));
     }
 }

@@ -7,7 +7,7 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Request, Uri, Version};
 
 use crate::delivery::{self, RawHeader};
-use crate::signature;
+use crate::{resend, signature};
 
 /// A request's headers as the record keeps them, and what the listener
 /// reads of them, in one pass over the header map: the record's pairs
@@ -26,27 +26,47 @@ pub(super) struct Headers<'a> {
     pub(super) expects_continue: bool,
     /// Where the first two `X-Danube-Signature` headers are in `pairs`.
     signatures: [Option<usize>; 2],
+    /// The first of each header that marks a copy this tool sent
+    /// ([`crate::resend`]) or a redelivery from Danube's log.
+    resent_from: Option<&'a HeaderValue>,
+    edited: Option<&'a HeaderValue>,
+    redelivery_of: Option<&'a HeaderValue>,
 }
+
+/// How the name of every header the listener reads by name beyond HTTP's
+/// own begins (the signature and the marks of copies and redeliveries),
+/// as the map keeps names: lowercase. Other names are passed over with
+/// this one test.
+const OURS: &str = "x-danube-";
 
 impl<'a> Headers<'a> {
     pub(super) fn of(map: &'a HeaderMap) -> Self {
         let mut content_length: Option<&HeaderValue> = None;
         let mut expect: Option<&HeaderValue> = None;
         let mut signatures = [None, None];
+        let (mut resent_from, mut edited, mut redelivery_of) = (None, None, None);
         let (pairs, raw) =
             delivery::record_headers(map.iter().enumerate().map(|(index, (name, value))| {
                 // The first of each, as `HeaderMap::get` gives it: the map
                 // gives a name's values in order, the first first.
+                let text = name.as_str();
                 if *name == header::CONTENT_LENGTH {
                     content_length.get_or_insert(value);
                 } else if *name == header::EXPECT {
                     expect.get_or_insert(value);
-                } else if name.as_str().eq_ignore_ascii_case(signature::HEADER_NAME)
-                    && let Some(free) = signatures.iter_mut().find(|at| at.is_none())
-                {
-                    *free = Some(index);
+                } else if !text.starts_with(OURS) {
+                } else if text.eq_ignore_ascii_case(signature::HEADER_NAME) {
+                    if let Some(free) = signatures.iter_mut().find(|at| at.is_none()) {
+                        *free = Some(index);
+                    }
+                } else if text.eq_ignore_ascii_case(resend::RESENT_FROM) {
+                    resent_from.get_or_insert(value);
+                } else if text.eq_ignore_ascii_case(resend::EDITED) {
+                    edited.get_or_insert(value);
+                } else if text.eq_ignore_ascii_case(delivery::REDELIVERY_HEADER) {
+                    redelivery_of.get_or_insert(value);
                 }
-                (name.as_str(), value.as_bytes())
+                (text, value.as_bytes())
             }));
         let declared_length = content_length.and_then(|value| value.to_str().ok());
         Self {
@@ -57,7 +77,27 @@ impl<'a> Headers<'a> {
             expects_continue: expect
                 .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue")),
             signatures,
+            resent_from,
+            edited,
+            redelivery_of,
         }
+    }
+
+    /// What the request claims of itself as a copy this tool sent: the
+    /// original's id and whether it was changed ([`resend::claimed`]).
+    pub(super) fn claimed_copy(&self) -> (Option<u64>, Option<bool>) {
+        resend::claimed(
+            self.resent_from.map(HeaderValue::as_bytes),
+            self.edited.map(HeaderValue::as_bytes),
+        )
+    }
+
+    /// The Danube delivery id the request names as the one it redelivers,
+    /// when it reads as one; the caller vouches for it only under a valid
+    /// signature.
+    pub(super) fn redelivery_of(&self) -> Option<String> {
+        let text = self.redelivery_of?.to_str().ok()?;
+        delivery::redelivery_id(text).map(str::to_owned)
     }
 
     /// The first `X-Danube-Signature` header's text, and the second's if
@@ -122,6 +162,41 @@ pub(super) fn version_text(version: Version) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_header_read_by_name_begins_as_the_walk_expects() {
+        for name in [
+            signature::HEADER_NAME,
+            resend::RESENT_FROM,
+            resend::EDITED,
+            delivery::REDELIVERY_HEADER,
+        ] {
+            assert!(name.to_ascii_lowercase().starts_with(OURS), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_marks_are_read_in_the_one_walk() {
+        let mut map = HeaderMap::new();
+        map.insert("x-danube-hooks-resent-from", HeaderValue::from_static("12"));
+        map.insert("x-danube-hooks-edited", HeaderValue::from_static("true"));
+        map.insert(
+            "x-danube-hooks-redelivery-of",
+            HeaderValue::from_static("dlv_1"),
+        );
+        map.insert(
+            "x-danube-signature",
+            HeaderValue::from_static("t=1,sha256=00"),
+        );
+        let headers = Headers::of(&map);
+        assert_eq!(headers.claimed_copy(), (Some(12), Some(true)));
+        assert_eq!(headers.redelivery_of().as_deref(), Some("dlv_1"));
+        assert_eq!(headers.signatures(), (Some("t=1,sha256=00"), None));
+        let none = HeaderMap::new();
+        let headers = Headers::of(&none);
+        assert_eq!(headers.claimed_copy(), (None, None));
+        assert_eq!(headers.redelivery_of(), None);
+    }
 
     #[test]
     fn versions_are_recorded_as_http_writes_them() {

@@ -334,7 +334,7 @@ impl Intake {
         // Only a valid signature vouches for the header: from anyone else
         // it would hide a delivery that never arrived.
         let redelivery_of = if signature.verdict == Verdict::Valid {
-            delivery::redelivery_of(&headers.pairs)
+            headers.redelivery_of()
         } else {
             None
         };
@@ -343,7 +343,7 @@ impl Intake {
             BodyEnd::Complete if parts.method != Method::POST => BodyEnd::NotPost,
             end => end,
         };
-        let (resent_from, edited) = crate::resend::claimed(&parts.headers);
+        let (resent_from, edited) = headers.claimed_copy();
         let record = Delivery {
             id: 0,
             received_at,

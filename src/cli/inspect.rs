@@ -21,7 +21,7 @@ pub(crate) struct LogArgs {
     #[arg(long, value_name = "VERDICT", value_parser = parse_verdict)]
     pub(crate) verdict: Option<signature::Verdict>,
     /// Only deliveries that match the query (with --event, --verdict and --last, all must hold).
-    #[arg(long, value_name = "QUERY", long_help = query_help("Only deliveries that match the query; --event, --verdict and --last combine with it."))]
+    #[arg(long, value_name = "QUERY", allow_hyphen_values = true, long_help = query_help("Only deliveries that match the query; --event, --verdict and --last combine with it."))]
     pub(crate) query: Option<String>,
     #[command(flatten)]
     pub(crate) store: StoreArg,
@@ -63,7 +63,7 @@ pub(crate) struct ExportArgs {
     #[arg(required_unless_present = "query", conflicts_with = "query")]
     pub(crate) id: Option<u64>,
     /// A curl command for each delivery that matches the query, oldest first.
-    #[arg(long, value_name = "QUERY", long_help = query_help("A curl command for each delivery that matches the query, oldest first, each after a comment line with its id."))]
+    #[arg(long, value_name = "QUERY", allow_hyphen_values = true, long_help = query_help("A curl command for each delivery that matches the query, oldest first, each after a comment line with its id."))]
     pub(crate) query: Option<String>,
     /// Print a curl command that reproduces the request byte for byte: the default, and the only format.
     #[arg(long)]

@@ -43,6 +43,11 @@ const UNTIMED_RECORDS: usize = 1000;
 const LOOK_BACK_DAYS: i64 = 30;
 
 pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
+    let query = args
+        .query
+        .as_deref()
+        .map(|text| crate::commands::inspect::parse_query(Some(text)))
+        .transpose()?;
     let api = crate::commands::danube_api(&args.api)?;
     let webhook_id = if let Some(id) = &args.webhook_id {
         id.clone()
@@ -67,11 +72,23 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
         Some(Utc::now() - TimeDelta::days(LOOK_BACK_DAYS)),
         Caps::SHOWN,
     );
+    // The ids of the requests `--query` matches: at most the window's.
+    let mut matched = std::collections::HashSet::new();
     if read {
         let start = join.window();
-        read_window(&store_path, start, |record| join.offer(record))?;
+        read_window(&store_path, start, |delivery| {
+            if query.as_ref().is_some_and(|q| q.matches(delivery)) {
+                matched.insert(delivery.id);
+            }
+            join.offer(LocalRecord::of(delivery));
+        })?;
     }
-    let joined = join.finish();
+    let mut joined = join.finish();
+    if query.is_some() {
+        joined
+            .rows
+            .retain(|row| row.local.iter().any(|a| matched.contains(&a.id)));
+    }
     let out = if args.json {
         if let Some(note) = left_out(&joined) {
             eprintln!("danube-hooks: {note}");
@@ -147,13 +164,12 @@ fn default_webhook(
 }
 
 /// Offer the store's records received since `start` to `offer`, read
-/// backwards from the end, one at a time, each as its summary and payload
-/// digest; without a `start` (Danube's log has no time we can read), the
+/// backwards from the end, one at a time; without a `start` (Danube's log has no time we can read), the
 /// newest [`UNTIMED_RECORDS`]. No store yet is no record, said on stderr.
 fn read_window(
     path: &Path,
     start: Option<DateTime<Utc>>,
-    mut offer: impl FnMut(LocalRecord),
+    mut offer: impl FnMut(&Delivery),
 ) -> anyhow::Result<()> {
     let stop = start.map(|start| start - TimeDelta::seconds(ARRIVAL_SLACK_S));
     let mut offered = 0;
@@ -163,7 +179,7 @@ fn read_window(
         }
         store::Entry::Record(delivery) => {
             if start.is_none_or(|start| delivery.received_at >= start) {
-                offer(LocalRecord::of(&delivery));
+                offer(&delivery);
                 offered += 1;
             }
             if start.is_none() && offered >= UNTIMED_RECORDS {

@@ -21,7 +21,7 @@
 # Usage: scripts/bench-query.sh          (about a minute, and SIZE_MB of disk)
 # Knobs (environment): SIZE_MB=1024 ROUNDS=3 BUILD=1 (0: use the binary built)
 #   BIN=target/release/danube-hooks
-# Needs: cargo, python3 (it writes the store, runs the rounds, reads RSS by wait4).
+# Needs: cargo, python3 (it writes the store, runs the rounds, reads the peak RSS from /proc).
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,7 +43,7 @@ trap 'rm -rf "$WORK"' EXIT
 STORE="$WORK/deliveries.jsonl"
 
 python3 - "$STORE" "$SIZE_MB" fixtures/store/example.jsonl "$BIN" "$ROUNDS" <<'PY'
-import base64, json, os, resource, statistics, subprocess, sys, time
+import base64, json, os, statistics, subprocess, sys, threading, time
 
 store, size_mb, template_path, binary, rounds = sys.argv[1:6]
 size = int(size_mb) * 1024 * 1024
@@ -98,13 +98,32 @@ for name, query, expect in queries:
         start = time.monotonic()
         proc = subprocess.Popen([binary, "log", "--json", "--store", store, "--query", query],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        # The child's own high-water mark, read while it runs: its rusage
+        # would count what python held when it forked (Linux keeps the
+        # peak across exec).
+        peak = [0]
+
+        def watch(pid=proc.pid):
+            while proc.poll() is None:
+                try:
+                    with open("/proc/%d/status" % pid) as f:
+                        for line in f:
+                            if line.startswith("VmHWM:"):
+                                peak[0] = max(peak[0], int(line.split()[1]))
+                except OSError:
+                    return
+                time.sleep(0.02)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
         count = sum(1 for _ in proc.stdout)
-        _, status, usage = os.wait4(proc.pid, 0)
+        status = proc.wait()
         elapsed = time.monotonic() - start
+        watcher.join()
         assert status == 0, status
         shown = count
         rates.append(store_bytes / 1e6 / elapsed)
-        peaks.append(usage.ru_maxrss)
+        peaks.append(peak[0])
     rates = rates[1:]
     print("%-9s  --query '%s': %d shown (about %d expected); best %.0f MB/s, median %.0f MB/s; "
           "peak RSS %d KiB"

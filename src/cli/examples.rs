@@ -85,7 +85,7 @@ Examples:
   danube-hooks export 42 --to http://localhost:3000/webhooks/danube
   # Send it again now
   danube-hooks export 42 | sh
-  # Send every failed workflow of today again
+  # Send every failed workflow of the last day again
   danube-hooks export --query 'event:workflow.failed since:1d' | sh";
 
 pub(crate) const CHECK: &str = "\

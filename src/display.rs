@@ -34,6 +34,16 @@ pub(crate) fn escape_line(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `input` escaped on a line of its own and a caret under its `column`-th
+/// character (1-based; one past the end for something missing), each line
+/// indented by two spaces: how a bad `--respond` rule or query points at
+/// what is wrong. The caret counts the escaped width of what comes before.
+pub(crate) fn caret_under(input: &str, column: usize) -> String {
+    let before: String = input.chars().take(column.saturating_sub(1)).collect();
+    let indent = escape_line(&before).chars().count();
+    format!("\n  {}\n  {:indent$}^", escape_line(input), "")
+}
+
 /// `text` for a multi-line view: newlines stay line breaks, tabs stay tabs,
 /// everything else dangerous is escaped.
 pub(crate) fn escape_multiline(text: &str) -> Cow<'_, str> {

@@ -68,6 +68,10 @@
 //!   the store's deliveries from before this start, read as it opens, and
 //!   the starts among them (the list's dividers) in `tui::earlier`.
 //! - [`policy`]: the `--respond` grammar and the answer for an attempt; pure.
+//! - `query`: the query language (SPEC §15) of `log`, `export`,
+//!   `deliveries` and the dashboard's `/` filter: parsed with a caret
+//!   under what is wrong, evaluated against one record, cheap terms first,
+//!   and the bytes a store line must hold before it is parsed; pure.
 //! - [`store`]: the JSON-lines delivery log, its handle `DeliveryStore` and
 //!   the broadcast (records, and the deliveries in flight: `store::in_flight`,
 //!   arrived and not yet answered); `store::batch` (one writer at a time: the appends take
@@ -117,6 +121,7 @@ pub(crate) mod json_style;
 mod paths;
 pub mod policy;
 pub(crate) mod progress;
+pub(crate) mod query;
 pub(crate) mod random;
 pub(crate) mod rare_wake;
 pub(crate) mod resend;

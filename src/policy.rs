@@ -457,15 +457,7 @@ impl PolicyError {
         } else {
             write!(f, "\"{}\"", escape_line(&self.found))?;
         }
-        // The caret goes under the escaped text, so it counts the escaped
-        // width of everything before the column, not the raw characters.
-        let before: String = self
-            .input
-            .chars()
-            .take(self.column.saturating_sub(1))
-            .collect();
-        let indent = escape_line(&before).chars().count();
-        write!(f, "\n  {input}\n  {:indent$}^", "")
+        f.write_str(&crate::display::caret_under(&self.input, self.column))
     }
 }
 

@@ -58,7 +58,8 @@ use file::{Rotation, StoreFile, open_file};
 use in_flight::Board;
 pub(crate) use in_flight::{Arrival, InFlight};
 pub(crate) use readers::{
-    Entry, Unparsable, each_backward, each_backward_within, each_forward, find,
+    Entry, Unparsable, each_backward, each_backward_where, each_backward_within, each_forward,
+    each_forward_where, find,
 };
 pub(crate) use starts::{Start, read as read_starts};
 use syncer::Syncer;

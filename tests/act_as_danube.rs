@@ -366,6 +366,85 @@ fn replay_defaults_to_the_recorded_forward_target() {
     );
 }
 
+/// The query language (SPEC §15) over the store of
+/// [`log_show_and_export_read_the_store`], as the listener wrote it: #1 a
+/// valid tool failure, #2 a mismatched workflow failure, #3 an unsigned
+/// tool completion to `/evil?q=%1b` with an `X-Note` header.
+fn log_and_export_take_a_query(store: &str) {
+    let ids_of = |query: &str, extra: &[&str]| -> Vec<u64> {
+        let output = run(
+            &[
+                &["log", "--store", store, "--json", "--query", query][..],
+                extra,
+            ]
+            .concat(),
+            b"",
+        );
+        assert_exit(&output, 0);
+        json_lines(&stdout(&output))
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect()
+    };
+    for (query, extra, ids) in [
+        ("event:tool.* -path:/evil*", &[][..], &[1][..]),
+        ("data.n>=1 data.n<2", &[], &[1]),
+        ("data.n=2 verdict:mismatch status:2xx attempt:1", &[], &[2]),
+        ("header:X-NOTE path:/evil", &[], &[3]),
+        ("\"pwned\" id:>2", &[], &[3]),
+        ("-verdict:valid", &["--event", "tool.*"], &[3]),
+        ("since:1h until:2099-01-01", &["--last", "2"], &[2, 3]),
+        ("status:5xx", &[], &[]),
+    ] {
+        assert_eq!(ids_of(query, extra), ids, "--query {query} {extra:?}");
+    }
+    let none = run(&["log", "--store", store, "--query", "status:5xx"], b"");
+    assert!(
+        stderr(&none).ends_with("matches --query status:5xx\n"),
+        "{}",
+        stderr(&none)
+    );
+    // A bad term is refused, never read as text: exit 2, the query, a
+    // caret under the bad part, and what is allowed.
+    let bad = run(
+        &[
+            "log",
+            "--store",
+            store,
+            "--query",
+            "event:tool.* stauts:500",
+        ],
+        b"",
+    );
+    assert_exit(&bad, 2);
+    let message = stderr(&bad);
+    assert!(
+        message
+            .contains("--query \"event:tool.* stauts:500\": at column 14, expected a key (event:")
+            && message.contains("\n  event:tool.* stauts:500\n               ^"),
+        "{message}"
+    );
+    assert_eq!(stdout(&bad), "");
+    let exported = run(
+        &[
+            "export",
+            "--store",
+            store,
+            "--query",
+            "event:tool.execution.failed",
+        ],
+        b"",
+    );
+    assert_exit(&exported, 0);
+    let text = stdout(&exported);
+    assert!(
+        text.starts_with("# delivery 1\n")
+            && text.contains("\ncurl ")
+            && !text.contains("# delivery 2"),
+        "{text}"
+    );
+}
+
 #[test]
 fn log_show_and_export_read_the_store() {
     let dir = TempDir::new("inspect");
@@ -415,6 +494,8 @@ fn log_show_and_export_read_the_store() {
     assert_eq!(json_lines(&stdout(&last))[0]["id"], 3);
     let bad = run(&["log", "--store", &store, "--verdict", "nope"], b"");
     assert_exit(&bad, 2);
+
+    log_and_export_take_a_query(&store);
 
     let show = run(&["show", "2", "--store", &store], b"");
     assert_exit(&show, 0);

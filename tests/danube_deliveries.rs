@@ -325,6 +325,27 @@ fn every_finding_in_json() {
     for row in &unknown {
         assert_eq!(kinds(row), ["unknown_to_danube"]);
     }
+
+    // --query keeps the rows with a request that matches: here the
+    // workflows whose first attempt, validly signed, was answered 500.
+    let query = "event:workflow.* status:500 verdict:valid";
+    let args: [&str; 6] = [&webhook, "--json", "--store", &store, "--query", query];
+    let output = deliveries(&danube, &config.0, &args);
+    assert_exit(&output, 0);
+    let rows = json_rows(&output);
+    let order: Vec<&Value> = rows.iter().map(|row| &row["danube"]["id"]).collect();
+    assert_eq!(order, [&json!("dlv_ok"), &json!("dlv_missing")]);
+    let bad = deliveries(
+        &danube,
+        &config.0,
+        &[&webhook, "--store", &store, "--query", "stauts:500"],
+    );
+    assert_exit(&bad, 2);
+    assert!(
+        stderr(&bad).contains("\n  stauts:500\n  ^"),
+        "{}",
+        stderr(&bad)
+    );
 }
 
 #[test]

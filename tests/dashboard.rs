@@ -251,6 +251,22 @@ fn a_signed_delivery_shows_live_and_q_quits_with_the_store_written() {
         s.contains("#3 ") && s.contains("3 total")
     });
 
+    // `/` takes the query language, and the status line counts what
+    // matches as it is typed: the two replays are attempts 2 and 3.
+    tmux.keys("/");
+    tmux.keys("attempt:>1 status:2xx");
+    tmux.wait_for("the query's count", |s| {
+        s.contains("2 of 3 match") && s.contains("2 shown of 3")
+    });
+    tmux.keys(" stauts:1");
+    tmux.wait_for("the bad term named", |s| {
+        s.contains("at column 23, expected a key (event:")
+    });
+    tmux.keys("Escape");
+    tmux.wait_for("the filter cleared", |s| {
+        s.contains("3 shown") && !s.contains("shown of")
+    });
+
     tmux.keys("q");
     assert_eq!(tmux.wait_for_exit(), "0", "exit status");
     // The alternate screen is gone: what is left is the normal screen with

@@ -78,7 +78,8 @@ fn log_and_listen_on_a_200_mb_store_take_memory_that_does_not_grow_with_it() {
     assert!(std::fs::metadata(&store).unwrap().len() >= STORE_BYTES);
 
     // In this process: a filter that matches nothing reads every record,
-    // forwards, and with --last, backwards from the end (nothing printed).
+    // forwards, and with --last, backwards from the end (nothing printed);
+    // a query on a body field parses every body on the way.
     for args in [
         &["log", "--store", store_arg, "--verdict", "stale"][..],
         &[
@@ -90,6 +91,8 @@ fn log_and_listen_on_a_200_mb_store_take_memory_that_does_not_grow_with_it() {
             "--last",
             "3",
         ][..],
+        // A query that parses every body and matches none.
+        &["log", "--store", store_arg, "--query", "data.absent=1"][..],
     ] {
         let cli = <danube_hooks::cli::Cli as clap::Parser>::parse_from(
             std::iter::once("danube-hooks").chain(args.iter().copied()),

@@ -112,6 +112,10 @@ pub(crate) struct DeliveriesArgs {
     /// One JSON object per row and line: danube, local, findings.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Only the rows with a request here that matches the query (rows of deliveries that never
+    /// arrived are left out).
+    #[arg(long, value_name = "QUERY", allow_hyphen_values = true, long_help = super::inspect::query_help("Only the rows with a request in the store that matches the query: what arrived is filtered, not Danube's side, so the rows of deliveries that never arrived are left out."))]
+    pub(crate) query: Option<String>,
     #[command(flatten)]
     pub(crate) store: StoreArg,
     #[command(flatten)]

@@ -69,8 +69,8 @@ Examples:
   danube-hooks log --last 20
   # Workflow deliveries whose signature did not match
   danube-hooks log --event 'workflow.*' --verdict mismatch
-  # The records as JSON lines, from another store
-  danube-hooks log --json --store deliveries.jsonl";
+  # Gmail's failures of the last hour that were answered with a 5xx
+  danube-hooks log --query 'event:tool.execution.failed data.tool_name=\"Gmail - Send Email\" status:5xx since:1h'";
 
 pub(crate) const SHOW: &str = "\
 Examples:
@@ -81,10 +81,10 @@ Examples:
 pub(crate) const EXPORT: &str = "\
 Examples:
   danube-hooks export 42
-  # Send it to your receiver instead of the listener
-  danube-hooks export 42 --to http://localhost:3000/webhooks/danube
   # Send it again now
-  danube-hooks export 42 | sh";
+  danube-hooks export 42 | sh
+  # Send every failed workflow of the last day again
+  danube-hooks export --query 'event:workflow.failed since:1d' | sh";
 
 pub(crate) const CHECK: &str = "\
 Examples:

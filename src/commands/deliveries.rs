@@ -28,6 +28,7 @@ use crate::danube::{credentials, saved_webhooks};
 use crate::delivery::Delivery;
 use crate::display::escape_line;
 use crate::errors::wrap::Whole;
+use crate::query::Query;
 use crate::store::{self, StoreError};
 
 pub(crate) mod redeliver;
@@ -49,6 +50,11 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
         return redeliver::run(args);
     }
     redeliver::refuse_secret_without(&args.redeliver)?;
+    let query = args
+        .query
+        .as_deref()
+        .map(|text| crate::commands::inspect::parse_query(Some(text)))
+        .transpose()?;
     let api = crate::commands::danube_api(&args.api)?;
     let webhook_id = if let Some(id) = &args.webhook_id {
         id.clone()
@@ -65,9 +71,16 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     } else {
         webhook_created(&runtime, &api, &webhook_id)
     };
-    let joined = join_store(log, log_cut, webhook_created, &store_path, &mut |warning| {
-        eprintln!("danube-hooks: warning: {warning}");
-    })?;
+    let joined = join_store(
+        log,
+        log_cut,
+        webhook_created,
+        &store_path,
+        query.as_ref(),
+        &mut |warning| {
+            eprintln!("danube-hooks: warning: {warning}");
+        },
+    )?;
     let out = if args.json {
         if let Some(note) = left_out(&joined) {
             eprintln!("danube-hooks: {note}");
@@ -93,6 +106,7 @@ pub(crate) fn join_store(
     log_cut: bool,
     webhook_created: Option<DateTime<Utc>>,
     store_path: &Path,
+    query: Option<&Query>,
     warn: &mut dyn FnMut(&str),
 ) -> anyhow::Result<Joined> {
     let read = !log.is_empty();
@@ -103,11 +117,25 @@ pub(crate) fn join_store(
         Some(Utc::now() - TimeDelta::days(LOOK_BACK_DAYS)),
         Caps::SHOWN,
     );
+    // The ids of the requests `--query` matches: at most the window's.
+    let mut matched = std::collections::HashSet::new();
     if read {
         let start = join.window();
-        read_window(store_path, start, |record| join.offer(record), warn)?;
+        let offer = |delivery: &Delivery| {
+            if query.is_some_and(|q| q.matches(delivery)) {
+                matched.insert(delivery.id);
+            }
+            join.offer(LocalRecord::of(delivery));
+        };
+        read_window(store_path, start, offer, warn)?;
     }
-    Ok(join.finish())
+    let mut joined = join.finish();
+    if query.is_some() {
+        joined
+            .rows
+            .retain(|row| row.local.iter().any(|a| matched.contains(&a.id)));
+    }
+    Ok(joined)
 }
 
 /// When Danube created `webhook_id`, so that requests from before are not
@@ -169,13 +197,13 @@ pub(super) fn default_webhook(
 }
 
 /// Offer the store's records received since `start` to `offer`, read
-/// backwards from the end, one at a time, each as its summary and payload
-/// digest; without a `start` (Danube's log has no time we can read), the
-/// newest [`UNTIMED_RECORDS`]. No store yet is no record, said to `warn`.
+/// backwards from the end, one at a time; without a `start` (Danube's log
+/// has no time we can read), the newest [`UNTIMED_RECORDS`]. No store yet
+/// is no record, said to `warn`.
 fn read_window(
     path: &Path,
     start: Option<DateTime<Utc>>,
-    mut offer: impl FnMut(LocalRecord),
+    mut offer: impl FnMut(&Delivery),
     warn: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
     let stop = start.map(|start| start - TimeDelta::seconds(ARRIVAL_SLACK_S));
@@ -186,7 +214,7 @@ fn read_window(
         }
         store::Entry::Record(delivery) => {
             if start.is_none_or(|start| delivery.received_at >= start) {
-                offer(LocalRecord::of(&delivery));
+                offer(&delivery);
                 offered += 1;
             }
             if start.is_none() && offered >= UNTIMED_RECORDS {

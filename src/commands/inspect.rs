@@ -16,21 +16,23 @@ use crate::headless::{self, Format};
 use crate::http;
 use crate::json_style::{self, PrettyLimits};
 use crate::policy::Pattern;
+use crate::query::Query;
 use crate::store;
 
 pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
     let path = args.store.path()?;
-    let pattern = args
-        .event
-        .as_deref()
-        .map(Pattern::parse)
-        .transpose()
-        .map_err(|err| UsageError::new(format!("--event: {err}")))?;
-    let wanted = |d: &Delivery| {
-        pattern
-            .as_ref()
-            .is_none_or(|p| p.matches(d.event.as_deref()))
-            && args.verdict.is_none_or(|v| d.signature.verdict == v)
+    let query = log_query(args)?;
+    let wanted = |d: &Delivery| query.matches(d);
+    // Lines the query's byte check refuses are records never parsed; they
+    // still count as read, for the note when nothing is shown.
+    let check = query.line_check();
+    let refused = std::cell::Cell::new(0usize);
+    let keep = |line: &[u8]| {
+        let may = check.may_match(line);
+        if !may {
+            refused.set(refused.get() + 1);
+        }
+        may
     };
     let format = if args.json {
         Format::Json
@@ -56,7 +58,7 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
     // Records read, and those shown: when none is shown, stderr says why.
     let (mut records, mut shown) = (0usize, 0usize);
     let read = match args.last {
-        None => store::each_forward(&path, None, |entry| match entry {
+        None => store::each_forward_where(&path, None, keep, |entry| match entry {
             store::Entry::Record(delivery) => {
                 records += 1;
                 if wanted(&delivery) {
@@ -73,7 +75,7 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
         }),
         Some(0) => Ok(()),
         Some(last) => {
-            let (read, kept, skipped) = last_wanted(&path, last, &wanted, &mut records);
+            let (read, kept, skipped) = last_wanted(&path, last, keep, &wanted, &mut records);
             skipped.iter().for_each(warn);
             shown = kept.len();
             let _ = kept.iter().try_for_each(&mut print);
@@ -81,6 +83,7 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
         }
     };
     read.map_err(Whole::new)?;
+    records += refused.get();
     // --last 0 asks for nothing, and is given nothing without a word.
     if shown == 0 && args.last != Some(0) {
         eprintln!("danube-hooks: {}", nothing_shown(args, &path, records));
@@ -100,6 +103,7 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
 fn last_wanted(
     path: &std::path::Path,
     last: usize,
+    keep: impl FnMut(&[u8]) -> bool,
     wanted: &dyn Fn(&Delivery) -> bool,
     records: &mut usize,
 ) -> (
@@ -109,7 +113,7 @@ fn last_wanted(
 ) {
     let mut kept = Vec::new();
     let mut skipped = Vec::new();
-    let read = store::each_backward(path, |entry| {
+    let read = store::each_backward_where(path, keep, |entry| {
         match entry {
             store::Entry::Record(delivery) => {
                 *records += 1;
@@ -130,6 +134,31 @@ fn last_wanted(
     (read, kept, skipped)
 }
 
+/// `--query`, with `--event` and `--verdict` as terms of it.
+fn log_query(args: &LogArgs) -> Result<Query, UsageError> {
+    let mut query = parse_query(args.query.as_deref())?;
+    if let Some(event) = &args.event {
+        let pattern =
+            Pattern::parse(event).map_err(|err| UsageError::new(format!("--event: {err}")))?;
+        query.and_event(pattern);
+    }
+    if let Some(verdict) = args.verdict {
+        query.and_verdict(verdict);
+    }
+    Ok(query)
+}
+
+/// `--query`'s text as a query (none: every delivery), `since:` counted
+/// back from now; a bad one is a usage error that points at it.
+pub(crate) fn parse_query(text: Option<&str>) -> Result<Query, UsageError> {
+    text.map_or_else(
+        || Ok(Query::default()),
+        |text| {
+            Query::parse(text, chrono::Utc::now()).map_err(|err| UsageError::new(err.to_string()))
+        },
+    )
+}
+
 /// Why `log` printed nothing: the store holds no delivery, or none of
 /// its `records` passes the filters (each named as it was given).
 fn nothing_shown(args: &LogArgs, path: &std::path::Path, records: usize) -> String {
@@ -143,6 +172,9 @@ fn nothing_shown(args: &LogArgs, path: &std::path::Path, records: usize) -> Stri
     }
     if let Some(verdict) = args.verdict {
         filters.push(format!("--verdict {verdict}"));
+    }
+    if let Some(query) = &args.query {
+        filters.push(format!("--query {}", escape_line(query)));
     }
     let deliveries = if records == 1 {
         "the one delivery".to_string()
@@ -164,22 +196,80 @@ pub(crate) fn show(args: &ShowArgs) -> anyhow::Result<Outcome> {
 
 pub(crate) fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
     let path = args.store.path()?;
-    let delivery = store::find(&path, args.id).map_err(Whole::new)?;
-    let url = if let Some(url) = &args.to {
-        http::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?
-    } else {
-        if !delivery.path.starts_with('/') {
-            eprintln!(
-                "danube-hooks: delivery #{} arrived with the request target {}, which is not \
-                 a path (it was refused with 400); the command sends to / instead",
-                delivery.id,
-                escape_line(&delivery.path)
-            );
-        }
-        curl::arrival_url(&delivery)
+    let to = args
+        .to
+        .as_deref()
+        .map(http::check_url)
+        .transpose()
+        .map_err(|err| UsageError::new(format!("--to: {err}")))?;
+    let Some(id) = args.id else {
+        return export_matching(&path, args.query.as_deref(), to.as_ref());
     };
-    crate::commands::out_line(&curl::command(&delivery, &url))?;
+    let delivery = store::find(&path, id).map_err(Whole::new)?;
+    crate::commands::out_line(&export_command(&delivery, to.as_ref()))?;
     Ok(Outcome::Success)
+}
+
+/// `export --query`: a command for each delivery that matches, oldest
+/// first, each after a comment naming it, streamed as the store is read.
+fn export_matching(
+    path: &std::path::Path,
+    query: Option<&str>,
+    to: Option<&hyper::Uri>,
+) -> anyhow::Result<Outcome> {
+    let text = query.unwrap_or_default();
+    let query = parse_query(Some(text))?;
+    let check = query.line_check();
+    let mut shown = 0usize;
+    let mut written = Ok(());
+    let read = store::each_forward_where(
+        path,
+        None,
+        |line| check.may_match(line),
+        |entry| match entry {
+            store::Entry::Record(delivery) if query.matches(&delivery) => {
+                shown += 1;
+                let command = export_command(&delivery, to);
+                written = crate::commands::out(&format!("# delivery {}\n{command}\n", delivery.id));
+                if written.is_ok() {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                }
+            }
+            store::Entry::Record(_) => ControlFlow::Continue(()),
+            store::Entry::Skipped(skipped) => {
+                eprintln!("danube-hooks: warning: skipped {skipped}");
+                ControlFlow::Continue(())
+            }
+        },
+    );
+    read.map_err(Whole::new)?;
+    written?;
+    if shown == 0 {
+        eprintln!(
+            "danube-hooks: no delivery in {} matches --query {}",
+            escape_line(&path.to_string_lossy()),
+            escape_line(text)
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+/// The curl command for `delivery`, to `to` or to where it arrived.
+fn export_command(delivery: &Delivery, to: Option<&hyper::Uri>) -> String {
+    if let Some(url) = to {
+        return curl::command(delivery, url);
+    }
+    if !delivery.path.starts_with('/') {
+        eprintln!(
+            "danube-hooks: delivery #{} arrived with the request target {}, which is not \
+             a path (it was refused with 400); the command sends to / instead",
+            delivery.id,
+            escape_line(&delivery.path)
+        );
+    }
+    curl::command(delivery, &curl::arrival_url(delivery))
 }
 
 /// One delivery, whole: the request, the verdict, the answer, the headers

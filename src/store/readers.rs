@@ -74,6 +74,18 @@ pub(super) fn open_store_files(path: &Path) -> Result<Vec<(Option<PathBuf>, File
 pub(crate) fn each_forward<T: DeserializeOwned>(
     path: &Path,
     after: Option<u64>,
+    each: impl FnMut(Entry<T>) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    each_forward_where(path, after, |_| true, each)
+}
+
+/// [`each_forward`] over the lines `keep` takes, judged on their bytes
+/// before any parse: a line it refuses is neither parsed nor given to
+/// `each`. A query's cheap byte checks skip most of a big store this way.
+pub(crate) fn each_forward_where<T: DeserializeOwned>(
+    path: &Path,
+    after: Option<u64>,
+    mut keep: impl FnMut(&[u8]) -> bool,
     mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
     for (rotated, file) in open_store_files(path)? {
@@ -100,6 +112,9 @@ pub(crate) fn each_forward<T: DeserializeOwned>(
             if after.is_some_and(|after| id_of(line).is_some_and(|id| id <= after)) {
                 return ControlFlow::Continue(());
             }
+            if !keep(line) {
+                return ControlFlow::Continue(());
+            }
             let flow = each(parse(rotated.as_deref(), offset, line));
             stopped = flow.is_break();
             flow
@@ -119,6 +134,23 @@ pub(crate) fn each_backward<T: DeserializeOwned>(
     each: impl FnMut(Entry<T>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
     each_backward_within(path, u64::MAX, each)
+}
+
+/// [`each_backward`] over the lines `keep` takes, as
+/// [`each_forward_where`] does.
+pub(crate) fn each_backward_where<T: DeserializeOwned>(
+    path: &Path,
+    mut keep: impl FnMut(&[u8]) -> bool,
+    mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    each_line_backward(path, |rotated, offset, line| {
+        if keep(line) {
+            each(parse(rotated, offset, line))
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    Ok(())
 }
 
 /// [`each_backward`], stopping once `max_bytes` of lines have been read:

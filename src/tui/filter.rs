@@ -1,155 +1,69 @@
-//! The dashboard's `/` filter: its little grammar and the match; pure.
+//! The dashboard's `/` filter: the query language of `log --query`
+//! (SPEC §15, [`crate::query`]) over the deliveries in memory, with
+//! `since:` counted back from the moment it is typed.
 //!
-//! ```text
-//! FILTER := TERM (" " TERM)*
-//! TERM   := "event:" PATTERN      an event type, or a prefix ending in * (tool.*)
-//!         | "verdict:" VERDICT    valid, mismatch, stale, missing, malformed,
-//!                                 unchecked, or invalid (anything but valid/unchecked)
-//!         | TEXT                  found in the event, the path or the body
-//! ```
-//!
-//! Kinds combine with AND; several `event:` (or `verdict:`) terms are
-//! alternatives (OR); several text terms must all be found. Text is matched
-//! without regard to ASCII case.
+//! A word or a body field is looked for in the bodies the history still
+//! holds: an older delivery kept as a summary, its body dropped for the
+//! byte budget, passes no such term.
+
+use chrono::Utc;
 
 use crate::delivery::Delivery;
-use crate::signature::Verdict;
+use crate::query::Query;
 
 /// A parsed filter. The default matches everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Filter {
-    /// Lowercased; every one must be found.
-    pub(crate) text: Vec<String>,
-    /// Any one must match.
-    pub(crate) events: Vec<EventPattern>,
-    /// Any one must match.
-    pub(crate) verdicts: Vec<VerdictFilter>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum EventPattern {
-    Exact(String),
-    /// Held without its `*`.
-    Prefix(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum VerdictFilter {
-    Is(Verdict),
-    /// Checked and not valid: mismatch, stale, missing, malformed.
-    Invalid,
+    query: Query,
 }
 
 impl Filter {
-    /// Parse what was typed after `/`. The error names the bad term and
-    /// what is allowed.
+    /// Parse what was typed after `/`. The error is one line (the query
+    /// is on the screen above it): the column, what is allowed there, and
+    /// what was found.
     pub(crate) fn parse(input: &str) -> Result<Filter, String> {
-        let mut filter = Filter::default();
-        for term in input.split_whitespace() {
-            if let Some(pattern) = strip_prefix_ignore_case(term, "event:") {
-                if pattern.is_empty() {
-                    return Err("event: needs a pattern: an event type or a prefix ending in * (event:tool.*)".into());
-                }
-                filter.events.push(match pattern.strip_suffix('*') {
-                    Some(prefix) => EventPattern::Prefix(prefix.to_string()),
-                    None => EventPattern::Exact(pattern.to_string()),
-                });
-            } else if let Some(verdict) = strip_prefix_ignore_case(term, "verdict:") {
-                let lower = verdict.to_ascii_lowercase();
-                let parsed =
-                    if lower == "invalid" {
-                        VerdictFilter::Invalid
-                    } else {
-                        Verdict::parse(&lower).map(VerdictFilter::Is).ok_or_else(|| {
-                        format!(
-                            "verdict:{} is not a verdict: use valid, mismatch, stale, missing, \
-                             malformed, unchecked or invalid",
-                            crate::display::escape_line(verdict)
-                        )
-                    })?
-                    };
-                filter.verdicts.push(parsed);
-            } else {
-                filter.text.push(term.to_lowercase());
-            }
-        }
-        Ok(filter)
+        Query::parse(input, Utc::now())
+            .map(|query| Filter { query })
+            .map_err(|err| err.headline())
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.text.is_empty() && self.events.is_empty() && self.verdicts.is_empty()
+        self.query.is_empty()
     }
 
     pub(crate) fn matches(&self, delivery: &Delivery) -> bool {
-        let event = delivery.event.as_deref();
-        let event_ok = self.events.is_empty()
-            || self.events.iter().any(|pattern| match (pattern, event) {
-                (EventPattern::Exact(exact), Some(event)) => event == exact,
-                (EventPattern::Prefix(prefix), Some(event)) => event.starts_with(prefix.as_str()),
-                (_, None) => false,
-            });
-        let verdict = delivery.signature.verdict;
-        let verdict_ok = self.verdicts.is_empty()
-            || self.verdicts.iter().any(|wanted| match wanted {
-                VerdictFilter::Is(v) => *v == verdict,
-                VerdictFilter::Invalid => !matches!(verdict, Verdict::Valid | Verdict::Unchecked),
-            });
-        event_ok
-            && verdict_ok
-            && self.text.iter().all(|needle| {
-                let needle = needle.as_bytes();
-                event.is_some_and(|e| contains_ignore_case(e.as_bytes(), needle))
-                    || contains_ignore_case(delivery.path.as_bytes(), needle)
-                    || contains_ignore_case(&delivery.body, needle)
-            })
+        self.query.matches(delivery)
     }
-}
-
-fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &text[prefix.len()..])
-}
-
-/// Whether `needle` (already lowercase) is in `haystack`, ignoring ASCII
-/// case; bytes, so a body that is not UTF-8 is searched as it is.
-fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty()
-        || haystack
-            .windows(needle.len())
-            .any(|window| window.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signature::Verdict;
     use crate::test_support::sample;
 
     #[test]
-    fn terms_parse_into_kinds() {
+    fn terms_parse_and_errors_point_at_the_bad_part() {
         let filter = Filter::parse(
-            "  Gmail event:tool.* EVENT:workflow.failed verdict:mismatch verdict:Invalid ",
+            "  Gmail event:tool.* EVENT:tool.execution.failed verdict:mismatch verdict:Invalid ",
         )
         .unwrap();
-        assert_eq!(filter.text, vec!["gmail".to_string()]);
-        assert_eq!(
-            filter.events,
-            vec![
-                EventPattern::Prefix("tool.".into()),
-                EventPattern::Exact("workflow.failed".into())
-            ]
-        );
-        assert_eq!(
-            filter.verdicts,
-            vec![VerdictFilter::Is(Verdict::Mismatch), VerdictFilter::Invalid]
-        );
+        assert!(!filter.is_empty());
         assert!(Filter::parse("").unwrap().is_empty());
+        // The query's errors, on one line: the column, what is allowed
+        // and what was found.
         let err = Filter::parse("verdict:bogus").unwrap_err();
         assert!(
-            err.contains("verdict:bogus") && err.contains("mismatch"),
+            err.contains("column 9") && err.contains("\"bogus\"") && err.contains("mismatch"),
             "{err}"
         );
         assert!(Filter::parse("event:").unwrap_err().contains("pattern"));
+        let err = Filter::parse("status:500 stauts:500").unwrap_err();
+        assert!(
+            err.contains("column 12") && err.contains("status:,"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
     }
 
     #[test]
@@ -169,11 +83,13 @@ mod tests {
             ("event:tool.*", true),
             ("event:tool.execution.failed", true),
             ("event:tool.execution", false),
-            ("event:workflow.* event:tool.*", true),
+            // Every term must hold (the query language); before, two
+            // event: terms were alternatives.
+            ("event:workflow.* event:tool.*", false),
             ("verdict:mismatch", true),
             ("verdict:invalid", true),
             ("verdict:valid", false),
-            ("verdict:valid verdict:mismatch", true),
+            ("verdict:valid verdict:mismatch", false),
             ("event:tool.* verdict:valid", false),
             ("event:tool.* verdict:mismatch gmail", true),
         ];
@@ -183,7 +99,8 @@ mod tests {
         }
         let mut no_event = sample(2, b"\xff\xfe binary");
         no_event.signature.verdict = Verdict::Unchecked;
-        assert!(!Filter::parse("event:*").unwrap().matches(&no_event));
+        // `*` matches as in --respond: a body without an event too.
+        assert!(Filter::parse("event:*").unwrap().matches(&no_event));
         assert!(!Filter::parse("verdict:invalid").unwrap().matches(&no_event));
         assert!(Filter::parse("BINARY").unwrap().matches(&no_event));
     }

@@ -517,6 +517,29 @@ fn list_filtered_and_paused() {
     snap("list_filtered", &mut app);
 }
 
+/// The `/` filter being typed: the query on the status line with how many
+/// deliveries match it, and the list's title with the count too.
+#[test]
+fn a_query_being_typed_shows_how_many_match() {
+    let mut app = list_app();
+    press(&mut app, "/-event:tool.* status:!2xx attempt:>=1");
+    // The workflows: #2 answered 500, #4 reset (no status at all).
+    assert_eq!(app.list_len(), 2);
+    snap("list_query", &mut app);
+    let text = screen(&mut app, 160, 48);
+    assert!(
+        text.contains("2 of 4 match") && text.contains("2 shown of 4"),
+        "{text}"
+    );
+    // A bad term: the error says where and what is allowed.
+    press(&mut app, " stauts:5");
+    let text = screen(&mut app, 160, 48);
+    assert!(
+        text.contains("at column 39, expected a key (event:, verdict:"),
+        "{text}"
+    );
+}
+
 #[test]
 fn overview_with_a_three_attempt_timeline() {
     let mut app = timeline_app();

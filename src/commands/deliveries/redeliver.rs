@@ -234,7 +234,7 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     let runtime = crate::commands::runtime()?;
     let log = runtime.block_on(api.list_deliveries(&webhook_id, args.limit))?;
     let log_cut = log.len() >= usize::try_from(args.limit).unwrap_or(usize::MAX);
-    let joined = super::join_store(log, log_cut, None, &store_path, &mut |warning| {
+    let joined = super::join_store(log, log_cut, None, &store_path, None, &mut |warning| {
         eprintln!("danube-hooks: warning: {warning}");
     })?;
     let since = args.redeliver.since.map(|age| Utc::now() - age);
@@ -363,7 +363,7 @@ impl CatchUp {
                     eprintln!("danube-hooks: catch-up: warning: {warning}");
                 }
             };
-            super::join_store(log, log_cut, None, &path, &mut warn)
+            super::join_store(log, log_cut, None, &path, None, &mut warn)
         })
         .await;
         let joined = match joined {

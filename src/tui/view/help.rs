@@ -13,7 +13,7 @@ use super::theme::Theme;
 use crate::display::escape_line;
 
 /// Every key, one line each.
-const HELP: [(&str, &str); 20] = [
+const HELP: [(&str, &str); 22] = [
     ("↑ ↓  j k", "move in the list / scroll the detail"),
     ("PgUp PgDn", "a page up / down"),
     ("g  G", "first / last (G resumes auto-scroll)"),
@@ -36,7 +36,18 @@ const HELP: [(&str, &str); 20] = [
         "D",
         "ask Danube for its delivery log now (--webhook, --register)",
     ),
-    ("/", "filter: text, event:tool.*, verdict:mismatch"),
+    (
+        "/",
+        "filter: words, -negated, \"quoted words\", keys (README):",
+    ),
+    (
+        "",
+        "event:tool.* verdict:invalid status:5xx attempt:>1 id:>9",
+    ),
+    (
+        "",
+        "path:/hooks/* header:name=v since:10m until:2h data.f>1",
+    ),
     ("Esc", "clear the filter (in the list)"),
     ("space", "pause / resume auto-scroll"),
     ("?", "this help"),

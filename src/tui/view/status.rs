@@ -24,7 +24,12 @@ pub(super) fn render_status(app: &App, theme: &Theme, area: Rect, buf: &mut Buff
                 theme.bold(Color::Red),
             )),
             None => spans.push(Span::styled(
-                "  text · event:tool.* · verdict:mismatch|invalid|…",
+                format!(
+                    "  {} of {} match · words, -not, \"a b\", event: verdict: status: attempt: \
+                     path: header: id: since: until: data.field>1 (? lists them)",
+                    app.list_len(),
+                    app.history_len()
+                ),
                 theme.dim(),
             )),
         }

@@ -113,13 +113,9 @@ fn replay_sends_a_changed_copy_that_the_listener_records_as_a_copy() {
         (&original["id"], &serde_json::json!(true))
     );
 
-    // No edit: the copy as before, said to be unchanged.
-    let output = run(
-        &[
-            "replay", &id, "--store", store, "--to", &to, "--secret", SECRET,
-        ],
-        b"",
-    );
+    // No edit and no --to: a delivery that was not forwarded goes back to
+    // the listener it arrived at, said to be unchanged.
+    let output = run(&["replay", &id, "--store", store, "--secret", SECRET], b"");
     assert_exit(&output, 0);
     assert!(!stderr(&output).contains("changed"), "{}", stderr(&output));
     let plain = listener.next_record();

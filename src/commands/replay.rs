@@ -96,7 +96,9 @@ fn edits(args: &ReplayArgs) -> Result<Edits, UsageError> {
     })
 }
 
-/// `--to`, else the URL the delivery was forwarded to.
+/// `--to`, else the URL the delivery was forwarded to, else the listener
+/// it arrived at: its own address and path, never the sender's `Host`
+/// ([`crate::curl::arrival_url`]), where the copy is recorded as one.
 fn target(args: &ReplayArgs, delivery: &Delivery) -> Result<String, UsageError> {
     match (&args.to, &delivery.forward) {
         (Some(url), _) => {
@@ -104,11 +106,7 @@ fn target(args: &ReplayArgs, delivery: &Delivery) -> Result<String, UsageError> 
             Ok(url.clone())
         }
         (None, Some(forward)) => recorded_target(delivery, &forward.url),
-        (None, None) => Err(UsageError::new(format!(
-            "delivery #{} was not forwarded (the policy answered it, or no --forward-to rule \
-             matched its event), so there is no target to default to: pass --to URL",
-            args.id
-        ))),
+        (None, None) => Ok(crate::curl::arrival_url(delivery).to_string()),
     }
 }
 

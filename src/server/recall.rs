@@ -249,7 +249,7 @@ mod tests {
         let parsed = ParsedHeader {
             t,
             t_text: t.to_string(),
-            digests: digests.into(),
+            digests,
             quirks: Vec::new(),
         };
         ReplayKeys::of(hasher, &parsed, |_| true)

@@ -101,36 +101,8 @@ pub(crate) struct ParsedHeader {
     pub(crate) t_text: String,
     pub(crate) t: i64,
     /// Each `sha256=` entry, decoded; every one is exactly 32 bytes.
-    pub(crate) digests: Digests,
+    pub(crate) digests: Vec<[u8; DIGEST_LEN]>,
     pub(crate) quirks: Vec<HeaderQuirk>,
-}
-
-/// A header's digests, the one Danube sends kept inline: every delivery
-/// is parsed, and a `Vec` of one cost an allocation and a free each.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Digests {
-    One([u8; DIGEST_LEN]),
-    Several(Vec<[u8; DIGEST_LEN]>),
-}
-
-impl From<Vec<[u8; DIGEST_LEN]>> for Digests {
-    fn from(mut digests: Vec<[u8; DIGEST_LEN]>) -> Self {
-        match digests.len() {
-            1 => Self::One(digests.pop().expect("one digest")),
-            _ => Self::Several(digests),
-        }
-    }
-}
-
-impl std::ops::Deref for Digests {
-    type Target = [[u8; DIGEST_LEN]];
-
-    fn deref(&self) -> &Self::Target {
-        match self {
-            Self::One(digest) => std::slice::from_ref(digest),
-            Self::Several(digests) => digests,
-        }
-    }
 }
 
 /// Parse `t=<t>,sha256=<hex>[,sha256=<hex>…]`, naming the first fault.
@@ -198,7 +170,7 @@ fn parse_canonical(header: &str) -> Option<ParsedHeader> {
     Some(ParsedHeader {
         t_text: t_text.to_string(),
         t,
-        digests: Digests::One(digest),
+        digests: vec![digest],
         quirks: Vec::new(),
     })
 }
@@ -276,7 +248,7 @@ fn parse_header_general(header: &str) -> Result<ParsedHeader, HeaderFault> {
     Ok(ParsedHeader {
         t_text: t_text.to_string(),
         t,
-        digests: digests.into(),
+        digests,
         quirks,
     })
 }

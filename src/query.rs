@@ -39,6 +39,7 @@ use crate::policy::Pattern;
 use crate::signature::Verdict;
 
 pub(crate) use self::eval::LineCheck;
+pub(crate) use self::parse::ago;
 
 /// What a query may hold, for errors that name what is allowed: the keys,
 /// a body field, or a word.

@@ -78,28 +78,15 @@ pub(crate) const MAX_AGE_DAYS: i64 = 30;
 /// An age before now: `90s`, `30m`, `2h`, `3d`, 1 s to [`MAX_AGE_DAYS`].
 pub(crate) fn parse_age(text: &str) -> Result<chrono::TimeDelta, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let allowed = "use a whole number and a unit: 90s, 30m, 2h, 3d";
-    let value: i64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration: {allowed}"))?;
-    let seconds = match unit {
-        "s" => Some(value),
-        "m" => value.checked_mul(60),
-        "h" => value.checked_mul(3600),
-        "d" => value.checked_mul(86_400),
-        _ => return Err(format!("{text:?}: unknown unit {unit:?}; {allowed}")),
-    };
-    match seconds {
-        Some(seconds) if (1..=MAX_AGE_DAYS * 86_400).contains(&seconds) => {
-            Ok(chrono::TimeDelta::seconds(seconds))
-        }
-        _ => Err(format!(
+    let allowed = "use a whole number and a unit: 90s, 30m, 2h, 3d, 1w";
+    let age =
+        crate::query::ago(text).ok_or_else(|| format!("{text:?} is not an age: {allowed}"))?;
+    if (1..=MAX_AGE_DAYS * 86_400).contains(&age.num_seconds()) {
+        Ok(age)
+    } else {
+        Err(format!(
             "{text:?} is out of range: from 1s to {MAX_AGE_DAYS}d"
-        )),
+        ))
     }
 }
 
@@ -146,7 +133,13 @@ mod tests {
 
     #[test]
     fn an_age_is_a_whole_number_and_a_unit_up_to_30_days() {
-        for (text, seconds) in [("90s", 90), ("30m", 1800), ("2h", 7200), ("30d", 2_592_000)] {
+        for (text, seconds) in [
+            ("90s", 90),
+            ("30m", 1800),
+            ("2h", 7200),
+            ("1w", 604_800),
+            ("30d", 2_592_000),
+        ] {
             assert_eq!(
                 parse_age(text),
                 Ok(chrono::TimeDelta::seconds(seconds)),
@@ -156,11 +149,11 @@ mod tests {
         for (text, said) in [
             ("31d", "out of range"),
             ("0s", "out of range"),
-            ("2", "unknown unit"),
-            ("1.5h", "unknown unit"),
-            ("h", "not a duration"),
-            ("99999999999999999999d", "not a duration"),
-            ("9999999999999999d", "out of range"),
+            ("99999d", "out of range"),
+            ("2", "not an age: use a whole number and a unit"),
+            ("1.5h", "not an age"),
+            ("h", "not an age"),
+            ("99999999999999999999d", "not an age"),
         ] {
             let err = parse_age(text).unwrap_err();
             assert!(err.contains(said), "{text}: {err}");

@@ -374,8 +374,9 @@ fn number(text: &str) -> Option<f64> {
     text.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
-/// `30s`, `10m`, `2h`, `7d`, `1w`, as a span back from now.
-fn ago(text: &str) -> Option<TimeDelta> {
+/// `30s`, `10m`, `2h`, `7d`, `1w`, as a span back from now: the one
+/// reading of an age, for `since:`/`until:` and the commands' `--since`.
+pub(crate) fn ago(text: &str) -> Option<TimeDelta> {
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
     // Nine digits of weeks is already far past what a date can hold.
     if digits == 0 || digits > 9 {

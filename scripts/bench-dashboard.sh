@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC §10 / issue 15 item 5: with the dashboard open, 5,000 deliveries a
+# SPEC §10: with the dashboard open, 5,000 deliveries a
 # second leave the listener's CPU per delivery within 10% of headless.
 #
 # Each round starts `danube-hooks listen --secret S --store F` twice, pinned

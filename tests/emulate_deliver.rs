@@ -1,4 +1,4 @@
-//! Issue 14 item 2 from outside: `trigger EVENT --emulator URL` hands an
+//! From outside: `trigger EVENT --emulator URL` hands an
 //! event to `danube-hooks emulate`, which delivers it to each active
 //! subscribed webhook, signed with that webhook's secret, and tells each
 //! attempt on stdout.

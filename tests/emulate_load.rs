@@ -1,4 +1,4 @@
-//! Issue 14 item 6, the load: 1,000 events fanned out by `danube-hooks
+//! The load: 1,000 events fanned out by `danube-hooks
 //! emulate` to 3 webhooks (one answering 200, one 500, one refusing
 //! connections) end as 3,000 delivery records with the right attempts and
 //! statuses, in a bounded time; a second thousand leaves the emulator's

@@ -1,4 +1,4 @@
-//! Issue 13's Danube side, attacked: a hostile answer from Danube's API or
+//! Danube's side, attacked: a hostile answer from Danube's API or
 //! from whatever listens where the ngrok agent and cloudflared's metrics
 //! are looked for (another local user can run a fake agent on
 //! 127.0.0.1:4040), and a careless user running `--register` twice.

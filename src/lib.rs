@@ -61,7 +61,8 @@
 //! - [`tui`]: the dashboard: its event loop; the terminal lent to it and
 //!   always given back (Drop guard, panic hook) in `tui::terminal`, the log
 //!   file that stands in for stderr meanwhile in `tui::log_file`; state and
-//!   keys in `tui::app` (its setup in `tui::config`), drawing in `tui::view` (a file
+//!   keys in `tui::app` (its setup in `tui::config`, the `/` filter's keys in
+//!   `tui::app::filtering`), drawing in `tui::view` (a file
 //!   per pane), the history within its byte budget in `tui::history`, the
 //!   policy picker in `tui::picker`, its text fields in `tui::line_input`,
 //!   Danube's side in `tui::danube_side`, the `/` filter in `tui::filter`,

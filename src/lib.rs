@@ -58,8 +58,11 @@
 //! - [`rare_wake`]: the waker for a task's rarely firing futures (a stop,
 //!   a timer, an eviction), polled only when one of them woke it: the
 //!   connection task and the printer wake once or more a delivery.
-//! - [`tui`]: the dashboard: terminal guard and event loop; state and keys in
-//!   `tui::app` (its setup in `tui::config`), drawing in `tui::view` (a file
+//! - [`tui`]: the dashboard: its event loop; the terminal lent to it and
+//!   always given back (Drop guard, panic hook) in `tui::terminal`, the log
+//!   file that stands in for stderr meanwhile in `tui::log_file`; state and
+//!   keys in `tui::app` (its setup in `tui::config`, the `/` filter's keys in
+//!   `tui::app::filtering`), drawing in `tui::view` (a file
 //!   per pane), the history within its byte budget in `tui::history`, the
 //!   policy picker in `tui::picker`, its text fields in `tui::line_input`,
 //!   Danube's side in `tui::danube_side`, the `/` filter in `tui::filter`,
@@ -93,7 +96,8 @@
 //!   through `commands::out`, where a reader gone away ends it quietly.
 //!   `commands::deliveries::redeliver` sends again, from Danube's log, what
 //!   never arrived (`deliveries --redeliver`, and `listen --catch-up`
-//!   through `commands::listen::catch_up`).
+//!   through `commands::listen::catch_up`); `commands::listen::earlier`,
+//!   the attempt numbers `listen` reads back from its store to go on from.
 //! - [`errors`]: the class of each of the crate's error types (SPEC §2:
 //!   usage 2, Danube or the network 3, a local file 4), read from the chain
 //!   for the binary's exit code; `errors::chain`, an error's causes as text

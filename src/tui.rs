@@ -1,9 +1,10 @@
-//! The dashboard of `listen`: the terminal guard and the one event loop.
+//! The dashboard of `listen`: the one event loop.
 //!
 //! State and keys live in [`app`], drawing in `view`; this module does the
 //! I/O around them: it reads the terminal's events, follows the store's
 //! broadcast, draws, and carries out the `app::Effect`s (copy, replay, and
-//! `editor`'s edit).
+//! `editor`'s edit). The terminal's guard and panic hook are `terminal`'s,
+//! the log file that stands in for stderr meanwhile `log_file`'s.
 //!
 //! - The listener never waits for the screen: deliveries arrive through the
 //!   store's bounded broadcast; everything pending is drained once per
@@ -32,42 +33,38 @@ mod filter;
 mod history;
 mod in_flight;
 mod line_input;
+mod log_file;
 mod picker;
+mod terminal;
 mod view;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Stdout, Write as _};
+use std::io::{self, Write as _};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use base64::Engine as _;
 use futures_util::StreamExt as _;
-use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
-use ratatui::crossterm::execute;
-use ratatui::crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
-};
 use ratatui::layout::Rect;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::Delivery;
-use crate::display::escape_line;
 use crate::policy::PolicyHandle;
 use crate::store::{self, DeliveryStore, StoreEvent};
 use app::{App, Effect, StatusKind};
 use config::{AppConfig, HISTORY_BYTES, HISTORY_CAP, RegisteredWith};
+use log_file::LogFile;
+use terminal::{OTHER_PANICS, Term, TerminalGuard};
 
 /// The shortest time between two frames: about 30 a second.
 pub(crate) const FRAME: Duration = Duration::from_millis(33);
@@ -254,8 +251,6 @@ struct Loop {
     /// The read of the store's earlier deliveries, while under way.
     earlier: earlier::Reading,
 }
-
-type Term = Terminal<CrosstermBackend<Stdout>>;
 
 impl Loop {
     /// `D`: ask Danube now rather than at the next 5 s.
@@ -638,175 +633,4 @@ pub(crate) fn fit(app: &mut App, area: Rect) -> view::DetailRows {
     let rows = rows - app.in_flight.rows_in(rows);
     app.set_geometry(rows, detail.rows(), detail.max_scroll());
     detail
-}
-
-// ---------------------------------------------------------------------------
-// The log file: where warnings go while the alternate screen is up.
-
-struct LogFile {
-    path: PathBuf,
-    /// In the shared temp dir (`--no-store`): created fresh, never followed.
-    in_temp: bool,
-    file: Option<File>,
-    written: bool,
-}
-
-impl LogFile {
-    /// `danube-hooks.log` beside the store, or a file of this process in
-    /// the temp dir.
-    fn beside(store: Option<&Path>) -> Self {
-        match store.and_then(Path::parent) {
-            Some(dir) => Self {
-                path: dir.join("danube-hooks.log"),
-                in_temp: false,
-                file: None,
-                written: false,
-            },
-            None => Self {
-                path: std::env::temp_dir().join(format!("danube-hooks-{}.log", std::process::id())),
-                in_temp: true,
-                file: None,
-                written: false,
-            },
-        }
-    }
-
-    /// Append one line; failures are dropped (there is nowhere to say so).
-    fn write(&mut self, message: &str) {
-        if self.file.is_none() {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            let mut options = OpenOptions::new();
-            options.append(true).mode(0o600);
-            if self.in_temp && !self.written {
-                options.create_new(true);
-            } else {
-                options.create(true);
-            }
-            self.file = options.open(&self.path).ok();
-        }
-        if let Some(file) = self.file.as_mut() {
-            let line = format!(
-                "{} {}\n",
-                crate::delivery::format_time(&chrono::Utc::now()),
-                escape_line(message)
-            );
-            if file.write_all(line.as_bytes()).is_ok() {
-                self.written = true;
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Giving the terminal back.
-
-/// Whether the terminal is in raw mode on the alternate screen; restoring
-/// swaps it off, so the hook and the guard restore once between them.
-static ACTIVE: AtomicBool = AtomicBool::new(false);
-/// Panics of other threads while the dashboard was up.
-static OTHER_PANICS: AtomicUsize = AtomicUsize::new(0);
-
-type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
-
-/// Raw mode and the alternate screen while alive; the terminal as it was
-/// once dropped, or once the dashboard's thread panics.
-struct TerminalGuard {
-    terminal: Term,
-    /// The panic hook that was in place before, put back on drop.
-    previous_hook: Arc<PanicHook>,
-}
-
-impl TerminalGuard {
-    fn enter(log_path: PathBuf) -> io::Result<Self> {
-        let previous_hook: Arc<PanicHook> = Arc::new(std::panic::take_hook());
-        let hook = Arc::clone(&previous_hook);
-        let dashboard_thread = std::thread::current().id();
-        std::panic::set_hook(Box::new(move |info| {
-            if !ACTIVE.load(Ordering::SeqCst) || std::thread::current().id() == dashboard_thread {
-                restore();
-                hook(info);
-            } else {
-                // A listener task: tokio contains the panic and listening
-                // goes on, so the screen stays and the panic is logged.
-                OTHER_PANICS.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut file) = OpenOptions::new().append(true).open(&log_path) {
-                    let _ = writeln!(file, "panic: {}", escape_line(&info.to_string()));
-                }
-            }
-        }));
-        // From here on, an error restores what was done so far.
-        let guard_or_restore = || -> io::Result<Term> {
-            enable_raw_mode()?;
-            ACTIVE.store(true, Ordering::SeqCst);
-            execute!(io::stdout(), EnterAlternateScreen)?;
-            let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
-            terminal.hide_cursor()?;
-            terminal.clear()?;
-            Ok(terminal)
-        };
-        match guard_or_restore() {
-            Ok(terminal) => Ok(Self {
-                terminal,
-                previous_hook,
-            }),
-            Err(err) => {
-                restore();
-                put_back_hook(&previous_hook);
-                Err(err)
-            }
-        }
-    }
-}
-
-impl Drop for TerminalGuard {
-    fn drop(&mut self) {
-        restore();
-        put_back_hook(&self.previous_hook);
-    }
-}
-
-fn put_back_hook(previous: &Arc<PanicHook>) {
-    let previous = Arc::clone(previous);
-    // Called only where no panic is in progress, as `set_hook` requires.
-    if !std::thread::panicking() {
-        let _ = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| previous(info)));
-    }
-}
-
-/// Give the terminal to another program (`e`'s editor): as on quit, so a
-/// panic meanwhile leaves it as it is; [`resume`] takes it back.
-fn suspend() {
-    restore();
-}
-
-/// Take the terminal back after [`suspend`], and draw the next frame
-/// whole. An error leaves the rest to the guard's restore. Not
-/// `Terminal::clear`, which asks the terminal where its cursor is and
-/// waits for the answer: both buffers emptied instead, so the next frame
-/// is drawn cell by cell on the cleared screen.
-fn resume(terminal: &mut Term) -> io::Result<()> {
-    enable_raw_mode()?;
-    ACTIVE.store(true, Ordering::SeqCst);
-    execute!(
-        io::stdout(),
-        EnterAlternateScreen,
-        ratatui::crossterm::terminal::Clear(ratatui::crossterm::terminal::ClearType::All)
-    )?;
-    terminal.hide_cursor()?;
-    terminal.swap_buffers();
-    terminal.swap_buffers();
-    Ok(())
-}
-
-/// Leave the alternate screen, show the cursor, end raw mode; once.
-fn restore() {
-    if ACTIVE.swap(false, Ordering::SeqCst) {
-        let _ = execute!(
-            io::stdout(),
-            LeaveAlternateScreen,
-            ratatui::crossterm::cursor::Show
-        );
-        let _ = disable_raw_mode();
-    }
 }

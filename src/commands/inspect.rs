@@ -9,7 +9,7 @@ use crate::cli::{ExportArgs, LogArgs, ShowArgs, UsageError};
 use crate::commands::Outcome;
 use crate::commands::verify::render_for_a_person;
 use crate::curl;
-use crate::delivery::{Delivery, format_duration_ms};
+use crate::delivery::{Delivery, ForwardRecord, format_duration_ms};
 use crate::display::{escape_bytes_line, escape_bytes_multiline, escape_line, escape_multiline};
 use crate::errors::wrap::Whole;
 use crate::headless::{self, Format};
@@ -293,28 +293,7 @@ pub(crate) fn render_whole(delivery: &Delivery, raw: bool) -> String {
         escape_line(&delivery.group),
         delivery.attempt
     );
-    if let Some(first) = delivery.replay_of {
-        let _ = writeln!(out, "replay of #{first}");
-    }
-    if let Some(danube_id) = &delivery.redelivery_of {
-        let _ = writeln!(
-            out,
-            "redelivery of Danube's delivery {} (from its log)",
-            escape_line(danube_id)
-        );
-    }
-    if let Some(original) = delivery.resent_from {
-        let _ = writeln!(
-            out,
-            "copy of #{original}, {}, as its {} header claims",
-            if delivery.edited == Some(true) {
-                "changed"
-            } else {
-                "unchanged"
-            },
-            crate::resend::RESENT_FROM
-        );
-    }
+    write_lineage(&mut out, delivery);
     let _ = writeln!(
         out,
         "\nsignature: {}",
@@ -329,17 +308,7 @@ pub(crate) fn render_whole(delivery: &Delivery, raw: bool) -> String {
         format_duration_ms(delivery.duration_ms)
     );
     if let Some(forward) = &delivery.forward {
-        let outcome = match (&forward.status, &forward.error) {
-            (Some(status), _) => status.to_string(),
-            (None, Some(error)) => escape_line(error).into_owned(),
-            (None, None) => "-".into(),
-        };
-        let _ = writeln!(
-            out,
-            "forward: {} → {outcome} in {}ms",
-            escape_line(&forward.url),
-            forward.duration_ms
-        );
+        write_forward(&mut out, forward);
     }
     let _ = writeln!(out, "\nheaders:");
     // The bytes as received: a value that is not UTF-8 shows `\xe9`, not
@@ -363,6 +332,50 @@ pub(crate) fn render_whole(delivery: &Delivery, raw: bool) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The lines that say what a delivery is a repetition of: a replay the
+/// listener recognised, a redelivery from Danube's log, or a copy `replay`
+/// sent. Each appears only when the record carries it.
+fn write_lineage(out: &mut String, delivery: &Delivery) {
+    if let Some(first) = delivery.replay_of {
+        let _ = writeln!(out, "replay of #{first}");
+    }
+    if let Some(danube_id) = &delivery.redelivery_of {
+        let _ = writeln!(
+            out,
+            "redelivery of Danube's delivery {} (from its log)",
+            escape_line(danube_id)
+        );
+    }
+    if let Some(original) = delivery.resent_from {
+        let _ = writeln!(
+            out,
+            "copy of #{original}, {}, as its {} header claims",
+            if delivery.edited == Some(true) {
+                "changed"
+            } else {
+                "unchanged"
+            },
+            crate::resend::RESENT_FROM
+        );
+    }
+}
+
+/// The forward's line: where it went and what came back (a status, or the
+/// failure escaped, since a receiver's error text is untrusted).
+fn write_forward(out: &mut String, forward: &ForwardRecord) {
+    let outcome = match (&forward.status, &forward.error) {
+        (Some(status), _) => status.to_string(),
+        (None, Some(error)) => escape_line(error).into_owned(),
+        (None, None) => "-".into(),
+    };
+    let _ = writeln!(
+        out,
+        "forward: {} → {outcome} in {}ms",
+        escape_line(&forward.url),
+        forward.duration_ms
+    );
 }
 
 /// Pretty JSON when the body is JSON and `raw` is off; else the bytes,

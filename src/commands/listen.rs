@@ -8,15 +8,18 @@
 //! paused) on every way out.
 
 mod catch_up;
+mod earlier;
 pub(crate) mod public;
 
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use futures_util::FutureExt as _;
 use tokio_util::sync::CancellationToken;
 
@@ -36,15 +39,10 @@ use crate::server::{self, Intake, IntakeConfig, Limits};
 use crate::signature::Secret;
 use crate::store::{self, DeliveryStore, OpenReport, StoreConfig};
 use crate::tui::{self, Replayer};
-use public::{Public, PublicPlan};
+use public::{Public, PublicPlan, Registered};
 
 /// How long a replay's target may take: as long as Danube would wait.
 const REPLAY_TIMEOUT: std::time::Duration = crate::facts::DEADLINE;
-
-/// Records read back at start to continue attempt numbering.
-const SEED_RECORDS: usize = 1000;
-/// At most this much of the store is read back to seed attempt numbers.
-const SEED_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Everything `listen` needs, checked.
 pub(crate) struct ListenPlan {
@@ -229,31 +227,6 @@ pub(crate) fn bind(address: SocketAddr) -> Result<std::net::TcpListener, UsageEr
         })
 }
 
-/// The group and attempt of the last [`SEED_RECORDS`] records (or of the
-/// last [`SEED_BYTES`] of them, if less), read without keeping their
-/// bodies, so starting on a store of any size (and bodies of any size)
-/// takes little memory and time. A store that cannot be read seeds
-/// nothing: attempts then count from 1, as for a group not seeded.
-fn earlier_attempts(path: &std::path::Path) -> Vec<(String, u32)> {
-    #[derive(serde::Deserialize)]
-    struct Attempt {
-        group: String,
-        attempt: u32,
-    }
-    let mut earlier = Vec::new();
-    let _ = store::each_backward_within(path, SEED_BYTES, |entry: store::Entry<Attempt>| {
-        if let store::Entry::Record(record) = entry {
-            earlier.push((record.group, record.attempt));
-        }
-        if earlier.len() >= SEED_RECORDS {
-            std::ops::ControlFlow::Break(())
-        } else {
-            std::ops::ControlFlow::Continue(())
-        }
-    });
-    earlier
-}
-
 async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
     // Signals are caught from here on, before the public side opens, so
     // that a signal is never the default death that would leave the
@@ -302,22 +275,7 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
         .as_ref()
         .and_then(|public| public.registered.as_ref())
     {
-        // First, so that its deliveries match secret #1 and a --secret of
-        // another webhook is no rotation.
-        let secret = registered.registration.webhook.signing_secret();
-        intake.verify_first_with(secret.clone());
-        plan.secrets.insert(0, secret);
-        if let Some((path, since)) = last_stop {
-            let headless = matches!(plan.output, Output::Headless(_));
-            catch_up::start(
-                registered,
-                local,
-                path,
-                since,
-                headless,
-                signals.shutdown.clone(),
-            );
-        }
+        adopt_webhook(&mut plan, &intake, registered, local, last_stop, &signals);
     }
     let public_lines = public.as_ref().map(Public::banner_lines);
     let following = public.map(|public| public.follow(&plan.trust, intake.reach().clone()));
@@ -338,6 +296,35 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
         }
     };
     finally(serve_with(&plan, listening, shown), finish).await
+}
+
+/// The registered webhook's secret verifies first from now on; and with
+/// `--catch-up`, what Danube made since `last_stop` that never arrived is
+/// redelivered, in a task of its own.
+fn adopt_webhook(
+    plan: &mut ListenPlan,
+    intake: &Intake,
+    registered: &Registered,
+    local: SocketAddr,
+    last_stop: Option<(PathBuf, Option<DateTime<Utc>>)>,
+    signals: &Signals,
+) {
+    // First, so that its deliveries match secret #1 and a --secret of
+    // another webhook is no rotation.
+    let secret = registered.registration.webhook.signing_secret();
+    intake.verify_first_with(secret.clone());
+    plan.secrets.insert(0, secret);
+    if let Some((path, since)) = last_stop {
+        let headless = matches!(plan.output, Output::Headless(_));
+        catch_up::start(
+            registered,
+            local,
+            path,
+            since,
+            headless,
+            signals.shutdown.clone(),
+        );
+    }
 }
 
 /// The listener, serving, and what it needs to stop.
@@ -374,7 +361,7 @@ impl Listening {
                 .then(|| Mirrors::start(plan.mirrors.clone(), plan.mirror_timeout, &plan.trust)),
         ));
         if let Some(path) = store.path() {
-            intake.seed_attempts(earlier_attempts(path));
+            intake.seed_attempts(earlier::attempts(path));
         }
         // Subscribed before the listener starts, so the screen sees the
         // first delivery too.

@@ -16,6 +16,7 @@
 //! moment the client was seen gone while a delay ran (`abandoned`: nothing
 //! is sent).
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -174,14 +175,8 @@ impl Intake {
         shutdown: &CancellationToken,
     ) -> Response<Full<Bytes>> {
         let arrived = Instant::now();
-        if head_size(&req) > self.config.limits.max_header_bytes {
-            return answer::head_too_large(self.config.limits.max_header_bytes);
-        }
-        if req.method() == Method::GET || req.method() == Method::HEAD {
-            if self.reach.arrived(req.uri().path()) {
-                return answer::reached_page();
-            }
-            return answer::info_page();
+        if let Some(refused_or_page) = self.answer_before_body(&req) {
+            return refused_or_page;
         }
         // Held until the record is in the store's hands: the body is
         // this handler's to keep in memory until then.
@@ -191,18 +186,7 @@ impl Intake {
             .await;
         self.check_replay(&mut record, replay_key.as_ref());
         let decision = (end == BodyEnd::Complete).then(|| self.decide(&record));
-        // Queued before the answer is worked out, so a mirror runs beside
-        // the delay or the forward; never waited for.
-        let copies = match (&self.mirrors, &decision) {
-            (Some(mirrors), Some(_)) => mirrors.send(&record),
-            _ => Copies::none(),
-        };
-        // Settled when dropped: after the record is appended, or with this
-        // future if it is dropped first.
-        let in_flight = decision
-            .as_ref()
-            .filter(|decision| waits(decision.step))
-            .map(|decision| self.store.arrive(arrival(&record, arrived, decision.step)));
+        let (copies, in_flight) = self.start_beside(&record, decision.as_ref(), arrived);
         let (decision, answer, action) = self
             .choose_answer(&mut record, end, decision, control, shutdown)
             .await;
@@ -229,25 +213,52 @@ impl Intake {
         record.duration_ms = arrived.elapsed().as_secs_f64() * 1000.0;
         let stored = self.store_record(record, replay_key, copies).await;
         drop(body_memory);
-        let not_stored_rule;
-        let (rule, id, answer) = match &stored {
-            Ok(stored) => (stored.response.rule.as_str(), stored.id, answer),
-            // Not stored, so never 2xx: 503 tells the sender to send it
-            // again (SPEC §9). The store has warned, naming it and why.
-            Err(not_stored) => {
-                not_stored_rule = format!("limit: store write failed: {}", not_stored.reason);
-                let answer = Answer::Status {
-                    status: 503,
-                    close: false,
-                };
-                (not_stored_rule.as_str(), not_stored.delivery.id, answer)
-            }
-        };
+        let (rule, id, answer) = answer_as_stored(&stored, answer);
         let response = answer
-            .send(rule, id, control, self.config.limits.max_hold)
+            .send(&rule, id, control, self.config.limits.max_hold)
             .await;
         drop(in_flight);
         response
+    }
+
+    /// The answers given before the body is read: a head over the limit is
+    /// refused, and a GET or HEAD is shown a page (the reach probe's, when
+    /// its path is one the probe sent). `None` for a delivery to read.
+    #[inline]
+    fn answer_before_body(&self, req: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
+        if head_size(req) > self.config.limits.max_header_bytes {
+            return Some(answer::head_too_large(self.config.limits.max_header_bytes));
+        }
+        if req.method() == Method::GET || req.method() == Method::HEAD {
+            if self.reach.arrived(req.uri().path()) {
+                return Some(answer::reached_page());
+            }
+            return Some(answer::info_page());
+        }
+        None
+    }
+
+    /// What starts beside the answer once a delivery is decided: its
+    /// mirrors' copies, queued before the answer is worked out so that a
+    /// mirror runs beside the delay or the forward (never waited for); and
+    /// its place among the deliveries in flight, when its answer waits.
+    /// That place is settled when dropped: after the record is appended,
+    /// or with the request's future if that is dropped first.
+    #[inline]
+    fn start_beside(
+        &self,
+        record: &Delivery,
+        decision: Option<&Decision>,
+        arrived: Instant,
+    ) -> (Copies, Option<InFlight>) {
+        let copies = match (&self.mirrors, decision) {
+            (Some(mirrors), Some(_)) => mirrors.send(record),
+            _ => Copies::none(),
+        };
+        let in_flight = decision
+            .filter(|decision| waits(decision.step))
+            .map(|decision| self.store.arrive(arrival(record, arrived, decision.step)));
+        (copies, in_flight)
     }
 
     /// Append `record` with what its mirrors have answered so far, and
@@ -308,23 +319,7 @@ impl Intake {
         let received_at = Utc::now();
         let (parts, body) = req.into_parts();
         let headers = Headers::of(&parts.headers);
-        let limits = &self.config.limits;
-        let read = if headers.expects_continue
-            && headers
-                .declared
-                .is_some_and(|declared| declared > limits.max_body as u64)
-        {
-            // hyper sends `100 Continue` the first time the body is polled;
-            // a body announced over the limit is refused before that, so the
-            // client never sends it.
-            ReadBody {
-                bytes: Vec::new(),
-                seen: 0,
-                end: BodyEnd::TooLarge,
-            }
-        } else {
-            read_body(body, limits.max_body, limits.body_read_timeout, body_memory).await
-        };
+        let read = self.read_within_limits(&headers, body, body_memory).await;
         // What follows (verifying, answering) is not the client's doing.
         control.request_received();
         let (signature, replay_key) = self.check_signature(&headers, &read).await;
@@ -333,16 +328,10 @@ impl Intake {
         let path = origin_form(&parts.uri);
         // Only a valid signature vouches for the header: from anyone else
         // it would hide a delivery that never arrived.
-        let redelivery_of = if signature.verdict == Verdict::Valid {
-            headers.redelivery_of()
-        } else {
-            None
-        };
-        let end = match read.end {
-            BodyEnd::Complete if path.is_none() => BodyEnd::BadTarget,
-            BodyEnd::Complete if parts.method != Method::POST => BodyEnd::NotPost,
-            end => end,
-        };
+        let redelivery_of = (signature.verdict == Verdict::Valid)
+            .then(|| headers.redelivery_of())
+            .flatten();
+        let end = request_end(read.end, path.is_some(), &parts.method);
         let (resent_from, edited) = headers.claimed_copy();
         let record = Delivery {
             id: 0,
@@ -379,6 +368,32 @@ impl Intake {
             duration_ms: 0.0,
         };
         (record, end, replay_key)
+    }
+
+    /// The body, read within the limits into memory reserved from
+    /// `body_memory`. hyper sends `100 Continue` the first time the body is
+    /// polled; a body announced over the limit is refused before that, so
+    /// the client never sends it.
+    #[inline]
+    async fn read_within_limits(
+        &self,
+        headers: &Headers<'_>,
+        body: Incoming,
+        body_memory: &mut Reservation,
+    ) -> ReadBody {
+        let limits = &self.config.limits;
+        let refused_unsent = headers.expects_continue
+            && headers
+                .declared
+                .is_some_and(|declared| declared > limits.max_body as u64);
+        if refused_unsent {
+            return ReadBody {
+                bytes: Vec::new(),
+                seen: 0,
+                end: BodyEnd::TooLarge,
+            };
+        }
+        read_body(body, limits.max_body, limits.body_read_timeout, body_memory).await
     }
 
     /// The verdict on the request's `X-Danube-Signature`, and the keys
@@ -673,6 +688,42 @@ fn unrouted(decision: Decision) -> Decision {
 enum Waited {
     Done,
     ClientGone,
+}
+
+/// How the request ended for the answer: a body read whole still fails a
+/// target that is not a path, or a method other than POST.
+#[inline]
+fn request_end(read: BodyEnd, path_ok: bool, method: &Method) -> BodyEnd {
+    match read {
+        BodyEnd::Complete if !path_ok => BodyEnd::BadTarget,
+        BodyEnd::Complete if *method != Method::POST => BodyEnd::NotPost,
+        end => end,
+    }
+}
+
+/// The rule, id and answer sent for a delivery once the store has it, or
+/// has failed to: not stored, so never 2xx, and 503 tells the sender to
+/// send it again (SPEC §9). The store has warned, naming it and why.
+#[inline]
+fn answer_as_stored(
+    stored: &Result<Arc<Delivery>, NotStored>,
+    answer: Answer,
+) -> (Cow<'_, str>, u64, Answer) {
+    match stored {
+        Ok(stored) => (
+            Cow::Borrowed(stored.response.rule.as_str()),
+            stored.id,
+            answer,
+        ),
+        Err(not_stored) => {
+            let rule = format!("limit: store write failed: {}", not_stored.reason);
+            let answer = Answer::Status {
+                status: 503,
+                close: false,
+            };
+            (Cow::Owned(rule), not_stored.delivery.id, answer)
+        }
+    }
 }
 
 /// Whether the answer of `step` waits (a delay, a hold, the developer's

@@ -28,6 +28,7 @@ use crate::delivery::Delivery;
 use crate::policy::PolicyHandle;
 use crate::signature::Verdict;
 
+mod filtering;
 mod mirrored;
 mod with_earlier;
 
@@ -720,68 +721,6 @@ impl App {
         self.fit_dividers();
     }
 
-    // ---- The filter.
-
-    fn filter_key(&mut self, key: KeyEvent) {
-        match key.code {
-            KeyCode::Esc => {
-                self.clear_filter();
-                self.mode = Mode::Normal;
-            }
-            KeyCode::Enter => {
-                if self.filter_error.is_none() {
-                    self.mode = Mode::Normal;
-                }
-            }
-            _ => {
-                if self.filter_input.edit(key) {
-                    match Filter::parse(self.filter_input.text()) {
-                        Ok(filter) => {
-                            self.filter_error = None;
-                            if filter != self.filter {
-                                self.filter = filter;
-                                self.refilter();
-                            }
-                        }
-                        Err(error) => self.filter_error = Some(error),
-                    }
-                }
-            }
-        }
-    }
-
-    fn clear_filter(&mut self) {
-        self.filter_input = LineInput::default();
-        self.filter_error = None;
-        if self.filter_active() {
-            self.filter = Filter::default();
-            self.refilter();
-        }
-    }
-
-    /// Rebuild the list after the filter changed, keeping the selected
-    /// delivery (or the nearest older one) unless following the newest.
-    fn refilter(&mut self) {
-        let keep = self.anchor;
-        self.list = self
-            .history
-            .iter()
-            .filter(|d| self.filter.matches(d))
-            .cloned()
-            .collect();
-        self.selected = None;
-        self.detail_scroll = 0;
-        if self.list.is_empty() {
-            self.top = 0;
-            return;
-        }
-        let index = match keep {
-            Some(id) if self.paused => self.list.partition_point(|d| d.id <= id).saturating_sub(1),
-            _ => self.list.len() - 1,
-        };
-        self.select(index);
-    }
-
     // ---- The policy picker.
 
     fn open_picker(&mut self) {
@@ -819,7 +758,7 @@ mod tests {
     use crate::policy::Policy;
     use crate::test_support::{app_config as config, sample};
 
-    fn app_with(n: u64) -> App {
+    pub(super) fn app_with(n: u64) -> App {
         let mut app = App::new(config(), PolicyHandle::new(Policy::default_for(false)));
         app.set_geometry(5, 10, 100);
         for id in 1..=n {
@@ -873,7 +812,7 @@ mod tests {
         out
     }
 
-    fn press(app: &mut App, spec: &str) -> Vec<Effect> {
+    pub(super) fn press(app: &mut App, spec: &str) -> Vec<Effect> {
         keys(spec)
             .into_iter()
             .map(|k| app.handle_key(k))
@@ -1018,20 +957,6 @@ mod tests {
         let mut empty = app_with(0);
         assert_eq!(press(&mut empty, "crRjkgG<Tab><Enter>"), vec![]);
         assert_eq!(empty.status().unwrap().kind, StatusKind::Error);
-    }
-
-    #[test]
-    fn a_bad_filter_term_shows_an_error_and_keeps_the_last_good_filter() {
-        let mut app = app_with(6);
-        press(&mut app, "/event:tool.* verdict:nope");
-        assert_eq!(app.mode, Mode::Filter);
-        assert!(app.filter_error().unwrap().contains("\"nope\""));
-        press(&mut app, "<Enter>");
-        assert_eq!(app.mode, Mode::Filter, "Enter does not accept an error");
-        press(&mut app, "<BS><BS><BS><BS>valid<Enter>");
-        assert_eq!(app.mode, Mode::Normal);
-        assert_eq!(app.filter_error(), None);
-        assert_eq!(app.list_len(), 2);
     }
 
     #[test]

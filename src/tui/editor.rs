@@ -85,11 +85,12 @@ impl Loop {
         // short the next read that waits on the terminal: taken here.
         *term_events = EventStream::new();
         let _ = ratatui::crossterm::event::poll(std::time::Duration::ZERO);
-        super::suspend();
+        super::terminal::suspend();
         EDITING.store(true, Ordering::SeqCst);
         let ran = run_editor(&editor_command(), &file.path).await;
         EDITING.store(false, Ordering::SeqCst);
-        super::resume(terminal).context("cannot take the terminal back from the editor")?;
+        super::terminal::resume(terminal)
+            .context("cannot take the terminal back from the editor")?;
         let edited = std::fs::read(&file.path);
         drop(file);
         match judge(delivery.id, &delivery.body, &shown, ran, edited) {

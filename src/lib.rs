@@ -68,8 +68,9 @@
 //!   Danube's side in `tui::danube_side`, the `/` filter in `tui::filter`,
 //!   the deliveries in flight (pinned under the list) in `tui::in_flight`,
 //!   `e`'s editor (the terminal lent and taken back) in `tui::editor`;
-//!   the store's deliveries from before this start, read as it opens, and
-//!   the starts among them (the list's dividers) in `tui::earlier`.
+//!   the store's deliveries from before this start, read as it opens, in
+//!   `tui::earlier`, and the starts among them (the list's dividers) in
+//!   `tui::runs`.
 //! - [`policy`]: the `--respond` grammar and the answer for an attempt; pure.
 //! - `query`: the query language (SPEC §15) of `log`, `export`,
 //!   `deliveries` and the dashboard's `/` filter: parsed with a caret

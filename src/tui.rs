@@ -35,6 +35,7 @@ mod in_flight;
 mod line_input;
 mod log_file;
 mod picker;
+mod runs;
 mod terminal;
 mod view;
 

@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher as _;
 use std::sync::Arc;
 
-use super::earlier::Runs;
+use super::runs::Runs;
 use crate::delivery::{Delivery, memory};
 
 /// The newest deliveries, their bytes and their groups.

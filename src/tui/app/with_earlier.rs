@@ -6,7 +6,8 @@
 
 use super::App;
 use crate::store::Start;
-use crate::tui::earlier::{Earlier, Runs};
+use crate::tui::earlier::Earlier;
+use crate::tui::runs::Runs;
 
 impl App {
     /// This start's first record gets `first_id`: anything below it is

@@ -331,13 +331,14 @@ fn replay_resigns_by_default_and_as_is_is_byte_identical() {
         "{}",
         stderr(&no_secret)
     );
-    let no_target = run(&["replay", "1", "--store", &store, "--secret", SECRET], b"");
-    assert_exit(&no_target, 2);
-    assert!(
-        stderr(&no_target).contains("--to"),
-        "{}",
-        stderr(&no_target)
-    );
+    // No --to, and it was not forwarded: back to the listener it arrived
+    // at, on the path it arrived on (SPEC §2), recorded as a copy of it.
+    let home = run(&["replay", "1", "--store", &store, "--secret", SECRET], b"");
+    assert_exit(&home, 0);
+    let copy = listener.next_record();
+    assert_eq!(copy["path"], original["path"]);
+    assert_eq!(copy["resent_from"], original["id"]);
+    assert_eq!(copy["signature"]["verdict"], "valid");
     let unknown = run(&["replay", "99", "--store", &store, "--to", &target], b"");
     assert_exit(&unknown, 2);
     assert!(stderr(&unknown).contains("99"), "{}", stderr(&unknown));

@@ -106,6 +106,14 @@ fn target(args: &ReplayArgs, delivery: &Delivery) -> Result<String, UsageError> 
             Ok(url.clone())
         }
         (None, Some(forward)) => recorded_target(delivery, &forward.url),
+        // A stranger's request target that is no path was refused on
+        // arrival: nothing to send back to.
+        (None, None) if !delivery.path.starts_with('/') => Err(UsageError::new(format!(
+            "delivery #{} arrived with the request target {:?}, which is not a path, so it \
+             has no listener path to go back to: pass --to URL",
+            delivery.id,
+            escape_line(&delivery.path)
+        ))),
         (None, None) => Ok(crate::curl::arrival_url(delivery).to_string()),
     }
 }

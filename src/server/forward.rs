@@ -11,9 +11,10 @@ use http_body_util::Full;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode, Uri};
 
+use super::loops::headers_to_send_on;
 use crate::delivery::{Delivery, ForwardRecord};
 use crate::facts::RESPONSE_BODY_CHARS;
-use crate::http::{EndToEnd, Outgoing, SendError, Sender, Trust, headers_to_send};
+use crate::http::{EndToEnd, Outgoing, SendError, Sender, Trust};
 
 /// The receiver's answer and what to record of it.
 pub(crate) struct ForwardOutcome {
@@ -65,7 +66,7 @@ impl Forwarder {
         let request = Outgoing {
             method: delivery.method.clone(),
             url,
-            headers: headers_to_send(delivery),
+            headers: headers_to_send_on(delivery),
             body: delivery.body.clone(),
         };
         let attempt = self.sender.send(&request, self.timeout).await;

@@ -341,6 +341,7 @@ impl Intake {
         let end = match read.end {
             BodyEnd::Complete if path.is_none() => BodyEnd::BadTarget,
             BodyEnd::Complete if parts.method != Method::POST => BodyEnd::NotPost,
+            BodyEnd::Complete if headers.looped => BodyEnd::Looped,
             end => end,
         };
         let (resent_from, edited) = headers.claimed_copy();
@@ -554,6 +555,14 @@ impl Intake {
                     close: false,
                 },
                 "method",
+            ),
+            BodyEnd::Looped => (
+                limit(508, super::loops::LOOP_RULE),
+                Answer::Status {
+                    status: 508,
+                    close: false,
+                },
+                "loop",
             ),
             BodyEnd::Complete => {
                 let decision = decision.unwrap_or_else(|| self.decide(record));

@@ -4,6 +4,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -16,6 +17,14 @@ fn a_target_that_is_the_listener_itself_is_refused_at_start() {
     // A port nobody holds, for the listener to bind and the target to name.
     let port = closed_port().port().to_string();
     let own = |host: &str| format!("http://{host}:{port}/webhooks/danube-v2");
+    // The README shows the refusal of its own example as printed.
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let printed = readme
+        .lines()
+        .find(|line| line.starts_with("danube-hooks: --mirror-to http://localhost:4000/"))
+        .expect("the README shows the refusal")
+        .replace(":4000", &format!(":{port}"));
     for (flag, target) in [
         ("--mirror-to", own("localhost")),
         ("--forward-to", own("127.0.0.1")),
@@ -35,6 +44,9 @@ fn a_target_that_is_the_listener_itself_is_refused_at_start() {
             !stderr.contains("listening on http://"),
             "never served: {stderr}"
         );
+        if flag == "--mirror-to" {
+            common::assert_contains(&stderr, &printed);
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! Forwarding to the developer's own receiver (SPEC §4): the method, the
 //! body bytes and the headers unchanged (hop-by-hop headers and `Host`
-//! aside), the receiver's answer relayed back and recorded. A receiver that
-//! refuses is a 502, one that is too slow a 504, each recorded with the
-//! error; the listener goes on either way.
+//! aside; `X-Danube-Hooks-Via` added, `server::loops`), the receiver's
+//! answer relayed back and recorded. A receiver that refuses is a 502,
+//! one that is too slow a 504, each recorded with the error; the listener
+//! goes on either way.
 
 use std::time::Duration;
 

@@ -101,7 +101,7 @@ pub(crate) struct RawHeader {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ResponseRecord {
     /// `status`, `forward`, `timeout`, `reset`, `close`, `garbage`, or a
-    /// limit this tool enforced (`too-large`, `slow-body`, `method`), or
+    /// limit this tool enforced (`too-large`, `slow-body`, `method`, `loop`), or
     /// `abandoned`: the client went away while a delay ran, and nothing
     /// was sent (`delay_ms` is the delay the step asked for).
     pub(crate) action: String,

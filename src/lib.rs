@@ -48,7 +48,9 @@
 //! - [`server`]: the hyper listener, its limits, forwarding and one request's
 //!   path (`server::request`); `server::routes` which receiver a delivery is
 //!   forwarded to (`--forward-to [PATTERN=]URL`, the patterns of `policy`),
-//!   `server::mirror` the copies for `--mirror-to`, never waited for; `server::head` the request head as recorded,
+//!   `server::mirror` the copies for `--mirror-to`, never waited for;
+//!   `server::loops` a target that is the listener refused, a copy that
+//!   came back answered 508; `server::head` the request head as recorded,
 //!   `server::body` its body read within the limits, `server::answer` how
 //!   an answer leaves, `server::recall` attempts and replays remembered;
 //!   `server::body_memory` is the memory that bodies still arriving share.

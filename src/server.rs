@@ -21,6 +21,7 @@ mod body;
 pub(crate) mod body_memory;
 pub(crate) mod forward;
 mod head;
+pub(crate) mod loops;
 pub(crate) mod mirror;
 pub(crate) mod reach;
 mod recall;

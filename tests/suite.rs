@@ -23,6 +23,7 @@ mod hostile;
 mod https;
 mod in_flight;
 mod listen;
+mod loops;
 mod readme;
 mod reliability;
 mod routes;

@@ -34,10 +34,13 @@ pub(crate) struct ListenArgs {
     /// (https:// too). Repeatable, with an event pattern as in --respond: 'tool.*=http://…'; the
     /// first rule whose pattern matches the event decides, one without a pattern is the default,
     /// and a delivery no rule matches is answered as without --forward-to. A pattern holds no / or :.
+    /// A target that is this listener itself is refused; a copy that comes back through another
+    /// hop (a tunnel, a proxy) is answered 508 Loop Detected and not sent on again.
     #[arg(long, value_name = "[PATTERN=]URL")]
     pub(crate) forward_to: Vec<String>,
     /// Also send a copy of each delivery here; its answer is recorded and shown, never sent back
-    /// to Danube, and never waited for. Repeatable.
+    /// to Danube, and never waited for. Repeatable. Not this listener itself (as with
+    /// --forward-to, a loop is refused at start or cut with 508).
     #[arg(long, value_name = "URL")]
     pub(crate) mirror_to: Vec<String>,
     /// How long the receiver (or a mirror) may take before the sender gets 504 (the default is Danube's deadline).

@@ -33,6 +33,7 @@ use crate::headless;
 use crate::http::{self, Sender, Trust};
 use crate::policy::{Policy, PolicyHandle};
 use crate::sender;
+use crate::server::loops;
 use crate::server::mirror::Mirrors;
 use crate::server::routes::Routes;
 use crate::server::{self, Intake, IntakeConfig, Limits};
@@ -227,11 +228,27 @@ pub(crate) fn bind(address: SocketAddr) -> Result<std::net::TcpListener, UsageEr
         })
 }
 
+/// Refuse a `--forward-to` or `--mirror-to` target that is the listener
+/// itself, bound at `local`: known only once bound (`--port 0`), and
+/// checked before anything is served.
+fn refuse_self_targets(plan: &ListenPlan, local: SocketAddr) -> Result<(), UsageError> {
+    let forwards = plan.forward.iter().flat_map(Routes::targets);
+    let targets = (forwards.map(|target| ("--forward-to", target)))
+        .chain(plan.mirrors.iter().map(|target| ("--mirror-to", target)));
+    for (flag, target) in targets {
+        if loops::self_target(target, local, loops::is_local) {
+            return Err(UsageError::new(loops::refusal(flag, target, local)));
+        }
+    }
+    Ok(())
+}
+
 async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
     // Signals are caught from here on, before the public side opens, so
     // that a signal is never the default death that would leave the
     // tunnel running or the webhook active.
     let (listener, local, signals) = serve_from(bind(plan.address)?)?;
+    refuse_self_targets(&plan, local)?;
     let shutdown = signals.shutdown.clone();
     // Read before the listener serves, so that no new record hides it.
     let last_stop = match (&plan.store.path, plan.catch_up) {

@@ -28,6 +28,9 @@ pub(super) enum BodyEnd {
     /// A whole body, but a request target that is neither origin-form nor
     /// absolute-form: recorded and answered 400.
     BadTarget,
+    /// A whole body carrying this run's `X-Danube-Hooks-Via`: this
+    /// listener's own forward or mirror come back; answered 508.
+    Looped,
 }
 
 pub(super) struct ReadBody {

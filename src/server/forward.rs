@@ -1,8 +1,9 @@
 //! Forwarding to the developer's own receiver (SPEC §4): the method, the
 //! body bytes and the headers unchanged (hop-by-hop headers and `Host`
-//! aside), the receiver's answer relayed back and recorded. A receiver that
-//! refuses is a 502, one that is too slow a 504, each recorded with the
-//! error; the listener goes on either way.
+//! aside; `X-Danube-Hooks-Via` added, `server::loops`), the receiver's
+//! answer relayed back and recorded. A receiver that refuses is a 502,
+//! one that is too slow a 504, each recorded with the error; the listener
+//! goes on either way.
 
 use std::time::Duration;
 
@@ -11,9 +12,10 @@ use http_body_util::Full;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode, Uri};
 
+use super::loops::headers_to_send_on;
 use crate::delivery::{Delivery, ForwardRecord};
 use crate::facts::RESPONSE_BODY_CHARS;
-use crate::http::{EndToEnd, Outgoing, SendError, Sender, Trust, headers_to_send};
+use crate::http::{EndToEnd, Outgoing, SendError, Sender, Trust};
 
 /// The receiver's answer and what to record of it.
 pub(crate) struct ForwardOutcome {
@@ -65,7 +67,7 @@ impl Forwarder {
         let request = Outgoing {
             method: delivery.method.clone(),
             url,
-            headers: headers_to_send(delivery),
+            headers: headers_to_send_on(delivery),
             body: delivery.body.clone(),
         };
         let attempt = self.sender.send(&request, self.timeout).await;

@@ -6,6 +6,7 @@
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Request, Uri, Version};
 
+use super::loops;
 use crate::delivery::{self, RawHeader};
 use crate::{resend, signature};
 
@@ -31,10 +32,14 @@ pub(super) struct Headers<'a> {
     resent_from: Option<&'a HeaderValue>,
     edited: Option<&'a HeaderValue>,
     redelivery_of: Option<&'a HeaderValue>,
+    /// Whether an `X-Danube-Hooks-Via` holds this run's nonce: the
+    /// request is this listener's own forward or mirror come back.
+    pub(super) looped: bool,
 }
 
 /// How the name of every header the listener reads by name beyond HTTP's
-/// own begins (the signature and the marks of copies and redeliveries),
+/// own begins (the signature, the marks of copies and redeliveries, and
+/// the nonce of a loop),
 /// as the map keeps names: lowercase. Other names are passed over with
 /// this one test.
 const OURS: &str = "x-danube-";
@@ -45,6 +50,7 @@ impl<'a> Headers<'a> {
         let mut expect: Option<&HeaderValue> = None;
         let mut signatures = [None, None];
         let (mut resent_from, mut edited, mut redelivery_of) = (None, None, None);
+        let mut looped = false;
         let (pairs, raw) =
             delivery::record_headers(map.iter().enumerate().map(|(index, (name, value))| {
                 // The first of each, as `HeaderMap::get` gives it: the map
@@ -65,6 +71,11 @@ impl<'a> Headers<'a> {
                     edited.get_or_insert(value);
                 } else if text.eq_ignore_ascii_case(delivery::REDELIVERY_HEADER) {
                     redelivery_of.get_or_insert(value);
+                } else if text.eq_ignore_ascii_case(loops::VIA) && loops::is_ours(value.as_bytes())
+                {
+                    // Never written down: the record shows it was ours.
+                    looped = true;
+                    return (text, loops::SHOWN);
                 }
                 (text, value.as_bytes())
             }));
@@ -80,6 +91,7 @@ impl<'a> Headers<'a> {
             resent_from,
             edited,
             redelivery_of,
+            looped,
         }
     }
 
@@ -170,6 +182,7 @@ mod tests {
             resend::RESENT_FROM,
             resend::EDITED,
             delivery::REDELIVERY_HEADER,
+            loops::VIA,
         ] {
             assert!(name.to_ascii_lowercase().starts_with(OURS), "{name}");
         }
@@ -196,6 +209,30 @@ mod tests {
         let headers = Headers::of(&none);
         assert_eq!(headers.claimed_copy(), (None, None));
         assert_eq!(headers.redelivery_of(), None);
+        assert!(!headers.looped);
+    }
+
+    #[test]
+    fn only_this_runs_nonce_marks_a_loop_and_it_is_never_recorded() {
+        let sent = loops::headers_to_send_on(&crate::test_support::sample(1, b"{}"));
+        let (_, nonce) = sent.last().unwrap();
+        let mut map = HeaderMap::new();
+        map.append(
+            "x-danube-hooks-via",
+            HeaderValue::from_static("another-run"),
+        );
+        let headers = Headers::of(&map);
+        assert!(!headers.looped, "a stranger's value changes nothing");
+        assert_eq!(headers.pairs[0].1, "another-run");
+        map.append(
+            "x-danube-hooks-via",
+            HeaderValue::from_bytes(nonce).unwrap(),
+        );
+        let headers = Headers::of(&map);
+        assert!(headers.looped);
+        let shown = String::from_utf8(loops::SHOWN.to_vec()).unwrap();
+        assert_eq!(headers.pairs[1], ("x-danube-hooks-via".into(), shown));
+        assert!(headers.raw.is_empty());
     }
 
     #[test]

@@ -35,8 +35,9 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::forward::url_for;
+use super::loops::headers_to_send_on;
 use crate::delivery::{Delivery, MirrorRecord};
-use crate::http::{Outgoing, Sender, Trust, headers_to_send};
+use crate::http::{Outgoing, Sender, Trust};
 use crate::store::DeliveryStore;
 
 /// Copies waiting for one mirror: each holds a copy of its body, so this
@@ -124,7 +125,7 @@ fn copy(target: &Target, delivery: &Delivery) -> Copy {
         request: Outgoing {
             method: delivery.method.clone(),
             url: url.clone(),
-            headers: headers_to_send(delivery),
+            headers: headers_to_send_on(delivery),
             body: delivery.body.clone(),
         },
         done_tx,

@@ -331,7 +331,7 @@ impl Intake {
         let redelivery_of = (signature.verdict == Verdict::Valid)
             .then(|| headers.redelivery_of())
             .flatten();
-        let end = request_end(read.end, path.is_some(), &parts.method);
+        let end = request_end(read.end, path.is_some(), &parts.method, headers.looped);
         let (resent_from, edited) = headers.claimed_copy();
         let record = Delivery {
             id: 0,
@@ -570,6 +570,14 @@ impl Intake {
                 },
                 "method",
             ),
+            BodyEnd::Looped => (
+                limit(508, super::loops::LOOP_RULE),
+                Answer::Status {
+                    status: 508,
+                    close: false,
+                },
+                "loop",
+            ),
             BodyEnd::Complete => {
                 let decision = decision.unwrap_or_else(|| self.decide(record));
                 if self.wait(decision.step.delay, control, shutdown).await == Waited::ClientGone {
@@ -691,12 +699,14 @@ enum Waited {
 }
 
 /// How the request ended for the answer: a body read whole still fails a
-/// target that is not a path, or a method other than POST.
+/// target that is not a path, or a method other than POST, and one of this
+/// listener's own copies come back (a loop) is not sent on again.
 #[inline]
-fn request_end(read: BodyEnd, path_ok: bool, method: &Method) -> BodyEnd {
+fn request_end(read: BodyEnd, path_ok: bool, method: &Method, looped: bool) -> BodyEnd {
     match read {
         BodyEnd::Complete if !path_ok => BodyEnd::BadTarget,
         BodyEnd::Complete if *method != Method::POST => BodyEnd::NotPost,
+        BodyEnd::Complete if looped => BodyEnd::Looped,
         end => end,
     }
 }

@@ -103,6 +103,11 @@ impl Routes {
             .map(|route| &route.forwarder)
     }
 
+    /// Every rule's target, in order.
+    pub(crate) fn targets(&self) -> impl Iterator<Item = &hyper::Uri> {
+        self.routes.iter().map(|route| route.forwarder.target())
+    }
+
     /// One line for the banner and the dashboard's header: the target
     /// alone for one rule without a pattern, else each rule as
     /// `PATTERN=URL` (`*` for a default), in order.

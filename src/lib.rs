@@ -100,7 +100,8 @@
 //!   `commands::deliveries::redeliver` sends again, from Danube's log, what
 //!   never arrived (`deliveries --redeliver`, and `listen --catch-up`
 //!   through `commands::listen::catch_up`); `commands::listen::earlier`,
-//!   the attempt numbers `listen` reads back from its store to go on from.
+//!   the attempt numbers `listen` reads back from its store to go on from;
+//!   `commands::listen::banner`, what `listen` says as it starts.
 //! - [`errors`]: the class of each of the crate's error types (SPEC §2:
 //!   usage 2, Danube or the network 3, a local file 4), read from the chain
 //!   for the binary's exit code; `errors::chain`, an error's causes as text

@@ -7,11 +7,11 @@
 //! finish, the store is synced and closed, the tunnel ended, the webhook
 //! paused) on every way out.
 
+mod banner;
 mod catch_up;
 mod earlier;
 pub(crate) mod public;
 
-use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
@@ -449,7 +449,7 @@ fn tell_notices(mut view: tokio::sync::watch::Receiver<View>) -> tokio::task::Jo
 async fn serve_with(plan: &ListenPlan, listening: Listening, shown: Shown) -> anyhow::Result<()> {
     eprint!(
         "{}",
-        banner(
+        banner::banner(
             plan,
             listening.local,
             &listening.report,
@@ -732,72 +732,6 @@ fn stop_on_signal(signals: Signals) -> impl Future<Output = ()> + Send {
             token.cancel();
         }
     }
-}
-
-/// Where it listens, the secrets' fingerprints, the policy, the store, and
-/// the tunnel and webhook (or the tunnel commands to copy).
-pub(crate) fn banner(
-    plan: &ListenPlan,
-    local: SocketAddr,
-    report: &OpenReport,
-    public_lines: Option<&[String]>,
-) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "danube-hooks listening on http://{local} (POST to any path)"
-    );
-    for warning in setup_warnings(plan) {
-        let _ = writeln!(out, "  warning:  {warning}");
-    }
-    let secrets = if plan.secrets.is_empty() {
-        "none: signatures are not checked (pass --secret-file PATH or --secret whsec_…, or set DANUBE_WEBHOOK_SECRET)"
-            .to_string()
-    } else {
-        let fingerprints: Vec<String> = plan.secrets.iter().map(Secret::fingerprint).collect();
-        fingerprints.join(", ")
-    };
-    let _ = writeln!(out, "  secrets:  {secrets}");
-    let _ = writeln!(out, "  policy:   {}", escape_line(&plan.policy.describe()));
-    if let Some(forward) = &plan.forward {
-        let _ = writeln!(out, "  forward:  {}", escape_line(&forward.describe()));
-    }
-    for mirror in &plan.mirrors {
-        let _ = writeln!(out, "  mirror:   {mirror}");
-    }
-    match &report.path {
-        Some(path) => {
-            let _ = writeln!(
-                out,
-                "  store:    {} (next id {})",
-                path.display(),
-                report.next_id
-            );
-        }
-        None => out.push_str("  store:    none (--no-store): deliveries are kept in memory only\n"),
-    }
-    if let Some(cut) = report.torn_bytes_cut {
-        let _ = writeln!(
-            out,
-            "  warning:  the store's last line was torn (an earlier run was killed mid-write); cut {cut} bytes"
-        );
-    }
-    if let Some(lines) = public_lines {
-        for line in lines {
-            let _ = writeln!(out, "  {line}");
-        }
-        return out;
-    }
-    let port = local.port();
-    let _ = writeln!(out, "  tunnel:   ngrok http {port}");
-    let _ = writeln!(
-        out,
-        "            cloudflared tunnel --url http://localhost:{port}"
-    );
-    out.push_str(
-        "  then register the tunnel's https:// URL (plus any path) as the webhook URL in Danube.\n",
-    );
-    out
 }
 
 fn is_loopback(ip: IpAddr) -> bool {

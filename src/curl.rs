@@ -92,6 +92,14 @@ pub(crate) fn resend_url(base: &Uri, delivery: &Delivery) -> Uri {
 /// Where `export` sends by default: the listener's address and the path the
 /// delivery arrived on, never the sender's `Host` header.
 pub(crate) fn arrival_url(delivery: &Delivery) -> Uri {
+    let base = http::url_on(arrival_addr(delivery), "/").expect("an address and `/` make a URL");
+    resend_url(&base, delivery)
+}
+
+/// The listener's address `delivery` arrived on, one a client can reach:
+/// loopback for a listener on every interface, and the old default port
+/// for a record written before the address was kept.
+pub(crate) fn arrival_addr(delivery: &Delivery) -> std::net::SocketAddr {
     let mut addr = delivery
         .local_addr
         .as_deref()
@@ -100,8 +108,7 @@ pub(crate) fn arrival_url(delivery: &Delivery) -> Uri {
     if addr.ip().is_unspecified() {
         addr.set_ip(OLD_RECORD_ADDR.ip());
     }
-    let base = http::url_on(addr, "/").expect("an address and `/` make a URL");
-    resend_url(&base, delivery)
+    addr
 }
 
 /// Text a single-quoted shell word can carry as is, and a terminal can

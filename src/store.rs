@@ -54,6 +54,7 @@ use self::broadcast::Broadcaster;
 use crate::delivery::{Delivery, MirrorRecord};
 pub(crate) use batch::RecordLine;
 use batch::{Arrivals, LineDraft, Log, Next, Staged, WriteTurn};
+pub(crate) use file::held_by_listener;
 use file::{Rotation, StoreFile, open_file};
 use in_flight::Board;
 pub(crate) use in_flight::{Arrival, InFlight};

@@ -295,6 +295,116 @@ fn without_a_secret_nothing_is_sent_and_the_message_says_how_to_give_one() {
     );
 }
 
+/// Without `--to`: the path is the webhook's as Danube has it, never the
+/// one a stranger's request chose; a stopped listener's port, someone
+/// else's now, gets nothing; a 2xx from a listener that records no
+/// redelivery (here one verifying with another secret) is a failure.
+#[test]
+fn without_to_only_the_live_listener_gets_it_on_the_webhooks_path_and_records_it() {
+    let (danube, webhook, secret) = danube_with_webhook();
+    let config = TempDir::new("redeliver-live-config");
+    save_secret(&config.0, &danube.url(), &webhook, &secret);
+    let dir = TempDir::new("redeliver-live");
+    let store = dir.join("deliveries.jsonl");
+    let store = store.to_str().unwrap();
+    let mut listener = storing_listener(Path::new(store), &secret, &[]);
+    let stranger = request_bytes(
+        "/elsewhere?x=1",
+        &[("Content-Type", "application/json")],
+        b"{}",
+    );
+    exchange(listener.addr, &stranger, Duration::from_secs(10));
+    assert_eq!(listener.next_record()["path"], "/elsewhere?x=1");
+    let made = now_micros();
+    let first = envelope("workflow.failed", 1);
+    danube.set_deliveries(
+        &webhook,
+        vec![record(
+            "dlv_1",
+            &webhook,
+            &first,
+            "failed",
+            3,
+            Some(502),
+            &made,
+        )],
+    );
+    let redeliver = || {
+        deliveries(
+            &danube,
+            &config.0,
+            &[&webhook, "--redeliver", "--store", store],
+        )
+    };
+    let output = redeliver();
+    assert_exit(&output, 0);
+    assert_contains(
+        &stdout(&output),
+        &format!(
+            "1 of 1 redelivered to http://{}/webhooks/danube.",
+            listener.addr
+        ),
+    );
+    let redelivered = listener.next_record();
+    assert_eq!(redelivered["redelivery_of"], "dlv_1", "{redelivered}");
+    assert_eq!(redelivered["path"], "/webhooks/danube", "{redelivered}");
+
+    // Stopped, and someone else holds its port now.
+    let addr = listener.addr;
+    assert_eq!(listener.signal_and_wait("TERM"), Some(0));
+    let impostor = std::net::TcpListener::bind(addr).unwrap();
+    impostor.set_nonblocking(true).unwrap();
+    let second = envelope("workflow.failed", 2);
+    danube.set_deliveries(
+        &webhook,
+        vec![
+            record("dlv_2", &webhook, &second, "failed", 3, Some(502), &made),
+            record("dlv_1", &webhook, &first, "failed", 3, Some(502), &made),
+        ],
+    );
+    let output = redeliver();
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    for said in [
+        "no listener is running",
+        "listen --store",
+        "--to URL",
+        "nothing was sent",
+    ] {
+        assert_contains(&err, said);
+    }
+    assert!(
+        matches!(impostor.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the impostor on the stopped listener's port was connected to"
+    );
+    drop(impostor);
+
+    // A listener on the store that cannot tell the redelivery from a
+    // stranger's (another secret): it answers 200 and records no
+    // `redelivery_of`, so nothing was redelivered.
+    let other = "whsec_not_this_webhooks_secret_0000";
+    let wrong = storing_listener(Path::new(store), other, &[]);
+    send(&wrong, other, b"since it started");
+    let output = redeliver();
+    assert_exit(&output, 1);
+    let out = stdout(&output);
+    assert_contains(
+        &out,
+        "redelivered dlv_2 (workflow.failed, never_arrived): 200 in ",
+    );
+    assert_contains(
+        &out,
+        &format!(
+            "0 of 1 redelivered to http://{}/webhooks/danube; 1 redelivered before, not sent \
+             again; dlv_2 answered but not recorded here: is the listener on http://{}/webhooks/danube \
+             the one writing this store",
+            wrong.addr, wrong.addr
+        ),
+    );
+    let unmarked = wrong.next_record();
+    assert!(unmarked.get("redelivery_of").is_none(), "{unmarked}");
+}
+
 #[test]
 fn listen_catch_up_redelivers_what_danube_made_since_the_last_stop() {
     let danube = FakeDanube::start();

@@ -132,7 +132,7 @@ pub(crate) struct RedeliverArgs {
     /// Send each delivery Danube made that never reached the listener or lost attempts (never_arrived, missing_attempts) again: its payload from Danube's log, signed anew with the webhook's saved secret, with the header X-Danube-Hooks-Redelivery-Of naming Danube's delivery id. A webhook whose secret is not saved (made outside danube-hooks) needs --secret or --secret-file (or DANUBE_WEBHOOK_SECRET); nothing is sent unsigned. The listener records it with redelivery_of (when its signature is valid), so a second run sends nothing twice and the table shows it as redelivered. Deliveries Danube still retries (pending) are left to Danube.
     #[arg(long, conflicts_with = "json")]
     pub(crate) redeliver: bool,
-    /// Where to redeliver [default: the listener that writes --store, at the address and path its newest delivery arrived on]. Only a danube-hooks listener on the same store records redeliveries: sent elsewhere, a second run sends them again.
+    /// Where to redeliver [default: the listener running on --store, at the address its own deliveries arrived on, on the path of the webhook's URL in Danube; refused (exit 2) when no listener runs on the store, and a redelivery it answers but does not record is a failure (exit 1)]. Only a danube-hooks listener on the same store records redeliveries: sent elsewhere, a second run sends them again.
     #[arg(long, value_name = "URL", requires = "redeliver")]
     pub(crate) to: Option<String>,
     /// Only deliveries Danube made in this time before now: 30m, 2h, 3d (at most 30d).

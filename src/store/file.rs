@@ -225,6 +225,28 @@ fn open_id_file(path: &Path) -> Result<(File, u64), StoreError> {
     Ok((ids, failed_id))
 }
 
+/// Whether a listener holds the store at `path`: its lock tried without
+/// waiting, on the id file opened read-only (never created, written or
+/// cut), shared, and let go at once by closing it, so a listener never
+/// finds the store taken by the question. `None` where the file system
+/// has no locks, so nobody can tell.
+pub(crate) fn held_by_listener(path: &Path) -> io::Result<Option<bool>> {
+    let ids = match File::open(id_file_path(path)) {
+        Ok(ids) => ids,
+        // No id file: no listener ever opened this store.
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Some(false)),
+        Err(err) => return Err(err),
+    };
+    let held = match ids.try_lock_shared() {
+        Ok(()) => Some(false),
+        Err(TryLockError::WouldBlock) => Some(true),
+        Err(TryLockError::Error(err)) if err.kind() == io::ErrorKind::Unsupported => None,
+        Err(TryLockError::Error(err)) => return Err(err),
+    };
+    drop(ids);
+    Ok(held)
+}
+
 fn write_id(ids: &File, id: u64) -> io::Result<()> {
     ids.write_all_at(format!("{id:020}\n").as_bytes(), 0)
 }

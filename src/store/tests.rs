@@ -485,6 +485,32 @@ async fn a_second_open_of_the_same_store_is_refused_until_the_first_closes() {
     again.close().await;
 }
 
+#[tokio::test]
+async fn whether_a_listener_holds_the_store_is_told_without_disturbing_it() {
+    let dir = TempDir::new("held");
+    let path = dir.store();
+    assert_eq!(super::held_by_listener(&path).unwrap(), Some(false));
+    assert!(!path.exists(), "the question creates nothing");
+    let store = open_with(&path, 1).await;
+    let ids = std::fs::read(super::file::id_file_path(&path)).unwrap();
+    assert_eq!(super::held_by_listener(&path).unwrap(), Some(true));
+    assert_eq!(super::held_by_listener(&path).unwrap(), Some(true));
+    // Still the listener's: its id file as it was, and no second open.
+    assert_eq!(
+        std::fs::read(super::file::id_file_path(&path)).unwrap(),
+        ids
+    );
+    assert!(matches!(
+        DeliveryStore::open(StoreConfig::at(&path)),
+        Err(StoreError::InUse { .. })
+    ));
+    store.close().await;
+    assert_eq!(super::held_by_listener(&path).unwrap(), Some(false));
+    // Asked, the store is free for the next listener at once.
+    let (again, _) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+    again.close().await;
+}
+
 #[test]
 fn an_unwritable_store_is_an_open_error_naming_the_path() {
     let dir = TempDir::new("unwritable");

@@ -11,9 +11,10 @@
 //! whole answer, and only an event envelope of at most [`MAX_PAYLOAD`]
 //! bytes, under an id a header can carry, is sent.
 
+mod listener;
+
 use std::fmt::Write as _;
-use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -24,12 +25,10 @@ use crate::danube::api::Api;
 use crate::danube::model::DeliveryRecord;
 use crate::danube::reconcile::{self, FindingKind, LocalAttempt, PayloadKey, Row};
 use crate::danube::saved_webhooks::{self, SavedWebhook, Scope};
-use crate::delivery::{self, Delivery, REDELIVERY_HEADER};
+use crate::delivery::{self, REDELIVERY_HEADER};
 use crate::display::escape_line;
-use crate::errors::wrap::Whole;
 use crate::http::{self, Attempt, Outgoing, Sender, Trust};
 use crate::signature::Secret;
-use crate::store::{self, StoreError};
 
 /// The largest payload sent again: the listener's default `--max-body`.
 /// A larger one would arrive cut, match nothing, and be sent again by
@@ -140,15 +139,15 @@ pub(crate) fn request(redelivery: &Redelivery, url: &str, secret: &Secret, t: i6
 
 /// Send each of `send` to `url`, one after the other, each once within
 /// Danube's deadline and signed at the moment it goes; `each` hears how
-/// it went, as a line. How many failed.
+/// it went, as a line. Danube's ids of those answered 2xx.
 pub(crate) async fn send_all(
     sender: &Sender,
     url: &str,
     secret: &Secret,
     send: &[Redelivery],
     mut each: impl FnMut(String),
-) -> usize {
-    let mut failed = 0;
+) -> Vec<String> {
+    let mut answered = Vec::new();
     for redelivery in send {
         let attempt = sender
             .send(
@@ -156,12 +155,12 @@ pub(crate) async fn send_all(
                 crate::facts::DEADLINE,
             )
             .await;
-        if !attempt.succeeded() {
-            failed += 1;
+        if attempt.succeeded() {
+            answered.push(redelivery.danube_id.clone());
         }
         each(sent_line(redelivery, &attempt));
     }
-    failed
+    answered
 }
 
 fn sent_line(redelivery: &Redelivery, attempt: &Attempt) -> String {
@@ -179,8 +178,10 @@ fn sent_line(redelivery: &Redelivery, attempt: &Attempt) -> String {
     )
 }
 
-/// The summary: what was sent, and what was not.
-fn summary(chosen: &Chosen, failed: usize, url: &str) -> String {
+/// The summary: what was sent, and what was not. `unrecorded`: answered
+/// 2xx by the listener, which then recorded no redelivery of them
+/// (counted in `failed`).
+fn summary(chosen: &Chosen, failed: usize, url: &str, unrecorded: &[String]) -> String {
     let mut out = String::new();
     let sent = chosen.send.len();
     if sent == 0 {
@@ -203,7 +204,18 @@ fn summary(chosen: &Chosen, failed: usize, url: &str) -> String {
     if !chosen.skipped.is_empty() {
         let _ = write!(out, "; {} skipped", chosen.skipped.len());
     }
-    out.push('.');
+    if unrecorded.is_empty() {
+        out.push('.');
+    } else {
+        // Danube's ids passed `delivery::redelivery_id`: safe to show.
+        let _ = write!(
+            out,
+            "; {} answered but not recorded here: is the listener on {} the one writing this \
+             store, verifying with this webhook's secret?",
+            unrecorded.join(", "),
+            escape_line(url)
+        );
+    }
     out
 }
 
@@ -230,8 +242,17 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     // Before anything is asked or sent: nothing ever goes unsigned.
     let secret = secret_for(&args.redeliver.secret, &saved, &scope, &webhook_id)?;
     let store_path = args.store.path()?;
-    let url = target(args.redeliver.to.as_deref(), &store_path)?;
     let runtime = crate::commands::runtime()?;
+    let (url, listener) = if let Some(to) = args.redeliver.to.as_deref() {
+        http::check_url(to).map_err(|err| UsageError::new(format!("--to: {err}")))?;
+        (to.to_owned(), None)
+    } else {
+        let listener = listener::find(&store_path)?;
+        let webhook = runtime.block_on(api.find_webhook(&webhook_id))?;
+        let path = listener::webhook_path(webhook.as_ref(), &webhook_id)?;
+        let url = http::url_on(listener.addr, &path)?.to_string();
+        (url, Some(listener))
+    };
     let log = runtime.block_on(api.list_deliveries(&webhook_id, args.limit))?;
     let log_cut = log.len() >= usize::try_from(args.limit).unwrap_or(usize::MAX);
     let joined = super::join_store(log, log_cut, None, &store_path, None, &mut |warning| {
@@ -243,12 +264,22 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
         crate::commands::out_line(line)?;
     }
     let sender = Sender::new(&Trust::default(), http::MAX_ANSWER_BODY);
-    let failed = runtime.block_on(send_all(&sender, &url, &secret, &chosen.send, |line| {
+    let answered = runtime.block_on(send_all(&sender, &url, &secret, &chosen.send, |line| {
         // Told as each is sent; a closed stdout stops the telling, not the
         // sending, and the summary's write then ends the command quietly.
         let _ = crate::commands::out_line(&line);
     }));
-    crate::commands::out_line(&summary(&chosen, failed, &url))?;
+    // Sent to the store's listener, each must come back as its record: a
+    // 2xx from anything else is no redelivery, and the next run would send
+    // it again. A receiver of `--to` records nothing here.
+    let unrecorded = match listener {
+        Some(listener) if !answered.is_empty() => {
+            listener::unrecorded(&store_path, listener.newest_id, &answered)?
+        }
+        _ => Vec::new(),
+    };
+    let failed = chosen.send.len() - answered.len() + unrecorded.len();
+    crate::commands::out_line(&summary(&chosen, failed, &url, &unrecorded))?;
     Ok(if failed == 0 {
         Outcome::Success
     } else {
@@ -290,35 +321,6 @@ fn secret_for(
             escape_line(webhook_id)
         ))
     })
-}
-
-/// Where to redeliver: `--to`, else the listener that writes the store,
-/// at the address and path its newest delivery arrived on.
-fn target(to: Option<&str>, store_path: &Path) -> anyhow::Result<String> {
-    if let Some(url) = to {
-        http::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?;
-        return Ok(url.to_owned());
-    }
-    let mut newest = None;
-    let read = store::each_backward::<Delivery>(store_path, |entry| match entry {
-        store::Entry::Record(delivery) => {
-            newest = Some(delivery);
-            ControlFlow::Break(())
-        }
-        store::Entry::Skipped(_) => ControlFlow::Continue(()),
-    });
-    match read {
-        Ok(()) | Err(StoreError::Missing { .. }) => {}
-        Err(err) => return Err(anyhow::Error::from(Whole::new(err))),
-    }
-    let newest = newest.ok_or_else(|| {
-        UsageError::new(format!(
-            "no --to, and the store at {} holds no delivery to tell where its listener is: pass \
-             --to URL (the listener's, e.g. http://127.0.0.1:4000/webhooks/danube)",
-            escape_line(&store_path.display().to_string())
-        ))
-    })?;
-    Ok(crate::curl::arrival_url(&newest).to_string())
 }
 
 /// `listen --register --catch-up`'s work: everything it needs, taken
@@ -384,11 +386,16 @@ impl CatchUp {
             say(line);
         }
         let sender = Sender::new(&Trust::default(), http::MAX_ANSWER_BODY);
-        let failed = send_all(&sender, &self.url, &self.secret, &chosen.send, |line| {
+        let answered = send_all(&sender, &self.url, &self.secret, &chosen.send, |line| {
             say(&line);
         })
         .await;
-        say(&summary(&chosen, failed, &self.url));
+        say(&summary(
+            &chosen,
+            chosen.send.len() - answered.len(),
+            &self.url,
+            &[],
+        ));
     }
 }
 

@@ -61,7 +61,7 @@ pub(crate) struct ReplayArgs {
     /// The id of the stored delivery.
     pub(crate) id: u64,
     /// Where to send it [default: the --forward-to it was recorded with, or,
-    /// when it was not forwarded, the listener it arrived at].
+    /// when it was not forwarded, the listener running on the store].
     #[arg(long, value_name = "URL")]
     pub(crate) to: Option<String>,
     /// Keep the original signature instead of signing anew: byte-identical (tests replay protection), or with an edit the old signature over the changed body (tests that a change is rejected).

@@ -5,6 +5,7 @@
 //! for a copy, what changed.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use crate::cli::{ReplayArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
@@ -22,7 +23,7 @@ pub(crate) fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     let edits = edits(args)?;
     let path = args.store.path()?;
     let delivery = store::find(&path, args.id).map_err(Whole::new)?;
-    let url = target(args, &delivery)?;
+    let url = target(args, &delivery, &path)?;
     let mode = if args.as_is {
         ReplayMode::AsIs
     } else {
@@ -97,15 +98,16 @@ fn edits(args: &ReplayArgs) -> Result<Edits, UsageError> {
 }
 
 /// `--to`, else the URL the delivery was forwarded to, else the listener
-/// it arrived at: its own address and path, never the sender's `Host`
-/// ([`crate::curl::arrival_url`]), where the copy is recorded as one.
-fn target(args: &ReplayArgs, delivery: &Delivery) -> Result<String, UsageError> {
+/// running on the store now (`commands::running`: never a port an earlier
+/// run used), on the path the delivery arrived on, where the copy is
+/// recorded as one.
+fn target(args: &ReplayArgs, delivery: &Delivery, store_path: &Path) -> anyhow::Result<String> {
     match (&args.to, &delivery.forward) {
         (Some(url), _) => {
             http::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?;
             Ok(url.clone())
         }
-        (None, Some(forward)) => recorded_target(delivery, &forward.url),
+        (None, Some(forward)) => Ok(recorded_target(delivery, &forward.url)?),
         // A stranger's request target that is no path was refused on
         // arrival: nothing to send back to.
         (None, None) if !delivery.path.starts_with('/') => Err(UsageError::new(format!(
@@ -113,8 +115,14 @@ fn target(args: &ReplayArgs, delivery: &Delivery) -> Result<String, UsageError> 
              has no listener path to go back to: pass --to URL",
             delivery.id,
             escape_line(&delivery.path)
-        ))),
-        (None, None) => Ok(crate::curl::arrival_url(delivery).to_string()),
+        ))
+        .into()),
+        (None, None) => {
+            let home = crate::commands::running::find(store_path)?;
+            let base =
+                http::url_on(home.addr, "/").map_err(|err| UsageError::new(err.to_string()))?;
+            Ok(crate::curl::resend_url(&base, delivery).to_string())
+        }
     }
 }
 

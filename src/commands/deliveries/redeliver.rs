@@ -247,7 +247,7 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
         http::check_url(to).map_err(|err| UsageError::new(format!("--to: {err}")))?;
         (to.to_owned(), None)
     } else {
-        let listener = listener::find(&store_path)?;
+        let listener = crate::commands::running::find(&store_path)?;
         let webhook = runtime.block_on(api.find_webhook(&webhook_id))?;
         let path = listener::webhook_path(webhook.as_ref(), &webhook_id)?;
         let url = http::url_on(listener.addr, &path)?.to_string();

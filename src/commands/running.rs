@@ -1,0 +1,117 @@
+//! The listener running on a store, as the store tells: a command that
+//! sends back to "this listener" without `--to` (`replay`, `deliveries
+//! --redeliver`) sends only to one that holds the store's lock now, at the
+//! address its own records of this run arrived on; never to a port an
+//! earlier run used, which anyone may hold since.
+
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use crate::cli::UsageError;
+use crate::delivery::Delivery;
+use crate::display::escape_line;
+use crate::errors::wrap::Whole;
+use crate::store::{self, StoreError};
+
+/// The listener that writes a store, as the store tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StoreListener {
+    pub(crate) addr: SocketAddr,
+    /// The store's newest record before anything is sent: the
+    /// redeliveries' records come after it.
+    pub(crate) newest_id: u64,
+}
+
+/// The listener that writes the store at `store_path`. Refused, before
+/// anything is sent, unless a listener holds the store's lock now and
+/// has recorded a delivery since it started: only then is the address in
+/// the newest record its own, and not a port anyone may hold since.
+pub(crate) fn find(store_path: &Path) -> anyhow::Result<StoreListener> {
+    let shown = escape_line(&store_path.display().to_string()).into_owned();
+    let refuse = |why: String, remedy: &str| {
+        anyhow::Error::from(UsageError::new(format!(
+            "no --to, and {why}: {remedy}, or pass --to URL (the listener's, e.g. \
+             http://127.0.0.1:4000/webhooks/danube); nothing was sent"
+        )))
+    };
+    let start = format!("start `danube-hooks listen --store {shown}` first");
+    match store::held_by_listener(store_path) {
+        Ok(Some(true)) => {}
+        Ok(Some(false)) => {
+            return Err(refuse(
+                format!(
+                    "no listener is running on the store at {shown}, so the address its \
+                     records name may be anyone's now"
+                ),
+                &start,
+            ));
+        }
+        Ok(None) => {
+            return Err(refuse(
+                format!(
+                    "the file system of {shown} has no locks, so whether a listener runs on \
+                     it cannot be told"
+                ),
+                &start,
+            ));
+        }
+        Err(err) => {
+            return Err(refuse(
+                format!("whether a listener runs on the store at {shown} cannot be told ({err})"),
+                &start,
+            ));
+        }
+    }
+    let newest = newest(store_path)?;
+    let started = store::read_starts(store_path).last().map(|s| s.first_id);
+    match newest {
+        Some(newest) if started.is_some_and(|first| newest.id >= first) => Ok(StoreListener {
+            addr: crate::curl::arrival_addr(&newest),
+            newest_id: newest.id,
+        }),
+        _ => Err(refuse(
+            format!(
+                "the listener running on the store at {shown} has recorded no delivery since \
+                 it started, so its address is not known here"
+            ),
+            "send it one",
+        )),
+    }
+}
+
+/// The store's newest record, if any.
+fn newest(store_path: &Path) -> anyhow::Result<Option<Delivery>> {
+    let mut newest = None;
+    let read = store::each_backward::<Delivery>(store_path, |entry| match entry {
+        store::Entry::Record(delivery) => {
+            newest = Some(delivery);
+            ControlFlow::Break(())
+        }
+        store::Entry::Skipped(_) => ControlFlow::Continue(()),
+    });
+    match read {
+        Ok(()) | Err(StoreError::Missing { .. }) => Ok(newest),
+        Err(err) => Err(anyhow::Error::from(Whole::new(err))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_no_listener_holds_is_refused_and_says_how_to_go_on() {
+        let dir = std::env::temp_dir().join(format!("danube-hooks-unheld-{}", std::process::id()));
+        let path = dir.join("deliveries.jsonl");
+        let err = find(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("no listener is running")
+                && err.contains("listen --store")
+                && err.contains("--to"),
+            "{err}"
+        );
+        // The question creates nothing.
+        assert!(!dir.exists());
+    }
+}

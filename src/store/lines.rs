@@ -92,11 +92,8 @@ impl<'f> LinesBackward<'f> {
                 return Ok(None);
             }
             let take = self.next_take(self.chunk);
-            if self.buf.capacity() > 2 * MAX_CHUNK {
-                self.buf = Vec::new();
-            }
-            self.buf.clear();
-            self.buf.resize(take, 0);
+            // Fresh zeroed memory is cheap (and a held long line goes).
+            self.buf = vec![0; take];
             self.pos -= take as u64;
             self.read_at_pos(0, take)?;
             self.chunk = (self.chunk * 2).min(MAX_CHUNK);
@@ -126,9 +123,8 @@ impl<'f> LinesBackward<'f> {
     /// one per chunk), at most `room`.
     fn grow(&mut self, room: usize) -> io::Result<()> {
         let take = self.next_take(self.chunk.max(self.valid).min(room.max(1)));
-        let mut grown = Vec::with_capacity(take + self.valid);
-        grown.resize(take, 0);
-        grown.extend_from_slice(&self.buf[..self.valid]);
+        let mut grown = vec![0; take + self.valid];
+        grown[take..].copy_from_slice(&self.buf[..self.valid]);
         self.buf = grown;
         self.pos -= take as u64;
         self.read_at_pos(0, take)?;

@@ -10,6 +10,8 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use unicode_width::UnicodeWidthStr as _;
+
 /// Whether `c` must never reach a terminal as itself.
 pub fn is_dangerous(c: char) -> bool {
     c.is_control() // C0, DEL and C1 (U+0080..=U+009F)
@@ -37,10 +39,12 @@ pub(crate) fn escape_line(text: &str) -> Cow<'_, str> {
 /// `input` escaped on a line of its own and a caret under its `column`-th
 /// character (1-based; one past the end for something missing), each line
 /// indented by two spaces: how a bad `--respond` rule or query points at
-/// what is wrong. The caret counts the escaped width of what comes before.
+/// what is wrong. The caret counts the escaped width of what comes before,
+/// in terminal cells.
 pub(crate) fn caret_under(input: &str, column: usize) -> String {
     let before: String = input.chars().take(column.saturating_sub(1)).collect();
-    let indent = escape_line(&before).chars().count();
+    // Terminal cells, not characters: a wide character (漢) takes two.
+    let indent = escape_line(&before).width();
     format!("\n  {}\n  {:indent$}^", escape_line(input), "")
 }
 

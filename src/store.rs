@@ -78,6 +78,13 @@ pub(super) const BURST_GAP: Duration = Duration::from_micros(250);
 /// [`MAX_CHUNK`] while a line does not fit.
 pub(super) const FIRST_CHUNK: usize = 8 * 1024;
 pub(super) const MAX_CHUNK: usize = 1024 * 1024;
+/// The longest line a reader takes whole. A record is at most its body in
+/// base64 (4/3 of the largest `--max-body`) and a head far under a MiB;
+/// twice the body leaves room. A longer line is not one the listener
+/// wrote: it is skipped unread, so garbage cannot make a reader hold or
+/// rescan it.
+#[expect(clippy::cast_possible_truncation, reason = "64-bit targets only")]
+pub(crate) const MAX_LINE: usize = 2 * crate::cli::MAX_SIZE_ARG as usize + 1024 * 1024;
 /// The size at which the store rotates by default (`--store-max`).
 #[cfg(test)]
 pub(crate) const DEFAULT_MAX_BYTES: u64 = 1024 * 1024 * 1024;

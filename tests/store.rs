@@ -81,6 +81,73 @@ fn a_torn_last_line_is_reported_and_cut() {
 }
 
 #[test]
+fn a_line_longer_than_any_record_is_skipped_unread_by_listen_and_log() {
+    let dir = TempDir::new("huge-line");
+    let store = dir.join("deliveries.jsonl");
+    let path = store.to_str().unwrap();
+    {
+        let listener = Listener::start(&["--json", "--store", path]);
+        for n in 0..2 {
+            exchange(
+                listener.addr,
+                &request_bytes("/", &[], &event_body("x", n)),
+                WAIT,
+            );
+        }
+    }
+    // Record 1, a 2 GiB line of zeros (sparse: nothing on disk), record 2.
+    let whole = std::fs::read_to_string(&store).unwrap();
+    let (first, second) = whole.split_once('\n').unwrap();
+    std::fs::write(&store, format!("{first}\n")).unwrap();
+    // Just past the longest line a reader takes whole (2 GiB and a MiB):
+    // each pass over it below costs seconds of (zero-filled) reads.
+    let huge: u64 = (2 << 30) + (2 << 20);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&store)
+        .unwrap();
+    file.set_len(first.len() as u64 + 1 + huge).unwrap();
+    std::io::Write::write_all(&mut file, format!("\n{second}").as_bytes()).unwrap();
+    drop(file);
+
+    // Seeding and the next id read back from the end: they stop short of
+    // the huge line, so the listener answers at once.
+    let listener = Listener::start(&["--json", "--store", path]);
+    let answer = exchange(
+        listener.addr,
+        &request_bytes("/", &[], &event_body("x", 2)),
+        Duration::from_secs(3),
+    );
+    assert_eq!(answer.status(), 200);
+    assert_eq!(listener.next_record()["id"], 3);
+    drop(listener);
+
+    // `log` reads forwards past it, and `log --last` backwards, each
+    // naming it as skipped.
+    for last in [&[][..], &["--last", "10"][..]] {
+        let out = common::run(
+            &[&["log", "--store", path, "--json"][..], last].concat(),
+            b"",
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let ids: Vec<u64> = stdout
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(ids, [1, 2, 3], "{last:?}: {stdout}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{huge} bytes long, longer than any record")),
+            "{last:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn an_unwritable_store_is_a_clear_error_at_start() {
     let output = common::run(
         &[

@@ -29,6 +29,8 @@ const EXPECTED_FIELD_PATH: &str =
     "a body field: names joined by dots (data.tool_name), before the comparison";
 const EXPECTED_OPERATOR: &str =
     "a comparison after the field: =, !=, >, <, >= or <= (data.execution_time>1)";
+const EXPECTED_FINITE: &str = "a number within ±1.7e308 (data.execution_time>1), or the value \
+     in quotes to compare it as text (data.x=\"1e400\")";
 const EXPECTED_FIELD_VALUE: &str =
     "a value after the comparison (data.tool_name=Gmail, data.execution_time>1)";
 
@@ -151,7 +153,8 @@ impl Parser<'_> {
                 .position(|p| !p.quoted && matches!(p.c, ':' | '=' | '<' | '>' | '!'))
         };
         let (test, flip) = match special {
-            None => (Test::Word(text(pieces).to_lowercase()), false),
+            // ASCII case alone, as the match compares (README, Query language).
+            None => (Test::Word(text(pieces).to_ascii_lowercase()), false),
             Some(i) if pieces[i].c == ':' => self.key(&pieces[..i], &pieces[i + 1..], pieces)?,
             Some(i) => (Test::Field(self.field(&pieces[..i], &pieces[i..])?), false),
         };
@@ -234,6 +237,10 @@ impl Parser<'_> {
         } else {
             number(&value_text)
         };
+        // A number too large for JSON's doubles would compare as text.
+        if number.is_some_and(|n| !n.is_finite()) {
+            return Err(self.error(value[0].at, EXPECTED_FINITE, &value_text));
+        }
         Ok(Field {
             path: segments,
             comparison,
@@ -359,7 +366,8 @@ fn header(text: &str) -> Option<Test> {
     })
 }
 
-/// A number as JSON writes one (no `inf`, no `nan`, no `0x`).
+/// A number as JSON writes one (no `inf`, no `nan`, no `0x`); infinite
+/// when it is too large for a double.
 fn number(text: &str) -> Option<f64> {
     let plain = text
         .bytes()
@@ -371,7 +379,7 @@ fn number(text: &str) -> Option<f64> {
     if !(plain && starts) {
         return None;
     }
-    text.parse::<f64>().ok().filter(|n| n.is_finite())
+    text.parse::<f64>().ok()
 }
 
 /// `30s`, `10m`, `2h`, `7d`, `1w`, as a span back from now: the one

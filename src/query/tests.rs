@@ -278,6 +278,13 @@ fn errors_point_at_the_bad_part_and_say_what_is_allowed() {
         ("a - b", 4, "", &["a term after \"-\""]),
         ("-", 2, "", &["a term after"]),
         ("a \"\"", 3, "\"\"", &["a word inside the quotes"]),
+        (
+            "data.x>1e400",
+            8,
+            "1e400",
+            &["a number within", "in quotes"],
+        ),
+        ("data.x=-1e999", 8, "-1e999", &["a number within"]),
     ];
     for (text, column, found, expected) in cases {
         let err = error(text);
@@ -350,4 +357,32 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn the_caret_counts_terminal_cells_under_wide_characters() {
+    let err = error("漢字漢字 status:5x");
+    assert_eq!(err.column, 13, "{err}");
+    let shown = err.to_string();
+    let lines: Vec<&str> = shown.lines().collect();
+    // Four wide characters are eight cells, then " status:" eight more.
+    assert_eq!(lines[2], format!("  {}^", " ".repeat(16)), "{shown}");
+}
+
+#[test]
+fn words_ignore_ascii_case_alone_on_both_sides() {
+    let mut delivery = failed();
+    delivery.body = "Café ÉTÉ".as_bytes().to_vec();
+    // é and É are different letters to it: only A-Z and a-z fold.
+    let cases = [
+        ("CAFé", true),
+        ("CAFÉ", false),
+        ("ÉtÉ", true),
+        ("été", false),
+    ];
+    for (text, matches) in cases {
+        assert_eq!(query(text).matches(&delivery), matches, "{text:?}");
+    }
+    // A large but finite number still compares as one.
+    assert_eq!(query("data.x<1e300").terms.len(), 1);
 }

@@ -24,7 +24,7 @@ use std::sync::mpsc;
 
 use tokio::sync::oneshot;
 
-use super::lines::{LinesBackward, id_of};
+use super::lines::{Back, LinesBackward, id_of};
 use super::{OpenReport, StoreError};
 
 /// Width of the id file's one line: 20 digits (any u64) and a newline.
@@ -178,8 +178,11 @@ pub(super) fn open_file(
 fn last_id_in(file: &File, len: u64) -> io::Result<(Option<u64>, u64)> {
     let mut lines = LinesBackward::new(file, len)?;
     let torn = lines.torn_bytes();
-    while let Some((_, line)) = lines.next_line()? {
-        if let Some(id) = id_of(line) {
+    // A line too long to be a record was never given an id.
+    while let Some(back) = lines.next_line()? {
+        if let Back::Line(_, line) = back
+            && let Some(id) = id_of(line)
+        {
             return Ok((Some(id), torn));
         }
     }

@@ -3,15 +3,16 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead as _, BufReader, Seek as _, SeekFrom};
+use std::io::{self, BufReader, Seek as _, SeekFrom};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+use super::MAX_LINE;
 use super::StoreError;
 use super::file::rotated_files;
-use super::lines::{LinesBackward, id_of, id_prefix, is_blank};
+use super::lines::{Back, LinesBackward, id_of, id_prefix, is_blank, too_long};
 use crate::delivery::Delivery;
 
 /// A line a reader could not parse and skipped.
@@ -98,24 +99,40 @@ pub(crate) fn each_forward_where<T: DeserializeOwned>(
                 let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
                 // Nothing after `after` unless a line back from the end says so.
                 let mut start = len - lines.torn_bytes();
-                while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
-                    if id_prefix(line).is_some_and(|id| id <= after) {
-                        break;
-                    }
+                while let Some(back) = lines.next_line().map_err(read_error)? {
+                    let offset = match back {
+                        Back::Line(_, line) if id_prefix(line).is_some_and(|id| id <= after) => {
+                            break;
+                        }
+                        Back::Line(offset, _) | Back::Skipped(offset, _) => offset,
+                        Back::TooLong => unreachable!("next_line has no limit of its own"),
+                    };
                     start = offset;
                 }
                 start
             }
         };
         let mut stopped = false;
-        for_each_line(file_path, file, start, |offset, line| {
+        for_each_line(file_path, file, start, MAX_LINE, |offset, line| {
+            let line = match line {
+                Ok(line) => line,
+                Err(len) => {
+                    let flow = each(Entry::Skipped(Unparsable {
+                        file: rotated.clone(),
+                        offset,
+                        reason: too_long(len),
+                    }));
+                    stopped = flow.is_break();
+                    return flow;
+                }
+            };
             if after.is_some_and(|after| id_of(line).is_some_and(|id| id <= after)) {
                 return ControlFlow::Continue(());
             }
             if !keep(line) {
                 return ControlFlow::Continue(());
             }
-            let flow = each(parse(rotated.as_deref(), offset, line));
+            let flow = each(parse(rotated.as_deref(), offset, Ok(line)));
             stopped = flow.is_break();
             flow
         })?;
@@ -143,65 +160,79 @@ pub(crate) fn each_backward_where<T: DeserializeOwned>(
     mut keep: impl FnMut(&[u8]) -> bool,
     mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
-    each_line_backward(path, |rotated, offset, line| {
-        if keep(line) {
-            each(parse(rotated, offset, line))
-        } else {
-            ControlFlow::Continue(())
-        }
+    each_line_backward(path, u64::MAX, |rotated, offset, line| match line {
+        Ok(line) if !keep(line) => ControlFlow::Continue(()),
+        line => each(parse(rotated, offset, line)),
     })?;
     Ok(())
 }
 
-/// [`each_backward`], stopping once `max_bytes` of lines have been read:
-/// for a look at the recent records that costs the same whatever their
-/// size.
+/// [`each_backward`], stopping once `max_bytes` of lines have been read
+/// (or at a line longer than what is left of them): for a look at the
+/// recent records that costs the same whatever their size.
 pub(crate) fn each_backward_within<T: DeserializeOwned>(
     path: &Path,
     max_bytes: u64,
     mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
-    let mut read = 0u64;
-    each_line_backward(path, |rotated, offset, line| {
-        read = read.saturating_add(line.len() as u64 + 1);
-        if each(parse(rotated, offset, line)).is_break() || read >= max_bytes {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+    each_line_backward(path, max_bytes, |rotated, offset, line| {
+        each(parse(rotated, offset, line))
     })?;
     Ok(())
 }
 
 /// Call `each(rotated, offset, line)` for every whole line, newest first,
 /// across all kept files (`rotated` is the rotated file the line is in,
-/// `None` for the current one), until it breaks with a value.
+/// `None` for the current one), until it breaks with a value or
+/// `max_bytes` of lines are read. A line longer than any record comes as
+/// `Err(its length)`, unread.
 fn each_line_backward<R>(
     path: &Path,
-    mut each: impl FnMut(Option<&Path>, u64, &[u8]) -> ControlFlow<R>,
+    max_bytes: u64,
+    mut each: impl FnMut(Option<&Path>, u64, Result<&[u8], u64>) -> ControlFlow<R>,
 ) -> Result<Option<R>, StoreError> {
+    let mut read = 0u64;
     for (rotated, file) in open_store_files(path)?.into_iter().rev() {
         let read_error = read_error(rotated.as_deref().unwrap_or(path));
         let len = file.metadata().map_err(read_error)?.len();
         let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
-        while let Some((offset, line)) = lines.next_line().map_err(read_error)? {
+        loop {
+            let room = usize::try_from(max_bytes - read).unwrap_or(usize::MAX);
+            let (offset, line, len) = match lines.next_line_within(room).map_err(read_error)? {
+                None => break,
+                Some(Back::TooLong) => return Ok(None),
+                Some(Back::Line(offset, line)) => (offset, Ok(line), line.len() as u64),
+                Some(Back::Skipped(offset, len)) => (offset, Err(len), len),
+            };
             if let ControlFlow::Break(value) = each(rotated.as_deref(), offset, line) {
                 return Ok(Some(value));
+            }
+            read = read.saturating_add(len + 1);
+            if read >= max_bytes {
+                return Ok(None);
             }
         }
     }
     Ok(None)
 }
 
-fn parse<T: DeserializeOwned>(rotated: Option<&Path>, offset: u64, line: &[u8]) -> Entry<T> {
-    match serde_json::from_slice::<T>(line) {
-        Ok(record) => Entry::Record(record),
-        Err(err) => Entry::Skipped(Unparsable {
-            file: rotated.map(Path::to_path_buf),
-            offset,
-            reason: err.to_string(),
-        }),
-    }
+/// A line as a record, or why it was skipped (`Err(len)`: too long to be
+/// one, not read).
+fn parse<T: DeserializeOwned>(
+    rotated: Option<&Path>,
+    offset: u64,
+    line: Result<&[u8], u64>,
+) -> Entry<T> {
+    let reason = match line.map(serde_json::from_slice::<T>) {
+        Ok(Ok(record)) => return Entry::Record(record),
+        Ok(Err(err)) => err.to_string(),
+        Err(len) => too_long(len),
+    };
+    Entry::Skipped(Unparsable {
+        file: rotated.map(Path::to_path_buf),
+        offset,
+        reason,
+    })
 }
 
 /// The record with `id`. Reads backwards, since the records people ask for
@@ -212,17 +243,25 @@ pub(crate) fn find(path: &Path, id: u64) -> Result<Delivery, StoreError> {
         id,
         path: path.to_path_buf(),
     };
-    let found = each_line_backward(path, |rotated, offset, line| match id_of(line) {
-        Some(found) if found == id => ControlFlow::Break(serde_json::from_slice(line).map_err(
-            |err| StoreError::Corrupt {
-                id,
-                path: rotated.unwrap_or(path).to_path_buf(),
-                offset,
-                reason: err.to_string(),
-            },
-        )),
-        Some(found) if found < id => ControlFlow::Break(Err(not_found())),
-        _ => ControlFlow::Continue(()),
+    let found = each_line_backward(path, u64::MAX, |rotated, offset, line| {
+        // A line too long to be a record holds none.
+        let Ok(line) = line else {
+            return ControlFlow::Continue(());
+        };
+        match id_of(line) {
+            Some(found) if found == id => {
+                ControlFlow::Break(serde_json::from_slice(line).map_err(|err| {
+                    StoreError::Corrupt {
+                        id,
+                        path: rotated.unwrap_or(path).to_path_buf(),
+                        offset,
+                        reason: err.to_string(),
+                    }
+                }))
+            }
+            Some(found) if found < id => ControlFlow::Break(Err(not_found())),
+            _ => ControlFlow::Continue(()),
+        }
     })?;
     found.unwrap_or_else(|| Err(not_found()))
 }
@@ -250,13 +289,16 @@ fn read_error(path: &Path) -> impl Fn(io::Error) -> StoreError + Copy + '_ {
 }
 
 /// Call `each(offset, line)` for every whole, non-blank line from `start`,
-/// without its newline. A last line with no newline is torn (or still being
-/// written) and is not a record yet: it is skipped.
+/// without its newline; a line longer than `max_line` comes as
+/// `Err(its length)`, passed over without being held. A last line with no
+/// newline is torn (or still being written) and is not a record yet: it is
+/// skipped.
 fn for_each_line(
     path: &Path,
     mut file: File,
     start: u64,
-    mut each: impl FnMut(u64, &[u8]) -> ControlFlow<()>,
+    max_line: usize,
+    mut each: impl FnMut(u64, Result<&[u8], u64>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
     let read_error = read_error(path);
     file.seek(SeekFrom::Start(start)).map_err(read_error)?;
@@ -265,14 +307,81 @@ fn for_each_line(
     let mut offset = start;
     loop {
         line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(read_error)?;
-        if n == 0 || line.last() != Some(&b'\n') {
+        let Some(n) = read_line_within(&mut reader, &mut line, max_line).map_err(read_error)?
+        else {
+            return Ok(());
+        };
+        let text = if n > line.len() as u64 + 1 {
+            Err(n - 1)
+        } else {
+            Ok(&line[..line.len()])
+        };
+        let blank = text.is_ok_and(is_blank);
+        if !blank && each(offset, text).is_break() {
             return Ok(());
         }
-        let text = &line[..n - 1];
-        if !is_blank(text) && each(offset, text).is_break() {
-            return Ok(());
+        offset += n;
+    }
+}
+
+/// Read one line into `line`, without its newline, keeping at most
+/// `max_line` bytes of it: the bytes it took, newline included; `None` at
+/// the end of the file with no newline. A longer line leaves `line` empty.
+pub(super) fn read_line_within(
+    reader: &mut impl io::BufRead,
+    line: &mut Vec<u8>,
+    max_line: usize,
+) -> io::Result<Option<u64>> {
+    let mut n = 0u64;
+    let mut too_long = false;
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok(None);
         }
-        offset += n as u64;
+        let newline = memchr::memchr(b'\n', available);
+        let part = &available[..newline.unwrap_or(available.len())];
+        too_long = too_long || line.len() + part.len() > max_line;
+        if too_long {
+            line.clear();
+        } else {
+            line.extend_from_slice(part);
+        }
+        let used = newline.map_or(part.len(), |newline| newline + 1);
+        reader.consume(used);
+        n += used as u64;
+        if newline.is_some() {
+            return Ok(Some(n));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufReader, Cursor};
+
+    use super::read_line_within;
+
+    #[test]
+    fn a_line_read_forwards_past_the_limit_is_passed_over_without_being_held() {
+        let long = 10 * 1024 * 1024;
+        let mut text = b"a\n".to_vec();
+        text.resize(2 + long, b'x');
+        text.extend_from_slice(b"\nb\ntorn");
+        let mut reader = BufReader::with_capacity(64 * 1024, Cursor::new(text));
+        let mut line = Vec::new();
+        let mut next = |line: &mut Vec<u8>| {
+            line.clear();
+            read_line_within(&mut reader, line, 1024).unwrap()
+        };
+        assert_eq!((next(&mut line), line.as_slice()), (Some(2), &b"a"[..]));
+        assert_eq!(next(&mut line), Some(long as u64 + 1));
+        assert!(
+            line.is_empty() && line.capacity() <= 64 * 1024,
+            "{}",
+            line.capacity()
+        );
+        assert_eq!((next(&mut line), line.as_slice()), (Some(2), &b"b"[..]));
+        assert_eq!(next(&mut line), None);
     }
 }

@@ -12,6 +12,7 @@
 
 use std::path::Path;
 
+use super::MAX_LINE;
 use super::StoreError;
 use super::lines::{Back, LinesBackward, id_prefix};
 use super::readers::open_store_files;
@@ -68,7 +69,7 @@ fn read_tail_in_chunks(
         };
         let len = file.metadata().map_err(read_error)?.len();
         let mut lines = match chunk {
-            Some(chunk) => LinesBackward::with_chunk(&file, len, chunk),
+            Some(chunk) => LinesBackward::with_chunk(&file, len, chunk, MAX_LINE),
             None => LinesBackward::new(&file, len),
         }
         .map_err(read_error)?;
@@ -85,6 +86,10 @@ fn read_tail_in_chunks(
                 Ok(Some(Back::TooLong)) => {
                     tail.more = true;
                     break 'files;
+                }
+                Ok(Some(Back::Skipped(..))) => {
+                    tail.unparsable += 1;
+                    continue;
                 }
                 Ok(Some(Back::Line(_, line))) => line,
                 Err(source) => return Err(read_error(source)),

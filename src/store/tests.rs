@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 
-use super::lines::{LinesBackward, id_of, id_prefix};
+use super::lines::{Back, LinesBackward, id_of, id_prefix};
 use super::*;
 use crate::test_support::sample;
 
@@ -664,10 +664,11 @@ fn lines_backward_matches_lines_forward_at_any_chunk_size() {
         std::fs::write(&path, content).unwrap();
         let file = File::open(&path).unwrap();
         for chunk in [1, 2, 3, 5, 64] {
-            let mut lines = LinesBackward::with_chunk(&file, content.len() as u64, chunk).unwrap();
+            let mut lines =
+                LinesBackward::with_chunk(&file, content.len() as u64, chunk, MAX_LINE).unwrap();
             assert_eq!(lines.torn_bytes(), *torn, "{content:?} chunk {chunk}");
             let mut got = Vec::new();
-            while let Some((offset, line)) = lines.next_line().unwrap() {
+            while let Some(Back::Line(offset, line)) = lines.next_line().unwrap() {
                 let at = offset as usize;
                 assert_eq!(&content[at..at + line.len()], line, "offset is right");
                 got.push(line.to_vec());

@@ -250,6 +250,11 @@ pub(crate) fn redelivery_id(text: &str) -> Option<&str> {
     fits.then_some(text)
 }
 
+/// The largest body a record can keep: the most `--max-body` and
+/// `--max-body-memory` accept (the stores' readers size their longest line
+/// from it).
+pub(crate) const LARGEST_BODY: u64 = 1024 * 1024 * 1024;
+
 /// The `event` of a JSON body, if it has one.
 pub(crate) fn event_of(body: &[u8]) -> Option<String> {
     // Other fields are skipped unbuilt. `event` is read as a string

@@ -84,7 +84,7 @@ pub(super) const MAX_CHUNK: usize = 1024 * 1024;
 /// wrote: it is skipped unread, so garbage cannot make a reader hold or
 /// rescan it.
 #[expect(clippy::cast_possible_truncation, reason = "64-bit targets only")]
-pub(crate) const MAX_LINE: usize = 2 * crate::cli::MAX_SIZE_ARG as usize + 1024 * 1024;
+pub(crate) const MAX_LINE: usize = 2 * crate::delivery::LARGEST_BODY as usize + 1024 * 1024;
 /// The size at which the store rotates by default (`--store-max`).
 #[cfg(test)]
 pub(crate) const DEFAULT_MAX_BYTES: u64 = 1024 * 1024 * 1024;

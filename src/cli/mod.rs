@@ -36,7 +36,6 @@ pub(crate) use emulate::{EMULATOR_KEY_ENV, EmulateArgs, KeySource};
 pub(crate) use generate::{CompletionShell, CompletionsArgs, ManArgs};
 pub(crate) use inspect::{ExportArgs, LogArgs, ShowArgs};
 pub(crate) use listen::{ListenArgs, RegisterArgs, TunnelArgs};
-pub(crate) use parse::MAX_SIZE_ARG;
 // The deadline's fact is checked against the parser `--timeout` uses.
 #[cfg(test)]
 pub(crate) use parse::parse_duration;

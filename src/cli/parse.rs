@@ -90,13 +90,9 @@ pub(crate) fn parse_age(text: &str) -> Result<chrono::TimeDelta, String> {
     }
 }
 
-/// The largest size argument accepted (`--max-body`, `--max-body-memory`),
-/// and so the largest body a record can keep.
-pub(crate) const MAX_SIZE_ARG: u64 = 1024 * 1024 * 1024;
-
 /// `1048576`, `512KiB`, `1MiB`, `64KB`.
 pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
-    parse_size_up_to(text, MAX_SIZE_ARG, "1GiB")
+    parse_size_up_to(text, crate::delivery::LARGEST_BODY, "1GiB")
         .map(|size| usize::try_from(size).unwrap_or(usize::MAX))
 }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::delivery::{Delivery, Grouping, ResponseRecord, event_of, group_key};
 use crate::signature::{SignatureCheck, Verdict};
-use crate::store::Arrival;
+use crate::store::{Arrival, Start};
 use crate::tui::app::{AppConfig, HISTORY_BYTES, HISTORY_CAP, RegisteredWith};
 
 /// A plausible record: received, signed `valid`, answered `200`.
@@ -59,6 +59,15 @@ pub(crate) fn sample(id: u64, body: &[u8]) -> Delivery {
         resent_from: None,
         edited: None,
         duration_ms: 0.4,
+    }
+}
+
+/// A start of the listener whose first record is `first_id`, at a time
+/// that rises with it.
+pub(crate) fn start(first_id: u64) -> Start {
+    Start {
+        first_id,
+        at: DateTime::from_timestamp(1_796_000_000 + first_id as i64, 0).unwrap(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! when the target is the listener itself, cut with `508` when the loop
 //! goes through another hop.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -83,20 +83,11 @@ impl Relay {
     }
 }
 
-/// One whole answer as it came, bytes and all.
+/// One whole answer as it came, bytes and all (what follows it left out).
 fn read_answer(stream: &mut TcpStream) -> Vec<u8> {
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = stream.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        seen.extend_from_slice(&buf[..n]);
-        if let Some(whole) = common::complete_message(&seen) {
-            seen.truncate(whole);
-            break;
-        }
+    let mut seen = common::read_request(stream, WAIT);
+    if let Some(whole) = common::complete_message(&seen) {
+        seen.truncate(whole);
     }
     seen
 }

@@ -203,14 +203,7 @@ fn take(app: &mut App, loading: Loading) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::sample;
-
-    fn start(first_id: u64) -> Start {
-        Start {
-            first_id,
-            at: chrono::DateTime::from_timestamp(1_796_000_000 + first_id as i64, 0).unwrap(),
-        }
-    }
+    use crate::test_support::{sample, start};
 
     fn app() -> App {
         let policy = crate::policy::PolicyHandle::new(crate::policy::Policy::default_for(false));

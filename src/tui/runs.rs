@@ -56,14 +56,7 @@ impl Runs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::sample;
-
-    fn start(first_id: u64) -> Start {
-        Start {
-            first_id,
-            at: chrono::DateTime::from_timestamp(1_796_000_000 + first_id as i64, 0).unwrap(),
-        }
-    }
+    use crate::test_support::{sample, start};
 
     #[test]
     fn a_divider_marks_where_the_list_passes_into_another_start() {

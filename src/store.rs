@@ -105,6 +105,10 @@ pub(crate) struct StoreConfig {
     /// Rotated files kept (`deliveries.1.jsonl` … `deliveries.<keep>.jsonl`);
     /// a rotation deletes the oldest beyond that.
     pub(crate) keep: usize,
+    /// The address of the listener that writes it, noted with its start
+    /// (`store::starts`): a command that sends back to the listener
+    /// running on the store finds it there (`commands::running`).
+    pub(crate) listener: Option<std::net::SocketAddr>,
 }
 
 impl StoreConfig {
@@ -117,6 +121,7 @@ impl StoreConfig {
             fsync_interval: DEFAULT_FSYNC_INTERVAL,
             max_bytes: DEFAULT_MAX_BYTES,
             keep: DEFAULT_KEEP,
+            listener: None,
         }
     }
 
@@ -129,6 +134,7 @@ impl StoreConfig {
             fsync_interval: DEFAULT_FSYNC_INTERVAL,
             max_bytes: DEFAULT_MAX_BYTES,
             keep: DEFAULT_KEEP,
+            listener: None,
         }
     }
 }
@@ -298,7 +304,7 @@ impl DeliveryStore {
                     max_bytes: config.max_bytes,
                     keep: config.keep,
                 };
-                let (mut file, report) = open_file(path, rotation)?;
+                let (mut file, report) = open_file(path, rotation, config.listener)?;
                 let syncer = Syncer::start(&file, config.fsync_interval, Arc::clone(&broadcast))
                     .map_err(|source| StoreError::Open {
                         path: path.clone(),

@@ -68,6 +68,7 @@ pub(crate) fn start(first_id: u64) -> Start {
     Start {
         first_id,
         at: DateTime::from_timestamp(1_796_000_000 + first_id as i64, 0).unwrap(),
+        listener: None,
     }
 }
 

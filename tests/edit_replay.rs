@@ -191,3 +191,45 @@ fn bad_edits_exit_2_and_send_nothing(
         .recv_timeout(std::time::Duration::from_millis(500));
     assert!(sent.is_err(), "a bad edit sent something: {sent:?}");
 }
+
+/// Without `--to`, a copy goes to the listener running on the store now,
+/// found by the address it noted as it opened the store: after a restart
+/// on another port, before it has recorded anything, and never to the
+/// port the delivery first arrived on. With no listener running, nothing
+/// is sent and the message says what to do.
+#[test]
+fn replay_without_to_finds_the_listener_running_on_the_store() {
+    let dir = TempDir::new("replay-home");
+    let store = dir.join("deliveries.jsonl");
+    let store = store.to_str().unwrap();
+    let first = Listener::start(&["--json", "--store", store, "--secret", SECRET]);
+    let reply = common::signed_post(
+        first.addr,
+        SECRET,
+        common::now(),
+        &common::event_body("tool.execution.completed", 1),
+    );
+    assert_eq!(reply.status(), 200);
+    let original = first.next_record();
+    drop(first);
+
+    let output = run(&["replay", "1", "--store", store, "--secret", SECRET], b"");
+    assert_exit(&output, 2);
+    assert!(
+        stderr(&output).contains("no listener is running"),
+        "{}",
+        stderr(&output)
+    );
+
+    let second = Listener::start(&["--json", "--store", store, "--secret", SECRET]);
+    assert_ne!(
+        second.addr,
+        original["local_addr"].as_str().unwrap().parse().unwrap()
+    );
+    let output = run(&["replay", "1", "--store", store, "--secret", SECRET], b"");
+    assert_exit(&output, 0);
+    let copy = second.next_record();
+    assert_eq!(copy["resent_from"], original["id"]);
+    assert_eq!(copy["path"], original["path"]);
+    assert_eq!(copy["signature"]["verdict"], "valid");
+}

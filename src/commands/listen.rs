@@ -158,6 +158,8 @@ impl ListenPlan {
                 fsync_interval: store::DEFAULT_FSYNC_INTERVAL,
                 max_bytes: args.store_max,
                 keep: args.store_keep,
+                // Known once bound: set as the store opens.
+                listener: None,
             },
             output: Output::choose(args.json, args.no_tui, std::io::stdout().is_terminal()),
             public: PublicPlan::from_args(&args.tunnel, &args.register)?,
@@ -366,8 +368,12 @@ impl Listening {
         local: SocketAddr,
         shutdown: CancellationToken,
     ) -> anyhow::Result<(Self, Arc<Intake>)> {
+        let config = StoreConfig {
+            listener: Some(local),
+            ..plan.store.clone()
+        };
         let (store, report) =
-            DeliveryStore::open(plan.store.clone()).map_err(crate::errors::wrap::Whole::new)?;
+            DeliveryStore::open(config).map_err(crate::errors::wrap::Whole::new)?;
         let policy = PolicyHandle::new(plan.policy.clone());
         let intake = Arc::new(Intake::new(
             plan.intake.clone(),

@@ -24,9 +24,11 @@ pub(crate) struct StoreListener {
 }
 
 /// The listener that writes the store at `store_path`. Refused, before
-/// anything is sent, unless a listener holds the store's lock now and
-/// has recorded a delivery since it started: only then is the address in
-/// the newest record its own, and not a port anyone may hold since.
+/// anything is sent, unless a listener holds the store's lock now; its
+/// address is the one it noted with its start, or, from a listener that
+/// noted none, the one its newest record arrived on if that record is
+/// from this start: never a port an earlier run used, which anyone may
+/// hold since.
 pub(crate) fn find(store_path: &Path) -> anyhow::Result<StoreListener> {
     let shown = escape_line(&store_path.display().to_string()).into_owned();
     let refuse = |why: String, remedy: &str| {
@@ -64,7 +66,16 @@ pub(crate) fn find(store_path: &Path) -> anyhow::Result<StoreListener> {
         }
     }
     let newest = newest(store_path)?;
-    let started = store::read_starts(store_path).last().map(|s| s.first_id);
+    let last_start = store::read_starts(store_path).pop();
+    // The running listener noted where it listens as it opened the store
+    // (under the lock it holds now): its address, before it has any record.
+    if let Some(addr) = last_start.as_ref().and_then(|start| start.listener) {
+        return Ok(StoreListener {
+            addr,
+            newest_id: newest.map_or(0, |newest| newest.id),
+        });
+    }
+    let started = last_start.map(|s| s.first_id);
     match newest {
         Some(newest) if started.is_some_and(|first| newest.id >= first) => Ok(StoreListener {
             addr: crate::curl::arrival_addr(&newest),

@@ -110,6 +110,7 @@ fn create_options() -> OpenOptions {
 pub(super) fn open_file(
     path: &Path,
     rotation: Rotation,
+    listener: Option<std::net::SocketAddr>,
 ) -> Result<(StoreFile, OpenReport), StoreError> {
     let open_error = |source| StoreError::Open {
         path: path.to_path_buf(),
@@ -159,7 +160,7 @@ pub(super) fn open_file(
     };
     // Under the lock, once the next id is known. Losing a start costs a
     // divider in the dashboard, never a record: not an error of the store.
-    let _ = super::starts::mark(path, report.next_id, chrono::Utc::now());
+    let _ = super::starts::mark(path, report.next_id, chrono::Utc::now(), listener);
     let store_file = StoreFile {
         file,
         path: path.to_path_buf(),

@@ -17,6 +17,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -31,6 +32,9 @@ const MAX_BYTES: u64 = 32 * 1024;
 pub(crate) struct Start {
     pub(crate) first_id: u64,
     pub(crate) at: DateTime<Utc>,
+    /// The address the listener of that start listened on, where known
+    /// (a line from before addresses were noted has none).
+    pub(crate) listener: Option<SocketAddr>,
 }
 
 /// The starts file next to the store at `path`.
@@ -42,9 +46,18 @@ pub(crate) fn starts_path(path: &Path) -> PathBuf {
 
 /// Note a start whose first record gets `first_id`. Called by the one
 /// writer of the store, under its lock.
-pub(super) fn mark(path: &Path, first_id: u64, at: DateTime<Utc>) -> io::Result<()> {
+pub(super) fn mark(
+    path: &Path,
+    first_id: u64,
+    at: DateTime<Utc>,
+    listener: Option<SocketAddr>,
+) -> io::Result<()> {
     let starts = starts_path(path);
-    let line = format!("{first_id} {}\n", crate::delivery::format_time(&at));
+    let mut line = format!("{first_id} {}", crate::delivery::format_time(&at));
+    if let Some(listener) = listener {
+        line = format!("{line} {listener}");
+    }
+    line.push('\n');
     let mut file = OpenOptions::new()
         .append(true)
         .create(true)
@@ -72,18 +85,21 @@ pub(crate) fn read(path: &Path) -> Vec<Start> {
     };
     let mut starts: Vec<Start> = Vec::new();
     for line in text.lines() {
-        let Some((id, at)) = line.split_once(' ') else {
+        let mut fields = line.split(' ');
+        let (Some(id), Some(at)) = (fields.next(), fields.next()) else {
             continue;
         };
         let (Ok(first_id), Ok(at)) = (id.parse::<u64>(), DateTime::parse_from_rfc3339(at)) else {
             continue;
         };
+        let listener = fields.next().and_then(|addr| addr.parse().ok());
         if starts.last().is_some_and(|last| last.first_id > first_id) {
             continue;
         }
         starts.push(Start {
             first_id,
             at: at.with_timezone(&Utc),
+            listener,
         });
     }
     starts
@@ -124,15 +140,16 @@ mod tests {
         let dir = TempDir::new("starts");
         let store = dir.0.join("deliveries.jsonl");
         assert!(read(&store).is_empty(), "no file: no starts");
-        mark(&store, 1, at(0)).unwrap();
-        mark(&store, 5, at(10)).unwrap();
+        mark(&store, 1, at(0), None).unwrap();
+        let listener: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        mark(&store, 5, at(10), Some(listener)).unwrap();
         let mut file = OpenOptions::new()
             .append(true)
             .open(starts_path(&store))
             .unwrap();
         file.write_all(b"garbage\n3 2026-12-06T18:00:00.000Z\n")
             .unwrap();
-        mark(&store, 9, at(20)).unwrap();
+        mark(&store, 9, at(20), None).unwrap();
         let ids: Vec<u64> = read(&store).iter().map(|s| s.first_id).collect();
         assert_eq!(
             ids,
@@ -140,6 +157,11 @@ mod tests {
             "the garbage and the falling id are left out"
         );
         assert_eq!(read(&store)[1].at, at(10));
+        assert_eq!(
+            read(&store).iter().map(|s| s.listener).collect::<Vec<_>>(),
+            [None, Some(listener), None],
+            "the listener's address where it was noted; a line without one reads as before"
+        );
         let mode = std::fs::metadata(starts_path(&store))
             .unwrap()
             .permissions()
@@ -152,7 +174,7 @@ mod tests {
         let dir = TempDir::new("starts-bound");
         let store = dir.0.join("deliveries.jsonl");
         for n in 0..3_000u32 {
-            mark(&store, u64::from(n) * 10 + 1, at(n)).unwrap();
+            mark(&store, u64::from(n) * 10 + 1, at(n), None).unwrap();
         }
         let len = std::fs::metadata(starts_path(&store)).unwrap().len();
         assert!(len <= MAX_BYTES, "{len} bytes");

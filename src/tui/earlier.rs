@@ -84,6 +84,7 @@ pub fn read(
         starts.push(Start {
             first_id: plan.first_id,
             at: Utc::now(),
+            listener: None,
         });
     }
     let deliveries = tail.records.into_iter().map(Arc::new).collect();

@@ -1689,6 +1689,7 @@ fn history_app() -> App {
     let start = |first_id, time| Start {
         first_id,
         at: at(time),
+        listener: None,
     };
     let starts = vec![
         start(1, "2026-11-23T09:14:00.000Z"),

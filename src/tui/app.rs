@@ -18,7 +18,7 @@ pub use super::config::{AppConfig, HISTORY_BYTES, HISTORY_CAP, RegisteredWith};
 
 use super::ReplayMode;
 use super::danube_side::{DanubeMark, DanubeSide, Polled};
-use super::filter::Filter;
+use super::filter::{Filter, FilterError};
 use super::history::History;
 use super::in_flight::InFlightBoard;
 use super::line_input::LineInput;
@@ -195,7 +195,7 @@ pub struct App {
     detail_rows: usize,
     filter: Filter,
     filter_input: LineInput,
-    filter_error: Option<String>,
+    filter_error: Option<FilterError>,
     pub(crate) counters: Counters,
     /// Deliveries the dashboard fell behind on and could not read back
     /// (`--no-store`).
@@ -394,7 +394,13 @@ impl App {
     }
 
     pub(crate) fn filter_error(&self) -> Option<&str> {
-        self.filter_error.as_deref()
+        self.filter_error.as_ref().map(|err| err.headline.as_str())
+    }
+
+    /// Where in the filter being typed its error is (1-based, in
+    /// characters), for the caret under it.
+    pub(crate) fn filter_error_column(&self) -> Option<usize> {
+        self.filter_error.as_ref().map(|err| err.column)
     }
 
     pub(crate) fn status(&self) -> Option<&Status> {

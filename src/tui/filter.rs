@@ -11,6 +11,15 @@ use chrono::Utc;
 use crate::delivery::Delivery;
 use crate::query::Query;
 
+/// A filter that does not parse: the column of its bad part (1-based, in
+/// characters, as the query's errors count: the footer puts a caret under
+/// it) and the error on one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FilterError {
+    pub(crate) column: usize,
+    pub(crate) headline: String,
+}
+
 /// A parsed filter. The default matches everything.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Filter {
@@ -18,13 +27,16 @@ pub(crate) struct Filter {
 }
 
 impl Filter {
-    /// Parse what was typed after `/`. The error is one line (the query
-    /// is on the screen above it): the column, what is allowed there, and
-    /// what was found.
-    pub(crate) fn parse(input: &str) -> Result<Filter, String> {
+    /// Parse what was typed after `/`. The error's text is one line (the
+    /// query is on the screen beside it): the column, what is allowed
+    /// there, and what was found.
+    pub(crate) fn parse(input: &str) -> Result<Filter, FilterError> {
         Query::parse(input, Utc::now())
             .map(|query| Filter { query })
-            .map_err(|err| err.headline())
+            .map_err(|err| FilterError {
+                column: err.column,
+                headline: err.headline(),
+            })
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -53,12 +65,19 @@ mod tests {
         // The query's errors, on one line: the column, what is allowed
         // and what was found.
         let err = Filter::parse("verdict:bogus").unwrap_err();
+        assert_eq!(err.column, 9);
+        let err = err.headline;
         assert!(
             err.contains("column 9") && err.contains("\"bogus\"") && err.contains("mismatch"),
             "{err}"
         );
-        assert!(Filter::parse("event:").unwrap_err().contains("pattern"));
-        let err = Filter::parse("status:500 stauts:500").unwrap_err();
+        assert!(
+            Filter::parse("event:")
+                .unwrap_err()
+                .headline
+                .contains("pattern")
+        );
+        let err = Filter::parse("status:500 stauts:500").unwrap_err().headline;
         assert!(
             err.contains("column 12") && err.contains("status:,"),
             "{err}"

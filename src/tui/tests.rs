@@ -531,13 +531,25 @@ fn a_query_being_typed_shows_how_many_match() {
         text.contains("2 of 4 match") && text.contains("2 shown of 4"),
         "{text}"
     );
-    // A bad term: the error says where and what is allowed.
+    // A bad term: the error says where and what is allowed, and the footer
+    // puts a caret under it, as `log --query` does.
     press(&mut app, " stauts:5");
     let text = screen(&mut app, 160, 48);
     assert!(
         text.contains("at column 39, expected a key (event:, verdict:"),
         "{text}"
     );
+    let lines: Vec<&str> = text.lines().collect();
+    let query = lines
+        .iter()
+        .find(|line| line.contains("filter -event:"))
+        .expect("the query on the status line");
+    let caret = lines
+        .iter()
+        .find(|line| line.trim_start_matches('"').trim_start().starts_with("^ "))
+        .expect("a caret line");
+    let at = |line: &str, what: &str| line.find(what).unwrap();
+    assert_eq!(at(caret, "^"), at(query, "stauts:5"), "{text}");
 }
 
 #[test]

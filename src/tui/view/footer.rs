@@ -8,7 +8,9 @@ use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthStr as _;
 
 use super::super::app::{App, Mode};
+use super::status::FILTER_LABEL;
 use super::theme::Theme;
+use crate::display::escape_line;
 
 /// A key in the footer.
 #[derive(Clone, Copy)]
@@ -117,6 +119,12 @@ pub(super) fn render_footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buff
     if area.height == 0 {
         return;
     }
+    if app.mode == Mode::Filter
+        && let Some(column) = app.filter_error_column()
+    {
+        render_caret(app, column, theme, area, buf);
+        return;
+    }
     let keys: &[FooterKey] = match app.mode {
         Mode::Normal => NORMAL_KEYS,
         Mode::Filter => FILTER_KEYS,
@@ -141,4 +149,23 @@ pub(super) fn render_footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buff
         spans.push(Span::styled(format!(" {what}"), theme.dim()));
     }
     buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+}
+
+/// Under a filter that does not parse, a caret under its bad part, as
+/// `log --query` prints one: the status line above holds the query, drawn
+/// as typed and escaped, after [`FILTER_LABEL`].
+fn render_caret(app: &App, column: usize, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let before: String = app
+        .filter_input()
+        .text()
+        .chars()
+        .take(column.saturating_sub(1))
+        .collect();
+    let indent = FILTER_LABEL.width() + escape_line(&before).width();
+    let line = Line::from(vec![
+        Span::raw(" ".repeat(indent)),
+        Span::styled("^", theme.bold(Color::Red)),
+        Span::styled("  Esc clear it  Ctrl-U erase", theme.dim()),
+    ]);
+    buf.set_line(area.x, area.y, &line, area.width);
 }

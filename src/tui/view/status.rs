@@ -10,13 +10,16 @@ use super::text::input_spans;
 use super::theme::Theme;
 use crate::display::escape_line;
 
+/// What the status line shows before the filter being typed.
+pub(super) const FILTER_LABEL: &str = "filter ";
+
 pub(super) fn render_status(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     if area.height == 0 {
         return;
     }
     if app.mode == Mode::Filter {
         let input = app.filter_input();
-        let mut spans = vec![Span::styled("filter ", theme.bold(Color::Cyan))];
+        let mut spans = vec![Span::styled(FILTER_LABEL, theme.bold(Color::Cyan))];
         spans.extend(input_spans(input.text(), input.cursor()));
         match app.filter_error() {
             Some(error) => spans.push(Span::styled(

@@ -333,7 +333,11 @@ impl Printer {
             // JSON output is one record per delivery (SPEC §5), and the
             // record's own line says when it was answered; a mirror's late
             // answer is not a record.
-            StoreEvent::Arrived(_) | StoreEvent::Settled(_) | StoreEvent::Mirrored { .. } => true,
+            // A notice is told on stderr by the work itself, where at all.
+            StoreEvent::Arrived(_)
+            | StoreEvent::Settled(_)
+            | StoreEvent::Mirrored { .. }
+            | StoreEvent::Notice(_) => true,
         }
     }
 

@@ -154,6 +154,10 @@ pub(crate) enum StoreEvent {
     BodyElided(Arc<Delivery>),
     /// Something went wrong that the person should see; listening goes on.
     Warning(String),
+    /// How long work beside the listener is going (a catch-up's progress):
+    /// no fault. The dashboard shows it on its status line; headless output
+    /// leaves it out, as that work tells stderr itself.
+    Notice(String),
     /// A delivery has arrived whose answer waits (a delay, a hold, a
     /// forward): in flight until the [`StoreEvent::Settled`] that names its
     /// number, which follows its record's [`StoreEvent::Delivery`] (or
@@ -399,6 +403,11 @@ impl DeliveryStore {
     /// for it.
     pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StoreEvent> {
         self.shared.broadcast.subscribe()
+    }
+
+    /// Announce how work beside the listener is going ([`StoreEvent::Notice`]).
+    pub(crate) fn notice(&self, message: String) {
+        self.shared.broadcast.notice(message);
     }
 
     /// A delivery whose answer waits has arrived: keep it in flight and

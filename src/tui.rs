@@ -506,6 +506,7 @@ impl Loop {
             Ok(StoreEvent::Arrived(arrival)) => app.in_flight.arrive(arrival),
             Ok(StoreEvent::Settled(number)) => app.in_flight.settle(number),
             Ok(StoreEvent::Mirrored { id, index, mirror }) => app.mirrored(id, index, &mirror),
+            Ok(StoreEvent::Notice(message)) => app.set_status(StatusKind::Info, message),
             Ok(StoreEvent::Warning(message)) => {
                 self.log.write(&format!("store: {message}"));
                 app.set_status(

@@ -294,7 +294,15 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
         .as_ref()
         .and_then(|public| public.registered.as_ref())
     {
-        adopt_webhook(&mut plan, &intake, registered, local, last_stop, &signals);
+        let store = &listening.store;
+        adopt_webhook(
+            &mut plan,
+            &intake,
+            registered,
+            (local, store),
+            last_stop,
+            &signals,
+        );
     }
     let public_lines = public.as_ref().map(Public::banner_lines);
     let following = public.map(|public| public.follow(&plan.trust, intake.reach().clone()));
@@ -324,7 +332,7 @@ fn adopt_webhook(
     plan: &mut ListenPlan,
     intake: &Intake,
     registered: &Registered,
-    local: SocketAddr,
+    (local, store): (SocketAddr, &DeliveryStore),
     last_stop: Option<(PathBuf, Option<DateTime<Utc>>)>,
     signals: &Signals,
 ) {
@@ -340,6 +348,7 @@ fn adopt_webhook(
             local,
             path,
             since,
+            store,
             headless,
             signals.shutdown.clone(),
         );

@@ -80,6 +80,12 @@ impl Broadcaster {
         self.send(StoreEvent::Warning(message), size);
     }
 
+    /// Announce how work beside the listener is going.
+    pub(super) fn notice(&self, message: String) {
+        let size = message.len() as u64 + EVENT_OVERHEAD;
+        self.send(StoreEvent::Notice(message), size);
+    }
+
     /// Announce a delivery in flight.
     pub(super) fn arrived(&self, arrival: Arc<Arrival>) {
         let size = (arrival.path.len() + arrival.event.as_ref().map_or(0, String::len)) as u64

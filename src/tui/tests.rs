@@ -1290,6 +1290,34 @@ async fn without_a_store_a_lag_is_shown_as_skipped() {
     assert!(log.contains("store: disk \\x1b[2J full"), "{log}");
 }
 
+/// A catch-up's progress comes as a notice: on the status line, escaped,
+/// and not logged as a fault.
+#[tokio::test]
+async fn a_notice_is_told_on_the_status_line() {
+    use crate::store::StoreEvent;
+    let dir = Dir::new("notice");
+    let (events_tx, events_rx) = tokio::sync::broadcast::channel(4);
+    events_tx
+        .send(StoreEvent::Notice(
+            "catch-up: 2 of Danube's deliveries \x1b[2J never arrived".into(),
+        ))
+        .unwrap();
+    let mut looping = test_loop(events_rx, None, &dir.0);
+    let mut app = app(false);
+    looping.drain_store(&mut app).await;
+    let text = screen(&mut app, 120, 30);
+    assert!(
+        text.contains("catch-up: 2 of Danube's deliveries \\x1b[2J never arrived"),
+        "{text}"
+    );
+    assert!(
+        !dir.0.join("danube-hooks.log").exists() || {
+            let log = std::fs::read_to_string(dir.0.join("danube-hooks.log")).unwrap();
+            !log.contains("catch-up")
+        }
+    );
+}
+
 #[test]
 fn the_detail_scrolls_within_its_content() {
     let mut app = timeline_app();

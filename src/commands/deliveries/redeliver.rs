@@ -336,16 +336,23 @@ pub(crate) struct CatchUp {
     pub(crate) since: DateTime<Utc>,
     /// Whether to tell the progress on stderr.
     pub(crate) tell: bool,
+    /// Under the dashboard: the store whose announcements it shows, to tell
+    /// the progress on its status line.
+    pub(crate) notices: Option<crate::store::DeliveryStore>,
 }
 
 impl CatchUp {
     /// Redeliver what Danube made since `since` that never arrived: run in
     /// a task of its own, so the listener never waits for it. Each step is
-    /// told on stderr when `tell`, and nothing is said otherwise.
+    /// told on stderr when `tell`, on the dashboard's status line when it
+    /// shows, and nothing is said otherwise.
     pub(crate) async fn run(self) {
         let say = |line: &str| {
             if self.tell {
                 eprintln!("danube-hooks: catch-up: {line}");
+            }
+            if let Some(store) = &self.notices {
+                store.notice(format!("catch-up: {line}"));
             }
         };
         let limit = crate::facts::DELIVERIES_PAGE_MAX;

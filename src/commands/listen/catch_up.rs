@@ -24,7 +24,7 @@ use crate::commands::deliveries::redeliver::CatchUp;
 use crate::danube::reconcile;
 use crate::delivery;
 use crate::http;
-use crate::store;
+use crate::store::{self, DeliveryStore};
 
 /// When the store's newest record arrived, less Danube's clock margin:
 /// this listener's last stop, near enough. `None` for a store with no
@@ -50,12 +50,14 @@ pub(crate) fn last_stop(path: &Path) -> Option<DateTime<Utc>> {
 /// Start catching up with what Danube made since `since` for the webhook
 /// `registered`, sent to this listener (bound at `local`) on the webhook
 /// URL's path, until `shutdown`; its progress on stderr when `headless`
-/// and stderr is a terminal.
+/// and stderr is a terminal, and on the dashboard's status line (through
+/// `store`'s announcements) when it shows.
 pub(crate) fn start(
     registered: &Registered,
     local: SocketAddr,
     store_path: PathBuf,
     since: Option<DateTime<Utc>>,
+    store: &DeliveryStore,
     headless: bool,
     shutdown: CancellationToken,
 ) {
@@ -88,6 +90,7 @@ pub(crate) fn start(
         store_path,
         since,
         tell,
+        notices: (!headless).then(|| store.clone()),
     };
     if tell {
         eprintln!(

@@ -4,15 +4,16 @@
 //!
 //! Run with `cargo bench --bench dashboard`.
 
+mod support;
+
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::FixedOffset;
 use criterion::{Criterion, criterion_group, criterion_main};
 use danube_hooks::delivery::Delivery;
 use danube_hooks::policy::{Policy, PolicyHandle};
-use danube_hooks::tui::app::{App, AppConfig, HISTORY_CAP, RegisteredWith};
+use danube_hooks::tui::app::{App, HISTORY_CAP};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget as _;
@@ -35,20 +36,7 @@ fn deliveries(count: usize) -> Vec<Arc<Delivery>> {
 
 fn app() -> App {
     App::new(
-        AppConfig {
-            listen_url: "http://127.0.0.1:4000".into(),
-            fingerprints: vec!["whsec_…LaSw".into()],
-            store_path: Some(PathBuf::from("/tmp/deliveries.jsonl")),
-            forward_url: None,
-            danube_webhook: None,
-            tunnel: None,
-            registered_with: RegisteredWith::Nothing,
-            log_path: PathBuf::from("/tmp/danube-hooks.log"),
-            color: true,
-            utc_offset: FixedOffset::east_opt(0).expect("UTC is an offset"),
-            history_cap: HISTORY_CAP,
-            history_bytes: danube_hooks::tui::app::HISTORY_BYTES,
-        },
+        support::config(PathBuf::from("/tmp/deliveries.jsonl")),
         PolicyHandle::new(Policy::default_for(false)),
     )
 }

@@ -14,17 +14,18 @@
 //!
 //! Run with `cargo bench --bench history`.
 
+mod support;
+
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use chrono::FixedOffset;
 use criterion::{Criterion, criterion_group, criterion_main};
 use danube_hooks::delivery::Delivery;
 use danube_hooks::policy::{Policy, PolicyHandle};
-use danube_hooks::tui::app::{App, AppConfig, HISTORY_BYTES, HISTORY_CAP, RegisteredWith};
+use danube_hooks::tui::app::{App, HISTORY_BYTES, HISTORY_CAP};
 use danube_hooks::tui::earlier::{self, EarlierPlan};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -80,23 +81,6 @@ fn store(name: &str, body_len: usize) -> (PathBuf, u64) {
     (path, id)
 }
 
-fn config(store: &Path) -> AppConfig {
-    AppConfig {
-        listen_url: "http://127.0.0.1:4000".into(),
-        fingerprints: vec!["whsec_…LaSw".into()],
-        store_path: Some(store.to_path_buf()),
-        forward_url: None,
-        danube_webhook: None,
-        tunnel: None,
-        registered_with: RegisteredWith::Nothing,
-        log_path: PathBuf::from("/tmp/danube-hooks.log"),
-        color: true,
-        utc_offset: FixedOffset::east_opt(0).expect("UTC is an offset"),
-        history_cap: HISTORY_CAP,
-        history_bytes: HISTORY_BYTES,
-    }
-}
-
 fn first_frame(c: &mut Criterion) {
     let mut group = c.benchmark_group("history_1gib_store");
     group.sample_size(20);
@@ -121,7 +105,10 @@ fn read_and_draw(
     group.bench_function(format!("{name}_read_and_first_frame_160x48"), |b| {
         b.iter(|| {
             let earlier = earlier::read(&path, plan, HISTORY_BYTES, |_| {}).expect("read");
-            let mut app = App::new(config(&path), PolicyHandle::new(Policy::default_for(false)));
+            let mut app = App::new(
+                support::config(path.clone()),
+                PolicyHandle::new(Policy::default_for(false)),
+            );
             app.take_earlier(earlier);
             let mut buffer = Buffer::empty(area);
             (&app).render(area, &mut buffer);
@@ -129,7 +116,10 @@ fn read_and_draw(
         });
     });
     let earlier = earlier::read(&path, plan, HISTORY_BYTES, |_| {}).expect("read");
-    let mut app = App::new(config(&path), PolicyHandle::new(Policy::default_for(false)));
+    let mut app = App::new(
+        support::config(path.clone()),
+        PolicyHandle::new(Policy::default_for(false)),
+    );
     app.take_earlier(earlier);
     eprintln!(
         "{name}: the history holds {} deliveries of a {:.2} GiB store",

@@ -276,11 +276,7 @@ fn a_signed_delivery_shows_live_and_q_quits_with_the_store_written() {
         after.contains("ngrok http") && after.contains("stopped; the store is synced."),
         "the terminal was not given back:\n{after}"
     );
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(&store)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let records = common::store_records(&store);
     assert_eq!(records.len(), 3, "the delivery and its two replays");
     let record = &records[0];
     assert_eq!(record["id"], 1);
@@ -397,11 +393,7 @@ fn e_edits_the_body_in_the_users_editor_and_sends_the_copy() {
         after.contains("stopped; the store is synced."),
         "the terminal was not given back:\n{after}"
     );
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(&store)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let records = common::store_records(&store);
     assert_eq!(records.len(), 3, "the refused edit sent nothing");
     let copy = &records[2];
     assert_eq!(
@@ -966,11 +958,7 @@ fn a_restart_opens_with_the_stores_deliveries_under_a_divider() {
     });
     tmux.keys("q");
     assert_eq!(tmux.wait_for_exit(), "0", "exit status");
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(&store)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let records = common::store_records(&store);
     assert_eq!(records.len(), 4);
     assert_eq!(records[2]["attempt"], 2, "the retry continues the count");
     assert_eq!(records[2]["group"], records[0]["group"]);

@@ -47,14 +47,6 @@ fn start_storing(name: &str, respond: &str) -> (TempDir, std::path::PathBuf, Lis
     (dir, store, listener)
 }
 
-fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
-
 #[test]
 fn a_held_delivery_is_shown_in_flight_at_once_and_its_record_covers_the_hold() {
     let (_dir, store, listener) = start_storing("in-flight-held", "timeout");
@@ -73,7 +65,10 @@ fn a_held_delivery_is_shown_in_flight_at_once_and_its_record_covers_the_hold() {
     // Shown while the connection is still held, with no answer yet.
     assert!(still_held(&mut held, Duration::from_millis(200)));
     std::thread::sleep(HOLD);
-    assert!(records(&store).is_empty(), "recorded before the hold ended");
+    assert!(
+        common::store_records(&store).is_empty(),
+        "recorded before the hold ended"
+    );
     drop(held);
 
     let line = listener.next_line(WAIT);
@@ -81,7 +76,7 @@ fn a_held_delivery_is_shown_in_flight_at_once_and_its_record_covers_the_hold() {
         line.contains("#1") && line.contains("→ timeout"),
         "the usual line once the hold ends: {line:?}"
     );
-    let stored = records(&store);
+    let stored = common::store_records(&store);
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(stored[0]["response"]["action"], "timeout");
     let duration = stored[0]["duration_ms"].as_f64().unwrap();
@@ -146,7 +141,7 @@ fn gone_during_a_delay(leave: fn(TcpStream)) {
         line.contains("#1") && line.contains("→ abandoned: the client went away"),
         "{line}"
     );
-    let stored = records(&store);
+    let stored = common::store_records(&store);
     let record = &stored[0];
     assert_eq!(record["response"]["action"], "abandoned", "{record}");
     assert!(record["response"]["status"].is_null(), "nothing was sent");
@@ -187,7 +182,7 @@ fn a_delayed_answer_is_recorded_before_it_is_sent_with_the_delay_in_its_duration
     assert_eq!(reply.status(), 202);
     assert!(started.elapsed() >= Duration::from_secs(1));
     // In the store by the time the answer arrived.
-    let stored = records(&store);
+    let stored = common::store_records(&store);
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0]["response"]["status"], 202);
     assert!(stored[0]["duration_ms"].as_f64().unwrap() >= 1000.0);

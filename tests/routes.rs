@@ -152,11 +152,7 @@ fn routes_choose_the_receiver_and_mirrors_never_hold_the_answer() {
     // The sleeping mirror's timeout comes after the records are written:
     // a line of its own for each delivery.
     let late = lines_naming(&listener, &sleeping.to_string(), 3);
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(&store)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let records = common::store_records(&store);
     assert_eq!(records.len(), 3);
     for (record, (event, receiver, _, path)) in records.iter().zip(&cases) {
         assert_eq!(record["event"], *event);

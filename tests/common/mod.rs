@@ -430,6 +430,16 @@ pub fn dechunk(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
     }
 }
 
+/// The records of the store at `path`, oldest first; none where there is
+/// no store yet.
+pub fn store_records(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
 /// Read one request (head and Content-Length body) as a receiver would;
 /// what arrived if the client stops early.
 pub fn read_request(stream: &mut TcpStream, wait: Duration) -> Vec<u8> {

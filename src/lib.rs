@@ -57,6 +57,8 @@
 //! - [`connections`]: each open connection's state, so that at the cap (the
 //!   listener's and the emulator's) the one stalled longest gives way.
 //! - [`headless`]: human lines and JSON lines on stdout.
+//! - `postgres`: the shared store's database (SPEC §14): the URL and its
+//!   password, the connection, the versioned schema.
 //! - [`rare_wake`]: the waker for a task's rarely firing futures (a stop,
 //!   a timer, an eviction), polled only when one of them woke it: the
 //!   connection task and the printer wake once or more a delivery.
@@ -128,6 +130,7 @@ pub(crate) mod http;
 pub(crate) mod json_style;
 mod paths;
 pub mod policy;
+pub(crate) mod postgres;
 pub(crate) mod progress;
 pub(crate) mod query;
 pub(crate) mod random;

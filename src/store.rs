@@ -34,6 +34,7 @@ mod broadcast;
 mod file;
 mod in_flight;
 mod lines;
+mod location;
 mod readers;
 mod starts;
 mod syncer;
@@ -57,6 +58,7 @@ use batch::{Arrivals, LineDraft, Log, Next, Staged, WriteTurn};
 pub(crate) use file::held_by_listener;
 use file::{Rotation, StoreFile, open_file};
 use in_flight::Board;
+pub(crate) use location::{Location, STORE_ENV};
 pub(crate) use in_flight::{Arrival, InFlight};
 pub(crate) use readers::{
     Entry, Unparsable, each_backward, each_backward_where, each_backward_within, each_forward,

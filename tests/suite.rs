@@ -27,6 +27,7 @@ mod loops;
 mod readme;
 mod reliability;
 mod routes;
+mod shared_store;
 mod shell;
 mod sign_verify;
 mod store;

@@ -28,6 +28,7 @@ use crate::events::EnvelopeError;
 use crate::fsutil::FileError;
 use crate::http::{CaError, SendError};
 use crate::policy::PolicyError;
+use crate::postgres::PgError;
 use crate::store::{NotStored, StoreError};
 use wrap::{StdoutClosed, Whole};
 
@@ -127,6 +128,7 @@ fn class_here(err: &(dyn Error + 'static)) -> Option<ErrorClass> {
         FileError,
         EnvelopeError,
         PolicyError,
+        PgError,
         io::Error,
     );
     None
@@ -294,6 +296,18 @@ impl Classify for StoreError {
             }
             Self::InUse { .. } | Self::Missing { .. } | Self::NotFound { .. } => ErrorClass::Usage,
             Self::Closed | Self::Corrupt { .. } => ErrorClass::LocalFile,
+        })
+    }
+}
+
+/// PostgreSQL is a server reached over the network: failing to reach it or
+/// to run a statement there is class 3, as Danube's API failing is; a
+/// schema this binary cannot use is configuration.
+impl Classify for PgError {
+    fn class(&self) -> Option<ErrorClass> {
+        Some(match self {
+            Self::Connect { .. } | Self::Query { .. } => ErrorClass::Network,
+            Self::NewerSchema { .. } | Self::NoSchema { .. } => ErrorClass::Usage,
         })
     }
 }

@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 pub mod emulator;
 pub mod fake_danube;
+pub mod postgres;
 pub mod tls;
 pub mod tunnel;
 

@@ -1,0 +1,15 @@
+//! The shared store (SPEC §14, README "A shared history for a team"): the
+//! delivery log in PostgreSQL, for a team that shares a staging tunnel.
+//!
+//! - [`target`]: the `postgres://` URL, where its password comes from (never
+//!   the command line), TLS, and how it is shown (never with the password);
+//! - [`connect`]: one connection, with TLS by rustls as the URL asks;
+//! - [`schema`]: the versioned migrations, and the refusal of a schema newer
+//!   than this binary knows.
+
+pub(crate) mod connect;
+pub(crate) mod schema;
+pub(crate) mod target;
+
+pub(crate) use connect::{PgError, connect};
+pub(crate) use target::Target;

@@ -1,0 +1,68 @@
+//! Where a store is: a JSON-lines file (the default), or a PostgreSQL
+//! database shared by a team (`--store postgres://…`, SPEC §14).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::cli::UsageError;
+use crate::postgres::Target;
+use crate::postgres::target::{Given, is_postgres_url};
+
+/// The environment variable `--store` falls back on: the one place a
+/// PostgreSQL URL may carry its password.
+pub(crate) const STORE_ENV: &str = "DANUBE_HOOKS_STORE";
+
+#[derive(Debug, Clone)]
+pub(crate) enum Location {
+    File(PathBuf),
+    Postgres(Arc<Target>),
+}
+
+impl Location {
+    /// `--store`'s value (from the command line when `given` says so), else
+    /// `$DANUBE_HOOKS_STORE`, else the default file.
+    pub(crate) fn choose(given: Option<&str>) -> Result<Location, UsageError> {
+        if let Some(value) = given {
+            return Self::of(value, Given::CommandLine);
+        }
+        if let Some(value) = std::env::var_os(STORE_ENV).filter(|v| !v.is_empty()) {
+            let value = value.into_string().map_err(|_| {
+                UsageError::new(format!("{STORE_ENV} is not valid UTF-8"))
+            })?;
+            return Self::of(&value, Given::Environment);
+        }
+        super::default_path().map(Location::File).ok_or_else(|| {
+            UsageError::new(
+                "no home directory for the default store: pass --store PATH or \
+                 --store postgres://… (or --no-store to listen)",
+            )
+        })
+    }
+
+    fn of(value: &str, given: Given) -> Result<Location, UsageError> {
+        if is_postgres_url(value) {
+            Target::parse(value, given).map(|target| Location::Postgres(Arc::new(target)))
+        } else {
+            Ok(Location::File(PathBuf::from(value)))
+        }
+    }
+
+    /// The file, when the store is one.
+    pub(crate) fn file(&self) -> Option<&Path> {
+        match self {
+            Location::File(path) => Some(path),
+            Location::Postgres(_) => None,
+        }
+    }
+}
+
+/// How the store is named on screen: a path, or the URL without its password.
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File(path) => write!(f, "{}", path.display()),
+            Location::Postgres(target) => write!(f, "{target}"),
+        }
+    }
+}

@@ -82,6 +82,11 @@ pub struct Delivery {
     /// [`crate::resend::EDITED`] header claims.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) edited: Option<bool>,
+    /// With a shared store (`--store postgres://…`): the name of the
+    /// listener that received it (`listen --name`), so a team's dashboard
+    /// can tell whose it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) listener: Option<String>,
     /// How long the connection was held: from arrival to the answer, or,
     /// when none was sent, to the close that ended a `timeout` hold or to
     /// the moment the client was seen gone (`abandoned`).
@@ -220,6 +225,7 @@ impl Delivery {
             redelivery_of: self.redelivery_of.clone(),
             resent_from: self.resent_from,
             edited: self.edited,
+            listener: self.listener.clone(),
             duration_ms: self.duration_ms,
         }
     }

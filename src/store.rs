@@ -58,8 +58,8 @@ use batch::{Arrivals, LineDraft, Log, Next, Staged, WriteTurn};
 pub(crate) use file::held_by_listener;
 use file::{Rotation, StoreFile, open_file};
 use in_flight::Board;
-pub(crate) use location::{Location, STORE_ENV};
 pub(crate) use in_flight::{Arrival, InFlight};
+pub(crate) use location::{Location, STORE_ENV};
 pub(crate) use readers::{
     Entry, Unparsable, each_backward, each_backward_where, each_backward_within, each_forward,
     each_forward_where, find,

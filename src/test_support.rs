@@ -58,6 +58,7 @@ pub(crate) fn sample(id: u64, body: &[u8]) -> Delivery {
         redelivery_of: None,
         resent_from: None,
         edited: None,
+        listener: None,
         duration_ms: 0.4,
     }
 }

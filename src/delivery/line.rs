@@ -150,7 +150,7 @@ fn write_answer(d: &Delivery, out: &mut Vec<u8>) {
 }
 
 /// The marks of a repetition, each only when present: `redelivery_of`,
-/// `resent_from`, `edited`.
+/// `resent_from`, `edited`; and, with a shared store, the `listener`.
 #[inline]
 fn write_copy_marks(d: &Delivery, out: &mut Vec<u8>) {
     if let Some(id) = &d.redelivery_of {
@@ -167,6 +167,10 @@ fn write_copy_marks(d: &Delivery, out: &mut Vec<u8>) {
         } else {
             b",\"edited\":false"
         });
+    }
+    if let Some(listener) = &d.listener {
+        out.extend_from_slice(b",\"listener\":");
+        string(out, listener);
     }
 }
 
@@ -445,6 +449,7 @@ mod tests {
         record.redelivery_of = Some("dlv_\u{1b}1".into());
         record.resent_from = Some(5);
         record.edited = Some(true);
+        record.listener = Some("ann@laptop\u{1b}".into());
         record.duration_ms = 1.0e-7;
         assert_eq!(by_hand(&record), by_serde(&record));
     }
@@ -591,6 +596,7 @@ mod tests {
             record.response.status = has[2].then_some(numbers.3);
             record.response.delay_ms = numbers.2;
             record.response.rule = rule;
+            record.listener = has[1].then(|| "ann@host".to_string());
             record.redelivery_of = has[3].then_some(redelivery);
             record.duration_ms = duration_ms;
             record

@@ -71,9 +71,7 @@ impl Target {
                 )));
             }
         } else if let Some(password) = std::env::var_os("PGPASSWORD") {
-            target
-                .config
-                .password(password.as_encoded_bytes().to_vec());
+            target.config.password(password.as_encoded_bytes().to_vec());
         }
         Ok(target)
     }
@@ -82,7 +80,10 @@ impl Target {
 /// The URL as shown: user, hosts, ports and database, never the password.
 fn shown(config: &tokio_postgres::Config) -> String {
     use tokio_postgres::config::Host;
-    let user = config.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+    let user = config
+        .get_user()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
     let ports = config.get_ports();
     let hosts: Vec<String> = config
         .get_hosts()
@@ -126,23 +127,35 @@ mod tests {
 
     #[test]
     fn a_password_on_the_command_line_is_refused_and_never_shown() {
-        let err = Target::parse("postgres://ann:hunter2@db.example:5433/hooks", Given::CommandLine)
-            .unwrap_err();
+        let err = Target::parse(
+            "postgres://ann:hunter2@db.example:5433/hooks",
+            Given::CommandLine,
+        )
+        .unwrap_err();
         assert!(err.0.contains("PGPASSWORD"), "{}", err.0);
         assert!(!err.0.contains("hunter2"), "{}", err.0);
-        let target =
-            Target::parse("postgres://ann:hunter2@db.example:5433/hooks", Given::Environment)
-                .unwrap();
+        let target = Target::parse(
+            "postgres://ann:hunter2@db.example:5433/hooks",
+            Given::Environment,
+        )
+        .unwrap();
         assert_eq!(target.shown, "postgres://ann@db.example:5433/hooks");
         assert!(!format!("{target:?} {target}").contains("hunter2"));
     }
 
     #[test]
     fn a_url_that_does_not_parse_is_shown_without_its_password() {
-        let err = Target::parse("postgres://ann:hunter2@db.example:notaport/hooks", Given::Environment)
-            .unwrap_err();
+        let err = Target::parse(
+            "postgres://ann:hunter2@db.example:notaport/hooks",
+            Given::Environment,
+        )
+        .unwrap_err();
         assert!(!err.0.contains("hunter2"), "{}", err.0);
-        assert!(err.0.contains("postgres://ann@db.example:notaport/hooks"), "{}", err.0);
+        assert!(
+            err.0.contains("postgres://ann@db.example:notaport/hooks"),
+            "{}",
+            err.0
+        );
     }
 
     #[test]

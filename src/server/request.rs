@@ -365,6 +365,8 @@ impl Intake {
             redelivery_of,
             resent_from,
             edited,
+            // Named by a shared store as it writes the record.
+            listener: None,
             duration_ms: 0.0,
         };
         (record, end, replay_key)

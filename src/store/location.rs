@@ -27,9 +27,9 @@ impl Location {
             return Self::of(value, Given::CommandLine);
         }
         if let Some(value) = std::env::var_os(STORE_ENV).filter(|v| !v.is_empty()) {
-            let value = value.into_string().map_err(|_| {
-                UsageError::new(format!("{STORE_ENV} is not valid UTF-8"))
-            })?;
+            let value = value
+                .into_string()
+                .map_err(|_| UsageError::new(format!("{STORE_ENV} is not valid UTF-8")))?;
             return Self::of(&value, Given::Environment);
         }
         super::default_path().map(Location::File).ok_or_else(|| {

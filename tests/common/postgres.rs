@@ -117,7 +117,9 @@ fn as_server_user(cmd: &mut Command) -> &mut Command {
 
 fn nix_is_root() -> bool {
     // The owner of /proc/self is this process's user.
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
 }
 
 impl Cluster {
@@ -156,7 +158,13 @@ impl Cluster {
             Command::new(bin.join("initdb"))
                 .arg("-D")
                 .arg(&data)
-                .args(["-U", USER, "--auth=scram-sha-256", "--no-sync", "--no-instructions"])
+                .args([
+                    "-U",
+                    USER,
+                    "--auth=scram-sha-256",
+                    "--no-sync",
+                    "--no-instructions",
+                ])
                 .arg(format!("--pwfile={}", pwfile.display()))
                 .current_dir(&dir),
         )
@@ -249,7 +257,8 @@ impl Cluster {
 
     /// Run `sql` in `db` with psql; its output, unaligned, tuples only.
     pub fn sql(&self, db: &str, sql: &str) -> String {
-        self.try_sql(db, sql).unwrap_or_else(|err| panic!("{sql}: {err}"))
+        self.try_sql(db, sql)
+            .unwrap_or_else(|err| panic!("{sql}: {err}"))
     }
 
     pub fn try_sql(&self, db: &str, sql: &str) -> Result<String, String> {
@@ -259,7 +268,16 @@ impl Cluster {
         };
         let out = Command::new(psql)
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER, "-d", db])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                USER,
+                "-d",
+                db,
+            ])
             .args(["-c", sql])
             .env("PGPASSWORD", &self.password)
             .env("PGCONNECT_TIMEOUT", "3")

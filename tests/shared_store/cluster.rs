@@ -17,5 +17,8 @@ fn the_private_cluster_answers_on_loopback_with_a_password_only() {
     let mut wrong = postgres::Cluster::detached();
     wrong.port = cluster.port;
     wrong.password = "not-the-password".into();
-    assert!(wrong.try_sql(&db, "SELECT 1").is_err(), "a wrong password is refused");
+    assert!(
+        wrong.try_sql(&db, "SELECT 1").is_err(),
+        "a wrong password is refused"
+    );
 }

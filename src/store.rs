@@ -501,6 +501,12 @@ impl DeliveryStore {
     pub(crate) fn path(&self) -> Option<&Path> {
         self.shared.path.as_deref()
     }
+
+    /// Where the records are kept, for the readers (history, a body read
+    /// back, a resync after a lag); `None` in memory-only mode.
+    pub(crate) fn location(&self) -> Option<Location> {
+        self.shared.path.clone().map(Location::File)
+    }
 }
 
 /// `$XDG_DATA_HOME/danube-hooks/deliveries.jsonl`, else

@@ -144,7 +144,9 @@ pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
     };
     let mut app = App::new(config, setup.policy.clone());
     app.start_at(setup.earlier.first_id);
-    let mut reading = earlier::Reading::start(store_path.clone(), setup.earlier, HISTORY_BYTES);
+    let store_at = setup.store.location();
+    // The file store holds this listener's deliveries alone.
+    let mut reading = earlier::Reading::start(store_at.clone(), None, setup.earlier, HISTORY_BYTES);
     if let Some(danube) = &setup.danube {
         app.watch_danube(danube.webhook_id.clone(), chrono::Utc::now());
     }
@@ -159,7 +161,7 @@ pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         store: setup.store.clone(),
         store_rx: setup.events,
         store_open: true,
-        store_path,
+        store_at,
         replayer: setup.replayer,
         curl_base: setup.listen_url,
         log,
@@ -238,7 +240,8 @@ struct Loop {
     store: DeliveryStore,
     store_rx: broadcast::Receiver<StoreEvent>,
     store_open: bool,
-    store_path: Option<PathBuf>,
+    /// Where records are read back from (`None`: `--no-store`).
+    store_at: Option<store::Location>,
     replayer: Replayer,
     curl_base: String,
     log: LogFile,
@@ -466,12 +469,12 @@ impl Loop {
         app: &mut App,
         read_back_tx: &mpsc::UnboundedSender<(u64, Result<Box<Delivery>, String>)>,
     ) {
-        let (Some(id), Some(path)) = (app.body_to_read_back(), self.store_path.clone()) else {
+        let (Some(id), Some(at)) = (app.body_to_read_back(), self.store_at.clone()) else {
             return;
         };
         let read_back_tx = read_back_tx.clone();
         tokio::task::spawn_blocking(move || {
-            let result = store::find(&path, id)
+            let result = store::find(&at, id)
                 .map(Box::new)
                 .map_err(|err| err.to_string());
             let _ = read_back_tx.send((id, result));
@@ -529,7 +532,7 @@ impl Loop {
     /// newest `history_cap`: the bodies are read back when shown. (Read
     /// whole, a history's worth of 1 MiB records is 10 GB at once.)
     async fn resync(&mut self, app: &mut App, missed: u64) {
-        let Some(path) = self.store_path.clone() else {
+        let Some(at) = self.store_at.clone() else {
             app.note_skipped(missed);
             return;
         };
@@ -537,7 +540,7 @@ impl Loop {
         let cap = app.config.history_cap.max(1);
         let read = tokio::task::spawn_blocking(move || {
             let mut summaries = VecDeque::new();
-            store::each_forward::<Delivery>(&path, Some(after), |entry| {
+            store::each_forward::<Delivery>(&at, Some(after), |entry| {
                 if let store::Entry::Record(mut record) = entry {
                     if summaries.len() == cap {
                         summaries.pop_front();

@@ -137,7 +137,9 @@ pub(crate) enum Command {
 /// The delivery log to read.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct StoreArg {
-    /// The delivery log: a file, or a team's shared store, postgres://USER@HOST[:PORT]/DATABASE[?sslmode=disable|require|verify-full] (the password from PGPASSWORD or ~/.pgpass, never the command line; TLS verify-full by default, disable for a loopback host; require encrypts without checking the certificate) [default: $DANUBE_HOOKS_STORE, else $XDG_DATA_HOME/danube-hooks/deliveries.jsonl].
+    /// The delivery log: a file, or a team's shared store, postgres://USER@HOST[:PORT]/DATABASE [default: $DANUBE_HOOKS_STORE, else $XDG_DATA_HOME/danube-hooks/deliveries.jsonl].
+    ///
+    /// A URL here holds no password (it is refused): PGPASSWORD, PGPASSFILE or ~/.pgpass give it, or the whole URL in DANUBE_HOOKS_STORE. TLS by ?sslmode=: verify-full (the default, but disable for a loopback host) checks the certificate and the host name; require encrypts without checking the certificate; disable is plain TCP.
     #[arg(long, value_name = "PATH|URL")]
     pub(crate) store: Option<String>,
 }

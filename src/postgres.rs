@@ -5,11 +5,16 @@
 //!   the command line), TLS, and how it is shown (never with the password);
 //! - [`connect`]: one connection, with TLS by rustls as the URL asks;
 //! - [`schema`]: the versioned migrations, and the refusal of a schema newer
-//!   than this binary knows.
+//!   than this binary knows;
+//! - [`writer`]: `listen`'s rows, by group commit behind a bounded queue,
+//!   answered only once committed; reconnects with backoff;
+//! - [`retention`]: `--store-max-age`, old rows deleted in the background.
 
 pub(crate) mod connect;
+pub(crate) mod retention;
 pub(crate) mod schema;
 pub(crate) mod target;
+pub(crate) mod writer;
 
 pub(crate) use connect::{PgError, connect};
 pub(crate) use target::Target;

@@ -90,6 +90,19 @@ pub(crate) fn parse_age(text: &str) -> Result<chrono::TimeDelta, String> {
     }
 }
 
+/// `--store-max-age`: an age as `--since` reads it (`12h`, `7d`, `2w`),
+/// from a minute (younger rows may still be arriving) to ten years.
+pub(crate) fn parse_max_age(text: &str) -> Result<chrono::TimeDelta, String> {
+    let text = text.trim();
+    let age = crate::query::ago(text)
+        .ok_or_else(|| format!("{text:?} is not an age: use e.g. 12h, 7d, 2w"))?;
+    if (60..=3650 * 86_400).contains(&age.num_seconds()) {
+        Ok(age)
+    } else {
+        Err(format!("{text:?} is out of range: from 1m to 3650d"))
+    }
+}
+
 /// `1048576`, `512KiB`, `1MiB`, `64KB`.
 pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
     parse_size_up_to(text, crate::delivery::LARGEST_BODY, "1GiB")

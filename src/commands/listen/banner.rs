@@ -41,8 +41,24 @@ pub(crate) fn banner(
     for mirror in &plan.mirrors {
         let _ = writeln!(out, "  mirror:   {mirror}");
     }
-    match &report.path {
-        Some(path) => {
+    match (&report.path, &plan.database) {
+        (_, Some(database)) => {
+            let _ = writeln!(
+                out,
+                "  store:    {} (shared, as {}; next id about {})",
+                database.target,
+                escape_line(&database.name),
+                report.next_id
+            );
+            if let Some(age) = database.max_age {
+                let _ = writeln!(
+                    out,
+                    "            rows older than {} are deleted (--store-max-age)",
+                    age_text(age)
+                );
+            }
+        }
+        (Some(path), None) => {
             let _ = writeln!(
                 out,
                 "  store:    {} (next id {})",
@@ -50,7 +66,9 @@ pub(crate) fn banner(
                 report.next_id
             );
         }
-        None => out.push_str("  store:    none (--no-store): deliveries are kept in memory only\n"),
+        (None, None) => {
+            out.push_str("  store:    none (--no-store): deliveries are kept in memory only\n");
+        }
     }
     if let Some(cut) = report.torn_bytes_cut {
         let _ = writeln!(
@@ -74,4 +92,15 @@ pub(crate) fn banner(
         "  then register the tunnel's https:// URL (plus any path) as the webhook URL in Danube.\n",
     );
     out
+}
+
+/// `7d`, `12h`, `90m`: an age in the largest unit that divides it, as
+/// `--store-max-age` takes it.
+fn age_text(age: chrono::TimeDelta) -> String {
+    let seconds = age.num_seconds();
+    let (unit, size) = [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)]
+        .into_iter()
+        .find(|(_, size)| seconds % size == 0)
+        .unwrap_or(("s", 1));
+    format!("{}{unit}", seconds / size)
 }

@@ -53,8 +53,8 @@ pub(crate) struct ListenArgs {
     pub(crate) group_header: Option<String>,
     /// The delivery log: a file [default: $DANUBE_HOOKS_STORE, else
     /// $XDG_DATA_HOME/danube-hooks/deliveries.jsonl], or postgres://USER@HOST[:PORT]/DATABASE to
-    /// share it with a team (the password from PGPASSWORD or ~/.pgpass, never on the command
-    /// line; or the whole URL in DANUBE_HOOKS_STORE).
+    /// share it with a team (the password from PGPASSWORD, never on the command line; or the
+    /// whole URL in DANUBE_HOOKS_STORE).
     #[arg(long, value_name = "PATH|URL", conflicts_with = "no_store")]
     pub(crate) store: Option<PathBuf>,
     /// With a PostgreSQL store: this listener's name on each of its rows, so a team tells whose

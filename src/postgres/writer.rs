@@ -57,13 +57,18 @@ const BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// answered 503: far under Danube's deadline (`facts::DEADLINE`), so the
 /// sender hears 503 and retries rather than timing out.
 pub(crate) const COMMIT_WITHIN: Duration = Duration::from_secs(2);
+/// The least time a batch's statement is given: a row with less left
+/// than this is refused before it is sent, rather than sent to be cut off
+/// (which costs the connection).
+const LEAST_FOR_STATEMENT: Duration = Duration::from_millis(250);
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_LAST: Duration = Duration::from_secs(5);
 /// How often an idle writer checks that its connection is still there, so
 /// the screen hears of a lost server before the next delivery does.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
-/// The least time between two warnings of a full queue.
-const FULL_WARNING_GAP: Duration = Duration::from_secs(1);
+/// The least time between two warnings of refused rows (a full queue, a
+/// slow commit, a failed batch), which under load come every batch.
+const WARNING_GAP: Duration = Duration::from_secs(1);
 
 /// The listener's side of the shared store.
 pub(crate) struct Writer {
@@ -87,18 +92,38 @@ struct State {
     /// Appends refused while down, told when the connection is back.
     refused_while_down: AtomicU64,
     closed: AtomicBool,
-    /// When the queue was last found full and said so (ms since `epoch`).
-    last_full_warning_ms: AtomicU64,
+    /// When rows were last refused and it was said (ms since `epoch`).
+    last_warning_ms: AtomicU64,
     epoch: Instant,
 }
 
 enum Message {
     /// Boxed: a record is hundreds of bytes, a sync a pointer.
     Row(Box<Row>),
+    Control(Control),
+}
+
+enum Control {
     /// Answered once every row queued before it has committed or failed.
     Sync(oneshot::Sender<()>),
     /// As `Sync`; then the writer stops.
     Close(oneshot::Sender<()>),
+}
+
+impl Control {
+    /// Answer it; true when the writer is to stop.
+    fn answer(self) -> bool {
+        match self {
+            Control::Sync(done) => {
+                let _ = done.send(());
+                false
+            }
+            Control::Close(done) => {
+                let _ = done.send(());
+                true
+            }
+        }
+    }
 }
 
 /// One append's record, waiting for its batch.
@@ -200,7 +225,7 @@ impl Writer {
             down: Mutex::new(Arc::from("")),
             refused_while_down: AtomicU64::new(0),
             closed: AtomicBool::new(false),
-            last_full_warning_ms: AtomicU64::new(0),
+            last_warning_ms: AtomicU64::new(0),
             epoch: Instant::now(),
         });
         let (queue, rx) = mpsc::channel(QUEUE_ROWS);
@@ -270,7 +295,12 @@ impl Writer {
     /// Wait until every row queued before this call has committed or failed.
     pub(crate) async fn sync(&self) {
         let (done, finished) = oneshot::channel();
-        if self.queue.send(Message::Sync(done)).await.is_ok() {
+        if self
+            .queue
+            .send(Message::Control(Control::Sync(done)))
+            .await
+            .is_ok()
+        {
             let _ = finished.await;
         }
     }
@@ -285,7 +315,12 @@ impl Writer {
             retention.abort();
         }
         let (done, finished) = oneshot::channel();
-        if self.queue.send(Message::Close(done)).await.is_ok() {
+        if self
+            .queue
+            .send(Message::Control(Control::Close(done)))
+            .await
+            .is_ok()
+        {
             let _ = finished.await;
         }
         let task = self
@@ -338,20 +373,26 @@ impl State {
             self.target,
             QUEUE_BYTES / (1024 * 1024)
         );
+        self.warn_now_and_then(format!(
+            "{reason}; deliveries are answered 503 so their senders retry"
+        ));
+        reason.into()
+    }
+
+    /// Broadcast `message` unless a warning of refused rows went out less
+    /// than [`WARNING_GAP`] ago.
+    fn warn_now_and_then(&self, message: String) {
         let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let last = self.last_full_warning_ms.load(Ordering::Relaxed);
-        let gap = u64::try_from(FULL_WARNING_GAP.as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_warning_ms.load(Ordering::Relaxed);
+        let gap = u64::try_from(WARNING_GAP.as_millis()).unwrap_or(u64::MAX);
         if (last == 0 || now.saturating_sub(last) >= gap)
             && self
-                .last_full_warning_ms
+                .last_warning_ms
                 .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
-            self.broadcast.warn(format!(
-                "{reason}; deliveries are answered 503 so their senders retry"
-            ));
+            self.broadcast.warn(message);
         }
-        reason.into()
     }
 
     /// The connection is lost: refuse appends with `reason` until it is back.
@@ -440,7 +481,6 @@ async fn prepare(client: Client) -> Result<Connection, tokio_postgres::Error> {
 /// connection is lost.
 async fn write_batches(state: Arc<State>, first: Connection, mut rx: mpsc::Receiver<Message>) {
     let mut connection = Some(first);
-    let mut waiting: Option<Message> = None;
     loop {
         let live = match connection.take() {
             Some(live) => live,
@@ -449,32 +489,28 @@ async fn write_batches(state: Arc<State>, first: Connection, mut rx: mpsc::Recei
                 None => return,
             },
         };
-        let message = match waiting.take() {
-            Some(message) => message,
-            None => match next_message(&live, &mut rx).await {
-                Next::Message(message) => message,
-                Next::Lost => {
-                    state.go_down("the server closed the connection");
-                    continue;
+        let first = match next_message(&live, &mut rx).await {
+            Next::Message(Message::Row(row)) => *row,
+            Next::Message(Message::Control(control)) => {
+                if control.answer() {
+                    return;
                 }
-                Next::Stopped => return,
-            },
-        };
-        let first = match message {
-            Message::Row(row) => *row,
-            Message::Sync(done) => {
-                let _ = done.send(());
                 connection = Some(live);
                 continue;
             }
-            Message::Close(done) => {
-                let _ = done.send(());
-                return;
+            Next::Lost => {
+                state.go_down("the server closed the connection");
+                continue;
             }
+            Next::Stopped => return,
         };
-        let (batch, next) = gather(&state, first, &mut rx);
-        waiting = next;
+        let (batch, after) = gather(&state, first, &mut rx);
         connection = commit(&state, live, batch).await;
+        // A sync or a close that ended the batch, answered once the rows
+        // before it are done, whether or not the connection lasted.
+        if after.is_some_and(Control::answer) {
+            return;
+        }
     }
 }
 
@@ -505,7 +541,7 @@ fn gather(
     state: &State,
     first: Row,
     rx: &mut mpsc::Receiver<Message>,
-) -> (Vec<Row>, Option<Message>) {
+) -> (Vec<Row>, Option<Control>) {
     let mut bytes = first.bytes();
     let mut batch = vec![first];
     let mut next = None;
@@ -515,8 +551,8 @@ fn gather(
                 bytes += row.bytes();
                 batch.push(*row);
             }
-            Ok(other) => {
-                next = Some(other);
+            Ok(Message::Control(control)) => {
+                next = Some(control);
                 break;
             }
             Err(_) => break,
@@ -533,10 +569,10 @@ async fn commit(state: &State, live: Connection, batch: Vec<Row>) -> Option<Conn
     let now = Instant::now();
     let (late, batch): (Vec<Row>, Vec<Row>) = batch
         .into_iter()
-        .partition(|row| now.duration_since(row.arrived) >= COMMIT_WITHIN);
+        .partition(|row| now.duration_since(row.arrived) + LEAST_FOR_STATEMENT >= COMMIT_WITHIN);
     if !late.is_empty() {
         let reason = late_reason(state);
-        state.broadcast.warn(format!(
+        state.warn_now_and_then(format!(
             "{} deliveries waited {} s for {} and were answered 503 so their senders retry",
             late.len(),
             COMMIT_WITHIN.as_secs(),
@@ -600,7 +636,7 @@ fn late_reason(state: &State) -> Arc<str> {
 }
 
 fn fail_batch(state: &State, batch: Vec<Row>, reason: &str) {
-    state.broadcast.warn(format!(
+    state.warn_now_and_then(format!(
         "could not store {} deliveries in {}: {reason}; answered 503 so their senders retry",
         batch.len(),
         state.target
@@ -661,8 +697,11 @@ async fn reconnect(state: &State, rx: &mut mpsc::Receiver<Message>) -> Option<Co
                         let reason = state.down.lock().unwrap_or_else(PoisonError::into_inner).clone();
                         (*row).fail(&reason);
                     }
-                    Some(Message::Sync(done)) => { let _ = done.send(()); }
-                    Some(Message::Close(done)) => { let _ = done.send(()); return None; }
+                    Some(Message::Control(control)) => {
+                        if control.answer() {
+                            return None;
+                        }
+                    }
                     None => return None,
                 },
             }

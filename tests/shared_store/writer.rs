@@ -265,7 +265,7 @@ fn postgres_stopped_and_started_gets_503s_meanwhile_and_the_listener_recovers_al
     std::thread::sleep(Duration::from_millis(500));
     cluster.stop_server();
     let stopped = Instant::now();
-    std::thread::sleep(Duration::from_millis(2000));
+    std::thread::sleep(Duration::from_secs(2));
     cluster.start_server().unwrap();
     let started = Instant::now();
     let recovered = eventually(Duration::from_secs(20), || {
@@ -337,7 +337,7 @@ fn a_schema_newer_than_the_binary_is_refused_naming_both_versions() {
     assert_exit(&out, 2);
     let told = stderr(&out);
     assert!(
-        told.contains("version 99") && told.contains("(version 1)"),
+        told.contains("version 99") && told.contains("(version 2)"),
         "{told}"
     );
 }

@@ -148,7 +148,11 @@ mod tests {
     fn a_max_age_reads_as_since_does_from_a_minute_to_ten_years() {
         assert_eq!(parse_max_age("7d"), Ok(chrono::TimeDelta::days(7)));
         assert_eq!(parse_max_age("2w"), Ok(chrono::TimeDelta::weeks(2)));
-        assert!(parse_max_age("30s").unwrap_err().contains("from 1m to 3650d"));
+        assert!(
+            parse_max_age("30s")
+                .unwrap_err()
+                .contains("from 1m to 3650d")
+        );
         assert!(parse_max_age("3651d").is_err());
         assert!(parse_max_age("7 days").unwrap_err().contains("not an age"));
     }

@@ -448,16 +448,21 @@ fn insert_sql() -> String {
              INSERT INTO {table} (id, received_at, listener, event, verdict, status, attempt,
                                   record)
              SELECT id, received_at, $7, event, verdict, status, attempt,
-                    '{{\"id\":' || id || rest
+                    {record_start} || id || rest
              FROM batch
          )
          SELECT array_agg(id ORDER BY n), pg_notify('{channel}', min(id) || ' ' || max(id))
          FROM batch",
         sequence = schema::ID_SEQUENCE,
         table = schema::DELIVERIES,
+        record_start = RECORD_START,
         channel = schema::CHANNEL,
     )
 }
+
+/// How a record's line starts, as an SQL literal: what `delivery::line`
+/// writes before the id.
+const RECORD_START: &str = "'{\"id\":'";
 
 async fn prepare(client: Client) -> Result<Connection, tokio_postgres::Error> {
     let insert = client

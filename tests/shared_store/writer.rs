@@ -430,3 +430,41 @@ fn a_file_stores_flags_are_refused_with_a_database_and_the_other_way_round() {
         assert!(stderr(&out).contains(flag), "{args:?}: {}", stderr(&out));
     }
 }
+
+/// SPEC §14: the record is kept byte-exact, bodies `jsonb` would refuse
+/// included: a `\u0000` escape, a raw NUL, bytes that are not UTF-8, 1 MiB.
+#[test]
+#[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
+fn hostile_bodies_are_stored_byte_exact() {
+    let cluster = postgres::shared();
+    let db = cluster.database("hostile");
+    let listener = Listener::start_with(
+        cluster.command(),
+        &["--json", "--secret", SECRET, "--store", &cluster.url(&db)],
+    );
+    let mut large = br#"{"event":"tool.completed","data":""#.to_vec();
+    large.resize(1024 * 1024 - 3, b'x');
+    large.extend_from_slice(br#""}"#);
+    let bodies: [Vec<u8>; 4] = [
+        br#"{"event":"tool.completed","data":{"s":"nul \u0000 here"}}"#.to_vec(),
+        b"{\"event\":\"tool.completed\",\"raw\":\"\0\"}".to_vec(),
+        b"{\"event\":\"tool.completed\",\"bytes\":\"\xff\xfe\xc3\x28\"}".to_vec(),
+        large,
+    ];
+    for body in &bodies {
+        let reply = signed_post(listener.addr, SECRET, now(), body);
+        assert_eq!(reply.status(), 200);
+        let line = listener.next_line(Duration::from_secs(10));
+        let record: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let stored = cluster.sql(
+            &db,
+            &format!(
+                "SELECT record FROM danube_hooks.deliveries WHERE id = {}",
+                record["id"]
+            ),
+        );
+        assert_eq!(stored, line, "the row is the line --json printed");
+        let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        assert_eq!(&record_body(&stored), body, "the body, byte for byte");
+    }
+}

@@ -7,13 +7,20 @@
 //! - [`pgpass`]: the password file, read as libpq reads it;
 //! - [`read`]: the rows, for the store's readers, whatever thread calls them;
 //! - [`schema`]: the versioned migrations, and the refusal of a schema newer
-//!   than this binary knows.
+//!   than this binary knows;
+//! - [`writer`]: `listen`'s rows, by group commit behind a bounded queue,
+//!   answered only once committed; reconnects with backoff;
+//! - [`retention`]: `--store-max-age`, old rows deleted in the background;
+//! - [`late`]: a mirror's answer that came after its row, folded into it.
 
 pub(crate) mod connect;
+pub(crate) mod late;
 mod pgpass;
 pub(crate) mod read;
+pub(crate) mod retention;
 pub(crate) mod schema;
 pub(crate) mod target;
+pub(crate) mod writer;
 
 pub(crate) use connect::{PgError, connect};
 pub(crate) use target::Target;

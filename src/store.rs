@@ -51,12 +51,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use self::broadcast::Broadcaster;
+pub(crate) use self::broadcast::Broadcaster;
 
 use crate::delivery::{Delivery, MirrorRecord};
 pub(crate) use amend::{Amendable, LateMirror};
+pub(crate) use batch::LineDraft;
 pub(crate) use batch::RecordLine;
-use batch::{Arrivals, LineDraft, Log, Next, Staged, WriteTurn};
+use batch::{Arrivals, Log, Next, Staged, WriteTurn};
 pub(crate) use file::held_by_listener;
 use file::{Rotation, StoreFile, open_file};
 use in_flight::Board;
@@ -286,6 +287,9 @@ struct Shared {
     /// Each append waits for an fsync that covers it (`--durable`).
     durable: bool,
     arrivals: Arrivals,
+    /// The shared store's writer (`--store postgres://…`), which then
+    /// takes every append: the file's parts above stay idle (no path).
+    database: Option<crate::postgres::writer::Writer>,
 }
 
 impl fmt::Debug for DeliveryStore {
@@ -343,7 +347,44 @@ impl DeliveryStore {
             path: config.path,
             durable: config.durable,
             arrivals: Arrivals::new(),
+            database: None,
         });
+        Ok((DeliveryStore { shared }, report))
+    }
+
+    /// Open the shared store in PostgreSQL (`--store postgres://…`):
+    /// connect, bring the schema up to date (a newer one is refused), and
+    /// start its writer. Everything else (the broadcast, the deliveries in
+    /// flight) is as with a file.
+    pub(crate) async fn open_database(
+        config: &crate::postgres::writer::Config,
+    ) -> Result<(DeliveryStore, OpenReport), crate::postgres::PgError> {
+        let broadcast = Arc::new(Broadcaster::new());
+        let (writer, next_id) =
+            crate::postgres::writer::Writer::open(config, Arc::clone(&broadcast)).await?;
+        let shared = Arc::new(Shared {
+            log: Mutex::new(Log {
+                next_id,
+                staged: Staged::default(),
+                spare: Vec::new(),
+                writing: false,
+                syncer: None,
+                closed: false,
+            }),
+            file: Mutex::new(None),
+            written: watch::Sender::new(next_id.saturating_sub(1)),
+            broadcast,
+            in_flight: Board::new(),
+            path: None,
+            durable: false,
+            arrivals: Arrivals::new(),
+            database: Some(writer),
+        });
+        let report = OpenReport {
+            path: None,
+            next_id,
+            torn_bytes_cut: None,
+        };
         Ok((DeliveryStore { shared }, report))
     }
 
@@ -353,6 +394,9 @@ impl DeliveryStore {
     /// closed: the record then keeps its id, which is never given again, and
     /// the store broadcasts a warning naming it and why.
     pub(crate) async fn append(&self, delivery: Delivery) -> Result<Arc<Delivery>, NotStored> {
+        if let Some(database) = &self.shared.database {
+            return database.append(delivery).await;
+        }
         let in_burst = self.shared.arrivals.arrive();
         // Serialized before any lock is taken.
         let draft = self.shared.path.is_some().then(|| LineDraft::of(&delivery));
@@ -438,18 +482,17 @@ impl DeliveryStore {
     /// file, which the readers fold into the record (`amend`). Never waits
     /// for more than the page cache's `write`.
     pub(crate) fn mirrored(&self, id: u64, index: usize, mirror: MirrorRecord) {
-        if self.shared.path.is_some() {
-            let late = LateMirror {
-                mirror_of: id,
-                index,
-                mirror,
-            };
+        let late = LateMirror {
+            mirror_of: id,
+            index,
+            mirror,
+        };
+        if let Some(database) = &self.shared.database {
+            database.keep_late(late.clone());
+        } else if self.shared.path.is_some() {
             self.shared.stage_answer(&late.line());
-            let LateMirror { mirror, .. } = late;
-            self.shared.broadcast.mirrored(id, index, mirror);
-            return;
         }
-        self.shared.broadcast.mirrored(id, index, mirror);
+        self.shared.broadcast.mirrored(id, index, late.mirror);
     }
 
     /// The deliveries in flight now, oldest first: for a receiver that
@@ -460,6 +503,11 @@ impl DeliveryStore {
 
     /// fsync what has been written, now.
     pub(crate) async fn sync(&self) -> Result<(), StoreError> {
+        if let Some(database) = &self.shared.database {
+            // Committed is as far as a database's rows go from here.
+            database.sync().await;
+            return Ok(());
+        }
         let fsynced = {
             let log = self.shared.lock();
             if log.closed {
@@ -478,6 +526,11 @@ impl DeliveryStore {
     /// Idempotent: a second close returns at once. Later appends still
     /// return (with an id, not written) and warn.
     pub(crate) async fn close(&self) {
+        if let Some(database) = &self.shared.database {
+            self.shared.lock().closed = true;
+            database.close().await;
+            return;
+        }
         let (syncer, last_id) = {
             let mut log = self.shared.lock();
             if log.closed {
@@ -525,6 +578,9 @@ impl DeliveryStore {
     /// Where the records are kept, for the readers (history, a body read
     /// back, a resync after a lag); `None` in memory-only mode.
     pub(crate) fn location(&self) -> Option<Location> {
+        if let Some(database) = &self.shared.database {
+            return Some(Location::Postgres(Arc::clone(database.target())));
+        }
         self.shared.path.clone().map(Location::File)
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::parse::{parse_duration, parse_event, parse_size, parse_store_size};
+use super::parse::{parse_duration, parse_event, parse_max_age, parse_size, parse_store_size};
 use super::{ApiCacertArg, SecretArgs, TlsArgs};
 use crate::danube::tunnel::program::Program;
 
@@ -51,9 +51,20 @@ pub(crate) struct ListenArgs {
     /// Group attempts by this delivery-id header instead of by the body.
     #[arg(long, value_name = "NAME")]
     pub(crate) group_header: Option<String>,
-    /// The delivery log [default: $XDG_DATA_HOME/danube-hooks/deliveries.jsonl].
-    #[arg(long, value_name = "PATH", conflicts_with = "no_store")]
+    /// The delivery log: a file [default: $DANUBE_HOOKS_STORE, else
+    /// $XDG_DATA_HOME/danube-hooks/deliveries.jsonl], or postgres://USER@HOST[:PORT]/DATABASE to
+    /// share it with a team (the password from PGPASSWORD, never on the command line; or the
+    /// whole URL in DANUBE_HOOKS_STORE).
+    #[arg(long, value_name = "PATH|URL", conflicts_with = "no_store")]
     pub(crate) store: Option<PathBuf>,
+    /// With a PostgreSQL store: this listener's name on each of its rows, so a team tells whose
+    /// delivery it was [default: $USER@hostname]. Up to 64 printable characters.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// With a PostgreSQL store: delete rows older than this, in the background (at start, then
+    /// every minute), e.g. 7d, 12h, 2w.
+    #[arg(long, value_name = "AGE", value_parser = parse_max_age)]
+    pub(crate) store_max_age: Option<chrono::TimeDelta>,
     /// Keep deliveries in memory only.
     #[arg(long)]
     pub(crate) no_store: bool,

@@ -175,18 +175,6 @@ impl StoreReadArgs {
     }
 }
 
-/// `--store PATH`, or the default store when it is absent.
-pub(crate) fn store_path(given: Option<&PathBuf>) -> Result<PathBuf, UsageError> {
-    match given {
-        Some(path) => Ok(path.clone()),
-        None => crate::store::default_path().ok_or_else(|| {
-            UsageError::new(
-                "no home directory for the default store: pass --store PATH (or --no-store to listen)",
-            )
-        }),
-    }
-}
-
 /// The environment variable read for a secret when no flag gives one.
 pub(crate) const SECRET_ENV: &str = "DANUBE_WEBHOOK_SECRET";
 

@@ -90,6 +90,19 @@ pub(crate) fn parse_age(text: &str) -> Result<chrono::TimeDelta, String> {
     }
 }
 
+/// `--store-max-age`: an age as `--since` reads it (`12h`, `7d`, `2w`),
+/// from a minute (younger rows may still be arriving) to ten years.
+pub(crate) fn parse_max_age(text: &str) -> Result<chrono::TimeDelta, String> {
+    let text = text.trim();
+    let age = crate::query::ago(text)
+        .ok_or_else(|| format!("{text:?} is not an age: use e.g. 12h, 7d, 2w"))?;
+    if (60..=3650 * 86_400).contains(&age.num_seconds()) {
+        Ok(age)
+    } else {
+        Err(format!("{text:?} is out of range: from 1m to 3650d"))
+    }
+}
+
 /// `1048576`, `512KiB`, `1MiB`, `64KB`.
 pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
     parse_size_up_to(text, crate::delivery::LARGEST_BODY, "1GiB")
@@ -130,6 +143,19 @@ fn parse_size_up_to(text: &str, max: u64, max_text: &str) -> Result<u64, String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_max_age_reads_as_since_does_from_a_minute_to_ten_years() {
+        assert_eq!(parse_max_age("7d"), Ok(chrono::TimeDelta::days(7)));
+        assert_eq!(parse_max_age("2w"), Ok(chrono::TimeDelta::weeks(2)));
+        assert!(
+            parse_max_age("30s")
+                .unwrap_err()
+                .contains("from 1m to 3650d")
+        );
+        assert!(parse_max_age("3651d").is_err());
+        assert!(parse_max_age("7 days").unwrap_err().contains("not an age"));
+    }
 
     #[test]
     fn an_age_is_a_whole_number_and_a_unit_up_to_30_days() {

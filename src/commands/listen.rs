@@ -11,6 +11,7 @@ mod banner;
 mod catch_up;
 mod earlier;
 pub(crate) mod public;
+mod shared;
 
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
@@ -22,7 +23,7 @@ use chrono::{DateTime, Utc};
 use futures_util::FutureExt as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{self, ListenArgs, UsageError};
+use crate::cli::{ListenArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
 use crate::danube::api::Api;
 use crate::danube::tunnel::View;
@@ -58,6 +59,9 @@ pub(crate) struct ListenPlan {
     /// How `https://` targets are trusted: forwarding and the dashboard's replays.
     pub(crate) trust: Trust,
     pub(crate) store: StoreConfig,
+    /// `--store postgres://…`: the shared store, which then takes the
+    /// deliveries instead of `store`'s file.
+    pub(crate) database: Option<crate::postgres::writer::Config>,
     pub(crate) intake: IntakeConfig,
     pub(crate) output: Output,
     /// `--tunnel` and `--register`: the public side, opened once listening.
@@ -117,11 +121,7 @@ impl ListenPlan {
             .collect::<Result<Vec<_>, _>>()?;
         let policy = Policy::parse(&args.respond, forward.is_some())
             .map_err(|err| UsageError::new(err.to_string()))?;
-        let path = if args.no_store {
-            None
-        } else {
-            Some(cli::store_path(args.store.as_ref())?)
-        };
+        let (path, database) = shared::choose(args)?;
         let grouping = grouping(args.group_header.as_deref())?;
         let limits = limits(args);
         let danube_api = args
@@ -160,6 +160,7 @@ impl ListenPlan {
                 // Known once bound: set as the store opens.
                 listener: None,
             },
+            database,
             output: Output::choose(args.json, args.no_tui, std::io::stdout().is_terminal()),
             public: PublicPlan::from_args(&args.tunnel, &args.register)?,
             danube_api,
@@ -262,7 +263,7 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
     };
     // The listener serves before the public side opens, since proving the
     // tunnel's URL takes a request that must arrive here.
-    let (listening, intake) = Listening::start(&plan, listener, local, shutdown)?;
+    let (listening, intake) = Listening::start(&plan, listener, local, shutdown).await?;
     let public = match &plan.public {
         None => None,
         Some(public_plan) => {
@@ -374,18 +375,23 @@ struct Listening {
 
 impl Listening {
     /// Open the store and serve on `listener` until `shutdown`.
-    fn start(
+    async fn start(
         plan: &ListenPlan,
         listener: tokio::net::TcpListener,
         local: SocketAddr,
         shutdown: CancellationToken,
     ) -> anyhow::Result<(Self, Arc<Intake>)> {
-        let config = StoreConfig {
-            listener: Some(local),
-            ..plan.store.clone()
+        let (store, report) = if let Some(database) = &plan.database {
+            DeliveryStore::open_database(database)
+                .await
+                .map_err(crate::errors::wrap::Whole::new)?
+        } else {
+            let config = StoreConfig {
+                listener: Some(local),
+                ..plan.store.clone()
+            };
+            DeliveryStore::open(config).map_err(crate::errors::wrap::Whole::new)?
         };
-        let (store, report) =
-            DeliveryStore::open(config).map_err(crate::errors::wrap::Whole::new)?;
         let policy = PolicyHandle::new(plan.policy.clone());
         let intake = Arc::new(Intake::new(
             plan.intake.clone(),
@@ -567,7 +573,9 @@ async fn show_dashboard(
 
 /// The last line: where the deliveries are.
 fn stopped_line(plan: &ListenPlan) -> &'static str {
-    if plan.store.path.is_some() {
+    if plan.database.is_some() {
+        "stopped; every delivery answered 2xx is committed to the database."
+    } else if plan.store.path.is_some() {
         "stopped; the store is synced."
     } else {
         "stopped; the deliveries were kept in memory only (--no-store) and are gone now."

@@ -312,17 +312,29 @@ fn describe_ids(records: &[Pending]) -> String {
 
 /// A record's JSON line, made before its id is known (outside the lock):
 /// everything after `{"id":N`, which [`LineDraft::finish`] puts in front.
-pub(super) struct LineDraft(Vec<u8>);
+#[derive(Default)]
+pub(crate) struct LineDraft(Vec<u8>);
 
 impl LineDraft {
-    pub(super) fn of(delivery: &Delivery) -> Self {
+    pub(crate) fn of(delivery: &Delivery) -> Self {
         let mut line = Vec::with_capacity(crate::delivery::line::capacity_for(delivery));
         crate::delivery::line::write_after_id(delivery, &mut line);
         Self(line)
     }
 
+    /// Bytes of the draft.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The draft as text: it is made of strings and base64, so always
+    /// `Some`, but the database's text column is told so only once checked.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
+
     /// The line of the record that was given `id`.
-    pub(super) fn finish(self, id: u64) -> RecordLine {
+    pub(crate) fn finish(self, id: u64) -> RecordLine {
         RecordLine {
             id,
             after_id: Bytes::from(self.0),

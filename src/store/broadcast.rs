@@ -29,7 +29,7 @@ const EVENT_OVERHEAD: u64 = 512;
 
 /// The sending end, with the byte count. Every send goes through here, so
 /// the counts stay in step with the channel's queue.
-pub(super) struct Broadcaster {
+pub(crate) struct Broadcaster {
     events_tx: broadcast::Sender<StoreEvent>,
     budget: u64,
     /// The sizes of the last events sent, oldest first. A std mutex: held
@@ -75,7 +75,7 @@ impl Broadcaster {
         self.events_tx.subscribe()
     }
 
-    pub(super) fn warn(&self, message: String) {
+    pub(crate) fn warn(&self, message: String) {
         let size = message.len() as u64 + EVENT_OVERHEAD;
         self.send(StoreEvent::Warning(message), size);
     }
@@ -109,7 +109,7 @@ impl Broadcaster {
     /// record without its body. The line is copied out of the batch only
     /// when it goes out: an elided record (a receiver far behind, under a
     /// flood of large bodies) costs no copy of a line nobody will get.
-    pub(super) fn delivery(&self, delivery: Arc<Delivery>, line: Option<RecordLine>) {
+    pub(crate) fn delivery(&self, delivery: Arc<Delivery>, line: Option<RecordLine>) {
         let mut queued = self.lock_queued();
         let size = full_size(&delivery, line.as_ref());
         // The count may still hold events every receiver has seen. Asking

@@ -3,4 +3,6 @@
 //! `common::postgres`, `#[ignore]`d where no PostgreSQL may be (CI runs them).
 
 mod cluster;
+mod late_mirror;
 mod readers;
+mod writer;

@@ -41,17 +41,7 @@ pub(crate) fn banner(
     for mirror in &plan.mirrors {
         let _ = writeln!(out, "  mirror:   {mirror}");
     }
-    match &report.path {
-        Some(path) => {
-            let _ = writeln!(
-                out,
-                "  store:    {} (next id {})",
-                path.display(),
-                report.next_id
-            );
-        }
-        None => out.push_str("  store:    none (--no-store): deliveries are kept in memory only\n"),
-    }
+    store_lines(&mut out, plan, report);
     if let Some(cut) = report.torn_bytes_cut {
         let _ = writeln!(
             out,
@@ -74,4 +64,48 @@ pub(crate) fn banner(
         "  then register the tunnel's https:// URL (plus any path) as the webhook URL in Danube.\n",
     );
     out
+}
+
+/// `7d`, `12h`, `90m`: an age in the largest unit that divides it, as
+/// `--store-max-age` takes it.
+fn age_text(age: chrono::TimeDelta) -> String {
+    let seconds = age.num_seconds();
+    let (unit, size) = [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)]
+        .into_iter()
+        .find(|(_, size)| seconds % size == 0)
+        .unwrap_or(("s", 1));
+    format!("{}{unit}", seconds / size)
+}
+
+/// Where the deliveries go: the file, the shared database, or memory.
+fn store_lines(out: &mut String, plan: &ListenPlan, report: &OpenReport) {
+    match (&report.path, &plan.database) {
+        (_, Some(database)) => {
+            let _ = writeln!(
+                out,
+                "  store:    {} (shared, as {}; next id about {})",
+                database.target,
+                escape_line(&database.name),
+                report.next_id
+            );
+            if let Some(age) = database.max_age {
+                let _ = writeln!(
+                    out,
+                    "            rows older than {} are deleted (--store-max-age)",
+                    age_text(age)
+                );
+            }
+        }
+        (Some(path), None) => {
+            let _ = writeln!(
+                out,
+                "  store:    {} (next id {})",
+                path.display(),
+                report.next_id
+            );
+        }
+        (None, None) => {
+            out.push_str("  store:    none (--no-store): deliveries are kept in memory only\n");
+        }
+    }
 }

@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# The shared store's figures (README "A shared history for a team",
+# docs/how-it-scales.md), measured beside the file store in one run (not
+# part of CI):
+#
+#   1. Deliveries per second and CPU per delivery, pinned as
+#      scripts/bench-load.sh pins: `listen --json --secret` on SERVER_CORE,
+#      wrk -t1 -cCONNECTIONS with distinct signed 1 KiB deliveries on
+#      LOAD_CORE; rounds alternate the file store (`--store FILE`) and
+#      PostgreSQL (`--store postgres://…`, a private cluster started here).
+#      PostgreSQL runs on the server's core too, so the server side of the
+#      run (listener and database) has one core, as the file store's
+#      listener and its page cache do. CPU per delivery: the listener's CPU
+#      over wrk's run / wrk's 2xx answers; for PostgreSQL also the server's
+#      own (the postmaster and its children, from /proc/PID/stat). Nothing
+#      lost: the rows (or the file's records) are counted against wrk's 2xx
+#      answers, and must be at least as many.
+#   2. Latency at a fixed RATE deliveries/s, open loop from each request's
+#      intended send time (examples/loadgen.rs), pinned as in 1, file store
+#      and PostgreSQL alternating: p50, p99, p99.9.
+#
+# The PostgreSQL cluster is initdb'd in a temporary folder (as `nobody`
+# when run as root: initdb refuses root), listens on a free loopback port
+# only, trusts loopback connections (it lives only as long as this script),
+# and keeps PostgreSQL's defaults otherwise: fsync and synchronous_commit
+# on, so a commit is a WAL flush, as in production. It is stopped and
+# removed at the end.
+#
+# Usage: scripts/bench-postgres.sh       (about 3 minutes on 2 cores)
+# Knobs (environment, defaults in brackets):
+#   ROUNDS [3] DURATION [10] CONNECTIONS [32]  section 1
+#   PG_CONNECTIONS ["32 256"]  wrk -c for the PostgreSQL runs: a batch
+#                          holds what is in flight while the last one
+#                          commits, so deliveries/s grow with concurrency
+#                          until the core is full (the file store's runs
+#                          use CONNECTIONS)
+#   RATE [1000] RATE_ROUNDS [2] RATE_SECONDS [15]  section 2
+#   SERVER_CORE [0] LOAD_CORE [1]
+#   PG_BIN [found: initdb on PATH, else /usr/lib/postgresql/*/bin]
+# Needs: cargo, taskset, wrk, PostgreSQL's server programs and psql.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-32}
+PG_CONNECTIONS=${PG_CONNECTIONS:-32 256}
+RATE=${RATE:-1000}
+RATE_ROUNDS=${RATE_ROUNDS:-2}
+RATE_SECONDS=${RATE_SECONDS:-15}
+SERVER_CORE=${SERVER_CORE:-0}
+LOAD_CORE=${LOAD_CORE:-1}
+SECRET=whsec_BenchmarkSecretNotForProduction0000
+LINES=$((60000 * DURATION))
+
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+PIDS=()
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/danube-hooks-bench-pg.XXXXXX")
+chmod 755 "$WORK"
+PG_PID=""
+PG_DATA="$WORK/pgdata"
+cleanup() {
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  # The postmaster itself (PG_PID is the shell that started it), by the
+  # pid it wrote; a fast shutdown.
+  if [ -n "$PG_PID" ] && [ -e "$PG_DATA/postmaster.pid" ]; then
+    kill -INT "$(head -1 "$PG_DATA/postmaster.pid")" 2>/dev/null || true
+  fi
+  if [ -n "$PG_PID" ]; then
+    for _ in $(seq 100); do kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+stop() {
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  local keep=() pid
+  for pid in "${PIDS[@]}"; do
+    [ "$pid" = "$1" ] || keep+=("$pid")
+  done
+  PIDS=("${keep[@]}")
+}
+
+# --------------------------------------------------------------- PostgreSQL
+find_pg_bin() {
+  local initdb
+  if initdb=$(command -v initdb) && [ -x "$(dirname "$(readlink -f "$initdb")")/postgres" ]; then
+    dirname "$(readlink -f "$initdb")"
+    return
+  fi
+  find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -1
+}
+PG_BIN=${PG_BIN:-$(find_pg_bin)}
+if ! [ -x "$PG_BIN/initdb" ]; then
+  echo "no PostgreSQL server programs found (apt-get install postgresql, or set PG_BIN)" >&2
+  exit 2
+fi
+# As root, PostgreSQL's programs run as nobody.
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+  else
+    "$@"
+  fi
+}
+PG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$PG_DATA"
+[ "$(id -u)" -eq 0 ] && chown 65534:65534 "$PG_DATA"
+chmod 700 "$PG_DATA"
+say "PostgreSQL: $("$PG_BIN/postgres" --version) on 127.0.0.1:$PG_PORT, pinned to core $SERVER_CORE with the listener"
+as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U bench --auth=trust --no-instructions >"$WORK/initdb.log" 2>&1 || {
+  cat "$WORK/initdb.log" >&2
+  exit 1
+}
+as_pg taskset -c "$SERVER_CORE" "$PG_BIN/postgres" -D "$PG_DATA" -p "$PG_PORT" \
+  -c listen_addresses=127.0.0.1 -c unix_socket_directories= >"$WORK/pg.log" 2>&1 &
+PG_PID=$!
+psql_bench() { psql -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U bench "$@"; }
+for _ in $(seq 200); do
+  psql_bench -d postgres -c 'SELECT 1' >/dev/null 2>&1 && break
+  sleep 0.1
+done
+psql_bench -d postgres -c 'SELECT 1' >/dev/null || {
+  cat "$WORK/pg.log" >&2
+  exit 1
+}
+# A fresh database named bench_$1; prints its URL.
+fresh_db() {
+  psql_bench -d postgres -c "CREATE DATABASE bench_$1" >/dev/null
+  echo "postgres://bench@127.0.0.1:$PG_PORT/bench_$1"
+}
+rows_in() { psql_bench -d "${1##*/}" -c 'SELECT count(*) FROM danube_hooks.deliveries'; }
+# CPU ticks of the postmaster and every process under it (the postmaster
+# is the first line of postmaster.pid: $PG_PID is the shell that started it).
+pg_ticks() {
+  local total=0 pid master
+  master=$(head -1 "$PG_DATA/postmaster.pid")
+  for pid in "$master" $(ps -o pid= --ppid "$master"); do
+    total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
+# ------------------------------------------------------------------- tools
+say "building the release binary and the bench tools (cargo build --release)"
+cargo build --release --quiet --bin danube-hooks --example loadgen
+BIN=target/release/danube-hooks
+LOADGEN=target/release/examples/loadgen
+LUA=scripts/wrk-deliveries.lua
+TICKS=$(getconf CLK_TCK)
+say "machine"
+echo "nproc: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+
+# Start `listen` on the server core with store $1; sets LISTEN_PID, LISTEN_ADDR.
+start_listener() {
+  local err="$WORK/listen.err"
+  rm -f "$err"
+  taskset -c "$SERVER_CORE" "$BIN" listen --port 0 --json --secret "$SECRET" --store "$1" \
+    >/dev/null 2>"$err" &
+  LISTEN_PID=$!
+  PIDS+=("$LISTEN_PID")
+  LISTEN_ADDR=$(listen_address "$err") || exit 1
+}
+
+# One pinned wrk run with $2 connections against store $1 (a file or a
+# URL); prints "rps p50 p99 answered_2xx non_2xx stored listener_us pg_us".
+run_one() {
+  local store=$1 conns=$2 out="$WORK/wrk.out" before after pg_before pg_after stored
+  start_listener "$store"
+  rm -f "$WORK/deliveries.txt.ready"
+  before=$(cpu_ns "$LISTEN_PID")
+  pg_before=$(pg_ticks)
+  taskset -c "$LOAD_CORE" wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s "$LUA" \
+    "http://$LISTEN_ADDR/" -- "$WORK/deliveries.txt" 1 "$conns" >"$out" 2>&1
+  after=$(cpu_ns "$LISTEN_PID")
+  pg_after=$(pg_ticks)
+  stop "$LISTEN_PID"
+  case $store in
+    postgres://*) stored=$(rows_in "$store") ;;
+    *) stored=$("$BIN" log --store "$store" | wc -l) ;;
+  esac
+  awk -v cpu=$((after - before)) -v pg=$((pg_after - pg_before)) -v hz="$TICKS" -v stored="$stored" -v kind="$store" '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /requests in/ { n = $1 }
+    /^ +50%/ { p50 = ms($2) }
+    /^ +99%/ { p99 = ms($2) }
+    /^Requests\/sec:/ { rps = $2 }
+    /Non-2xx or 3xx responses:/ { bad = $NF }
+    END {
+      ok = n - bad
+      printf "%.0f %.3f %.3f %d %d %d %.2f %.2f\n", rps, p50, p99, ok, bad, stored,
+        cpu / 1000 / (ok ? ok : 1), (kind ~ /^postgres/) ? pg * 1e6 / hz / (ok ? ok : 1) : 0
+    }' "$out"
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+col() { awk -v c="$2" '{ print $c }' "$1" | median; }
+
+# ------------------------------------------------------ 1. pinned throughput
+say "1. pinned: listener (and PostgreSQL) on core $SERVER_CORE, wrk -t1 on core $LOAD_CORE (file: -c$CONNECTIONS; PostgreSQL: -c$PG_CONNECTIONS); $ROUNDS rounds of ${DURATION}s each"
+: >"$WORK/t-file.txt"
+for conns in $PG_CONNECTIONS; do : >"$WORK/t-pg$conns.txt"; done
+for round in $(seq "$ROUNDS"); do
+  "$LOADGEN" deliveries --secret "$SECRET" --count "$LINES" --size 1024 --out "$WORK/deliveries.txt" >/dev/null
+  for kind in file $(for c in $PG_CONNECTIONS; do echo "pg$c"; done); do
+    if [ "$kind" = file ]; then
+      store="$WORK/store-$round.jsonl"
+      conns=$CONNECTIONS
+    else
+      store=$(fresh_db "t${round}_$kind")
+      conns=${kind#pg}
+    fi
+    run_one "$store" "$conns" >"$WORK/res.txt"
+    read -r rps p50 p99 ok bad stored us pg_us <"$WORK/res.txt"
+    printf 'round %s  %-6s -c%-4s %6s deliveries/s  p50 %s ms  p99 %s ms  listener %s µs CPU/delivery%s  [2xx %s, other %s, stored %s]\n' \
+      "$round" "$kind:" "$conns" "$rps" "$p50" "$p99" "$us" \
+      "$([ "$kind" = file ] || echo ", PostgreSQL $pg_us µs")" "$ok" "$bad" "$stored"
+    if [ "$stored" -lt "$ok" ]; then
+      echo "LOST: $ok answered 2xx but only $stored stored" >&2
+      exit 1
+    fi
+    echo "$rps $p50 $p99 $us $pg_us $bad" >>"$WORK/t-$kind.txt"
+    rm -f "$WORK"/store-*.jsonl "$WORK"/store-*.jsonl.ids
+  done
+done
+
+# ----------------------------------------------------- 2. latency at RATE/s
+say "2. latency at a fixed $RATE deliveries/s, pinned as in 1: $RATE_ROUNDS rounds of ${RATE_SECONDS}s, open loop"
+: >"$WORK/r-file.txt"
+: >"$WORK/r-pg.txt"
+for round in $(seq "$RATE_ROUNDS"); do
+  for kind in file pg; do
+    if [ "$kind" = file ]; then
+      store="$WORK/rate-$round.jsonl"
+    else
+      store=$(fresh_db "r${round}")
+    fi
+    start_listener "$store"
+    taskset -c "$LOAD_CORE" "$LOADGEN" run --addr "$LISTEN_ADDR" --secret "$SECRET" --rate "$RATE" \
+      --duration "$RATE_SECONDS" --connections 16 >"$WORK/rate.txt"
+    stop "$LISTEN_PID"
+    read -r p50 p99 p999 ok other <<<"$(awk '/^p50_ms:/ { a = $2 } /^p99_ms:/ { b = $2 } /^p999_ms:/ { c = $2 }
+      /^answered_2xx:/ { n = $2 } /^answered_other:/ { o = $2 } END { print a, b, c, n, o }' "$WORK/rate.txt")"
+    echo "round $round  $kind: p50 $p50 ms  p99 $p99 ms  p99.9 $p999 ms  [2xx $ok, other $other]"
+    echo "$p50 $p99 $p999" >>"$WORK/r-$kind.txt"
+    rm -f "$WORK"/rate-*.jsonl "$WORK"/rate-*.jsonl.ids
+  done
+done
+
+say "summary (medians)"
+cat <<EOF
+Machine: $(nproc) cores, load average at the end $(cut -d' ' -f1-3 /proc/loadavg); $("$PG_BIN/postgres" --version), fsync on.
+
+| store | wrk -c | deliveries/s (pinned, 1 core) | listener CPU/delivery | PostgreSQL CPU/delivery | p50 / p99 under load | p50 / p99 / p99.9 at $RATE/s |
+|---|---|---|---|---|---|---|
+| file | $CONNECTIONS | $(col "$WORK/t-file.txt" 1) | $(col "$WORK/t-file.txt" 4) µs | – | $(col "$WORK/t-file.txt" 2) / $(col "$WORK/t-file.txt" 3) ms | $(col "$WORK/r-file.txt" 1) / $(col "$WORK/r-file.txt" 2) / $(col "$WORK/r-file.txt" 3) ms |
+$(for c in $PG_CONNECTIONS; do f="$WORK/t-pg$c.txt"; echo "| PostgreSQL | $c | $(col "$f" 1) | $(col "$f" 4) µs | $(col "$f" 5) µs | $(col "$f" 2) / $(col "$f" 3) ms | $([ "$c" = "${PG_CONNECTIONS%% *}" ] && echo "$(col "$WORK/r-pg.txt" 1) / $(col "$WORK/r-pg.txt" 2) / $(col "$WORK/r-pg.txt" 3) ms") |"; done)
+EOF

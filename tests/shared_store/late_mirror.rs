@@ -1,0 +1,83 @@
+//! A mirror's answer that comes after its row committed is kept in the
+//! row, as the file keeps it in a line of its own (`store::amend`).
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use crate::common::postgres;
+use crate::common::{
+    Listener, assert_exit, event_body, exchange, request_bytes, run_command, stdout,
+};
+
+#[test]
+#[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
+fn a_mirrors_late_answer_is_folded_into_its_row() {
+    let cluster = postgres::shared();
+    let db = cluster.database("late_mirror");
+    let url = cluster.url(&db);
+    // A mirror that answers 202 a second after the copy arrives: after
+    // the row has committed, within the mirror's timeout.
+    let mirror = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mirror_addr = mirror.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in mirror.incoming() {
+            let Ok(mut stream) = stream else { break };
+            std::thread::spawn(move || {
+                let _ = crate::common::read_request(&mut stream, Duration::from_secs(5));
+                std::thread::sleep(Duration::from_secs(1));
+                let _ = stream.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+            });
+        }
+    });
+    let listener = Listener::start_with(
+        cluster.command(),
+        &[
+            "--json",
+            "--store",
+            &url,
+            "--mirror-to",
+            &format!("http://{mirror_addr}/copy"),
+            "--forward-timeout",
+            "5s",
+        ],
+    );
+    let body = event_body("workflow.completed", 1);
+    let reply = exchange(
+        listener.addr,
+        &request_bytes("/hooks", &[("Content-Type", "application/json")], &body),
+        Duration::from_secs(10),
+    );
+    assert_eq!(reply.status(), 200);
+    let row = |cluster: &postgres::Cluster| {
+        cluster.sql(&db, "SELECT record FROM danube_hooks.deliveries")
+    };
+    let written = row(cluster);
+    let record: serde_json::Value = serde_json::from_str(&written).unwrap();
+    assert!(
+        record["mirrors"][0]["status"].is_null(),
+        "the row committed before the mirror answered: {written}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let folded = loop {
+        let now: serde_json::Value = serde_json::from_str(&row(cluster)).unwrap();
+        if now["mirrors"][0]["status"] == 202 || Instant::now() > deadline {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(folded["mirrors"][0]["status"], 202, "{folded}");
+    assert_eq!(folded["id"], record["id"]);
+    assert_eq!(
+        folded["body_b64"], record["body_b64"],
+        "the rest of the record as it was"
+    );
+    let log = run_command(
+        cluster.command().args(["log", "--json", "--store", &url]),
+        b"",
+    );
+    assert_exit(&log, 0);
+    let read: serde_json::Value = serde_json::from_str(stdout(&log).trim()).unwrap();
+    assert_eq!(read["mirrors"][0]["status"], 202);
+    drop(listener);
+}

@@ -168,6 +168,7 @@ pub(crate) async fn print(
         buf: Vec::new(),
         format,
         last_id: 0,
+        caught_up_through: 0,
         store_path,
     };
     // `done` fires once; polled beside `recv` at every wake-up (a
@@ -243,8 +244,12 @@ struct Printer {
     out: std::io::Stdout,
     buf: Vec<u8>,
     format: Format,
-    /// The highest id rendered, so a catch-up never prints a record twice.
+    /// The highest id rendered: a catch-up reads the store after it.
     last_id: u64,
+    /// The highest id a catch-up printed: the announcements of those that
+    /// follow are not printed again. Only then are ids below the newest
+    /// passed over: a shared store's rows are announced out of id order.
+    caught_up_through: u64,
     store_path: Option<PathBuf>,
 }
 
@@ -266,10 +271,10 @@ impl Printer {
     fn emit(&mut self, event: &StoreEvent) -> bool {
         match event {
             StoreEvent::Delivery(delivery, line) => {
-                if delivery.id <= self.last_id {
+                if delivery.id <= self.caught_up_through {
                     return true; // already printed during a catch-up
                 }
-                self.last_id = delivery.id;
+                self.last_id = self.last_id.max(delivery.id);
                 match (self.format, line) {
                     // The store writer's line is this very rendering.
                     (Format::Json, Some(line)) => line.append_to(&mut self.buf),
@@ -375,6 +380,7 @@ impl Printer {
                 ControlFlow::Break(())
             }
         });
+        self.caught_up_through = self.last_id;
         match read {
             Ok(()) => open,
             Err(err) => {
@@ -448,6 +454,7 @@ mod tests {
             buf: Vec::new(),
             format,
             last_id: 0,
+            caught_up_through: 0,
             store_path,
         };
 
@@ -494,6 +501,7 @@ mod tests {
             buf: Vec::new(),
             format,
             last_id: 0,
+            caught_up_through: 0,
             store_path: None,
         };
         let mut human = printer(Format::Human);

@@ -157,6 +157,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Verify(args) => commands::verify::run(&args),
         Command::Trigger(args) => commands::trigger::run(&args),
         Command::Replay(args) => commands::replay::run(&args),
+        Command::Dashboard(args) => commands::dashboard::run(&args),
         Command::Log(args) => commands::inspect::log(&args),
         Command::Show(args) => commands::inspect::show(&args),
         Command::Export(args) => commands::inspect::export(&args),

@@ -5,9 +5,12 @@
 //!   the command line), TLS, and how it is shown (never with the password);
 //! - [`connect`]: one connection, with TLS by rustls as the URL asks;
 //! - [`schema`]: the versioned migrations, and the refusal of a schema newer
-//!   than this binary knows.
+//!   than this binary knows;
+//! - [`live`]: `dashboard`'s live feed: `LISTEN`, each committed batch read
+//!   and announced once, a lost connection made good.
 
 pub(crate) mod connect;
+pub(crate) mod live;
 pub(crate) mod schema;
 pub(crate) mod target;
 

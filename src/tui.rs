@@ -114,6 +114,18 @@ pub(crate) struct Setup {
     pub(crate) public: Option<watch::Receiver<crate::danube::tunnel::View>>,
     /// The store's deliveries from before this start to open with.
     pub(crate) earlier: earlier::EarlierPlan,
+    /// The history read already, instead of `earlier` (`dashboard`).
+    pub(crate) earlier_read: Option<earlier::Earlier>,
+    /// `dashboard`: a viewer of a shared store, with no listener.
+    pub(crate) viewer: Option<Viewer>,
+}
+
+/// What sets a viewer's dashboard (`dashboard`) apart from a listener's:
+/// there is no listener to send to or to set a policy for.
+#[derive(Debug, Clone)]
+pub(crate) struct Viewer {
+    /// `--to`: where `r`, `R`, `e` and `c`'s curl command send.
+    pub(crate) replay_to: Option<String>,
 }
 
 /// Run the dashboard until `q`, Ctrl-C or `shutdown`; sync the store, give
@@ -141,10 +153,14 @@ pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         utc_offset: *chrono::Local::now().offset(),
         history_cap: HISTORY_CAP,
         history_bytes: HISTORY_BYTES,
+        viewer: setup.viewer.is_some(),
     };
     let mut app = App::new(config, setup.policy.clone());
     app.start_at(setup.earlier.first_id);
-    let mut reading = earlier::Reading::start(store_path.clone(), setup.earlier, HISTORY_BYTES);
+    let mut reading = match setup.earlier_read {
+        Some(read) => earlier::Reading::ready(read),
+        None => earlier::Reading::start(store_path.clone(), setup.earlier, HISTORY_BYTES),
+    };
     if let Some(danube) = &setup.danube {
         app.watch_danube(danube.webhook_id.clone(), chrono::Utc::now());
     }
@@ -161,7 +177,11 @@ pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         store_open: true,
         store_path,
         replayer: setup.replayer,
-        curl_base: setup.listen_url,
+        // A viewer's copied curl command goes where its replays go.
+        curl_base: match setup.viewer {
+            Some(viewer) => viewer.replay_to.unwrap_or_default(),
+            None => setup.listen_url,
+        },
         log,
         panics_seen: 0,
         polls_rx: setup.danube.as_ref().map(|d| d.polls_rx.clone()),

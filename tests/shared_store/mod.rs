@@ -3,3 +3,4 @@
 //! `common::postgres`, `#[ignore]`d where no PostgreSQL may be (CI runs them).
 
 mod cluster;
+mod dashboard;

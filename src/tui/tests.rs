@@ -1802,3 +1802,60 @@ fn dividers_never_push_the_selection_off_the_list() {
         }
     }
 }
+
+/// `dashboard` on a shared store: no listener of its own (the header names
+/// the store's URL without its password, and where replays go), every
+/// listener's deliveries with a LISTENER column (escaped, cut to its
+/// width), and `p` sets no policy of anyone's.
+#[test]
+fn a_viewer_of_a_shared_store_shows_whose_each_delivery_is() {
+    let mut app = App::new(
+        AppConfig {
+            listen_url: "postgres://hooks@db.internal:5432/hooks".into(),
+            store_path: None,
+            forward_url: Some("http://localhost:3000/mine".into()),
+            viewer: true,
+            ..config(false)
+        },
+        PolicyHandle::new(Policy::default_for(false)),
+    );
+    let listeners = [
+        "ann@laptop",
+        "bob@ci-runner-7.staging.internal",
+        "\u{1b}[2Jeve\u{202e}",
+    ];
+    for (i, listener) in listeners.iter().enumerate() {
+        let mut d = delivery(
+            i as u64 + 2,
+            "2026-11-23T09:14:07.123Z",
+            if i == 1 {
+                WORKFLOW_FAILED
+            } else {
+                TOOL_COMPLETED
+            },
+        );
+        d.listener = Some((*listener).to_owned());
+        app.ingest(Arc::new(d));
+    }
+    // A row committed after a newer one was shown goes in its place.
+    let mut late = delivery(1, "2026-11-23T09:14:06.000Z", TOOL_COMPLETED);
+    late.listener = Some("bob@ci-runner-7.staging.internal".into());
+    app.ingest(Arc::new(late));
+    snap("viewer", &mut app);
+    let text = screen(&mut app, 80, 24);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+        "{text}"
+    );
+    assert!(
+        text.contains("LISTENER") && text.contains("ann@laptop"),
+        "{text}"
+    );
+    press(&mut app, "p");
+    assert!(
+        app.status().unwrap().text.starts_with("no listener here"),
+        "{:?}",
+        app.status()
+    );
+    assert!(matches!(app.mode, super::app::Mode::Normal));
+}

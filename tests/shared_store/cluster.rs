@@ -22,3 +22,19 @@ fn the_private_cluster_answers_on_loopback_with_a_password_only() {
         "a wrong password is refused"
     );
 }
+
+/// The shared store's tests are ignored where PostgreSQL may be missing; CI
+/// runs them with `--ignored`, and a CI without PostgreSQL has skipped the
+/// step that installs and starts it (`.ci/postgres`), which must not pass.
+#[test]
+fn under_ci_postgresql_is_there_for_the_ignored_tests() {
+    let under_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    if !under_ci {
+        return;
+    }
+    assert!(
+        std::env::var_os("DANUBE_HOOKS_TEST_POSTGRES").is_some() || postgres::bin_dir().is_some(),
+        "CI=true but there is no PostgreSQL: .ci/run must run `.ci/postgres start` before the \
+         tests, and `cargo test --tests -- --ignored` after them"
+    );
+}

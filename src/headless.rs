@@ -11,7 +11,6 @@
 use std::fmt::Write as _;
 use std::io::Write;
 use std::ops::ControlFlow;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -158,7 +157,7 @@ const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// the load benchmark showed as a large part of the listener's system time.
 pub(crate) async fn print(
     mut events: broadcast::Receiver<StoreEvent>,
-    store_path: Option<PathBuf>,
+    store_at: Option<store::Location>,
     format: Format,
     done: CancellationToken,
 ) {
@@ -169,7 +168,7 @@ pub(crate) async fn print(
         format,
         last_id: 0,
         caught_up_through: 0,
-        store_path,
+        store_at,
     };
     // `done` fires once; polled beside `recv` at every wake-up (a
     // `select!`), its lock was taken once a delivery. It is polled with a
@@ -250,7 +249,8 @@ struct Printer {
     /// follow are not printed again. Only then are ids below the newest
     /// passed over: a shared store's rows are announced out of id order.
     caught_up_through: u64,
-    store_path: Option<PathBuf>,
+    /// Where records are read back from (`None`: `--no-store`).
+    store_at: Option<store::Location>,
 }
 
 impl Printer {
@@ -296,9 +296,9 @@ impl Printer {
                 // The broadcast left the body out (its byte budget): the
                 // JSON line needs it, so read the record back.
                 let whole = self
-                    .store_path
-                    .as_deref()
-                    .map(|path| store::find(path, delivery.id));
+                    .store_at
+                    .as_ref()
+                    .map(|at| store::find(at, delivery.id));
                 match whole {
                     Some(Ok(whole)) => self.emit(&StoreEvent::Delivery(Arc::new(whole), None)),
                     Some(Err(err)) => {
@@ -361,16 +361,15 @@ impl Printer {
 
     /// After a lag, print what was missed from the store file.
     fn catch_up(&mut self, missed: u64) -> bool {
-        let Some(path) = &self.store_path else {
+        let Some(at) = self.store_at.clone() else {
             eprintln!(
                 "danube-hooks: warning: output fell behind; {missed} deliveries not printed (--no-store keeps no log to catch up from)"
             );
             return true;
         };
         // Streamed: one record at a time, however far behind it fell.
-        let path = path.clone();
         let mut open = true;
-        let read = store::each_forward(&path, Some(self.last_id), |entry| {
+        let read = store::each_forward(&at, Some(self.last_id), |entry| {
             if let store::Entry::Record(record) = entry {
                 open = self.emit(&StoreEvent::Delivery(Arc::new(record), None));
             }
@@ -449,21 +448,21 @@ mod tests {
         let mut elided = whole.clone();
         elided.body.clear();
         let elided = StoreEvent::BodyElided(Arc::new(elided));
-        let printer = |format, store_path| Printer {
+        let printer = |format, store_at| Printer {
             out: std::io::stdout(),
             buf: Vec::new(),
             format,
             last_id: 0,
             caught_up_through: 0,
-            store_path,
+            store_at,
         };
 
-        let mut json = printer(Format::Json, Some(path.clone()));
+        let mut json = printer(Format::Json, Some(store::Location::File(path.clone())));
         assert!(json.emit(&elided));
         let expected = format!("{}\n", whole.to_json_line());
         assert_eq!(String::from_utf8(json.buf.clone()).unwrap(), expected);
 
-        let mut human = printer(Format::Human, Some(path));
+        let mut human = printer(Format::Human, Some(store::Location::File(path)));
         assert!(human.emit(&elided));
         assert_eq!(
             String::from_utf8(human.buf.clone()).unwrap(),
@@ -502,7 +501,7 @@ mod tests {
             format,
             last_id: 0,
             caught_up_through: 0,
-            store_path: None,
+            store_at: None,
         };
         let mut human = printer(Format::Human);
         assert!(human.emit(&event) && human.emit(&StoreEvent::Settled(1)));

@@ -59,7 +59,7 @@ pub(crate) use file::held_by_listener;
 use file::{Rotation, StoreFile, open_file};
 use in_flight::Board;
 pub(crate) use in_flight::{Arrival, InFlight};
-pub(crate) use location::{Location, STORE_ENV};
+pub(crate) use location::Location;
 pub(crate) use readers::{
     Entry, Unparsable, each_backward, each_backward_where, each_backward_within, each_forward,
     each_forward_where, find,
@@ -214,22 +214,18 @@ pub(crate) enum StoreError {
     )]
     InUse { path: PathBuf },
     #[error(
-        "there is no delivery store at {} yet (danube-hooks listen creates it; \
-         pass --store PATH to read another)",
-        path.display()
+        "there is no delivery store at {store} yet (danube-hooks listen creates it; \
+         pass --store PATH to read another)"
     )]
-    Missing { path: PathBuf },
+    Missing { store: Location },
     #[error("cannot read the delivery store {}: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
     #[error("cannot write the delivery store {}: {source}", path.display())]
     Write { path: PathBuf, source: io::Error },
     #[error("the delivery store is closed")]
     Closed,
-    #[error(
-        "no delivery with id {id} in {} (`danube-hooks log` lists the ids there)",
-        path.display()
-    )]
-    NotFound { id: u64, path: PathBuf },
+    #[error("no delivery with id {id} in {store} (`danube-hooks log` lists the ids there)")]
+    NotFound { id: u64, store: Location },
     #[error(
         "delivery {id} in {} is damaged: the line at byte {offset} does not parse ({reason})",
         path.display()
@@ -240,6 +236,15 @@ pub(crate) enum StoreError {
         offset: u64,
         reason: String,
     },
+    #[error("delivery {id} in {store} is damaged: its record does not parse ({reason})")]
+    DamagedRow {
+        id: u64,
+        store: Location,
+        reason: String,
+    },
+    /// Reading the shared store (PostgreSQL) failed.
+    #[error(transparent)]
+    Shared(crate::postgres::PgError),
 }
 
 /// A record the store could not write: its sender must be told to send it

@@ -157,9 +157,11 @@ pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
     };
     let mut app = App::new(config, setup.policy.clone());
     app.start_at(setup.earlier.first_id);
+    let store_at = setup.store.location();
     let mut reading = match setup.earlier_read {
         Some(read) => earlier::Reading::ready(read),
-        None => earlier::Reading::start(store_path.clone(), setup.earlier, HISTORY_BYTES),
+        // The file store holds this listener's deliveries alone.
+        None => earlier::Reading::start(store_at.clone(), None, setup.earlier, HISTORY_BYTES),
     };
     if let Some(danube) = &setup.danube {
         app.watch_danube(danube.webhook_id.clone(), chrono::Utc::now());
@@ -175,7 +177,7 @@ pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         store: setup.store.clone(),
         store_rx: setup.events,
         store_open: true,
-        store_path,
+        store_at,
         replayer: setup.replayer,
         // A viewer's copied curl command goes where its replays go.
         curl_base: match setup.viewer {
@@ -258,7 +260,8 @@ struct Loop {
     store: DeliveryStore,
     store_rx: broadcast::Receiver<StoreEvent>,
     store_open: bool,
-    store_path: Option<PathBuf>,
+    /// Where records are read back from (`None`: `--no-store`).
+    store_at: Option<store::Location>,
     replayer: Replayer,
     curl_base: String,
     log: LogFile,
@@ -486,12 +489,12 @@ impl Loop {
         app: &mut App,
         read_back_tx: &mpsc::UnboundedSender<(u64, Result<Box<Delivery>, String>)>,
     ) {
-        let (Some(id), Some(path)) = (app.body_to_read_back(), self.store_path.clone()) else {
+        let (Some(id), Some(at)) = (app.body_to_read_back(), self.store_at.clone()) else {
             return;
         };
         let read_back_tx = read_back_tx.clone();
         tokio::task::spawn_blocking(move || {
-            let result = store::find(&path, id)
+            let result = store::find(&at, id)
                 .map(Box::new)
                 .map_err(|err| err.to_string());
             let _ = read_back_tx.send((id, result));
@@ -549,7 +552,7 @@ impl Loop {
     /// newest `history_cap`: the bodies are read back when shown. (Read
     /// whole, a history's worth of 1 MiB records is 10 GB at once.)
     async fn resync(&mut self, app: &mut App, missed: u64) {
-        let Some(path) = self.store_path.clone() else {
+        let Some(at) = self.store_at.clone() else {
             app.note_skipped(missed);
             return;
         };
@@ -557,7 +560,7 @@ impl Loop {
         let cap = app.config.history_cap.max(1);
         let read = tokio::task::spawn_blocking(move || {
             let mut summaries = VecDeque::new();
-            store::each_forward::<Delivery>(&path, Some(after), |entry| {
+            store::each_forward::<Delivery>(&at, Some(after), |entry| {
                 if let store::Entry::Record(mut record) = entry {
                     if summaries.len() == cap {
                         summaries.pop_front();

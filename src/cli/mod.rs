@@ -142,14 +142,16 @@ pub(crate) enum Command {
 /// The delivery log to read.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct StoreArg {
-    /// The delivery log [default: $XDG_DATA_HOME/danube-hooks/deliveries.jsonl].
-    #[arg(long, value_name = "PATH")]
-    pub(crate) store: Option<PathBuf>,
+    /// The delivery log: a file, or a team's shared store, postgres://USER@HOST[:PORT]/DATABASE (the password from PGPASSWORD or ~/.pgpass, never the command line) [default: $DANUBE_HOOKS_STORE, else $XDG_DATA_HOME/danube-hooks/deliveries.jsonl].
+    #[arg(long, value_name = "PATH|URL")]
+    pub(crate) store: Option<String>,
 }
 
 impl StoreArg {
-    pub(crate) fn path(&self) -> Result<PathBuf, UsageError> {
-        store_path(self.store.as_ref())
+    /// Where to read: `--store`, else `$DANUBE_HOOKS_STORE`, else the
+    /// default file.
+    pub(crate) fn location(&self) -> Result<crate::store::Location, UsageError> {
+        crate::store::Location::choose(self.store.as_deref())
     }
 }
 

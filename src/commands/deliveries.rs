@@ -14,7 +14,6 @@
 
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
-use std::path::Path;
 
 use anyhow::Context as _;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -65,7 +64,7 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     let runtime = crate::commands::runtime()?;
     let log = runtime.block_on(api.list_deliveries(&webhook_id, args.limit))?;
     let log_cut = log.len() >= usize::try_from(args.limit).unwrap_or(usize::MAX);
-    let store_path = args.store.path()?;
+    let store_at = args.store.location()?;
     let webhook_created = if log.is_empty() {
         None
     } else {
@@ -75,7 +74,7 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
         log,
         log_cut,
         webhook_created,
-        &store_path,
+        &store_at,
         query.as_ref(),
         &mut |warning| {
             eprintln!("danube-hooks: warning: {warning}");
@@ -91,7 +90,7 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
             .map(|row| crate::display::to_json_line(row) + "\n")
             .collect()
     } else {
-        render(&webhook_id, &joined, &store_path)
+        render(&webhook_id, &joined, &store_at)
     };
     crate::commands::out(&out)?;
     Ok(Outcome::Success)
@@ -105,7 +104,7 @@ pub(crate) fn join_store(
     log: Vec<DeliveryRecord>,
     log_cut: bool,
     webhook_created: Option<DateTime<Utc>>,
-    store_path: &Path,
+    store_at: &store::Location,
     query: Option<&Query>,
     warn: &mut dyn FnMut(&str),
 ) -> anyhow::Result<Joined> {
@@ -127,7 +126,7 @@ pub(crate) fn join_store(
             }
             join.offer(LocalRecord::of(delivery));
         };
-        read_window(store_path, start, offer, warn)?;
+        read_window(store_at, start, offer, warn)?;
     }
     let mut joined = join.finish();
     if query.is_some() {
@@ -201,14 +200,14 @@ pub(super) fn default_webhook(
 /// has no time we can read), the newest [`UNTIMED_RECORDS`]. No store yet
 /// is no record, said to `warn`.
 fn read_window(
-    path: &Path,
+    store_at: &store::Location,
     start: Option<DateTime<Utc>>,
     mut offer: impl FnMut(&Delivery),
     warn: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
     let stop = start.map(|start| start - TimeDelta::seconds(ARRIVAL_SLACK_S));
     let mut offered = 0;
-    let read = store::each_backward::<Delivery>(path, |entry| match entry {
+    let read = store::each_backward::<Delivery>(store_at, |entry| match entry {
         store::Entry::Record(delivery) if stop.is_some_and(|stop| delivery.received_at < stop) => {
             ControlFlow::Break(())
         }
@@ -230,11 +229,11 @@ fn read_window(
     });
     match read {
         Ok(()) => Ok(()),
-        Err(StoreError::Missing { path }) => {
+        Err(StoreError::Missing { store }) => {
             warn(&format!(
                 "no store at {}: nothing reached a listener with it, so \
                  every delivery shows as never arrived (pass --store PATH if it is elsewhere)",
-                escape_line(&path.display().to_string())
+                escape_line(&store.to_string())
             ));
             Ok(())
         }
@@ -266,7 +265,7 @@ fn left_out(joined: &Joined) -> Option<String> {
 }
 
 /// The table, each finding on a line under its row, and a summary.
-fn render(webhook_id: &str, joined: &Joined, store_path: &Path) -> String {
+fn render(webhook_id: &str, joined: &Joined, store_at: &store::Location) -> String {
     let rows = joined.rows.as_slice();
     let mut out = String::new();
     if rows.iter().all(|row| row.danube.is_none()) {
@@ -318,7 +317,7 @@ fn render(webhook_id: &str, joined: &Joined, store_path: &Path) -> String {
         "{known} from Danube (webhook {}), {unknown} unknown to it, {}; local side from {}",
         escape_line(webhook_id),
         reconcile::findings_told(rows),
-        escape_line(&store_path.display().to_string()),
+        escape_line(&store_at.to_string()),
     );
     if let Some(note) = left_out(joined) {
         let _ = writeln!(out, "{note}");
@@ -483,7 +482,11 @@ mod tests {
             unshown,
             unjudged,
         };
-        let text = render("wh_1", &joined(0, 0), Path::new("/tmp/d.jsonl"));
+        let text = render(
+            "wh_1",
+            &joined(0, 0),
+            &store::Location::File("/tmp/d.jsonl".into()),
+        );
         assert!(
             !text.contains('\u{1b}') && !text.contains('\u{202e}'),
             "{text:?}"
@@ -507,7 +510,11 @@ mod tests {
             "{text}"
         );
         assert_eq!(lines.len(), 5, "nothing left out, nothing said: {text}");
-        let text = render("wh_1", &joined(4000, 1), Path::new("/tmp/d.jsonl"));
+        let text = render(
+            "wh_1",
+            &joined(4000, 1),
+            &store::Location::File("/tmp/d.jsonl".into()),
+        );
         let last = text.lines().last().unwrap();
         assert!(
             last.starts_with(
@@ -521,7 +528,7 @@ mod tests {
             unjudged: 0,
         };
         assert_eq!(
-            render("wh_1", &empty, Path::new("x")),
+            render("wh_1", &empty, &store::Location::File("x".into())),
             "Danube lists no deliveries for webhook wh_1.\n"
         );
     }

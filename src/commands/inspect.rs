@@ -20,7 +20,7 @@ use crate::query::Query;
 use crate::store;
 
 pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
-    let path = args.store.path()?;
+    let store = args.store.location()?;
     let query = log_query(args)?;
     let wanted = |d: &Delivery| query.matches(d);
     // Lines the query's byte check refuses are records never parsed; they
@@ -58,7 +58,7 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
     // Records read, and those shown: when none is shown, stderr says why.
     let (mut records, mut shown) = (0usize, 0usize);
     let read = match args.last {
-        None => store::each_forward_where(&path, None, keep, |entry| match entry {
+        None => store::each_forward_where(&store, None, keep, |entry| match entry {
             store::Entry::Record(delivery) => {
                 records += 1;
                 if wanted(&delivery) {
@@ -75,7 +75,7 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
         }),
         Some(0) => Ok(()),
         Some(last) => {
-            let (read, kept, skipped) = last_wanted(&path, last, keep, &wanted, &mut records);
+            let (read, kept, skipped) = last_wanted(&store, last, keep, &wanted, &mut records);
             skipped.iter().for_each(warn);
             shown = kept.len();
             let _ = kept.iter().try_for_each(&mut print);
@@ -86,7 +86,7 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
     records += refused.get();
     // --last 0 asks for nothing, and is given nothing without a word.
     if shown == 0 && args.last != Some(0) {
-        eprintln!("danube-hooks: {}", nothing_shown(args, &path, records));
+        eprintln!("danube-hooks: {}", nothing_shown(args, &store, records));
     }
     match written.and_then(|()| out.flush()) {
         // `log | head` closed the pipe: nothing more is wanted.
@@ -101,7 +101,7 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Outcome> {
 /// parse on the way, oldest first: read backwards from the end, so only
 /// that tail is read. `records` counts the records read.
 fn last_wanted(
-    path: &std::path::Path,
+    store: &store::Location,
     last: usize,
     keep: impl FnMut(&[u8]) -> bool,
     wanted: &dyn Fn(&Delivery) -> bool,
@@ -113,7 +113,7 @@ fn last_wanted(
 ) {
     let mut kept = Vec::new();
     let mut skipped = Vec::new();
-    let read = store::each_backward_where(path, keep, |entry| {
+    let read = store::each_backward_where(store, keep, |entry| {
         match entry {
             store::Entry::Record(delivery) => {
                 *records += 1;
@@ -161,8 +161,8 @@ pub(crate) fn parse_query(text: Option<&str>) -> Result<Query, UsageError> {
 
 /// Why `log` printed nothing: the store holds no delivery, or none of
 /// its `records` passes the filters (each named as it was given).
-fn nothing_shown(args: &LogArgs, path: &std::path::Path, records: usize) -> String {
-    let path = escape_line(&path.to_string_lossy()).into_owned();
+fn nothing_shown(args: &LogArgs, store: &store::Location, records: usize) -> String {
+    let path = escape_line(&store.to_string()).into_owned();
     if records == 0 {
         return format!("no deliveries in {path} yet (danube-hooks listen records them there)");
     }
@@ -188,14 +188,14 @@ fn nothing_shown(args: &LogArgs, path: &std::path::Path, records: usize) -> Stri
 }
 
 pub(crate) fn show(args: &ShowArgs) -> anyhow::Result<Outcome> {
-    let path = args.store.path()?;
-    let delivery = store::find(&path, args.id).map_err(Whole::new)?;
+    let store = args.store.location()?;
+    let delivery = store::find(&store, args.id).map_err(Whole::new)?;
     crate::commands::out(&render_whole(&delivery, args.raw))?;
     Ok(Outcome::Success)
 }
 
 pub(crate) fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
-    let path = args.store.path()?;
+    let store = args.store.location()?;
     let to = args
         .to
         .as_deref()
@@ -203,9 +203,9 @@ pub(crate) fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
         .transpose()
         .map_err(|err| UsageError::new(format!("--to: {err}")))?;
     let Some(id) = args.id else {
-        return export_matching(&path, args.query.as_deref(), to.as_ref());
+        return export_matching(&store, args.query.as_deref(), to.as_ref());
     };
-    let delivery = store::find(&path, id).map_err(Whole::new)?;
+    let delivery = store::find(&store, id).map_err(Whole::new)?;
     crate::commands::out_line(&export_command(&delivery, to.as_ref()))?;
     Ok(Outcome::Success)
 }
@@ -213,7 +213,7 @@ pub(crate) fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
 /// `export --query`: a command for each delivery that matches, oldest
 /// first, each after a comment naming it, streamed as the store is read.
 fn export_matching(
-    path: &std::path::Path,
+    store: &store::Location,
     query: Option<&str>,
     to: Option<&hyper::Uri>,
 ) -> anyhow::Result<Outcome> {
@@ -223,7 +223,7 @@ fn export_matching(
     let mut shown = 0usize;
     let mut written = Ok(());
     let read = store::each_forward_where(
-        path,
+        store,
         None,
         |line| check.may_match(line),
         |entry| match entry {
@@ -249,7 +249,7 @@ fn export_matching(
     if shown == 0 {
         eprintln!(
             "danube-hooks: no delivery in {} matches --query {}",
-            escape_line(&path.to_string_lossy()),
+            escape_line(&store.to_string()),
             escape_line(text)
         );
     }

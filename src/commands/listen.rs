@@ -15,7 +15,6 @@ pub(crate) mod public;
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -254,7 +253,11 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
     let shutdown = signals.shutdown.clone();
     // Read before the listener serves, so that no new record hides it.
     let last_stop = match (&plan.store.path, plan.catch_up) {
-        (Some(path), true) => Some((path.clone(), catch_up::last_stop(path))),
+        (Some(path), true) => {
+            let at = store::Location::File(path.clone());
+            let since = catch_up::last_stop(&at);
+            Some((at, since))
+        }
         _ => None,
     };
     // The listener serves before the public side opens, since proving the
@@ -333,7 +336,7 @@ fn adopt_webhook(
     intake: &Intake,
     registered: &Registered,
     (local, store): (SocketAddr, &DeliveryStore),
-    last_stop: Option<(PathBuf, Option<DateTime<Utc>>)>,
+    last_stop: Option<(store::Location, Option<DateTime<Utc>>)>,
     signals: &Signals,
 ) {
     // First, so that its deliveries match secret #1 and a --secret of
@@ -392,8 +395,8 @@ impl Listening {
             (!plan.mirrors.is_empty())
                 .then(|| Mirrors::start(plan.mirrors.clone(), plan.mirror_timeout, &plan.trust)),
         ));
-        if let Some(path) = store.path() {
-            intake.seed_attempts(earlier::attempts(path));
+        if let Some(at) = store.location() {
+            intake.seed_attempts(earlier::attempts(&at));
         }
         // Subscribed before the listener starts, so the screen sees the
         // first delivery too.
@@ -502,7 +505,7 @@ async fn show_headless(mut listening: Listening, format: headless::Format, shown
             .events
             .take()
             .expect("the announcements are taken once"),
-        listening.store.path().map(std::path::Path::to_path_buf),
+        listening.store.location(),
         format,
         printer_done.clone(),
     ));

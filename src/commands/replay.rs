@@ -5,7 +5,6 @@
 //! for a copy, what changed.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use crate::cli::{ReplayArgs, UsageError};
 use crate::commands::{Outcome, unix_now};
@@ -21,9 +20,9 @@ use crate::store;
 pub(crate) fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     // The flags first: a bad edit is told before the store is read.
     let edits = edits(args)?;
-    let path = args.store.path()?;
-    let delivery = store::find(&path, args.id).map_err(Whole::new)?;
-    let url = target(args, &delivery, &path)?;
+    let store_at = args.store.location()?;
+    let delivery = store::find(&store_at, args.id).map_err(Whole::new)?;
+    let url = target(args, &delivery, &store_at)?;
     let mode = if args.as_is {
         ReplayMode::AsIs
     } else {
@@ -101,7 +100,11 @@ fn edits(args: &ReplayArgs) -> Result<Edits, UsageError> {
 /// running on the store now (`commands::running`: never a port an earlier
 /// run used), on the path the delivery arrived on, where the copy is
 /// recorded as one.
-fn target(args: &ReplayArgs, delivery: &Delivery, store_path: &Path) -> anyhow::Result<String> {
+fn target(
+    args: &ReplayArgs,
+    delivery: &Delivery,
+    store_at: &store::Location,
+) -> anyhow::Result<String> {
     match (&args.to, &delivery.forward) {
         (Some(url), _) => {
             http::check_url(url).map_err(|err| UsageError::new(format!("--to: {err}")))?;
@@ -118,7 +121,7 @@ fn target(args: &ReplayArgs, delivery: &Delivery, store_path: &Path) -> anyhow::
         ))
         .into()),
         (None, None) => {
-            let home = crate::commands::running::find(store_path)?;
+            let home = crate::commands::running::find(store_at)?;
             let base =
                 http::url_on(home.addr, "/").map_err(|err| UsageError::new(err.to_string()))?;
             Ok(crate::curl::resend_url(&base, delivery).to_string())

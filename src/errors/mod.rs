@@ -295,7 +295,9 @@ impl Classify for StoreError {
                 io_class(source)
             }
             Self::InUse { .. } | Self::Missing { .. } | Self::NotFound { .. } => ErrorClass::Usage,
-            Self::Closed | Self::Corrupt { .. } => ErrorClass::LocalFile,
+            // A damaged row is the shared store's damaged line.
+            Self::Closed | Self::Corrupt { .. } | Self::DamagedRow { .. } => ErrorClass::LocalFile,
+            Self::Shared(err) => return err.class(),
         })
     }
 }

@@ -71,7 +71,7 @@ impl Target {
                 )));
             }
         } else if let Some(password) = std::env::var_os("PGPASSWORD") {
-            target.config.password(password.as_encoded_bytes().to_vec());
+            target.config.password(password.as_encoded_bytes());
         }
         Ok(target)
     }

@@ -1,19 +1,27 @@
-//! Readers: plain sync functions over the file; no writer needed, safe to
-//! run while a listener appends (they stop at the last whole line).
+//! Readers: plain sync functions over the store, a file or the shared
+//! store's table; no writer needed, safe to run while a listener appends
+//! (they stop at the last whole line, or the last committed row).
+//!
+//! The shared store's rows are read as a file's lines are: the same `keep`
+//! byte check on the record's text, the same parse, a row that does not
+//! parse skipped and told (`crate::postgres::read` fetches them).
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Seek as _, SeekFrom};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
 use super::MAX_LINE;
-use super::StoreError;
 use super::file::rotated_files;
 use super::lines::{Back, LinesBackward, id_of, id_prefix, is_blank, too_long};
+use super::{Location, StoreError};
 use crate::delivery::Delivery;
+use crate::postgres::read::{Order, Row, Scan, each_row};
+use crate::postgres::{PgError, Target};
 
 /// A line a reader could not parse and skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,11 +30,17 @@ pub(crate) struct Unparsable {
     pub(crate) file: Option<PathBuf>,
     /// Where the line starts in its file.
     pub(crate) offset: u64,
+    /// The shared store's row it is, by id (`file` and `offset` are then
+    /// `None` and 0).
+    pub(crate) row: Option<u64>,
     pub(crate) reason: String,
 }
 
 impl fmt::Display for Unparsable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(id) = self.row {
+            return write!(f, "the row with id {id}: {}", self.reason);
+        }
         write!(f, "the line at byte {}", self.offset)?;
         if let Some(file) = &self.file {
             write!(f, " of {}", file.display())?;
@@ -73,17 +87,35 @@ pub(super) fn open_store_files(path: &Path) -> Result<Vec<(Option<PathBuf>, File
 /// its lines alone (ids rise through the store) to find where the records
 /// after it start, then parsed forwards from there.
 pub(crate) fn each_forward<T: DeserializeOwned>(
-    path: &Path,
+    store: &Location,
     after: Option<u64>,
     each: impl FnMut(Entry<T>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
-    each_forward_where(path, after, |_| true, each)
+    each_forward_where(store, after, |_| true, each)
 }
 
 /// [`each_forward`] over the lines `keep` takes, judged on their bytes
 /// before any parse: a line it refuses is neither parsed nor given to
 /// `each`. A query's cheap byte checks skip most of a big store this way.
 pub(crate) fn each_forward_where<T: DeserializeOwned>(
+    store: &Location,
+    after: Option<u64>,
+    keep: impl FnMut(&[u8]) -> bool,
+    each: impl FnMut(Entry<T>) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    match store {
+        Location::File(path) => file_forward_where(path, after, keep, each),
+        Location::Postgres(target) => {
+            let scan = Scan {
+                after,
+                ..Scan::new(Order::OldestFirst, MAX_LINE as u64)
+            };
+            rows_where(target, &scan, u64::MAX, keep, each)
+        }
+    }
+}
+
+fn file_forward_where<T: DeserializeOwned>(
     path: &Path,
     after: Option<u64>,
     mut keep: impl FnMut(&[u8]) -> bool,
@@ -120,6 +152,7 @@ pub(crate) fn each_forward_where<T: DeserializeOwned>(
                     let flow = each(Entry::Skipped(Unparsable {
                         file: rotated.clone(),
                         offset,
+                        row: None,
                         reason: too_long(len),
                     }));
                     stopped = flow.is_break();
@@ -147,19 +180,26 @@ pub(crate) fn each_forward_where<T: DeserializeOwned>(
 /// first, across all kept files, until it breaks. Reads backwards in
 /// chunks, so the cost is the lines read, not the store's size.
 pub(crate) fn each_backward<T: DeserializeOwned>(
-    path: &Path,
+    store: &Location,
     each: impl FnMut(Entry<T>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
-    each_backward_within(path, u64::MAX, each)
+    each_backward_within(store, u64::MAX, each)
 }
 
 /// [`each_backward`] over the lines `keep` takes, as
 /// [`each_forward_where`] does.
 pub(crate) fn each_backward_where<T: DeserializeOwned>(
-    path: &Path,
+    store: &Location,
     mut keep: impl FnMut(&[u8]) -> bool,
     mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
+    let path = match store {
+        Location::File(path) => path,
+        Location::Postgres(target) => {
+            let scan = Scan::new(Order::NewestFirst, MAX_LINE as u64);
+            return rows_where(target, &scan, u64::MAX, keep, each);
+        }
+    };
     each_line_backward(path, u64::MAX, |rotated, offset, line| match line {
         Ok(line) if !keep(line) => ControlFlow::Continue(()),
         line => each(parse(rotated, offset, line)),
@@ -171,10 +211,17 @@ pub(crate) fn each_backward_where<T: DeserializeOwned>(
 /// (or at a line longer than what is left of them): for a look at the
 /// recent records that costs the same whatever their size.
 pub(crate) fn each_backward_within<T: DeserializeOwned>(
-    path: &Path,
+    store: &Location,
     max_bytes: u64,
     mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
+    let path = match store {
+        Location::File(path) => path,
+        Location::Postgres(target) => {
+            let scan = Scan::new(Order::NewestFirst, MAX_LINE as u64);
+            return rows_where(target, &scan, max_bytes, |_| true, each);
+        }
+    };
     each_line_backward(path, max_bytes, |rotated, offset, line| {
         each(parse(rotated, offset, line))
     })?;
@@ -231,17 +278,83 @@ fn parse<T: DeserializeOwned>(
     Entry::Skipped(Unparsable {
         file: rotated.map(Path::to_path_buf),
         offset,
+        row: None,
         reason,
     })
+}
+
+/// The shared store's rows `scan` takes, as [`Entry`]s, the records that
+/// `keep` takes parsed, until `each` breaks or `max_bytes` of records are
+/// read (a record longer than what is left of them ends the read), as the
+/// file's readers do.
+fn rows_where<T: DeserializeOwned>(
+    target: &Arc<Target>,
+    scan: &Scan,
+    max_bytes: u64,
+    mut keep: impl FnMut(&[u8]) -> bool,
+    mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    let mut read = 0u64;
+    let rows = each_row(target, scan, |Row { id, record }| {
+        let len = record
+            .as_ref()
+            .map_or_else(|len| *len, |text| text.len() as u64);
+        if len > max_bytes - read {
+            return ControlFlow::Break(());
+        }
+        let flow = match record {
+            Ok(text) if !keep(text.as_bytes()) => ControlFlow::Continue(()),
+            Ok(text) => each(parse_row(id, Ok(&text))),
+            Err(len) => each(parse_row(id, Err(len))),
+        };
+        read = read.saturating_add(len + 1);
+        if read >= max_bytes {
+            return ControlFlow::Break(());
+        }
+        flow
+    });
+    rows.map(|_| ()).map_err(|err| shared_error(target, err))
+}
+
+/// A row's record parsed, or why it was skipped.
+pub(super) fn parse_row<T: DeserializeOwned>(id: u64, record: Result<&str, u64>) -> Entry<T> {
+    let reason = match record.map(serde_json::from_str::<T>) {
+        Ok(Ok(record)) => return Entry::Record(record),
+        Ok(Err(err)) => err.to_string(),
+        Err(len) => too_long(len),
+    };
+    Entry::Skipped(Unparsable {
+        file: None,
+        offset: 0,
+        row: Some(id),
+        reason,
+    })
+}
+
+/// The shared store's error as the store's: no schema yet reads as a file
+/// not there yet.
+pub(super) fn shared_error(target: &Arc<Target>, err: PgError) -> StoreError {
+    match err {
+        PgError::NoSchema { .. } => StoreError::Missing {
+            store: Location::Postgres(Arc::clone(target)),
+        },
+        err => StoreError::Shared(err),
+    }
 }
 
 /// The record with `id`. Reads backwards, since the records people ask for
 /// are mostly recent, and parses only the line whose `{"id":N,` matches;
 /// stops at the first smaller id (ids rise through the store).
-pub(crate) fn find(path: &Path, id: u64) -> Result<Delivery, StoreError> {
+pub(crate) fn find(store: &Location, id: u64) -> Result<Delivery, StoreError> {
     let not_found = || StoreError::NotFound {
         id,
-        path: path.to_path_buf(),
+        store: store.clone(),
+    };
+    let path = match store {
+        Location::File(path) => path,
+        Location::Postgres(target) => {
+            return find_row(target, id).unwrap_or_else(|| Err(not_found()));
+        }
     };
     let found = each_line_backward(path, u64::MAX, |rotated, offset, line| {
         // A line too long to be a record holds none.
@@ -266,11 +379,34 @@ pub(crate) fn find(path: &Path, id: u64) -> Result<Delivery, StoreError> {
     found.unwrap_or_else(|| Err(not_found()))
 }
 
+/// The shared store's row with `id`, parsed; `None` when there is none.
+fn find_row(target: &Arc<Target>, id: u64) -> Option<Result<Delivery, StoreError>> {
+    let scan = Scan {
+        after: id.checked_sub(1),
+        below: id.checked_add(1),
+        ..Scan::new(Order::OldestFirst, u64::MAX)
+    };
+    let found = each_row(target, &scan, |Row { record, .. }| {
+        ControlFlow::Break(record.unwrap_or_default())
+    });
+    let record = match found {
+        Ok(found) => found?,
+        Err(err) => return Some(Err(shared_error(target, err))),
+    };
+    Some(
+        serde_json::from_str(&record).map_err(|err| StoreError::DamagedRow {
+            id,
+            store: Location::Postgres(Arc::clone(target)),
+            reason: err.to_string(),
+        }),
+    )
+}
+
 fn open_for_read(path: &Path) -> Result<File, StoreError> {
     File::open(path).map_err(|source| {
         if source.kind() == io::ErrorKind::NotFound {
             StoreError::Missing {
-                path: path.to_path_buf(),
+                store: Location::File(path.to_path_buf()),
             }
         } else {
             StoreError::Read {

@@ -75,11 +75,14 @@ pub(super) fn mark(
     Ok(())
 }
 
-/// The starts noted for the store at `path`, oldest first; none when there
-/// is no file (a store from before starts were kept) or it cannot be
-/// read. Lines that do not parse, and lines whose id does not rise, are
-/// left out.
-pub(crate) fn read(path: &Path) -> Vec<Start> {
+/// The starts noted for `store`, oldest first; none when there is no file
+/// (a store from before starts were kept) or it cannot be read, and none for
+/// the shared store, whose listeners note none. Lines that do not parse,
+/// and lines whose id does not rise, are left out.
+pub(crate) fn read(store: &super::Location) -> Vec<Start> {
+    let Some(path) = store.file() else {
+        return Vec::new();
+    };
     let Ok(text) = tail_text(&starts_path(path), MAX_BYTES * 2) else {
         return Vec::new();
     };
@@ -129,6 +132,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
     use super::*;
+    use crate::store::Location;
     use crate::store::tests::TempDir;
 
     fn at(second: u32) -> DateTime<Utc> {
@@ -139,7 +143,10 @@ mod tests {
     fn starts_are_kept_in_order_and_bad_lines_are_left_out() {
         let dir = TempDir::new("starts");
         let store = dir.0.join("deliveries.jsonl");
-        assert!(read(&store).is_empty(), "no file: no starts");
+        assert!(
+            read(&Location::File(store.clone())).is_empty(),
+            "no file: no starts"
+        );
         mark(&store, 1, at(0), None).unwrap();
         let listener: SocketAddr = "127.0.0.1:4000".parse().unwrap();
         mark(&store, 5, at(10), Some(listener)).unwrap();
@@ -150,15 +157,21 @@ mod tests {
         file.write_all(b"garbage\n3 2026-12-06T18:00:00.000Z\n")
             .unwrap();
         mark(&store, 9, at(20), None).unwrap();
-        let ids: Vec<u64> = read(&store).iter().map(|s| s.first_id).collect();
+        let ids: Vec<u64> = read(&Location::File(store.clone()))
+            .iter()
+            .map(|s| s.first_id)
+            .collect();
         assert_eq!(
             ids,
             [1, 5, 9],
             "the garbage and the falling id are left out"
         );
-        assert_eq!(read(&store)[1].at, at(10));
+        assert_eq!(read(&Location::File(store.clone()))[1].at, at(10));
         assert_eq!(
-            read(&store).iter().map(|s| s.listener).collect::<Vec<_>>(),
+            read(&Location::File(store.clone()))
+                .iter()
+                .map(|s| s.listener)
+                .collect::<Vec<_>>(),
             [None, Some(listener), None],
             "the listener's address where it was noted; a line without one reads as before"
         );
@@ -178,7 +191,7 @@ mod tests {
         }
         let len = std::fs::metadata(starts_path(&store)).unwrap().len();
         assert!(len <= MAX_BYTES, "{len} bytes");
-        let starts = read(&store);
+        let starts = read(&Location::File(store.clone()));
         assert_eq!(
             starts.last().unwrap().first_id,
             29_991,

@@ -9,17 +9,24 @@
 //! long for what is left of it is not read whole, and ends the read, as a
 //! record too large for it does; so what is kept is always the newest
 //! records without a gap.
+//!
+//! The shared store's rows are read the same way, newest first by id, by
+//! pages (`crate::postgres::read`), under the same limits.
 
+use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::MAX_LINE;
-use super::StoreError;
 use super::lines::{Back, LinesBackward, id_prefix};
-use super::readers::open_store_files;
+use super::readers::{open_store_files, shared_error};
+use super::{Location, StoreError};
 use crate::delivery::{Delivery, memory};
+use crate::postgres::Target;
+use crate::postgres::read::{Order, Row, Scan, each_row};
 
 /// How much of the store's end to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TailLimits {
     /// Records kept at most.
     pub(crate) records: usize,
@@ -28,6 +35,9 @@ pub(crate) struct TailLimits {
     /// Records with this id or above are left out: they were written by
     /// this run of the listener, which announces them itself.
     pub(crate) below_id: u64,
+    /// Only this listener's records (`--name`), where the store keeps
+    /// several listeners' (the shared store); `None`: every one's.
+    pub(crate) listener: Option<String>,
 }
 
 /// What [`read_tail`] kept.
@@ -41,22 +51,85 @@ pub(crate) struct Tail {
     pub(crate) more: bool,
 }
 
-/// The newest records within `limits`, read from the end of the store at
-/// `path` (and of its rotated files when needed); `progress` is told how
-/// many are kept so far, after each.
+/// The newest records within `limits`, read from the end of `store` (and
+/// of its rotated files when needed); `progress` is told how many are kept
+/// so far, after each.
 pub(crate) fn read_tail(
-    path: &Path,
+    store: &Location,
     limits: TailLimits,
     progress: impl FnMut(usize),
 ) -> Result<Tail, StoreError> {
-    read_tail_in_chunks(path, limits, None, progress)
+    match store {
+        Location::File(path) => read_tail_in_chunks(path, &limits, None, progress),
+        Location::Postgres(target) => read_tail_rows(target, limits, progress),
+    }
+}
+
+/// [`read_tail`] on the shared store: its newest rows below the limits.
+fn read_tail_rows(
+    target: &Arc<Target>,
+    limits: TailLimits,
+    mut progress: impl FnMut(usize),
+) -> Result<Tail, StoreError> {
+    let TailLimits {
+        records,
+        bytes,
+        below_id,
+        listener,
+    } = limits;
+    let mut tail = Tail::default();
+    let mut held = 0usize;
+    let scan = Scan {
+        below: Some(below_id),
+        listener,
+        // A record's text is about 4/3 of its estimate (base64), so one
+        // over twice the budget cannot fit, and is not fetched.
+        ..Scan::new(
+            Order::NewestFirst,
+            limits
+                .bytes
+                .saturating_mul(2)
+                .try_into()
+                .unwrap_or(u64::MAX),
+        )
+    };
+    let read = each_row(target, &scan, |Row { record, .. }| {
+        if tail.records.len() >= records {
+            tail.more = true;
+            return ControlFlow::Break(());
+        }
+        let room = bytes.saturating_sub(held);
+        let fits = record
+            .ok()
+            .filter(|text| text.len() <= room.saturating_mul(2));
+        let Some(text) = fits else {
+            tail.more = true;
+            return ControlFlow::Break(());
+        };
+        let Ok(record) = serde_json::from_str::<Delivery>(&text) else {
+            tail.unparsable += 1;
+            return ControlFlow::Continue(());
+        };
+        let cost = memory::estimate(&record);
+        if cost > room {
+            tail.more = true;
+            return ControlFlow::Break(());
+        }
+        held += cost;
+        tail.records.push(record);
+        progress(tail.records.len());
+        ControlFlow::Continue(())
+    });
+    read.map_err(|err| shared_error(target, err))?;
+    tail.records.reverse();
+    Ok(tail)
 }
 
 /// [`read_tail`], its first chunk `chunk` bytes (the tests' small chunks
 /// split lines at every place).
 fn read_tail_in_chunks(
     path: &Path,
-    limits: TailLimits,
+    limits: &TailLimits,
     chunk: Option<usize>,
     mut progress: impl FnMut(usize),
 ) -> Result<Tail, StoreError> {
@@ -132,6 +205,7 @@ mod tests {
         records: usize::MAX,
         bytes: usize::MAX,
         below_id: u64::MAX,
+        listener: None,
     };
 
     fn line(id: u64, body_len: usize) -> String {
@@ -155,19 +229,19 @@ mod tests {
         let text: String = (1..=7).map(|id| line(id, id as usize * 13)).collect();
         write(&path, &text);
         for chunk in [1, 2, 3, 7, 64, 100, 4096] {
-            let tail = read_tail_in_chunks(&path, ALL, Some(chunk), |_| {}).unwrap();
+            let tail = read_tail_in_chunks(&path, &ALL, Some(chunk), |_| {}).unwrap();
             assert_eq!(ids(&tail), [1, 2, 3, 4, 5, 6, 7], "chunk {chunk}");
             assert_eq!(tail.records[3].body.len(), 4 * 13, "chunk {chunk}");
             assert!(!tail.more);
         }
         let newest_three = TailLimits { records: 3, ..ALL };
         let mut told = Vec::new();
-        let tail = read_tail_in_chunks(&path, newest_three, Some(5), |n| told.push(n)).unwrap();
+        let tail = read_tail_in_chunks(&path, &newest_three, Some(5), |n| told.push(n)).unwrap();
         assert_eq!(ids(&tail), [5, 6, 7]);
         assert_eq!(told, [1, 2, 3], "progress after each record");
         assert!(tail.more);
         let before_six = TailLimits { below_id: 6, ..ALL };
-        let tail = read_tail(&path, before_six, |_| {}).unwrap();
+        let tail = read_tail(&Location::File(path.clone()), before_six, |_| {}).unwrap();
         assert_eq!(
             ids(&tail),
             [1, 2, 3, 4, 5],
@@ -188,7 +262,7 @@ mod tests {
         );
         write(&path, &text);
         for chunk in [1, 16, 8192] {
-            let tail = read_tail_in_chunks(&path, ALL, Some(chunk), |_| {}).unwrap();
+            let tail = read_tail_in_chunks(&path, &ALL, Some(chunk), |_| {}).unwrap();
             assert_eq!(ids(&tail), [1, 2], "chunk {chunk}");
             assert_eq!(tail.unparsable, 1);
         }
@@ -199,11 +273,11 @@ mod tests {
         let dir = TempDir::new("tail-empty");
         let path = dir.0.join("deliveries.jsonl");
         write(&path, "");
-        let tail = read_tail(&path, ALL, |_| {}).unwrap();
+        let tail = read_tail(&Location::File(path.clone()), ALL, |_| {}).unwrap();
         assert!(tail.records.is_empty() && !tail.more);
         let missing = dir.0.join("none.jsonl");
         assert!(matches!(
-            read_tail(&missing, ALL, |_| {}),
+            read_tail(&Location::File(missing), ALL, |_| {}),
             Err(StoreError::Missing { .. })
         ));
     }
@@ -227,7 +301,7 @@ mod tests {
             bytes: small * 2 + small / 2,
             ..ALL
         };
-        let tail = read_tail_in_chunks(&path, budget, Some(64), |_| {}).unwrap();
+        let tail = read_tail_in_chunks(&path, &budget, Some(64), |_| {}).unwrap();
         assert_eq!(ids(&tail), [4, 5], "two fit; the third is over");
         assert!(tail.more);
         // Room for the small ones, not for #3: the read stops at it (no
@@ -236,11 +310,11 @@ mod tests {
             bytes: 64 * 1024,
             ..ALL
         };
-        let tail = read_tail_in_chunks(&path, room, Some(64), |_| {}).unwrap();
+        let tail = read_tail_in_chunks(&path, &room, Some(64), |_| {}).unwrap();
         assert_eq!(ids(&tail), [4, 5]);
         assert!(tail.more);
         // Enough for it, it is read whole.
-        let tail = read_tail(&path, ALL, |_| {}).unwrap();
+        let tail = read_tail(&Location::File(path.clone()), ALL, |_| {}).unwrap();
         assert_eq!(ids(&tail), [1, 2, 3, 4, 5]);
         assert_eq!(tail.records[2].body.len(), 4 << 20);
     }
@@ -260,7 +334,7 @@ mod tests {
         write(&path, &line(6, 5));
         let newest = |records| {
             let limits = TailLimits { records, ..ALL };
-            ids(&read_tail(&path, limits, |_| {}).unwrap())
+            ids(&read_tail(&Location::File(path.clone()), limits, |_| {}).unwrap())
         };
         assert_eq!(newest(1), [6]);
         assert_eq!(newest(3), [4, 5, 6]);

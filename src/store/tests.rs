@@ -9,6 +9,11 @@ use super::lines::{Back, LinesBackward, id_of, id_prefix};
 use super::*;
 use crate::test_support::sample;
 
+/// The file store at `path`, for the readers.
+fn at_file(path: &Path) -> Location {
+    Location::File(path.to_path_buf())
+}
+
 /// What a reader found, held whole: the tests' view of the streaming
 /// readers (the commands stream, and hold no more than they print).
 #[derive(Debug, Default)]
@@ -48,7 +53,7 @@ fn read_last(path: &Path, n: usize) -> Result<Vec<Delivery>, StoreError> {
 fn read_after(path: &Path, after_id: u64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
     let mut scan = Scan::default();
     if limit > 0 {
-        each_forward(path, Some(after_id), |entry| {
+        each_forward(&at_file(path), Some(after_id), |entry| {
             if scan.keep(entry) && scan.deliveries.len() >= limit {
                 return ControlFlow::Break(());
             }
@@ -61,7 +66,7 @@ fn read_after(path: &Path, after_id: u64, limit: usize) -> Result<Vec<Delivery>,
 /// [`read_all`], with the lines it skipped.
 fn scan_all(path: &Path) -> Result<Scan, StoreError> {
     let mut scan = Scan::default();
-    each_forward(path, None, |entry| {
+    each_forward(&at_file(path), None, |entry| {
         scan.keep(entry);
         ControlFlow::Continue(())
     })?;
@@ -72,7 +77,7 @@ fn scan_all(path: &Path) -> Result<Scan, StoreError> {
 fn scan_last(path: &Path, n: usize) -> Result<Scan, StoreError> {
     let mut scan = Scan::default();
     if n > 0 {
-        each_backward(path, |entry| {
+        each_backward(&at_file(path), |entry| {
             if scan.keep(entry) && scan.deliveries.len() >= n {
                 return ControlFlow::Break(());
             }
@@ -327,7 +332,7 @@ async fn a_damaged_line_that_still_shows_its_id_keeps_that_id_taken() {
     let (store, report) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
     assert_eq!(report.next_id, 4);
     store.close().await;
-    let err = find(&path, 3).unwrap_err();
+    let err = find(&at_file(&path), 3).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { id: 3, .. }), "{err:?}");
 }
 
@@ -358,10 +363,10 @@ async fn readers_last_after_and_find() {
     assert!(read_after(&path, 10, 5).unwrap().is_empty());
     assert!(read_after(&path, 3, 0).unwrap().is_empty());
 
-    let five = find(&path, 5).unwrap();
+    let five = find(&at_file(&path), 5).unwrap();
     assert_eq!((five.id, five.body.len()), (5, big.len()));
-    assert_eq!(find(&path, 1).unwrap().id, 1);
-    let err = find(&path, 99).unwrap_err();
+    assert_eq!(find(&at_file(&path), 1).unwrap().id, 1);
+    let err = find(&at_file(&path), 99).unwrap_err();
     assert!(matches!(err, StoreError::NotFound { id: 99, .. }));
     let message = err.to_string();
     assert!(message.contains("99"), "{message}");
@@ -376,7 +381,7 @@ fn a_missing_store_says_so_by_path() {
         read_all(&path).unwrap_err(),
         read_last(&path, 1).unwrap_err(),
         read_after(&path, 0, 1).unwrap_err(),
-        find(&path, 1).unwrap_err(),
+        find(&at_file(&path), 1).unwrap_err(),
     ] {
         assert!(matches!(err, StoreError::Missing { .. }), "{err:?}");
         assert!(err.to_string().contains(&path.display().to_string()));
@@ -735,9 +740,9 @@ async fn the_store_rotates_keeps_a_bounded_number_and_readers_see_every_kept_fil
     assert_eq!(ids(&read_last(&path, 4).unwrap()), [8, 9, 10, 11]);
     assert_eq!(ids(&read_after(&path, 5, 3).unwrap()), [6, 7, 8]);
     assert_eq!(ids(&read_after(&path, 8, 100).unwrap()), [9, 10, 11]);
-    assert_eq!(find(&path, 5).unwrap().id, 5);
+    assert_eq!(find(&at_file(&path), 5).unwrap().id, 5);
     assert!(matches!(
-        find(&path, 2),
+        find(&at_file(&path), 2),
         Err(StoreError::NotFound { id: 2, .. })
     ));
 
@@ -826,7 +831,7 @@ async fn reading_back_within_a_byte_budget_stops_after_the_lines_it_covers() {
     let text = std::fs::read_to_string(&path).unwrap();
     let last_three: u64 = text.lines().rev().take(3).map(|l| l.len() as u64 + 1).sum();
     let mut seen = Vec::new();
-    each_backward_within(&path, last_three, |entry: Entry| {
+    each_backward_within(&at_file(&path), last_three, |entry: Entry| {
         if let Entry::Record(record) = entry {
             seen.push(record.id);
         }

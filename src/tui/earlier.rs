@@ -13,7 +13,7 @@
 //! - A start is known from the store's starts file (`store::starts`); this
 //!   start is known here even when that file could not be written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,11 +62,29 @@ impl Earlier {
     }
 }
 
-/// Read the store's latest deliveries for `plan`, within `budget` bytes;
-/// `progress` is told how many so far.
+/// Read the latest deliveries of the store file at `path` for `plan`,
+/// within `budget` bytes; `progress` is told how many so far.
 pub fn read(
     path: &Path,
     plan: EarlierPlan,
+    budget: usize,
+    progress: impl FnMut(usize),
+) -> Result<Earlier, String> {
+    read_at(
+        &store::Location::File(path.to_path_buf()),
+        plan,
+        None,
+        budget,
+        progress,
+    )
+}
+
+/// [`read`] from a store wherever it is; only `listener`'s deliveries when
+/// given (a shared store holds every listener's).
+pub(crate) fn read_at(
+    at: &store::Location,
+    plan: EarlierPlan,
+    listener: Option<String>,
     budget: usize,
     progress: impl FnMut(usize),
 ) -> Result<Earlier, String> {
@@ -74,9 +92,10 @@ pub fn read(
         records: plan.records,
         bytes: budget,
         below_id: plan.first_id,
+        listener,
     };
-    let tail = store::read_tail(path, limits, progress).map_err(|err| err.to_string())?;
-    let mut starts = store::read_starts(path);
+    let tail = store::read_tail(at, limits, progress).map_err(|err| err.to_string())?;
+    let mut starts = store::read_starts(at);
     if starts
         .last()
         .is_none_or(|last| last.first_id < plan.first_id)
@@ -106,15 +125,21 @@ pub(crate) struct Reading(Option<mpsc::UnboundedReceiver<Loading>>);
 
 impl Reading {
     /// Start the read off the event loop; none when there is nothing to
-    /// read (`--fresh`, `--no-store`).
-    pub(crate) fn start(path: Option<PathBuf>, plan: EarlierPlan, budget: usize) -> Self {
-        let Some(path) = path.filter(|_| plan.records > 0) else {
+    /// read (`--fresh`, `--no-store`). Only `listener`'s deliveries when
+    /// given, as [`read_at`] reads.
+    pub(crate) fn start(
+        at: Option<store::Location>,
+        listener: Option<String>,
+        plan: EarlierPlan,
+        budget: usize,
+    ) -> Self {
+        let Some(at) = at.filter(|_| plan.records > 0) else {
             return Self(None);
         };
         let (loading_tx, loading_rx) = mpsc::unbounded_channel();
         tokio::task::spawn_blocking(move || {
             let mut told = Instant::now();
-            let result = read(&path, plan, budget, |n| {
+            let result = read_at(&at, plan, listener, budget, |n| {
                 if told.elapsed() >= PROGRESS_EVERY {
                     told = Instant::now();
                     let _ = loading_tx.send(Loading::Progress(n));

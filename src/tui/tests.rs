@@ -1130,7 +1130,7 @@ fn test_loop_with(
         store,
         store_rx,
         store_open: true,
-        store_path,
+        store_at: store_path.map(crate::store::Location::File),
         replayer: Arc::new(|_, _, _| Box::pin(async { Err("not in this test".to_string()) })),
         curl_base: "http://127.0.0.1:4000".into(),
         log: super::LogFile::beside(Some(&log_dir.join("deliveries.jsonl"))),

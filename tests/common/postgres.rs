@@ -117,9 +117,7 @@ fn as_server_user(cmd: &mut Command) -> &mut Command {
 
 fn nix_is_root() -> bool {
     // The owner of /proc/self is this process's user.
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
 
 impl Cluster {

@@ -14,7 +14,6 @@
 mod listener;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -241,13 +240,13 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     };
     // Before anything is asked or sent: nothing ever goes unsigned.
     let secret = secret_for(&args.redeliver.secret, &saved, &scope, &webhook_id)?;
-    let store_path = args.store.path()?;
+    let store_at = args.store.location()?;
     let runtime = crate::commands::runtime()?;
     let (url, listener) = if let Some(to) = args.redeliver.to.as_deref() {
         http::check_url(to).map_err(|err| UsageError::new(format!("--to: {err}")))?;
         (to.to_owned(), None)
     } else {
-        let listener = crate::commands::running::find(&store_path)?;
+        let listener = crate::commands::running::find(&store_at)?;
         let webhook = runtime.block_on(api.find_webhook(&webhook_id))?;
         let path = listener::webhook_path(webhook.as_ref(), &webhook_id)?;
         let url = http::url_on(listener.addr, &path)?.to_string();
@@ -255,7 +254,7 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     };
     let log = runtime.block_on(api.list_deliveries(&webhook_id, args.limit))?;
     let log_cut = log.len() >= usize::try_from(args.limit).unwrap_or(usize::MAX);
-    let joined = super::join_store(log, log_cut, None, &store_path, None, &mut |warning| {
+    let joined = super::join_store(log, log_cut, None, &store_at, None, &mut |warning| {
         eprintln!("danube-hooks: warning: {warning}");
     })?;
     let since = args.redeliver.since.map(|age| Utc::now() - age);
@@ -274,7 +273,7 @@ pub(crate) fn run(args: &DeliveriesArgs) -> anyhow::Result<Outcome> {
     // it again. A receiver of `--to` records nothing here.
     let unrecorded = match listener {
         Some(listener) if !answered.is_empty() => {
-            listener::unrecorded(&store_path, listener.newest_id, &answered)?
+            listener::unrecorded(&store_at, listener.newest_id, &answered)?
         }
         _ => Vec::new(),
     };
@@ -331,7 +330,7 @@ pub(crate) struct CatchUp {
     pub(crate) secret: Secret,
     /// This listener, on the registered webhook's path.
     pub(crate) url: String,
-    pub(crate) store_path: PathBuf,
+    pub(crate) store_at: crate::store::Location,
     /// When this listener last stopped, near enough: its newest record.
     pub(crate) since: DateTime<Utc>,
     /// Whether to tell the progress on stderr.
@@ -364,7 +363,7 @@ impl CatchUp {
             }
         };
         let log_cut = log.len() >= limit as usize;
-        let (path, tell) = (self.store_path.clone(), self.tell);
+        let (at, tell) = (self.store_at.clone(), self.tell);
         let joined = tokio::task::spawn_blocking(move || {
             // Never on the dashboard's screen: only where progress is told.
             let mut warn = |warning: &str| {
@@ -372,7 +371,7 @@ impl CatchUp {
                     eprintln!("danube-hooks: catch-up: warning: {warning}");
                 }
             };
-            super::join_store(log, log_cut, None, &path, None, &mut warn)
+            super::join_store(log, log_cut, None, &at, None, &mut warn)
         })
         .await;
         let joined = match joined {

@@ -14,7 +14,6 @@
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
@@ -29,13 +28,13 @@ use crate::store::{self, DeliveryStore};
 /// When the store's newest record arrived, less Danube's clock margin:
 /// this listener's last stop, near enough. `None` for a store with no
 /// record (or none that can be read).
-pub(crate) fn last_stop(path: &Path) -> Option<DateTime<Utc>> {
+pub(crate) fn last_stop(at: &store::Location) -> Option<DateTime<Utc>> {
     #[derive(serde::Deserialize)]
     struct Arrived {
         received_at: String,
     }
     let mut newest = None;
-    let _ = store::each_backward::<Arrived>(path, |entry| match entry {
+    let _ = store::each_backward::<Arrived>(at, |entry| match entry {
         store::Entry::Record(record) => {
             newest = DateTime::parse_from_rfc3339(&record.received_at)
                 .ok()
@@ -55,7 +54,7 @@ pub(crate) fn last_stop(path: &Path) -> Option<DateTime<Utc>> {
 pub(crate) fn start(
     registered: &Registered,
     local: SocketAddr,
-    store_path: PathBuf,
+    store_at: store::Location,
     since: Option<DateTime<Utc>>,
     store: &DeliveryStore,
     headless: bool,
@@ -87,7 +86,7 @@ pub(crate) fn start(
         webhook_id: webhook.id.clone(),
         secret: webhook.signing_secret(),
         url: url.to_string(),
-        store_path,
+        store_at,
         since,
         tell,
         notices: (!headless).then(|| store.clone()),

@@ -14,14 +14,14 @@ const SEED_BYTES: u64 = 32 * 1024 * 1024;
 /// bodies, so starting on a store of any size (and bodies of any size)
 /// takes little memory and time. A store that cannot be read seeds
 /// nothing: attempts then count from 1, as for a group not seeded.
-pub(crate) fn attempts(path: &std::path::Path) -> Vec<(String, u32)> {
+pub(crate) fn attempts(at: &store::Location) -> Vec<(String, u32)> {
     #[derive(serde::Deserialize)]
     struct Attempt {
         group: String,
         attempt: u32,
     }
     let mut earlier = Vec::new();
-    let _ = store::each_backward_within(path, SEED_BYTES, |entry: store::Entry<Attempt>| {
+    let _ = store::each_backward_within(at, SEED_BYTES, |entry: store::Entry<Attempt>| {
         if let store::Entry::Record(record) = entry {
             earlier.push((record.group, record.attempt));
         }

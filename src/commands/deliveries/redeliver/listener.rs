@@ -7,7 +7,6 @@
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::danube::model::Webhook;
@@ -51,14 +50,14 @@ pub(super) fn webhook_path(webhook: Option<&Webhook>, id: &str) -> anyhow::Resul
 /// at `path` holds no redelivery record of after `newest_id`, once all are
 /// there or [`RECORD_WAIT`] has passed.
 pub(super) fn unrecorded(
-    path: &Path,
+    at: &store::Location,
     newest_id: u64,
     ids: &[String],
 ) -> anyhow::Result<Vec<String>> {
     let mut missing = ids.to_vec();
     let until = Instant::now() + RECORD_WAIT;
     loop {
-        let found = recorded_after(path, newest_id)?;
+        let found = recorded_after(at, newest_id)?;
         missing.retain(|id| !found.contains(id));
         if missing.is_empty() || Instant::now() >= until {
             return Ok(missing);
@@ -68,9 +67,9 @@ pub(super) fn unrecorded(
 }
 
 /// Danube's ids the records after `newest_id` redeliver.
-fn recorded_after(path: &Path, newest_id: u64) -> anyhow::Result<HashSet<String>> {
+fn recorded_after(at: &store::Location, newest_id: u64) -> anyhow::Result<HashSet<String>> {
     let mut found = HashSet::new();
-    let read = store::each_backward::<Delivery>(path, |entry| match entry {
+    let read = store::each_backward::<Delivery>(at, |entry| match entry {
         store::Entry::Record(delivery) if delivery.id <= newest_id => ControlFlow::Break(()),
         store::Entry::Record(delivery) => {
             found.extend(delivery.redelivery_of);

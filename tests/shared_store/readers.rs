@@ -1,0 +1,282 @@
+//! The store's readers on the shared store: `log`, `show`, `export` and
+//! `replay` read rows as they read a file's lines, byte for byte.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+use crate::common::postgres::{self, Cluster, NEEDS_POSTGRES};
+use crate::common::{self, Listener, SECRET, TempDir, assert_exit, now, signed_post, stderr};
+
+/// Schema 1, as the binary's first migration makes it, at version 1: the
+/// rows are loaded as a listener writes them.
+const SCHEMA_1: &str = "
+    CREATE SCHEMA danube_hooks;
+    CREATE SEQUENCE danube_hooks.delivery_id;
+    CREATE TABLE danube_hooks.deliveries (
+        id bigint PRIMARY KEY,
+        received_at timestamptz NOT NULL,
+        listener text NOT NULL,
+        event text,
+        verdict text NOT NULL,
+        status integer,
+        attempt integer NOT NULL,
+        record text NOT NULL
+    );
+    CREATE INDEX deliveries_received_at ON danube_hooks.deliveries (received_at);
+    CREATE INDEX deliveries_listener_id ON danube_hooks.deliveries (listener, id);
+    CREATE TABLE danube_hooks.schema_version (version integer NOT NULL);
+    INSERT INTO danube_hooks.schema_version (version) VALUES (1);";
+
+/// Run `sql` in `db` through psql's stdin: a row of a 1 MiB body is longer
+/// than one argument may be.
+fn psql_stdin(cluster: &Cluster, db: &str, sql: &str) {
+    let bin = postgres::bin_dir().expect("PostgreSQL's programs");
+    let mut child = Command::new(bin.join("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
+        .args([
+            "-p",
+            &cluster.port.to_string(),
+            "-U",
+            postgres::USER,
+            "-d",
+            db,
+        ])
+        .env("PGPASSWORD", &cluster.password)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("psql starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A dollar-quoted SQL literal of `text`.
+fn literal(text: &str) -> String {
+    let tag = (0..u32::MAX)
+        .map(|n| format!("$t{n}$"))
+        .find(|tag| !text.contains(tag.as_str()))
+        .unwrap();
+    format!("{tag}{text}{tag}")
+}
+
+/// Each of the store file's lines as a row, exactly as a listener writes
+/// it: `record` the line itself, the columns beside it from its fields.
+fn load_rows(cluster: &Cluster, db: &str, store_text: &str) {
+    let mut sql = String::from("BEGIN;\n");
+    for line in store_text.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let status = record["response"]["status"]
+            .as_u64()
+            .map_or_else(|| "NULL".to_owned(), |s| s.to_string());
+        let event = record["event"]
+            .as_str()
+            .map_or_else(|| "NULL".to_owned(), literal);
+        let _ = writeln!(
+            sql,
+            "INSERT INTO danube_hooks.deliveries VALUES ({}, {}, 'ann@laptop', {event}, {}, \
+             {status}, {}, {});",
+            record["id"],
+            literal(record["received_at"].as_str().unwrap()),
+            literal(record["signature"]["verdict"].as_str().unwrap()),
+            record["attempt"],
+            literal(line),
+        );
+    }
+    sql.push_str("COMMIT;\n");
+    psql_stdin(cluster, db, &sql);
+}
+
+fn run(mut cmd: Command, args: &[&str]) -> Output {
+    common::run_command(cmd.args(args), b"")
+}
+
+#[test]
+#[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
+fn log_show_and_export_read_the_shared_store_byte_for_byte_as_the_file() {
+    let _ = NEEDS_POSTGRES;
+    let cluster = postgres::shared();
+    let dir = TempDir::new("pg-readers");
+    let file = dir.join("deliveries.jsonl");
+    let file_arg = file.to_str().unwrap();
+
+    // Real deliveries, hostile bodies among them, through a real listener.
+    let mut listener = Listener::start(&[
+        "--store",
+        file_arg,
+        "--secret",
+        SECRET,
+        "--json",
+        "--max-body",
+        "2MiB",
+    ]);
+    let mut big = br#"{"event":"tool.execution.completed","data":{"blob":""#.to_vec();
+    big.resize(1024 * 1024, b'x');
+    big.extend_from_slice(b"\"}}");
+    let bodies: [&[u8]; 5] = [
+        &common::event_body("tool.execution.completed", 1),
+        br#"{"event":"tool.execution.failed","data":{"s":"nul \u0000 escaped"}}"#,
+        b"a raw NUL \x00 and invalid UTF-8 \xff\xfe\xc3(",
+        &big,
+        &common::event_body("tool.execution.failed", 5),
+    ];
+    for body in bodies {
+        assert_eq!(
+            signed_post(listener.addr, SECRET, now(), body).status(),
+            200
+        );
+        listener.next_record();
+    }
+    listener.signal_and_wait("TERM");
+    let store_text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(store_text.lines().count(), 5);
+
+    let db = cluster.database("readers");
+    let url = cluster.url(&db);
+    // No schema yet: there is no store there yet, as with a file.
+    let missing = run(cluster.command(), &["log", "--store", &url]);
+    assert_exit(&missing, 2);
+    assert!(stderr(&missing).contains(&url), "{}", stderr(&missing));
+
+    cluster.sql(&db, SCHEMA_1);
+    load_rows(cluster, &db, &store_text);
+
+    let reads: [&[&str]; 9] = [
+        &["log"],
+        &["log", "--json"],
+        &["log", "--last", "2", "--json"],
+        &["log", "--query", "event:tool.execution.failed"],
+        &["log", "--query", "escaped"],
+        &["show", "2"],
+        &["show", "3", "--raw"],
+        &["export", "3", "--curl"],
+        &["export", "--query", "event:*"],
+    ];
+    for args in reads {
+        let on_file = run(common::command(), &[args, &["--store", file_arg]].concat());
+        let on_db = run(cluster.command(), &[args, &["--store", &url]].concat());
+        assert_exit(&on_file, 0);
+        assert_exit(&on_db, 0);
+        assert!(!on_file.stdout.is_empty(), "{args:?}");
+        assert!(
+            on_db.stdout == on_file.stdout,
+            "{args:?}: the shared store's output differs from the file's:\n{}\n---\n{}",
+            String::from_utf8_lossy(&on_db.stdout),
+            String::from_utf8_lossy(&on_file.stdout),
+        );
+    }
+    // The 1 MiB body, whole.
+    let json = run(cluster.command(), &["log", "--json", "--store", &url]);
+    let lines: Vec<&str> = std::str::from_utf8(&json.stdout).unwrap().lines().collect();
+    assert_eq!(lines, store_text.lines().collect::<Vec<_>>());
+    let record: serde_json::Value = serde_json::from_str(lines[3]).unwrap();
+    assert_eq!(common::record_body(&record), big);
+
+    // An id that is not there, named with the URL.
+    let absent = run(cluster.command(), &["show", "99", "--store", &url]);
+    assert_exit(&absent, 2);
+    assert!(
+        stderr(&absent).contains(&format!("no delivery with id 99 in {url}")),
+        "{}",
+        stderr(&absent)
+    );
+    // Replay without --to: no listener to send back to on a shared store.
+    let replay = run(cluster.command(), &["replay", "1", "--store", &url]);
+    assert_exit(&replay, 2);
+    assert!(stderr(&replay).contains("--to"), "{}", stderr(&replay));
+
+    // The URL from the environment reads the same.
+    let from_env = run(
+        {
+            let mut cmd = cluster.command();
+            cmd.env("DANUBE_HOOKS_STORE", &url);
+            cmd
+        },
+        &["log", "--json"],
+    );
+    assert_exit(&from_env, 0);
+    assert_eq!(from_env.stdout, json.stdout);
+
+    rows_past_a_page(cluster, store_text.lines().next().unwrap());
+}
+
+/// Past one page of rows, both ways, with copies of `line`; and a row
+/// that does not parse is skipped and told, as a line is.
+fn rows_past_a_page(cluster: &Cluster, line: &str) {
+    let paged = cluster.database("paged");
+    cluster.sql(&paged, SCHEMA_1);
+    let first = literal(line);
+    cluster.sql(
+        &paged,
+        &format!(
+            "INSERT INTO danube_hooks.deliveries \
+             SELECT g, now(), 'ann@laptop', NULL, 'valid', 200, 1, \
+             replace({first}, '{{\"id\":1,', '{{\"id\":' || g || ',') \
+             FROM generate_series(1, 1203) g;
+             UPDATE danube_hooks.deliveries SET record = 'not json' WHERE id = 600;"
+        ),
+    );
+    let url = cluster.url(&paged);
+    let ids = |args: &[&str]| -> Vec<u64> {
+        let out = run(
+            cluster.command(),
+            &[args, &["--json", "--store", &url]].concat(),
+        );
+        assert_exit(&out, 0);
+        assert!(
+            stderr(&out).contains("skipped the row with id 600"),
+            "{}",
+            stderr(&out)
+        );
+        common::stdout(&out)
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let every: Vec<u64> = (1..=1203).filter(|id| *id != 600).collect();
+    assert_eq!(ids(&["log"]), every);
+    assert_eq!(ids(&["log", "--last", "1000"]), every[every.len() - 1000..]);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
+fn a_newer_schema_and_a_password_on_the_command_line_are_refused() {
+    let cluster = postgres::shared();
+    let db = cluster.database("newer");
+    cluster.sql(&db, SCHEMA_1);
+    cluster.sql(&db, "UPDATE danube_hooks.schema_version SET version = 99");
+    let url = cluster.url(&db);
+    let newer = run(cluster.command(), &["log", "--store", &url]);
+    assert_exit(&newer, 2);
+    let text = stderr(&newer);
+    assert!(
+        text.contains("version 99") && text.contains("version 1)"),
+        "{text}"
+    );
+
+    let password = &cluster.password;
+    let with_password = url.replace("danube@", &format!("danube:{password}@"));
+    let refused = run(cluster.command(), &["show", "1", "--store", &with_password]);
+    assert_exit(&refused, 2);
+    let text = format!("{}{}", stderr(&refused), common::stdout(&refused));
+    assert!(text.contains("PGPASSWORD"), "{text}");
+    assert!(
+        !text.contains(password.as_str()),
+        "the password was echoed: {text}"
+    );
+}

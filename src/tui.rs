@@ -118,6 +118,10 @@ pub(crate) struct Setup {
     pub(crate) earlier_read: Option<earlier::Earlier>,
     /// `dashboard`: a viewer of a shared store, with no listener.
     pub(crate) viewer: Option<Viewer>,
+    /// `listen` on a shared store: its name (`--name`). Its history and
+    /// a resync read only its own rows, as its announcements hold only its
+    /// own deliveries; `None` reads every row (a file holds one listener's).
+    pub(crate) own_rows: Option<String>,
 }
 
 /// What sets a viewer's dashboard (`dashboard`) apart from a listener's:
@@ -160,8 +164,12 @@ pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
     let store_at = setup.store.location();
     let mut reading = match setup.earlier_read {
         Some(read) => earlier::Reading::ready(read),
-        // The file store holds this listener's deliveries alone.
-        None => earlier::Reading::start(store_at.clone(), None, setup.earlier, HISTORY_BYTES),
+        None => earlier::Reading::start(
+            store_at.clone(),
+            setup.own_rows.clone(),
+            setup.earlier,
+            HISTORY_BYTES,
+        ),
     };
     if let Some(danube) = &setup.danube {
         app.watch_danube(danube.webhook_id.clone(), chrono::Utc::now());
@@ -178,6 +186,7 @@ pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         store_rx: setup.events,
         store_open: true,
         store_at,
+        own_rows: setup.own_rows,
         replayer: setup.replayer,
         // A viewer's copied curl command goes where its replays go.
         curl_base: match setup.viewer {
@@ -262,6 +271,8 @@ struct Loop {
     store_open: bool,
     /// Where records are read back from (`None`: `--no-store`).
     store_at: Option<store::Location>,
+    /// Only this listener's rows are read back ([`Setup::own_rows`]).
+    own_rows: Option<String>,
     replayer: Replayer,
     curl_base: String,
     log: LogFile,
@@ -558,10 +569,15 @@ impl Loop {
         };
         let after = app.last_id();
         let cap = app.config.history_cap.max(1);
+        let own = self.own_rows.clone();
         let read = tokio::task::spawn_blocking(move || {
             let mut summaries = VecDeque::new();
             store::each_forward::<Delivery>(&at, Some(after), |entry| {
-                if let store::Entry::Record(mut record) = entry {
+                if let store::Entry::Record(mut record) = entry
+                    && own
+                        .as_ref()
+                        .is_none_or(|own| record.listener.as_ref() == Some(own))
+                {
                     if summaries.len() == cap {
                         summaries.pop_front();
                     }

@@ -219,6 +219,7 @@ fn setup(
         viewer: Some(tui::Viewer {
             replay_to: plan.to.clone(),
         }),
+        own_rows: None,
     }
 }
 

@@ -559,6 +559,7 @@ async fn show_dashboard(
         },
         earlier_read: None,
         viewer: None,
+        own_rows: None,
     })
     .await;
     // Whatever ended the dashboard (q, a signal, an error) ends listening:

@@ -193,6 +193,7 @@ fn setup(
     earlier: Vec<Arc<Delivery>>,
     shutdown: CancellationToken,
 ) -> tui::Setup {
+    let first_id = earlier.last().map_or(1, |newest| newest.id + 1);
     let mut warnings = Vec::new();
     if plan.trust.is_insecure() {
         warnings.push(crate::commands::INSECURE_WARNING.to_string());
@@ -211,11 +212,13 @@ fn setup(
         danube_webhook: None,
         danube: None,
         public: None,
+        // Live rows above the history's newest come in at the end; one
+        // below it (committed late) goes in its place.
         earlier: tui::earlier::EarlierPlan {
             records: 0,
-            first_id: u64::MAX,
+            first_id,
         },
-        earlier_read: Some(tui::earlier::Earlier::new(earlier, Vec::new(), u64::MAX)),
+        earlier_read: Some(tui::earlier::Earlier::new(earlier, Vec::new(), first_id)),
         viewer: Some(tui::Viewer {
             replay_to: plan.to.clone(),
         }),

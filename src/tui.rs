@@ -1,4 +1,6 @@
-//! The dashboard of `listen`: the one event loop.
+//! The dashboard of `listen`, and of `dashboard` (a viewer of a shared
+//! store, fed through a store that only announces: [`Viewer`]): the one
+//! event loop.
 //!
 //! State and keys live in [`app`], drawing in `view`; this module does the
 //! I/O around them: it reads the terminal's events, follows the store's

@@ -78,7 +78,7 @@ FROM generate_series(1, :rows) AS g,
      LATERAL (SELECT CASE WHEN g % 2 = 0 THEN 'ann@laptop' ELSE 'bob@ci' END AS who) AS w;
 CREATE INDEX deliveries_received_at ON danube_hooks.deliveries (received_at);
 CREATE INDEX deliveries_listener_id ON danube_hooks.deliveries (listener, id);
-SELECT setval('danube_hooks.delivery_id', :rows);
+SELECT setval('danube_hooks.delivery_id', :rows) \g /dev/null
 VACUUM ANALYZE danube_hooks.deliveries;
 SQL
 filled=$(date +%s.%N)

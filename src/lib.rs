@@ -57,9 +57,12 @@
 //! - [`connections`]: each open connection's state, so that at the cap (the
 //!   listener's and the emulator's) the one stalled longest gives way.
 //! - [`headless`]: human lines and JSON lines on stdout.
-//! - `postgres`: the shared store's database (SPEC §14): the URL and its
-//!   password, the connection, the versioned schema; `postgres::live`,
-//!   `dashboard`'s live feed (`LISTEN`, each committed batch shown once).
+//! - `postgres`: the shared store's database (SPEC §14): the URL, its
+//!   password (`postgres::pgpass`, libpq's password file) and its TLS, the
+//!   connection, the versioned schema, and `postgres::read`, the rows for
+//!   the store's readers (paged by id on a private runtime, from any thread);
+//!   `postgres::live`, `dashboard`'s live feed (`LISTEN`, each committed
+//!   batch shown once).
 //! - [`rare_wake`]: the waker for a task's rarely firing futures (a stop,
 //!   a timer, an eviction), polled only when one of them woke it: the
 //!   connection task and the printer wake once or more a delivery.
@@ -89,7 +92,8 @@
 //!   recovery, rotation, the id file, whole-line writes, what the fsync
 //!   thread is asked), `store::syncer` (the fsync thread), `store::broadcast` (the announcements, within a
 //!   byte budget), `store::readers` and `store::lines` (streaming readers
-//!   over every kept file, for the commands and the dashboard's resync),
+//!   over every kept file, or the shared store's rows, for the commands and
+//!   the dashboard's resync; `store::location`, which of the two),
 //!   `store::tail` (the latest records read from the end, within a count
 //!   and a byte budget: the dashboard's history at start), `store::starts`
 //!   (the side file of the listener's starts on the store).

@@ -4,6 +4,7 @@
 //! - [`target`]: the `postgres://` URL, where its password comes from (never
 //!   the command line), TLS, and how it is shown (never with the password);
 //! - [`connect`]: one connection, with TLS by rustls as the URL asks;
+//! - [`pgpass`]: the password file, read as libpq reads it;
 //! - [`read`]: the rows, for the store's readers, whatever thread calls them;
 //! - [`schema`]: the versioned migrations, and the refusal of a schema newer
 //!   than this binary knows;
@@ -12,6 +13,7 @@
 
 pub(crate) mod connect;
 pub(crate) mod live;
+mod pgpass;
 pub(crate) mod read;
 pub(crate) mod schema;
 pub(crate) mod target;

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::StoreArg;
+use super::StoreReadArgs;
 use super::parse::parse_verdict;
 use crate::signature;
 
@@ -24,7 +24,7 @@ pub(crate) struct LogArgs {
     #[arg(long, value_name = "QUERY", allow_hyphen_values = true, long_help = query_help("Only deliveries that match the query; --event, --verdict and --last combine with it."))]
     pub(crate) query: Option<String>,
     #[command(flatten)]
-    pub(crate) store: StoreArg,
+    pub(crate) store: StoreReadArgs,
 }
 
 /// The query language, for the `--help` of every command that takes
@@ -54,7 +54,7 @@ pub(crate) struct ShowArgs {
     #[arg(long)]
     pub(crate) raw: bool,
     #[command(flatten)]
-    pub(crate) store: StoreArg,
+    pub(crate) store: StoreReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -72,5 +72,5 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_name = "URL")]
     pub(crate) to: Option<String>,
     #[command(flatten)]
-    pub(crate) store: StoreArg,
+    pub(crate) store: StoreReadArgs,
 }

@@ -142,16 +142,41 @@ pub(crate) enum Command {
 /// The delivery log to read.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct StoreArg {
-    /// The delivery log: a file, or a team's shared store, postgres://USER@HOST[:PORT]/DATABASE (the password from PGPASSWORD or ~/.pgpass, never the command line) [default: $DANUBE_HOOKS_STORE, else $XDG_DATA_HOME/danube-hooks/deliveries.jsonl].
+    /// The delivery log: a file, or a team's shared store, postgres://USER@HOST[:PORT]/DATABASE [default: $DANUBE_HOOKS_STORE, else $XDG_DATA_HOME/danube-hooks/deliveries.jsonl].
+    ///
+    /// A URL here holds no password (it is refused): PGPASSWORD, PGPASSFILE or ~/.pgpass give it, or the whole URL in DANUBE_HOOKS_STORE. TLS by ?sslmode=: verify-full (the default, but disable for a loopback host) checks the certificate and the host name; require encrypts without checking the certificate; disable is plain TCP.
     #[arg(long, value_name = "PATH|URL")]
     pub(crate) store: Option<String>,
 }
 
 impl StoreArg {
     /// Where to read: `--store`, else `$DANUBE_HOOKS_STORE`, else the
-    /// default file.
+    /// default file. A shared store's TLS trusts the URL's `sslrootcert`
+    /// or `$PGSSLROOTCERT`, as libpq does.
     pub(crate) fn location(&self) -> Result<crate::store::Location, UsageError> {
         crate::store::Location::choose(self.store.as_deref())
+    }
+}
+
+/// The store to read, for the commands that only read it (`log`, `show`,
+/// `export`): their `--cacert` is the shared store's.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct StoreReadArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+    /// A PEM file of CA certificates (or the server's own) to trust beside the web's roots, for a postgres:// store with sslmode=verify-full (else the URL's sslrootcert, or $PGSSLROOTCERT).
+    #[arg(long, value_name = "PEM")]
+    pub(crate) cacert: Option<PathBuf>,
+}
+
+impl StoreReadArgs {
+    /// [`StoreArg::location`], trusting `--cacert` when given.
+    pub(crate) fn location(&self) -> Result<crate::store::Location, UsageError> {
+        let mut at = self.store.location()?;
+        if let (Some(cacert), crate::store::Location::Postgres(target)) = (&self.cacert, &mut at) {
+            std::sync::Arc::make_mut(target).cacert = Some(cacert.clone());
+        }
+        Ok(at)
     }
 }
 

@@ -309,7 +309,7 @@ impl Classify for PgError {
     fn class(&self) -> Option<ErrorClass> {
         Some(match self {
             Self::Connect { .. } | Self::Query { .. } => ErrorClass::Network,
-            Self::NewerSchema { .. } | Self::NoSchema { .. } => ErrorClass::Usage,
+            Self::NewerSchema { .. } | Self::NoSchema { .. } | Self::Cacert(_) => ErrorClass::Usage,
         })
     }
 }

@@ -97,6 +97,12 @@ impl Trust {
         self.insecure
     }
 
+    /// The TLS configuration itself, for a client other than hyper's (the
+    /// shared store's connection).
+    pub(crate) fn rustls_config(&self) -> &ClientConfig {
+        &self.config
+    }
+
     /// A client that speaks http and https under this trust. HTTP/1 only:
     /// what Danube speaks to a receiver.
     pub(crate) fn client(&self) -> Client {

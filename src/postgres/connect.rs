@@ -1,12 +1,17 @@
-//! One connection to the shared store's database, driven on its own task.
+//! One connection to the shared store's database, driven on its own task,
+//! over TLS (rustls, the web's roots and `--cacert`, as every other client
+//! here) when the target's `sslmode` asks.
 
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, Client, Notification};
+use tokio_postgres::{AsyncMessage, Client, Connection, Notification};
 
 use super::Target;
+use super::target::SslMode;
+use crate::http::{CaError, Trust};
 
 /// How long a connection (TCP, TLS and authentication) may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,6 +37,9 @@ pub(crate) enum PgError {
          URL creates it)"
     )]
     NoSchema { target: String },
+    /// The `--cacert` file for `sslmode=verify-full` cannot be used.
+    #[error(transparent)]
+    Cacert(#[from] CaError),
 }
 
 impl PgError {
@@ -60,7 +68,30 @@ pub(crate) async fn connect(
     target: &Target,
     notifications: Option<mpsc::UnboundedSender<Notification>>,
 ) -> Result<Client, PgError> {
-    let connecting = target.config.connect(tokio_postgres::NoTls);
+    let trust = match target.ssl {
+        SslMode::Disable => {
+            let connecting = target.config.connect(tokio_postgres::NoTls);
+            return drive(target, connecting, notifications).await;
+        }
+        // libpq's `require`: encrypted, whoever's certificate it is.
+        SslMode::Require => Trust::load(None, true)?,
+        SslMode::VerifyFull => Trust::load(target.cacert.as_deref(), false)?,
+    };
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(trust.rustls_config().clone());
+    drive(target, target.config.connect(tls), notifications).await
+}
+
+/// Wait for `connecting` (within [`CONNECT_TIMEOUT`]), then drive the
+/// connection on a task of its own.
+async fn drive<S, T>(
+    target: &Target,
+    connecting: impl Future<Output = Result<(Client, Connection<S, T>), tokio_postgres::Error>>,
+    notifications: Option<mpsc::UnboundedSender<Notification>>,
+) -> Result<Client, PgError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let failed = |reason: String| PgError::Connect {
         target: target.shown.clone(),
         reason,
@@ -68,7 +99,7 @@ pub(crate) async fn connect(
     let (client, mut connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| failed(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
-        .map_err(|err| failed(describe(&err)))?;
+        .map_err(|err| failed(connect_problem(&err)))?;
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(Ok(message)) = messages.next().await {
@@ -78,4 +109,17 @@ pub(crate) async fn connect(
         }
     });
     Ok(client)
+}
+
+/// Why a connection failed, in one line: a TLS problem as the other
+/// clients tell it (with what to do about it, here where `--insecure` is
+/// `sslmode=require`), else the driver's words.
+fn connect_problem(err: &tokio_postgres::Error) -> String {
+    match crate::http::tls_problem(err) {
+        Some(tls) => crate::display::escape_line(
+            &tls.replace("--insecure", "sslmode=require (encrypted, unchecked)"),
+        )
+        .into_owned(),
+        None => describe(err),
+    }
 }

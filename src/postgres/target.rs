@@ -1,11 +1,34 @@
 //! `--store postgres://…`: the URL, checked; the password found the way
-//! libpq finds it; the form shown on screen, without the password.
+//! libpq finds it; TLS as `sslmode` asks; the form shown on screen, without
+//! the password.
+//!
+//! `sslmode` is ours to read (tokio-postgres knows no `verify-full`):
+//! `disable` (plain TCP), `require` (encrypted, the certificate not checked,
+//! as libpq's `require`), `verify-full` (the chain to the web's roots or a
+//! `--cacert` file, and the host name). Without it: `disable` for a loopback
+//! host, where nothing crosses a network; `verify-full` for any other.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr as _;
 
+use super::pgpass;
 use crate::cli::UsageError;
+
+/// How the connection is protected (`sslmode=` in the URL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SslMode {
+    /// Plain TCP.
+    Disable,
+    /// TLS, the server's certificate not checked: against someone
+    /// listening, not against someone in the middle.
+    Require,
+    /// TLS, the certificate's chain and host name checked.
+    VerifyFull,
+}
+
+/// The values `sslmode` may take, as the refusal of another names them.
+const SSLMODES: &str = "disable, require, verify-full";
 
 /// Whether `--store`'s value names PostgreSQL rather than a file.
 pub(crate) fn is_postgres_url(value: &str) -> bool {
@@ -29,6 +52,7 @@ pub(crate) struct Target {
     pub(crate) shown: String,
     /// PEM roots to trust beside the web's (`--cacert`).
     pub(crate) cacert: Option<PathBuf>,
+    pub(crate) ssl: SslMode,
 }
 
 impl fmt::Debug for Target {
@@ -47,19 +71,36 @@ impl fmt::Display for Target {
 
 impl Target {
     /// Check `url` and find its password: the URL's own when it came from
-    /// the environment, else `PGPASSWORD`.
+    /// the environment, else `PGPASSWORD`, else the password file
+    /// ([`pgpass`]).
     pub(crate) fn parse(url: &str, given: Given) -> Result<Target, UsageError> {
-        let config = tokio_postgres::Config::from_str(url).map_err(|err| {
+        let (url, ssl_params) = take_ssl_params(url)?;
+        let mut config = tokio_postgres::Config::from_str(&url).map_err(|err| {
             UsageError::new(format!(
                 "--store: {} is not a PostgreSQL URL: {err} (allowed: \
                  postgres://USER@HOST[:PORT]/DATABASE[?sslmode=disable|require|verify-full])",
-                shown_of_text(url)
+                shown_of_text(&url)
             ))
         })?;
+        let ssl = ssl_params.mode.unwrap_or(if is_loopback(&config) {
+            SslMode::Disable
+        } else {
+            SslMode::VerifyFull
+        });
+        config.ssl_mode(match ssl {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Require | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
+        });
         let mut target = Target {
             shown: shown(&config),
             config,
-            cacert: None,
+            // As libpq: the URL's `sslrootcert`, else `PGSSLROOTCERT`.
+            cacert: ssl_params.rootcert.or_else(|| {
+                std::env::var_os("PGSSLROOTCERT")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            }),
+            ssl,
         };
         if target.config.get_password().is_some() {
             if given == Given::CommandLine {
@@ -72,8 +113,93 @@ impl Target {
             }
         } else if let Some(password) = std::env::var_os("PGPASSWORD") {
             target.config.password(password.as_encoded_bytes());
+        } else if let Some(password) =
+            pgpass::path().and_then(|path| pgpass::lookup(&path, &pgpass_wanted(&target.config)))
+        {
+            target.config.password(password);
         }
         Ok(target)
+    }
+}
+
+/// The TLS parameters taken out of the URL's query (tokio-postgres would
+/// refuse `verify-full`, and knows no `sslrootcert`).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct SslParams {
+    mode: Option<SslMode>,
+    /// `sslrootcert=PATH`: libpq's name for a CA file to trust.
+    rootcert: Option<PathBuf>,
+}
+
+/// `url` without its TLS parameters, and what they ask.
+fn take_ssl_params(url: &str) -> Result<(String, SslParams), UsageError> {
+    let mut params = SslParams::default();
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), params));
+    };
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("sslmode", value)) => params.mode = Some(sslmode(value)?),
+            Some(("sslrootcert", path)) if !path.is_empty() => {
+                params.rootcert = Some(PathBuf::from(path));
+            }
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, params))
+}
+
+fn sslmode(value: &str) -> Result<SslMode, UsageError> {
+    match value {
+        "disable" => Ok(SslMode::Disable),
+        "require" => Ok(SslMode::Require),
+        "verify-full" => Ok(SslMode::VerifyFull),
+        other => Err(UsageError::new(format!(
+            "--store: sslmode={} is not supported (allowed: {SSLMODES}; verify-full checks the \
+             certificate and the host name, require encrypts without checking)",
+            crate::display::escape_line(other)
+        ))),
+    }
+}
+
+/// Whether every host the URL names is this machine: a Unix socket,
+/// `localhost`, or a loopback address.
+fn is_loopback(config: &tokio_postgres::Config) -> bool {
+    use tokio_postgres::config::Host;
+    config.get_hosts().iter().all(|host| match host {
+        Host::Tcp(name) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Host::Unix(_) => true,
+    })
+}
+
+/// What a password file's line must match for `config`: its first host
+/// (`localhost` for a Unix socket, as libpq has it), its port, the
+/// database (the user's name when none is given) and the user.
+fn pgpass_wanted(config: &tokio_postgres::Config) -> pgpass::Wanted {
+    use tokio_postgres::config::Host;
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(name)) => name.clone(),
+        Some(Host::Unix(_)) | None => "localhost".to_owned(),
+    };
+    let user = config.get_user().unwrap_or_default().to_owned();
+    pgpass::Wanted {
+        host,
+        port: config.get_ports().first().copied().unwrap_or(5432),
+        database: config.get_dbname().unwrap_or(&user).to_owned(),
+        user,
     }
 }
 
@@ -156,6 +282,73 @@ mod tests {
             "{}",
             err.0
         );
+    }
+
+    #[test]
+    fn sslmode_is_read_defaulted_by_host_and_other_values_refused() {
+        let ssl = |url: &str| Target::parse(url, Given::CommandLine).map(|t| t.ssl);
+        assert_eq!(ssl("postgres://ann@127.0.0.1/h").unwrap(), SslMode::Disable);
+        assert_eq!(ssl("postgres://ann@localhost/h").unwrap(), SslMode::Disable);
+        assert_eq!(
+            ssl("postgres://ann@[::1]:5433/h").unwrap(),
+            SslMode::Disable
+        );
+        assert_eq!(
+            ssl("postgres://ann@db.example/h").unwrap(),
+            SslMode::VerifyFull
+        );
+        assert_eq!(
+            ssl("postgres://ann@db.example/h?sslmode=require").unwrap(),
+            SslMode::Require
+        );
+        assert_eq!(
+            ssl("postgres://ann@127.0.0.1/h?connect_timeout=3&sslmode=verify-full").unwrap(),
+            SslMode::VerifyFull
+        );
+        assert_eq!(
+            ssl("postgres://ann@db.example/h?sslmode=disable").unwrap(),
+            SslMode::Disable
+        );
+        for refused in ["prefer", "allow", "verify-ca", ""] {
+            let err = ssl(&format!("postgres://ann@db.example/h?sslmode={refused}")).unwrap_err();
+            assert!(
+                err.0.contains(&format!("sslmode={refused} "))
+                    && err.0.contains("disable, require, verify-full"),
+                "{}",
+                err.0
+            );
+        }
+        // The other parameters stay for tokio-postgres.
+        let (url, params) = take_ssl_params(
+            "postgres://a@h/d?sslmode=require&application_name=x&sslrootcert=ca.pem",
+        )
+        .unwrap();
+        assert_eq!(url, "postgres://a@h/d?application_name=x");
+        assert_eq!(
+            params,
+            SslParams {
+                mode: Some(SslMode::Require),
+                rootcert: Some(PathBuf::from("ca.pem")),
+            }
+        );
+    }
+
+    #[test]
+    fn the_password_file_is_matched_by_host_port_database_and_user() {
+        let config =
+            tokio_postgres::Config::from_str("postgres://ann@db.example:5433/hooks").unwrap();
+        assert_eq!(
+            pgpass_wanted(&config),
+            pgpass::Wanted {
+                host: "db.example".into(),
+                port: 5433,
+                database: "hooks".into(),
+                user: "ann".into(),
+            }
+        );
+        let config = tokio_postgres::Config::from_str("postgres://ann@db.example").unwrap();
+        let wanted = pgpass_wanted(&config);
+        assert_eq!((wanted.port, wanted.database.as_str()), (5432, "ann"));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::readers::{open_store_files, shared_error};
 use super::{Location, StoreError};
 use crate::delivery::{Delivery, memory};
 use crate::postgres::Target;
-use crate::postgres::read::{Order, Row, Scan, each_row};
+use crate::postgres::read::{Order, Scan, each_row};
 
 /// How much of the store's end to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ pub(crate) fn read_tail(
 fn read_tail_rows(
     target: &Arc<Target>,
     limits: TailLimits,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Result<Tail, StoreError> {
     let TailLimits {
         records,
@@ -77,8 +77,6 @@ fn read_tail_rows(
         below_id,
         listener,
     } = limits;
-    let mut tail = Tail::default();
-    let mut held = 0usize;
     let scan = Scan {
         below: Some(below_id),
         listener,
@@ -86,23 +84,50 @@ fn read_tail_rows(
         // over twice the budget cannot fit, and is not fetched.
         ..Scan::new(
             Order::NewestFirst,
-            limits
-                .bytes
-                .saturating_mul(2)
-                .try_into()
-                .unwrap_or(u64::MAX),
+            bytes.saturating_mul(2).try_into().unwrap_or(u64::MAX),
         )
     };
-    let read = each_row(target, &scan, |Row { record, .. }| {
-        if tail.records.len() >= records {
+    let mut keeper = Keeper::new(records, bytes, progress);
+    each_row(target, &scan, |row| keeper.offer(row.record))
+        .map_err(|err| shared_error(target, err))?;
+    Ok(keeper.finish())
+}
+
+/// What the shared store's rows, newest first, keep of a tail: the same
+/// limits as the file's lines, a record too large for what is left of the
+/// budget ending the read (no gap in the history).
+struct Keeper<P> {
+    tail: Tail,
+    held: usize,
+    records: usize,
+    bytes: usize,
+    progress: P,
+}
+
+impl<P: FnMut(usize)> Keeper<P> {
+    fn new(records: usize, bytes: usize, progress: P) -> Self {
+        Keeper {
+            tail: Tail::default(),
+            held: 0,
+            records,
+            bytes,
+            progress,
+        }
+    }
+
+    /// Keep the next older record (its text, or its length when it was
+    /// too long to fetch), or end the read.
+    fn offer(&mut self, record: Result<String, u64>) -> ControlFlow<()> {
+        let tail = &mut self.tail;
+        if tail.records.len() >= self.records {
             tail.more = true;
             return ControlFlow::Break(());
         }
-        let room = bytes.saturating_sub(held);
-        let fits = record
+        let room = self.bytes.saturating_sub(self.held);
+        let Some(text) = record
             .ok()
-            .filter(|text| text.len() <= room.saturating_mul(2));
-        let Some(text) = fits else {
+            .filter(|text| text.len() <= room.saturating_mul(2))
+        else {
             tail.more = true;
             return ControlFlow::Break(());
         };
@@ -115,14 +140,17 @@ fn read_tail_rows(
             tail.more = true;
             return ControlFlow::Break(());
         }
-        held += cost;
+        self.held += cost;
         tail.records.push(record);
-        progress(tail.records.len());
+        (self.progress)(tail.records.len());
         ControlFlow::Continue(())
-    });
-    read.map_err(|err| shared_error(target, err))?;
-    tail.records.reverse();
-    Ok(tail)
+    }
+
+    /// The records kept, oldest first.
+    fn finish(mut self) -> Tail {
+        self.tail.records.reverse();
+        self.tail
+    }
 }
 
 /// [`read_tail`], its first chunk `chunk` bytes (the tests' small chunks
@@ -349,5 +377,41 @@ mod tests {
             .unwrap();
         file.write_all(b"{\"id\":99,\n").unwrap();
         assert_eq!(newest(2), [4, 5]);
+    }
+
+    #[test]
+    fn rows_newest_first_are_kept_within_the_same_limits_as_lines() {
+        let row = |id: u64, body_len: usize| Ok(sample(id, &vec![b'x'; body_len]).to_json_line());
+        let keep = |records, bytes, rows: Vec<Result<String, u64>>| {
+            let mut told = Vec::new();
+            let mut keeper = Keeper::new(records, bytes, |n| told.push(n));
+            let mut offered = 0;
+            for row in rows {
+                offered += 1;
+                if keeper.offer(row).is_break() {
+                    break;
+                }
+            }
+            let tail = keeper.finish();
+            (ids(&tail), tail.more, tail.unparsable, offered, told)
+        };
+        // Newest first in, oldest first out; a row that does not parse is
+        // counted and passed over.
+        let rows = vec![row(5, 10), Ok("not json".into()), row(3, 10), row(2, 10)];
+        assert_eq!(
+            keep(usize::MAX, usize::MAX, rows.clone()),
+            (vec![2, 3, 5], false, 1, 4, vec![1, 2, 3])
+        );
+        // The record count ends it at the next row.
+        assert_eq!(keep(2, usize::MAX, rows).0, [3, 5]);
+        // A record over the budget ends it (no gap), as does one too long
+        // to have been fetched.
+        let small = memory::estimate(&sample(1, &[b'x'; 100]));
+        let rows = vec![row(9, 100), row(8, 100), row(7, 4096), row(6, 100)];
+        let (kept, more, ..) = keep(usize::MAX, small * 2 + small / 2, rows);
+        assert_eq!((kept, more), (vec![8, 9], true));
+        let rows = vec![row(9, 100), Err(1 << 30), row(7, 100)];
+        let (kept, more, ..) = keep(usize::MAX, usize::MAX, rows);
+        assert_eq!((kept, more), (vec![9], true));
     }
 }

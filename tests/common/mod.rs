@@ -23,6 +23,7 @@ pub fn command() -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_remove("DANUBE_WEBHOOK_SECRET")
         .env_remove("DANUBE_HOOKS_PORT")
+        .env_remove("DANUBE_HOOKS_STORE")
         .env("NO_COLOR", "1");
     cmd
 }

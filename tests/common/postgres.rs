@@ -38,6 +38,8 @@ struct Own {
     dir: PathBuf,
     bin: PathBuf,
     child: Option<Child>,
+    /// More `-c NAME=VALUE` settings for the server ([`Cluster::use_tls`]).
+    settings: Vec<String>,
 }
 
 /// The cluster every PostgreSQL test shares (each in a database of its
@@ -181,6 +183,7 @@ impl Cluster {
                 dir,
                 bin,
                 child: None,
+                settings: Vec::new(),
             }),
         };
         cluster.start_server()?;
@@ -201,6 +204,7 @@ impl Cluster {
             // The tests kill processes, not the machine: what the server
             // has, it has, whether or not the disk has it yet.
             .args(["-c", "fsync=off"])
+            .args(own.settings.iter().flat_map(|setting| ["-c", setting]))
             .current_dir(&own.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -221,6 +225,30 @@ impl Cluster {
             std::fs::read_to_string(self.own.as_ref().unwrap().dir.join("server.log"))
                 .unwrap_or_default()
         ))
+    }
+
+    /// Restart this process's server with TLS on (plain TCP still taken),
+    /// serving `cert_pem` (a chain, leaf first) with `key_pem`.
+    pub fn use_tls(&mut self, cert_pem: &str, key_pem: &str) {
+        let own = self.own.as_mut().expect("a cluster this process started");
+        let (cert, key) = (own.dir.join("server.crt"), own.dir.join("server.key"));
+        std::fs::write(&cert, cert_pem).unwrap();
+        std::fs::write(&key, key_pem).unwrap();
+        // The server refuses a key that others may read.
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if nix_is_root() {
+            for path in [&cert, &key] {
+                std::os::unix::fs::chown(path, Some(65534), Some(65534)).unwrap();
+            }
+        }
+        own.settings = vec![
+            "ssl=on".into(),
+            format!("ssl_cert_file={}", cert.display()),
+            format!("ssl_key_file={}", key.display()),
+        ];
+        self.stop_server();
+        self.start_server()
+            .unwrap_or_else(|err| panic!("the server did not start with TLS: {err}"));
     }
 
     /// Stop this process's server (a fast shutdown: sessions are ended).

@@ -176,12 +176,20 @@ fn log_show_and_export_read_the_shared_store_byte_for_byte_as_the_file() {
             String::from_utf8_lossy(&on_file.stdout),
         );
     }
-    // The 1 MiB body, whole.
+    // Every body byte for byte, the NUL, the invalid UTF-8 and 1 MiB.
     let json = run(cluster.command(), &["log", "--json", "--store", &url]);
     let lines: Vec<&str> = std::str::from_utf8(&json.stdout).unwrap().lines().collect();
-    assert_eq!(lines, store_text.lines().collect::<Vec<_>>());
-    let record: serde_json::Value = serde_json::from_str(lines[3]).unwrap();
-    assert_eq!(common::record_body(&record), big);
+    // (`log --json` writes the record anew: compared with the file's
+    // output above, not with its lines.)
+    assert_eq!(lines.len(), 5);
+    for (line, body) in lines.iter().zip(bodies) {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(
+            common::record_body(&record) == body,
+            "the body of #{} is not the bytes sent",
+            record["id"]
+        );
+    }
 
     // An id that is not there, named with the URL.
     let absent = run(cluster.command(), &["show", "99", "--store", &url]);
@@ -278,5 +286,79 @@ fn a_newer_schema_and_a_password_on_the_command_line_are_refused() {
     assert!(
         !text.contains(password.as_str()),
         "the password was echoed: {text}"
+    );
+}
+
+#[test]
+#[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
+fn tls_as_sslmode_asks_and_the_password_from_the_password_file() {
+    use rcgen::{CertificateParams, Issuer, KeyPair};
+    let dir = TempDir::new("pg-tls");
+    let (ca_params, ca_key) = common::tls::test_ca("danube-hooks test PostgreSQL CA");
+    let ca_pem = dir.join("ca.pem");
+    std::fs::write(&ca_pem, ca_params.self_signed(&ca_key).unwrap().pem()).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &Issuer::new(ca_params, ca_key))
+        .unwrap();
+    let mut cluster = Cluster::start().unwrap_or_else(|err| panic!("{err}"));
+    cluster.use_tls(&leaf.pem(), &leaf_key.serialize_pem());
+    let db = cluster.database("tls");
+    cluster.sql(&db, SCHEMA_1);
+    let url = |mode: &str| format!("{}?sslmode={mode}", cluster.url(&db));
+    let ca = ca_pem.to_str().unwrap();
+    // An empty store, read: the connection is what is proved.
+    let read = |args: &[&str]| run(cluster.command(), &[&["log"], args].concat());
+    let checked = read(&["--store", &url("verify-full"), "--cacert", ca]);
+    assert_exit(&checked, 0);
+    assert!(
+        stderr(&checked).contains("no deliveries in"),
+        "{}",
+        stderr(&checked)
+    );
+    // The same CA from libpq's variable.
+    let mut cmd = cluster.command();
+    cmd.env("PGSSLROOTCERT", ca);
+    assert_exit(&run(cmd, &["log", "--store", &url("verify-full")]), 0);
+    // Unknown to the web's roots: refused, in one line that says why.
+    let unchecked = read(&["--store", &url("verify-full")]);
+    assert_exit(&unchecked, 3);
+    let text = stderr(&unchecked);
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    assert!(
+        text.contains("certificate") && text.contains("--cacert"),
+        "{text}"
+    );
+    // require: encrypted, the certificate not checked.
+    assert_exit(&read(&["--store", &url("require")]), 0);
+
+    // The password from a 0600 password file, PGPASSWORD unset; ignored,
+    // with libpq's warning, when others may read it.
+    let pgpass = dir.join("pgpass");
+    std::fs::write(
+        &pgpass,
+        format!(
+            "# other servers first\nother:*:*:*:wrong\n127.0.0.1:{}:{db}:{}:{}\n",
+            cluster.port,
+            postgres::USER,
+            cluster.password.replace('\\', "\\\\").replace(':', "\\:")
+        ),
+    )
+    .unwrap();
+    let with_file = |mode: u32| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(mode)).unwrap();
+        let mut cmd = cluster.command();
+        cmd.env_remove("PGPASSWORD").env("PGPASSFILE", &pgpass);
+        run(cmd, &["log", "--store", &cluster.url(&db)])
+    };
+    assert_exit(&with_file(0o600), 0);
+    let open = with_file(0o644);
+    assert_exit(&open, 3);
+    assert!(
+        stderr(&open).contains("group or world access"),
+        "{}",
+        stderr(&open)
     );
 }

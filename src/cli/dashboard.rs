@@ -15,7 +15,7 @@ pub(crate) struct DashboardArgs {
     /// Your own signing secret, for r and e (re-signed replays).
     #[command(flatten)]
     pub(crate) secret: SecretArgs,
-    /// --cacert also trusts the database's server certificate (sslmode=verify-full).
+    /// --cacert trusts the database's server too (sslmode=verify-full), over the URL's sslrootcert and $PGSSLROOTCERT.
     #[command(flatten)]
     pub(crate) tls: TlsArgs,
     /// The dashboard opens with at most N of the store's latest deliveries, within its 64 MiB

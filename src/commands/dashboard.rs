@@ -62,7 +62,11 @@ impl Plan {
             }
         };
         let mut target = Target::clone(&target);
-        target.cacert.clone_from(&args.tls.cacert);
+        // The one --cacert trusts the database too, over the URL's
+        // sslrootcert and $PGSSLROOTCERT.
+        if let Some(cacert) = &args.tls.cacert {
+            target.cacert = Some(cacert.clone());
+        }
         let to = args
             .to
             .as_ref()

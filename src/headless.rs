@@ -100,6 +100,10 @@ pub(crate) fn human_line(delivery: &Delivery) -> String {
         };
         let _ = write!(line, "  copy of #{original}{how}");
     }
+    if let Some(listener) = &delivery.listener {
+        // Whose delivery, on a shared store (`dashboard`).
+        let _ = write!(line, "  listener {}", truncate(&escape_line(listener), 40));
+    }
     let _ = write!(line, "  {}", format_duration_ms(delivery.duration_ms));
     line
 }
@@ -413,6 +417,9 @@ mod tests {
         ] {
             assert!(line.contains(part), "{part:?} missing in {line:?}");
         }
+        delivery.listener = Some("bob\x1b[2J@ci".into());
+        assert!(human_line(&delivery).contains("  listener bob\\x1b[2J@ci  "));
+        delivery.listener = None;
         delivery.event = Some("evil\x1b]0;pwned\x07\u{202e}".into());
         delivery.forward = Some(ForwardRecord {
             url: "http://127.0.0.1:3000/".into(),

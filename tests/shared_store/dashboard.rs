@@ -312,8 +312,8 @@ fn json_shows_history_then_each_commit_once_within_100ms_and_survives_a_lost_con
 }
 
 /// Two listeners' rows on one database, live in one `dashboard` with the
-/// LISTENER column; `r` sends only to the viewer's `--to`, and `p` sets
-/// no policy of anyone's.
+/// LISTENER column, read by a role that may only read; `r` sends only to
+/// the viewer's `--to`, and `p` sets no policy of anyone's.
 #[test]
 #[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
 fn a_dashboard_in_a_terminal_shows_each_listeners_rows_and_replays_only_to_its_own_target() {
@@ -329,12 +329,22 @@ fn a_dashboard_in_a_terminal_shows_each_listeners_rows_and_replays_only_to_its_o
             "ann@laptop",
         ),
     );
+    // A role that may only read: all a dashboard needs.
+    let viewer = format!("{db}_viewer");
+    cluster.sql(
+        &db,
+        &format!(
+            "CREATE ROLE {viewer} LOGIN PASSWORD 'viewer-pw'; \
+             GRANT USAGE ON SCHEMA danube_hooks TO {viewer}; \
+             GRANT SELECT ON danube_hooks.deliveries, danube_hooks.schema_version TO {viewer};"
+        ),
+    );
+    let url = url.replacen(postgres::USER, &viewer, 1);
     let tmux = Tmux::start();
-    let password = format!("PGPASSWORD={}", cluster.password);
     let to = mine.url("/mine");
     tmux.open(&[
         "env",
-        &password,
+        "PGPASSWORD=viewer-pw",
         common::BIN,
         "dashboard",
         "--store",
@@ -359,7 +369,7 @@ fn a_dashboard_in_a_terminal_shows_each_listeners_rows_and_replays_only_to_its_o
         screen.contains(&format!("127.0.0.1:{}/{db}", cluster.port)),
         "{screen}"
     );
-    assert!(!screen.contains(&cluster.password), "{screen}");
+    assert!(!screen.contains("viewer-pw"), "{screen}");
     // #1 (forwarded) selected, r: to --to, never where it was forwarded.
     tmux.keys("g");
     tmux.keys("r");

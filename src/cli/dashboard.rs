@@ -1,8 +1,10 @@
 //! `dashboard`'s arguments: a team's shared store, watched with no listener.
 
+use std::path::PathBuf;
+
 use clap::Args;
 
-use super::{SecretArgs, TlsArgs};
+use super::{SecretArgs, UsageError};
 
 #[derive(Debug, Args)]
 pub(crate) struct DashboardArgs {
@@ -15,11 +17,14 @@ pub(crate) struct DashboardArgs {
     /// Your own signing secret, for r and e (re-signed replays).
     #[command(flatten)]
     pub(crate) secret: SecretArgs,
-    /// --cacert trusts the database's server too (sslmode=verify-full), over the URL's sslrootcert and $PGSSLROOTCERT.
-    #[command(flatten)]
-    pub(crate) tls: TlsArgs,
+    /// Trust the CA certificate(s) in this PEM file, besides the web's roots, for https:// replay targets and for the database (sslmode=verify-full; over the URL's sslrootcert and $PGSSLROOTCERT).
+    #[arg(long, value_name = "PEM")]
+    pub(crate) cacert: Option<PathBuf>,
+    /// Skip certificate checks for https:// replay targets (a warning says so); never for the database.
+    #[arg(long)]
+    pub(crate) insecure: bool,
     /// The dashboard opens with at most N of the store's latest deliveries, within its 64 MiB
-    /// history [default: as many as fit, up to 10000]; headless output never shows them.
+    /// history [default: as many as fit, up to 10000]; headless output prints them first.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=crate::tui::app::HISTORY_CAP as u64))]
     pub(crate) history: Option<u64>,
     /// The dashboard opens empty, without the store's earlier deliveries (as --history 0).
@@ -31,4 +36,12 @@ pub(crate) struct DashboardArgs {
     /// Headless: one JSON record per line on stdout, as they are committed, and nothing else.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+impl DashboardArgs {
+    /// How https:// replay targets are trusted.
+    pub(crate) fn trust(&self) -> Result<crate::http::Trust, UsageError> {
+        crate::http::Trust::load(self.cacert.as_deref(), self.insecure)
+            .map_err(|err| UsageError::new(err.to_string()))
+    }
 }

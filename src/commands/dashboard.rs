@@ -64,7 +64,7 @@ impl Plan {
         let mut target = Target::clone(&target);
         // The one --cacert trusts the database too, over the URL's
         // sslrootcert and $PGSSLROOTCERT.
-        if let Some(cacert) = &args.tls.cacert {
+        if let Some(cacert) = &args.cacert {
             target.cacert = Some(cacert.clone());
         }
         let to = args
@@ -80,7 +80,7 @@ impl Plan {
             target: Arc::new(target),
             to,
             secrets: args.secret.secrets()?,
-            trust: args.tls.trust()?,
+            trust: args.trust()?,
             output: Output::choose(args.json, args.no_tui, std::io::stdout().is_terminal()),
             history: match (args.fresh, args.history) {
                 (true, _) => 0,
@@ -140,6 +140,12 @@ async fn watch(plan: Plan) -> anyhow::Result<()> {
         },
         replay_target_line(plan.to.as_deref()),
     );
+    if plan.trust.is_insecure() {
+        eprintln!(
+            "danube-hooks: warning: {}",
+            crate::commands::INSECURE_WARNING
+        );
+    }
     let following = tokio::spawn(feed.follow(listening, shutdown.clone()));
     let shown = match plan.output {
         Output::Headless(format) => {

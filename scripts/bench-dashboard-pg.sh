@@ -99,6 +99,7 @@ for round in $(seq "$ROUNDS"); do
     s=$(screen)
     if grep -q "#$ROWS " <<<"$s" && grep -q "earlier" <<<"$s"; then
       opened=$(date +%s%N)
+      earlier=$(grep -o '[0-9]* earlier' <<<"$s")
       break
     fi
     sleep 0.01
@@ -109,7 +110,7 @@ for round in $(seq "$ROUNDS"); do
     exit 1
   fi
   ms=$(((opened - start) / 1000000))
-  printf 'round %s: first frame with its history in %s ms\n' "$round" "$ms"
+  printf 'round %s: first frame with its history (%s) in %s ms\n' "$round" "$earlier" "$ms"
   times+=("$ms")
   tmux -L "$TMUX_SOCKET" send-keys -t bench q
   sleep 0.3

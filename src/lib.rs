@@ -96,7 +96,9 @@
 //!   the dashboard's resync; `store::location`, which of the two),
 //!   `store::tail` (the latest records read from the end, within a count
 //!   and a byte budget: the dashboard's history at start), `store::starts`
-//!   (the side file of the listener's starts on the store).
+//!   (the side file of the listener's starts on the store), `store::amend`
+//!   (a mirror's answer that came after its record: a line of its own,
+//!   folded into the record by every reader).
 //! - [`cli`]: clap types and their validation: the top level and the shared
 //!   argument groups in `cli`, one file per command group (`cli::listen`,
 //!   `cli::act`, `cli::inspect`, `cli::danube`, `cli::emulate`,

@@ -29,6 +29,7 @@
 //!   the kept rotated files, oldest first, before the current one;
 //! - an advisory lock keeps a second process from writing the same store.
 
+mod amend;
 mod batch;
 mod broadcast;
 mod file;
@@ -53,6 +54,7 @@ use tokio::sync::watch;
 use self::broadcast::Broadcaster;
 
 use crate::delivery::{Delivery, MirrorRecord};
+pub(crate) use amend::{Amendable, LateMirror};
 pub(crate) use batch::RecordLine;
 use batch::{Arrivals, LineDraft, Log, Next, Staged, WriteTurn};
 pub(crate) use file::held_by_listener;
@@ -473,9 +475,22 @@ impl DeliveryStore {
         }
     }
 
-    /// Announce what a mirror of record `id` answered once the record was
-    /// written (see `server::mirror`). Never waits.
+    /// Keep and announce what a mirror of record `id` answered once the
+    /// record was written (see `server::mirror`): a line of its own in the
+    /// file, which the readers fold into the record (`amend`). Never waits
+    /// for more than the page cache's `write`.
     pub(crate) fn mirrored(&self, id: u64, index: usize, mirror: MirrorRecord) {
+        if self.shared.path.is_some() {
+            let late = LateMirror {
+                mirror_of: id,
+                index,
+                mirror,
+            };
+            self.shared.stage_answer(&late.line());
+            let LateMirror { mirror, .. } = late;
+            self.shared.broadcast.mirrored(id, index, mirror);
+            return;
+        }
         self.shared.broadcast.mirrored(id, index, mirror);
     }
 

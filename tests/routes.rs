@@ -159,6 +159,35 @@ fn routes_choose_the_receiver_and_mirrors_never_hold_the_answer() {
         assert_eq!(record["forward"]["url"], receiver.url(path), "{event}");
         assert_mirrors(record, &mirror.url("/copy"), &late);
     }
+    assert_late_answers_are_kept(&store);
+}
+
+/// The sleeping mirror's later answers are kept too, each a line of its
+/// own, and `log` gives each record with them folded in.
+fn assert_late_answers_are_kept(store: &std::path::Path) {
+    let answers = std::fs::read_to_string(store)
+        .unwrap()
+        .lines()
+        .filter(|line| line.starts_with("{\"mirror_of\":"))
+        .count();
+    assert!(answers >= 3, "an answer line per late mirror: {answers}");
+    let log = common::run(&["log", "--json", "--store", store.to_str().unwrap()], b"");
+    common::assert_exit(&log, 0);
+    let read: Vec<serde_json::Value> = common::stdout(&log)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(read.len(), 3, "answer lines are no records");
+    for record in &read {
+        let sleeper = &record["mirrors"][1];
+        assert!(
+            sleeper["error"].as_str().is_some_and(
+                |error| error.starts_with("no answer from") && error.contains("4000 ms")
+            ),
+            "the late answer is in the record read back: {record}"
+        );
+        assert_eq!(record["mirrors"][0]["status"], 503, "{record}");
+    }
 }
 
 /// stdout's lines until `n` of them name `needle`, within the mirrors'

@@ -163,6 +163,29 @@ impl Shared {
         (delivery, next)
     }
 
+    /// Stage a line that is no record (a late mirror's answer, `amend`) and
+    /// write it, or leave it to the append writing now. Not written once
+    /// the store is closed, which is said.
+    pub(super) fn stage_answer(&self, line: &[u8]) {
+        let mut log = self.lock();
+        if log.closed {
+            drop(log);
+            self.warn(format!(
+                "a mirror answered after the store ({}) closed; its answer is not kept",
+                self.path_text()
+            ));
+            return;
+        }
+        log.staged.lines.extend_from_slice(line);
+        log.staged.lines.push(b'\n');
+        if log.writing {
+            return;
+        }
+        log.writing = true;
+        drop(log);
+        self.write_staged();
+    }
+
     /// Write what is staged, batch after batch, until nothing is; then
     /// announce each record, in id order, and let its append return.
     /// Only the append that set [`Log::writing`] calls this.
@@ -175,7 +198,7 @@ impl Shared {
                 if wrote && let Some(syncer) = &log.syncer {
                     syncer.soon();
                 }
-                if log.staged.records.is_empty() {
+                if log.staged.lines.is_empty() {
                     log.writing = false;
                     log.spare = reusable(batch.lines);
                     return;

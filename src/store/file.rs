@@ -310,6 +310,10 @@ impl StoreFile {
                 if self.file.set_len(self.len).is_err() {
                     self.fragment = true;
                 }
+                // A batch of answer lines alone (`amend`) gave no id.
+                if last_id == 0 {
+                    return Err(err);
+                }
                 if let Err(id_err) = write_id(&self.ids, last_id) {
                     return Err(io::Error::new(
                         err.kind(),

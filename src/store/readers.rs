@@ -16,6 +16,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::MAX_LINE;
+use super::amend::{self, Amendable, LateMirror};
 use super::file::rotated_files;
 use super::lines::{Back, LinesBackward, id_of, id_prefix, is_blank, too_long};
 use super::{Location, StoreError};
@@ -86,7 +87,7 @@ pub(super) fn open_store_files(path: &Path) -> Result<Vec<(Option<PathBuf>, File
 /// With `after`, each file is first read backwards by the `{"id":N,` of
 /// its lines alone (ids rise through the store) to find where the records
 /// after it start, then parsed forwards from there.
-pub(crate) fn each_forward<T: DeserializeOwned>(
+pub(crate) fn each_forward<T: Amendable>(
     store: &Location,
     after: Option<u64>,
     each: impl FnMut(Entry<T>) -> ControlFlow<()>,
@@ -97,7 +98,7 @@ pub(crate) fn each_forward<T: DeserializeOwned>(
 /// [`each_forward`] over the lines `keep` takes, judged on their bytes
 /// before any parse: a line it refuses is neither parsed nor given to
 /// `each`. A query's cheap byte checks skip most of a big store this way.
-pub(crate) fn each_forward_where<T: DeserializeOwned>(
+pub(crate) fn each_forward_where<T: Amendable>(
     store: &Location,
     after: Option<u64>,
     keep: impl FnMut(&[u8]) -> bool,
@@ -115,71 +116,100 @@ pub(crate) fn each_forward_where<T: DeserializeOwned>(
     }
 }
 
-fn file_forward_where<T: DeserializeOwned>(
+fn file_forward_where<T: Amendable>(
     path: &Path,
     after: Option<u64>,
     mut keep: impl FnMut(&[u8]) -> bool,
     mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
+    // Records that wait for a late mirror's answer are held here until it
+    // comes (`amend`), those after them too, so the order holds.
+    let mut fold = amend::Forward::new();
+    let mut ready = Vec::new();
+    let mut give = |ready: &mut Vec<Entry<T>>| {
+        for entry in ready.drain(..) {
+            each(entry)?;
+        }
+        ControlFlow::Continue(())
+    };
     for (rotated, file) in open_store_files(path)? {
         let file_path = rotated.as_deref().unwrap_or(path);
         let read_error = read_error(file_path);
         let start = match after {
             None => 0,
-            Some(after) => {
-                let len = file.metadata().map_err(read_error)?.len();
-                let mut lines = LinesBackward::new(&file, len).map_err(read_error)?;
-                // Nothing after `after` unless a line back from the end says so.
-                let mut start = len - lines.torn_bytes();
-                while let Some(back) = lines.next_line().map_err(read_error)? {
-                    let offset = match back {
-                        Back::Line(_, line) if id_prefix(line).is_some_and(|id| id <= after) => {
-                            break;
-                        }
-                        Back::Line(offset, _) | Back::Skipped(offset, _) => offset,
-                        Back::TooLong => unreachable!("next_line has no limit of its own"),
-                    };
-                    start = offset;
-                }
-                start
-            }
+            Some(after) => start_after(&file, after).map_err(read_error)?,
         };
         let mut stopped = false;
         for_each_line(file_path, file, start, MAX_LINE, |offset, line| {
-            let line = match line {
-                Ok(line) => line,
-                Err(len) => {
-                    let flow = each(Entry::Skipped(Unparsable {
+            match line {
+                Err(len) => fold.push(
+                    Entry::Skipped(Unparsable {
                         file: rotated.clone(),
                         offset,
                         row: None,
                         reason: too_long(len),
-                    }));
-                    stopped = flow.is_break();
-                    return flow;
-                }
-            };
-            if after.is_some_and(|after| id_of(line).is_some_and(|id| id <= after)) {
-                return ControlFlow::Continue(());
+                    }),
+                    0,
+                    &mut ready,
+                ),
+                Ok(line) => match LateMirror::of(line) {
+                    Some(Ok(late)) => fold.answer(&late, &mut ready),
+                    Some(Err(reason)) => fold.push(
+                        Entry::Skipped(Unparsable {
+                            file: rotated.clone(),
+                            offset,
+                            row: None,
+                            reason,
+                        }),
+                        0,
+                        &mut ready,
+                    ),
+                    None if after
+                        .is_some_and(|after| id_of(line).is_some_and(|id| id <= after)) => {}
+                    None if !keep(line) => {}
+                    None => fold.push(
+                        parse(rotated.as_deref(), offset, Ok(line)),
+                        line.len(),
+                        &mut ready,
+                    ),
+                },
             }
-            if !keep(line) {
-                return ControlFlow::Continue(());
-            }
-            let flow = each(parse(rotated.as_deref(), offset, Ok(line)));
+            let flow = give(&mut ready);
             stopped = flow.is_break();
             flow
         })?;
         if stopped {
-            break;
+            return Ok(());
         }
     }
+    fold.finish(&mut ready);
+    let _ = give(&mut ready);
     Ok(())
+}
+
+/// Where the records with an id above `after` start in `file`: found by
+/// reading it backwards by the `{"id":N,` of its lines alone (ids rise
+/// through the store).
+fn start_after(file: &File, after: u64) -> io::Result<u64> {
+    let len = file.metadata()?.len();
+    let mut lines = LinesBackward::new(file, len)?;
+    // Nothing after `after` unless a line back from the end says so.
+    let mut start = len - lines.torn_bytes();
+    while let Some(back) = lines.next_line()? {
+        let offset = match back {
+            Back::Line(_, line) if id_prefix(line).is_some_and(|id| id <= after) => break,
+            Back::Line(offset, _) | Back::Skipped(offset, _) => offset,
+            Back::TooLong => unreachable!("next_line has no limit of its own"),
+        };
+        start = offset;
+    }
+    Ok(start)
 }
 
 /// Call `each` for every record and every line that does not parse, newest
 /// first, across all kept files, until it breaks. Reads backwards in
 /// chunks, so the cost is the lines read, not the store's size.
-pub(crate) fn each_backward<T: DeserializeOwned>(
+pub(crate) fn each_backward<T: Amendable>(
     store: &Location,
     each: impl FnMut(Entry<T>) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
@@ -188,7 +218,7 @@ pub(crate) fn each_backward<T: DeserializeOwned>(
 
 /// [`each_backward`] over the lines `keep` takes, as
 /// [`each_forward_where`] does.
-pub(crate) fn each_backward_where<T: DeserializeOwned>(
+pub(crate) fn each_backward_where<T: Amendable>(
     store: &Location,
     mut keep: impl FnMut(&[u8]) -> bool,
     mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
@@ -200,9 +230,10 @@ pub(crate) fn each_backward_where<T: DeserializeOwned>(
             return rows_where(target, &scan, u64::MAX, keep, each);
         }
     };
+    let mut answers = amend::Backward::default();
     each_line_backward(path, u64::MAX, |rotated, offset, line| match line {
-        Ok(line) if !keep(line) => ControlFlow::Continue(()),
-        line => each(parse(rotated, offset, line)),
+        Ok(line) if answers.took(line) || !keep(line) => ControlFlow::Continue(()),
+        line => each(answers.folded(parse(rotated, offset, line), line)),
     })?;
     Ok(())
 }
@@ -210,7 +241,7 @@ pub(crate) fn each_backward_where<T: DeserializeOwned>(
 /// [`each_backward`], stopping once `max_bytes` of lines have been read
 /// (or at a line longer than what is left of them): for a look at the
 /// recent records that costs the same whatever their size.
-pub(crate) fn each_backward_within<T: DeserializeOwned>(
+pub(crate) fn each_backward_within<T: Amendable>(
     store: &Location,
     max_bytes: u64,
     mut each: impl FnMut(Entry<T>) -> ControlFlow<()>,
@@ -222,8 +253,10 @@ pub(crate) fn each_backward_within<T: DeserializeOwned>(
             return rows_where(target, &scan, max_bytes, |_| true, each);
         }
     };
-    each_line_backward(path, max_bytes, |rotated, offset, line| {
-        each(parse(rotated, offset, line))
+    let mut answers = amend::Backward::default();
+    each_line_backward(path, max_bytes, |rotated, offset, line| match line {
+        Ok(line) if answers.took(line) => ControlFlow::Continue(()),
+        line => each(answers.folded(parse(rotated, offset, line), line)),
     })?;
     Ok(())
 }
@@ -356,22 +389,33 @@ pub(crate) fn find(store: &Location, id: u64) -> Result<Delivery, StoreError> {
             return find_row(target, id).unwrap_or_else(|| Err(not_found()));
         }
     };
+    // A late mirror's answers to it come after it in the file: met first.
+    let mut answers = Vec::new();
     let found = each_line_backward(path, u64::MAX, |rotated, offset, line| {
         // A line too long to be a record holds none.
         let Ok(line) = line else {
             return ControlFlow::Continue(());
         };
+        if let Some(late) = LateMirror::of(line) {
+            answers.extend(late.ok().filter(|late| late.mirror_of == id));
+            return ControlFlow::Continue(());
+        }
         match id_of(line) {
-            Some(found) if found == id => {
-                ControlFlow::Break(serde_json::from_slice(line).map_err(|err| {
-                    StoreError::Corrupt {
+            Some(found) if found == id => ControlFlow::Break(
+                serde_json::from_slice::<Delivery>(line)
+                    .map(|mut record| {
+                        for late in answers.iter().rev() {
+                            record.take_late_mirror(late);
+                        }
+                        record
+                    })
+                    .map_err(|err| StoreError::Corrupt {
                         id,
                         path: rotated.unwrap_or(path).to_path_buf(),
                         offset,
                         reason: err.to_string(),
-                    }
-                }))
-            }
+                    }),
+            ),
             Some(found) if found < id => ControlFlow::Break(Err(not_found())),
             _ => ControlFlow::Continue(()),
         }

@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::MAX_LINE;
+use super::amend;
 use super::lines::{Back, LinesBackward, id_prefix};
 use super::readers::{open_store_files, shared_error};
 use super::{Location, StoreError};
@@ -163,6 +164,7 @@ fn read_tail_in_chunks(
 ) -> Result<Tail, StoreError> {
     let mut tail = Tail::default();
     let mut held = 0usize;
+    let mut answers = amend::Backward::default();
     'files: for (rotated, file) in open_store_files(path)?.into_iter().rev() {
         let read_error = |source| StoreError::Read {
             path: rotated.clone().unwrap_or_else(|| path.to_path_buf()),
@@ -195,16 +197,17 @@ fn read_tail_in_chunks(
                 Ok(Some(Back::Line(_, line))) => line,
                 Err(source) => return Err(read_error(source)),
             };
-            if id_prefix(line).is_some_and(|id| id >= limits.below_id) {
+            if answers.took(line) || id_prefix(line).is_some_and(|id| id >= limits.below_id) {
                 continue;
             }
-            let Ok(record) = serde_json::from_slice::<Delivery>(line) else {
+            let Ok(mut record) = serde_json::from_slice::<Delivery>(line) else {
                 tail.unparsable += 1;
                 continue;
             };
             if record.id >= limits.below_id {
                 continue;
             }
+            answers.fold(record.id, &mut record);
             let cost = memory::estimate(&record);
             if cost > room {
                 tail.more = true;

@@ -840,3 +840,64 @@ async fn reading_back_within_a_byte_budget_stops_after_the_lines_it_covers() {
     .unwrap();
     assert_eq!(seen, [10, 9, 8]);
 }
+
+/// A mirror that answers after its record was written: the answer is a
+/// line of its own, and every reader gives the record with it, in order.
+#[tokio::test]
+async fn a_late_mirror_answer_is_kept_and_every_reader_folds_it_in() {
+    let dir = TempDir::new("late-mirror");
+    let (store, report) = DeliveryStore::open(StoreConfig::at(dir.store())).unwrap();
+    let mut waiting = sample(0, &body(0));
+    waiting.mirrors = vec![MirrorRecord {
+        url: "http://127.0.0.1:9/copy".into(),
+        status: None,
+        error: None,
+        duration_ms: 3,
+    }];
+    let first = store.append(waiting).await.unwrap();
+    let second = store.append(sample(0, &body(1))).await.unwrap();
+    let answered = MirrorRecord {
+        url: "http://127.0.0.1:9/copy".into(),
+        status: Some(502),
+        error: None,
+        duration_ms: 4_000,
+    };
+    store.mirrored(first.id, 0, answered.clone());
+    let third = store.append(sample(0, &body(2))).await.unwrap();
+    store.close().await;
+    assert_eq!(report.next_id, first.id);
+
+    let written = std::fs::read_to_string(dir.store()).unwrap();
+    assert_eq!(written.lines().count(), 4, "three records and one answer");
+    let at = at_file(&dir.store());
+    assert_eq!(
+        find(&at, first.id).unwrap().mirrors,
+        std::slice::from_ref(&answered)
+    );
+    let forward = read_all(&dir.store()).unwrap();
+    assert_eq!(ids(&forward), [first.id, second.id, third.id]);
+    assert_eq!(forward[0].mirrors, std::slice::from_ref(&answered));
+    let backward = read_last(&dir.store(), 10).unwrap();
+    assert_eq!(
+        backward.iter().find(|d| d.id == first.id).unwrap().mirrors,
+        std::slice::from_ref(&answered)
+    );
+    let after = read_after(&dir.store(), 0, 10).unwrap();
+    assert_eq!(after[0].mirrors, std::slice::from_ref(&answered));
+    let tail = read_tail(
+        &at,
+        TailLimits {
+            records: 10,
+            bytes: usize::MAX,
+            below_id: u64::MAX,
+            listener: None,
+        },
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(ids(&tail.records), [first.id, second.id, third.id]);
+    assert_eq!(tail.records[0].mirrors, [answered]);
+    assert_eq!(tail.unparsable, 0, "an answer is no damaged line");
+    let reopened = DeliveryStore::open(StoreConfig::at(dir.store())).unwrap().1;
+    assert_eq!(reopened.next_id, third.id + 1, "an answer line gives no id");
+}

@@ -432,12 +432,14 @@ pub fn dechunk(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
     }
 }
 
-/// The records of the store at `path`, oldest first; none where there is
-/// no store yet.
+/// The records of the store at `path`, oldest first, as their lines were
+/// written (a mirror's later answer, a line of its own, left out); none
+/// where there is no store yet.
 pub fn store_records(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
+        .filter(|line| !line.starts_with("{\"mirror_of\":"))
         .map(|line| serde_json::from_str(line).unwrap())
         .collect()
 }

@@ -149,7 +149,8 @@ async fn watch(plan: Plan) -> anyhow::Result<()> {
     let following = tokio::spawn(feed.follow(listening, shutdown.clone()));
     let shown = match plan.output {
         Output::Headless(format) => {
-            show_headless(&earlier, events, format, &shutdown).await;
+            let location = Location::Postgres(Arc::clone(&plan.target));
+            show_headless(location, &earlier, events, format, &shutdown).await;
             Ok(None)
         }
         Output::Dashboard => {
@@ -176,6 +177,7 @@ fn replay_target_line(to: Option<&str>) -> String {
 /// The history, then each delivery as it is committed, on stdout, until a
 /// signal.
 async fn show_headless(
+    location: Location,
     earlier: &[Arc<Delivery>],
     events: tokio::sync::broadcast::Receiver<crate::store::StoreEvent>,
     format: headless::Format,
@@ -190,7 +192,14 @@ async fn show_headless(
         return;
     }
     let done = CancellationToken::new();
-    let printer = tokio::spawn(headless::print(events, None, format, done.clone()));
+    // Fallen behind, it reads the rows it missed back from the table, as
+    // a body left out of an announcement.
+    let printer = tokio::spawn(headless::print(
+        events,
+        Some(location),
+        format,
+        done.clone(),
+    ));
     shutdown.cancelled().await;
     done.cancel();
     let _ = printer.await;

@@ -100,6 +100,10 @@ pub(crate) fn human_line(delivery: &Delivery) -> String {
         };
         let _ = write!(line, "  copy of #{original}{how}");
     }
+    if let Some(listener) = &delivery.listener {
+        // Whose delivery, on a shared store (`dashboard`).
+        let _ = write!(line, "  listener {}", truncate(&escape_line(listener), 40));
+    }
     let _ = write!(line, "  {}", format_duration_ms(delivery.duration_ms));
     line
 }
@@ -167,6 +171,7 @@ pub(crate) async fn print(
         buf: Vec::new(),
         format,
         last_id: 0,
+        caught_up_through: 0,
         store_at,
     };
     // `done` fires once; polled beside `recv` at every wake-up (a
@@ -242,8 +247,12 @@ struct Printer {
     out: std::io::Stdout,
     buf: Vec<u8>,
     format: Format,
-    /// The highest id rendered, so a catch-up never prints a record twice.
+    /// The highest id rendered: a catch-up reads the store after it.
     last_id: u64,
+    /// The highest id a catch-up printed: the announcements of those that
+    /// follow are not printed again. Only then are ids below the newest
+    /// passed over: a shared store's rows are announced out of id order.
+    caught_up_through: u64,
     /// Where records are read back from (`None`: `--no-store`).
     store_at: Option<store::Location>,
 }
@@ -266,10 +275,10 @@ impl Printer {
     fn emit(&mut self, event: &StoreEvent) -> bool {
         match event {
             StoreEvent::Delivery(delivery, line) => {
-                if delivery.id <= self.last_id {
+                if delivery.id <= self.caught_up_through {
                     return true; // already printed during a catch-up
                 }
-                self.last_id = delivery.id;
+                self.last_id = self.last_id.max(delivery.id);
                 match (self.format, line) {
                     // The store writer's line is this very rendering.
                     (Format::Json, Some(line)) => line.append_to(&mut self.buf),
@@ -374,6 +383,7 @@ impl Printer {
                 ControlFlow::Break(())
             }
         });
+        self.caught_up_through = self.last_id;
         match read {
             Ok(()) => open,
             Err(err) => {
@@ -407,6 +417,9 @@ mod tests {
         ] {
             assert!(line.contains(part), "{part:?} missing in {line:?}");
         }
+        delivery.listener = Some("bob\x1b[2J@ci".into());
+        assert!(human_line(&delivery).contains("  listener bob\\x1b[2J@ci  "));
+        delivery.listener = None;
         delivery.event = Some("evil\x1b]0;pwned\x07\u{202e}".into());
         delivery.forward = Some(ForwardRecord {
             url: "http://127.0.0.1:3000/".into(),
@@ -447,6 +460,7 @@ mod tests {
             buf: Vec::new(),
             format,
             last_id: 0,
+            caught_up_through: 0,
             store_at,
         };
 
@@ -493,6 +507,7 @@ mod tests {
             buf: Vec::new(),
             format,
             last_id: 0,
+            caught_up_through: 0,
             store_at: None,
         };
         let mut human = printer(Format::Human);

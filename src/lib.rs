@@ -60,7 +60,9 @@
 //! - `postgres`: the shared store's database (SPEC §14): the URL, its
 //!   password (`postgres::pgpass`, libpq's password file) and its TLS, the
 //!   connection, the versioned schema, and `postgres::read`, the rows for
-//!   the store's readers (paged by id on a private runtime, from any thread).
+//!   the store's readers (paged by id on a private runtime, from any thread);
+//!   `postgres::live`, `dashboard`'s live feed (`LISTEN`, each committed
+//!   batch shown once).
 //! - [`rare_wake`]: the waker for a task's rarely firing futures (a stop,
 //!   a timer, an eviction), polled only when one of them woke it: the
 //!   connection task and the printer wake once or more a delivery.
@@ -68,7 +70,8 @@
 //!   always given back (Drop guard, panic hook) in `tui::terminal`, the log
 //!   file that stands in for stderr meanwhile in `tui::log_file`; state and
 //!   keys in `tui::app` (its setup in `tui::config`, the `/` filter's keys in
-//!   `tui::app::filtering`), drawing in `tui::view` (a file
+//!   `tui::app::filtering`, a row committed out of id order put in its
+//!   place by `tui::app::late`), drawing in `tui::view` (a file
 //!   per pane), the history within its byte budget in `tui::history`, the
 //!   policy picker in `tui::picker`, its text fields in `tui::line_input`,
 //!   Danube's side in `tui::danube_side`, the `/` filter in `tui::filter`,
@@ -108,7 +111,9 @@
 //!   never arrived (`deliveries --redeliver`, and `listen --catch-up`
 //!   through `commands::listen::catch_up`); `commands::listen::earlier`,
 //!   the attempt numbers `listen` reads back from its store to go on from;
-//!   `commands::listen::banner`, what `listen` says as it starts.
+//!   `commands::listen::banner`, what `listen` says as it starts;
+//!   `commands::dashboard`, a team's shared store watched with no listener
+//!   (its history in `commands::dashboard::history`).
 //! - [`errors`]: the class of each of the crate's error types (SPEC §2:
 //!   usage 2, Danube or the network 3, a local file 4), read from the chain
 //!   for the binary's exit code; `errors::chain`, an error's causes as text
@@ -162,6 +167,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Verify(args) => commands::verify::run(&args),
         Command::Trigger(args) => commands::trigger::run(&args),
         Command::Replay(args) => commands::replay::run(&args),
+        Command::Dashboard(args) => commands::dashboard::run(&args),
         Command::Log(args) => commands::inspect::log(&args),
         Command::Show(args) => commands::inspect::show(&args),
         Command::Export(args) => commands::inspect::export(&args),

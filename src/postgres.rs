@@ -11,10 +11,13 @@
 //! - [`writer`]: `listen`'s rows, by group commit behind a bounded queue,
 //!   answered only once committed; reconnects with backoff;
 //! - [`retention`]: `--store-max-age`, old rows deleted in the background;
-//! - [`late`]: a mirror's answer that came after its row, folded into it.
+//! - [`late`]: a mirror's answer that came after its row, folded into it;
+//! - [`live`]: `dashboard`'s live feed: `LISTEN`, each committed batch read
+//!   and announced once, a lost connection made good.
 
 pub(crate) mod connect;
 pub(crate) mod late;
+pub(crate) mod live;
 mod pgpass;
 pub(crate) mod read;
 pub(crate) mod retention;

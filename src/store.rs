@@ -284,6 +284,9 @@ struct Shared {
     /// Deliveries in flight: arrived, not yet answered.
     in_flight: Board,
     path: Option<PathBuf>,
+    /// The store whose records this one only announces ([`DeliveryStore::bus`]):
+    /// where its readers read them back.
+    announced_from: Option<Location>,
     /// Each append waits for an fsync that covers it (`--durable`).
     durable: bool,
     arrivals: Arrivals,
@@ -305,6 +308,32 @@ impl DeliveryStore {
     /// start the fsync thread. Reads only the end of the file, so it is fast
     /// on a large store.
     pub(crate) fn open(config: StoreConfig) -> Result<(DeliveryStore, OpenReport), StoreError> {
+        Self::open_announcing(config, None)
+    }
+
+    /// A store that writes nothing: the broadcast of records kept
+    /// elsewhere (`dashboard`'s shared store), which it is told of with
+    /// [`DeliveryStore::announce`]; its readers read from `location`.
+    pub(crate) fn bus(location: Location) -> DeliveryStore {
+        let memory = StoreConfig {
+            path: None,
+            durable: false,
+            fsync_interval: DEFAULT_FSYNC_INTERVAL,
+            max_bytes: u64::MAX,
+            keep: 0,
+            listener: None,
+        };
+        match Self::open_announcing(memory, Some(location)) {
+            Ok((store, _)) => store,
+            // Without a path nothing is opened, so nothing can fail.
+            Err(err) => unreachable!("a store without a file failed to open: {err}"),
+        }
+    }
+
+    fn open_announcing(
+        config: StoreConfig,
+        announced_from: Option<Location>,
+    ) -> Result<(DeliveryStore, OpenReport), StoreError> {
         let broadcast = Arc::new(Broadcaster::new());
         let (file, syncer, report) = match &config.path {
             None => (
@@ -345,6 +374,7 @@ impl DeliveryStore {
             broadcast,
             in_flight: Board::new(),
             path: config.path,
+            announced_from,
             durable: config.durable,
             arrivals: Arrivals::new(),
             database: None,
@@ -378,6 +408,7 @@ impl DeliveryStore {
             path: None,
             durable: false,
             arrivals: Arrivals::new(),
+            announced_from: None,
             database: Some(writer),
         });
         let report = OpenReport {
@@ -456,6 +487,18 @@ impl DeliveryStore {
     /// for it.
     pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StoreEvent> {
         self.shared.broadcast.subscribe()
+    }
+
+    /// Announce a record stored elsewhere (a row of a shared store), with
+    /// the id it has there. The caller announces each record once, and
+    /// never on a store that also appends.
+    pub(crate) fn announce(&self, delivery: Arc<Delivery>) {
+        self.shared.broadcast.delivery(delivery, None);
+    }
+
+    /// Announce something the person should see ([`StoreEvent::Warning`]).
+    pub(crate) fn warning(&self, message: String) {
+        self.shared.broadcast.warn(message);
     }
 
     /// Announce how work beside the listener is going ([`StoreEvent::Notice`]).
@@ -581,7 +624,8 @@ impl DeliveryStore {
         if let Some(database) = &self.shared.database {
             return Some(Location::Postgres(Arc::clone(database.target())));
         }
-        self.shared.path.clone().map(Location::File)
+        (self.shared.path.clone().map(Location::File))
+            .or_else(|| self.shared.announced_from.clone())
     }
 }
 

@@ -121,5 +121,6 @@ pub(crate) fn app_config() -> AppConfig {
         utc_offset: FixedOffset::east_opt(0).unwrap(),
         history_cap: HISTORY_CAP,
         history_bytes: HISTORY_BYTES,
+        viewer: false,
     }
 }

@@ -1,4 +1,6 @@
-//! The dashboard of `listen`: the one event loop.
+//! The dashboard of `listen`, and of `dashboard` (a viewer of a shared
+//! store, fed through a store that only announces: [`Viewer`]): the one
+//! event loop.
 //!
 //! State and keys live in [`app`], drawing in `view`; this module does the
 //! I/O around them: it reads the terminal's events, follows the store's
@@ -114,6 +116,22 @@ pub(crate) struct Setup {
     pub(crate) public: Option<watch::Receiver<crate::danube::tunnel::View>>,
     /// The store's deliveries from before this start to open with.
     pub(crate) earlier: earlier::EarlierPlan,
+    /// The history read already, instead of `earlier` (`dashboard`).
+    pub(crate) earlier_read: Option<earlier::Earlier>,
+    /// `dashboard`: a viewer of a shared store, with no listener.
+    pub(crate) viewer: Option<Viewer>,
+    /// `listen` on a shared store: its name (`--name`). Its history and
+    /// a resync read only its own rows, as its announcements hold only its
+    /// own deliveries; `None` reads every row (a file holds one listener's).
+    pub(crate) own_rows: Option<String>,
+}
+
+/// What sets a viewer's dashboard (`dashboard`) apart from a listener's:
+/// there is no listener to send to or to set a policy for.
+#[derive(Debug, Clone)]
+pub(crate) struct Viewer {
+    /// `--to`: where `r`, `R`, `e` and `c`'s curl command send.
+    pub(crate) replay_to: Option<String>,
 }
 
 /// Run the dashboard until `q`, Ctrl-C or `shutdown`; sync the store, give
@@ -141,12 +159,20 @@ pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         utc_offset: *chrono::Local::now().offset(),
         history_cap: HISTORY_CAP,
         history_bytes: HISTORY_BYTES,
+        viewer: setup.viewer.is_some(),
     };
     let mut app = App::new(config, setup.policy.clone());
     app.start_at(setup.earlier.first_id);
     let store_at = setup.store.location();
-    // The file store holds this listener's deliveries alone.
-    let mut reading = earlier::Reading::start(store_at.clone(), None, setup.earlier, HISTORY_BYTES);
+    let mut reading = match setup.earlier_read {
+        Some(read) => earlier::Reading::ready(read),
+        None => earlier::Reading::start(
+            store_at.clone(),
+            setup.own_rows.clone(),
+            setup.earlier,
+            HISTORY_BYTES,
+        ),
+    };
     if let Some(danube) = &setup.danube {
         app.watch_danube(danube.webhook_id.clone(), chrono::Utc::now());
     }
@@ -162,8 +188,13 @@ pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
         store_rx: setup.events,
         store_open: true,
         store_at,
+        own_rows: setup.own_rows,
         replayer: setup.replayer,
-        curl_base: setup.listen_url,
+        // A viewer's copied curl command goes where its replays go.
+        curl_base: match setup.viewer {
+            Some(viewer) => viewer.replay_to.unwrap_or_default(),
+            None => setup.listen_url,
+        },
         log,
         panics_seen: 0,
         polls_rx: setup.danube.as_ref().map(|d| d.polls_rx.clone()),
@@ -242,6 +273,8 @@ struct Loop {
     store_open: bool,
     /// Where records are read back from (`None`: `--no-store`).
     store_at: Option<store::Location>,
+    /// Only this listener's rows are read back ([`Setup::own_rows`]).
+    own_rows: Option<String>,
     replayer: Replayer,
     curl_base: String,
     log: LogFile,
@@ -538,10 +571,15 @@ impl Loop {
         };
         let after = app.last_id();
         let cap = app.config.history_cap.max(1);
+        let own = self.own_rows.clone();
         let read = tokio::task::spawn_blocking(move || {
             let mut summaries = VecDeque::new();
             store::each_forward::<Delivery>(&at, Some(after), |entry| {
-                if let store::Entry::Record(mut record) = entry {
+                if let store::Entry::Record(mut record) = entry
+                    && own
+                        .as_ref()
+                        .is_none_or(|own| record.listener.as_ref() == Some(own))
+                {
                     if summaries.len() == cap {
                         summaries.pop_front();
                     }

@@ -21,14 +21,14 @@ const EXITED: &str = "program exited with status";
 
 /// A tmux server of this test's own (`-L`), so no user's sessions are
 /// touched; killed on drop.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
 }
 
 impl Tmux {
     /// A server whose panes stay after their process exits, so the exit
     /// status and the last screen can be read.
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         match Command::new("tmux").arg("-V").output() {
             Ok(output) if output.status.success() => {}
             _ => panic!(
@@ -70,7 +70,7 @@ impl Tmux {
     /// Run `program` (and its arguments) in a 120×40 window of a new session `dash`, under a
     /// shell that prints its exit status when it ends (tmux's own
     /// `pane_dead_status` is not always filled in).
-    fn open(&self, program: &[&str]) {
+    pub(crate) fn open(&self, program: &[&str]) {
         let mut args = vec![
             "start-server",
             ";",
@@ -96,7 +96,7 @@ impl Tmux {
         self.run(&args);
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "dash"]).stdout)
             .into_owned()
     }
@@ -108,7 +108,7 @@ impl Tmux {
         String::from_utf8_lossy(&self.run(&args).stdout).into_owned()
     }
 
-    fn keys(&self, keys: &str) {
+    pub(crate) fn keys(&self, keys: &str) {
         self.run(&["send-keys", "-t", "dash", keys]);
     }
 
@@ -123,7 +123,7 @@ impl Tmux {
     }
 
     /// Poll the screen until `done` holds; fail with the last screen.
-    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let screen = self.screen();
@@ -139,7 +139,7 @@ impl Tmux {
     }
 
     /// Wait for the process in the pane to exit; its exit status.
-    fn wait_for_exit(&self) -> String {
+    pub(crate) fn wait_for_exit(&self) -> String {
         let screen = self.wait_for("the dashboard to exit", |s| s.contains(EXITED));
         let rest = &screen[screen.find(EXITED).unwrap() + EXITED.len()..];
         rest.split_whitespace()

@@ -20,5 +20,6 @@ pub fn config(store: PathBuf) -> AppConfig {
         utc_offset: FixedOffset::east_opt(0).expect("UTC is an offset"),
         history_cap: HISTORY_CAP,
         history_bytes: HISTORY_BYTES,
+        viewer: false,
     }
 }

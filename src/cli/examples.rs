@@ -30,6 +30,15 @@ Examples:
   # Tool events to one receiver, the rest to another; fail two attempts so Danube retries
   danube-hooks listen --forward-to 'tool.*=http://localhost:3001/hooks' --forward-to http://localhost:3000/webhooks/danube --respond 500,500,forward";
 
+pub(crate) const DASHBOARD: &str = "\
+Examples:
+  # Every teammate's deliveries, live, from the store their listeners share (password in PGPASSWORD)
+  danube-hooks dashboard --store postgres://hooks@db.internal/hooks
+  # Replays (r, R, e) to your own receiver, signed with your secret
+  danube-hooks dashboard --store postgres://hooks@db.internal/hooks --to http://localhost:3000/webhooks/danube --secret-file secret.txt
+  # Headless: one JSON record per line as each batch is committed
+  danube-hooks dashboard --store postgres://hooks@db.internal/hooks --json";
+
 pub(crate) const SIGN: &str = "\
 Examples:
   danube-hooks sign --secret-file secret.txt body.json

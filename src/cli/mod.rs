@@ -20,6 +20,7 @@ use crate::signature::Secret;
 
 mod act;
 mod danube;
+mod dashboard;
 mod emulate;
 pub(crate) mod examples;
 mod generate;
@@ -32,6 +33,7 @@ pub(crate) use danube::{
     DeliveriesArgs, LoginArgs, LogoutArgs, RedeliverArgs, WebhooksCommand, WebhooksCreateArgs,
     WebhooksDeleteArgs, WebhooksListArgs, WebhooksUpdateArgs,
 };
+pub(crate) use dashboard::DashboardArgs;
 pub(crate) use emulate::{EMULATOR_KEY_ENV, EmulateArgs, KeySource};
 pub(crate) use generate::{CompletionShell, CompletionsArgs, ManArgs};
 pub(crate) use inspect::{ExportArgs, LogArgs, ShowArgs};
@@ -99,6 +101,9 @@ pub(crate) enum Command {
     /// Resend a stored delivery, re-signed (default) or byte-identical (--as-is), or a changed copy of it (--set, --data-file, --header, --drop-header).
     #[command(after_help = examples::REPLAY)]
     Replay(ReplayArgs),
+    /// Watch a team's shared store (PostgreSQL) live: every listener's deliveries, no listener of its own.
+    #[command(after_help = examples::DASHBOARD)]
+    Dashboard(DashboardArgs),
     /// List stored deliveries.
     #[command(after_help = examples::LOG)]
     Log(LogArgs),

@@ -563,6 +563,9 @@ async fn show_dashboard(
             records: plan.history,
             first_id: listening.report.next_id,
         },
+        earlier_read: None,
+        viewer: None,
+        own_rows: None,
     })
     .await;
     // Whatever ended the dashboard (q, a signal, an error) ends listening:
@@ -725,7 +728,7 @@ pub(crate) struct Signals {
 /// shows is never met by the default action (death, with the store
 /// unsynced, the terminal left raw, the tunnel running and the webhook
 /// active).
-fn stop_on_signal(signals: Signals) -> impl Future<Output = ()> + Send {
+pub(crate) fn stop_on_signal(signals: Signals) -> impl Future<Output = ()> + Send {
     use tokio::signal::unix::{Signal, SignalKind, signal};
     async fn next(signal: Option<&mut Signal>) {
         match signal {

@@ -3,6 +3,7 @@
 
 pub(crate) mod check;
 pub(crate) mod completions;
+pub(crate) mod dashboard;
 pub(crate) mod deliveries;
 pub(crate) mod emulate;
 pub(crate) mod inspect;

@@ -153,7 +153,7 @@ fn render_changes(original: &Delivery, sent: &Outgoing) -> String {
 /// checked may hold a URL a stranger steered (`http://127.0.0.1:3000` joined
 /// with `@127.0.0.1:4001`, or with `0/`): a path that is not origin-form
 /// means the recorded URL cannot be trusted to be the user's.
-fn recorded_target(delivery: &Delivery, url: &str) -> Result<String, UsageError> {
+pub(crate) fn recorded_target(delivery: &Delivery, url: &str) -> Result<String, UsageError> {
     let untrusted = |why: String| {
         UsageError::new(format!(
             "delivery #{} was forwarded to {}, but {why}; pass --to URL to choose the target",

@@ -29,6 +29,7 @@ use crate::policy::PolicyHandle;
 use crate::signature::Verdict;
 
 mod filtering;
+mod late;
 mod mirrored;
 mod with_earlier;
 
@@ -424,9 +425,12 @@ impl App {
     }
 
     /// A delivery from the store, in id order; one already seen (after a
-    /// resync) is ignored.
+    /// resync) is ignored. One older than the newest that is new here (a
+    /// shared store's listeners commit in their own order) goes in its
+    /// place ([`App::ingest_late`]).
     pub fn ingest(&mut self, delivery: Arc<Delivery>) {
         if delivery.id <= self.last_id {
+            self.ingest_late(delivery);
             return;
         }
         self.last_id = delivery.id;
@@ -441,6 +445,12 @@ impl App {
                 self.select(self.list.len() - 1);
             }
         }
+        self.keep_within_limits();
+    }
+
+    /// The history back within its limits after a delivery came in, and
+    /// the list with it.
+    fn keep_within_limits(&mut self) {
         // The summary stays in the list; the body is read back from the
         // store when shown.
         let list = &mut self.list;
@@ -730,6 +740,14 @@ impl App {
     // ---- The policy picker.
 
     fn open_picker(&mut self) {
+        if self.config.viewer {
+            self.set_status(
+                StatusKind::Info,
+                "no listener here: each listener's policy is its own (listen --respond, where it \
+                 runs); a dashboard changes nothing of theirs",
+            );
+            return;
+        }
         self.mode = Mode::Picker(Picker::open(&self.policy.current()));
     }
 

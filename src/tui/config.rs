@@ -48,6 +48,9 @@ pub struct AppConfig {
     pub history_cap: usize,
     /// The most bytes of deliveries kept in memory ([`HISTORY_BYTES`]).
     pub history_bytes: usize,
+    /// A viewer of a shared store (`dashboard`), with no listener of its
+    /// own: `listen_url` is the store's URL, and there is no policy to set.
+    pub viewer: bool,
 }
 
 /// Where `listen` registered the webhook that posts to this listener.

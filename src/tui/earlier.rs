@@ -150,6 +150,15 @@ impl Reading {
         Self(Some(loading_rx))
     }
 
+    /// A history read already (`dashboard`, which reads it before its live
+    /// feed starts, so that no delivery is shown twice): taken before the
+    /// first frame.
+    pub(crate) fn ready(earlier: Earlier) -> Self {
+        let (loading_tx, loading_rx) = mpsc::unbounded_channel();
+        let _ = loading_tx.send(Loading::Done(Ok(earlier)));
+        Self(Some(loading_rx))
+    }
+
     pub(crate) fn is_on(&self) -> bool {
         self.0.is_some()
     }

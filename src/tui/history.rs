@@ -52,6 +52,9 @@ pub(crate) struct History {
     failed_read_back: Option<u64>,
     /// The starts of the listener, for the list's dividers.
     runs: Runs,
+    /// The highest id let go past the limits: one at or below it that
+    /// comes again is not taken back in.
+    let_go_through: u64,
 }
 
 /// The deliveries of the history whose group has one hash, in id order.
@@ -79,6 +82,7 @@ impl History {
             reading_back: None,
             failed_read_back: None,
             runs: Runs::default(),
+            let_go_through: 0,
         }
     }
 
@@ -131,6 +135,38 @@ impl History {
         bucket.members.push_back(Arc::clone(&delivery));
         self.group_hashes.push_back(hash);
         self.deliveries.push_back(delivery);
+    }
+
+    /// A delivery older than the newest, in its place by id (a shared
+    /// store's listeners commit in their own order, so a row can be
+    /// announced after a newer one). False, and nothing changed, when it
+    /// is held already or was let go.
+    pub(crate) fn insert(&mut self, delivery: Arc<Delivery>) -> bool {
+        if delivery.id <= self.let_go_through {
+            return false;
+        }
+        let Err(index) = self.deliveries.binary_search_by_key(&delivery.id, |d| d.id) else {
+            return false;
+        };
+        // Among the bodiless oldest it comes bodiless too.
+        let delivery = if index < self.stripped {
+            self.stripped += 1;
+            Arc::new(delivery.without_body())
+        } else {
+            delivery
+        };
+        self.held_bytes += memory::estimate(&delivery);
+        let hash = self.group_hasher.hash_one(&delivery.group);
+        let bucket = self.groups.entry(hash).or_default();
+        bucket.mixed |= bucket
+            .members
+            .back()
+            .is_some_and(|last| last.group != delivery.group);
+        let at = bucket.members.partition_point(|d| d.id < delivery.id);
+        bucket.members.insert(at, Arc::clone(&delivery));
+        self.group_hashes.insert(index, hash);
+        self.deliveries.insert(index, delivery);
+        true
     }
 
     /// Past the byte budget, drop the bodies of the oldest deliveries that
@@ -195,6 +231,7 @@ impl History {
             return None;
         }
         let oldest = self.deliveries.pop_front()?;
+        self.let_go_through = self.let_go_through.max(oldest.id);
         self.held_bytes -= memory::estimate(&oldest);
         // The oldest of the history is the oldest of its bucket.
         if let Some(hash) = self.group_hashes.pop_front()

@@ -1131,6 +1131,7 @@ fn test_loop_with(
         store_rx,
         store_open: true,
         store_at: store_path.map(crate::store::Location::File),
+        own_rows: None,
         replayer: Arc::new(|_, _, _| Box::pin(async { Err("not in this test".to_string()) })),
         curl_base: "http://127.0.0.1:4000".into(),
         log: super::LogFile::beside(Some(&log_dir.join("deliveries.jsonl"))),
@@ -1801,4 +1802,91 @@ fn dividers_never_push_the_selection_off_the_list() {
             );
         }
     }
+}
+
+/// `dashboard` on a shared store: no listener of its own (the header names
+/// the store's URL without its password, and where replays go), every
+/// listener's deliveries with a LISTENER column (escaped, cut to its
+/// width), and `p` sets no policy of anyone's.
+#[test]
+fn a_viewer_of_a_shared_store_shows_whose_each_delivery_is() {
+    let mut app = App::new(
+        AppConfig {
+            listen_url: "postgres://hooks@db.internal:5432/hooks".into(),
+            store_path: None,
+            forward_url: Some("http://localhost:3000/mine".into()),
+            viewer: true,
+            ..config(false)
+        },
+        PolicyHandle::new(Policy::default_for(false)),
+    );
+    let listeners = [
+        "ann@laptop",
+        "bob@ci-runner-7.staging.internal",
+        "\u{1b}[2Jeve\u{202e}",
+    ];
+    for (i, listener) in listeners.iter().enumerate() {
+        let mut d = delivery(
+            i as u64 + 2,
+            "2026-11-23T09:14:07.123Z",
+            if i == 1 {
+                WORKFLOW_FAILED
+            } else {
+                TOOL_COMPLETED
+            },
+        );
+        d.listener = Some((*listener).to_owned());
+        app.ingest(Arc::new(d));
+    }
+    // A row committed after a newer one was shown goes in its place.
+    let mut late = delivery(1, "2026-11-23T09:14:06.000Z", TOOL_COMPLETED);
+    late.listener = Some("bob@ci-runner-7.staging.internal".into());
+    app.ingest(Arc::new(late));
+    snap("viewer", &mut app);
+    let text = screen(&mut app, 80, 24);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+        "{text}"
+    );
+    assert!(
+        text.contains("LISTENER") && text.contains("ann@laptop"),
+        "{text}"
+    );
+    press(&mut app, "p");
+    assert!(
+        app.status().unwrap().text.starts_with("no listener here"),
+        "{:?}",
+        app.status()
+    );
+    assert!(matches!(app.mode, super::app::Mode::Normal));
+}
+
+/// `listen` on a shared store reads back only its own rows after a lag:
+/// the others' are theirs to show (here a file holds both, standing in
+/// for the table, whose reader gives every listener's rows).
+#[tokio::test]
+async fn a_lagging_listener_reads_back_only_its_own_rows() {
+    use crate::store::{DeliveryStore, StoreConfig, StoreEvent};
+    let dir = Dir::new("lag-own");
+    let path = dir.0.join("deliveries.jsonl");
+    let (store, _) = DeliveryStore::open(StoreConfig::at(&path)).unwrap();
+    let (events_tx, events_rx) = tokio::sync::broadcast::channel(2);
+    for n in 1..=6 {
+        let mut d = delivery(0, "2026-11-23T09:14:07.123Z", TOOL_COMPLETED);
+        d.listener = Some(if n % 2 == 0 { "ann@laptop" } else { "bob@ci" }.into());
+        let stored = store.append(d).await.unwrap();
+        if n % 2 == 0 {
+            events_tx.send(StoreEvent::Delivery(stored, None)).unwrap();
+        }
+    }
+    store.sync().await.unwrap();
+    let mut looping = test_loop(events_rx, Some(path), &dir.0);
+    looping.own_rows = Some("ann@laptop".into());
+    let mut app = app(false);
+    looping.drain_store(&mut app).await;
+    assert_eq!(
+        ids(&app),
+        vec![2, 4, 6],
+        "bob's rows are not this listener's"
+    );
 }

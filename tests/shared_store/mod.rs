@@ -3,6 +3,7 @@
 //! `common::postgres`, `#[ignore]`d where no PostgreSQL may be (CI runs them).
 
 mod cluster;
+mod dashboard;
 mod late_mirror;
 mod readers;
 mod writer;

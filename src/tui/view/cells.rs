@@ -143,6 +143,13 @@ pub(super) fn what_label(delivery: &Delivery) -> String {
     }
 }
 
+/// Whose delivery it is on a shared store, escaped; `None` for a record
+/// that does not say (a file store's).
+pub(super) fn listener_label(delivery: &Delivery) -> Option<String> {
+    let listener = delivery.listener.as_deref()?;
+    Some(escape_line(listener).into_owned())
+}
+
 /// What the list shows as an arrival's event, as [`what_label`] does.
 pub(super) fn arrival_label(arrival: &crate::store::Arrival) -> String {
     if arrival.method != "POST" {

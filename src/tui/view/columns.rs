@@ -8,8 +8,8 @@ use unicode_width::UnicodeWidthStr as _;
 use super::super::app::App;
 use super::super::danube_side::DanubeMark;
 use super::cells::{
-    answer_label, arrival_label, attempt_label, danube_label, forward_label, verdict_label,
-    what_label,
+    answer_label, arrival_label, attempt_label, danube_label, forward_label, listener_label,
+    verdict_label, what_label,
 };
 use crate::display::escape_line;
 
@@ -17,6 +17,8 @@ use crate::display::escape_line;
 pub(super) enum Col {
     Time,
     Id,
+    /// Whose delivery, on a shared store (the record's `listener`).
+    Listener,
     What,
     Path,
     Verdict,
@@ -37,6 +39,10 @@ const EVENT_KEPT: usize = 20;
 const EVENT_FLOOR: usize = 12;
 /// The path column is shown when it can have this much, or all it needs.
 const PATH_MIN: usize = 12;
+/// The widest the listener column gets (`user@host` names are long)…
+const LISTENER_CAP: usize = 16;
+/// …and what it is cut to before the time column goes.
+const LISTENER_FLOOR: usize = 8;
 
 /// What the rows on screen need of the columns whose width follows what
 /// they hold; at least each column's name.
@@ -45,6 +51,8 @@ struct Needs {
     /// types, and there is no path to show.
     none: bool,
     id: usize,
+    /// `None` while no row on screen names its listener.
+    listener: Option<usize>,
     what: usize,
     path: usize,
     verdict: usize,
@@ -60,6 +68,7 @@ impl Needs {
         let mut needs = Needs {
             none: true,
             id: "ID".len(),
+            listener: None,
             what: "EVENT".len(),
             path: "PATH".len(),
             verdict: "VERDICT".len(),
@@ -72,6 +81,9 @@ impl Needs {
         for (_, d) in app.visible() {
             needs.none = false;
             grow(&mut needs.id, &format!("#{}", d.id));
+            if let Some(listener) = listener_label(d) {
+                grow(needs.listener.get_or_insert("LISTENER".len()), &listener);
+            }
             grow(&mut needs.what, &what_label(d));
             grow(&mut needs.path, &escape_line(&d.path));
             grow(&mut needs.verdict, verdict_label(d.signature.verdict));
@@ -95,6 +107,7 @@ impl Needs {
         needs.forward = needs.forward.min(12);
         needs.danube = needs.danube.min(10);
         needs.attempt = needs.attempt.min(4);
+        needs.listener = needs.listener.map(|need| need.min(LISTENER_CAP));
         if needs.none {
             let danube = crate::events::EVENT_TYPES.iter().map(|e| e.width()).max();
             needs.what = danube.unwrap_or(needs.what);
@@ -141,16 +154,19 @@ impl Columns {
 #[derive(Clone, Copy)]
 enum GiveUp {
     Milliseconds,
+    /// The listener's tail, down to [`LISTENER_FLOOR`].
+    Listener,
     /// The event's tail, down to this many columns.
     EventTo(usize),
     Column(Col),
 }
 
-const GIVE_UP: [GiveUp; 6] = [
+const GIVE_UP: [GiveUp; 7] = [
     GiveUp::Milliseconds,
     GiveUp::EventTo(EVENT_KEPT),
     GiveUp::Column(Col::Duration),
     GiveUp::EventTo(EVENT_FLOOR),
+    GiveUp::Listener,
     GiveUp::Column(Col::Time),
     GiveUp::EventTo("EVENT".len()),
 ];
@@ -173,7 +189,10 @@ pub(super) fn columns(app: &App, width: u16, in_flight: usize) -> Columns {
         (Col::Attempt, needs.attempt),
         (Col::Answer, needs.answer),
     ];
-    if app.config.forward_url.is_some() {
+    if let Some(listener) = needs.listener {
+        cols.insert(2, (Col::Listener, listener));
+    }
+    if app.config.forward_url.is_some() && !app.config.viewer {
         cols.push((Col::Forward, needs.forward));
     }
     if app.danube().is_some() {
@@ -190,6 +209,14 @@ pub(super) fn columns(app: &App, width: u16, in_flight: usize) -> Columns {
             GiveUp::Milliseconds => {
                 if let Some(time) = cols.iter_mut().find(|(col, _)| *col == Col::Time) {
                     time.1 = 8;
+                }
+            }
+            GiveUp::Listener => {
+                if let Some(listener) = cols.iter_mut().find(|(col, _)| *col == Col::Listener) {
+                    listener.1 = listener
+                        .1
+                        .saturating_sub(over)
+                        .max(LISTENER_FLOOR.min(listener.1));
                 }
             }
             GiveUp::EventTo(floor) => {

@@ -30,12 +30,24 @@ pub(super) fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buff
             theme.bold(Color::Cyan),
         ),
     ];
+    if config.viewer {
+        first.push(Span::styled(" · every listener's deliveries", theme.dim()));
+    }
     if let Some(forward) = &config.forward_url {
-        first.push(Span::styled(" → forward to ", theme.dim()));
+        let to = if config.viewer {
+            " · replays to "
+        } else {
+            " → forward to "
+        };
+        first.push(Span::styled(to, theme.dim()));
         first.push(Span::raw(escape_line(forward).into_owned()));
     }
 
-    let policy = escape_line(&app.policy.current().describe()).into_owned();
+    let policy = if config.viewer {
+        "each listener's own".to_owned()
+    } else {
+        escape_line(&app.policy.current().describe()).into_owned()
+    };
     let secrets = if config.fingerprints.is_empty() {
         "none (not checked)".to_string()
     } else {
@@ -43,6 +55,8 @@ pub(super) fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buff
     };
     let store = match &config.store_path {
         Some(path) => escape_line(&path.display().to_string()).into_owned(),
+        // The shared store's URL, without its password.
+        None if config.viewer => escape_line(&config.listen_url).into_owned(),
         None => "memory only (--no-store)".to_string(),
     };
     let used = "policy ".len() + policy.width() + "  secrets ".len() + secrets.width();

@@ -124,6 +124,7 @@ fn in_flight_cells(
                 theme.verdict(arrival.verdict),
             ),
             Col::Attempt => (fit(&arrival.attempt.to_string(), width), Style::new()),
+            Col::Listener => (fit("", width), theme.dim()),
             Col::Answer | Col::Forward | Col::Danube | Col::Duration => continue,
         };
         spans.push(cols.cell(text, style));

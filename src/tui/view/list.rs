@@ -13,8 +13,8 @@ use super::super::app::{App, Focus};
 use super::super::config::RegisteredWith;
 use super::super::danube_side::DanubeSide;
 use super::cells::{
-    answer_label, attempt_label, danube_cell, forward_label, path_cell, time_cell, verdict_label,
-    what_label,
+    answer_label, attempt_label, danube_cell, forward_label, listener_label, path_cell, time_cell,
+    verdict_label, what_label,
 };
 use super::columns::{Col, Columns, columns};
 use super::in_flight::render_in_flight;
@@ -82,6 +82,7 @@ pub(super) fn render_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer
             let name = match col {
                 Col::Time => "TIME",
                 Col::Id => "ID",
+                Col::Listener => "LISTENER",
                 Col::What => "EVENT",
                 Col::Path => "PATH",
                 Col::Verdict => "VERDICT",
@@ -168,6 +169,10 @@ fn list_row(app: &App, theme: &Theme, delivery: &Delivery, cols: &Columns) -> Li
             let (text, style) = match col {
                 Col::Time => (time_cell(app, &delivery.received_at, width), theme.dim()),
                 Col::Id => (fit(&format!("#{}", delivery.id), width), Style::new()),
+                Col::Listener => (
+                    fit(&listener_label(delivery).unwrap_or_default(), width),
+                    theme.dim(),
+                ),
                 Col::What => {
                     let style = if delivery.event.is_some() {
                         Style::new()
@@ -253,6 +258,13 @@ fn render_empty_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
 /// developer does not have; Danube or the emulator is asked instead.
 fn first_delivery_hint(app: &App) -> Vec<String> {
     let url = escape_line(&app.config.listen_url).into_owned();
+    if app.config.viewer {
+        return vec![
+            format!("Waiting for the listeners on {url} to commit a delivery."),
+            "Each batch they commit shows here as it is committed.".to_owned(),
+            "A teammate starts one with: danube-hooks listen --store <this URL>".to_owned(),
+        ];
+    }
     match &app.config.registered_with {
         RegisteredWith::Danube => vec![
             "Waiting for Danube's deliveries: the webhook in the header posts here.".to_owned(),

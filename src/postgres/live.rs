@@ -1,0 +1,440 @@
+//! `dashboard`'s live feed of a shared store: `LISTEN` on the channel each
+//! committed batch is announced on, the rows of each announced id range
+//! read and announced on the dashboard's bus ([`DeliveryStore::announce`]),
+//! each once; a lost connection made good on its own.
+//!
+//! What holds:
+//! - No polling: a batch is read when its `NOTIFY` arrives, and the server
+//!   sends a `NOTIFY` only once its transaction has committed, so the rows
+//!   it names are there to read.
+//! - Nothing shown twice: ranges overlap (ids from one sequence interleave
+//!   across listeners, so one listener's `min..max` holds another's rows),
+//!   and a catch-up reads again what may have been shown. [`Seen`] keeps
+//!   the ids shown, within [`SEEN_CAP`].
+//! - Nothing committed missed: ids are not committed in id order across
+//!   listeners, so after a lost connection the catch-up does not read from
+//!   the highest id shown but every id above the lowest it could have
+//!   missed, and leaves out those shown (see [`Seen::low`]).
+//! - Every byte of a row is hostile: a record is parsed as the file
+//!   store's lines are, one longer than a store line may be is not even
+//!   fetched, and one that does not parse (or names another id than its
+//!   row) is counted on the status line, never shown raw. A `NOTIFY` is
+//!   anyone's with access to the database: its range is read only when it
+//!   parses, and never wider than [`MAX_RANGE`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_postgres::{Client, Notification, Row};
+use tokio_util::sync::CancellationToken;
+
+use super::{PgError, Target, connect, schema};
+use crate::delivery::Delivery;
+use crate::store::{DeliveryStore, MAX_LINE};
+
+/// Ids remembered as shown. Past it the lowest are forgotten: an id read
+/// again after that many newer ones were shown is taken as shown (a row
+/// commits within its listener's answer time, long before then).
+pub(crate) const SEEN_CAP: usize = 65_536;
+/// The widest id range one notification has read: a batch of every
+/// listener's rows together is far narrower.
+const MAX_RANGE: u64 = 100_000;
+/// After a lost connection, at most this many rows committed meanwhile
+/// are read back, the newest: the dashboard keeps no more.
+const CATCH_UP_MAX: usize = crate::tui::app::HISTORY_CAP;
+/// The first wait before connecting again, doubled up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The rows of an id range, in id order. A record longer than a store line
+/// may be comes back as NULL, so it is counted without being fetched.
+const READ_RANGE: &str = "SELECT id, listener, \
+     CASE WHEN octet_length(record) <= $3::bigint THEN record END \
+     FROM danube_hooks.deliveries WHERE id BETWEEN $1 AND $2 ORDER BY id";
+/// The rows of some ids, in id order (as [`READ_RANGE`]).
+const READ_IDS: &str = "SELECT id, listener, \
+     CASE WHEN octet_length(record) <= $2::bigint THEN record END \
+     FROM danube_hooks.deliveries WHERE id = ANY($1) ORDER BY id";
+/// The newest ids above one: what a catch-up may have missed.
+const NEWEST_IDS_ABOVE: &str =
+    "SELECT id FROM danube_hooks.deliveries WHERE id > $1 ORDER BY id DESC LIMIT $2";
+
+/// The ids shown, within [`SEEN_CAP`].
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    ids: BTreeSet<u64>,
+    /// The highest id forgotten past the cap: it and those below count as
+    /// shown.
+    forgotten: u64,
+    /// Ids at or below this are not looked for by a catch-up: older than
+    /// the history the dashboard opened with, or than what it has shown
+    /// since. A row that commits later than that many newer ones is not
+    /// seen by a catch-up; the live feed still shows it.
+    low: u64,
+}
+
+impl Seen {
+    /// The ids of the history shown at start; a catch-up looks above `low`.
+    pub(crate) fn new(shown: impl IntoIterator<Item = u64>, low: u64) -> Self {
+        let mut seen = Seen {
+            low,
+            ..Seen::default()
+        };
+        for id in shown {
+            seen.first_time(id);
+        }
+        seen
+    }
+
+    /// Whether `id` is shown for the first time; it counts as shown from
+    /// now on.
+    pub(crate) fn first_time(&mut self, id: u64) -> bool {
+        if id <= self.forgotten || !self.ids.insert(id) {
+            return false;
+        }
+        while self.ids.len() > SEEN_CAP {
+            if let Some(oldest) = self.ids.pop_first() {
+                self.forgotten = oldest;
+                self.low = self.low.max(oldest);
+            }
+        }
+        true
+    }
+
+    fn shown(&self, id: u64) -> bool {
+        id <= self.forgotten || self.ids.contains(&id)
+    }
+}
+
+/// A connection that has asked for the channel's notifications.
+pub(crate) struct Listening {
+    client: Client,
+    notes_rx: mpsc::UnboundedReceiver<Notification>,
+}
+
+impl Listening {
+    /// The highest id in the table now (0 when empty).
+    pub(crate) async fn newest_id(&self, target: &Target) -> Result<u64, PgError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT coalesce(max(id), 0) FROM danube_hooks.deliveries",
+                &[],
+            )
+            .await
+            .map_err(|err| PgError::query(target, &err))?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+}
+
+/// Connect, check the schema, and `LISTEN`: from here on every committed
+/// batch is announced to this connection.
+pub(crate) async fn listen(target: &Target) -> Result<Listening, PgError> {
+    let (notes_tx, notes_rx) = mpsc::unbounded_channel();
+    let client = connect(target, Some(notes_tx)).await?;
+    schema::check(&client, target).await?;
+    client
+        .batch_execute(&format!("LISTEN {}", schema::CHANNEL))
+        .await
+        .map_err(|err| PgError::query(target, &err))?;
+    Ok(Listening { client, notes_rx })
+}
+
+/// The feed: where it reads, where it announces, what it has shown.
+pub(crate) struct Feed {
+    pub(crate) target: Arc<Target>,
+    pub(crate) bus: DeliveryStore,
+    pub(crate) seen: Seen,
+}
+
+impl Feed {
+    /// Follow the table until `shutdown`: each batch as it is announced,
+    /// and after a lost connection, the rows committed meanwhile.
+    pub(crate) async fn follow(mut self, mut listening: Listening, shutdown: CancellationToken) {
+        loop {
+            let lost = tokio::select! {
+                () = shutdown.cancelled() => return,
+                lost = self.follow_until_lost(&mut listening) => lost,
+            };
+            self.bus.warning(format!(
+                "lost the connection to {}: {lost}; connecting again…",
+                self.target
+            ));
+            listening = match self.reconnect(&shutdown).await {
+                Some(listening) => listening,
+                None => return,
+            };
+        }
+    }
+
+    /// Read each announced range until the connection is lost; why it was.
+    async fn follow_until_lost(&mut self, listening: &mut Listening) -> String {
+        loop {
+            let Some(first) = listening.notes_rx.recv().await else {
+                return "the connection closed".to_owned();
+            };
+            // What else is waiting is read in the same go, each range once.
+            let mut ranges: Vec<(u64, u64)> = range_of(&first).into_iter().collect();
+            while let Ok(note) = listening.notes_rx.try_recv() {
+                ranges.extend(range_of(&note));
+            }
+            for (low, high) in merged(ranges) {
+                let read = listening
+                    .client
+                    .query(READ_RANGE, &[&low, &high, &max_line()])
+                    .await;
+                match read {
+                    Ok(rows) => {
+                        self.announce(&rows);
+                    }
+                    Err(err) => return super::connect::describe(&err),
+                }
+            }
+        }
+    }
+
+    /// Connect again, with a growing wait, until connected or `shutdown`;
+    /// then read what was committed meanwhile.
+    async fn reconnect(&mut self, shutdown: &CancellationToken) -> Option<Listening> {
+        let mut wait = FIRST_BACKOFF;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return None,
+                () = tokio::time::sleep(wait) => {}
+            }
+            let attempt = async {
+                let listening = listen(&self.target).await?;
+                let caught_up = self.catch_up(&listening).await?;
+                Ok::<_, PgError>((listening, caught_up))
+            };
+            match attempt.await {
+                Ok((listening, (shown, older))) => {
+                    let mut notice = format!(
+                        "connected to {} again; {shown} committed meanwhile shown",
+                        self.target
+                    );
+                    if older {
+                        notice.push_str(
+                            " (older ones too many to keep: `danube-hooks log --store` lists \
+                             them)",
+                        );
+                    }
+                    self.bus.notice(notice);
+                    return Some(listening);
+                }
+                Err(err) => {
+                    self.bus
+                        .warning(format!("{err}; trying again in {} ms", wait.as_millis()));
+                    wait = (wait * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Show the rows committed while the connection was lost: every id
+    /// above [`Seen::low`] not shown yet, the newest [`CATCH_UP_MAX`].
+    /// Called once `LISTEN` is on again, so what commits from then on is
+    /// announced, and read, as usual. How many were shown, and whether
+    /// older ones were left out.
+    async fn catch_up(&mut self, listening: &Listening) -> Result<(usize, bool), PgError> {
+        let fail = |err: tokio_postgres::Error| PgError::query(&self.target, &err);
+        let low = i64::try_from(self.seen.low).unwrap_or(i64::MAX);
+        let limit = i64::try_from(SEEN_CAP + CATCH_UP_MAX).unwrap_or(i64::MAX);
+        let rows = listening
+            .client
+            .query(NEWEST_IDS_ABOVE, &[&low, &limit])
+            .await
+            .map_err(fail)?;
+        let mut missed: Vec<i64> = rows
+            .iter()
+            .map(|row| row.get::<_, i64>(0))
+            .filter(|&id| u64::try_from(id).is_ok_and(|id| !self.seen.shown(id)))
+            .collect();
+        let older = missed.len() > CATCH_UP_MAX || rows.len() as i64 == limit;
+        missed.truncate(CATCH_UP_MAX);
+        let rows = listening
+            .client
+            .query(READ_IDS, &[&missed, &max_line()])
+            .await
+            .map_err(fail)?;
+        let shown = self.announce(&rows);
+        Ok((shown, older))
+    }
+
+    /// Announce the rows not shown yet, in id order; count those that are
+    /// not records. How many were announced.
+    fn announce(&mut self, rows: &[Row]) -> usize {
+        let mut shown = 0;
+        let mut bad = Vec::new();
+        for row in rows {
+            let Ok(id) = u64::try_from(row.get::<_, i64>(0)) else {
+                continue;
+            };
+            if !self.seen.first_time(id) {
+                continue;
+            }
+            match record_of(id, row.get(1), row.get(2)) {
+                Some(record) => {
+                    self.bus.announce(Arc::new(record));
+                    shown += 1;
+                }
+                None => bad.push(id),
+            }
+        }
+        if !bad.is_empty() {
+            self.bus.warning(unparsable_warning(&bad));
+        }
+        shown
+    }
+}
+
+/// The longest record fetched, as the query's parameter.
+fn max_line() -> i64 {
+    i64::try_from(MAX_LINE).unwrap_or(i64::MAX)
+}
+
+/// The record a row holds, when it is one: it parses as a store line does
+/// and names the row's id. A record that does not name its listener gets
+/// the row's.
+pub(crate) fn record_of(id: u64, listener: Option<String>, text: Option<&str>) -> Option<Delivery> {
+    let mut record = serde_json::from_str::<Delivery>(text?).ok()?;
+    if record.id != id {
+        return None;
+    }
+    if record.listener.is_none() {
+        record.listener = listener;
+    }
+    Some(record)
+}
+
+/// The status line's words for rows that are not records.
+fn unparsable_warning(ids: &[u64]) -> String {
+    let shown: Vec<String> = ids.iter().take(5).map(|id| format!("#{id}")).collect();
+    let more = if ids.len() > 5 { ", …" } else { "" };
+    format!(
+        "{} row{} of {} not shown: not a delivery record ({}{more})",
+        ids.len(),
+        if ids.len() == 1 { "" } else { "s" },
+        schema::DELIVERIES,
+        shown.join(", ")
+    )
+}
+
+/// The id range a notification names (`<min_id> <max_id>`), as the query's
+/// parameters; `None` when it is not one. Never wider than [`MAX_RANGE`]:
+/// a wider one keeps its top.
+fn range_of(note: &Notification) -> Option<(u64, u64)> {
+    if note.channel() != schema::CHANNEL {
+        return None;
+    }
+    parse_range(note.payload())
+}
+
+fn parse_range(payload: &str) -> Option<(u64, u64)> {
+    let (low, high) = payload.trim().split_once(' ')?;
+    let (low, high): (u64, u64) = (low.parse().ok()?, high.trim().parse().ok()?);
+    // The query takes ids as PostgreSQL's bigint.
+    if low > high || i64::try_from(high).is_err() {
+        return None;
+    }
+    Some((low.max(high.saturating_sub(MAX_RANGE - 1)), high))
+}
+
+/// Ranges sorted and joined where they overlap or touch, as `i64` for the
+/// query.
+fn merged(mut ranges: Vec<(u64, u64)>) -> Vec<(i64, i64)> {
+    ranges.sort_unstable();
+    let mut joined: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for (low, high) in ranges {
+        match joined.last_mut() {
+            Some(last) if low <= last.1.saturating_add(1) => last.1 = last.1.max(high),
+            _ => joined.push((low, high)),
+        }
+    }
+    joined
+        .into_iter()
+        .filter_map(|(low, high)| Some((i64::try_from(low).ok()?, i64::try_from(high).ok()?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::sample;
+
+    #[test]
+    fn a_notification_names_a_range_or_nothing() {
+        assert_eq!(parse_range("3 9"), Some((3, 9)));
+        assert_eq!(parse_range(" 7 7 "), Some((7, 7)));
+        for hostile in [
+            "",
+            "9 3",
+            "1",
+            "a b",
+            "-1 4",
+            "1 2 3",
+            "1 99999999999999999999",
+        ] {
+            assert_eq!(parse_range(hostile), None, "{hostile:?}");
+        }
+        let wide = parse_range(&format!("1 {}", 10 * MAX_RANGE)).unwrap();
+        assert_eq!(wide, (9 * MAX_RANGE + 1, 10 * MAX_RANGE), "its top is kept");
+        assert_eq!(parse_range(&format!("1 {}", u64::MAX)), None, "past bigint");
+    }
+
+    #[test]
+    fn ranges_are_read_once_each() {
+        assert_eq!(
+            merged(vec![(5, 9), (1, 3), (4, 4), (20, 22), (8, 12)]),
+            [(1, 12), (20, 22)]
+        );
+        assert!(merged(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn seen_ids_are_shown_once_and_bounded() {
+        let mut seen = Seen::new([4, 6], 3);
+        assert!(!seen.first_time(6), "shown with the history");
+        assert!(
+            seen.first_time(5),
+            "a late commit below the newest is shown"
+        );
+        assert!(!seen.first_time(5));
+        assert!(seen.first_time(2), "below low: still shown when announced");
+        for id in 100..100 + SEEN_CAP as u64 {
+            seen.first_time(id);
+        }
+        assert!(seen.ids.len() <= SEEN_CAP);
+        assert!(!seen.first_time(4), "forgotten counts as shown");
+        assert!(seen.low >= 6, "a catch-up looks above what was forgotten");
+        assert!(seen.shown(100) && !seen.shown(100 + SEEN_CAP as u64));
+    }
+
+    #[test]
+    fn a_row_is_shown_only_when_it_is_a_record_of_its_id() {
+        let mut record = sample(7, b"{}");
+        record.listener = None;
+        let line = record.to_json_line();
+        let parsed = record_of(7, Some("ann@laptop".into()), Some(&line)).unwrap();
+        assert_eq!(parsed.listener.as_deref(), Some("ann@laptop"), "the row's");
+        record.listener = Some("bob@ci".into());
+        let line = record.to_json_line();
+        let parsed = record_of(7, Some("ann@laptop".into()), Some(&line)).unwrap();
+        assert_eq!(
+            parsed.listener.as_deref(),
+            Some("bob@ci"),
+            "the record's own"
+        );
+        assert!(record_of(8, None, Some(&line)).is_none(), "another id");
+        assert!(record_of(7, None, Some("\u{1b}[2Jnot json")).is_none());
+        assert!(record_of(7, None, None).is_none(), "too long to fetch");
+        let warning = unparsable_warning(&[1, 2, 3, 4, 5, 6]);
+        assert_eq!(
+            warning,
+            "6 rows of danube_hooks.deliveries not shown: not a delivery record \
+             (#1, #2, #3, #4, #5, …)"
+        );
+    }
+}

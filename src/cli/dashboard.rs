@@ -7,6 +7,7 @@ use clap::Args;
 use super::{SecretArgs, UsageError};
 
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // each bool is one documented flag
 pub(crate) struct DashboardArgs {
     /// The shared store: postgres://USER@HOST[:PORT]/DATABASE[?sslmode=…], its password in PGPASSWORD or ~/.pgpass, or the whole URL in DANUBE_HOOKS_STORE. A file store is refused: `listen` shows a file's deliveries.
     #[arg(long, value_name = "URL")]

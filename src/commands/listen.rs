@@ -565,7 +565,8 @@ async fn show_dashboard(
         },
         earlier_read: None,
         viewer: None,
-        own_rows: None,
+        // A shared store holds the team's rows: this dashboard shows its own.
+        own_rows: plan.database.as_ref().map(|database| database.name.clone()),
     })
     .await;
     // Whatever ended the dashboard (q, a signal, an error) ends listening:

@@ -388,3 +388,69 @@ fn a_dashboard_in_a_terminal_shows_each_listeners_rows_and_replays_only_to_its_o
     tmux.keys("q");
     assert_eq!(tmux.wait_for_exit(), "0");
 }
+
+/// Two `listen --store postgres://…` and one `dashboard`, all on one
+/// database: each listener's deliveries live in the dashboard with the
+/// LISTENER column; a third listener's own dashboard opens with its own
+/// deliveries only.
+#[test]
+#[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
+fn two_listeners_and_a_dashboard_on_one_database() {
+    let _ = NEEDS_POSTGRES;
+    let cluster = postgres::shared();
+    let db = cluster.database("dashboard_two");
+    let url = cluster.url(&db);
+    let listen = |name: &str| {
+        common::Listener::start_with(
+            cluster.command(),
+            &[
+                "--store",
+                &url,
+                "--name",
+                name,
+                "--secret",
+                common::SECRET,
+                "--json",
+            ],
+        )
+    };
+    let ann = listen("ann@laptop");
+    let bob = listen("bob@ci");
+    let tmux = Tmux::start();
+    let password = format!("PGPASSWORD={}", cluster.password);
+    tmux.open(&["env", &password, common::BIN, "dashboard", "--store", &url]);
+    tmux.wait_for("the dashboard", |s| s.contains("every listener's"));
+    for (n, listener) in [&ann, &bob, &ann].into_iter().enumerate() {
+        let body = common::event_body("workflow.failed", n as u64);
+        let reply = common::signed_post(listener.addr, common::SECRET, common::now(), &body);
+        assert_eq!(reply.status(), 200);
+    }
+    let screen = tmux.wait_for("both listeners' deliveries, live", |s| {
+        s.contains("LISTENER") && s.matches("ann@laptop").count() >= 2 && s.contains("bob@ci")
+    });
+    assert!(!screen.contains(&cluster.password), "{screen}");
+    // A listener's own dashboard shows its own deliveries, not the team's.
+    let carol = Tmux::start();
+    carol.open(&[
+        "env",
+        &password,
+        common::BIN,
+        "listen",
+        "--port",
+        "0",
+        "--store",
+        &url,
+        "--name",
+        "carol",
+        "--secret",
+        common::SECRET,
+    ]);
+    let screen = carol.wait_for("carol's dashboard", |s| s.contains("● LIVE"));
+    assert!(
+        !screen.contains("workflow.failed") && !screen.contains("earlier"),
+        "the team's deliveries in carol's own dashboard: {screen}"
+    );
+    carol.keys("q");
+    tmux.keys("q");
+    assert_eq!(tmux.wait_for_exit(), "0");
+}

@@ -162,6 +162,7 @@ const MAX_BATCH_BYTES: usize = 256 * 1024;
 pub(crate) async fn print(
     mut events: broadcast::Receiver<StoreEvent>,
     store_at: Option<store::Location>,
+    own_rows: Option<String>,
     format: Format,
     done: CancellationToken,
 ) {
@@ -173,6 +174,7 @@ pub(crate) async fn print(
         last_id: 0,
         caught_up_through: 0,
         store_at,
+        own_rows,
     };
     // `done` fires once; polled beside `recv` at every wake-up (a
     // `select!`), its lock was taken once a delivery. It is polled with a
@@ -255,6 +257,9 @@ struct Printer {
     caught_up_through: u64,
     /// Where records are read back from (`None`: `--no-store`).
     store_at: Option<store::Location>,
+    /// On a shared store, a listener's name: a catch-up prints only its
+    /// rows, as its announcements hold only its deliveries.
+    own_rows: Option<String>,
 }
 
 impl Printer {
@@ -373,8 +378,11 @@ impl Printer {
         };
         // Streamed: one record at a time, however far behind it fell.
         let mut open = true;
-        let read = store::each_forward(&at, Some(self.last_id), |entry| {
-            if let store::Entry::Record(record) = entry {
+        let own = self.own_rows.clone();
+        let read = store::each_forward::<Delivery>(&at, Some(self.last_id), |entry| {
+            if let store::Entry::Record(record) = entry
+                && (own.as_ref()).is_none_or(|own| record.listener.as_ref() == Some(own))
+            {
                 open = self.emit(&StoreEvent::Delivery(Arc::new(record), None));
             }
             if open {
@@ -445,6 +453,44 @@ mod tests {
         assert!(human_line(&delivery).contains("  copy of #3, edited"));
     }
 
+    /// A listener on a shared store that fell behind prints only its own
+    /// rows back (a file holding two listeners' stands in for the table);
+    /// an announcement of a row printed by the catch-up is not printed
+    /// again.
+    #[test]
+    fn a_catch_up_prints_only_this_listeners_rows_once() {
+        let dir = std::env::temp_dir().join(format!("danube-hooks-own-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("deliveries.jsonl");
+        let mut text = String::new();
+        for id in 1..=4 {
+            let mut record = sample(id, b"{}");
+            record.listener = Some(if id % 2 == 0 { "ann" } else { "bob" }.into());
+            text.push_str(&record.to_json_line());
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        let mut printer = Printer {
+            out: std::io::stdout(),
+            buf: Vec::new(),
+            format: Format::Json,
+            last_id: 0,
+            caught_up_through: 0,
+            store_at: Some(store::Location::File(path)),
+            own_rows: Some("ann".into()),
+        };
+        assert!(printer.catch_up(4));
+        let again = StoreEvent::Delivery(Arc::new(sample(4, b"{}")), None);
+        assert!(printer.emit(&again));
+        let ids: Vec<u64> = String::from_utf8(printer.buf.clone())
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str::<Delivery>(line).unwrap().id)
+            .collect();
+        assert_eq!(ids, [2, 4]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn an_elided_record_is_read_back_for_json_and_printed_as_is_for_people() {
         let dir = std::env::temp_dir().join(format!("danube-hooks-elided-{}", std::process::id()));
@@ -462,6 +508,7 @@ mod tests {
             last_id: 0,
             caught_up_through: 0,
             store_at,
+            own_rows: None,
         };
 
         let mut json = printer(Format::Json, Some(store::Location::File(path.clone())));
@@ -509,6 +556,7 @@ mod tests {
             last_id: 0,
             caught_up_through: 0,
             store_at: None,
+            own_rows: None,
         };
         let mut human = printer(Format::Human);
         assert!(human.emit(&event) && human.emit(&StoreEvent::Settled(1)));

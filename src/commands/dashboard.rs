@@ -197,6 +197,7 @@ async fn show_headless(
     let printer = tokio::spawn(headless::print(
         events,
         Some(location),
+        None,
         format,
         done.clone(),
     ));

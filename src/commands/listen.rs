@@ -485,7 +485,8 @@ async fn serve_with(plan: &ListenPlan, listening: Listening, shown: Shown) -> an
     let stopped = stopped_line(plan);
     let shown_result = match plan.output {
         Output::Headless(format) => {
-            show_headless(listening, format, &shown).await;
+            let own_rows = plan.database.as_ref().map(|db| db.name.clone());
+            show_headless(listening, format, &shown, own_rows).await;
             Ok(None)
         }
         Output::Dashboard => show_dashboard(plan, listening, &shown).await,
@@ -504,7 +505,14 @@ async fn serve_with(plan: &ListenPlan, listening: Listening, shown: Shown) -> an
 
 /// Print each delivery on stdout (and the public side's notices on
 /// stderr) until a signal; then stop listening.
-async fn show_headless(mut listening: Listening, format: headless::Format, shown: &Shown) {
+/// `own_rows`: on a shared store, this listener's name, whose rows alone a
+/// catch-up prints.
+async fn show_headless(
+    mut listening: Listening,
+    format: headless::Format,
+    shown: &Shown,
+    own_rows: Option<String>,
+) {
     let printer_done = CancellationToken::new();
     let printer = tokio::spawn(headless::print(
         listening
@@ -512,6 +520,7 @@ async fn show_headless(mut listening: Listening, format: headless::Format, shown
             .take()
             .expect("the announcements are taken once"),
         listening.store.location(),
+        own_rows,
         format,
         printer_done.clone(),
     ));

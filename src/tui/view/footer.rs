@@ -132,9 +132,12 @@ pub(super) fn render_footer(app: &App, theme: &Theme, area: Rect, buf: &mut Buff
         Mode::Help => HELP_KEYS,
     };
     let danube = app.danube().is_some();
+    // A viewer of a shared store has no policy to set.
+    let policy = !app.config.viewer;
     let keys: Vec<FooterKey> = keys
         .iter()
         .filter(|k| danube || k.key != "D")
+        .filter(|k| policy || k.key != "p")
         .copied()
         .collect();
     let mut spans = Vec::new();

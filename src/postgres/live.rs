@@ -44,6 +44,13 @@ const MAX_RANGE: u64 = 100_000;
 /// After a lost connection, at most this many rows committed meanwhile
 /// are read back, the newest: the dashboard keeps no more.
 const CATCH_UP_MAX: usize = crate::tui::app::HISTORY_CAP;
+/// A connection that only listens sends nothing, so a server gone without
+/// a word (a cable, a firewall) is heard of only by TCP keepalives: the
+/// first after this long idle, then every [`KEEPALIVE_EVERY`], given up on
+/// after [`KEEPALIVE_TRIES`] unanswered (about 25 s in all).
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(5);
+const KEEPALIVE_TRIES: u32 = 3;
 /// The first wait before connecting again, doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -133,6 +140,13 @@ impl Listening {
 /// batch is announced to this connection.
 pub(crate) async fn listen(target: &Target) -> Result<Listening, PgError> {
     let (notes_tx, notes_rx) = mpsc::unbounded_channel();
+    let mut target = target.clone();
+    target
+        .config
+        .keepalives_idle(KEEPALIVE_IDLE)
+        .keepalives_interval(KEEPALIVE_EVERY)
+        .keepalives_retries(KEEPALIVE_TRIES);
+    let target = &target;
     let client = connect(target, Some(notes_tx)).await?;
     schema::check(&client, target).await?;
     client

@@ -487,7 +487,7 @@ fn a_table_locked_too_long_gets_503s_within_the_bound_and_then_2xx_again() {
         Duration::from_secs(10),
     );
     assert_eq!(first.status(), 200);
-    let locker = {
+    let holder = {
         let db = db.clone();
         std::thread::spawn(move || {
             postgres::shared().sql(
@@ -500,7 +500,7 @@ fn a_table_locked_too_long_gets_503s_within_the_bound_and_then_2xx_again() {
     let locked = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let (seen, threads) = post_until(listener.addr, 2, Duration::from_millis(50), &stop);
-    locker.join().unwrap();
+    holder.join().unwrap();
     let released = Instant::now();
     let recovered = eventually(Duration::from_secs(20), || {
         seen.lock()

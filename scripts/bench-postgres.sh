@@ -37,6 +37,8 @@
 #   RATE [1000] RATE_ROUNDS [2] RATE_SECONDS [15]  section 2
 #   SERVER_CORE [0] LOAD_CORE [1]
 #   PG_BIN [found: initdb on PATH, else /usr/lib/postgresql/*/bin]
+#   PG_OPTIONS [unset]     more `postgres` options, e.g. "-c fsync=off" to
+#                          tell the disk's share of the latency from the rest
 # Needs: cargo, taskset, wrk, PostgreSQL's server programs and psql.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -120,7 +122,7 @@ as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U bench --auth=trust --no-instructions >"$
   exit 1
 }
 as_pg taskset -c "$SERVER_CORE" "$PG_BIN/postgres" -D "$PG_DATA" -p "$PG_PORT" \
-  -c listen_addresses=127.0.0.1 -c unix_socket_directories= >"$WORK/pg.log" 2>&1 &
+  -c listen_addresses=127.0.0.1 -c unix_socket_directories= ${PG_OPTIONS:-} >"$WORK/pg.log" 2>&1 &
 PG_PID=$!
 psql_bench() { psql -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U bench "$@"; }
 for _ in $(seq 200); do
@@ -258,7 +260,7 @@ done
 
 say "summary (medians)"
 cat <<EOF
-Machine: $(nproc) cores, load average at the end $(cut -d' ' -f1-3 /proc/loadavg); $("$PG_BIN/postgres" --version), fsync on.
+Machine: $(nproc) cores, load average at the end $(cut -d' ' -f1-3 /proc/loadavg); $("$PG_BIN/postgres" --version)${PG_OPTIONS:+, $PG_OPTIONS}.
 
 | store | wrk -c | deliveries/s (pinned, 1 core) | listener CPU/delivery | PostgreSQL CPU/delivery | p50 / p99 under load | p50 / p99 / p99.9 at $RATE/s |
 |---|---|---|---|---|---|---|

@@ -727,12 +727,14 @@ async fn reconnect(state: &State, rx: &mut mpsc::Receiver<Message>) -> Option<Co
                 .await
                 .map_err(|err| PgError::query(&state.target, &err))
         };
-        match attempt.await {
-            Ok(live) => {
+        // Bounded as a whole: preparing the statement waits for any lock
+        // held on the table (another session's migration, a `LOCK TABLE`).
+        match tokio::time::timeout(super::connect::CONNECT_TIMEOUT, attempt).await {
+            Ok(Ok(live)) => {
                 state.come_back();
                 return Some(live);
             }
-            Err(_) => backoff = (backoff * 2).min(BACKOFF_LAST),
+            Ok(Err(_)) | Err(_) => backoff = (backoff * 2).min(BACKOFF_LAST),
         }
     }
 }

@@ -468,3 +468,74 @@ fn hostile_bodies_are_stored_byte_exact() {
         assert_eq!(&record_body(&stored), body, "the body, byte for byte");
     }
 }
+
+/// A database too slow to commit (here: the table locked by another
+/// session) costs 503s within the 2 s bound, never a hung answer; and the
+/// listener recovers by itself once the lock is gone.
+#[test]
+#[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
+fn a_table_locked_too_long_gets_503s_within_the_bound_and_then_2xx_again() {
+    let cluster = postgres::shared();
+    let db = cluster.database("locked");
+    let listener = Listener::start_with(
+        cluster.command(),
+        &["--no-tui", "--store", &cluster.url(&db)],
+    );
+    let first = exchange(
+        listener.addr,
+        &request_bytes("/hooks", &[], &event_body(EVENT, 0)),
+        Duration::from_secs(10),
+    );
+    assert_eq!(first.status(), 200);
+    let holder = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            postgres::shared().sql(
+                &db,
+                "BEGIN; LOCK TABLE danube_hooks.deliveries; SELECT pg_sleep(5); COMMIT;",
+            );
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let locked = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (seen, threads) = post_until(listener.addr, 2, Duration::from_millis(50), &stop);
+    holder.join().unwrap();
+    let released = Instant::now();
+    let recovered = eventually(Duration::from_secs(20), || {
+        seen.lock()
+            .unwrap()
+            .answered
+            .iter()
+            .any(|(at, _)| *at > released)
+    });
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    assert!(recovered, "no 2xx once the lock was gone");
+    let refused: Vec<_> = seen
+        .refused
+        .iter()
+        .filter(|(at, ..)| *at < released)
+        .collect();
+    assert!(!refused.is_empty(), "no 503 while the table was locked");
+    for (_, status, rule) in &refused {
+        assert_eq!(*status, 503, "{rule}");
+        assert!(rule.contains("store write failed: "), "{rule}");
+    }
+    // The first answers come back within the bound (2 s and some), not
+    // at Danube's deadline.
+    let first_refusal = refused.iter().map(|(at, ..)| *at).min().unwrap();
+    assert!(
+        first_refusal.duration_since(locked) < Duration::from_secs(4),
+        "the first 503 came {:?} after the lock",
+        first_refusal.duration_since(locked)
+    );
+    let stored = stored_bodies(cluster, &db);
+    assert!(
+        seen.answered.iter().all(|(_, body)| stored.contains(body)),
+        "a delivery answered 2xx is missing from the table"
+    );
+}

@@ -57,12 +57,6 @@
 //! - [`connections`]: each open connection's state, so that at the cap (the
 //!   listener's and the emulator's) the one stalled longest gives way.
 //! - [`headless`]: human lines and JSON lines on stdout.
-//! - `postgres`: the shared store's database (SPEC §14): the URL, its
-//!   password (`postgres::pgpass`, libpq's password file) and its TLS, the
-//!   connection, the versioned schema, and `postgres::read`, the rows for
-//!   the store's readers (paged by id on a private runtime, from any thread);
-//!   `postgres::live`, `dashboard`'s live feed (`LISTEN`, each committed
-//!   batch shown once).
 //! - [`rare_wake`]: the waker for a task's rarely firing futures (a stop,
 //!   a timer, an eviction), polled only when one of them woke it: the
 //!   connection task and the printer wake once or more a delivery.
@@ -96,7 +90,14 @@
 //!   the dashboard's resync; `store::location`, which of the two),
 //!   `store::tail` (the latest records read from the end, within a count
 //!   and a byte budget: the dashboard's history at start), `store::starts`
-//!   (the side file of the listener's starts on the store), `store::amend`
+//!   (the side file of the listener's starts on the store); `store::postgres`,
+//!   the shared store's database (SPEC §14): the URL, its password
+//!   (`pgpass`, libpq's password file) and its TLS, the connection, the
+//!   versioned schema, `writer` (`listen`'s rows by group commit),
+//!   `retention`, `late` (a mirror's late answer into its row), `read` (the
+//!   rows for the store's readers, paged by id on a private runtime, from
+//!   any thread) and `live` (`dashboard`'s feed: `LISTEN`, each committed
+//!   batch shown once); `store::amend`
 //!   (a mirror's answer that came after its record: a line of its own,
 //!   folded into the record by every reader).
 //! - [`cli`]: clap types and their validation: the top level and the shared
@@ -140,7 +141,6 @@ pub(crate) mod http;
 pub(crate) mod json_style;
 mod paths;
 pub mod policy;
-pub(crate) mod postgres;
 pub(crate) mod progress;
 pub(crate) mod query;
 pub(crate) mod random;

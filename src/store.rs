@@ -36,6 +36,7 @@ mod file;
 mod in_flight;
 mod lines;
 mod location;
+pub(crate) mod postgres;
 mod readers;
 mod starts;
 mod syncer;
@@ -62,7 +63,7 @@ pub(crate) use file::held_by_listener;
 use file::{Rotation, StoreFile, open_file};
 use in_flight::Board;
 pub(crate) use in_flight::{Arrival, InFlight};
-pub(crate) use location::Location;
+pub(crate) use location::{BadStore, Location};
 pub(crate) use readers::{
     Entry, Unparsable, each_backward, each_backward_where, each_backward_within, each_forward,
     each_forward_where, find,
@@ -247,7 +248,7 @@ pub(crate) enum StoreError {
     },
     /// Reading the shared store (PostgreSQL) failed.
     #[error(transparent)]
-    Shared(crate::postgres::PgError),
+    Shared(crate::store::postgres::PgError),
 }
 
 /// A record the store could not write: its sender must be told to send it
@@ -292,7 +293,7 @@ struct Shared {
     arrivals: Arrivals,
     /// The shared store's writer (`--store postgres://…`), which then
     /// takes every append: the file's parts above stay idle (no path).
-    database: Option<crate::postgres::writer::Writer>,
+    database: Option<postgres::Writer>,
 }
 
 impl fmt::Debug for DeliveryStore {
@@ -387,11 +388,10 @@ impl DeliveryStore {
     /// start its writer. Everything else (the broadcast, the deliveries in
     /// flight) is as with a file.
     pub(crate) async fn open_database(
-        config: &crate::postgres::writer::Config,
-    ) -> Result<(DeliveryStore, OpenReport), crate::postgres::PgError> {
+        config: &postgres::WriterConfig,
+    ) -> Result<(DeliveryStore, OpenReport), crate::store::postgres::PgError> {
         let broadcast = Arc::new(Broadcaster::new());
-        let (writer, next_id) =
-            crate::postgres::writer::Writer::open(config, Arc::clone(&broadcast)).await?;
+        let (writer, next_id) = postgres::Writer::open(config, Arc::clone(&broadcast)).await?;
         let shared = Arc::new(Shared {
             log: Mutex::new(Log {
                 next_id,

@@ -139,28 +139,7 @@ pub(crate) struct Viewer {
 pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
     let store_path = setup.store.path().map(Path::to_path_buf);
     let mut log = LogFile::beside(store_path.as_deref());
-    let config = AppConfig {
-        listen_url: setup.listen_url.clone(),
-        fingerprints: setup.fingerprints.clone(),
-        store_path: store_path.clone(),
-        forward_url: setup.forward_url.clone(),
-        danube_webhook: setup.danube_webhook.clone(),
-        tunnel: setup
-            .public
-            .as_ref()
-            .and_then(|public| public.borrow().tunnel.clone()),
-        registered_with: match (&setup.danube_webhook, &setup.danube) {
-            (Some(_), Some(danube)) => RegisteredWith::api(&danube.api_origin),
-            (Some(_), None) => RegisteredWith::Danube,
-            (None, _) => RegisteredWith::Nothing,
-        },
-        log_path: log.path.clone(),
-        color: color_allowed(std::env::var_os("NO_COLOR").as_deref()),
-        utc_offset: *chrono::Local::now().offset(),
-        history_cap: HISTORY_CAP,
-        history_bytes: HISTORY_BYTES,
-        viewer: setup.viewer.is_some(),
-    };
+    let config = app_config(&setup, store_path, log.path.clone());
     let mut app = App::new(config, setup.policy.clone());
     app.start_at(setup.earlier.first_id);
     let store_at = setup.store.location();
@@ -219,6 +198,32 @@ pub(crate) async fn run(setup: Setup) -> anyhow::Result<Option<PathBuf>> {
     drop(guard);
     result?;
     Ok(looping.log.written.then_some(looping.log.path))
+}
+
+/// What the dashboard shows of its setup, and its bounds.
+fn app_config(setup: &Setup, store_path: Option<PathBuf>, log_path: PathBuf) -> AppConfig {
+    AppConfig {
+        listen_url: setup.listen_url.clone(),
+        fingerprints: setup.fingerprints.clone(),
+        store_path,
+        forward_url: setup.forward_url.clone(),
+        danube_webhook: setup.danube_webhook.clone(),
+        tunnel: setup
+            .public
+            .as_ref()
+            .and_then(|public| public.borrow().tunnel.clone()),
+        registered_with: match (&setup.danube_webhook, &setup.danube) {
+            (Some(_), Some(danube)) => RegisteredWith::api(&danube.api_origin),
+            (Some(_), None) => RegisteredWith::Danube,
+            (None, _) => RegisteredWith::Nothing,
+        },
+        log_path,
+        color: color_allowed(std::env::var_os("NO_COLOR").as_deref()),
+        utc_offset: *chrono::Local::now().offset(),
+        history_cap: HISTORY_CAP,
+        history_bytes: HISTORY_BYTES,
+        viewer: setup.viewer.is_some(),
+    }
 }
 
 /// Returns when what `watched` holds has changed (`true`) or its sender is

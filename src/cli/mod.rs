@@ -54,6 +54,12 @@ impl UsageError {
     }
 }
 
+impl From<crate::store::BadStore> for UsageError {
+    fn from(bad: crate::store::BadStore) -> Self {
+        Self(bad.0)
+    }
+}
+
 /// SPEC §2's exit codes, as the top `--help` lists them (before the
 /// examples, which end every command's help) and the top man page's EXIT
 /// STATUS; `errors::ErrorClass` gives them.
@@ -154,7 +160,7 @@ impl StoreArg {
     /// default file. A shared store's TLS trusts the URL's `sslrootcert`
     /// or `$PGSSLROOTCERT`, as libpq does.
     pub(crate) fn location(&self) -> Result<crate::store::Location, UsageError> {
-        crate::store::Location::choose(self.store.as_deref())
+        crate::store::Location::choose(self.store.as_deref()).map_err(UsageError::from)
     }
 }
 

@@ -23,9 +23,9 @@ use crate::delivery::Delivery;
 use crate::headless;
 use crate::http::{self, Sender, Trust};
 use crate::policy::{Policy, PolicyHandle};
-use crate::postgres::Target;
-use crate::postgres::live::{self, Feed, Seen};
 use crate::signature::Secret;
+use crate::store::postgres::Target;
+use crate::store::postgres::live::{self, Feed, Seen};
 use crate::store::{DeliveryStore, Location};
 use crate::tui::{self, Replayer};
 
@@ -123,6 +123,7 @@ async fn watch(plan: Plan) -> anyhow::Result<()> {
         target: Arc::clone(&plan.target),
         bus: bus.clone(),
         seen,
+        catch_up_max: crate::tui::app::HISTORY_CAP,
     };
     let left_out = match history.unparsable {
         0 => String::new(),

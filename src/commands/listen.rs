@@ -61,7 +61,7 @@ pub(crate) struct ListenPlan {
     pub(crate) store: StoreConfig,
     /// `--store postgres://…`: the shared store, which then takes the
     /// deliveries instead of `store`'s file.
-    pub(crate) database: Option<crate::postgres::writer::Config>,
+    pub(crate) database: Option<crate::store::postgres::WriterConfig>,
     pub(crate) intake: IntakeConfig,
     pub(crate) output: Output,
     /// `--tunnel` and `--register`: the public side, opened once listening.
@@ -253,14 +253,7 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
     refuse_self_targets(&plan, local)?;
     let shutdown = signals.shutdown.clone();
     // Read before the listener serves, so that no new record hides it.
-    let last_stop = match (&plan.store.path, plan.catch_up) {
-        (Some(path), true) => {
-            let at = store::Location::File(path.clone());
-            let since = catch_up::last_stop(&at);
-            Some((at, since))
-        }
-        _ => None,
-    };
+    let last_stop = last_stop(&plan);
     // The listener serves before the public side opens, since proving the
     // tunnel's URL takes a request that must arrive here.
     let (listening, intake) = Listening::start(&plan, listener, local, shutdown).await?;
@@ -327,6 +320,16 @@ async fn serve(mut plan: ListenPlan) -> anyhow::Result<()> {
         }
     };
     finally(serve_with(&plan, listening, shown), finish).await
+}
+
+/// With `--catch-up`, the file store and when this listener last stopped
+/// by its newest record (a shared store has no one listener's last stop:
+/// `--catch-up` is refused with one).
+fn last_stop(plan: &ListenPlan) -> Option<(store::Location, Option<DateTime<Utc>>)> {
+    let path = plan.store.path.as_ref().filter(|_| plan.catch_up)?;
+    let at = store::Location::File(path.clone());
+    let since = catch_up::last_stop(&at);
+    Some((at, since))
 }
 
 /// The registered webhook's secret verifies first from now on; and with

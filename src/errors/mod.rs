@@ -28,8 +28,8 @@ use crate::events::EnvelopeError;
 use crate::fsutil::FileError;
 use crate::http::{CaError, SendError};
 use crate::policy::PolicyError;
-use crate::postgres::PgError;
-use crate::store::{NotStored, StoreError};
+use crate::store::postgres::PgError;
+use crate::store::{BadStore, NotStored, StoreError};
 use wrap::{StdoutClosed, Whole};
 
 /// What kind of failure ended a command (SPEC §2), which decides its exit
@@ -123,6 +123,7 @@ fn class_here(err: &(dyn Error + 'static)) -> Option<ErrorClass> {
         SendError,
         CaError,
         StoreError,
+        BadStore,
         NotStored,
         StateError,
         FileError,
@@ -311,6 +312,12 @@ impl Classify for PgError {
             Self::Connect { .. } | Self::Query { .. } => ErrorClass::Network,
             Self::NewerSchema { .. } | Self::NoSchema { .. } | Self::Cacert(_) => ErrorClass::Usage,
         })
+    }
+}
+
+impl Classify for BadStore {
+    fn class(&self) -> Option<ErrorClass> {
+        Some(ErrorClass::Usage)
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! The shared store's rows are read as a file's lines are: the same `keep`
 //! byte check on the record's text, the same parse, a row that does not
-//! parse skipped and told (`crate::postgres::read` fetches them).
+//! parse skipped and told (`crate::store::postgres::read` fetches them).
 
 use std::fmt;
 use std::fs::File;
@@ -21,8 +21,8 @@ use super::file::rotated_files;
 use super::lines::{Back, LinesBackward, id_of, id_prefix, is_blank, too_long};
 use super::{Location, StoreError};
 use crate::delivery::Delivery;
-use crate::postgres::read::{Order, Row, Scan, each_row};
-use crate::postgres::{PgError, Target};
+use crate::store::postgres::read::{Order, Row, Scan, each_row};
+use crate::store::postgres::{PgError, Target};
 
 /// A line a reader could not parse and skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]

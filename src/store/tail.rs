@@ -11,7 +11,7 @@
 //! records without a gap.
 //!
 //! The shared store's rows are read the same way, newest first by id, by
-//! pages (`crate::postgres::read`), under the same limits.
+//! pages (`crate::store::postgres::read`), under the same limits.
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -23,8 +23,8 @@ use super::lines::{Back, LinesBackward, id_prefix};
 use super::readers::{open_store_files, shared_error};
 use super::{Location, StoreError};
 use crate::delivery::{Delivery, memory};
-use crate::postgres::Target;
-use crate::postgres::read::{Order, Scan, each_row};
+use crate::store::postgres::Target;
+use crate::store::postgres::read::{Order, Scan, each_row};
 
 /// How much of the store's end to read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use crate::cli::{ListenArgs, UsageError};
 use crate::display::escape_line;
-use crate::postgres::writer::Config;
+use crate::store::postgres::WriterConfig as Config;
 use crate::store::{self, Location};
 
 /// The longest `--name`, in characters: a column of the dashboard, a word

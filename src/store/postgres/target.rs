@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::str::FromStr as _;
 
 use super::pgpass;
-use crate::cli::UsageError;
+use crate::store::BadStore;
 
 /// How the connection is protected (`sslmode=` in the URL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,10 +73,10 @@ impl Target {
     /// Check `url` and find its password: the URL's own when it came from
     /// the environment, else `PGPASSWORD`, else the password file
     /// ([`pgpass`]).
-    pub(crate) fn parse(url: &str, given: Given) -> Result<Target, UsageError> {
+    pub(crate) fn parse(url: &str, given: Given) -> Result<Target, BadStore> {
         let (url, ssl_params) = take_ssl_params(url)?;
         let mut config = tokio_postgres::Config::from_str(&url).map_err(|err| {
-            UsageError::new(format!(
+            BadStore::new(format!(
                 "--store: {} is not a PostgreSQL URL: {err} (allowed: \
                  postgres://USER@HOST[:PORT]/DATABASE[?sslmode=disable|require|verify-full])",
                 shown_of_text(&url)
@@ -104,7 +104,7 @@ impl Target {
         };
         if target.config.get_password().is_some() {
             if given == Given::CommandLine {
-                return Err(UsageError::new(format!(
+                return Err(BadStore::new(format!(
                     "--store: the URL {} holds a password, which `ps` and the shell's history \
                      would show: put it in PGPASSWORD or ~/.pgpass (PGPASSFILE), or give the \
                      whole URL in DANUBE_HOOKS_STORE",
@@ -132,7 +132,7 @@ struct SslParams {
 }
 
 /// `url` without its TLS parameters, and what they ask.
-fn take_ssl_params(url: &str) -> Result<(String, SslParams), UsageError> {
+fn take_ssl_params(url: &str) -> Result<(String, SslParams), BadStore> {
     let mut params = SslParams::default();
     let Some((base, query)) = url.split_once('?') else {
         return Ok((url.to_owned(), params));
@@ -155,12 +155,12 @@ fn take_ssl_params(url: &str) -> Result<(String, SslParams), UsageError> {
     Ok((url, params))
 }
 
-fn sslmode(value: &str) -> Result<SslMode, UsageError> {
+fn sslmode(value: &str) -> Result<SslMode, BadStore> {
     match value {
         "disable" => Ok(SslMode::Disable),
         "require" => Ok(SslMode::Require),
         "verify-full" => Ok(SslMode::VerifyFull),
-        other => Err(UsageError::new(format!(
+        other => Err(BadStore::new(format!(
             "--store: sslmode={} is not supported (allowed: {SSLMODES}; verify-full checks the \
              certificate and the host name, require encrypts without checking)",
             crate::display::escape_line(other)

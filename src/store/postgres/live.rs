@@ -41,9 +41,6 @@ pub(crate) const SEEN_CAP: usize = 65_536;
 /// The widest id range one notification has read: a batch of every
 /// listener's rows together is far narrower.
 const MAX_RANGE: u64 = 100_000;
-/// After a lost connection, at most this many rows committed meanwhile
-/// are read back, the newest: the dashboard keeps no more.
-const CATCH_UP_MAX: usize = crate::tui::app::HISTORY_CAP;
 /// A connection that only listens sends nothing, so a server gone without
 /// a word (a cable, a firewall) is heard of only by TCP keepalives: the
 /// first after this long idle, then every [`KEEPALIVE_EVERY`], given up on
@@ -161,6 +158,9 @@ pub(crate) struct Feed {
     pub(crate) target: Arc<Target>,
     pub(crate) bus: DeliveryStore,
     pub(crate) seen: Seen,
+    /// After a lost connection, at most this many rows committed meanwhile
+    /// are read back, the newest: what the dashboard keeps.
+    pub(crate) catch_up_max: usize,
 }
 
 impl Feed {
@@ -248,14 +248,14 @@ impl Feed {
     }
 
     /// Show the rows committed while the connection was lost: every id
-    /// above [`Seen::low`] not shown yet, the newest [`CATCH_UP_MAX`].
+    /// above [`Seen::low`] not shown yet, the newest [`Feed::catch_up_max`].
     /// Called once `LISTEN` is on again, so what commits from then on is
     /// announced, and read, as usual. How many were shown, and whether
     /// older ones were left out.
     async fn catch_up(&mut self, listening: &Listening) -> Result<(usize, bool), PgError> {
         let fail = |err: tokio_postgres::Error| PgError::query(&self.target, &err);
         let low = i64::try_from(self.seen.low).unwrap_or(i64::MAX);
-        let limit = i64::try_from(SEEN_CAP + CATCH_UP_MAX).unwrap_or(i64::MAX);
+        let limit = i64::try_from(SEEN_CAP + self.catch_up_max).unwrap_or(i64::MAX);
         let rows = listening
             .client
             .query(NEWEST_IDS_ABOVE, &[&low, &limit])
@@ -266,8 +266,8 @@ impl Feed {
             .map(|row| row.get::<_, i64>(0))
             .filter(|&id| u64::try_from(id).is_ok_and(|id| !self.seen.shown(id)))
             .collect();
-        let older = missed.len() > CATCH_UP_MAX || rows.len() as i64 == limit;
-        missed.truncate(CATCH_UP_MAX);
+        let older = missed.len() > self.catch_up_max || rows.len() as i64 == limit;
+        missed.truncate(self.catch_up_max);
         let rows = listening
             .client
             .query(READ_IDS, &[&missed, &max_line()])

@@ -27,3 +27,4 @@ pub(crate) mod writer;
 
 pub(crate) use connect::{PgError, connect};
 pub(crate) use target::Target;
+pub(crate) use writer::{Config as WriterConfig, Writer};

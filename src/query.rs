@@ -44,7 +44,7 @@ pub(crate) use self::parse::ago;
 /// What a query may hold, for errors that name what is allowed: the keys,
 /// a body field, or a word.
 const ALLOWED_TERMS: &str = "a key (event:, verdict:, status:, attempt:, path:, header:, id:, \
-     since:, until:), a body field and a comparison (data.tool_name=Gmail, \
+     listener:, since:, until:), a body field and a comparison (data.tool_name=Gmail, \
      data.execution_time>1), or a word (in quotes, \"a:b\", to search for text with : = < > !)";
 
 /// A parsed query: the terms in the order they are checked. The default
@@ -73,6 +73,9 @@ enum Test {
     Until(DateTime<Utc>),
     Event(Pattern),
     Path(Text),
+    /// The listener a shared store's record names (`listen --name`); a
+    /// record without one (a file store's) passes none.
+    Listener(Text),
     Header {
         /// Compared without regard to ASCII case.
         name: String,
@@ -95,7 +98,7 @@ impl Test {
             | Test::Status(_)
             | Test::Since(_)
             | Test::Until(_) => 0,
-            Test::Event(_) | Test::Path(_) => 1,
+            Test::Event(_) | Test::Path(_) | Test::Listener(_) => 1,
             Test::Header { .. } => 2,
             Test::Word(_) => 3,
             Test::Field(_) => 4,

@@ -112,6 +112,7 @@ pub(crate) fn app_config() -> AppConfig {
         store_path: Some(PathBuf::from(
             "/home/dev/.local/share/danube-hooks/deliveries.jsonl",
         )),
+        shared_store: None,
         forward_url: None,
         danube_webhook: None,
         tunnel: None,

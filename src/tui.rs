@@ -206,6 +206,10 @@ fn app_config(setup: &Setup, store_path: Option<PathBuf>, log_path: PathBuf) -> 
         listen_url: setup.listen_url.clone(),
         fingerprints: setup.fingerprints.clone(),
         store_path,
+        shared_store: match setup.store.location() {
+            Some(crate::store::Location::Postgres(target)) => Some(target.shown.clone()),
+            _ => None,
+        },
         forward_url: setup.forward_url.clone(),
         danube_webhook: setup.danube_webhook.clone(),
         tunnel: setup

@@ -11,6 +11,7 @@ pub fn config(store: PathBuf) -> AppConfig {
         listen_url: "http://127.0.0.1:4000".into(),
         fingerprints: vec!["whsec_…LaSw".into()],
         store_path: Some(store),
+        shared_store: None,
         forward_url: None,
         danube_webhook: None,
         tunnel: None,

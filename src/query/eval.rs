@@ -83,6 +83,10 @@ impl Test {
                 target == path
             }
             Test::Path(Text::Prefix(prefix)) => d.path.starts_with(prefix.as_str()),
+            Test::Listener(wanted) => d.listener.as_deref().is_some_and(|name| match wanted {
+                Text::Exact(exact) => name == exact,
+                Text::Prefix(prefix) => name.starts_with(prefix.as_str()),
+            }),
             Test::Header { name, value } => d.headers.iter().any(|(n, v)| {
                 n.eq_ignore_ascii_case(name)
                     && value.as_ref().is_none_or(|wanted| match wanted {

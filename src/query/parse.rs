@@ -23,6 +23,8 @@ const EXPECTED_PATH: &str =
     "a path that starts with / (/webhooks/danube), or a prefix ending in * (/webhooks/*)";
 const EXPECTED_HEADER: &str = "a header name, and =VALUE if the value counts (header:user-agent, \
      header:x-request-id=abc, header:user-agent=Danube*)";
+const EXPECTED_LISTENER: &str = "a listener's name (ann@laptop), or a prefix ending in * (ann@*): \
+     whose delivery it was, on a shared store";
 const EXPECTED_TIME: &str = "a time ago (30s, 10m, 2h, 7d, 1w) or a time: RFC 3339 \
      (2026-12-06T10:00:00Z) or a date (2026-12-06, midnight UTC)";
 const EXPECTED_FIELD_PATH: &str =
@@ -195,6 +197,10 @@ impl Parser<'_> {
             "id" => Test::Id(count(&raw).ok_or_else(bad)?),
             "path" => Test::Path(path(&raw).ok_or_else(bad)?),
             "header" => header(&raw).ok_or_else(bad)?,
+            "listener" => Test::Listener(match raw.strip_suffix('*') {
+                Some(prefix) => Text::Prefix(prefix.to_string()),
+                None => Text::Exact(raw.clone()),
+            }),
             "since" => Test::Since(self.time(&raw).ok_or_else(bad)?),
             _ => Test::Until(self.time(&raw).ok_or_else(bad)?),
         };
@@ -263,7 +269,7 @@ impl Parser<'_> {
 }
 
 /// The keys, and what each takes.
-const KEYS: [(&str, &str); 9] = [
+const KEYS: [(&str, &str); 10] = [
     (
         "event",
         "an event pattern (tool.execution.failed, tool.*, *)",
@@ -274,6 +280,7 @@ const KEYS: [(&str, &str); 9] = [
     ("path", EXPECTED_PATH),
     ("header", EXPECTED_HEADER),
     ("id", EXPECTED_COUNT),
+    ("listener", EXPECTED_LISTENER),
     ("since", EXPECTED_TIME),
     ("until", EXPECTED_TIME),
 ];

@@ -118,6 +118,27 @@ fn every_key_parses_and_matches() {
 }
 
 #[test]
+fn listener_matches_a_shared_stores_name_and_never_a_record_without_one() {
+    let mut d = failed();
+    assert!(
+        !query("listener:ann@laptop").matches(&d),
+        "a file's record names none"
+    );
+    assert!(query("-listener:ann@*").matches(&d));
+    d.listener = Some("ann@laptop".into());
+    for (text, expected) in [
+        ("listener:ann@laptop", true),
+        ("listener:ann@*", true),
+        ("listener:*", true),
+        ("listener:ann", false),
+        ("listener:bob@desk", false),
+        ("-listener:bob@*", true),
+    ] {
+        assert_eq!(query(text).matches(&d), expected, "{text:?}");
+    }
+}
+
+#[test]
 fn terms_combine_with_and_and_minus_negates() {
     let d = failed();
     let cases = [

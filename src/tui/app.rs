@@ -344,14 +344,16 @@ impl App {
     /// for the body tab and the status line.
     pub(crate) fn body_absence(&self, delivery: &Delivery) -> Option<String> {
         self.history
-            .body_absence(delivery, self.config.store_path.is_some())
+            .body_absence(delivery, self.config.keeps_records())
     }
 
     /// The id of the selected delivery when its body must be read back
     /// from the store; marks it asked for, so the event loop reads it once
     /// per selection.
     pub(crate) fn body_to_read_back(&mut self) -> Option<u64> {
-        self.config.store_path.as_ref()?;
+        if !self.config.keeps_records() {
+            return None;
+        }
         let selected = self.list.get(self.selected?)?;
         self.history.body_to_read_back(selected)
     }

@@ -23,8 +23,10 @@ pub struct AppConfig {
     pub listen_url: String,
     /// The secrets' fingerprints (`whsec_…abcd`); empty when none is set.
     pub fingerprints: Vec<String>,
-    /// The store file; `None` with `--no-store`.
+    /// The store file; `None` with `--no-store` or a shared store.
     pub store_path: Option<PathBuf>,
+    /// The shared store's URL, without its password (`--store postgres://…`).
+    pub shared_store: Option<String>,
     /// The `--forward-to` target, or its rules (`PATTERN=URL · …`), when set.
     pub forward_url: Option<String>,
     /// `listen --register`'s webhook (id → URL · secret fingerprint · what
@@ -51,6 +53,14 @@ pub struct AppConfig {
     /// A viewer of a shared store (`dashboard`), with no listener of its
     /// own: `listen_url` is the store's URL, and there is no policy to set.
     pub viewer: bool,
+}
+
+impl AppConfig {
+    /// Records are kept somewhere a body or a missed delivery can be read
+    /// back from: a file, or the shared store.
+    pub(crate) fn keeps_records(&self) -> bool {
+        self.store_path.is_some() || self.shared_store.is_some()
+    }
 }
 
 /// Where `listen` registered the webhook that posts to this listener.

@@ -1814,6 +1814,7 @@ fn a_viewer_of_a_shared_store_shows_whose_each_delivery_is() {
         AppConfig {
             listen_url: "postgres://hooks@db.internal:5432/hooks".into(),
             store_path: None,
+            shared_store: Some("postgres://hooks@db.internal:5432/hooks".into()),
             forward_url: Some("http://localhost:3000/mine".into()),
             viewer: true,
             ..config(false)

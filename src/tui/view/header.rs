@@ -53,11 +53,11 @@ pub(super) fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buff
     } else {
         escape_line(&config.fingerprints.join(", ")).into_owned()
     };
-    let store = match &config.store_path {
-        Some(path) => escape_line(&path.display().to_string()).into_owned(),
+    let store = match (&config.store_path, &config.shared_store) {
+        (Some(path), _) => escape_line(&path.display().to_string()).into_owned(),
         // The shared store's URL, without its password.
-        None if config.viewer => escape_line(&config.listen_url).into_owned(),
-        None => "memory only (--no-store)".to_string(),
+        (None, Some(url)) => escape_line(url).into_owned(),
+        (None, None) => "memory only (--no-store)".to_string(),
     };
     let used = "policy ".len() + policy.width() + "  secrets ".len() + secrets.width();
     let room = usize::from(area.width).saturating_sub(used + "  store ".len());
@@ -136,7 +136,7 @@ fn counters_line(app: &App, theme: &Theme) -> Line<'static> {
     }
     if app.skipped > 0 {
         third.push(Span::styled(
-            if app.config.store_path.is_some() {
+            if app.config.keeps_records() {
                 format!(
                     "  │ {} not shown (fell behind; `danube-hooks log` lists them)",
                     app.skipped

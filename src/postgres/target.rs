@@ -230,21 +230,22 @@ fn shown(config: &tokio_postgres::Config) -> String {
     crate::display::escape_line(&format!("postgres://{user}{}/{db}", hosts.join(","))).into_owned()
 }
 
-/// A URL that did not parse, shown with anything between `:` and `@` of its
-/// authority cut, so a mistyped URL's password is not printed either.
+/// A URL that did not parse, shown with what lies between the user's name
+/// and the last `@` cut, and without its query, so a mistyped URL's
+/// password is not printed either. The driver takes the credentials up to
+/// an `@` wherever it is (a password may hold `/`, `?`, `:`), so the last
+/// `@` is where they surely end.
 fn shown_of_text(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
+    let rest = match rest.rsplit_once('@') {
         Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
+            let user = userinfo.split([':', '/', '?']).next().unwrap_or_default();
             format!("{user}@{host}")
         }
-        None => authority.to_owned(),
+        None => rest.to_owned(),
     };
-    let path = path.split('?').next().unwrap_or_default();
-    crate::display::escape_line(&format!("{scheme}://{authority}{path}")).into_owned()
+    let rest = rest.split('?').next().unwrap_or_default();
+    crate::display::escape_line(&format!("{scheme}://{rest}")).into_owned()
 }
 
 #[cfg(test)]
@@ -282,6 +283,32 @@ mod tests {
             "{}",
             err.0
         );
+    }
+
+    #[test]
+    fn no_mistyped_url_shows_its_password() {
+        for url in [
+            "postgres://ann:hunter2@db.example:5433:extra/hooks",
+            "postgresql://ann:hunter2@[::1",
+            "postgres://ann:hun/ter2@db.example:x/hooks",
+            "postgres://ann:hun?ter2@db.example:x/hooks",
+            "postgres://ann:hunter2@db@example:x/hooks",
+            "postgres://ann:hunter2@db.example/hooks?sslmode=bogus",
+            "postgres://ann@db.example:x/hooks?password=hunter2",
+            "postgres://db.example/hooks?password=hunter2&port=x",
+            "postgres://db.example/hooks?password=hunter2&hunter2",
+            "postgres://ann:hunter2@db.example/hooks?options=-c%20x&bogus=1",
+            "postgres://ann:hunter2@db.example/hooks?application_name=a@b&port=x",
+        ] {
+            for given in [Given::CommandLine, Given::Environment] {
+                let shown = match Target::parse(url, given) {
+                    Ok(target) => format!("{target} {target:?}"),
+                    Err(err) => err.0,
+                };
+                assert!(!shown.contains("hunter2"), "{url}: {shown}");
+                assert!(!shown.contains("ter2"), "{url}: {shown}");
+            }
+        }
     }
 
     #[test]

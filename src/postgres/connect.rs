@@ -2,6 +2,8 @@
 //! over TLS (rustls, the web's roots and `--cacert`, as every other client
 //! here) when the target's `sslmode` asks.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -15,6 +17,15 @@ use crate::http::{CaError, Trust};
 
 /// How long a connection (TCP, TLS and authentication) may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where a connection's notifications go. Anyone who may `NOTIFY` on the
+/// database can send them as fast as the network carries them, so the
+/// queue is bounded: one that finds it full is dropped, and `dropped` says
+/// so, for the reader to make good what it may have missed.
+pub(crate) struct Notes {
+    pub(crate) queue: mpsc::Sender<Notification>,
+    pub(crate) dropped: Arc<AtomicBool>,
+}
 
 /// What went wrong talking to PostgreSQL.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +77,7 @@ pub(crate) fn describe(err: &tokio_postgres::Error) -> String {
 /// `notifications` when given; the channel closes when the connection does.
 pub(crate) async fn connect(
     target: &Target,
-    notifications: Option<mpsc::UnboundedSender<Notification>>,
+    notifications: Option<Notes>,
 ) -> Result<Client, PgError> {
     let trust = match target.ssl {
         SslMode::Disable => {
@@ -86,7 +97,7 @@ pub(crate) async fn connect(
 async fn drive<S, T>(
     target: &Target,
     connecting: impl Future<Output = Result<(Client, Connection<S, T>), tokio_postgres::Error>>,
-    notifications: Option<mpsc::UnboundedSender<Notification>>,
+    notifications: Option<Notes>,
 ) -> Result<Client, PgError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -103,8 +114,11 @@ where
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(Ok(message)) = messages.next().await {
-            if let (AsyncMessage::Notification(note), Some(tx)) = (message, &notifications) {
-                let _ = tx.send(note);
+            if let (AsyncMessage::Notification(note), Some(notes)) = (message, &notifications) {
+                // Never waited for: the reader's queries need this task.
+                if notes.queue.try_send(note).is_err() {
+                    notes.dropped.store(true, Ordering::Relaxed);
+                }
             }
         }
     });

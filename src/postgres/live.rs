@@ -27,8 +27,8 @@
 //!   queue of notifications is bounded ([`NOTES_QUEUED`]): past it they
 //!   are dropped, and a catch-up reads what they may have named.
 //! - A column someone retyped does not panic the feed: each query casts
-//!   what it reads, and a cast that fails is an error like a lost
-//!   connection's.
+//!   what it reads and types its parameters, and a cast that fails is an
+//!   error like a lost connection's.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -68,16 +68,16 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The ids of a range and their records' lengths, in id order, a page
 /// from `$1` on.
 const RANGE_IDS: &str = "SELECT id::bigint, coalesce(octet_length(record::text), 0)::bigint \
-     FROM danube_hooks.deliveries WHERE id BETWEEN $1 AND $2 ORDER BY id LIMIT $3";
+     FROM danube_hooks.deliveries WHERE id BETWEEN $1::bigint AND $2::bigint ORDER BY id LIMIT $3::bigint";
 /// The rows of some ids, in id order. A record longer than a store line
 /// may be comes back as NULL, so it is counted without being fetched.
 const READ_IDS: &str = "SELECT id::bigint, listener::text, \
      CASE WHEN octet_length(record::text) <= $2::bigint THEN record::text END \
-     FROM danube_hooks.deliveries WHERE id = ANY($1) ORDER BY id";
+     FROM danube_hooks.deliveries WHERE id = ANY($1::bigint[]) ORDER BY id";
 /// The newest ids above one and their records' lengths: what a catch-up
 /// may have missed.
 const NEWEST_IDS_ABOVE: &str = "SELECT id::bigint, coalesce(octet_length(record::text), 0)::bigint \
-     FROM danube_hooks.deliveries WHERE id > $1 ORDER BY id DESC LIMIT $2";
+     FROM danube_hooks.deliveries WHERE id > $1::bigint ORDER BY id DESC LIMIT $2::bigint";
 
 /// The ids shown, within [`SEEN_CAP`].
 #[derive(Debug, Default)]

@@ -35,6 +35,46 @@ pub(crate) fn is_postgres_url(value: &str) -> bool {
     value.starts_with("postgres://") || value.starts_with("postgresql://")
 }
 
+/// Whether `--store`'s value was meant for a database but is no URL this
+/// takes: libpq's `key=value` connection string (`host=… dbname=…`), or a
+/// `postgres:` URL without its `//`. Taken for a file's name, it would be
+/// a file made of it, its password printed as the store's name.
+pub(crate) fn is_mistaken_database(value: &str) -> bool {
+    const KEYS: [&str; 12] = [
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "passfile",
+        "sslmode",
+        "service",
+        "options",
+        "application_name",
+        "connect_timeout",
+    ];
+    let value = value.trim_start();
+    let key_end = value
+        .find(|c: char| !(c.is_ascii_alphabetic() || c == '_'))
+        .unwrap_or(value.len());
+    let (key, rest) = value.split_at(key_end);
+    (KEYS.contains(&key) && rest.trim_start().starts_with('='))
+        || (["postgres:", "postgresql:"]
+            .iter()
+            .any(|scheme| value.starts_with(scheme))
+            && !is_postgres_url(value))
+}
+
+/// The refusal of a value [`is_mistaken_database`] catches; the value is
+/// not repeated (it may hold a password).
+pub(crate) fn mistaken_database() -> UsageError {
+    UsageError::new(
+        "--store: that is not a postgres:// URL but looks meant for a database (libpq's          key=value form, or a URL without its //), so it is not taken for a file's name: give          postgres://USER@HOST[:PORT]/DATABASE[?sslmode=disable|require|verify-full], the          password in PGPASSWORD or ~/.pgpass (or the whole URL in DANUBE_HOOKS_STORE); a file          of such a name is ./NAME"
+            .to_owned(),
+    )
+}
+
 /// Where a URL came from: a password is refused on the command line, where
 /// `ps` and the shell's history show it, and taken from the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -376,6 +416,29 @@ mod tests {
         let config = tokio_postgres::Config::from_str("postgres://ann@db.example").unwrap();
         let wanted = pgpass_wanted(&config);
         assert_eq!((wanted.port, wanted.database.as_str()), (5432, "ann"));
+    }
+
+    #[test]
+    fn a_connection_string_or_a_url_without_its_slashes_is_no_file() {
+        for meant in [
+            "host=db.example password=hunter2 dbname=hooks",
+            "  dbname = hooks",
+            "password=hunter2",
+            "postgres:/ann@db.example/hooks",
+            "postgresql:ann:hunter2@db.example",
+        ] {
+            assert!(is_mistaken_database(meant), "{meant}");
+        }
+        for file in [
+            "deliveries.jsonl",
+            "./host=x",
+            "hostname=x",
+            "postgres://ann@db/h",
+            "hooks/host=x",
+        ] {
+            assert!(!is_mistaken_database(file), "{file}");
+        }
+        assert!(!mistaken_database().0.contains("hunter2"));
     }
 
     #[test]

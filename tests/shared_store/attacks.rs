@@ -3,6 +3,7 @@
 //! altered, and a password that must stay out of every message.
 
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use super::dashboard::{Psql, batch, insert, next_id, record, store, timed_lines, wait_stderr};
 use crate::common::postgres::{self, NEEDS_POSTGRES};
@@ -163,6 +164,11 @@ fn no_error_shows_the_password() {
             "postgres://danube:{secret}@127.0.0.1:{}/db?sslmode=require",
             cluster.port
         ),
+        format!(
+            "host=127.0.0.1 port={} password={secret} dbname=db",
+            cluster.port
+        ),
+        format!("postgres:/danube:{secret}@127.0.0.1/db"),
     ] {
         for name in ["log", "dashboard"] {
             let mut args = vec![name.to_owned()];
@@ -187,4 +193,105 @@ fn no_error_shows_the_password() {
         );
         assert_clean(&format!("{args:?}"), &all);
     }
+}
+
+/// One delivery posted to `addr`: its status, rule header, and how long the
+/// answer took.
+fn post(addr: std::net::SocketAddr, n: u64) -> (u16, String, Vec<u8>, Duration) {
+    let body = common::event_body("tool.completed", n);
+    let request = common::request_bytes("/hooks", &[("Content-Type", "application/json")], &body);
+    let started = Instant::now();
+    let reply = common::exchange(addr, &request, Duration::from_secs(30));
+    let took = started.elapsed();
+    let rule = reply.header("x-danube-hooks-rule").unwrap_or("").to_owned();
+    match reply {
+        common::Reply::Http { status, .. } => (status, rule, body, took),
+        other => panic!("delivery {n}: no HTTP answer: {other:?}"),
+    }
+}
+
+/// The table locked by another session, a trigger that raises (with
+/// escapes in its message), and the next id taken by someone else's row:
+/// each delivery is answered 503 with its reason well within Danube's
+/// deadline, never 2xx for a row not committed, and the listener goes on
+/// by itself once the table is usable again.
+#[test]
+#[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
+fn a_locked_table_a_raising_trigger_and_a_taken_id_get_503s_in_time_and_no_false_2xx() {
+    let _ = NEEDS_POSTGRES;
+    let cluster = postgres::shared();
+    let db = cluster.database("attacks_writer");
+    let listener = common::Listener::start_with(
+        cluster.command(),
+        &["--no-tui", "--store", &cluster.url(&db)],
+    );
+    let mut answered = Vec::new();
+    let mut n = 0;
+    let next = |n: &mut u64| {
+        *n += 1;
+        post(listener.addr, *n)
+    };
+    let (status, _, body, _) = next(&mut n);
+    assert_eq!(status / 100, 2);
+    answered.push(body);
+
+    let mut psql = Psql::start(cluster, &db);
+    psql.run("BEGIN; LOCK TABLE danube_hooks.deliveries;");
+    for _ in 0..3 {
+        let (status, rule, _, took) = next(&mut n);
+        assert_eq!(status, 503, "while the table is locked: {rule}");
+        assert!(took < Duration::from_secs(8), "answered after {took:?}");
+        assert!(rule.contains("store write failed"), "{rule}");
+    }
+    psql.run("COMMIT;");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, rule, body, _) = next(&mut n);
+        if status / 100 == 2 {
+            answered.push(body);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never stored again: {rule}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    cluster.sql(
+        &db,
+        "CREATE FUNCTION danube_hooks.boom() RETURNS trigger LANGUAGE plpgsql AS \
+         $$BEGIN RAISE EXCEPTION E'\\x1b]0;pwned\\x07 boom'; END$$; \
+         CREATE TRIGGER boom BEFORE INSERT ON danube_hooks.deliveries \
+         FOR EACH ROW EXECUTE FUNCTION danube_hooks.boom();",
+    );
+    let (status, rule, _, _) = next(&mut n);
+    assert_eq!(status, 503, "{rule}");
+    assert!(
+        rule.contains("boom") && !rule.contains('\u{1b}'),
+        "{rule:?}"
+    );
+    cluster.sql(&db, "DROP TRIGGER boom ON danube_hooks.deliveries;");
+
+    let taken = cluster.sql(
+        &db,
+        "INSERT INTO danube_hooks.deliveries \
+         SELECT last_value + 1, now(), 'eve', 'e', 'valid', 200, 1, 'taken' \
+         FROM danube_hooks.delivery_id RETURNING id",
+    );
+    let (status, rule, _, _) = next(&mut n);
+    assert_eq!(status, 503, "the id was taken: {rule}");
+    let (status, rule, body, _) = next(&mut n);
+    assert_eq!(status / 100, 2, "the next id is free: {rule}");
+    answered.push(body);
+
+    let stored: Vec<Vec<u8>> = cluster
+        .sql(
+            &db,
+            &format!("SELECT record FROM danube_hooks.deliveries WHERE id <> {taken}"),
+        )
+        .lines()
+        .map(|line| common::record_body(&serde_json::from_str(line).unwrap()))
+        .collect();
+    for body in &answered {
+        assert!(stored.contains(body), "a 2xx not in the table");
+    }
+    assert_clean("listen", &listener.stderr_so_far());
 }

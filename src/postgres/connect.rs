@@ -57,19 +57,20 @@ impl PgError {
     pub(crate) fn query(target: &Target, err: &tokio_postgres::Error) -> PgError {
         PgError::Query {
             target: target.shown.clone(),
-            reason: describe(err),
+            reason: describe(target, err),
         }
     }
 }
 
 /// A driver error in one line: the server's own message when it sent one
-/// (its text is escaped: it may quote what it was sent).
-pub(crate) fn describe(err: &tokio_postgres::Error) -> String {
+/// (escaped, and without the password: a server may quote what it was
+/// sent, and one that asked for the password in clear text has it).
+pub(crate) fn describe(target: &Target, err: &tokio_postgres::Error) -> String {
     let text = match err.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => crate::errors::chain::chain(err),
     };
-    crate::display::escape_line(&text).into_owned()
+    crate::display::escape_line(&target.without_password(text)).into_owned()
 }
 
 /// Connect to `target`, with the connection driven on a task of its own
@@ -110,7 +111,7 @@ where
     let (client, mut connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| failed(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
-        .map_err(|err| failed(connect_problem(&err)))?;
+        .map_err(|err| failed(connect_problem(target, &err)))?;
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(Ok(message)) = messages.next().await {
@@ -128,12 +129,12 @@ where
 /// Why a connection failed, in one line: a TLS problem as the other
 /// clients tell it (with what to do about it, here where `--insecure` is
 /// `sslmode=require`), else the driver's words.
-fn connect_problem(err: &tokio_postgres::Error) -> String {
+fn connect_problem(target: &Target, err: &tokio_postgres::Error) -> String {
     match crate::http::tls_problem(err) {
         Some(tls) => crate::display::escape_line(
             &tls.replace("--insecure", "sslmode=require (encrypted, unchecked)"),
         )
         .into_owned(),
-        None => describe(err),
+        None => describe(target, err),
     }
 }

@@ -223,7 +223,7 @@ impl Feed {
             }
             for (low, high) in merged(ranges) {
                 if let Err(err) = self.read_range(&listening.client, low, high).await {
-                    return super::connect::describe(&err);
+                    return super::connect::describe(&self.target, &err);
                 }
             }
         }

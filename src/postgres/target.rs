@@ -162,6 +162,19 @@ impl Target {
     }
 }
 
+impl Target {
+    /// `text` without the password, were a server to echo it.
+    pub(crate) fn without_password(&self, text: String) -> String {
+        let password = self.config.get_password().map(String::from_utf8_lossy);
+        match password {
+            Some(password) if !password.is_empty() && text.contains(&*password) => {
+                text.replace(&*password, "<password>")
+            }
+            _ => text,
+        }
+    }
+}
+
 /// The TLS parameters taken out of the URL's query (tokio-postgres would
 /// refuse `verify-full`, and knows no `sslrootcert`).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -439,6 +452,16 @@ mod tests {
             assert!(!is_mistaken_database(file), "{file}");
         }
         assert!(!mistaken_database().0.contains("hunter2"));
+    }
+
+    #[test]
+    fn a_server_that_echoes_the_password_does_not_show_it() {
+        let target = Target::parse("postgres://ann:hunter2@db/h", Given::Environment).unwrap();
+        assert_eq!(
+            target.without_password("you sent hunter2, hunter2!".into()),
+            "you sent <password>, <password>!"
+        );
+        assert_eq!(target.without_password("fine".into()), "fine");
     }
 
     #[test]

@@ -317,3 +317,65 @@ fn a_locked_table_a_raising_trigger_and_a_taken_id_get_503s_in_time_and_no_false
     }
     assert_clean("listen", &listener.stderr_so_far());
 }
+
+/// A server on loopback that asks for the password in clear text, then
+/// refuses it quoting it back, with escapes: the password it was sent.
+fn echoing_server() -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
+    use std::io::{Read as _, Write as _};
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let thread = std::thread::spawn(move || {
+        let (mut stream, _) = server.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).unwrap();
+        let mut startup = vec![0u8; u32::from_be_bytes(len) as usize - 4];
+        stream.read_exact(&mut startup).unwrap();
+        // AuthenticationCleartextPassword.
+        stream.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]).unwrap();
+        let mut head = [0u8; 5];
+        stream.read_exact(&mut head).unwrap();
+        let mut password =
+            vec![0u8; u32::from_be_bytes(head[1..].try_into().unwrap()) as usize - 4];
+        stream.read_exact(&mut password).unwrap();
+        password.pop();
+        let mut fields = b"SFATAL\0C28P01\0M\x1b]0;pwned\x07password ".to_vec();
+        fields.extend_from_slice(&password);
+        fields.extend_from_slice(b" is wrong; the URL was postgres://danube:");
+        fields.extend_from_slice(&password);
+        fields.extend_from_slice(b"@db\0\0");
+        let mut error = vec![b'E'];
+        error.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+        error.extend_from_slice(&fields);
+        stream.write_all(&error).unwrap();
+        password
+    });
+    (addr, thread)
+}
+
+/// A server that was sent the password and quotes it back in its refusal:
+/// the message is shown, escaped, without it. (No PostgreSQL needed.)
+#[test]
+fn a_server_that_echoes_the_password_does_not_get_it_shown() {
+    let (addr, server) = echoing_server();
+    let mut cmd = common::command();
+    cmd.env("PGPASSWORD", "Hunter2Secret")
+        .env_remove("PGPASSFILE")
+        .env_remove("DANUBE_HOOKS_STORE");
+    let output = run(
+        cmd,
+        &["log", "--store", &format!("postgres://danube@{addr}/db")],
+    );
+    assert_eq!(
+        server.join().unwrap(),
+        b"Hunter2Secret",
+        "the server was sent it"
+    );
+    let all = common::stdout(&output) + &common::stderr(&output);
+    assert_ne!(output.status.code(), Some(0), "{all}");
+    common::assert_contains(&all, "is wrong");
+    assert!(!all.contains("Secret"), "the password shown: {all}");
+    assert_clean("log", &all);
+}

@@ -48,13 +48,23 @@ pub(crate) fn lookup(path: &Path, wanted: &Wanted) -> Option<String> {
         );
         return None;
     }
-    let mut text = String::new();
+    if meta.len() > MAX_FILE {
+        eprintln!(
+            "danube-hooks: warning: password file {shown} is {} bytes long: only its first {} \
+             KiB are read",
+            meta.len(),
+            MAX_FILE / 1024
+        );
+    }
+    // Bytes, not text: a line that is not UTF-8 matches nothing, and the
+    // others are still read.
+    let mut bytes = Vec::new();
     std::fs::File::open(path)
         .ok()?
         .take(MAX_FILE)
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .ok()?;
-    find(&text, wanted)
+    find(&String::from_utf8_lossy(&bytes), wanted)
 }
 
 /// The password of the first line of `text` that matches `wanted`.

@@ -379,3 +379,83 @@ fn a_server_that_echoes_the_password_does_not_get_it_shown() {
     assert!(!all.contains("Secret"), "the password shown: {all}");
     assert_clean("log", &all);
 }
+
+/// `cmd` with `args`, given 20 s: a hang fails the test rather than
+/// stalling it.
+fn run_within(mut cmd: Command, args: &[&str]) -> Output {
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} hung");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The password file as a symlink (followed, as libpq does), a FIFO, a
+/// directory, and a file past the bound with its line at the end: none
+/// hangs, none shows the password, each says what is wrong with it.
+#[test]
+#[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
+fn a_password_file_that_is_a_fifo_a_directory_a_symlink_or_huge_neither_hangs_nor_leaks() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let _ = NEEDS_POSTGRES;
+    let cluster = postgres::shared();
+    let (db, url) = store(cluster, "attacks_pgpass");
+    let dir = common::TempDir::new("attacks-pgpass");
+    let line = format!(
+        "127.0.0.1:{}:{db}:{}:{}\n",
+        cluster.port,
+        postgres::USER,
+        cluster.password.replace('\\', "\\\\").replace(':', "\\:")
+    );
+    let real = dir.join("real");
+    std::fs::write(&real, &line).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let symlink = dir.join("link");
+    std::os::unix::fs::symlink(&real, &symlink).unwrap();
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let directory = dir.join("directory");
+    std::fs::create_dir(&directory).unwrap();
+    let huge = dir.join("huge");
+    let mut text = "# padding\n".repeat(200_000);
+    text.push_str(&line);
+    std::fs::write(&huge, text).unwrap();
+    std::fs::set_permissions(&huge, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let with_file = |path: &std::path::Path| {
+        let mut cmd = cluster.command();
+        cmd.env_remove("PGPASSWORD").env("PGPASSFILE", path);
+        let output = run_within(cmd, &["log", "--store", &url]);
+        let all = common::stdout(&output) + &common::stderr(&output);
+        assert!(!all.contains(&cluster.password), "{all}");
+        assert_clean("log", &all);
+        (output.status.code(), all)
+    };
+    assert_eq!(with_file(&symlink).0, Some(0), "a symlink to a 0600 file");
+    for special in [&fifo, &directory] {
+        let (code, all) = with_file(special);
+        assert_eq!(code, Some(3), "{all}");
+        common::assert_contains(&all, "is not a plain file");
+    }
+    let (code, all) = with_file(&huge);
+    assert_eq!(code, Some(3), "past the bound, its line unread: {all}");
+    common::assert_contains(&all, "only its first 1024 KiB are read");
+    // A line that is not UTF-8 keeps no other line from being read.
+    let mut bytes = b"\xff\xfe:*:*:*:x\n".to_vec();
+    bytes.extend_from_slice(line.as_bytes());
+    std::fs::write(&real, bytes).unwrap();
+    assert_eq!(with_file(&real).0, Some(0));
+}

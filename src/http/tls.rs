@@ -206,6 +206,12 @@ fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CaError> {
         path: shown(),
         cause,
     };
+    // Opening a FIFO (or a device) for reading would wait for a writer,
+    // forever: only a plain file is opened.
+    let meta = std::fs::metadata(path).map_err(|err| read_error(err.to_string()))?;
+    if !meta.is_file() {
+        return Err(read_error("it is not a plain file".to_owned()));
+    }
     let file = std::fs::File::open(path).map_err(|err| read_error(err.to_string()))?;
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_CA_FILE + 1), &mut bytes)

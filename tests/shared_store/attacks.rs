@@ -460,8 +460,9 @@ fn a_password_file_that_is_a_fifo_a_directory_a_symlink_or_huge_neither_hangs_no
     assert_eq!(with_file(&real).0, Some(0));
 }
 
-/// A CA file (`sslrootcert=`) that is a FIFO: refused at once, not waited
-/// on for a writer that never comes. (No PostgreSQL needed.)
+/// A CA file (`sslrootcert=`) that is a FIFO nobody writes to: refused at
+/// once, not waited on for a writer that never comes. (No PostgreSQL
+/// needed.)
 #[test]
 fn a_ca_file_that_is_a_fifo_is_refused_not_waited_on() {
     let dir = common::TempDir::new("attacks-cafifo");
@@ -480,5 +481,5 @@ fn a_ca_file_that_is_a_fifo_is_refused_not_waited_on() {
     );
     let output = run_within(common::command(), &["log", "--store", &url]);
     assert_ne!(output.status.code(), Some(0));
-    common::assert_contains(&common::stderr(&output), "not a plain file");
+    common::assert_contains(&common::stderr(&output), "is not a PEM file");
 }

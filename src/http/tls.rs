@@ -200,44 +200,14 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// The certificates of a PEM file, with an error that says what the file
 /// is instead when it is not that.
-/// How long a pipe given as a CA file (`--cacert <(…)`) may take to give
-/// all of it.
-const PIPE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Up to `limit` bytes of the file at `path`. Opened without waiting, so a
-/// FIFO nobody writes to reads as empty rather than hanging the open; a
-/// pipe that is written to is read for up to [`PIPE_WAIT`].
-fn read_within(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
-        .open(path)?;
-    let deadline = std::time::Instant::now() + PIPE_WAIT;
-    let mut bytes = Vec::new();
-    let mut reader = file.take(limit);
-    loop {
-        match reader.read_to_end(&mut bytes) {
-            Ok(_) => return Ok(bytes),
-            Err(err)
-                if err.kind() == std::io::ErrorKind::WouldBlock
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(err) => return Err(err),
-        }
-    }
-}
-
 fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CaError> {
     let shown = || path.display().to_string();
     let read_error = |cause: String| CaError::Read {
         path: shown(),
         cause,
     };
-    let bytes = read_within(path, MAX_CA_FILE + 1).map_err(|err| read_error(err.to_string()))?;
+    let bytes = crate::fsutil::read_within(path, MAX_CA_FILE + 1)
+        .map_err(|err| read_error(err.to_string()))?;
     if bytes.len() as u64 > MAX_CA_FILE {
         return Err(read_error(format!(
             "it is larger than {} MiB, too large for a CA file",
@@ -438,29 +408,6 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_file(&self.0);
         }
-    }
-
-    #[test]
-    fn a_fifo_is_read_when_written_and_empty_when_not() {
-        use std::io::Write as _;
-        let file = TempFile::with("fifo", b"");
-        std::fs::remove_file(&file.0).unwrap();
-        let made = std::process::Command::new("mkfifo").arg(&file.0).status();
-        assert!(made.unwrap().success());
-        assert_eq!(read_within(&file.0, 100).unwrap(), b"", "nobody writes");
-        // Opened to read and write, it does not wait for a reader.
-        let mut writer = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&file.0)
-            .unwrap();
-        writer.write_all(b"-----BEGIN ").unwrap();
-        let writer = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            writer.write_all(b"rest").unwrap();
-        });
-        assert_eq!(read_within(&file.0, 100).unwrap(), b"-----BEGIN rest");
-        writer.join().unwrap();
     }
 
     fn load_error(path: &Path) -> String {

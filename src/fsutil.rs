@@ -2,7 +2,9 @@
 //! replaced whole (a temporary file, synced, renamed) so that no reader
 //! ever sees half of one, and changed under a lock on the folder, so that
 //! two processes changing one file at once each keep the other's change.
-//! Also the warning when such a file or its folder is open to others.
+//! Also the warning when such a file or its folder is open to others, and
+//! the reading of a small file a user names ([`read_within`]), which may
+//! be a FIFO.
 
 use std::collections::HashSet;
 use std::fs::{File, TryLockError};
@@ -249,6 +251,34 @@ pub(crate) fn warn_if_open_to_others(path: &Path) {
     }
 }
 
+/// How long a pipe given as a file (`--cacert <(…)`) may take to give all
+/// of it.
+const PIPE_WAIT: Duration = Duration::from_secs(5);
+
+/// Up to `limit` bytes of the file at `path`. Opened without waiting, so a
+/// FIFO nobody writes to reads as empty rather than hanging the open; a
+/// pipe that is written to is read for up to [`PIPE_WAIT`].
+pub(crate) fn read_within(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)?;
+    let deadline = Instant::now() + PIPE_WAIT;
+    let mut bytes = Vec::new();
+    let mut reader = file.take(limit);
+    loop {
+        match reader.read_to_end(&mut bytes) {
+            Ok(_) => return Ok(bytes),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,5 +371,29 @@ mod tests {
         set_mode(&path, 0o620);
         assert_eq!(open_to_others(&path).len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_fifo_is_read_when_written_and_empty_when_not() {
+        use std::io::Write as _;
+        let fifo = std::env::temp_dir().join(format!("danube-hooks-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        assert_eq!(read_within(&fifo, 100).unwrap(), b"", "nobody writes");
+        // Opened to read and write, it does not wait for a reader.
+        let mut writer = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .unwrap();
+        writer.write_all(b"-----BEGIN ").unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            writer.write_all(b"rest").unwrap();
+        });
+        assert_eq!(read_within(&fifo, 100).unwrap(), b"-----BEGIN rest");
+        writer.join().unwrap();
+        std::fs::remove_file(&fifo).unwrap();
     }
 }

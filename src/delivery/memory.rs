@@ -49,6 +49,7 @@ pub(crate) fn estimate(delivery: &Delivery) -> usize {
         + delivery.response.rule.len()
         + forward
         + mirrors
+        + delivery.listener.as_ref().map_or(0, String::len)
 }
 
 fn headers_size(headers: &[(String, String)]) -> usize {
@@ -70,7 +71,7 @@ mod tests {
     #[test]
     fn each_part_that_follows_the_request_counts_its_bytes() {
         let base = sample(1, b"");
-        let cases: [Case; 10] = [
+        let cases: [Case; 11] = [
             ("body", |d| d.body = Vec::with_capacity(4096), 4096),
             (
                 "header",
@@ -92,6 +93,11 @@ mod tests {
             ("hint", |d| d.signature.hints.push("1234".into()), 4),
             ("detail", |d| d.signature.detail.push_str("12345"), 5),
             ("rule", |d| d.response.rule.push_str("123"), 3),
+            (
+                "listener",
+                |d| d.listener.get_or_insert_default().push_str("ann@laptop"),
+                10,
+            ),
             (
                 "forward",
                 |d| {

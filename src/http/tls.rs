@@ -206,9 +206,7 @@ fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CaError> {
         path: shown(),
         cause,
     };
-    let file = std::fs::File::open(path).map_err(|err| read_error(err.to_string()))?;
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_CA_FILE + 1), &mut bytes)
+    let bytes = crate::fsutil::read_within(path, MAX_CA_FILE + 1)
         .map_err(|err| read_error(err.to_string()))?;
     if bytes.len() as u64 > MAX_CA_FILE {
         return Err(read_error(format!(

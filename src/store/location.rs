@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::store::postgres::Target;
-use crate::store::postgres::target::{Given, is_postgres_url};
+use crate::store::postgres::target::{
+    Given, is_mistaken_database, is_postgres_url, mistaken_database,
+};
 
 /// The environment variable `--store` falls back on: the one place a
 /// PostgreSQL URL may carry its password.
@@ -54,6 +56,8 @@ impl Location {
     fn of(value: &str, given: Given) -> Result<Location, BadStore> {
         if is_postgres_url(value) {
             Target::parse(value, given).map(|target| Location::Postgres(Arc::new(target)))
+        } else if is_mistaken_database(value) {
+            Err(mistaken_database())
         } else {
             Ok(Location::File(PathBuf::from(value)))
         }

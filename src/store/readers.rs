@@ -349,11 +349,16 @@ fn rows_where<T: DeserializeOwned>(
     rows.map(|_| ()).map_err(|err| shared_error(target, err))
 }
 
-/// A row's record parsed, or why it was skipped.
+/// A row's record parsed, or why it was skipped: one that names another
+/// id than its row's is someone else's row, not read as a second delivery
+/// of that id.
 pub(super) fn parse_row<T: DeserializeOwned>(id: u64, record: Result<&str, u64>) -> Entry<T> {
-    let reason = match record.map(serde_json::from_str::<T>) {
-        Ok(Ok(record)) => return Entry::Record(record),
-        Ok(Err(err)) => err.to_string(),
+    let reason = match record {
+        Ok(text) if id_of(text.as_bytes()) != Some(id) => not_its_id(id),
+        Ok(text) => match serde_json::from_str::<T>(text) {
+            Ok(record) => return Entry::Record(record),
+            Err(err) => err.to_string(),
+        },
         Err(len) => too_long(len),
     };
     Entry::Skipped(Unparsable {
@@ -437,13 +442,21 @@ fn find_row(target: &Arc<Target>, id: u64) -> Option<Result<Delivery, StoreError
         Ok(found) => found?,
         Err(err) => return Some(Err(shared_error(target, err))),
     };
-    Some(
-        serde_json::from_str(&record).map_err(|err| StoreError::DamagedRow {
-            id,
-            store: Location::Postgres(Arc::clone(target)),
-            reason: err.to_string(),
-        }),
-    )
+    let damaged = |reason: String| StoreError::DamagedRow {
+        id,
+        store: Location::Postgres(Arc::clone(target)),
+        reason,
+    };
+    Some(match serde_json::from_str::<Delivery>(&record) {
+        Ok(record) if record.id == id => Ok(record),
+        Ok(_) => Err(damaged(not_its_id(id))),
+        Err(err) => Err(damaged(err.to_string())),
+    })
+}
+
+/// Why a row whose record names another id is not read.
+pub(super) fn not_its_id(id: u64) -> String {
+    format!("its record names another id than its row's ({id})")
 }
 
 fn open_for_read(path: &Path) -> Result<File, StoreError> {
@@ -540,7 +553,20 @@ pub(super) fn read_line_within(
 mod tests {
     use std::io::{BufReader, Cursor};
 
-    use super::read_line_within;
+    use super::{Entry, parse_row, read_line_within};
+    use crate::delivery::Delivery;
+    use crate::test_support::sample;
+
+    #[test]
+    fn a_row_whose_record_names_another_id_is_skipped() {
+        let line = sample(5, b"{}").to_json_line();
+        assert!(matches!(parse_row::<Delivery>(5, Ok(&line)), Entry::Record(r) if r.id == 5));
+        let Entry::Skipped(skipped) = parse_row::<Delivery>(6, Ok(&line)) else {
+            panic!("row 6 read as a second delivery 5");
+        };
+        assert_eq!(skipped.row, Some(6));
+        assert!(skipped.reason.contains("another id"), "{}", skipped.reason);
+    }
 
     #[test]
     fn a_line_read_forwards_past_the_limit_is_passed_over_without_being_held() {

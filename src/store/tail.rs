@@ -89,7 +89,7 @@ fn read_tail_rows(
         )
     };
     let mut keeper = Keeper::new(records, bytes, progress);
-    each_row(target, &scan, |row| keeper.offer(row.record))
+    each_row(target, &scan, |row| keeper.offer(row.id, row.record))
         .map_err(|err| shared_error(target, err))?;
     Ok(keeper.finish())
 }
@@ -118,7 +118,7 @@ impl<P: FnMut(usize)> Keeper<P> {
 
     /// Keep the next older record (its text, or its length when it was
     /// too long to fetch), or end the read.
-    fn offer(&mut self, record: Result<String, u64>) -> ControlFlow<()> {
+    fn offer(&mut self, id: u64, record: Result<String, u64>) -> ControlFlow<()> {
         let tail = &mut self.tail;
         if tail.records.len() >= self.records {
             tail.more = true;
@@ -132,7 +132,11 @@ impl<P: FnMut(usize)> Keeper<P> {
             tail.more = true;
             return ControlFlow::Break(());
         };
-        let Ok(record) = serde_json::from_str::<Delivery>(&text) else {
+        // One that names another id than its row is someone else's row.
+        let Some(record) = serde_json::from_str::<Delivery>(&text)
+            .ok()
+            .filter(|record| record.id == id)
+        else {
             tail.unparsable += 1;
             return ControlFlow::Continue(());
         };
@@ -384,14 +388,15 @@ mod tests {
 
     #[test]
     fn rows_newest_first_are_kept_within_the_same_limits_as_lines() {
-        let row = |id: u64, body_len: usize| Ok(sample(id, &vec![b'x'; body_len]).to_json_line());
-        let keep = |records, bytes, rows: Vec<Result<String, u64>>| {
+        let row =
+            |id: u64, body_len: usize| (id, Ok(sample(id, &vec![b'x'; body_len]).to_json_line()));
+        let keep = |records, bytes, rows: Vec<(u64, Result<String, u64>)>| {
             let mut told = Vec::new();
             let mut keeper = Keeper::new(records, bytes, |n| told.push(n));
             let mut offered = 0;
-            for row in rows {
+            for (id, row) in rows {
                 offered += 1;
-                if keeper.offer(row).is_break() {
+                if keeper.offer(id, row).is_break() {
                     break;
                 }
             }
@@ -400,10 +405,21 @@ mod tests {
         };
         // Newest first in, oldest first out; a row that does not parse is
         // counted and passed over.
-        let rows = vec![row(5, 10), Ok("not json".into()), row(3, 10), row(2, 10)];
+        let rows = vec![
+            row(5, 10),
+            (4, Ok("not json".into())),
+            row(3, 10),
+            row(2, 10),
+        ];
         assert_eq!(
             keep(usize::MAX, usize::MAX, rows.clone()),
             (vec![2, 3, 5], false, 1, 4, vec![1, 2, 3])
+        );
+        // So is one whose record names another id than its row's.
+        let (_, other) = row(2, 10);
+        assert_eq!(
+            keep(usize::MAX, usize::MAX, vec![row(5, 10), (3, other)]),
+            (vec![5], false, 1, 2, vec![1])
         );
         // The record count ends it at the next row.
         assert_eq!(keep(2, usize::MAX, rows).0, [3, 5]);
@@ -413,7 +429,7 @@ mod tests {
         let rows = vec![row(9, 100), row(8, 100), row(7, 4096), row(6, 100)];
         let (kept, more, ..) = keep(usize::MAX, small * 2 + small / 2, rows);
         assert_eq!((kept, more), (vec![8, 9], true));
-        let rows = vec![row(9, 100), Err(1 << 30), row(7, 100)];
+        let rows = vec![row(9, 100), (8, Err(1 << 30)), row(7, 100)];
         let (kept, more, ..) = keep(usize::MAX, usize::MAX, rows);
         assert_eq!((kept, more), (vec![9], true));
     }

@@ -13,7 +13,7 @@ use crate::common::{self, Capture};
 use crate::dashboard::Tmux;
 
 /// How long anything may take to show up before the test gives up.
-const PATIENCE: Duration = Duration::from_secs(20);
+pub(super) const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The shared store's tables, as `listen --store postgres://…` makes them
 /// (migration 1 of `src/postgres/schema.rs`).
@@ -26,7 +26,7 @@ const SCHEMA: &str = "CREATE SCHEMA danube_hooks;
          event text, verdict text NOT NULL, status integer, attempt integer NOT NULL,
          record text NOT NULL);";
 
-fn store(cluster: &Cluster, name: &str) -> (String, String) {
+pub(super) fn store(cluster: &Cluster, name: &str) -> (String, String) {
     let db = cluster.database(name);
     cluster.sql(&db, SCHEMA);
     let url = cluster.url(&db);
@@ -35,7 +35,7 @@ fn store(cluster: &Cluster, name: &str) -> (String, String) {
 
 /// A record as the file store writes it, for row `id` of `listener`,
 /// forwarded to `forward` when given.
-fn record(id: u64, listener: &str, forward: Option<&str>) -> String {
+pub(super) fn record(id: u64, listener: &str, forward: Option<&str>) -> String {
     let example = std::fs::read_to_string(common::fixtures().join("store/example.jsonl")).unwrap();
     let mut record: serde_json::Value =
         serde_json::from_str(example.lines().next().unwrap()).unwrap();
@@ -56,7 +56,7 @@ fn literal(text: &str) -> String {
 }
 
 /// An INSERT of row `id` holding `record` (any text: a hostile row too).
-fn insert(id: u64, listener: &str, record: &str) -> String {
+pub(super) fn insert(id: u64, listener: &str, record: &str) -> String {
     format!(
         "INSERT INTO danube_hooks.deliveries VALUES ({id}, now(), {}, 'e', 'valid', 200, 1, {});",
         literal(listener),
@@ -66,7 +66,7 @@ fn insert(id: u64, listener: &str, record: &str) -> String {
 
 /// One committed batch as a listener commits it: its rows, and the NOTIFY
 /// of its id range.
-fn batch(rows: &[(u64, String)], listener: &str) -> String {
+pub(super) fn batch(rows: &[(u64, String)], listener: &str) -> String {
     let inserts: String = rows
         .iter()
         .map(|(id, r)| insert(*id, listener, r))
@@ -78,7 +78,7 @@ fn batch(rows: &[(u64, String)], listener: &str) -> String {
 
 /// A psql session fed on its stdin: a statement's return is known by an
 /// `\echo` after it, so the time taken is the server's and not psql's start.
-struct Psql {
+pub(super) struct Psql {
     child: Child,
     stdin: ChildStdin,
     out: mpsc::Receiver<String>,
@@ -86,7 +86,7 @@ struct Psql {
 }
 
 impl Psql {
-    fn start(cluster: &Cluster, db: &str) -> Psql {
+    pub(super) fn start(cluster: &Cluster, db: &str) -> Psql {
         let mut child = std::process::Command::new(postgres::bin_dir().unwrap().join("psql"))
             .args([
                 "-X",
@@ -123,7 +123,7 @@ impl Psql {
     }
 
     /// Run `sql`; the moment it returned.
-    fn run(&mut self, sql: &str) -> Instant {
+    pub(super) fn run(&mut self, sql: &str) -> Instant {
         self.n += 1;
         writeln!(self.stdin, "{sql}\n\\echo done {}", self.n).unwrap();
         self.stdin.flush().unwrap();
@@ -145,7 +145,9 @@ impl Drop for Psql {
 }
 
 /// The dashboard's stdout, each line with the moment it was read.
-fn timed_lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<(Instant, String)> {
+pub(super) fn timed_lines(
+    stream: impl std::io::Read + Send + 'static,
+) -> mpsc::Receiver<(Instant, String)> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
@@ -167,7 +169,7 @@ fn id_of(line: &str) -> u64 {
 }
 
 /// The next record's id and when it was printed.
-fn next_id(stdout: &mpsc::Receiver<(Instant, String)>) -> (u64, Instant) {
+pub(super) fn next_id(stdout: &mpsc::Receiver<(Instant, String)>) -> (u64, Instant) {
     let (at, line) = stdout.recv_timeout(PATIENCE).expect("a record on stdout");
     assert!(
         !line.contains('\u{1b}'),
@@ -177,7 +179,7 @@ fn next_id(stdout: &mpsc::Receiver<(Instant, String)>) -> (u64, Instant) {
 }
 
 /// Wait until stderr says `needle`; everything it said so far.
-fn wait_stderr(stderr: &mpsc::Receiver<String>, said: &mut String, needle: &str) {
+pub(super) fn wait_stderr(stderr: &mpsc::Receiver<String>, said: &mut String, needle: &str) {
     let deadline = Instant::now() + PATIENCE;
     while !said.contains(needle) {
         let left = deadline.saturating_duration_since(Instant::now());

@@ -20,16 +20,26 @@
 //!   fetched, and one that does not parse (or names another id than its
 //!   row) is counted on the status line, never shown raw. A `NOTIFY` is
 //!   anyone's with access to the database: its range is read only when it
-//!   parses, and never wider than [`MAX_RANGE`].
+//!   parses, and never wider than [`MAX_RANGE`]; the ids in it are read
+//!   first, a page at a time, and only the records not shown yet are
+//!   fetched, a few MiB at a time ([`READ_BYTES`]). So a flood of wide
+//!   ranges costs index reads, not the table's records held at once. The
+//!   queue of notifications is bounded ([`NOTES_QUEUED`]): past it they
+//!   are dropped, and a catch-up reads what they may have named.
+//! - A column someone retyped does not panic the feed: each query casts
+//!   what it reads and types its parameters, and a cast that fails is an
+//!   error like a lost connection's.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, Notification, Row};
 use tokio_util::sync::CancellationToken;
 
+use super::connect::Notes;
 use super::{PgError, Target, connect, schema};
 use crate::delivery::Delivery;
 use crate::store::{DeliveryStore, MAX_LINE};
@@ -48,22 +58,30 @@ const MAX_RANGE: u64 = 100_000;
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(5);
 const KEEPALIVE_TRIES: u32 = 3;
+/// Ids of a range read by one query.
+const RANGE_PAGE: i64 = 1_000;
+/// The records fetched by one query, in bytes at most (a longer one goes
+/// alone): what one read holds.
+const READ_BYTES: i64 = 8 * 1024 * 1024;
+/// Notifications waiting to be read at most; also the most read in one go.
+const NOTES_QUEUED: usize = 1_024;
 /// The first wait before connecting again, doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// The rows of an id range, in id order. A record longer than a store line
+/// The ids of a range and their records' lengths, in id order, a page
+/// from `$1` on.
+const RANGE_IDS: &str = "SELECT id::bigint, coalesce(octet_length(record::text), 0)::bigint \
+     FROM danube_hooks.deliveries WHERE id BETWEEN $1::bigint AND $2::bigint ORDER BY id LIMIT $3::bigint";
+/// The rows of some ids, in id order. A record longer than a store line
 /// may be comes back as NULL, so it is counted without being fetched.
-const READ_RANGE: &str = "SELECT id, listener, \
-     CASE WHEN octet_length(record) <= $3::bigint THEN record END \
-     FROM danube_hooks.deliveries WHERE id BETWEEN $1 AND $2 ORDER BY id";
-/// The rows of some ids, in id order (as [`READ_RANGE`]).
-const READ_IDS: &str = "SELECT id, listener, \
-     CASE WHEN octet_length(record) <= $2::bigint THEN record END \
-     FROM danube_hooks.deliveries WHERE id = ANY($1) ORDER BY id";
-/// The newest ids above one: what a catch-up may have missed.
-const NEWEST_IDS_ABOVE: &str =
-    "SELECT id FROM danube_hooks.deliveries WHERE id > $1 ORDER BY id DESC LIMIT $2";
+const READ_IDS: &str = "SELECT id::bigint, listener::text, \
+     CASE WHEN octet_length(record::text) <= $2::bigint THEN record::text END \
+     FROM danube_hooks.deliveries WHERE id = ANY($1::bigint[]) ORDER BY id";
+/// The newest ids above one and their records' lengths: what a catch-up
+/// may have missed.
+const NEWEST_IDS_ABOVE: &str = "SELECT id::bigint, coalesce(octet_length(record::text), 0)::bigint \
+     FROM danube_hooks.deliveries WHERE id > $1::bigint ORDER BY id DESC LIMIT $2::bigint";
 
 /// The ids shown, within [`SEEN_CAP`].
 #[derive(Debug, Default)]
@@ -115,7 +133,9 @@ impl Seen {
 /// A connection that has asked for the channel's notifications.
 pub(crate) struct Listening {
     client: Client,
-    notes_rx: mpsc::UnboundedReceiver<Notification>,
+    notes_rx: mpsc::Receiver<Notification>,
+    /// Set when a notification found the queue full and was dropped.
+    dropped: Arc<AtomicBool>,
 }
 
 impl Listening {
@@ -124,19 +144,25 @@ impl Listening {
         let row = self
             .client
             .query_one(
-                "SELECT coalesce(max(id), 0) FROM danube_hooks.deliveries",
+                "SELECT coalesce(max(id), 0)::bigint FROM danube_hooks.deliveries",
                 &[],
             )
             .await
             .map_err(|err| PgError::query(target, &err))?;
-        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+        let newest: i64 = row.try_get(0).map_err(|err| PgError::query(target, &err))?;
+        Ok(u64::try_from(newest).unwrap_or(0))
     }
 }
 
 /// Connect, check the schema, and `LISTEN`: from here on every committed
 /// batch is announced to this connection.
 pub(crate) async fn listen(target: &Target) -> Result<Listening, PgError> {
-    let (notes_tx, notes_rx) = mpsc::unbounded_channel();
+    let (queue, notes_rx) = mpsc::channel(NOTES_QUEUED);
+    let dropped = Arc::new(AtomicBool::new(false));
+    let notes = Notes {
+        queue,
+        dropped: Arc::clone(&dropped),
+    };
     let mut target = target.clone();
     target
         .config
@@ -144,13 +170,17 @@ pub(crate) async fn listen(target: &Target) -> Result<Listening, PgError> {
         .keepalives_interval(KEEPALIVE_EVERY)
         .keepalives_retries(KEEPALIVE_TRIES);
     let target = &target;
-    let client = connect(target, Some(notes_tx)).await?;
+    let client = connect(target, Some(notes)).await?;
     schema::check(&client, target).await?;
     client
         .batch_execute(&format!("LISTEN {}", schema::CHANNEL))
         .await
         .map_err(|err| PgError::query(target, &err))?;
-    Ok(Listening { client, notes_rx })
+    Ok(Listening {
+        client,
+        notes_rx,
+        dropped,
+    })
 }
 
 /// The feed: where it reads, where it announces, what it has shown.
@@ -191,22 +221,73 @@ impl Feed {
             };
             // What else is waiting is read in the same go, each range once.
             let mut ranges: Vec<(u64, u64)> = range_of(&first).into_iter().collect();
-            while let Ok(note) = listening.notes_rx.try_recv() {
+            for _ in 1..NOTES_QUEUED {
+                let Ok(note) = listening.notes_rx.try_recv() else {
+                    break;
+                };
                 ranges.extend(range_of(&note));
             }
+            if listening.dropped.swap(false, Ordering::Relaxed)
+                && let Err(err) = self.catch_up(listening).await
+            {
+                return match err {
+                    PgError::Query { reason, .. } => reason,
+                    err => err.to_string(),
+                };
+            }
             for (low, high) in merged(ranges) {
-                let read = listening
-                    .client
-                    .query(READ_RANGE, &[&low, &high, &max_line()])
-                    .await;
-                match read {
-                    Ok(rows) => {
-                        self.announce(&rows);
-                    }
-                    Err(err) => return super::connect::describe(&err),
+                if let Err(err) = self.read_range(&listening.client, low, high).await {
+                    return super::connect::describe(&self.target, &err);
                 }
             }
         }
+    }
+
+    /// Announce the rows of `low..=high` not shown yet: their ids a page at
+    /// a time, then only the records not shown.
+    async fn read_range(
+        &mut self,
+        client: &Client,
+        mut low: i64,
+        high: i64,
+    ) -> Result<(), tokio_postgres::Error> {
+        loop {
+            let page = client.query(RANGE_IDS, &[&low, &high, &RANGE_PAGE]).await?;
+            let ids = self.not_shown(&page)?;
+            self.read_records(client, &ids).await?;
+            let last: Option<i64> = page.last().map(|row| row.try_get(0)).transpose()?;
+            match last {
+                Some(last) if page.len() as i64 == RANGE_PAGE && last < high => low = last + 1,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// The ids and lengths of rows (`id`, `length`) not shown yet.
+    fn not_shown(&self, rows: &[Row]) -> Result<Vec<(i64, i64)>, tokio_postgres::Error> {
+        let mut ids = Vec::new();
+        for row in rows {
+            let id: i64 = row.try_get(0)?;
+            if u64::try_from(id).is_ok_and(|id| !self.seen.shown(id)) {
+                ids.push((id, row.try_get(1)?));
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Fetch and announce the records of `ids` (id, length), a few MiB per
+    /// query. How many were announced.
+    async fn read_records(
+        &mut self,
+        client: &Client,
+        ids: &[(i64, i64)],
+    ) -> Result<usize, tokio_postgres::Error> {
+        let mut shown = 0;
+        for group in groups(ids, READ_BYTES, max_line()) {
+            let rows = client.query(READ_IDS, &[&group, &max_line()]).await?;
+            shown += self.announce(&rows);
+        }
+        Ok(shown)
     }
 
     /// Connect again, with a growing wait, until connected or `shutdown`;
@@ -253,7 +334,8 @@ impl Feed {
     /// announced, and read, as usual. How many were shown, and whether
     /// older ones were left out.
     async fn catch_up(&mut self, listening: &Listening) -> Result<(usize, bool), PgError> {
-        let fail = |err: tokio_postgres::Error| PgError::query(&self.target, &err);
+        let target = Arc::clone(&self.target);
+        let fail = |err: tokio_postgres::Error| PgError::query(&target, &err);
         let low = i64::try_from(self.seen.low).unwrap_or(i64::MAX);
         let limit = i64::try_from(SEEN_CAP + self.catch_up_max).unwrap_or(i64::MAX);
         let rows = listening
@@ -261,19 +343,15 @@ impl Feed {
             .query(NEWEST_IDS_ABOVE, &[&low, &limit])
             .await
             .map_err(fail)?;
-        let mut missed: Vec<i64> = rows
-            .iter()
-            .map(|row| row.get::<_, i64>(0))
-            .filter(|&id| u64::try_from(id).is_ok_and(|id| !self.seen.shown(id)))
-            .collect();
+        let mut missed = self.not_shown(&rows).map_err(fail)?;
         let older = missed.len() > self.catch_up_max || rows.len() as i64 == limit;
         missed.truncate(self.catch_up_max);
-        let rows = listening
-            .client
-            .query(READ_IDS, &[&missed, &max_line()])
+        // Oldest first, as the live feed announces them.
+        missed.reverse();
+        let shown = self
+            .read_records(&listening.client, &missed)
             .await
             .map_err(fail)?;
-        let shown = self.announce(&rows);
         Ok((shown, older))
     }
 
@@ -283,13 +361,15 @@ impl Feed {
         let mut shown = 0;
         let mut bad = Vec::new();
         for row in rows {
-            let Ok(id) = u64::try_from(row.get::<_, i64>(0)) else {
+            let Ok(id) = row.try_get::<_, i64>(0).map(u64::try_from) else {
                 continue;
             };
+            let Ok(id) = id else { continue };
             if !self.seen.first_time(id) {
                 continue;
             }
-            match record_of(id, row.get(1), row.get(2)) {
+            let (listener, text) = (row.try_get(1).ok().flatten(), row.try_get(2).ok().flatten());
+            match record_of(id, listener, text) {
                 Some(record) => {
                     self.bus.announce(Arc::new(record));
                     shown += 1;
@@ -321,6 +401,28 @@ pub(crate) fn record_of(id: u64, listener: Option<String>, text: Option<&str>) -
         record.listener = listener;
     }
     Some(record)
+}
+
+/// `ids` (id, length) in groups fetched by one query each: at most
+/// `budget` bytes of records a group, or one record alone. A record longer
+/// than `max_line` is not fetched, so it costs nothing.
+fn groups(ids: &[(i64, i64)], budget: i64, max_line: i64) -> Vec<Vec<i64>> {
+    let mut groups: Vec<Vec<i64>> = Vec::new();
+    let mut bytes = 0i64;
+    for &(id, len) in ids {
+        let cost = if len > max_line { 0 } else { len.max(0) };
+        match groups.last_mut() {
+            Some(group) if bytes.saturating_add(cost) <= budget => {
+                group.push(id);
+                bytes += cost;
+            }
+            _ => {
+                groups.push(vec![id]);
+                bytes = cost;
+            }
+        }
+    }
+    groups
 }
 
 /// The status line's words for rows that are not records.
@@ -405,6 +507,18 @@ mod tests {
             [(1, 12), (20, 22)]
         );
         assert!(merged(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn records_are_fetched_a_few_mib_at_a_time() {
+        let ids = [(1, 5), (2, 5), (3, 20), (4, 1), (5, 100), (6, 2), (7, -1)];
+        assert_eq!(
+            groups(&ids, 10, 50),
+            [vec![1, 2], vec![3], vec![4, 5, 6, 7]],
+            "a record too long to fetch costs nothing; one over the budget goes alone"
+        );
+        assert_eq!(groups(&[(1, 30)], 10, 50), [vec![1]]);
+        assert!(groups(&[], 10, 50).is_empty());
     }
 
     #[test]

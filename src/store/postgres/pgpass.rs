@@ -5,7 +5,6 @@
 //! A file that group or others may read is ignored, with libpq's warning:
 //! a password others can read is no secret.
 
-use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -48,13 +47,19 @@ pub(crate) fn lookup(path: &Path, wanted: &Wanted) -> Option<String> {
         );
         return None;
     }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(MAX_FILE)
-        .read_to_string(&mut text)
-        .ok()?;
-    find(&text, wanted)
+    if meta.len() > MAX_FILE {
+        eprintln!(
+            "danube-hooks: warning: password file {shown} is {} bytes long: only its first {} \
+             KiB are read",
+            meta.len(),
+            MAX_FILE / 1024
+        );
+    }
+    // Bytes, not text: a line that is not UTF-8 matches nothing, and the
+    // others are still read. Opened without waiting: a file swapped for a
+    // FIFO since it was looked at reads as empty.
+    let bytes = crate::fsutil::read_within(path, MAX_FILE).ok()?;
+    find(&String::from_utf8_lossy(&bytes), wanted)
 }
 
 /// The password of the first line of `text` that matches `wanted`.

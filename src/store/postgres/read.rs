@@ -140,8 +140,8 @@ async fn fetch(
         Order::NewestFirst => "id DESC",
     };
     let sql = format!(
-        "SELECT id, octet_length(record)::bigint, \
-         CASE WHEN octet_length(record) <= $4 THEN record END \
+        "SELECT id::bigint, octet_length(record::text)::bigint, \
+         CASE WHEN octet_length(record::text) <= $4 THEN record::text END \
          FROM {table} WHERE id > $1 AND id < $2 AND ($3::text IS NULL OR listener = $3) \
          ORDER BY {order} LIMIT $5",
         table = schema::DELIVERIES

@@ -88,7 +88,7 @@ async fn sweep(
         let chunk = client
             .execute(&statement, &[&seconds, &CHUNK])
             .await
-            .map_err(|err| describe(&err))?;
+            .map_err(|err| describe(target, &err))?;
         deleted += chunk;
         if chunk < CHUNK.unsigned_abs() {
             break;

@@ -89,12 +89,13 @@ pub(crate) async fn migrate(client: &mut Client, target: &Target) -> Result<(), 
         .await
         .map_err(fail)?;
     let found: i32 = transaction
-        .query_opt("SELECT version FROM danube_hooks.schema_version", &[])
+        .query_one(VERSION, &[])
         .await
-        .map_err(fail)?
-        .map_or(0, |row| row.get(0));
+        .and_then(|row| row.try_get(0))
+        .map_err(fail)?;
     refuse_newer(found, target)?;
-    for (from, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    let done = usize::try_from(found).unwrap_or(0);
+    for (from, migration) in MIGRATIONS.iter().enumerate().skip(done) {
         transaction.batch_execute(migration).await.map_err(fail)?;
         let to = from as i32 + 1;
         transaction
@@ -133,15 +134,20 @@ async fn current_version(client: &Client, target: &Target) -> Result<Option<i32>
         )
         .await
         .map_err(fail)?;
-    if !table.get::<_, bool>(0) {
+    if !table.try_get::<_, bool>(0).map_err(fail)? {
         return Ok(None);
     }
-    let row = client
-        .query_opt("SELECT version FROM danube_hooks.schema_version", &[])
+    let found = client
+        .query_one(VERSION, &[])
         .await
+        .and_then(|row| row.try_get(0))
         .map_err(fail)?;
-    Ok(Some(row.map_or(0, |row| row.get(0))))
+    Ok(Some(found))
 }
+
+/// The schema's version: 0 when none is recorded, the highest when someone
+/// left several, as an `integer` whatever the column was made.
+const VERSION: &str = "SELECT coalesce(max(version), 0)::integer FROM danube_hooks.schema_version";
 
 fn refuse_newer(found: i32, target: &Target) -> Result<(), PgError> {
     if found > known_version() {

@@ -35,6 +35,46 @@ pub(crate) fn is_postgres_url(value: &str) -> bool {
     value.starts_with("postgres://") || value.starts_with("postgresql://")
 }
 
+/// Whether `--store`'s value was meant for a database but is no URL this
+/// takes: libpq's `key=value` connection string (`host=… dbname=…`), or a
+/// `postgres:` URL without its `//`. Taken for a file's name, it would be
+/// a file made of it, its password printed as the store's name.
+pub(crate) fn is_mistaken_database(value: &str) -> bool {
+    const KEYS: [&str; 12] = [
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "passfile",
+        "sslmode",
+        "service",
+        "options",
+        "application_name",
+        "connect_timeout",
+    ];
+    let value = value.trim_start();
+    let key_end = value
+        .find(|c: char| !(c.is_ascii_alphabetic() || c == '_'))
+        .unwrap_or(value.len());
+    let (key, rest) = value.split_at(key_end);
+    (KEYS.contains(&key) && rest.trim_start().starts_with('='))
+        || (["postgres:", "postgresql:"]
+            .iter()
+            .any(|scheme| value.starts_with(scheme))
+            && !is_postgres_url(value))
+}
+
+/// The refusal of a value [`is_mistaken_database`] catches; the value is
+/// not repeated (it may hold a password).
+pub(crate) fn mistaken_database() -> BadStore {
+    BadStore::new(
+        "--store: that is not a postgres:// URL but looks meant for a database (libpq's          key=value form, or a URL without its //), so it is not taken for a file's name: give          postgres://USER@HOST[:PORT]/DATABASE[?sslmode=disable|require|verify-full], the          password in PGPASSWORD or ~/.pgpass (or the whole URL in DANUBE_HOOKS_STORE); a file          of such a name is ./NAME"
+            .to_owned(),
+    )
+}
+
 /// Where a URL came from: a password is refused on the command line, where
 /// `ps` and the shell's history show it, and taken from the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +159,19 @@ impl Target {
             target.config.password(password);
         }
         Ok(target)
+    }
+}
+
+impl Target {
+    /// `text` without the password, were a server to echo it.
+    pub(crate) fn without_password(&self, text: String) -> String {
+        let password = self.config.get_password().map(String::from_utf8_lossy);
+        match password {
+            Some(password) if !password.is_empty() && text.contains(&*password) => {
+                text.replace(&*password, "<password>")
+            }
+            _ => text,
+        }
     }
 }
 
@@ -230,21 +283,22 @@ fn shown(config: &tokio_postgres::Config) -> String {
     crate::display::escape_line(&format!("postgres://{user}{}/{db}", hosts.join(","))).into_owned()
 }
 
-/// A URL that did not parse, shown with anything between `:` and `@` of its
-/// authority cut, so a mistyped URL's password is not printed either.
+/// A URL that did not parse, shown with what lies between the user's name
+/// and the last `@` cut, and without its query, so a mistyped URL's
+/// password is not printed either. The driver takes the credentials up to
+/// an `@` wherever it is (a password may hold `/`, `?`, `:`), so the last
+/// `@` is where they surely end.
 fn shown_of_text(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
+    let rest = match rest.rsplit_once('@') {
         Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
+            let user = userinfo.split([':', '/', '?']).next().unwrap_or_default();
             format!("{user}@{host}")
         }
-        None => authority.to_owned(),
+        None => rest.to_owned(),
     };
-    let path = path.split('?').next().unwrap_or_default();
-    crate::display::escape_line(&format!("{scheme}://{authority}{path}")).into_owned()
+    let rest = rest.split('?').next().unwrap_or_default();
+    crate::display::escape_line(&format!("{scheme}://{rest}")).into_owned()
 }
 
 #[cfg(test)]
@@ -282,6 +336,32 @@ mod tests {
             "{}",
             err.0
         );
+    }
+
+    #[test]
+    fn no_mistyped_url_shows_its_password() {
+        for url in [
+            "postgres://ann:hunter2@db.example:5433:extra/hooks",
+            "postgresql://ann:hunter2@[::1",
+            "postgres://ann:hun/ter2@db.example:x/hooks",
+            "postgres://ann:hun?ter2@db.example:x/hooks",
+            "postgres://ann:hunter2@db@example:x/hooks",
+            "postgres://ann:hunter2@db.example/hooks?sslmode=bogus",
+            "postgres://ann@db.example:x/hooks?password=hunter2",
+            "postgres://db.example/hooks?password=hunter2&port=x",
+            "postgres://db.example/hooks?password=hunter2&hunter2",
+            "postgres://ann:hunter2@db.example/hooks?options=-c%20x&bogus=1",
+            "postgres://ann:hunter2@db.example/hooks?application_name=a@b&port=x",
+        ] {
+            for given in [Given::CommandLine, Given::Environment] {
+                let shown = match Target::parse(url, given) {
+                    Ok(target) => format!("{target} {target:?}"),
+                    Err(err) => err.0,
+                };
+                assert!(!shown.contains("hunter2"), "{url}: {shown}");
+                assert!(!shown.contains("ter2"), "{url}: {shown}");
+            }
+        }
     }
 
     #[test]
@@ -349,6 +429,39 @@ mod tests {
         let config = tokio_postgres::Config::from_str("postgres://ann@db.example").unwrap();
         let wanted = pgpass_wanted(&config);
         assert_eq!((wanted.port, wanted.database.as_str()), (5432, "ann"));
+    }
+
+    #[test]
+    fn a_connection_string_or_a_url_without_its_slashes_is_no_file() {
+        for meant in [
+            "host=db.example password=hunter2 dbname=hooks",
+            "  dbname = hooks",
+            "password=hunter2",
+            "postgres:/ann@db.example/hooks",
+            "postgresql:ann:hunter2@db.example",
+        ] {
+            assert!(is_mistaken_database(meant), "{meant}");
+        }
+        for file in [
+            "deliveries.jsonl",
+            "./host=x",
+            "hostname=x",
+            "postgres://ann@db/h",
+            "hooks/host=x",
+        ] {
+            assert!(!is_mistaken_database(file), "{file}");
+        }
+        assert!(!mistaken_database().0.contains("hunter2"));
+    }
+
+    #[test]
+    fn a_server_that_echoes_the_password_does_not_show_it() {
+        let target = Target::parse("postgres://ann:hunter2@db/h", Given::Environment).unwrap();
+        assert_eq!(
+            target.without_password("you sent hunter2, hunter2!".into()),
+            "you sent <password>, <password>!"
+        );
+        assert_eq!(target.without_password("fine".into()), "fine");
     }
 
     #[test]

@@ -611,7 +611,7 @@ async fn commit(state: &State, live: Connection, batch: Vec<Row>) -> Option<Conn
             return Some(live);
         }
         Ok(Err(err)) => {
-            let reason = describe(&err);
+            let reason = describe(&state.target, &err);
             let lost = err.as_db_error().is_none() || live.client.is_closed();
             fail_batch(state, batch, &reason);
             if lost {

@@ -144,11 +144,20 @@ pub(super) fn what_label(delivery: &Delivery) -> String {
 }
 
 /// Whose delivery it is on a shared store, escaped; `None` for a record
-/// that does not say (a file store's).
+/// that does not say (a file store's). Cut first to [`LISTENER_LABEL_MAX`]
+/// characters: the column shows far fewer, and a row anyone may write can
+/// name megabytes, escaped again at every frame.
 pub(super) fn listener_label(delivery: &Delivery) -> Option<String> {
     let listener = delivery.listener.as_deref()?;
-    Some(escape_line(listener).into_owned())
+    let cut = listener
+        .char_indices()
+        .nth(LISTENER_LABEL_MAX)
+        .map_or(listener, |(at, _)| &listener[..at]);
+    Some(escape_line(cut).into_owned())
 }
+
+/// The most of a listener's name [`listener_label`] looks at.
+const LISTENER_LABEL_MAX: usize = 256;
 
 /// What the list shows as an arrival's event, as [`what_label`] does.
 pub(super) fn arrival_label(arrival: &crate::store::Arrival) -> String {
@@ -174,4 +183,24 @@ pub(super) fn attempt_label(delivery: &Delivery) -> String {
         ""
     };
     format!("{}{mark}", delivery.attempt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::sample;
+
+    #[test]
+    fn a_listeners_name_of_megabytes_is_cut_before_it_is_escaped() {
+        let mut delivery = sample(1, b"");
+        delivery.listener = Some(format!("\u{1b}[2J{}", "n".repeat(1 << 20)));
+        let label = listener_label(&delivery).unwrap();
+        assert!(
+            label.len() < 1024 && !label.contains('\u{1b}'),
+            "{}",
+            label.len()
+        );
+        delivery.listener = Some("ann@laptop".into());
+        assert_eq!(listener_label(&delivery).as_deref(), Some("ann@laptop"));
+    }
 }

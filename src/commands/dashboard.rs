@@ -18,10 +18,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::listen::Output;
 use crate::cli::{DashboardArgs, UsageError};
-use crate::commands::{Outcome, unix_now};
+use crate::commands::Outcome;
 use crate::delivery::Delivery;
 use crate::headless;
-use crate::http::{self, Sender, Trust};
+use crate::http::{self, Trust};
 use crate::policy::{Policy, PolicyHandle};
 use crate::signature::Secret;
 use crate::store::postgres::Target;
@@ -32,7 +32,6 @@ use crate::tui::{self, Replayer};
 mod history;
 
 /// How long a replay's target may take: as long as Danube would wait.
-const REPLAY_TIMEOUT: std::time::Duration = crate::facts::DEADLINE;
 
 /// Everything `dashboard` needs, checked.
 struct Plan {
@@ -254,28 +253,8 @@ fn setup(
 /// back to a listener: its address is another machine's, and a row's
 /// bytes are anyone's who can write the table.
 fn replayer(secret: Option<Secret>, to: Option<String>, trust: &Trust) -> Replayer {
-    let sender = Sender::new(trust, http::MAX_ANSWER_BODY);
-    Arc::new(move |delivery, mode, edited| {
-        let url = target(to.as_deref(), &delivery);
-        let request = url.clone().and_then(|url| {
-            crate::sender::replay_request(
-                &delivery,
-                &url,
-                mode,
-                secret.as_ref(),
-                unix_now(),
-                edited.as_ref(),
-            )
-        });
-        let sender = sender.clone();
-        Box::pin(async move {
-            let url = url?;
-            let attempt = sender.send(&request?, REPLAY_TIMEOUT).await;
-            match &attempt.result {
-                Ok(_) => Ok(format!("{url} answered {}", attempt.summary())),
-                Err(err) => Err(err.to_string()),
-            }
-        })
+    super::replayer::replayer(secret, trust, move |delivery| {
+        target(to.as_deref(), delivery)
     })
 }
 

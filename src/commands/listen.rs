@@ -24,15 +24,14 @@ use futures_util::FutureExt as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{ListenArgs, UsageError};
-use crate::commands::{Outcome, unix_now};
+use crate::commands::Outcome;
 use crate::danube::api::Api;
 use crate::danube::tunnel::View;
 use crate::delivery::Grouping;
 use crate::display::escape_line;
 use crate::headless;
-use crate::http::{self, Sender, Trust};
+use crate::http::{self, Trust};
 use crate::policy::{Policy, PolicyHandle};
-use crate::sender;
 use crate::server::loops;
 use crate::server::mirror::Mirrors;
 use crate::server::routes::Routes;
@@ -41,9 +40,6 @@ use crate::signature::Secret;
 use crate::store::{self, DeliveryStore, OpenReport, StoreConfig};
 use crate::tui::{self, Replayer};
 use public::{Public, PublicPlan, Registered};
-
-/// How long a replay's target may take: as long as Danube would wait.
-const REPLAY_TIMEOUT: std::time::Duration = crate::facts::DEADLINE;
 
 /// Everything `listen` needs, checked.
 pub(crate) struct ListenPlan {
@@ -669,43 +665,23 @@ fn replayer(
     local: SocketAddr,
     trust: &Trust,
 ) -> Replayer {
-    let sender = Sender::new(trust, http::MAX_ANSWER_BODY);
     // A listener bound to every interface is still reached on loopback.
     let own = if local.ip().is_unspecified() {
         SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), local.port())
     } else {
         local
     };
-    Arc::new(move |delivery, mode, edited| {
+    super::replayer::replayer(secret, trust, move |delivery| {
         // Built from parts: a path a stranger sent never changes the host.
         let route = forward
             .as_ref()
             .and_then(|routes| routes.choose(delivery.event.as_deref()));
-        let url = match route {
+        match route {
             Some(forward) => forward.url_for(&delivery.path),
             None => http::url_on(own, &delivery.path),
         }
         .map(|url| url.to_string())
-        .map_err(|err| err.to_string());
-        let request = url.clone().and_then(|url| {
-            sender::replay_request(
-                &delivery,
-                &url,
-                mode,
-                secret.as_ref(),
-                unix_now(),
-                edited.as_ref(),
-            )
-        });
-        let sender = sender.clone();
-        Box::pin(async move {
-            let url = url?;
-            let attempt = sender.send(&request?, REPLAY_TIMEOUT).await;
-            match &attempt.result {
-                Ok(_) => Ok(format!("{url} answered {}", attempt.summary())),
-                Err(err) => Err(err.to_string()),
-            }
-        })
+        .map_err(|err| err.to_string())
     })
 }
 
@@ -831,7 +807,7 @@ mod tests {
         let secret = Secret::new("whsec_abcdefghijklmnop1234");
         let forward = Routes::parse(
             &[format!("http://{receiver}")],
-            REPLAY_TIMEOUT,
+            crate::commands::replayer::REPLAY_TIMEOUT,
             1024,
             &Trust::default(),
         )
@@ -881,7 +857,7 @@ mod tests {
             crate::test_servers::serve(Some(crate::test_servers::OK_EMPTY.to_vec()));
         let routes = Routes::parse(
             &[format!("tool.*=http://{tools}/tools")],
-            REPLAY_TIMEOUT,
+            crate::commands::replayer::REPLAY_TIMEOUT,
             1024,
             &Trust::default(),
         )

@@ -11,6 +11,7 @@ pub(crate) mod listen;
 pub(crate) mod login;
 pub(crate) mod man;
 pub(crate) mod replay;
+pub(crate) mod replayer;
 pub(crate) mod running;
 pub(crate) mod sign;
 pub(crate) mod trigger;

@@ -281,6 +281,23 @@ impl Cluster {
         db
     }
 
+    /// A new database with the shared store's schema as `listen` makes it:
+    /// its own migrations, run by a listener started on it and stopped.
+    pub fn store(&self, name: &str) -> String {
+        let db = self.database(name);
+        self.migrate(&db);
+        db
+    }
+
+    /// Bring `db` to the shared store's schema, as a listener does.
+    pub fn migrate(&self, db: &str) {
+        let url = self.url(db);
+        drop(super::Listener::start_with(
+            self.command(),
+            &["--no-tui", "--store", &url],
+        ));
+    }
+
     /// Run `sql` in `db` with psql; its output, unaligned, tuples only.
     pub fn sql(&self, db: &str, sql: &str) -> String {
         self.try_sql(db, sql)

@@ -15,20 +15,8 @@ use crate::dashboard::Tmux;
 /// How long anything may take to show up before the test gives up.
 pub(super) const PATIENCE: Duration = Duration::from_secs(20);
 
-/// The shared store's tables, as `listen --store postgres://…` makes them
-/// (migration 1 of `src/postgres/schema.rs`).
-const SCHEMA: &str = "CREATE SCHEMA danube_hooks;
-     CREATE TABLE danube_hooks.schema_version (version integer NOT NULL);
-     INSERT INTO danube_hooks.schema_version VALUES (1);
-     CREATE SEQUENCE danube_hooks.delivery_id;
-     CREATE TABLE danube_hooks.deliveries (
-         id bigint PRIMARY KEY, received_at timestamptz NOT NULL, listener text NOT NULL,
-         event text, verdict text NOT NULL, status integer, attempt integer NOT NULL,
-         record text NOT NULL);";
-
 pub(super) fn store(cluster: &Cluster, name: &str) -> (String, String) {
-    let db = cluster.database(name);
-    cluster.sql(&db, SCHEMA);
+    let db = cluster.store(name);
     let url = cluster.url(&db);
     (db, url)
 }

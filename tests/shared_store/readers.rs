@@ -8,26 +8,6 @@ use std::process::{Command, Output, Stdio};
 use crate::common::postgres::{self, Cluster, NEEDS_POSTGRES};
 use crate::common::{self, Listener, SECRET, TempDir, assert_exit, now, signed_post, stderr};
 
-/// Schema 1, as the binary's first migration makes it, at version 1: the
-/// rows are loaded as a listener writes them.
-const SCHEMA_1: &str = "
-    CREATE SCHEMA danube_hooks;
-    CREATE SEQUENCE danube_hooks.delivery_id;
-    CREATE TABLE danube_hooks.deliveries (
-        id bigint PRIMARY KEY,
-        received_at timestamptz NOT NULL,
-        listener text NOT NULL,
-        event text,
-        verdict text NOT NULL,
-        status integer,
-        attempt integer NOT NULL,
-        record text NOT NULL
-    );
-    CREATE INDEX deliveries_received_at ON danube_hooks.deliveries (received_at);
-    CREATE INDEX deliveries_listener_id ON danube_hooks.deliveries (listener, id);
-    CREATE TABLE danube_hooks.schema_version (version integer NOT NULL);
-    INSERT INTO danube_hooks.schema_version (version) VALUES (1);";
-
 /// Run `sql` in `db` through psql's stdin: a row of a 1 MiB body is longer
 /// than one argument may be.
 fn psql_stdin(cluster: &Cluster, db: &str, sql: &str) {
@@ -149,7 +129,7 @@ fn log_show_and_export_read_the_shared_store_byte_for_byte_as_the_file() {
     assert_exit(&missing, 2);
     assert!(stderr(&missing).contains(&url), "{}", stderr(&missing));
 
-    cluster.sql(&db, SCHEMA_1);
+    cluster.migrate(&db);
     load_rows(cluster, &db, &store_text);
 
     let reads: [&[&str]; 9] = [
@@ -222,8 +202,7 @@ fn log_show_and_export_read_the_shared_store_byte_for_byte_as_the_file() {
 /// Past one page of rows, both ways, with copies of `line`; and a row
 /// that does not parse is skipped and told, as a line is.
 fn rows_past_a_page(cluster: &Cluster, line: &str) {
-    let paged = cluster.database("paged");
-    cluster.sql(&paged, SCHEMA_1);
+    let paged = cluster.store("paged");
     let first = literal(line);
     cluster.sql(
         &paged,
@@ -265,8 +244,7 @@ fn rows_past_a_page(cluster: &Cluster, line: &str) {
 #[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
 fn a_newer_schema_and_a_password_on_the_command_line_are_refused() {
     let cluster = postgres::shared();
-    let db = cluster.database("newer");
-    cluster.sql(&db, SCHEMA_1);
+    let db = cluster.store("newer");
     cluster.sql(&db, "UPDATE danube_hooks.schema_version SET version = 99");
     let url = cluster.url(&db);
     let newer = run(cluster.command(), &["log", "--store", &url]);
@@ -304,8 +282,7 @@ fn tls_as_sslmode_asks_and_the_password_from_the_password_file() {
         .unwrap();
     let mut cluster = Cluster::start().unwrap_or_else(|err| panic!("{err}"));
     cluster.use_tls(&leaf.pem(), &leaf_key.serialize_pem());
-    let db = cluster.database("tls");
-    cluster.sql(&db, SCHEMA_1);
+    let db = cluster.store("tls");
     let url = |mode: &str| format!("{}?sslmode={mode}", cluster.url(&db));
     let ca = ca_pem.to_str().unwrap();
     // An empty store, read: the connection is what is proved.

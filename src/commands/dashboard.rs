@@ -31,8 +31,6 @@ use crate::tui::{self, Replayer};
 
 mod history;
 
-/// How long a replay's target may take: as long as Danube would wait.
-
 /// Everything `dashboard` needs, checked.
 struct Plan {
     target: Arc<Target>,

@@ -136,6 +136,7 @@ impl Cluster {
     pub fn start() -> Result<Cluster, String> {
         static N: AtomicU32 = AtomicU32::new(0);
         let bin = bin_dir().ok_or_else(|| format!("no PostgreSQL here: {NEEDS_POSTGRES}"))?;
+        remove_stale();
         let dir = std::env::temp_dir().join(format!(
             "danube-hooks-pg-{}-{}",
             std::process::id(),
@@ -341,6 +342,28 @@ impl Cluster {
             .env_remove("PGPASSFILE")
             .env_remove("DANUBE_HOOKS_STORE");
         cmd
+    }
+}
+
+/// The folders of clusters whose test process has ended: the shared one
+/// is never dropped (its postmaster dies with the process, its folder
+/// stays), so each start clears what earlier runs left.
+fn remove_stale() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|name| name.strip_prefix("danube-hooks-pg-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 

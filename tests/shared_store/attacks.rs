@@ -5,7 +5,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::dashboard::{Psql, batch, insert, next_id, record, store, timed_lines, wait_stderr};
+use super::dashboard::{Psql, batch, insert, json_dashboard, next_id, record, store, wait_stderr};
 use crate::common::postgres::{self, NEEDS_POSTGRES};
 use crate::common::{self};
 
@@ -44,17 +44,7 @@ fn hostile_notifications_rows_and_an_altered_table_neither_crash_nor_fool_a_read
         .collect();
     psql.run(&batch(&history, "ann@laptop"));
 
-    let mut child = cluster
-        .command()
-        .args(["dashboard", "--store", &url, "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = timed_lines(child.stdout.take().unwrap());
-    let stderr = common::lines_of(child.stderr.take().unwrap());
-    let mut said = String::new();
-    wait_stderr(&stderr, &mut said, "watching");
+    let (mut child, stdout, stderr, mut said) = json_dashboard(cluster, &url);
     let shown: Vec<u64> = (0..3).map(|_| next_id(&stdout).0).collect();
     assert_eq!(shown, [1, 2, 3]);
 

@@ -167,6 +167,32 @@ pub(super) fn next_id(stdout: &mpsc::Receiver<(Instant, String)>) -> (u64, Insta
 }
 
 /// Wait until stderr says `needle`; everything it said so far.
+/// `dashboard --json` on `url`, once it says it is watching: the child,
+/// its stdout lines with the moment each came, its stderr lines, and what
+/// stderr has said so far.
+pub(super) fn json_dashboard(
+    cluster: &Cluster,
+    url: &str,
+) -> (
+    Child,
+    mpsc::Receiver<(Instant, String)>,
+    mpsc::Receiver<String>,
+    String,
+) {
+    let mut child = cluster
+        .command()
+        .args(["dashboard", "--store", url, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = timed_lines(child.stdout.take().unwrap());
+    let stderr = common::lines_of(child.stderr.take().unwrap());
+    let mut said = String::new();
+    wait_stderr(&stderr, &mut said, "watching");
+    (child, stdout, stderr, said)
+}
+
 pub(super) fn wait_stderr(stderr: &mpsc::Receiver<String>, said: &mut String, needle: &str) {
     let deadline = Instant::now() + PATIENCE;
     while !said.contains(needle) {
@@ -216,17 +242,7 @@ fn json_shows_history_then_each_commit_once_within_100ms_and_survives_a_lost_con
     ];
     psql.run(&batch(&history, "ann@laptop"));
 
-    let mut child = cluster
-        .command()
-        .args(["dashboard", "--store", &url, "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = timed_lines(child.stdout.take().unwrap());
-    let stderr = common::lines_of(child.stderr.take().unwrap());
-    let mut said = String::new();
-    wait_stderr(&stderr, &mut said, "watching");
+    let (mut child, stdout, stderr, mut said) = json_dashboard(cluster, &url);
     let mut printed = Vec::new();
     for _ in 0..5 {
         printed.push(next_id(&stdout).0);

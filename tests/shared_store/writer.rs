@@ -539,3 +539,60 @@ fn a_table_locked_too_long_gets_503s_within_the_bound_and_then_2xx_again() {
         "a delivery answered 2xx is missing from the table"
     );
 }
+
+/// A batch whose commit is slow does not hold up the next one: that one
+/// goes on the writer's other connection, at most 5 ms after its first
+/// row, and is answered while the slow one still waits.
+#[test]
+#[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
+fn a_batch_goes_beside_one_still_committing() {
+    let cluster = postgres::shared();
+    let db = cluster.database("pipeline");
+    let listener = Listener::start_with(
+        cluster.command(),
+        &["--no-tui", "--store", &cluster.url(&db)],
+    );
+    // The schema is the listener's; the slowness is the test's: a row of
+    // this event takes a second to insert.
+    cluster.sql(
+        &db,
+        "CREATE FUNCTION public.slow_row() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.event = 'slow.commit' THEN PERFORM pg_sleep(1); END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER slow BEFORE INSERT ON danube_hooks.deliveries \
+         FOR EACH ROW EXECUTE FUNCTION public.slow_row();",
+    );
+    let addr = listener.addr;
+    let slow = std::thread::spawn(move || {
+        let reply = exchange(
+            addr,
+            &request_bytes("/hooks", &[], &event_body("slow.commit", 0)),
+            Duration::from_secs(10),
+        );
+        (reply.status(), Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = Instant::now();
+    let quick = exchange(
+        addr,
+        &request_bytes("/hooks", &[], &event_body(EVENT, 1)),
+        Duration::from_secs(10),
+    );
+    let quick_answered = Instant::now();
+    let (slow_status, slow_answered) = slow.join().unwrap();
+    assert_eq!(quick.status(), 200);
+    assert_eq!(slow_status, 200, "the slow row commits within the bound");
+    assert!(
+        quick_answered < slow_answered,
+        "the second delivery waited for the first's commit"
+    );
+    assert!(
+        quick_answered.duration_since(sent) < Duration::from_millis(700),
+        "the second delivery took {:?}",
+        quick_answered.duration_since(sent)
+    );
+    assert_eq!(
+        listeners(cluster, &db).len(),
+        2,
+        "both rows are in the table"
+    );
+}

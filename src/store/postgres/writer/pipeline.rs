@@ -1,0 +1,329 @@
+//! The writer task: rows gathered into batches, and the batches sent on a
+//! small pool of connections.
+//!
+//! A batch goes as soon as the one before it is done, or at the latest
+//! [`BATCH_WAIT`] after its first row arrived, on another connection,
+//! while the one before still waits for its commit. A commit is mostly
+//! the wait for the server's WAL flush, and PostgreSQL flushes the commits
+//! that are waiting together: with [`CONNECTIONS`] batches in flight, the
+//! rows gathered while one flushes go without waiting for it.
+//!
+//! Batches in flight together commit in either order, and each takes its
+//! ids from the sequence as it runs, so their ids can interleave: each
+//! batch's records are announced in id order, but a later batch's may be
+//! announced before an earlier one's (as another listener's rows are on a
+//! shared store; readers put them in their place).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+
+use super::statement::{Connection, commit, prepare};
+use super::{Control, Message, Row, State};
+use crate::store::postgres::{PgError, Target, connect};
+
+/// Connections the writer keeps, so as many batches in flight at once.
+pub(super) const CONNECTIONS: usize = 2;
+/// The longest a batch waits for the one before it once its first row has
+/// arrived; then it goes on a free connection.
+pub(crate) const BATCH_WAIT: Duration = Duration::from_millis(5);
+/// Rows in one batch at most.
+const BATCH_ROWS: usize = 1024;
+/// Bytes of record lines in one batch at most (a larger row goes alone).
+const BATCH_BYTES: usize = 8 * 1024 * 1024;
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_LAST: Duration = Duration::from_secs(5);
+/// How often an idle writer checks that its connections are still there,
+/// so the screen hears of a lost server before the next delivery does.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+/// The writer's connections, each with the batch statement prepared:
+/// `first` (already open, as `Writer::open` migrated on it) and the rest
+/// made here.
+pub(super) async fn connections(
+    target: &Arc<Target>,
+    first: Option<Client>,
+) -> Result<Vec<Connection>, PgError> {
+    let mut made = Vec::with_capacity(CONNECTIONS);
+    let mut first = first;
+    for _ in 0..CONNECTIONS {
+        let client = match first.take() {
+            Some(client) => client,
+            None => connect(target, None).await?,
+        };
+        made.push(
+            prepare(client)
+                .await
+                .map_err(|err| PgError::query(target, &err))?,
+        );
+    }
+    Ok(made)
+}
+
+/// A batch's commit under way: its connection back, unless lost.
+type Committing = Pin<Box<dyn Future<Output = Option<Connection>> + Send>>;
+
+/// The connections: idle ones, and the batches in flight on the others.
+struct Pool {
+    idle: Vec<Connection>,
+    in_flight: FuturesUnordered<Committing>,
+    /// A batch lost its connection: the others are let go as they finish,
+    /// and all are made again.
+    lost: bool,
+}
+
+impl Pool {
+    fn new(connections: Vec<Connection>) -> Pool {
+        Pool {
+            idle: connections,
+            in_flight: FuturesUnordered::new(),
+            lost: false,
+        }
+    }
+
+    /// A batch finished, with its connection back or lost.
+    fn finished(&mut self, connection: Option<Connection>) {
+        match connection {
+            Some(connection) if !self.lost => self.idle.push(connection),
+            Some(_) => {}
+            None => {
+                self.lost = true;
+                self.idle.clear();
+            }
+        }
+    }
+
+    /// Wait for the next batch in flight to finish.
+    async fn next_finished(&mut self) {
+        if let Some(connection) = self.in_flight.next().await {
+            self.finished(connection);
+        }
+    }
+
+    /// Wait for every batch in flight.
+    async fn drain(&mut self) {
+        while !self.in_flight.is_empty() {
+            self.next_finished().await;
+        }
+    }
+
+    /// Send `batch` on an idle connection.
+    fn send(&mut self, state: &Arc<State>, batch: Vec<Row>) {
+        let Some(connection) = self.idle.pop() else {
+            let reason = state.down_reason();
+            for row in batch {
+                row.fail(&reason);
+            }
+            return;
+        };
+        let state = Arc::clone(state);
+        self.in_flight.push(Box::pin(
+            async move { commit(&state, connection, batch).await },
+        ));
+    }
+
+    /// An idle connection found closed (the server went away while idle).
+    fn any_idle_closed(&self) -> bool {
+        self.idle.iter().any(|live| live.client.is_closed())
+    }
+}
+
+/// The writer task: batch after batch until closed, reconnecting when a
+/// connection is lost.
+pub(super) async fn write_batches(
+    state: Arc<State>,
+    connections: Vec<Connection>,
+    mut rx: mpsc::Receiver<Message>,
+) {
+    let mut pool = Pool::new(connections);
+    loop {
+        if pool.lost || (pool.idle.is_empty() && pool.in_flight.is_empty()) {
+            pool.drain().await;
+            match reconnect(&state, &mut rx).await {
+                Some(connections) => pool = Pool::new(connections),
+                None => return,
+            }
+        }
+        let first = match next_message(&mut pool, &mut rx).await {
+            Next::Message(Message::Row(row)) => *row,
+            Next::Message(Message::Control(control)) => {
+                pool.drain().await;
+                if control.answer() {
+                    return;
+                }
+                continue;
+            }
+            Next::Finished => continue,
+            Next::Lost => {
+                state.go_down("the server closed the connection");
+                pool.lost = true;
+                continue;
+            }
+            Next::Stopped => {
+                pool.drain().await;
+                return;
+            }
+        };
+        let (batch, after) = gather(&state, &mut pool, first, &mut rx).await;
+        pool.send(&state, batch);
+        // A sync or a close that ended the batch, answered once the rows
+        // before it are done, whether or not the connections lasted.
+        if let Some(control) = after {
+            pool.drain().await;
+            if control.answer() {
+                return;
+            }
+        }
+    }
+}
+
+enum Next {
+    Message(Message),
+    /// A batch in flight finished.
+    Finished,
+    /// An idle connection closed while the writer waited.
+    Lost,
+    /// Every sender is gone.
+    Stopped,
+}
+
+/// The next message, or a batch in flight finished; every [`IDLE_CHECK`]
+/// the idle connections are looked at.
+async fn next_message(pool: &mut Pool, rx: &mut mpsc::Receiver<Message>) -> Next {
+    loop {
+        tokio::select! {
+            () = pool.next_finished(), if !pool.in_flight.is_empty() => return Next::Finished,
+            message = tokio::time::timeout(IDLE_CHECK, rx.recv()) => match message {
+                Ok(Some(message)) => return Next::Message(message),
+                Ok(None) => return Next::Stopped,
+                Err(_) if pool.any_idle_closed() => return Next::Lost,
+                Err(_) => {}
+            },
+        }
+    }
+}
+
+/// `first` and the rows that come behind it, within the batch's bounds,
+/// until it may go: at once when no batch is in flight, else when one
+/// finishes or [`BATCH_WAIT`] after `first` arrived, whichever is sooner
+/// (and a connection is free). Also the message that ended the batch when
+/// it was not a row (a sync or a close, handled after the batch it
+/// follows).
+async fn gather(
+    state: &State,
+    pool: &mut Pool,
+    first: Row,
+    rx: &mut mpsc::Receiver<Message>,
+) -> (Vec<Row>, Option<Control>) {
+    let deadline = tokio::time::Instant::from_std(first.arrived + BATCH_WAIT);
+    let mut batch = Batch::of(first);
+    let mut after = batch.take_queued(rx);
+    while after.is_none() && !batch.is_full() && !pool.lost && !pool.in_flight.is_empty() {
+        let may_go_early = !pool.idle.is_empty();
+        if may_go_early && tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::select! {
+            () = pool.next_finished() => break,
+            () = tokio::time::sleep_until(deadline), if may_go_early => break,
+            message = rx.recv() => match message {
+                Some(message) => after = batch.take(message),
+                None => break,
+            },
+        }
+        if after.is_none() {
+            after = batch.take_queued(rx);
+        }
+    }
+    state.queued_bytes.fetch_sub(batch.bytes, Ordering::Relaxed);
+    (batch.rows, after)
+}
+
+/// A batch being gathered.
+struct Batch {
+    rows: Vec<Row>,
+    bytes: usize,
+}
+
+impl Batch {
+    fn of(first: Row) -> Batch {
+        Batch {
+            bytes: first.bytes(),
+            rows: vec![first],
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.rows.len() >= BATCH_ROWS || self.bytes >= BATCH_BYTES
+    }
+
+    /// Take `message` in: a row joins the batch; a control is handed back.
+    fn take(&mut self, message: Message) -> Option<Control> {
+        match message {
+            Message::Row(row) => {
+                self.bytes += row.bytes();
+                self.rows.push(*row);
+                None
+            }
+            Message::Control(control) => Some(control),
+        }
+    }
+
+    /// The rows already queued, while the batch has room; a control met
+    /// on the way is handed back.
+    fn take_queued(&mut self, rx: &mut mpsc::Receiver<Message>) -> Option<Control> {
+        while !self.is_full() {
+            let Ok(message) = rx.try_recv() else {
+                return None;
+            };
+            if let Some(control) = self.take(message) {
+                return Some(control);
+            }
+        }
+        None
+    }
+}
+
+/// Connect again, backing off, refusing what arrives meanwhile; `None`
+/// once closed.
+async fn reconnect(state: &State, rx: &mut mpsc::Receiver<Message>) -> Option<Vec<Connection>> {
+    let mut backoff = BACKOFF_FIRST;
+    loop {
+        let sleep = tokio::time::sleep(backoff);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => break,
+                message = rx.recv() => match message {
+                    Some(Message::Row(row)) => {
+                        state.queued_bytes.fetch_sub(row.bytes(), Ordering::Relaxed);
+                        (*row).fail(&state.down_reason());
+                    }
+                    Some(Message::Control(control)) => {
+                        if control.answer() {
+                            return None;
+                        }
+                    }
+                    None => return None,
+                },
+            }
+        }
+        // Bounded as a whole: preparing the statement waits for any lock
+        // held on the table (another session's migration, a `LOCK TABLE`).
+        let attempt = connections(&state.target, None);
+        match tokio::time::timeout(connect::CONNECT_TIMEOUT, attempt).await {
+            Ok(Ok(made)) => {
+                state.come_back();
+                return Some(made);
+            }
+            Ok(Err(_)) | Err(_) => backoff = (backoff * 2).min(BACKOFF_LAST),
+        }
+    }
+}

@@ -500,6 +500,12 @@ impl DeliveryStore {
         self.shared.broadcast.delivery(delivery, None);
     }
 
+    /// Announce a mirror's late answer kept elsewhere (in a shared store's
+    /// row, by the listener that had it): shown, not stored again.
+    pub(crate) fn announce_mirrored(&self, id: u64, index: usize, mirror: MirrorRecord) {
+        self.shared.broadcast.mirrored(id, index, mirror);
+    }
+
     /// Announce something the person should see ([`StoreEvent::Warning`]).
     pub(crate) fn warning(&self, message: String) {
         self.shared.broadcast.warn(message);

@@ -3,6 +3,7 @@
 
 use std::io::Write as _;
 use std::net::TcpListener;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::postgres;
@@ -42,6 +43,18 @@ fn a_mirrors_late_answer_is_folded_into_its_row() {
             "5s",
         ],
     );
+    // A teammate's dashboard, open before the delivery: it hears of the
+    // row's commit, then of its mirror's late answer.
+    let mut dashboard = cluster
+        .command()
+        .args(["dashboard", "--store", &url, "--no-tui"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let shown = crate::common::lines_of(dashboard.stdout.take().unwrap());
+    let told = crate::common::lines_of(dashboard.stderr.take().unwrap());
+    super::dashboard::wait_stderr(&told, &mut String::new(), "watching");
     let body = event_body("workflow.completed", 1);
     let reply = exchange(
         listener.addr,
@@ -79,5 +92,23 @@ fn a_mirrors_late_answer_is_folded_into_its_row() {
     assert_exit(&log, 0);
     let read: serde_json::Value = serde_json::from_str(stdout(&log).trim()).unwrap();
     assert_eq!(read["mirrors"][0]["status"], 202);
+    let id = record["id"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut lines = Vec::new();
+    let mirrored = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match shown.recv_timeout(left) {
+            Ok(line) if line.contains(&format!("#{id}")) && line.contains("mirror http://") => {
+                break line;
+            }
+            Ok(line) => lines.push(line),
+            Err(err) => {
+                panic!("the dashboard never showed the mirror's late answer ({err}): {lines:?}")
+            }
+        }
+    };
+    assert!(mirrored.contains("202"), "{mirrored}");
+    let _ = dashboard.kill();
+    let _ = dashboard.wait();
     drop(listener);
 }

@@ -1,7 +1,9 @@
 //! A mirror's answer that came after its row was committed
 //! (`--mirror-to`, `store::amend`): the row's record is read, the answer
 //! folded in, and the row updated, on a connection of its own, so the
-//! listener's group commit never waits for it.
+//! listener's group commit never waits for it. The update is announced on
+//! the deliveries' channel (`mirror <id> <index>`), so an open dashboard
+//! shows the answer too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,6 +118,12 @@ async fn update(
         if record.take_late_mirror(late) {
             client
                 .execute(&write, &[&id, &record.to_json_line()])
+                .await
+                .map_err(fail)?;
+            // Sent with the commit, so open dashboards read the row again.
+            let note = schema::mirror_note(late.mirror_of, late.index);
+            client
+                .execute("SELECT pg_notify($1, $2)", &[&schema::CHANNEL, &note])
                 .await
                 .map_err(fail)?;
         }

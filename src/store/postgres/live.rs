@@ -78,6 +78,9 @@ const RANGE_IDS: &str = "SELECT id::bigint, coalesce(octet_length(record::text),
 const READ_IDS: &str = "SELECT id::bigint, listener::text, \
      CASE WHEN octet_length(record::text) <= $2::bigint THEN record::text END \
      FROM danube_hooks.deliveries WHERE id = ANY($1::bigint[]) ORDER BY id";
+/// Some ids and their records' lengths, in id order.
+const IDS_LENGTHS: &str = "SELECT id::bigint, coalesce(octet_length(record::text), 0)::bigint \
+     FROM danube_hooks.deliveries WHERE id = ANY($1::bigint[]) ORDER BY id";
 /// The newest ids above one and their records' lengths: what a catch-up
 /// may have missed.
 const NEWEST_IDS_ABOVE: &str = "SELECT id::bigint, coalesce(octet_length(record::text), 0)::bigint \
@@ -220,12 +223,21 @@ impl Feed {
                 return "the connection closed".to_owned();
             };
             // What else is waiting is read in the same go, each range once.
-            let mut ranges: Vec<(u64, u64)> = range_of(&first).into_iter().collect();
-            for _ in 1..NOTES_QUEUED {
-                let Ok(note) = listening.notes_rx.try_recv() else {
+            let mut ranges: Vec<(u64, u64)> = Vec::new();
+            let mut mirrors: BTreeSet<(u64, usize)> = BTreeSet::new();
+            let mut note = Some(first);
+            for _ in 0..NOTES_QUEUED {
+                match note.as_ref().and_then(note_of) {
+                    Some(Note::Range(low, high)) => ranges.push((low, high)),
+                    Some(Note::Mirror(id, index)) => {
+                        mirrors.insert((id, index));
+                    }
+                    None => {}
+                }
+                note = listening.notes_rx.try_recv().ok();
+                if note.is_none() {
                     break;
-                };
-                ranges.extend(range_of(&note));
+                }
             }
             if listening.dropped.swap(false, Ordering::Relaxed)
                 && let Err(err) = self.catch_up(listening).await
@@ -239,6 +251,9 @@ impl Feed {
                 if let Err(err) = self.read_range(&listening.client, low, high).await {
                     return super::connect::describe(&self.target, &err);
                 }
+            }
+            if let Err(err) = self.read_mirrors(&listening.client, &mirrors).await {
+                return super::connect::describe(&self.target, &err);
             }
         }
     }
@@ -288,6 +303,51 @@ impl Feed {
             shown += self.announce(&rows);
         }
         Ok(shown)
+    }
+
+    /// Show the mirrors' late answers `mirrors` (id, index) names, of rows
+    /// shown here: each row's record read again (a few MiB per query), and
+    /// the answer it now holds announced.
+    async fn read_mirrors(
+        &mut self,
+        client: &Client,
+        mirrors: &BTreeSet<(u64, usize)>,
+    ) -> Result<(), tokio_postgres::Error> {
+        let mut ids: Vec<i64> = mirrors
+            .iter()
+            .filter(|(id, _)| self.seen.shown(*id))
+            .filter_map(|(id, _)| i64::try_from(*id).ok())
+            .collect();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let lengths = client.query(IDS_LENGTHS, &[&ids]).await?;
+        let lengths = lengths
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<Vec<(i64, i64)>, tokio_postgres::Error>>()?;
+        for group in groups(&lengths, READ_BYTES, max_line()) {
+            for row in client.query(READ_IDS, &[&group, &max_line()]).await? {
+                let Some(id) = row
+                    .try_get::<_, i64>(0)
+                    .ok()
+                    .and_then(|id| u64::try_from(id).ok())
+                else {
+                    continue;
+                };
+                let text = row.try_get(2).ok().flatten();
+                let Some(record) = record_of(id, None, text) else {
+                    continue;
+                };
+                for &(_, index) in mirrors.range((id, 0)..=(id, usize::MAX)) {
+                    if let Some(mirror) = record.mirrors.get(index) {
+                        self.bus.announce_mirrored(id, index, mirror.clone());
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Connect again, with a growing wait, until connected or `shutdown`;
@@ -438,16 +498,38 @@ fn unparsable_warning(ids: &[u64]) -> String {
     )
 }
 
-/// The id range a notification names (`<min_id> <max_id>`), as the query's
-/// parameters; `None` when it is not one. Never wider than [`MAX_RANGE`]:
-/// a wider one keeps its top.
-fn range_of(note: &Notification) -> Option<(u64, u64)> {
+/// What a notification on the channel names.
+#[derive(Debug, PartialEq)]
+enum Note {
+    /// A batch committed: its lowest and highest ids.
+    Range(u64, u64),
+    /// Mirror `.1` of row `.0` has its late answer in the row.
+    Mirror(u64, usize),
+}
+
+/// What `note` names; `None` when it is neither (anyone may notify).
+fn note_of(note: &Notification) -> Option<Note> {
     if note.channel() != schema::CHANNEL {
         return None;
     }
-    parse_range(note.payload())
+    parse_note(note.payload())
 }
 
+fn parse_note(payload: &str) -> Option<Note> {
+    match payload.strip_prefix(schema::MIRROR_NOTE) {
+        Some(rest) => {
+            let (id, index) = rest.trim().split_once(' ')?;
+            let id: u64 = id.parse().ok()?;
+            i64::try_from(id).ok()?;
+            Some(Note::Mirror(id, index.trim().parse().ok()?))
+        }
+        None => parse_range(payload).map(|(low, high)| Note::Range(low, high)),
+    }
+}
+
+/// The id range of a batch's note (`<min_id> <max_id>`), as the query's
+/// parameters; `None` when it is not one. Never wider than [`MAX_RANGE`]:
+/// a wider one keeps its top.
 fn parse_range(payload: &str) -> Option<(u64, u64)> {
     let (low, high) = payload.trim().split_once(' ')?;
     let (low, high): (u64, u64) = (low.parse().ok()?, high.trim().parse().ok()?);
@@ -498,6 +580,25 @@ mod tests {
         let wide = parse_range(&format!("1 {}", 10 * MAX_RANGE)).unwrap();
         assert_eq!(wide, (9 * MAX_RANGE + 1, 10 * MAX_RANGE), "its top is kept");
         assert_eq!(parse_range(&format!("1 {}", u64::MAX)), None, "past bigint");
+    }
+
+    #[test]
+    fn a_notification_names_a_mirrors_late_answer_or_nothing() {
+        let note = schema::mirror_note(42, 1);
+        assert_eq!(parse_note(&note), Some(Note::Mirror(42, 1)));
+        assert_eq!(parse_note("3 9"), Some(Note::Range(3, 9)));
+        for hostile in [
+            "mirror ",
+            "mirror 42",
+            "mirror x 1",
+            "mirror 42 -1",
+            "mirror 42 1 2",
+            "mirror -42 1",
+            "mirrors 42 1",
+            "mirror 18446744073709551615 0",
+        ] {
+            assert_eq!(parse_note(hostile), None, "{hostile:?}");
+        }
     }
 
     #[test]

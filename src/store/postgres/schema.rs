@@ -17,8 +17,16 @@ pub(crate) const SCHEMA: &str = "danube_hooks";
 pub(crate) const DELIVERIES: &str = "danube_hooks.deliveries";
 /// The sequence ids come from: unique across every listener on the database.
 pub(crate) const ID_SEQUENCE: &str = "danube_hooks.delivery_id";
-/// The NOTIFY channel each committed batch is announced on.
+/// The NOTIFY channel each committed batch is announced on (`<min id> <max
+/// id>`), and each mirror's late answer kept in its row ([`mirror_note`]).
 pub(crate) const CHANNEL: &str = "danube_hooks_deliveries";
+/// How a note on [`CHANNEL`] that a row's mirror answer changed starts.
+pub(crate) const MIRROR_NOTE: &str = "mirror ";
+
+/// The note that mirror `index` of row `id` has its late answer.
+pub(crate) fn mirror_note(id: u64, index: usize) -> String {
+    format!("{MIRROR_NOTE}{id} {index}")
+}
 
 /// Key of the advisory lock migrations take (any constant; this one spells
 /// "danube" in ASCII).

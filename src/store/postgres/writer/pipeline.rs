@@ -210,12 +210,13 @@ async fn next_message(pool: &mut Pool, rx: &mut mpsc::Receiver<Message>) -> Next
     }
 }
 
-/// `first` and the rows that come behind it, within the batch's bounds,
-/// until it may go: at once when no batch is in flight, else when one
+/// `first` and the rows queued behind it when the batch may go, within
+/// the batch's bounds: at once when no batch is in flight, else when one
 /// finishes or [`BATCH_WAIT`] after `first` arrived, whichever is sooner
-/// (and a connection is free). Also the message that ended the batch when
-/// it was not a row (a sync or a close, handled after the batch it
-/// follows).
+/// (and a connection is free). The rows are taken only then, so that each
+/// one queued meanwhile does not wake the writer. Also the message that
+/// ended the batch when it was not a row (a sync or a close, handled after
+/// the batch it follows).
 async fn gather(
     state: &State,
     pool: &mut Pool,
@@ -223,25 +224,15 @@ async fn gather(
     rx: &mut mpsc::Receiver<Message>,
 ) -> (Vec<Row>, Option<Control>) {
     let deadline = tokio::time::Instant::from_std(first.arrived + BATCH_WAIT);
-    let mut batch = Batch::of(first);
-    let mut after = batch.take_queued(rx);
-    while after.is_none() && !batch.is_full() && !pool.lost && !pool.in_flight.is_empty() {
+    if !pool.lost && !pool.in_flight.is_empty() {
         let may_go_early = !pool.idle.is_empty();
-        if may_go_early && tokio::time::Instant::now() >= deadline {
-            break;
-        }
         tokio::select! {
-            () = pool.next_finished() => break,
-            () = tokio::time::sleep_until(deadline), if may_go_early => break,
-            message = rx.recv() => match message {
-                Some(message) => after = batch.take(message),
-                None => break,
-            },
-        }
-        if after.is_none() {
-            after = batch.take_queued(rx);
+            () = pool.next_finished() => {}
+            () = tokio::time::sleep_until(deadline), if may_go_early => {}
         }
     }
+    let mut batch = Batch::of(first);
+    let after = batch.take_queued(rx);
     state.queued_bytes.fetch_sub(batch.bytes, Ordering::Relaxed);
     (batch.rows, after)
 }

@@ -2,6 +2,8 @@
 //! Danube's status, times and gaps, as the list and the detail show them,
 //! escaped.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use ratatui::style::{Color, Style};
 
@@ -135,44 +137,72 @@ pub(super) fn time_of(app: &App, time: &DateTime<Utc>) -> String {
 /// request that was not a POST, or `(no event)`.
 pub(super) fn what_label(delivery: &Delivery) -> String {
     if delivery.method != "POST" {
-        return escape_line(&format!("{} {}", delivery.method, delivery.path)).into_owned();
+        return escape_line(&format!(
+            "{} {}",
+            head(&delivery.method),
+            head(&delivery.path)
+        ))
+        .into_owned();
     }
     match &delivery.event {
-        Some(event) => escape_line(event).into_owned(),
+        Some(event) => escape_line(&head(event)).into_owned(),
         None => "(no event)".to_string(),
     }
 }
 
 /// Whose delivery it is on a shared store, escaped; `None` for a record
-/// that does not say (a file store's). Cut first to [`LISTENER_LABEL_MAX`]
-/// characters: the column shows far fewer, and a row anyone may write can
-/// name megabytes, escaped again at every frame.
+/// that does not say (a file store's).
 pub(super) fn listener_label(delivery: &Delivery) -> Option<String> {
     let listener = delivery.listener.as_deref()?;
-    let cut = listener
-        .char_indices()
-        .nth(LISTENER_LABEL_MAX)
-        .map_or(listener, |(at, _)| &listener[..at]);
-    Some(escape_line(cut).into_owned())
+    Some(escape_line(&head(listener)).into_owned())
 }
 
-/// The most of a listener's name [`listener_label`] looks at.
-const LISTENER_LABEL_MAX: usize = 256;
+/// The most characters of a record's text a cell looks at: wider than any
+/// terminal, where a record can hold megabytes (a hostile body's event, a
+/// shared store's row that anyone may write), escaped again at every
+/// frame. What is cut is marked `…`.
+const CELL_TEXT_MAX: usize = 1024;
+
+/// The start of `text`, within [`CELL_TEXT_MAX`] characters.
+fn head(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(CELL_TEXT_MAX) {
+        Some((at, _)) => Cow::Owned(format!("{}…", &text[..at])),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// The end of `text`, within [`CELL_TEXT_MAX`] characters.
+fn tail(text: &str) -> Cow<'_, str> {
+    match text.char_indices().rev().nth(CELL_TEXT_MAX - 1) {
+        Some((at, _)) if at > 0 => Cow::Owned(format!("…{}", &text[at..])),
+        _ => Cow::Borrowed(text),
+    }
+}
 
 /// What the list shows as an arrival's event, as [`what_label`] does.
 pub(super) fn arrival_label(arrival: &crate::store::Arrival) -> String {
     if arrival.method != "POST" {
-        return escape_line(&format!("{} {}", arrival.method, arrival.path)).into_owned();
+        return escape_line(&format!(
+            "{} {}",
+            head(&arrival.method),
+            head(&arrival.path)
+        ))
+        .into_owned();
     }
     match &arrival.event {
-        Some(event) => escape_line(event).into_owned(),
+        Some(event) => escape_line(&head(event)).into_owned(),
         None => "(no event)".to_string(),
     }
 }
 
-/// A path in `width` columns: its end, which tells paths apart, is kept.
+/// A path, escaped: its end, which tells paths apart, is kept.
+pub(super) fn path_label(path: &str) -> String {
+    escape_line(&tail(path)).into_owned()
+}
+
+/// A path in `width` columns, as [`path_label`] keeps it.
 pub(super) fn path_cell(path: &str, width: usize) -> String {
-    fit(&fit_tail(&escape_line(path), width), width)
+    fit(&fit_tail(&path_label(path), width), width)
 }
 
 /// The attempt, with `↺` for a replay.
@@ -196,11 +226,34 @@ mod tests {
         delivery.listener = Some(format!("\u{1b}[2J{}", "n".repeat(1 << 20)));
         let label = listener_label(&delivery).unwrap();
         assert!(
-            label.len() < 1024 && !label.contains('\u{1b}'),
+            label.len() < 4 * CELL_TEXT_MAX && !label.contains('\u{1b}'),
             "{}",
             label.len()
         );
         delivery.listener = Some("ann@laptop".into());
         assert_eq!(listener_label(&delivery).as_deref(), Some("ann@laptop"));
+    }
+
+    #[test]
+    fn an_event_or_path_of_megabytes_is_cut_before_it_is_escaped() {
+        let mut delivery = sample(1, b"");
+        delivery.event = Some(format!("\u{1b}[2J{}", "e".repeat(1 << 20)));
+        let label = what_label(&delivery);
+        assert!(!label.contains('\u{1b}'), "escaped");
+        assert!(
+            label.len() < 4 * CELL_TEXT_MAX && label.ends_with('…'),
+            "{}",
+            label.len()
+        );
+        let path = format!("/{}/end", "p".repeat(1 << 20));
+        let cell = path_cell(&path, 20);
+        assert!(cell.ends_with("ppp/end"), "{cell}");
+        assert_eq!(tail("/short"), "/short");
+        assert_eq!(head("short"), "short");
+        let exact = "x".repeat(CELL_TEXT_MAX);
+        assert_eq!(head(&exact), exact.as_str(), "nothing cut, nothing marked");
+        assert_eq!(tail(&exact), exact.as_str());
+        assert_eq!(tail(&format!("y{exact}")), format!("…{exact}"));
+        assert_eq!(head(&format!("{exact}y")), format!("{exact}…"));
     }
 }

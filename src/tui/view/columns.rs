@@ -9,9 +9,8 @@ use super::super::app::App;
 use super::super::danube_side::DanubeMark;
 use super::cells::{
     answer_label, arrival_label, attempt_label, danube_label, forward_label, listener_label,
-    verdict_label, what_label,
+    path_label, verdict_label, what_label,
 };
-use crate::display::escape_line;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Col {
@@ -85,7 +84,7 @@ impl Needs {
                 grow(needs.listener.get_or_insert("LISTENER".len()), &listener);
             }
             grow(&mut needs.what, &what_label(d));
-            grow(&mut needs.path, &escape_line(&d.path));
+            grow(&mut needs.path, &path_label(&d.path));
             grow(&mut needs.verdict, verdict_label(d.signature.verdict));
             grow(&mut needs.attempt, &attempt_label(d));
             grow(&mut needs.answer, &answer_label(d));
@@ -97,7 +96,7 @@ impl Needs {
         for arrival in app.in_flight.iter().take(in_flight) {
             needs.none = false;
             grow(&mut needs.what, &arrival_label(arrival));
-            grow(&mut needs.path, &escape_line(&arrival.path));
+            grow(&mut needs.path, &path_label(&arrival.path));
             grow(&mut needs.verdict, verdict_label(arrival.verdict));
             grow(&mut needs.attempt, &arrival.attempt.to_string());
         }

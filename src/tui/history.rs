@@ -123,7 +123,15 @@ impl History {
 
     /// The newest delivery, in id order.
     pub(crate) fn push(&mut self, delivery: Arc<Delivery>) {
-        self.held_bytes += memory::estimate(&delivery);
+        let hash = self.hold(&delivery);
+        self.group_hashes.push_back(hash);
+        self.deliveries.push_back(delivery);
+    }
+
+    /// Count `delivery`'s bytes and put it in its group's bucket, in its
+    /// place by id (the end, but for a late row); the bucket's hash.
+    fn hold(&mut self, delivery: &Arc<Delivery>) -> u64 {
+        self.held_bytes += memory::estimate(delivery);
         let hash = self.group_hasher.hash_one(&delivery.group);
         let bucket = self.groups.entry(hash).or_default();
         // The newest member stands for the bucket's group (all the same
@@ -132,9 +140,17 @@ impl History {
             .members
             .back()
             .is_some_and(|last| last.group != delivery.group);
-        bucket.members.push_back(Arc::clone(&delivery));
-        self.group_hashes.push_back(hash);
-        self.deliveries.push_back(delivery);
+        if bucket
+            .members
+            .back()
+            .is_none_or(|last| last.id < delivery.id)
+        {
+            bucket.members.push_back(Arc::clone(delivery));
+        } else {
+            let at = bucket.members.partition_point(|d| d.id < delivery.id);
+            bucket.members.insert(at, Arc::clone(delivery));
+        }
+        hash
     }
 
     /// A delivery older than the newest, in its place by id (a shared
@@ -155,15 +171,7 @@ impl History {
         } else {
             delivery
         };
-        self.held_bytes += memory::estimate(&delivery);
-        let hash = self.group_hasher.hash_one(&delivery.group);
-        let bucket = self.groups.entry(hash).or_default();
-        bucket.mixed |= bucket
-            .members
-            .back()
-            .is_some_and(|last| last.group != delivery.group);
-        let at = bucket.members.partition_point(|d| d.id < delivery.id);
-        bucket.members.insert(at, Arc::clone(&delivery));
+        let hash = self.hold(&delivery);
         self.group_hashes.insert(index, hash);
         self.deliveries.insert(index, delivery);
         true
@@ -423,5 +431,41 @@ mod tests {
         while history.pop_over_limits().is_some() {}
         assert!(!history.groups.contains_key(&a));
         assert_eq!(history.groups.len(), 1);
+    }
+
+    #[test]
+    fn a_late_row_goes_in_its_place_in_the_history_and_in_its_group() {
+        let mut history = History::new(10_000, usize::MAX);
+        let of = |id, group: &str| {
+            let mut d = sample(id, b"{}");
+            d.group = group.into();
+            Arc::new(d)
+        };
+        history.push(of(1, "sha256:a"));
+        history.push(of(4, "sha256:a"));
+        history.push(of(5, "sha256:b"));
+        let before = history.held_bytes();
+        assert!(history.insert(of(3, "sha256:a")));
+        assert!(history.insert(of(2, "sha256:b")));
+        assert!(!history.insert(of(3, "sha256:a")), "held already");
+        let ids: Vec<u64> = history.iter().map(|d| d.id).collect();
+        assert_eq!(ids, [1, 2, 3, 4, 5]);
+        let group = |history: &History, at: usize| -> Vec<u64> {
+            let d = Arc::clone(&history.deliveries[at]);
+            history.group_of(&d).iter().map(|d| d.id).collect()
+        };
+        assert_eq!(group(&history, 0), [1, 3, 4], "a's attempts in id order");
+        assert_eq!(group(&history, 1), [2, 5], "b's");
+        assert!(history.held_bytes() > before, "the late rows are counted");
+        // Let go in order, the late ones among them.
+        history.cap = 2;
+        while history.pop_over_limits().is_some() {}
+        let ids: Vec<u64> = history.iter().map(|d| d.id).collect();
+        assert_eq!(ids, [4, 5]);
+        assert_eq!(group(&history, 0), [4]);
+        assert!(
+            !history.insert(of(2, "sha256:b")),
+            "older than what was let go"
+        );
     }
 }

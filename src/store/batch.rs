@@ -322,15 +322,16 @@ impl LineDraft {
         Self(line)
     }
 
-    /// Bytes of the draft.
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
+    /// The draft as text, checked once: it is made of strings and base64,
+    /// so always `Ok`, but the database's text column is told so only once
+    /// checked. The draft itself when it is not.
+    pub(crate) fn into_text(self) -> Result<String, LineDraft> {
+        String::from_utf8(self.0).map_err(|err| LineDraft(err.into_bytes()))
     }
 
-    /// The draft as text: it is made of strings and base64, so always
-    /// `Some`, but the database's text column is told so only once checked.
-    pub(crate) fn as_str(&self) -> Option<&str> {
-        std::str::from_utf8(&self.0).ok()
+    /// A draft checked as text ([`LineDraft::into_text`]), back.
+    pub(crate) fn of_text(text: String) -> LineDraft {
+        LineDraft(text.into_bytes())
     }
 
     /// The line of the record that was given `id`.

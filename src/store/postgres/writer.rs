@@ -119,7 +119,8 @@ impl Control {
 struct Row {
     /// `None` once the reply is sent.
     delivery: Option<Delivery>,
-    draft: LineDraft,
+    /// The record's line but its id, as drafted (checked as text).
+    text: String,
     arrived: Instant,
     reply: Option<oneshot::Sender<Reply>>,
 }
@@ -129,7 +130,7 @@ type Reply = (Arc<Delivery>, Result<(), Arc<str>>);
 
 impl Row {
     fn bytes(&self) -> usize {
-        self.draft.len()
+        self.text.len()
     }
 
     /// The record, as the reply hands it back.
@@ -157,7 +158,7 @@ impl Row {
         };
         delivery.id = id;
         let delivery = Arc::new(delivery);
-        let line = std::mem::take(&mut self.draft).finish(id);
+        let line = LineDraft::of_text(std::mem::take(&mut self.text)).finish(id);
         broadcast.delivery(Arc::clone(&delivery), Some(line));
         if let Some(reply) = self.reply.take() {
             let _ = reply.send((delivery, Ok(())));
@@ -235,11 +236,10 @@ impl Writer {
             return Err(not_stored(delivery, reason));
         }
         delivery.listener = Some(self.name.clone());
-        let draft = LineDraft::of(&delivery);
-        if draft.as_str().is_none() {
+        let Ok(text) = LineDraft::of(&delivery).into_text() else {
             return Err(not_stored(delivery, Arc::from("its record is not UTF-8")));
-        }
-        let bytes = draft.len();
+        };
+        let bytes = text.len();
         if state.queued_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes > QUEUE_BYTES {
             state.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
             return Err(not_stored(delivery, state.full()));
@@ -247,7 +247,7 @@ impl Writer {
         let (reply, replied) = oneshot::channel();
         let row = Row {
             delivery: Some(delivery),
-            draft,
+            text,
             arrived: Instant::now(),
             reply: Some(reply),
         };

@@ -188,8 +188,7 @@ async fn insert(live: &Connection, batch: &[Row]) -> Result<Vec<i64>, tokio_post
         verdicts.push(delivery.signature.verdict.as_str());
         statuses.push(delivery.response.status.map(i32::from));
         attempts.push(i32::try_from(delivery.attempt).unwrap_or(i32::MAX));
-        // Checked as the row was queued: a line is made of strings.
-        rests.push(row.draft.as_str().unwrap_or_default());
+        rests.push(&row.text);
         listener = delivery.listener.as_deref().unwrap_or_default();
     }
     let row = live

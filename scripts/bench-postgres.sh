@@ -8,16 +8,21 @@
 #      wrk -t1 -cCONNECTIONS with distinct signed 1 KiB deliveries on
 #      LOAD_CORE; rounds alternate the file store (`--store FILE`) and
 #      PostgreSQL (`--store postgres://…`, a private cluster started here).
-#      PostgreSQL runs on the server's core too, so the server side of the
-#      run (listener and database) has one core, as the file store's
-#      listener and its page cache do. CPU per delivery: the listener's CPU
-#      over wrk's run / wrk's 2xx answers; for PostgreSQL also the server's
-#      own (the postmaster and its children, from /proc/PID/stat). Nothing
-#      lost: the rows (or the file's records) are counted against wrk's 2xx
-#      answers, and must be at least as many.
+#      PostgreSQL is a third program on a 2-core machine, so each of its
+#      runs is made with each placement in PG_PLACEMENTS:
+#        server  PostgreSQL on the listener's core: the server side of the
+#                run (listener and database) has one core, as the file
+#                store's listener and its page cache do;
+#        any     PostgreSQL free to run on either core, as a database
+#                that is not the listener's runs on cores of its own.
+#      CPU per delivery: the listener's CPU over wrk's run / wrk's 2xx
+#      answers; for PostgreSQL also the server's own (the postmaster and
+#      its children, from /proc/PID/stat). Nothing lost: the rows (or the
+#      file's records) are counted against wrk's 2xx answers, and must be
+#      at least as many.
 #   2. Latency at a fixed RATE deliveries/s, open loop from each request's
 #      intended send time (examples/loadgen.rs), pinned as in 1, file store
-#      and PostgreSQL alternating: p50, p99, p99.9.
+#      and PostgreSQL (each placement) alternating: p50, p99, p99.9.
 #
 # The PostgreSQL cluster is initdb'd in a temporary folder (as `nobody`
 # when run as root: initdb refuses root), listens on a free loopback port
@@ -29,7 +34,8 @@
 # Usage: scripts/bench-postgres.sh       (about 3 minutes on 2 cores)
 # Knobs (environment, defaults in brackets):
 #   ROUNDS [3] DURATION [10] CONNECTIONS [32]  section 1
-#   PG_CONNECTIONS ["32 256"]  wrk -c for the PostgreSQL runs: a batch
+#   PG_PLACEMENTS ["server any"]  where PostgreSQL runs (see 1)
+#   PG_CONNECTIONS ["256 512"]  wrk -c for the PostgreSQL runs: a batch
 #                          holds what is in flight while the last one
 #                          commits, so deliveries/s grow with concurrency
 #                          until the core is full (the file store's runs
@@ -48,7 +54,8 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-32}
-PG_CONNECTIONS=${PG_CONNECTIONS:-32 256}
+PG_CONNECTIONS=${PG_CONNECTIONS:-256 512}
+PG_PLACEMENTS=${PG_PLACEMENTS:-server any}
 RATE=${RATE:-1000}
 RATE_ROUNDS=${RATE_ROUNDS:-2}
 RATE_SECONDS=${RATE_SECONDS:-15}
@@ -116,7 +123,7 @@ PG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0
 mkdir -p "$PG_DATA"
 [ "$(id -u)" -eq 0 ] && chown 65534:65534 "$PG_DATA"
 chmod 700 "$PG_DATA"
-say "PostgreSQL: $("$PG_BIN/postgres" --version) on 127.0.0.1:$PG_PORT, pinned to core $SERVER_CORE with the listener"
+say "PostgreSQL: $("$PG_BIN/postgres" --version) on 127.0.0.1:$PG_PORT, placed as each run says ($PG_PLACEMENTS)"
 as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U bench --auth=trust --no-instructions >"$WORK/initdb.log" 2>&1 || {
   cat "$WORK/initdb.log" >&2
   exit 1
@@ -148,6 +155,21 @@ pg_ticks() {
     total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
   done
   echo "$total"
+}
+
+# Put PostgreSQL (the postmaster, every process under it, and so every
+# backend it starts from now on) on the cores placement $1 names.
+pg_place() {
+  local cores pid master
+  case $1 in
+    server) cores=$SERVER_CORE ;;
+    any) cores=$SERVER_CORE,$LOAD_CORE ;;
+    *) echo "PG_PLACEMENTS: unknown placement '$1' (server or any)" >&2; exit 2 ;;
+  esac
+  master=$(head -1 "$PG_DATA/postmaster.pid")
+  for pid in "$master" $(ps -o pid= --ppid "$master"); do
+    taskset -a -p -c "$cores" "$pid" >/dev/null 2>&1 || true
+  done
 }
 
 # ------------------------------------------------------------------- tools
@@ -208,22 +230,26 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 col() { awk -v c="$2" '{ print $c }' "$1" | median; }
 
 # ------------------------------------------------------ 1. pinned throughput
-say "1. pinned: listener (and PostgreSQL) on core $SERVER_CORE, wrk -t1 on core $LOAD_CORE (file: -c$CONNECTIONS; PostgreSQL: -c$PG_CONNECTIONS); $ROUNDS rounds of ${DURATION}s each"
+say "1. pinned: listener on core $SERVER_CORE, wrk -t1 on core $LOAD_CORE, PostgreSQL placed: $PG_PLACEMENTS (file: -c$CONNECTIONS; PostgreSQL: -c$PG_CONNECTIONS); $ROUNDS rounds of ${DURATION}s each"
+PG_KINDS=$(for place in $PG_PLACEMENTS; do for c in $PG_CONNECTIONS; do echo "pg-$place-$c"; done; done)
 : >"$WORK/t-file.txt"
-for conns in $PG_CONNECTIONS; do : >"$WORK/t-pg$conns.txt"; done
+for kind in $PG_KINDS; do : >"$WORK/t-$kind.txt"; done
 for round in $(seq "$ROUNDS"); do
   "$LOADGEN" deliveries --secret "$SECRET" --count "$LINES" --size 1024 --out "$WORK/deliveries.txt" >/dev/null
-  for kind in file $(for c in $PG_CONNECTIONS; do echo "pg$c"; done); do
+  for kind in file $PG_KINDS; do
     if [ "$kind" = file ]; then
       store="$WORK/store-$round.jsonl"
       conns=$CONNECTIONS
     else
-      store=$(fresh_db "t${round}_$kind")
-      conns=${kind#pg}
+      place=${kind#pg-}
+      place=${place%-*}
+      pg_place "$place"
+      store=$(fresh_db "t${round}_${kind//-/_}")
+      conns=${kind##*-}
     fi
     run_one "$store" "$conns" >"$WORK/res.txt"
     read -r rps p50 p99 ok bad stored us pg_us <"$WORK/res.txt"
-    printf 'round %s  %-6s -c%-4s %6s deliveries/s  p50 %s ms  p99 %s ms  listener %s µs CPU/delivery%s  [2xx %s, other %s, stored %s]\n' \
+    printf 'round %s  %-15s -c%-4s %6s deliveries/s  p50 %s ms  p99 %s ms  listener %s µs CPU/delivery%s  [2xx %s, other %s, stored %s]\n' \
       "$round" "$kind:" "$conns" "$rps" "$p50" "$p99" "$us" \
       "$([ "$kind" = file ] || echo ", PostgreSQL $pg_us µs")" "$ok" "$bad" "$stored"
     if [ "$stored" -lt "$ok" ]; then
@@ -237,14 +263,15 @@ done
 
 # ----------------------------------------------------- 2. latency at RATE/s
 say "2. latency at a fixed $RATE deliveries/s, pinned as in 1: $RATE_ROUNDS rounds of ${RATE_SECONDS}s, open loop"
-: >"$WORK/r-file.txt"
-: >"$WORK/r-pg.txt"
+RATE_KINDS=$(for place in $PG_PLACEMENTS; do echo "pg-$place"; done)
+for kind in file $RATE_KINDS; do : >"$WORK/r-$kind.txt"; done
 for round in $(seq "$RATE_ROUNDS"); do
-  for kind in file pg; do
+  for kind in file $RATE_KINDS; do
     if [ "$kind" = file ]; then
       store="$WORK/rate-$round.jsonl"
     else
-      store=$(fresh_db "r${round}")
+      pg_place "${kind#pg-}"
+      store=$(fresh_db "r${round}_${kind//-/_}")
     fi
     start_listener "$store"
     taskset -c "$LOAD_CORE" "$LOADGEN" run --addr "$LISTEN_ADDR" --secret "$SECRET" --rate "$RATE" \
@@ -258,12 +285,18 @@ for round in $(seq "$RATE_ROUNDS"); do
   done
 done
 
+# A table row of section 1's medians for $1, with section 2's ($2) when given.
+row() {
+  local f="$WORK/t-$1.txt" r="${2:+$WORK/r-$2.txt}"
+  echo "$(col "$f" 1) | $(col "$f" 4) µs | $([ "$1" = file ] && echo – || echo "$(col "$f" 5) µs") | $(col "$f" 2) / $(col "$f" 3) ms | $([ -n "$r" ] && echo "$(col "$r" 1) / $(col "$r" 2) / $(col "$r" 3) ms") |"
+}
 say "summary (medians)"
 cat <<EOF
 Machine: $(nproc) cores, load average at the end $(cut -d' ' -f1-3 /proc/loadavg); $("$PG_BIN/postgres" --version)${PG_OPTIONS:+, $PG_OPTIONS}.
+Listener on core $SERVER_CORE, wrk on core $LOAD_CORE; PostgreSQL on the listener's core (server) or on either core (any).
 
-| store | wrk -c | deliveries/s (pinned, 1 core) | listener CPU/delivery | PostgreSQL CPU/delivery | p50 / p99 under load | p50 / p99 / p99.9 at $RATE/s |
+| store | wrk -c | deliveries/s | listener CPU/delivery | PostgreSQL CPU/delivery | p50 / p99 under load | p50 / p99 / p99.9 at $RATE/s |
 |---|---|---|---|---|---|---|
-| file | $CONNECTIONS | $(col "$WORK/t-file.txt" 1) | $(col "$WORK/t-file.txt" 4) µs | – | $(col "$WORK/t-file.txt" 2) / $(col "$WORK/t-file.txt" 3) ms | $(col "$WORK/r-file.txt" 1) / $(col "$WORK/r-file.txt" 2) / $(col "$WORK/r-file.txt" 3) ms |
-$(for c in $PG_CONNECTIONS; do f="$WORK/t-pg$c.txt"; echo "| PostgreSQL | $c | $(col "$f" 1) | $(col "$f" 4) µs | $(col "$f" 5) µs | $(col "$f" 2) / $(col "$f" 3) ms | $([ "$c" = "${PG_CONNECTIONS%% *}" ] && echo "$(col "$WORK/r-pg.txt" 1) / $(col "$WORK/r-pg.txt" 2) / $(col "$WORK/r-pg.txt" 3) ms") |"; done)
+| file | $CONNECTIONS | $(row file file)
+$(for place in $PG_PLACEMENTS; do for c in $PG_CONNECTIONS; do echo "| PostgreSQL, $place | $c | $(row "pg-$place-$c" "$([ "$c" = "${PG_CONNECTIONS%% *}" ] && echo "pg-$place")")"; done; done)
 EOF

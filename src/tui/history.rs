@@ -386,14 +386,16 @@ mod tests {
     use super::*;
     use crate::test_support::sample;
 
+    /// Delivery `id` of `group`.
+    fn of(id: u64, group: &str) -> Arc<Delivery> {
+        let mut d = sample(id, b"{}");
+        d.group = group.into();
+        Arc::new(d)
+    }
+
     #[test]
     fn groups_sharing_a_hash_are_told_apart_by_their_key() {
         let mut history = History::new(10_000, usize::MAX);
-        let of = |id, group: &str| {
-            let mut d = sample(id, b"{}");
-            d.group = group.into();
-            Arc::new(d)
-        };
         history.push(of(1, "sha256:a"));
         // A collision, as no real pair of keys can be found: #2 of group b
         // lands in a's bucket.
@@ -436,11 +438,6 @@ mod tests {
     #[test]
     fn a_late_row_goes_in_its_place_in_the_history_and_in_its_group() {
         let mut history = History::new(10_000, usize::MAX);
-        let of = |id, group: &str| {
-            let mut d = sample(id, b"{}");
-            d.group = group.into();
-            Arc::new(d)
-        };
         history.push(of(1, "sha256:a"));
         history.push(of(4, "sha256:a"));
         history.push(of(5, "sha256:b"));

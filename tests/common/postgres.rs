@@ -269,6 +269,11 @@ impl Cluster {
         format!("postgres://{USER}@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// A headless listener (`--no-tui`) storing its deliveries in `db`.
+    pub fn listener(&self, db: &str) -> crate::common::Listener {
+        crate::common::Listener::start_with(self.command(), &["--no-tui", "--store", &self.url(db)])
+    }
+
     /// A new, empty database, named for the test.
     pub fn database(&self, name: &str) -> String {
         static N: AtomicU32 = AtomicU32::new(0);

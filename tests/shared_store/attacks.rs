@@ -236,10 +236,7 @@ fn a_locked_table_a_raising_trigger_and_a_taken_id_get_503s_in_time_and_no_false
     let _ = NEEDS_POSTGRES;
     let cluster = postgres::shared();
     let db = cluster.database("attacks_writer");
-    let listener = common::Listener::start_with(
-        cluster.command(),
-        &["--no-tui", "--store", &cluster.url(&db)],
-    );
+    let listener = cluster.listener(&db);
     let mut answered = Vec::new();
     let mut n = 0;
     let next = |n: &mut u64| {

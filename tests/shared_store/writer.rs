@@ -216,10 +216,7 @@ fn two_listeners_share_one_table_with_unique_ids_and_their_names() {
 fn a_listener_killed_under_load_answered_2xx_only_for_rows_in_the_table() {
     let cluster = postgres::shared();
     let db = cluster.database("kill9");
-    let mut listener = Listener::start_with(
-        cluster.command(),
-        &["--no-tui", "--store", &cluster.url(&db)],
-    );
+    let mut listener = cluster.listener(&db);
     let stop = Arc::new(AtomicBool::new(false));
     let (seen, threads) = post_until(listener.addr, 4, Duration::ZERO, &stop);
     std::thread::sleep(Duration::from_millis(1500));
@@ -256,10 +253,7 @@ fn a_listener_killed_under_load_answered_2xx_only_for_rows_in_the_table() {
 fn postgres_stopped_and_started_gets_503s_meanwhile_and_the_listener_recovers_alone() {
     let mut cluster = Cluster::start().unwrap_or_else(|err| panic!("{err}"));
     let db = cluster.database("restart");
-    let listener = Listener::start_with(
-        cluster.command(),
-        &["--no-tui", "--store", &cluster.url(&db)],
-    );
+    let listener = cluster.listener(&db);
     let stop = Arc::new(AtomicBool::new(false));
     let (seen, threads) = post_until(listener.addr, 2, Duration::from_millis(10), &stop);
     std::thread::sleep(Duration::from_millis(500));
@@ -477,10 +471,7 @@ fn hostile_bodies_are_stored_byte_exact() {
 fn a_table_locked_too_long_gets_503s_within_the_bound_and_then_2xx_again() {
     let cluster = postgres::shared();
     let db = cluster.database("locked");
-    let listener = Listener::start_with(
-        cluster.command(),
-        &["--no-tui", "--store", &cluster.url(&db)],
-    );
+    let listener = cluster.listener(&db);
     let first = exchange(
         listener.addr,
         &request_bytes("/hooks", &[], &event_body(EVENT, 0)),
@@ -548,10 +539,7 @@ fn a_table_locked_too_long_gets_503s_within_the_bound_and_then_2xx_again() {
 fn a_batch_goes_beside_one_still_committing() {
     let cluster = postgres::shared();
     let db = cluster.database("pipeline");
-    let listener = Listener::start_with(
-        cluster.command(),
-        &["--no-tui", "--store", &cluster.url(&db)],
-    );
+    let listener = cluster.listener(&db);
     // The schema is the listener's; the slowness is the test's: a row of
     // this event takes a second to insert.
     cluster.sql(

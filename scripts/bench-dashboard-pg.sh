@@ -4,9 +4,11 @@
 # 1 s.
 #
 # A private PostgreSQL cluster (.ci/postgres: initdb in a temporary folder,
-# loopback, SCRAM) gets the shared store's tables and 1,000,000 rows in one
-# INSERT … SELECT from generate_series: each record is a real one (the first
-# of fixtures/store/example.jsonl) with its id put in, from two listeners.
+# loopback, SCRAM) gets the shared store's tables from the binary's own
+# migrations (a listener started on it and stopped), then 1,000,000 rows in
+# one INSERT … SELECT from generate_series: each record is a real one (the
+# first of fixtures/store/example.jsonl) with its id put in, from two
+# listeners.
 # Then, ROUNDS times, `danube-hooks dashboard --store …` starts in a real
 # terminal (a detached tmux session of 160x48 on a private tmux server), and
 # the time from its start until the screen shows the newest row and the
@@ -20,6 +22,8 @@
 #   installs Debian's postgresql when missing).
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 ROWS=${ROWS:-1000000}
 ROUNDS=${ROUNDS:-5}
@@ -59,25 +63,20 @@ psql_in() {
 }
 psql_in postgres -c "CREATE DATABASE bench"
 
-say "filling the store with $ROWS rows"
+say "making the schema as a listener does (its migrations), then filling it with $ROWS rows"
+"$BIN" listen --no-tui --port 0 --store "$URL" >/dev/null 2>"$WORK/listen.err" &
+migrating=$!
+listen_address "$WORK/listen.err" >/dev/null
+kill "$migrating"
+wait "$migrating" 2>/dev/null || true
 TEMPLATE=$(head -n 1 fixtures/store/example.jsonl | sed 's/^{"id":1,/{"id":@ID@,"listener":"@WHO@",/')
 started=$(date +%s.%N)
 psql_in bench -v template="$TEMPLATE" -v rows="$ROWS" <<'SQL'
-CREATE SCHEMA danube_hooks;
-CREATE TABLE danube_hooks.schema_version (version integer NOT NULL);
-INSERT INTO danube_hooks.schema_version VALUES (1);
-CREATE SEQUENCE danube_hooks.delivery_id;
-CREATE TABLE danube_hooks.deliveries (
-    id bigint PRIMARY KEY, received_at timestamptz NOT NULL, listener text NOT NULL,
-    event text, verdict text NOT NULL, status integer, attempt integer NOT NULL,
-    record text NOT NULL);
-INSERT INTO danube_hooks.deliveries
+INSERT INTO danube_hooks.deliveries (id, received_at, listener, event, verdict, status, attempt, record)
 SELECT g, now() - (:rows - g) * interval '1 ms', who, 'tool.execution.completed', 'valid', 200, 1,
        replace(replace(:'template', '@ID@', g::text), '@WHO@', who)
 FROM generate_series(1, :rows) AS g,
      LATERAL (SELECT CASE WHEN g % 2 = 0 THEN 'ann@laptop' ELSE 'bob@ci' END AS who) AS w;
-CREATE INDEX deliveries_received_at ON danube_hooks.deliveries (received_at);
-CREATE INDEX deliveries_listener_id ON danube_hooks.deliveries (listener, id);
 SELECT setval('danube_hooks.delivery_id', :rows) \g /dev/null
 VACUUM ANALYZE danube_hooks.deliveries;
 SQL

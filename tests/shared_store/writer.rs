@@ -33,45 +33,102 @@ struct Seen {
 }
 
 /// `threads` clients posting distinct deliveries to `addr` as fast as they
-/// can (each on a fresh connection) until `stop`, or until the listener is
+/// can (each on a fresh connection) until stopped, or until the listener is
 /// gone; `pause` between posts.
-fn post_until(
-    addr: SocketAddr,
-    threads: u64,
-    pause: Duration,
-    stop: &Arc<AtomicBool>,
-) -> (Arc<Mutex<Seen>>, Vec<std::thread::JoinHandle<()>>) {
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let handles = (0..threads)
-        .map(|thread| {
-            let (seen, stop) = (Arc::clone(&seen), Arc::clone(stop));
-            std::thread::spawn(move || {
-                for n in 0.. {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let body = event_body(EVENT, thread * 1_000_000 + n);
-                    let request =
-                        request_bytes("/hooks", &[("Content-Type", "application/json")], &body);
-                    let reply = exchange(addr, &request, Duration::from_secs(10));
-                    let at = Instant::now();
-                    match &reply {
-                        Reply::Http { status, .. } if (200..300).contains(status) => {
-                            seen.lock().unwrap().answered.push((at, body));
-                        }
-                        Reply::Http { status, .. } => {
-                            let rule = reply.header("x-danube-hooks-rule").unwrap_or("").to_owned();
-                            seen.lock().unwrap().refused.push((at, *status, rule));
-                        }
-                        // The listener is gone.
-                        _ => return,
-                    }
-                    std::thread::sleep(pause);
-                }
+struct Posting {
+    seen: Arc<Mutex<Seen>>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Posting {
+    fn start(addr: SocketAddr, threads: u64, pause: Duration) -> Posting {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|thread| {
+                let (seen, stop) = (Arc::clone(&seen), Arc::clone(&stop));
+                std::thread::spawn(move || post_until_stopped(addr, thread, pause, &seen, &stop))
             })
+            .collect();
+        Posting {
+            seen,
+            stop,
+            threads,
+        }
+    }
+
+    /// Whether a delivery was answered 2xx after `at`, waiting up to 20 s.
+    fn answered_after(&self, at: Instant) -> bool {
+        eventually(Duration::from_secs(20), || {
+            self.seen
+                .lock()
+                .unwrap()
+                .answered
+                .iter()
+                .any(|(answered, _)| *answered > at)
         })
-        .collect();
-    (seen, handles)
+    }
+
+    /// Stop the clients; what they saw.
+    fn finish(self) -> Seen {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            thread.join().unwrap();
+        }
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+fn post_until_stopped(
+    addr: SocketAddr,
+    thread: u64,
+    pause: Duration,
+    seen: &Mutex<Seen>,
+    stop: &AtomicBool,
+) {
+    for n in 0.. {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let body = event_body(EVENT, thread * 1_000_000 + n);
+        let request = request_bytes("/hooks", &[("Content-Type", "application/json")], &body);
+        let reply = exchange(addr, &request, Duration::from_secs(10));
+        let at = Instant::now();
+        match &reply {
+            Reply::Http { status, .. } if (200..300).contains(status) => {
+                seen.lock().unwrap().answered.push((at, body));
+            }
+            Reply::Http { status, .. } => {
+                let rule = reply.header("x-danube-hooks-rule").unwrap_or("").to_owned();
+                seen.lock().unwrap().refused.push((at, *status, rule));
+            }
+            // The listener is gone.
+            _ => return,
+        }
+        std::thread::sleep(pause);
+    }
+}
+
+impl Seen {
+    /// The refusals between `from` and `to`, asserted to be some, each a
+    /// 503 that names the store's failure.
+    fn refused_between(&self, from: Instant, to: Instant, what: &str) -> Vec<Instant> {
+        let refused: Vec<_> = self
+            .refused
+            .iter()
+            .filter(|(at, ..)| *at > from && *at < to)
+            .collect();
+        assert!(!refused.is_empty(), "no 503 while {what}");
+        for (_, status, rule) in &refused {
+            assert_eq!(*status, 503, "{rule}");
+            assert!(
+                rule.contains("store write failed: "),
+                "503 with its reason: {rule}"
+            );
+        }
+        refused.iter().map(|(at, ..)| *at).collect()
+    }
 }
 
 /// Each row's id and listener column.
@@ -217,17 +274,12 @@ fn a_listener_killed_under_load_answered_2xx_only_for_rows_in_the_table() {
     let cluster = postgres::shared();
     let db = cluster.database("kill9");
     let mut listener = cluster.listener(&db);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (seen, threads) = post_until(listener.addr, 4, Duration::ZERO, &stop);
+    let posting = Posting::start(listener.addr, 4, Duration::ZERO);
     std::thread::sleep(Duration::from_millis(1500));
     // SIGKILL: no shutdown, no last batch, whatever was under way.
     listener.child.kill().unwrap();
     listener.child.wait().unwrap();
-    stop.store(true, Ordering::Relaxed);
-    for thread in threads {
-        thread.join().unwrap();
-    }
-    let seen = seen.lock().unwrap();
+    let seen = posting.finish();
     assert!(
         seen.answered.len() >= 20,
         "too little load: {} answered",
@@ -254,43 +306,20 @@ fn postgres_stopped_and_started_gets_503s_meanwhile_and_the_listener_recovers_al
     let mut cluster = Cluster::start().unwrap_or_else(|err| panic!("{err}"));
     let db = cluster.database("restart");
     let listener = cluster.listener(&db);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (seen, threads) = post_until(listener.addr, 2, Duration::from_millis(10), &stop);
+    let posting = Posting::start(listener.addr, 2, Duration::from_millis(10));
     std::thread::sleep(Duration::from_millis(500));
     cluster.stop_server();
     let stopped = Instant::now();
     std::thread::sleep(Duration::from_secs(2));
     cluster.start_server().unwrap();
     let started = Instant::now();
-    let recovered = eventually(Duration::from_secs(20), || {
-        seen.lock()
-            .unwrap()
-            .answered
-            .iter()
-            .any(|(at, _)| *at > started)
-    });
-    stop.store(true, Ordering::Relaxed);
-    for thread in threads {
-        thread.join().unwrap();
-    }
-    let seen = seen.lock().unwrap();
+    let recovered = posting.answered_after(started);
+    let seen = posting.finish();
     assert!(
         recovered,
         "no 2xx after PostgreSQL came back: the listener did not recover"
     );
-    let down: Vec<_> = seen
-        .refused
-        .iter()
-        .filter(|(at, _, _)| *at > stopped && *at < started)
-        .collect();
-    assert!(!down.is_empty(), "no answer while PostgreSQL was down");
-    for (_, status, rule) in &down {
-        assert_eq!(*status, 503, "{rule}");
-        assert!(
-            rule.contains("store write failed: "),
-            "503 with its reason: {rule}"
-        );
-    }
+    seen.refused_between(stopped, started, "PostgreSQL was down");
     assert!(
         !seen
             .answered
@@ -489,36 +518,16 @@ fn a_table_locked_too_long_gets_503s_within_the_bound_and_then_2xx_again() {
     };
     std::thread::sleep(Duration::from_millis(500));
     let locked = Instant::now();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (seen, threads) = post_until(listener.addr, 2, Duration::from_millis(50), &stop);
+    let posting = Posting::start(listener.addr, 2, Duration::from_millis(50));
     holder.join().unwrap();
     let released = Instant::now();
-    let recovered = eventually(Duration::from_secs(20), || {
-        seen.lock()
-            .unwrap()
-            .answered
-            .iter()
-            .any(|(at, _)| *at > released)
-    });
-    stop.store(true, Ordering::Relaxed);
-    for thread in threads {
-        thread.join().unwrap();
-    }
-    let seen = seen.lock().unwrap();
+    let recovered = posting.answered_after(released);
+    let seen = posting.finish();
     assert!(recovered, "no 2xx once the lock was gone");
-    let refused: Vec<_> = seen
-        .refused
-        .iter()
-        .filter(|(at, ..)| *at < released)
-        .collect();
-    assert!(!refused.is_empty(), "no 503 while the table was locked");
-    for (_, status, rule) in &refused {
-        assert_eq!(*status, 503, "{rule}");
-        assert!(rule.contains("store write failed: "), "{rule}");
-    }
+    let refused = seen.refused_between(locked, released, "the table was locked");
     // The first answers come back within the bound (2 s and some), not
     // at Danube's deadline.
-    let first_refusal = refused.iter().map(|(at, ..)| *at).min().unwrap();
+    let first_refusal = refused.iter().min().copied().unwrap();
     assert!(
         first_refusal.duration_since(locked) < Duration::from_secs(4),
         "the first 503 came {:?} after the lock",

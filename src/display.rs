@@ -23,6 +23,12 @@ pub fn is_dangerous(c: char) -> bool {
         )
 }
 
+/// A path as a message shows it: on one line, escaped as [`escape_line`]
+/// escapes (a file's name may hold any byte but `/` and NUL).
+pub(crate) fn escape_path(path: &std::path::Path) -> String {
+    escape_line(&path.display().to_string()).into_owned()
+}
+
 /// `text` on one line: every dangerous character, newlines and tabs included,
 /// becomes a visible escape (`\n`, `\t`, `\x1b`, `\u{202e}`).
 pub(crate) fn escape_line(text: &str) -> Cow<'_, str> {

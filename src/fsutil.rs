@@ -210,7 +210,7 @@ pub(crate) fn open_to_others(path: &Path) -> Vec<String> {
     let Some(file_mode) = mode(path) else {
         return Vec::new();
     };
-    let shown = |p: &Path| crate::display::escape_line(&p.display().to_string()).into_owned();
+    let shown = |p: &Path| crate::display::escape_path(p);
     let mut problems = Vec::new();
     if let Some(dir) = path.parent()
         && let Some(dir_mode) = mode(dir)

@@ -75,7 +75,7 @@ impl EmulateArgs {
             KeySource::Flag
         };
         if let Some(path) = &self.api_key_file {
-            let shown = crate::display::escape_line(&path.display().to_string()).into_owned();
+            let shown = crate::display::escape_path(path);
             for (n, line) in read_private_lines(path, &KEY_FILE)?.into_iter().enumerate() {
                 let key = parse_api_key(&line).map_err(|why| {
                     UsageError::new(format!("--api-key-file {shown}: line {}: {why}", n + 1))

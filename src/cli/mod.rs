@@ -273,7 +273,7 @@ fn read_private_lines(
         what,
         per_line,
     } = kind;
-    let shown = crate::display::escape_line(&path.display().to_string()).into_owned();
+    let shown = crate::display::escape_path(path);
     let fail = |why: String| UsageError::new(format!("{flag} {shown}: {why}"));
     let mut file = std::fs::File::open(path).map_err(|err| fail(err.to_string()))?;
     let mode = file

@@ -83,7 +83,7 @@ impl Trust {
         match cacert {
             Some(path) => Self::with_cacert(path, read_ca_file(path)?).map_err(|(index, cause)| {
                 CaError::BadCertificate {
-                    path: path.display().to_string(),
+                    path: crate::display::escape_path(path),
                     index,
                     cause,
                 }
@@ -150,7 +150,7 @@ impl Trust {
         let verifier = cacert::CacertVerifier {
             chain,
             given,
-            path: path.display().to_string(),
+            path: crate::display::escape_path(path),
         };
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -201,7 +201,7 @@ fn provider() -> Arc<CryptoProvider> {
 /// The certificates of a PEM file, with an error that says what the file
 /// is instead when it is not that.
 fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CaError> {
-    let shown = || path.display().to_string();
+    let shown = || crate::display::escape_path(path);
     let read_error = |cause: String| CaError::Read {
         path: shown(),
         cause,
@@ -392,6 +392,17 @@ fn told(problem: &CertificateError) -> (String, Problem) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cacert_path_is_escaped_in_its_errors() {
+        let hostile = std::env::temp_dir().join("no-such\u{1b}[2J\ndir/ca.pem");
+        let err = Trust::load(Some(&hostile), false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(!err.contains('\u{1b}') && !err.contains('\n'), "{err}");
+        assert!(err.contains("\\x1b[2J\\ndir/ca.pem"), "{err}");
+    }
 
     struct TempFile(std::path::PathBuf);
 

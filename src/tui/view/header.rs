@@ -54,7 +54,7 @@ pub(super) fn render_header(app: &App, theme: &Theme, area: Rect, buf: &mut Buff
         escape_line(&config.fingerprints.join(", ")).into_owned()
     };
     let store = match (&config.store_path, &config.shared_store) {
-        (Some(path), _) => escape_line(&path.display().to_string()).into_owned(),
+        (Some(path), _) => crate::display::escape_path(path),
         // The shared store's URL, without its password.
         (None, Some(url)) => escape_line(url).into_owned(),
         (None, None) => "memory only (--no-store)".to_string(),

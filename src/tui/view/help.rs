@@ -10,7 +10,7 @@ use super::super::app::App;
 use super::centered;
 use super::text::fit_tail;
 use super::theme::Theme;
-use crate::display::escape_line;
+use crate::display::escape_path;
 
 /// Every key, one line each.
 const HELP: [(&str, &str); 22] = [
@@ -65,7 +65,7 @@ pub(super) fn render_help(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer
         .border_style(theme.bold(Color::Yellow));
     let inner = block.inner(rect);
     block.render(rect, buf);
-    let log = escape_line(&app.config.log_path.display().to_string()).into_owned();
+    let log = escape_path(&app.config.log_path);
     for (i, (key, what)) in HELP.iter().enumerate() {
         let y = inner.y + i as u16;
         if y >= inner.bottom() {

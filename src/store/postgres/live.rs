@@ -93,6 +93,9 @@ pub(crate) struct Seen {
     /// The highest id forgotten past the cap: it and those below count as
     /// shown.
     forgotten: u64,
+    /// The mirrors' late answers shown (id, index), within [`SEEN_CAP`]:
+    /// past it the lowest ids' are forgotten.
+    mirrors: BTreeSet<(u64, usize)>,
     /// Ids at or below this are not looked for by a catch-up: older than
     /// the history the dashboard opened with, or than what it has shown
     /// since. A row that commits later than that many newer ones is not
@@ -130,6 +133,19 @@ impl Seen {
 
     fn shown(&self, id: u64) -> bool {
         id <= self.forgotten || self.ids.contains(&id)
+    }
+
+    /// Mirror `index` of row `id` has had its late answer shown.
+    fn mirror_shown(&mut self, id: u64, index: usize) {
+        self.mirrors.insert((id, index));
+        while self.mirrors.len() > SEEN_CAP {
+            self.mirrors.pop_first();
+        }
+    }
+
+    /// Whether `id` is among the ids remembered (not forgotten past the cap).
+    fn holds(&self, id: u64) -> bool {
+        self.ids.contains(&id)
     }
 }
 
@@ -225,20 +241,15 @@ impl Feed {
             // What else is waiting is read in the same go, each range once.
             let mut ranges: Vec<(u64, u64)> = Vec::new();
             let mut mirrors: BTreeSet<(u64, usize)> = BTreeSet::new();
-            let mut note = Some(first);
-            for _ in 0..NOTES_QUEUED {
-                match note.as_ref().and_then(note_of) {
-                    Some(Note::Range(low, high)) => ranges.push((low, high)),
-                    Some(Note::Mirror(id, index)) => {
-                        mirrors.insert((id, index));
-                    }
-                    None => {}
+            let mut take = |note: &Notification| match note_of(note) {
+                Some(Note::Range(low, high)) => ranges.push((low, high)),
+                Some(Note::Mirror(id, index)) => {
+                    mirrors.insert((id, index));
                 }
-                note = listening.notes_rx.try_recv().ok();
-                if note.is_none() {
-                    break;
-                }
-            }
+                None => {}
+            };
+            let rx = &mut listening.notes_rx;
+            in_one_go(first, || rx.try_recv().ok(), |note| take(&note));
             if listening.dropped.swap(false, Ordering::Relaxed)
                 && let Err(err) = self.catch_up(listening).await
             {
@@ -306,16 +317,24 @@ impl Feed {
     }
 
     /// Show the mirrors' late answers `mirrors` (id, index) names, of rows
-    /// shown here: each row's record read again (a few MiB per query), and
-    /// the answer it now holds announced.
+    /// held here: each row's record read again (a few MiB per query), and
+    /// the answer it now holds announced, once (a mirror answers once; a
+    /// note naming it again is anyone's, and costs nothing). A note lost
+    /// to a full queue or a lost connection is not made good: the row
+    /// shows its mirror waiting until the dashboard reads it again.
     async fn read_mirrors(
         &mut self,
         client: &Client,
         mirrors: &BTreeSet<(u64, usize)>,
     ) -> Result<(), tokio_postgres::Error> {
+        let mirrors: BTreeSet<(u64, usize)> = mirrors
+            .iter()
+            .filter(|(id, _)| self.seen.holds(*id))
+            .filter(|answer| !self.seen.mirrors.contains(answer))
+            .copied()
+            .collect();
         let mut ids: Vec<i64> = mirrors
             .iter()
-            .filter(|(id, _)| self.seen.shown(*id))
             .filter_map(|(id, _)| i64::try_from(*id).ok())
             .collect();
         ids.dedup();
@@ -342,6 +361,7 @@ impl Feed {
                 };
                 for &(_, index) in mirrors.range((id, 0)..=(id, usize::MAX)) {
                     if let Some(mirror) = record.mirrors.get(index) {
+                        self.seen.mirror_shown(id, index);
                         self.bus.announce_mirrored(id, index, mirror.clone());
                     }
                 }
@@ -441,6 +461,18 @@ impl Feed {
             self.bus.warning(unparsable_warning(&bad));
         }
         shown
+    }
+}
+
+/// `first` and what else is waiting (`next`), at most [`NOTES_QUEUED`] in
+/// all, each handed to `take`; what is not taken stays waiting.
+fn in_one_go<T>(first: T, mut next: impl FnMut() -> Option<T>, mut take: impl FnMut(T)) {
+    take(first);
+    for _ in 1..NOTES_QUEUED {
+        let Some(item) = next() else {
+            break;
+        };
+        take(item);
     }
 }
 
@@ -580,6 +612,31 @@ mod tests {
         let wide = parse_range(&format!("1 {}", 10 * MAX_RANGE)).unwrap();
         assert_eq!(wide, (9 * MAX_RANGE + 1, 10 * MAX_RANGE), "its top is kept");
         assert_eq!(parse_range(&format!("1 {}", u64::MAX)), None, "past bigint");
+    }
+
+    #[test]
+    fn one_go_takes_at_most_a_queue_of_notes_and_leaves_the_rest_waiting() {
+        let mut waiting: std::collections::VecDeque<usize> = (1..NOTES_QUEUED + 5).collect();
+        let mut taken = Vec::new();
+        in_one_go(0, || waiting.pop_front(), |n| taken.push(n));
+        assert_eq!(taken, (0..NOTES_QUEUED).collect::<Vec<_>>());
+        assert_eq!(waiting.len(), 5, "none taken out and dropped");
+        assert_eq!(waiting.front(), Some(&NOTES_QUEUED));
+        let mut taken = Vec::new();
+        in_one_go(7, || None, |n| taken.push(n));
+        assert_eq!(taken, [7]);
+    }
+
+    #[test]
+    fn the_mirrors_answers_shown_are_remembered_within_the_cap() {
+        let mut seen = Seen::new([1, 2], 0);
+        assert!(seen.holds(1) && !seen.holds(3));
+        for id in 0..=SEEN_CAP as u64 {
+            seen.mirror_shown(id, 0);
+        }
+        assert_eq!(seen.mirrors.len(), SEEN_CAP);
+        assert!(!seen.mirrors.contains(&(0, 0)), "the lowest forgotten");
+        assert!(seen.mirrors.contains(&(SEEN_CAP as u64, 0)));
     }
 
     #[test]

@@ -593,3 +593,40 @@ fn a_batch_goes_beside_one_still_committing() {
         "both rows are in the table"
     );
 }
+
+/// A server that takes one connection of the listener's but refuses its
+/// second (here: a role limited to one) gets a writer on one connection,
+/// not a listener that cannot start.
+#[test]
+#[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
+fn a_role_limited_to_one_connection_still_runs_a_listener() {
+    let cluster = postgres::shared();
+    let db = cluster.database("one_connection");
+    let role = format!("hooks_one_{}", std::process::id());
+    let password = format!("pw-one-{}", std::process::id());
+    cluster.sql(
+        &db,
+        &format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{password}' CONNECTION LIMIT 1;
+             GRANT CONNECT ON DATABASE {db} TO {role};
+             CREATE SCHEMA danube_hooks AUTHORIZATION {role};"
+        ),
+    );
+    let url = format!(
+        "postgres://{role}:{password}@127.0.0.1:{}/{db}",
+        cluster.port
+    );
+    let mut cmd = crate::common::command();
+    cmd.env("DANUBE_HOOKS_STORE", &url)
+        .env_remove("PGPASSWORD")
+        .env_remove("PGPASSFILE");
+    let listener = Listener::start_with(cmd, &["--no-tui", "--name", "one"]);
+    for n in 0..3 {
+        let reply = signed_post(listener.addr, SECRET, now(), &event_body(EVENT, n));
+        assert_eq!(reply.status(), 200, "delivery {n}");
+    }
+    assert_eq!(
+        cluster.sql(&db, "SELECT count(*) FROM danube_hooks.deliveries"),
+        "3"
+    );
+}

@@ -14,6 +14,7 @@
 //! announced before an earlier one's (as another listener's rows are on a
 //! shared store; readers put them in their place).
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -46,23 +47,30 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// The writer's connections, each with the batch statement prepared:
 /// `first` (already open, as `Writer::open` migrated on it) and the rest
-/// made here.
+/// made here. A server that takes the first but refuses another (its
+/// `max_connections` reached) gets a writer on one: batches then go one at
+/// a time.
 pub(super) async fn connections(
     target: &Arc<Target>,
     first: Option<Client>,
 ) -> Result<Vec<Connection>, PgError> {
-    let mut made = Vec::with_capacity(CONNECTIONS);
-    let mut first = first;
-    for _ in 0..CONNECTIONS {
-        let client = match first.take() {
-            Some(client) => client,
-            None => connect(target, None).await?,
+    let first = match first {
+        Some(client) => client,
+        None => connect(target, None).await?,
+    };
+    let mut made = vec![
+        prepare(first)
+            .await
+            .map_err(|err| PgError::query(target, &err))?,
+    ];
+    while made.len() < CONNECTIONS {
+        let Ok(client) = connect(target, None).await else {
+            break;
         };
-        made.push(
-            prepare(client)
-                .await
-                .map_err(|err| PgError::query(target, &err))?,
-        );
+        let Ok(connection) = prepare(client).await else {
+            break;
+        };
+        made.push(connection);
     }
     Ok(made)
 }
@@ -72,7 +80,8 @@ type Committing = Pin<Box<dyn Future<Output = Option<Connection>> + Send>>;
 
 /// The connections: idle ones, and the batches in flight on the others.
 struct Pool {
-    idle: Vec<Connection>,
+    /// Taken in turn, so that each is used (and found closed) as often.
+    idle: VecDeque<Connection>,
     in_flight: FuturesUnordered<Committing>,
     /// A batch lost its connection: the others are let go as they finish,
     /// and all are made again.
@@ -82,7 +91,7 @@ struct Pool {
 impl Pool {
     fn new(connections: Vec<Connection>) -> Pool {
         Pool {
-            idle: connections,
+            idle: connections.into(),
             in_flight: FuturesUnordered::new(),
             lost: false,
         }
@@ -91,7 +100,7 @@ impl Pool {
     /// A batch finished, with its connection back or lost.
     fn finished(&mut self, connection: Option<Connection>) {
         match connection {
-            Some(connection) if !self.lost => self.idle.push(connection),
+            Some(connection) if !self.lost => self.idle.push_back(connection),
             Some(_) => {}
             None => {
                 self.lost = true;
@@ -114,9 +123,17 @@ impl Pool {
         }
     }
 
-    /// Send `batch` on an idle connection.
+    /// Send `batch` on an idle connection that is still open. One found
+    /// closed (the server, or something between, ended it while it was
+    /// idle) is let go; with none left, the connection is lost.
     fn send(&mut self, state: &Arc<State>, batch: Vec<Row>) {
-        let Some(connection) = self.idle.pop() else {
+        let open =
+            std::iter::from_fn(|| self.idle.pop_front()).find(|idle| !idle.client.is_closed());
+        let Some(connection) = open else {
+            if !self.lost {
+                state.go_down("the server closed the connection");
+                self.lost = true;
+            }
             let reason = state.down_reason();
             for row in batch {
                 row.fail(&reason);

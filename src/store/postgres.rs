@@ -27,4 +27,4 @@ pub(crate) mod writer;
 
 pub(crate) use connect::{PgError, connect};
 pub(crate) use target::Target;
-pub(crate) use writer::{Config as WriterConfig, Writer};
+pub(crate) use writer::{Config as WriterConfig, MOST_IN_FLIGHT, Writer};

@@ -33,6 +33,8 @@
 mod pipeline;
 mod statement;
 
+pub(crate) use pipeline::MOST_IN_FLIGHT;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};

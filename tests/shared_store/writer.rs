@@ -365,25 +365,28 @@ fn a_schema_newer_than_the_binary_is_refused_naming_both_versions() {
     );
 }
 
-/// The statements README "A shared history for a team" gives for a role
-/// that can run a listener and nothing more.
-#[test]
-#[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
-fn a_least_privilege_role_runs_a_listener_and_its_password_is_never_shown() {
-    let cluster = postgres::shared();
-    let db = cluster.database("least");
-    let role = format!("hooks_{}", std::process::id());
-    let password = format!("pw-least-{}", std::process::id());
+/// A listener on `db` as a new role made with the README's statements (a
+/// login that may connect, and its own schema) and `options`; the whole URL,
+/// password and all, only in the listener's environment. Also the role and
+/// its password.
+fn listener_as_role(
+    cluster: &Cluster,
+    db: &str,
+    name: &str,
+    options: &str,
+    args: &[&str],
+) -> (Listener, String, String) {
+    let role = format!("hooks_{name}_{}", std::process::id());
+    let password = format!("pw-{name}-{}", std::process::id());
     cluster.sql(
-        &db,
+        db,
         &format!(
-            "CREATE ROLE {role} LOGIN PASSWORD '{password}';
+            "CREATE ROLE {role} LOGIN PASSWORD '{password}' {options};
              REVOKE ALL ON DATABASE {db} FROM PUBLIC;
              GRANT CONNECT ON DATABASE {db} TO {role};
              CREATE SCHEMA danube_hooks AUTHORIZATION {role};"
         ),
     );
-    // The whole URL, password and all, only in the environment.
     let url = format!(
         "postgres://{role}:{password}@127.0.0.1:{}/{db}",
         cluster.port
@@ -392,7 +395,18 @@ fn a_least_privilege_role_runs_a_listener_and_its_password_is_never_shown() {
     cmd.env("DANUBE_HOOKS_STORE", &url)
         .env_remove("PGPASSWORD")
         .env_remove("PGPASSFILE");
-    let mut listener = Listener::start_with(cmd, &["--json", "--name", "least"]);
+    (Listener::start_with(cmd, args), role, password)
+}
+
+/// The statements README "A shared history for a team" gives for a role
+/// that can run a listener and nothing more.
+#[test]
+#[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
+fn a_least_privilege_role_runs_a_listener_and_its_password_is_never_shown() {
+    let cluster = postgres::shared();
+    let db = cluster.database("least");
+    let (mut listener, role, password) =
+        listener_as_role(cluster, &db, "least", "", &["--json", "--name", "least"]);
     let reply = signed_post(listener.addr, SECRET, now(), &event_body(EVENT, 1));
     assert_eq!(reply.status(), 200);
     let line = listener.next_line(Duration::from_secs(10));
@@ -602,25 +616,13 @@ fn a_batch_goes_beside_one_still_committing() {
 fn a_role_limited_to_one_connection_still_runs_a_listener() {
     let cluster = postgres::shared();
     let db = cluster.database("one_connection");
-    let role = format!("hooks_one_{}", std::process::id());
-    let password = format!("pw-one-{}", std::process::id());
-    cluster.sql(
+    let (listener, ..) = listener_as_role(
+        cluster,
         &db,
-        &format!(
-            "CREATE ROLE {role} LOGIN PASSWORD '{password}' CONNECTION LIMIT 1;
-             GRANT CONNECT ON DATABASE {db} TO {role};
-             CREATE SCHEMA danube_hooks AUTHORIZATION {role};"
-        ),
+        "one",
+        "CONNECTION LIMIT 1",
+        &["--no-tui", "--name", "one"],
     );
-    let url = format!(
-        "postgres://{role}:{password}@127.0.0.1:{}/{db}",
-        cluster.port
-    );
-    let mut cmd = crate::common::command();
-    cmd.env("DANUBE_HOOKS_STORE", &url)
-        .env_remove("PGPASSWORD")
-        .env_remove("PGPASSFILE");
-    let listener = Listener::start_with(cmd, &["--no-tui", "--name", "one"]);
     for n in 0..3 {
         let reply = signed_post(listener.addr, SECRET, now(), &event_body(EVENT, n));
         assert_eq!(reply.status(), 200, "delivery {n}");

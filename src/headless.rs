@@ -8,6 +8,7 @@
 //! up. When it falls behind (a slow pipe), it reads what it missed back from
 //! the store file, so `--json | tool` still sees every record.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::delivery::{Delivery, MirrorRecord, format_duration_ms, format_ms};
 use crate::display::{escape_line, truncate};
 use crate::rare_wake::RareWake;
+use crate::store::postgres::MOST_IN_FLIGHT;
 use crate::store::{self, Arrival, StoreEvent};
 
 /// What each delivery prints as.
@@ -166,16 +168,7 @@ pub(crate) async fn print(
     format: Format,
     done: CancellationToken,
 ) {
-    let mut printer = Printer {
-        // Not a lock: a `StdoutLock` can't live across `.await` in a task.
-        out: std::io::stdout(),
-        buf: Vec::new(),
-        format,
-        last_id: 0,
-        caught_up_through: 0,
-        store_at,
-        own_rows,
-    };
+    let mut printer = Printer::new(format, store_at, own_rows);
     // `done` fires once; polled beside `recv` at every wake-up (a
     // `select!`), its lock was taken once a delivery. It is polled with a
     // waker of its own, only when it woke the printer.
@@ -260,9 +253,51 @@ struct Printer {
     /// On a shared store, a listener's name: a catch-up prints only its
     /// rows, as its announcements hold only its deliveries.
     own_rows: Option<String>,
+    /// On a shared store, the highest ids printed, [`RECENT_KEPT`] of them.
+    /// The listener's batches in flight commit in either order there, so
+    /// a catch-up reads again from [`MOST_IN_FLIGHT`] below the highest id
+    /// printed, and leaves these out, as the announcements that follow it
+    /// do. `None` on a file, whose ids only grow.
+    recent: Option<BTreeSet<u64>>,
 }
 
+/// Ids a shared store's printer remembers: the announcements a catch-up
+/// can overlap (the channel's), and the rows in flight below them.
+const RECENT_KEPT: usize = crate::store::EVENT_CAPACITY + MOST_IN_FLIGHT as usize;
+
 impl Printer {
+    fn new(format: Format, store_at: Option<store::Location>, own_rows: Option<String>) -> Self {
+        Printer {
+            // Not a lock: a `StdoutLock` can't live across `.await` in a task.
+            out: std::io::stdout(),
+            buf: Vec::new(),
+            format,
+            last_id: 0,
+            caught_up_through: 0,
+            store_at,
+            recent: own_rows.as_ref().map(|_| BTreeSet::new()),
+            own_rows,
+        }
+    }
+
+    /// Whether delivery `id` is to be printed: not printed already.
+    fn first_print(&mut self, id: u64) -> bool {
+        match &mut self.recent {
+            None if id <= self.caught_up_through => return false,
+            None => {}
+            Some(recent) => {
+                if !recent.insert(id) {
+                    return false;
+                }
+                while recent.len() > RECENT_KEPT {
+                    recent.pop_first();
+                }
+            }
+        }
+        self.last_id = self.last_id.max(id);
+        true
+    }
+
     /// Render one polled item; false when stdout is gone or the channel
     /// closed (after writing what was rendered).
     fn take(&mut self, polled: Polled) -> bool {
@@ -280,10 +315,9 @@ impl Printer {
     fn emit(&mut self, event: &StoreEvent) -> bool {
         match event {
             StoreEvent::Delivery(delivery, line) => {
-                if delivery.id <= self.caught_up_through {
+                if !self.first_print(delivery.id) {
                     return true; // already printed during a catch-up
                 }
-                self.last_id = self.last_id.max(delivery.id);
                 match (self.format, line) {
                     // The store writer's line is this very rendering.
                     (Format::Json, Some(line)) => line.append_to(&mut self.buf),
@@ -379,7 +413,11 @@ impl Printer {
         // Streamed: one record at a time, however far behind it fell.
         let mut open = true;
         let own = self.own_rows.clone();
-        let read = store::each_forward::<Delivery>(&at, Some(self.last_id), |entry| {
+        let after = match self.recent {
+            Some(_) => self.last_id.saturating_sub(MOST_IN_FLIGHT),
+            None => self.last_id,
+        };
+        let read = store::each_forward::<Delivery>(&at, Some(after), |entry| {
             if let store::Entry::Record(record) = entry
                 && (own.as_ref()).is_none_or(|own| record.listener.as_ref() == Some(own))
             {
@@ -470,15 +508,11 @@ mod tests {
             text.push('\n');
         }
         std::fs::write(&path, text).unwrap();
-        let mut printer = Printer {
-            out: std::io::stdout(),
-            buf: Vec::new(),
-            format: Format::Json,
-            last_id: 0,
-            caught_up_through: 0,
-            store_at: Some(store::Location::File(path)),
-            own_rows: Some("ann".into()),
-        };
+        let mut printer = Printer::new(
+            Format::Json,
+            Some(store::Location::File(path)),
+            Some("ann".into()),
+        );
         assert!(printer.catch_up(4));
         let again = StoreEvent::Delivery(Arc::new(sample(4, b"{}")), None);
         assert!(printer.emit(&again));
@@ -488,6 +522,52 @@ mod tests {
             .map(|line| serde_json::from_str::<Delivery>(line).unwrap().id)
             .collect();
         assert_eq!(ids, [2, 4]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// On a shared store rows are announced out of id order (the
+    /// listener's batches in flight commit in either order): a catch-up
+    /// reads again below the highest id printed, prints the rows it finds
+    /// there not printed yet, and no row is printed twice, whichever way it
+    /// comes.
+    #[test]
+    fn a_catch_up_on_a_shared_store_prints_the_rows_below_the_newest_not_printed_yet() {
+        let dir = std::env::temp_dir().join(format!("danube-hooks-late-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("deliveries.jsonl");
+        let ann = |id| {
+            let mut record = sample(id, b"{}");
+            record.listener = Some("ann".into());
+            Arc::new(record)
+        };
+        let mut text = String::new();
+        for id in 8..=13 {
+            text.push_str(&ann(id).to_json_line());
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        let mut printer = Printer::new(
+            Format::Json,
+            Some(store::Location::File(path)),
+            Some("ann".into()),
+        );
+        for id in [10, 12] {
+            assert!(printer.emit(&StoreEvent::Delivery(ann(id), None)));
+        }
+        // Fell behind: 8, 9, 11 and 13 were missed, 8 and 11 below 12.
+        assert!(printer.catch_up(4));
+        // The channel still held some: printed already.
+        for id in [11, 13, 8] {
+            assert!(printer.emit(&StoreEvent::Delivery(ann(id), None)));
+        }
+        // One committed later still, below the newest.
+        assert!(printer.emit(&StoreEvent::Delivery(ann(7), None)));
+        let ids: Vec<u64> = String::from_utf8(printer.buf.clone())
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str::<Delivery>(line).unwrap().id)
+            .collect();
+        assert_eq!(ids, [10, 12, 8, 9, 11, 13, 7]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -501,15 +581,7 @@ mod tests {
         let mut elided = whole.clone();
         elided.body.clear();
         let elided = StoreEvent::BodyElided(Arc::new(elided));
-        let printer = |format, store_at| Printer {
-            out: std::io::stdout(),
-            buf: Vec::new(),
-            format,
-            last_id: 0,
-            caught_up_through: 0,
-            store_at,
-            own_rows: None,
-        };
+        let printer = |format, store_at| Printer::new(format, store_at, None);
 
         let mut json = printer(Format::Json, Some(store::Location::File(path.clone())));
         assert!(json.emit(&elided));
@@ -549,15 +621,7 @@ mod tests {
         assert!(!line.contains('#'), "no id before the record: {line}");
 
         let event = StoreEvent::Arrived(Arc::new(arrival));
-        let printer = |format| Printer {
-            out: std::io::stdout(),
-            buf: Vec::new(),
-            format,
-            last_id: 0,
-            caught_up_through: 0,
-            store_at: None,
-            own_rows: None,
-        };
+        let printer = |format| Printer::new(format, None, None);
         let mut human = printer(Format::Human);
         assert!(human.emit(&event) && human.emit(&StoreEvent::Settled(1)));
         assert_eq!(String::from_utf8(human.buf).unwrap(), format!("{line}\n"));

@@ -38,7 +38,8 @@ pub(crate) const BATCH_WAIT: Duration = Duration::from_millis(5);
 /// Rows in one batch at most.
 const BATCH_ROWS: usize = 1024;
 /// Rows a listener can have in flight at once: ids up to this far below
-/// the last one announced can still be announced after it.
+/// the last one announced can still be announced after it (farther, when
+/// other listeners' rows took ids between them).
 pub(crate) const MOST_IN_FLIGHT: u64 = (CONNECTIONS * BATCH_ROWS) as u64;
 /// Bytes of record lines in one batch at most (a larger row goes alone).
 const BATCH_BYTES: usize = 8 * 1024 * 1024;

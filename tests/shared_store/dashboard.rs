@@ -174,18 +174,20 @@ pub(super) fn json_dashboard(
     cluster: &Cluster,
     url: &str,
 ) -> (
-    Child,
+    common::KillOnDrop,
     mpsc::Receiver<(Instant, String)>,
     mpsc::Receiver<String>,
     String,
 ) {
-    let mut child = cluster
-        .command()
-        .args(["dashboard", "--store", url, "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::KillOnDrop(
+        cluster
+            .command()
+            .args(["dashboard", "--store", url, "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let stdout = timed_lines(child.stdout.take().unwrap());
     let stderr = common::lines_of(child.stderr.take().unwrap());
     let mut said = String::new();

@@ -9,15 +9,7 @@ use common::{Listener, TempDir, event_body, exchange, request_bytes};
 const WAIT: Duration = Duration::from_secs(10);
 
 fn ids_in(path: &std::path::Path) -> Vec<u64> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect()
+    common::ids_of_lines(&std::fs::read_to_string(path).unwrap())
 }
 
 #[test]

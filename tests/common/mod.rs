@@ -444,6 +444,17 @@ pub fn store_records(path: &std::path::Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The ids of JSON records, one a line (`log --json`'s output, a store).
+pub fn ids_of_lines(text: &str) -> Vec<u64> {
+    text.lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
 /// Read one request (head and Content-Length body) as a receiver would;
 /// what arrived if the client stops early.
 pub fn read_request(stream: &mut TcpStream, wait: Duration) -> Vec<u8> {

@@ -311,25 +311,9 @@ impl Cluster {
     }
 
     pub fn try_sql(&self, db: &str, sql: &str) -> Result<String, String> {
-        let psql = match &self.own {
-            Some(own) => own.bin.join("psql"),
-            None => bin_dir().map_or_else(|| PathBuf::from("psql"), |bin| bin.join("psql")),
-        };
-        let out = Command::new(psql)
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                USER,
-                "-d",
-                db,
-            ])
+        let out = self
+            .psql(db)
             .args(["-c", sql])
-            .env("PGPASSWORD", &self.password)
-            .env("PGCONNECT_TIMEOUT", "3")
             .stdin(Stdio::null())
             .output()
             .map_err(|e| e.to_string())?;
@@ -338,6 +322,22 @@ impl Cluster {
         } else {
             Err(String::from_utf8_lossy(&out.stderr).into_owned())
         }
+    }
+
+    /// psql on `db` as the cluster's superuser, unaligned and tuples only,
+    /// stopping at the first error.
+    pub fn psql(&self, db: &str) -> Command {
+        let psql = match &self.own {
+            Some(own) => own.bin.join("psql"),
+            None => bin_dir().map_or_else(|| PathBuf::from("psql"), |bin| bin.join("psql")),
+        };
+        let mut cmd = Command::new(psql);
+        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", USER, "-d", db])
+            .env("PGPASSWORD", &self.password)
+            .env("PGCONNECT_TIMEOUT", "3");
+        cmd
     }
 
     /// The binary, with this cluster's password in `PGPASSWORD`.

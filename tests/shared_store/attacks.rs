@@ -129,7 +129,10 @@ fn hostile_notifications_rows_and_an_altered_table_neither_crash_nor_fool_a_read
         );
     }
     // Row 13's record says it is delivery 99: no reader takes it for one.
-    let ids = logged_ids(&run(cluster.command(), &["log", "--json", "--store", &url]));
+    let ids = common::ids_of_lines(&common::stdout(&run(
+        cluster.command(),
+        &["log", "--json", "--store", &url],
+    )));
     assert_eq!(
         ids,
         [1, 2, 3, 10, 11, 14, 15, 16],
@@ -138,18 +141,6 @@ fn hostile_notifications_rows_and_an_altered_table_neither_crash_nor_fool_a_read
     let output = run(cluster.command(), &["show", "13", "--store", &url]);
     assert_ne!(output.status.code(), Some(0));
     common::assert_contains(&common::stderr(&output), "another id");
-}
-
-/// The ids `log --json` lists.
-fn logged_ids(output: &Output) -> Vec<u64> {
-    common::stdout(output)
-        .lines()
-        .map(|line| {
-            serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect()
 }
 
 /// A wrong password, an unreachable server, and URLs mistyped around a

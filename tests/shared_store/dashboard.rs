@@ -75,26 +75,8 @@ pub(super) struct Psql {
 
 impl Psql {
     pub(super) fn start(cluster: &Cluster, db: &str) -> Psql {
-        let mut child = std::process::Command::new(postgres::bin_dir().unwrap().join("psql"))
-            .args([
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-            ])
-            .args([
-                "-p",
-                &cluster.port.to_string(),
-                "-U",
-                postgres::USER,
-                "-d",
-                db,
-            ])
-            .env("PGPASSWORD", &cluster.password)
+        let mut child = cluster
+            .psql(db)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -11,18 +11,8 @@ use crate::common::{self, Listener, SECRET, TempDir, assert_exit, now, signed_po
 /// Run `sql` in `db` through psql's stdin: a row of a 1 MiB body is longer
 /// than one argument may be.
 fn psql_stdin(cluster: &Cluster, db: &str, sql: &str) {
-    let bin = postgres::bin_dir().expect("PostgreSQL's programs");
-    let mut child = Command::new(bin.join("psql"))
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
-        .args([
-            "-p",
-            &cluster.port.to_string(),
-            "-U",
-            postgres::USER,
-            "-d",
-            db,
-        ])
-        .env("PGPASSWORD", &cluster.password)
+    let mut child = cluster
+        .psql(db)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -226,14 +216,7 @@ fn rows_past_a_page(cluster: &Cluster, line: &str) {
             "{}",
             stderr(&out)
         );
-        common::stdout(&out)
-            .lines()
-            .map(|line| {
-                serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
-                    .as_u64()
-                    .unwrap()
-            })
-            .collect()
+        common::ids_of_lines(&common::stdout(&out))
     };
     let every: Vec<u64> = (1..=1203).filter(|id| *id != 600).collect();
     assert_eq!(ids(&["log"]), every);

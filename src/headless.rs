@@ -448,6 +448,32 @@ mod tests {
     use crate::delivery::ForwardRecord;
     use crate::test_support::sample;
 
+    /// A store file in a folder of its own named for `name` holding
+    /// `records`; the folder (to remove) and the file.
+    fn store_of(
+        name: &str,
+        records: impl IntoIterator<Item = Delivery>,
+    ) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("danube-hooks-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("deliveries.jsonl");
+        let mut text = String::new();
+        for record in records {
+            text.push_str(&record.to_json_line());
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    /// The ids of the records `printer` has rendered as JSON, in order.
+    fn printed_ids(printer: &Printer) -> Vec<u64> {
+        String::from_utf8_lossy(&printer.buf)
+            .lines()
+            .map(|line| serde_json::from_str::<Delivery>(line).unwrap().id)
+            .collect()
+    }
+
     #[test]
     fn human_line_has_every_column_and_escapes() {
         let mut delivery = sample(12, br#"{"event":"tool.execution.completed"}"#);
@@ -497,17 +523,14 @@ mod tests {
     /// again.
     #[test]
     fn a_catch_up_prints_only_this_listeners_rows_once() {
-        let dir = std::env::temp_dir().join(format!("danube-hooks-own-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("deliveries.jsonl");
-        let mut text = String::new();
-        for id in 1..=4 {
-            let mut record = sample(id, b"{}");
-            record.listener = Some(if id % 2 == 0 { "ann" } else { "bob" }.into());
-            text.push_str(&record.to_json_line());
-            text.push('\n');
-        }
-        std::fs::write(&path, text).unwrap();
+        let (dir, path) = store_of(
+            "own",
+            (1..=4).map(|id| {
+                let mut record = sample(id, b"{}");
+                record.listener = Some(if id % 2 == 0 { "ann" } else { "bob" }.into());
+                record
+            }),
+        );
         let mut printer = Printer::new(
             Format::Json,
             Some(store::Location::File(path)),
@@ -516,12 +539,7 @@ mod tests {
         assert!(printer.catch_up(4));
         let again = StoreEvent::Delivery(Arc::new(sample(4, b"{}")), None);
         assert!(printer.emit(&again));
-        let ids: Vec<u64> = String::from_utf8(printer.buf.clone())
-            .unwrap()
-            .lines()
-            .map(|line| serde_json::from_str::<Delivery>(line).unwrap().id)
-            .collect();
-        assert_eq!(ids, [2, 4]);
+        assert_eq!(printed_ids(&printer), [2, 4]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -532,52 +550,36 @@ mod tests {
     /// comes.
     #[test]
     fn a_catch_up_on_a_shared_store_prints_the_rows_below_the_newest_not_printed_yet() {
-        let dir = std::env::temp_dir().join(format!("danube-hooks-late-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("deliveries.jsonl");
         let ann = |id| {
             let mut record = sample(id, b"{}");
             record.listener = Some("ann".into());
-            Arc::new(record)
+            record
         };
-        let mut text = String::new();
-        for id in 8..=13 {
-            text.push_str(&ann(id).to_json_line());
-            text.push('\n');
-        }
-        std::fs::write(&path, text).unwrap();
+        let (dir, path) = store_of("late", (8..=13).map(ann));
         let mut printer = Printer::new(
             Format::Json,
             Some(store::Location::File(path)),
             Some("ann".into()),
         );
         for id in [10, 12] {
-            assert!(printer.emit(&StoreEvent::Delivery(ann(id), None)));
+            assert!(printer.emit(&StoreEvent::Delivery(Arc::new(ann(id)), None)));
         }
         // Fell behind: 8, 9, 11 and 13 were missed, 8 and 11 below 12.
         assert!(printer.catch_up(4));
         // The channel still held some: printed already.
         for id in [11, 13, 8] {
-            assert!(printer.emit(&StoreEvent::Delivery(ann(id), None)));
+            assert!(printer.emit(&StoreEvent::Delivery(Arc::new(ann(id)), None)));
         }
         // One committed later still, below the newest.
-        assert!(printer.emit(&StoreEvent::Delivery(ann(7), None)));
-        let ids: Vec<u64> = String::from_utf8(printer.buf.clone())
-            .unwrap()
-            .lines()
-            .map(|line| serde_json::from_str::<Delivery>(line).unwrap().id)
-            .collect();
-        assert_eq!(ids, [10, 12, 8, 9, 11, 13, 7]);
+        assert!(printer.emit(&StoreEvent::Delivery(Arc::new(ann(7)), None)));
+        assert_eq!(printed_ids(&printer), [10, 12, 8, 9, 11, 13, 7]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn an_elided_record_is_read_back_for_json_and_printed_as_is_for_people() {
-        let dir = std::env::temp_dir().join(format!("danube-hooks-elided-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("deliveries.jsonl");
         let whole = sample(7, br#"{"event":"workflow.failed","big":"body"}"#);
-        std::fs::write(&path, format!("{}\n", whole.to_json_line())).unwrap();
+        let (dir, path) = store_of("elided", [whole.clone()]);
         let mut elided = whole.clone();
         elided.body.clear();
         let elided = StoreEvent::BodyElided(Arc::new(elided));

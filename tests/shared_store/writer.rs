@@ -80,6 +80,13 @@ impl Posting {
     }
 }
 
+/// Delivery `n` of `event`, unsigned, posted to `addr`; the answer.
+fn post_event(addr: SocketAddr, event: &str, n: u64) -> Reply {
+    let body = event_body(event, n);
+    let request = request_bytes("/hooks", &[("Content-Type", "application/json")], &body);
+    exchange(addr, &request, Duration::from_secs(10))
+}
+
 fn post_until_stopped(
     addr: SocketAddr,
     thread: u64,
@@ -91,9 +98,9 @@ fn post_until_stopped(
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        let body = event_body(EVENT, thread * 1_000_000 + n);
-        let request = request_bytes("/hooks", &[("Content-Type", "application/json")], &body);
-        let reply = exchange(addr, &request, Duration::from_secs(10));
+        let n = thread * 1_000_000 + n;
+        let reply = post_event(addr, EVENT, n);
+        let body = event_body(EVENT, n);
         let at = Instant::now();
         match &reply {
             Reply::Http { status, .. } if (200..300).contains(status) => {
@@ -515,11 +522,7 @@ fn a_table_locked_too_long_gets_503s_within_the_bound_and_then_2xx_again() {
     let cluster = postgres::shared();
     let db = cluster.database("locked");
     let listener = cluster.listener(&db);
-    let first = exchange(
-        listener.addr,
-        &request_bytes("/hooks", &[], &event_body(EVENT, 0)),
-        Duration::from_secs(10),
-    );
+    let first = post_event(listener.addr, EVENT, 0);
     assert_eq!(first.status(), 200);
     let holder = {
         let db = db.clone();
@@ -574,20 +577,12 @@ fn a_batch_goes_beside_one_still_committing() {
     );
     let addr = listener.addr;
     let slow = std::thread::spawn(move || {
-        let reply = exchange(
-            addr,
-            &request_bytes("/hooks", &[], &event_body("slow.commit", 0)),
-            Duration::from_secs(10),
-        );
+        let reply = post_event(addr, "slow.commit", 0);
         (reply.status(), Instant::now())
     });
     std::thread::sleep(Duration::from_millis(200));
     let sent = Instant::now();
-    let quick = exchange(
-        addr,
-        &request_bytes("/hooks", &[], &event_body(EVENT, 1)),
-        Duration::from_secs(10),
-    );
+    let quick = post_event(addr, EVENT, 1);
     let quick_answered = Instant::now();
     let (slow_status, slow_answered) = slow.join().unwrap();
     assert_eq!(quick.status(), 200);

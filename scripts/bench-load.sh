@@ -130,16 +130,6 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-# Stop a process we started (SIGTERM: the listener syncs its store) and forget it.
-stop() {
-  kill -TERM "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-  local keep=() pid
-  for pid in "${PIDS[@]}"; do
-    [ "$pid" = "$1" ] || keep+=("$pid")
-  done
-  PIDS=("${keep[@]}")
-}
 
 if ! command -v wrk >/dev/null 2>&1; then
   say "installing wrk (Debian package)"
@@ -396,7 +386,7 @@ pinned_listener() {
   start_listener "$WORK/store.jsonl" "$SERVER_CORE" "$bin"
   run_wrk listen "$LISTEN_ADDR" "$LISTEN_PID" 1 "$CONNECTIONS" "$LOAD_CORE" "$WORK/store.jsonl" >"$WORK/res.txt"
   read -r rps p50 p99 rep bad n us ticks whole busy share lbusy reqs <"$WORK/res.txt"
-  stop "$LISTEN_PID"
+  stop_started "$LISTEN_PID"
   seen_rate "$rps"
   stored=$(check_listener "$rep" "$bad" "$n" "$WORK/store.jsonl")
   printf 'round %s  %-11s %6s req/s  p50 %s ms  p99 %s ms  cpu %s µs/req (ticks %s, whole %s)  core %s busy %s%%, server %s%%, other work %s%%; wrk core %s%%  [window %s req; answered %s; stored %s, all valid]; this round %s/%s %s\n' \
@@ -413,7 +403,7 @@ for round in $(seq "$ROUNDS"); do
   start_bare "$SERVER_CORE"
   run_wrk bare "$BARE_ADDR" "$BARE_PID" 1 "$CONNECTIONS" "$LOAD_CORE" >"$WORK/res.txt"
   read -r rps p50 p99 _ bad n us ticks whole busy share lbusy reqs <"$WORK/res.txt"
-  stop "$BARE_PID"
+  stop_started "$BARE_PID"
   seen_rate "$rps"
   printf 'round %s  bare hyper: %6s req/s  p50 %s ms  p99 %s ms  cpu %s µs/req (ticks %s, whole %s)  core %s busy %s%%, server %s%%, other work %s%%; wrk core %s%%  [window %s req; answered %s; 400+: %s]\n' \
     "$round" "$rps" "$p50" "$p99" "$us" "$ticks" "$whole" "$SERVER_CORE" "$busy" "$share" "$(other "$busy" "$share")" "$lbusy" "$reqs" "$n" "$bad"
@@ -462,7 +452,7 @@ for round in $(seq "$ROUNDS"); do
   start_bare "$ALL_CORES"
   run_wrk bare "$BARE_ADDR" "$BARE_PID" "$UNPINNED_THREADS" "$UNPINNED_CONNECTIONS" "" >"$WORK/res.txt"
   read -r rps p50 p99 _ bad n whole <"$WORK/res.txt"
-  stop "$BARE_PID"
+  stop_started "$BARE_PID"
   seen_rate "$rps"
   echo "round $round  bare hyper: $rps req/s  p50 $p50 ms  p99 $p99 ms  cpu $whole µs/req (whole run)  [answered $n; 400+: $bad]"
   echo "$rps $p50 $p99 $whole" >>"$WORK/u-bare.txt"
@@ -471,7 +461,7 @@ for round in $(seq "$ROUNDS"); do
   start_listener "$WORK/store.jsonl" "$ALL_CORES"
   run_wrk listen "$LISTEN_ADDR" "$LISTEN_PID" "$UNPINNED_THREADS" "$UNPINNED_CONNECTIONS" "" >"$WORK/res.txt"
   read -r rps p50 p99 rep bad n whole <"$WORK/res.txt"
-  stop "$LISTEN_PID"
+  stop_started "$LISTEN_PID"
   seen_rate "$rps"
   stored=$(check_listener "$rep" "$bad" "$n" "$WORK/store.jsonl")
   echo "round $round  listen:     $rps req/s  p50 $p50 ms  p99 $p99 ms  cpu $whole µs/req (whole run)  [answered $n; stored $stored, all valid]"
@@ -509,14 +499,14 @@ for round in $(seq "$RATE_ROUNDS"); do
   start_bare "$SERVER_CORE"
   rate_run "$BARE_ADDR" >"$WORK/res.txt"
   read -r p50 p99 p999 max ok other errors <"$WORK/res.txt"
-  stop "$BARE_PID"
+  stop_started "$BARE_PID"
   echo "round $round  bare hyper: p50 $p50 ms  p99 $p99 ms  p99.9 $p999 ms  max $max ms  [2xx $ok, other $other, errors $errors]"
   echo "$p50 $p99 $p999" >>"$WORK/r-bare.txt"
 
   start_listener "$WORK/rate.jsonl" "$SERVER_CORE"
   rate_run "$LISTEN_ADDR" >"$WORK/res.txt"
   read -r p50 p99 p999 max ok other errors <"$WORK/res.txt"
-  stop "$LISTEN_PID"
+  stop_started "$LISTEN_PID"
   echo "round $round  listen:     p50 $p50 ms  p99 $p99 ms  p99.9 $p999 ms  max $max ms  [2xx $ok, other $other, errors $errors; stored $(wc -l <"$WORK/rate.jsonl")]"
   if [ "$other" -ne 0 ] || [ "$errors" -ne 0 ]; then
     echo "the listener answered $other deliveries with other than 2xx, and $errors failed" >&2
@@ -543,7 +533,7 @@ RSS_START=$(awk '/^VmRSS:/ { print $2 }' "/proc/$LISTEN_PID/status")
 show "$LOADGEN" run --addr "$LISTEN_ADDR" --secret "$SECRET" --count "$RSS_COUNT" --connections 16 | tee "$WORK/rss.txt"
 RSS_AFTER=$(awk '/^VmRSS:/ { print $2 }' "/proc/$LISTEN_PID/status")
 RSS_PEAK=$(awk '/^VmHWM:/ { print $2 }' "/proc/$LISTEN_PID/status")
-stop "$LISTEN_PID"
+stop_started "$LISTEN_PID"
 RSS_STORED=$(wc -l <"$WORK/rss.jsonl")
 RSS_ANSWERED=$(awk '/^answered_2xx:/ { print $2 }' "$WORK/rss.txt")
 echo "VmRSS at start ${RSS_START} KiB, after ${RSS_AFTER} KiB, peak (VmHWM) ${RSS_PEAK} KiB; answered $RSS_ANSWERED, stored $RSS_STORED"

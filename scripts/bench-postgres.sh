@@ -87,15 +87,6 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-stop() {
-  kill -TERM "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-  local keep=() pid
-  for pid in "${PIDS[@]}"; do
-    [ "$pid" = "$1" ] || keep+=("$pid")
-  done
-  PIDS=("${keep[@]}")
-}
 
 # --------------------------------------------------------------- PostgreSQL
 find_pg_bin() {
@@ -207,7 +198,7 @@ run_one() {
     "http://$LISTEN_ADDR/" -- "$WORK/deliveries.txt" 1 "$conns" >"$out" 2>&1
   after=$(cpu_ns "$LISTEN_PID")
   pg_after=$(pg_ticks)
-  stop "$LISTEN_PID"
+  stop_started "$LISTEN_PID"
   case $store in
     postgres://*) stored=$(rows_in "$store") ;;
     *) stored=$("$BIN" log --store "$store" | wc -l) ;;
@@ -276,7 +267,7 @@ for round in $(seq "$RATE_ROUNDS"); do
     start_listener "$store"
     taskset -c "$LOAD_CORE" "$LOADGEN" run --addr "$LISTEN_ADDR" --secret "$SECRET" --rate "$RATE" \
       --duration "$RATE_SECONDS" --connections 16 >"$WORK/rate.txt"
-    stop "$LISTEN_PID"
+    stop_started "$LISTEN_PID"
     read -r p50 p99 p999 ok other <<<"$(awk '/^p50_ms:/ { a = $2 } /^p99_ms:/ { b = $2 } /^p999_ms:/ { c = $2 }
       /^answered_2xx:/ { n = $2 } /^answered_other:/ { o = $2 } END { print a, b, c, n, o }' "$WORK/rate.txt")"
     echo "round $round  $kind: p50 $p50 ms  p99 $p99 ms  p99.9 $p999 ms  [2xx $ok, other $other]"

@@ -32,3 +32,15 @@ listen_address() {
   cat "$err" >&2 2>/dev/null || true
   return 1
 }
+
+# Stop process $1, one the script started and keeps in its PIDS array
+# (SIGTERM: a listener syncs its store), and forget it.
+stop_started() {
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  local keep=() pid
+  for pid in "${PIDS[@]}"; do
+    [ "$pid" = "$1" ] || keep+=("$pid")
+  done
+  PIDS=("${keep[@]}")
+}

@@ -196,11 +196,12 @@ impl Started {
         last: impl Fn(&str) -> bool,
         rest_wait: Duration,
     ) -> (Self, String) {
-        let mut child = cmd
-            .stdin(Stdio::null())
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+            .stderr(Stdio::piped());
+        // Killed by the kernel when the test's thread ends, `kill -9` of
+        // the test run included, as well as when dropped.
+        let mut child = ur_taking_me_with_you::spawn_dying_with_parent(cmd)
             .unwrap_or_else(|err| panic!("{what} starts: {err}"));
         let stdout_lines = lines_of(child.stdout.take().unwrap());
         let stderr_lines = lines_of(child.stderr.take().unwrap());
@@ -555,6 +556,18 @@ impl TempDir {
 /// A child process killed (and reaped) when dropped, so that a test that
 /// fails midway leaves no process behind.
 pub struct KillOnDrop(pub std::process::Child);
+
+impl KillOnDrop {
+    /// Start `cmd`, to be killed when dropped, and by the kernel when the
+    /// thread that started it ends (the test's, `kill -9` of the test run
+    /// included).
+    pub fn spawn(cmd: Command) -> KillOnDrop {
+        KillOnDrop(
+            ur_taking_me_with_you::spawn_dying_with_parent(cmd)
+                .unwrap_or_else(|err| panic!("the child starts: {err}")),
+        )
+    }
+}
 
 impl std::ops::Deref for KillOnDrop {
     type Target = std::process::Child;

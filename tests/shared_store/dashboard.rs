@@ -161,15 +161,11 @@ pub(super) fn json_dashboard(
     mpsc::Receiver<String>,
     String,
 ) {
-    let mut child = common::KillOnDrop(
-        cluster
-            .command()
-            .args(["dashboard", "--store", url, "--json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut cmd = cluster.command();
+    cmd.args(["dashboard", "--store", url, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = common::KillOnDrop::spawn(cmd);
     let stdout = timed_lines(child.stdout.take().unwrap());
     let stderr = common::lines_of(child.stderr.take().unwrap());
     let mut said = String::new();

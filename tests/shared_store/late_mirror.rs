@@ -45,15 +45,11 @@ fn a_mirrors_late_answer_is_folded_into_its_row() {
     );
     // A teammate's dashboard, open before the delivery: it hears of the
     // row's commit, then of its mirror's late answer.
-    let mut dashboard = crate::common::KillOnDrop(
-        cluster
-            .command()
-            .args(["dashboard", "--store", &url, "--no-tui"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut cmd = cluster.command();
+    cmd.args(["dashboard", "--store", &url, "--no-tui"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut dashboard = crate::common::KillOnDrop::spawn(cmd);
     let shown = crate::common::lines_of(dashboard.stdout.take().unwrap());
     let told = crate::common::lines_of(dashboard.stderr.take().unwrap());
     super::dashboard::wait_stderr(&told, &mut String::new(), "watching");

@@ -4,10 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{SecretArgs, UsageError};
+use super::{ScreenArgs, SecretArgs, UsageError};
 
 #[derive(Debug, Args)]
-#[allow(clippy::struct_excessive_bools)] // each bool is one documented flag
 pub(crate) struct DashboardArgs {
     /// The shared store: postgres://USER@HOST[:PORT]/DATABASE[?sslmode=…], its password in PGPASSWORD or ~/.pgpass, or the whole URL in DANUBE_HOOKS_STORE. A file store is refused: `listen` shows a file's deliveries.
     #[arg(long, value_name = "URL")]
@@ -24,19 +23,8 @@ pub(crate) struct DashboardArgs {
     /// Skip certificate checks for https:// replay targets (a warning says so); never for the database.
     #[arg(long)]
     pub(crate) insecure: bool,
-    /// The dashboard opens with at most N of the store's latest deliveries, within its 64 MiB
-    /// history [default: as many as fit, up to 10000]; headless output prints them first.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=crate::tui::app::HISTORY_CAP as u64))]
-    pub(crate) history: Option<u64>,
-    /// The dashboard opens empty, without the store's earlier deliveries (as --history 0).
-    #[arg(long, conflicts_with = "history")]
-    pub(crate) fresh: bool,
-    /// Headless: one human line per delivery on stdout, as they are committed.
-    #[arg(long)]
-    pub(crate) no_tui: bool,
-    /// Headless: one JSON record per line on stdout, as they are committed, and nothing else.
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) screen: ScreenArgs,
 }
 
 impl DashboardArgs {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::parse::{parse_duration, parse_event, parse_max_age, parse_size, parse_store_size};
-use super::{ApiCacertArg, SecretArgs, TlsArgs};
+use super::{ApiCacertArg, ScreenArgs, SecretArgs, TlsArgs};
 use crate::danube::tunnel::program::Program;
 
 #[derive(Debug, Args)]
@@ -98,19 +98,8 @@ pub(crate) struct ListenArgs {
     /// Time a client has to send a body.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub(crate) body_timeout: Duration,
-    /// The dashboard opens with at most N of the store's latest deliveries, within its 64 MiB
-    /// history [default: as many as fit, up to 10000]; headless output never shows them.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=crate::tui::app::HISTORY_CAP as u64))]
-    pub(crate) history: Option<u64>,
-    /// The dashboard opens empty, without the store's earlier deliveries (as --history 0).
-    #[arg(long, conflicts_with = "history")]
-    pub(crate) fresh: bool,
-    /// Headless: one human line per delivery on stdout.
-    #[arg(long)]
-    pub(crate) no_tui: bool,
-    /// Headless: one JSON record per line on stdout, and nothing else.
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) screen: ScreenArgs,
     #[command(flatten)]
     pub(crate) tunnel: TunnelArgs,
     #[command(flatten)]

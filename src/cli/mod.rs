@@ -27,6 +27,7 @@ mod generate;
 mod inspect;
 mod listen;
 mod parse;
+mod screen;
 
 pub(crate) use act::{CheckArgs, ReplayArgs, SignArgs, TriggerArgs, VerifyArgs};
 pub(crate) use danube::{
@@ -38,6 +39,7 @@ pub(crate) use emulate::{EMULATOR_KEY_ENV, EmulateArgs, KeySource};
 pub(crate) use generate::{CompletionShell, CompletionsArgs, ManArgs};
 pub(crate) use inspect::{ExportArgs, LogArgs, ShowArgs};
 pub(crate) use listen::{ListenArgs, RegisterArgs, TunnelArgs};
+pub(crate) use screen::ScreenArgs;
 // The deadline's fact is checked against the parser `--timeout` uses.
 #[cfg(test)]
 pub(crate) use parse::parse_duration;

@@ -10,7 +10,6 @@
 //! a listener: it writes no row, sends no `NOTIFY`, and never sends to an
 //! address a listener noted.
 
-use std::io::IsTerminal as _;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -78,11 +77,8 @@ impl Plan {
             to,
             secrets: args.secret.secrets()?,
             trust: args.trust()?,
-            output: Output::choose(args.json, args.no_tui, std::io::stdout().is_terminal()),
-            history: match (args.fresh, args.history) {
-                (true, _) => 0,
-                (false, n) => n.map_or(tui::app::HISTORY_CAP, |n| n as usize),
-            },
+            output: Output::of(&args.screen),
+            history: args.screen.history_rows(),
         })
     }
 }

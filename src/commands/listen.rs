@@ -82,6 +82,11 @@ pub(crate) enum Output {
 }
 
 impl Output {
+    /// What `--json` and `--no-tui` ask for, with this process's stdout.
+    pub(crate) fn of(screen: &crate::cli::ScreenArgs) -> Output {
+        Output::choose(screen.json, screen.no_tui, std::io::stdout().is_terminal())
+    }
+
     /// `--json` and `--no-tui` ask for headless output, and so does a
     /// stdout that is not a terminal (a pipe, a file, a test).
     pub(crate) fn choose(json: bool, no_tui: bool, stdout_is_terminal: bool) -> Output {
@@ -157,15 +162,12 @@ impl ListenPlan {
                 listener: None,
             },
             database,
-            output: Output::choose(args.json, args.no_tui, std::io::stdout().is_terminal()),
+            output: Output::of(&args.screen),
             public: PublicPlan::from_args(&args.tunnel, &args.register)?,
             danube_api,
             webhook: args.register.webhook.clone(),
             catch_up: args.register.catch_up,
-            history: match (args.fresh, args.history) {
-                (true, _) => 0,
-                (false, n) => n.map_or(tui::app::HISTORY_CAP, |n| n as usize),
-            },
+            history: args.screen.history_rows(),
         })
     }
 }

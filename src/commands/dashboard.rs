@@ -108,7 +108,10 @@ async fn watch(plan: Plan) -> anyhow::Result<()> {
     let low = earlier
         .first()
         .map_or(newest, |first| first.id.saturating_sub(1));
-    let seen = Seen::new(earlier.iter().map(|d| d.id), low);
+    let mut seen = Seen::new(earlier.iter().map(|d| d.id), low);
+    for delivery in &earlier {
+        seen.mirrors_waiting_in(delivery);
+    }
     let bus = DeliveryStore::bus(location);
     // Subscribed before the feed starts, so its first record is seen too.
     let events = bus.subscribe();

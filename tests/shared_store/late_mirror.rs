@@ -19,30 +19,7 @@ fn a_mirrors_late_answer_is_folded_into_its_row() {
     let url = cluster.url(&db);
     // A mirror that answers 202 a second after the copy arrives: after
     // the row has committed, within the mirror's timeout.
-    let mirror = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mirror_addr = mirror.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in mirror.incoming() {
-            let Ok(mut stream) = stream else { break };
-            std::thread::spawn(move || {
-                let _ = crate::common::read_request(&mut stream, Duration::from_secs(5));
-                std::thread::sleep(Duration::from_secs(1));
-                let _ = stream.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
-            });
-        }
-    });
-    let listener = Listener::start_with(
-        cluster.command(),
-        &[
-            "--json",
-            "--store",
-            &url,
-            "--mirror-to",
-            &format!("http://{mirror_addr}/copy"),
-            "--forward-timeout",
-            "5s",
-        ],
-    );
+    let listener = listener_with_slow_mirror(cluster, &url, Duration::from_secs(1));
     // A teammate's dashboard, open before the delivery: it hears of the
     // row's commit, then of its mirror's late answer.
     let mut cmd = cluster.command();
@@ -107,4 +84,140 @@ fn a_mirrors_late_answer_is_folded_into_its_row() {
     };
     assert!(mirrored.contains("202"), "{mirrored}");
     drop(listener);
+}
+
+/// A listener on `url` (`--json`) whose one mirror answers 202 `delay`
+/// after each copy arrives, within its timeout.
+fn listener_with_slow_mirror(cluster: &postgres::Cluster, url: &str, delay: Duration) -> Listener {
+    let mirror = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mirror_addr = mirror.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in mirror.incoming() {
+            let Ok(mut stream) = stream else { break };
+            std::thread::spawn(move || {
+                let _ = crate::common::read_request(&mut stream, Duration::from_secs(5));
+                std::thread::sleep(delay);
+                let _ = stream.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+            });
+        }
+    });
+    Listener::start_with(
+        cluster.command(),
+        &[
+            "--json",
+            "--store",
+            url,
+            "--mirror-to",
+            &format!("http://{mirror_addr}/copy"),
+            "--forward-timeout",
+            "10s",
+        ],
+    )
+}
+
+/// The note of a mirror's late answer can be lost: here the dashboard's
+/// connection is cut, and it may not log in again until the answer has
+/// committed, so the note went out while it was away. Its catch-up reads
+/// the mirrors it showed waiting, and shows the answer.
+#[test]
+#[ignore = "needs PostgreSQL (initdb on PATH or in /usr/lib/postgresql/*/bin; `apt-get install postgresql`): cargo test -- --ignored"]
+fn a_late_answer_whose_note_was_lost_is_shown_after_the_catch_up() {
+    let cluster = postgres::shared();
+    let db = cluster.database("late_lost");
+    let url = cluster.url(&db);
+    let listener = listener_with_slow_mirror(cluster, &url, Duration::from_secs(3));
+    // The teammate reads as a role of their own, so their way back can be
+    // barred while the listener's is not.
+    let viewer = format!("viewer_{}", std::process::id());
+    let password = format!("pw-{viewer}");
+    cluster.sql(
+        &db,
+        &format!(
+            "CREATE ROLE {viewer} LOGIN PASSWORD '{password}';
+             GRANT CONNECT ON DATABASE {db} TO {viewer};
+             GRANT USAGE ON SCHEMA danube_hooks TO {viewer};
+             GRANT SELECT ON ALL TABLES IN SCHEMA danube_hooks TO {viewer};
+             GRANT SELECT ON ALL SEQUENCES IN SCHEMA danube_hooks TO {viewer};"
+        ),
+    );
+    let mut cmd = crate::common::command();
+    cmd.args(["dashboard", "--no-tui"])
+        .env(
+            "DANUBE_HOOKS_STORE",
+            format!(
+                "postgres://{viewer}:{password}@127.0.0.1:{}/{db}",
+                cluster.port
+            ),
+        )
+        .env_remove("PGPASSWORD")
+        .env_remove("PGPASSFILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut dashboard = crate::common::KillOnDrop::spawn(cmd);
+    let shown = crate::common::lines_of(dashboard.stdout.take().unwrap());
+    let told = crate::common::lines_of(dashboard.stderr.take().unwrap());
+    let mut said = String::new();
+    super::dashboard::wait_stderr(&told, &mut said, "watching");
+
+    let body = event_body("workflow.completed", 1);
+    let reply = exchange(
+        listener.addr,
+        &request_bytes("/hooks", &[("Content-Type", "application/json")], &body),
+        Duration::from_secs(10),
+    );
+    assert_eq!(reply.status(), 200);
+    let id: u64 = cluster
+        .sql(&db, "SELECT id FROM danube_hooks.deliveries")
+        .parse()
+        .unwrap();
+    let row = shown.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(row.contains(&format!("#{id}")), "{row}");
+
+    cluster.sql(
+        &db,
+        &format!(
+            "ALTER ROLE {viewer} NOLOGIN;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{viewer}';"
+        ),
+    );
+    super::dashboard::wait_stderr(&told, &mut said, "lost the connection");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !cluster
+        .sql(&db, "SELECT record FROM danube_hooks.deliveries")
+        .contains("\"status\":202")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the mirror's answer never committed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for line in told.try_iter() {
+        said.push_str(&line);
+        said.push('\n');
+    }
+    assert!(
+        !said.contains("committed meanwhile"),
+        "the dashboard was back before the answer committed: {said}"
+    );
+    cluster.sql(&db, &format!("ALTER ROLE {viewer} LOGIN"));
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut lines = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match shown.recv_timeout(left) {
+            Ok(line) if line.contains(&format!("#{id}")) && line.contains("mirror http://") => {
+                assert!(line.contains("202"), "{line}");
+                break;
+            }
+            Ok(line) => lines.push(line),
+            Err(err) => panic!(
+                "the catch-up never showed the late answer ({err}): {lines:?}\nstderr: {said}"
+            ),
+        }
+    }
+    drop(dashboard);
+    drop(listener);
+    cluster.sql(&db, &format!("DROP OWNED BY {viewer}; DROP ROLE {viewer}"));
 }

@@ -15,6 +15,10 @@
 //!   listeners, so after a lost connection the catch-up does not read from
 //!   the highest id shown but every id above the lowest it could have
 //!   missed, and leaves out those shown (see [`Seen::low`]).
+//! - A mirror's late answer is shown when its note (`mirror <id> <index>`)
+//!   arrives. A note can be lost with the connection or past the queue, so
+//!   a catch-up also reads again the rows of the mirrors shown waiting (the
+//!   newest [`WAITING_CAP`]).
 //! - Every byte of a row is hostile: a record is parsed as the file
 //!   store's lines are, one longer than a store line may be is not even
 //!   fetched, and one that does not parse (or names another id than its
@@ -48,6 +52,10 @@ use crate::store::{DeliveryStore, MAX_LINE};
 /// again after that many newer ones were shown is taken as shown (a row
 /// commits within its listener's answer time, long before then).
 pub(crate) const SEEN_CAP: usize = 65_536;
+/// Mirrors shown waiting for their answer, remembered at most (the newest
+/// rows'): what a catch-up reads again, in case the note of a late answer
+/// was lost with the connection or past [`NOTES_QUEUED`].
+const WAITING_CAP: usize = 1_024;
 /// The widest id range one notification has read: a batch of every
 /// listener's rows together is far narrower.
 const MAX_RANGE: u64 = 100_000;
@@ -96,6 +104,9 @@ pub(crate) struct Seen {
     /// The mirrors' late answers shown (id, index), within [`SEEN_CAP`]:
     /// past it the lowest ids' are forgotten.
     mirrors: BTreeSet<(u64, usize)>,
+    /// Mirrors shown waiting for their answer (id, index), within
+    /// [`WAITING_CAP`]: past it the lowest ids' are forgotten.
+    waiting: BTreeSet<(u64, usize)>,
     /// Ids at or below this are not looked for by a catch-up: older than
     /// the history the dashboard opened with, or than what it has shown
     /// since. A row that commits later than that many newer ones is not
@@ -135,8 +146,22 @@ impl Seen {
         id <= self.forgotten || self.ids.contains(&id)
     }
 
+    /// Remember the mirrors `delivery` is shown waiting for, so a catch-up
+    /// reads their answers again.
+    pub(crate) fn mirrors_waiting_in(&mut self, delivery: &Delivery) {
+        for (index, mirror) in delivery.mirrors.iter().enumerate() {
+            if mirror.is_pending() && !self.mirrors.contains(&(delivery.id, index)) {
+                self.waiting.insert((delivery.id, index));
+            }
+        }
+        while self.waiting.len() > WAITING_CAP {
+            self.waiting.pop_first();
+        }
+    }
+
     /// Mirror `index` of row `id` has had its late answer shown.
     fn mirror_shown(&mut self, id: u64, index: usize) {
+        self.waiting.remove(&(id, index));
         self.mirrors.insert((id, index));
         while self.mirrors.len() > SEEN_CAP {
             self.mirrors.pop_first();
@@ -319,9 +344,8 @@ impl Feed {
     /// Show the mirrors' late answers `mirrors` (id, index) names, of rows
     /// held here: each row's record read again (a few MiB per query), and
     /// the answer it now holds announced, once (a mirror answers once; a
-    /// note naming it again is anyone's, and costs nothing). A note lost
-    /// to a full queue or a lost connection is not made good: the row
-    /// shows its mirror waiting until the dashboard reads it again.
+    /// note naming it again is anyone's, and costs nothing). A mirror the
+    /// row still shows waiting is left waiting.
     async fn read_mirrors(
         &mut self,
         client: &Client,
@@ -360,7 +384,9 @@ impl Feed {
                     continue;
                 };
                 for &(_, index) in mirrors.range((id, 0)..=(id, usize::MAX)) {
-                    if let Some(mirror) = record.mirrors.get(index) {
+                    if let Some(mirror) = record.mirrors.get(index)
+                        && !mirror.is_pending()
+                    {
                         self.seen.mirror_shown(id, index);
                         self.bus.announce_mirrored(id, index, mirror.clone());
                     }
@@ -409,10 +435,11 @@ impl Feed {
     }
 
     /// Show the rows committed while the connection was lost: every id
-    /// above [`Seen::low`] not shown yet, the newest [`Feed::catch_up_max`].
-    /// Called once `LISTEN` is on again, so what commits from then on is
-    /// announced, and read, as usual. How many were shown, and whether
-    /// older ones were left out.
+    /// above [`Seen::low`] not shown yet, the newest [`Feed::catch_up_max`];
+    /// and the late answers of mirrors shown waiting, whose notes may have
+    /// been lost too. Called once `LISTEN` is on again, so what commits
+    /// from then on is announced, and read, as usual. How many rows were
+    /// shown, and whether older ones were left out.
     async fn catch_up(&mut self, listening: &Listening) -> Result<(usize, bool), PgError> {
         let target = Arc::clone(&self.target);
         let fail = |err: tokio_postgres::Error| PgError::query(&target, &err);
@@ -430,6 +457,10 @@ impl Feed {
         missed.reverse();
         let shown = self
             .read_records(&listening.client, &missed)
+            .await
+            .map_err(fail)?;
+        let waiting = self.seen.waiting.clone();
+        self.read_mirrors(&listening.client, &waiting)
             .await
             .map_err(fail)?;
         Ok((shown, older))
@@ -451,6 +482,7 @@ impl Feed {
             let (listener, text) = (row.try_get(1).ok().flatten(), row.try_get(2).ok().flatten());
             match record_of(id, listener, text) {
                 Some(record) => {
+                    self.seen.mirrors_waiting_in(&record);
                     self.bus.announce(Arc::new(record));
                     shown += 1;
                 }
@@ -625,6 +657,45 @@ mod tests {
         let mut taken = Vec::new();
         in_one_go(7, || None, |n| taken.push(n));
         assert_eq!(taken, [7]);
+    }
+
+    #[test]
+    fn mirrors_shown_waiting_are_remembered_until_answered_within_the_cap() {
+        let with_mirrors = |id: u64, statuses: &[Option<u16>]| {
+            let mut delivery = crate::test_support::sample(id, b"{}");
+            delivery.mirrors = statuses
+                .iter()
+                .map(|&status| crate::delivery::MirrorRecord {
+                    url: "http://127.0.0.1:3001/".into(),
+                    status,
+                    error: None,
+                    duration_ms: 1,
+                })
+                .collect();
+            delivery
+        };
+        let mut seen = Seen::new([], 0);
+        seen.mirrors_waiting_in(&with_mirrors(5, &[Some(200), None, None]));
+        assert_eq!(
+            seen.waiting,
+            BTreeSet::from([(5, 1), (5, 2)]),
+            "only the waiting"
+        );
+        seen.mirror_shown(5, 1);
+        assert_eq!(seen.waiting, BTreeSet::from([(5, 2)]), "an answer shown");
+        seen.mirrors_waiting_in(&with_mirrors(5, &[Some(200), None, None]));
+        assert!(
+            !seen.waiting.contains(&(5, 1)),
+            "an answer shown is not waited for again"
+        );
+        for id in 10..10 + WAITING_CAP as u64 {
+            seen.mirrors_waiting_in(&with_mirrors(id, &[None]));
+        }
+        assert_eq!(seen.waiting.len(), WAITING_CAP);
+        assert!(
+            !seen.waiting.contains(&(5, 2)),
+            "the oldest row's forgotten"
+        );
     }
 
     #[test]

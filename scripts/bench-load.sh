@@ -131,12 +131,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v wrk >/dev/null 2>&1; then
-  say "installing wrk (Debian package)"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null
-fi
+need_wrk
 for tool in taskset curl; do
   command -v "$tool" >/dev/null 2>&1 || {
     echo "$tool is needed" >&2
@@ -198,7 +193,6 @@ start_bare() {
 
 # CPU time of process $1 in ns, all its live threads.
 # (%.0f: mawk's %d stops at 2^31, 2.1 s of CPU.)
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 # utime + stime of process $1 in clock ticks (dead threads included).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # "busy total" jiffies of core $1: total = user..steal, busy = total - idle - iowait.

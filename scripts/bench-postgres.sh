@@ -45,7 +45,7 @@
 #   PG_BIN [found: initdb on PATH, else /usr/lib/postgresql/*/bin]
 #   PG_OPTIONS [unset]     more `postgres` options, e.g. "-c fsync=off" to
 #                          tell the disk's share of the latency from the rest
-# Needs: cargo, taskset, wrk, PostgreSQL's server programs and psql.
+# Needs: cargo, taskset, wrk (installed with apt-get when missing), PostgreSQL's server programs and psql.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -164,6 +164,7 @@ pg_place() {
 }
 
 # ------------------------------------------------------------------- tools
+need_wrk
 say "building the release binary and the bench tools (cargo build --release)"
 cargo build --release --quiet --bin danube-hooks --example loadgen
 BIN=target/release/danube-hooks
@@ -173,7 +174,6 @@ TICKS=$(getconf CLK_TCK)
 say "machine"
 echo "nproc: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 
 # Start `listen` on the server core with store $1; sets LISTEN_PID, LISTEN_ADDR.
 start_listener() {

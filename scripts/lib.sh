@@ -44,3 +44,15 @@ stop_started() {
   done
   PIDS=("${keep[@]}")
 }
+
+# Install wrk (Debian's package) when it is not on PATH.
+need_wrk() {
+  command -v wrk >/dev/null 2>&1 && return 0
+  echo "installing wrk (Debian package)" >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null
+}
+
+# CPU time of process $1 so far, all its threads, in nanoseconds.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }

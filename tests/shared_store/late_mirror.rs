@@ -3,7 +3,8 @@
 
 use std::io::Write as _;
 use std::net::TcpListener;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::common::postgres;
@@ -23,20 +24,9 @@ fn a_mirrors_late_answer_is_folded_into_its_row() {
     // A teammate's dashboard, open before the delivery: it hears of the
     // row's commit, then of its mirror's late answer.
     let mut cmd = cluster.command();
-    cmd.args(["dashboard", "--store", &url, "--no-tui"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut dashboard = crate::common::KillOnDrop::spawn(cmd);
-    let shown = crate::common::lines_of(dashboard.stdout.take().unwrap());
-    let told = crate::common::lines_of(dashboard.stderr.take().unwrap());
-    super::dashboard::wait_stderr(&told, &mut String::new(), "watching");
-    let body = event_body("workflow.completed", 1);
-    let reply = exchange(
-        listener.addr,
-        &request_bytes("/hooks", &[("Content-Type", "application/json")], &body),
-        Duration::from_secs(10),
-    );
-    assert_eq!(reply.status(), 200);
+    cmd.args(["dashboard", "--store", &url]);
+    let mut dashboard = HeadlessDashboard::watch(cmd);
+    deliver_one(&listener);
     let row = |cluster: &postgres::Cluster| {
         cluster.sql(&db, "SELECT record FROM danube_hooks.deliveries")
     };
@@ -46,15 +36,7 @@ fn a_mirrors_late_answer_is_folded_into_its_row() {
         record["mirrors"][0]["status"].is_null(),
         "the row committed before the mirror answered: {written}"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let folded = loop {
-        let now: serde_json::Value = serde_json::from_str(&row(cluster)).unwrap();
-        if now["mirrors"][0]["status"] == 202 || Instant::now() > deadline {
-            break now;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(folded["mirrors"][0]["status"], 202, "{folded}");
+    let folded = answer_committed(cluster, &db);
     assert_eq!(folded["id"], record["id"]);
     assert_eq!(
         folded["body_b64"], record["body_b64"],
@@ -67,23 +49,100 @@ fn a_mirrors_late_answer_is_folded_into_its_row() {
     assert_exit(&log, 0);
     let read: serde_json::Value = serde_json::from_str(stdout(&log).trim()).unwrap();
     assert_eq!(read["mirrors"][0]["status"], 202);
-    let id = record["id"].as_u64().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut lines = Vec::new();
-    let mirrored = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match shown.recv_timeout(left) {
-            Ok(line) if line.contains(&format!("#{id}")) && line.contains("mirror http://") => {
-                break line;
-            }
-            Ok(line) => lines.push(line),
-            Err(err) => {
-                panic!("the dashboard never showed the mirror's late answer ({err}): {lines:?}")
+    dashboard.shows_the_answer_of(record["id"].as_u64().unwrap());
+    drop(listener);
+}
+
+/// A `dashboard --no-tui` (the command given), once it says it is
+/// watching: its stdout's lines and what its stderr said so far.
+struct HeadlessDashboard {
+    _child: crate::common::KillOnDrop,
+    shown: mpsc::Receiver<String>,
+    told: mpsc::Receiver<String>,
+    said: String,
+}
+
+impl HeadlessDashboard {
+    fn watch(mut cmd: Command) -> HeadlessDashboard {
+        cmd.arg("--no-tui")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = crate::common::KillOnDrop::spawn(cmd);
+        let shown = crate::common::lines_of(child.stdout.take().unwrap());
+        let told = crate::common::lines_of(child.stderr.take().unwrap());
+        let mut dashboard = HeadlessDashboard {
+            _child: child,
+            shown,
+            told,
+            said: String::new(),
+        };
+        dashboard.waits_for("watching");
+        dashboard
+    }
+
+    /// Wait until stderr has said `needle`.
+    fn waits_for(&mut self, needle: &str) {
+        super::dashboard::wait_stderr(&self.told, &mut self.said, needle);
+    }
+
+    /// All stderr has said by now.
+    fn said_so_far(&mut self) -> &str {
+        for line in self.told.try_iter() {
+            self.said.push_str(&line);
+            self.said.push('\n');
+        }
+        &self.said
+    }
+
+    /// Wait for the line that shows row `id`'s mirror answering 202.
+    fn shows_the_answer_of(&mut self, id: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut lines = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.shown.recv_timeout(left) {
+                Ok(line) if line.contains(&format!("#{id}")) && line.contains("mirror http://") => {
+                    assert!(line.contains("202"), "{line}");
+                    return;
+                }
+                Ok(line) => lines.push(line),
+                Err(err) => panic!(
+                    "the dashboard never showed the mirror's late answer ({err}): {lines:?}\n\
+                     stderr: {}",
+                    self.said_so_far()
+                ),
             }
         }
-    };
-    assert!(mirrored.contains("202"), "{mirrored}");
-    drop(listener);
+    }
+}
+
+/// One delivery to `listener`, answered 200.
+fn deliver_one(listener: &Listener) {
+    let body = event_body("workflow.completed", 1);
+    let reply = exchange(
+        listener.addr,
+        &request_bytes("/hooks", &[("Content-Type", "application/json")], &body),
+        Duration::from_secs(10),
+    );
+    assert_eq!(reply.status(), 200);
+}
+
+/// The one row of `db`'s record, once its mirror's answer (202) is in it.
+fn answer_committed(cluster: &postgres::Cluster, db: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now: serde_json::Value =
+            serde_json::from_str(&cluster.sql(db, "SELECT record FROM danube_hooks.deliveries"))
+                .unwrap();
+        if now["mirrors"][0]["status"] == 202 {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the mirror's answer never committed: {now}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A listener on `url` (`--json`) whose one mirror answers 202 `delay`
@@ -141,7 +200,7 @@ fn a_late_answer_whose_note_was_lost_is_shown_after_the_catch_up() {
         ),
     );
     let mut cmd = crate::common::command();
-    cmd.args(["dashboard", "--no-tui"])
+    cmd.arg("dashboard")
         .env(
             "DANUBE_HOOKS_STORE",
             format!(
@@ -150,27 +209,17 @@ fn a_late_answer_whose_note_was_lost_is_shown_after_the_catch_up() {
             ),
         )
         .env_remove("PGPASSWORD")
-        .env_remove("PGPASSFILE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut dashboard = crate::common::KillOnDrop::spawn(cmd);
-    let shown = crate::common::lines_of(dashboard.stdout.take().unwrap());
-    let told = crate::common::lines_of(dashboard.stderr.take().unwrap());
-    let mut said = String::new();
-    super::dashboard::wait_stderr(&told, &mut said, "watching");
-
-    let body = event_body("workflow.completed", 1);
-    let reply = exchange(
-        listener.addr,
-        &request_bytes("/hooks", &[("Content-Type", "application/json")], &body),
-        Duration::from_secs(10),
-    );
-    assert_eq!(reply.status(), 200);
+        .env_remove("PGPASSFILE");
+    let mut dashboard = HeadlessDashboard::watch(cmd);
+    deliver_one(&listener);
     let id: u64 = cluster
         .sql(&db, "SELECT id FROM danube_hooks.deliveries")
         .parse()
         .unwrap();
-    let row = shown.recv_timeout(Duration::from_secs(10)).unwrap();
+    let row = dashboard
+        .shown
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap();
     assert!(row.contains(&format!("#{id}")), "{row}");
 
     cluster.sql(
@@ -180,43 +229,15 @@ fn a_late_answer_whose_note_was_lost_is_shown_after_the_catch_up() {
              SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{viewer}';"
         ),
     );
-    super::dashboard::wait_stderr(&told, &mut said, "lost the connection");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !cluster
-        .sql(&db, "SELECT record FROM danube_hooks.deliveries")
-        .contains("\"status\":202")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the mirror's answer never committed"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    for line in told.try_iter() {
-        said.push_str(&line);
-        said.push('\n');
-    }
+    dashboard.waits_for("lost the connection");
+    answer_committed(cluster, &db);
+    let said = dashboard.said_so_far();
     assert!(
         !said.contains("committed meanwhile"),
         "the dashboard was back before the answer committed: {said}"
     );
     cluster.sql(&db, &format!("ALTER ROLE {viewer} LOGIN"));
-
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut lines = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match shown.recv_timeout(left) {
-            Ok(line) if line.contains(&format!("#{id}")) && line.contains("mirror http://") => {
-                assert!(line.contains("202"), "{line}");
-                break;
-            }
-            Ok(line) => lines.push(line),
-            Err(err) => panic!(
-                "the catch-up never showed the late answer ({err}): {lines:?}\nstderr: {said}"
-            ),
-        }
-    }
+    dashboard.shows_the_answer_of(id);
     drop(dashboard);
     drop(listener);
     cluster.sql(&db, &format!("DROP OWNED BY {viewer}; DROP ROLE {viewer}"));

@@ -110,17 +110,17 @@ async fn watch(plan: Plan) -> anyhow::Result<()> {
         .map_or(newest, |first| first.id.saturating_sub(1));
     let mut seen = Seen::new(earlier.iter().map(|d| d.id), low);
     for delivery in &earlier {
-        seen.mirrors_waiting_in(delivery);
+        seen.mirrors_in(delivery);
     }
     let bus = DeliveryStore::bus(location);
     // Subscribed before the feed starts, so its first record is seen too.
     let events = bus.subscribe();
-    let feed = Feed {
-        target: Arc::clone(&plan.target),
-        bus: bus.clone(),
+    let feed = Feed::new(
+        Arc::clone(&plan.target),
+        bus.clone(),
         seen,
-        catch_up_max: crate::tui::app::HISTORY_CAP,
-    };
+        crate::tui::app::HISTORY_CAP,
+    );
     let left_out = match history.unparsable {
         0 => String::new(),
         n => format!(" ({n} rows among them not records, left out)"),

@@ -18,7 +18,8 @@
 //! - A mirror's late answer is shown when its note (`mirror <id> <index>`)
 //!   arrives. A note can be lost with the connection or past the queue, so
 //!   a catch-up also reads again the rows of the mirrors shown waiting (the
-//!   newest [`WAITING_CAP`]).
+//!   newest [`WAITING_CAP`]): at once after a lost connection, and after
+//!   dropped notes at most every [`WAITING_REREAD_EVERY`].
 //! - Every byte of a row is hostile: a record is parsed as the file
 //!   store's lines are, one longer than a store line may be is not even
 //!   fetched, and one that does not parse (or names another id than its
@@ -40,6 +41,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_postgres::{Client, Notification, Row};
 use tokio_util::sync::CancellationToken;
 
@@ -56,6 +58,13 @@ pub(crate) const SEEN_CAP: usize = 65_536;
 /// rows'): what a catch-up reads again, in case the note of a late answer
 /// was lost with the connection or past [`NOTES_QUEUED`].
 const WAITING_CAP: usize = 1_024;
+/// A row's mirrors remembered waiting at most: a listener has a few, and
+/// a row written by anyone must not push every other row's out.
+const WAITING_PER_ROW: usize = 16;
+/// After notes were dropped, the mirrors shown waiting are read again at
+/// most this often: a flood of notes must not have the same rows read
+/// again at every go. (After a lost connection they are read at once.)
+const WAITING_REREAD_EVERY: Duration = Duration::from_secs(5);
 /// The widest id range one notification has read: a batch of every
 /// listener's rows together is far narrower.
 const MAX_RANGE: u64 = 100_000;
@@ -146,11 +155,15 @@ impl Seen {
         id <= self.forgotten || self.ids.contains(&id)
     }
 
-    /// Remember the mirrors `delivery` is shown waiting for, so a catch-up
-    /// reads their answers again.
-    pub(crate) fn mirrors_waiting_in(&mut self, delivery: &Delivery) {
+    /// `delivery` is shown: its mirrors that have answered count as shown
+    /// (a note naming one, queued before the row was read, shows nothing
+    /// again), and those waiting are remembered, so a catch-up reads their
+    /// answers again.
+    pub(crate) fn mirrors_in(&mut self, delivery: &Delivery) {
         for (index, mirror) in delivery.mirrors.iter().enumerate() {
-            if mirror.is_pending() && !self.mirrors.contains(&(delivery.id, index)) {
+            if !mirror.is_pending() {
+                self.mirror_shown(delivery.id, index);
+            } else if index < WAITING_PER_ROW && !self.mirrors.contains(&(delivery.id, index)) {
                 self.waiting.insert((delivery.id, index));
             }
         }
@@ -229,15 +242,45 @@ pub(crate) async fn listen(target: &Target) -> Result<Listening, PgError> {
 
 /// The feed: where it reads, where it announces, what it has shown.
 pub(crate) struct Feed {
-    pub(crate) target: Arc<Target>,
-    pub(crate) bus: DeliveryStore,
-    pub(crate) seen: Seen,
+    target: Arc<Target>,
+    bus: DeliveryStore,
+    seen: Seen,
     /// After a lost connection, at most this many rows committed meanwhile
     /// are read back, the newest: what the dashboard keeps.
-    pub(crate) catch_up_max: usize,
+    catch_up_max: usize,
+    /// When the mirrors shown waiting were last read again.
+    waiting_read: Option<Instant>,
+    /// Notes were dropped since: the mirrors shown waiting are to be read
+    /// again, once [`WAITING_REREAD_EVERY`] has passed.
+    waiting_owed: bool,
+}
+
+/// Why a catch-up runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CatchUp {
+    /// The connection was made again: notes sent meanwhile were lost.
+    Reconnected,
+    /// Notes were dropped past [`NOTES_QUEUED`].
+    NotesDropped,
 }
 
 impl Feed {
+    pub(crate) fn new(
+        target: Arc<Target>,
+        bus: DeliveryStore,
+        seen: Seen,
+        catch_up_max: usize,
+    ) -> Feed {
+        Feed {
+            target,
+            bus,
+            seen,
+            catch_up_max,
+            waiting_read: None,
+            waiting_owed: false,
+        }
+    }
+
     /// Follow the table until `shutdown`: each batch as it is announced,
     /// and after a lost connection, the rows committed meanwhile.
     pub(crate) async fn follow(mut self, mut listening: Listening, shutdown: CancellationToken) {
@@ -260,7 +303,19 @@ impl Feed {
     /// Read each announced range until the connection is lost; why it was.
     async fn follow_until_lost(&mut self, listening: &mut Listening) -> String {
         loop {
-            let Some(first) = listening.notes_rx.recv().await else {
+            let next = match self.reread_owed_at() {
+                Some(at) => tokio::select! {
+                    note = listening.notes_rx.recv() => note,
+                    () = tokio::time::sleep_until(at) => {
+                        if let Err(err) = self.reread_waiting(&listening.client).await {
+                            return super::connect::describe(&self.target, &err);
+                        }
+                        continue;
+                    }
+                },
+                None => listening.notes_rx.recv().await,
+            };
+            let Some(first) = next else {
                 return "the connection closed".to_owned();
             };
             // What else is waiting is read in the same go, each range once.
@@ -276,7 +331,7 @@ impl Feed {
             let rx = &mut listening.notes_rx;
             in_one_go(first, || rx.try_recv().ok(), |note| take(&note));
             if listening.dropped.swap(false, Ordering::Relaxed)
-                && let Err(err) = self.catch_up(listening).await
+                && let Err(err) = self.catch_up(listening, CatchUp::NotesDropped).await
             {
                 return match err {
                     PgError::Query { reason, .. } => reason,
@@ -344,13 +399,21 @@ impl Feed {
     /// Show the mirrors' late answers `mirrors` (id, index) names, of rows
     /// held here: each row's record read again (a few MiB per query), and
     /// the answer it now holds announced, once (a mirror answers once; a
-    /// note naming it again is anyone's, and costs nothing). A mirror the
-    /// row still shows waiting is left waiting.
+    /// note naming it again is anyone's, and costs nothing). Of the
+    /// mirrors remembered waiting, only those their row still shows
+    /// waiting stay remembered: a row gone, unreadable or changed is not
+    /// read again.
     async fn read_mirrors(
         &mut self,
         client: &Client,
         mirrors: &BTreeSet<(u64, usize)>,
     ) -> Result<(), tokio_postgres::Error> {
+        let mut was_waiting = BTreeSet::new();
+        for answer in mirrors {
+            if self.seen.waiting.remove(answer) {
+                was_waiting.insert(*answer);
+            }
+        }
         let mirrors: BTreeSet<(u64, usize)> = mirrors
             .iter()
             .filter(|(id, _)| self.seen.holds(*id))
@@ -384,11 +447,15 @@ impl Feed {
                     continue;
                 };
                 for &(_, index) in mirrors.range((id, 0)..=(id, usize::MAX)) {
-                    if let Some(mirror) = record.mirrors.get(index)
-                        && !mirror.is_pending()
-                    {
-                        self.seen.mirror_shown(id, index);
-                        self.bus.announce_mirrored(id, index, mirror.clone());
+                    match record.mirrors.get(index) {
+                        Some(mirror) if !mirror.is_pending() => {
+                            self.seen.mirror_shown(id, index);
+                            self.bus.announce_mirrored(id, index, mirror.clone());
+                        }
+                        Some(_) if was_waiting.contains(&(id, index)) => {
+                            self.seen.waiting.insert((id, index));
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -407,7 +474,7 @@ impl Feed {
             }
             let attempt = async {
                 let listening = listen(&self.target).await?;
-                let caught_up = self.catch_up(&listening).await?;
+                let caught_up = self.catch_up(&listening, CatchUp::Reconnected).await?;
                 Ok::<_, PgError>((listening, caught_up))
             };
             match attempt.await {
@@ -440,9 +507,15 @@ impl Feed {
     /// been lost too. Called once `LISTEN` is on again, so what commits
     /// from then on is announced, and read, as usual. How many rows were
     /// shown, and whether older ones were left out.
-    async fn catch_up(&mut self, listening: &Listening) -> Result<(usize, bool), PgError> {
+    async fn catch_up(
+        &mut self,
+        listening: &Listening,
+        why: CatchUp,
+    ) -> Result<(usize, bool), PgError> {
         let target = Arc::clone(&self.target);
         let fail = |err: tokio_postgres::Error| PgError::query(&target, &err);
+        // Before the rows are read: their mirrors are read with them.
+        let waiting = self.seen.waiting.clone();
         let low = i64::try_from(self.seen.low).unwrap_or(i64::MAX);
         let limit = i64::try_from(SEEN_CAP + self.catch_up_max).unwrap_or(i64::MAX);
         let rows = listening
@@ -459,11 +532,35 @@ impl Feed {
             .read_records(&listening.client, &missed)
             .await
             .map_err(fail)?;
-        let waiting = self.seen.waiting.clone();
-        self.read_mirrors(&listening.client, &waiting)
-            .await
-            .map_err(fail)?;
+        let due = self
+            .waiting_read
+            .is_none_or(|at| at.elapsed() >= WAITING_REREAD_EVERY);
+        if why == CatchUp::Reconnected || due {
+            self.waiting_read = Some(Instant::now());
+            self.waiting_owed = false;
+            self.read_mirrors(&listening.client, &waiting)
+                .await
+                .map_err(fail)?;
+        } else {
+            self.waiting_owed = true;
+        }
         Ok((shown, older))
+    }
+
+    /// When the mirrors shown waiting are owed a read, the time it is due.
+    fn reread_owed_at(&self) -> Option<Instant> {
+        self.waiting_owed.then(|| {
+            self.waiting_read
+                .map_or_else(Instant::now, |at| at + WAITING_REREAD_EVERY)
+        })
+    }
+
+    /// Read the mirrors shown waiting again, now.
+    async fn reread_waiting(&mut self, client: &Client) -> Result<(), tokio_postgres::Error> {
+        self.waiting_read = Some(Instant::now());
+        self.waiting_owed = false;
+        let waiting = self.seen.waiting.clone();
+        self.read_mirrors(client, &waiting).await
     }
 
     /// Announce the rows not shown yet, in id order; count those that are
@@ -482,7 +579,7 @@ impl Feed {
             let (listener, text) = (row.try_get(1).ok().flatten(), row.try_get(2).ok().flatten());
             match record_of(id, listener, text) {
                 Some(record) => {
-                    self.seen.mirrors_waiting_in(&record);
+                    self.seen.mirrors_in(&record);
                     self.bus.announce(Arc::new(record));
                     shown += 1;
                 }
@@ -660,7 +757,7 @@ mod tests {
     }
 
     #[test]
-    fn mirrors_shown_waiting_are_remembered_until_answered_within_the_cap() {
+    fn mirrors_shown_waiting_are_remembered_until_answered_within_the_caps() {
         let with_mirrors = |id: u64, statuses: &[Option<u16>]| {
             let mut delivery = crate::test_support::sample(id, b"{}");
             delivery.mirrors = statuses
@@ -675,21 +772,31 @@ mod tests {
             delivery
         };
         let mut seen = Seen::new([], 0);
-        seen.mirrors_waiting_in(&with_mirrors(5, &[Some(200), None, None]));
+        seen.mirrors_in(&with_mirrors(5, &[Some(200), None, None]));
         assert_eq!(
             seen.waiting,
             BTreeSet::from([(5, 1), (5, 2)]),
             "only the waiting"
         );
+        assert!(
+            seen.mirrors.contains(&(5, 0)),
+            "an answer the row holds counts as shown, so its note shows nothing again"
+        );
         seen.mirror_shown(5, 1);
         assert_eq!(seen.waiting, BTreeSet::from([(5, 2)]), "an answer shown");
-        seen.mirrors_waiting_in(&with_mirrors(5, &[Some(200), None, None]));
+        seen.mirrors_in(&with_mirrors(5, &[Some(200), None, None]));
         assert!(
             !seen.waiting.contains(&(5, 1)),
             "an answer shown is not waited for again"
         );
+        seen.mirrors_in(&with_mirrors(9, &[None; WAITING_PER_ROW + 10]));
+        assert_eq!(
+            seen.waiting.range((9, 0)..=(9, usize::MAX)).count(),
+            WAITING_PER_ROW,
+            "one row's at most"
+        );
         for id in 10..10 + WAITING_CAP as u64 {
-            seen.mirrors_waiting_in(&with_mirrors(id, &[None]));
+            seen.mirrors_in(&with_mirrors(id, &[None]));
         }
         assert_eq!(seen.waiting.len(), WAITING_CAP);
         assert!(

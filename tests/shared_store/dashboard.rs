@@ -282,7 +282,7 @@ fn json_shows_history_then_each_commit_once_within_100ms_and_survives_a_lost_con
         insert(26, "ann@laptop", &record(26, "ann@laptop", None))
     ));
     wait_stderr(&stderr, &mut said, "lost the connection");
-    wait_stderr(&stderr, &mut said, "again");
+    wait_stderr(&stderr, &mut said, "committed meanwhile shown");
     let caught: Vec<u64> = (0..2).map(|_| next_id(&stdout).0).collect();
     assert_eq!(caught, [9, 26], "what was committed meanwhile, once");
     psql.run(&batch(&[(27, record(27, "bob@ci", None))], "bob@ci"));

@@ -238,6 +238,7 @@ fn a_late_answer_whose_note_was_lost_is_shown_after_the_catch_up() {
         ),
     );
     dashboard.waits_for("lost the connection");
+    dashboard.waits_for("committed meanwhile shown");
     dashboard.shows_the_answer_of(id);
     drop(dashboard);
     drop(listener);

@@ -479,6 +479,8 @@ impl Feed {
             };
             match attempt.await {
                 Ok((listening, (shown, older))) => {
+                    // Told as the loss was (a warning): headless output,
+                    // which prints warnings only, says it is back too.
                     let mut notice = format!(
                         "connected to {} again; {shown} committed meanwhile shown",
                         self.target
@@ -489,7 +491,7 @@ impl Feed {
                              them)",
                         );
                     }
-                    self.bus.notice(notice);
+                    self.bus.warning(notice);
                     return Some(listening);
                 }
                 Err(err) => {

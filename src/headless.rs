@@ -413,10 +413,7 @@ impl Printer {
         // Streamed: one record at a time, however far behind it fell.
         let mut open = true;
         let own = self.own_rows.clone();
-        let after = match self.recent {
-            Some(_) => self.last_id.saturating_sub(MOST_IN_FLIGHT),
-            None => self.last_id,
-        };
+        let after = store::postgres::resync_after(self.last_id, self.recent.is_some());
         let read = store::each_forward::<Delivery>(&at, Some(after), |entry| {
             if let store::Entry::Record(record) = entry
                 && (own.as_ref()).is_none_or(|own| record.listener.as_ref() == Some(own))

@@ -232,18 +232,6 @@ fn app_config(setup: &Setup, store_path: Option<PathBuf>, log_path: PathBuf) -> 
 
 /// Returns when what `watched` holds has changed (`true`) or its sender is
 /// gone (`false`); never while there is nothing to watch.
-/// Where a resync reads the store from, above the last id shown. On a
-/// shared store the listener's batches in flight commit in either order,
-/// so a row just below that id may have been announced after it, in the
-/// events missed: those are read again (each is taken once).
-fn resync_after(last_id: u64, shared: bool) -> u64 {
-    if shared {
-        last_id.saturating_sub(crate::store::postgres::MOST_IN_FLIGHT)
-    } else {
-        last_id
-    }
-}
-
 async fn changed<T>(watched: &mut Option<watch::Receiver<T>>) -> bool {
     match watched {
         Some(watched) => watched.changed().await.is_ok(),
@@ -591,7 +579,7 @@ impl Loop {
             return;
         };
         let own = self.own_rows.clone();
-        let after = resync_after(app.last_id(), own.is_some());
+        let after = crate::store::postgres::resync_after(app.last_id(), own.is_some());
         let cap = app.config.history_cap.max(1);
         let read = tokio::task::spawn_blocking(move || {
             let mut summaries = VecDeque::new();

@@ -28,3 +28,17 @@ pub(crate) mod writer;
 pub(crate) use connect::{PgError, connect};
 pub(crate) use target::Target;
 pub(crate) use writer::{Config as WriterConfig, MOST_IN_FLIGHT, Writer};
+
+/// Where a reader that fell behind a listener's announcements reads its
+/// store again from, above the last id it showed. On a shared store the
+/// listener's batches in flight commit in either order, so a row up to
+/// [`MOST_IN_FLIGHT`] below that id may have been announced after it, in
+/// what was missed: those are read again (the reader takes each once). A
+/// file's ids only grow.
+pub(crate) fn resync_after(last_id: u64, shared: bool) -> u64 {
+    if shared {
+        last_id.saturating_sub(MOST_IN_FLIGHT)
+    } else {
+        last_id
+    }
+}

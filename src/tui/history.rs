@@ -140,16 +140,8 @@ impl History {
             .members
             .back()
             .is_some_and(|last| last.group != delivery.group);
-        if bucket
-            .members
-            .back()
-            .is_none_or(|last| last.id < delivery.id)
-        {
-            bucket.members.push_back(Arc::clone(delivery));
-        } else {
-            let at = bucket.members.partition_point(|d| d.id < delivery.id);
-            bucket.members.insert(at, Arc::clone(delivery));
-        }
+        let at = bucket.members.partition_point(|d| d.id < delivery.id);
+        bucket.members.insert(at, Arc::clone(delivery));
         hash
     }
 

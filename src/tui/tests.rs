@@ -1894,12 +1894,12 @@ async fn a_lagging_listener_reads_back_only_its_own_rows() {
 
 #[test]
 fn a_resync_on_a_shared_store_reads_again_below_the_last_id_what_batches_in_flight_hold() {
-    use crate::store::postgres::MOST_IN_FLIGHT;
+    use crate::store::postgres::{MOST_IN_FLIGHT, resync_after};
     assert_eq!(
-        super::resync_after(10_000, false),
+        resync_after(10_000, false),
         10_000,
         "a file's ids only grow"
     );
-    assert_eq!(super::resync_after(10_000, true), 10_000 - MOST_IN_FLIGHT);
-    assert_eq!(super::resync_after(5, true), 0);
+    assert_eq!(resync_after(10_000, true), 10_000 - MOST_IN_FLIGHT);
+    assert_eq!(resync_after(5, true), 0);
 }

@@ -307,7 +307,8 @@ impl Feed {
                 Some(at) => tokio::select! {
                     note = listening.notes_rx.recv() => note,
                     () = tokio::time::sleep_until(at) => {
-                        if let Err(err) = self.reread_waiting(&listening.client).await {
+                        let waiting = self.seen.waiting.clone();
+                        if let Err(err) = self.reread_waiting(&listening.client, &waiting).await {
                             return super::connect::describe(&self.target, &err);
                         }
                         continue;
@@ -435,11 +436,7 @@ impl Feed {
             .collect::<Result<Vec<(i64, i64)>, tokio_postgres::Error>>()?;
         for group in groups(&lengths, READ_BYTES, max_line()) {
             for row in client.query(READ_IDS, &[&group, &max_line()]).await? {
-                let Some(id) = row
-                    .try_get::<_, i64>(0)
-                    .ok()
-                    .and_then(|id| u64::try_from(id).ok())
-                else {
+                let Some(id) = row_id(&row) else {
                     continue;
                 };
                 let text = row.try_get(2).ok().flatten();
@@ -538,9 +535,7 @@ impl Feed {
             .waiting_read
             .is_none_or(|at| at.elapsed() >= WAITING_REREAD_EVERY);
         if why == CatchUp::Reconnected || due {
-            self.waiting_read = Some(Instant::now());
-            self.waiting_owed = false;
-            self.read_mirrors(&listening.client, &waiting)
+            self.reread_waiting(&listening.client, &waiting)
                 .await
                 .map_err(fail)?;
         } else {
@@ -557,12 +552,15 @@ impl Feed {
         })
     }
 
-    /// Read the mirrors shown waiting again, now.
-    async fn reread_waiting(&mut self, client: &Client) -> Result<(), tokio_postgres::Error> {
+    /// Read the mirrors shown `waiting` again, now.
+    async fn reread_waiting(
+        &mut self,
+        client: &Client,
+        waiting: &BTreeSet<(u64, usize)>,
+    ) -> Result<(), tokio_postgres::Error> {
         self.waiting_read = Some(Instant::now());
         self.waiting_owed = false;
-        let waiting = self.seen.waiting.clone();
-        self.read_mirrors(client, &waiting).await
+        self.read_mirrors(client, waiting).await
     }
 
     /// Announce the rows not shown yet, in id order; count those that are
@@ -571,10 +569,9 @@ impl Feed {
         let mut shown = 0;
         let mut bad = Vec::new();
         for row in rows {
-            let Ok(id) = row.try_get::<_, i64>(0).map(u64::try_from) else {
+            let Some(id) = row_id(row) else {
                 continue;
             };
-            let Ok(id) = id else { continue };
             if !self.seen.first_time(id) {
                 continue;
             }
@@ -605,6 +602,13 @@ fn in_one_go<T>(first: T, mut next: impl FnMut() -> Option<T>, mut take: impl Fn
         };
         take(item);
     }
+}
+
+/// A read row's id (its first column), when it is one.
+fn row_id(row: &Row) -> Option<u64> {
+    row.try_get::<_, i64>(0)
+        .ok()
+        .and_then(|id| u64::try_from(id).ok())
 }
 
 /// The longest record fetched, as the query's parameter.

@@ -136,15 +136,15 @@ pub(super) fn time_of(app: &App, time: &DateTime<Utc>) -> String {
 /// What the list shows as the event: the event, or method and path for a
 /// request that was not a POST, or `(no event)`.
 pub(super) fn what_label(delivery: &Delivery) -> String {
-    if delivery.method != "POST" {
-        return escape_line(&format!(
-            "{} {}",
-            head(&delivery.method),
-            head(&delivery.path)
-        ))
-        .into_owned();
+    event_label(&delivery.method, &delivery.path, delivery.event.as_deref())
+}
+
+/// [`what_label`] of a request's method, path and event.
+fn event_label(method: &str, path: &str, event: Option<&str>) -> String {
+    if method != "POST" {
+        return escape_line(&format!("{} {}", head(method), head(path))).into_owned();
     }
-    match &delivery.event {
+    match event {
         Some(event) => escape_line(&head(event)).into_owned(),
         None => "(no event)".to_string(),
     }
@@ -181,18 +181,7 @@ fn tail(text: &str) -> Cow<'_, str> {
 
 /// What the list shows as an arrival's event, as [`what_label`] does.
 pub(super) fn arrival_label(arrival: &crate::store::Arrival) -> String {
-    if arrival.method != "POST" {
-        return escape_line(&format!(
-            "{} {}",
-            head(&arrival.method),
-            head(&arrival.path)
-        ))
-        .into_owned();
-    }
-    match &arrival.event {
-        Some(event) => escape_line(&head(event)).into_owned(),
-        None => "(no event)".to_string(),
-    }
+    event_label(&arrival.method, &arrival.path, arrival.event.as_deref())
 }
 
 /// A path, escaped: its end, which tells paths apart, is kept.

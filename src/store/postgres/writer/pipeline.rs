@@ -134,10 +134,7 @@ impl Pool {
         let open =
             std::iter::from_fn(|| self.idle.pop_front()).find(|idle| !idle.client.is_closed());
         let Some(connection) = open else {
-            if !self.lost {
-                state.go_down("the server closed the connection");
-                self.lost = true;
-            }
+            self.lose(state);
             let reason = state.down_reason();
             for row in batch {
                 row.fail(&reason);
@@ -148,6 +145,21 @@ impl Pool {
         self.in_flight.push(Box::pin(
             async move { commit(&state, connection, batch).await },
         ));
+    }
+
+    /// The server closed a connection: said once, and all are made again.
+    fn lose(&mut self, state: &State) {
+        if !self.lost {
+            state.go_down("the server closed the connection");
+            self.lost = true;
+        }
+    }
+
+    /// A sync or a close, answered once the batches before it are done,
+    /// whether or not the connections lasted; true when it is a close.
+    async fn settle(&mut self, control: Control) -> bool {
+        self.drain().await;
+        control.answer()
     }
 
     /// An idle connection found closed (the server went away while idle).
@@ -175,16 +187,14 @@ pub(super) async fn write_batches(
         let first = match next_message(&mut pool, &mut rx).await {
             Next::Message(Message::Row(row)) => *row,
             Next::Message(Message::Control(control)) => {
-                pool.drain().await;
-                if control.answer() {
+                if pool.settle(control).await {
                     return;
                 }
                 continue;
             }
             Next::Finished => continue,
             Next::Lost => {
-                state.go_down("the server closed the connection");
-                pool.lost = true;
+                pool.lose(&state);
                 continue;
             }
             Next::Stopped => {
@@ -194,13 +204,11 @@ pub(super) async fn write_batches(
         };
         let (batch, after) = gather(&state, &mut pool, first, &mut rx).await;
         pool.send(&state, batch);
-        // A sync or a close that ended the batch, answered once the rows
-        // before it are done, whether or not the connections lasted.
-        if let Some(control) = after {
-            pool.drain().await;
-            if control.answer() {
-                return;
-            }
+        // A sync or a close that ended the batch, after it.
+        if let Some(control) = after
+            && pool.settle(control).await
+        {
+            return;
         }
     }
 }

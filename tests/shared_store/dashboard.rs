@@ -4,7 +4,7 @@
 //! its screen.
 
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Child, ChildStdin, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -148,7 +148,6 @@ pub(super) fn next_id(stdout: &mpsc::Receiver<(Instant, String)>) -> (u64, Insta
     (id_of(&line), at)
 }
 
-/// Wait until stderr says `needle`; everything it said so far.
 /// `dashboard --json` on `url`, once it says it is watching: the child,
 /// its stdout lines with the moment each came, its stderr lines, and what
 /// stderr has said so far.
@@ -162,17 +161,27 @@ pub(super) fn json_dashboard(
     String,
 ) {
     let mut cmd = cluster.command();
-    cmd.args(["dashboard", "--store", url, "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(["dashboard", "--store", url, "--json"]);
+    start_watching(cmd, timed_lines)
+}
+
+/// `cmd` (a `dashboard`) started, once it says it is watching: the child,
+/// its stdout as `read_stdout` reads it (from the start, so a long history
+/// never fills the pipe), its stderr lines, and what stderr has said so far.
+pub(super) fn start_watching<Out>(
+    mut cmd: Command,
+    read_stdout: impl FnOnce(ChildStdout) -> Out,
+) -> (common::KillOnDrop, Out, mpsc::Receiver<String>, String) {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = common::KillOnDrop::spawn(cmd);
-    let stdout = timed_lines(child.stdout.take().unwrap());
+    let stdout = read_stdout(child.stdout.take().unwrap());
     let stderr = common::lines_of(child.stderr.take().unwrap());
     let mut said = String::new();
     wait_stderr(&stderr, &mut said, "watching");
     (child, stdout, stderr, said)
 }
 
+/// Wait until stderr says `needle`, adding what it says to `said`.
 pub(super) fn wait_stderr(stderr: &mpsc::Receiver<String>, said: &mut String, needle: &str) {
     let deadline = Instant::now() + PATIENCE;
     while !said.contains(needle) {

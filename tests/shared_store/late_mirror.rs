@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -66,20 +66,15 @@ struct HeadlessDashboard {
 
 impl HeadlessDashboard {
     fn watch(mut cmd: Command) -> HeadlessDashboard {
-        cmd.arg("--no-tui")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = crate::common::KillOnDrop::spawn(cmd);
-        let shown = crate::common::lines_of(child.stdout.take().unwrap());
-        let told = crate::common::lines_of(child.stderr.take().unwrap());
-        let mut dashboard = HeadlessDashboard {
+        cmd.arg("--no-tui");
+        let (child, shown, told, said) =
+            super::dashboard::start_watching(cmd, crate::common::lines_of);
+        HeadlessDashboard {
             _child: child,
             shown,
             told,
-            said: String::new(),
-        };
-        dashboard.waits_for("watching");
-        dashboard
+            said,
+        }
     }
 
     /// Wait until stderr has said `needle`.

@@ -19,7 +19,8 @@
 #      answers; for PostgreSQL also the server's own (the postmaster and
 #      its children, from /proc/PID/stat). Nothing lost: the rows (or the
 #      file's records) are counted against wrk's 2xx answers, and must be
-#      at least as many.
+#      at least as many. Rows a commit: the rows over the fresh database's
+#      committed transactions, so the size of the listener's batches.
 #   2. Latency at a fixed RATE deliveries/s, open loop from each request's
 #      intended send time (examples/loadgen.rs), pinned as in 1, file store
 #      and PostgreSQL (each placement) alternating: p50, p99, p99.9.
@@ -31,7 +32,7 @@
 # on, so a commit is a WAL flush, as in production. It is stopped and
 # removed at the end.
 #
-# Usage: scripts/bench-postgres.sh       (about 3 minutes on 2 cores)
+# Usage: scripts/bench-postgres.sh       (about 6 minutes on 2 cores)
 # Knobs (environment, defaults in brackets):
 #   ROUNDS [3] DURATION [10] CONNECTIONS [32]  section 1
 #   PG_PLACEMENTS ["server any"]  where PostgreSQL runs (see 1)
@@ -137,6 +138,7 @@ fresh_db() {
   echo "postgres://bench@127.0.0.1:$PG_PORT/bench_$1"
 }
 rows_in() { psql_bench -d "${1##*/}" -c 'SELECT count(*) FROM danube_hooks.deliveries'; }
+commits_in() { psql_bench -d "${1##*/}" -c 'SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()'; }
 # CPU ticks of the postmaster and every process under it (the postmaster
 # is the first line of postmaster.pid: $PG_PID is the shell that started it).
 pg_ticks() {
@@ -187,9 +189,10 @@ start_listener() {
 }
 
 # One pinned wrk run with $2 connections against store $1 (a file or a
-# URL); prints "rps p50 p99 answered_2xx non_2xx stored listener_us pg_us".
+# URL); prints "rps p50 p99 answered_2xx non_2xx stored listener_us pg_us
+# rows_a_commit" (the last two 0 for the file).
 run_one() {
-  local store=$1 conns=$2 out="$WORK/wrk.out" before after pg_before pg_after stored
+  local store=$1 conns=$2 out="$WORK/wrk.out" before after pg_before pg_after stored commits=0
   start_listener "$store"
   rm -f "$WORK/deliveries.txt.ready"
   before=$(cpu_ns "$LISTEN_PID")
@@ -200,10 +203,16 @@ run_one() {
   pg_after=$(pg_ticks)
   stop_started "$LISTEN_PID"
   case $store in
-    postgres://*) stored=$(rows_in "$store") ;;
+    postgres://*)
+      stored=$(rows_in "$store")
+      # The database is fresh: its commits are the listener's batches
+      # (and a few of its start's), flushed to the statistics as its
+      # connections closed.
+      commits=$(commits_in "$store")
+      ;;
     *) stored=$("$BIN" log --store "$store" | wc -l) ;;
   esac
-  awk -v cpu=$((after - before)) -v pg=$((pg_after - pg_before)) -v hz="$TICKS" -v stored="$stored" -v kind="$store" '
+  awk -v cpu=$((after - before)) -v pg=$((pg_after - pg_before)) -v hz="$TICKS" -v stored="$stored" -v kind="$store" -v commits="$commits" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /requests in/ { n = $1 }
     /^ +50%/ { p50 = ms($2) }
@@ -212,8 +221,9 @@ run_one() {
     /Non-2xx or 3xx responses:/ { bad = $NF }
     END {
       ok = n - bad
-      printf "%.0f %.3f %.3f %d %d %d %.2f %.2f\n", rps, p50, p99, ok, bad, stored,
-        cpu / 1000 / (ok ? ok : 1), (kind ~ /^postgres/) ? pg * 1e6 / hz / (ok ? ok : 1) : 0
+      printf "%.0f %.3f %.3f %d %d %d %.2f %.2f %.0f\n", rps, p50, p99, ok, bad, stored,
+        cpu / 1000 / (ok ? ok : 1), (kind ~ /^postgres/) ? pg * 1e6 / hz / (ok ? ok : 1) : 0,
+        commits ? stored / commits : 0
     }' "$out"
 }
 
@@ -239,15 +249,15 @@ for round in $(seq "$ROUNDS"); do
       conns=${kind##*-}
     fi
     run_one "$store" "$conns" >"$WORK/res.txt"
-    read -r rps p50 p99 ok bad stored us pg_us <"$WORK/res.txt"
+    read -r rps p50 p99 ok bad stored us pg_us per_commit <"$WORK/res.txt"
     printf 'round %s  %-15s -c%-4s %6s deliveries/s  p50 %s ms  p99 %s ms  listener %s µs CPU/delivery%s  [2xx %s, other %s, stored %s]\n' \
       "$round" "$kind:" "$conns" "$rps" "$p50" "$p99" "$us" \
-      "$([ "$kind" = file ] || echo ", PostgreSQL $pg_us µs")" "$ok" "$bad" "$stored"
+      "$([ "$kind" = file ] || echo ", PostgreSQL $pg_us µs, $per_commit rows a commit")" "$ok" "$bad" "$stored"
     if [ "$stored" -lt "$ok" ]; then
       echo "LOST: $ok answered 2xx but only $stored stored" >&2
       exit 1
     fi
-    echo "$rps $p50 $p99 $us $pg_us $bad" >>"$WORK/t-$kind.txt"
+    echo "$rps $p50 $p99 $us $pg_us $bad $per_commit" >>"$WORK/t-$kind.txt"
     rm -f "$WORK"/store-*.jsonl "$WORK"/store-*.jsonl.ids
   done
 done
@@ -279,15 +289,15 @@ done
 # A table row of section 1's medians for $1, with section 2's ($2) when given.
 row() {
   local f="$WORK/t-$1.txt" r="${2:+$WORK/r-$2.txt}"
-  echo "$(col "$f" 1) | $(col "$f" 4) µs | $([ "$1" = file ] && echo – || echo "$(col "$f" 5) µs") | $(col "$f" 2) / $(col "$f" 3) ms | $([ -n "$r" ] && echo "$(col "$r" 1) / $(col "$r" 2) / $(col "$r" 3) ms") |"
+  echo "$(col "$f" 1) | $(col "$f" 4) µs | $([ "$1" = file ] && echo – || echo "$(col "$f" 5) µs") | $([ "$1" = file ] && echo – || col "$f" 7) | $(col "$f" 2) / $(col "$f" 3) ms | $([ -n "$r" ] && echo "$(col "$r" 1) / $(col "$r" 2) / $(col "$r" 3) ms") |"
 }
 say "summary (medians)"
 cat <<EOF
 Machine: $(nproc) cores, load average at the end $(cut -d' ' -f1-3 /proc/loadavg); $("$PG_BIN/postgres" --version)${PG_OPTIONS:+, $PG_OPTIONS}.
 Listener on core $SERVER_CORE, wrk on core $LOAD_CORE; PostgreSQL on the listener's core (server) or on either core (any).
 
-| store | wrk -c | deliveries/s | listener CPU/delivery | PostgreSQL CPU/delivery | p50 / p99 under load | p50 / p99 / p99.9 at $RATE/s |
-|---|---|---|---|---|---|---|
+| store | wrk -c | deliveries/s | listener CPU/delivery | PostgreSQL CPU/delivery | rows a commit | p50 / p99 under load | p50 / p99 / p99.9 at $RATE/s |
+|---|---|---|---|---|---|---|---|
 | file | $CONNECTIONS | $(row file file)
 $(for place in $PG_PLACEMENTS; do for c in $PG_CONNECTIONS; do echo "| PostgreSQL, $place | $c | $(row "pg-$place-$c" "$([ "$c" = "${PG_CONNECTIONS%% *}" ] && echo "pg-$place")")"; done; done)
 EOF

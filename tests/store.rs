@@ -122,15 +122,11 @@ fn a_line_longer_than_any_record_is_skipped_unread_by_listen_and_log() {
             b"",
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let ids: Vec<u64> = stdout
-            .lines()
-            .map(|line| {
-                serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
-                    .as_u64()
-                    .unwrap()
-            })
-            .collect();
-        assert_eq!(ids, [1, 2, 3], "{last:?}: {stdout}");
+        assert_eq!(
+            common::ids_of_lines(&stdout),
+            [1, 2, 3],
+            "{last:?}: {stdout}"
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.contains(&format!("{huge} bytes long, longer than any record")),

@@ -160,12 +160,6 @@ TICKS=$(getconf CLK_TCK)
 # Remove store $1 with its id file and any rotated files.
 remove_store() { rm -f "$1" "$1.ids" "${1%.jsonl}".*.jsonl; }
 
-# MiB a listener's store may grow to in this run: 4 KiB for each line of
-# the round's deliveries file, at least the default 1 GiB.
-store_max_mib() {
-  awk -v n="$ROUND_LINES" 'BEGIN { m = int((n * 4096 + 1048575) / 1048576); print (m > 1024 ? m : 1024) }'
-}
-
 # Start `listen` with the benchmark's flags on CPU list $2 (the binary $3,
 # else this build's); sets LISTEN_PID and LISTEN_ADDR.
 start_listener() {
@@ -173,7 +167,7 @@ start_listener() {
   remove_store "$store"
   rm -f "$err"
   taskset -c "$cores" "$bin" listen --port 0 --json --secret "$SECRET" --store "$store" \
-    --store-max "$(store_max_mib)MiB" >/dev/null 2>"$err" &
+    --store-max "$(store_max_mib "$ROUND_LINES")MiB" >/dev/null 2>"$err" &
   LISTEN_PID=$!
   PIDS+=("$LISTEN_PID")
   LISTEN_ADDR=$(listen_address "$err") || exit 1
@@ -220,14 +214,7 @@ sample() {
 sample_window() {
   local pid=$1 kind=$2 target=$3 out=$4 flag="$WORK/deliveries.txt.ready"
   taskset -cp "$LOAD_CORE" "$BASHPID" >/dev/null
-  for _ in $(seq 12000); do
-    [ -e "$flag" ] && break
-    sleep 0.01
-  done
-  if ! [ -e "$flag" ]; then
-    echo "no $flag from the wrk script within 120 s" >&2
-    return 1
-  fi
+  await_wrk_ready "$flag" || return 1
   sleep "$WINDOW_MARGIN"
   sample "$pid" "$kind" "$target" >"$out"
   sleep "$(awk -v d="$DURATION" -v m="$WINDOW_MARGIN" 'BEGIN { print d - 2 * m }')"

@@ -15,9 +15,13 @@
 #                store's listener and its page cache do;
 #        any     PostgreSQL free to run on either core, as a database
 #                that is not the listener's runs on cores of its own.
-#      CPU per delivery: the listener's CPU over wrk's run / wrk's 2xx
-#      answers; for PostgreSQL also the server's own (the postmaster and
-#      its children, from /proc/PID/stat). Nothing lost: the rows (or the
+#      CPU per delivery, counted as bench-load.sh counts it, in a steady
+#      window from WINDOW_MARGIN seconds after wrk's clock starts to
+#      WINDOW_MARGIN before it stops: the listener's CPU in it (schedstat's
+#      nanoseconds, all its threads), and for PostgreSQL also the server's
+#      own (the postmaster and every process under it, the same way), over
+#      the deliveries stored in it (the ids the sequence gave, or the
+#      lines the file gained). Nothing lost: the rows (or the
 #      file's records) are counted against wrk's 2xx answers, and must be
 #      at least as many. Rows a commit: the rows over the fresh database's
 #      committed transactions, so the size of the listener's batches.
@@ -34,7 +38,7 @@
 #
 # Usage: scripts/bench-postgres.sh       (about 6 minutes on 2 cores)
 # Knobs (environment, defaults in brackets):
-#   ROUNDS [3] DURATION [10] CONNECTIONS [32]  section 1
+#   ROUNDS [3] DURATION [10] CONNECTIONS [32] WINDOW_MARGIN [0.5]  section 1
 #   PG_PLACEMENTS ["server any"]  where PostgreSQL runs (see 1)
 #   PG_CONNECTIONS ["256 512"]  wrk -c for the PostgreSQL runs: a batch
 #                          holds what is in flight while the last one
@@ -55,6 +59,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-32}
+WINDOW_MARGIN=${WINDOW_MARGIN:-0.5}
 PG_CONNECTIONS=${PG_CONNECTIONS:-256 512}
 PG_PLACEMENTS=${PG_PLACEMENTS:-server any}
 RATE=${RATE:-1000}
@@ -63,7 +68,10 @@ RATE_SECONDS=${RATE_SECONDS:-15}
 SERVER_CORE=${SERVER_CORE:-0}
 LOAD_CORE=${LOAD_CORE:-1}
 SECRET=whsec_BenchmarkSecretNotForProduction0000
-LINES=$((60000 * DURATION))
+# Distinct deliveries a round: wrk's lines come round again past them,
+# which the listener takes for replays (the file store has done 65,000/s
+# here).
+LINES=$((80000 * DURATION))
 
 say() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -139,13 +147,19 @@ fresh_db() {
 }
 rows_in() { psql_bench -d "${1##*/}" -c 'SELECT count(*) FROM danube_hooks.deliveries'; }
 commits_in() { psql_bench -d "${1##*/}" -c 'SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()'; }
-# CPU ticks of the postmaster and every process under it (the postmaster
-# is the first line of postmaster.pid: $PG_PID is the shell that started it).
-pg_ticks() {
-  local total=0 pid master
+# The ids the sequence has given so far in store $1's database: a delivery
+# each, while none fails.
+ids_given() { psql_bench -d "${1##*/}" -c 'SELECT last_value FROM danube_hooks.delivery_id'; }
+# CPU time so far, in nanoseconds, of the postmaster and every process
+# under it (the postmaster is the first line of postmaster.pid: $PG_PID is
+# the shell that started it), and of those that have ended (an autovacuum
+# worker: the postmaster's cutime and cstime, in clock ticks).
+pg_cpu_ns() {
+  local total pid master
   master=$(head -1 "$PG_DATA/postmaster.pid")
+  total=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f\n", ($16 + $17) * 1e9 / hz }' "/proc/$master/stat")
   for pid in "$master" $(ps -o pid= --ppid "$master"); do
-    total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    total=$((total + $(cpu_ns "$pid")))
   done
   echo "$total"
 }
@@ -172,47 +186,88 @@ cargo build --release --quiet --bin danube-hooks --example loadgen
 BIN=target/release/danube-hooks
 LOADGEN=target/release/examples/loadgen
 LUA=scripts/wrk-deliveries.lua
-TICKS=$(getconf CLK_TCK)
 say "machine"
 echo "nproc: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 
-# Start `listen` on the server core with store $1; sets LISTEN_PID, LISTEN_ADDR.
+# Start `listen` on the server core with store $1; sets LISTEN_PID,
+# LISTEN_ADDR. A file store does not rotate within the run, so the steady
+# window's count (one file's lines) is every delivery in it.
 start_listener() {
-  local err="$WORK/listen.err"
+  local err="$WORK/listen.err" unrotated=()
+  case $1 in
+    postgres://*) ;;
+    *) unrotated=(--store-max "$(store_max_mib "$LINES")MiB") ;;
+  esac
   rm -f "$err"
   taskset -c "$SERVER_CORE" "$BIN" listen --port 0 --json --secret "$SECRET" --store "$1" \
-    >/dev/null 2>"$err" &
+    "${unrotated[@]}" >/dev/null 2>"$err" &
   LISTEN_PID=$!
   PIDS+=("$LISTEN_PID")
   LISTEN_ADDR=$(listen_address "$err") || exit 1
 }
 
+# One sample of the steady window: "listener_ns postgres_ns mark", the
+# mark counting the deliveries stored so far: the ids the sequence has
+# given (store $1 a database), or the store file's size in bytes (a file).
+sample() {
+  case $1 in
+    postgres://*) echo "$(cpu_ns "$LISTEN_PID") $(pg_cpu_ns) $(ids_given "$1")" ;;
+    *) echo "$(cpu_ns "$LISTEN_PID") 0 $(stat -c %s "$1")" ;;
+  esac
+}
+
+# The steady window of one wrk run (as bench-load.sh's): from
+# WINDOW_MARGIN seconds after wrk's clock starts to WINDOW_MARGIN before it
+# stops, sampled at both ends into file $2 for store $1. Runs in the
+# background on the load core, so its own forks do not land on the
+# listener's.
+sample_window() {
+  taskset -cp "$LOAD_CORE" "$BASHPID" >/dev/null
+  await_wrk_ready "$WORK/deliveries.txt.ready" || return 1
+  sleep "$WINDOW_MARGIN"
+  sample "$1" >"$2"
+  sleep "$(awk -v d="$DURATION" -v m="$WINDOW_MARGIN" 'BEGIN { print d - 2 * m }')"
+  sample "$1" >>"$2"
+}
+
 # One pinned wrk run with $2 connections against store $1 (a file or a
 # URL); prints "rps p50 p99 answered_2xx non_2xx stored listener_us pg_us
-# rows_a_commit" (the last two 0 for the file).
+# rows_a_commit" (the last two 0 for the file). CPU per delivery is
+# counted in the steady window: the CPU spent in it over the deliveries
+# stored in it.
 run_one() {
-  local store=$1 conns=$2 out="$WORK/wrk.out" before after pg_before pg_after stored commits=0
+  local store=$1 conns=$2 out="$WORK/wrk.out" win="$WORK/window.txt" sampler stored commits=0 in_window
   start_listener "$store"
-  rm -f "$WORK/deliveries.txt.ready"
-  before=$(cpu_ns "$LISTEN_PID")
-  pg_before=$(pg_ticks)
+  rm -f "$WORK/deliveries.txt.ready" "$win"
+  sample_window "$store" "$win" &
+  sampler=$!
   taskset -c "$LOAD_CORE" wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s "$LUA" \
     "http://$LISTEN_ADDR/" -- "$WORK/deliveries.txt" 1 "$conns" >"$out" 2>&1
-  after=$(cpu_ns "$LISTEN_PID")
-  pg_after=$(pg_ticks)
+  wait "$sampler" || exit 1
   stop_started "$LISTEN_PID"
+  local m0 m1
+  m0=$(awk 'NR == 1 { print $3 }' "$win")
+  m1=$(awk 'NR == 2 { print $3 }' "$win")
   case $store in
     postgres://*)
       stored=$(rows_in "$store")
+      in_window=$((m1 - m0))
       # The database is fresh: its commits are the listener's batches
       # (and a few of its start's), flushed to the statistics as its
       # connections closed.
       commits=$(commits_in "$store")
       ;;
-    *) stored=$("$BIN" log --store "$store" | wc -l) ;;
+    *)
+      stored=$("$BIN" log --store "$store" | wc -l)
+      # The newlines the store gained between the two sizes.
+      in_window=$(dd if="$store" iflag=skip_bytes,count_bytes skip="$m0" count=$((m1 - m0)) bs=1M status=none |
+        tr -cd '\n' | wc -c)
+      ;;
   esac
-  awk -v cpu=$((after - before)) -v pg=$((pg_after - pg_before)) -v hz="$TICKS" -v stored="$stored" -v kind="$store" -v commits="$commits" '
+  awk -v stored="$stored" -v commits="$commits" -v n_win="$in_window" \
+    -v cpu="$(awk 'NR == 1 { a = $1 } NR == 2 { print $1 - a }' "$win")" \
+    -v pg="$(awk 'NR == 1 { a = $2 } NR == 2 { print $2 - a }' "$win")" '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /requests in/ { n = $1 }
     /^ +50%/ { p50 = ms($2) }
@@ -221,9 +276,9 @@ run_one() {
     /Non-2xx or 3xx responses:/ { bad = $NF }
     END {
       ok = n - bad
+      w = n_win > 0 ? n_win : 1
       printf "%.0f %.3f %.3f %d %d %d %.2f %.2f %.0f\n", rps, p50, p99, ok, bad, stored,
-        cpu / 1000 / (ok ? ok : 1), (kind ~ /^postgres/) ? pg * 1e6 / hz / (ok ? ok : 1) : 0,
-        commits ? stored / commits : 0
+        cpu / 1000 / w, pg / 1000 / w, commits ? stored / commits : 0
     }' "$out"
 }
 

@@ -56,3 +56,24 @@ need_wrk() {
 
 # CPU time of process $1 so far, all its threads, in nanoseconds.
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+
+# Wait for the ready flag $1 that scripts/wrk-deliveries.lua leaves once
+# wrk's threads are loaded and its clock starts; status 1, said, when it
+# has not come within 120 s.
+await_wrk_ready() {
+  local flag=$1
+  for _ in $(seq 12000); do
+    [ -e "$flag" ] && return 0
+    sleep 0.01
+  done
+  echo "no $flag from the wrk script within 120 s" >&2
+  return 1
+}
+
+# The `--store-max`, in MiB, for a listener that stores at most $1
+# deliveries of 1 KiB in a run: 4 KiB each (a record of one is about
+# 2.3 KB), 1 GiB at least, so its store never rotates within the run and
+# one file's lines count every delivery.
+store_max_mib() {
+  awk -v n="$1" 'BEGIN { m = int((n * 4096 + 1048575) / 1048576); print (m > 1024 ? m : 1024) }'
+}

@@ -185,8 +185,6 @@ start_bare() {
   exit 1
 }
 
-# CPU time of process $1 in ns, all its live threads.
-# (%.0f: mawk's %d stops at 2^31, 2.1 s of CPU.)
 # utime + stime of process $1 in clock ticks (dead threads included).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # "busy total" jiffies of core $1: total = user..steal, busy = total - idle - iowait.
@@ -281,9 +279,7 @@ run_wrk() {
   if [ "$kind" = bare ]; then
     reqs=$((m1 - m0))
   else
-    # The newlines the store gained between the two sizes.
-    reqs=$(dd if="$store" iflag=skip_bytes,count_bytes skip="$m0" count=$((m1 - m0)) bs=1M status=none |
-      tr -cd '\n' | wc -c)
+    reqs=$(lines_between "$store" "$m0" "$m1")
   fi
   if [ "$reqs" -le 0 ]; then
     echo "no requests answered in the window" >&2

@@ -246,9 +246,11 @@ run_one() {
     "http://$LISTEN_ADDR/" -- "$WORK/deliveries.txt" 1 "$conns" >"$out" 2>&1
   wait "$sampler" || exit 1
   stop_started "$LISTEN_PID"
-  local m0 m1
-  m0=$(awk 'NR == 1 { print $3 }' "$win")
-  m1=$(awk 'NR == 2 { print $3 }' "$win")
+  local cpu0 pg0 m0 cpu1 pg1 m1
+  { read -r cpu0 pg0 m0 && read -r cpu1 pg1 m1; } <"$win" || {
+    echo "the steady window was not sampled twice ($win)" >&2
+    exit 1
+  }
   case $store in
     postgres://*)
       stored=$(rows_in "$store")
@@ -260,14 +262,11 @@ run_one() {
       ;;
     *)
       stored=$("$BIN" log --store "$store" | wc -l)
-      # The newlines the store gained between the two sizes.
-      in_window=$(dd if="$store" iflag=skip_bytes,count_bytes skip="$m0" count=$((m1 - m0)) bs=1M status=none |
-        tr -cd '\n' | wc -c)
+      in_window=$(lines_between "$store" "$m0" "$m1")
       ;;
   esac
   awk -v stored="$stored" -v commits="$commits" -v n_win="$in_window" \
-    -v cpu="$(awk 'NR == 1 { a = $1 } NR == 2 { print $1 - a }' "$win")" \
-    -v pg="$(awk 'NR == 1 { a = $2 } NR == 2 { print $2 - a }' "$win")" '
+    -v cpu=$((cpu1 - cpu0)) -v pg=$((pg1 - pg0)) '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /requests in/ { n = $1 }
     /^ +50%/ { p50 = ms($2) }

@@ -54,7 +54,8 @@ need_wrk() {
   $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null
 }
 
-# CPU time of process $1 so far, all its threads, in nanoseconds.
+# CPU time of process $1 so far, all its live threads, in nanoseconds.
+# (%.0f: mawk's %d stops at 2^31, 2.1 s of CPU.)
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 
 # Wait for the ready flag $1 that scripts/wrk-deliveries.lua leaves once
@@ -76,4 +77,11 @@ await_wrk_ready() {
 # one file's lines count every delivery.
 store_max_mib() {
   awk -v n="$1" 'BEGIN { m = int((n * 4096 + 1048575) / 1048576); print (m > 1024 ? m : 1024) }'
+}
+
+# The newlines file $1 gained between its sizes $2 and $3 (bytes): the
+# records a store file took in between.
+lines_between() {
+  dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count=$(($3 - $2)) bs=1M status=none |
+    tr -cd '\n' | wc -c
 }

@@ -531,10 +531,7 @@ impl Feed {
             .read_records(&listening.client, &missed)
             .await
             .map_err(fail)?;
-        let due = self
-            .waiting_read
-            .is_none_or(|at| at.elapsed() >= WAITING_REREAD_EVERY);
-        if why == CatchUp::Reconnected || due {
+        if why == CatchUp::Reconnected || self.next_reread() <= Instant::now() {
             self.reread_waiting(&listening.client, &waiting)
                 .await
                 .map_err(fail)?;
@@ -546,10 +543,14 @@ impl Feed {
 
     /// When the mirrors shown waiting are owed a read, the time it is due.
     fn reread_owed_at(&self) -> Option<Instant> {
-        self.waiting_owed.then(|| {
-            self.waiting_read
-                .map_or_else(Instant::now, |at| at + WAITING_REREAD_EVERY)
-        })
+        self.waiting_owed.then(|| self.next_reread())
+    }
+
+    /// The earliest the mirrors shown waiting may be read again after
+    /// dropped notes: [`WAITING_REREAD_EVERY`] after the last read.
+    fn next_reread(&self) -> Instant {
+        self.waiting_read
+            .map_or_else(Instant::now, |at| at + WAITING_REREAD_EVERY)
     }
 
     /// Read the mirrors shown `waiting` again, now.
